@@ -1,0 +1,1 @@
+"""Jurisdiction-aware legal notices for Python web applications."""

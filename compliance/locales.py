@@ -1,0 +1,167 @@
+"""Choosing the language of a notice (DESIGN.md section 3), with babel's CLDR data.
+
+Order: the page's language, then the reader's ``Accept-Language`` (q-values honoured), then
+the official languages of the reader's country, then the notice's ``default_locale``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from babel import Locale
+from babel.core import get_global
+from babel.languages import get_official_languages
+
+from .loader import parse_locale
+
+__all__ = ["LocaleChoice", "choose_locale", "official_languages", "parse_accept_language"]
+
+Reason = Literal["page", "accept-language", "jurisdiction", "default"]
+
+_MAX_HEADER = 4096
+_MAX_ITEMS = 32
+_ITEM = re.compile(
+    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*)\s*"
+    r"(?:;\s*q\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LocaleChoice:
+    """The locale chosen for a notice, and which step of the order chose it."""
+
+    locale: str
+    reason: Reason
+
+
+@functools.lru_cache(maxsize=2048)
+def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Parse ``Accept-Language`` into (tags by preference, refused tags with ``q=0``).
+
+    Malformed items are skipped; the header is never an error.
+
+    >>> parse_accept_language("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7,*;q=0.5")
+    (('ru-RU', 'ru', 'en-US', 'en', '*'), frozenset())
+    >>> parse_accept_language("de;q=0, fr;q=bogus, uk")
+    (('uk',), frozenset({'de'}))
+    """
+    if not header:
+        return (), frozenset()
+    weighted: list[tuple[float, int, str]] = []
+    refused: set[str] = set()
+    for index, item in enumerate(header[:_MAX_HEADER].split(",")[:_MAX_ITEMS]):
+        match = _ITEM.match(item)
+        if match is None:
+            continue
+        tag, q = match["tag"], match["q"]
+        weight = float(q) if q is not None else 1.0
+        if weight <= 0:
+            refused.add(tag)
+        else:
+            weighted.append((-weight, index, tag))
+    weighted.sort()
+    return tuple(tag for _, _, tag in weighted), frozenset(refused)
+
+
+@functools.lru_cache(maxsize=512)
+def official_languages(country: str | None) -> tuple[str, ...]:
+    """Official (and de facto official) languages of a country, most spoken first.
+
+    >>> official_languages("RU")
+    ('ru',)
+    """
+    if not country:
+        return ()
+    try:
+        return tuple(get_official_languages(country, de_facto=True))
+    except (KeyError, ValueError):
+        return ()
+
+
+def _maximize(locale: Locale) -> tuple[str, str, str | None]:
+    """(language, script, territory) with the script filled from CLDR's likely subtags."""
+    script = locale.script
+    if script is None:
+        likely = get_global("likely_subtags")
+        keys = [f"{locale.language}_{locale.territory}"] if locale.territory else []
+        for key in [*keys, locale.language]:
+            full = likely.get(key)
+            if full:
+                parts = full.split("_")
+                script = next((p for p in parts[1:] if len(p) == 4), None)
+                if script:
+                    break
+    return locale.language, script or "", locale.territory
+
+
+@functools.lru_cache(maxsize=4096)
+def _match(preferred: str, available: tuple[str, ...]) -> str | None:
+    """The best of ``available`` for one preferred tag: exact, then same language and
+    script without territory, then same language and script with another territory."""
+    wanted = parse_locale(preferred)
+    if wanted is None:
+        return None
+    language, script, territory = _maximize(wanted)
+    fallback_general: str | None = None
+    fallback_other: str | None = None
+    for code in available:
+        have = parse_locale(code)
+        if have is None:
+            continue
+        h_language, h_script, h_territory = _maximize(have)
+        if h_language != language or h_script != script:
+            continue
+        if h_territory == territory:
+            return code
+        if h_territory is None and fallback_general is None:
+            fallback_general = code
+        elif fallback_other is None:
+            fallback_other = code
+    return fallback_general or fallback_other
+
+
+def choose_locale(
+    available: Sequence[str],
+    default: str,
+    *,
+    page_language: str | None = None,
+    accept_language: str | None = None,
+    country: str | None = None,
+) -> LocaleChoice:
+    """Pick one of ``available`` (the locales a notice has text for).
+
+    >>> choose_locale(("en", "ru", "uk"), "en", accept_language="ru-RU,ru;q=0.9")
+    LocaleChoice(locale='ru', reason='accept-language')
+    >>> choose_locale(("en", "ru"), "en", accept_language="fr", country="RU")
+    LocaleChoice(locale='ru', reason='jurisdiction')
+    >>> choose_locale(("en", "pt"), "en", page_language="pt-BR", accept_language="en")
+    LocaleChoice(locale='pt', reason='page')
+    """
+    options = tuple(available)
+    if len(options) == 1:
+        return LocaleChoice(options[0], "default")
+    if page_language:
+        found = _match(page_language, options)
+        if found is not None:
+            return LocaleChoice(found, "page")
+    preferred, refused = parse_accept_language(accept_language)
+    for tag in preferred:
+        if tag == "*":
+            break  # any language will do: let the reader's jurisdiction decide
+        found = _match(tag, options)
+        if found is not None:
+            return LocaleChoice(found, "accept-language")
+    refused_locales = _refused(refused, options)
+    for language in official_languages(country):
+        found = _match(language, options)
+        if found is not None and found not in refused_locales:
+            return LocaleChoice(found, "jurisdiction")
+    return LocaleChoice(default, "default")
+
+
+def _refused(refused: Iterable[str], options: tuple[str, ...]) -> set[str]:
+    return {found for tag in refused if tag != "*" and (found := _match(tag, options))}

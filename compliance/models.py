@@ -1,0 +1,271 @@
+"""The rule-file format, version 1, as pydantic models.
+
+These models check the shape of one file. Checks that need more than one value or more than
+one file (ISO codes, regions, locales, placeholders, duplicate ids) live in
+:mod:`compliance.loader`, which reports them with their file positions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "FORMAT_VERSION",
+    "Block",
+    "Effective",
+    "Expect",
+    "Message",
+    "Notice",
+    "Reader",
+    "Region",
+    "Request",
+    "Rule",
+    "RuleFile",
+    "RuleTest",
+]
+
+FORMAT_VERSION = 1
+"""The newest rule-file format version this library reads."""
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
+Jurisdiction = Annotated[str, Field(min_length=1, max_length=64)]
+Glob = Annotated[str, Field(min_length=1, max_length=500)]
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
+HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=100)]
+HeaderValue = Annotated[str, Field(pattern=r"^[^\r\n\x00]*$", max_length=4000)]
+VariableValue = str | int | float | dt.date | dt.datetime
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Region(_Model):
+    """A named group of jurisdictions that rules can refer to by name."""
+
+    title: str = Field(min_length=1, description="Human-readable name of the region.")
+    description: str = Field("", description="Where the definition comes from; cite sources.")
+    include: list[Jurisdiction] = Field(
+        min_length=1,
+        description="ISO 3166-1 country codes, ISO 3166-2 subdivision codes or other regions.",
+    )
+    exclude: list[Jurisdiction] = Field(
+        default_factory=list, description="Jurisdictions carved out of `include`."
+    )
+
+
+class Effective(_Model):
+    """When a rule is in force: `from` inclusive, `until` exclusive, both UTC days."""
+
+    from_: dt.date | None = Field(
+        None, alias="from", description="First UTC day the rule applies (inclusive)."
+    )
+    until: dt.date | None = Field(
+        None, description="First UTC day the rule no longer applies (exclusive)."
+    )
+
+
+class Message(_Model):
+    """Text shown to readers, in one or more locales."""
+
+    variables: dict[Identifier, VariableValue] = Field(
+        default_factory=dict,
+        description="Values for `{name}` placeholders; dates are formatted for the locale.",
+    )
+    default_locale: str = Field(
+        "en", description="Locale used when no better match exists; must have a text."
+    )
+    text: dict[str, str] | None = Field(
+        None,
+        description="Plain text per locale; HTML-escaped; a blank line starts a new paragraph.",
+    )
+    html: dict[str, str] | None = Field(
+        None,
+        description="Limited HTML per locale (p, a[href], strong, em, br, ul, ol, li); "
+        "sanitized. Use instead of `text`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_text(self) -> Message:
+        if self.text is None and self.html is None:
+            raise ValueError("needs `text` or `html`")
+        if self.text is not None and self.html is not None:
+            raise ValueError("has both `text` and `html`: choose one")
+        if not self.texts:
+            raise ValueError("needs a text in at least one locale")
+        return self
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """The per-locale texts, whichever of `text` or `html` holds them."""
+        return self.text if self.text is not None else (self.html or {})
+
+
+class Notice(Message):
+    """A notice injected into HTML pages."""
+
+    placement: Literal["body_start", "body_end", "marker"] = Field(
+        "body_end",
+        description="Where the notice goes; `marker` means at `<!-- compliance:notices -->`, "
+        "falling back to `body_start`.",
+    )
+
+
+class Block(Message):
+    """Refuse the page with HTTP 451 (RFC 7725) and explain why."""
+
+    status: Literal[451] = Field(451, description="HTTP status of the block page.")
+    blocked_by: str = Field(
+        pattern=r"^https?://[^\s<>\"]+$",
+        max_length=2000,
+        description="URL of the entity implementing the block; sent in a "
+        '`Link: <URL>; rel="blocked-by"` header.',
+    )
+
+
+class Reader(_Model):
+    """Who reads, in a rule test: by address, or by country and subdivisions."""
+
+    ip: str | None = Field(None, description="Reader's IP address, geolocated as in production.")
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2 country code.")
+    subdivisions: list[str] = Field(
+        default_factory=list, description="ISO 3166-2 codes, e.g. UA-43."
+    )
+    unknown: bool = Field(False, description="A reader whose location is unknown.")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Reader:
+        ways = sum([self.ip is not None, self.country is not None, self.unknown])
+        if ways != 1:
+            raise ValueError("give exactly one of `ip`, `country` or `unknown: true`")
+        if self.subdivisions and self.country is None:
+            raise ValueError("`subdivisions` needs `country`")
+        return self
+
+
+class Request(_Model):
+    """The request in a rule test."""
+
+    url: str = Field("https://www.example.org/", description="Requested URL.")
+    accept_language: str | None = Field(None, description="Accept-Language header.")
+    page_language: str | None = Field(None, description="Language of the page, if known.")
+    at: dt.date | dt.datetime | None = Field(None, description="When (UTC); default: today.")
+    tags: list[Tag] = Field(default_factory=list, description="Content tags of the page.")
+
+
+class Expect(_Model):
+    """What a rule test expects. Leave out what you do not want checked."""
+
+    applies: bool | None = Field(
+        None, description="In a rule's own tests: whether that rule applies."
+    )
+    notices: list[Identifier] | None = Field(
+        None, description="Exactly these notice rule ids, in order."
+    )
+    block: Identifier | None = Field(
+        None, description="Rule id of the block expected; `null` for no block."
+    )
+    locale: str | None = Field(
+        None, description="Locale chosen for the notice (the rule's own, or the first)."
+    )
+
+
+class RuleTest(_Model):
+    """An example reader and request with the outcome expected."""
+
+    name: str = Field(min_length=1, description="Short description shown on failure.")
+    reader: Reader
+    request: Request = Field(default_factory=Request)
+    expect: Expect
+
+
+class Rule(_Model):
+    """When a rule applies, and what it then does (notice, block, headers)."""
+
+    id: Identifier = Field(description="Unique id across all rule files: [a-z0-9][a-z0-9-]*.")
+    title: str = Field(min_length=1, description="Short human-readable name.")
+    description: str = Field("", description="Why the rule exists; cite the legal source.")
+    jurisdictions: list[Jurisdiction] = Field(
+        min_length=1,
+        description='ISO 3166-1 or ISO 3166-2 codes, region names, or "*" for every known '
+        "location.",
+    )
+    exclude: list[Jurisdiction] = Field(
+        default_factory=list, description="Jurisdictions carved out of `jurisdictions`."
+    )
+    unknown_location: Literal["skip", "apply"] = Field(
+        "skip", description="What to do when the reader's location is unknown."
+    )
+    effective: Effective = Field(
+        default_factory=Effective, description="When the rule is in force (UTC days)."
+    )
+    hosts: list[Glob] = Field(
+        default_factory=list,
+        description="Glob patterns on the request host (`*` any run of characters); empty: any.",
+    )
+    paths: list[Glob] = Field(
+        default_factory=list,
+        description="Glob patterns on the URL path (`*` within a segment, `**` across "
+        "segments); empty: any.",
+    )
+    exclude_paths: list[Glob] = Field(
+        default_factory=list, description="Paths the rule never applies to."
+    )
+    tags: list[Tag] = Field(
+        default_factory=list, description="Content tags (any of them); empty: any content."
+    )
+    priority: int = Field(0, description="Higher first when several notices apply.")
+    notice: Notice | None = Field(None, description="Inject a notice into HTML pages.")
+    block: Block | None = Field(None, description="Refuse the page with HTTP 451.")
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict, description="Extra response headers."
+    )
+    tests: list[RuleTest] = Field(
+        default_factory=list, description="Examples that `compliance test` checks."
+    )
+
+    @model_validator(mode="after")
+    def _actions(self) -> Rule:
+        if self.notice is not None and self.block is not None:
+            raise ValueError("has both `notice` and `block`: a blocked page shows no notice")
+        if self.notice is None and self.block is None and not self.headers:
+            raise ValueError("does nothing: give `notice`, `block` or `headers`")
+        return self
+
+
+class RuleFile(_Model):
+    """One rule file."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://compliance.example.org/schema/rules-v1.json",
+        },
+    )
+
+    version: Literal[1] = Field(description="Format version; this library reads version 1.")
+    regions: dict[Identifier, Region] = Field(
+        default_factory=dict, description="Named groups of jurisdictions."
+    )
+    rules: list[Rule] = Field(default_factory=list, description="The rules.")
+    tests: list[RuleTest] = Field(
+        default_factory=list, description="Tests of the decision as a whole."
+    )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the rule format (what ``compliance schema`` prints)."""
+    schema = RuleFile.model_json_schema(by_alias=True)
+    ordered: dict[str, Any] = {
+        "$schema": schema.pop("$schema"),
+        "$id": schema.pop("$id"),
+    }
+    ordered.update(schema)
+    return ordered

@@ -1,0 +1,170 @@
+"""Turning a notice or a block into HTML (DESIGN.md section 4): everything escaped.
+
+Plain ``text`` is HTML-escaped; a blank line starts a new paragraph and other line breaks are
+spaces. ``html`` is sanitized with nh3 against a small allow-list. Variables are formatted for
+the locale (dates with babel) and escaped before they are put in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import html
+import json
+import re
+import string
+from collections.abc import Mapping
+from typing import Any
+
+import nh3
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+
+from .loader import HTML_TAGS, parse_locale
+from .models import Block, Message
+
+__all__ = [
+    "DEFAULT_CSS",
+    "block_json",
+    "block_page",
+    "format_text",
+    "notice_html",
+    "style_element",
+]
+
+DEFAULT_CSS = (
+    ".compliance-notice{box-sizing:border-box;margin:1em auto;padding:.75em 1em;max-width:60em;"
+    "border:1px solid #c9a227;border-left-width:.4em;background:#fff8e1;color:#222;"
+    "font:inherit;line-height:1.45}"
+    ".compliance-notice p{margin:.4em 0}"
+)
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_SPACES = re.compile(r"\s+")
+_ATTRIBUTES = {"a": {"href"}}
+
+
+def _format_value(value: Any, spec: str, locale: str) -> str:
+    babel_locale = parse_locale(locale) or "en"
+    if isinstance(value, dt.datetime):
+        return format_datetime(value, spec or "long", locale=babel_locale)
+    if isinstance(value, dt.date):
+        return format_date(value, spec or "long", locale=babel_locale)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return format_decimal(value, locale=babel_locale)
+    return str(value)
+
+
+def format_text(template: str, variables: Mapping[str, Any], locale: str, *, escape: bool) -> str:
+    """Fill ``{name}`` placeholders, formatting values for ``locale`` (escaped if asked).
+
+    >>> format_text("{org} <b>", {"org": "A&B"}, "en", escape=True)
+    'A&amp;B <b>'
+    """
+    out: list[str] = []
+    for literal, name, spec, _ in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            value = _format_value(variables[name], spec or "", locale)
+            out.append(html.escape(value) if escape else value)
+    return "".join(out)
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [
+        p for p in (_SPACES.sub(" ", part).strip() for part in _PARAGRAPH_BREAK.split(text)) if p
+    ]
+
+
+def _merged(message: Message, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The message's variables, with site-wide values replacing those it declares."""
+    return {name: overrides.get(name, value) for name, value in message.variables.items()}
+
+
+def message_body(message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+    """The inner HTML of a message in ``locale``: paragraphs, escaped or sanitized."""
+    merged = _merged(message, variables)
+    if message.text is not None:
+        text = format_text(message.text[locale], merged, locale, escape=False)
+        return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in _paragraphs(text))
+    assert message.html is not None
+    filled = format_text(message.html[locale], merged, locale, escape=True)
+    return nh3.clean(
+        filled,
+        tags=set(HTML_TAGS),
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+
+
+def message_text(message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+    """The message as plain text (paragraphs separated by blank lines), for JSON and CLIs."""
+    if message.text is not None:
+        merged = _merged(message, variables)
+        return "\n\n".join(
+            _paragraphs(format_text(message.text[locale], merged, locale, escape=False))
+        )
+    body = message_body(message, locale, variables)
+    stripped = nh3.clean(re.sub(r"</p>|<br\s*/?>", "\n\n", body), tags=set())
+    return "\n\n".join(_paragraphs(html.unescape(stripped)))
+
+
+def _dir(locale: str) -> str:
+    parsed = parse_locale(locale)
+    return ' dir="rtl"' if parsed is not None and parsed.text_direction == "rtl" else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _lang(locale: str) -> str:
+    return locale.replace("_", "-")
+
+
+def notice_html(rule_id: str, message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+    """The ``<aside class="compliance-notice">`` element for one notice."""
+    body = message_body(message, locale, variables)
+    return (
+        f'<aside class="compliance-notice" data-compliance-rule="{html.escape(rule_id)}" '
+        f'lang="{html.escape(_lang(locale))}"{_dir(locale)} role="note">{body}</aside>'
+    )
+
+
+def style_element(nonce: str | None) -> str:
+    """The optional default CSS, with the page's CSP nonce when there is one."""
+    attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
+    return f"<style{attribute}>{DEFAULT_CSS}</style>"
+
+
+def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, Any]) -> str:
+    """A complete HTML document for a 451 response (RFC 7725: say who blocks and why)."""
+    body = message_body(block, locale, variables)
+    link = html.escape(block.blocked_by)
+    lang = html.escape(_lang(locale))
+    return (
+        f'<!DOCTYPE html>\n<html lang="{lang}"{_dir(locale)}><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>451 Unavailable For Legal Reasons</title>"
+        '<meta name="robots" content="noindex"></head><body>'
+        f'<main class="compliance-block" data-compliance-rule="{html.escape(rule_id)}">'
+        "<h1>451 Unavailable For Legal Reasons</h1>"
+        f"{body}"
+        f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by">{link}</a></p>'
+        "</main></body></html>\n"
+    )
+
+
+def block_json(rule_id: str, block: Block, locale: str, variables: Mapping[str, Any]) -> str:
+    """The 451 explanation as JSON, for clients that prefer JSON."""
+    return json.dumps(
+        {
+            "status": block.status,
+            "error": "unavailable_for_legal_reasons",
+            "rule": rule_id,
+            "locale": _lang(locale),
+            "message": message_text(block, locale, variables),
+            "blocked_by": block.blocked_by,
+        },
+        ensure_ascii=False,
+    )
