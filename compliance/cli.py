@@ -1,0 +1,269 @@
+"""The ``compliance`` command line: lint, test, check, locate, schema, demo.
+
+Exit codes: 0 success, 1 problems found (lint errors, failing rule tests), 2 usage errors
+(bad arguments, missing files). Bad input is reported in words, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from .__about__ import __version__
+from .errors import ComplianceError, ConfigurationError, RuleError
+
+__all__ = ["main"]
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="compliance",
+        description="Jurisdiction-aware legal notices: check, test and lint rule packs.",
+    )
+    parser.add_argument("--version", action="version", version=f"compliance {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    lint = commands.add_parser("lint", help="check rule files; FILE:LINE:COL lines on problems")
+    lint.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
+
+    test = commands.add_parser("test", help="run the tests written in rule files")
+    test.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
+    test.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb for readers given by IP")
+    test.add_argument("--quiet", "-q", action="store_true", help="print only failures")
+
+    check = commands.add_parser("check", help="show the decision for one reader and request")
+    check.add_argument("--rules", action="append", metavar="PATH", help="rule files (repeatable)")
+    check.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb database")
+    who = check.add_mutually_exclusive_group(required=True)
+    who.add_argument("--ip", help="reader's IP address")
+    who.add_argument("--country", help="reader's ISO 3166-1 country code")
+    check.add_argument(
+        "--subdivision", action="append", default=[], metavar="CODE", help="ISO 3166-2 code"
+    )
+    check.add_argument("--url", default="https://www.example.org/", help="requested URL")
+    check.add_argument("--accept-language", metavar="S", help="Accept-Language header")
+    check.add_argument("--page-language", metavar="LANG", help="language of the page")
+    check.add_argument("--at", metavar="DATE", help="date (YYYY-MM-DD), default today (UTC)")
+    check.add_argument("--tag", action="append", default=[], metavar="T", help="content tag")
+    check.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
+    )
+    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument("--explain", action="store_true", help="show why each rule applied or not")
+
+    locate = commands.add_parser("locate", help="show where an IP address is")
+    locate.add_argument("ip")
+    locate.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb database")
+    locate.add_argument("--format", choices=["text", "json"], default="text")
+
+    commands.add_parser("schema", help="print the JSON Schema of the rule format")
+
+    demo = commands.add_parser("demo", help="run a local demo site with a location simulator")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    demo.add_argument("--rules", action="append", metavar="PATH")
+    demo.add_argument("--geoip-db", metavar="PATH")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        handler = _COMMANDS[args.command]
+        return handler(args)
+    except RuleError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in rule files", file=sys.stderr)
+        return 1
+    except (ConfigurationError, _UsageError) as exc:
+        print(f"compliance {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ComplianceError as exc:
+        print(f"compliance {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from .loader import load_rules
+
+    ruleset = load_rules(args.paths or None)
+    print(
+        f"ok: {len(ruleset.rules)} rules, {len(ruleset.regions)} regions and "
+        f"{len(ruleset.tests)} tests in {len(ruleset.files)} files"
+    )
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .ruletests import run_rule_tests
+
+    engine = Engine.from_paths(args.paths or None, geoip_db=args.geoip_db)
+    outcomes = run_rule_tests(engine)
+    failed = [o for o in outcomes if not o.passed]
+    for outcome in outcomes:
+        if outcome.passed:
+            if not args.quiet:
+                print(f"{outcome.title}: ok")
+        else:
+            print(outcome.report())
+    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise _UsageError(f"--at {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _variables(pairs: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise _UsageError(f"--set {pair!r}: write NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _check(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from .engine import Engine
+    from .geo import Location
+
+    at = _parse_date(args.at)
+    engine = Engine.from_paths(args.rules, geoip_db=args.geoip_db, variables=_variables(args.set))
+    location = None
+    if args.country is not None:
+        country = args.country.upper()
+        if len(country) != 2 or not country.isalpha():
+            raise _UsageError(f"--country {args.country!r} is not an ISO 3166-1 code")
+        subdivisions = tuple(s.upper() for s in args.subdivision)
+        location = Location(country=country, subdivisions=subdivisions, source="command line")
+    else:
+        try:
+            ipaddress.ip_address(args.ip)
+        except ValueError:
+            raise _UsageError(f"--ip {args.ip!r} is not an IP address") from None
+        if args.subdivision:
+            raise _UsageError("--subdivision goes with --country")
+    decision = engine.decide(
+        ip=args.ip,
+        location=location,
+        url=args.url,
+        accept_language=args.accept_language,
+        page_language=args.page_language,
+        at=at,
+        tags=args.tag,
+    )
+    if args.format == "json":
+        document = decision.to_dict(args.page_language)
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    print(_describe_decision(decision, args.page_language, explain=args.explain))
+    return 0
+
+
+def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:
+    location = decision.location
+    where = "/".join([location.country or "unknown", *location.subdivisions])
+    lines = [f"Location: {where} (source: {location.source})"]
+    if decision.block is not None:
+        block = decision.block
+        lines.append(f"Block: {block.status} by rule {block.rule_id} ({block.locale})")
+        lines.append(f"  Link: {block.link_header}")
+        lines += _indent(block.text())
+    if not decision.notices:
+        lines.append("Notices: none")
+    for notice in decision.notices:
+        locale = decision.locale_for(notice, page_language)
+        lines.append(f"Notice: {notice.rule_id} ({locale}, {notice.placement})")
+        lines += _indent(notice.text(locale))
+    for name, value in decision.headers.items():
+        lines.append(f"Header: {name}: {value}")
+    if explain:
+        lines.append("Trace:")
+        lines += [f"  {entry}" for entry in decision.trace]
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> list[str]:
+    out = []
+    for paragraph in text.split("\n\n"):
+        out += textwrap.wrap(paragraph, 88, initial_indent="  ", subsequent_indent="  ") or [""]
+        out.append("")
+    return out[:-1]
+
+
+def _locate(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from .geo import open_geolocator
+
+    try:
+        ipaddress.ip_address(args.ip)
+    except ValueError:
+        raise _UsageError(f"{args.ip!r} is not an IP address") from None
+    geolocator = open_geolocator(args.geoip_db)
+    try:
+        location = geolocator.locate(args.ip)
+    finally:
+        geolocator.close()
+    if args.format == "json":
+        print(json.dumps(location.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        where = "/".join([location.country or "unknown", *location.subdivisions])
+        network = f", network {location.network}" if location.network else ""
+        print(f"{args.ip}: {where} (source: {location.source}{network})")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from .models import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from .demo import run_demo
+    except ImportError as exc:  # uvicorn is an optional extra
+        raise _UsageError(
+            f"the demo needs uvicorn: pip install 'compliance[demo]' ({exc})"
+        ) from None
+    return run_demo(port=args.port, host=args.host, rules=args.rules, geoip_db=args.geoip_db)
+
+
+_COMMANDS = {
+    "lint": _lint,
+    "test": _test,
+    "check": _check,
+    "locate": _locate,
+    "schema": _schema,
+    "demo": _demo,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

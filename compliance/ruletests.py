@@ -1,0 +1,107 @@
+"""Running the ``tests:`` written beside rules (``compliance test``, and under pytest)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from .engine import Decision, Engine
+from .geo import UNKNOWN, Location
+from .loader import LoadedTest
+
+__all__ = ["TestOutcome", "run_rule_tests"]
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """The result of one rule test: what failed (nothing when it passed)."""
+
+    __test__ = False  # not a pytest test class
+
+    test: LoadedTest
+    failures: tuple[str, ...]
+    decision: Decision | None
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def title(self) -> str:
+        owner = f"rule '{self.test.rule_id}', " if self.test.rule_id else ""
+        return f"{self.test.where}: {owner}test '{self.test.test.name}'"
+
+    def report(self, *, trace: bool = True) -> str:
+        """A readable account of the failure, with the decision's trace."""
+        lines = [f"{self.title}: FAILED"]
+        lines += [f"  - {failure}" for failure in self.failures]
+        if trace and self.decision is not None:
+            location = self.decision.location
+            where = "/".join([location.country or "unknown", *location.subdivisions])
+            lines.append(f"  location: {where} (source: {location.source})")
+            lines += [f"  trace: {entry}" for entry in self.decision.trace]
+        return "\n".join(lines)
+
+
+def reader_location(engine: Engine, loaded: LoadedTest) -> Location:
+    """The test reader's location: geolocated by address, or as written."""
+    reader = loaded.test.reader
+    if reader.ip is not None:
+        return engine.locate(reader.ip)
+    if reader.country is not None:
+        return Location(
+            country=reader.country, subdivisions=tuple(reader.subdivisions), source="test"
+        )
+    return UNKNOWN
+
+
+def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
+    """Run one rule test against ``engine``."""
+    test = loaded.test
+    request = test.request
+    decision = engine.decide(
+        location=reader_location(engine, loaded),
+        url=request.url,
+        accept_language=request.accept_language,
+        page_language=request.page_language,
+        tags=request.tags,
+        at=request.at,
+    )
+    expect = test.expect
+    failures: list[str] = []
+    notice_ids = [n.rule_id for n in decision.notices]
+    block_id = decision.block.rule_id if decision.block is not None else None
+    rule_id = loaded.rule_id
+    if expect.applies is not None and rule_id is not None:
+        applied = rule_id in decision.applied
+        if applied != expect.applies:
+            failures.append(
+                f"expected rule '{rule_id}' to {'apply' if expect.applies else 'not apply'}, "
+                f"but it {'did' if applied else 'did not'}"
+            )
+    if expect.notices is not None and notice_ids != expect.notices:
+        failures.append(f"expected notices {expect.notices}, got {notice_ids}")
+    if "block" in expect.model_fields_set and block_id != expect.block:
+        failures.append(f"expected block {expect.block!r}, got {block_id!r}")
+    if expect.locale is not None:
+        locale = _locale_of(decision, rule_id)
+        if locale is None:
+            failures.append(f"expected locale {expect.locale!r}, but no notice or block applied")
+        elif locale.replace("_", "-").lower() != expect.locale.replace("_", "-").lower():
+            failures.append(f"expected locale {expect.locale!r}, got {locale!r}")
+    return TestOutcome(loaded, tuple(failures), decision)
+
+
+def _locale_of(decision: Decision, rule_id: str | None) -> str | None:
+    if decision.block is not None and rule_id in (None, decision.block.rule_id):
+        return decision.block.locale
+    for notice in decision.notices:
+        if rule_id in (None, notice.rule_id):
+            return notice.locale
+    return None
+
+
+def run_rule_tests(engine: Engine, tests: Iterable[LoadedTest] | None = None) -> list[TestOutcome]:
+    """Run ``tests`` (default: every test in the engine's rule set)."""
+    chosen = engine.ruleset.tests if tests is None else tests
+    return [run_rule_test(engine, loaded) for loaded in chosen]

@@ -1,0 +1,206 @@
+"""The command line: exit codes, text and JSON output, no tracebacks on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compliance.cli import main
+
+RU_IP = "77.88.55.88"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_main_job_shows_russia_notice(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "check", "--ip", RU_IP, "--url", "https://www.example.org/a/story.html"
+    )
+    assert code == 0
+    assert "Location: RU (source: embedded)" in out
+    assert "Notice: ru-undesirable-organization (ru, body_end)" in out
+    assert "«нежелательной организацией»" in out
+
+
+def test_check_english(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", "--ip", RU_IP, "--accept-language", "en")
+    assert code == 0
+    assert 'RFE/RL has been declared an "undesirable organization" by the Russian' in out
+
+
+def test_check_json_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "check", "--country", "UA", "--subdivision", "UA-43", "--format", "json"
+    )
+    assert code == 0
+    document = json.loads(out)
+    assert set(document) >= {"location", "notices", "block", "trace"}
+    assert document["location"] == {
+        "country": "UA",
+        "subdivisions": ["UA-43"],
+        "source": "command line",
+    }
+    (notice,) = document["notices"]
+    assert set(notice) >= {"rule", "locale", "placement", "text", "html"}
+    assert notice["rule"] == "ru-undesirable-organization"
+    assert notice["locale"] == "uk"
+    assert notice["html"].startswith('<aside class="compliance-notice"')
+    assert document["block"] is None
+    assert {t["rule"] for t in document["trace"]} >= {"ru-foreign-agent-label"}
+
+
+def test_check_block_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--country",
+        "DE",
+        "--url",
+        "https://news.example/news/2024/withdrawn-article.html",
+        "--format",
+        "json",
+    )
+    assert code == 0
+    block = json.loads(out)["block"]
+    assert block["rule"] == "example-court-order-block"
+    assert block["status"] == 451
+    assert block["link"] == '<https://www.example.org/legal>; rel="blocked-by"'
+
+
+def test_check_germany_has_no_notice(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "check", "--country", "DE", "--explain")
+    assert code == 0
+    assert "Notices: none" in out
+    assert "ru-undesirable-organization: skipped, jurisdiction: DE is not in" in out
+
+
+def test_check_variables_and_date(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys,
+        "check",
+        "--country",
+        "RU",
+        "--set",
+        "organization=Meduza",
+        "--accept-language",
+        "en",
+        "--at",
+        "2024-03-01",
+    )
+    assert code == 0
+    assert "Meduza has been declared" in out
+    code, out, _ = run(capsys, "check", "--country", "RU", "--at", "2024-02-19")
+    assert "Notices: none" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check", "--ip", "not-an-ip"], "is not an IP address"),
+        (["check", "--country", "Russia"], "is not an ISO 3166-1 code"),
+        (["check", "--country", "RU", "--at", "yesterday"], "is not a date"),
+        (["check", "--country", "RU", "--set", "novalue"], "write NAME=VALUE"),
+        (["check", "--ip", RU_IP, "--subdivision", "UA-43"], "goes with --country"),
+        (["check", "--country", "RU", "--rules", "/nonexistent"], "no such file"),
+        (["lint", "/nonexistent/rules"], "no such file or directory"),
+        (["locate", "999.1.1.1"], "is not an IP address"),
+        (["locate", "1.2.3.4", "--geoip-db", "/nonexistent.mmdb"], "nonexistent.mmdb"),
+    ],
+)
+def test_usage_errors_exit_2(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["check"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+
+
+def test_lint_bundled_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "lint")
+    assert code == 0
+    assert out.startswith("ok: 4 rules, 1 regions")
+
+
+def test_lint_reports_problems(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - id: x\n    titel: y\n", encoding="utf-8")
+    code, _, err = run(capsys, "lint", str(tmp_path))
+    assert code == 1
+    lines = err.splitlines()
+    assert f"{bad}:3:5: rules[0]: missing key 'title'" in lines
+    assert f"{bad}:4:5: rules[0].titel: unknown key 'titel' (did you mean 'title'?)" in lines
+    assert "Traceback" not in err
+
+
+def test_test_command_runs_bundled_rule_tests(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "test")
+    assert code == 0
+    assert out.rstrip().endswith("23 passed, 0 failed")
+
+
+def test_test_command_reports_failures(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        """version: 1
+rules:
+  - id: r
+    title: R
+    jurisdictions: [RU]
+    notice: {text: {en: hi}}
+    tests:
+      - name: wrong on purpose
+        reader: {country: DE}
+        expect: {applies: true}
+""",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1
+    assert "r.yaml:8:9: rule 'r', test 'wrong on purpose': FAILED" in out
+    assert "expected rule 'r' to apply, but it did not" in out
+    assert "trace: r: skipped, jurisdiction: DE is not in RU" in out
+    assert "0 passed, 1 failed" in out
+
+
+def test_locate_embedded(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "locate", RU_IP, "--format", "json")
+    assert code == 0
+    assert json.loads(out)["country"] == "RU"
+    code, out, _ = run(capsys, "locate", "10.1.2.3")
+    assert out.startswith("10.1.2.3: unknown")
+
+
+def test_schema_is_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schema")
+    assert code == 0
+    schema = json.loads(out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+
+
+def test_python_dash_m() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "compliance", "check", "--country", "RU", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["notices"][0]["rule"] == "ru-undesirable-organization"

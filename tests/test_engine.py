@@ -1,0 +1,525 @@
+"""The decision engine: matching semantics (DESIGN.md section 2), order, trace, reload."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from compliance.engine import Engine, split_url
+from compliance.errors import RuleError
+from compliance.geo import UNKNOWN, Location
+from compliance.loader import load_rules
+from compliance.testing import FixedGeolocator
+
+RULES = """
+version: 1
+regions:
+  occupied:
+    title: Occupied
+    include: [UA-43, UA-40, UA-14]
+  eu-ish:
+    title: Some EU countries but not Bavaria
+    include: [DE, FR, AT]
+    exclude: [DE-BY]
+  eu-ish-plus:
+    title: Nested region
+    include: [eu-ish, PL]
+rules:
+  - id: ru-notice
+    title: Russia notice
+    jurisdictions: [RU, occupied]
+    priority: 100
+    effective: {from: 2024-02-20}
+    notice:
+      variables: {org: ACME}
+      text: {en: "{org} notice", ru: "{org} уведомление", uk: "{org} повідомлення"}
+  - id: everywhere
+    title: Everywhere known
+    jurisdictions: ["*"]
+    exclude: [US]
+    paths: ["/world/**"]
+    notice: {text: {en: world}}
+  - id: unknown-too
+    title: Applies to unknown locations
+    jurisdictions: [BY]
+    unknown_location: apply
+    tags: [sanctioned]
+    notice: {placement: body_start, text: {en: unknown too}}
+  - id: eu-region
+    title: Region with exclude
+    jurisdictions: [eu-ish]
+    notice: {text: {en: eu, de: eu-de, fr: eu-fr}}
+  - id: nested-region
+    title: Nested region
+    jurisdictions: [eu-ish-plus]
+    hosts: ["*.example.org"]
+    notice: {text: {en: nested}}
+  - id: bounded
+    title: Bounded in time
+    jurisdictions: [GB]
+    effective: {from: 2025-01-01, until: 2025-02-01}
+    notice: {text: {en: bounded}}
+  - id: paths-only
+    title: News but not opinion
+    jurisdictions: [SE]
+    paths: ["/news/*"]
+    exclude_paths: ["/news/opinion*"]
+    notice: {text: {en: news}}
+  - id: tagged
+    title: Tagged content
+    jurisdictions: [SE]
+    tags: [elections, politics]
+    priority: 5
+    notice: {placement: marker, text: {en: tagged}}
+  - id: block-de
+    title: Block in Germany
+    jurisdictions: [DE]
+    hosts: ["blocked.example"]
+    block:
+      blocked_by: https://example.org/legal
+      text: {en: blocked, de: gesperrt}
+  - id: header-only
+    title: Header action
+    jurisdictions: [SE]
+    headers: {X-Robots-Tag: noindex}
+  - id: subdivision-only
+    title: Subdivision rule
+    jurisdictions: [US-CA]
+    notice: {text: {en: california}}
+  - id: excluded-sub
+    title: Country minus a subdivision
+    jurisdictions: [ES]
+    exclude: [ES-CT]
+    notice: {text: {en: spain}}
+"""
+
+DAY = dt.date(2025, 1, 15)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
+    return Engine(load_rules([folder]), FixedGeolocator(UNKNOWN))
+
+
+def loc(country: str | None, *subdivisions: str) -> Location:
+    return Location(country=country, subdivisions=subdivisions, source="test")
+
+
+CASES = [
+    # country, subdivisions, request overrides, expected notices, expected block
+    pytest.param(loc("RU"), {}, ["ru-notice"], None, id="russia"),
+    pytest.param(loc("RU", "RU-MOW"), {}, ["ru-notice"], None, id="russia-moscow-subdivision"),
+    pytest.param(loc("UA", "UA-43"), {}, ["ru-notice"], None, id="crimea-as-ua-43"),
+    pytest.param(loc("UA", "UA-40"), {}, ["ru-notice"], None, id="sevastopol"),
+    pytest.param(loc("UA", "UA-14"), {}, ["ru-notice"], None, id="donetsk"),
+    pytest.param(loc("UA", "UA-30"), {}, [], None, id="kyiv"),
+    pytest.param(loc("UA"), {}, [], None, id="ukraine-no-subdivision"),
+    pytest.param(loc("DE"), {}, ["eu-region"], None, id="germany-region"),
+    pytest.param(loc("DE", "DE-BY"), {}, [], None, id="bavaria-excluded-from-region"),
+    pytest.param(loc("DE", "DE-BE"), {}, ["eu-region"], None, id="berlin-in-region"),
+    pytest.param(loc("FR"), {}, ["eu-region"], None, id="france-region"),
+    pytest.param(loc("IT"), {}, [], None, id="italy-not-in-region"),
+    pytest.param(
+        loc("PL"), {"url": "https://www.example.org/"}, ["nested-region"], None, id="nested-pl"
+    ),
+    pytest.param(
+        loc("AT"),
+        {"url": "https://news.example.org/x"},
+        ["eu-region", "nested-region"],
+        None,
+        id="nested-and-direct",
+    ),
+    pytest.param(
+        loc("DE", "DE-BY"),
+        {"url": "https://www.example.org/"},
+        [],
+        None,
+        id="nested-region-keeps-inner-exclude",
+    ),
+    pytest.param(loc("PL"), {"url": "https://example.org/"}, [], None, id="host-glob-needs-sub"),
+    pytest.param(
+        loc("PL"), {"url": "https://WWW.EXAMPLE.ORG:8443/"}, ["nested-region"], None, id="host-case"
+    ),
+    pytest.param(loc("PL"), {"url": "https://evil.org/"}, [], None, id="host-mismatch"),
+    pytest.param(loc("JP"), {"url": "https://x.org/world/a/b"}, ["everywhere"], None, id="star"),
+    pytest.param(loc("JP"), {"url": "https://x.org/world"}, [], None, id="star-path-mismatch"),
+    pytest.param(loc("US"), {"url": "https://x.org/world/a"}, [], None, id="star-excluded-us"),
+    pytest.param(
+        loc("US", "US-CA"),
+        {"url": "https://x.org/world/a"},
+        ["subdivision-only"],
+        None,
+        id="star-exclude-country-covers-subdivision",
+    ),
+    pytest.param(UNKNOWN, {"url": "https://x.org/world/a"}, [], None, id="star-needs-known"),
+    pytest.param(UNKNOWN, {}, [], None, id="unknown-skip"),
+    pytest.param(UNKNOWN, {"tags": ["sanctioned"]}, ["unknown-too"], None, id="unknown-apply"),
+    pytest.param(loc("BY"), {"tags": ["sanctioned"]}, ["unknown-too"], None, id="belarus-tagged"),
+    pytest.param(loc("BY"), {}, [], None, id="belarus-untagged"),
+    pytest.param(loc("RU"), {"at": dt.date(2024, 2, 19)}, [], None, id="before-from"),
+    pytest.param(loc("RU"), {"at": dt.date(2024, 2, 20)}, ["ru-notice"], None, id="on-from"),
+    pytest.param(
+        loc("RU"),
+        {"at": dt.datetime(2024, 2, 19, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2)))},
+        ["ru-notice"],
+        None,
+        id="from-is-utc-day",
+    ),
+    pytest.param(
+        loc("RU"),
+        {"at": dt.datetime(2024, 2, 20, 1, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))},
+        [],
+        None,
+        id="from-is-utc-day-east",
+    ),
+    pytest.param(loc("GB"), {"at": dt.date(2024, 12, 31)}, [], None, id="bounded-before"),
+    pytest.param(loc("GB"), {"at": dt.date(2025, 1, 1)}, ["bounded"], None, id="bounded-start"),
+    pytest.param(loc("GB"), {"at": dt.date(2025, 1, 31)}, ["bounded"], None, id="bounded-last"),
+    pytest.param(loc("GB"), {"at": dt.date(2025, 2, 1)}, [], None, id="until-exclusive"),
+    pytest.param(loc("SE"), {"url": "https://x.org/news/a"}, ["paths-only"], None, id="path"),
+    pytest.param(loc("SE"), {"url": "https://x.org/news/a/b"}, [], None, id="star-one-segment"),
+    pytest.param(loc("SE"), {"url": "https://x.org/news/opinion-1"}, [], None, id="exclude-paths"),
+    pytest.param(
+        loc("SE"), {"url": "https://x.org/%6Eews/a"}, ["paths-only"], None, id="path-decoded"
+    ),
+    pytest.param(
+        loc("SE"), {"url": "https://x.org/other/../news/a"}, ["paths-only"], None, id="dotdot"
+    ),
+    pytest.param(
+        loc("SE"),
+        {"url": "https://x.org/news/./opinion-2"},
+        [],
+        None,
+        id="exclude-paths-not-bypassed-by-dot",
+    ),
+    pytest.param(
+        loc("SE"),
+        {"url": "https://x.org/news/a", "tags": ["politics"]},
+        ["tagged", "paths-only"],
+        None,
+        id="tags-any-of-and-priority",
+    ),
+    pytest.param(loc("SE"), {"tags": ["sport"]}, [], None, id="tags-none-match"),
+    pytest.param(loc("SE"), {"tags": ["elections", "sport"]}, ["tagged"], None, id="tags-any"),
+    pytest.param(loc("DE"), {"url": "https://blocked.example/a"}, [], "block-de", id="block-wins"),
+    pytest.param(
+        loc("DE", "DE-BY"),
+        {"url": "https://blocked.example/a"},
+        [],
+        "block-de",
+        id="block-subdivision",
+    ),
+    pytest.param(
+        loc("AT"), {"url": "https://blocked.example/a"}, ["eu-region"], None, id="no-block-at"
+    ),
+    pytest.param(loc("US", "US-CA"), {}, ["subdivision-only"], None, id="subdivision-rule"),
+    pytest.param(loc("US", "US-NY"), {}, [], None, id="other-subdivision"),
+    pytest.param(loc("US"), {}, [], None, id="country-without-subdivision"),
+    pytest.param(loc("ES"), {}, ["excluded-sub"], None, id="spain"),
+    pytest.param(loc("ES", "ES-CT"), {}, [], None, id="catalonia-excluded"),
+    pytest.param(loc("ES", "ES-MD"), {}, ["excluded-sub"], None, id="madrid"),
+    pytest.param(
+        loc("UA", "UA-43"),
+        {"url": "https://x.org/world/x"},
+        ["ru-notice", "everywhere"],
+        None,
+        id="priority-order",
+    ),
+    pytest.param(
+        loc("RU"),
+        {"url": "https://x.org/world/x"},
+        ["ru-notice", "everywhere"],
+        None,
+        id="priority-order-ru",
+    ),
+    pytest.param(loc("XK"), {}, [], None, id="kosovo-no-rule"),
+    pytest.param(loc("SE"), {"url": "https://x.org/NEWS/a"}, [], None, id="paths-case-sensitive"),
+    pytest.param(
+        loc("SE"), {"url": "https://x.org//news//a"}, ["paths-only"], None, id="double-slashes"
+    ),
+    pytest.param(loc("SE"), {"url": "not a url"}, [], None, id="garbage-url"),
+    pytest.param(loc("RU"), {"url": "https://x.org/?q=</body>"}, ["ru-notice"], None, id="query"),
+]
+
+
+@pytest.mark.parametrize(("location", "request_args", "notices", "block"), CASES)
+def test_matching(
+    engine: Engine,
+    location: Location,
+    request_args: dict[str, object],
+    notices: list[str],
+    block: str | None,
+) -> None:
+    args: dict[str, object] = {"url": "https://site.test/a", "at": DAY, **request_args}
+    decision = engine.decide(location=location, **args)  # type: ignore[arg-type]
+    assert [n.rule_id for n in decision.notices] == notices
+    assert (decision.block.rule_id if decision.block else None) == block
+
+
+def test_cases_are_many() -> None:
+    assert len(CASES) >= 60
+
+
+def test_trace_gives_first_reason_for_every_rule(engine: Engine) -> None:
+    decision = engine.decide(location=loc("SE"), url="https://x.org/news/opinion-x", at=DAY)
+    reasons = {entry.rule_id: entry.reason for entry in decision.trace}
+    assert set(reasons) == set(engine.rule_ids)
+    assert reasons["paths-only"] == "path: /news/opinion-x is excluded by /news/opinion*"
+    assert reasons["ru-notice"] is not None
+    assert reasons["ru-notice"].startswith("jurisdiction:")
+    assert reasons["tagged"] is not None
+    assert reasons["tagged"].startswith("tags:")
+    assert reasons["header-only"] is None
+    decision = engine.decide(location=loc("RU"), at=dt.date(2020, 1, 1))
+    reasons = {entry.rule_id: entry.reason for entry in decision.trace}
+    assert reasons["ru-notice"] == "not yet effective: starts 2024-02-20"
+    decision = engine.decide(location=loc("GB"), at=dt.date(2026, 1, 1))
+    assert {e.rule_id: e.reason for e in decision.trace}["bounded"] == "expired: ended 2025-02-01"
+    decision = engine.decide(location=UNKNOWN, at=DAY)
+    assert {e.rule_id: e.reason for e in decision.trace}["ru-notice"] == (
+        "unknown location (unknown_location: skip)"
+    )
+    decision = engine.decide(location=loc("DE", "DE-BY"), at=DAY)
+    assert {e.rule_id: e.reason for e in decision.trace}["eu-region"] == (
+        "jurisdiction: DE/DE-BY is not in eu-ish"
+    )
+    decision = engine.decide(location=loc("ES", "ES-CT"), at=DAY)
+    assert {e.rule_id: e.reason for e in decision.trace}["excluded-sub"] == (
+        "excluded: ES/ES-CT matches exclude ES-CT"
+    )
+
+
+def test_block_overrides_notices_in_trace(engine: Engine) -> None:
+    decision = engine.decide(location=loc("DE"), url="https://blocked.example/", at=DAY)
+    assert decision.notices == ()
+    trace = {e.rule_id: e for e in decision.trace}
+    assert trace["block-de"].applied
+    assert trace["eu-region"].reason == "overridden by block block-de"
+    assert decision.applied == ("block-de",)
+    assert decision.block is not None
+    assert decision.block.link_header == '<https://example.org/legal>; rel="blocked-by"'
+
+
+def test_headers_from_header_only_rule(engine: Engine) -> None:
+    decision = engine.decide(location=loc("SE"), at=DAY)
+    assert dict(decision.headers) == {"X-Robots-Tag": "noindex"}
+    assert "header-only" in decision.applied
+    assert engine.decide(location=loc("NO"), at=DAY).headers == {}
+
+
+@pytest.mark.parametrize(
+    ("location", "accept", "page", "expected"),
+    [
+        pytest.param(loc("RU"), "ru-RU,ru;q=0.9,en;q=0.8", None, "ru", id="accept-ru-RU"),
+        pytest.param(loc("RU"), "en-GB,en;q=0.9", None, "en", id="accept-en"),
+        pytest.param(loc("RU"), "de, fr;q=0.5", None, "ru", id="jurisdiction-fallback"),
+        pytest.param(loc("UA", "UA-43"), None, None, "uk", id="ukraine-official"),
+        pytest.param(loc("UA", "UA-43"), "ru;q=0.1, uk;q=0.9", None, "uk", id="q-values"),
+        pytest.param(loc("UA", "UA-43"), "uk;q=0, en;q=0", None, "ru", id="refused-languages"),
+        pytest.param(loc("RU"), "*", None, "ru", id="wildcard"),
+        pytest.param(loc("RU"), "en", "ru", "ru", id="page-language-first"),
+        pytest.param(loc("RU"), "ru", "fr", "ru", id="page-language-without-text"),
+        pytest.param(loc("RU"), ";;;,,q=, en;q=abc", None, "ru", id="malformed-accept"),
+        pytest.param(loc("RU"), "x" * 10000, None, "ru", id="huge-accept"),
+    ],
+)
+def test_locale_choice(
+    engine: Engine, location: Location, accept: str | None, page: str | None, expected: str
+) -> None:
+    decision = engine.decide(location=location, accept_language=accept, page_language=page, at=DAY)
+    (notice,) = decision.notices
+    assert notice.locale == expected
+
+
+def test_locale_for_page_language_after_decision(engine: Engine) -> None:
+    decision = engine.decide(location=loc("RU"), accept_language="en", at=DAY)
+    (notice,) = decision.notices
+    assert notice.locale == "en"
+    assert decision.locale_for(notice, "ru-RU") == "ru"
+    assert 'lang="ru"' in decision.snippets("ru")["body_end"]
+    assert "accept-language" in decision.vary
+
+
+def test_notice_html_markup_and_escaping(engine: Engine) -> None:
+    decision = engine.decide(location=loc("RU"), at=DAY, accept_language="ru")
+    (notice,) = decision.notices
+    assert notice.html() == (
+        '<aside class="compliance-notice" data-compliance-rule="ru-notice" lang="ru" '
+        'role="note"><p>ACME уведомление</p></aside>'
+    )
+    assert notice.text("en") == "ACME notice"
+
+
+def test_site_variables_override(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    engine = Engine(
+        load_rules([tmp_path]), FixedGeolocator(UNKNOWN), variables={"org": "<Meduza & co>"}
+    )
+    (notice,) = engine.decide(location=loc("RU"), at=DAY).notices
+    assert "&lt;Meduza &amp; co&gt; notice" in notice.html("en")
+
+
+def test_cache_private_and_vary(engine: Engine) -> None:
+    decision = engine.decide(location=loc("JP"), at=DAY)
+    assert decision.notices == ()
+    assert decision.private  # a page without notice is still location-dependent
+    header_location = Location(country="RU", source="header:cloudflare", via_header="cf-ipcountry")
+    decision = engine.decide(location=header_location, at=DAY)
+    assert not decision.private
+    assert decision.vary[0] == "cf-ipcountry"
+
+
+def test_decisions_are_cached_and_immutable(engine: Engine) -> None:
+    first = engine.decide(location=loc("RU"), url="https://a.org/x", at=DAY)
+    second = engine.decide(location=loc("RU"), url="https://a.org/x", at=DAY)
+    assert first is second
+    with pytest.raises(AttributeError):
+        first.notices = ()  # type: ignore[misc]
+
+
+def test_ip_goes_through_geolocator(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    geo = FixedGeolocator({"192.0.2.1": loc("RU")})
+    engine = Engine(load_rules([tmp_path]), geo)
+    assert [n.rule_id for n in engine.decide(ip="192.0.2.1", at=DAY).notices] == ["ru-notice"]
+    assert engine.decide(ip="192.0.2.2", at=DAY).notices == ()
+
+
+def test_bundled_defaults_geolocate_offline() -> None:
+    engine = Engine.from_paths()
+    decision = engine.decide(ip="77.88.55.88", url="https://www.example.org/a/story.html")
+    assert [n.rule_id for n in decision.notices] == ["ru-undesirable-organization"]
+    assert (
+        decision.notices[0]
+        .text("en")
+        .startswith(
+            'RFE/RL has been declared an "undesirable organization" by the Russian government.'
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://Example.org/a", ("example.org", "/a")),
+        ("https://example.org.", ("example.org", "/")),
+        ("https://[2001:db8::1]:8443/x", ("2001:db8::1", "/x")),
+        ("http://example.org/a%2Fb", ("example.org", "/a/b")),
+        ("https://example.org/../../etc", ("example.org", "/etc")),
+        ("http://[bad", ("", "/")),
+        ("/relative/path/", ("", "/relative/path/")),
+    ],
+)
+def test_split_url(url: str, expected: tuple[str, str]) -> None:
+    assert split_url(url) == expected
+
+
+RU_ONLY = """
+version: 1
+rules:
+  - id: ru
+    title: R
+    jurisdictions: [RU]
+    notice: {text: {en: "version VERSION"}}
+"""
+
+
+def test_reload_swaps_and_keeps_last_good(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text(RU_ONLY.replace("VERSION", "1"), encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN))
+    assert engine.decide(location=loc("RU")).notices[0].text() == "version 1"
+    rules.write_text(RU_ONLY.replace("VERSION", "2"), encoding="utf-8")
+    assert engine.reload()
+    assert engine.decide(location=loc("RU")).notices[0].text() == "version 2"
+    rules.write_text(RU_ONLY.replace("[RU]", "[RUS]"), encoding="utf-8")
+    with caplog.at_level(logging.ERROR, logger="compliance.engine"):
+        assert not engine.reload()
+    assert engine.decide(location=loc("RU")).notices[0].text() == "version 2"
+    assert isinstance(engine.last_reload_error, RuleError)
+    assert "r.yaml:6:21" in str(engine.last_reload_error)
+    assert "still serving the previous rules" in caplog.text
+
+
+def test_reload_under_concurrent_decisions(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text(RU_ONLY.replace("VERSION", "0"), encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN))
+    errors: list[BaseException] = []
+    seen: set[str] = set()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                decision = engine.decide(location=loc("RU"), url="https://a.org/x")
+                (notice,) = decision.notices  # never zero, never two: no mixed state
+                seen.add(notice.text())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for version in range(1, 21):
+        content = RU_ONLY.replace("VERSION", str(version))
+        if version % 5 == 0:
+            content = content.replace("[RU]", "[")  # broken: must keep serving
+        rules.write_text(content, encoding="utf-8")
+        engine.reload()
+        time.sleep(0.005)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert "version 19" in seen or "version 18" in seen
+    assert len(seen) > 3
+
+
+def test_watcher_reloads_changed_files(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text(RU_ONLY.replace("VERSION", "1"), encoding="utf-8")
+    with Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN), watch=0.02) as engine:
+        rules.write_text(RU_ONLY.replace("VERSION", "22"), encoding="utf-8")
+        stat = rules.stat()
+        os.utime(rules, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if engine.decide(location=loc("RU")).notices[0].text() == "version 22":
+                break
+            time.sleep(0.02)
+        assert engine.decide(location=loc("RU")).notices[0].text() == "version 22"
+
+
+def test_cost_does_not_scan_every_rule(tmp_path: Path) -> None:
+    """With many rules, a decision only evaluates the candidates for the location."""
+    body = ["version: 1", "rules:"]
+    for i in range(500):
+        body += [
+            f"  - id: r{i}",
+            "    title: t",
+            f"    jurisdictions: [{'DE' if i else 'RU'}]",
+            "    notice: {text: {en: x}}",
+        ]
+    (tmp_path / "many.yaml").write_text("\n".join(body), encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN))
+    calls = 0
+    original = type(engine.compiled_rules()[0]).why_not
+
+    def counting(self: object, ctx: object) -> str | None:
+        nonlocal calls
+        calls += 1
+        return original(self, ctx)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(engine.compiled_rules()[0]), "why_not", counting)
+        engine.decide(location=loc("RU"), url="https://a.org/unique")
+    assert calls == 1
