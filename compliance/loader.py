@@ -8,6 +8,7 @@ All problems are collected before anything is raised, so a rule author fixes the
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import functools
 import ipaddress
@@ -26,8 +27,20 @@ import pydantic
 from babel import Locale, UnknownLocaleError
 
 from . import yamlpos
+from .__about__ import __version__
 from .errors import ConfigurationError, Problem, RuleError
-from .models import FORMAT_VERSION, Message, Region, Rule, RuleFile, RuleTest
+from .models import (
+    FORMAT_VERSION,
+    Block,
+    Expect,
+    Message,
+    Notice,
+    Reader,
+    Region,
+    Rule,
+    RuleFile,
+    RuleTest,
+)
 
 __all__ = [
     "LoadedRule",
@@ -118,7 +131,8 @@ def bundled_rules_path() -> Path:
 def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every rule file under ``paths``: files as given, directories searched recursively.
 
-    Hidden files and directories (names starting with ``.``) are skipped.
+    Hidden files and directories (names starting with ``.``) are skipped; a file reached
+    twice (named, and inside a directory named) is read once.
     """
     found: list[Path] = []
     for raw in paths:
@@ -135,7 +149,14 @@ def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             found.append(path)
         else:
             raise ConfigurationError(f"{path}: no such file or directory")
-    return found
+    seen: set[Path] = set()
+    unique: list[Path] = []
+    for path in found:
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            unique.append(path)
+    return unique
 
 
 def load_rules(paths: Iterable[str | os.PathLike[str]] | None = None) -> RuleSet:
@@ -200,11 +221,17 @@ class _File:
     def at(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         return self.located.position(loc, key=key)
 
-    def report(self, loc: Loc, message: str, *, key: bool = False) -> None:
+    def report(
+        self, loc: Loc, message: str, *, key: bool = False, where: tuple[int, int] | None = None
+    ) -> None:
         """Report ``message`` about the value at ``loc``, prefixed with where it is."""
         label = _label(loc)
         text = f"{label}: {message}" if label else message
-        self.checker.report(self.name, self.at(loc, key=key), text)
+        self.checker.report(self.name, where or self.at(loc, key=key), text)
+
+
+Errors = frozenset[Loc]
+"""Locations (as pydantic gives them) of the validation errors in one file."""
 
 
 class _Checker:
@@ -216,6 +243,8 @@ class _Checker:
         self.tests: list[LoadedTest] = []
         self.regions: dict[str, tuple[Region, str]] = {}
         self.rule_ids: dict[str, str] = {}
+        # Every region name defined, even by a region with mistakes, and where.
+        self._region_defs: dict[str, tuple[_File, Loc]] = {}
         # Checks that need every file loaded first.
         self._region_uses: list[tuple[_File, Loc, str]] = []
         self._rule_uses: list[tuple[_File, Loc, str]] = []
@@ -229,52 +258,60 @@ class _Checker:
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            self.report(name, (1, 1), f"cannot read file: {exc.strerror or exc}")
+            self.report(name, (1, 1), f"cannot read the file: {exc.strerror or exc}")
             return
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
+            start = raw.rfind(b"\n", 0, exc.start) + 1
             line = raw.count(b"\n", 0, exc.start) + 1
-            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            bad = raw[exc.start : exc.start + 1].hex()
-            self.report(name, (line, column), f"not UTF-8 text (byte 0x{bad}): save as UTF-8")
-            return
+            column = len(raw[start : exc.start].decode("utf-8", "replace")) + 1
+            bad = raw[exc.start : exc.start + 1].hex().upper()
+            self.report(
+                name,
+                (line, column),
+                f"the file is not UTF-8 text (byte {bad} here): save it with UTF-8 encoding",
+            )
+            # Go on with the undecodable bytes replaced, to find the file's other problems.
+            text = raw.decode("utf-8", "replace")
         try:
             located = yamlpos.load(text.removeprefix("\ufeff"))
         except yamlpos.YAMLSyntaxError as exc:
             self.report(name, (exc.line, exc.column), exc.message)
             return
-        for line, column, message in located.problems:
-            self.report(name, (line, column), message)
+        file = _File(self, name, located)
+        for loc, line, column, message in located.problems:
+            file.report(loc, message, where=(line, column))
         data = located.value
         if data is None:
-            self.report(name, (1, 1), "empty file: a rule file starts with `version: 1`")
+            self.report(name, (1, 1), "the file is empty: a rule file starts with `version: 1`")
             return
         if not isinstance(data, dict):
             self.report(
                 name,
-                (1, 1),
-                f"expected a mapping with `version`, `regions` and `rules`, not {_describe(data)}",
+                file.at(()),
+                "expected `version: 1` and then `regions:` and `rules:` at the top level, "
+                f"not {_describe(data)}",
             )
             return
-        file = _File(self, name, located)
         if not self._version_ok(file, data):
             return
-        model: RuleFile | None
+        # A wrong or missing version is reported; check the rest as version 1 anyway.
+        data = {**data, "version": FORMAT_VERSION}
         try:
             model = RuleFile.model_validate(data)
         except pydantic.ValidationError as exc:
             errors = exc.errors()
-            for error in errors:
-                self._report_validation(file, error)
-            model = _valid_parts(data, errors)
-        if model is not None and not located.problems:
-            self._check_file(file, model)
+            self._report_validation(file, errors)
+            self._check_file(file, data, frozenset(tuple(e["loc"]) for e in errors))
+        else:
+            self._check_file(file, model, frozenset())
 
     def _version_ok(self, file: _File, data: dict[str, Any]) -> bool:
+        """False when the file is for a newer format, whose other errors would be noise."""
         if "version" not in data:
-            self.report(file.name, (1, 1), "missing `version: 1` at the top of the file")
-            return False
+            file.report((), "missing `version: 1` at the top of the file", where=file.at(()))
+            return True
         version = data["version"]
         if isinstance(version, int) and not isinstance(version, bool):
             if version == FORMAT_VERSION:
@@ -283,66 +320,118 @@ class _Checker:
                 file.report(
                     ("version",),
                     f"format version {version} needs a newer compliance "
-                    f"(this one reads version {FORMAT_VERSION})",
+                    f"(this one, {__version__}, reads format version {FORMAT_VERSION}); "
+                    "upgrade compliance",
                 )
                 return False
         file.report(("version",), f"must be {FORMAT_VERSION}, not {_describe(version)}")
-        return False
+        return True
 
-    def _report_validation(self, file: _File, error: Any) -> None:
-        """One pydantic error, in a rule author's words, at its place in the file."""
-        kind = error["type"]
-        raw_loc = tuple(error["loc"])
-        if kind == "missing":
-            loc, _ = _data_loc(file.located, raw_loc[:-1])
-            file.report(loc, f"missing key '{raw_loc[-1]}'")
-            return
-        loc, is_key = _data_loc(file.located, raw_loc)
-        if kind == "extra_forbidden":
-            key = str(loc[-1])
-            message = f"unknown key '{key}'"
-            suggestion = difflib.get_close_matches(key, _field_names(loc[:-1]), n=1)
-            if suggestion:
-                message += f" (did you mean '{suggestion[0]}'?)"
-            file.report(loc, message, key=True)
-        else:
-            file.report(loc, _explain(kind, error, error.get("input")), key=is_key)
-
-    # -- checks on a file that validated ---------------------------------------------------
-
-    def _check_file(self, file: _File, model: RuleFile) -> None:
-        for name, region in model.regions.items():
-            loc: Loc = ("regions", name)
-            if name in self.regions:
-                file.report(
-                    loc, f"region '{name}' is also defined in {self.regions[name][1]}", key=True
-                )
+    def _report_validation(self, file: _File, errors: Sequence[Any]) -> None:
+        """Pydantic's errors, in a rule author's words, at their places in the file."""
+        grouped: dict[tuple[Loc, bool, str], list[Any]] = {}
+        misspelt: set[Loc] = set()
+        for error in errors:
+            kind = error["type"]
+            raw_loc = tuple(error["loc"])
+            if kind == "missing":
+                loc, _ = _data_loc(file.located, raw_loc[:-1])
+                grouped.setdefault(((*loc, raw_loc[-1]), False, kind), []).append(error)
                 continue
-            self.regions[name] = (region, file.name)
-            self._region_refs[name] = [*region.include, *region.exclude]
-            for field in ("include", "exclude"):
-                for i, code in enumerate(getattr(region, field)):
-                    self._code(file, (*loc, field, i), code, star=False)
-        for index, rule in enumerate(model.rules):
-            self._check_rule(file, ("rules", index), rule)
-        for index, test in enumerate(model.tests):
-            loc = ("tests", index)
-            self._check_test(file, loc, test, in_rule=False)
-            self.tests.append(LoadedTest(test, None, file.name, *file.at(loc)))
+            loc, is_key = _data_loc(file.located, raw_loc)
+            if kind == "extra_forbidden":
+                grouped.setdefault((loc, True, kind), []).append(error)
+                suggestion = _suggest(str(loc[-1]), _field_names(loc[:-1]))
+                if suggestion:
+                    misspelt.add((*loc[:-1], suggestion))
+            else:
+                # Union members (a variable is text, a number or a date) fail at one place.
+                grouped.setdefault((loc, is_key, "value"), []).append(error)
+        for (loc, is_key, kind), group in grouped.items():
+            if kind == "missing":
+                if loc not in misspelt:  # "unknown key 'titel' (did you mean 'title'?)" says it
+                    file.report(loc[:-1], f"missing key '{loc[-1]}'")
+            elif kind == "extra_forbidden":
+                key = str(loc[-1])
+                message = f"unknown key '{key}'"
+                suggestion = _suggest(key, _field_names(loc[:-1]))
+                if suggestion:
+                    message += f" (did you mean '{suggestion}'?)"
+                file.report(loc, message, key=True)
+            else:
+                file.report(loc, _explain_group(group), key=is_key)
 
-    def _check_rule(self, file: _File, loc: Loc, rule: Rule) -> None:
-        if rule.id in self.rule_ids:
-            file.report((*loc, "id"), f"'{rule.id}' is also used in {self.rule_ids[rule.id]}")
-        else:
-            self.rule_ids[rule.id] = f"{file.name}:{file.at((*loc, 'id'))[0]}"
-        for i, code in enumerate(rule.jurisdictions):
+    # -- checks on what validated -----------------------------------------------------------
+    #
+    # A part that failed validation is still checked as far as it can be: its fields that
+    # validated are, so that one mistake does not hide the others. ``_view`` gives those.
+
+    def _check_file(self, file: _File, data: RuleFile | dict[str, Any], errors: Errors) -> None:
+        top = _view(RuleFile, data, (), errors)
+        if top is None:
+            return
+        fields, raw = top
+        regions = _pick(fields, raw, "regions")
+        if isinstance(regions, dict):
+            for name, region in regions.items():
+                self._check_region(file, ("regions", name), name, region, errors)
+        rules = _pick(fields, raw, "rules")
+        if isinstance(rules, list):
+            for index, rule in enumerate(rules):
+                self._check_rule(file, ("rules", index), rule, errors)
+        tests = _pick(fields, raw, "tests")
+        if isinstance(tests, list):
+            for index, test in enumerate(tests):
+                self._check_test(file, ("tests", index), test, errors, rule_id=None, in_rule=False)
+
+    def _check_region(self, file: _File, loc: Loc, name: Any, region: Any, errors: Errors) -> None:
+        if not (isinstance(name, str) and _REGION_NAME.match(name)):
+            return  # reported by validation
+        if name in self._region_defs:
+            other, other_loc = self._region_defs[name]
+            line = other.at(other_loc, key=True)[0]
+            file.report(loc, f"region '{name}' is already defined in {other.name}:{line}", key=True)
+            return
+        self._region_defs[name] = (file, loc)
+        if isinstance(region, Region):
+            self.regions[name] = (region, file.name)
+        view = _view(Region, region, loc, errors)
+        if view is None:
+            return
+        fields, _ = view
+        refs: list[str] = []
+        for field in ("include", "exclude"):
+            for i, code in enumerate(fields.get(field, ())):
+                refs.append(code)
+                self._code(file, (*loc, field, i), code, star=False)
+        self._region_refs[name] = refs
+
+    def _check_rule(self, file: _File, loc: Loc, rule: Any, errors: Errors) -> None:
+        view = _view(Rule, rule, loc, errors)
+        if view is None:
+            return
+        fields, raw = view
+        rule_id = fields.get("id")
+        if rule_id is not None:
+            if rule_id in self.rule_ids:
+                file.report(
+                    (*loc, "id"), f"rule id '{rule_id}' is already used in {self.rule_ids[rule_id]}"
+                )
+            else:
+                self.rule_ids[rule_id] = f"{file.name}:{file.at((*loc, 'id'))[0]}"
+        for i, code in enumerate(fields.get("jurisdictions", ())):
             self._code(file, (*loc, "jurisdictions", i), code, star=True)
-        for i, code in enumerate(rule.exclude):
+        for i, code in enumerate(fields.get("exclude", ())):
             self._code(file, (*loc, "exclude", i), code, star=False)
-        start, until = rule.effective.from_, rule.effective.until
-        if start is not None and until is not None and start >= until:
-            file.report((*loc, "effective"), f"`from` ({start}) must be before `until` ({until})")
-        for i, pattern in enumerate(rule.hosts):
+        effective = fields.get("effective")
+        if effective is not None:
+            start, until = effective.from_, effective.until
+            if start is not None and until is not None and start >= until:
+                file.report(
+                    (*loc, "effective", "until"),
+                    f"`until` ({until}) must be after `from` ({start})",
+                )
+        for i, pattern in enumerate(fields.get("hosts", ())):
             if "/" in pattern or ":" in pattern:
                 file.report(
                     (*loc, "hosts", i),
@@ -350,29 +439,39 @@ class _Checker:
                     "'*.example.org', not a URL",
                 )
         for field in ("paths", "exclude_paths"):
-            for i, pattern in enumerate(getattr(rule, field)):
+            for i, pattern in enumerate(fields.get(field, ())):
                 if not pattern.startswith("/"):
-                    file.report((*loc, field, i), f"'{pattern}' must start with '/'")
-        for name in rule.headers:
+                    file.report(
+                        (*loc, field, i), f"'{pattern}' must start with '/' (e.g. '/{pattern}')"
+                    )
+        for name in fields.get("headers", {}):
             if name.lower() in RESERVED_HEADERS:
                 file.report(
                     (*loc, "headers", name),
                     f"'{name}' is managed by the server and cannot be set by a rule",
                     key=True,
                 )
-        for action in ("notice", "block"):
-            message = getattr(rule, action)
-            if message is not None:
-                self._check_message(file, (*loc, action), message)
-        for i, test in enumerate(rule.tests):
-            test_loc = (*loc, "tests", i)
-            self._check_test(file, test_loc, test, in_rule=True)
-            self.tests.append(LoadedTest(test, rule.id, file.name, *file.at(test_loc)))
-        self.rules.append(LoadedRule(rule, file.name, *file.at(loc)))
+        for action, model in (("notice", Notice), ("block", Block)):
+            self._check_message(file, (*loc, action), model, _pick(fields, raw, action), errors)
+        tests = _pick(fields, raw, "tests")
+        if isinstance(tests, list):
+            owner = rule_id if isinstance(rule_id, str) else None
+            for i, test in enumerate(tests):
+                self._check_test(
+                    file, (*loc, "tests", i), test, errors, rule_id=owner, in_rule=True
+                )
+        if isinstance(rule, Rule):
+            self.rules.append(LoadedRule(rule, file.name, *file.at(loc)))
 
-    def _check_message(self, file: _File, loc: Loc, message: Message) -> None:
-        field = "text" if message.text is not None else "html"
-        texts = message.texts
+    def _check_message(
+        self, file: _File, loc: Loc, model: type[Message], message: Any, errors: Errors
+    ) -> None:
+        view = _view(model, message, loc, errors)
+        if view is None:
+            return
+        fields, _ = view
+        field = "html" if fields.get("html") is not None else "text"
+        texts: dict[str, str] = fields.get(field) or {}
         for locale in texts:
             if parse_locale(locale) is None:
                 file.report(
@@ -381,17 +480,24 @@ class _Checker:
                     key=True,
                 )
         default_loc = (*loc, "default_locale")
-        if parse_locale(message.default_locale) is None:
-            file.report(default_loc, f"unknown locale '{message.default_locale}'")
-        elif message.default_locale not in texts:
-            file.report(
-                default_loc,
-                f"'{message.default_locale}' has no {field}; locales with a {field}: "
-                f"{', '.join(sorted(texts))}",
-            )
+        default = fields.get("default_locale")
+        if default is not None and texts:
+            if parse_locale(default) is None:
+                file.report(
+                    default_loc,
+                    f"unknown locale '{default}' (use a code such as 'en', 'ru', 'pt-BR')",
+                )
+            elif default not in texts:
+                file.report(
+                    default_loc,
+                    f"'{default}' has no {field}; locales with a {field}: "
+                    f"{', '.join(sorted(texts))}",
+                )
+        variables = fields.get("variables")
         for locale, text in texts.items():
-            for problem in _placeholder_problems(text, message.variables):
-                file.report((*loc, field, locale), problem)
+            if variables is not None:  # unknown when `variables` itself has a mistake
+                for problem in _placeholder_problems(text, variables):
+                    file.report((*loc, field, locale), problem)
             if field == "html":
                 for tag in sorted({t.lower() for t in _TAG.findall(text)} - HTML_TAGS):
                     file.report(
@@ -399,46 +505,68 @@ class _Checker:
                         f"<{tag}> is not allowed (allowed: {', '.join(sorted(HTML_TAGS))})",
                     )
 
-    def _check_test(self, file: _File, loc: Loc, test: RuleTest, *, in_rule: bool) -> None:
-        reader = test.reader
-        reader_loc = (*loc, "reader")
-        if reader.ip is not None:
-            try:
-                ipaddress.ip_address(reader.ip)
-            except ValueError:
-                file.report((*reader_loc, "ip"), f"'{reader.ip}' is not an IP address")
-        if reader.country is not None and not (
-            _COUNTRY.match(reader.country) and _is_country(reader.country)
-        ):
-            file.report(
-                (*reader_loc, "country"), f"'{reader.country}' is not an ISO 3166-1 country code"
-            )
-        for i, code in enumerate(reader.subdivisions):
-            if not (_SUBDIVISION.match(code) and _is_subdivision(code)):
-                file.report((*reader_loc, "subdivisions", i), f"'{code}' is not an ISO 3166-2 code")
-            elif reader.country and not code.startswith(reader.country + "-"):
-                file.report(
-                    (*reader_loc, "subdivisions", i),
-                    f"'{code}' is not a subdivision of {reader.country}",
-                )
-        expect = test.expect
+    def _check_test(
+        self,
+        file: _File,
+        loc: Loc,
+        test: Any,
+        errors: Errors,
+        *,
+        rule_id: str | None,
+        in_rule: bool,
+    ) -> None:
+        """``rule_id`` is the id of the rule the test is written under, None for file tests."""
+        view = _view(RuleTest, test, loc, errors)
+        if view is None:
+            return
+        fields, raw = view
+        reader_view = _view(Reader, _pick(fields, raw, "reader"), (*loc, "reader"), errors)
+        if reader_view is not None:
+            self._check_reader(file, (*loc, "reader"), reader_view[0])
         expect_loc = (*loc, "expect")
-        if expect.applies is not None and not in_rule:
-            file.report(
-                (*expect_loc, "applies"), "`applies` is only for tests written under a rule"
-            )
-        for i, rule_id in enumerate(expect.notices or []):
-            self._rule_uses.append((file, (*expect_loc, "notices", i), rule_id))
-        if expect.block is not None:
-            self._rule_uses.append((file, (*expect_loc, "block"), expect.block))
-        if expect.locale is not None and parse_locale(expect.locale) is None:
-            file.report((*expect_loc, "locale"), f"unknown locale '{expect.locale}'")
+        expect_view = _view(Expect, _pick(fields, raw, "expect"), expect_loc, errors)
+        if expect_view is not None:
+            expect = expect_view[0]
+            if expect.get("applies") is not None and not in_rule:
+                file.report(
+                    (*expect_loc, "applies"), "`applies` is only for tests written under a rule"
+                )
+            for i, used in enumerate(expect.get("notices") or []):
+                self._rule_uses.append((file, (*expect_loc, "notices", i), used))
+            if expect.get("block") is not None:
+                self._rule_uses.append((file, (*expect_loc, "block"), expect["block"]))
+            locale = expect.get("locale")
+            if locale is not None and parse_locale(locale) is None:
+                file.report(
+                    (*expect_loc, "locale"),
+                    f"unknown locale '{locale}' (use a code such as 'en', 'ru', 'pt-BR')",
+                )
+        if isinstance(test, RuleTest):
+            self.tests.append(LoadedTest(test, rule_id, file.name, *file.at(loc)))
+
+    def _check_reader(self, file: _File, loc: Loc, reader: dict[str, Any]) -> None:
+        ip = reader.get("ip")
+        if ip is not None:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError:
+                file.report((*loc, "ip"), f"'{ip}' is not an IP address")
+        country = reader.get("country")
+        if country is not None and not (_COUNTRY.match(country) and _is_country(country)):
+            file.report((*loc, "country"), f"'{country}' is not an ISO 3166-1 country code")
+        for i, code in enumerate(reader.get("subdivisions", ())):
+            if not (_SUBDIVISION.match(code) and _is_subdivision(code)):
+                file.report((*loc, "subdivisions", i), f"'{code}' is not an ISO 3166-2 code")
+            elif country and not code.startswith(country + "-"):
+                file.report(
+                    (*loc, "subdivisions", i), f"'{code}' is not a subdivision of {country}"
+                )
 
     def _code(self, file: _File, loc: Loc, code: str, *, star: bool) -> None:
         """Check a jurisdiction code now, or once every file is read if it names a region."""
         if code == "*":
             if not star:
-                file.report(loc, "'*' is only allowed in a rule's `jurisdictions`")
+                file.report(loc, "'*' (every location) is only allowed in a rule's `jurisdictions`")
         elif _COUNTRY.match(code):
             if not _is_country(code):
                 file.report(loc, f"'{code}' is not an ISO 3166-1 country code")
@@ -457,45 +585,78 @@ class _Checker:
     def check_references(self) -> None:
         """Checks that need every file: region names, region cycles, rule ids in tests."""
         for file, loc, code in self._region_uses:
-            if code in self.regions:
+            if code in self._region_defs:
                 continue
             message = f"unknown region '{code}'"
-            if _COUNTRY.match(code.upper()) and _is_country(code.upper()):
-                message += f" (country codes are upper case: '{code.upper()}')"
+            upper = code.upper()
+            if _COUNTRY.match(upper) and _is_country(upper):
+                message += f" (country codes are upper case: '{upper}')"
+            elif _SUBDIVISION.match(upper) and _is_subdivision(upper):
+                message += f" (subdivision codes are upper case: '{upper}')"
             else:
-                close = difflib.get_close_matches(code, list(self.regions), n=1)
+                close = _suggest(code, list(self._region_defs))
                 if close:
-                    message += f" (did you mean '{close[0]}'?)"
+                    message += f" (did you mean '{close}'?)"
             file.report(loc, message)
         for name in _region_cycles(self._region_refs):
-            self.report(self.regions[name][1], (1, 1), f"region '{name}' includes itself")
+            file, loc = self._region_defs[name]
+            file.report(
+                loc, f"region '{name}' includes itself, directly or through other regions", key=True
+            )
         for file, loc, rule_id in self._rule_uses:
             if rule_id not in self.rule_ids:
-                file.report(loc, f"unknown rule id '{rule_id}'")
+                message = f"unknown rule id '{rule_id}'"
+                close = _suggest(rule_id, list(self.rule_ids))
+                if close:
+                    message += f" (did you mean '{close}'?)"
+                file.report(loc, message)
 
 
-def _valid_parts(data: dict[str, Any], errors: Sequence[Any]) -> RuleFile | None:
-    """The file without the regions, rules and tests that failed validation, so that the
-    rest still gets checked; None when the file as a whole is unusable."""
-    bad: dict[str, set[Any]] = {"regions": set(), "rules": set(), "tests": set()}
-    for error in errors:
-        loc = error["loc"]
-        if len(loc) < 2 or loc[0] not in bad:
-            return None
-        bad[loc[0]].add(loc[1])
-    try:
-        return RuleFile.model_validate(
-            {
-                **data,
-                "regions": {
-                    k: v for k, v in data.get("regions", {}).items() if k not in bad["regions"]
-                },
-                "rules": [r for i, r in enumerate(data.get("rules", [])) if i not in bad["rules"]],
-                "tests": [t for i, t in enumerate(data.get("tests", [])) if i not in bad["tests"]],
-            }
-        )
-    except pydantic.ValidationError:
+def _suggest(word: str, choices: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1)
+    return close[0] if close else None
+
+
+def _pick(fields: dict[str, Any], raw: dict[str, Any], name: str) -> Any:
+    """A field's validated value, or its raw data if it did not validate."""
+    return fields[name] if name in fields else raw.get(name)
+
+
+def _view(
+    model: type[pydantic.BaseModel], value: Any, loc: Loc, errors: Errors
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The fields of ``value`` that are valid (by field name), and its raw data by key.
+
+    ``value`` is either a validated model (every field valid) or the raw data of one that
+    failed validation; then only the fields without errors are given, validated, and missing
+    optional fields take their defaults. None when ``value`` is not even a mapping.
+    """
+    if isinstance(value, pydantic.BaseModel):
+        return {name: getattr(value, name) for name in type(value).model_fields}, {}
+    if not isinstance(value, dict):
         return None
+    n = len(loc)
+    broken = {error[n] for error in errors if len(error) > n and error[:n] == loc}
+    fields: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key in value:
+            if key in broken:
+                continue
+            try:
+                fields[name] = _adapter(model, name).validate_python(value[key])
+            except pydantic.ValidationError:
+                continue
+        elif not info.is_required():
+            fields[name] = info.get_default(call_default_factory=True)
+    return fields, value
+
+
+@functools.cache
+def _adapter(model: type[pydantic.BaseModel], name: str) -> pydantic.TypeAdapter[Any]:
+    # The field passed validation as part of the model: its own constraints need no re-check.
+    annotation: Any = model.model_fields[name].annotation
+    return pydantic.TypeAdapter(annotation)
 
 
 def _region_cycles(refs: dict[str, list[str]]) -> list[str]:
@@ -579,7 +740,13 @@ def _describe(value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the text {value!r}"
-    return f"{value!r} ({type(value).__name__})"
+    if isinstance(value, dt.datetime):
+        return f"the date and time {value.isoformat()}"
+    if isinstance(value, dt.date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    return repr(value)
 
 
 _EXPECTED = {
@@ -590,16 +757,40 @@ _EXPECTED = {
     "bool_type": "true or false",
     "bool_parsing": "true or false",
     "list_type": "a list",
-    "dict_type": "a mapping",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "dict_type": "a mapping (`key: value` lines)",
+    "model_type": "a mapping (`key: value` lines)",
+    "model_attributes_type": "a mapping (`key: value` lines)",
     "date_type": "a date (YYYY-MM-DD)",
     "date_parsing": "a date (YYYY-MM-DD)",
     "date_from_datetime_inexact": "a date (YYYY-MM-DD) without a time",
     "date_from_datetime_parsing": "a date (YYYY-MM-DD)",
-    "datetime_type": "a date or date and time",
-    "datetime_parsing": "a date or date and time",
+    "datetime_type": "a date and time",
+    "datetime_parsing": "a date and time",
+    "datetime_from_date_parsing": "a date and time",
 }
+
+
+_IMPLIED = (
+    ("a number", "a whole number"),
+    ("a date (YYYY-MM-DD)", "a date and time"),
+)
+
+
+def _explain_group(errors: Sequence[Any]) -> str:
+    """One message for the errors at one place: several when the value may take several
+    forms (a variable is text, a number or a date) and matches none of them."""
+    if len(errors) == 1 or not all(e["type"] in _EXPECTED for e in errors):
+        return _explain(errors[0]["type"], errors[0], errors[0].get("input"))
+    wanted = list(dict.fromkeys(_EXPECTED[e["type"]] for e in errors))
+    # "text, a number or a date" says it all: whole numbers are numbers, and so on.
+    for general, special in _IMPLIED:
+        if general in wanted and special in wanted:
+            wanted.remove(special)
+    choices = ", ".join(wanted[:-1]) + f" or {wanted[-1]}" if len(wanted) > 1 else wanted[0]
+    return f"expected {choices}, not {_describe(errors[0].get('input'))}"
+
 
 _PATTERNS = {
     "^[a-z0-9][a-z0-9-]*$": "an id of lower-case letters, digits and '-' (e.g. 'ru-notice')",

@@ -60,7 +60,8 @@ class Located:
     value: Any
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    problems: list[tuple[int, int, str]] = field(default_factory=list)
+    problems: list[tuple[Path, int, int, str]] = field(default_factory=list)
+    """``(path, line, column, message)`` for each value that was read but not accepted."""
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Where ``path`` is; for a missing part, the nearest enclosing part that exists."""
@@ -74,6 +75,7 @@ class Located:
 
 
 _MAX_DEPTH = 64
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def load(text: str) -> Located:
@@ -83,11 +85,8 @@ def load(text: str) -> Located:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        if "expected a single document" in message:
-            message = "more than one YAML document: a rule file holds exactly one"
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YAMLSyntaxError(f"YAML syntax error: {message}", line, column) from None
+        raise YAMLSyntaxError(f"YAML syntax error: {_explain(exc)}", line, column) from None
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
         position = getattr(exc, "position", None)
         line, column = _line_col(text, position) if position is not None else (1, 1)
@@ -101,6 +100,35 @@ def load(text: str) -> Located:
     return located
 
 
+def _explain(exc: yaml.MarkedYAMLError) -> str:
+    """PyYAML's message for a syntax error, in a rule author's words where we know them."""
+    problem = exc.problem or ""
+    context = exc.context or ""
+    opened = exc.context_mark.line + 1 if exc.context_mark else None
+    if "tab" in problem:
+        return "a tab is used for indentation: indent with spaces only"
+    if "expected ',' or ']'" in problem:
+        return f"the list opened with '[' on line {opened} is not closed with ']'"
+    if "expected ',' or '}'" in problem:
+        return f"the mapping opened with '{{' on line {opened} is not closed with '}}'"
+    if "end of stream" in problem and "quoted scalar" in context:
+        return f"the quoted text started on line {opened} has no closing quote"
+    if "expected '-' indicator" in problem or "expected <block end>" in problem:
+        return (
+            "this line is not indented like the lines before it "
+            "(indent keys of the same mapping by the same number of spaces)"
+        )
+    if "mapping values are not allowed" in problem:
+        return "unexpected ':' (put text that contains ': ' in quotes, or check the indentation)"
+    if "expected a single document" in problem:
+        return "more than one YAML document ('---'): a rule file holds exactly one"
+    if "undefined alias" in problem:
+        return "an alias ('*name') refers to an anchor ('&name') that is not defined"
+    if "expected <document start>" in problem:
+        return "unexpected text after the end of the file's content (check the indentation)"
+    return " ".join(filter(None, [context, problem])) or "invalid YAML"
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -109,24 +137,33 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
 def _build(loader: Any, node: yaml.Node, path: Path, out: Located, depth: int) -> Any:
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
-        out.problems.append((*out.positions[path], "nested too deeply"))
+        out.problems.append((path, *out.positions[path], "nested too deeply"))
         return None
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys
+        own = {id(key_node) for key_node, _ in node.value}
+        loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
         result: dict[str, Any] = {}
-        first_seen: dict[str, int] = {}
+        first_seen: dict[str, tuple[int, bool]] = {}
         for key_node, value_node in node.value:
             key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if not isinstance(key_node, yaml.ScalarNode):
-                out.problems.append((*key_pos, "a key must be a plain word, not a list or map"))
-                continue
-            key = str(key_node.value)
-            if key in first_seen:
                 out.problems.append(
-                    (*key_pos, f"duplicate key '{key}' (first given on line {first_seen[key]})")
+                    (path, *key_pos, "a key must be a plain word, not a list or mapping")
                 )
                 continue
-            first_seen[key] = key_pos[0]
+            key = str(key_node.value)
+            written_here = id(key_node) in own
+            if key in first_seen and first_seen[key][1] and written_here:
+                out.problems.append(
+                    (
+                        (*path, key),
+                        *key_pos,
+                        f"'{key}' is given twice (first on line {first_seen[key][0]}); remove one",
+                    )
+                )
+                continue
+            # Otherwise a key written here overrides one merged in, as YAML says.
+            first_seen[key] = (key_pos[0], written_here)
             child = (*path, key)
             out.key_positions[child] = key_pos
             result[key] = _build(loader, value_node, child, out, depth + 1)
@@ -136,8 +173,14 @@ def _build(loader: Any, node: yaml.Node, path: Path, out: Located, depth: int) -
             _build(loader, item, (*path, index), out, depth + 1)
             for index, item in enumerate(node.value)
         ]
+    if node.tag == _STR_TAG:  # most values: skip PyYAML's constructor machinery
+        return node.value
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
-        out.problems.append((*out.positions[path], exc.problem or "cannot read this value"))
-        return None
+        out.problems.append((path, *out.positions[path], exc.problem or "cannot read this value"))
+    except ValueError as exc:  # a date that matches the pattern but does not exist: 2025-02-30
+        out.problems.append(
+            (path, *out.positions[path], f"'{node.value}' is not a real date ({exc})")
+        )
+    return None
