@@ -1,0 +1,274 @@
+"""The rule loader: every broken fixture gives exactly the expected ``FILE:LINE:COL`` lines,
+and good files load (YAML 1.2 booleans, merge keys, directory trees, BOM)."""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from compliance.errors import ConfigurationError, RuleError
+from compliance.loader import bundled_rules_path, find_rule_files, load_rules
+
+REPO = Path(__file__).resolve().parents[1]
+BROKEN = REPO / "tests" / "fixtures" / "broken"
+BENCHMARK = REPO / "benchmarks" / "rules_load.py"
+EXPECTED = (BROKEN / "EXPECTED.txt").read_text(encoding="utf-8").splitlines()
+# Fixtures whose mistake only shows when they are loaded together.
+GROUPS = {"duplicate": ["41-duplicate-a.yaml", "42-duplicate-b.yaml"]}
+GROUPED = {name for names in GROUPS.values() for name in names}
+SINGLES = sorted(p.name for p in BROKEN.iterdir() if p.suffix in (".yaml", ".yml"))
+SINGLES = [name for name in SINGLES if name not in GROUPED]
+
+RULE = """\
+version: 1
+rules:
+  - id: {id}
+    title: A rule
+    jurisdictions: [{where}]
+    notice:
+      text: {{en: Hello.}}
+"""
+
+
+def problems(paths: list[str]) -> list[str]:
+    """The problem lines from loading ``paths`` (relative to the repository root)."""
+    with pytest.raises(RuleError) as info:
+        load_rules(paths)
+    assert str(info.value).startswith(f"{len(info.value.problems)} problem")
+    return [str(p) for p in info.value.problems]
+
+
+def expected_for(*names: str) -> list[str]:
+    wanted = {f"tests/fixtures/broken/{name}" for name in names}
+    return [line for line in EXPECTED if line.split(":", 1)[0] in wanted]
+
+
+@pytest.fixture(autouse=True)
+def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Load with paths relative to the repository root, as EXPECTED.txt writes them."""
+    monkeypatch.chdir(REPO)
+
+
+def test_there_are_enough_kinds_of_mistake() -> None:
+    assert len(SINGLES) >= 22
+    for name in SINGLES:  # every file alone shows its mistake
+        assert expected_for(name), name
+    assert expected_for(*GROUPED)
+
+
+@pytest.mark.parametrize("name", SINGLES)
+def test_broken_file(name: str) -> None:
+    assert problems([f"tests/fixtures/broken/{name}"]) == expected_for(name)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_broken_files_together(group: str) -> None:
+    names = GROUPS[group]
+    for name in names:  # each alone is fine: the mistake is between them
+        load_rules([f"tests/fixtures/broken/{name}"])
+    assert problems([f"tests/fixtures/broken/{name}" for name in names]) == expected_for(*names)
+
+
+def test_all_broken_files_at_once() -> None:
+    assert problems(["tests/fixtures/broken"]) == EXPECTED
+
+
+def test_several_mistakes_in_one_file_are_all_reported() -> None:
+    lines = problems(["tests/fixtures/broken/40-several-mistakes.yaml"])
+    assert len(lines) >= 10
+    assert len({line.split(":")[1] for line in lines}) >= 10  # on different lines
+
+
+def test_messages_are_located_and_labelled() -> None:
+    for line in EXPECTED:
+        file, row, column, message = line.split(":", 3)
+        assert file.startswith("tests/fixtures/broken/")
+        assert int(row) >= 1
+        assert int(column) >= 1
+        assert message.startswith(" ")
+        assert "Input should" not in message  # pydantic's own wording never leaks
+        assert "\n" not in message
+
+
+# -- good paths -------------------------------------------------------------------------
+
+
+def test_bundled_pack_loads() -> None:
+    ruleset = load_rules()
+    ids = {loaded.rule.id for loaded in ruleset.rules}
+    assert {"ru-undesirable-organization", "ru-foreign-agent-label"} <= ids
+    assert "russia-controlled-ukraine" in ruleset.regions
+    assert len(ruleset.tests) > 10
+    assert load_rules([bundled_rules_path()]).files == ruleset.files
+
+
+def test_bundled_pack_loads_quickly() -> None:
+    load_rules()
+    start = time.perf_counter()
+    load_rules()
+    assert time.perf_counter() - start < 1.0  # the budget is 100 ms; benchmarks/ measures it
+
+
+def test_loaded_rule_positions(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("# comment\n" + RULE.format(id="a", where="DE"), encoding="utf-8")
+    ruleset = load_rules([path])
+    (loaded,) = ruleset.rules
+    assert (loaded.file, loaded.line, loaded.column) == (str(path), 4, 5)
+
+
+def test_yaml_1_2_booleans_keep_norway(tmp_path: Path) -> None:
+    path = tmp_path / "nordic.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            regions:
+              scandinavia:
+                title: Scandinavia
+                include: [DK, NO, SE]
+            rules:
+              - id: norway
+                title: Norway and Norwegian
+                jurisdictions: [NO, scandinavia]
+                notice:
+                  default_locale: no
+                  text: {no: Hei., en: Hello.}
+                tests:
+                  - name: a reader in Norway
+                    reader: {country: NO}
+                    expect: {applies: true, locale: no}
+            """
+        ),
+        encoding="utf-8",
+    )
+    ruleset = load_rules([path])
+    rule = ruleset.rules[0].rule
+    assert rule.jurisdictions == ["NO", "scandinavia"]
+    assert ruleset.regions["scandinavia"].include == ["DK", "NO", "SE"]
+    assert rule.notice is not None
+    assert rule.notice.default_locale == "no"
+    assert set(rule.notice.texts) == {"no", "en"}
+    assert ruleset.tests[0].test.reader.country == "NO"
+    assert ruleset.tests[0].test.expect.applies is True
+
+
+def test_merge_keys(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            rules:
+              - &base
+                id: base
+                title: Base
+                jurisdictions: [DE]
+                priority: 5
+                notice: {text: {en: Hello.}}
+              - <<: *base
+                id: derived
+                title: Derived
+                jurisdictions: [FR]
+                exclude: [FR-IDF]
+              - <<: [*base]
+                id: derived-twice
+                title: Derived twice
+                priority: 7
+                priority: 8
+            """
+        ),
+        encoding="utf-8",
+    )
+    # A key written beside the merge overrides the merged one; written twice, it is an error.
+    assert [str(p) for p in _problems_of(path)] == [
+        f"{path}:18:5: rules[2].priority: 'priority' is given twice (first on line 17); remove one"
+    ]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:17]) + "\n", encoding="utf-8")
+    rules = {loaded.rule.id: loaded.rule for loaded in load_rules([path]).rules}
+    assert rules["derived"].priority == 5
+    assert rules["derived"].title == "Derived"
+    assert rules["derived"].jurisdictions == ["FR"]
+    assert rules["derived"].exclude == ["FR-IDF"]
+    assert rules["derived-twice"].priority == 7
+    assert rules["derived-twice"].jurisdictions == ["DE"]
+
+
+def test_directory_tree_skips_hidden_and_other_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(RULE.format(id="a", where="DE"), encoding="utf-8")
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "b.yml").write_text(RULE.format(id="b", where="FR"), encoding="utf-8")
+    (tmp_path / "sub" / "deeper" / "c.yaml").write_text(
+        RULE.format(id="c", where="UA-43"), encoding="utf-8"
+    )
+    broken = "this is: [not a rule file"
+    (tmp_path / ".hidden.yaml").write_text(broken, encoding="utf-8")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "d.yaml").write_text(broken, encoding="utf-8")
+    (tmp_path / "notes.txt").write_text(broken, encoding="utf-8")
+    (tmp_path / "sub" / "README.md").write_text(broken, encoding="utf-8")
+    ruleset = load_rules([tmp_path])
+    assert [loaded.rule.id for loaded in ruleset.rules] == ["a", "b", "c"]
+    assert [Path(f).name for f in ruleset.files] == ["a.yaml", "b.yml", "c.yaml"]
+
+
+def test_a_file_given_by_name_is_read_whatever_its_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "rules.txt"
+    path.write_text(RULE.format(id="a", where="DE"), encoding="utf-8")
+    assert find_rule_files([path]) == [path]
+    assert len(load_rules([path])) == 1
+
+
+def test_missing_path_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="no such file or directory"):
+        load_rules([tmp_path / "missing"])
+
+
+def test_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + RULE.format(id="a", where="DE").encode())
+    assert len(load_rules([path])) == 1
+
+
+def test_problem_positions_after_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + RULE.format(id="a", where="ZZ").encode())
+    assert [str(p).split(": ", 1)[0] for p in _problems_of(path)] == [f"{path}:5:21"]
+
+
+def test_several_files_report_in_file_order(tmp_path: Path) -> None:
+    (tmp_path / "b.yaml").write_text(RULE.format(id="b", where="ZZ"), encoding="utf-8")
+    (tmp_path / "a.yaml").write_text(RULE.format(id="a", where="XX"), encoding="utf-8")
+    lines = [str(p) for p in _problems_of(tmp_path)]
+    assert [Path(line.split(":")[0]).name for line in lines] == ["a.yaml", "b.yaml"]
+
+
+def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(RULE.format(id="a", where="ZZ"), encoding="utf-8")
+    assert len(_problems_of(path, tmp_path, path)) == 1
+
+
+def _problems_of(*paths: Path) -> list[object]:
+    with pytest.raises(RuleError) as info:
+        load_rules(list(paths))
+    return list(info.value.problems)
+
+
+def test_generated_thousand_rule_pack_loads(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("rules_load", BENCHMARK)
+    assert spec is not None
+    assert spec.loader is not None
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    benchmark.write_pack(tmp_path, 1000)
+    start = time.perf_counter()
+    ruleset = load_rules([tmp_path])
+    elapsed = time.perf_counter() - start
+    assert len(ruleset) == 1000
+    assert elapsed < 10  # a sanity bound; the 2 s budget is checked by benchmarks/rules_load.py
