@@ -95,9 +95,24 @@ def normalize_path(raw: str) -> str:
     return normalized
 
 
+_today_until = 0.0
+_today_value = _EPOCH
+
+
+def _today() -> dt.date:
+    """Today's UTC date; the clock is compared with the next midnight, not converted."""
+    global _today_until, _today_value
+    now = time.time()
+    if now >= _today_until:
+        number = int(now // 86400)
+        _today_value = _EPOCH + dt.timedelta(days=number)
+        _today_until = (number + 1) * 86400.0
+    return _today_value
+
+
 def _day(at: dt.date | dt.datetime | None) -> dt.date:
     if at is None:
-        return dt.datetime.fromtimestamp(time.time(), dt.UTC).date()
+        return _today()
     if isinstance(at, dt.datetime):
         if at.tzinfo is not None:
             at = at.astimezone(dt.UTC)
@@ -281,6 +296,7 @@ class _State:
         )
         self.candidates_cache: dict[frozenset[str], tuple[CompiledRule, ...]] = {}
         self.decisions: dict[tuple[Any, ...], Decision] = {}
+        self.fast: dict[tuple[Any, ...], tuple[Location, Decision]] = {}
         self.lock = threading.Lock()
 
     def candidates(self, codes: frozenset[str]) -> tuple[CompiledRule, ...]:
@@ -580,24 +596,36 @@ class Engine:
         header geolocation; ``at`` defaults to now (UTC)."""
         if location is None:
             location = self._geolocator.locate(ip, headers, trusted=trusted)
+        day = _today() if at is None else _day(at)
+        if type(tags) not in (tuple, frozenset):
+            tags = tuple(tags)
+        state = self._state
+        # Fast path for a repeat reader: keyed on the Location object's identity (the
+        # geolocator's cache hands back the same object, and a new one after a reload), so
+        # the hit costs no URL parsing and no hashing of the Location's fields.
+        fast_key = (id(location), url, host, path, accept_language, tags, page_language, day)
+        hit = state.fast.get(fast_key)
+        if hit is not None and hit[0] is location:
+            return hit[1]
         if url is not None:
             host, path = split_url(url)
         else:
             host = (host or "").lower().partition(":")[0]
             path = normalize_path(path or "/")
         tag_set = tags if isinstance(tags, frozenset) else frozenset(tags)
-        day = _day(at)
-        state = self._state
         key = (location, host, path, accept_language, tag_set, page_language, day)
         decision = state.decisions.get(key)
         if decision is None:
             decision = self._decide(
                 state, location, host, path, accept_language, tag_set, page_language, day
             )
-            with state.lock:
-                if len(state.decisions) >= _DECISION_CACHE_SIZE:
-                    state.decisions.clear()
-                state.decisions[key] = decision
+        with state.lock:
+            if len(state.decisions) >= _DECISION_CACHE_SIZE:
+                state.decisions.clear()
+            if len(state.fast) >= _DECISION_CACHE_SIZE:
+                state.fast.clear()
+            state.decisions[key] = decision
+            state.fast[fast_key] = (location, decision)
         return decision
 
     def _decide(
