@@ -62,7 +62,7 @@ def repeat_ip_budget(folder: Path) -> bool:
         # Interleave the two measurements so that load from other processes hits both alike.
         decide = city = float("inf")
         for _ in range(5):
-            decide = min(decide, best(lambda ip=ip: engine.decide(ip=ip, url=url), 50_000))
+            decide = min(decide, best(lambda ip=ip, url=url: engine.decide(ip=ip, url=url), 50_000))
             city = min(city, best(lambda ip=ip: reader.city(ip), 10_000))
         ratio = city / decide
         passed = ratio >= 20
@@ -111,24 +111,23 @@ def rule_count_budget(folder: Path) -> bool:
     for extra in (6, 9_996):
         engine = Engine.from_paths([generated_pack(folder, extra)], geolocator=FixedGeolocator({}))
         count = len(engine.rule_ids)
-        state = engine._state
+        from compliance.engine import _today
 
-        def run(engine: Engine = engine) -> None:
+        def run(
+            engine: Engine = engine, state: object = engine._state, day: object = _today()
+        ) -> None:
             for location in readers:
                 engine._decide(
-                    state,
+                    state,  # type: ignore[arg-type]
                     location,
                     "www.example.org",
                     "/a/story.html",
                     "ru",
                     frozenset(),
                     None,
-                    engine_day,
+                    day,  # type: ignore[arg-type]
                 )
 
-        from compliance.engine import _today
-
-        engine_day = _today()
         results[count] = best(run, 20_000) / len(readers)
         print(f"uncached decision with {count:6d} rules: {results[count]:7.3f} us")
     small, large = sorted(results)
