@@ -178,9 +178,11 @@ class RuleTest(_Model):
     """An example reader and request with the outcome expected."""
 
     name: str = Field(min_length=1, description="Short description shown on failure.")
-    reader: Reader
-    request: Request = Field(default_factory=Request)
-    expect: Expect
+    reader: Reader = Field(description="Who reads: by IP address, or by country and subdivisions.")
+    request: Request = Field(
+        default_factory=Request, description="What is requested: URL, languages, date, tags."
+    )
+    expect: Expect = Field(description="The outcome expected; leave out what is not checked.")
 
 
 class Rule(_Model):
