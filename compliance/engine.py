@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from .errors import RuleError
+from .errors import ConfigurationError, RuleError
 from .geo import Geolocator, Location, open_geolocator
 from .loader import LoadedRule, RuleSet, find_rule_files, load_rules
 from .locales import LocaleChoice, choose_locale
@@ -488,6 +488,22 @@ def _default(notice: NoticeMatch) -> str:
     return message.default_locale
 
 
+def _check_variables(ruleset: RuleSet, variables: Mapping[str, Any]) -> None:
+    """Site-wide variables must name variables that rules use: a typo would otherwise
+    silently leave the rule's default (say, another publisher's name) in a legal notice."""
+    used: set[str] = set()
+    for loaded in ruleset.rules:
+        for message in (loaded.rule.notice, loaded.rule.block):
+            if message is not None:
+                used.update(message.variables)
+    unknown = sorted(set(variables) - used)
+    if unknown:
+        raise ConfigurationError(
+            f"variables {', '.join(map(repr, unknown))} are not used by any rule "
+            f"(rules use: {', '.join(sorted(used)) or 'none'})"
+        )
+
+
 # -- the engine -------------------------------------------------------------------------------
 
 
@@ -511,6 +527,7 @@ class Engine:
         paths: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
         self._variables = MappingProxyType(dict(variables or {}))
+        _check_variables(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
@@ -535,6 +552,8 @@ class Engine:
         """An engine over rule files (None: the bundled pack) and a geolocator: the one
         given, else a MaxMind database at ``geoip_db``, else the embedded lookup. With
         ``watch`` (seconds), rule files are polled and reloaded when they change."""
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]  # one path, not the characters of one path
         path_list = None if paths is None else list(paths)
         ruleset = load_rules(path_list)
         if geolocator is None:

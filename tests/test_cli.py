@@ -145,7 +145,7 @@ def test_lint_reports_problems(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     code, _, err = run(capsys, "lint", str(tmp_path))
     assert code == 1
     lines = err.splitlines()
-    assert f"{bad}:3:5: rules[0]: missing key 'title'" in lines
+    assert f"{bad}:3:5: rules[0]: missing key 'jurisdictions'" in lines
     assert f"{bad}:4:5: rules[0].titel: unknown key 'titel' (did you mean 'title'?)" in lines
     assert "Traceback" not in err
 

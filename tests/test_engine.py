@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from compliance.engine import Engine, split_url
-from compliance.errors import RuleError
+from compliance.errors import ConfigurationError, RuleError
 from compliance.geo import UNKNOWN, Location
 from compliance.loader import load_rules
 from compliance.testing import FixedGeolocator
@@ -523,3 +523,17 @@ def test_cost_does_not_scan_every_rule(tmp_path: Path) -> None:
         patch.setattr(type(engine.compiled_rules()[0]), "why_not", counting)
         engine.decide(location=loc("RU"), url="https://a.org/unique")
     assert calls == 1
+
+
+def test_unknown_site_variable_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="'organisation' are not used by any rule"):
+        Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN), variables={"organisation": "x"})
+
+
+def test_from_paths_accepts_one_path(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    engine = Engine.from_paths(tmp_path, geolocator=FixedGeolocator(UNKNOWN))
+    assert "ru-notice" in engine.rule_ids
+    engine = Engine.from_paths(str(tmp_path / "r.yaml"), geolocator=FixedGeolocator(UNKNOWN))
+    assert "ru-notice" in engine.rule_ids
