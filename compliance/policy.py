@@ -199,11 +199,13 @@ def merge_vary(existing: Sequence[str], names: Iterable[str]) -> str | None:
         return None
     seen = {item.lower() for item in items}
     added = False
-    for name in names:
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            items.append(_canonical(name.lower()))
-            added = True
+    for entry in names:
+        for part in entry.split(","):
+            name = part.strip().lower()
+            if name and name not in seen:
+                seen.add(name)
+                items.append(_canonical(name))
+                added = True
     return ", ".join(items) if added else None
 
 

@@ -1,0 +1,605 @@
+"""The WSGI middleware, driven by hand: one small application per behaviour."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import brotli
+import pytest
+
+from compliance.engine import Engine
+from compliance.errors import ConfigurationError
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator
+from compliance.wsgi import ComplianceMiddleware
+
+RU, DE, UA43 = "192.0.2.1", "192.0.2.2", "192.0.2.3"
+PAGE = b"<!DOCTYPE html><html lang=ru><head><title>t</title></head><body><p>Hi</p></body></html>\n"
+ASIDE = b'<aside class="compliance-notice" data-compliance-rule="ru-undesirable-organization"'
+BLOCKED = "/news/2024/withdrawn-article.html"
+TAGGED_RULES = """\
+version: 1
+rules:
+  - id: tagged-notice
+    title: a notice on politics pages only
+    jurisdictions: [RU]
+    tags: [politics]
+    notice:
+      default_locale: en
+      text:
+        en: Tagged notice.
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    geo = FixedGeolocator(
+        {RU: Location.of("RU"), DE: Location.of("DE"), UA43: Location.of("UA", "43")}
+    )
+    return Engine.from_paths(geolocator=geo)
+
+
+@pytest.fixture(scope="module")
+def tagged_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "tagged.yaml").write_text(TAGGED_RULES)
+    return Engine.from_paths([folder], geolocator=FixedGeolocator({RU: Location.of("RU")}))
+
+
+class Closing:
+    """An app iterable that records whether close() was called."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks = list(chunks)
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def html_app(
+    body: bytes | list[bytes] = PAGE,
+    *,
+    status: str = "200 OK",
+    headers: list[tuple[str, str]] | None = None,
+    content_length: bool = True,
+) -> Callable[..., Any]:
+    chunks = [body] if isinstance(body, bytes) else body
+    base = headers if headers is not None else [("Content-Type", "text/html; charset=utf-8")]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Closing:
+        extra = [("Content-Length", str(sum(map(len, chunks))))] if content_length else []
+        start_response(status, [*base, *extra])
+        app.last = Closing(chunks)  # type: ignore[attr-defined]
+        return app.last  # type: ignore[attr-defined]
+
+    return app
+
+
+def environ(path: str = "/", ip: str = RU, method: str = "GET", **headers: str) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": ip,
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+    }
+    for name, value in headers.items():
+        env["HTTP_" + name.upper()] = value
+    return env
+
+
+class Result:
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes, it: Any) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.iterable = it
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+
+def call(mw: Callable[..., Any], env: dict[str, Any] | None = None, **kw: Any) -> Result:
+    env = env if env is not None else environ(**kw)
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return lambda data: None
+
+    it = mw(env, start_response)
+    try:
+        body = b"".join(it)
+    finally:
+        if hasattr(it, "close"):
+            it.close()
+    status, headers = seen[-1]
+    return Result(status, headers, body, it)
+
+
+# -- the scenarios ---------------------------------------------------------------------------
+
+
+def test_notice_injected_for_a_russian_reader_with_exact_content_length(engine: Engine) -> None:
+    app = html_app()
+    result = call(ComplianceMiddleware(app, engine))
+    assert result.status == "200 OK"
+    assert ASIDE in result.body
+    assert result.body.index(ASIDE) < result.body.index(b"</body>")
+    assert result.header("Content-Length") == str(len(result.body))
+    assert result.header("Cache-Control") == "private"
+    assert app.last.closed  # type: ignore[attr-defined]
+
+
+def test_nothing_for_a_german_reader_but_the_page_is_private(engine: Engine) -> None:
+    result = call(ComplianceMiddleware(html_app(), engine), ip=DE)
+    assert result.body == PAGE
+    assert result.header("Content-Length") == str(len(PAGE))
+    assert result.header("Cache-Control") == "private"
+
+
+def test_crimea_as_ukraine_subdivision_gets_the_notice(engine: Engine) -> None:
+    assert ASIDE in call(ComplianceMiddleware(html_app(), engine), ip=UA43).body
+
+
+def test_decision_is_exposed_in_environ(engine: Engine) -> None:
+    seen = {}
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        seen["decision"] = env["compliance.decision"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    call(ComplianceMiddleware(app, engine))
+    assert [n.rule_id for n in seen["decision"].notices] == ["ru-undesirable-organization"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "method"),
+    [
+        pytest.param("200 OK", [("Content-Type", "application/json")], "GET", id="json"),
+        pytest.param("200 OK", [("Content-Type", "image/png")], "GET", id="image"),
+        pytest.param("204 No Content", [("Content-Type", "text/html")], "GET", id="204"),
+        pytest.param("304 Not Modified", [("Content-Type", "text/html")], "GET", id="304"),
+        pytest.param("404 Not Found", [("Content-Type", "text/html")], "GET", id="404"),
+        pytest.param(
+            "206 Partial Content",
+            [("Content-Type", "text/html"), ("Content-Range", "bytes 0-9/100")],
+            "GET",
+            id="206",
+        ),
+        pytest.param("200 OK", [("Content-Type", "text/html")], "HEAD", id="head"),
+        pytest.param("200 OK", [("Content-Type", "text/event-stream")], "GET", id="sse"),
+        pytest.param(
+            "200 OK",
+            [("Content-Type", "text/html"), ("Content-Encoding", "compress")],
+            "GET",
+            id="unknown-coding",
+        ),
+    ],
+)
+def test_passthrough_byte_for_byte(
+    engine: Engine, status: str, headers: list[tuple[str, str]], method: str
+) -> None:
+    app = html_app(PAGE, status=status, headers=headers)
+    result = call(ComplianceMiddleware(app, engine), method=method)
+    assert result.body == PAGE
+    assert result.status == status
+    assert result.headers == [*headers, ("Content-Length", str(len(PAGE)))]
+    assert result.iterable is app.last  # type: ignore[attr-defined]
+    assert app.last.closed  # type: ignore[attr-defined]
+
+
+def test_file_wrapper_passes_through_untouched(engine: Engine, tmp_path: Path) -> None:
+    file = tmp_path / "data.json"
+    file.write_bytes(b'{"a": 1}')
+
+    class FileWrapper:
+        def __init__(self, f: Any, size: int = 8192) -> None:
+            self.f = f
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter([self.f.read()])
+
+        def close(self) -> None:
+            self.f.close()
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return env["wsgi.file_wrapper"](file.open("rb"))
+
+    env = environ()
+    env["wsgi.file_wrapper"] = FileWrapper
+    result = call(ComplianceMiddleware(app, engine), env)
+    assert isinstance(result.iterable, FileWrapper)
+    assert result.body == b'{"a": 1}'
+
+
+def test_streaming_generator_is_edited_without_content_length(engine: Engine) -> None:
+    pieces = [PAGE[i : i + 7] for i in range(0, len(PAGE), 7)]
+    closed = []
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            yield from pieces
+        finally:
+            closed.append(True)
+
+    result = call(ComplianceMiddleware(app, engine))
+    whole = call(ComplianceMiddleware(html_app(), engine))
+    assert result.body == whole.body
+    assert result.header("Content-Length") is None
+    assert closed == [True]
+
+
+def test_start_response_inside_the_generator(engine: Engine) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield PAGE
+
+    # A generator application calls start_response only when first iterated.
+    assert ASIDE in call(ComplianceMiddleware(app, engine)).body
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress", "decompress"),
+    [
+        pytest.param("gzip", gzip.compress, gzip.decompress, id="gzip"),
+        pytest.param("deflate", zlib.compress, zlib.decompress, id="deflate-zlib"),
+        pytest.param(
+            "deflate",
+            lambda b: zlib.compress(b, wbits=-15),
+            lambda b: zlib.decompress(b, wbits=-15),
+            id="deflate-raw",
+        ),
+        pytest.param("br", brotli.compress, brotli.decompress, id="brotli"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_compressed_round_trip(
+    engine: Engine,
+    coding: str,
+    compress: Callable[[bytes], bytes],
+    decompress: Callable[[bytes], bytes],
+    streamed: bool,
+) -> None:
+    data = compress(PAGE)
+    chunks = [data[i : i + 5] for i in range(0, len(data), 5)] if streamed else [data]
+    app = html_app(
+        chunks,
+        headers=[("Content-Type", "text/html"), ("Content-Encoding", coding)],
+        content_length=not streamed,
+    )
+    result = call(ComplianceMiddleware(app, engine))
+    assert result.header("Content-Encoding") == coding
+    text = decompress(result.body)
+    assert ASIDE in text
+    assert text.replace(text[text.index(ASIDE) : text.index(b"</aside>") + 8], b"") == PAGE
+    if not streamed:
+        assert result.header("Content-Length") == str(len(result.body))
+
+
+def test_charset_numeric_references(engine: Engine) -> None:
+    page = "<html lang=ru><body>Привет</body></html>".encode("cp1252", "xmlcharrefreplace")
+    app = html_app(page, headers=[("Content-Type", "text/html; charset=windows-1252")])
+    body = call(ComplianceMiddleware(app, engine)).body
+    assert b"&#1055;" in body  # "П" is not in windows-1252
+    body.decode("cp1252")
+
+
+@pytest.mark.parametrize(
+    ("given", "policy", "vary", "cache"),
+    [
+        pytest.param([], "private", "Accept-Language", "private", id="default"),
+        pytest.param(
+            [("Vary", "accept-encoding"), ("Cache-Control", "public, max-age=60, s-maxage=600")],
+            "private",
+            "accept-encoding, Accept-Language",
+            "max-age=60, private",
+            id="merged",
+        ),
+        pytest.param(
+            [("Vary", "Accept-Language, Cookie")],
+            "private",
+            "Accept-Language, Cookie",
+            "private",
+            id="no-duplicates",
+        ),
+        pytest.param([("Vary", "*")], "private", "*", "private", id="star"),
+        pytest.param([("Cache-Control", "public")], "vary", "Accept-Language", "public", id="vary"),
+        pytest.param([("Cache-Control", "public")], "off", None, "public", id="off"),
+    ],
+)
+def test_vary_and_cache_control(
+    engine: Engine, given: list[tuple[str, str]], policy: str, vary: str | None, cache: str
+) -> None:
+    app = html_app(headers=[("Content-Type", "text/html"), *given])
+    result = call(ComplianceMiddleware(app, engine, cache_policy=policy))
+    assert result.header("Vary") == vary
+    assert result.header("Cache-Control") == cache
+
+
+def test_response_tags_header_is_consumed_and_changes_the_decision(tagged_engine: Engine) -> None:
+    tagged = html_app(headers=[("Content-Type", "text/html"), ("X-Compliance-Tags", "politics")])
+    result = call(ComplianceMiddleware(tagged, tagged_engine))
+    assert b'data-compliance-rule="tagged-notice"' in result.body
+    assert result.header("X-Compliance-Tags") is None
+    plain = call(ComplianceMiddleware(html_app(), tagged_engine))
+    assert plain.body == PAGE
+    json_app = html_app(
+        b"{}", headers=[("Content-Type", "application/json"), ("X-Compliance-Tags", "politics")]
+    )
+    assert call(ComplianceMiddleware(json_app, tagged_engine)).header("X-Compliance-Tags") is None
+
+
+def test_environ_tags_set_by_the_app(tagged_engine: Engine) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        env["compliance.tags"] = ["politics"]
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [PAGE]
+
+    assert b"tagged-notice" in call(ComplianceMiddleware(app, tagged_engine)).body
+
+
+@pytest.mark.parametrize(
+    ("accept", "ctype"),
+    [
+        pytest.param("text/html", "text/html; charset=utf-8", id="html"),
+        pytest.param("application/json", "application/json", id="json"),
+    ],
+)
+def test_block_is_451_without_calling_the_app(engine: Engine, accept: str, ctype: str) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise AssertionError("the application must not be called")
+
+    env = environ(BLOCKED, ip=DE, HOST="news.example", ACCEPT=accept)
+    result = call(ComplianceMiddleware(app, engine), env)
+    assert result.status == "451 Unavailable For Legal Reasons"
+    assert result.header("Link") == '<https://www.example.org/legal>; rel="blocked-by"'
+    assert result.header("Content-Type") == ctype
+    assert result.header("Content-Language") == "de"
+    assert result.header("Content-Length") == str(len(result.body))
+    assert "Deutschland" in result.body.decode()
+
+
+def test_trusted_proxy_forwarded_for(engine: Engine) -> None:
+    real = Engine.from_paths()  # embedded geolocation: 77.88.55.88 is in Russia
+    mw = ComplianceMiddleware(html_app(), real, trusted_proxies=["10.0.0.0/8"])
+    env = environ(ip="10.0.0.1", X_FORWARDED_FOR="81.169.145.105, 77.88.55.88")
+    assert ASIDE in call(mw, env).body
+    spoofed = environ(ip="81.169.145.105", X_FORWARDED_FOR="77.88.55.88")
+    assert call(mw, spoofed).body == PAGE
+
+
+def test_cdn_country_header_only_from_trusted_proxies(engine: Engine) -> None:
+    mw = ComplianceMiddleware(
+        html_app(), engine, trusted_proxies=["10.0.0.0/8"], geo_header="cloudflare"
+    )
+    result = call(mw, environ(ip="10.0.0.1", CF_IPCOUNTRY="RU"))
+    assert ASIDE in result.body
+    assert "CF-IPCountry" in (result.header("Vary") or "")
+    assert result.header("Cache-Control") is None  # a cache can key on the header
+    spoofed = call(mw, environ(ip=DE, CF_IPCOUNTRY="RU"))
+    assert spoofed.body == PAGE
+
+
+def test_debug_header_only_for_debug_networks(engine: Engine) -> None:
+    mw = ComplianceMiddleware(html_app(), engine, debug_headers=True, debug_networks=[RU])
+    assert call(mw).header("X-Compliance-Decision") == (
+        "ru-undesirable-organization; location=RU; source=fixed"
+    )
+    other = ComplianceMiddleware(html_app(), engine, debug_headers=True)
+    assert call(other).header("X-Compliance-Decision") is None
+    off = ComplianceMiddleware(html_app(), engine, debug_networks=[RU])
+    assert call(off).header("X-Compliance-Decision") is None
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+class BrokenGeolocator:
+    def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
+        raise RuntimeError("geo database exploded")
+
+    def close(self) -> None:
+        pass
+
+
+class RenderFails:
+    """An engine whose decisions raise when their snippets are rendered."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def decide(self, **kwargs: Any) -> Any:
+        decision = self.engine.decide(**kwargs)
+
+        class Proxy:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(decision, name)
+
+            def snippets(self, *args: Any, **kw: Any) -> Any:
+                raise RuntimeError("render exploded")
+
+        return Proxy()
+
+
+def test_fail_open_on_a_geolocator_fault(caplog: pytest.LogCaptureFixture) -> None:
+    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+    app = html_app()
+    with caplog.at_level(logging.ERROR, "compliance.middleware"):
+        result = call(ComplianceMiddleware(app, broken))
+    assert result.body == PAGE
+    assert result.iterable is app.last  # type: ignore[attr-defined]
+    assert len(caplog.records) == 1
+    assert caplog.records[0].exc_info is not None
+
+
+def test_fail_closed_on_a_geolocator_fault() -> None:
+    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise AssertionError("not called")
+
+    result = call(ComplianceMiddleware(app, broken, fail_mode="closed"))
+    assert result.status.startswith("503")
+
+
+def test_fail_open_on_a_render_fault(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    app = html_app()
+    with caplog.at_level(logging.ERROR, "compliance.middleware"):
+        result = call(ComplianceMiddleware(app, RenderFails(engine)))
+    assert result.body == PAGE
+    assert result.headers == [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", str(len(PAGE))),
+    ]
+    assert len(caplog.records) == 1
+    assert app.last.closed  # type: ignore[attr-defined]
+
+
+def test_fail_closed_on_a_render_fault(engine: Engine) -> None:
+    result = call(ComplianceMiddleware(html_app(), RenderFails(engine), fail_mode="closed"))
+    assert result.status.startswith("503")
+    assert ASIDE not in result.body
+
+
+def test_render_fault_mid_stream_loses_no_bytes(engine: Engine) -> None:
+    head = b"<html><head><title>x</title></head>" + b"<!-- padding -->" * 100
+    chunks = [head, b"<body><p>one</p>", b"<p>two</p></body>", b"</html>\n"]
+    app = html_app(chunks, content_length=False)
+    result = call(ComplianceMiddleware(app, RenderFails(engine)))
+    assert result.body == b"".join(chunks)
+
+
+def test_app_exceptions_propagate_unchanged(engine: Engine) -> None:
+    class AppError(Exception):
+        pass
+
+    def before(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise AppError("before")
+
+    with pytest.raises(AppError, match="before"):
+        call(ComplianceMiddleware(before, engine))
+
+    closed = []
+
+    class Failing:
+        def __iter__(self) -> Iterator[bytes]:
+            yield b"<html><body>"
+            raise AppError("during")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def during(env: dict[str, Any], start_response: Callable[..., Any]) -> Failing:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return Failing()
+
+    with pytest.raises(AppError, match="during"):
+        call(ComplianceMiddleware(during, engine))
+    assert closed == [True]
+
+
+def test_exc_info_replaces_headers_before_commit(engine: Engine) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            raise ValueError("oops")
+        except ValueError:
+            start_response(
+                "500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info()
+            )
+        return [b"error"]
+
+    result = call(ComplianceMiddleware(app, engine))
+    assert result.status.startswith("500")
+    assert result.body == b"error"
+
+
+def test_client_disconnect_closes_the_app_iterable(engine: Engine) -> None:
+    closed = []
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        try:
+            yield b"<html><head></head><body>"
+            yield b"<p>x</p>" * 10
+            yield b"</body></html>"
+        finally:
+            closed.append(True)
+
+    it = ComplianceMiddleware(app, engine)(environ(), lambda *a: lambda d: None)
+    iterator = iter(it)
+    next(iterator)
+    it.close()  # type: ignore[attr-defined]  # the server gives up after one chunk
+    assert closed == [True]
+
+
+def test_legacy_write_callable(engine: Engine) -> None:
+    written: list[bytes] = []
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html")])
+        write(PAGE[:20])
+        return [PAGE[20:]]
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        return written.append
+
+    it = ComplianceMiddleware(app, engine)(environ(), start_response)
+    body = b"".join(written) + b"".join(it)
+    assert ASIDE in body
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"fail_mode": "sometimes"}, id="fail_mode"),
+        pytest.param({"cache_policy": "public"}, id="cache_policy"),
+        pytest.param({"trusted_proxies": ["not-an-ip"]}, id="trusted_proxies"),
+        pytest.param({"geo_header": "nowhere", "trusted_proxies": ["10.0.0.0/8"]}, id="provider"),
+        pytest.param({"geo_header": "cloudflare"}, id="geo-header-without-proxies"),
+        pytest.param({"css": "yes"}, id="css"),
+        pytest.param({"csp_nonce": 3}, id="csp_nonce"),
+        pytest.param({"buffer_limit": -1}, id="buffer_limit"),
+        pytest.param({"debug_networks": ["x"]}, id="debug_networks"),
+    ],
+)
+def test_bad_options_are_refused_up_front(engine: Engine, options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        ComplianceMiddleware(html_app(), engine, **options)
+
+
+def test_unknown_option_is_a_type_error(engine: Engine) -> None:
+    with pytest.raises(TypeError):
+        ComplianceMiddleware(html_app(), engine, trusted_proxy=["10.0.0.1"])
+
+
+def test_css_with_configured_nonce(engine: Engine) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        env["csp.nonce"] = "abc123"
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [PAGE]
+
+    body = call(ComplianceMiddleware(app, engine, css=True, csp_nonce="csp.nonce")).body
+    assert b'<style nonce="abc123">' in body
