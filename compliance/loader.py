@@ -793,7 +793,8 @@ def _explain_group(errors: Sequence[Any]) -> str:
 
 
 _PATTERNS = {
-    "^[a-z0-9][a-z0-9-]*$": "an id of lower-case letters, digits and '-' (e.g. 'ru-notice')",
+    "^[a-z0-9][a-z0-9-]*$": "a valid name: use lower-case letters, digits and '-' "
+    "(e.g. 'ru-notice')",
     "^[A-Za-z0-9][A-Za-z0-9_.:-]*$": "a tag of letters, digits and '_', '.', ':' or '-'",
     "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": "an HTTP header name (letters, digits and '-')",
     "^[^\\r\\n\\x00]*$": "a header value on one line",

@@ -120,7 +120,7 @@ def _explain(exc: yaml.MarkedYAMLError) -> str:
         )
     if "mapping values are not allowed" in problem:
         return "unexpected ':' (put text that contains ': ' in quotes, or check the indentation)"
-    if "expected a single document" in problem:
+    if "expected a single document" in f"{context} {problem}":
         return "more than one YAML document ('---'): a rule file holds exactly one"
     if "undefined alias" in problem:
         return "an alias ('*name') refers to an anchor ('&name') that is not defined"
