@@ -1,0 +1,456 @@
+"""The ASGI middleware, driven by hand with scope, receive and send."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import brotli
+import pytest
+
+from compliance.asgi import ComplianceMiddleware
+from compliance.engine import Engine
+from compliance.errors import ConfigurationError
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator
+
+RU, DE = "192.0.2.1", "192.0.2.2"
+PAGE = b"<!DOCTYPE html><html lang=ru><head><title>t</title></head><body><p>Hi</p></body></html>\n"
+ASIDE = b'<aside class="compliance-notice" data-compliance-rule="ru-undesirable-organization"'
+BLOCKED = "/news/2024/withdrawn-article.html"
+TAGGED_RULES = """\
+version: 1
+rules:
+  - id: tagged-notice
+    title: a notice on politics pages only
+    jurisdictions: [RU]
+    tags: [politics]
+    notice:
+      default_locale: en
+      text:
+        en: Tagged notice.
+"""
+
+Message = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.from_paths(
+        geolocator=FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
+    )
+
+
+def scope(
+    path: str = "/", ip: str | None = RU, method: str = "GET", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": (ip, 50000) if ip else None,
+        "server": ("testserver", 80),
+    }
+
+
+def html_app(
+    chunks: list[bytes] | None = None,
+    *,
+    status: int = 200,
+    headers: list[tuple[str, str]] | None = None,
+    content_length: bool = True,
+) -> Any:
+    parts = chunks if chunks is not None else [PAGE]
+    base = headers if headers is not None else [("content-type", "text/html; charset=utf-8")]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        extra = [("content-length", str(sum(map(len, parts))))] if content_length else []
+        raw = [(k.encode(), v.encode()) for k, v in [*base, *extra]]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        for i, part in enumerate(parts):
+            await send(
+                {"type": "http.response.body", "body": part, "more_body": i < len(parts) - 1}
+            )
+
+    return app
+
+
+async def _drive(app: Any, sc: dict[str, Any], send: Any = None) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def collect(message: Message) -> None:
+        sent.append(message)
+
+    await app(sc, receive, send or collect)
+    return sent
+
+
+def run(app: Any, sc: dict[str, Any] | None = None, **kw: Any) -> list[Message]:
+    return asyncio.run(_drive(app, sc if sc is not None else scope(**kw)))
+
+
+def response(messages: list[Message]) -> tuple[int, dict[str, str], bytes]:
+    start = messages[0]
+    assert start["type"] == "http.response.start"
+    headers: dict[str, str] = {}
+    for k, v in start["headers"]:
+        name = k.decode().lower()
+        headers[name] = f"{headers[name]}, {v.decode()}" if name in headers else v.decode()
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    assert all(m.get("more_body") for m in messages[1:-1] if m["type"] == "http.response.body")
+    return start["status"], headers, body
+
+
+def test_raw_asgi_messages(engine: Engine) -> None:
+    messages = run(ComplianceMiddleware(html_app(), engine))
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+    body = messages[1]["body"]
+    assert ASIDE in body
+    assert messages[1]["more_body"] is False
+    assert messages[0]["status"] == 200
+    assert messages[0]["headers"] == [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"vary", b"Accept-Language"),
+        (b"cache-control", b"private"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+
+
+def test_nothing_for_a_german_reader(engine: Engine) -> None:
+    _status, headers, body = response(run(ComplianceMiddleware(html_app(), engine), ip=DE))
+    assert body == PAGE
+    assert headers["content-length"] == str(len(PAGE))
+    assert headers["cache-control"] == "private"
+
+
+def test_decision_in_scope_state(engine: Engine) -> None:
+    seen = {}
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        seen["decision"] = sc["state"]["compliance.decision"]
+        await html_app()(sc, receive, send)
+
+    run(ComplianceMiddleware(app, engine))
+    assert [n.rule_id for n in seen["decision"].notices] == ["ru-undesirable-organization"]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "method"),
+    [
+        pytest.param(200, [("content-type", "application/json")], "GET", id="json"),
+        pytest.param(200, [("content-type", "image/png")], "GET", id="image"),
+        pytest.param(204, [("content-type", "text/html")], "GET", id="204"),
+        pytest.param(304, [("content-type", "text/html")], "GET", id="304"),
+        pytest.param(500, [("content-type", "text/html")], "GET", id="500"),
+        pytest.param(
+            206, [("content-type", "text/html"), ("content-range", "bytes 0-9/99")], "GET", id="206"
+        ),
+        pytest.param(200, [("content-type", "text/html")], "HEAD", id="head"),
+        pytest.param(200, [("content-type", "text/event-stream")], "GET", id="sse"),
+    ],
+)
+def test_passthrough_message_for_message(
+    engine: Engine, status: int, headers: list[tuple[str, str]], method: str
+) -> None:
+    chunks = [PAGE[:10], PAGE[10:]]
+    bare = run(html_app(chunks, status=status, headers=headers), method=method)
+    wrapped = run(
+        ComplianceMiddleware(html_app(chunks, status=status, headers=headers), engine),
+        method=method,
+    )
+    assert wrapped == bare
+
+
+def test_pathsend_and_trailers_pass_through(engine: Engine) -> None:
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+                "trailers": False,
+            }
+        )
+        await send({"type": "http.response.pathsend", "path": "/srv/page.html"})
+
+    messages = run(ComplianceMiddleware(app, engine))
+    assert messages[1] == {"type": "http.response.pathsend", "path": "/srv/page.html"}
+    assert messages[0]["status"] == 200
+
+    async def json_with_trailers(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+                "trailers": True,
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{}"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"1")]})
+
+    assert run(ComplianceMiddleware(json_with_trailers, engine)) == run(json_with_trailers)
+
+
+def test_trailers_follow_an_edited_body(engine: Engine) -> None:
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+                "trailers": True,
+            }
+        )
+        await send({"type": "http.response.body", "body": PAGE})
+        await send({"type": "http.response.trailers", "headers": []})
+
+    messages = run(ComplianceMiddleware(app, engine))
+    assert [m["type"] for m in messages][-1] == "http.response.trailers"
+    assert ASIDE in response(messages[:-1])[2]
+
+
+@pytest.mark.parametrize("kind", ["websocket", "lifespan"])
+def test_other_scopes_pass_through(engine: Engine, kind: str) -> None:
+    seen = []
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(sc)
+        await send({"type": f"{kind}.marker"})
+
+    sc = {"type": kind}
+    assert run(ComplianceMiddleware(app, engine), sc) == [{"type": f"{kind}.marker"}]
+    assert seen == [{"type": kind}]
+
+
+def test_streaming_is_edited_without_content_length(engine: Engine) -> None:
+    chunks = [PAGE[i : i + 7] for i in range(0, len(PAGE), 7)]
+    messages = run(ComplianceMiddleware(html_app(chunks, content_length=False), engine))
+    _status, headers, body = response(messages)
+    assert "content-length" not in headers
+    assert body == response(run(ComplianceMiddleware(html_app(), engine)))[2]
+    assert len(messages) > 3  # still streamed, not collected
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress", "decompress"),
+    [
+        pytest.param("gzip", gzip.compress, gzip.decompress, id="gzip"),
+        pytest.param("deflate", zlib.compress, zlib.decompress, id="deflate"),
+        pytest.param("br", brotli.compress, brotli.decompress, id="brotli"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_compressed_round_trip(
+    engine: Engine,
+    coding: str,
+    compress: Callable[[bytes], bytes],
+    decompress: Callable[[bytes], bytes],
+    streamed: bool,
+) -> None:
+    data = compress(PAGE)
+    chunks = [data[i : i + 5] for i in range(0, len(data), 5)] if streamed else [data]
+    app = html_app(
+        chunks,
+        headers=[("content-type", "text/html"), ("content-encoding", coding)],
+        content_length=not streamed,
+    )
+    _status, headers, body = response(run(ComplianceMiddleware(app, engine)))
+    assert headers["content-encoding"] == coding
+    assert ASIDE in decompress(body)
+    if not streamed:
+        assert headers["content-length"] == str(len(body))
+
+
+def test_small_announced_body_is_collected_for_exact_length(engine: Engine) -> None:
+    chunks = [PAGE[:30], PAGE[30:]]
+    messages = run(ComplianceMiddleware(html_app(chunks), engine))
+    _status, headers, body = response(messages)
+    assert headers["content-length"] == str(len(body))
+    assert ASIDE in body
+
+
+def test_response_tags_and_state_tags(tmp_path: Any) -> None:
+    (tmp_path / "tagged.yaml").write_text(TAGGED_RULES)
+    tagged = Engine.from_paths([tmp_path], geolocator=FixedGeolocator({RU: Location.of("RU")}))
+    app = html_app(headers=[("content-type", "text/html"), ("x-compliance-tags", "politics")])
+    _status, headers, body = response(run(ComplianceMiddleware(app, tagged)))
+    assert b"tagged-notice" in body
+    assert "x-compliance-tags" not in headers
+
+    async def state_app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        sc["state"]["compliance.tags"] = ["politics"]
+        await html_app()(sc, receive, send)
+
+    assert b"tagged-notice" in response(run(ComplianceMiddleware(state_app, tagged)))[2]
+    assert response(run(ComplianceMiddleware(html_app(), tagged)))[2] == PAGE
+
+
+@pytest.mark.parametrize(
+    ("accept", "ctype"),
+    [("text/html", "text/html; charset=utf-8"), ("application/json", "application/json")],
+)
+def test_block_451_without_calling_the_app(engine: Engine, accept: str, ctype: str) -> None:
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    sc = scope(BLOCKED, ip=DE, headers={"host": "news.example", "accept": accept})
+    status, headers, body = response(run(ComplianceMiddleware(app, engine), sc))
+    assert status == 451
+    assert headers["link"] == '<https://www.example.org/legal>; rel="blocked-by"'
+    assert headers["content-type"] == ctype
+    assert headers["content-length"] == str(len(body))
+
+
+def test_trusted_proxy_and_spoofing() -> None:
+    real = Engine.from_paths()
+    mw = ComplianceMiddleware(html_app(), real, trusted_proxies=["127.0.0.1"])
+    via_proxy = scope(ip="127.0.0.1", headers={"x-forwarded-for": "77.88.55.88"})
+    assert ASIDE in response(run(mw, via_proxy))[2]
+    spoofed = scope(ip="81.169.145.105", headers={"x-forwarded-for": "77.88.55.88"})
+    assert response(run(mw, spoofed))[2] == PAGE
+
+
+# -- faults -----------------------------------------------------------------------------------
+
+
+class BrokenGeolocator:
+    def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
+        raise RuntimeError("geo database exploded")
+
+    def close(self) -> None:
+        pass
+
+
+class RenderFails:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def decide(self, **kwargs: Any) -> Any:
+        decision = self.engine.decide(**kwargs)
+
+        class Proxy:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(decision, name)
+
+            def snippets(self, *args: Any, **kw: Any) -> Any:
+                raise RuntimeError("render exploded")
+
+        return Proxy()
+
+
+def test_fail_open_and_closed_on_a_geolocator_fault(caplog: pytest.LogCaptureFixture) -> None:
+    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+    with caplog.at_level(logging.ERROR, "compliance.middleware"):
+        assert run(ComplianceMiddleware(html_app(), broken)) == run(html_app())
+    assert len(caplog.records) == 1
+    called = []
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        called.append(True)
+
+    assert response(run(ComplianceMiddleware(app, broken, fail_mode="closed")))[0] == 503
+    assert called == []
+
+
+def test_fail_open_and_closed_on_a_render_fault(engine: Engine) -> None:
+    assert run(ComplianceMiddleware(html_app(), RenderFails(engine))) == run(html_app())
+    closed = run(ComplianceMiddleware(html_app(), RenderFails(engine), fail_mode="closed"))
+    assert response(closed)[0] == 503
+
+
+def test_render_fault_mid_stream_loses_no_bytes(engine: Engine) -> None:
+    chunks = [b"<html><head></head>" + b"<!-- x -->" * 50, b"<body><p>one</p>", b"</body></html>\n"]
+    app = html_app(chunks, content_length=False)
+    assert response(run(ComplianceMiddleware(app, RenderFails(engine))))[2] == b"".join(chunks)
+
+
+def test_client_disconnect_mid_stream(engine: Engine) -> None:
+    outcome = []
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        try:
+            for _ in range(5):
+                await send(
+                    {"type": "http.response.body", "body": b"<p>x</p>" * 100, "more_body": True}
+                )
+        except OSError:
+            outcome.append("disconnected")
+            raise
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if len(sent) >= 2:
+            raise OSError("client went away")
+        sent.append(message)
+
+    with pytest.raises(OSError, match="client went away"):
+        asyncio.run(_drive(ComplianceMiddleware(app, engine), scope(), send))
+    assert outcome == ["disconnected"]
+
+
+def test_http_disconnect_is_passed_to_the_app(engine: Engine) -> None:
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        message = await receive()
+        assert message["type"] == "http.disconnect"
+
+    async def receive() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing to send")
+
+    asyncio.run(ComplianceMiddleware(app, engine)(scope(), receive, send))
+
+
+def test_app_exceptions_propagate(engine: Engine) -> None:
+    class AppError(Exception):
+        pass
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        raise AppError("boom")
+
+    with pytest.raises(AppError, match="boom"):
+        run(ComplianceMiddleware(app, engine))
+
+
+def test_state_is_created_and_kept(engine: Engine) -> None:
+    sc = scope()
+    sc["state"] = {"other": 1}
+    run(ComplianceMiddleware(html_app(), engine), sc)
+    assert sc["state"]["other"] == 1
+    assert "compliance.decision" in sc["state"]
+
+
+def test_bad_options(engine: Engine) -> None:
+    with pytest.raises(ConfigurationError):
+        ComplianceMiddleware(html_app(), engine, fail_mode="ajar")
