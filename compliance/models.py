@@ -248,7 +248,7 @@ class RuleFile(_Model):
         populate_by_name=True,
         json_schema_extra={
             "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://compliance.example.org/schema/rules-v1.json",
+            "$id": "urn:compliance:rule-file:v1",
         },
     )
 
