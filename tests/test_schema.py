@@ -40,7 +40,7 @@ def test_schema_names_its_dialect_and_itself() -> None:
     schema = json_schema()
     assert list(schema)[:2] == ["$schema", "$id"]
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"].startswith("https://")
+    assert schema["$id"] == "urn:compliance:rule-file:v1"
 
 
 def _objects(node: Any, path: str = "#") -> Iterator[tuple[str, dict[str, Any]]]:
