@@ -1,0 +1,641 @@
+"""``compliance demo``: a local site for previewing rules, with a location simulator.
+
+The demo is a pure ASGI application served by uvicorn on 127.0.0.1. Every page except the
+demo's own tools goes through :class:`compliance.asgi.ComplianceMiddleware`, exactly as a real
+site would, so what a rule author sees is what readers get:
+
+- ``/`` (and any other path): a sample article with its own small inline script and a
+  ``<!-- compliance:notices -->`` marker under the headline;
+- ``/simulate?country=..&subdivision=..&lang=..``: the location simulator. It stores the
+  choice in a cookie and sends the browser back to the article;
+- ``/rules``: every loaded rule, its notice rendered in each of its locales, and where it
+  applies.
+
+The simulator is :class:`SimulatedGeolocator`, which believes a cookie the client wrote. That
+is only acceptable on a developer's own machine: it is constructed here and nowhere else, and
+no library default ever uses it. Rule files are watched and reloaded, so editing a rule and
+refreshing the page previews the change. uvicorn is imported only when :func:`run_demo` runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import html
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import pycountry
+
+from .asgi import ComplianceMiddleware
+from .engine import CompiledRule, Engine
+from .errors import ConfigurationError
+from .geo import Geolocator, Location, open_geolocator
+from .models import Block, Notice
+from .render import DEFAULT_CSS, message_body, notice_html
+
+__all__ = ["COOKIE", "SimulatedGeolocator", "Simulation", "create_app", "run_demo"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+COOKIE = "compliance_demo"
+"""The cookie that holds the simulated reader."""
+
+_LANGUAGE = re.compile(r"^[A-Za-z0-9_;=.,* -]{1,100}$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_IP = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
+_PAGE_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+_TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+_LANGUAGES = ("en", "ru", "uk", "de", "fr", "pl")
+
+
+# -- the simulated reader ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+    """Who the demo pretends the reader is. Empty fields leave the real request alone.
+
+    >>> sim = Simulation.from_query("country=ua&subdivision=43&lang=uk")
+    >>> sim.country, sim.subdivisions, sim.language
+    ('UA', ('UA-43',), 'uk')
+    >>> Simulation.from_cookie(sim.cookie_value()) == sim
+    True
+    >>> Simulation.from_query("country=Narnia").country is None
+    True
+    """
+
+    country: str | None = None
+    subdivisions: tuple[str, ...] = ()
+    language: str | None = None
+    ip: str | None = None
+    host: str | None = None
+    tags: tuple[str, ...] = ()
+    page_language: str | None = None
+
+    @classmethod
+    def from_query(cls, query: str) -> Simulation:
+        """Read ``country``, ``subdivision``, ``lang``, ``ip``, ``host``, ``tags`` and
+        ``page`` (the article's own language); anything malformed is dropped."""
+        fields: dict[str, str] = {}
+        for key, value in parse_qsl(query, keep_blank_values=False):
+            fields.setdefault(key, value.strip())
+        location = None
+        country = fields.get("country")
+        if country:
+            subdivisions = [s for s in re.split(r"[\s,]+", fields.get("subdivision", "")) if s]
+            try:
+                location = Location.of(country, *subdivisions)
+            except ConfigurationError:
+                try:
+                    location = Location.of(country)
+                except ConfigurationError:
+                    location = None
+        language = fields.get("lang")
+        ip = fields.get("ip")
+        host = fields.get("host")
+        page = fields.get("page")
+        tags = tuple(t for t in re.split(r"[\s,]+", fields.get("tags", "")) if _TAG.match(t))
+        return cls(
+            country=location.country if location else None,
+            subdivisions=location.subdivisions if location else (),
+            language=language if language and _LANGUAGE.match(language) else None,
+            ip=ip if ip and _IP.match(ip) and location is None else None,
+            host=host.lower() if host and _HOST.match(host) else None,
+            tags=tags[:10],
+            page_language=page if page and _PAGE_LANGUAGE.match(page) else None,
+        )
+
+    @classmethod
+    def from_cookie(cls, value: str | None) -> Simulation:
+        """The simulation stored in the cookie value (``Simulation()`` when there is none)."""
+        if not value:
+            return cls()
+        return cls.from_query(unquote(value))
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str] | None) -> Simulation:
+        """The simulation in a request's ``cookie`` header (lower-case header names)."""
+        return cls.from_cookie(_cookie(headers or {}, COOKIE))
+
+    def query(self) -> str:
+        """The simulation as a query string (what ``/simulate`` reads)."""
+        pairs = [
+            ("country", self.country or ""),
+            ("subdivision", ",".join(self.subdivisions)),
+            ("lang", self.language or ""),
+            ("ip", self.ip or ""),
+            ("host", self.host or ""),
+            ("tags", ",".join(self.tags)),
+            ("page", self.page_language or ""),
+        ]
+        return urlencode([(k, v) for k, v in pairs if v])
+
+    def cookie_value(self) -> str:
+        """The simulation as a cookie value (quoted: no ``;``, ``,`` or spaces)."""
+        return quote(self.query(), safe="")
+
+    @property
+    def location(self) -> Location | None:
+        """The simulated location, when a country was chosen."""
+        if self.country is None:
+            return None
+        return _simulated_location(self.country, self.subdivisions)
+
+    def describe(self) -> str:
+        where = "/".join([self.country, *self.subdivisions]) if self.country else None
+        parts = [
+            f"location {where}" if where else f"IP {self.ip}" if self.ip else "real location",
+            f"language {self.language}" if self.language else "browser language",
+        ]
+        if self.host:
+            parts.append(f"host {self.host}")
+        if self.tags:
+            parts.append(f"tags {', '.join(self.tags)}")
+        if self.page_language:
+            parts.append(f"page in {self.page_language}")
+        return ", ".join(parts)
+
+
+@functools.lru_cache(maxsize=256)
+def _simulated_location(country: str, subdivisions: tuple[str, ...]) -> Location:
+    # One object per choice, so the engine's identity-keyed fast path works in the demo too.
+    location = Location.of(country, *subdivisions, source="demo simulator")
+    return dataclasses.replace(location, via_header="cookie")
+
+
+def _cookie(headers: Mapping[str, str], name: str) -> str | None:
+    for part in headers.get("cookie", "").split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip('"')
+    return None
+
+
+class SimulatedGeolocator:
+    """The demo's location simulator: believes the ``compliance_demo`` cookie.
+
+    A client can write any cookie it likes, so this must never serve real readers; only
+    :func:`create_app` uses it. Without a simulated country it asks ``fallback`` (about the
+    simulated IP address when one was given).
+
+    >>> from compliance.testing import FixedGeolocator
+    >>> geo = SimulatedGeolocator(FixedGeolocator(Location.of("SE")))
+    >>> geo.locate("127.0.0.1", {"cookie": "compliance_demo=country%3DRU"}).country
+    'RU'
+    >>> geo.locate("127.0.0.1", {}).country
+    'SE'
+    """
+
+    def __init__(self, fallback: Geolocator) -> None:
+        self.fallback = fallback
+
+    def locate(
+        self, ip: str | None, headers: Mapping[str, str] | None = None, *, trusted: bool = False
+    ) -> Location:
+        """The simulated location, else the fallback's answer."""
+        simulation = Simulation.from_headers(headers)
+        location = simulation.location
+        if location is not None:
+            return location
+        return self.fallback.locate(simulation.ip or ip, headers, trusted=trusted)
+
+    def close(self) -> None:
+        self.fallback.close()
+
+    def __repr__(self) -> str:
+        return f"SimulatedGeolocator({self.fallback!r})"
+
+
+# -- HTTP helpers -----------------------------------------------------------------------------
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: str = "",
+    *,
+    content_type: str = "text/html; charset=utf-8",
+    headers: Iterable[tuple[str, str]] = (),
+) -> None:
+    data = body.encode("utf-8")
+    raw = [
+        (b"content-type", content_type.encode("latin-1")),
+        (b"content-length", str(len(data)).encode("latin-1")),
+        (b"cache-control", b"no-store"),
+        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": data})
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in scope.get("headers") or ():
+        name = key.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        out[name] = f"{out[name]}; {text}" if name == "cookie" and name in out else text
+    return out
+
+
+def _safe_next(value: str | None) -> str:
+    """Only local paths: the simulator must not become an open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+_e = html.escape
+
+_PAGE_CSS = (
+    "body{font:16px/1.5 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}"
+    "main{max-width:46em;margin:0 auto;padding:1em 1.5em 3em;background:#fff}"
+    ".demo-bar{background:#263238;color:#eceff1;padding:.6em 1.5em;font-size:14px}"
+    ".demo-bar a{color:#80cbc4}"
+    ".demo-bar form{display:flex;flex-wrap:wrap;gap:.4em 1em;align-items:end;margin:.3em 0}"
+    ".demo-bar label{display:flex;flex-direction:column;font-size:12px}"
+    ".demo-bar input,.demo-bar select{font-size:14px;max-width:14em}"
+    ".demo-state{font-size:13px;color:#b0bec5}"
+    ".reload-error{background:#b71c1c;color:#fff;padding:.5em 1.5em;white-space:pre-wrap;"
+    "font:13px monospace}"
+    "table{border-collapse:collapse;font-size:14px;margin:.5em 0}"
+    "th,td{text-align:left;vertical-align:top;padding:.2em .8em .2em 0}"
+    "th{color:#555;font-weight:600}"
+    ".rule{border-top:1px solid #ddd;padding-top:.5em;margin-top:1.5em}"
+    ".locale{font-size:13px;color:#555;margin:.8em 0 0}"
+    ".block-preview{border:1px solid #b71c1c;padding:.2em 1em;background:#ffebee}"
+    "code{background:#eee;padding:0 .2em}"
+)
+
+
+@functools.cache
+def _country_options() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((c.alpha_2, c.name) for c in pycountry.countries))
+
+
+def _reload_banner(engine: Engine) -> str:
+    error = engine.last_reload_error
+    if error is None:
+        return ""
+    problems = "\n".join(str(p) for p in error.problems) or "(see the log)"
+    return (
+        '<div class="reload-error" role="alert">The last rule reload failed; still showing '
+        f"the previous rules.\n{_e(problems)}</div>"
+    )
+
+
+def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) -> str:
+    countries = ['<option value="">(real location / IP)</option>']
+    for code, name in _country_options():
+        selected = " selected" if code == simulation.country else ""
+        countries.append(f'<option value="{code}"{selected}>{code} {_e(name)}</option>')
+    langs = ['<option value="">(browser)</option>']
+    languages = list(languages)
+    if simulation.language and simulation.language not in languages:
+        languages.insert(0, simulation.language)
+    for code in languages:
+        selected = " selected" if code == simulation.language else ""
+        langs.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+    pages = ['<option value="">(not declared)</option>']
+    for code in languages:
+        selected = " selected" if code == simulation.page_language else ""
+        pages.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+    return (
+        '<nav class="demo-bar" aria-label="location simulator">'
+        '<strong>compliance demo</strong> · <a href="/">article</a> · '
+        '<a href="/rules">rule preview</a>'
+        '<form method="get" action="/simulate" id="simulator">'
+        f'<input type="hidden" name="next" value="{_e(here)}">'
+        f'<label>Country<select name="country">{"".join(countries)}</select></label>'
+        '<label>Subdivision (ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
+        f'value="{_e(",".join(simulation.subdivisions))}"></label>'
+        f'<label>Reader\u2019s language<select name="lang">{"".join(langs)}</select></label>'
+        f'<label>Page language<select name="page">{"".join(pages)}</select></label>'
+        '<label>or IP address<input name="ip" placeholder="77.88.55.88" '
+        f'value="{_e(simulation.ip or "")}"></label>'
+        '<label>Host<input name="host" placeholder="news.example" '
+        f'value="{_e(simulation.host or "")}"></label>'
+        '<label>Content tags<input name="tags" placeholder="foreign-agent" '
+        f'value="{_e(",".join(simulation.tags))}"></label>'
+        '<button type="submit">Simulate</button> '
+        f'<a href="/simulate?next={quote(here, safe="/")}">reset</a>'
+        "</form>"
+        f'<div class="demo-state">Simulating: {_e(simulation.describe())}</div>'
+        "</nav>"
+    )
+
+
+def _page(title: str, lang: str | None, body: str, *, head: str = "") -> str:
+    lang_attribute = f' lang="{_e(lang)}"' if lang else ""
+    return (
+        f'<!DOCTYPE html>\n<html{lang_attribute}><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_PAGE_CSS}</style>{head}</head>"
+        f"<body>{body}</body></html>\n"
+    )
+
+
+# -- the sample article -----------------------------------------------------------------------
+
+_ARTICLE_SCRIPT = (
+    "document.body.dataset.scriptRan = 'yes';"
+    "document.getElementById('script-status').textContent = 'The page\\u2019s own script ran.';"
+)
+
+
+def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
+    path = _e(str(scope.get("path", "/")))
+    decision = scope.get("state", {}).get("compliance.decision")
+    if decision is None:
+        summary = "no decision (see the server log)"
+    else:
+        location = decision.location
+        where = "/".join([location.country or "unknown", *location.subdivisions])
+        notices = ", ".join(n.rule_id for n in decision.notices) or "none"
+        summary = f"reader in {where} (source: {location.source}); notices: {notices}"
+    languages = _locales(engine)
+    # Without a declared page language the notice follows the reader's Accept-Language.
+    return _page(
+        "A sample article",
+        simulation.page_language,
+        _simulator_bar(simulation, str(scope.get("path", "/")), languages)
+        + _reload_banner(engine)
+        + "<main><article>"
+        "<h1>Reservoir levels fall for a third summer</h1>"
+        "<!-- compliance:notices -->"
+        '<p class="byline">By a staff writer</p>'
+        "<p>This is the demo site of <code>compliance</code>. Notices that apply to the "
+        "simulated reader are injected into this page by the ASGI middleware, exactly as on "
+        "a real site: under the headline for <code>placement: marker</code>, at the start or "
+        "end of the body otherwise.</p>"
+        "<p>Choose a country, subdivision and language above, or give an IP address to "
+        "geolocate it with the configured database. The rule preview lists every loaded "
+        "rule; edit a rule file and reload to see the change.</p>"
+        f'<p class="decision">Decision for <code>{path}</code>: {_e(summary)}</p>'
+        '<p id="script-status">The page\u2019s own script has not run.</p>'
+        "</article></main>"
+        f"<script>{_ARTICLE_SCRIPT}</script>",
+    )
+
+
+def _locales(engine: Engine) -> list[str]:
+    seen = dict.fromkeys(_LANGUAGES)
+    for compiled in engine.compiled_rules():
+        message = compiled.rule.notice or compiled.rule.block
+        if message is not None:
+            seen.update(dict.fromkeys(message.texts))
+    return list(seen)
+
+
+# -- the rule preview -------------------------------------------------------------------------
+
+
+def _codes(codes: Iterable[str], regions: Mapping[str, Any]) -> str:
+    out = []
+    for code in codes:
+        if code in regions:
+            region = regions[code]
+            members = ", ".join(region.include)
+            if region.exclude:
+                members += f"; except {', '.join(region.exclude)}"
+            out.append(f"<code>{_e(code)}</code> ({_e(region.title)}: {_e(members)})")
+        elif code == "*":
+            out.append("<code>*</code> (every known location)")
+        else:
+            out.append(f"<code>{_e(code)}</code>")
+    return ", ".join(out) or "—"
+
+
+def _sample_reader(codes: Iterable[str], regions: Mapping[str, Any]) -> Simulation | None:
+    """A simulated reader the rule applies to, for the preview's "try it" link."""
+    for code in codes:
+        seen = 0
+        while code in regions and seen < 32:
+            code, seen = regions[code].include[0], seen + 1
+        if len(code) == 2:
+            return Simulation(country=code)
+        if len(code) > 3 and code[2] == "-":
+            return Simulation(country=code[:2], subdivisions=(code,))
+    return None
+
+
+def _shown_path(file: str) -> str:
+    """Relative to the working directory when the file is under it (shorter to read)."""
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:  # another drive on Windows
+        return file
+    return file if relative.startswith("..") else relative
+
+
+def _status(compiled: CompiledRule, today: dt.date) -> str:
+    if compiled.start is not None and today < compiled.start:
+        return f"not yet in force (from {compiled.start.isoformat()})"
+    if compiled.until is not None and today >= compiled.until:
+        return f"expired (until {compiled.until.isoformat()})"
+    return "in force today"
+
+
+def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str:
+    rule = compiled.rule
+    regions = engine.ruleset.regions
+    effective = (
+        f"from {rule.effective.from_.isoformat() if rule.effective.from_ else 'always'}"
+        f" until {rule.effective.until.isoformat() if rule.effective.until else 'further notice'}"
+    )
+    rows = [
+        ("Jurisdictions", _codes(rule.jurisdictions, regions)),
+        ("Except", _codes(rule.exclude, regions)),
+        ("Unknown location", _e(rule.unknown_location)),
+        ("Effective", f"{_e(effective)} — {_e(_status(compiled, today))}"),
+        ("Hosts", _e(", ".join(rule.hosts)) or "any"),
+        ("Paths", _e(", ".join(rule.paths)) or "any"),
+        ("Except paths", _e(", ".join(rule.exclude_paths)) or "—"),
+        ("Content tags", _e(", ".join(rule.tags)) or "any content"),
+        ("Priority", str(rule.priority)),
+        ("Defined in", f"<code>{_e(_shown_path(compiled.file))}:{compiled.line}</code>"),
+    ]
+    if rule.headers:
+        headers = "<br>".join(f"<code>{_e(k)}: {_e(v)}</code>" for k, v in rule.headers.items())
+        rows.append(("Response headers", headers))
+    table = "".join(f"<tr><th>{name}</th><td>{value}</td></tr>" for name, value in rows)
+    previews = []
+    message: Notice | Block | None = rule.notice or rule.block
+    if isinstance(message, Notice):
+        previews.append(f"<p>Notice, <code>placement: {_e(message.placement)}</code>:</p>")
+        for locale in message.texts:
+            previews.append(f'<p class="locale">{_e(locale)}</p>')
+            previews.append(notice_html(rule.id, message, locale, engine.variables))
+    elif isinstance(message, Block):
+        previews.append(
+            f"<p>Block: HTTP {message.status}, <code>Link: &lt;{_e(message.blocked_by)}&gt;; "
+            'rel="blocked-by"</code></p>'
+        )
+        for locale in message.texts:
+            previews.append(f'<p class="locale">{_e(locale)}</p>')
+            body = message_body(message, locale, engine.variables)
+            lang = _e(locale.replace("_", "-"))
+            previews.append(
+                f'<div class="block-preview" data-compliance-rule="{_e(rule.id)}" '
+                f'lang="{lang}">{body}</div>'
+            )
+    sample = _sample_reader(rule.jurisdictions, regions)
+    try_it = ""
+    if sample is not None:
+        host = next((h.replace("*.", "news.") for h in rule.hosts if "?" not in h), None)
+        sample = dataclasses.replace(
+            sample,
+            host=host if host and "*" not in host else None,
+            tags=tuple(rule.tags[:1]),
+        )
+        path = "/"
+        if rule.paths:
+            path = re.sub(r"\*+", "", rule.paths[0]).replace("?", "x") or "/"
+        query = urlencode([*parse_qsl(sample.query()), ("next", path)])
+        try_it = f' · <a href="/simulate?{_e(query)}">try it as {_e(sample.describe())}</a>'
+    description = f"<p>{_e(rule.description)}</p>" if rule.description else ""
+    return (
+        f'<section class="rule" id="{_e(rule.id)}" data-rule="{_e(rule.id)}">'
+        f"<h2>{_e(rule.title)}</h2>"
+        f"<p><code>{_e(rule.id)}</code>{try_it}</p>{description}<table>{table}</table>"
+        f"{''.join(previews)}</section>"
+    )
+
+
+def _rules_page(engine: Engine, simulation: Simulation) -> str:
+    today = dt.datetime.now(dt.UTC).date()
+    compiled = engine.compiled_rules()
+    ruleset = engine.ruleset
+    sections = "".join(_rule_section(engine, c, today) for c in compiled)
+    summary = (
+        f"{len(compiled)} rules, {len(ruleset.regions)} regions and {len(ruleset.tests)} tests "
+        f"from {len(ruleset.files)} files, highest priority first. Files are watched: edit "
+        "one and reload this page."
+    )
+    return _page(
+        "Rule preview",
+        "en",
+        _simulator_bar(simulation, "/rules", _locales(engine))
+        + _reload_banner(engine)
+        + f"<main><h1>Rule preview</h1><p>{_e(summary)}</p>{sections}</main>",
+        head=f"<style>{DEFAULT_CSS}</style>",
+    )
+
+
+# -- the application --------------------------------------------------------------------------
+
+
+def create_app(engine: Engine) -> ASGIApp:
+    """The demo site over ``engine`` (whose geolocator should be a SimulatedGeolocator)."""
+
+    async def article(scope: Scope, receive: Receive, send: Send) -> None:
+        simulation: Simulation = scope["state"]["compliance.demo"]
+        headers = []
+        if simulation.page_language:
+            headers.append(("Content-Language", simulation.page_language))
+        if simulation.tags:
+            headers.append(("X-Compliance-Tags", ", ".join(simulation.tags)))
+        await _respond(send, 200, _article(engine, scope, simulation), headers=headers)
+
+    protected = ComplianceMiddleware(article, engine, css=True)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        headers = _headers(scope)
+        simulation = Simulation.from_headers(headers)
+        path = str(scope.get("path", "/"))
+        if path == "/simulate":
+            query = scope.get("query_string", b"").decode("latin-1")
+            chosen = Simulation.from_query(query)
+            target = _safe_next(dict(parse_qsl(query)).get("next"))
+            value = chosen.cookie_value()
+            cookie = f"{COOKIE}={value}; Path=/; SameSite=Lax"
+            if not value:
+                cookie += "; Max-Age=0"
+            await _respond(
+                send,
+                303,
+                content_type="text/plain; charset=utf-8",
+                headers=[("Location", target), ("Set-Cookie", cookie)],
+            )
+        elif path == "/rules":
+            await _respond(send, 200, _rules_page(engine, simulation))
+        elif path == "/favicon.ico":
+            await _respond(send, 404, "", content_type="text/plain")
+        elif scope.get("method", "GET") not in ("GET", "HEAD"):
+            await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
+        else:
+            raw = [
+                (k, v)
+                for k, v in scope.get("headers") or ()
+                if not (simulation.language and k.lower() == b"accept-language")
+                and not (simulation.host and k.lower() == b"host")
+            ]
+            if simulation.language:
+                raw.append((b"accept-language", simulation.language.encode("latin-1")))
+            if simulation.host:
+                raw.append((b"host", simulation.host.encode("latin-1")))
+            state = dict(scope.get("state") or {})
+            state["compliance.demo"] = simulation
+            await protected({**scope, "headers": raw, "state": state}, receive, send)
+
+    return app
+
+
+def demo_engine(
+    rules: list[str] | None = None, geoip_db: str | None = None, *, watch: float | None = 1.0
+) -> Engine:
+    """The engine the demo serves: the given rules (None: the bundled pack), watched, located
+    by the simulator over the MaxMind database or the embedded lookup."""
+    geolocator = SimulatedGeolocator(open_geolocator(geoip_db))
+    return Engine.from_paths(rules, geolocator=geolocator, watch=watch)
+
+
+def run_demo(
+    *,
+    port: int = 8000,
+    host: str = "127.0.0.1",
+    rules: list[str] | None = None,
+    geoip_db: str | None = None,
+) -> int:
+    """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop)."""
+    import uvicorn  # the optional `demo` extra
+
+    engine = demo_engine(rules, geoip_db)
+    config = uvicorn.Config(
+        create_app(engine), host=host, port=port, lifespan="on", log_level="info"
+    )
+    server = uvicorn.Server(config)
+    print(
+        f"compliance demo on http://{host}:{port}/ (rule preview: /rules); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
+        pass
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        engine.close()
+    print("compliance demo stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,196 @@
+"""The demo in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+Skipped when /usr/bin/chromium or the ``playwright`` package is missing (``.ci/run`` installs
+both where it can). Playwright's own browser downloads are never used: the system Chromium is
+launched by path. Screenshots go to ``docs/images/`` for the README and the docs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGES = REPO / "docs" / "images"
+CHROMIUM = os.environ.get("COMPLIANCE_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class DemoServer:
+    process: subprocess.Popen[str]
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def start_demo(timeout: float = 20.0) -> Iterator[DemoServer]:
+    """``python -m compliance demo --port N``; waits until it answers, stops it with SIGINT."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if process.poll() is not None:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"the demo exited with {process.returncode}:\n{output}")
+            try:
+                httpx.get(f"{url}/rules", timeout=1.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the demo did not start in time") from None
+                time.sleep(0.1)
+        yield DemoServer(process, url)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="the playwright package is not installed"
+    )
+    with sync_api.sync_playwright() as playwright:
+        try:
+            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as exc:  # a Chromium that cannot start here is an environment gap
+            pytest.skip(f"Chromium does not start: {exc}")
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoServer]:
+    with start_demo() as server:
+        yield server
+
+
+def _page(browser: Any, demo: DemoServer, query: str, path: str = "/") -> Any:
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, locale="en-US")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{demo.url}/simulate?{query}&next={path}")
+    page.wait_for_load_state("load")
+    page.errors = errors
+    return page
+
+
+def test_a_russian_reader_sees_the_notice_and_the_page_script_runs(
+    browser: Any, demo: DemoServer
+) -> None:
+    page = _page(browser, demo, "country=RU&lang=ru", "/a/story.html")
+    try:
+        notice = page.locator(
+            'aside.compliance-notice[data-compliance-rule="ru-undesirable-organization"]'
+        )
+        assert notice.count() == 1
+        assert notice.get_attribute("lang") == "ru"
+        assert notice.is_visible()
+        box = notice.bounding_box()
+        assert box is not None
+        assert box["width"] > 100
+        assert box["height"] > 20
+        # placement: body_end, so after the article and its paragraphs
+        article_box = page.locator("article").bounding_box()
+        assert article_box is not None
+        assert box["y"] >= article_box["y"] + article_box["height"] - 1
+        assert "нежелательной организацией" in notice.inner_text()
+        assert page.evaluate("document.body.dataset.scriptRan") == "yes"
+        assert page.errors == []
+        IMAGES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(IMAGES / "ru-reader.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_the_foreign_agent_label_goes_under_the_headline(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=RU&tags=foreign-agent&lang=en")
+    try:
+        label = page.locator('aside[data-compliance-rule="ru-foreign-agent-label"]')
+        assert label.get_attribute("lang") == "ru"
+        headline = page.locator("h1").bounding_box()
+        byline = page.locator(".byline").bounding_box()
+        box = label.bounding_box()
+        assert box is not None
+        assert headline is not None
+        assert byline is not None
+        assert headline["y"] < box["y"] < byline["y"]
+        assert page.evaluate("document.body.dataset.scriptRan") == "yes"
+    finally:
+        page.context.close()
+
+
+def test_a_german_reader_sees_no_notice(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=DE&lang=ru", "/a/story.html")
+    try:
+        assert page.locator(".compliance-notice").count() == 0
+        assert page.evaluate("document.body.dataset.scriptRan") == "yes"
+        assert page.errors == []
+        page.screenshot(path=str(IMAGES / "de-reader.png"), full_page=True)
+    finally:
+        page.context.close()
+
+
+def test_the_rule_preview_renders_every_rule(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=RU", "/rules")
+    try:
+        assert page.locator("section.rule").count() == 4
+        previews = page.locator("section#ru-undesirable-organization aside.compliance-notice")
+        assert sorted(previews.evaluate_all("els => els.map(e => e.lang)")) == ["en", "ru", "uk"]
+        page.locator("section#ru-undesirable-organization").screenshot(
+            path=str(IMAGES / "rules-preview.png")
+        )
+    finally:
+        page.context.close()
