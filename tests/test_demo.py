@@ -1,0 +1,238 @@
+"""``compliance demo``: the ASGI app in-process, and once as a real server stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from compliance.demo import (
+    COOKIE,
+    SimulatedGeolocator,
+    Simulation,
+    create_app,
+    demo_engine,
+)
+from compliance.engine import Engine
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    engine = demo_engine(watch=None)
+    yield engine
+    engine.close()
+
+
+def get(engine: Engine, *paths: str) -> httpx.Response:
+    """GET each path in turn with one client (cookies kept); the last response."""
+
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(engine), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            response = None
+            for path in paths:
+                response = await client.get(path)
+            assert response is not None
+            return response
+
+    return asyncio.run(run())
+
+
+def test_the_simulator_sets_a_cookie_and_sends_the_browser_back() -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("SE")))
+    response = get(engine, "/simulate?country=ua&subdivision=43&lang=uk&next=/news/1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/news/1"
+    assert response.headers["set-cookie"].startswith(f"{COOKIE}=country%3DUA%26subdivision")
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil", ""])
+def test_the_simulator_only_redirects_to_local_paths(engine: Engine, target: str) -> None:
+    response = get(engine, f"/simulate?country=RU&next={target}")
+    assert response.headers["location"] == "/"
+
+
+def test_reset_clears_the_cookie(engine: Engine) -> None:
+    response = get(engine, "/simulate?next=/")
+    assert "Max-Age=0" in response.headers["set-cookie"]
+
+
+def test_a_simulated_russian_reader_gets_the_notice_in_russian(engine: Engine) -> None:
+    response = get(engine, "/simulate?country=RU&lang=ru", "/a/story.html")
+    assert response.status_code == 200
+    html = response.text
+    assert 'data-compliance-rule="ru-undesirable-organization" lang="ru"' in html
+    assert html.index("compliance-notice") > html.index("</article>")  # body_end
+    assert "document.body.dataset.scriptRan" in html
+    assert "Cookie" in response.headers["vary"]
+
+
+def test_crimea_as_a_subdivision_of_ukraine(engine: Engine) -> None:
+    response = get(engine, "/simulate?country=UA&subdivision=UA-43&lang=uk", "/")
+    assert 'data-compliance-rule="ru-undesirable-organization" lang="uk"' in response.text
+
+
+def test_a_simulated_german_reader_gets_no_notice(engine: Engine) -> None:
+    response = get(engine, "/simulate?country=DE&lang=ru", "/a/story.html")
+    assert "<aside" not in response.text
+    assert "notices: none" in response.text
+
+
+def test_a_declared_page_language_wins_over_the_reader_language(engine: Engine) -> None:
+    response = get(engine, "/simulate?country=RU&lang=ru&page=en", "/")
+    assert response.headers["content-language"] == "en"
+    assert 'data-compliance-rule="ru-undesirable-organization" lang="en"' in response.text
+
+
+def test_content_tags_put_the_label_under_the_headline(engine: Engine) -> None:
+    response = get(engine, "/simulate?country=RU&tags=foreign-agent", "/")
+    html = response.text
+    label = html.index('data-compliance-rule="ru-foreign-agent-label"')
+    assert html.index("</h1>") < label < html.index('class="byline"')
+    assert "x-compliance-tags" not in response.headers
+
+
+def test_a_simulated_host_reaches_host_rules_and_blocks(engine: Engine) -> None:
+    response = get(
+        engine,
+        "/simulate?country=DE&host=news.example&next=/news/2024/withdrawn-article.html",
+        "/news/2024/withdrawn-article.html",
+    )
+    assert response.status_code == 451
+    assert 'rel="blocked-by"' in response.headers["link"]
+
+
+def test_a_simulated_ip_is_geolocated_by_the_real_geolocator(engine: Engine) -> None:
+    response = get(engine, "/simulate?ip=77.88.55.88", "/")
+    assert "reader in RU (source: embedded)" in response.text
+
+
+def test_without_a_simulation_the_loopback_reader_is_unknown(engine: Engine) -> None:
+    response = get(engine, "/")
+    assert "reader in unknown" in response.text
+    assert "<aside" not in response.text
+
+
+def test_the_rule_preview_lists_every_rule_in_every_locale(engine: Engine) -> None:
+    html = get(engine, "/rules").text
+    for rule_id in engine.rule_ids:
+        assert f'id="{rule_id}"' in html
+    for locale in ("en", "ru", "uk"):
+        assert f'data-compliance-rule="ru-undesirable-organization" lang="{locale}"' in html
+    assert "russia-controlled-ukraine</code> (Russia-controlled parts of Ukraine: UA-43" in html
+    assert "from 2024-02-20" in html
+    assert "*.example" in html
+    assert "X-Robots-Tag: noindex" in html
+    assert 'class="block-preview" data-compliance-rule="example-court-order-block"' in html
+    # the preview is the demo's own page: no notices are injected into it
+    assert "Vary" not in get(engine, "/rules").headers
+
+
+def test_the_rule_preview_shows_a_failed_reload(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text((REPO / "rules" / "russia.yaml").read_text(encoding="utf-8"), "utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        rules.write_text("version: 1\nrules:\n  - id: Bad\n", encoding="utf-8")
+        assert engine.reload() is False
+        html = get(engine, "/rules").text
+        assert 'class="reload-error"' in html
+        assert "rules.yaml:3" in html
+        assert 'id="ru-undesirable-organization"' in html  # still the last good rules
+    finally:
+        engine.close()
+
+
+def test_the_simulated_location_is_never_believed_outside_the_simulator() -> None:
+    geo = SimulatedGeolocator(FixedGeolocator(Location.of("SE")))
+    cookie = {"cookie": f"other=1; {COOKIE}=country%3DRU%26lang%3Dru"}
+    assert geo.locate("203.0.113.9", cookie).source == "demo simulator"
+    assert geo.locate("203.0.113.9", {"cookie": "compliance_demo=country%3DZZZ"}).country == "SE"
+    assert Simulation.from_query("lang=<script>&host=a b").language is None
+
+
+def test_lifespan_and_other_scopes() -> None:
+    app = create_app(Engine.from_paths(geolocator=FixedGeolocator(Location.of("SE"))))
+    sent = []
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, str]:
+        return next(messages)
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))  # type: ignore[arg-type]
+    assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+
+
+def test_run_demo_is_importable_without_starting_anything() -> None:
+    code = "import sys, compliance.demo; print('uvicorn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_python_dash_m_compliance_works_like_the_console_script() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "compliance", "demo", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--rules" in out.stdout
+    assert "--geoip-db" in out.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.mark.slow
+def test_the_demo_serves_on_loopback_and_ctrl_c_stops_it_cleanly() -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--port", str(port), "--rules", "rules"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+                    client.get("/simulate?country=RU&lang=ru")
+                    page = client.get("/")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        assert 'data-compliance-rule="ru-undesirable-organization" lang="ru"' in page.text
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert "compliance demo stopped" in output
