@@ -41,7 +41,8 @@ DEFAULT_CSS = (
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
-_ATTRIBUTES = {"a": {"href"}}
+# "*": none; nh3 (ammonia) otherwise keeps `lang` and `title` on every allowed tag.
+_ATTRIBUTES: dict[str, set[str]] = {"a": {"href"}, "*": set()}
 
 
 def _format_value(value: Any, spec: str, locale: str) -> str:

@@ -565,6 +565,8 @@ HTML_ONLY = [
     "<p/onclick=alert(1)>x</p>",
     '<strong style="width: expression(alert(1))">x</strong>',
     "<ul><li onmouseover=alert(1)>x</li></ul>",
+    '<em title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">x</em>',
+    '<p lang="ar" dir="rtl" id="x" class="y"><strong title="t">x</strong></p>',
     "<br onload=alert(1)>",
     '<a href="mailto:legal@example.org?subject=&quot;onmouseover=alert(1)">mail</a>',
 ]
@@ -746,6 +748,15 @@ def test_block_page_and_json_reflect_nothing_from_the_request(
                     },
                     payload,
                 )
+
+
+def test_html_keeps_no_attribute_outside_the_allow_list() -> None:
+    # nh3 (ammonia) allows `lang` and `title` on every tag unless told otherwise.
+    from compliance.models import Notice
+    from compliance.render import message_body
+
+    notice = Notice(html={"en": '<p lang="fr" title="t"><em title="x">a</em></p>'})
+    assert message_body(notice, "en", {}) == "<p><em>a</em></p>"
 
 
 def test_assert_safe_catches_what_it_should() -> None:
