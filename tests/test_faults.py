@@ -1,0 +1,649 @@
+"""Faults: broken geo databases, broken rule reloads, library and application failures.
+
+Each fault shows the documented outcome: start-up faults raise naming the file; faults while
+serving are logged once and clearly, the application keeps answering (several requests are
+sent after each fault) and nothing is lost (fail open sends the original bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+import pytest
+
+from compliance import cli
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.engine import Engine
+from compliance.errors import GeoDatabaseError
+from compliance.geo import Location, MaxMindGeolocator
+from compliance.inject import Injector
+from compliance.testing import FixedGeolocator, build_mmdb
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+RU_IP, DE_IP, UA43_IP = "77.88.55.88", "81.169.145.105", "1.231.232.1"
+RULE = b'data-compliance-rule="ru-undesirable-organization"'
+PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>Hi</p></body></html>\n"
+# A streamed page whose insertion point comes after the first chunks have gone out.
+STREAM = [
+    b"<!DOCTYPE html><html><head><title>s</title></head><body>",
+    *(b"<p>paragraph %d</p>" % i + b" " * 4000 for i in range(6)),
+    b"</body></html>\n",
+]
+
+RU = {"country": {"iso_code": "RU"}}
+DE = {"country": {"iso_code": "DE"}}
+UA43 = {"country": {"iso_code": "UA"}, "subdivisions": [{"iso_code": "43"}]}
+
+
+# -- driving the adapters ---------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def wsgi_app(chunks: list[bytes], *, length: bool = True) -> Any:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        headers = [("Content-Type", "text/html; charset=utf-8")]
+        if length:
+            headers.append(("Content-Length", str(sum(map(len, chunks)))))
+        start_response("200 OK", headers)
+        return iter(list(chunks))
+
+    return app
+
+
+def asgi_app(chunks: list[bytes], *, length: bool = True) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        if length:
+            headers.append((b"content-length", str(sum(map(len, chunks))).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for index, chunk in enumerate(chunks):
+            more = index < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    return app
+
+
+def environ(ip: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": ip,
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+    }
+
+
+def scope(ip: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": (ip, 50000),
+        "server": ("testserver", 80),
+    }
+
+
+def call_wsgi(mw: Any, ip: str) -> Response:
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return lambda data: None
+
+    it = mw(environ(ip), start_response)
+    try:
+        body = b"".join(it)
+    finally:
+        if hasattr(it, "close"):
+            it.close()
+    status, headers = seen[-1]
+    return Response(int(status.split()[0]), headers, body)
+
+
+def call_asgi(mw: Any, ip: str) -> Response:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(mw(scope(ip), receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    headers = [(k.decode(), v.decode()) for k, v in start["headers"]]
+    return Response(start["status"], headers, body)
+
+
+Client = Callable[[str], Response]
+
+
+def wsgi(engine: Any, chunks: list[bytes] | None = None, **options: Any) -> Client:
+    mw = WsgiMiddleware(wsgi_app(chunks or [PAGE], length=chunks is None), engine, **options)
+    return lambda ip: call_wsgi(mw, ip)
+
+
+def asgi(engine: Any, chunks: list[bytes] | None = None, **options: Any) -> Client:
+    mw = AsgiMiddleware(asgi_app(chunks or [PAGE], length=chunks is None), engine, **options)
+    return lambda ip: call_asgi(mw, ip)
+
+
+ADAPTERS = [pytest.param(wsgi, id="wsgi"), pytest.param(asgi, id="asgi")]
+
+
+def errors(caplog: pytest.LogCaptureFixture, logger: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == logger and r.levelno >= logging.ERROR]
+
+
+# -- geo database at start-up -----------------------------------------------------------------
+
+
+def _corrupt_files(folder: Path) -> dict[str, Path]:
+    good = build_mmdb(folder / "good.mmdb", {"77.88.55.0/24": RU})
+    data = good.read_bytes()
+    files = {
+        "empty": folder / "empty.mmdb",
+        "random": folder / "random.mmdb",
+        "text": folder / "text.mmdb",
+        "truncated": folder / "truncated.mmdb",
+        "no-metadata": folder / "no-metadata.mmdb",
+        "flipped-tree": folder / "flipped-tree.mmdb",
+    }
+    files["empty"].write_bytes(b"")
+    files["random"].write_bytes(os.urandom(4096))
+    files["text"].write_text("country,ip\nRU,77.88.55.88\n")
+    files["truncated"].write_bytes(data[: len(data) // 3])
+    marker = data.rfind(b"\xab\xcd\xefMaxMind.com")
+    files["no-metadata"].write_bytes(data[:marker])
+    files["flipped-tree"].write_bytes(b"\xff" * (marker // 2) + data[marker // 2 :])
+    files["wrong-type"] = build_mmdb(
+        folder / "isp.mmdb", {"77.88.55.0/24": {"isp": "x"}}, database_type="GeoIP2-ISP"
+    )
+    files["directory"] = folder / "a-directory.mmdb"
+    files["directory"].mkdir()
+    files["missing"] = folder / "missing.mmdb"
+    return files
+
+
+CORRUPT = [
+    "empty",
+    "random",
+    "text",
+    "truncated",
+    "no-metadata",
+    "flipped-tree",
+    "wrong-type",
+    "directory",
+]
+
+
+@pytest.mark.parametrize("name", [*CORRUPT, "missing"])
+def test_bad_geo_database_at_start_up_names_the_file(tmp_path: Path, name: str) -> None:
+    path = _corrupt_files(tmp_path)[name]
+    with pytest.raises(GeoDatabaseError) as raised:
+        MaxMindGeolocator(path)
+    assert raised.value.path == str(path)
+    assert str(raised.value).startswith(f"{path}: ")
+    with pytest.raises(GeoDatabaseError, match=str(path)):
+        Engine.from_paths(geoip_db=path)
+
+
+def test_unreadable_geo_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = build_mmdb(tmp_path / "locked.mmdb", {"77.88.55.0/24": RU})
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(maxminddb, "open_database", denied)
+    with pytest.raises(GeoDatabaseError, match="permission denied") as raised:
+        MaxMindGeolocator(path)
+    assert raised.value.path == str(path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+    ],
+)
+def test_maxmind_broken_test_databases(geoip_test_data: Path, name: str) -> None:
+    path = geoip_test_data / name
+    with pytest.raises(GeoDatabaseError) as raised:
+        MaxMindGeolocator(path)
+    assert raised.value.path == str(path)
+
+
+def test_cli_reports_a_bad_database_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _corrupt_files(tmp_path)["truncated"]
+    assert cli.main(["check", "--geoip-db", str(path), "--ip", RU_IP]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# -- geo database swapped while serving -------------------------------------------------------
+
+
+def _replace(target: Path, networks: dict[str, dict[str, Any]], folder: Path) -> None:
+    fresh = build_mmdb(folder / f"next-{time.monotonic_ns()}.mmdb", networks)
+    os.replace(fresh, target)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_geo_database_swapped_while_serving(
+    adapter: Callable[..., Client], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = build_mmdb(tmp_path / "GeoIP2-City.mmdb", {"77.88.55.0/24": RU, "81.169.0.0/16": DE})
+    geo = MaxMindGeolocator(live, check_interval=0)
+    engine = Engine.from_paths(geolocator=geo)
+    client = adapter(engine)
+    caplog.set_level(logging.INFO, "compliance")
+
+    assert RULE in client(RU_IP).body
+    assert client(DE_IP).body == PAGE
+
+    # A good new file: the next request uses it (the reader in 77.88.55.0/24 is now in DE).
+    _replace(live, {"77.88.55.0/24": DE, "81.169.0.0/16": UA43}, tmp_path)
+    assert client(RU_IP).body == PAGE
+    assert RULE in client(DE_IP).body
+    assert any("reloaded" in r.getMessage() for r in caplog.records)
+
+    # A corrupt file renamed into place: logged once, the last good data keeps serving.
+    caplog.clear()
+    corrupt = tmp_path / "corrupt.mmdb"
+    corrupt.write_bytes(live.read_bytes()[:200])
+    os.replace(corrupt, live)
+    for _ in range(5):
+        assert client(RU_IP).body == PAGE
+        assert RULE in client(DE_IP).body
+    (record,) = errors(caplog, "compliance.geo")
+    assert str(live) in record.getMessage()
+    assert "keeping the database loaded before" in record.getMessage()
+
+    # The file disappears: the same, once.
+    caplog.clear()
+    live.unlink()
+    for _ in range(5):
+        assert RULE in client(DE_IP).body
+    (record,) = errors(caplog, "compliance.geo")
+    assert str(live) in record.getMessage()
+
+    # geoipupdate puts a good file back: it is picked up.
+    caplog.clear()
+    _replace(live, {"77.88.55.0/24": RU}, tmp_path)
+    for _ in range(3):
+        assert RULE in client(RU_IP).body
+        assert client(DE_IP).body == PAGE  # no longer in the database: unknown
+    assert errors(caplog, "compliance") == []
+    geo.close()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_geo_lookup_fault_while_serving_fails_open_each_time(
+    adapter: Callable[..., Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    class Flaky(FixedGeolocator):
+        def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
+            if ip == DE_IP:
+                raise GeoDatabaseError("/data/GeoIP2-City.mmdb", "corrupt data for " + ip)
+            return super().locate(ip, headers, trusted=trusted)
+
+    client = adapter(Engine.from_paths(geolocator=Flaky({RU_IP: Location.of("RU")})))
+    for round_ in range(1, 4):
+        response = client(DE_IP)
+        assert response.status == 200
+        assert response.body == PAGE
+        assert RULE in client(RU_IP).body  # the next reader is served normally
+        assert len(errors(caplog, "compliance.middleware")) == round_
+    record = errors(caplog, "compliance.middleware")[0]
+    assert record.exc_info is not None
+    assert "/data/GeoIP2-City.mmdb: corrupt data" in str(record.exc_info[1])
+
+
+# -- rule files broken during a reload --------------------------------------------------------
+
+GOOD_RULES = """\
+version: 1
+rules:
+  - id: {id}
+    title: reload test
+    jurisdictions: [RU]
+    notice:
+      text:
+        en: {text}
+"""
+
+BROKEN = {
+    "yaml-syntax": "version: 1\nrules:\n  - id: [unclosed\n",
+    "unknown-key": GOOD_RULES.format(id="r", text="x").replace("title:", "titel:"),
+    "bad-country": GOOD_RULES.format(id="r", text="x").replace("[RU]", "[XY]"),
+    "not-utf8": "version: 1\nrules: []\n# \xff\n",
+    "newer-version": "version: 99\nrules: []\n",
+}
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("broken", list(BROKEN))
+def test_broken_rule_reload_keeps_the_previous_rules(
+    adapter: Callable[..., Client],
+    broken: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="first", text="First."))
+    engine = Engine.from_paths([rules], geolocator=FixedGeolocator(Location.of("RU")))
+    client = adapter(engine)
+    assert b'data-compliance-rule="first"' in client(RU_IP).body
+
+    content = BROKEN[broken]
+    if broken == "not-utf8":
+        (rules / "a.yaml").write_bytes(content.encode("latin-1"))
+    else:
+        (rules / "a.yaml").write_text(content)
+    assert engine.reload() is False
+    (record,) = errors(caplog, "compliance.engine")
+    assert "still serving the previous rules" in record.getMessage()
+    assert "a.yaml" in record.getMessage()  # which file, for the operator
+    assert engine.last_reload_error is not None
+    for _ in range(5):
+        assert b'data-compliance-rule="first"' in client(RU_IP).body
+    assert len(errors(caplog, "compliance.engine")) == 1
+
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="second", text="Second."))
+    assert engine.reload() is True
+    assert engine.last_reload_error is None
+    assert b'data-compliance-rule="second"' in client(RU_IP).body
+
+
+def test_rule_directory_removed_during_a_reload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="first", text="First."))
+    engine = Engine.from_paths([rules], geolocator=FixedGeolocator(Location.of("RU")))
+    (rules / "a.yaml").unlink()
+    rules.rmdir()
+    assert engine.reload() is False
+    assert len(errors(caplog, "compliance.engine")) == 1
+    assert engine.rule_ids == ("first",)
+    assert [n.rule_id for n in engine.decide(ip=RU_IP).notices] == ["first"]
+
+
+def test_watched_rules_broken_then_fixed_logs_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="first", text="First."))
+    engine = Engine.from_paths([rules], geolocator=FixedGeolocator(Location.of("RU")), watch=0.02)
+    client = wsgi(engine)
+    try:
+        (rules / "a.yaml").write_text(BROKEN["unknown-key"])
+        _wait(lambda: engine.last_reload_error is not None)
+        time.sleep(0.2)  # many more polls of the same broken file
+        assert len(errors(caplog, "compliance.engine")) == 1
+        for _ in range(3):
+            assert b'data-compliance-rule="first"' in client(RU_IP).body
+        (rules / "a.yaml").write_text(GOOD_RULES.format(id="second", text="Second."))
+        _wait(lambda: engine.rule_ids == ("second",))
+        assert b'data-compliance-rule="second"' in client(RU_IP).body
+        assert engine.last_reload_error is None
+    finally:
+        engine.close()
+
+
+# -- a library fault during a streamed response -----------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("at_call", [1, 3, 8], ids=["first-chunk", "mid-stream", "finish"])
+def test_injector_fault_mid_stream_loses_nothing(
+    adapter: Callable[..., Client],
+    at_call: int,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    client = adapter(engine, STREAM)
+    calls = {"n": 0}
+    feed, finish = Injector.feed, Injector.finish
+
+    def count(real: Callable[..., bytes]) -> Callable[..., bytes]:
+        def wrapper(self: Injector, *args: Any) -> bytes:
+            calls["n"] += 1
+            if calls["n"] == at_call:
+                raise RuntimeError("injector exploded")
+            return real(self, *args)
+
+        return wrapper
+
+    monkeypatch.setattr(Injector, "feed", count(feed))
+    monkeypatch.setattr(Injector, "finish", count(finish))
+    response = client(RU_IP)
+    assert response.status == 200
+    assert response.body == b"".join(STREAM)
+    faults = errors(caplog, "compliance.middleware")
+    assert len(faults) == 1
+    assert faults[0].exc_info is not None
+    assert "injector exploded" in str(faults[0].exc_info[1])
+    for _ in range(3):  # later requests are edited as usual
+        body = client(RU_IP).body
+        assert body.count(RULE) == 1
+        assert len(body) > len(b"".join(STREAM))
+    assert len(errors(caplog, "compliance.middleware")) == 1
+
+
+# -- the client going away, the application failing -------------------------------------------
+
+
+class Tracked:
+    """An application iterable that counts close() calls; can fail or be cut short."""
+
+    def __init__(self, chunks: list[bytes], fail_after: int | None = None) -> None:
+        self.chunks = chunks
+        self.fail_after = fail_after
+        self.closed = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index, chunk in enumerate(self.chunks):
+            if index == self.fail_after:
+                raise AppError("the application failed mid-body")
+            yield chunk
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class AppError(Exception):
+    pass
+
+
+def _tracked_app(
+    chunks: list[bytes], ctype: str = "text/html", fail_after: int | None = None
+) -> Any:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Tracked:
+        start_response("200 OK", [("Content-Type", ctype)])
+        app.last = Tracked(chunks, fail_after)  # type: ignore[attr-defined]
+        return app.last  # type: ignore[attr-defined]
+
+    return app
+
+
+@pytest.mark.parametrize(
+    ("ctype", "chunks", "ip"),
+    [
+        pytest.param("text/html", [PAGE], RU_IP, id="edited-buffered"),
+        pytest.param("text/html", STREAM, RU_IP, id="edited-streamed"),
+        pytest.param("text/html", STREAM, DE_IP, id="nothing-to-inject"),
+        pytest.param("application/json", [b"{}"], RU_IP, id="passthrough"),
+    ],
+)
+def test_wsgi_close_is_called_exactly_once(
+    ctype: str, chunks: list[bytes], ip: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator({RU_IP: Location.of("RU")}))
+    app = _tracked_app(chunks, ctype)
+    mw = WsgiMiddleware(app, engine)
+    for _ in range(3):
+        response = call_wsgi(mw, ip)
+        assert app.last.closed == 1  # type: ignore[attr-defined]
+        assert (RULE in response.body) == (ip == RU_IP and ctype == "text/html")
+    assert errors(caplog, "compliance") == []
+
+
+@pytest.mark.parametrize("fail_after", [0, 1, 4])
+def test_wsgi_app_raising_mid_body_propagates_and_closes(
+    fail_after: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    app = _tracked_app(STREAM, fail_after=fail_after)
+    mw = WsgiMiddleware(app, engine)
+    for _ in range(3):
+        with pytest.raises(AppError):
+            call_wsgi(mw, RU_IP)
+        assert app.last.closed == 1  # type: ignore[attr-defined]
+    # The application's failure is the application's to log, not a library fault.
+    assert errors(caplog, "compliance") == []
+    assert RULE in call_wsgi(WsgiMiddleware(_tracked_app(STREAM), engine), RU_IP).body
+
+
+def test_wsgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    app = _tracked_app(STREAM)
+    mw = WsgiMiddleware(app, engine)
+    for _ in range(3):
+        it = mw(environ(RU_IP), lambda *a: lambda data: None)
+        iterator = iter(it)
+        next(iterator)
+        next(iterator)
+        it.close()  # the server noticed the client is gone
+        assert app.last.closed == 1  # type: ignore[attr-defined]
+    assert errors(caplog, "compliance") == []
+    assert RULE in call_wsgi(mw, RU_IP).body
+
+
+def test_wsgi_app_raising_before_start_response(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        raise AppError("before start_response")
+
+    mw = WsgiMiddleware(app, engine)
+    for _ in range(3):
+        with pytest.raises(AppError):
+            call_wsgi(mw, RU_IP)
+    assert errors(caplog, "compliance") == []
+
+
+@pytest.mark.parametrize("where", ["before-start", "after-start", "mid-body"])
+def test_asgi_app_raising_propagates_and_is_not_logged_as_ours(
+    where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        if where == "before-start":
+            raise AppError(where)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        if where == "mid-body":
+            for chunk in STREAM[:3]:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        raise AppError(where)
+
+    mw = AsgiMiddleware(app, engine)
+    for _ in range(3):
+        with pytest.raises(AppError, match=where):
+            call_asgi(mw, RU_IP)
+    assert errors(caplog, "compliance") == []
+    assert RULE in asgi(engine)(RU_IP).body
+
+
+def test_asgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
+    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    stopped: list[str] = []
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        try:
+            for chunk in STREAM:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except OSError:
+            stopped.append("stopped")
+            raise
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    delivered: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if len(delivered) >= 2:
+            raise OSError("client went away")
+        delivered.append(message)
+
+    mw = AsgiMiddleware(app, engine)
+    for round_ in range(1, 4):
+        delivered.clear()
+        with pytest.raises(OSError, match="client went away"):
+            asyncio.run(mw(scope(RU_IP), receive, send))
+        assert len(stopped) == round_
+    assert errors(caplog, "compliance") == []
+    assert RULE in asgi(engine, STREAM)(RU_IP).body
