@@ -1,0 +1,172 @@
+"""A pytest plugin: the ``tests:`` written in rule files, collected as pytest items.
+
+::
+
+    pytest --compliance-rules rules/ [--compliance-rules more-rules/] [--compliance-geoip-db DB]
+
+Installed with the package (entry point ``pytest11``), inert until ``--compliance-rules`` is
+given. All the paths are loaded into one engine, as ``compliance test`` does, so ids and
+regions may be shared between files. Each rule test becomes one item, under its rule file,
+named ``RULE-ID: test name`` (``-k`` selects on it) and marked ``compliance_rules``. A rule
+file that does not load gives one failing item listing every problem, ``FILE:LINE:COL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .engine import Engine
+from .errors import ComplianceFault, ConfigurationError, RuleError
+from .loader import LoadedTest
+from .ruletests import TestOutcome, run_rule_test
+
+__all__ = ["RuleFile", "RuleProblemsItem", "RuleTestItem"]
+
+_ENGINE = pytest.StashKey[Engine]()
+_MARKER = "compliance_rules"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("compliance", "compliance rule tests")
+    group.addoption(
+        "--compliance-rules",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="run the tests written in these rule files or directories (repeatable)",
+    )
+    group.addoption(
+        "--compliance-geoip-db",
+        metavar="PATH",
+        default=None,
+        help="MaxMind .mmdb database for rule-test readers given by IP address",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{_MARKER}: a test written in a compliance rule file")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    engine = config.stash.get(_ENGINE, None)
+    if engine is not None:
+        engine.close()
+        del config.stash[_ENGINE]
+
+
+class RuleTestFailure(Exception):
+    """A rule test whose expectation was not met."""
+
+    def __init__(self, outcome: TestOutcome) -> None:
+        super().__init__(outcome.report())
+        self.outcome = outcome
+
+
+class RuleTestItem(pytest.Item):
+    """One test from a rule file."""
+
+    def __init__(self, *, loaded: LoadedTest, engine: Engine, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.engine = engine
+        self.add_marker(_MARKER)
+
+    def runtest(self) -> None:
+        outcome = run_rule_test(self.engine, self.loaded)
+        if not outcome.passed:
+            raise RuleTestFailure(outcome)
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str:
+        if isinstance(excinfo.value, RuleTestFailure):
+            return excinfo.value.outcome.report()
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.loaded.line - 1, self.name
+
+
+class RuleProblemsItem(pytest.Item):
+    """Stands for rule files that do not load: fails with every problem found."""
+
+    def __init__(self, *, error: RuleError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+        self.add_marker(_MARKER)
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str:
+        problems = [str(p) for p in self.error.problems] or [str(self.error)]
+        return "\n".join([*problems, f"{len(problems)} problem(s) in rule files"])
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, "compliance lint"
+
+
+class RuleFile(pytest.File):
+    """A rule file's tests, run against the engine over every ``--compliance-rules`` path."""
+
+    def __init__(self, *, tests: list[LoadedTest], engine: Engine | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tests = tests
+        self.engine = engine
+
+    def collect(self) -> Iterator[pytest.Item]:
+        seen: dict[str, int] = {}
+        if self.engine is None:
+            return
+        for loaded in self.tests:
+            name = loaded.test.name
+            if loaded.rule_id is not None:
+                name = f"{loaded.rule_id}: {name}"
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                name = f"{name} ({seen[name]})"
+            yield RuleTestItem.from_parent(self, name=name, loaded=loaded, engine=self.engine)
+
+
+def _collect(session: pytest.Session, paths: list[str]) -> list[pytest.Item]:
+    config = session.config
+    try:
+        engine = Engine.from_paths(paths, geoip_db=config.getoption("compliance_geoip_db"))
+    except (ConfigurationError, ComplianceFault) as exc:
+        raise pytest.UsageError(f"compliance rule tests: {exc}") from None
+    except RuleError as exc:
+        first = exc.problems[0].file if exc.problems else paths[0]
+        where = RuleFile.from_parent(session, path=Path(first).resolve(), tests=[], engine=None)
+        return [RuleProblemsItem.from_parent(where, name="compliance lint", error=exc)]
+    config.stash[_ENGINE] = engine
+    by_file: dict[str, list[LoadedTest]] = {file: [] for file in engine.ruleset.files}
+    for loaded in engine.ruleset.tests:
+        by_file.setdefault(loaded.file, []).append(loaded)
+    items: list[pytest.Item] = []
+    for file, tests in by_file.items():
+        if tests:
+            collector = RuleFile.from_parent(
+                session, path=Path(file).resolve(), tests=tests, engine=engine
+            )
+            items.extend(collector.collect())
+    return items
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    # tryfirst: the rule tests are in place before -k / -m deselect among all items.
+    paths: list[str] = config.getoption("compliance_rules")
+    if paths:
+        items.extend(_collect(session, paths))

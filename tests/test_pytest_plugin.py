@@ -1,0 +1,116 @@
+"""The pytest plugin: ``pytest --compliance-rules PATH`` runs the tests written in rule files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "rules"
+
+
+@pytest.fixture
+def rules(pytester: pytest.Pytester) -> Path:
+    target = pytester.path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def test_every_rule_test_is_an_item(pytester: pytest.Pytester, rules: Path) -> None:
+    result = pytester.runpytest("--compliance-rules", str(rules), "-v")
+    result.assert_outcomes(passed=23)
+    result.stdout.fnmatch_lines(
+        [
+            "*russia.yaml::ru-undesirable-organization: a reader in Germany sees nothing PASSED*",
+            "*russia.yaml::tagged content in Russia shows the label first*PASSED*",
+        ]
+    )
+
+
+def test_a_failing_rule_test_reports_what_failed_and_why(
+    pytester: pytest.Pytester, rules: Path
+) -> None:
+    examples = rules / "examples.yaml"
+    text = examples.read_text(encoding="utf-8")
+    examples.write_text(text.replace("{country: AT}", "{country: DE}"), encoding="utf-8")
+    result = pytester.runpytest("--compliance-rules", str(rules))
+    result.assert_outcomes(passed=22, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*examples.yaml:*: rule 'example-court-order-block', test 'readers elsewhere are "
+            "not blocked': FAILED",
+            "  - expected rule 'example-court-order-block' to not apply, but it did",
+            "  location: DE (source: test)",
+            "FAILED *examples.yaml::example-court-order-block: readers elsewhere are not blocked",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_broken_rule_file_is_one_failure_listing_every_problem(
+    pytester: pytest.Pytester, rules: Path
+) -> None:
+    (rules / "broken.yaml").write_text(
+        "version: 1\nrules:\n  - id: Bad\n    title: x\n", encoding="utf-8"
+    )
+    result = pytester.runpytest("--compliance-rules", str(rules))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*broken.yaml:3:*", "*problem(s) in rule files"])
+
+
+def test_k_and_m_select_rule_tests(pytester: pytest.Pytester, rules: Path) -> None:
+    pytester.makepyfile(test_app="def test_app():\n    pass\n")
+    result = pytester.runpytest("--compliance-rules", str(rules), "-k", "Crimea")
+    result.assert_outcomes(passed=2, deselected=22)
+    result = pytester.runpytest("--compliance-rules", str(rules), "-m", "compliance_rules")
+    result.assert_outcomes(passed=23, deselected=1)
+
+
+def test_several_paths_share_one_engine(pytester: pytest.Pytester, rules: Path) -> None:
+    # examples.yaml refers to the region defined in russia.yaml
+    result = pytester.runpytest(
+        "--compliance-rules", str(rules / "russia.yaml"),
+        "--compliance-rules", str(rules / "examples.yaml"),
+    )  # fmt: skip
+    result.assert_outcomes(passed=23)
+
+
+def test_the_plugin_is_inert_without_the_option(pytester: pytest.Pytester, rules: Path) -> None:
+    pytester.makepyfile(test_app="def test_app():\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "--compliance-rules" in pytester.runpytest("--help").stdout.str()
+
+
+def test_a_missing_geoip_database_is_a_usage_error(pytester: pytest.Pytester, rules: Path) -> None:
+    result = pytester.runpytest(
+        "--compliance-rules", str(rules), "--compliance-geoip-db", "missing.mmdb"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*compliance rule tests:*missing.mmdb*"])
+
+
+def test_readers_by_ip_use_the_geoip_database(
+    pytester: pytest.Pytester, geoip_test_data: Path
+) -> None:
+    (pytester.path / "city.yaml").write_text(
+        """version: 1
+rules:
+  - id: gb-england
+    title: England
+    jurisdictions: [GB-ENG]
+    headers: {X-Test: england}
+    tests:
+      - name: an address in England
+        reader: {ip: 81.2.69.142}
+        expect: {applies: true}
+""",
+        encoding="utf-8",
+    )
+    db = geoip_test_data / "GeoIP2-City-Test.mmdb"
+    result = pytester.runpytest("--compliance-rules", "city.yaml", "--compliance-geoip-db", db)
+    result.assert_outcomes(passed=1)
