@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytest_plugins = ["pytester"]
 
@@ -114,3 +119,32 @@ rules:
     db = geoip_test_data / "GeoIP2-City-Test.mmdb"
     result = pytester.runpytest("--compliance-rules", "city.yaml", "--compliance-geoip-db", db)
     result.assert_outcomes(passed=1)
+
+
+def test_the_pre_commit_hooks_run_lint_and_test(tmp_path: Path) -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert [hook["id"] for hook in hooks] == ["compliance-lint", "compliance-test"]
+    for hook in hooks:
+        assert hook["language"] == "python"
+        assert hook["pass_filenames"] is False
+        assert re.search(hook["files"], "rules/russia.yaml")
+        command = [*shlex.split(hook["entry"]), *hook["args"]]
+        assert command[0] == "compliance"
+        # what pre-commit runs, in a rule repository (here: this one)
+        done = subprocess.run(
+            [sys.executable, "-m", "compliance", *command[1:]],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "bad.yaml").write_text("version: 1\nrules: [{id: Bad}]\n", "utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "compliance", "lint", "rules/"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "rules/bad.yaml:2:" in done.stderr
