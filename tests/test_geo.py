@@ -1,0 +1,634 @@
+"""Geolocation: Location, the MaxMind, embedded, header and chain geolocators, reloading."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance.errors import ConfigurationError, GeoDatabaseError
+from compliance.geo import (
+    UNKNOWN,
+    Anonymity,
+    ChainGeolocator,
+    EmbeddedGeolocator,
+    Geolocator,
+    HeaderGeolocator,
+    Location,
+    MaxMindGeolocator,
+    open_geolocator,
+    public_address,
+)
+from compliance.testing import FixedGeolocator, build_mmdb
+
+UA_CRIMEA = "198.51.99.0/24"  # deliberately not a documentation range, which is never looked up
+
+
+def _record(country: str, *subdivisions: str, eu: bool = False) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "country": {"iso_code": country, "names": {"en": country}},
+        "subdivisions": [{"iso_code": code} for code in subdivisions],
+    }
+    if eu:
+        record["country"]["is_in_european_union"] = True
+    return record
+
+
+NETWORKS: Mapping[str, Mapping[str, Any]] = {
+    UA_CRIMEA: _record("UA", "43"),
+    "77.88.0.0/18": _record("RU"),
+    "2a02:6b8::/32": _record("RU"),
+    "5.6.0.0/16": _record("DE", "BY", eu=True),
+    "10.0.0.0/8": _record("FR"),  # private: must never be looked up
+    "8.8.8.0/24": {"continent": {"code": "NA"}},  # a record without a country
+}
+
+
+@pytest.fixture
+def city_db(tmp_path: Path) -> Path:
+    return build_mmdb(tmp_path / "City.mmdb", NETWORKS)
+
+
+# --- Location ---------------------------------------------------------------------------------
+
+
+def test_location_defaults_and_unknown() -> None:
+    assert Location() == UNKNOWN
+    assert not UNKNOWN.known
+    assert UNKNOWN.subdivisions == ()
+    assert UNKNOWN.source == "none"
+    assert Location("RU").known
+
+
+def test_location_of_normalizes_and_checks() -> None:
+    assert Location.of("ua", "43") == Location(
+        "UA", ("UA-43",), "fixed", is_in_european_union=False
+    )
+    assert Location.of("SE", "SE-E").is_in_european_union is True
+    with pytest.raises(ConfigurationError, match="country code"):
+        Location.of("XX")
+    with pytest.raises(ConfigurationError, match="subdivision"):
+        Location.of("UA", "UA-4343")
+    with pytest.raises(ConfigurationError, match="need a country"):
+        Location.of(None, "43")
+
+
+def test_location_to_dict_is_json() -> None:
+    location = Location(
+        "UA", ("UA-43",), "maxmind:GeoIP2-City", "1.2.3.0/24", None, False, True, Anonymity(True)
+    )
+    data = json.loads(json.dumps(location.to_dict()))
+    assert data["country"] == "UA"
+    assert data["subdivisions"] == ["UA-43"]
+    assert data["network"] == "1.2.3.0/24"
+    assert data["is_anonymous"] is True
+    assert data["anonymity"]["anonymous_vpn"] is True
+    assert UNKNOWN.to_dict()["anonymity"] is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "public"),
+    [
+        ("81.2.69.142", True),
+        ("2a02:d0c0::1", True),
+        ("::ffff:81.2.69.142", True),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("100.64.0.1", False),
+        ("127.0.0.1", False),
+        ("169.254.1.1", False),
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("255.255.255.255", False),
+        ("192.0.2.1", False),
+        ("::", False),
+        ("::1", False),
+        ("fe80::1%eth0", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("2001:db8::1", False),
+        ("::ffff:10.0.0.1", False),
+        ("1.2.3", False),
+        ("01.2.3.4", False),
+        ("1.2.3.4 ", False),
+        ("", False),
+        ("garbage", False),
+        ("1.2.3.4\x00", False),
+    ],
+)
+def test_public_address(ip: str, public: bool) -> None:
+    assert (public_address(ip) is not None) is public
+
+
+# --- MaxMind, built database ------------------------------------------------------------------
+
+
+def test_built_city_database(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db) as geo:
+        crimea = geo.locate("198.51.99.7")
+        assert crimea.country == "UA"
+        assert crimea.subdivisions == ("UA-43",)
+        assert crimea.source == "maxmind:GeoIP2-City"
+        assert crimea.network == UA_CRIMEA
+        assert crimea.via_header is None
+        assert crimea.is_anonymous is None
+        assert geo.locate("77.88.55.88").country == "RU"
+        assert geo.locate("::ffff:77.88.55.88").country == "RU"
+        assert geo.locate("2a02:6b8::1").network == "2a02:6b8::/32"
+        assert geo.locate("5.6.7.8").is_in_european_union is True
+        assert geo.locate("77.88.55.88").is_in_european_union is False
+        assert geo.database_type == "GeoIP2-City"
+
+
+@pytest.mark.parametrize(
+    "ip", ["1.1.1.1", "10.1.2.3", "8.8.8.8", "garbage", "", "::1", "2001:db8::1", None]
+)
+def test_unknown_addresses(city_db: Path, ip: str | None) -> None:
+    with MaxMindGeolocator(city_db) as geo:
+        assert geo.locate(ip) is UNKNOWN
+
+
+def test_repeat_lookups_are_cached(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db) as geo:
+        first = geo.locate("198.51.99.7")
+        assert geo.locate("198.51.99.7") is first
+        # Another address of the same network shares the Location object.
+        assert geo.locate("198.51.99.8") is first
+        geo.clear_cache()
+        again = geo.locate("198.51.99.7")
+        assert again == first
+        assert again is not first
+
+
+def test_cache_is_bounded(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db, cache_size=16) as geo:
+        for host in range(200):
+            assert geo.locate(f"77.88.{host // 100}.{host % 100 + 1}").country == "RU"
+        assert len(geo._state.cache) <= 16
+
+
+def test_cache_can_be_disabled(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db, cache_size=0) as geo:
+        assert geo.locate("198.51.99.7") == geo.locate("198.51.99.7")
+        assert len(geo._state.cache) == 0
+
+
+def test_ipv4_only_database(tmp_path: Path) -> None:
+    path = build_mmdb(tmp_path / "v4.mmdb", {UA_CRIMEA: _record("UA", "43")}, ip_version=4)
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("198.51.99.1").subdivisions == ("UA-43",)
+        assert geo.locate("2a02:6b8::1") is UNKNOWN
+
+
+def test_country_database_type_is_detected(tmp_path: Path) -> None:
+    path = build_mmdb(
+        tmp_path / "c.mmdb", {UA_CRIMEA: _record("UA")}, database_type="GeoLite2-Country"
+    )
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("198.51.99.1").source == "maxmind:GeoLite2-Country"
+
+
+def test_unsupported_database_type(tmp_path: Path) -> None:
+    path = build_mmdb(tmp_path / "asn.mmdb", {UA_CRIMEA: {"x": 1}}, database_type="GeoLite2-ASN")
+    with pytest.raises(GeoDatabaseError, match="unsupported database type 'GeoLite2-ASN'"):
+        MaxMindGeolocator(path)
+
+
+def test_closed_geolocator_raises(city_db: Path) -> None:
+    geo = MaxMindGeolocator(city_db)
+    geo.close()
+    with pytest.raises(GeoDatabaseError, match="closed"):
+        geo.locate("198.51.99.7")
+    assert geo.reload() is False
+
+
+@pytest.mark.parametrize("name", ["missing.mmdb", "directory", "garbage.mmdb", "empty.mmdb"])
+def test_unusable_files_name_the_file(tmp_path: Path, name: str) -> None:
+    (tmp_path / "directory").mkdir()
+    (tmp_path / "garbage.mmdb").write_bytes(b"not a database" * 100)
+    (tmp_path / "empty.mmdb").write_bytes(b"")
+    path = tmp_path / name
+    with pytest.raises(GeoDatabaseError) as caught:
+        MaxMindGeolocator(path)
+    assert caught.value.path == str(path)
+    assert str(path) in str(caught.value)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(city_db: Path) -> None:
+    city_db.chmod(0)
+    with pytest.raises(GeoDatabaseError, match="permission denied"):
+        MaxMindGeolocator(city_db)
+
+
+def test_bad_options(city_db: Path) -> None:
+    with pytest.raises(ConfigurationError, match="check_interval"):
+        MaxMindGeolocator(city_db, check_interval=-1)
+
+
+# --- MaxMind, the official test databases -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("database", "ip", "country", "subdivisions"),
+    [
+        pytest.param("GeoIP2-Enterprise-Test", "1.231.232.1", "UA", ("UA-43",), id="crimea"),
+        pytest.param("GeoIP2-Enterprise-Test", "2.20.32.110", "TR", ("TR-23",), id="enterprise"),
+        pytest.param("GeoIP2-City-Test", "81.2.69.142", "GB", ("GB-ENG",), id="london"),
+        pytest.param(
+            "GeoIP2-City-Test", "2.125.160.216", "GB", ("GB-ENG", "GB-WBK"), id="two-levels"
+        ),
+        pytest.param("GeoIP2-City-Test", "216.160.83.56", "US", ("US-WA",), id="us-wa"),
+        pytest.param("GeoIP2-City-Test", "89.160.20.112", "SE", ("SE-E",), id="sweden"),
+        pytest.param("GeoIP2-City-Test", "2a02:d0c0::1", "RU", (), id="ipv6-ru"),
+        pytest.param("GeoIP2-City-Test", "2a02:d300::1", "UA", (), id="ipv6-ua"),
+        pytest.param("GeoIP2-City-Test", "::ffff:81.2.69.142", "GB", ("GB-ENG",), id="mapped"),
+        pytest.param("GeoIP2-Country-Test", "81.2.69.142", "GB", (), id="country-db"),
+        pytest.param("GeoLite2-City-Test", "81.2.69.142", "GB", ("GB-ENG",), id="geolite2"),
+        pytest.param(
+            "GeoIP2-Precision-Enterprise-Test", "81.2.69.160", "GB", ("GB-ENG",), id="precision"
+        ),
+    ],
+)
+def test_maxmind_test_databases(
+    geoip_test_data: Path,
+    database: str,
+    ip: str,
+    country: str,
+    subdivisions: tuple[str, ...],
+) -> None:
+    with MaxMindGeolocator(geoip_test_data / f"{database}.mmdb") as geo:
+        location = geo.locate(ip)
+    assert (location.country, location.subdivisions) == (country, subdivisions)
+    assert location.source == f"maxmind:{database.removesuffix('-Test')}"
+    assert location.network is not None
+
+
+def test_sweden_is_in_the_eu(geoip_test_data: Path) -> None:
+    with MaxMindGeolocator(geoip_test_data / "GeoIP2-City-Test.mmdb") as geo:
+        assert geo.locate("89.160.20.112").is_in_european_union is True
+        assert geo.locate("216.160.83.56").is_in_european_union is False
+
+
+def test_anonymous_ip_database(geoip_test_data: Path) -> None:
+    with MaxMindGeolocator(
+        geoip_test_data / "GeoIP2-City-Test.mmdb",
+        anonymous_ip_db=geoip_test_data / "GeoIP2-Anonymous-IP-Test.mmdb",
+    ) as geo:
+        london = geo.locate("81.2.69.142")
+        sweden = geo.locate("89.160.20.112")
+    assert london.country == "GB"
+    assert london.is_anonymous is True
+    assert london.anonymity == Anonymity(True, True, True, True, True)
+    assert sweden.is_anonymous is False
+    assert sweden.anonymity == Anonymity()
+
+
+def test_anonymous_ip_database_in_the_wrong_place(geoip_test_data: Path) -> None:
+    with pytest.raises(GeoDatabaseError, match="anonymous_ip_db"):
+        MaxMindGeolocator(geoip_test_data / "GeoIP2-Anonymous-IP-Test.mmdb")
+    with pytest.raises(GeoDatabaseError, match="not an Anonymous-IP one"):
+        MaxMindGeolocator(
+            geoip_test_data / "GeoIP2-City-Test.mmdb",
+            anonymous_ip_db=geoip_test_data / "GeoIP2-Country-Test.mmdb",
+        )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GeoIP2-City-Test-Broken-Double-Format.mmdb",
+        "GeoIP2-City-Test-Invalid-Node-Count.mmdb",
+        "MaxMind-DB-test-broken-search-tree-24.mmdb",
+    ],
+)
+def test_broken_test_databases(geoip_test_data: Path, name: str) -> None:
+    with pytest.raises(GeoDatabaseError) as caught:
+        MaxMindGeolocator(geoip_test_data / name)
+    assert caught.value.path == str(geoip_test_data / name)
+
+
+def test_open_geolocator(geoip_test_data: Path) -> None:
+    assert isinstance(open_geolocator(None), EmbeddedGeolocator)
+    geo = open_geolocator(geoip_test_data / "GeoIP2-City-Test.mmdb")
+    try:
+        assert isinstance(geo, MaxMindGeolocator)
+        assert isinstance(geo, Geolocator)
+    finally:
+        geo.close()
+
+
+# --- reloading --------------------------------------------------------------------------------
+
+
+def _replace(path: Path, networks: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace ``path`` the way geoipupdate does: write a new file, rename it into place."""
+    fresh = build_mmdb(path.with_suffix(".new"), networks)
+    os.replace(fresh, path)
+
+
+def test_reload_under_load(city_db: Path) -> None:
+    geo = MaxMindGeolocator(city_db, check_interval=0)
+    errors: list[BaseException] = []
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def lookups() -> None:
+        count = 0
+        try:
+            while not stop.is_set() or count == 0:
+                location = geo.locate("198.51.99.7")
+                assert location.country in ("UA", "RU"), location
+                count += 1
+        except BaseException as exc:  # report every failure to the test thread
+            errors.append(exc)
+        counts.append(count)
+
+    threads = [threading.Thread(target=lookups) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(5):
+            _replace(city_db, {**NETWORKS, UA_CRIMEA: _record("RU")})
+            _replace(city_db, NETWORKS)
+        _replace(city_db, {**NETWORKS, UA_CRIMEA: _record("RU")})
+        # A lookup skips the check while another thread is making it; reload() waits for it.
+        geo.reload()
+        assert geo.locate("198.51.99.7").country == "RU"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        geo.close()
+    assert errors == []
+    assert len(counts) == 4
+
+
+def test_explicit_reload(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db, check_interval=3600) as geo:
+        assert geo.locate("198.51.99.7").country == "UA"
+        _replace(city_db, {UA_CRIMEA: _record("RU")})
+        # Not noticed before the check interval...
+        assert geo.locate("198.51.99.7").country == "UA"
+        # ...unless asked; the cache is cleared with the swap.
+        assert geo.reload() is True
+        assert geo.locate("198.51.99.7").country == "RU"
+        assert geo.reload() is False
+        assert geo.reload(force=True) is True
+
+
+def test_corrupt_replacement_keeps_serving_and_logs_once(
+    city_db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        assert geo.locate("198.51.99.7").country == "UA"
+        broken = city_db.with_suffix(".new")
+        broken.write_bytes(b"\x00" * 4096)
+        os.replace(broken, city_db)
+        with caplog.at_level(logging.ERROR, logger="compliance.geo"):
+            for _ in range(5):
+                assert geo.locate("198.51.99.7").country == "UA"
+                assert geo.locate("77.88.55.88").country == "RU"
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1
+        assert str(city_db) in errors[0].getMessage()
+        assert "keeping" in errors[0].getMessage()
+        # A good file later is picked up again.
+        _replace(city_db, {UA_CRIMEA: _record("RU")})
+        assert geo.locate("198.51.99.7").country == "RU"
+
+
+def test_deleted_file_keeps_serving(city_db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        city_db.unlink()
+        with caplog.at_level(logging.ERROR, logger="compliance.geo"):
+            assert geo.locate("198.51.99.7").country == "UA"
+            assert geo.locate("198.51.99.8").country == "UA"
+        assert len(caplog.records) == 1
+
+
+def test_wrong_type_replacement_is_refused(city_db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        fresh = build_mmdb(
+            city_db.with_suffix(".new"), {UA_CRIMEA: {"x": 1}}, database_type="GeoLite2-ASN"
+        )
+        os.replace(fresh, city_db)
+        with caplog.at_level(logging.ERROR, logger="compliance.geo"):
+            assert geo.reload() is False
+        assert geo.locate("198.51.99.7").country == "UA"
+        assert "GeoLite2-ASN" in caplog.text
+
+
+# --- embedded ---------------------------------------------------------------------------------
+
+
+def test_embedded() -> None:
+    with EmbeddedGeolocator() as geo:
+        yandex = geo.locate("77.88.55.88")
+        assert yandex.country == "RU"
+        assert yandex.source == "embedded"
+        assert yandex.subdivisions == ()
+        assert yandex.network is None
+        assert yandex.is_in_european_union is False
+        assert geo.locate("77.88.55.88") is yandex
+        assert geo.locate("2a02:6b8::1").country == "RU"
+        assert geo.locate("::ffff:77.88.55.88").country == "RU"
+        for ip in (None, "10.0.0.1", "::1", "junk", "2001:db8::1"):
+            assert geo.locate(ip) is UNKNOWN
+        geo.clear_cache()
+        assert geo.locate("77.88.55.88") == yandex
+
+
+# --- headers ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "header", "headers", "country", "subdivisions", "via"),
+    [
+        pytest.param(
+            "cloudflare",
+            None,
+            {"cf-ipcountry": "UA", "cf-region-code": "43"},
+            "UA",
+            ("UA-43",),
+            "cf-ipcountry, cf-region-code",
+            id="cloudflare",
+        ),
+        pytest.param(
+            "cloudflare",
+            None,
+            {"cf-ipcountry": "ru"},
+            "RU",
+            (),
+            "cf-ipcountry, cf-region-code",
+            id="cloudflare-lower-case",
+        ),
+        pytest.param("cloudflare", None, {"cf-ipcountry": "XX"}, None, (), None, id="cf-xx"),
+        pytest.param("cloudflare", None, {"cf-ipcountry": "T1"}, None, (), None, id="cf-tor"),
+        pytest.param("cloudflare", None, {"cf-ipcountry": ""}, None, (), None, id="cf-empty"),
+        pytest.param("cloudflare", None, {"cf-ipcountry": "U"}, None, (), None, id="cf-short"),
+        pytest.param("cloudflare", None, {"cf-ipcountry": "ÜA"}, None, (), None, id="cf-ascii"),
+        pytest.param("cloudflare", None, {}, None, (), None, id="cf-absent"),
+        pytest.param(
+            "cloudflare",
+            None,
+            {"cf-ipcountry": "UA", "cf-region-code": "<script>"},
+            "UA",
+            (),
+            "cf-ipcountry, cf-region-code",
+            id="cf-bad-region-dropped",
+        ),
+        pytest.param(
+            "cloudfront",
+            None,
+            {"cloudfront-viewer-country": "US", "cloudfront-viewer-country-region": "WA"},
+            "US",
+            ("US-WA",),
+            "cloudfront-viewer-country, cloudfront-viewer-country-region",
+            id="cloudfront",
+        ),
+        pytest.param(
+            "akamai",
+            None,
+            {"x-akamai-edgescape": "georegion=246,country_code=US,region_code=CA,city=SANJOSE"},
+            "US",
+            ("US-CA",),
+            "x-akamai-edgescape",
+            id="akamai",
+        ),
+        pytest.param(
+            "akamai",
+            None,
+            {"x-akamai-edgescape": "georegion=246"},
+            None,
+            (),
+            None,
+            id="akamai-no-country",
+        ),
+        pytest.param("fastly", "x-geo", {"x-geo": "UA,43"}, "UA", ("UA-43",), "x-geo", id="fastly"),
+        pytest.param(
+            "fastly",
+            "x-geo",
+            {"x-geo": "GB,NO REGION"},
+            "GB",
+            (),
+            "x-geo",
+            id="fastly-no-region",
+        ),
+        pytest.param("fastly", "x-geo", {"x-geo": "**"}, None, (), None, id="fastly-unknown"),
+        pytest.param(
+            "google",
+            "x-client-geo",
+            {"x-client-geo": "USCA"},
+            "US",
+            ("US-CA",),
+            "x-client-geo",
+            id="google-cldr",
+        ),
+        pytest.param(
+            "google",
+            "x-client-geo",
+            {"x-client-geo": "UA,UA43"},
+            "UA",
+            ("UA-43",),
+            "x-client-geo",
+            id="google-pair",
+        ),
+        pytest.param(
+            "google",
+            "x-client-geo",
+            {"x-client-geo": "DE"},
+            "DE",
+            (),
+            "x-client-geo",
+            id="google-country",
+        ),
+        pytest.param(
+            "generic",
+            "x-country",
+            {"x-country": "ua, UA-43"},
+            "UA",
+            ("UA-43",),
+            "x-country",
+            id="generic",
+        ),
+        pytest.param("generic", "x-country", {"x-country": "a" * 5000}, None, (), None, id="huge"),
+    ],
+)
+def test_header_geolocator(
+    provider: str,
+    header: str | None,
+    headers: dict[str, str],
+    country: str | None,
+    subdivisions: tuple[str, ...],
+    via: str | None,
+) -> None:
+    geo = HeaderGeolocator(provider, header)
+    location = geo.locate("203.0.113.1", headers, trusted=True)
+    assert (location.country, location.subdivisions, location.via_header) == (
+        country,
+        subdivisions,
+        via,
+    )
+    if country is not None:
+        assert location.source == f"header:{provider}"
+    # The same headers from an untrusted peer are the client's word: ignored.
+    assert geo.locate("203.0.113.1", headers, trusted=False) is UNKNOWN
+
+
+def test_header_geolocator_region_header_and_options() -> None:
+    geo = HeaderGeolocator("generic", "X-Country", region_header="X-Region")
+    assert geo.headers == ("x-country", "x-region")
+    location = geo.locate(None, {"x-country": "UA", "x-region": "43"}, trusted=True)
+    assert location.subdivisions == ("UA-43",)
+    assert location.via_header == "x-country, x-region"
+    assert location.is_in_european_union is False
+    assert geo.locate(None, None, trusted=True) is UNKNOWN
+    with pytest.raises(ConfigurationError, match="header=NAME"):
+        HeaderGeolocator("fastly")
+    with pytest.raises(ConfigurationError, match="unknown geolocation header provider"):
+        HeaderGeolocator("maxmind")
+
+
+# --- composition and test helpers -------------------------------------------------------------
+
+
+def test_chain_first_known_answer_wins(city_db: Path) -> None:
+    with ChainGeolocator(
+        [HeaderGeolocator("cloudflare"), MaxMindGeolocator(city_db), EmbeddedGeolocator()]
+    ) as chain:
+        headers = {"cf-ipcountry": "DE"}
+        assert chain.locate("198.51.99.7", headers, trusted=True).source == "header:cloudflare"
+        assert chain.locate("198.51.99.7", headers).source == "maxmind:GeoIP2-City"
+        assert chain.locate("95.108.128.1").source == "embedded"  # outside the built database
+        assert chain.locate("10.0.0.1") is UNKNOWN
+    with pytest.raises(ConfigurationError):
+        ChainGeolocator([])
+
+
+def test_chain_closes_every_geolocator() -> None:
+    class Failing(FixedGeolocator):
+        def close(self) -> None:
+            raise OSError("cannot close")
+
+    first, last = Failing(UNKNOWN), FixedGeolocator(UNKNOWN)
+    with pytest.raises(OSError, match="cannot close"):
+        ChainGeolocator([first, last]).close()
+    assert last.closed
+
+
+def test_fixed_geolocator() -> None:
+    crimea = Location.of("UA", "43")
+    geo = FixedGeolocator({"192.0.2.1": crimea}, default=Location.of("RU"))
+    assert geo.locate("192.0.2.1") is crimea
+    assert geo.locate("192.0.2.9").country == "RU"
+    assert geo.locate(None, trusted=True).country == "RU"
+    assert geo.calls == [("192.0.2.1", False), ("192.0.2.9", False), (None, True)]
+    assert isinstance(geo, Geolocator)
