@@ -352,6 +352,7 @@ class Exchange:
 
     __slots__ = (
         "_request_tags",
+        "_tags",
         "client",
         "decision",
         "engine",
@@ -383,6 +384,7 @@ class Exchange:
         self.path = path
         self.headers = headers
         self._request_tags = tags
+        self._tags: frozenset[str] = frozenset()
         self.nonce = nonce
         self.client: ClientAddress = ClientAddress(None, False, peer)
         self.decision: Any = None
@@ -412,7 +414,8 @@ class Exchange:
 
     def begin(self) -> Any:
         """Decide for the request before the application runs; raises on a library fault."""
-        self.decision = self._decide(_tags(self._request_tags()))
+        self._tags = _tags(self._request_tags())
+        self.decision = self._decide(self._tags)
         return self.decision
 
     # -- canned responses
@@ -502,7 +505,7 @@ class Exchange:
             return Plan(status, headers)
         request_tags = _tags(self._request_tags())
         tags = request_tags | _tags(",".join(response_tags))
-        if tags:
+        if tags != self._tags:
             decision = self.decision = self._decide(tags)
             if decision.block is not None:
                 return Plan(status, headers, block=self.block_response(decision))

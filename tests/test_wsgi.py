@@ -603,3 +603,18 @@ def test_css_with_configured_nonce(engine: Engine) -> None:
 
     body = call(ComplianceMiddleware(app, engine, css=True, csp_nonce="csp.nonce")).body
     assert b'<style nonce="abc123">' in body
+
+
+def test_content_language_header_is_the_page_language(engine: Engine) -> None:
+    app = html_app(headers=[("Content-Type", "text/html"), ("Content-Language", "en")])
+    body = call(ComplianceMiddleware(app, engine)).body
+    assert b'lang="en"' in body
+    assert b"undesirable organization" in body
+
+
+def test_rule_headers_are_added_to_html_pages(engine: Engine) -> None:
+    result = call(ComplianceMiddleware(html_app(), engine), environ(HOST="news.example"))
+    assert result.header("X-Robots-Tag") == "noindex"
+    json_app = html_app(b"{}", headers=[("Content-Type", "application/json")])
+    json_result = call(ComplianceMiddleware(json_app, engine), environ(HOST="news.example"))
+    assert json_result.header("X-Robots-Tag") is None
