@@ -461,10 +461,21 @@ class _State:
         # Every step here adds to the cost of a first-time lookup: keep it lean (see
         # benchmarks/geo.py). IPv4, most traffic, is checked inline.
         if ":" in ip:
-            address = public_address(ip)
-            if address is None or not self.v6:
-                return UNKNOWN
-            text, version, value = address
+            try:
+                packed = _pton(_AF_INET6, ip)
+            except (OSError, ValueError):
+                packed = b""  # a zone id, or junk: let public_address decide
+            top = int.from_bytes(packed[:4], "big")
+            if 0x2000_0000 <= top < 0x2001_0000 or 0x2001_0200 <= top < 0x3FFF_0000:
+                # Global unicast outside the special blocks: the common case, checked inline.
+                if top == 0x2001_0DB8 or not self.v6:
+                    return UNKNOWN
+                text, version, value = ip, 6, int.from_bytes(packed, "big")
+            else:
+                address = public_address(ip)
+                if address is None or (address[1] == 6 and not self.v6):
+                    return UNKNOWN
+                text, version, value = address
         else:
             try:
                 value = int.from_bytes(_pton(_AF_INET, ip), "big")
