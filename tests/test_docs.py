@@ -1,0 +1,340 @@
+"""Every code sample in docs/ runs, and does what the page says.
+
+- ```python blocks run in a fresh namespace, in a work directory holding a copy of the
+  repository's ``rules/``, a small ``GeoLite2-City.mmdb`` and a Django project ``mysite``
+  (blocks that import Django run in a subprocess: Django's settings are process-wide). A
+  block that wires ``ComplianceMiddleware`` into an ``app`` / ``application`` is then served
+  requests: a reader in Russia must get the notice, a reader in Germany must not.
+- ```yaml rule files (``version: 1``) load and their tests pass; with
+  ``<!-- expect-lint: MESSAGE -->`` before them they must fail with exactly those messages
+  (and, when a ```text block follows, exactly its lines). Other YAML and JSON must parse.
+- ```sh lines that run ``compliance`` (not ``demo``) exit 0.
+
+``<!-- not-tested: reason -->`` before a block skips it; use it sparingly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from compliance import Engine, RuleError, load_rules, run_rule_tests
+from compliance.testing import build_mmdb
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+RUSSIAN, GERMAN = "77.88.55.88", "81.169.145.105"
+NOTICE = 'data-compliance-rule="ru-undesirable-organization"'
+
+# Names some integration snippets use without defining, as a reader's own app would have them.
+PRELUDES = {
+    "CLOUDFLARE_RANGES": """
+from compliance import Engine
+from compliance.wsgi import ComplianceMiddleware
+CLOUDFLARE_RANGES = ["173.245.48.0/20", "2400:cb00::/32"]
+engine = Engine.from_paths()
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [b"<!DOCTYPE html><html><body><h1>News</h1></body></html>"]
+""",
+}
+
+DJANGO_SETTINGS = """
+SECRET_KEY = "docs-test"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "mysite.urls"
+INSTALLED_APPS: list[str] = []
+MIDDLEWARE: list[str] = []
+USE_TZ = True
+"""
+DJANGO_URLS = """
+from django.http import HttpResponse
+from django.urls import path
+
+def index(request):
+    return HttpResponse("<!DOCTYPE html><html lang='en'><body><h1>News</h1></body></html>")
+
+urlpatterns = [path("", index)]
+"""
+
+
+@dataclass(frozen=True)
+class Block:
+    page: str
+    line: int
+    lang: str
+    code: str
+    markers: tuple[str, ...]
+    following: Block | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.page}:{self.line}"
+
+    def marker(self, name: str) -> list[str]:
+        prefix = f"{name}:"
+        return [m[len(prefix) :].strip() for m in self.markers if m.startswith(prefix)]
+
+
+_FENCE = re.compile(r"^```(\w*)\s*$")
+_COMMENT = re.compile(r"^<!--\s*(.*?)\s*-->$")
+
+
+def _page_blocks(path: Path) -> list[Block]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found: list[Block] = []
+    markers: list[str] = []
+    i = 0
+    while i < len(lines):
+        comment = _COMMENT.match(lines[i].strip())
+        fence = _FENCE.match(lines[i])
+        if comment:
+            markers.append(comment.group(1))
+        elif fence:
+            start = i
+            i += 1
+            body = []
+            while i < len(lines) and lines[i].rstrip() != "```":
+                body.append(lines[i])
+                i += 1
+            found.append(
+                Block(path.name, start + 1, fence.group(1), "\n".join(body) + "\n", tuple(markers))
+            )
+            markers = []
+        elif lines[i].strip():
+            markers = []
+        i += 1
+    # link each block to the next one, for "this file gives: ```text ..."
+    return [
+        Block(
+            b.page, b.line, b.lang, b.code, b.markers, found[n + 1] if n + 1 < len(found) else None
+        )
+        for n, b in enumerate(found)
+    ]
+
+
+def all_blocks() -> list[Block]:
+    return [block for page in sorted(DOCS.glob("*.md")) for block in _page_blocks(page)]
+
+
+def blocks_of(*langs: str) -> list[Any]:
+    return [
+        pytest.param(b, id=b.id, marks=pytest.mark.skip(reason=b.marker("not-tested")[0]))
+        if b.marker("not-tested")
+        else pytest.param(b, id=b.id)
+        for b in all_blocks()
+        if b.lang in langs
+    ]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("docs")
+    shutil.copytree(REPO / "rules", work / "rules")
+    build_mmdb(
+        work / "GeoLite2-City.mmdb",
+        {
+            "77.88.55.0/24": {"country": {"iso_code": "RU"}},
+            "1.231.232.0/24": {"country": {"iso_code": "UA"}, "subdivisions": [{"iso_code": "43"}]},
+            "81.169.145.0/24": {"country": {"iso_code": "DE"}},
+        },
+        database_type="GeoLite2-City",
+    )
+    (work / "mysite").mkdir()
+    (work / "mysite" / "__init__.py").write_text("", encoding="utf-8")
+    (work / "mysite" / "settings.py").write_text(DJANGO_SETTINGS, encoding="utf-8")
+    (work / "mysite" / "urls.py").write_text(DJANGO_URLS, encoding="utf-8")
+    return work
+
+
+# -- python -----------------------------------------------------------------------------------
+
+
+def _is_asgi(app: Any) -> bool:
+    call = app if inspect.isfunction(app) else type(app).__call__
+    return inspect.iscoroutinefunction(call)
+
+
+def _get(app: Any, ip: str) -> httpx.Response:
+    url = "http://www.example.org/"
+    headers = {"accept-language": "ru"}
+    if _is_asgi(app):
+
+        async def run() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+            async with httpx.AsyncClient(transport=transport) as client:
+                return await client.get(url, headers=headers)
+
+        return asyncio.run(run())
+    with httpx.Client(transport=httpx.WSGITransport(app=app, remote_addr=ip)) as client:
+        return client.get(url, headers=headers)
+
+
+def serve_readers(namespace: dict[str, Any]) -> None:
+    """The sample's app gives a reader in Russia the notice, and one in Germany nothing."""
+    app = namespace.get("application", namespace.get("app"))
+    assert app is not None, "the sample wires the middleware but names no app/application"
+    russian = _get(app, RUSSIAN)
+    assert russian.status_code == 200, russian.text
+    assert NOTICE in russian.text
+    german = _get(app, GERMAN)
+    assert german.status_code == 200
+    assert "compliance-notice" not in german.text
+
+
+def _source(block: Block) -> str:
+    code = block.code
+    for name, prelude in PRELUDES.items():
+        if name in code and not re.search(rf"^{name}\s*=", code, re.MULTILINE):
+            code = textwrap.dedent(prelude) + code
+    return code
+
+
+def _close_engines(namespace: dict[str, Any]) -> None:
+    for value in namespace.values():
+        if isinstance(value, Engine):
+            value.close()
+
+
+@pytest.mark.parametrize("block", blocks_of("python"))
+def test_python_sample(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code = _source(block)
+    wires = "ComplianceMiddleware(" in code or "ComplianceMiddleware," in code
+    if "django" in code:
+        runner = (
+            "import runpy, sys\n"
+            f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from test_docs import serve_readers\n"
+            "namespace = {'__name__': '__docs__'}\n"
+            f"exec(compile({code!r}, {block.id!r}, 'exec'), namespace)\n"
+            + ("serve_readers(namespace)\n" if wires else "")
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", runner],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(workdir)},
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return
+    monkeypatch.chdir(workdir)
+    monkeypatch.syspath_prepend(str(workdir))
+    namespace: dict[str, Any] = {"__name__": "__docs__"}
+    try:
+        exec(compile(code, block.id, "exec"), namespace)
+        if wires:
+            serve_readers(namespace)
+    finally:
+        _close_engines(namespace)
+
+
+# -- yaml, json, sh ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", blocks_of("yaml", "yml"))
+def test_yaml_sample(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = yaml.safe_load(block.code)
+    if not (isinstance(data, dict) and "version" in data):
+        if isinstance(data, dict) and "repos" in data:  # a .pre-commit-config.yaml
+            hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text("utf-8"))
+            known = {hook["id"] for hook in hooks}
+            for repo in data["repos"]:
+                assert {hook["id"] for hook in repo["hooks"]} <= known
+        return
+    monkeypatch.chdir(tmp_path)
+    Path("rules.yaml").write_text(block.code, encoding="utf-8")
+    expected = block.marker("expect-lint")
+    if expected:
+        with pytest.raises(RuleError) as caught:
+            load_rules(["rules.yaml"])
+        problems = [str(p) for p in caught.value.problems]
+        for message in expected:
+            assert any(p.endswith(f": {message}") for p in problems), (message, problems)
+        if block.following is not None and block.following.lang == "text":
+            assert problems == block.following.code.splitlines()
+        return
+    engine = Engine.from_paths(["rules.yaml"])
+    try:
+        outcomes = run_rule_tests(engine)
+    finally:
+        engine.close()
+    failed = [o.report() for o in outcomes if not o.passed]
+    assert not failed, "\n".join(failed)
+
+
+@pytest.mark.parametrize("block", blocks_of("json"))
+def test_json_sample(block: Block) -> None:
+    json.loads(block.code)
+
+
+def _commands(block: Block) -> Iterator[list[str]]:
+    for line in block.code.splitlines():
+        command = line.split("  #")[0].split(" #")[0].strip()
+        if command.startswith("compliance ") and not command.startswith("compliance demo"):
+            yield command.split()[1:]
+
+
+@pytest.mark.parametrize("block", [p for p in blocks_of("sh") if any(_commands(p.values[0]))])
+def test_shell_sample(block: Block, workdir: Path) -> None:
+    for arguments in _commands(block):
+        done = subprocess.run(
+            [sys.executable, "-m", "compliance", *arguments],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (arguments, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+# -- the site as a whole ----------------------------------------------------------------------
+
+
+def test_every_page_is_in_the_nav_and_every_image_exists() -> None:
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text(encoding="utf-8"))
+    in_nav = {next(iter(entry.values())) for entry in config["nav"]}
+    assert in_nav == {p.name for p in DOCS.glob("*.md")}
+    for page in DOCS.glob("*.md"):
+        for image in re.findall(r"\]\((images/[^)]+)\)", page.read_text(encoding="utf-8")):
+            path = DOCS / image
+            assert path.is_file(), f"{page.name}: {image}"
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_samples_are_skipped_only_sparingly() -> None:
+    blocks = all_blocks()
+    skipped = [b.id for b in blocks if b.marker("not-tested")]
+    assert len(skipped) <= 2, skipped
+    assert sum(b.lang == "python" for b in blocks) >= 10
+
+
+def test_every_framework_has_a_tested_sample() -> None:
+    code = "\n".join(b.code for b in all_blocks() if b.lang == "python")
+    for needle in (
+        "compliance.wsgi import ComplianceMiddleware",
+        "compliance.asgi import ComplianceMiddleware",
+        "from flask import",
+        "from django",
+        "from fastapi import",
+        "from starlette",
+    ):
+        assert needle in code, needle
