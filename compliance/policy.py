@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -282,8 +285,33 @@ def _tags(value: Any) -> frozenset[str]:
     return frozenset(str(tag).strip() for tag in value if str(tag).strip())
 
 
+FAULT_LOG_INTERVAL = 60.0
+"""Seconds during which a repeat of the same fault is counted instead of logged again."""
+
+_fault_seen: dict[tuple[str, str, str], tuple[float, int]] = {}
+_fault_lock = threading.Lock()
+
+
 def log_fault(message: str, *args: object) -> None:
-    """Log a library fault once, with its traceback (call from an ``except`` block)."""
+    """Log a library fault with its traceback (call from an ``except`` block).
+
+    The same fault (same message template, exception type and text) is logged once per
+    :data:`FAULT_LOG_INTERVAL`; repeats in between are counted and the count is reported
+    with the next log of it, so a fault hit by every request does not flood the log.
+    """
+    exc = sys.exc_info()[1]
+    key = (message, type(exc).__name__, str(exc)[:500])
+    now = time.monotonic()
+    with _fault_lock:
+        first, repeats = _fault_seen.get(key, (-FAULT_LOG_INTERVAL, 0))
+        if now - first < FAULT_LOG_INTERVAL:
+            _fault_seen[key] = (first, repeats + 1)
+            return
+        if len(_fault_seen) >= 1024:
+            _fault_seen.clear()
+        _fault_seen[key] = (now, 0)
+    if repeats:
+        message += f" (it also happened {repeats} more times since it was last logged)"
     logger.exception(message, *args)
 
 
@@ -434,6 +462,7 @@ class Exchange:
             ("Content-Length", str(len(body))),
             ("Content-Language", block.locale.replace("_", "-")),
             ("Link", block.link_header),
+            ("X-Content-Type-Options", "nosniff"),
         ]
         headers = self._location_headers(decision or self.decision, headers, json_too=True)
         if not _get_all(headers, "cache-control"):

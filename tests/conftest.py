@@ -27,3 +27,11 @@ def html_corpus() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/html-corpus is not present")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fault_log() -> None:
+    """Each test sees library faults logged afresh (they are de-duplicated over time)."""
+    from compliance import policy
+
+    policy._fault_seen.clear()

@@ -21,7 +21,7 @@ from typing import Any
 import maxminddb
 import pytest
 
-from compliance import cli
+from compliance import cli, policy
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import GeoDatabaseError
@@ -315,8 +315,12 @@ def test_geo_database_swapped_while_serving(
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_geo_lookup_fault_while_serving_fails_open_each_time(
-    adapter: Callable[..., Client], caplog: pytest.LogCaptureFixture
+    adapter: Callable[..., Client],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(policy, "_fault_seen", {})
+
     class Flaky(FixedGeolocator):
         def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
             if ip == DE_IP:
@@ -324,12 +328,19 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
             return super().locate(ip, headers, trusted=trusted)
 
     client = adapter(Engine.from_paths(geolocator=Flaky({RU_IP: Location.of("RU")})))
-    for round_ in range(1, 4):
+    for _ in range(3):
         response = client(DE_IP)
         assert response.status == 200
         assert response.body == PAGE
         assert RULE in client(RU_IP).body  # the next reader is served normally
-        assert len(errors(caplog, "compliance.middleware")) == round_
+        # The same fault on every request is logged once, not once per request.
+        assert len(errors(caplog, "compliance.middleware")) == 1
+    monkeypatch.setattr(policy, "FAULT_LOG_INTERVAL", 0.0)
+    client(DE_IP)
+    assert len(errors(caplog, "compliance.middleware")) == 2
+    assert (
+        "it also happened 2 more times" in errors(caplog, "compliance.middleware")[1].getMessage()
+    )
     record = errors(caplog, "compliance.middleware")[0]
     assert record.exc_info is not None
     assert "/data/GeoIP2-City.mmdb: corrupt data" in str(record.exc_info[1])
@@ -640,7 +651,7 @@ def test_asgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> 
         delivered.append(message)
 
     mw = AsgiMiddleware(app, engine)
-    for round_ in range(1, 4):
+    for _ in range(3):
         delivered.clear()
         with pytest.raises(OSError, match="client went away"):
             asyncio.run(mw(scope(RU_IP), receive, send))
