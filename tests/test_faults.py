@@ -651,7 +651,7 @@ def test_asgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> 
         delivered.append(message)
 
     mw = AsgiMiddleware(app, engine)
-    for _ in range(3):
+    for round_ in range(1, 4):
         delivered.clear()
         with pytest.raises(OSError, match="client went away"):
             asyncio.run(mw(scope(RU_IP), receive, send))
