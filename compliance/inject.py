@@ -615,6 +615,7 @@ class Injector:
         if (
             self._phase == _BODY
             and self._marker_pending
+            and end - j <= self.max_token
             and data[j + 4 : m.start()].strip(_WS) == b"compliance:notices"
         ):
             self._marker(data, end)

@@ -1,0 +1,177 @@
+"""Injector budget (DESIGN.md section 7): time and memory of streaming HTML injection.
+
+Time: a realistic 1 MB page (head with meta, link and script tags; a body of paragraphs with
+inline markup, comments and inline scripts whose strings contain ``"</body>"``) is fed to
+:class:`compliance.inject.Injector` in 64 KB chunks with a ``body_end`` notice. The baseline is
+the naive splice that also reads the whole body::
+
+    body = b"".join(chunks); i = body.rfind(b"</body>"); body[:i] + snippet + body[i:]
+
+Best of N runs each; the budget is injector <= 3x baseline.
+
+Memory: a generated 100 MB body is streamed through the injector in 64 KB chunks while
+tracemalloc records the peak; the budget is under 10 MB above the baseline (the chunk being
+fed), i.e. memory does not grow with the body.
+
+Run: ``python benchmarks/inject.py [--repeat N] [--stream-mb M]``; exits 1 when a budget fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from compliance.inject import Injector, PageInfo, Placement  # noqa: E402
+
+CHUNK = 64 * 1024
+SNIPPET = '<aside class="compliance-notice" data-compliance-rule="bench" role="note">N</aside>'
+TIME_BUDGET = 3.0
+MEMORY_BUDGET = 10 * 1024 * 1024
+
+HEAD = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Benchmark page &mdash; news</title>
+<link rel="stylesheet" href="/static/site.css?v=3" nonce="abc123">
+<link rel="icon" href="/favicon.ico">
+<script nonce="abc123" src="/static/app.js" defer></script>
+<script nonce="abc123">window.dataLayer = window.dataLayer || []; var tail = "</body>";</script>
+<style>body { font: 16px/1.5 sans-serif } .x > p { margin: 0 }</style>
+</head>
+<body class="page news">
+<header><nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li></ul></nav></header>
+<main>
+"""
+
+PARAGRAPH = (
+    b'<p class="lead" data-id="%d">Lorem ipsum dolor sit amet, <a href="/article/%d?ref=home" '
+    b'title="Read &quot;more&quot; &gt; here">consectetur</a> adipiscing elit, sed do eiusmod '
+    b"tempor incididunt ut <strong>labore et dolore</strong> magna aliqua. Ut enim ad minim "
+    b"veniam, quis nostrud <em>exercitation</em> ullamco laboris nisi ut aliquip ex ea commodo "
+    b"consequat. Duis aute irure dolor in reprehenderit in voluptate velit esse cillum.</p>\n"
+)
+BLOCK = (
+    b'<div class="card"><img src="/img/%d.jpg" alt="photo 1 > 0" width="320" height="200">'
+    b"<h2>Story %d</h2></div>\n"
+    b"<!-- card end: </body> is not here -->\n"
+    b'<script>document.write("<div>" + "</body>" + "</div>"); if (a < b && c > d) {}</script>\n'
+)
+TAIL = b"</main>\n<footer><p>&copy; 2024</p></footer>\n</body>\n</html>\n"
+
+
+def realistic_page(size: int) -> bytes:
+    parts = [HEAD]
+    total = len(HEAD) + len(TAIL)
+    i = 0
+    while total < size:
+        piece = PARAGRAPH % (i, i) if i % 5 else BLOCK % (i, i)
+        parts.append(piece)
+        total += len(piece)
+        i += 1
+    parts.append(TAIL)
+    return b"".join(parts)
+
+
+def chunks_of(data: bytes, size: int = CHUNK) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def render(page: PageInfo) -> dict[Placement, str]:
+    return {"body_end": SNIPPET}
+
+
+def run_injector(chunks: list[bytes]) -> bytes:
+    injector = Injector(render)
+    out = [injector.feed(chunk) for chunk in chunks]
+    out.append(injector.finish())
+    return b"".join(out)
+
+
+def run_naive(chunks: list[bytes]) -> bytes:
+    snippet = SNIPPET.encode()
+    body = b"".join(chunks)
+    i = body.rfind(b"</body>")
+    return body[:i] + snippet + body[i:]
+
+
+def best_of(fn: Callable[[list[bytes]], bytes], chunks: list[bytes], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(chunks)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def streamed_body(total: int) -> Iterator[bytes]:
+    """A generated body of ``total`` bytes, produced chunk by chunk (never held whole)."""
+    block = realistic_page(CHUNK * 4)
+    body = block[len(HEAD) : -len(TAIL)]
+    yield HEAD
+    sent = len(HEAD)
+    while sent < total:
+        for chunk in chunks_of(body):
+            yield chunk
+            sent += len(chunk)
+    yield TAIL
+
+
+def peak_stream_memory(total: int) -> tuple[int, int]:
+    """Peak traced bytes while streaming, and the peak of generating the chunks alone."""
+    tracemalloc.start()
+    for _chunk in streamed_body(total):
+        pass
+    _, baseline = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    injector = Injector(render)
+    size = 0
+    for chunk in streamed_body(total):
+        size += len(injector.feed(chunk))
+    size += len(injector.finish())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert injector.inserted, "the notice was not inserted"
+    return peak, baseline
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--stream-mb", type=int, default=100)
+    args = parser.parse_args(argv)
+
+    page = realistic_page(1024 * 1024)
+    chunks = chunks_of(page)
+    assert run_injector(chunks) == run_naive(chunks), "injector and naive splice disagree"
+    naive = best_of(run_naive, chunks, args.repeat)
+    injector = best_of(run_injector, chunks, args.repeat)
+    ratio = injector / naive
+    time_ok = ratio <= TIME_BUDGET
+    print(f"page: {len(page):,} bytes in {len(chunks)} chunks of {CHUNK:,}")
+    print(f"naive splice:  {naive * 1e3:8.3f} ms (best of {args.repeat})")
+    print(f"injector:      {injector * 1e3:8.3f} ms (best of {args.repeat})")
+    print(
+        f"ratio:         {ratio:8.2f}x (budget {TIME_BUDGET:.1f}x) {'PASS' if time_ok else 'FAIL'}"
+    )
+
+    peak, baseline = peak_stream_memory(args.stream_mb * 1024 * 1024)
+    extra = peak - baseline
+    memory_ok = extra < MEMORY_BUDGET
+    print(
+        f"streaming {args.stream_mb} MB: peak {peak / 2**20:.2f} MiB, baseline "
+        f"{baseline / 2**20:.2f} MiB, extra {extra / 2**20:.2f} MiB "
+        f"(budget {MEMORY_BUDGET / 2**20:.0f} MiB) {'PASS' if memory_ok else 'FAIL'}"
+    )
+    return 0 if time_ok and memory_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
