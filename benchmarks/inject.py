@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compliance.inject import Injector, PageInfo, Placement  # noqa: E402
+from compliance.inject import Injector, PageInfo, Placement
 
 CHUNK = 64 * 1024
 SNIPPET = '<aside class="compliance-notice" data-compliance-rule="bench" role="note">N</aside>'

@@ -434,7 +434,7 @@ def test_page_info(doc: bytes, charset: str | None, expected: PageInfo) -> None:
 
 def test_snippet_encoded_in_page_charset_with_character_references() -> None:
     injector = Injector(lambda page: {"body_start": "<p>Привет €</p>"})
-    doc = "<meta charset=koi8-r><body>".encode()
+    doc = b"<meta charset=koi8-r><body>"
     out = injector.feed(doc) + injector.finish()
     assert out == doc + "<p>Привет &#8364;</p>".encode("koi8-r")
 
