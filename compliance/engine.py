@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from .errors import ConfigurationError, RuleError
+from .errors import ComplianceError, ComplianceFault, ConfigurationError, RuleError
 from .geo import Geolocator, Location, open_geolocator
 from .loader import LoadedRule, RuleSet, find_rule_files, load_rules
 from .locales import LocaleChoice, choose_locale
@@ -536,8 +536,9 @@ class Engine:
         self._reload_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
-        self.last_reload_error: RuleError | None = None
-        """The problems of the last failed reload; None after a successful one."""
+        self.last_reload_error: ComplianceError | None = None
+        """Why the last reload failed (a :class:`RuleError` listing the problems, or a
+        :class:`ConfigurationError` for a vanished path); None after a successful one."""
 
     @classmethod
     def from_paths(
@@ -763,13 +764,15 @@ class Engine:
         with self._reload_lock:
             try:
                 ruleset = load_rules(self._paths)
-            except RuleError as exc:
+                _check_variables(ruleset, self._variables)
+            except ComplianceError as exc:  # rule problems, a vanished path, variables
                 self.last_reload_error = exc
                 logger.error("rule reload failed; still serving the previous rules\n%s", exc)
                 return False
-            except Exception as exc:  # a vanished directory, unreadable tree, ...
-                self.last_reload_error = RuleError([])
-                logger.error("rule reload failed (%s); still serving the previous rules", exc)
+            except Exception as exc:  # an unreadable tree and the like
+                fault = ComplianceFault(f"cannot read the rule files: {exc}")
+                self.last_reload_error = fault
+                logger.error("rule reload failed (%s); still serving the previous rules", fault)
                 return False
             self._state = _State(ruleset, self._variables)
             self.last_reload_error = None

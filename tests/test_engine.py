@@ -537,3 +537,27 @@ def test_from_paths_accepts_one_path(tmp_path: Path) -> None:
     assert "ru-notice" in engine.rule_ids
     engine = Engine.from_paths(str(tmp_path / "r.yaml"), geolocator=FixedGeolocator(UNKNOWN))
     assert "ru-notice" in engine.rule_ids
+
+
+def test_reload_error_names_a_vanished_path(tmp_path: Path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "r.yaml").write_text(RU_ONLY.replace("VERSION", "1"), encoding="utf-8")
+    engine = Engine.from_paths([folder], geolocator=FixedGeolocator(UNKNOWN))
+    (folder / "r.yaml").unlink()
+    folder.rmdir()
+    assert not engine.reload()
+    assert isinstance(engine.last_reload_error, ConfigurationError)
+    assert "no such file or directory" in str(engine.last_reload_error)
+    assert engine.decide(location=loc("RU")).notices[0].text() == "version 1"
+
+
+def test_reload_keeps_rules_when_site_variables_lose_their_rule(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    engine = Engine.from_paths(
+        [tmp_path], geolocator=FixedGeolocator(UNKNOWN), variables={"org": "Site"}
+    )
+    (tmp_path / "r.yaml").write_text(RU_ONLY.replace("VERSION", "2"), encoding="utf-8")
+    assert not engine.reload()
+    assert isinstance(engine.last_reload_error, ConfigurationError)
+    assert "ru-notice" in engine.rule_ids
