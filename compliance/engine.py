@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from .errors import ComplianceError, ComplianceFault, ConfigurationError, RuleError
+from .errors import ComplianceError, ComplianceFault, ConfigurationError
 from .geo import Geolocator, Location, open_geolocator
 from .loader import LoadedRule, RuleSet, find_rule_files, load_rules
 from .locales import LocaleChoice, choose_locale
