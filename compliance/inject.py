@@ -102,17 +102,25 @@ _HEAD_ELEMENTS = frozenset(
     b"html head title base basefont bgsound link meta style script noscript noframes template"
     b"".split()
 )
-_INTERESTING_START = rb"(?i:script|style|textarea|title|xmp|iframe|noembed|noframes|noscript"
-_INTERESTING_START += rb"|plaintext|template|svg|math)"
-_INTERESTING_END = rb"(?i:body|template|svg|math)"
-# Text and tags that cannot change the scanner's state, consumed in one C-level match.
-_BORING = re.compile(
-    rb"(?:[^<]++"
-    rb"|<(?=[^A-Za-z!?/])"
-    rb"|<(?!" + _INTERESTING_START + rb"[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
-    rb"|</(?!" + _INTERESTING_END + rb"[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
-    rb")*+"
-)
+_INTERESTING_START = rb"script|style|textarea|title|xmp|iframe|noembed|noframes|noscript"
+_INTERESTING_START += rb"|plaintext|template|svg|math|select"
+_INTERESTING_END = rb"body|template|svg|math|select"
+
+
+def _boring(start: bytes, end: bytes) -> re.Pattern[bytes]:
+    """Text and tags that cannot change the scanner's state, consumed in one C-level match."""
+    return re.compile(
+        rb"(?:[^<]++"
+        rb"|<(?=[^A-Za-z!?/])"
+        rb"|<(?!(?i:" + start + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
+        rb"|</(?!(?i:" + end + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
+        rb")*+"
+    )
+
+
+_BORING = _boring(_INTERESTING_START, _INTERESTING_END)
+_BORING_IN_SELECT = _boring(_INTERESTING_START + b"|input|keygen", _INTERESTING_END)
+
 # Runs a long tag's states skip over (see _scan_long_tag), by state.
 _SKIP = {
     0: re.compile(rb"[^\t\n\f\r />]*+"),
@@ -123,6 +131,12 @@ _SKIP = {
     7: re.compile(rb"[^\t\n\f\r >]*+"),
 }
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")
+_TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
+# Start tags that set the HTML parser's frameset-ok flag to "not ok" (input: unless hidden).
+_FRAMESET_NOT_OK = frozenset(
+    b"pre listing li dd dt button applet marquee object table area br embed img keygen wbr hr"
+    b" textarea xmp iframe select image".split()
+)
 _COMMENT_END = re.compile(rb"--!?>")
 _SCRIPT_DATA = re.compile(rb"<!--|</(?i:script)[\t\n\f\r />]")
 _SCRIPT_ESCAPED = re.compile(rb"-->|</(?i:script)[\t\n\f\r />]|<(?i:script)[\t\n\f\r />]")
@@ -251,7 +265,10 @@ class Injector:
         self._tag_name: bytes | None = None
         self._tag_end = False
         self._template = 0
-        self._foreign = 0
+        self._foreign: list[bytes] = []  # open <svg>/<math>, by start and end tags only
+        self._select = False  # an HTML <select> is open
+        self._frameset_ok = True  # the HTML parser's flag: a <frameset> could still replace body
+        self._trailer = b""  # a "<" or "</" ending the document: text, kept after insertions
         # What the head told us.
         self._bom_charset: str | None = None
         self._meta_charset: str | None = None
@@ -262,7 +279,9 @@ class Injector:
         self._snippets: dict[Placement, bytes] = {}
         # Held output: bytes from the body start (marker pending) or from a </body>.
         self._held: bytearray | None = None
+        self._start_pending = False  # body_start snippet waits while a <frameset> may follow
         self._marker_pending = False
+        self._marker_at = 0  # offset in _held where a marker snippet goes without a marker
         self._end_pending = False
         self._end_at: int | None = None  # offset of the candidate </body> in _held
 
@@ -295,8 +314,9 @@ class Injector:
         try:
             consumed = self._scan(data, final)
             if final:
-                self._route(data, len(data))
+                self._route(data, len(data) - len(self._trailer))
                 self._end_of_stream()
+                self._route(data, len(data))
             else:
                 self._route(data, consumed)
                 self._tail = data[consumed:]
@@ -337,27 +357,55 @@ class Injector:
 
     def _release(self) -> None:
         """Send the held bytes on when nothing is waiting for them any more."""
-        if self._held is not None and not self._marker_pending and self._end_at is None:
+        if self._held is None or self._start_pending or self._marker_pending:
+            return
+        if self._end_at is None:
             self._out.append(bytes(self._held))
             self._held = None
 
-    def _overflow(self) -> None:
-        assert self._held is not None
-        if self._marker_pending:
-            self._held[0:0] = self._snippets["marker"]
+    def _resolve_start(self) -> None:
+        """A ``<frameset>`` can no longer replace the body: place the body_start snippet."""
+        self._frameset_ok = False
+        if self._start_pending and self._held is not None:
+            snippet = self._snippets["body_start"]
+            self._held[0:0] = snippet
+            self._marker_at += len(snippet)
+            self._start_pending = False
+            self._inserted("body_start")
+            self._release()
+            self._after_insertions()
+
+    def _marker_fallback(self) -> None:
+        if self._marker_pending and self._held is not None:
+            self._held[self._marker_at : self._marker_at] = self._snippets["marker"]
             self._marker_pending = False
             self._inserted("marker")
+
+    def _overflow(self) -> None:
+        self._resolve_start()
+        self._marker_fallback()
         self._end_at = None
-        self._out.append(bytes(self._held))
-        self._held = None
+        if self._held is not None:
+            self._out.append(bytes(self._held))
+            self._held = None
         self._after_insertions()
+
+    def _frameset_document(self) -> None:
+        """A ``<frameset>`` replaces the body: send everything unedited."""
+        if self._held is not None:
+            self._out.append(bytes(self._held))
+            self._held = None
+        self._start_pending = self._marker_pending = self._end_pending = False
+        self._end_at = None
+        self._frameset()
 
     def _inserted(self, placement: Placement) -> None:
         self.inserted = True
         self.inserted_placements.append(placement)
 
     def _after_insertions(self) -> None:
-        if self._phase == _BODY and not self._marker_pending and not self._end_pending:
+        pending = self._start_pending or self._marker_pending or self._end_pending
+        if self._phase == _BODY and not pending:
             self._phase = _PASS
 
     # --- events -------------------------------------------------------------------------------
@@ -391,12 +439,16 @@ class Injector:
             self._phase = _PASS
             return
         if "body_start" in snippets:
-            self._write(snippets["body_start"])
-            self._inserted("body_start")
+            if self._frameset_ok:
+                self._start_pending = True
+            else:
+                self._write(snippets["body_start"])
+                self._inserted("body_start")
         self._marker_pending = "marker" in snippets
         self._end_pending = "body_end" in snippets
-        if self._marker_pending:
+        if self._marker_pending or self._start_pending:
             self._held = bytearray()
+            self._marker_at = 0
         self._phase = _BODY
         self._after_insertions()
 
@@ -421,7 +473,7 @@ class Injector:
         self._release()
 
     def _marker(self, data: bytes, end: int) -> None:
-        if self._template:
+        if self._template or self._foreign or self._select:
             return
         self._route(data, end)
         if not self._marker_pending:  # routing may have overflowed the hold
@@ -451,16 +503,19 @@ class Injector:
                 self._end_at = None
                 self._end_pending = False
                 self._inserted("body_end")
-            if self._marker_pending:
-                self._held[0:0] = self._snippets["marker"]
-                self._marker_pending = False
-                self._inserted("marker")
-            self._out.append(bytes(self._held))
-            self._held = None
+            self._resolve_start()
+            self._marker_fallback()
+            if self._held is not None:
+                self._out.append(bytes(self._held))
+                self._held = None
         if self._end_pending:
             self._end_pending = False
             if safe:
-                self._out.append(self._snippets["body_end"])
+                # Close what would turn the notice into foreign content or drop it.
+                closers = b"".join(b"</" + name + b">" for name in reversed(self._foreign))
+                if self._select:
+                    closers += b"</select>"
+                self._out.append(closers + self._snippets["body_end"])
                 self._inserted("body_end")
             else:
                 self.skipped_reason = "no safe insertion point for body_end"
@@ -487,8 +542,9 @@ class Injector:
                 return n
             state = self._state
             if state == _DATA:
-                if self._phase == _BODY and self._end_at is None:
-                    i = _BORING.match(data, i).end()  # type: ignore[union-attr]
+                if self._phase == _BODY and self._end_at is None and not self._frameset_ok:
+                    boring = _BORING_IN_SELECT if self._select else _BORING
+                    i = boring.match(data, i).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
                 j = data.find(b"<", i)
@@ -542,12 +598,18 @@ class Injector:
             if self._template:
                 return
             m = _NON_WS.search(data, i, j)
-            if m is not None:
-                self._body_start(data, m.start())
-        elif self._end_at is not None:
+            if m is None:
+                return
+            self._body_start(data, m.start())
+            i = m.start()
+        if self._phase != _BODY:
+            return
+        if self._end_at is not None:
             m = _NON_WS.search(data, i, j)
             if m is not None:
                 self._content(data, m.start())
+        if self._frameset_ok and _TEXT_NOT_OK.search(data, i, j) is not None:
+            self._resolve_start()
 
     def _markup(self, data: bytes, j: int, final: bool) -> int:
         """Handle the markup starting with ``<`` at ``j``; return its end, or -1 if unfinished."""
@@ -555,8 +617,7 @@ class Injector:
         if j + 1 >= n:
             if not final:
                 return -1
-            self._text(data, j, n)
-            return n
+            return self._trailing(data, j)
         c = data[j + 1]
         if c == 0x21:  # "!"
             rest = data[j : j + 9]
@@ -580,8 +641,7 @@ class Injector:
             if j + 2 >= n:
                 if not final:
                     return -1
-                self._text(data, j, n)
-                return n
+                return self._trailing(data, j)
             c2 = data[j + 2]
             if c2 == 0x3E:  # "</>" is dropped
                 return j + 3
@@ -601,6 +661,12 @@ class Injector:
         tag = data[j:end] if end - j <= self.max_token else None
         self._tag(data, j, end, name, is_end, tag)
         return end
+
+    def _trailing(self, data: bytes, j: int) -> int:
+        """A ``<`` or ``</`` ending the document is text; snippets at the end go before it."""
+        self._text(data, j, len(data))
+        self._trailer = data[j:]
+        return len(data)
 
     def _comment(self, data: bytes, j: int, final: bool) -> int:
         n = len(data)
@@ -660,12 +726,37 @@ class Injector:
                 self._body_start(data, j)
             if self._phase == _PASS:
                 return
-        if tag is None or not (is_end and name in (b"html", b"body")):
-            self._content(data, j)
-        candidate = self._phase == _BODY and not self._template and tag is not None
-        if candidate and is_end and name == b"body":
+        candidate = (
+            is_end
+            and name == b"body"
+            and self._phase == _BODY
+            and tag is not None
+            and not (self._template or self._foreign or self._select)
+        )
+        if candidate:
             self._body_end_tag(data, j)
+        elif tag is None or not (is_end and name == b"html"):
+            self._content(data, j)
+        if self._frameset_ok and self._phase == _BODY:
+            self._frameset_flag(name, is_end, tag)
+            if self._phase == _PASS:
+                return
         self._effects(name, is_end, tag is not None and tag.endswith(b"/>"))
+
+    def _frameset_flag(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
+        """Follow the parser's frameset-ok flag while a ``<frameset>`` could replace the body."""
+        if is_end:
+            if name == b"br":
+                self._resolve_start()
+        elif name == b"frameset":
+            if not self._template:
+                self._frameset_document()
+        elif name in _FRAMESET_NOT_OK:
+            self._resolve_start()
+        elif name == b"input":
+            kind = _attributes(tag).get(b"type", "") if tag is not None else ""
+            if kind.strip().lower() != "hidden":
+                self._resolve_start()
 
     def _frameset(self) -> None:
         self.skipped_reason = "frameset document"
@@ -677,9 +768,17 @@ class Injector:
             if name == b"template":
                 if self._template:
                     self._template -= 1
-            elif name in (b"svg", b"math") and self._foreign:
-                self._foreign -= 1
-        elif name == b"script":
+            elif name in (b"svg", b"math") and name in self._foreign:
+                while self._foreign.pop() != name:
+                    pass
+            elif name == b"select":
+                self._select = False
+            return
+        if name == b"select" and not self._foreign:
+            self._select = True
+        elif name in (b"input", b"keygen", b"textarea"):
+            self._select = False
+        if name == b"script":
             self._state = _SCRIPT
             self._script = _S_DATA
         elif name in _RAW_ELEMENTS:
@@ -690,7 +789,7 @@ class Injector:
         elif name == b"template":
             self._template += 1
         elif name in (b"svg", b"math") and not self_closing:
-            self._foreign += 1
+            self._foreign.append(name)
 
     def _head_tag(self, name: bytes, tag: bytes) -> None:
         """Collect language, charset and nonce from a head element."""
@@ -816,5 +915,9 @@ class Injector:
                 return
             if name == b"frameset":
                 self._frameset()
+                return
+        if self._frameset_ok and self._phase == _BODY:
+            self._frameset_flag(name, self._tag_end, None)
+            if self._phase == _PASS:
                 return
         self._effects(name, self._tag_end, False)
