@@ -1,0 +1,190 @@
+"""Property tests of the streaming injector on generated HTML-like documents.
+
+Runs 200 examples per property by default. A longer run uses the ``release`` profile::
+
+    HYPOTHESIS_PROFILE=release pytest tests/test_inject_properties.py
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance.inject import Injector, PageInfo, Placement
+
+html5lib = pytest.importorskip("html5lib")
+
+settings.register_profile(
+    "default", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "release", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+NOTICE = '<aside class="compliance-notice" data-compliance-rule="p">N</aside>'
+
+names = st.sampled_from(["div", "p", "span", "a", "B", "Section", "em", "ul", "li", "h1"])
+values = st.sampled_from(["x", "a>b", "</body>", "'", '"', "<!--", "", "-->", "</script>"])
+text = st.sampled_from(["hello", " ", "\n", "a < b", "x > y", "&amp;", "</", "&lt;/body&gt;"])
+
+
+@st.composite
+def attribute(draw: st.DrawFn) -> str:
+    name = draw(st.sampled_from(["title", "class", "data-x", "alt"]))
+    value = draw(values)
+    quote = draw(st.sampled_from(['"', "'", ""]))
+    if quote == "":
+        value = "".join(c for c in value if c not in " \t\n>\"'=<`") or "v"
+    elif quote in value:
+        value = value.replace(quote, "")
+    return f" {name}={quote}{value}{quote}"
+
+
+@st.composite
+def element(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(
+        st.sampled_from(
+            ["text", "tag", "comment", "script", "style", "textarea", "template", "bogus"]
+        )
+    )
+    if kind == "text":
+        return draw(text)
+    if kind == "comment":
+        return "<!--" + draw(st.sampled_from([" </body> ", "x", " <p> ", ""])) + "-->"
+    if kind == "bogus":
+        return draw(st.sampled_from(["<? </body> ?>", "<! x >", "<!-->", "<!--->"]))
+    if kind == "script":
+        body = draw(st.sampled_from(["var s = '</body>';", "a<b", "'</scripty>'", "<!-- x -->"]))
+        return f"<script>{body}</script>"
+    if kind in ("style", "textarea"):
+        return f"<{kind}></body><p></{kind}>"
+    if kind == "template":
+        return "<template><p></body></p></template>"
+    name = draw(names)
+    attrs = "".join(draw(st.lists(attribute(), max_size=3)))
+    children = ""
+    if depth < 3:
+        children = "".join(draw(st.lists(element(depth + 1), max_size=4)))
+    return f"<{name}{attrs}>{children}</{name}>"
+
+
+@st.composite
+def document(draw: st.DrawFn) -> str:
+    head = "".join(
+        draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        "<meta charset=utf-8>",
+                        "<title>t</body></title>",
+                        "<link rel=x>",
+                        "<script>'</body>'</script>",
+                        "<!-- head -->",
+                    ]
+                ),
+                max_size=3,
+            )
+        )
+    )
+    content = "".join(draw(st.lists(element(), max_size=6)))
+    explicit_body = draw(st.booleans())
+    body_open = draw(st.sampled_from(["<body>", "<BODY class='a>b'>", "<body >"]))
+    closing = draw(st.sampled_from(["</body></html>", "</body>\n", "", "</BODY>\n<!-- end -->"]))
+    doctype = draw(st.sampled_from(["<!DOCTYPE html>", ""]))
+    if explicit_body:
+        return f"{doctype}<html><head>{head}</head>{body_open}{content}{closing}"
+    return f"{doctype}{head}{content}{closing}"
+
+
+def chunked(doc: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(doc) + 1) for c in cuts})
+    pieces = []
+    last = 0
+    for p in points:
+        pieces.append(doc[last:p])
+        last = p
+    pieces.append(doc[last:])
+    return pieces
+
+
+def run(
+    doc: bytes, placement: Placement, pieces: list[bytes] | None = None
+) -> tuple[bytes, Injector]:
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {placement: NOTICE}
+
+    injector = Injector(render)
+    out = b"".join(injector.feed(p) for p in (pieces if pieces is not None else [doc]))
+    return out + injector.finish(), injector
+
+
+placements = st.sampled_from(["body_start", "body_end", "marker"])
+
+
+@given(document(), placements, st.lists(st.integers(min_value=0), max_size=12))
+def test_output_is_input_plus_one_notice_however_chunked(
+    doc: str, placement: Placement, cuts: list[int]
+) -> None:
+    data = doc.encode()
+    whole, injector = run(data, placement)
+    split, _ = run(data, placement, chunked(data, cuts))
+    assert split == whole
+    assert injector.inserted
+    notice = NOTICE.encode()
+    assert whole.count(notice) == 1
+    assert whole.replace(notice, b"", 1) == data
+
+
+@given(document(), placements)
+def test_notice_lands_in_body_and_leaves_the_rest_of_the_tree(
+    doc: str, placement: Placement
+) -> None:
+    out, _ = run(doc.encode(), placement)
+    tree = html5lib.parse(out, namespaceHTMLElements=False, scripting=True)
+    notices = [
+        e
+        for body in tree.iter("body")
+        for e in body.iter("aside")
+        if e.get("data-compliance-rule") == "p"
+    ]
+    assert len(notices) == 1
+    # Not inside a comment, script, style, textarea, template or attribute: it is an element
+    # whose ancestors are ordinary elements.
+    parents = {child: parent for parent in tree.iter() for child in parent}
+    node = notices[0]
+    while node in parents:
+        node = parents[node]
+        assert node.tag not in ("script", "style", "textarea", "template", "title")
+
+
+@given(st.binary(max_size=300), placements, st.lists(st.integers(min_value=0), max_size=8))
+def test_never_raises_and_never_loses_bytes(
+    data: bytes, placement: Placement, cuts: list[int]
+) -> None:
+    whole, injector = run(data, placement)
+    split, _ = run(data, placement, chunked(data, cuts))
+    assert split == whole
+    assert not (injector.skipped_reason or "").startswith("internal error")
+    notice = NOTICE.encode()
+    if injector.inserted:
+        start = whole.find(notice)
+        assert start >= 0
+        rest = whole[:start] + whole[start + len(notice) :]
+        # Closers for an unfinished <svg>, <math> or <select> may precede an end notice.
+        assert rest == data or (rest.startswith(data) and rest[len(data) :].startswith(b"</"))
+    else:
+        assert whole == data
+
+
+@given(st.text(alphabet="<>/!-?abcdyst =\"'\n", max_size=200), placements)
+def test_markup_soup_never_raises(soup: str, placement: Placement) -> None:
+    data = soup.encode()
+    whole, injector = run(data, placement)
+    ones, _ = run(data, placement, [data[i : i + 1] for i in range(len(data))])
+    assert ones == whole
+    assert not (injector.skipped_reason or "").startswith("internal error")
