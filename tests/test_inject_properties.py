@@ -30,7 +30,7 @@ NOTICE = '<aside class="compliance-notice" data-compliance-rule="p">N</aside>'
 
 names = st.sampled_from(["div", "p", "span", "a", "B", "Section", "em", "ul", "li", "h1"])
 values = st.sampled_from(["x", "a>b", "</body>", "'", '"', "<!--", "", "-->", "</script>"])
-text = st.sampled_from(["hello", " ", "\n", "a < b", "x > y", "&amp;", "</", "&lt;/body&gt;"])
+text = st.sampled_from(["hello", " ", "\n", "a < b", "x > y", "&amp;", "a </> b", "&lt;/body&gt;"])
 
 
 @st.composite
