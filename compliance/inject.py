@@ -14,14 +14,18 @@ Placements:
 ``body_start``
     Right after the ``<body>`` start tag; without one, where an HTML parser opens the body
     implicitly: before the first non-whitespace text or the first start tag that does not belong
-    in ``<head>``.
+    in ``<head>``. Until the body has text or an element that rules out a ``<frameset>`` (the
+    parser's frameset-ok flag), output is held (at most ``max_hold``), so that a late
+    ``<frameset>`` still leaves the document unedited.
 ``body_end``
     Before the ``</body>`` that closes the document. From a ``</body>`` on, output is held; when
     the rest of the document is only whitespace, comments and ``</html>``, the snippet goes
     before it; when more content follows the held bytes are released and the search goes on.
     When the held bytes would exceed ``max_hold`` they are released and the snippet goes at the
     very end of the stream, as it does when there is no ``</body>`` at all (an HTML parser puts
-    content after ``</html>`` into the body).
+    content after ``</html>`` into the body). A notice at the very end is preceded by end tags
+    for any ``<svg>``, ``<math>`` or ``<select>`` still open, which would otherwise turn it into
+    foreign content or drop it (an end tag with nothing to close is ignored by parsers).
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment in the body (whitespace
     inside the comment is not significant). From the body start on, output is held until the
