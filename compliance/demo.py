@@ -286,7 +286,7 @@ def _reload_banner(engine: Engine) -> str:
     error = engine.last_reload_error
     if error is None:
         return ""
-    problems = "\n".join(str(p) for p in error.problems) or "(see the log)"
+    problems = "\n".join(str(p) for p in getattr(error, "problems", ())) or str(error)
     return (
         '<div class="reload-error" role="alert">The last rule reload failed; still showing '
         f"the previous rules.\n{_e(problems)}</div>"
