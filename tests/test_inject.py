@@ -533,3 +533,34 @@ def test_feed_after_finish_passes_through() -> None:
     injector.finish()
     assert injector.feed(b"late") == b"late"
     assert injector.finish() == b""
+
+
+# --- the body scan's fast path for plainly written tags ---------------------------------------
+
+RAW_NAMES = ["script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes"]
+RAW_NAMES += ["noscript", "template"]
+
+
+@pytest.mark.parametrize("name", RAW_NAMES)
+@pytest.mark.parametrize("case", [str.lower, str.upper, str.title])
+def test_plain_tags_never_hide_an_interesting_one(name: str, case: object) -> None:
+    """Plain tags that share first letters with interesting names are read before them, and
+    the interesting element still hides its fake ``</body>`` whatever its case."""
+    tag = case(name)  # type: ignore[operator]
+    neighbours = '<span class="a"><strong>s</strong><table><tr><td>t</td></tr></table>'
+    neighbours += '<img src="i"><nav>n</nav><main>m</main><ol><li>o</li></ol><pre>x</pre>'
+    doc = f"<body>{neighbours}<{tag} class='x'>a </body> b</{tag}><p>c</p></body></html>"
+    expect(doc, ("body_end",), doc.replace("<p>c</p></body>", "<p>c</p>{E}</body>"))
+
+
+@pytest.mark.parametrize("name", ["svg", "math", "select", "template", "body", "BODY", "Svg"])
+def test_plain_end_tags_never_hide_an_interesting_one(name: str) -> None:
+    doc = f"<body><b>x</b><table></table><s>y</s><{name.lower()}><i>z</i></{name}>q</body>"
+    out, _ = inject(doc.encode())
+    assert out.decode().count(E) == 1
+    assert out.decode().endswith(f"{E}</body>") or name.lower() == "body"
+
+
+def test_plain_tag_with_quoted_gt_and_fake_body() -> None:
+    doc = "<body><a title=\"x></body>\" href='y>'>l</a><p data-x=a>b</p></body>"
+    expect(doc, ("body_end",), doc.replace("b</p></body>", "b</p>{E}</body>"))
