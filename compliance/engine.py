@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from time import time as _time
 from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -532,6 +533,7 @@ class Engine:
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
         )
+        self._locate = self._geolocator.locate
         self._paths = None if paths is None else tuple(paths)
         self._reload_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
@@ -615,9 +617,13 @@ class Engine:
         or ``host`` and ``path``). ``headers`` (lower-case names) and ``trusted`` feed CDN
         header geolocation; ``at`` defaults to now (UTC)."""
         if location is None:
-            location = self._geolocator.locate(ip, headers, trusted=trusted)
-        day = _today() if at is None else _day(at)
-        if type(tags) not in (tuple, frozenset):
+            # Positional when untrusted: a keyword argument costs measurably on this path.
+            if trusted:
+                location = self._geolocator.locate(ip, headers, trusted=True)
+            else:
+                location = self._locate(ip, headers)
+        day = (_today_value if _time() < _today_until else _today()) if at is None else _day(at)
+        if tags.__class__ is not tuple and tags.__class__ is not frozenset:
             tags = tuple(tags)
         state = self._state
         # Fast path for a repeat reader: keyed on the Location object's identity (the
