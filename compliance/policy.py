@@ -491,6 +491,10 @@ class Exchange:
         policy = self.settings.cache_policy
         if policy != "off":
             vary = list(decision.vary)
+            if self.settings.geo_header is not None:
+                # The answer depends on the CDN's headers even when they were missing or
+                # unknown and the address decided: a cache must still key on them.
+                vary.extend(self.settings.geo_header.headers)
             if json_too and self.headers.get("accept") is not None:
                 vary.append("accept")
             merged = merge_vary(_get_all(headers, "vary"), vary)

@@ -400,6 +400,10 @@ def test_cdn_country_header_only_from_trusted_proxies(engine: Engine) -> None:
     assert result.header("Cache-Control") is None  # a cache can key on the header
     spoofed = call(mw, environ(ip=DE, CF_IPCOUNTRY="RU"))
     assert spoofed.body == PAGE
+    # Without the header the address decides, but the response still varies on it.
+    fallback = call(mw, environ(ip="10.0.0.1", X_FORWARDED_FOR=RU))
+    assert ASIDE in fallback.body
+    assert "cf-ipcountry" in (fallback.header("Vary") or "").lower()
 
 
 def test_debug_header_only_for_debug_networks(engine: Engine) -> None:
