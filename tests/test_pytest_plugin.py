@@ -50,7 +50,7 @@ def test_a_failing_rule_test_reports_what_failed_and_why(
             "not blocked': FAILED",
             "  - expected rule 'example-court-order-block' to not apply, but it did",
             "  location: DE (source: test)",
-            "FAILED *examples.yaml::example-court-order-block: readers elsewhere are not blocked",
+            "FAILED *examples.yaml::example-court-order-block: readers elsewhere are not blocked*",
         ]
     )
     assert "Traceback" not in result.stdout.str()
