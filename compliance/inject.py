@@ -130,19 +130,44 @@ _PLAIN_TAG = (
 )
 
 
-def _boring(start: bytes, end: bytes) -> re.Pattern[bytes]:
-    """Text and tags that cannot change the scanner's state, consumed in one C-level match."""
+# A whole comment: "<!-->" and "<!--->" are empty; otherwise it ends at "-->" or "--!>".
+_WHOLE_COMMENT = rb"<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
+
+
+# A whole script element up to its end tag, when its text never starts an escape ("<!--"):
+# the common case, read here exactly as _scan_script would read it.
+_WHOLE_SCRIPT = (
+    rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">"
+    rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+"
+    rb"(?=</(?i:script)[\t\n\f\r />])"
+)
+
+
+def _boring(start: bytes, end: bytes, *, comments: bool) -> re.Pattern[bytes]:
+    """Text and tags that cannot change the scanner's state, consumed in one C-level match.
+
+    With ``comments``, whole comments are consumed too (when no marker is looked for).
+    """
     return re.compile(
-        rb"(?:[^<]*+" + _PLAIN_TAG + rb"|[^<]++"
-        rb"|<(?=[^A-Za-z!?/])"
+        rb"(?:[^<]*+"
+        + _PLAIN_TAG
+        + rb"|[^<]++"
+        + (rb"|" + _WHOLE_COMMENT if comments else b"")
+        + rb"|"
+        + _WHOLE_SCRIPT
+        + rb"|<(?=[^A-Za-z!?/])"
         rb"|<(?!(?i:" + start + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
         rb"|</(?!(?i:" + end + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">"
         rb")*+"
     )
 
 
-_BORING = _boring(_INTERESTING_START, _INTERESTING_END)
-_BORING_IN_SELECT = _boring(_INTERESTING_START + b"|input|keygen", _INTERESTING_END)
+# Indexed by "comments may be skipped" (no marker pending).
+_BORING = tuple(_boring(_INTERESTING_START, _INTERESTING_END, comments=c) for c in (False, True))
+_BORING_IN_SELECT = tuple(
+    _boring(_INTERESTING_START + b"|input|keygen", _INTERESTING_END, comments=c)
+    for c in (False, True)
+)
 
 # Runs a long tag's states skip over (see _scan_long_tag), by state.
 _SKIP = {
@@ -566,7 +591,9 @@ class Injector:
             state = self._state
             if state == _DATA:
                 if self._phase == _BODY and self._end_at is None and not self._frameset_ok:
-                    boring = _BORING_IN_SELECT if self._select else _BORING
+                    boring = (_BORING_IN_SELECT if self._select else _BORING)[
+                        not self._marker_pending
+                    ]
                     i = boring.match(data, i).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n

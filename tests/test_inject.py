@@ -564,3 +564,29 @@ def test_plain_end_tags_never_hide_an_interesting_one(name: str) -> None:
 def test_plain_tag_with_quoted_gt_and_fake_body() -> None:
     doc = "<body><a title=\"x></body>\" href='y>'>l</a><p data-x=a>b</p></body>"
     expect(doc, ("body_end",), doc.replace("b</p></body>", "b</p>{E}</body>"))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param("<script>var a = '</body>';</script>", id="plain"),
+        pytest.param("<SCRIPT type='x'>if (a<b) { '</body>' }</SCRIPT >", id="upper"),
+        pytest.param("<script>'<!--'; '<script>'; '</body>'; '-->'</script>", id="escaped"),
+        pytest.param(
+            "<script>'<!-- <script>'; '</script>'; '</body>'; '-->'</script>", id="double"
+        ),
+        pytest.param("<script/>'</body>'</script>", id="self-closing-is-not"),
+        pytest.param("<script>'</scripty></body>'</script>", id="lookalike-end"),
+    ],
+)
+def test_scripts_in_the_body_hide_a_fake_end(script: str) -> None:
+    doc = f"<body><p>a</p>{script}<p>b</p></body></html>"
+    expect(doc, ("body_end",), doc.replace("<p>b</p></body>", "<p>b</p>{E}</body>"))
+
+
+def test_comments_are_skipped_unless_a_marker_is_looked_for() -> None:
+    comments = "<!-- a --><!--></body>--><!---></body>--><!-- </body> --!><!-- -- - -->"
+    doc = f"<body>{comments}<!-- compliance:notices --><p>x</p></body>"
+    want = doc.replace("notices -->", "notices -->{M}").replace("x</p></body>", "x</p>{E}</body>")
+    expect(doc, ("body_end", "marker"), want)
+    expect(doc, ("body_end",), doc.replace("x</p></body>", "x</p>{E}</body>"))
