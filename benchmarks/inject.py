@@ -151,15 +151,30 @@ def main(argv: list[str] | None = None) -> int:
     page = realistic_page(1024 * 1024)
     chunks = chunks_of(page)
     assert run_injector(chunks) == run_naive(chunks), "injector and naive splice disagree"
+    # Two ways of timing, since they disagree here by more than the budget's margin: each
+    # function best-of-N on its own (caches warm for it), and the two interleaved (sharing
+    # caches and the allocator, as in a server). The budget is judged on the worse ratio.
     naive = best_of(run_naive, chunks, args.repeat)
     injector = best_of(run_injector, chunks, args.repeat)
+    mixed_naive = mixed_injector = float("inf")
+    for _ in range(args.repeat):
+        mixed_naive = min(mixed_naive, best_of(run_naive, chunks, 1))
+        mixed_injector = min(mixed_injector, best_of(run_injector, chunks, 1))
     ratio = injector / naive
-    time_ok = ratio <= TIME_BUDGET
+    mixed_ratio = mixed_injector / mixed_naive
+    time_ok = max(ratio, mixed_ratio) <= TIME_BUDGET
     print(f"page: {len(page):,} bytes in {len(chunks)} chunks of {CHUNK:,}")
-    print(f"naive splice:  {naive * 1e3:8.3f} ms (best of {args.repeat})")
-    print(f"injector:      {injector * 1e3:8.3f} ms (best of {args.repeat})")
     print(
-        f"ratio:         {ratio:8.2f}x (budget {TIME_BUDGET:.1f}x) {'PASS' if time_ok else 'FAIL'}"
+        f"separately:  naive splice {naive * 1e3:7.3f} ms, injector {injector * 1e3:7.3f} ms, "
+        f"{ratio:5.2f}x (best of {args.repeat} each)"
+    )
+    print(
+        f"interleaved: naive splice {mixed_naive * 1e3:7.3f} ms, injector "
+        f"{mixed_injector * 1e3:7.3f} ms, {mixed_ratio:5.2f}x"
+    )
+    print(
+        f"ratio:       {max(ratio, mixed_ratio):5.2f}x, the worse of the two "
+        f"(budget {TIME_BUDGET:.1f}x) {'PASS' if time_ok else 'FAIL'}"
     )
 
     peak, baseline = peak_stream_memory(args.stream_mb * 1024 * 1024)
