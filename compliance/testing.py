@@ -1,18 +1,32 @@
-"""Helpers for testing code that uses compliance: fixed geolocation, small ``.mmdb`` files.
+"""Helpers for testing code that uses compliance: fixed geolocation, small ``.mmdb`` files,
+and one-call drivers for WSGI and ASGI applications (with or without the middleware).
 
 ``build_mmdb`` needs the ``mmdb-writer`` and ``netaddr`` packages (the ``test`` extra).
 """
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
-from collections.abc import Mapping
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from compliance.geo import UNKNOWN, Location
 
-__all__ = ["FixedGeolocator", "build_mmdb"]
+__all__ = [
+    "FixedGeolocator",
+    "TestResponse",
+    "asgi_scope",
+    "build_mmdb",
+    "call_asgi",
+    "call_wsgi",
+    "wsgi_environ",
+]
 
 
 class FixedGeolocator:
@@ -89,3 +103,139 @@ def build_mmdb(
     target = Path(path)
     writer.to_db_file(os.fspath(target))
     return target
+
+
+# --- driving applications ---------------------------------------------------------------------
+
+Headers = Iterable[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class TestResponse:
+    """What an application answered: status, headers (in order), body, and the decision the
+    middleware exposed (``environ["compliance.decision"]`` / ``scope["state"]``), if any."""
+
+    __test__ = False  # not a pytest test class
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    decision: Any = None
+
+    def header(self, name: str) -> str | None:
+        """All values of header ``name`` joined with ", ", or None."""
+        values = [value for key, value in self.headers if key.lower() == name.lower()]
+        return ", ".join(values) if values else None
+
+    @property
+    def notices(self) -> list[str]:
+        """The rule ids of the notices in the body (``data-compliance-rule``), in order."""
+        text = self.body.decode("utf-8", "replace")
+        return re.findall(r'<aside class="compliance-notice" data-compliance-rule="([^"]*)"', text)
+
+
+def wsgi_environ(
+    path: str = "/", *, peer: str = "127.0.0.1", method: str = "GET", headers: Headers = ()
+) -> dict[str, Any]:
+    """A PEP 3333 environ for a request from ``peer``; repeated headers are comma-joined,
+    as servers do.
+
+    >>> wsgi_environ("/a", headers=[("X-Forwarded-For", "192.0.2.1")])["HTTP_X_FORWARDED_FOR"]
+    '192.0.2.1'
+    """
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": peer,
+        "wsgi.version": (1, 0),
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    for name, value in headers:
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if name.lower() == "content-type":
+            key = "CONTENT_TYPE"
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def call_wsgi(app: Any, environ: dict[str, Any]) -> TestResponse:
+    """Call a WSGI application, read its whole body and always call its ``close()``."""
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen.append((status, headers))
+        return lambda data: None
+
+    iterable = app(environ, start_response)
+    try:
+        body = b"".join(iterable)
+    finally:
+        close = getattr(iterable, "close", None)
+        if close is not None:
+            close()
+    status, headers = seen[-1]
+    return TestResponse(
+        int(status.split()[0]), list(headers), body, environ.get("compliance.decision")
+    )
+
+
+def asgi_scope(
+    path: str = "/", *, peer: str | None = "127.0.0.1", method: str = "GET", headers: Headers = ()
+) -> dict[str, Any]:
+    """An ASGI 3 HTTP scope for a request from ``peer``."""
+    raw_path, _, query = path.partition("?")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": raw_path,
+        "raw_path": raw_path.encode("latin-1"),
+        "query_string": query.encode("latin-1"),
+        "root_path": "",
+        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        "client": (peer, 50000) if peer else None,
+        "server": ("testserver", 80),
+    }
+
+
+def call_asgi(app: Any, scope: dict[str, Any], *, body: bytes = b"") -> TestResponse:
+    """Run an ASGI application to the end of its response and collect it."""
+    sent: list[Mapping[str, Any]] = []
+
+    async def run() -> None:
+        requested = False
+        done = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await done.wait()  # as a server: the client goes away once it has the response
+            return {"type": "http.disconnect"}
+
+        async def send(message: Mapping[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        await app(scope, receive, send)
+
+    asyncio.run(run())
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    content = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])]
+    state = scope.get("state") or {}
+    return TestResponse(start["status"], headers, content, state.get("compliance.decision"))

@@ -12,6 +12,7 @@ from typing import Any
 import brotli
 import pytest
 
+from compliance import testing
 from compliance.asgi import ComplianceMiddleware
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
@@ -48,20 +49,7 @@ def engine() -> Engine:
 def scope(
     path: str = "/", ip: str | None = RU, method: str = "GET", headers: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": (ip, 50000) if ip else None,
-        "server": ("testserver", 80),
-    }
+    return testing.asgi_scope(path, peer=ip, method=method, headers=(headers or {}).items())
 
 
 def html_app(

@@ -8,26 +8,24 @@ sent after each fault) and nothing is lost (fail open sends the original bytes).
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import maxminddb
 import pytest
 
-from compliance import cli, policy
+from compliance import cli, policy, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import GeoDatabaseError
 from compliance.geo import Location, MaxMindGeolocator
 from compliance.inject import Injector
 from compliance.testing import FixedGeolocator, build_mmdb
+from compliance.testing import TestResponse as Response
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
 RU_IP, DE_IP, UA43_IP = "77.88.55.88", "81.169.145.105", "1.231.232.1"
@@ -46,13 +44,6 @@ UA43 = {"country": {"iso_code": "UA"}, "subdivisions": [{"iso_code": "43"}]}
 
 
 # -- driving the adapters ---------------------------------------------------------------------
-
-
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 def wsgi_app(chunks: list[bytes], *, length: bool = True) -> Any:
@@ -80,69 +71,19 @@ def asgi_app(chunks: list[bytes], *, length: bool = True) -> Any:
 
 
 def environ(ip: str) -> dict[str, Any]:
-    return {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": ip,
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-    }
+    return testing.wsgi_environ(peer=ip)
 
 
 def scope(ip: str) -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver")],
-        "client": (ip, 50000),
-        "server": ("testserver", 80),
-    }
+    return testing.asgi_scope(peer=ip, headers=[("host", "testserver")])
 
 
 def call_wsgi(mw: Any, ip: str) -> Response:
-    seen: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen.append((status, headers))
-        return lambda data: None
-
-    it = mw(environ(ip), start_response)
-    try:
-        body = b"".join(it)
-    finally:
-        if hasattr(it, "close"):
-            it.close()
-    status, headers = seen[-1]
-    return Response(int(status.split()[0]), headers, body)
+    return testing.call_wsgi(mw, environ(ip))
 
 
 def call_asgi(mw: Any, ip: str) -> Response:
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(mw(scope(ip), receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    headers = [(k.decode(), v.decode()) for k, v in start["headers"]]
-    return Response(start["status"], headers, body)
+    return testing.call_asgi(mw, scope(ip))
 
 
 Client = Callable[[str], Response]

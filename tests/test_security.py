@@ -7,13 +7,9 @@ not by looking for strings that should be absent.
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.etree.ElementTree import Element
@@ -21,13 +17,14 @@ from xml.etree.ElementTree import Element
 import html5lib
 import pytest
 
-from compliance import cli
+from compliance import cli, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import RuleError
 from compliance.geo import Location
 from compliance.loader import HTML_TAGS, load_rules
 from compliance.testing import FixedGeolocator
+from compliance.testing import TestResponse as Response
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
 PROXY = "10.0.0.1"  # the trusted proxy in front of the application
@@ -50,22 +47,6 @@ def engine() -> Engine:
 # -- driving the adapters by hand -------------------------------------------------------------
 
 
-@dataclass
-class Response:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-    decision: Any
-
-    def header(self, name: str) -> str | None:
-        values = [v for k, v in self.headers if k.lower() == name.lower()]
-        return ", ".join(values) if values else None
-
-    @property
-    def rules(self) -> list[str]:
-        return re.findall(r'data-compliance-rule="([^"]*)"', self.body.decode("utf-8", "replace"))
-
-
 def page_app(page: bytes = PAGE, extra: list[tuple[str, str]] | None = None) -> Any:
     headers = [("Content-Type", "text/html; charset=utf-8"), *(extra or [])]
 
@@ -86,68 +67,17 @@ def page_app(page: bytes = PAGE, extra: list[tuple[str, str]] | None = None) -> 
 def call_wsgi(
     mw: Any, peer: str, headers: list[tuple[str, str]], path: str = "/", method: str = "GET"
 ) -> Response:
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": peer,
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-    }
-    for name, value in headers:
-        key = "HTTP_" + name.upper().replace("-", "_")
-        env[key] = f"{env[key]},{value}" if key in env else value  # as servers join repeats
-    seen: list[tuple[str, list[tuple[str, str]]]] = []
-
-    def start_response(status: str, hdrs: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen.append((status, hdrs))
-        return lambda data: None
-
-    it = mw(env, start_response)
-    try:
-        body = b"".join(it)
-    finally:
-        if hasattr(it, "close"):
-            it.close()
-    status, out = seen[-1]
-    return Response(int(status.split()[0]), list(out), body, env.get("compliance.decision"))
+    return testing.call_wsgi(
+        mw, testing.wsgi_environ(path, peer=peer, method=method, headers=headers)
+    )
 
 
 def call_asgi(
     mw: Any, peer: str, headers: list[tuple[str, str]], path: str = "/", method: str = "GET"
 ) -> Response:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("latin-1"),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
-        "client": (peer, 50000),
-        "server": ("testserver", 80),
-    }
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(mw(scope, receive, send))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    out = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]]
-    return Response(start["status"], out, body, scope["state"].get("compliance.decision"))
+    return testing.call_asgi(
+        mw, testing.asgi_scope(path, peer=peer, method=method, headers=headers)
+    )
 
 
 def wsgi(engine: Any, app: Any = None, **options: Any) -> Callable[..., Response]:
@@ -235,7 +165,7 @@ def test_spoofed_headers_from_an_untrusted_peer_change_nothing(
     }
     for name, client in configurations.items():
         baseline = client(PEER)
-        assert baseline.rules == [], name
+        assert baseline.notices == [], name
         assert _where(baseline.decision) == "DE", name
         spoofed = client(PEER, spoof)
         assert spoofed.status == baseline.status, name
@@ -264,7 +194,7 @@ def test_the_same_headers_from_a_trusted_proxy_are_believed(
     if believed is None:  # unreadable hop: the client is unknown, not the address further left
         assert response.body == PAGE
     else:
-        assert response.rules == [RULE]
+        assert response.notices == [RULE]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)

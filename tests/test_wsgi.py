@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import sys
 import zlib
@@ -14,6 +13,7 @@ from typing import Any
 import brotli
 import pytest
 
+from compliance import testing
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
 from compliance.geo import Location
@@ -87,22 +87,7 @@ def html_app(
 
 
 def environ(path: str = "/", ip: str = RU, method: str = "GET", **headers: str) -> dict[str, Any]:
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": path,
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": ip,
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-    }
-    for name, value in headers.items():
-        env["HTTP_" + name.upper()] = value
-    return env
+    return testing.wsgi_environ(path, peer=ip, method=method, headers=headers.items())
 
 
 class Result:

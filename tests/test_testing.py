@@ -1,0 +1,63 @@
+"""compliance.testing: the helpers users test their own set-up with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compliance import Engine, Location
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.testing import (
+    FixedGeolocator,
+    asgi_scope,
+    call_asgi,
+    call_wsgi,
+    wsgi_environ,
+)
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+PAGE = b"<!DOCTYPE html><html><body><p>Story</p></body></html>"
+ENGINE = Engine.from_paths(geolocator=FixedGeolocator({"192.0.2.7": Location.of("RU")}))
+
+
+def wsgi_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(PAGE)))])
+    return [PAGE]
+
+
+async def asgi_page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert (await receive())["type"] == "http.request"
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+    )
+    await send({"type": "http.response.body", "body": PAGE})
+    assert (await receive())["type"] == "http.disconnect"  # only once the response is done
+
+
+def test_wsgi_round_trip_with_the_middleware() -> None:
+    app = WsgiMiddleware(wsgi_page, ENGINE)
+    response = call_wsgi(app, wsgi_environ("/a", peer="192.0.2.7"))
+    assert response.status == 200
+    assert response.notices == ["ru-undesirable-organization"]
+    assert response.decision is not None
+    assert response.decision.location.country == "RU"
+    assert response.header("cache-control") == "private"
+    assert call_wsgi(app, wsgi_environ("/a", peer="192.0.2.8")).notices == []
+
+
+def test_asgi_round_trip_with_the_middleware() -> None:
+    app = AsgiMiddleware(asgi_page, ENGINE)
+    response = call_asgi(app, asgi_scope("/a?x=1", peer="192.0.2.7"))
+    assert response.status == 200
+    assert response.notices == ["ru-undesirable-organization"]
+    assert response.decision.location.country == "RU"
+
+
+def test_environ_joins_repeated_headers_like_a_server() -> None:
+    environ = wsgi_environ(headers=[("X-Forwarded-For", "a"), ("x-forwarded-for", "b")])
+    assert environ["HTTP_X_FORWARDED_FOR"] == "a,b"
+    assert wsgi_environ(headers=[("Content-Type", "text/plain")])["CONTENT_TYPE"] == "text/plain"
+
+
+def test_scope_splits_the_query() -> None:
+    scope = asgi_scope("/p?q=1", peer=None)
+    assert (scope["path"], scope["query_string"], scope["client"]) == ("/p", b"q=1", None)
