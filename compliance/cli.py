@@ -82,8 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = _COMMANDS[args.command]
         return handler(args)
     except RuleError as exc:
+        # One FILE:LINE:COL line per problem on stdout, for editors and CI annotations; the
+        # count goes to stderr so that stdout holds nothing else.
         for problem in exc.problems:
-            print(problem, file=sys.stderr)
+            print(problem)
         print(f"{len(exc.problems)} problem(s) in rule files", file=sys.stderr)
         return 1
     except (ConfigurationError, _UsageError) as exc:

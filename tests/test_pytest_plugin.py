@@ -147,4 +147,4 @@ def test_the_pre_commit_hooks_run_lint_and_test(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 1
-    assert "rules/bad.yaml:2:" in done.stderr
+    assert "rules/bad.yaml:2:" in done.stdout
