@@ -549,6 +549,8 @@ def test_plain_tags_never_hide_an_interesting_one(name: str, case: object) -> No
     tag = case(name)  # type: ignore[operator]
     neighbours = '<span class="a"><strong>s</strong><table><tr><td>t</td></tr></table>'
     neighbours += '<img src="i"><nav>n</nav><main>m</main><ol><li>o</li></ol><pre>x</pre>'
+    neighbours += "<section><time>t</time><mark>m</mark><nobr>n</nobr><kbd>k</kbd></section>"
+    neighbours += "<sty-le>x</sty-le><tex-math>y</tex-math><scripted>z</scripted><input>"
     doc = f"<body>{neighbours}<{tag} class='x'>a </body> b</{tag}><p>c</p></body></html>"
     expect(doc, ("body_end",), doc.replace("<p>c</p></body>", "<p>c</p>{E}</body>"))
 
