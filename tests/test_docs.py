@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,19 +39,6 @@ REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 RUSSIAN, GERMAN = "77.88.55.88", "81.169.145.105"
 NOTICE = 'data-compliance-rule="ru-undesirable-organization"'
-
-# Names some integration snippets use without defining, as a reader's own app would have them.
-PRELUDES = {
-    "CLOUDFLARE_RANGES": """
-from compliance import Engine
-from compliance.wsgi import ComplianceMiddleware
-CLOUDFLARE_RANGES = ["173.245.48.0/20", "2400:cb00::/32"]
-engine = Engine.from_paths()
-def app(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-    return [b"<!DOCTYPE html><html><body><h1>News</h1></body></html>"]
-""",
-}
 
 DJANGO_SETTINGS = """
 SECRET_KEY = "docs-test"
@@ -198,14 +184,6 @@ def serve_readers(namespace: dict[str, Any]) -> None:
     assert "compliance-notice" not in german.text
 
 
-def _source(block: Block) -> str:
-    code = block.code
-    for name, prelude in PRELUDES.items():
-        if name in code and not re.search(rf"^{name}\s*=", code, re.MULTILINE):
-            code = textwrap.dedent(prelude) + code
-    return code
-
-
 def _close_engines(namespace: dict[str, Any]) -> None:
     for value in namespace.values():
         if isinstance(value, Engine):
@@ -214,7 +192,7 @@ def _close_engines(namespace: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("block", blocks_of("python"))
 def test_python_sample(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code = _source(block)
+    code = block.code
     wires = "ComplianceMiddleware(" in code or "ComplianceMiddleware," in code
     if "django" in code:
         runner = (
