@@ -314,6 +314,22 @@ class _State:
 # -- decisions --------------------------------------------------------------------------------
 
 
+class _Once:
+    """Call a function the first time, then hand back its result (cheaper to make than
+    ``functools.cache``, which matters: one is made for every decision)."""
+
+    __slots__ = ("_function", "_result")
+
+    def __init__(self, function: Callable[[], tuple[TraceEntry, ...]]) -> None:
+        self._function = function
+        self._result: tuple[TraceEntry, ...] | None = None
+
+    def __call__(self) -> tuple[TraceEntry, ...]:
+        if self._result is None:
+            self._result = self._function()
+        return self._result
+
+
 @dataclass(frozen=True, slots=True)
 class TraceEntry:
     """Whether one rule applied, and if not, the first reason why not."""
@@ -742,7 +758,7 @@ class Engine:
             private=private,
             applied=applied,
             accept_language=accept_language,
-            _trace=functools.cache(trace),
+            _trace=_Once(trace),
         )
 
     @staticmethod
