@@ -167,7 +167,12 @@ def load_rules(paths: Iterable[str | os.PathLike[str]] | None = None) -> RuleSet
     >>> "ru-undesirable-organization" in {r.rule.id for r in ruleset.rules}
     True
     """
-    files = find_rule_files([bundled_rules_path()] if paths is None else paths)
+    sources = [bundled_rules_path()] if paths is None else list(paths)
+    files = find_rule_files(sources)
+    if not files:
+        # Almost always a wrong path: an engine without rules would silently show nothing.
+        where = ", ".join(str(p) for p in sources) or "(no paths given)"
+        raise ConfigurationError(f"no rule files (*.yaml, *.yml) in {where}")
     checker = _Checker()
     for path in files:
         checker.add_file(path)

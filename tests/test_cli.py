@@ -205,3 +205,11 @@ def test_python_dash_m() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["notices"][0]["rule"] == "ru-undesirable-organization"
+
+
+def test_lint_of_a_folder_without_rule_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "lint", str(tmp_path))
+    assert code == 2
+    assert "no rule files (*.yaml, *.yml) in" in err

@@ -272,3 +272,11 @@ def test_generated_thousand_rule_pack_loads(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - start
     assert len(ruleset) == 1000
     assert elapsed < 10  # a sanity bound; the 2 s budget is checked by benchmarks/rules_load.py
+
+
+def test_no_rule_files_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a rule file", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"no rule files \(\*\.yaml, \*\.yml\) in"):
+        load_rules([tmp_path])
+    with pytest.raises(ConfigurationError, match="no paths given"):
+        load_rules([])
