@@ -35,3 +35,43 @@ def _fresh_fault_log() -> None:
     from compliance import policy
 
     policy._fault_seen.clear()
+
+
+class _BrokenGeolocator:
+    """A geolocator whose every lookup fails, for fault tests."""
+
+    def locate(self, ip: object, headers: object = None, *, trusted: bool = False) -> object:
+        raise RuntimeError("geo database exploded")
+
+    def close(self) -> None:
+        pass
+
+
+class _RenderFails:
+    """An engine whose decisions raise when their snippets are rendered."""
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+
+    def decide(self, **kwargs: object) -> object:
+        decision = self.engine.decide(**kwargs)  # type: ignore[attr-defined]
+
+        class Proxy:
+            def __getattr__(self, name: str) -> object:
+                return getattr(decision, name)
+
+            def snippets(self, *args: object, **kw: object) -> object:
+                raise RuntimeError("render exploded")
+
+        return Proxy()
+
+
+@pytest.fixture
+def broken_geolocator() -> _BrokenGeolocator:
+    return _BrokenGeolocator()
+
+
+@pytest.fixture
+def render_fails() -> type[_RenderFails]:
+    """Wrap an engine so that rendering its notices raises."""
+    return _RenderFails

@@ -316,33 +316,10 @@ def test_trusted_proxy_and_spoofing() -> None:
 # -- faults -----------------------------------------------------------------------------------
 
 
-class BrokenGeolocator:
-    def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
-        raise RuntimeError("geo database exploded")
-
-    def close(self) -> None:
-        pass
-
-
-class RenderFails:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def decide(self, **kwargs: Any) -> Any:
-        decision = self.engine.decide(**kwargs)
-
-        class Proxy:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(decision, name)
-
-            def snippets(self, *args: Any, **kw: Any) -> Any:
-                raise RuntimeError("render exploded")
-
-        return Proxy()
-
-
-def test_fail_open_and_closed_on_a_geolocator_fault(caplog: pytest.LogCaptureFixture) -> None:
-    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+def test_fail_open_and_closed_on_a_geolocator_fault(
+    caplog: pytest.LogCaptureFixture, broken_geolocator: Any
+) -> None:
+    broken = Engine.from_paths(geolocator=broken_geolocator)
     with caplog.at_level(logging.ERROR, "compliance.middleware"):
         assert run(ComplianceMiddleware(html_app(), broken)) == run(html_app())
     assert len(caplog.records) == 1
@@ -355,16 +332,16 @@ def test_fail_open_and_closed_on_a_geolocator_fault(caplog: pytest.LogCaptureFix
     assert called == []
 
 
-def test_fail_open_and_closed_on_a_render_fault(engine: Engine) -> None:
-    assert run(ComplianceMiddleware(html_app(), RenderFails(engine))) == run(html_app())
-    closed = run(ComplianceMiddleware(html_app(), RenderFails(engine), fail_mode="closed"))
+def test_fail_open_and_closed_on_a_render_fault(engine: Engine, render_fails: Any) -> None:
+    assert run(ComplianceMiddleware(html_app(), render_fails(engine))) == run(html_app())
+    closed = run(ComplianceMiddleware(html_app(), render_fails(engine), fail_mode="closed"))
     assert response(closed)[0] == 503
 
 
-def test_render_fault_mid_stream_loses_no_bytes(engine: Engine) -> None:
+def test_render_fault_mid_stream_loses_no_bytes(engine: Engine, render_fails: Any) -> None:
     chunks = [b"<html><head></head>" + b"<!-- x -->" * 50, b"<body><p>one</p>", b"</body></html>\n"]
     app = html_app(chunks, content_length=False)
-    assert response(run(ComplianceMiddleware(app, RenderFails(engine))))[2] == b"".join(chunks)
+    assert response(run(ComplianceMiddleware(app, render_fails(engine))))[2] == b"".join(chunks)
 
 
 def test_client_disconnect_mid_stream(engine: Engine) -> None:

@@ -405,35 +405,10 @@ def test_debug_header_only_for_debug_networks(engine: Engine) -> None:
 # -- faults -----------------------------------------------------------------------------------
 
 
-class BrokenGeolocator:
-    def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
-        raise RuntimeError("geo database exploded")
-
-    def close(self) -> None:
-        pass
-
-
-class RenderFails:
-    """An engine whose decisions raise when their snippets are rendered."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def decide(self, **kwargs: Any) -> Any:
-        decision = self.engine.decide(**kwargs)
-
-        class Proxy:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(decision, name)
-
-            def snippets(self, *args: Any, **kw: Any) -> Any:
-                raise RuntimeError("render exploded")
-
-        return Proxy()
-
-
-def test_fail_open_on_a_geolocator_fault(caplog: pytest.LogCaptureFixture) -> None:
-    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+def test_fail_open_on_a_geolocator_fault(
+    caplog: pytest.LogCaptureFixture, broken_geolocator: Any
+) -> None:
+    broken = Engine.from_paths(geolocator=broken_geolocator)
     app = html_app()
     with caplog.at_level(logging.ERROR, "compliance.middleware"):
         result = call(ComplianceMiddleware(app, broken))
@@ -443,8 +418,8 @@ def test_fail_open_on_a_geolocator_fault(caplog: pytest.LogCaptureFixture) -> No
     assert caplog.records[0].exc_info is not None
 
 
-def test_fail_closed_on_a_geolocator_fault() -> None:
-    broken = Engine.from_paths(geolocator=BrokenGeolocator())
+def test_fail_closed_on_a_geolocator_fault(broken_geolocator: Any) -> None:
+    broken = Engine.from_paths(geolocator=broken_geolocator)
 
     def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         raise AssertionError("not called")
@@ -453,10 +428,12 @@ def test_fail_closed_on_a_geolocator_fault() -> None:
     assert result.status.startswith("503")
 
 
-def test_fail_open_on_a_render_fault(engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+def test_fail_open_on_a_render_fault(
+    engine: Engine, caplog: pytest.LogCaptureFixture, render_fails: Any
+) -> None:
     app = html_app()
     with caplog.at_level(logging.ERROR, "compliance.middleware"):
-        result = call(ComplianceMiddleware(app, RenderFails(engine)))
+        result = call(ComplianceMiddleware(app, render_fails(engine)))
     assert result.body == PAGE
     assert result.headers == [
         ("Content-Type", "text/html; charset=utf-8"),
@@ -466,17 +443,17 @@ def test_fail_open_on_a_render_fault(engine: Engine, caplog: pytest.LogCaptureFi
     assert app.last.closed  # type: ignore[attr-defined]
 
 
-def test_fail_closed_on_a_render_fault(engine: Engine) -> None:
-    result = call(ComplianceMiddleware(html_app(), RenderFails(engine), fail_mode="closed"))
+def test_fail_closed_on_a_render_fault(engine: Engine, render_fails: Any) -> None:
+    result = call(ComplianceMiddleware(html_app(), render_fails(engine), fail_mode="closed"))
     assert result.status.startswith("503")
     assert ASIDE not in result.body
 
 
-def test_render_fault_mid_stream_loses_no_bytes(engine: Engine) -> None:
+def test_render_fault_mid_stream_loses_no_bytes(engine: Engine, render_fails: Any) -> None:
     head = b"<html><head><title>x</title></head>" + b"<!-- padding -->" * 100
     chunks = [head, b"<body><p>one</p>", b"<p>two</p></body>", b"</html>\n"]
     app = html_app(chunks, content_length=False)
-    result = call(ComplianceMiddleware(app, RenderFails(engine)))
+    result = call(ComplianceMiddleware(app, render_fails(engine)))
     assert result.body == b"".join(chunks)
 
 
