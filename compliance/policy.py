@@ -273,6 +273,19 @@ def _get_all(headers: Headers, name: str) -> list[str]:
     return [value for key, value in headers if key.lower() == name]
 
 
+def _index(headers: Headers) -> dict[str, list[str]]:
+    """Header values by lower-case name, in order: one pass instead of one per name."""
+    index: dict[str, list[str]] = {}
+    for key, value in headers:
+        name = key.lower()
+        found = index.get(name)
+        if found is None:
+            index[name] = [value]
+        else:
+            found.append(value)
+    return index
+
+
 def _without(headers: Headers, *names: str) -> Headers:
     return [(key, value) for key, value in headers if key.lower() not in names]
 
@@ -497,16 +510,17 @@ class Exchange:
                 vary.extend(self.settings.geo_header.headers)
             if json_too and self.headers.get("accept") is not None:
                 vary.append("accept")
-            merged = merge_vary(_get_all(headers, "vary"), vary)
+            merged = merge_vary(_get_all(headers, "vary"), vary) if vary else None
             if merged is not None:
                 headers = [*_without(headers, "vary"), ("Vary", merged)]
             if policy == "private" and decision.private:
                 value = private_cache_control(_get_all(headers, "cache-control"))
                 headers = [*_without(headers, "cache-control"), ("Cache-Control", value)]
-        present = {key.lower() for key, _ in headers}
-        for name, value in decision.headers.items():
-            if name.lower() not in present:
-                headers.append((name, value))
+        if decision.headers:
+            present = {key.lower() for key, _ in headers}
+            for name, value in decision.headers.items():
+                if name.lower() not in present:
+                    headers.append((name, value))
         return self.debug_headers(headers, decision)
 
     def debug_headers(self, headers: Headers, decision: Any = None) -> Headers:
@@ -530,19 +544,21 @@ class Exchange:
     def respond(self, status: int, headers: Headers) -> Plan:
         """What to do with the response the application started. Raises on a library fault
         (the caller then applies the fail mode to the original response)."""
-        response_tags = _get_all(headers, _TAGS_HEADER)
+        index = _index(headers)
+        response_tags = index.get(_TAGS_HEADER)
         if response_tags:
             headers = _without(headers, _TAGS_HEADER)
         decision = self.decision
         if decision is None:
             return Plan(status, headers)
-        request_tags = _tags(self._request_tags())
-        tags = request_tags | _tags(",".join(response_tags))
-        if tags != self._tags:
-            decision = self.decision = self._decide(tags)
-            if decision.block is not None:
-                return Plan(status, headers, block=self.block_response(decision))
-        reason = self._not_editable(status, headers)
+        requested = self._request_tags()
+        if response_tags or requested or self._tags:
+            tags = _tags(requested) | _tags(",".join(response_tags or ()))
+            if tags != self._tags:
+                decision = self.decision = self._decide(tags)
+                if decision.block is not None:
+                    return Plan(status, headers, block=self.block_response(decision))
+        reason = self._not_editable(status, index)
         if reason is not None:
             if reason != "not html":
                 logger.debug("not editing %s %s: %s", self.method, self.path, reason)
@@ -550,11 +566,11 @@ class Exchange:
         headers = self._location_headers(decision, headers, json_too=False)
         if not decision.notices:
             return Plan(status, headers)
-        coding = (_get_all(headers, "content-encoding") or [""])[-1].strip().lower()
-        ctype = _get_all(headers, "content-type")[-1]
-        _, charset = _media_type(ctype)
-        language = (_get_all(headers, "content-language") or [""])[0].split(",")[0].strip()
-        csp = " ".join(_get_all(headers, "content-security-policy"))
+        index = _index(headers)  # the rules' headers may have added to them
+        coding = (index.get("content-encoding") or [""])[-1].strip().lower()
+        _, charset = _media_type(index["content-type"][-1])
+        language = (index.get("content-language") or [""])[0].split(",")[0].strip()
+        csp = " ".join(index.get("content-security-policy", ()))
         found = _NONCE_IN_CSP.search(csp)
         csp_nonce = found.group(1) if found else None
         settings = self.settings
@@ -572,21 +588,21 @@ class Exchange:
             max_hold=settings.max_hold,
             buffer_limit=settings.buffer_limit,
         )
-        lengths = _get_all(headers, "content-length")
+        lengths = index.get("content-length")
         length = int(lengths[0]) if lengths and lengths[0].strip().isdigit() else None
         return Plan(status, headers, editor=editor, content_length=length)
 
-    def _not_editable(self, status: int, headers: Headers) -> str | None:
+    def _not_editable(self, status: int, index: dict[str, list[str]]) -> str | None:
         if self.method == "HEAD":
             return "HEAD request"
         if not 200 <= status < 300 or status in (204, 206):
             return f"status {status}"
-        ctypes = _get_all(headers, "content-type")
+        ctypes = index.get("content-type")
         if not ctypes or _media_type(ctypes[-1])[0] not in _HTML_TYPES:
             return "not html"
-        if _get_all(headers, "content-range"):
+        if "content-range" in index:
             return "a range"
-        codings = _get_all(headers, "content-encoding")
+        codings = index.get("content-encoding", [])
         if len(codings) > 1 or "," in "".join(codings):
             return "several content codings"
         coding = (codings or [""])[0].strip().lower()
