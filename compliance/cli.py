@@ -24,12 +24,35 @@ class _UsageError(Exception):
     pass
 
 
+class _VersionAction(argparse.Action):
+    # argparse's own "version" action reflows the text into one paragraph.
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(_version())
+        parser.exit()
+
+
+def _version() -> str:
+    from ._native import ACCELERATORS, available
+
+    found = available()
+    lines = [f"compliance {__version__}"]
+    for name, purpose in ACCELERATORS.items():
+        state = "C extension" if found[name] else "pure Python"
+        lines.append(f"  {purpose}: {state}")
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compliance",
         description="Jurisdiction-aware legal notices: check, test and lint rule packs.",
     )
-    parser.add_argument("--version", action="version", version=f"compliance {__version__}")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version and the C accelerators in use"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     lint = commands.add_parser("lint", help="check rule files; FILE:LINE:COL lines on problems")

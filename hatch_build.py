@@ -1,0 +1,91 @@
+"""Hatchling build hook: compile the optional C accelerators into the wheel.
+
+Two small extension modules speed up the hot paths: ``compliance._cinject`` (the injector's
+body scan) and ``compliance._cmmdb`` (country/subdivision lookups through the system
+``libmaxminddb``). Both have pure-Python equivalents, so a failed compile never fails the
+install: the hook prints a warning and the package works, more slowly, without them. The
+usual reasons are no C compiler, no Python headers, or (for ``_cmmdb`` only) no
+``libmaxminddb`` development files (Debian/Ubuntu: ``libmaxminddb-dev``; macOS:
+``brew install libmaxminddb``).
+
+Set ``COMPLIANCE_BUILD_EXTENSIONS=0`` to build a pure-Python wheel on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+# Module name -> (sources, libraries to link).
+EXTENSIONS: dict[str, tuple[list[str], list[str]]] = {
+    "compliance._cinject": (["compliance/_cinject.c"], []),
+    "compliance._cmmdb": (["compliance/_cmmdb.c"], ["maxminddb"]),
+}
+
+
+class ExtensionsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        if os.environ.get("COMPLIANCE_BUILD_EXTENSIONS", "1").strip() in ("0", "false", "no"):
+            self.app.display_info("compliance: COMPLIANCE_BUILD_EXTENSIONS=0, pure Python")
+            return
+        root = Path(self.root)
+        out = Path(tempfile.mkdtemp(prefix="compliance-ext-"))
+        built: list[Path] = []
+        for name, (sources, libraries) in EXTENSIONS.items():
+            if not all((root / source).is_file() for source in sources):
+                continue
+            try:
+                built.append(_compile(root, out, name, sources, libraries))
+            except Exception as exc:  # compiler missing, headers missing, link error, ...
+                self.app.display_warning(
+                    f"compliance: optional C extension {name} not built ({exc}); "
+                    "the pure-Python code is used instead"
+                )
+        if not built:
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        for path in built:
+            if version == "editable":
+                # An editable install imports the source tree: put the module beside its
+                # sources (ignored by git), replacing any stale build.
+                shutil.copyfile(path, root / "compliance" / path.name)
+            else:
+                build_data["force_include"][str(path)] = f"compliance/{path.name}"
+
+
+def _compile(
+    root: Path, out: Path, name: str, sources: list[str], libraries: list[str]
+) -> Path:
+    """Compile one extension with setuptools' compiler driver; return the built file."""
+    from setuptools import Distribution, Extension
+
+    extension = Extension(name, sources=sources, libraries=libraries)
+    dist = Distribution({"name": "compliance", "ext_modules": [extension]})
+    dist.script_args = []
+    command: Any = dist.get_command_obj("build_ext")
+    command.build_lib = str(out)
+    command.build_temp = str(out / "temp")
+    command.inplace = False
+    cwd = os.getcwd()
+    os.chdir(root)  # setuptools wants source paths relative to the project
+    try:
+        command.ensure_finalized()
+        command.run()
+    finally:
+        os.chdir(cwd)
+    path = Path(command.get_ext_fullpath(name))
+    if not path.is_absolute():
+        path = out / path
+    if not path.is_file():
+        raise RuntimeError(f"{path} was not produced")
+    return path
