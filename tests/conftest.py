@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,3 +77,34 @@ def broken_geolocator() -> _BrokenGeolocator:
 def render_fails() -> type[_RenderFails]:
     """Wrap an engine so that rendering its notices raises."""
     return _RenderFails
+
+
+# The C accelerators and their pure-Python equivalents must give the same results: modules
+# that use these fixtures (``pytestmark = pytest.mark.usefixtures(...)``) run every test
+# both ways. The C variant skips when the extension was not built.
+def _implementation(request: pytest.FixtureRequest, module: Any, name: str) -> Iterator[str]:
+    saved = getattr(module, name)
+    if request.param == "c" and saved is None:
+        pytest.skip("C extension not built")
+    if request.param == "python":
+        setattr(module, name, None)
+    try:
+        yield request.param
+    finally:
+        setattr(module, name, saved)
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def scan_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The injector's body scan: ``compliance._cinject`` or the regular expressions."""
+    import compliance.inject
+
+    yield from _implementation(request, compliance.inject, "_skip_boring")
+
+
+@pytest.fixture(scope="module", params=["c", "python"])
+def lookup_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """MaxMind lookups: ``compliance._cmmdb`` (libmaxminddb) or ``maxminddb``."""
+    import compliance.geo
+
+    yield from _implementation(request, compliance.geo, "_cmmdb")
