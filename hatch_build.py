@@ -63,9 +63,7 @@ class ExtensionsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 build_data["force_include"][str(path)] = f"compliance/{path.name}"
 
 
-def _compile(
-    root: Path, out: Path, name: str, sources: list[str], libraries: list[str]
-) -> Path:
+def _compile(root: Path, out: Path, name: str, sources: list[str], libraries: list[str]) -> Path:
     """Compile one extension with setuptools' compiler driver; return the built file."""
     from setuptools import Distribution, Extension
 
