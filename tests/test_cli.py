@@ -230,9 +230,7 @@ def test_version_says_which_accelerators_are_in_use(
     lines = out.splitlines()
     assert lines[0] == f"compliance {__version__}"
     expected = {
-        purpose: "pure Python"
-        if disabled or _native.load(name) is None
-        else "C extension"
+        purpose: "pure Python" if disabled or _native.load(name) is None else "C extension"
         for name, purpose in _native.ACCELERATORS.items()
     }
     assert lines[1:] == [f"  {purpose}: {state}" for purpose, state in expected.items()]
