@@ -21,6 +21,7 @@ import maxminddb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import compliance.geo  # noqa: E402
 from compliance.geo import MaxMindGeolocator, public_address  # noqa: E402
 from compliance.testing import build_mmdb  # noqa: E402
 
@@ -100,22 +101,35 @@ def main() -> int:
         print(f"database: {path}")
         print(f"{len(ips)} addresses in as many networks; best of {ROUNDS} interleaved rounds")
         print("first time = all caches cleared before each round\n")
+        native = compliance.geo._cmmdb is not None
+        print(f"lookups: {'C extension (libmaxminddb)' if native else 'maxminddb'}\n")
+        saved, compliance.geo._cmmdb = compliance.geo._cmmdb, None
+        try:  # the same geolocator without the C extension, for information
+            pure = MaxMindGeolocator(path, cache_size=4 * MAX_ADDRESSES, check_interval=60)
+        finally:
+            compliance.geo._cmmdb = saved
         with (
             geoip2.database.Reader(str(path)) as g2,
             maxminddb.open_database(str(path), maxminddb.MODE_AUTO) as bare,
             MaxMindGeolocator(path, cache_size=4 * MAX_ADDRESSES, check_interval=60) as geo,
+            pure,
         ):
             clear = geo.clear_cache
-            costs = best_per_lookup(
-                {
-                    "geoip2 Reader.city()": (nothing, loop(g2.city, ips), len(ips)),
-                    "maxminddb Reader.get()": (nothing, loop(bare.get, ips), len(ips)),
-                    "locate, first time": (clear, loop(geo.locate, ips), len(ips)),
-                    "locate, repeat": (nothing, loop(geo.locate, ips), len(ips)),
-                    "get, 8 per network": (nothing, loop(bare.get, shared), len(shared)),
-                    "first time, 8 per network": (clear, loop(geo.locate, shared), len(shared)),
-                }
-            )
+            runs: dict[str, Run] = {
+                "geoip2 Reader.city()": (nothing, loop(g2.city, ips), len(ips)),
+                "maxminddb Reader.get()": (nothing, loop(bare.get, ips), len(ips)),
+                "locate, first time": (clear, loop(geo.locate, ips), len(ips)),
+                "locate, repeat": (nothing, loop(geo.locate, ips), len(ips)),
+                "get, 8 per network": (nothing, loop(bare.get, shared), len(shared)),
+                "first time, 8 per network": (clear, loop(geo.locate, shared), len(shared)),
+            }
+            if native:
+                runs["first time, no C extension"] = (
+                    pure.clear_cache,
+                    loop(pure.locate, ips),
+                    len(ips),
+                )
+            costs = best_per_lookup(runs)
 
     for name, cost in costs.items():
         print(f"{name:<28}{cost * 1e6:9.3f} us/lookup")
@@ -123,6 +137,9 @@ def main() -> int:
     first_ratio = costs["locate, first time"] / costs["maxminddb Reader.get()"]
     shared_ratio = costs["first time, 8 per network"] / costs["get, 8 per network"]
     print(f"\n(first time, 8 per network: {shared_ratio:.2f}x bare get(); no budget)")
+    if "first time, no C extension" in costs:
+        pure_ratio = costs["first time, no C extension"] / costs["maxminddb Reader.get()"]
+        print(f"(first time without the C extension: {pure_ratio:.2f}x bare get(); no budget)")
     checks = [
         (f"repeat is {repeat_gain:.1f}x cheaper than city() (budget: >= 20x)", repeat_gain >= 20),
         (f"first time is {first_ratio:.2f}x bare get() (budget: <= 1.2x)", first_ratio <= 1.2),

@@ -28,6 +28,7 @@ import iptocc
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
+from compliance._native import load as load_extension
 from compliance.errors import ConfigurationError, GeoDatabaseError
 
 __all__ = [
@@ -363,6 +364,8 @@ _DEFAULT_CACHE_SIZE: Final = 32_768
 
 # --- MaxMind ----------------------------------------------------------------------------------
 
+_cmmdb = load_extension("compliance._cmmdb")
+
 _Signature = tuple[int, int, int, int]
 _NOT_ANONYMOUS: Final = Anonymity()
 
@@ -383,7 +386,17 @@ def _kind(database_type: str) -> str | None:
 class _Database:
     """One opened ``.mmdb`` file and the file signature it was opened at."""
 
-    __slots__ = ("database_type", "get", "ip_version", "kind", "path", "reader", "signature")
+    __slots__ = (
+        "closed",
+        "database_type",
+        "fast",
+        "get",
+        "ip_version",
+        "kind",
+        "path",
+        "reader",
+        "signature",
+    )
 
     # Decoding the first records catches a corrupt data section or search tree at open time
     # (MaxMind's broken test files fail here) at a cost that does not grow with the file.
@@ -439,17 +452,35 @@ class _Database:
             raise
         self.reader = reader
         self.get: Callable[[str], tuple[Any, int]] = reader.get_with_prefix_len
+        self.closed = False
+        # The C lookup over libmaxminddb decodes only the fields a Location needs, where
+        # maxminddb decodes the whole record (all those names in eight languages): it makes
+        # a first-time lookup cheaper than maxminddb's own get(). Same answers
+        # (tests/test_cmmdb.py); without the extension, maxminddb does the work.
+        self.fast: Any = None
+        if self.kind == "location" and _cmmdb is not None:
+            try:
+                self.fast = _cmmdb.Reader(path)
+            except (OSError, ValueError) as exc:
+                log.warning("%s: C lookups unavailable, using maxminddb (%s)", path, exc)
+
+    def close(self) -> None:
+        self.closed = True
+        self.reader.close()
+        if self.fast is not None:
+            self.fast.close()
 
 
 class _State:
     """What one generation of lookups uses, swapped as a whole on reload."""
 
-    __slots__ = ("anonymous", "cache", "get", "main", "networks", "source", "v6")
+    __slots__ = ("anonymous", "cache", "fast", "get", "main", "networks", "source", "v6")
 
     def __init__(self, main: _Database, anonymous: _Database | None, cache_size: int) -> None:
         self.main = main
         self.anonymous = anonymous
         self.get = main.get
+        self.fast: Callable[[bytes], Any] | None = None if main.fast is None else main.fast.lookup
         self.v6 = main.ip_version == 6
         self.source = f"maxmind:{main.database_type}"
         self.cache = _Cache(cache_size)
@@ -476,23 +507,38 @@ class _State:
                 if address is None or (address[1] == 6 and not self.v6):
                     return UNKNOWN
                 text, version, value = address
+                packed = value.to_bytes(4 if version == 4 else 16, "big")
         else:
             try:
-                value = int.from_bytes(_pton(_AF_INET, ip), "big")
+                packed = _pton(_AF_INET, ip)
             except (OSError, ValueError):
                 return UNKNOWN
+            value = int.from_bytes(packed, "big")
             index = bisect_right(_V4_FIRST, value) - 1
             if index >= 0 and value <= _V4_LAST[index]:
                 return UNKNOWN
             text, version = ip, 4
-        try:
-            record, prefix = self.get(text)
-        except InvalidDatabaseError as exc:
-            raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
-        except ValueError:  # closed under this lookup by close()
-            return UNKNOWN
-        if record is None:
-            return UNKNOWN
+        fast = self.fast
+        if fast is not None:
+            try:
+                found = fast(packed)
+            except ValueError as exc:
+                if self.main.closed:  # closed under this lookup by close()
+                    return UNKNOWN
+                raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
+            if found is None:
+                return UNKNOWN
+            prefix, code, eu, codes = found
+            record = None
+        else:
+            try:
+                record, prefix = self.get(text)
+            except InvalidDatabaseError as exc:
+                raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
+            except ValueError:  # closed under this lookup by close()
+                return UNKNOWN
+            if record is None:
+                return UNKNOWN
         if prefix < 0:  # an IPv4 address under an IPv6 network wider than ::/96
             prefix = 0
         net = value & (_MASKS_V4 if version == 4 else _MASKS_V6)[prefix]
@@ -500,20 +546,30 @@ class _State:
         location = self.networks.get(key)
         if location is not None:
             return location
-        # Read only the few keys needed from the decoded record.
-        country = record.get("country")
-        code = None if country is None else country.get("iso_code")
+        if record is not None:
+            # Read only the few keys needed from the decoded record, with the C lookup's
+            # rules for odd data: a code that is not a string is missing, and so on.
+            country: Any = record.get("country") if isinstance(record, dict) else None
+            code = country.get("iso_code") if isinstance(country, dict) else None
+            if isinstance(code, str):
+                subs = record.get("subdivisions")
+                codes = [
+                    sub["iso_code"]
+                    for sub in (subs if isinstance(subs, list) else ())
+                    if isinstance(sub, dict) and isinstance(sub.get("iso_code"), str)
+                ]
+                eu = country.get("is_in_european_union") is True
+            else:
+                code = None
         if code is None:
             location = UNKNOWN
         else:
-            found = record.get("subdivisions")
-            if not found:
+            if not codes:
                 subdivisions: tuple[str, ...] = ()
-            elif len(found) == 1:
-                subdivisions = (f"{code}-{found[0]['iso_code']}",)
+            elif len(codes) == 1:
+                subdivisions = (f"{code}-{codes[0]}",)
             else:
-                subdivisions = tuple([f"{code}-{sub['iso_code']}" for sub in found])
-            eu = country.get("is_in_european_union", False)
+                subdivisions = tuple([f"{code}-{sub}" for sub in codes])
             if version == 4:
                 network = _ntop(_AF_INET, net.to_bytes(4, "big")) + _SLASH[prefix]
             else:
@@ -587,7 +643,7 @@ class MaxMindGeolocator(_Closing):
                 else _Database(os.fspath(anonymous_ip_db), "anonymous")
             )
         except BaseException:
-            main.reader.close()
+            main.close()
             raise
         self._cache_size = cache_size
         self._check_interval = float(check_interval)
@@ -703,9 +759,9 @@ class MaxMindGeolocator(_Closing):
             self._closed = True
             state = self._state
             self._state = _State(state.main, state.anonymous, 0)
-            state.main.reader.close()
+            state.main.close()
             if state.anonymous is not None:
-                state.anonymous.reader.close()
+                state.anonymous.close()
 
     def __repr__(self) -> str:
         return f"MaxMindGeolocator({self.path!r})"

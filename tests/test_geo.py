@@ -27,6 +27,8 @@ from compliance.geo import (
 )
 from compliance.testing import FixedGeolocator, build_mmdb
 
+pytestmark = pytest.mark.usefixtures("lookup_implementation")
+
 UA_CRIMEA = "198.51.99.0/24"  # deliberately not a documentation range, which is never looked up
 
 
@@ -632,3 +634,41 @@ def test_fixed_geolocator() -> None:
     assert geo.locate(None, trusted=True).country == "RU"
     assert geo.calls == [("192.0.2.1", False), ("192.0.2.9", False), (None, True)]
     assert isinstance(geo, Geolocator)
+
+
+@pytest.mark.parametrize(
+    "database",
+    ["GeoIP2-City-Test", "GeoIP2-Country-Test", "GeoIP2-Enterprise-Test", "GeoLite2-City-Test"],
+)
+def test_c_and_python_lookups_give_equal_locations(geoip_test_data: Path, database: str) -> None:
+    """Every network of MaxMind's test databases, first and last address, both lookups."""
+    import ipaddress
+
+    import maxminddb
+
+    import compliance.geo
+
+    if compliance.geo._cmmdb is None:
+        pytest.skip("C extension not built (or this is the pure-Python run)")
+    path = geoip_test_data / f"{database}.mmdb"
+    native = MaxMindGeolocator(path, cache_size=0)
+    saved, compliance.geo._cmmdb = compliance.geo._cmmdb, None
+    try:
+        pure = MaxMindGeolocator(path, cache_size=0)
+    finally:
+        compliance.geo._cmmdb = saved
+    addresses: list[str] = []
+    with maxminddb.open_database(str(path)) as reader:
+        for network, _ in reader:
+            for host in (network.network_address, network.broadcast_address):
+                if isinstance(host, ipaddress.IPv6Address) and host.ipv4_mapped is not None:
+                    continue  # reported as the IPv4 address, which the IPv4 network covers
+                addresses.append(str(host))
+    assert len(addresses) > 50
+    with native, pure:
+        found = 0
+        for ip in addresses:
+            expected = pure.locate(ip)
+            assert native.locate(ip) == expected, ip
+            found += expected.country is not None
+    assert found > 25
