@@ -105,6 +105,52 @@ async def rendered_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": page})
 
 
+# For information: the least any injecting middleware can do, with no decision, no policy
+# and no HTML parsing: hold the body, splice a fixed notice before the last "</body>", fix
+# Content-Length. Its rate bounds what the budget can ask of a real one.
+_NAIVE_NOTICE = b'<aside data-compliance-rule="ru-undesirable-organization">N</aside>'
+
+
+def _naive_splice(body: bytes) -> bytes:
+    at = body.rfind(b"</body>")
+    return body if at < 0 else body[:at] + _NAIVE_NOTICE + body[at:]
+
+
+def naive_wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    captured: list[Any] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        captured[:] = [status, headers]
+        return None
+
+    result = bare_wsgi(environ, capture)
+    body = _naive_splice(b"".join(result))
+    status, headers = captured
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+async def naive_asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    start: dict[str, Any] = {}
+    parts: list[bytes] = []
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        parts.append(message.get("body", b""))
+        if message.get("more_body"):
+            return
+        body = _naive_splice(b"".join(parts))
+        headers = [(k, v) for k, v in start["headers"] if k != b"content-length"]
+        headers.append((b"content-length", b"%d" % len(body)))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    await bare_asgi(scope, receive, wrapped)
+
+
 _engine = Engine.from_paths()
 wsgi_app = wsgi.ComplianceMiddleware(bare_wsgi, _engine, trusted_proxies=["127.0.0.1"])
 asgi_app = asgi.ComplianceMiddleware(bare_asgi, _engine, trusted_proxies=["127.0.0.1"])
@@ -346,6 +392,12 @@ def main() -> int:
         print(
             f"    (reader without a notice: {no_notice:,.0f} req/s, {no_notice / bare_rps:.1%}:"
             " the middleware's own cost without the HTML scan)"
+        )
+        naive, naive_body, _ = measure_rps(kind, f"naive_{wrapped}")
+        assert NOTICE in naive_body
+        print(
+            f"    (a naive middleware that only splices a fixed notice before the last "
+            f"</body>: {naive:,.0f} req/s, {naive / bare_rps:.1%}; no budget)"
         )
         rendered_bare, _, _ = measure_rps(kind, f"rendered_{bare.split('_')[1]}")
         rendered, rendered_body, _ = measure_rps(kind, f"rendered_{wrapped}")
