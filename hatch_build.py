@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,11 +64,37 @@ class ExtensionsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 build_data["force_include"][str(path)] = f"compliance/{path.name}"
 
 
+def _pkg_config(option: str, package: str, prefix: str) -> list[str]:
+    """Directories ``pkg-config`` names for ``package``; none when it or the package is absent."""
+    try:
+        result = subprocess.run(
+            ["pkg-config", option, package], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if result.returncode != 0:
+        return []
+    return [word[len(prefix) :] for word in result.stdout.split() if word.startswith(prefix)]
+
+
 def _compile(root: Path, out: Path, name: str, sources: list[str], libraries: list[str]) -> Path:
     """Compile one extension with setuptools' compiler driver; return the built file."""
     from setuptools import Distribution, Extension
 
-    extension = Extension(name, sources=sources, libraries=libraries)
+    include_dirs: list[str] = []
+    library_dirs: list[str] = []
+    for library in libraries:
+        # Homebrew and other prefixes are not on the compiler's default paths.
+        include_dirs += _pkg_config("--cflags-only-I", f"lib{library}", "-I")
+        library_dirs += _pkg_config("--libs-only-L", f"lib{library}", "-L")
+    extension = Extension(
+        name,
+        sources=sources,
+        libraries=libraries,
+        include_dirs=include_dirs,
+        library_dirs=library_dirs,
+        runtime_library_dirs=[d for d in library_dirs if os.name == "posix"],
+    )
     dist = Distribution({"name": "compliance", "ext_modules": [extension]})
     dist.script_args = []
     command: Any = dist.get_command_obj("build_ext")
