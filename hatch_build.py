@@ -39,7 +39,7 @@ class ExtensionsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             self.app.display_info("compliance: COMPLIANCE_BUILD_EXTENSIONS=0, pure Python")
             return
         root = Path(self.root)
-        out = Path(tempfile.mkdtemp(prefix="compliance-ext-"))
+        out = self._out = Path(tempfile.mkdtemp(prefix="compliance-ext-"))
         built: list[Path] = []
         for name, (sources, libraries) in EXTENSIONS.items():
             if not all((root / source).is_file() for source in sources):
@@ -62,6 +62,12 @@ class ExtensionsBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 shutil.copyfile(path, root / "compliance" / path.name)
             else:
                 build_data["force_include"][str(path)] = f"compliance/{path.name}"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        # The wheel is written: the compiled files it took are no longer needed.
+        out = getattr(self, "_out", None)
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def _pkg_config(option: str, package: str, prefix: str) -> list[str]:
