@@ -32,6 +32,7 @@ _KNOWN_HEADERS = frozenset(DEFAULT_HEADERS)
 # A hop written by a proxy is short; anything longer is garbage and is not parsed at all.
 _MAX_HOP_CHARS = 128
 _MEMO_SIZE = 4096
+_MAX_REMEMBERED = 256  # characters of a forwarding header worth remembering an answer for
 
 _Range = tuple[int, int, int]  # (version, first, last) as integers
 
@@ -119,7 +120,7 @@ class TrustedProxies:
     compliance.errors.ConfigurationError: trusted proxy '10/33' is not an IP address or CIDR range
     """
 
-    __slots__ = ("_memo", "_memo_lock", "_ranges", "_text", "headers", "hops")
+    __slots__ = ("_clients", "_memo", "_memo_lock", "_ranges", "_text", "headers", "hops")
 
     def __init__(
         self,
@@ -157,6 +158,7 @@ class TrustedProxies:
         """Forwarding headers read, lower case, in order of precedence."""
         self._memo: dict[str, bool] = {}
         self._memo_lock = threading.Lock()
+        self._clients: dict[tuple[str | None, str | None, str | None], ClientAddress] = {}
 
     @property
     def networks(self) -> tuple[str, ...]:
@@ -185,6 +187,20 @@ class TrustedProxies:
                     self._memo.clear()
                 self._memo[ip] = found
         return found
+
+    def contains_peer(self, peer: str | None) -> bool:
+        """Whether the socket peer ``peer`` (as the server reports it) is trusted."""
+        return peer is not None and self.contains(normalize_ip(peer))
+
+    def _remember(
+        self, key: tuple[str | None, str | None, str | None], client: ClientAddress
+    ) -> None:
+        if len(key[2] or "") > _MAX_REMEMBERED:
+            return  # a huge header is not worth keeping
+        with self._memo_lock:
+            if len(self._clients) >= _MEMO_SIZE:
+                self._clients.clear()
+            self._clients[key] = client
 
     def _lookup(self, ip: str) -> bool:
         normal = normalize_ip(ip)
@@ -282,6 +298,25 @@ def resolve_client(
     >>> resolve_client("10.0.0.1", {"x-forwarded-for": "_hidden"}, proxies).ip is None
     True
     """
+    # The answer depends only on the peer and the first forwarding header present: remember
+    # it, as the same proxies and readers come back (bounded, like the trusted-peer memo).
+    key: tuple[str | None, str | None, str | None] = (peer, None, None)
+    if trusted.hops or trusted.contains_peer(peer):
+        for name in trusted.headers:
+            value = headers.get(name)
+            if value and not value.isspace():
+                key = (peer, name, value)
+                break
+    found = trusted._clients.get(key)
+    if found is None:
+        found = _resolve(peer, key[1], key[2], trusted)
+        trusted._remember(key, found)
+    return found
+
+
+def _resolve(
+    peer: str | None, name: str | None, value: str | None, trusted: TrustedProxies
+) -> ClientAddress:
     if trusted.hops:
         peer_ip = _peer_ip(peer)
         peer_trusted = True
@@ -289,10 +324,8 @@ def resolve_client(
         peer_ip, peer_trusted = _peer(peer, trusted)
     if not peer_trusted:
         return ClientAddress(peer_ip, False, peer)
-    for name in trusted.headers:
-        value = headers.get(name)
-        if value and not value.isspace():
-            return ClientAddress(trusted._client_from(name, value, peer_ip), True, peer)
+    if name is not None and value is not None:
+        return ClientAddress(trusted._client_from(name, value, peer_ip), True, peer)
     return ClientAddress(peer_ip, True, peer)
 
 

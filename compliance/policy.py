@@ -427,10 +427,9 @@ class Exchange:
         self._request_tags = tags
         self._tags: frozenset[str] = frozenset()
         self.nonce = nonce
-        self.client: ClientAddress = ClientAddress(None, False, peer)
         self.decision: Any = None
         """The :class:`~compliance.engine.Decision`, once made (None after a fault)."""
-        self.client = resolve_client(peer, headers, settings.trusted_proxies)
+        self.client: ClientAddress = resolve_client(peer, headers, settings.trusted_proxies)
 
     # -- deciding
 

@@ -457,3 +457,27 @@ def test_hops_mode_contains_nothing() -> None:
 )
 def test_normalize_ip(value: str, expected: str | None) -> None:
     assert normalize_ip(value) == expected
+
+
+def test_answers_are_remembered_within_bounds() -> None:
+    from compliance import client as client_module
+
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    first = resolve_client("10.0.0.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
+    again = resolve_client("10.0.0.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
+    assert again is first  # remembered
+    # The same header from an untrusted peer is not the same question.
+    spoofed = resolve_client("198.51.100.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
+    assert spoofed == ClientAddress("198.51.100.1", False, "198.51.100.1")
+    assert resolve_client("10.0.0.1", {}, proxies) == ClientAddress("10.0.0.1", True, "10.0.0.1")
+    # A flood of distinct values never holds more than the bound.
+    for i in range(client_module._MEMO_SIZE + 10):
+        ip = f"203.0.{i // 256 % 256}.{i % 256}"
+        assert resolve_client("10.0.0.1", {"x-forwarded-for": ip}, proxies).ip == ip
+    assert len(proxies._clients) <= client_module._MEMO_SIZE
+    # A long header is answered but not kept.
+    long_value = ", ".join(["10.0.0.2"] * 60) + ", 203.0.113.9"
+    before = dict(proxies._clients)
+    answer = resolve_client("10.0.0.1", {"x-forwarded-for": long_value}, proxies)
+    assert answer.ip == "203.0.113.9"
+    assert proxies._clients == before
