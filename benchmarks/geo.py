@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import compliance.geo  # noqa: E402
+from compliance._native import without  # noqa: E402
 from compliance.geo import MaxMindGeolocator, public_address  # noqa: E402
 from compliance.testing import build_mmdb  # noqa: E402
 
@@ -103,11 +104,8 @@ def main() -> int:
         print("first time = all caches cleared before each round\n")
         native = compliance.geo._cmmdb is not None
         print(f"lookups: {'C extension (libmaxminddb)' if native else 'maxminddb'}\n")
-        saved, compliance.geo._cmmdb = compliance.geo._cmmdb, None
-        try:  # the same geolocator without the C extension, for information
+        with without(compliance.geo, "_cmmdb"):  # the same, without the C lookups
             pure = MaxMindGeolocator(path, cache_size=4 * MAX_ADDRESSES, check_interval=60)
-        finally:
-            compliance.geo._cmmdb = saved
         with (
             geoip2.database.Reader(str(path)) as g2,
             maxminddb.open_database(str(path), maxminddb.MODE_AUTO) as bare,

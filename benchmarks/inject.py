@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compliance.inject
+from compliance._native import without
 from compliance.inject import Injector, PageInfo, Placement
 
 CHUNK = 64 * 1024
@@ -182,11 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if compliance.inject._skip_boring is not None:
-        saved, compliance.inject._skip_boring = compliance.inject._skip_boring, None
-        try:
+        with without(compliance.inject, "_skip_boring"):
             pure = best_of(run_injector, chunks, args.repeat)
-        finally:
-            compliance.inject._skip_boring = saved
         print(
             f"(for information, the pure-Python scan: {pure * 1e3:.3f} ms, "
             f"{pure / naive:.2f}x the splice; no budget)"

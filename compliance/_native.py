@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 log = logging.getLogger("compliance")
@@ -45,3 +47,15 @@ def load(name: str) -> ModuleType | None:
 def available() -> dict[str, bool]:
     """Which accelerators are in use in this process, by module name."""
     return {name: load(name) is not None for name in ACCELERATORS}
+
+
+@contextmanager
+def without(module: ModuleType, attribute: str) -> Iterator[None]:
+    """Within the block, ``module.attribute`` (a loaded accelerator) is None: its callers take
+    their pure-Python path. For tests and benchmarks that time or compare both paths."""
+    saved = getattr(module, attribute)
+    setattr(module, attribute, None)
+    try:
+        yield
+    finally:
+        setattr(module, attribute, saved)

@@ -83,15 +83,15 @@ def render_fails() -> type[_RenderFails]:
 # that use these fixtures (``pytestmark = pytest.mark.usefixtures(...)``) run every test
 # both ways. The C variant skips when the extension was not built.
 def _implementation(request: pytest.FixtureRequest, module: Any, name: str) -> Iterator[str]:
-    saved = getattr(module, name)
-    if request.param == "c" and saved is None:
-        pytest.skip("C extension not built")
-    if request.param == "python":
-        setattr(module, name, None)
-    try:
+    from compliance._native import without
+
+    if request.param == "c":
+        if getattr(module, name) is None:
+            pytest.skip("C extension not built")
         yield request.param
-    finally:
-        setattr(module, name, saved)
+        return
+    with without(module, name):
+        yield request.param
 
 
 @pytest.fixture(scope="module", params=["c", "python"])

@@ -647,16 +647,14 @@ def test_c_and_python_lookups_give_equal_locations(geoip_test_data: Path, databa
     import maxminddb
 
     import compliance.geo
+    from compliance._native import without
 
     if compliance.geo._cmmdb is None:
         pytest.skip("C extension not built (or this is the pure-Python run)")
     path = geoip_test_data / f"{database}.mmdb"
     native = MaxMindGeolocator(path, cache_size=0)
-    saved, compliance.geo._cmmdb = compliance.geo._cmmdb, None
-    try:
+    with without(compliance.geo, "_cmmdb"):
         pure = MaxMindGeolocator(path, cache_size=0)
-    finally:
-        compliance.geo._cmmdb = saved
     addresses: list[str] = []
     with maxminddb.open_database(str(path)) as reader:
         for network, _ in reader:
