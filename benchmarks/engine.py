@@ -25,7 +25,6 @@ from pathlib import Path
 
 import geoip2.database
 
-import compliance.geo
 from compliance import Engine, Location, load_rules
 from compliance.testing import FixedGeolocator, build_mmdb
 
@@ -202,8 +201,6 @@ def new_ip_budget(folder: Path) -> bool:
         f"new-IP decide() {decide_us:7.3f} us vs bare maxminddb get() {bare_us:7.3f} us: "
         f"{ratio:4.2f}x (budget <= 1.2x) {'PASS' if passed else 'FAIL'}"
     )
-    native = compliance.geo._cmmdb is not None  # what the engine's geolocator uses
-    print(f"  (MaxMind lookups: {'C extension (libmaxminddb)' if native else 'maxminddb'})")
     return passed
 
 

@@ -21,8 +21,6 @@ import maxminddb
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import compliance.geo  # noqa: E402
-from compliance._native import without  # noqa: E402
 from compliance.geo import MaxMindGeolocator, public_address  # noqa: E402
 from compliance.testing import build_mmdb  # noqa: E402
 
@@ -102,15 +100,10 @@ def main() -> int:
         print(f"database: {path}")
         print(f"{len(ips)} addresses in as many networks; best of {ROUNDS} interleaved rounds")
         print("first time = all caches cleared before each round\n")
-        native = compliance.geo._cmmdb is not None
-        print(f"lookups: {'C extension (libmaxminddb)' if native else 'maxminddb'}\n")
-        with without(compliance.geo, "_cmmdb"):  # the same, without the C lookups
-            pure = MaxMindGeolocator(path, cache_size=4 * MAX_ADDRESSES, check_interval=60)
         with (
             geoip2.database.Reader(str(path)) as g2,
             maxminddb.open_database(str(path), maxminddb.MODE_AUTO) as bare,
             MaxMindGeolocator(path, cache_size=4 * MAX_ADDRESSES, check_interval=60) as geo,
-            pure,
         ):
             clear = geo.clear_cache
             runs: dict[str, Run] = {
@@ -121,12 +114,6 @@ def main() -> int:
                 "get, 8 per network": (nothing, loop(bare.get, shared), len(shared)),
                 "first time, 8 per network": (clear, loop(geo.locate, shared), len(shared)),
             }
-            if native:
-                runs["first time, no C extension"] = (
-                    pure.clear_cache,
-                    loop(pure.locate, ips),
-                    len(ips),
-                )
             costs = best_per_lookup(runs)
 
     for name, cost in costs.items():
@@ -135,9 +122,6 @@ def main() -> int:
     first_ratio = costs["locate, first time"] / costs["maxminddb Reader.get()"]
     shared_ratio = costs["first time, 8 per network"] / costs["get, 8 per network"]
     print(f"\n(first time, 8 per network: {shared_ratio:.2f}x bare get(); no budget)")
-    if "first time, no C extension" in costs:
-        pure_ratio = costs["first time, no C extension"] / costs["maxminddb Reader.get()"]
-        print(f"(first time without the C extension: {pure_ratio:.2f}x bare get(); no budget)")
     checks = [
         (f"repeat is {repeat_gain:.1f}x cheaper than city() (budget: >= 20x)", repeat_gain >= 20),
         (f"first time is {first_ratio:.2f}x bare get() (budget: <= 1.2x)", first_ratio <= 1.2),

@@ -30,7 +30,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import compliance.inject
-from compliance._native import without
 from compliance.inject import Injector, PageInfo, Placement
 
 CHUNK = 64 * 1024
@@ -181,14 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio:       {max(ratio, mixed_ratio):5.2f}x, the worse of the two "
         f"(budget {TIME_BUDGET:.1f}x) {'PASS' if time_ok else 'FAIL'}"
     )
-
-    if compliance.inject._skip_boring is not None:
-        with without(compliance.inject, "_skip_boring"):
-            pure = best_of(run_injector, chunks, args.repeat)
-        print(
-            f"(for information, the pure-Python scan: {pure * 1e3:.3f} ms, "
-            f"{pure / naive:.2f}x the splice; no budget)"
-        )
 
     peak, baseline = peak_stream_memory(args.stream_mb * 1024 * 1024)
     extra = peak - baseline

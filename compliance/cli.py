@@ -35,14 +35,7 @@ class _VersionAction(argparse.Action):
 
 
 def _version() -> str:
-    from ._native import ACCELERATORS, available
-
-    found = available()
-    lines = [f"compliance {__version__}"]
-    for name, purpose in ACCELERATORS.items():
-        state = "C extension" if found[name] else "pure Python"
-        lines.append(f"  {purpose}: {state}")
-    return "\n".join(lines)
+    return f"compliance {__version__}"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -28,7 +28,6 @@ import iptocc
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
-from compliance._native import load as load_extension
 from compliance.errors import ConfigurationError, GeoDatabaseError
 
 __all__ = [
@@ -364,8 +363,6 @@ _DEFAULT_CACHE_SIZE: Final = 32_768
 
 # --- MaxMind ----------------------------------------------------------------------------------
 
-_cmmdb = load_extension("compliance._cmmdb")
-
 _Signature = tuple[int, int, int, int]
 _NOT_ANONYMOUS: Final = Anonymity()
 
@@ -389,7 +386,6 @@ class _Database:
     __slots__ = (
         "closed",
         "database_type",
-        "fast",
         "get",
         "ip_version",
         "kind",
@@ -453,34 +449,21 @@ class _Database:
         self.reader = reader
         self.get: Callable[[str], tuple[Any, int]] = reader.get_with_prefix_len
         self.closed = False
-        # The C lookup over libmaxminddb decodes only the fields a Location needs, where
-        # maxminddb decodes the whole record (all those names in eight languages): it makes
-        # a first-time lookup cheaper than maxminddb's own get(). Same answers
-        # (tests/test_cmmdb.py); without the extension, maxminddb does the work.
-        self.fast: Any = None
-        if self.kind == "location" and _cmmdb is not None:
-            try:
-                self.fast = _cmmdb.Reader(path)
-            except (OSError, ValueError) as exc:
-                log.warning("%s: C lookups unavailable, using maxminddb (%s)", path, exc)
 
     def close(self) -> None:
         self.closed = True
         self.reader.close()
-        if self.fast is not None:
-            self.fast.close()
 
 
 class _State:
     """What one generation of lookups uses, swapped as a whole on reload."""
 
-    __slots__ = ("anonymous", "cache", "fast", "get", "main", "networks", "source", "v6")
+    __slots__ = ("anonymous", "cache", "get", "main", "networks", "source", "v6")
 
     def __init__(self, main: _Database, anonymous: _Database | None, cache_size: int) -> None:
         self.main = main
         self.anonymous = anonymous
         self.get = main.get
-        self.fast: Callable[[bytes], Any] | None = None if main.fast is None else main.fast.lookup
         self.v6 = main.ip_version == 6
         self.source = f"maxmind:{main.database_type}"
         self.cache = _Cache(cache_size)
@@ -518,27 +501,14 @@ class _State:
             if index >= 0 and value <= _V4_LAST[index]:
                 return UNKNOWN
             text, version = ip, 4
-        fast = self.fast
-        if fast is not None:
-            try:
-                found = fast(packed)
-            except ValueError as exc:
-                if self.main.closed:  # closed under this lookup by close()
-                    return UNKNOWN
-                raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
-            if found is None:
-                return UNKNOWN
-            prefix, code, eu, codes = found
-            record = None
-        else:
-            try:
-                record, prefix = self.get(text)
-            except InvalidDatabaseError as exc:
-                raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
-            except ValueError:  # closed under this lookup by close()
-                return UNKNOWN
-            if record is None:
-                return UNKNOWN
+        try:
+            record, prefix = self.get(text)
+        except InvalidDatabaseError as exc:
+            raise GeoDatabaseError(self.main.path, f"corrupt data for {text} ({exc})") from None
+        except ValueError:  # closed under this lookup by close()
+            return UNKNOWN
+        if record is None:
+            return UNKNOWN
         if prefix < 0:  # an IPv4 address under an IPv6 network wider than ::/96
             prefix = 0
         net = value & (_MASKS_V4 if version == 4 else _MASKS_V6)[prefix]
@@ -546,21 +516,20 @@ class _State:
         location = self.networks.get(key)
         if location is not None:
             return location
-        if record is not None:
-            # Read only the few keys needed from the decoded record, with the C lookup's
-            # rules for odd data: a code that is not a string is missing, and so on.
-            country: Any = record.get("country") if isinstance(record, dict) else None
-            code = country.get("iso_code") if isinstance(country, dict) else None
-            if isinstance(code, str):
-                subs = record.get("subdivisions")
-                codes = [
-                    sub["iso_code"]
-                    for sub in (subs if isinstance(subs, list) else ())
-                    if isinstance(sub, dict) and isinstance(sub.get("iso_code"), str)
-                ]
-                eu = country.get("is_in_european_union") is True
-            else:
-                code = None
+        # Read only the few keys needed from the decoded record; odd data (a code that
+        # is not a string, a subdivision without one) reads as missing.
+        country: Any = record.get("country") if isinstance(record, dict) else None
+        code = country.get("iso_code") if isinstance(country, dict) else None
+        if isinstance(code, str):
+            subs = record.get("subdivisions")
+            codes = [
+                sub["iso_code"]
+                for sub in (subs if isinstance(subs, list) else ())
+                if isinstance(sub, dict) and isinstance(sub.get("iso_code"), str)
+            ]
+            eu = country.get("is_in_european_union") is True
+        else:
+            code = None
         if code is None:
             location = UNKNOWN
         else:

@@ -61,8 +61,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ._native import load as load_extension
-
 __all__ = ["MARKER", "Injector", "PageInfo", "Placement"]
 
 Placement = Literal["body_start", "body_end", "marker"]
@@ -172,13 +170,6 @@ _BORING = tuple(_boring(_INTERESTING_START, _INTERESTING_END, comments=c) for c 
 _BORING_IN_SELECT = tuple(
     _boring(_INTERESTING_START + b"|input|keygen", _INTERESTING_END, comments=c)
     for c in (False, True)
-)
-
-# The same match in C (compliance/_cinject.c), when it was compiled at install time: the scan
-# of a page's body is most of the injector's work. tests/test_cinject.py holds it to the regex.
-_cinject = load_extension("compliance._cinject")
-_skip_boring: Callable[[bytes, int, bool, bool], int] | None = (
-    None if _cinject is None else _cinject.skip_boring
 )
 
 # Runs a long tag's states skip over (see _scan_long_tag), by state.
@@ -603,13 +594,10 @@ class Injector:
             state = self._state
             if state == _DATA:
                 if self._phase == _BODY and self._end_at is None and not self._frameset_ok:
-                    if _skip_boring is not None:
-                        i = _skip_boring(data, i, self._select, not self._marker_pending)
-                    else:
-                        boring = (_BORING_IN_SELECT if self._select else _BORING)[
-                            not self._marker_pending
-                        ]
-                        i = boring.match(data, i).end()  # type: ignore[union-attr]
+                    boring = (_BORING_IN_SELECT if self._select else _BORING)[
+                        not self._marker_pending
+                    ]
+                    i = boring.match(data, i).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
                 j = data.find(b"<", i)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -77,34 +75,3 @@ def broken_geolocator() -> _BrokenGeolocator:
 def render_fails() -> type[_RenderFails]:
     """Wrap an engine so that rendering its notices raises."""
     return _RenderFails
-
-
-# The C accelerators and their pure-Python equivalents must give the same results: modules
-# that use these fixtures (``pytestmark = pytest.mark.usefixtures(...)``) run every test
-# both ways. The C variant skips when the extension was not built.
-def _implementation(request: pytest.FixtureRequest, module: Any, name: str) -> Iterator[str]:
-    from compliance._native import without
-
-    if request.param == "c":
-        if getattr(module, name) is None:
-            pytest.skip("C extension not built")
-        yield request.param
-        return
-    with without(module, name):
-        yield request.param
-
-
-@pytest.fixture(scope="module", params=["c", "python"])
-def scan_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The injector's body scan: ``compliance._cinject`` or the regular expressions."""
-    import compliance.inject
-
-    yield from _implementation(request, compliance.inject, "_skip_boring")
-
-
-@pytest.fixture(scope="module", params=["c", "python"])
-def lookup_implementation(request: pytest.FixtureRequest) -> Iterator[str]:
-    """MaxMind lookups: ``compliance._cmmdb`` (libmaxminddb) or ``maxminddb``."""
-    import compliance.geo
-
-    yield from _implementation(request, compliance.geo, "_cmmdb")

@@ -13,8 +13,6 @@ import pytest
 
 from compliance.inject import MARKER, Injector, PageInfo, Placement
 
-pytestmark = pytest.mark.usefixtures("scan_implementation")
-
 S = "<aside>S</aside>"
 E = "<aside>E</aside>"
 M = "<aside>M</aside>"

@@ -22,8 +22,6 @@ html5lib = pytest.importorskip("html5lib")
 
 from compliance.inject import Injector, PageInfo, Placement  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("scan_implementation")
-
 NOTICE = '<aside class="compliance-notice" data-compliance-rule="t">N</aside>'
 PLACEMENTS: tuple[Placement, ...] = ("body_start", "body_end", "marker")
 

@@ -16,8 +16,6 @@ from hypothesis import strategies as st
 
 from compliance.inject import Injector, PageInfo, Placement
 
-pytestmark = pytest.mark.usefixtures("scan_implementation")
-
 html5lib = pytest.importorskip("html5lib")
 
 settings.register_profile(
