@@ -1,0 +1,160 @@
+"""The one bounded cache type: bounds by entries and bytes, eviction order, thread safety."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import pytest
+
+from compliance.cache import ENTRY_OVERHEAD, BoundedCache, approximate_size
+
+
+def test_hit_returns_the_stored_object_and_miss_returns_none() -> None:
+    cache: BoundedCache[str, object] = BoundedCache(max_entries=10, max_bytes=100_000)
+    value = object()
+    assert cache.set("k", value) is value
+    assert cache.get("k") is value
+    assert cache.get("other") is None
+    assert "k" in cache
+    assert len(cache) == 1
+
+
+def test_the_hit_path_is_the_mappings_own_get() -> None:
+    # A hit must cost a dict lookup: no Python frame, no lock between caller and mapping.
+    cache: BoundedCache[str, int] = BoundedCache(max_entries=10, max_bytes=100_000)
+    assert type(cache.get).__name__ == "builtin_function_or_method"
+
+
+def test_entry_bound_evicts_oldest_first() -> None:
+    cache: BoundedCache[int, int] = BoundedCache(max_entries=3, max_bytes=1_000_000)
+    for key in range(5):
+        cache.set(key, key)
+    assert list(cache) == [2, 3, 4]
+    assert cache.evictions == 2
+
+
+def test_hits_do_not_reorder_but_replacing_does() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(max_entries=2, max_bytes=1_000_000)
+    cache.set("a", 1)
+    cache.set("b", 2)
+    assert cache.get("a") == 1
+    cache.set("c", 3)  # "a" is oldest by insertion although it was just read
+    assert list(cache) == ["b", "c"]
+    cache.set("b", 20)  # a replaced entry counts as new
+    cache.set("d", 4)
+    assert list(cache) == ["b", "d"]
+    assert cache.get("b") == 20
+
+
+def test_byte_bound_holds_against_large_distinct_keys() -> None:
+    # The Accept-Language attack in small: distinct 64 KiB keys, a 1 MiB budget.
+    cache: BoundedCache[str, str] = BoundedCache(max_entries=100_000, max_bytes=1 << 20)
+    for n in range(200):
+        cache.set(f"{n:05d}" + "x" * 65_536, "de")
+        assert cache.nbytes <= cache.max_bytes
+    assert 0 < len(cache) <= 16
+    assert cache.nbytes == sum(
+        approximate_size(key) + approximate_size("de") + ENTRY_OVERHEAD for key in cache
+    )
+
+
+def test_an_entry_larger_than_the_budget_is_not_kept_and_drops_an_older_copy() -> None:
+    cache: BoundedCache[str, str] = BoundedCache(max_entries=10, max_bytes=4_096)
+    cache.set("k", "small")
+    assert cache.set("k", "x" * 10_000) == "x" * 10_000
+    assert "k" not in cache
+    assert cache.nbytes == 0
+
+
+def test_custom_size_function_is_used() -> None:
+    cache: BoundedCache[str, list[int]] = BoundedCache(
+        max_entries=100, max_bytes=10 * (1_000 + ENTRY_OVERHEAD), size=lambda k, v: 1_000
+    )
+    for n in range(25):
+        cache.set(str(n), [n])
+    assert len(cache) == 10
+    assert cache.nbytes == 10 * (1_000 + ENTRY_OVERHEAD)
+
+
+def test_zero_bounds_store_nothing() -> None:
+    for entries, size in ((0, 1_000), (10, 0)):
+        cache: BoundedCache[str, int] = BoundedCache(max_entries=entries, max_bytes=size)
+        assert cache.set("k", 1) == 1
+        assert cache.get("k") is None
+        assert len(cache) == 0
+
+
+@pytest.mark.parametrize(
+    ("entries", "size"),
+    [
+        pytest.param(-1, 10, id="negative-entries"),
+        pytest.param(10, -1, id="negative-bytes"),
+        pytest.param(True, 10, id="bool-entries"),
+        pytest.param(10, 1.5, id="float-bytes"),
+    ],
+)
+def test_bad_bounds_are_refused(entries: int, size: int) -> None:
+    with pytest.raises(ValueError, match="must be a non-negative integer"):
+        BoundedCache(max_entries=entries, max_bytes=size)
+
+
+def test_pop_and_clear_keep_the_byte_count_exact() -> None:
+    cache: BoundedCache[str, str] = BoundedCache(max_entries=10, max_bytes=100_000)
+    cache.set("a", "1")
+    cache.set("b", "2")
+    before = cache.nbytes
+    assert cache.pop("a") == "1"
+    assert cache.pop("a", "gone") == "gone"
+    assert cache.nbytes < before
+    cache.clear()
+    assert len(cache) == 0
+    assert cache.nbytes == 0
+
+
+def test_approximate_size_counts_one_level_of_containers() -> None:
+    text = "x" * 10_000
+    assert approximate_size(text) >= 10_000
+    assert approximate_size((text, text)) >= 20_000
+    assert approximate_size(frozenset({text})) >= 10_000
+    assert approximate_size(7) == sys.getsizeof(7)
+
+
+def test_concurrent_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
+    cache: BoundedCache[int, str] = BoundedCache(max_entries=64, max_bytes=40_000)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(seed: int) -> None:
+        try:
+            start.wait()
+            for n in range(3_000):
+                key = (n * 7 + seed) % 200
+                if cache.get(key) is None:
+                    cache.set(key, "v" * (key % 50))
+                if n % 97 == 0:
+                    cache.pop(key)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(cache) <= 64
+    assert cache.nbytes <= 40_000
+    expected = sum(
+        approximate_size(key) + approximate_size(cache.get(key)) + ENTRY_OVERHEAD for key in cache
+    )
+    assert cache.nbytes == expected
+
+
+def test_many_evictions_cost_one_pop_each() -> None:
+    # Eviction counts exactly one pop per entry beyond the bound, whatever the key order.
+    cache: BoundedCache[int, int] = BoundedCache(max_entries=1_000, max_bytes=1 << 30)
+    for key in range(50_000):
+        cache.set(key, key)
+    assert cache.evictions == 49_000
+    assert list(cache)[:1] == [49_000]
