@@ -165,27 +165,16 @@ def _variables(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import ipaddress
-
     from .engine import Engine
-    from .geo import Location
 
     at = _parse_date(args.at)
+    # Every argument is checked before the rules load: a typo is a usage error saying what
+    # is valid, never a silent "no notices" for a reader who cannot exist.
+    location = _reader_location(args)
+    _check_url(args.url)
+    if args.page_language is not None:
+        _check_language("--page-language", args.page_language)
     engine = Engine.from_paths(args.rules, geoip_db=args.geoip_db, variables=_variables(args.set))
-    location = None
-    if args.country is not None:
-        country = args.country.upper()
-        if len(country) != 2 or not country.isalpha():
-            raise _UsageError(f"--country {args.country!r} is not an ISO 3166-1 code")
-        subdivisions = tuple(s.upper() for s in args.subdivision)
-        location = Location(country=country, subdivisions=subdivisions, source="command line")
-    else:
-        try:
-            ipaddress.ip_address(args.ip)
-        except ValueError:
-            raise _UsageError(f"--ip {args.ip!r} is not an IP address") from None
-        if args.subdivision:
-            raise _UsageError("--subdivision goes with --country")
     decision = engine.decide(
         ip=args.ip,
         location=location,
@@ -201,6 +190,95 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     print(_describe_decision(decision, args.page_language, explain=args.explain))
     return 0
+
+
+def _reader_location(args: argparse.Namespace) -> Any:
+    """The reader given by ``--country``/``--subdivision``, or None for ``--ip``."""
+    import ipaddress
+
+    from .geo import Location
+
+    if args.country is None:
+        try:
+            ipaddress.ip_address(args.ip)
+        except ValueError:
+            raise _UsageError(f"--ip {args.ip!r} is not an IP address") from None
+        if args.subdivision:
+            raise _UsageError("--subdivision goes with --country")
+        return None
+    country = _country(args.country)
+    subdivisions = tuple(_subdivision(country, value) for value in args.subdivision)
+    return Location.of(country, *subdivisions, source="command line")
+
+
+def _country(value: str) -> str:
+    import pycountry
+
+    code = value.strip().upper()
+    if len(code) == 2 and code.isalpha():
+        if code == "XK" or pycountry.countries.get(alpha_2=code) is not None:
+            return code
+        raise _UsageError(
+            f"--country {value!r} is not an assigned ISO 3166-1 code: give a country such as "
+            "RU, UA or DE"
+        )
+    raise _UsageError(
+        f"--country {value!r} is not an ISO 3166-1 code: give two letters such as RU, UA, DE"
+    )
+
+
+def _subdivision(country: str, value: str) -> str:
+    import pycountry
+
+    code = value.strip().upper()
+    head, dash, _ = code.partition("-")
+    if not dash:
+        raise _UsageError(
+            f"--subdivision {value!r} is not a full ISO 3166-2 code: write it with its "
+            f"country, e.g. {country}-{code or '43'}"
+        )
+    if head != country:
+        raise _UsageError(
+            f"--subdivision {value!r} is not in {country}: a subdivision of --country "
+            f"{country} starts with {country}-"
+        )
+    if pycountry.subdivisions.get(code=code) is None:  # type: ignore[no-untyped-call]
+        known = sorted(
+            s.code
+            for s in pycountry.subdivisions.get(country_code=country)  # type: ignore[no-untyped-call]
+            or ()
+        )
+        examples = f"for example {', '.join(known[:3])}" if known else "it has none"
+        raise _UsageError(
+            f"--subdivision {value!r} is not an ISO 3166-2 code of {country} ({examples})"
+        )
+    return code
+
+
+def _check_url(value: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _UsageError(
+            f"--url {value!r} is not an absolute http(s) URL, e.g. https://www.example.org/news/1"
+        )
+
+
+def _check_language(option: str, value: str) -> None:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise _UsageError(
+            f"{option} {value!r} is not a language CLDR knows: use a code such as en, ru, uk "
+            "or pt-BR"
+        ) from None
 
 
 def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:
@@ -265,12 +343,13 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    # uvicorn is the optional `demo` extra; say how to get it instead of a traceback.
     try:
-        from .demo import run_demo
-    except ImportError as exc:  # uvicorn is an optional extra
-        raise _UsageError(
-            f"the demo needs uvicorn: pip install 'compliance[demo]' ({exc})"
-        ) from None
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise _UsageError("the demo needs uvicorn: pip install 'compliance[demo]'") from None
+    from .demo import run_demo
+
     return run_demo(port=args.port, host=args.host, rules=args.rules, geoip_db=args.geoip_db)
 
 

@@ -13,7 +13,7 @@ file that does not load gives one failing item listing every problem, ``FILE:LIN
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,17 +117,29 @@ class RuleProblemsItem(pytest.Item):
 
 
 class RuleFile(pytest.File):
-    """A rule file's tests, run against the engine over every ``--compliance-rules`` path."""
+    """A rule file's tests, run against the engine over every ``--compliance-rules`` path;
+    or, when the rule files do not load, the one item that lists every problem."""
 
-    def __init__(self, *, tests: list[LoadedTest], engine: Engine | None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        tests: list[LoadedTest],
+        engine: Engine | None,
+        error: RuleError | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.tests = tests
         self.engine = engine
+        self.error = error
 
     def collect(self) -> Iterator[pytest.Item]:
-        seen: dict[str, int] = {}
+        if self.error is not None:
+            yield RuleProblemsItem.from_parent(self, name="compliance lint", error=self.error)
+            return
         if self.engine is None:
             return
+        seen: dict[str, int] = {}
         for loaded in self.tests:
             name = loaded.test.name
             if loaded.rule_id is not None:
@@ -138,7 +150,7 @@ class RuleFile(pytest.File):
             yield RuleTestItem.from_parent(self, name=name, loaded=loaded, engine=self.engine)
 
 
-def _collect(session: pytest.Session, paths: list[str]) -> list[pytest.Item]:
+def _rule_files(session: pytest.Session, paths: list[str]) -> list[RuleFile]:
     config = session.config
     try:
         engine = Engine.from_paths(paths, geoip_db=config.getoption("compliance_geoip_db"))
@@ -146,27 +158,26 @@ def _collect(session: pytest.Session, paths: list[str]) -> list[pytest.Item]:
         raise pytest.UsageError(f"compliance rule tests: {exc}") from None
     except RuleError as exc:
         first = exc.problems[0].file if exc.problems else paths[0]
-        where = RuleFile.from_parent(session, path=Path(first).resolve(), tests=[], engine=None)
-        return [RuleProblemsItem.from_parent(where, name="compliance lint", error=exc)]
+        path = Path(first).resolve()
+        return [RuleFile.from_parent(session, path=path, tests=[], engine=None, error=exc)]
     config.stash[_ENGINE] = engine
     by_file: dict[str, list[LoadedTest]] = {file: [] for file in engine.ruleset.files}
     for loaded in engine.ruleset.tests:
         by_file.setdefault(loaded.file, []).append(loaded)
-    items: list[pytest.Item] = []
-    for file, tests in by_file.items():
-        if tests:
-            collector = RuleFile.from_parent(
-                session, path=Path(file).resolve(), tests=tests, engine=engine
-            )
-            items.extend(collector.collect())
-    return items
+    return [
+        RuleFile.from_parent(session, path=Path(file).resolve(), tests=tests, engine=engine)
+        for file, tests in by_file.items()
+        if tests
+    ]
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(
-    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-) -> None:
-    # tryfirst: the rule tests are in place before -k / -m deselect among all items.
-    paths: list[str] = config.getoption("compliance_rules")
-    if paths:
-        items.extend(_collect(session, paths))
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    # The rule files join the session's own collectors, so pytest collects their items like
+    # any other (counted in "collected N items", shown by --collect-only, selected by -k/-m).
+    report = yield
+    if isinstance(collector, pytest.Session) and report.passed:
+        paths: list[str] = collector.config.getoption("compliance_rules")
+        if paths:
+            report.result.extend(_rule_files(collector, paths))
+    return report

@@ -32,7 +32,11 @@ __all__ = [
 class FixedGeolocator:
     """A geolocator with set answers: one location for everyone, or one per IP address.
 
-    Records every call in ``calls`` as ``(ip, trusted)``.
+    A location may be given as a :class:`~compliance.geo.Location` or as a code: a country
+    (``"RU"``) or a full subdivision (``"UA-43"``, which also sets the country). Codes are
+    checked here, so a typo fails at construction with
+    :class:`~compliance.errors.ConfigurationError`, not at the first lookup. Records every
+    call in ``calls`` as ``(ip, trusted)``.
 
     >>> from compliance.geo import Location
     >>> geo = FixedGeolocator({"192.0.2.1": Location.of("UA", "43")})
@@ -40,13 +44,24 @@ class FixedGeolocator:
     (('UA-43',), False)
     >>> FixedGeolocator(Location.of("RU")).locate(None).country
     'RU'
+    >>> FixedGeolocator("RU").locate("192.0.2.9").country
+    'RU'
+    >>> FixedGeolocator({"192.0.2.1": "UA-43"}).locate("192.0.2.1").subdivisions
+    ('UA-43',)
     """
 
     def __init__(
-        self, answer: Location | Mapping[str, Location], *, default: Location = UNKNOWN
+        self,
+        answer: Location | str | Mapping[str, Location | str],
+        *,
+        default: Location | str = UNKNOWN,
     ) -> None:
-        self._answer = answer
-        self._default = default
+        self._answer: Location | dict[str, Location] = (
+            _as_location(answer)
+            if isinstance(answer, Location | str)
+            else {ip: _as_location(value) for ip, value in answer.items()}
+        )
+        self._default = _as_location(default)
         self.calls: list[tuple[str | None, bool]] = []
         """Every ``(ip, trusted)`` asked about, in order."""
         self.closed = False
@@ -69,6 +84,17 @@ class FixedGeolocator:
 
     def __repr__(self) -> str:
         return f"FixedGeolocator({self._answer!r})"
+
+
+def _as_location(value: object) -> Location:
+    if isinstance(value, Location):
+        return value
+    if isinstance(value, str):
+        code = value.strip()
+        if "-" in code:
+            return Location.of(code.partition("-")[0], code)
+        return Location.of(code)
+    raise TypeError(f"expected a Location or a country code such as 'RU', not {value!r}")
 
 
 def build_mmdb(

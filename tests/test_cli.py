@@ -106,6 +106,17 @@ def test_check_variables_and_date(capsys: pytest.CaptureFixture[str]) -> None:
     [
         (["check", "--ip", "not-an-ip"], "is not an IP address"),
         (["check", "--country", "Russia"], "is not an ISO 3166-1 code"),
+        (["check", "--country", "ZZ"], "give a country such as RU, UA or DE"),
+        (["check", "--country", "UA", "--subdivision", "UA-99"], "for example UA-05"),
+        (
+            ["check", "--country", "UA", "--subdivision", "43"],
+            "write it with its country, e.g. UA-43",
+        ),
+        (["check", "--country", "DE", "--subdivision", "UA-43"], "starts with DE-"),
+        (["check", "--country", "RU", "--page-language", "xx"], "such as en, ru, uk"),
+        (["check", "--country", "RU", "--url", "not-a-url"], "not an absolute http(s) URL"),
+        (["check", "--country", "RU", "--url", "ftp://example.org/"], "not an absolute http(s)"),
+        (["check", "--country", "RU", "--url", "https://[::1/"], "not an absolute http(s) URL"),
         (["check", "--country", "RU", "--at", "yesterday"], "is not a date"),
         (["check", "--country", "RU", "--set", "novalue"], "write NAME=VALUE"),
         (["check", "--ip", RU_IP, "--subdivision", "UA-43"], "goes with --country"),
@@ -222,3 +233,21 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.splitlines() == [f"compliance {__version__}"]
+
+
+def test_valid_codes_in_any_case_still_work(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "check", "--country", "ua", "--subdivision", "ua-43", "--page-language", "uk"
+    )
+    assert code == 0, err
+    assert "Location: UA/UA-43" in out
+    assert "Notice: ru-undesirable-organization (uk" in out
+
+
+def test_demo_without_the_demo_extra_says_how_to_install_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # what "not installed" looks like
+    code, _, err = run(capsys, "demo", "--port", "0")
+    assert code == 2
+    assert err == "compliance demo: the demo needs uvicorn: pip install 'compliance[demo]'\n"

@@ -148,3 +148,28 @@ def test_the_pre_commit_hooks_run_lint_and_test(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "rules/bad.yaml:2:" in done.stdout
+
+
+def test_rule_tests_are_collected_like_any_other_item(
+    pytester: pytest.Pytester, rules: Path
+) -> None:
+    from compliance import Engine
+
+    count = len(Engine.from_paths([str(rules)]).ruleset.tests)
+    pytester.makepyfile(test_app="def test_app():\n    pass\n")
+    result = pytester.runpytest("--compliance-rules", str(rules))
+    # counted at collection time, not added silently after "collected N items"
+    result.stdout.fnmatch_lines([f"collected {count + 1} items"])
+    result.assert_outcomes(passed=count + 1)
+    listed = pytester.runpytest("--compliance-rules", str(rules), "--collect-only", "-q")
+    assert sum("russia.yaml::" in line for line in listed.stdout.lines) > 0
+    listed.stdout.fnmatch_lines([f"{count + 1} tests collected*"])
+
+
+def test_a_broken_rule_file_is_collected_as_one_item(
+    pytester: pytest.Pytester, rules: Path
+) -> None:
+    (rules / "broken.yaml").write_text("version: 1\nrules:\n  - id: Bad\n", encoding="utf-8")
+    result = pytester.runpytest("--compliance-rules", str(rules))
+    result.stdout.fnmatch_lines(["collected 1 item"])
+    result.assert_outcomes(failed=1)

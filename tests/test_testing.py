@@ -61,3 +61,23 @@ def test_environ_joins_repeated_headers_like_a_server() -> None:
 def test_scope_splits_the_query() -> None:
     scope = asgi_scope("/p?q=1", peer=None)
     assert (scope["path"], scope["query_string"], scope["client"]) == ("/p", b"q=1", None)
+
+
+def test_fixed_geolocator_takes_codes_and_checks_them_up_front() -> None:
+    import pytest
+
+    from compliance.errors import ConfigurationError
+
+    assert FixedGeolocator("RU").locate("192.0.2.1") == Location.of("RU")
+    assert FixedGeolocator("ua-43").locate(None).subdivisions == ("UA-43",)
+    by_ip = FixedGeolocator({"192.0.2.1": "DE"}, default="SE")
+    assert (by_ip.locate("192.0.2.1").country, by_ip.locate("192.0.2.2").country) == ("DE", "SE")
+    for bad in ("Russia", "ZZ", "UA-!!"):
+        with pytest.raises(ConfigurationError):
+            FixedGeolocator(bad)
+    with pytest.raises(ConfigurationError):
+        FixedGeolocator({"192.0.2.1": "XX"})
+    engine = Engine.from_paths(geolocator=FixedGeolocator("RU"))
+    assert [n.rule_id for n in engine.decide(ip="192.0.2.1").notices] == [
+        "ru-undesirable-organization"
+    ]
