@@ -1,0 +1,198 @@
+"""The one file watcher: signatures, change reports, the background thread, fork."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from compliance.watch import Changes, FileWatcher, signature
+
+WAIT = 10.0  # seconds to wait for a background check; a pass takes one interval
+
+
+def _bump(path: Path, text: str) -> None:
+    """Rewrite ``path`` in place and make sure its modification time moves."""
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+def test_signature_names_device_inode_size_and_mtime(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    st = path.stat()
+    assert signature(path) == (st.st_dev, st.st_ino, 3, st.st_mtime_ns)
+    assert signature(tmp_path / "missing") is None
+    assert signature("bad\0path") is None
+
+
+def test_baseline_is_not_reported(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("one")
+    calls: list[Changes] = []
+    watcher = FileWatcher([path], calls.append)
+    assert watcher.check() == {}
+    assert calls == []
+    assert watcher.signatures == {str(path): signature(path)}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param("rename", id="replaced-by-rename"),
+        pytest.param("in-place", id="rewritten-in-place"),
+        pytest.param("truncate", id="truncated-in-place"),
+        pytest.param("delete", id="deleted"),
+    ],
+)
+def test_each_kind_of_change_is_reported_once(tmp_path: Path, change: str) -> None:
+    path = tmp_path / "db"
+    path.write_text("version one")
+    calls: list[Changes] = []
+    watcher = FileWatcher([path], calls.append)
+    if change == "rename":
+        new = tmp_path / "db.new"
+        new.write_text("version two")
+        new.replace(path)
+    elif change == "in-place":
+        _bump(path, "version 2!!")  # same size: only the mtime tells
+    elif change == "truncate":
+        with path.open("r+") as handle:
+            handle.truncate(0)
+    else:
+        path.unlink()
+    expected = {str(path): signature(path)}
+    assert watcher.check() == expected
+    assert calls == [expected]
+    assert watcher.check() == {}
+    assert len(calls) == 1
+
+
+def test_a_listing_callable_notices_new_and_removed_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("a")
+    calls: list[Changes] = []
+    watcher = FileWatcher(lambda: sorted(tmp_path.glob("*.yaml")), calls.append)
+    (tmp_path / "b.yaml").write_text("b")
+    assert watcher.check() == {str(tmp_path / "b.yaml"): signature(tmp_path / "b.yaml")}
+    (tmp_path / "a.yaml").unlink()
+    assert watcher.check() == {str(tmp_path / "a.yaml"): None}
+
+
+def test_a_failing_listing_keeps_the_last_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = False
+
+    def listing() -> list[Path]:
+        if broken:
+            raise OSError("folder gone")
+        return [tmp_path / "a"]
+
+    watcher = FileWatcher(listing, lambda changes: None)
+    broken = True
+    with caplog.at_level(logging.WARNING, logger="compliance.watch"):
+        assert watcher.check() == {}
+    assert "folder gone" in caplog.text
+
+
+def test_forget_reports_again_and_accept_sets_the_baseline(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("x")
+    calls: list[Changes] = []
+    watcher = FileWatcher([path], calls.append)
+    watcher.forget(path)
+    assert watcher.check() == {str(path): signature(path)}
+    _bump(path, "y")
+    watcher.accept(path, signature(path))
+    assert watcher.check() == {}
+
+
+def test_a_failing_callback_is_logged_and_watching_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "f"
+    path.write_text("x")
+
+    def explode(changes: Changes) -> None:
+        raise RuntimeError("boom")
+
+    watcher = FileWatcher([path], explode)
+    _bump(path, "y")
+    with caplog.at_level(logging.ERROR, logger="compliance.watch"):
+        assert str(path) in watcher.check()
+    assert "boom" in caplog.text
+    assert watcher.check() == {}
+
+
+def test_non_blocking_check_skips_while_another_check_runs(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("x")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(changes: Changes) -> None:
+        entered.set()
+        release.wait(WAIT)
+
+    watcher = FileWatcher([path], slow)
+    _bump(path, "y")
+    worker = threading.Thread(target=watcher.check)
+    worker.start()
+    assert entered.wait(WAIT)
+    assert watcher.check(blocking=False) == {}
+    release.set()
+    worker.join()
+
+
+@pytest.mark.parametrize("interval", [0, -1, True, "1"])
+def test_bad_interval(tmp_path: Path, interval: object) -> None:
+    with pytest.raises(ValueError, match="interval"):
+        FileWatcher([tmp_path], lambda c: None, interval=interval)  # type: ignore[arg-type]
+
+
+def test_background_thread_reports_and_stops(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_text("x")
+    seen = threading.Event()
+    with FileWatcher([path], lambda changes: seen.set(), interval=0.01) as watcher:
+        watcher.start()
+        assert watcher.running
+        assert watcher.start() is watcher  # idempotent
+        _bump(path, "y")
+        assert seen.wait(WAIT)
+    assert not watcher.running
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_running_watcher_starts_again_in_a_forked_child(tmp_path: Path) -> None:
+    # gunicorn --preload: the watcher starts in the parent, the workers are forked children.
+    script = textwrap.dedent(
+        f"""
+        import os, sys, threading, time
+        from compliance.watch import FileWatcher
+        path = {str(tmp_path / "f")!r}
+        open(path, "w").write("x")
+        seen = threading.Event()
+        watcher = FileWatcher([path], lambda changes: seen.set(), interval=0.01).start()
+        pid = os.fork()
+        if pid == 0:
+            ok = watcher.running
+            st = os.stat(path)
+            open(path, "w").write("yy")
+            os.utime(path, ns=(st.st_mtime_ns + 10**6, st.st_mtime_ns + 10**6))
+            os._exit(0 if ok and seen.wait({WAIT}) else 3)
+        _, status = os.waitpid(pid, 0)
+        watcher.stop()
+        sys.exit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
