@@ -122,10 +122,14 @@ def _lint(args: argparse.Namespace) -> int:
 
     ruleset = load_rules(args.paths or None)
     print(
-        f"ok: {len(ruleset.rules)} rules, {len(ruleset.regions)} regions and "
-        f"{len(ruleset.tests)} tests in {len(ruleset.files)} files"
+        f"ok: {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.regions), 'region')} "
+        f"and {_count(len(ruleset.tests), 'test')} in {_count(len(ruleset.files), 'file')}"
     )
     return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _test(args: argparse.Namespace) -> int:

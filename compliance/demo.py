@@ -334,6 +334,83 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
     )
 
 
+def _chrome(engine: Engine, simulation: Simulation, here: str) -> str:
+    """The demo's own parts of a page: the simulator bar and any reload error."""
+    return _simulator_bar(simulation, here, _locales(engine)) + _reload_banner(engine)
+
+
+_BODY_TAG = re.compile(rb"<body\b[^>]*>", re.IGNORECASE)
+_HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
+_CHROME_LIMIT = 4 * 1024 * 1024
+
+
+def _add_chrome(body: bytes, chrome: str) -> bytes | None:
+    """``body`` with the demo's style sheet in its head and ``chrome`` first in its body;
+    None when it is not a page with a ``<body>`` tag."""
+    tag = _BODY_TAG.search(body)
+    if tag is None:
+        return None
+    head_end = _HEAD_END.search(body, 0, tag.start())
+    style = f"<style>{_PAGE_CSS}</style>".encode()
+    if head_end is not None:
+        before = body[: head_end.start()] + style + body[head_end.start() : tag.end()]
+    else:
+        before = body[: tag.end()] + style
+    return before + chrome.encode() + body[tag.end() :]
+
+
+def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
+    """A ``send`` that puts the demo's chrome into the HTML page being sent (the article
+    as edited by the middleware, or its 451 page). The demo's pages are small: held whole,
+    up to a limit past which they pass through untouched."""
+    start: Message | None = None
+    held: list[bytes] = []
+    size = 0
+
+    async def flush(body: bytes, more_body: bool) -> None:
+        nonlocal start
+        if start is not None:
+            await send(start)
+            start = None
+        await send({"type": "http.response.body", "body": body, "more_body": more_body})
+
+    async def wrapped(message: Message) -> None:
+        nonlocal start, size
+        if message["type"] == "http.response.start":
+            headers = {k.lower(): v for k, v in message.get("headers") or ()}
+            html_page = headers.get(b"content-type", b"").startswith(b"text/html")
+            if html_page and b"content-encoding" not in headers:
+                start = message
+                return
+            await send(message)
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        held.append(message.get("body", b""))
+        size += len(held[-1])
+        more = bool(message.get("more_body"))
+        if size > _CHROME_LIMIT:
+            data = b"".join(held)
+            held.clear()
+            await flush(data, more)
+            return
+        if more:
+            return
+        data = b"".join(held)
+        edited = _add_chrome(data, chrome())
+        if edited is not None:
+            fixed = [
+                (k, str(len(edited)).encode() if k.lower() == b"content-length" else v)
+                for k, v in start.get("headers") or ()
+            ]
+            start = {**start, "headers": fixed}
+            data = edited
+        await flush(data, False)
+
+    return wrapped
+
+
 def _page(title: str, lang: str | None, body: str, *, head: str = "") -> str:
     lang_attribute = f' lang="{_e(lang)}"' if lang else ""
     return (
@@ -362,14 +439,13 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
         where = "/".join([location.country or "unknown", *location.subdivisions])
         notices = ", ".join(n.rule_id for n in decision.notices) or "none"
         summary = f"reader in {where} (source: {location.source}); notices: {notices}"
-    languages = _locales(engine)
-    # Without a declared page language the notice follows the reader's Accept-Language.
+    # Without a declared page language the notice follows the reader's Accept-Language. The
+    # simulator bar is not part of the article: the demo adds it after the middleware, as
+    # the first thing in every page's body (so above body_start notices, and on 451 pages).
     return _page(
         "A sample article",
         simulation.page_language,
-        _simulator_bar(simulation, str(scope.get("path", "/")), languages)
-        + _reload_banner(engine)
-        + "<main><article>"
+        "<main><article>"
         "<h1>Reservoir levels fall for a third summer</h1>"
         "<!-- compliance:notices -->"
         '<p class="byline">By a staff writer</p>'
@@ -511,21 +587,29 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
     )
 
 
+def _count(number: int, noun: str) -> str:
+    """``"1 region"``, ``"2 regions"``.
+
+    >>> _count(1, "region"), _count(0, "rule")
+    ('1 region', '0 rules')
+    """
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _rules_page(engine: Engine, simulation: Simulation) -> str:
     today = dt.datetime.now(dt.UTC).date()
     compiled = engine.compiled_rules()
     ruleset = engine.ruleset
     sections = "".join(_rule_section(engine, c, today) for c in compiled)
     summary = (
-        f"{len(compiled)} rules, {len(ruleset.regions)} regions and {len(ruleset.tests)} tests "
-        f"from {len(ruleset.files)} files, highest priority first. Files are watched: edit "
-        "one and reload this page."
+        f"{_count(len(compiled), 'rule')}, {_count(len(ruleset.regions), 'region')} and "
+        f"{_count(len(ruleset.tests), 'test')} from {_count(len(ruleset.files), 'file')}, "
+        "highest priority first. Files are watched: edit one and reload this page."
     )
     return _page(
         "Rule preview",
         "en",
-        _simulator_bar(simulation, "/rules", _locales(engine))
-        + _reload_banner(engine)
+        _chrome(engine, simulation, "/rules")
         + f"<main><h1>Rule preview</h1><p>{_e(summary)}</p>{sections}</main>",
         head=f"<style>{DEFAULT_CSS}</style>",
     )
@@ -595,7 +679,8 @@ def create_app(engine: Engine) -> ASGIApp:
                 raw.append((b"host", simulation.host.encode("latin-1")))
             state = dict(scope.get("state") or {})
             state["compliance.demo"] = simulation
-            await protected({**scope, "headers": raw, "state": state}, receive, send)
+            dressed = _with_chrome(send, lambda: _chrome(engine, simulation, path))
+            await protected({**scope, "headers": raw, "state": state}, receive, dressed)
 
     return app
 

@@ -66,6 +66,10 @@ def format_text(template: str, variables: Mapping[str, Any], locale: str, *, esc
     """
     out: list[str] = []
     for literal, name, spec, _ in string.Formatter().parse(template):
+        if out and out[-1].endswith(".") and literal[:2] in (".", ". ", ".\n"):
+            # A value ending in its own full stop (Russian dates end "2025 g.", abbreviating
+            # "year") takes the template's, so "{date}." does not end with two.
+            literal = literal[1:]
         out.append(literal)
         if name is not None:
             value = _format_value(variables[name], spec or "", locale)

@@ -236,3 +236,63 @@ def test_the_demo_serves_on_loopback_and_ctrl_c_stops_it_cleanly() -> None:
     assert process.returncode == 0, output
     assert "Traceback" not in output
     assert "compliance demo stopped" in output
+
+
+NITS_RULES = """version: 1
+regions:
+  crimea: {title: Crimea, include: [UA-43]}
+rules:
+  - id: top-notice
+    title: A notice at the start of the body
+    jurisdictions: [RU]
+    notice:
+      placement: body_start
+      variables: {until: 2025-03-01}
+      text:
+        en: In force until {until}.
+        ru: Действует до {until}.
+  - id: court-block
+    title: A block
+    jurisdictions: [crimea]
+    block:
+      blocked_by: https://www.example.org/legal
+      text: {en: Blocked.}
+"""
+
+
+@pytest.fixture
+def nits_engine(tmp_path: Path) -> Iterator[Engine]:
+    (tmp_path / "rules.yaml").write_text(NITS_RULES, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    yield engine
+    engine.close()
+
+
+def test_the_simulator_bar_comes_before_body_start_notices(nits_engine: Engine) -> None:
+    response = get(nits_engine, "/simulate?country=RU&lang=en", "/")
+    html = response.text
+    assert html.index('class="demo-bar"') < html.index('data-compliance-rule="top-notice"')
+    assert html.count('class="demo-bar"') == 1
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_the_451_page_has_the_simulator_bar(nits_engine: Engine) -> None:
+    response = get(nits_engine, "/simulate?country=UA&subdivision=UA-43&next=/x", "/x")
+    assert response.status_code == 451
+    html = response.text
+    assert html.index('class="demo-bar"') < html.index('class="compliance-block"')
+    assert '<input type="hidden" name="next" value="/x">' in html
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_a_russian_date_ending_a_sentence_has_one_full_stop(nits_engine: Engine) -> None:
+    html = get(nits_engine, "/simulate?country=RU&lang=ru", "/").text
+    assert "Действует до 1 марта 2025 г.</p>" in html
+    assert "г.." not in html
+    english = get(nits_engine, "/simulate?country=RU&lang=en", "/").text
+    assert "In force until March 1, 2025.</p>" in english
+
+
+def test_the_rule_preview_counts_in_words(nits_engine: Engine) -> None:
+    html = get(nits_engine, "/rules").text
+    assert "2 rules, 1 region and 0 tests from 1 file," in html
