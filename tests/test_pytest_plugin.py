@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -173,3 +174,75 @@ def test_a_broken_rule_file_is_collected_as_one_item(
     result = pytester.runpytest("--compliance-rules", str(rules))
     result.stdout.fnmatch_lines(["collected 1 item"])
     result.assert_outcomes(failed=1)
+
+
+SMALL_RULES = """version: 1
+regions:
+  crimea: {title: Crimea, include: [UA-43]}
+rules:
+  - id: crimea-notice
+    title: Crimea
+    jurisdictions: [crimea]
+    notice: {text: {en: A notice.}}
+    tests:
+      - name: Crimea
+        reader: {country: UA, subdivisions: [UA-43]}
+        expect: {notices: [crimea-notice]}
+      - name: Kyiv
+        reader: {country: UA, subdivisions: [UA-30]}
+        expect: {notices: []}
+"""
+
+
+def _documented_pre_commit_config() -> str:
+    text = (REPO / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text[text.index("## Pre-commit") :]
+    return section.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_pre_commit_recipe_runs_the_published_hooks() -> None:
+    config = yaml.safe_load(_documented_pre_commit_config())
+    published = {h["id"]: h for h in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    (repo,) = config["repos"]
+    for hook in repo["hooks"]:
+        twin = published[hook["id"]]
+        for key in ("entry", "files", "pass_filenames", "args"):
+            assert hook[key] == twin[key], (hook["id"], key)
+
+
+@pytest.mark.slow
+def test_the_documented_pre_commit_recipe_works_as_written(tmp_path: Path) -> None:
+    pytest.importorskip("pre_commit")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PRE_COMMIT_HOME": str(tmp_path / "cache"),
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    work = tmp_path / "rule-repo"
+    (work / "rules").mkdir(parents=True)
+    (work / "rules" / "crimea.yaml").write_text(SMALL_RULES, "utf-8")
+    (work / ".pre-commit-config.yaml").write_text(_documented_pre_commit_config(), "utf-8")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            args, cwd=work, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    assert run("git", "init", "-q").returncode == 0
+    assert run("git", "add", ".").returncode == 0
+    pre_commit = [sys.executable, "-m", "pre_commit", "run", "--all-files"]
+    done = run(*pre_commit)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"compliance lint\.+Passed", done.stdout)
+    assert re.search(r"compliance test\.+Passed", done.stdout)
+    (work / "rules" / "bad.yaml").write_text("version: 1\nrules: [{id: Bad}]\n", "utf-8")
+    assert run("git", "add", ".").returncode == 0
+    done = run(*pre_commit)
+    assert done.returncode == 1
+    assert "rules/bad.yaml:2:" in done.stdout
