@@ -1,0 +1,67 @@
+"""Where our middleware spends its time per request: a profile of the in-process benchmark.
+
+Runs the same requests as ``benchmarks/middleware.py`` (a browser's headers, the article
+page or the constant page, a reader in Russia who gets a notice or in Germany who does not)
+through our middleware many times under ``cProfile`` and prints the functions by their own
+time, or under ``pyinstrument`` when it is installed and asked for (not a dependency).
+
+    python benchmarks/profile_middleware.py [--adapter wsgi|asgi] [--view constant|article]
+        [--reader RU|DE] [--requests N] [--tool cprofile|pyinstrument] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+for entry in (str(HERE.parent), str(HERE)):
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+import article  # noqa: E402
+import middleware  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--adapter", choices=("wsgi", "asgi"), default="wsgi")
+    parser.add_argument("--view", choices=("constant", "article"), default="constant")
+    parser.add_argument("--reader", choices=("RU", "DE"), default="RU")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--tool", choices=("cprofile", "pyinstrument"), default="cprofile")
+    parser.add_argument("--limit", type=int, default=30, help="rows to print")
+    args = parser.parse_args(argv)
+    ip = middleware.IN_RUSSIA if args.reader == "RU" else middleware.IN_GERMANY
+    view = getattr(article, f"{args.view}_{args.adapter}")
+    if args.adapter == "wsgi":
+        run = middleware.wsgi_runner(article.ours_wsgi(view), ip)
+    else:
+        run = middleware.asgi_runner(article.ours_asgi(view), ip, asyncio.new_event_loop())
+    per_request, _ = run(max(10, args.requests // 10))  # warm up the caches
+    if args.tool == "pyinstrument":
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.0001)
+        profiler.start()
+        per_request, _ = run(args.requests)
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    else:
+        profile = cProfile.Profile()
+        profile.enable()
+        run(args.requests)
+        profile.disable()
+        stats = pstats.Stats(profile)
+        stats.sort_stats("tottime").print_stats(args.limit)
+        stats.sort_stats("cumulative").print_stats(args.limit)
+    print(f"{per_request * 1e6:,.1f} µs per request without the profiler")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
