@@ -247,11 +247,52 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
+class _BadRequest(Exception):
+    """A request the demo refuses with 400."""
+
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f-\x9f\\]")
+
+
 def _safe_next(value: str | None) -> str:
-    """Only local paths: the simulator must not become an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only local paths: the simulator must not become an open redirect.
+
+    Browsers drop tabs and newlines from URLs and read ``\\`` as ``/``, so ``/<TAB>/evil``
+    would leave the site: control characters, spaces and backslashes are refused outright
+    (400). Anything else not starting with a single ``/`` goes to ``/``; the rest is
+    percent-encoded, so the ``Location`` header is always plain ASCII.
+
+    >>> _safe_next("/news/1?a=b"), _safe_next("https://evil.example/"), _safe_next("/\u202e")
+    ('/news/1?a=b', '/', '/%E2%80%AE')
+    """
+    if not value:
         return "/"
-    return value
+    if _CONTROL.search(value):
+        raise _BadRequest("next: not a local path")
+    if not value.startswith("/") or value.startswith("//"):
+        return "/"
+    return quote(value, safe="/%?&=+-._~!$'()*,;:@")
+
+
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_name(value: str) -> str | None:
+    """The name in a ``Host`` header, without port or brackets; None when malformed.
+
+    >>> _host_name("LOCALHOST:8000"), _host_name("[::1]:8000"), _host_name("a b")
+    ('localhost', '::1', None)
+    """
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest[1:].isdigit()) or (rest and rest[0] != ":"):
+            return None
+        return name
+    name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".") if name and _HOST.match(name) else None
 
 
 _e = html.escape
@@ -618,8 +659,14 @@ def _rules_page(engine: Engine, simulation: Simulation) -> str:
 # -- the application --------------------------------------------------------------------------
 
 
-def create_app(engine: Engine) -> ASGIApp:
-    """The demo site over ``engine`` (whose geolocator should be a SimulatedGeolocator)."""
+def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
+    """The demo site over ``engine`` (whose geolocator should be a SimulatedGeolocator).
+
+    It answers only requests whose ``Host`` names a loopback address (``localhost``,
+    ``127.0.0.1``, ``::1``) or one of ``hosts`` (the address it was bound to), with any
+    port: a page elsewhere cannot use DNS rebinding to read the rule preview.
+    """
+    allowed = _LOOPBACK_NAMES | {h.strip("[]").lower() for h in hosts}
 
     async def article(scope: Scope, receive: Receive, send: Send) -> None:
         simulation: Simulation = scope["state"]["compliance.demo"]
@@ -644,12 +691,24 @@ def create_app(engine: Engine) -> ASGIApp:
         if scope["type"] != "http":
             return
         headers = _headers(scope)
+        if _host_name(headers.get("host", "")) not in allowed:
+            await _respond(
+                send,
+                400,
+                "The compliance demo answers only on localhost.\n",
+                content_type="text/plain; charset=utf-8",
+            )
+            return
         simulation = Simulation.from_headers(headers)
         path = str(scope.get("path", "/"))
         if path == "/simulate":
             query = scope.get("query_string", b"").decode("latin-1")
             chosen = Simulation.from_query(query)
-            target = _safe_next(dict(parse_qsl(query)).get("next"))
+            try:
+                target = _safe_next(dict(parse_qsl(query)).get("next"))
+            except _BadRequest as exc:
+                await _respond(send, 400, f"{exc}\n", content_type="text/plain; charset=utf-8")
+                return
             value = chosen.cookie_value()
             cookie = f"{COOKIE}={value}; Path=/; SameSite=Lax"
             if not value:
@@ -706,7 +765,7 @@ def run_demo(
 
     engine = demo_engine(rules, geoip_db)
     config = uvicorn.Config(
-        create_app(engine), host=host, port=port, lifespan="on", log_level="info"
+        create_app(engine, hosts=[host]), host=host, port=port, lifespan="on", log_level="info"
     )
     server = uvicorn.Server(config)
     print(

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -59,10 +60,62 @@ def test_the_simulator_sets_a_cookie_and_sends_the_browser_back() -> None:
     assert response.headers["set-cookie"].startswith(f"{COOKIE}=country%3DUA%26subdivision")
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil", ""])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", ""])
 def test_the_simulator_only_redirects_to_local_paths(engine: Engine, target: str) -> None:
     response = get(engine, f"/simulate?country=RU&next={target}")
     assert response.headers["location"] == "/"
+
+
+@pytest.mark.parametrize(
+    ("target", "status", "location"),
+    [
+        pytest.param("/%09/evil.example/", 400, None, id="tab: browsers strip it"),
+        pytest.param("/%0a/evil.example/", 400, None, id="newline"),
+        pytest.param("/\\evil.example/", 400, None, id="backslash"),
+        pytest.param("/%5C%5Cevil.example/", 400, None, id="encoded backslashes"),
+        pytest.param("/%0d%0aSet-Cookie:%20x=1", 400, None, id="CRLF header injection"),
+        pytest.param("/%00", 400, None, id="NUL"),
+        pytest.param("/%E2%80%AE", 303, "/%E2%80%AE", id="right-to-left override"),
+        pytest.param(
+            "/новости/1", 303, "/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/1", id="utf-8"
+        ),
+        pytest.param("/news/1?page=2", 303, "/news/1?page=2", id="query kept"),
+    ],
+)
+def test_the_simulator_refuses_next_values_a_browser_would_read_as_another_site(
+    engine: Engine, target: str, status: int, location: str | None
+) -> None:
+    response = get(engine, f"/simulate?country=RU&next={quote(target, safe='/%?=')}")
+    assert response.status_code == status
+    assert response.headers.get("location") == location
+    if status == 400:
+        assert "set-cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:8000", 200),
+        ("localhost:8000", 200),
+        ("LOCALHOST", 200),
+        ("[::1]:8000", 200),
+        ("evil.example:8000", 400),
+        ("evil.example", 400),
+        ("127.0.0.1.evil.example", 400),
+        ("localhost:x", 400),
+        ("", 400),
+    ],
+)
+def test_the_demo_answers_only_loopback_host_names(engine: Engine, host: str, status: int) -> None:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(engine), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/rules", headers={"Host": host})
+
+    response = asyncio.run(run())
+    assert response.status_code == status
+    if status == 400:
+        assert "Rule preview" not in response.text
 
 
 def test_reset_clears_the_cookie(engine: Engine) -> None:
@@ -287,8 +340,8 @@ def test_the_451_page_has_the_simulator_bar(nits_engine: Engine) -> None:
 
 def test_a_russian_date_ending_a_sentence_has_one_full_stop(nits_engine: Engine) -> None:
     html = get(nits_engine, "/simulate?country=RU&lang=ru", "/").text
-    assert "Действует до 1 марта 2025 г.</p>" in html
-    assert "г.." not in html
+    assert "Действует до 1 марта 2025 г.</p>" in html  # noqa: RUF001
+    assert "г.." not in html  # noqa: RUF001
     english = get(nits_engine, "/simulate?country=RU&lang=en", "/").text
     assert "In force until March 1, 2025.</p>" in english
 
@@ -296,3 +349,79 @@ def test_a_russian_date_ending_a_sentence_has_one_full_stop(nits_engine: Engine)
 def test_the_rule_preview_counts_in_words(nits_engine: Engine) -> None:
     html = get(nits_engine, "/rules").text
     assert "2 rules, 1 region and 0 tests from 1 file," in html
+
+
+def _raw(port: int, target: str, host: str) -> bytes:
+    """One HTTP/1.1 request written by hand (no client library to clean the target up)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def demo_server() -> Iterator[int]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("query", "status", "location"),
+    [
+        ("next=/%09/evil.example/", b"400", None),
+        ("next=/%0d%0aSet-Cookie:%20x=1", b"400", None),
+        ("next=/%00", b"400", None),
+        ("next=/%E2%80%AE", b"303", b"/%E2%80%AE"),
+        ("next=//evil.example/", b"303", b"/"),
+        ("country=RU&next=/news/1", b"303", b"/news/1"),
+    ],
+)
+def test_next_through_a_real_server(
+    demo_server: int, query: str, status: bytes, location: bytes | None
+) -> None:
+    answer = _raw(demo_server, f"/simulate?{query}", f"127.0.0.1:{demo_server}")
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]  # answered, not dropped
+    assert b"set-cookie: x=1" not in head
+    if location is not None:
+        assert b"location: " + location.lower() + b"\r\n" in head + b"\r\n"
+    else:
+        assert b"location:" not in head
+
+
+@pytest.mark.slow
+def test_dns_rebinding_cannot_read_the_rule_preview(demo_server: int) -> None:
+    refused = _raw(demo_server, "/rules", f"evil.example:{demo_server}")
+    assert refused.startswith(b"HTTP/1.1 400")
+    assert b"Rule preview" not in refused
+    for host in (f"127.0.0.1:{demo_server}", f"localhost:{demo_server}"):
+        answer = _raw(demo_server, "/rules", host)
+        assert answer.startswith(b"HTTP/1.1 200"), host
+        assert b"Rule preview" in answer
