@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -50,16 +51,24 @@ def _parser() -> argparse.ArgumentParser:
 
     lint = commands.add_parser("lint", help="check rule files; FILE:LINE:COL lines on problems")
     lint.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
+    _pack_option(lint)
+    lint.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on what a reviewer needs (e.g. rules and regions without sources)",
+    )
 
     test = commands.add_parser("test", help="run the tests written in rule files")
     test.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
+    _pack_option(test)
     test.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb for readers given by IP")
     test.add_argument("--quiet", "-q", action="store_true", help="print only failures")
 
     check = commands.add_parser("check", help="show the decision for one reader and request")
     check.add_argument("--rules", action="append", metavar="PATH", help="rule files (repeatable)")
+    _pack_option(check)
     check.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb database")
-    who = check.add_mutually_exclusive_group(required=True)
+    who = check.add_mutually_exclusive_group()
     who.add_argument("--ip", help="reader's IP address")
     who.add_argument("--country", help="reader's ISO 3166-1 country code")
     check.add_argument(
@@ -74,11 +83,19 @@ def _parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
     )
     check.add_argument("--format", choices=["text", "json"], default="text")
-    check.add_argument("--explain", action="store_true", help="show why each rule applied or not")
+    check.add_argument(
+        "--explain",
+        action="store_true",
+        help="show why each rule applied or not, and the status of each translation",
+    )
+    _geo_header_options(check)
 
-    locate = commands.add_parser("locate", help="show where an IP address is")
-    locate.add_argument("ip")
+    locate = commands.add_parser(
+        "locate", help="show where an IP address (or a CDN's geolocation headers) place a reader"
+    )
+    locate.add_argument("ip", nargs="?", help="the reader's IP address")
     locate.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb database")
+    _geo_header_options(locate)
     locate.add_argument("--format", choices=["text", "json"], default="text")
 
     commands.add_parser("schema", help="print the JSON Schema of the rule format")
@@ -87,8 +104,38 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     demo.add_argument("--rules", action="append", metavar="PATH")
+    _pack_option(demo)
     demo.add_argument("--geoip-db", metavar="PATH")
     return parser
+
+
+def _pack_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--pack",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a rule pack bundled with compliance (repeatable; without --pack and rule "
+        "paths: russia)",
+    )
+
+
+def _geo_header_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--geo-header",
+        metavar="PROVIDER",
+        help="locate the reader from a CDN's request headers, as the middleware does behind "
+        "a trusted proxy: cloudflare, cloudfront, akamai, fastly, google, generic",
+    )
+    command.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header the CDN sent (repeatable); for providers without fixed header "
+        "names (fastly, google, generic) the first names the country header, the second "
+        "the region header",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -120,12 +167,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _lint(args: argparse.Namespace) -> int:
     from .loader import load_rules
 
-    ruleset = load_rules(args.paths or None)
+    ruleset = load_rules(_rule_paths(args.paths, args.pack))
     print(
         f"ok: {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.regions), 'region')} "
         f"and {_count(len(ruleset.tests), 'test')} in {_count(len(ruleset.files), 'file')}"
     )
     return 0
+
+
+def _bundled_packs() -> dict[str, str]:
+    from .loader import bundled_rules_path
+
+    root = bundled_rules_path()
+    return {p.stem: str(p) for p in sorted(root.glob("*.y*ml")) if p.suffix in (".yaml", ".yml")}
+
+
+def _rule_paths(paths: Sequence[str] | None, packs: Sequence[str]) -> list[str] | None:
+    """The rule files to load: the paths given plus each ``--pack``'s file; None (the
+    default pack) when neither is given."""
+    if not packs:
+        return list(paths) if paths else None
+    bundled = _bundled_packs()
+    chosen = []
+    for name in packs:
+        if name not in bundled:
+            raise _UsageError(
+                f"--pack {name!r} is not a bundled rule pack: choose from {', '.join(bundled)}"
+            )
+        if bundled[name] not in chosen:
+            chosen.append(bundled[name])
+    return [*(paths or []), *chosen]
 
 
 def _count(number: int, noun: str) -> str:
@@ -136,7 +207,7 @@ def _test(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .ruletests import run_rule_tests
 
-    engine = Engine.from_paths(args.paths or None, geoip_db=args.geoip_db)
+    engine = Engine.from_paths(_rule_paths(args.paths, args.pack), geoip_db=args.geoip_db)
     outcomes = run_rule_tests(engine)
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes:
@@ -178,7 +249,9 @@ def _check(args: argparse.Namespace) -> int:
     _check_url(args.url)
     if args.page_language is not None:
         _check_language("--page-language", args.page_language)
-    engine = Engine.from_paths(args.rules, geoip_db=args.geoip_db, variables=_variables(args.set))
+    engine = Engine.from_paths(
+        _rule_paths(args.rules, args.pack), geoip_db=args.geoip_db, variables=_variables(args.set)
+    )
     decision = engine.decide(
         ip=args.ip,
         location=location,
@@ -197,19 +270,22 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _reader_location(args: argparse.Namespace) -> Any:
-    """The reader given by ``--country``/``--subdivision``, or None for ``--ip``."""
-    import ipaddress
-
+    """The reader given by ``--country``/``--subdivision`` or by CDN headers; None when the
+    engine is to locate ``--ip`` itself."""
     from .geo import Location
 
+    if args.ip is None and args.country is None and args.geo_header is None:
+        raise _UsageError("say who the reader is: --ip IP, --country CC or --geo-header PROVIDER")
+    if args.country is not None and args.geo_header is not None:
+        raise _UsageError("--country and --geo-header each give the location: choose one")
+    if args.header and args.geo_header is None:
+        raise _UsageError("--header goes with --geo-header PROVIDER")
     if args.country is None:
-        try:
-            ipaddress.ip_address(args.ip)
-        except ValueError:
-            raise _UsageError(f"--ip {args.ip!r} is not an IP address") from None
+        if args.ip is not None:
+            _check_ip("--ip", args.ip)
         if args.subdivision:
             raise _UsageError("--subdivision goes with --country")
-        return None
+        return _header_location(args)
     country = _country(args.country)
     subdivisions = tuple(_subdivision(country, value) for value in args.subdivision)
     return Location.of(country, *subdivisions, source="command line")
@@ -257,6 +333,61 @@ def _subdivision(country: str, value: str) -> str:
             f"--subdivision {value!r} is not an ISO 3166-2 code of {country} ({examples})"
         )
     return code
+
+
+def _check_ip(option: str, value: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise _UsageError(f"{option} {value!r} is not an IP address".lstrip()) from None
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+
+
+def _header_lines(values: Sequence[str]) -> dict[str, str]:
+    """``--header 'Name: value'`` lines as a request's headers (lower-case names)."""
+    headers: dict[str, str] = {}
+    for line in values:
+        name, colon, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not colon or not _HEADER_NAME.match(name) or len(value) > 1024:
+            raise _UsageError(f"--header {line!r}: write 'Name: value', e.g. 'CF-IPCountry: RU'")
+        headers[name.lower()] = value
+    return headers
+
+
+def _header_location(args: argparse.Namespace) -> Any:
+    """Where the CDN headers put the reader (None without ``--geo-header``); None too when
+    they say nothing and ``--ip`` is there to be located instead, as in the middleware."""
+    from .geo import HeaderGeolocator
+
+    headers = _header_lines(args.header)
+    if args.geo_header is None:
+        if headers:
+            raise _UsageError("--header goes with --geo-header PROVIDER")
+        return None
+    try:
+        geolocator = HeaderGeolocator(args.geo_header)
+    except ConfigurationError as exc:
+        names = list(headers)
+        if "needs header" not in str(exc):
+            raise _UsageError(f"--geo-header: {exc}") from None
+        if not names:
+            raise _UsageError(
+                f"--geo-header {args.geo_header}: this provider has no fixed header names; "
+                "give the country header first: --header 'X-Country: RU'"
+            ) from None
+        geolocator = HeaderGeolocator(
+            args.geo_header, names[0], region_header=names[1] if len(names) > 1 else None
+        )
+    # The CLI stands for a request that came through the trusted proxy.
+    location = geolocator.locate(getattr(args, "ip", None), headers, trusted=True)
+    if location.country is None and getattr(args, "ip", None) is not None:
+        return None
+    return location
 
 
 def _check_url(value: str) -> None:
@@ -317,25 +448,27 @@ def _indent(text: str) -> list[str]:
 
 
 def _locate(args: argparse.Namespace) -> int:
-    import ipaddress
-
     from .geo import open_geolocator
 
-    try:
-        ipaddress.ip_address(args.ip)
-    except ValueError:
-        raise _UsageError(f"{args.ip!r} is not an IP address") from None
-    geolocator = open_geolocator(args.geoip_db)
-    try:
-        location = geolocator.locate(args.ip)
-    finally:
-        geolocator.close()
+    if args.ip is None and args.geo_header is None:
+        raise _UsageError("give the reader's IP address, or --geo-header with --header lines")
+    if args.ip is not None:
+        _check_ip("", args.ip)
+    location = _header_location(args)
+    if location is None:
+        geolocator = open_geolocator(args.geoip_db)
+        try:
+            location = geolocator.locate(args.ip)
+        finally:
+            geolocator.close()
     if args.format == "json":
         print(json.dumps(location.to_dict(), ensure_ascii=False, indent=2))
     else:
         where = "/".join([location.country or "unknown", *location.subdivisions])
         network = f", network {location.network}" if location.network else ""
-        print(f"{args.ip}: {where} (source: {location.source}{network})")
+        via = f", headers {location.via_header}" if location.via_header else ""
+        who = args.ip if args.ip is not None else "reader"
+        print(f"{who}: {where} (source: {location.source}{network}{via})")
     return 0
 
 
@@ -354,7 +487,8 @@ def _demo(args: argparse.Namespace) -> int:
         raise _UsageError("the demo needs uvicorn: pip install 'compliance[demo]'") from None
     from .demo import run_demo
 
-    return run_demo(port=args.port, host=args.host, rules=args.rules, geoip_db=args.geoip_db)
+    rules = _rule_paths(args.rules, args.pack)
+    return run_demo(port=args.port, host=args.host, rules=rules, geoip_db=args.geoip_db)
 
 
 _COMMANDS = {

@@ -138,7 +138,7 @@ def test_usage_errors_exit_2(
 
 def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["check"])
+        main(["check", "--country", "RU", "--format", "xml"])
     assert exc.value.code == 2
     with pytest.raises(SystemExit) as exc:
         main(["frobnicate"])
@@ -273,3 +273,100 @@ def test_demo_without_the_demo_extra_says_how_to_install_it(
     code, _, err = run(capsys, "demo", "--port", "0")
     assert code == 2
     assert err == "compliance demo: the demo needs uvicorn: pip install 'compliance[demo]'\n"
+
+
+def test_pack_selects_a_bundled_pack(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "lint", "--pack", "russia")
+    assert code == 0, err
+    assert out.endswith(" in 1 file\n")
+    code, out, _ = run(capsys, "test", "--pack", "russia", "--quiet")
+    assert code == 0
+    assert out.rstrip().endswith(" 0 failed")
+    code, out, _ = run(capsys, "check", "--pack", "russia", "--country", "RU")
+    assert "Notice: ru-undesirable-organization" in out
+
+
+def test_pack_adds_to_rule_paths(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "one.yaml").write_text(ONE_OF_EACH, encoding="utf-8")
+    code, out, err = run(capsys, "lint", str(tmp_path), "--pack", "russia")
+    assert code == 0, err
+    assert out.endswith(" in 2 files\n")
+    code, out, _ = run(
+        capsys, "check", "--rules", str(tmp_path), "--pack", "russia", "--country", "UA",
+        "--subdivision", "UA-43", "--format", "json",
+    )  # fmt: skip
+    assert {n["rule"] for n in json.loads(out)["notices"]} >= {"r", "ru-undesirable-organization"}
+
+
+def test_an_unknown_pack_is_a_usage_error_naming_the_packs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in (["lint"], ["test"], ["check", "--country", "RU"], ["demo"]):
+        code, _, err = run(capsys, *command, "--pack", "narnia")
+        assert code == 2, command
+        assert "--pack 'narnia' is not a bundled rule pack: choose from " in err
+        assert "russia" in err
+
+
+def test_check_as_a_reader_located_by_cdn_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "check", "--geo-header", "cloudflare",
+        "--header", "CF-IPCountry: UA", "--header", "cf-region-code: 43",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Location: UA/UA-43 (source: header:cloudflare)" in out
+    assert "Notice: ru-undesirable-organization (uk" in out
+
+
+def test_cdn_headers_that_say_nothing_fall_back_to_the_ip(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "check", "--geo-header", "cloudflare", "--header", "CF-IPCountry: XX",
+        "--ip", RU_IP,
+    )  # fmt: skip
+    assert code == 0
+    assert "Location: RU (source: embedded)" in out
+
+
+def test_a_provider_without_fixed_header_names_takes_them_from_header_lines(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(
+        capsys, "check", "--geo-header", "fastly", "--header", "X-Geo-Country: RU",
+    )  # fmt: skip
+    assert code == 0
+    assert "Location: RU (source: header:fastly)" in out
+
+
+def test_locate_by_cdn_headers(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "locate", "--geo-header", "cloudfront",
+        "--header", "CloudFront-Viewer-Country: UA",
+        "--header", "CloudFront-Viewer-Country-Region: 43", "--format", "json",
+    )  # fmt: skip
+    assert code == 0
+    located = json.loads(out)
+    assert (located["country"], located["subdivisions"]) == ("UA", ["UA-43"])
+    assert located["source"] == "header:cloudfront"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["check"], "say who the reader is: --ip IP, --country CC or --geo-header PROVIDER"),
+        (["check", "--country", "RU", "--geo-header", "cloudflare"], "choose one"),
+        (["check", "--country", "RU", "--header", "CF-IPCountry: RU"], "goes with --geo-header"),
+        (["check", "--geo-header", "nimbus"], "choose from cloudflare"),
+        (["check", "--geo-header", "fastly"], "give the country header first"),
+        (["check", "--geo-header", "cloudflare", "--header", "CF-IPCountry RU"], "'Name: value'"),
+        (["locate"], "give the reader's IP address, or --geo-header"),
+        (["locate", "--geo-header", "cloudflare", "--header", "bad name: x"], "'Name: value'"),
+    ],
+)
+def test_geo_header_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 2
+    assert message in err
