@@ -43,11 +43,14 @@ class GeoDatabaseError(ComplianceFault):
     """A geolocation database is missing, unreadable or corrupt.
 
     ``path`` names the file so that the message alone tells an operator what to fix.
+    ``reason`` (and so the message) never names a client: ``address`` holds the address whose
+    lookup failed, if any, so that logs can be keyed and rate-limited by cause.
     """
 
-    def __init__(self, path: str, reason: str) -> None:
+    def __init__(self, path: str, reason: str, *, address: str | None = None) -> None:
         self.path = path
         self.reason = reason
+        self.address = address
         super().__init__(f"{path}: {reason}")
 
 

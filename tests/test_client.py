@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compliance.client import (
+    MAX_FORWARDED_CHARS,
     MAX_HOPS,
     ClientAddress,
     TrustedProxies,
@@ -15,9 +16,11 @@ from compliance.errors import ConfigurationError
 
 NONE = TrustedProxies()
 LAN = TrustedProxies(["10.0.0.0/8", "fd00::/8", "127.0.0.1"])
+LAN_FORWARDED = TrustedProxies(["10.0.0.0/8", "fd00::/8"], forwarded_header="forwarded")
+LAN_REAL_IP = TrustedProxies(["10.0.0.0/8"], forwarded_header="x-real-ip")
 ONE_HOP = TrustedProxies(hops=1)
+ONE_HOP_FORWARDED = TrustedProxies(hops=1, forwarded_header="forwarded")
 TWO_HOPS = TrustedProxies(hops=2)
-XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
 
 
 @pytest.mark.parametrize(
@@ -219,7 +222,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=192.0.2.60;proto=http;by=203.0.113.43"},
-            LAN,
+            LAN_FORWARDED,
             "192.0.2.60",
             True,
             id="forwarded-params",
@@ -227,7 +230,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": 'For="[2001:db8:cafe::17]:4711"'},
-            LAN,
+            LAN_FORWARDED,
             "2001:db8:cafe::17",
             True,
             id="forwarded-quoted-ipv6-port",
@@ -235,7 +238,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": 'for="[2001:db8:cafe::17]"'},
-            LAN,
+            LAN_FORWARDED,
             "2001:db8:cafe::17",
             True,
             id="forwarded-quoted-ipv6",
@@ -243,7 +246,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": 'for="192.0.2.43:47011"'},
-            LAN,
+            LAN_FORWARDED,
             "192.0.2.43",
             True,
             id="forwarded-quoted-ipv4-port",
@@ -251,7 +254,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=6.6.6.6, for=192.0.2.43, for=10.0.0.2"},
-            LAN,
+            LAN_FORWARDED,
             "192.0.2.43",
             True,
             id="forwarded-chain",
@@ -259,7 +262,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=_hidden"},
-            LAN,
+            LAN_FORWARDED,
             None,
             True,
             id="forwarded-obfuscated",
@@ -267,7 +270,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=unknown, for=10.0.0.2"},
-            LAN,
+            LAN_FORWARDED,
             None,
             True,
             id="forwarded-unknown",
@@ -275,7 +278,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=6.6.6.6, proto=https"},
-            LAN,
+            LAN_FORWARDED,
             None,
             True,
             id="forwarded-hop-without-for",
@@ -283,7 +286,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": 'for="[2001:db8::1]:4711'},
-            LAN,
+            LAN_FORWARDED,
             None,
             True,
             id="forwarded-unbalanced-quote",
@@ -291,33 +294,43 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=1.2.3.4", "x-forwarded-for": "5.6.7.8"},
-            LAN,
+            LAN_FORWARDED,
             "1.2.3.4",
             True,
-            id="forwarded-before-xff",
+            id="forwarded-configured-xff-ignored",
         ),
         pytest.param(
             "10.0.0.1",
             {"forwarded": "for=6.6.6.6", "x-forwarded-for": "5.6.7.8"},
-            XFF_ONLY,
+            LAN,
             "5.6.7.8",
             True,
             id="spoof-forwarded-not-configured",
         ),
         # X-Real-IP: a single value from the nearest proxy.
-        pytest.param("10.0.0.1", {"x-real-ip": "1.2.3.4"}, LAN, "1.2.3.4", True, id="real-ip"),
+        pytest.param(
+            "10.0.0.1", {"x-real-ip": "1.2.3.4"}, LAN_REAL_IP, "1.2.3.4", True, id="real-ip"
+        ),
         pytest.param(
             "10.0.0.1",
             {"x-real-ip": "1.2.3.4", "x-forwarded-for": "5.6.7.8"},
             LAN,
             "5.6.7.8",
             True,
-            id="xff-before-real-ip",
+            id="xff-configured-real-ip-ignored",
+        ),
+        pytest.param(
+            "10.0.0.1",
+            {"x-real-ip": "1.2.3.4", "x-forwarded-for": "5.6.7.8"},
+            LAN_REAL_IP,
+            "1.2.3.4",
+            True,
+            id="real-ip-configured-xff-ignored",
         ),
         pytest.param(
             "10.0.0.1",
             {"x-real-ip": "1.2.3.4, 5.6.7.8"},
-            LAN,
+            LAN_REAL_IP,
             None,
             True,
             id="real-ip-list-is-garbage",
@@ -373,7 +386,7 @@ XFF_ONLY = TrustedProxies(["10.0.0.0/8"], headers=["x-forwarded-for"])
         pytest.param(
             None,
             {"forwarded": 'for="[2001:db8::5]"'},
-            ONE_HOP,
+            ONE_HOP_FORWARDED,
             "2001:db8::5",
             True,
             id="hops-unix-socket-forwarded",
@@ -412,8 +425,122 @@ def test_configuration_errors() -> None:
         TrustedProxies(hops=-1)
     with pytest.raises(ConfigurationError, match="not both"):
         TrustedProxies(["10.0.0.0/8"], hops=1)
-    with pytest.raises(ConfigurationError, match="forwarding header"):
+    with pytest.raises(ConfigurationError, match="forwarded_header must be one of"):
+        TrustedProxies(["10.0.0.0/8"], forwarded_header="x-client-ip")
+    with pytest.raises(ConfigurationError, match="forwarded_header must be one of"):
+        TrustedProxies(["10.0.0.0/8"], forwarded_header=None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="forwarded_header must be one of"):
         TrustedProxies(["10.0.0.0/8"], headers=["x-client-ip"])
+
+
+def test_forwarded_header_is_normalized_and_shown() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"], forwarded_header=" Forwarded ")
+    assert proxies.forwarded_header == "forwarded"
+    assert proxies.headers == ("forwarded",)
+    assert repr(proxies) == "TrustedProxies(['10.0.0.0/8'], forwarded_header='forwarded')"
+    assert TrustedProxies(hops=1).forwarded_header == "x-forwarded-for"
+
+
+def test_legacy_headers_argument_takes_exactly_one_header() -> None:
+    # headers=[one] still works; a list of several is what let readers pick their address.
+    assert TrustedProxies(["10.0.0.0/8"], headers=["X-Real-IP"]).forwarded_header == "x-real-ip"
+    with pytest.raises(ConfigurationError, match="one forwarding header only"):
+        TrustedProxies(["10.0.0.0/8"], headers=["forwarded", "x-forwarded-for"])
+    with pytest.raises(ConfigurationError, match="not both"):
+        TrustedProxies(["10.0.0.0/8"], headers=["forwarded"], forwarded_header="x-real-ip")
+
+
+# A proxy that writes only X-Forwarded-For (nginx's $proxy_add_x_forwarded_for, most load
+# balancers) passes the reader's own Forwarded and X-Real-IP headers through untouched.
+NGINX = TrustedProxies(["10.0.0.0/8", "fd00::/8"])
+DEBUG_NETWORKS = TrustedProxies(["127.0.0.0/8", "::1/128"])
+
+
+@pytest.mark.parametrize(
+    ("proxies", "headers", "client"),
+    [
+        pytest.param(
+            NGINX,
+            {"forwarded": "for=81.169.145.105", "x-forwarded-for": "77.88.55.88"},
+            "77.88.55.88",
+            id="reader-forwarded-ipv4-ignored",
+        ),
+        pytest.param(
+            NGINX,
+            {"forwarded": 'for="[2a01:238::1]"', "x-forwarded-for": "2a02:6b8::1"},
+            "2a02:6b8::1",
+            id="reader-forwarded-ipv6-ignored",
+        ),
+        pytest.param(
+            NGINX,
+            {"forwarded": "for=127.0.0.1", "x-forwarded-for": "77.88.55.88"},
+            "77.88.55.88",
+            id="reader-forwarded-loopback-ignored",
+        ),
+        pytest.param(
+            NGINX,
+            {"forwarded": 'for="[::1]"', "x-forwarded-for": "2a02:6b8::1"},
+            "2a02:6b8::1",
+            id="reader-forwarded-ipv6-loopback-ignored",
+        ),
+        pytest.param(
+            NGINX,
+            {"x-real-ip": "127.0.0.1", "x-forwarded-for": "77.88.55.88"},
+            "77.88.55.88",
+            id="reader-real-ip-ignored",
+        ),
+        pytest.param(
+            NGINX,
+            {"forwarded": "for=127.0.0.1", "x-forwarded-for": "127.0.0.1, 77.88.55.88"},
+            "77.88.55.88",
+            id="reader-loopback-in-both-headers",
+        ),
+        pytest.param(
+            NGINX,
+            {"forwarded": "for=127.0.0.1"},
+            "10.0.0.1",
+            id="no-xff-the-proxy-is-the-client",
+        ),
+        pytest.param(
+            LAN_FORWARDED,
+            {"x-forwarded-for": "127.0.0.1", "forwarded": "for=77.88.55.88"},
+            "77.88.55.88",
+            id="forwarded-proxy-reader-xff-ignored",
+        ),
+        pytest.param(
+            LAN_FORWARDED,
+            {"x-forwarded-for": "::1", "forwarded": 'for="[2a02:6b8::1]:4711"'},
+            "2a02:6b8::1",
+            id="forwarded-proxy-reader-xff-ipv6-ignored",
+        ),
+        pytest.param(
+            LAN_REAL_IP,
+            {"forwarded": "for=127.0.0.1", "x-real-ip": "77.88.55.88"},
+            "77.88.55.88",
+            id="real-ip-proxy-reader-forwarded-ignored",
+        ),
+    ],
+)
+def test_a_reader_cannot_choose_their_address_through_a_header_the_proxy_does_not_write(
+    proxies: TrustedProxies, headers: dict[str, str], client: str
+) -> None:
+    found = resolve_client("10.0.0.1", headers, proxies)
+    assert found == ClientAddress(client, True, "10.0.0.1")
+    # Nor unlock what loopback clients get (the debug header).
+    assert not DEBUG_NETWORKS.contains(found.ip)
+
+
+def test_only_the_end_of_a_huge_forwarding_header_is_read() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    huge = "6.6.6.6, " * 200_000 + "77.88.55.88"
+    assert len(huge) > 100 * MAX_FORWARDED_CHARS
+    assert resolve_client("10.0.0.1", {"x-forwarded-for": huge}, proxies).ip == "77.88.55.88"
+    # Only proxies in the part read: the client is somewhere in the cut-off part: unknown.
+    trusted_only = "10.0.0.2, " * (MAX_FORWARDED_CHARS // 10 + 10)
+    assert resolve_client("10.0.0.1", {"x-forwarded-for": trusted_only}, proxies).ip is None
+    forwarded = TrustedProxies(["10.0.0.0/8"], forwarded_header="forwarded")
+    header = "for=6.6.6.6, " * 100_000 + 'for="[2a02:6b8::1]"'
+    assert resolve_client("10.0.0.1", {"forwarded": header}, forwarded).ip == "2a02:6b8::1"
 
 
 def test_trusted_proxies_from_comma_separated_text() -> None:
@@ -460,8 +587,6 @@ def test_normalize_ip(value: str, expected: str | None) -> None:
 
 
 def test_answers_are_remembered_within_bounds() -> None:
-    from compliance import client as client_module
-
     proxies = TrustedProxies(["10.0.0.0/8"])
     first = resolve_client("10.0.0.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
     again = resolve_client("10.0.0.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
@@ -470,14 +595,23 @@ def test_answers_are_remembered_within_bounds() -> None:
     spoofed = resolve_client("198.51.100.1", {"x-forwarded-for": "203.0.113.7"}, proxies)
     assert spoofed == ClientAddress("198.51.100.1", False, "198.51.100.1")
     assert resolve_client("10.0.0.1", {}, proxies) == ClientAddress("10.0.0.1", True, "10.0.0.1")
-    # A flood of distinct values never holds more than the bound.
-    for i in range(client_module._MEMO_SIZE + 10):
+    # A flood of distinct values never holds more than the bounds.
+    memo = proxies._clients
+    for i in range(memo.max_entries + 10):
         ip = f"203.0.{i // 256 % 256}.{i % 256}"
         assert resolve_client("10.0.0.1", {"x-forwarded-for": ip}, proxies).ip == ip
-    assert len(proxies._clients) <= client_module._MEMO_SIZE
+    assert len(memo) <= memo.max_entries
+    assert memo.nbytes <= memo.max_bytes
     # A long header is answered but not kept.
     long_value = ", ".join(["10.0.0.2"] * 60) + ", 203.0.113.9"
-    before = dict(proxies._clients)
+    before = list(memo)
     answer = resolve_client("10.0.0.1", {"x-forwarded-for": long_value}, proxies)
     assert answer.ip == "203.0.113.9"
-    assert proxies._clients == before
+    assert list(memo) == before
+
+
+def test_long_distinct_peers_do_not_grow_the_trusted_memo() -> None:
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    for i in range(5_000):
+        assert not proxies.contains(f"{i}-" + "x" * 300)
+    assert proxies._memo.nbytes <= proxies._memo.max_bytes

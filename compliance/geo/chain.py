@@ -1,0 +1,148 @@
+"""Putting geolocators together: a chain, the default choice, and the request pipeline.
+
+The request pipeline decides a reader's location once, before any rule is looked at::
+
+    socket peer ──► trusted proxies ──► CDN headers (trusted only) ──► geolocator ──► Location
+                    (forwarded_header)   (a Provider)                   (MaxMind, embedded, chain)
+
+:func:`locate_request` is that pipeline; the response core calls it and hands the
+:class:`~compliance.geo.Location` to ``Engine.decide(location=...)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from compliance.cache import BoundedCache
+from compliance.errors import ConfigurationError
+
+from .addresses import ClientAddress, TrustedProxies, resolve_client
+from .embedded import EmbeddedGeolocator
+from .location import UNKNOWN, Geolocator, Location, _Closing
+from .maxmind import MaxMindGeolocator
+from .providers import HeaderGeolocator, Provider
+
+__all__ = ["ChainGeolocator", "RequestLocation", "locate_request", "open_geolocator"]
+
+
+class ChainGeolocator(_Closing):
+    """Asks each geolocator in turn; the first known answer wins, else UNKNOWN.
+
+    ``headers`` and ``trusted`` are passed on to each geolocator, for compatibility; a
+    request pipeline reads CDN headers itself (:func:`locate_request`) and asks the chain with
+    the address alone.
+
+    >>> chain = ChainGeolocator([HeaderGeolocator("cloudfront"), EmbeddedGeolocator()])
+    >>> chain.locate("77.88.55.88", {"cloudfront-viewer-country": "XX"}, trusted=True).source
+    'embedded'
+    """
+
+    def __init__(self, geolocators: Iterable[Geolocator]) -> None:
+        self.geolocators: tuple[Geolocator, ...] = tuple(geolocators)
+        """The geolocators, in the order they are asked."""
+        if not self.geolocators:
+            raise ConfigurationError("a geolocator chain needs at least one geolocator")
+
+    def locate(
+        self, ip: str | None, headers: Mapping[str, str] | None = None, *, trusted: bool = False
+    ) -> Location:
+        """The first known location any geolocator finds."""
+        for geolocator in self.geolocators:
+            location = geolocator.locate(ip, headers, trusted=trusted)
+            if location.country is not None:
+                return location
+        return UNKNOWN
+
+    def close(self) -> None:
+        """Close every geolocator, even when one of them fails to close."""
+        errors = []
+        for geolocator in self.geolocators:
+            try:
+                geolocator.close()
+            except Exception as exc:  # close the rest, then report the first failure
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __repr__(self) -> str:
+        return f"ChainGeolocator({list(self.geolocators)!r})"
+
+
+def open_geolocator(
+    geoip_db: str | os.PathLike[str] | None, *, check_interval: float = 60.0
+) -> Geolocator:
+    """A MaxMind geolocator for ``geoip_db`` when given, else the embedded one.
+
+    >>> open_geolocator(None)
+    EmbeddedGeolocator()
+    """
+    if geoip_db is None:
+        return EmbeddedGeolocator()
+    return MaxMindGeolocator(geoip_db, check_interval=check_interval)
+
+
+class RequestLocation(NamedTuple):
+    """What the request pipeline found out about one request."""
+
+    client: ClientAddress
+    """Who sent it: the peer, or the address the trusted proxies reported."""
+    location: Location
+    """Where the reader is."""
+    vary: tuple[str, ...]
+    """Request headers, lower case, the location may depend on (for ``Vary``): the CDN's
+    headers whenever a provider is configured, whether or not they were present or believed,
+    since a shared cache must key on them either way."""
+
+
+_readers: BoundedCache[Provider, HeaderGeolocator] = BoundedCache(64, 1 << 20)
+
+
+def _header_reader(provider: Provider | HeaderGeolocator) -> HeaderGeolocator:
+    if isinstance(provider, HeaderGeolocator):
+        return provider
+    reader = _readers.get(provider)
+    if reader is None:
+        reader = _readers.set(provider, HeaderGeolocator(provider))
+    return reader
+
+
+def locate_request(
+    peer: str | None,
+    headers: Mapping[str, str],
+    *,
+    proxies: TrustedProxies,
+    provider: Provider | HeaderGeolocator | None = None,
+    geolocator: Geolocator | None,
+) -> RequestLocation:
+    """Where the sender of one request is: the request pipeline.
+
+    ``peer`` is the socket peer (None for a Unix socket), ``headers`` the request headers by
+    lower-case name. The client address comes from ``proxies`` (:func:`resolve_client`); when
+    the request came through a trusted proxy and a CDN ``provider`` is configured, its
+    headers are read first; when they give no country, ``geolocator`` looks the address up
+    (None: unknown). Headers from an untrusted peer are never read: the client wrote them.
+
+    >>> proxies = TrustedProxies(["10.0.0.0/8"])
+    >>> found = locate_request("10.0.0.1", {"x-forwarded-for": "77.88.55.88",
+    ...     "cf-ipcountry": "DE"}, proxies=proxies, provider=HeaderGeolocator("cloudflare"),
+    ...     geolocator=EmbeddedGeolocator())
+    >>> found.client.ip, found.location.country, found.location.source, found.vary
+    ('77.88.55.88', 'DE', 'header:cloudflare', ('cf-ipcountry', 'cf-region-code'))
+    >>> locate_request("203.0.113.9", {"cf-ipcountry": "DE"}, proxies=proxies,
+    ...     provider=HeaderGeolocator("cloudflare"), geolocator=None).location.known
+    False
+    """
+    client = resolve_client(peer, headers, proxies)
+    vary: tuple[str, ...] = ()
+    if provider is not None:
+        reader = _header_reader(provider)
+        vary = reader.headers
+        if client.via_trusted_proxy:
+            location = reader.from_headers(headers)
+            if location.country is not None:
+                return RequestLocation(client, location, vary)
+    if geolocator is None:
+        return RequestLocation(client, UNKNOWN, vary)
+    return RequestLocation(client, geolocator.locate(client.ip), vary)

@@ -1,0 +1,262 @@
+"""Where a reader is: :class:`Location`, the codes it holds, and the :class:`Geolocator` protocol.
+
+Codes are checked here, once: countries are ISO 3166-1 alpha-2, subdivisions full ISO 3166-2
+codes (``"UA-43"``, built from MaxMind's and the CDNs' bare ``"43"``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from types import TracebackType
+from typing import Any, Final, Protocol, Self, runtime_checkable
+
+from compliance.errors import ConfigurationError
+
+__all__ = [
+    "UNKNOWN",
+    "Anonymity",
+    "Geolocator",
+    "Location",
+    "country_code",
+    "is_iso_country",
+    "is_iso_subdivision",
+]
+
+# EU member states (ISO 3166-1), for sources that do not carry MaxMind's flag themselves.
+_EU_MEMBERS: Final = (
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
+)
+_EU: Final = frozenset(_EU_MEMBERS.split())
+# Two-letter values that are not countries: CDN and RIR placeholders for "unknown", Tor,
+# anonymous proxies, satellite providers, and the regional EU/AP registrations.
+_NOT_COUNTRIES: Final = frozenset({"XX", "ZZ", "T1", "A1", "A2", "O1", "EU", "AP"})
+# In use by CDNs and MaxMind although not (yet) assigned by ISO 3166-1: Kosovo.
+_EXTRA_COUNTRIES: Final = frozenset({"XK"})
+
+
+@dataclass(frozen=True, slots=True)
+class Anonymity:
+    """The flags of a MaxMind Anonymous-IP database for one address."""
+
+    anonymous_vpn: bool = False
+    """A VPN provider's address."""
+    hosting_provider: bool = False
+    """A hosting or VPN provider's address."""
+    public_proxy: bool = False
+    """A public proxy."""
+    residential_proxy: bool = False
+    """A suspected anonymizing proxy on a residential ISP."""
+    tor_exit_node: bool = False
+    """A Tor exit node."""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a reader is, as far as a geolocator can tell.
+
+    >>> loc = Location.of("UA", "43", source="fixed")
+    >>> loc
+    Location(country='UA', subdivisions=('UA-43',), source='fixed', ...)
+    >>> loc.known, UNKNOWN.known
+    (True, False)
+    """
+
+    country: str | None = None
+    """ISO 3166-1 alpha-2 code, upper case; ``None`` when unknown."""
+    subdivisions: tuple[str, ...] = ()
+    """Full ISO 3166-2 codes, largest first, e.g. ``("GB-ENG", "GB-WBK")``."""
+    source: str = "none"
+    """The geolocator that answered: ``"maxmind:GeoIP2-City"``, ``"embedded"``, ...."""
+    network: str | None = None
+    """The database network (CIDR) the address fell into, when known."""
+    via_header: str | None = None
+    """Request headers the answer came from, lower case, joined by ``", "`` (for ``Vary``)."""
+    is_in_european_union: bool | None = None
+    """The country is an EU member state; ``None`` when the country is unknown."""
+    is_anonymous: bool | None = None
+    """Any ``anonymity`` flag is set; ``None`` when no Anonymous-IP data was consulted."""
+    anonymity: Anonymity | None = None
+    """What kind of anonymizer the address belongs to, from an Anonymous-IP database."""
+
+    @property
+    def known(self) -> bool:
+        """The country is known."""
+        return self.country is not None
+
+    @classmethod
+    def of(cls, country: str | None, *subdivisions: str, source: str = "fixed") -> Location:
+        """A location from codes, checked and normalized.
+
+        Subdivisions may be full (``"UA-43"``) or bare (``"43"``, prefixed with the country).
+        Raises :class:`~compliance.errors.ConfigurationError` on malformed codes.
+
+        >>> Location.of("gb", "eng", "GB-WBK").subdivisions
+        ('GB-ENG', 'GB-WBK')
+        >>> Location.of(None).known
+        False
+        """
+        if country is None:
+            if subdivisions:
+                raise ConfigurationError("subdivisions need a country")
+            return cls(source=source)
+        code = country_code(country)
+        if code is None:
+            raise ConfigurationError(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+        full = []
+        for subdivision in subdivisions:
+            part = subdivision.upper()
+            if part.startswith(f"{code}-"):
+                part = part[3:]
+            if not _is_subdivision_part(part):
+                raise ConfigurationError(
+                    f"{subdivision!r} is not an ISO 3166-2 subdivision code of {code}"
+                )
+            full.append(f"{code}-{part}")
+        return cls(code, tuple(full), source, is_in_european_union=code in _EU)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the fields by name, ``subdivisions`` as a list, ``anonymity``
+        as a dict of flags or None.
+
+        >>> Location.of("UA", "UA-43").to_dict()["subdivisions"]
+        ['UA-43']
+        """
+        return {
+            "country": self.country,
+            "subdivisions": list(self.subdivisions),
+            "source": self.source,
+            "network": self.network,
+            "via_header": self.via_header,
+            "is_in_european_union": self.is_in_european_union,
+            "is_anonymous": self.is_anonymous,
+            "anonymity": None if self.anonymity is None else asdict(self.anonymity),
+        }
+
+
+UNKNOWN: Final = Location()
+"""The unknown location."""
+
+
+def country_code(value: str) -> str | None:
+    """``value`` as an upper-case ISO 3166-1 alpha-2 code, or None for placeholders and junk.
+
+    >>> country_code("ua"), country_code("XX"), country_code("T1"), country_code("U1")
+    ('UA', None, None, None)
+    """
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha() or code in _NOT_COUNTRIES:
+        return None
+    return code
+
+
+def _is_subdivision_part(part: str) -> bool:
+    # ISO 3166-2: one to three ASCII letters or digits after "CC-".
+    return 0 < len(part) <= 3 and part.isascii() and part.isalnum()
+
+
+@runtime_checkable
+class Geolocator(Protocol):
+    """Finds the location of a client.
+
+    ``trusted`` says the request came through a configured trusted proxy; only then may a
+    geolocator read ``headers`` (lower-case names). Never raises on a malformed address.
+    """
+
+    def locate(
+        self, ip: str | None, headers: Mapping[str, str] | None = None, *, trusted: bool = False
+    ) -> Location: ...
+
+    def close(self) -> None: ...
+
+
+class _Closing:
+    """Context-manager support: ``with Geolocator(...) as geo:`` closes it on exit."""
+
+    def close(self) -> None:
+        """Release resources; the default holds none."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+# --- ISO 3166 tables ---------------------------------------------------------------------------
+
+_iso_lock = threading.Lock()
+_iso: tuple[frozenset[str], frozenset[str]] | None = None
+
+
+def _iso_codes() -> tuple[frozenset[str], frozenset[str]]:
+    # pycountry's import and tables cost ~0.1 s: load them on first use, once.
+    global _iso
+    if _iso is None:
+        with _iso_lock:
+            if _iso is None:
+                import pycountry
+
+                countries = frozenset(c.alpha_2 for c in pycountry.countries) | _EXTRA_COUNTRIES
+                subdivisions = frozenset(s.code for s in pycountry.subdivisions)
+                _iso = countries, subdivisions
+    return _iso
+
+
+def is_iso_country(code: str) -> bool:
+    """``code`` is an assigned ISO 3166-1 alpha-2 code (or ``XK``), upper case.
+
+    >>> is_iso_country("UA"), is_iso_country("XK"), is_iso_country("QQ"), is_iso_country("ua")
+    (True, True, False, False)
+    """
+    return code in _iso_codes()[0]
+
+
+def is_iso_subdivision(code: str) -> bool:
+    """``code`` is a full ISO 3166-2 subdivision code, upper case.
+
+    >>> is_iso_subdivision("UA-43"), is_iso_subdivision("RU-CR"), is_iso_subdivision("43")
+    (True, False, False)
+    """
+    return code in _iso_codes()[1]
+
+
+def _location_builder() -> Callable[..., Location]:
+    # A frozen dataclass __init__ sets each field through object.__setattr__; setting the
+    # slots directly halves the cost of a first-time lookup. Every field must be set here.
+    names = [field.name for field in fields(Location)]
+    (country, subdivisions, source, network, via_header, eu, anonymous, anonymity) = (
+        vars(Location)[name].__set__ for name in names
+    )
+    new = object.__new__
+
+    def build(
+        code: str,
+        subs: tuple[str, ...],
+        src: str,
+        net: str | None,
+        in_eu: bool,
+        is_anonymous: bool | None = None,
+        flags: Anonymity | None = None,
+    ) -> Location:
+        location: Location = new(Location)
+        country(location, code)
+        subdivisions(location, subs)
+        source(location, src)
+        network(location, net)
+        via_header(location, None)
+        eu(location, in_eu)
+        anonymous(location, is_anonymous)
+        anonymity(location, flags)
+        return location
+
+    return build
+
+
+_located: Final = _location_builder()
