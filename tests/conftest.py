@@ -32,9 +32,9 @@ def html_corpus() -> Path:
 @pytest.fixture(autouse=True)
 def _fresh_fault_log() -> None:
     """Each test sees library faults logged afresh (they are de-duplicated over time)."""
-    from compliance import policy
+    from compliance import core
 
-    policy._fault_seen.clear()
+    core._seen.clear()
 
 
 class _BrokenGeolocator:
@@ -52,6 +52,9 @@ class _RenderFails:
 
     def __init__(self, engine: object) -> None:
         self.engine = engine
+
+    def locate(self, ip: str | None) -> object:
+        return self.engine.locate(ip)  # type: ignore[attr-defined]
 
     def decide(self, **kwargs: object) -> object:
         decision = self.engine.decide(**kwargs)  # type: ignore[attr-defined]

@@ -1,0 +1,1321 @@
+"""The sans-IO response core shared by the WSGI and ASGI adapters (h11 style).
+
+One :class:`Settings` per middleware, validated up front; one :class:`Exchange` per request.
+The exchange never touches a socket or a framework: the adapter feeds it the request, the
+application's status and headers, body chunks and the end of the body, and sends what it
+answers. Every policy decision lives here; the adapters only translate their protocol.
+
+::
+
+    exchange = Exchange(settings, engine, metrics, request)
+    early = exchange.begin()            # a complete Response (451, 503, decision JSON) or None
+    # None: call the application with exchange.request_changes applied to its request
+    action = exchange.start(status, headers)   # Passthrough | Replace | EDIT
+    # EDIT: every body chunk goes through exchange.feed(chunk), then exchange.finish();
+    # both return a list of Start / Data events to send, in order.
+
+Delivery guarantee: a response the decision says must carry a notice either carries it or
+goes through the fail mode (``"open"``: the original response, made uncacheable by shared
+caches; ``"closed"``: 503 when nothing was sent yet) and a WARNING is logged (rate-limited,
+keyed by cause, never by address) and counted in :class:`~compliance.metrics.Metrics`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import logging
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Generic, Literal, TypeVar
+
+from compliance.client import ClientAddress, TrustedProxies, resolve_client
+from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
+from compliance.decision import Request as DecisionRequest
+from compliance.errors import ConfigurationError
+from compliance.geo import HeaderGeolocator, Location
+from compliance.http import (
+    BodyTooLarge,
+    Codec,
+    Headers,
+    add_vary,
+    editable_codings,
+    filter_accept_encoding,
+    get_all,
+    index,
+    make_codec,
+    make_private,
+    media_type,
+    normalize_host,
+    normalize_path,
+    prefers_json,
+    translate_if_none_match,
+    variant_etag,
+    variant_id,
+    without,
+)
+from compliance.inject import Injector, PageInfo
+from compliance.metrics import Metrics, Snapshot
+
+__all__ = [
+    "EDIT",
+    "Data",
+    "Exchange",
+    "Middleware",
+    "Passthrough",
+    "Replace",
+    "Request",
+    "Response",
+    "Settings",
+    "Start",
+    "log_fault",
+    "log_undelivered",
+]
+
+logger = logging.getLogger("compliance.middleware")
+decision_log = logging.getLogger("compliance.decisions")
+
+FailMode = Literal["open", "closed"]
+CachePolicy = Literal["private", "vary", "off"]
+ForwardedHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
+
+_HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+_TAGS_HEADER: Final = "x-compliance-tags"
+_SKIP_HEADER: Final = "x-compliance-skip"
+_SIMULATE_HEADER: Final = "x-compliance-simulate"
+_SIMULATE_PARAM: Final = "compliance-simulate"
+_DEBUG_HEADER: Final = "X-Compliance-Decision"
+_PARTIAL_VARY: Final = ("hx-request", "hx-boosted", "turbo-frame")
+_DIGESTS: Final = ("content-md5", "content-digest", "repr-digest")
+_NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
+_SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
+_MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
+
+
+# -- events -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The parts of a request the core looks at, as the adapter read them."""
+
+    method: str
+    host: str
+    """The ``Host`` header (or server name) as sent; normalised by the core."""
+    path: str
+    """The URL path, percent-encoded as sent."""
+    query: str
+    peer: str | None
+    """The socket peer address; None for a Unix socket."""
+    headers: Mapping[str, str]
+    """Lower-case names; repeated headers joined with ``", "``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete response the core answers itself (a block, a 503, the decision JSON)."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Send the status line and these headers."""
+
+    status: int
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Data:
+    """Send these body bytes."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Passthrough:
+    """Send these headers, then the application's body untouched."""
+
+    status: int
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """Send this response instead of the application's; discard the application's body."""
+
+    response: Response
+
+
+class _Edit:
+    """Run every body chunk through :meth:`Exchange.feed` and :meth:`Exchange.finish`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "EDIT"
+
+
+EDIT: Final = _Edit()
+Event = Start | Data
+Action = Passthrough | Replace | _Edit
+
+
+# -- logging: rate-limited, keyed by cause ----------------------------------------------------
+
+LOG_INTERVAL: Final = 60.0
+"""Seconds during which a repeat of the same cause is counted instead of logged again."""
+
+_seen: dict[str, tuple[float, int]] = {}
+_seen_lock = threading.Lock()
+
+
+def _should_log(key: str) -> tuple[bool, int]:
+    now = time.monotonic()
+    with _seen_lock:
+        first, repeats = _seen.get(key, (-LOG_INTERVAL, 0))
+        if now - first < LOG_INTERVAL:
+            _seen[key] = (first, repeats + 1)
+            return False, 0
+        if len(_seen) >= 1024:
+            _seen.clear()
+        _seen[key] = (now, 0)
+    return True, repeats
+
+
+def _cause_of(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown"
+    cause = getattr(exc, "cause", None)  # our own errors name a stable cause
+    return f"{type(exc).__module__}.{type(exc).__qualname__}:{cause or ''}"
+
+
+def log_fault(where: str, *, metrics: Metrics | None = None) -> None:
+    """Log a library fault with its traceback (call from an ``except`` block).
+
+    Keyed by where it happened and the exception's type (never its text, which may name a
+    client address): the same fault is logged once per :data:`LOG_INTERVAL`, repeats are
+    counted and reported with its next log line.
+    """
+    exc = sys.exc_info()[1]
+    key = f"fault:{where}:{_cause_of(exc)}"
+    if metrics is not None:
+        metrics.fault(where)
+    should, repeats = _should_log(key)
+    if not should:
+        return
+    message = f"compliance fault in {where}"
+    if repeats:
+        message += f" (it also happened {repeats} more times since it was last logged)"
+    logger.exception(message)
+
+
+def log_undelivered(cause: str, detail: str, *, metrics: Metrics | None = None) -> None:
+    """A decided notice was not delivered: WARNING, rate-limited by ``cause``, counted."""
+    if metrics is not None:
+        metrics.undelivered(cause)
+    should, repeats = _should_log(f"undelivered:{cause}")
+    if not should:
+        return
+    extra = f" ({repeats} more since last logged)" if repeats else ""
+    logger.warning("compliance notice not delivered (%s): %s%s", cause, detail, extra)
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def _networks(value: TrustedProxies | Iterable[str] | str | None, name: str) -> TrustedProxies:
+    if value is None:
+        return TrustedProxies()
+    if isinstance(value, TrustedProxies):
+        return value
+    try:
+        return TrustedProxies(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
+
+
+def _positive(name: str, number: object) -> int:
+    if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+        raise ConfigurationError(f"{name} must be a non-negative integer, not {number!r}")
+    return number
+
+
+NonceSource = str | Callable[[object], object] | None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The middleware options, checked once when the middleware is created.
+
+    >>> Settings.from_options(fail_mode="closed").fail_mode
+    'closed'
+    >>> Settings.from_options(fail_mode="maybe")
+    Traceback (most recent call last):
+    ...
+    compliance.errors.ConfigurationError: fail_mode must be 'open' or 'closed', not 'maybe'
+    """
+
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    """Proxies whose forwarding and CDN headers are believed. None by default."""
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
+    """The one forwarding header the trusted proxies write; the others are ignored."""
+    geo_header: HeaderGeolocator | None = None
+    """CDN geolocation headers, read (from trusted proxies only) before the engine's own."""
+    fail_mode: FailMode = "open"
+    """On a library fault: ``"open"`` sends the original response, ``"closed"`` a 503."""
+    cache_policy: CachePolicy = "private"
+    """``"private"``: Vary plus ``Cache-Control: private`` for IP-located pages; ``"vary"``:
+    Vary only; ``"off"``: neither."""
+    csp_nonce: NonceSource = None
+    """Where the CSP nonce for the default CSS comes from: an ``environ`` key (WSGI) or
+    ``scope["state"]`` key (ASGI), or a callable given the environ / scope."""
+    css: bool = False
+    """Emit the default notice CSS before the first notice."""
+    debug_headers: bool = False
+    """Send ``X-Compliance-Decision`` to clients in ``debug_networks``."""
+    debug_networks: TrustedProxies = field(
+        default_factory=lambda: TrustedProxies(["127.0.0.0/8", "::1/128"])
+    )
+    """Client addresses that may see the debug header (default: loopback only)."""
+    buffer_limit: int = 256 * 1024
+    """Edited bodies announced smaller than this are buffered so Content-Length stays exact."""
+    max_hold: int = 256 * 1024
+    """Bytes the injector may hold back while looking for the insertion point."""
+    max_decoded: int = 64 * 1024 * 1024
+    """Largest decoded size of a compressed body that is edited; past it, the fail mode."""
+    max_ratio: int = 1000
+    """Largest compression ratio (decoded : encoded, past the first MiB) of an edited body."""
+    decision_path: str | None = None
+    """Answer ``GET`` at this path with the reader's decision as JSON (off by default)."""
+    simulate_from: TrustedProxies | None = None
+    """Clients (resolved addresses) that may choose a location with
+    ``X-Compliance-Simulate: CC[-SUB]`` or ``?compliance-simulate=CC``. Off by default."""
+    log_addresses: bool = False
+    """Put the full client address in the per-decision DEBUG record (else its network)."""
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
+        proxy_hops: int = 0,
+        forwarded_header: str = "x-forwarded-for",
+        geo_header: HeaderGeolocator | str | None = None,
+        fail_mode: str = "open",
+        cache_policy: str = "private",
+        csp_nonce: NonceSource = None,
+        css: bool = False,
+        debug_headers: bool = False,
+        debug_networks: TrustedProxies | Iterable[str] | str | None = None,
+        buffer_limit: int = 256 * 1024,
+        max_hold: int = 256 * 1024,
+        max_decoded: int = 64 * 1024 * 1024,
+        max_ratio: int = 1000,
+        decision_path: str | None = None,
+        simulate_from: TrustedProxies | Iterable[str] | str | None = None,
+        log_addresses: bool = False,
+    ) -> Settings:
+        """Settings from the keyword options the middlewares take; ConfigurationError on
+        anything malformed."""
+        header_name = str(forwarded_header).strip().lower()
+        if header_name not in ("x-forwarded-for", "forwarded", "x-real-ip"):
+            raise ConfigurationError(
+                "forwarded_header must be 'x-forwarded-for', 'forwarded' or 'x-real-ip', "
+                f"not {forwarded_header!r}"
+            )
+        _positive("proxy_hops", proxy_hops)
+        if isinstance(trusted_proxies, TrustedProxies):
+            if proxy_hops:
+                raise ConfigurationError("give proxy_hops to TrustedProxies, not beside it")
+            proxies = trusted_proxies
+        else:
+            proxies = TrustedProxies(trusted_proxies or (), hops=proxy_hops, headers=(header_name,))
+        header: HeaderGeolocator | None
+        if geo_header is None or isinstance(geo_header, HeaderGeolocator):
+            header = geo_header
+        elif isinstance(geo_header, str):
+            header = HeaderGeolocator(geo_header)
+        else:
+            raise ConfigurationError(
+                f"geo_header must be a provider name or a HeaderGeolocator, not {geo_header!r}"
+            )
+        if header is not None and not proxies:
+            raise ConfigurationError(
+                "geo_header needs trusted_proxies: CDN headers are only believed from them"
+            )
+        if fail_mode not in ("open", "closed"):
+            raise ConfigurationError(f"fail_mode must be 'open' or 'closed', not {fail_mode!r}")
+        if cache_policy not in ("private", "vary", "off"):
+            raise ConfigurationError(
+                f"cache_policy must be 'private', 'vary' or 'off', not {cache_policy!r}"
+            )
+        if csp_nonce is not None and not (isinstance(csp_nonce, str) or callable(csp_nonce)):
+            raise ConfigurationError("csp_nonce must be a key name, a callable or None")
+        for name, flag in (
+            ("css", css),
+            ("debug_headers", debug_headers),
+            ("log_addresses", log_addresses),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{name} must be True or False, not {flag!r}")
+        for name, number in (
+            ("buffer_limit", buffer_limit),
+            ("max_hold", max_hold),
+            ("max_decoded", max_decoded),
+            ("max_ratio", max_ratio),
+        ):
+            _positive(name, number)
+        if decision_path is not None and (
+            not isinstance(decision_path, str) or not decision_path.startswith("/")
+        ):
+            raise ConfigurationError(
+                f"decision_path must be a path starting with '/', not {decision_path!r}"
+            )
+        return cls(
+            trusted_proxies=proxies,
+            forwarded_header=header_name,  # type: ignore[arg-type]
+            geo_header=header,
+            fail_mode=fail_mode,  # type: ignore[arg-type]
+            cache_policy=cache_policy,  # type: ignore[arg-type]
+            csp_nonce=csp_nonce,
+            css=css,
+            debug_headers=debug_headers,
+            debug_networks=_networks(
+                ["127.0.0.0/8", "::1/128"] if debug_networks is None else debug_networks,
+                "debug_networks",
+            ),
+            buffer_limit=buffer_limit,
+            max_hold=max_hold,
+            max_decoded=max_decoded,
+            max_ratio=max_ratio,
+            decision_path=decision_path,
+            simulate_from=None
+            if simulate_from is None
+            else _networks(simulate_from, "simulate_from"),
+            log_addresses=log_addresses,
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def tags_of(value: object) -> frozenset[str]:
+    """Content tags from a request-side value (a comma-separated string or an iterable)."""
+    if not value:
+        return frozenset()
+    if isinstance(value, str):
+        return frozenset(tag.strip() for tag in value.split(",")[:64] if tag.strip())
+    if isinstance(value, Iterable):
+        return frozenset(str(tag).strip() for tag in list(value)[:64] if str(tag).strip())
+    return frozenset()
+
+
+def _masked(ip: str | None) -> str:
+    """A client address as the decision log shows it: its /24 or /48 network."""
+    if ip is None:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+def unavailable() -> Response:
+    """The 503 sent on a fault when ``fail_mode="closed"``."""
+    body = b"Service Unavailable\n"
+    return Response(
+        503,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("Retry-After", "60"),
+        ],
+        body,
+    )
+
+
+# The start of a document, read before editing: whether it is a fragment (its first content
+# is not an <html>, <head> or <body> tag: what an htmx or Turbo partial answers with) and the
+# language its <html> tag declares. Whitespace, comments, a doctype may come first.
+_PREAMBLE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--.*?-->|<![^>]*>|<\?[^>]*>)*", re.S)
+_DOCUMENT_TAG = re.compile(rb"<(html|head|body)(?=[\t\n\f\r />])[^>]*>|<(?:head|body)>", re.I)
+_HTML_TAG = re.compile(rb"<html(?=[\t\n\f\r />])([^>]*)>|<html>", re.I)
+_LANG = re.compile(
+    rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
+    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _DocumentStart:
+    """What the start of a document says."""
+
+    fragment: bool
+    lang: str | None
+
+
+def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
+    """Read the start of a document; None while more bytes are needed."""
+    end = _PREAMBLE.match(prefix)
+    rest = prefix[end.end() if end else 0 :]
+    if not rest:
+        return None if not final else _DocumentStart(True, None)
+    if rest[:1] == b"<" and b">" not in rest and not final:
+        return None  # the first tag (or an unfinished comment) is not complete yet
+    html = _HTML_TAG.match(rest)
+    if html is not None:
+        found = _LANG.search(html.group(1) or b"")
+        lang = None
+        if found is not None:
+            raw = found.group(1) or found.group(2) or found.group(3) or b""
+            lang = raw.decode("ascii", "replace").strip()[:35] or None
+        return _DocumentStart(False, lang)
+    return _DocumentStart(_DOCUMENT_TAG.match(rest) is None, None)
+
+
+# -- the body editor --------------------------------------------------------------------------
+
+
+class Undelivered(Exception):
+    """The editor cannot deliver the notices (an encoding it cannot edit, a frameset, a
+    body over the bounds): the core applies the fail mode."""
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(detail)
+        self.cause = cause
+
+
+def _unsupported(injector: Injector) -> str | None:
+    """Why the injector passes a page through from its first bytes (an encoding that is
+    not ASCII-compatible), if it does."""
+    for name in ("skip_reason", "_skip_reason"):
+        reason = getattr(injector, name, None)
+        if isinstance(reason, str) and reason:
+            return reason
+    return None
+
+
+class BodyEditor:
+    """Decode, inject, encode, one chunk at a time; output identical however the body is
+    split. Raises :class:`Undelivered` when the notices cannot go in, other exceptions on
+    library faults."""
+
+    def __init__(
+        self,
+        render: Callable[[PageInfo], Mapping[Placement, str]],
+        *,
+        charset: str | None,
+        codec: Codec | None,
+        max_hold: int,
+        partial: bool,
+    ) -> None:
+        self._render = render
+        self._codec = codec
+        self._injector = Injector(render, charset=charset, max_hold=max_hold)
+        self._sniff: bytearray | None = bytearray()
+        self._partial = partial
+        self.lang: str | None = None
+        """The language the page's ``<html>`` tag declares, once read."""
+        self._max_hold = max_hold
+        self.skipped: str | None = None
+        """Why notices were legitimately left out (a fragment, an empty body), if they were."""
+        self.seen = 0
+        """Decoded body bytes seen so far."""
+
+    @property
+    def inserted(self) -> bool:
+        return self._injector.inserted
+
+    def _decoded(self, data: bytes, final: bool) -> bytes:
+        """Inject into decoded bytes, once the start of the document is read."""
+        self.seen += len(data)
+        if self._sniff is not None:
+            self._sniff += data
+            start = _sniff(bytes(self._sniff), final)
+            if start is None and len(self._sniff) <= self._max_hold:
+                return b""
+            held, self._sniff = bytes(self._sniff), None
+            if start is not None:
+                self.lang = start.lang
+                if start.fragment and self._partial and held.strip():
+                    self.skipped = "fragment"
+            data = held
+        if self.skipped is not None:
+            return data
+        if final and self.seen == 0:
+            self.skipped = "empty body"
+            return b""
+        out = self._injector.finish() if final else self._injector.feed(data)
+        reason = _unsupported(self._injector)
+        if reason:
+            raise Undelivered("encoding", f"the page cannot be edited ({reason})")
+        return out
+
+    @property
+    def not_inserted(self) -> str | None:
+        """Why the injector put nothing in, at the end of the body."""
+        if self._injector.inserted:
+            return None
+        return self._injector.skipped_reason or "no insertion point"
+
+    def _push(self, data: bytes) -> bytes:
+        out = self._decoded(data, final=False) if data else b""
+        return out
+
+    def feed(self, chunk: bytes) -> bytes:
+        codec = self._codec
+        try:
+            if codec is None:
+                return self._push(chunk)
+            return codec.compress(self._push(codec.decompress(chunk)))
+        except BodyTooLarge as exc:
+            raise Undelivered("body too large", exc.cause) from None
+
+    def finish(self) -> bytes:
+        codec = self._codec
+        try:
+            if codec is None:
+                return self._decoded(b"", final=True)
+            out = codec.compress(self._push(codec.rest()))
+            return out + codec.compress(self._decoded(b"", final=True)) + codec.finish()
+        except BodyTooLarge as exc:
+            raise Undelivered("body too large", exc.cause) from None
+
+    def cut(self) -> bytes:
+        """End the output cleanly after a bound was hit mid-stream (notices still held go
+        at the end): what remains to send."""
+        codec = self._codec
+        try:
+            tail = self._injector.finish() if self.skipped is None else b""
+        except Exception:
+            tail = b""
+        if codec is None:
+            return tail
+        return codec.compress(tail) + codec.finish()
+
+
+# -- per request ------------------------------------------------------------------------------
+
+
+class Exchange:
+    """The policy for one request and its response. Not shared between requests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: EngineProtocol,
+        metrics: Metrics,
+        request: Request,
+        *,
+        tags: Callable[[], object] = lambda: None,
+        nonce: Callable[[], str | None] = lambda: None,
+        on_decision: Callable[[Decision], object] = lambda decision: None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.request = request
+        self.method = request.method.upper()
+        self.host = normalize_host(request.host)
+        self.path = request.path
+        self.norm_path = normalize_path(request.path)
+        self.headers = request.headers
+        self._request_tags = tags
+        self._tags: frozenset[str] = frozenset()
+        self.nonce = nonce
+        self.decision: Decision | None = None
+        """The decision, once made (None after a fault)."""
+        self.client: ClientAddress = ClientAddress(None, False, request.peer)
+        self.location: Location | None = None
+        self.geo_vary: tuple[str, ...] = ()
+        self.simulated = False
+        self.rendered: set[str] = set()
+        """Rule ids whose notices the page rendered itself (template helpers add to it)."""
+        self.request_changes: dict[str, str | None] = {}
+        """Request headers (lower case) to set (a value) or remove (None) before the
+        application sees the request."""
+        self.prepared = False
+        self.variant: str | None = None
+        self._decision_failed = False
+        self._status = 200
+        self._headers: Headers = []
+        self._editor: BodyEditor | None = None
+        self._committed = False
+        self._original: list[bytes] = []
+        self._out: list[bytes] = []
+        self._size = 0
+        self._buffer_until: int | None = None
+        self._app_headers: Headers = []
+        self._page_language: str | None = None
+        self.on_decision = on_decision
+        self._stopped = False
+        self._expected = False
+
+    # -- deciding
+
+    def _locate(self) -> Location:
+        settings = self.settings
+        headers = self.headers
+        self.client = client = resolve_client(self.request.peer, headers, settings.trusted_proxies)
+        if settings.simulate_from is not None and client.ip is not None:
+            simulated = self._simulated_location(client.ip)
+            if simulated is not None:
+                self.simulated = True
+                return simulated
+        geo = settings.geo_header
+        if geo is not None:
+            self.geo_vary = tuple(geo.headers)
+            if client.via_trusted_proxy:
+                found = geo.locate(client.ip, headers, trusted=True)
+                if found.country is not None:
+                    return found
+        return self.engine.locate(client.ip)
+
+    def _simulated_location(self, ip: str) -> Location | None:
+        simulate = self.settings.simulate_from
+        assert simulate is not None
+        if not simulate.contains(ip):
+            return None
+        value = self.headers.get(_SIMULATE_HEADER)
+        if value is None and self.request.query:
+            for part in self.request.query.split("&")[:32]:
+                key, _, raw = part.partition("=")
+                if key == _SIMULATE_PARAM:
+                    value = raw
+                    break
+        if not value:
+            return None
+        match = _SIMULATED.match(value.strip()[:16])
+        if match is None:
+            return None
+        country, sub = match.group(1).upper(), match.group(2)
+        try:
+            if sub:
+                return Location.of(country, sub.upper(), source="simulated")
+            return Location.of(country, source="simulated")
+        except ConfigurationError:
+            return None  # not an ISO 3166 code: no simulation
+
+    def _decide(self, tags: frozenset[str]) -> Decision:
+        if self.location is None:
+            self.location = self._locate()
+        language = self.headers.get("accept-language")
+        if language is not None and len(language) > _MAX_HEADER:
+            language = language[:_MAX_HEADER].rpartition(",")[0] or None
+        request = DecisionRequest(
+            host=self.host, path=self.norm_path, accept_language=language, tags=tags
+        )
+        return self.engine.decide(location=self.location, request=request)
+
+    def begin(self) -> Response | None:
+        """Decide for the request before the application runs. A Response to send instead
+        of calling the application, or None (then apply :attr:`request_changes`)."""
+        try:
+            self._tags = tags_of(self._request_tags())
+            decision = self._set_decision(self._decide(self._tags))
+        except Exception:
+            self._decision_failed = True
+            log_fault("decision", metrics=self.metrics)
+            if self.settings.fail_mode == "closed":
+                return unavailable()
+            return None
+        self.metrics.decision(decision)
+        self._log_decision(decision)
+        if self.path == self.settings.decision_path and self.method in ("GET", "HEAD"):
+            return self.decision_response(decision)
+        if decision.block is not None:
+            self.metrics.block(decision.block.rule_id)
+            return self.block_response(decision)
+        if self._needs_edit(decision):
+            self._prepare(decision)
+        return None
+
+    def _log_decision(self, decision: Decision) -> None:
+        if not decision_log.isEnabledFor(logging.DEBUG):
+            return
+        location = decision.location
+        decision_log.debug(
+            "decision",
+            extra={
+                "compliance": {
+                    "client": self.client.ip
+                    if self.settings.log_addresses
+                    else _masked(self.client.ip),
+                    "country": location.country,
+                    "subdivisions": list(location.subdivisions),
+                    "source": location.source,
+                    "rules": list(decision.applied),
+                    "notices": [[n.rule_id, n.locale] for n in decision.notices],
+                    "block": decision.block.rule_id if decision.block else None,
+                    "host": self.host,
+                    "path": self.path[:256],
+                }
+            },
+        )
+
+    def _set_decision(self, decision: Decision) -> Decision:
+        self.decision = decision
+        self.on_decision(decision)
+        return decision
+
+    def _localize(self, decision: Decision, page_language: str) -> None:
+        """Expose the decision with the locales actually injected (the page's language can
+        change them)."""
+        notices = tuple(
+            dataclasses.replace(notice, locale=choice.locale, locale_reason=choice.reason)
+            for notice in decision.notices
+            for choice in (decision.locale_choice(notice, page_language),)
+        )
+        if notices != decision.notices:
+            self._set_decision(dataclasses.replace(decision, notices=notices))
+
+    def _wanted(self, decision: Decision) -> list[NoticeMatch]:
+        return [n for n in decision.notices if n.rule_id not in self.rendered]
+
+    def _needs_edit(self, decision: Decision) -> bool:
+        return bool(decision.notices) or bool(decision.withholds)
+
+    def _variant(self, decision: Decision) -> str:
+        parts = [f"n:{n.rule_id}:{n.locale}" for n in decision.notices]
+        parts += [f"w:{w.rule_id}" for w in decision.withholds]
+        return variant_id(parts)
+
+    def _prepare(self, decision: Decision) -> None:
+        """The request as the application must see it for a reader whose page is edited:
+        only codings the core can re-encode, no ranges, no validators naming another
+        variant's copy."""
+        self.prepared = True
+        self.variant = variant = self._variant(decision)
+        changes = self.request_changes
+        headers = self.headers
+        if "accept-encoding" in headers:
+            changes["accept-encoding"] = filter_accept_encoding(headers["accept-encoding"])
+        for name in ("range", "if-range", "if-modified-since", "if-unmodified-since"):
+            if name in headers and name != "if-unmodified-since":
+                changes[name] = None
+        if "if-none-match" in headers:
+            changes["if-none-match"] = translate_if_none_match(headers["if-none-match"], variant)
+
+    # -- canned responses
+
+    def _location_headers(
+        self,
+        decision: Decision,
+        headers: Headers,
+        *,
+        json: bool,
+        vary_on: tuple[str, ...] | None = None,
+    ) -> Headers:
+        """Vary, Cache-Control, the rules' headers and the debug header."""
+        policy = self.settings.cache_policy
+        if policy != "off":
+            vary = list(decision.vary if vary_on is None else vary_on) + list(self.geo_vary)
+            if json and self.headers.get("accept") is not None:
+                vary.append("accept")
+            if vary:
+                headers = add_vary(headers, vary)
+            if policy == "private" and (decision.private or self.simulated):
+                headers = make_private(headers)
+        if decision.headers:
+            present = {key.lower() for key, _ in headers}
+            for name, value in decision.headers.items():
+                if name.lower() not in present:
+                    headers.append((name, value))
+        return self.debug_headers(headers, decision)
+
+    def debug_headers(self, headers: Headers, decision: Decision | None = None) -> Headers:
+        """``headers`` plus ``X-Compliance-Decision`` when debugging is on for this client."""
+        decision = decision or self.decision
+        settings = self.settings
+        if (
+            decision is None
+            or not settings.debug_headers
+            or not settings.debug_networks.contains(self.client.ip)
+        ):
+            return headers
+        location = decision.location
+        where = "/".join([location.country or "unknown", *location.subdivisions])
+        rules = ", ".join(decision.applied) or "none"
+        value = f"{rules}; location={where}; source={location.source}"
+        return [*without(headers, _DEBUG_HEADER.lower()), (_DEBUG_HEADER, value)]
+
+    def block_response(self, decision: Decision | None = None) -> Response:
+        """The 451 (or other block status) page."""
+        decision = decision or self.decision
+        assert decision is not None
+        assert decision.block is not None
+        block = decision.block
+        if prefers_json(self.headers.get("accept")):
+            body = block.json().encode("utf-8")
+            ctype = "application/json"
+        else:
+            body = block.html().encode("utf-8")
+            ctype = "text/html; charset=utf-8"
+        headers: Headers = [
+            ("Content-Type", ctype),
+            ("Content-Length", str(len(body))),
+            ("Content-Language", block.locale.replace("_", "-")),
+            ("Link", block.link_header),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        headers = self._location_headers(decision, headers, json=True)
+        if not get_all(headers, "cache-control"):
+            headers.append(("Cache-Control", "no-cache"))
+        if self.method == "HEAD":
+            body = b""
+        return Response(block.status, headers, body)
+
+    def decision_response(self, decision: Decision) -> Response:
+        """The reader's decision as JSON (``decision_path``)."""
+        import json
+
+        document = decision.to_dict(None, trace=False)
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        headers: Headers = [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        vary = [*decision.vary, *self.geo_vary]
+        if any(len(n.locales) > 1 for n in decision.notices):
+            vary.append("accept-language")
+        if self.settings.simulate_from is not None:
+            vary.append(_SIMULATE_HEADER)
+        if vary:
+            headers = add_vary(headers, vary)
+        headers = make_private(headers)
+        if self.method == "HEAD":
+            body = b""
+        return Response(200, self.debug_headers(headers, decision), body)
+
+    # -- the response
+
+    def start(self, status: int, headers: Headers) -> Action:
+        """What to do with the response the application started. Never raises: a library
+        fault applies the fail mode."""
+        self._status = status
+        try:
+            return self._start(status, headers)
+        except Exception:
+            log_fault("response", metrics=self.metrics)
+            return self._fail_start(status, headers, cause="fault")
+
+    def _fail_start(self, status: int, headers: Headers, *, cause: str) -> Action:
+        """The fail mode, before anything was sent."""
+        if self.settings.fail_mode == "closed":
+            return Replace(unavailable())
+        return Passthrough(status, self._fail_open_headers(headers))
+
+    def _fail_open_headers(self, headers: Headers) -> Headers:
+        """The application's headers, sent unedited, but never storable by a shared cache
+        when the reader's location mattered (or could not be known)."""
+        headers = without(headers, _TAGS_HEADER, _SKIP_HEADER)
+        decision = self.decision
+        if self.settings.cache_policy == "off":
+            return headers
+        if decision is None or decision.private or self._needs_edit(decision):
+            headers = make_private(headers)
+        if decision is not None and decision.vary:
+            headers = add_vary(headers, decision.vary)
+        return headers
+
+    def _start(self, status: int, headers: Headers) -> Action:
+        found = index(headers)
+        response_tags = found.get(_TAGS_HEADER)
+        skip = _SKIP_HEADER in found
+        if response_tags or skip:
+            headers = without(headers, _TAGS_HEADER, _SKIP_HEADER)
+        decision = self.decision
+        if decision is None:
+            if self._decision_failed:
+                return Passthrough(status, self._fail_open_headers(headers))
+            return Passthrough(status, headers)
+        requested = self._request_tags()
+        if response_tags or requested or self._tags:
+            tags = tags_of(requested) | tags_of(",".join(response_tags or ()))
+            if tags != self._tags:
+                self._tags = tags
+                decision = self._set_decision(self._decide(tags))
+                self.metrics.decision(decision)
+                if decision.block is not None:
+                    self.metrics.block(decision.block.rule_id)
+                    return Replace(self.block_response(decision))
+        ctypes = found.get("content-type")
+        media, charset = media_type(ctypes[-1]) if ctypes else ("", None)
+        html = media in _HTML_TYPES
+        needs_edit = self._needs_edit(decision)
+        if status == 304:
+            # A revalidation: same caching headers as the GET it stands for.
+            if html or self._looks_like_page():
+                headers = self._location_headers(decision, headers, json=False)
+                etags = get_all(headers, "etag")
+                if needs_edit and self.variant is not None and etags:
+                    headers = [
+                        *without(headers, "etag"),
+                        ("ETag", variant_etag(etags[0], self.variant)),
+                    ]
+            return Passthrough(status, headers)
+        if not html:
+            return Passthrough(status, headers)
+        app_headers = headers
+        headers = self._location_headers(decision, headers, json=False)
+        wanted = self._wanted(decision) if not skip else []
+        withholds = decision.withholds
+        if not wanted and not withholds:
+            if skip and decision.notices:
+                self.metrics.skipped("x-compliance-skip")
+            return Passthrough(status, headers)
+        # From here on the reader's page must carry notices (or withhold content).
+        if self.method == "HEAD":
+            # No body to edit; announce no length that disagrees with the GET's.
+            headers = add_vary(headers, _PARTIAL_VARY)
+            headers = self._edited_headers(without(headers, "content-length"))
+            return Passthrough(status, headers)
+        if not 200 <= status < 300 or status == 204:
+            return Passthrough(status, headers)
+        if status == 206 or "content-range" in found:
+            log_undelivered(
+                "range",
+                f"{self.method} {self.path}: the application sent a range",
+                metrics=self.metrics,
+            )
+            return self._fail_start(status, headers, cause="range")
+        codings = [
+            c.strip().lower()
+            for value in found.get("content-encoding", ())
+            for c in value.split(",")
+            if c.strip()
+        ]
+        coding = codings[0] if codings else ""
+        if len(codings) > 1 or (coding and coding not in editable_codings()):
+            log_undelivered(
+                "content-coding",
+                f"{self.method} {self.path}: content-encoding {', '.join(codings)!r} "
+                "cannot be edited",
+                metrics=self.metrics,
+            )
+            return self._fail_start(status, headers, cause="content-coding")
+        settings = self.settings
+        language = (found.get("content-language") or [""])[0].split(",")[0].strip()
+        csp = " ".join(found.get("content-security-policy", ()))
+        match = _NONCE_IN_CSP.search(csp)
+        csp_nonce = match.group(1) if match else None
+        chosen = decision
+
+        def render(info: PageInfo) -> Mapping[Placement, str]:
+            nonce = self.nonce() or csp_nonce or info.nonce
+            snippets = chosen.snippets(
+                page_language=language or info.lang, css=settings.css, nonce=nonce
+            )
+            if self.rendered:
+                return self._without_rendered(chosen, language or info.lang, nonce)
+            return snippets
+
+        self._app_headers = headers
+        partial = self._partial_request()
+        self._editor = BodyEditor(
+            render,
+            charset=charset,
+            codec=make_codec(coding, max_size=settings.max_decoded, max_ratio=settings.max_ratio),
+            max_hold=settings.max_hold,
+            partial=partial,
+        )
+        self._expected = True
+        self._page_language = language or None
+        # Vary: Accept-Language waits for the page's language (see _commit).
+        unvaried = tuple(name for name in decision.vary if name != "accept-language")
+        headers = self._location_headers(decision, app_headers, json=False, vary_on=unvaried)
+        headers = add_vary(headers, _PARTIAL_VARY)
+        self._headers = self._edited_headers(without(headers, "content-length"))
+        lengths = found.get("content-length")
+        length = int(lengths[0]) if lengths and lengths[0].strip().isdigit() else None
+        if length is not None and length <= settings.buffer_limit:
+            self._buffer_until = 2 * settings.buffer_limit
+        return EDIT
+
+    def _without_rendered(
+        self, decision: Decision, page_language: str | None, nonce: str | None
+    ) -> Mapping[Placement, str]:
+        """Snippets for the notices the page did not render itself."""
+        out: dict[Placement, str] = {}
+        for notice in decision.notices:
+            if notice.rule_id in self.rendered:
+                continue
+            html = notice.html(decision.locale_for(notice, page_language))
+            out[notice.placement] = out.get(notice.placement, "") + html
+        return out
+
+    def _looks_like_page(self) -> bool:
+        accept = self.headers.get("accept", "")
+        return "text/html" in accept or "application/xhtml+xml" in accept
+
+    def _partial_request(self) -> bool:
+        headers = self.headers
+        htmx = "hx-request" in headers and "hx-boosted" not in headers
+        return htmx or "turbo-frame" in headers
+
+    def _edited_headers(self, headers: Headers) -> Headers:
+        """Headers of an edited body: its own ETag, no ranges, no digests of other bytes."""
+        headers = without(headers, "accept-ranges", *_DIGESTS)
+        etags = get_all(headers, "etag")
+        if etags:
+            variant = self.variant or (self._variant(self.decision) if self.decision else "0")
+            headers = [*without(headers, "etag"), ("ETag", variant_etag(etags[0], variant))]
+        return headers
+
+    # -- the body
+
+    @property
+    def stopped(self) -> bool:
+        """Nothing more is to be sent for this response (the rest of the body is dropped)."""
+        return self._stopped
+
+    def _commit(self, length: int | None) -> Start:
+        self._committed = True
+        headers = self._headers
+        decision = self.decision
+        editor = self._editor
+        if decision is not None:
+            language = self._page_language or (editor.lang if editor is not None else None)
+            if language and "accept-language" in decision.vary:
+                self._localize(decision, language)
+            if "accept-language" in decision.vary_for(language) and (
+                self.settings.cache_policy != "off"
+            ):
+                headers = add_vary(headers, ["accept-language"])
+        if length is not None:
+            headers = [*headers, ("Content-Length", str(length))]
+        return Start(self._status, headers)
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Events for the next chunk of the application's body."""
+        editor = self._editor
+        if self._stopped:
+            return []
+        if editor is None:  # editing stopped: the rest goes out as the application sent it
+            return [Data(chunk)] if chunk else []
+        if not self._committed:
+            self._original.append(chunk)
+        try:
+            out = editor.feed(chunk)
+        except Undelivered as exc:
+            return self._undelivered(exc.cause, str(exc), more=True)
+        except Exception:
+            log_fault("editing", metrics=self.metrics)
+            return self._broken(more=True)
+        if self._committed:
+            return [Data(out)] if out else []
+        self._out.append(out)
+        self._size += len(chunk)
+        if self._buffer_until is not None and self._size <= self._buffer_until:
+            return []  # small and announced: collect it so Content-Length stays exact
+        events: list[Event] = [self._commit(None)]
+        body = b"".join(self._out)
+        self._out = []
+        self._original = []
+        if body:
+            events.append(Data(body))
+        return events
+
+    def finish(self) -> list[Event]:
+        """Events for the end of the application's body."""
+        editor = self._editor
+        if self._stopped:
+            return []
+        if editor is None:
+            return [] if self._committed else [Start(self._status, self._headers)]
+        self._editor = None
+        try:
+            tail = editor.finish()
+        except Undelivered as exc:
+            self._editor = editor
+            return self._undelivered(exc.cause, str(exc), more=False)
+        except Exception:
+            self._editor = editor
+            log_fault("editing", metrics=self.metrics)
+            return self._broken(more=False)
+        missing = self._missing(editor)
+        if missing is not None and not self._committed:
+            self._editor = editor
+            return self._undelivered("not inserted", missing, more=False)
+        events: list[Event] = []
+        if not self._committed:
+            body = b"".join(self._out) + tail
+            self._out = []
+            self._original = []
+            events.append(self._commit(len(body)))
+            if body:
+                events.append(Data(body))
+        elif tail:
+            events.append(Data(tail))
+        if missing is not None:
+            log_undelivered(
+                "not inserted", f"{self.method} {self.path}: {missing}", metrics=self.metrics
+            )
+        else:
+            self._delivered(editor)
+        return events
+
+    def _missing(self, editor: BodyEditor) -> str | None:
+        """Why the notices this reader must see are not in the page, if they are not."""
+        decision = self.decision
+        if decision is None or editor.skipped is not None or not self._wanted(decision):
+            return None
+        return editor.not_inserted
+
+    def _delivered(self, editor: BodyEditor) -> None:
+        decision = self.decision
+        if decision is None:
+            return
+        if editor.skipped is not None:
+            self.metrics.skipped(editor.skipped)
+            return
+        for notice in self._wanted(decision):
+            self.metrics.injected(notice.rule_id, decision.location.country)
+
+    def give_up(self, cause: str, detail: str) -> list[Event]:
+        """The body cannot be edited (a file the server sends itself, say): the fail mode.
+        Unless :attr:`stopped`, the application's body then goes out as it is."""
+        if self._editor is None:
+            return []
+        return self._undelivered(cause, detail, more=True)
+
+    def _undelivered(self, cause: str, detail: str, *, more: bool) -> list[Event]:
+        log_undelivered(cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics)
+        return self._broken(more=more)
+
+    def _broken(self, *, more: bool) -> list[Event]:
+        """The fail mode once the body has started."""
+        editor = self._editor
+        self._editor = None
+        if not self._committed:
+            self._committed = True
+            original = b"".join(self._original)
+            self._original = []
+            self._out = []
+            if self.settings.fail_mode == "closed":
+                self._stopped = True
+                response = unavailable()
+                return [Start(response.status, response.headers), Data(response.body)]
+            headers = self._fail_open_headers(self._app_headers)
+            events: list[Event] = [Start(self._status, headers)]
+            if original:
+                events.append(Data(original))
+            return events
+        # Headers are out: never send half-edited bytes followed by raw ones. End the body
+        # cleanly where it is (any notice still held goes at the end).
+        self._stopped = True
+        tail = editor.cut() if editor is not None else b""
+        return [Data(tail)] if tail else []
+
+
+# -- the middleware options, shared by both adapters ------------------------------------------
+
+AppT = TypeVar("AppT")
+
+
+class Middleware(Generic[AppT]):
+    """What both middlewares share: the options, validated once, and the counters.
+
+    It is a security issue to trust values that came from the client rather than a proxy:
+    list in ``trusted_proxies`` only the proxies in front of you, and name in
+    ``forwarded_header`` the one header they write (``"x-forwarded-for"``, ``"forwarded"``
+    or ``"x-real-ip"``); the other forwarding headers are ignored, since a proxy passes
+    through what it does not write.
+    """
+
+    def __init__(
+        self,
+        app: AppT,
+        engine: EngineProtocol,
+        *,
+        trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
+        proxy_hops: int = 0,
+        forwarded_header: str = "x-forwarded-for",
+        geo_header: HeaderGeolocator | str | None = None,
+        fail_mode: str = "open",
+        cache_policy: str = "private",
+        csp_nonce: NonceSource = None,
+        css: bool = False,
+        debug_headers: bool = False,
+        debug_networks: TrustedProxies | Iterable[str] | str | None = None,
+        buffer_limit: int = 256 * 1024,
+        max_hold: int = 256 * 1024,
+        max_decoded: int = 64 * 1024 * 1024,
+        max_ratio: int = 1000,
+        decision_path: str | None = None,
+        simulate_from: TrustedProxies | Iterable[str] | str | None = None,
+        log_addresses: bool = False,
+    ) -> None:
+        if not callable(getattr(engine, "decide", None)) or not callable(
+            getattr(engine, "locate", None)
+        ):
+            raise ConfigurationError(
+                f"engine must be a compliance.Engine (or have decide() and locate()), "
+                f"not {type(engine).__name__}"
+            )
+        self.app = app
+        self.engine = engine
+        self.settings = Settings.from_options(
+            trusted_proxies=trusted_proxies,
+            proxy_hops=proxy_hops,
+            forwarded_header=forwarded_header,
+            geo_header=geo_header,
+            fail_mode=fail_mode,
+            cache_policy=cache_policy,
+            csp_nonce=csp_nonce,
+            css=css,
+            debug_headers=debug_headers,
+            debug_networks=debug_networks,
+            buffer_limit=buffer_limit,
+            max_hold=max_hold,
+            max_decoded=max_decoded,
+            max_ratio=max_ratio,
+            decision_path=decision_path,
+            simulate_from=simulate_from,
+            log_addresses=log_addresses,
+        )
+        self.counters = Metrics()
+
+    def metrics(self) -> Snapshot:
+        """The counters of this middleware now: decisions, notices injected, blocks,
+        notices not delivered (by cause), faults, reloads."""
+        return self.counters.snapshot()
+
+    def exchange(
+        self,
+        request: Request,
+        tags: Callable[[], object],
+        nonce_source: Callable[[str | Callable[[object], object]], object],
+        on_decision: Callable[[Decision], object],
+    ) -> Exchange:
+        """A new :class:`Exchange` for one request."""
+        source = self.settings.csp_nonce
+
+        def nonce() -> str | None:
+            if source is None:
+                return None
+            value = nonce_source(source)
+            return str(value) if value else None
+
+        return Exchange(
+            self.settings,
+            self.engine,
+            self.counters,
+            request,
+            tags=tags,
+            nonce=nonce,
+            on_decision=on_decision,
+        )

@@ -1,0 +1,519 @@
+"""HTTP helpers, free of any web framework: the header list type, ``Host`` normalisation,
+``Vary``/``Cache-Control`` merging, validators (variant entity tags), ``Accept-Encoding``
+filtering and the content codecs the response core edits bodies through.
+
+Headers are ``(str, str)`` pairs, latin-1 decoded, exactly as WSGI has them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Final, Protocol
+from urllib.parse import unquote
+
+try:  # optional: brotli bodies are edited only when the package is installed
+    import brotli as _brotli
+except ImportError:  # pragma: no cover - depends on the environment
+    _brotli = None
+
+__all__ = [
+    "SHARED_CACHE_HEADERS",
+    "BodyTooLarge",
+    "Codec",
+    "Headers",
+    "brotli_available",
+    "editable_codings",
+    "filter_accept_encoding",
+    "get_all",
+    "index",
+    "make_codec",
+    "media_type",
+    "merge_vary",
+    "normalize_host",
+    "normalize_path",
+    "prefers_json",
+    "private_cache_control",
+    "variant_etag",
+    "without",
+]
+
+Headers = list[tuple[str, str]]
+
+MAX_HOST: Final = 253
+"""Longest host name kept for matching (a DNS name is at most 253 characters)."""
+
+SHARED_CACHE_HEADERS: Final = frozenset(
+    {"cdn-cache-control", "cloudflare-cdn-cache-control", "surrogate-control", "x-accel-expires"}
+)
+"""Headers that CDNs and nginx obey over ``Cache-Control`` (RFC 9213 and vendors'): a page
+made ``private`` must lose them, or the shared cache stores it anyway."""
+
+_CANONICAL = {
+    "accept-language": "Accept-Language",
+    "cf-ipcountry": "CF-IPCountry",
+    "cf-region-code": "CF-Region-Code",
+    "cloudfront-viewer-country": "CloudFront-Viewer-Country",
+    "cloudfront-viewer-country-region": "CloudFront-Viewer-Country-Region",
+    "hx-request": "HX-Request",
+    "hx-boosted": "HX-Boosted",
+    "x-compliance-simulate": "X-Compliance-Simulate",
+}
+
+
+def brotli_available() -> bool:
+    """Whether ``br`` bodies can be edited (the ``brotli`` package is installed)."""
+    return _brotli is not None
+
+
+def normalize_host(value: str | None) -> str:
+    """The host a request is for, as rules match it: lower case, no port, no trailing dot,
+    IDNs as punycode, at most 253 characters (a longer value is not a DNS name: empty).
+
+    >>> normalize_host("News.Example.:8443"), normalize_host("[2001:DB8::1]:80")
+    ('news.example', '[2001:db8::1]')
+    >>> normalize_host("bücher.example"), normalize_host(None)
+    ('xn--bcher-kva.example', '')
+    """
+    if not value:
+        return ""
+    host = value.strip().lower()
+    if host.startswith("["):  # an IPv6 literal, with or without a port
+        end = host.find("]")
+        return host[: end + 1] if end > 0 and end <= 64 else ""
+    host = host.partition(":")[0].rstrip(".")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return ""
+    return host if len(host) <= MAX_HOST else ""
+
+
+MAX_PATH: Final = 8192
+"""Longest URL path matched whole; a longer one is cut to this many characters (rule
+paths are short: a prefix this long decides every pattern a rule author writes)."""
+
+
+def normalize_path(raw: str) -> str:
+    """The URL path as rules match it: percent-decoded and normalised (``/a/./b/../c`` is
+    ``/a/c``), so ``/%6Eews/`` or ``/a/../news/`` cannot slip past a pattern that the
+    application's router still resolves to ``/news/``; at most :data:`MAX_PATH` characters.
+
+    >>> normalize_path("/%6Eews/../news/a%20b.html"), normalize_path("a//b/")
+    ('/news/a b.html', '/a/b/')
+    """
+    if len(raw) <= 256:
+        return _normalize_path(raw)
+    return _normalize_path.__wrapped__(raw[:MAX_PATH])
+
+
+@lru_cache(maxsize=4096)
+def _normalize_path(raw: str) -> str:
+    path = unquote(raw or "/", errors="replace")
+    if not path.startswith("/"):
+        path = "/" + path
+    normalized = posixpath.normpath(path)
+    if normalized.startswith("//"):
+        normalized = "/" + normalized.lstrip("/")
+    if path.endswith("/") and normalized != "/":
+        normalized += "/"
+    return normalized
+
+
+def get_all(headers: Headers, name: str) -> list[str]:
+    """Every value of header ``name`` (lower case), in order."""
+    return [value for key, value in headers if key.lower() == name]
+
+
+def index(headers: Headers) -> dict[str, list[str]]:
+    """Header values by lower-case name, in order: one pass instead of one per name."""
+    found: dict[str, list[str]] = {}
+    for key, value in headers:
+        found.setdefault(key.lower(), []).append(value)
+    return found
+
+
+def without(headers: Headers, *names: str) -> Headers:
+    """``headers`` without any of ``names`` (lower case)."""
+    return [(key, value) for key, value in headers if key.lower() not in names]
+
+
+def canonical(name: str) -> str:
+    """The usual spelling of a lower-case header name.
+
+    >>> canonical("accept-language"), canonical("x-custom-thing")
+    ('Accept-Language', 'X-Custom-Thing')
+    """
+    return _CANONICAL.get(name) or "-".join(part.capitalize() for part in name.split("-"))
+
+
+def merge_vary(existing: Sequence[str], names: Iterable[str]) -> str | None:
+    """The ``Vary`` value with ``names`` added, case-insensitively and without duplicates;
+    None when nothing changes (``Vary: *`` already varies on everything).
+
+    >>> merge_vary(["Accept-Encoding"], ["accept-language", "ACCEPT-ENCODING"])
+    'Accept-Encoding, Accept-Language'
+    >>> merge_vary(["*"], ["accept-language"]) is None
+    True
+    """
+    items = [item.strip() for value in existing for item in value.split(",") if item.strip()]
+    if "*" in items:
+        return None
+    seen = {item.lower() for item in items}
+    added = False
+    for entry in names:
+        for part in entry.split(","):
+            name = part.strip().lower()
+            if name and name not in seen:
+                seen.add(name)
+                items.append(canonical(name))
+                added = True
+    return ", ".join(items) if added else None
+
+
+def private_cache_control(existing: Sequence[str]) -> str:
+    """``Cache-Control`` made safe from shared caches: ``public`` and ``s-maxage`` removed,
+    ``private`` added.
+
+    >>> private_cache_control(["public, max-age=60, s-maxage=600"])
+    'max-age=60, private'
+    """
+    kept = []
+    for value in existing:
+        for item in value.split(","):
+            directive = item.strip()
+            name = directive.partition("=")[0].strip().lower()
+            if directive and name not in ("public", "s-maxage", "private"):
+                kept.append(directive)
+    kept.append("private")
+    return ", ".join(kept)
+
+
+def make_private(headers: Headers) -> Headers:
+    """``headers`` with ``Cache-Control`` made private and the shared-cache headers gone."""
+    value = private_cache_control(get_all(headers, "cache-control"))
+    kept = [
+        (key, val)
+        for key, val in headers
+        if key.lower() != "cache-control" and key.lower() not in SHARED_CACHE_HEADERS
+    ]
+    return [*kept, ("Cache-Control", value)]
+
+
+def add_vary(headers: Headers, names: Iterable[str]) -> Headers:
+    """``headers`` with ``names`` merged into ``Vary``."""
+    merged = merge_vary(get_all(headers, "vary"), names)
+    if merged is None:
+        return headers
+    return [*without(headers, "vary"), ("Vary", merged)]
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether an ``Accept`` header ranks JSON above HTML.
+
+    >>> prefers_json("application/json"), prefers_json("text/html,application/json;q=0.9")
+    (True, False)
+    >>> prefers_json(None), prefers_json("*/*")
+    (False, False)
+    """
+    if not accept:
+        return False
+    best = {"json": -1.0, "html": -1.0}
+    for item in accept[:4096].split(",")[:64]:
+        media, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media in ("application/json", "application/problem+json") or media.endswith("+json"):
+            best["json"] = max(best["json"], quality)
+        elif media in ("text/html", "application/xhtml+xml", "text/*", "*/*"):
+            best["html"] = max(best["html"], quality)
+    return best["json"] > 0 and best["json"] > best["html"]
+
+
+def media_type(value: str) -> tuple[str, str | None]:
+    """``(type, charset)`` of a ``Content-Type`` value.
+
+    >>> media_type('Text/HTML; charset="windows-1251"')
+    ('text/html', 'windows-1251')
+    """
+    media, *params = value.split(";")
+    charset = None
+    for param in params:
+        key, _, raw = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = raw.strip().strip('"') or None
+    return media.strip().lower(), charset
+
+
+# -- validators -------------------------------------------------------------------------------
+
+_ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
+_VARIANT_MARK = "-cv"
+
+
+def variant_etag(etag: str, variant: str) -> str:
+    """The entity tag of an edited variant of the representation tagged ``etag``: the
+    same strength, a suffix naming the variant.
+
+    >>> variant_etag('"abc"', "1f2e"), variant_etag('W/"abc"', "1f2e")
+    ('"abc-cv1f2e"', 'W/"abc-cv1f2e"')
+    """
+    weak = etag.startswith("W/")
+    opaque = etag[2:] if weak else etag
+    if len(opaque) < 2 or not (opaque.startswith('"') and opaque.endswith('"')):
+        opaque = '"' + opaque.strip('"') + '"'
+    return ("W/" if weak else "") + opaque[:-1] + _VARIANT_MARK + variant + '"'
+
+
+def variant_id(parts: Iterable[str]) -> str:
+    """A short, stable name for an edited variant (what was added to or withheld from it)."""
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
+
+
+def entity_tags(value: str) -> list[str] | None:
+    """The entity tags listed in an ``If-None-Match``/``If-Range`` value; None for ``*``
+    or a value that is not a list of entity tags.
+
+    >>> entity_tags('W/"a", "b"')
+    ['W/"a"', '"b"']
+    """
+    text = value.strip()
+    if text == "*" or not text:
+        return None
+    found = []
+    pos = 0
+    while pos < len(text):
+        match = _ETAG.match(text, pos)
+        if match is None:
+            return None
+        found.append((match.group(1) or "") + match.group(2))
+        pos = match.end()
+        if len(found) > 64:
+            return None
+    return found
+
+
+def translate_if_none_match(value: str, variant: str) -> str | None:
+    """For a reader who gets the ``variant`` edit of a page: the ``If-None-Match`` value the
+    application should see. Tags naming this reader's variant become the application's own
+    tag (so a copy of this variant still revalidates to 304); tags naming another variant or
+    the unedited page are dropped (that copy lacks this reader's notices). None: drop the
+    header.
+
+    >>> translate_if_none_match('"abc-cv111", "abc"', "111")
+    '"abc"'
+    >>> translate_if_none_match('"abc-cv222"', "111") is None
+    True
+    """
+    tags = entity_tags(value)
+    if tags is None:
+        return None
+    suffix = _VARIANT_MARK + variant + '"'
+    kept = [tag[: -len(suffix)] + '"' for tag in tags if tag.endswith(suffix)]
+    return ", ".join(kept) if kept else None
+
+
+# -- content codings --------------------------------------------------------------------------
+
+
+class BodyTooLarge(Exception):
+    """A compressed body decodes past the configured size or ratio bound."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+def editable_codings() -> frozenset[str]:
+    """The content codings whose bodies can be decoded and encoded again here."""
+    found = {"identity", "gzip", "x-gzip", "deflate"}
+    if _brotli is not None:
+        found.add("br")
+    return frozenset(found)
+
+
+def filter_accept_encoding(value: str | None) -> str | None:
+    """``Accept-Encoding`` keeping only the codings the core can edit (and identity);
+    None: the header should go (nothing editable was asked for, so identity is what the
+    application sends).
+
+    >>> filter_accept_encoding("gzip, deflate, br, zstd")  # with the brotli package
+    'gzip, deflate, br'
+    >>> filter_accept_encoding("zstd") is None
+    True
+    """
+    if value is None:
+        return None
+    allowed = editable_codings()
+    kept = []
+    for item in value[:1024].split(",")[:32]:
+        coding = item.split(";")[0].strip().lower()
+        if coding in allowed or coding == "*":
+            kept.append(item.strip() if coding != "*" else "identity")
+    return ", ".join(kept) if kept else None
+
+
+class Codec(Protocol):
+    """Decode a coded body chunk by chunk and encode the edited result the same way."""
+
+    def decompress(self, data: bytes) -> bytes: ...
+    def rest(self) -> bytes: ...
+    def compress(self, data: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+
+
+class _Bound:
+    """The decoded-size and ratio bounds shared by the decoders."""
+
+    def __init__(self, max_size: int, max_ratio: int) -> None:
+        self.max_size = max_size
+        self.max_ratio = max_ratio
+        self.taken = 0
+        self.given = 0
+
+    def check(self, consumed: int, produced: int) -> None:
+        self.taken += consumed
+        self.given += produced
+        if self.given > self.max_size:
+            raise BodyTooLarge(f"decoded body over {self.max_size} bytes")
+        # Small bodies may compress very well (a page of spaces); past 1 MiB, a ratio this
+        # high is a decompression bomb, not a web page.
+        if self.given > 1 << 20 and self.given > self.max_ratio * max(self.taken, 1):
+            raise BodyTooLarge(f"compression ratio over {self.max_ratio}:1")
+
+
+def _zlib_wrapped(head: bytes) -> bool:
+    """Whether a deflate body starts with a zlib header (RFC 1950) rather than raw deflate."""
+    return head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+
+
+_STEP: Final = 64 * 1024  # decoded bytes produced per decompress call: bounds memory
+
+
+class _Zlib:
+    """gzip (every member, RFC 1952 2.2) and deflate (zlib-wrapped as the standard says, or
+    raw as some servers send it); the output is written the way the input came."""
+
+    def __init__(self, gzip: bool, bound: _Bound) -> None:
+        self._gzip = gzip
+        self._bound = bound
+        self._wbits = 16 + zlib.MAX_WBITS if gzip else zlib.MAX_WBITS
+        self._in: zlib._Decompress | None = zlib.decompressobj(self._wbits) if gzip else None
+        self._head = b""
+        self._out: zlib._Compress | None = None
+        self._members = 0
+
+    def decompress(self, data: bytes) -> bytes:
+        if self._in is None:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            data, self._head = self._head, b""
+            if not _zlib_wrapped(data):
+                self._wbits = -zlib.MAX_WBITS
+            self._in = zlib.decompressobj(self._wbits)
+        out: list[bytes] = []
+        decoder = self._in
+        while data:
+            piece = decoder.decompress(data, _STEP)
+            consumed = len(data) - len(decoder.unconsumed_tail)
+            self._bound.check(consumed, len(piece))
+            out.append(piece)
+            if decoder.eof:
+                rest = decoder.unused_data
+                if not self._gzip:
+                    break  # trailing bytes after a deflate stream are not part of the body
+                self._members += 1
+                decoder = self._in = zlib.decompressobj(self._wbits)
+                data = rest.lstrip(b"\0")  # some writers pad members with zero bytes
+                continue
+            data = decoder.unconsumed_tail
+        return b"".join(out)
+
+    def rest(self) -> bytes:
+        if self._in is None:
+            if self._head:
+                raise zlib.error("the compressed body ended early")
+            return b""
+        result = self._in.flush()
+        if not self._in.eof and (self._members == 0 or self._in.unused_data or result):
+            raise zlib.error("the compressed body ended early")
+        return result
+
+    def compress(self, data: bytes) -> bytes:
+        if self._out is None:
+            self._out = zlib.compressobj(6, zlib.DEFLATED, self._wbits)
+        if not data:
+            return b""
+        # A sync flush per chunk keeps a streamed page streaming.
+        return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+
+    def finish(self) -> bytes:
+        self.compress(b"")
+        assert self._out is not None
+        return self._out.flush(zlib.Z_FINISH)
+
+
+class _Brotli:
+    def __init__(self, bound: _Bound) -> None:
+        assert _brotli is not None
+        self._bound = bound
+        self._in = _brotli.Decompressor()
+        self._out = _brotli.Compressor(quality=5)
+
+    def decompress(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        out: list[bytes] = []
+        decoder = self._in
+        piece = bytes(decoder.process(data, output_buffer_limit=_STEP))
+        self._bound.check(len(data), len(piece))
+        # The output limit is a step, not a cap on what is pending: drain it step by step,
+        # checking the bounds as it grows.
+        while piece:
+            out.append(piece)
+            if decoder.is_finished():
+                break
+            piece = bytes(decoder.process(b"", output_buffer_limit=_STEP))
+            self._bound.check(0, len(piece))
+        return b"".join(out)
+
+    def rest(self) -> bytes:
+        if not self._in.is_finished():
+            raise ValueError("the brotli body ended early")
+        return b""
+
+    def compress(self, data: bytes) -> bytes:
+        if not data:
+            return b""
+        return bytes(self._out.process(data)) + bytes(self._out.flush())
+
+    def finish(self) -> bytes:
+        return bytes(self._out.finish())
+
+
+def make_codec(coding: str, *, max_size: int, max_ratio: int) -> Codec | None:
+    """The codec for a ``Content-Encoding`` value (lower case); None for identity.
+    Raises ValueError for a coding that cannot be edited."""
+    bound = _Bound(max_size, max_ratio)
+    if coding in ("gzip", "x-gzip"):
+        return _Zlib(gzip=True, bound=bound)
+    if coding == "deflate":
+        return _Zlib(gzip=False, bound=bound)
+    if coding == "br" and _brotli is not None:
+        return _Brotli(bound)
+    if coding in ("", "identity"):
+        return None
+    raise ValueError(f"content-encoding {coding!r} cannot be edited")

@@ -1,0 +1,117 @@
+"""Counters a middleware keeps: decisions, notices injected, blocks, notices not delivered,
+faults and reloads. Plain numbers, no dependency; ``compliance.contrib.prometheus`` exposes
+them to Prometheus.
+
+>>> metrics = Metrics()
+>>> metrics.undelivered("content-coding")
+>>> metrics.snapshot()["notices_not_delivered"]
+{'content-coding': 1}
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Mapping
+from typing import Protocol, TypedDict
+
+__all__ = ["Metrics", "Snapshot"]
+
+_MAX_KEYS = 4096  # distinct label values kept per counter: rule ids and causes are few
+
+
+class _DecisionLike(Protocol):  # pragma: no cover - typing only
+    @property
+    def block(self) -> object: ...
+    @property
+    def notices(self) -> tuple[object, ...]: ...
+
+
+class Snapshot(TypedDict):
+    """A copy of the counters at one moment."""
+
+    decisions: int
+    """Decisions made (one per request that reached the middleware, more when response
+    tags asked for a new one)."""
+    decisions_with_notices: int
+    notices_injected: dict[str, int]
+    """By ``"RULE_ID|COUNTRY"`` (country ``"unknown"`` when not known)."""
+    blocks: dict[str, int]
+    """Block pages served, by rule id."""
+    notices_not_delivered: dict[str, int]
+    """By cause: ``content-coding``, ``range``, ``encoding``, ``body too large``,
+    ``not inserted``, ``fault``."""
+    notices_skipped: dict[str, int]
+    """Notices legitimately left out, by reason: ``fragment``, ``empty body``,
+    ``x-compliance-skip``."""
+    faults: dict[str, int]
+    """Library faults, by where they happened."""
+    reloads: dict[str, int]
+    """Rule and database reloads, by result (``ok``, ``failed``)."""
+
+
+class Metrics:
+    """Thread-safe counters; :meth:`snapshot` copies them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decisions = 0
+        self._with_notices = 0
+        self._counters: dict[str, Counter[str]] = {
+            name: Counter()
+            for name in (
+                "notices_injected",
+                "blocks",
+                "notices_not_delivered",
+                "notices_skipped",
+                "faults",
+                "reloads",
+            )
+        }
+
+    def _add(self, counter: str, key: str) -> None:
+        with self._lock:
+            found = self._counters[counter]
+            if key in found or len(found) < _MAX_KEYS:
+                found[key] += 1
+            else:
+                found["other"] += 1
+
+    def decision(self, decision: _DecisionLike) -> None:
+        with self._lock:
+            self._decisions += 1
+            if decision.notices:
+                self._with_notices += 1
+
+    def injected(self, rule_id: str, country: str | None) -> None:
+        self._add("notices_injected", f"{rule_id}|{country or 'unknown'}")
+
+    def block(self, rule_id: str) -> None:
+        self._add("blocks", rule_id)
+
+    def undelivered(self, cause: str) -> None:
+        self._add("notices_not_delivered", cause)
+
+    def skipped(self, reason: str) -> None:
+        self._add("notices_skipped", reason)
+
+    def fault(self, where: str) -> None:
+        self._add("faults", where)
+
+    def reload(self, result: str) -> None:
+        self._add("reloads", result)
+
+    def snapshot(self) -> Snapshot:
+        """The counters now (copies; later counting does not change them)."""
+        with self._lock:
+            counters: Mapping[str, Counter[str]] = self._counters
+            return Snapshot(
+                decisions=self._decisions,
+                decisions_with_notices=self._with_notices,
+                notices_injected=dict(counters["notices_injected"]),
+                blocks=dict(counters["blocks"]),
+                notices_not_delivered=dict(counters["notices_not_delivered"]),
+                notices_skipped=dict(counters["notices_skipped"]),
+                faults=dict(counters["faults"]),
+                reloads=dict(counters["reloads"]),
+            )

@@ -1,0 +1,461 @@
+"""A decided notice is a delivered notice, or a loud failure (issue 13), on both adapters.
+
+Each test builds the smallest application that shows one behaviour and runs it through the
+WSGI and the ASGI middleware alike (the ``adapter`` fixture), recording the request headers
+the application saw.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import tracemalloc
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import brotli
+import pytest
+
+from compliance import testing
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.engine import Engine
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator, TestResponse
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+RU, DE = "192.0.2.1", "192.0.2.2"
+PAGE = (
+    b"<!DOCTYPE html><html><head><title>t</title></head>"
+    b"<body><h1>News</h1><p>Story</p></body></html>\n"
+)
+RULE = "ru-notice"
+RULES = """\
+version: 1
+rules:
+  - id: ru-notice
+    title: a notice for readers in Russia
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      text:
+        en: A notice for readers in Russia.
+        ru: Уведомление для читателей в России.
+        uk: Повідомлення для читачів у Росії.
+"""
+Headers = list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
+    geo = FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
+    return Engine.from_paths([folder], geolocator=geo)
+
+
+class App:
+    """A response (status, headers, body chunks) served by WSGI and ASGI alike; records the
+    request headers each call saw."""
+
+    def __init__(self, status: int, headers: Headers, chunks: list[bytes]) -> None:
+        self.status = status
+        self.headers = headers
+        self.chunks = chunks
+        self.seen: dict[str, str] = {}
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        self.seen = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        start_response(f"{self.status} X", list(self.headers))
+        return list(self.chunks)
+
+    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.seen = {k.decode(): v.decode() for k, v in scope["headers"]}
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in self.headers],
+            }
+        )
+        for i, chunk in enumerate(self.chunks):
+            more = i < len(self.chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        if not self.chunks:
+            await send({"type": "http.response.body", "body": b""})
+
+
+Call = Callable[..., TestResponse]
+LAST_METRICS: dict[str, Any] = {}
+"""The counters of the middleware that answered the last ``call``."""
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def call(request: pytest.FixtureRequest, engine: Engine) -> Call:
+    """``call(app, ip, method=..., headers=..., **middleware options)``."""
+
+    def run(
+        app: App,
+        ip: str = RU,
+        *,
+        path: str = "/story",
+        method: str = "GET",
+        headers: Headers = (),  # type: ignore[assignment]
+        use: Engine | None = None,
+        **options: Any,
+    ) -> TestResponse:
+        chosen = use or engine
+        if request.param == "wsgi":
+            middleware = WsgiMiddleware(app.wsgi, chosen, **options)
+            environ = testing.wsgi_environ(path, peer=ip, method=method, headers=list(headers))
+            response = testing.call_wsgi(middleware, environ)
+        else:
+            middleware = AsgiMiddleware(app.asgi, chosen, **options)  # type: ignore[assignment]
+            scope = testing.asgi_scope(path, peer=ip, method=method, headers=list(headers))
+            response = testing.call_asgi(middleware, scope)
+        LAST_METRICS.clear()
+        LAST_METRICS.update(middleware.metrics())
+        return response
+
+    return run
+
+
+def html(extra: Headers = (), *, body: bytes = PAGE) -> App:  # type: ignore[assignment]
+    return App(200, [("Content-Type", "text/html; charset=utf-8"), *extra], [body])
+
+
+def vary(response: TestResponse) -> set[str]:
+    """The header names in ``Vary``, whatever their order."""
+    return {name.strip().lower() for name in (response.header("Vary") or "").split(",")}
+
+
+def undelivered(response: TestResponse) -> dict[str, int]:
+    """Notices not delivered, by cause, for the middleware that gave ``response``."""
+    assert response is not None
+    return LAST_METRICS["notices_not_delivered"]  # type: ignore[no-any-return]
+
+
+# -- 1. codings the middleware cannot edit ----------------------------------------------------
+
+
+def test_uneditable_codings_are_removed_from_the_request(call: Call) -> None:
+    app = html()
+    response = call(app, headers=[("Accept-Encoding", "gzip, deflate, br, zstd")])
+    assert app.seen["accept-encoding"] == "gzip, deflate, br"
+    assert response.notices == [RULE]
+    # A reader who gets no notice keeps every coding it asked for.
+    call(app, DE, headers=[("Accept-Encoding", "gzip, deflate, br, zstd")])
+    assert app.seen["accept-encoding"] == "gzip, deflate, br, zstd"
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_coding_that_still_comes_is_the_fail_mode(
+    call: Call, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b"\x28\xb5\x2f\xfd-pretend-zstd-frame"
+    app = html([("Content-Encoding", "zstd"), ("Cache-Control", "public, max-age=600")], body=body)
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(app, fail_mode=mode)
+    if mode == "closed":
+        assert response.status == 503
+    else:
+        assert response.status == 200
+        assert response.body == body
+        assert "public" not in (response.header("Cache-Control") or "")
+        assert "private" in (response.header("Cache-Control") or "")
+    assert undelivered(response) == {"content-coding": 1}
+    assert any(
+        r.levelno == logging.WARNING and "content-coding" in r.message for r in caplog.records
+    )
+
+
+# -- 2. multi-member gzip ---------------------------------------------------------------------
+
+
+def test_every_gzip_member_is_decoded(call: Call) -> None:
+    half = len(PAGE) // 2
+    body = gzip.compress(PAGE[:half]) + gzip.compress(PAGE[half:])
+    response = call(html([("Content-Encoding", "gzip")], body=body))
+    page = gzip.decompress(response.body)
+    assert page.endswith(b"</body></html>\n")
+    assert b"<p>Story</p>" in page
+    assert page.count(b'class="compliance-notice"') == 1
+
+
+# -- 3. decompression bounds ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_decompression_bomb_is_bounded(call: Call, mode: str) -> None:
+    bomb = zlib.compress(b"<!DOCTYPE html><html><body>" + b" " * (96 << 20), 9)
+    body = _gzip_wrap(bomb)
+    tracemalloc.start()
+    try:
+        response = call(html([("Content-Encoding", "gzip")], body=body), fail_mode=mode)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 << 20, f"{peak / 2**20:.1f} MiB"
+    assert undelivered(response) == {"body too large": 1}
+    assert response.status == (503 if mode == "closed" else 200)
+
+
+def _gzip_wrap(zlib_stream: bytes) -> bytes:
+    """A gzip member around the deflate data of a zlib stream (no need to compress twice)."""
+    raw = zlib_stream[2:-4]
+    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + raw + b"\0" * 8
+
+
+def test_the_size_bound_is_configurable(call: Call) -> None:
+    page = b"<html><body>" + b"<p>x</p>" * 40_000 + b"</body></html>"
+    response = call(
+        html([("Content-Encoding", "br")], body=brotli.compress(page)), max_decoded=100_000
+    )
+    assert undelivered(response) == {"body too large": 1}
+
+
+# -- 4. validators ----------------------------------------------------------------------------
+
+
+def test_edited_pages_carry_a_variant_etag_and_lose_digests(call: Call) -> None:
+    extra = [("ETag", '"v1"'), ("Content-MD5", "x"), ("Content-Digest", "y"), ("Repr-Digest", "z")]
+    ru = call(html(extra))
+    de = call(html(extra), DE)
+    assert de.header("ETag") == '"v1"'
+    assert de.header("Content-MD5") == "x"
+    assert ru.header("ETag") not in (None, '"v1"')
+    assert (ru.header("ETag") or "").startswith('"v1-cv')
+    for name in ("Content-MD5", "Content-Digest", "Repr-Digest"):
+        assert ru.header(name) is None
+
+
+def test_validators_naming_another_variant_never_reach_the_app(call: Call) -> None:
+    app = html([("ETag", '"v1"')])
+    own = call(app).header("ETag")
+    assert own is not None
+    # A copy cached outside Russia (the app's own tag) or another variant: the app must
+    # send the page again, so the reader gets it with the notice.
+    call(app, headers=[("If-None-Match", '"v1"'), ("If-Modified-Since", "Wed, 1 Jan 2025")])
+    assert "if-none-match" not in app.seen
+    assert "if-modified-since" not in app.seen
+    call(app, headers=[("If-None-Match", '"v1-cv000000000000"')])
+    assert "if-none-match" not in app.seen
+    # The reader's own variant revalidates: the app sees its own tag.
+    call(app, headers=[("If-None-Match", own)])
+    assert app.seen["if-none-match"] == '"v1"'
+
+
+def test_a_304_for_the_readers_own_variant_keeps_its_tag_and_caching_headers(call: Call) -> None:
+    own = call(html([("ETag", '"v1"')])).header("ETag")
+    not_modified = App(304, [("ETag", '"v1"')], [])
+    response = call(not_modified, headers=[("If-None-Match", own), ("Accept", "text/html")])
+    assert response.status == 304
+    assert response.header("ETag") == own
+    assert "private" in (response.header("Cache-Control") or "")
+    assert response.header("Vary") is not None
+
+
+# -- 5. ranges --------------------------------------------------------------------------------
+
+
+def test_ranges_are_dropped_for_readers_whose_page_is_edited(call: Call) -> None:
+    app = html([("Accept-Ranges", "bytes")])
+    response = call(app, headers=[("Range", "bytes=0-10"), ("If-Range", '"v1"')])
+    assert "range" not in app.seen
+    assert "if-range" not in app.seen
+    assert response.header("Accept-Ranges") is None
+    assert response.notices == [RULE]
+    call(app, DE, headers=[("Range", "bytes=0-10")])
+    assert app.seen["range"] == "bytes=0-10"
+
+
+def test_a_range_the_app_sends_anyway_is_the_fail_mode(call: Call) -> None:
+    app = App(206, [("Content-Type", "text/html"), ("Content-Range", "bytes 0-9/99")], [PAGE[:10]])
+    response = call(app, fail_mode="closed")
+    assert response.status == 503
+    assert undelivered(response) == {"range": 1}
+
+
+# -- 6. HEAD, 304 and 206 carry the GET's caching headers -------------------------------------
+
+
+def test_head_has_the_gets_caching_headers_and_no_wrong_length(call: Call) -> None:
+    app = html([("Content-Length", str(len(PAGE)))])
+    get = call(app)
+    head = App(200, app.headers, [])
+    response = call(head, method="HEAD")
+    assert vary(response) == vary(get)
+    assert response.header("Cache-Control") == get.header("Cache-Control")
+    assert response.header("Content-Length") in (None, get.header("Content-Length"))
+
+
+@pytest.mark.parametrize("status", [304, 206])
+def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> None:
+    get = call(html(), DE)
+    extra = [("Content-Type", "text/html")] if status == 206 else []
+    app = App(status, [*extra, ("Content-Range", "bytes 0-9/99")] if status == 206 else [], [])
+    response = call(app, DE, headers=[("Accept", "text/html")])
+    assert response.header("Cache-Control") == get.header("Cache-Control")
+    assert response.header("Vary") == get.header("Vary")
+
+
+# -- 7. shared-cache directives ---------------------------------------------------------------
+
+
+def test_private_pages_lose_every_shared_cache_directive(call: Call) -> None:
+    extra = [
+        ("Cache-Control", "public, max-age=60, s-maxage=600"),
+        ("CDN-Cache-Control", "max-age=600"),
+        ("Cloudflare-CDN-Cache-Control", "max-age=600"),
+        ("Surrogate-Control", "max-age=600"),
+        ("X-Accel-Expires", "600"),
+    ]
+    for ip in (RU, DE):
+        response = call(html(extra), ip)
+        assert response.header("Cache-Control") == "max-age=60, private"
+        for name in ("CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control"):
+            assert response.header(name) is None
+        assert response.header("X-Accel-Expires") is None
+
+
+# -- 8. fail open does not poison caches ------------------------------------------------------
+
+
+def test_fail_open_is_never_storable_by_shared_caches(
+    call: Call, engine: Engine, render_fails: Any
+) -> None:
+    app = html([("Cache-Control", "public, max-age=600"), ("CDN-Cache-Control", "max-age=600")])
+    response = call(app, use=render_fails(engine))
+    assert response.status == 200
+    assert response.notices == []
+    assert "public" not in (response.header("Cache-Control") or "")
+    assert "private" in (response.header("Cache-Control") or "")
+    assert response.header("CDN-Cache-Control") is None
+
+
+# -- 9. fragments -----------------------------------------------------------------------------
+
+FRAGMENT = b"<div id=latest><p>New story</p></div>"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        pytest.param([("HX-Request", "true")], FRAGMENT, [], id="htmx-fragment"),
+        pytest.param([("Turbo-Frame", "latest")], FRAGMENT, [], id="turbo-fragment"),
+        pytest.param([("HX-Request", "true")], PAGE, [RULE], id="htmx-full-document"),
+        pytest.param(
+            [("HX-Request", "true"), ("HX-Boosted", "true")], FRAGMENT, [RULE], id="boosted"
+        ),
+        pytest.param([], FRAGMENT, [RULE], id="no-partial-request"),
+        pytest.param([], b"", [], id="empty-body"),
+        pytest.param(
+            [("HX-Request", "true")],
+            b"<!-- c -->\n<!DOCTYPE html>" + PAGE[15:],
+            [RULE],
+            id="comment-then-document",
+        ),
+    ],
+)
+def test_fragments(call: Call, headers: Headers, body: bytes, expected: list[str]) -> None:
+    response = call(html(body=body), headers=headers)
+    assert response.notices == expected
+    vary = (response.header("Vary") or "").lower()
+    if body:
+        assert "hx-request" in vary
+        assert "turbo-frame" in vary
+
+
+def test_the_app_can_opt_a_response_out(call: Call) -> None:
+    response = call(html([("X-Compliance-Skip", "1")]))
+    assert response.notices == []
+    assert response.header("X-Compliance-Skip") is None
+    assert LAST_METRICS["notices_skipped"] == {"x-compliance-skip": 1}
+
+
+# -- 10. consistency --------------------------------------------------------------------------
+
+
+def test_vary_accept_language_only_when_it_chose_the_locale(call: Call) -> None:
+    by_page = call(html(body=PAGE.replace(b"<html>", b"<html lang=uk>")))
+    assert by_page.notices == [RULE]
+    assert b'lang="uk"' in by_page.body
+    assert "accept-language" not in (by_page.header("Vary") or "").lower()
+    by_reader = call(html(), headers=[("Accept-Language", "uk")])
+    assert "accept-language" in (by_reader.header("Vary") or "").lower()
+
+
+def test_wsgi_and_asgi_answer_alike_for_a_large_page(engine: Engine) -> None:
+    big = b"<html><body>" + b"<p>paragraph</p>\n" * (10 * 1024 * 1024 // 17) + b"</body></html>"
+    chunks = [big[i : i + 65536] for i in range(0, len(big), 65536)]
+    app = App(200, [("Content-Type", "text/html"), ("Content-Length", str(len(big)))], chunks)
+    w = testing.call_wsgi(WsgiMiddleware(app.wsgi, engine), testing.wsgi_environ(peer=RU))
+    a = testing.call_asgi(AsgiMiddleware(app.asgi, engine), testing.asgi_scope(peer=RU))
+    assert (w.status, w.body) == (a.status, a.body)
+    assert [(k.lower(), v) for k, v in w.headers] == [(k.lower(), v) for k, v in a.headers]
+    assert w.notices == [RULE]
+
+
+# -- 11. pages that cannot be edited ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_utf16_page_is_the_fail_mode(
+    call: Call, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = "\ufeff<html><body><p>Привет</p></body></html>".encode("utf-16-le")
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(html(body=body), fail_mode=mode)
+    assert response.status == (503 if mode == "closed" else 200)
+    if mode == "open":
+        assert response.body == body
+    assert undelivered(response) == {"encoding": 1}
+
+
+# -- logging is keyed by cause ----------------------------------------------------------------
+
+
+def test_warnings_are_rate_limited_by_cause_not_address(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from compliance import core
+
+    core._seen.clear()
+    app = html([("Content-Encoding", "zstd")], body=b"x")
+    middleware = WsgiMiddleware(app.wsgi, engine)
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        for _ in range(20):
+            testing.call_wsgi(middleware, testing.wsgi_environ(peer=RU))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert middleware.metrics()["notices_not_delivered"] == {"content-coding": 20}
+
+
+# -- hosts are normalised once ----------------------------------------------------------------
+
+BLOCK_RULES = """\
+version: 1
+rules:
+  - id: court-order
+    title: a block on one host
+    jurisdictions: ["*"]
+    hosts: [news.example]
+    block:
+      blocked_by: https://court.example/
+      default_locale: en
+      text:
+        en: Blocked.
+"""
+
+
+def test_a_trailing_dot_in_host_does_not_bypass_a_block(
+    call: Call, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "block.yaml").write_text(BLOCK_RULES)
+    engine = Engine.from_paths([folder], geolocator=FixedGeolocator({DE: Location.of("DE")}))
+    for host in ("news.example", "news.example.", "NEWS.example.:443"):
+        response = call(html(), DE, headers=[("Host", host)], use=engine)
+        assert response.status == 451, host
