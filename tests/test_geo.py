@@ -681,3 +681,180 @@ def test_lookups_agree_with_geoip2_on_every_network(geoip_test_data: Path, datab
                 assert got.subdivisions == expected, ip
             found += country is not None
     assert found > 25
+
+
+# --- files changed under a running process ----------------------------------------------------
+
+_TRUNCATE_SCRIPT = """
+import collections, json, logging, os, resource, sys, threading, time
+from compliance.geo import MaxMindGeolocator
+
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+path, replacement, private = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+geo = MaxMindGeolocator(path, check_interval=0, cache_size=0, private_copy=private)
+ips = [f"77.88.{a}.{b}" for a in range(0, 64) for b in range(1, 255, 17)]
+ips += [f"5.6.{a}.{b}" for a in range(0, 256, 3) for b in range(1, 255, 31)]
+stop = threading.Event()
+answers = collections.Counter()
+
+def work():
+    while not stop.is_set():
+        for ip in ips:
+            answers[geo.locate(ip).country] += 1
+
+threads = [threading.Thread(target=work) for _ in range(3)]
+for thread in threads:
+    thread.start()
+time.sleep(0.2)
+os.truncate(path, 0)  # what `: > file` does, under lookups in flight
+time.sleep(0.3)
+new = open(replacement, "rb").read()
+with open(path, "r+b") as handle:  # what `cp new file` does: rewrite in place
+    handle.write(new[: len(new) // 2])
+    handle.flush()
+    time.sleep(0.3)
+    handle.write(new[len(new) // 2 :])
+time.sleep(0.3)
+stop.set()
+for thread in threads:
+    thread.join()
+print(json.dumps({"answers": answers, "now": geo.locate("77.88.1.1").country}))
+"""
+
+
+def _many_networks(country: str) -> dict[str, dict[str, Any]]:
+    # Enough distinct records that lookups touch many pages of the file.
+    return {
+        **{f"77.88.{n}.0/24": _record(country, f"{n % 9 + 1}") for n in range(64)},
+        **{f"5.6.{n}.0/24": _record("DE", "BY", eu=True) for n in range(256)},
+    }
+
+
+@pytest.mark.parametrize(
+    "private_copy",
+    [
+        pytest.param(True, id="private-copy-survives"),
+        pytest.param(
+            False,
+            id="mapped-file-dies",
+            marks=pytest.mark.skipif(
+                not os.path.exists("/proc/self/maps"), reason="SIGBUS on truncation: Linux"
+            ),
+        ),
+    ],
+)
+def test_database_truncated_in_place_under_lookups(tmp_path: Path, private_copy: bool) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    live = build_mmdb(tmp_path / "GeoIP2-City.mmdb", _many_networks("RU"))
+    replacement = build_mmdb(tmp_path / "next.mmdb", _many_networks("UA"))
+    result = subprocess.run(
+        [sys.executable, "-c", _TRUNCATE_SCRIPT, str(live), str(replacement), str(+private_copy)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if not private_copy:
+        # The danger the private copy exists for: a memory-mapped file cut short under a
+        # running lookup kills the process.
+        assert result.returncode == -signal.SIGBUS, result.stderr[-2000:]
+        return
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout)
+    # Old data (or the new file once complete), never a crash or a wrong-file mix.
+    assert set(found["answers"]) <= {"RU", "UA", "DE"}
+    assert found["answers"]["RU"] > 0
+    assert found["now"] == "UA"
+    log = result.stderr
+    assert "is empty (0 bytes): truncated, or being rewritten in place" in log
+    assert "keeping the database loaded before" in log
+    assert "renaming it into place" in log
+    assert f"reloaded {live}" in log
+
+
+def test_the_private_copy_leaves_no_file_behind(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    with MaxMindGeolocator(city_db) as geo:
+        assert list(scratch.iterdir()) == []
+        # The copy is what is read: the original can go away entirely.
+        city_db.unlink()
+        assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_file_rewritten_in_place_with_the_same_size_is_noticed(city_db: Path) -> None:
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        assert geo.locate("198.51.99.7").country == "UA"
+        fresh = build_mmdb(city_db.with_suffix(".new"), {**NETWORKS, UA_CRIMEA: _record("RU")})
+        data = fresh.read_bytes()
+        before = city_db.stat()
+        with city_db.open("r+b") as handle:  # in place: same inode
+            handle.truncate(0)
+            handle.write(data)
+        os.utime(city_db, ns=(before.st_mtime_ns + 10**6, before.st_mtime_ns + 10**6))
+        assert city_db.stat().st_ino == before.st_ino
+        assert geo.locate("198.51.99.7").country == "RU"
+
+
+def test_a_file_changing_while_copied_is_tried_again(
+    city_db: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from compliance.geo import maxmind
+
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        real_copy = maxmind._copy_exactly
+        calls = 0
+
+        def short_copy(source: int, target: int, size: int) -> int:
+            nonlocal calls
+            calls += 1
+            if calls == 1:  # as if the writer had cut the file while we read it
+                return real_copy(source, target, size // 2)
+            return real_copy(source, target, size)
+
+        monkeypatch.setattr(maxmind, "_copy_exactly", short_copy)
+        _replace(city_db, {**NETWORKS, UA_CRIMEA: _record("RU")})
+        with caplog.at_level(logging.ERROR, logger="compliance.geo"):
+            assert geo.locate("198.51.99.7").country == "UA"  # old data, logged
+        assert "changed while being read" in caplog.text
+        # Nothing changed on disk since, yet the next check tries again and succeeds.
+        assert geo.locate("198.51.99.7").country == "RU"
+        assert calls == 2
+
+
+def test_corrupt_data_errors_name_the_cause_not_the_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compliance.geo import maxmind
+
+    networks = {**NETWORKS, "5.6.0.0/16": {"country": {"iso_code": "DE", "names": {"en": "ZZBAD"}}}}
+    path = build_mmdb(tmp_path / "City.mmdb", networks)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"ZZBAD")
+    data[at - 1] = 0x05  # the string's control byte becomes an invalid extended type
+    path.write_bytes(bytes(data))
+    # A corruption the open-time probe of the first records does not reach.
+    monkeypatch.setattr(maxmind._Database, "_PROBE_RECORDS", 0)
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("77.88.55.88").country == "RU"
+        failures = []
+        for ip in ("5.6.7.8", "5.6.200.9"):
+            with pytest.raises(GeoDatabaseError) as caught:
+                geo.locate(ip)
+            failures.append(caught.value)
+    first, second = failures
+    assert first.address == "5.6.7.8"
+    assert second.address == "5.6.200.9"
+    assert "5.6.7.8" not in str(first)
+    assert str(first) == str(second)  # one cause, one log key
+    assert first.reason.startswith("corrupt data")
+    assert first.path == str(path)
