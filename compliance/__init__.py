@@ -8,7 +8,16 @@
 
 from .__about__ import __version__
 from .client import ClientAddress, TrustedProxies, resolve_client
-from .engine import BlockMatch, Decision, Engine, NoticeMatch, TraceEntry
+from .decision import (
+    BlockMatch,
+    Decision,
+    EngineProtocol,
+    NoticeMatch,
+    Request,
+    TraceEntry,
+    WithholdMatch,
+)
+from .engine import Engine
 from .errors import (
     ComplianceError,
     ComplianceFault,
@@ -27,7 +36,7 @@ from .geo import (
     MaxMindGeolocator,
     open_geolocator,
 )
-from .loader import RuleSet, bundled_rules_path, load_rules
+from .loader import RuleSet, bundled_packs, bundled_rules_path, lint, load_rules
 from .ruletests import TestOutcome, run_rule_tests
 
 __all__ = [
@@ -41,6 +50,7 @@ __all__ = [
     "Decision",
     "EmbeddedGeolocator",
     "Engine",
+    "EngineProtocol",
     "GeoDatabaseError",
     "Geolocator",
     "HeaderGeolocator",
@@ -48,13 +58,17 @@ __all__ = [
     "MaxMindGeolocator",
     "NoticeMatch",
     "Problem",
+    "Request",
     "RuleError",
     "RuleSet",
     "TestOutcome",
     "TraceEntry",
     "TrustedProxies",
+    "WithholdMatch",
     "__version__",
+    "bundled_packs",
     "bundled_rules_path",
+    "lint",
     "load_rules",
     "open_geolocator",
     "resolve_client",

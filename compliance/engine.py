@@ -4,97 +4,123 @@ Rules are compiled into an index from jurisdiction code to the rules that mentio
 decision looks at a handful of candidate rules however many rules are loaded. Decisions are
 immutable and cached; a reload builds a complete new rule set off to the side and swaps it in
 with one assignment, so a decision never sees half of one rule set and half of another.
+
+:meth:`Engine.decide` with ``location=`` and ``request=`` is pure: it does no geolocation
+(the request pipeline has located the reader already). With ``ip=`` it locates first.
+
+Everything a request controls is bounded before it is matched or used as a cache key:
+hosts (253 characters, else no host), paths (8 KiB), ``Accept-Language`` (its first ranges),
+and every cache is bounded by entries and bytes. Globs match in time linear in the text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
-import posixpath
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from time import time as _time
 from types import MappingProxyType
-from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from typing import Final
+from urllib.parse import quote, urlsplit, urlunsplit
 
+from .cache import BoundedCache
+from .decision import (
+    BlockMatch,
+    Decision,
+    NoticeMatch,
+    Placement,
+    RenderKind,
+    Request,
+    TraceEntry,
+    TranslationStatus,
+    WithholdMatch,
+    normalize_path,
+)
 from .errors import ComplianceError, ComplianceFault, ConfigurationError
 from .geo import Geolocator, Location, open_geolocator
-from .loader import LoadedRule, RuleSet, find_rule_files, load_rules
-from .locales import LocaleChoice, choose_locale
-from .models import Block, Notice, Region, Rule
-from .render import block_json, block_page, message_text, notice_html, style_element
+from .globs import GlobSet, compile_globs
+from .http import normalize_host
+from .loader import LoadedRule, RuleSet, find_rule_files, load_rules, resolve_sources
+from .locales import LocaleChoice, accept_language_key, choose_locale, parse_locale
+from .models import Region, Rule, Texts, VariableValue
+from .render import (
+    block_json,
+    block_page,
+    message_text,
+    notice_html,
+    withhold_html,
+)
 
-__all__ = ["BlockMatch", "Decision", "Engine", "NoticeMatch", "TraceEntry"]
+__all__ = [
+    "MAX_PATH",
+    "BlockMatch",
+    "Decision",
+    "Engine",
+    "NoticeMatch",
+    "Placement",
+    "Request",
+    "TraceEntry",
+    "WithholdMatch",
+    "normalize_path",
+    "split_url",
+]
 
 logger = logging.getLogger("compliance.engine")
 
-Placement = Literal["body_start", "body_end", "marker"]
 _EPOCH = dt.date(1970, 1, 1)
-_DECISION_CACHE_SIZE = 8192
+
+MAX_PATH: Final = 8192
+"""Paths longer than this (after normalising) are not matched against path globs: a rule's
+``paths`` count as matching and its ``exclude_paths`` as not (fail-safe: padding a URL
+never escapes a block or a notice)."""
+
+_OVERLONG: Final = "\x00overlong"  # the cache key standing for every over-long path
+_MAX_PAGE_LANGUAGE: Final = 64
+_MAX_TAGS: Final = 64
+_DECISIONS_MAX_ENTRIES: Final = 8192
+_DECISIONS_MAX_BYTES: Final = 32 << 20
+_FAST_MAX_ENTRIES: Final = 8192
+_FAST_MAX_BYTES: Final = 16 << 20
+_FAST_MAX_URL: Final = 2048  # longer request values skip the fast cache (they still decide)
+_FAST_MAX_LANGUAGE: Final = 128
 
 
-# -- matching helpers -------------------------------------------------------------------------
+# -- requests ---------------------------------------------------------------------------------
+
+_URLS: BoundedCache[str, tuple[str, str]] = BoundedCache(4096, 4 << 20)
 
 
-def _glob(patterns: Sequence[str], *, host: bool) -> re.Pattern[str] | None:
-    """One regex for a list of globs: ``**`` any run, ``*`` a run without ``/``, ``?`` one."""
-    if not patterns:
-        return None
-    parts = []
-    for pattern in patterns:
-        out = []
-        for token in re.split(r"(\*\*|\*|\?)", pattern.lower() if host else pattern):
-            if token == "**":
-                out.append(".*")
-            elif token == "*":
-                out.append(".*" if host else "[^/]*")
-            elif token == "?":
-                out.append("." if host else "[^/]")
-            else:
-                out.append(re.escape(token))
-        parts.append("".join(out))
-    return re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL)
-
-
-@functools.lru_cache(maxsize=4096)
 def split_url(url: str) -> tuple[str, str]:
-    """(host, path) of a URL, host lower-cased without port, path decoded and normalized.
+    """(host, path) of a URL: host as :func:`~compliance.http.normalize_host` leaves it, path
+    decoded and normalised.
 
-    Decoding and normalizing stop ``/%6Eews/`` or ``/a/../news/`` from slipping past a
+    Decoding and normalising stop ``/%6Eews/`` or ``/a/../news/`` from slipping past a
     path pattern that the application's router would still resolve to ``/news/``.
 
-    >>> split_url("https://WWW.Example.org:8443/%6Eews/../news/a%20b.html?x=1")
+    >>> split_url("https://WWW.Example.org.:8443/%6Eews/../news/a%20b.html?x=1")
     ('www.example.org', '/news/a b.html')
     """
+    found = _URLS.get(url)
+    if found is not None:
+        return found
     try:
         parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
+        host = normalize_host(parts.netloc.rpartition("@")[2])
         raw_path = parts.path
     except ValueError:
         return "", "/"
-    return host, normalize_path(raw_path)
+    result = host, normalize_path(raw_path)
+    if len(url) <= _FAST_MAX_URL:
+        _URLS.set(url, result)
+    return result
 
 
-@functools.lru_cache(maxsize=4096)
-def normalize_path(raw: str) -> str:
-    """Percent-decode and normalize a URL path (``/a/./b/../c`` is ``/a/c``)."""
-    path = unquote(raw or "/", errors="replace")
-    if not path.startswith("/"):
-        path = "/" + path
-    normalized = posixpath.normpath(path)
-    if normalized.startswith("//"):
-        normalized = "/" + normalized.lstrip("/")
-    if path.endswith("/") and normalized != "/":
-        normalized += "/"
-    return normalized
-
+# -- dates ------------------------------------------------------------------------------------
 
 _today_until = 0.0
 _today_value = _EPOCH
@@ -113,7 +139,7 @@ def _today() -> dt.date:
 
 def _day(at: dt.date | dt.datetime | None) -> dt.date:
     if at is None:
-        return _today()
+        return _today_value if _time() < _today_until else _today()
     if isinstance(at, dt.datetime):
         if at.tzinfo is not None:
             at = at.astimezone(dt.UTC)
@@ -121,29 +147,52 @@ def _day(at: dt.date | dt.datetime | None) -> dt.date:
     return at
 
 
-# -- compiled rules ---------------------------------------------------------------------------
+# -- matching jurisdictions ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """The reader's location as matching needs it."""
+
+    location: Location
+    codes: frozenset[str]
+    country: str | None
+    subdivision_unknown: bool
+    """The country is known but no subdivision is."""
 
 
 class _Regions:
-    """Region membership over a location's codes, with nested regions."""
+    """Region membership over a location's codes, with nested regions.
+
+    ``apply`` says whether a reader whose country is known but whose subdivision is not
+    counts as being in the subdivisions of that country (``unknown_subdivision: apply``); a
+    region's own setting overrides its user's for the codes it lists.
+    """
 
     def __init__(self, regions: Mapping[str, Region]) -> None:
         self._regions = regions
 
-    def matches(self, name: str, codes: frozenset[str], depth: int = 0) -> bool:
-        region = self._regions[name]
+    def matches(self, name: str, where: _Where, apply: bool, depth: int = 0) -> bool:
         if depth > 32:
             return False
-        return any(self.code_matches(c, codes, depth) for c in region.include) and not any(
-            self.code_matches(c, codes, depth) for c in region.exclude
-        )
+        region = self._regions[name]
+        if region.unknown_subdivision is not None:
+            apply = region.unknown_subdivision == "apply"
+        if not any(self.code_matches(c, where, apply, depth + 1) for c in region.include):
+            return False
+        return not any(self.code_matches(c, where, False, depth + 1) for c in region.exclude)
 
-    def code_matches(self, code: str, codes: frozenset[str], depth: int = 0) -> bool:
+    def code_matches(self, code: str, where: _Where, apply: bool, depth: int = 0) -> bool:
         if code == "*":
             return True
         if code in self._regions:
-            return self.matches(code, codes, depth + 1)
-        return code in codes
+            return self.matches(code, where, apply, depth + 1)
+        if code in where.codes:
+            return True
+        # A subdivision of the reader's country, whose subdivision is unknown.
+        return (
+            apply and where.subdivision_unknown and code[2:3] == "-" and (code[:2] == where.country)
+        )
 
     def flatten(self, code: str, depth: int = 0) -> set[str]:
         """Every plain code a jurisdiction may match (excludes ignored): for the index."""
@@ -154,18 +203,74 @@ class _Regions:
             return out
         return {code}
 
+    def may_apply_unknown(self, code: str, apply: bool, depth: int = 0) -> set[str]:
+        """Countries whose readers with an unknown subdivision ``code`` may match."""
+        if code in self._regions and depth <= 32:
+            region = self._regions[code]
+            if region.unknown_subdivision is not None:
+                apply = region.unknown_subdivision == "apply"
+            out: set[str] = set()
+            for item in region.include:
+                out |= self.may_apply_unknown(item, apply, depth + 1)
+            return out
+        if apply and code[2:3] == "-":
+            return {code[:2]}
+        return set()
+
+
+def _where(location: Location) -> str:
+    return "/".join([location.country or "?", *location.subdivisions])
+
+
+def _ascii_url(url: str) -> str:
+    """``url`` with an IDN host in punycode and non-ASCII path characters percent-encoded:
+    header values are Latin-1, and a browser reads them as ASCII.
+
+    >>> _ascii_url("https://bücher.example/päth?q=ü")
+    'https://xn--bcher-kva.example/p%C3%A4th?q=%C3%BC'
+    """
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = quote(host, safe="")
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    safe = "/%:@!$&'()*+,;=-._~"
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            quote(parts.query, safe=safe + "?"),
+            quote(parts.fragment, safe=safe + "?"),
+        )
+    )
+
+
+def _statuses(message: Texts) -> Mapping[str, TranslationStatus]:
+    return MappingProxyType({k: v.status for k, v in message.translations.items()})
+
 
 class CompiledRule:
-    """A rule ready to be matched quickly, with its rendered notices cached per locale."""
+    """A rule ready to be matched quickly; renders its messages (a
+    :class:`~compliance.decision.Renderer`), caching the output per locale."""
 
     __slots__ = (
         "_cache",
+        "_lock",
         "_regions",
+        "_variables",
+        "apply_unknown_subdivision",
+        "embeds",
         "exclude_paths",
         "file",
         "hosts",
         "id",
         "line",
+        "link_header",
         "paths",
         "priority",
         "rule",
@@ -176,7 +281,9 @@ class CompiledRule:
         "until",
     )
 
-    def __init__(self, loaded: LoadedRule, regions: _Regions) -> None:
+    def __init__(
+        self, loaded: LoadedRule, regions: _Regions, variables: Mapping[str, VariableValue]
+    ) -> None:
         rule = loaded.rule
         self.rule: Rule = rule
         self.id = rule.id
@@ -187,12 +294,24 @@ class CompiledRule:
         self.star = "*" in rule.jurisdictions
         self.start = rule.effective.from_
         self.until = rule.effective.until
-        self.hosts = _glob(rule.hosts, host=True)
-        self.paths = _glob(rule.paths, host=False)
-        self.exclude_paths = _glob(rule.exclude_paths, host=False)
+        self.apply_unknown_subdivision = rule.unknown_subdivision == "apply"
+        self.hosts: GlobSet | None = compile_globs(
+            [_ascii_host_glob(h) for h in rule.hosts], host=True
+        )
+        self.paths = compile_globs(rule.paths, host=False)
+        self.exclude_paths = compile_globs(rule.exclude_paths, host=False)
+        embeds = rule.withhold.embeds if rule.withhold is not None else []
+        self.embeds = compile_globs([_ascii_host_glob(h) for h in embeds], host=True)
         self.tags = frozenset(rule.tags)
+        self.link_header = (
+            f'<{_ascii_url(rule.block.blocked_by)}>; rel="blocked-by"'
+            if rule.block is not None
+            else ""
+        )
         self._regions = regions
+        self._variables = variables
         self._cache: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
 
     def index_codes(self) -> set[str]:
         codes: set[str] = set()
@@ -201,19 +320,34 @@ class CompiledRule:
                 codes |= self._regions.flatten(code)
         return codes
 
+    def unknown_subdivision_countries(self) -> set[str]:
+        """Countries whose readers may match this rule without a known subdivision."""
+        countries: set[str] = set()
+        for code in self.rule.jurisdictions:
+            if code != "*":
+                countries |= self._regions.may_apply_unknown(code, self.apply_unknown_subdivision)
+        return countries
+
     def why_not(self, ctx: _Context) -> str | None:
         """The first reason this rule does not apply, or None when it does."""
         rule = self.rule
-        location = ctx.location
-        if location.country is None:
+        where = ctx.where
+        location = where.location
+        if where.country is None:
             if rule.unknown_location != "apply":
                 return "unknown location (unknown_location: skip)"
         else:
-            codes = ctx.codes
-            if not any(self._regions.code_matches(c, codes) for c in rule.jurisdictions):
-                return f"jurisdiction: {_where(location)} is not in {', '.join(rule.jurisdictions)}"
+            regions = self._regions
+            apply = self.apply_unknown_subdivision
+            if not any(regions.code_matches(c, where, apply) for c in rule.jurisdictions):
+                reason = (
+                    f"jurisdiction: {_where(location)} is not in {', '.join(rule.jurisdictions)}"
+                )
+                if where.subdivision_unknown and not apply:
+                    reason += " (subdivision unknown; unknown_subdivision: skip)"
+                return reason
             for code in rule.exclude:
-                if self._regions.code_matches(code, codes):
+                if regions.code_matches(code, where, False):
                     return f"excluded: {_where(location)} matches exclude {code}"
         if self.start is not None and ctx.day < self.start:
             return f"not yet effective: starts {self.start.isoformat()}"
@@ -221,64 +355,93 @@ class CompiledRule:
             return f"expired: ended {self.until.isoformat()}"
         if self.hosts is not None and not self.hosts.match(ctx.host):
             return f"host: {ctx.host or '(none)'} does not match {', '.join(rule.hosts)}"
-        if self.paths is not None and not self.paths.match(ctx.path):
-            return f"path: {ctx.path} does not match {', '.join(rule.paths)}"
-        if self.exclude_paths is not None and self.exclude_paths.match(ctx.path):
-            return f"path: {ctx.path} is excluded by {', '.join(rule.exclude_paths)}"
+        if ctx.path is not _OVERLONG:
+            if self.paths is not None and not self.paths.match(ctx.path):
+                return f"path: {ctx.path} does not match {', '.join(rule.paths)}"
+            if self.exclude_paths is not None and self.exclude_paths.match(ctx.path):
+                return f"path: {ctx.path} is excluded by {', '.join(rule.exclude_paths)}"
         if self.tags and not (self.tags & ctx.tags):
             shown = ", ".join(sorted(ctx.tags)) or "none"
             return f"tags: page tags ({shown}) include none of {', '.join(rule.tags)}"
         return None
 
-    def rendered(self, kind: str, locale: str, variables: Mapping[str, Any]) -> str:
-        """Rendered output cached per (kind, locale); variables are fixed per engine."""
+    def render(self, kind: RenderKind, locale: str) -> str:
+        """Rendered output, cached per (kind, locale); raises KeyError for a locale the
+        message has no text in."""
         key = (kind, locale)
         cached = self._cache.get(key)
-        if cached is None:
-            if kind == "notice":
-                assert self.rule.notice is not None
-                cached = notice_html(self.id, self.rule.notice, locale, variables)
-            elif kind == "notice-text":
-                assert self.rule.notice is not None
-                cached = message_text(self.rule.notice, locale, variables)
-            elif kind == "block-html":
-                assert self.rule.block is not None
-                cached = block_page(self.id, self.rule.block, locale, variables)
-            elif kind == "block-json":
-                assert self.rule.block is not None
-                cached = block_json(self.id, self.rule.block, locale, variables)
-            else:
-                assert self.rule.block is not None
-                cached = message_text(self.rule.block, locale, variables)
+        if cached is not None:
+            return cached
+        rule = self.rule
+        variables = self._variables
+        if kind.startswith("notice"):
+            message: Texts | None = rule.notice
+        elif kind.startswith("block"):
+            message = rule.block
+        else:
+            message = rule.withhold
+        if message is None or locale not in message.texts:
+            raise KeyError(f"rule {self.id!r} has no {kind} text in locale {locale!r}")
+        if kind == "notice-html":
+            cached = notice_html(self.id, message, locale, variables)
+        elif kind == "withhold-html":
+            cached = withhold_html(self.id, message, locale, variables)
+        elif kind == "block-html":
+            assert rule.block is not None
+            cached = block_page(self.id, rule.block, locale, variables)
+        elif kind == "block-json":
+            assert rule.block is not None
+            cached = block_json(self.id, rule.block, locale, variables)
+        else:
+            cached = message_text(message, locale, variables)
+        with self._lock:
             self._cache[key] = cached
         return cached
 
 
-def _where(location: Location) -> str:
-    return "/".join([location.country or "?", *location.subdivisions])
+def _ascii_host_glob(pattern: str) -> str:
+    """A host glob with its IDN labels in punycode (hosts are matched in that form)."""
+    if pattern.isascii():
+        return pattern.lower()
+    labels = []
+    for label in pattern.lower().split("."):
+        if label.isascii() or "*" in label or "?" in label:
+            labels.append(label)
+        else:
+            try:
+                labels.append(label.encode("idna").decode("ascii"))
+            except UnicodeError:
+                labels.append(label)
+    return ".".join(labels)
 
 
 @dataclass(frozen=True, slots=True)
 class _Context:
-    location: Location
-    codes: frozenset[str]
+    where: _Where
     host: str
     path: str
     tags: frozenset[str]
     day: dt.date
 
 
+_Key = tuple[Location, str, str, "str | None", frozenset[str], "str | None", dt.date]
+
+
 class _State:
     """One compiled rule set and everything derived from it; replaced whole on reload."""
 
-    def __init__(self, ruleset: RuleSet, variables: Mapping[str, Any]) -> None:
+    def __init__(self, ruleset: RuleSet, variables: Mapping[str, VariableValue]) -> None:
         self.ruleset = ruleset
         self.variables = variables
         regions = _Regions(ruleset.regions)
         self.rules = tuple(
-            sorted((CompiledRule(r, regions) for r in ruleset.rules), key=lambda c: c.sort_key)
+            sorted(
+                (CompiledRule(r, regions, variables) for r in ruleset.rules),
+                key=lambda c: c.sort_key,
+            )
         )
         by_code: dict[str, list[CompiledRule]] = {}
+        by_country_unknown: dict[str, list[CompiledRule]] = {}
         star: list[CompiledRule] = []
         unknown: list[CompiledRule] = []
         for compiled in self.rules:
@@ -286,29 +449,55 @@ class _State:
                 star.append(compiled)
             for code in compiled.index_codes():
                 by_code.setdefault(code, []).append(compiled)
+            for country in compiled.unknown_subdivision_countries():
+                by_country_unknown.setdefault(country, []).append(compiled)
             if compiled.rule.unknown_location == "apply":
                 unknown.append(compiled)
         self.by_code = {code: tuple(rules) for code, rules in by_code.items()}
+        self.by_country_unknown = {c: tuple(rules) for c, rules in by_country_unknown.items()}
         self.star = tuple(star)
         self.unknown = tuple(unknown)
         # Does any rule depend on where the reader is? If not, pages are not location-dependent.
         self.location_sensitive = any(
             not (r.star and r.rule.unknown_location == "apply") for r in self.rules
         )
-        self.candidates_cache: dict[frozenset[str], tuple[CompiledRule, ...]] = {}
-        self.decisions: dict[tuple[Any, ...], Decision] = {}
-        self.fast: dict[tuple[Any, ...], tuple[Location, Decision]] = {}
-        self.lock = threading.Lock()
+        self.candidates_cache: BoundedCache[tuple[frozenset[str], bool], tuple[CompiledRule, ...]]
+        self.candidates_cache = BoundedCache(65536, 16 << 20)
+        self.decisions: BoundedCache[_Key, Decision] = BoundedCache(
+            _DECISIONS_MAX_ENTRIES, _DECISIONS_MAX_BYTES, size=_key_size
+        )
+        self.fast: BoundedCache[tuple[object, ...], tuple[Location, Decision]] = BoundedCache(
+            _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_key_size
+        )
 
-    def candidates(self, codes: frozenset[str]) -> tuple[CompiledRule, ...]:
-        found = self.candidates_cache.get(codes)
+    def candidates(self, where: _Where) -> tuple[CompiledRule, ...]:
+        key = (where.codes, where.subdivision_unknown)
+        found = self.candidates_cache.get(key)
         if found is None:
-            merged = {id(r): r for code in codes for r in self.by_code.get(code, ())}
+            merged = {id(r): r for code in where.codes for r in self.by_code.get(code, ())}
             merged.update((id(r), r) for r in self.star)
-            found = tuple(sorted(merged.values(), key=lambda c: c.sort_key))
-            if len(self.candidates_cache) < 65536:
-                self.candidates_cache[codes] = found
+            if where.subdivision_unknown and where.country is not None:
+                merged.update((id(r), r) for r in self.by_country_unknown.get(where.country, ()))
+            found = self.candidates_cache.set(
+                key, tuple(sorted(merged.values(), key=lambda c: c.sort_key))
+            )
         return found
+
+
+def _key_size(key: object, value: object) -> int:
+    """Bytes of a cache entry: the key's strings (the decision is shared, not counted)."""
+    size = 200
+    if isinstance(key, tuple):
+        for part in key:
+            if isinstance(part, str):
+                size += 50 + len(part)
+            elif isinstance(part, Request):
+                size += 300 + len(part.host) + len(part.path) + len(part.accept_language or "")
+            elif isinstance(part, frozenset):
+                size += 200 + sum(len(t) for t in part)
+            else:
+                size += 64
+    return size
 
 
 # -- decisions --------------------------------------------------------------------------------
@@ -330,187 +519,12 @@ class _Once:
         return self._result
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEntry:
-    """Whether one rule applied, and if not, the first reason why not."""
-
-    rule_id: str
-    applied: bool
-    reason: str | None
-
-    def __str__(self) -> str:
-        return f"{self.rule_id}: " + ("applied" if self.applied else f"skipped, {self.reason}")
-
-
-@dataclass(frozen=True, eq=False)
-class NoticeMatch:
-    """A notice that applies; render it in any of its locales."""
-
-    rule_id: str
-    placement: Placement
-    priority: int
-    locale: str
-    """The locale chosen for the decision's reader and request (no page language)."""
-    locale_reason: str
-    _rule: CompiledRule = field(repr=False)
-    _variables: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def locales(self) -> tuple[str, ...]:
-        """Every locale this notice has a text for."""
-        notice = self._rule.rule.notice
-        assert notice is not None
-        return tuple(notice.texts)
-
-    def html(self, locale: str | None = None) -> str:
-        """The ``<aside class="compliance-notice">`` markup in ``locale`` (default: chosen)."""
-        return self._rule.rendered("notice", locale or self.locale, self._variables)
-
-    def text(self, locale: str | None = None) -> str:
-        """The notice as plain text in ``locale`` (default: the chosen one)."""
-        return self._rule.rendered("notice-text", locale or self.locale, self._variables)
-
-
-@dataclass(frozen=True, eq=False)
-class BlockMatch:
-    """A block that applies: answer 451 with an explanation, do not call the application."""
-
-    rule_id: str
-    status: int
-    blocked_by: str
-    locale: str
-    _rule: CompiledRule = field(repr=False)
-    _variables: Mapping[str, Any] = field(repr=False)
-
-    @property
-    def link_header(self) -> str:
-        """The RFC 7725 ``Link`` header value naming who implements the block."""
-        return f'<{self.blocked_by}>; rel="blocked-by"'
-
-    def html(self) -> str:
-        """A complete HTML page explaining the block."""
-        return self._rule.rendered("block-html", self.locale, self._variables)
-
-    def json(self) -> str:
-        """The explanation as a JSON document."""
-        return self._rule.rendered("block-json", self.locale, self._variables)
-
-    def text(self) -> str:
-        """The explanation as plain text."""
-        return self._rule.rendered("block-text", self.locale, self._variables)
-
-
-@dataclass(frozen=True, eq=False)
-class Decision:
-    """What applies to one reader and request. Immutable; safe to share between threads."""
-
-    location: Location
-    notices: tuple[NoticeMatch, ...]
-    block: BlockMatch | None
-    headers: Mapping[str, str]
-    """Extra response headers from the rules that apply."""
-    vary: tuple[str, ...]
-    """Request headers the response now varies on (geo header, Accept-Language)."""
-    private: bool
-    """The page depends on a location derived from the client address, which a shared
-    cache cannot key on: send ``Cache-Control: private`` (see the middleware's cache policy)."""
-    applied: tuple[str, ...]
-    """Ids of every rule whose action takes effect, including header-only rules."""
-    accept_language: str | None = field(repr=False, default=None)
-    _trace: Callable[[], tuple[TraceEntry, ...]] = field(repr=False, default=tuple)
-
-    @property
-    def trace(self) -> tuple[TraceEntry, ...]:
-        """For every loaded rule, whether it applied and the first reason it did not.
-
-        Computed on first use: it looks at every rule, which a decision does not.
-        """
-        return self._trace()
-
-    def locale_for(self, notice: NoticeMatch, page_language: str | None) -> str:
-        """The locale for ``notice`` once the page's own language is known."""
-        if not page_language:
-            return notice.locale
-        return choose_locale(
-            notice.locales,
-            notice.locale if notice.locale_reason == "default" else _default(notice),
-            page_language=page_language,
-            accept_language=self.accept_language,
-            country=self.location.country,
-        ).locale
-
-    def snippets(
-        self,
-        page_language: str | None = None,
-        *,
-        css: bool = False,
-        nonce: str | None = None,
-    ) -> dict[Placement, str]:
-        """The HTML to insert at each placement, notices in priority order."""
-        out: dict[Placement, str] = {}
-        for notice in self.notices:
-            markup = notice.html(self.locale_for(notice, page_language))
-            out[notice.placement] = out.get(notice.placement, "") + markup
-        if css and out:
-            first = next(iter(out))
-            out[first] = style_element(nonce) + out[first]
-        return out
-
-    def to_dict(self, page_language: str | None = None, *, trace: bool = True) -> dict[str, Any]:
-        """A JSON-able summary (the ``compliance check --format json`` document)."""
-        notices = []
-        for notice in self.notices:
-            locale = self.locale_for(notice, page_language)
-            notices.append(
-                {
-                    "rule": notice.rule_id,
-                    "locale": locale,
-                    "placement": notice.placement,
-                    "text": notice.text(locale),
-                    "html": notice.html(locale),
-                }
-            )
-        block = None
-        if self.block is not None:
-            block = {
-                "rule": self.block.rule_id,
-                "status": self.block.status,
-                "locale": self.block.locale,
-                "link": self.block.link_header,
-                "text": self.block.text(),
-                "html": self.block.html(),
-            }
-        return {
-            "location": {
-                "country": self.location.country,
-                "subdivisions": list(self.location.subdivisions),
-                "source": self.location.source,
-            },
-            "notices": notices,
-            "block": block,
-            "headers": dict(self.headers),
-            "vary": list(self.vary),
-            "private": self.private,
-            "trace": [
-                {"rule": t.rule_id, "applied": t.applied, "reason": t.reason} for t in self.trace
-            ]
-            if trace
-            else [],
-        }
-
-
-def _default(notice: NoticeMatch) -> str:
-    message = notice._rule.rule.notice
-    assert message is not None
-    return message.default_locale
-
-
-def _check_variables(ruleset: RuleSet, variables: Mapping[str, Any]) -> None:
+def _check_variables(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -> None:
     """Site-wide variables must name variables that rules use: a typo would otherwise
     silently leave the rule's default (say, another publisher's name) in a legal notice."""
     used: set[str] = set()
     for loaded in ruleset.rules:
-        for message in (loaded.rule.notice, loaded.rule.block):
+        for message in (loaded.rule.notice, loaded.rule.block, loaded.rule.withhold):
             if message is not None:
                 used.update(message.variables)
     unknown = sorted(set(variables) - used)
@@ -519,6 +533,26 @@ def _check_variables(ruleset: RuleSet, variables: Mapping[str, Any]) -> None:
             f"variables {', '.join(map(repr, unknown))} are not used by any rule "
             f"(rules use: {', '.join(sorted(used)) or 'none'})"
         )
+    for name, value in variables.items():
+        if isinstance(value, Mapping):
+            bad = [str(k) for k in value if not isinstance(k, str) or parse_locale(k) is None]
+            if bad:
+                raise ConfigurationError(
+                    f"variable {name!r}: {', '.join(map(repr, bad))} is not a locale "
+                    "(use codes such as 'en', 'ru', 'pt-BR')"
+                )
+
+
+def _bounded_tags(tags: Iterable[str]) -> frozenset[str]:
+    if isinstance(tags, frozenset) and len(tags) <= _MAX_TAGS:
+        return tags
+    kept: list[str] = []
+    for tag in tags:
+        if len(kept) >= _MAX_TAGS:
+            break
+        if len(tag) <= 100:
+            kept.append(tag)
+    return frozenset(kept)
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -540,10 +574,11 @@ class Engine:
         ruleset: RuleSet,
         geolocator: Geolocator | None = None,
         *,
-        variables: Mapping[str, Any] | None = None,
+        variables: Mapping[str, VariableValue] | None = None,
         paths: Sequence[str | os.PathLike[str]] | None = None,
+        packs: Sequence[str] | None = None,
     ) -> None:
-        self._variables = MappingProxyType(dict(variables or {}))
+        self._variables: Mapping[str, VariableValue] = MappingProxyType(dict(variables or {}))
         _check_variables(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
         self._geolocator: Geolocator = (
@@ -551,9 +586,11 @@ class Engine:
         )
         self._locate = self._geolocator.locate
         self._paths = None if paths is None else tuple(paths)
+        self._packs = None if packs is None else tuple(packs)
         self._reload_lock = threading.Lock()
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        self._kept: frozenset[str] = frozenset()  # emptied files whose last rules still serve
         self.last_reload_error: ComplianceError | None = None
         """Why the last reload failed (a :class:`RuleError` listing the problems, or a
         :class:`ConfigurationError` for a vanished path); None after a successful one."""
@@ -561,23 +598,26 @@ class Engine:
     @classmethod
     def from_paths(
         cls,
-        paths: Iterable[str | os.PathLike[str]] | None = None,
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] | None = None,
         geoip_db: str | os.PathLike[str] | None = None,
         *,
+        packs: Iterable[str] | None = None,
         geolocator: Geolocator | None = None,
-        variables: Mapping[str, Any] | None = None,
+        variables: Mapping[str, VariableValue] | None = None,
         watch: float | None = None,
     ) -> Engine:
-        """An engine over rule files (None: the bundled pack) and a geolocator: the one
-        given, else a MaxMind database at ``geoip_db``, else the embedded lookup. With
-        ``watch`` (seconds), rule files are polled and reloaded when they change."""
+        """An engine over rule files and bundled packs (neither: the ``russia`` pack) and a
+        geolocator: the one given, else a MaxMind database at ``geoip_db``, else the
+        embedded lookup. With ``watch`` (seconds), rule files are polled and reloaded when
+        they change."""
         if isinstance(paths, str | os.PathLike):
             paths = [paths]  # one path, not the characters of one path
         path_list = None if paths is None else list(paths)
-        ruleset = load_rules(path_list)
+        pack_list = None if packs is None else [packs] if isinstance(packs, str) else list(packs)
+        ruleset = load_rules(path_list, packs=pack_list)
         if geolocator is None:
             geolocator = open_geolocator(geoip_db)
-        engine = cls(ruleset, geolocator, variables=variables, paths=path_list)
+        engine = cls(ruleset, geolocator, variables=variables, paths=path_list, packs=pack_list)
         if watch:
             engine.watch(watch)
         return engine
@@ -599,7 +639,7 @@ class Engine:
         return tuple(r.id for r in self._state.rules)
 
     @property
-    def variables(self) -> Mapping[str, Any]:
+    def variables(self) -> Mapping[str, VariableValue]:
         """Site-wide values for notice variables (e.g. ``organization``)."""
         return self._variables
 
@@ -617,6 +657,8 @@ class Engine:
     def decide(
         self,
         *,
+        location: Location | None = None,
+        request: Request | None = None,
         ip: str | None = None,
         url: str | None = None,
         host: str | None = None,
@@ -624,50 +666,116 @@ class Engine:
         accept_language: str | None = None,
         tags: Iterable[str] = (),
         at: dt.date | dt.datetime | None = None,
-        location: Location | None = None,
         page_language: str | None = None,
         headers: Mapping[str, str] | None = None,
         trusted: bool = False,
     ) -> Decision:
-        """Decide for one reader (``ip``, or a known ``location``) and one request (``url``,
-        or ``host`` and ``path``). ``headers`` (lower-case names) and ``trusted`` feed CDN
-        header geolocation; ``at`` defaults to now (UTC)."""
+        """Decide for one reader and one request.
+
+        Pure form, for a request pipeline that has located the reader: ``location=`` and
+        ``request=`` (a :class:`~compliance.decision.Request`); no geolocation happens.
+
+        Convenience form: the reader by ``ip`` (located by the engine's geolocator) or a
+        known ``location``; the request by ``url``, or ``host`` and ``path``, with
+        ``accept_language``, ``tags``, ``at`` (default now, UTC) and ``page_language``.
+        ``headers`` (lower-case names) and ``trusted`` still feed CDN header geolocation,
+        for compatibility; request pipelines locate the reader themselves.
+        """
+        if request is not None:
+            if location is None:
+                location = self._locate(ip)
+            state = self._state
+            day = _day(request.at)
+            # A repeat reader costs one lookup: keyed on the Location object's identity (a
+            # geolocator's cache hands back the same object) and the request value.
+            fast_key = (id(location), request, day)
+            hit = state.fast.get(fast_key)
+            if hit is not None and hit[0] is location:
+                return hit[1]
+            decision = self._bounded(
+                state,
+                location,
+                request.host,
+                request.path,
+                request.accept_language,
+                request.tags,
+                request.page_language,
+                day,
+                raw_path=False,
+            )
+            if _fast_cacheable(request):
+                state.fast.set(fast_key, (location, decision))
+            return decision
         if location is None:
             # Positional when untrusted: a keyword argument costs measurably on this path.
             if trusted:
                 location = self._geolocator.locate(ip, headers, trusted=True)
             else:
                 location = self._locate(ip, headers)
-        day = (_today_value if _time() < _today_until else _today()) if at is None else _day(at)
+        day = _day(at)
         if tags.__class__ is not tuple and tags.__class__ is not frozenset:
             tags = tuple(tags)
         state = self._state
-        # Fast path for a repeat reader: keyed on the Location object's identity (the
-        # geolocator's cache hands back the same object, and a new one after a reload), so
-        # the hit costs no URL parsing and no hashing of the Location's fields.
-        fast_key = (id(location), url, host, path, accept_language, tags, page_language, day)
-        hit = state.fast.get(fast_key)
+        convenience_key = (id(location), url, host, path, accept_language, tags, page_language, day)
+        hit = state.fast.get(convenience_key)
         if hit is not None and hit[0] is location:
             return hit[1]
         if url is not None:
             host, path = split_url(url)
+            raw = False
         else:
-            host = (host or "").lower().partition(":")[0]
-            path = normalize_path(path or "/")
-        tag_set = tags if isinstance(tags, frozenset) else frozenset(tags)
-        key = (location, host, path, accept_language, tag_set, page_language, day)
+            raw = True
+        decision = self._bounded(
+            state,
+            location,
+            host or "",
+            path or "/",
+            accept_language,
+            tags if isinstance(tags, frozenset) else frozenset(tags),
+            page_language,
+            day,
+            raw_path=raw,
+        )
+        if (
+            len(url or "") + len(path or "") <= _FAST_MAX_URL
+            and len(host or "") <= 255
+            and len(accept_language or "") <= _FAST_MAX_LANGUAGE
+            and len(page_language or "") <= _MAX_PAGE_LANGUAGE
+            and len(tags) <= _MAX_TAGS
+        ):
+            state.fast.set(convenience_key, (location, decision))
+        return decision
+
+    def _bounded(
+        self,
+        state: _State,
+        location: Location,
+        host: str,
+        path: str,
+        accept_language: str | None,
+        tags: frozenset[str],
+        page_language: str | None,
+        day: dt.date,
+        *,
+        raw_path: bool,
+    ) -> Decision:
+        """Normalise and bound the request's values, then decide (cached by those)."""
+        host = normalize_host(host)
+        if raw_path:
+            path = normalize_path(path)
+        if len(path) > MAX_PATH:
+            path = _OVERLONG
+        language = accept_language_key(accept_language)
+        if page_language is not None and len(page_language) > _MAX_PAGE_LANGUAGE:
+            page_language = None
+        tags = _bounded_tags(tags)
+        key: _Key = (location, host, path, language, tags, page_language, day)
         decision = state.decisions.get(key)
         if decision is None:
-            decision = self._decide(
-                state, location, host, path, accept_language, tag_set, page_language, day
+            decision = state.decisions.set(
+                key,
+                self._decide(state, location, host, path, language, tags, page_language, day),
             )
-        with state.lock:
-            if len(state.decisions) >= _DECISION_CACHE_SIZE:
-                state.decisions.clear()
-            if len(state.fast) >= _DECISION_CACHE_SIZE:
-                state.fast.clear()
-            state.decisions[key] = decision
-            state.fast[fast_key] = (location, decision)
         return decision
 
     def _decide(
@@ -681,38 +789,50 @@ class Engine:
         page_language: str | None,
         day: dt.date,
     ) -> Decision:
-        codes = (
-            frozenset((location.country, *location.subdivisions))
-            if location.country
-            else frozenset()
-        )
-        ctx = _Context(location, codes, host, path, tags, day)
-        candidates = state.candidates(codes) if location.country else state.unknown
+        country = location.country
+        codes = frozenset((country, *location.subdivisions)) if country else frozenset()
+        where = _Where(location, codes, country, bool(country) and not location.subdivisions)
+        ctx = _Context(where, host, path, tags, day)
+        candidates = state.candidates(where) if country else state.unknown
         matched = [rule for rule in candidates if rule.why_not(ctx) is None]
         block_rule = next((r for r in matched if r.rule.block is not None), None)
-        variables = state.variables
         block = None
         notices: list[NoticeMatch] = []
-        multilingual = False
+        withholds: list[WithholdMatch] = []
+        consulted = False  # the reader's languages took part in choosing a locale
+
+        def choose(message: Texts) -> LocaleChoice:
+            nonlocal consulted
+            choice = choose_locale(
+                tuple(message.texts),
+                message.default_locale,
+                page_language=page_language,
+                accept_language=accept_language,
+                country=country,
+            )
+            if len(message.texts) > 1 and choice.reason != "page":
+                consulted = True
+            return choice
+
         if block_rule is not None:
             message = block_rule.rule.block
-            assert isinstance(message, Block)
-            choice = self._choose(message, page_language, accept_language, location)
-            multilingual = len(message.texts) > 1
+            assert message is not None
+            choice = choose(message)
             block = BlockMatch(
                 block_rule.id,
                 message.status,
                 message.blocked_by,
                 choice.locale,
                 block_rule,
-                variables,
+                block_rule.link_header,
+                message.original,
+                _statuses(message),
             )
         else:
             for rule in matched:
                 notice = rule.rule.notice
-                if isinstance(notice, Notice):
-                    choice = self._choose(notice, page_language, accept_language, location)
-                    multilingual = multilingual or len(notice.texts) > 1
+                if notice is not None:
+                    choice = choose(notice)
                     notices.append(
                         NoticeMatch(
                             rule.id,
@@ -720,12 +840,40 @@ class Engine:
                             rule.priority,
                             choice.locale,
                             choice.reason,
+                            tuple(notice.texts),
+                            notice.default_locale,
                             rule,
-                            variables,
+                            notice.original,
+                            _statuses(notice),
+                        )
+                    )
+                withhold = rule.rule.withhold
+                if withhold is not None:
+                    if withhold.texts:
+                        choice = choose(withhold)
+                    else:
+                        choice = LocaleChoice(withhold.default_locale, "default")
+                    withholds.append(
+                        WithholdMatch(
+                            rule.id,
+                            tuple(withhold.marks),
+                            tuple(withhold.embeds),
+                            choice.locale,
+                            choice.reason,
+                            tuple(withhold.texts),
+                            withhold.default_locale,
+                            rule,
+                            rule.embeds.match if rule.embeds is not None else _never,
+                            withhold.original,
+                            _statuses(withhold),
                         )
                     )
         applied = tuple(
-            r.id for r in matched if block_rule is None or r is block_rule or r.rule.notice is None
+            r.id
+            for r in matched
+            if block_rule is None
+            or r is block_rule
+            or (r.rule.notice is None and r.rule.withhold is None)
         )
         extra: dict[str, str] = {}
         for rule in matched:
@@ -735,7 +883,7 @@ class Engine:
         vary: list[str] = []
         if location.via_header:
             vary.append(location.via_header)
-        if multilingual and not page_language:
+        if consulted:
             vary.append("accept-language")
         private = state.location_sensitive and location.via_header is None
 
@@ -757,23 +905,9 @@ class Engine:
             vary=tuple(vary),
             private=private,
             applied=applied,
+            withholds=tuple(withholds),
             accept_language=accept_language,
             _trace=_Once(trace),
-        )
-
-    @staticmethod
-    def _choose(
-        message: Notice | Block,
-        page_language: str | None,
-        accept_language: str | None,
-        location: Location,
-    ) -> LocaleChoice:
-        return choose_locale(
-            tuple(message.texts),
-            message.default_locale,
-            page_language=page_language,
-            accept_language=accept_language,
-            country=location.country,
         )
 
     # -- reloading
@@ -781,11 +915,16 @@ class Engine:
     def reload(self) -> bool:
         """Reload the rule files; on problems keep serving the old rules and return False.
 
-        The problems are logged and kept in :attr:`last_reload_error`.
+        The problems are logged and kept in :attr:`last_reload_error`. A file that had
+        rules and now has none (a half-saved file) keeps its last good rules, with a WARNING
+        at every reload until it has rules again; a deleted file's rules go. Every rule a
+        reload removes is logged by id at WARNING.
         """
         with self._reload_lock:
+            old = self._state.ruleset
             try:
-                ruleset = load_rules(self._paths)
+                ruleset = load_rules(self._paths, packs=self._packs)
+                ruleset = self._keep_emptied_files(old, ruleset)
                 _check_variables(ruleset, self._variables)
             except ComplianceError as exc:  # rule problems, a vanished path, variables
                 self.last_reload_error = exc
@@ -798,17 +937,55 @@ class Engine:
                 return False
             self._state = _State(ruleset, self._variables)
             self.last_reload_error = None
+            new_ids = {loaded.rule.id for loaded in ruleset.rules}
+            for loaded in old.rules:
+                if loaded.rule.id not in new_ids:
+                    logger.warning(
+                        "rule %s removed by the reload (it was in %s)", loaded.rule.id, loaded.file
+                    )
             logger.info(
                 "rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files)
             )
             return True
 
-    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
-        from .loader import bundled_rules_path
+    def _keep_emptied_files(self, old: RuleSet, new: RuleSet) -> RuleSet:
+        """``new`` plus the last good rules of files that still exist but lost every rule."""
+        new_by_file: dict[str, int] = {}
+        for loaded in new.rules:
+            new_by_file[loaded.file] = new_by_file.get(loaded.file, 0) + 1
+        new_ids = {loaded.rule.id for loaded in new.rules}
+        kept: list[LoadedRule] = []
+        kept_files: set[str] = set()
+        for loaded in old.rules:
+            file = loaded.file
+            if new_by_file.get(file) or file not in new.files:
+                continue  # the file has rules, or is gone (its rules go with it)
+            if loaded.rule.id in new_ids:
+                continue  # moved to another file
+            kept.append(loaded)
+            kept_files.add(file)
+        self._kept = frozenset(kept_files)
+        for file in sorted(kept_files):
+            logger.warning(
+                "%s has no rules any more (saved half-way?): still serving its last good "
+                "rules until it has rules again or is deleted",
+                file,
+            )
+        if not kept:
+            return new
+        regions = dict(new.regions)
+        for name, region in old.regions.items():
+            regions.setdefault(name, region)
+        return RuleSet(
+            files=new.files,
+            rules=(*new.rules, *kept),
+            regions=regions,
+            tests=new.tests,
+        )
 
-        paths = self._paths if self._paths is not None else [bundled_rules_path()]
+    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
         try:
-            files = find_rule_files(paths)
+            files = find_rule_files(resolve_sources(self._paths, self._packs))
         except Exception:
             return ()
         out = []
@@ -831,7 +1008,7 @@ class Engine:
             nonlocal seen
             while not self._stop.wait(interval):
                 current = self._signature()
-                if current != seen:
+                if current != seen or self._kept:
                     seen = current
                     self.reload()
 
@@ -851,3 +1028,17 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _never(host: str) -> bool:
+    return False
+
+
+def _fast_cacheable(request: Request) -> bool:
+    return (
+        len(request.path) <= _FAST_MAX_URL
+        and len(request.host) <= 255
+        and len(request.accept_language or "") <= _FAST_MAX_LANGUAGE
+        and len(request.page_language or "") <= _MAX_PAGE_LANGUAGE
+        and len(request.tags) <= _MAX_TAGS
+    )

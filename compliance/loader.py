@@ -14,6 +14,7 @@ import functools
 import ipaddress
 import os
 import re
+import stat
 import string
 import types
 import typing
@@ -21,54 +22,64 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import pydantic
-from babel import Locale, UnknownLocaleError
 
 from . import yamlpos
 from .__about__ import __version__
 from .errors import ConfigurationError, Problem, RuleError
+from .locales import parse_locale
 from .models import (
     FORMAT_VERSION,
+    HTML_TAGS,
     Block,
     Expect,
-    Message,
     Notice,
     Reader,
     Region,
     Rule,
     RuleFile,
     RuleTest,
+    Texts,
+    Withhold,
+    value_for_locale,
 )
 
 __all__ = [
+    "DEFAULT_PACKS",
+    "MAX_FILE_BYTES",
+    "MAX_YAML_VALUES",
+    "Finding",
     "LoadedRule",
     "LoadedTest",
     "RuleSet",
+    "bundled_packs",
     "bundled_rules_path",
     "find_rule_files",
+    "lint",
     "load_rules",
+    "pack_path",
     "parse_locale",
+    "resolve_sources",
 ]
+
+MAX_FILE_BYTES: Final = 1 << 20
+"""Largest rule file read by default (1 MiB); ``load_rules(max_bytes=...)`` changes it."""
+
+MAX_YAML_VALUES: Final = yamlpos.MAX_VALUES
+"""Most values one rule file may hold once its aliases are expanded."""
+
+DEFAULT_PACKS: Final = ("russia",)
+"""The bundled packs loaded when neither paths nor packs are given."""
 
 Loc = tuple[str | int, ...]
 RULE_SUFFIXES = (".yaml", ".yml")
-HTML_TAGS = frozenset({"p", "a", "strong", "em", "br", "ul", "ol", "li"})
 DATE_FORMATS = frozenset({"short", "medium", "long", "full"})
-# Headers the server or this library manage; a rule setting them would corrupt responses.
+# Headers this library or the application manage; a rule setting them would corrupt
+# responses. (Hop-by-hop and framing headers are refused by the model itself.)
 RESERVED_HEADERS = frozenset(
-    {
-        "content-length",
-        "content-type",
-        "content-encoding",
-        "transfer-encoding",
-        "connection",
-        "set-cookie",
-        "vary",
-        "link",
-        "location",
-    }
+    {"content-type", "content-encoding", "set-cookie", "vary", "link", "location"}
 )
 # Country codes that are not in ISO 3166-1 but that geolocation providers report.
 EXTRA_COUNTRIES = frozenset({"XK"})
@@ -111,9 +122,23 @@ class RuleSet:
     rules: tuple[LoadedRule, ...]
     regions: dict[str, Region]
     tests: tuple[LoadedTest, ...]
+    packs: tuple[str, ...] = ()
+    """Names of the bundled packs loaded."""
 
     def __len__(self) -> int:
         return len(self.rules)
+
+
+@dataclass(frozen=True, order=True)
+class Finding(Problem):
+    """A problem found by :func:`lint`: an ``error`` (the rules do not load, or break a
+    ``--strict`` requirement) or a ``warning`` (they load, but need attention)."""
+
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        kind = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {kind}{self.message}"
 
 
 def bundled_rules_path() -> Path:
@@ -128,11 +153,108 @@ def bundled_rules_path() -> Path:
     raise ConfigurationError("the bundled rule pack is missing from this installation")
 
 
+def bundled_packs() -> tuple[str, ...]:
+    """Names of the rule packs bundled with the package (``rules/<name>.yaml``).
+
+    >>> "russia" in bundled_packs()
+    True
+    """
+    folder = bundled_rules_path()
+    return tuple(
+        sorted(
+            p.stem
+            for p in folder.iterdir()
+            if p.suffix in RULE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )
+    )
+
+
+def pack_path(name: str) -> Path:
+    """The file of bundled pack ``name``; :class:`ConfigurationError` naming the packs
+    there are when there is no such pack."""
+    available = bundled_packs()
+    if name in available:
+        folder = bundled_rules_path()
+        for suffix in RULE_SUFFIXES:
+            candidate = folder / f"{name}{suffix}"
+            if candidate.is_file():
+                return candidate
+    message = f"no bundled rule pack named {name!r} (available: {', '.join(available)})"
+    close = _suggest(name, list(available))
+    if close:
+        message += f"; did you mean {close!r}?"
+    raise ConfigurationError(message)
+
+
+def resolve_sources(
+    paths: Iterable[str | os.PathLike[str]] | None, packs: Iterable[str] | None
+) -> list[str | os.PathLike[str]]:
+    """The files and folders to load: ``paths`` and the files of ``packs``; when neither is
+    given, the default packs (:data:`DEFAULT_PACKS`)."""
+    if paths is None and packs is None:
+        packs = DEFAULT_PACKS
+    sources: list[str | os.PathLike[str]] = list(paths or ())
+    sources += [pack_path(name) for name in packs or ()]
+    return sources
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a directory"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _read_bounded(path: Path, max_bytes: int) -> bytes | str:
+    """The file's bytes, or why it cannot be a rule file: only regular files are read (a
+    FIFO would hang, ``/dev/zero`` never ends), and at most ``max_bytes`` of them."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return f"{_kind(st.st_mode)}, not a regular file: a rule file must be a regular file"
+        if st.st_size > max_bytes:
+            return (
+                f"the file is {st.st_size:,} bytes; rule files may be at most "
+                f"{max_bytes:,} bytes (split it, or raise the limit with max_bytes=)"
+            )
+        # O_NONBLOCK: if the file was swapped for a FIFO since the stat, opening it does
+        # not wait for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return (
+                    f"{_kind(st.st_mode)}, not a regular file: a rule file must be a regular file"
+                )
+            chunks: list[bytes] = []
+            size = 0
+            while size <= max_bytes:
+                chunk = os.read(fd, min(1 << 16, max_bytes + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or exc}"
+    if size > max_bytes:
+        return f"the file grew past {max_bytes:,} bytes while being read"
+    return b"".join(chunks)
+
+
 def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every rule file under ``paths``: files as given, directories searched recursively.
 
     Hidden files and directories (names starting with ``.``) are skipped; a file reached
-    twice (named, and inside a directory named) is read once.
+    twice (named, and inside a directory named) is read once. A path that exists but is not
+    a regular file (a FIFO, a device) is listed, for the loader to report.
     """
     found: list[Path] = []
     for raw in paths:
@@ -145,7 +267,7 @@ def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
                     for name in sorted(filenames)
                     if name.endswith(RULE_SUFFIXES) and not name.startswith(".")
                 )
-        elif path.is_file():
+        elif path.is_file() or os.path.lexists(path):
             found.append(path)
         else:
             raise ConfigurationError(f"{path}: no such file or directory")
@@ -159,46 +281,96 @@ def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return unique
 
 
-def load_rules(paths: Iterable[str | os.PathLike[str]] | None = None) -> RuleSet:
-    """Load and check rule files; raise :class:`~compliance.errors.RuleError` listing all
-    problems if any file is wrong. ``None`` loads the bundled rule pack.
+def load_rules(
+    paths: Iterable[str | os.PathLike[str]] | None = None,
+    *,
+    packs: Iterable[str] | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_values: int = MAX_YAML_VALUES,
+) -> RuleSet:
+    """Load and check rule files and bundled packs; raise
+    :class:`~compliance.errors.RuleError` listing all problems if any file is wrong.
+    Neither ``paths`` nor ``packs``: the default bundled packs (``russia``).
+
+    Loading is bounded: only regular files, at most ``max_bytes`` each, at most
+    ``max_values`` values per file once YAML aliases are expanded.
 
     >>> ruleset = load_rules()
     >>> "ru-undesirable-organization" in {r.rule.id for r in ruleset.rules}
     True
     """
-    sources = [bundled_rules_path()] if paths is None else list(paths)
+    checker, files = _check(paths, packs, max_bytes, max_values)
+    if checker.problems:
+        raise RuleError(sorted(set(checker.problems), key=_problem_order(files)))
+    return _ruleset(checker, files, packs if packs is not None or paths is not None else None)
+
+
+def _check(
+    paths: Iterable[str | os.PathLike[str]] | None,
+    packs: Iterable[str] | None,
+    max_bytes: int,
+    max_values: int,
+) -> tuple[_Checker, list[Path]]:
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    if isinstance(packs, str):
+        packs = [packs]
+    sources = resolve_sources(paths, packs)
     files = find_rule_files(sources)
     if not files:
         # Almost always a wrong path: an engine without rules would silently show nothing.
         where = ", ".join(str(p) for p in sources) or "(no paths given)"
         raise ConfigurationError(f"no rule files (*.yaml, *.yml) in {where}")
-    checker = _Checker()
+    checker = _Checker(max_bytes=max_bytes, max_values=max_values)
     for path in files:
         checker.add_file(path)
     checker.check_references()
-    if checker.problems:
-        raise RuleError(sorted(set(checker.problems), key=_problem_order(files)))
+    return checker, files
+
+
+def _ruleset(checker: _Checker, files: list[Path], packs: Iterable[str] | None) -> RuleSet:
     return RuleSet(
         files=tuple(str(f) for f in files),
         rules=tuple(checker.rules),
         regions={name: region for name, (region, _) in checker.regions.items()},
         tests=tuple(checker.tests),
+        packs=tuple(DEFAULT_PACKS if packs is None else packs),
     )
+
+
+def lint(
+    paths: Iterable[str | os.PathLike[str]] | None = None,
+    *,
+    packs: Iterable[str] | None = None,
+    strict: bool = False,
+    today: dt.date | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_values: int = MAX_YAML_VALUES,
+) -> list[Finding]:
+    """Every problem in the rule files, errors and warnings (``compliance lint``).
+
+    Warnings: a ``review_by`` day that has passed. With ``strict``, a rule or region
+    without ``sources`` is an error, and so is every warning. Raises
+    :class:`~compliance.errors.ConfigurationError` for paths or packs that do not exist.
+    """
+    checker, files = _check(paths, packs, max_bytes, max_values)
+    day = today or dt.datetime.now(dt.UTC).date()
+    findings = [Finding(p.file, p.line, p.column, p.message) for p in set(checker.problems)]
+    for file, where, message, kind in checker.notes:
+        if kind == "review" and day <= checker.review_days[(file, where)]:
+            continue
+        if kind == "sources" and not strict:
+            continue
+        severity: Literal["error", "warning"] = (
+            "error" if strict or kind == "sources" else "warning"
+        )
+        findings.append(Finding(file, where[0], where[1], message, severity))
+    return sorted(set(findings), key=_problem_order(files))
 
 
 def _problem_order(files: Sequence[Path]) -> Any:
     rank = {str(f): i for i, f in enumerate(files)}
-    return lambda p: (rank.get(p.file, len(rank)), p.file, p.line, p.column, p.message)
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_locale(code: str) -> Locale | None:
-    """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None."""
-    try:
-        return Locale.parse(code.replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
-        return None
+    return lambda p: (rank.get(p.file, len(rank)), p.file, p.line, p.column, p.message, str(p))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -242,8 +414,15 @@ Errors = frozenset[Loc]
 class _Checker:
     """Collects rules, regions and problems across files."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, max_bytes: int = MAX_FILE_BYTES, max_values: int = MAX_YAML_VALUES
+    ) -> None:
+        self.max_bytes = max_bytes
+        self.max_values = max_values
         self.problems: list[Problem] = []
+        # For lint: (file, position, message, kind) of what only lint reports.
+        self.notes: list[tuple[str, tuple[int, int], str, str]] = []
+        self.review_days: dict[tuple[str, tuple[int, int]], dt.date] = {}
         self.rules: list[LoadedRule] = []
         self.tests: list[LoadedTest] = []
         self.regions: dict[str, tuple[Region, str]] = {}
@@ -260,10 +439,9 @@ class _Checker:
 
     def add_file(self, path: Path) -> None:
         name = str(path)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            self.report(name, (1, 1), f"cannot read the file: {exc.strerror or exc}")
+        raw = _read_bounded(path, self.max_bytes)
+        if isinstance(raw, str):
+            self.report(name, (1, 1), raw)
             return
         try:
             text = raw.decode("utf-8")
@@ -280,7 +458,7 @@ class _Checker:
             # Go on with the undecodable bytes replaced, to find the file's other problems.
             text = raw.decode("utf-8", "replace")
         try:
-            located = yamlpos.load(text.removeprefix("\ufeff"))
+            located = yamlpos.load(text.removeprefix("\ufeff"), max_values=self.max_values)
         except yamlpos.YAMLSyntaxError as exc:
             self.report(name, (exc.line, exc.column), exc.message)
             return
@@ -410,6 +588,35 @@ class _Checker:
                 refs.append(code)
                 self._code(file, (*loc, field, i), code, star=False)
         self._region_refs[name] = refs
+        self._audit(file, loc, f"region '{name}'", fields)
+
+    def _audit(self, file: _File, loc: Loc, what: str, fields: dict[str, Any]) -> None:
+        """What only lint reports: sources missing (an error with --strict), and a
+        ``review_by`` day (a warning once it has passed)."""
+        if "sources" in fields and not fields["sources"]:
+            where = file.at(loc, key=True)
+            self.notes.append(
+                (
+                    file.name,
+                    where,
+                    f"{what} has no `sources`: list the public sources it rests on "
+                    "(`sources: [{url: https://..., title: ..., published: YYYY-MM-DD}]`)",
+                    "sources",
+                )
+            )
+        review_by = fields.get("review_by")
+        if isinstance(review_by, dt.date):
+            where = file.at((*loc, "review_by"))
+            self.review_days[(file.name, where)] = review_by
+            self.notes.append(
+                (
+                    file.name,
+                    where,
+                    f"{what} was due for review by {review_by.isoformat()}: check it against "
+                    "its sources, then move `review_by` forward",
+                    "review",
+                )
+            )
 
     def _check_rule(self, file: _File, loc: Loc, rule: Any, errors: Errors) -> None:
         view = _view(Rule, rule, loc, errors)
@@ -436,13 +643,7 @@ class _Checker:
                     (*loc, "effective", "until"),
                     f"`until` ({until}) must be after `from` ({start})",
                 )
-        for i, pattern in enumerate(fields.get("hosts", ())):
-            if "/" in pattern or ":" in pattern:
-                file.report(
-                    (*loc, "hosts", i),
-                    f"'{pattern}' must be a host name such as 'www.example.org' or "
-                    "'*.example.org', not a URL",
-                )
+        self._check_hosts(file, (*loc, "hosts"), fields.get("hosts", ()))
         for field in ("paths", "exclude_paths"):
             for i, pattern in enumerate(fields.get(field, ())):
                 if not pattern.startswith("/"):
@@ -456,8 +657,12 @@ class _Checker:
                     f"'{name}' is managed by the server and cannot be set by a rule",
                     key=True,
                 )
-        for action, model in (("notice", Notice), ("block", Block)):
+        for action, model in (("notice", Notice), ("block", Block), ("withhold", Withhold)):
             self._check_message(file, (*loc, action), model, _pick(fields, raw, action), errors)
+        withhold = _view(Withhold, _pick(fields, raw, "withhold"), (*loc, "withhold"), errors)
+        if withhold is not None:
+            self._check_hosts(file, (*loc, "withhold", "embeds"), withhold[0].get("embeds", ()))
+        self._audit(file, loc, f"rule '{rule_id}'" if rule_id else "the rule", fields)
         tests = _pick(fields, raw, "tests")
         if isinstance(tests, list):
             owner = rule_id if isinstance(rule_id, str) else None
@@ -468,8 +673,17 @@ class _Checker:
         if isinstance(rule, Rule):
             self.rules.append(LoadedRule(rule, file.name, *file.at(loc)))
 
+    def _check_hosts(self, file: _File, loc: Loc, patterns: Iterable[str]) -> None:
+        for i, pattern in enumerate(patterns):
+            if "/" in pattern or ":" in pattern:
+                file.report(
+                    (*loc, i),
+                    f"'{pattern}' must be a host name such as 'www.example.org' or "
+                    "'*.example.org', not a URL",
+                )
+
     def _check_message(
-        self, file: _File, loc: Loc, model: type[Message], message: Any, errors: Errors
+        self, file: _File, loc: Loc, model: type[Texts], message: Any, errors: Errors
     ) -> None:
         view = _view(model, message, loc, errors)
         if view is None:
@@ -477,6 +691,7 @@ class _Checker:
         fields, _ = view
         field = "html" if fields.get("html") is not None else "text"
         texts: dict[str, str] = fields.get(field) or {}
+        self._check_translations(file, loc, field, texts, fields)
         for locale in texts:
             if parse_locale(locale) is None:
                 file.report(
@@ -499,9 +714,18 @@ class _Checker:
                     f"{', '.join(sorted(texts))}",
                 )
         variables = fields.get("variables")
+        for name, value in (variables or {}).items():
+            if isinstance(value, dict):
+                for key in value:
+                    if parse_locale(key) is None:
+                        file.report(
+                            (*loc, "variables", name, key),
+                            f"unknown locale '{key}' (use a code such as 'en', 'ru', 'pt-BR')",
+                            key=True,
+                        )
         for locale, text in texts.items():
             if variables is not None:  # unknown when `variables` itself has a mistake
-                for problem in _placeholder_problems(text, variables):
+                for problem in _placeholder_problems(text, variables, locale):
                     file.report((*loc, field, locale), problem)
             if field == "html":
                 for tag in sorted({t.lower() for t in _TAG.findall(text)} - HTML_TAGS):
@@ -509,6 +733,35 @@ class _Checker:
                         (*loc, field, locale),
                         f"<{tag}> is not allowed (allowed: {', '.join(sorted(HTML_TAGS))})",
                     )
+
+    def _check_translations(
+        self, file: _File, loc: Loc, field: str, texts: dict[str, str], fields: dict[str, Any]
+    ) -> None:
+        """``original`` names one of the texts; ``translations`` name the others."""
+        original = fields.get("original")
+        if original is not None and texts and original not in texts:
+            file.report(
+                (*loc, "original"),
+                f"'{original}' has no {field}; `original` names the locale whose {field} is "
+                f"copied from a source (locales with a {field}: {', '.join(sorted(texts))})",
+            )
+        for locale in fields.get("translations") or {}:
+            where = (*loc, "translations", locale)
+            if locale == original:
+                file.report(where, f"'{locale}' is the original, not a translation", key=True)
+            elif locale not in texts:
+                file.report(
+                    where,
+                    f"'{locale}' has no {field} to be a translation of "
+                    f"(locales with a {field}: {', '.join(sorted(texts)) or 'none'})",
+                    key=True,
+                )
+        if fields.get("translations") and original is None:
+            file.report(
+                (*loc, "translations"),
+                "`translations` needs `original`: name the locale the translations are made from",
+                key=True,
+            )
 
     def _check_test(
         self,
@@ -681,9 +934,11 @@ def _region_cycles(refs: dict[str, list[str]]) -> list[str]:
 
 
 _TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+# Variable names are identifiers of the rule format ([a-z0-9][a-z0-9-]*) or Python's.
+_PLACEHOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 
 
-def _placeholder_problems(text: str, variables: dict[str, Any]) -> Iterator[str]:
+def _placeholder_problems(text: str, variables: dict[str, Any], locale: str) -> Iterator[str]:
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError:
@@ -692,13 +947,19 @@ def _placeholder_problems(text: str, variables: dict[str, Any]) -> Iterator[str]
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
-        if not name or not name.isidentifier():
-            yield f"'{{{name}}}' is not a placeholder name (use letters, digits and '_')"
+        if not _PLACEHOLDER.match(name):
+            yield f"'{{{name}}}' is not a placeholder name (use letters, digits, '_' and '-')"
             continue
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none"
             yield f"placeholder '{{{name}}}' has no variable (variables: {known})"
             continue
+        value = variables[name]
+        if isinstance(value, dict) and value_for_locale(value, locale) is None:
+            yield (
+                f"placeholder '{{{name}}}' has no value in '{locale}' "
+                f"(the variable has values in: {', '.join(sorted(value))})"
+            )
         if conversion:
             yield f"'{{{name}!{conversion}}}': conversions are not supported"
         if spec and spec not in DATE_FORMATS:

@@ -12,22 +12,46 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from babel import Locale
+from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.languages import get_official_languages
 
-from .loader import parse_locale
-
-__all__ = ["LocaleChoice", "choose_locale", "official_languages", "parse_accept_language"]
+__all__ = [
+    "LocaleChoice",
+    "accept_language_key",
+    "choose_locale",
+    "official_languages",
+    "parse_accept_language",
+    "parse_locale",
+]
 
 Reason = Literal["page", "accept-language", "jurisdiction", "default"]
 
-_MAX_HEADER = 4096
-_MAX_ITEMS = 32
+# Accept-Language is the reader's to write: only its first _MAX_HEADER characters and
+# _MAX_ITEMS ranges are read, and a range longer than _MAX_TAG characters is skipped
+# (BCP 47 tags people send are far shorter), so what is parsed and cached stays small.
+_MAX_HEADER = 1024
+_MAX_ITEMS = 16
+_MAX_TAG = 35
 _ITEM = re.compile(
-    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*)\s*"
+    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
     r"(?:;\s*q\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_locale(code: str) -> Locale | None:
+    """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None.
+
+    >>> parse_locale("pt-BR").territory, parse_locale("xx-nonsense")
+    ('BR', None)
+    """
+    if len(code) > 64:
+        return None
+    try:
+        return Locale.parse(code.replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +62,29 @@ class LocaleChoice:
     reason: Reason
 
 
-@functools.lru_cache(maxsize=2048)
+def accept_language_key(header: str | None) -> str | None:
+    """A bounded stand-in for ``Accept-Language`` that negotiates exactly like it: the
+    header itself when short, else the ranges that :func:`parse_accept_language` reads,
+    re-joined. Use it, never the raw header, as (part of) a cache key.
+
+    >>> accept_language_key("ru, en;q=0.5")
+    'ru, en;q=0.5'
+    >>> key = accept_language_key("de;q=0.9," + "x" * 1_000_000)
+    >>> key, parse_accept_language(key) == parse_accept_language("de;q=0.9," + "x" * 1_000_000)
+    ('de', True)
+    """
+    if header is None or len(header) <= 128:
+        return header
+    preferred, refused = _parse(header[:_MAX_HEADER])
+    # Equal weights keep the order given: the order is all that negotiation uses.
+    return ",".join([*preferred, *(f"{tag};q=0" for tag in sorted(refused))])
+
+
 def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
     """Parse ``Accept-Language`` into (tags by preference, refused tags with ``q=0``).
 
-    Malformed items are skipped; the header is never an error.
+    Malformed items are skipped; the header is never an error. Only the first 1,024
+    characters and 16 ranges are read.
 
     >>> parse_accept_language("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7,*;q=0.5")
     (('ru-RU', 'ru', 'en-US', 'en', '*'), frozenset())
@@ -51,9 +93,16 @@ def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozense
     """
     if not header:
         return (), frozenset()
+    return _parse(header[:_MAX_HEADER])
+
+
+@functools.lru_cache(maxsize=2048)
+def _parse(header: str) -> tuple[tuple[str, ...], frozenset[str]]:
     weighted: list[tuple[float, int, str]] = []
     refused: set[str] = set()
-    for index, item in enumerate(header[:_MAX_HEADER].split(",")[:_MAX_ITEMS]):
+    for index, item in enumerate(header.split(",", _MAX_ITEMS)[:_MAX_ITEMS]):
+        if len(item) > _MAX_TAG + 16:
+            continue
         match = _ITEM.match(item)
         if match is None:
             continue

@@ -1,8 +1,9 @@
 """The rule-file format, version 1, as pydantic models.
 
-These models check the shape of one file. Checks that need more than one value or more than
-one file (ISO codes, regions, locales, placeholders, duplicate ids) live in
-:mod:`compliance.loader`, which reports them with their file positions.
+These models check the shape of one file, and every check on one field (header names and
+values, URLs). Checks that need more than one value or more than one file (ISO codes,
+regions, locales, placeholders, duplicate ids) live in :mod:`compliance.loader`, which
+reports them with their file positions.
 """
 
 from __future__ import annotations
@@ -10,22 +11,49 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "FORMAT_VERSION",
+    "HOP_BY_HOP_HEADERS",
+    "HTML_TAGS",
     "Block",
     "Effective",
     "Expect",
     "Message",
     "Notice",
+    "Placement",
     "Reader",
     "Region",
     "Request",
     "Rule",
     "RuleFile",
     "RuleTest",
+    "Source",
+    "Texts",
+    "Translation",
+    "Withhold",
 ]
+
+HTML_TAGS = frozenset({"p", "a", "strong", "em", "br", "ul", "ol", "li"})
+"""The tags allowed in ``html:`` texts."""
+
+HOP_BY_HOP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+"""Headers that belong to one connection or frame the body (RFC 9110 7.6.1, 8.6; any
+``Proxy-*`` too): a server refuses them from an application, so a rule may not set them."""
 
 FORMAT_VERSION = 1
 """The newest rule-file format version this library reads."""
@@ -35,13 +63,93 @@ Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
 Jurisdiction = Annotated[str, Field(min_length=1, max_length=64)]
 Glob = Annotated[str, Field(min_length=1, max_length=500)]
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
-HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=100)]
-HeaderValue = Annotated[str, Field(pattern=r"^[^\r\n\x00]*$", max_length=4000)]
-VariableValue = str | int | float | dt.date | dt.datetime
+Token = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
+Placement = Literal["body_start", "body_end", "marker", "after_heading"]
+
+
+def _header_name(name: str) -> str:
+    lower = name.lower()
+    if lower in HOP_BY_HOP_HEADERS or lower.startswith("proxy-"):
+        raise ValueError(
+            f"'{name}' is a hop-by-hop or framing header, which servers refuse from an "
+            "application: a rule cannot set it"
+        )
+    return name
+
+
+def _header_value(value: str) -> str:
+    for char in value:
+        code = ord(char)
+        if code > 0xFF:
+            raise ValueError(
+                f"{char!r} (U+{code:04X}) cannot be sent in a header, which holds Latin-1 "
+                "text only: write it as ASCII (percent-encode URLs, use RFC 8187 for text)"
+            )
+        if (code < 0x20 and char != "\t") or 0x7F <= code <= 0x9F:
+            raise ValueError(f"control character U+{code:04X} is not allowed in a header value")
+    return value
+
+
+HeaderName = Annotated[
+    str,
+    Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", max_length=100),
+    AfterValidator(_header_name),
+]
+HeaderValue = Annotated[str, Field(max_length=4000), AfterValidator(_header_value)]
+Scalar = str | int | float | dt.date | dt.datetime
+VariableValue = Scalar | dict[str, Scalar]
+"""A value for every locale, or a value per locale (``{en: RFE/RL, ru: Радио Свобода}``)."""
+
+
+def value_for_locale(value: VariableValue, locale: str) -> Scalar | None:
+    """The value of a variable in ``locale``: a plain value is every locale's; in a
+    per-locale map, the locale's own entry, else its language's (``pt`` for ``pt-BR``).
+
+    >>> value_for_locale({"en": "RFE/RL", "ru": "Радио Свобода"}, "ru_RU")
+    'Радио Свобода'
+    >>> value_for_locale("RFE/RL", "uk"), value_for_locale({"en": "x"}, "de")
+    ('RFE/RL', None)
+    """
+    if not isinstance(value, dict):
+        return value
+    wanted = locale.replace("_", "-").lower()
+    language = wanted.partition("-")[0]
+    fallback = None
+    for key, item in value.items():
+        have = key.replace("_", "-").lower()
+        if have == wanted:
+            return item
+        if have == language:
+            fallback = item
+    return fallback
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Source(_Model):
+    """A public source a rule or region rests on: a law, a register entry, a ruling."""
+
+    url: str = Field(
+        pattern=r"^https://[^\s<>\"]+$",
+        max_length=2000,
+        description="Where to read it (https).",
+    )
+    title: str = Field(min_length=1, max_length=500, description="What it is.")
+    published: dt.date | None = Field(None, description="When it was published (YYYY-MM-DD).")
+
+
+class Translation(_Model):
+    """Whether a translated text has been reviewed, and by whom or how."""
+
+    status: Literal["reviewed", "unreviewed"] = Field(
+        description="`reviewed` when someone fluent checked it against the original."
+    )
+    note: str = Field("", description="Who reviewed it, when, or what is unsure.")
+
+
+UnknownSubdivision = Literal["skip", "apply"]
 
 
 class Region(_Model):
@@ -56,6 +164,18 @@ class Region(_Model):
     exclude: list[Jurisdiction] = Field(
         default_factory=list, description="Jurisdictions carved out of `include`."
     )
+    unknown_subdivision: UnknownSubdivision | None = Field(
+        None,
+        description="When the reader's country is known but not their subdivision: `apply` "
+        "counts them in this region's subdivisions of that country, `skip` does not; unset: "
+        "as the rule using the region says.",
+    )
+    sources: list[Source] = Field(
+        default_factory=list, description="Where the definition comes from."
+    )
+    review_by: dt.date | None = Field(
+        None, description="Check the definition again by this day; lint warns after it."
+    )
 
 
 class Effective(_Model):
@@ -69,12 +189,13 @@ class Effective(_Model):
     )
 
 
-class Message(_Model):
-    """Text shown to readers, in one or more locales."""
+class Texts(_Model):
+    """Text shown to readers, in one or more locales (checked by the subclasses)."""
 
     variables: dict[Identifier, VariableValue] = Field(
         default_factory=dict,
-        description="Values for `{name}` placeholders; dates are formatted for the locale.",
+        description="Values for `{name}` placeholders, one for every locale or one per "
+        "locale; dates are formatted for the locale.",
     )
     default_locale: str = Field(
         "en", description="Locale used when no better match exists; must have a text."
@@ -88,6 +209,24 @@ class Message(_Model):
         description="Limited HTML per locale (p, a[href], strong, em, br, ul, ol, li); "
         "sanitized. Use instead of `text`.",
     )
+    original: str | None = Field(
+        None,
+        description="The locale whose text is copied verbatim from a source; the others are "
+        "translations.",
+    )
+    translations: dict[str, Translation] = Field(
+        default_factory=dict,
+        description="For each translated locale: whether the translation has been reviewed.",
+    )
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """The per-locale texts, whichever of `text` or `html` holds them."""
+        return self.text if self.text is not None else (self.html or {})
+
+
+class Message(Texts):
+    """Text shown to readers, in one or more locales."""
 
     @model_validator(mode="after")
     def _one_kind_of_text(self) -> Message:
@@ -99,19 +238,15 @@ class Message(_Model):
             raise ValueError("needs a text in at least one locale")
         return self
 
-    @property
-    def texts(self) -> dict[str, str]:
-        """The per-locale texts, whichever of `text` or `html` holds them."""
-        return self.text if self.text is not None else (self.html or {})
-
 
 class Notice(Message):
     """A notice injected into HTML pages."""
 
-    placement: Literal["body_start", "body_end", "marker"] = Field(
+    placement: Placement = Field(
         "body_end",
         description="Where the notice goes; `marker` means at `<!-- compliance:notices -->`, "
-        "falling back to `body_start`.",
+        "`after_heading` right after the first `</h1>` of the body; both fall back to "
+        "`body_start`.",
     )
 
 
@@ -125,6 +260,45 @@ class Block(Message):
         description="URL of the entity implementing the block; sent in a "
         '`Link: <URL>; rel="blocked-by"` header.',
     )
+
+
+class Withhold(Texts):
+    """Remove parts of the page: marked elements and embeds from listed hosts, each replaced
+    by a placeholder (``text``/``html`` per locale) unless ``placeholder: false``."""
+
+    marks: list[Token] = Field(
+        default_factory=list,
+        description="Elements whose `data-compliance-withhold` attribute holds one of these "
+        "tokens (space-separated, like `class`) are removed with their content.",
+    )
+    embeds: list[Glob] = Field(
+        default_factory=list,
+        description="Host globs: iframe, embed, object, video, audio, source, img and script "
+        "elements whose URL is on one of these hosts are removed.",
+    )
+    placeholder: Literal[False] | None = Field(
+        None,
+        description="`false`: remove without a trace (then give no `text`/`html`).",
+    )
+
+    @model_validator(mode="after")
+    def _what_and_how(self) -> Withhold:
+        if not self.marks and not self.embeds:
+            raise ValueError("withholds nothing: give `marks`, `embeds` or both")
+        if self.placeholder is False:
+            if self.text is not None or self.html is not None:
+                raise ValueError("has `placeholder: false` and a placeholder text: choose one")
+            return self
+        if self.text is None and self.html is None:
+            raise ValueError(
+                "needs a placeholder `text` or `html`, or `placeholder: false` to remove "
+                "without a trace"
+            )
+        if self.text is not None and self.html is not None:
+            raise ValueError("has both `text` and `html`: choose one")
+        if not self.texts:
+            raise ValueError("needs a text in at least one locale")
+        return self
 
 
 class Reader(_Model):
@@ -186,7 +360,7 @@ class RuleTest(_Model):
 
 
 class Rule(_Model):
-    """When a rule applies, and what it then does (notice, block, headers)."""
+    """When a rule applies, and what it then does (notice, block, withhold, headers)."""
 
     id: Identifier = Field(description="Unique id across all rule files: [a-z0-9][a-z0-9-]*.")
     title: str = Field(min_length=1, description="Short human-readable name.")
@@ -201,6 +375,12 @@ class Rule(_Model):
     )
     unknown_location: Literal["skip", "apply"] = Field(
         "skip", description="What to do when the reader's location is unknown."
+    )
+    unknown_subdivision: UnknownSubdivision = Field(
+        "skip",
+        description="When the reader's country is known but not their subdivision (country-"
+        "level lookups): `apply` counts them in every subdivision of that country the rule "
+        "names, `skip` in none. A region may say otherwise for its own subdivisions.",
     )
     effective: Effective = Field(
         default_factory=Effective, description="When the rule is in force (UTC days)."
@@ -223,8 +403,17 @@ class Rule(_Model):
     priority: int = Field(0, description="Higher first when several notices apply.")
     notice: Notice | None = Field(None, description="Inject a notice into HTML pages.")
     block: Block | None = Field(None, description="Refuse the page with HTTP 451.")
+    withhold: Withhold | None = Field(
+        None, description="Remove marked elements and embeds from HTML pages."
+    )
     headers: dict[HeaderName, HeaderValue] = Field(
         default_factory=dict, description="Extra response headers."
+    )
+    sources: list[Source] = Field(
+        default_factory=list, description="The public sources the rule rests on."
+    )
+    review_by: dt.date | None = Field(
+        None, description="Check the rule again by this day; lint warns after it."
     )
     tests: list[RuleTest] = Field(
         default_factory=list, description="Examples that `compliance test` checks."
@@ -234,8 +423,17 @@ class Rule(_Model):
     def _actions(self) -> Rule:
         if self.notice is not None and self.block is not None:
             raise ValueError("has both `notice` and `block`: a blocked page shows no notice")
-        if self.notice is None and self.block is None and not self.headers:
-            raise ValueError("does nothing: give `notice`, `block` or `headers`")
+        if self.withhold is not None and self.block is not None:
+            raise ValueError(
+                "has both `withhold` and `block`: a blocked page has nothing to withhold"
+            )
+        if (
+            self.notice is None
+            and self.block is None
+            and self.withhold is None
+            and not self.headers
+        ):
+            raise ValueError("does nothing: give `notice`, `block`, `withhold` or `headers`")
         return self
 
 

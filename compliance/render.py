@@ -20,8 +20,9 @@ import nh3
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
-from .loader import HTML_TAGS, parse_locale
-from .models import Block, Message
+from .decision import DEFAULT_CSS, style_element
+from .locales import parse_locale
+from .models import HTML_TAGS, Block, Texts, value_for_locale
 
 __all__ = [
     "DEFAULT_CSS",
@@ -30,14 +31,8 @@ __all__ = [
     "format_text",
     "notice_html",
     "style_element",
+    "withhold_html",
 ]
-
-DEFAULT_CSS = (
-    ".compliance-notice{box-sizing:border-box;margin:1em auto;padding:.75em 1em;max-width:60em;"
-    "border:1px solid #c9a227;border-left-width:.4em;background:#fff8e1;color:#222;"
-    "font:inherit;line-height:1.45}"
-    ".compliance-notice p{margin:.4em 0}"
-)
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
@@ -83,14 +78,23 @@ def _paragraphs(text: str) -> list[str]:
     ]
 
 
-def _merged(message: Message, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The message's variables, with site-wide values replacing those it declares."""
-    return {name: overrides.get(name, value) for name, value in message.variables.items()}
+def _merged(message: Texts, overrides: Mapping[str, Any], locale: str) -> dict[str, Any]:
+    """The message's variables in ``locale``, site-wide values replacing those it declares
+    (a per-locale site-wide value without this locale leaves the rule's own)."""
+    merged: dict[str, Any] = {}
+    for name, value in message.variables.items():
+        found = None
+        if name in overrides:
+            found = value_for_locale(overrides[name], locale)
+        if found is None:
+            found = value_for_locale(value, locale)
+        merged[name] = "" if found is None else found
+    return merged
 
 
-def message_body(message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+def message_body(message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The inner HTML of a message in ``locale``: paragraphs, escaped or sanitized."""
-    merged = _merged(message, variables)
+    merged = _merged(message, variables, locale)
     if message.text is not None:
         text = format_text(message.text[locale], merged, locale, escape=False)
         return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in _paragraphs(text))
@@ -105,10 +109,10 @@ def message_body(message: Message, locale: str, variables: Mapping[str, Any]) ->
     )
 
 
-def message_text(message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+def message_text(message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The message as plain text (paragraphs separated by blank lines), for JSON and CLIs."""
     if message.text is not None:
-        merged = _merged(message, variables)
+        merged = _merged(message, variables, locale)
         return "\n\n".join(
             _paragraphs(format_text(message.text[locale], merged, locale, escape=False))
         )
@@ -127,7 +131,7 @@ def _lang(locale: str) -> str:
     return locale.replace("_", "-")
 
 
-def notice_html(rule_id: str, message: Message, locale: str, variables: Mapping[str, Any]) -> str:
+def notice_html(rule_id: str, message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The ``<aside class="compliance-notice">`` element for one notice."""
     body = message_body(message, locale, variables)
     return (
@@ -136,10 +140,13 @@ def notice_html(rule_id: str, message: Message, locale: str, variables: Mapping[
     )
 
 
-def style_element(nonce: str | None) -> str:
-    """The optional default CSS, with the page's CSP nonce when there is one."""
-    attribute = f' nonce="{html.escape(nonce)}"' if nonce else ""
-    return f"<style{attribute}>{DEFAULT_CSS}</style>"
+def withhold_html(rule_id: str, message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
+    """The ``<aside class="compliance-withheld">`` put in place of a withheld element."""
+    body = message_body(message, locale, variables)
+    return (
+        f'<aside class="compliance-withheld" data-compliance-rule="{html.escape(rule_id)}" '
+        f'lang="{html.escape(_lang(locale))}"{_dir(locale)}>{body}</aside>'
+    )
 
 
 def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, Any]) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .engine import Decision, Engine
+from .decision import Decision
+from .engine import Engine
 from .geo import UNKNOWN, Location
 from .loader import LoadedTest
 
@@ -98,6 +99,9 @@ def _locale_of(decision: Decision, rule_id: str | None) -> str | None:
     for notice in decision.notices:
         if rule_id in (None, notice.rule_id):
             return notice.locale
+    for withhold in decision.withholds:
+        if rule_id in (None, withhold.rule_id) and withhold.has_placeholder:
+            return withhold.locale
     return None
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Located", "YAMLSyntaxError", "load"]
+__all__ = ["MAX_VALUES", "Located", "YAMLSyntaxError", "load"]
 
 Path = tuple[str | int, ...]
 
@@ -76,13 +76,29 @@ class Located:
 
 _MAX_DEPTH = 64
 _STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_VALUES = 100_000
+"""Most values (scalars, lists, mappings and mapping entries) one document may hold once
+its aliases and merge keys are expanded: a few bytes of aliases can stand for billions of
+values (the "billion laughs"), and building them would take the memory of the machine."""
 
 
-def load(text: str) -> Located:
-    """Parse one YAML document from ``text``; raise :class:`YAMLSyntaxError` if it is not."""
+class _TooMany(Exception):
+    def __init__(self, line: int, column: int) -> None:
+        self.line = line
+        self.column = column
+
+
+def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
+    """Parse one YAML document from ``text``; raise :class:`YAMLSyntaxError` if it is not,
+    or if it holds more than ``max_values`` values once aliases are expanded."""
+    _check_nesting(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
+    except RecursionError:
+        raise YAMLSyntaxError(f"nested too deeply (at most {_MAX_DEPTH} levels)", 1, 1) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -96,8 +112,109 @@ def load(text: str) -> Located:
         loader.dispose()
     located = Located(None)
     if node is not None:
-        located.value = _build(loader, node, (), located, 0)
+        budget = _Budget(max_values)
+        try:
+            located.value = _build(loader, node, (), located, 0, budget)
+        except _TooMany as exc:
+            raise YAMLSyntaxError(
+                f"too many values: aliases ('*name') and merge keys ('<<') expand this file "
+                f"to more than {max_values:,} values; write the values out instead of "
+                "repeating aliases of aliases",
+                exc.line,
+                exc.column,
+            ) from None
+        except RecursionError:
+            raise YAMLSyntaxError(
+                f"nested too deeply (at most {_MAX_DEPTH} levels)", 1, 1
+            ) from None
     return located
+
+
+_SAFE_NESTING = 400  # far below where a recursive composer (libyaml's, in C) runs out of stack
+_LINE_START = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse documents nested deeper than :data:`_SAFE_NESTING` before composing them.
+
+    PyYAML composes recursively; with libyaml, in C, where ``[[[[...`` a few hundred KiB
+    long overflows the stack and kills the process. A cheap upper bound on the nesting
+    (indentation plus compact ``- - -`` markers of any line, plus flow brackets) clears
+    ordinary files; only when it is too high are the parser's events counted, which takes
+    no recursion.
+    """
+    opens = text.count("[") + text.count("{")
+    widest = max((len(m.group()) for m in _LINE_START.finditer(text)), default=0)
+    if opens + widest <= _SAFE_NESTING:
+        return
+    depth = 0
+    deepest = 0
+    for bracket in _BRACKETS.findall(text):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    if deepest + widest <= _SAFE_NESTING:
+        return
+    loader = _Loader(text)
+    try:
+        depth = 0
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _SAFE_NESTING:
+                    mark = event.start_mark
+                    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    raise YAMLSyntaxError(
+                        f"nested too deeply (more than {_SAFE_NESTING} levels of lists and "
+                        "mappings)",
+                        line,
+                        column,
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        return  # a syntax error: composing reports it, with its position
+    finally:
+        loader.dispose()
+
+
+class _Budget:
+    """Values left to build, and the expanded size of each mapping with merge keys."""
+
+    __slots__ = ("left", "seen", "sizes")
+
+    def __init__(self, values: int) -> None:
+        self.left = values
+        self.sizes: dict[int, int] = {}
+        self.seen: set[int] = set()
+
+    def spend(self, node: yaml.Node, count: int = 1, at: tuple[int, int] | None = None) -> None:
+        self.left -= count
+        if self.left < 0:
+            line, column = at or (node.start_mark.line + 1, node.start_mark.column + 1)
+            raise _TooMany(line, column)
+
+    def merged_size(self, node: yaml.MappingNode, depth: int = 0) -> int:
+        """Entries of ``node`` once its merge keys are flattened (without flattening)."""
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        if depth > _MAX_DEPTH:
+            raise _TooMany(node.start_mark.line + 1, node.start_mark.column + 1)
+        total = 0
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                subs = (
+                    value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                )
+                for sub in subs:
+                    if isinstance(sub, yaml.MappingNode):
+                        total += self.merged_size(sub, depth + 1)
+            else:
+                total += 1
+        self.sizes[id(node)] = total
+        return total
 
 
 def _explain(exc: yaml.MarkedYAMLError) -> str:
@@ -134,13 +251,31 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _build(loader: Any, node: yaml.Node, path: Path, out: Located, depth: int) -> Any:
+def _build(
+    loader: Any,
+    node: yaml.Node,
+    path: Path,
+    out: Located,
+    depth: int,
+    budget: _Budget,
+    alias_at: tuple[int, int] | None = None,
+) -> Any:
+    """``alias_at``: where the outermost alias being expanded is used (its container), the
+    place to blame when the expansion is too large."""
+    if alias_at is None and not isinstance(node, yaml.ScalarNode):
+        if id(node) in budget.seen:
+            alias_at = out.positions.get(path[:-1])
+        else:
+            budget.seen.add(id(node))
+    budget.spend(node, 1, alias_at)
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
         out.problems.append((path, *out.positions[path], "nested too deeply"))
         return None
     if isinstance(node, yaml.MappingNode):
         own = {id(key_node) for key_node, _ in node.value}
+        # Flattening copies merged entries into this mapping: count them before doing it.
+        budget.spend(node, budget.merged_size(node), alias_at)
         loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
         result: dict[str, Any] = {}
         first_seen: dict[str, tuple[int, bool]] = {}
@@ -166,11 +301,11 @@ def _build(loader: Any, node: yaml.Node, path: Path, out: Located, depth: int) -
             first_seen[key] = (key_pos[0], written_here)
             child = (*path, key)
             out.key_positions[child] = key_pos
-            result[key] = _build(loader, value_node, child, out, depth + 1)
+            result[key] = _build(loader, value_node, child, out, depth + 1, budget, alias_at)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(loader, item, (*path, index), out, depth + 1)
+            _build(loader, item, (*path, index), out, depth + 1, budget, alias_at)
             for index, item in enumerate(node.value)
         ]
     if node.tag == _STR_TAG:  # most values: skip PyYAML's constructor machinery

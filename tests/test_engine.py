@@ -411,7 +411,7 @@ def test_bundled_defaults_geolocate_offline() -> None:
     [
         ("https://Example.org/a", ("example.org", "/a")),
         ("https://example.org.", ("example.org", "/")),
-        ("https://[2001:db8::1]:8443/x", ("2001:db8::1", "/x")),
+        ("https://[2001:db8::1]:8443/x", ("[2001:db8::1]", "/x")),
         ("http://example.org/a%2Fb", ("example.org", "/a/b")),
         ("https://example.org/../../etc", ("example.org", "/etc")),
         ("http://[bad", ("", "/")),

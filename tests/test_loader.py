@@ -103,7 +103,9 @@ def test_bundled_pack_loads() -> None:
     assert {"ru-undesirable-organization", "ru-foreign-agent-label"} <= ids
     assert "russia-controlled-ukraine" in ruleset.regions
     assert len(ruleset.tests) > 10
-    assert load_rules([bundled_rules_path()]).files == ruleset.files
+    # The default is the `russia` pack, the file rules/russia.yaml.
+    assert ruleset.files == (str(bundled_rules_path() / "russia.yaml"),)
+    assert ruleset.packs == ("russia",)
 
 
 def test_bundled_pack_loads_quickly() -> None:
