@@ -1,0 +1,527 @@
+"""Streaming insertion of notice snippets into HTML bytes.
+
+:class:`Injector` is a pure bytes-in/bytes-out object: feed it the response body chunk by chunk
+and send on whatever it returns. It never buffers the whole body: output is held back only
+while a placement still decides where its snippet goes, at most ``max_hold`` bytes. The output
+is the same however the input is split into chunks.
+
+It finds where the body starts as an HTML parser does (after ``<body>``, else before the first
+text or start tag that does not belong in ``<head>``), learns the page's language, charset and
+CSP nonce from the head on the way, then hands the tokens to the placements
+(:mod:`compliance.html.placements`) that still look for their place.
+
+Encoding: snippets are encoded in the page charset with ``errors="xmlcharrefreplace"``. The
+charset is, in order: a UTF-8 byte order mark, the ``charset`` argument (the response header),
+a ``<meta charset>`` or ``<meta http-equiv="content-type">`` in the head, else UTF-8; labels
+are resolved as browsers do (:mod:`compliance.html.charset`). Documents that are not
+ASCII-compatible (UTF-16 by byte order mark or by the ``charset`` argument, ISO-2022-JP, ...)
+are passed through unchanged, and :attr:`Injector.skip_reason` says why.
+
+>>> inj = Injector(lambda page: {"body_end": "<aside>N</aside>"})
+>>> inj.feed(b"<html><body><p>Hi</p></bo") + inj.feed(b"dy></html>\\n") + inj.finish()
+b'<html><body><p>Hi</p><aside>N</aside></body></html>\\n'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from compliance.html import charset as charsets
+from compliance.html.placements import PLACEMENTS, Placement, Strategy
+from compliance.html.tokenizer import (
+    EVERYTHING,
+    Tokenizer,
+    Watch,
+    attributes,
+)
+
+__all__ = ["Injector", "PageInfo"]
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """What the injector learnt about the page before the first insertion point."""
+
+    lang: str | None
+    """Value of ``<html lang>`` (or ``xml:lang``), else ``None``."""
+    charset: str
+    """Python codec name the snippets are encoded with."""
+    nonce: str | None
+    """CSP nonce found on a ``<script>``, ``<style>`` or ``<link>`` in the head, else ``None``."""
+
+
+_HEAD_ELEMENTS: Final = frozenset(
+    b"html head title base basefont bgsound link meta style script noscript noframes template"
+    b"".split()
+)
+# Start tags that set the HTML parser's frameset-ok flag to "not ok" (input: unless hidden).
+_FRAMESET_NOT_OK: Final = frozenset(
+    b"pre listing li dd dt button applet marquee object table area br embed img keygen wbr hr"
+    b" textarea xmp iframe select image".split()
+)
+_FRAMESET_WATCH: Final = Watch.of(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
+_TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
+_NON_WS = re.compile(rb"[^\t\n\f\r ]")
+
+# Phases of the document.
+_PRE: Final = 0  # before the body starts
+_BODY: Final = 1  # in the body, placements still looking
+_PASS: Final = 2  # nothing left to do: bytes pass straight through
+
+
+class Injector:
+    """Insert rendered snippets into an HTML byte stream.
+
+    ``render`` is called at most once, when the body starts, with what was learnt about the
+    page; it returns HTML text per placement (a missing or empty entry means nothing goes
+    there). Exceptions from ``render`` propagate out of :meth:`feed` or :meth:`finish`;
+    anything else about the input never raises.
+
+    ``charset`` is the response's declared charset, if any. ``max_hold`` bounds the bytes held
+    back while deciding where a snippet goes.
+    """
+
+    def __init__(
+        self,
+        render: Callable[[PageInfo], Mapping[Placement, str]],
+        *,
+        charset: str | None = None,
+        max_hold: int = 256 * 1024,
+    ) -> None:
+        self._render = render
+        self._max_hold = max(0, max_hold)
+        self._declared: str | None = None
+        self.skip_reason: str | None = None
+        """Why the page is not edited at all, once known: ``"unsupported encoding"`` (not
+        ASCII-compatible), ``"frameset document"``."""
+        if charset is not None:
+            codec = charsets.lookup(charset)
+            if codec == charsets.UNSUPPORTED:
+                self.skip_reason = "unsupported encoding"
+            else:
+                self._declared = codec
+        self.inserted = False
+        """Whether any snippet was inserted."""
+        self.inserted_placements: list[Placement] = []
+        """The placements that got their snippet, in insertion order."""
+        self.skipped_reason: str | None = None
+        """Why nothing (or not everything) was inserted, once known."""
+
+        self.tokenizer = Tokenizer(self, EVERYTHING)
+        self._phase = _PASS if self.skip_reason else _PRE
+        self._started = False
+        self._finished = False
+        self._tail = b""
+        self._out: list[bytes] = []
+        self._emit = 0
+        self._frameset_ok = True
+        # What the head told us.
+        self._bom_charset: str | None = None
+        self._meta_charset: str | None = None
+        self._lang: str | None = None
+        self._nonce: str | None = None
+        self._rendering = False
+        self._strategies: list[Strategy] = []
+        self._pending: list[Strategy] = []
+        self._held: bytearray | None = None
+        self._watch_cache: dict[tuple[Watch, ...], Watch] = {}
+
+    @property
+    def max_token(self) -> int:
+        """Longest tag or comment kept whole; longer ones are streamed through unread."""
+        return self.tokenizer.max_token
+
+    @max_token.setter
+    def max_token(self, value: int) -> None:
+        self.tokenizer.max_token = value
+
+    # --- public API ---------------------------------------------------------------------------
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next chunk of the body; return the bytes that may be sent now."""
+        if self._finished:
+            return bytes(chunk)
+        if self._phase == _PASS and not self._tail and self._held is None:
+            return bytes(chunk)
+        data = self._tail + chunk if self._tail else bytes(chunk)
+        self._tail = b""
+        return self._run(data, final=False)
+
+    def finish(self) -> bytes:
+        """Signal the end of the body; return everything still held."""
+        if self._finished:
+            return b""
+        data, self._tail = self._tail, b""
+        result = self._run(data, final=True)
+        self._finished = True
+        return result
+
+    # --- driver -------------------------------------------------------------------------------
+
+    def _run(self, data: bytes, *, final: bool) -> bytes:
+        self._out = []
+        self._emit = 0
+        try:
+            consumed = self._scan(data, final)
+            if final:
+                self._route(data, len(data) - len(self.tokenizer.trailer))
+                self._end_of_stream()
+                self._route(data, len(data))
+            else:
+                self._route(data, consumed)
+                self._tail = data[consumed:]
+        except Exception as exc:
+            if self._rendering:
+                raise
+            # A bug here must not break the page: send everything as it is from now on.
+            rest = data[self._emit :]
+            if self._held is not None:
+                self._out.append(bytes(self._held))
+                self._held = None
+            self._out.append(rest)
+            self._tail = b""
+            self._phase = _PASS
+            self.skipped_reason = f"internal error: {exc!r}"
+        return b"".join(self._out)
+
+    def _scan(self, data: bytes, final: bool) -> int:
+        i = 0
+        if not self._started:
+            if not final and charsets.could_be_bom(data):
+                return 0
+            self._started = True
+            found = charsets.bom(data)
+            if found is not None:
+                name, length = found
+                if name == charsets.UNSUPPORTED:
+                    self.skip_reason = self.skip_reason or "unsupported encoding"
+                    self._phase = _PASS
+                    return len(data)
+                self._bom_charset = name
+                i = length
+        if self._phase == _PASS:
+            return len(data)
+        self.tokenizer.active = True
+        return self.tokenizer.scan(data, i, final)
+
+    # --- output routing -----------------------------------------------------------------------
+
+    def _route(self, data: bytes, upto: int) -> None:
+        """Send ``data[emit:upto]`` to the output, or to the held bytes when holding."""
+        if upto <= self._emit:
+            return
+        piece = data[self._emit : upto]
+        self._emit = upto
+        if self._held is None:
+            self._out.append(piece)
+            return
+        self._held += piece
+        if len(self._held) > self._max_hold:
+            self._overflow()
+
+    def _overflow(self) -> None:
+        self._frameset_ok = False
+        for strategy in list(self._pending):
+            strategy.overflow()
+        if self._held is not None:
+            self._out.append(bytes(self._held))
+            self._held = None
+        for strategy in self._strategies:
+            strategy.offset = None
+        self._update()
+
+    def _flush_if_free(self) -> None:
+        if self._held is not None and all(s.offset is None for s in self._strategies):
+            self._out.append(bytes(self._held))
+            self._held = None
+
+    # --- Host (what the placements may ask) ----------------------------------------------------
+
+    def hold_at(self, data: bytes, at: int) -> int:
+        self._route(data, at)
+        if self._held is None:
+            self._held = bytearray()
+        return len(self._held)
+
+    def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
+        held = self._held
+        if held is None:  # pragma: no cover - a strategy with an offset implies held bytes
+            self._out.append(snippet)
+        else:
+            held[offset:offset] = snippet
+            for other in self._strategies:
+                if other is owner or other.offset is None:
+                    continue
+                if other.offset > offset or (other.offset == offset and other.order > owner.order):
+                    other.offset += len(snippet)
+        self._inserted(owner.name)
+
+    def write_at(self, owner: Strategy, data: bytes, at: int, snippet: bytes) -> None:
+        self._route(data, at)
+        if not owner.pending:  # the hold overflowed on the way: it has placed already
+            return
+        if self._held is None:
+            self._out.append(snippet)
+        else:
+            self._held += snippet
+        self._inserted(owner.name)
+
+    def done(self, owner: Strategy) -> None:
+        owner.offset = None
+        owner.pending = False
+        if owner in self._pending:
+            self._pending.remove(owner)
+        self._flush_if_free()
+        self._update()
+
+    def release(self, owner: Strategy) -> None:
+        owner.offset = None
+        self._flush_if_free()
+        self._update()
+
+    def _inserted(self, placement: Placement) -> None:
+        self.inserted = True
+        self.inserted_placements.append(placement)
+
+    def _update(self) -> None:
+        """Recompute what the tokenizer must report; stop scanning when nothing is left."""
+        if self._phase != _BODY:
+            return
+        if not self._pending and not self._frameset_pending():
+            self._phase = _PASS
+            self.tokenizer.active = False
+            return
+        watches = [s.watch() for s in self._pending]
+        if self._frameset_ok:
+            watches.append(_FRAMESET_WATCH)
+        key = tuple(watches)
+        watch = self._watch_cache.get(key)
+        if watch is None:
+            watch = Watch.of()
+            for w in watches:
+                watch = watch | w
+            if len(self._watch_cache) < 256:
+                self._watch_cache[key] = watch
+        self.tokenizer.watch = watch
+
+    def _frameset_pending(self) -> bool:
+        """A ``<frameset>`` could still replace a body whose bytes are held."""
+        return self._frameset_ok and self._held is not None
+
+    # --- page info ----------------------------------------------------------------------------
+
+    def _page_info(self) -> PageInfo:
+        codec = self._bom_charset or self._declared or self._meta_charset or "utf-8"
+        return PageInfo(lang=self._lang, charset=codec, nonce=self._nonce)
+
+    def _head_tag(self, name: bytes, tag: bytes) -> None:
+        """Collect language, charset and nonce from a head element."""
+        if name == b"html":
+            if self._lang is None:
+                attrs = attributes(tag)
+                lang = attrs.get(b"lang") or attrs.get(b"xml:lang")
+                if lang and lang.strip():
+                    self._lang = lang.strip()
+        elif name == b"meta":
+            if self._meta_charset is not None:
+                return
+            attrs = attributes(tag)
+            label = charsets.meta_label(
+                attrs.get(b"charset"), attrs.get(b"http-equiv"), attrs.get(b"content")
+            )
+            if label is not None:
+                self._meta_charset = charsets.meta_codec(label)
+        elif name in (b"script", b"style", b"link") and self._nonce is None:
+            nonce = attributes(tag).get(b"nonce")
+            if nonce:
+                self._nonce = nonce
+
+    # --- the body begins ------------------------------------------------------------------------
+
+    def _begin(self, data: bytes, at: int) -> None:
+        """The body starts at ``data[at]``."""
+        self._route(data, at)
+        page = self._page_info()
+        self._rendering = True
+        result = self._render(page)
+        self._rendering = False
+        for name, cls in PLACEMENTS.items():
+            text = result.get(name)  # type: ignore[call-overload]
+            if text:
+                self._strategies.append(cls(self, charsets.encode(str(text), page.charset)))
+        if not self._strategies:
+            self.skipped_reason = "nothing to insert"
+            self._phase = _PASS
+            self.tokenizer.active = False
+            return
+        self._phase = _BODY
+        self._pending = list(self._strategies)
+        for strategy in list(self._pending):
+            strategy.begin(data, at, self._frameset_ok)
+        self._update()
+
+    def _frameset_document(self) -> None:
+        """A ``<frameset>`` replaces the body: send everything unedited from here on."""
+        if self._held is not None:
+            self._out.append(bytes(self._held))
+            self._held = None
+        for strategy in self._strategies:
+            strategy.offset = None
+            strategy.pending = False
+        self._pending = []
+        self.skip_reason = self.skipped_reason = "frameset document"
+        self._phase = _PASS
+        self.tokenizer.active = False
+
+    def _resolve_frameset(self) -> None:
+        """A ``<frameset>`` can no longer replace the body."""
+        self._frameset_ok = False
+        for strategy in list(self._pending):
+            strategy.frameset_resolved()
+        self._update()
+
+    # --- TokenSink ------------------------------------------------------------------------------
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        tok = self.tokenizer
+        if self._phase == _PRE and not tok.template:
+            if is_end:
+                if name in (b"body", b"html", b"br"):
+                    self._begin(data, start)
+            elif name == b"body":
+                self._begin(data, end)
+                return
+            elif name == b"frameset":
+                self.skip_reason = self.skipped_reason = "frameset document"
+                self._phase = _PASS
+                tok.active = False
+                return
+            elif name in _HEAD_ELEMENTS:
+                if tag is not None:
+                    self._head_tag(name, tag)
+            else:
+                self._begin(data, start)
+        if self._phase != _BODY:
+            return
+        if self._frameset_ok:
+            self._frameset_flag(name, is_end, tag)
+            if self._phase != _BODY:
+                return
+        for strategy in list(self._pending):
+            if strategy.pending and _wants_tag(strategy.watch(), name, is_end):
+                strategy.on_tag(data, start, end, name, is_end, tag)
+        self._update()
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        tok = self.tokenizer
+        if self._phase == _PRE and not tok.template:
+            if is_end:
+                if name in (b"body", b"html", b"br"):
+                    self._begin(data, start)
+            elif name is None or name not in _HEAD_ELEMENTS | {b"body", b"frameset"}:
+                self._begin(data, start)
+        if self._phase != _BODY:
+            return
+        for strategy in list(self._pending):
+            if strategy.pending and strategy.watch().everything:
+                strategy.on_tag(data, start, start, name or b"", is_end, None)
+        self._update()
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        if name is None:
+            return
+        if self._phase == _PRE and not self.tokenizer.template and not is_end:
+            if name == b"body":
+                self._begin(data, end)
+                return
+            if name == b"frameset":
+                self.skip_reason = self.skipped_reason = "frameset document"
+                self._phase = _PASS
+                self.tokenizer.active = False
+                return
+        if self._phase == _BODY and self._frameset_ok:
+            self._frameset_flag(name, is_end, None)
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        if self._phase != _BODY:
+            return
+        for strategy in list(self._pending):
+            watch = strategy.watch()
+            if strategy.pending and (watch.comments or watch.everything):
+                strategy.on_comment(data, start, end)
+        self._update()
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        if self._phase == _PRE:
+            if self.tokenizer.template:
+                return
+            m = _NON_WS.search(data, start, end)
+            if m is None:
+                return
+            start = m.start()
+            self._begin(data, start)
+        if self._phase != _BODY:
+            return
+        if self._frameset_ok and _TEXT_NOT_OK.search(data, start, end) is not None:
+            self._resolve_frameset()
+        for strategy in list(self._pending):
+            watch = strategy.watch()
+            if strategy.pending and (watch.text or watch.everything):
+                strategy.on_text(data, start, end)
+        self._update()
+
+    def _frameset_flag(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
+        """Follow the parser's frameset-ok flag while a ``<frameset>`` could replace the body."""
+        if is_end:
+            if name == b"br":
+                self._resolve_frameset()
+        elif name == b"frameset":
+            if not self.tokenizer.template:
+                self._frameset_document()
+        elif name in _FRAMESET_NOT_OK:
+            self._resolve_frameset()
+        elif name == b"input":
+            kind = attributes(tag).get(b"type", "") if tag is not None else ""
+            if kind.strip().lower() != "hidden":
+                self._resolve_frameset()
+
+    # --- end of the document --------------------------------------------------------------------
+
+    def _end_of_stream(self) -> None:
+        if self._phase == _PASS:
+            if not self.inserted and self.skipped_reason is None:
+                self.skipped_reason = self.skip_reason
+            return
+        tok = self.tokenizer
+        safe = tok.state == 0 and tok.template == 0
+        if self._phase == _PRE:
+            if not safe:
+                self.skipped_reason = "no safe insertion point"
+                return
+            self._begin(b"", 0)
+            if self._phase != _BODY:
+                return
+        self._frameset_ok = False
+        tail: list[bytes] = []
+        for strategy in list(self._pending):
+            end = strategy.finish(safe)
+            if end:
+                tail.append(end)
+                self._inserted(strategy.name)
+            elif strategy.name == "body_end" and strategy.name not in self.inserted_placements:
+                self.skipped_reason = "no safe insertion point for body_end"
+        self._pending = []
+        if self._held is not None:
+            self._out.append(bytes(self._held))
+            self._held = None
+        self._out.extend(tail)
+        self._phase = _PASS
+
+
+def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
+    return watch.everything or name in (watch.ends if is_end else watch.starts)

@@ -1,0 +1,306 @@
+"""Where a notice goes: one registered strategy per placement.
+
+A strategy says which tokens it needs while it is still looking (:meth:`Strategy.watch`), and
+reacts to them through the :class:`Host` (the injector): it can hold the output from a point on
+(bytes already seen but not sent), put its snippet at a held offset, or write it at the current
+position. The tokens the tokenizer must report are the union of what the pending strategies
+watch, so a placement costs nothing once it is placed, and adding one means adding a class
+here (with ``@register``), its tests and its documentation.
+
+``body_start``
+    Right after the ``<body>`` start tag; without one, where an HTML parser opens the body.
+    Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
+``after_heading``
+    Right after the first ``<h1>`` element of the body closes (its ``</h1>``, or another
+    heading's end tag, or before a heading start tag that closes it); held from the body start
+    until then. Without an ``<h1>``, or when the hold limit is hit, at the body start.
+``marker``
+    Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
+    inside it does not matter); held from the body start until then. Without a marker, or
+    when the hold limit is hit, at the body start.
+``body_end``
+    Before the ``</body>`` that closes the document: held from each ``</body>`` until more
+    content proves it was not the last. Without one, or when the hold limit is hit, at the
+    very end, after end tags for any ``<svg>``/``<math>``/``<select>`` still open. Before a
+    ``<plaintext>`` start tag, since everything after it is text.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final, Literal, Protocol, TypeVar
+
+from compliance.html.tokenizer import VOID, Tokenizer, Watch
+
+__all__ = [
+    "MARKER",
+    "PLACEMENTS",
+    "Host",
+    "Placement",
+    "Strategy",
+    "register",
+]
+
+Placement = Literal["body_start", "body_end", "marker", "after_heading"]
+
+MARKER: Final = b"<!-- compliance:notices -->"
+"""The comment a page places where ``marker`` notices should go."""
+
+_WS = b"\t\n\f\r "
+_HEADINGS: Final = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+
+
+_NOTHING: Final = Watch.of()
+_EVERYTHING: Final = Watch.of(everything=True)
+_H1: Final = Watch.of((b"h1",))
+_COMMENTS: Final = Watch.of(comments=True)
+_BODY_END: Final = Watch.of((b"plaintext",), (b"body",))
+
+
+class Host(Protocol):
+    """What a strategy may ask of the injector. Positions index the current ``data``."""
+
+    tokenizer: Tokenizer
+
+    def hold_at(self, data: bytes, at: int) -> int:
+        """Hold the output from ``data[at]`` on; return that point's offset in the held
+        bytes (a place to :meth:`put` a snippet later)."""
+
+    def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
+        """Insert ``snippet`` at ``offset`` of the held bytes."""
+
+    def write_at(self, owner: Strategy, data: bytes, at: int, snippet: bytes) -> None:
+        """Insert ``snippet`` just before ``data[at]``."""
+
+    def done(self, owner: Strategy) -> None:
+        """``owner`` has placed its snippet (or given up): it holds nothing any more."""
+
+    def release(self, owner: Strategy) -> None:
+        """``owner`` no longer needs what it held (it keeps looking)."""
+
+
+class Strategy:
+    """One placement. Subclasses override the hooks they need."""
+
+    name: ClassVar[Placement]
+    order: ClassVar[int] = 0
+
+    def __init__(self, host: Host, snippet: bytes) -> None:
+        self.host = host
+        self.snippet = snippet
+        self.pending = True
+        """Still looking for its place."""
+        self.offset: int | None = None
+        """Where its snippet goes in the held bytes, while it holds some."""
+
+    def watch(self) -> Watch:
+        """The tokens it needs now."""
+        return _NOTHING
+
+    def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
+        """The body starts at ``data[at]``."""
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        """A tag it watches (``tag`` is None for a tag too long to read)."""
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        """A comment, when it watches comments."""
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        """Character data, when it watches text."""
+
+    def frameset_resolved(self) -> None:
+        """A ``<frameset>`` can no longer replace the body."""
+
+    def overflow(self) -> None:
+        """The held bytes reached the limit and are about to be sent: place now or never."""
+
+    def finish(self, safe: bool) -> bytes:
+        """End of the document: place what is still held; return what goes at the very end
+        (``safe``: the tokenizer is in markup, not inside a comment or raw text)."""
+        return b""
+
+    # helpers
+
+    def _place_held(self) -> None:
+        if self.offset is not None:
+            self.host.put(self, self.offset, self.snippet)
+        self.offset = None
+        self.pending = False
+        self.host.done(self)
+
+
+S = TypeVar("S", bound=type[Strategy])
+
+PLACEMENTS: dict[str, type[Strategy]] = {}
+"""The registered placements by name, in the order their snippets go at one point."""
+
+
+def register(cls: S) -> S:
+    """Class decorator: make a strategy available under its ``name``."""
+    cls.order = len(PLACEMENTS)
+    PLACEMENTS[cls.name] = cls
+    return cls
+
+
+@register
+class BodyStart(Strategy):
+    name = "body_start"
+
+    def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
+        if frameset_ok:
+            self.offset = self.host.hold_at(data, at)
+        else:
+            self.host.write_at(self, data, at, self.snippet)
+            self.pending = False
+            self.host.done(self)
+
+    def frameset_resolved(self) -> None:
+        if self.pending:
+            self._place_held()
+
+    def overflow(self) -> None:
+        self._place_held()
+
+    def finish(self, safe: bool) -> bytes:
+        self._place_held()
+        return b""
+
+
+class _AtBodyStartUnlessFound(Strategy):
+    """Held from the body start, where the snippet goes if its place is never found."""
+
+    def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
+        self.offset = self.host.hold_at(data, at)
+
+    def _found(self, data: bytes, at: int) -> None:
+        """Its place is just before ``data[at]``."""
+        self.host.write_at(self, data, at, self.snippet)
+        if self.pending:
+            self.offset = None
+            self.pending = False
+            self.host.done(self)
+
+    def overflow(self) -> None:
+        self._place_held()
+
+    def finish(self, safe: bool) -> bytes:
+        self._place_held()
+        return b""
+
+
+@register
+class AfterHeading(_AtBodyStartUnlessFound):
+    name = "after_heading"
+
+    def __init__(self, host: Host, snippet: bytes) -> None:
+        super().__init__(host, snippet)
+        self._open: list[bytes] | None = None  # the open <h1> and the elements inside it
+
+    def watch(self) -> Watch:
+        return _H1 if self._open is None else _EVERYTHING
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        tok = self.host.tokenizer
+        stack = self._open
+        if stack is None:
+            if name == b"h1" and not is_end and tok.in_html_body:
+                self._open = [b"h1"]
+            return
+        if tok.foreign or tok.template:
+            return  # inside the heading, but not HTML content of it
+        if is_end:
+            if name in _HEADINGS:
+                self._found(data, end)  # any heading end tag closes the open heading
+            elif name in stack[1:]:
+                del stack[len(stack) - 1 - stack[::-1].index(name) :]
+            return
+        if name in _HEADINGS:
+            if len(stack) == 1:
+                self._found(data, start)  # a heading start tag closes the current heading
+            elif stack[-1] in _HEADINGS:
+                stack.pop()
+            else:
+                stack.append(name)
+        elif name not in VOID:
+            stack.append(name)
+
+
+@register
+class Marker(_AtBodyStartUnlessFound):
+    name = "marker"
+
+    def watch(self) -> Watch:
+        return _COMMENTS
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        stop = end - 4 if data.endswith(b"--!>", start, end) else end - 3
+        if data[start + 4 : stop].strip(_WS) != b"compliance:notices":
+            return
+        if self.host.tokenizer.in_html_body:
+            self._found(data, end)
+
+
+@register
+class BodyEnd(Strategy):
+    name = "body_end"
+
+    def __init__(self, host: Host, snippet: bytes) -> None:
+        super().__init__(host, snippet)
+        self._closers = b""
+
+    def watch(self) -> Watch:
+        return _BODY_END if self.offset is None else _EVERYTHING
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        tok = self.host.tokenizer
+        if is_end and name == b"body":
+            if tag is not None and tok.in_html_body:
+                self._drop()
+                self.offset = self.host.hold_at(data, start)
+                return
+        elif not is_end and name == b"plaintext" and tok.in_html_body:
+            # Everything after it is text: this is the last point where markup can go.
+            self._drop()
+            self.host.write_at(self, data, start, self.snippet)
+            self.pending = False
+            self.host.done(self)
+            return
+        if not (is_end and name == b"html" and tag is not None):
+            self._content()
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        if data[start:end].strip(_WS):
+            self._content()
+
+    def _content(self) -> None:
+        """Content after a held ``</body>``: it was not the last one."""
+        if self.offset is not None:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self.offset is not None:
+            self.offset = None
+            self.host.release(self)
+
+    def overflow(self) -> None:
+        self.offset = None  # the end of the stream it is
+
+    def finish(self, safe: bool) -> bytes:
+        if self.offset is not None:
+            self._place_held()
+            return b""
+        self.pending = False
+        if not safe:
+            return b""
+        tok = self.host.tokenizer
+        # Close what would turn the notice into foreign content or drop it.
+        closers = b"".join(b"</" + name + b">" for name, _kind in reversed(tok.foreign))
+        if tok.select:
+            closers += b"</select>"
+        return closers + self.snippet

@@ -1,0 +1,719 @@
+"""A resumable HTML tokenizer that reports only the tokens its reader asks for.
+
+:class:`Tokenizer` reads bytes chunk by chunk (the caller keeps the unconsumed tail and feeds
+it again with the next chunk) and calls a :class:`TokenSink` for the tokens in its
+:class:`Watch`: start and end tags by name, comments, character data. Everything else is
+consumed without a Python-level step where possible: one regular expression, compiled for the
+watch and cached, skips text and every tag that cannot matter, so the cost of a page is close
+to the cost of one C-level match over it.
+
+It follows the HTML standard's tokenizer where the insertion points depend on it: comments
+(including ``<!-->`` and bogus comments), doctypes, CDATA, quoted and unquoted attributes,
+the raw-text and RCDATA elements (``script`` with its escaped states, ``style``, ``textarea``,
+``title``, ``xmp``, ``iframe``, ``noembed``, ``noframes``, ``noscript`` as with scripting on,
+``plaintext``). The tokenizer state also depends on tree construction, so it follows the few
+tree-builder rules that change it:
+
+* foreign content: inside ``<svg>``/``<math>`` a ``<script>`` or ``<style>`` is an ordinary
+  element (its text is markup, ``<!--`` opens a comment), ``<![CDATA[`` is CDATA, ``/>``
+  closes an element; the HTML integration points (``foreignObject``, ``desc``, ``title``,
+  ``annotation-xml`` with an HTML encoding) and MathML text integration points (``mi``,
+  ``mo``, ``mn``, ``ms``, ``mtext``) bring HTML rules back; the "breakout" start tags
+  (``<p>``, ``<div>``, ``<h1>``...) close foreign content. ``</p>`` and ``</br>`` do too in
+  today's standard, but not in html5lib 1.1, against which this package is checked: they are
+  taken as closing nothing, which leaves this tokenizer on the cautious side (it inserts
+  nothing inside what it believes is foreign content, and closes it before a notice at the
+  very end, an end tag a browser ignores);
+* ``<select>``: as html5lib's "in select" mode, only ``option``, ``optgroup``, ``script``,
+  ``template`` and the tags that end the select are honoured; a ``<style>`` or ``<textarea>``
+  start tag there is not raw text (the tag is dropped, or ends the select first);
+* ``<template>`` contents, counted by start and end tags.
+
+The sink sees the context of every event through :attr:`Tokenizer.template`,
+:attr:`Tokenizer.foreign` and :attr:`Tokenizer.select`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Final, Protocol
+
+__all__ = [
+    "RAW_TEXT",
+    "VOID",
+    "TokenSink",
+    "Tokenizer",
+    "Watch",
+    "attributes",
+]
+
+WS: Final = b"\t\n\f\r "
+
+RAW_TEXT: Final = frozenset(b"style textarea title xmp iframe noembed noframes noscript".split())
+"""Elements whose content the tokenizer reads as text up to their end tag (besides script)."""
+
+VOID: Final = frozenset(
+    b"area base basefont bgsound br col embed frame hr image img input keygen link meta param"
+    b" source track wbr".split()
+)
+"""Elements that never have content: their start tag is the whole element."""
+
+# Start tags that leave foreign content (the standard's list; "font" only with attributes).
+_BREAKOUT = frozenset(
+    b"b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i"
+    b" img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u"
+    b" ul var".split()
+)
+_MATHML_TEXT_IP = frozenset(b"mi mo mn ms mtext".split())
+_SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
+# Start tags honoured inside <select> (html5lib's "in select" mode); the rest are dropped.
+_SELECT_KEEPS = frozenset(b"option optgroup select input keygen textarea script template".split())
+_SELECT_ENDERS = frozenset(b"select input keygen textarea".split())
+
+# Names the tokenizer itself must always see: they change how the following bytes are read.
+INTRINSIC_STARTS: Final = RAW_TEXT | frozenset(
+    b"script plaintext template svg math select input keygen".split()
+)
+INTRINSIC_ENDS: Final = frozenset(b"template svg math select".split())
+
+# Kinds of the entries of the foreign stack.
+_F_FOREIGN: Final = 0  # an SVG or MathML element
+_F_HTML_IP: Final = 1  # an HTML integration point (foreign element whose content is HTML)
+_F_TEXT_IP: Final = 2  # a MathML text integration point
+_F_ANNOTATION: Final = 3  # MathML annotation-xml that is not an HTML integration point
+_F_HTML: Final = 4  # an HTML element inside an integration point
+
+# --- regular expressions ---------------------------------------------------------------------
+
+_NAME = rb"[A-Za-z][^\t\n\f\r />]*+"
+# The attribute part of a tag, as the HTML tokenizer reads it: quotes only open a value right
+# after "=" (whitespace allowed around it). Possessive and atomic throughout, so the pattern
+# either ends at the tag's real ">" or fails because the tag is incomplete.
+_ATTRS = (
+    rb"(?:[\t\n\f\r /]++|(?>[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    rb"(?:\"[^\"]*+\"?|'[^']*+'?|[^\t\n\f\r >\"'][^\t\n\f\r >]*+)?)?))*+"
+)
+_TAG = re.compile(rb"</?(" + _NAME + rb")" + _ATTRS + rb">")
+_ATTR = re.compile(
+    rb"[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)"
+    rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+))?)?"
+)
+# A plainly written tag: attributes separated by whitespace, written `name`, `name=value`,
+# `name="value"` or `name='value'`, no stray quotes or "<". On such a tag the HTML tokenizer
+# and this pattern agree on where it ends; anything else makes it fail (and the exact pattern
+# above takes over).
+_PLAIN_ATTRS = (
+    rb"[^\t\n\f\r />\"'=<]*+"
+    rb"(?:[\t\n\f\r ]++[^\t\n\f\r />\"'=<]++"
+    rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
+    rb"[\t\n\f\r ]*+/?>"
+)
+_WHOLE_COMMENT = rb"<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
+# A whole script element up to (not including) its end tag, when its text never starts an
+# escape ("<!--"): the common case, read here exactly as _scan_script would read it.
+_WHOLE_SCRIPT = (
+    rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">"
+    rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+"
+    rb"(?=</(?i:script)[\t\n\f\r />])"
+)
+
+_SKIP = {
+    0: re.compile(rb"[^\t\n\f\r />]*+"),
+    1: re.compile(rb"[\t\n\f\r /]*+"),
+    2: re.compile(rb"[^\t\n\f\r />=]*+"),
+    3: re.compile(rb"[\t\n\f\r ]*+"),
+    4: re.compile(rb"[\t\n\f\r ]*+"),
+    7: re.compile(rb"[^\t\n\f\r >]*+"),
+}
+_COMMENT_END = re.compile(rb"--!?>")
+_SCRIPT_DATA = re.compile(rb"<!--|</(?i:script)[\t\n\f\r />]")
+_SCRIPT_ESCAPED = re.compile(rb"-->|</(?i:script)[\t\n\f\r />]|<(?i:script)[\t\n\f\r />]")
+_SCRIPT_DOUBLE = re.compile(rb"-->|</(?i:script)[\t\n\f\r />]")
+_RAW_END = {name: re.compile(rb"</(?i:" + name + rb")[\t\n\f\r />]") for name in RAW_TEXT}
+
+
+def _first_letters(names: Iterable[bytes]) -> bytes:
+    """A pattern matching the start of a tag name that cannot begin any of ``names``.
+
+    Written as character classes with short lookaheads, much cheaper in ``re`` than a
+    case-insensitive lookahead over every name.
+    """
+    prefixes: dict[int, set[bytes]] = {}
+    for name in names:
+        prefixes.setdefault(name[0], set()).add(name[1:3])
+    plain = bytes(
+        c for c in range(0x61, 0x7B) if c not in prefixes
+    )  # letters no watched name starts with
+    classes = b"".join(bytes((c, c - 32)) for c in plain)
+    parts = [b"[" + classes + b"]"] if classes else []
+    for first, rests in sorted(prefixes.items()):
+        if b"" in rests:  # a one-letter name: every tag starting with it is a candidate
+            continue
+        alts = b"|".join(
+            b"".join(b"[" + bytes((c, c - 32 if 0x61 <= c <= 0x7A else c)) + b"]" for c in rest)
+            for rest in sorted(rests)
+        )
+        parts.append(b"[" + bytes((first, first - 32)) + b"](?!" + alts + b")")
+    return b"(?:" + b"|".join(parts) + b")" if parts else b"(?!)"
+
+
+@lru_cache(maxsize=64)
+def _boring(starts: frozenset[bytes], ends: frozenset[bytes], comments: bool) -> re.Pattern[bytes]:
+    """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
+    one C-level match: text, plain tags whose name cannot be watched, whole scripts when
+    script start tags are not watched, whole comments when comments are not."""
+    start_first = _first_letters(starts)
+    end_first = _first_letters(ends)
+    start_alt = b"|".join(sorted(starts))
+    end_alt = b"|".join(sorted(ends))
+    pieces = [
+        b"<" + start_first + _PLAIN_ATTRS,
+        b"</" + end_first + rb"[^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
+    ]
+    if not comments:
+        pieces.append(_WHOLE_COMMENT)
+    if b"script" not in starts:
+        pieces.append(_WHOLE_SCRIPT)
+    pieces += [
+        rb"<(?=[^A-Za-z!?/])",
+        rb"<(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">",
+        rb"</(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">",
+    ]
+    return re.compile(rb"[^<]*+(?:(?:" + b"|".join(pieces) + rb")[^<]*+)*+")
+
+
+def attributes(tag: bytes) -> dict[bytes, str]:
+    """Attributes of a complete tag (lower-cased names, first occurrence wins, entities
+    decoded)."""
+    found: dict[bytes, str] = {}
+    name_end = 1
+    while name_end < len(tag) and tag[name_end] not in WS + b"/>":
+        name_end += 1
+    for m in _ATTR.finditer(tag, name_end, len(tag) - 1):
+        key = m.group(1).lower()
+        if key not in found:
+            raw = m.group(2) or m.group(3) or m.group(4) or b""
+            found[key] = html.unescape(raw.decode("utf-8", "replace"))
+    return found
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a reader wants reported. Names are lower-case bytes."""
+
+    starts: frozenset[bytes] = frozenset()
+    """Start tags to report (HTML content; foreign content reports every tag)."""
+    ends: frozenset[bytes] = frozenset()
+    """End tags to report."""
+    comments: bool = False
+    """Report comments."""
+    text: bool = False
+    """Report character data (in the data state)."""
+    everything: bool = False
+    """Report every tag, comment and text run."""
+    pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        starts: Iterable[bytes] = (),
+        ends: Iterable[bytes] = (),
+        *,
+        comments: bool = False,
+        text: bool = False,
+        everything: bool = False,
+    ) -> Watch:
+        s, e = frozenset(starts), frozenset(ends)
+        pattern = None
+        if not everything:
+            pattern = _boring(s | INTRINSIC_STARTS, e | INTRINSIC_ENDS, comments)
+        return cls(s, e, comments, text, everything, pattern)
+
+    def __or__(self, other: Watch) -> Watch:
+        return Watch.of(
+            self.starts | other.starts,
+            self.ends | other.ends,
+            comments=self.comments or other.comments,
+            text=self.text or other.text,
+            everything=self.everything or other.everything,
+        )
+
+
+NOTHING: Final = Watch.of()
+EVERYTHING: Final = Watch.of(everything=True, comments=True, text=True)
+
+
+class TokenSink(Protocol):
+    """Receives the tokens a :class:`Watch` asks for. Positions index the ``data`` passed."""
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        """A complete tag ``data[start:end]``; ``tag`` is its bytes unless it is too long to
+        keep (then its attributes are unknown)."""
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        """A tag too long to keep starts at ``data[start]`` (it is streamed through)."""
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        """The long tag announced by :meth:`on_long_tag` ends just before ``data[end]``."""
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        """A whole comment ``data[start:end]`` (long comments are not reported)."""
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        """Character data ``data[start:end]`` in the data state."""
+
+
+# Tokenizer states.
+DATA: Final = 0
+RAW: Final = 1
+SCRIPT: Final = 2
+PLAINTEXT: Final = 3
+_COMMENT: Final = 4  # a long comment being streamed
+_BOGUS: Final = 5  # a long bogus comment or doctype being streamed
+_CDATA: Final = 6  # a long CDATA section being streamed
+_LONG_TAG: Final = 7  # a long tag being streamed
+
+_S_DATA: Final = 0
+_S_ESCAPED: Final = 1
+_S_DOUBLE: Final = 2
+
+_T_NAME: Final = 0
+_T_BEFORE: Final = 1
+_T_ATTR: Final = 2
+_T_AFTER: Final = 3
+_T_VALUE: Final = 4
+_T_DQ: Final = 5
+_T_SQ: Final = 6
+_T_UNQ: Final = 7
+
+
+class Tokenizer:
+    """Resumable tokenizer: :meth:`scan` consumes what it can and says how far it got.
+
+    The caller owns the bytes: it calls ``scan(data, final)``, sends on ``data[:consumed]``
+    as its events allow, and passes ``data[consumed:]`` (an unfinished token, always shorter
+    than :attr:`max_token` plus a chunk) again in front of the next chunk.
+    """
+
+    #: Longest tag or comment kept whole; longer ones are streamed through unread.
+    max_token: int = 64 * 1024
+
+    def __init__(self, sink: TokenSink, watch: Watch = EVERYTHING) -> None:
+        self.sink = sink
+        self.watch = watch
+        """What to report; the sink may change it between events."""
+        self.active = True
+        """Set to False to stop scanning (the rest is consumed unread)."""
+        self.state = DATA
+        self.template = 0
+        """Open ``<template>`` elements (their contents are inert)."""
+        self.foreign: list[tuple[bytes, int]] = []
+        """Open SVG/MathML elements (and HTML elements inside their integration points)."""
+        self.select = False
+        """An HTML ``<select>`` is open."""
+        self._raw_name = b""
+        self._script = _S_DATA
+        self._tag_state = _T_NAME
+        self._tag_name: bytes | None = None
+        self._tag_end = False
+        self.trailer = b""
+        """A ``<`` or ``</`` that ended the document: text, after everything else."""
+
+    # --- context -----------------------------------------------------------------------------
+
+    @property
+    def in_foreign(self) -> bool:
+        """The current node is an SVG or MathML element (not an integration point's HTML)."""
+        return bool(self.foreign) and self.foreign[-1][1] != _F_HTML
+
+    @property
+    def in_html_body(self) -> bool:
+        """Markup here lands in the document's HTML body (no template, select or foreign
+        content around)."""
+        return not (self.template or self.foreign or self.select)
+
+    def inside_data(self) -> bool:
+        """The tokenizer is between tokens, reading markup (not raw text, comment, tag)."""
+        return self.state == DATA
+
+    # --- scanning ----------------------------------------------------------------------------
+
+    def scan(self, data: bytes, i: int, final: bool) -> int:
+        """Scan ``data`` from ``i``; return how much was consumed (the rest is an unfinished
+        token to be scanned again with more bytes)."""
+        n = len(data)
+        sink = self.sink
+        while i < n:
+            if not self.active:
+                return n
+            state = self.state
+            if state == DATA:
+                watch = self.watch
+                if watch.pattern is not None and not self.foreign:
+                    i = watch.pattern.match(data, i).end()  # type: ignore[union-attr]
+                    if i >= n:
+                        return n
+                j = data.find(b"<", i)
+                if j < 0:
+                    j = n
+                if j > i:
+                    if watch.text or watch.everything:
+                        sink.on_text(data, i, j)
+                    i = j
+                    continue
+                end = self._markup(data, i, final)
+                if end < 0:
+                    return i
+                i = end
+            elif state == SCRIPT:
+                i = self._scan_script(data, i, final)
+                if self.state == SCRIPT:
+                    return i
+            elif state == RAW:
+                m = _RAW_END[self._raw_name].search(data, i)
+                if m is None:
+                    return n if final else max(i, n - len(self._raw_name) - 2)
+                self.state = DATA
+                i = m.start()
+            elif state == PLAINTEXT:
+                return n
+            elif state == _COMMENT:
+                m = _COMMENT_END.search(data, i)
+                if m is None:
+                    return n if final else max(i, n - 3)
+                self.state = DATA
+                i = m.end()
+            elif state == _BOGUS:
+                k = data.find(b">", i)
+                if k < 0:
+                    return n
+                self.state = DATA
+                i = k + 1
+            elif state == _CDATA:
+                k = data.find(b"]]>", i)
+                if k < 0:
+                    return n if final else max(i, n - 2)
+                self.state = DATA
+                i = k + 3
+            else:
+                i = self._scan_long_tag(data, i)
+        return n
+
+    def _markup(self, data: bytes, j: int, final: bool) -> int:
+        """The markup starting with ``<`` at ``j``: return its end, or -1 if unfinished."""
+        n = len(data)
+        if j + 1 >= n:
+            if not final:
+                return -1
+            return self._trailing(data, j)
+        c = data[j + 1]
+        if c == 0x21:  # "!"
+            rest = data[j : j + 9]
+            if (
+                not final
+                and len(rest) < 9
+                and (b"<!--".startswith(rest) or b"<![CDATA[".startswith(rest))
+            ):
+                return -1
+            if rest.startswith(b"<!--"):
+                return self._comment(data, j, final)
+            if rest == b"<![CDATA[" and self.in_foreign:
+                k = data.find(b"]]>", j + 9)
+                if k >= 0:
+                    return k + 3
+                return self._unfinished(data, j, final, _CDATA, n - 2)
+            return self._bogus(data, j, final)
+        if c == 0x3F:  # "?"
+            return self._bogus(data, j, final)
+        if c == 0x2F:  # "/"
+            if j + 2 >= n:
+                if not final:
+                    return -1
+                return self._trailing(data, j)
+            c2 = data[j + 2]
+            if c2 == 0x3E:  # "</>" is dropped
+                return j + 3
+            if not (0x41 <= c2 <= 0x5A or 0x61 <= c2 <= 0x7A):
+                return self._bogus(data, j, final)
+        elif not (0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A):
+            if self.watch.text or self.watch.everything:
+                self.sink.on_text(data, j, j + 1)
+            return j + 1
+        m = _TAG.match(data, j)
+        if m is None:
+            if final or n - j > self.max_token:
+                return self._start_long_tag(data, j, final)
+            return -1
+        end = m.end()
+        name = m.group(1).lower()
+        is_end = c == 0x2F
+        tag = data[j:end] if end - j <= self.max_token else None
+        self._tag(data, j, end, name, is_end, tag)
+        return end
+
+    def _tag(
+        self, data: bytes, j: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        self_closing = tag is not None and tag.endswith(b"/>")
+        if self.foreign and not is_end and self.in_foreign and self._breaks_out(name, tag):
+            self._leave_foreign()
+        watch = self.watch
+        if (
+            watch.everything
+            or self.foreign
+            or (name in watch.ends if is_end else name in watch.starts)
+        ):
+            self.sink.on_tag(data, j, end, name, is_end, tag)
+        self._effects(name, is_end, self_closing, tag)
+
+    def _leave_foreign(self) -> None:
+        """Pop foreign elements until an integration point or an HTML element is current."""
+        stack = self.foreign
+        while stack and stack[-1][1] in (_F_FOREIGN, _F_ANNOTATION):
+            stack.pop()
+
+    def _breaks_out(self, name: bytes, tag: bytes | None) -> bool:
+        """Whether a start tag ends the foreign content it appears in."""
+        kind = self.foreign[-1][1]
+        if kind in (_F_HTML_IP, _F_TEXT_IP):
+            return False  # HTML rules apply at integration points: no breakout needed
+        if name in _BREAKOUT:
+            return True
+        if name == b"font" and tag is not None:
+            attrs = attributes(tag)
+            return any(k in attrs for k in (b"color", b"face", b"size"))
+        return False
+
+    def _trailing(self, data: bytes, j: int) -> int:
+        """A ``<`` or ``</`` ending the document is text."""
+        if self.watch.text or self.watch.everything:
+            self.sink.on_text(data, j, len(data))
+        self.trailer = data[j:]
+        return len(data)
+
+    def _comment(self, data: bytes, j: int, final: bool) -> int:
+        n = len(data)
+        if data.startswith(b">", j + 4):
+            end = j + 5
+        elif data.startswith(b"->", j + 4):
+            end = j + 6
+        else:
+            m = _COMMENT_END.search(data, j + 4)
+            if m is None:
+                return self._unfinished(data, j, final, _COMMENT, n - 3)
+            end = m.end()
+        if (self.watch.comments or self.watch.everything) and end - j <= self.max_token:
+            self.sink.on_comment(data, j, end)
+        return end
+
+    def _bogus(self, data: bytes, j: int, final: bool) -> int:
+        k = data.find(b">", j + 2)
+        if k >= 0:
+            return k + 1
+        return self._unfinished(data, j, final, _BOGUS, len(data))
+
+    def _unfinished(self, data: bytes, j: int, final: bool, state: int, safe_upto: int) -> int:
+        """An unfinished comment-like token at ``j``: wait for more, or stream it when long."""
+        n = len(data)
+        if final or n - j > self.max_token:
+            self.state = state
+            return n if final else max(j, safe_upto)
+        return -1
+
+    # --- tree-construction effects -------------------------------------------------------------
+
+    def _effects(self, name: bytes, is_end: bool, self_closing: bool, tag: bytes | None) -> None:
+        """How a tag changes the tokenizer state and the context it tracks."""
+        if self.foreign:
+            self._foreign_effects(name, is_end, self_closing, tag)
+            return
+        if is_end:
+            if name == b"template":
+                if self.template:
+                    self.template -= 1
+            elif name == b"select":
+                self.select = False
+            return
+        if self.select:
+            if name not in _SELECT_KEEPS:
+                return  # dropped by the tree builder: no raw text, no foreign content
+            if name in _SELECT_ENDERS:
+                self.select = False
+                if name == b"select":
+                    return
+        self._html_start(name, self_closing)
+
+    def _html_start(self, name: bytes, self_closing: bool) -> None:
+        if name == b"script":
+            self.state = SCRIPT
+            self._script = _S_DATA
+        elif name in RAW_TEXT:
+            self.state = RAW
+            self._raw_name = name
+        elif name == b"plaintext":
+            self.state = PLAINTEXT
+        elif name == b"template":
+            self.template += 1
+        elif name == b"select":
+            self.select = True
+        elif name in (b"svg", b"math") and not self_closing:
+            self.foreign.append((name, _F_FOREIGN))
+
+    def _foreign_effects(
+        self, name: bytes, is_end: bool, self_closing: bool, tag: bytes | None
+    ) -> None:
+        stack = self.foreign
+        kind = stack[-1][1]
+        if is_end:
+            # The innermost element of that name closes, with everything above it (HTML
+            # rules pop through to it as well). An end tag naming nothing here is left to
+            # HTML rules outside, which we do not follow: foreign content stays open, and the
+            # readers treat it as a place where nothing may be inserted.
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][0] == name:
+                    for popped, popped_kind in stack[k:]:
+                        if popped == b"template" and popped_kind == _F_HTML and self.template:
+                            self.template -= 1
+                    del stack[k:]
+                    return
+            return
+        html_rules = kind in (_F_HTML, _F_HTML_IP)
+        if kind == _F_TEXT_IP and name not in (b"mglyph", b"malignmark"):
+            html_rules = True
+        if kind == _F_ANNOTATION and name == b"svg":
+            html_rules = False
+        if html_rules:
+            if name in (b"svg", b"math"):
+                if not self_closing:
+                    stack.append((name, _F_FOREIGN))
+                return
+            if name in VOID:
+                return
+            if name != b"select":  # a select inside an integration point: not followed
+                self._html_start(name, self_closing)
+            if self.state != PLAINTEXT:
+                stack.append((name, _F_HTML))
+            return
+        if self_closing:
+            return
+        in_svg = self._namespace() == b"svg" if name != b"math" else False
+        if name == b"svg":
+            in_svg = True
+        new_kind = _F_FOREIGN
+        if in_svg and name in _SVG_HTML_IP:
+            new_kind = _F_HTML_IP
+        elif not in_svg and name in _MATHML_TEXT_IP:
+            new_kind = _F_TEXT_IP
+        elif not in_svg and name == b"annotation-xml":
+            encoding = attributes(tag).get(b"encoding", "") if tag is not None else ""
+            html_ip = encoding.strip().lower() in ("text/html", "application/xhtml+xml")
+            new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
+        stack.append((name, new_kind))
+
+    def _namespace(self) -> bytes:
+        """``svg`` or ``math``: the namespace of the innermost foreign element."""
+        for name, kind in reversed(self.foreign):
+            if name in (b"svg", b"math") and kind != _F_HTML:
+                return name
+        return b"svg"
+
+    # --- script data -----------------------------------------------------------------------------
+
+    def _scan_script(self, data: bytes, i: int, final: bool) -> int:
+        n = len(data)
+        while True:
+            sub = self._script
+            if sub == _S_DATA:
+                m = _SCRIPT_DATA.search(data, i)
+            elif sub == _S_ESCAPED:
+                m = _SCRIPT_ESCAPED.search(data, i)
+            else:
+                m = _SCRIPT_DOUBLE.search(data, i)
+            if m is None:
+                return n if final else max(i, n - 8)
+            token = m.group()
+            if token == b"<!--":
+                self._script = _S_ESCAPED
+                i = m.start() + 2  # the dashes may also close it, as in "<!-->"
+            elif token == b"-->":
+                self._script = _S_DATA
+                i = m.end()
+            elif token[1] == 0x2F:  # "</script"
+                if sub == _S_DOUBLE:
+                    self._script = _S_ESCAPED
+                    i = m.end()
+                else:
+                    self.state = DATA
+                    return m.start()
+            else:  # "<script" while escaped
+                self._script = _S_DOUBLE
+                i = m.end()
+
+    # --- long tags ---------------------------------------------------------------------------
+
+    def _start_long_tag(self, data: bytes, j: int, final: bool) -> int:
+        """Stream an unfinished tag that is too long to keep (or cut off by the end)."""
+        is_end = data[j + 1] == 0x2F
+        start = j + 2 if is_end else j + 1
+        n = len(data)
+        k = _SKIP[_T_NAME].match(data, start).end()  # type: ignore[union-attr]
+        name = data[start:k].lower() if k < n and k - start <= 64 else None
+        self._tag_name = name
+        self._tag_end = is_end
+        self._tag_state = _T_NAME
+        self.state = _LONG_TAG
+        if not final:
+            self.sink.on_long_tag(data, j, name, is_end)
+        return self._scan_long_tag(data, start)
+
+    def _scan_long_tag(self, data: bytes, i: int) -> int:
+        n = len(data)
+        st = self._tag_state
+        while True:
+            if st in (_T_DQ, _T_SQ):
+                k = data.find(b'"' if st == _T_DQ else b"'", i)
+                if k < 0:
+                    i = n
+                    break
+                i = k + 1
+                st = _T_BEFORE
+                continue
+            i = _SKIP[st].match(data, i).end()  # type: ignore[union-attr]
+            if i >= n:
+                break
+            c = data[i]
+            i += 1
+            if c == 0x3E:  # ">"
+                self.state = DATA
+                name = self._tag_name
+                self.sink.on_long_tag_end(data, i, name, self._tag_end)
+                if name is not None:
+                    end_tag = self._tag_end
+                    breaks = self.foreign and not end_tag and self.in_foreign
+                    if breaks and self._breaks_out(name, None):
+                        self._leave_foreign()
+                    self._effects(name, self._tag_end, False, None)
+                return i
+            ws = c in WS
+            if st == _T_NAME:
+                st = _T_BEFORE
+            elif st == _T_BEFORE:
+                st = _T_ATTR
+            elif st == _T_ATTR:
+                st = _T_VALUE if c == 0x3D else _T_AFTER if ws else _T_BEFORE
+            elif st == _T_AFTER:
+                st = _T_VALUE if c == 0x3D else _T_BEFORE if c == 0x2F else _T_ATTR
+            elif st == _T_VALUE:
+                st = _T_DQ if c == 0x22 else _T_SQ if c == 0x27 else _T_UNQ
+            else:  # an unquoted value ends at whitespace
+                st = _T_BEFORE
+        self._tag_state = st
+        return i
