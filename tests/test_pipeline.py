@@ -1,0 +1,182 @@
+"""The request pipeline: peer -> trusted proxies -> CDN headers or geolocator -> Location."""
+
+from __future__ import annotations
+
+import pytest
+
+from compliance.geo import (
+    UNKNOWN,
+    ChainGeolocator,
+    EmbeddedGeolocator,
+    HeaderGeolocator,
+    Location,
+    RequestLocation,
+    TrustedProxies,
+    get_provider,
+    locate_request,
+)
+from compliance.testing import FixedGeolocator
+
+PROXIES = TrustedProxies(["10.0.0.0/8", "fd00::/8"])
+RU_V4, DE_V4 = "77.88.55.88", "81.169.145.105"
+RU_V6, DE_V6 = "2a02:6b8::1", "2a01:238:20a:202:1000::1"
+CLOUDFLARE = ("cf-ipcountry", "cf-region-code")
+
+
+@pytest.fixture(scope="module")
+def embedded() -> EmbeddedGeolocator:
+    return EmbeddedGeolocator()
+
+
+@pytest.mark.parametrize(
+    ("peer", "headers", "provider", "country", "source", "client"),
+    [
+        pytest.param(
+            "10.0.0.1",
+            {"x-forwarded-for": RU_V4, "cf-ipcountry": "UA", "cf-region-code": "43"},
+            "cloudflare",
+            "UA",
+            "header:cloudflare",
+            RU_V4,
+            id="cdn-header-from-trusted-proxy",
+        ),
+        pytest.param(
+            "203.0.113.9",
+            {"cf-ipcountry": "DE"},
+            "cloudflare",
+            None,
+            "none",
+            "203.0.113.9",
+            id="cdn-header-from-reader-ignored",
+        ),
+        pytest.param(
+            RU_V4,
+            {"cf-ipcountry": "DE"},
+            "cloudflare",
+            "RU",
+            "embedded",
+            RU_V4,
+            id="cdn-header-from-reader-ignored-address-decides",
+        ),
+        pytest.param(
+            "10.0.0.1",
+            {"x-forwarded-for": RU_V4, "cf-ipcountry": "XX"},
+            "cloudflare",
+            "RU",
+            "embedded",
+            RU_V4,
+            id="cdn-unknown-falls-back-to-address",
+        ),
+        pytest.param(
+            "10.0.0.1",
+            {"x-forwarded-for": RU_V4, "forwarded": f"for={DE_V4}"},
+            None,
+            "RU",
+            "embedded",
+            RU_V4,
+            id="reader-forwarded-through-xff-proxy-ignored",
+        ),
+        pytest.param(
+            "fd00::1",
+            {"x-forwarded-for": RU_V6, "forwarded": f'for="[{DE_V6}]"'},
+            None,
+            "RU",
+            "embedded",
+            RU_V6,
+            id="reader-forwarded-through-xff-proxy-ignored-ipv6",
+        ),
+        pytest.param(
+            "10.0.0.1",
+            {"x-forwarded-for": RU_V4, "forwarded": "for=127.0.0.1"},
+            None,
+            "RU",
+            "embedded",
+            RU_V4,
+            id="reader-forwarded-loopback-ignored",
+        ),
+    ],
+)
+def test_locate_request(
+    embedded: EmbeddedGeolocator,
+    peer: str,
+    headers: dict[str, str],
+    provider: str | None,
+    country: str | None,
+    source: str,
+    client: str,
+) -> None:
+    found = locate_request(
+        peer,
+        headers,
+        proxies=PROXIES,
+        provider=None if provider is None else get_provider(provider),
+        geolocator=embedded,
+    )
+    assert isinstance(found, RequestLocation)
+    assert (found.location.country, found.location.source) == (country, source)
+    assert found.client.ip == client
+    # A configured provider's headers are in Vary whether or not they were believed.
+    assert found.vary == (CLOUDFLARE if provider else ())
+
+
+def test_the_geolocator_is_asked_with_the_address_alone() -> None:
+    fixed = FixedGeolocator(Location.of("RU"))
+    found = locate_request(
+        "10.0.0.1",
+        {"x-forwarded-for": RU_V4, "cf-ipcountry": "DE"},
+        proxies=PROXIES,
+        geolocator=fixed,
+    )
+    assert found.location.country == "RU"
+    assert fixed.calls == [(RU_V4, False)]
+
+
+def test_a_chain_with_a_header_geolocator_does_not_read_headers_in_the_pipeline(
+    embedded: EmbeddedGeolocator,
+) -> None:
+    # The pipeline, not the geolocators, decides which headers are believed.
+    chain = ChainGeolocator([HeaderGeolocator("cloudflare"), embedded])
+    found = locate_request(
+        "10.0.0.1",
+        {"x-forwarded-for": RU_V4, "cf-ipcountry": "DE"},
+        proxies=PROXIES,
+        geolocator=chain,
+    )
+    assert (found.location.country, found.location.source) == ("RU", "embedded")
+
+
+def test_no_geolocator_means_unknown_when_no_header_answers() -> None:
+    found = locate_request("203.0.113.9", {}, proxies=PROXIES, geolocator=None)
+    assert found.location is UNKNOWN
+    assert found.client.ip == "203.0.113.9"
+    client, location, vary = found  # a tuple, for unpacking
+    assert (client.via_trusted_proxy, location, vary) == (False, UNKNOWN, ())
+
+
+def test_repeat_requests_get_the_same_location_object(embedded: EmbeddedGeolocator) -> None:
+    # The engine's decision cache keys on the Location object's identity.
+    headers = {"x-forwarded-for": RU_V4, "cf-ipcountry": "UA", "cf-region-code": "43"}
+    provider = get_provider("cloudflare")
+    first = locate_request("10.0.0.1", headers, proxies=PROXIES, provider=provider, geolocator=None)
+    again = locate_request(
+        "10.0.0.1", dict(headers), proxies=PROXIES, provider=provider, geolocator=None
+    )
+    assert again.location is first.location
+    by_address = locate_request(
+        "10.0.0.1", {"x-forwarded-for": RU_V4}, proxies=PROXIES, geolocator=embedded
+    )
+    assert (
+        locate_request(
+            "10.0.0.1", {"x-forwarded-for": RU_V4}, proxies=PROXIES, geolocator=embedded
+        ).location
+        is by_address.location
+    )
+
+
+def test_a_header_geolocator_is_accepted_as_the_provider() -> None:
+    reader = HeaderGeolocator("fastly", "x-geo")
+    found = locate_request(
+        "10.0.0.1", {"x-geo": "UA,43"}, proxies=PROXIES, provider=reader, geolocator=None
+    )
+    assert found.location.subdivisions == ("UA-43",)
+    assert found.vary == ("x-geo",)
