@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rules", action="append", metavar="PATH")
     _pack_option(demo)
     demo.add_argument("--geoip-db", metavar="PATH")
+    _export_parser(commands)
     return parser
 
 
@@ -491,6 +492,68 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(port=args.port, host=args.host, rules=rules, geoip_db=args.geoip_db)
 
 
+# -- export (edge configuration) --------------------------------------------------------------
+
+
+def _export_parser(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="compile the rules into nginx or Cloudflare Worker configuration"
+    )
+    export.add_argument("target", choices=["nginx", "cloudflare"], help="the edge engine")
+    export.add_argument("--rules", action="append", metavar="PATH", help="rule files (repeatable)")
+    _pack_option(export)
+    export.add_argument("--output", required=True, metavar="DIR", help="directory to write")
+    export.add_argument("--geoip-db", metavar="PATH", help="nginx: the MaxMind .mmdb nginx reads")
+    export.add_argument(
+        "--at", metavar="DATE", help="nginx: the day whose rules are baked in (default today, UTC)"
+    )
+    export.add_argument(
+        "--strict", action="store_true", help="exit 1 when anything cannot be expressed"
+    )
+    export.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 when the files in DIR differ from a fresh export",
+    )
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_cloudflare, export_nginx, stale_files, write_export
+
+    paths = _rule_paths(args.rules, args.pack)
+    if args.target == "nginx":
+        if not args.geoip_db:
+            raise _UsageError("nginx needs --geoip-db PATH: the database nginx's geoip2 reads")
+        result = export_nginx(paths, geoip_db=args.geoip_db, at=_parse_date(args.at))
+    else:
+        if args.at is not None:
+            raise _UsageError("--at is for nginx: the Worker evaluates effective dates per request")
+        if args.geoip_db is not None:
+            raise _UsageError("--geoip-db is for nginx: the Worker reads request.cf")
+        result = export_cloudflare(paths)
+    for omission in result.omissions:
+        print(f"not expressible in {args.target}: {omission}", file=sys.stderr)
+    for note in result.notes:
+        print(note, file=sys.stderr)
+    if args.check:
+        stale = stale_files(result, args.output)
+        for name in stale:
+            print(f"out of date: {name} (run the same command without --check)", file=sys.stderr)
+        if stale:
+            return 1
+    else:
+        for path in write_export(result, args.output):
+            print(path)
+    if args.strict and result.omissions:
+        print(
+            f"--strict: {_count(len(result.omissions), 'thing')} cannot be expressed in "
+            f"{args.target}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 _COMMANDS = {
     "lint": _lint,
     "test": _test,
@@ -498,6 +561,7 @@ _COMMANDS = {
     "locate": _locate,
     "schema": _schema,
     "demo": _demo,
+    "export": _export,
 }
 
 if __name__ == "__main__":  # pragma: no cover

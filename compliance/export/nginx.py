@@ -1,0 +1,730 @@
+"""``compliance export nginx``: ``map`` blocks, ``geoip2`` and ``sub_filter``.
+
+nginx has no conditions beyond ``map`` and ``if``, so the decision is compiled into maps:
+
+1. ``geoip2`` gives the country and the first two subdivisions; small maps reduce them to
+   the codes the rules name (``~`` for "another subdivision"), and one map from that key
+   gives a string with one ``1``/``0`` per rule: is the reader in its jurisdictions?
+2. one map per rule adds host and path (``"$where $host $uri"`` against one regex);
+3. content tags come from the origin's ``X-Compliance-Tags`` through
+   ``$upstream_http_x_compliance_tags`` (maps are evaluated lazily, when ``sub_filter``
+   asks for the replacement, so the upstream's headers are known by then);
+4. per set of locales, maps over ``Accept-Language`` and the country choose the locale as
+   the library does (in header order; see the README for what nginx cannot do);
+5. one map per notice gives its markup in the chosen locale, and ``sub_filter`` puts the
+   concatenated markup in place.
+
+Effective dates are baked in for one day (``at``): the export says until when it is valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+
+from compliance import __about__
+
+from . import Export
+from .plan import EdgePlan, EdgeRule, LocaleTable, Omission, glob_regex, location_matches
+
+__all__ = ["render_nginx"]
+
+_P = "compliance"
+# Python's q-value grammar (compliance.locales): [01](.ddd)? or .ddd
+_Q = r"(?:[01](?:\.\d{0,3})?|\.\d{1,3})"
+_QZERO = r"(?:0(?:\.0{0,3})?|\.0{1,3})"
+_POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
+_SHARED_CACHE_HEADERS = ("CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control")
+
+
+def _quote(value: str) -> str:
+    """A double-quoted nginx string whose text is taken literally (``$`` included)."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + out.replace("$", "${compliance_dollar}") + '"'
+
+
+def _regex(pattern: str, *, caseless: bool = False) -> str:
+    """A regex map key; a backslash is kept for PCRE (nginx unescapes ``\\\\`` and ``\\"``)."""
+    escaped = pattern.replace("\\\\", "\\x5c").replace('"', "\\x22")
+    return '"' + ("~*" if caseless else "~") + escaped + '"'
+
+
+def _chunks(tags: Iterable[str], size: int = 2500) -> list[str]:
+    """Alternations of language tags (``-`` or ``_`` between subtags), each short enough
+    for one nginx configuration token (4 KiB)."""
+    out: list[str] = []
+    current: list[str] = []
+    length = 0
+    for tag in sorted(set(tags), key=lambda t: (-len(t), t)):
+        part = re.escape(tag).replace("\\-", "[-_]")
+        if current and length + len(part) > size:
+            out.append("(?:" + "|".join(current) + ")")
+            current, length = [], 0
+        current.append(part)
+        length += len(part) + 1
+    if current:
+        out.append("(?:" + "|".join(current) + ")")
+    return out
+
+
+def _split(text: str, size: int = 3000) -> list[str]:
+    """``text`` in pieces of at most ``size`` UTF-8 bytes once quoted (nginx reads a
+    configuration token into a 4 KiB buffer)."""
+    pieces: list[str] = []
+    current: list[str] = []
+    length = 2
+    for char in text:
+        size_of = len(_quote(char).encode("utf-8")) - 2
+        if length + size_of > size:
+            pieces.append("".join(current))
+            current, length = [], 2
+        current.append(char)
+        length += size_of
+    pieces.append("".join(current))
+    return pieces
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(lines)
+
+    def map(
+        self,
+        source: str,
+        variable: str,
+        entries: Sequence[tuple[str, str]],
+        default: str = '""',
+        comment: str | None = None,
+    ) -> None:
+        if comment:
+            self.lines.append(f"# {comment}")
+        self.lines.append(f"map {source} ${variable} {{")
+        self.lines.append(f"    default {default};")
+        for key, value in entries:
+            self.lines.append(f"    {key} {value};")
+        self.lines.append("}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+# -- locale negotiation -----------------------------------------------------------------------
+
+
+class _Locales:
+    """The maps that choose one notice's or block's locale."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+        self.names: dict[tuple[tuple[str, ...], str], int] = {}
+
+    def request_locale(self, table: LocaleTable) -> str:
+        """A variable holding the locale chosen without the page's language."""
+        if len(table.options) == 1:
+            return _quote(table.options[0])
+        number = self._ensure(table)
+        return f"${_P}_lang_{number}"
+
+    def page_locale(self, table: LocaleTable) -> str:
+        """A variable holding the locale chosen with the page's ``Content-Language``."""
+        if len(table.options) == 1:
+            return _quote(table.options[0])
+        number = self._ensure(table)
+        return f"${_P}_nl_{number}"
+
+    def _ensure(self, table: LocaleTable) -> int:
+        number = self.names.get(table.key)
+        if number is not None:
+            return number
+        number = self.names[table.key] = len(self.names)
+        w = self.writer
+        by_option = {
+            option: sorted(tag for tag, found in table.tags.items() if found == option)
+            for option in table.options
+        }
+        languages = sorted({tag.partition("-")[0] for tag in table.tags})
+        syntax = rf"(?:{'|'.join(map(re.escape, languages))})(?:[-_][a-z0-9]{{1,8}})*"
+        acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
+        first = rf"^(?:(?!\s*(?:{syntax}|\*){acceptable})[^,]*,)*\s*({syntax}){acceptable}"
+        w.map(
+            "$http_accept_language",
+            f"{_P}_at_{number}",
+            [(_regex(first, caseless=True), "$1")],
+            comment=f"locales {', '.join(table.options)}: the first acceptable range in "
+            "Accept-Language in one of their languages, then the locale it picks",
+        )
+        w.map(
+            f"${_P}_at_{number}",
+            f"{_P}_al_{number}",
+            [
+                (_regex(rf"^{chunk}$", caseless=True), _quote(option))
+                for option, tags in by_option.items()
+                for chunk in _chunks(tags)
+            ],
+        )
+        refused_vars = []
+        for index, tags in enumerate(by_option.values()):
+            name = f"{_P}_rf_{number}_{index}"
+            refused_vars.append(f"${name}")
+            entries = [
+                (
+                    _regex(rf"(?:^|,)\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)", caseless=True),
+                    "1",
+                )
+                for chunk in _chunks(tags)
+            ]
+            w.map("$http_accept_language", name, entries, default="0")
+        positions = {option: i for i, option in enumerate(table.options)}
+        entries = [(_regex(r"^([^:]+):"), "$1")]
+        for country, candidates in sorted(table.countries.items()):
+            earlier: list[str] = []
+            for candidate in candidates:
+                if candidate in earlier:
+                    continue
+                mask = ["."] * len(table.options)
+                for option in earlier:
+                    mask[positions[option]] = "1"
+                mask[positions[candidate]] = "0"
+                entries.append((_regex(f"^:{country}:{''.join(mask)}$"), _quote(candidate)))
+                earlier.append(candidate)
+        w.map(
+            f'"${_P}_al_{number}:${_P}_country:{"".join(refused_vars)}"',
+            f"{_P}_lang_{number}",
+            entries,
+            default=_quote(table.default),
+        )
+        page_entries = [
+            (_regex(rf"^\s*{chunk}\s*(?:,|$)", caseless=True), _quote(option))
+            for option, tags in by_option.items()
+            for chunk in _chunks(tags)
+        ]
+        w.map("$upstream_http_content_language", f"{_P}_pg_{number}", page_entries)
+        w.map(
+            f'"${_P}_pg_{number}|${_P}_lang_{number}"',
+            f"{_P}_nl_{number}",
+            [(_regex(r"^([^|]+)\|"), "$1"), (_regex(r"^\|(.*)$"), "$1")],
+        )
+        return number
+
+
+# -- locations --------------------------------------------------------------------------------
+
+
+def _where_entries(
+    plan: EdgePlan, rules: Sequence[EdgeRule]
+) -> tuple[list[str], dict[str, list[str]], list[tuple[str, str]], str]:
+    """(countries named, subdivisions named per country, map entries, unknown bits)."""
+    codes = plan.codes()
+    subdivisions: dict[str, list[str]] = {}
+    countries: set[str] = set()
+    for code in codes:
+        if "-" in code:
+            country = code.partition("-")[0]
+            subdivisions.setdefault(country, []).append(code)
+            countries.add(country)
+        else:
+            countries.add(code)
+    for values in subdivisions.values():
+        values.sort()
+
+    def bits(country: str | None, subs: Sequence[str]) -> str:
+        return "".join(
+            "1" if location_matches(rule, plan.regions, country, subs) else "0" for rule in rules
+        )
+
+    entries: list[tuple[str, str]] = []
+    for country in [*sorted(countries), "*"]:
+        # "*" stands for a known country no rule names: "ZZ" is no country's code.
+        real = "ZZ" if country == "*" else country
+        options = ["", "~", *subdivisions.get(country, [])]
+        for first, second in itertools.product(options, repeat=2):
+            if first == "" and second != "":
+                continue
+            subs = [s if s != "~" else f"{real}-~" for s in (first, second) if s]
+            entries.append((_quote(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
+    return sorted(countries), subdivisions, entries, bits(None, [])
+
+
+# -- the export -------------------------------------------------------------------------------
+
+
+def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
+    """``http.conf``, ``location.conf`` and ``README.md`` for the rules in force on ``at``."""
+    in_force = [rule for rule in plan.rules if rule.in_force(at)]
+    boundaries = sorted(
+        day
+        for rule in plan.rules
+        for day in (rule.start, rule.until)
+        if day is not None and day > at
+    )
+    valid_until = boundaries[0] if boundaries else None
+    earlier = [
+        day
+        for rule in plan.rules
+        for day in (rule.start, rule.until)
+        if day is not None and day <= at
+    ]
+    valid_from = max(earlier) if earlier else None
+    rules: list[EdgeRule] = []
+    for rule in in_force:
+        if rule.block is not None and rule.tags:
+            plan.omissions.append(
+                Omission(
+                    rule.id,
+                    "a block that depends on content tags: nginx answers a block before the "
+                    "origin's X-Compliance-Tags are known",
+                    "left out",
+                )
+            )
+            continue
+        if rule.notice is not None and rule.notice.placement in ("marker", "after_heading"):
+            target = "<!-- compliance:notices -->" if rule.notice.placement == "marker" else "</h1>"
+            plan.omissions.append(
+                Omission(
+                    rule.id,
+                    f"placement {rule.notice.placement}: sub_filter puts the notice after the "
+                    f"first `{target}` but cannot fall back to body_start when there is none",
+                    "exported without the fallback",
+                )
+            )
+        rules.append(rule)
+    plan.limits.extend(
+        [
+            "Accept-Language is read in header order: the first acceptable language wins. "
+            "The library orders by q-value; both agree when q-values do not increase along "
+            "the header, as browsers send them. q=0 refusals are honoured.",
+            "The page's language is read from the origin's `Content-Language` only; nginx "
+            "cannot see `<html lang>`.",
+            "body_start notices are put right after `</head>` (an HTML parser then opens the "
+            "body before them, with the `<body>` tag's attributes): a page without `</head>` "
+            "gets none. body_end notices go before the first `</body>`.",
+            "nginx cannot look at a body before editing it, so it cannot see notices the "
+            "origin already inserted: an origin that also runs the middleware must not add "
+            "notices to requests carrying `X-Compliance-Edge: nginx` (see docs/edge.md).",
+            "sub_filter edits uncompressed bodies only: location.conf clears "
+            "`Accept-Encoding` towards the origin; a response compressed anyway is not edited.",
+            "Only the first `Cache-Control` and `X-Compliance-Tags` header of a response is read.",
+            "Blocks are answered as HTML; the JSON form the middleware sends to clients that "
+            "prefer JSON is not available.",
+        ]
+    )
+    w = _Writer()
+    header = [
+        f"# Generated by `compliance export nginx` ({__about__.__version__}) for the rules in "
+        f"force from {valid_from.isoformat() if valid_from else 'the start'}.",
+        "# Do not edit: regenerate when the rules change (`compliance export nginx ... --check`).",
+    ]
+    if valid_until is not None:
+        header.append(
+            f"# Valid until {valid_until.isoformat()} (UTC, exclusive): an effective date "
+            "changes then; regenerate before it."
+        )
+    else:
+        header.append("# No effective date lies ahead: valid until the rules change.")
+    header.append("# Include inside `http { }`; needs ngx_http_geoip2_module (see README.md).")
+    w.add(*header, "")
+    w.add('geo $compliance_dollar { default "$"; }', "")
+    w.add(
+        f"geoip2 {_quote(geoip_db)} {{",
+        "    auto_reload 60m;",
+        f"    ${_P}_country country iso_code;",
+        f"    ${_P}_sub0 subdivisions 0 iso_code;",
+        f"    ${_P}_sub1 subdivisions 1 iso_code;",
+        "}",
+        "",
+    )
+    countries, subdivisions, where_entries, unknown_bits = _where_entries(plan, rules)
+    w.map(
+        f"${_P}_country",
+        f"{_P}_cc",
+        [(_regex("^[A-Z]{2}$"), '"*"'), *((_quote(c), _quote(c)) for c in countries)],
+        comment="the reader's country, when a rule names it; * for another known country",
+    )
+    all_subs = sorted(s for values in subdivisions.values() for s in values)
+    for level in (0, 1):
+        w.map(
+            f'"${_P}_country-${_P}_sub{level}"',
+            f"{_P}_s{level}",
+            [(_regex("^[A-Z]{2}-."), '"~"'), *((_quote(s), _quote(s)) for s in all_subs)],
+            comment=f"subdivision {level + 1}, when a rule names it; ~ for another",
+        )
+    w.map(
+        f'"${_P}_cc:${_P}_s0:${_P}_s1"',
+        f"{_P}_where",
+        where_entries,
+        default=_quote(unknown_bits),
+        comment="one character per rule below: is the reader in its jurisdictions?",
+    )
+    w.add("")
+    locales = _Locales(w)
+    request_vars: list[str] = []
+    final_vars: list[str] = []
+    for index, rule in enumerate(rules):
+        w.add(f"# rule {rule.id} (priority {rule.priority})")
+        hosts = glob_regex(rule.hosts, host=True, any_char="[^ ]") or "[^ ]*"
+        paths = glob_regex(rule.paths, host=False) or ".*"
+        prefix = f"(?s)^.{{{index}}}1[01]* {hosts} "
+        entries = []
+        if rule.exclude_paths:
+            excluded = glob_regex(rule.exclude_paths, host=False)
+            entries.append((_regex(rf"{prefix}{excluded}\z"), "0"))
+        entries.append((_regex(rf"{prefix}{paths}\z"), "1"))
+        w.map(f'"${_P}_where $host $uri"', f"{_P}_r_{index}", entries, default="0")
+        request_vars.append(f"${_P}_r_{index}")
+        if rule.tags:
+            tags = "|".join(re.escape(t) for t in rule.tags)
+            w.map(
+                f'"${_P}_r_{index}:$upstream_http_x_compliance_tags"',
+                f"{_P}_t_{index}",
+                [(_regex(rf"^1:(?:.*,)?\s*(?:{tags})\s*(?:,|$)"), "1")],
+                default="0",
+            )
+            final_vars.append(f"${_P}_t_{index}")
+        else:
+            final_vars.append(f"${_P}_r_{index}")
+    w.add("")
+    # -- blocks (decided before the origin is asked)
+    blocks = [(i, r) for i, r in enumerate(rules) if r.block is not None]
+    w.map(
+        '"' + "".join(request_vars[i] for i, _ in blocks) + '"',
+        f"{_P}_block",
+        [(_regex(f"^{'0' * n}1"), _quote(rule.id)) for n, (_, rule) in enumerate(blocks)],
+        comment="the block that applies, if any (the first in priority order)",
+    )
+    block_locale_entries = []
+    page_entries: dict[int, list[tuple[str, str]]] = {}
+    language_entries = []
+    link_entries = []
+    vary_entries = []
+    for _, rule in blocks:
+        assert rule.block is not None
+        block_locale_entries.append((_quote(rule.id), locales.request_locale(rule.block.table)))
+        link_entries.append((_quote(rule.id), _quote(rule.block.link)))
+        if len(rule.block.table.options) > 1:
+            vary_entries.append((_quote(rule.id), "1"))
+        for locale, page in rule.block.page.items():
+            for part, piece in enumerate(_split(page)):
+                page_entries.setdefault(part, []).append(
+                    (_quote(f"{rule.id}:{locale}"), _quote(piece))
+                )
+            language_entries.append(
+                (_quote(f"{rule.id}:{locale}"), _quote(locale.replace("_", "-")))
+            )
+    w.map(f"${_P}_block", f"{_P}_bl", block_locale_entries)
+    for part in range(max(page_entries, default=0) + 1):
+        w.map(f'"${_P}_block:${_P}_bl"', f"{_P}_block_page_{part}", page_entries.get(part, []))
+    block_parts = max(page_entries, default=0) + 1
+    w.map(f'"${_P}_block:${_P}_bl"', f"{_P}_block_language", language_entries)
+    w.map(f"${_P}_block", f"{_P}_block_link", link_entries)
+    w.map(f"${_P}_block", f"{_P}_block_ml", vary_entries, default="0")
+    w.map(
+        f'"${_P}_block_ml$http_accept"',
+        f"{_P}_block_vary",
+        [
+            (_regex("^1."), '"Accept-Language, Accept"'),
+            (_regex("^1$"), '"Accept-Language"'),
+            (_regex("^0."), '"Accept"'),
+        ],
+    )
+    w.add("")
+    # -- the response: is it a page the library edits?
+    w.map(
+        '"$request_method|$status|$upstream_http_content_range|$upstream_http_content_type"',
+        f"{_P}_editable",
+        [
+            (
+                _regex(
+                    r"^(?!HEAD\|)[^|]*\|2(?!04|06)\d\d\|\|\s*(?:text/html|application/xhtml\+xml)"
+                    r"\s*(?:;.*)?$",
+                    caseless=True,
+                ),
+                "1",
+            )
+        ],
+        default="0",
+        comment="an HTML page with a 2xx status other than 204/206: headers and notices",
+    )
+    notice_rules = [(i, r) for i, r in enumerate(rules) if r.notice is not None]
+    w.map(
+        '"' + "".join(request_vars[i] for i, _ in notice_rules) + '"',
+        f"{_P}_may_notice",
+        [(_regex("1"), "1")],
+        default="0",
+        comment="some notice may apply: ask the origin for the whole page",
+    )
+    for name in ("range", "if_range"):
+        w.map(
+            f'"${_P}_may_notice|$http_{name}"',
+            f"{_P}_{name}",
+            [(_regex(r"^0\|(.*)$"), "$1")],
+        )
+    placements: dict[str, list[str]] = {}
+    multilingual = []
+    for index, rule in notice_rules:
+        assert rule.notice is not None
+        locale = locales.page_locale(rule.notice.table)
+        parts = {option: _split(rule.notice.html[option]) for option in rule.notice.table.options}
+        for part in range(max(map(len, parts.values()))):
+            w.map(
+                f'"${_P}_editable{final_vars[index]}:{locale.strip(chr(34))}"',
+                f"{_P}_n_{index}_{part}",
+                [
+                    (_quote(f"11:{option}"), _quote(pieces[part]))
+                    for option, pieces in parts.items()
+                    if part < len(pieces)
+                ],
+                comment=f"notice {rule.id}" + (f", part {part + 1}" if part else ""),
+            )
+            placements.setdefault(rule.notice.placement, []).append(f"${_P}_n_{index}_{part}")
+        if len(rule.notice.table.options) > 1:
+            multilingual.append(final_vars[index])
+    w.map(
+        '"$' + f"{_P}_editable" + "".join(multilingual) + '"',
+        f"{_P}_vary",
+        [(_regex("^1.*1"), '"Accept-Language"')],
+        comment="the notice's language was negotiated",
+    )
+    # -- the rules' own headers
+    header_names = list(dict.fromkeys(n for rule in rules for n, _ in rule.headers))
+    for number, name in enumerate(header_names):
+        having = [(i, r) for i, r in enumerate(rules) if any(n == name for n, _ in r.headers)]
+        served = "".join(final_vars[i] for i, _ in having)
+        upstream = "$upstream_http_" + name.lower().replace("-", "_")
+        served_entries = [
+            (_regex(rf"^1\|\|{'0' * n}1"), _quote(dict(r.headers)[name]))
+            for n, (_, r) in enumerate(having)
+        ]
+        w.map(f'"${_P}_editable|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
+        acting = [(i, r) for i, r in having if r.notice is None]
+        blocked = [
+            (_regex(f"^{'0' * n}1"), _quote(dict(r.headers)[name]))
+            for n, (_, r) in enumerate(acting)
+        ]
+        w.map(
+            '"' + "".join(request_vars[i] for i, _ in acting) + '"',
+            f"{_P}_bh_{number}",
+            blocked,
+        )
+    if plan.location_sensitive:
+        source = f'"${_P}_editable|$upstream_http_cache_control"'
+        w.map(
+            source,
+            f"{_P}_cc1",
+            [
+                (_regex(r"^1\|(.*?)(?:^|,)\s*public\s*(?=,|$)(.*)$", caseless=True), "1|$1$2"),
+                (_regex(r"^(.*)$"), "$1"),
+            ],
+            comment="Cache-Control: private on edited pages (public and s-maxage removed)",
+        )
+        w.map(
+            f"${_P}_cc1",
+            f"{_P}_cc2",
+            [
+                (
+                    _regex(r"^1\|(.*?)(?:^|,)\s*s-maxage\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True),
+                    "1|$1$2",
+                ),
+                (_regex(r"^(.*)$"), "$1"),
+            ],
+        )
+        w.map(
+            f"${_P}_cc2",
+            f"{_P}_cc3",
+            [
+                (
+                    _regex(r"^1\|(.*?)(?:^|,)\s*private\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True),
+                    "1|$1$2",
+                ),
+                (_regex(r"^(.*)$"), "$1"),
+            ],
+        )
+        w.map(
+            f"${_P}_cc3",
+            f"{_P}_cache_control",
+            [
+                (_regex(r"^1\|[\s,]*$"), '"private"'),
+                (_regex(r"^1\|[\s,]*(.*?)[\s,]*$"), '"$1, private"'),
+                (_regex(r"^0\|(.*)$"), "$1"),
+            ],
+        )
+        for name in _SHARED_CACHE_HEADERS:
+            variable = name.lower().replace("-", "_")
+            w.map(
+                f'"${_P}_editable|$upstream_http_{variable}"',
+                f"{_P}_keep_{variable}",
+                [(_regex(r"^0\|(.*)$"), "$1")],
+            )
+    http_conf = w.text()
+    location_conf = _location_conf(plan, header, header_names, placements, block_parts)
+    readme = _readme(plan, rules, at, valid_from, valid_until, geoip_db)
+    notes = []
+    if valid_until is not None:
+        notes.append(
+            f"nginx export valid until {valid_until.isoformat()} (UTC): regenerate before then"
+        )
+    else:
+        notes.append("nginx export: no effective date lies ahead; valid until the rules change")
+    return Export(
+        "nginx",
+        {"http.conf": http_conf, "location.conf": location_conf, "README.md": readme},
+        list(plan.omissions),
+        valid_until=valid_until,
+        notes=notes,
+    )
+
+
+def _location_conf(
+    plan: EdgePlan,
+    header: list[str],
+    header_names: list[str],
+    placements: dict[str, list[str]],
+    block_parts: int,
+) -> str:
+    block_cache = "private" if plan.location_sensitive else "no-cache"
+    lines = [
+        *header[:-1],
+        "# Include inside the `location` that proxies to the application, before proxy_pass.",
+        "# Note: nginx inherits proxy_set_header, proxy_hide_header and add_header from outer",
+        "# levels only when a level has none of its own: repeat yours in this location.",
+        "",
+        "# Blocks: answered here, the origin is not asked.",
+        "if ($compliance_block) {",
+        "    add_header Link $compliance_block_link always;",
+        "    add_header Content-Language $compliance_block_language always;",
+        "    add_header X-Content-Type-Options nosniff always;",
+        "    add_header Vary $compliance_block_vary always;",
+        f"    add_header Cache-Control {block_cache} always;",
+    ]
+    for number, name in enumerate(header_names):
+        lines.append(f"    add_header {name} $compliance_bh_{number} always;")
+    lines += [
+        "    charset utf-8;",
+        "    return 451 "
+        + "".join(f"$compliance_block_page_{n}" for n in range(block_parts))
+        + ";",
+        "}",
+        "default_type text/html;",
+        "",
+        "# The origin must send bodies sub_filter can edit, whole where a notice may go.",
+        'proxy_set_header Accept-Encoding "";',
+        "proxy_set_header Range $compliance_range;",
+        "proxy_set_header If-Range $compliance_if_range;",
+        "# Tells an origin that runs the middleware too that this edge adds the notices.",
+        "proxy_set_header X-Compliance-Edge nginx;",
+        "proxy_hide_header X-Compliance-Tags;",
+        "",
+        "# Headers the library sends on edited pages.",
+        "add_header Vary $compliance_vary;",
+    ]
+    for number, name in enumerate(header_names):
+        lines.append(f"add_header {name} $compliance_h_{number};")
+    if plan.location_sensitive:
+        lines.append("proxy_hide_header Cache-Control;")
+        lines.append("add_header Cache-Control $compliance_cache_control always;")
+        for name in _SHARED_CACHE_HEADERS:
+            variable = name.lower().replace("-", "_")
+            lines.append(f"proxy_hide_header {name};")
+            lines.append(f"add_header {name} $compliance_keep_{variable} always;")
+    lines += [
+        "",
+        "# Notices, in the library's markup and order.",
+        "sub_filter_once on;",
+        "sub_filter_types application/xhtml+xml;  # and text/html, always",
+    ]
+    start = "".join(placements.get("body_start", []))
+    if start:
+        lines.append(f"sub_filter '</head>' '</head>{start}';")
+    marker = "".join(placements.get("marker", []))
+    if marker:
+        lines.append(
+            f"sub_filter '<!-- compliance:notices -->' '<!-- compliance:notices -->{marker}';"
+        )
+    heading = "".join(placements.get("after_heading", []))
+    if heading:
+        lines.append(f"sub_filter '</h1>' '</h1>{heading}';")
+    end = "".join(placements.get("body_end", []))
+    if end:
+        lines.append(f"sub_filter '</body>' '{end}</body>';")
+    return "\n".join(lines) + "\n"
+
+
+def _readme(
+    plan: EdgePlan,
+    rules: Sequence[EdgeRule],
+    at: dt.date,
+    valid_from: dt.date | None,
+    valid_until: dt.date | None,
+    geoip_db: str,
+) -> str:
+    exported = "\n".join(f"- `{rule.id}`" for rule in rules) or "- (none)"
+    waiting = [rule.id for rule in plan.rules if not rule.in_force(at)]
+    not_in_force = "\n".join(f"- `{r}`" for r in waiting) or "- (none)"
+    omitted = "\n".join(f"- {item}" for item in plan.omissions) or (
+        "- Nothing: every rule in force is exported."
+    )
+    limits = "\n".join(f"- {limit}" for limit in plan.limits)
+    since = valid_from.isoformat() if valid_from else "the start"
+    validity = (
+        f"**Valid until {valid_until.isoformat()}** (UTC, exclusive): an effective date changes "
+        "then. Regenerate and reload nginx before it."
+        if valid_until is not None
+        else "No effective date lies ahead: valid until the rules change."
+    )
+    return f"""# nginx: legal notices at the edge
+
+Generated by `compliance export nginx` ({__about__.__version__}) for the rules in force from
+{since}. {validity}
+
+Do not edit these files; regenerate them when the rules change, and check them in CI with
+`compliance export nginx ... --output DIR --check`.
+
+## Wire it in
+
+Modules (Debian/Ubuntu: `apt-get install nginx libnginx-mod-http-geoip2`): the standard
+`ngx_http_sub_module`, `ngx_http_map_module` and `ngx_http_realip_module`, and
+`ngx_http_geoip2_module`. The Debian package enables the last one for the system
+configuration; elsewhere load it in the main context:
+
+    load_module modules/ngx_http_geoip2_module.so;
+
+    http {{
+        # Believe the client address your proxies or load balancer write, and only theirs.
+        set_real_ip_from 10.0.0.0/8;
+        real_ip_header X-Forwarded-For;
+
+        include /etc/nginx/compliance/http.conf;
+
+        server {{
+            location / {{
+                include /etc/nginx/compliance/location.conf;
+                proxy_set_header Host $host;   # repeat your own proxy_set_header lines here
+                proxy_pass http://app;
+            }}
+        }}
+    }}
+
+The GeoIP database is `{geoip_db}` (re-read every hour by `auto_reload`). Do not put
+`proxy_cache` on this location without adding the reader's country to the cache key: the pages
+differ by location (they are sent `Cache-Control: private`).
+
+## Rules exported
+
+{exported}
+
+Not in force in that period (not exported):
+
+{not_in_force}
+
+## Left out (not expressible in nginx)
+
+{omitted}
+
+## Limits
+
+{limits}
+"""

@@ -1,0 +1,518 @@
+"""The rules as the edge sees them: one intermediate form that both exporters compile.
+
+:func:`build_plan` reads a loaded rule set through the models and keeps, for every rule, only
+what decides and what is shown, with the notice and block markup already rendered by the
+library's own renderer in every locale (so the text at the edge is byte for byte the text the
+middleware injects). Whatever a target cannot express is recorded as an :class:`Omission`,
+never dropped in silence. Locale negotiation is turned into tables (:class:`LocaleTable`)
+computed with the library's own :func:`~compliance.locales.choose_locale`, so the edge
+looks answers up instead of re-implementing CLDR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from babel import Locale
+from babel.core import get_global
+
+from compliance import locales as _locales
+from compliance.locales import choose_locale, official_languages
+from compliance.models import Block, Notice, Rule
+from compliance.render import block_json, block_page, notice_html
+
+__all__ = [
+    "EdgeBlock",
+    "EdgeNotice",
+    "EdgePlan",
+    "EdgeRule",
+    "LocaleTable",
+    "Omission",
+    "Target",
+    "build_plan",
+    "location_matches",
+]
+
+Target = Literal["nginx", "cloudflare"]
+
+# Fields that do not change what a reader gets (metadata, tests): nothing to export.
+_METADATA_FIELDS = frozenset({"id", "title", "description", "tests", "sources", "review_by"})
+# Fields both exporters compile.
+_DECIDING_FIELDS = frozenset(
+    {
+        "jurisdictions",
+        "exclude",
+        "unknown_location",
+        "unknown_subdivision",
+        "effective",
+        "hosts",
+        "paths",
+        "exclude_paths",
+        "tags",
+        "priority",
+        "notice",
+        "block",
+        "headers",
+    }
+)
+_MESSAGE_FIELDS = frozenset(
+    {
+        "variables",
+        "default_locale",
+        "text",
+        "html",
+        "placement",
+        "status",
+        "blocked_by",
+        "original",
+        "translations",
+    }
+)
+_REGION_FIELDS = frozenset(
+    {"title", "description", "include", "exclude", "unknown_subdivision", "sources", "review_by"}
+)
+PLACEMENTS = ("body_start", "marker", "after_heading", "body_end")
+"""Every placement the edge knows, in the order their notices appear in a page."""
+
+
+@dataclass(frozen=True)
+class Omission:
+    """Something in the rules that a target cannot express, and what the export did."""
+
+    rule: str | None
+    what: str
+    consequence: str
+
+    def __str__(self) -> str:
+        where = f"rule {self.rule}: " if self.rule else ""
+        return f"{where}{self.what} ({self.consequence})"
+
+
+@dataclass(frozen=True)
+class LocaleTable:
+    """Negotiation among one set of locales, as lookups.
+
+    ``tags`` maps every language tag (lower case, ``-``-separated) that the library would
+    match to one of ``options`` to that option; ``countries`` gives, per country, the
+    options its official languages pick, in CLDR's order.
+    """
+
+    options: tuple[str, ...]
+    default: str
+    tags: Mapping[str, str]
+    countries: Mapping[str, tuple[str, ...]]
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], str]:
+        return self.options, self.default
+
+
+@dataclass(frozen=True)
+class EdgeNotice:
+    placement: str
+    table: LocaleTable
+    html: Mapping[str, str]
+    """The ``<aside class="compliance-notice">`` markup per locale."""
+
+
+@dataclass(frozen=True)
+class EdgeBlock:
+    status: int
+    blocked_by: str
+    table: LocaleTable
+    page: Mapping[str, str]
+    """The complete 451 HTML page per locale."""
+    json: Mapping[str, str]
+    """The JSON explanation per locale."""
+
+    @property
+    def link(self) -> str:
+        return f'<{self.blocked_by}>; rel="blocked-by"'
+
+
+@dataclass(frozen=True)
+class EdgeRule:
+    id: str
+    priority: int
+    jurisdictions: tuple[str, ...]
+    exclude: tuple[str, ...]
+    unknown_location: str
+    unknown_subdivision: str
+    start: dt.date | None
+    until: dt.date | None
+    hosts: tuple[str, ...]
+    paths: tuple[str, ...]
+    exclude_paths: tuple[str, ...]
+    tags: tuple[str, ...]
+    notice: EdgeNotice | None
+    block: EdgeBlock | None
+    headers: tuple[tuple[str, str], ...]
+
+    def in_force(self, day: dt.date) -> bool:
+        return (self.start is None or self.start <= day) and (
+            self.until is None or day < self.until
+        )
+
+
+@dataclass(frozen=True)
+class EdgeRegion:
+    include: tuple[str, ...]
+    exclude: tuple[str, ...]
+    unknown_subdivision: str | None
+
+
+@dataclass
+class EdgePlan:
+    """Everything an exporter needs, in the order the library applies rules."""
+
+    target: Target
+    rules: list[EdgeRule]
+    regions: dict[str, EdgeRegion]
+    omissions: list[Omission] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    """Documented differences that do not leave anything out (for the README)."""
+    location_sensitive: bool = True
+    """Some rule depends on where the reader is: edited pages get ``Cache-Control: private``."""
+    tables: dict[tuple[tuple[str, ...], str], LocaleTable] = field(default_factory=dict)
+
+    def codes(self) -> set[str]:
+        """Every plain country or subdivision code any rule or region names."""
+        out: set[str] = set()
+        for rule in self.rules:
+            out.update(rule.jurisdictions, rule.exclude)
+        for region in self.regions.values():
+            out.update(region.include, region.exclude)
+        return {code for code in out if code != "*" and code not in self.regions}
+
+
+# -- locale tables ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _territories() -> tuple[str, ...]:
+    return tuple(sorted(Locale("en").territories))
+
+
+@functools.lru_cache(maxsize=256)
+def _scripts(language: str) -> tuple[str, ...]:
+    """Scripts a language is written in, from CLDR's locale list and likely subtags."""
+    from babel import localedata
+
+    scripts: set[str] = set()
+    for identifier in localedata.locale_identifiers():
+        parts = identifier.split("_")
+        if parts[0] == language:
+            scripts.update(p for p in parts[1:] if len(p) == 4 and p.isalpha())
+    for key, value in get_global("likely_subtags").items():
+        if key.split("_")[0] == language:
+            scripts.update(p for p in value.split("_")[1:] if len(p) == 4 and p.isalpha())
+    return tuple(sorted(scripts))
+
+
+def _language(code: str) -> str | None:
+    parsed = _locales.parse_locale(code) if hasattr(_locales, "parse_locale") else None
+    if parsed is None:
+        try:
+            parsed = Locale.parse(code.replace("-", "_"))
+        except Exception:
+            return None
+    return parsed.language
+
+
+def _pick(options: tuple[str, ...], default: str, **reader: Any) -> tuple[str, str]:
+    choice = choose_locale(options, default, **reader)
+    return choice.locale, choice.reason
+
+
+def locale_table(options: Sequence[str], default: str) -> LocaleTable:
+    """The negotiation among ``options`` as lookups, asked of the library itself: every tag
+    built from a language of the options, its scripts and every CLDR territory."""
+    opts = tuple(options)
+    tags: dict[str, str] = {}
+    if len(opts) > 1:
+        languages = sorted({lang for lang in map(_language, opts) if lang})
+        for language in languages:
+            for script in ("", *_scripts(language)):
+                for territory in ("", *_territories()):
+                    tag = "-".join(p for p in (language, script, territory) if p)
+                    locale, reason = _pick(opts, default, accept_language=tag)
+                    if reason == "accept-language":
+                        tags[tag.lower()] = locale
+    countries: dict[str, tuple[str, ...]] = {}
+    if len(opts) > 1:
+        for territory in _territories():
+            if not (len(territory) == 2 and territory.isalpha()):
+                continue
+            found = []
+            for language in official_languages(territory):
+                locale, reason = _pick(opts, default, accept_language=language)
+                if reason == "accept-language":
+                    found.append(locale)
+            if found:
+                countries[territory] = tuple(found)
+    return LocaleTable(opts, default, tags, countries)
+
+
+def negotiate(
+    table: LocaleTable,
+    *,
+    page_language: str | None = None,
+    accept_language: str | None = None,
+    country: str | None = None,
+) -> str:
+    """The library's choice computed from ``table`` the way the edge computes it (used by the
+    tests to check a table against :func:`~compliance.locales.choose_locale`)."""
+    if len(table.options) == 1:
+        return table.options[0]
+    if page_language:
+        found = table.tags.get(page_language.strip().replace("_", "-").lower())
+        if found:
+            return found
+    preferred, refused = _locales.parse_accept_language(accept_language)
+    for tag in preferred:
+        if tag == "*":
+            break
+        found = table.tags.get(tag.replace("_", "-").lower())
+        if found:
+            return found
+    refused_options = {table.tags.get(t.replace("_", "-").lower()) for t in refused if t != "*"}
+    for option in table.countries.get(country or "", ()):
+        if option not in refused_options:
+            return option
+    return table.default
+
+
+def accept_language_limits() -> dict[str, Any]:
+    """How the library reads ``Accept-Language`` (for the Worker's copy of the parser)."""
+    item = getattr(_locales, "_ITEM", None)
+    pattern = item.pattern if isinstance(item, re.Pattern) else None
+    return {
+        "header": int(getattr(_locales, "_MAX_HEADER", 4096)),
+        "items": int(getattr(_locales, "_MAX_ITEMS", 32)),
+        "tag": int(getattr(_locales, "_MAX_TAG", 10_000)),
+        "item": (pattern or "").replace("(?P<", "(?<"),
+    }
+
+
+# -- locations --------------------------------------------------------------------------------
+
+
+def location_matches(
+    rule: EdgeRule,
+    regions: Mapping[str, EdgeRegion],
+    country: str | None,
+    subdivisions: Sequence[str],
+) -> bool:
+    """Whether a reader at ``country``/``subdivisions`` is in the rule's jurisdictions
+    (DESIGN section 2), unknown locations and subdivisions included."""
+    if country is None:
+        return rule.unknown_location == "apply"
+    codes = frozenset((country, *subdivisions))
+    policy = rule.unknown_subdivision
+
+    def matches(code: str, inherited: str, depth: int) -> bool:
+        if code == "*":
+            return True
+        region = regions.get(code)
+        if region is not None:
+            if depth > 32:
+                return False
+            own = region.unknown_subdivision or inherited
+            return any(matches(c, own, depth + 1) for c in region.include) and not any(
+                matches(c, own, depth + 1) for c in region.exclude
+            )
+        if code in codes:
+            return True
+        return (
+            not subdivisions
+            and inherited == "apply"
+            and "-" in code
+            and code.partition("-")[0] == country
+        )
+
+    return any(matches(c, policy, 0) for c in rule.jurisdictions) and not any(
+        matches(c, policy, 0) for c in rule.exclude
+    )
+
+
+# -- building the plan ------------------------------------------------------------------------
+
+
+def _set_fields(model: Any) -> set[str]:
+    """Fields given a value other than their default (so new, unknown fields show up)."""
+    out = set()
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name, None)
+        default = info.get_default(call_default_factory=True)
+        if value != default:
+            out.add(name)
+    return out
+
+
+def _render_all(
+    rule_id: str, message: Notice | Block, variables: Mapping[str, Any], kind: str
+) -> dict[str, str]:
+    out = {}
+    for locale in message.texts:
+        if kind == "notice":
+            out[locale] = notice_html(rule_id, message, locale, variables)
+        elif kind == "page":
+            assert isinstance(message, Block)
+            out[locale] = block_page(rule_id, message, locale, variables)
+        else:
+            assert isinstance(message, Block)
+            out[locale] = block_json(rule_id, message, locale, variables)
+    return out
+
+
+def build_plan(
+    rules: Sequence[Rule],
+    regions: Mapping[str, Any],
+    *,
+    target: Target,
+    variables: Mapping[str, Any] | None = None,
+) -> EdgePlan:
+    """The exportable form of ``rules`` (in the library's order: priority, then id)."""
+    variables = variables or {}
+    plan = EdgePlan(target=target, rules=[], regions={})
+    for name, region in regions.items():
+        for extra in sorted(_set_fields(region) - _REGION_FIELDS):
+            plan.omissions.append(
+                Omission(None, f"region {name}: field `{extra}`", "not understood; ignored")
+            )
+        plan.regions[name] = EdgeRegion(
+            tuple(region.include),
+            tuple(region.exclude),
+            getattr(region, "unknown_subdivision", None),
+        )
+    plan.location_sensitive = any(
+        not ("*" in rule.jurisdictions and rule.unknown_location == "apply") for rule in rules
+    )
+    for rule in sorted(rules, key=lambda r: (-r.priority, r.id)):
+        edge = _edge_rule(rule, plan, variables)
+        if edge is not None:
+            plan.rules.append(edge)
+    return plan
+
+
+def _table(plan: EdgePlan, options: Iterable[str], default: str) -> LocaleTable:
+    key = (tuple(options), default)
+    table = plan.tables.get(key)
+    if table is None:
+        table = plan.tables[key] = locale_table(*key)
+    return table
+
+
+def _edge_rule(rule: Rule, plan: EdgePlan, variables: Mapping[str, Any]) -> EdgeRule | None:
+    unknown = sorted(_set_fields(rule) - _METADATA_FIELDS - _DECIDING_FIELDS)
+    for name in unknown:
+        if name == "withhold":
+            plan.omissions.append(
+                Omission(
+                    rule.id,
+                    "`withhold` (removing elements) is not expressible at the edge",
+                    "its notice, block and headers are exported, nothing is withheld",
+                )
+            )
+        else:
+            plan.omissions.append(
+                Omission(rule.id, f"field `{name}` is not understood by the exporter", "left out")
+            )
+            return None
+    for message in (rule.notice, rule.block):
+        if message is None:
+            continue
+        for name in sorted(_set_fields(message) - _MESSAGE_FIELDS):
+            plan.omissions.append(
+                Omission(rule.id, f"field `{name}` of the message is not understood", "left out")
+            )
+            return None
+    notice = None
+    if rule.notice is not None:
+        placement = str(rule.notice.placement)
+        if placement not in PLACEMENTS:
+            plan.omissions.append(
+                Omission(
+                    rule.id, f"placement `{placement}` is not known to the exporter", "left out"
+                )
+            )
+            return None
+        notice = EdgeNotice(
+            placement,
+            _table(plan, rule.notice.texts, rule.notice.default_locale),
+            _render_all(rule.id, rule.notice, variables, "notice"),
+        )
+    block = None
+    if rule.block is not None:
+        block = EdgeBlock(
+            rule.block.status,
+            rule.block.blocked_by,
+            _table(plan, rule.block.texts, rule.block.default_locale),
+            _render_all(rule.id, rule.block, variables, "page"),
+            _render_all(rule.id, rule.block, variables, "json"),
+        )
+    headers = tuple(rule.headers.items())
+    if notice is None and block is None and not headers:
+        return None  # a withhold-only rule: nothing left to do at the edge
+    return EdgeRule(
+        id=rule.id,
+        priority=rule.priority,
+        jurisdictions=tuple(rule.jurisdictions),
+        exclude=tuple(rule.exclude),
+        unknown_location=rule.unknown_location,
+        unknown_subdivision=str(getattr(rule, "unknown_subdivision", "skip")),
+        start=rule.effective.from_,
+        until=rule.effective.until,
+        hosts=tuple(h.lower() for h in rule.hosts),
+        paths=tuple(rule.paths),
+        exclude_paths=tuple(rule.exclude_paths),
+        tags=tuple(rule.tags),
+        notice=notice,
+        block=block,
+        headers=headers,
+    )
+
+
+def glob_regex(patterns: Sequence[str], *, host: bool, any_char: str = ".") -> str | None:
+    """The library's glob language as one anchored regular expression (PCRE and JavaScript
+    alike): ``**`` any run, ``*`` a run without ``/`` (any run in hosts), ``?`` one
+    character. ``any_char`` replaces ``.`` for hosts where a separator must not match."""
+    if not patterns:
+        return None
+    parts = []
+    for pattern in patterns:
+        out = []
+        for token in re.split(r"(\*\*|\*|\?)", pattern.lower() if host else pattern):
+            if token == "**":
+                out.append(f"{any_char}*")
+            elif token == "*":
+                out.append(f"{any_char}*" if host else "[^/]*")
+            elif token == "?":
+                out.append(any_char if host else "[^/]")
+            else:
+                out.append(_escape(token))
+        parts.append("".join(out))
+    return "(?:" + "|".join(parts) + ")"
+
+
+def _escape(text: str) -> str:
+    out = []
+    for char in text:
+        if char in "\\^$.|?*+()[]{}/-":
+            out.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F or char in " '\";#":
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def as_json(value: Any) -> str:
+    """Compact JSON with non-ASCII kept, for embedding."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
