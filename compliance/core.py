@@ -520,14 +520,24 @@ class BodyEditor:
         codec: Codec | None,
         max_hold: int,
         partial: bool,
+        metrics: Metrics | None = None,
     ) -> None:
         self._render = render
         self._codec = codec
-        self._injector = Injector(render, charset=charset, max_hold=max_hold)
+        self._injector = Injector(self._render_once, charset=charset, max_hold=max_hold)
+        self._metrics = metrics
+        self.fault: BaseException | None = None
+        """The exception that stopped editing, if one did: the rest went out unedited."""
+        self._snippet_bytes: dict[str, int] = {}
+        self._pending = bytearray()  # input given to the injector, not yet seen in its output
+        self._out_total = 0
+        self._in_emitted = 0
         self._sniff: bytearray | None = bytearray()
         self._partial = partial
         self.lang: str | None = None
         """The language the page's ``<html>`` tag declares, once read."""
+        self.fragment = False
+        """Whether the body is a fragment (no <html>, <head> or <body> before its content)."""
         self._max_hold = max_hold
         self.skipped: str | None = None
         """Why notices were legitimately left out (a fragment, an empty body), if they were."""
@@ -549,6 +559,7 @@ class BodyEditor:
             held, self._sniff = bytes(self._sniff), None
             if start is not None:
                 self.lang = start.lang
+                self.fragment = start.fragment and bool(held.strip())
                 if start.fragment and self._partial and held.strip():
                     self.skipped = "fragment"
             data = held
@@ -557,11 +568,44 @@ class BodyEditor:
         if final and self.seen == 0:
             self.skipped = "empty body"
             return b""
-        out = self._injector.finish() if final else self._injector.feed(data)
+        if self.fault is not None:
+            return data
+        self._pending += data
+        try:
+            out = self._injector.finish() if final else self._injector.feed(data)
+        except Exception as exc:
+            # A fault here (a notice that fails to render, say) must not lose the page: the
+            # bytes the injector still held are the input it has not passed on yet.
+            self.fault = exc
+            log_fault("editing", metrics=self._metrics)
+            recovered = bytes(self._pending)
+            self._pending.clear()
+            return recovered
         reason = _unsupported(self._injector)
         if reason:
             raise Undelivered("encoding", f"the page cannot be edited ({reason})")
+        self._account(len(out))
         return out
+
+    def _account(self, produced: int) -> None:
+        """Forget the input the output has now passed on (output minus inserted snippets)."""
+        self._out_total += produced
+        inserted = sum(self._snippet_bytes.get(p, 0) for p in self._injector.inserted_placements)
+        emitted = min(
+            max(self._out_total - inserted, self._in_emitted),
+            self._in_emitted + len(self._pending),
+        )
+        del self._pending[: emitted - self._in_emitted]
+        self._in_emitted = emitted
+
+    def _render_once(self, info: PageInfo) -> Mapping[Placement, str]:
+        snippets = self._render(info)
+        self._snippet_bytes = {
+            name: len(text.encode(info.charset, "xmlcharrefreplace"))
+            for name, text in snippets.items()
+            if text
+        }
+        return snippets
 
     @property
     def not_inserted(self) -> str | None:
@@ -980,7 +1024,6 @@ class Exchange:
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
             # No body to edit; announce no length that disagrees with the GET's.
-            headers = add_vary(headers, _PARTIAL_VARY)
             headers = self._edited_headers(without(headers, "content-length"))
             return Passthrough(status, headers)
         if not 200 <= status < 300 or status == 204:
@@ -1031,13 +1074,13 @@ class Exchange:
             codec=make_codec(coding, max_size=settings.max_decoded, max_ratio=settings.max_ratio),
             max_hold=settings.max_hold,
             partial=partial,
+            metrics=self.metrics,
         )
         self._expected = True
         self._page_language = language or None
         # Vary: Accept-Language waits for the page's language (see _commit).
         unvaried = tuple(name for name in decision.vary if name != "accept-language")
         headers = self._location_headers(decision, app_headers, json=False, vary_on=unvaried)
-        headers = add_vary(headers, _PARTIAL_VARY)
         self._headers = self._edited_headers(without(headers, "content-length"))
         lengths = found.get("content-length")
         length = int(lengths[0]) if lengths and lengths[0].strip().isdigit() else None
@@ -1091,10 +1134,12 @@ class Exchange:
             language = self._page_language or (editor.lang if editor is not None else None)
             if language and "accept-language" in decision.vary:
                 self._localize(decision, language)
-            if "accept-language" in decision.vary_for(language) and (
-                self.settings.cache_policy != "off"
-            ):
-                headers = add_vary(headers, ["accept-language"])
+            if self.settings.cache_policy != "off":
+                if "accept-language" in decision.vary_for(language):
+                    headers = add_vary(headers, ["accept-language"])
+                if editor is not None and editor.fragment:
+                    # Whether a fragment gets notices depends on the partial-page headers.
+                    headers = add_vary(headers, _PARTIAL_VARY)
         if length is not None:
             headers = [*headers, ("Content-Length", str(length))]
         return Start(self._status, headers)
@@ -1114,6 +1159,8 @@ class Exchange:
             return self._undelivered(exc.cause, str(exc), more=True)
         except Exception:
             log_fault("editing", metrics=self.metrics)
+            return self._broken(more=True)
+        if editor.fault is not None and not self._committed:
             return self._broken(more=True)
         if self._committed:
             return [Data(out)] if out else []
@@ -1146,6 +1193,10 @@ class Exchange:
             self._editor = editor
             log_fault("editing", metrics=self.metrics)
             return self._broken(more=False)
+        if editor.fault is not None and not self._committed:
+            self._editor = editor
+            self.metrics.undelivered("fault")
+            return self._broken(more=False)
         missing = self._missing(editor)
         if missing is not None and not self._committed:
             self._editor = editor
@@ -1173,6 +1224,8 @@ class Exchange:
         decision = self.decision
         if decision is None or editor.skipped is not None or not self._wanted(decision):
             return None
+        if editor.fault is not None:
+            return f"a fault stopped editing ({type(editor.fault).__name__})"
         return editor.not_inserted
 
     def _delivered(self, editor: BodyEditor) -> None:

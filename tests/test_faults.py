@@ -18,7 +18,7 @@ from typing import Any
 import maxminddb
 import pytest
 
-from compliance import cli, policy, testing
+from compliance import cli, core, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import GeoDatabaseError
@@ -27,6 +27,8 @@ from compliance.inject import Injector
 from compliance.testing import FixedGeolocator, build_mmdb
 from compliance.testing import TestResponse as Response
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+EXAMPLES = [Path(__file__).parent / "fixtures" / "examples"]  # block + header rules
 
 RU_IP, DE_IP, UA43_IP = "77.88.55.88", "81.169.145.105", "1.231.232.1"
 RULE = b'data-compliance-rule="ru-undesirable-organization"'
@@ -211,7 +213,7 @@ def test_geo_database_swapped_while_serving(
 ) -> None:
     live = build_mmdb(tmp_path / "GeoIP2-City.mmdb", {"77.88.55.0/24": RU, "81.169.0.0/16": DE})
     geo = MaxMindGeolocator(live, check_interval=0)
-    engine = Engine.from_paths(geolocator=geo)
+    engine = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=geo)
     client = adapter(engine)
     caplog.set_level(logging.INFO, "compliance")
 
@@ -260,7 +262,7 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(policy, "_fault_seen", {})
+    monkeypatch.setattr(core, "_seen", {})
 
     class Flaky(FixedGeolocator):
         def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
@@ -268,7 +270,9 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
                 raise GeoDatabaseError("/data/GeoIP2-City.mmdb", "corrupt data for " + ip)
             return super().locate(ip, headers, trusted=trusted)
 
-    client = adapter(Engine.from_paths(geolocator=Flaky({RU_IP: Location.of("RU")})))
+    client = adapter(
+        Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=Flaky({RU_IP: Location.of("RU")}))
+    )
     for _ in range(3):
         response = client(DE_IP)
         assert response.status == 200
@@ -276,7 +280,7 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
         assert RULE in client(RU_IP).body  # the next reader is served normally
         # The same fault on every request is logged once, not once per request.
         assert len(errors(caplog, "compliance.middleware")) == 1
-    monkeypatch.setattr(policy, "FAULT_LOG_INTERVAL", 0.0)
+    monkeypatch.setattr(core, "LOG_INTERVAL", 0.0)
     client(DE_IP)
     assert len(errors(caplog, "compliance.middleware")) == 2
     assert (
@@ -400,7 +404,9 @@ def test_injector_fault_mid_stream_loses_nothing(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
     client = adapter(engine, STREAM)
     calls = {"n": 0}
     feed, finish = Injector.feed, Injector.finish
@@ -478,7 +484,9 @@ def _tracked_app(
 def test_wsgi_close_is_called_exactly_once(
     ctype: str, chunks: list[bytes], ip: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator({RU_IP: Location.of("RU")}))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator({RU_IP: Location.of("RU")})
+    )
     app = _tracked_app(chunks, ctype)
     mw = WsgiMiddleware(app, engine)
     for _ in range(3):
@@ -492,7 +500,9 @@ def test_wsgi_close_is_called_exactly_once(
 def test_wsgi_app_raising_mid_body_propagates_and_closes(
     fail_after: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
     app = _tracked_app(STREAM, fail_after=fail_after)
     mw = WsgiMiddleware(app, engine)
     for _ in range(3):
@@ -505,7 +515,9 @@ def test_wsgi_app_raising_mid_body_propagates_and_closes(
 
 
 def test_wsgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
     app = _tracked_app(STREAM)
     mw = WsgiMiddleware(app, engine)
     for _ in range(3):
@@ -520,7 +532,9 @@ def test_wsgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> 
 
 
 def test_wsgi_app_raising_before_start_response(caplog: pytest.LogCaptureFixture) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         raise AppError("before start_response")
@@ -536,7 +550,9 @@ def test_wsgi_app_raising_before_start_response(caplog: pytest.LogCaptureFixture
 def test_asgi_app_raising_propagates_and_is_not_logged_as_ours(
     where: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
 
     async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
         if where == "before-start":
@@ -562,7 +578,9 @@ def test_asgi_app_raising_propagates_and_is_not_logged_as_ours(
 
 
 def test_asgi_client_disconnect_mid_stream(caplog: pytest.LogCaptureFixture) -> None:
-    engine = Engine.from_paths(geolocator=FixedGeolocator(Location.of("RU")))
+    engine = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("RU"))
+    )
     stopped: list[str] = []
 
     async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:

@@ -25,6 +25,8 @@ if str(APPS) not in sys.path:
 
 import compliance_test_sites as sites  # noqa: E402
 
+EXAMPLES = [Path(__file__).parent / "fixtures" / "examples"]  # block + header rules
+
 RU, DE = "192.0.2.1", "192.0.2.2"
 ASIDE = 'data-compliance-rule="ru-undesirable-organization"'
 BLOCKED = "/news/2024/withdrawn-article.html"
@@ -43,7 +45,9 @@ Get = Callable[..., Answer]
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine.from_paths(
-        geolocator=FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
+        EXAMPLES,
+        packs=["russia"],
+        geolocator=FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")}),
     )
 
 

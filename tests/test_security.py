@@ -27,6 +27,8 @@ from compliance.testing import FixedGeolocator
 from compliance.testing import TestResponse as Response
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
+EXAMPLES = [Path(__file__).parent / "fixtures" / "examples"]  # block + header rules
+
 PROXY = "10.0.0.1"  # the trusted proxy in front of the application
 PEER = "81.169.145.105"  # an untrusted client talking to the application directly (DE)
 RU_IP = "77.88.55.88"
@@ -41,7 +43,7 @@ GEO = FixedGeolocator(
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine.from_paths(geolocator=GEO)
+    return Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=GEO)
 
 
 # -- driving the adapters by hand -------------------------------------------------------------
@@ -176,6 +178,28 @@ def test_spoofed_headers_from_an_untrusted_peer_change_nothing(
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(("Forwarded", f"for={PEER}"), id="forwarded"),
+        pytest.param(("Forwarded", "for=127.0.0.1"), id="forwarded-loopback"),
+        pytest.param(("X-Real-IP", PEER), id="x-real-ip"),
+    ],
+)
+def test_a_readers_own_forwarding_header_through_an_xff_proxy_is_ignored(
+    engine: Engine, adapter: Callable[..., Callable[..., Response]], header: tuple[str, str]
+) -> None:
+    """Issue 14.1: a proxy that writes only X-Forwarded-For passes the reader's own
+    ``Forwarded`` through; believing it would let a reader in Russia pass as German, or as
+    loopback for the debug header."""
+    client = adapter(engine, trusted_proxies=["10.0.0.0/8"], debug_headers=True)
+    response = client(PROXY, [header, ("X-Forwarded-For", RU_IP)])
+    assert _where(response.decision) == "RU"
+    assert response.body != PAGE
+    assert all(k.lower() != "x-compliance-decision" for k, _ in response.headers)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
 @pytest.mark.parametrize(("spoof", "provider", "believed"), SPOOFS)
 def test_the_same_headers_from_a_trusted_proxy_are_believed(
     engine: Engine,
@@ -184,8 +208,13 @@ def test_the_same_headers_from_a_trusted_proxy_are_believed(
     provider: str | None,
     believed: str | None,
 ) -> None:
-    # The counterpart of the test above: it shows the headers would change the decision.
-    client = adapter(engine, trusted_proxies=["10.0.0.0/8"], geo_header=provider)
+    # The counterpart of the test above: it shows the headers would change the decision,
+    # when the proxy is configured as the one that writes them.
+    first = spoof[0][0].lower()
+    written = first if first in ("forwarded", "x-real-ip") else "x-forwarded-for"
+    client = adapter(
+        engine, trusted_proxies=["10.0.0.0/8"], geo_header=provider, forwarded_header=written
+    )
     baseline = client(PROXY)
     assert _where(baseline.decision) is None  # a private address: unknown, nothing shown
     assert baseline.body == PAGE
@@ -261,7 +290,7 @@ def test_debug_header_on_a_451_only_for_trusted_addresses(
     engine: Engine, adapter: Callable[..., Callable[..., Response]]
 ) -> None:
     geo = FixedGeolocator(Location.of("DE"))
-    blocking = Engine.from_paths(geolocator=geo)
+    blocking = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=geo)
     client = adapter(blocking, debug_headers=True)
     headers = [("Host", "news.example")]
     path = "/news/2024/withdrawn-article.html"
@@ -645,7 +674,9 @@ def test_page_nonce_is_escaped_into_the_style_element(
 def test_block_page_and_json_reflect_nothing_from_the_request(
     adapter: Callable[..., Callable[..., Response]],
 ) -> None:
-    blocking = Engine.from_paths(geolocator=FixedGeolocator(Location.of("DE")))
+    blocking = Engine.from_paths(
+        EXAMPLES, packs=["russia"], geolocator=FixedGeolocator(Location.of("DE"))
+    )
     client = adapter(blocking)
     path = "/news/2024/withdrawn-article.html"
     for payload in REFLECTED[:10]:

@@ -20,6 +20,8 @@ from compliance.geo import Location
 from compliance.testing import FixedGeolocator
 from compliance.wsgi import ComplianceMiddleware
 
+EXAMPLES = [Path(__file__).parent / "fixtures" / "examples"]  # block + header rules
+
 RU, DE, UA43 = "192.0.2.1", "192.0.2.2", "192.0.2.3"
 PAGE = b"<!DOCTYPE html><html lang=ru><head><title>t</title></head><body><p>Hi</p></body></html>\n"
 ASIDE = b'<aside class="compliance-notice" data-compliance-rule="ru-undesirable-organization"'
@@ -43,7 +45,7 @@ def engine() -> Engine:
     geo = FixedGeolocator(
         {RU: Location.of("RU"), DE: Location.of("DE"), UA43: Location.of("UA", "43")}
     )
-    return Engine.from_paths(geolocator=geo)
+    return Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=geo)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +190,16 @@ def test_passthrough_byte_for_byte(
     result = call(ComplianceMiddleware(app, engine), method=method)
     assert result.body == PAGE
     assert result.status == status
-    assert result.headers == [*headers, ("Content-Length", str(len(PAGE)))]
+    # HTML answers carry the caching headers of the GET they stand for (issue 13), and a HEAD
+    # of a page that would be edited announces no length that disagrees with the GET's.
+    html = ("Content-Type", "text/html") in headers
+    expected = [*headers, ("Content-Length", str(len(PAGE)))]
+    if html and method == "HEAD":
+        expected.pop()
+    caching = ("vary", "cache-control", "accept-ranges")
+    assert [h for h in result.headers if h[0].lower() not in caching] == expected
+    if html:
+        assert "private" in (result.header("Cache-Control") or "")
     assert result.iterable is app.last  # type: ignore[attr-defined]
     assert app.last.closed  # type: ignore[attr-defined]
 
@@ -408,7 +419,7 @@ def test_debug_header_only_for_debug_networks(engine: Engine) -> None:
 def test_fail_open_on_a_geolocator_fault(
     caplog: pytest.LogCaptureFixture, broken_geolocator: Any
 ) -> None:
-    broken = Engine.from_paths(geolocator=broken_geolocator)
+    broken = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=broken_geolocator)
     app = html_app()
     with caplog.at_level(logging.ERROR, "compliance.middleware"):
         result = call(ComplianceMiddleware(app, broken))
@@ -419,7 +430,7 @@ def test_fail_open_on_a_geolocator_fault(
 
 
 def test_fail_closed_on_a_geolocator_fault(broken_geolocator: Any) -> None:
-    broken = Engine.from_paths(geolocator=broken_geolocator)
+    broken = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=broken_geolocator)
 
     def app(env: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         raise AssertionError("not called")
@@ -435,10 +446,12 @@ def test_fail_open_on_a_render_fault(
     with caplog.at_level(logging.ERROR, "compliance.middleware"):
         result = call(ComplianceMiddleware(app, render_fails(engine)))
     assert result.body == PAGE
-    assert result.headers == [
+    # The original page, never storable by a shared cache (its location mattered).
+    assert result.headers[:2] == [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Content-Length", str(len(PAGE))),
     ]
+    assert result.header("Cache-Control") == "private"
     assert len(caplog.records) == 1
     assert app.last.closed  # type: ignore[attr-defined]
 
