@@ -7,16 +7,17 @@ however many distinct or however large the values a client sends.
 
 - A hit is one dictionary lookup: :attr:`BoundedCache.get` *is* the underlying mapping's
   ``get``, with no lock and no bookkeeping, so the hot path (a repeat reader) stays cheap.
-- :meth:`BoundedCache.set` takes a lock, accounts for the entry's size and evicts the oldest
-  entries (insertion order) until both bounds hold. Eviction is O(1) per evicted entry (an
-  ``OrderedDict`` pops its first item without scanning), so no sequence of keys can make it
-  quadratic. Hits do not reorder entries (that would be a write on every read): the order is
-  first-in, first-out.
+- :meth:`BoundedCache.set` takes a lock, accounts for the entry's size and, when a bound
+  would be crossed, evicts the oldest entries (insertion order) in a batch of at least an
+  eighth, until both bounds hold. That costs O(1) per insertion, amortized, whatever the keys:
+  no sequence of keys can make it quadratic. Hits do not reorder entries (that would be a
+  write on every read): the order is first-in, first-out.
 - An entry larger than the byte bound by itself is not stored at all.
 
 Sizes are estimates: by default :func:`approximate_size` of the key plus the value, plus a
 fixed per-entry overhead. Pass ``size=`` when values hold much more than they appear to
-(a parsed structure, a list of objects).
+(a parsed structure, a list of objects), or an ``int`` when every entry costs about the same
+(the cheapest: no call per insertion).
 
 >>> cache: BoundedCache[str, int] = BoundedCache(max_entries=2, max_bytes=10_000)
 >>> cache.set("a", 1), cache.set("b", 2), cache.set("c", 3)
@@ -29,8 +30,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
+from itertools import islice
 from typing import Final, Generic, TypeVar, overload
 
 __all__ = ["ENTRY_OVERHEAD", "BoundedCache", "approximate_size"]
@@ -74,8 +75,9 @@ class BoundedCache(Generic[K, V]):
     """A thread-safe map bounded by ``max_entries`` and ``max_bytes``.
 
     ``size(key, value)`` estimates one entry's bytes (default: :func:`approximate_size` of
-    both); :data:`ENTRY_OVERHEAD` is added to it. ``max_entries=0`` (or ``max_bytes=0``)
-    makes a cache that stores nothing, for callers that switch caching off.
+    both), or ``size`` is that estimate for every entry; :data:`ENTRY_OVERHEAD` is added.
+    ``max_entries=0`` (or ``max_bytes=0``) makes a cache that stores nothing, for callers
+    that switch caching off.
 
     Reads are lock-free; writes take a lock. A value read may be evicted a moment later by
     another thread's write: callers must treat the cache as a hint, never as the only copy.
@@ -88,6 +90,8 @@ class BoundedCache(Generic[K, V]):
 
     __slots__ = (
         "_data",
+        "_fixed",
+        "_limit",
         "_lock",
         "_nbytes",
         "_size",
@@ -106,7 +110,7 @@ class BoundedCache(Generic[K, V]):
         max_entries: int,
         max_bytes: int,
         *,
-        size: Callable[[K, V], int] | None = None,
+        size: Callable[[K, V], int] | int | None = None,
     ) -> None:
         for name, bound in (("max_entries", max_entries), ("max_bytes", max_bytes)):
             if isinstance(bound, bool) or not isinstance(bound, int) or bound < 0:
@@ -117,44 +121,95 @@ class BoundedCache(Generic[K, V]):
         """At most this many bytes (estimated) are kept."""
         self.evictions: int = 0
         """Entries evicted to keep the bounds, since creation (for metrics and tests)."""
-        self._data: OrderedDict[K, V] = OrderedDict()
+        self._data: dict[K, V] = {}
+        self._size: Callable[[K, V], int] = _default_size
         self._sizes: dict[K, int] = {}
         self._nbytes = 0
-        self._size: Callable[[K, V], int] = size or _default_size
+        self._fixed: int | None = None
+        self._limit = max_entries
+        if isinstance(size, int) and not isinstance(size, bool):
+            if size < 0:
+                raise ValueError(f"size must be a non-negative integer, not {size!r}")
+            # Every entry costs the same: the byte bound is an entry bound, and an insertion
+            # needs no size call, no per-key record and, while there is room, no lock.
+            self._fixed = size + ENTRY_OVERHEAD
+            self._limit = min(max_entries, max_bytes // self._fixed)
+        elif callable(size):
+            self._size = size
+        elif size is not None:
+            raise ValueError(f"size must be a function or an integer, not {size!r}")
         self._lock = threading.Lock()
         self.get = self._data.get
 
     def set(self, key: K, value: V) -> V:
         """Store ``value`` under ``key`` (replacing any), evicting the oldest entries as
         needed; returns ``value`` so a caller can ``return cache.set(key, computed)``."""
-        if self.max_entries == 0:
-            return value
-        cost = self._size(key, value) + ENTRY_OVERHEAD
-        if cost > self.max_bytes:
-            self.pop(key)
-            return value
         data = self._data
+        if self._fixed is not None:
+            if len(data) < self._limit and key not in data:
+                # One atomic dict assignment. Threads racing here can overshoot the bound by
+                # at most one entry each; the next insertion at the bound evicts.
+                data[key] = value
+                return value
+            return self._set_fixed(key, value)
+        cost = self._size(key, value) + ENTRY_OVERHEAD
         sizes = self._sizes
         with self._lock:
-            old = sizes.get(key)
-            if old is not None:
+            old = sizes.pop(key, None)
+            if old is not None:  # a replaced entry counts as new: it goes to the end
                 self._nbytes -= old
-                data.move_to_end(key)
+                del data[key]
+            if len(data) >= self.max_entries or self._nbytes + cost > self.max_bytes:
+                if cost > self.max_bytes or self.max_entries == 0:
+                    return value  # could never fit: not kept
+                self._evict_sized(cost)
             data[key] = value
             sizes[key] = cost
             self._nbytes += cost
-            if len(data) > self.max_entries or self._nbytes > self.max_bytes:
-                self._evict()
         return value
 
-    def _evict(self) -> None:
-        # Under the lock. popitem(last=False) is O(1): no scan over earlier deletions.
+    def _set_fixed(self, key: K, value: V) -> V:
+        data = self._data
+        with self._lock:
+            data.pop(key, None)
+            if self._limit == 0:
+                return value
+            if len(data) >= self._limit:
+                # The oldest eighth at least, in one pass from the front: a dict's iteration
+                # skips the slots freed by earlier deletions until it is resized, so evicting
+                # one entry per insertion could cost a scan each time; a batch costs O(1)
+                # per insertion, amortized, whatever the keys. islice runs in C, so inserts
+                # from other threads cannot change the dict under it (with the GIL).
+                batch = max(len(data) - self._limit + 1, len(data) // 8, 1)
+                try:
+                    victims = list(islice(data, batch))
+                except RuntimeError:  # free-threaded build: an insert raced the iteration
+                    victims = list(islice(data.copy(), batch))
+                for old in victims:
+                    data.pop(old, None)
+                self.evictions += len(victims)
+            data[key] = value
+        return value
+
+    def _evict_sized(self, cost: int) -> None:
+        # Under the lock; every insertion of a sized cache holds it, so iterating is safe.
+        # Batches of an eighth at least, as in _set_fixed, then until the bytes fit.
         data = self._data
         sizes = self._sizes
-        while len(data) > self.max_entries or self._nbytes > self.max_bytes:
-            key, _ = data.popitem(last=False)
-            self._nbytes -= sizes.pop(key)
-            self.evictions += 1
+        batch = max(len(data) - self.max_entries + 1, len(data) // 8, 1)
+        room = self.max_bytes - cost
+        remaining = self._nbytes
+        victims: list[K] = []
+        for key in data:
+            if len(victims) >= batch and remaining <= room:
+                break
+            victims.append(key)
+            remaining -= sizes[key]
+        for key in victims:
+            del data[key]
+            del sizes[key]
+        self._nbytes = remaining
+        self.evictions += len(victims)
 
     @overload
     def pop(self, key: K) -> V | None: ...
@@ -163,9 +218,10 @@ class BoundedCache(Generic[K, V]):
     def pop(self, key: K, default: object = None) -> object:
         """Remove ``key`` and return its value (``default`` when absent)."""
         with self._lock:
-            if key not in self._sizes:
+            if key not in self._data:
                 return default
-            self._nbytes -= self._sizes.pop(key)
+            if self._fixed is None:
+                self._nbytes -= self._sizes.pop(key)
             return self._data.pop(key)
 
     def clear(self) -> None:
@@ -178,7 +234,8 @@ class BoundedCache(Generic[K, V]):
     @property
     def nbytes(self) -> int:
         """Estimated bytes held now."""
-        return self._nbytes
+        fixed = self._fixed
+        return self._nbytes if fixed is None else fixed * len(self._data)
 
     def __len__(self) -> int:
         return len(self._data)
@@ -195,5 +252,5 @@ class BoundedCache(Generic[K, V]):
     def __repr__(self) -> str:
         return (
             f"BoundedCache({len(self)}/{self.max_entries} entries, "
-            f"{self._nbytes}/{self.max_bytes} bytes)"
+            f"{self.nbytes}/{self.max_bytes} bytes)"
         )

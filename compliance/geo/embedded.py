@@ -7,7 +7,7 @@ from typing import Final
 
 import iptocc
 
-from compliance.cache import BoundedCache
+from compliance.cache import ENTRY_OVERHEAD, BoundedCache
 
 from .addresses import public_address
 from .location import _EU, UNKNOWN, Location, _Closing, country_code
@@ -16,11 +16,8 @@ __all__ = ["EmbeddedGeolocator"]
 
 _DEFAULT_CACHE_SIZE: Final = 32_768
 _MAX_KEY_CHARS: Final = 64  # no address text is longer; longer keys are answered, not kept
-
-
-def _entry_size(key: str, value: Location) -> int:
-    # The Location is one shared object per country: count only the key.
-    return 64 + len(key)
+# The Location is one shared object per country: an entry costs its key, at most this.
+_ENTRY_BYTES: Final = 49 + _MAX_KEY_CHARS
 
 
 class EmbeddedGeolocator(_Closing):
@@ -36,7 +33,7 @@ class EmbeddedGeolocator(_Closing):
 
     def __init__(self, *, cache_size: int = _DEFAULT_CACHE_SIZE) -> None:
         self._cache: BoundedCache[str, Location] = BoundedCache(
-            cache_size, cache_size * (64 + 128), size=_entry_size
+            cache_size, cache_size * (_ENTRY_BYTES + ENTRY_OVERHEAD), size=_ENTRY_BYTES
         )
         self._memo: dict[str, Location] = {}
 

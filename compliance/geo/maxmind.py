@@ -29,7 +29,7 @@ from typing import Any, Final
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
-from compliance.cache import BoundedCache
+from compliance.cache import ENTRY_OVERHEAD, BoundedCache
 from compliance.errors import ConfigurationError, GeoDatabaseError
 from compliance.watch import FileWatcher, Signature
 
@@ -43,12 +43,13 @@ log = logging.getLogger("compliance.geo")
 _monotonic = time.monotonic
 
 _DEFAULT_CACHE_SIZE: Final = 32_768
-# Bytes per cached address beyond the entry overhead: the key text and a share of the Location
-# (network Locations are shared by every address in the network and counted there).
-_IP_ENTRY_BYTES: Final = 64
-_NETWORK_ENTRY_BYTES: Final = 480
 # No address text is longer (an IPv6 address with a zone id); longer keys are not cached.
 _MAX_KEY_CHARS: Final = 64
+# Bytes per cached address beyond the entry overhead: the key text at its longest (network
+# Locations are shared by every address in the network and counted in the network cache).
+_IP_ENTRY_BYTES: Final = 49 + _MAX_KEY_CHARS
+# A Location with its network text and subdivision tuple.
+_NETWORK_ENTRY_BYTES: Final = 480
 
 # Network masks and "/N" suffixes by prefix length, so a CIDR costs two lookups to build.
 _MASKS_V4: Final = [(2**32 - 1) ^ (2 ** (32 - n) - 1) for n in range(33)]
@@ -61,14 +62,6 @@ _COPY_CHUNK: Final = 1 << 20
 _REPLACE_BY_RENAME: Final = (
     "update it by writing a new file and renaming it into place (as geoipupdate does)"
 )
-
-
-def _ip_size(key: str, value: Location) -> int:
-    return _IP_ENTRY_BYTES + len(key)
-
-
-def _network_size(key: int, value: Location) -> int:
-    return _NETWORK_ENTRY_BYTES
 
 
 def _kind(database_type: str) -> str | None:
@@ -228,14 +221,17 @@ class _State:
         self.get = main.get
         self.v6 = main.ip_version == 6
         self.source = f"maxmind:{main.database_type}"
+        # Fixed sizes per entry: the cheapest insertion, on the first-time lookup path.
         self.cache: BoundedCache[str, Location] = BoundedCache(
-            cache_size, cache_size * (_IP_ENTRY_BYTES + 128), size=_ip_size
+            cache_size, cache_size * (_IP_ENTRY_BYTES + ENTRY_OVERHEAD), size=_IP_ENTRY_BYTES
         )
         # Every address of a database network has the same Location: share one object.
         # Anonymous-IP networks differ from the location ones, so not with that database.
         networks = cache_size if anonymous is None else 0
         self.networks: BoundedCache[int, Location] = BoundedCache(
-            networks, networks * (_NETWORK_ENTRY_BYTES + 128), size=_network_size
+            networks,
+            networks * (_NETWORK_ENTRY_BYTES + ENTRY_OVERHEAD),
+            size=_NETWORK_ENTRY_BYTES,
         )
 
     def lookup(self, ip: str) -> Location:
