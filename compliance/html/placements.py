@@ -21,7 +21,8 @@ here (with ``@register``), its tests and its documentation.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, at the
-    very end, after end tags for any ``<svg>``/``<math>``/``<select>`` still open. Before a
+    very end, after end tags for any ``<svg>``, ``<math>``, ``<select>`` or ``<table>`` still
+    open (so that the notice is the last thing in the body, not foster-parented). Before a
     ``<plaintext>`` start tag, since everything after it is text.
 """
 
@@ -53,7 +54,7 @@ _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
 _H1: Final = Watch.of((b"h1",))
 _COMMENTS: Final = Watch.of(comments=True)
-_BODY_END: Final = Watch.of((b"plaintext",), (b"body",))
+_BODY_END: Final = Watch.of((b"plaintext", b"table"), (b"body", b"table"))
 
 
 class Host(Protocol):
@@ -174,9 +175,9 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
 
-    def _found(self, data: bytes, at: int) -> None:
-        """Its place is just before ``data[at]``."""
-        self.host.write_at(self, data, at, self.snippet)
+    def _found(self, data: bytes, at: int, before: bytes = b"") -> None:
+        """Its place is just before ``data[at]`` (after ``before``, when it gets there)."""
+        self.host.write_at(self, data, at, before + self.snippet)
         if self.pending:
             self.offset = None
             self.pending = False
@@ -214,13 +215,20 @@ class AfterHeading(_AtBodyStartUnlessFound):
             return  # inside the heading, but not HTML content of it
         if is_end:
             if name in _HEADINGS:
-                self._found(data, end)  # any heading end tag closes the open heading
+                # Any heading's end tag closes the innermost open heading.
+                inner = max(k for k, open_name in enumerate(stack) if open_name in _HEADINGS)
+                if inner == 0:
+                    self._found(data, end)
+                else:
+                    del stack[inner:]
             elif name in stack[1:]:
                 del stack[len(stack) - 1 - stack[::-1].index(name) :]
             return
         if name in _HEADINGS:
             if len(stack) == 1:
-                self._found(data, start)  # a heading start tag closes the current heading
+                # A heading start tag closes the current heading: close it first ourselves
+                # (the same tree), or the notice would go inside it.
+                self._found(data, start, b"</h1>")
             elif stack[-1] in _HEADINGS:
                 stack.pop()
             else:
@@ -250,7 +258,7 @@ class BodyEnd(Strategy):
 
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
-        self._closers = b""
+        self._tables = 0  # open <table> elements: a notice at the very end closes them first
 
     def watch(self) -> Watch:
         return _BODY_END if self.offset is None else _EVERYTHING
@@ -259,6 +267,8 @@ class BodyEnd(Strategy):
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
+        if name == b"table" and tok.in_html_body:
+            self._tables = max(0, self._tables - 1) if is_end else self._tables + 1
         if is_end and name == b"body":
             if tag is not None and tok.in_html_body:
                 self._drop()
@@ -299,8 +309,12 @@ class BodyEnd(Strategy):
         if not safe:
             return b""
         tok = self.host.tokenizer
-        # Close what would turn the notice into foreign content or drop it.
+        # Close what would turn the notice into foreign content, drop it (select) or move it
+        # before a table (foster parenting). At the end of the document this changes nothing
+        # else: the parser closes every element there anyway, and an end tag with nothing to
+        # close is ignored.
         closers = b"".join(b"</" + name + b">" for name, _kind in reversed(tok.foreign))
         if tok.select:
             closers += b"</select>"
+        closers += b"</table>" * self._tables
         return closers + self.snippet

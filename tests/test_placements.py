@@ -1,0 +1,428 @@
+"""Placements as registered strategies (compliance.html.placements), after_heading, foreign
+content and the other places where a browser reads HTML differently from a naive scanner
+(issue 14 item 9), and charset labels as WHATWG defines them.
+
+Every document is injected whole and split at every offset (and byte by byte); the outputs
+must agree, and where html5lib is installed the notice must be where its tree says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
+
+import pytest
+
+from compliance.html import PLACEMENTS
+from compliance.html.charset import UNSUPPORTED, lookup
+from compliance.html.placements import Strategy, register
+from compliance.html.tokenizer import Tokenizer, Watch
+from compliance.inject import Injector, PageInfo, Placement
+
+html5lib = pytest.importorskip("html5lib")
+
+N = '<aside class="compliance-notice" data-compliance-rule="t">N</aside>'
+
+
+def inject_every_split(
+    doc: bytes, placement: Placement, *, max_hold: int = 256 * 1024
+) -> tuple[bytes, Injector]:
+    """Inject whole, byte by byte, and split in two at every offset: all must agree."""
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {placement: N}
+
+    whole = Injector(render, max_hold=max_hold)
+    out = whole.feed(doc) + whole.finish()
+    assert not (whole.skipped_reason or "").startswith("internal error"), whole.skipped_reason
+    one = Injector(render, max_hold=max_hold)
+    assert b"".join(one.feed(doc[i : i + 1]) for i in range(len(doc))) + one.finish() == out
+    for cut in range(len(doc) + 1):
+        two = Injector(render, max_hold=max_hold)
+        got = two.feed(doc[:cut]) + two.feed(doc[cut:]) + two.finish()
+        assert got == out, cut
+        assert two.inserted_placements == whole.inserted_placements, cut
+    return out, whole
+
+
+def tree(doc: str) -> Any:
+    return html5lib.parse(doc, namespaceHTMLElements=False, scripting=True)
+
+
+def notices(root: Any) -> list[Any]:
+    return [e for e in root.iter() if e.tag == "aside" and e.get("data-compliance-rule") == "t"]
+
+
+def first_h1(element: Any) -> Any:
+    """The first <h1> in document order, not counting template contents."""
+    for child in element:
+        if child.tag == "h1":
+            return child
+        if child.tag != "template":
+            found = first_h1(child)
+            if found is not None:
+                return found
+    return None
+
+
+def parent_of(root: Any, node: Any) -> Any:
+    return next(p for p in root.iter() if node in list(p))
+
+
+# --- after_heading ------------------------------------------------------------------------------
+
+AFTER_HEADING = [
+    pytest.param(
+        "<body><header><h1>Title</h1></header><p>x</p></body>",
+        "<body><header><h1>Title</h1>{N}</header><p>x</p></body>",
+        id="under-the-headline",
+    ),
+    pytest.param("<H1 class=t>T</H1 ><p>x", "<H1 class=t>T</H1 >{N}<p>x", id="implicit-body"),
+    pytest.param("<body><h1>T</h2>x", "<body><h1>T</h2>{N}x", id="closed-by-other-heading-end"),
+    pytest.param(
+        "<body><h1>T<h2>S</h2>", "<body><h1>T</h1>{N}<h2>S</h2>", id="closed-by-heading-start"
+    ),
+    pytest.param(
+        "<body><h1><span>T<h2>S</h2></span></h1>x",
+        "<body><h1><span>T<h2>S</h2></span></h1>{N}x",
+        id="nested-heading-end-closes-only-the-inner-one",
+    ),
+    pytest.param(
+        "<body><h1>a<br>b<img src=x>c</h1>", "<body><h1>a<br>b<img src=x>c</h1>{N}", id="voids"
+    ),
+    pytest.param("<body><p>x</p></body>", "<body>{N}<p>x</p></body>", id="no-h1-body-start"),
+    pytest.param(
+        "<body><h2>x</h2><h1>y</h1>", "<body><h2>x</h2><h1>y</h1>{N}", id="first-h1-not-first-h"
+    ),
+    pytest.param(
+        "<body><template><h1>a</h1></template><h1>b</h1>",
+        "<body><template><h1>a</h1></template><h1>b</h1>{N}",
+        id="h1-in-template-does-not-count",
+    ),
+    pytest.param(
+        "<body><!-- <h1>a</h1> --><script>'<h1>b</h1>'</script><h1>c</h1>",
+        "<body><!-- <h1>a</h1> --><script>'<h1>b</h1>'</script><h1>c</h1>{N}",
+        id="comment-and-script-do-not-count",
+    ),
+    pytest.param(
+        "<body><svg><h1>a</h1></svg>",
+        "<body><svg><h1>a</h1>{N}</svg>",
+        id="h1-breaks-out-of-svg",
+    ),
+    pytest.param("<body><h1>never closed", "<body>{N}<h1>never closed", id="unclosed-h1"),
+    pytest.param(
+        "<body><h1><script>'</h1>'</script>T</h1>x",
+        "<body><h1><script>'</h1>'</script>T</h1>{N}x",
+        id="end-tag-in-script-is-text",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "expected"), AFTER_HEADING)
+def test_after_heading(doc: str, expected: str) -> None:
+    out, injector = inject_every_split(doc.encode(), "after_heading")
+    assert out.decode() == expected.replace("{N}", N)
+    assert injector.inserted_placements == ["after_heading"]
+    edited = tree(out.decode())
+    (notice,) = notices(edited)
+    h1 = first_h1(edited.find("body"))
+    if "{N}<h1" in expected or h1 is None:
+        body = edited.find("body")
+        assert body[0] is notice
+    else:
+        siblings = list(parent_of(edited, h1))
+        assert siblings[siblings.index(h1) + 1] is notice
+
+
+def test_after_heading_hold_limit_falls_back_to_body_start() -> None:
+    doc = b"<body><p>" + b"x" * 300 + b"</p><h1>T</h1>"
+    out, injector = inject_every_split(doc, "after_heading", max_hold=100)
+    assert out == b"<body>" + N.encode() + doc[len(b"<body>") :]
+    assert injector.inserted_placements == ["after_heading"]
+
+
+def test_after_heading_with_the_other_placements() -> None:
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {"body_start": "<S>", "after_heading": "<H>", "marker": "<M>", "body_end": "<E>"}
+
+    injector = Injector(render)
+    out = injector.feed(b"<body><p>x<h1>T</h1><!-- compliance:notices --></body>")
+    out += injector.finish()
+    assert out == b"<body><S><p>x<h1>T</h1><H><!-- compliance:notices --><M><E></body>"
+    # Without h1 and marker, both fall back to the body start, in registry order.
+    injector = Injector(render)
+    out = injector.feed(b"<body><p>x</p></body>") + injector.finish()
+    assert out == b"<body><S><H><M><p>x</p><E></body>"
+
+
+# --- registry: the tokens to watch are derived from the placements -------------------------------
+
+
+class _Spy:
+    def __init__(self) -> None:
+        self.tags: list[bytes] = []
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        self.tags.append((b"/" if is_end else b"") + name)
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        self.tags.append(b"!")
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+
+def test_tokenizer_reports_only_watched_tags() -> None:
+    spy = _Spy()
+    tok = Tokenizer(spy, Watch.of((b"h1",), (b"body",)))
+    doc = b"<p>a<h1>b</h1><!-- c --><div><span></span></div></body>"
+    assert tok.scan(doc, 0, True) == len(doc)
+    assert spy.tags == [b"h1", b"/body"]
+
+
+@pytest.fixture
+def figure_placement() -> Iterator[type[Strategy]]:
+    """A placement registered for one test: after the first </figure>."""
+
+    class AfterFigure(Strategy):
+        name: ClassVar[Placement] = "after_figure"  # type: ignore[assignment]
+        _watch = Watch.of((), (b"figure",))
+
+        def watch(self) -> Watch:
+            return self._watch
+
+        def on_tag(
+            self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+        ) -> None:
+            self.host.write_at(self, data, end, self.snippet)
+            self.pending = False
+            self.host.done(self)
+
+    register(AfterFigure)
+    try:
+        yield AfterFigure
+    finally:
+        del PLACEMENTS["after_figure"]
+
+
+def test_a_registered_placement_gets_its_tags_without_other_changes(
+    figure_placement: type[Strategy],
+) -> None:
+    def render(page: PageInfo) -> Mapping[str, str]:
+        return {"after_figure": "<F>"}
+
+    injector = Injector(render)  # type: ignore[arg-type]
+    out = injector.feed(b"<body><p>x</p><figure>i</figure><p>y</p>") + injector.finish()
+    assert out == b"<body><p>x</p><figure>i</figure><F><p>y</p>"
+
+
+def test_built_in_placements_are_registered_in_snippet_order() -> None:
+    assert list(PLACEMENTS)[:4] == ["body_start", "after_heading", "marker", "body_end"]
+
+
+# --- foreign content, select, plaintext (issue 14 item 9) ----------------------------------------
+
+FOREIGN = [
+    # <svg><script> is an SVG element: "<!--" in it opens a comment that runs to the end,
+    # so no end of the body can take markup ("none": left unedited, the core's fail mode).
+    pytest.param(
+        "<body><svg><script><!--</script></svg><p>x</p></body>",
+        {"body_end": "none", "marker": "start", "body_start": "start"},
+        id="svg-script-comment",
+    ),
+    pytest.param(
+        '<body><svg><style>"</body>"</style></svg><p>x</p></body>',
+        {"body_end": "end"},
+        id="svg-style-is-markup",
+    ),
+    pytest.param(
+        "<body><math><style><!-- </math> --></style></math><p>x</p></body>",
+        {"body_end": "end"},
+        id="math-style-comment",
+    ),
+    pytest.param(
+        "<body><svg><title><style><!--</style></title></svg><p>x</p></body>",
+        {"body_end": "end"},
+        id="svg-title-integration-point-style-is-raw",
+    ),
+    pytest.param(
+        "<body><svg><foreignObject><script>'</body>'</script></foreignObject></svg>x</body>",
+        {"body_end": "end"},
+        id="foreignobject-script-is-raw",
+    ),
+    pytest.param(
+        "<body><math><mi><script>'</body>'</script></mi></math>x</body>",
+        {"body_end": "end"},
+        id="mathml-text-integration-point",
+    ),
+    pytest.param(
+        "<body><math><annotation-xml encoding='text/html'><style>'</body>'</style>"
+        "</annotation-xml></math>x</body>",
+        {"body_end": "end"},
+        id="annotation-xml-html",
+    ),
+    pytest.param(
+        "<body><svg><![CDATA[</body><!--]]></svg>x</body>",
+        {"body_end": "end"},
+        id="cdata-in-svg",
+    ),
+    pytest.param(
+        "<body><svg><p>out</p><!-- compliance:notices --><script>'<!--'</script>x</body>",
+        {"body_end": "end", "marker": "marker"},
+        id="breakout-p",
+    ),
+    pytest.param(
+        "<body><svg><circle/><script/><!-- compliance:notices --></svg>x</body>",
+        {"marker": "start", "body_end": "end"},
+        id="self-closing-in-svg",
+    ),
+    pytest.param("<body><svg><rect>", {"body_end": "end", "marker": "start"}, id="unclosed-svg"),
+    pytest.param(
+        "<body><select><style><!--a</style></select><p>x</p>--></body>",
+        {"body_end": "end", "body_start": "start"},
+        id="select-style-is-not-raw",
+    ),
+    pytest.param(
+        "<body><select><script>'</body>'</script></select>x</body>",
+        {"body_end": "end"},
+        id="select-script-is-raw",
+    ),
+    pytest.param(
+        "<body><select><option>a", {"body_end": "end", "marker": "start"}, id="unclosed-select"
+    ),
+    pytest.param(
+        "<body><select><textarea></body></textarea>x</body>",
+        {"body_end": "end"},
+        id="textarea-ends-select",
+    ),
+    pytest.param("<body><p>a<plaintext>x</body>", {"body_end": "before-plaintext"}, id="plaintext"),
+    pytest.param(
+        "<body><table><tr><td>x", {"body_end": "end"}, id="unclosed-table-notice-after-it"
+    ),
+]
+
+
+def _where(edited: Any, placement: str) -> str:
+    body = edited.find("body")
+    found = notices(edited)
+    assert len(found) == 1, "exactly one notice element, in the HTML namespace"
+    (notice,) = found
+    order = [e for e in body.iter() if isinstance(e.tag, str)]
+    after = order[order.index(notice) + len(list(notice.iter())) :]
+    if body[0] is notice and not (body.text or "").strip():
+        return "start"
+    if not after:
+        return "end"
+    if after[0].tag == "plaintext":
+        return "before-plaintext"
+    comments = [e for e in body.iter() if not isinstance(e.tag, str)]
+    for parent in body.iter():
+        children = list(parent)
+        if notice in children:
+            k = children.index(notice)
+            if k and children[k - 1] in comments:
+                return "marker"
+    return "elsewhere"
+
+
+@pytest.mark.parametrize(("doc", "expected"), FOREIGN)
+def test_foreign_content_and_friends_read_as_browsers_do(
+    doc: str, expected: dict[str, str]
+) -> None:
+    original = tree(doc)
+    for placement, where in expected.items():
+        out, injector = inject_every_split(doc.encode(), placement)  # type: ignore[arg-type]
+        if where == "none":
+            assert not injector.inserted
+            assert out == doc.encode()
+            continue
+        assert injector.inserted, (placement, injector.skipped_reason)
+        edited = tree(out.decode())
+        assert _where(edited, placement) == where, (placement, out)
+        # Nothing else changed: the notice removed gives the original tree.
+        (notice,) = notices(edited)
+        parent = parent_of(edited, notice)
+        siblings = list(parent)
+        k = siblings.index(notice)
+        tail = notice.tail or ""
+        if k == 0:
+            parent.text = ((parent.text or "") + tail) or None
+        else:
+            siblings[k - 1].tail = ((siblings[k - 1].tail or "") + tail) or None
+        parent.remove(notice)
+        assert html5lib.serialize(edited) == html5lib.serialize(original), placement
+
+
+# --- charset labels, as browsers read them ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [
+        ("iso-8859-1", "cp1252"),
+        ("latin1", "cp1252"),
+        ("ASCII", "cp1252"),
+        ("us-ascii", "cp1252"),
+        (" utf8 ", "utf-8"),
+        ("gb2312", "gbk"),
+        ("x-sjis", "cp932"),
+        ("utf-16", UNSUPPORTED),
+        ("UTF-16BE", UNSUPPORTED),
+        ("iso-2022-jp", UNSUPPORTED),
+        ("hz-gb-2312", UNSUPPORTED),
+        ("utf-7", None),
+        ("no-such-charset", None),
+    ],
+)
+def test_charset_labels_follow_the_encoding_standard(label: str, codec: str | None) -> None:
+    assert lookup(label) == codec
+
+
+def test_latin1_page_gets_windows_1252_characters() -> None:
+    # "€" is 0x80 in windows-1252, which is what a browser uses for a "latin1" page; in real
+    # ISO-8859-1 it does not exist and would have become a character reference.
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        assert page.charset == "cp1252"
+        return {"body_end": "<p>€ “x”</p>"}
+
+    injector = Injector(render, charset="latin1")
+    out = injector.feed(b"<body>x</body>") + injector.finish()
+    assert out == b"<body>x<p>\x80 \x93x\x94</p></body>"
+
+
+def test_meta_utf16_label_means_utf8() -> None:
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        assert page.charset == "utf-8"
+        return {"body_end": "é"}
+
+    injector = Injector(render)
+    out = injector.feed(b'<meta charset="utf-16"><body>x</body>') + injector.finish()
+    assert out.endswith("é</body>".encode())
+
+
+@pytest.mark.parametrize(
+    ("doc", "charset", "reason"),
+    [
+        (b"\xff\xfe<\x00b\x00", None, "unsupported encoding"),
+        (b"<body>x</body>", "utf-16le", "unsupported encoding"),
+        (b"<body>x</body>", "iso-2022-jp", "unsupported encoding"),
+        (b"<head></head><frameset><frame src=a></frameset>", None, "frameset document"),
+        (b"<body><frameset></frameset>", None, "frameset document"),
+    ],
+)
+def test_skip_reason_says_why_a_page_is_not_edited(
+    doc: bytes, charset: str | None, reason: str
+) -> None:
+    injector = Injector(lambda page: {"body_end": N}, charset=charset)
+    out = injector.feed(doc) + injector.finish()
+    assert out == doc
+    assert injector.skip_reason == reason
+    assert not injector.inserted
