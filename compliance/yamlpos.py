@@ -276,7 +276,19 @@ def _build(
         own = {id(key_node) for key_node, _ in node.value}
         # Flattening copies merged entries into this mapping: count them before doing it.
         budget.spend(node, budget.merged_size(node), alias_at)
-        loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
+        try:
+            loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            out.problems.append(
+                (
+                    path,
+                    mark.line + 1,
+                    mark.column + 1,
+                    "a merge key ('<<') takes a mapping ('*anchor') or a list of them",
+                )
+            )
+            node.value = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
         result: dict[str, Any] = {}
         first_seen: dict[str, tuple[int, bool]] = {}
         for key_node, value_node in node.value:

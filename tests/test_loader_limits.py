@@ -1,0 +1,241 @@
+"""Rule loading is bounded: hostile or broken files give a FILE:LINE:COL error, fast, in
+bounded memory, and never hang or crash the process (issue 14, items 3 and 5)."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance.errors import ConfigurationError, RuleError
+from compliance.loader import lint, load_rules
+
+GOOD = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [RU]
+    notice: {text: {en: hello}}
+"""
+
+# 126 bytes of aliases that stand for 4^12 = 16 million strings once expanded.
+BOMB = "a: &a [x,x,x,x]\n" + "".join(
+    f"{b}: &{b} [*{a},*{a},*{a},*{a}]\n" for a, b in zip("abcdefghijk", "bcdefghijkl")
+)
+
+
+def _problems(paths: list[Path], **limits: int) -> list[str]:
+    with pytest.raises(RuleError) as info:
+        load_rules(paths, **limits)
+    return [str(p) for p in info.value.problems]
+
+
+def _bounded(function: object, *, seconds: float = 2.0) -> None:
+    start = time.perf_counter()
+    function()  # type: ignore[operator]
+    assert time.perf_counter() - start < seconds
+
+
+def _merge_bomb() -> str:
+    lines = ["version: 1", "a0: &a0 {x: 1, y: 2}"]
+    lines += [f"a{i}: &a{i} {{<<: [*a{i - 1}, *a{i - 1}], k{i}: 1}}" for i in range(1, 40)]
+    return "\n".join(lines)
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_AS"), reason="needs RLIMIT_AS")
+def test_bombs_load_in_bounded_memory(tmp_path: Path) -> None:
+    """In a process allowed 1 GiB of address space, both bombs are plain errors."""
+    (tmp_path / "alias.yaml").write_text("version: 1\n" + BOMB, encoding="utf-8")
+    (tmp_path / "merge.yaml").write_text(_merge_bomb(), encoding="utf-8")
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from compliance.errors import RuleError\n"
+        "from compliance.loader import load_rules\n"
+        "try:\n"
+        "    load_rules([sys.argv[1]])\n"
+        "except RuleError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("too many values") == 2
+
+
+def test_alias_bomb_is_an_error_with_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text("version: 1\n" + BOMB, encoding="utf-8")
+    assert len(BOMB.encode()) < 300
+    found: list[str] = []
+    _bounded(lambda: found.extend(_problems([path])))
+    problem = found[0]
+    assert problem.startswith(f"{path}:")
+    assert "too many values" in problem and "aliases" in problem
+    line = int(problem.split(":")[1])
+    assert line > 2  # where the aliases are expanded, not 1:1
+
+
+def test_merge_key_bomb_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(_merge_bomb(), encoding="utf-8")
+    found: list[str] = []
+    _bounded(lambda: found.extend(_problems([path])))
+    assert any("too many values" in p for p in found)
+
+
+@pytest.mark.parametrize("opener", ["[", "{", "- "])
+def test_deep_nesting_does_not_crash_the_process(tmp_path: Path, opener: str) -> None:
+    path = tmp_path / "deep.yaml"
+    separator = "\n" if opener == "- " else " "
+    path.write_text("version: 1\nrules:" + separator + opener * 200_000, encoding="utf-8")
+    found: list[str] = []
+    _bounded(lambda: found.extend(_problems([path])))
+    assert any("nested too deeply" in p for p in found), found
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)
+    for where in (fifo, tmp_path):  # named, or found in a folder
+        found: list[str] = []
+        _bounded(lambda where=where: found.extend(_problems([where])), seconds=1.0)
+        assert found[:1] == [
+            f"{fifo}:1:1: a FIFO (named pipe), not a regular file: a rule file "
+            "must be a regular file"
+        ]
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_symlink_to_dev_zero_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "zero.yaml"
+    link.symlink_to("/dev/zero")
+    found: list[str] = []
+    _bounded(lambda: found.extend(_problems([tmp_path])), seconds=1.0)
+    assert found[:1] == [
+        f"{link}:1:1: a character device, not a regular file: a rule file must be a regular file"
+    ]
+
+
+def test_size_cap(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(GOOD + "# " + "x" * 2_000_000 + "\n", encoding="utf-8")
+    (problem,) = _problems([path])
+    assert problem.startswith(f"{path}:1:1: the file is 2,000,")
+    assert "at most 1,048,576 bytes" in problem
+    assert load_rules([path], max_bytes=4 << 20).rules[0].rule.id == "a"
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "message"),  # a name's problem is at the name, a value's at the value
+    [
+        ("Connection", "close", "'Connection' is a hop-by-hop or framing header"),
+        ("Keep-Alive", "timeout=5", "'Keep-Alive' is a hop-by-hop or framing header"),
+        ("Proxy-Foo", "1", "'Proxy-Foo' is a hop-by-hop or framing header"),
+        ("TE", "trailers", "'TE' is a hop-by-hop or framing header"),
+        ("Trailer", "x", "'Trailer' is a hop-by-hop or framing header"),
+        ("Transfer-Encoding", "chunked", "'Transfer-Encoding' is a hop-by-hop or framing"),
+        ("Upgrade", "h2c", "'Upgrade' is a hop-by-hop or framing header"),
+        ("Content-Length", "1", "'Content-Length' is a hop-by-hop or framing header"),
+        ("X-Note", "Привет", "'П' (U+041F) cannot be sent in a header"),
+        ("X-Note", "a\\u0007b", "control character U+0007 is not allowed"),
+        ("X-Note", "a\\u0085b", "control character U+0085 is not allowed"),
+    ],
+)
+def test_headers_that_would_break_a_response_are_lint_errors(
+    tmp_path: Path, header: str, value: str, message: str
+) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: h\n    title: H\n    jurisdictions: [RU]\n"
+        f'    headers:\n      {header}: "{value}"\n',
+        encoding="utf-8",
+    )
+    (problem,) = _problems([path])
+    column = 7 if message.startswith(f"'{header}'") else 7 + len(header) + 2
+    assert problem.startswith(f"{path}:7:{column}: rules[0].headers.{header}: ")
+    assert message in problem
+    (finding,) = lint([path])
+    assert str(finding) == problem
+
+
+def test_latin1_header_values_are_fine(tmp_path: Path) -> None:
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        GOOD.replace("    notice:", '    headers: {X-Note: "café\\tok"}\n    notice:'),
+        encoding="utf-8",
+    )
+    assert load_rules([path]).rules[0].rule.headers == {"X-Note": "café\tok"}
+
+
+def test_unknown_pack_lists_the_available_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"no bundled rule pack named 'rusia'.*russia"):
+        load_rules(packs=["rusia"])
+
+
+@settings(
+    max_examples=60,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.binary(max_size=2000))
+def test_random_bytes_give_problems_not_crashes(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "random.yaml"
+    path.write_bytes(data)
+    try:
+        load_rules([path])
+    except RuleError as exc:
+        assert all(p.file == str(path) and p.line >= 1 and p.column >= 1 for p in exc.problems)
+
+
+_YAMLISH = st.recursive(
+    st.one_of(
+        st.sampled_from(["x", "1", "true", "2024-01-01", "RU", "&a x", "*a", "'q'", "null"]),
+        st.text(alphabet="abc:-[]{}&*!|>#'\" \n", max_size=12),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(
+            st.tuples(st.sampled_from(["id", "rules", "title", "<<", "k"]), inner), max_size=4
+        ).map(lambda pairs: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=_YAMLISH, anchors=st.integers(min_value=0, max_value=12))
+def test_random_yaml_with_aliases_stays_bounded(tmp_path: Path, body: str, anchors: int) -> None:
+    lines = ["version: 1", "a0: &a0 [x, x, x, x]"]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, anchors)
+    ]
+    lines.append(f"rules: {body}")
+    path = tmp_path / "y.yaml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    start = time.perf_counter()
+    before = sys.getallocatedblocks()
+    try:
+        load_rules([path])
+    except RuleError:
+        pass
+    assert time.perf_counter() - start < 2.0
+    assert sys.getallocatedblocks() - before < 2_000_000
