@@ -137,6 +137,10 @@ class _Locales:
         number = self._ensure(table)
         return f"${_P}_nl_{number}"
 
+    def page_choice(self, table: LocaleTable) -> str:
+        """A variable holding the locale the page's language chose, or empty."""
+        return f"${_P}_pg_{self._ensure(table)}"
+
     def _ensure(self, table: LocaleTable) -> int:
         number = self.names.get(table.key)
         if number is not None:
@@ -432,22 +436,20 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         ],
     )
     w.add("")
-    # -- the response: is it a page the library edits?
+    # -- the response: is it a page? (then the library's headers) may it carry notices?
     w.map(
-        '"$request_method|$status|$upstream_http_content_range|$upstream_http_content_type"',
-        f"{_P}_editable",
-        [
-            (
-                _regex(
-                    r"^(?!HEAD\|)[^|]*\|2(?!04|06)\d\d\|\|\s*(?:text/html|application/xhtml\+xml)"
-                    r"\s*(?:;.*)?$",
-                    caseless=True,
-                ),
-                "1",
-            )
-        ],
+        "$upstream_http_content_type",
+        f"{_P}_html",
+        [(_regex(r"^\s*(?:text/html|application/xhtml\+xml)\s*(?:;.*)?$", caseless=True), "1")],
         default="0",
-        comment="an HTML page with a 2xx status other than 204/206: headers and notices",
+        comment="an HTML response: the library's headers",
+    )
+    w.map(
+        f'"$request_method|$status|$upstream_http_content_range|${_P}_html"',
+        f"{_P}_editable",
+        [(_regex(r"^(?!HEAD\|)[^|]*\|2(?!04|06)\d\d\|\|1$"), "1")],
+        default="0",
+        comment="an HTML page with a 2xx status other than 204/206: notices",
     )
     notice_rules = [(i, r) for i, r in enumerate(rules) if r.notice is not None]
     w.map(
@@ -482,12 +484,15 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             )
             placements.setdefault(rule.notice.placement, []).append(f"${_P}_n_{index}_{part}")
         if len(rule.notice.table.options) > 1:
-            multilingual.append(final_vars[index])
+            multilingual.append(f"|{final_vars[index]}:{locales.page_choice(rule.notice.table)}")
     w.map(
-        '"$' + f"{_P}_editable" + "".join(multilingual) + '"',
+        f'"${_P}_html${_P}_editable' + "".join(multilingual) + '"',
         f"{_P}_vary",
-        [(_regex("^1.*1"), '"Accept-Language"')],
-        comment="the notice's language was negotiated",
+        [
+            (_regex(r"^10.*\|1:"), '"Accept-Language"'),
+            (_regex(r"^11(?:\|[01]:[^|]*)*\|1:(?:\||$)"), '"Accept-Language"'),
+        ],
+        comment="the reader's languages chose a notice's locale (not the page's language)",
     )
     # -- the rules' own headers
     header_names = list(dict.fromkeys(n for rule in rules for n, _ in rule.headers))
@@ -499,7 +504,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             (_regex(rf"^1\|\|{'0' * n}1"), _quote(dict(r.headers)[name]))
             for n, (_, r) in enumerate(having)
         ]
-        w.map(f'"${_P}_editable|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
+        w.map(f'"${_P}_html|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
         acting = [(i, r) for i, r in having if r.notice is None]
         blocked = [
             (_regex(f"^{'0' * n}1"), _quote(dict(r.headers)[name]))
@@ -511,12 +516,15 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             blocked,
         )
     if plan.location_sensitive:
-        source = f'"${_P}_editable|$upstream_http_cache_control"'
+        source = f'"${_P}_html|$upstream_http_cache_control"'
         w.map(
             source,
             f"{_P}_cc1",
             [
-                (_regex(r"^1\|(.*?)(?:^|,)\s*public\s*(?=,|$)(.*)$", caseless=True), "1|$1$2"),
+                (
+                    _regex(r"^1\|(.*?)(?:(?<=\|)|,)\s*public\s*(?=,|$)(.*)$", caseless=True),
+                    "1|$1$2",
+                ),
                 (_regex(r"^(.*)$"), "$1"),
             ],
             comment="Cache-Control: private on edited pages (public and s-maxage removed)",
@@ -526,7 +534,10 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             f"{_P}_cc2",
             [
                 (
-                    _regex(r"^1\|(.*?)(?:^|,)\s*s-maxage\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True),
+                    _regex(
+                        r"^1\|(.*?)(?:(?<=\|)|,)\s*s-maxage\s*(?:=[^,]*)?(?=,|$)(.*)$",
+                        caseless=True,
+                    ),
                     "1|$1$2",
                 ),
                 (_regex(r"^(.*)$"), "$1"),
@@ -537,7 +548,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             f"{_P}_cc3",
             [
                 (
-                    _regex(r"^1\|(.*?)(?:^|,)\s*private\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True),
+                    _regex(
+                        r"^1\|(.*?)(?:(?<=\|)|,)\s*private\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True
+                    ),
                     "1|$1$2",
                 ),
                 (_regex(r"^(.*)$"), "$1"),
@@ -555,7 +568,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         for name in _SHARED_CACHE_HEADERS:
             variable = name.lower().replace("-", "_")
             w.map(
-                f'"${_P}_editable|$upstream_http_{variable}"',
+                f'"${_P}_html|$upstream_http_{variable}"',
                 f"{_P}_keep_{variable}",
                 [(_regex(r"^0\|(.*)$"), "$1")],
             )
@@ -619,10 +632,10 @@ def _location_conf(
         "proxy_hide_header X-Compliance-Tags;",
         "",
         "# Headers the library sends on edited pages.",
-        "add_header Vary $compliance_vary;",
+        "add_header Vary $compliance_vary always;",
     ]
     for number, name in enumerate(header_names):
-        lines.append(f"add_header {name} $compliance_h_{number};")
+        lines.append(f"add_header {name} $compliance_h_{number} always;")
     if plan.location_sensitive:
         lines.append("proxy_hide_header Cache-Control;")
         lines.append("add_header Cache-Control $compliance_cache_control always;")

@@ -145,25 +145,26 @@ function lookup(table, tag) {
   return found === undefined ? null : found;
 }
 
+// [locale, reason]: reason "page" when the page's own language chose it.
 function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
   const table = DATA.locales[tableIndex];
-  if (table.options.length === 1) return table.options[0];
+  if (table.options.length === 1) return [table.options[0], "default"];
   if (pageLanguage) {
     const found = lookup(table, pageLanguage);
-    if (found !== null) return found;
+    if (found !== null) return [found, "page"];
   }
   const [preferred, refused] = parseAcceptLanguage(acceptLanguage);
   for (const tag of preferred) {
     if (tag === "*") break;
     const found = lookup(table, tag);
-    if (found !== null) return found;
+    if (found !== null) return [found, "accept-language"];
   }
   const refusedOptions = new Set();
   for (const tag of refused) if (tag !== "*") refusedOptions.add(lookup(table, tag));
   for (const option of table.countries[country] || []) {
-    if (!refusedOptions.has(option)) return option;
+    if (!refusedOptions.has(option)) return [option, "jurisdiction"];
   }
-  return table.default;
+  return [table.default, "default"];
 }
 
 // -- responses ----------------------------------------------------------------------------
@@ -221,9 +222,9 @@ const SHARED_CACHE_HEADERS = [
   "cdn-cache-control", "cloudflare-cdn-cache-control", "surrogate-control", "x-accel-expires",
 ];
 
-function locationHeaders(headers, decision, request, jsonToo) {
+function locationHeaders(headers, decision, request, jsonToo, languages = decision.multilingual) {
   const vary = [];
-  if (decision.multilingual) vary.push("Accept-Language");
+  if (languages) vary.push("Accept-Language");
   if (jsonToo && request.headers.get("accept") !== null) vary.push("Accept");
   if (vary.length) mergeVary(headers, vary);
   if (DATA.locationSensitive) {
@@ -237,7 +238,7 @@ function locationHeaders(headers, decision, request, jsonToo) {
 
 function blockResponse(decision, where, request) {
   const block = decision.block.block;
-  const locale = chooseLocale(block.locales, null, request.headers.get("accept-language"),
+  const [locale] = chooseLocale(block.locales, null, request.headers.get("accept-language"),
     where.country);
   const json = prefersJson(request.headers.get("accept"));
   const body = json ? block.json[locale] : block.page[locale];
@@ -267,13 +268,15 @@ function editable(request, response) {
 
 function snippets(decision, where, request, pageLanguage) {
   const out = {};
+  let consulted = false;
   for (const rule of decision.notices) {
     const notice = rule.notice;
-    const locale = chooseLocale(notice.locales, pageLanguage,
+    const [locale, reason] = chooseLocale(notice.locales, pageLanguage,
       request.headers.get("accept-language"), where.country);
     out[notice.placement] = (out[notice.placement] || "") + notice.html[locale];
+    if (DATA.locales[notice.locales].options.length > 1 && reason !== "page") consulted = true;
   }
-  return out;
+  return [out, consulted];
 }
 
 async function inject(response, decision, where, request) {
@@ -283,17 +286,22 @@ async function inject(response, decision, where, request) {
     // The origin's middleware already put the notices in: leave the page alone.
     return new Response(text, { status: response.status, statusText: response.statusText, headers });
   }
-  locationHeaders(headers, decision, request, false);
   for (const name of ["content-length", "etag", "accept-ranges", "content-md5", "content-digest",
     "repr-digest"]) {
     headers.delete(name);
   }
   let pageLanguage = (headers.get("content-language") || "").split(",")[0].trim() || null;
-  let parts = null;
+  if (pageLanguage === null) {
+    // The page's own language, as the middleware's scanner reads it from <html lang>.
+    const tag = /<html\b[^>]*?\s(?:xml:)?lang\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(text);
+    const lang = tag === null ? "" : (tag[1] ?? tag[2] ?? tag[3] ?? "").trim();
+    if (lang) pageLanguage = lang;
+  }
+  const [parts, consulted] = snippets(decision, where, request, pageLanguage);
+  locationHeaders(headers, decision, request, false, consulted);
   const hasMarker = MARKER.test(text);
   const hasHeading = /<\/h1\s*>/i.test(text);
   const place = (name) => {
-    if (parts === null) parts = snippets(decision, where, request, pageLanguage);
     const html = parts[name] || "";
     parts[name] = "";
     return html;
@@ -311,15 +319,6 @@ async function inject(response, decision, where, request) {
   let bodySeen = false;
   let headingDone = false;
   const rewriter = new HTMLRewriter()
-    .on("html", {
-      element(element) {
-        if (pageLanguage === null) {
-          const lang = (element.getAttribute("lang") || element.getAttribute("xml:lang") || "")
-            .trim();
-          if (lang) pageLanguage = lang;
-        }
-      },
-    })
     .on("body", {
       element(element) {
         if (bodySeen) return;
@@ -406,8 +405,9 @@ export default {
       decision = decide(where, { ...info, tags });
       if (decision.block !== null) return blockResponse(decision, where, info);
     }
-    if (!editable(info, plain)) return plain;
-    if (decision.notices.length === 0) {
+    const type = (headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
+    if (!HTML_TYPES.has(type)) return plain;
+    if (!editable(info, plain) || decision.notices.length === 0) {
       locationHeaders(plain.headers, decision, info, false);
       return plain;
     }

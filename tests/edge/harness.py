@@ -1,0 +1,284 @@
+"""Shared by the edge-export tests: a small origin, the engines as subprocesses, and the
+library's own answers for the same readers (through the real WSGI middleware).
+
+Loaded by the test modules with :func:`load` (the test suite runs in importlib mode).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
+import pytest
+
+HERE = Path(__file__).resolve().parent
+RULES = HERE / "rules"
+REQUIRE = os.environ.get("COMPLIANCE_REQUIRE_EDGE") == "1"
+"""Set by .ci/run: a missing engine fails the tests instead of skipping them."""
+
+NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_http_geoip2_module.so")
+WORKERD = HERE / "node_modules" / ".bin" / "workerd"
+NOTICE = re.compile(
+    r'<aside class="compliance-notice" data-compliance-rule="([^"]+)" lang="([^"]+)"'
+)
+
+PAGE = (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Origin</title></head>'
+    "<body><h1>Headline</h1><!-- compliance:notices --><p>Article text.</p></body></html>"
+)
+
+
+def missing(what: str, install: str) -> None:
+    """Skip (locally) or fail (in CI) for an engine that is not installed."""
+    message = f"{what} is not installed; install it with: {install}"
+    if REQUIRE:
+        pytest.fail(message + " (COMPLIANCE_REQUIRE_EDGE=1: the edge tests must run)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the origin -------------------------------------------------------------------------------
+
+
+def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """A site: HTML pages, some tagged, some with a language, one JSON, one missing."""
+    path = environ.get("PATH_INFO", "/")
+    headers = [("Content-Type", "text/html; charset=utf-8")]
+    status = "200 OK"
+    body = PAGE
+    if path.startswith("/tagged/"):
+        headers.append(("X-Compliance-Tags", "sport, politics"))
+    if path.startswith("/lang/"):
+        headers.append(("Content-Language", path.split("/")[2]))
+    if path.startswith("/htmllang/"):
+        body = PAGE.replace("<html>", f'<html lang="{path.split("/")[2]}">')
+    if path.startswith("/cached/"):
+        headers.append(("Cache-Control", "public, max-age=60, s-maxage=600"))
+    if path == "/data.json":
+        headers = [("Content-Type", "application/json")]
+        body = '{"ok": true}'
+    if path == "/missing":
+        status = "404 Not Found"
+    if path == "/echo-edge":
+        body = PAGE.replace("Article text.", environ.get("HTTP_X_COMPLIANCE_EDGE", "no edge"))
+    data = body.encode("utf-8")
+    headers.append(("Content-Length", str(len(data))))
+    start_response(status, headers)
+    return [data]
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    server: Any
+
+
+def serve(app: Any) -> Iterator[Served]:
+    """A real WSGI server on 127.0.0.1 in a thread."""
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Served(f"http://127.0.0.1:{port}", port, server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- engines ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Engine:
+    url: str
+    process: subprocess.Popen[bytes]
+    started_in: float
+    """Seconds from the start of the process until it accepted a connection."""
+    log: Path
+
+
+def wait_for(process: subprocess.Popen[bytes], port: int, log: Path, began: float) -> float:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the engine exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return time.monotonic() - began
+        except OSError:
+            time.sleep(0.005)
+    raise RuntimeError(f"the engine did not start: {log.read_text(errors='replace')[-2000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start_nginx(directory: Path, export_dir: Path, origin_port: int) -> Iterator[Engine]:
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists() or not NGINX_MODULE.exists():
+        missing("nginx with the geoip2 module", "apt-get install nginx libnginx-mod-http-geoip2")
+    port = free_port()
+    log = directory / "error.log"
+    (directory / "nginx.conf").write_text(
+        f"""load_module {NGINX_MODULE};
+daemon off;
+pid {directory}/nginx.pid;
+error_log {log} warn;
+worker_processes 1;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    variables_hash_max_size 4096;
+    set_real_ip_from 127.0.0.1;
+    real_ip_header X-Forwarded-For;
+    include {export_dir}/http.conf;
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            include {export_dir}/location.conf;
+            proxy_set_header Host $host;
+            proxy_pass http://127.0.0.1:{origin_port};
+        }}
+    }}
+}}
+"""
+    )
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [nginx, "-p", str(directory), "-e", str(log), "-c", str(directory / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        started = wait_for(process, port, log, began)
+        yield Engine(f"http://127.0.0.1:{port}", process, started, log)
+    finally:
+        stop(process)
+
+
+def start_workerd(directory: Path, export_dir: Path, origin_url: str) -> Iterator[Engine]:
+    if not WORKERD.exists():
+        missing("workerd", f"npm ci --prefix {HERE}")
+    port = free_port()
+    log = directory / "workerd.log"
+    shutil.copy(export_dir / "worker.mjs", directory / "worker.mjs")
+    (directory / "config.capnp").write_text(
+        f"""using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "net", network = (allow = ["public", "private", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}",
+              http = (cfBlobHeader = "cf-blob"), service = "main")],
+);
+const worker :Workerd.Worker = (
+  modules = [(name = "worker.mjs", esModule = embed "worker.mjs")],
+  compatibilityDate = "2024-09-23",
+  bindings = [(name = "ORIGIN", text = "{origin_url}")],
+  globalOutbound = "net",
+);
+"""
+    )
+    began = time.monotonic()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(WORKERD), "serve", str(directory / "config.capnp")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
+        )
+    try:
+        started = wait_for(process, port, log, began)
+        yield Engine(f"http://127.0.0.1:{port}", process, started, log)
+    finally:
+        stop(process)
+
+
+# -- answers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a reader got, in the terms the edge must equal."""
+
+    status: int
+    link: str | None
+    notices: tuple[tuple[str, str], ...]
+    """(rule id, lang) of each notice, in document order."""
+    block_rule: str | None
+    content_language: str | None
+
+    @classmethod
+    def of(cls, status: int, headers: Any, body: str) -> Answer:
+        block = re.search(r'class="compliance-block" data-compliance-rule="([^"]+)"', body)
+        return cls(
+            status,
+            headers.get("link"),
+            tuple(NOTICE.findall(body)),
+            block.group(1) if block else None,
+            headers.get("content-language") if status == 451 else None,
+        )
+
+
+class _Headers:
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._pairs = [(k.lower(), v) for k, v in pairs]
+
+    def get(self, name: str) -> str | None:
+        values = [v for k, v in self._pairs if k == name.lower()]
+        return ", ".join(values) if values else None
+
+
+def python_answer(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answer:
+    """The middleware's answer, through the real WSGI middleware."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    response = call_wsgi(app, wsgi_environ(path, peer=peer, headers=headers))
+    return Answer.of(
+        response.status, _Headers(response.headers), response.body.decode("utf-8", "replace")
+    )
+
+
+def edge_answer(client: httpx.Client, url: str, headers: list[tuple[str, str]]) -> Answer:
+    response = client.get(url, headers=headers)
+    return Answer.of(response.status_code, response.headers, response.text)

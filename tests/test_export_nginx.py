@@ -1,0 +1,273 @@
+"""`compliance export nginx` against a real nginx with ngx_http_geoip2_module: the same
+notices, locales, order, blocks and headers as the Python middleware, reader by reader.
+
+nginx is started once for the module, in front of a small origin, reading MaxMind's City test
+database; readers are placed with ``X-Forwarded-For``. The middleware's answers come from the
+real WSGI middleware on the same database. Locally the module skips when nginx or the geoip2
+module is missing; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from compliance import Engine
+from compliance.export import Export, export_nginx, write_export
+from compliance.wsgi import ComplianceMiddleware
+
+pytestmark = pytest.mark.slow
+
+
+def _harness() -> ModuleType:
+    name = "compliance_edge_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parent / "edge" / "harness.py"
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+h = _harness()
+
+# Readers from MaxMind's City test database (address: country, subdivisions).
+READERS = [
+    pytest.param("2a02:d0c0::1", id="RU"),
+    pytest.param("2a02:d300::1", id="UA-no-subdivision"),
+    pytest.param("81.2.69.142", id="GB-ENG"),
+    pytest.param("2.2.3.1", id="GB-ENG-WBK"),
+    pytest.param("89.160.20.112", id="SE-E"),
+    pytest.param("216.160.83.56", id="US-WA"),
+    pytest.param("214.78.120.1", id="US-CA"),
+    pytest.param("149.101.100.1", id="US-no-subdivision"),
+    pytest.param("175.16.199.1", id="CN-22"),
+    pytest.param("214.0.1.1", id="AU-VIC"),
+    pytest.param("67.43.156.1", id="BT"),
+    pytest.param("214.0.0.1", id="SG"),
+    pytest.param("2.3.3.1", id="no-country"),
+    pytest.param("10.1.2.3", id="private-address"),
+]
+HOSTS = ["www.example.org", "News.Example.org", "blocked.example.org", "a.example.net"]
+PATHS = [
+    "/",
+    "/news/a.html",
+    "/news/allowed/x",
+    "/a/x/b",
+    "/tagged/story",
+    "/lang/pt-BR/p",
+    "/lang/ru/p",
+    "/cached/p",
+    "/data.json",
+    "/missing",
+]
+# Accept-Language as browsers send it: q-values never increase along the header (nginx reads
+# the header in order; see the export's README).
+LANGUAGES = [
+    None,
+    "ru",
+    "uk, ru;q=0.8",
+    "en-GB,en;q=0.9",
+    "pt-BR",
+    "fr",
+    "es",
+    "zh-TW",
+    "sv;q=0, de",
+    "cy",
+    "*",
+    "de;q=0, fr",
+    "fr-CA, fr;q=0.9, en;q=0.5",
+]
+
+
+def cases() -> list[tuple[str, str, str | None]]:
+    """(host, path, Accept-Language): every path, each with three hosts and languages."""
+    out = []
+    for i, path in enumerate(PATHS):
+        for k in range(3):
+            host = HOSTS[(i + k) % len(HOSTS)]
+            language = LANGUAGES[(i * 3 + k) % len(LANGUAGES)]
+            out.append((host, path, language))
+    return out
+
+
+@pytest.fixture(scope="module")
+def city(geoip_test_data: Path) -> Path:
+    return geoip_test_data / "GeoIP2-City-Test.mmdb"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, city: Path) -> tuple[Path, Export]:
+    out = tmp_path_factory.mktemp("nginx-export")
+    result = export_nginx([h.RULES], geoip_db=city)
+    write_export(result, out)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[Any]:
+    yield from h.serve(h.origin_app)
+
+
+@pytest.fixture(scope="module")
+def nginx(
+    tmp_path_factory: pytest.TempPathFactory, exported: tuple[Path, Export], origin: Any
+) -> Iterator[Any]:
+    yield from h.start_nginx(tmp_path_factory.mktemp("nginx"), exported[0], origin.port)
+
+
+@pytest.fixture(scope="module")
+def client(nginx: Any) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=nginx.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def python_app(city: Path) -> Iterator[Any]:
+    engine = Engine.from_paths([h.RULES], geoip_db=city)
+    yield ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
+    engine.close()
+
+
+def _headers(ip: str, host: str, language: str | None) -> list[tuple[str, str]]:
+    headers = [("Host", host), ("X-Forwarded-For", ip), ("Accept", "*/*")]
+    if language is not None:
+        headers.append(("Accept-Language", language))
+    return headers
+
+
+def test_nginx_starts_quickly(nginx: Any, record_property: Any) -> None:
+    record_property("nginx_start_seconds", round(nginx.started_in, 3))
+    assert nginx.started_in < 5
+
+
+@pytest.mark.parametrize("ip", READERS)
+def test_same_answers_as_the_middleware(ip: str, client: httpx.Client, python_app: Any) -> None:
+    mismatches = []
+    for host, path, language in cases():
+        headers = _headers(ip, host, language)
+        expected = h.python_answer(python_app, path, headers, peer="127.0.0.1")
+        got = h.edge_answer(client, path, headers)
+        if got != expected:
+            mismatches.append(f"{host}{path} [{language}]\n  python: {expected}\n  nginx:  {got}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_the_table_is_broad(python_app: Any) -> None:
+    """At least 40 readers x hosts x paths x languages, with many different answers."""
+    answers = set()
+    table = [(ip.values[0], *case) for ip in READERS for case in cases()]
+    for ip, host, path, language in table:
+        headers = _headers(ip, host, language)
+        answers.add(h.python_answer(python_app, path, headers, peer="127.0.0.1"))
+    assert len(table) >= 40 * 3
+    assert len({a.notices for a in answers}) >= 8
+    assert len({a.notices for a in answers if len(a.notices) > 1}) >= 2
+    assert {a.block_rule for a in answers} >= {"us-west-block", "sweden-host-block", None}
+
+
+@pytest.mark.parametrize(
+    ("ip", "path", "language"),
+    [
+        ("175.16.199.1", "/", None),  # a header-only rule
+        ("175.16.199.1", "/data.json", None),  # not a page: nothing added
+        ("175.16.199.1", "/missing", None),  # an HTML 404: headers, no notice
+        ("2a02:d0c0::1", "/cached/p", "ru"),  # public, s-maxage removed; private added
+        ("81.2.69.142", "/", "fr"),  # a negotiated language: Vary
+        ("89.160.20.112", "/", None),  # location-dependent, no notice
+        ("214.78.120.1", "/news/a.html", "es"),  # a block
+    ],
+)
+def test_same_headers_as_the_middleware(
+    ip: str, path: str, language: str | None, client: httpx.Client, python_app: Any
+) -> None:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    headers = _headers(ip, "www.example.org", language)
+    expected = call_wsgi(python_app, wsgi_environ(path, peer="127.0.0.1", headers=headers))
+    got = client.get(path, headers=headers)
+    assert got.status_code == expected.status
+    for name in (
+        "x-edge-law",
+        "x-other",
+        "cache-control",
+        "vary",
+        "link",
+        "content-language",
+        "x-compliance-tags",
+        "cdn-cache-control",
+    ):
+        want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
+        have = {
+            v.strip().lower() for v in ",".join(got.headers.get_list(name)).split(",") if v.strip()
+        }
+        assert have == want, (name, have, want)
+
+
+def test_tags_header_is_consumed(client: httpx.Client) -> None:
+    got = client.get("/tagged/story", headers=_headers("81.2.69.142", "www.example.org", "en"))
+    assert "x-compliance-tags" not in got.headers
+    assert [rule for rule, _ in h.NOTICE.findall(got.text)] == ["england-start", "tagged-politics"]
+
+
+def test_origin_is_told_the_edge_handles_notices(client: httpx.Client) -> None:
+    spoofed = [*_headers("2a02:d0c0::1", "www.example.org", None), ("X-Compliance-Edge", "x")]
+    got = client.get("/echo-edge", headers=spoofed)
+    assert "<p>nginx</p>" in got.text
+
+
+# -- edge in front of an origin that runs the middleware too ---------------------------------
+
+
+def edge_aware(app: Any, with_notices: Any) -> Any:
+    """The recipe from docs/edge.md: leave notices to the edge when it says it adds them."""
+
+    def site(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_X_COMPLIANCE_EDGE") and environ.get("REMOTE_ADDR") == "127.0.0.1":
+            return app(environ, start_response)
+        return with_notices(environ, start_response)
+
+    return site
+
+
+@pytest.fixture(scope="module")
+def combined(
+    tmp_path_factory: pytest.TempPathFactory, exported: tuple[Path, Export], city: Path
+) -> Iterator[tuple[str, str]]:
+    engine = Engine.from_paths([h.RULES], geoip_db=city)
+    with_notices = ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
+    for origin in h.serve(edge_aware(h.origin_app, with_notices)):
+        for edge in h.start_nginx(tmp_path_factory.mktemp("nginx2"), exported[0], origin.port):
+            yield edge.url, origin.url
+    engine.close()
+
+
+def test_edge_and_origin_together_add_each_notice_once(combined: tuple[str, str]) -> None:
+    edge, origin = combined
+    headers = _headers("2a02:d0c0::1", "news.example.org", "ru")
+    through_edge = httpx.get(edge + "/", headers=headers)
+    direct = httpx.get(origin + "/", headers=headers)
+    expected = [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]
+    assert h.NOTICE.findall(through_edge.text) == expected
+    # The same origin still serves readers who do not come through the edge.
+    assert h.NOTICE.findall(direct.text) == expected
+
+
+def test_blocks_are_answered_without_asking_the_origin(combined: tuple[str, str]) -> None:
+    edge, _ = combined
+    got = httpx.get(edge + "/news/a.html", headers=_headers("216.160.83.56", "x.example.org", "es"))
+    assert got.status_code == 451
+    assert got.headers["link"] == '<https://regulator.example.gov/orders/1>; rel="blocked-by"'
+    assert got.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Esta página no está disponible" in got.text
