@@ -40,12 +40,16 @@ def test_mixed_stars_against_a_16_kb_path() -> None:
 def test_meaning_of_each_wildcard() -> None:
     host = compile_globs(["*.example.org", "news.?.example"], host=True)
     assert host is not None
-    assert host.match("a.b.example.org") and host.match("news.x.example")
+    assert host.match("a.b.example.org")
+    assert host.match("news.x.example")
     assert not host.match("example.org")
     path = compile_globs(["/news/*", "/a/**/z", "/f?o"], host=False)
     assert path is not None
-    assert path.match("/news/1") and not path.match("/news/1/2")
-    assert path.match("/a/b/c/z") and path.match("/foo") and not path.match("/f/o")
+    assert path.match("/news/1")
+    assert not path.match("/news/1/2")
+    assert path.match("/a/b/c/z")
+    assert path.match("/foo")
+    assert not path.match("/f/o")
 
 
 @settings(max_examples=300, deadline=None)
