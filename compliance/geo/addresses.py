@@ -367,17 +367,14 @@ def resolve_client(
     True
     """
     # The answer depends only on the peer and the forwarding header: remember it, as the same
-    # proxies and readers come back (bounded by entries and bytes).
-    value: str | None = None
-    if trusted.hops or trusted.contains_peer(peer):
-        value = headers.get(trusted.forwarded_header)
-        if value is not None and (not value or value.isspace()):
-            value = None
+    # proxies and readers come back (bounded by entries and bytes). The header is part of the
+    # key even from an untrusted peer, whose answer ignores it: a hit costs one lookup.
+    value = headers.get(trusted.forwarded_header)
     key = (peer, value)
     found = trusted._clients.get(key)
     if found is None:
         found = _resolve(peer, value, trusted)
-        if len(value or "") <= _MAX_REMEMBERED:
+        if value is None or len(value) <= _MAX_REMEMBERED:
             trusted._clients.set(key, found)
     return found
 
@@ -390,7 +387,7 @@ def _resolve(peer: str | None, value: str | None, trusted: TrustedProxies) -> Cl
         peer_ip, peer_trusted = _peer(peer, trusted)
     if not peer_trusted:
         return ClientAddress(peer_ip, False, peer)
-    if value is not None:
+    if value is not None and value and not value.isspace():
         return ClientAddress(trusted._client_from(value, peer_ip), True, peer)
     return ClientAddress(peer_ip, True, peer)
 

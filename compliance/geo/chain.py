@@ -96,16 +96,19 @@ class RequestLocation(NamedTuple):
     since a shared cache must key on them either way."""
 
 
-_readers: BoundedCache[Provider, HeaderGeolocator] = BoundedCache(64, 1 << 20)
+# One HeaderGeolocator per Provider object, found by identity: hashing a dataclass costs
+# more than the rest of the pipeline.
+_readers: BoundedCache[int, tuple[Provider, HeaderGeolocator]] = BoundedCache(64, 64 * 1024, size=0)
+_new_tuple = tuple.__new__
 
 
 def _header_reader(provider: Provider | HeaderGeolocator) -> HeaderGeolocator:
     if isinstance(provider, HeaderGeolocator):
         return provider
-    reader = _readers.get(provider)
-    if reader is None:
-        reader = _readers.set(provider, HeaderGeolocator(provider))
-    return reader
+    entry = _readers.get(id(provider))
+    if entry is None or entry[0] is not provider:
+        entry = _readers.set(id(provider), (provider, HeaderGeolocator(provider)))
+    return entry[1]
 
 
 def locate_request(
@@ -137,12 +140,12 @@ def locate_request(
     client = resolve_client(peer, headers, proxies)
     vary: tuple[str, ...] = ()
     if provider is not None:
-        reader = _header_reader(provider)
+        reader = provider if provider.__class__ is HeaderGeolocator else _header_reader(provider)
         vary = reader.headers
         if client.via_trusted_proxy:
             location = reader.from_headers(headers)
             if location.country is not None:
-                return RequestLocation(client, location, vary)
-    if geolocator is None:
-        return RequestLocation(client, UNKNOWN, vary)
-    return RequestLocation(client, geolocator.locate(client.ip), vary)
+                return _new_tuple(RequestLocation, (client, location, vary))
+    location = UNKNOWN if geolocator is None else geolocator.locate(client.ip)
+    # tuple.__new__ directly: a NamedTuple's own constructor is Python code, on a hot path.
+    return _new_tuple(RequestLocation, (client, location, vary))

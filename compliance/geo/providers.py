@@ -317,16 +317,17 @@ class HeaderGeolocator(_Closing):
         self.region_header: str | None = spec.region_header
         """The header holding the subdivision part, if any."""
         self._parse = spec.parse
+        self._headers = spec.headers
         self._source = f"header:{spec.name}"
         self._via = ", ".join(spec.headers)
         # Few distinct values arrive: remember each pair's answer, so that a repeat reader
         # gets the same Location object (which the engine's decision cache keys on).
-        self._cache: BoundedCache[tuple[str, str | None], Location] = BoundedCache(4096, 1 << 20)
+        self._cache: BoundedCache[str | tuple[str, str], Location] = BoundedCache(4096, 1 << 20)
 
     @property
     def headers(self) -> tuple[str, ...]:
         """Every request header this geolocator reads (what a response must ``Vary`` on)."""
-        return self.provider.headers
+        return self._headers
 
     def locate(
         self, ip: str | None, headers: Mapping[str, str] | None = None, *, trusted: bool = False
@@ -342,10 +343,12 @@ class HeaderGeolocator(_Closing):
         value = headers.get(self.header)
         if not value or len(value) > MAX_HEADER_CHARS:
             return UNKNOWN
-        region = None if self.region_header is None else headers.get(self.region_header)
-        if region is not None and len(region) > MAX_HEADER_CHARS:
-            region = None
-        key = (value, region)
+        region = None
+        if self.region_header is not None:
+            region = headers.get(self.region_header)
+            if region is not None and len(region) > MAX_HEADER_CHARS:
+                region = None
+        key: str | tuple[str, str] = value if region is None else (value, region)
         location = self._cache.get(key)
         if location is None:
             location = self._cache.set(key, self._read(value, region))
