@@ -13,6 +13,7 @@ import re
 import zlib
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import unquote
 
@@ -38,6 +39,7 @@ __all__ = [
     "normalize_path",
     "prefers_json",
     "private_cache_control",
+    "status_line",
     "variant_etag",
     "without",
 ]
@@ -123,6 +125,18 @@ def _normalize_path(raw: str) -> str:
     if path.endswith("/") and normalized != "/":
         normalized += "/"
     return normalized
+
+
+def status_line(status: int) -> str:
+    """The status line text for a status code.
+
+    >>> status_line(451), status_line(599)
+    ('451 Unavailable For Legal Reasons', '599 Unknown')
+    """
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
 
 
 def get_all(headers: Headers, name: str) -> list[str]:

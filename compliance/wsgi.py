@@ -1,25 +1,14 @@
-"""WSGI middleware: show readers the notices their jurisdiction requires.
+"""WSGI middleware: ``app = ComplianceMiddleware(app, Engine.from_paths(), **options)``.
 
-::
-
-    from compliance import Engine
-    from compliance.wsgi import ComplianceMiddleware
-
-    app = ComplianceMiddleware(app, Engine.from_paths(), trusted_proxies=["10.0.0.0/8"])
-
-Translation only: every decision is the response core's (:mod:`compliance.core`). The
-decision is in ``environ["compliance.decision"]`` while the application runs; the
-application may set ``environ["compliance.tags"]`` (a list or a comma-separated string),
-answer with an ``X-Compliance-Tags`` or ``X-Compliance-Skip`` header, and add to
-``environ["compliance.rendered"]`` the rule ids whose notices its page renders itself.
-Request headers the core changes are kept in ``environ["compliance.original_headers"]``.
-Responses that are not edited are returned as the application's own iterable (file
-wrappers included); the application's ``close()`` is always called.
+Translation only: every decision is the response core's (:mod:`compliance.core`). While the
+application runs, ``environ["compliance.decision"]`` holds the decision; it may set
+``environ["compliance.tags"]``, answer ``X-Compliance-Tags`` or ``X-Compliance-Skip``, and add
+to ``environ["compliance.rendered"]`` the rule ids its page renders itself. Unedited responses
+are the application's own iterable (file wrappers included); ``close()`` always reaches it.
 """
 
 from __future__ import annotations
 
-import http
 from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import chain
 from typing import TYPE_CHECKING
@@ -27,7 +16,7 @@ from urllib.parse import quote
 
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
-from compliance.http import Headers
+from compliance.http import Headers, status_line
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -36,18 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["ComplianceMiddleware"]
 
 
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
-
 def _request(environ: WSGIEnvironment) -> Request:
-    headers = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            headers[key[5:].replace("_", "-").lower()] = value
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"}
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").lower()] = environ[key]
@@ -69,34 +48,27 @@ def _request(environ: WSGIEnvironment) -> Request:
 
 
 def _apply(environ: WSGIEnvironment, changes: dict[str, str | None]) -> None:
-    original = {}
+    keys = {name: "HTTP_" + name.upper().replace("-", "_") for name in changes}
+    environ["compliance.original_headers"] = {n: environ.get(k) for n, k in keys.items()}
     for name, value in changes.items():
-        key = "HTTP_" + name.upper().replace("-", "_")
-        original[name] = environ.get(key)
-        if value is None:
-            environ.pop(key, None)
-        else:
-            environ[key] = value
-    environ["compliance.original_headers"] = original
+        environ.pop(keys[name], None) if value is None else environ.update({keys[name]: value})
 
 
 class ComplianceMiddleware(Middleware["WSGIApplication"]):
-    """Inject the notices a reader's jurisdiction requires into HTML responses; answer
-    blocked requests with 451 without calling the application. Options: see
-    :class:`compliance.core.Middleware` and :class:`compliance.core.Settings`."""
+    """Inject the notices a reader's jurisdiction requires into HTML responses; answer blocked
+    requests with 451 without calling the application. Options: ``core.Middleware``."""
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        state = environ
         exchange = self.exchange(
             _request(environ),
-            lambda: state.get("compliance.tags"),
-            lambda source: state.get(source) if isinstance(source, str) else source(state),
-            lambda decision: state.__setitem__("compliance.decision", decision),
+            lambda: environ.get("compliance.tags"),
+            lambda source: environ.get(source) if isinstance(source, str) else source(environ),
+            lambda decision: environ.__setitem__("compliance.decision", decision),
         )
         environ["compliance.rendered"] = exchange.rendered
         early = exchange.begin()
         if early is not None:
-            start_response(_status_line(early.status), early.headers)
+            start_response(status_line(early.status), early.headers)
             return [early.body]
         if exchange.request_changes:
             _apply(environ, exchange.request_changes)
@@ -111,12 +83,12 @@ class _Response:
         app: WSGIApplication,
         exchange: Exchange,
         environ: WSGIEnvironment,
-        start_response: StartResponse,
+        start: StartResponse,
     ) -> None:
         self.app = app
         self.exchange = exchange
         self.environ = environ
-        self.server_start_response = start_response
+        self.server_start_response = start
         self.captured: tuple[str, Headers, OptExcInfo | None] | None = None
         self.action: Passthrough | Replace | object | None = None
         self.committed = False
@@ -143,7 +115,7 @@ class _Response:
         assert self.captured is not None
         line = self.captured[0]
         if not line.startswith(f"{status} "):
-            line = _status_line(status)
+            line = status_line(status)
         self.committed = True
         self.server_write = self.server_start_response(line, headers, self.captured[2])
 
@@ -159,14 +131,9 @@ class _Response:
         action = self.decide()
         if isinstance(action, Passthrough) and not self.committed:
             self.commit(action.status, action.headers)
-        if action is EDIT:
-            out = list(self.send(self.exchange.feed(data)))
-        elif isinstance(action, Replace):
+        if isinstance(action, Replace):
             return
-        else:
-            out = [data]
-        assert self.server_write is not None or not out
-        for piece in out:
+        for piece in self.send(self.exchange.feed(data)) if action is EDIT else [data]:
             assert self.server_write is not None
             self.server_write(piece)
 
@@ -191,16 +158,14 @@ class _Response:
             if first is not None:
                 chunks = chain((first,), chunks)
         action = self.decide()
-        if isinstance(action, Replace):
-            response = action.response
-            if not self.committed:
-                self.commit(response.status, response.headers)
-                yield response.body
-            return
-        if isinstance(action, Passthrough):
+        if isinstance(action, Replace) and not self.committed:
+            self.commit(action.response.status, action.response.headers)
+            yield action.response.body
+        elif isinstance(action, Passthrough):
             if not self.committed:
                 self.commit(action.status, action.headers)
             yield from chunks
+        if action is not EDIT:
             return
         exchange = self.exchange
         for chunk in chunks:
@@ -222,16 +187,13 @@ class _Body:
         return self._gen
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._gen.close()
-        finally:
-            _close(self._app_iter)
+        if not self._closed:
+            self._closed = True
+            try:
+                self._gen.close()
+            finally:
+                _close(self._app_iter)
 
 
 def _close(app_iter: Iterable[bytes]) -> None:
-    close = getattr(app_iter, "close", None)
-    if close is not None:
-        close()
+    getattr(app_iter, "close", lambda: None)()
