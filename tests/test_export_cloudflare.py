@@ -1,0 +1,310 @@
+"""`compliance export cloudflare` against workerd, Cloudflare's own runtime: the same notices,
+locales, order and blocks as the Python middleware, reader by reader.
+
+workerd (npm, pinned in tests/edge/package.json) is started once for the module with a
+generated config that sets ``request.cf`` from a ``cf-blob`` request header and an
+``ORIGIN`` binding pointing at a small origin. The middleware's answers come from the real
+WSGI middleware with each reader's location fixed. Locally the module skips when workerd is
+not installed; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from compliance import Engine
+from compliance.export import Export, export_cloudflare, write_export
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator
+from compliance.wsgi import ComplianceMiddleware
+
+pytestmark = pytest.mark.slow
+
+
+def _harness() -> ModuleType:
+    name = "compliance_edge_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).parent / "edge" / "harness.py"
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+h = _harness()
+
+# (country, regionCode) as Cloudflare reports them; None: no country.
+READERS: list[tuple[str | None, str | None]] = [
+    ("RU", None),
+    ("UA", "43"),
+    ("UA", None),
+    ("BY", None),
+    ("GB", "ENG"),
+    ("GB", "SCT"),
+    ("GB", "WLS"),
+    ("SE", "E"),
+    ("US", "WA"),
+    ("US", "CA"),
+    ("US", "NY"),
+    ("US", None),
+    ("CN", None),
+    ("AU", "VIC"),
+    ("BT", None),
+    ("BR", None),
+    ("TW", None),
+    (None, None),
+]
+HOSTS = ["www.example.org", "News.Example.org", "blocked.example.org", "a.example.net"]
+PATHS = [
+    "/",
+    "/news/a.html",
+    "/news/allowed/x",
+    "/a/x/b",
+    "/tagged/story",
+    "/lang/pt-BR/p",
+    "/htmllang/ru/p",
+    "/htmllang/zh-Hant/p",
+    "/cached/p",
+    "/data.json",
+    "/missing",
+]
+# Any Accept-Language, q-values in any order: the Worker orders them as the library does.
+LANGUAGES = [
+    None,
+    "ru",
+    "uk, ru;q=0.8",
+    "en;q=0.5, ru",
+    "en-GB,en;q=0.9",
+    "pt-BR",
+    "pt-PT;q=0.4, zh-TW;q=0.9",
+    "zh-CN",
+    "sv;q=0, de",
+    "*;q=0.5, es",
+    "de;q=0",
+    "fr-CA, fr;q=0.9, en;q=0.5",
+    "EN_gb",
+]
+
+
+def cases() -> list[tuple[str, str, str | None]]:
+    out = []
+    for i, path in enumerate(PATHS):
+        for k in range(3):
+            host = HOSTS[(i + k) % len(HOSTS)]
+            language = LANGUAGES[(i * 3 + k) % len(LANGUAGES)]
+            out.append((host, path, language))
+    return out
+
+
+def peer(index: int) -> str:
+    return f"192.0.2.{index + 1}"
+
+
+def _location(country: str | None, region: str | None) -> Location:
+    if country is None:
+        return Location()
+    return Location.of(country, *([region] if region else []))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Export]:
+    out = tmp_path_factory.mktemp("cloudflare-export")
+    result = export_cloudflare([h.RULES, h.HERE / "worker-only"])
+    write_export(result, out)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[Any]:
+    yield from h.serve(h.origin_app)
+
+
+@pytest.fixture(scope="module")
+def workerd(
+    tmp_path_factory: pytest.TempPathFactory, exported: tuple[Path, Export], origin: Any
+) -> Iterator[Any]:
+    yield from h.start_workerd(tmp_path_factory.mktemp("workerd"), exported[0], origin.url)
+
+
+@pytest.fixture(scope="module")
+def client(workerd: Any) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=workerd.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def python_app() -> Iterator[Any]:
+    geolocator = FixedGeolocator({peer(i): _location(*r) for i, r in enumerate(READERS)})
+    engine = Engine.from_paths([h.RULES, h.HERE / "worker-only"], geolocator=geolocator)
+    yield ComplianceMiddleware(h.origin_app, engine)
+    engine.close()
+
+
+def _headers(host: str, language: str | None) -> list[tuple[str, str]]:
+    headers = [("Host", host), ("Accept", "*/*")]
+    if language is not None:
+        headers.append(("Accept-Language", language))
+    return headers
+
+
+def _cf(country: str | None, region: str | None) -> tuple[str, str]:
+    blob: dict[str, str] = {}
+    if country is not None:
+        blob["country"] = country
+    if region is not None:
+        blob["regionCode"] = region
+    return ("cf-blob", json.dumps(blob))
+
+
+def test_workerd_starts_quickly(workerd: Any, record_property: Any) -> None:
+    record_property("workerd_start_seconds", round(workerd.started_in, 3))
+    assert workerd.started_in < 10
+
+
+@pytest.mark.parametrize(
+    "index", range(len(READERS)), ids=["-".join(filter(None, r)) or "unknown" for r in READERS]
+)
+def test_same_answers_as_the_middleware(index: int, client: httpx.Client, python_app: Any) -> None:
+    reader = READERS[index]
+    mismatches = []
+    for host, path, language in cases():
+        headers = _headers(host, language)
+        expected = h.python_answer(python_app, path, headers, peer=peer(index))
+        got = h.edge_answer(client, path, [*headers, _cf(*reader)])
+        if got != expected:
+            mismatches.append(f"{host}{path} [{language}]\n  python: {expected}\n  worker: {got}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_the_table_is_broad(python_app: Any) -> None:
+    answers = set()
+    table = [(i, *case) for i in range(len(READERS)) for case in cases()]
+    for index, host, path, language in table:
+        answers.add(h.python_answer(python_app, path, _headers(host, language), peer=peer(index)))
+    assert len(table) >= 40 * 3
+    assert len({a.notices for a in answers}) >= 10
+    assert {a.block_rule for a in answers} >= {
+        "us-west-block",
+        "sweden-host-block",
+        "bhutan-tagged-block",
+        None,
+    }
+    assert {lang for a in answers for _, lang in a.notices} >= {"ru", "uk", "pt-BR", "zh-Hant"}
+
+
+@pytest.mark.parametrize(
+    ("reader", "path", "language", "accept"),
+    [
+        (("CN", None), "/", None, "*/*"),  # a header-only rule
+        (("CN", None), "/data.json", None, "*/*"),  # not a page: nothing added
+        (("CN", None), "/missing", None, "*/*"),  # an HTML 404: headers, no notice
+        (("RU", None), "/cached/p", "ru", "*/*"),  # public, s-maxage removed; private added
+        (("GB", "ENG"), "/", "fr", "*/*"),  # a negotiated language: Vary
+        (("GB", "ENG"), "/lang/pt-BR/p", "fr", "*/*"),  # the page's language chose
+        (("SE", "E"), "/", None, "*/*"),  # location-dependent, no notice
+        (("US", "CA"), "/news/a.html", "es", "*/*"),  # a block
+        (("US", "CA"), "/news/a.html", "es", "application/json"),  # a block, as JSON
+        (("BT", None), "/tagged/x", None, "*/*"),  # a block decided by the origin's tags
+    ],
+)
+def test_same_headers_and_bodies_as_the_middleware(
+    reader: tuple[str | None, str | None],
+    path: str,
+    language: str | None,
+    accept: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    index = READERS.index(reader)
+    headers = [(k, v) for k, v in _headers("www.example.org", language) if k != "Accept"]
+    headers.append(("Accept", accept))
+    expected = call_wsgi(python_app, wsgi_environ(path, peer=peer(index), headers=headers))
+    got = client.get(path, headers=[*headers, _cf(*reader)])
+    assert got.status_code == expected.status
+    assert got.content == expected.body
+    for name in (
+        "content-type",
+        "x-edge-law",
+        "x-other",
+        "cache-control",
+        "vary",
+        "link",
+        "content-language",
+        "x-compliance-tags",
+    ):
+        want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
+        have = {v.strip().lower() for v in (got.headers.get(name) or "").split(",") if v.strip()}
+        assert have == want, (name, have, want)
+
+
+def test_head_of_a_blocked_page(client: httpx.Client) -> None:
+    got = client.head("/news/a.html", headers=[_cf("US", "WA")])
+    assert got.status_code == 451
+    assert got.content == b""
+    assert got.headers["link"] == '<https://regulator.example.gov/orders/1>; rel="blocked-by"'
+
+
+def test_unknown_and_invalid_cloudflare_codes(client: httpx.Client) -> None:
+    # "XX" and "T1" mean unknown to Cloudflare; a region code that is not ISO 3166-2 means
+    # "subdivision unknown", as for the library's own Cloudflare header provider.
+    for country in ("XX", "T1"):
+        got = client.get("/", headers=[_cf(country, None)])
+        assert [rule for rule, _ in h.NOTICE.findall(got.text)] == ["unknown-readers"]
+    got = client.get("/", headers=[_cf("US", "ZZZ")])
+    assert h.NOTICE.findall(got.text) == []
+
+
+def test_origin_is_told_the_edge_handles_notices(client: httpx.Client) -> None:
+    got = client.get("/echo-edge", headers=[_cf("RU", None), ("X-Compliance-Edge", "spoofed")])
+    assert "<p>cloudflare</p>" in got.text
+
+
+# -- edge in front of an origin that runs the middleware too ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def combined(
+    tmp_path_factory: pytest.TempPathFactory, exported: tuple[Path, Export]
+) -> Iterator[str]:
+    """workerd in front of an origin whose middleware places readers from the same
+    Cloudflare data (the CF-IPCountry header the test sends beside the cf-blob)."""
+    engine = Engine.from_paths([h.RULES, h.HERE / "worker-only"])
+    with_notices = ComplianceMiddleware(
+        h.origin_app, engine, trusted_proxies=["127.0.0.1"], geo_header="cloudflare"
+    )
+    for origin in h.serve(with_notices):
+        for edge in h.start_workerd(tmp_path_factory.mktemp("workerd2"), exported[0], origin.url):
+            yield edge.url
+    engine.close()
+
+
+def test_edge_leaves_alone_a_page_the_origin_already_edited(combined: str) -> None:
+    headers = [
+        ("Host", "news.example.org"),
+        ("Accept-Language", "ru"),
+        ("CF-IPCountry", "RU"),
+        _cf("RU", None),
+    ]
+    got = httpx.get(combined + "/", headers=headers)
+    # The origin (asked for its own host, not news.example.org) added its one notice; the
+    # Worker, which would add both, left the page alone.
+    assert h.NOTICE.findall(got.text) == [("ru-undesirable", "ru")]
+    # A page the origin did not edit (it places this reader in Sweden) gets the edge's.
+    headers = [("Host", "news.example.org"), ("CF-IPCountry", "SE"), _cf("RU", None)]
+    edited = httpx.get(combined + "/", headers=headers)
+    assert h.NOTICE.findall(edited.text) == [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]
