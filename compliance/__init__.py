@@ -6,38 +6,95 @@
 'ru-undesirable-organization'
 """
 
+import importlib
+import typing
+
 from .__about__ import __version__
-from .client import ClientAddress, TrustedProxies, resolve_client
-from .decision import (
-    BlockMatch,
-    Decision,
-    EngineProtocol,
-    NoticeMatch,
-    Request,
-    TraceEntry,
-    WithholdMatch,
-)
-from .engine import Engine
-from .errors import (
-    ComplianceError,
-    ComplianceFault,
-    ConfigurationError,
-    GeoDatabaseError,
-    Problem,
-    RuleError,
-)
-from .geo import (
-    UNKNOWN,
-    ChainGeolocator,
-    EmbeddedGeolocator,
-    Geolocator,
-    HeaderGeolocator,
-    Location,
-    MaxMindGeolocator,
-    open_geolocator,
-)
-from .loader import RuleSet, bundled_packs, bundled_rules_path, lint, load_rules
-from .ruletests import TestOutcome, run_rule_tests
+
+if typing.TYPE_CHECKING:
+    from .client import ClientAddress, TrustedProxies, resolve_client
+    from .decision import (
+        BlockMatch,
+        Decision,
+        EngineProtocol,
+        NoticeMatch,
+        Request,
+        TraceEntry,
+        WithholdMatch,
+    )
+    from .engine import Engine
+    from .errors import (
+        ComplianceError,
+        ComplianceFault,
+        ConfigurationError,
+        GeoDatabaseError,
+        Problem,
+        RuleError,
+    )
+    from .geo import (
+        UNKNOWN,
+        ChainGeolocator,
+        EmbeddedGeolocator,
+        Geolocator,
+        HeaderGeolocator,
+        Location,
+        MaxMindGeolocator,
+        open_geolocator,
+    )
+    from .loader import RuleSet, bundled_packs, bundled_rules_path, lint, load_rules
+    from .ruletests import TestOutcome, run_rule_tests
+
+# Names are imported on first use, so that `import compliance.wsgi` (or
+# `compliance.decision`) does not load the engine, the rule loader and pydantic.
+_LAZY = {
+    "BlockMatch": "decision",
+    "ChainGeolocator": "geo",
+    "ClientAddress": "client",
+    "ComplianceError": "errors",
+    "ComplianceFault": "errors",
+    "ConfigurationError": "errors",
+    "Decision": "decision",
+    "EmbeddedGeolocator": "geo",
+    "Engine": "engine",
+    "EngineProtocol": "decision",
+    "GeoDatabaseError": "errors",
+    "Geolocator": "geo",
+    "HeaderGeolocator": "geo",
+    "Location": "geo",
+    "MaxMindGeolocator": "geo",
+    "NoticeMatch": "decision",
+    "Problem": "errors",
+    "Request": "decision",
+    "RuleError": "errors",
+    "RuleSet": "loader",
+    "TestOutcome": "ruletests",
+    "TraceEntry": "decision",
+    "TrustedProxies": "client",
+    "UNKNOWN": "geo",
+    "WithholdMatch": "decision",
+    "__version__": "__about__",
+    "bundled_packs": "loader",
+    "bundled_rules_path": "loader",
+    "lint": "loader",
+    "load_rules": "loader",
+    "open_geolocator": "geo",
+    "resolve_client": "client",
+    "run_rule_tests": "ruletests",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "UNKNOWN",

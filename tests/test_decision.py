@@ -1,0 +1,328 @@
+"""The decision seam and the rule-format additions, through the engine (issues 12, 14, 15, 18)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compliance.decision import Request
+from compliance.engine import Engine
+from compliance.errors import ConfigurationError, RuleError
+from compliance.geo import UNKNOWN, Location
+from compliance.loader import bundled_packs, lint, load_rules
+from compliance.testing import FixedGeolocator
+
+DAY = dt.date(2025, 1, 15)
+
+RULES = """\
+version: 1
+regions:
+  occupied:
+    title: Occupied
+    include: [UA-43, UA-14]
+    sources: [{url: "https://example.org/law", title: A law, published: 2022-10-01}]
+  occupied-strict:
+    title: Occupied, strict
+    include: [UA-09]
+    unknown_subdivision: skip
+rules:
+  - id: notice-apply
+    title: Applies to readers in UA with no subdivision
+    jurisdictions: [RU, occupied]
+    unknown_subdivision: apply
+    notice:
+      original: en
+      translations: {ru: {status: reviewed, note: checked}, uk: {status: unreviewed}}
+      variables: {org: {en: RFE/RL, ru: Радио Свобода, uk: Радіо Свобода}}
+      text: {en: "{org} en", ru: "{org} ru", uk: "{org} uk"}
+  - id: notice-skip
+    title: Skips readers with no subdivision
+    jurisdictions: [occupied]
+    notice: {text: {en: skip}}
+  - id: region-says-skip
+    title: The region overrides
+    jurisdictions: [occupied-strict]
+    unknown_subdivision: apply
+    notice: {text: {en: strict}}
+  - id: withhold-de
+    title: Withhold in Germany
+    jurisdictions: [DE]
+    hosts: [news.example]
+    withhold:
+      marks: [court-order]
+      embeds: ["*.rt.com", "sputnik.example"]
+      text: {en: "Withheld <here>", de: Zurückgehalten}
+  - id: withhold-silent
+    title: Withhold without trace
+    jurisdictions: [DE]
+    withhold: {embeds: [bücher.example], placeholder: false}
+  - id: block-de
+    title: Block in Germany
+    jurisdictions: [DE]
+    hosts: [news.example]
+    paths: ["/blocked/**"]
+    block:
+      blocked_by: https://bücher.example/rechtliches
+      text: {en: blocked}
+"""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
+    return Engine(load_rules([folder]), FixedGeolocator(UNKNOWN))
+
+
+def ids(engine: Engine, location: Location, **request: object) -> list[str]:
+    decision = engine.decide(location=location, at=DAY, **request)  # type: ignore[arg-type]
+    return [n.rule_id for n in decision.notices]
+
+
+def test_decision_module_imports_neither_engine_nor_loader() -> None:
+    code = (
+        "import sys, compliance.decision\n"
+        "bad = [m for m in ('compliance.engine', 'compliance.loader', 'pydantic') "
+        "if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_pure_decide_needs_no_geolocation(engine: Engine) -> None:
+    request = Request.of(host="News.Example.:443", path="/a/%2E%2E/x", at=DAY)
+    decision = engine.decide(location=Location.of("DE"), request=request)
+    assert [w.rule_id for w in decision.withholds] == ["withhold-de", "withhold-silent"]
+    assert engine.decide(location=Location.of("DE"), request=request) is decision
+
+
+def test_trailing_dot_and_port_do_not_escape_a_host_rule(engine: Engine) -> None:
+    for host in ("news.example", "NEWS.example.", "news.example.:8080"):
+        decision = engine.decide(location=Location.of("DE"), host=host, path="/blocked/1", at=DAY)
+        assert decision.block is not None, host
+        decision = engine.decide(
+            location=Location.of("DE"), url=f"https://{host}/blocked/1", at=DAY
+        )
+        assert decision.block is not None, host
+
+
+def test_idn_blocked_by_is_punycode_in_the_link_header(engine: Engine) -> None:
+    block = engine.decide(
+        location=Location.of("DE"), host="news.example", path="/blocked/x", at=DAY
+    ).block
+    assert block is not None
+    assert block.link_header == '<https://xn--bcher-kva.example/rechtliches>; rel="blocked-by"'
+    block.link_header.encode("latin-1")
+    assert "bücher.example" in block.html()  # the page shows it as written
+
+
+def test_unknown_subdivision_apply_and_skip(engine: Engine) -> None:
+    assert ids(engine, Location.of("UA")) == ["notice-apply"]
+    assert ids(engine, Location.of("UA", "UA-43")) == ["notice-apply", "notice-skip"]
+    assert ids(engine, Location.of("UA", "UA-30")) == []
+    assert ids(engine, Location.of("UA", "UA-09")) == ["region-says-skip"]
+    trace = {t.rule_id: t for t in engine.decide(location=Location.of("UA"), at=DAY).trace}
+    assert "subdivision unknown" in (trace["notice-skip"].reason or "")
+    assert not trace["region-says-skip"].applied
+
+
+def test_per_locale_variables_and_translation_status(engine: Engine) -> None:
+    decision = engine.decide(location=Location.of("RU"), accept_language="uk", at=DAY)
+    (notice,) = decision.notices
+    assert notice.text("ru") == "Радио Свобода ru"
+    assert notice.text("uk") == "Радіо Свобода uk"
+    assert notice.text("en") == "RFE/RL en"
+    assert notice.translation_status("en") == "original"
+    assert notice.translation_status("ru") == "reviewed"
+    assert notice.translation_status() == "unreviewed"
+    assert decision.to_dict()["notices"][0]["translation"] == "unreviewed"  # type: ignore[index]
+
+
+def test_site_wide_per_locale_variables(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(RULES, encoding="utf-8")
+    engine = Engine(
+        load_rules([tmp_path]), FixedGeolocator(UNKNOWN), variables={"org": {"ru": "Медуза"}}
+    )
+    (notice,) = engine.decide(location=Location.of("RU"), at=DAY).notices
+    assert notice.text("ru") == "Медуза ru"
+    assert notice.text("en") == "RFE/RL en"  # the rule's own value where the site has none
+    with pytest.raises(ConfigurationError, match="'xx-nonsense' is not a locale"):
+        Engine(
+            load_rules([tmp_path]),
+            FixedGeolocator(UNKNOWN),
+            variables={"org": {"xx-nonsense": "x"}},
+        )
+
+
+def test_withhold_matches_and_placeholder(engine: Engine) -> None:
+    decision = engine.decide(
+        location=Location.of("DE"), url="https://news.example/a", accept_language="de", at=DAY
+    )
+    loud, silent = decision.withholds
+    assert loud.marks == ("court-order",)
+    assert loud.embed_url_matches("https://player.RT.com:443/v")
+    assert loud.embed_url_matches("//sputnik.example./x")
+    assert not loud.embed_url_matches("https://rt.com.evil/x")
+    assert not loud.embed_url_matches("/relative/rt.com")
+    assert loud.placeholder() == (
+        '<aside class="compliance-withheld" data-compliance-rule="withhold-de" lang="de">'
+        "<p>Zurückgehalten</p></aside>"
+    )
+    assert "Withheld &lt;here&gt;" in (loud.placeholder("en") or "")
+    assert silent.placeholder() is None
+    assert silent.embed_url_matches("https://xn--bcher-kva.example/x")
+    assert silent.embed_host_matches("BÜCHER.example")
+    assert "accept-language" in decision.vary
+
+
+def test_a_block_excludes_withholding(engine: Engine) -> None:
+    decision = engine.decide(
+        location=Location.of("DE"), url="https://news.example/blocked/a", at=DAY
+    )
+    assert decision.block is not None
+    assert decision.withholds == ()
+
+
+def test_vary_accept_language_only_when_the_reader_chose(engine: Engine) -> None:
+    decision = engine.decide(location=Location.of("RU"), accept_language="ru", at=DAY)
+    assert "accept-language" in decision.vary
+    assert "accept-language" not in decision.vary_for("uk")  # the page's language chose
+    assert "accept-language" in decision.vary_for("fr")  # no text in fr: the reader chose
+
+
+def test_huge_accept_language_is_bounded_in_the_cache(engine: Engine) -> None:
+    huge = "uk," + "x" * (1 << 20)
+    first = engine.decide(location=Location.of("RU"), accept_language=huge, at=DAY)
+    assert first.notices[0].locale == "uk"
+    assert first.accept_language is not None
+    assert len(first.accept_language) < 2000
+    state = engine._state  # the caches' bytes stay far below the header's size
+    assert state.decisions.nbytes < 1 << 20
+    assert state.fast.nbytes < 1 << 20
+    again = engine.decide(location=Location.of("RU"), accept_language="uk," + "x" * 99, at=DAY)
+    assert again.notices[0].locale == "uk"
+
+
+def test_over_long_paths_are_fail_safe(engine: Engine) -> None:
+    path = "/other/" + "a" * 10_000
+    decision = engine.decide(location=Location.of("DE"), host="news.example", path=path, at=DAY)
+    assert decision.block is not None  # `paths` count as matching beyond 8 KiB
+
+
+def test_bundled_packs_and_unknown_pack() -> None:
+    assert "russia" in bundled_packs()
+    with pytest.raises(ConfigurationError, match=r"available: .*russia"):
+        Engine.from_paths(packs=["nope"], geolocator=FixedGeolocator(UNKNOWN))
+    engine = Engine.from_paths(packs=["russia"], geolocator=FixedGeolocator(UNKNOWN))
+    assert engine.ruleset.packs == ("russia",)
+
+
+BAD_FORMAT = """\
+version: 1
+rules:
+  - id: bad
+    title: Bad
+    jurisdictions: [RU]
+    review_by: 2020-01-01
+    notice:
+      original: de
+      translations: {en: {status: reviewed}, fr: {status: unreviewed}}
+      variables: {org: {en: A, xx-bogus: B}}
+      text: {en: "{org}", ru: "{org}"}
+"""
+
+
+def test_format_additions_are_checked_with_positions(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_FORMAT, encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).removeprefix(f"{path}:") for p in info.value.problems] == [
+        "8:17: rules[0].notice.original: 'de' has no text; `original` names the locale whose "
+        "text is copied from a source (locales with a text: en, ru)",
+        "9:46: rules[0].notice.translations.fr: 'fr' has no text to be a translation of "
+        "(locales with a text: en, ru)",
+        "10:32: rules[0].notice.variables.org.xx-bogus: unknown locale 'xx-bogus' (use a code "
+        "such as 'en', 'ru', 'pt-BR')",
+        "11:31: rules[0].notice.text.ru: placeholder '{org}' has no value in 'ru' (the variable "
+        "has values in: en, xx-bogus)",
+    ]
+
+
+GOOD_BUT_UNSOURCED = """\
+version: 1
+regions:
+  r: {title: R, include: [RU]}
+rules:
+  - id: a
+    title: A
+    jurisdictions: [r]
+    review_by: 2020-01-01
+    notice: {text: {en: x}}
+  - id: b
+    title: B
+    jurisdictions: [RU]
+    sources: [{url: "https://example.org/", title: T}]
+    notice: {text: {en: y}}
+"""
+
+
+def test_lint_strict_wants_sources_and_warns_about_reviews(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(GOOD_BUT_UNSOURCED, encoding="utf-8")
+    load_rules([path])  # loads: these are lint's concerns
+    relaxed = [str(f).removeprefix(f"{path}:") for f in lint([path], today=DAY)]
+    assert relaxed == [
+        "8:16: warning: rule 'a' was due for review by 2020-01-01: check it against its "
+        "sources, then move `review_by` forward"
+    ]
+    strict = lint([path], strict=True, today=DAY)
+    assert [f.severity for f in strict] == ["error", "error", "error"]
+    assert [str(f).removeprefix(f"{path}:")[:30] for f in strict] == [
+        "3:3: region 'r' has no `source",
+        "5:5: rule 'a' has no `sources`",
+        "8:16: rule 'a' was due for rev",
+    ]
+    assert lint([path], today=dt.date(2019, 1, 1)) == []
+
+
+RU_ONLY = """\
+version: 1
+rules:
+  - id: ID
+    title: Only in Russia
+    jurisdictions: [RU]
+    notice: {text: {en: "ID"}}
+"""
+
+
+def test_half_saved_file_keeps_its_last_rules(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(RU_ONLY.replace("ID", "a"), encoding="utf-8")
+    second.write_text(RU_ONLY.replace("ID", "b"), encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN))
+    first.write_text("version: 1\n", encoding="utf-8")  # cut down while being saved
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        assert engine.reload()
+    assert sorted(engine.rule_ids) == ["a", "b"]
+    assert f"{first} has no rules any more" in caplog.text
+    caplog.clear()
+    first.write_text(RU_ONLY.replace("ID", "a2"), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        assert engine.reload()
+    assert sorted(engine.rule_ids) == ["a2", "b"]
+    assert "rule a removed by the reload" in caplog.text
+    caplog.clear()
+    second.unlink()  # deleting a file removes its rules
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        assert engine.reload()
+    assert engine.rule_ids == ("a2",)
+    assert "rule b removed by the reload" in caplog.text
