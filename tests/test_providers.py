@@ -51,17 +51,19 @@ def test_built_in_providers_are_registered_data() -> None:
 
 
 def test_a_site_adds_its_cdn_without_a_code_change() -> None:
-    edge = register_provider(Provider("bunny", "CDN-RequestCountryCode", "CDN-RequestStateCode"))
-    assert get_provider("bunny") is edge
+    edge = register_provider(
+        Provider("bunny-test", "CDN-RequestCountryCode", "CDN-RequestStateCode")
+    )
+    assert get_provider("bunny-test") is edge
     assert edge.headers == ("cdn-requestcountrycode", "cdn-requeststatecode")
-    geo = HeaderGeolocator("bunny")
+    geo = HeaderGeolocator("bunny-test")
     location = geo.locate(
         None, {"cdn-requestcountrycode": "UA", "cdn-requeststatecode": "43"}, trusted=True
     )
     assert (location.country, location.subdivisions, location.source) == (
         "UA",
         ("UA-43",),
-        "header:bunny",
+        "header:bunny-test",
     )
     assert location.via_header == "cdn-requestcountrycode, cdn-requeststatecode"
 
