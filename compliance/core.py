@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Generic, Literal, TypeVar
 
-from compliance.client import ClientAddress, TrustedProxies, resolve_client
+from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
-from compliance.geo import HeaderGeolocator, Location
+from compliance.geo import HeaderGeolocator, Location, locate_request
 from compliance.http import (
     BodyTooLarge,
     Codec,
@@ -710,21 +710,25 @@ class Exchange:
     # -- deciding
 
     def _locate(self) -> Location:
+        """The request pipeline: peer, trusted proxies, CDN headers, then the engine's
+        geolocator by address (or a simulated location for a configured developer)."""
         settings = self.settings
-        headers = self.headers
-        self.client = client = resolve_client(self.request.peer, headers, settings.trusted_proxies)
+        found = locate_request(
+            self.request.peer,
+            self.headers,
+            proxies=settings.trusted_proxies,
+            provider=settings.geo_header,
+            geolocator=None,
+        )
+        self.client = client = found.client
+        self.geo_vary = found.vary
         if settings.simulate_from is not None and client.ip is not None:
             simulated = self._simulated_location(client.ip)
             if simulated is not None:
                 self.simulated = True
                 return simulated
-        geo = settings.geo_header
-        if geo is not None:
-            self.geo_vary = tuple(geo.headers)
-            if client.via_trusted_proxy:
-                found = geo.locate(client.ip, headers, trusted=True)
-                if found.country is not None:
-                    return found
+        if found.location.country is not None:
+            return found.location
         return self.engine.locate(client.ip)
 
     def _simulated_location(self, ip: str) -> Location | None:
