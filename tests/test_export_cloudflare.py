@@ -53,6 +53,7 @@ READERS: list[tuple[str | None, str | None]] = [
     ("UA", None),
     ("BY", None),
     ("GB", "ENG"),
+    ("GB", None),
     ("GB", "SCT"),
     ("GB", "WLS"),
     ("SE", "E"),
@@ -265,7 +266,10 @@ def test_unknown_and_invalid_cloudflare_codes(client: httpx.Client) -> None:
     for country in ("XX", "T1"):
         got = client.get("/", headers=[_cf(country, None)])
         assert [rule for rule, _ in h.NOTICE.findall(got.text)] == ["unknown-readers"]
+    # us-washington-marker says unknown_subdivision: apply.
     got = client.get("/", headers=[_cf("US", "ZZZ")])
+    assert h.NOTICE.findall(got.text) == [("us-washington-marker", "en")]
+    got = client.get("/", headers=[_cf("US", "TX")])
     assert h.NOTICE.findall(got.text) == []
 
 
@@ -304,7 +308,7 @@ def test_edge_leaves_alone_a_page_the_origin_already_edited(combined: str) -> No
     # The origin (asked for its own host, not news.example.org) added its one notice; the
     # Worker, which would add both, left the page alone.
     assert h.NOTICE.findall(got.text) == [("ru-undesirable", "ru")]
-    # A page the origin did not edit (it places this reader in Sweden) gets the edge's.
-    headers = [("Host", "news.example.org"), ("CF-IPCountry", "SE"), _cf("RU", None)]
+    # A page the origin did not edit (it places this reader in Germany) gets the edge's.
+    headers = [("Host", "news.example.org"), ("CF-IPCountry", "DE"), _cf("RU", None)]
     edited = httpx.get(combined + "/", headers=headers)
     assert h.NOTICE.findall(edited.text) == [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]

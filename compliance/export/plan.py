@@ -22,6 +22,7 @@ from typing import Any, Literal
 from babel import Locale
 from babel.core import get_global
 
+from compliance import engine as _engine
 from compliance import locales as _locales
 from compliance.locales import choose_locale, official_languages
 from compliance.models import Block, Notice, Rule
@@ -133,7 +134,7 @@ class EdgeBlock:
 
     @property
     def link(self) -> str:
-        return f'<{self.blocked_by}>; rel="blocked-by"'
+        return f'<{_ascii_url(self.blocked_by)}>; rel="blocked-by"'
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,18 @@ class EdgePlan:
         for region in self.regions.values():
             out.update(region.include, region.exclude)
         return {code for code in out if code != "*" and code not in self.regions}
+
+
+def _ascii_host_glob(pattern: str) -> str:
+    """A host glob as the engine matches it (IDN labels in punycode)."""
+    convert = getattr(_engine, "_ascii_host_glob", None)
+    return str(convert(pattern)) if convert is not None else pattern.lower()
+
+
+def _ascii_url(url: str) -> str:
+    """A ``blocked_by`` URL as the engine sends it in ``Link`` (IDN host in punycode)."""
+    convert = getattr(_engine, "_ascii_url", None)
+    return str(convert(url)) if convert is not None else url
 
 
 # -- locale tables ----------------------------------------------------------------------------
@@ -314,30 +327,27 @@ def location_matches(
     if country is None:
         return rule.unknown_location == "apply"
     codes = frozenset((country, *subdivisions))
-    policy = rule.unknown_subdivision
 
-    def matches(code: str, inherited: str, depth: int) -> bool:
+    def matches(code: str, apply: bool, depth: int) -> bool:
         if code == "*":
             return True
         region = regions.get(code)
         if region is not None:
             if depth > 32:
                 return False
-            own = region.unknown_subdivision or inherited
-            return any(matches(c, own, depth + 1) for c in region.include) and not any(
-                matches(c, own, depth + 1) for c in region.exclude
+            if region.unknown_subdivision is not None:
+                apply = region.unknown_subdivision == "apply"
+            # An unknown subdivision never counts as being in an excluded one.
+            return any(matches(c, apply, depth + 1) for c in region.include) and not any(
+                matches(c, False, depth + 1) for c in region.exclude
             )
         if code in codes:
             return True
-        return (
-            not subdivisions
-            and inherited == "apply"
-            and "-" in code
-            and code.partition("-")[0] == country
-        )
+        return apply and not subdivisions and code[2:3] == "-" and code[:2] == country
 
-    return any(matches(c, policy, 0) for c in rule.jurisdictions) and not any(
-        matches(c, policy, 0) for c in rule.exclude
+    apply = rule.unknown_subdivision == "apply"
+    return any(matches(c, apply, 0) for c in rule.jurisdictions) and not any(
+        matches(c, False, 0) for c in rule.exclude
     )
 
 
@@ -469,7 +479,7 @@ def _edge_rule(rule: Rule, plan: EdgePlan, variables: Mapping[str, Any]) -> Edge
         unknown_subdivision=str(getattr(rule, "unknown_subdivision", "skip")),
         start=rule.effective.from_,
         until=rule.effective.until,
-        hosts=tuple(h.lower() for h in rule.hosts),
+        hosts=tuple(_ascii_host_glob(h) for h in rule.hosts),
         paths=tuple(rule.paths),
         exclude_paths=tuple(rule.exclude_paths),
         tags=tuple(rule.tags),

@@ -35,25 +35,26 @@ function readerLocation(cf) {
   return { country, subdivisions };
 }
 
-function codeMatches(code, where, policy, depth) {
+function codeMatches(code, where, apply, depth) {
   if (code === "*") return true;
   const region = DATA.regions[code];
   if (region !== undefined) {
     if (depth > 32) return false;
-    const own = region.unknownSubdivision || policy;
+    const own = region.unknownSubdivision === null ? apply : region.unknownSubdivision === "apply";
+    // An unknown subdivision never counts as being in an excluded one.
     return region.include.some((c) => codeMatches(c, where, own, depth + 1))
-      && !region.exclude.some((c) => codeMatches(c, where, own, depth + 1));
+      && !region.exclude.some((c) => codeMatches(c, where, false, depth + 1));
   }
   if (where.codes.has(code)) return true;
-  return where.subdivisions.length === 0 && policy === "apply"
-    && code.includes("-") && code.split("-")[0] === where.country;
+  return apply && where.subdivisions.length === 0 && code.slice(2, 3) === "-"
+    && code.slice(0, 2) === where.country;
 }
 
 function inJurisdiction(rule, where) {
   if (where.country === null) return rule.unknownLocation === "apply";
-  const policy = rule.unknownSubdivision;
-  return rule.jurisdictions.some((c) => codeMatches(c, where, policy, 0))
-    && !rule.exclude.some((c) => codeMatches(c, where, policy, 0));
+  const apply = rule.unknownSubdivision === "apply";
+  return rule.jurisdictions.some((c) => codeMatches(c, where, apply, 0))
+    && !rule.exclude.some((c) => codeMatches(c, where, false, 0));
 }
 
 // -- the request --------------------------------------------------------------------------
