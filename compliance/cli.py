@@ -166,38 +166,51 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from .loader import load_rules
+    from .loader import lint, load_rules
 
-    ruleset = load_rules(_rule_paths(args.paths, args.pack))
+    paths, packs = _sources(args.paths, args.pack)
+    findings = lint(paths, packs=packs, strict=args.strict)
+    errors = [f for f in findings if f.severity == "error"]
+    # One FILE:LINE:COL line per finding on stdout, for editors and CI annotations.
+    for finding in findings:
+        print(finding)
+    if errors:
+        print(f"{len(errors)} problem(s) in rule files", file=sys.stderr)
+        return 1
+    ruleset = load_rules(paths, packs=packs)
+    warnings = f", {_count(len(findings), 'warning')}" if findings else ""
     print(
         f"ok: {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.regions), 'region')} "
         f"and {_count(len(ruleset.tests), 'test')} in {_count(len(ruleset.files), 'file')}"
+        f"{warnings}"
     )
     return 0
 
 
-def _bundled_packs() -> dict[str, str]:
-    from .loader import bundled_rules_path
+def _sources(
+    paths: Sequence[str] | None, packs: Sequence[str]
+) -> tuple[list[str] | None, list[str] | None]:
+    """The rule paths and bundled packs to load (both None: the default pack), with every
+    ``--pack`` name checked."""
+    from .loader import pack_path
 
-    root = bundled_rules_path()
-    return {p.stem: str(p) for p in sorted(root.glob("*.y*ml")) if p.suffix in (".yaml", ".yml")}
+    for name in packs:
+        try:
+            pack_path(name)
+        except ConfigurationError as exc:
+            raise _UsageError(f"--pack: {exc}") from None
+    return (list(paths) if paths else None), (list(dict.fromkeys(packs)) if packs else None)
 
 
 def _rule_paths(paths: Sequence[str] | None, packs: Sequence[str]) -> list[str] | None:
-    """The rule files to load: the paths given plus each ``--pack``'s file; None (the
-    default pack) when neither is given."""
-    if not packs:
-        return list(paths) if paths else None
-    bundled = _bundled_packs()
-    chosen = []
-    for name in packs:
-        if name not in bundled:
-            raise _UsageError(
-                f"--pack {name!r} is not a bundled rule pack: choose from {', '.join(bundled)}"
-            )
-        if bundled[name] not in chosen:
-            chosen.append(bundled[name])
-    return [*(paths or []), *chosen]
+    """The rule files to load as one list of paths: the paths given plus each ``--pack``'s
+    file; None (the default pack) when neither is given."""
+    from .loader import resolve_sources
+
+    chosen_paths, chosen_packs = _sources(paths, packs)
+    if chosen_packs is None:
+        return chosen_paths
+    return [str(source) for source in resolve_sources(chosen_paths, chosen_packs)]
 
 
 def _count(number: int, noun: str) -> str:
@@ -208,7 +221,8 @@ def _test(args: argparse.Namespace) -> int:
     from .engine import Engine
     from .ruletests import run_rule_tests
 
-    engine = Engine.from_paths(_rule_paths(args.paths, args.pack), geoip_db=args.geoip_db)
+    paths, packs = _sources(args.paths, args.pack)
+    engine = Engine.from_paths(paths, geoip_db=args.geoip_db, packs=packs)
     outcomes = run_rule_tests(engine)
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes:
@@ -250,8 +264,9 @@ def _check(args: argparse.Namespace) -> int:
     _check_url(args.url)
     if args.page_language is not None:
         _check_language("--page-language", args.page_language)
+    paths, packs = _sources(args.rules, args.pack)
     engine = Engine.from_paths(
-        _rule_paths(args.rules, args.pack), geoip_db=args.geoip_db, variables=_variables(args.set)
+        paths, geoip_db=args.geoip_db, packs=packs, variables=_variables(args.set)
     )
     decision = engine.decide(
         ip=args.ip,
@@ -488,8 +503,10 @@ def _demo(args: argparse.Namespace) -> int:
         raise _UsageError("the demo needs uvicorn: pip install 'compliance[demo]'") from None
     from .demo import run_demo
 
-    rules = _rule_paths(args.rules, args.pack)
-    return run_demo(port=args.port, host=args.host, rules=rules, geoip_db=args.geoip_db)
+    paths, packs = _sources(args.rules, args.pack)
+    return run_demo(
+        port=args.port, host=args.host, rules=paths, packs=packs, geoip_db=args.geoip_db
+    )
 
 
 # -- export (edge configuration) --------------------------------------------------------------
