@@ -1,0 +1,200 @@
+"""Operating the middleware (issue 17): the decision endpoint, simulated locations for
+developers, counters and the per-decision log record, on both adapters."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from compliance import testing
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.engine import Engine
+from compliance.errors import ConfigurationError
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator, TestResponse
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+RU, DE, PROXY = "192.0.2.1", "192.0.2.2", "10.0.0.1"
+RULES = """\
+version: 1
+rules:
+  - id: ru-notice
+    title: a notice for readers in Russia
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      text:
+        en: A notice for readers in Russia.
+        ru: Уведомление для читателей в России.
+"""
+PAGE = b"<html><body><p>Story</p></body></html>"
+ENDPOINT = "/.well-known/compliance"
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
+    geo = FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
+    return Engine.from_paths([folder], geolocator=geo)
+
+
+def page_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    rendered = environ.get("compliance.rendered")
+    if environ.get("PATH_INFO") == "/rendered" and rendered is not None:
+        rendered.add("ru-notice")  # the page's template rendered this notice itself
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [PAGE]
+
+
+async def page_asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["path"] == "/rendered":
+        scope["state"]["compliance.rendered"].add("ru-notice")
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+    )
+    await send({"type": "http.response.body", "body": PAGE})
+
+
+Client = Callable[..., TestResponse]
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def make(request: pytest.FixtureRequest, engine: Engine) -> Callable[..., tuple[Client, Any]]:
+    def build(**options: Any) -> tuple[Client, Any]:
+        if request.param == "wsgi":
+            middleware: Any = WsgiMiddleware(page_app, engine, **options)
+
+            def wsgi(path: str = "/", peer: str = RU, headers: Any = ()) -> TestResponse:
+                environ = testing.wsgi_environ(path, peer=peer, headers=list(headers))
+                environ["QUERY_STRING"] = path.partition("?")[2]
+                environ["PATH_INFO"] = path.partition("?")[0]
+                return testing.call_wsgi(middleware, environ)
+
+            return wsgi, middleware
+        middleware = AsgiMiddleware(page_asgi, engine, **options)
+
+        def asgi(path: str = "/", peer: str = RU, headers: Any = ()) -> TestResponse:
+            return testing.call_asgi(
+                middleware, testing.asgi_scope(path, peer=peer, headers=list(headers))
+            )
+
+        return asgi, middleware
+
+    return build
+
+
+def notices(response: TestResponse) -> list[str]:
+    return response.notices
+
+
+# -- the decision endpoint --------------------------------------------------------------------
+
+
+def test_the_decision_endpoint_is_off_by_default(make: Callable[..., Any]) -> None:
+    client, _ = make()
+    response = client(ENDPOINT)
+    assert response.header("Content-Type") == "text/html"  # the application answered
+
+
+def test_the_decision_endpoint_answers_json(make: Callable[..., Any]) -> None:
+    client, _ = make(decision_path=ENDPOINT)
+    response = client(ENDPOINT, headers=[("Accept-Language", "ru")])
+    assert response.status == 200
+    assert response.header("Content-Type") == "application/json"
+    document = json.loads(response.body)
+    assert document["location"] == {"country": "RU", "subdivisions": [], "source": "fixed"}
+    [notice] = document["notices"]
+    assert notice["rule"] == "ru-notice"
+    assert notice["locale"] == "ru"
+    assert notice["placement"] == "body_end"
+    assert "России" in notice["text"]
+    assert notice["html"].startswith('<aside class="compliance-notice"')
+    assert document["block"] is None
+    assert "private" in (response.header("Cache-Control") or "")
+    assert "accept-language" in (response.header("Vary") or "").lower()
+    german = json.loads(client(ENDPOINT, peer=DE).body)
+    assert german["notices"] == []
+
+
+def test_decision_path_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="decision_path"):
+        WsgiMiddleware(page_app, Engine.from_paths(), decision_path="well-known")
+
+
+# -- simulated locations ----------------------------------------------------------------------
+
+
+def test_simulation_is_off_by_default(make: Callable[..., Any]) -> None:
+    client, _ = make()
+    assert notices(client(peer=DE, headers=[("X-Compliance-Simulate", "RU")])) == []
+
+
+def test_a_developer_address_may_simulate_a_location(make: Callable[..., Any]) -> None:
+    client, _ = make(simulate_from=["192.0.2.2/32"])
+    response = client(peer=DE, headers=[("X-Compliance-Simulate", "RU")])
+    assert notices(response) == ["ru-notice"]
+    assert "private" in (response.header("Cache-Control") or "")
+    assert notices(client("/?compliance-simulate=ru", peer=DE)) == ["ru-notice"]
+    assert notices(client(peer=DE, headers=[("X-Compliance-Simulate", "ZZ")])) == []
+    assert notices(client(peer=DE, headers=[("X-Compliance-Simulate", "<script>")])) == []
+
+
+def test_only_the_resolved_address_counts_never_a_proxys_own(make: Callable[..., Any]) -> None:
+    # The proxy's own address is listed, but a reader behind it is someone else: trusting a
+    # proxy must never let every reader choose a location.
+    client, _ = make(simulate_from=[f"{PROXY}/32"], trusted_proxies=["10.0.0.0/8"])
+    response = client(
+        peer=PROXY, headers=[("X-Forwarded-For", DE), ("X-Compliance-Simulate", "RU")]
+    )
+    assert notices(response) == []
+
+
+# -- notices the page rendered itself ---------------------------------------------------------
+
+
+def test_notices_the_page_rendered_are_not_injected_again(make: Callable[..., Any]) -> None:
+    client, middleware = make()
+    assert notices(client("/rendered")) == []
+    assert notices(client("/")) == ["ru-notice"]
+    assert middleware.metrics()["notices_not_delivered"] == {}
+
+
+# -- counters and the decision log ------------------------------------------------------------
+
+
+def test_counters(make: Callable[..., Any]) -> None:
+    client, middleware = make()
+    client()
+    client(peer=DE)
+    snapshot = middleware.metrics()
+    assert snapshot["decisions"] == 2
+    assert snapshot["decisions_with_notices"] == 1
+    assert snapshot["notices_injected"] == {"ru-notice|RU": 1}
+    assert snapshot["notices_not_delivered"] == {}
+    snapshot["decisions"] = 99  # a copy: the middleware's counters do not change
+    assert middleware.metrics()["decisions"] == 2
+
+
+def test_one_debug_record_per_decision_without_the_full_address(
+    make: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = make()
+    with caplog.at_level(logging.DEBUG, "compliance.decisions"):
+        client()
+    [record] = [r for r in caplog.records if r.name == "compliance.decisions"]
+    data = record.compliance  # type: ignore[attr-defined]
+    assert data["rules"] == ["ru-notice"]
+    assert data["source"] == "fixed"
+    assert data["client"] == "192.0.2.0/24"
+    assert RU not in record.getMessage()
+    caplog.clear()
+    client, _ = make(log_addresses=True)
+    with caplog.at_level(logging.DEBUG, "compliance.decisions"):
+        client()
+    [record] = [r for r in caplog.records if r.name == "compliance.decisions"]
+    assert record.compliance["client"] == RU  # type: ignore[attr-defined]
