@@ -745,12 +745,17 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
 
 
 def demo_engine(
-    rules: list[str] | None = None, geoip_db: str | None = None, *, watch: float | None = 1.0
+    rules: list[str] | None = None,
+    geoip_db: str | None = None,
+    *,
+    packs: list[str] | None = None,
+    watch: float | None = 1.0,
 ) -> Engine:
-    """The engine the demo serves: the given rules (None: the bundled pack), watched, located
-    by the simulator over the MaxMind database or the embedded lookup."""
+    """The engine the demo serves: the given rules and bundled packs (neither: the default
+    pack), watched, located by the simulator over the MaxMind database or the embedded
+    lookup."""
     geolocator = SimulatedGeolocator(open_geolocator(geoip_db))
-    return Engine.from_paths(rules, geolocator=geolocator, watch=watch)
+    return Engine.from_paths(rules, packs=packs, geolocator=geolocator, watch=watch)
 
 
 def run_demo(
@@ -758,12 +763,13 @@ def run_demo(
     port: int = 8000,
     host: str = "127.0.0.1",
     rules: list[str] | None = None,
+    packs: list[str] | None = None,
     geoip_db: str | None = None,
 ) -> int:
     """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop)."""
     import uvicorn  # the optional `demo` extra
 
-    engine = demo_engine(rules, geoip_db)
+    engine = demo_engine(rules, geoip_db, packs=packs)
     config = uvicorn.Config(
         create_app(engine, hosts=[host]), host=host, port=port, lifespan="on", log_level="info"
     )
