@@ -11,9 +11,11 @@ site would, so what a rule author sees is what readers get:
 - ``/rules``: every loaded rule, its notice rendered in each of its locales, and where it
   applies.
 
-The simulator is :class:`SimulatedGeolocator`, which believes a cookie the client wrote. That
-is only acceptable on a developer's own machine: it is constructed here and nowhere else, and
-no library default ever uses it. Rule files are watched and reloaded, so editing a rule and
+The simulator stores the chosen reader in a cookie the client wrote, and the demo turns it
+into what the middleware's own ``simulate_from=`` feature reads (an ``X-Compliance-Simulate``
+header) or into the client address the middleware geolocates. Believing the client is only
+acceptable on a developer's own machine: the demo answers loopback Host names only, and no
+library default ever simulates anything. Rule files are watched and reloaded, so editing a rule and
 refreshing the page previews the change. uvicorn is imported only when :func:`run_demo` runs.
 """
 
@@ -35,11 +37,11 @@ import pycountry
 from .asgi import ComplianceMiddleware
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError
-from .geo import Geolocator, Location, open_geolocator
+from .geo import Location
 from .models import Block, Notice
 from .render import DEFAULT_CSS, message_body, notice_html
 
-__all__ = ["COOKIE", "SimulatedGeolocator", "Simulation", "create_app", "run_demo"]
+__all__ = ["COOKIE", "Simulation", "create_app", "demo_engine", "run_demo"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -149,7 +151,18 @@ class Simulation:
         """The simulated location, when a country was chosen."""
         if self.country is None:
             return None
-        return _simulated_location(self.country, self.subdivisions)
+        return Location.of(self.country, *self.subdivisions, source="simulated")
+
+    def header(self) -> str | None:
+        """The ``X-Compliance-Simulate`` value for the chosen location (``CC`` or
+        ``CC-SUB``: the middleware takes one subdivision, the first chosen).
+
+        >>> Simulation(country="UA", subdivisions=("UA-43",)).header()
+        'UA-43'
+        """
+        if self.country is None:
+            return None
+        return self.subdivisions[0] if self.subdivisions else self.country
 
     def describe(self) -> str:
         where = "/".join([self.country, *self.subdivisions]) if self.country else None
@@ -166,54 +179,12 @@ class Simulation:
         return ", ".join(parts)
 
 
-@functools.lru_cache(maxsize=256)
-def _simulated_location(country: str, subdivisions: tuple[str, ...]) -> Location:
-    # One object per choice, so the engine's identity-keyed fast path works in the demo too.
-    location = Location.of(country, *subdivisions, source="demo simulator")
-    return dataclasses.replace(location, via_header="cookie")
-
-
 def _cookie(headers: Mapping[str, str], name: str) -> str | None:
     for part in headers.get("cookie", "").split(";"):
         key, sep, value = part.strip().partition("=")
         if sep and key == name:
             return value.strip('"')
     return None
-
-
-class SimulatedGeolocator:
-    """The demo's location simulator: believes the ``compliance_demo`` cookie.
-
-    A client can write any cookie it likes, so this must never serve real readers; only
-    :func:`create_app` uses it. Without a simulated country it asks ``fallback`` (about the
-    simulated IP address when one was given).
-
-    >>> from compliance.testing import FixedGeolocator
-    >>> geo = SimulatedGeolocator(FixedGeolocator(Location.of("SE")))
-    >>> geo.locate("127.0.0.1", {"cookie": "compliance_demo=country%3DRU"}).country
-    'RU'
-    >>> geo.locate("127.0.0.1", {}).country
-    'SE'
-    """
-
-    def __init__(self, fallback: Geolocator) -> None:
-        self.fallback = fallback
-
-    def locate(
-        self, ip: str | None, headers: Mapping[str, str] | None = None, *, trusted: bool = False
-    ) -> Location:
-        """The simulated location, else the fallback's answer."""
-        simulation = Simulation.from_headers(headers)
-        location = simulation.location
-        if location is not None:
-            return location
-        return self.fallback.locate(simulation.ip or ip, headers, trusted=trusted)
-
-    def close(self) -> None:
-        self.fallback.close()
-
-    def __repr__(self) -> str:
-        return f"SimulatedGeolocator({self.fallback!r})"
 
 
 # -- HTTP helpers -----------------------------------------------------------------------------
@@ -383,6 +354,7 @@ def _chrome(engine: Engine, simulation: Simulation, here: str) -> str:
 _BODY_TAG = re.compile(rb"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _CHROME_LIMIT = 4 * 1024 * 1024
+VARY_COOKIE = (b"vary", b"Cookie")
 
 
 def _add_chrome(body: bytes, chrome: str) -> bytes | None:
@@ -418,6 +390,8 @@ def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
     async def wrapped(message: Message) -> None:
         nonlocal start, size
         if message["type"] == "http.response.start":
+            # Every page depends on the simulator's cookie.
+            message = {**message, "headers": [*(message.get("headers") or ()), VARY_COOKIE]}
             headers = {k.lower(): v for k, v in message.get("headers") or ()}
             html_page = headers.get(b"content-type", b"").startswith(b"text/html")
             if html_page and b"content-encoding" not in headers:
@@ -660,7 +634,7 @@ def _rules_page(engine: Engine, simulation: Simulation) -> str:
 
 
 def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
-    """The demo site over ``engine`` (whose geolocator should be a SimulatedGeolocator).
+    """The demo site over ``engine``.
 
     It answers only requests whose ``Host`` names a loopback address (``localhost``,
     ``127.0.0.1``, ``::1``) or one of ``hosts`` (the address it was bound to), with any
@@ -677,7 +651,9 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             headers.append(("X-Compliance-Tags", ", ".join(simulation.tags)))
         await _respond(send, 200, _article(engine, scope, simulation), headers=headers)
 
-    protected = ComplianceMiddleware(article, engine, css=True)
+    # Every demo client may simulate: that is what the demo is for (it answers loopback
+    # Host names only). Real sites list their developers' addresses, or nothing.
+    protected = ComplianceMiddleware(article, engine, css=True, simulate_from=["0.0.0.0/0", "::/0"])
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -726,20 +702,27 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
         elif scope.get("method", "GET") not in ("GET", "HEAD"):
             await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
         else:
-            raw = [
-                (k, v)
-                for k, v in scope.get("headers") or ()
-                if not (simulation.language and k.lower() == b"accept-language")
-                and not (simulation.host and k.lower() == b"host")
-            ]
+            replaced = {b"x-compliance-simulate"}  # only the cookie chooses, never a header
+            if simulation.language:
+                replaced.add(b"accept-language")
+            if simulation.host:
+                replaced.add(b"host")
+            raw = [(k, v) for k, v in scope.get("headers") or () if k.lower() not in replaced]
             if simulation.language:
                 raw.append((b"accept-language", simulation.language.encode("latin-1")))
             if simulation.host:
                 raw.append((b"host", simulation.host.encode("latin-1")))
+            simulated = simulation.header()
+            if simulated is not None:
+                raw.append((b"x-compliance-simulate", simulated.encode("latin-1")))
+            inner = {**scope, "headers": raw, "query_string": b""}
+            if simulation.ip and simulated is None:
+                inner["client"] = (simulation.ip, 0)  # the reader comes from that address
             state = dict(scope.get("state") or {})
             state["compliance.demo"] = simulation
+            inner["state"] = state
             dressed = _with_chrome(send, lambda: _chrome(engine, simulation, path))
-            await protected({**scope, "headers": raw, "state": state}, receive, dressed)
+            await protected(inner, receive, dressed)
 
     return app
 
@@ -754,8 +737,7 @@ def demo_engine(
     """The engine the demo serves: the given rules and bundled packs (neither: the default
     pack), watched, located by the simulator over the MaxMind database or the embedded
     lookup."""
-    geolocator = SimulatedGeolocator(open_geolocator(geoip_db))
-    return Engine.from_paths(rules, packs=packs, geolocator=geolocator, watch=watch)
+    return Engine.from_paths(rules, geoip_db, packs=packs, watch=watch)
 
 
 def run_demo(

@@ -16,13 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from compliance.demo import (
-    COOKIE,
-    SimulatedGeolocator,
-    Simulation,
-    create_app,
-    demo_engine,
-)
+from compliance.demo import COOKIE, Simulation, create_app, demo_engine
 from compliance.engine import Engine
 from compliance.geo import Location
 from compliance.testing import FixedGeolocator
@@ -32,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    engine = demo_engine(watch=None)
+    engine = demo_engine(packs=["russia", "withheld", "examples"], watch=None)
     yield engine
     engine.close()
 
@@ -131,6 +125,7 @@ def test_a_simulated_russian_reader_gets_the_notice_in_russian(engine: Engine) -
     assert html.index("compliance-notice") > html.index("</article>")  # body_end
     assert "document.body.dataset.scriptRan" in html
     assert "Cookie" in response.headers["vary"]
+    assert "reader in RU (source: simulated)" in html
 
 
 def test_crimea_as_a_subdivision_of_ukraine(engine: Engine) -> None:
@@ -161,8 +156,8 @@ def test_content_tags_put_the_label_under_the_headline(engine: Engine) -> None:
 def test_a_simulated_host_reaches_host_rules_and_blocks(engine: Engine) -> None:
     response = get(
         engine,
-        "/simulate?country=DE&host=news.example&next=/news/2024/withdrawn-article.html",
-        "/news/2024/withdrawn-article.html",
+        "/simulate?country=DE&host=news.example&next=/withheld/story",
+        "/withheld/story",
     )
     assert response.status_code == 451
     assert 'rel="blocked-by"' in response.headers["link"]
@@ -185,11 +180,11 @@ def test_the_rule_preview_lists_every_rule_in_every_locale(engine: Engine) -> No
         assert f'id="{rule_id}"' in html
     for locale in ("en", "ru", "uk"):
         assert f'data-compliance-rule="ru-undesirable-organization" lang="{locale}"' in html
-    assert "russia-controlled-ukraine</code> (Russia-controlled parts of Ukraine: UA-43" in html
+    assert "russia-controlled-ukraine</code> (Russia-controlled parts of Ukraine: " in html
     assert "from 2024-02-20" in html
     assert "*.example" in html
     assert "X-Robots-Tag: noindex" in html
-    assert 'class="block-preview" data-compliance-rule="example-court-order-block"' in html
+    assert 'class="block-preview" data-compliance-rule="withheld-page"' in html
     # the preview is the demo's own page: no notices are injected into it
     assert "Vary" not in get(engine, "/rules").headers
 
@@ -209,11 +204,18 @@ def test_the_rule_preview_shows_a_failed_reload(tmp_path: Path) -> None:
         engine.close()
 
 
-def test_the_simulated_location_is_never_believed_outside_the_simulator() -> None:
-    geo = SimulatedGeolocator(FixedGeolocator(Location.of("SE")))
+def test_only_the_cookie_chooses_the_simulated_location(engine: Engine) -> None:
+    async def run() -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(engine), client=("127.0.0.1", 5000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get(
+                "/?compliance-simulate=RU", headers={"X-Compliance-Simulate": "RU"}
+            )
+
+    assert "reader in unknown" in asyncio.run(run()).text
     cookie = {"cookie": f"other=1; {COOKIE}=country%3DRU%26lang%3Dru"}
-    assert geo.locate("203.0.113.9", cookie).source == "demo simulator"
-    assert geo.locate("203.0.113.9", {"cookie": "compliance_demo=country%3DZZZ"}).country == "SE"
+    assert Simulation.from_headers(cookie).header() == "RU"
+    assert Simulation.from_headers({"cookie": f"{COOKIE}=country%3DZZZ"}).header() is None
     assert Simulation.from_query("lang=<script>&host=a b").language is None
 
 
