@@ -1,0 +1,28 @@
+"""The ``compliance_notices()`` Jinja global for ASGI apps (Starlette's ``Jinja2Templates``)."""
+
+from __future__ import annotations
+
+import jinja2
+from markupsafe import Markup
+
+from compliance.contrib.templates import render_notices
+
+__all__ = ["compliance_notices"]
+
+
+@jinja2.pass_context
+def compliance_notices(
+    context: jinja2.runtime.Context, lang: str | None = None, placement: str | None = None
+) -> Markup:
+    """``{{ compliance_notices() }}``: the reader's notices, here in the page (pass ``lang``
+    the page's language). Needs ``request`` in the template context, as Starlette's
+    ``TemplateResponse`` provides."""
+    request = context.get("request")
+    if request is None:
+        return Markup("")
+    state = request.scope.setdefault("state", {})
+    rendered = state.setdefault("compliance.rendered", set())
+    html = render_notices(
+        state.get("compliance.decision"), rendered, lang=lang, placement=placement
+    )
+    return Markup(html)  # built escaped by the renderer

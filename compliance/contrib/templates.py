@@ -1,0 +1,46 @@
+"""Render the reader's notices where a template puts them (shared by every integration).
+
+A template helper (Django's ``{% compliance_notices %}``, the Jinja global
+``compliance_notices()`` in Flask and Starlette) calls :func:`render_notices` with the
+request's decision and its *rendered* set: ``environ["compliance.rendered"]`` under WSGI,
+``scope["state"]["compliance.rendered"]`` under ASGI. The set is created by the middleware's
+response core, which does not inject the notices whose rule ids are in it, so a notice is
+never shown twice; the helper renders each notice at most once per request too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableSet
+from typing import Any
+
+__all__ = ["render_notices"]
+
+
+def render_notices(
+    decision: Any,
+    rendered: MutableSet[str] | None,
+    *,
+    lang: str | None = None,
+    placement: str | None = None,
+) -> str:
+    """The ``<aside class="compliance-notice">`` markup of every notice in ``decision`` not
+    yet in ``rendered`` (in priority order), adding their rule ids to ``rendered``.
+
+    ``lang``: the page's language (as in ``<html lang>``), chosen first among a notice's
+    locales, as the middleware does; else the reader's languages decide. ``placement``:
+    only notices with that placement (``body_start``, ``body_end``, ``marker``,
+    ``after_heading``). No decision (the middleware is not installed, or it failed open):
+    an empty string. The markup is already escaped; frameworks mark it safe.
+    """
+    if decision is None:
+        return ""
+    parts = []
+    for notice in decision.notices:
+        if placement is not None and notice.placement != placement:
+            continue
+        if rendered is not None:
+            if notice.rule_id in rendered:
+                continue
+            rendered.add(notice.rule_id)
+        parts.append(notice.html(decision.locale_for(notice, lang or None)))
+    return "".join(parts)

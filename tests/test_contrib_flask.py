@@ -1,0 +1,198 @@
+"""compliance.contrib.flask: Compliance(app) / init_app, COMPLIANCE_* config, the Jinja global."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+flask = pytest.importorskip("flask")
+
+from compliance import Engine  # noqa: E402
+from compliance.contrib.flask import Compliance, decision  # noqa: E402
+from compliance.errors import ConfigurationError, RuleError  # noqa: E402
+from compliance.testing import FixedGeolocator  # noqa: E402
+
+RUSSIAN, GERMAN = "77.88.55.88", "81.169.145.105"  # by the embedded lookup
+NOTICE = 'data-compliance-rule="ru-undesirable-organization"'
+
+PAGE = """<!DOCTYPE html><html lang="en"><head><title>t</title></head><body>
+<header>Site</header>{% block notices %}{% endblock %}<main><h1>Story</h1><p>Text</p></main>
+</body></html>"""
+
+
+def make_app(**config: object) -> flask.Flask:
+    app = flask.Flask(__name__)
+    app.config.update(
+        COMPLIANCE_TRUSTED_PROXIES=["127.0.0.1/32"], COMPLIANCE_PACKS=["russia"], **config
+    )
+
+    @app.route("/")
+    def index() -> str:
+        return flask.render_template_string(PAGE)
+
+    @app.route("/placed")
+    def placed() -> str:
+        return flask.render_template_string(
+            PAGE.replace("{% block notices %}{% endblock %}", "{{ compliance_notices() }}")
+        )
+
+    @app.route("/twice")
+    def twice() -> str:
+        return flask.render_template_string(
+            "<!DOCTYPE html><html><body>{{ compliance_notices() }}<p>x</p>"
+            "{{ compliance_notices() }}</body></html>"
+        )
+
+    @app.route("/decision")
+    def show_decision() -> dict[str, object]:
+        d = decision()
+        return {"country": d.location.country, "notices": [n.rule_id for n in d.notices]}
+
+    return app
+
+
+def get(app: flask.Flask, path: str, ip: str) -> flask.Response:
+    return app.test_client().get(path, headers={"X-Forwarded-For": ip})
+
+
+def test_compliance_app_injects_the_notice_for_a_reader_in_russia() -> None:
+    app = make_app()
+    Compliance(app)
+    russian = get(app, "/", RUSSIAN)
+    assert russian.status_code == 200
+    assert russian.text.count(NOTICE) == 1
+    assert "private" in russian.headers["Cache-Control"]
+    german = get(app, "/", GERMAN)
+    assert NOTICE not in german.text
+
+
+def test_init_app_for_application_factories() -> None:
+    extension = Compliance()
+    app = make_app()
+    extension.init_app(app)
+    assert NOTICE in get(app, "/", RUSSIAN).text
+    assert app.extensions["compliance"] is extension
+    with pytest.raises(RuntimeError, match="already set up"):
+        extension.init_app(app)
+
+
+def test_the_view_reads_the_decision() -> None:
+    app = make_app()
+    Compliance(app)
+    assert get(app, "/decision", RUSSIAN).json == {
+        "country": "RU",
+        "notices": ["ru-undesirable-organization"],
+    }
+
+
+def test_the_template_places_the_notice_and_the_middleware_does_not_add_it_again() -> None:
+    app = make_app()
+    Compliance(app)
+    page = get(app, "/placed", RUSSIAN).text
+    assert page.count(NOTICE) == 1
+    assert page.index("<header>Site</header>") < page.index(NOTICE) < page.index("<main>")
+    assert 'lang="ru"' in page[page.index(NOTICE) - 80 :]
+    twice = get(app, "/twice", RUSSIAN).text
+    assert twice.count(NOTICE) == 1
+    assert NOTICE not in get(app, "/placed", GERMAN).text
+
+
+def test_the_template_helper_takes_the_page_language() -> None:
+    app = make_app()
+    Compliance(app)
+
+    @app.route("/en")
+    def english() -> str:
+        return flask.render_template_string(
+            '<html lang="en"><body>{{ compliance_notices(lang="en") }}</body></html>'
+        )
+
+    page = get(app, "/en", RUSSIAN).text
+    assert re.search(r'data-compliance-rule="ru-undesirable-organization" lang="en"', page)
+
+
+def test_the_template_helper_without_the_middleware_renders_nothing() -> None:
+    app = flask.Flask(__name__)
+    app.jinja_env.globals["compliance_notices"] = __import__(
+        "compliance.contrib.flask", fromlist=["compliance_notices"]
+    ).compliance_notices
+
+    @app.route("/")
+    def index() -> str:
+        return flask.render_template_string("<p>{{ compliance_notices() }}</p>")
+
+    assert app.test_client().get("/").text == "<p></p>"
+
+
+def test_config_keys_reach_the_middleware() -> None:
+    app = make_app(COMPLIANCE_DECISION_PATH="/.well-known/compliance")
+    Compliance(app)
+    answer = get(app, "/.well-known/compliance", RUSSIAN)
+    assert answer.status_code == 200
+    assert answer.json["notices"][0]["rule"] == "ru-undesirable-organization"
+
+
+def test_rules_and_variables_from_config(tmp_path: Path) -> None:
+    (tmp_path / "site.yaml").write_text(
+        """version: 1
+rules:
+  - id: site-notice
+    title: Site notice
+    jurisdictions: [DE]
+    notice:
+      variables: {site: x}
+      text: {en: "Hello from {site}."}
+""",
+        encoding="utf-8",
+    )
+    app = make_app(COMPLIANCE_RULES=[str(tmp_path)], COMPLIANCE_VARIABLES={"site": "Example"})
+    del app.config["COMPLIANCE_PACKS"]
+    Compliance(app)
+    assert "Hello from Example." in get(app, "/", GERMAN).text
+
+
+def test_an_engine_given_directly() -> None:
+    app = flask.Flask(__name__)
+    app.config["COMPLIANCE_ENGINE"] = Engine.from_paths(geolocator=FixedGeolocator("RU"))
+
+    @app.route("/")
+    def index() -> str:
+        return "<!DOCTYPE html><html><body><p>x</p></body></html>"
+
+    Compliance(app)
+    assert NOTICE in app.test_client().get("/").text
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"COMPLIANCE_FAIL_MOD": "closed"},
+            "unknown key 'COMPLIANCE_FAIL_MOD' (did you mean 'COMPLIANCE_FAIL_MODE'?)",
+        ),
+        ({"COMPLIANCE_FAIL_MODE": "sideways"}, "fail_mode"),
+        ({"COMPLIANCE_WATCH": -1}, "'COMPLIANCE_WATCH' must be a number of seconds above 0"),
+        ({"COMPLIANCE_PACKS": [1]}, "'COMPLIANCE_PACKS' must be a list of bundled pack names"),
+        ({"COMPLIANCE_RULES": "/nonexistent/rules"}, "/nonexistent/rules"),
+        (
+            {"COMPLIANCE_ENGINE": object(), "COMPLIANCE_RULES": "rules/"},
+            "give either 'COMPLIANCE_ENGINE' or 'COMPLIANCE_RULES', not both",
+        ),
+    ],
+)
+def test_bad_settings_fail_at_start_up(config: dict[str, object], message: str) -> None:
+    app = flask.Flask(__name__)
+    app.config.update(config)
+    with pytest.raises(ConfigurationError) as caught:
+        Compliance(app)
+    assert message in str(caught.value)
+
+
+def test_a_broken_rule_file_fails_at_start_up(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("version: 1\nrules: [{id: Bad}]\n", encoding="utf-8")
+    app = flask.Flask(__name__)
+    app.config["COMPLIANCE_RULES"] = [str(tmp_path)]
+    with pytest.raises(RuleError):
+        Compliance(app)
