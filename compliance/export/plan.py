@@ -212,30 +212,22 @@ def _territories() -> tuple[str, ...]:
     return tuple(sorted(Locale("en").territories))
 
 
-@functools.lru_cache(maxsize=256)
-def _scripts(language: str) -> tuple[str, ...]:
-    """Scripts a language is written in, from CLDR's locale list and likely subtags."""
-    from babel import localedata
-
-    scripts: set[str] = set()
-    for identifier in localedata.locale_identifiers():
-        parts = identifier.split("_")
-        if parts[0] == language:
-            scripts.update(p for p in parts[1:] if len(p) == 4 and p.isalpha())
-    for key, value in get_global("likely_subtags").items():
-        if key.split("_")[0] == language:
-            scripts.update(p for p in value.split("_")[1:] if len(p) == 4 and p.isalpha())
-    return tuple(sorted(scripts))
-
-
-def _language(code: str) -> str | None:
-    parsed = _locales.parse_locale(code) if hasattr(_locales, "parse_locale") else None
+def _script(code: str) -> tuple[str, str] | None:
+    """(language, script) of a locale, the script filled in from CLDR's likely subtags."""
+    parsed = _locales.parse_locale(code)
     if parsed is None:
-        try:
-            parsed = Locale.parse(code.replace("-", "_"))
-        except Exception:
-            return None
-    return parsed.language
+        return None
+    script = parsed.script
+    if script is None:
+        likely = get_global("likely_subtags")
+        keys = [f"{parsed.language}_{parsed.territory}"] if parsed.territory else []
+        for key in [*keys, parsed.language]:
+            full = likely.get(key)
+            if full:
+                script = next((p for p in full.split("_")[1:] if len(p) == 4), None)
+                if script:
+                    break
+    return parsed.language, script or ""
 
 
 def _pick(options: tuple[str, ...], default: str, **reader: Any) -> tuple[str, str]:
@@ -246,12 +238,19 @@ def _pick(options: tuple[str, ...], default: str, **reader: Any) -> tuple[str, s
 def locale_table(options: Sequence[str], default: str) -> LocaleTable:
     """The negotiation among ``options`` as lookups, asked of the library itself: every tag
     built from a language of the options, its scripts and every CLDR territory."""
-    opts = tuple(options)
+    return _locale_table(tuple(options), default)
+
+
+@functools.lru_cache(maxsize=256)
+def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
     tags: dict[str, str] = {}
     if len(opts) > 1:
-        languages = sorted({lang for lang in map(_language, opts) if lang})
-        for language in languages:
-            for script in ("", *_scripts(language)):
+        # A tag can only match an option of its language written in the same script.
+        scripts: dict[str, set[str]] = {}
+        for found in filter(None, map(_script, opts)):
+            scripts.setdefault(found[0], set()).add(found[1])
+        for language, written in sorted(scripts.items()):
+            for script in ("", *sorted(s for s in written if s)):
                 for territory in ("", *_territories()):
                     tag = "-".join(p for p in (language, script, territory) if p)
                     locale, reason = _pick(opts, default, accept_language=tag)
@@ -262,13 +261,13 @@ def locale_table(options: Sequence[str], default: str) -> LocaleTable:
         for territory in _territories():
             if not (len(territory) == 2 and territory.isalpha()):
                 continue
-            found = []
+            picked: list[str] = []
             for language in official_languages(territory):
                 locale, reason = _pick(opts, default, accept_language=language)
                 if reason == "accept-language":
-                    found.append(locale)
-            if found:
-                countries[territory] = tuple(found)
+                    picked.append(locale)
+            if picked:
+                countries[territory] = tuple(picked)
     return LocaleTable(opts, default, tags, countries)
 
 

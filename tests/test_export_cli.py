@@ -1,0 +1,223 @@
+"""`compliance export`: files written, nothing dropped in silence (`--strict`), stale output
+caught (`--check`), effective dates baked for a day (`--at`), and locale tables that answer
+exactly as the library's negotiation does. No engine runs here (see test_export_nginx.py and
+test_export_cloudflare.py for that)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from compliance.cli import main
+from compliance.export.plan import locale_table, negotiate
+from compliance.locales import choose_locale
+
+EDGE = Path(__file__).parent / "edge"
+RULES = EDGE / "rules"
+
+
+@pytest.fixture
+def city(geoip_test_data: Path) -> str:
+    return str(geoip_test_data / "GeoIP2-City-Test.mmdb")
+
+
+def nginx(out: Path, city: str, *extra: str, rules: tuple[Path, ...] = (RULES,)) -> int:
+    args = ["export", "nginx", "--output", str(out), "--geoip-db", city]
+    for path in rules:
+        args += ["--rules", str(path)]
+    return main([*args, *extra])
+
+
+def cloudflare(out: Path, *extra: str, rules: tuple[Path, ...] = (RULES,)) -> int:
+    args = ["export", "cloudflare", "--output", str(out)]
+    for path in rules:
+        args += ["--rules", str(path)]
+    return main([*args, *extra])
+
+
+def test_nginx_files(tmp_path: Path, city: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert nginx(tmp_path, city, "--at", "2025-06-01") == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "http.conf", "location.conf"]
+    http = (tmp_path / "http.conf").read_text()
+    assert f'geoip2 "{city}"' in http
+    assert "$compliance_sub0 subdivisions 0 iso_code;" in http
+    location = (tmp_path / "location.conf").read_text()
+    assert 'proxy_set_header Accept-Encoding "";' in location
+    assert "return 451" in location
+    assert "add_header Link $compliance_block_link always;" in location
+    assert "sub_filter '</body>'" in location
+    readme = (tmp_path / "README.md").read_text()
+    assert "load_module" in readme
+    assert "set_real_ip_from" in readme
+    # The not-yet and no-longer effective rules are listed, not exported.
+    assert "- `future-rule`" in readme.split("Not in force")[1]
+    assert "- `expired-rule`" in readme.split("Not in force")[1]
+    assert str(tmp_path / "http.conf") in capsys.readouterr().out
+
+
+def test_nginx_bakes_effective_dates_and_says_until_when(
+    tmp_path: Path, city: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert nginx(tmp_path, city, "--at", "2020-06-01") == 0
+    err = capsys.readouterr().err
+    assert "valid until 2021-01-01" in err
+    http = (tmp_path / "http.conf").read_text()
+    assert "# Valid until 2021-01-01 (UTC, exclusive)" in http
+    readme = (tmp_path / "README.md").read_text()
+    exported = readme.split("## Rules exported")[1].split("Not in force")[0]
+    assert "- `expired-rule`" in exported
+    assert "**Valid until 2021-01-01**" in readme
+
+
+def test_check_passes_within_the_validity_and_fails_after_it(
+    tmp_path: Path, city: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert nginx(tmp_path, city, "--at", "2022-01-01") == 0
+    # Another day in force of the same rules: the same files.
+    assert nginx(tmp_path, city, "--at", "2030-05-05", "--check") == 0
+    # After 2999-01-01 another rule is in force: stale.
+    capsys.readouterr()
+    assert nginx(tmp_path, city, "--at", "2999-01-01", "--check") == 1
+    err = capsys.readouterr().err
+    assert "out of date: http.conf" in err
+    assert "out of date: README.md" in err
+
+
+def test_check_catches_a_rule_change_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "edge"
+    assert cloudflare(out) == 0
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    assert cloudflare(out, "--check") == 0
+    assert cloudflare(out, "--check", rules=(RULES, EDGE / "worker-only")) == 1
+    assert "out of date: worker.mjs" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+    assert cloudflare(tmp_path / "missing", "--check") == 1
+
+
+def test_strict_fails_on_what_nginx_cannot_express(
+    tmp_path: Path, city: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = (RULES, EDGE / "worker-only", EDGE / "not-expressible")
+    assert nginx(tmp_path, city, rules=rules) == 0
+    err = capsys.readouterr().err
+    readme = (tmp_path / "README.md").read_text()
+    left_out = readme.split("## Left out")[1].split("## Limits")[0]
+    for text in (err, left_out):
+        assert "bhutan-tagged-block" in text  # a block decided by the origin's tags
+        assert "withhold-embeds" in text  # withholding
+        assert "us-washington-marker" in text  # no body_start fallback for the marker
+        assert "sweden-heading" in text  # nor for after_heading
+    assert nginx(tmp_path, city, "--strict", rules=rules) == 1
+    assert "--strict" in capsys.readouterr().err
+    # Rules left out are not in the configuration at all.
+    assert "bhutan-tagged-block" not in (tmp_path / "http.conf").read_text()
+
+
+def test_strict_on_cloudflare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cloudflare(tmp_path, "--strict", rules=(RULES, EDGE / "worker-only")) == 0
+    assert capsys.readouterr().err == ""
+    rules = (RULES, EDGE / "not-expressible")
+    assert cloudflare(tmp_path, "--strict", rules=rules) == 1
+    err = capsys.readouterr().err
+    assert "withhold-embeds" in err
+    assert "withhold" in (tmp_path / "README.md").read_text()
+    # The notice of a rule that also withholds is still exported.
+    assert '"withhold-embeds"' in (tmp_path / "worker.mjs").read_text()
+
+
+def test_cloudflare_files(tmp_path: Path) -> None:
+    assert cloudflare(tmp_path) == 0
+    worker = (tmp_path / "worker.mjs").read_text()
+    assert "import " not in worker.split("const DATA")[0]  # self-contained
+    assert "export default" in worker
+    assert "HTMLRewriter" in worker
+    assert "env.ORIGIN" in worker
+    wrangler = (tmp_path / "wrangler.toml").read_text()
+    assert 'main = "worker.mjs"' in wrangler
+    assert "compatibility_date" in wrangler
+
+
+def test_the_bundled_pack_exports(tmp_path: Path, city: str) -> None:
+    assert main(["export", "cloudflare", "--output", str(tmp_path / "cf")]) == 0
+    assert nginx(tmp_path / "ng", city, rules=()) == 0
+    assert "ru-undesirable-organization" in (tmp_path / "ng" / "http.conf").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["export", "nginx", "--output", "x"], "needs --geoip-db"),
+        (["export", "cloudflare", "--output", "x", "--at", "2024-01-01"], "--at is for nginx"),
+        (["export", "cloudflare", "--output", "x", "--geoip-db", "a.mmdb"], "for nginx"),
+        (["export", "nginx", "--output", "x", "--geoip-db", "a", "--at", "soon"], "not a date"),
+        (["export", "cloudflare", "--output", "x", "--pack", "nonesuch"], "nonesuch"),
+    ],
+)
+def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+OPTIONS = [
+    (("en", "ru", "uk"), "en"),
+    (("en", "en_GB", "fr", "pt", "pt_BR", "zh_Hant", "zh_Hans"), "en"),
+    (("de", "en", "sv"), "de"),
+    (("sr", "sr_Latn", "en"), "sr"),
+]
+HEADERS = [
+    None,
+    "",
+    "ru",
+    "uk, ru;q=0.8",
+    "en;q=0.5, ru",
+    "EN_gb",
+    "pt-PT;q=0.4, zh-TW;q=0.9",
+    "zh-HK",
+    "zh-SG",
+    "sv;q=0, de",
+    "*;q=0.5, es",
+    "*",
+    "de;q=0",
+    "ru;q=0, uk;q=0",
+    "sr-ME",
+    "sr-Latn-RS, sr;q=0.5",
+    "xx-YY, fr",
+    "en-XY, ru",
+    "fr;q=bogus, uk",
+]
+COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
+PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense"]
+
+
+@pytest.mark.parametrize(("options", "default"), OPTIONS)
+def test_locale_tables_answer_as_the_library_does(options: tuple[str, ...], default: str) -> None:
+    """The edge looks the library's negotiation up instead of re-implementing CLDR: check
+    the lookups against choose_locale over many readers."""
+    table = locale_table(options, default)
+    for header in HEADERS:
+        for country in COUNTRIES:
+            for page in PAGES:
+                want = choose_locale(
+                    options,
+                    default,
+                    page_language=page,
+                    accept_language=header,
+                    country=country,
+                ).locale
+                got = negotiate(table, page_language=page, accept_language=header, country=country)
+                assert got == want, (header, country, page)
+
+
+def test_export_is_deterministic(tmp_path: Path, city: str) -> None:
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    for name in ("a", "b"):
+        assert nginx(tmp_path / name, city, "--at", today) == 0
+        assert cloudflare(tmp_path / f"{name}-cf") == 0
+    for name in ("http.conf", "location.conf", "README.md"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+    for name in ("worker.mjs", "wrangler.toml", "README.md"):
+        assert (tmp_path / "a-cf" / name).read_text() == (tmp_path / "b-cf" / name).read_text()
