@@ -1,0 +1,96 @@
+"""System checks (``manage.py check``): settings, rule files as FILE:LINE:COL, the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.checks import CheckMessage, Error, Warning, register
+
+from compliance.contrib.django.conf import WHERE, compliance_settings
+from compliance.errors import ComplianceError, ConfigurationError
+
+__all__ = ["check_compliance"]
+
+MIDDLEWARE = "compliance.contrib.django.ComplianceMiddleware"
+REQUEST_PROCESSOR = "django.template.context_processors.request"
+
+
+@register("compliance")
+def check_compliance(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every problem with ``settings.COMPLIANCE``, its rule files and its database."""
+    try:
+        settings = compliance_settings()
+    except ConfigurationError as exc:
+        return [Error(str(exc), id="compliance.E001", obj=WHERE)]
+    messages: list[CheckMessage] = []
+    if settings.engine is None:
+        messages += _rule_files(settings.rules, settings.packs)
+        if settings.geoip_db is not None:
+            messages += _database(settings.geoip_db)
+    messages += _wiring()
+    return messages
+
+
+def _rule_files(rules: Sequence[str] | None, packs: Sequence[str] | None) -> list[CheckMessage]:
+    from compliance.loader import lint
+
+    try:
+        findings = lint(
+            None if rules is None else list(rules), packs=None if packs is None else list(packs)
+        )
+    except ConfigurationError as exc:
+        return [Error(f"{WHERE}: {exc}", id="compliance.E003", obj=WHERE)]
+    messages: list[CheckMessage] = []
+    for finding in findings:
+        # str(finding) is FILE:LINE:COL: message, which editors and CI logs link to.
+        if finding.severity == "warning":
+            messages.append(Warning(str(finding), id="compliance.W002", obj=WHERE))
+        else:
+            messages.append(Error(str(finding), id="compliance.E002", obj=WHERE))
+    return messages
+
+
+def _database(path: str) -> list[CheckMessage]:
+    from compliance.geo import open_geolocator
+
+    try:
+        open_geolocator(path).close()
+    except (ComplianceError, OSError) as exc:
+        return [
+            Error(
+                f"{WHERE}['geoip_db']: {exc}",
+                hint="Download a GeoLite2/GeoIP2 database with MaxMind's geoipupdate, or "
+                "remove 'geoip_db' to use the embedded country-level lookup.",
+                id="compliance.E004",
+                obj=WHERE,
+            )
+        ]
+    return []
+
+
+def _wiring() -> list[CheckMessage]:
+    from django.conf import settings
+
+    messages: list[CheckMessage] = []
+    if MIDDLEWARE not in (getattr(settings, "MIDDLEWARE", None) or ()):
+        messages.append(
+            Warning(
+                f"{MIDDLEWARE} is not in MIDDLEWARE: no notices are shown and "
+                "request.compliance is not set.",
+                id="compliance.W001",
+            )
+        )
+    for backend in getattr(settings, "TEMPLATES", None) or ():
+        if backend.get("BACKEND") != "django.template.backends.django.DjangoTemplates":
+            continue
+        processors = (backend.get("OPTIONS") or {}).get("context_processors") or ()
+        if REQUEST_PROCESSOR not in processors:
+            messages.append(
+                Warning(
+                    "{% compliance_notices %} needs the request in the template context.",
+                    hint=f"Add {REQUEST_PROCESSOR!r} to TEMPLATES' context_processors.",
+                    id="compliance.W003",
+                )
+            )
+    return messages

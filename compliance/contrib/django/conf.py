@@ -1,0 +1,42 @@
+"""``settings.COMPLIANCE``: read once, checked, turned into an engine and core settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from compliance.contrib import ComplianceSettings
+from compliance.core import Middleware
+from compliance.errors import ConfigurationError, RuleError
+
+__all__ = ["compliance_settings", "middleware_core"]
+
+WHERE = "settings.COMPLIANCE"
+
+
+def compliance_settings() -> ComplianceSettings:
+    """``settings.COMPLIANCE`` checked (an absent setting means every default)."""
+    from django.conf import settings
+
+    value = getattr(settings, "COMPLIANCE", None)
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{WHERE} must be a dict, not {type(value).__name__}")
+    return ComplianceSettings.from_mapping(value, where=WHERE)
+
+
+def middleware_core() -> Middleware[None]:
+    """The response core's settings and counters for one middleware instance, over the
+    engine the settings describe. Raises ``ImproperlyConfigured`` on bad settings or rule
+    files (``manage.py check`` reports the same problems one by one)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        settings = compliance_settings()
+        return Middleware(None, settings.build_engine(), **settings.options)
+    except RuleError as exc:
+        problems = "\n".join(str(p) for p in exc.problems) or str(exc)
+        raise ImproperlyConfigured(f"{WHERE}: rule files do not load:\n{problems}") from exc
+    except ConfigurationError as exc:
+        message = str(exc) if str(exc).startswith(WHERE) else f"{WHERE}: {exc}"
+        raise ImproperlyConfigured(message) from exc

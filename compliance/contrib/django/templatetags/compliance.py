@@ -1,0 +1,30 @@
+"""``{% load compliance %}{% compliance_notices %}``: the reader's notices where the
+template puts them; the middleware then does not inject those notices again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from compliance.contrib.templates import render_notices
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def compliance_notices(
+    context: Any, lang: str | None = None, placement: str | None = None
+) -> SafeString:
+    """``{% compliance_notices %}``, or ``{% compliance_notices lang="en" %}`` with the
+    page's language, or ``placement="after_heading"`` for only those notices. Needs the
+    ``request`` context processor; renders nothing without the middleware."""
+    request = context.get("request")
+    if request is None:
+        return mark_safe("")
+    rendered = request.META.setdefault("compliance.rendered", set())
+    html = render_notices(
+        getattr(request, "compliance", None), rendered, lang=lang, placement=placement
+    )
+    return mark_safe(html)  # built escaped by the renderer

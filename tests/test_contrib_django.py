@@ -1,0 +1,351 @@
+"""compliance.contrib.django with real Django: settings MIDDLEWARE and COMPLIANCE, the template
+tag, system checks, and both the WSGI handler (under gunicorn) and the ASGI handler (under
+uvicorn). Django's settings are process-wide, so the project runs in its own processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytest.importorskip("django")
+
+RUSSIAN, GERMAN = "77.88.55.88", "81.169.145.105"  # by the embedded lookup
+NOTICE = 'data-compliance-rule="ru-undesirable-organization"'
+
+SETTINGS = """
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SECRET_KEY = "compliance-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+ROOT_URLCONF = "mysite.urls"
+USE_TZ = True
+INSTALLED_APPS = ["compliance.contrib.django"]
+MIDDLEWARE = ["compliance.contrib.django.ComplianceMiddleware"]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+COMPLIANCE = {
+    "packs": ["russia"],
+    "trusted_proxies": ["127.0.0.1/32"],
+    "decision_path": "/.well-known/compliance",
+}
+"""
+
+URLS = """
+import asyncio
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.urls import path
+
+PAGE = "<!DOCTYPE html><html lang='en'><body><main><h1>News</h1><p>Story</p></main></body></html>"
+
+
+def index(request):
+    return HttpResponse(PAGE)
+
+
+def placed(request):
+    return render(request, "placed.html")
+
+
+def decision(request):
+    d = request.compliance
+    return JsonResponse({"country": d.location.country, "notices": [n.rule_id for n in d.notices]})
+
+
+def stream(request):
+    def body():
+        yield b"<!DOCTYPE html><html lang='en'><body><main><h1>News</h1>"
+        for i in range(50):
+            yield b"<p>paragraph %d</p>" % i
+        yield b"</main></body></html>"
+
+    return StreamingHttpResponse(body(), content_type="text/html; charset=utf-8")
+
+
+async def astream(request):
+    async def body():
+        yield b"<!DOCTYPE html><html lang='en'><body><main><h1>News</h1>"
+        for i in range(50):
+            await asyncio.sleep(0)
+            yield b"<p>paragraph %d</p>" % i
+        yield b"</main></body></html>"
+
+    return StreamingHttpResponse(body(), content_type="text/html; charset=utf-8")
+
+
+async def async_view(request):
+    await asyncio.sleep(0)
+    return HttpResponse(PAGE)
+
+
+def json_view(request):
+    return JsonResponse({"notices": "none here"})
+
+
+urlpatterns = [
+    path("", index),
+    path("placed", placed),
+    path("decision", decision),
+    path("stream", stream),
+    path("astream", astream),
+    path("async", async_view),
+    path("api", json_view),
+]
+"""
+
+PLACED = """{% load compliance %}<!DOCTYPE html><html lang="en"><body><header>Site</header>
+{% compliance_notices %}<main><h1>Story</h1>{% compliance_notices %}</main></body></html>"""
+
+WSGI = """
+import os
+from django.core.wsgi import get_wsgi_application
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_wsgi_application()
+"""
+
+ASGI = """
+import os
+from django.core.asgi import get_asgi_application
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_asgi_application()
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("django-project")
+    (root / "mysite").mkdir()
+    (root / "templates").mkdir()
+    (root / "mysite" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "mysite" / "settings.py").write_text(SETTINGS, encoding="utf-8")
+    (root / "mysite" / "urls.py").write_text(URLS, encoding="utf-8")
+    (root / "mysite" / "wsgi.py").write_text(WSGI, encoding="utf-8")
+    (root / "mysite" / "asgi.py").write_text(ASGI, encoding="utf-8")
+    (root / "templates" / "placed.html").write_text(PLACED, encoding="utf-8")
+    return root
+
+
+def _env(project: Path, settings: str = "mysite.settings") -> dict[str, str]:
+    paths = [str(project), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "DJANGO_SETTINGS_MODULE": settings}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _serve(command: list[str], project: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        env=_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"the server exited:\n{output}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module", params=["wsgi", "asgi"])
+def server(request: pytest.FixtureRequest, project: Path) -> Iterator[str]:
+    port = _free_port()
+    if request.param == "wsgi":
+        pytest.importorskip("gunicorn")
+        command = [
+            sys.executable, "-m", "gunicorn", "mysite.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
+        ]  # fmt: skip
+    else:
+        pytest.importorskip("uvicorn")
+        command = [
+            sys.executable, "-m", "uvicorn", "mysite.asgi:application",
+            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+    process = _serve(command, project, port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def get(server: str, path: str, ip: str) -> httpx.Response:
+    return httpx.get(server + path, headers={"X-Forwarded-For": ip}, timeout=30)
+
+
+@pytest.mark.slow
+def test_the_middleware_from_settings_injects_the_notice(server: str) -> None:
+    russian = get(server, "/", RUSSIAN)
+    assert russian.status_code == 200
+    assert russian.text.count(NOTICE) == 1
+    assert russian.text.index("</main>") < russian.text.index(NOTICE)  # body_end
+    assert "private" in russian.headers["cache-control"]
+    length = russian.headers.get("content-length")
+    assert length is None or int(length) == len(russian.content)
+    german = get(server, "/", GERMAN)
+    assert german.status_code == 200
+    assert NOTICE not in german.text
+
+
+@pytest.mark.slow
+def test_request_compliance_holds_the_decision(server: str) -> None:
+    assert get(server, "/decision", RUSSIAN).json() == {
+        "country": "RU",
+        "notices": ["ru-undesirable-organization"],
+    }
+    assert get(server, "/decision", GERMAN).json() == {"country": "DE", "notices": []}
+
+
+@pytest.mark.slow
+def test_the_template_tag_places_the_notice_once(server: str) -> None:
+    page = get(server, "/placed", RUSSIAN).text
+    assert page.count(NOTICE) == 1
+    assert page.index("<header>Site</header>") < page.index(NOTICE) < page.index("<main>")
+    assert NOTICE not in get(server, "/placed", GERMAN).text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["/stream", "/astream", "/async"])
+def test_streaming_and_async_views(server: str, path: str) -> None:
+    page = get(server, path, RUSSIAN)
+    assert page.status_code == 200
+    assert page.text.count(NOTICE) == 1
+    assert page.text.rstrip().endswith("</html>")
+    assert "paragraph 49" in page.text or path == "/async"
+    assert NOTICE not in get(server, path, GERMAN).text
+
+
+@pytest.mark.slow
+def test_settings_options_reach_the_core(server: str) -> None:
+    answer = get(server, "/.well-known/compliance", RUSSIAN)
+    assert answer.status_code == 200
+    assert answer.json()["notices"][0]["rule"] == "ru-undesirable-organization"
+    assert "private" in answer.headers["cache-control"]
+    api = get(server, "/api", RUSSIAN)
+    assert api.json() == {"notices": "none here"}  # JSON passes through untouched
+
+
+# -- manage.py check ---------------------------------------------------------------------------
+
+
+def _check(project: Path, name: str, extra: str) -> subprocess.CompletedProcess[str]:
+    (project / "mysite" / f"{name}.py").write_text(
+        f"from mysite.settings import *  # noqa: F403\n{extra}\n", encoding="utf-8"
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=project,
+        env=_env(project, f"mysite.{name}"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_check_passes_for_a_good_set_up(project: Path) -> None:
+    done = _check(project, "settings_good", "")
+    assert done.returncode == 0, done.stderr
+    assert "System check identified no issues" in done.stdout
+
+
+def test_check_reports_rule_file_errors_as_file_line_col(project: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - id: x\n    titel: y\n", encoding="utf-8")
+    done = _check(project, "settings_badrules", f"COMPLIANCE = {{'rules': [{str(tmp_path)!r}]}}")
+    assert done.returncode == 1
+    assert f"(compliance.E002) {bad}:3:5: rules[0]: missing key 'jurisdictions'" in done.stderr
+    assert f"(compliance.E002) {bad}:4:5: rules[0].titel: unknown key 'titel'" in done.stderr
+
+
+def test_check_reports_a_missing_database(project: Path) -> None:
+    done = _check(
+        project,
+        "settings_nodb",
+        "COMPLIANCE = {**COMPLIANCE, 'geoip_db': '/nonexistent/City.mmdb'}",
+    )
+    assert done.returncode == 1
+    assert "(compliance.E004) settings.COMPLIANCE['geoip_db']: " in done.stderr
+    assert "/nonexistent/City.mmdb" in done.stderr
+    assert "geoipupdate" in done.stderr
+
+
+def test_check_reports_unknown_keys_and_packs(project: Path) -> None:
+    done = _check(project, "settings_typo", "COMPLIANCE = {'trusted_proxy': ['10.0.0.0/8']}")
+    assert done.returncode == 1
+    assert (
+        "(compliance.E001) settings.COMPLIANCE: unknown key 'trusted_proxy' "
+        "(did you mean 'trusted_proxies'?)" in done.stderr
+    )
+    done = _check(project, "settings_pack", "COMPLIANCE = {'packs': ['narnia']}")
+    assert done.returncode == 1
+    assert "(compliance.E003)" in done.stderr
+    assert "narnia" in done.stderr
+
+
+def test_check_warns_about_wiring(project: Path) -> None:
+    done = _check(
+        project,
+        "settings_unwired",
+        "MIDDLEWARE = []\nTEMPLATES = [{**TEMPLATES[0], 'OPTIONS': {}}]",
+    )
+    assert done.returncode == 0
+    assert "(compliance.W001)" in done.stderr
+    assert "(compliance.W003)" in done.stderr
+
+
+def test_bad_settings_stop_the_server_at_start_up(project: Path) -> None:
+    (project / "mysite" / "settings_broken.py").write_text(
+        "from mysite.settings import *  # noqa: F403\nCOMPLIANCE = {'fail_mode': 'sideways'}\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from django.core.handlers.wsgi import WSGIHandler\n"
+        "WSGIHandler()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=_env(project, "mysite.settings_broken"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "ImproperlyConfigured: settings.COMPLIANCE: " in done.stderr
+    assert "fail_mode" in done.stderr
