@@ -17,7 +17,7 @@ ids whose notices its page renders itself.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from compliance.core import EDIT, Event, Exchange, Middleware, Passthrough, Replace, Request
@@ -64,7 +64,7 @@ def _encode(headers: Headers) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
 
 
-def _changed(raw: Any, changes: dict[str, str | None]) -> list[tuple[bytes, bytes]]:
+def _changed(raw: Any, changes: Mapping[str, str | None]) -> list[tuple[bytes, bytes]]:
     kept = [(k, v) for k, v in raw or () if k.decode("latin-1").lower() not in changes]
     added = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in changes.items() if v]
     return kept + added

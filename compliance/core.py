@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Generic, Literal, TypeVar
 
 from compliance.client import ClientAddress, TrustedProxies
@@ -99,7 +100,7 @@ _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Lang
 # -- events -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """The parts of a request the core looks at, as the adapter read them."""
 
@@ -677,35 +678,35 @@ class Exchange:
         self.norm_path = normalize_path(request.path)
         self.headers = request.headers
         self._request_tags = tags
-        self._tags: frozenset[str] = frozenset()
         self.nonce = nonce
-        self.decision: Decision | None = None
-        """The decision, once made (None after a fault)."""
-        self.client: ClientAddress = ClientAddress(None, False, request.peer)
-        self.location: Location | None = None
-        self.geo_vary: tuple[str, ...] = ()
-        self.simulated = False
+        self.on_decision = on_decision
         self.rendered: set[str] = set()
         """Rule ids whose notices the page rendered itself (template helpers add to it)."""
-        self.request_changes: dict[str, str | None] = {}
-        """Request headers (lower case) to set (a value) or remove (None) before the
-        application sees the request."""
-        self.prepared = False
-        self.variant: str | None = None
-        self._decision_failed = False
-        self._status = 200
-        self._headers: Headers = []
-        self._editor: BodyEditor | None = None
-        self._committed = False
-        self._original: list[bytes] = []
-        self._out: list[bytes] = []
-        self._size = 0
-        self._buffer_until: int | None = None
-        self._app_headers: Headers = []
-        self._page_language: str | None = None
-        self.on_decision = on_decision
-        self._stopped = False
-        self._expected = False
+
+    # Per-request state that most requests never change: class-level defaults, so a request
+    # pays only for what it sets (the no-notice path is a few microseconds in all).
+    decision: Decision | None = None
+    """The decision, once made (None after a fault)."""
+    client: ClientAddress = ClientAddress(None, False, None)
+    location: Location | None = None
+    geo_vary: tuple[str, ...] = ()
+    simulated = False
+    request_changes: Mapping[str, str | None] = MappingProxyType({})
+    """Request headers (lower case) to set (a value) or remove (None) before the
+    application sees the request."""
+    prepared = False
+    variant: str | None = None
+    _tags: frozenset[str] = frozenset()
+    _decision_failed = False
+    _status = 200
+    _headers: Headers = []  # noqa: RUF012 - replaced, never mutated
+    _app_headers: Headers = []  # noqa: RUF012 - replaced, never mutated
+    _editor: BodyEditor | None = None
+    _committed = False
+    _stopped = False
+    _size = 0
+    _buffer_until: int | None = None
+    _page_language: str | None = None
 
     # -- deciding
 
@@ -846,7 +847,8 @@ class Exchange:
         variant's copy."""
         self.prepared = True
         self.variant = variant = self._variant(decision)
-        changes = self.request_changes
+        changes: dict[str, str | None] = {}
+        self.request_changes = changes
         headers = self.headers
         if "accept-encoding" in headers:
             changes["accept-encoding"] = filter_accept_encoding(headers["accept-encoding"])
@@ -1080,7 +1082,8 @@ class Exchange:
             partial=partial,
             metrics=self.metrics,
         )
-        self._expected = True
+        self._original: list[bytes] = []
+        self._out: list[bytes] = []
         self._page_language = language or None
         # Vary: Accept-Language waits for the page's language (see _commit).
         unvaried = tuple(name for name in decision.vary if name != "accept-language")

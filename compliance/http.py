@@ -11,7 +11,7 @@ import hashlib
 import posixpath
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Protocol
@@ -26,6 +26,7 @@ __all__ = [
     "SHARED_CACHE_HEADERS",
     "BodyTooLarge",
     "Codec",
+    "EnvironHeaders",
     "Headers",
     "brotli_available",
     "editable_codings",
@@ -125,6 +126,42 @@ def _normalize_path(raw: str) -> str:
     if path.endswith("/") and normalized != "/":
         normalized += "/"
     return normalized
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """The request headers of a WSGI environ by lower-case name, read straight from it: the
+    core looks at a few, so none is copied.
+
+    >>> headers = EnvironHeaders({"HTTP_ACCEPT_LANGUAGE": "ru", "CONTENT_TYPE": "text/html"})
+    >>> headers["accept-language"], headers.get("content-type"), headers.get("range")
+    ('ru', 'text/html', None)
+    """
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: Mapping[str, object]) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        value = self._environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key]
+        if not isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._environ:
+            if key[:5] == "HTTP_" or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.removeprefix("HTTP_").replace("_", "-").lower()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def status_line(status: int) -> str:

@@ -9,14 +9,15 @@ are the application's own iterable (file wrappers included); ``close()`` always 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+import re
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
-from compliance.http import Headers, status_line
+from compliance.http import EnvironHeaders, Headers, status_line
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -25,18 +26,22 @@ if TYPE_CHECKING:
 __all__ = ["ComplianceMiddleware"]
 
 
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
+
+
 def _request(environ: WSGIEnvironment) -> Request:
-    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k[:5] == "HTTP_"}
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(key):
-            headers[key.replace("_", "-").lower()] = environ[key]
+    headers = EnvironHeaders(environ)
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if isinstance(raw, str) and raw.startswith("/"):
         path = raw.partition("?")[0]
     else:
         # PEP 3333 strings are latin-1 decoded bytes; the core expects a URL path.
         text = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        path = quote(text.encode("latin-1", "replace"), safe="/:@!$&'()*+,;=-._~") or "/"
+        path = (
+            text
+            if _PLAIN_PATH.match(text)
+            else quote(text.encode("latin-1", "replace"), "/:@!$&'()*+,;=-._~")
+        )
     return Request(
         method=environ.get("REQUEST_METHOD", "GET"),
         host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
@@ -47,7 +52,7 @@ def _request(environ: WSGIEnvironment) -> Request:
     )
 
 
-def _apply(environ: WSGIEnvironment, changes: dict[str, str | None]) -> None:
+def _apply(environ: WSGIEnvironment, changes: Mapping[str, str | None]) -> None:
     keys = {name: "HTTP_" + name.upper().replace("-", "_") for name in changes}
     environ["compliance.original_headers"] = {n: environ.get(k) for n, k in keys.items()}
     for name, value in changes.items():
@@ -131,9 +136,8 @@ class _Response:
         action = self.decide()
         if isinstance(action, Passthrough) and not self.committed:
             self.commit(action.status, action.headers)
-        if isinstance(action, Replace):
-            return
-        for piece in self.send(self.exchange.feed(data)) if action is EDIT else [data]:
+        pieces = [] if isinstance(action, Replace) else [data]
+        for piece in self.send(self.exchange.feed(data)) if action is EDIT else pieces:
             assert self.server_write is not None
             self.server_write(piece)
 
