@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Protocol
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 try:  # optional: brotli bodies are edited only when the package is installed
     import brotli as _brotli
@@ -41,6 +41,7 @@ __all__ = [
     "prefers_json",
     "private_cache_control",
     "status_line",
+    "url_path",
     "variant_etag",
     "without",
 ]
@@ -162,6 +163,20 @@ class EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
+
+
+def url_path(text: str) -> str:
+    """A URL path from a PEP 3333 path (``SCRIPT_NAME + PATH_INFO``: latin-1 decoded bytes).
+
+    >>> url_path("/a b/caf\xc3\xa9"), url_path("")
+    ('/a%20b/caf%C3%A9', '/')
+    """
+    if _PLAIN_PATH.match(text):
+        return text
+    return quote(text.encode("latin-1", "replace"), "/:@!$&'()*+,;=-._~") or "/"
 
 
 def status_line(status: int) -> str:

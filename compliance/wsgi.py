@@ -9,15 +9,13 @@ are the application's own iterable (file wrappers included); ``close()`` always 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
-from compliance.http import EnvironHeaders, Headers, status_line
+from compliance.http import EnvironHeaders, Headers, status_line, url_path
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -26,22 +24,13 @@ if TYPE_CHECKING:
 __all__ = ["ComplianceMiddleware"]
 
 
-_PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
-
-
 def _request(environ: WSGIEnvironment) -> Request:
     headers = EnvironHeaders(environ)
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     if isinstance(raw, str) and raw.startswith("/"):
         path = raw.partition("?")[0]
     else:
-        # PEP 3333 strings are latin-1 decoded bytes; the core expects a URL path.
-        text = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        path = (
-            text
-            if _PLAIN_PATH.match(text)
-            else quote(text.encode("latin-1", "replace"), "/:@!$&'()*+,;=-._~")
-        )
+        path = url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     return Request(
         method=environ.get("REQUEST_METHOD", "GET"),
         host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
