@@ -858,3 +858,17 @@ def test_corrupt_data_errors_name_the_cause_not_the_address(
     assert str(first) == str(second)  # one cause, one log key
     assert first.reason.startswith("corrupt data")
     assert first.path == str(path)
+
+
+def test_no_room_for_the_private_copy_says_so(
+    city_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-folder"
+    monkeypatch.setattr("tempfile.tempdir", str(missing))
+    with pytest.raises(GeoDatabaseError) as caught:
+        MaxMindGeolocator(city_db)
+    assert caught.value.path == str(city_db)
+    assert f"cannot make its private copy in {missing}" in caught.value.reason
+    assert "private_copy=False" in caught.value.reason
+    with MaxMindGeolocator(city_db, private_copy=False) as geo:
+        assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)

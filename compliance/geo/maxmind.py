@@ -97,12 +97,25 @@ def _copy_exactly(source: int, target: int, size: int) -> int:
     return copied
 
 
+def _no_copy(path: str, exc: OSError) -> GeoDatabaseError:
+    return GeoDatabaseError(
+        path,
+        f"cannot make its private copy in {tempfile.gettempdir()} ({exc.strerror or exc}); "
+        "set TMPDIR to a folder with room for it, or pass private_copy=False",
+    )
+
+
 def _open_private_copy(path: str, source: int, st: os.stat_result) -> maxminddb.Reader:
     """A reader on a private copy of the open file ``source`` (already unlinked)."""
-    fd, copy = tempfile.mkstemp(prefix=".compliance-geo-", suffix=".mmdb")
+    try:
+        fd, copy = tempfile.mkstemp(prefix=".compliance-geo-", suffix=".mmdb")
+    except OSError as exc:
+        raise _no_copy(path, exc) from None
     try:
         try:
             copied = _copy_exactly(source, fd, st.st_size)
+        except OSError as exc:  # no space left, most likely
+            raise _no_copy(path, exc) from None
         finally:
             os.close(fd)
         after = os.fstat(source)
