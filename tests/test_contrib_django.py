@@ -4,6 +4,7 @@ uvicorn). Django's settings are process-wide, so the project runs in its own pro
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -113,6 +114,7 @@ PLACED = """{% load compliance %}<!DOCTYPE html><html lang="en"><body><header>Si
 {% compliance_notices %}<main><h1>Story</h1>{% compliance_notices %}</main></body></html>"""
 
 WSGI = """
+import json
 import os
 from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
@@ -120,6 +122,7 @@ application = get_wsgi_application()
 """
 
 ASGI = """
+import json
 import os
 from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
@@ -349,3 +352,28 @@ def test_bad_settings_stop_the_server_at_start_up(project: Path) -> None:
     assert done.returncode == 1
     assert "ImproperlyConfigured: settings.COMPLIANCE: " in done.stderr
     assert "fail_mode" in done.stderr
+
+
+def test_metrics_add_up_the_process_middlewares(project: Path) -> None:
+    code = (
+        "import json, django\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "from compliance.contrib.django import metrics\n"
+        f"for ip in ({RUSSIAN!r}, {GERMAN!r}):\n"
+        "    Client(HTTP_X_FORWARDED_FOR=ip).get('/')\n"
+        "print(json.dumps(metrics()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    counted = json.loads(done.stdout)
+    assert counted["decisions"] == 2
+    assert counted["notices_injected"] == {"ru-undesirable-organization|RU": 1}

@@ -13,13 +13,15 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.errors import ConfigurationError
+from compliance.metrics import Snapshot
 
-__all__ = ["ENGINE_KEYS", "ComplianceSettings", "middleware_option_names"]
+__all__ = ["ENGINE_KEYS", "ComplianceSettings", "merge_snapshots", "middleware_option_names"]
 
 ENGINE_KEYS = frozenset({"engine", "rules", "packs", "geoip_db", "variables", "watch"})
 """Keys that choose the engine: a ready ``engine``, or ``rules`` (paths), ``packs``
@@ -170,3 +172,40 @@ def _as_paths(value: Any) -> tuple[str, ...]:
     if isinstance(value, str | os.PathLike):
         return (os.fspath(value),)
     return tuple(os.fspath(v) for v in value)
+
+
+def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
+    """The sum of several snapshots (several middlewares, or worker threads' own).
+
+    >>> from compliance.metrics import Metrics
+    >>> one = Metrics()
+    >>> one.block("r")
+    >>> merge_snapshots([one.snapshot(), one.snapshot()])["blocks"]
+    {'r': 2}
+    """
+    decisions = with_notices = 0
+    injected: Counter[str] = Counter()
+    blocks: Counter[str] = Counter()
+    undelivered: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    faults: Counter[str] = Counter()
+    reloads: Counter[str] = Counter()
+    for snapshot in snapshots:
+        decisions += snapshot["decisions"]
+        with_notices += snapshot["decisions_with_notices"]
+        injected.update(snapshot["notices_injected"])
+        blocks.update(snapshot["blocks"])
+        undelivered.update(snapshot["notices_not_delivered"])
+        skipped.update(snapshot["notices_skipped"])
+        faults.update(snapshot["faults"])
+        reloads.update(snapshot["reloads"])
+    return Snapshot(
+        decisions=decisions,
+        decisions_with_notices=with_notices,
+        notices_injected=dict(injected),
+        blocks=dict(blocks),
+        notices_not_delivered=dict(undelivered),
+        notices_skipped=dict(skipped),
+        faults=dict(faults),
+        reloads=dict(reloads),
+    )

@@ -20,11 +20,13 @@ unknown key is an error. The middleware is sync and async capable and sets
 ``request.compliance`` to the reader's decision; ``{% load compliance %}`` then
 ``{% compliance_notices %}`` renders the notices where a template wants them, and
 ``manage.py check`` reports rule-file problems as ``FILE:LINE:COL`` and a database that is
-missing.
+missing. :func:`metrics` adds up the counters of the process's middlewares (for
+``compliance.contrib.prometheus.ComplianceCollector(compliance.contrib.django.metrics)``).
 """
 
 from __future__ import annotations
 
+from compliance.contrib.django.conf import metrics
 from compliance.contrib.django.middleware import ComplianceMiddleware
 
-__all__ = ["ComplianceMiddleware"]
+__all__ = ["ComplianceMiddleware", "metrics"]

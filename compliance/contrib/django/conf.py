@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
-from compliance.contrib import ComplianceSettings
+from compliance.contrib import ComplianceSettings, merge_snapshots
 from compliance.core import Middleware
 from compliance.errors import ConfigurationError, RuleError
+from compliance.metrics import Snapshot
 
-__all__ = ["compliance_settings", "middleware_core"]
+__all__ = ["compliance_settings", "metrics", "middleware_core"]
+
+# Every core made for a middleware instance in this process, for metrics() to add up.
+_CORES: weakref.WeakSet[Middleware[None]] = weakref.WeakSet()
 
 WHERE = "settings.COMPLIANCE"
 
@@ -33,10 +38,18 @@ def middleware_core() -> Middleware[None]:
 
     try:
         settings = compliance_settings()
-        return Middleware(None, settings.build_engine(), **settings.options)
+        core: Middleware[None] = Middleware(None, settings.build_engine(), **settings.options)
     except RuleError as exc:
         problems = "\n".join(str(p) for p in exc.problems) or str(exc)
         raise ImproperlyConfigured(f"{WHERE}: rule files do not load:\n{problems}") from exc
     except ConfigurationError as exc:
         message = str(exc) if str(exc).startswith(WHERE) else f"{WHERE}: {exc}"
         raise ImproperlyConfigured(message) from exc
+    _CORES.add(core)
+    return core
+
+
+def metrics() -> Snapshot:
+    """The counters of every Django compliance middleware in this process, added up (a
+    server usually makes one per worker process)."""
+    return merge_snapshots(core.metrics() for core in list(_CORES))

@@ -1,0 +1,150 @@
+"""compliance.contrib.prometheus: the middleware's counters as Prometheus metrics, scraped
+from a real prometheus_client registry after real requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+prometheus_client = pytest.importorskip("prometheus_client")
+
+from prometheus_client import CollectorRegistry, generate_latest  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from compliance import Engine  # noqa: E402
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware  # noqa: E402
+from compliance.contrib.prometheus import ComplianceCollector  # noqa: E402
+from compliance.metrics import Metrics  # noqa: E402
+from compliance.testing import (  # noqa: E402
+    FixedGeolocator,
+    asgi_scope,
+    call_asgi,
+    call_wsgi,
+    wsgi_environ,
+)
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware  # noqa: E402
+
+PAGE = b"<!DOCTYPE html><html><body><p>Story</p></body></html>"
+READERS = {"192.0.2.1": "RU", "192.0.2.2": "UA-43", "192.0.2.3": "DE"}
+BLOCKING = """version: 1
+rules:
+  - id: court-block
+    title: A block
+    jurisdictions: [DE]
+    paths: ["/blocked"]
+    block:
+      blocked_by: https://www.example.org/legal
+      text: {en: Blocked.}
+"""
+
+
+def wsgi_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [PAGE]
+
+
+async def asgi_page(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]}
+    )
+    await send({"type": "http.response.body", "body": PAGE})
+
+
+def scrape(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    values = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            values[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return values
+
+
+@pytest.fixture
+def engine(tmp_path: Any) -> Any:
+    (tmp_path / "block.yaml").write_text(BLOCKING, encoding="utf-8")
+    engine = Engine.from_paths(
+        [str(tmp_path)], packs=["russia"], geolocator=FixedGeolocator(READERS)
+    )
+    yield engine
+    engine.close()
+
+
+def test_counters_after_real_requests_through_both_adapters(engine: Engine) -> None:
+    wsgi = WsgiMiddleware(wsgi_page, engine)
+    asgi = AsgiMiddleware(asgi_page, engine)
+    registry = CollectorRegistry()
+    registry.register(ComplianceCollector(wsgi, asgi))
+    for ip in READERS:
+        call_wsgi(wsgi, wsgi_environ("/", peer=ip))
+    call_asgi(asgi, asgi_scope("/", peer="192.0.2.1"))
+    call_wsgi(wsgi, wsgi_environ("/blocked", peer="192.0.2.3"))
+    values = scrape(registry)
+    assert values[("compliance_decisions_total", ())] == 5
+    assert values[("compliance_decisions_with_notices_total", ())] == 3
+    injected = "compliance_notices_injected_total"
+    rule = ("rule", "ru-undesirable-organization")
+    assert values[(injected, (("country", "RU"), rule))] == 2
+    assert values[(injected, (("country", "UA"), rule))] == 1
+    assert values[("compliance_blocks_total", (("rule", "court-block"),))] == 1
+    # the counters are read at each scrape
+    call_wsgi(wsgi, wsgi_environ("/", peer="192.0.2.1"))
+    assert scrape(registry)[(injected, (("country", "RU"), rule))] == 3
+
+
+def test_undelivered_notices_are_counted_by_cause(engine: Engine) -> None:
+    def gzip_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Encoding", "zstd")])
+        return [b"\x28\xb5\x2f\xfd not really zstd"]
+
+    wsgi = WsgiMiddleware(gzip_page, engine)
+    registry = CollectorRegistry()
+    registry.register(ComplianceCollector(wsgi))
+    call_wsgi(wsgi, wsgi_environ("/", peer="192.0.2.1"))
+    values = scrape(registry)
+    causes = {
+        labels: value
+        for (name, labels), value in values.items()
+        if name == "compliance_notices_not_delivered_total"
+    }
+    assert sum(causes.values()) == 1
+
+
+def test_sources_of_every_kind_and_metric_names_without_a_scrape() -> None:
+    metrics = Metrics()
+    metrics.reload("ok")
+    metrics.fault("decision")
+    registry = CollectorRegistry()
+    collector = ComplianceCollector(metrics, metrics.snapshot)
+    registry.register(collector)
+    values = scrape(registry)
+    assert values[("compliance_reloads_total", (("result", "ok"),))] == 2
+    assert values[("compliance_faults_total", (("cause", "decision"),))] == 2
+    names = {family.name for family in collector.describe()}
+    assert names == {
+        "compliance_decisions",
+        "compliance_decisions_with_notices",
+        "compliance_notices_injected",
+        "compliance_blocks",
+        "compliance_notices_not_delivered",
+        "compliance_notices_skipped",
+        "compliance_faults",
+        "compliance_reloads",
+    }
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        registry.register(ComplianceCollector(metrics))
+    with pytest.raises(TypeError):
+        ComplianceCollector(42)
+    with pytest.raises(TypeError):
+        ComplianceCollector()
+
+
+def test_the_library_never_imports_prometheus_client() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, compliance, compliance.wsgi, compliance.asgi, compliance.contrib\n"
+        "print('prometheus_client' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
