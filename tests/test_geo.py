@@ -872,3 +872,26 @@ def test_no_room_for_the_private_copy_says_so(
     assert "private_copy=False" in caught.value.reason
     with MaxMindGeolocator(city_db, private_copy=False) as geo:
         assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)
+
+
+def test_an_open_geoip2_reader_is_accepted(geoip_test_data: Path) -> None:
+    import geoip2.database
+
+    with geoip2.database.Reader(str(geoip_test_data / "GeoIP2-City-Test.mmdb")) as reader:
+        geo = MaxMindGeolocator(reader, check_interval=0)
+        london = geo.locate("81.2.69.142")
+        assert (london.country, london.subdivisions) == ("GB", ("GB-ENG",))
+        assert london.source == "maxmind:GeoIP2-City"
+        assert geo.database_type == "GeoIP2-City"
+        assert geo.reload() is False  # its owner reopens it, not us
+        geo.close()
+        # Closing the geolocator leaves the caller's reader open.
+        assert reader.city("81.2.69.142").country.iso_code == "GB"
+    with pytest.raises(ConfigurationError, match=r"geoip2\.database\.Reader"):
+        MaxMindGeolocator(42)  # type: ignore[arg-type]
+    anonymous = geoip_test_data / "GeoIP2-Anonymous-IP-Test.mmdb"
+    with (
+        geoip2.database.Reader(str(anonymous)) as anon,
+        pytest.raises(GeoDatabaseError, match="not a location one"),
+    ):
+        MaxMindGeolocator(anon)

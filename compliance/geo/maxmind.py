@@ -24,7 +24,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from itertools import islice
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
@@ -35,6 +35,9 @@ from compliance.watch import FileWatcher, Signature
 
 from .addresses import _AF_INET, _AF_INET6, _V4_FIRST, _V4_LAST, _ntop, _pton, public_address
 from .location import UNKNOWN, Anonymity, Location, _Closing, _located
+
+if TYPE_CHECKING:
+    import geoip2.database
 
 __all__ = ["MaxMindGeolocator"]
 
@@ -142,6 +145,7 @@ class _Database:
         "get",
         "ip_version",
         "kind",
+        "owned",
         "path",
         "reader",
         "signature",
@@ -179,6 +183,21 @@ class _Database:
             raise GeoDatabaseError(path, f"not a valid MaxMind DB file ({exc})") from None
         except OSError as exc:
             raise GeoDatabaseError(path, f"cannot read ({exc.strerror or exc})") from None
+        self.owned = True
+        self._adopt(reader, kind)
+
+    @classmethod
+    def of_reader(cls, reader: maxminddb.Reader, label: str, kind: str) -> _Database:
+        """A database read through a reader someone else opened (and closes)."""
+        db: _Database = object.__new__(cls)
+        db.path = label
+        db.signature = (0, 0, 0, 0)
+        db.owned = False
+        db._adopt(reader, kind)
+        return db
+
+    def _adopt(self, reader: maxminddb.Reader, kind: str | None) -> None:
+        path = self.path
         try:
             metadata = reader.metadata()
             self.database_type: str = metadata.database_type
@@ -203,10 +222,12 @@ class _Database:
             for _ in islice(reader, self._PROBE_RECORDS):
                 pass
         except InvalidDatabaseError as exc:
-            reader.close()
+            if self.owned:
+                reader.close()
             raise GeoDatabaseError(path, f"corrupt database ({exc})") from None
         except BaseException:
-            reader.close()
+            if self.owned:
+                reader.close()
             raise
         self.reader = reader
         self.get: Callable[[str], tuple[Any, int]] = reader.get_with_prefix_len
@@ -214,7 +235,8 @@ class _Database:
 
     def close(self) -> None:
         self.closed = True
-        self.reader.close()
+        if self.owned:
+            self.reader.close()
 
 
 def _corrupt(path: str, address: str, exc: Exception) -> GeoDatabaseError:
@@ -372,13 +394,17 @@ class MaxMindGeolocator(_Closing):
     serving and is logged once per version of the file as an error on the ``compliance.geo``
     logger, saying what was wrong.
 
+    ``path`` may also be an open ``geoip2.database.Reader``: lookups then go through the
+    ``maxminddb`` reader inside it; the file is neither copied nor watched (its owner
+    reopens it), and closing the geolocator leaves the reader open.
+
     Raises :class:`~compliance.errors.GeoDatabaseError` naming the file when a database is
     missing, unreadable, corrupt or of another type.
     """
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | geoip2.database.Reader,
         *,
         anonymous_ip_db: str | os.PathLike[str] | None = None,
         cache_size: int = _DEFAULT_CACHE_SIZE,
@@ -394,7 +420,16 @@ class MaxMindGeolocator(_Closing):
                 f"cache_size must be a non-negative integer, not {cache_size!r}"
             )
         self._private_copy = bool(private_copy)
-        main = self._open(os.fspath(path), "location")
+        if isinstance(path, str | os.PathLike):
+            main = self._open(os.fspath(path), "location")
+        else:
+            inner = getattr(path, "_db_reader", None)
+            if inner is None or not hasattr(inner, "get_with_prefix_len"):
+                raise ConfigurationError(
+                    "MaxMindGeolocator needs a .mmdb path or an open geoip2.database.Reader, "
+                    f"not {path!r}"
+                )
+            main = _Database.of_reader(inner, repr(path), "location")
         try:
             anonymous = (
                 None
@@ -409,7 +444,7 @@ class MaxMindGeolocator(_Closing):
         self._state = _State(main, anonymous, cache_size)
         self._reload_lock = threading.RLock()
         self._closed = False
-        paths = [main.path] if anonymous is None else [main.path, anonymous.path]
+        paths = [db.path for db in (main, anonymous) if db is not None and db.owned]
         # On demand, from the lookup path: no thread, nothing to restart after a fork.
         self._watcher = FileWatcher(
             paths,
@@ -418,7 +453,7 @@ class MaxMindGeolocator(_Closing):
             name=f"compliance-geo:{main.path}",
         )
         for db in (main, anonymous):
-            if db is not None:
+            if db is not None and db.owned:
                 self._watcher.accept(db.path, db.signature)
         self._next_check = _monotonic() + self._check_interval
 
@@ -483,7 +518,9 @@ class MaxMindGeolocator(_Closing):
         self._next_check = _monotonic() + self._check_interval
         if force:
             state = self._state
-            return self._refresh([db.path for db in (state.main, state.anonymous) if db])
+            return self._refresh(
+                [db.path for db in (state.main, state.anonymous) if db is not None and db.owned]
+            )
         # Not under the reload lock: the watcher's lock comes first (see _files_changed).
         before = self._state
         self._watcher.check()
