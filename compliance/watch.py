@@ -94,6 +94,7 @@ class FileWatcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: dict[str, Signature | None] = {}
+        self._listing_failed = False
         self._seen = self._scan()
 
     @property
@@ -105,8 +106,11 @@ class FileWatcher:
         try:
             listed = [os.fspath(path) for path in self._list()]
         except Exception as exc:  # a folder that vanished, a glob that failed
-            log.warning("%s: cannot list the watched files (%s)", self.name, exc)
+            if not self._listing_failed:  # once, until listing works again
+                log.warning("%s: cannot list the watched files (%s)", self.name, exc)
+            self._listing_failed = True
             return dict(self._seen)
+        self._listing_failed = False
         return {path: signature(path) for path in listed}
 
     def check(self, *, blocking: bool = True) -> dict[str, Signature | None]:
