@@ -170,8 +170,8 @@ def _cf(country: str | None, region: str | None) -> tuple[str, str]:
     return ("cf-blob", json.dumps(blob))
 
 
-def test_workerd_starts_quickly(workerd: Any, record_property: Any) -> None:
-    record_property("workerd_start_seconds", round(workerd.started_in, 3))
+def test_workerd_starts_quickly(workerd: Any) -> None:
+    print(f"workerd started in {workerd.started_in:.3f} s")  # shown with -s
     assert workerd.started_in < 10
 
 

@@ -147,8 +147,8 @@ def _headers(ip: str, host: str, language: str | None) -> list[tuple[str, str]]:
     return headers
 
 
-def test_nginx_starts_quickly(nginx: Any, record_property: Any) -> None:
-    record_property("nginx_start_seconds", round(nginx.started_in, 3))
+def test_nginx_starts_quickly(nginx: Any) -> None:
+    print(f"nginx started in {nginx.started_in:.3f} s")  # shown with -s
     assert nginx.started_in < 5
 
 

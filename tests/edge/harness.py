@@ -126,14 +126,15 @@ class Engine:
 
 
 def wait_for(process: subprocess.Popen[bytes], port: int, log: Path, began: float) -> float:
+    """Seconds until the engine answered its first HTTP request."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the engine exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return time.monotonic() - began
-        except OSError:
+            httpx.get(f"http://127.0.0.1:{port}/data.json", timeout=2)
+            return time.monotonic() - began
+        except httpx.TransportError:
             time.sleep(0.005)
     raise RuntimeError(f"the engine did not start: {log.read_text(errors='replace')[-2000:]}")
 
