@@ -438,21 +438,73 @@ def _describe_decision(decision: Any, page_language: str | None, *, explain: boo
     lines = [f"Location: {where} (source: {location.source})"]
     if decision.block is not None:
         block = decision.block
-        lines.append(f"Block: {block.status} by rule {block.rule_id} ({block.locale})")
+        status = _translation(block, block.locale)
+        lines.append(f"Block: {block.status} by rule {block.rule_id} ({block.locale}{status})")
         lines.append(f"  Link: {block.link_header}")
         lines += _indent(block.text())
+        if explain:
+            lines += _translations(block)
     if not decision.notices:
         lines.append("Notices: none")
     for notice in decision.notices:
         locale = decision.locale_for(notice, page_language)
-        lines.append(f"Notice: {notice.rule_id} ({locale}, {notice.placement})")
+        status = _translation(notice, locale)
+        lines.append(f"Notice: {notice.rule_id} ({locale}, {notice.placement}{status})")
         lines += _indent(notice.text(locale))
+        if explain:
+            lines += _translations(notice)
+    for withhold in decision.withholds:
+        parts = [
+            f"marks {', '.join(withhold.marks)}" if withhold.marks else "",
+            f"embeds from {', '.join(withhold.embeds)}" if withhold.embeds else "",
+        ]
+        what = "; ".join(p for p in parts if p)
+        lines.append(f"Withhold: {withhold.rule_id} ({what})")
+        if withhold.locales:
+            locale = decision.locale_for(withhold, page_language)
+            lines.append(f"  placeholder ({locale}{_translation(withhold, locale)}):")
+            lines += _indent(withhold.text(locale) or "")
+        else:
+            lines.append("  removed without a placeholder")
     for name, value in decision.headers.items():
         lines.append(f"Header: {name}: {value}")
     if explain:
         lines.append("Trace:")
         lines += [f"  {entry}" for entry in decision.trace]
     return "\n".join(lines)
+
+
+def _translation(match: Any, locale: str) -> str:
+    """``", unreviewed translation of en"`` and the like; empty when the rule does not say
+    which text is the original."""
+    status = _status(match, locale)
+    if status is None:
+        return ""
+    if status == "original":
+        return ", original text"
+    return f", {status} translation of {match.original}"
+
+
+def _status(match: Any, locale: str) -> str | None:
+    """Whether ``locale``'s text is the original or a (reviewed, unreviewed) translation;
+    None when the rule does not name its original. Withholding placeholders carry the same
+    fields as notices."""
+    original = getattr(match, "original", None)
+    if original is None:
+        return None
+    if locale == original:
+        return "original"
+    return str(getattr(match, "translations", {}).get(locale, "unreviewed"))
+
+
+def _translations(match: Any) -> list[str]:
+    # Notices list their locales; a block names those its rule states a status for.
+    stated = [*([match.original] if match.original else []), *match.translations]
+    locales = getattr(match, "locales", None) or tuple(dict.fromkeys(stated))
+    statuses = []
+    for locale in locales:
+        statuses.append(f"{locale} {_status(match, locale) or 'not stated'}")
+    return [f"  Texts: {', '.join(statuses)}"] if statuses else []
 
 
 def _indent(text: str) -> list[str]:

@@ -27,7 +27,7 @@ def test_check_main_job_shows_russia_notice(capsys: pytest.CaptureFixture[str]) 
     )
     assert code == 0
     assert "Location: RU (source: embedded)" in out
-    assert "Notice: ru-undesirable-organization (ru, body_end)" in out
+    assert "Notice: ru-undesirable-organization (ru, body_end" in out
     assert "«нежелательной" in out
 
 
@@ -409,3 +409,45 @@ def test_geo_header_usage_errors(
     code, _, err = run(capsys, *args)
     assert code == 2
     assert message in err
+
+
+TRANSLATED = """version: 1
+rules:
+  - id: notice
+    title: A notice
+    jurisdictions: [UA]
+    notice:
+      original: en
+      translations:
+        uk: {status: reviewed, note: Checked by counsel.}
+      text:
+        en: The original.
+        uk: Переклад.
+        ru: Перевод.
+"""
+
+
+def test_check_shows_which_text_is_a_translation(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "t.yaml").write_text(TRANSLATED, encoding="utf-8")
+    rules = ["--rules", str(tmp_path), "--country", "UA"]
+    _, out, _ = run(capsys, "check", *rules, "--accept-language", "en")
+    assert "Notice: notice (en, body_end, original text)" in out
+    _, out, _ = run(capsys, "check", *rules, "--accept-language", "uk")
+    assert "Notice: notice (uk, body_end, reviewed translation of en)" in out
+    _, out, _ = run(capsys, "check", *rules, "--accept-language", "ru", "--explain")
+    assert "Notice: notice (ru, body_end, unreviewed translation of en)" in out
+    assert "  Texts: en original, uk reviewed, ru unreviewed" in out
+    _, out, _ = run(capsys, "check", *rules, "--accept-language", "ru", "--format", "json")
+    assert json.loads(out)["notices"][0]["translation"] == "unreviewed"
+
+
+def test_check_lists_what_would_be_withheld(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "check", "--pack", "withheld", "--country", "DE",
+        "--url", "https://news.example/story", "--accept-language", "de",
+    )  # fmt: skip
+    assert code == 0
+    assert "Withhold: withheld-content (marks legal-demand)" in out
+    assert "  placeholder (de, unreviewed translation of en):" in out
