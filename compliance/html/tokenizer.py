@@ -104,7 +104,7 @@ _ATTR = re.compile(
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
     rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+))?)?"
 )
-# A plainly written tag: attributes separated by whitespace, written `name`, `name=value`,
+# A plainly written tag's attributes: separated by whitespace, written `name`, `name=value`,
 # `name="value"` or `name='value'`, no stray quotes or "<". On such a tag the HTML tokenizer
 # and this pattern agree on where it ends; anything else makes it fail (and the exact pattern
 # above takes over).
@@ -164,28 +164,47 @@ def _first_letters(names: Iterable[bytes]) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _boring(starts: frozenset[bytes], ends: frozenset[bytes], comments: bool) -> re.Pattern[bytes]:
+def _boring(
+    starts: frozenset[bytes], ends: frozenset[bytes], comments: bool, exact: bool = False
+) -> re.Pattern[bytes]:
     """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
-    one C-level match: text, plain tags whose name cannot be watched, whole scripts when
-    script start tags are not watched, whole comments when comments are not."""
+    one C-level match: text, tags whose name cannot be watched, whole scripts when script
+    start tags are not watched, whole comments when comments are not.
+
+    A tag here ends at its first ``>``, which is exact only where no quoted attribute value
+    holds a ``>``: the caller stops the match before the next such value (see ``_HAZARD``)
+    and reads on from there with the ``exact`` variant, which follows quoted values as the
+    HTML tokenizer does (about three times slower in ``re``).
+    """
+    whole_scripts = b"script" not in starts
+    starts, ends = starts | INTRINSIC_STARTS, ends | INTRINSIC_ENDS
     start_first = _first_letters(starts)
     end_first = _first_letters(ends)
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
-    pieces = [
-        b"<" + start_first + _PLAIN_ATTRS,
-        b"</" + end_first + rb"[^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
-    ]
+    if exact:
+        tags = [b"<" + start_first + _PLAIN_ATTRS, b"</" + end_first + _PLAIN_ATTRS]
+        generic = _NAME + _ATTRS + rb">"
+    else:
+        tags = [b"<" + start_first + rb"[^>]*+>", b"</" + end_first + rb"[^>]*+>"]
+        generic = rb"[A-Za-z][^>]*+>"
+    pieces = tags
     if not comments:
         pieces.append(_WHOLE_COMMENT)
-    if b"script" not in starts:
+    if whole_scripts:
         pieces.append(_WHOLE_SCRIPT)
     pieces += [
         rb"<(?=[^A-Za-z!?/])",
-        rb"<(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">",
-        rb"</(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + _NAME + _ATTRS + rb">",
+        rb"<(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + generic,
+        rb"</(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
     ]
     return re.compile(rb"[^<]*+(?:(?:" + b"|".join(pieces) + rb")[^<]*+)*+")
+
+
+# Where a tag may not end at its first ">": a quoted attribute value holding one. Values are
+# quoted only right after "=" (and whitespace), so every such value matches; text that
+# merely looks like one only costs a slower, exact read of the next tags.
+_HAZARD = re.compile(rb"=[\t\n\f\r ]*+(?:\"[^\">]*+>|'[^'>]*+>)")
 
 
 def attributes(tag: bytes) -> dict[bytes, str]:
@@ -218,6 +237,7 @@ class Watch:
     everything: bool = False
     """Report every tag, comment and text run."""
     pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
+    exact: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(
@@ -230,10 +250,11 @@ class Watch:
         everything: bool = False,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
-        pattern = None
+        pattern = exact = None
         if not everything:
-            pattern = _boring(s | INTRINSIC_STARTS, e | INTRINSIC_ENDS, comments)
-        return cls(s, e, comments, text, everything, pattern)
+            pattern = _boring(s, e, comments)
+            exact = _boring(s, e, comments, exact=True)
+        return cls(s, e, comments, text, everything, pattern, exact)
 
     def __or__(self, other: Watch) -> Watch:
         return Watch.of(
@@ -351,6 +372,7 @@ class Tokenizer:
         token to be scanned again with more bytes)."""
         n = len(data)
         sink = self.sink
+        hazard = past = -1  # the next quoted attribute value holding a ">", once looked for
         while i < n:
             if not self.active:
                 return n
@@ -358,9 +380,18 @@ class Tokenizer:
             if state == DATA:
                 watch = self.watch
                 if watch.pattern is not None and not self.foreign:
-                    i = watch.pattern.match(data, i).end()  # type: ignore[union-attr]
+                    if hazard < i:
+                        m = _HAZARD.search(data, i)
+                        hazard, past = (m.start(), m.end() + 256) if m is not None else (n, n)
+                    i = watch.pattern.match(data, i, hazard).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
+                    if hazard - i < 256 and watch.exact is not None:
+                        # Past the value holding a ">" with the exact reading, then on.
+                        end = watch.exact.match(data, i, min(n, past)).end()  # type: ignore[union-attr]
+                        if end > i:
+                            i = end
+                            continue
                 j = data.find(b"<", i)
                 if j < 0:
                     j = n
