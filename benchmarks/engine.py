@@ -1,8 +1,8 @@
 """Engine budgets (DESIGN.md section 7), measured as ratios within one run.
 
-1. ``decide()`` for a repeat IP is at least 20x cheaper than one ``geoip2`` ``Reader.city()``
-   lookup of the same IP.
-2. The cost of a decision does not grow with the number of rules: 10,000 rules within 1.2x of
+1. ``decide()`` for a repeat reader is at least 50x cheaper than one ``geoip2``
+   ``Reader.city()`` lookup of the same IP.
+2. The cost of a decision does not grow with the number of rules: 10,000 rules within 1.1x of
    10 rules. The 10,000-rule pack is the 10-rule pack plus 9,990 rules for other jurisdictions
    (every ISO 3166-2 subdivision outside the reader's country, then hosts), so the reader has
    the same candidate rules in both and any difference is the cost of the rules that do not
@@ -57,24 +57,49 @@ def city_database(folder: Path) -> tuple[Path, list[str]]:
 
 
 def repeat_ip_budget(folder: Path) -> bool:
+    """The repeat reader as the response core decides for them: ``decide(location=,
+    request=)`` with the location the geolocator's cache hands back (budget >= 50x one
+    ``Reader.city()``); the geolocator's own lookup and the ``decide(ip=, url=)``
+    convenience are printed beside it, without a budget."""
+    from compliance.decision import Request
+
     path, addresses = city_database(folder)
     engine = Engine.from_paths(geoip_db=path)
     reader = geoip2.database.Reader(str(path))
     ok = True
     for ip in addresses:
         url = "https://www.example.org/a/story.html"
+        request = Request.of(host="www.example.org", path="/a/story.html")
+        location = engine.locate(ip)
+        engine.decide(location=location, request=request)
         engine.decide(ip=ip, url=url)
-        # Interleave the two measurements so that load from other processes hits both alike.
-        decide = city = float("inf")
+        # Interleave the measurements so that load from other processes hits them alike.
+        decide = locate = convenience = city = float("inf")
         for _ in range(5):
-            decide = min(decide, best(lambda ip=ip, url=url: engine.decide(ip=ip, url=url), 50_000))
+            decide = min(
+                decide,
+                best(
+                    lambda loc=location, req=request: engine.decide(location=loc, request=req),
+                    50_000,
+                ),
+            )
+            locate = min(locate, best(lambda ip=ip: engine.locate(ip), 50_000))
+            convenience = min(
+                convenience, best(lambda ip=ip, url=url: engine.decide(ip=ip, url=url), 50_000)
+            )
             city = min(city, best(lambda ip=ip: reader.city(ip), 10_000))
         ratio = city / decide
-        passed = ratio >= 20
+        passed = ratio >= 50
         ok &= passed
         print(
-            f"repeat-IP decide() {decide:7.3f} us vs Reader.city() {city:7.3f} us for {ip}: "
-            f"{ratio:5.1f}x cheaper (budget >= 20x) {'PASS' if passed else 'FAIL'}"
+            f"repeat-reader decide(location=, request=) {decide:7.3f} us vs Reader.city() "
+            f"{city:7.3f} us for {ip}: {ratio:5.1f}x cheaper (budget >= 50x) "
+            f"{'PASS' if passed else 'FAIL'}"
+        )
+        print(
+            f"  with the geolocator's cached locate() ({locate:6.3f} us): "
+            f"{city / (locate + decide):5.1f}x; decide(ip=, url=) convenience "
+            f"{convenience:6.3f} us: {city / convenience:5.1f}x (no budget)"
         )
     reader.close()
     engine.close()
@@ -96,6 +121,9 @@ def generated_pack(folder: Path, extra: int) -> Path:
     )
     lines = ["version: 1", "rules:"]
     for i in range(extra):
+        if i and i % 2000 == 0:  # rule files are at most 1 MiB each
+            (target / f"generated-{i}.yaml").write_text("\n".join(lines), encoding="utf-8")
+            lines = ["version: 1", "rules:"]
         code = codes[i % len(codes)]
         host = "" if i < len(codes) else f"    hosts: ['site{i}.example']\n"
         lines.append(
@@ -137,10 +165,10 @@ def rule_count_budget(folder: Path) -> bool:
         print(f"uncached decision with {count:6d} rules: {results[count]:7.3f} us")
     small, large = sorted(results)
     ratio = results[large] / results[small]
-    passed = ratio <= 1.2
+    passed = ratio <= 1.1
     ok &= passed
     print(
-        f"{large} rules vs {small} rules: {ratio:4.2f}x (budget <= 1.2x) "
+        f"{large} rules vs {small} rules: {ratio:4.2f}x (budget <= 1.1x) "
         f"{'PASS' if passed else 'FAIL'}"
     )
     return ok

@@ -14,7 +14,7 @@ import html as _html
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 from urllib.parse import unquote
 
 from .geo import Location
@@ -103,13 +103,14 @@ def normalize_path(raw: str) -> str:
     return normalized
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
-    """What the engine needs to know about one request, already normalised by the caller.
+class Request(NamedTuple):
+    """What the engine needs to know about one request, already normalised by the caller
+    (:meth:`of` does it from raw values).
 
     ``host`` is as :func:`compliance.http.normalize_host` leaves it; ``path`` is the URL
     path, percent-decoded and normalised (``/a/../b`` is ``/b``); ``at`` defaults to now.
-    The engine bounds every field before using it as a cache key.
+    The engine bounds every field before using it as a cache key. An immutable tuple: it
+    hashes in C, which keeps a repeat reader's decision one cheap lookup.
     """
 
     host: str = ""

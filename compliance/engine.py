@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from time import time as _time
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypedDict, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .cache import BoundedCache
@@ -64,6 +64,7 @@ __all__ = [
     "NoticeMatch",
     "Placement",
     "Request",
+    "RequestFields",
     "TraceEntry",
     "WithholdMatch",
     "normalize_path",
@@ -85,9 +86,10 @@ _MAX_TAGS: Final = 64
 _DECISIONS_MAX_ENTRIES: Final = 8192
 _DECISIONS_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_ENTRIES: Final = 8192
-_FAST_MAX_BYTES: Final = 16 << 20
+_FAST_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_URL: Final = 2048  # longer request values skip the fast cache (they still decide)
 _FAST_MAX_LANGUAGE: Final = 128
+_FAST_MAX_TAGS: Final = 16
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -466,9 +468,10 @@ class _State:
         self.decisions: BoundedCache[_Key, Decision] = BoundedCache(
             _DECISIONS_MAX_ENTRIES, _DECISIONS_MAX_BYTES, size=_key_size
         )
-        self.fast: BoundedCache[tuple[object, ...], tuple[Location, Decision]] = BoundedCache(
-            _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_key_size
-        )
+        # Only keys whose parts are bounded go in (see _fast_cacheable): a constant, generous
+        # size per entry keeps a new reader's insertion cheap.
+        self.fast: BoundedCache[tuple[object, ...], tuple[Location, Decision, float]]
+        self.fast = BoundedCache(_FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_fast_size)
 
     def candidates(self, where: _Where) -> tuple[CompiledRule, ...]:
         key = (where.codes, where.subdivision_unknown)
@@ -482,6 +485,12 @@ class _State:
                 key, tuple(sorted(merged.values(), key=lambda c: c.sort_key))
             )
         return found
+
+
+def _fast_size(key: object, value: object) -> int:
+    """Bytes of a fast-cache entry, at most: its request parts are bounded before it is set
+    (URL or path 2 KiB, Accept-Language 128, page language 64, 16 tags)."""
+    return 4096
 
 
 def _key_size(key: object, value: object) -> int:
@@ -556,6 +565,30 @@ def _bounded_tags(tags: Iterable[str]) -> frozenset[str]:
 
 
 # -- the engine -------------------------------------------------------------------------------
+
+
+class RequestFields(TypedDict, total=False):
+    """The convenience form of :meth:`Engine.decide`: a reader and a request in parts."""
+
+    ip: str | None
+    """The reader's address, located by the engine's geolocator (unless ``location=``)."""
+    url: str | None
+    """The requested URL (or give ``host`` and ``path``)."""
+    host: str | None
+    path: str | None
+    accept_language: str | None
+    tags: Iterable[str]
+    at: dt.date | dt.datetime | None
+    """When (UTC); default now."""
+    page_language: str | None
+    headers: Mapping[str, str] | None
+    """CDN geolocation headers (lower-case names), for compatibility: request pipelines
+    locate readers themselves."""
+    trusted: bool
+    """``headers`` come from a trusted proxy."""
+
+
+_FIELDS: Final = frozenset(RequestFields.__annotations__)
 
 
 class Engine:
@@ -659,16 +692,7 @@ class Engine:
         *,
         location: Location | None = None,
         request: Request | None = None,
-        ip: str | None = None,
-        url: str | None = None,
-        host: str | None = None,
-        path: str | None = None,
-        accept_language: str | None = None,
-        tags: Iterable[str] = (),
-        at: dt.date | dt.datetime | None = None,
-        page_language: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        trusted: bool = False,
+        **fields: Unpack[RequestFields],
     ) -> Decision:
         """Decide for one reader and one request.
 
@@ -677,49 +701,85 @@ class Engine:
 
         Convenience form: the reader by ``ip`` (located by the engine's geolocator) or a
         known ``location``; the request by ``url``, or ``host`` and ``path``, with
-        ``accept_language``, ``tags``, ``at`` (default now, UTC) and ``page_language``.
-        ``headers`` (lower-case names) and ``trusted`` still feed CDN header geolocation,
-        for compatibility; request pipelines locate the reader themselves.
+        ``accept_language``, ``tags``, ``at`` (default now, UTC) and ``page_language``
+        (see :class:`RequestFields`).
         """
-        if request is not None:
-            if location is None:
-                location = self._locate(ip)
-            state = self._state
-            day = _day(request.at)
+        if request is not None and location is not None:
             # A repeat reader costs one lookup: keyed on the Location object's identity (a
-            # geolocator's cache hands back the same object) and the request value.
-            fast_key = (id(location), request, day)
+            # geolocator's cache hands back the same object) and the request, a tuple whose
+            # hash is computed in C. Without ``at``, an entry is good until UTC midnight.
+            # (The convenience fields travel in ``**fields``: a dozen keyword parameters
+            # with defaults would cost this path more than the lookup itself.)
+            state = self._state
+            fast_key = (id(location), request)
             hit = state.fast.get(fast_key)
-            if hit is not None and hit[0] is location:
+            if hit is not None and hit[0] is location and _time() < hit[2]:
                 return hit[1]
-            decision = self._bounded(
-                state,
-                location,
-                request.host,
-                request.path,
-                request.accept_language,
-                request.tags,
-                request.page_language,
-                day,
-                raw_path=False,
-            )
-            if _fast_cacheable(request):
-                state.fast.set(fast_key, (location, decision))
-            return decision
+            return self._decide_request(state, location, request, fast_key)
+        if request is None:
+            # The convenience form's repeat reader: the fields as given make the key.
+            if location is None and "headers" not in fields and "trusted" not in fields:
+                location = self._locate(fields.get("ip"))
+            if location is not None:
+                try:
+                    hit = self._state.fast.get((id(location), tuple(fields), *fields.values()))
+                except TypeError:  # an unhashable value (tags as a list): no fast lookup
+                    hit = None
+                if hit is not None and hit[0] is location and _time() < hit[2]:
+                    return hit[1]
+        return self._decide_fields(location, request, fields)
+
+    def _decide_request(
+        self, state: _State, location: Location, request: Request, fast_key: tuple[int, Request]
+    ) -> Decision:
+        at = request.at
+        decision = self._bounded(
+            state,
+            location,
+            request.host,
+            request.path,
+            request.accept_language,
+            request.tags,
+            request.page_language,
+            _day(at),
+            raw_path=False,
+        )
+        if _fast_cacheable(request):
+            state.fast.set(fast_key, (location, decision, _valid_until(at)))
+        return decision
+
+    def _decide_fields(
+        self, location: Location | None, request: Request | None, fields: RequestFields
+    ) -> Decision:
         if location is None:
-            # Positional when untrusted: a keyword argument costs measurably on this path.
-            if trusted:
-                location = self._geolocator.locate(ip, headers, trusted=True)
+            ip = fields.get("ip")
+            if fields.get("trusted", False):
+                location = self._geolocator.locate(ip, fields.get("headers"), trusted=True)
+            elif "headers" in fields:
+                location = self._locate(ip, fields.get("headers"))
             else:
-                location = self._locate(ip, headers)
-        day = _day(at)
-        if tags.__class__ is not tuple and tags.__class__ is not frozenset:
-            tags = tuple(tags)
+                location = self._locate(ip)
+        if request is not None:
+            self._check_fields(fields)
+            return self.decide(location=location, request=request)
         state = self._state
-        convenience_key = (id(location), url, host, path, accept_language, tags, page_language, day)
-        hit = state.fast.get(convenience_key)
-        if hit is not None and hit[0] is location:
+        # The fields as given make the key (an unhashable value, tags as a list, or
+        # headers, only skips this cache).
+        fast_key: tuple[object, ...] | None = (id(location), tuple(fields), *fields.values())
+        try:
+            hit = state.fast.get(fast_key)  # type: ignore[arg-type]
+        except TypeError:
+            fast_key, hit = None, None
+        if hit is not None and hit[0] is location and _time() < hit[2]:
             return hit[1]
+        self._check_fields(fields)
+        url = fields.get("url")
+        host = fields.get("host")
+        path = fields.get("path")
+        accept_language = fields.get("accept_language")
+        tags = frozenset(fields.get("tags", ()))
+        at = fields.get("at")
+        page_language = fields.get("page_language")
         if url is not None:
             host, path = split_url(url)
             raw = False
@@ -731,20 +791,29 @@ class Engine:
             host or "",
             path or "/",
             accept_language,
-            tags if isinstance(tags, frozenset) else frozenset(tags),
+            tags,
             page_language,
-            day,
+            _day(at),
             raw_path=raw,
         )
-        if (
+        if fast_key is not None and (
             len(url or "") + len(path or "") <= _FAST_MAX_URL
             and len(host or "") <= 255
             and len(accept_language or "") <= _FAST_MAX_LANGUAGE
             and len(page_language or "") <= _MAX_PAGE_LANGUAGE
-            and len(tags) <= _MAX_TAGS
+            and len(tags) <= _FAST_MAX_TAGS
+            and all(len(tag) <= 100 for tag in tags)
         ):
-            state.fast.set(convenience_key, (location, decision))
+            state.fast.set(fast_key, (location, decision, _valid_until(at)))
         return decision
+
+    @staticmethod
+    def _check_fields(fields: RequestFields) -> None:
+        unknown = set(fields) - _FIELDS
+        if unknown:
+            raise TypeError(
+                f"Engine.decide() got unexpected keyword arguments: {', '.join(sorted(unknown))}"
+            )
 
     def _bounded(
         self,
@@ -1030,6 +1099,15 @@ class Engine:
         self.close()
 
 
+def _valid_until(at: dt.date | dt.datetime | None) -> float:
+    """Until when a decision made for ``at`` stays right: forever for a given time, until the
+    next UTC midnight for "now" (rules take effect by UTC days)."""
+    if at is not None:
+        return float("inf")
+    _today()
+    return _today_until
+
+
 def _never(host: str) -> bool:
     return False
 
@@ -1040,5 +1118,6 @@ def _fast_cacheable(request: Request) -> bool:
         and len(request.host) <= 255
         and len(request.accept_language or "") <= _FAST_MAX_LANGUAGE
         and len(request.page_language or "") <= _MAX_PAGE_LANGUAGE
-        and len(request.tags) <= _MAX_TAGS
+        and len(request.tags) <= _FAST_MAX_TAGS
+        and all(len(tag) <= 100 for tag in request.tags)
     )

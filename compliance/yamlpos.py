@@ -79,9 +79,10 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 MAX_VALUES = 100_000
-"""Most values (scalars, lists, mappings and mapping entries) one document may hold once
-its aliases and merge keys are expanded: a few bytes of aliases can stand for billions of
-values (the "billion laughs"), and building them would take the memory of the machine."""
+"""Most values (scalars, lists, mappings and mapping entries) that aliases and merge keys
+may add to one document, beyond those written out: a few bytes of aliases can stand for
+billions of values (the "billion laughs"), and building them would take the memory of the
+machine. Values written out are bounded by the file's size."""
 
 
 class _TooMany(Exception):
@@ -264,10 +265,11 @@ def _build(
     place to blame when the expansion is too large."""
     if alias_at is None and not isinstance(node, yaml.ScalarNode):
         if id(node) in budget.seen:
-            alias_at = out.positions.get(path[:-1])
+            alias_at = out.positions.get(path[:-1]) or (1, 1)
         else:
             budget.seen.add(id(node))
-    budget.spend(node, 1, alias_at)
+    if alias_at is not None:  # values written out are bounded by the file's size already
+        budget.spend(node, 1, alias_at)
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
         out.problems.append((path, *out.positions[path], "nested too deeply"))
@@ -275,7 +277,7 @@ def _build(
     if isinstance(node, yaml.MappingNode):
         own = {id(key_node) for key_node, _ in node.value}
         # Flattening copies merged entries into this mapping: count them before doing it.
-        budget.spend(node, budget.merged_size(node), alias_at)
+        budget.spend(node, budget.merged_size(node) - len(node.value), alias_at)
         try:
             loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
         except yaml.constructor.ConstructorError as exc:
