@@ -82,17 +82,23 @@ class ClientAddress:
     """The socket peer exactly as the server reported it."""
 
 
-@lru_cache(maxsize=_MEMO_SIZE)
 def normalize_ip(value: str) -> str | None:
     """The canonical text of the IP address in ``value``, or ``None`` if there is none.
 
     Accepts what proxies write: surrounding blanks, ``"1.2.3.4:80"``, ``"[::1]:80"``,
     ``"[::1]"``, zone ids (``"fe80::1%eth0"``) and IPv4-mapped IPv6 (reported as IPv4).
-    (Memoized: the input is at most 128 characters, so the memo is bounded in bytes too.)
 
     >>> normalize_ip("[2001:DB8::1]:443"), normalize_ip("::ffff:192.0.2.1"), normalize_ip("x")
     ('2001:db8::1', '192.0.2.1', None)
     """
+    # Longer text is never an address; keeping it out of the memo bounds the memo in bytes.
+    if not isinstance(value, str) or len(value) > 2 * _MAX_HOP_CHARS:
+        return None
+    return _normalize(value)
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _normalize(value: str) -> str | None:
     text = value.strip()
     if not text or len(text) > _MAX_HOP_CHARS:
         return None
@@ -114,11 +120,6 @@ def normalize_ip(value: str) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)
     return str(address)
-
-
-def _normalize_bounded(value: str) -> str | None:
-    # Keep over-long text out of normalize_ip's memo, whose bound is by count.
-    return None if len(value) > 4 * _MAX_HOP_CHARS else normalize_ip(value)
 
 
 def _is_port(text: str) -> bool:
@@ -243,10 +244,10 @@ class TrustedProxies:
 
     def contains_peer(self, peer: str | None) -> bool:
         """Whether the socket peer ``peer`` (as the server reports it) is trusted."""
-        return peer is not None and self.contains(_normalize_bounded(peer))
+        return peer is not None and self.contains(normalize_ip(peer))
 
     def _lookup(self, ip: str) -> bool:
-        normal = _normalize_bounded(ip)
+        normal = normalize_ip(ip)
         if normal is None:
             return False
         version, value = _as_int(normal)
@@ -256,7 +257,7 @@ class TrustedProxies:
         name = self.forwarded_header
         if name == "x-real-ip":
             # A single value set by the nearest proxy, not a list of hops.
-            return _normalize_bounded(value)
+            return normalize_ip(value)
         hops, complete = _parse_hops(name, value)
         if self.hops:
             # ProxyFix: fewer values than proxies means the header is not what we expect.
@@ -314,7 +315,7 @@ def _parse_hops(name: str, value: str) -> tuple[list[str | None], bool]:
         complete = False
     if name == "forwarded":
         return [_forwarded_for(part) for part in parts], complete
-    return [_normalize_bounded(part) for part in parts], complete
+    return [normalize_ip(part) for part in parts], complete
 
 
 def _forwarded_for(element: str) -> str | None:
@@ -333,7 +334,7 @@ def _forwarded_for(element: str) -> str | None:
                 if len(node) < 2 or node[-1] != '"':
                     return None
                 node = node[1:-1].replace("\\", "")
-            return _normalize_bounded(node)
+            return normalize_ip(node)
     return None
 
 
@@ -381,7 +382,7 @@ def resolve_client(
 
 def _resolve(peer: str | None, value: str | None, trusted: TrustedProxies) -> ClientAddress:
     if trusted.hops:
-        peer_ip = None if peer is None else _normalize_bounded(peer)
+        peer_ip = None if peer is None else normalize_ip(peer)
         peer_trusted = True
     else:
         peer_ip, peer_trusted = _peer(peer, trusted)
@@ -395,7 +396,7 @@ def _resolve(peer: str | None, value: str | None, trusted: TrustedProxies) -> Cl
 def _peer(peer: str | None, trusted: TrustedProxies) -> tuple[str | None, bool]:
     if peer is None:
         return None, False
-    ip = _normalize_bounded(peer)
+    ip = normalize_ip(peer)
     return ip, trusted.contains(ip)
 
 
