@@ -1065,6 +1065,7 @@ _PATTERNS = {
     "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$": "an HTTP header name (letters, digits and '-')",
     "^[^\\r\\n\\x00]*$": "a header value on one line",
     '^https?://[^\\s<>\\"]+$': "an http:// or https:// URL",
+    '^https://[^\\s<>\\"]+$': "an https:// URL",
 }
 
 

@@ -1,0 +1,204 @@
+"""The rule-format additions of turn 2: each field loads, is checked with FILE:LINE:COL in
+plain words, is in the JSON Schema, and renders (issues 12, 14, 15, 18)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from compliance.engine import Engine
+from compliance.errors import RuleError
+from compliance.geo import UNKNOWN, Location
+from compliance.loader import load_rules
+from compliance.models import json_schema
+from compliance.testing import FixedGeolocator
+
+DAY = dt.date(2025, 1, 15)
+HEAD = "version: 1\nrules:\n  - id: r\n    title: R\n    jurisdictions: [DE]\n"
+
+
+def problems(tmp_path: Path, body: str) -> list[str]:
+    path = tmp_path / "r.yaml"
+    path.write_text(HEAD + body, encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    return [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+
+
+def engine_for(tmp_path: Path, body: str) -> Engine:
+    path = tmp_path / "r.yaml"
+    path.write_text(HEAD + body, encoding="utf-8")
+    return Engine(load_rules([path]), FixedGeolocator(UNKNOWN))
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            "    sources: [{url: 'http://example.org/', title: T}]\n    headers: {X-A: b}\n",
+            "6:21: rules[0].sources[0].url: 'http://example.org/' is not an https:// URL",
+            id="source-not-https",
+        ),
+        pytest.param(
+            "    sources: [{url: 'https://e.org/', title: T, published: 2024-02-30}]\n"
+            "    headers: {X-A: b}\n",
+            "6:60: rules[0].sources[0].published: '2024-02-30' is not a real date "
+            "(day is out of range for month)",
+            id="source-bad-date",
+        ),
+        pytest.param(
+            "    sources: [{url: 'https://e.org/'}]\n    headers: {X-A: b}\n",
+            "6:15: rules[0].sources[0]: missing key 'title'",
+            id="source-without-title",
+        ),
+        pytest.param(
+            "    unknown_subdivision: maybe\n    headers: {X-A: b}\n",
+            "6:26: rules[0].unknown_subdivision: must be 'skip' or 'apply', not the text 'maybe'",
+            id="unknown-subdivision",
+        ),
+        pytest.param(
+            "    review_by: soon\n    headers: {X-A: b}\n",
+            "6:16: rules[0].review_by: expected a date (YYYY-MM-DD), not the text 'soon'",
+            id="review-by",
+        ),
+        pytest.param(
+            "    notice:\n      original: en\n      translations: {de: {status: done}}\n"
+            "      text: {en: a, de: b}\n",
+            "8:35: rules[0].notice.translations.de.status: must be 'reviewed' or 'unreviewed', "
+            "not the text 'done'",
+            id="translation-status",
+        ),
+        pytest.param(
+            "    notice:\n      translations: {de: {status: reviewed}}\n"
+            "      text: {en: a, de: b}\n",
+            "7:7: rules[0].notice.translations: `translations` needs `original`: name the "
+            "locale the translations are made from",
+            id="translations-without-original",
+        ),
+        pytest.param(
+            "    withhold: {marks: [x], placeholder: false, text: {en: gone}}\n",
+            "6:15: rules[0].withhold: has `placeholder: false` and a placeholder text: choose one",
+            id="withhold-placeholder-and-text",
+        ),
+        pytest.param(
+            "    withhold: {text: {en: gone}}\n",
+            "6:15: rules[0].withhold: withholds nothing: give `marks`, `embeds` or both",
+            id="withhold-nothing",
+        ),
+        pytest.param(
+            "    withhold: {marks: [x]}\n",
+            "6:15: rules[0].withhold: needs a placeholder `text` or `html`, or "
+            "`placeholder: false` to remove without a trace",
+            id="withhold-without-placeholder",
+        ),
+        pytest.param(
+            "    withhold: {embeds: ['https://rt.com/'], placeholder: false}\n",
+            "6:25: rules[0].withhold.embeds[0]: 'https://rt.com/' must be a host name such as "
+            "'www.example.org' or '*.example.org', not a URL",
+            id="withhold-embed-url",
+        ),
+        pytest.param(
+            "    withhold: {marks: ['a b'], placeholder: false}\n",
+            "6:24: rules[0].withhold.marks[0]: 'a b' is not a tag of letters, digits and '_', "
+            "'.', ':' or '-'",
+            id="withhold-mark-token",
+        ),
+        pytest.param(
+            "    withhold: {marks: [x], text: {en: 'Hi {who}'}}\n",
+            "6:39: rules[0].withhold.text.en: placeholder '{who}' has no variable "
+            "(variables: none)",
+            id="withhold-placeholder-variable",
+        ),
+        pytest.param(
+            "    withhold: {marks: [x], placeholder: false}\n"
+            "    block: {blocked_by: 'https://e.org/', text: {en: b}}\n",
+            "3:5: rules[0]: has both `withhold` and `block`: a blocked page has nothing to "
+            "withhold",
+            id="withhold-and-block",
+        ),
+        pytest.param(
+            "    notice: {placement: after_body, text: {en: a}}\n",
+            "6:25: rules[0].notice.placement: must be 'body_start', 'body_end', 'marker' or "
+            "'after_heading', not the text 'after_body'",
+            id="placement",
+        ),
+    ],
+)
+def test_new_fields_are_checked_in_plain_words(tmp_path: Path, body: str, expected: str) -> None:
+    assert problems(tmp_path, body) == [expected]
+
+
+def test_old_files_keep_loading_and_new_fields_load(tmp_path: Path) -> None:
+    engine = engine_for(
+        tmp_path,
+        "    unknown_subdivision: apply\n    review_by: 2030-01-01\n"
+        "    sources: [{url: 'https://e.org/law', title: Law, published: 2024-01-02}]\n"
+        "    notice: {placement: after_heading, original: en, text: {en: a}}\n",
+    )
+    (loaded,) = engine.ruleset.rules
+    rule = loaded.rule
+    assert rule.sources[0].published == dt.date(2024, 1, 2)
+    assert rule.review_by == dt.date(2030, 1, 1)
+    decision = engine.decide(location=Location.of("DE"), at=DAY)
+    assert list(decision.snippets()) == ["after_heading"]
+    assert decision.to_dict()["notices"][0]["translation"] == "original"  # type: ignore[index]
+
+
+def test_withhold_placeholder_is_sanitized_and_directional(tmp_path: Path) -> None:
+    engine = engine_for(
+        tmp_path,
+        "    withhold:\n      marks: [order]\n      default_locale: ar\n      html:\n"
+        '        ar: \'<p>محجوب <a href="https://e.org" onclick="x()">هنا</a></p>\'\n'
+        "        en: '<p>Withheld <a href=\"javascript:alert(1)\">here</a></p>'\n",
+    )
+    decision = engine.decide(location=Location.of("DE"), accept_language="ar", at=DAY)
+    (withhold,) = decision.withholds
+    markup = withhold.placeholder()
+    assert markup is not None
+    assert markup.startswith(
+        '<aside class="compliance-withheld" data-compliance-rule="r" lang="ar" dir="rtl">'
+    )
+    assert "onclick" not in markup
+    assert 'href="https://e.org"' in markup
+    english = withhold.placeholder("en") or ""
+    assert "javascript" not in english
+    assert "Withheld" in english
+    assert decision.to_dict()["withholds"] == [  # type: ignore[comparison-overlap]
+        {
+            "rule": "r",
+            "marks": ["order"],
+            "embeds": [],
+            "locale": "ar",
+            "text": withhold.text("ar"),
+            "html": markup,
+        }
+    ]
+
+
+def test_per_locale_variables_render_escaped_per_locale(tmp_path: Path) -> None:
+    engine = engine_for(
+        tmp_path,
+        "    notice:\n      variables: {org: {en: 'A&B', de: '<C>'}, day: 2024-02-20}\n"
+        "      html: {en: '<p>{org} {day}</p>', de: '<p>{org} {day}</p>'}\n",
+    )
+    (notice,) = engine.decide(location=Location.of("DE"), at=DAY).notices
+    assert "A&amp;B February 20, 2024" in notice.html("en")
+    assert "&lt;C&gt; 20. Februar 2024" in notice.html("de")
+
+
+def test_schema_describes_the_new_fields() -> None:
+    definitions = json_schema()["$defs"]
+    rule = definitions["Rule"]["properties"]
+    for name in ("sources", "review_by", "unknown_subdivision", "withhold"):
+        assert name in rule, name
+        assert rule[name].get("description"), name
+    region = definitions["Region"]["properties"]
+    assert {"sources", "unknown_subdivision", "review_by"} <= set(region)
+    notice = definitions["Notice"]["properties"]
+    assert {"original", "translations"} <= set(notice)
+    assert "after_heading" in str(notice["placement"])
+    assert {"marks", "embeds", "placeholder", "text", "html"} <= set(
+        definitions["Withhold"]["properties"]
+    )
