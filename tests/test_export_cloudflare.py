@@ -74,6 +74,7 @@ PATHS = [
     "/news/a.html",
     "/news/allowed/x",
     "/a/x/b",
+    "/a/x/y/b",
     "/tagged/story",
     "/lang/pt-BR/p",
     "/htmllang/ru/p",
@@ -251,6 +252,14 @@ def test_same_headers_and_bodies_as_the_middleware(
         want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
         have = {v.strip().lower() for v in (got.headers.get(name) or "").split(",") if v.strip()}
         assert have == want, (name, have, want)
+
+
+@pytest.mark.parametrize("path", ["/news/allowed/" + "a" * 9000, "/news/" + "b" * 9000 + "/c"])
+def test_overlong_paths(path: str, client: httpx.Client, python_app: Any) -> None:
+    headers = [("Accept", "*/*")]
+    expected = h.python_answer(python_app, path, headers, peer=peer(READERS.index(("US", "CA"))))
+    got = h.edge_answer(client, path, [*headers, _cf("US", "CA")])
+    assert got == expected
 
 
 def test_head_of_a_blocked_page(client: httpx.Client) -> None:

@@ -65,6 +65,7 @@ PATHS = [
     "/news/a.html",
     "/news/allowed/x",
     "/a/x/b",
+    "/a/x/y/b",
     "/tagged/story",
     "/lang/pt-BR/p",
     "/lang/ru/p",

@@ -14,9 +14,11 @@ from importlib import resources
 from typing import Any
 
 from compliance import __about__
+from compliance import engine as _engine
+from compliance import http as _http
 
 from . import Export
-from .plan import EdgePlan, LocaleTable, Omission, accept_language_limits, as_json, glob_regex
+from .plan import EdgePlan, LocaleTable, Omission, accept_language_limits, as_json
 
 __all__ = ["render_cloudflare"]
 
@@ -77,9 +79,9 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
                 "unknownSubdivision": rule.unknown_subdivision,
                 "from": rule.start.isoformat() if rule.start else None,
                 "until": rule.until.isoformat() if rule.until else None,
-                "hosts": glob_regex(rule.hosts, host=True),
-                "paths": glob_regex(rule.paths, host=False),
-                "excludePaths": glob_regex(rule.exclude_paths, host=False),
+                "hosts": list(rule.hosts) or None,
+                "paths": list(rule.paths) or None,
+                "excludePaths": list(rule.exclude_paths) or None,
                 "tags": list(rule.tags),
                 "notice": notice,
                 "block": block,
@@ -110,6 +112,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "knownSubdivisions": _subdivisions_of(countries),
         "acceptLanguage": accept_language_limits(),
         "locationSensitive": plan.location_sensitive,
+        # The middleware reads at most this much of a raw path; the engine matches no more.
+        "maxPath": int(getattr(_http, "MAX_PATH", getattr(_engine, "MAX_PATH", 1 << 30))),
         "tagged": any(rule.tags for rule in plan.rules),
     }
 

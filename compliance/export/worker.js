@@ -11,11 +11,57 @@ const MARKER = /<!--\s*compliance:notices\s*-->/;
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 const ORDER = ["body_start", "marker", "after_heading", "body_end"];
 const ITEM = new RegExp(DATA.acceptLanguage.item);
+// -- globs: `**` any run, `*` any run (in a path: without "/"), `?` one character. Matched
+// in one pass per pattern token (no backtracking): the text is the reader's to choose.
+
+function globTokens(pattern) {
+  return pattern.split(/(\*+|\?)/).filter((t) => t !== "").map((t) => {
+    if (t.startsWith("*")) return { kind: t.length > 1 ? "any" : "run" };
+    if (t === "?") return { kind: "one" };
+    return { kind: "text", text: t };
+  });
+}
+
+function globMatches(tokens, text, host) {
+  const n = text.length;
+  let at = new Uint8Array(n + 1);
+  at[0] = 1;
+  for (const token of tokens) {
+    const next = new Uint8Array(n + 1);
+    if (token.kind === "text") {
+      const length = token.text.length;
+      for (let i = 0; i + length <= n; i++) {
+        if (at[i] && text.startsWith(token.text, i)) next[i + length] = 1;
+      }
+    } else if (token.kind === "one") {
+      for (let i = 0; i < n; i++) {
+        if (at[i] && (host || text[i] !== "/")) next[i + 1] = 1;
+      }
+    } else {
+      const slashes = token.kind === "run" && !host;
+      let on = false;
+      for (let i = 0; i <= n; i++) {
+        if (at[i]) on = true;
+        if (on) next[i] = 1;
+        if (slashes && i < n && text[i] === "/") on = false;
+      }
+    }
+    at = next;
+  }
+  return at[n] === 1;
+}
+
+function globSet(patterns, host) {
+  if (patterns === null) return null;
+  const compiled = patterns.map(globTokens);
+  return (text) => compiled.some((tokens) => globMatches(tokens, text, host));
+}
+
 const COMPILED = DATA.rules.map((rule) => ({
   ...rule,
-  hosts: rule.hosts === null ? null : new RegExp(`^${rule.hosts}$`, "s"),
-  paths: rule.paths === null ? null : new RegExp(`^${rule.paths}$`, "s"),
-  excludePaths: rule.excludePaths === null ? null : new RegExp(`^${rule.excludePaths}$`, "s"),
+  hosts: globSet(rule.hosts, true),
+  paths: globSet(rule.paths, false),
+  excludePaths: globSet(rule.excludePaths, false),
   tags: new Set(rule.tags),
 }));
 
@@ -93,9 +139,11 @@ function applies(rule, where, request) {
   if (!inJurisdiction(rule, where)) return false;
   if (rule.from !== null && request.day < rule.from) return false;
   if (rule.until !== null && request.day >= rule.until) return false;
-  if (rule.hosts !== null && !rule.hosts.test(request.host)) return false;
-  if (rule.paths !== null && !rule.paths.test(request.path)) return false;
-  if (rule.excludePaths !== null && rule.excludePaths.test(request.path)) return false;
+  if (rule.hosts !== null && !rule.hosts(request.host)) return false;
+  // Over-long paths match `paths` and not `exclude_paths`, as in the library (fail-safe).
+  const overlong = request.path.length > DATA.maxPath;
+  if (rule.paths !== null && !overlong && !rule.paths(request.path)) return false;
+  if (rule.excludePaths !== null && !overlong && rule.excludePaths(request.path)) return false;
   if (rule.tags.size && ![...rule.tags].some((t) => request.tags.has(t))) return false;
   return true;
 }
@@ -384,7 +432,7 @@ export default {
     const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
     const info = {
       host: url.hostname.toLowerCase().replace(/\.$/, ""),
-      path: normalizePath(url.pathname),
+      path: normalizePath(url.pathname.slice(0, DATA.maxPath)),
       day: today(),
       tags: new Set(),
       headers: request.headers,
