@@ -789,8 +789,9 @@ class _Checker:
                 file.report(
                     (*expect_loc, "applies"), "`applies` is only for tests written under a rule"
                 )
-            for i, used in enumerate(expect.get("notices") or []):
-                self._rule_uses.append((file, (*expect_loc, "notices", i), used))
+            for field in ("notices", "withholds"):
+                for i, used in enumerate(expect.get(field) or []):
+                    self._rule_uses.append((file, (*expect_loc, field, i), used))
             if expect.get("block") is not None:
                 self._rule_uses.append((file, (*expect_loc, "block"), expect["block"]))
             locale = expect.get("locale")

@@ -343,6 +343,9 @@ class Expect(_Model):
     block: Identifier | None = Field(
         None, description="Rule id of the block expected; `null` for no block."
     )
+    withholds: list[Identifier] | None = Field(
+        None, description="Exactly these withholding rule ids, in order."
+    )
     locale: str | None = Field(
         None, description="Locale chosen for the notice (the rule's own, or the first)."
     )

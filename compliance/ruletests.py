@@ -82,6 +82,9 @@ def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
             )
     if expect.notices is not None and notice_ids != expect.notices:
         failures.append(f"expected notices {expect.notices}, got {notice_ids}")
+    withhold_ids = [w.rule_id for w in decision.withholds]
+    if expect.withholds is not None and withhold_ids != expect.withholds:
+        failures.append(f"expected withholds {expect.withholds}, got {withhold_ids}")
     if "block" in expect.model_fields_set and block_id != expect.block:
         failures.append(f"expected block {expect.block!r}, got {block_id!r}")
     if expect.locale is not None:

@@ -202,3 +202,25 @@ def test_schema_describes_the_new_fields() -> None:
     assert {"marks", "embeds", "placeholder", "text", "html"} <= set(
         definitions["Withhold"]["properties"]
     )
+
+
+def test_rule_tests_can_expect_withholds(tmp_path: Path) -> None:
+    from compliance.ruletests import run_rule_tests
+
+    engine = engine_for(
+        tmp_path,
+        "    withhold: {embeds: ['*.rt.com'], placeholder: false}\n"
+        "    tests:\n"
+        "      - name: right\n        reader: {country: DE}\n"
+        "        expect: {withholds: [r]}\n"
+        "      - name: wrong\n        reader: {country: FR}\n"
+        "        expect: {withholds: [r]}\n",
+    )
+    right, wrong = run_rule_tests(engine)
+    assert right.passed
+    assert wrong.failures == ("expected withholds ['r'], got []",)
+    assert problems(
+        tmp_path,
+        "    withhold: {marks: [x], placeholder: false}\n    tests:\n"
+        "      - name: t\n        reader: {country: DE}\n        expect: {withholds: [nope]}\n",
+    ) == ["10:30: rules[0].tests[0].expect.withholds[0]: unknown rule id 'nope'"]
