@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from time import time as _time
 from types import MappingProxyType
 from typing import Final, TypedDict, Unpack
@@ -55,6 +54,7 @@ from .render import (
     notice_html,
     withhold_html,
 )
+from .watch import FileWatcher
 
 __all__ = [
     "MAX_PATH",
@@ -621,8 +621,7 @@ class Engine:
         self._paths = None if paths is None else tuple(paths)
         self._packs = None if packs is None else tuple(packs)
         self._reload_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._watcher: FileWatcher | None = None
         self._kept: frozenset[str] = frozenset()  # emptied files whose last rules still serve
         self.last_reload_error: ComplianceError | None = None
         """Why the last reload failed (a :class:`RuleError` listing the problems, or a
@@ -1052,43 +1051,31 @@ class Engine:
             tests=new.tests,
         )
 
-    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
-        try:
-            files = find_rule_files(resolve_sources(self._paths, self._packs))
-        except Exception:
-            return ()
-        out = []
-        for file in files:
-            try:
-                st = Path(file).stat()
-            except OSError:
-                continue
-            out.append((str(file), st.st_mtime_ns, st.st_size, st.st_ino))
-        return tuple(out)
+    def _rule_files(self) -> list[str]:
+        return [str(f) for f in find_rule_files(resolve_sources(self._paths, self._packs))]
 
     def watch(self, interval: float = 2.0) -> None:
-        """Poll the rule files every ``interval`` seconds and reload when they change."""
+        """Check the rule files every ``interval`` seconds and reload when they change (the
+        library's one :class:`~compliance.watch.FileWatcher`; it restarts after ``fork()``).
+        Files appearing in a watched folder count as changes."""
         if self._watcher is not None:
             return
-        self._stop.clear()
-        seen = self._signature()
 
-        def run() -> None:
-            nonlocal seen
-            while not self._stop.wait(interval):
-                current = self._signature()
-                if current != seen or self._kept:
-                    seen = current
-                    self.reload()
+        def changed(changes: Mapping[str, object]) -> None:
+            self.reload()
+            watcher = self._watcher
+            if watcher is not None:
+                for file in self._kept:  # warn again at the next check, until it is fixed
+                    watcher.forget(file)
 
-        self._watcher = threading.Thread(target=run, name="compliance-rule-watcher", daemon=True)
-        self._watcher.start()
+        self._watcher = FileWatcher(
+            self._rule_files, changed, interval=interval, name="compliance-rule-watcher"
+        ).start()
 
     def close(self) -> None:
         """Stop watching and release the geolocator."""
-        self._stop.set()
         if self._watcher is not None:
-            self._watcher.join(timeout=5)
+            self._watcher.stop()
             self._watcher = None
         self._geolocator.close()
 

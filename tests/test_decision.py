@@ -326,3 +326,27 @@ def test_half_saved_file_keeps_its_last_rules(
         assert engine.reload()
     assert engine.rule_ids == ("a2",)
     assert "rule b removed by the reload" in caplog.text
+
+
+def test_watcher_warns_until_a_half_saved_file_has_rules_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    first = tmp_path / "a.yaml"
+    first.write_text(RU_ONLY.replace("ID", "a"), encoding="utf-8")
+    with (
+        caplog.at_level(logging.WARNING, logger="compliance.engine"),
+        Engine.from_paths([tmp_path], geolocator=FixedGeolocator(UNKNOWN), watch=0.02) as engine,
+    ):
+        first.write_text("version: 1\n", encoding="utf-8")
+        deadline = time.monotonic() + 5
+        while caplog.text.count("has no rules any more") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert caplog.text.count("has no rules any more") >= 3  # at every check
+        assert engine.rule_ids == ("a",)
+        (tmp_path / "b.yaml").write_text(RU_ONLY.replace("ID", "b"), encoding="utf-8")
+        first.write_text(RU_ONLY.replace("ID", "a"), encoding="utf-8")
+        while engine.rule_ids != ("a", "b") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert engine.rule_ids == ("a", "b")  # a new file in the folder is picked up
