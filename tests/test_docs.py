@@ -193,13 +193,20 @@ def _close_engines(namespace: dict[str, Any]) -> None:
 @pytest.mark.parametrize("block", blocks_of("python"))
 def test_python_sample(block: Block, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     code = block.code
-    wires = "ComplianceMiddleware(" in code or "ComplianceMiddleware," in code
+    wires = (
+        "ComplianceMiddleware(" in code
+        or "ComplianceMiddleware," in code
+        or "Compliance(app)" in code  # compliance.contrib.flask
+        or ("compliance.contrib.django.ComplianceMiddleware" in code and "application =" in code)
+    )
     if "django" in code:
         runner = (
             "import runpy, sys\n"
             f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
             "from test_docs import serve_readers\n"
-            "namespace = {'__name__': '__docs__'}\n"
+            # a real module, so a one-file Django site can say ROOT_URLCONF=__name__
+            "import types; module = sys.modules['__docs__'] = types.ModuleType('__docs__')\n"
+            "namespace = module.__dict__\n"
             f"exec(compile({code!r}, {block.id!r}, 'exec'), namespace)\n"
             + ("serve_readers(namespace)\n" if wires else "")
         )

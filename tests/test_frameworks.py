@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import inspect
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -168,3 +170,66 @@ def test_django_gzip_middleware_streaming(engine: Engine, file_path: str) -> Non
     answer = get("/stream", RU)
     assert answer.headers.get("content-encoding") == "gzip"
     assert ASIDE in answer.text
+
+
+# -- "See it in one minute" (docs/getting-started.md), as written --------------------------------
+
+GETTING_STARTED = Path(__file__).resolve().parents[1] / "docs" / "getting-started.md"
+
+
+def _one_minute_sample(heading: str) -> str:
+    text = GETTING_STARTED.read_text(encoding="utf-8")
+    section = text[text.index("## See it in one minute") :]
+    section = section[section.index(f"### {heading}") :]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def _simulated(app: Any, peer: str, simulate: str | None, query: str = "") -> str:
+    headers = {"X-Compliance-Simulate": simulate} if simulate else {}
+    url = f"http://127.0.0.1:8000/{query}"
+    if inspect.iscoroutinefunction(type(app).__call__):
+
+        async def run() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+            async with httpx.AsyncClient(transport=transport) as client:
+                return await client.get(url, headers=headers)
+
+        return asyncio.run(run()).text
+    with httpx.Client(transport=httpx.WSGITransport(app=app, remote_addr=peer)) as client:
+        return client.get(url, headers=headers).text
+
+
+@pytest.mark.parametrize("heading", ["Flask", "FastAPI and Starlette", "Plain WSGI or ASGI"])
+def test_see_it_in_one_minute(heading: str) -> None:
+    namespace: dict[str, Any] = {"__name__": "news"}
+    exec(compile(_one_minute_sample(heading), heading, "exec"), namespace)
+    app = namespace["app"]
+    assert ASIDE in _simulated(app, "127.0.0.1", "RU")
+    assert 'lang="uk"' in _simulated(app, "127.0.0.1", None, "?compliance-simulate=UA-43")
+    assert ASIDE not in _simulated(app, "127.0.0.1", "DE")
+    assert ASIDE not in _simulated(app, "127.0.0.1", None)
+    # from any other address the header is ignored
+    assert ASIDE not in _simulated(app, "203.0.113.7", "RU")
+
+
+def test_see_it_in_one_minute_django(tmp_path: Path) -> None:
+    (tmp_path / "news.py").write_text(_one_minute_sample("Django"), encoding="utf-8")
+    code = (
+        "import news\n"
+        "from django.test import Client\n"
+        "def get(ip):\n"
+        "    page = Client(REMOTE_ADDR=ip).get('/', headers={'X-Compliance-Simulate': 'RU'})\n"
+        "    return int('ru-undesirable-organization' in page.content.decode())\n"
+        "print(get('127.0.0.1'), get('203.0.113.7'))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0"]
