@@ -110,6 +110,14 @@ def test_rule_tests_written_in_the_pack(pack: str, loaded: LoadedTest) -> None:
     assert outcome.passed, outcome.report()
 
 
+def test_rule_tests_still_pass_with_every_pack_loaded() -> None:
+    """`compliance test rules/` loads every pack at once: no pack's tests may depend on
+    another pack being absent."""
+    together = Engine.from_paths(packs=list(PACKS))
+    failed = [run_rule_test(together, loaded) for loaded in together.ruleset.tests]
+    assert not [o.report() for o in failed if not o.passed]
+
+
 @pytest.mark.parametrize("pack", PACKS)
 def test_every_rule_in_the_pack_has_tests(pack: str) -> None:
     ruleset = load_rules(packs=[pack])
