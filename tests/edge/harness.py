@@ -270,8 +270,19 @@ class _Headers:
         return ", ".join(values) if values else None
 
 
+_answers: dict[tuple[Any, str, tuple[tuple[str, str], ...], str], Answer] = {}
+
+
 def python_answer(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answer:
-    """The middleware's answer, through the real WSGI middleware."""
+    """The middleware's answer, through the real WSGI middleware (remembered per app, so
+    the differential table and its breadth check ask once)."""
+    key = (app, path, tuple(headers), peer)  # the app itself: an id could be reused
+    if key not in _answers:
+        _answers[key] = _ask(app, path, headers, peer)
+    return _answers[key]
+
+
+def _ask(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answer:
     from compliance.testing import call_wsgi, wsgi_environ
 
     response = call_wsgi(app, wsgi_environ(path, peer=peer, headers=headers))
