@@ -38,8 +38,8 @@ from .asgi import ComplianceMiddleware
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError
 from .geo import Location
-from .models import Block, Notice
-from .render import DEFAULT_CSS, message_body, notice_html
+from .models import Block, Notice, Texts
+from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
 
 __all__ = ["COOKIE", "Simulation", "create_app", "demo_engine", "run_demo"]
 
@@ -284,6 +284,7 @@ _PAGE_CSS = (
     "th{color:#555;font-weight:600}"
     ".rule{border-top:1px solid #ddd;padding-top:.5em;margin-top:1.5em}"
     ".locale{font-size:13px;color:#555;margin:.8em 0 0}"
+    ".locale.unreviewed{color:#8d6e00}"
     ".block-preview{border:1px solid #b71c1c;padding:.2em 1em;background:#ffebee}"
     "code{background:#eee;padding:0 .2em}"
 )
@@ -452,8 +453,15 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     else:
         location = decision.location
         where = "/".join([location.country or "unknown", *location.subdivisions])
-        notices = ", ".join(n.rule_id for n in decision.notices) or "none"
+        shown = []
+        for notice in decision.notices:
+            locale = decision.locale_for(notice, simulation.page_language)
+            status = _status_of(notice, locale)
+            shown.append(f"{notice.rule_id} ({locale}{', ' + status if status else ''})")
+        notices = ", ".join(shown) or "none"
         summary = f"reader in {where} (source: {location.source}); notices: {notices}"
+        if decision.withholds:
+            summary += "; withheld: " + ", ".join(w.rule_id for w in decision.withholds)
     # Without a declared page language the notice follows the reader's Accept-Language. The
     # simulator bar is not part of the article: the demo adds it after the middleware, as
     # the first thing in every page's body (so above body_start notices, and on 451 pages).
@@ -471,6 +479,11 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
         "<p>Choose a country, subdivision and language above, or give an IP address to "
         "geolocate it with the configured database. The rule preview lists every loaded "
         "rule; edit a rule file and reload to see the change.</p>"
+        '<p data-compliance-withhold="legal-demand" class="withholdable">This paragraph is '
+        'marked <code>data-compliance-withhold="legal-demand"</code>: a rule that '
+        "withholds <code>legal-demand</code> (the <code>withheld</code> pack's template, on "
+        "a host under <code>.example</code>) replaces it with its placeholder for readers "
+        "where it applies.</p>"
         f'<p class="decision">Decision for <code>{path}</code>: {_e(summary)}</p>'
         '<p id="script-status">The page\u2019s own script has not run.</p>'
         "</article></main>"
@@ -478,12 +491,23 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     )
 
 
+def _status_of(match: Any, locale: str) -> str:
+    original = getattr(match, "original", None)
+    if original is None:
+        return ""
+    if locale == original:
+        return "original"
+    status = getattr(match, "translations", {}).get(locale, "unreviewed")
+    return f"{status} translation of {original}"
+
+
 def _locales(engine: Engine) -> list[str]:
     seen = dict.fromkeys(_LANGUAGES)
     for compiled in engine.compiled_rules():
-        message = compiled.rule.notice or compiled.rule.block
-        if message is not None:
-            seen.update(dict.fromkeys(message.texts))
+        rule = compiled.rule
+        for message in (rule.notice, rule.block, rule.withhold):
+            if message is not None:
+                seen.update(dict.fromkeys(message.texts))
     return list(seen)
 
 
@@ -564,7 +588,7 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
     if isinstance(message, Notice):
         previews.append(f"<p>Notice, <code>placement: {_e(message.placement)}</code>:</p>")
         for locale in message.texts:
-            previews.append(f'<p class="locale">{_e(locale)}</p>')
+            previews.append(_locale_label(message, locale))
             previews.append(notice_html(rule.id, message, locale, engine.variables))
     elif isinstance(message, Block):
         previews.append(
@@ -572,13 +596,28 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
             'rel="blocked-by"</code></p>'
         )
         for locale in message.texts:
-            previews.append(f'<p class="locale">{_e(locale)}</p>')
+            previews.append(_locale_label(message, locale))
             body = message_body(message, locale, engine.variables)
             lang = _e(locale.replace("_", "-"))
             previews.append(
                 f'<div class="block-preview" data-compliance-rule="{_e(rule.id)}" '
                 f'lang="{lang}">{body}</div>'
             )
+    withhold = rule.withhold
+    if withhold is not None:
+        parts = []
+        if withhold.marks:
+            marks = ", ".join(f"<code>{_e(m)}</code>" for m in withhold.marks)
+            parts.append(f"elements whose <code>data-compliance-withhold</code> has {marks}")
+        if withhold.embeds:
+            hosts = ", ".join(f"<code>{_e(h)}</code>" for h in withhold.embeds)
+            parts.append(f"embeds from {hosts}")
+        previews.append(f"<p>Withholds {' and '.join(parts)}, shown instead as:</p>")
+        if not withhold.texts:
+            previews.append("<p><em>nothing: removed without a placeholder</em></p>")
+        for locale in withhold.texts:
+            previews.append(_locale_label(withhold, locale))
+            previews.append(withhold_html(rule.id, withhold, locale, engine.variables))
     sample = _sample_reader(rule.jurisdictions, regions)
     try_it = ""
     if sample is not None:
@@ -609,6 +648,33 @@ def _count(number: int, noun: str) -> str:
     ('1 region', '0 rules')
     """
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _translation(message: Texts, locale: str) -> str:
+    """What a rule says of a locale's text: the original, or a (reviewed) translation.
+
+    >>> from compliance.models import Notice
+    >>> notice = Notice(text={"en": "a", "ru": "b"}, original="en")
+    >>> _translation(notice, "en"), _translation(notice, "ru")
+    ('original', 'unreviewed translation of en')
+    """
+    if message.original is None:
+        return ""
+    if locale == message.original:
+        return "original"
+    translation = message.translations.get(locale)
+    status = translation.status if translation is not None else "unreviewed"
+    return f"{status} translation of {message.original}"
+
+
+def _locale_label(message: Texts, locale: str) -> str:
+    status = _translation(message, locale)
+    note = message.translations.get(locale)
+    detail = f" — {_e(status)}" if status else ""
+    if note is not None and note.note:
+        detail += f" ({_e(note.note)})"
+    css = " unreviewed" if status.startswith("unreviewed") else ""
+    return f'<p class="locale{css}" data-locale="{_e(locale)}">{_e(locale)}{detail}</p>'
 
 
 def _rules_page(engine: Engine, simulation: Simulation) -> str:

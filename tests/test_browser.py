@@ -41,6 +41,10 @@ ARGS = [
 ]
 
 
+PACKS = ("russia", "withheld")
+PACK_ARGS = [arg for name in PACKS for arg in ("--pack", name)]
+
+
 @dataclass
 class DemoServer:
     process: subprocess.Popen[str]
@@ -59,7 +63,7 @@ def start_demo(timeout: float = 20.0) -> Iterator[DemoServer]:
     """``python -m compliance demo --port N``; waits until it answers, stops it with SIGINT."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "compliance", "demo", "--port", str(port)],
+        [sys.executable, "-m", "compliance", "demo", "--port", str(port), *PACK_ARGS],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -186,11 +190,51 @@ def test_a_german_reader_sees_no_notice(browser: Any, demo: DemoServer) -> None:
 def test_the_rule_preview_renders_every_rule(browser: Any, demo: DemoServer) -> None:
     page = _page(browser, demo, "country=RU", "/rules")
     try:
-        assert page.locator("section.rule").count() == 4
+        from compliance import Engine
+
+        engine = Engine.from_paths(packs=list(PACKS))
+        assert page.locator("section.rule").count() == len(engine.rule_ids)
+        engine.close()
+        labels = page.locator("section#ru-undesirable-organization p.locale")
+        texts = labels.all_inner_texts()
+        assert "en — original" in texts
+        assert any(t.startswith("ru — unreviewed translation of en") for t in texts)
         previews = page.locator("section#ru-undesirable-organization aside.compliance-notice")
         assert sorted(previews.evaluate_all("els => els.map(e => e.lang)")) == ["en", "ru", "uk"]
         page.locator("section#ru-undesirable-organization").screenshot(
             path=str(IMAGES / "rules-preview.png")
         )
+    finally:
+        page.context.close()
+
+
+def test_the_simulator_bar_stays_above_a_body_start_notice(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=DE&host=news.example&tags=withheld&lang=en")
+    try:
+        notice = page.locator('aside.compliance-notice[data-compliance-rule="withheld-notice"]')
+        assert notice.count() == 1
+        bar = page.locator("nav.demo-bar").bounding_box()
+        box = notice.bounding_box()
+        assert bar is not None
+        assert box is not None
+        assert bar["y"] + bar["height"] <= box["y"] + 1
+        assert page.errors == []
+    finally:
+        page.context.close()
+
+
+def test_the_451_page_keeps_the_simulator(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=DE&host=news.example", "/withheld/story")
+    try:
+        assert page.locator("main.compliance-block").count() == 1
+        bar = page.locator("nav.demo-bar")
+        assert bar.is_visible()
+        # the reader can choose another place from the block page itself
+        page.select_option("select[name=country]", "FR")
+        page.fill("input[name=host]", "www.example.org")
+        page.click("button[type=submit]")
+        page.wait_for_load_state("load")
+        assert page.locator("main.compliance-block").count() == 0
+        assert page.locator("article").count() == 1
     finally:
         page.context.close()

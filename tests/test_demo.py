@@ -427,3 +427,22 @@ def test_dns_rebinding_cannot_read_the_rule_preview(demo_server: int) -> None:
         answer = _raw(demo_server, "/rules", host)
         assert answer.startswith(b"HTTP/1.1 200"), host
         assert b"Rule preview" in answer
+
+
+def test_the_demo_shows_which_texts_are_translations(engine: Engine) -> None:
+    preview = get(engine, "/rules").text
+    section = preview[preview.index('id="ru-undesirable-organization"') :]
+    assert '<p class="locale" data-locale="en">en — original</p>' in section
+    assert 'data-locale="ru">ru — unreviewed translation of en' in section
+    article = get(engine, "/simulate?country=RU&lang=ru", "/").text
+    assert "ru-undesirable-organization (ru, unreviewed translation of en)" in article
+
+
+def test_the_demo_shows_what_is_withheld(engine: Engine) -> None:
+    preview = get(engine, "/rules").text
+    section = preview[preview.index('id="withheld-content"') :]
+    assert "Withholds elements whose <code>data-compliance-withhold</code> has " in section
+    assert '<aside class="compliance-withheld" data-compliance-rule="withheld-content"' in section
+    article = get(engine, "/simulate?country=DE&host=news.example", "/").text
+    assert "withheld: withheld-content" in article
+    assert "withheld:" not in get(engine, "/simulate?country=DE", "/").text
