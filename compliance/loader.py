@@ -302,7 +302,10 @@ def load_rules(
     checker, files = _check(paths, packs, max_bytes, max_values)
     if checker.problems:
         raise RuleError(sorted(set(checker.problems), key=_problem_order(files)))
-    return _ruleset(checker, files, packs if packs is not None or paths is not None else None)
+    if isinstance(packs, str):
+        packs = [packs]
+    loaded = DEFAULT_PACKS if paths is None and packs is None else tuple(packs or ())
+    return _ruleset(checker, files, loaded)
 
 
 def _check(
@@ -328,13 +331,13 @@ def _check(
     return checker, files
 
 
-def _ruleset(checker: _Checker, files: list[Path], packs: Iterable[str] | None) -> RuleSet:
+def _ruleset(checker: _Checker, files: list[Path], packs: Iterable[str]) -> RuleSet:
     return RuleSet(
         files=tuple(str(f) for f in files),
         rules=tuple(checker.rules),
         regions={name: region for name, (region, _) in checker.regions.items()},
         tests=tuple(checker.tests),
-        packs=tuple(DEFAULT_PACKS if packs is None else packs),
+        packs=tuple(dict.fromkeys(packs)),
     )
 
 

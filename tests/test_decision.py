@@ -350,3 +350,12 @@ def test_watcher_warns_until_a_half_saved_file_has_rules_again(
         while engine.rule_ids != ("a", "b") and time.monotonic() < deadline:
             time.sleep(0.02)
         assert engine.rule_ids == ("a", "b")  # a new file in the folder is picked up
+
+
+def test_ruleset_names_the_packs_loaded(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(RU_ONLY.replace("ID", "a"), encoding="utf-8")
+    assert load_rules([tmp_path]).packs == ()
+    assert load_rules().packs == ("russia",)
+    both = load_rules([tmp_path], packs=["russia"])
+    assert both.packs == ("russia",)
+    assert "a" in {loaded.rule.id for loaded in both.rules}
