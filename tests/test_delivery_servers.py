@@ -47,6 +47,7 @@ RULE = "ru-undesirable-organization"
 ASIDE = f'data-compliance-rule="{RULE}"'.encode()
 IN_RUSSIA, IN_GERMANY = "77.88.55.88", "81.169.145.105"
 BROWSER = "gzip, deflate, br, zstd"
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 SITES = {
     # name: (server, application)
     "flask-gunicorn": ("gunicorn", "flask_site"),
@@ -226,12 +227,13 @@ def assert_no_shared_cache_directives(response: httpx.Response | Wire) -> None:
 
 def test_flask_compress_default_config_and_a_modern_browser(servers: dict[str, Server]) -> None:
     flask = servers["flask-gunicorn"]
+    browser = {"Accept-Encoding": BROWSER, "Accept": BROWSER_ACCEPT}
     before = flask.metrics()["open"]
-    germany = raw_get(flask, "/page", IN_GERMANY, {"Accept-Encoding": BROWSER})
+    germany = raw_get(flask, "/page", IN_GERMANY, browser)
     # What Flask-Compress does for this browser when nobody has to edit the page: zstd.
     assert germany.headers["content-encoding"] == "zstd"
     assert germany.decoded() == PAGE
-    russia = raw_get(flask, "/page", IN_RUSSIA, {"Accept-Encoding": BROWSER})
+    russia = raw_get(flask, "/page", IN_RUSSIA, browser)
     assert russia.status_code == 200
     assert russia.headers["content-encoding"] in ("br", "gzip", "deflate")
     page = russia.decoded()
@@ -241,6 +243,18 @@ def test_flask_compress_default_config_and_a_modern_browser(servers: dict[str, S
     after = flask.metrics()["open"]
     assert delta(before, after, "notices_injected") == {f"{RULE}|RU": 1}
     assert delta(before, after, "notices_not_delivered") == {}
+    # Flask-Compress tags each coding ("...:zstd") and answers conditional requests: the
+    # German copy's tag does not stand in Russia; the Russian reader's own tag does.
+    assert germany.headers["etag"].endswith(':zstd"')
+    cached = {**browser, "If-None-Match": germany.headers["etag"]}
+    again = raw_get(flask, "/page", IN_RUSSIA, cached)
+    assert again.status_code == 200
+    assert again.decoded().count(ASIDE) == 1
+    own = {**browser, "If-None-Match": russia.headers["etag"]}
+    not_modified = raw_get(flask, "/page", IN_RUSSIA, own)
+    assert not_modified.status_code == 304
+    assert not_modified.headers["etag"] == russia.headers["etag"]
+    assert "private" in not_modified.headers["cache-control"]
 
 
 def test_a_precompressed_zstd_page_is_the_fail_mode_and_counted(
@@ -280,7 +294,7 @@ def test_a_precompressed_zstd_page_is_the_fail_mode_and_counted(
 
 # -- issue 13, item 4: validators (Django ConditionalGetMiddleware, Starlette StaticFiles) -----
 
-VALIDATING = ["django-gunicorn", "django-uvicorn", "starlette-uvicorn"]
+VALIDATING = ["flask-gunicorn", "django-gunicorn", "django-uvicorn", "starlette-uvicorn"]
 
 
 @pytest.mark.parametrize("site", VALIDATING)
@@ -304,7 +318,6 @@ def test_a_copy_cached_in_germany_does_not_stand_in_russia(
         assert "private" in russia.headers["cache-control"]
 
 
-BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 ACCEPTS = pytest.mark.parametrize("accept", [BROWSER_ACCEPT, "*/*"], ids=["browser", "any"])
 
 

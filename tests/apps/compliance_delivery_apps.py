@@ -106,7 +106,7 @@ def asgi_site(app: Any) -> Any:
 
 
 def _flask() -> Any:
-    from flask import Flask, Response
+    from flask import Flask, Response, request
     from flask_compress import Compress
 
     try:
@@ -118,7 +118,12 @@ def _flask() -> Any:
     Compress(app)
 
     def page() -> Response:
-        return Response(PAGE, content_type="text/html; charset=utf-8", headers=SHARED_CACHE)
+        response = Response(PAGE, content_type="text/html; charset=utf-8", headers=SHARED_CACHE)
+        response.add_etag()
+        response.headers["Last-Modified"] = LAST_MODIFIED
+        # Flask-Compress suffixes the ETag with the coding and answers the conditional
+        # request again after compressing; the view answers it for uncompressed responses.
+        return response.make_conditional(request)
 
     def precompressed() -> Response:
         # A pre-compressed file: Flask-Compress leaves an encoded response alone.
