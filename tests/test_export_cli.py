@@ -221,3 +221,57 @@ def test_export_is_deterministic(tmp_path: Path, city: str) -> None:
         assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
     for name in ("worker.mjs", "wrangler.toml", "README.md"):
         assert (tmp_path / "a-cf" / name).read_text() == (tmp_path / "b-cf" / name).read_text()
+
+
+GLOBS = [
+    ("*.example.org", True),
+    ("news.example.org", True),
+    ("*-*-*-*-*.example", True),
+    ("a?c*", True),
+    ("*", True),
+    ("/news/**", False),
+    ("/a/*/b", False),
+    ("**/x/**/y", False),
+    ("/a?/**", False),
+    ("/**.html", False),
+    ("/*/*/*", False),
+]
+TEXTS = [
+    "a.example.org",
+    "example.org",
+    "news.example.org",
+    "a-b-c-d-e.example",
+    "a-b.example",
+    "abc",
+    "ac",
+    "/news/",
+    "/news/a/b",
+    "/a/x/b",
+    "/a/x/y/b",
+    "/x/y",
+    "/q/x/r/y",
+    "/ab/c",
+    "/a/b.html",
+    "/a/b/c",
+    "/a/b",
+]
+
+
+@pytest.mark.parametrize(("pattern", "host"), GLOBS)
+def test_nginx_globs_match_as_the_library(pattern: str, host: bool) -> None:
+    import re
+    import time
+
+    from compliance.export.nginx import _globs
+    from compliance.globs import compile_globs
+
+    library = compile_globs([pattern], host=host)
+    assert library is not None
+    regex = re.compile("(?s)" + (_globs([pattern], host=host) or "") + r"\Z")
+    for text in TEXTS:
+        assert bool(regex.match(text)) == library.match(text), (pattern, text)
+    # The reader chooses the text: no pattern of every-star-matches-anything backtracks.
+    if host:
+        started = time.perf_counter()
+        regex.match("-" * 5000 + "x")
+        assert time.perf_counter() - started < 0.5

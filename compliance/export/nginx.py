@@ -27,7 +27,15 @@ from collections.abc import Iterable, Sequence
 from compliance import __about__
 
 from . import Export
-from .plan import EdgePlan, EdgeRule, LocaleTable, Omission, glob_regex, location_matches
+from .plan import (
+    EdgePlan,
+    EdgeRule,
+    LocaleTable,
+    Omission,
+    escape_regex,
+    glob_regex,
+    location_matches,
+)
 
 __all__ = ["render_nginx"]
 
@@ -111,6 +119,39 @@ class _Writer:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
+    """Globs as PCRE that does not backtrack where it need not: when every star matches any
+    run (hosts; paths with only ``**``), each literal piece is taken at its first place
+    (atomic lazy groups), which is as good as any later place. Paths mixing ``*`` and ``**``
+    fall back to a plain translation, bounded by PCRE's match limit."""
+    if not patterns:
+        return None
+    out = []
+    for pattern in patterns:
+        tokens = [t for t in re.split(r"(\*+|\?)", pattern) if t]
+        stars = [t for t in tokens if t.startswith("*")]
+        if not host and any(len(t) == 1 for t in stars):
+            one = glob_regex([pattern], host=False)
+            assert one is not None
+            out.append(one)
+            continue
+        run = "[^ ]" if host else "."
+        chunks: list[str] = [""]
+        for token in tokens:
+            if token.startswith("*"):
+                chunks.append("")
+            elif token == "?":
+                chunks[-1] += run if host else "[^/]"
+            else:
+                chunks[-1] += escape_regex(token)
+        if len(chunks) == 1:
+            out.append(chunks[0])
+            continue
+        middle = "".join(f"(?>{run}*?{chunk})" for chunk in chunks[1:-1] if chunk)
+        out.append(f"{chunks[0]}{middle}{run}*{chunks[-1]}")
+    return "(?:" + "|".join(out) + ")"
 
 
 # -- locale negotiation -----------------------------------------------------------------------
@@ -370,12 +411,12 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     final_vars: list[str] = []
     for index, rule in enumerate(rules):
         w.add(f"# rule {rule.id} (priority {rule.priority})")
-        hosts = glob_regex(rule.hosts, host=True, any_char="[^ ]") or "[^ ]*"
-        paths = glob_regex(rule.paths, host=False) or ".*"
+        hosts = _globs(rule.hosts, host=True) or "[^ ]*"
+        paths = _globs(rule.paths, host=False) or ".*"
         prefix = f"(?s)^.{{{index}}}1[01]* {hosts} "
         entries = []
         if rule.exclude_paths:
-            excluded = glob_regex(rule.exclude_paths, host=False)
+            excluded = _globs(rule.exclude_paths, host=False)
             entries.append((_regex(rf"{prefix}{excluded}\z"), "0"))
         entries.append((_regex(rf"{prefix}{paths}\z"), "1"))
         w.map(f'"${_P}_where $host $uri"', f"{_P}_r_{index}", entries, default="0")

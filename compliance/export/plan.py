@@ -505,12 +505,12 @@ def glob_regex(patterns: Sequence[str], *, host: bool, any_char: str = ".") -> s
             elif token == "?":
                 out.append(any_char if host else "[^/]")
             else:
-                out.append(_escape(token))
+                out.append(escape_regex(token))
         parts.append("".join(out))
     return "(?:" + "|".join(parts) + ")"
 
 
-def _escape(text: str) -> str:
+def escape_regex(text: str) -> str:
     out = []
     for char in text:
         if char in "\\^$.|?*+()[]{}/-":
