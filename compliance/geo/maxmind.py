@@ -383,7 +383,7 @@ class MaxMindGeolocator(_Closing):
     (in ``$TMPDIR``; unlinked at once) and the copy is memory-mapped, so that a database
     truncated or rewritten in place cannot crash the process with ``SIGBUS``. The cost is one
     copy of the file per process, in the temporary directory (memory when that is a tmpfs;
-    a process forked after opening shares it). ``private_copy=False`` maps the file itself:
+    processes forked after opening share one until the file changes). ``private_copy=False`` maps the file itself:
     only safe when the file is only ever replaced by renaming.
 
     When a file changes (geoipupdate renames a new file into place), the next lookup after
