@@ -99,6 +99,11 @@ def json_view(request):
     return JsonResponse({"notices": "none here"})
 
 
+def tagged(request):
+    request.compliance_tags = ["foreign-agent"]
+    return HttpResponse(PAGE)
+
+
 urlpatterns = [
     path("", index),
     path("placed", placed),
@@ -107,6 +112,7 @@ urlpatterns = [
     path("astream", astream),
     path("async", async_view),
     path("api", json_view),
+    path("tagged", tagged),
 ]
 """
 
@@ -259,6 +265,14 @@ def test_settings_options_reach_the_core(server: str) -> None:
     assert "private" in answer.headers["cache-control"]
     api = get(server, "/api", RUSSIAN)
     assert api.json() == {"notices": "none here"}  # JSON passes through untouched
+
+
+@pytest.mark.slow
+def test_a_view_tags_its_content(server: str) -> None:
+    page = get(server, "/tagged", RUSSIAN).text
+    label = page.index('data-compliance-rule="ru-foreign-agent-label"')
+    assert page.index("</h1>") < label < page.index("<p>Story")  # after_heading
+    assert 'data-compliance-rule="ru-foreign-agent-label"' not in get(server, "/", RUSSIAN).text
 
 
 # -- manage.py check ---------------------------------------------------------------------------
