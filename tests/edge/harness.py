@@ -30,6 +30,7 @@ REQUIRE = os.environ.get("COMPLIANCE_REQUIRE_EDGE") == "1"
 
 NGINX_MODULE = Path("/usr/lib/nginx/modules/ngx_http_geoip2_module.so")
 WORKERD = HERE / "node_modules" / ".bin" / "workerd"
+MARKUP = re.compile(r'<aside class="compliance-notice".*?</aside>', re.DOTALL)
 NOTICE = re.compile(
     r'<aside class="compliance-notice" data-compliance-rule="([^"]+)" lang="([^"]+)"'
 )
@@ -248,6 +249,8 @@ class Answer:
     """(rule id, lang) of each notice, in document order."""
     block_rule: str | None
     content_language: str | None
+    markup: tuple[str, ...]
+    """The notices' markup, byte for byte."""
 
     @classmethod
     def of(cls, status: int, headers: Any, body: str) -> Answer:
@@ -258,6 +261,7 @@ class Answer:
             tuple(NOTICE.findall(body)),
             block.group(1) if block else None,
             headers.get("content-language") if status == 451 else None,
+            tuple(MARKUP.findall(body)),
         )
 
 
