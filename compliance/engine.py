@@ -80,7 +80,7 @@ MAX_PATH: Final = 8192
 ``paths`` count as matching and its ``exclude_paths`` as not (fail-safe: padding a URL
 never escapes a block or a notice)."""
 
-_OVERLONG: Final = "\x00overlong"  # the cache key standing for every over-long path
+_OVERLONG: Final = "(over-long path)"  # stands for every over-long path, in keys and traces
 _MAX_PAGE_LANGUAGE: Final = 64
 _MAX_TAGS: Final = 64
 _DECISIONS_MAX_ENTRIES: Final = 8192
@@ -357,7 +357,7 @@ class CompiledRule:
             return f"expired: ended {self.until.isoformat()}"
         if self.hosts is not None and not self.hosts.match(ctx.host):
             return f"host: {ctx.host or '(none)'} does not match {', '.join(rule.hosts)}"
-        if ctx.path is not _OVERLONG:
+        if ctx.path != _OVERLONG:
             if self.paths is not None and not self.paths.match(ctx.path):
                 return f"path: {ctx.path} does not match {', '.join(rule.paths)}"
             if self.exclude_paths is not None and self.exclude_paths.match(ctx.path):
@@ -829,10 +829,11 @@ class Engine:
     ) -> Decision:
         """Normalise and bound the request's values, then decide (cached by those)."""
         host = normalize_host(host)
-        if raw_path:
+        if raw_path or not path.startswith("/"):
             path = normalize_path(path)
         if len(path) > MAX_PATH:
-            path = _OVERLONG
+            path = _OVERLONG  # no normalised path looks like it: it starts without '/'
+
         language = accept_language_key(accept_language)
         if page_language is not None and len(page_language) > _MAX_PAGE_LANGUAGE:
             page_language = None
