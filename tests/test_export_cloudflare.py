@@ -269,6 +269,16 @@ def test_head_of_a_blocked_page(client: httpx.Client) -> None:
     assert got.headers["link"] == '<https://regulator.example.gov/orders/1>; rel="blocked-by"'
 
 
+def test_head_of_a_page_that_gets_notices(client: httpx.Client, python_app: Any) -> None:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    index = READERS.index(("RU", None))
+    expected = call_wsgi(python_app, wsgi_environ("/", method="HEAD", peer=peer(index)))
+    got = client.head("/", headers=[_cf("RU", None)])
+    assert got.status_code == expected.status == 200
+    assert ("content-length" in got.headers) == (expected.header("content-length") is not None)
+
+
 def test_unknown_and_invalid_cloudflare_codes(client: httpx.Client) -> None:
     # "XX" and "T1" mean unknown to Cloudflare; a region code that is not ISO 3166-2 means
     # "subdivision unknown", as for the library's own Cloudflare header provider.

@@ -356,6 +356,10 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "Only the first `Cache-Control` and `X-Compliance-Tags` header of a response is read.",
             "Blocks are answered as HTML; the JSON form the middleware sends to clients that "
             "prefer JSON is not available.",
+            "sub_filter drops `ETag` and `Last-Modified` from the HTML pages of this location "
+            "(the middleware sends a variant-specific ETag instead).",
+            "A large rule set may need `variables_hash_max_size 4096;` in `http {}` (nginx "
+            "warns when the variables hash is too small).",
         ]
     )
     w = _Writer()

@@ -10,6 +10,9 @@ const NOTICE_MARKUP = /<aside\b[^>]*\bclass="compliance-notice"/i;
 const MARKER = /<!--\s*compliance:notices\s*-->/;
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 const ORDER = ["body_start", "marker", "after_heading", "body_end"];
+const EDITED_AWAY = [
+  "content-length", "etag", "accept-ranges", "content-md5", "content-digest", "repr-digest",
+];
 const ITEM = new RegExp(DATA.acceptLanguage.item);
 // -- globs: `**` any run, `*` any run (in a path: without "/"), `?` one character. Matched
 // in one pass per pattern token (no backtracking): the text is the reader's to choose.
@@ -335,10 +338,7 @@ async function inject(response, decision, where, request) {
     // The origin's middleware already put the notices in: leave the page alone.
     return new Response(text, { status: response.status, statusText: response.statusText, headers });
   }
-  for (const name of ["content-length", "etag", "accept-ranges", "content-md5", "content-digest",
-    "repr-digest"]) {
-    headers.delete(name);
-  }
+  for (const name of EDITED_AWAY) headers.delete(name);
   let pageLanguage = (headers.get("content-language") || "").split(",")[0].trim() || null;
   if (pageLanguage === null) {
     // The page's own language, as the middleware's scanner reads it from <html lang>.
@@ -458,6 +458,10 @@ export default {
     if (!HTML_TYPES.has(type)) return plain;
     if (!editable(info, plain) || decision.notices.length === 0) {
       locationHeaders(plain.headers, decision, info, false);
+      if (info.method === "HEAD" && decision.notices.length > 0) {
+        // The GET's body would be edited: announce nothing that describes other bytes.
+        for (const name of EDITED_AWAY) plain.headers.delete(name);
+      }
       return plain;
     }
     return inject(plain, decision, where, info);
