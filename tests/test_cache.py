@@ -120,7 +120,27 @@ def test_approximate_size_counts_one_level_of_containers() -> None:
     assert approximate_size(text) >= 10_000
     assert approximate_size((text, text)) >= 20_000
     assert approximate_size(frozenset({text})) >= 10_000
-    assert approximate_size(7) == sys.getsizeof(7)
+    assert approximate_size(7) >= sys.getsizeof(7)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("Accept-Language: de", id="ascii"),
+        pytest.param("ж" * 300, id="cyrillic"),
+        pytest.param("🙂" * 300, id="astral"),
+        pytest.param("é" + "x" * 300, id="latin-1"),
+        pytest.param(b"\x00" * 500, id="bytes"),
+        pytest.param(2**89, id="big-int"),
+        pytest.param(("ж" * 50, "x" * 50, 2**62, None, b"y" * 9), id="tuple"),
+        pytest.param(frozenset({"de", "en-GB", "ru"}), id="frozenset"),
+    ],
+)
+def test_approximate_size_never_undercounts_what_keys_hold(value: object) -> None:
+    items = value if isinstance(value, tuple | frozenset) else ()
+    real = sys.getsizeof(value) + sum(sys.getsizeof(item) for item in items)
+    assert approximate_size(value) >= real
 
 
 def test_concurrent_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
