@@ -172,7 +172,10 @@ def test_an_engine_given_directly() -> None:
             {"COMPLIANCE_FAIL_MOD": "closed"},
             "unknown key 'COMPLIANCE_FAIL_MOD' (did you mean 'COMPLIANCE_FAIL_MODE'?)",
         ),
-        ({"COMPLIANCE_FAIL_MODE": "sideways"}, "fail_mode"),
+        (
+            {"COMPLIANCE_FAIL_MODE": "sideways"},
+            "app.config: COMPLIANCE_FAIL_MODE must be 'open' or 'closed', not 'sideways'",
+        ),
         ({"COMPLIANCE_WATCH": -1}, "'COMPLIANCE_WATCH' must be a number of seconds above 0"),
         ({"COMPLIANCE_PACKS": [1]}, "'COMPLIANCE_PACKS' must be a list of bundled pack names"),
         ({"COMPLIANCE_RULES": "/nonexistent/rules"}, "/nonexistent/rules"),

@@ -32,6 +32,7 @@ from markupsafe import Markup
 
 from compliance.contrib import ComplianceSettings
 from compliance.contrib.templates import render_notices
+from compliance.errors import ConfigurationError
 from compliance.wsgi import ComplianceMiddleware
 
 if TYPE_CHECKING:
@@ -67,7 +68,15 @@ class Compliance:
         settings = ComplianceSettings.from_prefixed(app.config)
         engine = self._engine if self._engine is not None else settings.build_engine()
         options = {**settings.options, **self._options}
-        middleware = ComplianceMiddleware(app.wsgi_app, engine, **options)
+        try:
+            middleware = ComplianceMiddleware(app.wsgi_app, engine, **options)
+        except ConfigurationError as exc:
+            # The core names the option ("fail_mode must be ..."); say it as configured.
+            message = str(exc)
+            name = message.split(" ", 1)[0]
+            if name in options and name not in self._options:
+                message = f"COMPLIANCE_{name.upper()}{message[len(name) :]}"
+            raise ConfigurationError(f"app.config: {message}") from exc
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions[_EXTENSION] = self
         app.jinja_env.globals["compliance_notices"] = compliance_notices
