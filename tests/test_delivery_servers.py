@@ -471,6 +471,15 @@ def test_the_decision_endpoint_answers_the_check_document(
     # has several) and, for the developers allowed to simulate, on the simulation header.
     assert russia.headers["cache-control"] == "private"
     assert vary(russia) == {"accept-language", "x-compliance-simulate"}
+    head = httpx.head(
+        server.base + ENDPOINT,
+        headers={"X-Forwarded-For": IN_RUSSIA, "Accept-Language": language},
+        timeout=10,
+    )
+    assert head.status_code == 200
+    assert head.content == b""
+    for name in ("content-type", "cache-control", "vary"):
+        assert head.headers[name] == russia.headers[name]
 
     germany = server.get(ENDPOINT, IN_GERMANY, {"Accept-Language": language})
     assert germany.status_code == 200
