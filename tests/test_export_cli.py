@@ -275,3 +275,24 @@ def test_nginx_globs_match_as_the_library(pattern: str, host: bool) -> None:
         started = time.perf_counter()
         regex.match("-" * 5000 + "x")
         assert time.perf_counter() - started < 0.5
+
+
+def test_a_field_the_exporter_does_not_know_is_listed_not_dropped() -> None:
+    """A rule field added to the format later, and not taught to the exporter, leaves the
+    rule out, with a message, instead of exporting a rule that means something else."""
+    from compliance.export.plan import build_plan
+    from compliance.models import Rule
+
+    class FutureRule(Rule):
+        only_on_weekdays: bool = False
+
+    common = {"title": "t", "jurisdictions": ["RU"], "notice": {"text": {"en": "Hello."}}}
+    rules = [
+        FutureRule(id="future", only_on_weekdays=True, **common),
+        FutureRule(id="plain", **common),
+    ]
+    plan = build_plan(rules, {}, target="nginx")
+    assert [rule.id for rule in plan.rules] == ["plain"]
+    assert [str(o) for o in plan.omissions] == [
+        "rule future: field `only_on_weekdays` is not understood by the exporter (left out)"
+    ]
