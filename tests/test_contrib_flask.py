@@ -199,3 +199,19 @@ def test_a_broken_rule_file_fails_at_start_up(tmp_path: Path) -> None:
     app.config["COMPLIANCE_RULES"] = [str(tmp_path)]
     with pytest.raises(RuleError):
         Compliance(app)
+
+
+def test_the_template_helper_can_bring_the_default_css() -> None:
+    app = make_app()
+    Compliance(app)
+
+    @app.route("/styled")
+    def styled() -> str:
+        return flask.render_template_string(
+            "<html><body>{{ compliance_notices(css=True, nonce='n0nce') }}</body></html>"
+        )
+
+    page = get(app, "/styled", RUSSIAN).text
+    assert page.index('<style nonce="n0nce">') < page.index(NOTICE)
+    assert page.count("<style") == 1
+    assert "<style" not in get(app, "/styled", GERMAN).text

@@ -12,7 +12,11 @@ __all__ = ["compliance_notices"]
 
 @jinja2.pass_context
 def compliance_notices(
-    context: jinja2.runtime.Context, lang: str | None = None, placement: str | None = None
+    context: jinja2.runtime.Context,
+    lang: str | None = None,
+    placement: str | None = None,
+    css: bool = False,
+    nonce: str | None = None,
 ) -> Markup:
     """``{{ compliance_notices() }}``: the reader's notices, here in the page (pass ``lang``
     the page's language). Needs ``request`` in the template context, as Starlette's
@@ -23,6 +27,11 @@ def compliance_notices(
     state = request.scope.setdefault("state", {})
     rendered = state.setdefault("compliance.rendered", set())
     html = render_notices(
-        state.get("compliance.decision"), rendered, lang=lang, placement=placement
+        state.get("compliance.decision"),
+        rendered,
+        lang=lang,
+        placement=placement,
+        css=css,
+        nonce=nonce,
     )
     return Markup(html)  # built escaped by the renderer

@@ -92,17 +92,28 @@ def decision() -> Any:
     return request.environ.get("compliance.decision")
 
 
-def compliance_notices(lang: str | None = None, placement: str | None = None) -> Markup:
+def compliance_notices(
+    lang: str | None = None,
+    placement: str | None = None,
+    css: bool = False,
+    nonce: str | None = None,
+) -> Markup:
     """The Jinja global: the reader's notices as markup, here in the template.
 
     ``{{ compliance_notices() }}``, or ``{{ compliance_notices(lang="en") }}`` with the
-    page's language. Notices rendered here are not injected again by the middleware.
+    page's language; ``css=True`` (and the page's CSP ``nonce``) adds the default style
+    sheet. Notices rendered here are not injected again by the middleware.
     """
     from flask import request
 
     environ = request.environ
     rendered = environ.setdefault("compliance.rendered", set())
     html = render_notices(
-        environ.get("compliance.decision"), rendered, lang=lang, placement=placement
+        environ.get("compliance.decision"),
+        rendered,
+        lang=lang,
+        placement=placement,
+        css=css,
+        nonce=nonce,
     )
     return Markup(html)  # built escaped by the renderer

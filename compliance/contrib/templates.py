@@ -22,6 +22,8 @@ def render_notices(
     *,
     lang: str | None = None,
     placement: str | None = None,
+    css: bool = False,
+    nonce: str | None = None,
 ) -> str:
     """The ``<aside class="compliance-notice">`` markup of every notice in ``decision`` not
     yet in ``rendered`` (in priority order), adding their rule ids to ``rendered``.
@@ -29,8 +31,10 @@ def render_notices(
     ``lang``: the page's language (as in ``<html lang>``), chosen first among a notice's
     locales, as the middleware does; else the reader's languages decide. ``placement``:
     only notices with that placement (``body_start``, ``body_end``, ``marker``,
-    ``after_heading``). No decision (the middleware is not installed, or it failed open):
-    an empty string. The markup is already escaped; frameworks mark it safe.
+    ``after_heading``). ``css``: put the library's default notice style sheet before them
+    (with the page's CSP ``nonce``), as the middleware's ``css=True`` does for the notices
+    it injects. No decision (the middleware is not installed, or it failed open): an empty
+    string. The markup is already escaped; frameworks mark it safe.
     """
     if decision is None:
         return ""
@@ -43,4 +47,8 @@ def render_notices(
                 continue
             rendered.add(notice.rule_id)
         parts.append(notice.html(decision.locale_for(notice, lang or None)))
+    if css and parts:
+        from compliance.decision import style_element
+
+        parts.insert(0, style_element(nonce))
     return "".join(parts)

@@ -15,16 +15,23 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def compliance_notices(
-    context: Any, lang: str | None = None, placement: str | None = None
+    context: Any, lang: str | None = None, placement: str | None = None, css: bool = False
 ) -> SafeString:
     """``{% compliance_notices %}``, or ``{% compliance_notices lang="en" %}`` with the
-    page's language, or ``placement="after_heading"`` for only those notices. Needs the
-    ``request`` context processor; renders nothing without the middleware."""
+    page's language, or ``placement="after_heading"`` for only those notices; ``css=True``
+    adds the default style sheet (with ``request.csp_nonce`` when django-csp sets one).
+    Needs the ``request`` context processor; renders nothing without the middleware."""
     request = context.get("request")
     if request is None:
         return mark_safe("")
     rendered = request.META.setdefault("compliance.rendered", set())
+    nonce = getattr(request, "csp_nonce", None) if css else None
     html = render_notices(
-        getattr(request, "compliance", None), rendered, lang=lang, placement=placement
+        getattr(request, "compliance", None),
+        rendered,
+        lang=lang,
+        placement=placement,
+        css=css,
+        nonce=str(nonce) if nonce else None,
     )
     return mark_safe(html)  # built escaped by the renderer
