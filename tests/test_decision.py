@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compliance.decision import Request
 from compliance.engine import Engine
@@ -359,3 +361,34 @@ def test_ruleset_names_the_packs_loaded(tmp_path: Path) -> None:
     both = load_rules([tmp_path], packs=["russia"])
     assert both.packs == ("russia",)
     assert "a" in {loaded.rule.id for loaded in both.rules}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    host=st.text(max_size=300),
+    path=st.text(max_size=300),
+    language=st.one_of(st.none(), st.text(max_size=300)),
+    tags=st.frozensets(st.text(max_size=20), max_size=5),
+    country=st.sampled_from([None, "DE", "RU", "UA"]),
+)
+def test_any_request_decides_without_error(
+    engine: Engine,
+    host: str,
+    path: str,
+    language: str | None,
+    tags: frozenset[str],
+    country: str | None,
+) -> None:
+    location = Location.of(country) if country else UNKNOWN
+    pure = engine.decide(
+        location=location,
+        request=Request.of(host=host, path=path, accept_language=language, tags=tags, at=DAY),
+    )
+    convenience = engine.decide(
+        location=location, host=host, path=path, accept_language=language, tags=tags, at=DAY
+    )
+    assert [n.rule_id for n in pure.notices] == [n.rule_id for n in convenience.notices]
+    assert (pure.block is None) == (convenience.block is None)
+    for notice in pure.notices:
+        notice.html()
+    assert pure.to_dict()["location"]
