@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compliance.client import (
     MAX_FORWARDED_CHARS,
@@ -615,3 +617,47 @@ def test_long_distinct_peers_do_not_grow_the_trusted_memo() -> None:
     for i in range(5_000):
         assert not proxies.contains(f"{i}-" + "x" * 300)
     assert proxies._memo.nbytes <= proxies._memo.max_bytes
+
+
+# --- properties -------------------------------------------------------------------------------
+
+_HOPS = st.lists(
+    st.one_of(
+        st.sampled_from(["10.0.0.2", "10.9.9.9", "fd00::7"]),  # trusted proxies
+        st.sampled_from(["77.88.55.88", "2a02:6b8::1", "81.169.145.105", "127.0.0.1", "::1"]),
+        st.text(max_size=12),  # junk a client or a broken proxy wrote
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(prefix=st.text(max_size=300), hops=_HOPS)
+def test_nothing_a_reader_prepends_changes_the_answer(prefix: str, hops: list[str]) -> None:
+    """Whatever a reader writes left of the hops the proxies appended, the client address
+    found is the same: the walk from the right stops before it."""
+    header = ", ".join(hops)
+    proxies = TrustedProxies(["10.0.0.0/8", "fd00::/8"])
+    alone = resolve_client("10.0.0.1", {"x-forwarded-for": header}, proxies)
+    if alone.ip is not None and proxies.contains(alone.ip):
+        return  # only proxies: the leftmost hop was the client, the reader's text is not
+    spoofed = resolve_client("10.0.0.1", {"x-forwarded-for": f"{prefix}, {header}"}, proxies)
+    assert spoofed == alone
+    # And the answer is one of the hops, or unknown: never anything else.
+    assert alone.ip is None or alone.ip in {normalize_ip(hop) for hop in hops}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    peer=st.one_of(st.none(), st.text(max_size=60), st.sampled_from(["10.0.0.1", "::1"])),
+    name=st.sampled_from(["x-forwarded-for", "forwarded", "x-real-ip"]),
+    value=st.text(max_size=2_000),
+)
+def test_any_header_gives_an_answer_and_never_raises(
+    peer: str | None, name: str, value: str
+) -> None:
+    proxies = TrustedProxies(["10.0.0.0/8", "::1"], forwarded_header=name)
+    found = resolve_client(peer, {name: value}, proxies)
+    assert found.peer == peer
+    assert found.ip is None or normalize_ip(found.ip) == found.ip
