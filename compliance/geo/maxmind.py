@@ -383,8 +383,9 @@ class MaxMindGeolocator(_Closing):
     (in ``$TMPDIR``; unlinked at once) and the copy is memory-mapped, so that a database
     truncated or rewritten in place cannot crash the process with ``SIGBUS``. The cost is one
     copy of the file per process, in the temporary directory (memory when that is a tmpfs;
-    processes forked after opening share one until the file changes). ``private_copy=False`` maps the file itself:
-    only safe when the file is only ever replaced by renaming.
+    processes forked after opening share one until the file changes).
+    ``private_copy=False`` maps the file itself: only safe when the file is only ever
+    replaced by renaming.
 
     When a file changes (geoipupdate renames a new file into place), the next lookup after
     ``check_interval`` seconds notices it by its device, inode, size and modification time,
