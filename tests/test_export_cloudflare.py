@@ -98,6 +98,8 @@ LANGUAGES = [
     "de;q=0",
     "fr-CA, fr;q=0.9, en;q=0.5",
     "EN_gb",
+    ", ".join(["xx"] * 17 + ["uk"]),  # past the ranges the library reads
+    "x" * 60 + ", uk",  # an over-long range is skipped
 ]
 
 

@@ -32,6 +32,7 @@ from .plan import (
     EdgeRule,
     LocaleTable,
     Omission,
+    accept_language_limits,
     escape_regex,
     glob_regex,
     location_matches,
@@ -338,11 +339,14 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                 )
             )
         rules.append(rule)
+    limits = accept_language_limits()
     plan.limits.extend(
         [
             "Accept-Language is read in header order: the first acceptable language wins. "
             "The library orders by q-value; both agree when q-values do not increase along "
-            "the header, as browsers send them. q=0 refusals are honoured.",
+            "the header, as browsers send them. q=0 refusals are honoured. nginx reads the "
+            f"whole header; the library only its first {limits['items']} ranges and "
+            f"{limits['header']:,} characters.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
