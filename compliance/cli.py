@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import re
 import sys
 import textwrap
@@ -87,6 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         "--explain",
         action="store_true",
         help="show why each rule applied or not, and the status of each translation",
+    )
+    check.add_argument(
+        "--page",
+        metavar="FILE",
+        help="an HTML page to run through the middleware's editor for this reader: says what "
+        "would be withheld from it (and where notices go)",
     )
     _geo_header_options(check)
 
@@ -277,11 +284,17 @@ def _check(args: argparse.Namespace) -> int:
         at=at,
         tags=args.tag,
     )
+    page = _read_page(args.page) if args.page is not None else None
     if args.format == "json":
         document = decision.to_dict(args.page_language)
+        if page is not None:
+            document["page"] = _page_report(decision, args.url, args.page_language, page)
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
     print(_describe_decision(decision, args.page_language, explain=args.explain))
+    if page is not None:
+        report = _page_report(decision, args.url, args.page_language, page)
+        print(_describe_page(args.page, report))
     return 0
 
 
@@ -430,6 +443,109 @@ def _check_language(option: str, value: str) -> None:
             f"{option} {value!r} is not a language CLDR knows: use a code such as en, ru, uk "
             "or pt-BR"
         ) from None
+
+
+_MAX_PAGE = 64 * 1024 * 1024
+_WITHHELD = re.compile(rb'<aside class="compliance-withheld" data-compliance-rule="([^"]*)"')
+_NOTICE = re.compile(rb'<aside class="compliance-notice" data-compliance-rule="([^"]*)"')
+
+
+def _read_page(path: str) -> bytes:
+    import stat
+
+    try:
+        with open(path, "rb") as file:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                raise _UsageError(f"--page {path!r} is not a regular file")
+            data = file.read(_MAX_PAGE + 1)
+    except OSError as exc:
+        raise _UsageError(f"--page {path!r}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_PAGE:
+        raise _UsageError(f"--page {path!r} is larger than {_MAX_PAGE // (1024 * 1024)} MiB")
+    return data
+
+
+def _page_report(decision: Any, url: str, page_language: str | None, page: bytes) -> dict[str, Any]:
+    """``page`` through the middleware's own response core for this decision, as a reader
+    would get it: what was withheld (by rule) and which notices went in."""
+    from urllib.parse import urlsplit
+
+    from .core import EDIT, Data, Middleware, Replace, Request
+
+    class _Decided:
+        # The decision shown above, for the core: same reader, same request, same date.
+        def locate(self, ip: str | None) -> Any:
+            return decision.location
+
+        def decide(self, *, location: Any, request: Any) -> Any:
+            return decision
+
+    parts = urlsplit(url)
+    core: Middleware[None] = Middleware(None, _Decided())
+    request = Request(
+        method="GET",
+        host=parts.netloc,
+        path=parts.path or "/",
+        query=parts.query,
+        peer=None,
+        headers={},
+    )
+    exchange = core.exchange(request, lambda: None, lambda source: None, lambda d: None)
+    early = exchange.begin()
+    if early is not None:
+        return {"status": early.status, "withheld": {}, "notices": [], "bytes_removed": 0}
+    headers = [("Content-Type", "text/html")]
+    if page_language:
+        headers.append(("Content-Language", page_language))
+    action = exchange.start(200, headers)
+    if isinstance(action, Replace):
+        edited = action.response.body
+        status = action.response.status
+    elif action is EDIT:
+        events = exchange.feed(page)
+        if not exchange.stopped:
+            events += exchange.finish()
+        edited = b"".join(e.data for e in events if isinstance(e, Data))
+        status = 200
+    else:
+        edited, status = page, 200
+    before = set(_WITHHELD.findall(page))
+    withheld: dict[str, int] = {}
+    for rule in _WITHHELD.findall(edited):
+        if rule not in before:
+            name = rule.decode("utf-8", "replace")
+            withheld[name] = withheld.get(name, 0) + 1
+    return {
+        "status": status,
+        "withheld": withheld,
+        "notices": [r.decode("utf-8", "replace") for r in _NOTICE.findall(edited)],
+        "bytes_removed": max(0, len(page) - len(edited) + _inserted(edited)),
+    }
+
+
+def _inserted(edited: bytes) -> int:
+    """Bytes of library markup in ``edited`` (notices, placeholders, style sheet)."""
+    total = 0
+    for pattern in (rb"<aside class=\"compliance-(?:notice|withheld)\".*?</aside>",):
+        total += sum(len(m) for m in re.findall(pattern, edited, re.S))
+    return total
+
+
+def _describe_page(path: str, report: dict[str, Any]) -> str:
+    lines = [f"Page {path}:"]
+    if report["status"] != 200:
+        lines.append(f"  answered with {report['status']} instead (see Block above)")
+        return "\n".join(lines)
+    if not report["withheld"]:
+        lines.append("  nothing withheld")
+    for rule, count in report["withheld"].items():
+        noun = "element" if count == 1 else "elements"
+        lines.append(f"  withheld by {rule}: {count} {noun}, each replaced by its placeholder")
+    if report["bytes_removed"]:
+        lines.append(f"  {report['bytes_removed']} bytes of the page's own markup removed")
+    notices = ", ".join(report["notices"]) or "none"
+    lines.append(f"  notices in the page: {notices}")
+    return "\n".join(lines)
 
 
 def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:

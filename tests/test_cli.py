@@ -451,3 +451,28 @@ def test_check_lists_what_would_be_withheld(capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     assert "Withhold: withheld-content (marks legal-demand)" in out
     assert "  placeholder (de, unreviewed translation of en):" in out
+
+
+PAGE = """<!DOCTYPE html><html lang="en"><head><title>t</title></head><body><main><h1>Story</h1>
+<p>Kept.</p><p data-compliance-withhold="legal-demand">Withheld <b>part</b>.</p>
+<div data-compliance-withhold="other legal-demand"><p>Also withheld</p></div><p>End.</p>
+</main></body></html>
+"""
+
+
+def test_check_page_shows_the_notices_that_go_in(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "story.html"
+    page.write_text(PAGE, encoding="utf-8")
+    code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page))
+    assert code == 0
+    assert "  notices in the page: ru-undesirable-organization" in out
+
+
+def test_check_page_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(capsys, "check", "--country", "RU", "--page", str(tmp_path / "nope.html"))
+    assert code == 2
+    assert "No such file" in err
+    code, _, err = run(capsys, "check", "--country", "RU", "--page", str(tmp_path))
+    assert code == 2
