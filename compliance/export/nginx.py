@@ -163,6 +163,7 @@ class _Locales:
 
     def __init__(self, writer: _Writer) -> None:
         self.writer = writer
+        self.items = int(accept_language_limits()["items"])
         self.names: dict[tuple[tuple[str, ...], str], int] = {}
 
     def request_locale(self, table: LocaleTable) -> str:
@@ -196,7 +197,9 @@ class _Locales:
         languages = sorted({tag.partition("-")[0] for tag in table.tags})
         syntax = rf"(?:{'|'.join(map(re.escape, languages))})(?:[-_][a-z0-9]{{1,8}})*"
         acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
-        first = rf"^(?:(?!\s*(?:{syntax}|\*){acceptable})[^,]*,)*\s*({syntax}){acceptable}"
+        # The library reads the first `items` ranges only.
+        before = f"{{0,{max(self.items - 1, 0)}}}"
+        first = rf"^(?:(?!\s*(?:{syntax}|\*){acceptable})[^,]*,){before}\s*({syntax}){acceptable}"
         w.map(
             "$http_accept_language",
             f"{_P}_at_{number}",
@@ -219,7 +222,10 @@ class _Locales:
             refused_vars.append(f"${name}")
             entries = [
                 (
-                    _regex(rf"(?:^|,)\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)", caseless=True),
+                    _regex(
+                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
+                        caseless=True,
+                    ),
                     "1",
                 )
                 for chunk in _chunks(tags)
@@ -346,7 +352,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "The library orders by q-value; both agree when q-values do not increase along "
             "the header, as browsers send them. q=0 refusals are honoured. nginx reads the "
             f"whole header; the library only its first {limits['items']} ranges and "
-            f"{limits['header']:,} characters.",
+            f"{limits['header']:,} characters. A range in one of a notice's languages that the "
+            "library cannot match (an unknown region such as `en-XY`, or a script the notice "
+            "is not written in) ends nginx's search, where the library reads on.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
