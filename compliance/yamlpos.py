@@ -85,6 +85,10 @@ billions of values (the "billion laughs"), and building them would take the memo
 machine. Values written out are bounded by the file's size."""
 
 
+class _Cycle(Exception):
+    """Merge keys that merge, directly or not, the mapping they are in."""
+
+
 class _TooMany(Exception):
     def __init__(self, line: int, column: int) -> None:
         self.line = line
@@ -183,12 +187,14 @@ def _check_nesting(text: str) -> None:
 class _Budget:
     """Values left to build, and the expanded size of each mapping with merge keys."""
 
-    __slots__ = ("left", "seen", "sizes")
+    __slots__ = ("active", "computing", "left", "seen", "sizes")
 
     def __init__(self, values: int) -> None:
         self.left = values
         self.sizes: dict[int, int] = {}
         self.seen: set[int] = set()
+        self.active: set[int] = set()  # collections being built: an alias to one recurses
+        self.computing: set[int] = set()
 
     def spend(self, node: yaml.Node, count: int = 1, at: tuple[int, int] | None = None) -> None:
         self.left -= count
@@ -201,8 +207,12 @@ class _Budget:
         known = self.sizes.get(id(node))
         if known is not None:
             return known
+        if id(node) in self.computing:
+            self.computing.clear()
+            raise _Cycle
         if depth > _MAX_DEPTH:
             raise _TooMany(node.start_mark.line + 1, node.start_mark.column + 1)
+        self.computing.add(id(node))
         total = 0
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
@@ -214,6 +224,7 @@ class _Budget:
                         total += self.merged_size(sub, depth + 1)
             else:
                 total += 1
+        self.computing.discard(id(node))
         self.sizes[id(node)] = total
         return total
 
@@ -274,10 +285,53 @@ def _build(
     if depth > _MAX_DEPTH:
         out.problems.append((path, *out.positions[path], "nested too deeply"))
         return None
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(loader, node, path, out)
+    if id(node) in budget.active:  # `&a [*a]`: PyYAML builds such a node; we refuse it
+        out.problems.append(
+            (
+                path,
+                *out.positions[path],
+                "an alias ('*name') stands for a list or mapping that contains it: "
+                "a value cannot contain itself",
+            )
+        )
+        return None
+    budget.active.add(id(node))
+    try:
+        return _collection(loader, node, path, out, depth, budget, alias_at)
+    finally:
+        budget.active.discard(id(node))
+
+
+def _collection(
+    loader: Any,
+    node: yaml.Node,
+    path: Path,
+    out: Located,
+    depth: int,
+    budget: _Budget,
+    alias_at: tuple[int, int] | None,
+) -> Any:
     if isinstance(node, yaml.MappingNode):
         own = {id(key_node) for key_node, _ in node.value}
         # Flattening copies merged entries into this mapping: count them before doing it.
-        budget.spend(node, budget.merged_size(node) - len(node.value), alias_at)
+        try:
+            merged = budget.merged_size(node)
+        except _Cycle:
+            merged = -1
+        if merged < 0:
+            out.problems.append(
+                (
+                    path,
+                    *out.positions[path],
+                    "a merge key ('<<') merges a mapping that merges this one: "
+                    "a mapping cannot contain itself",
+                )
+            )
+            node.value = [(k, v) for k, v in node.value if k.tag != _MERGE_TAG]
+            merged = len(node.value)
+        budget.spend(node, merged - len(node.value), alias_at)
         try:
             loader.flatten_mapping(node)  # resolve `<<: *anchor` merge keys: merged pairs first
         except yaml.constructor.ConstructorError as exc:
@@ -317,11 +371,13 @@ def _build(
             out.key_positions[child] = key_pos
             result[key] = _build(loader, value_node, child, out, depth + 1, budget, alias_at)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, (*path, index), out, depth + 1, budget, alias_at)
-            for index, item in enumerate(node.value)
-        ]
+    return [
+        _build(loader, item, (*path, index), out, depth + 1, budget, alias_at)
+        for index, item in enumerate(node.value)
+    ]
+
+
+def _scalar(loader: Any, node: yaml.Node, path: Path, out: Located) -> Any:
     if node.tag == _STR_TAG:  # most values: skip PyYAML's constructor machinery
         return node.value
     try:

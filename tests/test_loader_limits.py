@@ -241,3 +241,19 @@ def test_random_yaml_with_aliases_stays_bounded(tmp_path: Path, body: str, ancho
         load_rules([path])
     assert time.perf_counter() - start < 2.0
     assert sys.getallocatedblocks() - before < 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a: &a [x, *a]", "an alias ('*name') stands for a list or mapping that contains it"),
+        ("a: &a {k: *a}", "an alias ('*name') stands for a list or mapping that contains it"),
+        ("a: &a {<<: *a, x: 1}", "a merge key ('<<') merges a mapping that merges this one"),
+    ],
+)
+def test_self_containing_values_are_problems(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "loop.yaml"
+    path.write_text("version: 1\n" + text + "\n", encoding="utf-8")
+    found: list[str] = []
+    _bounded(lambda: found.extend(_problems([path])))
+    assert any(p.startswith(f"{path}:2:4: ") and message in p for p in found), found
