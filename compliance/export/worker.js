@@ -442,6 +442,8 @@ export default {
     if (decision.block !== null) return blockResponse(decision, where, info);
     const mayEdit = decision.notices.length > 0 || DATA.tagged;
     const response = await fetch(originRequest(request, env, mayEdit));
+    // A WebSocket upgrade passes through untouched, as in the middleware.
+    if (response.status === 101 || response.webSocket) return response;
     const tags = tagSet(response.headers.get("x-compliance-tags"));
     const headers = new Headers(response.headers);
     headers.delete("x-compliance-tags");
