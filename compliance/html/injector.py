@@ -33,9 +33,19 @@ from compliance.html import charset as charsets
 from compliance.html.placements import PLACEMENTS, Placement, Strategy
 from compliance.html.tokenizer import (
     EVERYTHING,
+    LONGEST_TAG,
     Tokenizer,
     Watch,
     attributes,
+)
+from compliance.html.withhold import (
+    EMBED_ELEMENTS,
+    END_AFTER,
+    END_BEFORE,
+    Ambiguous,
+    Extent,
+    Withhold,
+    WithholdUncertain,
 )
 
 __all__ = ["Injector", "PageInfo"]
@@ -63,6 +73,9 @@ _FRAMESET_NOT_OK: Final = frozenset(
     b" textarea xmp iframe select image".split()
 )
 _FRAMESET_WATCH: Final = Watch.of(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
+_MARK_PROBE = re.compile(rb"(?i:data-compliance-withhold)")
+_NEVER_WITHHELD = frozenset(b"html head body frameset".split())
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS)
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")
 
@@ -90,6 +103,7 @@ class Injector:
         *,
         charset: str | None = None,
         max_hold: int = 256 * 1024,
+        withhold: Withhold | None = None,
     ) -> None:
         self._render = render
         self._max_hold = max(0, max_hold)
@@ -111,6 +125,19 @@ class Injector:
         """Why nothing (or not everything) was inserted, once known."""
 
         self.tokenizer = Tokenizer(self, EVERYTHING)
+        # Withholding: what goes, the element being removed, the context at its start.
+        self._withhold = withhold
+        self._extent: Extent | None = None
+        self._context: tuple[list[tuple[bytes, int]], bool, int] | None = None
+        self._placeholders: dict[str, bytes] = {}
+        self._cut = False
+        self.withheld: list[str] = []
+        """Rule ids of the elements removed so far, in document order."""
+        if withhold is not None:
+            if withhold.marks:
+                self.tokenizer.probe = _MARK_PROBE
+            # A tag must be read whole to know whether it is marked (longer: uncertain).
+            self.tokenizer.max_token = LONGEST_TAG
         self._phase = _PASS if self.skip_reason else _PRE
         self._started = False
         self._finished = False
@@ -141,7 +168,13 @@ class Injector:
     # --- public API ---------------------------------------------------------------------------
 
     def feed(self, chunk: bytes) -> bytes:
-        """Take the next chunk of the body; return the bytes that may be sent now."""
+        """Take the next chunk of the body; return the bytes that may be sent now.
+
+        Raises :class:`WithholdUncertain` when an element to withhold cannot be told apart
+        from what follows it (see :meth:`cut`).
+        """
+        if self._cut:
+            return b""
         if self._finished:
             return bytes(chunk)
         if self._phase == _PASS and not self._tail and self._held is None:
@@ -154,10 +187,33 @@ class Injector:
         """Signal the end of the body; return everything still held."""
         if self._finished:
             return b""
+        if self._cut:
+            return self.cut()
         data, self._tail = self._tail, b""
         result = self._run(data, final=True)
         self._finished = True
         return result
+
+    def cut(self) -> bytes:
+        """End the document cleanly after a :class:`WithholdUncertain` (or any point where
+        the rest must not be sent): the held bytes, the notices still due, and end tags for
+        foreign content or a select open there. Later calls return nothing."""
+        if self._finished:
+            return b""
+        self._finished = True
+        self._cut = True
+        self._out = []
+        self._tail = b""
+        try:
+            self._restore_context()
+            self._extent = None
+            self._end_of_stream(safe=True)
+        except Exception as exc:  # pragma: no cover - a bug here must not break the page
+            if self._held is not None:
+                self._out.append(bytes(self._held))
+                self._held = None
+            self.skipped_reason = f"internal error: {exc!r}"
+        return b"".join(self._out)
 
     # --- driver -------------------------------------------------------------------------------
 
@@ -168,11 +224,20 @@ class Injector:
             consumed = self._scan(data, final)
             if final:
                 self._route(data, len(data) - len(self.tokenizer.trailer))
-                self._end_of_stream()
+                if self._extent is not None:  # removed to the end: the output ends before it
+                    self._restore_context()
+                    self._end_of_stream(safe=True)
+                else:
+                    self._end_of_stream()
                 self._route(data, len(data))
             else:
                 self._route(data, consumed)
                 self._tail = data[consumed:]
+        except Ambiguous as exc:
+            # Never half an element: what was sent stays, the rest of the document goes.
+            self._cut = True
+            self._tail = b""
+            raise WithholdUncertain(str(exc), b"".join(self._out)) from None
         except Exception as exc:
             if self._rendering:
                 raise
@@ -213,7 +278,10 @@ class Injector:
         """Send ``data[emit:upto]`` to the output, or to the held bytes when holding."""
         if upto <= self._emit:
             return
-        piece = data[self._emit : upto]
+        if self._extent is not None:  # inside an element being withheld: it goes
+            self._emit = upto
+            return
+        piece = data[self._emit : upto] if self._emit or upto != len(data) else data
         self._emit = upto
         if self._held is None:
             self._out.append(piece)
@@ -288,15 +356,20 @@ class Injector:
 
     def _update(self) -> None:
         """Recompute what the tokenizer must report; stop scanning when nothing is left."""
+        if self._extent is not None:
+            self.tokenizer.watch = EVERYTHING
+            return
         if self._phase != _BODY:
             return
-        if not self._pending and not self._frameset_pending():
+        if not self._pending and not self._frameset_pending() and self._withhold is None:
             self._phase = _PASS
             self.tokenizer.active = False
             return
         watches = [s.watch() for s in self._pending]
         if self._frameset_ok:
             watches.append(_FRAMESET_WATCH)
+        if self._withhold is not None and self._withhold.embeds:
+            watches.append(_WITHHOLD_EMBEDS)
         key = tuple(watches)
         watch = self._watch_cache.get(key)
         if watch is None:
@@ -354,9 +427,10 @@ class Injector:
                 self._strategies.append(cls(self, charsets.encode(str(text), page.charset)))
         if not self._strategies:
             self.skipped_reason = "nothing to insert"
-            self._phase = _PASS
-            self.tokenizer.active = False
-            return
+            if self._withhold is None:
+                self._phase = _PASS
+                self.tokenizer.active = False
+                return
         self._phase = _BODY
         self._pending = list(self._strategies)
         for strategy in list(self._pending):
@@ -389,6 +463,9 @@ class Injector:
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.tokenizer
+        if self._extent is not None and not self._within(data, start, end, name, is_end, tag):
+            return
+        began = False  # this start tag opens the body implicitly
         if self._phase == _PRE and not tok.template:
             if is_end:
                 if name in (b"body", b"html", b"br"):
@@ -406,6 +483,17 @@ class Injector:
                     self._head_tag(name, tag)
             else:
                 self._begin(data, start)
+                began = True
+        if self._withhold is not None and not is_end and tag is None:
+            self._unreadable(name)
+        if (
+            self._withhold is not None
+            and not is_end
+            and tag is not None
+            and name not in _NEVER_WITHHELD
+            and self._withholds(data, start, end, name, tag, began)
+        ):
+            return
         if self._phase != _BODY:
             return
         if self._frameset_ok:
@@ -419,6 +507,12 @@ class Injector:
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         tok = self.tokenizer
+        if self._withhold is not None and not is_end and self._extent is None:
+            self._unreadable(name)
+        if self._extent is not None:
+            if name is None:
+                raise Ambiguous("a tag too long to read inside a withheld element")
+            return
         if self._phase == _PRE and not tok.template:
             if is_end:
                 if name in (b"body", b"html", b"br"):
@@ -435,6 +529,9 @@ class Injector:
     def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
         if name is None:
             return
+        if self._extent is not None:
+            self._within(data, end, end, name, is_end, None)
+            return
         if self._phase == _PRE and not self.tokenizer.template and not is_end:
             if name == b"body":
                 self._begin(data, end)
@@ -448,7 +545,7 @@ class Injector:
             self._frameset_flag(name, is_end, None)
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
-        if self._phase != _BODY:
+        if self._phase != _BODY or self._extent is not None:
             return
         for strategy in list(self._pending):
             watch = strategy.watch()
@@ -457,6 +554,11 @@ class Injector:
         self._update()
 
     def on_text(self, data: bytes, start: int, end: int) -> None:
+        if self._extent is not None:
+            if self._extent.text(data[start:end]) == END_BEFORE:
+                self._finish_removal(data, start)
+            else:
+                return
         if self._phase == _PRE:
             if self.tokenizer.template:
                 return
@@ -482,23 +584,119 @@ class Injector:
                 self._resolve_frameset()
         elif name == b"frameset":
             if not self.tokenizer.template:
+                if self.withheld:
+                    # What was removed might have been what kept the body a body.
+                    raise Ambiguous("a <frameset> after withheld content")
                 self._frameset_document()
         elif name in _FRAMESET_NOT_OK:
             self._resolve_frameset()
         elif name == b"input":
             kind = attributes(tag).get(b"type", "") if tag is not None else ""
-            if kind.strip().lower() != "hidden":
+            if kind.lower() != "hidden":  # the standard compares without stripping
                 self._resolve_frameset()
+
+    # --- withholding ----------------------------------------------------------------------------
+
+    def _withholds(
+        self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool
+    ) -> bool:
+        """Start removing the element whose start tag is ``data[start:end]`` if it is to be
+        withheld; return whether it is."""
+        withhold = self._withhold
+        assert withhold is not None
+        tok = self.tokenizer
+        marked = withhold.marks and _MARK_PROBE.search(tag) is not None
+        if not marked and not (withhold.embeds and name in EMBED_ELEMENTS):
+            return False
+        rule = withhold.select(name, attributes(tag))
+        if rule is None:
+            return False
+        if tok.select and name not in (b"option", b"optgroup", b"script"):
+            # html5lib 1.1 drops such a tag inside a <select>, newer browsers keep it.
+            raise Ambiguous(f"parsers disagree on a <{name.decode()}> inside a select")
+        self._route(data, start)
+        self.withheld.append(rule)
+        placeholder = b""
+        if self._phase == _BODY and not (tok.foreign or tok.select):
+            placeholder = self._placeholder(rule)
+        if not placeholder and starts_body:
+            placeholder = b"<body>"  # the body starts here even without the element
+        if placeholder:
+            if self._held is not None:
+                self._held += placeholder
+            else:
+                self._out.append(placeholder)
+            if self._frameset_ok and placeholder != b"<body>":
+                self._resolve_frameset()
+        extent = Extent(name, tok, tag.endswith(b"/>"))
+        if extent.done:  # the start tag is the whole element
+            self._emit = end
+            return True
+        self._context = (list(tok.foreign), tok.select, tok.template)
+        self._extent = extent
+        self._update()
+        return True
+
+    def _unreadable(self, name: bytes | None) -> None:
+        """A start tag too long to read: it might be one to withhold."""
+        withhold = self._withhold
+        assert withhold is not None
+        if withhold.marks or name is None or name in EMBED_ELEMENTS:
+            raise Ambiguous("a start tag too long to read may be one to withhold")
+
+    def _placeholder(self, rule: str) -> bytes:
+        found = self._placeholders.get(rule)
+        if found is None:
+            assert self._withhold is not None
+            text = self._withhold.placeholder(rule)
+            found = charsets.encode(text, self._page_info().charset) if text else b""
+            self._placeholders[rule] = found
+        return found
+
+    def _within(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> bool:
+        """A tag while an element is being removed: return whether it is outside it (to be
+        handled as usual)."""
+        extent = self._extent
+        assert extent is not None
+        self_closing = tag is not None and tag.endswith(b"/>")
+        result = extent.end(name) if is_end else extent.start(name, self_closing, tag)
+        if result == END_BEFORE:
+            self._finish_removal(data, start)
+            return True
+        if result == END_AFTER:
+            self._finish_removal(data, end)
+        return False
+
+    def _finish_removal(self, data: bytes, upto: int) -> None:
+        self._route(data, upto)  # discarded
+        self._extent = None
+        self._context = None
+        self._update()
+
+    def _restore_context(self) -> None:
+        """Put back the tokenizer context of where the output stopped (a removed element's
+        start), for the notices that go at the end."""
+        if self._context is not None:
+            foreign, select, template = self._context
+            tok = self.tokenizer
+            tok.foreign[:] = foreign
+            tok.select = select
+            tok.template = template
+            tok.state = 0
 
     # --- end of the document --------------------------------------------------------------------
 
-    def _end_of_stream(self) -> None:
+    def _end_of_stream(self, safe: bool | None = None) -> None:
         if self._phase == _PASS:
             if not self.inserted and self.skipped_reason is None:
                 self.skipped_reason = self.skip_reason
             return
         tok = self.tokenizer
-        safe = tok.state == 0 and tok.template == 0
+        if safe is None:
+            safe = tok.state == 0
+        safe = safe and tok.template == 0
         if self._phase == _PRE:
             if not safe:
                 self.skipped_reason = "no safe insertion point"

@@ -138,6 +138,12 @@ _SCRIPT_DOUBLE = re.compile(rb"-->|</(?i:script)[\t\n\f\r />]")
 _RAW_END = {name: re.compile(rb"</(?i:" + name + rb")[\t\n\f\r />]") for name in RAW_TEXT}
 
 
+LONGEST_TAG: Final = 1 << 20
+"""Tags longer than this are never read whole (a reader that must read every tag it cares
+about, as withholding does, sets :attr:`Tokenizer.max_token` to it)."""
+_TAG_BODY = rb"[^>]{0,%d}+>" % LONGEST_TAG
+
+
 def _first_letters(names: Iterable[bytes]) -> bytes:
     """A pattern matching the start of a tag name that cannot begin any of ``names``.
 
@@ -186,8 +192,8 @@ def _boring(
         tags = [b"<" + start_first + _PLAIN_ATTRS, b"</" + end_first + _PLAIN_ATTRS]
         generic = _NAME + _ATTRS + rb">"
     else:
-        tags = [b"<" + start_first + rb"[^>]*+>", b"</" + end_first + rb"[^>]*+>"]
-        generic = rb"[A-Za-z][^>]*+>"
+        tags = [b"<" + start_first + _TAG_BODY, b"</" + end_first + _TAG_BODY]
+        generic = rb"[A-Za-z]" + _TAG_BODY
     pieces = tags
     if not comments:
         pieces.append(_WHOLE_COMMENT)
@@ -347,6 +353,11 @@ class Tokenizer:
         self._tag_end = False
         self.trailer = b""
         """A ``<`` or ``</`` that ended the document: text, after everything else."""
+        self.doctype: bytes | None = None
+        """The first ``<!DOCTYPE ...>`` seen (it decides quirks mode), if any."""
+        self.probe: re.Pattern[bytes] | None = None
+        """Tags in which this pattern occurs are reported whatever their name (used to find
+        an attribute on any element without reading every tag)."""
 
     # --- context -----------------------------------------------------------------------------
 
@@ -373,6 +384,7 @@ class Tokenizer:
         n = len(data)
         sink = self.sink
         hazard = past = -1  # the next quoted attribute value holding a ">", once looked for
+        probed = -1  # the next place the probe occurs, once looked for
         while i < n:
             if not self.active:
                 return n
@@ -383,10 +395,14 @@ class Tokenizer:
                     if hazard < i:
                         m = _HAZARD.search(data, i)
                         hazard, past = (m.start(), m.end() + 256) if m is not None else (n, n)
-                    i = watch.pattern.match(data, i, hazard).end()  # type: ignore[union-attr]
+                    if probed < i:
+                        m = self.probe.search(data, i) if self.probe is not None else None
+                        probed = m.start() if m is not None else n
+                    limit = hazard if hazard < probed else probed
+                    i = watch.pattern.match(data, i, limit).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
-                    if hazard - i < 256 and watch.exact is not None:
+                    if hazard - i < 256 and hazard < probed and watch.exact is not None:
                         # Past the value holding a ">" with the exact reading, then on.
                         end = watch.exact.match(data, i, min(n, past)).end()  # type: ignore[union-attr]
                         if end > i:
@@ -501,6 +517,8 @@ class Tokenizer:
             watch.everything
             or self.foreign
             or (name in watch.ends if is_end else name in watch.starts)
+            or (self.probe is not None and self.probe.search(data, j, end) is not None)
+            or (tag is None and not is_end)  # unreadable: the reader decides what that means
         ):
             self.sink.on_tag(data, j, end, name, is_end, tag)
         self._effects(name, is_end, self_closing, tag)
@@ -548,6 +566,8 @@ class Tokenizer:
     def _bogus(self, data: bytes, j: int, final: bool) -> int:
         k = data.find(b">", j + 2)
         if k >= 0:
+            if self.doctype is None and data[j + 2 : j + 9].lower() == b"doctype":
+                self.doctype = data[j : k + 1]
             return k + 1
         return self._unfinished(data, j, final, _BOGUS, len(data))
 
@@ -645,7 +665,7 @@ class Tokenizer:
             new_kind = _F_TEXT_IP
         elif not in_svg and name == b"annotation-xml":
             encoding = attributes(tag).get(b"encoding", "") if tag is not None else ""
-            html_ip = encoding.strip().lower() in ("text/html", "application/xhtml+xml")
+            html_ip = encoding.lower() in ("text/html", "application/xhtml+xml")  # no strip
             new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
         stack.append((name, new_kind))
 

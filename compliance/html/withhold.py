@@ -1,0 +1,675 @@
+"""Withholding: what to remove from a page, and where a removed element ends.
+
+A :class:`Withhold` names what goes (through a :data:`Select`, usually made by
+:func:`selector`): elements whose ``data-compliance-withhold`` attribute
+holds one of a rule's tokens (space-separated, like ``class``), and ``iframe``, ``embed``,
+``object``, ``video``, ``audio``, ``source``, ``img`` and ``script`` elements whose URL
+(``src``, ``data``, ``srcset`` entries) is on a rule's hosts. Each goes with everything inside
+it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule id) takes its place.
+
+The injector (:class:`compliance.html.injector.Injector`) does the streaming; this module
+decides, token by token, where a removed element ends, the way an HTML parser builds the tree:
+void elements, nested elements of the same name, the end tags the standard lets a page leave
+out (``<p>``, ``<li>``, ``<dd>``/``<dt>``, ``<option>``, table parts, headings), raw text and
+foreign content (followed by the tokenizer), an element left open at the end of the document
+(the rest of the document is removed). Where the answer would depend on elements outside the
+removed one that a streaming editor does not track (an end tag that may close an ancestor, a
+formatting element that the parser would re-open after it), the element's end is unknown:
+:class:`WithholdUncertain` is raised rather than removing half an element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from compliance.html.tokenizer import VOID, Tokenizer, attributes
+
+if TYPE_CHECKING:
+    from compliance.html.injector import PageInfo
+    from compliance.html.placements import Placement
+
+__all__ = [
+    "EMBED_ELEMENTS",
+    "MARK_ATTRIBUTE",
+    "Select",
+    "Withhold",
+    "WithholdUncertain",
+    "Withholder",
+    "selector",
+    "url_host",
+]
+
+MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
+"""The attribute whose tokens mark an element for withholding."""
+
+EMBED_ELEMENTS: Final = frozenset(b"iframe embed object video audio source img script".split())
+"""Elements removed when their URL is on a withheld host."""
+
+_URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset")
+
+Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
+"""Decides from a start tag's name and attributes which rule (id) removes it, if any."""
+
+
+def url_host(url: str) -> str | None:
+    """The host of an absolute or scheme-relative URL (lower case, no port, no trailing dot);
+    ``None`` for a relative URL, which points at the page's own site.
+
+    >>> url_host("https://Player.RT.com:443/x"), url_host("//rt.com/a"), url_host("/rt.com")
+    ('player.rt.com', 'rt.com', None)
+    """
+    url = url.strip(" \t\n\r\f")[:4096]
+    rest = url
+    scheme, colon, after = url.partition(":")
+    if colon and scheme and scheme[0].isalpha() and "/" not in scheme:
+        rest = after
+    rest = rest.replace("\\", "/")  # browsers read back slashes as slashes in http(s) URLs
+    if not rest.startswith("//"):
+        return None
+    authority = rest[2:]
+    for stop in "/?#":
+        authority = authority.partition(stop)[0]
+    host = authority.rpartition("@")[2]
+    host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    host = host.rstrip(".").lower()
+    return host or None
+
+
+def selector(
+    marks: Mapping[str, str], embed_host: Callable[[str], str | None] | None = None
+) -> Select:
+    """The usual :data:`Select`: ``marks`` maps tokens of ``data-compliance-withhold`` to rule
+    ids; ``embed_host`` gives the rule id (or ``None``) for the host of an embed's URL."""
+    tokens = dict(marks)
+
+    def select(name: bytes, attrs: Mapping[bytes, str]) -> str | None:
+        mark = attrs.get(MARK_ATTRIBUTE)
+        if mark is not None and tokens:
+            for token in mark.split():
+                rule = tokens.get(token)
+                if rule is not None:
+                    return rule
+        if embed_host is not None and name in EMBED_ELEMENTS:
+            for url in _urls(attrs):
+                host = url_host(url)
+                if host is not None:
+                    rule = embed_host(host)
+                    if rule is not None:
+                        return rule
+        return None
+
+    return select
+
+
+def _urls(attrs: Mapping[bytes, str]) -> list[str]:
+    urls: list[str] = []
+    for key in _URL_ATTRIBUTES:
+        value = attrs.get(key)
+        if value is None:
+            continue
+        if key == b"srcset":
+            urls += [entry.split()[0] for entry in value.split(",") if entry.strip()]
+        else:
+            urls.append(value)
+    return urls
+
+
+@dataclass(frozen=True)
+class Withhold:
+    """What the editor removes (:attr:`select`), and what it puts in place of each removed
+    element (:attr:`placeholder`, HTML by rule id; ``None``: nothing)."""
+
+    select: Select
+    placeholder: Callable[[str], str | None] = field(default=lambda rule_id: None)
+    marks: bool = True
+    """Whether elements may be marked (every start tag's attributes must then be read)."""
+    embeds: bool = True
+    """Whether embeds may be removed by host."""
+
+    @classmethod
+    def of(
+        cls,
+        marks: Mapping[str, str],
+        embed_host: Callable[[str], str | None] | None = None,
+        placeholder: Callable[[str], str | None] = lambda rule_id: None,
+    ) -> Withhold:
+        """From tokens (to rule ids) and an embed host matcher (to a rule id or ``None``)."""
+        return cls(selector(marks, embed_host), placeholder, bool(marks), embed_host is not None)
+
+
+class WithholdUncertain(Exception):
+    """The editor cannot tell where a removed element ends: the page must go through the
+    fail mode (closed: an error page; open: the document is cut before the element).
+
+    ``output`` holds the bytes of the failing call that may still be sent, up to the cut;
+    the editor's ``cut()`` returns the bytes that end the document cleanly after them.
+    """
+
+    def __init__(self, cause: str, output: bytes = b"") -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.output = output
+
+
+class Withholder:
+    """The streaming editor for withholding alone (no notices): removes what ``select``
+    picks, with ``placeholder(rule_id)`` in its place. Output identical however the body is
+    chunked; :meth:`feed` raises :class:`WithholdUncertain` rather than half remove an
+    element (then :meth:`cut` ends the document cleanly). With notices as well, give a
+    :class:`Withhold` to :class:`compliance.html.injector.Injector` instead: one pass.
+
+    >>> w = Withholder(selector({"order-7": "r1"}), lambda rule: None)
+    >>> w.feed(b'<p>a</p><div data-compliance-withhold="order-7">b<p>c</div>') + w.finish()
+    b'<p>a</p>'
+    """
+
+    def __init__(
+        self,
+        select: Select,
+        placeholder: Callable[[str], str | None] = lambda rule_id: None,
+        *,
+        charset: str | None = None,
+        max_hold: int = 256 * 1024,
+    ) -> None:
+        from compliance.html.injector import Injector  # the injector imports this module
+
+        self._injector = Injector(
+            _nothing, charset=charset, max_hold=max_hold, withhold=Withhold(select, placeholder)
+        )
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Take the next chunk; return the bytes that may be sent now."""
+        return self._injector.feed(chunk)
+
+    def finish(self) -> bytes:
+        """The end of the body: return everything still held."""
+        return self._injector.finish()
+
+    def cut(self) -> bytes:
+        """After :class:`WithholdUncertain`: the bytes that end the document cleanly."""
+        return self._injector.cut()
+
+    @property
+    def withheld(self) -> list[str]:
+        """Rule ids of the elements removed so far."""
+        return self._injector.withheld
+
+    @property
+    def skip_reason(self) -> str | None:
+        """Why the page cannot be edited at all (an encoding that is not ASCII-compatible)."""
+        return self._injector.skip_reason
+
+    @property
+    def _tail(self) -> bytes:
+        return self._injector._tail
+
+
+def _nothing(page: PageInfo) -> Mapping[Placement, str]:
+    return {}
+
+
+class Ambiguous(Exception):
+    """Raised by :class:`Extent` when the element's end depends on what it cannot see."""
+
+
+# --- the standard's element categories ------------------------------------------------------
+
+_SPECIAL: Final = frozenset(
+    b"address applet area article aside base basefont bgsound blockquote body br button caption"
+    b" center col colgroup dd details dialog dir div dl dt embed fieldset figcaption figure"
+    b" footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html iframe img input"
+    b" keygen li link listing main marquee menu meta nav noembed noframes noscript object ol p"
+    b" param plaintext pre script search section select source style summary table tbody td"
+    b" template textarea tfoot th thead title tr track ul wbr xmp".split()
+)
+_SCOPE: Final = frozenset(b"applet caption html table td th marquee object template".split())
+_FORMATTING: Final = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
+_MARKERS: Final = frozenset(b"applet marquee object td th caption template".split())
+_IMPLIED_END: Final = frozenset(b"dd dt li optgroup option p rb rp rt rtc".split())
+_HEADINGS: Final = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+# Start tags that close an open <p> (when one is in button scope).
+_CLOSES_P: Final = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption"
+    b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4 h5"
+    b" h6 pre listing form plaintext table hr xmp li dd dt".split()
+)
+# End tags closing the innermost element of that name in scope, with what is open above it.
+_BLOCK_ENDS: Final = frozenset(
+    b"address article aside blockquote button center details dialog dir div dl fieldset"
+    b" figcaption figure footer header hgroup listing main menu nav ol pre search section"
+    b" summary ul applet marquee object form table caption colgroup tbody tfoot thead tr td th"
+    b" select template".split()
+)
+_TABLE_PARTS: Final = frozenset(b"caption colgroup col tbody thead tfoot tr td th".split())
+_TABLE_CONTEXT: Final = frozenset(b"table tbody thead tfoot tr".split())
+_TABLE_ENDS_SELECT: Final = frozenset(b"caption table tbody tfoot thead tr td th".split())
+# Elements whose end tag may be left out: an end tag of an element that would contain them
+# closes them (the page is taken to be nested as its end tags say).
+_CONTAINED_BY: Final = {
+    b"li": frozenset(b"ul ol menu".split()),
+    b"dd": frozenset(b"dl".split()),
+    b"dt": frozenset(b"dl".split()),
+    b"option": frozenset(b"select datalist optgroup".split()),
+    b"optgroup": frozenset(b"select datalist".split()),
+    b"td": frozenset(b"tr tbody thead tfoot table".split()),
+    b"th": frozenset(b"tr tbody thead tfoot table".split()),
+    b"tr": frozenset(b"tbody thead tfoot table".split()),
+    b"tbody": frozenset(b"table".split()),
+    b"thead": frozenset(b"table".split()),
+    b"tfoot": frozenset(b"table".split()),
+    b"caption": frozenset(b"table".split()),
+    b"colgroup": frozenset(b"table".split()),
+    b"rb": frozenset(b"ruby".split()),
+    b"rt": frozenset(b"ruby".split()),
+    b"rp": frozenset(b"ruby".split()),
+    b"rtc": frozenset(b"ruby".split()),
+}
+_P_CONTAINERS: Final = _BLOCK_ENDS | {b"li", b"dd", b"dt"} | _HEADINGS
+_SELECT_KEEPS: Final = frozenset(
+    b"option optgroup select input keygen textarea script template".split()
+)
+_MAX_DEPTH: Final = 512
+
+CONTINUE: Final = 0
+END_BEFORE: Final = 1  # the element ended just before this token
+END_AFTER: Final = 2  # the element ends with this token
+
+
+class Extent:
+    """Follows the elements open inside one removed element, to find where it ends.
+
+    Created at the element's start tag (before the tokenizer applies its effects); fed every
+    token up to its end. Raises :class:`Ambiguous` when the end depends on what lies outside.
+    """
+
+    def __init__(self, name: bytes, tok: Tokenizer, self_closing: bool) -> None:
+        self.tok = tok
+        self.name = name
+        self.stack: list[bytes] = [name]
+        self.fmt: list[bytes | None] = []  # formatting elements opened inside, None = marker
+        self.foreign_base = len(tok.foreign)
+        self.foreign = tok.in_foreign or (name in (b"svg", b"math") and not tok.select)
+        self.in_select = tok.select
+        # Whether no <p> can be open in button scope above this element: its own start tag
+        # closed any, or it is a scope boundary.
+        self.no_outer_p = name in _CLOSES_P or name in _SCOPE or name == b"button"
+        self.forms = 1 if name == b"form" else 0  # forms opened inside and not ended
+        self.done = self_closing if self.foreign else name in VOID
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _pop_to(self, k: int) -> int:
+        """Pop the stack down to (and including) index ``k``; END_AFTER if that is the root."""
+        for popped in self.stack[k:]:
+            if popped in _MARKERS:
+                while self.fmt and self.fmt.pop() is not None:
+                    pass
+        del self.stack[k:]
+        return END_AFTER if k == 0 else CONTINUE
+
+    def _ending(self, result: int) -> int:
+        """The element ends: unless formatting elements opened in it would re-open after."""
+        if result != CONTINUE:
+            if self.forms > (1 if self.name == b"form" and result == END_AFTER else 0):
+                raise Ambiguous("a <form> inside the withheld element is still the open form")
+            if any(f is not None for f in self.fmt):
+                raise Ambiguous("formatting element left open inside the withheld element")
+            if self.name in _FORMATTING and result == END_BEFORE:
+                raise Ambiguous("withheld formatting element closed implicitly")
+        return result
+
+    def _find_in_scope(self, names: frozenset[bytes], extra: frozenset[bytes] = frozenset()) -> int:
+        """Index of the innermost element named in ``names`` in scope, or -1 (scope ends at a
+        boundary, plus ``extra``)."""
+        for k in range(len(self.stack) - 1, -1, -1):
+            node = self.stack[k]
+            if node in names:
+                return k
+            if node in _SCOPE or node in extra:
+                return -2  # a boundary inside: the search ends here, surely
+        return -1  # not found, and the search would go on outside
+
+    def _boundary(self) -> bool:
+        return any(n in _SCOPE for n in self.stack)
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def text(self, chars: bytes) -> int:
+        """Character data inside (END_BEFORE when it ends an open column group that is the
+        element itself)."""
+        if not chars.strip(b"\t\n\f\r "):
+            return CONTINUE
+        if self.stack[-1] == b"colgroup" and len(self.tok.foreign) <= self.foreign_base:
+            if len(self.stack) == 1:
+                return END_BEFORE
+            self.stack.pop()
+        if self._table_context():
+            raise Ambiguous("text a parser moves out of the table (foster parenting)")
+        return CONTINUE
+
+    def _table_context(self) -> bool:
+        """The current node is a table, table section or row (content there that is not a
+        table part is moved before the table by the parser)."""
+        return (
+            self.stack[-1] in _TABLE_CONTEXT
+            and len(self.tok.foreign) <= self.foreign_base
+            and not (self.tok.select and b"select" in self.stack)
+        )
+
+    def start(self, name: bytes, self_closing: bool, tag: bytes | None = None) -> int:
+        tok = self.tok
+        if self.foreign:
+            if len(tok.foreign) <= self.foreign_base:  # a breakout tag closed it
+                return END_BEFORE
+            return CONTINUE
+        stack = self.stack
+        if stack[-1] in (b"svg", b"math") and len(tok.foreign) <= self.foreign_base:
+            stack.pop()  # the foreign content inside has been closed
+        if len(tok.foreign) > self.foreign_base:
+            return CONTINUE  # inside foreign content: the tokenizer follows it
+        if self.in_select or (b"select" in stack and tok.select):
+            return self._select_start(name)
+        if len(stack) >= _MAX_DEPTH:
+            raise Ambiguous("elements nested too deep inside the withheld element")
+        if stack[-1] == b"colgroup" and name not in (b"col", b"template"):
+            if len(stack) == 1:
+                return self._ending(END_BEFORE)
+            stack.pop()  # anything but a column ends a column group
+        if self._table_context():
+            result = self._table_start(name, tag)
+            if result is not None:
+                return self._ending(result)
+        if name == b"form":
+            self.forms += 1
+        elif (
+            name == b"table"
+            and self._find_in_scope(frozenset((b"p",)), frozenset((b"button",))) != -2
+        ):
+            doctype = (tok.doctype or b"").lower().split()
+            if tok.doctype is None:
+                pass  # quirks mode: a table does not close a <p>
+            elif doctype in ([b"<!doctype", b"html>"], [b"<!doctype", b"html", b">"]):
+                if self._close_p(name) == END_BEFORE:
+                    return self._ending(END_BEFORE)
+            else:
+                raise Ambiguous("whether <table> closes a <p> depends on the DOCTYPE")
+        if (
+            name in (b"dialog", b"search")
+            and self._find_in_scope(frozenset((b"p",)), frozenset((b"button",))) != -2
+            and not (self.no_outer_p and self._index(b"p") < 0)
+        ):
+            # The standard closes a <p> here, html5lib 1.1 (and older browsers) do not.
+            raise Ambiguous(f"<{name.decode()}> inside a <p> is read differently by parsers")
+        result = self._implied_by_start(name)
+        if result != CONTINUE:
+            return self._ending(result)
+        if name in _FORMATTING:
+            self.fmt.append(name)
+        elif name in _MARKERS:
+            self.fmt.append(None)
+        if name not in VOID and not (name in (b"svg", b"math") and self_closing):
+            stack.append(name)
+        return CONTINUE
+
+    def _table_start(self, name: bytes, tag: bytes | None) -> int | None:
+        """A start tag where the current node is a table, section or row: ``None`` when it
+        is read as anywhere else."""
+        stack = self.stack
+        if name in _TABLE_PARTS or name in (b"script", b"style", b"template"):
+            return None
+        if name == b"table":
+            k = self._index(b"table")
+            if k == 0 or (k < 0 and self.name in _TABLE_PARTS):
+                return END_BEFORE  # a table start tag here ends the open table first
+            if k > 0:
+                self._pop_to(k)
+            stack.append(name)
+            return CONTINUE
+        if name == b"form":
+            self.forms += 1  # inserted and popped at once, but still the open form
+            return CONTINUE
+        if name == b"input" and tag is not None:
+            kind = attributes(tag).get(b"type", "")
+            if kind.lower() == "hidden":  # the standard compares without stripping
+                return CONTINUE
+        raise Ambiguous(f"<{name.decode()}> is moved out of the table (foster parenting)")
+
+    def _select_start(self, name: bytes) -> int:
+        stack = self.stack
+        if name in _TABLE_ENDS_SELECT and (self.in_select or b"table" in stack):
+            # In a select in a table these end the select and are read again.
+            k = self._index(b"select")
+            if k < 0:
+                raise Ambiguous(f"<{name.decode()}> may end the select around it")
+            self._pop_to(k)
+            return self.start(name, False)
+        if name not in _SELECT_KEEPS:
+            return CONTINUE  # dropped by the parser
+        if name in (b"option", b"optgroup"):
+            if stack[-1] == b"option":
+                if len(stack) == 1:
+                    return self._ending(END_BEFORE)
+                stack.pop()
+            if name == b"optgroup" and stack[-1] == b"optgroup":
+                if len(stack) == 1:
+                    return self._ending(END_BEFORE)
+                stack.pop()
+            stack.append(name)
+            return CONTINUE
+        if name in (b"select", b"input", b"keygen", b"textarea"):
+            k = self._index(b"select")
+            if k < 0:
+                if self.in_select and self.name in (b"option", b"optgroup"):
+                    return self._ending(END_BEFORE)  # the select around it ends
+                raise Ambiguous("select ended around the withheld element")
+            self._pop_to(k)
+            if name in (b"textarea",):
+                stack.append(name)
+            return CONTINUE
+        if name not in VOID:
+            stack.append(name)
+        return CONTINUE
+
+    def _index(self, name: bytes) -> int:
+        for k in range(len(self.stack) - 1, -1, -1):
+            if self.stack[k] == name:
+                return k
+        return -1
+
+    def _implied_by_start(self, name: bytes) -> int:
+        stack = self.stack
+        root = self.name
+        # Table parts: a new cell, row or section ends the one open.
+        if name in _TABLE_PARTS:
+            result = self._table_part(name)
+            if result != CONTINUE:
+                return result
+        if name == b"li" or name in (b"dd", b"dt"):
+            targets = {b"li"} if name == b"li" else {b"dd", b"dt"}
+            for k in range(len(stack) - 1, -1, -1):
+                node = stack[k]
+                if node in targets:
+                    if k == 0:
+                        return END_BEFORE
+                    self._pop_to(k)
+                    break
+                if node in _SPECIAL and node not in (b"address", b"div", b"p"):
+                    break
+            else:
+                raise Ambiguous(f"<{name.decode()}> may close an element around the withheld one")
+        if name in _CLOSES_P and name != b"table" and self._close_p(name) == END_BEFORE:
+            return END_BEFORE
+        if name in _HEADINGS and stack[-1] in _HEADINGS:
+            if len(stack) == 1:
+                return END_BEFORE
+            stack.pop()
+        if name in (b"option", b"optgroup") and stack[-1] == b"option":
+            if len(stack) == 1:
+                return END_BEFORE
+            stack.pop()
+        ruby = (b"rb", b"rtc", b"rt", b"rp")
+        if name in ruby and root in ruby and (len(stack) == 1 or stack[1:] in ([b"rb"], [b"rt"])):
+            return END_BEFORE
+        # A <button>, <a> or <nobr> open around this element would be closed by another one
+        # inside it; pages do not nest them (it is invalid), and that is assumed here.
+        if name in (b"a", b"nobr", b"button"):
+            k = self._index(name)
+            if k >= 0:
+                if any(n in _SPECIAL for n in stack[k + 1 :]) and name != b"button":
+                    raise Ambiguous(f"<{name.decode()}> inside <{name.decode()}> restructures")
+                if k == 0:
+                    return END_BEFORE
+                self._pop_to(k)
+                if name in self.fmt:
+                    self.fmt.remove(name)
+            elif name == b"a" and root not in _SCOPE and not self._boundary():
+                # An <a> open around this element would be closed by the adoption agency.
+                pass
+        return CONTINUE
+
+    def _close_p(self, name: bytes) -> int:
+        """A start tag that closes a <p> in button scope."""
+        k = self._find_in_scope(frozenset((b"p",)), frozenset((b"button",)))
+        if k == 0:
+            return END_BEFORE
+        if k > 0:
+            self._pop_to(k)
+        elif k == -1 and not self.no_outer_p:
+            raise Ambiguous(f"<{name.decode()}> may close a <p> around the withheld element")
+        return CONTINUE
+
+    def _table_part(self, name: bytes) -> int:
+        stack = self.stack
+        table = self._index(b"table")
+        below = stack[table + 1 :] if table >= 0 else stack
+        offset = table + 1 if table >= 0 else 0
+        cells = {b"td", b"th"}
+        rows = {b"tr"}
+        sections = {b"tbody", b"thead", b"tfoot"}
+        closes: set[bytes] = set()
+        if name in cells:
+            closes = cells
+        elif name in rows:
+            closes = cells | rows
+        elif name in sections or name in (b"caption", b"colgroup", b"col"):
+            closes = cells | rows | sections | {b"caption", b"colgroup"}
+        for k, node in enumerate(below):
+            if node in closes:
+                if offset + k == 0:
+                    return END_BEFORE
+                self._pop_to(offset + k)
+                return CONTINUE
+        if table < 0 and self.name in _TABLE_PARTS and self.name in closes:
+            return END_BEFORE  # pragma: no cover - found above as the root
+        return CONTINUE
+
+    def end(self, name: bytes) -> int:
+        tok = self.tok
+        if self.foreign:
+            for k in range(len(tok.foreign) - 1, -1, -1):
+                if tok.foreign[k][0] == name:
+                    return END_AFTER if k <= self.foreign_base else CONTINUE
+            return CONTINUE
+        stack = self.stack
+        if stack[-1] in (b"svg", b"math") and len(tok.foreign) <= self.foreign_base:
+            stack.pop()
+        if len(tok.foreign) > self.foreign_base:
+            inner = tok.foreign[self.foreign_base :]
+            if any(entry[0] == name for entry in inner):
+                return CONTINUE  # closes a foreign element (the tokenizer follows it)
+            if any(kind != 0 for _name, kind in inner) or self._index(name) < 0:
+                return CONTINUE  # an integration point is in the way: ignored
+            # HTML rules take the end tag: the foreign content goes first if it closes.
+            del tok.foreign[self.foreign_base :]
+            j = max(k for k, n in enumerate(stack) if n in (b"svg", b"math"))
+            del stack[j:]
+        if self._table_context() and name in (b"p", b"br"):
+            raise Ambiguous(
+                f"</{name.decode()}> makes an element the parser moves out of the table"
+            )
+        if name in (b"body", b"html", b"br"):
+            return CONTINUE
+        if self.in_select or (b"select" in stack and tok.select):
+            if name in _TABLE_ENDS_SELECT:
+                k = self._index(name)
+                if k < 0:
+                    if self.in_select:
+                        raise Ambiguous(f"</{name.decode()}> may end the select around it")
+                    return CONTINUE
+                return self._ending(self._pop_to(k))
+            if name in (b"option", b"optgroup", b"select"):
+                k = self._index(name)
+                if k >= 0 and (name != b"option" or k == len(stack) - 1):
+                    return self._ending(self._pop_to(k))
+                if self.in_select and (
+                    name == b"select" or (name == b"optgroup" and stack == [b"option"])
+                ):
+                    return self._ending(END_BEFORE)  # the select (or group) around it ends
+            return CONTINUE
+        if name == b"form":
+            self.forms = 0
+        if name == b"p":
+            k = self._find_in_scope(frozenset((b"p",)), frozenset((b"button",)))
+            if k >= 0:
+                return self._ending(self._pop_to(k))
+            if k == -1 and not self.no_outer_p:
+                raise Ambiguous("</p> may close a <p> around the withheld element")
+            return CONTINUE  # inserts an empty <p> inside
+        if name in _FORMATTING:
+            return self._formatting_end(name)
+        if name in (b"li", b"dd", b"dt") or name in _HEADINGS or name in _BLOCK_ENDS:
+            if name in _HEADINGS:
+                k = self._find_in_scope(_HEADINGS)
+            elif name == b"li":
+                k = self._find_in_scope(frozenset((b"li",)), frozenset((b"ol", b"ul")))
+            elif name in _TABLE_PARTS or name == b"table":
+                k = self._index(name)
+            else:
+                k = self._find_in_scope(frozenset((name,)))
+            if k >= 0:
+                return self._ending(self._pop_to(k))
+            if k == -2:
+                return CONTINUE  # a boundary inside: the parser ignores it
+            if self.name in _CONTAINED_BY and name in _CONTAINED_BY[self.name]:
+                return self._ending(END_BEFORE)
+            if self.name == b"p" and name in _P_CONTAINERS:
+                return self._ending(END_BEFORE)
+            raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
+        # Any other end tag: the innermost element of that name, unless a special one is
+        # open above it.
+        for k in range(len(stack) - 1, -1, -1):
+            node = stack[k]
+            if node == name:
+                return self._ending(self._pop_to(k))
+            if node in _SPECIAL:
+                return CONTINUE
+        raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
+
+    def _formatting_end(self, name: bytes) -> int:
+        stack = self.stack
+        k = self._index(name)
+        if k < 0:
+            if name in self.fmt:
+                self.fmt.remove(name)  # not open any more: the parser drops it from its list
+                return CONTINUE
+            if self.name in _SPECIAL and self.name not in _SCOPE:
+                # A formatting element around this one would be restructured across it.
+                raise Ambiguous(f"</{name.decode()}> may restructure around the withheld one")
+            if self._boundary():
+                return CONTINUE
+            raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
+        if any(n in _SPECIAL for n in stack[k + 1 :]):
+            raise Ambiguous(f"</{name.decode()}> restructures the elements inside")
+        if k > 0 or len(stack) > 1:
+            # Inline elements above it are closed and would be re-opened later.
+            for popped in stack[k + 1 :]:
+                if popped not in _FORMATTING:
+                    continue
+        result = self._pop_to(k)
+        for i in range(len(self.fmt) - 1, -1, -1):
+            if self.fmt[i] == name:
+                del self.fmt[i]
+                break
+        return self._ending(result)

@@ -1,0 +1,390 @@
+"""Withholding parts of a page (issue 18): the streaming remover against html5lib's tree.
+
+The reference: parse the original page with html5lib, remove the marked elements from the
+tree (their tail text stays), and compare with html5lib's parse of what the remover sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance.html.injector import Injector, PageInfo
+from compliance.html.placements import Placement
+from compliance.html.tokenizer import LONGEST_TAG
+from compliance.html.withhold import Withhold, Withholder, WithholdUncertain, selector, url_host
+
+html5lib = pytest.importorskip("html5lib")
+
+TOKEN = "order-7"
+MARK = f'data-compliance-withhold="{TOKEN}"'
+HOSTS = {"embed.rt.com", "sputniknews.com"}
+
+
+def withholder(placeholder: str | None = None) -> Withholder:
+    return Withholder(
+        selector({TOKEN: "rule-1"}, lambda host: "rule-2" if host in HOSTS else None),
+        lambda rule: placeholder,
+    )
+
+
+def run(page: bytes, size: int | None = None, placeholder: str | None = None) -> bytes:
+    w = withholder(placeholder)
+    if size is None:
+        return w.feed(page) + w.finish()
+    return b"".join(w.feed(page[i : i + size]) for i in range(0, len(page), size)) + w.finish()
+
+
+def parse(doc: str) -> Any:
+    return html5lib.parse(doc, namespaceHTMLElements=False, scripting=True)
+
+
+def serialize(element: Any, depth: int = 0) -> list[str]:
+    tag = element.tag if isinstance(element.tag, str) else "#comment"
+    attrs = sorted(element.attrib.items())
+    lines = [f"{'  ' * depth}{tag} {attrs} {element.text or ''!r}"]
+    for child in element:
+        lines.extend(serialize(child, depth + 1))
+        lines.append(f"{'  ' * (depth + 1)}tail {child.tail or ''!r}")
+    return lines
+
+
+def _withheld(element: Any) -> bool:
+    if not isinstance(element.tag, str):
+        return False
+    if TOKEN in (element.get("data-compliance-withhold") or "").split():
+        return True
+    if element.tag.rpartition("}")[2] in (
+        "iframe",
+        "embed",
+        "object",
+        "video",
+        "audio",
+        "source",
+        "img",
+        "script",
+    ):
+        urls = [element.get("src") or "", element.get("data") or ""]
+        urls += [e.strip().split(" ")[0] for e in (element.get("srcset") or "").split(",")]
+        return any(url_host(u) in HOSTS for u in urls if u)
+    return False
+
+
+def remove_withheld(parent: Any) -> None:
+    """Remove withheld elements from an etree, keeping their tail text in place."""
+    children = list(parent)
+    for index, child in enumerate(children):
+        if _withheld(child):
+            tail = child.tail or ""
+            if tail:
+                previous = children[index - 1] if index else None
+                if previous is not None and previous in list(parent):
+                    previous.tail = (previous.tail or "") + tail
+                else:
+                    parent.text = (parent.text or "") + tail
+            parent.remove(child)
+        else:
+            remove_withheld(child)
+
+
+def expected(page: str) -> list[str]:
+    tree = parse(page)
+    remove_withheld(tree)
+    return serialize(tree)
+
+
+def check(page: str) -> str | None:
+    """None when the remover agrees with html5lib; else why not."""
+    try:
+        out = run(page.encode("utf-8")).decode("utf-8")
+    except WithholdUncertain:
+        return None  # allowed: the fail mode handles it, never a half-removed element
+    got = serialize(parse(out))
+    want = expected(page)
+    if got != want:
+        return "\n".join(["output: " + out, *want, "--- got:", *got])
+    return None
+
+
+HARD_PAGES = [
+    pytest.param(f"<p>a<p {MARK}>b<b>c</b></p><p>d", id="simple"),
+    pytest.param(f"<div {MARK}><div>x</div><div>y</div></div>z", id="nested-same-name"),
+    pytest.param(f"<p {MARK}>a<div>b</div>", id="p-closed-by-div"),
+    pytest.param(f"<ul><li {MARK}>a<li>b</ul>", id="li-closed-by-li"),
+    pytest.param(f"<ul><li>a<li {MARK}>b<ul><li>c</ul><li>d</ul>", id="nested-lists"),
+    pytest.param(f"<dl><dt {MARK}>a<dd>b</dl>", id="dt-closed-by-dd"),
+    pytest.param(f"<table><tr><td {MARK}>a<td>b</table>", id="td-closed-by-td"),
+    pytest.param(f"<table><tr {MARK}><td>a<tr><td>b</table>", id="tr-closed-by-tr"),
+    pytest.param(f"<select><option {MARK}>a<option>b</select>", id="option"),
+    pytest.param(f"<div><p {MARK}>a</div>b", id="closed-by-ancestor-end"),
+    pytest.param(f"<p>a<img {MARK} src=x>b", id="void"),
+    pytest.param(f"<section {MARK}><p>a<p>b", id="unclosed-at-end"),
+    pytest.param(f"<div {MARK}><script>'</div>'</script>x</div>y", id="script-inside"),
+    pytest.param(f"<div {MARK}><!-- </div> --></div>y", id="comment-inside"),
+    pytest.param(f"<div {MARK}><textarea></div></textarea></div>y", id="rcdata-inside"),
+    pytest.param(f"<div>a<svg {MARK}><g><rect/></g></svg>b</div>", id="svg-marked"),
+    pytest.param(f"<div {MARK}><svg><p>x</svg></div>y", id="svg-breakout-inside"),
+    pytest.param(f"<svg><circle/></svg><p {MARK}>a</p>b", id="after-svg"),
+    pytest.param(f"<template><p {MARK}>a</p></template><p>b", id="template"),
+    pytest.param(f"<p {MARK.replace(TOKEN, 'x ' + TOKEN + ' y')}>a</p>b", id="token-list"),
+    pytest.param(f'<p data-compliance-withhold="{TOKEN}x">a</p>b', id="token-prefix-kept"),
+    pytest.param('<p>a<iframe src="https://embed.rt.com/v/1"></iframe>b', id="iframe-host"),
+    pytest.param('<video src="//sputniknews.com/v.mp4"><track src=a></video>b', id="video"),
+    pytest.param(
+        '<picture><source srcset="a.jpg 1x, https://embed.rt.com/b.jpg 2x">'
+        "<img src=c.jpg></picture>",
+        id="srcset",
+    ),
+    pytest.param('<script src="https://embed.rt.com/p.js"></script><p>after', id="script-host"),
+    pytest.param('<iframe src="https://example.org/x"></iframe>', id="other-host-kept"),
+    pytest.param('<img src="/embed.rt.com/x.png">', id="path-not-host"),
+    pytest.param(f"<h2 {MARK}>a<h3>b</h3>c", id="heading"),
+    pytest.param(f"<p {MARK}>a<table><tr><td>b</table>c", id="p-closed-by-table"),
+    pytest.param(f"<button><p {MARK}>a</button>b", id="button-scope"),
+    pytest.param(f"<div {MARK}><div><div>a</div></div>b</div>c", id="deep-same-name"),
+    pytest.param(f"<ol><li {MARK}>a<ol><li>b<li>c</ol>d<li>e</ol>f", id="li-nested-list"),
+    pytest.param(f"<dl><dd {MARK}>a<dt>b</dl>", id="dd-closed-by-dt"),
+    pytest.param(f"<table><tbody {MARK}><tr><td>a<tbody><tr><td>b</table>", id="tbody"),
+    pytest.param(f"<table><thead><tr><th {MARK}>a<th>b</thead></table>", id="th"),
+    pytest.param(f"<table {MARK}><caption>c<tr><td>a</table>b", id="table-caption"),
+    pytest.param(f"<p {MARK}>a<ul><li>b</ul>c", id="p-closed-by-ul"),
+    pytest.param(f"<p {MARK}>a<h1>b</h1>", id="p-closed-by-heading"),
+    pytest.param(f"<h1 {MARK}>a<h2>b</h2>", id="heading-closed-by-heading"),
+    pytest.param(f"<ruby>a<rt {MARK}>b<rt>c</ruby>", id="ruby"),
+    pytest.param(f"<div {MARK}><form><input></form></div>a", id="form-inside"),
+    pytest.param(f"<div {MARK}><b>a</b><i>b</i></div>c", id="formatting-closed"),
+    pytest.param(f"<b {MARK}>a</b>b", id="formatting-marked"),
+    pytest.param(f"<a href=x {MARK}>a<a href=y>b</a>", id="a-closes-a"),
+    pytest.param(f"<div {MARK}><p>a<p>b</div>c", id="optional-p-ends"),
+    pytest.param(f"<div {MARK}><br/><hr><img src=x><input></div>c", id="voids-inside"),
+    pytest.param(f"<span {MARK}>a<br>b</span>c", id="span"),
+    pytest.param(f"<div {MARK}><math><mi>x</mi><annotation-xml>y</annotation-xml></math></div>z"),
+    pytest.param(f"<div {MARK}><svg><foreignObject><p>a</p></foreignObject></svg></div>b"),
+    pytest.param(f"<div {MARK}><xmp></div></xmp><iframe></div></iframe></div>a", id="raw"),
+    pytest.param(f"<div {MARK}><noscript></div></noscript></div>a", id="noscript"),
+    pytest.param(f"<div {MARK}><plaintext></div>a", id="plaintext-inside"),
+    pytest.param(f"<select><option {MARK}>a<option>b</select>c", id="option-closed"),
+    pytest.param(f"<select><optgroup {MARK}><option>a</optgroup><option>b</select>", id="og"),
+    pytest.param('<object data="https://embed.rt.com/o"><param name=a></object>b', id="obj"),
+    pytest.param('<embed src="HTTPS://EMBED.RT.COM/e">b', id="embed-upper-case-host"),
+    pytest.param('<audio><source src="//sputniknews.com/a.mp3"></audio>b', id="audio-source"),
+    pytest.param('<img srcset="https://embed.rt.com:443/a.png 2x">b', id="srcset-port"),
+    pytest.param(f"<DIV {MARK.upper().replace(TOKEN.upper(), TOKEN)}>a</DIV>b", id="upper"),
+]
+
+
+@pytest.mark.parametrize("page", HARD_PAGES)
+def test_hard_pages_agree_with_html5lib(page: str) -> None:
+    doc = f"<!DOCTYPE html><html><head><title>t</title></head><body>{page}</body></html>"
+    assert check(doc) is None
+
+
+@pytest.mark.parametrize("page", HARD_PAGES)
+def test_output_does_not_depend_on_chunking(page: str) -> None:
+    data = f"<!DOCTYPE html><body>{page}<p>end</p>".encode()
+    try:
+        whole = run(data)
+    except WithholdUncertain:
+        return
+    for size in range(1, len(data) + 1):
+        assert run(data, size) == whole, size
+
+
+def test_placeholders_stand_where_the_elements_stood() -> None:
+    page = f"<p>a</p><div {MARK}>b</div><p>c</p>".encode()
+    aside = '<aside class="compliance-withheld" data-compliance-rule="rule-1">W</aside>'
+    assert run(page, placeholder=aside) == f"<p>a</p>{aside}<p>c</p>".encode()
+
+
+def test_misnested_formatting_is_uncertain_never_half_removed() -> None:
+    with pytest.raises(WithholdUncertain):
+        run(f"<b><p {MARK}>a</b>b</p>".encode())
+    with pytest.raises(WithholdUncertain):
+        run(f"<p {MARK}><b>a</p>b".encode())
+
+
+def test_the_rest_of_the_document_goes_when_a_marked_element_never_ends() -> None:
+    assert run(f"<p>a</p><main {MARK}><p>b<p>c".encode()) == b"<p>a</p>"
+
+
+def test_memory_is_bounded_by_a_tag_not_the_body() -> None:
+    w = withholder()
+    w.feed(b"<body><div " + MARK.encode() + b">")
+    held = 0
+    for _ in range(2000):
+        w.feed(b"<p>" + b"x" * 500 + b"</p>")
+        held = max(held, len(w._tail))
+    assert held < 4096
+
+
+def corpus_documents(root: Path) -> Iterator[tuple[str, int, str]]:
+    for path in sorted(root.glob("*.dat")):
+        text = path.read_bytes().decode("utf-8")
+        for index, block in enumerate(text.split("#data\n")[1:]):
+            data, _, rest = block.partition("\n#errors")
+            if "#document-fragment" not in rest:
+                yield path.name, index, data
+
+
+_FIRST_TAG = re.compile(r"<(p|div|li|td|span|b|i|a|table|ul|section|option|svg|math)([\s>/])", re.I)
+
+
+# Where the editor assumes what valid HTML guarantees, and the corpus tests invalid HTML.
+KNOWN_EXCEPTIONS = {
+    ("tests26.dat", 15): "nested <button> elements (invalid) are assumed not to occur",
+}
+
+
+def test_corpus(html_corpus: Path) -> None:
+    """Mark the first ordinary element of every corpus document; the remover agrees with
+    html5lib, or says it cannot tell (the fail mode), never anything else."""
+    checked = uncertain = 0
+    failures = []
+    for name, index, doc in corpus_documents(html_corpus):
+        marked = _FIRST_TAG.sub(lambda m: f"<{m.group(1)} {MARK}{m.group(2)}", doc, count=1)
+        if marked == doc or "<template" in doc.lower():
+            # html5lib 1.1's etree loses <template> contents (they become the template's
+            # text or vanish), so its tree cannot be the reference there.
+            continue
+        try:
+            run(marked.encode("utf-8"))
+        except WithholdUncertain:
+            uncertain += 1
+            continue
+        checked += 1
+        problem = check(marked)
+        if (name, index) in KNOWN_EXCEPTIONS:
+            assert problem is not None, f"{name}#{index} passes now: remove it from the list"
+            continue
+        if problem is not None:
+            failures.append(f"{name}#{index}: {marked!r}\n{problem}")
+    assert checked > 300
+    assert not failures, f"{len(failures)} of {checked} differ:\n\n" + "\n\n".join(failures[:5])
+
+
+# --- one pass with the notices (Injector(withhold=...)) --------------------------------------
+
+ASIDE = '<aside class="compliance-withheld" data-compliance-rule="{}">W</aside>'
+
+
+def editor(
+    placements: Mapping[Placement, str], placeholder: bool = True, max_hold: int = 256 * 1024
+) -> Injector:
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return placements
+
+    return Injector(
+        render,
+        max_hold=max_hold,
+        withhold=Withhold.of(
+            {TOKEN: "rule-1"},
+            lambda host: "rule-2" if host in HOSTS else None,
+            (lambda rule: ASIDE.format(rule)) if placeholder else (lambda rule: None),
+        ),
+    )
+
+
+def edit_every_split(doc: bytes, placements: Mapping[Placement, str]) -> bytes:
+    whole = editor(placements)
+    out = whole.feed(doc) + whole.finish()
+    for cut in range(len(doc) + 1):
+        two = editor(placements)
+        assert two.feed(doc[:cut]) + two.feed(doc[cut:]) + two.finish() == out, cut
+    return out
+
+
+def test_notices_and_withholding_in_one_pass() -> None:
+    doc = (
+        f"<html><head><script src='https://embed.rt.com/p.js'></script></head><body>"
+        f"<h1>T</h1><p {MARK}>secret<p>kept<!-- compliance:notices -->"
+        f"<iframe src='//sputniknews.com/v'></iframe></body></html>"
+    ).encode()
+    out = edit_every_split(
+        doc, {"body_start": "<S>", "after_heading": "<H>", "marker": "<M>", "body_end": "<E>"}
+    )
+    assert out.decode() == (
+        "<html><head></head><body><S><h1>T</h1><H>"
+        + ASIDE.format("rule-1")
+        + "<p>kept<!-- compliance:notices --><M>"
+        + ASIDE.format("rule-2")
+        + "<E></body></html>"
+    )
+
+
+def test_no_placeholder_in_the_head_and_nothing_inside_removed_parts_counts() -> None:
+    # The marker and the </body> inside the withheld element go with it: the notices fall
+    # back to where they go without them.
+    doc = f"<body><div {MARK}><!-- compliance:notices --></body></div>".encode()
+    out = edit_every_split(doc, {"marker": "<M>", "body_end": "<E>"})
+    assert out == b"<body><M>" + ASIDE.format("rule-1").encode() + b"<E>"
+
+
+def test_withholding_goes_on_without_notices_and_after_they_are_placed() -> None:
+    doc = f"<body>a</body><p {MARK}>late</p>".encode()
+    assert edit_every_split(doc, {}) == b"<body>a</body>" + ASIDE.format("rule-1").encode()
+    assert edit_every_split(doc, {"body_start": "<S>"}) == (
+        b"<body><S>a</body>" + ASIDE.format("rule-1").encode()
+    )
+
+
+def test_a_removed_first_element_still_opens_the_body_there() -> None:
+    # Without it the whitespace and script after it would move into the head.
+    doc = f"<div {MARK}>a</div>\n<script>x()</script><div>b</div>"
+    out = run(doc.encode())
+    assert out == b"<body>\n<script>x()</script><div>b</div>"
+    assert check(doc) is None
+
+
+def test_uncertain_end_cuts_the_document_cleanly_with_the_notices() -> None:
+    doc = f"<body><p>a</p><table><tr><td><b {MARK}>x<p>yy</b>zz</p><p>more</p></table>"
+    injector = editor({"body_end": "<E>"})
+    with pytest.raises(WithholdUncertain) as raised:
+        injector.feed(doc.encode())
+    sent = raised.value.output + injector.cut()
+    aside = ASIDE.format("rule-1").encode()
+    # Cut before the element (its placeholder stays), the table closed, the notice last.
+    assert sent == b"<body><p>a</p><table><tr><td>" + aside + b"</table><E>"
+    assert injector.feed(b"<p>late</p>") == b""
+    assert injector.finish() == b""
+    assert [e.tag for e in parse(sent.decode()).find("body")] == ["p", "table", "e"]
+
+
+@pytest.mark.parametrize("size", [None, 65_536])
+def test_a_start_tag_too_long_to_read_is_uncertain_however_chunked(size: int | None) -> None:
+    # Tags are read whole up to LONGEST_TAG (held meanwhile: bounded memory); a longer one
+    # might carry the mark anywhere, chunked or not.
+    fine = b"<body><div title='" + b"x" * 100_000 + b"'>a</div>"
+    assert run(fine, size) == fine
+    with pytest.raises(WithholdUncertain):
+        run(b"<body><div title='" + b"x" * (LONGEST_TAG + 10) + b"'>", size)
+
+
+def test_placeholder_is_encoded_in_the_page_charset() -> None:
+    injector = Injector(
+        lambda page: {},
+        charset="latin1",
+        withhold=Withhold.of({TOKEN: "r"}, placeholder=lambda rule: "<aside>€ — ü</aside>"),
+    )
+    out = injector.feed(f"<body><p {MARK}>x</p>".encode()) + injector.finish()
+    assert out == b"<body><aside>\x80 \x97 \xfc</aside>"
+    assert injector.withheld == ["r"]
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://Player.RT.com:443/x", "player.rt.com"),
+        ("//rt.com./a", "rt.com"),
+        ("https:\\\\rt.com\\x", "rt.com"),
+        ("https://user@rt.com/", "rt.com"),
+        ("/rt.com/x", None),
+        ("rt.com/x", None),
+        ("https://[::1]:8080/", "[::1]"),
+    ],
+)
+def test_url_host(url: str, host: str | None) -> None:
+    assert url_host(url) == host
