@@ -90,6 +90,9 @@ _FAST_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_URL: Final = 2048  # longer request values skip the fast cache (they still decide)
 _FAST_MAX_LANGUAGE: Final = 128
 _FAST_MAX_TAGS: Final = 16
+# Bytes of a fast-cache entry, at most: its request parts are bounded before it is set (URL
+# or path 2 KiB, Accept-Language 128, page language 64, 16 tags of 100).
+_FAST_ENTRY_BYTES: Final = 4096
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -471,7 +474,7 @@ class _State:
         # Only keys whose parts are bounded go in (see _fast_cacheable): a constant, generous
         # size per entry keeps a new reader's insertion cheap.
         self.fast: BoundedCache[tuple[object, ...], tuple[Location, Decision, float]]
-        self.fast = BoundedCache(_FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_fast_size)
+        self.fast = BoundedCache(_FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_FAST_ENTRY_BYTES)
 
     def candidates(self, where: _Where) -> tuple[CompiledRule, ...]:
         key = (where.codes, where.subdivision_unknown)
@@ -485,12 +488,6 @@ class _State:
                 key, tuple(sorted(merged.values(), key=lambda c: c.sort_key))
             )
         return found
-
-
-def _fast_size(key: object, value: object) -> int:
-    """Bytes of a fast-cache entry, at most: its request parts are bounded before it is set
-    (URL or path 2 KiB, Accept-Language 128, page language 64, 16 tags)."""
-    return 4096
 
 
 def _key_size(key: object, value: object) -> int:
