@@ -38,7 +38,7 @@ from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
-from compliance.geo import HeaderGeolocator, Location, locate_request
+from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.http import (
     BodyTooLarge,
     Codec,
@@ -309,7 +309,7 @@ class Settings:
         trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
         proxy_hops: int = 0,
         forwarded_header: str = "x-forwarded-for",
-        geo_header: HeaderGeolocator | str | None = None,
+        geo_header: HeaderGeolocator | Provider | str | None = None,
         fail_mode: str = "open",
         cache_policy: str = "private",
         csp_nonce: NonceSource = None,
@@ -342,11 +342,12 @@ class Settings:
         header: HeaderGeolocator | None
         if geo_header is None or isinstance(geo_header, HeaderGeolocator):
             header = geo_header
-        elif isinstance(geo_header, str):
+        elif isinstance(geo_header, str | Provider):
             header = HeaderGeolocator(geo_header)
         else:
             raise ConfigurationError(
-                f"geo_header must be a provider name or a HeaderGeolocator, not {geo_header!r}"
+                "geo_header must be a provider name, a Provider or a HeaderGeolocator, "
+                f"not {geo_header!r}"
             )
         if header is not None and not proxies:
             raise ConfigurationError(
@@ -707,6 +708,8 @@ class Exchange:
     _size = 0
     _buffer_until: int | None = None
     _page_language: str | None = None
+    _app_etag: str | None = None
+    _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
 
     # -- deciding
 
@@ -856,7 +859,9 @@ class Exchange:
             if name in headers and name != "if-unmodified-since":
                 changes[name] = None
         if "if-none-match" in headers:
-            changes["if-none-match"] = translate_if_none_match(headers["if-none-match"], variant)
+            value, varied = translate_if_none_match(headers["if-none-match"], variant)
+            changes["if-none-match"] = value
+            self._revalidated = None if value is None else varied
 
     # -- canned responses
 
@@ -1007,15 +1012,18 @@ class Exchange:
         html = media in _HTML_TYPES
         needs_edit = self._needs_edit(decision)
         if status == 304:
-            # A revalidation: same caching headers as the GET it stands for.
-            if html or self._looks_like_page():
-                headers = self._location_headers(decision, headers, json=False)
+            # A revalidation: same caching headers as the GET it stands for. A 304 rarely
+            # says what it stands for; a tag of this reader's edited variant does.
+            revalidated = self._revalidated
+            if html or revalidated is not None or self._looks_like_page():
+                vary_on = None
+                if revalidated is not None and not revalidated:
+                    vary_on = tuple(n for n in decision.vary if n != "accept-language")
+                headers = self._location_headers(decision, headers, json=False, vary_on=vary_on)
                 etags = get_all(headers, "etag")
                 if needs_edit and self.variant is not None and etags:
-                    headers = [
-                        *without(headers, "etag"),
-                        ("ETag", variant_etag(etags[0], self.variant)),
-                    ]
+                    tag = variant_etag(etags[0], self.variant + ("a" if revalidated else ""))
+                    headers = [*without(headers, "etag"), ("ETag", tag)]
             return Passthrough(status, headers)
         if not html:
             return Passthrough(status, headers)
@@ -1030,7 +1038,8 @@ class Exchange:
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
             # No body to edit; announce no length that disagrees with the GET's.
-            headers = self._edited_headers(without(headers, "content-length"))
+            varied = "accept-language" in decision.vary
+            headers = self._edited_headers(without(headers, "content-length"), varied=varied)
             return Passthrough(status, headers)
         if not 200 <= status < 300 or status == 204:
             return Passthrough(status, headers)
@@ -1116,14 +1125,23 @@ class Exchange:
         htmx = "hx-request" in headers and "hx-boosted" not in headers
         return htmx or "turbo-frame" in headers
 
-    def _edited_headers(self, headers: Headers) -> Headers:
-        """Headers of an edited body: its own ETag, no ranges, no digests of other bytes."""
+    def _edited_headers(self, headers: Headers, *, varied: bool | None = None) -> Headers:
+        """Headers of an edited body: no ranges, no digests of other bytes, and its own
+        ETag (set by :meth:`_commit`, once it is known whether the page varies on
+        ``Accept-Language``, unless ``varied`` says so now)."""
         headers = without(headers, "accept-ranges", *_DIGESTS)
         etags = get_all(headers, "etag")
         if etags:
-            variant = self.variant or (self._variant(self.decision) if self.decision else "0")
-            headers = [*without(headers, "etag"), ("ETag", variant_etag(etags[0], variant))]
+            self._app_etag = etags[0]
+            headers = without(headers, "etag")
+            if varied is not None:
+                headers.append(("ETag", self._variant_tag(varied)))
         return headers
+
+    def _variant_tag(self, varied: bool) -> str:
+        assert self._app_etag is not None
+        variant = self.variant or (self._variant(self.decision) if self.decision else "0")
+        return variant_etag(self._app_etag, variant + ("a" if varied else ""))
 
     # -- the body
 
@@ -1132,21 +1150,25 @@ class Exchange:
         """Nothing more is to be sent for this response (the rest of the body is dropped)."""
         return self._stopped
 
-    def _commit(self, length: int | None) -> Start:
+    def _commit(self, length: int | None, editor: BodyEditor | None = None) -> Start:
         self._committed = True
         headers = self._headers
         decision = self.decision
-        editor = self._editor
+        editor = editor or self._editor
+        varied = False
         if decision is not None:
             language = self._page_language or (editor.lang if editor is not None else None)
             if language and "accept-language" in decision.vary:
                 self._localize(decision, language)
+            varied = "accept-language" in decision.vary_for(language)
             if self.settings.cache_policy != "off":
-                if "accept-language" in decision.vary_for(language):
+                if varied:
                     headers = add_vary(headers, ["accept-language"])
                 if editor is not None and editor.fragment:
                     # Whether a fragment gets notices depends on the partial-page headers.
                     headers = add_vary(headers, _PARTIAL_VARY)
+        if self._app_etag is not None:
+            headers = [*headers, ("ETag", self._variant_tag(varied))]
         if length is not None:
             headers = [*headers, ("Content-Length", str(length))]
         return Start(self._status, headers)
@@ -1213,7 +1235,7 @@ class Exchange:
             body = b"".join(self._out) + tail
             self._out = []
             self._original = []
-            events.append(self._commit(len(body)))
+            events.append(self._commit(len(body), editor))
             if body:
                 events.append(Data(body))
         elif tail:
@@ -1304,7 +1326,7 @@ class Middleware(Generic[AppT]):
         trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
         proxy_hops: int = 0,
         forwarded_header: str = "x-forwarded-for",
-        geo_header: HeaderGeolocator | str | None = None,
+        geo_header: HeaderGeolocator | Provider | str | None = None,
         fail_mode: str = "open",
         cache_policy: str = "private",
         csp_nonce: NonceSource = None,

@@ -371,24 +371,33 @@ def entity_tags(value: str) -> list[str] | None:
     return found
 
 
-def translate_if_none_match(value: str, variant: str) -> str | None:
+def translate_if_none_match(value: str, variant: str) -> tuple[str | None, bool]:
     """For a reader who gets the ``variant`` edit of a page: the ``If-None-Match`` value the
-    application should see. Tags naming this reader's variant become the application's own
-    tag (so a copy of this variant still revalidates to 304); tags naming another variant or
-    the unedited page are dropped (that copy lacks this reader's notices). None: drop the
-    header.
+    application should see, and whether the reader's copy varied on ``Accept-Language`` (its
+    tag says so with an ``a`` after the variant). Tags naming this reader's variant become
+    the application's own tag (so a copy of this variant still revalidates to 304); tags
+    naming another variant or the unedited page are dropped (that copy lacks this reader's
+    notices). None: drop the header.
 
     >>> translate_if_none_match('"abc-cv111", "abc"', "111")
-    '"abc"'
-    >>> translate_if_none_match('"abc-cv222"', "111") is None
-    True
+    ('"abc"', False)
+    >>> translate_if_none_match('W/"abc-cv111a"', "111")
+    ('W/"abc"', True)
+    >>> translate_if_none_match('"abc-cv222"', "111")
+    (None, False)
     """
     tags = entity_tags(value)
     if tags is None:
-        return None
-    suffix = _VARIANT_MARK + variant + '"'
-    kept = [tag[: -len(suffix)] + '"' for tag in tags if tag.endswith(suffix)]
-    return ", ".join(kept) if kept else None
+        return None, False
+    kept = []
+    varied = False
+    for tag in tags:
+        for flag in ("", "a"):
+            suffix = _VARIANT_MARK + variant + flag + '"'
+            if tag.endswith(suffix):
+                kept.append(tag[: -len(suffix)] + '"')
+                varied = varied or bool(flag)
+    return (", ".join(kept) if kept else None), varied
 
 
 # -- content codings --------------------------------------------------------------------------

@@ -41,7 +41,7 @@ rules:
       text:
         en: A notice for readers in Russia.
         ru: Уведомление для читателей в России.
-        uk: Повідомлення для читачів у Росії.
+        uk: Повідомлення для читачів з Росії.  # noqa: RUF001
 """
 Headers = list[tuple[str, str]]
 
@@ -122,8 +122,10 @@ def call(request: pytest.FixtureRequest, engine: Engine) -> Call:
     return run
 
 
-def html(extra: Headers = (), *, body: bytes = PAGE) -> App:  # type: ignore[assignment]
-    return App(200, [("Content-Type", "text/html; charset=utf-8"), *extra], [body])
+def html(extra: Headers = (), *, body: bytes = PAGE, length: bool = False) -> App:  # type: ignore[assignment]
+    """An HTML page; with ``length``, a Content-Length too (the core then buffers it)."""
+    sized = [("Content-Length", str(len(body)))] if length else []
+    return App(200, [("Content-Type", "text/html; charset=utf-8"), *sized, *extra], [body])
 
 
 def vary(response: TestResponse) -> set[str]:
@@ -247,10 +249,13 @@ def test_validators_naming_another_variant_never_reach_the_app(call: Call) -> No
     assert app.seen["if-none-match"] == '"v1"'
 
 
-def test_a_304_for_the_readers_own_variant_keeps_its_tag_and_caching_headers(call: Call) -> None:
+@pytest.mark.parametrize("accept", ["text/html", "*/*"])
+def test_a_304_for_the_readers_own_variant_keeps_its_tag_and_caching_headers(
+    call: Call, accept: str
+) -> None:
     own = call(html([("ETag", '"v1"')])).header("ETag")
     not_modified = App(304, [("ETag", '"v1"')], [])
-    response = call(not_modified, headers=[("If-None-Match", own), ("Accept", "text/html")])
+    response = call(not_modified, headers=[("If-None-Match", own), ("Accept", accept)])
     assert response.status == 304
     assert response.header("ETag") == own
     assert "private" in (response.header("Cache-Control") or "")
@@ -359,8 +364,11 @@ FRAGMENT = b"<div id=latest><p>New story</p></div>"
         ),
     ],
 )
-def test_fragments(call: Call, headers: Headers, body: bytes, expected: list[str]) -> None:
-    response = call(html(body=body), headers=headers)
+@pytest.mark.parametrize("length", [False, True], ids=["streamed", "with-length"])
+def test_fragments(
+    call: Call, headers: Headers, body: bytes, expected: list[str], length: bool
+) -> None:
+    response = call(html(body=body, length=length), headers=headers)
     assert response.notices == expected
     # A fragment's notices depend on the partial-page headers; a document's do not.
     assert ({"hx-request", "turbo-frame"} <= vary(response)) is body.startswith(b"<div")
@@ -376,13 +384,25 @@ def test_the_app_can_opt_a_response_out(call: Call) -> None:
 # -- 10. consistency --------------------------------------------------------------------------
 
 
-def test_vary_accept_language_only_when_it_chose_the_locale(call: Call) -> None:
-    by_page = call(html(body=PAGE.replace(b"<html>", b"<html lang=uk>")))
+@pytest.mark.parametrize("length", [False, True], ids=["streamed", "with-length"])
+def test_vary_accept_language_only_when_it_chose_the_locale(call: Call, length: bool) -> None:
+    by_page = call(html(body=PAGE.replace(b"<html>", b"<html lang=uk>"), length=length))
     assert by_page.notices == [RULE]
     assert b'lang="uk"' in by_page.body
     assert "accept-language" not in (by_page.header("Vary") or "").lower()
-    by_reader = call(html(), headers=[("Accept-Language", "uk")])
+    by_reader = call(html(length=length), headers=[("Accept-Language", "uk")])
     assert "accept-language" in (by_reader.header("Vary") or "").lower()
+
+
+@pytest.mark.parametrize("lang", [b"<html lang=uk>", b"<html>"])
+def test_a_304_varies_like_the_get(call: Call, lang: bytes) -> None:
+    page = html([("ETag", '"v1"')], body=PAGE.replace(b"<html>", lang), length=True)
+    get = call(page, headers=[("Accept-Language", "uk")])
+    not_modified = App(304, [("ETag", '"v1"')], [])
+    own = get.header("ETag")
+    response = call(not_modified, headers=[("If-None-Match", own), ("Accept-Language", "uk")])
+    assert response.header("ETag") == own
+    assert vary(response) == vary(get)
 
 
 def test_wsgi_and_asgi_answer_alike_for_a_large_page(engine: Engine) -> None:
