@@ -718,7 +718,7 @@ class Engine:
                 location = self._locate(fields.get("ip"))
             if location is not None:
                 try:
-                    hit = self._state.fast.get((id(location), tuple(fields), *fields.values()))
+                    hit = self._state.fast.get(_fields_key(location, fields))
                 except TypeError:  # an unhashable value (tags as a list): no fast lookup
                     hit = None
                 if hit is not None and hit[0] is location and _time() < hit[2]:
@@ -759,12 +759,10 @@ class Engine:
             self._check_fields(fields)
             return self.decide(location=location, request=request)
         state = self._state
-        # The fields as given make the key (an unhashable value, tags as a list, or
-        # headers, only skips this cache).
-        fast_key: tuple[object, ...] | None = (id(location), tuple(fields), *fields.values())
+        fast_key: tuple[object, ...] | None = _fields_key(location, fields)
         try:
             hit = state.fast.get(fast_key)  # type: ignore[arg-type]
-        except TypeError:
+        except TypeError:  # an unhashable value (tags as a list): no fast lookup
             fast_key, hit = None, None
         if hit is not None and hit[0] is location and _time() < hit[2]:
             return hit[1]
@@ -1082,6 +1080,23 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _fields_key(location: Location, fields: RequestFields) -> tuple[object, ...]:
+    """The fast-cache key of a convenience call: the location's identity and the request's
+    fields as given. Not ``ip``: once located, the address decides nothing, and a geolocator
+    hands every reader of a network the same Location object."""
+    get = fields.get
+    return (
+        id(location),
+        get("url"),
+        get("host"),
+        get("path"),
+        get("accept_language"),
+        get("tags", ()),
+        get("at"),
+        get("page_language"),
+    )
 
 
 def _valid_until(at: dt.date | dt.datetime | None) -> float:
