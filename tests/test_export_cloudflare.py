@@ -10,6 +10,7 @@ not installed; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import sys
@@ -124,9 +125,14 @@ def _location(country: str | None, region: str | None) -> Location:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Export]:
+def dated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(h.dated_rules(tmp_path_factory.mktemp("dated")))
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, dated: Path) -> tuple[Path, Export]:
     out = tmp_path_factory.mktemp("cloudflare-export")
-    result = export_cloudflare([h.RULES, h.HERE / "worker-only"])
+    result = export_cloudflare([h.RULES, h.HERE / "worker-only", dated])
     write_export(result, out)
     return out, result
 
@@ -150,9 +156,9 @@ def client(workerd: Any) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def python_app() -> Iterator[Any]:
+def python_app(dated: Path) -> Iterator[Any]:
     geolocator = FixedGeolocator({peer(i): _location(*r) for i, r in enumerate(READERS)})
-    engine = Engine.from_paths([h.RULES, h.HERE / "worker-only"], geolocator=geolocator)
+    engine = Engine.from_paths([h.RULES, h.HERE / "worker-only", dated], geolocator=geolocator)
     yield ComplianceMiddleware(h.origin_app, engine)
     engine.close()
 
@@ -262,6 +268,21 @@ def test_overlong_paths(path: str, client: httpx.Client, python_app: Any) -> Non
     expected = h.python_answer(python_app, path, headers, peer=peer(READERS.index(("US", "CA"))))
     got = h.edge_answer(client, path, [*headers, _cf("US", "CA")])
     assert got == expected
+
+
+def test_effective_dates_are_evaluated_per_request(
+    exported: tuple[Path, Export], client: httpx.Client, python_app: Any
+) -> None:
+    headers = [("Accept", "*/*")]
+    expected = h.python_answer(
+        python_app, "/dated/x", headers, peer=peer(READERS.index((None, None)))
+    )
+    got = h.edge_answer(client, "/dated/x", [*headers, _cf(None, None)])
+    assert got == expected
+    assert [rule for rule, _ in got.notices] == ["starts-today"]
+    # The Worker carries the dates, not a day's answer: nothing in it goes stale.
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert f'"from":"{tomorrow.isoformat()}"' in (exported[0] / "worker.mjs").read_text()
 
 
 def test_head_of_a_blocked_page(client: httpx.Client) -> None:

@@ -9,6 +9,7 @@ module is missing; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import sys
 from collections.abc import Iterator
@@ -110,9 +111,16 @@ def city(geoip_test_data: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, city: Path) -> tuple[Path, Export]:
+def dated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(h.dated_rules(tmp_path_factory.mktemp("dated")))
+
+
+@pytest.fixture(scope="module")
+def exported(
+    tmp_path_factory: pytest.TempPathFactory, city: Path, dated: Path
+) -> tuple[Path, Export]:
     out = tmp_path_factory.mktemp("nginx-export")
-    result = export_nginx([h.RULES], geoip_db=city)
+    result = export_nginx([h.RULES, dated], geoip_db=city)
     write_export(result, out)
     return out, result
 
@@ -136,8 +144,8 @@ def client(nginx: Any) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def python_app(city: Path) -> Iterator[Any]:
-    engine = Engine.from_paths([h.RULES], geoip_db=city)
+def python_app(city: Path, dated: Path) -> Iterator[Any]:
+    engine = Engine.from_paths([h.RULES, dated], geoip_db=city)
     yield ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
     engine.close()
 
@@ -215,6 +223,20 @@ def test_same_headers_as_the_middleware(
             v.strip().lower() for v in ",".join(got.headers.get_list(name)).split(",") if v.strip()
         }
         assert have == want, (name, have, want)
+
+
+def test_effective_dates_are_baked_for_today(
+    exported: tuple[Path, Export], client: httpx.Client, python_app: Any
+) -> None:
+    headers = _headers("2a02:d0c0::1", "www.example.org", None)
+    expected = h.python_answer(python_app, "/dated/x", headers, peer="127.0.0.1")
+    got = h.edge_answer(client, "/dated/x", headers)
+    assert got == expected
+    dated = [rule for rule, _ in got.notices if rule.endswith(("today", "tomorrow"))]
+    assert dated == ["starts-today"]
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    assert exported[1].valid_until == tomorrow
+    assert f"# Valid until {tomorrow.isoformat()}" in (exported[0] / "http.conf").read_text()
 
 
 def test_tags_header_is_consumed(client: httpx.Client) -> None:

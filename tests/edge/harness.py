@@ -6,6 +6,7 @@ Loaded by the test modules with :func:`load` (the test suite runs in importlib m
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -53,6 +54,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def dated_rules(directory: Path) -> Path:
+    """Rules whose effective dates change today and tomorrow (UTC), on ``/dated/`` pages."""
+    today = dt.datetime.now(dt.UTC).date()
+    tomorrow = today + dt.timedelta(days=1)
+    rules = [
+        ("starts-today", f"{{from: {today}}}"),
+        ("ended-today", f"{{from: 2020-01-01, until: {today}}}"),
+        ("starts-tomorrow", f"{{from: {tomorrow}}}"),
+    ]
+    text = "version: 1\nrules:\n"
+    for rule_id, effective in rules:
+        text += (
+            f"  - id: {rule_id}\n    title: {rule_id}\n"
+            '    jurisdictions: ["*"]\n    unknown_location: apply\n'
+            f'    paths: ["/dated/**"]\n    effective: {effective}\n'
+            f"    notice: {{text: {{en: {rule_id}.}}}}\n"
+        )
+    path = directory / "dated.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 # -- the origin -------------------------------------------------------------------------------
