@@ -74,6 +74,7 @@ _FRAMESET_NOT_OK: Final = frozenset(
 )
 _FRAMESET_WATCH: Final = Watch.of(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
 _MARK_PROBE = re.compile(rb"(?i:data-compliance-withhold)")
+_URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS)
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
@@ -500,10 +501,13 @@ class Injector:
             self._frameset_flag(name, is_end, tag)
             if self._phase != _BODY:
                 return
+        dispatched = False
         for strategy in list(self._pending):
             if strategy.pending and _wants_tag(strategy.watch(), name, is_end):
                 strategy.on_tag(data, start, end, name, is_end, tag)
-        self._update()
+                dispatched = True
+        if dispatched:
+            self._update()
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         tok = self.tokenizer
@@ -606,7 +610,9 @@ class Injector:
         assert withhold is not None
         tok = self.tokenizer
         marked = withhold.marks and _MARK_PROBE.search(tag) is not None
-        if not marked and not (withhold.embeds and name in EMBED_ELEMENTS):
+        if not marked and not (
+            withhold.embeds and name in EMBED_ELEMENTS and _URL_ATTRIBUTE.search(tag)
+        ):
             return False
         rule = withhold.select(name, attributes(tag))
         if rule is None:
