@@ -59,6 +59,7 @@ from compliance.http import (
     variant_id,
     without,
 )
+from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.inject import Injector, PageInfo
 from compliance.metrics import Metrics, Snapshot
 
@@ -523,10 +524,16 @@ class BodyEditor:
         max_hold: int,
         partial: bool,
         metrics: Metrics | None = None,
+        withhold: Withhold | None = None,
     ) -> None:
         self._render = render
         self._codec = codec
-        self._injector = Injector(self._render_once, charset=charset, max_hold=max_hold)
+        self._injector = Injector(
+            self._render_once, charset=charset, max_hold=max_hold, withhold=withhold
+        )
+        self._withholding = withhold is not None
+        self.notices = True
+        """Whether notices go in (withholding goes on when they do not)."""
         self._metrics = metrics
         self.fault: BaseException | None = None
         """The exception that stopped editing, if one did: the rest went out unedited."""
@@ -563,19 +570,23 @@ class BodyEditor:
                 self.lang = start.lang
                 self.fragment = start.fragment and bool(held.strip())
                 if start.fragment and self._partial and held.strip():
-                    self.skipped = "fragment"
+                    self.skip("fragment")
             data = held
-        if self.skipped is not None:
-            return data
         if final and self.seen == 0:
-            self.skipped = "empty body"
+            self.skip("empty body")
             return b""
+        if self.skipped is not None and not self._withholding:
+            return data
         if self.fault is not None:
             return data
         self._pending += data
         try:
             out = self._injector.finish() if final else self._injector.feed(data)
+        except WithholdUncertain:
+            raise
         except Exception as exc:
+            if self._withholding:
+                raise  # never send withheld content: the core cuts the document
             # A fault here (a notice that fails to render, say) must not lose the page: the
             # bytes the injector still held are the input it has not passed on yet.
             self.fault = exc
@@ -600,7 +611,20 @@ class BodyEditor:
         del self._pending[: emitted - self._in_emitted]
         self._in_emitted = emitted
 
+    def skip(self, reason: str) -> None:
+        """Leave the notices out (withholding goes on)."""
+        if self.skipped is None:
+            self.skipped = reason
+        self.notices = False
+
+    @property
+    def withheld(self) -> list[str]:
+        """Rule ids of the elements withheld so far."""
+        return self._injector.withheld
+
     def _render_once(self, info: PageInfo) -> Mapping[Placement, str]:
+        if not self.notices:
+            return {}
         snippets = self._render(info)
         self._snippet_bytes = {
             name: len(text.encode(info.charset, "xmlcharrefreplace"))
@@ -639,14 +663,15 @@ class BodyEditor:
         except BodyTooLarge as exc:
             raise Undelivered("body too large", exc.cause) from None
 
-    def cut(self) -> bytes:
-        """End the output cleanly after a bound was hit mid-stream (notices still held go
-        at the end): what remains to send."""
-        codec = self._codec
+    def cut(self, output: bytes = b"") -> bytes:
+        """End the document cleanly where it is (after a bound, or a withheld element whose
+        end cannot be told): ``output`` (what the failing step may still send), then the
+        notices still due and the end tags that close it, encoded."""
         try:
-            tail = self._injector.finish() if self.skipped is None else b""
+            tail = output + self._injector.cut()
         except Exception:
-            tail = b""
+            tail = output
+        codec = self._codec
         if codec is None:
             return tail
         return codec.compress(tail) + codec.finish()
@@ -836,6 +861,10 @@ class Exchange:
     def _wanted(self, decision: Decision) -> list[NoticeMatch]:
         return [n for n in decision.notices if n.rule_id not in self.rendered]
 
+    @property
+    def _withholding(self) -> bool:
+        return self.decision is not None and bool(self.decision.withholds)
+
     def _needs_edit(self, decision: Decision) -> bool:
         return bool(decision.notices) or bool(decision.withholds)
 
@@ -968,8 +997,9 @@ class Exchange:
             return self._fail_start(status, headers, cause="fault")
 
     def _fail_start(self, status: int, headers: Headers, *, cause: str) -> Action:
-        """The fail mode, before anything was sent."""
-        if self.settings.fail_mode == "closed":
+        """The fail mode, before anything was sent. Content a rule withholds is never sent,
+        whatever the fail mode: a page that cannot be edited is then a 503."""
+        if self.settings.fail_mode == "closed" or self._withholding:
             return Replace(unavailable())
         return Passthrough(status, self._fail_open_headers(headers))
 
@@ -1083,14 +1113,17 @@ class Exchange:
 
         self._app_headers = headers
         partial = self._partial_request()
-        self._editor = BodyEditor(
+        editor = self._editor = BodyEditor(
             render,
             charset=charset,
             codec=make_codec(coding, max_size=settings.max_decoded, max_ratio=settings.max_ratio),
             max_hold=settings.max_hold,
             partial=partial,
             metrics=self.metrics,
+            withhold=self._withhold(decision, editor=lambda: self._editor) if withholds else None,
         )
+        if not wanted:
+            editor.skip("x-compliance-skip" if skip else "rendered by the page")
         self._original: list[bytes] = []
         self._out: list[bytes] = []
         self._page_language = language or None
@@ -1103,6 +1136,32 @@ class Exchange:
         if length is not None and length <= settings.buffer_limit:
             self._buffer_until = 2 * settings.buffer_limit
         return EDIT
+
+    def _withhold(
+        self, decision: Decision, *, editor: Callable[[], BodyEditor | None]
+    ) -> Withhold:
+        """What the editor removes for this decision, and the placeholders in the page's
+        language (known once the page's start is read)."""
+        marks: dict[str, str] = {}
+        for match in decision.withholds:
+            for token in match.marks:
+                marks.setdefault(token, match.rule_id)
+        by_rule = {match.rule_id: match for match in decision.withholds}
+        embedding = [match for match in decision.withholds if match.embeds]
+
+        def embed_host(host: str) -> str | None:
+            for match in embedding:
+                if match.embed_host_matches(host):
+                    return match.rule_id
+            return None
+
+        def placeholder(rule_id: str) -> str | None:
+            match = by_rule[rule_id]
+            current = editor()
+            language = self._page_language or (current.lang if current is not None else None)
+            return match.placeholder(decision.locale_for(match, language))
+
+        return Withhold.of(marks, embed_host if embedding else None, placeholder)
 
     def _without_rendered(
         self, decision: Decision, page_language: str | None, nonce: str | None
@@ -1184,6 +1243,8 @@ class Exchange:
             self._original.append(chunk)
         try:
             out = editor.feed(chunk)
+        except WithholdUncertain as exc:
+            return self._uncertain(exc, more=True)
         except Undelivered as exc:
             return self._undelivered(exc.cause, str(exc), more=True)
         except Exception:
@@ -1215,6 +1276,9 @@ class Exchange:
         self._editor = None
         try:
             tail = editor.finish()
+        except WithholdUncertain as exc:
+            self._editor = editor
+            return self._uncertain(exc, more=False)
         except Undelivered as exc:
             self._editor = editor
             return self._undelivered(exc.cause, str(exc), more=False)
@@ -1261,11 +1325,20 @@ class Exchange:
         decision = self.decision
         if decision is None:
             return
+        for rule_id in editor.withheld:
+            self.metrics.withheld(rule_id)
         if editor.skipped is not None:
             self.metrics.skipped(editor.skipped)
             return
         for notice in self._wanted(decision):
             self.metrics.injected(notice.rule_id, decision.location.country)
+
+    def _uncertain(self, exc: WithholdUncertain, *, more: bool) -> list[Event]:
+        """Where a withheld element ends cannot be told: never half remove it."""
+        log_undelivered(
+            "withhold uncertain", f"{self.method} {self.path}: {exc}", metrics=self.metrics
+        )
+        return self._broken(more=more, output=exc.output)
 
     def give_up(self, cause: str, detail: str) -> list[Event]:
         """The body cannot be edited (a file the server sends itself, say): the fail mode.
@@ -1278,19 +1351,28 @@ class Exchange:
         log_undelivered(cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics)
         return self._broken(more=more)
 
-    def _broken(self, *, more: bool) -> list[Event]:
-        """The fail mode once the body has started."""
+    def _broken(self, *, more: bool, output: bytes = b"") -> list[Event]:
+        """The fail mode once the body has started. Content a rule withholds is never sent:
+        with withholding, failing open ends the document where it is (``output``: what the
+        failing step may still send) instead of sending the original."""
         editor = self._editor
         self._editor = None
+        self._stopped = not more or self._withholding or self._committed
         if not self._committed:
-            self._committed = True
             original = b"".join(self._original)
+            edited = b"".join(self._out)
             self._original = []
             self._out = []
             if self.settings.fail_mode == "closed":
-                self._stopped = True
+                self._committed = self._stopped = True
                 response = unavailable()
                 return [Start(response.status, response.headers), Data(response.body)]
+            if self._withholding:
+                start = self._commit(None, editor)
+                body = edited + (editor.cut(output) if editor is not None else output)
+                return [start, Data(body)] if body else [start]
+            self._committed = True
+            self._stopped = False  # the rest goes out as the application sends it
             headers = self._fail_open_headers(self._app_headers)
             events: list[Event] = [Start(self._status, headers)]
             if original:
@@ -1298,8 +1380,7 @@ class Exchange:
             return events
         # Headers are out: never send half-edited bytes followed by raw ones. End the body
         # cleanly where it is (any notice still held goes at the end).
-        self._stopped = True
-        tail = editor.cut() if editor is not None else b""
+        tail = editor.cut(output) if editor is not None else output
         return [Data(tail)] if tail else []
 
 

@@ -41,6 +41,8 @@ class Snapshot(TypedDict):
     notices_not_delivered: dict[str, int]
     """By cause: ``content-coding``, ``range``, ``encoding``, ``body too large``,
     ``not inserted``, ``fault``."""
+    withheld: dict[str, int]
+    """Elements withheld from pages, by rule id."""
     notices_skipped: dict[str, int]
     """Notices legitimately left out, by reason: ``fragment``, ``empty body``,
     ``x-compliance-skip``."""
@@ -64,6 +66,7 @@ class Metrics:
                 "blocks",
                 "notices_not_delivered",
                 "notices_skipped",
+                "withheld",
                 "faults",
                 "reloads",
             )
@@ -92,6 +95,9 @@ class Metrics:
     def undelivered(self, cause: str) -> None:
         self._add("notices_not_delivered", cause)
 
+    def withheld(self, rule_id: str) -> None:
+        self._add("withheld", rule_id)
+
     def skipped(self, reason: str) -> None:
         self._add("notices_skipped", reason)
 
@@ -112,6 +118,7 @@ class Metrics:
                 blocks=dict(counters["blocks"]),
                 notices_not_delivered=dict(counters["notices_not_delivered"]),
                 notices_skipped=dict(counters["notices_skipped"]),
+                withheld=dict(counters["withheld"]),
                 faults=dict(counters["faults"]),
                 reloads=dict(counters["reloads"]),
             )

@@ -1,0 +1,202 @@
+"""Withholding through the response core (issue 18), on both adapters: what goes, what stays,
+placeholders in the page's language, caching, fragments, and the fail mode when an element's
+end cannot be told."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from compliance import testing
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.engine import Engine
+from compliance.geo import Location
+from compliance.testing import FixedGeolocator, TestResponse
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+RU, DE = "192.0.2.1", "192.0.2.2"
+RULES = """\
+version: 1
+rules:
+  - id: ru-order
+    title: a court order withholds one comment in Russia
+    jurisdictions: [RU]
+    withhold:
+      marks: [order-7]
+      default_locale: en
+      text:
+        en: Withheld in your country in response to a legal demand.
+        ru: Скрыто в вашей стране по требованию закона.
+    notice:
+      default_locale: en
+      text:
+        en: A notice for readers in Russia.
+  - id: no-players
+    title: no embedded players from one host, for everyone
+    jurisdictions: ["*"]
+    unknown_location: apply
+    withhold:
+      embeds: ["*.player.example"]
+      placeholder: false
+"""
+PAGE = (
+    b"<!DOCTYPE html><html lang=ru><head><title>t</title></head><body>"
+    b"<p>Story</p><div class=c data-compliance-withhold='order-7'><p>A comment<p>more</div>"
+    b'<iframe src="https://tv.player.example/embed/1"></iframe><p>End</p></body></html>'
+)
+WITHHELD_CLASS = b'class="compliance-withheld"'
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
+    geo = FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
+    return Engine.from_paths([folder], geolocator=geo)
+
+
+class App:
+    def __init__(self, headers: list[tuple[str, str]], body: bytes, chunk: int = 7) -> None:
+        self.headers = [("Content-Type", "text/html; charset=utf-8"), *headers]
+        self.body = body
+        self.chunk = chunk
+        self.status = 200
+        self.seen: dict[str, str] = {}
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        self.seen = {
+            k[5:].lower().replace("_", "-"): v for k, v in environ.items() if k[:5] == "HTTP_"
+        }
+        start_response(f"{self.status} X", list(self.headers))
+        return [self.body[i : i + self.chunk] for i in range(0, len(self.body), self.chunk)]
+
+    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.seen = {k.decode(): v.decode() for k, v in scope["headers"]}
+        headers = [(k.lower().encode(), v.encode()) for k, v in self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+Call = Callable[..., tuple[TestResponse, dict[str, Any]]]
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def call(request: pytest.FixtureRequest, engine: Engine) -> Call:
+    def run(app: App, ip: str = RU, headers: Any = (), **options: Any) -> tuple[TestResponse, Any]:
+        if request.param == "wsgi":
+            middleware: Any = WsgiMiddleware(app.wsgi, engine, **options)
+            environ = testing.wsgi_environ("/story", peer=ip, headers=list(headers))
+            return testing.call_wsgi(middleware, environ), middleware.metrics()
+        middleware = AsgiMiddleware(app.asgi, engine, **options)
+        scope = testing.asgi_scope("/story", peer=ip, headers=list(headers))
+        return testing.call_asgi(middleware, scope), middleware.metrics()
+
+    return run
+
+
+def test_marked_elements_and_listed_embeds_go_with_a_placeholder_in_the_page_language(
+    call: Call,
+) -> None:
+    response, metrics = call(App([], PAGE))
+    body = response.body
+    assert b"A comment" not in body
+    assert b"more" not in body
+    assert b"player.example" not in body
+    assert b"<p>Story</p>" in body
+    assert b"<p>End</p>" in body
+    assert body.count(WITHHELD_CLASS) == 1  # the player rule removes without a trace
+    assert "Скрыто в вашей стране".encode() in body  # <html lang=ru> chose the locale
+    assert b'data-compliance-rule="ru-order" lang="ru"' in body
+    assert response.notices == ["ru-order"]
+    assert metrics["withheld"] == {"ru-order": 1, "no-players": 1}
+
+
+def test_a_reader_elsewhere_keeps_the_marked_part_but_not_the_player(call: Call) -> None:
+    response, _ = call(App([], PAGE), DE)
+    assert b"A comment" in response.body
+    assert b"player.example" not in response.body
+    assert WITHHELD_CLASS not in response.body
+
+
+def test_withholding_applies_to_fragments_and_skipped_responses(call: Call) -> None:
+    fragment = b"<div data-compliance-withhold='order-7'>secret</div><p>visible</p>"
+    for headers, app in (
+        ([("HX-Request", "true")], App([], fragment)),
+        ([], App([("X-Compliance-Skip", "1")], PAGE)),
+    ):
+        response, _ = call(app, headers=headers)
+        assert response.notices == []  # no notice in a fragment or an opted-out response
+        assert b"secret" not in response.body
+        assert b"A comment" not in response.body
+        assert WITHHELD_CLASS in response.body
+
+
+def test_withheld_pages_have_the_caching_rules_of_any_located_page(call: Call) -> None:
+    app = App([("ETag", '"v1"'), ("Accept-Ranges", "bytes"), ("Cache-Control", "public")], PAGE)
+    response, _ = call(app, headers=[("Range", "bytes=0-99"), ("If-None-Match", '"v1"')])
+    assert "range" not in app.seen
+    assert "if-none-match" not in app.seen
+    assert response.header("Accept-Ranges") is None
+    assert response.header("Cache-Control") == "private"
+    assert (response.header("ETag") or "").startswith('"v1-cv')
+
+
+def test_gzip_bodies_are_edited_too(call: Call) -> None:
+    response, _ = call(App([("Content-Encoding", "gzip")], gzip.compress(PAGE)))
+    page = gzip.decompress(response.body)
+    assert b"A comment" not in page
+    assert WITHHELD_CLASS in page
+
+
+MISNESTED = (
+    b"<!DOCTYPE html><html><body><p>before</p>"
+    b"<b><p data-compliance-withhold='order-7'>secret</b>still secret</p><p>after</p>"
+)
+
+
+def test_an_element_whose_end_cannot_be_told_fails_closed_as_503(call: Call) -> None:
+    # 503 while the headers have not gone out (the body in one piece); once they have, the
+    # document is cut as when failing open.
+    response, metrics = call(App([], MISNESTED, chunk=len(MISNESTED)), fail_mode="closed")
+    assert response.status == 503
+    assert b"secret" not in response.body
+    assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
+    response, metrics = call(App([], MISNESTED, chunk=7), fail_mode="closed")
+    assert b"secret" not in response.body
+    assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
+
+
+def test_failing_open_cuts_the_document_rather_than_send_withheld_content(
+    call: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response, metrics = call(App([], MISNESTED))
+    assert response.status == 200
+    assert b"before" in response.body
+    assert b"secret" not in response.body
+    assert b"after" not in response.body
+    assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
+    assert any("withhold uncertain" in r.getMessage() for r in caplog.records)
+
+
+def test_a_body_that_cannot_be_edited_is_never_sent_unedited(call: Call) -> None:
+    response, _ = call(App([("Content-Encoding", "zstd")], b"\x28\xb5\x2f\xfd" + PAGE))
+    assert response.status == 503  # even with fail_mode="open": the content is withheld
+
+
+def test_output_does_not_depend_on_chunking(engine: Engine) -> None:
+    def once(size: int) -> bytes:
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            start_response("200 OK", [("Content-Type", "text/html")])
+            return [PAGE[i : i + size] for i in range(0, len(PAGE), size)]
+
+        environ = testing.wsgi_environ("/", peer=RU)
+        return testing.call_wsgi(WsgiMiddleware(app, engine), environ).body
+
+    whole = once(len(PAGE))
+    for size in range(1, 64):
+        assert once(size) == whole, size
