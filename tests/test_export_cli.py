@@ -141,10 +141,15 @@ def test_cloudflare_files(tmp_path: Path) -> None:
     assert "compatibility_date" in wrangler
 
 
-def test_the_bundled_pack_exports(tmp_path: Path, city: str) -> None:
+def test_the_bundled_packs_export(tmp_path: Path, city: str) -> None:
     assert main(["export", "cloudflare", "--output", str(tmp_path / "cf")]) == 0
     assert nginx(tmp_path / "ng", city, rules=()) == 0
     assert "ru-undesirable-organization" in (tmp_path / "ng" / "http.conf").read_text()
+    assert (
+        main(["export", "cloudflare", "--pack", "belarus", "--output", str(tmp_path / "by")]) == 0
+    )
+    assert "ru-undesirable-organization" not in (tmp_path / "by" / "worker.mjs").read_text()
+    assert '"BY"' in (tmp_path / "by" / "worker.mjs").read_text()
 
 
 @pytest.mark.parametrize(
