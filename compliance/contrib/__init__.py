@@ -188,6 +188,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     blocks: Counter[str] = Counter()
     undelivered: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
+    withheld: Counter[str] = Counter()
     faults: Counter[str] = Counter()
     reloads: Counter[str] = Counter()
     for snapshot in snapshots:
@@ -197,6 +198,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
         blocks.update(snapshot["blocks"])
         undelivered.update(snapshot["notices_not_delivered"])
         skipped.update(snapshot["notices_skipped"])
+        withheld.update(snapshot["withheld"])
         faults.update(snapshot["faults"])
         reloads.update(snapshot["reloads"])
     return Snapshot(
@@ -206,6 +208,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
         blocks=dict(blocks),
         notices_not_delivered=dict(undelivered),
         notices_skipped=dict(skipped),
+        withheld=dict(withheld),
         faults=dict(faults),
         reloads=dict(reloads),
     )

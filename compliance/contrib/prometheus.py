@@ -66,6 +66,12 @@ _LABELLED: tuple[tuple[str, str, str, Callable[[Snapshot], dict[str, int]]], ...
         lambda s: s["notices_skipped"],
     ),
     (
+        "compliance_withheld",
+        "rule",
+        "Elements withheld from pages, by rule.",
+        lambda s: s["withheld"],
+    ),
+    (
         "compliance_faults",
         "cause",
         "Library faults, by where they happened.",
