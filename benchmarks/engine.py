@@ -141,10 +141,12 @@ def rule_count_budget(folder: Path) -> bool:
         Location(country="RU", source="bench"),
         Location(country="UA", subdivisions=("UA-43",), source="bench"),
     ]
+    from compliance.engine import _today
+
+    runs = {}
     for extra in (6, 9_996):
         engine = Engine.from_paths([generated_pack(folder, extra)], geolocator=FixedGeolocator({}))
         count = len(engine.rule_ids)
-        from compliance.engine import _today
 
         def run(
             engine: Engine = engine, state: object = engine._state, day: object = _today()
@@ -161,8 +163,14 @@ def rule_count_budget(folder: Path) -> bool:
                     day,  # type: ignore[arg-type]
                 )
 
-        results[count] = best(run, 20_000) / len(readers)
-        print(f"uncached decision with {count:6d} rules: {results[count]:7.3f} us")
+        runs[count] = run
+    # Interleaved, so that load from other processes hits both rule counts alike.
+    results = {count: float("inf") for count in runs}
+    for _ in range(5):
+        for count, run in runs.items():
+            results[count] = min(results[count], best(run, 5_000) / len(readers))
+    for count, value in results.items():
+        print(f"uncached decision with {count:6d} rules: {value:7.3f} us")
     small, large = sorted(results)
     ratio = results[large] / results[small]
     passed = ratio <= 1.1
