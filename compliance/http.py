@@ -12,10 +12,11 @@ import posixpath
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
 from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import quote, unquote
+
+from compliance.cache import BoundedCache
 
 try:  # optional: brotli bodies are edited only when the package is installed
     import brotli as _brotli
@@ -111,12 +112,17 @@ def normalize_path(raw: str) -> str:
     >>> normalize_path("/%6Eews/../news/a%20b.html"), normalize_path("a//b/")
     ('/news/a b.html', '/a/b/')
     """
-    if len(raw) <= 256:
-        return _normalize_path(raw)
-    return _normalize_path.__wrapped__(raw[:MAX_PATH])
+    found = _PATHS.get(raw)
+    if found is not None:
+        return found
+    path = _normalize_path(raw[:MAX_PATH])
+    return _PATHS.set(raw, path) if len(raw) <= 256 else path
 
 
-@lru_cache(maxsize=4096)
+_PATHS: BoundedCache[str, str] = BoundedCache(4096, 2 << 20, size=1024)
+"""Normalised paths of recent requests (paths of at most 256 characters)."""
+
+
 def _normalize_path(raw: str) -> str:
     path = unquote(raw or "/", errors="replace")
     if not path.startswith("/"):
