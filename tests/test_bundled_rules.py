@@ -511,6 +511,45 @@ def test_who_the_uk_template_refuses(location: Location, blocked: bool) -> None:
 # -- withheld and eu-sanctions: the withhold action on a served page ---------------------------
 
 
+def _serve(eng: Engine, page: str, host: str) -> str:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [page.encode()]
+
+    environ = wsgi_environ("/story", headers=[("Host", host)])
+    return call_wsgi(ComplianceMiddleware(app, eng), environ).body.decode()
+
+
+def test_withheld_template_replaces_marked_parts_with_the_placeholder() -> None:
+    page = (
+        "<!DOCTYPE html><html><body><p>Kept.</p>"
+        '<div data-compliance-withhold="comment legal-demand"><p>Withheld text.</p></div>'
+        "</body></html>"
+    )
+    eng = Engine.from_paths(packs=["withheld"], geolocator=FixedGeolocator(where("DE")))
+    body = _serve(eng, page, "news.example")
+    assert "Withheld text." not in body
+    assert "Kept." in body
+    assert '<aside class="compliance-withheld" data-compliance-rule="withheld-content"' in body
+    assert "in response to a legal demand" in body or "rechtlichen Forderung" in body
+    untouched = _serve(eng, page, "www.example.org")
+    assert "Withheld text." in untouched
+
+
+@pytest.mark.parametrize("location", [where("DE"), where("US"), where(None)], ids=repr)
+def test_eu_sanctions_apply_to_every_reader_and_remove_the_player(location: Location) -> None:
+    page = (
+        "<!DOCTYPE html><html><body><p>Report.</p>"
+        '<iframe src="https://www.rt.com/embed/1"></iframe>'
+        '<iframe src="https://www.example.org/embed/2"></iframe></body></html>'
+    )
+    eng = Engine.from_paths(packs=["eu-sanctions"], geolocator=FixedGeolocator(location))
+    body = _serve(eng, page, "www.example.org")
+    assert "rt.com" not in body
+    assert "https://www.example.org/embed/2" in body
+    assert 'data-compliance-rule="eu-annex-xv-embeds"' in body
+
+
 @pytest.mark.parametrize(
     ("url", "removed"),
     [
