@@ -81,6 +81,8 @@ PATHS = [
     "/htmllang/ru/p",
     "/htmllang/zh-Hant/p",
     "/cached/p",
+    "/cp1251/p",
+    "/meta1251/p",
     "/data.json",
     "/missing",
 ]
@@ -283,6 +285,14 @@ def test_effective_dates_are_evaluated_per_request(
     # The Worker carries the dates, not a day's answer: nothing in it goes stale.
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     assert f'"from":"{tomorrow.isoformat()}"' in (exported[0] / "worker.mjs").read_text()
+
+
+@pytest.mark.parametrize("path", ["/cp1251/p", "/meta1251/p"])
+def test_a_page_in_another_charset(path: str, client: httpx.Client) -> None:
+    got = client.get(path, headers=[_cf("RU", None), ("Accept-Language", "ru")])
+    assert "Текст статьи.".encode("cp1251") in got.content  # the page's own bytes, kept
+    notice = "признана «нежелательной» организацией"
+    assert notice.encode("ascii", "xmlcharrefreplace") in got.content
 
 
 def test_head_of_a_blocked_page(client: httpx.Client) -> None:

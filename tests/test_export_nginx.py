@@ -71,6 +71,7 @@ PATHS = [
     "/lang/pt-BR/p",
     "/lang/ru/p",
     "/cached/p",
+    "/cp1251/p",
     "/data.json",
     "/missing",
 ]
@@ -237,6 +238,14 @@ def test_effective_dates_are_baked_for_today(
     tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     assert exported[1].valid_until == tomorrow
     assert f"# Valid until {tomorrow.isoformat()}" in (exported[0] / "http.conf").read_text()
+
+
+def test_a_page_in_another_charset(client: httpx.Client) -> None:
+    headers = _headers("2a02:d0c0::1", "www.example.org", "ru")
+    got = client.get("/cp1251/p", headers=headers)
+    assert "Текст статьи.".encode("cp1251") in got.content  # the page's own bytes, kept
+    notice = "признана «нежелательной» организацией"
+    assert notice.encode("ascii", "xmlcharrefreplace") in got.content
 
 
 def test_tags_header_is_consumed(client: httpx.Client) -> None:

@@ -78,6 +78,16 @@ def _chunks(tags: Iterable[str], size: int = 2500) -> list[str]:
     return out
 
 
+def _ascii(markup: str) -> str:
+    """Markup with every non-ASCII character as a numeric reference: the same text in a page
+    of any ASCII-compatible charset (nginx cannot read a page's ``<meta charset>``).
+
+    >>> _ascii("<p>Текст</p>")
+    '<p>&#1058;&#1077;&#1082;&#1089;&#1090;</p>'
+    """
+    return markup.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
 def _split(text: str, size: int = 3000) -> list[str]:
     """``text`` in pieces of at most ``size`` UTF-8 bytes once quoted (nginx reads a
     configuration token into a 4 KiB buffer)."""
@@ -370,6 +380,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "prefer JSON is not available.",
             "sub_filter drops `ETag` and `Last-Modified` from the HTML pages of this location "
             "(the middleware sends a variant-specific ETag instead).",
+            "Notices are inserted with non-ASCII characters as numeric character references, "
+            "so they read the same in a page of any ASCII-compatible charset.",
             "A large rule set may need `variables_hash_max_size 4096;` in `http {}` (nginx "
             "warns when the variables hash is too small).",
         ]
@@ -527,7 +539,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     for index, rule in notice_rules:
         assert rule.notice is not None
         locale = locales.page_locale(rule.notice.table)
-        parts = {option: _split(rule.notice.html[option]) for option in rule.notice.table.options}
+        parts = {
+            option: _split(_ascii(rule.notice.html[option])) for option in rule.notice.table.options
+        }
         for part in range(max(map(len, parts.values()))):
             w.map(
                 f'"${_P}_editable{final_vars[index]}:{locale.strip(chr(34))}"',

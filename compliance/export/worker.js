@@ -331,13 +331,51 @@ function snippets(decision, where, request, pageLanguage) {
   return [out, consulted];
 }
 
+// The page's charset as the middleware finds it: the header's, else <meta>, else UTF-8.
+function pageCharset(contentType, text) {
+  const declared = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType || "");
+  if (declared !== null) return declared[1].toLowerCase();
+  const head = text.slice(0, 1024);
+  const meta = /<meta\s[^>]*?charset\s*=\s*["']?([^"'\s/>;]+)/i.exec(head);
+  return meta === null ? "utf-8" : meta[1].toLowerCase();
+}
+
+const UTF8 = new Set(["utf-8", "utf8", "unicode-1-1-utf-8"]);
+
+function binaryString(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 8192) {
+    out += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+  }
+  return out;
+}
+
+function fromBinaryString(text) {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
 async function inject(response, decision, where, request) {
-  const text = await response.text();
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
+  const text = binaryString(bytes);
   const headers = new Headers(response.headers);
+  const charset = pageCharset(headers.get("content-type"), text);
+  const unchanged = () => new Response(bytes, {
+    status: response.status, statusText: response.statusText, headers,
+  });
   if (NOTICE_MARKUP.test(text)) {
     // The origin's middleware already put the notices in: leave the page alone.
-    return new Response(text, { status: response.status, statusText: response.statusText, headers });
+    return unchanged();
   }
+  if (/^(?:utf-16|utf-32|ucs-2|utf-7)/.test(charset) || (bytes[0] === 0xfe && bytes[1] === 0xff)
+    || (bytes[0] === 0xff && bytes[1] === 0xfe)) {
+    // Not ASCII-compatible: passed through, as the middleware does.
+    return unchanged();
+  }
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  const ascii = !bom && !UTF8.has(charset);
   for (const name of EDITED_AWAY) headers.delete(name);
   let pageLanguage = (headers.get("content-language") || "").split(",")[0].trim() || null;
   if (pageLanguage === null) {
@@ -347,6 +385,12 @@ async function inject(response, decision, where, request) {
     if (lang) pageLanguage = lang;
   }
   const [parts, consulted] = snippets(decision, where, request, pageLanguage);
+  if (ascii) {
+    // Another charset: every non-ASCII character as a numeric reference reads the same.
+    for (const name of Object.keys(parts)) {
+      parts[name] = parts[name].replace(/[^\x00-\x7f]/gu, (c) => `&#${c.codePointAt(0)};`);
+    }
+  }
   locationHeaders(headers, decision, request, false, consulted);
   const hasMarker = MARKER.test(text);
   const hasHeading = /<\/h1\s*>/i.test(text);
@@ -398,12 +442,14 @@ async function inject(response, decision, where, request) {
         }
       },
     });
-  const edited = rewriter.transform(new Response(text, { headers: response.headers }));
-  return new Response(edited.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
+  const init = { status: response.status, statusText: response.statusText, headers };
+  if (!ascii) {
+    return new Response(rewriter.transform(new Response(bytes)).body, init);
+  }
+  // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
+  // character, and the characters go back to the same bytes.
+  const edited = await rewriter.transform(new Response(text)).text();
+  return new Response(fromBinaryString(edited), init);
 }
 
 function originRequest(request, env, needsBody) {

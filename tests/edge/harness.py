@@ -95,6 +95,18 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         body = PAGE.replace("<html>", f'<html lang="{path.split("/")[2]}">')
     if path.startswith("/cached/"):
         headers.append(("Cache-Control", "public, max-age=60, s-maxage=600"))
+    if path.startswith("/cp1251/"):
+        # A Russian page in a legacy charset, declared in the header or in <meta> only.
+        data = PAGE.replace("Article text.", "Текст статьи.").encode("cp1251")
+        headers = [("Content-Type", "text/html; charset=windows-1251")]
+        start_response(status, [*headers, ("Content-Length", str(len(data)))])
+        return [data]
+    if path.startswith("/meta1251/"):
+        page = PAGE.replace('<meta charset="utf-8">', '<meta charset="windows-1251">')
+        data = page.replace("Article text.", "Текст статьи.").encode("cp1251")
+        headers = [("Content-Type", "text/html")]
+        start_response(status, [*headers, ("Content-Length", str(len(data)))])
+        return [data]
     if path == "/data.json":
         headers = [("Content-Type", "application/json")]
         body = '{"ok": true}'
@@ -276,7 +288,8 @@ class Answer:
     """The notices' markup, byte for byte."""
 
     @classmethod
-    def of(cls, status: int, headers: Any, body: str) -> Answer:
+    def of(cls, status: int, headers: Any, data: bytes) -> Answer:
+        body = data.decode(_charset(headers.get("content-type"), data), "replace")
         block = re.search(r'class="compliance-block" data-compliance-rule="([^"]+)"', body)
         return cls(
             status,
@@ -284,8 +297,27 @@ class Answer:
             tuple(NOTICE.findall(body)),
             block.group(1) if block else None,
             headers.get("content-language") if status == 451 else None,
-            tuple(MARKUP.findall(body)),
+            # Characters written as numeric references read as themselves.
+            tuple(REFERENCE.sub(lambda m: chr(int(m.group(1))), m) for m in MARKUP.findall(body)),
         )
+
+
+REFERENCE = re.compile(r"&#([0-9]+);")
+
+
+def _charset(content_type: str | None, data: bytes) -> str:
+    """The page's charset: the header's, else a <meta charset>, else UTF-8."""
+    found = re.search(r"charset=\"?([\w-]+)", content_type or "", re.IGNORECASE)
+    if found is None:
+        found = re.search(rb'<meta\s+charset="?([\w-]+)', data[:1024], re.IGNORECASE)
+        name = found.group(1).decode("ascii") if found else "utf-8"
+    else:
+        name = found.group(1)
+    try:
+        "".encode(name)
+    except LookupError:
+        return "utf-8"
+    return name
 
 
 class _Headers:
@@ -313,11 +345,9 @@ def _ask(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answ
     from compliance.testing import call_wsgi, wsgi_environ
 
     response = call_wsgi(app, wsgi_environ(path, peer=peer, headers=headers))
-    return Answer.of(
-        response.status, _Headers(response.headers), response.body.decode("utf-8", "replace")
-    )
+    return Answer.of(response.status, _Headers(response.headers), response.body)
 
 
 def edge_answer(client: httpx.Client, url: str, headers: list[tuple[str, str]]) -> Answer:
     response = client.get(url, headers=headers)
-    return Answer.of(response.status_code, response.headers, response.text)
+    return Answer.of(response.status_code, response.headers, response.content)
