@@ -617,6 +617,8 @@ class Injector:
         rule = withhold.select(name, attributes(tag))
         if rule is None:
             return False
+        if tok.lost:
+            raise Ambiguous("foreign content nested too deep to follow")
         if tok.select and name not in (b"option", b"optgroup", b"script"):
             # html5lib 1.1 drops such a tag inside a <select>, newer browsers keep it.
             raise Ambiguous(f"parsers disagree on a <{name.decode()}> inside a select")
@@ -702,7 +704,7 @@ class Injector:
         tok = self.tokenizer
         if safe is None:
             safe = tok.state == 0
-        safe = safe and tok.template == 0
+        safe = safe and tok.template == 0 and not tok.lost
         if self._phase == _PRE:
             if not safe:
                 self.skipped_reason = "no safe insertion point"

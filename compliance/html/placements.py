@@ -234,6 +234,9 @@ class AfterHeading(_AtBodyStartUnlessFound):
             else:
                 stack.append(name)
         elif name not in VOID:
+            if len(stack) >= 512:  # nested too deep to follow: give up, at the body start
+                self.overflow()
+                return
             stack.append(name)
 
 

@@ -138,6 +138,9 @@ _SCRIPT_DOUBLE = re.compile(rb"-->|</(?i:script)[\t\n\f\r />]")
 _RAW_END = {name: re.compile(rb"</(?i:" + name + rb")[\t\n\f\r />]") for name in RAW_TEXT}
 
 
+MAX_DEPTH: Final = 512
+"""Deepest foreign content followed (browsers stop nesting at 512 too)."""
+
 LONGEST_TAG: Final = 1 << 20
 """Tags longer than this are never read whole (a reader that must read every tag it cares
 about, as withholding does, sets :attr:`Tokenizer.max_token` to it)."""
@@ -334,6 +337,10 @@ class Tokenizer:
         self._tag_end = False
         self.trailer = b""
         """A ``<`` or ``</`` that ended the document: text, after everything else."""
+        self.lost = False
+        """Foreign content nested deeper than :data:`MAX_DEPTH` was seen: from then on the
+        tokenizer does not know the context (memory stays bounded), and readers must not
+        rely on it."""
         self.doctype: bytes | None = None
         """The first ``<!DOCTYPE ...>`` seen (it decides quirks mode), if any."""
         self.probe: re.Pattern[bytes] | None = None
@@ -351,7 +358,7 @@ class Tokenizer:
     def in_html_body(self) -> bool:
         """Markup here lands in the document's HTML body (no template, select or foreign
         content around)."""
-        return not (self.template or self.foreign or self.select)
+        return not (self.template or self.foreign or self.select or self.lost)
 
     def inside_data(self) -> bool:
         """The tokenizer is between tokens, reading markup (not raw text, comment, tag)."""
@@ -590,7 +597,7 @@ class Tokenizer:
         elif name == b"select":
             self.select = True
         elif name in (b"svg", b"math") and not self_closing:
-            self.foreign.append((name, _F_FOREIGN))
+            self._push((name, _F_FOREIGN))
 
     def _foreign_effects(
         self, name: bytes, is_end: bool, self_closing: bool, tag: bytes | None
@@ -618,14 +625,14 @@ class Tokenizer:
         if html_rules:
             if name in (b"svg", b"math"):
                 if not self_closing:
-                    stack.append((name, _F_FOREIGN))
+                    self._push((name, _F_FOREIGN))
                 return
             if name in VOID:
                 return
             if name != b"select":  # a select inside an integration point: not followed
                 self._html_start(name, self_closing)
             if self.state != PLAINTEXT:
-                stack.append((name, _F_HTML))
+                self._push((name, _F_HTML))
             return
         if self_closing:
             return
@@ -641,7 +648,15 @@ class Tokenizer:
             encoding = attributes(tag).get(b"encoding", "") if tag is not None else ""
             html_ip = encoding.lower() in ("text/html", "application/xhtml+xml")  # no strip
             new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
-        stack.append((name, new_kind))
+        self._push((name, new_kind))
+
+    def _push(self, entry: tuple[bytes, int]) -> None:
+        """Open an element of the foreign stack, as deep as :data:`MAX_DEPTH` (deeper, the
+        context is lost: see :attr:`lost`)."""
+        if len(self.foreign) < MAX_DEPTH:
+            self.foreign.append(entry)
+        else:
+            self.lost = True
 
     def _namespace(self) -> bytes:
         """``svg`` or ``math``: the namespace of the innermost foreign element."""

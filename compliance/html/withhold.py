@@ -405,6 +405,8 @@ class Extent:
         result = self._implied_by_start(name)
         if result != CONTINUE:
             return self._ending(result)
+        if len(self.fmt) >= _MAX_DEPTH:
+            raise Ambiguous("too many formatting elements inside the withheld element")
         if name in _FORMATTING:
             self.fmt.append(name)
         elif name in _MARKERS:

@@ -1,0 +1,254 @@
+"""Property tests of the tokenizer and the editor on random input (issue 14): same tokens
+however the input is chunked, linear time and bounded memory on hostile input, and never an
+exception other than the withholding fault the core handles.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Mapping
+from datetime import timedelta
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance.html.injector import Injector, PageInfo
+from compliance.html.placements import Placement
+from compliance.html.tokenizer import EVERYTHING, MAX_DEPTH, Tokenizer
+from compliance.html.withhold import Withhold, WithholdUncertain
+
+FRAGMENTS = [
+    "<p>",
+    "</p>",
+    "<div class='a>b'>",
+    "</div>",
+    "<svg>",
+    "</svg>",
+    "<math>",
+    "<mi>",
+    "</math>",
+    "<foreignObject>",
+    "<desc>",
+    "<script>",
+    "</script>",
+    "<!--",
+    "-->",
+    "<style>",
+    "</style>",
+    "<select>",
+    "</select>",
+    "<option>",
+    "<textarea>",
+    "</textarea>",
+    "<template>",
+    "</template>",
+    "<plaintext>",
+    "<![CDATA[",
+    "]]>",
+    "<table>",
+    "<td>",
+    "</body>",
+    "<body>",
+    "<h1>",
+    "</h1>",
+    "<!-- compliance:notices -->",
+    "<br/>",
+    "<img src=x>",
+    "x",
+    " ",
+    "<",
+    "</",
+    "'",
+    '"',
+    "=",
+    ">",
+    '<a href="',
+    "<!x>",
+    "<?pi?>",
+    "</ x>",
+    "<title>",
+    "</title>",
+    '<p data-compliance-withhold="t">',
+    '<iframe src="//rt.example/v">',
+    "</iframe>",
+    "\x00",
+    "<frameset>",
+    "<input type=hidden>",
+    "<b>",
+    "</b>",
+    "<li>",
+    "<ul>",
+    "</ul>",
+]
+
+soup = st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join)
+documents = st.one_of(soup.map(str.encode), st.binary(max_size=300))
+
+
+class Recorder:
+    """Records every token with its absolute offsets."""
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.events: list[tuple[str, int, int, bytes]] = []
+
+    def _add(self, kind: str, start: int, end: int, name: bytes = b"") -> None:
+        start += self.base
+        end += self.base
+        last = self.events[-1] if self.events else None
+        if kind == "text" and last is not None and last[0] == "text" and last[2] == start:
+            self.events[-1] = ("text", last[1], end, b"")  # text runs split by chunking
+            return
+        self.events.append((kind, start, end, name))
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        self._add("end" if is_end else "start", start, end, name)
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        self._add("long", start, start, name or b"")
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        self._add("long-end", end, end, name or b"")
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        self._add("comment", start, end)
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        if end > start:
+            self._add("text", start, end)
+
+
+def tokenize(doc: bytes, sizes: list[int]) -> tuple[list[tuple[str, int, int, bytes]], object]:
+    recorder = Recorder()
+    tok = Tokenizer(recorder, EVERYTHING)
+    tail = b""
+    pos = 0
+    k = 0
+    while pos < len(doc):
+        size = sizes[k % len(sizes)] if sizes else len(doc)
+        data = tail + doc[pos : pos + size]
+        pos += size
+        k += 1
+        consumed = tok.scan(data, 0, False)
+        recorder.base += consumed
+        tail = data[consumed:]
+    consumed = tok.scan(tail, 0, True)
+    state = (tok.state, tok.template, list(tok.foreign), tok.select)
+    return recorder.events, state
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=2))
+@given(documents, st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_tokens_do_not_depend_on_chunking(doc: bytes, sizes: list[int]) -> None:
+    assert tokenize(doc, sizes) == tokenize(doc, [])
+
+
+def render(page: PageInfo) -> Mapping[Placement, str]:
+    return {"body_start": "<S>", "after_heading": "<H>", "marker": "<M>", "body_end": "<E>"}
+
+
+WITHHOLD = Withhold.of(
+    {"t": "r1"}, lambda host: "r2" if host == "rt.example" else None, lambda rule: "<W>"
+)
+
+
+def edit(doc: bytes, sizes: list[int]) -> bytes | str:
+    """The output, or the fault's cause; chunk sizes cycled."""
+    injector = Injector(render, withhold=WITHHOLD, max_hold=512)
+    out = []
+    try:
+        pos = 0
+        k = 0
+        while pos < len(doc):
+            size = sizes[k % len(sizes)] if sizes else len(doc)
+            out.append(injector.feed(doc[pos : pos + size]))
+            pos += size
+            k += 1
+        out.append(injector.finish())
+    except WithholdUncertain as fault:
+        return f"uncertain: {fault.cause}"
+    assert not (injector.skipped_reason or "").startswith("internal error")
+    return b"".join(out)
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=2))
+@given(documents, st.lists(st.integers(1, 40), min_size=1, max_size=8))
+def test_editor_output_does_not_depend_on_chunking(doc: bytes, sizes: list[int]) -> None:
+    assert edit(doc, sizes) == edit(doc, [])
+
+
+# Units that make naive scanners backtrack or buffer: unclosed quotes, comments, tags,
+# escapes in scripts, deep foreign content, marks that never close.
+HOSTILE = [
+    "<a a=",
+    '<a b="',
+    "<!--",
+    "<script><!--<script>",
+    "<svg><g>",
+    "<p ",
+    "=\"'",
+    "<",
+    "</",
+    "<![CDATA[",
+    '<div data-compliance-withhold="t">',
+    "<select><option>",
+    "<table><td>",
+    "&#",
+    "<?",
+    "<!-- -- --!",
+    "<style>",
+    "\"'>",
+    "<math><mi><svg>",
+]
+
+
+@settings(
+    max_examples=25,
+    deadline=timedelta(seconds=5),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(st.sampled_from(HOSTILE), min_size=1, max_size=4), st.integers(1, 4))
+def test_hostile_input_is_linear_in_time_and_bounded_in_memory(
+    units: list[str], scale: int
+) -> None:
+    unit = "".join(units).encode()
+    small = unit * (2_000 // len(unit) + 1)
+    large = unit * (2_000 * 16 * scale // len(unit) + 1)
+    timings = []
+    for doc in (small, large):
+        tracemalloc.start()
+        start = time.perf_counter()
+        injector = Injector(render, withhold=WITHHOLD, max_hold=8 * 1024)
+        injector.tokenizer.max_token = 8 * 1024
+        try:
+            for i in range(0, len(doc), 4096):
+                injector.feed(doc[i : i + 4096])
+                # What it keeps between chunks is bounded by the limits, not the input.
+                assert len(injector._tail) <= 8 * 1024 + 4096
+                assert len(injector._held or b"") <= 8 * 1024 + 4096
+            injector.finish()
+        except WithholdUncertain:
+            pass
+        timings.append(time.perf_counter() - start)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert peak < 1024 * 1024, (units, peak)
+    # 16-64x the input may take at most ~4x per byte more (noise), never quadratic.
+    per_byte_small = timings[0] / len(small)
+    per_byte_large = timings[1] / len(large)
+    assert per_byte_large < per_byte_small * 4 + 2e-6, (units, timings)
+
+
+def test_foreign_nesting_is_followed_to_a_bounded_depth() -> None:
+    tok = Tokenizer(Recorder(), EVERYTHING)
+    doc = b"<body>" + b"<svg><g>" * 5_000
+    tok.scan(doc, 0, True)
+    assert len(tok.foreign) == MAX_DEPTH
+    assert tok.lost
+    # Past that the context is unknown: nothing is put at the end, the core's fail mode acts.
+    injector = Injector(lambda page: {"body_end": "<E>"})
+    assert injector.feed(doc) + injector.finish() == doc
+    assert injector.skipped_reason == "no safe insertion point for body_end"
