@@ -82,6 +82,7 @@ PATHS = [
     "/htmllang/zh-Hant/p",
     "/cached/p",
     "/cp1251/p",
+    "/gzip/p",
     "/meta1251/p",
     "/data.json",
     "/missing",

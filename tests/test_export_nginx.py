@@ -72,6 +72,7 @@ PATHS = [
     "/lang/ru/p",
     "/cached/p",
     "/cp1251/p",
+    "/gzip/p",
     "/data.json",
     "/missing",
 ]

@@ -7,6 +7,7 @@ Loaded by the test modules with :func:`load` (the test suite runs in importlib m
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import os
 import re
 import shutil
@@ -115,6 +116,9 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
     if path == "/echo-edge":
         body = PAGE.replace("Article text.", environ.get("HTTP_X_COMPLIANCE_EDGE", "no edge"))
     data = body.encode("utf-8")
+    if path.startswith("/gzip/") and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+        data = gzip.compress(data)
+        headers.append(("Content-Encoding", "gzip"))
     headers.append(("Content-Length", str(len(data))))
     start_response(status, headers)
     return [data]
