@@ -275,13 +275,37 @@ def edge_aware(app: Any, with_notices: Any) -> Any:
     return site
 
 
-@pytest.fixture(scope="module")
+def skip_for_the_edge(app: Any) -> Any:
+    """The other recipe: the middleware stays, the application opts edge requests out of
+    notices with X-Compliance-Skip."""
+
+    def site(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            if environ.get("HTTP_X_COMPLIANCE_EDGE"):
+                headers = [*headers, ("X-Compliance-Skip", "1")]
+            return start_response(status, headers, *args)
+
+        return app(environ, start)
+
+    return site
+
+
+@pytest.fixture(scope="module", params=["dispatch", "skip"])
 def combined(
-    tmp_path_factory: pytest.TempPathFactory, exported: tuple[Path, Export], city: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    exported: tuple[Path, Export],
+    city: Path,
 ) -> Iterator[tuple[str, str]]:
     engine = Engine.from_paths([h.RULES], geoip_db=city)
-    with_notices = ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
-    for origin in h.serve(edge_aware(h.origin_app, with_notices)):
+    if request.param == "dispatch":
+        with_notices = ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
+        origin_site = edge_aware(h.origin_app, with_notices)
+    else:
+        origin_site = ComplianceMiddleware(
+            skip_for_the_edge(h.origin_app), engine, trusted_proxies=["127.0.0.1"]
+        )
+    for origin in h.serve(origin_site):
         for edge in h.start_nginx(tmp_path_factory.mktemp("nginx2"), exported[0], origin.port):
             yield edge.url, origin.url
     engine.close()
