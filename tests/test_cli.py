@@ -476,3 +476,21 @@ def test_check_page_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "No such file" in err
     code, _, err = run(capsys, "check", "--country", "RU", "--page", str(tmp_path))
     assert code == 2
+
+
+def test_check_page_shows_what_would_be_withheld(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "story.html"
+    page.write_text(PAGE, encoding="utf-8")
+    where = ["--pack", "withheld", "--url", "https://news.example/story", "--page", str(page)]
+    code, out, err = run(capsys, "check", "--country", "DE", *where)
+    assert code == 0, err
+    assert f"Page {page}:\n  withheld by withheld-content: 2 elements" in out
+    code, out, _ = run(capsys, "check", "--country", "DE", *where, "--format", "json")
+    assert json.loads(out)["page"]["withheld"] == {"withheld-content": 2}
+    # a real host is not covered by the template: nothing withheld
+    code, out, _ = run(
+        capsys, "check", "--country", "DE", "--pack", "withheld", "--page", str(page)
+    )
+    assert "  nothing withheld" in out

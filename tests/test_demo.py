@@ -445,4 +445,9 @@ def test_the_demo_shows_what_is_withheld(engine: Engine) -> None:
     assert '<aside class="compliance-withheld" data-compliance-rule="withheld-content"' in section
     article = get(engine, "/simulate?country=DE&host=news.example", "/").text
     assert "withheld: withheld-content" in article
-    assert "withheld:" not in get(engine, "/simulate?country=DE", "/").text
+    # the marked paragraph is gone from the page, its placeholder in its place
+    assert 'class="withholdable"' not in article
+    assert '<aside class="compliance-withheld" data-compliance-rule="withheld-content"' in article
+    elsewhere = get(engine, "/simulate?country=DE", "/").text
+    assert "withheld:" not in elsewhere
+    assert 'class="withholdable"' in elsewhere

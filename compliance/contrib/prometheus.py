@@ -25,6 +25,7 @@ Metrics (all counters; Prometheus appends ``_total``):
 ``compliance_blocks``                     rule        451 pages served
 ``compliance_notices_not_delivered``      cause       notices owed but not delivered
 ``compliance_notices_skipped``            reason      notices left out on purpose (fragments)
+``compliance_withheld``                   rule        elements withheld from pages
 ``compliance_faults``                     cause       library faults (fail mode applied)
 ``compliance_reloads``                    result      rule and database reloads
 ========================================  ==========  ========================================
