@@ -303,13 +303,20 @@ def negotiate(
 def accept_language_limits() -> dict[str, Any]:
     """How the library reads ``Accept-Language`` (for the Worker's copy of the parser)."""
     item = getattr(_locales, "_ITEM", None)
-    pattern = item.pattern if isinstance(item, re.Pattern) else None
+    pattern = item.pattern if isinstance(item, re.Pattern) else _ITEM_PATTERN
     return {
-        "header": int(getattr(_locales, "_MAX_HEADER", 4096)),
-        "items": int(getattr(_locales, "_MAX_ITEMS", 32)),
-        "tag": int(getattr(_locales, "_MAX_TAG", 10_000)),
-        "item": (pattern or "").replace("(?P<", "(?<"),
+        "header": int(getattr(_locales, "_MAX_HEADER", 1024)),
+        "items": int(getattr(_locales, "_MAX_ITEMS", 16)),
+        "tag": int(getattr(_locales, "_MAX_TAG", 35)),
+        "item": pattern.replace("(?P<", "(?<"),
     }
+
+
+# The library's Accept-Language range grammar, should compliance.locales stop exposing it.
+_ITEM_PATTERN = (
+    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
+    r"(?:;\s*q\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
+)
 
 
 # -- locations --------------------------------------------------------------------------------
