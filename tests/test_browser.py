@@ -238,3 +238,18 @@ def test_the_451_page_keeps_the_simulator(browser: Any, demo: DemoServer) -> Non
         assert page.locator("article").count() == 1
     finally:
         page.context.close()
+
+
+def test_the_marked_paragraph_is_withheld_in_the_browser(browser: Any, demo: DemoServer) -> None:
+    page = _page(browser, demo, "country=DE&host=news.example&lang=en")
+    try:
+        placeholder = page.locator(
+            'aside.compliance-withheld[data-compliance-rule="withheld-content"]'
+        )
+        assert placeholder.count() == 1
+        assert placeholder.is_visible()
+        assert "withheld in your country" in placeholder.inner_text()
+        assert page.locator("p.withholdable").count() == 0
+        assert page.evaluate("document.body.dataset.scriptRan") == "yes"
+    finally:
+        page.context.close()
