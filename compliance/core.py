@@ -32,13 +32,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
+from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
     BodyTooLarge,
     Codec,
@@ -59,7 +60,6 @@ from compliance.http import (
     variant_id,
     without,
 )
-from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.inject import Injector, PageInfo
 from compliance.metrics import Metrics, Snapshot
 
@@ -1137,9 +1137,7 @@ class Exchange:
             self._buffer_until = 2 * settings.buffer_limit
         return EDIT
 
-    def _withhold(
-        self, decision: Decision, *, editor: Callable[[], BodyEditor | None]
-    ) -> Withhold:
+    def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
         """What the editor removes for this decision, and the placeholders in the page's
         language (known once the page's start is read)."""
         marks: dict[str, str] = {}
@@ -1389,6 +1387,11 @@ class Exchange:
 AppT = TypeVar("AppT")
 
 
+@runtime_checkable
+class _CountsReloads(Protocol):
+    def reload_counts(self) -> Mapping[str, int]: ...
+
+
 class Middleware(Generic[AppT]):
     """What both middlewares share: the options, validated once, and the counters.
 
@@ -1454,8 +1457,12 @@ class Middleware(Generic[AppT]):
 
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,
-        notices not delivered (by cause), faults, reloads."""
-        return self.counters.snapshot()
+        notices not delivered (by cause), withheld elements, faults, and the engine's rule
+        reloads."""
+        snapshot = self.counters.snapshot()
+        if isinstance(self.engine, _CountsReloads):
+            snapshot["reloads"] = dict(self.engine.reload_counts())
+        return snapshot
 
     def exchange(
         self,

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html as _html
-import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
-from urllib.parse import unquote
 
 from .geo import Location
-from .http import normalize_host
+from .http import normalize_host, normalize_path
 from .locales import LocaleChoice, choose_locale
 
 __all__ = [
@@ -82,25 +80,6 @@ class Renderer(Protocol):
     """
 
     def render(self, kind: RenderKind, locale: str) -> str: ...
-
-
-def normalize_path(raw: str) -> str:
-    """Percent-decode and normalise a URL path (``/a/./b/../c`` is ``/a/c``), so that
-    ``/%6Eews/`` or ``/a/../news/`` cannot slip past a pattern that the application's router
-    would still resolve to ``/news/``.
-
-    >>> normalize_path("/%6Eews/../news/./a%20b.html"), normalize_path("//x//y/")
-    ('/news/a b.html', '/x/y/')
-    """
-    path = unquote(raw or "/", errors="replace")
-    if not path.startswith("/"):
-        path = "/" + path
-    normalized = posixpath.normpath(path)
-    if normalized.startswith("//"):
-        normalized = "/" + normalized.lstrip("/")
-    if path.endswith("/") and normalized != "/":
-        normalized += "/"
-    return normalized
 
 
 class Request(NamedTuple):

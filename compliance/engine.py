@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from time import time as _time
@@ -618,6 +619,7 @@ class Engine:
         self._paths = None if paths is None else tuple(paths)
         self._packs = None if packs is None else tuple(packs)
         self._reload_lock = threading.Lock()
+        self._reloads: Counter[str] = Counter()
         self._watcher: FileWatcher | None = None
         self._kept: frozenset[str] = frozenset()  # emptied files whose last rules still serve
         self.last_reload_error: ComplianceError | None = None
@@ -992,14 +994,17 @@ class Engine:
                 _check_variables(ruleset, self._variables)
             except ComplianceError as exc:  # rule problems, a vanished path, variables
                 self.last_reload_error = exc
+                self._reloads["failed"] += 1
                 logger.error("rule reload failed; still serving the previous rules\n%s", exc)
                 return False
             except Exception as exc:  # an unreadable tree and the like
                 fault = ComplianceFault(f"cannot read the rule files: {exc}")
                 self.last_reload_error = fault
+                self._reloads["failed"] += 1
                 logger.error("rule reload failed (%s); still serving the previous rules", fault)
                 return False
             self._state = _State(ruleset, self._variables)
+            self._reloads["ok"] += 1
             self.last_reload_error = None
             new_ids = {loaded.rule.id for loaded in ruleset.rules}
             for loaded in old.rules:
@@ -1011,6 +1016,11 @@ class Engine:
                 "rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files)
             )
             return True
+
+    def reload_counts(self) -> dict[str, int]:
+        """Rule reloads so far, by result (``ok``, ``failed``)."""
+        with self._reload_lock:
+            return dict(self._reloads)
 
     def _keep_emptied_files(self, old: RuleSet, new: RuleSet) -> RuleSet:
         """``new`` plus the last good rules of files that still exist but lost every rule."""

@@ -100,14 +100,15 @@ def normalize_host(value: str | None) -> str:
 
 
 MAX_PATH: Final = 8192
-"""Longest URL path matched whole; a longer one is cut to this many characters (rule
-paths are short: a prefix this long decides every pattern a rule author writes)."""
+"""Longest URL path matched against rule globs; the engine treats a longer one fail-safe
+(path rules match, exclusions do not), so padding a URL escapes no block."""
 
 
 def normalize_path(raw: str) -> str:
     """The URL path as rules match it: percent-decoded and normalised (``/a/./b/../c`` is
     ``/a/c``), so ``/%6Eews/`` or ``/a/../news/`` cannot slip past a pattern that the
-    application's router still resolves to ``/news/``; at most :data:`MAX_PATH` characters.
+    application's router still resolves to ``/news/``. Linear in the path; the engine treats
+    a path longer than :data:`MAX_PATH` fail-safe (see ``compliance.engine``).
 
     >>> normalize_path("/%6Eews/../news/a%20b.html"), normalize_path("a//b/")
     ('/news/a b.html', '/a/b/')
@@ -115,7 +116,7 @@ def normalize_path(raw: str) -> str:
     found = _PATHS.get(raw)
     if found is not None:
         return found
-    path = _normalize_path(raw[:MAX_PATH])
+    path = _normalize_path(raw)
     return _PATHS.set(raw, path) if len(raw) <= 256 else path
 
 
