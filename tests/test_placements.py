@@ -426,3 +426,13 @@ def test_skip_reason_says_why_a_page_is_not_edited(
     assert out == doc
     assert injector.skip_reason == reason
     assert not injector.inserted
+
+
+@pytest.mark.parametrize("placement", ["body_start", "body_end", "after_heading"])
+def test_text_seen_in_a_skipped_stretch_still_rules_out_a_frameset(placement: str) -> None:
+    # "x" makes a browser ignore the later <frameset>; the notice must go in.
+    doc = b"<body><main><p>x</p></main><frameset><frame src=a></frameset>"
+    out, injector = inject_every_split(doc, placement)  # type: ignore[arg-type]
+    assert injector.inserted_placements == [placement]
+    assert injector.skip_reason is None
+    assert len(notices(tree(out.decode()))) == 1

@@ -77,6 +77,34 @@ _MARK_PROBE = re.compile(rb"(?i:data-compliance-withhold)")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS)
+# Before the body: what cannot matter there (whitespace, comments, end tags other than
+# </body>, </html>, </br>, </template>, and <meta>, <link>, <base>, <title>, <script>,
+# <style> that declare no charset and carry no nonce) is skipped in one match; the rest
+# (<html lang>, a charset, a nonce, the doctype, the first body content) is read.
+_SAFE_ATTRS = (
+    rb"(?:[\t\n\f\r ]++(?!(?i:charset|http-equiv|nonce)[\t\n\f\r /=>])"
+    rb"[^\t\n\f\r />\"'=<]++(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
+    rb"[\t\n\f\r ]*+/?>"
+)
+_HEAD_SKIP = re.compile(
+    rb"(?:[\t\n\f\r ]++"
+    rb"|<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
+    rb"|</(?!(?i:body|html|br|template|svg|math|select)[\t\n\f\r />])"
+    rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>"
+    rb"|<(?i:head)(?=[\t\n\f\r />])"
+    + _SAFE_ATTRS
+    + rb"|<(?i:meta|link|base)(?=[\t\n\f\r />])"
+    + _SAFE_ATTRS
+    + rb"|<(?i:title)>[^<&]*+(?=</(?i:title)[\t\n\f\r />])"
+    rb"|<(?i:script)(?=[\t\n\f\r />])"
+    + _SAFE_ATTRS
+    + rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+(?=</(?i:script)[\t\n\f\r />])"
+    rb"|<(?i:style)(?=[\t\n\f\r />])"
+    + _SAFE_ATTRS
+    + rb"(?:[^<]++|<(?!/(?i:style)[\t\n\f\r />]))*+(?=</(?i:style)[\t\n\f\r />])"
+    rb")*+"
+)
+_HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, _HEAD_SKIP)
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")
 
@@ -125,7 +153,7 @@ class Injector:
         self.skipped_reason: str | None = None
         """Why nothing (or not everything) was inserted, once known."""
 
-        self.tokenizer = Tokenizer(self, EVERYTHING)
+        self.tokenizer = Tokenizer(self, EVERYTHING if withhold is not None else _HEAD_WATCH)
         # Withholding: what goes, the element being removed, the context at its start.
         self._withhold = withhold
         self._extent: Extent | None = None

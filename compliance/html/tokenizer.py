@@ -172,7 +172,9 @@ def _first_letters(names: Iterable[bytes]) -> bytes:
 
 
 @lru_cache(maxsize=64)
-def _boring(starts: frozenset[bytes], ends: frozenset[bytes], comments: bool) -> re.Pattern[bytes]:
+def _boring(
+    starts: frozenset[bytes], ends: frozenset[bytes], comments: bool, text: bool = False
+) -> re.Pattern[bytes]:
     """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
     one C-level match: text, tags whose name cannot be watched (attributes read as the HTML
     tokenizer reads them), whole scripts when script start tags are not watched, whole
@@ -198,7 +200,9 @@ def _boring(starts: frozenset[bytes], ends: frozenset[bytes], comments: bool) ->
         rb"<(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + generic,
         rb"</(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
     ]
-    return re.compile(rb"[^<]*+(?:(?:" + b"|".join(pieces) + rb")[^<]*+)*+")
+    # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop).
+    chars = rb"[\t\n\f\r \x00]*+" if text else rb"[^<]*+"
+    return re.compile(chars + rb"(?:(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
 
 
 def attributes(tag: bytes) -> dict[bytes, str]:
@@ -243,7 +247,7 @@ class Watch:
         everything: bool = False,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
-        pattern = _boring(s, e, comments) if not everything else None
+        pattern = _boring(s, e, comments, text) if not everything else None
         return cls(s, e, comments, text, everything, pattern)
 
     def __or__(self, other: Watch) -> Watch:
