@@ -165,6 +165,33 @@ def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
     return "(?:" + "|".join(out) + ")"
 
 
+def _matching_tags(tags: Iterable[str], limit: int = 3000) -> str:
+    """A regex for exactly the language tags the library matches to some option (so nginx
+    reads on past a range it cannot use, as the library does), grouped by language and
+    script with their regions; when that is too long for one configuration token, any tag
+    of the options' languages."""
+    forms: dict[tuple[str, str], set[str]] = {}
+    for tag in tags:
+        language, *rest = tag.split("-")
+        script = rest[0] if rest and len(rest[0]) == 4 else ""
+        region = rest[-1] if rest and len(rest[-1]) in (2, 3) else ""
+        forms.setdefault((language, script), set()).add(region)
+    parts = []
+    for (language, script), regions in sorted(forms.items()):
+        head = re.escape(language) + (f"[-_]{re.escape(script)}" if script else "")
+        named = sorted(r for r in regions if r)
+        tail = f"[-_](?:{'|'.join(map(re.escape, named))})" if named else ""
+        if "" in regions and tail:
+            parts.append(f"{head}(?:{tail})?")
+        else:
+            parts.append(head + tail)
+    exact = "(?:" + "|".join(parts) + ")"
+    if len(exact) <= limit:
+        return exact
+    languages = sorted({tag.partition("-")[0] for tag in tags})
+    return rf"(?:{'|'.join(map(re.escape, languages))})(?:[-_][a-z0-9]{{1,8}})*"
+
+
 # -- locale negotiation -----------------------------------------------------------------------
 
 
@@ -204,8 +231,7 @@ class _Locales:
             option: sorted(tag for tag, found in table.tags.items() if found == option)
             for option in table.options
         }
-        languages = sorted({tag.partition("-")[0] for tag in table.tags})
-        syntax = rf"(?:{'|'.join(map(re.escape, languages))})(?:[-_][a-z0-9]{{1,8}})*"
+        syntax = _matching_tags(table.tags)
         acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
         # The library reads the first `items` ranges only.
         before = f"{{0,{max(self.items - 1, 0)}}}"
@@ -363,8 +389,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "the header, as browsers send them. q=0 refusals are honoured. nginx reads the "
             f"whole header; the library only its first {limits['items']} ranges and "
             f"{limits['header']:,} characters. A range in one of a notice's languages that the "
-            "library cannot match (an unknown region such as `en-XY`, or a script the notice "
-            "is not written in) ends nginx's search, where the library reads on.",
+            "library cannot match (an unknown region such as `en-XY`) is skipped, as by the "
+            "library, except for notices in so many languages that the list of tags does not "
+            "fit one nginx configuration token: then such a range ends nginx's search.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
