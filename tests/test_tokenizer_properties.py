@@ -169,7 +169,12 @@ def edit(doc: bytes, sizes: list[int]) -> bytes | str:
             k += 1
         out.append(injector.finish())
     except WithholdUncertain as fault:
-        return f"uncertain: {fault.cause}"
+        cause = fault.cause
+    else:
+        cause = ""
+    assert not cause.startswith("internal error"), cause
+    if cause:
+        return f"uncertain: {cause}"
     assert not (injector.skipped_reason or "").startswith("internal error")
     return b"".join(out)
 

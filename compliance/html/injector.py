@@ -270,6 +270,12 @@ class Injector:
         except Exception as exc:
             if self._rendering:
                 raise
+            if self._withhold is not None:
+                # Content may be withheld: never send the rest unedited.
+                self._cut = True
+                self._tail = b""
+                cause = f"internal error: {exc!r}"
+                raise WithholdUncertain(cause, b"".join(self._out)) from exc
             # A bug here must not break the page: send everything as it is from now on.
             rest = data[self._emit :]
             if self._held is not None:

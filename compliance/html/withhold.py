@@ -247,15 +247,17 @@ _TABLE_CONTEXT: Final = frozenset(b"table tbody thead tfoot tr".split())
 _TABLE_ENDS_SELECT: Final = frozenset(b"caption table tbody tfoot thead tr td th".split())
 # Elements whose end tag may be left out: an end tag of an element that would contain them
 # closes them (the page is taken to be nested as its end tags say).
+# For table parts only what the parser always creates around them counts (a cell is always
+# in a row and a table; which section a row is in is not known here).
 _CONTAINED_BY: Final = {
     b"li": frozenset(b"ul ol menu".split()),
     b"dd": frozenset(b"dl".split()),
     b"dt": frozenset(b"dl".split()),
     b"option": frozenset(b"select datalist optgroup".split()),
     b"optgroup": frozenset(b"select datalist".split()),
-    b"td": frozenset(b"tr tbody thead tfoot table".split()),
-    b"th": frozenset(b"tr tbody thead tfoot table".split()),
-    b"tr": frozenset(b"tbody thead tfoot table".split()),
+    b"td": frozenset(b"tr table".split()),
+    b"th": frozenset(b"tr table".split()),
+    b"tr": frozenset(b"table".split()),
     b"tbody": frozenset(b"table".split()),
     b"thead": frozenset(b"table".split()),
     b"tfoot": frozenset(b"table".split()),
@@ -440,6 +442,8 @@ class Extent:
 
     def _select_start(self, name: bytes) -> int:
         stack = self.stack
+        if name in _TABLE_ENDS_SELECT and self.name == b"select" and b"table" not in stack:
+            raise Ambiguous(f"<{name.decode()}> ends the select if it is in a table")
         if name in _TABLE_ENDS_SELECT and (self.in_select or b"table" in stack):
             # In a select in a table these end the select and are read again.
             k = self._index(b"select")
@@ -466,8 +470,12 @@ class Extent:
                 if self.in_select and self.name in (b"option", b"optgroup"):
                     return self._ending(END_BEFORE)  # the select around it ends
                 raise Ambiguous("select ended around the withheld element")
+            if k == 0:
+                # <select> here is read as its end tag (part of the element); the others end
+                # the select and are read again after it.
+                return self._ending(END_AFTER if name == b"select" else END_BEFORE)
             self._pop_to(k)
-            if name in (b"textarea",):
+            if name == b"textarea":
                 stack.append(name)
             return CONTINUE
         if name not in VOID:
@@ -573,7 +581,11 @@ class Extent:
             for k in range(len(tok.foreign) - 1, -1, -1):
                 if tok.foreign[k][0] == name:
                     return END_AFTER if k <= self.foreign_base else CONTINUE
-            return CONTINUE
+            inner = tok.foreign[self.foreign_base :]
+            if name in (b"body", b"html") or any(kind != 0 for _n, kind in inner[1:]):
+                return CONTINUE
+            # HTML rules take it: it closes the element if it names one around it.
+            raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
         stack = self.stack
         if stack[-1] in (b"svg", b"math") and len(tok.foreign) <= self.foreign_base:
             stack.pop()
@@ -581,12 +593,24 @@ class Extent:
             inner = tok.foreign[self.foreign_base :]
             if any(entry[0] == name for entry in inner):
                 return CONTINUE  # closes a foreign element (the tokenizer follows it)
-            if any(kind != 0 for _name, kind in inner) or self._index(name) < 0:
+            if any(kind != 0 for _name, kind in inner):
                 return CONTINUE  # an integration point is in the way: ignored
-            # HTML rules take the end tag: the foreign content goes first if it closes.
-            del tok.foreign[self.foreign_base :]
+            # HTML rules take the end tag; the foreign content closes if they close anything.
+            saved = stack[:]
             j = max(k for k, n in enumerate(stack) if n in (b"svg", b"math"))
             del stack[j:]
+            result = self._html_end(name)
+            if result == CONTINUE and stack == saved[:j]:
+                stack[:] = saved  # ignored: the foreign content stays open
+                return CONTINUE
+            del tok.foreign[self.foreign_base :]
+            return result
+        return self._html_end(name)
+
+    def _html_end(self, name: bytes) -> int:
+        """An end tag by the HTML rules (the current node is an HTML element)."""
+        tok = self.tok
+        stack = self.stack
         if self._table_context() and name in (b"p", b"br"):
             raise Ambiguous(
                 f"</{name.decode()}> makes an element the parser moves out of the table"
@@ -597,9 +621,11 @@ class Extent:
             if name in _TABLE_ENDS_SELECT:
                 k = self._index(name)
                 if k < 0:
-                    if self.in_select:
+                    if self.in_select or self.name == b"select":
                         raise Ambiguous(f"</{name.decode()}> may end the select around it")
-                    return CONTINUE
+                    # The select inside ends, and the end tag is read again after it.
+                    self._pop_to(self._index(b"select"))
+                    return self._html_end(name)
                 return self._ending(self._pop_to(k))
             if name in (b"option", b"optgroup", b"select"):
                 k = self._index(name)
