@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import io
 import json
 import os
@@ -584,9 +585,13 @@ def servers(rounds: int, quick: bool, client: str) -> None:
         how = f"wrk (1 thread) for {seconds} s per run"
     else:
         how = f"an asyncio client (wrk is not installed), {requests} requests per run"
+    found = importlib.util.find_spec
+    http = "httptools" if found("httptools") else "h11"
+    loop = "uvloop" if found("uvloop") else "asyncio"
     print(
-        f"throughput: the Jinja2 article under real servers, one worker each, {how}, "
-        f"{connections} connections, best of {rounds} interleaved rounds"
+        f"throughput: the Jinja2 article under real servers, one worker each (uvicorn with "
+        f"{http} and {loop}, gunicorn's sync worker), {how}, {connections} connections, "
+        f"best of {rounds} interleaved rounds"
     )
 
     def load(port: int, warm_up: bool = False) -> float:
