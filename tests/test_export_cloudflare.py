@@ -104,6 +104,8 @@ LANGUAGES = [
     "EN_gb",
     ", ".join(["xx"] * 17 + ["uk"]),  # past the ranges the library reads
     "x" * 60 + ", uk",  # an over-long range is skipped
+    "en-XY, ru-Latn, uk",  # babel cannot read en-XY, and reads ru-Latn as ru
+    "en-Dsrt-001, fr",  # en-001 to babel
 ]
 
 

@@ -18,7 +18,14 @@ from compliance import engine as _engine
 from compliance import http as _http
 
 from . import Export
-from .plan import EdgePlan, LocaleTable, Omission, accept_language_limits, as_json
+from .plan import (
+    EdgePlan,
+    LocaleTable,
+    Omission,
+    accept_language_limits,
+    as_json,
+    known_scripts,
+)
 
 __all__ = ["render_cloudflare"]
 
@@ -106,14 +113,18 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
                 "default": table.default,
                 "tags": dict(table.tags),
                 "countries": {c: list(v) for c, v in table.countries.items()},
+                "scripts": {
+                    language: list(known_scripts(language))
+                    for language in sorted({tag.split("-")[0] for tag in table.tags})
+                },
             }
             for table in tables
         ],
         "knownSubdivisions": _subdivisions_of(countries),
         "acceptLanguage": accept_language_limits(),
         "locationSensitive": plan.location_sensitive,
-        # The middleware reads at most this much of a raw path; the engine matches no more.
-        "maxPath": int(getattr(_http, "MAX_PATH", getattr(_engine, "MAX_PATH", 1 << 30))),
+        # Longer paths are fail-safe: path rules match, exclusions do not.
+        "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
         "tagged": any(rule.tags for rule in plan.rules),
     }
 

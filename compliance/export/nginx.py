@@ -165,33 +165,6 @@ def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
     return "(?:" + "|".join(out) + ")"
 
 
-def _matching_tags(tags: Iterable[str], limit: int = 3000) -> str:
-    """A regex for exactly the language tags the library matches to some option (so nginx
-    reads on past a range it cannot use, as the library does), grouped by language and
-    script with their regions; when that is too long for one configuration token, any tag
-    of the options' languages."""
-    forms: dict[tuple[str, str], set[str]] = {}
-    for tag in tags:
-        language, *rest = tag.split("-")
-        script = rest[0] if rest and len(rest[0]) == 4 else ""
-        region = rest[-1] if rest and len(rest[-1]) in (2, 3) else ""
-        forms.setdefault((language, script), set()).add(region)
-    parts = []
-    for (language, script), regions in sorted(forms.items()):
-        head = re.escape(language) + (f"[-_]{re.escape(script)}" if script else "")
-        named = sorted(r for r in regions if r)
-        tail = f"[-_](?:{'|'.join(map(re.escape, named))})" if named else ""
-        if "" in regions and tail:
-            parts.append(f"{head}(?:{tail})?")
-        else:
-            parts.append(head + tail)
-    exact = "(?:" + "|".join(parts) + ")"
-    if len(exact) <= limit:
-        return exact
-    languages = sorted({tag.partition("-")[0] for tag in tags})
-    return rf"(?:{'|'.join(map(re.escape, languages))})(?:[-_][a-z0-9]{{1,8}})*"
-
-
 # -- locale negotiation -----------------------------------------------------------------------
 
 
@@ -231,11 +204,15 @@ class _Locales:
             option: sorted(tag for tag, found in table.tags.items() if found == option)
             for option in table.options
         }
-        syntax = _matching_tags(table.tags)
+        # A range counts when it is in one of the options' languages (nginx cannot hold the
+        # list of every tag the library matches: see the README's limits).
+        languages = "|".join(sorted({re.escape(tag.partition("-")[0]) for tag in table.tags}))
+        usable = rf"(?:{languages})(?:[-_][a-z0-9]{{1,8}})*"
+        captured = f"({usable})"
         acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
         # The library reads the first `items` ranges only.
         before = f"{{0,{max(self.items - 1, 0)}}}"
-        first = rf"^(?:(?!\s*(?:{syntax}|\*){acceptable})[^,]*,){before}\s*({syntax}){acceptable}"
+        first = rf"^(?:(?!\s*(?:{usable}|\*){acceptable})[^,]*,){before}\s*{captured}{acceptable}"
         w.map(
             "$http_accept_language",
             f"{_P}_at_{number}",
@@ -286,12 +263,17 @@ class _Locales:
             entries,
             default=_quote(table.default),
         )
+        w.map(
+            "$upstream_http_content_language",
+            f"{_P}_pt_{number}",
+            [(_regex(rf"^\s*{captured}\s*(?:,|$)", caseless=True), "$1")],
+        )
         page_entries = [
-            (_regex(rf"^\s*{chunk}\s*(?:,|$)", caseless=True), _quote(option))
+            (_regex(rf"^{chunk}$", caseless=True), _quote(option))
             for option, tags in by_option.items()
             for chunk in _chunks(tags)
         ]
-        w.map("$upstream_http_content_language", f"{_P}_pg_{number}", page_entries)
+        w.map(f"${_P}_pt_{number}", f"{_P}_pg_{number}", page_entries)
         w.map(
             f'"${_P}_pg_{number}|${_P}_lang_{number}"',
             f"{_P}_nl_{number}",
@@ -389,9 +371,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "the header, as browsers send them. q=0 refusals are honoured. nginx reads the "
             f"whole header; the library only its first {limits['items']} ranges and "
             f"{limits['header']:,} characters. A range in one of a notice's languages that the "
-            "library cannot match (an unknown region such as `en-XY`) is skipped, as by the "
-            "library, except for notices in so many languages that the list of tags does not "
-            "fit one nginx configuration token: then such a range ends nginx's search.",
+            "library cannot match (an unknown region such as `en-XY`, a script babel drops "
+            "such as `ru-Latn`) ends nginx's search, where the library reads on.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
@@ -403,6 +384,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "sub_filter edits uncompressed bodies only: location.conf clears "
             "`Accept-Encoding` towards the origin; a response compressed anyway is not edited.",
             "Only the first `Cache-Control` and `X-Compliance-Tags` header of a response is read.",
+            "Paths longer than 8,192 characters: nginx refuses such requests with its default "
+            "`large_client_header_buffers`; raised, it matches them like others, where the "
+            "library counts `paths` as matching and `exclude_paths` as not.",
             "Blocks are answered as HTML; the JSON form the middleware sends to clients that "
             "prefer JSON is not available.",
             "sub_filter drops `ETag` and `Last-Modified` from the HTML pages of this location "

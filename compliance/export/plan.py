@@ -212,6 +212,38 @@ def _territories() -> tuple[str, ...]:
     return tuple(sorted(Locale("en").territories))
 
 
+@functools.lru_cache(maxsize=256)
+def known_scripts(language: str) -> tuple[str, ...]:
+    """Scripts CLDR has data for in ``language`` (lower case). babel drops any other script
+    subtag when it parses a tag (``ru-Latn`` reads as ``ru``), so the edge does the same."""
+    from babel import localedata
+
+    scripts: set[str] = set()
+    for identifier in localedata.locale_identifiers():
+        parts = identifier.split("_")
+        if parts[0] == language:
+            scripts.update(p.lower() for p in parts[1:] if len(p) == 4 and p.isalpha())
+    for key, value in get_global("likely_subtags").items():
+        if key.split("_")[0] == language:
+            for part in (*key.split("_")[1:], *value.split("_")[1:]):
+                if len(part) == 4 and part.isalpha():
+                    scripts.add(part.lower())
+    return tuple(sorted(scripts))
+
+
+def without_unknown_script(tag: str) -> str:
+    """``tag`` (lower case, ``-``) as babel reads it: a script it has no data for dropped.
+
+    >>> without_unknown_script("ru-latn-ua"), without_unknown_script("sr-latn")
+    ('ru-ua', 'sr-latn')
+    """
+    parts = tag.split("-")
+    script = parts[1] if len(parts) > 1 else ""
+    if len(script) == 4 and script.isalpha() and script not in known_scripts(parts[0]):
+        return "-".join([parts[0], *parts[2:]])
+    return tag
+
+
 def _script(code: str) -> tuple[str, str] | None:
     """(language, script) of a locale, the script filled in from CLDR's likely subtags."""
     parsed = _locales.parse_locale(code)
@@ -245,12 +277,13 @@ def locale_table(options: Sequence[str], default: str) -> LocaleTable:
 def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
     tags: dict[str, str] = {}
     if len(opts) > 1:
-        # A tag can only match an option of its language written in the same script.
-        scripts: dict[str, set[str]] = {}
-        for found in filter(None, map(_script, opts)):
-            scripts.setdefault(found[0], set()).add(found[1])
-        for language, written in sorted(scripts.items()):
-            for script in ("", *sorted(s for s in written if s)):
+        # Every script babel knows in the language: it keeps one in a tag only where it has
+        # data for that language, script and region, and drops it otherwise (en-Dsrt-001
+        # reads as en-001), so the answer depends on the whole tag. Scripts it knows no data
+        # for are always dropped (without_unknown_script).
+        languages = sorted({found[0] for found in filter(None, map(_script, opts))})
+        for language in languages:
+            for script in ("", *(s.title() for s in known_scripts(language))):
                 for territory in ("", *_territories()):
                     tag = "-".join(p for p in (language, script, territory) if p)
                     locale, reason = _pick(opts, default, accept_language=tag)
@@ -283,21 +316,25 @@ def negotiate(
     if len(table.options) == 1:
         return table.options[0]
     if page_language:
-        found = table.tags.get(page_language.strip().replace("_", "-").lower())
+        found = _lookup(table, page_language.strip())
         if found:
             return found
     preferred, refused = _locales.parse_accept_language(accept_language)
     for tag in preferred:
         if tag == "*":
             break
-        found = table.tags.get(tag.replace("_", "-").lower())
+        found = _lookup(table, tag)
         if found:
             return found
-    refused_options = {table.tags.get(t.replace("_", "-").lower()) for t in refused if t != "*"}
+    refused_options = {_lookup(table, t) for t in refused if t != "*"}
     for option in table.countries.get(country or "", ()):
         if option not in refused_options:
             return option
     return table.default
+
+
+def _lookup(table: LocaleTable, tag: str) -> str | None:
+    return table.tags.get(without_unknown_script(tag.replace("_", "-").lower()))
 
 
 def accept_language_limits() -> dict[str, Any]:

@@ -193,7 +193,13 @@ function parseAcceptLanguage(header) {
 }
 
 function lookup(table, tag) {
-  const found = table.tags[tag.replace(/_/g, "-").toLowerCase()];
+  const parts = tag.replace(/_/g, "-").toLowerCase().split("-");
+  // babel drops a script subtag it has no data for in that language (ru-Latn reads as ru).
+  if (parts.length > 1 && /^[a-z]{4}$/.test(parts[1])
+    && !(table.scripts[parts[0]] || []).includes(parts[1])) {
+    parts.splice(1, 1);
+  }
+  const found = table.tags[parts.join("-")];
   return found === undefined ? null : found;
 }
 
@@ -478,7 +484,7 @@ export default {
     const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
     const info = {
       host: url.hostname.toLowerCase().replace(/\.$/, ""),
-      path: normalizePath(url.pathname.slice(0, DATA.maxPath)),
+      path: normalizePath(url.pathname),
       day: today(),
       tags: new Set(),
       headers: request.headers,
