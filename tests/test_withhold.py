@@ -173,6 +173,8 @@ HARD_PAGES = [
     pytest.param('<embed src="HTTPS://EMBED.RT.COM/e">b', id="embed-upper-case-host"),
     pytest.param('<audio><source src="//sputniknews.com/a.mp3"></audio>b', id="audio-source"),
     pytest.param('<img srcset="https://embed.rt.com:443/a.png 2x">b', id="srcset-port"),
+    pytest.param('<script src="/&#9;/embed.rt.com/p.js"></script>b', id="tab-in-url"),
+    pytest.param('<iframe src="https:&#92;&#92;embed.rt.com/v"></iframe>b', id="backslashes"),
     pytest.param(f"<DIV {MARK.upper().replace(TOKEN.upper(), TOKEN)}>a</DIV>b", id="upper"),
 ]
 
@@ -384,6 +386,8 @@ def test_placeholder_is_encoded_in_the_page_charset() -> None:
         ("/rt.com/x", None),
         ("rt.com/x", None),
         ("https://[::1]:8080/", "[::1]"),
+        ("/\t/rt.com/x", "rt.com"),
+        ("ht\ntps://rt.com/x", "rt.com"),
     ],
 )
 def test_url_host(url: str, host: str | None) -> None:

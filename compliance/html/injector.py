@@ -73,7 +73,20 @@ _FRAMESET_NOT_OK: Final = frozenset(
     b" textarea xmp iframe select image".split()
 )
 _FRAMESET_WATCH: Final = Watch.of(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
-_MARK_PROBE = re.compile(rb"(?i:data-compliance-withhold)")
+
+
+def _any_case(word: bytes) -> bytes:
+    """``word`` in any ASCII case, as classes rather than ``(?i:)``: a pattern that starts
+    with a literal byte is searched at C speed, a case-insensitive one twenty times slower."""
+    return b"".join(
+        b"[%c%c]" % (c, c - 32) if 0x61 <= c <= 0x7A else re.escape(bytes((c,))) for c in word
+    )
+
+
+# Where the mark may be ("-compliance-withhold"); attributes are read exactly after.
+_MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
+# An embed URL can only name a host with "//" (or back slashes, or character references).
+_MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|&")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS)
@@ -645,7 +658,10 @@ class Injector:
         tok = self.tokenizer
         marked = withhold.marks and _MARK_PROBE.search(tag) is not None
         if not marked and not (
-            withhold.embeds and name in EMBED_ELEMENTS and _URL_ATTRIBUTE.search(tag)
+            withhold.embeds
+            and name in EMBED_ELEMENTS
+            and _URL_ATTRIBUTE.search(tag)
+            and _MAYBE_HOST.search(tag)
         ):
             return False
         rule = withhold.select(name, attributes(tag))

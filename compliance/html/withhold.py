@@ -60,7 +60,8 @@ def url_host(url: str) -> str | None:
     >>> url_host("https://Player.RT.com:443/x"), url_host("//rt.com/a"), url_host("/rt.com")
     ('player.rt.com', 'rt.com', None)
     """
-    url = url.strip(" \t\n\r\f")[:4096]
+    # As the URL standard reads it: tabs and newlines anywhere are dropped ("/\t/host").
+    url = url.strip(" \t\n\r\f").replace("\t", "").replace("\n", "").replace("\r", "")[:4096]
     rest = url
     scheme, colon, after = url.partition(":")
     if colon and scheme and scheme[0].isalpha() and "/" not in scheme:
