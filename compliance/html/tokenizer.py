@@ -192,7 +192,9 @@ def _boring(
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
     # End tags first: "/" rules them in or out in one step, start tags need the dispatch.
-    pieces = [b"<(?:/" + end_first + _PLAIN_ATTRS + b"|" + start_first + _PLAIN_ATTRS + b")"]
+    # (End tags rarely carry attributes: those few take the generic path.)
+    end_tail = rb"[^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>"
+    pieces = [b"<(?:/" + end_first + end_tail + b"|" + start_first + _PLAIN_ATTRS + b")"]
     if not comments:
         pieces.append(_WHOLE_COMMENT)
     if whole_scripts:
