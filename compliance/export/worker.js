@@ -230,7 +230,7 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
 function prefersJson(accept) {
   if (!accept) return false;
   const best = { json: -1.0, html: -1.0 };
-  for (const item of accept.split(",")) {
+  for (const item of accept.slice(0, 4096).split(",").slice(0, 64)) {
     const [rawMedia, ...params] = item.split(";").map((p) => p.trim());
     let quality = 1.0;
     for (const param of params) {
