@@ -436,3 +436,23 @@ def test_text_seen_in_a_skipped_stretch_still_rules_out_a_frameset(placement: st
     assert injector.inserted_placements == [placement]
     assert injector.skip_reason is None
     assert len(notices(tree(out.decode()))) == 1
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        # An unfinished tag or comment was never sent: dropped, the notice goes there.
+        (b"<body><p>a</p><p title='x", b"<body><p>a</p><E>"),
+        (b"<body><p>a<!-- never closed", b"<body><p>a<E>"),
+        (b"<body><table><tr><td>a", b"<body><table><tr><td>a</table><E>"),
+        # Inside script text nothing can go (the bytes held to find its end tag are dropped).
+        (b"<body><script>var a = 'x", b"<body><script>va"),
+    ],
+)
+def test_cut_ends_the_document_where_the_input_stopped(sent: bytes, expected: bytes) -> None:
+    # After a bound is hit mid-stream the core ends the output with cut().
+    injector = Injector(lambda page: {"body_end": "<E>"})
+    out = injector.feed(sent) + injector.cut()
+    assert out == expected
+    assert injector.finish() == b""
+    assert injector.feed(b"more") == b""

@@ -247,9 +247,13 @@ class Injector:
         self._out = []
         self._tail = b""
         try:
+            # The output stops at a removed element's start (a place for markup), or where
+            # the input stopped: an unfinished token is dropped, but inside a comment or raw
+            # text nothing can go.
+            removing = self._context is not None
             self._restore_context()
             self._extent = None
-            self._end_of_stream(safe=True)
+            self._end_of_stream(safe=True if removing else None)
         except Exception as exc:  # pragma: no cover - a bug here must not break the page
             if self._held is not None:
                 self._out.append(bytes(self._held))
