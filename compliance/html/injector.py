@@ -118,6 +118,7 @@ _HEAD_SKIP = re.compile(
     rb")*+"
 )
 _HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, _HEAD_SKIP)
+_UNIONS: dict[tuple[Watch, ...], Watch] = {}  # what several readers watch, shared
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")
 
@@ -196,7 +197,6 @@ class Injector:
         self._strategies: list[Strategy] = []
         self._pending: list[Strategy] = []
         self._held: bytearray | None = None
-        self._watch_cache: dict[tuple[Watch, ...], Watch] = {}
 
     @property
     def max_token(self) -> int:
@@ -423,13 +423,13 @@ class Injector:
         if self._withhold is not None and self._withhold.embeds:
             watches.append(_WITHHOLD_EMBEDS)
         key = tuple(watches)
-        watch = self._watch_cache.get(key)
+        watch = _UNIONS.get(key)
         if watch is None:
             watch = Watch.of()
             for w in watches:
                 watch = watch | w
-            if len(self._watch_cache) < 256:
-                self._watch_cache[key] = watch
+            if len(_UNIONS) < 256:  # combinations of the registered placements' watches
+                _UNIONS[key] = watch
         self.tokenizer.watch = watch
 
     def _frameset_pending(self) -> bool:
