@@ -30,6 +30,7 @@ if typing.TYPE_CHECKING:
         GeoDatabaseError,
         Problem,
         RuleError,
+        VariableMissing,
     )
     from .geo import (
         UNKNOWN,
@@ -71,6 +72,7 @@ _LAZY = {
     "TraceEntry": "decision",
     "TrustedProxies": "client",
     "UNKNOWN": "geo",
+    "VariableMissing": "errors",
     "WithholdMatch": "decision",
     "__version__": "__about__",
     "bundled_packs": "loader",
@@ -121,6 +123,7 @@ __all__ = [
     "TestOutcome",
     "TraceEntry",
     "TrustedProxies",
+    "VariableMissing",
     "WithholdMatch",
     "__version__",
     "bundled_packs",

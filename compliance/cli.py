@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also fail on what a reviewer needs (e.g. rules and regions without sources)",
     )
+    lint.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable the site sets (repeatable); required variables left unset are noted",
+    )
 
     test = commands.add_parser("test", help="run the tests written in rule files")
     test.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
@@ -113,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rules", action="append", metavar="PATH")
     _pack_option(demo)
     demo.add_argument("--geoip-db", metavar="PATH")
+    demo.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
+    )
     _export_parser(commands)
     return parser
 
@@ -176,7 +186,7 @@ def _lint(args: argparse.Namespace) -> int:
     from .loader import lint, load_rules
 
     paths, packs = _sources(args.paths, args.pack)
-    findings = lint(paths, packs=packs, strict=args.strict)
+    findings = lint(paths, packs=packs, strict=args.strict, variables=_variables(args.set))
     errors = [f for f in findings if f.severity == "error"]
     # One FILE:LINE:COL line per finding on stdout, for editors and CI annotations.
     for finding in findings:
@@ -185,7 +195,8 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem(s) in rule files", file=sys.stderr)
         return 1
     ruleset = load_rules(paths, packs=packs)
-    warnings = f", {_count(len(findings), 'warning')}" if findings else ""
+    warned = [f for f in findings if f.severity == "warning"]
+    warnings = f", {_count(len(warned), 'warning')}" if warned else ""
     print(
         f"ok: {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.regions), 'region')} "
         f"and {_count(len(ruleset.tests), 'test')} in {_count(len(ruleset.files), 'file')}"
@@ -673,7 +684,12 @@ def _demo(args: argparse.Namespace) -> int:
 
     paths, packs = _sources(args.rules, args.pack)
     return run_demo(
-        port=args.port, host=args.host, rules=paths, packs=packs, geoip_db=args.geoip_db
+        port=args.port,
+        host=args.host,
+        rules=paths,
+        packs=packs,
+        geoip_db=args.geoip_db,
+        variables=_variables(args.set),
     )
 
 
@@ -688,6 +704,9 @@ def _export_parser(commands: Any) -> None:
     export.add_argument("--rules", action="append", metavar="PATH", help="rule files (repeatable)")
     _pack_option(export)
     export.add_argument("--output", required=True, metavar="DIR", help="directory to write")
+    export.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
+    )
     export.add_argument("--geoip-db", metavar="PATH", help="nginx: the MaxMind .mmdb nginx reads")
     export.add_argument(
         "--at", metavar="DATE", help="nginx: the day whose rules are baked in (default today, UTC)"
@@ -706,16 +725,19 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_cloudflare, export_nginx, stale_files, write_export
 
     paths = _rule_paths(args.rules, args.pack)
+    variables = _variables(args.set)
     if args.target == "nginx":
         if not args.geoip_db:
             raise _UsageError("nginx needs --geoip-db PATH: the database nginx's geoip2 reads")
-        result = export_nginx(paths, geoip_db=args.geoip_db, at=_parse_date(args.at))
+        result = export_nginx(
+            paths, geoip_db=args.geoip_db, at=_parse_date(args.at), variables=variables
+        )
     else:
         if args.at is not None:
             raise _UsageError("--at is for nginx: the Worker evaluates effective dates per request")
         if args.geoip_db is not None:
             raise _UsageError("--geoip-db is for nginx: the Worker reads request.cf")
-        result = export_cloudflare(paths)
+        result = export_cloudflare(paths, variables=variables)
     for omission in result.omissions:
         print(f"not expressible in {args.target}: {omission}", file=sys.stderr)
     for note in result.notes:

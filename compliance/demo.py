@@ -36,9 +36,9 @@ import pycountry
 
 from .asgi import ComplianceMiddleware
 from .engine import CompiledRule, Engine
-from .errors import ConfigurationError
+from .errors import ConfigurationError, VariableMissing
 from .geo import Location
-from .models import Block, Notice, Texts
+from .models import Block, Notice, Texts, VariableValue
 from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
 
 __all__ = ["COOKIE", "Simulation", "create_app", "demo_engine", "run_demo"]
@@ -560,6 +560,29 @@ def _status(compiled: CompiledRule, today: dt.date) -> str:
     return "in force today"
 
 
+def _missing(exc: VariableMissing) -> str:
+    """What the preview shows for a text that needs variables the site has not set."""
+    flags = " ".join(f"--set {name}=..." for name in exc.variables)
+    return (
+        f'<p class="missing-variables"><strong>Not shown until the site sets '
+        f"{_e(', '.join(exc.variables))}</strong> (required; readers get the fail mode "
+        f"instead): <code>compliance demo {_e(flags)}</code></p>"
+    )
+
+
+def _or_missing(
+    render: Callable[[str, Texts, str, Mapping[str, VariableValue]], str],
+    rule_id: str,
+    message: Texts,
+    locale: str,
+    variables: Mapping[str, VariableValue],
+) -> str:
+    try:
+        return render(rule_id, message, locale, variables)
+    except VariableMissing as exc:
+        return _missing(exc)
+
+
 def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str:
     rule = compiled.rule
     regions = engine.ruleset.regions
@@ -589,7 +612,7 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
         previews.append(f"<p>Notice, <code>placement: {_e(message.placement)}</code>:</p>")
         for locale in message.texts:
             previews.append(_locale_label(message, locale))
-            previews.append(notice_html(rule.id, message, locale, engine.variables))
+            previews.append(_or_missing(notice_html, rule.id, message, locale, engine.variables))
     elif isinstance(message, Block):
         previews.append(
             f"<p>Block: HTTP {message.status}, <code>Link: &lt;{_e(message.blocked_by)}&gt;; "
@@ -597,7 +620,11 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
         )
         for locale in message.texts:
             previews.append(_locale_label(message, locale))
-            body = message_body(message, locale, engine.variables)
+            try:
+                body = message_body(message, locale, engine.variables, rule=rule.id)
+            except VariableMissing as exc:
+                previews.append(_missing(exc))
+                continue
             lang = _e(locale.replace("_", "-"))
             previews.append(
                 f'<div class="block-preview" data-compliance-rule="{_e(rule.id)}" '
@@ -617,7 +644,7 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
             previews.append("<p><em>nothing: removed without a placeholder</em></p>")
         for locale in withhold.texts:
             previews.append(_locale_label(withhold, locale))
-            previews.append(withhold_html(rule.id, withhold, locale, engine.variables))
+            previews.append(_or_missing(withhold_html, rule.id, withhold, locale, engine.variables))
     sample = _sample_reader(rule.jurisdictions, regions)
     try_it = ""
     if sample is not None:
@@ -799,11 +826,12 @@ def demo_engine(
     *,
     packs: list[str] | None = None,
     watch: float | None = 1.0,
+    variables: Mapping[str, VariableValue] | None = None,
 ) -> Engine:
     """The engine the demo serves: the given rules and bundled packs (neither: the default
-    pack), watched, located by the simulator over the MaxMind database or the embedded
-    lookup."""
-    return Engine.from_paths(rules, geoip_db, packs=packs, watch=watch)
+    pack) with the site's ``variables``, watched, located by the simulator over the MaxMind
+    database or the embedded lookup."""
+    return Engine.from_paths(rules, geoip_db, packs=packs, watch=watch, variables=variables)
 
 
 def run_demo(
@@ -813,11 +841,12 @@ def run_demo(
     rules: list[str] | None = None,
     packs: list[str] | None = None,
     geoip_db: str | None = None,
+    variables: Mapping[str, VariableValue] | None = None,
 ) -> int:
     """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop)."""
     import uvicorn  # the optional `demo` extra
 
-    engine = demo_engine(rules, geoip_db, packs=packs)
+    engine = demo_engine(rules, geoip_db, packs=packs, variables=variables)
     config = uvicorn.Config(
         create_app(engine, hosts=[host]), host=host, port=port, lifespan="on", log_level="info"
     )

@@ -53,6 +53,7 @@ from .render import (
     block_page,
     message_text,
     notice_html,
+    unset_required,
     withhold_html,
 )
 from .watch import FileWatcher
@@ -399,7 +400,7 @@ class CompiledRule:
             assert rule.block is not None
             cached = block_json(self.id, rule.block, locale, variables)
         else:
-            cached = message_text(message, locale, variables)
+            cached = message_text(message, locale, variables, rule=self.id)
         with self._lock:
             self._cache[key] = cached
         return cached
@@ -541,6 +542,11 @@ def _check_variables(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -
             f"(rules use: {', '.join(sorted(used)) or 'none'})"
         )
     for name, value in variables.items():
+        if value is None:
+            raise ConfigurationError(
+                f"variable {name!r}: None is not a value (give text, a number, a date, or "
+                "a mapping of locale to value)"
+            )
         if isinstance(value, Mapping):
             bad = [str(k) for k in value if not isinstance(k, str) or parse_locale(k) is None]
             if bad:
@@ -548,6 +554,35 @@ def _check_variables(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -
                     f"variable {name!r}: {', '.join(map(repr, bad))} is not a locale "
                     "(use codes such as 'en', 'ru', 'pt-BR')"
                 )
+
+
+def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -> None:
+    """One WARNING per rule whose required variables (``null`` in the rule file) the site
+    has not set: where the rule applies, its notice cannot be shown (the fail mode)."""
+    for loaded in ruleset.rules:
+        rule = loaded.rule
+        unset: dict[str, list[str]] = {}
+        for message in (rule.notice, rule.block, rule.withhold):
+            if message is not None:
+                for name, locales in unset_required(message, variables).items():
+                    unset.setdefault(name, []).extend(locales)
+        if not unset:
+            continue
+        names = list(unset)  # as the rule declares them
+        locales = sorted({locale for found in unset.values() for locale in found})
+        logger.warning(
+            "rule %s (%s:%d) has required variables the site has not set: %s (needed in %s); "
+            "readers it applies to get the fail mode instead of its notice until they are set: "
+            "variables={%s} in Python (Engine.from_paths, middleware settings), %s on the "
+            "command line",
+            rule.id,
+            loaded.file,
+            loaded.line,
+            ", ".join(names),
+            ", ".join(locales),
+            ", ".join(f"{name!r}: ..." for name in names),
+            " ".join(f"--set {name}=..." for name in names),
+        )
 
 
 def _bounded_tags(tags: Iterable[str]) -> frozenset[str]:
@@ -611,6 +646,7 @@ class Engine:
     ) -> None:
         self._variables: Mapping[str, VariableValue] = MappingProxyType(dict(variables or {}))
         _check_variables(ruleset, self._variables)
+        _warn_unset_required(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
@@ -1003,6 +1039,7 @@ class Engine:
                 self._reloads["failed"] += 1
                 logger.error("rule reload failed (%s); still serving the previous rules", fault)
                 return False
+            _warn_unset_required(ruleset, self._variables)
             self._state = _State(ruleset, self._variables)
             self._reloads["ok"] += 1
             self.last_reload_error = None

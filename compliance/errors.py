@@ -6,7 +6,8 @@
      ├── ConfigurationError        (user error: a bad argument or setting; also a ValueError)
      ├── RuleError                 (user error: rule files that do not load)
      └── ComplianceFault           (not the user's fault: something broke while serving)
-          └── GeoDatabaseError     (a geolocation database is missing, unreadable or corrupt)
+          ├── GeoDatabaseError     (a geolocation database is missing, unreadable or corrupt)
+          └── VariableMissing      (a notice needs a value the site has not set)
 
 User errors are raised at start-up, when something is configured or loaded. Faults can
 happen while serving; the middleware catches them, logs them and applies its fail mode.
@@ -24,6 +25,7 @@ __all__ = [
     "GeoDatabaseError",
     "Problem",
     "RuleError",
+    "VariableMissing",
 ]
 
 
@@ -52,6 +54,35 @@ class GeoDatabaseError(ComplianceFault):
         self.reason = reason
         self.address = address
         super().__init__(f"{path}: {reason}")
+
+
+class VariableMissing(ComplianceFault):
+    """A rule that applies needs a value the site has not set: a required variable
+    (``null`` in the rule file, such as the registry name in the foreign-agent label) with
+    no site-wide value in the locale being rendered. Its notice, block or placeholder is
+    not rendered with a blank in place of the value: the middleware applies its fail mode.
+
+    ``rule`` and ``variables`` name what is missing (never a client); ``cause`` keys the
+    rate-limited log line.
+    """
+
+    def __init__(self, rule: str, variables: Iterable[str], locale: str | None = None) -> None:
+        self.rule = rule
+        self.variables: tuple[str, ...] = tuple(variables)
+        self.locale = locale
+        self.cause = f"{rule}:{','.join(self.variables)}"
+        names = ", ".join(self.variables)
+        noun = "variable" if len(self.variables) == 1 else "variables"
+        where = f" in {locale!r}" if locale else ""
+        example = ", ".join(f"{name!r}: ..." for name in self.variables)
+        flags = " ".join(f"--set {name}=..." for name in self.variables)
+        owner = f"rule {rule!r}" if rule else "a rule"
+        super().__init__(
+            f"{owner} cannot be rendered{where}: the required {noun} {names} "
+            f"{'has' if len(self.variables) == 1 else 'have'} no value; the site must set "
+            f"{'it' if len(self.variables) == 1 else 'them'}: variables={{{example}}} "
+            f"(Engine, middleware settings) or {flags} (command line)"
+        )
 
 
 @dataclass(frozen=True, order=True)

@@ -18,7 +18,7 @@ import stat
 import string
 import types
 import typing
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -38,6 +38,7 @@ from .models import (
     Notice,
     Reader,
     Region,
+    Request,
     Rule,
     RuleFile,
     RuleTest,
@@ -132,12 +133,13 @@ class RuleSet:
 @dataclass(frozen=True, order=True)
 class Finding(Problem):
     """A problem found by :func:`lint`: an ``error`` (the rules do not load, or break a
-    ``--strict`` requirement) or a ``warning`` (they load, but need attention)."""
+    ``--strict`` requirement), a ``warning`` (they load, but need attention) or a ``note``
+    (for the site, never a failure: a required variable it has not set)."""
 
-    severity: Literal["error", "warning"] = "error"
+    severity: Literal["error", "warning", "note"] = "error"
 
     def __str__(self) -> str:
-        kind = "warning: " if self.severity == "warning" else ""
+        kind = f"{self.severity}: " if self.severity != "error" else ""
         return f"{self.file}:{self.line}:{self.column}: {kind}{self.message}"
 
 
@@ -347,14 +349,18 @@ def lint(
     packs: Iterable[str] | None = None,
     strict: bool = False,
     today: dt.date | None = None,
+    variables: Mapping[str, object] | None = None,
     max_bytes: int = MAX_FILE_BYTES,
     max_values: int = MAX_YAML_VALUES,
 ) -> list[Finding]:
     """Every problem in the rule files, errors and warnings (``compliance lint``).
 
     Warnings: a ``review_by`` day that has passed. With ``strict``, a rule or region
-    without ``sources`` is an error, and so is every warning. Raises
-    :class:`~compliance.errors.ConfigurationError` for paths or packs that do not exist.
+    without ``sources`` is an error, and so is every warning. Given the site's
+    ``variables`` (``{}`` for none), a note for each required variable they leave unset:
+    notes never fail, with ``strict`` either, since whether the site sets the variable is
+    not a fact about the rule files. Raises :class:`~compliance.errors.ConfigurationError`
+    for paths or packs that do not exist, and for ``variables`` no rule declares.
     """
     checker, files = _check(paths, packs, max_bytes, max_values)
     day = today or dt.datetime.now(dt.UTC).date()
@@ -368,7 +374,31 @@ def lint(
             "error" if strict or kind == "sources" else "warning"
         )
         findings.append(Finding(file, where[0], where[1], message, severity))
+    if variables is not None:
+        findings += _unset_required(checker, variables)
     return sorted(set(findings), key=_problem_order(files))
+
+
+def _unset_required(checker: _Checker, variables: Mapping[str, object]) -> list[Finding]:
+    """Notes for the required variables that the site's ``variables`` leave unset."""
+    unknown = sorted(set(variables) - checker.variable_names)
+    if unknown:
+        declared = ", ".join(sorted(checker.variable_names)) or "none"
+        raise ConfigurationError(
+            f"variables {', '.join(map(repr, unknown))} are not used by any rule "
+            f"(rules use: {declared})"
+        )
+    notes = []
+    for file, where, label, name in checker.required:
+        value = variables.get(name)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            continue
+        message = (
+            f"{label}: required variable; the site must set it (variables={{{name!r}: ...}} "
+            f"in Python, --set {name}=... on the command line)"
+        )
+        notes.append(Finding(file, where[0], where[1], message, "note"))
+    return notes
 
 
 def _problem_order(files: Sequence[Path]) -> Any:
@@ -426,6 +456,10 @@ class _Checker:
         # For lint: (file, position, message, kind) of what only lint reports.
         self.notes: list[tuple[str, tuple[int, int], str, str]] = []
         self.review_days: dict[tuple[str, tuple[int, int]], dt.date] = {}
+        # Rule variables: every name declared, and the required ones (file, where, label, name).
+        self.variable_names: set[str] = set()
+        self.required: list[tuple[str, tuple[int, int], str, str]] = []
+        self._variable_uses: list[tuple[_File, Loc, str]] = []
         self.rules: list[LoadedRule] = []
         self.tests: list[LoadedTest] = []
         self.regions: dict[str, tuple[Region, str]] = {}
@@ -544,6 +578,17 @@ class _Checker:
                 if suggestion:
                     message += f" (did you mean '{suggestion}'?)"
                 file.report(loc, message, key=True)
+            elif (
+                len(loc) >= 3
+                and loc[-3] == "variables"
+                and all(e.get("input", 0) is None for e in group)
+            ):
+                file.report(
+                    loc,
+                    "a per-locale value cannot be null; a required variable is null as a "
+                    f"whole (`{loc[-2]}: null`), and the site sets its value",
+                    key=is_key,
+                )
             else:
                 file.report(loc, _explain_group(group), key=is_key)
 
@@ -718,6 +763,10 @@ class _Checker:
                 )
         variables = fields.get("variables")
         for name, value in (variables or {}).items():
+            self.variable_names.add(name)
+            if value is None:
+                where = (*loc, "variables", name)
+                self.required.append((file.name, file.at(where), _label(where), name))
             if isinstance(value, dict):
                 for key in value:
                     if parse_locale(key) is None:
@@ -784,6 +833,18 @@ class _Checker:
         reader_view = _view(Reader, _pick(fields, raw, "reader"), (*loc, "reader"), errors)
         if reader_view is not None:
             self._check_reader(file, (*loc, "reader"), reader_view[0])
+        request_loc = (*loc, "request")
+        request_view = _view(Request, _pick(fields, raw, "request"), request_loc, errors)
+        if request_view is not None:
+            for name, value in (request_view[0].get("variables") or {}).items():
+                self._variable_uses.append((file, (*request_loc, "variables", name), name))
+                for key in value if isinstance(value, dict) else ():
+                    if parse_locale(key) is None:
+                        file.report(
+                            (*request_loc, "variables", name, key),
+                            f"unknown locale '{key}' (use a code such as 'en', 'ru', 'pt-BR')",
+                            key=True,
+                        )
         expect_loc = (*loc, "expect")
         expect_view = _view(Expect, _pick(fields, raw, "expect"), expect_loc, errors)
         if expect_view is not None:
@@ -865,6 +926,14 @@ class _Checker:
             file.report(
                 loc, f"region '{name}' includes itself, directly or through other regions", key=True
             )
+        for file, loc, name in self._variable_uses:
+            if name not in self.variable_names:
+                known = ", ".join(sorted(self.variable_names)) or "none"
+                message = f"unknown variable '{name}': no rule declares it (variables: {known})"
+                close = _suggest(name, sorted(self.variable_names))
+                if close:
+                    message = f"unknown variable '{name}' (did you mean '{close}'?)"
+                file.report(loc, message, key=True)
         for file, loc, rule_id in self._rule_uses:
             if rule_id not in self.rule_ids:
                 message = f"unknown rule id '{rule_id}'"

@@ -29,6 +29,7 @@ __all__ = [
     "Rule",
     "RuleFile",
     "RuleTest",
+    "RuleVariable",
     "Source",
     "Texts",
     "Translation",
@@ -101,15 +102,23 @@ VariableValue = Scalar | dict[str, Scalar]
 """A value for every locale, or a value per locale (``{en: RFE/RL, ru: Радио Свобода}``)."""
 
 
-def value_for_locale(value: VariableValue, locale: str) -> Scalar | None:
+RuleVariable = VariableValue | None
+"""A variable as a rule declares it: a value, or ``null`` for a required variable that has
+no default and must be set by the site (``variables={...}``, ``--set NAME=VALUE``)."""
+
+
+def value_for_locale(value: VariableValue | None, locale: str) -> Scalar | None:
     """The value of a variable in ``locale``: a plain value is every locale's; in a
     per-locale map, the locale's own entry, else its language's (``pt`` for ``pt-BR``).
+    None when there is none (a required variable, a map without the locale).
 
     >>> value_for_locale({"en": "RFE/RL", "ru": "Радио Свобода"}, "ru_RU")
     'Радио Свобода'
     >>> value_for_locale("RFE/RL", "uk"), value_for_locale({"en": "x"}, "de")
     ('RFE/RL', None)
     """
+    if value is None:
+        return None
     if not isinstance(value, dict):
         return value
     wanted = locale.replace("_", "-").lower()
@@ -192,10 +201,13 @@ class Effective(_Model):
 class Texts(_Model):
     """Text shown to readers, in one or more locales (checked by the subclasses)."""
 
-    variables: dict[Identifier, VariableValue] = Field(
+    variables: dict[Identifier, RuleVariable] = Field(
         default_factory=dict,
         description="Values for `{name}` placeholders, one for every locale or one per "
-        "locale; dates are formatted for the locale.",
+        "locale; dates are formatted for the locale. `null`: a required variable with no "
+        "default, which the site must set (`variables=` in Python, `--set NAME=VALUE` on "
+        "the command line); until it does, the message is never shown with a blank: "
+        "rendering it is a fault.",
     )
     default_locale: str = Field(
         "en", description="Locale used when no better match exists; must have a text."
@@ -329,6 +341,11 @@ class Request(_Model):
     page_language: str | None = Field(None, description="Language of the page, if known.")
     at: dt.date | dt.datetime | None = Field(None, description="When (UTC); default: today.")
     tags: list[Tag] = Field(default_factory=list, description="Content tags of the page.")
+    variables: dict[Identifier, VariableValue] = Field(
+        default_factory=dict,
+        description="Site-wide values for rule variables in this test (as `variables=` or "
+        "`--set` give them), e.g. for required variables; they replace the site's own.",
+    )
 
 
 class Expect(_Model):

@@ -21,6 +21,7 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 
 from .decision import DEFAULT_CSS, style_element
+from .errors import VariableMissing
 from .locales import parse_locale
 from .models import HTML_TAGS, Block, Texts, value_for_locale
 
@@ -29,8 +30,10 @@ __all__ = [
     "block_json",
     "block_page",
     "format_text",
+    "missing_variables",
     "notice_html",
     "style_element",
+    "unset_required",
     "withhold_html",
 ]
 
@@ -72,6 +75,51 @@ def format_text(template: str, variables: Mapping[str, Any], locale: str, *, esc
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=1024)
+def _placeholder_names(template: str) -> frozenset[str]:
+    try:
+        return frozenset(name for _, name, _, _ in string.Formatter().parse(template) if name)
+    except ValueError:  # unbalanced braces: the loader reports them
+        return frozenset()
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def missing_variables(message: Texts, variables: Mapping[str, Any], locale: str) -> tuple[str, ...]:
+    """The required variables (``null`` in the rule) that the text in ``locale`` uses and
+    ``variables`` (the site's) give no value for in that locale; a blank text counts as
+    none. Empty when the message can be rendered.
+
+    >>> from compliance.models import Notice
+    >>> notice = Notice(variables={"name": None}, text={"en": "By {name}.", "de": "Von X."})
+    >>> missing_variables(notice, {}, "en"), missing_variables(notice, {}, "de")
+    (('name',), ())
+    >>> missing_variables(notice, {"name": {"de": "Y"}}, "en")
+    ('name',)
+    """
+    required = [name for name, value in message.variables.items() if value is None]
+    template = message.texts.get(locale) if required else None
+    if template is None:
+        return ()
+    used = _placeholder_names(template)
+    return tuple(
+        name
+        for name in required
+        if name in used and _blank(value_for_locale(variables.get(name), locale))
+    )
+
+
+def unset_required(message: Texts, variables: Mapping[str, Any]) -> dict[str, list[str]]:
+    """For each required variable the site has not set: the locales whose text needs it."""
+    unset: dict[str, list[str]] = {}
+    for locale in message.texts:
+        for name in missing_variables(message, variables, locale):
+            unset.setdefault(name, []).append(locale)
+    return unset
+
+
 def _paragraphs(text: str) -> list[str]:
     return [
         p for p in (_SPACES.sub(" ", part).strip() for part in _PARAGRAPH_BREAK.split(text)) if p
@@ -92,8 +140,20 @@ def _merged(message: Texts, overrides: Mapping[str, Any], locale: str) -> dict[s
     return merged
 
 
-def message_body(message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
-    """The inner HTML of a message in ``locale``: paragraphs, escaped or sanitized."""
+def _check_required(message: Texts, variables: Mapping[str, Any], locale: str, rule: str) -> None:
+    missing = missing_variables(message, variables, locale)
+    if missing:
+        raise VariableMissing(rule, missing, locale)
+
+
+def message_body(
+    message: Texts, locale: str, variables: Mapping[str, Any], *, rule: str = ""
+) -> str:
+    """The inner HTML of a message in ``locale``: paragraphs, escaped or sanitized.
+
+    Raises :class:`~compliance.errors.VariableMissing` when the text needs a required
+    variable that ``variables`` do not set (``rule`` names the rule in the error)."""
+    _check_required(message, variables, locale, rule)
     merged = _merged(message, variables, locale)
     if message.text is not None:
         text = format_text(message.text[locale], merged, locale, escape=False)
@@ -109,14 +169,18 @@ def message_body(message: Texts, locale: str, variables: Mapping[str, Any]) -> s
     )
 
 
-def message_text(message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
-    """The message as plain text (paragraphs separated by blank lines), for JSON and CLIs."""
+def message_text(
+    message: Texts, locale: str, variables: Mapping[str, Any], *, rule: str = ""
+) -> str:
+    """The message as plain text (paragraphs separated by blank lines), for JSON and CLIs.
+    Raises :class:`~compliance.errors.VariableMissing` as :func:`message_body` does."""
     if message.text is not None:
+        _check_required(message, variables, locale, rule)
         merged = _merged(message, variables, locale)
         return "\n\n".join(
             _paragraphs(format_text(message.text[locale], merged, locale, escape=False))
         )
-    body = message_body(message, locale, variables)
+    body = message_body(message, locale, variables, rule=rule)
     stripped = nh3.clean(re.sub(r"</p>|<br\s*/?>", "\n\n", body), tags=set())
     return "\n\n".join(_paragraphs(html.unescape(stripped)))
 
@@ -133,7 +197,7 @@ def _lang(locale: str) -> str:
 
 def notice_html(rule_id: str, message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The ``<aside class="compliance-notice">`` element for one notice."""
-    body = message_body(message, locale, variables)
+    body = message_body(message, locale, variables, rule=rule_id)
     return (
         f'<aside class="compliance-notice" data-compliance-rule="{html.escape(rule_id)}" '
         f'lang="{html.escape(_lang(locale))}"{_dir(locale)} role="note">{body}</aside>'
@@ -142,7 +206,7 @@ def notice_html(rule_id: str, message: Texts, locale: str, variables: Mapping[st
 
 def withhold_html(rule_id: str, message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The ``<aside class="compliance-withheld">`` put in place of a withheld element."""
-    body = message_body(message, locale, variables)
+    body = message_body(message, locale, variables, rule=rule_id)
     return (
         f'<aside class="compliance-withheld" data-compliance-rule="{html.escape(rule_id)}" '
         f'lang="{html.escape(_lang(locale))}"{_dir(locale)}>{body}</aside>'
@@ -151,7 +215,7 @@ def withhold_html(rule_id: str, message: Texts, locale: str, variables: Mapping[
 
 def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, Any]) -> str:
     """A complete HTML document for a 451 response (RFC 7725: say who blocks and why)."""
-    body = message_body(block, locale, variables)
+    body = message_body(block, locale, variables, rule=rule_id)
     link = html.escape(block.blocked_by)
     lang = html.escape(_lang(locale))
     return (
@@ -175,7 +239,7 @@ def block_json(rule_id: str, block: Block, locale: str, variables: Mapping[str, 
             "error": "unavailable_for_legal_reasons",
             "rule": rule_id,
             "locale": _lang(locale),
-            "message": message_text(block, locale, variables),
+            "message": message_text(block, locale, variables, rule=rule_id),
             "blocked_by": block.blocked_by,
         },
         ensure_ascii=False,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .decision import Decision
 from .engine import Engine
+from .errors import ComplianceFault
 from .geo import UNKNOWN, Location
 from .loader import LoadedTest
 
@@ -56,10 +57,39 @@ def reader_location(engine: Engine, loaded: LoadedTest) -> Location:
     return UNKNOWN
 
 
+def _with_variables(engine: Engine, loaded: LoadedTest) -> Engine:
+    """``engine``, or one over the same rules with the test's site-wide variables."""
+    given = loaded.test.request.variables
+    if not given:
+        return engine
+    variables = {**engine.variables, **given}
+    return Engine(engine.ruleset, engine.geolocator, variables=variables)
+
+
+def _render_failures(decision: Decision) -> list[str]:
+    """Every notice, block and placeholder that applies must render (a required variable
+    the site has not set makes it a fault in production)."""
+    failures: list[str] = []
+    rendering: list[tuple[str, Callable[[], object]]] = [
+        (f"notice '{n.rule_id}'", n.text) for n in decision.notices
+    ]
+    if decision.block is not None:
+        rendering.append((f"block '{decision.block.rule_id}'", decision.block.text))
+    rendering += [(f"placeholder of '{w.rule_id}'", w.text) for w in decision.withholds]
+    for what, render in rendering:
+        try:
+            render()
+        except ComplianceFault as exc:
+            failures.append(f"{what} cannot be rendered: {exc}")
+    return failures
+
+
 def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
-    """Run one rule test against ``engine``."""
+    """Run one rule test against ``engine`` (with the test's ``variables``, if it gives
+    any); every notice, block and placeholder that applies must also render."""
     test = loaded.test
     request = test.request
+    engine = _with_variables(engine, loaded)
     decision = engine.decide(
         location=reader_location(engine, loaded),
         url=request.url,
@@ -93,6 +123,7 @@ def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
             failures.append(f"expected locale {expect.locale!r}, but no notice or block applied")
         elif locale.replace("_", "-").lower() != expect.locale.replace("_", "-").lower():
             failures.append(f"expected locale {expect.locale!r}, got {locale!r}")
+    failures += _render_failures(decision)
     return TestOutcome(loaded, tuple(failures), decision)
 
 

@@ -43,6 +43,8 @@ ARGS = [
 
 PACKS = ("russia", "withheld")
 PACK_ARGS = [arg for name in PACKS for arg in ("--pack", name)]
+# The foreign-agent label's required variables, as a site sets them (a fictitious name).
+SET_ARGS = ["--set", "agent-instrumental=Ивановым Иваном", "--set", "agent-genitive=Иванова Ивана"]
 
 
 @dataclass
@@ -63,7 +65,7 @@ def start_demo(timeout: float = 20.0) -> Iterator[DemoServer]:
     """``python -m compliance demo --port N``; waits until it answers, stops it with SIGINT."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "compliance", "demo", "--port", str(port), *PACK_ARGS],
+        [sys.executable, "-m", "compliance", "demo", "--port", str(port), *PACK_ARGS, *SET_ARGS],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -350,7 +350,7 @@ def test_foreign_agent_label_has_no_default_name() -> None:
     ]
     notice = loaded.rule.notice
     assert notice is not None
-    assert notice.variables == {"agent-instrumental": "", "agent-genitive": ""}
+    assert notice.variables == {"agent-instrumental": None, "agent-genitive": None}  # required
     assert loaded.rule.review_by == dt.date(2028, 12, 1)  # six years from 1 December 2022
     assert "no reader-location element" in loaded.rule.description
 

@@ -41,6 +41,7 @@ TEMPLATES = [
 ]
 COMPLIANCE = {
     "packs": ["russia"],
+    "variables": {"agent-instrumental": "Ивановым", "agent-genitive": "Иванова"},
     "trusted_proxies": ["127.0.0.1/32"],
     "decision_path": "/.well-known/compliance",
 }

@@ -24,9 +24,13 @@ from compliance.testing import FixedGeolocator
 REPO = Path(__file__).resolve().parents[1]
 
 
+# The foreign-agent label's required variables, as a site sets them (a fictitious name).
+AGENT = {"agent-instrumental": "Ивановым Иваном Ивановичем", "agent-genitive": "Иванова Ивана"}
+
+
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    engine = demo_engine(packs=["russia", "withheld", "examples"], watch=None)
+    engine = demo_engine(packs=["russia", "withheld", "examples"], watch=None, variables=AGENT)
     yield engine
     engine.close()
 

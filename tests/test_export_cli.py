@@ -142,8 +142,10 @@ def test_cloudflare_files(tmp_path: Path) -> None:
 
 
 def test_the_bundled_packs_export(tmp_path: Path, city: str) -> None:
-    assert main(["export", "cloudflare", "--output", str(tmp_path / "cf")]) == 0
-    assert nginx(tmp_path / "ng", city, rules=()) == 0
+    # The foreign-agent label's required variables (a fictitious name): the site sets them.
+    agent = ["--set", "agent-instrumental=Ивановым", "--set", "agent-genitive=Иванова"]
+    assert main(["export", "cloudflare", "--output", str(tmp_path / "cf"), *agent]) == 0
+    assert nginx(tmp_path / "ng", city, *agent, rules=()) == 0
     assert "ru-undesirable-organization" in (tmp_path / "ng" / "http.conf").read_text()
     assert (
         main(["export", "cloudflare", "--pack", "belarus", "--output", str(tmp_path / "by")]) == 0
