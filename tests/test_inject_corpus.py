@@ -5,8 +5,11 @@ fragment, not a document, and are left out) is injected for each placement with 
 ``<aside class="compliance-notice" data-compliance-rule="t">N</aside>``. The original and the
 output are parsed with html5lib (scripting on, as in a browser, matching the injector's reading
 of ``<noscript>``). When the injector inserted the notice, it must be one element, a
-descendant of ``body`` (HTML namespace), and removing it must give the original tree. When it
-did not, the output must equal the input byte for byte, and the reason is counted.
+descendant of ``body`` (HTML namespace), where its placement says (the body's first child for
+``body_start`` and the fallbacks, nothing but a ``<plaintext>`` after it for ``body_end``, the
+next sibling of the first ``<h1>`` for ``after_heading``), and removing it must give the
+original tree. When it did not, the output must equal the input byte for byte, and the reason
+is counted.
 """
 
 from __future__ import annotations
