@@ -89,7 +89,7 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|&")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS)
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
 # Before the body: what cannot matter there (whitespace, comments, end tags other than
 # </body>, </html>, </br>, </template>, and <meta>, <link>, <base>, <title>, <script>,
 # <style> that declare no charset and carry no nonce) is skipped in one match; the rest
@@ -117,7 +117,7 @@ _HEAD_SKIP = re.compile(
     + rb"(?:[^<]++|<(?!/(?i:style)[\t\n\f\r />]))*+(?=</(?i:style)[\t\n\f\r />])"
     rb")*+"
 )
-_HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, _HEAD_SKIP)
+_HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, False, _HEAD_SKIP)
 _UNIONS: dict[tuple[Watch, ...], Watch] = {}  # what several readers watch, shared
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")

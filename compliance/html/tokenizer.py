@@ -123,6 +123,15 @@ _WHOLE_SCRIPT = (
     rb"(?=</(?i:script)[\t\n\f\r />])"
 )
 
+# A whole script whose start tag (plainly written) has no src, data or srcset attribute.
+_WHOLE_URLLESS_SCRIPT = (
+    rb"<(?i:script)(?=[\t\n\f\r />])"
+    rb"(?:[\t\n\f\r ]++(?!(?i:src|data|srcset)[\t\n\f\r /=>])[^\t\n\f\r />\"'=<]++"
+    rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+[\t\n\f\r ]*+>"
+    rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+"
+    rb"(?=</(?i:script)[\t\n\f\r />])"
+)
+
 _SKIP = {
     0: re.compile(rb"[^\t\n\f\r />]*+"),
     1: re.compile(rb"[\t\n\f\r /]*+"),
@@ -175,7 +184,11 @@ def _first_letters(names: Iterable[bytes]) -> bytes:
 
 @lru_cache(maxsize=64)
 def _boring(
-    starts: frozenset[bytes], ends: frozenset[bytes], comments: bool, text: bool = False
+    starts: frozenset[bytes],
+    ends: frozenset[bytes],
+    comments: bool,
+    text: bool = False,
+    url_scripts: bool = False,
 ) -> re.Pattern[bytes]:
     """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
     one C-level match: text, tags whose name cannot be watched (attributes read as the HTML
@@ -199,6 +212,8 @@ def _boring(
         pieces.append(_WHOLE_COMMENT)
     if whole_scripts:
         pieces.append(_WHOLE_SCRIPT)
+    elif url_scripts:
+        pieces.append(_WHOLE_URLLESS_SCRIPT)
     generic = _NAME + _ATTRS + rb">"
     pieces += [
         rb"<(?=[^A-Za-z!?/])",
@@ -239,6 +254,9 @@ class Watch:
     """Report character data (in the data state)."""
     everything: bool = False
     """Report every tag, comment and text run."""
+    url_scripts: bool = False
+    """Of the ``script`` start tags watched, only those with a ``src``, ``data`` or
+    ``srcset`` attribute are wanted (the others may be skipped whole)."""
     pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -250,18 +268,21 @@ class Watch:
         comments: bool = False,
         text: bool = False,
         everything: bool = False,
+        url_scripts: bool = False,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
-        pattern = _boring(s, e, comments, text) if not everything else None
-        return cls(s, e, comments, text, everything, pattern)
+        pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
+        return cls(s, e, comments, text, everything, url_scripts, pattern)
 
     def __or__(self, other: Watch) -> Watch:
+        every_script = any(b"script" in w.starts and not w.url_scripts for w in (self, other))
         return Watch.of(
             self.starts | other.starts,
             self.ends | other.ends,
             comments=self.comments or other.comments,
             text=self.text or other.text,
             everything=self.everything or other.everything,
+            url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
         )
 
 
