@@ -286,7 +286,6 @@ class Watch:
         )
 
 
-NOTHING: Final = Watch.of()
 EVERYTHING: Final = Watch.of(everything=True, comments=True, text=True)
 
 
@@ -389,10 +388,6 @@ class Tokenizer:
         """Markup here lands in the document's HTML body (no template, select or foreign
         content around)."""
         return not (self.template or self.foreign or self.select or self.lost)
-
-    def inside_data(self) -> bool:
-        """The tokenizer is between tokens, reading markup (not raw text, comment, tag)."""
-        return self.state == DATA
 
     # --- scanning ----------------------------------------------------------------------------
 

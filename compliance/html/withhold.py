@@ -228,7 +228,6 @@ _SPECIAL: Final = frozenset(
 _SCOPE: Final = frozenset(b"applet caption html table td th marquee object template".split())
 _FORMATTING: Final = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
 _MARKERS: Final = frozenset(b"applet marquee object td th caption template".split())
-_IMPLIED_END: Final = frozenset(b"dd dt li optgroup option p rb rp rt rtc".split())
 _HEADINGS: Final = frozenset(b"h1 h2 h3 h4 h5 h6".split())
 # Start tags that close an open <p> (when one is in button scope).
 _CLOSES_P: Final = frozenset(
@@ -535,9 +534,6 @@ class Extent:
                 self._pop_to(k)
                 if name in self.fmt:
                     self.fmt.remove(name)
-            elif name == b"a" and root not in _SCOPE and not self._boundary():
-                # An <a> open around this element would be closed by the adoption agency.
-                pass
         return CONTINUE
 
     def _close_p(self, name: bytes) -> int:
@@ -691,11 +687,7 @@ class Extent:
             raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
         if any(n in _SPECIAL for n in stack[k + 1 :]):
             raise Ambiguous(f"</{name.decode()}> restructures the elements inside")
-        if k > 0 or len(stack) > 1:
-            # Inline elements above it are closed and would be re-opened later.
-            for popped in stack[k + 1 :]:
-                if popped not in _FORMATTING:
-                    continue
+        # (Formatting elements above it close too and stay in self.fmt: re-opened later.)
         result = self._pop_to(k)
         for i in range(len(self.fmt) - 1, -1, -1):
             if self.fmt[i] == name:
