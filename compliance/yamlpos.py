@@ -178,6 +178,17 @@ def _check_nesting(text: str) -> None:
                     )
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" not in str(exc.problem):
+            return  # a syntax error: composing reports it, with its position
+        # libyaml's own bound (newer releases): the same finding, in the same words as ours.
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise YAMLSyntaxError(
+            f"nested too deeply (more than {_SAFE_NESTING} levels of lists and mappings)",
+            line,
+            column,
+        ) from None
     except yaml.YAMLError:
         return  # a syntax error: composing reports it, with its position
     finally:
