@@ -171,6 +171,19 @@ def test_creating_an_engine_warns_once_per_rule(
     assert [r for r in caplog.records if r.name == "compliance.engine"] == []
 
 
+def test_a_reload_that_adds_a_required_variable_warns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = rule_file(tmp_path, RULES.replace("agent: null", "agent: Agent X"))
+    engine = make_engine(path)
+    path.write_text(RULES, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, "compliance.engine"):
+        assert engine.reload() is True
+    [record] = [r for r in caplog.records if r.name == "compliance.engine"]
+    assert "rule label" in record.getMessage()
+    engine.close()
+
+
 def test_the_bundled_label_warns_naming_both_cases(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, "compliance.engine"):
         Engine.from_paths(packs=["russia"]).close()
