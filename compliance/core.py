@@ -596,7 +596,8 @@ class BodyEditor:
             return recovered
         reason = _unsupported(self._injector)
         if reason:
-            raise Undelivered("encoding", f"the page cannot be edited ({reason})")
+            cause = "encoding" if "encoding" in reason else reason
+            raise Undelivered(cause, f"the page cannot be edited ({reason})")
         self._account(len(out))
         return out
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
 from .geo import Location
-from .http import normalize_host, normalize_path
+from .http import normalize_host, normalize_path, url_host
 from .locales import LocaleChoice, choose_locale
 
 __all__ = [
@@ -229,23 +229,6 @@ class BlockMatch:
         return _status(locale or self.locale, self.original, self.translations)
 
 
-def _url_host(url: str) -> str | None:
-    """The host of an absolute or scheme-relative URL, None for a relative one."""
-    url = url.strip(" \t\n\r\f")[:4096]
-    rest = url
-    scheme, colon, after = url.partition(":")
-    if colon and scheme and scheme[0].isalpha() and "/" not in scheme:
-        rest = after
-    rest = rest.replace("\\", "/")  # browsers read back slashes as slashes in http(s) URLs
-    if not rest.startswith("//"):
-        return None
-    authority = rest[2:]
-    for stop in "/?#":
-        authority = authority.partition(stop)[0]
-    host = authority.rpartition("@")[2]
-    return normalize_host(host) or None
-
-
 @dataclass(frozen=True, eq=False)
 class WithholdMatch:
     """Parts of the page a rule withholds: elements marked with one of :attr:`marks` in
@@ -285,7 +268,7 @@ class WithholdMatch:
         >>> w.embed_url_matches("https://Player.RT.com:443/x"), w.embed_url_matches("/rt.com")
         (True, False)
         """
-        host = _url_host(url)
+        host = url_host(url)
         return host is not None and self.embed_host_matches(host)
 
     def placeholder(self, locale: str | None = None) -> str | None:

@@ -477,3 +477,13 @@ def test_a_trailing_dot_in_host_does_not_bypass_a_block(
     for host in ("news.example", "news.example.", "NEWS.example.:443"):
         response = call(html(), DE, headers=[("Host", host)], use=engine)
         assert response.status == 451, host
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_frameset_page_is_the_fail_mode(call: Call, mode: str) -> None:
+    body = b"<!DOCTYPE html><html><head></head><frameset><frame src=a></frameset></html>"
+    response = call(html(body=body), fail_mode=mode)
+    assert response.status == (503 if mode == "closed" else 200)
+    if mode == "open":
+        assert response.body == body
+    assert list(undelivered(response)) in (["frameset document"], ["not inserted"])

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from compliance.html.tokenizer import VOID, Tokenizer, attributes
+from compliance.http import url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -51,31 +52,6 @@ _URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset")
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 """Decides from a start tag's name and attributes which rule (id) removes it, if any."""
-
-
-def url_host(url: str) -> str | None:
-    """The host of an absolute or scheme-relative URL (lower case, no port, no trailing dot);
-    ``None`` for a relative URL, which points at the page's own site.
-
-    >>> url_host("https://Player.RT.com:443/x"), url_host("//rt.com/a"), url_host("/rt.com")
-    ('player.rt.com', 'rt.com', None)
-    """
-    # As the URL standard reads it: tabs and newlines anywhere are dropped ("/\t/host").
-    url = url.strip(" \t\n\r\f").replace("\t", "").replace("\n", "").replace("\r", "")[:4096]
-    rest = url
-    scheme, colon, after = url.partition(":")
-    if colon and scheme and scheme[0].isalpha() and "/" not in scheme:
-        rest = after
-    rest = rest.replace("\\", "/")  # browsers read back slashes as slashes in http(s) URLs
-    if not rest.startswith("//"):
-        return None
-    authority = rest[2:]
-    for stop in "/?#":
-        authority = authority.partition(stop)[0]
-    host = authority.rpartition("@")[2]
-    host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
-    host = host.rstrip(".").lower()
-    return host or None
 
 
 def selector(
