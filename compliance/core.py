@@ -811,11 +811,18 @@ class Exchange:
             return None
         self.metrics.decision(decision)
         self._log_decision(decision)
-        if self.path == self.settings.decision_path and self.method in ("GET", "HEAD"):
-            return self.decision_response(decision)
-        if decision.block is not None:
-            self.metrics.block(decision.block.rule_id)
-            return self.block_response(decision)
+        try:
+            if self.path == self.settings.decision_path and self.method in ("GET", "HEAD"):
+                return self.decision_response(decision)
+            if decision.block is not None:
+                self.metrics.block(decision.block.rule_id)
+                return self.block_response(decision)
+        except Exception:
+            log_fault("block page", metrics=self.metrics)
+            if self.settings.fail_mode == "closed" or decision.block is None:
+                return unavailable()
+            # A block stands even when its page cannot be rendered: never the page itself.
+            return self.plain_block(decision)
         if self._needs_edit(decision):
             self._prepare(decision)
         return None
@@ -961,6 +968,19 @@ class Exchange:
         if self.method == "HEAD":
             body = b""
         return Response(block.status, headers, body)
+
+    def plain_block(self, decision: Decision) -> Response:
+        """The block without its rule's own text (which could not be rendered)."""
+        block = decision.block
+        assert block is not None
+        body = b"Unavailable For Legal Reasons\n"
+        headers: Headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Link", block.link_header),
+            ("Cache-Control", "no-store"),
+        ]
+        return Response(block.status, headers, b"" if self.method == "HEAD" else body)
 
     def decision_response(self, decision: Decision) -> Response:
         """The reader's decision as JSON (``decision_path``)."""
@@ -1250,6 +1270,7 @@ class Exchange:
             log_fault("editing", metrics=self.metrics)
             return self._broken(more=True)
         if editor.fault is not None and not self._committed:
+            self.metrics.undelivered("fault")
             return self._broken(more=True)
         if self._committed:
             return [Data(out)] if out else []

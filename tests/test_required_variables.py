@@ -250,15 +250,17 @@ def test_with_the_variable_set_the_label_is_delivered(kind: str, tmp_path: Path)
     assert middleware.metrics()["faults"] == {}
 
 
-@pytest.mark.xfail(
-    raises=VariableMissing,
-    strict=True,
-    reason="compliance/core.py: Exchange.begin renders a block page outside its fault "
-    "handling, so the error escapes the middleware (reported to the lead)",
-)
-def test_a_block_that_cannot_render_goes_through_the_fail_mode(tmp_path: Path) -> None:
-    response, _ = served("wsgi", make_engine(rule_file(tmp_path, BLOCK)), "closed")
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_block_that_cannot_render_goes_through_the_fail_mode(kind: str, tmp_path: Path) -> None:
+    engine = make_engine(rule_file(tmp_path, BLOCK))
+    response, middleware = served(kind, engine, "closed")
     assert response.status == 503
+    assert middleware.metrics()["faults"] == {"block page": 1}
+    # Failing open, the block still stands, without its text: never the page itself.
+    response, _ = served(kind, engine, "open")
+    assert response.status == 451
+    assert response.body == b"Unavailable For Legal Reasons\n"
+    assert 'rel="blocked-by"' in (response.header("Link") or "")
 
 
 # -- lint ---------------------------------------------------------------------------------------
