@@ -558,7 +558,9 @@ def _check_variables(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -
 
 def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue]) -> None:
     """One WARNING per rule whose required variables (``null`` in the rule file) the site
-    has not set: where the rule applies, its notice cannot be shown (the fail mode)."""
+    has not set: where the rule applies, its notice cannot be shown (the fail mode). A rule
+    for tagged content only (the bundled foreign-agent label) is logged at INFO: most sites
+    never tag content with it, and where one does, the fault is loud when it applies."""
     for loaded in ruleset.rules:
         rule = loaded.rule
         unset: dict[str, list[str]] = {}
@@ -570,7 +572,8 @@ def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue
             continue
         names = list(unset)  # as the rule declares them
         locales = sorted({locale for found in unset.values() for locale in found})
-        logger.warning(
+        logger.log(
+            logging.INFO if rule.tags else logging.WARNING,
             "rule %s (%s:%d) has required variables the site has not set: %s (needed in %s); "
             "readers it applies to get the fail mode instead of its notice until they are set: "
             "variables={%s} in Python (Engine.from_paths, middleware settings), %s on the "

@@ -184,10 +184,15 @@ def test_a_reload_that_adds_a_required_variable_warns(
     engine.close()
 
 
-def test_the_bundled_label_warns_naming_both_cases(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, "compliance.engine"):
+def test_the_bundled_label_says_what_to_set_without_alarming_sites_that_never_tag(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The label is for content tagged foreign-agent only: INFO at start-up (most sites never
+    # use the tag), a loud fault where it applies (see the middleware tests below).
+    with caplog.at_level(logging.INFO, "compliance.engine"):
         Engine.from_paths(packs=["russia"]).close()
-    [record] = [r for r in caplog.records if r.name == "compliance.engine"]
+    [record] = [r for r in caplog.records if "required variables" in r.getMessage()]
+    assert record.levelno == logging.INFO
     message = record.getMessage()
     assert "ru-foreign-agent-label" in message
     assert "--set agent-instrumental=... --set agent-genitive=..." in message
