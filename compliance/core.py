@@ -302,6 +302,10 @@ class Settings:
     ``X-Compliance-Simulate: CC[-SUB]`` or ``?compliance-simulate=CC``. Off by default."""
     log_addresses: bool = False
     """Put the full client address in the per-decision DEBUG record (else its network)."""
+    edge_from: TrustedProxies | None = None
+    """Socket peers that are an exported edge (``compliance export``): their requests carry
+    ``X-Compliance-Edge`` and get their notices from the edge, not from here. Off by
+    default; a request header from anyone else never strips a notice."""
 
     @classmethod
     def from_options(
@@ -324,6 +328,7 @@ class Settings:
         decision_path: str | None = None,
         simulate_from: TrustedProxies | Iterable[str] | str | None = None,
         log_addresses: bool = False,
+        edge_from: TrustedProxies | Iterable[str] | str | None = None,
     ) -> Settings:
         """Settings from the keyword options the middlewares take; ConfigurationError on
         anything malformed."""
@@ -404,6 +409,7 @@ class Settings:
             if simulate_from is None
             else _networks(simulate_from, "simulate_from"),
             log_addresses=log_addresses,
+            edge_from=None if edge_from is None else _networks(edge_from, "edge_from"),
         )
 
 
@@ -1041,6 +1047,7 @@ class Exchange:
         found = index(headers)
         response_tags = found.get(_TAGS_HEADER)
         skip = _SKIP_HEADER in found
+        edge = self._from_edge()
         if response_tags or skip:
             headers = without(headers, _TAGS_HEADER, _SKIP_HEADER)
         decision = self.decision
@@ -1080,11 +1087,11 @@ class Exchange:
             return Passthrough(status, headers)
         app_headers = headers
         headers = self._location_headers(decision, headers, json=False)
-        wanted = self._wanted(decision) if not skip else []
+        wanted = self._wanted(decision) if not (skip or edge) else []
         withholds = decision.withholds
         if not wanted and not withholds:
-            if skip and decision.notices:
-                self.metrics.skipped("x-compliance-skip")
+            if (skip or edge) and decision.notices:
+                self.metrics.skipped("edge" if edge else "x-compliance-skip")
             return Passthrough(status, headers)
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
@@ -1144,7 +1151,8 @@ class Exchange:
             withhold=self._withhold(decision, editor=lambda: self._editor) if withholds else None,
         )
         if not wanted:
-            editor.skip("x-compliance-skip" if skip else "rendered by the page")
+            reason = "edge" if edge else "x-compliance-skip" if skip else "rendered by the page"
+            editor.skip(reason)
         self._original: list[bytes] = []
         self._out: list[bytes] = []
         self._page_language = language or None
@@ -1193,6 +1201,17 @@ class Exchange:
             html = notice.html(decision.locale_for(notice, page_language))
             out[notice.placement] = out.get(notice.placement, "") + html
         return out
+
+    def _from_edge(self) -> bool:
+        """The request came from an exported edge that adds the notices itself."""
+        edges = self.settings.edge_from
+        peer = self.request.peer
+        return (
+            edges is not None
+            and peer is not None
+            and "x-compliance-edge" in self.headers
+            and edges.contains(peer)
+        )
 
     def _looks_like_page(self) -> bool:
         accept = self.headers.get("accept", "")
@@ -1446,6 +1465,7 @@ class Middleware(Generic[AppT]):
         decision_path: str | None = None,
         simulate_from: TrustedProxies | Iterable[str] | str | None = None,
         log_addresses: bool = False,
+        edge_from: TrustedProxies | Iterable[str] | str | None = None,
     ) -> None:
         if not callable(getattr(engine, "decide", None)) or not callable(
             getattr(engine, "locate", None)
@@ -1474,6 +1494,7 @@ class Middleware(Generic[AppT]):
             decision_path=decision_path,
             simulate_from=simulate_from,
             log_addresses=log_addresses,
+            edge_from=edge_from,
         )
         self.counters = Metrics()
 

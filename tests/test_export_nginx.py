@@ -266,17 +266,6 @@ def test_origin_is_told_the_edge_handles_notices(client: httpx.Client) -> None:
 # -- edge in front of an origin that runs the middleware too ---------------------------------
 
 
-def edge_aware(app: Any, with_notices: Any) -> Any:
-    """The recipe from docs/edge.md: leave notices to the edge when it says it adds them."""
-
-    def site(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("HTTP_X_COMPLIANCE_EDGE") and environ.get("REMOTE_ADDR") == "127.0.0.1":
-            return app(environ, start_response)
-        return with_notices(environ, start_response)
-
-    return site
-
-
 def skip_for_the_edge(app: Any) -> Any:
     """The other recipe: the middleware stays, the application opts edge requests out of
     notices with X-Compliance-Skip."""
@@ -292,7 +281,7 @@ def skip_for_the_edge(app: Any) -> Any:
     return site
 
 
-@pytest.fixture(scope="module", params=["dispatch", "skip"])
+@pytest.fixture(scope="module", params=["edge_from", "skip"])
 def combined(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
@@ -300,9 +289,10 @@ def combined(
     city: Path,
 ) -> Iterator[tuple[str, str]]:
     engine = Engine.from_paths([h.RULES], geoip_db=city)
-    if request.param == "dispatch":
-        with_notices = ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
-        origin_site = edge_aware(h.origin_app, with_notices)
+    if request.param == "edge_from":  # the recipe of docs/edge.md
+        origin_site = ComplianceMiddleware(
+            h.origin_app, engine, trusted_proxies=["127.0.0.1"], edge_from=["127.0.0.1"]
+        )
     else:
         origin_site = ComplianceMiddleware(
             skip_for_the_edge(h.origin_app), engine, trusted_proxies=["127.0.0.1"]

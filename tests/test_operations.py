@@ -198,3 +198,21 @@ def test_one_debug_record_per_decision_without_the_full_address(
         client()
     [record] = [r for r in caplog.records if r.name == "compliance.decisions"]
     assert record.compliance["client"] == RU  # type: ignore[attr-defined]
+
+
+# -- an exported edge in front ----------------------------------------------------------------
+
+
+def test_requests_from_the_edge_get_their_notices_there(make: Callable[..., Any]) -> None:
+    client, middleware = make(edge_from=["10.0.0.5/32"], trusted_proxies=["10.0.0.5/32"])
+    edge = [("X-Compliance-Edge", "nginx")]
+    reader = [("X-Forwarded-For", RU)]  # a reader in Russia, through the edge
+    assert notices(client(peer="10.0.0.5", headers=reader)) == ["ru-notice"]
+    assert notices(client(peer="10.0.0.5", headers=[*reader, *edge])) == []
+    assert middleware.metrics()["notices_skipped"] == {"edge": 1}
+    # The header from anyone else, or the edge's address without it, changes nothing.
+    assert notices(client(peer=RU, headers=edge)) == ["ru-notice"]
+    client, _ = make(edge_from=["192.0.2.1/32"])
+    assert notices(client(peer=RU)) == ["ru-notice"]
+    client, _ = make()
+    assert notices(client(peer=RU, headers=edge)) == ["ru-notice"]
