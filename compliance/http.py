@@ -294,14 +294,30 @@ def private_cache_control(existing: Sequence[str]) -> str:
 
 
 def make_private(headers: Headers) -> Headers:
-    """``headers`` with ``Cache-Control`` made private and the shared-cache headers gone."""
-    value = private_cache_control(get_all(headers, "cache-control"))
-    kept = [
-        (key, val)
-        for key, val in headers
-        if key.lower() != "cache-control" and key.lower() not in SHARED_CACHE_HEADERS
-    ]
-    return [*kept, ("Cache-Control", value)]
+    """``headers`` with ``Cache-Control`` made private and the shared-cache headers gone.
+
+    >>> make_private([("Cache-Control", "public, max-age=60"), ("CDN-Cache-Control", "x")])
+    [('Cache-Control', 'max-age=60, private')]
+    """
+    kept: Headers = []
+    controls: list[str] = []
+    for key, val in headers:
+        name = key.lower()
+        if name == "cache-control":
+            controls.append(val)
+        elif name not in SHARED_CACHE_HEADERS:
+            kept.append((key, val))
+    # Applications send the same few Cache-Control values again and again.
+    found = _PRIVATE.get(controls[0]) if len(controls) == 1 else None
+    if found is None:
+        found = private_cache_control(controls)
+        if len(controls) == 1 and len(controls[0]) <= 256:
+            _PRIVATE.set(controls[0], found)
+    kept.append(("Cache-Control", found))
+    return kept
+
+
+_PRIVATE: BoundedCache[str, str] = BoundedCache(256, 256 * 1024, size=640)
 
 
 def add_vary(headers: Headers, names: Iterable[str]) -> Headers:
