@@ -164,8 +164,9 @@ rules:
 
 def test_the_pre_commit_hooks_run_lint_and_test(tmp_path: Path) -> None:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    assert [hook["id"] for hook in hooks] == ["compliance-lint", "compliance-test"]
-    for hook in hooks:
+    ids = [hook["id"] for hook in hooks]
+    assert ids == ["compliance-lint", "compliance-test", "compliance-export-check"]
+    for hook in hooks[:2]:
         assert hook["language"] == "python"
         assert hook["pass_filenames"] is False
         assert re.search(hook["files"], "rules/russia.yaml")
@@ -189,6 +190,27 @@ def test_the_pre_commit_hooks_run_lint_and_test(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "rules/bad.yaml:2:" in done.stdout
+
+
+def test_the_export_check_hook_fails_on_a_stale_export(tmp_path: Path) -> None:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    (hook,) = [h for h in hooks if h["id"] == "compliance-export-check"]
+    assert hook["pass_filenames"] is False
+    assert re.search(hook["files"], "rules/russia.yaml")
+    entry = shlex.split(hook["entry"])
+    assert entry == ["compliance", "export"]
+    names = ["--set", "agent-instrumental=X", "--set", "agent-genitive=X"]
+    args = ["cloudflare", *names, "--output", str(tmp_path / "edge")]
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "compliance", *entry[1:], *args, *extra]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+
+    assert run().returncode == 0, "the export itself"
+    assert run("--check").returncode == 0, "fresh: the hook passes"
+    worker = tmp_path / "edge" / "worker.mjs"
+    worker.write_text(worker.read_text(encoding="utf-8") + "// edited\n", encoding="utf-8")
+    assert run("--check").returncode == 1, "stale: the hook fails"
 
 
 def test_rule_tests_are_collected_like_any_other_item(
