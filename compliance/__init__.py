@@ -40,9 +40,16 @@ if typing.TYPE_CHECKING:
         HeaderGeolocator,
         Location,
         MaxMindGeolocator,
+        Provider,
+        RequestLocation,
+        get_provider,
+        locate_request,
         open_geolocator,
+        register_provider,
+        registered_providers,
     )
     from .loader import RuleSet, bundled_packs, bundled_rules_path, lint, load_rules
+    from .metrics import Metrics
     from .ruletests import TestOutcome, run_rule_tests
 
 # Names are imported on first use, so that `import compliance.wsgi` (or
@@ -58,6 +65,13 @@ _LAZY = {
     "EmbeddedGeolocator": "geo",
     "Engine": "engine",
     "EngineProtocol": "decision",
+    "Metrics": "metrics",
+    "Provider": "geo",
+    "RequestLocation": "geo",
+    "get_provider": "geo",
+    "locate_request": "geo",
+    "register_provider": "geo",
+    "registered_providers": "geo",
     "GeoDatabaseError": "errors",
     "Geolocator": "geo",
     "HeaderGeolocator": "geo",
@@ -115,9 +129,12 @@ __all__ = [
     "HeaderGeolocator",
     "Location",
     "MaxMindGeolocator",
+    "Metrics",
     "NoticeMatch",
     "Problem",
+    "Provider",
     "Request",
+    "RequestLocation",
     "RuleError",
     "RuleSet",
     "TestOutcome",
@@ -128,9 +145,13 @@ __all__ = [
     "__version__",
     "bundled_packs",
     "bundled_rules_path",
+    "get_provider",
     "lint",
     "load_rules",
+    "locate_request",
     "open_geolocator",
+    "register_provider",
+    "registered_providers",
     "resolve_client",
     "run_rule_tests",
 ]
