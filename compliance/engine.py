@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import os
 import threading
-import time
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -136,7 +136,7 @@ _today_value = _EPOCH
 def _today() -> dt.date:
     """Today's UTC date; the clock is compared with the next midnight, not converted."""
     global _today_until, _today_value
-    now = time.time()
+    now = _time()
     if now >= _today_until:
         number = int(now // 86400)
         _today_value = _EPOCH + dt.timedelta(days=number)
@@ -432,6 +432,10 @@ class _Context:
 
 
 _Key = tuple[Location, str, str, "str | None", frozenset[str], "str | None", dt.date]
+_Hit = tuple[Location, Decision, "float | None"]
+"""A fast-cache entry: the location (whose identity is in the key: the entry keeps it alive,
+so no other object can take its ``id``), the decision, and until when it is right (UTC
+seconds; None: as long as the rules are loaded)."""
 
 
 class _State:
@@ -475,8 +479,25 @@ class _State:
         )
         # Only keys whose parts are bounded go in (see _fast_cacheable): a constant, generous
         # size per entry keeps a new reader's insertion cheap.
-        self.fast: BoundedCache[tuple[object, ...], tuple[Location, Decision, float]]
+        self.fast: BoundedCache[tuple[object, ...], _Hit]
         self.fast = BoundedCache(_FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_FAST_ENTRY_BYTES)
+        # The days on which some rule starts or stops applying: between two of them, every
+        # decision for "now" stays the same, so a cached one needs no clock until the next.
+        boundaries: set[dt.date] = set()
+        for compiled in self.rules:
+            if compiled.start is not None:
+                boundaries.add(compiled.start)
+            if compiled.until is not None:
+                boundaries.add(compiled.until)
+        self.boundaries = tuple(sorted(boundaries))
+
+    def valid_until(self, day: dt.date) -> float | None:
+        """Until when (UTC seconds) a decision made for ``day`` stays right: the midnight
+        of the next day some rule starts or stops; None when no rule ever changes again."""
+        index = bisect_right(self.boundaries, day)
+        if index == len(self.boundaries):
+            return None
+        return (self.boundaries[index] - _EPOCH).days * 86400.0
 
     def candidates(self, where: _Where) -> tuple[CompiledRule, ...]:
         key = (where.codes, where.subdivision_unknown)
@@ -651,6 +672,7 @@ class Engine:
         _check_variables(ruleset, self._variables)
         _warn_unset_required(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
+        self._hits = self._state.fast.get  # the repeat reader's one lookup
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
         )
@@ -742,34 +764,34 @@ class Engine:
         (see :class:`RequestFields`).
         """
         if request is not None and location is not None:
-            # A repeat reader costs one lookup: keyed on the Location object's identity (a
-            # geolocator's cache hands back the same object) and the request, a tuple whose
-            # hash is computed in C. Without ``at``, an entry is good until UTC midnight.
+            # A repeat reader costs one dict lookup: keyed on the Location object's identity
+            # (a geolocator's cache hands back the same object for every address of a
+            # network) and the request, a tuple whose hash is computed in C. The entry keeps
+            # the location alive, so a hit on its ``id`` is that very object. No clock is
+            # read unless some rule starts or stops applying on a later day (then the entry
+            # says when it goes stale). Nothing else: this is the path a site runs most.
             # (The convenience fields travel in ``**fields``: a dozen keyword parameters
             # with defaults would cost this path more than the lookup itself.)
-            state = self._state
-            fast_key = (id(location), request)
-            hit = state.fast.get(fast_key)
-            if hit is not None and hit[0] is location and _time() < hit[2]:
+            hit = self._hits((id(location), request))
+            if hit is not None and (hit[2] is None or _time() < hit[2]):
                 return hit[1]
-            return self._decide_request(state, location, request, fast_key)
+            return self._decide_request(location, request)
         if request is None:
             # The convenience form's repeat reader: the fields as given make the key.
             if location is None and "headers" not in fields and "trusted" not in fields:
                 location = self._locate(fields.get("ip"))
             if location is not None:
                 try:
-                    hit = self._state.fast.get(_fields_key(location, fields))
+                    hit = self._hits(_fields_key(location, fields))
                 except TypeError:  # an unhashable value (tags as a list): no fast lookup
                     hit = None
-                if hit is not None and hit[0] is location and _time() < hit[2]:
+                if hit is not None and (hit[2] is None or _time() < hit[2]):
                     return hit[1]
         return self._decide_fields(location, request, fields)
 
-    def _decide_request(
-        self, state: _State, location: Location, request: Request, fast_key: tuple[int, Request]
-    ) -> Decision:
-        at = request.at
+    def _decide_request(self, location: Location, request: Request) -> Decision:
+        state = self._state
+        day = _day(request.at)
         decision = self._bounded(
             state,
             location,
@@ -778,11 +800,12 @@ class Engine:
             request.accept_language,
             request.tags,
             request.page_language,
-            _day(at),
+            day,
             raw_path=False,
         )
         if _fast_cacheable(request):
-            state.fast.set(fast_key, (location, decision, _valid_until(at)))
+            until = None if request.at is not None else state.valid_until(day)
+            state.fast.set((id(location), request), (location, decision, until))
         return decision
 
     def _decide_fields(
@@ -805,7 +828,7 @@ class Engine:
             hit = state.fast.get(fast_key)  # type: ignore[arg-type]
         except TypeError:  # an unhashable value (tags as a list): no fast lookup
             fast_key, hit = None, None
-        if hit is not None and hit[0] is location and _time() < hit[2]:
+        if hit is not None and (hit[2] is None or _time() < hit[2]):
             return hit[1]
         self._check_fields(fields)
         url = fields.get("url")
@@ -820,6 +843,7 @@ class Engine:
             raw = False
         else:
             raw = True
+        day = _day(at)
         decision = self._bounded(
             state,
             location,
@@ -828,7 +852,7 @@ class Engine:
             accept_language,
             tags,
             page_language,
-            _day(at),
+            day,
             raw_path=raw,
         )
         if fast_key is not None and (
@@ -839,7 +863,8 @@ class Engine:
             and len(tags) <= _FAST_MAX_TAGS
             and all(len(tag) <= 100 for tag in tags)
         ):
-            state.fast.set(fast_key, (location, decision, _valid_until(at)))
+            until = None if at is not None else state.valid_until(day)
+            state.fast.set(fast_key, (location, decision, until))
         return decision
 
     @staticmethod
@@ -1043,7 +1068,11 @@ class Engine:
                 logger.error("rule reload failed (%s); still serving the previous rules", fault)
                 return False
             _warn_unset_required(ruleset, self._variables)
-            self._state = _State(ruleset, self._variables)
+            state = _State(ruleset, self._variables)
+            # The new rules, then their (empty) fast cache: a decision running meanwhile
+            # may still hit the old cache, as if it had come a moment earlier.
+            self._state = state
+            self._hits = state.fast.get
             self._reloads["ok"] += 1
             self.last_reload_error = None
             new_ids = {loaded.rule.id for loaded in ruleset.rules}
@@ -1147,15 +1176,6 @@ def _fields_key(location: Location, fields: RequestFields) -> tuple[object, ...]
         get("at"),
         get("page_language"),
     )
-
-
-def _valid_until(at: dt.date | dt.datetime | None) -> float:
-    """Until when a decision made for ``at`` stays right: forever for a given time, until the
-    next UTC midnight for "now" (rules take effect by UTC days)."""
-    if at is not None:
-        return float("inf")
-    _today()
-    return _today_until
 
 
 def _never(host: str) -> bool:

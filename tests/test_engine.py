@@ -561,3 +561,115 @@ def test_reload_keeps_rules_when_site_variables_lose_their_rule(tmp_path: Path) 
     assert not engine.reload()
     assert isinstance(engine.last_reload_error, ConfigurationError)
     assert "ru-notice" in engine.rule_ids
+
+
+# -- the repeat reader's fast path ------------------------------------------------------------
+
+STARTS = """
+version: 1
+rules:
+  - id: starts
+    title: Starts on a given day
+    jurisdictions: [RU]
+    effective: {from: 2030-01-02}
+    notice: {text: {en: starts}}
+  - id: stops
+    title: Stops on a given day
+    jurisdictions: [RU]
+    effective: {until: 2030-01-04}
+    notice: {text: {en: stops}}
+"""
+
+
+def _midnight(day: dt.date) -> float:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The engine's clock, set by the test (UTC seconds)."""
+    import compliance.engine as engine_module
+
+    now = [0.0]
+    monkeypatch.setattr(engine_module, "_time", lambda: now[0])
+    monkeypatch.setattr(engine_module, "_today_until", 0.0)  # forget the cached day
+    return now
+
+
+def test_a_cached_decision_changes_on_the_day_a_rule_starts_or_stops(
+    tmp_path: Path, clock: list[float]
+) -> None:
+    """A repeat reader's decision is cached without reading the clock's day each time, yet
+    turns over at the UTC midnight on which a rule starts or stops: pure and convenience
+    forms, with the same Location and Request objects every time."""
+    from compliance.decision import Request
+
+    (tmp_path / "r.yaml").write_text(STARTS, encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(loc("RU")))
+    reader, request = loc("RU"), Request.of(host="a.org", path="/x")
+
+    def applied() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        pure = engine.decide(location=reader, request=request).applied
+        fields = engine.decide(location=reader, url="https://a.org/x").applied
+        by_ip = engine.decide(ip="77.88.55.88", url="https://a.org/x").applied
+        return pure, fields, by_ip
+
+    expected = [
+        (dt.date(2030, 1, 1), ("stops",)),
+        (dt.date(2030, 1, 2), ("starts", "stops")),
+        (dt.date(2030, 1, 3), ("starts", "stops")),
+        (dt.date(2030, 1, 4), ("starts",)),
+        (dt.date(2031, 6, 1), ("starts",)),
+    ]
+    for day, rules in expected:
+        for second in (0, 1, 43_200, 86_399):
+            clock[0] = _midnight(day) + second
+            assert applied() == (rules, rules, rules), (day, second)
+            assert applied() == (rules, rules, rules), (day, second)  # now from the cache
+    # A decision for a given moment is cached for good, whatever the clock says.
+    then = Request.of(host="a.org", path="/x", at=dt.date(2030, 1, 3))
+    for _ in range(2):
+        assert engine.decide(location=reader, request=then).applied == ("starts", "stops")
+
+
+def test_the_repeat_readers_fast_path_follows_a_reload(tmp_path: Path) -> None:
+    """The same Location and Request objects, decided again after a reload, get the new
+    rules' decision: the fast cache goes with the rules it was filled from."""
+    from compliance.decision import Request
+
+    rules = tmp_path / "r.yaml"
+    rules.write_text(RU_ONLY.replace("VERSION", "1"), encoding="utf-8")
+    reader, request = loc("RU"), Request.of(host="a.org", path="/x")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(reader))
+    for _ in range(3):
+        assert engine.decide(location=reader, request=request).notices[0].text() == "version 1"
+        assert engine.decide(ip="77.88.55.88", url="https://a.org/x").notices[0].text() == (
+            "version 1"
+        )
+    rules.write_text(RU_ONLY.replace("VERSION", "2"), encoding="utf-8")
+    assert engine.reload()
+    for _ in range(3):
+        assert engine.decide(location=reader, request=request).notices[0].text() == "version 2"
+        assert engine.decide(ip="77.88.55.88", url="https://a.org/x").notices[0].text() == (
+            "version 2"
+        )
+    rules.write_text(RU_ONLY.replace("[RU]", "[UA]"), encoding="utf-8")
+    assert engine.reload()
+    assert engine.decide(location=reader, request=request).notices == ()
+    assert engine.decide(ip="77.88.55.88", url="https://a.org/x").notices == ()
+
+
+def test_an_equal_location_or_request_decides_alike(engine: Engine) -> None:
+    """The fast path keys on the Location object's identity: an equal location made anew,
+    or an equal request made anew, gets the same decision; a different one does not."""
+    from compliance.decision import Request
+
+    request = Request.of(host="a.org", path="/world/x", at=DAY)
+    first = engine.decide(location=loc("RU"), request=request)
+    for _ in range(3):
+        again = engine.decide(
+            location=loc("RU"), request=Request.of(host="a.org", path="/world/x", at=DAY)
+        )
+        assert again.applied == first.applied == ("ru-notice", "everywhere")
+    assert engine.decide(location=loc("US"), request=request).applied == ()
+    assert engine.decide(location=loc("JP"), request=request).applied == ("everywhere",)
