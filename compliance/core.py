@@ -23,6 +23,7 @@ keyed by cause, never by address) and counted in :class:`~compliance.metrics.Met
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import logging
 import re
@@ -41,23 +42,26 @@ from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
+    SHARED_CACHE_HEADERS,
     BodyTooLarge,
     Codec,
+    HeaderIndex,
     Headers,
     add_vary,
     editable_codings,
     filter_accept_encoding,
     get_all,
-    index,
     make_codec,
     make_private,
     media_type,
     normalize_host,
     normalize_path,
     prefers_json,
+    private_value,
     translate_if_none_match,
     variant_etag,
     variant_id,
+    vary_value,
     without,
 )
 from compliance.inject import Injector, PageInfo
@@ -93,9 +97,20 @@ _SIMULATE_PARAM: Final = "compliance-simulate"
 _DEBUG_HEADER: Final = "X-Compliance-Decision"
 _PARTIAL_VARY: Final = ("hx-request", "hx-boosted", "turbo-frame")
 _DIGESTS: Final = ("content-md5", "content-digest", "repr-digest")
+_VARY_DROP: Final = frozenset({"vary"})
+_DEBUG_DROP_NAME: Final = _DEBUG_HEADER.lower()
+_DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
+_CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
+_EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DIGESTS})
+"""Headers an edited body never keeps as the application sent them."""
+_PRIVATE_DROP: Final = SHARED_CACHE_HEADERS | {"cache-control"}
 _NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
 _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
+_NO_TAGS: Final[frozenset[str]] = frozenset()
+_decision_request: Final = functools.partial(tuple.__new__, DecisionRequest)
+"""A :class:`~compliance.decision.Request` from its six fields, in order: a NamedTuple's own
+constructor is Python code, and this is the hot path of every request."""
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -798,17 +813,17 @@ class Exchange:
         language = self.headers.get("accept-language")
         if language is not None and len(language) > _MAX_HEADER:
             language = language[:_MAX_HEADER].rpartition(",")[0] or None
-        request = DecisionRequest(
-            host=self.host, path=self.norm_path, accept_language=language, tags=tags
-        )
+        request = _decision_request((self.host, self.norm_path, language, tags, None, None))
         return self.engine.decide(location=self.location, request=request)
 
     def begin(self) -> Response | None:
         """Decide for the request before the application runs. A Response to send instead
         of calling the application, or None (then apply :attr:`request_changes`)."""
         try:
-            self._tags = tags_of(self._request_tags())
-            decision = self._set_decision(self._decide(self._tags))
+            requested = self._request_tags()
+            self._tags = tags = tags_of(requested) if requested else _NO_TAGS
+            self.decision = decision = self._decide(tags)
+            self.on_decision(decision)
         except Exception:
             self._decision_failed = True
             log_fault("decision", metrics=self.metrics)
@@ -816,7 +831,15 @@ class Exchange:
                 return unavailable()
             return None
         self.metrics.decision(decision)
-        self._log_decision(decision)
+        if decision_log.isEnabledFor(logging.DEBUG):
+            self._log_decision(decision)
+        if (
+            decision.block is None
+            and not decision.notices
+            and not decision.withholds
+            and self.path != self.settings.decision_path
+        ):
+            return None  # nothing to do before the application runs
         try:
             if self.path == self.settings.decision_path and self.method in ("GET", "HEAD"):
                 return self.decision_response(decision)
@@ -834,8 +857,6 @@ class Exchange:
         return None
 
     def _log_decision(self, decision: Decision) -> None:
-        if not decision_log.isEnabledFor(logging.DEBUG):
-            return
         location = decision.location
         decision_log.debug(
             "decision",
@@ -913,41 +934,78 @@ class Exchange:
         decision: Decision,
         headers: Headers,
         *,
-        json: bool,
+        json: bool = False,
         vary_on: tuple[str, ...] | None = None,
+        found: HeaderIndex | None = None,
     ) -> Headers:
-        """Vary, Cache-Control, the rules' headers and the debug header."""
-        policy = self.settings.cache_policy
+        """Vary, Cache-Control, the rules' headers and the debug header, in one rewrite of
+        ``headers`` (``found``: their index, when the caller has it)."""
+        found = found or HeaderIndex(headers)
+        settings = self.settings
+        policy = settings.cache_policy
+        if (
+            vary_on is None
+            and not json
+            and not decision.vary
+            and not self.geo_vary
+            and not decision.headers
+            and not settings.debug_headers
+            and not found.repeated
+        ):
+            # The usual case: at most one Cache-Control to make private, nothing to vary on.
+            if policy != "private" or not (decision.private or self.simulated):
+                return headers
+            control = found.last.get("cache-control")
+            private = "private" if control is None else private_value((control,))
+            return [*found.uncached, ("Cache-Control", private)]
+        drop: frozenset[str] | set[str] = frozenset()
+        add: Headers = []
         if policy != "off":
-            vary = list(decision.vary if vary_on is None else vary_on) + list(self.geo_vary)
-            if json and self.headers.get("accept") is not None:
-                vary.append("accept")
-            if vary:
-                headers = add_vary(headers, vary)
+            names = decision.vary if vary_on is None else vary_on
+            if self.geo_vary:
+                names = (*names, *self.geo_vary)
+            if json and "accept" in self.headers:
+                names = (*names, "accept")
+            if names:
+                merged = vary_value(found.values("vary"), names)
+                if merged is not None:
+                    drop = _VARY_DROP
+                    add.append(("Vary", merged))
             if policy == "private" and (decision.private or self.simulated):
-                headers = make_private(headers)
+                drop = _PRIVATE_DROP | drop if drop else _PRIVATE_DROP
+                add.append(("Cache-Control", private_value(found.values("cache-control"))))
         if decision.headers:
-            present = {key.lower() for key, _ in headers}
+            present = {name for name in found.last if name not in drop}
+            present.update(key.lower() for key, _ in add)
             for name, value in decision.headers.items():
                 if name.lower() not in present:
-                    headers.append((name, value))
-        return self.debug_headers(headers, decision)
+                    add.append((name, value))
+        debug = self._debug_value(decision) if settings.debug_headers else None
+        if debug is not None:
+            drop = _DEBUG_DROP | drop
+            add = [pair for pair in add if pair[0].lower() != _DEBUG_DROP_NAME]
+            add.append((_DEBUG_HEADER, debug))
+        if not add and not drop:
+            return headers
+        return found.rewrite(drop, add)
+
+    def _debug_value(self, decision: Decision) -> str | None:
+        """The ``X-Compliance-Decision`` value, when debugging is on for this client."""
+        settings = self.settings
+        if not settings.debug_headers or not settings.debug_networks.contains(self.client.ip):
+            return None
+        location = decision.location
+        where = "/".join([location.country or "unknown", *location.subdivisions])
+        rules = ", ".join(decision.applied) or "none"
+        return f"{rules}; location={where}; source={location.source}"
 
     def debug_headers(self, headers: Headers, decision: Decision | None = None) -> Headers:
         """``headers`` plus ``X-Compliance-Decision`` when debugging is on for this client."""
         decision = decision or self.decision
-        settings = self.settings
-        if (
-            decision is None
-            or not settings.debug_headers
-            or not settings.debug_networks.contains(self.client.ip)
-        ):
+        value = None if decision is None else self._debug_value(decision)
+        if value is None:
             return headers
-        location = decision.location
-        where = "/".join([location.country or "unknown", *location.subdivisions])
-        rules = ", ".join(decision.applied) or "none"
-        value = f"{rules}; location={where}; source={location.source}"
-        return [*without(headers, _DEBUG_HEADER.lower()), (_DEBUG_HEADER, value)]
+        return [*without(headers, _DEBUG_DROP_NAME), (_DEBUG_HEADER, value)]
 
     def block_response(self, decision: Decision | None = None) -> Response:
         """The 451 (or other block status) page."""
@@ -1044,12 +1102,30 @@ class Exchange:
         return headers
 
     def _start(self, status: int, headers: Headers) -> Action:
-        found = index(headers)
-        response_tags = found.get(_TAGS_HEADER)
-        skip = _SKIP_HEADER in found
-        edge = self._from_edge()
+        found = HeaderIndex(headers)
+        last = found.last
+        decision = self.decision
+        if (
+            decision is not None
+            and not decision.notices
+            and not decision.withholds
+            and status != 304
+            and _TAGS_HEADER not in last
+            and _SKIP_HEADER not in last
+            and not self._tags
+            and not self._request_tags()
+        ):
+            # The common case of a reader with nothing to insert: only the caching headers
+            # (the general path below gives the same answer, in more steps).
+            ctype = last.get("content-type")
+            if ctype is None or media_type(ctype)[0] not in _HTML_TYPES:
+                return Passthrough(status, headers)
+            return Passthrough(status, self._location_headers(decision, headers, found=found))
+        response_tags = found.values(_TAGS_HEADER) if _TAGS_HEADER in last else None
+        skip = _SKIP_HEADER in last
         if response_tags or skip:
-            headers = without(headers, _TAGS_HEADER, _SKIP_HEADER)
+            headers = found.rewrite(_CONTROL_HEADERS, [])
+            found = HeaderIndex(headers)
         decision = self.decision
         if decision is None:
             if self._decision_failed:
@@ -1065,31 +1141,18 @@ class Exchange:
                 if decision.block is not None:
                     self.metrics.block(decision.block.rule_id)
                     return Replace(self.block_response(decision))
-        ctypes = found.get("content-type")
-        media, charset = media_type(ctypes[-1]) if ctypes else ("", None)
+        ctype = found.last.get("content-type")
+        media, charset = media_type(ctype) if ctype is not None else ("", None)
         html = media in _HTML_TYPES
-        needs_edit = self._needs_edit(decision)
         if status == 304:
-            # A revalidation: same caching headers as the GET it stands for. A 304 rarely
-            # says what it stands for; a tag of this reader's edited variant does.
-            revalidated = self._revalidated
-            if html or revalidated is not None or self._looks_like_page():
-                vary_on = None
-                if revalidated is not None and not revalidated:
-                    vary_on = tuple(n for n in decision.vary if n != "accept-language")
-                headers = self._location_headers(decision, headers, json=False, vary_on=vary_on)
-                etags = get_all(headers, "etag")
-                if needs_edit and self.variant is not None and etags:
-                    tag = variant_etag(etags[0], self.variant + ("a" if revalidated else ""))
-                    headers = [*without(headers, "etag"), ("ETag", tag)]
-            return Passthrough(status, headers)
+            return Passthrough(status, self._revalidation_headers(decision, headers, found, html))
         if not html:
             return Passthrough(status, headers)
-        app_headers = headers
-        headers = self._location_headers(decision, headers, json=False)
-        wanted = self._wanted(decision) if not (skip or edge) else []
+        edge = self._from_edge()
+        wanted = self._wanted(decision) if decision.notices and not (skip or edge) else []
         withholds = decision.withholds
         if not wanted and not withholds:
+            headers = self._location_headers(decision, headers, json=False, found=found)
             if (skip or edge) and decision.notices:
                 self.metrics.skipped("edge" if edge else "x-compliance-skip")
             return Passthrough(status, headers)
@@ -1097,23 +1160,26 @@ class Exchange:
         if self.method == "HEAD":
             # No body to edit; announce no length that disagrees with the GET's.
             varied = "accept-language" in decision.vary
-            headers = self._edited_headers(without(headers, "content-length"), varied=varied)
-            return Passthrough(status, headers)
+            headers = self._location_headers(decision, headers, json=False, found=found)
+            return Passthrough(status, self._edited_headers(headers, varied=varied))
         if not 200 <= status < 300 or status == 204:
-            return Passthrough(status, headers)
+            return Passthrough(
+                status, self._location_headers(decision, headers, json=False, found=found)
+            )
         if status == 206 or "content-range" in found:
             log_undelivered(
                 "range",
                 f"{self.method} {self.path}: the application sent a range",
                 metrics=self.metrics,
             )
+            headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="range")
-        codings = [
-            c.strip().lower()
-            for value in found.get("content-encoding", ())
-            for c in value.split(",")
-            if c.strip()
-        ]
+        encodings = found.values("content-encoding")
+        codings = (
+            [c.strip().lower() for value in encodings for c in value.split(",") if c.strip()]
+            if encodings
+            else []
+        )
         coding = codings[0] if codings else ""
         if len(codings) > 1 or (coding and coding not in editable_codings()):
             log_undelivered(
@@ -1122,11 +1188,12 @@ class Exchange:
                 "cannot be edited",
                 metrics=self.metrics,
             )
+            headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="content-coding")
         settings = self.settings
-        language = (found.get("content-language") or [""])[0].split(",")[0].strip()
-        csp = " ".join(found.get("content-security-policy", ()))
-        match = _NONCE_IN_CSP.search(csp)
+        language = (found.first("content-language") or "").split(",")[0].strip()
+        policies = found.values("content-security-policy")
+        match = _NONCE_IN_CSP.search(" ".join(policies)) if policies else None
         csp_nonce = match.group(1) if match else None
         chosen = decision
 
@@ -1139,7 +1206,7 @@ class Exchange:
                 return self._without_rendered(chosen, language or info.lang, nonce)
             return snippets
 
-        self._app_headers = headers
+        self._app_headers = self._location_headers(decision, headers, json=False, found=found)
         partial = self._partial_request()
         editor = self._editor = BodyEditor(
             render,
@@ -1157,14 +1224,39 @@ class Exchange:
         self._out: list[bytes] = []
         self._page_language = language or None
         # Vary: Accept-Language waits for the page's language (see _commit).
-        unvaried = tuple(name for name in decision.vary if name != "accept-language")
-        headers = self._location_headers(decision, app_headers, json=False, vary_on=unvaried)
-        self._headers = self._edited_headers(without(headers, "content-length"))
-        lengths = found.get("content-length")
-        length = int(lengths[0]) if lengths and lengths[0].strip().isdigit() else None
+        if "accept-language" in decision.vary:
+            unvaried = tuple(name for name in decision.vary if name != "accept-language")
+            edited = self._location_headers(
+                decision, headers, json=False, vary_on=unvaried, found=found
+            )
+        else:
+            edited = self._app_headers
+        self._headers = self._edited_headers(edited)
+        given = found.first("content-length")
+        length = int(given) if given is not None and given.strip().isdigit() else None
         if length is not None and length <= settings.buffer_limit:
             self._buffer_until = 2 * settings.buffer_limit
         return EDIT
+
+    def _revalidation_headers(
+        self, decision: Decision, headers: Headers, found: HeaderIndex, html: bool
+    ) -> Headers:
+        """A 304 carries the same caching headers as the GET it stands for. A 304 rarely
+        says what it stands for; a tag of this reader's edited variant does."""
+        revalidated = self._revalidated
+        if not (html or revalidated is not None or self._looks_like_page()):
+            return headers
+        vary_on = None
+        if revalidated is not None and not revalidated:
+            vary_on = tuple(n for n in decision.vary if n != "accept-language")
+        headers = self._location_headers(
+            decision, headers, json=False, vary_on=vary_on, found=found
+        )
+        etags = get_all(headers, "etag")
+        if self._needs_edit(decision) and self.variant is not None and etags:
+            tag = variant_etag(etags[0], self.variant + ("a" if revalidated else ""))
+            headers = [*without(headers, "etag"), ("ETag", tag)]
+        return headers
 
     def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
         """What the editor removes for this decision, and the placeholders in the page's
@@ -1223,17 +1315,17 @@ class Exchange:
         return htmx or "turbo-frame" in headers
 
     def _edited_headers(self, headers: Headers, *, varied: bool | None = None) -> Headers:
-        """Headers of an edited body: no ranges, no digests of other bytes, and its own
-        ETag (set by :meth:`_commit`, once it is known whether the page varies on
+        """Headers of an edited body: no length or ranges, no digests of other bytes, and
+        its own ETag (set by :meth:`_commit`, once it is known whether the page varies on
         ``Accept-Language``, unless ``varied`` says so now)."""
-        headers = without(headers, "accept-ranges", *_DIGESTS)
-        etags = get_all(headers, "etag")
-        if etags:
-            self._app_etag = etags[0]
-            headers = without(headers, "etag")
+        found = HeaderIndex(headers)
+        etag = found.first("etag")
+        add: Headers = []
+        if etag is not None:
+            self._app_etag = etag
             if varied is not None:
-                headers.append(("ETag", self._variant_tag(varied)))
-        return headers
+                add.append(("ETag", self._variant_tag(varied)))
+        return found.rewrite(_EDITED_DROP, add)
 
     def _variant_tag(self, varied: bool) -> str:
         assert self._app_etag is not None

@@ -11,7 +11,7 @@ import hashlib
 import posixpath
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import quote, unquote
@@ -28,6 +28,7 @@ __all__ = [
     "BodyTooLarge",
     "Codec",
     "EnvironHeaders",
+    "HeaderIndex",
     "Headers",
     "brotli_available",
     "editable_codings",
@@ -41,6 +42,7 @@ __all__ = [
     "normalize_path",
     "prefers_json",
     "private_cache_control",
+    "private_value",
     "status_line",
     "url_host",
     "url_path",
@@ -87,6 +89,20 @@ def normalize_host(value: str | None) -> str:
     """
     if not value:
         return ""
+    found = _HOSTS.get(value)
+    if found is not None:
+        return found
+    host = _normalize_host(value)
+    if len(value) <= 256:
+        _HOSTS.set(value, host)
+    return host
+
+
+_HOSTS: BoundedCache[str, str] = BoundedCache(1024, 1 << 20, size=768)
+"""Normalised ``Host`` values of recent requests (values of at most 256 characters)."""
+
+
+def _normalize_host(value: str) -> str:
     host = value.strip().lower()
     if host.startswith("["):  # an IPv6 literal, with or without a port
         end = host.find("]")
@@ -152,17 +168,21 @@ class EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def __getitem__(self, name: str) -> str:
-        key = name.upper().replace("-", "_")
-        value = self._environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key]
+        value = self._environ[_environ_key(name)]
         if not isinstance(value, str):
             raise KeyError(name)
         return value
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        try:
-            return self[name]
-        except KeyError:
-            return default
+        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        value = self._environ.get(key)
+        return value if isinstance(value, str) else default
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        return isinstance(self._environ.get(key), str)
 
     def __iter__(self) -> Iterator[str]:
         for key in self._environ:
@@ -171,6 +191,22 @@ class EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def _environ_key(name: str) -> str:
+    """The environ key of a header (lower-case name): ``HTTP_ACCEPT_LANGUAGE``."""
+    key = _ENVIRON_KEYS.get(name)
+    if key is None:
+        upper = name.upper().replace("-", "_")
+        key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+        if len(name) <= 64:
+            _ENVIRON_KEYS.set(name, key)
+    return key
+
+
+_ENVIRON_KEYS: BoundedCache[str, str] = BoundedCache(256, 64 * 1024, size=256)
+"""Environ keys of the header names looked up (the few names the core and the geolocation
+pipeline ask for: names from the code and the configuration, not from requests)."""
 
 
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
@@ -237,6 +273,67 @@ def index(headers: Headers) -> dict[str, list[str]]:
     return found
 
 
+class HeaderIndex:
+    """Response headers read in one pass, by lower-case name, so the core looks up what it
+    needs (``Content-Type``, ``Content-Encoding``, ``Vary``, ``Cache-Control``, ``ETag``,
+    ...) without lowering every name again for each, and rewrites the list once
+    (:meth:`rewrite`).
+
+    :attr:`last` maps each name to its last value. When a name repeats (:attr:`repeated`),
+    :meth:`values` and :meth:`first` read the list again: the rare case pays for itself.
+
+    >>> found = HeaderIndex([("Vary", "Accept"), ("vary", "Cookie"), ("ETag", '"a"')])
+    >>> found.values("vary"), found.first("vary"), found.last["etag"], "age" in found
+    (['Accept', 'Cookie'], 'Accept', '"a"', False)
+    >>> found.rewrite({"vary"}, [("Vary", "Accept, Cookie")])
+    [('ETag', '"a"'), ('Vary', 'Accept, Cookie')]
+    """
+
+    __slots__ = ("headers", "last", "repeated", "uncached")
+
+    def __init__(self, headers: Headers) -> None:
+        last: dict[str, str] = {}
+        uncached: Headers = []
+        keep = uncached.append
+        for pair in headers:
+            key, value = pair
+            name = key.lower()
+            last[name] = value
+            if name not in _CACHING:
+                keep(pair)
+        self.headers = headers
+        self.last = last
+        self.repeated = len(last) != len(headers)
+        self.uncached = uncached
+        """The headers but ``Cache-Control`` and the shared-cache ones, in order: what a
+        response made private keeps (most responses the core edits are; the same pass)."""
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.last
+
+    def values(self, name: str) -> list[str]:
+        """Every value of ``name`` (lower case), in order."""
+        if not self.repeated:
+            value = self.last.get(name)
+            return [] if value is None else [value]
+        return [value for key, value in self.headers if key.lower() == name]
+
+    def first(self, name: str) -> str | None:
+        """The first value of ``name`` (lower case), or None."""
+        if self.repeated:
+            for key, value in self.headers:
+                if key.lower() == name:
+                    return value
+            return None
+        return self.last.get(name)
+
+    def rewrite(self, drop: Collection[str], add: Headers) -> Headers:
+        """A new list: the headers without any named in ``drop`` (lower case), then ``add``."""
+        kept = [(key, value) for key, value in self.headers if key.lower() not in drop]
+        kept += add
+        return kept
+
+
 def without(headers: Headers, *names: str) -> Headers:
     """``headers`` without any of ``names`` (lower case)."""
     return [(key, value) for key, value in headers if key.lower() not in names]
@@ -275,6 +372,48 @@ def merge_vary(existing: Sequence[str], names: Iterable[str]) -> str | None:
     return ", ".join(items) if added else None
 
 
+_VARY: BoundedCache[tuple[tuple[str, ...], tuple[str, ...]], str] = BoundedCache(
+    512, 512 * 1024, size=1024
+)
+"""Merged ``Vary`` values for the few combinations a site sends (keys of at most 512
+characters; ``""`` when nothing changes)."""
+
+
+def vary_value(existing: Sequence[str] | None, names: tuple[str, ...]) -> str | None:
+    """:func:`merge_vary`, remembered for the usual short values.
+
+    >>> vary_value(None, ("accept-language",)), vary_value(["*"], ("accept-language",))
+    ('Accept-Language', None)
+    """
+    key = (tuple(existing) if existing else (), names)
+    found = _VARY.get(key)
+    if found is not None:
+        return found or None  # "": nothing changes
+    merged = merge_vary(key[0], names)
+    if sum(map(len, key[0])) + sum(map(len, names)) <= 512:
+        _VARY.set(key, merged or "")
+    return merged
+
+
+def private_value(existing: Sequence[str] | None) -> str:
+    """:func:`private_cache_control`, remembered for the usual single short value.
+
+    >>> private_value(None), private_value(["public, max-age=60"])
+    ('private', 'max-age=60, private')
+    """
+    if not existing:
+        return "private"
+    if len(existing) != 1:
+        return private_cache_control(existing)
+    value = existing[0]
+    found = _PRIVATE.get(value)
+    if found is None:
+        found = private_cache_control(existing)
+        if len(value) <= 256:
+            _PRIVATE.set(value, found)
+    return found
+
+
 def private_cache_control(existing: Sequence[str]) -> str:
     """``Cache-Control`` made safe from shared caches: ``public`` and ``s-maxage`` removed,
     ``private`` added.
@@ -293,39 +432,28 @@ def private_cache_control(existing: Sequence[str]) -> str:
     return ", ".join(kept)
 
 
-def make_private(headers: Headers) -> Headers:
+def make_private(headers: Headers, found: HeaderIndex | None = None) -> Headers:
     """``headers`` with ``Cache-Control`` made private and the shared-cache headers gone.
 
     >>> make_private([("Cache-Control", "public, max-age=60"), ("CDN-Cache-Control", "x")])
     [('Cache-Control', 'max-age=60, private')]
     """
-    kept: Headers = []
-    controls: list[str] = []
-    for key, val in headers:
-        name = key.lower()
-        if name == "cache-control":
-            controls.append(val)
-        elif name not in SHARED_CACHE_HEADERS:
-            kept.append((key, val))
-    # Applications send the same few Cache-Control values again and again.
-    found = _PRIVATE.get(controls[0]) if len(controls) == 1 else None
-    if found is None:
-        found = private_cache_control(controls)
-        if len(controls) == 1 and len(controls[0]) <= 256:
-            _PRIVATE.set(controls[0], found)
-    kept.append(("Cache-Control", found))
-    return kept
+    found = found or HeaderIndex(headers)
+    control = private_value(found.values("cache-control"))
+    return [*found.uncached, ("Cache-Control", control)]
 
 
+_CACHING: Final = SHARED_CACHE_HEADERS | {"cache-control"}
 _PRIVATE: BoundedCache[str, str] = BoundedCache(256, 256 * 1024, size=640)
 
 
-def add_vary(headers: Headers, names: Iterable[str]) -> Headers:
+def add_vary(headers: Headers, names: Iterable[str], found: HeaderIndex | None = None) -> Headers:
     """``headers`` with ``names`` merged into ``Vary``."""
-    merged = merge_vary(get_all(headers, "vary"), names)
+    found = found or HeaderIndex(headers)
+    merged = vary_value(found.values("vary"), tuple(names))
     if merged is None:
         return headers
-    return [*without(headers, "vary"), ("Vary", merged)]
+    return found.rewrite(("vary",), [("Vary", merged)])
 
 
 def prefers_json(accept: str | None) -> bool:
@@ -363,6 +491,19 @@ def media_type(value: str) -> tuple[str, str | None]:
     >>> media_type('Text/HTML; charset="windows-1251"')
     ('text/html', 'windows-1251')
     """
+    found = _MEDIA.get(value)
+    if found is None:
+        found = _media_type(value)
+        if len(value) <= 256:
+            _MEDIA.set(value, found)
+    return found
+
+
+_MEDIA: BoundedCache[str, tuple[str, str | None]] = BoundedCache(256, 256 * 1024, size=768)
+"""Parsed ``Content-Type`` values (an application sends the same few again and again)."""
+
+
+def _media_type(value: str) -> tuple[str, str | None]:
     media, *params = value.split(";")
     charset = None
     for param in params:

@@ -268,3 +268,90 @@ def test_a_block_for_head_has_no_body(engine: Engine) -> None:
     assert response.status == 451
     assert response.body == b""
     assert int(dict(response.headers)["Content-Length"]) > 0
+
+
+HTML = ("Content-Type", "text/html; charset=utf-8")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        pytest.param(
+            [HTML, ("Cache-Control", "public, max-age=60"), ("X-A", "1")],
+            [HTML, ("X-A", "1"), ("Cache-Control", "max-age=60, private")],
+            id="one-cache-control",
+        ),
+        pytest.param(
+            [HTML, ("Cache-Control", "public"), ("cache-control", "max-age=5, s-maxage=9")],
+            [HTML, ("Cache-Control", "max-age=5, private")],
+            id="repeated-cache-control",
+        ),
+        pytest.param(
+            [
+                ("CONTENT-TYPE", "Text/HTML; Charset=UTF-8"),
+                ("CDN-Cache-Control", "max-age=600"),
+                ("surrogate-control", "max-age=600"),
+                ("X-Accel-Expires", "60"),
+                ("Set-Cookie", "a=1"),
+                ("set-cookie", "b=2"),
+            ],
+            [
+                ("CONTENT-TYPE", "Text/HTML; Charset=UTF-8"),
+                ("Set-Cookie", "a=1"),
+                ("set-cookie", "b=2"),
+                ("Cache-Control", "private"),
+            ],
+            id="odd-case-shared-caches-repeated-names",
+        ),
+        pytest.param(
+            [("Content-Type", "text/plain"), ("content-type", "text/html")],
+            [("Content-Type", "text/plain"), ("content-type", "text/html")]
+            + [("Cache-Control", "private")],
+            id="repeated-content-type-last-counts",
+        ),
+        pytest.param(
+            [HTML, ("X-Compliance-Skip", "1"), ("Cache-Control", "no-cache")],
+            [HTML, ("Cache-Control", "no-cache, private")],
+            id="skip-header-consumed",
+        ),
+        pytest.param(
+            [HTML, ("x-compliance-tags", "opinion")],
+            [HTML, ("Cache-Control", "private")],
+            id="tags-header-consumed",
+        ),
+        pytest.param(
+            [("Content-Type", "application/json"), ("Cache-Control", "public")],
+            [("Content-Type", "application/json"), ("Cache-Control", "public")],
+            id="not-html-untouched",
+        ),
+        pytest.param([("X-A", "1")], [("X-A", "1")], id="no-content-type-untouched"),
+    ],
+)
+def test_headers_of_a_reader_without_notices(
+    engine: Engine, headers: list[tuple[str, str]], expected: list[tuple[str, str]]
+) -> None:
+    """The no-notice path (fast for the usual headers, general for repeated names and the
+    control headers) gives exactly the caching headers of the general rules."""
+    ex = exchange(engine, peer="192.0.2.2")
+    assert ex.begin() is None
+    action = ex.start(200, list(headers))
+    assert isinstance(action, Passthrough)
+    assert action.headers == expected
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        pytest.param("off", [HTML, ("Cache-Control", "public")], id="off"),
+        pytest.param("vary", [HTML, ("Cache-Control", "public")], id="vary"),
+        pytest.param("private", [HTML, ("Cache-Control", "private")], id="private"),
+    ],
+)
+def test_cache_policy_without_notices(
+    engine: Engine, policy: str, expected: list[tuple[str, str]]
+) -> None:
+    ex = exchange(engine, peer="192.0.2.2", cache_policy=policy)
+    assert ex.begin() is None
+    action = ex.start(200, [HTML, ("Cache-Control", "public")])
+    assert isinstance(action, Passthrough)
+    assert action.headers == expected
