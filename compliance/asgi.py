@@ -23,7 +23,7 @@ from typing import Any
 from compliance.core import EDIT, Event, Exchange, Middleware, Passthrough, Replace, Request
 from compliance.core import Response as _Response
 from compliance.core import Start as _Start
-from compliance.http import Headers
+from compliance.http import Headers, RawHeaders
 
 __all__ = ["ComplianceMiddleware"]
 
@@ -35,11 +35,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def _request(scope: Scope) -> Request:
-    headers: dict[str, str] = {}
-    for key, value in scope.get("headers") or ():
-        name = key.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    headers = RawHeaders(scope.get("headers"))
     raw = scope.get("raw_path")
     if isinstance(raw, bytes) and raw.startswith(b"/"):
         path = raw.partition(b"?")[0].decode("latin-1")
@@ -83,13 +79,7 @@ class ComplianceMiddleware(Middleware[ASGIApp]):
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        exchange = self.exchange(
-            _request(scope),
-            lambda: state.get("compliance.tags"),
-            lambda source: state.get(source) if isinstance(source, str) else source(scope),
-            lambda decision: state.__setitem__("compliance.decision", decision),
-        )
-        state["compliance.rendered"] = exchange.rendered
+        exchange = Exchange(*self.parts, _request(scope), state=state, context=scope)
         early = exchange.begin()
         if early is not None:
             await _send_response(send, early)

@@ -30,7 +30,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Generic, Literal, Protocol, TypeVar, runtime_checkable
@@ -90,6 +90,12 @@ CachePolicy = Literal["private", "vary", "off"]
 ForwardedHeader = Literal["x-forwarded-for", "forwarded", "x-real-ip"]
 
 _HTML_TYPES: Final = frozenset({"text/html", "application/xhtml+xml"})
+STATE_TAGS: Final = "compliance.tags"
+"""The key (WSGI environ, ASGI ``scope["state"]``) where the application puts content tags."""
+STATE_DECISION: Final = "compliance.decision"
+"""The key where the middleware puts the reader's decision."""
+STATE_RENDERED: Final = "compliance.rendered"
+"""The key of the set of rule ids whose notices the page rendered itself."""
 _TAGS_HEADER: Final = "x-compliance-tags"
 _SKIP_HEADER: Final = "x-compliance-skip"
 _SIMULATE_HEADER: Final = "x-compliance-simulate"
@@ -712,10 +718,18 @@ class Exchange:
         metrics: Metrics,
         request: Request,
         *,
-        tags: Callable[[], object] = lambda: None,
-        nonce: Callable[[], str | None] = lambda: None,
-        on_decision: Callable[[Decision], object] = lambda decision: None,
+        tags: Callable[[], object] | None = None,
+        nonce: Callable[[], str | None] | None = None,
+        on_decision: Callable[[Decision], object] | None = None,
+        state: MutableMapping[str, object] | None = None,
+        context: object = None,
     ) -> None:
+        """``state``: the mapping the application shares with the middleware (the WSGI
+        environ, ``scope["state"]`` in ASGI), where the exchange reads
+        ``compliance.tags`` and a string ``csp_nonce`` key, and writes
+        ``compliance.decision`` and ``compliance.rendered``; ``context`` is what a callable
+        ``csp_nonce`` is given (the environ, the scope). Without ``state``, the callables
+        ``tags``, ``nonce`` and ``on_decision`` do the same."""
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
@@ -725,11 +739,48 @@ class Exchange:
         self.path = request.path
         self.norm_path = normalize_path(request.path)
         self.headers = request.headers
-        self._request_tags = tags
-        self.nonce = nonce
-        self.on_decision = on_decision
         self.rendered: set[str] = set()
         """Rule ids whose notices the page rendered itself (template helpers add to it)."""
+        if state is not None:
+            self._state = state
+            self._context = context
+            state[STATE_RENDERED] = self.rendered
+        if tags is not None:
+            self._tags_source = tags
+        if nonce is not None:
+            self._nonce_source = nonce
+        if on_decision is not None:
+            self._on_decision = on_decision
+
+    _state: MutableMapping[str, object] | None = None
+    _context: object = None
+    _tags_source: Callable[[], object] = staticmethod(lambda: None)
+    _nonce_source: Callable[[], str | None] = staticmethod(lambda: None)
+    _on_decision: Callable[[Decision], object] = staticmethod(lambda decision: None)
+
+    def _request_tags(self) -> object:
+        """The tags the application set on the request (``compliance.tags``)."""
+        state = self._state
+        return self._tags_source() if state is None else state.get(STATE_TAGS)
+
+    def nonce(self) -> str | None:
+        """The CSP nonce the application gives for the default CSS, if it gives one."""
+        state = self._state
+        if state is None:
+            return self._nonce_source()
+        source = self.settings.csp_nonce
+        if source is None:
+            return None
+        value = state.get(source) if isinstance(source, str) else source(self._context)
+        return str(value) if value else None
+
+    def on_decision(self, decision: Decision) -> None:
+        """Expose the decision to the application (``compliance.decision``)."""
+        state = self._state
+        if state is None:
+            self._on_decision(decision)
+        else:
+            state[STATE_DECISION] = decision
 
     # Per-request state that most requests never change: class-level defaults, so a request
     # pays only for what it sets (the no-notice path is a few microseconds in all).
@@ -1589,6 +1640,8 @@ class Middleware(Generic[AppT]):
             edge_from=edge_from,
         )
         self.counters = Metrics()
+        self.parts = (self.settings, self.engine, self.counters)
+        """The first arguments of every :class:`Exchange` of this middleware."""
 
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,

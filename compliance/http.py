@@ -30,6 +30,7 @@ __all__ = [
     "EnvironHeaders",
     "HeaderIndex",
     "Headers",
+    "RawHeaders",
     "brotli_available",
     "editable_codings",
     "filter_accept_encoding",
@@ -191,6 +192,57 @@ class EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+class RawHeaders(Mapping[str, str]):
+    """ASGI request headers (``(bytes, bytes)`` pairs) by lower-case name, decoded only when
+    looked up: the core looks at a few. Repeated headers are joined with ``", "``.
+
+    >>> headers = RawHeaders([(b"accept", b"text/html"), (b"Cookie", b"a=1"), (b"cookie", b"b=2")])
+    >>> headers["accept"], headers.get("cookie"), headers.get("range"), len(headers)
+    ('text/html', 'a=1, b=2', None, 2)
+    """
+
+    __slots__ = ("_index", "_raw")
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]] | None) -> None:
+        self._raw: Sequence[tuple[bytes, bytes]] = (
+            raw if isinstance(raw, list | tuple) else list(raw or ())
+        )
+        self._index: dict[bytes, bytes] | None = None
+
+    def _build(self) -> dict[bytes, bytes]:
+        raw = self._raw
+        index = dict(raw)  # servers send lower-case names, each once: the usual case, in C
+        if len(index) != len(raw) or not all(map(bytes.islower, index)):
+            index = {}
+            for key, value in raw:
+                name = key.lower()
+                index[name] = index[name] + b", " + value if name in index else value
+        self._index = index
+        return index
+
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        value = (self._index or self._build()).get(name.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return name.encode("latin-1") in (self._index or self._build())
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._index or self._build():
+            yield key.decode("latin-1")
+
+    def __len__(self) -> int:
+        return len(self._index or self._build())
 
 
 def _environ_key(name: str) -> str:

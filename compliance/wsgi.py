@@ -53,13 +53,7 @@ class ComplianceMiddleware(Middleware["WSGIApplication"]):
     requests with 451 without calling the application. Options: ``core.Middleware``."""
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        exchange = self.exchange(
-            _request(environ),
-            lambda: environ.get("compliance.tags"),
-            lambda source: environ.get(source) if isinstance(source, str) else source(environ),
-            lambda decision: environ.__setitem__("compliance.decision", decision),
-        )
-        environ["compliance.rendered"] = exchange.rendered
+        exchange = Exchange(*self.parts, _request(environ), state=environ, context=environ)
         early = exchange.begin()
         if early is not None:
             start_response(status_line(early.status), early.headers)
@@ -84,6 +78,7 @@ class _Response:
         self.environ = environ
         self.server_start_response = start
         self.captured: tuple[str, Headers, OptExcInfo | None] | None = None
+        self.code = 0  # the status code of the captured status line
         self.action: Passthrough | Replace | object | None = None
         self.committed = False
         self.server_write: Callable[[bytes], object] | None = None
@@ -102,14 +97,15 @@ class _Response:
             if self.captured is None:
                 raise RuntimeError("the WSGI application did not call start_response")
             status, headers, _ = self.captured
-            self.action = self.exchange.start(int(status.split(None, 1)[0]), headers)
+            plain = status[3:4] == " " and status[:3].isascii() and status[:3].isdigit()
+            code = int(status[:3]) if plain else int(status.split(None, 1)[0])
+            self.code = code if plain else -1  # the line is sent as it is while it says this
+            self.action = self.exchange.start(code, headers)
         return self.action
 
     def commit(self, status: int, headers: Headers) -> None:
         assert self.captured is not None
-        line = self.captured[0]
-        if not line.startswith(f"{status} "):
-            line = status_line(status)
+        line = self.captured[0] if status == self.code else status_line(status)
         self.committed = True
         self.server_write = self.server_start_response(line, headers, self.captured[2])
 

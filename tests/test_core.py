@@ -25,7 +25,14 @@ from compliance.core import (
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location
-from compliance.http import make_codec, merge_vary, prefers_json, private_cache_control
+from compliance.http import (
+    EnvironHeaders,
+    RawHeaders,
+    make_codec,
+    merge_vary,
+    prefers_json,
+    private_cache_control,
+)
 from compliance.inject import PageInfo
 from compliance.metrics import Metrics
 from compliance.testing import FixedGeolocator
@@ -305,8 +312,11 @@ HTML = ("Content-Type", "text/html; charset=utf-8")
         ),
         pytest.param(
             [("Content-Type", "text/plain"), ("content-type", "text/html")],
-            [("Content-Type", "text/plain"), ("content-type", "text/html")]
-            + [("Cache-Control", "private")],
+            [
+                ("Content-Type", "text/plain"),
+                ("content-type", "text/html"),
+                ("Cache-Control", "private"),
+            ],
             id="repeated-content-type-last-counts",
         ),
         pytest.param(
@@ -355,3 +365,45 @@ def test_cache_policy_without_notices(
     action = ex.start(200, [HTML, ("Cache-Control", "public")])
     assert isinstance(action, Passthrough)
     assert action.headers == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param([(b"accept-language", b"ru"), (b"x-a", b"1")], id="lower"),
+        pytest.param([(b"Accept-Language", b"ru"), (b"X-A", b"1")], id="mixed-case"),
+        pytest.param(iter([(b"accept-language", b"ru"), (b"x-a", b"1")]), id="generator"),
+        pytest.param([[b"accept-language", b"ru"], [b"x-a", b"1"]], id="lists"),
+    ],
+)
+def test_raw_headers_read_like_a_dict_of_lower_case_names(raw: Any) -> None:
+    headers = RawHeaders(raw)
+    assert headers.get("accept-language") == "ru"
+    assert "x-a" in headers
+    assert "X-A" not in headers
+    assert "range" not in headers
+    assert dict(headers) == {"accept-language": "ru", "x-a": "1"}
+
+
+def test_raw_headers_join_repeated_names_in_order() -> None:
+    headers = RawHeaders([(b"Cookie", b"a=1"), (b"x", b"y"), (b"cookie", b"b=2")])
+    assert headers["cookie"] == "a=1, b=2"
+    assert len(headers) == 2
+    with pytest.raises(KeyError):
+        headers["range"]
+
+
+def test_environ_headers_read_only_string_values() -> None:
+    environ = {
+        "HTTP_ACCEPT_LANGUAGE": "ru",
+        "CONTENT_TYPE": "text/html",
+        "HTTP_X_ODD": 42,  # not a header a server wrote
+        "wsgi.input": object(),
+    }
+    headers = EnvironHeaders(environ)
+    assert headers.get("accept-language") == "ru"
+    assert "accept-language" in headers
+    assert headers.get("content-type") == "text/html"
+    assert headers.get("x-odd") is None
+    assert "x-odd" not in headers
+    assert headers.get("range", "none") == "none"

@@ -600,3 +600,26 @@ def test_rule_headers_are_added_to_html_pages(engine: Engine) -> None:
     json_app = html_app(b"{}", headers=[("Content-Type", "application/json")])
     json_result = call(ComplianceMiddleware(json_app, engine), environ(HOST="news.example"))
     assert json_result.header("X-Robots-Tag") is None
+
+
+@pytest.mark.parametrize(
+    ("line", "ip", "sent"),
+    [
+        pytest.param("200 Fine Thanks", DE, "200 Fine Thanks", id="own-reason-kept"),
+        pytest.param("200 Fine Thanks", RU, "200 Fine Thanks", id="own-reason-kept-edited"),
+        pytest.param("404 Gone Fishing", DE, "404 Gone Fishing", id="not-found-kept"),
+        pytest.param("200", DE, "200 OK", id="no-reason-gets-one"),
+        pytest.param(" 200 OK", DE, "200 OK", id="leading-space-normalised"),
+    ],
+)
+def test_the_status_line_is_the_applications_while_it_says_the_status(
+    engine: Engine, line: str, ip: str, sent: str
+) -> None:
+    result = call(ComplianceMiddleware(html_app(status=line), engine), ip=ip)
+    assert result.status == sent
+
+
+def test_a_replaced_response_gets_its_own_status_line(engine: Engine) -> None:
+    app = html_app(headers=[("Content-Type", "text/html"), ("Content-Encoding", "zstd")])
+    result = call(ComplianceMiddleware(app, engine, fail_mode="closed"), ip=RU)
+    assert result.status == "503 Service Unavailable"
