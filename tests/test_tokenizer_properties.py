@@ -10,12 +10,13 @@ import tracemalloc
 from collections.abc import Mapping
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compliance.html.injector import Injector, PageInfo
 from compliance.html.placements import Placement
-from compliance.html.tokenizer import EVERYTHING, MAX_DEPTH, Tokenizer
+from compliance.html.tokenizer import EVERYTHING, MAX_DEPTH, Tokenizer, Watch
 from compliance.html.withhold import Withhold, WithholdUncertain
 
 FRAGMENTS = [
@@ -257,3 +258,162 @@ def test_foreign_nesting_is_followed_to_a_bounded_depth() -> None:
     injector = Injector(lambda page: {"body_end": "<E>"})
     assert injector.feed(doc) + injector.finish() == doc
     assert injector.skipped_reason == "no safe insertion point for body_end"
+
+
+# --- what a watch skips ------------------------------------------------------------------------
+
+# Tags written in every way the HTML tokenizer reads differently from a plain reading: quotes
+# that open a value only after "=", "=" that starts a name or an unquoted value, values with
+# quotes, "<" and "=" inside, "/" between attributes; around them the tokens a skip must stop at.
+ATTRIBUTE_SOUP = [
+    "<a",
+    "<p",
+    "<B",
+    "<span",
+    "</a",
+    "</p",
+    "</b",
+    " ",
+    "\n",
+    "/",
+    "=",
+    "==",
+    '"',
+    "'",
+    ">",
+    "x",
+    "<",
+    'x="',
+    "x='",
+    "x=y",
+    '="',
+    '"=',
+    "<svg>",
+    "</svg>",
+    "<table>",
+    "</table>",
+    "<Table",
+    "<script>",
+    "</script>",
+    "<!--",
+    "-->",
+    "</body>",
+    "<h1>",
+    "<input",
+    "<select>",
+    "<?",
+    "<!",
+    '="x>',
+    "='x>",
+    'b=c"x>',
+    "<a b='x><table>'>",
+    '<a b="x"="<table>">',
+]
+attribute_soup = st.lists(st.sampled_from(ATTRIBUTE_SOUP), max_size=40).map("".join)
+
+SKIPPING_WATCHES = [
+    Watch.of((b"plaintext", b"table"), (b"body", b"table")),  # body_end's
+    Watch.of((b"h1",)),
+    Watch.of(comments=True),
+    Watch.of((b"script",), url_scripts=True),
+    Watch.of(),
+]
+
+
+class ContextRecorder(Recorder):
+    """Records every token and whether it was in foreign content (reported whatever the
+    watch)."""
+
+    tokenizer: Tokenizer
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        kind = "end" if is_end else "start"
+        if self.tokenizer.foreign:
+            kind += "-foreign"
+        self._add(kind, start, end, name)
+
+
+def watched(doc: bytes, watch: Watch, sizes: list[int]) -> list[tuple[str, int, int, bytes]]:
+    recorder = ContextRecorder()
+    tok = Tokenizer(recorder, watch)
+    recorder.tokenizer = tok
+    tail = b""
+    pos = 0
+    k = 0
+    while pos < len(doc):
+        size = sizes[k % len(sizes)]
+        data = tail + doc[pos : pos + size]
+        pos += size
+        k += 1
+        consumed = tok.scan(data, 0, False)
+        recorder.base += consumed
+        tail = data[consumed:]
+    tok.scan(tail, 0, True)
+    return recorder.events
+
+
+def wanted(event: tuple[str, int, int, bytes], watch: Watch) -> bool:
+    kind, _, _, name = event
+    if kind.endswith("-foreign"):
+        return True
+    if kind == "start":
+        return name in watch.starts
+    if kind == "end":
+        return name in watch.ends
+    if kind == "comment":
+        return watch.comments
+    return kind == "text" and watch.text
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=2))
+@given(
+    attribute_soup,
+    st.sampled_from(range(len(SKIPPING_WATCHES))),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+)
+def test_a_watch_reports_exactly_what_reading_everything_finds(
+    doc: str, which: int, sizes: list[int]
+) -> None:
+    """Whatever a watch skips in one step (plain tags, whole comments and scripts) is read
+    as the exact tokenizer reads it: the tokens it reports are those of reading everything,
+    filtered, however the input is chunked."""
+    data = doc.encode()
+    watch = SKIPPING_WATCHES[which]
+    every = watched(data, Watch.of(everything=True, comments=True, text=True), [len(data) or 1])
+    expected = [event for event in every if wanted(event, watch)]
+    assert watched(data, watch, sizes) == expected
+    assert watched(data, watch, [len(data) or 1]) == expected
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '<a ="x>{T}">',  # "=" starts a name: the quote is part of it, the first ">" ends the tag
+        '<a b=c="x>{T}">',  # an unquoted value holds the quote
+        '<a b=="x>{T}">',  # "==": the value is unquoted and starts with "="
+        '<a b="x"="y>{T}">',  # "=" right after a quoted value starts a name
+        '<a="x>{T}">',  # "=" in the tag name
+        "<a b\"c='x>{T}'>",  # a quote in a name
+        '<a b= "x>{T}">',  # whitespace before the quote: still a quoted value
+        '<a b ="x>{T}">',  # whitespace before "=": still a quoted value
+        '<a b<="x>{T}">',  # "<" in a name
+        "<a b=x'y>{T}'>",  # a quote inside an unquoted value
+        '<a/b="x>{T}">',  # "/" between attributes
+        '<a b="x"c="y>{T}">',  # no whitespace between attributes
+        "</a title='x>{T}'>",  # an end tag with a quoted ">"
+        "</a title=x>{T}'>",
+        "<a b=\"x>{T}\" c='z>{T}' d=e>",
+    ],
+)
+def test_a_skipped_tag_ends_where_the_html_tokenizer_ends_it(tag: str) -> None:
+    """The body_end watch skips the tag in one step or reads it exactly: a ``<table>`` or
+    ``</body>`` after it is reported only where it is a tag."""
+    for inner in ("<table>", "</body>", "<TABLE >", "<svg>"):
+        data = (tag.replace("{T}", inner) + "</body>").encode()
+        watch = SKIPPING_WATCHES[0]
+        every = watched(data, Watch.of(everything=True, comments=True, text=True), [len(data)])
+        expected = [event for event in every if wanted(event, watch)]
+        assert watched(data, watch, [len(data)]) == expected
+        assert watched(data, watch, [1]) == expected

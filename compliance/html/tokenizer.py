@@ -104,16 +104,20 @@ _ATTR = re.compile(
     rb"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
     rb"(?:\"([^\"]*+)\"|'([^']*+)'|([^\t\n\f\r >\"'][^\t\n\f\r >]*+))?)?"
 )
-# A plainly written tag's attributes: separated by whitespace, written `name`, `name=value`,
-# `name="value"` or `name='value'`, no stray quotes or "<". On such a tag the HTML tokenizer
-# and this pattern agree on where it ends; anything else makes it fail (and the exact pattern
-# above takes over).
-_PLAIN_ATTRS = (
-    rb"[^\t\n\f\r />\"'=<]*+"
-    rb"(?:[\t\n\f\r ]++[^\t\n\f\r />\"'=<]++"
-    rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
-    rb"[\t\n\f\r ]*+/?>"
+# The rest of a start tag after its name, read in few steps when its attributes are plainly
+# written: runs of anything but quotes, ">" and "=", and "=" followed by a value. A quote
+# opens a value only right after the "=" that ends an attribute's name, so an "=" is taken
+# here only right after a character that can end a name (not whitespace, "/", a quote, "=",
+# "<" or ">"), and without whitespace before the value; the run before it cannot end inside
+# the tag's name (the name must be followed by whitespace, "/" or ">") nor inside an
+# unquoted value (read whole, to whitespace or ">"). On such a tag the HTML tokenizer and
+# this pattern agree on where it ends; anything else (a stray quote, "=" after whitespace,
+# "==", ...) makes it fail, and the exact pattern above takes over.
+_PLAIN_REST = (
+    rb"(?:>|[\t\n\f\r /](?:[^\"'>=]++|(?<=[^\t\n\f\r /\"'=<>])="
+    rb"(?:\"[^\"]*+\"|[^\t\n\f\r >\"'=][^\t\n\f\r >]*+|'[^']*+'))*+>)"
 )
+_PLAIN_ATTRS = rb"[^\t\n\f\r />\"'=<]*+" + _PLAIN_REST
 _WHOLE_COMMENT = rb"<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
 # A whole script element up to (not including) its end tag, when its text never starts an
 # escape ("<!--"): the common case, read here exactly as _scan_script would read it.
@@ -205,8 +209,8 @@ def _boring(
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
     # End tags first: "/" rules them in or out in one step, start tags need the dispatch.
-    # (End tags rarely carry attributes: those few take the generic path.)
-    end_tail = rb"[^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>"
+    # An end tag without quotes ends at its first ">" (those with quotes take the generic path).
+    end_tail = rb"[^>\"']*+>"
     pieces = [b"<(?:/" + end_first + end_tail + b"|" + start_first + _PLAIN_ATTRS + b")"]
     if not comments:
         pieces.append(_WHOLE_COMMENT)
