@@ -42,6 +42,10 @@ from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
+    _HOSTS,
+    _MEDIA,
+    _PATHS,
+    _PRIVATE,
     SHARED_CACHE_HEADERS,
     BodyTooLarge,
     Codec,
@@ -735,9 +739,10 @@ class Exchange:
         self.metrics = metrics
         self.request = request
         self.method = request.method.upper()
-        self.host = normalize_host(request.host)
-        self.path = request.path
-        self.norm_path = normalize_path(request.path)
+        host = request.host
+        self.host = _HOSTS.get(host) or normalize_host(host)
+        self.path = path = request.path
+        self.norm_path = _PATHS.get(path) or normalize_path(path)
         self.headers = request.headers
         self.rendered: set[str] = set()
         """Rule ids whose notices the page rendered itself (template helpers add to it)."""
@@ -859,22 +864,27 @@ class Exchange:
             return None  # not an ISO 3166 code: no simulation
 
     def _decide(self, tags: frozenset[str]) -> Decision:
-        if self.location is None:
-            self.location = self._locate()
+        location = self.location
+        if location is None:
+            self.location = location = self._locate()
         language = self.headers.get("accept-language")
         if language is not None and len(language) > _MAX_HEADER:
             language = language[:_MAX_HEADER].rpartition(",")[0] or None
         request = _decision_request((self.host, self.norm_path, language, tags, None, None))
-        return self.engine.decide(location=self.location, request=request)
+        return self.engine.decide(location=location, request=request)
 
     def begin(self) -> Response | None:
         """Decide for the request before the application runs. A Response to send instead
         of calling the application, or None (then apply :attr:`request_changes`)."""
         try:
-            requested = self._request_tags()
+            state = self._state
+            requested = self._tags_source() if state is None else state.get(STATE_TAGS)
             self._tags = tags = tags_of(requested) if requested else _NO_TAGS
             self.decision = decision = self._decide(tags)
-            self.on_decision(decision)
+            if state is None:
+                self._on_decision(decision)
+            else:
+                state[STATE_DECISION] = decision
         except Exception:
             self._decision_failed = True
             log_fault("decision", metrics=self.metrics)
@@ -1007,7 +1017,10 @@ class Exchange:
             if policy != "private" or not (decision.private or self.simulated):
                 return headers
             control = found.last.get("cache-control")
-            private = "private" if control is None else private_value((control,))
+            if control is None:
+                private = "private"
+            else:
+                private = _PRIVATE.get(control) or private_value((control,))
             return [*found.uncached, ("Cache-Control", private)]
         drop: frozenset[str] | set[str] = frozenset()
         add: Headers = []
@@ -1127,7 +1140,26 @@ class Exchange:
         fault applies the fail mode."""
         self._status = status
         try:
-            return self._start(status, headers)
+            found = HeaderIndex(headers)
+            last = found.last
+            decision = self.decision
+            if (
+                decision is not None
+                and not decision.notices
+                and not decision.withholds
+                and status != 304
+                and _TAGS_HEADER not in last
+                and _SKIP_HEADER not in last
+                and not self._tags
+                and not self._request_tags()
+            ):
+                # The common case of a reader with nothing to insert: only the caching
+                # headers (the general path gives the same answer, in more steps).
+                ctype = last.get("content-type")
+                if ctype is None or (_MEDIA.get(ctype) or media_type(ctype))[0] not in _HTML_TYPES:
+                    return Passthrough(status, headers)
+                return Passthrough(status, self._location_headers(decision, headers, found=found))
+            return self._start(status, found)
         except Exception:
             log_fault("response", metrics=self.metrics)
             return self._fail_start(status, headers, cause="fault")
@@ -1152,26 +1184,10 @@ class Exchange:
             headers = add_vary(headers, decision.vary)
         return headers
 
-    def _start(self, status: int, headers: Headers) -> Action:
-        found = HeaderIndex(headers)
+    def _start(self, status: int, found: HeaderIndex) -> Action:
+        headers = found.headers
         last = found.last
         decision = self.decision
-        if (
-            decision is not None
-            and not decision.notices
-            and not decision.withholds
-            and status != 304
-            and _TAGS_HEADER not in last
-            and _SKIP_HEADER not in last
-            and not self._tags
-            and not self._request_tags()
-        ):
-            # The common case of a reader with nothing to insert: only the caching headers
-            # (the general path below gives the same answer, in more steps).
-            ctype = last.get("content-type")
-            if ctype is None or media_type(ctype)[0] not in _HTML_TYPES:
-                return Passthrough(status, headers)
-            return Passthrough(status, self._location_headers(decision, headers, found=found))
         response_tags = found.values(_TAGS_HEADER) if _TAGS_HEADER in last else None
         skip = _SKIP_HEADER in last
         if response_tags or skip:
