@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from itertools import islice
 from typing import Final, Generic, TypeVar, overload
 
-__all__ = ["ENTRY_OVERHEAD", "BoundedCache", "approximate_size"]
+__all__ = ["ENTRY_OVERHEAD", "BoundedCache", "BoundedPairCache", "approximate_size"]
 
 K = TypeVar("K", bound=Hashable)
+J = TypeVar("J", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
 
@@ -275,4 +276,117 @@ class BoundedCache(Generic[K, V]):
         return (
             f"BoundedCache({len(self)}/{self.max_entries} entries, "
             f"{self.nbytes}/{self.max_bytes} bytes)"
+        )
+
+
+class BoundedPairCache(Generic[K, J, V]):
+    """A thread-safe map of ``(key, subkey)`` pairs, looked up in two steps, bounded by
+    ``max_entries`` keys and ``max_bytes``.
+
+    ``get(key)`` is the underlying mapping's ``get`` and hands back the plain ``dict`` of
+    that key's subkeys (or None): a caller on a hot path looks ``inner.get(subkey)`` up in
+    it, with no tuple built and hashed for the pair, no Python frame and no lock; the
+    hottest path subscripts :attr:`mapping` (``mapping[key][subkey]``, KeyError when
+    absent). Callers only read those dicts.
+
+    The keys live in a :class:`BoundedCache` whose entry size is ``key_size(key)`` plus
+    ``pair_size`` per subkey (plus :data:`ENTRY_OVERHEAD`), accounted again at every
+    :meth:`set`: the bytes bound everything, the pairs included. One key holds at most an
+    eighth of the bytes; when it is full, its oldest subkeys go, an eighth at a time. When a
+    bound would be crossed, whole keys go, oldest (by last insertion) first.
+
+    >>> cache: BoundedPairCache[str, int, str] = BoundedPairCache(
+    ...     max_entries=8, max_bytes=100_000, key_size=len, pair_size=100)
+    >>> cache.set("/page", 1, "a"), cache.set("/page", 2, "b")
+    ('a', 'b')
+    >>> inner = cache.get("/page")
+    >>> inner is not None and inner.get(2), cache.get("/other"), len(cache)
+    ('b', None, 2)
+    """
+
+    __slots__ = (
+        "_keys",
+        "_lock",
+        "evictions",
+        "get",
+        "mapping",
+        "max_bytes",
+        "max_entries",
+        "pair_limit",
+    )
+
+    get: Callable[[K], dict[J, V] | None]
+    """``get(key)``: the dict of ``key``'s subkeys, or None. Lock-free: read it, never
+    change it."""
+
+    def __init__(
+        self,
+        max_entries: int,
+        max_bytes: int,
+        *,
+        key_size: Callable[[K], int],
+        pair_size: int,
+    ) -> None:
+        if isinstance(pair_size, bool) or not isinstance(pair_size, int) or pair_size <= 0:
+            raise ValueError(f"pair_size must be a positive integer, not {pair_size!r}")
+        self._keys: BoundedCache[K, dict[J, V]] = BoundedCache(
+            max_entries, max_bytes, size=lambda key, inner: key_size(key) + pair_size * len(inner)
+        )
+        self.max_entries: int = max_entries
+        """At most this many keys are kept."""
+        self.max_bytes: int = max_bytes
+        """At most this many bytes (estimated) are kept, the pairs included."""
+        self.pair_limit: int = max(1, max_bytes // 8 // pair_size)
+        """At most this many subkeys per key."""
+        self.evictions: int = 0
+        """Pairs evicted from a full key, since creation (whole keys: ``key_evictions``)."""
+        self._lock = threading.Lock()
+        self.get = self._keys.get
+        self.mapping: Mapping[K, Mapping[J, V]] = self._keys._data
+        """The keys and their subkeys' dicts, to read: ``mapping[key][subkey]`` costs two
+        subscripts (KeyError when absent). Never change it."""
+
+    def set(self, key: K, subkey: J, value: V) -> V:
+        """Store ``value`` under ``(key, subkey)``, evicting as needed; returns ``value``."""
+        with self._lock:
+            inner = self._keys.get(key)
+            if inner is None:
+                inner = {}
+            elif subkey not in inner and len(inner) >= self.pair_limit:
+                # The oldest eighth of this key's pairs, at least one: O(1) per insertion,
+                # amortized. Under this lock, the only writer of the inner dicts; readers
+                # see each deletion whole.
+                victims = list(islice(inner, max(len(inner) // 8, 1)))
+                for old in victims:
+                    del inner[old]
+                self.evictions += len(victims)
+            inner[subkey] = value
+            # Set again: accounts the key's size with its new pair, and makes it the newest.
+            self._keys.set(key, inner)
+        return value
+
+    @property
+    def key_evictions(self) -> int:
+        """Keys evicted with all their pairs to keep the bounds, since creation."""
+        return self._keys.evictions
+
+    def clear(self) -> None:
+        """Forget every pair."""
+        with self._lock:
+            self._keys.clear()
+
+    @property
+    def nbytes(self) -> int:
+        """Estimated bytes held now."""
+        return self._keys.nbytes
+
+    def __len__(self) -> int:
+        """The number of pairs (counted: O(keys))."""
+        with self._lock:
+            return sum(len(self._keys.get(key) or ()) for key in self._keys)
+
+    def __repr__(self) -> str:
+        return (
+            f"BoundedPairCache({len(self)} pairs under {len(self._keys)}/{self.max_entries} "
+            f"keys, {self.nbytes}/{self.max_bytes} bytes)"
         )

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Final, TypedDict, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .cache import BoundedCache
+from .cache import BoundedCache, BoundedPairCache
 from .decision import (
     BlockMatch,
     Decision,
@@ -87,14 +87,15 @@ _MAX_PAGE_LANGUAGE: Final = 64
 _MAX_TAGS: Final = 64
 _DECISIONS_MAX_ENTRIES: Final = 8192
 _DECISIONS_MAX_BYTES: Final = 32 << 20
-_FAST_MAX_ENTRIES: Final = 8192
+_FAST_MAX_ENTRIES: Final = 8192  # requests, each with the readers' locations seen for it
 _FAST_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_URL: Final = 2048  # longer request values skip the fast cache (they still decide)
 _FAST_MAX_LANGUAGE: Final = 128
 _FAST_MAX_TAGS: Final = 16
-# Bytes of a fast-cache entry, at most: its request parts are bounded before it is set (URL
-# or path 2 KiB, Accept-Language 128, page language 64, 16 tags of 100).
-_FAST_ENTRY_BYTES: Final = 4096
+# Bytes per (request, location) pair of the fast cache, generously: the slot, the entry and
+# the decision it may be the last to hold (about 2 KiB measured with a notice); the request
+# is counted once, by _request_size (its parts are bounded before it is set).
+_FAST_PAIR_BYTES: Final = 2048
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -433,7 +434,7 @@ class _Context:
 
 _Key = tuple[Location, str, str, "str | None", frozenset[str], "str | None", dt.date]
 _Hit = tuple[Location, Decision, "float | None"]
-"""A fast-cache entry: the location (whose identity is in the key: the entry keeps it alive,
+"""A fast-cache entry: the location (whose identity is its subkey: the entry keeps it alive,
 so no other object can take its ``id``), the decision, and until when it is right (UTC
 seconds; None: as long as the rules are loaded)."""
 
@@ -477,10 +478,13 @@ class _State:
         self.decisions: BoundedCache[_Key, Decision] = BoundedCache(
             _DECISIONS_MAX_ENTRIES, _DECISIONS_MAX_BYTES, size=_key_size
         )
-        # Only keys whose parts are bounded go in (see _fast_cacheable): a constant, generous
-        # size per entry keeps a new reader's insertion cheap.
-        self.fast: BoundedCache[tuple[object, ...], _Hit]
-        self.fast = BoundedCache(_FAST_MAX_ENTRIES, _FAST_MAX_BYTES, size=_FAST_ENTRY_BYTES)
+        # The repeat reader's cache: the request (a Request, or the fields of a convenience
+        # call) and then the location's identity, two lookups of a key whose hash is
+        # computed in C (no pair tuple to build and hash). Only requests whose parts are
+        # bounded go in (see _fast_cacheable).
+        self.fast: BoundedPairCache[tuple[object, ...], int, _Hit] = BoundedPairCache(
+            _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, key_size=_request_size, pair_size=_FAST_PAIR_BYTES
+        )
         # The days on which some rule starts or stops applying: between two of them, every
         # decision for "now" stays the same, so a cached one needs no clock until the next.
         boundaries: set[dt.date] = set()
@@ -511,6 +515,19 @@ class _State:
                 key, tuple(sorted(merged.values(), key=lambda c: c.sort_key))
             )
         return found
+
+
+def _request_size(key: tuple[object, ...]) -> int:
+    """Bytes of a fast-cache request key: a Request or the fields of a convenience call."""
+    size = 400
+    for part in key:
+        if isinstance(part, str):
+            size += 50 + len(part)
+        elif isinstance(part, frozenset | tuple):
+            size += 200 + sum(64 + len(t) if isinstance(t, str) else 64 for t in part)
+        else:
+            size += 64
+    return size
 
 
 def _key_size(key: object, value: object) -> int:
@@ -672,7 +689,7 @@ class Engine:
         _check_variables(ruleset, self._variables)
         _warn_unset_required(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
-        self._hits = self._state.fast.get  # the repeat reader's one lookup
+        self._repeat = self._state.fast.mapping  # the repeat reader's two lookups
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
         )
@@ -764,16 +781,19 @@ class Engine:
         (see :class:`RequestFields`).
         """
         if request is not None and location is not None:
-            # A repeat reader costs one dict lookup: keyed on the Location object's identity
-            # (a geolocator's cache hands back the same object for every address of a
-            # network) and the request, a tuple whose hash is computed in C. The entry keeps
+            # A repeat reader costs two dict lookups: the request (a tuple whose hash is
+            # computed in C), then the Location object's identity (a geolocator's cache
+            # hands back the same object for every address of a network). The entry keeps
             # the location alive, so a hit on its ``id`` is that very object. No clock is
             # read unless some rule starts or stops applying on a later day (then the entry
             # says when it goes stale). Nothing else: this is the path a site runs most.
             # (The convenience fields travel in ``**fields``: a dozen keyword parameters
             # with defaults would cost this path more than the lookup itself.)
-            hit = self._hits((id(location), request))
-            if hit is not None and (hit[2] is None or _time() < hit[2]):
+            try:
+                hit = self._repeat[request][id(location)]
+            except KeyError:  # a new reader or request: deciding costs far more than raising
+                return self._decide_request(location, request)
+            if hit[2] is None or _time() < hit[2]:
                 return hit[1]
             return self._decide_request(location, request)
         if request is None:
@@ -782,11 +802,12 @@ class Engine:
                 location = self._locate(fields.get("ip"))
             if location is not None:
                 try:
-                    hit = self._hits(_fields_key(location, fields))
-                except TypeError:  # an unhashable value (tags as a list): no fast lookup
-                    hit = None
-                if hit is not None and (hit[2] is None or _time() < hit[2]):
-                    return hit[1]
+                    hit = self._repeat[_fields_key(fields)][id(location)]
+                except (KeyError, TypeError):  # not seen yet; an unhashable value (tags)
+                    pass
+                else:
+                    if hit[2] is None or _time() < hit[2]:
+                        return hit[1]
         return self._decide_fields(location, request, fields)
 
     def _decide_request(self, location: Location, request: Request) -> Decision:
@@ -805,7 +826,7 @@ class Engine:
         )
         if _fast_cacheable(request):
             until = None if request.at is not None else state.valid_until(day)
-            state.fast.set((id(location), request), (location, decision, until))
+            state.fast.set(request, id(location), (location, decision, until))
         return decision
 
     def _decide_fields(
@@ -823,11 +844,12 @@ class Engine:
             self._check_fields(fields)
             return self.decide(location=location, request=request)
         state = self._state
-        fast_key: tuple[object, ...] | None = _fields_key(location, fields)
+        fast_key: tuple[object, ...] | None = _fields_key(fields)
         try:
-            hit = state.fast.get(fast_key)  # type: ignore[arg-type]
+            readers = state.fast.get(fast_key)  # type: ignore[arg-type]
         except TypeError:  # an unhashable value (tags as a list): no fast lookup
-            fast_key, hit = None, None
+            fast_key, readers = None, None
+        hit = None if readers is None else readers.get(id(location))
         if hit is not None and (hit[2] is None or _time() < hit[2]):
             return hit[1]
         self._check_fields(fields)
@@ -864,7 +886,7 @@ class Engine:
             and all(len(tag) <= 100 for tag in tags)
         ):
             until = None if at is not None else state.valid_until(day)
-            state.fast.set(fast_key, (location, decision, until))
+            state.fast.set(fast_key, id(location), (location, decision, until))
         return decision
 
     @staticmethod
@@ -1072,7 +1094,7 @@ class Engine:
             # The new rules, then their (empty) fast cache: a decision running meanwhile
             # may still hit the old cache, as if it had come a moment earlier.
             self._state = state
-            self._hits = state.fast.get
+            self._repeat = state.fast.mapping
             self._reloads["ok"] += 1
             self.last_reload_error = None
             new_ids = {loaded.rule.id for loaded in ruleset.rules}
@@ -1161,13 +1183,13 @@ class Engine:
         self.close()
 
 
-def _fields_key(location: Location, fields: RequestFields) -> tuple[object, ...]:
-    """The fast-cache key of a convenience call: the location's identity and the request's
-    fields as given. Not ``ip``: once located, the address decides nothing, and a geolocator
-    hands every reader of a network the same Location object."""
+def _fields_key(fields: RequestFields) -> tuple[object, ...]:
+    """The fast-cache key of a convenience call: the request's fields as given (seven, so
+    never equal to a six-part Request). Not ``ip``: once located, the address decides
+    nothing, and a geolocator hands every reader of a network the same Location object,
+    whose identity is the subkey."""
     get = fields.get
     return (
-        id(location),
         get("url"),
         get("host"),
         get("path"),

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from compliance.cache import ENTRY_OVERHEAD, BoundedCache, approximate_size
+from compliance.cache import ENTRY_OVERHEAD, BoundedCache, BoundedPairCache, approximate_size
 
 
 def test_hit_returns_the_stored_object_and_miss_returns_none() -> None:
@@ -200,3 +200,99 @@ def test_a_fixed_size_per_entry() -> None:
     assert cache.nbytes == len(cache) * (100 + ENTRY_OVERHEAD)
     with pytest.raises(ValueError, match="size"):
         BoundedCache(max_entries=1, max_bytes=1, size=-1)
+
+
+# -- pairs, looked up in two steps ------------------------------------------------------------
+
+
+def _pairs(max_entries: int = 1_000, max_bytes: int = 1 << 20) -> BoundedPairCache[str, int, int]:
+    return BoundedPairCache(max_entries, max_bytes, key_size=len, pair_size=100)
+
+
+def _expected_bytes(cache: BoundedPairCache[str, int, int]) -> int:
+    total = 0
+    for key in cache._keys:
+        inner = cache.get(key) or {}
+        total += len(key) + 100 * len(inner) + ENTRY_OVERHEAD
+    return total
+
+
+def test_pairs_are_found_in_two_lookups_of_plain_mappings() -> None:
+    cache = _pairs()
+    assert cache.set("/a", 1, 10) == 10
+    cache.set("/a", 2, 20)
+    cache.set("/b", 1, 30)
+    cache.set("/a", 1, 11)  # replaced
+    inner = cache.get("/a")
+    assert type(cache.get).__name__ == "builtin_function_or_method"
+    assert type(inner) is dict
+    assert inner == {1: 11, 2: 20}
+    assert cache.get("/b") == {1: 30}
+    assert cache.get("/c") is None
+    assert len(cache) == 3
+    assert cache.nbytes == _expected_bytes(cache)
+    cache.clear()
+    assert (len(cache), cache.nbytes, cache.get("/a")) == (0, 0, None)
+
+
+def test_pairs_of_one_key_are_bounded_and_evicted_oldest_first() -> None:
+    # One key may hold an eighth of the bytes: 80 pairs of 100 bytes in 64,000 bytes.
+    cache = _pairs(max_bytes=64_000)
+    assert cache.pair_limit == 80
+    for subkey in range(1_000):
+        cache.set("/popular", subkey, subkey)
+        inner = cache.get("/popular")
+        assert inner is not None
+        assert subkey in inner
+        assert len(inner) <= 80
+        assert cache.nbytes == _expected_bytes(cache) <= cache.max_bytes
+    inner = cache.get("/popular")
+    assert inner is not None
+    assert list(inner) == list(range(1_000 - len(inner), 1_000))  # the newest survive
+    assert cache.evictions + len(inner) == 1_000
+
+
+def test_many_keys_are_bounded_by_entries_and_bytes() -> None:
+    cache = _pairs(max_entries=50, max_bytes=30_000)
+    for n in range(2_000):
+        cache.set(f"/{n % 300}" + "x" * (n % 40), n % 7, n)
+        assert cache.nbytes == _expected_bytes(cache) <= 30_000
+        assert len(list(cache._keys)) <= 50
+    assert cache.key_evictions > 0
+    # A key set again is the newest: it survives a flood of others.
+    cache.set("/kept", 0, 0)
+    for n in range(40):
+        cache.set("/kept", n, n)
+        cache.set(f"/flood{n}", 0, n)
+    assert cache.get("/kept") is not None
+
+
+def test_concurrent_pair_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
+    cache = _pairs(max_entries=16, max_bytes=20_000)
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def work(seed: int) -> None:
+        try:
+            start.wait()
+            for n in range(3_000):
+                key, subkey = f"/{(n * 7 + seed) % 40}", (n * 13 + seed) % 60
+                inner = cache.get(key)
+                if inner is None or inner.get(subkey) is None:
+                    cache.set(key, subkey, n)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(list(cache._keys)) <= 16
+    assert cache.nbytes == _expected_bytes(cache) <= 20_000
+
+
+def test_bad_pair_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="pair_size"):
+        BoundedPairCache(1, 1, key_size=len, pair_size=0)

@@ -673,3 +673,34 @@ def test_an_equal_location_or_request_decides_alike(engine: Engine) -> None:
         assert again.applied == first.applied == ("ru-notice", "everywhere")
     assert engine.decide(location=loc("US"), request=request).applied == ()
     assert engine.decide(location=loc("JP"), request=request).applied == ("everywhere",)
+
+
+def test_the_fast_cache_stays_bounded_for_many_readers_and_requests(engine: Engine) -> None:
+    """Readers from thousands of networks on one page, and thousands of pages: the fast
+    cache keeps its bounds (one page holds an eighth of the bytes at most), and a reader
+    whose entry went is decided again, rightly."""
+    from compliance.decision import Request
+    from compliance.engine import _FAST_MAX_BYTES, _FAST_MAX_ENTRIES
+
+    page = Request.of(host="a.org", path="/world/x", at=DAY)
+    readers = [
+        Location(country=("RU" if n % 2 else "US"), network=f"10.{n // 256}.{n % 256}.0/24")
+        for n in range(3_000)
+    ]
+    for _ in range(2):
+        for n, reader in enumerate(readers):
+            expected = ("ru-notice", "everywhere") if n % 2 else ()
+            assert engine.decide(location=reader, request=page).applied == expected
+    fast = engine._state.fast
+    per_page = fast.mapping[page]
+    assert 0 < len(per_page) <= fast.pair_limit < 3_000
+    assert fast.evictions > 0
+    for n in range(_FAST_MAX_ENTRIES + 500):
+        request = Request.of(host="a.org", path=f"/world/{n}", at=DAY)
+        assert engine.decide(location=readers[1], request=request).applied == (
+            "ru-notice",
+            "everywhere",
+        )
+    assert len(fast.mapping) <= _FAST_MAX_ENTRIES
+    assert fast.nbytes <= _FAST_MAX_BYTES
+    assert fast.key_evictions > 0
