@@ -895,3 +895,129 @@ def test_an_open_geoip2_reader_is_accepted(geoip_test_data: Path) -> None:
         pytest.raises(GeoDatabaseError, match="not a location one"),
     ):
         MaxMindGeolocator(anon)
+
+
+# --- spellings of one address, and the engine's repeat reader ---------------------------------
+
+_RULES_BY_COUNTRY = """
+version: 1
+rules:
+  - id: ru
+    title: Russia
+    jurisdictions: [RU]
+    notice: {text: {en: ru}}
+  - id: de
+    title: Germany
+    jurisdictions: [DE]
+    notice: {text: {en: de}}
+"""
+
+# Every spelling of 2a02:6b8::1 (RU) and of 77.88.55.88 (RU) that names the same address.
+_SPELLINGS_V6 = [
+    "2a02:6b8::1",
+    "2A02:6B8::1",
+    "2a02:06b8:0:0:0:0:0:1",
+    "2a02:6b8:0:0::1",
+    "2a02:6b8:0000::0001",
+]
+_SPELLINGS_MAPPED = ["77.88.55.88", "::ffff:77.88.55.88", "::FFFF:4d58:3758", "0:0::ffff:4d58:3758"]
+# Not addresses, or not public: unknown, as ever.
+_NOT_ADDRESSES = [
+    "2a02:6b8::1::2",
+    "2a02:6b8:0:0:0:0:0:0:1",
+    "gggg::1",
+    "[2a02:6b8::1]",
+    " 2a02:6b8::1",
+    "2a02:6b8::/32",
+    "077.088.055.088",
+    "::",
+    "::ffff:10.0.0.1",
+    "2a02:6b8::1" + "0" * 100,
+]
+
+
+def _engine_on(city_db: Path, rules: Path, **options: Any) -> Any:
+    from compliance.engine import Engine
+
+    rules.write_text(_RULES_BY_COUNTRY, encoding="utf-8")
+    return Engine.from_paths([rules], geolocator=MaxMindGeolocator(city_db, **options))
+
+
+def test_every_spelling_of_an_address_decides_alike(city_db: Path, tmp_path: Path) -> None:
+    """Upper case, leading zeros, uncompressed, IPv4-mapped: the same location object, the
+    same decision, in every form of decide(); and the engine's repeat-reader cache holds one
+    entry for them all (it keys on the location, not on the text)."""
+    from compliance.decision import Request
+
+    engine = _engine_on(city_db, tmp_path / "rules.yaml")
+    request = Request.of(host="a.org", path="/x")
+    for spellings in (_SPELLINGS_V6, _SPELLINGS_MAPPED):
+        first = engine.locate(spellings[0])
+        assert first.country == "RU"
+        for _ in range(2):
+            for ip in spellings:
+                assert engine.locate(ip) is first, ip
+                assert engine.decide(location=engine.locate(ip), request=request).applied == ("ru",)
+                assert engine.decide(ip=ip, url="https://a.org/x").applied == ("ru",)
+                assert engine.decide(ip=ip, host="a.org", path="/x").applied == ("ru",)
+    for ip in _NOT_ADDRESSES:
+        assert engine.locate(ip) is UNKNOWN, ip
+        assert engine.decide(ip=ip, url="https://a.org/x").applied == ()
+        assert engine.decide(location=engine.locate(ip), request=request).applied == ()
+    fast = engine._state.fast
+    assert len(fast.mapping[request]) == 3  # the IPv6 reader, the IPv4 one, UNKNOWN
+    engine.close()
+
+
+def test_a_flood_of_spellings_stays_bounded(city_db: Path, tmp_path: Path) -> None:
+    """Thousands of spellings of addresses in one network: the geolocator's cache by text
+    keeps its bound, every spelling that misses it is looked up again (rightly), and the
+    engine's cache does not grow at all."""
+    from compliance.decision import Request
+
+    engine = _engine_on(city_db, tmp_path / "rules.yaml", cache_size=64)
+    request = Request.of(host="a.org", path="/x")
+    geo = engine.geolocator
+    assert isinstance(geo, MaxMindGeolocator)
+    for n in range(3_000):
+        groups = [f"{n % 16:0{1 + n % 4}x}", "0" * (n % 5), "6b8"]
+        ip = f"2a02:{groups[2]}:{groups[1] or '0'}::{groups[0]}:{n:x}"
+        if n % 3 == 0:
+            ip = ip.upper()
+        assert engine.decide(location=engine.locate(ip), request=request).applied == ("ru",), ip
+        assert engine.decide(ip=ip, url="https://a.org/x").applied == ("ru",), ip
+        assert len(geo._state.cache) <= 64
+    assert len(geo._state.networks) == 1
+    assert len(engine._state.fast) == 2  # one reader, two requests (a Request, the fields)
+    engine.close()
+
+
+def test_a_swapped_database_changes_the_repeat_readers_decision(
+    city_db: Path, tmp_path: Path
+) -> None:
+    """The same address, the same Request object, decided again after the database is
+    swapped: the new answer, in every spelling, although the old decisions are still cached
+    (their locations are other objects, kept alive by the cache, so no id is reused)."""
+    import gc
+
+    from compliance.decision import Request
+
+    engine = _engine_on(city_db, tmp_path / "rules.yaml", check_interval=3600)
+    request = Request.of(host="a.org", path="/x")
+    geo = engine.geolocator
+    assert isinstance(geo, MaxMindGeolocator)
+    for swap, expected in enumerate([("ru",), ("de",), ("ru",), ("de",)]):
+        for _ in range(2):
+            for ip in [*_SPELLINGS_V6, *_SPELLINGS_MAPPED]:
+                assert engine.decide(location=engine.locate(ip), request=request).applied == (
+                    expected
+                ), (swap, ip)
+                assert engine.decide(ip=ip, url="https://a.org/x").applied == expected
+        country = "DE" if expected == ("ru",) else "RU"
+        _replace(
+            city_db,
+            {**NETWORKS, "77.88.0.0/18": _record(country), "2a02:6b8::/32": _record(country)},
+        )
+        assert geo.reload() is True
+        gc.collect()  # free what can be freed: a reused id must not find an old decision
+    engine.close()
