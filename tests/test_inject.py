@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import pytest
 
+from compliance.html.injector import _HEAD_WATCH
+from compliance.html.tokenizer import Tokenizer
 from compliance.inject import MARKER, Injector, PageInfo, Placement
 
 S = "<aside>S</aside>"
@@ -429,10 +431,72 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
             PageInfo(None, "utf-8", "a&b"),
             id="nonce-link-unescaped",
         ),
+        pytest.param(
+            b"<title>Q &amp; A <meta charset=koi8-r></title><meta charset=windows-1251>x",
+            None,
+            PageInfo(None, "cp1251", None),
+            id="title-text-is-text",
+        ),
+        pytest.param(
+            b"<TITLE>&</title ><meta name=a nothing=1 charset=koi8-r>x",
+            None,
+            PageInfo(None, "koi8-r", None),
+            id="charset-after-other-attributes",
+        ),
+        pytest.param(
+            b'<meta content="text/html; charset=koi8-r" HTTP-EQUIV=content-type>x',
+            None,
+            PageInfo(None, "koi8-r", None),
+            id="http-equiv-last",
+        ),
+        pytest.param(
+            b"<script async src=a NONCE=n3></script>x",
+            None,
+            PageInfo(None, "utf-8", "n3"),
+            id="nonce-last",
+        ),
     ],
 )
 def test_page_info(doc: bytes, charset: str | None, expected: PageInfo) -> None:
     assert page_info(doc, charset) == expected
+
+
+class Recorder:
+    """The names of the tags a tokenizer reports (end tags with a "/")."""
+
+    def __init__(self) -> None:
+        self.tags: list[bytes] = []
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        self.tags.append(b"/" + name if is_end else name)
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+
+def test_head_skip_reads_only_what_can_matter() -> None:
+    """Titles (with character references), and meta, link and script tags that declare no
+    charset and carry no nonce are skipped in one match; the rest reaches the injector."""
+    recorder = Recorder()
+    tok = Tokenizer(recorder, _HEAD_WATCH)
+    head = (
+        b'<title>Q &amp; A <b></title>\n<meta name="a" content="b&amp;c">'
+        b'<link rel=icon href="/i.png"><script src="/a.js" defer></script>'
+        b"<meta charset=utf-8><script nonce=n></script><body>"
+    )
+    tok.scan(head, 0, True)
+    assert recorder.tags == [b"meta", b"script", b"body"]
 
 
 def test_snippet_encoded_in_page_charset_with_character_references() -> None:

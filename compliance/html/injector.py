@@ -94,29 +94,37 @@ _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
 # </body>, </html>, </br>, </template>, and <meta>, <link>, <base>, <title>, <script>,
 # <style> that declare no charset and carry no nonce) is skipped in one match; the rest
 # (<html lang>, a charset, a nonce, the doctype, the first body content) is read.
+# An attribute that may declare a charset or carry a nonce starts with "ch", "ht" or "no" (a
+# few harmless ones do too: their tag is read exactly instead).
 _SAFE_ATTRS = (
-    rb"(?:[\t\n\f\r ]++(?!(?i:charset|http-equiv|nonce)[\t\n\f\r /=>])"
+    rb"(?:[\t\n\f\r ]++(?![cC][hH]|[hH][tT]|[nN][oO])"
     rb"[^\t\n\f\r />\"'=<]++(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
     rb"[\t\n\f\r ]*+/?>"
 )
-_HEAD_SKIP = re.compile(
-    rb"(?:[\t\n\f\r ]++"
-    rb"|<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
-    rb"|</(?!(?i:body|html|br|template|svg|math|select)[\t\n\f\r />])"
-    rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>"
-    rb"|<(?i:head)(?=[\t\n\f\r />])"
+_DELIMITED = rb"(?=[\t\n\f\r />])"
+_IGNORED_END = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
+_HEAD_SKIP_TAGS = [  # after "<"
+    b"(?:"
+    + b"|".join(_any_case(n) for n in (b"meta", b"link", b"base"))
+    + b")"
+    + _DELIMITED
+    + _SAFE_ATTRS,
+    rb"/(?!(?:" + _IGNORED_END + rb")[\t\n\f\r />])"
+    rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
+    rb"!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)",
+    _any_case(b"script")
+    + _DELIMITED
     + _SAFE_ATTRS
-    + rb"|<(?i:meta|link|base)(?=[\t\n\f\r />])"
+    + rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+(?=</(?i:script)[\t\n\f\r />])",
+    _any_case(b"title")
+    + rb">(?:[^<]++|<(?!/(?i:title)[\t\n\f\r />]))*+(?=</(?i:title)[\t\n\f\r />])",
+    _any_case(b"style")
+    + _DELIMITED
     + _SAFE_ATTRS
-    + rb"|<(?i:title)>[^<&]*+(?=</(?i:title)[\t\n\f\r />])"
-    rb"|<(?i:script)(?=[\t\n\f\r />])"
-    + _SAFE_ATTRS
-    + rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+(?=</(?i:script)[\t\n\f\r />])"
-    rb"|<(?i:style)(?=[\t\n\f\r />])"
-    + _SAFE_ATTRS
-    + rb"(?:[^<]++|<(?!/(?i:style)[\t\n\f\r />]))*+(?=</(?i:style)[\t\n\f\r />])"
-    rb")*+"
-)
+    + rb"(?:[^<]++|<(?!/(?i:style)[\t\n\f\r />]))*+(?=</(?i:style)[\t\n\f\r />])",
+    _any_case(b"head") + _DELIMITED + _SAFE_ATTRS,
+]
+_HEAD_SKIP = re.compile(rb"(?:[\t\n\f\r ]++|<(?:" + b"|".join(_HEAD_SKIP_TAGS) + rb"))*+")
 _HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, False, _HEAD_SKIP)
 _UNIONS: dict[tuple[Watch, ...], Watch] = {}  # what several readers watch, shared
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
