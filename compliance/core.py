@@ -22,7 +22,6 @@ keyed by cause, never by address) and counted in :class:`~compliance.metrics.Met
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 import logging
@@ -519,6 +518,13 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
     return _DocumentStart(_DOCUMENT_TAG.match(rest) is None, None)
 
 
+def _variant_of(decision: Decision) -> str:
+    """The name of the edited variant a decision makes of a page."""
+    parts = [f"n:{n.rule_id}:{n.locale}" for n in decision.notices]
+    parts += [f"w:{w.rule_id}" for w in decision.withholds]
+    return variant_id(parts)
+
+
 # -- the body editor --------------------------------------------------------------------------
 
 
@@ -946,13 +952,9 @@ class Exchange:
     def _localize(self, decision: Decision, page_language: str) -> None:
         """Expose the decision with the locales actually injected (the page's language can
         change them)."""
-        notices = tuple(
-            dataclasses.replace(notice, locale=choice.locale, locale_reason=choice.reason)
-            for notice in decision.notices
-            for choice in (decision.locale_choice(notice, page_language),)
-        )
-        if notices != decision.notices:
-            self._set_decision(dataclasses.replace(decision, notices=notices))
+        localized = decision.localized(page_language)
+        if localized is not decision:
+            self._set_decision(localized)
 
     def _wanted(self, decision: Decision) -> list[NoticeMatch]:
         return [n for n in decision.notices if n.rule_id not in self.rendered]
@@ -965,9 +967,7 @@ class Exchange:
         return bool(decision.notices) or bool(decision.withholds)
 
     def _variant(self, decision: Decision) -> str:
-        parts = [f"n:{n.rule_id}:{n.locale}" for n in decision.notices]
-        parts += [f"w:{w.rule_id}" for w in decision.withholds]
-        return variant_id(parts)
+        return decision.derived("variant", None, lambda: _variant_of(decision))
 
     def _prepare(self, decision: Decision) -> None:
         """The request as the application must see it for a reader whose page is edited:

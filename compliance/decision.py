@@ -9,11 +9,12 @@ loader: the matches render through a :class:`Renderer` that the engine supplies.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html as _html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple, Protocol
+from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
 from .geo import Location
 from .http import normalize_host, normalize_path, url_host
@@ -35,6 +36,11 @@ __all__ = [
     "normalize_path",
     "style_element",
 ]
+
+T = TypeVar("T")
+_NOTHING: Final = object()
+_MEMO_ENTRIES: Final = 32
+"""Entries a decision remembers (a few kinds for each of a few page languages)."""
 
 Placement = Literal["body_start", "body_end", "marker", "after_heading"]
 """Where a notice goes in the page."""
@@ -310,6 +316,58 @@ class Decision:
     """Parts of the page to withhold (empty when a block applies)."""
     accept_language: str | None = field(repr=False, default=None)
     _trace: Callable[[], tuple[TraceEntry, ...]] = field(repr=False, default=tuple)
+    _memo: dict[tuple[str, str | None], object] = field(
+        init=False, repr=False, default_factory=dict
+    )
+    """What the page's language makes of this decision (locale choices, snippets, vary,
+    the localized decision), per language: a decision is shared by every request of the
+    same reader and page, and is replaced (with its memo) when the rules reload. At most
+    :data:`_MEMO_ENTRIES` entries are remembered."""
+
+    def derived(self, kind: str, page_language: str | None, make: Callable[[], T]) -> T:
+        """``make()``, remembered with this decision under ``kind`` and the page's
+        language: for values that depend on nothing else (the response core's variant
+        name, say). Bounded; a decision the rules replace takes its memo with it."""
+        key = (kind, page_language)
+        memo = self._memo
+        found = memo.get(key, _NOTHING)
+        if found is not _NOTHING:
+            return found  # type: ignore[return-value]
+        value = make()
+        if len(memo) < _MEMO_ENTRIES and (page_language is None or len(page_language) <= 35):
+            memo[key] = value
+        return value
+
+    def _matches(self) -> tuple[Localized, ...]:
+        return (*self.notices, *self.withholds)
+
+    def _choices(self, page_language: str | None) -> tuple[LocaleChoice, ...]:
+        """:meth:`locale_choice` of every notice, then every withholding."""
+        return self.derived(
+            "choices",
+            page_language,
+            lambda: tuple(self.locale_choice(match, page_language) for match in self._matches()),
+        )
+
+    def localized(self, page_language: str | None) -> Decision:
+        """This decision with each notice's :attr:`~NoticeMatch.locale` (and reason) the one
+        injected into a page in ``page_language``; itself when nothing changes."""
+        if not page_language:
+            return self
+
+        def make() -> Decision:
+            choices = self._choices(page_language)
+            notices = tuple(
+                notice
+                if (notice.locale, notice.locale_reason) == (choice.locale, choice.reason)
+                else dataclasses.replace(notice, locale=choice.locale, locale_reason=choice.reason)
+                for notice, choice in zip(self.notices, choices, strict=False)
+            )
+            if all(a is b for a, b in zip(notices, self.notices, strict=True)):
+                return self
+            return dataclasses.replace(self, notices=notices)
+
+        return self.derived("localized", page_language, make)
 
     @property
     def trace(self) -> tuple[TraceEntry, ...]:
@@ -334,6 +392,11 @@ class Decision:
     def locale_for(self, match: Localized, page_language: str | None) -> str:
         """The locale for ``match`` (a notice or a withholding) once the page's own language
         is known."""
+        if not page_language:
+            return match.locale
+        for position, known in enumerate(self._matches()):
+            if known is match:
+                return self._choices(page_language)[position].locale
         return self.locale_choice(match, page_language).locale
 
     def vary_for(self, page_language: str | None) -> tuple[str, ...]:
@@ -342,9 +405,10 @@ class Decision:
         if not page_language or "accept-language" not in self.vary:
             return self.vary
         matches: list[Localized] = [*self.notices, *self.withholds]
+        choices = self._choices(page_language)
         consulted = any(
-            len(m.locales) > 1 and self.locale_choice(m, page_language).reason != "page"
-            for m in matches
+            len(m.locales) > 1 and choice.reason != "page"
+            for m, choice in zip(matches, choices, strict=True)
         )
         if consulted:
             return self.vary
@@ -358,10 +422,16 @@ class Decision:
         nonce: str | None = None,
     ) -> dict[Placement, str]:
         """The HTML to insert at each placement, notices in priority order."""
-        out: dict[Placement, str] = {}
-        for notice in self.notices:
-            markup = notice.html(self.locale_for(notice, page_language))
-            out[notice.placement] = out.get(notice.placement, "") + markup
+        language = page_language or None
+
+        def make() -> dict[Placement, str]:
+            made: dict[Placement, str] = {}
+            for notice in self.notices:
+                markup = notice.html(self.locale_for(notice, language))
+                made[notice.placement] = made.get(notice.placement, "") + markup
+            return made
+
+        out = dict(self.derived("snippets", language, make))
         if css and out:
             first = next(iter(out))
             out[first] = style_element(nonce) + out[first]

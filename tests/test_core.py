@@ -185,6 +185,10 @@ def test_settings_take_objects_and_strings() -> None:
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return new_engine(tmp_path_factory)
+
+
+def new_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     folder = tmp_path_factory.mktemp("rules")
     (folder / "rules.yaml").write_text(RULES)
     geo = FixedGeolocator({"192.0.2.1": Location.of("RU"), "192.0.2.2": Location.of("DE")})
@@ -254,8 +258,12 @@ def test_the_events_of_an_edited_response(engine: Engine) -> None:
     assert not any(k.lower() == "x-compliance-tags" for k, _ in events[0].headers)
 
 
-def test_a_render_fault_before_anything_was_sent_sends_the_original(engine: Engine) -> None:
-    ex = exchange(engine)
+def test_a_render_fault_before_anything_was_sent_sends_the_original(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # An engine of its own: its decision has never been rendered (a decision remembers its
+    # snippets), and the one broken below is shared by no other test.
+    ex = exchange(new_engine(tmp_path_factory))
     ex.begin()
     assert ex.decision is not None
     object.__setattr__(ex.decision.notices[0], "_renderer", None)  # rendering now fails
