@@ -501,13 +501,13 @@ class _DocumentStart:
 
 def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
     """Read the start of a document; None while more bytes are needed."""
-    end = _PREAMBLE.match(prefix)
-    rest = prefix[end.end() if end else 0 :]
-    if not rest:
+    preamble = _PREAMBLE.match(prefix)
+    at = preamble.end() if preamble else 0  # positions, not slices: no copy of the page
+    if at >= len(prefix):
         return None if not final else _DocumentStart(True, None)
-    if rest[:1] == b"<" and b">" not in rest and not final:
+    if prefix[at : at + 1] == b"<" and prefix.find(b">", at) < 0 and not final:
         return None  # the first tag (or an unfinished comment) is not complete yet
-    html = _HTML_TAG.match(rest)
+    html = _HTML_TAG.match(prefix, at)
     if html is not None:
         found = _LANG.search(html.group(1) or b"")
         lang = None
@@ -515,7 +515,7 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
             raw = found.group(1) or found.group(2) or found.group(3) or b""
             lang = raw.decode("ascii", "replace").strip()[:35] or None
         return _DocumentStart(False, lang)
-    return _DocumentStart(_DOCUMENT_TAG.match(rest) is None, None)
+    return _DocumentStart(_DOCUMENT_TAG.match(prefix, at) is None, None)
 
 
 def _variant_of(decision: Decision) -> str:
@@ -575,7 +575,9 @@ class BodyEditor:
         self.fault: BaseException | None = None
         """The exception that stopped editing, if one did: the rest went out unedited."""
         self._snippet_bytes: dict[str, int] = {}
-        self._pending = bytearray()  # input given to the injector, not yet seen in its output
+        self._pending: list[bytes] = []  # input given to the injector, not yet seen in its
+        self._pending_size = 0  # output (the first _pending_skip bytes of it are)
+        self._pending_skip = 0
         self._out_total = 0
         self._in_emitted = 0
         self._sniff: bytearray | None = bytearray()
@@ -597,12 +599,19 @@ class BodyEditor:
     def _decoded(self, data: bytes, final: bool) -> bytes:
         """Inject into decoded bytes, once the start of the document is read."""
         self.seen += len(data)
-        if self._sniff is not None:
-            self._sniff += data
-            start = _sniff(bytes(self._sniff), final)
-            if start is None and len(self._sniff) <= self._max_hold:
+        sniffed = self._sniff
+        if sniffed is not None:
+            if sniffed:  # the start of the document came in several pieces
+                sniffed += data
+                held = bytes(sniffed)
+            else:  # the usual case: read the first piece where it is, no copy
+                held = data if data.__class__ is bytes else bytes(data)
+            start = _sniff(held, final)
+            if start is None and len(held) <= self._max_hold:
+                if not sniffed:
+                    sniffed += held
                 return b""
-            held, self._sniff = bytes(self._sniff), None
+            self._sniff = None
             if start is not None:
                 self.lang = start.lang
                 self.fragment = start.fragment and bool(held.strip())
@@ -616,7 +625,9 @@ class BodyEditor:
             return data
         if self.fault is not None:
             return data
-        self._pending += data
+        if data:
+            self._pending.append(data)
+            self._pending_size += len(data)
         try:
             out = self._injector.finish() if final else self._injector.feed(data)
         except WithholdUncertain:
@@ -628,8 +639,9 @@ class BodyEditor:
             # bytes the injector still held are the input it has not passed on yet.
             self.fault = exc
             log_fault("editing", metrics=self._metrics)
-            recovered = bytes(self._pending)
-            self._pending.clear()
+            recovered = b"".join(self._pending)[self._pending_skip :]
+            self._pending = []
+            self._pending_size = self._pending_skip = 0
             return recovered
         reason = _unsupported(self._injector)
         if reason:
@@ -644,9 +656,16 @@ class BodyEditor:
         inserted = sum(self._snippet_bytes.get(p, 0) for p in self._injector.inserted_placements)
         emitted = min(
             max(self._out_total - inserted, self._in_emitted),
-            self._in_emitted + len(self._pending),
+            self._in_emitted + self._pending_size,
         )
-        del self._pending[: emitted - self._in_emitted]
+        passed = emitted - self._in_emitted
+        if passed:
+            self._pending_size -= passed
+            passed += self._pending_skip
+            pending = self._pending
+            while pending and passed >= len(pending[0]):
+                passed -= len(pending.pop(0))
+            self._pending_skip = passed if pending else 0
         self._in_emitted = emitted
 
     def skip(self, reason: str) -> None:
@@ -810,7 +829,8 @@ class Exchange:
     _decision_failed = False
     _status = 200
     _headers: Headers = []  # noqa: RUF012 - replaced, never mutated
-    _app_headers: Headers = []  # noqa: RUF012 - replaced, never mutated
+    _app_found: HeaderIndex | None = None
+    _app_decision: Decision | None = None
     _editor: BodyEditor | None = None
     _committed = False
     _stopped = False
@@ -1273,7 +1293,8 @@ class Exchange:
                 return self._without_rendered(chosen, language or info.lang, nonce)
             return snippets
 
-        self._app_headers = self._location_headers(decision, headers, json=False, found=found)
+        self._app_found = found  # the application's headers, for the fail mode
+        self._app_decision = decision
         partial = self._partial_request()
         editor = self._editor = BodyEditor(
             render,
@@ -1297,7 +1318,7 @@ class Exchange:
                 decision, headers, json=False, vary_on=unvaried, found=found
             )
         else:
-            edited = self._app_headers
+            edited = self._location_headers(decision, headers, found=found)
         self._headers = self._edited_headers(edited)
         given = found.first("content-length")
         length = int(given) if given is not None and given.strip().isdigit() else None
@@ -1380,6 +1401,14 @@ class Exchange:
         headers = self.headers
         htmx = "hx-request" in headers and "hx-boosted" not in headers
         return htmx or "turbo-frame" in headers
+
+    def _app_response_headers(self) -> Headers:
+        """The application's headers with the caching headers of the decision it started
+        with (an edited response that fails open before it is sent goes out with them)."""
+        found, decision = self._app_found, self._app_decision
+        if found is None or decision is None:
+            return self._headers
+        return self._location_headers(decision, found.headers, found=found)
 
     def _edited_headers(self, headers: Headers, *, varied: bool | None = None) -> Headers:
         """Headers of an edited body: no length or ranges, no digests of other bytes, and
@@ -1571,7 +1600,7 @@ class Exchange:
                 return [start, Data(body)] if body else [start]
             self._committed = True
             self._stopped = False  # the rest goes out as the application sends it
-            headers = self._fail_open_headers(self._app_headers)
+            headers = self._fail_open_headers(self._app_response_headers())
             events: list[Event] = [Start(self._status, headers)]
             if original:
                 events.append(Data(original))

@@ -404,11 +404,13 @@ class Decision:
         when the reader's languages, not the page's, chose a locale."""
         if not page_language or "accept-language" not in self.vary:
             return self.vary
-        matches: list[Localized] = [*self.notices, *self.withholds]
+        return self.derived("vary", page_language, lambda: self._vary_for(page_language))
+
+    def _vary_for(self, page_language: str) -> tuple[str, ...]:
         choices = self._choices(page_language)
         consulted = any(
             len(m.locales) > 1 and choice.reason != "page"
-            for m, choice in zip(matches, choices, strict=True)
+            for m, choice in zip(self._matches(), choices, strict=True)
         )
         if consulted:
             return self.vary

@@ -673,6 +673,19 @@ def filter_accept_encoding(value: str | None) -> str | None:
     """
     if value is None:
         return None
+    found = _ACCEPTED.get(value)
+    if found is None:
+        found = _filter_accept_encoding(value) or ""
+        if len(value) <= 256:
+            _ACCEPTED.set(value, found)
+    return found or None
+
+
+_ACCEPTED: BoundedCache[str, str] = BoundedCache(256, 256 * 1024, size=640)
+"""Filtered ``Accept-Encoding`` values (``""``: none editable); browsers send a handful."""
+
+
+def _filter_accept_encoding(value: str) -> str | None:
     allowed = editable_codings()
     kept = []
     for item in value[:1024].split(",")[:32]:

@@ -415,3 +415,26 @@ def test_environ_headers_read_only_string_values() -> None:
     assert headers.get("x-odd") is None
     assert "x-odd" not in headers
     assert headers.get("range", "none") == "none"
+
+
+@pytest.mark.parametrize("size", [1, 3, 16, 4096])
+def test_a_render_fault_mid_stream_loses_no_byte_of_the_page(size: int) -> None:
+    """The input the injector held when rendering failed is sent as it came, however the
+    body was split (and the editor never copies the page to remember it)."""
+
+    def broken(info: PageInfo) -> dict[str, str]:
+        raise RuntimeError("the notice cannot be rendered")
+
+    ed = BodyEditor(
+        broken,  # type: ignore[arg-type]
+        charset=None,
+        codec=None,
+        max_hold=1 << 18,
+        partial=False,
+    )
+    page = b"<!DOCTYPE html>\n<html lang=en><head><title>t</title></head><body>" + b"x" * 300
+    page += b"<p>more</p></body></html>\n"
+    out = b"".join(ed.feed(page[i : i + size]) for i in range(0, len(page), size))
+    out += ed.finish()
+    assert out == page
+    assert isinstance(ed.fault, RuntimeError)
