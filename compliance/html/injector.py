@@ -111,17 +111,17 @@ _HEAD_SKIP_TAGS = [  # after "<"
     + _SAFE_ATTRS,
     rb"/(?!(?:" + _IGNORED_END + rb")[\t\n\f\r />])"
     rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
-    rb"!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)",
+    rb"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)",
     _any_case(b"script")
     + _DELIMITED
     + _SAFE_ATTRS
-    + rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+(?=</(?i:script)[\t\n\f\r />])",
+    + rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+(?=</(?i:script)[\t\n\f\r />])",
     _any_case(b"title")
-    + rb">(?:[^<]++|<(?!/(?i:title)[\t\n\f\r />]))*+(?=</(?i:title)[\t\n\f\r />])",
+    + rb">[^<]*+(?:<(?!/(?i:title)[\t\n\f\r />])[^<]*+)*+(?=</(?i:title)[\t\n\f\r />])",
     _any_case(b"style")
     + _DELIMITED
     + _SAFE_ATTRS
-    + rb"(?:[^<]++|<(?!/(?i:style)[\t\n\f\r />]))*+(?=</(?i:style)[\t\n\f\r />])",
+    + rb"[^<]*+(?:<(?!/(?i:style)[\t\n\f\r />])[^<]*+)*+(?=</(?i:style)[\t\n\f\r />])",
     _any_case(b"head") + _DELIMITED + _SAFE_ATTRS,
 ]
 _HEAD_SKIP = re.compile(rb"(?:[\t\n\f\r ]++|<(?:" + b"|".join(_HEAD_SKIP_TAGS) + rb"))*+")

@@ -113,17 +113,19 @@ _ATTR = re.compile(
 # unquoted value (read whole, to whitespace or ">"). On such a tag the HTML tokenizer and
 # this pattern agree on where it ends; anything else (a stray quote, "=" after whitespace,
 # "==", ...) makes it fail, and the exact pattern above takes over.
+# (Written as "run (value run)*": the regular expression engine pays for every repetition of
+# a group, little for a run of characters.)
 _PLAIN_REST = (
-    rb"(?:>|[\t\n\f\r /](?:[^\"'>=]++|(?<=[^\t\n\f\r /\"'=<>])="
-    rb"(?:\"[^\"]*+\"|[^\t\n\f\r >\"'=][^\t\n\f\r >]*+|'[^']*+'))*+>)"
+    rb"(?:>|[\t\n\f\r /][^\"'>=]*+(?:(?<=[^\t\n\f\r /\"'=<>])="
+    rb"(?:\"[^\"]*+\"|[^\t\n\f\r >\"'=][^\t\n\f\r >]*+|'[^']*+')[^\"'>=]*+)*+>)"
 )
 _PLAIN_ATTRS = rb"[^\t\n\f\r />\"'=<]*+" + _PLAIN_REST
-_WHOLE_COMMENT = rb"<!--(?:-?>|(?:[^-]++|-(?!-!?>))*+--!?>)"
+_WHOLE_COMMENT = rb"<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
 # A whole script element up to (not including) its end tag, when its text never starts an
 # escape ("<!--"): the common case, read here exactly as _scan_script would read it.
 _WHOLE_SCRIPT = (
     rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">"
-    rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+"
+    rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+"
     rb"(?=</(?i:script)[\t\n\f\r />])"
 )
 
@@ -132,7 +134,7 @@ _WHOLE_URLLESS_SCRIPT = (
     rb"<(?i:script)(?=[\t\n\f\r />])"
     rb"(?:[\t\n\f\r ]++(?!(?i:src|data|srcset)[\t\n\f\r /=>])[^\t\n\f\r />\"'=<]++"
     rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+[\t\n\f\r ]*+>"
-    rb"(?:[^<]++|<(?!!--|/(?i:script)[\t\n\f\r />]))*+"
+    rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+"
     rb"(?=</(?i:script)[\t\n\f\r />])"
 )
 
