@@ -18,6 +18,7 @@ the encoding ASCII-compatible and stateless.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 import webencodings
@@ -51,6 +52,7 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
+@lru_cache(maxsize=256)  # labels come from responses: a bounded cache
 def lookup(label: str) -> str | None:
     """The Python codec for a charset label, as a browser resolves the label.
 
@@ -106,6 +108,7 @@ def meta_label(charset: str | None, http_equiv: str | None, content: str | None)
     return value.decode("latin-1") or None
 
 
+@lru_cache(maxsize=256)
 def meta_codec(label: str) -> str | None:
     """The Python codec for a label found in a ``<meta>``, as the standard's prescan reads it.
 

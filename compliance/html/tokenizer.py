@@ -235,14 +235,12 @@ def attributes(tag: bytes) -> dict[bytes, str]:
     """Attributes of a complete tag (lower-cased names, first occurrence wins, entities
     decoded)."""
     found: dict[bytes, str] = {}
-    name_end = 1
-    while name_end < len(tag) and tag[name_end] not in WS + b"/>":
-        name_end += 1
-    for m in _ATTR.finditer(tag, name_end, len(tag) - 1):
-        key = m.group(1).lower()
+    name_end = _SKIP[_T_NAME].match(tag, 1).end()  # type: ignore[union-attr]
+    for key, dq, sq, unquoted in _ATTR.findall(tag, name_end, len(tag) - 1):
+        key = key.lower()
         if key not in found:
-            raw = m.group(2) or m.group(3) or m.group(4) or b""
-            found[key] = html.unescape(raw.decode("utf-8", "replace"))
+            value = (dq or sq or unquoted).decode("utf-8", "replace")
+            found[key] = html.unescape(value) if "&" in value else value
     return found
 
 
