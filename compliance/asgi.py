@@ -42,13 +42,13 @@ def _request(scope: Scope) -> Request:
     else:
         path = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
     client, server = scope.get("client"), scope.get("server")
-    return Request(
-        method=str(scope.get("method", "GET")),
-        host=headers.get("host") or (str(server[0]) if server else ""),
-        path=path,
-        query=bytes(scope.get("query_string") or b"").decode("latin-1"),
-        peer=str(client[0]) if client else None,
-        headers=headers,
+    return Request(  # method, host, path, query, peer, headers (positional: a hot path)
+        str(scope.get("method", "GET")),
+        headers.get("host") or (str(server[0]) if server else ""),
+        path,
+        bytes(scope.get("query_string") or b"").decode("latin-1"),
+        str(client[0]) if client else None,
+        headers,
     )
 
 

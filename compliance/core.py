@@ -842,28 +842,6 @@ class Exchange:
 
     # -- deciding
 
-    def _locate(self) -> Location:
-        """The request pipeline: peer, trusted proxies, CDN headers, then the engine's
-        geolocator by address (or a simulated location for a configured developer)."""
-        settings = self.settings
-        found = locate_request(
-            self.request.peer,
-            self.headers,
-            proxies=settings.trusted_proxies,
-            provider=settings.geo_header,
-            geolocator=None,
-        )
-        self.client = client = found.client
-        self.geo_vary = found.vary
-        if settings.simulate_from is not None and client.ip is not None:
-            simulated = self._simulated_location(client.ip)
-            if simulated is not None:
-                self.simulated = True
-                return simulated
-        if found.location.country is not None:
-            return found.location
-        return self.engine.locate(client.ip)
-
     def _simulated_location(self, ip: str) -> Location | None:
         simulate = self.settings.simulate_from
         assert simulate is not None
@@ -890,9 +868,30 @@ class Exchange:
             return None  # not an ISO 3166 code: no simulation
 
     def _decide(self, tags: frozenset[str]) -> Decision:
+        """Locate the reader (once: the request pipeline, peer, trusted proxies, CDN headers,
+        then the engine's geolocator by address, or a simulated location for a configured
+        developer) and decide for the request with these content tags."""
         location = self.location
         if location is None:
-            self.location = location = self._locate()
+            settings = self.settings
+            found = locate_request(
+                self.request.peer,
+                self.headers,
+                proxies=settings.trusted_proxies,
+                provider=settings.geo_header,
+                geolocator=None,
+            )
+            self.client = client = found.client
+            self.geo_vary = found.vary
+            location = found.location
+            if settings.simulate_from is not None and client.ip is not None:
+                simulated = self._simulated_location(client.ip)
+                if simulated is not None:
+                    self.simulated = True
+                    location = simulated
+            if location.country is None:
+                location = self.engine.locate(client.ip)
+            self.location = location
         language = self.headers.get("accept-language")
         if language is not None and len(language) > _MAX_HEADER:
             language = language[:_MAX_HEADER].rpartition(",")[0] or None
@@ -1163,6 +1162,7 @@ class Exchange:
             found = HeaderIndex(headers)
             last = found.last
             decision = self.decision
+            state = self._state
             if (
                 decision is not None
                 and not decision.notices
@@ -1171,13 +1171,30 @@ class Exchange:
                 and _TAGS_HEADER not in last
                 and _SKIP_HEADER not in last
                 and not self._tags
-                and not self._request_tags()
+                and not (self._tags_source() if state is None else state.get(STATE_TAGS))
             ):
                 # The common case of a reader with nothing to insert: only the caching
                 # headers (the general path gives the same answer, in more steps).
                 ctype = last.get("content-type")
                 if ctype is None or (_MEDIA.get(ctype) or media_type(ctype))[0] not in _HTML_TYPES:
                     return Passthrough(status, headers)
+                settings = self.settings
+                if (
+                    settings.cache_policy == "private"
+                    and (decision.private or self.simulated)
+                    and not decision.vary
+                    and not self.geo_vary
+                    and not decision.headers
+                    and not settings.debug_headers
+                    and not found.repeated
+                ):
+                    # The most common of all: one Cache-Control at most, made private.
+                    control = last.get("cache-control")
+                    if control is None:
+                        private = "private"
+                    else:
+                        private = _PRIVATE.get(control) or private_value((control,))
+                    return Passthrough(status, [*found.uncached, ("Cache-Control", private)])
                 return Passthrough(status, self._location_headers(decision, headers, found=found))
             return self._start(status, found)
         except Exception:

@@ -31,13 +31,13 @@ def _request(environ: WSGIEnvironment) -> Request:
         path = raw.partition("?")[0]
     else:
         path = url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
-    return Request(
-        method=environ.get("REQUEST_METHOD", "GET"),
-        host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
-        path=path,
-        query=environ.get("QUERY_STRING", ""),
-        peer=environ.get("REMOTE_ADDR") or None,
-        headers=headers,
+    return Request(  # method, host, path, query, peer, headers (positional: a hot path)
+        environ.get("REQUEST_METHOD", "GET"),
+        environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+        path,
+        environ.get("QUERY_STRING", ""),
+        environ.get("REMOTE_ADDR") or None,
+        headers,
     )
 
 
@@ -77,11 +77,12 @@ class _Response:
         self.exchange = exchange
         self.environ = environ
         self.server_start_response = start
-        self.captured: tuple[str, Headers, OptExcInfo | None] | None = None
-        self.code = 0  # the status code of the captured status line
-        self.action: Passthrough | Replace | object | None = None
-        self.committed = False
-        self.server_write: Callable[[bytes], object] | None = None
+
+    captured: tuple[str, Headers, OptExcInfo | None] | None = None
+    code = 0  # the status code of the captured status line (-1: the line is not plain)
+    action: Passthrough | Replace | object | None = None
+    committed = False
+    server_write: Callable[[bytes], object] | None = None
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
@@ -99,7 +100,7 @@ class _Response:
             status, headers, _ = self.captured
             plain = status[3:4] == " " and status[:3].isascii() and status[:3].isdigit()
             code = int(status[:3]) if plain else int(status.split(None, 1)[0])
-            self.code = code if plain else -1  # the line is sent as it is while it says this
+            self.code = code if plain else -1  # the line goes out as it is while it says this
             self.action = self.exchange.start(code, headers)
         return self.action
 
