@@ -134,7 +134,13 @@ class _Responder:
     async def on_start(self, message: Message) -> None:
         self.start = message
         exchange = self.exchange
-        action = exchange.start(int(message["status"]), _decode(message.get("headers")))
+        status = int(message["status"])
+        raw = exchange.start_raw(status, message.get("headers"))
+        if raw is not None:  # the caching headers only, on the headers as they are
+            self.mode = "pass"
+            await self.server_send({**message, "status": status, "headers": raw})
+            return
+        action = exchange.start(status, _decode(message.get("headers")))
         if isinstance(action, Replace):
             await _send_response(self.server_send, action.response)
             self.mode = "swallow"

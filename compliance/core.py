@@ -113,6 +113,9 @@ _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
 _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DIGESTS})
 """Headers an edited body never keeps as the application sent them."""
 _PRIVATE_DROP: Final = SHARED_CACHE_HEADERS | {"cache-control"}
+_CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in _PRIVATE_DROP)
+_TAGS_BYTES: Final = _TAGS_HEADER.encode("ascii")
+_SKIP_BYTES: Final = _SKIP_HEADER.encode("ascii")
 _NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
 _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
@@ -1153,6 +1156,67 @@ class Exchange:
         return Response(200, self.debug_headers(headers, decision), body)
 
     # -- the response
+
+    def start_raw(self, status: int, raw: object) -> list[tuple[bytes, bytes]] | None:
+        """:meth:`start` for headers as ASGI has them (``bytes`` pairs), for the response
+        that needs nothing but its caching headers (the no-notice path of most requests):
+        the headers to send, without decoding and encoding every header. None for
+        anything else (a reader with notices, upper-case or repeated names, ...): then
+        decode the headers and call :meth:`start`, which gives the same answer here."""
+        decision = self.decision
+        if (
+            decision is None
+            or decision.notices
+            or decision.withholds
+            or status == 304
+            or self._tags
+            or raw.__class__ is not list
+        ):
+            return None
+        state = self._state
+        if self._tags_source() if state is None else state.get(STATE_TAGS):
+            return None
+        pairs: list[tuple[bytes, bytes]] = raw
+        try:
+            index = dict(pairs)
+            names = b"".join(index)
+        except (TypeError, ValueError):
+            return None  # not pairs of bytes: the general path says what to do
+        if (
+            len(index) != len(pairs)
+            or not names.isascii()
+            or not names.islower()
+            or _TAGS_BYTES in index
+            or _SKIP_BYTES in index
+        ):
+            return None
+        ctype = index.get(b"content-type")
+        if ctype is not None:
+            text = ctype.decode("latin-1")
+            html = (_MEDIA.get(text) or media_type(text))[0] in _HTML_TYPES
+        if ctype is None or not html:
+            self._status = status
+            return [(key, value) for key, value in pairs]
+        settings = self.settings
+        if (
+            settings.cache_policy != "private"
+            or not (decision.private or self.simulated)
+            or decision.vary
+            or self.geo_vary
+            or decision.headers
+            or settings.debug_headers
+        ):
+            return None
+        control = index.get(b"cache-control")
+        if control is None:
+            private = "private"
+        else:
+            text = control.decode("latin-1")
+            private = _PRIVATE.get(text) or private_value((text,))
+        self._status = status
+        kept = [(key, value) for key, value in pairs if key not in _CACHING_BYTES]
+        kept.append((b"cache-control", private.encode("latin-1")))
+        return kept
 
     def start(self, status: int, headers: Headers) -> Action:
         """What to do with the response the application started. Never raises: a library

@@ -438,3 +438,56 @@ def test_a_render_fault_mid_stream_loses_no_byte_of_the_page(size: int) -> None:
     out += ed.finish()
     assert out == page
     assert isinstance(ed.fault, RuntimeError)
+
+
+RAW_HTML = (b"content-type", b"text/html; charset=utf-8")
+
+
+@pytest.mark.parametrize(
+    ("raw", "fast"),
+    [
+        pytest.param([RAW_HTML, (b"cache-control", b"public, max-age=60")], True, id="html"),
+        pytest.param([RAW_HTML, (b"x-a", b"1")], True, id="no-cache-control"),
+        pytest.param(
+            [RAW_HTML, (b"cdn-cache-control", b"max-age=9"), (b"surrogate-control", b"x")],
+            True,
+            id="shared-cache-headers",
+        ),
+        pytest.param([(b"content-type", b"application/json")], True, id="not-html"),
+        pytest.param([(b"x-a", b"1")], True, id="no-content-type"),
+        pytest.param([[b"content-type", b"text/html"], [b"x-a", b"1"]], True, id="lists"),
+        pytest.param([(b"Content-Type", b"text/html")], False, id="upper-case-name"),
+        pytest.param(
+            [RAW_HTML, (b"cache-control", b"public"), (b"cache-control", b"max-age=5")],
+            False,
+            id="repeated-name",
+        ),
+        pytest.param([RAW_HTML, (b"x-compliance-skip", b"1")], False, id="skip-header"),
+        pytest.param([RAW_HTML, (b"x-compliance-tags", b"a")], False, id="tags-header"),
+        pytest.param([RAW_HTML, (b"x-\xc0", b"1")], False, id="non-ascii-name"),
+        pytest.param((RAW_HTML,), False, id="tuple-of-headers"),
+    ],
+)
+def test_raw_headers_fast_path_answers_as_start_does(engine: Engine, raw: Any, fast: bool) -> None:
+    """ASGI's no-notice path on the headers as bytes gives what decoding them, start() and
+    encoding the answer give; it declines (None) whatever it does not handle."""
+    ex = exchange(engine, peer="192.0.2.2")
+    assert ex.begin() is None
+    answer = ex.start_raw(200, raw)
+    assert (answer is not None) is fast
+    general = exchange(engine, peer="192.0.2.2")
+    assert general.begin() is None
+    decoded = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+    action = general.start(200, decoded)
+    assert isinstance(action, Passthrough)
+    encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in action.headers]
+    if answer is not None:
+        assert answer == encoded
+        assert all(isinstance(pair, tuple) for pair in answer)
+
+
+def test_raw_headers_fast_path_declines_a_reader_with_notices(engine: Engine) -> None:
+    ex = exchange(engine, peer="192.0.2.1")
+    assert ex.begin() is None
+    assert ex.start_raw(200, [RAW_HTML]) is None
+    assert ex.start(200, [("Content-Type", "text/html")]) is EDIT
