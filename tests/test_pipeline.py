@@ -180,3 +180,104 @@ def test_a_header_geolocator_is_accepted_as_the_provider() -> None:
     )
     assert found.location.subdivisions == ("UA-43",)
     assert found.vary == ("x-geo",)
+
+
+# -- the repeat request: the pipeline's memo ---------------------------------------------------
+
+
+def test_a_repeat_request_gets_the_same_answer_object_and_every_input_counts() -> None:
+    """A repeat request costs one lookup and gets the same RequestLocation back; a change in
+    anything the answer depends on (peer, forwarding header, each CDN header, the proxies
+    and the provider objects) gets its own answer, never a remembered one."""
+    cloudflare = get_provider("cloudflare")
+    trusted = {"x-forwarded-for": RU_V4, "cf-ipcountry": "UA", "cf-region-code": "43"}
+
+    def ask(
+        peer: str | None,
+        headers: dict[str, str],
+        proxies: TrustedProxies = PROXIES,
+        provider: object = cloudflare,
+    ) -> RequestLocation:
+        return locate_request(
+            peer,
+            dict(headers),
+            proxies=proxies,
+            provider=provider,  # type: ignore[arg-type]
+            geolocator=None,
+        )
+
+    first = ask("10.0.0.1", trusted)
+    assert ask("10.0.0.1", trusted) is first
+    assert (first.client.ip, first.location.subdivisions) == (RU_V4, ("UA-43",))
+    cases = [
+        (ask("10.0.0.1", {**trusted, "cf-region-code": "30"}), RU_V4, ("UA-30",), True),
+        (ask("10.0.0.1", {**trusted, "cf-ipcountry": "DE"}), RU_V4, (), True),
+        (ask("10.0.0.1", {**trusted, "x-forwarded-for": DE_V4}), DE_V4, ("UA-43",), True),
+        (ask("203.0.113.9", trusted), "203.0.113.9", None, False),  # untrusted peer
+        (ask(None, trusted), None, None, False),  # a Unix socket
+        (ask("10.0.0.1", trusted, proxies=TrustedProxies()), "10.0.0.1", None, False),
+        (ask("10.0.0.1", trusted, provider=None), RU_V4, None, True),
+        (
+            ask("10.0.0.1", trusted, provider=HeaderGeolocator("cloudflare")),
+            RU_V4,
+            ("UA-43",),
+            True,
+        ),
+    ]
+    for found, client, subdivisions, via_proxy in cases:
+        assert found.client.ip == client
+        assert found.client.via_trusted_proxy is via_proxy
+        if subdivisions is None:
+            assert found.location is UNKNOWN
+        else:
+            assert found.location.subdivisions == subdivisions
+    assert cases[0][0].location.country == "UA"
+    assert cases[1][0].location.country == "DE"
+    assert cases[6][0].vary == ()
+    assert ask("10.0.0.1", trusted) is first  # and the first is still remembered
+
+
+def test_the_geolocator_is_asked_every_time_the_headers_do_not_answer(
+    embedded: EmbeddedGeolocator,
+) -> None:
+    """The memo holds what comes before the database: the geolocator is asked for every
+    request (a swapped database, another geolocator: their answer, not a remembered one)."""
+    headers = {"x-forwarded-for": RU_V4, "cf-ipcountry": "XX"}
+    cloudflare = get_provider("cloudflare")
+    answers = [
+        FixedGeolocator(Location(country="RU", source="a")),
+        FixedGeolocator(Location(country="DE", source="b")),
+        embedded,
+        FixedGeolocator(Location(country="DE", source="b")),
+        FixedGeolocator(UNKNOWN),
+    ]
+    for geolocator in [*answers, *answers]:
+        found = locate_request(
+            "10.0.0.1", headers, proxies=PROXIES, provider=cloudflare, geolocator=geolocator
+        )
+        assert found.location == geolocator.locate(RU_V4)
+        assert found.client.ip == RU_V4
+        assert found.vary == CLOUDFLARE
+    again = locate_request("10.0.0.1", headers, proxies=PROXIES, geolocator=embedded)
+    assert locate_request("10.0.0.1", headers, proxies=PROXIES, geolocator=embedded) is again
+
+
+def test_the_memo_is_bounded_and_long_values_are_not_kept() -> None:
+    from compliance.geo.chain import _memo
+
+    proxies = TrustedProxies(["10.0.0.0/8"])
+    for n in range(_memo.max_entries + 1_000):
+        forwarded = f"198.18.{n // 256 % 256}.{n % 256}, 77.88.{n // 256 % 64}.{n % 256}"
+        found = locate_request(
+            "10.0.0.1", {"x-forwarded-for": forwarded}, proxies=proxies, geolocator=None
+        )
+        assert found.client.ip == f"77.88.{n // 256 % 64}.{n % 256}"
+    assert len(_memo) <= _memo.max_entries
+    before = len(_memo)
+    long_header = ", ".join(["10.0.0.2"] * 100) + ", 77.88.55.88"
+    assert len(long_header) > 512
+    found = locate_request(
+        "10.0.0.1", {"x-forwarded-for": long_header}, proxies=proxies, geolocator=None
+    )
+    assert found.client.ip == "77.88.55.88"
+    assert len(_memo) == before  # answered, not kept

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from compliance.cache import BoundedCache
 from compliance.errors import ConfigurationError
@@ -101,6 +101,18 @@ class RequestLocation(NamedTuple):
 _readers: BoundedCache[int, tuple[Provider, HeaderGeolocator]] = BoundedCache(64, 64 * 1024, size=0)
 _new_tuple = tuple.__new__
 
+# The pipeline's answer for a repeat request, before any database lookup, by everything it
+# depends on: the proxies and the CDN reader (by identity: the entry keeps both alive, so no
+# other object can take their ids), the peer, and the values of the headers they read. A
+# repeat reader costs one lookup here instead of three calls and a new tuple. Only values
+# short enough for the caches below go in, so an entry's size is bounded: a fixed estimate.
+_MAX_REMEMBERED_VALUE: Final = 512
+_Memo = tuple[TrustedProxies, HeaderGeolocator | None, RequestLocation, RequestLocation | None]
+"""The proxies, the reader, the answer before the database, and the last answer with it."""
+_memo: BoundedCache[tuple[object, ...], _Memo] = BoundedCache(
+    8192, 8192 * 4096, size=4 * _MAX_REMEMBERED_VALUE + 1024
+)
+
 
 def _header_reader(provider: Provider | HeaderGeolocator) -> HeaderGeolocator:
     if isinstance(provider, HeaderGeolocator):
@@ -137,15 +149,66 @@ def locate_request(
     ...     provider=HeaderGeolocator("cloudflare"), geolocator=None).location.known
     False
     """
+    get = headers.get
+    if provider is None:
+        reader = None
+        key: tuple[object, ...] = (id(proxies), peer, get(proxies.forwarded_header))
+    else:
+        reader = provider if provider.__class__ is HeaderGeolocator else _header_reader(provider)
+        region = reader.region_header
+        key = (
+            id(proxies),
+            id(reader),
+            peer,
+            get(proxies.forwarded_header),
+            get(reader.header),
+            None if region is None else get(region),
+        )
+    memo = _memo.get(key)
+    if memo is None:
+        found = _located(peer, headers, proxies, reader)
+        if not all(
+            part is None
+            or part.__class__ is int
+            or (isinstance(part, str) and len(part) <= _MAX_REMEMBERED_VALUE)
+            for part in key
+        ):
+            key = ()  # too long to remember (or odd): answered, not kept
+        memo = (proxies, reader, found, None)
+        if key:
+            _memo.set(key, memo)
+    found = memo[2]
+    if geolocator is None or found.location.country is not None:
+        return found
+    # Not answered by the headers: the address, by the geolocator, every time (its own cache
+    # answers a repeat; its database may have been swapped since). The first such answer is
+    # kept, and handed back while the geolocator hands back the same Location object; after
+    # a swap, each request gets a new one (replacing the kept one every time would put a
+    # lock on that path whenever the geolocator's cache turns over).
+    location = geolocator.locate(found.client.ip)
+    last = memo[3]
+    if last is not None and last.location is location:
+        return last
+    answer = _new_tuple(RequestLocation, (found.client, location, found.vary))
+    if last is None and key:
+        _memo.set(key, (proxies, reader, found, answer))
+    return answer
+
+
+def _located(
+    peer: str | None,
+    headers: Mapping[str, str],
+    proxies: TrustedProxies,
+    reader: HeaderGeolocator | None,
+) -> RequestLocation:
+    """The pipeline up to the database: the client address, and the CDN headers' location
+    when a trusted proxy sent them (else UNKNOWN)."""
     client = resolve_client(peer, headers, proxies)
     vary: tuple[str, ...] = ()
-    if provider is not None:
-        reader = provider if provider.__class__ is HeaderGeolocator else _header_reader(provider)
+    location = UNKNOWN
+    if reader is not None:
         vary = reader.headers
         if client.via_trusted_proxy:
             location = reader.from_headers(headers)
-            if location.country is not None:
-                return _new_tuple(RequestLocation, (client, location, vary))
-    location = UNKNOWN if geolocator is None else geolocator.locate(client.ip)
-    # tuple.__new__ directly: a NamedTuple's own constructor is Python code, on a hot path.
+    # tuple.__new__ directly: a NamedTuple's own constructor is Python code.
     return _new_tuple(RequestLocation, (client, location, vary))
