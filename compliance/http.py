@@ -41,6 +41,7 @@ __all__ = [
     "merge_vary",
     "normalize_host",
     "normalize_path",
+    "parse_status",
     "prefers_json",
     "private_cache_control",
     "private_value",
@@ -310,6 +311,26 @@ def status_line(status: int) -> str:
         return f"{status} {HTTPStatus(status).phrase}"
     except ValueError:
         return f"{status} Unknown"
+
+
+def parse_status(line: str) -> tuple[int, bool]:
+    """The code of a WSGI status line, and whether the line is a plain ``DDD reason``
+    (which may then be sent as it is while the status stays).
+
+    >>> parse_status("404 Gone Fishing"), parse_status("200")
+    ((404, True), (200, False))
+    """
+    found = _STATUSES.get(line)
+    if found is None:
+        plain = line[3:4] == " " and line[:3].isascii() and line[:3].isdigit()
+        found = (int(line[:3]) if plain else int(line.split(None, 1)[0]), plain)
+        if len(line) <= 64:
+            _STATUSES.set(line, found)
+    return found
+
+
+_STATUSES: BoundedCache[str, tuple[int, bool]] = BoundedCache(256, 64 * 1024, size=256)
+"""Status lines applications send (a few, again and again)."""
 
 
 def get_all(headers: Headers, name: str) -> list[str]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
-from compliance.http import EnvironHeaders, Headers, status_line, url_path
+from compliance.http import EnvironHeaders, Headers, parse_status, status_line, url_path
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -98,9 +98,8 @@ class _Response:
             if self.captured is None:
                 raise RuntimeError("the WSGI application did not call start_response")
             status, headers, _ = self.captured
-            plain = status[3:4] == " " and status[:3].isascii() and status[:3].isdigit()
-            code = int(status[:3]) if plain else int(status.split(None, 1)[0])
-            self.code = code if plain else -1  # the line goes out as it is while it says this
+            code, plain = parse_status(status)
+            self.code = code if plain else -1  # the line goes out as it is while it says it
             self.action = self.exchange.start(code, headers)
         return self.action
 
