@@ -858,6 +858,8 @@ class _Brotli:
 def make_codec(coding: str, *, max_size: int, max_ratio: int) -> Codec | None:
     """The codec for a ``Content-Encoding`` value (lower case); None for identity.
     Raises ValueError for a coding that cannot be edited."""
+    if coding in ("", "identity"):
+        return None
     bound = _Bound(max_size, max_ratio)
     if coding in ("gzip", "x-gzip"):
         return _Zlib(gzip=True, bound=bound)
@@ -865,6 +867,4 @@ def make_codec(coding: str, *, max_size: int, max_ratio: int) -> Codec | None:
         return _Zlib(gzip=False, bound=bound)
     if coding == "br" and _brotli is not None:
         return _Brotli(bound)
-    if coding in ("", "identity"):
-        return None
     raise ValueError(f"content-encoding {coding!r} cannot be edited")
