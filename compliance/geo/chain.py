@@ -98,7 +98,8 @@ class RequestLocation(NamedTuple):
 
 # One HeaderGeolocator per Provider object, found by identity: hashing a dataclass costs
 # more than the rest of the pipeline.
-_readers: BoundedCache[int, tuple[Provider, HeaderGeolocator]] = BoundedCache(64, 64 * 1024, size=0)
+_readers: BoundedCache[int, tuple[Provider | HeaderGeolocator, HeaderGeolocator]]
+_readers = BoundedCache(64, 64 * 1024, size=0)
 _new_tuple = tuple.__new__
 
 # The pipeline's answer for a repeat request, before any database lookup, by everything it
@@ -115,11 +116,10 @@ _memo: BoundedCache[tuple[object, ...], _Memo] = BoundedCache(
 
 
 def _header_reader(provider: Provider | HeaderGeolocator) -> HeaderGeolocator:
-    if isinstance(provider, HeaderGeolocator):
-        return provider
     entry = _readers.get(id(provider))
     if entry is None or entry[0] is not provider:
-        entry = _readers.set(id(provider), (provider, HeaderGeolocator(provider)))
+        reader = provider if isinstance(provider, HeaderGeolocator) else HeaderGeolocator(provider)
+        entry = _readers.set(id(provider), (provider, reader))
     return entry[1]
 
 
@@ -154,7 +154,10 @@ def locate_request(
         reader = None
         key: tuple[object, ...] = (id(proxies), peer, get(proxies.forwarded_header))
     else:
-        reader = provider if provider.__class__ is HeaderGeolocator else _header_reader(provider)
+        entry = _readers.get(id(provider))  # _header_reader's hit, without its call
+        reader = (
+            entry[1] if entry is not None and entry[0] is provider else _header_reader(provider)
+        )
         region = reader.region_header
         key = (
             id(proxies),
