@@ -575,28 +575,32 @@ class BodyEditor:
             self._render_once, charset=charset, max_hold=max_hold, withhold=withhold
         )
         self._withholding = withhold is not None
-        self.notices = True
-        """Whether notices go in (withholding goes on when they do not)."""
         self._metrics = metrics
-        self.fault: BaseException | None = None
-        """The exception that stopped editing, if one did: the rest went out unedited."""
-        self._snippet_bytes: dict[str, int] = {}
         self._pending: list[bytes] = []  # input given to the injector, not yet seen in its
-        self._pending_size = 0  # output (the first _pending_skip bytes of it are)
-        self._pending_skip = 0
-        self._out_total = 0
-        self._in_emitted = 0
+        # output (the first _pending_skip bytes of it are); _pending_size bytes in all
         self._sniff: bytearray | None = bytearray()
         self._partial = partial
-        self.lang: str | None = None
-        """The language the page's ``<html>`` tag declares, once read."""
-        self.fragment = False
-        """Whether the body is a fragment (no <html>, <head> or <body> before its content)."""
         self._max_hold = max_hold
-        self.skipped: str | None = None
-        """Why notices were legitimately left out (a fragment, an empty body), if they were."""
-        self.seen = 0
-        """Decoded body bytes seen so far."""
+
+    # State that starts the same for every body: class-level defaults, replaced (never
+    # mutated) by the instance that changes it, so creating an editor per request is cheap.
+    notices = True
+    """Whether notices go in (withholding goes on when they do not)."""
+    fault: BaseException | None = None
+    """The exception that stopped editing, if one did: the rest went out unedited."""
+    lang: str | None = None
+    """The language the page's ``<html>`` tag declares, once read."""
+    fragment = False
+    """Whether the body is a fragment (no <html>, <head> or <body> before its content)."""
+    skipped: str | None = None
+    """Why notices were legitimately left out (a fragment, an empty body), if they were."""
+    seen = 0
+    """Decoded body bytes seen so far."""
+    _snippet_bytes: Mapping[str, int] = MappingProxyType({})
+    _pending_size = 0
+    _pending_skip = 0
+    _out_total = 0
+    _in_emitted = 0
 
     @property
     def inserted(self) -> bool:
