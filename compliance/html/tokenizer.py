@@ -213,7 +213,8 @@ def _boring(
     # End tags first: "/" rules them in or out in one step, start tags need the dispatch.
     # An end tag without quotes ends at its first ">" (those with quotes take the generic path).
     end_tail = rb"[^>\"']*+>"
-    pieces = [b"<(?:/" + end_first + end_tail + b"|" + start_first + _PLAIN_ATTRS + b")"]
+    # (Two alternatives rather than "<" and a nested one: fewer steps per tag.)
+    pieces = [b"</" + end_first + end_tail, b"<" + start_first + _PLAIN_ATTRS]
     if not comments:
         pieces.append(_WHOLE_COMMENT)
     if whole_scripts:
