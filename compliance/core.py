@@ -87,6 +87,11 @@ __all__ = [
 
 logger = logging.getLogger("compliance.middleware")
 decision_log = logging.getLogger("compliance.decisions")
+_levels = getattr(decision_log, "_cache", None)
+_LOG_LEVELS: Mapping[int, bool] = _levels if isinstance(_levels, dict) else {}
+"""What ``decision_log.isEnabledFor`` answered for each level: the logger's own cache,
+which logging clears in place whenever levels change. Read directly on every request (a
+method call there costs more than the rest of the lookup); a miss asks the logger."""
 
 FailMode = Literal["open", "closed"]
 CachePolicy = Literal["private", "vary", "off"]
@@ -927,7 +932,10 @@ class Exchange:
                 return unavailable()
             return None
         self.metrics.decision(decision)
-        if decision_log.isEnabledFor(logging.DEBUG):
+        debug = None if decision_log.disabled else _LOG_LEVELS.get(logging.DEBUG)
+        if debug is None:
+            debug = decision_log.isEnabledFor(logging.DEBUG)
+        if debug:
             self._log_decision(decision)
         if (
             decision.block is None

@@ -200,6 +200,42 @@ def test_one_debug_record_per_decision_without_the_full_address(
     assert record.compliance["client"] == RU  # type: ignore[attr-defined]
 
 
+def test_decision_records_follow_the_log_level_as_it_changes(
+    make: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The per-request check of the decision logger's level sees every change."""
+    client, _ = make()
+    logger = logging.getLogger("compliance.decisions")
+    handler_level = caplog.handler.level
+    caplog.handler.setLevel(logging.DEBUG)
+    old_level, old_disabled = logger.level, logger.disabled
+    try:
+
+        def records() -> int:
+            caplog.clear()
+            client()
+            return len([r for r in caplog.records if r.name == "compliance.decisions"])
+
+        logger.setLevel(logging.INFO)
+        assert records() == 0
+        logger.setLevel(logging.DEBUG)
+        assert records() == 1
+        logger.disabled = True
+        assert records() == 0
+        logger.disabled = False
+        logging.disable(logging.DEBUG)
+        assert records() == 0
+        logging.disable(logging.NOTSET)
+        assert records() == 1
+        logger.setLevel(logging.WARNING)
+        assert records() == 0
+    finally:
+        logging.disable(logging.NOTSET)
+        logger.setLevel(old_level)
+        logger.disabled = old_disabled
+        caplog.handler.setLevel(handler_level)
+
+
 # -- an exported edge in front ----------------------------------------------------------------
 
 
@@ -216,3 +252,28 @@ def test_requests_from_the_edge_get_their_notices_there(make: Callable[..., Any]
     assert notices(client(peer=RU)) == ["ru-notice"]
     client, _ = make()
     assert notices(client(peer=RU, headers=edge)) == ["ru-notice"]
+
+
+def test_decisions_are_counted_exactly_from_many_threads() -> None:
+    """The per-request decision counter takes no lock and loses no count."""
+    import threading
+    from types import SimpleNamespace
+
+    from compliance.metrics import Metrics
+
+    metrics = Metrics()
+    with_notice = SimpleNamespace(notices=("n",), block=None)
+    without = SimpleNamespace(notices=(), block=None)
+
+    def count() -> None:
+        for i in range(5000):
+            metrics.decision(with_notice if i % 2 else without)
+
+    threads = [threading.Thread(target=count) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snapshot = metrics.snapshot()
+    assert snapshot["decisions"] == 40_000
+    assert snapshot["decisions_with_notices"] == 20_000
