@@ -161,11 +161,12 @@ LONGEST_TAG: Final = 1 << 20
 about, as withholding does, sets :attr:`Tokenizer.max_token` to it)."""
 
 
-def _first_letters(names: Iterable[bytes]) -> bytes:
-    """A pattern matching the start of a tag name that cannot begin any of ``names``.
+def _first_letters(names: Iterable[bytes]) -> list[bytes]:
+    """Patterns matching the start of a tag name that cannot begin any of ``names``.
 
     Written as character classes with short lookaheads, much cheaper in ``re`` than a
-    case-insensitive lookahead over every name.
+    case-insensitive lookahead over every name; each starts with a character class, so that
+    as alternatives of one choice the engine rules most of them out at their first character.
     """
     prefixes: dict[int, set[bytes]] = {}
     for name in names:
@@ -185,7 +186,7 @@ def _first_letters(names: Iterable[bytes]) -> bytes:
             for rest in sorted(rests)
         )
         parts.append(b"[" + bytes((first, first - 32)) + b"](?!" + alts + b")")
-    return b"(?:" + b"|".join(parts) + b")" if parts else b"(?!)"
+    return parts
 
 
 @lru_cache(maxsize=64)
@@ -206,30 +207,28 @@ def _boring(
     """
     whole_scripts = b"script" not in starts
     starts, ends = starts | INTRINSIC_STARTS, ends | INTRINSIC_ENDS
-    start_first = _first_letters(starts)
-    end_first = _first_letters(ends)
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
-    # End tags first: "/" rules them in or out in one step, start tags need the dispatch.
-    # An end tag without quotes ends at its first ">" (those with quotes take the generic path).
-    end_tail = rb"[^>\"']*+>"
-    # (Two alternatives rather than "<" and a nested one: fewer steps per tag.)
-    pieces = [b"</" + end_first + end_tail, b"<" + start_first + _PLAIN_ATTRS]
+    # One "<" and one flat choice after it (each alternative's first character rules it in or
+    # out in one step; a nested choice costs more). End tags first. An end tag without quotes
+    # ends at its first ">" (those with quotes take the generic path).
+    pieces = [b"/" + first + rb"[^>\"']*+>" for first in _first_letters(ends)]
+    pieces += [first + _PLAIN_ATTRS for first in _first_letters(starts)]
     if not comments:
-        pieces.append(_WHOLE_COMMENT)
+        pieces.append(_WHOLE_COMMENT[1:])
     if whole_scripts:
-        pieces.append(_WHOLE_SCRIPT)
+        pieces.append(_WHOLE_SCRIPT[1:])
     elif url_scripts:
-        pieces.append(_WHOLE_URLLESS_SCRIPT)
+        pieces.append(_WHOLE_URLLESS_SCRIPT[1:])
     generic = _NAME + _ATTRS + rb">"
     pieces += [
-        rb"<(?=[^A-Za-z!?/])",
-        rb"<(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + generic,
-        rb"</(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
+        rb"(?=[^A-Za-z!?/])",
+        rb"(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + generic,
+        rb"/(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
     ]
     # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop).
     chars = rb"[\t\n\f\r \x00]*+" if text else rb"[^<]*+"
-    return re.compile(chars + rb"(?:(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
+    return re.compile(chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
 
 
 def attributes(tag: bytes) -> dict[bytes, str]:
