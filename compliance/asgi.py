@@ -23,6 +23,7 @@ from typing import Any
 from compliance.core import EDIT, Event, Exchange, Middleware, Passthrough, Replace, Request
 from compliance.core import Response as _Response
 from compliance.core import Start as _Start
+from compliance.core import new_request as _new_request
 from compliance.http import Headers, RawHeaders
 
 __all__ = ["ComplianceMiddleware"]
@@ -42,14 +43,10 @@ def _request(scope: Scope) -> Request:
     else:
         path = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
     client, server = scope.get("client"), scope.get("server")
-    return Request(  # method, host, path, query, peer, headers (positional: a hot path)
-        str(scope.get("method", "GET")),
-        headers.get("host") or (str(server[0]) if server else ""),
-        path,
-        bytes(scope.get("query_string") or b"").decode("latin-1"),
-        str(client[0]) if client else None,
-        headers,
-    )
+    method, query = str(scope.get("method", "GET")), scope.get("query_string") or b""
+    host = headers.get("host") or (str(server[0]) if server else "")
+    peer = str(client[0]) if client else None
+    return _new_request((method, host, path, bytes(query).decode("latin-1"), peer, headers))
 
 
 def _decode(raw: Any) -> Headers:

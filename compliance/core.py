@@ -133,9 +133,9 @@ constructor is Python code, and this is the hot path of every request."""
 # -- events -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Request:
-    """The parts of a request the core looks at, as the adapter read them."""
+class Request(NamedTuple):
+    """The parts of a request the core looks at, as the adapter read them. (An immutable
+    tuple: adapters build one per request with :data:`new_request`, in C.)"""
 
     method: str
     host: str
@@ -147,6 +147,11 @@ class Request:
     """The socket peer address; None for a Unix socket."""
     headers: Mapping[str, str]
     """Lower-case names; repeated headers joined with ``", "``."""
+
+
+new_request: Final = functools.partial(tuple.__new__, Request)
+"""``new_request((method, host, path, query, peer, headers))``: a :class:`Request` without
+the Python-level constructor (the hot path of every request)."""
 
 
 @dataclass(frozen=True, slots=True)

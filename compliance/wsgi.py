@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
+from compliance.core import new_request as _new_request
 from compliance.http import EnvironHeaders, Headers, parse_status, status_line, url_path
 
 if TYPE_CHECKING:
@@ -31,14 +32,10 @@ def _request(environ: WSGIEnvironment) -> Request:
         path = raw.partition("?")[0]
     else:
         path = url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
-    return Request(  # method, host, path, query, peer, headers (positional: a hot path)
-        environ.get("REQUEST_METHOD", "GET"),
-        environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
-        path,
-        environ.get("QUERY_STRING", ""),
-        environ.get("REMOTE_ADDR") or None,
-        headers,
-    )
+    method = environ.get("REQUEST_METHOD", "GET")
+    host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    peer = environ.get("REMOTE_ADDR") or None
+    return _new_request((method, host, path, environ.get("QUERY_STRING", ""), peer, headers))
 
 
 def _apply(environ: WSGIEnvironment, changes: Mapping[str, str | None]) -> None:
