@@ -20,6 +20,7 @@ __all__ = [
     "LocaleChoice",
     "accept_language_key",
     "choose_locale",
+    "maximize",
     "official_languages",
     "parse_accept_language",
     "parse_locale",
@@ -131,7 +132,7 @@ def official_languages(country: str | None) -> tuple[str, ...]:
         return ()
 
 
-def _maximize(locale: Locale) -> tuple[str, str, str | None]:
+def maximize(locale: Locale) -> tuple[str, str, str | None]:
     """(language, script, territory) with the script filled from CLDR's likely subtags."""
     script = locale.script
     if script is None:
@@ -154,14 +155,14 @@ def _match(preferred: str, available: tuple[str, ...]) -> str | None:
     wanted = parse_locale(preferred)
     if wanted is None:
         return None
-    language, script, territory = _maximize(wanted)
+    language, script, territory = maximize(wanted)
     fallback_general: str | None = None
     fallback_other: str | None = None
     for code in available:
         have = parse_locale(code)
         if have is None:
             continue
-        h_language, h_script, h_territory = _maximize(have)
+        h_language, h_script, h_territory = maximize(have)
         if h_language != language or h_script != script:
             continue
         if h_territory == territory:

@@ -249,17 +249,8 @@ def _script(code: str) -> tuple[str, str] | None:
     parsed = _locales.parse_locale(code)
     if parsed is None:
         return None
-    script = parsed.script
-    if script is None:
-        likely = get_global("likely_subtags")
-        keys = [f"{parsed.language}_{parsed.territory}"] if parsed.territory else []
-        for key in [*keys, parsed.language]:
-            full = likely.get(key)
-            if full:
-                script = next((p for p in full.split("_")[1:] if len(p) == 4), None)
-                if script:
-                    break
-    return parsed.language, script or ""
+    language, script, _territory = _locales.maximize(parsed)
+    return language, script
 
 
 def _pick(options: tuple[str, ...], default: str, **reader: Any) -> tuple[str, str]:
