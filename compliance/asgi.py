@@ -76,7 +76,7 @@ class ComplianceMiddleware(Middleware[ASGIApp]):
         state = scope.get("state")
         if state is None:
             state = scope["state"] = {}
-        exchange = Exchange(*self.parts, _request(scope), state=state, context=scope)
+        exchange = Exchange(*self.parts, _request(scope), state, scope)
         early = exchange.begin()
         if early is not None:
             await _send_response(send, early)

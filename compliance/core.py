@@ -766,12 +766,12 @@ class Exchange:
         engine: EngineProtocol,
         metrics: Metrics,
         request: Request,
+        state: MutableMapping[str, object] | None = None,
+        context: object = None,
         *,
         tags: Callable[[], object] | None = None,
         nonce: Callable[[], str | None] | None = None,
         on_decision: Callable[[Decision], object] | None = None,
-        state: MutableMapping[str, object] | None = None,
-        context: object = None,
     ) -> None:
         """``state``: the mapping the application shares with the middleware (the WSGI
         environ, ``scope["state"]`` in ASGI), where the exchange reads
@@ -783,7 +783,6 @@ class Exchange:
         self.engine = engine
         self.metrics = metrics
         self.request = request
-        self.method = request.method.upper()
         host = request.host
         self.host = _HOSTS.get(host) or normalize_host(host)
         self.path = path = request.path
@@ -801,6 +800,11 @@ class Exchange:
             self._nonce_source = nonce
         if on_decision is not None:
             self._on_decision = on_decision
+
+    @property
+    def method(self) -> str:
+        """The request method, upper case."""
+        return self.request.method.upper()
 
     _state: MutableMapping[str, object] | None = None
     _context: object = None

@@ -50,7 +50,7 @@ class ComplianceMiddleware(Middleware["WSGIApplication"]):
     requests with 451 without calling the application. Options: ``core.Middleware``."""
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        exchange = Exchange(*self.parts, _request(environ), state=environ, context=environ)
+        exchange = Exchange(*self.parts, _request(environ), environ, environ)
         early = exchange.begin()
         if early is not None:
             start_response(status_line(early.status), early.headers)
