@@ -7,6 +7,12 @@ time, or under ``pyinstrument`` when it is installed and asked for (not a depend
 
     python benchmarks/profile_middleware.py [--adapter wsgi|asgi] [--view constant|article]
         [--reader RU|DE] [--requests N] [--tool cprofile|pyinstrument] [--limit N]
+        [--without-injector]
+
+``--without-injector`` replaces the HTML injector by one that passes the page through
+unchanged (and says it inserted the notices): what is left is the cost of everything else
+on the notice path (the response core, the adapters, the decision), in microseconds per
+request, without the profiler.
 """
 
 from __future__ import annotations
@@ -27,6 +33,27 @@ import article  # noqa: E402
 import middleware  # noqa: E402
 
 
+class _PassThrough:
+    """Stands in for ``compliance.inject.Injector``: the page unchanged, notices "inserted"."""
+
+    skipped_reason = None
+    inserted_placements = ()
+
+    def __init__(self, render: object, **options: object) -> None:
+        self.inserted = False
+        self.withheld: list[str] = []
+
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+    def finish(self) -> bytes:
+        self.inserted = True
+        return b""
+
+    def cut(self) -> bytes:
+        return b""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adapter", choices=("wsgi", "asgi"), default="wsgi")
@@ -35,7 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--tool", choices=("cprofile", "pyinstrument"), default="cprofile")
     parser.add_argument("--limit", type=int, default=30, help="rows to print")
+    parser.add_argument(
+        "--without-injector",
+        action="store_true",
+        help="time everything but the HTML injector (a pass-through stands in for it)",
+    )
     args = parser.parse_args(argv)
+    if args.without_injector:
+        import compliance.core
+
+        compliance.core.Injector = _PassThrough  # type: ignore[assignment,misc]
     ip = middleware.IN_RUSSIA if args.reader == "RU" else middleware.IN_GERMANY
     view = getattr(article, f"{args.view}_{args.adapter}")
     if args.adapter == "wsgi":
