@@ -592,7 +592,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     now = [0.0]
     monkeypatch.setattr(engine_module, "_time", lambda: now[0])
-    monkeypatch.setattr(engine_module, "_today_until", 0.0)  # forget the cached day
+    # Forget the cached day; both halves of it are put back afterwards, so the fake day does
+    # not outlive the test (restoring only the deadline would keep the fake date valid).
+    monkeypatch.setattr(engine_module, "_today_until", 0.0)
+    monkeypatch.setattr(engine_module, "_today_value", engine_module._today_value)
     return now
 
 
