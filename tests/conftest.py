@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+
+from compliance.engine import Engine
+from compliance.testing import FixedGeolocator
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -35,6 +39,25 @@ def _fresh_fault_log() -> None:
     from compliance import core
 
     core._seen.clear()
+
+
+READERS: Mapping[str, str] = {"192.0.2.1": "RU", "192.0.2.2": "DE"}
+"""The readers most middleware tests use: an address in Russia and one in Germany."""
+
+MakeEngine = Callable[..., Engine]
+
+
+@pytest.fixture(scope="session")
+def make_engine(tmp_path_factory: pytest.TempPathFactory) -> MakeEngine:
+    """``make_engine(rules_yaml, locations=READERS)``: an engine over one rule file written to a
+    fresh folder, each address placed by a :class:`FixedGeolocator` (codes such as ``"RU"``)."""
+
+    def make(rules: str, locations: Mapping[str, str] = READERS) -> Engine:
+        folder = tmp_path_factory.mktemp("rules")
+        (folder / "rules.yaml").write_text(rules, encoding="utf-8")
+        return Engine.from_paths([folder], geolocator=FixedGeolocator(dict(locations)))
+
+    return make
 
 
 class _BrokenGeolocator:

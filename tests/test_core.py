@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import brotli
@@ -24,7 +25,7 @@ from compliance.core import (
 )
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
-from compliance.geo import HeaderGeolocator, Location
+from compliance.geo import HeaderGeolocator
 from compliance.http import (
     EnvironHeaders,
     RawHeaders,
@@ -35,7 +36,6 @@ from compliance.http import (
 )
 from compliance.inject import PageInfo
 from compliance.metrics import Metrics
-from compliance.testing import FixedGeolocator
 
 PAGE = b"<html><head><title>x</title></head><body><p>Hello</p></body></html>\n"
 NOTE = "<aside>N</aside>"
@@ -184,15 +184,8 @@ def test_settings_take_objects_and_strings() -> None:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    return new_engine(tmp_path_factory)
-
-
-def new_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    folder = tmp_path_factory.mktemp("rules")
-    (folder / "rules.yaml").write_text(RULES)
-    geo = FixedGeolocator({"192.0.2.1": Location.of("RU"), "192.0.2.2": Location.of("DE")})
-    return Engine.from_paths([folder], geolocator=geo)
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine(RULES)
 
 
 def exchange(
@@ -259,11 +252,11 @@ def test_the_events_of_an_edited_response(engine: Engine) -> None:
 
 
 def test_a_render_fault_before_anything_was_sent_sends_the_original(
-    tmp_path_factory: pytest.TempPathFactory,
+    make_engine: Callable[..., Engine],
 ) -> None:
     # An engine of its own: its decision has never been rendered (a decision remembers its
     # snippets), and the one broken below is shared by no other test.
-    ex = exchange(new_engine(tmp_path_factory))
+    ex = exchange(make_engine(RULES))
     ex.begin()
     assert ex.decision is not None
     object.__setattr__(ex.decision.notices[0], "_renderer", None)  # rendering now fails

@@ -47,11 +47,8 @@ Headers = list[tuple[str, str]]
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    folder = tmp_path_factory.mktemp("rules")
-    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
-    geo = FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
-    return Engine.from_paths([folder], geolocator=geo)
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine(RULES)
 
 
 class App:

@@ -14,8 +14,7 @@ import pytest
 from compliance import testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
-from compliance.geo import Location
-from compliance.testing import FixedGeolocator, TestResponse
+from compliance.testing import TestResponse
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
 RU, DE = "192.0.2.1", "192.0.2.2"
@@ -52,11 +51,8 @@ WITHHELD_CLASS = b'class="compliance-withheld"'
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    folder = tmp_path_factory.mktemp("rules")
-    (folder / "rules.yaml").write_text(RULES, encoding="utf-8")
-    geo = FixedGeolocator({RU: Location.of("RU"), DE: Location.of("DE")})
-    return Engine.from_paths([folder], geolocator=geo)
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine(RULES)
 
 
 class App:
