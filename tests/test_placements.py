@@ -386,6 +386,20 @@ def test_charset_labels_follow_the_encoding_standard(label: str, codec: str | No
     assert lookup(label) == codec
 
 
+def test_charset_labels_longer_than_any_label_are_not_remembered() -> None:
+    # Labels come from responses and pages: a page's or an app's megabyte label must neither
+    # resolve nor sit in the label cache (whitespace around a real label is still stripped).
+    from compliance.html import charset
+
+    before = charset._lookup.cache_info().currsize, charset._meta_codec.cache_info().currsize
+    huge = "utf-8" + "x" * 1_000_000
+    assert lookup(huge) is None
+    assert charset.meta_codec(huge) is None
+    after = charset._lookup.cache_info().currsize, charset._meta_codec.cache_info().currsize
+    assert after == before
+    assert lookup("\t" * 100 + "utf-8" + " " * 100) == "utf-8"
+
+
 def test_latin1_page_gets_windows_1252_characters() -> None:
     # "€" is 0x80 in windows-1252, which is what a browser uses for a "latin1" page; in real
     # ISO-8859-1 it does not exist and would have become a character reference.
