@@ -32,14 +32,25 @@ import sys
 import threading
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from itertools import islice
-from typing import Final, Generic, TypeVar, overload
+from typing import Final, Generic, Protocol, TypeVar, cast, overload
 
-__all__ = ["ENTRY_OVERHEAD", "BoundedCache", "BoundedPairCache", "approximate_size"]
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "BoundedCache",
+    "BoundedPairCache",
+    "Remembered",
+    "approximate_size",
+    "remembered",
+]
 
 K = TypeVar("K", bound=Hashable)
 J = TypeVar("J", bound=Hashable)
 V = TypeVar("V")
 D = TypeVar("D")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+A = TypeVar("A", bound="str | None")
+A_contra = TypeVar("A_contra", bound="str | None", contravariant=True)
 
 #: Bytes counted per entry on top of the key and value: the mapping's slot and the share of
 #: its table (measured on CPython 3.11/3.12, rounded up).
@@ -390,3 +401,55 @@ class BoundedPairCache(Generic[K, J, V]):
             f"BoundedPairCache({len(self)} pairs under {len(self._keys)}/{self.max_entries} "
             f"keys, {self.nbytes}/{self.max_bytes} bytes)"
         )
+
+
+class Remembered(Protocol[A_contra, R_co]):
+    """A pure function of one string whose results :func:`remembered` keeps."""
+
+    def __call__(self, value: A_contra, /) -> R_co: ...
+
+    @property
+    def known(self) -> Callable[[A_contra], R_co | None]:
+        """``known(value)``: the kept result, or None, without computing it (the cache's own
+        ``get``: a hot caller may try it inline before calling)."""
+        ...
+
+
+def remembered(
+    max_entries: int, max_bytes: int, *, size: int | None = None, longest: int = 256
+) -> Callable[[Callable[[A], R]], Remembered[A, R]]:
+    """Decorator: keep the results of a pure function of one string in a
+    :class:`BoundedCache`, for arguments of at most ``longest`` characters; longer ones
+    (rare, and a client's to choose) are computed every time and never kept, and so are
+    ``None`` and ``""``. For the header and URL values a site sends again and again.
+
+    >>> @remembered(16, 4096, longest=8)
+    ... def shout(text: str) -> str:
+    ...     return text.upper()
+    >>> shout("abc"), shout.known("abc"), shout("x" * 9), shout.known("x" * 9)
+    ('ABC', 'ABC', 'XXXXXXXXX', None)
+    """
+
+    def decorate(function: Callable[[A], R]) -> Remembered[A, R]:
+        cache: BoundedCache[str, R] = BoundedCache(max_entries, max_bytes, size=size)
+        get, keep = cache.get, cache.set
+
+        def remember(value: A, /) -> R:
+            text: str | None = value
+            found = get(text) if text else None
+            if found is not None:
+                return found
+            result = function(value)
+            if text and len(text) <= longest:
+                keep(text, result)
+            return result
+
+        remember.__name__ = function.__name__
+        remember.__qualname__ = function.__qualname__
+        remember.__module__ = function.__module__
+        remember.__doc__ = function.__doc__
+        remember.__wrapped__ = function  # type: ignore[attr-defined]
+        remember.known = get  # type: ignore[attr-defined]
+        return cast(Remembered[A, R], remember)
+
+    return decorate

@@ -41,11 +41,7 @@ from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
-    _HOSTS,
-    _MEDIA,
-    _PATHS,
-    _PRIVATE,
-    SHARED_CACHE_HEADERS,
+    CACHING_HEADERS,
     BodyTooLarge,
     Codec,
     HeaderIndex,
@@ -60,6 +56,7 @@ from compliance.http import (
     normalize_host,
     normalize_path,
     prefers_json,
+    private_control,
     private_value,
     translate_if_none_match,
     variant_etag,
@@ -117,8 +114,7 @@ _DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
 _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
 _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DIGESTS})
 """Headers an edited body never keeps as the application sent them."""
-_PRIVATE_DROP: Final = SHARED_CACHE_HEADERS | {"cache-control"}
-_CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in _PRIVATE_DROP)
+_CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in CACHING_HEADERS)
 _TAGS_BYTES: Final = _TAGS_HEADER.encode("ascii")
 _SKIP_BYTES: Final = _SKIP_HEADER.encode("ascii")
 _NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
@@ -784,9 +780,9 @@ class Exchange:
         self.metrics = metrics
         self.request = request
         host = request.host
-        self.host = _HOSTS.get(host) or normalize_host(host)
+        self.host = normalize_host.known(host) or normalize_host(host)
         self.path = path = request.path
-        self.norm_path = _PATHS.get(path) or normalize_path(path)
+        self.norm_path = normalize_path.known(path) or normalize_path(path)
         self.headers = request.headers
         self.rendered: set[str] = set()
         """Rule ids whose notices the page rendered itself (template helpers add to it)."""
@@ -1066,7 +1062,7 @@ class Exchange:
             if control is None:
                 private = "private"
             else:
-                private = _PRIVATE.get(control) or private_value((control,))
+                private = private_control.known(control) or private_control(control)
             return [*found.uncached, ("Cache-Control", private)]
         drop: frozenset[str] | set[str] = frozenset()
         add: Headers = []
@@ -1082,7 +1078,7 @@ class Exchange:
                     drop = _VARY_DROP
                     add.append(("Vary", merged))
             if policy == "private" and (decision.private or self.simulated):
-                drop = _PRIVATE_DROP | drop if drop else _PRIVATE_DROP
+                drop = CACHING_HEADERS | drop if drop else CACHING_HEADERS
                 add.append(("Cache-Control", private_value(found.values("cache-control"))))
         if decision.headers:
             present = {name for name in found.last if name not in drop}
@@ -1217,7 +1213,7 @@ class Exchange:
         ctype = index.get(b"content-type")
         if ctype is not None:
             text = ctype.decode("latin-1")
-            html = (_MEDIA.get(text) or media_type(text))[0] in _HTML_TYPES
+            html = (media_type.known(text) or media_type(text))[0] in _HTML_TYPES
         if ctype is None or not html:
             self._status = status
             return [(key, value) for key, value in pairs]
@@ -1236,7 +1232,7 @@ class Exchange:
             private = "private"
         else:
             text = control.decode("latin-1")
-            private = _PRIVATE.get(text) or private_value((text,))
+            private = private_control.known(text) or private_control(text)
         self._status = status
         kept = [(key, value) for key, value in pairs if key not in _CACHING_BYTES]
         kept.append((b"cache-control", private.encode("latin-1")))
@@ -1258,22 +1254,14 @@ class Exchange:
                 and not (self._tags_source() if state is None else state.get(STATE_TAGS))
             ):
                 # The common case of a reader with nothing to insert: only the caching
-                # headers (the general path gives the same answer, in more steps). The
-                # headers are read in one pass here, as HeaderIndex reads them.
-                last: dict[str, str] = {}
-                uncached: Headers = []
-                keep = uncached.append
-                for pair in headers:
-                    key, value = pair
-                    name = key.lower()
-                    last[name] = value
-                    if name not in _PRIVATE_DROP:
-                        keep(pair)
+                # headers (the general path gives the same answer, in more steps).
+                found = HeaderIndex(headers)
+                last = found.last
                 if _TAGS_HEADER not in last and _SKIP_HEADER not in last:
                     ctype = last.get("content-type")
                     if (
                         ctype is None
-                        or (_MEDIA.get(ctype) or media_type(ctype))[0] not in _HTML_TYPES
+                        or (media_type.known(ctype) or media_type(ctype))[0] not in _HTML_TYPES
                     ):
                         return _passthrough((status, headers))
                     settings = self.settings
@@ -1284,20 +1272,21 @@ class Exchange:
                         and not self.geo_vary
                         and not decision.headers
                         and not settings.debug_headers
-                        and len(last) == len(headers)
+                        and not found.repeated
                     ):
                         # The most common of all: one Cache-Control at most, made private.
                         control = last.get("cache-control")
                         if control is None:
                             private = "private"
                         else:
-                            private = _PRIVATE.get(control) or private_value((control,))
-                        keep(("Cache-Control", private))
+                            private = private_control.known(control) or private_control(control)
+                        uncached = found.uncached  # the index is not used again: extend it
+                        uncached.append(("Cache-Control", private))
                         return _passthrough((status, uncached))
-                    found = HeaderIndex(headers)
                     return Passthrough(
                         status, self._location_headers(decision, headers, found=found)
                     )
+                return self._start(status, found)
             return self._start(status, HeaderIndex(headers))
         except Exception:
             log_fault("response", metrics=self.metrics)

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Final, TypedDict, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from .cache import BoundedCache, BoundedPairCache
+from .cache import BoundedCache, BoundedPairCache, remembered
 from .decision import (
     BlockMatch,
     Decision,
@@ -100,9 +100,8 @@ _FAST_PAIR_BYTES: Final = 2048
 
 # -- requests ---------------------------------------------------------------------------------
 
-_URLS: BoundedCache[str, tuple[str, str]] = BoundedCache(4096, 4 << 20)
 
-
+@remembered(4096, 4 << 20, longest=_FAST_MAX_URL)  # the URLs of recent requests
 def split_url(url: str) -> tuple[str, str]:
     """(host, path) of a URL: host as :func:`~compliance.http.normalize_host` leaves it, path
     decoded and normalised.
@@ -113,19 +112,13 @@ def split_url(url: str) -> tuple[str, str]:
     >>> split_url("https://WWW.Example.org.:8443/%6Eews/../news/a%20b.html?x=1")
     ('www.example.org', '/news/a b.html')
     """
-    found = _URLS.get(url)
-    if found is not None:
-        return found
     try:
         parts = urlsplit(url)
         host = normalize_host(parts.netloc.rpartition("@")[2])
         raw_path = parts.path
     except ValueError:
         return "", "/"
-    result = host, normalize_path(raw_path)
-    if len(url) <= _FAST_MAX_URL:
-        _URLS.set(url, result)
-    return result
+    return host, normalize_path(raw_path)
 
 
 # -- dates ------------------------------------------------------------------------------------

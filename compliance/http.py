@@ -16,7 +16,7 @@ from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import quote, unquote
 
-from compliance.cache import BoundedCache
+from compliance.cache import BoundedCache, remembered
 
 try:  # optional: brotli bodies are edited only when the package is installed
     import brotli as _brotli
@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _brotli = None
 
 __all__ = [
+    "CACHING_HEADERS",
     "SHARED_CACHE_HEADERS",
     "BodyTooLarge",
     "Codec",
@@ -44,6 +45,7 @@ __all__ = [
     "parse_status",
     "prefers_json",
     "private_cache_control",
+    "private_control",
     "private_value",
     "status_line",
     "url_host",
@@ -62,6 +64,8 @@ SHARED_CACHE_HEADERS: Final = frozenset(
 )
 """Headers that CDNs and nginx obey over ``Cache-Control`` (RFC 9213 and vendors'): a page
 made ``private`` must lose them, or the shared cache stores it anyway."""
+CACHING_HEADERS: Final = SHARED_CACHE_HEADERS | {"cache-control"}
+"""``Cache-Control`` and the shared-cache headers: what a response made private loses."""
 
 _CANONICAL = {
     "accept-language": "Accept-Language",
@@ -80,6 +84,7 @@ def brotli_available() -> bool:
     return _brotli is not None
 
 
+@remembered(1024, 1 << 20, size=768)  # the Host values of recent requests
 def normalize_host(value: str | None) -> str:
     """The host a request is for, as rules match it: lower case, no port, no trailing dot,
     IDNs as punycode, at most 253 characters (a longer value is not a DNS name: empty).
@@ -91,20 +96,6 @@ def normalize_host(value: str | None) -> str:
     """
     if not value:
         return ""
-    found = _HOSTS.get(value)
-    if found is not None:
-        return found
-    host = _normalize_host(value)
-    if len(value) <= 256:
-        _HOSTS.set(value, host)
-    return host
-
-
-_HOSTS: BoundedCache[str, str] = BoundedCache(1024, 1 << 20, size=768)
-"""Normalised ``Host`` values of recent requests (values of at most 256 characters)."""
-
-
-def _normalize_host(value: str) -> str:
     host = value.strip().lower()
     if host.startswith("["):  # an IPv6 literal, with or without a port
         end = host.find("]")
@@ -123,6 +114,7 @@ MAX_PATH: Final = 8192
 (path rules match, exclusions do not), so padding a URL escapes no block."""
 
 
+@remembered(4096, 2 << 20, size=1024)  # the paths of recent requests
 def normalize_path(raw: str) -> str:
     """The URL path as rules match it: percent-decoded and normalised (``/a/./b/../c`` is
     ``/a/c``), so ``/%6Eews/`` or ``/a/../news/`` cannot slip past a pattern that the
@@ -132,18 +124,6 @@ def normalize_path(raw: str) -> str:
     >>> normalize_path("/%6Eews/../news/a%20b.html"), normalize_path("a//b/")
     ('/news/a b.html', '/a/b/')
     """
-    found = _PATHS.get(raw)
-    if found is not None:
-        return found
-    path = _normalize_path(raw)
-    return _PATHS.set(raw, path) if len(raw) <= 256 else path
-
-
-_PATHS: BoundedCache[str, str] = BoundedCache(4096, 2 << 20, size=1024)
-"""Normalised paths of recent requests (paths of at most 256 characters)."""
-
-
-def _normalize_path(raw: str) -> str:
     path = unquote(raw or "/", errors="replace")
     if not path.startswith("/"):
         path = "/" + path
@@ -176,14 +156,14 @@ class EnvironHeaders(Mapping[str, str]):
         return value
 
     def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        key = _environ_key.known(name) or _environ_key(name)
         value = self._environ.get(key)
         return value if isinstance(value, str) else default
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = _ENVIRON_KEYS.get(name) or _environ_key(name)
+        key = _environ_key.known(name) or _environ_key(name)
         return isinstance(self._environ.get(key), str)
 
     def __iter__(self) -> Iterator[str]:
@@ -246,20 +226,12 @@ class RawHeaders(Mapping[str, str]):
         return len(self._index or self._build())
 
 
+@remembered(256, 64 * 1024, size=256, longest=64)
 def _environ_key(name: str) -> str:
-    """The environ key of a header (lower-case name): ``HTTP_ACCEPT_LANGUAGE``."""
-    key = _ENVIRON_KEYS.get(name)
-    if key is None:
-        upper = name.upper().replace("-", "_")
-        key = upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
-        if len(name) <= 64:
-            _ENVIRON_KEYS.set(name, key)
-    return key
-
-
-_ENVIRON_KEYS: BoundedCache[str, str] = BoundedCache(256, 64 * 1024, size=256)
-"""Environ keys of the header names looked up (the few names the core and the geolocation
-pipeline ask for: names from the code and the configuration, not from requests)."""
+    """The environ key of a header (lower-case name): ``HTTP_ACCEPT_LANGUAGE``. The names
+    looked up are few: from the code and the configuration, not from requests."""
+    upper = name.upper().replace("-", "_")
+    return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
 
 
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
@@ -313,6 +285,7 @@ def status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
+@remembered(256, 64 * 1024, size=256, longest=64)  # applications send a few, again and again
 def parse_status(line: str) -> tuple[int, bool]:
     """The code of a WSGI status line, and whether the line is a plain ``DDD reason``
     (which may then be sent as it is while the status stays).
@@ -320,17 +293,8 @@ def parse_status(line: str) -> tuple[int, bool]:
     >>> parse_status("404 Gone Fishing"), parse_status("200")
     ((404, True), (200, False))
     """
-    found = _STATUSES.get(line)
-    if found is None:
-        plain = line[3:4] == " " and line[:3].isascii() and line[:3].isdigit()
-        found = (int(line[:3]) if plain else int(line.split(None, 1)[0]), plain)
-        if len(line) <= 64:
-            _STATUSES.set(line, found)
-    return found
-
-
-_STATUSES: BoundedCache[str, tuple[int, bool]] = BoundedCache(256, 64 * 1024, size=256)
-"""Status lines applications send (a few, again and again)."""
+    plain = line[3:4] == " " and line[:3].isascii() and line[:3].isdigit()
+    return int(line[:3]) if plain else int(line.split(None, 1)[0]), plain
 
 
 def get_all(headers: Headers, name: str) -> list[str]:
@@ -372,7 +336,7 @@ class HeaderIndex:
             key, value = pair
             name = key.lower()
             last[name] = value
-            if name not in _CACHING:
+            if name not in CACHING_HEADERS:
                 keep(pair)
         self.headers = headers
         self.last = last
@@ -478,13 +442,17 @@ def private_value(existing: Sequence[str] | None) -> str:
         return "private"
     if len(existing) != 1:
         return private_cache_control(existing)
-    value = existing[0]
-    found = _PRIVATE.get(value)
-    if found is None:
-        found = private_cache_control(existing)
-        if len(value) <= 256:
-            _PRIVATE.set(value, found)
-    return found
+    return private_control(existing[0])
+
+
+@remembered(256, 256 * 1024, size=640)  # applications send the same few again and again
+def private_control(value: str) -> str:
+    """:func:`private_cache_control` of one ``Cache-Control`` value.
+
+    >>> private_control("public, s-maxage=600, max-age=60")
+    'max-age=60, private'
+    """
+    return private_cache_control((value,))
 
 
 def private_cache_control(existing: Sequence[str]) -> str:
@@ -514,10 +482,6 @@ def make_private(headers: Headers, found: HeaderIndex | None = None) -> Headers:
     found = found or HeaderIndex(headers)
     control = private_value(found.values("cache-control"))
     return [*found.uncached, ("Cache-Control", control)]
-
-
-_CACHING: Final = SHARED_CACHE_HEADERS | {"cache-control"}
-_PRIVATE: BoundedCache[str, str] = BoundedCache(256, 256 * 1024, size=640)
 
 
 def add_vary(headers: Headers, names: Iterable[str], found: HeaderIndex | None = None) -> Headers:
@@ -558,25 +522,13 @@ def prefers_json(accept: str | None) -> bool:
     return best["json"] > 0 and best["json"] > best["html"]
 
 
+@remembered(256, 256 * 1024, size=768)  # applications send the same few again and again
 def media_type(value: str) -> tuple[str, str | None]:
     """``(type, charset)`` of a ``Content-Type`` value.
 
     >>> media_type('Text/HTML; charset="windows-1251"')
     ('text/html', 'windows-1251')
     """
-    found = _MEDIA.get(value)
-    if found is None:
-        found = _media_type(value)
-        if len(value) <= 256:
-            _MEDIA.set(value, found)
-    return found
-
-
-_MEDIA: BoundedCache[str, tuple[str, str | None]] = BoundedCache(256, 256 * 1024, size=768)
-"""Parsed ``Content-Type`` values (an application sends the same few again and again)."""
-
-
-def _media_type(value: str) -> tuple[str, str | None]:
     media, *params = value.split(";")
     charset = None
     for param in params:
@@ -692,28 +644,19 @@ def filter_accept_encoding(value: str | None) -> str | None:
     >>> filter_accept_encoding("zstd") is None
     True
     """
-    if value is None:
-        return None
-    found = _ACCEPTED.get(value)
-    if found is None:
-        found = _filter_accept_encoding(value) or ""
-        if len(value) <= 256:
-            _ACCEPTED.set(value, found)
-    return found or None
+    return None if value is None else _filter_accept_encoding(value) or None
 
 
-_ACCEPTED: BoundedCache[str, str] = BoundedCache(256, 256 * 1024, size=640)
-"""Filtered ``Accept-Encoding`` values (``""``: none editable); browsers send a handful."""
-
-
-def _filter_accept_encoding(value: str) -> str | None:
+@remembered(256, 256 * 1024, size=640)  # browsers send a handful
+def _filter_accept_encoding(value: str) -> str:
+    """:func:`filter_accept_encoding` of a value; ``""`` when no coding is left (kept too)."""
     allowed = editable_codings()
     kept = []
     for item in value[:1024].split(",")[:32]:
         coding = item.split(";")[0].strip().lower()
         if coding in allowed or coding == "*":
             kept.append(item.strip() if coding != "*" else "identity")
-    return ", ".join(kept) if kept else None
+    return ", ".join(kept)
 
 
 class Codec(Protocol):

@@ -296,3 +296,28 @@ def test_concurrent_pair_writers_and_readers_keep_the_bounds_and_the_accounting(
 def test_bad_pair_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="pair_size"):
         BoundedPairCache(1, 1, key_size=len, pair_size=0)
+
+
+def test_remembered_keeps_short_arguments_within_its_bounds() -> None:
+    from compliance.cache import remembered
+
+    calls: list[str] = []
+
+    @remembered(8, 64 * 1024, size=100, longest=16)
+    def upper(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    assert upper("abc") == upper("abc") == "ABC"
+    assert calls == ["abc"]  # the second call was a hit
+    assert upper.known("abc") == "ABC"
+    assert upper.known("abd") is None
+    long = "x" * 17
+    assert upper(long) == upper(long) == long.upper()
+    assert calls == ["abc", long, long]
+    assert upper.known(long) is None
+    for i in range(1000):  # a flood of distinct values stays within the entry bound
+        upper(f"v{i}")
+    assert sum(upper.known(f"v{i}") is not None for i in range(1000)) <= 8
+    assert upper.__name__ == "upper"
+    assert "upper" in upper.__qualname__
