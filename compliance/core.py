@@ -1032,6 +1032,18 @@ class Exchange:
 
     # -- canned responses
 
+    def _private(self, decision: Decision) -> bool:
+        """Whether this reader's response is made private (``cache_policy="private"`` and a
+        decision that depends on the reader, or a simulated location)."""
+        return self.settings.cache_policy == "private" and (decision.private or self.simulated)
+
+    def _caching_only(self, decision: Decision) -> bool:
+        """Whether nothing but ``Cache-Control`` may change in this reader's response
+        headers: no ``Vary``, no rule headers, no debug header."""
+        return not (
+            decision.vary or self.geo_vary or decision.headers or self.settings.debug_headers
+        )
+
     def _location_headers(
         self,
         decision: Decision,
@@ -1046,24 +1058,17 @@ class Exchange:
         found = found or HeaderIndex(headers)
         settings = self.settings
         policy = settings.cache_policy
-        if (
-            vary_on is None
-            and not json
-            and not decision.vary
-            and not self.geo_vary
-            and not decision.headers
-            and not settings.debug_headers
-            and not found.repeated
-        ):
+        private = self._private(decision)
+        if vary_on is None and not json and not found.repeated and self._caching_only(decision):
             # The usual case: at most one Cache-Control to make private, nothing to vary on.
-            if policy != "private" or not (decision.private or self.simulated):
+            if not private:
                 return headers
             control = found.last.get("cache-control")
             if control is None:
-                private = "private"
+                value = "private"
             else:
-                private = private_control.known(control) or private_control(control)
-            return [*found.uncached, ("Cache-Control", private)]
+                value = private_control.known(control) or private_control(control)
+            return [*found.uncached, ("Cache-Control", value)]
         drop: frozenset[str] | set[str] = frozenset()
         add: Headers = []
         if policy != "off":
@@ -1077,7 +1082,7 @@ class Exchange:
                 if merged is not None:
                     drop = _VARY_DROP
                     add.append(("Vary", merged))
-            if policy == "private" and (decision.private or self.simulated):
+            if private:
                 drop = CACHING_HEADERS | drop if drop else CACHING_HEADERS
                 add.append(("Cache-Control", private_value(found.values("cache-control"))))
         if decision.headers:
@@ -1217,15 +1222,7 @@ class Exchange:
         if ctype is None or not html:
             self._status = status
             return [(key, value) for key, value in pairs]
-        settings = self.settings
-        if (
-            settings.cache_policy != "private"
-            or not (decision.private or self.simulated)
-            or decision.vary
-            or self.geo_vary
-            or decision.headers
-            or settings.debug_headers
-        ):
+        if not self._private(decision) or not self._caching_only(decision):
             return None
         control = index.get(b"cache-control")
         if control is None:
@@ -1264,27 +1261,8 @@ class Exchange:
                         or (media_type.known(ctype) or media_type(ctype))[0] not in _HTML_TYPES
                     ):
                         return _passthrough((status, headers))
-                    settings = self.settings
-                    if (
-                        settings.cache_policy == "private"
-                        and (decision.private or self.simulated)
-                        and not decision.vary
-                        and not self.geo_vary
-                        and not decision.headers
-                        and not settings.debug_headers
-                        and not found.repeated
-                    ):
-                        # The most common of all: one Cache-Control at most, made private.
-                        control = last.get("cache-control")
-                        if control is None:
-                            private = "private"
-                        else:
-                            private = private_control.known(control) or private_control(control)
-                        uncached = found.uncached  # the index is not used again: extend it
-                        uncached.append(("Cache-Control", private))
-                        return _passthrough((status, uncached))
-                    return Passthrough(
-                        status, self._location_headers(decision, headers, found=found)
+                    return _passthrough(
+                        (status, self._location_headers(decision, headers, found=found))
                     )
                 return self._start(status, found)
             return self._start(status, HeaderIndex(headers))
@@ -1315,7 +1293,6 @@ class Exchange:
     def _start(self, status: int, found: HeaderIndex) -> Action:
         headers = found.headers
         last = found.last
-        decision = self.decision
         response_tags = found.values(_TAGS_HEADER) if _TAGS_HEADER in last else None
         skip = _SKIP_HEADER in last
         if response_tags or skip:
