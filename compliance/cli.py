@@ -501,7 +501,7 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
         peer=None,
         headers={},
     )
-    exchange = core.exchange(request, lambda: None, lambda source: None, lambda d: None)
+    exchange = core.exchange(request)
     early = exchange.begin()
     if early is not None:
         return {"status": early.status, "withheld": {}, "notices": [], "bytes_removed": 0}

@@ -764,17 +764,13 @@ class Exchange:
         request: Request,
         state: MutableMapping[str, object] | None = None,
         context: object = None,
-        *,
-        tags: Callable[[], object] | None = None,
-        nonce: Callable[[], str | None] | None = None,
-        on_decision: Callable[[Decision], object] | None = None,
     ) -> None:
         """``state``: the mapping the application shares with the middleware (the WSGI
-        environ, ``scope["state"]`` in ASGI), where the exchange reads
-        ``compliance.tags`` and a string ``csp_nonce`` key, and writes
+        environ, ``scope["state"]`` in ASGI, a view of a Django request), where the exchange
+        reads ``compliance.tags`` and a string ``csp_nonce`` key, and writes
         ``compliance.decision`` and ``compliance.rendered``; ``context`` is what a callable
-        ``csp_nonce`` is given (the environ, the scope). Without ``state``, the callables
-        ``tags``, ``nonce`` and ``on_decision`` do the same."""
+        ``csp_nonce`` is given (the environ, the scope, the request). Without ``state``,
+        nothing is shared."""
         self.settings = settings
         self.engine = engine
         self.metrics = metrics
@@ -786,51 +782,30 @@ class Exchange:
         self.headers = request.headers
         self.rendered: set[str] = set()
         """Rule ids whose notices the page rendered itself (template helpers add to it)."""
-        if state is not None:
-            self._state = state
-            self._context = context
-            state[STATE_RENDERED] = self.rendered
-        if tags is not None:
-            self._tags_source = tags
-        if nonce is not None:
-            self._nonce_source = nonce
-        if on_decision is not None:
-            self._on_decision = on_decision
+        self._state = state = {} if state is None else state
+        self._context = context
+        state[STATE_RENDERED] = self.rendered
 
     @property
     def method(self) -> str:
         """The request method, upper case."""
         return self.request.method.upper()
 
-    _state: MutableMapping[str, object] | None = None
-    _context: object = None
-    _tags_source: Callable[[], object] = staticmethod(lambda: None)
-    _nonce_source: Callable[[], str | None] = staticmethod(lambda: None)
-    _on_decision: Callable[[Decision], object] = staticmethod(lambda decision: None)
-
     def _request_tags(self) -> object:
         """The tags the application set on the request (``compliance.tags``)."""
-        state = self._state
-        return self._tags_source() if state is None else state.get(STATE_TAGS)
+        return self._state.get(STATE_TAGS)
 
     def nonce(self) -> str | None:
         """The CSP nonce the application gives for the default CSS, if it gives one."""
-        state = self._state
-        if state is None:
-            return self._nonce_source()
         source = self.settings.csp_nonce
         if source is None:
             return None
-        value = state.get(source) if isinstance(source, str) else source(self._context)
+        value = self._state.get(source) if isinstance(source, str) else source(self._context)
         return str(value) if value else None
 
     def on_decision(self, decision: Decision) -> None:
         """Expose the decision to the application (``compliance.decision``)."""
-        state = self._state
-        if state is None:
-            self._on_decision(decision)
-        else:
-            state[STATE_DECISION] = decision
+        self._state[STATE_DECISION] = decision
 
     # Per-request state that most requests never change: class-level defaults, so a request
     # pays only for what it sets (the no-notice path is a few microseconds in all).
@@ -923,13 +898,10 @@ class Exchange:
         of calling the application, or None (then apply :attr:`request_changes`)."""
         try:
             state = self._state
-            requested = self._tags_source() if state is None else state.get(STATE_TAGS)
+            requested = state.get(STATE_TAGS)
             self._tags = tags = tags_of(requested) if requested else _NO_TAGS
             self.decision = decision = self._decide(tags)
-            if state is None:
-                self._on_decision(decision)
-            else:
-                state[STATE_DECISION] = decision
+            state[STATE_DECISION] = decision
         except Exception:
             self._decision_failed = True
             log_fault("decision", metrics=self.metrics)
@@ -1198,8 +1170,7 @@ class Exchange:
             or raw.__class__ is not list
         ):
             return None
-        state = self._state
-        if self._tags_source() if state is None else state.get(STATE_TAGS):
+        if self._state.get(STATE_TAGS):
             return None
         pairs: list[tuple[bytes, bytes]] = raw
         try:
@@ -1241,14 +1212,13 @@ class Exchange:
         self._status = status
         try:
             decision = self.decision
-            state = self._state
             if (
                 decision is not None
                 and not decision.notices
                 and not decision.withholds
                 and status != 304
                 and not self._tags
-                and not (self._tags_source() if state is None else state.get(STATE_TAGS))
+                and not self._state.get(STATE_TAGS)
             ):
                 # The common case of a reader with nothing to insert: only the caching
                 # headers (the general path gives the same answer, in more steps).
@@ -1785,25 +1755,8 @@ class Middleware(Generic[AppT]):
     def exchange(
         self,
         request: Request,
-        tags: Callable[[], object],
-        nonce_source: Callable[[str | Callable[[object], object]], object],
-        on_decision: Callable[[Decision], object],
+        state: MutableMapping[str, object] | None = None,
+        context: object = None,
     ) -> Exchange:
-        """A new :class:`Exchange` for one request."""
-        source = self.settings.csp_nonce
-
-        def nonce() -> str | None:
-            if source is None:
-                return None
-            value = nonce_source(source)
-            return str(value) if value else None
-
-        return Exchange(
-            self.settings,
-            self.engine,
-            self.counters,
-            request,
-            tags=tags,
-            nonce=nonce,
-            on_decision=on_decision,
-        )
+        """A new :class:`Exchange` for one request (``state`` and ``context``: see there)."""
+        return Exchange(self.settings, self.engine, self.counters, request, state, context)

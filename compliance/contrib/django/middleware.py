@@ -8,15 +8,27 @@ response (``content``, or ``streaming_content`` sync or async) through the core'
 from __future__ import annotations
 
 import http
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Final
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
-from compliance.core import EDIT, Data, Event, Exchange, Middleware, Passthrough, Replace, Start
+from compliance.core import (
+    EDIT,
+    STATE_DECISION,
+    STATE_TAGS,
+    Data,
+    Event,
+    Exchange,
+    Middleware,
+    Passthrough,
+    Replace,
+    Start,
+)
 from compliance.core import Request as CoreRequest
 from compliance.core import Response as CoreResponse
+from compliance.http import EnvironHeaders
 from compliance.metrics import Snapshot
 
 __all__ = ["ComplianceMiddleware"]
@@ -76,34 +88,44 @@ class ComplianceMiddleware:
 
     def _begin(self, request: HttpRequest) -> Exchange:
         request.compliance = None  # type: ignore[attr-defined]
-        meta = request.META
+        return self.core.exchange(_core_request(request), _RequestState(request), request)
 
-        def tags() -> object:
-            return getattr(request, "compliance_tags", None) or meta.get("compliance.tags")
 
-        def nonce(source: Any) -> object:
-            if isinstance(source, str):
-                return getattr(request, source, None) or meta.get(source)
-            return source(request)
+_ATTRIBUTES: Final = {STATE_TAGS: "compliance_tags", STATE_DECISION: "compliance"}
+"""Keys of the shared state a Django request also has as attributes."""
 
-        def on_decision(decision: Any) -> None:
-            request.compliance = decision  # type: ignore[attr-defined]
-            meta["compliance.decision"] = decision
 
-        exchange = self.core.exchange(_core_request(request), tags, nonce, on_decision)
-        meta["compliance.rendered"] = exchange.rendered
-        return exchange
+class _RequestState(MutableMapping[str, object]):
+    """What a Django request shares with the core: ``request.META``, where a request
+    attribute (``request.compliance_tags``, a nonce attribute named by ``csp_nonce``) wins
+    when set, and the decision also goes to ``request.compliance``."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+        self._meta = request.META
+
+    def __getitem__(self, key: str) -> object:
+        value = getattr(self._request, _ATTRIBUTES.get(key, key), None)
+        return value if value else self._meta[key]
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self._meta[key] = value
+        if key == STATE_DECISION:
+            self._request.compliance = value  # type: ignore[attr-defined]
+
+    def __delitem__(self, key: str) -> None:
+        del self._meta[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._meta)
+
+    def __len__(self) -> int:
+        return len(self._meta)
 
 
 def _core_request(request: HttpRequest) -> CoreRequest:
     meta = request.META
-    headers: dict[str, str] = {}
-    for key, value in meta.items():
-        if key.startswith("HTTP_") and isinstance(value, str):
-            headers[key[5:].replace("_", "-").lower()] = value
-    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if meta.get(key):
-            headers[key.replace("_", "-").lower()] = str(meta[key])
+    headers = EnvironHeaders(meta)
     # get_full_path() is the path as a URL: percent-encoded, script prefix included.
     path = request.get_full_path().partition("?")[0] or "/"
     return CoreRequest(
