@@ -817,7 +817,13 @@ class Engine:
             day,
             raw_path=False,
         )
-        if _fast_cacheable(request):
+        if _fast_cacheable(
+            len(request.path),
+            request.host,
+            request.accept_language,
+            request.page_language,
+            request.tags,
+        ):
             until = None if request.at is not None else state.valid_until(day)
             state.fast.set(request, id(location), (location, decision, until))
         return decision
@@ -833,19 +839,17 @@ class Engine:
                 location = self._locate(ip, fields.get("headers"))
             else:
                 location = self._locate(ip)
-        if request is not None:
-            self._check_fields(fields)
-            return self.decide(location=location, request=request)
-        state = self._state
+            if request is not None:
+                self._check_fields(fields)  # (the convenience form checks them below)
+            # Located: decide() again, for the repeat-reader lookup it skipped.
+            return self.decide(location=location, request=request, **fields)
+        # decide() has looked the fields up in the fast cache already (and missed).
+        self._check_fields(fields)
         fast_key: tuple[object, ...] | None = _fields_key(fields)
         try:
-            readers = state.fast.get(fast_key)  # type: ignore[arg-type]
-        except TypeError:  # an unhashable value (tags as a list): no fast lookup
-            fast_key, readers = None, None
-        hit = None if readers is None else readers.get(id(location))
-        if hit is not None and (hit[2] is None or _time() < hit[2]):
-            return hit[1]
-        self._check_fields(fields)
+            hash(fast_key)
+        except TypeError:  # an unhashable value (tags as a list): not kept
+            fast_key = None
         url = fields.get("url")
         host = fields.get("host")
         path = fields.get("path")
@@ -859,6 +863,7 @@ class Engine:
         else:
             raw = True
         day = _day(at)
+        state = self._state
         decision = self._bounded(
             state,
             location,
@@ -870,13 +875,8 @@ class Engine:
             day,
             raw_path=raw,
         )
-        if fast_key is not None and (
-            len(url or "") + len(path or "") <= _FAST_MAX_URL
-            and len(host or "") <= 255
-            and len(accept_language or "") <= _FAST_MAX_LANGUAGE
-            and len(page_language or "") <= _MAX_PAGE_LANGUAGE
-            and len(tags) <= _FAST_MAX_TAGS
-            and all(len(tag) <= 100 for tag in tags)
+        if fast_key is not None and _fast_cacheable(
+            len(url or "") + len(path or ""), host or "", accept_language, page_language, tags
         ):
             until = None if at is not None else state.valid_until(day)
             state.fast.set(fast_key, id(location), (location, decision, until))
@@ -1197,12 +1197,20 @@ def _never(host: str) -> bool:
     return False
 
 
-def _fast_cacheable(request: Request) -> bool:
+def _fast_cacheable(
+    url_chars: int,
+    host: str,
+    accept_language: str | None,
+    page_language: str | None,
+    tags: frozenset[str],
+) -> bool:
+    """Whether a request's parts are short enough for the fast cache (``url_chars``: its
+    URL's or path's length), so that its entries' sizes stay bounded."""
     return (
-        len(request.path) <= _FAST_MAX_URL
-        and len(request.host) <= 255
-        and len(request.accept_language or "") <= _FAST_MAX_LANGUAGE
-        and len(request.page_language or "") <= _MAX_PAGE_LANGUAGE
-        and len(request.tags) <= _FAST_MAX_TAGS
-        and all(len(tag) <= 100 for tag in request.tags)
+        url_chars <= _FAST_MAX_URL
+        and len(host) <= 255
+        and len(accept_language or "") <= _FAST_MAX_LANGUAGE
+        and len(page_language or "") <= _MAX_PAGE_LANGUAGE
+        and len(tags) <= _FAST_MAX_TAGS
+        and all(len(tag) <= 100 for tag in tags)
     )

@@ -707,3 +707,25 @@ def test_the_fast_cache_stays_bounded_for_many_readers_and_requests(engine: Engi
     assert len(fast.mapping) <= _FAST_MAX_ENTRIES
     assert fast.nbytes <= _FAST_MAX_BYTES
     assert fast.key_evictions > 0
+
+
+def test_the_convenience_form_with_cdn_headers_is_a_repeat_reader_too(engine: Engine) -> None:
+    """decide(ip=, headers=, trusted=) locates by the headers, then takes the same fast path
+    as a known location: a repeat is answered from the fast cache, keyed on the location the
+    headers gave; unknown keywords are still refused."""
+    from compliance.geo import HeaderGeolocator
+
+    cdn = Engine(engine.ruleset, HeaderGeolocator("cloudflare"))
+    russia, usa = {"cf-ipcountry": "RU"}, {"cf-ipcountry": "US"}
+    url = "https://a.org/world/x"
+    first = cdn.decide(ip="203.0.113.9", headers=russia, trusted=True, url=url, at=DAY)
+    assert first.applied == ("ru-notice", "everywhere")
+    assert len(cdn._state.decisions) == 1
+    for _ in range(3):
+        assert cdn.decide(ip="203.0.113.9", headers=russia, trusted=True, url=url, at=DAY) is first
+        assert cdn.decide(ip="198.51.100.7", headers=russia, trusted=True, url=url, at=DAY) is first
+    assert len(cdn._state.decisions) == 1  # every repeat came from the fast cache
+    assert cdn.decide(ip="203.0.113.9", headers=usa, trusted=True, url=url, at=DAY).applied == ()
+    assert cdn.decide(ip="203.0.113.9", headers=russia, url=url, at=DAY).location.country is None
+    with pytest.raises(TypeError, match="bogus"):
+        cdn.decide(ip="203.0.113.9", headers=russia, trusted=True, url=url, bogus=1)  # type: ignore[call-arg]
