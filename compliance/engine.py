@@ -94,7 +94,7 @@ _FAST_MAX_LANGUAGE: Final = 128
 _FAST_MAX_TAGS: Final = 16
 # Bytes per (request, location) pair of the fast cache, generously: the slot, the entry and
 # the decision it may be the last to hold (about 2 KiB measured with a notice); the request
-# is counted once, by _request_size (its parts are bounded before it is set).
+# is counted once, by _parts_size (its parts are bounded before it is set).
 _FAST_PAIR_BYTES: Final = 2048
 
 
@@ -476,7 +476,7 @@ class _State:
         # computed in C (no pair tuple to build and hash). Only requests whose parts are
         # bounded go in (see _fast_cacheable).
         self.fast: BoundedPairCache[tuple[object, ...], int, _Hit] = BoundedPairCache(
-            _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, key_size=_request_size, pair_size=_FAST_PAIR_BYTES
+            _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, key_size=_parts_size, pair_size=_FAST_PAIR_BYTES
         )
         # The days on which some rule starts or stops applying: between two of them, every
         # decision for "now" stays the same, so a cached one needs no clock until the next.
@@ -510,10 +510,12 @@ class _State:
         return found
 
 
-def _request_size(key: tuple[object, ...]) -> int:
-    """Bytes of a fast-cache request key: a Request or the fields of a convenience call."""
+def _parts_size(parts: tuple[object, ...]) -> int:
+    """Bytes of a cache key made of a request's parts (a decision key, a Request, the fields
+    of a convenience call): its strings and tags; anything else (a location, a date) is
+    shared or small."""
     size = 400
-    for part in key:
+    for part in parts:
         if isinstance(part, str):
             size += 50 + len(part)
         elif isinstance(part, frozenset | tuple):
@@ -523,20 +525,9 @@ def _request_size(key: tuple[object, ...]) -> int:
     return size
 
 
-def _key_size(key: object, value: object) -> int:
-    """Bytes of a cache entry: the key's strings (the decision is shared, not counted)."""
-    size = 200
-    if isinstance(key, tuple):
-        for part in key:
-            if isinstance(part, str):
-                size += 50 + len(part)
-            elif isinstance(part, Request):
-                size += 300 + len(part.host) + len(part.path) + len(part.accept_language or "")
-            elif isinstance(part, frozenset):
-                size += 200 + sum(len(t) for t in part)
-            else:
-                size += 64
-    return size
+def _key_size(key: _Key, value: Decision) -> int:
+    """Bytes of a decision-cache entry: its key's (the decision is shared, not counted)."""
+    return _parts_size(key)
 
 
 # -- decisions --------------------------------------------------------------------------------
