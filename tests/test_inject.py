@@ -322,6 +322,17 @@ def test_frameset_documents_are_not_edited(doc: str) -> None:
     assert injector.skipped_reason == "frameset document"
 
 
+@pytest.mark.parametrize("text", ["<", " < ", "<1", "<=", "\x00<"])
+def test_a_lone_less_than_is_text_that_keeps_the_body(text: str) -> None:
+    # "<" not followed by a letter, "!", "?" or "/" is character data: it sets the parser's
+    # frameset-ok flag to "not ok", so a later <frameset> is ignored and the body stays a body.
+    expect(
+        f"<body>{text}<frameset></frameset></body>",
+        ("body_start", "body_end"),
+        f"<body>{{S}}{text}<frameset></frameset>{{E}}</body>",
+    )
+
+
 def test_frameset_inside_template_is_not_a_frameset_document() -> None:
     expect(
         "<template><frameset></template>x", ("body_start",), "<template><frameset></template>{S}x"

@@ -220,13 +220,15 @@ def _boring(
         pieces.append(_WHOLE_SCRIPT[1:])
     elif url_scripts:
         pieces.append(_WHOLE_URLLESS_SCRIPT[1:])
+    # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop):
+    # a "<" that opens no markup is text too.
+    if not text:
+        pieces.append(rb"(?=[^A-Za-z!?/])")
     generic = _NAME + _ATTRS + rb">"
     pieces += [
-        rb"(?=[^A-Za-z!?/])",
         rb"(?!(?i:" + start_alt + rb")[\t\n\f\r />])" + generic,
         rb"/(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
     ]
-    # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop).
     chars = rb"[\t\n\f\r \x00]*+" if text else rb"[^<]*+"
     return re.compile(chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
 
