@@ -5,7 +5,7 @@ from __future__ import annotations
 import jinja2
 from markupsafe import Markup
 
-from compliance.contrib.templates import render_notices
+from compliance.contrib.templates import render_shared
 
 __all__ = ["compliance_notices"]
 
@@ -25,13 +25,5 @@ def compliance_notices(
     if request is None:
         return Markup("")
     state = request.scope.setdefault("state", {})
-    rendered = state.setdefault("compliance.rendered", set())
-    html = render_notices(
-        state.get("compliance.decision"),
-        rendered,
-        lang=lang,
-        placement=placement,
-        css=css,
-        nonce=nonce,
-    )
+    html = render_shared(state, lang=lang, placement=placement, css=css, nonce=nonce)
     return Markup(html)  # built escaped by the renderer

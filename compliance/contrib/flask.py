@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from compliance.contrib import ComplianceSettings
-from compliance.contrib.templates import render_notices
+from compliance.contrib.templates import render_shared
 from compliance.errors import ConfigurationError
 from compliance.wsgi import ComplianceMiddleware
 
@@ -106,14 +106,5 @@ def compliance_notices(
     """
     from flask import request
 
-    environ = request.environ
-    rendered = environ.setdefault("compliance.rendered", set())
-    html = render_notices(
-        environ.get("compliance.decision"),
-        rendered,
-        lang=lang,
-        placement=placement,
-        css=css,
-        nonce=nonce,
-    )
+    html = render_shared(request.environ, lang=lang, placement=placement, css=css, nonce=nonce)
     return Markup(html)  # built escaped by the renderer

@@ -1,19 +1,19 @@
 """Render the reader's notices where a template puts them (shared by every integration).
 
 A template helper (Django's ``{% compliance_notices %}``, the Jinja global
-``compliance_notices()`` in Flask and Starlette) calls :func:`render_notices` with the
-request's decision and its *rendered* set: ``environ["compliance.rendered"]`` under WSGI,
-``scope["state"]["compliance.rendered"]`` under ASGI. The set is created by the middleware's
-response core, which does not inject the notices whose rule ids are in it, so a notice is
-never shown twice; the helper renders each notice at most once per request too.
+``compliance_notices()`` in Flask and Starlette) calls :func:`render_shared` with the state
+the request shares with the middleware: ``environ`` under WSGI, ``scope["state"]`` under
+ASGI, ``request.META`` in Django. There the middleware's response core left the decision and
+the *rendered* set, and it does not inject the notices whose rule ids are in that set, so a
+notice is never shown twice; the helper renders each notice at most once per request too.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableSet
+from collections.abc import MutableMapping, MutableSet
 from typing import Any
 
-__all__ = ["render_notices"]
+__all__ = ["render_notices", "render_shared"]
 
 
 def render_notices(
@@ -52,3 +52,22 @@ def render_notices(
 
         parts.insert(0, style_element(nonce))
     return "".join(parts)
+
+
+def render_shared(
+    state: MutableMapping[str, Any],
+    *,
+    lang: str | None = None,
+    placement: str | None = None,
+    css: bool = False,
+    nonce: str | None = None,
+) -> str:
+    """:func:`render_notices` for the request whose shared ``state`` (the WSGI environ,
+    ASGI ``scope["state"]``, Django's ``request.META``) holds the middleware's
+    ``compliance.decision``, recording what it renders in ``compliance.rendered``."""
+    from compliance.core import STATE_DECISION, STATE_RENDERED
+
+    rendered = state.setdefault(STATE_RENDERED, set())
+    return render_notices(
+        state.get(STATE_DECISION), rendered, lang=lang, placement=placement, css=css, nonce=nonce
+    )

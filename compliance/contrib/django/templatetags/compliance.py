@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.utils.safestring import SafeString, mark_safe
 
-from compliance.contrib.templates import render_notices
+from compliance.contrib.templates import render_shared
 
 register = template.Library()
 
@@ -24,14 +24,8 @@ def compliance_notices(
     request = context.get("request")
     if request is None:
         return mark_safe("")
-    rendered = request.META.setdefault("compliance.rendered", set())
     nonce = getattr(request, "csp_nonce", None) if css else None
-    html = render_notices(
-        getattr(request, "compliance", None),
-        rendered,
-        lang=lang,
-        placement=placement,
-        css=css,
-        nonce=str(nonce) if nonce else None,
+    html = render_shared(
+        request.META, lang=lang, placement=placement, css=css, nonce=str(nonce) if nonce else None
     )
     return mark_safe(html)  # built escaped by the renderer
