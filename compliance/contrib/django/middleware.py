@@ -283,19 +283,20 @@ class _Edit:
         return response
 
 
+def _body(events: list[Event]) -> list[bytes]:
+    """The body bytes among the core's events."""
+    return [event.data for event in events if isinstance(event, Data) and event.data]
+
+
 def _rest(exchange: Exchange, first: list[bytes], chunks: Iterator[Any]) -> Iterator[bytes]:
     # The core never raises (a fault of its own goes through the fail mode); an exception
     # here is the view's iterator's, and propagates as it would without the middleware.
     yield from first
     for chunk in chunks:
-        for event in exchange.feed(bytes(chunk)):
-            if isinstance(event, Data) and event.data:
-                yield event.data
+        yield from _body(exchange.feed(bytes(chunk)))
         if exchange.stopped:
             return
-    for event in exchange.finish():
-        if isinstance(event, Data) and event.data:
-            yield event.data
+    yield from _body(exchange.finish())
 
 
 async def _arest(
@@ -306,14 +307,12 @@ async def _arest(
     if chunks is None:
         return
     async for chunk in chunks:
-        for event in exchange.feed(bytes(chunk)):
-            if isinstance(event, Data) and event.data:
-                yield event.data
+        for data in _body(exchange.feed(bytes(chunk))):
+            yield data
         if exchange.stopped:
             return
-    for event in exchange.finish():
-        if isinstance(event, Data) and event.data:
-            yield event.data
+    for data in _body(exchange.finish()):
+        yield data
 
 
 def _replace_stream(response: StreamingHttpResponse, content: Any) -> None:
