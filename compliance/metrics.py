@@ -117,11 +117,15 @@ class Metrics:
 
     def snapshot(self) -> Snapshot:
         """The counters now (copies; later counting does not change them)."""
+        # A decision is counted before it is counted as having notices: reading those with
+        # notices first, no snapshot has more of them than decisions.
+        with_notices = _read(self._with_notices)
+        decisions = _read(self._decisions)
         with self._lock:
             counters: Mapping[str, Counter[str]] = self._counters
             return Snapshot(
-                decisions=_read(self._decisions),
-                decisions_with_notices=_read(self._with_notices),
+                decisions=decisions,
+                decisions_with_notices=with_notices,
                 notices_injected=dict(counters["notices_injected"]),
                 blocks=dict(counters["blocks"]),
                 notices_not_delivered=dict(counters["notices_not_delivered"]),

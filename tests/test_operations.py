@@ -273,3 +273,37 @@ def test_decisions_are_counted_exactly_from_many_threads() -> None:
     snapshot = metrics.snapshot()
     assert snapshot["decisions"] == 40_000
     assert snapshot["decisions_with_notices"] == 20_000
+
+
+def test_a_snapshot_never_has_more_decisions_with_notices_than_decisions() -> None:
+    """The lock-free counters are read in the order that keeps the snapshot consistent:
+    a decision is counted before it is counted as having notices, so the count of those
+    with notices is read first."""
+    import sys
+    import threading
+    from types import SimpleNamespace
+
+    from compliance.metrics import Metrics
+
+    metrics = Metrics()
+    with_notice = SimpleNamespace(notices=("n",), block=None)
+    done = threading.Event()
+
+    def count() -> None:
+        while not done.is_set():
+            metrics.decision(with_notice)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes, nearly
+    threads = [threading.Thread(target=count) for _ in range(2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(20_000):
+            snapshot = metrics.snapshot()
+            assert snapshot["decisions_with_notices"] <= snapshot["decisions"]
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
