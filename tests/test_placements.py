@@ -391,12 +391,15 @@ def test_charset_labels_longer_than_any_label_are_not_remembered() -> None:
     # resolve nor sit in the label cache (whitespace around a real label is still stripped).
     from compliance.html import charset
 
-    before = charset._lookup.cache_info().currsize, charset._meta_codec.cache_info().currsize
     huge = "utf-8" + "x" * 1_000_000
     assert lookup(huge) is None
     assert charset.meta_codec(huge) is None
-    after = charset._lookup.cache_info().currsize, charset._meta_codec.cache_info().currsize
-    assert after == before
+    assert charset.lookup.known(huge) is None
+    assert charset.meta_codec.known(huge) is None
+    padded = " " * 100 + "latin1"  # a real label, too long to keep: resolved every time
+    assert lookup(padded) == charset.meta_codec(padded) == "cp1252"
+    assert charset.lookup.known(padded) is None
+    assert charset.meta_codec.known(padded) is None
     assert lookup("\t" * 100 + "utf-8" + " " * 100) == "utf-8"
 
 

@@ -18,10 +18,11 @@ the encoding ASCII-compatible and stateless.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Final
 
 import webencodings
+
+from compliance.cache import remembered
 
 __all__ = [
     "UNSUPPORTED",
@@ -52,29 +53,15 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-_LONGEST_LABEL = 64
-"""Longer than every label of the Encoding Standard (the longest has 19 characters): a longer
-one, once stripped of ASCII whitespace, is unknown without a lookup, and is never cached."""
-
-
-def _label(label: str) -> str | None:
-    """``label`` stripped as the standard strips it, or None when too long to be one."""
-    text = label.strip("\t\n\f\r ")
-    return text if len(text) <= _LONGEST_LABEL else None
-
-
+# Labels come from responses and pages: applications send the same few again and again, and
+# none of the Encoding Standard's is longer than 19 characters (longer ones are never kept).
+@remembered(256, 64 * 1024, size=256, longest=64)
 def lookup(label: str) -> str | None:
     """The Python codec for a charset label, as a browser resolves the label.
 
     ``None`` for a label the Encoding Standard does not know (a browser ignores it),
     :data:`UNSUPPORTED` for an encoding a byte scanner cannot edit.
     """
-    text = _label(label)
-    return None if text is None else _lookup(text)
-
-
-@lru_cache(maxsize=256)  # labels come from responses: bounded in number and in length
-def _lookup(label: str) -> str | None:
     encoding = webencodings.lookup(label)
     if encoding is None:
         return None
@@ -124,18 +111,13 @@ def meta_label(charset: str | None, http_equiv: str | None, content: str | None)
     return value.decode("latin-1") or None
 
 
+@remembered(256, 64 * 1024, size=256, longest=64)
 def meta_codec(label: str) -> str | None:
     """The Python codec for a label found in a ``<meta>``, as the standard's prescan reads it.
 
     A page whose markup was readable as ASCII is not UTF-16, whatever it says: UTF-16 labels
     mean UTF-8 there, and ``x-user-defined`` means windows-1252. ``None`` for unknown labels.
     """
-    text = _label(label)
-    return None if text is None else _meta_codec(text)
-
-
-@lru_cache(maxsize=256)
-def _meta_codec(label: str) -> str | None:
     encoding = webencodings.lookup(label)
     if encoding is None:
         return None
