@@ -34,9 +34,13 @@ from compliance.html.placements import PLACEMENTS, Placement, Strategy
 from compliance.html.tokenizer import (
     EVERYTHING,
     LONGEST_TAG,
+    SCRIPT_TEXT,
+    WHOLE_COMMENT,
     Tokenizer,
     Watch,
     attributes,
+    plain_attributes,
+    text_to_end,
 )
 from compliance.html.withhold import (
     EMBED_ELEMENTS,
@@ -96,11 +100,7 @@ _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
 # (<html lang>, a charset, a nonce, the doctype, the first body content) is read.
 # An attribute that may declare a charset or carry a nonce starts with "ch", "ht" or "no" (a
 # few harmless ones do too: their tag is read exactly instead).
-_SAFE_ATTRS = (
-    rb"(?:[\t\n\f\r ]++(?![cC][hH]|[hH][tT]|[nN][oO])"
-    rb"[^\t\n\f\r />\"'=<]++(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
-    rb"[\t\n\f\r ]*+/?>"
-)
+_SAFE_ATTRS = plain_attributes(rb"[cC][hH]|[hH][tT]|[nN][oO]") + rb"[\t\n\f\r ]*+/?>"
 _DELIMITED = rb"(?=[\t\n\f\r />])"
 _IGNORED_END = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
 _HEAD_SKIP_TAGS = [  # after "<"
@@ -111,17 +111,10 @@ _HEAD_SKIP_TAGS = [  # after "<"
     + _SAFE_ATTRS,
     rb"/(?!(?:" + _IGNORED_END + rb")[\t\n\f\r />])"
     rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
-    rb"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)",
-    _any_case(b"script")
-    + _DELIMITED
-    + _SAFE_ATTRS
-    + rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+(?=</(?i:script)[\t\n\f\r />])",
-    _any_case(b"title")
-    + rb">[^<]*+(?:<(?!/(?i:title)[\t\n\f\r />])[^<]*+)*+(?=</(?i:title)[\t\n\f\r />])",
-    _any_case(b"style")
-    + _DELIMITED
-    + _SAFE_ATTRS
-    + rb"[^<]*+(?:<(?!/(?i:style)[\t\n\f\r />])[^<]*+)*+(?=</(?i:style)[\t\n\f\r />])",
+    WHOLE_COMMENT[1:],
+    _any_case(b"script") + _DELIMITED + _SAFE_ATTRS + SCRIPT_TEXT,
+    _any_case(b"title") + rb">" + text_to_end(b"title"),
+    _any_case(b"style") + _DELIMITED + _SAFE_ATTRS + text_to_end(b"style"),
     _any_case(b"head") + _DELIMITED + _SAFE_ATTRS,
 ]
 _HEAD_SKIP = re.compile(rb"(?:[\t\n\f\r ]++|<(?:" + b"|".join(_HEAD_SKIP_TAGS) + rb"))*+")

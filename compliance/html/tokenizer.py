@@ -120,22 +120,42 @@ _PLAIN_REST = (
     rb"(?:\"[^\"]*+\"|[^\t\n\f\r >\"'=][^\t\n\f\r >]*+|'[^']*+')[^\"'>=]*+)*+>)"
 )
 _PLAIN_ATTRS = rb"[^\t\n\f\r />\"'=<]*+" + _PLAIN_REST
-_WHOLE_COMMENT = rb"<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
-# A whole script element up to (not including) its end tag, when its text never starts an
-# escape ("<!--"): the common case, read here exactly as _scan_script would read it.
-_WHOLE_SCRIPT = (
-    rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">"
-    rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+"
-    rb"(?=</(?i:script)[\t\n\f\r />])"
-)
+
+
+def plain_attributes(unless: bytes) -> bytes:
+    """A pattern for the attributes of a plainly written tag (each after whitespace, written
+    ``name``, ``name=value``, ``name="value"`` or ``name='value'``, no stray quotes or "<"),
+    none of whose names starts with what ``unless`` matches; the tag's end is the caller's."""
+    return (
+        rb"(?:[\t\n\f\r ]++(?!" + unless + rb")[^\t\n\f\r />\"'=<]++"
+        rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+"
+    )
+
+
+def text_to_end(name: bytes, *, unless: bytes = b"") -> bytes:
+    """A pattern for raw text up to (not including) the end tag of ``name``, with no "<"
+    starting what ``unless`` matches on the way; fails where the end tag is not there yet.
+    (Written as "run (step run)*": the regular expression engine pays for every repetition
+    of a group, little for a run of characters.)"""
+    end = b"/(?i:" + name + rb")[\t\n\f\r />]"
+    stop = unless + b"|" + end if unless else end
+    return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+(?=<" + end + rb")"
+
+
+WHOLE_COMMENT: Final = rb"<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
+"""A pattern for a whole comment, as the HTML tokenizer ends it (``<!-->`` included)."""
+SCRIPT_TEXT: Final = text_to_end(b"script", unless=b"!--")
+"""A pattern for a script's text up to its end tag when it never starts an escape
+(``<!--``): the common case, read exactly as ``_scan_script`` would read it."""
+# A whole script element up to (not including) its end tag, in that common case.
+_WHOLE_SCRIPT = rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
 
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
     rb"<(?i:script)(?=[\t\n\f\r />])"
-    rb"(?:[\t\n\f\r ]++(?!(?i:src|data|srcset)[\t\n\f\r /=>])[^\t\n\f\r />\"'=<]++"
-    rb"(?:=(?:\"[^\"]*+\"|'[^']*+'|[^\t\n\f\r >\"'=<`]++))?)*+[\t\n\f\r ]*+>"
-    rb"[^<]*+(?:<(?!!--|/(?i:script)[\t\n\f\r />])[^<]*+)*+"
-    rb"(?=</(?i:script)[\t\n\f\r />])"
+    + plain_attributes(rb"(?i:src|data|srcset)[\t\n\f\r /=>]")
+    + rb"[\t\n\f\r ]*+>"
+    + SCRIPT_TEXT
 )
 
 _SKIP = {
@@ -215,7 +235,7 @@ def _boring(
     pieces = [b"/" + first + rb"[^>\"']*+>" for first in _first_letters(ends)]
     pieces += [first + _PLAIN_ATTRS for first in _first_letters(starts)]
     if not comments:
-        pieces.append(_WHOLE_COMMENT[1:])
+        pieces.append(WHOLE_COMMENT[1:])
     if whole_scripts:
         pieces.append(_WHOLE_SCRIPT[1:])
     elif url_scripts:
