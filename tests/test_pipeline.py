@@ -281,3 +281,23 @@ def test_the_memo_is_bounded_and_long_values_are_not_kept() -> None:
     )
     assert found.client.ip == "77.88.55.88"
     assert len(_memo) == before  # answered, not kept
+
+
+def test_after_a_database_swap_the_new_answer_is_the_one_remembered() -> None:
+    """A swapped database (the geolocator hands back a new Location object) gets a fresh
+    answer once; repeats are then that answer again, not a new one per request."""
+    headers = {"x-forwarded-for": "192.0.2.77"}
+    before, after = Location(country="RU", source="a"), Location(country="DE", source="b")
+
+    def ask(geolocator: FixedGeolocator) -> RequestLocation:
+        return locate_request("10.0.0.1", headers, proxies=PROXIES, geolocator=geolocator)
+
+    old, new = FixedGeolocator(before), FixedGeolocator(after)
+    first = ask(old)
+    assert ask(old) is first
+    assert first.location is before
+    swapped = ask(new)
+    assert swapped.location is after
+    assert swapped.client == first.client
+    assert ask(new) is swapped
+    assert ask(old).location is before  # and back: the answer follows the geolocator

@@ -108,8 +108,11 @@ _new_tuple = tuple.__new__
 # repeat reader costs one lookup here instead of three calls and a new tuple. Only values
 # short enough for the caches below go in, so an entry's size is bounded: a fixed estimate.
 _MAX_REMEMBERED_VALUE: Final = 512
-_Memo = tuple[TrustedProxies, HeaderGeolocator | None, RequestLocation, RequestLocation | None]
-"""The proxies, the reader, the answer before the database, and the last answer with it."""
+_Memo = tuple[
+    TrustedProxies, HeaderGeolocator | None, RequestLocation, list[RequestLocation | None]
+]
+"""The proxies, the reader, the answer before the database, and a slot holding the last
+answer with it (replaced in place: one list store, no lock)."""
 _memo: BoundedCache[tuple[object, ...], _Memo] = BoundedCache(
     8192, 8192 * 4096, size=4 * _MAX_REMEMBERED_VALUE + 1024
 )
@@ -177,24 +180,22 @@ def locate_request(
             for part in key
         ):
             key = ()  # too long to remember (or odd): answered, not kept
-        memo = (proxies, reader, found, None)
+        memo = (proxies, reader, found, [None])
         if key:
             _memo.set(key, memo)
     found = memo[2]
     if geolocator is None or found.location.country is not None:
         return found
     # Not answered by the headers: the address, by the geolocator, every time (its own cache
-    # answers a repeat; its database may have been swapped since). The first such answer is
-    # kept, and handed back while the geolocator hands back the same Location object; after
-    # a swap, each request gets a new one (replacing the kept one every time would put a
-    # lock on that path whenever the geolocator's cache turns over).
+    # answers a repeat; its database may have been swapped since). The last answer is kept,
+    # and handed back while the geolocator hands back the same Location object; after a
+    # swap (or when its cache turns over), the new answer takes its place.
     location = geolocator.locate(found.client.ip)
-    last = memo[3]
+    slot = memo[3]
+    last = slot[0]
     if last is not None and last.location is location:
         return last
-    answer = _new_tuple(RequestLocation, (found.client, location, found.vary))
-    if last is None and key:
-        _memo.set(key, (proxies, reader, found, answer))
+    answer = slot[0] = _new_tuple(RequestLocation, (found.client, location, found.vary))
     return answer
 
 
