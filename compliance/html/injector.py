@@ -111,7 +111,7 @@ _HEAD_SKIP_TAGS = [  # after "<"
     + _SAFE_ATTRS,
     rb"/(?!(?:" + _IGNORED_END + rb")[\t\n\f\r />])"
     rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
-    WHOLE_COMMENT[1:],
+    WHOLE_COMMENT,
     _any_case(b"script") + _DELIMITED + _SAFE_ATTRS + SCRIPT_TEXT,
     _any_case(b"title") + rb">" + text_to_end(b"title"),
     _any_case(b"style") + _DELIMITED + _SAFE_ATTRS + text_to_end(b"style"),

@@ -142,17 +142,19 @@ def text_to_end(name: bytes, *, unless: bytes = b"") -> bytes:
     return rb"[^<]*+(?:<(?!" + stop + rb")[^<]*+)*+(?=<" + end + rb")"
 
 
-WHOLE_COMMENT: Final = rb"<!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
-"""A pattern for a whole comment, as the HTML tokenizer ends it (``<!-->`` included)."""
+# The whole-token patterns below start after the "<": the skips put one "<" before a choice.
+WHOLE_COMMENT: Final = rb"!--(?:-?>|[^-]*+(?:-(?!-!?>)[^-]*+)*+--!?>)"
+"""A pattern for a whole comment after its "<", as the HTML tokenizer ends it (``<!-->``
+included)."""
 SCRIPT_TEXT: Final = text_to_end(b"script", unless=b"!--")
 """A pattern for a script's text up to its end tag when it never starts an escape
 (``<!--``): the common case, read exactly as ``_scan_script`` would read it."""
 # A whole script element up to (not including) its end tag, in that common case.
-_WHOLE_SCRIPT = rb"<(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
+_WHOLE_SCRIPT = rb"(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
 
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
-    rb"<(?i:script)(?=[\t\n\f\r />])"
+    rb"(?i:script)(?=[\t\n\f\r />])"
     + plain_attributes(rb"(?i:src|data|srcset)[\t\n\f\r /=>]")
     + rb"[\t\n\f\r ]*+>"
     + SCRIPT_TEXT
@@ -235,11 +237,11 @@ def _boring(
     pieces = [b"/" + first + rb"[^>\"']*+>" for first in _first_letters(ends)]
     pieces += [first + _PLAIN_ATTRS for first in _first_letters(starts)]
     if not comments:
-        pieces.append(WHOLE_COMMENT[1:])
+        pieces.append(WHOLE_COMMENT)
     if whole_scripts:
-        pieces.append(_WHOLE_SCRIPT[1:])
+        pieces.append(_WHOLE_SCRIPT)
     elif url_scripts:
-        pieces.append(_WHOLE_URLLESS_SCRIPT[1:])
+        pieces.append(_WHOLE_URLLESS_SCRIPT)
     # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop):
     # a "<" that opens no markup is text too.
     if not text:
