@@ -41,6 +41,9 @@ T = TypeVar("T")
 _NOTHING: Final = object()
 _MEMO_ENTRIES: Final = 32
 """Entries a decision remembers (a few kinds for each of a few page languages)."""
+_MEMO_LANGUAGE: Final = 35
+"""Longest page language a decision remembers anything for (the longest language range
+:mod:`~compliance.locales` reads): no well-formed tag people use is longer."""
 
 Placement = Literal["body_start", "body_end", "marker", "after_heading"]
 """Where a notice goes in the page."""
@@ -334,7 +337,7 @@ class Decision:
         if found is not _NOTHING:
             return found  # type: ignore[return-value]
         value = make()
-        if len(memo) < _MEMO_ENTRIES and (page_language is None or len(page_language) <= 35):
+        if len(memo) < _MEMO_ENTRIES and len(page_language or "") <= _MEMO_LANGUAGE:
             memo[key] = value
         return value
 

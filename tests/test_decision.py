@@ -392,3 +392,38 @@ def test_any_request_decides_without_error(
     for notice in pure.notices:
         notice.html()
     assert pure.to_dict()["location"]
+
+
+def test_a_decisions_page_language_memo_keeps_languages_apart_and_stays_bounded(
+    engine: Engine,
+) -> None:
+    """What a decision remembers per page language (snippets, vary, the localized form) is
+    that language's answer, never another's; the memo holds at most a few dozen entries,
+    and nothing for an over-long language, however many languages pages come in."""
+    from compliance.decision import _MEMO_ENTRIES, Decision
+
+    decision = engine.decide(location=Location.of("RU"), accept_language="en", at=DAY)
+
+    def fresh() -> Decision:  # an equal decision with nothing remembered yet
+        return engine.decide(
+            location=Location.of("RU"), accept_language="en", at=DAY + dt.timedelta(1)
+        )
+
+    for _ in range(2):
+        for language, text in (("uk", "uk"), ("ru", "ru"), ("en", "en"), ("fr", "en")):
+            (snippet,) = decision.snippets(language).values()
+            assert f" {text}</" in snippet, (language, snippet)
+            assert decision.localized(language).notices[0].locale == text
+    assert decision.vary_for("uk") == ()
+    assert decision.vary_for("fr") == ("accept-language",)
+    for n in range(200):
+        language = f"en-x-{n:04d}"
+        assert decision.snippets(language) == fresh().snippets(language)
+        assert decision.vary_for(language) == fresh().vary_for(language)
+    assert len(decision._memo) <= _MEMO_ENTRIES
+    (snippet,) = decision.snippets("uk").values()
+    assert " uk</" in snippet
+    long = "en-" + "-".join(["abcdefgh"] * 4)  # 38 characters
+    other = engine.decide(location=Location.of("RU"), accept_language="uk", at=DAY)
+    assert other.snippets(long) == other.snippets(long)
+    assert not any(language == long for _, language in other._memo)
