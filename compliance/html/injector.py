@@ -94,22 +94,23 @@ _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|&")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
-# Before the body: what cannot matter there (whitespace, comments, end tags other than
-# </body>, </html>, </br>, </template>, and <meta>, <link>, <base>, <title>, <script>,
-# <style> that declare no charset and carry no nonce) is skipped in one match; the rest
-# (<html lang>, a charset, a nonce, the doctype, the first body content) is read.
+# Before the body: what cannot matter there (whitespace, comments, end tags but _READ_ENDS,
+# and <head>, <meta>, <link>, <base>, <title>, <script>, <style> that declare no charset and
+# carry no nonce) is skipped in one match; the rest (<html lang>, a charset, a nonce, the
+# doctype, the first body content) is read.
 # An attribute that may declare a charset or carry a nonce starts with "ch", "ht" or "no" (a
 # few harmless ones do too: their tag is read exactly instead).
 _SAFE_ATTRS = plain_attributes(rb"[cC][hH]|[hH][tT]|[nN][oO]") + rb"[\t\n\f\r ]*+/?>"
 _DELIMITED = rb"(?=[\t\n\f\r />])"
-_IGNORED_END = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
+# End tags read before the body (they start it, or change how the tokenizer reads on).
+_READ_ENDS = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
 _HEAD_SKIP_TAGS = [  # after "<"
     b"(?:"
     + b"|".join(_any_case(n) for n in (b"meta", b"link", b"base"))
     + b")"
     + _DELIMITED
     + _SAFE_ATTRS,
-    rb"/(?!(?:" + _IGNORED_END + rb")[\t\n\f\r />])"
+    rb"/(?!(?:" + _READ_ENDS + rb")[\t\n\f\r />])"
     rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
     WHOLE_COMMENT,
     _any_case(b"script") + _DELIMITED + _SAFE_ATTRS + SCRIPT_TEXT,
