@@ -333,6 +333,26 @@ def test_a_lone_less_than_is_text_that_keeps_the_body(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("inside", "closed"),
+    [
+        ("<svg>", "</svg>"),
+        ("<math>", "</math>"),
+        ("<svg><g>", "</g></svg>"),
+        ("<math><annotation-xml>", "</annotation-xml></math>"),
+    ],
+)
+def test_frameset_inside_foreign_content_is_a_foreign_element(inside: str, closed: str) -> None:
+    # Where a start tag is read by the foreign content rules, <frameset> is an SVG or MathML
+    # element like any other: the body stays a body (the notice goes after the foreign
+    # content, closed first).
+    expect(
+        f"{inside}<frameset></frameset>",
+        ("body_end",),
+        f"{inside}<frameset></frameset>{closed}{{E}}",
+    )
+
+
 def test_frameset_inside_template_is_not_a_frameset_document() -> None:
     expect(
         "<template><frameset></template>x", ("body_start",), "<template><frameset></template>{S}x"

@@ -640,7 +640,8 @@ class Injector:
             if name == b"br":
                 self._resolve_frameset()
         elif name == b"frameset":
-            if not self.tokenizer.template:
+            tok = self.tokenizer
+            if not tok.template and not tok.foreign_rules:
                 if self.withheld:
                     # What was removed might have been what kept the body a body.
                     raise Ambiguous("a <frameset> after withheld content")

@@ -412,6 +412,13 @@ class Tokenizer:
         return bool(self.foreign) and self.foreign[-1][1] != _F_HTML
 
     @property
+    def foreign_rules(self) -> bool:
+        """A start tag here is read by the foreign content rules (it opens an SVG or MathML
+        element, whatever its name, unless it breaks out): the current node is a foreign
+        element that is no integration point."""
+        return bool(self.foreign) and self.foreign[-1][1] in (_F_FOREIGN, _F_ANNOTATION)
+
+    @property
     def in_html_body(self) -> bool:
         """Markup here lands in the document's HTML body (no template, select or foreign
         content around)."""
