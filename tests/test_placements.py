@@ -432,7 +432,7 @@ def test_meta_utf16_label_means_utf8() -> None:
         (b"<body>x</body>", "utf-16le", "unsupported encoding"),
         (b"<body>x</body>", "iso-2022-jp", "unsupported encoding"),
         (b"<head></head><frameset><frame src=a></frameset>", None, "frameset document"),
-        (b"<body><frameset></frameset>", None, "frameset document"),
+        (b"<html><frameset></frameset>", None, "frameset document"),
     ],
 )
 def test_skip_reason_says_why_a_page_is_not_edited(
@@ -443,6 +443,17 @@ def test_skip_reason_says_why_a_page_is_not_edited(
     assert out == doc
     assert injector.skip_reason == reason
     assert not injector.inserted
+
+
+@pytest.mark.parametrize("placement", ["body_start", "body_end", "after_heading"])
+def test_an_explicit_body_rules_out_a_frameset(placement: str) -> None:
+    # The <body> start tag sets the parser's frameset-ok flag to "not ok": the <frameset>
+    # after it is ignored, the page keeps its body, and the notice must go in.
+    doc = b"<body><frameset><frame src=a></frameset>"
+    out, injector = inject_every_split(doc, placement)  # type: ignore[arg-type]
+    assert injector.inserted_placements == [placement]
+    assert injector.skip_reason is None
+    assert len(notices(tree(out.decode()))) == 1
 
 
 @pytest.mark.parametrize("placement", ["body_start", "body_end", "after_heading"])

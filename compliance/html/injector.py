@@ -525,6 +525,7 @@ class Injector:
                 if name in (b"body", b"html", b"br"):
                     self._begin(data, start)
             elif name == b"body":
+                self._frameset_ok = False  # an explicit <body> rules a frameset out
                 self._begin(data, end)
                 return
             elif name == b"frameset":
@@ -591,6 +592,7 @@ class Injector:
             return
         if self._phase == _PRE and not self.tokenizer.template and not is_end:
             if name == b"body":
+                self._frameset_ok = False  # an explicit <body> rules a frameset out
                 self._begin(data, end)
                 return
             if name == b"frameset":
