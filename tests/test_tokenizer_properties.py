@@ -308,6 +308,13 @@ ATTRIBUTE_SOUP = [
     'b=c"x>',
     "<a b='x><table>'>",
     '<a b="x"="<table>">',
+    # The double-quoted form most tags have, read in one step, and its near misses.
+    ' x="y"',
+    ' x="y>"',
+    '\tdata-x="<table>"',
+    ' x="y"z',
+    ' x ="y',
+    ' ="y',
 ]
 attribute_soup = st.lists(st.sampled_from(ATTRIBUTE_SOUP), max_size=40).map("".join)
 
@@ -435,6 +442,14 @@ def test_a_watch_reports_exactly_what_reading_everything_finds(
         "</a title='x>{T}'>",  # an end tag with a quoted ">"
         "</a title=x>{T}'>",
         "<a b=\"x>{T}\" c='z>{T}' d=e>",
+        # The double-quoted form read in one step, and where it must give way.
+        '<p class="x" title="y>{T}">',
+        '<p class="x" ="y>{T}">',
+        '<p class="x"title="y>{T}">',
+        '<p class="x" title ="y>{T}">',
+        '<p class="x" title="y>{T}" / data-z="w">',
+        "<p class=\"x\" title='y>{T}'>",
+        '<p\nclass="x"\ttitle="y>{T}"\f>',
     ],
 )
 def test_a_skipped_tag_ends_where_the_html_tokenizer_ends_it(tag: str) -> None:

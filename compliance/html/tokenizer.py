@@ -114,9 +114,14 @@ _ATTR = re.compile(
 # this pattern agree on where it ends; anything else (a stray quote, "=" after whitespace,
 # "==", ...) makes it fail, and the exact pattern above takes over.
 # (Written as "run (value run)*": the regular expression engine pays for every repetition of
-# a group, little for a run of characters.)
+# a group, little for a run of characters.) Tried first, the way most tags are written: only
+# attributes each after whitespace, written name="value" (a name that cannot start with "="
+# nor hold a quote, "<" or "="), which the HTML tokenizer reads the same way; it costs about
+# a fifth less per attribute than the general run, whose look-behind it does without.
+_DOUBLE_QUOTED = rb"[\t\n\f\r ]++[^\t\n\f\r /\"'=<>]++=\"[^\"]*+\""
 _PLAIN_REST = (
-    rb"(?:>|[\t\n\f\r /][^\"'>=]*+(?:(?<=[^\t\n\f\r /\"'=<>])="
+    rb"(?:>|" + _DOUBLE_QUOTED + rb"(?:" + _DOUBLE_QUOTED + rb")*+>"
+    rb"|[\t\n\f\r /][^\"'>=]*+(?:(?<=[^\t\n\f\r /\"'=<>])="
     rb"(?:\"[^\"]*+\"|[^\t\n\f\r >\"'=][^\t\n\f\r >]*+|'[^']*+')[^\"'>=]*+)*+>)"
 )
 _PLAIN_ATTRS = rb"[^\t\n\f\r />\"'=<]*+" + _PLAIN_REST
