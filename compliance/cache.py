@@ -1,9 +1,11 @@
 """One bounded cache type, bounded by entries *and* by bytes.
 
-Every cache in the library is a :class:`BoundedCache`: geolocation answers per address,
-client addresses per forwarding header, decisions, negotiated languages. Keys often come from
-the request (an address, a header value), so a cache must hold a bounded amount of memory
-however many distinct or however large the values a client sends.
+Every cache the library keys by what a request carries is a :class:`BoundedCache`:
+geolocation answers per address, client addresses per forwarding header, parsed addresses,
+decisions, ``Accept-Language`` parses and negotiated languages, header and URL values. Such
+a cache must hold a bounded amount of memory however many distinct or however large the
+values a client sends. (``functools`` caches remain only on functions of configuration, whose
+arguments no request chooses: rule files, templates, locales, watches; a test lists them.)
 
 - A hit is one dictionary lookup: :attr:`BoundedCache.get` *is* the underlying mapping's
   ``get``, with no lock and no bookkeeping, so the hot path (a repeat reader) stays cheap.
@@ -415,13 +417,30 @@ class Remembered(Protocol[A_contra, R_co]):
         ...
 
 
+@overload
 def remembered(
     max_entries: int, max_bytes: int, *, size: int | None = None, longest: int = 256
+) -> Callable[[Callable[[A], R]], Remembered[A, R]]: ...
+
+
+@overload
+def remembered(
+    max_entries: int, max_bytes: int, *, size: Callable[[str, R], int], longest: int = 256
+) -> Callable[[Callable[[A], R]], Remembered[A, R]]: ...
+
+
+def remembered(
+    max_entries: int,
+    max_bytes: int,
+    *,
+    size: Callable[[str, R], int] | int | None = None,
+    longest: int = 256,
 ) -> Callable[[Callable[[A], R]], Remembered[A, R]]:
     """Decorator: keep the results of a pure function of one string in a
     :class:`BoundedCache`, for arguments of at most ``longest`` characters; longer ones
     (rare, and a client's to choose) are computed every time and never kept, and so are
-    ``None`` and ``""``. For the header and URL values a site sends again and again.
+    ``None`` and ``""``, and results that are ``None``. For the header and URL values a site
+    sends again and again. ``size``: as for :class:`BoundedCache`.
 
     >>> @remembered(16, 4096, longest=8)
     ... def shout(text: str) -> str:

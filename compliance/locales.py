@@ -16,6 +16,8 @@ from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.languages import get_official_languages
 
+from compliance.cache import BoundedCache, remembered
+
 __all__ = [
     "LocaleChoice",
     "accept_language_key",
@@ -40,7 +42,7 @@ _ITEM = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=4096)
+@remembered(4096, 2 << 20, size=512, longest=64)  # a Locale before its data is read
 def parse_locale(code: str) -> Locale | None:
     """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None.
 
@@ -97,7 +99,12 @@ def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozense
     return _parse(header[:_MAX_HEADER])
 
 
-@functools.lru_cache(maxsize=2048)
+def _parsed_size(header: str, parsed: tuple[tuple[str, ...], frozenset[str]]) -> int:
+    tags = len(parsed[0]) + len(parsed[1])
+    return 49 + len(header) + 300 + tags * (_MAX_TAG + 120)
+
+
+@remembered(2048, 1 << 20, size=_parsed_size, longest=_MAX_HEADER)
 def _parse(header: str) -> tuple[tuple[str, ...], frozenset[str]]:
     weighted: list[tuple[float, int, str]] = []
     refused: set[str] = set()
@@ -148,10 +155,21 @@ def maximize(locale: Locale) -> tuple[str, str, str | None]:
     return locale.language, script or "", locale.territory
 
 
-@functools.lru_cache(maxsize=4096)
+# Best matches by (tag, the notice's locales): "" when none. The tags come from requests.
+_matches: BoundedCache[tuple[str, tuple[str, ...]], str] = BoundedCache(4096, 1 << 20)
+
+
 def _match(preferred: str, available: tuple[str, ...]) -> str | None:
     """The best of ``available`` for one preferred tag: exact, then same language and
     script without territory, then same language and script with another territory."""
+    key = (preferred, available)
+    found = _matches.get(key)
+    if found is None:
+        found = _matches.set(key, _best_match(preferred, available) or "")
+    return found or None
+
+
+def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
     wanted = parse_locale(preferred)
     if wanted is None:
         return None

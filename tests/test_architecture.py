@@ -76,3 +76,44 @@ def test_the_serving_path_does_not_load_the_rule_loader(adapter: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+# Functions of configuration (rule files, templates, the placements' watches, locales a
+# notice has, country codes), whose arguments no request chooses: a functools cache bounded
+# by entries is bounded in bytes too. Everything keyed by what a request carries (addresses,
+# forwarding headers, Accept-Language and its tags, Host, paths, response header values) is
+# a compliance.cache.BoundedCache, bounded by entries and bytes.
+CONFIGURATION_CACHES = {
+    "compliance.demo._country_options": "pycountry's table, once",
+    "compliance.export.cloudflare._template": "the packaged worker script, once",
+    "compliance.export.plan._territories": "CLDR's territory list, once",
+    "compliance.export.plan.known_scripts": "languages of the rules being exported",
+    "compliance.export.plan._locale_table": "the locales of the rules being exported",
+    "compliance.html.tokenizer._boring": "the watches the placements and rules make",
+    "compliance.loader._adapter": "rule model fields",
+    "compliance.loader._is_country": "country codes written in rule files",
+    "compliance.loader._is_subdivision": "subdivision codes written in rule files",
+    "compliance.locales.official_languages": "ISO country codes of decisions (about 250)",
+    "compliance.render._lang": "the locales notices are written in",
+    "compliance.render._placeholder_names": "notice templates",
+}
+
+
+def _functools_cached() -> set[str]:
+    found = set()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                name = ast.unparse(target)
+                if name.split(".")[-1] in ("lru_cache", "cache"):
+                    found.add(f"{_module(path)}.{node.name}")
+    return found
+
+
+def test_request_keyed_caches_are_bounded_caches() -> None:
+    """Only functions of configuration keep a functools cache; anything a request can key
+    goes through the one bounded cache type (issue 12)."""
+    assert _functools_cached() == set(CONFIGURATION_CACHES)

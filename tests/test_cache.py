@@ -321,3 +321,31 @@ def test_remembered_keeps_short_arguments_within_its_bounds() -> None:
     assert sum(upper.known(f"v{i}") is not None for i in range(1000)) <= 8
     assert upper.__name__ == "upper"
     assert "upper" in upper.__qualname__
+
+
+def test_remembered_takes_a_size_function_and_keeps_the_byte_bound() -> None:
+    from compliance.cache import remembered
+
+    @remembered(1000, 10_000, size=lambda key, value: len(key) + len(value))
+    def double(text: str) -> str:
+        return text * 2
+
+    for i in range(200):
+        double(f"{i:03d}" * 30)  # 90 characters in, 180 out: 382 bytes with the overhead
+    kept = sum(double.known(f"{i:03d}" * 30) is not None for i in range(200))
+    assert 0 < kept <= 10_000 // (90 + 180 + 112)
+
+
+def test_a_flood_of_distinct_accept_language_headers_stays_within_bytes() -> None:
+    """Accept-Language is the reader's to write: its parses are kept by bytes, not only by
+    count (each header here is about 1,000 characters)."""
+    from compliance.locales import _parse, parse_accept_language
+
+    headers = [
+        f"de;q=0.{i % 9 + 1}," + ",".join(f"x{i}-{k:04d}" for k in range(110)) for i in range(3000)
+    ]
+    for header in headers:
+        parse_accept_language(header)
+    kept = [h[:1024] for h in headers if _parse.known(h[:1024]) is not None]
+    assert kept, "nothing kept"
+    assert len(kept) * (len(kept[0]) + 112) <= 1 << 20

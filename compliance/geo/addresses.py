@@ -24,10 +24,9 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
-from compliance.cache import BoundedCache
+from compliance.cache import BoundedCache, remembered
 from compliance.errors import ConfigurationError
 
 __all__ = [
@@ -97,7 +96,7 @@ def normalize_ip(value: str) -> str | None:
     return _normalize(value)
 
 
-@lru_cache(maxsize=_MEMO_SIZE)
+@remembered(_MEMO_SIZE, _MEMO_BYTES, longest=2 * _MAX_HOP_CHARS)
 def _normalize(value: str) -> str | None:
     text = value.strip()
     if not text or len(text) > _MAX_HOP_CHARS:
@@ -126,7 +125,7 @@ def _is_port(text: str) -> bool:
     return text[0] == ":" and 1 < len(text) <= 6 and text[1:].isdigit()
 
 
-@lru_cache(maxsize=_MEMO_SIZE)
+@remembered(_MEMO_SIZE, _MEMO_BYTES, size=160, longest=64)  # a normalized address
 def _as_int(ip: str) -> tuple[int, int]:
     # ``ip`` is already normalized, so this cannot fail.
     address = ipaddress.ip_address(ip)
