@@ -101,3 +101,34 @@ def broken_geolocator() -> _BrokenGeolocator:
 def render_fails() -> type[_RenderFails]:
     """Wrap an engine so that rendering its notices raises."""
     return _RenderFails
+
+
+class TagNames:
+    """A token sink that keeps the names of the tags a tokenizer reports (end tags with a
+    leading "/") and ignores everything else."""
+
+    def __init__(self) -> None:
+        self.tags: list[bytes] = []
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        self.tags.append(b"/" + name if is_end else name)
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+
+@pytest.fixture
+def tag_names() -> TagNames:
+    """A fresh :class:`TagNames` sink."""
+    return TagNames()

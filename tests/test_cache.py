@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -143,29 +144,39 @@ def test_approximate_size_never_undercounts_what_keys_hold(value: object) -> Non
     assert approximate_size(value) >= real
 
 
-def test_concurrent_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
-    cache: BoundedCache[int, str] = BoundedCache(max_entries=64, max_bytes=40_000)
+def _race(step: Callable[[int, int], None], threads: int = 8, rounds: int = 3_000) -> None:
+    """Run ``step(seed, n)`` for ``rounds`` values of n in each of ``threads`` threads started
+    together; re-raise the first error any of them met."""
     errors: list[BaseException] = []
-    start = threading.Barrier(8)
+    start = threading.Barrier(threads)
 
     def work(seed: int) -> None:
         try:
             start.wait()
-            for n in range(3_000):
-                key = (n * 7 + seed) % 200
-                if cache.get(key) is None:
-                    cache.set(key, "v" * (key % 50))
-                if n % 97 == 0:
-                    cache.pop(key)
+            for n in range(rounds):
+                step(seed, n)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    workers = [threading.Thread(target=work, args=(seed,)) for seed in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     assert not errors
+
+
+def test_concurrent_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
+    cache: BoundedCache[int, str] = BoundedCache(max_entries=64, max_bytes=40_000)
+
+    def step(seed: int, n: int) -> None:
+        key = (n * 7 + seed) % 200
+        if cache.get(key) is None:
+            cache.set(key, "v" * (key % 50))
+        if n % 97 == 0:
+            cache.pop(key)
+
+    _race(step)
     assert len(cache) <= 64
     assert cache.nbytes <= 40_000
     expected = sum(
@@ -269,26 +280,14 @@ def test_many_keys_are_bounded_by_entries_and_bytes() -> None:
 
 def test_concurrent_pair_writers_and_readers_keep_the_bounds_and_the_accounting() -> None:
     cache = _pairs(max_entries=16, max_bytes=20_000)
-    errors: list[BaseException] = []
-    start = threading.Barrier(8)
 
-    def work(seed: int) -> None:
-        try:
-            start.wait()
-            for n in range(3_000):
-                key, subkey = f"/{(n * 7 + seed) % 40}", (n * 13 + seed) % 60
-                inner = cache.get(key)
-                if inner is None or inner.get(subkey) is None:
-                    cache.set(key, subkey, n)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def step(seed: int, n: int) -> None:
+        key, subkey = f"/{(n * 7 + seed) % 40}", (n * 13 + seed) % 60
+        inner = cache.get(key)
+        if inner is None or inner.get(subkey) is None:
+            cache.set(key, subkey, n)
 
-    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    _race(step)
     assert len(list(cache._keys)) <= 16
     assert cache.nbytes == _expected_bytes(cache) <= 20_000
 

@@ -122,9 +122,9 @@ class Recorder:
             self._add("text", start, end)
 
 
-def tokenize(doc: bytes, sizes: list[int]) -> tuple[list[tuple[str, int, int, bytes]], object]:
-    recorder = Recorder()
-    tok = Tokenizer(recorder, EVERYTHING)
+def scan_in_chunks(tok: Tokenizer, recorder: Recorder, doc: bytes, sizes: list[int]) -> None:
+    """Scan ``doc`` as a reader does, in chunks of the sizes given (cycled; the whole
+    document at once when none), keeping the unconsumed tail; offsets stay absolute."""
     tail = b""
     pos = 0
     k = 0
@@ -136,7 +136,13 @@ def tokenize(doc: bytes, sizes: list[int]) -> tuple[list[tuple[str, int, int, by
         consumed = tok.scan(data, 0, False)
         recorder.base += consumed
         tail = data[consumed:]
-    consumed = tok.scan(tail, 0, True)
+    tok.scan(tail, 0, True)
+
+
+def tokenize(doc: bytes, sizes: list[int]) -> tuple[list[tuple[str, int, int, bytes]], object]:
+    recorder = Recorder()
+    tok = Tokenizer(recorder, EVERYTHING)
+    scan_in_chunks(tok, recorder, doc, sizes)
     state = (tok.state, tok.template, list(tok.foreign), tok.select)
     return recorder.events, state
 
@@ -347,18 +353,7 @@ def watched(doc: bytes, watch: Watch, sizes: list[int]) -> list[tuple[str, int, 
     recorder = ContextRecorder()
     tok = Tokenizer(recorder, watch)
     recorder.tokenizer = tok
-    tail = b""
-    pos = 0
-    k = 0
-    while pos < len(doc):
-        size = sizes[k % len(sizes)]
-        data = tail + doc[pos : pos + size]
-        pos += size
-        k += 1
-        consumed = tok.scan(data, 0, False)
-        recorder.base += consumed
-        tail = data[consumed:]
-    tok.scan(tail, 0, True)
+    scan_in_chunks(tok, recorder, doc, sizes)
     return recorder.events
 
 
