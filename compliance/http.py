@@ -175,6 +175,9 @@ class EnvironHeaders(Mapping[str, str]):
         return sum(1 for _ in self)
 
 
+_SEQUENCES: Final = (list, tuple)  # not ``list | tuple``: that builds a union per call
+
+
 class RawHeaders(Mapping[str, str]):
     """ASGI request headers (``(bytes, bytes)`` pairs) by lower-case name, decoded only when
     looked up: the core looks at a few. Repeated headers are joined with ``", "``.
@@ -188,7 +191,7 @@ class RawHeaders(Mapping[str, str]):
 
     def __init__(self, raw: Iterable[tuple[bytes, bytes]] | None) -> None:
         self._raw: Sequence[tuple[bytes, bytes]] = (
-            raw if isinstance(raw, list | tuple) else list(raw or ())
+            raw if isinstance(raw, _SEQUENCES) else list(raw or ())
         )
         self._index: dict[bytes, bytes] | None = None
 

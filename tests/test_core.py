@@ -3,7 +3,9 @@ framework-free HTTP helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import inspect
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +19,7 @@ from compliance.core import (
     BodyEditor,
     Data,
     Exchange,
+    Middleware,
     Passthrough,
     Replace,
     Request,
@@ -186,6 +189,56 @@ def test_settings_take_objects_and_strings() -> None:
 @pytest.fixture(scope="module")
 def engine(make_engine: Callable[..., Engine]) -> Engine:
     return make_engine(RULES)
+
+
+# Every option at a value other than its default (proxy_hops stands in for trusted_proxies:
+# the two cannot be given together).
+_NOT_DEFAULT: dict[str, Any] = {
+    "proxy_hops": 1,
+    "forwarded_header": "forwarded",
+    "geo_header": "cloudflare",
+    "fail_mode": "closed",
+    "cache_policy": "vary",
+    "csp_nonce": "nonce-key",
+    "css": True,
+    "debug_headers": True,
+    "debug_networks": ["192.0.2.0/24"],
+    "buffer_limit": 1,
+    "max_hold": 2,
+    "max_decoded": 3,
+    "max_ratio": 4,
+    "decision_path": "/decision",
+    "simulate_from": ["10.2.0.0/16"],
+    "log_addresses": True,
+    "edge_from": ["10.1.0.0/16"],
+}
+
+
+def test_the_middlewares_take_the_options_the_settings_check(engine: Engine) -> None:
+    """The options are written out twice, on purpose (explicit keywords on the middleware,
+    the same on Settings.from_options, which checks them): the two lists are held equal, in
+    names, order, defaults and types, and every option reaches the settings under its own
+    name."""
+    checked = inspect.signature(Settings.from_options).parameters
+    taken = {
+        name: parameter
+        for name, parameter in inspect.signature(Middleware.__init__).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    }
+    assert list(taken) == list(checked)
+    for name, parameter in checked.items():
+        assert (taken[name].default, taken[name].annotation) == (
+            parameter.default,
+            parameter.annotation,
+        ), name
+    assert set(_NOT_DEFAULT) == set(checked) - {"trusted_proxies"}
+    given = Middleware(lambda: None, engine, **_NOT_DEFAULT).settings
+    expected = Settings.from_options(**_NOT_DEFAULT)
+    default = Settings.from_options()
+    for field in dataclasses.fields(Settings):
+        value = repr(getattr(given, field.name))
+        assert value == repr(getattr(expected, field.name)), field.name
+        assert value != repr(getattr(default, field.name)), field.name
 
 
 def exchange(
