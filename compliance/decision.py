@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
 from .geo import Location
+from .html.placements import Placement
 from .http import normalize_host, normalize_path, url_host
 from .locales import LocaleChoice, choose_locale
 
@@ -45,8 +46,6 @@ _MEMO_LANGUAGE: Final = 35
 """Longest page language a decision remembers anything for (the longest language range
 :mod:`~compliance.locales` reads): no well-formed tag people use is longer."""
 
-Placement = Literal["body_start", "body_end", "marker", "after_heading"]
-"""Where a notice goes in the page."""
 
 TranslationStatus = Literal["original", "reviewed", "unreviewed"]
 """Whether a locale's text is the one copied from a source, or a translation of it."""

@@ -12,6 +12,9 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from compliance.html.placements import PLACEMENTS, Placement
 
 __all__ = [
     "FORMAT_VERSION",
@@ -65,7 +68,25 @@ Jurisdiction = Annotated[str, Field(min_length=1, max_length=64)]
 Glob = Annotated[str, Field(min_length=1, max_length=500)]
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
 Token = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
-Placement = Literal["body_start", "body_end", "marker", "after_heading"]
+
+
+def _registered_placement(name: str) -> str:
+    """A placement name the injector has a strategy for (``compliance.html.PLACEMENTS``:
+    the built-in ones and any a site registered before loading its rules)."""
+    if name not in PLACEMENTS:
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": _placement_names()}
+        )
+    return name
+
+
+def _placement_names() -> str:
+    names = [repr(name) for name in PLACEMENTS]
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _placement_schema(schema: dict[str, Any]) -> None:
+    schema["enum"] = list(PLACEMENTS)
 
 
 def _header_name(name: str) -> str:
@@ -254,8 +275,9 @@ class Message(Texts):
 class Notice(Message):
     """A notice injected into HTML pages."""
 
-    placement: Placement = Field(
+    placement: Annotated[Placement, AfterValidator(_registered_placement)] = Field(
         "body_end",
+        json_schema_extra=_placement_schema,
         description="Where the notice goes; `marker` means at `<!-- compliance:notices -->`, "
         "`after_heading` right after the first `</h1>` of the body; both fall back to "
         "`body_start`.",

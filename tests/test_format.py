@@ -120,8 +120,8 @@ def engine_for(tmp_path: Path, body: str) -> Engine:
         ),
         pytest.param(
             "    notice: {placement: after_body, text: {en: a}}\n",
-            "6:25: rules[0].notice.placement: must be 'body_start', 'body_end', 'marker' or "
-            "'after_heading', not the text 'after_body'",
+            "6:25: rules[0].notice.placement: must be 'body_start', 'after_heading', 'marker' or "
+            "'body_end', not the text 'after_body'",
             id="placement",
         ),
     ],

@@ -8,16 +8,22 @@ must agree, and where html5lib is installed the notice must be where its tree sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import pytest
 
+from compliance import asgi, testing, wsgi
+from compliance.errors import RuleError
+from compliance.export import export_cloudflare
 from compliance.html import PLACEMENTS
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.placements import Strategy, register
 from compliance.html.tokenizer import Tokenizer, Watch
 from compliance.inject import Injector, PageInfo, Placement
+from compliance.loader import load_rules
+from compliance.models import RuleFile
 
 html5lib = pytest.importorskip("html5lib")
 
@@ -170,7 +176,7 @@ def figure_placement() -> Iterator[type[Strategy]]:
     """A placement registered for one test: after the first </figure>."""
 
     class AfterFigure(Strategy):
-        name: ClassVar[Placement] = "after_figure"  # type: ignore[assignment]
+        name: ClassVar[Placement] = "after_figure"
         _watch = Watch.of((), (b"figure",))
 
         def watch(self) -> Watch:
@@ -196,9 +202,86 @@ def test_a_registered_placement_gets_its_tags_without_other_changes(
     def render(page: PageInfo) -> Mapping[str, str]:
         return {"after_figure": "<F>"}
 
-    injector = Injector(render)  # type: ignore[arg-type]
+    injector = Injector(render)
     out = injector.feed(b"<body><p>x</p><figure>i</figure><p>y</p>") + injector.finish()
     assert out == b"<body><p>x</p><figure>i</figure><F><p>y</p>"
+
+
+FIGURE_RULES = """\
+version: 1
+rules:
+  - id: ru-figure
+    title: a notice under the first figure
+    jurisdictions: [RU]
+    notice:
+      placement: after_figure
+      default_locale: en
+      text:
+        en: Under the figure.
+"""
+FIGURE_PAGE = b"<html><body><h1>T</h1><figure>i</figure><p>y</p></body></html>"
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_registered_placement_is_in_the_rule_format_and_reaches_the_page(
+    figure_placement: type[Strategy], make_engine: Any, adapter: str
+) -> None:
+    """Registering the strategy is the whole change: rule files may name it, and both
+    middlewares put its notices where it says."""
+    engine = make_engine(FIGURE_RULES)
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [FIGURE_PAGE]
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": FIGURE_PAGE})
+
+    if adapter == "wsgi":
+        environ = testing.wsgi_environ("/", peer="192.0.2.1")
+        response = testing.call_wsgi(wsgi.ComplianceMiddleware(app, engine), environ)
+    else:
+        scope = testing.asgi_scope("/", peer="192.0.2.1")
+        response = testing.call_asgi(asgi.ComplianceMiddleware(asgi_app, engine), scope)
+    head, figure, tail = response.body.partition(b"</figure>")
+    assert figure
+    assert tail.startswith(b'<aside class="compliance-notice"')
+    assert b"Under the figure." in tail
+    assert b"Under the figure." not in head
+
+
+def test_the_rule_format_names_the_registered_placements(
+    figure_placement: type[Strategy], tmp_path: Any
+) -> None:
+    """The schema an editor reads lists every registered placement; a name no strategy has
+    is refused at load, in the rule author's words."""
+    schema = json.dumps(RuleFile.model_json_schema())
+    assert '"after_figure"' in schema
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(FIGURE_RULES.replace("after_figure", "after_figures"), encoding="utf-8")
+    with pytest.raises(
+        RuleError,
+        match=r"rules\.yaml:7:18: .*placement: must be 'body_start', "
+        r"'after_heading', 'marker', 'body_end' or 'after_figure', not the text "
+        r"'after_figures'",
+    ):
+        load_rules([rules])
+
+
+def test_an_edge_export_lists_a_placement_it_cannot_place(
+    figure_placement: type[Strategy], tmp_path: Any
+) -> None:
+    """The edge engines implement the built-in placements only: a rule with another one is
+    left out of the export and said so, never exported to the wrong place."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(FIGURE_RULES, encoding="utf-8")
+    result = export_cloudflare([rules])
+    assert [str(o) for o in result.omissions] == [
+        "rule ru-figure: placement `after_figure` is not known to the exporter (left out)"
+    ]
+    assert "Under the figure." not in "".join(result.files.values())
 
 
 def test_built_in_placements_are_registered_in_snippet_order() -> None:

@@ -476,7 +476,7 @@ class Injector:
         result = self._render(page)
         self._rendering = False
         for name, cls in PLACEMENTS.items():
-            text = result.get(name)  # type: ignore[call-overload]
+            text = result.get(name)
             if text:
                 self._strategies.append(cls(self, charsets.encode(str(text), page.charset)))
         if not self._strategies:

@@ -28,7 +28,7 @@ here (with ``@register``), its tests and its documentation.
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal, Protocol, TypeVar
+from typing import ClassVar, Final, Protocol, TypeVar
 
 from compliance.html.tokenizer import VOID, Tokenizer, Watch
 
@@ -41,7 +41,10 @@ __all__ = [
     "register",
 ]
 
-Placement = Literal["body_start", "body_end", "marker", "after_heading"]
+Placement = str
+"""The name of a registered placement, a key of :data:`PLACEMENTS`: ``body_start``,
+``after_heading``, ``marker``, ``body_end``, and any a site registers. The rule format accepts
+exactly the registered names."""
 
 MARKER: Final = b"<!-- compliance:notices -->"
 """The comment a page places where ``marker`` notices should go."""
