@@ -707,11 +707,22 @@ class BodyEditor:
         return snippets
 
     @property
+    def placed(self) -> frozenset[str]:
+        """The placements whose notices are in the page."""
+        return frozenset(self._injector.inserted_placements)
+
+    @property
     def not_inserted(self) -> str | None:
-        """Why the injector put nothing in, at the end of the body."""
-        if self._injector.inserted:
-            return None
-        return self._injector.skipped_reason or "no insertion point"
+        """Why notices due in the page are not in it, at the end of the body: none went in,
+        or those of some placements found no place (a comment left open to the end leaves
+        none for ``body_end``, say, while ``body_start`` found its own)."""
+        if not self._injector.inserted:
+            return self._injector.skipped_reason or "no insertion point"
+        placed = self._injector.inserted_placements
+        missing = [name for name in self._snippet_bytes if name not in placed]
+        if missing:
+            return f"no place in the page for the {', '.join(missing)} notices"
+        return None
 
     def _push(self, data: bytes) -> bytes:
         out = self._decoded(data, final=False) if data else b""
@@ -1573,7 +1584,13 @@ class Exchange:
             self.metrics.undelivered("fault")
             return self._broken(more=False)
         missing = self._missing(editor)
-        if missing is not None and not self._committed:
+        # Failing open with some notices in, the page goes out with those (the original
+        # would lose them too); the others are logged and counted below.
+        if (
+            missing is not None
+            and not self._committed
+            and (not editor.inserted or self.settings.fail_mode == "closed")
+        ):
             self._editor = editor
             return self._undelivered("not inserted", missing, more=False)
         events: list[Event] = []
@@ -1590,8 +1607,7 @@ class Exchange:
             log_undelivered(
                 "not inserted", f"{self.method} {self.path}: {missing}", metrics=self.metrics
             )
-        else:
-            self._delivered(editor)
+        self._delivered(editor)
         return events
 
     def _missing(self, editor: BodyEditor) -> str | None:
@@ -1612,8 +1628,10 @@ class Exchange:
         if editor.skipped is not None:
             self.metrics.skipped(editor.skipped)
             return
+        placed = editor.placed
         for notice in self._wanted(decision):
-            self.metrics.injected(notice.rule_id, decision.location.country)
+            if notice.placement in placed:
+                self.metrics.injected(notice.rule_id, decision.location.country)
 
     def _uncertain(self, exc: WithholdUncertain, *, more: bool) -> list[Event]:
         """Where a withheld element ends cannot be told: never half remove it."""

@@ -429,6 +429,52 @@ def test_a_utf16_page_is_the_fail_mode(
     assert undelivered(response) == {"encoding": 1}
 
 
+TOP_AND_BOTTOM = """\
+version: 1
+rules:
+  - id: top
+    title: a notice at the top
+    jurisdictions: [RU]
+    notice: {placement: body_start, default_locale: en, text: {en: The top notice.}}
+  - id: bottom
+    title: a notice at the bottom
+    jurisdictions: [RU]
+    notice: {placement: body_end, default_locale: en, text: {en: The bottom notice.}}
+"""
+OPEN_TO_THE_END = b"<html><body><p>Story</p><!-- a comment left open </body></html>\n"
+
+
+@pytest.mark.parametrize("length", [False, True], ids=["streamed", "buffered"])
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_notice_with_no_place_is_undelivered_even_when_another_went_in(
+    call: Call,
+    make_engine: Callable[..., Engine],
+    mode: str,
+    length: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A comment left open to the end leaves body_end no place while body_start has one:
+    the bottom notice is not delivered, which is logged and counted, never counted as
+    injected; failing open, the page keeps the notice that went in."""
+    both = make_engine(TOP_AND_BOTTOM)
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(html(body=OPEN_TO_THE_END, length=length), use=both, fail_mode=mode)
+    assert undelivered(response) == {"not inserted": 1}
+    assert any(r.levelno == logging.WARNING and "body_end" in r.message for r in caplog.records)
+    assert b"The bottom notice." not in response.body
+    if mode == "closed" and length:  # nothing sent yet: the page is refused
+        assert response.status == 503
+        assert LAST_METRICS["notices_injected"] == {}
+    else:  # failing open, or the headers were out: the page with the notice that went in
+        assert response.status == 200
+        assert response.body.startswith(b'<html><body><aside class="compliance-notice"')
+        assert b"The top notice." in response.body
+        assert response.body.endswith(b"<p>Story</p><!-- a comment left open </body></html>\n")
+        assert LAST_METRICS["notices_injected"] == {"top|RU": 1}
+        if length:
+            assert response.header("Content-Length") == str(len(response.body))
+
+
 # -- logging is keyed by cause ----------------------------------------------------------------
 
 
