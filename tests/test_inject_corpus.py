@@ -10,6 +10,10 @@ descendant of ``body`` (HTML namespace), where its placement says (the body's fi
 next sibling of the first ``<h1>`` for ``after_heading``), and removing it must give the
 original tree. When it did not, the output must equal the input byte for byte, and the reason
 is counted.
+
+Through the middleware, a reader with a notice at every placement gets each one in the page
+(and counted as injected) or a response that says why not (counted as not delivered, or as
+left out on purpose), on every document, whole and in small chunks.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pytest
 
 html5lib = pytest.importorskip("html5lib")
 
+from compliance import testing, wsgi  # noqa: E402
 from compliance.inject import Injector, PageInfo, Placement  # noqa: E402
 
 NOTICE = '<aside class="compliance-notice" data-compliance-rule="t">N</aside>'
@@ -241,3 +246,56 @@ def test_corpus(html_corpus: Path) -> None:
     for outcome, count in sorted(counts.items()):
         print(f"  {outcome}: {count}")
     assert not failures, "\n".join(failures[:40]) + f"\n({len(failures)} failures)"
+
+
+EVERY_PLACEMENT = "version: 1\nrules:\n" + "".join(
+    f"  - id: at-{name.replace('_', '-')}\n"
+    f"    title: a notice at {name}\n"
+    f"    jurisdictions: [RU]\n"
+    f"    notice: {{placement: {name}, default_locale: en, text: {{en: At {name}.}}}}\n"
+    for name in PLACEMENTS
+)
+
+
+def page_app(body: bytes, *, chunk: int, length: bool) -> Any:
+    """A WSGI application sending ``body`` as HTML, in ``chunk``-byte pieces (0: whole),
+    with a Content-Length when ``length`` (the core then buffers the page)."""
+    headers = [("Content-Type", "text/html; charset=utf-8")]
+    if length:
+        headers.append(("Content-Length", str(len(body))))
+    pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+
+    def app(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", list(headers))
+        return list(pieces)
+
+    return app
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_every_notice_is_in_the_page_or_counted_as_not_delivered(
+    html_corpus: Path, make_engine: Any, mode: str
+) -> None:
+    engine = make_engine(EVERY_PLACEMENT)
+    rules = [f"at-{name.replace('_', '-')}" for name in PLACEMENTS]
+    failures: list[str] = []
+    for name, index, doc in corpus_documents(html_corpus):
+        body = doc.encode("utf-8", "surrogatepass")
+        for chunk, length in ((0, False), (7, False), (0, True)):
+            app = page_app(body, chunk=chunk, length=length)
+            middleware = wsgi.ComplianceMiddleware(app, engine, fail_mode=mode)
+            response = testing.call_wsgi(middleware, testing.wsgi_environ(peer="192.0.2.1"))
+            counts = middleware.metrics()
+            present = {r for r in rules if f'data-compliance-rule="{r}"'.encode() in response.body}
+            injected = {key.split("|")[0] for key in counts["notices_injected"]}
+            explained = counts["notices_not_delivered"] or counts["notices_skipped"]
+            if response.status == 503:
+                ok = not present and bool(counts["notices_not_delivered"])
+            else:
+                ok = present == injected and (present == set(rules) or bool(explained))
+            if not ok:
+                failures.append(
+                    f"{name}#{index} chunk={chunk} length={length}: {response.status}, in the "
+                    f"page {sorted(present)}, counted {sorted(injected)}, {dict(counts)}"
+                )
+    assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"
