@@ -718,7 +718,7 @@ class BodyEditor:
         none for ``body_end``, say, while ``body_start`` found its own)."""
         if not self._injector.inserted:
             return self._injector.skipped_reason or "no insertion point"
-        placed = self._injector.inserted_placements
+        placed = self.placed
         missing = [name for name in self._snippet_bytes if name not in placed]
         if missing:
             return f"no place in the page for the {', '.join(missing)} notices"
