@@ -645,7 +645,10 @@ class BodyEditor:
             self._pending.append(data)
             self._pending_size += len(data)
         try:
-            out = self._injector.finish() if final else self._injector.feed(data)
+            if final:  # data: a start of the document still undecided at the end, if any
+                out = (self._injector.feed(data) if data else b"") + self._injector.finish()
+            else:
+                out = self._injector.feed(data)
         except WithholdUncertain:
             raise
         except Exception as exc:

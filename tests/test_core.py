@@ -153,6 +153,26 @@ def test_body_editor_recompresses(coding: str, compress: Any, decompress: Any) -
         assert decompress(out) == edit([PAGE])
 
 
+@pytest.mark.parametrize(
+    ("body", "edited"),
+    [
+        (b"<!DOCTYPE html>", b"<!DOCTYPE html>" + NOTE.encode()),
+        (b"<!-- only a comment -->", b"<!-- only a comment -->" + NOTE.encode()),
+        (b"  \n", b"  \n" + NOTE.encode()),
+        (b"<!-- left open", b"<!-- left open"),  # no place: the fail mode's to say
+        (b"<!--><div>--<!-->", b"<!--><div>--<!-->" + NOTE.encode()),
+    ],
+)
+@pytest.mark.parametrize("chunk", [0, 3])
+def test_body_editor_keeps_a_body_whose_start_is_undecided_to_the_end(
+    body: bytes, edited: bytes, chunk: int
+) -> None:
+    """A body that never shows where its document starts (a doctype or a comment alone) is
+    held while that is unknown, and must still go out at the end, not just the notice."""
+    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+    assert edit(chunks) == edited
+
+
 def test_body_editor_refuses_a_truncated_gzip_body() -> None:
     data = gzip.compress(PAGE)
     ed = editor("gzip")
