@@ -600,6 +600,12 @@ class BodyEditor:
     """Whether the body is a fragment (no <html>, <head> or <body> before its content)."""
     skipped: str | None = None
     """Why notices were legitimately left out (a fragment, an empty body), if they were."""
+    go_on_unedited = False
+    """Set by the core once the headers are out, failing open: a page that then turns out
+    not to be editable (a ``<frameset>`` after the head) goes on unedited instead of being
+    cut, and :attr:`unedited` says why."""
+    unedited: tuple[str, str] | None = None
+    """(cause, detail) when the page went on unedited after its headers were out."""
     seen = 0
     """Decoded body bytes seen so far."""
     _snippet_bytes: Mapping[str, int] = MappingProxyType({})
@@ -665,7 +671,12 @@ class BodyEditor:
         reason = _unsupported(self._injector)
         if reason:
             cause = "encoding" if "encoding" in reason else reason
-            raise Undelivered(cause, f"the page cannot be edited ({reason})")
+            detail = f"the page cannot be edited ({reason})"
+            if not self.go_on_unedited or self._withholding:
+                raise Undelivered(cause, detail)
+            # The injector passes the rest on as it is: what it held, then every byte.
+            if self.unedited is None:
+                self.unedited = (cause, detail)
         self._account(len(out))
         return out
 
@@ -848,6 +859,7 @@ class Exchange:
     _page_language: str | None = None
     _app_etag: str | None = None
     _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
+    _unedited_reported = False
 
     # -- deciding
 
@@ -1509,6 +1521,8 @@ class Exchange:
         headers = self._headers
         decision = self.decision
         editor = editor or self._editor
+        if editor is not None and self.settings.fail_mode == "open":
+            editor.go_on_unedited = True
         varied = False
         if decision is not None:
             language = self._page_language or (editor.lang if editor is not None else None)
@@ -1548,6 +1562,8 @@ class Exchange:
         if editor.fault is not None and not self._committed:
             self.metrics.undelivered("fault")
             return self._broken(more=True)
+        if editor.unedited is not None:
+            self._report_unedited(editor)
         if self._committed:
             return [Data(out)] if out else []
         self._out.append(out)
@@ -1613,10 +1629,21 @@ class Exchange:
         self._delivered(editor)
         return events
 
+    def _report_unedited(self, editor: BodyEditor) -> None:
+        """Log and count, once, that the page went on unedited after its headers were out."""
+        if editor.unedited is not None and not self._unedited_reported:
+            self._unedited_reported = True
+            cause, detail = editor.unedited
+            log_undelivered(cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics)
+
     def _missing(self, editor: BodyEditor) -> str | None:
-        """Why the notices this reader must see are not in the page, if they are not."""
+        """Why the notices this reader must see are not in the page, if they are not (and
+        not said already)."""
         decision = self.decision
         if decision is None or editor.skipped is not None or not self._wanted(decision):
+            return None
+        if editor.unedited is not None:
+            self._report_unedited(editor)
             return None
         if editor.fault is not None:
             return f"a fault stopped editing ({type(editor.fault).__name__})"

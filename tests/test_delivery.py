@@ -475,6 +475,34 @@ def test_a_notice_with_no_place_is_undelivered_even_when_another_went_in(
             assert response.header("Content-Length") == str(len(response.body))
 
 
+FRAMESET = (
+    b"<!DOCTYPE html><html><head><title>Frames</title></head>"
+    b'<frameset cols="50%,50%"><frame src="/a"><frame src="/b"></frameset></html>\n'
+)
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip"])
+def test_a_page_found_uneditable_after_its_headers_goes_on_unedited(
+    call: Call, coding: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Streamed, the head goes out (and the headers with it) before the <frameset> says the
+    page cannot carry notices: failing open, the rest goes on as the application sent it,
+    never cut, and the notice is logged and counted as not delivered."""
+    data = gzip.compress(FRAMESET) if coding == "gzip" else FRAMESET
+    chunks = [data[i : i + 16] for i in range(0, len(data), 16)]
+    headers = [("Content-Type", "text/html; charset=utf-8")]
+    if coding == "gzip":
+        headers.append(("Content-Encoding", "gzip"))
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(App(200, headers, chunks), headers=[("Accept-Encoding", "gzip")])
+    assert response.status == 200
+    body = gzip.decompress(response.body) if coding == "gzip" else response.body
+    assert body == FRAMESET
+    assert undelivered(response) == {"frameset document": 1}
+    assert LAST_METRICS["notices_injected"] == {}
+    assert any("frameset document" in r.message for r in caplog.records)
+
+
 # -- logging is keyed by cause ----------------------------------------------------------------
 
 
