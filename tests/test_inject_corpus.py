@@ -13,7 +13,8 @@ is counted.
 
 Through the middleware, a reader with a notice at every placement gets each one in the page
 (and counted as injected) or a response that says why not (counted as not delivered, or as
-left out on purpose), on every document, whole and in small chunks.
+left out on purpose), on every document, whole and in small chunks, with the page around
+the notices intact; and WSGI and ASGI give the same answer however the body is split.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import pytest
 
 html5lib = pytest.importorskip("html5lib")
 
-from compliance import testing, wsgi  # noqa: E402
+from compliance import asgi, testing, wsgi  # noqa: E402
 from compliance.inject import Injector, PageInfo, Placement  # noqa: E402
 
 NOTICE = '<aside class="compliance-notice" data-compliance-rule="t">N</aside>'
@@ -339,4 +340,44 @@ def test_every_notice_is_in_the_page_or_counted_as_not_delivered(
                     f"{response.status}, in the page {sorted(present)}, counted "
                     f"{sorted(injected)}, page kept: {page in (expected, body)}, {dict(counts)}"
                 )
+    assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"
+
+
+def _asgi_page(body: bytes, pieces: list[bytes]) -> Any:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for i, piece in enumerate(pieces):
+            more = i < len(pieces) - 1
+            await send({"type": "http.response.body", "body": piece, "more_body": more})
+
+    return app
+
+
+def test_the_response_depends_neither_on_the_adapter_nor_on_the_chunks(
+    html_corpus: Path, make_engine: Any
+) -> None:
+    """Every document, whole and in 1-, 7- and 64-byte chunks, through WSGI and ASGI: one
+    status and one body (the core decides; the adapters only translate)."""
+    engine = make_engine(EVERY_PLACEMENT)
+    failures: list[str] = []
+    for name, index, doc in corpus_documents(html_corpus):
+        body = doc.encode("utf-8", "surrogatepass")
+        answers: dict[tuple[int, bytes], list[str]] = {}
+        for chunk in (0, 1, 7, 64):
+            pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] if chunk else [body]
+            app = page_app(body, chunk=chunk, length=False, gzipped=False)
+            w = testing.call_wsgi(
+                wsgi.ComplianceMiddleware(app, engine), testing.wsgi_environ(peer="192.0.2.1")
+            )
+            a = testing.call_asgi(
+                asgi.ComplianceMiddleware(_asgi_page(body, pieces or [b""]), engine),
+                testing.asgi_scope(peer="192.0.2.1"),
+            )
+            answers.setdefault((w.status, w.body), []).append(f"wsgi/{chunk}")
+            answers.setdefault((a.status, a.body), []).append(f"asgi/{chunk}")
+        if len(answers) > 1:
+            failures.append(
+                f"{name}#{index} {doc[:40]!r}: {len(answers)} answers {answers.values()}"
+            )
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"
