@@ -209,6 +209,26 @@ def test_misnested_formatting_is_uncertain_never_half_removed() -> None:
         run(f"<p {MARK}><b>a</p>b".encode())
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        f"<!DOCTYPE html><html {MARK}><body><p>a</p>",
+        f"<head {MARK}><title>t</title></head><body><p>a</p>",
+        f"<!DOCTYPE html><body {MARK}><p>a</p>",
+        f"<p>a</p><body {MARK}><p>b</p>",  # a second <body> gives the body its attributes
+        f"<frameset {MARK}><frame src=a></frameset>",
+    ],
+)
+def test_a_mark_on_the_document_itself_is_uncertain_never_ignored(page: str) -> None:
+    """Removing <html>, <head>, <body> or <frameset> would remove the page, not an element
+    of it: the mark is not passed over (the page would go out whole), the editor says it
+    cannot withhold and the middleware's fail mode sends none of it."""
+    with pytest.raises(WithholdUncertain, match="would withhold the document"):
+        run(page.encode())
+    unmarked = page.replace(MARK, 'data-compliance-withhold="no-rule-has-this"').encode()
+    assert run(unmarked) == unmarked  # a token no rule names is nothing to withhold
+
+
 def test_the_rest_of_the_document_goes_when_a_marked_element_never_ends() -> None:
     assert run(f"<p>a</p><main {MARK}><p>b<p>c".encode()) == b"<p>a</p>"
 

@@ -179,6 +179,26 @@ def test_failing_open_cuts_the_document_rather_than_send_withheld_content(
     assert any("withhold uncertain" in r.getMessage() for r in caplog.records)
 
 
+MARKED_BODY = (
+    b"<!DOCTYPE html><html><head><title>t</title></head>"
+    b"<body data-compliance-withhold='order-7'><p>The whole story</p></body></html>"
+)
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_marked_body_is_never_sent(call: Call, mode: str) -> None:
+    """The mark on <body> withholds the page's content: it is not ignored (the page went
+    out whole before), nor can the body be cut out and the page stand. Failing closed the
+    answer is a 503; failing open the document ends where the body would start."""
+    response, metrics = call(App([], MARKED_BODY, chunk=len(MARKED_BODY)), fail_mode=mode)
+    assert response.status == (503 if mode == "closed" else 200)
+    assert b"The whole story" not in response.body
+    assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
+    response, metrics = call(App([], MARKED_BODY), DE, fail_mode=mode)  # the rule is Russia's
+    assert response.status == 200
+    assert b"The whole story" in response.body
+
+
 def test_a_body_that_cannot_be_edited_is_never_sent_unedited(call: Call) -> None:
     response, _ = call(App([("Content-Encoding", "zstd")], b"\x28\xb5\x2f\xfd" + PAGE))
     assert response.status == 503  # even with fail_mode="open": the content is withheld

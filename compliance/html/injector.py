@@ -520,6 +520,8 @@ class Injector:
         if self._extent is not None and not self._within(data, start, end, name, is_end, tag):
             return
         began = False  # this start tag opens the body implicitly
+        if name in _NEVER_WITHHELD and self._withhold is not None and tag and not is_end:
+            self._document_mark(name, tag)
         if self._phase == _PRE and not tok.template:
             if is_end:
                 if name in (b"body", b"html", b"br"):
@@ -656,6 +658,19 @@ class Injector:
                 self._resolve_frameset()
 
     # --- withholding ----------------------------------------------------------------------------
+
+    def _document_mark(self, name: bytes, tag: bytes) -> None:
+        """A mark on ``<html>``, ``<head>``, ``<body>`` or ``<frameset>`` would withhold the
+        document itself (or its metadata): nothing to cut out and leave the page standing,
+        so never send on as if it were not there."""
+        withhold = self._withhold
+        assert withhold is not None
+        if (
+            withhold.marks
+            and _MARK_PROBE.search(tag) is not None
+            and withhold.select(name, attributes(tag)) is not None
+        ):
+            raise Ambiguous(f"a mark on <{name.decode()}> would withhold the document")
 
     def _withholds(
         self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool
