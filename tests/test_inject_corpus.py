@@ -14,12 +14,15 @@ is counted.
 Through the middleware, a reader with a notice at every placement gets each one in the page
 (and counted as injected) or a response that says why not (counted as not delivered, or as
 left out on purpose), on every document, whole and in small chunks, with the page around
-the notices intact; and WSGI and ASGI give the same answer however the body is split.
+the notices intact; and WSGI and ASGI give the same answer however the body is split. With
+a marked element or a listed embed put anywhere in a document, no such element reaches the
+reader.
 """
 
 from __future__ import annotations
 
 import gzip
+import random
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -380,4 +383,56 @@ def test_the_response_depends_neither_on_the_adapter_nor_on_the_chunks(
             failures.append(
                 f"{name}#{index} {doc[:40]!r}: {len(answers)} answers {answers.values()}"
             )
+    assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"
+
+
+WITHHOLDING = """\
+version: 1
+rules:
+  - id: court-order
+    title: one marked element and one embed host withheld in Russia
+    jurisdictions: [RU]
+    withhold:
+      marks: [w1]
+      embeds: [blocked.example]
+      placeholder: false
+    notice: {placement: body_end, default_locale: en, text: {en: A notice.}}
+"""
+_INSERTS = (
+    '<div data-compliance-withhold="w1">SECRET</div>',
+    '<img src="https://blocked.example/x.png">',
+)
+_EMBEDS = frozenset({"iframe", "embed", "object", "video", "audio", "source", "img", "script"})
+
+
+def _withheld_in(tree: Any) -> bool:
+    for element in tree.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.get("data-compliance-withhold") == "w1":
+            return True
+        if element.tag in _EMBEDS and "blocked.example" in (element.get("src") or ""):
+            return True
+    return False
+
+
+def test_withheld_content_never_reaches_the_reader(html_corpus: Path, make_engine: Any) -> None:
+    """A marked element or a listed embed put at a random place in every document (in a
+    comment, an attribute, a table, foreign content...), whole and in 6-byte chunks: when
+    the output parses (as a browser does) to such an element, the editor failed."""
+    engine = make_engine(WITHHOLDING)
+    rng = random.Random(7)
+    failures: list[str] = []
+    for name, index, doc in corpus_documents(html_corpus):
+        for insert in _INSERTS:
+            at = rng.randrange(len(doc) + 1)
+            body = (doc[:at] + insert + doc[at:]).encode("utf-8", "surrogatepass")
+            for chunk in (0, 6):
+                app = page_app(body, chunk=chunk, length=False, gzipped=False)
+                environ = testing.wsgi_environ(peer="192.0.2.1")
+                response = testing.call_wsgi(wsgi.ComplianceMiddleware(app, engine), environ)
+                if response.status != 200:
+                    continue
+                if _withheld_in(parse(response.body.decode("utf-8", "surrogatepass"))):
+                    failures.append(f"{name}#{index} at {at} chunk={chunk}: {body[:80]!r}")
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"
