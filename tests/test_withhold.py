@@ -229,6 +229,25 @@ def test_a_mark_on_the_document_itself_is_uncertain_never_ignored(page: str) -> 
     assert run(unmarked) == unmarked  # a token no rule names is nothing to withhold
 
 
+@pytest.mark.parametrize("size", [None, 1, 4, 5])
+def test_a_removal_never_joins_a_text_lt_to_what_follows_into_a_tag(size: int | None) -> None:
+    """In "a<<img ...>img src=..." the first "<" is text only because the embed's "<"
+    follows it; removed without a trace, the embed would leave "a<img src=...": a new
+    tag, here one loading the withheld host. An empty comment keeps them apart."""
+    page = (
+        b'<p>a<<iframe src="https://embed.rt.com/v"></iframe>'
+        b'img src="https://embed.rt.com/x.png" alt="b"></p>'
+    )
+    out = run(page, size)
+    assert out == b'<p>a<<!---->img src="https://embed.rt.com/x.png" alt="b"></p>'
+    assert [e.tag for e in parse(out.decode()).iter() if isinstance(e.tag, str)] == [
+        "html",
+        "head",
+        "body",
+        "p",
+    ]
+
+
 def test_the_rest_of_the_document_goes_when_a_marked_element_never_ends() -> None:
     assert run(f"<p>a</p><main {MARK}><p>b<p>c".encode()) == b"<p>a</p>"
 

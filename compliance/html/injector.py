@@ -93,6 +93,7 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|&")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
+_SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
 # Before the body: what cannot matter there (whitespace, comments, end tags but _READ_ENDS,
 # and <head>, <meta>, <link>, <base>, <title>, <script>, <style> that declare no charset and
@@ -187,6 +188,7 @@ class Injector:
         self._started = False
         self._finished = False
         self._tail = b""
+        self._last_sent = b""  # the last byte returned, for what a removal leaves joined
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
@@ -304,7 +306,10 @@ class Injector:
             self._tail = b""
             self._phase = _PASS
             self.skipped_reason = f"internal error: {exc!r}"
-        return b"".join(self._out)
+        out = b"".join(self._out)
+        if out:
+            self._last_sent = out[-1:]
+        return out
 
     def _scan(self, data: bytes, final: bool) -> int:
         i = 0
@@ -703,12 +708,16 @@ class Injector:
             placeholder = self._placeholder(rule)
         if not placeholder and starts_body:
             placeholder = b"<body>"  # the body starts here even without the element
+        if not placeholder and self._output_ends_with_lt():
+            # A "<" that is text only because this element's "<" followed it would open a
+            # tag with what follows the element: an empty comment keeps them apart.
+            placeholder = _SEPARATOR
         if placeholder:
             if self._held is not None:
                 self._held += placeholder
             else:
                 self._out.append(placeholder)
-            if self._frameset_ok and placeholder != b"<body>":
+            if self._frameset_ok and placeholder not in (b"<body>", _SEPARATOR):
                 self._resolve_frameset()
         extent = Extent(name, tok, tag.endswith(b"/>"))
         if extent.done:  # the start tag is the whole element
@@ -725,6 +734,15 @@ class Injector:
         assert withhold is not None
         if withhold.marks or name is None or name in EMBED_ELEMENTS:
             raise Ambiguous("a start tag too long to read may be one to withhold")
+
+    def _output_ends_with_lt(self) -> bool:
+        """Whether the last byte sent or due is a ``<``."""
+        if self._held:
+            return self._held[-1:] == b"<"
+        for piece in reversed(self._out):
+            if piece:
+                return piece[-1:] == b"<"
+        return self._last_sent == b"<"
 
     def _placeholder(self, rule: str) -> bytes:
         found = self._placeholders.get(rule)
