@@ -1658,6 +1658,13 @@ class Exchange:
         if editor.skipped is not None:
             self.metrics.skipped(editor.skipped)
             return
+        self._count_injected(editor)
+
+    def _count_injected(self, editor: BodyEditor) -> None:
+        """Count the notices that are in the page: those of the placements that placed."""
+        decision = self.decision
+        if decision is None:
+            return
         placed = editor.placed
         for notice in self._wanted(decision):
             if notice.placement in placed:
@@ -1700,6 +1707,8 @@ class Exchange:
             if self._withholding:
                 start = self._commit(None, editor)
                 body = edited + (editor.cut(output) if editor is not None else output)
+                if editor is not None:
+                    self._count_injected(editor)  # the cut document ends with them
                 return [start, Data(body)] if body else [start]
             self._committed = True
             self._stopped = False  # the rest goes out as the application sends it
@@ -1711,6 +1720,8 @@ class Exchange:
         # Headers are out: never send half-edited bytes followed by raw ones. End the body
         # cleanly where it is (any notice still held goes at the end).
         tail = editor.cut(output) if editor is not None else output
+        if editor is not None:
+            self._count_injected(editor)  # the cut document ends with them
         return [Data(tail)] if tail else []
 
 

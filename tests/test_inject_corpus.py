@@ -447,9 +447,15 @@ def test_withheld_content_never_reaches_the_reader(html_corpus: Path, make_engin
             for chunk in (0, 1):
                 app = page_app(body, chunk=chunk, length=False, gzipped=False)
                 environ = testing.wsgi_environ(peer="192.0.2.1")
-                response = testing.call_wsgi(wsgi.ComplianceMiddleware(app, engine), environ)
+                middleware = wsgi.ComplianceMiddleware(app, engine)
+                response = testing.call_wsgi(middleware, environ)
                 if response.status != 200:
                     continue
                 if _withheld_in(parse(response.body.decode("utf-8", "surrogatepass"))):
                     failures.append(f"{name}#{index} chunk={chunk}: {body[:80]!r}")
+                # The notice is counted as injected exactly when it is in the page (a cut
+                # document ends with it).
+                counted = bool(middleware.metrics()["notices_injected"])
+                if counted != (b'data-compliance-rule="court-order"' in response.body):
+                    failures.append(f"{name}#{index} chunk={chunk}: notice miscounted")
     assert not failures, "\n".join(failures[:20]) + f"\n({len(failures)} failures)"

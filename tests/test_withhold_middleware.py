@@ -177,6 +177,23 @@ def test_failing_open_cuts_the_document_rather_than_send_withheld_content(
     assert b"after" not in response.body
     assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
     assert any("withhold uncertain" in r.getMessage() for r in caplog.records)
+    # The cut document ends with the notice still due, and counts it as injected.
+    assert b"A notice for readers in Russia." in response.body
+    assert metrics["notices_injected"] == {"ru-order|RU": 1}
+
+
+@pytest.mark.parametrize("chunk", [7, 1])
+def test_a_document_cut_after_its_headers_counts_the_notices_it_ends_with(
+    call: Call, chunk: int
+) -> None:
+    # Refused while the headers were not out (the ASGI app sends one message); cut once
+    # they were (WSGI, in chunks): either way what is in the page is what is counted.
+    response, metrics = call(App([], MISNESTED, chunk=chunk), fail_mode="closed")
+    assert b"secret" not in response.body
+    assert metrics["notices_not_delivered"] == {"withhold uncertain": 1}
+    assert (b"A notice for readers in Russia." in response.body) == bool(
+        metrics["notices_injected"]
+    )
 
 
 MARKED_BODY = (
