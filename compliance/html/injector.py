@@ -143,6 +143,8 @@ class Injector:
     back while deciding where a snippet goes.
     """
 
+    _last_sent = b""  # the last byte returned (what a removal leaves joined to what follows)
+
     def __init__(
         self,
         render: Callable[[PageInfo], Mapping[Placement, str]],
@@ -188,7 +190,6 @@ class Injector:
         self._started = False
         self._finished = False
         self._tail = b""
-        self._last_sent = b""  # the last byte returned, for what a removal leaves joined
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
@@ -525,7 +526,7 @@ class Injector:
         if self._extent is not None and not self._within(data, start, end, name, is_end, tag):
             return
         began = False  # this start tag opens the body implicitly
-        if name in _NEVER_WITHHELD and self._withhold is not None and tag and not is_end:
+        if self._withhold is not None and name in _NEVER_WITHHELD and tag and not is_end:
             self._document_mark(name, tag)
         if self._phase == _PRE and not tok.template:
             if is_end:
