@@ -1706,9 +1706,7 @@ class Exchange:
                 return [Start(response.status, response.headers), Data(response.body)]
             if self._withholding:
                 start = self._commit(None, editor)
-                body = edited + (editor.cut(output) if editor is not None else output)
-                if editor is not None:
-                    self._count_injected(editor)  # the cut document ends with them
+                body = edited + self._cut(editor, output)
                 return [start, Data(body)] if body else [start]
             self._committed = True
             self._stopped = False  # the rest goes out as the application sends it
@@ -1719,10 +1717,17 @@ class Exchange:
             return events
         # Headers are out: never send half-edited bytes followed by raw ones. End the body
         # cleanly where it is (any notice still held goes at the end).
-        tail = editor.cut(output) if editor is not None else output
-        if editor is not None:
-            self._count_injected(editor)  # the cut document ends with them
+        tail = self._cut(editor, output)
         return [Data(tail)] if tail else []
+
+    def _cut(self, editor: BodyEditor | None, output: bytes) -> bytes:
+        """``output``, then the end of a cleanly cut document: the notices still due (counted
+        as injected: they are in the page) and the end tags that close it."""
+        if editor is None:
+            return output
+        tail = editor.cut(output)
+        self._count_injected(editor)
+        return tail
 
 
 # -- the middleware options, shared by both adapters ------------------------------------------
