@@ -487,6 +487,27 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
             PageInfo(None, "utf-8", "n3"),
             id="nonce-last",
         ),
+        # Meta and link tags with the common attributes, read literally first, and with a
+        # charset or a nonce among them.
+        pytest.param(
+            b'<meta name="a" content="b"><meta name="c" content="d" charset="koi8-r">x',
+            None,
+            PageInfo(None, "koi8-r", None),
+            id="charset-after-common-attributes",
+        ),
+        pytest.param(
+            b'<meta property="og:x" content="text/html; charset=koi8-r"'
+            b' http-equiv="Content-Type">x',
+            None,
+            PageInfo(None, "koi8-r", None),
+            id="http-equiv-after-common-attributes",
+        ),
+        pytest.param(
+            b'<link rel="stylesheet" href="/a.css"><link rel="preload" href="/b.js" nonce="n5">x',
+            None,
+            PageInfo(None, "utf-8", "n5"),
+            id="nonce-after-common-attributes",
+        ),
     ],
 )
 def test_page_info(doc: bytes, charset: str | None, expected: PageInfo) -> None:

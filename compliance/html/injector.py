@@ -39,6 +39,7 @@ from compliance.html.tokenizer import (
     Tokenizer,
     Watch,
     attributes,
+    literal_choice,
     plain_attributes,
     text_to_end,
 )
@@ -105,7 +106,15 @@ _SAFE_ATTRS = plain_attributes(rb"[cC][hH]|[hH][tT]|[nN][oO]") + rb"[\t\n\f\r ]*
 _DELIMITED = rb"(?=[\t\n\f\r />])"
 # End tags read before the body (they start it, or change how the tokenizer reads on).
 _READ_ENDS = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
+# The attribute names of <meta>, <link> and <base> common enough to be read literally first
+# (see tokenizer._COMMON_NAMES): each exact (followed by "="), none declaring a charset or
+# carrying a nonce.
+_HEAD_COMMON_ATTRS = (
+    b"name content property rel href type sizes as media title itemprop hreflang crossorigin"
+    b" integrity referrerpolicy id class"
+).split()
 _HEAD_SKIP_TAGS = [  # after "<"
+    rb"(?:meta|link|base)(?: (?:" + literal_choice(_HEAD_COMMON_ATTRS) + rb')="[^"]*+")*+>',
     b"(?:"
     + b"|".join(_any_case(n) for n in (b"meta", b"link", b"base"))
     + b")"

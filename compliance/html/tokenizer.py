@@ -157,6 +157,9 @@ SCRIPT_TEXT: Final = text_to_end(b"script", unless=b"!--")
 # A whole script element up to (not including) its end tag, in that common case.
 _WHOLE_SCRIPT = rb"(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
 
+# The same, its start tag written in lower case (a choice rules it out at its first byte).
+_LOWER_WHOLE_SCRIPT = rb"script(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
+
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
     rb"(?i:script)(?=[\t\n\f\r />])"
@@ -186,6 +189,58 @@ MAX_DEPTH: Final = 512
 LONGEST_TAG: Final = 1 << 20
 """Tags longer than this are never read whole (a reader that must read every tag it cares
 about, as withholding does, sets :attr:`Tokenizer.max_token` to it)."""
+
+
+# Element names most pages are made of, the most common first. Their tags, when plainly
+# written (an end tag without attributes, a start tag whose attributes are each one space and
+# name="value"), are read by literal alternatives tried before the general ones. In ``re`` a
+# choice rules out an alternative that starts with a literal byte almost for free, but pays
+# for every character class it tests there and, about as much as for a short tag, for every
+# lookahead it enters: the general alternatives need both to tell watched names apart. Speed
+# only: any other tag is read by the general alternatives, and to the same end.
+_COMMON_NAMES: Final = (
+    b"a p li span div img em strong i b br td tr ul h2 h3 time source picture figure"
+    b" figcaption section article header footer nav button small label blockquote ol h1 h4 th"
+    b" tbody thead dd dt dl"
+).split()
+# One attribute of a plainly written start tag (see _DOUBLE_QUOTED).
+_SPACE_DOUBLE_QUOTED = rb" [^\t\n\f\r /\"'=<>]++=\"[^\"]*+\""
+
+
+def literal_choice(names: Iterable[bytes]) -> bytes:
+    """A pattern matching exactly ``names`` (lower case, in their order), nested by common
+    first letters so that every alternative of a choice starts with a literal byte."""
+    groups: dict[bytes, list[bytes]] = {}
+    for name in names:
+        groups.setdefault(name[:1], []).append(name[1:])
+    alternatives = []
+    for first, rests in groups.items():
+        longer = [rest for rest in rests if rest]
+        if not longer:
+            alternatives.append(re.escape(first))
+        elif len(rests) == 1:
+            alternatives.append(re.escape(first + rests[0]))
+        else:
+            empty = b"|" if len(longer) < len(rests) else b""
+            alternatives.append(re.escape(first) + b"(?:" + empty + literal_choice(longer) + b")")
+    return b"|".join(alternatives)
+
+
+def _plain_common(starts: frozenset[bytes], ends: frozenset[bytes]) -> list[bytes]:
+    """Alternatives (after "<") for the tags of :data:`_COMMON_NAMES` that are neither in
+    ``starts`` nor in ``ends``, plainly written: one per first letter of a start tag's name,
+    one for all end tags."""
+    pieces = []
+    ended = [name for name in _COMMON_NAMES if name not in ends]
+    if ended:
+        pieces.append(b"/(?:" + literal_choice(ended) + b")>")
+    groups: dict[bytes, list[bytes]] = {}
+    for name in _COMMON_NAMES:
+        if name not in starts:
+            groups.setdefault(name[:1], []).append(name)
+    for names in groups.values():
+        pieces.append(b"(?:" + literal_choice(names) + b")(?:" + _SPACE_DOUBLE_QUOTED + b")*+>")
+    return pieces
 
 
 def _first_letters(names: Iterable[bytes]) -> list[bytes]:
@@ -236,13 +291,17 @@ def _boring(
     starts, ends = starts | INTRINSIC_STARTS, ends | INTRINSIC_ENDS
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
-    # One "<" and one flat choice after it (each alternative's first character rules it in or
-    # out in one step; a nested choice costs more). End tags first. An end tag without quotes
-    # ends at its first ">" (those with quotes take the generic path).
-    pieces = [b"/" + first + rb"[^>\"']*+>" for first in _first_letters(ends)]
-    pieces += [first + _PLAIN_ATTRS for first in _first_letters(starts)]
+    # One "<" and one choice after it, each alternative's first byte ruling it in or out in
+    # one step: the common tags plainly written, comments and lower-case scripts (each
+    # starting with a literal byte), then end tags, then start tags. An end tag without
+    # quotes ends at its first ">" (those with quotes take the generic path).
+    pieces = _plain_common(starts, ends)
     if not comments:
         pieces.append(WHOLE_COMMENT)
+    if whole_scripts:
+        pieces.append(_LOWER_WHOLE_SCRIPT)
+    pieces += [b"/" + first + rb"[^>\"']*+>" for first in _first_letters(ends)]
+    pieces += [first + _PLAIN_ATTRS for first in _first_letters(starts)]
     if whole_scripts:
         pieces.append(_WHOLE_SCRIPT)
     elif url_scripts:
