@@ -198,7 +198,9 @@ class RawHeaders(Mapping[str, str]):
     def _build(self) -> dict[bytes, bytes]:
         raw = self._raw
         index = dict(raw)  # servers send lower-case names, each once: the usual case, in C
-        if len(index) != len(raw) or not all(map(bytes.islower, index)):
+        # No upper-case letter in any name: one test over the names joined (a name without
+        # letters is the same lowered, wherever it stands).
+        if len(index) != len(raw) or not b"".join(index).islower():
             index = {}
             for key, value in raw:
                 name = key.lower()

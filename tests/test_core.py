@@ -446,6 +446,8 @@ def test_cache_policy_without_notices(
     [
         pytest.param([(b"accept-language", b"ru"), (b"x-a", b"1")], id="lower"),
         pytest.param([(b"Accept-Language", b"ru"), (b"X-A", b"1")], id="mixed-case"),
+        pytest.param([(b"accept-language", b"ru"), (b"x-A", b"1")], id="one-upper-case-letter"),
+        pytest.param([(b"ACCEPT-LANGUAGE", b"ru"), (b"x-a", b"1")], id="one-upper-case-name"),
         pytest.param(iter([(b"accept-language", b"ru"), (b"x-a", b"1")]), id="generator"),
         pytest.param([[b"accept-language", b"ru"], [b"x-a", b"1"]], id="lists"),
     ],
