@@ -154,11 +154,12 @@ included)."""
 SCRIPT_TEXT: Final = text_to_end(b"script", unless=b"!--")
 """A pattern for a script's text up to its end tag when it never starts an escape
 (``<!--``): the common case, read exactly as ``_scan_script`` would read it."""
-# A whole script element up to (not including) its end tag, in that common case.
-_WHOLE_SCRIPT = rb"(?i:script)(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
-
-# The same, its start tag written in lower case (a choice rules it out at its first byte).
-_LOWER_WHOLE_SCRIPT = rb"script(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
+# A whole script element up to (not including) its end tag, in that common case, after its
+# name; then with the name in any case, and written in lower case (a choice rules that one
+# out at its first byte).
+_SCRIPT_AFTER_NAME = rb"(?=[\t\n\f\r />])" + _ATTRS + rb">" + SCRIPT_TEXT
+_WHOLE_SCRIPT = rb"(?i:script)" + _SCRIPT_AFTER_NAME
+_LOWER_WHOLE_SCRIPT = rb"script" + _SCRIPT_AFTER_NAME
 
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
@@ -207,9 +208,10 @@ _COMMON_NAMES: Final = (
 _SPACE_DOUBLE_QUOTED = rb" [^\t\n\f\r /\"'=<>]++=\"[^\"]*+\""
 
 
-def literal_choice(names: Iterable[bytes]) -> bytes:
-    """A pattern matching exactly ``names`` (lower case, in their order), nested by common
-    first letters so that every alternative of a choice starts with a literal byte."""
+def _literal_alternatives(names: Iterable[bytes]) -> list[bytes]:
+    """Patterns matching exactly ``names`` (lower case, in their order), one per first
+    letter, each nested the same way so that every alternative of a choice starts with a
+    literal byte."""
     groups: dict[bytes, list[bytes]] = {}
     for name in names:
         groups.setdefault(name[:1], []).append(name[1:])
@@ -223,23 +225,26 @@ def literal_choice(names: Iterable[bytes]) -> bytes:
         else:
             empty = b"|" if len(longer) < len(rests) else b""
             alternatives.append(re.escape(first) + b"(?:" + empty + literal_choice(longer) + b")")
-    return b"|".join(alternatives)
+    return alternatives
+
+
+def literal_choice(names: Iterable[bytes]) -> bytes:
+    """A pattern matching exactly ``names`` (lower case), every alternative of each choice
+    in it starting with a literal byte."""
+    return b"|".join(_literal_alternatives(names))
 
 
 def _plain_common(starts: frozenset[bytes], ends: frozenset[bytes]) -> list[bytes]:
     """Alternatives (after "<") for the tags of :data:`_COMMON_NAMES` that are neither in
-    ``starts`` nor in ``ends``, plainly written: one per first letter of a start tag's name,
-    one for all end tags."""
+    ``starts`` nor in ``ends``, plainly written: one for all end tags, one per first letter
+    of a start tag's name."""
     pieces = []
     ended = [name for name in _COMMON_NAMES if name not in ends]
     if ended:
         pieces.append(b"/(?:" + literal_choice(ended) + b")>")
-    groups: dict[bytes, list[bytes]] = {}
-    for name in _COMMON_NAMES:
-        if name not in starts:
-            groups.setdefault(name[:1], []).append(name)
-    for names in groups.values():
-        pieces.append(b"(?:" + literal_choice(names) + b")(?:" + _SPACE_DOUBLE_QUOTED + b")*+>")
+    started = [name for name in _COMMON_NAMES if name not in starts]
+    for names in _literal_alternatives(started):
+        pieces.append(b"(?:" + names + b")(?:" + _SPACE_DOUBLE_QUOTED + b")*+>")
     return pieces
 
 
