@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, NamedTuple, Protocol, TypeVar
 
+from .cache import BoundedCache, approximate_size
 from .geo import Location
 from .html.placements import Placement
 from .http import normalize_host, normalize_path, url_host
@@ -40,8 +41,12 @@ __all__ = [
 
 T = TypeVar("T")
 _NOTHING: Final = object()
-_MEMO_ENTRIES: Final = 32
-"""Entries a decision remembers (a few kinds for each of a few page languages)."""
+_DERIVED_ENTRIES: Final = 32768
+_DERIVED_BYTES: Final = 16 << 20
+_DECISION_SHARE: Final = 512
+"""Bytes each entry of :data:`_derived` counts for the decision it holds: entries come four
+or five to a decision and page language (choices, localized, snippets, vary, variant), and
+a decision is about 2 KiB with a notice; an entry may be the last to hold it."""
 _MEMO_LANGUAGE: Final = 35
 """Longest page language a decision remembers anything for (the longest language range
 :mod:`~compliance.locales` reads): no well-formed tag people use is longer."""
@@ -296,6 +301,25 @@ class WithholdMatch:
 Localized = NoticeMatch | WithholdMatch
 
 
+def _derived_size(key: tuple[int, str, str | None], entry: tuple[Decision, object]) -> int:
+    value = entry[1]
+    if isinstance(value, dict):  # snippets: the markup by placement
+        size = approximate_size(value) + sum(approximate_size(v) for v in value.values())
+    elif isinstance(value, Decision):  # localized: new notices at most, the rest shared
+        size = 4 * _DECISION_SHARE
+    else:
+        size = approximate_size(value)
+    return approximate_size(key) + size + _DECISION_SHARE
+
+
+_derived: BoundedCache[tuple[int, str, str | None], tuple[Decision, object]] = BoundedCache(
+    _DERIVED_ENTRIES, _DERIVED_BYTES, size=_derived_size
+)
+"""What decisions remember per page language (see :meth:`Decision.derived`), keyed by the
+decision's identity: an entry holds its decision, so no other object can take its id while
+the entry lives; one cache for all of them, so the bound holds however many there are."""
+
+
 @dataclass(frozen=True, eq=False)
 class Decision:
     """What applies to one reader and request. Immutable; safe to share between threads."""
@@ -318,26 +342,20 @@ class Decision:
     """Parts of the page to withhold (empty when a block applies)."""
     accept_language: str | None = field(repr=False, default=None)
     _trace: Callable[[], tuple[TraceEntry, ...]] = field(repr=False, default=tuple)
-    _memo: dict[tuple[str, str | None], object] = field(
-        init=False, repr=False, default_factory=dict
-    )
-    """What the page's language makes of this decision (locale choices, snippets, vary,
-    the localized decision), per language: a decision is shared by every request of the
-    same reader and page, and is replaced (with its memo) when the rules reload. At most
-    :data:`_MEMO_ENTRIES` entries are remembered."""
 
     def derived(self, kind: str, page_language: str | None, make: Callable[[], T]) -> T:
         """``make()``, remembered with this decision under ``kind`` and the page's
-        language: for values that depend on nothing else (the response core's variant
-        name, say). Bounded; a decision the rules replace takes its memo with it."""
-        key = (kind, page_language)
-        memo = self._memo
-        found = memo.get(key, _NOTHING)
-        if found is not _NOTHING:
-            return found  # type: ignore[return-value]
+        language: for values that depend on nothing else (the locale choices, snippets,
+        vary and localized form; the response core's variant name). A decision is shared
+        by every request of the same reader and page, so each is made once; what all
+        decisions remember together is bounded in entries and bytes (:data:`_derived`)."""
+        key = (id(self), kind, page_language)
+        found = _derived.get(key)
+        if found is not None and found[0] is self:
+            return found[1]  # type: ignore[return-value]
         value = make()
-        if len(memo) < _MEMO_ENTRIES and len(page_language or "") <= _MEMO_LANGUAGE:
-            memo[key] = value
+        if len(page_language or "") <= _MEMO_LANGUAGE:
+            _derived.set(key, (self, value))
         return value
 
     def _matches(self) -> tuple[Localized, ...]:

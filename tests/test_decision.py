@@ -398,9 +398,9 @@ def test_a_decisions_page_language_memo_keeps_languages_apart_and_stays_bounded(
     engine: Engine,
 ) -> None:
     """What a decision remembers per page language (snippets, vary, the localized form) is
-    that language's answer, never another's; the memo holds at most a few dozen entries,
-    and nothing for an over-long language, however many languages pages come in."""
-    from compliance.decision import _MEMO_ENTRIES, Decision
+    that language's answer, never another's; nothing is remembered for an over-long
+    language."""
+    from compliance.decision import Decision, _derived
 
     decision = engine.decide(location=Location.of("RU"), accept_language="en", at=DAY)
 
@@ -420,10 +420,49 @@ def test_a_decisions_page_language_memo_keeps_languages_apart_and_stays_bounded(
         language = f"en-x-{n:04d}"
         assert decision.snippets(language) == fresh().snippets(language)
         assert decision.vary_for(language) == fresh().vary_for(language)
-    assert len(decision._memo) <= _MEMO_ENTRIES
+    assert len(_derived) <= _derived.max_entries
     (snippet,) = decision.snippets("uk").values()
     assert " uk</" in snippet
     long = "en-" + "-".join(["abcdefgh"] * 4)  # 38 characters
     other = engine.decide(location=Location.of("RU"), accept_language="uk", at=DAY)
     assert other.snippets(long) == other.snippets(long)
-    assert not any(language == long for _, language in other._memo)
+    assert not any(language == long for _, _, language in list(_derived))
+
+
+def test_what_decisions_remember_per_page_language_is_bounded_in_bytes_overall(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each decision remembers its snippets, locale choices and localized form per page
+    language; however many decisions and page languages there are (readers' languages and
+    paths make decisions, pages their languages), all of it together stays within one byte
+    bound (here 1 MiB; 800 decisions in 10 languages would otherwise hold about 6 MB)."""
+    import tracemalloc
+
+    from compliance import decision as module
+    from compliance.cache import BoundedCache
+
+    assert module._derived.max_bytes <= 16 << 20
+    bound = 1 << 20
+    monkeypatch.setattr(module, "_derived", BoundedCache(10_000, bound, size=module._derived_size))
+    decisions = [
+        engine.decide(location=Location.of("RU"), accept_language="en", at=DAY + dt.timedelta(n))
+        for n in range(800)
+    ]
+    languages = [f"en-x-{n:04d}" for n in range(10)]
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for decision in decisions:
+            for language in languages:
+                decision.snippets(language)
+                decision.localized(language)
+                decision.vary_for(language)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < bound, after - before
+    assert module._derived.evictions > 0
+    # Still remembered: a repeat is the same object, not made again.
+    assert decisions[-1].localized(languages[-1]) is decisions[-1].localized(languages[-1])
+    (snippet,) = decisions[-1].snippets(languages[-1]).values()
+    assert " en</" in snippet
