@@ -40,9 +40,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_NOTHING: Final = object()
 _DERIVED_ENTRIES: Final = 32768
-_DERIVED_BYTES: Final = 16 << 20
+_DERIVED_BYTES: Final = 32 << 20  # as much as the engine's decision cache holds decisions
 _DECISION_SHARE: Final = 512
 """Bytes each entry of :data:`_derived` counts for the decision it holds: entries come four
 or five to a decision and page language (choices, localized, snippets, vary, variant), and
@@ -305,8 +304,8 @@ def _derived_size(key: tuple[int, str, str | None], entry: tuple[Decision, objec
     value = entry[1]
     if isinstance(value, dict):  # snippets: the markup by placement
         size = approximate_size(value) + sum(approximate_size(v) for v in value.values())
-    elif isinstance(value, Decision):  # localized: new notices at most, the rest shared
-        size = 4 * _DECISION_SHARE
+    elif isinstance(value, Decision):  # localized: itself, or new notices and the rest shared
+        size = 0 if value is entry[0] else 4 * _DECISION_SHARE
     else:
         size = approximate_size(value)
     return approximate_size(key) + size + _DECISION_SHARE
