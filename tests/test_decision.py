@@ -441,7 +441,7 @@ def test_what_decisions_remember_per_page_language_is_bounded_in_bytes_overall(
     from compliance import decision as module
     from compliance.cache import BoundedCache
 
-    assert module._derived.max_bytes <= 32 << 20
+    assert module._derived.max_bytes <= 64 << 20
     bound = 1 << 20
     monkeypatch.setattr(module, "_derived", BoundedCache(10_000, bound, size=module._derived_size))
     decisions = [
