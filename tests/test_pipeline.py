@@ -263,16 +263,19 @@ def test_the_geolocator_is_asked_every_time_the_headers_do_not_answer(
 
 
 def test_the_memo_is_bounded_and_long_values_are_not_kept() -> None:
-    from compliance.geo.chain import _memo
+    from compliance.geo.chain import _MEMO_ENTRIES
 
     proxies = TrustedProxies(["10.0.0.0/8"])
-    for n in range(_memo.max_entries + 1_000):
+    for n in range(_MEMO_ENTRIES + 1_000):
         forwarded = f"198.18.{n // 256 % 256}.{n % 256}, 77.88.{n // 256 % 64}.{n % 256}"
         found = locate_request(
             "10.0.0.1", {"x-forwarded-for": forwarded}, proxies=proxies, geolocator=None
         )
         assert found.client.ip == f"77.88.{n // 256 % 64}.{n % 256}"
-    assert len(_memo) <= _memo.max_entries
+    _memo = proxies.located
+    assert _memo is not None
+    assert len(_memo) <= _memo.max_entries == _MEMO_ENTRIES
+    assert _memo.nbytes <= _memo.max_bytes
     before = len(_memo)
     long_header = ", ".join(["10.0.0.2"] * 100) + ", 77.88.55.88"
     assert len(long_header) > 512
@@ -301,3 +304,29 @@ def test_after_a_database_swap_the_new_answer_is_the_one_remembered() -> None:
     assert swapped.client == first.client
     assert ask(new) is swapped
     assert ask(old).location is before  # and back: the answer follows the geolocator
+
+
+def test_the_memo_lives_and_dies_with_its_proxies() -> None:
+    """What the pipeline remembers for requests through some trusted proxies is kept with
+    them: an application that drops a configuration (a middleware made per request, say)
+    drops its memory too, and one configuration's answers never serve another's."""
+    import gc
+    import weakref
+
+    headers = {"x-forwarded-for": "77.88.55.88"}
+    refs = []
+    for _ in range(50):
+        proxies = TrustedProxies(["10.0.0.0/8"])
+        assert locate_request("10.0.0.1", headers, proxies=proxies, geolocator=None).client.ip
+        refs.append(weakref.ref(proxies))
+    del proxies
+    gc.collect()
+    assert not any(ref() is not None for ref in refs)
+    hops = TrustedProxies(hops=1)
+    direct = TrustedProxies()
+    assert locate_request("10.0.0.1", headers, proxies=hops, geolocator=None).client.ip == (
+        "77.88.55.88"
+    )
+    assert locate_request("10.0.0.1", headers, proxies=direct, geolocator=None).client.ip == (
+        "10.0.0.1"
+    )

@@ -24,10 +24,13 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from compliance.cache import BoundedCache, remembered
 from compliance.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .chain import _Memo
 
 __all__ = [
     "DEFAULT_HEADERS",
@@ -165,7 +168,16 @@ class TrustedProxies:
     compliance.errors.ConfigurationError: trusted proxy '10/33' is not an IP address or CIDR range
     """
 
-    __slots__ = ("_clients", "_memo", "_ranges", "_text", "forwarded_header", "hops")
+    __slots__ = (
+        "__weakref__",
+        "_clients",
+        "_memo",
+        "_ranges",
+        "_text",
+        "forwarded_header",
+        "hops",
+        "located",
+    )
 
     def __init__(
         self,
@@ -207,6 +219,10 @@ class TrustedProxies:
         self._clients: BoundedCache[_ClientKey, ClientAddress] = BoundedCache(
             _MEMO_SIZE, _MEMO_BYTES, size=_client_size
         )
+        self.located: BoundedCache[tuple[object, ...], _Memo] | None = None
+        """The request pipeline's answers for requests through these proxies
+        (:func:`~compliance.geo.locate_request`), made on first use: they live and die with
+        the configuration."""
 
     @property
     def headers(self) -> tuple[str, ...]:

@@ -102,20 +102,29 @@ _readers: BoundedCache[int, tuple[Provider | HeaderGeolocator, HeaderGeolocator]
 _readers = BoundedCache(64, 64 * 1024, size=0)
 _new_tuple = tuple.__new__
 
-# The pipeline's answer for a repeat request, before any database lookup, by everything it
-# depends on: the proxies and the CDN reader (by identity: the entry keeps both alive, so no
-# other object can take their ids), the peer, and the values of the headers they read. A
-# repeat reader costs one lookup here instead of three calls and a new tuple. Only values
-# short enough for the caches below go in, so an entry's size is bounded: a fixed estimate.
+# The pipeline's answer for a repeat request, before any database lookup, kept with the
+# trusted proxies it went through (``TrustedProxies.located``: it lives and dies with them,
+# so a configuration dropped is memory freed), by everything else it depends on: the CDN
+# reader (by identity: the entry keeps it alive, so no other object can take its id), the
+# peer, and the values of the headers they read. A repeat reader costs one lookup here
+# instead of three calls and a new tuple. Only values short enough for the caches below go
+# in, so an entry's size is bounded: a fixed estimate.
 _MAX_REMEMBERED_VALUE: Final = 512
-_Memo = tuple[
-    TrustedProxies, HeaderGeolocator | None, RequestLocation, list[RequestLocation | None]
-]
-"""The proxies, the reader, the answer before the database, and a slot holding the last
-answer with it (replaced in place: one list store, no lock)."""
-_memo: BoundedCache[tuple[object, ...], _Memo] = BoundedCache(
-    8192, 8192 * 4096, size=4 * _MAX_REMEMBERED_VALUE + 1024
-)
+_MEMO_ENTRIES: Final = 8192
+_MEMO_ENTRY_BYTES: Final = 4 * _MAX_REMEMBERED_VALUE + 1024
+_Memo = tuple[HeaderGeolocator | None, RequestLocation, list[RequestLocation | None]]
+"""The reader, the answer before the database, and a slot holding the last answer with it
+(replaced in place: one list store, no lock)."""
+
+
+def _memo_of(proxies: TrustedProxies) -> BoundedCache[tuple[object, ...], _Memo]:
+    """The pipeline's memo kept with ``proxies``, made on first use."""
+    memo = proxies.located
+    if memo is None:
+        memo = proxies.located = BoundedCache(
+            _MEMO_ENTRIES, _MEMO_ENTRIES * _MEMO_ENTRY_BYTES, size=_MEMO_ENTRY_BYTES
+        )
+    return memo
 
 
 def _header_reader(provider: Provider | HeaderGeolocator) -> HeaderGeolocator:
@@ -155,7 +164,7 @@ def locate_request(
     get = headers.get
     if provider is None:
         reader = None
-        key: tuple[object, ...] = (id(proxies), peer, get(proxies.forwarded_header))
+        key: tuple[object, ...] = (peer, get(proxies.forwarded_header))
     else:
         entry = _readers.get(id(provider))  # _header_reader's hit, without its call
         reader = (
@@ -163,14 +172,16 @@ def locate_request(
         )
         region = reader.region_header
         key = (
-            id(proxies),
             id(reader),
             peer,
             get(proxies.forwarded_header),
             get(reader.header),
             None if region is None else get(region),
         )
-    memo = _memo.get(key)
+    memos = proxies.located
+    if memos is None:
+        memos = _memo_of(proxies)
+    memo = memos.get(key)
     if memo is None:
         found = _located(peer, headers, proxies, reader)
         if not all(
@@ -180,10 +191,10 @@ def locate_request(
             for part in key
         ):
             key = ()  # too long to remember (or odd): answered, not kept
-        memo = (proxies, reader, found, [None])
+        memo = (reader, found, [None])
         if key:
-            _memo.set(key, memo)
-    found = memo[2]
+            memos.set(key, memo)
+    found = memo[1]
     if geolocator is None or found.location.country is not None:
         return found
     # Not answered by the headers: the address, by the geolocator, every time (its own cache
@@ -191,7 +202,7 @@ def locate_request(
     # and handed back while the geolocator hands back the same Location object; after a
     # swap (or when its cache turns over), the new answer takes its place.
     location = geolocator.locate(found.client.ip)
-    slot = memo[3]
+    slot = memo[2]
     last = slot[0]
     if last is not None and last.location is location:
         return last
