@@ -117,13 +117,13 @@ _Memo = tuple[HeaderGeolocator | None, RequestLocation, list[RequestLocation | N
 (replaced in place: one list store, no lock)."""
 
 
-def _memo_of(proxies: TrustedProxies) -> BoundedCache[tuple[object, ...], _Memo]:
-    """The pipeline's memo kept with ``proxies``, made on first use."""
-    memo = proxies.located
-    if memo is None:
-        memo = proxies.located = BoundedCache(
-            _MEMO_ENTRIES, _MEMO_ENTRIES * _MEMO_ENTRY_BYTES, size=_MEMO_ENTRY_BYTES
-        )
+def _new_memo(proxies: TrustedProxies) -> BoundedCache[tuple[object, ...], _Memo]:
+    """The pipeline's memo for ``proxies``, kept with them (on their first request; two
+    threads making one at once lose only the answers of the one replaced)."""
+    memo: BoundedCache[tuple[object, ...], _Memo] = BoundedCache(
+        _MEMO_ENTRIES, _MEMO_ENTRIES * _MEMO_ENTRY_BYTES, size=_MEMO_ENTRY_BYTES
+    )
+    proxies.located = memo
     return memo
 
 
@@ -180,7 +180,7 @@ def locate_request(
         )
     memos = proxies.located
     if memos is None:
-        memos = _memo_of(proxies)
+        memos = _new_memo(proxies)
     memo = memos.get(key)
     if memo is None:
         found = _located(peer, headers, proxies, reader)
