@@ -47,6 +47,7 @@ from compliance.http import (
     HeaderIndex,
     Headers,
     add_vary,
+    application_tags,
     editable_codings,
     filter_accept_encoding,
     get_all,
@@ -121,6 +122,7 @@ _NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
 _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
+_SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 _decision_request: Final = functools.partial(tuple.__new__, DecisionRequest)
 """A :class:`~compliance.decision.Request` from its six fields, in order: a NamedTuple's own
 constructor is Python code, and this is the hot path of every request."""
@@ -948,7 +950,7 @@ class Exchange:
         ):
             return None  # nothing to do before the application runs
         try:
-            if self.path == self.settings.decision_path and self.method in ("GET", "HEAD"):
+            if self.path == self.settings.decision_path and self.method in _SAFE_METHODS:
                 return self.decision_response(decision)
             if decision.block is not None:
                 self.metrics.block(decision.block.rule_id)
@@ -1012,7 +1014,7 @@ class Exchange:
     def _prepare(self, decision: Decision) -> None:
         """The request as the application must see it for a reader whose page is edited:
         only codings the core can re-encode, no ranges, no validators naming another
-        variant's copy."""
+        variant's copy; the preconditions of a change as the application's own tags."""
         self.prepared = True
         self.variant = variant = self._variant(decision)
         changes: dict[str, str | None] = {}
@@ -1020,13 +1022,22 @@ class Exchange:
         headers = self.headers
         if "accept-encoding" in headers:
             changes["accept-encoding"] = filter_accept_encoding(headers["accept-encoding"])
-        for name in ("range", "if-range", "if-modified-since", "if-unmodified-since"):
-            if name in headers and name != "if-unmodified-since":
+        for name in ("range", "if-range", "if-modified-since"):
+            if name in headers:
                 changes[name] = None
-        if "if-none-match" in headers:
-            value, varied = translate_if_none_match(headers["if-none-match"], variant)
-            changes["if-none-match"] = value
-            self._revalidated = None if value is None else varied
+        for name in ("if-match", "if-none-match"):
+            if name in headers and (name == "if-match" or self.method not in _SAFE_METHODS):
+                # A precondition on the resource (``*``: "only if something / nothing is
+                # there"), which no notice changes: a variant's tag is the application's.
+                given = headers[name]
+                if application_tags(given) != given:
+                    changes[name] = application_tags(given)
+        if "if-none-match" not in headers or self.method not in _SAFE_METHODS:
+            return
+        # Revalidating a copy: only this reader's variant is a copy worth a 304.
+        value, varied = translate_if_none_match(headers["if-none-match"], variant)
+        changes["if-none-match"] = value
+        self._revalidated = None if value is None else varied
 
     # -- canned responses
 

@@ -620,6 +620,27 @@ def translate_if_none_match(value: str, variant: str) -> tuple[str | None, bool]
     return (", ".join(kept) if kept else None), varied
 
 
+_VARIANT_SUFFIX = re.compile(re.escape(_VARIANT_MARK) + r'[0-9a-f]{12}a?"\Z')
+
+
+def application_tags(value: str) -> str:
+    """An ``If-Match`` value, or an ``If-None-Match`` value of a request that changes state,
+    as the application must see it: tags naming an edited variant (any reader's) become the
+    application's own tag, since a variant is the application's representation with notices
+    added; ``*``, the other tags and a value that is not a list of tags stay as they are.
+    (A precondition asks whether the resource changed, which no notice does.)
+
+    >>> application_tags('"abc-cv0123456789ab", W/"x-cv0123456789aba", "y"')
+    '"abc", W/"x", "y"'
+    >>> application_tags("*")
+    '*'
+    """
+    tags = entity_tags(value)
+    if tags is None:
+        return value
+    return ", ".join(_VARIANT_SUFFIX.sub('"', tag) for tag in tags)
+
+
 # -- content codings --------------------------------------------------------------------------
 
 

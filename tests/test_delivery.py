@@ -246,6 +246,31 @@ def test_validators_naming_another_variant_never_reach_the_app(call: Call) -> No
     assert app.seen["if-none-match"] == '"v1"'
 
 
+@pytest.mark.parametrize("method", ["PUT", "POST", "PATCH", "DELETE", "GET"])
+def test_preconditions_reach_the_app_as_its_own_tags(call: Call, method: str) -> None:
+    """A precondition asks whether the resource changed, which no notice does: the variant
+    tag a reader got is the application's tag, and ``If-None-Match: *`` ("only if nothing
+    is there") stays, so a reader with a notice cannot overwrite what another wrote."""
+    app = html([("ETag", '"v1"')])
+    own = call(app).header("ETag")
+    assert own is not None
+    assert own != '"v1"'
+    call(app, method=method, headers=[("If-Match", f'{own}, "v0"')])
+    assert app.seen["if-match"] == '"v1", "v0"'
+    call(app, method=method, headers=[("If-Match", "*")])
+    assert app.seen["if-match"] == "*"
+    if method == "GET":
+        return  # If-None-Match on GET revalidates a copy: see the tests above
+    call(app, method=method, headers=[("If-None-Match", "*")])
+    assert app.seen["if-none-match"] == "*"
+    other = '"v1-cv000000000000a"'  # another reader's variant of the same page
+    call(app, method=method, headers=[("If-None-Match", f'{other}, "v0"')])
+    assert app.seen["if-none-match"] == '"v1", "v0"'
+    unmodified = "Wed, 01 Jan 2025 00:00:00 GMT"
+    call(app, method=method, headers=[("If-Unmodified-Since", unmodified)])
+    assert app.seen["if-unmodified-since"] == unmodified
+
+
 @pytest.mark.parametrize("accept", ["text/html", "*/*"])
 def test_a_304_for_the_readers_own_variant_keeps_its_tag_and_caching_headers(
     call: Call, accept: str
