@@ -108,6 +108,7 @@ class _Responder:
         self.server_send = send
         self.start: Message | None = None
         self.mode = "hold"  # hold | pass | edit | swallow
+        self.trailers = False  # the start the core sent promises trailers
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -115,11 +116,15 @@ class _Responder:
             await self.on_start(message)
         elif self.mode == "pass":
             await self.server_send(message)
+        elif kind == "http.response.trailers":
+            if self.mode != "swallow" or self.trailers:  # the start sent promised them
+                fields = self.exchange.trailers(_decode(message.get("headers")))
+                await self.server_send({**message, "headers": _encode(fields)})
         elif self.mode == "swallow":
             return
         elif kind == "http.response.body":
             await self.on_body(message)
-        elif kind in ("http.response.pathsend", "http.response.zerocopy"):
+        elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
             # A file the server sends itself cannot be edited: the fail mode.
             await self.emit(self.exchange.give_up("server file", kind), more=True)
             if self.mode != "swallow":
@@ -163,8 +168,10 @@ class _Responder:
         for event in events:
             if isinstance(event, _Start):
                 assert self.start is not None
-                start = {**self.start, "status": event.status, "headers": _encode(event.headers)}
-                await self.server_send(start)
+                start = {"type": "http.response.start"} if event.replaced else self.start
+                self.trailers = bool(start.get("trailers"))
+                headers = _encode(event.headers)
+                await self.server_send({**start, "status": event.status, "headers": headers})
             else:
                 body.append(event.data)
         stopped = self.exchange.stopped

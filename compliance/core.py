@@ -167,6 +167,9 @@ class Start:
 
     status: int
     headers: Headers
+    replaced: bool = False
+    """The core's own response (the fail mode's 503), not the application's: nothing the
+    application's start promised (trailers, say) holds for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -855,6 +858,7 @@ class Exchange:
     _app_decision: Decision | None = None
     _editor: BodyEditor | None = None
     _committed = False
+    _edited = False  # the edited response's headers went out (not the original's)
     _stopped = False
     _size = 0
     _buffer_until: int | None = None
@@ -1527,8 +1531,13 @@ class Exchange:
         """Nothing more is to be sent for this response (the rest of the body is dropped)."""
         return self._stopped
 
+    def trailers(self, fields: Headers) -> Headers:
+        """The application's trailer fields as they may follow the body: once the body is
+        edited, without the digests of the original (as its headers lose them)."""
+        return without(fields, *_DIGESTS) if self._edited else fields
+
     def _commit(self, length: int | None, editor: BodyEditor | None = None) -> Start:
-        self._committed = True
+        self._committed = self._edited = True
         headers = self._headers
         decision = self.decision
         editor = editor or self._editor
@@ -1714,7 +1723,7 @@ class Exchange:
             if self.settings.fail_mode == "closed":
                 self._committed = self._stopped = True
                 response = unavailable()
-                return [Start(response.status, response.headers), Data(response.body)]
+                return [Start(response.status, response.headers, True), Data(response.body)]
             if self._withholding:
                 start = self._commit(None, editor)
                 body = edited + self._cut(editor, output)

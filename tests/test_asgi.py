@@ -235,6 +235,80 @@ def test_trailers_follow_an_edited_body(engine: Engine) -> None:
     assert ASIDE in response(messages[:-1])[2]
 
 
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("http.response.pathsend", {"path": "/srv/page.html"}),
+        ("http.response.zerocopysend", {"file": 7, "count": 100}),
+    ],
+)
+def test_a_file_the_server_sends_itself_is_the_fail_mode(
+    engine: Engine, kind: str, fields: dict[str, Any]
+) -> None:
+    """Both ways an application hands the server a file (the ASGI path-send and zero-copy
+    extensions): the start goes first, then the file as it is, and the notice it cannot
+    carry is logged and counted."""
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), (b"content-length", b"100")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": kind, **fields})
+
+    middleware = ComplianceMiddleware(app, engine)
+    messages = run(middleware)
+    assert [m["type"] for m in messages] == ["http.response.start", kind]
+    assert messages[1] == {"type": kind, **fields}
+    assert middleware.metrics()["notices_not_delivered"] == {"server file": 1}
+
+
+def _with_trailers(chunks: list[bytes], extra: list[tuple[bytes, bytes]]) -> Any:
+    """An HTML page that promises trailers and sends a digest of its body in them."""
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/html"), *extra]
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": headers, "trailers": True}
+        )
+        for i, chunk in enumerate(chunks):
+            more = i < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+        fields = [(b"content-digest", b"sha-256=:b3JpZ2luYWw=:"), (b"x-rows", b"2")]
+        await send({"type": "http.response.trailers", "headers": fields})
+
+    return app
+
+
+def test_trailers_of_an_edited_body_lose_the_original_digest(engine: Engine) -> None:
+    messages = run(ComplianceMiddleware(_with_trailers([PAGE], []), engine))
+    assert ASIDE in response(messages[:-1])[2]
+    assert messages[-1] == {"type": "http.response.trailers", "headers": [(b"x-rows", b"2")]}
+    unedited = run(ComplianceMiddleware(_with_trailers([PAGE], []), engine), ip=DE)
+    assert unedited[-1]["headers"][0][0] == b"content-digest"
+
+
+def test_the_fail_modes_own_response_promises_no_trailers(engine: Engine) -> None:
+    corrupt = _with_trailers([b"\x1f\x8b\x08\x00not gzip at all"], [(b"content-encoding", b"gzip")])
+    messages = run(ComplianceMiddleware(corrupt, engine, fail_mode="closed"))
+    assert messages[0]["status"] == 503
+    assert not messages[0].get("trailers")
+    assert [m["type"] for m in messages] == ["http.response.start", "http.response.body"]
+
+
+def test_a_cut_body_still_gets_the_trailers_its_start_promised(engine: Engine) -> None:
+    """Failing open after the headers went out ends the body where it is; the start that
+    went out promised trailers, and the server waits for them."""
+    gzip_stream = zlib.compressobj(6, zlib.DEFLATED, 31)
+    page = b"<html><body>" + b"<p>x</p>" * 5000 + b"</body></html>"
+    truncated = gzip_stream.compress(page) + gzip_stream.flush(zlib.Z_SYNC_FLUSH)
+    half = len(truncated) // 2
+    app = _with_trailers([truncated[:half], truncated[half:]], [(b"content-encoding", b"gzip")])
+    messages = run(ComplianceMiddleware(app, engine))
+    assert messages[0]["trailers"] is True
+    assert [m["type"] for m in messages][-2:] == ["http.response.body", "http.response.trailers"]
+    assert messages[-2]["more_body"] is False
+    assert messages[-1]["headers"] == [(b"x-rows", b"2")]
+
+
 @pytest.mark.parametrize("kind", ["websocket", "lifespan"])
 def test_other_scopes_pass_through(engine: Engine, kind: str) -> None:
     seen = []
