@@ -42,6 +42,7 @@ from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
     CACHING_HEADERS,
+    BadCoding,
     BodyTooLarge,
     Codec,
     HeaderIndex,
@@ -755,6 +756,8 @@ class BodyEditor:
             return codec.compress(self._push(codec.decompress(chunk)))
         except BodyTooLarge as exc:
             raise Undelivered("body too large", exc.cause) from None
+        except BadCoding as exc:
+            raise Undelivered("content-coding", str(exc)) from None
 
     def finish(self) -> bytes:
         codec = self._codec
@@ -765,6 +768,8 @@ class BodyEditor:
             return out + codec.compress(self._decoded(b"", final=True)) + codec.finish()
         except BodyTooLarge as exc:
             raise Undelivered("body too large", exc.cause) from None
+        except BadCoding as exc:
+            raise Undelivered("content-coding", str(exc)) from None
 
     def cut(self, output: bytes = b"") -> bytes:
         """End the document cleanly where it is (after a bound, or a withheld element whose

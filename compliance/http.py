@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = [
     "CACHING_HEADERS",
     "SHARED_CACHE_HEADERS",
+    "BadCoding",
     "BodyTooLarge",
     "Codec",
     "EnvironHeaders",
@@ -652,6 +653,11 @@ class BodyTooLarge(Exception):
         self.cause = cause
 
 
+class BadCoding(Exception):
+    """A body that does not decode as its ``Content-Encoding`` says: corrupt, or cut
+    short."""
+
+
 def editable_codings() -> frozenset[str]:
     """The content codings whose bodies can be decoded and encoded again here."""
     found = {"identity", "gzip", "x-gzip", "deflate"}
@@ -734,8 +740,16 @@ class _Zlib:
         self._head = b""
         self._out: zlib._Compress | None = None
         self._members = 0
+        self._fed = False  # any byte of the body came
 
     def decompress(self, data: bytes) -> bytes:
+        try:
+            return self._decompress(data)
+        except zlib.error as exc:
+            raise BadCoding(f"not {'gzip' if self._gzip else 'deflate'} data ({exc})") from None
+
+    def _decompress(self, data: bytes) -> bytes:
+        self._fed = self._fed or bool(data)
         if self._in is None:
             self._head += data
             if len(self._head) < 2:
@@ -763,13 +777,16 @@ class _Zlib:
         return b"".join(out)
 
     def rest(self) -> bytes:
+        if not self._fed:
+            return b""  # an empty body: nothing was coded
         if self._in is None:
-            if self._head:
-                raise zlib.error("the compressed body ended early")
-            return b""
-        result = self._in.flush()
+            raise BadCoding("the compressed body ended early")
+        try:
+            result = self._in.flush()
+        except zlib.error as exc:
+            raise BadCoding(f"not {'gzip' if self._gzip else 'deflate'} data ({exc})") from None
         if not self._in.eof and (self._members == 0 or self._in.unused_data or result):
-            raise zlib.error("the compressed body ended early")
+            raise BadCoding("the compressed body ended early")
         return result
 
     def compress(self, data: bytes) -> bytes:
@@ -781,6 +798,8 @@ class _Zlib:
         return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
+        if not self._fed:
+            return b""  # an empty body stays empty
         self.compress(b"")
         assert self._out is not None
         return self._out.flush(zlib.Z_FINISH)
@@ -792,10 +811,19 @@ class _Brotli:
         self._bound = bound
         self._in = _brotli.Decompressor()
         self._out = _brotli.Compressor(quality=5)
+        self._fed = False  # any byte of the body came
+        self._wrote = False  # any byte was encoded
 
     def decompress(self, data: bytes) -> bytes:
+        try:
+            return self._decompress(data)
+        except _brotli.error as exc:
+            raise BadCoding(f"not brotli data ({exc})") from None
+
+    def _decompress(self, data: bytes) -> bytes:
         if not data:
             return b""
+        self._fed = True
         out: list[bytes] = []
         decoder = self._in
         piece = bytes(decoder.process(data, output_buffer_limit=_STEP))
@@ -811,16 +839,19 @@ class _Brotli:
         return b"".join(out)
 
     def rest(self) -> bytes:
-        if not self._in.is_finished():
-            raise ValueError("the brotli body ended early")
+        if self._fed and not self._in.is_finished():
+            raise BadCoding("the compressed body ended early")
         return b""
 
     def compress(self, data: bytes) -> bytes:
         if not data:
             return b""
+        self._wrote = True
         return bytes(self._out.process(data)) + bytes(self._out.flush())
 
     def finish(self) -> bytes:
+        if not self._fed and not self._wrote:
+            return b""  # an empty body stays empty
         return bytes(self._out.finish())
 
 

@@ -25,6 +25,7 @@ from compliance.core import (
     Request,
     Settings,
     Start,
+    Undelivered,
 )
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
@@ -177,8 +178,19 @@ def test_body_editor_refuses_a_truncated_gzip_body() -> None:
     data = gzip.compress(PAGE)
     ed = editor("gzip")
     ed.feed(data[:-12])
-    with pytest.raises(zlib.error):
+    with pytest.raises(Undelivered, match="ended early") as refused:
         ed.finish()
+    assert refused.value.cause == "content-coding"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_body_editor_takes_an_empty_coded_body_as_empty(coding: str) -> None:
+    """A 200 with no body and a Content-Encoding (some frameworks send one): nothing was
+    coded, nothing to edit, and it stays empty."""
+    ed = editor(coding)
+    assert ed.feed(b"") == b""
+    assert ed.finish() == b""
+    assert ed.skipped == "empty body"
 
 
 def test_settings_defaults_are_safe() -> None:

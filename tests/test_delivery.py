@@ -170,6 +170,35 @@ def test_a_coding_that_still_comes_is_the_fail_mode(
     )
 
 
+@pytest.mark.parametrize(
+    "body", [b"\x1f\x8b\x08\x00 not gzip at all", gzip.compress(PAGE)[:-12]], ids=["corrupt", "cut"]
+)
+def test_a_body_that_does_not_decode_is_the_fail_mode(
+    call: Call, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The application's fault, not the library's: the notice is undelivered (logged at
+    WARNING and counted by cause), and the page goes out as the application sent it."""
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(html([("Content-Encoding", "gzip")], body=body, length=True))
+    assert response.status == 200
+    assert response.body == body
+    assert undelivered(response) == {"content-coding": 1}
+    assert LAST_METRICS["faults"] == {}
+    assert any(
+        r.levelno == logging.WARNING and "content-coding" in r.message for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
+def test_an_empty_coded_body_is_an_empty_body(call: Call, coding: str) -> None:
+    response = call(html([("Content-Encoding", coding)], body=b""))
+    assert response.status == 200
+    assert response.body == b""
+    assert undelivered(response) == {}
+    assert LAST_METRICS["faults"] == {}
+    assert LAST_METRICS["notices_skipped"] == {"empty body": 1}
+
+
 # -- 2. multi-member gzip ---------------------------------------------------------------------
 
 
