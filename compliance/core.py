@@ -1346,9 +1346,15 @@ class Exchange:
             return Passthrough(status, headers)
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
-            # No body to edit; announce no length that disagrees with the GET's.
-            varied = "accept-language" in decision.vary
-            headers = self._location_headers(decision, headers, json=False, found=found)
+            # No body to edit; announce no length that disagrees with the GET's, and vary
+            # as it does when its Content-Language chose the locales (a language only the
+            # GET's body names cannot be known here).
+            language = (found.first("content-language") or "").split(",")[0].strip()
+            vary = decision.vary_for(language or None)
+            varied = "accept-language" in vary
+            headers = self._location_headers(
+                decision, headers, json=False, vary_on=vary, found=found
+            )
             return Passthrough(status, self._edited_headers(headers, varied=varied))
         if not 200 <= status < 300 or status == 204:
             return Passthrough(

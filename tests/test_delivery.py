@@ -347,6 +347,22 @@ def test_head_has_the_gets_caching_headers_and_no_wrong_length(call: Call) -> No
     assert response.header("Content-Length") in (None, get.header("Content-Length"))
 
 
+@pytest.mark.parametrize("language", ["uk", None])
+def test_head_varies_and_tags_like_the_get_when_content_language_chose(
+    call: Call, language: str | None
+) -> None:
+    """The page's Content-Language chose the notice's locale: the GET does not vary on
+    Accept-Language and its tag says so, and the HEAD of the same page answers the same."""
+    named = [("Content-Language", language)] if language else []
+    app = html([("ETag", '"v1"'), *named], length=True)
+    get = call(app, headers=[("Accept-Language", "uk")])
+    assert get.notices == [RULE]
+    assert ("accept-language" in vary(get)) is (language is None)
+    head = call(App(200, app.headers, []), method="HEAD", headers=[("Accept-Language", "uk")])
+    assert vary(head) == vary(get)
+    assert head.header("ETag") == get.header("ETag")
+
+
 @pytest.mark.parametrize("status", [304, 206])
 def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> None:
     get = call(html(), DE)
