@@ -124,6 +124,24 @@ _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+_RESPONSE_STATE: Final = (
+    "_status",
+    "_headers",
+    "_app_found",
+    "_app_decision",
+    "_app_etag",
+    "_editor",
+    "_original",
+    "_out",
+    "_page_language",
+    "_buffer_until",
+    "_size",
+    "_committed",
+    "_edited",
+    "_stopped",
+    "_unedited_reported",
+)
+"""What :class:`Exchange` keeps of the response it was given (see ``Exchange.restart``)."""
 _decision_request: Final = functools.partial(tuple.__new__, DecisionRequest)
 """A :class:`~compliance.decision.Request` from its six fields, in order: a NamedTuple's own
 constructor is Python code, and this is the hot path of every request."""
@@ -1541,6 +1559,13 @@ class Exchange:
     def stopped(self) -> bool:
         """Nothing more is to be sent for this response (the rest of the body is dropped)."""
         return self._stopped
+
+    def restart(self) -> None:
+        """Forget the response the application started, none of whose body came: it starts
+        another (WSGI's ``start_response`` with ``exc_info``). Call :meth:`start` again."""
+        state = self.__dict__
+        for name in _RESPONSE_STATE:
+            state.pop(name, None)  # back to the class default
 
     def trailers(self, fields: Headers) -> Headers:
         """The application's trailer fields as they may follow the body: once the body is

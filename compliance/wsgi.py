@@ -64,30 +64,37 @@ class _Response:
     """One response on its way out: the deferred ``start_response`` and the body."""
 
     def __init__(
-        self,
-        app: WSGIApplication,
-        exchange: Exchange,
-        environ: WSGIEnvironment,
-        start: StartResponse,
+        self, app: WSGIApplication, exchange: Exchange, environ: WSGIEnvironment, sr: StartResponse
     ) -> None:
-        self.app = app
-        self.exchange = exchange
-        self.environ = environ
-        self.server_start_response = start
+        self.app, self.exchange, self.environ = app, exchange, environ
+        self.server_start_response = sr
 
     captured: tuple[str, Headers, OptExcInfo | None] | None = None
     code = 0  # the status code of the captured status line (-1: the line is not plain)
     action: Passthrough | Replace | object | None = None
     committed = False
+    fed = False  # bytes of the started response's body came (so, to the app, it is sent)
+    direct = False  # the server iterates the application's iterable itself
     server_write: Callable[[bytes], object] | None = None
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None
     ) -> Callable[[bytes], None]:
-        if exc_info is not None and exc_info[0] is not None and self.committed:
-            raise exc_info[1].with_traceback(exc_info[2])
+        if self.action is not None:  # a response was started and looked at
+            if exc_info is None or exc_info[0] is None:
+                raise RuntimeError("start_response called again without exc_info (PEP 3333)")
+            if self.fed:
+                raise exc_info[1].with_traceback(exc_info[2])
+            self.exchange.restart()  # none of its body came: the new one replaces it
+            self.committed = False
         self.captured = (status, list(headers), exc_info)
         self.action = None
+        if self.direct and not isinstance(self.decide(), Passthrough):
+            # The server iterates the body itself: a loud loss (the server answers 500).
+            self.exchange.give_up("restarted", "a new response after the body went direct")
+            raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[index,union-attr]
+        if self.direct:
+            self.open()
         return self.write
 
     def decide(self) -> Passthrough | Replace | object:
@@ -106,6 +113,17 @@ class _Response:
         self.committed = True
         self.server_write = self.server_start_response(line, headers, self.captured[2])
 
+    def open(self) -> bytes | None:
+        """Commit a response the core does not edit: the body of one it replaces, or b"";
+        None for one it edits (it commits on its first bytes)."""
+        action = self.decide()
+        if isinstance(action, Replace) and not self.committed:
+            self.commit(action.response.status, action.response.headers)
+            return action.response.body
+        if isinstance(action, Passthrough) and not self.committed:
+            self.commit(action.status, action.headers)
+        return None if action is EDIT else b""
+
     def send(self, events: list[_Event]) -> Iterator[bytes]:
         for event in events:
             if isinstance(event, Start):
@@ -118,6 +136,7 @@ class _Response:
         action = self.decide()
         if isinstance(action, Passthrough) and not self.committed:
             self.commit(action.status, action.headers)
+        self.fed = self.fed or bool(data)
         pieces = [] if isinstance(action, Replace) else [data]
         for piece in self.send(self.exchange.feed(data)) if action is EDIT else pieces:
             assert self.server_write is not None
@@ -130,35 +149,32 @@ class _Response:
                 action = self.decide()
                 if isinstance(action, Passthrough) and not self.committed:
                     self.commit(action.status, action.headers)
+                    self.direct = True
                     return app_iter  # untouched: file wrappers and all
             return _Body(self, app_iter)
         except BaseException:
-            _close(app_iter)
+            getattr(app_iter, "close", lambda: None)()
             raise
 
     def body(self, app_iter: Iterable[bytes]) -> Generator[bytes, None, None]:
-        chunks: Iterator[bytes] = iter(app_iter)
-        if self.captured is None:
-            # start_response may come with the first chunk (generator applications).
-            first = next(chunks, None)
-            if first is not None:
-                chunks = chain((first,), chunks)
-        action = self.decide()
-        if isinstance(action, Replace) and not self.committed:
-            self.commit(action.response.status, action.response.headers)
-            yield action.response.body
-        elif isinstance(action, Passthrough):
-            if not self.committed:
-                self.commit(action.status, action.headers)
-            yield from chunks
-        if action is not EDIT:
-            return
         exchange = self.exchange
-        for chunk in chunks:
+        # (start_response may come with the first chunk: generator applications.)
+        for chunk in chain(app_iter, (None,)):
+            if not self.committed:  # first, or started again (exc_info) before any body
+                opened = self.open()
+                if opened:
+                    yield opened
+            if chunk is None or isinstance(self.action, Replace):
+                break
+            self.fed = self.fed or bool(chunk)
+            if self.action is not EDIT:
+                yield chunk
+                continue
             yield from self.send(exchange.feed(chunk))
             if exchange.stopped:
                 return
-        yield from self.send(exchange.finish())
+        if self.action is EDIT:
+            yield from self.send(exchange.finish())
 
 
 class _Body:
@@ -178,8 +194,4 @@ class _Body:
             try:
                 self._gen.close()
             finally:
-                _close(self._app_iter)
-
-
-def _close(app_iter: Iterable[bytes]) -> None:
-    getattr(app_iter, "close", lambda: None)()
+                getattr(self._app_iter, "close", lambda: None)()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from wsgiref.handlers import SimpleHandler
 
 import brotli
 import pytest
@@ -516,6 +518,135 @@ def test_exc_info_replaces_headers_before_commit(engine: Engine) -> None:
     result = call(ComplianceMiddleware(app, engine))
     assert result.status.startswith("500")
     assert result.body == b"error"
+
+
+def served(app: Any, ip: str) -> tuple[int, dict[str, str], bytes, str]:
+    """``app`` run by wsgiref's PEP 3333 handler, which holds ``start_response`` to its rules
+    (with ``exc_info``: new headers until they are sent, then the error raised): the status,
+    headers, body and what the handler logged."""
+    out, err = io.BytesIO(), io.StringIO()
+    env = testing.wsgi_environ("/", peer=ip)
+    SimpleHandler(io.BytesIO(), out, err, env, multithread=False).run(app)
+    head, _, body = out.getvalue().partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    fields = (line.partition(": ") for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, _, v in fields}, body, err.getvalue()
+
+
+ERROR_BODY = b'{"error": "try later"}'
+
+
+def restarting(
+    first: str, *, after: bytes = b"", length: int | None = None
+) -> Callable[..., Iterator[bytes]]:
+    """An application that starts a ``first`` response (of ``length`` bytes), yields
+    ``after`` of its body, fails, and starts a JSON error response with ``exc_info`` (an
+    error handler's way)."""
+    sized = [] if length is None else [("Content-Length", str(length))]
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", first), *sized])
+
+        def body() -> Iterator[bytes]:
+            if after:
+                yield after
+            try:
+                raise ValueError("boom")
+            except ValueError:
+                error = [("Content-Type", "application/json"), ("Retry-After", "5")]
+                start_response("503 Service Unavailable", error, sys.exc_info())
+            yield ERROR_BODY
+
+        return body()
+
+    return app
+
+
+@pytest.mark.parametrize("first", ["text/html", "application/json"])
+@pytest.mark.parametrize("ip", [RU, DE])
+def test_exc_info_before_any_body_replaces_the_response(
+    engine: Engine, ip: str, first: str
+) -> None:
+    """The new status goes out with the new headers and body, untouched, as without the
+    middleware: not the old page's headers, nor a notice spliced into the JSON."""
+    status, headers, body, log = served(ComplianceMiddleware(restarting(first), engine), ip)
+    assert (status, body, log) == (503, ERROR_BODY, "")
+    assert headers["content-type"] == "application/json"
+    assert headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize("length", [None, 90], ids=["streamed", "buffered"])
+@pytest.mark.parametrize("ip", [RU, DE])
+def test_exc_info_after_body_bytes_is_the_applications_error(
+    engine: Engine, ip: str, length: int | None
+) -> None:
+    """Part of the body came: to the application its headers are sent, so the error is raised
+    where it called ``start_response``, as the server would raise it. Nothing of the error
+    page follows the half page."""
+    half = b"<html><body><p>part of the page "
+    app = restarting("text/html", after=half, length=length)
+    status, _, body, log = served(ComplianceMiddleware(app, engine), ip)
+    assert "ValueError: boom" in log
+    assert ERROR_BODY not in body
+    if ip == RU and length is not None:  # buffered, so nothing went out: the server's 500
+        assert status == 500
+    else:  # the half page went out: the same as without the middleware
+        assert (status, body) == served(app, ip)[:3:2]
+
+
+def json_then_page(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+    """Starts a JSON response before it returns its body, then a page (``exc_info``)."""
+    start_response("200 OK", [("Content-Type", "application/json")])
+
+    def body() -> Iterator[bytes]:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            start_response("200 OK", [("Content-Type", "text/html")], sys.exc_info())
+        yield PAGE
+
+    return body()
+
+
+def test_exc_info_to_a_page_with_a_notice_edits_it(engine: Engine) -> None:
+    """Started inside the body's generator, the JSON response was not yet looked at: the
+    page that replaces it is edited like any other."""
+
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        yield from json_then_page(env, start_response)
+
+    status, headers, body, log = served(ComplianceMiddleware(app, engine), RU)
+    assert (status, headers["content-type"], log) == (200, "text/html", "")
+    assert ASIDE in body
+
+
+def test_exc_info_to_a_page_the_server_already_iterates_is_a_loud_loss(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The JSON response went to the server as the application's own iterable; the page
+    that must then carry a notice cannot get it: counted, logged, and the server's 500."""
+    middleware = ComplianceMiddleware(json_then_page, engine)
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        status, _, body, log = served(middleware, RU)
+    assert status == 500
+    assert PAGE not in body
+    assert "ValueError: boom" in log
+    assert middleware.metrics()["notices_not_delivered"] == {"restarted": 1}
+    assert any("restarted" in record.message for record in caplog.records)
+    # A reader without a notice gets the page, as without the middleware.
+    status, _, body, log = served(ComplianceMiddleware(json_then_page, engine), DE)
+    assert (status, body, log) == (200, PAGE, "")
+
+
+def test_start_response_twice_without_exc_info_is_an_error(engine: Engine) -> None:
+    def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield b""
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"x"
+
+    with pytest.raises(RuntimeError, match="exc_info"):
+        call(ComplianceMiddleware(app, engine))
 
 
 def test_client_disconnect_closes_the_app_iterable(engine: Engine) -> None:
