@@ -291,6 +291,46 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
     assert "/data/GeoIP2-City.mmdb: corrupt data" in str(record.exc_info[1])
 
 
+@pytest.mark.parametrize("middleware", [WsgiMiddleware, AsgiMiddleware], ids=["wsgi", "asgi"])
+def test_a_record_that_is_not_utf8_is_a_logged_counted_fault_not_an_unknown_reader(
+    middleware: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from compliance.geo import maxmind
+
+    monkeypatch.setattr(core, "_seen", {})
+    monkeypatch.setattr(maxmind._Database, "_PROBE_RECORDS", 0)  # found at lookup time
+    # The German reader's record holds a string that is not UTF-8: that used to read as
+    # "location unknown" (a rule for unknown readers would have applied), with nothing logged.
+    path = build_mmdb(
+        tmp_path / "City.mmdb", {RU_IP: RU, DE_IP: DE | {"city": {"names": {"en": "ZZBAD"}}}}
+    )
+    data = path.read_bytes()
+    at = data.index(b"ZZBAD")
+    path.write_bytes(data[:at] + b"\xff\xfe\xff\xfe" + data[at + 4 :])
+    geo = MaxMindGeolocator(path)
+    engine = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=geo)
+    call = call_wsgi if middleware is WsgiMiddleware else call_asgi
+    app = wsgi_app if middleware is WsgiMiddleware else asgi_app
+    opened = middleware(app([PAGE]), engine)
+    closed = middleware(app([PAGE]), engine, fail_mode="closed")
+    for _ in range(3):
+        assert call(opened, DE_IP).body == PAGE  # fail open: the page as the app sent it
+        assert RULE in call(opened, RU_IP).body  # the next reader is served normally
+        assert call(closed, DE_IP).status == 503
+    assert opened.metrics()["faults"] == {"decision": 3}
+    assert closed.metrics()["faults"] == {"decision": 3}
+    (record,) = errors(caplog, "compliance.middleware")  # once per cause, not per request
+    assert record.exc_info is not None
+    fault = record.exc_info[1]
+    assert isinstance(fault, GeoDatabaseError)
+    assert fault.reason.startswith("corrupt data (a string that is not UTF-8")
+    assert DE_IP not in caplog.text  # logs are keyed by cause and never name the reader
+    geo.close()
+
+
 # -- rule files broken during a reload --------------------------------------------------------
 
 GOOD_RULES = """\

@@ -148,7 +148,18 @@ def test_built_city_database(city_db: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "ip", ["1.1.1.1", "10.1.2.3", "8.8.8.8", "garbage", "", "::1", "2001:db8::1", None]
+    "ip",
+    [
+        "1.1.1.1",
+        "10.1.2.3",
+        "8.8.8.8",
+        "garbage",
+        "",
+        "::1",
+        "2001:db8::1",
+        "2a02:6b8::1%eth0",
+        None,
+    ],
 )
 def test_unknown_addresses(city_db: Path, ip: str | None) -> None:
     with MaxMindGeolocator(city_db) as geo:
@@ -858,6 +869,93 @@ def test_corrupt_data_errors_name_the_cause_not_the_address(
     assert str(first) == str(second)  # one cause, one log key
     assert first.reason.startswith("corrupt data")
     assert first.path == str(path)
+
+
+def _not_utf8(path: Path, marker: bytes) -> Path:
+    """``path`` with the string ``marker`` (in some record) made invalid UTF-8, same length."""
+    data = bytearray(path.read_bytes())
+    at = data.index(marker)
+    data[at : at + 4] = b"\xff\xfe\xff\xfe"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_record_that_is_not_utf8_is_corrupt_data_not_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from compliance.geo import maxmind
+
+    # maxminddb raises UnicodeDecodeError, a ValueError, as a closed reader does: a corrupt
+    # record used to read as "location unknown", with nothing logged.
+    networks = {**NETWORKS, "5.6.0.0/16": _record("DE") | {"city": {"names": {"en": "ZZBAD"}}}}
+    path = _not_utf8(build_mmdb(tmp_path / "City.mmdb", networks), b"ZZBAD")
+    monkeypatch.setattr(maxmind._Database, "_PROBE_RECORDS", 0)  # found at lookup time
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("77.88.55.88").country == "RU"
+        with pytest.raises(GeoDatabaseError) as caught:
+            geo.locate("5.6.7.8")
+        state = geo._state
+    assert caught.value.path == str(path)
+    assert caught.value.address == "5.6.7.8"
+    assert caught.value.reason.startswith("corrupt data (a string that is not UTF-8")
+    assert "5.6.7.8" not in str(caught.value)
+    # A reader closed under a lookup (close() racing it) still reads as unknown.
+    assert state.lookup("77.88.55.89") is UNKNOWN
+
+
+def test_an_anonymous_ip_record_that_is_not_utf8_is_corrupt_data(tmp_path: Path) -> None:
+    anonymous = {"is_anonymous": True, "is_public_proxy": True, "note": "ZZBAD"}
+    path = build_mmdb(
+        tmp_path / "Anonymous.mmdb",
+        {**{f"1.0.{i}.0/24": {"is_anonymous": False} for i in range(80)}, "5.6.0.0/16": anonymous},
+        database_type="GeoIP2-Anonymous-IP",
+    )
+    _not_utf8(path, b"ZZBAD")
+    with MaxMindGeolocator(
+        build_mmdb(tmp_path / "City.mmdb", NETWORKS), anonymous_ip_db=path
+    ) as geo:
+        assert geo.locate("77.88.55.88").is_anonymous is False
+        with pytest.raises(GeoDatabaseError) as caught:
+            geo.locate("5.6.7.8")
+    assert caught.value.path == str(path)
+    assert caught.value.reason.startswith("corrupt data (a string that is not UTF-8")
+
+
+def test_an_ipv4_only_anonymous_ip_database_says_nothing_of_ipv6(tmp_path: Path) -> None:
+    anonymous = build_mmdb(
+        tmp_path / "Anonymous.mmdb",
+        {"77.88.0.0/18": {"is_anonymous": True, "is_tor_exit_node": True}},
+        database_type="GeoIP2-Anonymous-IP",
+        ip_version=4,
+    )
+    city = build_mmdb(tmp_path / "City.mmdb", NETWORKS)
+    with MaxMindGeolocator(city, anonymous_ip_db=anonymous) as geo:
+        assert geo.locate("77.88.55.88").anonymity == Anonymity(tor_exit_node=True)
+        ipv6 = geo.locate("2a02:6b8::1")
+    assert (ipv6.country, ipv6.is_anonymous, ipv6.anonymity) == ("RU", False, Anonymity())
+
+
+def test_a_database_not_utf8_in_its_first_records_is_refused_and_reload_keeps_the_old(
+    city_db: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    networks = {UA_CRIMEA: _record("UA", "43") | {"city": {"names": {"en": "ZZBAD"}}}}
+    broken = _not_utf8(build_mmdb(tmp_path / "broken.mmdb", networks), b"ZZBAD")
+    # At start-up: a GeoDatabaseError naming the file, not a UnicodeDecodeError.
+    with pytest.raises(GeoDatabaseError) as caught:
+        MaxMindGeolocator(broken)
+    assert caught.value.path == str(broken)
+    assert caught.value.reason.startswith("corrupt database (a string that is not UTF-8")
+    # Renamed into place under a running geolocator: logged, the old data keeps serving.
+    with MaxMindGeolocator(city_db, check_interval=3600) as geo:
+        assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)
+        os.replace(broken, city_db)
+        with caplog.at_level(logging.ERROR, logger="compliance.geo"):
+            assert geo.reload(force=True) is False
+        assert geo.locate("77.88.55.88").country == "RU"
+    (record,) = [r for r in caplog.records if r.name == "compliance.geo"]
+    assert record.levelno == logging.ERROR
+    assert f"{city_db}: corrupt database (a string that is not UTF-8" in record.getMessage()
+    assert "keeping the database loaded before" in record.getMessage()
 
 
 def test_no_room_for_the_private_copy_says_so(

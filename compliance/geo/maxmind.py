@@ -221,10 +221,11 @@ class _Database:
                 )
             for _ in islice(reader, self._PROBE_RECORDS):
                 pass
-        except InvalidDatabaseError as exc:
+        except (InvalidDatabaseError, UnicodeDecodeError) as exc:
+            # A string that is not UTF-8 is corrupt data too (maxminddb raises it as is).
             if self.owned:
                 reader.close()
-            raise GeoDatabaseError(path, f"corrupt database ({exc})") from None
+            raise GeoDatabaseError(path, f"corrupt database ({_cause(exc)})") from None
         except BaseException:
             if self.owned:
                 reader.close()
@@ -238,21 +239,39 @@ class _Database:
         if self.owned:
             self.reader.close()
 
+    def failed(self, address: str, exc: ValueError) -> GeoDatabaseError | None:
+        """What a ``ValueError`` from a lookup of ``address`` means: None when the reader
+        was closed under the lookup (by :meth:`close`, or by the owner of a reader passed
+        in), else corrupt data. ``UnicodeDecodeError``, a string in a record that is not
+        UTF-8, is a ``ValueError`` too: it must not pass for a closed reader."""
+        if not isinstance(exc, UnicodeDecodeError) and (
+            self.closed or getattr(self.reader, "closed", False) is True
+        ):
+            return None
+        return _corrupt(self.path, address, exc)
+
+
+def _cause(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"a string that is not UTF-8: {exc}"
+    return str(exc)
+
 
 def _corrupt(path: str, address: str, exc: Exception) -> GeoDatabaseError:
     # The reason names the cause, never the client: logs are keyed and rate-limited by it.
-    detail = str(exc).replace(address, "<address>")
+    detail = _cause(exc).replace(address, "<address>")
     return GeoDatabaseError(path, f"corrupt data ({detail})", address=address)
 
 
 class _State:
     """What one generation of lookups uses, swapped as a whole on reload."""
 
-    __slots__ = ("anonymous", "cache", "get", "main", "networks", "source", "v6")
+    __slots__ = ("anonymous", "anonymous_v6", "cache", "get", "main", "networks", "source", "v6")
 
     def __init__(self, main: _Database, anonymous: _Database | None, cache_size: int) -> None:
         self.main = main
         self.anonymous = anonymous
+        self.anonymous_v6 = anonymous is not None and anonymous.ip_version == 6
         self.get = main.get
         self.v6 = main.ip_version == 6
         self.source = f"maxmind:{main.database_type}"
@@ -285,7 +304,9 @@ class _State:
                 text, version, value = ip, 6, int.from_bytes(packed, "big")
             else:
                 address = public_address(ip)
-                if address is None or (address[1] == 6 and not self.v6):
+                if address is None or (address[1] == 6 and not self.v6) or "%" in ip:
+                    # A zone id: not an address the reader takes (nor a client's, whose
+                    # addresses are normalized), unknown as for the embedded geolocator.
                     return UNKNOWN
                 text, version, value = address
                 packed = value.to_bytes(4 if version == 4 else 16, "big")
@@ -303,8 +324,11 @@ class _State:
             record, prefix = self.get(text)
         except InvalidDatabaseError as exc:
             raise _corrupt(self.main.path, text, exc) from None
-        except ValueError:  # closed under this lookup by close()
-            return UNKNOWN
+        except ValueError as exc:
+            failure = self.main.failed(text, exc)
+            if failure is None:  # closed under this lookup by close()
+                return UNKNOWN
+            raise failure from None
         if record is None:
             return UNKNOWN
         if prefix < 0:  # an IPv4 address under an IPv6 network wider than ::/96
@@ -352,12 +376,17 @@ class _State:
 
     def _anonymity(self, text: str) -> Anonymity:
         assert self.anonymous is not None
+        if not self.anonymous_v6 and ":" in text:
+            return _NOT_ANONYMOUS  # an IPv6 address and an IPv4-only database
         try:
             record, _ = self.anonymous.get(text)
         except InvalidDatabaseError as exc:
             raise _corrupt(self.anonymous.path, text, exc) from None
-        except ValueError:  # an IPv6 address and an IPv4-only database
-            return _NOT_ANONYMOUS
+        except ValueError as exc:
+            failure = self.anonymous.failed(text, exc)
+            if failure is None:  # closed under this lookup by close()
+                return _NOT_ANONYMOUS
+            raise failure from None
         if not record or not record.get("is_anonymous"):
             return _NOT_ANONYMOUS
         return Anonymity(
