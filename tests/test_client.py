@@ -558,6 +558,15 @@ def test_trusted_proxies_from_comma_separated_text() -> None:
     assert TrustedProxies(hops=2)
 
 
+def test_a_zone_id_in_a_trusted_network_keeps_its_prefix() -> None:
+    # The zone id used to be cut off with everything after it: /64 became one address.
+    proxies = TrustedProxies(["fe80::1%eth0/64", "fe80::2:1%eth1"])
+    assert proxies.networks == ("fe80::/64", "fe80::2:1/128")
+    assert proxies.contains("fe80::2")
+    assert proxies.contains("fe80::ffff:1%eth0")
+    assert not proxies.contains("fe80:0:0:1::1")
+
+
 def test_mapped_trusted_range_matches_ipv4_peer() -> None:
     proxies = TrustedProxies(["::ffff:10.0.0.0/104"])
     assert proxies.networks == ("10.0.0.0/8",)

@@ -302,8 +302,13 @@ def _parse_network(entry: object) -> ipaddress.IPv4Network | ipaddress.IPv6Netwo
     if not isinstance(entry, str):
         raise ConfigurationError(f"trusted proxy {entry!r} is not a string")
     text = entry.strip()
+    if "%" in text:
+        # A zone id ("fe80::1%eth0/64") names an interface, not part of the range: drop it,
+        # keeping the prefix length after it.
+        address, _, rest = text.partition("%")
+        text = address + rest[rest.find("/") :] if "/" in rest else address
     try:
-        network = ipaddress.ip_network(text.partition("%")[0], strict=False)
+        network = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise ConfigurationError(
             f"trusted proxy {entry!r} is not an IP address or CIDR range"
