@@ -20,6 +20,7 @@ link-local, reserved, documentation and multicast addresses say nothing about a 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,9 @@ _MAX_HOP_CHARS = 128
 _MEMO_SIZE = 4096
 _MEMO_BYTES = 1 << 20
 _MAX_REMEMBERED = 512  # characters of a forwarding header worth remembering an answer for
+
+# RFC 7239 obfuscated port: obfport = "_" 1*(ALPHA / DIGIT / "." / "_" / "-").
+_OBFPORT: Final = re.compile(r"_[A-Za-z0-9._-]+")
 
 _Range = tuple[int, int, int]  # (version, first, last) as integers
 _ClientKey = tuple[str | None, str | None]  # (peer, forwarding header value)
@@ -342,7 +346,8 @@ def _forwarded_for(element: str) -> str | None:
     """The address in the ``for=`` parameter of one RFC 7239 element, if any.
 
     Obfuscated identifiers (``_hidden``), ``unknown``, a missing ``for=`` and malformed
-    quoting all yield None.
+    quoting all yield None. An obfuscated port (``"192.0.2.43:_p1"``) is a port: the
+    address is read.
     """
     if len(element) > 4 * _MAX_HOP_CHARS:
         return None
@@ -354,8 +359,21 @@ def _forwarded_for(element: str) -> str | None:
                 if len(node) < 2 or node[-1] != '"':
                     return None
                 node = node[1:-1].replace("\\", "")
+            if ":_" in node:
+                node = _without_obfuscated_port(node)
             return normalize_ip(node)
     return None
+
+
+def _without_obfuscated_port(node: str) -> str:
+    """``node`` without an RFC 7239 obfuscated port after an IPv4 address or a bracketed
+    IPv6 one (``"[2001:db8::1]:_p1"``); anything else unchanged."""
+    host, _, port = node.rpartition(":")
+    if _OBFPORT.fullmatch(port) is None:
+        return node
+    if (host[:1] == "[" and host[-1:] == "]") or ":" not in host:
+        return host
+    return node
 
 
 def resolve_client(
