@@ -459,7 +459,9 @@ def remembered(
             if found is not None:
                 return found
             result = function(value)
-            if text and len(text) <= longest:
+            # None is never kept: it would read as a miss anyway, and hold a place a
+            # real answer could have.
+            if result is not None and text and len(text) <= longest:
                 keep(text, result)
             return result
 

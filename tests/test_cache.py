@@ -322,6 +322,27 @@ def test_remembered_keeps_short_arguments_within_its_bounds() -> None:
     assert "upper" in upper.__qualname__
 
 
+def test_remembered_keeps_no_answer_of_none() -> None:
+    from compliance.cache import remembered
+
+    calls: list[str] = []
+
+    @remembered(8, 64 * 1024, size=100)
+    def address(text: str) -> str | None:
+        calls.append(text)
+        return text if text[:1].isdigit() else None
+
+    assert address("77.88.55.88") == "77.88.55.88"
+    # Garbage (forwarding hops a reader wrote) used to be kept as None, pushing the real
+    # addresses out of the memo; and a None kept is never a hit, so it bought nothing.
+    for i in range(100):
+        assert address(f"garbage-{i}") is None
+    assert address.known("77.88.55.88") == "77.88.55.88"
+    assert address("garbage-0") is None
+    assert calls.count("garbage-0") == 2  # computed again, as a miss always was
+    assert calls.count("77.88.55.88") == 1
+
+
 def test_remembered_takes_a_size_function_and_keeps_the_byte_bound() -> None:
     from compliance.cache import remembered
 
