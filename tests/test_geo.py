@@ -77,6 +77,12 @@ def test_location_of_normalizes_and_checks() -> None:
         Location.of("UA", "UA-4343")
     with pytest.raises(ConfigurationError, match="need a country"):
         Location.of(None, "43")
+    # Checked against ISO 3166, not only by shape: unassigned codes are refused.
+    assert Location.of("XK").country == "XK"  # Kosovo, as CDNs and MaxMind use it
+    assert Location.of("UA", "UA-43").subdivisions == ("UA-43",)
+    for country, subdivisions in [("QQ", ()), ("RU", ("CR",)), ("UA", ("99",)), ("RU", ("UA-43",))]:
+        with pytest.raises(ConfigurationError, match="ISO 3166"):
+            Location.of(country, *subdivisions)
 
 
 def test_location_to_dict_is_json() -> None:

@@ -140,6 +140,21 @@ def test_a_developer_address_may_simulate_a_location(make: Callable[..., Any]) -
     assert notices(client(peer=DE, headers=[("X-Compliance-Simulate", "<script>")])) == []
 
 
+@pytest.mark.parametrize("value", ["QQ", "RU-CR", "UA-99", "qq-43"])
+def test_a_code_iso_has_not_assigned_simulates_nothing(
+    make: Callable[..., Any], value: str
+) -> None:
+    # Codes of the right shape that name no country or subdivision used to give a location
+    # no rule and no real geolocator could: the reader is located as without the header.
+    client, _ = make(simulate_from=[f"{RU}/32"], decision_path=ENDPOINT)
+    response = client(ENDPOINT, headers=[("X-Compliance-Simulate", value)])
+    location = json.loads(response.body)["location"]
+    assert (location["country"], location["source"]) == ("RU", "fixed")
+    assert notices(client(headers=[("X-Compliance-Simulate", value)])) == ["ru-notice"]
+    crimea = client(ENDPOINT, headers=[("X-Compliance-Simulate", "ua-43")])
+    assert json.loads(crimea.body)["location"]["subdivisions"] == ["UA-43"]
+
+
 def test_only_the_resolved_address_counts_never_a_proxys_own(make: Callable[..., Any]) -> None:
     # The proxy's own address is listed, but a reader behind it is someone else: trusting a
     # proxy must never let every reader choose a location.

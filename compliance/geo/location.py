@@ -90,30 +90,36 @@ class Location:
         """A location from codes, checked and normalized.
 
         Subdivisions may be full (``"UA-43"``) or bare (``"43"``, prefixed with the country).
-        Raises :class:`~compliance.errors.ConfigurationError` on malformed codes.
+        Raises :class:`~compliance.errors.ConfigurationError` on a code that is not assigned
+        (:func:`is_iso_country`, :func:`is_iso_subdivision`): ``"QQ"``, or ``"RU-CR"`` (Crimea
+        is ``"UA-43"``).
 
         >>> Location.of("gb", "eng", "GB-WBK").subdivisions
         ('GB-ENG', 'GB-WBK')
         >>> Location.of(None).known
         False
+        >>> Location.of("RU", "CR")
+        Traceback (most recent call last):
+        ...
+        compliance.errors.ConfigurationError: 'CR' is not an ISO 3166-2 subdivision code of RU
         """
         if country is None:
             if subdivisions:
                 raise ConfigurationError("subdivisions need a country")
             return cls(source=source)
+        countries, known = _iso or _iso_codes()
         code = country_code(country)
-        if code is None:
+        if code is None or code not in countries:
             raise ConfigurationError(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
         full = []
         for subdivision in subdivisions:
             part = subdivision.upper()
-            if part.startswith(f"{code}-"):
-                part = part[3:]
-            if not _is_subdivision_part(part):
+            name = part if part.startswith(f"{code}-") else f"{code}-{part}"
+            if name not in known:
                 raise ConfigurationError(
                     f"{subdivision!r} is not an ISO 3166-2 subdivision code of {code}"
                 )
-            full.append(f"{code}-{part}")
+            full.append(name)
         return cls(code, tuple(full), source, is_in_european_union=code in _EU)
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,11 +155,6 @@ def country_code(value: str) -> str | None:
     if len(code) != 2 or not code.isascii() or not code.isalpha() or code in _NOT_COUNTRIES:
         return None
     return code
-
-
-def _is_subdivision_part(part: str) -> bool:
-    # ISO 3166-2: one to three ASCII letters or digits after "CC-".
-    return 0 < len(part) <= 3 and part.isascii() and part.isalnum()
 
 
 @runtime_checkable
