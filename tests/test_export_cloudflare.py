@@ -137,7 +137,7 @@ def dated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, dated: Path) -> tuple[Path, Export]:
     out = tmp_path_factory.mktemp("cloudflare-export")
-    result = export_cloudflare([h.RULES, h.HERE / "worker-only", dated])
+    result = export_cloudflare([h.RULES, h.HERE / "worker-only", h.CORNER_CASES, dated])
     write_export(result, out)
     return out, result
 
@@ -163,7 +163,8 @@ def client(workerd: Any) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def python_app(dated: Path) -> Iterator[Any]:
     geolocator = FixedGeolocator({peer(i): _location(*r) for i, r in enumerate(READERS)})
-    engine = Engine.from_paths([h.RULES, h.HERE / "worker-only", dated], geolocator=geolocator)
+    rules = [h.RULES, h.HERE / "worker-only", h.CORNER_CASES, dated]
+    engine = Engine.from_paths(rules, geolocator=geolocator)
     yield ComplianceMiddleware(h.origin_app, engine)
     engine.close()
 
@@ -265,6 +266,22 @@ def test_same_headers_and_bodies_as_the_middleware(
         want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
         have = {v.strip().lower() for v in (got.headers.get(name) or "").split(",") if v.strip()}
         assert have == want, (name, have, want)
+
+
+def test_paths_are_decoded_and_matched_as_the_middleware(
+    client: httpx.Client, python_app: Any
+) -> None:
+    """Percent-decoding (an invalid escape is one U+FFFD, the rest still UTF-8) and `?` (one
+    code point, also outside the BMP) in the Worker, against the library, in one pass."""
+    index = READERS.index(("GB", "ENG"))
+    mismatches = []
+    for path in h.CORNER_PATHS:
+        headers = [("Host", "www.example.org"), ("Accept", "*/*")]
+        expected = h.python_answer(python_app, path, headers, peer=peer(index))
+        got = h.edge_answer(client, path, [*headers, _cf("GB", "ENG")])
+        if got != expected:
+            mismatches.append(f"{path}\n  python: {expected}\n  worker: {got}")
+    assert not mismatches, "\n".join(mismatches)
 
 
 @pytest.mark.parametrize("path", ["/news/allowed/" + "a" * 9000, "/news/" + "b" * 9000 + "/c"])

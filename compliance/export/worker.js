@@ -16,17 +16,24 @@ const EDITED_AWAY = [
 const ITEM = new RegExp(DATA.acceptLanguage.item);
 // -- globs: `**` any run, `*` any run (in a path: without "/"), `?` one character. Matched
 // in one pass per pattern token (no backtracking): the text is the reader's to choose.
+// Characters are code points, as in the library (a UTF-16 pair is one character).
 
 function globTokens(pattern) {
   return pattern.split(/(\*+|\?)/).filter((t) => t !== "").map((t) => {
     if (t.startsWith("*")) return { kind: t.length > 1 ? "any" : "run" };
     if (t === "?") return { kind: "one" };
-    return { kind: "text", text: t };
+    return { kind: "text", text: Array.from(t) };
   });
 }
 
-function globMatches(tokens, text, host) {
-  const n = text.length;
+function startsWith(chars, text, at) {
+  for (let k = 0; k < text.length; k++) if (chars[at + k] !== text[k]) return false;
+  return true;
+}
+
+// `chars`: the text as an array of code points (Array.from).
+function globMatches(tokens, chars, host) {
+  const n = chars.length;
   let at = new Uint8Array(n + 1);
   at[0] = 1;
   for (const token of tokens) {
@@ -34,11 +41,11 @@ function globMatches(tokens, text, host) {
     if (token.kind === "text") {
       const length = token.text.length;
       for (let i = 0; i + length <= n; i++) {
-        if (at[i] && text.startsWith(token.text, i)) next[i + length] = 1;
+        if (at[i] && startsWith(chars, token.text, i)) next[i + length] = 1;
       }
     } else if (token.kind === "one") {
       for (let i = 0; i < n; i++) {
-        if (at[i] && (host || text[i] !== "/")) next[i + 1] = 1;
+        if (at[i] && (host || chars[i] !== "/")) next[i + 1] = 1;
       }
     } else {
       const slashes = token.kind === "run" && !host;
@@ -46,7 +53,7 @@ function globMatches(tokens, text, host) {
       for (let i = 0; i <= n; i++) {
         if (at[i]) on = true;
         if (on) next[i] = 1;
-        if (slashes && i < n && text[i] === "/") on = false;
+        if (slashes && i < n && chars[i] === "/") on = false;
       }
     }
     at = next;
@@ -57,7 +64,7 @@ function globMatches(tokens, text, host) {
 function globSet(patterns, host) {
   if (patterns === null) return null;
   const compiled = patterns.map(globTokens);
-  return (text) => compiled.some((tokens) => globMatches(tokens, text, host));
+  return (chars) => compiled.some((tokens) => globMatches(tokens, chars, host));
 }
 
 const COMPILED = DATA.rules.map((rule) => ({
@@ -108,13 +115,39 @@ function inJurisdiction(rule, where) {
 
 // -- the request --------------------------------------------------------------------------
 
-function normalizePath(raw) {
-  let path;
-  try {
-    path = decodeURIComponent(raw || "/");
-  } catch {
-    path = unescape(raw || "/");
+// Percent-decoding as the library's `unquote(path, errors="replace")`: each `%XX` is a byte,
+// a `%` not followed by two hex digits stays, and the bytes are read as UTF-8 with every
+// invalid sequence one U+FFFD (WHATWG's decoder replaces the same maximal subparts as
+// Python's "replace"; ignoreBOM keeps a U+FEFF as Python does).
+const PATH_DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
+
+function percentDecode(raw) {
+  if (!raw.includes("%")) return raw;
+  let out = "";
+  let bytes = [];
+  const flush = () => {
+    if (bytes.length) out += PATH_DECODER.decode(Uint8Array.from(bytes));
+    bytes = [];
+  };
+  for (let i = 0; i < raw.length; i++) {
+    const code = raw.charCodeAt(i);
+    if (code === 0x25 && /^[0-9A-Fa-f]{2}$/.test(raw.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (code < 0x80) {
+      bytes.push(code);
+    } else {
+      // Not ASCII (a URL path never has it): kept as it is, as Python keeps it.
+      flush();
+      out += raw[i];
+    }
   }
+  flush();
+  return out;
+}
+
+function normalizePath(raw) {
+  let path = percentDecode(raw || "/");
   if (!path.startsWith("/")) path = "/" + path;
   const trailing = path.endsWith("/");
   const out = [];
@@ -142,11 +175,13 @@ function applies(rule, where, request) {
   if (!inJurisdiction(rule, where)) return false;
   if (rule.from !== null && request.day < rule.from) return false;
   if (rule.until !== null && request.day >= rule.until) return false;
-  if (rule.hosts !== null && !rule.hosts(request.host)) return false;
+  if (rule.hosts !== null && !rule.hosts(request.hostChars)) return false;
   // Over-long paths match `paths` and not `exclude_paths`, as in the library (fail-safe).
-  const overlong = request.path.length > DATA.maxPath;
-  if (rule.paths !== null && !overlong && !rule.paths(request.path)) return false;
-  if (rule.excludePaths !== null && !overlong && rule.excludePaths(request.path)) return false;
+  const overlong = request.pathChars.length > DATA.maxPath;
+  if (rule.paths !== null && !overlong && !rule.paths(request.pathChars)) return false;
+  if (rule.excludePaths !== null && !overlong && rule.excludePaths(request.pathChars)) {
+    return false;
+  }
   if (rule.tags.size && ![...rule.tags].some((t) => request.tags.has(t))) return false;
   return true;
 }
@@ -482,9 +517,14 @@ export default {
     const url = new URL(request.url);
     const base = readerLocation(request.cf);
     const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
+    const host = url.hostname.toLowerCase().replace(/\.$/, "");
+    const path = normalizePath(url.pathname);
     const info = {
-      host: url.hostname.toLowerCase().replace(/\.$/, ""),
-      path: normalizePath(url.pathname),
+      host,
+      hostChars: Array.from(host),
+      path,
+      // Code points, as the library counts and matches them.
+      pathChars: Array.from(path),
       day: today(),
       tags: new Set(),
       headers: request.headers,

@@ -27,6 +27,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 RULES = HERE / "rules"
+CORNER_CASES = HERE / "corner-cases"
+"""Rules for corner cases, on paths of their own (the ``CORNER_PATHS`` of the tests)."""
 REQUIRE = os.environ.get("COMPLIANCE_REQUIRE_EDGE") == "1"
 """Set by .ci/run: a missing engine fails the tests instead of skipping them."""
 
@@ -41,6 +43,44 @@ PAGE = (
     '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Origin</title></head>'
     "<body><h1>Headline</h1><!-- compliance:notices --><p>Article text.</p></body></html>"
 )
+
+
+NOVOSTI = "/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8"  # /новости, as a browser sends it
+CORNER_PATHS = [
+    # A non-ASCII block: an invalid escape elsewhere in the path is one U+FFFD, not a reason
+    # to read the whole path another way.
+    NOVOSTI + "/story",
+    NOVOSTI + "/story%FF",
+    NOVOSTI + "/x%C0/y",
+    NOVOSTI + "%E2%82/story",
+    # `?` is one character: a code point, or one invalid sequence as Python's "replace"
+    # reads it (a truncated sequence is one U+FFFD, an overlong or surrogate one is several).
+    "/one/a/x",
+    "/one/ab/x",
+    "/one/%D0%B6/x",  # ж, two bytes
+    "/one/%E2%82%AC/x",  # €, three bytes
+    "/one/%F0%9F%98%80/x",  # an emoji, four bytes (two UTF-16 units)
+    "/one/%FF/x",
+    "/one/%E2%82/x",
+    "/one/%F0%9F%98/x",
+    "/one/%C0%80/x",
+    "/one/%ED%A0%80/x",
+    "/one/%F4%90%80%80/x",
+    "/one/%EF%BB%BF/x",  # a byte order mark is a character like any other
+    "/one/%D0%B6%B6/x",
+    # A star before `?` stops between characters, never inside one.
+    "/star/a%E2%82%AC",
+    "/star/a%E2%82%AC%E2%82%AC",
+    "/star/a%F0%9F%98%80",
+    "/star/a%E2%82%FF",
+    "/any/%E2%82%AC",
+    "/any/b/%E2%82%AC",
+    "/any/%E2%82%AC%E2%82%AC",
+    "/any/%F0%9F%98%80",
+    "/any/%E2%82",
+    "/any/%E2%82%FF",
+]
+"""Percent-encoded paths for the rules in ``CORNER_CASES``."""
 
 
 def missing(what: str, install: str) -> None:
@@ -348,7 +388,10 @@ def python_answer(app: Any, path: str, headers: list[tuple[str, str]], peer: str
 def _ask(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answer:
     from compliance.testing import call_wsgi, wsgi_environ
 
-    response = call_wsgi(app, wsgi_environ(path, peer=peer, headers=headers))
+    environ = wsgi_environ(path, peer=peer, headers=headers)
+    if "%" in path:
+        environ["RAW_URI"] = path  # the path as sent, percent-escapes and all
+    response = call_wsgi(app, environ)
     return Answer.of(response.status, _Headers(response.headers), response.body)
 
 
