@@ -307,3 +307,29 @@ def test_a_field_the_exporter_does_not_know_is_listed_not_dropped() -> None:
     assert [str(o) for o in plan.omissions] == [
         "rule future: field `only_on_weekdays` is not understood by the exporter (left out)"
     ]
+
+
+@pytest.mark.parametrize(
+    "pattern", ["/?", "/*?", "/**?a", "/?*?", "/a/*?/**?", "/??/*", "/one/?/x", "/any/**??"]
+)
+def test_nginx_path_globs_count_characters_not_bytes(pattern: str) -> None:
+    """nginx matches `$uri` as bytes; the library matches the path decoded with
+    errors="replace". `?` must take one character either way (a UTF-8 sequence, or what one
+    U+FFFD replaces), also right after a star."""
+    import random
+    import re
+
+    from compliance.export.nginx import _globs
+    from compliance.globs import compile_globs
+
+    regex = re.compile(b"(?s)" + (_globs([pattern], host=False) or "").encode("latin-1") + b"\\Z")
+    library = compile_globs([pattern], host=False)
+    assert library is not None
+    pieces = [b"a", b"/", b"\xd0\xb6", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\xe2\x82"]
+    pieces += [b"\xc0", b"\x80", b"\xed\xa0", b"\xf0\x9f", b"\xef\xbb\xbf"]
+    generator = random.Random(pattern)
+    prefix = pattern.split("?")[0].split("*")[0].encode()
+    for _ in range(1500):
+        data = prefix + b"".join(generator.choices(pieces, k=generator.randint(0, 4)))
+        text = data.decode("utf-8", "replace")
+        assert bool(regex.match(data)) == library.match(text), (pattern, data)

@@ -122,7 +122,7 @@ def exported(
     tmp_path_factory: pytest.TempPathFactory, city: Path, dated: Path
 ) -> tuple[Path, Export]:
     out = tmp_path_factory.mktemp("nginx-export")
-    result = export_nginx([h.RULES, dated], geoip_db=city)
+    result = export_nginx([h.RULES, h.CORNER_CASES, dated], geoip_db=city)
     write_export(result, out)
     return out, result
 
@@ -147,7 +147,7 @@ def client(nginx: Any) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def python_app(city: Path, dated: Path) -> Iterator[Any]:
-    engine = Engine.from_paths([h.RULES, dated], geoip_db=city)
+    engine = Engine.from_paths([h.RULES, h.CORNER_CASES, dated], geoip_db=city)
     yield ComplianceMiddleware(h.origin_app, engine, trusted_proxies=["127.0.0.1"])
     engine.close()
 
@@ -173,6 +173,19 @@ def test_same_answers_as_the_middleware(ip: str, client: httpx.Client, python_ap
         got = h.edge_answer(client, path, headers)
         if got != expected:
             mismatches.append(f"{host}{path} [{language}]\n  python: {expected}\n  nginx:  {got}")
+    assert not mismatches, "\n".join(mismatches)
+
+
+def test_paths_are_matched_as_the_middleware(client: httpx.Client, python_app: Any) -> None:
+    """`?` is one character (a UTF-8 sequence, or one invalid sequence as the library's
+    decoding replaces it), never one byte; a star before it stops between characters."""
+    mismatches = []
+    for path in h.CORNER_PATHS:
+        headers = _headers("81.2.69.142", "www.example.org", None)
+        expected = h.python_answer(python_app, path, headers, peer="127.0.0.1")
+        got = h.edge_answer(client, path, headers)
+        if got != expected:
+            mismatches.append(f"{path}\n  python: {expected}\n  nginx:  {got}")
     assert not mismatches, "\n".join(mismatches)
 
 

@@ -34,7 +34,6 @@ from .plan import (
     Omission,
     accept_language_limits,
     escape_regex,
-    glob_regex,
     location_matches,
 )
 
@@ -132,6 +131,41 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
+# One character of `$uri` as the library counts it. nginx matches bytes (PCRE without UTF:
+# with it, invalid UTF-8 in `$uri` would make the match an error) where the library matches
+# the path decoded with errors="replace", so one character is a UTF-8 sequence, the longest
+# start of one that breaks off (one U+FFFD), or any other byte (one U+FFFD each). Atomic: it
+# never gives back part of a character.
+_UTF8_TAIL = (
+    r"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]?|[\xe1-\xec\xee\xef][\x80-\xbf]{1,2}"
+    r"|\xed[\x80-\x9f][\x80-\xbf]?|\xf0[\x90-\xbf][\x80-\xbf]{0,2}|[\xf1-\xf3][\x80-\xbf]{1,3}"
+    r"|\xf4[\x80-\x8f][\x80-\xbf]{0,2}|[\x80-\xff]"
+)
+_PATH_CHAR = rf"(?>[^/\x80-\xff]|{_UTF8_TAIL})"
+"""One character other than ``/`` (a path's ``?``)."""
+_ANY_CHAR = rf"(?>[^\x80-\xff]|{_UTF8_TAIL})"
+
+
+def _path_glob(tokens: Sequence[str]) -> str:
+    """A path glob as PCRE over bytes. A star matches bytes (fast) except right before a
+    ``?``: there it must stop between characters, so it runs over whole characters. Before
+    a literal or the end it cannot stop inside one (a literal starts with an ASCII or lead
+    byte, which always begins a character)."""
+    out = []
+    for number, token in enumerate(tokens):
+        before_one = number + 1 < len(tokens) and tokens[number + 1] == "?"
+        if token.startswith("*"):
+            if len(token) > 1:
+                out.append(f"(?:{_ANY_CHAR})*" if before_one else ".*")
+            else:
+                out.append(f"(?:{_PATH_CHAR})*" if before_one else "[^/]*")
+        elif token == "?":
+            out.append(_PATH_CHAR)
+        else:
+            out.append(escape_regex(token))
+    return "(?:" + "".join(out) + ")"
+
+
 def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
     """Globs as PCRE that does not backtrack where it need not: when every star matches any
     run (hosts; paths with only ``**``), each literal piece is taken at its first place
@@ -144,24 +178,28 @@ def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
         tokens = [t for t in re.split(r"(\*+|\?)", pattern) if t]
         stars = [t for t in tokens if t.startswith("*")]
         if not host and any(len(t) == 1 for t in stars):
-            one = glob_regex([pattern], host=False)
-            assert one is not None
-            out.append(one)
+            out.append(_path_glob(tokens))
             continue
-        run = "[^ ]" if host else "."
         chunks: list[str] = [""]
         for token in tokens:
             if token.startswith("*"):
                 chunks.append("")
             elif token == "?":
-                chunks[-1] += run if host else "[^/]"
+                chunks[-1] += "[^ ]" if host else _PATH_CHAR
             else:
                 chunks[-1] += escape_regex(token)
         if len(chunks) == 1:
             out.append(chunks[0])
             continue
-        middle = "".join(f"(?>{run}*?{chunk})" for chunk in chunks[1:-1] if chunk)
-        out.append(f"{chunks[0]}{middle}{run}*{chunks[-1]}")
+
+        def run(chunk: str) -> str:
+            # Before a `?` a path's run stops between characters (see _path_glob).
+            if host:
+                return "[^ ]"
+            return f"(?:{_ANY_CHAR})" if chunk.startswith(_PATH_CHAR) else "."
+
+        middle = "".join(f"(?>{run(chunk)}*?{chunk})" for chunk in chunks[1:-1] if chunk)
+        out.append(f"{chunks[0]}{middle}{run(chunks[-1])}*{chunks[-1]}")
     return "(?:" + "|".join(out) + ")"
 
 
