@@ -169,6 +169,10 @@ def python_app(dated: Path) -> Iterator[Any]:
     engine.close()
 
 
+# The rule headers of tests/edge/corner-cases, and the origin's opt-out.
+CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-compliance-skip")
+
+
 def _headers(host: str, language: str | None) -> list[tuple[str, str]]:
     headers = [("Host", host), ("Accept", "*/*")]
     if language is not None:
@@ -234,6 +238,8 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("US", "CA"), "/news/a.html", "es", "*/*"),  # a block
         (("US", "CA"), "/news/a.html", "es", "application/json"),  # a block, as JSON
         (("BT", None), "/tagged/x", None, "*/*"),  # a block decided by the origin's tags
+        (("GB", "ENG"), "/corner/p", None, "*/*"),  # header names of any token characters
+        (("GB", "ENG"), "/corner/origin-headers", None, "*/*"),  # the origin's X-Corner kept
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(
@@ -254,6 +260,7 @@ def test_same_headers_and_bodies_as_the_middleware(
     assert got.status_code == expected.status
     assert got.content == expected.body
     for name in (
+        *CORNER_HEADERS,
         "content-type",
         "x-edge-law",
         "x-other",

@@ -44,6 +44,9 @@ _P = "compliance"
 _Q = r"(?:[01](?:\.\d{0,3})?|\.\d{1,3})"
 _QZERO = r"(?:0(?:\.0{0,3})?|\.0{1,3})"
 _POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
+# Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as
+# `_`): any other character ends the variable's name, and `_` would also find `-`.
+_READABLE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
 _SHARED_CACHE_HEADERS = ("CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control")
 
 
@@ -51,6 +54,12 @@ def _quote(value: str) -> str:
     """A double-quoted nginx string whose text is taken literally (``$`` included)."""
     out = value.replace("\\", "\\\\").replace('"', '\\"')
     return '"' + out.replace("$", "${compliance_dollar}") + '"'
+
+
+def _literal(value: str) -> str:
+    """A double-quoted nginx string for a parameter nginx takes as it is (a header's name):
+    no variables there, so ``$`` stays, and no character of it ends the directive."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _regex(pattern: str, *, caseless: bool = False) -> str:
@@ -619,7 +628,19 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     for number, name in enumerate(header_names):
         having = [(i, r) for i, r in enumerate(rules) if any(n == name for n, _ in r.headers)]
         served = "".join(final_vars[i] for i, _ in having)
-        upstream = "$upstream_http_" + name.lower().replace("-", "_")
+        if _READABLE_HEADER.match(name):
+            upstream = "$upstream_http_" + name.lower().replace("-", "_")
+        else:
+            upstream = ""
+            for _, rule in having:
+                plan.omissions.append(
+                    Omission(
+                        rule.id,
+                        f"header `{name}`: nginx cannot read a response header of that name, "
+                        "so it cannot tell whether the origin already sent one",
+                        "sent even when the origin sends its own (the library keeps the origin's)",
+                    )
+                )
         served_entries = [
             (_regex(rf"^1\|\|{'0' * n}1"), _quote(dict(r.headers)[name]))
             for n, (_, r) in enumerate(having)
@@ -734,7 +755,7 @@ def _location_conf(
         f"    add_header Cache-Control {block_cache} always;",
     ]
     for number, name in enumerate(header_names):
-        lines.append(f"    add_header {name} $compliance_bh_{number} always;")
+        lines.append(f"    add_header {_literal(name)} $compliance_bh_{number} always;")
     lines += [
         "    charset utf-8;",
         "    return 451 "
@@ -755,7 +776,7 @@ def _location_conf(
         "add_header Vary $compliance_vary always;",
     ]
     for number, name in enumerate(header_names):
-        lines.append(f"add_header {name} $compliance_h_{number} always;")
+        lines.append(f"add_header {_literal(name)} $compliance_h_{number} always;")
     if plan.location_sensitive:
         lines.append("proxy_hide_header Cache-Control;")
         lines.append("add_header Cache-Control $compliance_cache_control always;")

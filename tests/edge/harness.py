@@ -148,6 +148,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers = [("Content-Type", "text/html")]
         start_response(status, [*headers, ("Content-Length", str(len(data)))])
         return [data]
+    if path == "/corner/origin-headers":
+        headers.append(("X-Corner", "from the origin"))
     if path == "/data.json":
         headers = [("Content-Type", "application/json")]
         body = '{"ok": true}'
