@@ -240,6 +240,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("BT", None), "/tagged/x", None, "*/*"),  # a block decided by the origin's tags
         (("GB", "ENG"), "/corner/p", None, "*/*"),  # header names of any token characters
         (("GB", "ENG"), "/corner/origin-headers", None, "*/*"),  # the origin's X-Corner kept
+        (("GB", "ENG"), "/corner/skip", "fr", "*/*"),  # the origin opts out: no notice
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(

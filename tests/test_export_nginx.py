@@ -220,6 +220,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("214.78.120.1", "/news/a.html", "es"),  # a block
         ("81.2.69.142", "/corner/p", None),  # header names nginx cannot read back
         ("81.2.69.142", "/corner/origin-headers", None),  # the origin's own X-Corner kept
+        ("81.2.69.142", "/corner/skip", "fr"),  # the origin opts out: no notice, rest applies
     ],
 )
 def test_same_headers_as_the_middleware(

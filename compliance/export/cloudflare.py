@@ -197,6 +197,8 @@ query: for staging and tests.
 - Leaves alone an HTML response that already carries `class="compliance-notice"` markup, so
   edge and origin never both add notices.
 - Reads content tags from the origin's `X-Compliance-Tags` (and removes the header).
+- Adds no notices to a response the origin sends with `X-Compliance-Skip` (and removes the
+  header); blocks and the rules' headers still apply.
 - Adds `Vary: Accept-Language` when a notice's language was negotiated, `Cache-Control:
   private` on pages that depend on the reader's location, and the rules' own headers.
 

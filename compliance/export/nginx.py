@@ -572,11 +572,13 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         comment="an HTML response: the library's headers",
     )
     w.map(
-        f'"$request_method|$status|$upstream_http_content_range|${_P}_html"',
+        f'"$request_method|$status|$upstream_http_content_range|${_P}_html'
+        '|$upstream_http_x_compliance_skip"',
         f"{_P}_editable",
-        [(_regex(r"^(?!HEAD\|)[^|]*\|2(?!04|06)\d\d\|\|1$"), "1")],
+        [(_regex(r"^(?!HEAD\|)[^|]*\|2(?!04|06)\d\d\|\|1\|$"), "1")],
         default="0",
-        comment="an HTML page with a 2xx status other than 204/206: notices",
+        comment="an HTML page with a 2xx status other than 204/206, and the origin did not "
+        "opt out with X-Compliance-Skip: notices",
     )
     notice_rules = [(i, r) for i, r in enumerate(rules) if r.notice is not None]
     w.map(
@@ -771,6 +773,7 @@ def _location_conf(
         "# Tells an origin that runs the middleware too that this edge adds the notices.",
         "proxy_set_header X-Compliance-Edge nginx;",
         "proxy_hide_header X-Compliance-Tags;",
+        "proxy_hide_header X-Compliance-Skip;",
         "",
         "# Headers the library sends on edited pages.",
         "add_header Vary $compliance_vary always;",

@@ -537,8 +537,11 @@ export default {
     // A WebSocket upgrade passes through untouched, as in the middleware.
     if (response.status === 101 || response.webSocket) return response;
     const tags = tagSet(response.headers.get("x-compliance-tags"));
+    // The origin's opt-out of notices for this response (blocks and headers still apply).
+    const skip = response.headers.has("x-compliance-skip");
     const headers = new Headers(response.headers);
     headers.delete("x-compliance-tags");
+    headers.delete("x-compliance-skip");
     const plain = new Response(response.body, {
       status: response.status,
       statusText: response.statusText,
@@ -550,9 +553,9 @@ export default {
     }
     const type = (headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
     if (!HTML_TYPES.has(type)) return plain;
-    if (!editable(info, plain) || decision.notices.length === 0) {
+    if (!editable(info, plain) || decision.notices.length === 0 || skip) {
       locationHeaders(plain.headers, decision, info, false);
-      if (info.method === "HEAD" && decision.notices.length > 0) {
+      if (info.method === "HEAD" && decision.notices.length > 0 && !skip) {
         // The GET's body would be edited: announce nothing that describes other bytes.
         for (const name of EDITED_AWAY) plain.headers.delete(name);
       }

@@ -148,6 +148,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers = [("Content-Type", "text/html")]
         start_response(status, [*headers, ("Content-Length", str(len(data)))])
         return [data]
+    if path.startswith("/corner/skip"):
+        headers.append(("X-Compliance-Skip", "1"))  # the per-response opt-out of notices
     if path == "/corner/origin-headers":
         headers.append(("X-Corner", "from the origin"))
     if path == "/data.json":
