@@ -170,7 +170,8 @@ def python_app(dated: Path) -> Iterator[Any]:
 
 
 # The rule headers of tests/edge/corner-cases, and the origin's opt-out.
-CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-compliance-skip")
+CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-withheld")
+CORNER_HEADERS += ("x-compliance-skip",)
 
 
 def _headers(host: str, language: str | None) -> list[tuple[str, str]]:
@@ -241,6 +242,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("GB", "ENG"), "/corner/p", None, "*/*"),  # header names of any token characters
         (("GB", "ENG"), "/corner/origin-headers", None, "*/*"),  # the origin's X-Corner kept
         (("GB", "ENG"), "/corner/skip", "fr", "*/*"),  # the origin opts out: no notice
+        (("GB", "ENG"), "/corner/blocked", None, "*/*"),  # no withholding rule's headers
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(

@@ -153,7 +153,8 @@ def python_app(city: Path, dated: Path) -> Iterator[Any]:
 
 
 # The rule headers of tests/edge/corner-cases, and the origin's opt-out.
-CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-compliance-skip")
+CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-withheld")
+CORNER_HEADERS += ("x-compliance-skip",)
 
 
 def _headers(ip: str, host: str, language: str | None) -> list[tuple[str, str]]:
@@ -221,6 +222,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("81.2.69.142", "/corner/p", None),  # header names nginx cannot read back
         ("81.2.69.142", "/corner/origin-headers", None),  # the origin's own X-Corner kept
         ("81.2.69.142", "/corner/skip", "fr"),  # the origin opts out: no notice, rest applies
+        ("81.2.69.142", "/corner/blocked", None),  # a withholding rule's headers not on a block
     ],
 )
 def test_same_headers_as_the_middleware(

@@ -93,6 +93,7 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
                 "notice": notice,
                 "block": block,
                 "headers": [list(pair) for pair in rule.headers],
+                "withhold": rule.withhold,
             }
         )
     countries = {code.partition("-")[0] for code in plan.codes() if "-" in code}

@@ -627,6 +627,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     )
     # -- the rules' own headers
     header_names = list(dict.fromkeys(n for rule in rules for n, _ in rule.headers))
+    answered: set[int] = set()  # rules with a map "is this rule's block the one answered"
     for number, name in enumerate(header_names):
         having = [(i, r) for i, r in enumerate(rules) if any(n == name for n, _ in r.headers)]
         served = "".join(final_vars[i] for i, _ in having)
@@ -648,13 +649,24 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             for n, (_, r) in enumerate(having)
         ]
         w.map(f'"${_P}_html|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
-        acting = [(i, r) for i, r in having if r.notice is None]
+        # On a block, as in the library: the rule of the block answered, and rules with
+        # neither a notice nor withholding. A rule with a block and a notice or withholding
+        # acts only when its block is the one answered.
+        acting: list[tuple[str, EdgeRule]] = []
+        for i, r in having:
+            if r.notice is None and not r.withhold:
+                acting.append((request_vars[i], r))
+            elif r.block is not None:
+                if i not in answered:
+                    answered.add(i)
+                    w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_quote(r.id), "1")], default="0")
+                acting.append((f"${_P}_ab_{i}", r))
         blocked = [
             (_regex(f"^{'0' * n}1"), _quote(dict(r.headers)[name]))
             for n, (_, r) in enumerate(acting)
         ]
         w.map(
-            '"' + "".join(request_vars[i] for i, _ in acting) + '"',
+            '"' + "".join(bit for bit, _ in acting) + '"',
             f"{_P}_bh_{number}",
             blocked,
         )

@@ -154,6 +154,9 @@ class EdgeRule:
     notice: EdgeNotice | None
     block: EdgeBlock | None
     headers: tuple[tuple[str, str], ...]
+    withhold: bool = False
+    """The rule also withholds content (not exported): on a block, like a rule with a notice,
+    it sends none of its headers unless its own block is answered."""
 
     def in_force(self, day: dt.date) -> bool:
         return (self.start is None or self.start <= day) and (
@@ -520,6 +523,7 @@ def _edge_rule(rule: Rule, plan: EdgePlan, variables: Mapping[str, Any]) -> Edge
         notice=notice,
         block=block,
         headers=headers,
+        withhold=getattr(rule, "withhold", None) is not None,
     )
 
 

@@ -190,7 +190,11 @@ function decide(where, request) {
   const matched = COMPILED.filter((rule) => applies(rule, where, request));
   const block = matched.find((rule) => rule.block !== null) || null;
   const notices = block === null ? matched.filter((rule) => rule.notice !== null) : [];
-  const acting = block === null ? matched : matched.filter((r) => r === block || r.notice === null);
+  // On a block, the library sends the headers of the block's rule and of rules with neither a
+  // notice nor withholding.
+  const acting = block === null
+    ? matched
+    : matched.filter((r) => r === block || (r.notice === null && !r.withhold));
   const headers = [];
   const seen = new Set();
   for (const rule of acting) {
