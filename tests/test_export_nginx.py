@@ -223,6 +223,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("81.2.69.142", "/corner/origin-headers", None),  # the origin's own X-Corner kept
         ("81.2.69.142", "/corner/skip", "fr"),  # the origin opts out: no notice, rest applies
         ("81.2.69.142", "/corner/blocked", None),  # a withholding rule's headers not on a block
+        ("81.2.69.142", "/corner/cache", None),  # every public, s-maxage and private removed
     ],
 )
 def test_same_headers_as_the_middleware(

@@ -47,6 +47,8 @@ _POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
 # Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as
 # `_`): any other character ends the variable's name, and `_` would also find `-`.
 _READABLE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
+_CACHE_PASSES = 8
+"""Separate runs of ``public``/``s-maxage``/``private`` removed from ``Cache-Control``."""
 _SHARED_CACHE_HEADERS = ("CDN-Cache-Control", "Cloudflare-CDN-Cache-Control", "Surrogate-Control")
 
 
@@ -431,6 +433,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "sub_filter edits uncompressed bodies only: location.conf clears "
             "`Accept-Encoding` towards the origin; a response compressed anyway is not edited.",
             "Only the first `Cache-Control` and `X-Compliance-Tags` header of a response is read.",
+            "`public`, `s-maxage` and `private` are removed from `Cache-Control` in up to "
+            f"{_CACHE_PASSES} separate places of the header (the library: everywhere).",
             "Paths longer than 8,192 characters: nginx refuses such requests with its default "
             "`large_client_header_buffers`; raised, it matches them like others, where the "
             "library counts `paths` as matching and `exclude_paths` as not.",
@@ -671,48 +675,25 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             blocked,
         )
     if plan.location_sensitive:
-        source = f'"${_P}_html|$upstream_http_cache_control"'
+        # Each map removes the first run of `public`, `s-maxage` and `private` directives (a
+        # map makes one replacement): _CACHE_PASSES runs in all, more than any real header.
+        shared = r"\s*(?:public|s-maxage|private)\s*(?:=[^,]*)?(?=,|$)"
+        previous = f'"${_P}_html|$upstream_http_cache_control"'
+        for number in range(1, _CACHE_PASSES + 1):
+            w.map(
+                previous,
+                f"{_P}_cc{number}",
+                [
+                    (_regex(rf"^1\|(.*?)(?:(?:(?<=\|)|,){shared})+(.*)$", caseless=True), "1|$1$2"),
+                    (_regex(r"^(.*)$"), "$1"),
+                ],
+                comment="Cache-Control: private on edited pages (public and s-maxage removed)"
+                if number == 1
+                else None,
+            )
+            previous = f"${_P}_cc{number}"
         w.map(
-            source,
-            f"{_P}_cc1",
-            [
-                (
-                    _regex(r"^1\|(.*?)(?:(?<=\|)|,)\s*public\s*(?=,|$)(.*)$", caseless=True),
-                    "1|$1$2",
-                ),
-                (_regex(r"^(.*)$"), "$1"),
-            ],
-            comment="Cache-Control: private on edited pages (public and s-maxage removed)",
-        )
-        w.map(
-            f"${_P}_cc1",
-            f"{_P}_cc2",
-            [
-                (
-                    _regex(
-                        r"^1\|(.*?)(?:(?<=\|)|,)\s*s-maxage\s*(?:=[^,]*)?(?=,|$)(.*)$",
-                        caseless=True,
-                    ),
-                    "1|$1$2",
-                ),
-                (_regex(r"^(.*)$"), "$1"),
-            ],
-        )
-        w.map(
-            f"${_P}_cc2",
-            f"{_P}_cc3",
-            [
-                (
-                    _regex(
-                        r"^1\|(.*?)(?:(?<=\|)|,)\s*private\s*(?:=[^,]*)?(?=,|$)(.*)$", caseless=True
-                    ),
-                    "1|$1$2",
-                ),
-                (_regex(r"^(.*)$"), "$1"),
-            ],
-        )
-        w.map(
-            f"${_P}_cc3",
+            previous,
             f"{_P}_cache_control",
             [
                 (_regex(r"^1\|[\s,]*$"), '"private"'),

@@ -150,6 +150,9 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         return [data]
     if path.startswith("/corner/skip"):
         headers.append(("X-Compliance-Skip", "1"))  # the per-response opt-out of notices
+    if path == "/corner/cache":
+        value = "public, max-age=60, Public, s-maxage=5, no-transform, private, s-maxage=6"
+        headers.append(("Cache-Control", value))
     if path == "/corner/origin-headers":
         headers.append(("X-Corner", "from the origin"))
     if path == "/data.json":
