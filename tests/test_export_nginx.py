@@ -216,6 +216,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("2a02:d0c0::1", "/cached/p", "ru"),  # public, s-maxage removed; private added
         ("81.2.69.142", "/", "fr"),  # a negotiated language: Vary
         ("81.2.69.142", "/lang/pt-BR/p", "fr"),  # the page's language chose: no Vary
+        ("81.2.69.142", "/", "fr;Q=1, pt;Q=0, en"),  # `Q` is not `q`: both ranges ignored
         ("81.2.69.142", "/tagged/x", "cy"),  # a notice from the origin's tags
         ("89.160.20.112", "/", None),  # location-dependent, no notice
         ("214.78.120.1", "/news/a.html", "es"),  # a block

@@ -43,7 +43,8 @@ _P = "compliance"
 # Python's q-value grammar (compliance.locales): [01](.ddd)? or .ddd
 _Q = r"(?:[01](?:\.\d{0,3})?|\.\d{1,3})"
 _QZERO = r"(?:0(?:\.0{0,3})?|\.0{1,3})"
-_POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
+# `q` in lower case only, as in the library's grammar (the maps around it are caseless).
+_POSITIVE_Q = rf"(?:;\s*(?-i:q)\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
 # Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as
 # `_`): any other character ends the variable's name, and `_` would also find `-`.
 _READABLE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
@@ -285,7 +286,7 @@ class _Locales:
             entries = [
                 (
                     _regex(
-                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
+                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*(?-i:q)\s*=\s*{_QZERO}\s*(?:,|$)",
                         caseless=True,
                     ),
                     "1",
@@ -421,7 +422,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             f"whole header; the library only its first {limits['items']} ranges and "
             f"{limits['header']:,} characters. A range in one of a notice's languages that the "
             "library cannot match (an unknown region such as `en-XY`, a script babel drops "
-            "such as `ru-Latn`) ends nginx's search, where the library reads on.",
+            "such as `ru-Latn`) ends nginx's search, where the library reads on. So does a "
+            "range with a variant or extension (`en-GB-oxendict`, `de-DE-1996`) that the "
+            "library matches by its language and region.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
