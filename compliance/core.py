@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Final, Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
 from compliance.client import ClientAddress, TrustedProxies
-from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
+from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement, style_element
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
@@ -103,6 +103,9 @@ STATE_DECISION: Final = "compliance.decision"
 """The key where the middleware puts the reader's decision."""
 STATE_RENDERED: Final = "compliance.rendered"
 """The key of the set of rule ids whose notices the page rendered itself."""
+STATE_INJECTED: Final = "compliance.injected"
+"""The key of the set of rule ids whose notices the middleware took to inject (once it read
+the start of the body): a template helper leaves them out."""
 _TAGS_HEADER: Final = "x-compliance-tags"
 _SKIP_HEADER: Final = "x-compliance-skip"
 _SIMULATE_HEADER: Final = "x-compliance-simulate"
@@ -1357,10 +1360,12 @@ class Exchange:
         edge = self._from_edge()
         wanted = self._wanted(decision) if decision.notices and not (skip or edge) else []
         withholds = decision.withholds
+        # Why none of the notices is the middleware's to inject, when none is.
+        unwanted = "edge" if edge else "x-compliance-skip" if skip else "rendered by the page"
         if not wanted and not withholds:
             headers = self._location_headers(decision, headers, json=False, found=found)
-            if (skip or edge) and decision.notices:
-                self.metrics.skipped("edge" if edge else "x-compliance-skip")
+            if decision.notices:
+                self.metrics.skipped(unwanted)
             return Passthrough(status, headers)
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
@@ -1411,12 +1416,17 @@ class Exchange:
 
         def render(info: PageInfo) -> Mapping[Placement, str]:
             nonce = self.nonce() or csp_nonce or info.nonce
-            snippets = chosen.snippets(
+            rendered = self.rendered
+            # From here the notices the page has not rendered are the middleware's to
+            # inject: a template helper that runs later (a streamed page) leaves them out.
+            self._state[STATE_INJECTED] = {
+                n.rule_id for n in chosen.notices if n.rule_id not in rendered
+            }
+            if rendered:
+                return self._without_rendered(chosen, language or info.lang, nonce)
+            return chosen.snippets(
                 page_language=language or info.lang, css=settings.css, nonce=nonce
             )
-            if self.rendered:
-                return self._without_rendered(chosen, language or info.lang, nonce)
-            return snippets
 
         self._app_found = found  # the application's headers, for the fail mode
         self._app_decision = decision
@@ -1431,8 +1441,7 @@ class Exchange:
             withhold=self._withhold(decision, editor=lambda: self._editor) if withholds else None,
         )
         if not wanted:
-            reason = "edge" if edge else "x-compliance-skip" if skip else "rendered by the page"
-            editor.skip(reason)
+            editor.skip(unwanted)
         self._original: list[bytes] = []
         self._out: list[bytes] = []
         self._page_language = language or None
@@ -1498,12 +1507,15 @@ class Exchange:
     def _without_rendered(
         self, decision: Decision, page_language: str | None, nonce: str | None
     ) -> Mapping[Placement, str]:
-        """Snippets for the notices the page did not render itself."""
+        """Snippets for the notices the page did not render itself (the default CSS before
+        the first, with ``css=True``)."""
         out: dict[Placement, str] = {}
         for notice in decision.notices:
             if notice.rule_id in self.rendered:
                 continue
             html = notice.html(decision.locale_for(notice, page_language))
+            if not out and self.settings.css:
+                html = style_element(nonce) + html
             out[notice.placement] = out.get(notice.placement, "") + html
         return out
 

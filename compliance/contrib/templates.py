@@ -4,13 +4,15 @@ A template helper (Django's ``{% compliance_notices %}``, the Jinja global
 ``compliance_notices()`` in Flask and Starlette) calls :func:`render_shared` with the state
 the request shares with the middleware: ``environ`` under WSGI, ``scope["state"]`` under
 ASGI, ``request.META`` in Django. There the middleware's response core left the decision and
-the *rendered* set, and it does not inject the notices whose rule ids are in that set, so a
-notice is never shown twice; the helper renders each notice at most once per request too.
+the *rendered* set, and it does not inject the notices whose rule ids are in that set; once
+it has read the start of the body (a streamed page), the notices it took to inject are in
+the *injected* set, which the helper leaves out. So a notice is never shown twice; the
+helper renders each notice at most once per request too.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping, MutableSet
+from collections.abc import Collection, MutableMapping, MutableSet
 from typing import Any
 
 __all__ = ["render_notices", "render_shared"]
@@ -24,9 +26,12 @@ def render_notices(
     placement: str | None = None,
     css: bool = False,
     nonce: str | None = None,
+    injected: Collection[str] = (),
 ) -> str:
     """The ``<aside class="compliance-notice">`` markup of every notice in ``decision`` not
-    yet in ``rendered`` (in priority order), adding their rule ids to ``rendered``.
+    yet in ``rendered`` nor ``injected`` (those the middleware injects: in a streamed page
+    it may have taken them before the template got here), in priority order, adding their
+    rule ids to ``rendered``.
 
     ``lang``: the page's language (as in ``<html lang>``), chosen first among a notice's
     locales, as the middleware does; else the reader's languages decide. ``placement``:
@@ -41,6 +46,8 @@ def render_notices(
     parts = []
     for notice in decision.notices:
         if placement is not None and notice.placement != placement:
+            continue
+        if notice.rule_id in injected:
             continue
         if rendered is not None:
             if notice.rule_id in rendered:
@@ -65,9 +72,15 @@ def render_shared(
     """:func:`render_notices` for the request whose shared ``state`` (the WSGI environ,
     ASGI ``scope["state"]``, Django's ``request.META``) holds the middleware's
     ``compliance.decision``, recording what it renders in ``compliance.rendered``."""
-    from compliance.core import STATE_DECISION, STATE_RENDERED
+    from compliance.core import STATE_DECISION, STATE_INJECTED, STATE_RENDERED
 
     rendered = state.setdefault(STATE_RENDERED, set())
     return render_notices(
-        state.get(STATE_DECISION), rendered, lang=lang, placement=placement, css=css, nonce=nonce
+        state.get(STATE_DECISION),
+        rendered,
+        lang=lang,
+        placement=placement,
+        css=css,
+        nonce=nonce,
+        injected=state.get(STATE_INJECTED, ()),
     )

@@ -1,0 +1,94 @@
+"""Notices a page renders itself (template helpers) and those the middleware injects: never
+twice, never uncounted, with the default CSS where ``css=True`` asks for it. Real Flask,
+whose ``stream_template`` runs the template while the middleware reads the body."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+flask = pytest.importorskip("flask")
+
+from compliance.contrib.flask import Compliance  # noqa: E402
+
+RUSSIAN = "77.88.55.88"  # by the embedded lookup
+RULES = """\
+version: 1
+rules:
+  - id: notice-a
+    title: Notice A
+    jurisdictions: [RU]
+    notice:
+      placement: marker
+      default_locale: en
+      text:
+        en: Notice A text.
+  - id: notice-b
+    title: Notice B
+    jurisdictions: [RU]
+    notice:
+      placement: body_end
+      default_locale: en
+      text:
+        en: Notice B text.
+"""
+# The helper renders every notice after the start of the body, where a streamed page only
+# gets to once the middleware has read that start.
+PAGE = (
+    "<!DOCTYPE html><html lang='en'><head><title>t</title></head><body><h1>x</h1>"
+    "{{ compliance_notices(%s) }}<p>y</p></body></html>"
+)
+
+
+def make_app(tmp_path: Path, *, helper: str = "", **config: Any) -> tuple[flask.Flask, Compliance]:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    app = flask.Flask(__name__)
+    app.config.update(COMPLIANCE_RULES=[str(tmp_path)], **config)
+    template = PAGE % helper
+
+    @app.route("/plain")
+    def plain() -> str:
+        return flask.render_template_string(template)
+
+    @app.route("/streamed")
+    def streamed() -> Any:
+        return flask.stream_template_string(template)
+
+    return app, Compliance(app)
+
+
+def count(page: str, rule: str) -> int:
+    return page.count(f'data-compliance-rule="{rule}"')
+
+
+@pytest.mark.parametrize("path", ["/plain", "/streamed"])
+def test_every_notice_once_and_counted(tmp_path: Path, path: str) -> None:
+    app, compliance = make_app(tmp_path)
+    page = app.test_client().get(path, environ_base={"REMOTE_ADDR": RUSSIAN}).text
+    assert (count(page, "notice-a"), count(page, "notice-b")) == (1, 1)
+    metrics = compliance.middleware.metrics()  # type: ignore[union-attr]
+    if path == "/plain":  # the template rendered both before the middleware saw the page
+        assert metrics["notices_skipped"] == {"rendered by the page": 1}
+        assert metrics["notices_injected"] == {}
+    else:  # the middleware took both at the start of the body; the helper left them out
+        assert metrics["notices_injected"] == {"notice-a|RU": 1, "notice-b|RU": 1}
+    assert metrics["notices_not_delivered"] == {}
+
+
+def test_the_middlewares_css_comes_with_the_notices_it_injects(tmp_path: Path) -> None:
+    """The page renders the marker notice; the middleware injects the other, and its
+    ``css=True`` style sheet (with the page's nonce) comes before it."""
+    app, _ = make_app(
+        tmp_path, helper="placement='marker'", COMPLIANCE_CSS=True, COMPLIANCE_CSP_NONCE="nonce"
+    )
+
+    @app.before_request
+    def nonce() -> None:
+        flask.request.environ["nonce"] = "n0nce"
+
+    page = app.test_client().get("/plain", environ_base={"REMOTE_ADDR": RUSSIAN}).text
+    assert (count(page, "notice-a"), count(page, "notice-b")) == (1, 1)
+    assert page.count("<style") == 1
+    assert page.index('<style nonce="n0nce">') < page.index('data-compliance-rule="notice-b"')
