@@ -1638,6 +1638,10 @@ class Exchange:
         self._size += len(chunk)
         if self._buffer_until is not None and self._size <= self._buffer_until:
             return []  # small and announced: collect it so Content-Length stays exact
+        if not out and not any(self._out):
+            # Nothing to send yet: the editor is still reading the start of the document,
+            # whose language and kind the headers depend on (however the body is split).
+            return []
         events: list[Event] = [self._commit(None)]
         body = b"".join(self._out)
         self._out = []

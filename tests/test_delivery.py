@@ -472,6 +472,19 @@ def test_a_304_varies_like_the_get(call: Call, lang: bytes) -> None:
     assert vary(response) == vary(get)
 
 
+@pytest.mark.parametrize("lang", [b"<html lang='en'>", b"<html lang='uk'>", b"<html>"])
+def test_the_response_does_not_depend_on_how_the_body_is_split(call: Call, lang: bytes) -> None:
+    """Headers that depend on the start of the document (its language chooses the locale and
+    whether Accept-Language is a Vary) are the same wherever the chunks break it."""
+    page = PAGE.replace(b"<html>", lang)
+    whole = call(html(body=page), headers=[("Accept-Language", "uk")])
+    assert whole.notices == [RULE]
+    for at in range(1, 60):
+        app = App(200, [("Content-Type", "text/html; charset=utf-8")], [page[:at], page[at:]])
+        split = call(app, headers=[("Accept-Language", "uk")])
+        assert (split.header("Vary"), split.body) == (whole.header("Vary"), whole.body), at
+
+
 def test_wsgi_and_asgi_answer_alike_for_a_large_page(engine: Engine) -> None:
     big = b"<html><body>" + b"<p>paragraph</p>\n" * (10 * 1024 * 1024 // 17) + b"</body></html>"
     chunks = [big[i : i + 65536] for i in range(0, len(big), 65536)]
