@@ -304,7 +304,13 @@ def _networks(value: TrustedProxies | Iterable[str] | str | None, name: str) -> 
     try:
         return TrustedProxies(value)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"{name}: {exc}") from None
+        raise _option_error(name, exc) from None
+
+
+def _option_error(name: str, exc: ConfigurationError) -> ConfigurationError:
+    """An error in the networks of option ``name``, saying so first (integrations put the
+    name in their own spelling: ``COMPLIANCE_DEBUG_NETWORKS``)."""
+    return ConfigurationError(f"{name}: {str(exc).removeprefix('trusted proxy ')}")
 
 
 def _positive(name: str, number: object) -> int:
@@ -407,7 +413,12 @@ class Settings:
                 raise ConfigurationError("give proxy_hops to TrustedProxies, not beside it")
             proxies = trusted_proxies
         else:
-            proxies = TrustedProxies(trusted_proxies or (), hops=proxy_hops, headers=(header_name,))
+            try:
+                proxies = TrustedProxies(
+                    trusted_proxies or (), hops=proxy_hops, headers=(header_name,)
+                )
+            except ConfigurationError as exc:
+                raise _option_error("trusted_proxies", exc) from None
         header: HeaderGeolocator | None
         if geo_header is None or isinstance(geo_header, HeaderGeolocator):
             header = geo_header

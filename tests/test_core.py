@@ -193,6 +193,17 @@ def test_body_editor_takes_an_empty_coded_body_as_empty(coding: str) -> None:
     assert ed.skipped == "empty body"
 
 
+@pytest.mark.parametrize(
+    "name", ["trusted_proxies", "debug_networks", "simulate_from", "edge_from"]
+)
+def test_a_bad_network_is_an_error_that_names_its_option_first(name: str) -> None:
+    """First, so that an integration can put the name in its own spelling; and not "trusted
+    proxy" for networks that are no proxies."""
+    message = rf"^{name}: 'zzz' is not an IP address or CIDR range$"
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_options(**{name: ["zzz"]})
+
+
 def test_settings_defaults_are_safe() -> None:
     settings = Settings.from_options()
     assert not settings.trusted_proxies
