@@ -113,16 +113,16 @@ class _Response:
         self.committed = True
         self.server_write = self.server_start_response(line, headers, self.captured[2])
 
-    def open(self) -> bytes | None:
-        """Commit a response the core does not edit: the body of one it replaces, or b"";
-        None for one it edits (it commits on its first bytes)."""
+    def open(self) -> bytes:
+        """Commit a response the core does not edit (one it edits commits with its first
+        bytes); the body of one it replaces."""
         action = self.decide()
         if isinstance(action, Replace) and not self.committed:
             self.commit(action.response.status, action.response.headers)
             return action.response.body
         if isinstance(action, Passthrough) and not self.committed:
             self.commit(action.status, action.headers)
-        return None if action is EDIT else b""
+        return b""
 
     def send(self, events: list[_Event]) -> Iterator[bytes]:
         for event in events:
