@@ -21,7 +21,7 @@ import os
 import threading
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from time import time as _time
 from types import MappingProxyType
@@ -162,61 +162,188 @@ class _Where:
     """The country is known but no subdivision is."""
 
 
+@dataclass(frozen=True, slots=True)
+class _RegionInfo:
+    """A region flattened once, when the rule set is compiled."""
+
+    plain: frozenset[str]
+    """Every plain code its ``include`` reaches, through nested regions (excludes ignored)."""
+    unknown: tuple[frozenset[str], frozenset[str]]
+    """Countries whose readers with an unknown subdivision its ``include`` may reach, as
+    the user's ``unknown_subdivision`` is skip (``[0]``) or apply (``[1]``)."""
+    pure: bool
+    """Neither it nor a region it includes has an ``exclude``: reaching a plain code is
+    matching."""
+    override: bool | None
+    """Its own ``unknown_subdivision`` (apply: True), None when it leaves it to its user."""
+
+
 class _Regions:
     """Region membership over a location's codes, with nested regions.
 
     ``apply`` says whether a reader whose country is known but whose subdivision is not
     counts as being in the subdivisions of that country (``unknown_subdivision: apply``); a
     region's own setting overrides its user's for the codes it lists.
+
+    Every region is flattened once, here, in one pass over the regions (each visited once
+    however many regions include it, and without recursion, so neither a "diamond" of
+    regions including the same regions nor a long chain costs more than its size). A region
+    without ``exclude`` anywhere inside it then matches by one set test; one with excludes is
+    decided exactly, each nested region at most once per decision. The loader refuses
+    cycles; here a region met again while it is being flattened adds nothing.
     """
 
     def __init__(self, regions: Mapping[str, Region]) -> None:
         self._regions = regions
+        self._info: dict[str, _RegionInfo] = {}
+        for name in regions:
+            self._flatten_from(name)
 
-    def matches(self, name: str, where: _Where, apply: bool, depth: int = 0) -> bool:
-        if depth > 32:
+    def _flatten_from(self, root: str) -> None:
+        regions = self._regions
+        info = self._info
+        if root in info:
+            return
+        # Depth-first, children before parents; the stack is the path from ``root``.
+        stack = [(root, iter((*regions[root].include, *regions[root].exclude)))]
+        active = {root}
+        while stack:
+            name, children = stack[-1]
+            child_name = next(
+                (c for c in children if c in regions and c not in info and c not in active), None
+            )
+            if child_name is not None:
+                active.add(child_name)
+                nested = regions[child_name]
+                stack.append((child_name, iter((*nested.include, *nested.exclude))))
+                continue
+            stack.pop()
+            active.discard(name)
+            region = regions[name]
+            override = (
+                None
+                if region.unknown_subdivision is None
+                else region.unknown_subdivision == "apply"
+            )
+            codes: set[str] = set()
+            unknown: list[set[str]] = [set(), set()]
+            shared: list[_RegionInfo] = []
+            pure = not region.exclude
+            for code in region.include:
+                child = info.get(code)
+                if child is not None:
+                    shared.append(child)
+                    pure = pure and child.pure
+                elif code in regions:  # met again while being flattened: a cycle
+                    continue
+                else:
+                    codes.add(code)
+                    if code[2:3] == "-":
+                        for apply in (False, True):
+                            if override if override is not None else apply:
+                                unknown[apply].add(code[:2])
+            if not codes and len(shared) == 1 and override is None:
+                # One nested region and nothing else (a chain): share its sets.
+                only = shared[0]
+                info[name] = _RegionInfo(only.plain, only.unknown, pure, None)
+                continue
+            for child in shared:
+                codes |= child.plain
+                for apply in (False, True):
+                    unknown[apply] |= child.unknown[override if override is not None else apply]
+            info[name] = _RegionInfo(
+                frozenset(codes), (frozenset(unknown[0]), frozenset(unknown[1])), pure, override
+            )
+
+    def code_matches(self, code: str, where: _Where, apply: bool) -> bool:
+        info = self._info.get(code)
+        if info is None:
+            if code == "*" or code in where.codes:
+                return True
+            # A subdivision of the reader's country, whose subdivision is unknown.
+            return (
+                apply
+                and where.subdivision_unknown
+                and code[2:3] == "-"
+                and (code[:2] == where.country)
+            )
+        if info.override is not None:
+            apply = info.override
+        if not _may_match(info, where, apply):
             return False
-        region = self._regions[name]
-        if region.unknown_subdivision is not None:
-            apply = region.unknown_subdivision == "apply"
-        if not any(self.code_matches(c, where, apply, depth + 1) for c in region.include):
-            return False
-        return not any(self.code_matches(c, where, False, depth + 1) for c in region.exclude)
+        return info.pure or self._exact(code, where, apply)
 
-    def code_matches(self, code: str, where: _Where, apply: bool, depth: int = 0) -> bool:
-        if code == "*":
-            return True
-        if code in self._regions:
-            return self.matches(code, where, apply, depth + 1)
-        if code in where.codes:
-            return True
-        # A subdivision of the reader's country, whose subdivision is unknown.
-        return (
-            apply and where.subdivision_unknown and code[2:3] == "-" and (code[:2] == where.country)
-        )
+    def _exact(self, root: str, where: _Where, apply: bool) -> bool:
+        """Whether region ``root`` (whose ``unknown_subdivision`` is ``apply`` here) matches,
+        following its excludes: each (region, apply) decided at most once, without
+        recursion."""
+        regions = self._regions
+        info = self._info
+        memo: dict[tuple[str, bool], bool] = {}
 
-    def flatten(self, code: str, depth: int = 0) -> set[str]:
+        def exact(code: str, flag: bool) -> tuple[str, bool] | None:
+            """The (region, apply) to decide exactly for ``code``; None when a set test
+            says it or when it is not a region."""
+            nested = info.get(code)
+            if nested is None or nested.pure:
+                return None
+            if nested.override is not None:
+                flag = nested.override
+            return (code, flag) if _may_match(nested, where, flag) else None
+
+        def value(code: str, flag: bool) -> bool:
+            key = exact(code, flag)
+            if key is None:
+                return self.code_matches(code, where, flag)
+            return memo.get(key, False)  # absent: a cycle, which adds nothing
+
+        def children(key: tuple[str, bool]) -> Iterator[tuple[str, bool] | None]:
+            region = regions[key[0]]
+            yield from (exact(c, key[1]) for c in region.include)
+            yield from (exact(c, False) for c in region.exclude)
+
+        # Depth-first, children before parents; the stack is the path from ``root``.
+        stack = [((root, apply), children((root, apply)))]
+        active = {(root, apply)}
+        while stack:
+            key, pending = stack[-1]
+            needed = next(
+                (k for k in pending if k is not None and k not in memo and k not in active), None
+            )
+            if needed is not None:
+                active.add(needed)
+                stack.append((needed, children(needed)))
+                continue
+            stack.pop()
+            active.discard(key)
+            region = regions[key[0]]
+            memo[key] = any(value(c, key[1]) for c in region.include) and not any(
+                value(c, False) for c in region.exclude
+            )
+        return memo[(root, apply)]
+
+    def flatten(self, code: str) -> frozenset[str]:
         """Every plain code a jurisdiction may match (excludes ignored): for the index."""
-        if code in self._regions and depth <= 32:
-            out: set[str] = set()
-            for item in self._regions[code].include:
-                out |= self.flatten(item, depth + 1)
-            return out
-        return {code}
+        info = self._info.get(code)
+        return info.plain if info is not None else frozenset((code,))
 
-    def may_apply_unknown(self, code: str, apply: bool, depth: int = 0) -> set[str]:
+    def may_apply_unknown(self, code: str, apply: bool) -> frozenset[str]:
         """Countries whose readers with an unknown subdivision ``code`` may match."""
-        if code in self._regions and depth <= 32:
-            region = self._regions[code]
-            if region.unknown_subdivision is not None:
-                apply = region.unknown_subdivision == "apply"
-            out: set[str] = set()
-            for item in region.include:
-                out |= self.may_apply_unknown(item, apply, depth + 1)
-            return out
+        info = self._info.get(code)
+        if info is not None:
+            return info.unknown[info.override if info.override is not None else apply]
         if apply and code[2:3] == "-":
-            return {code[:2]}
-        return set()
+            return frozenset((code[:2],))
+        return frozenset()
+
+
+def _may_match(info: _RegionInfo, where: _Where, apply: bool) -> bool:
+    """Whether a region may match: its ``include`` reaches one of the reader's codes, or
+    (subdivision unknown) a subdivision of their country it counts them in. For a region
+    without excludes, whether it matches."""
+    return not where.codes.isdisjoint(info.plain) or (
+        where.subdivision_unknown and where.country in info.unknown[apply]
+    )
 
 
 def _where(location: Location) -> str:
