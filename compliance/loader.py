@@ -1006,7 +1006,8 @@ def _region_cycles(refs: dict[str, list[str]]) -> list[str]:
     return cyclic
 
 
-_TAG = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+# Possessive: "<" and a long run of spaces would otherwise be tried from every space.
+_TAG = re.compile(r"<\s*+(?:/\s*+)?([A-Za-z][A-Za-z0-9-]*)")
 # Variable names are identifiers of the rule format ([a-z0-9][a-z0-9-]*) or Python's.
 _PLACEHOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 

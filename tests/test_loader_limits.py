@@ -257,3 +257,29 @@ def test_self_containing_values_are_problems(tmp_path: Path, text: str, message:
     found: list[str] = []
     _bounded(lambda: found.extend(_problems([path])))
     assert any(p.startswith(f"{path}:2:4: ") and message in p for p in found), found
+
+
+# -- quadratic and worse walks over what a rule author wrote -------------------------------
+
+
+def test_an_html_text_of_one_angle_bracket_and_spaces_is_checked_in_linear_time(
+    tmp_path: Path,
+) -> None:
+    # The tag pattern tried every split of the spaces after "<" between its two runs of
+    # spaces: 200,000 spaces took minutes.
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD.replace("{text: {en: hello}}", '{html: {en: "<' + " " * 200_000 + '."}}'),
+        encoding="utf-8",
+    )
+    _bounded(lambda: load_rules([path]))
+
+
+@given(st.text(alphabet="< /\t\nab1-", max_size=30))
+def test_the_tag_pattern_finds_the_tags_it_found_before(text: str) -> None:
+    import re
+
+    from compliance.loader import _TAG
+
+    before = re.compile(r"<\s*/?\s*([A-Za-z][A-Za-z0-9-]*)")
+    assert _TAG.findall(text) == before.findall(text)
