@@ -991,19 +991,51 @@ def _adapter(model: type[pydantic.BaseModel], name: str) -> pydantic.TypeAdapter
 
 
 def _region_cycles(refs: dict[str, list[str]]) -> list[str]:
-    cyclic: list[str] = []
-    for start in refs:
-        seen: set[str] = set()
-        stack = [r for r in refs[start] if r in refs]
-        while stack:
-            name = stack.pop()
-            if name == start:
-                cyclic.append(start)
-                break
-            if name not in seen:
-                seen.add(name)
-                stack.extend(r for r in refs[name] if r in refs)
-    return cyclic
+    """The regions that include themselves, directly or through others, in definition
+    order: those in a strongly connected component of more than one region, or that name
+    themselves. One pass (Tarjan's algorithm, without recursion): linear in the regions and
+    their references, however long the chains."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    component: list[str] = []
+    cyclic: set[str] = set()
+    for root in refs:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        component.append(root)
+        on_stack.add(root)
+        work = [(root, iter(refs[root]))]
+        while work:
+            name, children = work[-1]
+            for child in children:
+                if child not in refs:
+                    continue
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    component.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(refs[child])))
+                    break
+                if child in on_stack:
+                    low[name] = min(low[name], index[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[name])
+                if low[name] == index[name]:
+                    members = []
+                    while True:
+                        member = component.pop()
+                        on_stack.discard(member)
+                        members.append(member)
+                        if member == name:
+                            break
+                    if len(members) > 1 or name in refs[name]:
+                        cyclic.update(members)
+    return [name for name in refs if name in cyclic]
 
 
 # Possessive: "<" and a long run of spaces would otherwise be tried from every space.
