@@ -551,9 +551,15 @@ class _Checker:
         """Pydantic's errors, in a rule author's words, at their places in the file."""
         grouped: dict[tuple[Loc, bool, str], list[Any]] = {}
         misspelt: set[Loc] = set()
+        # Values YAML could not read (`!!int abc`) are reported already, in their own words.
+        unread = {loc for loc, *_ in file.located.problems}
         for error in errors:
             kind = error["type"]
             raw_loc = tuple(error["loc"])
+            if unread and any(
+                _data_loc(file.located, raw_loc[:n])[0] in unread for n in range(len(raw_loc) + 1)
+            ):
+                continue
             if kind == "missing":
                 loc, _ = _data_loc(file.located, raw_loc[:-1])
                 grouped.setdefault(((*loc, raw_loc[-1]), False, kind), []).append(error)

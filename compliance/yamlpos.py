@@ -5,9 +5,13 @@ by location (``("rules", 0, "title")``). This module builds the objects itself f
 node tree and keeps a map from every location to its ``(line, column)``, 1-based, so that
 every later error can name its place in the file.
 
-Two deliberate departures from PyYAML's defaults, both because rule files are full of country
-and language codes: only ``true``/``false`` are booleans (YAML 1.2), so ``NO`` (Norway) and
-``no`` (Norwegian) stay strings; and mapping keys are always the text as written.
+Deliberate departures from PyYAML's defaults (YAML 1.1), because rule files are full of
+country and language codes and of numbers lawyers write as they read: booleans, integers and
+floats are resolved as YAML 1.2's core schema says, so ``NO`` (Norway) and ``no``
+(Norwegian) stay strings, ``10:30`` stays the text "10:30" (not 630, base 60), ``0123`` is
+123 (not octal 83) and ``1_000`` stays text (1.2 has no digit separators); dates
+(``2024-02-20``) are still read as dates, which 1.2's core schema leaves to applications; and
+mapping keys are always the text as written.
 """
 
 from __future__ import annotations
@@ -30,17 +34,95 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 
 class _Loader(_Base):  # type: ignore[valid-type,misc]
-    """SafeLoader with YAML 1.2 booleans."""
+    """SafeLoader with YAML 1.2 core booleans, integers and floats (see the module's doc)."""
 
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_NULL_TAG = "tag:yaml.org,2002:null"
+_BINARY_TAG = "tag:yaml.org,2002:binary"
+# YAML 1.2.2, 10.3.2 (core schema): the forms each type is resolved from.
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT_12 = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_FLOAT_12 = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+MAX_DIGITS = 4300
+"""Most digits of a whole number (Python's own limit on converting text to int)."""
+
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    first: [
+        (tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)
+    ]
     for first, resolvers in _Base.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+_Loader.add_implicit_resolver(_BOOL_TAG, _BOOL_12, list("tTfF"))
+_Loader.add_implicit_resolver(_INT_TAG, _INT_12, list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT_TAG, _FLOAT_12, list("-+.0123456789"))
+
+
+class _NotValue(ValueError):
+    """A scalar that its tag cannot read; the message says why, in a rule author's words."""
+
+
+def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
+    if not _BOOL_12.match(node.value):
+        raise _NotValue("is not true or false (YAML 1.2 booleans: true, false)")
+    return bool(node.value.lower() == "true")
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> int:
+    text = node.value
+    if not _INT_12.match(text):
+        raise _NotValue("is not a whole number")
+    if len(text) > MAX_DIGITS:
+        raise _NotValue(f"has more than {MAX_DIGITS:,} digits")
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _construct_float(loader: Any, node: yaml.ScalarNode) -> float:
+    text = node.value
+    if not (_FLOAT_12.match(text) or _INT_12.match(text)):
+        raise _NotValue("is not a number")
+    if len(text) > MAX_DIGITS:
+        raise _NotValue(f"has more than {MAX_DIGITS:,} digits")
+    if text.startswith(("0o", "0x")):
+        return float(_construct_int(loader, node))
+    lower = text.lower()
+    if lower.endswith(".inf"):
+        return float("-inf") if lower.startswith("-") else float("inf")
+    if lower == ".nan":
+        return float("nan")
+    return float(text)
+
+
+def _construct_timestamp(loader: Any, node: yaml.ScalarNode) -> Any:
+    if not loader.timestamp_regexp.match(node.value):
+        raise _NotValue("is not a date (YYYY-MM-DD) or a date and time")
+    try:
+        return _Base.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError) as exc:  # 2025-02-30: the pattern, but no such day
+        raise _NotValue(f"is not a real date ({exc})") from None
+
+
+_Loader.add_constructor(_BOOL_TAG, _construct_bool)
+_Loader.add_constructor(_INT_TAG, _construct_int)
+_Loader.add_constructor(_FLOAT_TAG, _construct_float)
+_Loader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp)
+
+_TAG_NAMES = {
+    _BOOL_TAG: "!!bool",
+    _INT_TAG: "!!int",
+    _FLOAT_TAG: "!!float",
+    _TIMESTAMP_TAG: "!!timestamp",
+    _NULL_TAG: "!!null",
+    _BINARY_TAG: "!!binary",
+}
 
 
 class YAMLSyntaxError(Exception):
@@ -389,14 +471,28 @@ def _collection(
 
 
 def _scalar(loader: Any, node: yaml.Node, path: Path, out: Located) -> Any:
+    """The scalar's value. One its tag cannot read is a problem at its place, worded by the
+    tag, and stays the text as written: the problem says what is wrong, and the value does
+    not turn into null for validation to report again as a second, unrelated mistake."""
     if node.tag == _STR_TAG:  # most values: skip PyYAML's constructor machinery
         return node.value
+    shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
     try:
         return loader.construct_object(node, deep=True)
+    except _NotValue as exc:
+        reason = str(exc)
     except yaml.constructor.ConstructorError as exc:
-        out.problems.append((path, *out.positions[path], exc.problem or "cannot read this value"))
-    except ValueError as exc:  # a date that matches the pattern but does not exist: 2025-02-30
-        out.problems.append(
-            (path, *out.positions[path], f"'{node.value}' is not a real date ({exc})")
-        )
-    return None
+        reason = exc.problem or "cannot be read"
+        if node.tag in _TAG_NAMES:
+            reason = f"cannot be read ({reason})"
+        else:
+            out.problems.append((path, *out.positions[path], reason))
+            return node.value
+    except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as exc:
+        reason = f"cannot be read ({type(exc).__name__}: {exc})"
+    if node.tag == _TIMESTAMP_TAG and reason.startswith("is not a real date"):
+        message = f"'{shown}' {reason}"  # written as a date, explicitly or not
+    else:
+        message = f"{_TAG_NAMES.get(node.tag, node.tag)} value '{shown}' {reason}"
+    out.problems.append((path, *out.positions[path], message))
+    return node.value

@@ -159,6 +159,60 @@ def test_yaml_1_2_booleans_keep_norway(tmp_path: Path) -> None:
     assert ruleset.tests[0].test.expect.applies is True
 
 
+def test_yaml_1_2_numbers(tmp_path: Path) -> None:
+    # YAML 1.1 read 10:30 as 630 (base 60), 0123 as 83 (octal) and 1_000 as 1000.
+    path = tmp_path / "numbers.yaml"
+    path.write_text(
+        RULE.format(id="a", where="DE").replace(
+            "      text:",
+            "      variables: {opens: 10:30, code: 0123, law: 1_000, hex: 0x1F, octal: 0o17,\n"
+            "                  big: 1e3, fraction: .5}\n      text:",
+        ),
+        encoding="utf-8",
+    )
+    notice = load_rules([path]).rules[0].rule.notice
+    assert notice is not None
+    assert notice.variables == {
+        "opens": "10:30",
+        "code": 123,
+        "law": "1_000",
+        "hex": 31,
+        "octal": 15,
+        "big": 1000.0,
+        "fraction": 0.5,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("!!int abc", "!!int value 'abc' is not a whole number"),
+        ('!!int ""', "!!int value '' is not a whole number"),
+        ('!!float ""', "!!float value '' is not a number"),
+        (
+            "!!bool maybe",
+            "!!bool value 'maybe' is not true or false (YAML 1.2 booleans: true, false)",
+        ),
+        (
+            "!!timestamp xyz",
+            "!!timestamp value 'xyz' is not a date (YYYY-MM-DD) or a date and time",
+        ),
+        (
+            "9" * 5000,
+            "!!int value '9999999999999999999999999999999999999...' has more than 4,300 digits",
+        ),
+    ],
+)
+def test_values_a_tag_cannot_read_are_one_problem_each(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    # These crashed the loader (AttributeError, IndexError, KeyError) or were called "not a
+    # real date", and the value then became null: a second problem, "not nothing (null)".
+    path = tmp_path / "tagged.yaml"
+    path.write_text(RULE.format(id="a", where="DE") + f"    priority: {value}\n", encoding="utf-8")
+    assert problems([str(path)]) == [f"{path}:8:15: rules[0].priority: {message}"]
+
+
 def test_merge_keys(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
