@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -110,6 +111,41 @@ def _header_value(value: str) -> str:
         if (code < 0x20 and char != "\t") or 0x7F <= code <= 0x9F:
             raise ValueError(f"control character U+{code:04X} is not allowed in a header value")
     return value
+
+
+def _blocked_by(url: str) -> str:
+    """A URL the ``Link`` header can carry: a host, a port in range, an IDN that has a
+    punycode form (it is sent as punycode)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is not a URL ({exc})") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host name")
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a port")
+    try:
+        if not parts.hostname.isascii():
+            parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ValueError(
+            f"{url!r}: the host name {parts.hostname!r} is not a valid internationalized "
+            "domain name"
+        ) from None
+    return url
+
+
+def _utc_time(at: dt.date | dt.datetime | None) -> dt.date | dt.datetime | None:
+    """A time with an offset must have a UTC time (``9999-12-31T23:59:59-12:00`` has not)."""
+    if isinstance(at, dt.datetime) and at.tzinfo is not None:
+        try:
+            at.astimezone(dt.UTC)
+        except OverflowError:
+            raise ValueError(
+                f"{at.isoformat()} is past the last time there is (9999-12-31T23:59:59 UTC)"
+            ) from None
+    return at
 
 
 HeaderName = Annotated[
@@ -288,7 +324,7 @@ class Block(Message):
     """Refuse the page with HTTP 451 (RFC 7725) and explain why."""
 
     status: Literal[451] = Field(451, description="HTTP status of the block page.")
-    blocked_by: str = Field(
+    blocked_by: Annotated[str, AfterValidator(_blocked_by)] = Field(
         pattern=r"^https?://[^\s<>\"]+$",
         max_length=2000,
         description="URL of the entity implementing the block; sent in a "
@@ -361,7 +397,9 @@ class Request(_Model):
     url: str = Field("https://www.example.org/", description="Requested URL.")
     accept_language: str | None = Field(None, description="Accept-Language header.")
     page_language: str | None = Field(None, description="Language of the page, if known.")
-    at: dt.date | dt.datetime | None = Field(None, description="When (UTC); default: today.")
+    at: Annotated[dt.date | dt.datetime | None, AfterValidator(_utc_time)] = Field(
+        None, description="When (UTC); default: today."
+    )
     tags: list[Tag] = Field(default_factory=list, description="Content tags of the page.")
     variables: dict[Identifier, VariableValue] = Field(
         default_factory=dict,

@@ -213,6 +213,70 @@ def test_values_a_tag_cannot_read_are_one_problem_each(
     assert problems([str(path)]) == [f"{path}:8:15: rules[0].priority: {message}"]
 
 
+BLOCK = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [DE]
+    block:
+      blocked_by: "{url}"
+      text: {{en: x}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "https://bücher.example:99999/",
+            "'https://bücher.example:99999/' is not a URL (Port out of range 0-65535)",
+        ),
+        (
+            "https://bücher.example:abc/",
+            "'https://bücher.example:abc/' is not a URL "
+            "(Port could not be cast to integer value as 'abc')",
+        ),
+        ("https://[bücher/", "'https://[bücher/' is not a URL (Invalid IPv6 URL)"),
+        ("https:///legal", "'https:///legal' has no host name"),
+        (
+            "https://bü..cher.example/",
+            "'https://bü..cher.example/': the host name 'bü..cher.example' is not a valid "
+            "internationalized domain name",
+        ),
+    ],
+)
+def test_a_blocked_by_url_the_link_header_cannot_carry_is_a_load_error(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    # These passed lint, then `check`, `test` and `export` crashed making the Link header.
+    path = tmp_path / "block.yaml"
+    path.write_text(BLOCK.format(url=url), encoding="utf-8")
+    assert problems([str(path)]) == [f"{path}:7:19: rules[0].block.blocked_by: {message}"]
+
+
+def test_a_blocked_by_idn_with_a_port_loads(tmp_path: Path) -> None:
+    path = tmp_path / "block.yaml"
+    path.write_text(BLOCK.format(url="https://bücher.example:8443/legal"), encoding="utf-8")
+    assert load_rules([path]).rules[0].rule.block is not None
+
+
+def test_a_test_time_that_has_no_utc_time_is_a_load_error(tmp_path: Path) -> None:
+    # 12 hours west of UTC, the last second of 9999 is in the year 10000 in UTC: `compliance
+    # test` crashed with OverflowError.
+    path = tmp_path / "late.yaml"
+    path.write_text(
+        RULE.format(id="a", where="DE")
+        + "    tests:\n      - name: late\n        reader: {country: DE}\n"
+        + "        request: {at: '9999-12-31T23:59:59-12:00'}\n        expect: {applies: true}\n",
+        encoding="utf-8",
+    )
+    assert problems([str(path)]) == [
+        f"{path}:11:23: rules[0].tests[0].request.at: 9999-12-31T23:59:59-12:00 is past the "
+        "last time there is (9999-12-31T23:59:59 UTC)"
+    ]
+
+
 def test_merge_keys(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
