@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from babel import Locale, UnknownLocaleError
-from babel.core import get_global
+from babel.core import LOCALE_ALIASES, get_global
 from babel.languages import get_official_languages
 
 from compliance.cache import BoundedCache, remembered
@@ -169,19 +169,38 @@ def _match(preferred: str, available: tuple[str, ...]) -> str | None:
     return found or None
 
 
+@functools.cache
+def _same_language(language: str) -> str:
+    """The language ``language`` is matched as: CLDR's aliases of retired codes (``iw`` is
+    ``he``) and babel's alias of the macrolanguage ``no`` (Norwegian), which is ``nb``
+    (Bokmål) as browsers and sites use it; ``nn`` (Nynorsk) stays itself."""
+    language = get_global("language_aliases").get(language, language)
+    alias = LOCALE_ALIASES.get(language)
+    if alias is not None and language == "no":
+        return alias.partition("_")[0]
+    return language
+
+
+def _language_of(code: str) -> str:
+    return code.replace("_", "-").partition("-")[0].lower()
+
+
 def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
     wanted = parse_locale(preferred)
     if wanted is None:
         return None
     language, script, territory = maximize(wanted)
+    language = _same_language(language)
     fallback_general: str | None = None
     fallback_other: str | None = None
-    for code in available:
+    # A locale of the very language asked for comes before one matched through an alias.
+    ordered = sorted(available, key=lambda code: _language_of(code) != wanted.language)
+    for code in ordered:
         have = parse_locale(code)
         if have is None:
             continue
         h_language, h_script, h_territory = maximize(have)
-        if h_language != language or h_script != script:
+        if _same_language(h_language) != language or h_script != script:
             continue
         if h_territory == territory:
             return code
