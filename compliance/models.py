@@ -9,10 +9,19 @@ reports them with their file positions.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from compliance.html.placements import PLACEMENTS, Placement
@@ -154,6 +163,50 @@ HeaderName = Annotated[
     AfterValidator(_header_name),
 ]
 HeaderValue = Annotated[str, Field(max_length=4000), AfterValidator(_header_value)]
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _date_as_written(value: Any) -> Any:
+    """A date is a date, or text of the form YYYY-MM-DD (as the schema's ``format: date``
+    says); pydantic alone would take the number 0 as 1970-01-01, and a time of midnight as
+    its day."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and not _ISO_DATE.match(value)
+    ):
+        raise PydanticCustomError("date_type", "Input should be a valid date")
+    return value
+
+
+def _time_as_written(value: Any) -> Any:
+    """A date or date-time is not a number (pydantic would read one as Unix time)."""
+    if isinstance(value, bool | int | float):
+        raise PydanticCustomError("datetime_type", "Input should be a valid datetime")
+    return value
+
+
+def _number_as_written(value: Any) -> Any:
+    """A whole number is a number: not text ('5'), nor true or false."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+def _false_as_written(value: Any) -> Any:
+    """``false`` is false: not 0, nor the text 'false'."""
+    if value is not None and not isinstance(value, bool):
+        raise PydanticCustomError(
+            "literal_error", "Input should be {expected}", {"expected": "false"}
+        )
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_number_as_written)]
+"""An integer as JSON Schema's ``integer`` has it (``1.0`` is one; ``'5'`` and ``true`` are
+not)."""
+
+Day = Annotated[dt.date, BeforeValidator(_date_as_written)]
+"""A UTC day: a YAML date, or text written YYYY-MM-DD."""
+
 Scalar = str | int | float | dt.date | dt.datetime
 VariableValue = Scalar | dict[str, Scalar]
 """A value for every locale, or a value per locale (``{en: RFE/RL, ru: Радио Свобода}``)."""
@@ -203,7 +256,7 @@ class Source(_Model):
         description="Where to read it (https).",
     )
     title: str = Field(min_length=1, max_length=500, description="What it is.")
-    published: dt.date | None = Field(None, description="When it was published (YYYY-MM-DD).")
+    published: Day | None = Field(None, description="When it was published (YYYY-MM-DD).")
 
 
 class Translation(_Model):
@@ -239,7 +292,7 @@ class Region(_Model):
     sources: list[Source] = Field(
         default_factory=list, description="Where the definition comes from."
     )
-    review_by: dt.date | None = Field(
+    review_by: Day | None = Field(
         None, description="Check the definition again by this day; lint warns after it."
     )
 
@@ -247,10 +300,15 @@ class Region(_Model):
 class Effective(_Model):
     """When a rule is in force: `from` inclusive, `until` exclusive, both UTC days."""
 
-    from_: dt.date | None = Field(
+    # `from_` is the Python name; a rule file writes `from`, as the schema says.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=False, validate_by_name=False
+    )
+
+    from_: Day | None = Field(
         None, alias="from", description="First UTC day the rule applies (inclusive)."
     )
-    until: dt.date | None = Field(
+    until: Day | None = Field(
         None, description="First UTC day the rule no longer applies (exclusive)."
     )
 
@@ -346,7 +404,7 @@ class Withhold(Texts):
         description="Host globs: iframe, embed, object, video, audio, source, img and script "
         "elements whose URL is on one of these hosts are removed.",
     )
-    placeholder: Literal[False] | None = Field(
+    placeholder: Annotated[Literal[False] | None, BeforeValidator(_false_as_written)] = Field(
         None,
         description="`false`: remove without a trace (then give no `text`/`html`).",
     )
@@ -379,7 +437,7 @@ class Reader(_Model):
     subdivisions: list[str] = Field(
         default_factory=list, description="ISO 3166-2 codes, e.g. UA-43."
     )
-    unknown: bool = Field(False, description="A reader whose location is unknown.")
+    unknown: StrictBool = Field(False, description="A reader whose location is unknown.")
 
     @model_validator(mode="after")
     def _one_way(self) -> Reader:
@@ -397,9 +455,9 @@ class Request(_Model):
     url: str = Field("https://www.example.org/", description="Requested URL.")
     accept_language: str | None = Field(None, description="Accept-Language header.")
     page_language: str | None = Field(None, description="Language of the page, if known.")
-    at: Annotated[dt.date | dt.datetime | None, AfterValidator(_utc_time)] = Field(
-        None, description="When (UTC); default: today."
-    )
+    at: Annotated[
+        dt.date | dt.datetime | None, BeforeValidator(_time_as_written), AfterValidator(_utc_time)
+    ] = Field(None, description="When (UTC); default: today.")
     tags: list[Tag] = Field(default_factory=list, description="Content tags of the page.")
     variables: dict[Identifier, VariableValue] = Field(
         default_factory=dict,
@@ -411,7 +469,7 @@ class Request(_Model):
 class Expect(_Model):
     """What a rule test expects. Leave out what you do not want checked."""
 
-    applies: bool | None = Field(
+    applies: StrictBool | None = Field(
         None, description="In a rule's own tests: whether that rule applies."
     )
     notices: list[Identifier] | None = Field(
@@ -480,7 +538,7 @@ class Rule(_Model):
     tags: list[Tag] = Field(
         default_factory=list, description="Content tags (any of them); empty: any content."
     )
-    priority: int = Field(0, description="Higher first when several notices apply.")
+    priority: WholeNumber = Field(0, description="Higher first when several notices apply.")
     notice: Notice | None = Field(None, description="Inject a notice into HTML pages.")
     block: Block | None = Field(None, description="Refuse the page with HTTP 451.")
     withhold: Withhold | None = Field(
@@ -492,7 +550,7 @@ class Rule(_Model):
     sources: list[Source] = Field(
         default_factory=list, description="The public sources the rule rests on."
     )
-    review_by: dt.date | None = Field(
+    review_by: Day | None = Field(
         None, description="Check the rule again by this day; lint warns after it."
     )
     tests: list[RuleTest] = Field(
@@ -548,4 +606,18 @@ def json_schema() -> dict[str, Any]:
         "$id": schema.pop("$id"),
     }
     ordered.update(schema)
+    _close_pattern_properties(ordered)
     return ordered
+
+
+def _close_pattern_properties(node: Any) -> None:
+    """Keys that match no pattern are refused, as the models refuse them: a mapping whose
+    keys have a pattern (region, variable and header names) allows no other keys."""
+    if isinstance(node, dict):
+        if "patternProperties" in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _close_pattern_properties(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_pattern_properties(value)

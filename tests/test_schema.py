@@ -125,3 +125,61 @@ def test_schema_rejects_what_the_models_reject() -> None:
     assert list(validator.iter_errors(bad_key))
     newer = {**good, "version": 2}
     assert list(validator.iter_errors(newer))
+
+
+BASE = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [DE]
+    notice: {text: {en: Hello.}}
+"""
+SAME = {
+    # The schema refused these and the loader took them: pydantic coerced the value.
+    "priority as text": BASE + "    priority: '5'\n",
+    "priority true": BASE + "    priority: true\n",
+    "the Python name from_": BASE + "    effective: {from_: 2024-01-01}\n",
+    "a date as a number": BASE + "    effective: {from: 0}\n",
+    "a date with a time": BASE + "    effective: {from: '2024-01-01T00:00:00'}\n",
+    "a test time as a number": BASE
+    + "    tests: [{name: t, reader: {country: FR}, request: {at: 1700000000},"
+    " expect: {applies: false}}]\n",
+    "applies as text": BASE
+    + "    tests: [{name: t, reader: {country: FR}, expect: {applies: 'no'}}]\n",
+    "unknown as a number": BASE + "    tests: [{name: t, reader: {unknown: 1}, expect: {}}]\n",
+    "placeholder 0": BASE.replace(
+        "notice: {text: {en: Hello.}}", "withhold: {marks: [x], placeholder: 0}"
+    ),
+    # The loader refused these and the schema took them: keys with a pattern allowed any key.
+    "region name": "version: 1\nregions:\n  Bad_Name: 42\n",
+    "variable name": BASE.replace("{text: {en: Hello.}}", "{text: {en: x}, variables: {A_B: [1]}}"),
+    "header name": BASE + "    headers: {'X Bad': v}\n",
+}
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+@pytest.mark.parametrize("text", list(SAME.values()), ids=list(SAME))
+def test_schema_and_loader_refuse_the_same_values(tmp_path: Path, text: str) -> None:
+    from compliance.errors import RuleError
+    from compliance.loader import load_rules
+
+    jsonschema = pytest.importorskip("jsonschema")
+    draft = jsonschema.Draft202012Validator
+    validator = draft(committed(), format_checker=draft.FORMAT_CHECKER)  # dates are checked
+    assert list(validator.iter_errors(_as_json(yamlpos.load(text).value)))
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(RuleError):
+        load_rules([path])
+    path.write_text(BASE, encoding="utf-8")
+    assert load_rules([path]).rules  # the same file without the mistake loads
