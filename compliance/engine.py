@@ -95,6 +95,10 @@ _FAST_MAX_TAGS: Final = 16
 # Bytes per (request, location) pair of the fast cache, generously: the slot, the entry and
 # the decision it may be the last to hold (about 2 KiB measured with a notice); the request
 # is counted once, by _parts_size (its parts are bounded before it is set).
+_MAX_REGION_CODES: Final = 500_000
+"""Codes the flattened regions of one rule set may hold in all (a set shared by a chain
+counts once): about 25 MB. Real rule sets hold a few hundred; the bound is against a
+half-saved file of regions that each include a large one and one code more."""
 _FAST_PAIR_BYTES: Final = 2048
 
 
@@ -196,6 +200,7 @@ class _Regions:
     def __init__(self, regions: Mapping[str, Region]) -> None:
         self._regions = regions
         self._info: dict[str, _RegionInfo] = {}
+        self._held = 0  # codes in the flattened sets so far
         for name in regions:
             self._flatten_from(name)
 
@@ -251,6 +256,12 @@ class _Regions:
                 codes |= child.plain
                 for apply in (False, True):
                     unknown[apply] |= child.unknown[override if override is not None else apply]
+            self._held += len(codes) + len(unknown[0]) + len(unknown[1])
+            if self._held > _MAX_REGION_CODES:
+                raise ConfigurationError(
+                    f"the regions expand to more than {_MAX_REGION_CODES:,} codes in all "
+                    f"(reached at region '{name}'): include large regions in fewer others"
+                )
             info[name] = _RegionInfo(
                 frozenset(codes), (frozenset(unknown[0]), frozenset(unknown[1])), pure, override
             )

@@ -176,3 +176,27 @@ def test_flattened_regions_decide_as_the_definition_says(tmp_path: Path, seed: i
             )
         }
         assert applied == expected, (location, path.read_text(encoding="utf-8"))
+
+
+def test_what_flattened_regions_hold_is_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regions that each include a large one and one code more would each hold a copy of
+    it: past the bound the rule set is refused, naming the region, not kept in memory."""
+    import pycountry
+
+    from compliance import engine as engine_module
+    from compliance.errors import ConfigurationError
+
+    monkeypatch.setattr(engine_module, "_MAX_REGION_CODES", 5_000)
+    codes = sorted(s.code for s in pycountry.subdivisions)[:400]
+    countries = sorted(c.alpha_2 for c in pycountry.countries)[:30]
+    regions = [f"big: {{title: B, include: [{', '.join(codes)}]}}"]
+    regions += [
+        f"r{i}: {{title: R, include: [big, {country}]}}" for i, country in enumerate(countries)
+    ]
+    path = _write(tmp_path, regions, where="r29")
+    with pytest.raises(ConfigurationError, match=r"more than 5,000 codes .* region 'r\d+'"):
+        Engine.from_paths([path], geolocator=FIXED)
+    monkeypatch.setattr(engine_module, "_MAX_REGION_CODES", 50_000)
+    assert _applies(Engine.from_paths([path], geolocator=FIXED), countries[29])
