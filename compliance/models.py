@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -76,6 +76,27 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 Identifier = Annotated[str, Field(pattern=ID_PATTERN, max_length=100)]
 Jurisdiction = Annotated[str, Field(min_length=1, max_length=64)]
 Glob = Annotated[str, Field(min_length=1, max_length=500)]
+_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def _decoded_path(pattern: str) -> str:
+    """A path pattern without percent escapes: it is matched against the decoded path (as
+    the application's router reads it), where an escape copied from a browser's address bar
+    never occurs."""
+    if _ESCAPE.search(pattern) is not None:
+        raise PydanticCustomError(
+            "path_escape",
+            "path patterns match the decoded path: write '{decoded}', without percent escapes",
+            {"decoded": unquote(pattern, errors="replace")},
+        )
+    return pattern
+
+
+PathGlob = Annotated[
+    str,
+    Field(min_length=1, max_length=500, json_schema_extra={"not": {"pattern": _ESCAPE.pattern}}),
+    AfterValidator(_decoded_path),
+]
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
 Token = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=100)]
 
@@ -527,12 +548,12 @@ class Rule(_Model):
         default_factory=list,
         description="Glob patterns on the request host (`*` any run of characters); empty: any.",
     )
-    paths: list[Glob] = Field(
+    paths: list[PathGlob] = Field(
         default_factory=list,
         description="Glob patterns on the URL path (`*` within a segment, `**` across "
         "segments); empty: any.",
     )
-    exclude_paths: list[Glob] = Field(
+    exclude_paths: list[PathGlob] = Field(
         default_factory=list, description="Paths the rule never applies to."
     )
     tags: list[Tag] = Field(

@@ -277,6 +277,24 @@ def test_a_test_time_that_has_no_utc_time_is_a_load_error(tmp_path: Path) -> Non
     ]
 
 
+def test_a_path_pattern_copied_with_percent_escapes_is_a_load_error(tmp_path: Path) -> None:
+    """Paths are matched decoded (``/%D0%BD...`` is ``/но...`` by then): a pattern copied from
+    the address bar would never match. The message gives the pattern to write."""
+    path = tmp_path / "escaped.yaml"
+    path.write_text(
+        RULE.format(id="a", where="RU")
+        + "    paths: ['/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8/*', '/100%/*']\n"
+        + "    exclude_paths: ['/news%20today/*']\n",
+        encoding="utf-8",
+    )
+    assert problems([str(path)]) == [
+        f"{path}:8:13: rules[0].paths[0]: path patterns match the decoded path: write "
+        "'/новости/*', without percent escapes",
+        f"{path}:9:21: rules[0].exclude_paths[0]: path patterns match the decoded path: "
+        "write '/news today/*', without percent escapes",
+    ]
+
+
 def test_merge_keys(tmp_path: Path) -> None:
     path = tmp_path / "merge.yaml"
     path.write_text(
