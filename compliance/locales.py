@@ -169,7 +169,7 @@ def _match(preferred: str, available: tuple[str, ...]) -> str | None:
     return found or None
 
 
-@functools.cache
+@remembered(1024, 128 * 1024, size=96, longest=16)  # a reader's languages choose the keys
 def _same_language(language: str) -> str:
     """The language ``language`` is matched as: CLDR's aliases of retired codes (``iw`` is
     ``he``) and babel's alias of the macrolanguage ``no`` (Norwegian), which is ``nb``
