@@ -53,6 +53,7 @@ import asyncio
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.utils.asyncio import async_unsafe
 
 PAGE = "<!DOCTYPE html><html lang='en'><body><main><h1>News</h1><p>Story</p></main></body></html>"
 
@@ -76,6 +77,23 @@ def stream(request):
         for i in range(50):
             yield b"<p>paragraph %d</p>" % i
         yield b"</main></body></html>"
+
+    return StreamingHttpResponse(body(), content_type="text/html; charset=utf-8")
+
+
+@async_unsafe
+def sync_only(row):
+    # Django guards its database layer with async_unsafe: it raises SynchronousOnlyOperation
+    # when called in the event loop's thread, as a queryset iterated in a generator would.
+    return b"<li>row %d</li>" % row
+
+
+def db_stream(request):
+    def body():
+        yield b"<!DOCTYPE html><html lang='en'><body><main><h1>News</h1><ul>" + sync_only(0)
+        for i in range(1, 50):
+            yield sync_only(i)
+        yield b"</ul><p>paragraph 49</p></main></body></html>"
 
     return StreamingHttpResponse(body(), content_type="text/html; charset=utf-8")
 
@@ -111,6 +129,7 @@ urlpatterns = [
     path("decision", decision),
     path("stream", stream),
     path("astream", astream),
+    path("dbstream", db_stream),
     path("async", async_view),
     path("api", json_view),
     path("tagged", tagged),
@@ -248,7 +267,7 @@ def test_the_template_tag_places_the_notice_once(server: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", ["/stream", "/astream", "/async"])
+@pytest.mark.parametrize("path", ["/stream", "/astream", "/async", "/dbstream"])
 def test_streaming_and_async_views(server: str, path: str) -> None:
     page = get(server, path, RUSSIAN)
     assert page.status_code == 200
@@ -367,6 +386,44 @@ def test_bad_settings_stop_the_server_at_start_up(project: Path) -> None:
     assert done.returncode == 1
     assert "ImproperlyConfigured: settings.COMPLIANCE: " in done.stderr
     assert "fail_mode" in done.stderr
+
+
+def test_a_sync_stream_using_sync_only_code_under_asgi(project: Path) -> None:
+    """Under Django's ASGI handler (here its AsyncClient) the middleware reads the start of a
+    sync streaming response in a thread, as Django does, never in the event loop: the
+    generator may use the database (async_unsafe code)."""
+    code = (
+        "import asyncio, json, warnings, django\n"
+        "warnings.simplefilter('ignore')  # Django's note that it consumes a sync iterator\n"
+        "django.setup()\n"
+        "from django.test import AsyncClient\n"
+        "async def main():\n"
+        "    out = {}\n"
+        f"    for ip in ({RUSSIAN!r}, {GERMAN!r}):\n"
+        "        r = await AsyncClient().get('/dbstream', headers={'X-Forwarded-For': ip})\n"
+        "        body = b''.join([c async for c in r])\n"
+        "        out[ip] = [r.status_code, body.decode()]\n"
+        "    print(json.dumps(out))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project,
+        env=_env(project),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    status, page = answers[RUSSIAN]
+    assert status == 200
+    assert page.count(NOTICE) == 1
+    assert "<li>row 49</li>" in page
+    assert page.rstrip().endswith("</html>")
+    assert answers[GERMAN][0] == 200
+    assert NOTICE not in answers[GERMAN][1]
 
 
 def test_metrics_add_up_the_process_middlewares(project: Path) -> None:

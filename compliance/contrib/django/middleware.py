@@ -11,7 +11,7 @@ import http
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Final
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 
 from compliance.core import (
@@ -256,8 +256,14 @@ class _Edit:
 
     async def asynchronous(self) -> HttpResponseBase:
         response = self.response
-        if not (response.streaming and getattr(response, "is_async", False)):
+        if not response.streaming:
             return self.sync()
+        if not getattr(response, "is_async", False):
+            # A sync iterator may use the database or other sync-only code: iterate it in
+            # a thread, never in the event loop, as Django's ASGI handler does
+            # (StreamingHttpResponse.__aiter__: sync_to_async, thread-sensitive). The rest
+            # of the body stays a sync iterator, which the handler consumes the same way.
+            return await sync_to_async(self.sync, thread_sensitive=True)()
         done = self._action()
         if done is not None:
             return done
