@@ -353,6 +353,24 @@ def test_check_reports_unknown_keys_and_packs(project: Path) -> None:
     assert "narnia" in done.stderr
 
 
+def test_check_reports_bad_option_values(project: Path) -> None:
+    """A bad value is reported by manage.py check, not first by a request (E001)."""
+    done = _check(project, "settings_badmode", "COMPLIANCE = {**COMPLIANCE, 'fail_mode': 'bogus'}")
+    assert done.returncode == 1
+    assert (
+        "(compliance.E001) settings.COMPLIANCE: fail_mode must be 'open' or 'closed', "
+        "not 'bogus'" in done.stderr
+    )
+    done = _check(
+        project,
+        "settings_badproxy",
+        "COMPLIANCE = {**COMPLIANCE, 'trusted_proxies': ['not-a-network']}",
+    )
+    assert done.returncode == 1
+    assert "(compliance.E001) settings.COMPLIANCE: " in done.stderr
+    assert "'not-a-network' is not an IP address or CIDR range" in done.stderr
+
+
 def test_check_warns_about_wiring(project: Path) -> None:
     done = _check(
         project,

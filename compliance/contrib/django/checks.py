@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, Warning, register
 
-from compliance.contrib.django.conf import WHERE, compliance_settings
+from compliance.contrib.django.conf import WHERE, check_options, compliance_settings, relayed
 from compliance.errors import ComplianceError, ConfigurationError
 
 __all__ = ["check_compliance"]
@@ -22,8 +22,12 @@ def check_compliance(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
     try:
         settings = compliance_settings()
     except ConfigurationError as exc:
-        return [Error(str(exc), id="compliance.E001", obj=WHERE)]
+        return [Error(relayed(exc), id="compliance.E001", obj=WHERE)]
     messages: list[CheckMessage] = []
+    try:
+        check_options(settings)  # the values, as the middleware checks them at start-up
+    except ConfigurationError as exc:
+        messages.append(Error(relayed(exc), id="compliance.E001", obj=WHERE))
     if settings.engine is None:
         messages += _rule_files(settings.rules, settings.packs)
         if settings.geoip_db is not None:

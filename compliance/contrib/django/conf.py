@@ -10,7 +10,7 @@ from compliance.core import Middleware
 from compliance.errors import ConfigurationError, RuleError
 from compliance.metrics import Snapshot
 
-__all__ = ["compliance_settings", "metrics", "middleware_core"]
+__all__ = ["check_options", "compliance_settings", "metrics", "middleware_core", "relayed"]
 
 # Every core made for a middleware instance in this process, for metrics() to add up.
 _CORES: weakref.WeakSet[Middleware[None]] = weakref.WeakSet()
@@ -30,6 +30,19 @@ def compliance_settings() -> ComplianceSettings:
     return ComplianceSettings.from_mapping(value, where=WHERE)
 
 
+def check_options(settings: ComplianceSettings) -> None:
+    """Check the middleware options' values as the middleware will (ConfigurationError)."""
+    from compliance.core import Settings
+
+    Settings.from_options(**settings.options)
+
+
+def relayed(exc: ConfigurationError) -> str:
+    """A configuration error's message as the settings' reader sees it."""
+    message = str(exc)
+    return message if message.startswith(WHERE) else f"{WHERE}: {message}"
+
+
 def middleware_core() -> Middleware[None]:
     """The response core's settings and counters for one middleware instance, over the
     engine the settings describe. Raises ``ImproperlyConfigured`` on bad settings or rule
@@ -43,8 +56,7 @@ def middleware_core() -> Middleware[None]:
         problems = "\n".join(str(p) for p in exc.problems) or str(exc)
         raise ImproperlyConfigured(f"{WHERE}: rule files do not load:\n{problems}") from exc
     except ConfigurationError as exc:
-        message = str(exc) if str(exc).startswith(WHERE) else f"{WHERE}: {exc}"
-        raise ImproperlyConfigured(message) from exc
+        raise ImproperlyConfigured(relayed(exc)) from exc
     _CORES.add(core)
     return core
 
