@@ -118,6 +118,25 @@ def json_view(request):
     return JsonResponse({"notices": "none here"})
 
 
+def validated(request):
+    request.headers.get("If-None-Match")  # request.headers is cached from here on
+    response = HttpResponse(PAGE)
+    response["ETag"] = '"v1"'
+    response["Last-Modified"] = "Mon, 01 Jan 2024 00:00:00 GMT"
+    return response
+
+
+def outer_sees(get_response):
+    # A middleware listed before ComplianceMiddleware: what request.headers says after.
+
+    def middleware(request):
+        response = get_response(request)
+        response["X-Outer-Saw"] = request.headers.get("If-None-Match", "-")
+        return response
+
+    return middleware
+
+
 def tagged(request):
     request.compliance_tags = ["foreign-agent"]
     return HttpResponse(PAGE)
@@ -133,6 +152,7 @@ urlpatterns = [
     path("async", async_view),
     path("api", json_view),
     path("tagged", tagged),
+    path("validated", validated),
 ]
 """
 
@@ -442,6 +462,73 @@ def test_a_sync_stream_using_sync_only_code_under_asgi(project: Path) -> None:
     assert page.rstrip().endswith("</html>")
     assert answers[GERMAN][0] == 200
     assert NOTICE not in answers[GERMAN][1]
+
+
+CONDITIONAL_OUTSIDE = """
+import asyncio, json, django
+django.setup()
+from django.test import AsyncClient, Client
+RU, DE = {RUSSIAN!r}, {GERMAN!r}
+DATE = "Mon, 01 Jan 2024 00:00:00 GMT"
+out = {{}}
+def get(ip, path, **headers):
+    r = Client().get(path, headers={{"X-Forwarded-For": ip, **headers}})
+    return [r.status_code, r.get("ETag"), r.get("X-Outer-Saw"), {NOTICE!r} in r.content.decode()]
+first = get(RU, "/")
+out["plain"] = [first, get(RU, "/", If_None_Match=first[1])]
+first = get(RU, "/validated")
+out["own"] = get(RU, "/validated", If_None_Match=first[1])
+out["unedited"] = get(RU, "/validated", If_None_Match='"v1"')
+out["date"] = get(RU, "/validated", If_Modified_Since=DATE)
+out["german"] = get(DE, "/validated", If_None_Match='"v1"')
+async def revalidate():
+    headers = {{"X-Forwarded-For": RU, "If-None-Match": first[1]}}
+    return (await AsyncClient().get("/validated", headers=headers)).status_code
+out["async"] = asyncio.run(revalidate())
+print(json.dumps(out))
+"""
+
+
+def test_conditional_get_listed_before_sees_the_readers_validators(project: Path) -> None:
+    """ConditionalGetMiddleware outside ComplianceMiddleware answers 304 to a reader with a
+    notice whose If-None-Match names the copy they got (the ETag it computed over the edited
+    page, or the variant ETag the middleware set), and only then."""
+    (project / "mysite" / "settings_conditional.py").write_text(
+        "from mysite.settings import *  # noqa: F403\n"
+        "MIDDLEWARE = ['mysite.urls.outer_sees', 'django.middleware.http.ConditionalGetMiddleware',"
+        " *MIDDLEWARE]\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CONDITIONAL_OUTSIDE.format(RUSSIAN=RUSSIAN, GERMAN=GERMAN, NOTICE=NOTICE),
+        ],
+        cwd=project,
+        env=_env(project, "mysite.settings_conditional"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    first, again = out["plain"]
+    assert first[0] == 200
+    assert first[3]  # the notice, and an ETag computed over the edited page
+    assert again[0] == 304
+    status, etag, saw, notice = out["own"]
+    assert status == 304
+    assert etag.startswith('"v1-')
+    assert saw == etag  # request.headers is the reader's again, not the core's translation
+    status, etag, saw, notice = out["unedited"]
+    assert (status, notice, saw) == (200, True, '"v1"')  # a copy without the notice
+    assert etag.startswith('"v1-')
+    status, _, saw, notice = out["date"]
+    assert (status, notice) == (200, True)  # a date names no variant: no 304
+    assert out["german"][0] == 304
+    assert out["async"] == 304
 
 
 def test_metrics_add_up_the_process_middlewares(project: Path) -> None:

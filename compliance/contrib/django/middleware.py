@@ -74,8 +74,11 @@ class ComplianceMiddleware:
         if early is not None:
             return _django_response(early)
         _apply(request, exchange.request_changes)
-        response: HttpResponseBase = self.get_response(request)
-        return _Edit(exchange, response).sync()
+        try:
+            response: HttpResponseBase = self.get_response(request)
+            return _Edit(exchange, response).sync()
+        finally:
+            _restore(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         exchange = self._begin(request)
@@ -83,8 +86,11 @@ class ComplianceMiddleware:
         if early is not None:
             return _django_response(early)
         _apply(request, exchange.request_changes)
-        response: HttpResponseBase = await self.get_response(request)
-        return await _Edit(exchange, response).asynchronous()
+        try:
+            response: HttpResponseBase = await self.get_response(request)
+            return await _Edit(exchange, response).asynchronous()
+        finally:
+            _restore(request)
 
     def _begin(self, request: HttpRequest) -> Exchange:
         request.compliance = None  # type: ignore[attr-defined]
@@ -152,6 +158,30 @@ def _apply(request: HttpRequest, changes: Mapping[str, str | None]) -> None:
             request.META[key] = value
     request.META["compliance.original_headers"] = original
     # request.headers is built once from META (a cached property): let it be built again.
+    request.__dict__.pop("headers", None)
+
+
+_KEPT_FROM_OUTER: Final = frozenset({"range", "if-range", "if-modified-since"})
+"""Request headers the core removed that stay removed for the middlewares listed before
+this one: a range or a date names no variant, so ConditionalGetMiddleware would answer 304
+(or a range) to a copy without the reader's notices."""
+
+
+def _restore(request: HttpRequest) -> None:
+    """The reader's own request headers again, once the response is made, for the
+    middlewares listed before this one (ConditionalGetMiddleware then compares the
+    reader's ``If-None-Match`` with the ETag of the variant the reader got)."""
+    original = request.META.get("compliance.original_headers")
+    if not isinstance(original, dict):
+        return
+    for name, value in original.items():
+        if name in _KEPT_FROM_OUTER:
+            continue
+        key = "HTTP_" + name.upper().replace("-", "_")
+        if value is None:
+            request.META.pop(key, None)
+        else:
+            request.META[key] = value
     request.__dict__.pop("headers", None)
 
 
