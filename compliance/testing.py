@@ -197,21 +197,22 @@ def wsgi_environ(
 def call_wsgi(app: Any, environ: dict[str, Any]) -> TestResponse:
     """Call a WSGI application, read its whole body and always call its ``close()``."""
     seen: list[tuple[str, list[tuple[str, str]]]] = []
+    parts: list[bytes] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         seen.append((status, headers))
-        return lambda data: None
+        return parts.append  # PEP 3333's write(): its bytes come before the iterable's
 
     iterable = app(environ, start_response)
     try:
-        body = b"".join(iterable)
+        parts.extend(iterable)
     finally:
         close = getattr(iterable, "close", None)
         if close is not None:
             close()
     status, headers = seen[-1]
     return TestResponse(
-        int(status.split()[0]), list(headers), body, environ.get("compliance.decision")
+        int(status.split()[0]), list(headers), b"".join(parts), environ.get("compliance.decision")
     )
 
 

@@ -63,6 +63,21 @@ def test_scope_splits_the_query() -> None:
     assert (scope["path"], scope["query_string"], scope["client"]) == ("/p", b"q=1", None)
 
 
+def test_call_wsgi_keeps_the_bytes_written_with_write() -> None:
+    """PEP 3333's write() callable: its bytes are the body's start, before the iterable's."""
+
+    def legacy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html")])
+        write(PAGE[:20])
+        write(PAGE[20:40])
+        return [PAGE[40:]]
+
+    assert call_wsgi(legacy, wsgi_environ()).body == PAGE
+    response = call_wsgi(WsgiMiddleware(legacy, ENGINE), wsgi_environ(peer="192.0.2.7"))
+    assert response.notices == ["ru-undesirable-organization"]
+    assert response.body.startswith(PAGE[:40])
+
+
 def test_fixed_geolocator_takes_codes_and_checks_them_up_front() -> None:
     import pytest
 
