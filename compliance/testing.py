@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from compliance.geo import UNKNOWN, Location
 
@@ -160,20 +161,35 @@ class TestResponse:
         return re.findall(r'<aside class="compliance-notice" data-compliance-rule="([^"]*)"', text)
 
 
+# As a client sends a URL: what a URL cannot hold percent-encoded as UTF-8, escapes kept.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
 def wsgi_environ(
     path: str = "/", *, peer: str = "127.0.0.1", method: str = "GET", headers: Headers = ()
 ) -> dict[str, Any]:
-    """A PEP 3333 environ for a request from ``peer``; repeated headers are comma-joined,
-    as servers do.
+    """A PEP 3333 environ for a request from ``peer`` to ``path`` (with its query, if any, as
+    in a URL); repeated headers are comma-joined, as servers do.
+
+    As a server writes it: ``PATH_INFO`` is the path percent-decoded (UTF-8 bytes as a
+    latin-1 string), ``QUERY_STRING`` the query as sent, and ``Content-Type`` and
+    ``Content-Length`` go to ``CONTENT_TYPE`` and ``CONTENT_LENGTH``.
 
     >>> wsgi_environ("/a", headers=[("X-Forwarded-For", "192.0.2.1")])["HTTP_X_FORWARDED_FOR"]
     '192.0.2.1'
+    >>> environ = wsgi_environ("/news?page=2")
+    >>> environ["PATH_INFO"], environ["QUERY_STRING"]
+    ('/news', 'page=2')
+    >>> wsgi_environ("/caf%C3%A9")["PATH_INFO"] == "/café".encode().decode("latin-1")
+    True
     """
+    raw_path, _, query = path.partition("?")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
-        "PATH_INFO": path,
+        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
         "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
+        "QUERY_STRING": quote(query, _QUERY_SAFE),
         "SERVER_NAME": "testserver",
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
@@ -188,8 +204,8 @@ def wsgi_environ(
     }
     for name, value in headers:
         key = "HTTP_" + name.upper().replace("-", "_")
-        if name.lower() == "content-type":
-            key = "CONTENT_TYPE"
+        if name.lower() in ("content-type", "content-length"):
+            key = key[len("HTTP_") :]
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
 
@@ -219,17 +235,25 @@ def call_wsgi(app: Any, environ: dict[str, Any]) -> TestResponse:
 def asgi_scope(
     path: str = "/", *, peer: str | None = "127.0.0.1", method: str = "GET", headers: Headers = ()
 ) -> dict[str, Any]:
-    """An ASGI 3 HTTP scope for a request from ``peer``."""
+    """An ASGI 3 HTTP scope for a request from ``peer`` to ``path`` (with its query, if any,
+    as in a URL). As a server writes it: ``raw_path`` is the path as sent (percent-encoded
+    UTF-8), ``path`` the same percent-decoded.
+
+    >>> scope = asgi_scope("/новости?page=2")
+    >>> scope["path"], scope["raw_path"], scope["query_string"]
+    ('/новости', b'/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8', b'page=2')
+    """
     raw_path, _, query = path.partition("?")
+    sent = quote(raw_path, _PATH_SAFE)
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": method,
         "scheme": "http",
-        "path": raw_path,
-        "raw_path": raw_path.encode("latin-1"),
-        "query_string": query.encode("latin-1"),
+        "path": unquote(sent),
+        "raw_path": sent.encode("ascii"),
+        "query_string": quote(query, _QUERY_SAFE).encode("ascii"),
         "root_path": "",
         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
         "client": (peer, 50000) if peer else None,

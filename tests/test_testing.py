@@ -78,6 +78,31 @@ def test_call_wsgi_keeps_the_bytes_written_with_write() -> None:
     assert response.body.startswith(PAGE[:40])
 
 
+def test_environ_is_what_a_server_writes() -> None:
+    environ = wsgi_environ("/news?page=2", headers=[("Content-Length", "3")])
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == ("/news", "page=2")
+    assert environ["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_LENGTH" not in environ
+    # PATH_INFO is percent-decoded, its UTF-8 bytes as a latin-1 string (PEP 3333)
+    utf8 = "/новости".encode().decode("latin-1")
+    assert wsgi_environ("/новости")["PATH_INFO"] == utf8
+    assert wsgi_environ("/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8")["PATH_INFO"] == utf8
+    # the middleware sees the path without its query: its decision path answers
+    app = WsgiMiddleware(wsgi_page, ENGINE, decision_path="/.well-known/compliance")
+    answer = call_wsgi(app, wsgi_environ("/.well-known/compliance?x=1", peer="192.0.2.7"))
+    assert answer.header("content-type") == "application/json"
+
+
+def test_scope_takes_a_path_as_a_browser_would_send_it() -> None:
+    encoded = b"/%D0%BD%D0%BE%D0%B2%D0%BE%D1%81%D1%82%D0%B8"
+    for path in ("/новости", encoded.decode()):
+        scope = asgi_scope(path + "?q=%D0%B6")
+        assert (scope["path"], scope["raw_path"]) == ("/новости", encoded)
+        assert scope["query_string"] == b"q=%D0%B6"
+    assert asgi_scope("/a b?q=ж")["raw_path"] == b"/a%20b"
+    assert asgi_scope("/a b?q=ж")["query_string"] == b"q=%D0%B6"
+
+
 def test_fixed_geolocator_takes_codes_and_checks_them_up_front() -> None:
     import pytest
 
