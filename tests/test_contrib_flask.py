@@ -126,6 +126,16 @@ def test_the_template_helper_without_the_middleware_renders_nothing() -> None:
     assert app.test_client().get("/").text == "<p></p>"
 
 
+def test_the_template_helper_outside_a_request_renders_nothing() -> None:
+    """A template rendered in an app context only (an e-mail, a CLI command), as Django's
+    tag and the Starlette global do."""
+    app = make_app()
+    Compliance(app)
+    with app.app_context():
+        page = flask.render_template_string("<p>{{ compliance_notices() }}</p>")
+    assert page == "<p></p>"
+
+
 def test_config_keys_reach_the_middleware() -> None:
     app = make_app(COMPLIANCE_DECISION_PATH="/.well-known/compliance")
     Compliance(app)

@@ -102,9 +102,12 @@ def compliance_notices(
 
     ``{{ compliance_notices() }}``, or ``{{ compliance_notices(lang="en") }}`` with the
     page's language; ``css=True`` (and the page's CSP ``nonce``) adds the default style
-    sheet. Notices rendered here are not injected again by the middleware.
+    sheet. Notices rendered here are not injected again by the middleware. Outside a
+    request (an e-mail, a CLI command rendering the site's layout): nothing.
     """
-    from flask import request
+    from flask import has_request_context, request
 
+    if not has_request_context():
+        return Markup("")
     html = render_shared(request.environ, lang=lang, placement=placement, css=css, nonce=nonce)
     return Markup(html)  # built escaped by the renderer
