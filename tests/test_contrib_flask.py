@@ -193,6 +193,10 @@ def test_an_engine_given_directly() -> None:
             {"COMPLIANCE_ENGINE": object(), "COMPLIANCE_RULES": "rules/"},
             "give either 'COMPLIANCE_ENGINE' or 'COMPLIANCE_RULES', not both",
         ),
+        (  # a ready engine watches as it was built: COMPLIANCE_WATCH would be ignored
+            {"COMPLIANCE_ENGINE": object(), "COMPLIANCE_WATCH": 5},
+            "give either 'COMPLIANCE_ENGINE' or 'COMPLIANCE_WATCH', not both",
+        ),
     ],
 )
 def test_bad_settings_fail_at_start_up(config: dict[str, object], message: str) -> None:

@@ -56,8 +56,8 @@ class ComplianceSettings:
     """
 
     engine: Any = None
-    """A ready engine (then ``rules``, ``packs``, ``geoip_db`` and ``variables`` must be
-    absent)."""
+    """A ready engine (then ``rules``, ``packs``, ``geoip_db``, ``variables`` and ``watch``
+    must be absent)."""
     rules: tuple[str, ...] | None = None
     packs: tuple[str, ...] | None = None
     geoip_db: str | None = None
@@ -94,7 +94,8 @@ class ComplianceSettings:
 
         engine = values.get("engine")
         if engine is not None:
-            clash = [k for k in ("rules", "packs", "geoip_db", "variables") if k in values]
+            # A ready engine watches (or not) as it was built: 'watch' would be ignored.
+            clash = [k for k in ("rules", "packs", "geoip_db", "variables", "watch") if k in values]
             if clash:
                 names = ", ".join(repr(spell(k)) for k in clash)
                 raise ConfigurationError(
