@@ -26,6 +26,8 @@ does not inject those notices again.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
@@ -71,17 +73,29 @@ class Compliance:
         try:
             middleware = ComplianceMiddleware(app.wsgi_app, engine, **options)
         except ConfigurationError as exc:
-            # The core names the option ("fail_mode must be ..."); say it as configured.
-            message = str(exc)
-            name = message.split(" ", 1)[0]
-            if name in options and name not in self._options:
-                message = f"COMPLIANCE_{name.upper()}{message[len(name) :]}"
-            raise ConfigurationError(f"app.config: {message}") from exc
+            configured = set(options) - set(self._options)  # the others were given in Python
+            raise ConfigurationError(f"app.config: {_as_configured(str(exc), configured)}") from exc
         app.wsgi_app = middleware  # type: ignore[method-assign]
         app.extensions[_EXTENSION] = self
         app.jinja_env.globals["compliance_notices"] = compliance_notices
         self.engine = engine
         self.middleware = middleware
+
+
+_LEADING_NAME = re.compile(r"[a-z][a-z0-9_]*(?=[: ])")
+
+
+def _as_configured(message: str, configured: Collection[str]) -> str:
+    """The core's message about an option ("fail_mode must be ...", "debug_networks: ...")
+    with the option's name as ``app.config`` spells it (``COMPLIANCE_FAIL_MODE``).
+
+    >>> _as_configured("debug_networks: 'zzz' is not an IP address", {"debug_networks"})
+    "COMPLIANCE_DEBUG_NETWORKS: 'zzz' is not an IP address"
+    """
+    match = _LEADING_NAME.match(message)
+    if match is None or match.group() not in configured:
+        return message
+    return f"COMPLIANCE_{match.group().upper()}{message[match.end() :]}"
 
 
 def decision() -> Any:
