@@ -303,13 +303,17 @@ def _networks(value: TrustedProxies | Iterable[str] | str | None, name: str) -> 
         return value
     try:
         return TrustedProxies(value)
-    except ConfigurationError as exc:
-        raise _option_error(name, exc) from None
+    except (ConfigurationError, TypeError) as exc:
+        raise _option_error(name, exc, value) from None
 
 
-def _option_error(name: str, exc: ConfigurationError) -> ConfigurationError:
+def _option_error(name: str, exc: Exception, value: object) -> ConfigurationError:
     """An error in the networks of option ``name``, saying so first (integrations put the
     name in their own spelling: ``COMPLIANCE_DEBUG_NETWORKS``)."""
+    if not isinstance(exc, ConfigurationError):  # not even a list
+        return ConfigurationError(
+            f"{name}: expected a list of IP addresses or CIDR ranges, not {value!r}"
+        )
     return ConfigurationError(f"{name}: {str(exc).removeprefix('trusted proxy ')}")
 
 
@@ -417,13 +421,16 @@ class Settings:
                 proxies = TrustedProxies(
                     trusted_proxies or (), hops=proxy_hops, headers=(header_name,)
                 )
-            except ConfigurationError as exc:
-                raise _option_error("trusted_proxies", exc) from None
+            except (ConfigurationError, TypeError) as exc:
+                raise _option_error("trusted_proxies", exc, trusted_proxies) from None
         header: HeaderGeolocator | None
         if geo_header is None or isinstance(geo_header, HeaderGeolocator):
             header = geo_header
         elif isinstance(geo_header, str | Provider):
-            header = HeaderGeolocator(geo_header)
+            try:
+                header = HeaderGeolocator(geo_header)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"geo_header: {exc}") from None
         else:
             raise ConfigurationError(
                 "geo_header must be a provider name, a Provider or a HeaderGeolocator, "

@@ -391,7 +391,6 @@ def test_check_reports_bad_option_values(project: Path) -> None:
     assert "'not-a-network' is not an IP address or CIDR range" in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="needs core message change")
 @pytest.mark.parametrize("option", ["trusted_proxies", "debug_networks"])
 def test_check_names_the_network_option(project: Path, option: str) -> None:
     done = _check(project, f"settings_bad_{option}", f"COMPLIANCE = {{{option!r}: ['zzz']}}")

@@ -220,7 +220,6 @@ def test_a_bad_network_option_is_named_as_configured(option: str) -> None:
     assert "'zzz'" in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="needs core message change")
 @pytest.mark.parametrize("option", NETWORK_OPTIONS)
 def test_every_network_option_error_names_its_key(option: str) -> None:
     """The core's message starts with the option's name ("OPTION_NAME: ..."), about that

@@ -204,6 +204,19 @@ def test_a_bad_network_is_an_error_that_names_its_option_first(name: str) -> Non
         Settings.from_options(**{name: ["zzz"]})
 
 
+@pytest.mark.parametrize(
+    "name", ["trusted_proxies", "debug_networks", "simulate_from", "edge_from"]
+)
+def test_a_network_option_that_is_no_list_is_a_configuration_error(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"^{name}: expected a list of IP addresses"):
+        Settings.from_options(**{name: 5})
+
+
+def test_an_unknown_cdn_provider_is_an_error_that_names_the_option() -> None:
+    with pytest.raises(ConfigurationError, match=r"^geo_header: unknown geolocation header"):
+        Settings.from_options(geo_header="nonesuch", trusted_proxies=["10.0.0.0/8"])
+
+
 def test_settings_defaults_are_safe() -> None:
     settings = Settings.from_options()
     assert not settings.trusted_proxies
