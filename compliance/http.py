@@ -254,27 +254,45 @@ def url_path(text: str) -> str:
     return quote(text.encode("latin-1", "replace"), "/:@!$&'()*+,;=-._~") or "/"
 
 
+_SPECIAL_SCHEMES: Final = frozenset({"http", "https", "ws", "wss", "ftp", "file"})
+_C0_AND_SPACE: Final = "".join(map(chr, range(0x21)))
+
+
 def url_host(url: str) -> str | None:
-    """The host of an absolute or scheme-relative URL (lower case, no port, no trailing dot);
-    ``None`` for a relative URL, which points at the page's own site.
+    """The host of an absolute or scheme-relative URL as a browser reads it (lower case,
+    percent-decoded, no port, no trailing dot); ``None`` for a relative URL, which points
+    at the page's own site.
 
     >>> url_host("https://Player.RT.com:443/x"), url_host("//rt.com/a"), url_host("/rt.com")
     ('player.rt.com', 'rt.com', None)
+    >>> url_host("\x01https://%72t.com/x"), url_host("https:rt.com/x"), url_host("x:rt.com")
+    ('rt.com', 'rt.com', None)
     """
-    # As the URL standard reads it: tabs and newlines anywhere are dropped ("/\t/host").
-    url = url.strip(" \t\n\r\f").replace("\t", "").replace("\n", "").replace("\r", "")[:4096]
+    # As the URL standard reads it: C0 controls and spaces around it go, tabs and newlines
+    # anywhere are dropped ("/\t/host").
+    url = url.strip(_C0_AND_SPACE).replace("\t", "").replace("\n", "").replace("\r", "")[:4096]
     rest = url
     scheme, colon, after = url.partition(":")
+    special = False
     if colon and scheme and scheme[0].isalpha() and "/" not in scheme:
         rest = after
-    rest = rest.replace("\\", "/")  # browsers read back slashes as slashes in http(s) URLs
-    if not rest.startswith("//"):
+        special = scheme.lower() in _SPECIAL_SCHEMES
+    if special or not colon or "/" in scheme:
+        rest = rest.replace("\\", "/")  # back slashes are slashes in http(s) URLs
+    if special:
+        # "http:host/x" names a host too (unless the page itself is http: then it is a
+        # path; taking it for a host can only withhold more).
+        authority = rest.lstrip("/")
+    elif rest.startswith("//"):
+        authority = rest[2:]
+    else:
         return None
-    authority = rest[2:]
     for stop in "/?#":
         authority = authority.partition(stop)[0]
     host = authority.rpartition("@")[2]
     host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    if "%" in host:
+        host = unquote(host, errors="replace")  # the host parser decodes escapes
     host = host.rstrip(".").lower()
     return host or None
 

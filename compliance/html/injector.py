@@ -90,9 +90,10 @@ def _any_case(word: bytes) -> bytes:
 
 # Where the mark may be ("-compliance-withhold"); attributes are read exactly after.
 _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
-# An embed URL can only name a host with "//" (or back slashes, or character references).
-_MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|&")
-_URL_ATTRIBUTE = re.compile(rb"(?i:src|data|srcset)[\t\n\f\r ]*=")
+# An embed URL can only name a host with "//" (or back slashes, or character references),
+# or after a scheme's ":" ("https:host" is a host to a browser); a srcdoc holds a document.
+_MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
+_URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)

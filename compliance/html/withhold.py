@@ -45,8 +45,13 @@ __all__ = [
 MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
 """The attribute whose tokens mark an element for withholding."""
 
-EMBED_ELEMENTS: Final = frozenset(b"iframe embed object video audio source img script".split())
-"""Elements removed when their URL is on a withheld host."""
+EMBED_ELEMENTS: Final = frozenset(
+    b"iframe embed object video audio source img image script".split()
+)
+"""Elements removed when their URL is on a withheld host (``image`` is an ``img`` to the
+parser)."""
+_SRCDOC_DEPTH: Final = 3
+"""Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
 
 _URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset")
 
@@ -55,11 +60,16 @@ Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 
 
 def selector(
-    marks: Mapping[str, str], embed_host: Callable[[str], str | None] | None = None
+    marks: Mapping[str, str],
+    embed_host: Callable[[str], str | None] | None = None,
+    *,
+    _depth: int = 0,
 ) -> Select:
     """The usual :data:`Select`: ``marks`` maps tokens of ``data-compliance-withhold`` to rule
-    ids; ``embed_host`` gives the rule id (or ``None``) for the host of an embed's URL."""
+    ids; ``embed_host`` gives the rule id (or ``None``) for the host of an embed's URL. An
+    ``<iframe srcdoc>`` goes with the first rule that withholds something in its document."""
     tokens = dict(marks)
+    inner: list[Select] = []  # the selector for srcdoc documents, made when first needed
 
     def select(name: bytes, attrs: Mapping[bytes, str]) -> str | None:
         mark = attrs.get(MARK_ATTRIBUTE)
@@ -75,9 +85,37 @@ def selector(
                     rule = embed_host(host)
                     if rule is not None:
                         return rule
+        document = attrs.get(b"srcdoc") if name == b"iframe" else None
+        if document is not None:
+            if _depth >= _SRCDOC_DEPTH:
+                raise Ambiguous("iframe srcdoc documents nested too deep to read")
+            if not inner:
+                inner.append(selector(marks, embed_host, _depth=_depth + 1))
+            return _withheld_in(document, inner[0])
         return None
 
     return select
+
+
+def _withheld_in(document: str, select: Select) -> str | None:
+    """The first rule that withholds something in an ``<iframe srcdoc>`` document, read as
+    a page of its own; uncertain when it cannot be read to the end."""
+    found: list[str] = []
+
+    def recording(name: bytes, attrs: Mapping[bytes, str]) -> str | None:
+        rule = select(name, attrs)
+        if rule is not None:
+            found.append(rule)
+        return rule
+
+    reader = Withholder(recording, charset="utf-8")
+    try:
+        reader.feed(document.encode("utf-8", "surrogatepass"))
+        reader.finish()
+    except WithholdUncertain as exc:
+        if not found:
+            raise Ambiguous(f"an iframe's srcdoc cannot be read ({exc})") from None
+    return found[0] if found else None
 
 
 def _urls(attrs: Mapping[bytes, str]) -> list[str]:

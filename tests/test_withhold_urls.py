@@ -1,0 +1,87 @@
+"""Embeds are withheld by the host a browser loads them from: URLs read as the URL standard
+reads them, ``<image>`` (an ``img`` to the parser), and ``<iframe srcdoc>`` documents."""
+
+from __future__ import annotations
+
+import pytest
+
+from compliance.html.withhold import Withholder, WithholdUncertain, selector
+from compliance.http import url_host
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("https://rt.com/x.png", "rt.com"),
+        ("\x01https://rt.com/x.png", "rt.com"),  # C0 controls around a URL are stripped
+        ("\x0b//rt.com/x.png", "rt.com"),
+        ("https://%72t.com/x.png", "rt.com"),  # the host parser decodes escapes
+        ("https://player.rt%2Ecom/v", "player.rt.com"),
+        ("http:rt.com/x.png", "rt.com"),  # a special scheme needs no slashes
+        ("HTTPS:\\\\rt.com/x", "rt.com"),
+        ("https:///rt.com", "rt.com"),
+        ("ht\ttps://rt.com", "rt.com"),
+        ("x:rt.com", None),  # not a special scheme: a path
+        ("mailto:a@rt.com", None),
+        ("data:image/png;base64,AAAA", None),
+        ("rt.com/x.png", None),
+        ("/rt.com", None),
+    ],
+)
+def test_url_host_reads_urls_as_browsers_do(url: str, host: str | None) -> None:
+    assert url_host(url) == host
+
+
+def _withholder() -> Withholder:
+    select = selector(
+        {"order-7": "court-order"}, lambda host: "sanctions" if "rt.com" in host else None
+    )
+    return Withholder(select, lambda rule: f"[{rule}]")
+
+
+def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
+    """The page withheld, fed whole or in chunks of ``size``; and the rules that removed."""
+    editor = _withholder()
+    chunks = [page] if size is None else [page[i : i + size] for i in range(0, len(page), size)]
+    out = b"".join(editor.feed(chunk) for chunk in chunks) + editor.finish()
+    return out, editor.withheld
+
+
+@pytest.mark.parametrize(
+    "embed",
+    [
+        b'<img src="\x01https://rt.com/x.png">',
+        b'<img src="https://%72t.com/x.png">',
+        b'<iframe src="https://player.rt%2Ecom/v"></iframe>',
+        b'<img src="http:rt.com/x.png">',
+        b'<image src="https://rt.com/x.png">',
+        b'<iframe srcdoc="<p>ok</p><img src=https://rt.com/x>"></iframe>',
+        b'<iframe srcdoc="<iframe srcdoc=&quot;<img src=https://rt.com/x>&quot;></iframe>">'
+        b"</iframe>",
+    ],
+)
+def test_an_embed_a_browser_loads_from_a_withheld_host_is_withheld(embed: bytes) -> None:
+    page = b"<!doctype html><body><p>a</p>" + embed + b"<p>b</p></body>"
+    for size in (None, 1, 7):
+        assert _edit(page, size) == (
+            b"<!doctype html><body><p>a</p>[sanctions]<p>b</p></body>",
+            ["sanctions"],
+        )
+
+
+def test_an_iframe_whose_srcdoc_holds_a_marked_element_is_withheld() -> None:
+    page = b'<body><iframe srcdoc="<p data-compliance-withhold=order-7>S</p>"></iframe><p>b</p>'
+    assert _edit(page) == (b"<body>[court-order]<p>b</p>", ["court-order"])
+
+
+def test_an_iframe_whose_srcdoc_withholds_nothing_stays() -> None:
+    page = b'<body><iframe srcdoc="<p>ok</p><img src=/x.png>"></iframe><p>b</p>'
+    assert _edit(page) == (page, [])
+
+
+def test_srcdoc_documents_nested_too_deep_to_read_are_uncertain() -> None:
+    inner = b"<p>x</p>"
+    for _ in range(5):
+        inner = b'<iframe srcdoc="' + inner.replace(b"&", b"&amp;").replace(b'"', b"&quot;") + b'">'
+    with pytest.raises(WithholdUncertain, match="too deep"):
+        _withholder().feed(b"<body>" + inner + b"<p>b</p>")
