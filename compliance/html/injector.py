@@ -97,6 +97,10 @@ _URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
+# A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
+# withhold.
+_WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
+_NOSCRIPT_END = re.compile(rb"</(?i:noscript)[\t\n\f\r />]")
 # Before the body: what cannot matter there (whitespace, comments, end tags but _READ_ENDS,
 # and <head>, <meta>, <link>, <base>, <title>, <script>, <style> that declare no charset and
 # carry no nonce) is skipped in one match; the rest (<html lang>, a charset, a nonce, the
@@ -196,6 +200,11 @@ class Injector:
                 self.tokenizer.probe = _MARK_PROBE
             # A tag must be read whole to know whether it is marked (longer: uncertain).
             self.tokenizer.max_token = LONGEST_TAG
+            # Where the tokenizer may read the page otherwise than a browser, the content
+            # to withhold may be missed: stop there.
+            self.tokenizer.doubts = True
+            self.tokenizer.whole_noscript = True
+        self._final = False
         self._phase = _PASS if self.skip_reason else _PRE
         self._started = False
         self._finished = False
@@ -281,6 +290,7 @@ class Injector:
     def _run(self, data: bytes, *, final: bool) -> bytes:
         self._out = []
         self._emit = 0
+        self._final = final
         try:
             consumed = self._scan(data, final)
             if final:
@@ -438,8 +448,10 @@ class Injector:
         watches = [s.watch() for s in self._pending]
         if self._frameset_ok:
             watches.append(_FRAMESET_WATCH)
-        if self._withhold is not None and self._withhold.embeds:
-            watches.append(_WITHHOLD_EMBEDS)
+        if self._withhold is not None:
+            watches.append(_WITHHOLD_NOSCRIPT)
+            if self._withhold.embeds:
+                watches.append(_WITHHOLD_EMBEDS)
         key = tuple(watches)
         watch = _UNIONS.get(key)
         if watch is None:
@@ -537,7 +549,7 @@ class Injector:
             return
         began = False  # this start tag opens the body implicitly
         if self._withhold is not None and name in _NEVER_WITHHELD and tag and not is_end:
-            self._document_mark(name, tag)
+            self._document_mark(data, start, name, tag)
         if self._phase == _PRE and not tok.template:
             if is_end:
                 if name in (b"body", b"html", b"br"):
@@ -558,7 +570,7 @@ class Injector:
                 self._begin(data, start)
                 began = True
         if self._withhold is not None and not is_end and tag is None:
-            self._unreadable(name)
+            self._unreadable(data, start, name)
         if (
             self._withhold is not None
             and not is_end
@@ -584,7 +596,7 @@ class Injector:
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         tok = self.tokenizer
         if self._withhold is not None and not is_end and self._extent is None:
-            self._unreadable(name)
+            self._unreadable(data, start, name)
         if self._extent is not None:
             if name is None:
                 raise Ambiguous("a tag too long to read inside a withheld element")
@@ -620,6 +632,12 @@ class Injector:
                 return
         if self._phase == _BODY and self._frameset_ok:
             self._frameset_flag(name, is_end, None)
+
+    def on_doubt(self, data: bytes, at: int, reason: str) -> None:
+        """The tokenizer may read on otherwise than a browser (see ``Tokenizer.doubts``,
+        set only when withholding): content to withhold may be missed, so stop before it."""
+        self._route(data, at)
+        raise Ambiguous(reason)
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
         if self._phase != _BODY or self._extent is not None:
@@ -675,7 +693,7 @@ class Injector:
 
     # --- withholding ----------------------------------------------------------------------------
 
-    def _document_mark(self, name: bytes, tag: bytes) -> None:
+    def _document_mark(self, data: bytes, start: int, name: bytes, tag: bytes) -> None:
         """A mark on ``<html>``, ``<head>``, ``<body>`` or ``<frameset>`` would withhold the
         document itself (or its metadata): nothing to cut out and leave the page standing,
         so never send on as if it were not there."""
@@ -686,6 +704,7 @@ class Injector:
             and _MARK_PROBE.search(tag) is not None
             and withhold.select(name, attributes(tag)) is not None
         ):
+            self._route(data, start)  # the cut is where the tag starts, however chunked
             raise Ambiguous(f"a mark on <{name.decode()}> would withhold the document")
 
     def _withholds(
@@ -697,23 +716,35 @@ class Injector:
         assert withhold is not None
         tok = self.tokenizer
         marked = withhold.marks and _MARK_PROBE.search(tag) is not None
-        if not marked and not (
+        rule = None
+        if marked or (
             withhold.embeds
             and name in EMBED_ELEMENTS
             and _URL_ATTRIBUTE.search(tag)
             and _MAYBE_HOST.search(tag)
         ):
-            return False
-        rule = withhold.select(name, attributes(tag))
+            rule = withhold.select(name, attributes(tag))
+        if rule is None and name == b"noscript":
+            rule = self._noscript_rule(data, start, end)
         if rule is None:
             return False
+        # The output goes on to this tag (also when it is uncertain: the cut is there,
+        # however the body is chunked).
+        self._route(data, start)
         if tok.lost:
             raise Ambiguous("foreign content nested too deep to follow")
         if tok.select and name not in (b"option", b"optgroup", b"script"):
             # html5lib 1.1 drops such a tag inside a <select>, newer browsers keep it.
             raise Ambiguous(f"parsers disagree on a <{name.decode()}> inside a select")
-        self._route(data, start)
         self.withheld.append(rule)
+        if tok.left:
+            # This start tag closed foreign content (a breakout): without it the foreign
+            # elements would stay open over what follows. Their end tags close them.
+            closing = b"".join(b"</" + entry[0] + b">" for entry in reversed(tok.left))
+            if self._held is not None:
+                self._held += closing
+            else:
+                self._out.append(closing)
         placeholder = b""
         if self._phase == _BODY and not (tok.foreign or tok.select):
             placeholder = self._placeholder(rule)
@@ -739,12 +770,53 @@ class Injector:
         self._update()
         return True
 
-    def _unreadable(self, name: bytes | None) -> None:
+    def _unreadable(self, data: bytes, start: int, name: bytes | None) -> None:
         """A start tag too long to read: it might be one to withhold."""
         withhold = self._withhold
         assert withhold is not None
-        if withhold.marks or name is None or name in EMBED_ELEMENTS:
+        if withhold.marks or name is None or name in EMBED_ELEMENTS or name == b"noscript":
+            self._route(data, start)
             raise Ambiguous("a start tag too long to read may be one to withhold")
+
+    def _noscript_rule(self, data: bytes, start: int, end: int) -> str | None:
+        """A ``<noscript>`` (start tag ``data[start:end]``) read as raw text here is markup
+        to a browser with scripting off: the rule that withholds content in that markup
+        (the whole element goes), if any. Uncertain when that reading may change how the
+        rest of the page is read, or when the element is too long to read whole."""
+        tok = self.tokenizer
+        if tok.select or tok.foreign_rules:
+            return None  # not raw text here: its content is read as markup anyway
+        m = _NOSCRIPT_END.search(data, end)
+        close = m.start() if m is not None else len(data)
+        if (m is None and not self._final) or close - start > tok.max_token:
+            self._route(data, start)
+            raise Ambiguous("a <noscript> too long to read whole")
+        assert self._withhold is not None
+        reader = _NoscriptReader(self._withhold)
+        sub = Tokenizer(reader, EVERYTHING)
+        sub.scripting = False
+        sub.doubts = True
+        sub.max_token = LONGEST_TAG
+        sub.foreign[:] = tok.foreign
+        sub.template = tok.template
+        inner = data[end:close]
+        consumed = sub.scan(inner, 0, False)
+        if reader.rule is not None:
+            return reader.rule
+        if (
+            reader.doubt
+            or consumed != len(inner)
+            or sub.state != 0
+            or sub.foreign != tok.foreign
+            or sub.select
+            or sub.template != tok.template
+            or sub.lost
+        ):
+            # With scripting off, what follows the element would be read in another state
+            # (a comment, raw text, foreign content or a select still open...).
+            self._route(data, start)
+            raise Ambiguous("a <noscript> whose content is read differently with scripting off")
+        return None
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -834,3 +906,38 @@ class Injector:
 
 def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
+
+
+class _NoscriptReader:
+    """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
+
+    def __init__(self, withhold: Withhold) -> None:
+        self.withhold = withhold
+        self.rule: str | None = None
+        self.doubt = False
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        if is_end or self.rule is not None:
+            return
+        if tag is None:
+            self.doubt = True  # unreadable: it may be one to withhold
+            return
+        self.rule = self.withhold.select(name, attributes(tag))
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        if not is_end:
+            self.doubt = True
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_doubt(self, data: bytes, at: int, reason: str) -> None:
+        self.doubt = True

@@ -73,6 +73,8 @@ _SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
 # Start tags honoured inside <select> (html5lib's "in select" mode); the rest are dropped.
 _SELECT_KEEPS = frozenset(b"option optgroup select input keygen textarea script template".split())
 _SELECT_ENDERS = frozenset(b"select input keygen textarea".split())
+# Dropped inside <select> by html5lib, kept by browsers since 2025 (besides raw text).
+_SELECT_CHANGES = frozenset(b"plaintext svg math".split())
 
 # Names the tokenizer itself must always see: they change how the following bytes are read.
 INTRINSIC_STARTS: Final = RAW_TEXT | frozenset(
@@ -407,6 +409,11 @@ class TokenSink(Protocol):
     def on_text(self, data: bytes, start: int, end: int) -> None:
         """Character data ``data[start:end]`` in the data state."""
 
+    def on_doubt(self, data: bytes, at: int, reason: str) -> None:
+        """Only with :attr:`Tokenizer.doubts`: from the tag starting at ``data[at]`` (already
+        reported) on, the tokenizer may read the page otherwise than a browser (parsers
+        disagree on it, or the context is lost)."""
+
 
 # Tokenizer states.
 DATA: Final = 0
@@ -472,6 +479,27 @@ class Tokenizer:
         self.probe: re.Pattern[bytes] | None = None
         """Tags in which this pattern occurs are reported whatever their name (used to find
         an attribute on any element without reading every tag)."""
+        self.doubts = False
+        """Report to :meth:`TokenSink.on_doubt` the tags after which the tokenizer may read
+        the page otherwise than a browser: foreign content deeper than :data:`MAX_DEPTH`, a
+        ``<select>`` inside an integration point (not followed), and the start tags that
+        html5lib drops inside a select but today's browsers keep (raw text, ``plaintext``,
+        ``svg``, ``math``)."""
+        self.doubt: str | None = None
+        """Why the tag being read is doubtful (see :attr:`doubts`), until reported."""
+        self.whole_noscript = False
+        """Read a ``<noscript>`` start tag only once its end tag (or the end of the document,
+        or :attr:`max_token` bytes) is in the data too, so that its reader sees the whole
+        element."""
+        self.scripting = True
+        """Read ``<noscript>`` as with scripting on (raw text); off: its content is markup."""
+        self.left: list[tuple[bytes, int]] = []
+        """While the start tag being reported breaks out of foreign content: the foreign
+        elements it closed, outermost first."""
+        # An unfinished token left at the end of the data: (its length, the tag state there),
+        # so that the next scan does not read it again from its start.
+        self._waiting: tuple[int, int] | None = None
+        self._resume: tuple[int, int, int] | None = None
 
     # --- context -----------------------------------------------------------------------------
 
@@ -501,13 +529,20 @@ class Tokenizer:
         n = len(data)
         sink = self.sink
         probed = -1  # where the probe occurs next, once looked for
+        resumed = -1  # where an unfinished token starts again, already partly read
+        if self._waiting is not None:
+            self._resume = (i, *self._waiting)
+            self._waiting = None
+            resumed = i
+        else:
+            self._resume = None
         while i < n:
             if not self.active:
                 return n
             state = self.state
             if state == DATA:
                 watch = self.watch
-                if watch.pattern is not None and not self.foreign:
+                if watch.pattern is not None and not self.foreign and i != resumed:
                     limit = n
                     if self.probe is not None:
                         if probed < i:
@@ -604,14 +639,34 @@ class Tokenizer:
             if self.watch.text or self.watch.everything:
                 self.sink.on_text(data, j, j + 1)
             return j + 1
+        waits = not final and n - j <= self.max_token
+        resume = self._resume
+        if resume is not None and resume[0] == j and resume[2] >= 0 and waits:
+            # The same unfinished tag again: read on from where the last scan stopped, and
+            # match it whole only once it may have ended (never again from its start).
+            self._resume = None
+            stop, st = _advance_tag(data, j + resume[1], resume[2])
+            if stop < 0:
+                self._waiting = (n - j, st)
+                return -1
         m = _TAG.match(data, j)
         if m is None:
-            if final or n - j > self.max_token:
+            if not waits:
                 return self._start_long_tag(data, j, final)
+            stop, st = _advance_tag(data, j + (2 if c == 0x2F else 1), _T_NAME)
+            if stop < 0:
+                self._waiting = (n - j, st)
             return -1
         end = m.end()
         name = m.group(1).lower()
         is_end = c == 0x2F
+        if self.whole_noscript and name == b"noscript" and not is_end and waits:
+            start = end
+            if resume is not None and resume[0] == j and resume[2] < 0:
+                start = max(end, j + resume[1] - 11)  # an end tag may straddle the old end
+            if _RAW_END[name].search(data, start) is None:
+                self._waiting = (n - j, -1)
+                return -1
         tag = data[j:end] if end - j <= self.max_token else None
         self._tag(data, j, end, name, is_end, tag)
         return end
@@ -620,8 +675,10 @@ class Tokenizer:
         self, data: bytes, j: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         self_closing = tag is not None and tag.endswith(b"/>")
+        left = False
         if self.foreign and not is_end and self.in_foreign and self._breaks_out(name, tag):
-            self._leave_foreign()
+            self.left = self._leave_foreign()
+            left = True
         watch = self.watch
         if (
             watch.everything
@@ -631,13 +688,28 @@ class Tokenizer:
             or (tag is None and not is_end)  # unreadable: the reader decides what that means
         ):
             self.sink.on_tag(data, j, end, name, is_end, tag)
+        if left:
+            self.left = []
         self._effects(name, is_end, self_closing, tag)
+        if self.doubt is not None:
+            self._report_doubt(data, j)
 
-    def _leave_foreign(self) -> None:
-        """Pop foreign elements until an integration point or an HTML element is current."""
+    def _report_doubt(self, data: bytes, at: int) -> None:
+        reason = self.doubt
+        self.doubt = None
+        if reason is not None:
+            self.sink.on_doubt(data, at, reason)
+
+    def _leave_foreign(self) -> list[tuple[bytes, int]]:
+        """Pop foreign elements until an integration point or an HTML element is current;
+        return them."""
         stack = self.foreign
-        while stack and stack[-1][1] in (_F_FOREIGN, _F_ANNOTATION):
-            stack.pop()
+        k = len(stack)
+        while k and stack[k - 1][1] in (_F_FOREIGN, _F_ANNOTATION):
+            k -= 1
+        popped = stack[k:]
+        del stack[k:]
+        return popped
 
     def _breaks_out(self, name: bytes, tag: bytes | None) -> bool:
         """Whether a start tag ends the foreign content it appears in."""
@@ -705,7 +777,11 @@ class Tokenizer:
             return
         if self.select:
             if name not in _SELECT_KEEPS:
-                return  # dropped by the tree builder: no raw text, no foreign content
+                # Dropped by html5lib's tree builder (no raw text, no foreign content); kept
+                # by today's browsers (customizable select), where it changes what follows.
+                if self.doubts and (name in _SELECT_CHANGES or name in RAW_TEXT):
+                    self.doubt = f"parsers disagree on a <{name.decode()}> inside a select"
+                return
             if name in _SELECT_ENDERS:
                 self.select = False
                 if name == b"select":
@@ -716,7 +792,7 @@ class Tokenizer:
         if name == b"script":
             self.state = SCRIPT
             self._script = _S_DATA
-        elif name in RAW_TEXT:
+        elif name in RAW_TEXT and (self.scripting or name != b"noscript"):
             self.state = RAW
             self._raw_name = name
         elif name == b"plaintext":
@@ -760,6 +836,8 @@ class Tokenizer:
                 return
             if name != b"select":  # a select inside an integration point: not followed
                 self._html_start(name, self_closing)
+            elif self.doubts:
+                self.doubt = "a <select> inside SVG or MathML is not followed"
             if self.state != PLAINTEXT:
                 self._push((name, _F_HTML))
             return
@@ -786,6 +864,8 @@ class Tokenizer:
             self.foreign.append(entry)
         else:
             self.lost = True
+            if self.doubts:
+                self.doubt = "foreign content nested too deep to follow"
 
     def _namespace(self) -> bytes:
         """``svg`` or ``math``: the namespace of the innermost foreign element."""
@@ -844,45 +924,55 @@ class Tokenizer:
         return self._scan_long_tag(data, start)
 
     def _scan_long_tag(self, data: bytes, i: int) -> int:
-        n = len(data)
-        st = self._tag_state
-        while True:
-            if st in (_T_DQ, _T_SQ):
-                k = data.find(b'"' if st == _T_DQ else b"'", i)
-                if k < 0:
-                    i = n
-                    break
-                i = k + 1
-                st = _T_BEFORE
-                continue
-            i = _SKIP[st].match(data, i).end()  # type: ignore[union-attr]
-            if i >= n:
-                break
-            c = data[i]
-            i += 1
-            if c == 0x3E:  # ">"
-                self.state = DATA
-                name = self._tag_name
-                self.sink.on_long_tag_end(data, i, name, self._tag_end)
-                if name is not None:
-                    end_tag = self._tag_end
-                    breaks = self.foreign and not end_tag and self.in_foreign
-                    if breaks and self._breaks_out(name, None):
-                        self._leave_foreign()
-                    self._effects(name, self._tag_end, False, None)
-                return i
-            ws = c in WS
-            if st == _T_NAME:
-                st = _T_BEFORE
-            elif st == _T_BEFORE:
-                st = _T_ATTR
-            elif st == _T_ATTR:
-                st = _T_VALUE if c == 0x3D else _T_AFTER if ws else _T_BEFORE
-            elif st == _T_AFTER:
-                st = _T_VALUE if c == 0x3D else _T_BEFORE if c == 0x2F else _T_ATTR
-            elif st == _T_VALUE:
-                st = _T_DQ if c == 0x22 else _T_SQ if c == 0x27 else _T_UNQ
-            else:  # an unquoted value ends at whitespace
-                st = _T_BEFORE
-        self._tag_state = st
+        end, st = _advance_tag(data, i, self._tag_state)
+        if end < 0:
+            self._tag_state = st
+            return len(data)
+        i = end
+        self.state = DATA
+        name = self._tag_name
+        self.sink.on_long_tag_end(data, i, name, self._tag_end)
+        if name is not None:
+            end_tag = self._tag_end
+            breaks = self.foreign and not end_tag and self.in_foreign
+            if breaks and self._breaks_out(name, None):
+                self._leave_foreign()
+            self._effects(name, self._tag_end, False, None)
+            if self.doubt is not None:
+                self._report_doubt(data, i)
         return i
+
+
+def _advance_tag(data: bytes, i: int, st: int) -> tuple[int, int]:
+    """Read a tag on from ``data[i]`` in tag state ``st``, as the HTML tokenizer does: return
+    the end of the tag (after its ">") and the state there, or -1 and the state at the end of
+    the data."""
+    n = len(data)
+    while True:
+        if st in (_T_DQ, _T_SQ):
+            k = data.find(b'"' if st == _T_DQ else b"'", i)
+            if k < 0:
+                return -1, st
+            i = k + 1
+            st = _T_BEFORE
+            continue
+        i = _SKIP[st].match(data, i).end()  # type: ignore[union-attr]
+        if i >= n:
+            return -1, st
+        c = data[i]
+        i += 1
+        if c == 0x3E:  # ">"
+            return i, st
+        ws = c in WS
+        if st == _T_NAME:
+            st = _T_BEFORE
+        elif st == _T_BEFORE:
+            st = _T_ATTR
+        elif st == _T_ATTR:
+            st = _T_VALUE if c == 0x3D else _T_AFTER if ws else _T_BEFORE
+        elif st == _T_AFTER:
+            st = _T_VALUE if c == 0x3D else _T_BEFORE if c == 0x2F else _T_ATTR
+        elif st == _T_VALUE:
+            st = _T_DQ if c == 0x22 else _T_SQ if c == 0x27 else _T_UNQ
+        else:  # an unquoted value ends at whitespace
+            st = _T_BEFORE

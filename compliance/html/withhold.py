@@ -312,7 +312,10 @@ class Extent:
         # closed any, or it is a scope boundary.
         self.no_outer_p = name in _CLOSES_P or name in _SCOPE or name == b"button"
         self.forms = 1 if name == b"form" else 0  # forms opened inside and not ended
-        self.done = self_closing if self.foreign else name in VOID
+        # An element whose start tag HTML rules read (in HTML or at an integration point)
+        # is void by name; an SVG or MathML element by "/>".
+        html_rules = not tok.foreign_rules and name not in (b"svg", b"math")
+        self.done = name in VOID if html_rules else self_closing
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -591,7 +594,10 @@ class Extent:
         if self.foreign:
             for k in range(len(tok.foreign) - 1, -1, -1):
                 if tok.foreign[k][0] == name:
-                    return END_AFTER if k <= self.foreign_base else CONTINUE
+                    if k < self.foreign_base:
+                        # It closes foreign elements around this one as well: it stays.
+                        return END_BEFORE
+                    return END_AFTER if k == self.foreign_base else CONTINUE
             inner = tok.foreign[self.foreign_base :]
             if name in (b"body", b"html") or any(kind != 0 for _n, kind in inner[1:]):
                 return CONTINUE
