@@ -761,3 +761,24 @@ def test_the_cut_does_not_depend_on_how_the_body_is_chunked() -> None:
     long_mark = f"<body><p>kept</p><div title='{'x' * (LONGEST_TAG + 10)}'>".encode()
     cuts = {sent(long_mark, [long_mark[:k], long_mark[k:]]) for k in (5, 15, 20, 40)}
     assert cuts == {b"<body><p>kept</p>"}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        f"<svg><foreignObject><div></svg></div></foreignObject><style><p {MARK}>{SECRET}</p>"
+        "</style><p>b</p>",
+        f"<svg><foreignObject><span></svg></span></foreignObject></svg><p {MARK}>{SECRET}</p>",
+        f"<math><mi><b></math></b></mi></math><p {MARK}>{SECRET}</p>{EMBED}",
+    ],
+)
+def test_an_end_tag_under_html_in_an_integration_point_closes_no_foreign_element(
+    page: str,
+) -> None:
+    """HTML rules apply under an HTML element inside <foreignObject> or <mi>, and stop at the
+    integration point: "</svg>" there closes nothing, so a <style> after it is still SVG's,
+    its content markup, and a mark in it is withheld."""
+    doc = f"<!DOCTYPE html><body>{page}".encode()
+    out = sent_however_chunked(doc)
+    assert not leaked(out), out
+    assert SECRET.encode() not in out

@@ -62,6 +62,13 @@ VOID: Final = frozenset(
 )
 """Elements that never have content: their start tag is the whole element."""
 
+# Start tags that close an open <p> (the standard's "close a p element" in body mode).
+_CLOSES_P: Final = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption"
+    b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4"
+    b" h5 h6 pre listing form plaintext table hr xmp".split()
+)
+
 # Start tags that leave foreign content (the standard's list; "font" only with attributes).
 _BREAKOUT = frozenset(
     b"b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i"
@@ -813,8 +820,16 @@ class Tokenizer:
             # The innermost element of that name closes, with everything above it (HTML
             # rules pop through to it as well). An end tag naming nothing here is left to
             # HTML rules outside, which we do not follow: foreign content stays open, and the
-            # readers treat it as a place where nothing may be inserted.
-            for k in range(len(stack) - 1, -1, -1):
+            # readers treat it as a place where nothing may be inserted. Under an HTML element
+            # inside an integration point, HTML rules stop at that point (a special element):
+            # "</svg>" in a <div> in <foreignObject> closes nothing.
+            bottom = 0
+            if kind == _F_HTML:
+                for k in range(len(stack) - 1, -1, -1):
+                    if stack[k][1] in (_F_HTML_IP, _F_TEXT_IP):
+                        bottom = k + 1
+                        break
+            for k in range(len(stack) - 1, bottom - 1, -1):
                 if stack[k][0] == name:
                     for popped, popped_kind in stack[k:]:
                         if popped == b"template" and popped_kind == _F_HTML and self.template:
@@ -832,6 +847,8 @@ class Tokenizer:
                 if not self_closing:
                     self._push((name, _F_FOREIGN))
                 return
+            if name in _CLOSES_P:
+                self._close_p()
             if name in VOID:
                 return
             if name != b"select":  # a select inside an integration point: not followed
@@ -856,6 +873,19 @@ class Tokenizer:
             html_ip = encoding.lower() in ("text/html", "application/xhtml+xml")  # no strip
             new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
         self._push((name, new_kind))
+
+    def _close_p(self) -> None:
+        """A start tag that closes an open ``<p>`` (in button scope, which ends at the
+        integration point), as HTML rules do: "<p>a<p>b" is two paragraphs, not one in the
+        other (an end tag for each would make an empty one)."""
+        stack = self.foreign
+        for k in range(len(stack) - 1, -1, -1):
+            name, kind = stack[k]
+            if kind != _F_HTML or name == b"button":
+                return
+            if name == b"p":
+                del stack[k:]
+                return
 
     def _push(self, entry: tuple[bytes, int]) -> None:
         """Open an element of the foreign stack, as deep as :data:`MAX_DEPTH` (deeper, the
