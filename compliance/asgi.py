@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
+from urllib.parse import quote
 
 from compliance.core import EDIT, Event, Exchange, Middleware, Passthrough, Replace, Request
 from compliance.core import Response as _Response
@@ -35,13 +36,19 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
 def _request(scope: Scope) -> Request:
     headers = RawHeaders(scope.get("headers"))
     raw = scope.get("raw_path")
-    if isinstance(raw, bytes) and raw.startswith(b"/"):
-        path = raw.partition(b"?")[0].decode("latin-1")
-    else:
-        path = str(scope.get("root_path", "")) + str(scope.get("path", "/"))
+    if isinstance(raw, bytes) and raw.startswith(b"/"):  # without its query or fragment
+        path = raw.partition(b"?")[0].partition(b"#")[0].decode("latin-1")
+    else:  # decoded, and (ASGI now) holding root_path, which older servers left out
+        root, path = str(scope.get("root_path", "")), str(scope.get("path", "/"))
+        if root and path != root and not path.startswith(root.rstrip("/") + "/"):
+            path = root + path
+        path = quote(path.encode("utf-8", "surrogateescape"), _PATH_SAFE) or "/"
     client, server = scope.get("client"), scope.get("server")
     method, query = str(scope.get("method", "GET")), scope.get("query_string") or b""
     host = headers.get("host") or (str(server[0]) if server else "")

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from itertools import islice
 from types import MappingProxyType
 from typing import Final, Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
 
@@ -127,6 +128,8 @@ _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+_MAX_TAG_TEXT: Final = 64 * 1024  # of a tags header or environ value read
+_MAX_TAG_ITEMS: Final = 4096  # of a tags iterable read
 _RESPONSE_STATE: Final = (
     "_status",
     "_headers",
@@ -498,13 +501,16 @@ class Settings:
 
 
 def tags_of(value: object) -> frozenset[str]:
-    """Content tags from a request-side value (a comma-separated string or an iterable)."""
+    """Content tags from a request-side value (a comma-separated string or an iterable): the
+    first 64 KiB of a string, 4,096 items of an iterable. The engine keeps those its rules
+    look at, so a tag a block needs is not lost among many others."""
     if not value:
         return frozenset()
     if isinstance(value, str):
-        return frozenset(tag.strip() for tag in value.split(",")[:64] if tag.strip())
+        return frozenset(tag.strip() for tag in value[:_MAX_TAG_TEXT].split(",") if tag.strip())
     if isinstance(value, Iterable):
-        return frozenset(str(tag).strip() for tag in list(value)[:64] if str(tag).strip())
+        items = islice(value, _MAX_TAG_ITEMS)
+        return frozenset(text for text in (str(tag).strip() for tag in items) if text)
     return frozenset()
 
 
@@ -540,6 +546,7 @@ def unavailable() -> Response:
 # language its <html> tag declares. Whitespace, comments, a doctype may come first.
 _PREAMBLE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--.*?-->|<![^>]*>|<\?[^>]*>)*", re.S)
 _DOCUMENT_TAG = re.compile(rb"<(html|head|body)(?=[\t\n\f\r />])[^>]*>|<(?:head|body)>", re.I)
+_DOCTYPE = re.compile(rb"<!doctype", re.I)
 _HTML_TAG = re.compile(rb"<html(?=[\t\n\f\r />])([^>]*)>|<html>", re.I)
 _LANG = re.compile(
     rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
@@ -572,6 +579,8 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
             raw = found.group(1) or found.group(2) or found.group(3) or b""
             lang = raw.decode("ascii", "replace").strip()[:35] or None
         return _DocumentStart(False, lang)
+    if _DOCTYPE.search(prefix, 0, at) is not None:
+        return _DocumentStart(False, None)  # a document, its optional tags left out
     return _DocumentStart(_DOCUMENT_TAG.match(prefix, at) is None, None)
 
 

@@ -23,6 +23,7 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from time import time as _time
 from types import MappingProxyType
 from typing import Final, TypedDict, Unpack
@@ -84,7 +85,7 @@ never escapes a block or a notice)."""
 
 _OVERLONG: Final = "(over-long path)"  # stands for every over-long path, in keys and traces
 _MAX_PAGE_LANGUAGE: Final = 64
-_MAX_TAGS: Final = 64
+_MAX_TAG_ITEMS: Final = 4096  # tags read from an iterable the application gives
 _DECISIONS_MAX_ENTRIES: Final = 8192
 _DECISIONS_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_ENTRIES: Final = 8192  # requests, each with the readers' locations seen for it
@@ -583,6 +584,8 @@ class _State:
                 key=lambda c: c.sort_key,
             )
         )
+        self.tag_names = frozenset(tag for rule in self.rules for tag in rule.tags)
+        """Every tag some rule looks at."""
         by_code: dict[str, list[CompiledRule]] = {}
         by_country_unknown: dict[str, list[CompiledRule]] = {}
         star: list[CompiledRule] = []
@@ -748,16 +751,13 @@ def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue
         )
 
 
-def _bounded_tags(tags: Iterable[str]) -> frozenset[str]:
-    if isinstance(tags, frozenset) and len(tags) <= _MAX_TAGS:
-        return tags
-    kept: list[str] = []
-    for tag in tags:
-        if len(kept) >= _MAX_TAGS:
-            break
-        if len(tag) <= 100:
-            kept.append(tag)
-    return frozenset(kept)
+def _bounded_tags(tags: Iterable[str], used: frozenset[str]) -> frozenset[str]:
+    """The page's tags that some rule looks at: the others cannot change a decision, and
+    would only grow the caches' keys. Bounded by the rules, not by dropping tags, so a tag a
+    block needs is never lost among many others (at most :data:`_MAX_TAG_ITEMS` are read)."""
+    if not isinstance(tags, frozenset):
+        tags = frozenset(islice(tags, _MAX_TAG_ITEMS))
+    return tags & used if tags else tags
 
 
 # -- the engine -------------------------------------------------------------------------------
@@ -1042,7 +1042,7 @@ class Engine:
         language = accept_language_key(accept_language)
         if page_language is not None and len(page_language) > _MAX_PAGE_LANGUAGE:
             page_language = None
-        tags = _bounded_tags(tags)
+        tags = _bounded_tags(tags, state.tag_names)
         key: _Key = (location, host, path, language, tags, page_language, day)
         decision = state.decisions.get(key)
         if decision is None:

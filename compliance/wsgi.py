@@ -28,8 +28,8 @@ __all__ = ["ComplianceMiddleware"]
 def _request(environ: WSGIEnvironment) -> Request:
     headers = EnvironHeaders(environ)
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if isinstance(raw, str) and raw.startswith("/"):
-        path = raw.partition("?")[0]
+    if isinstance(raw, str) and raw.startswith("/"):  # without its query or fragment
+        path = raw.partition("?")[0].partition("#")[0]
     else:
         path = url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     method = environ.get("REQUEST_METHOD", "GET")

@@ -733,3 +733,79 @@ def test_assert_safe_catches_what_it_should() -> None:
     for leak in leaks:
         with pytest.raises(AssertionError):
             assert_safe(fragment(leak), NOTICE_ELEMENTS, leak)
+
+
+# -- the request as the application's router reads it ------------------------------------------
+
+BLOCKED = "/news/2024/withdrawn-article.html"
+
+
+@pytest.mark.parametrize("key", ["RAW_URI", "REQUEST_URI"])
+@pytest.mark.parametrize("fragment", ["#/../../x", "#", "#x?y"])
+def test_a_fragment_in_the_request_line_escapes_no_block(
+    engine: Engine, key: str, fragment: str
+) -> None:
+    """Servers drop the fragment from PATH_INFO and the router serves the page: the path the
+    rules see must drop it too (gunicorn puts the raw target in RAW_URI, others in
+    REQUEST_URI, fragment and all)."""
+    app = WsgiMiddleware(page_app(), engine)
+    environ = testing.wsgi_environ(BLOCKED, peer=PEER, headers=[("Host", "news.example")])
+    environ[key] = BLOCKED + fragment
+    assert testing.call_wsgi(app, environ).status == 451
+
+
+def test_an_asgi_fragment_in_raw_path_escapes_no_block(engine: Engine) -> None:
+    scope = testing.asgi_scope(BLOCKED, peer=PEER, headers=[("Host", "news.example")])
+    scope["raw_path"] = (BLOCKED + "#/../../x").encode()
+    assert testing.call_asgi(AsgiMiddleware(page_app().asgi, engine), scope).status == 451
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path"),
+    [("/app", "/app" + BLOCKED), ("/app", BLOCKED), ("", BLOCKED)],
+    ids=["path-holds-root", "path-without-root", "no-root"],
+)
+def test_asgi_without_raw_path_matches_the_path_the_router_reads(
+    tmp_path: Path, root_path: str, path: str
+) -> None:
+    """raw_path is optional in ASGI; ``path`` holds ``root_path`` in today's servers and
+    not in older ones: either way the rules see root_path once."""
+    (tmp_path / "r.yaml").write_text(
+        "version: 1\nrules:\n  - id: b\n    title: B\n    jurisdictions: ['*']\n"
+        f"    paths: ['{'/app' if root_path else ''}/news/**']\n"
+        "    block: {blocked_by: 'https://example.org/', text: {en: Blocked.}}\n"
+    )
+    mounted = Engine.from_paths([tmp_path], geolocator=GEO)
+    scope = testing.asgi_scope(BLOCKED, peer=PEER)
+    scope.pop("raw_path")
+    scope["root_path"], scope["path"] = root_path, path
+    assert testing.call_asgi(AsgiMiddleware(page_app().asgi, mounted), scope).status == 451
+
+
+@pytest.mark.parametrize("header", [("HX-Request", "true"), ("Turbo-Frame", "main")])
+def test_a_partial_page_header_does_not_strip_the_notice_from_a_document(
+    engine: Engine, header: tuple[str, str]
+) -> None:
+    """A document with its optional <html>, <head> and <body> tags left out (as minifiers
+    write it) is a document, not a fragment: a reader's own htmx or Turbo header does not
+    take its notice away."""
+    minified = b"<!DOCTYPE html><meta charset=utf-8><title>t</title><p>Hi</p>\n"
+    app = WsgiMiddleware(page_app(minified), engine)
+    environ = testing.wsgi_environ("/", peer=RU_IP, headers=[header])
+    assert testing.call_wsgi(app, environ).notices == [RULE]
+
+
+def test_a_block_by_tag_holds_among_many_other_tags(tmp_path: Path) -> None:
+    """Tags the rules do not look at are dropped before the cache bound, not the ones they
+    do: a blocked tag after 64 keywords still blocks."""
+    (tmp_path / "r.yaml").write_text(
+        "version: 1\nrules:\n  - id: b\n    title: B\n    jurisdictions: ['*']\n"
+        "    tags: [banned-org]\n"
+        "    block: {blocked_by: 'https://example.org/', text: {en: Blocked.}}\n"
+    )
+    tagged = Engine.from_paths([tmp_path], geolocator=GEO)
+    keywords = ", ".join([f"keyword-{i}" for i in range(500)] + ["banned-org"])
+    app = WsgiMiddleware(page_app(extra=[("X-Compliance-Tags", keywords)]), tagged)
+    assert testing.call_wsgi(app, testing.wsgi_environ("/", peer=PEER)).status == 451
+    many = [f"keyword-{i}" for i in range(500)] + ["banned-org"]
+    assert tagged.decide(location=Location.of("DE"), path="/", tags=many).block is not None
