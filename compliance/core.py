@@ -285,10 +285,13 @@ def log_fault(where: str, *, metrics: Metrics | None = None) -> None:
     logger.exception(message)
 
 
-def log_undelivered(cause: str, detail: str, *, metrics: Metrics | None = None) -> None:
-    """A decided notice was not delivered: WARNING, rate-limited by ``cause``, counted."""
-    if metrics is not None:
-        metrics.undelivered(cause)
+def log_undelivered(
+    cause: str, detail: str, *, metrics: Metrics | None = None, count: int = 1
+) -> None:
+    """Decided notices were not delivered (``count`` of them): WARNING, rate-limited by
+    ``cause``, counted."""
+    if metrics is not None and count:
+        metrics.undelivered(cause, count)
     should, repeats = _should_log(f"undelivered:{cause}")
     if not should:
         return
@@ -547,6 +550,7 @@ def unavailable() -> Response:
 _PREAMBLE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--.*?-->|<![^>]*>|<\?[^>]*>)*", re.S)
 _DOCUMENT_TAG = re.compile(rb"<(html|head|body)(?=[\t\n\f\r />])[^>]*>|<(?:head|body)>", re.I)
 _DOCTYPE = re.compile(rb"<!doctype", re.I)
+_DIGITS = re.compile(r"[0-9]{1,18}")
 _HTML_TAG = re.compile(rb"<html(?=[\t\n\f\r />])([^>]*)>|<html>", re.I)
 _LANG = re.compile(
     rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
@@ -1332,6 +1336,9 @@ class Exchange:
             return self._start(status, HeaderIndex(headers))
         except Exception:
             log_fault("response", metrics=self.metrics)
+            lost = self._lost(None)
+            if lost:
+                self.metrics.undelivered("fault", lost)
             return self._fail_start(status, headers, cause="fault")
 
     def _fail_start(self, status: int, headers: Headers, *, cause: str) -> Action:
@@ -1415,6 +1422,7 @@ class Exchange:
                 "range",
                 f"{self.method} {self.path}: the application sent a range",
                 metrics=self.metrics,
+                count=len(wanted),
             )
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="range")
@@ -1431,6 +1439,7 @@ class Exchange:
                 f"{self.method} {self.path}: content-encoding {', '.join(codings)!r} "
                 "cannot be edited",
                 metrics=self.metrics,
+                count=len(wanted),
             )
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="content-coding")
@@ -1482,7 +1491,7 @@ class Exchange:
             edited = self._location_headers(decision, headers, found=found)
         self._headers = self._edited_headers(edited)
         given = found.first("content-length")
-        length = int(given) if given is not None and given.strip().isdigit() else None
+        length = int(given) if given is not None and _DIGITS.fullmatch(given.strip()) else None
         if length is not None and length <= settings.buffer_limit:
             self._buffer_until = 2 * settings.buffer_limit
         return EDIT
@@ -1655,7 +1664,7 @@ class Exchange:
             log_fault("editing", metrics=self.metrics)
             return self._broken(more=True)
         if editor.fault is not None and not self._committed:
-            self.metrics.undelivered("fault")
+            self.metrics.undelivered("fault", self._lost(None))
             return self._broken(more=True)
         if editor.unedited is not None:
             self._report_unedited(editor)
@@ -1699,7 +1708,7 @@ class Exchange:
             return self._broken(more=False)
         if editor.fault is not None and not self._committed:
             self._editor = editor
-            self.metrics.undelivered("fault")
+            self.metrics.undelivered("fault", self._lost(None))
             return self._broken(more=False)
         missing = self._missing(editor)
         # Failing open with some notices in, the page goes out with those (the original
@@ -1723,7 +1732,10 @@ class Exchange:
             events.append(Data(tail))
         if missing is not None:
             log_undelivered(
-                "not inserted", f"{self.method} {self.path}: {missing}", metrics=self.metrics
+                "not inserted",
+                f"{self.method} {self.path}: {missing}",
+                metrics=self.metrics,
+                count=self._lost(editor),
             )
         self._delivered(editor)
         return events
@@ -1733,7 +1745,12 @@ class Exchange:
         if editor.unedited is not None and not self._unedited_reported:
             self._unedited_reported = True
             cause, detail = editor.unedited
-            log_undelivered(cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics)
+            log_undelivered(
+                cause,
+                f"{self.method} {self.path}: {detail}",
+                metrics=self.metrics,
+                count=self._lost(editor),
+            )
 
     def _missing(self, editor: BodyEditor) -> str | None:
         """Why the notices this reader must see are not in the page, if they are not (and
@@ -1771,10 +1788,7 @@ class Exchange:
 
     def _uncertain(self, exc: WithholdUncertain, *, more: bool) -> list[Event]:
         """Where a withheld element ends cannot be told: never half remove it."""
-        log_undelivered(
-            "withhold uncertain", f"{self.method} {self.path}: {exc}", metrics=self.metrics
-        )
-        return self._broken(more=more, output=exc.output)
+        return self._undelivered("withhold uncertain", str(exc), more=more, output=exc.output)
 
     def give_up(self, cause: str, detail: str) -> list[Event]:
         """The body cannot be edited (a file the server sends itself, say): the fail mode.
@@ -1783,9 +1797,34 @@ class Exchange:
             return []
         return self._undelivered(cause, detail, more=True)
 
-    def _undelivered(self, cause: str, detail: str, *, more: bool) -> list[Event]:
-        log_undelivered(cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics)
-        return self._broken(more=more)
+    def _undelivered(
+        self, cause: str, detail: str, *, more: bool, output: bytes = b""
+    ) -> list[Event]:
+        """The fail mode for ``cause``: logged at WARNING, and counted for each notice it
+        leaves out of the page (a page cut after its headers still gets those due)."""
+        editor = self._editor
+        events = self._broken(more=more, output=output)
+        lost = self._lost(editor)
+        if lost or not self._edited:
+            log_undelivered(
+                cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics, count=lost
+            )
+        else:  # the edited page went out, and was ended with the notices still due
+            self.metrics.cut(cause)
+            log_undelivered(cause, f"{self.method} {self.path}: {detail} (page cut, notices in)")
+        return events
+
+    def _lost(self, editor: BodyEditor | None) -> int:
+        """How many notices the middleware was to inject are not in the page: those whose
+        placement did not place, once the edited page went out (``editor``); else all."""
+        decision = self.decision
+        if decision is None or not decision.notices:
+            return 0
+        wanted = self._wanted(decision)
+        if editor is None or not self._edited:
+            return len(wanted)
+        placed = editor.placed
+        return sum(1 for notice in wanted if notice.placement not in placed)
 
     def _broken(self, *, more: bool, output: bytes = b"") -> list[Event]:
         """The fail mode once the body has started. Content a rule withholds is never sent:

@@ -46,13 +46,18 @@ class Snapshot(TypedDict):
     blocks: dict[str, int]
     """Block pages served, by rule id."""
     notices_not_delivered: dict[str, int]
-    """By cause: ``content-coding``, ``range``, ``encoding``, ``body too large``,
-    ``not inserted``, ``fault``."""
+    """Notices (one count each) a decision called for that are not in the page, by cause:
+    ``content-coding``, ``range``, ``encoding``, ``body too large``, ``not inserted``,
+    ``server file``, ``withhold uncertain``, ``frameset document``, ``restarted``,
+    ``fault``."""
+    pages_cut: dict[str, int]
+    """Pages ended where they were after their headers went out (a failure the notices
+    still due are put before, so none is lost), by cause."""
     withheld: dict[str, int]
     """Elements withheld from pages, by rule id."""
     notices_skipped: dict[str, int]
-    """Notices legitimately left out, by reason: ``fragment``, ``empty body``,
-    ``x-compliance-skip``."""
+    """Responses whose notices were legitimately left out, by reason: ``fragment``,
+    ``empty body``, ``x-compliance-skip``, ``rendered by the page``, ``edge``."""
     faults: dict[str, int]
     """Library faults, by where they happened."""
     reloads: dict[str, int]
@@ -74,6 +79,7 @@ class Metrics:
                 "notices_injected",
                 "blocks",
                 "notices_not_delivered",
+                "pages_cut",
                 "notices_skipped",
                 "withheld",
                 "faults",
@@ -81,13 +87,13 @@ class Metrics:
             )
         }
 
-    def _add(self, counter: str, key: str) -> None:
+    def _add(self, counter: str, key: str, count: int = 1) -> None:
         with self._lock:
             found = self._counters[counter]
             if key in found or len(found) < _MAX_KEYS:
-                found[key] += 1
+                found[key] += count
             else:
-                found["other"] += 1
+                found["other"] += count
 
     def decision(self, decision: _DecisionLike) -> None:
         next(self._decisions)
@@ -100,8 +106,13 @@ class Metrics:
     def block(self, rule_id: str) -> None:
         self._add("blocks", rule_id)
 
-    def undelivered(self, cause: str) -> None:
-        self._add("notices_not_delivered", cause)
+    def undelivered(self, cause: str, count: int = 1) -> None:
+        """``count`` notices a decision called for are not in the page, for ``cause``."""
+        self._add("notices_not_delivered", cause, count)
+
+    def cut(self, cause: str) -> None:
+        """A page was ended where it was after its headers went out, for ``cause``."""
+        self._add("pages_cut", cause)
 
     def withheld(self, rule_id: str) -> None:
         self._add("withheld", rule_id)
@@ -129,6 +140,7 @@ class Metrics:
                 notices_injected=dict(counters["notices_injected"]),
                 blocks=dict(counters["blocks"]),
                 notices_not_delivered=dict(counters["notices_not_delivered"]),
+                pages_cut=dict(counters["pages_cut"]),
                 notices_skipped=dict(counters["notices_skipped"]),
                 withheld=dict(counters["withheld"]),
                 faults=dict(counters["faults"]),

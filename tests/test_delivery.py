@@ -199,6 +199,46 @@ def test_an_empty_coded_body_is_an_empty_body(call: Call, coding: str) -> None:
     assert LAST_METRICS["notices_skipped"] == {"empty body": 1}
 
 
+def test_notices_not_delivered_are_counted_one_by_one(
+    call: Call, make_engine: Callable[..., Engine]
+) -> None:
+    """The counter counts notices, as notices_injected does: a page that loses two adds two
+    (the share of owed notices lost is then a plain ratio of the two counters)."""
+    both = make_engine(TOP_AND_BOTTOM)
+    response = call(html([("Content-Encoding", "zstd")], body=b"(zstd)"), use=both)
+    assert undelivered(response) == {"content-coding": 2}
+
+
+def test_a_length_of_unicode_digits_is_no_length_and_no_fault(call: Call) -> None:
+    """ "²".isdigit() holds but int("²") fails: the header is taken for no length, not a
+    fault that lost the notice uncounted."""
+    response = call(html([("Content-Length", "\u00b2")]))
+    assert response.notices == [RULE]
+    assert LAST_METRICS["faults"] == {}
+
+
+def test_a_fault_reading_the_response_counts_the_notices_it_loses(
+    call: Call, engine: Engine
+) -> None:
+    """A library fault while the response starts (here: the engine failing when response
+    tags ask for a new decision) is the fail mode, and its notices are counted as not
+    delivered, as a fault while editing is."""
+
+    class Failing(Engine):
+        def decide(self, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("request") is not None and kwargs["request"].tags:
+                raise RuntimeError("engine down")
+            return super().decide(*args, **kwargs)
+
+    failing = Failing.__new__(Failing)
+    failing.__dict__.update(engine.__dict__)
+    response = call(html([("X-Compliance-Tags", "politics")]), use=failing)
+    assert response.status == 200
+    assert response.notices == []
+    assert LAST_METRICS["faults"] == {"response": 1}
+    assert undelivered(response) == {"fault": 1}
+
+
 # -- 2. multi-member gzip ---------------------------------------------------------------------
 
 
@@ -542,7 +582,9 @@ def test_a_notice_with_no_place_is_undelivered_even_when_another_went_in(
     both = make_engine(TOP_AND_BOTTOM)
     with caplog.at_level(logging.WARNING, "compliance.middleware"):
         response = call(html(body=OPEN_TO_THE_END, length=length), use=both, fail_mode=mode)
-    assert undelivered(response) == {"not inserted": 1}
+    # Counted per notice: refused, the page loses both; sent, the one with no place.
+    lost = 2 if mode == "closed" and length else 1
+    assert undelivered(response) == {"not inserted": lost}
     assert any(r.levelno == logging.WARNING and "body_end" in r.message for r in caplog.records)
     assert b"The bottom notice." not in response.body
     if mode == "closed" and length:  # nothing sent yet: the page is refused

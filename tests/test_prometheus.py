@@ -126,6 +126,7 @@ def test_sources_of_every_kind_and_metric_names_without_a_scrape() -> None:
         "compliance_notices_injected",
         "compliance_blocks",
         "compliance_notices_not_delivered",
+        "compliance_pages_cut",
         "compliance_notices_skipped",
         "compliance_withheld",
         "compliance_faults",

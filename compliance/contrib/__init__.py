@@ -188,6 +188,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
     injected: Counter[str] = Counter()
     blocks: Counter[str] = Counter()
     undelivered: Counter[str] = Counter()
+    cut: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     withheld: Counter[str] = Counter()
     faults: Counter[str] = Counter()
@@ -198,6 +199,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
         injected.update(snapshot["notices_injected"])
         blocks.update(snapshot["blocks"])
         undelivered.update(snapshot["notices_not_delivered"])
+        cut.update(snapshot["pages_cut"])
         skipped.update(snapshot["notices_skipped"])
         withheld.update(snapshot["withheld"])
         faults.update(snapshot["faults"])
@@ -208,6 +210,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
         notices_injected=dict(injected),
         blocks=dict(blocks),
         notices_not_delivered=dict(undelivered),
+        pages_cut=dict(cut),
         notices_skipped=dict(skipped),
         withheld=dict(withheld),
         faults=dict(faults),

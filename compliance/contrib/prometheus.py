@@ -25,6 +25,7 @@ Metrics (all counters; Prometheus appends ``_total``):
 ``compliance_blocks``                     rule        451 pages served
 ``compliance_notices_not_delivered``      cause       notices owed but not delivered
 ``compliance_notices_skipped``            reason      notices left out on purpose (fragments)
+``compliance_pages_cut``                  cause       pages cut short, their notices in
 ``compliance_withheld``                   rule        elements withheld from pages
 ``compliance_faults``                     cause       library faults (fail mode applied)
 ``compliance_reloads``                    result      rule and database reloads
@@ -59,6 +60,12 @@ _LABELLED: tuple[tuple[str, str, str, Callable[[Snapshot], dict[str, int]]], ...
         "cause",
         "Notices a decision required that did not reach the page (fail mode applied), by cause.",
         lambda s: s["notices_not_delivered"],
+    ),
+    (
+        "compliance_pages_cut",
+        "cause",
+        "Pages ended where they were after their headers went out (their notices in), by cause.",
+        lambda s: s["pages_cut"],
     ),
     (
         "compliance_notices_skipped",
