@@ -1805,13 +1805,13 @@ class Exchange:
         editor = self._editor
         events = self._broken(more=more, output=output)
         lost = self._lost(editor)
-        if lost or not self._edited:
+        if lost:
             log_undelivered(
                 cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics, count=lost
             )
-        else:  # the edited page went out, and was ended with the notices still due
+        else:  # cut with the notices still due put in, or refused with none due
             self.metrics.cut(cause)
-            log_undelivered(cause, f"{self.method} {self.path}: {detail} (page cut, notices in)")
+            log_undelivered(cause, f"{self.method} {self.path}: {detail} (no notice lost)")
         return events
 
     def _lost(self, editor: BodyEditor | None) -> int:

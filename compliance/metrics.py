@@ -51,8 +51,9 @@ class Snapshot(TypedDict):
     ``server file``, ``withhold uncertain``, ``frameset document``, ``restarted``,
     ``fault``."""
     pages_cut: dict[str, int]
-    """Pages ended where they were after their headers went out (a failure the notices
-    still due are put before, so none is lost), by cause."""
+    """Pages the fail mode ended without losing a notice, by cause: cut where they were
+    after their headers went out (the notices still due put in), or refused (503) when no
+    notice was due (content to withhold only)."""
     withheld: dict[str, int]
     """Elements withheld from pages, by rule id."""
     notices_skipped: dict[str, int]
@@ -111,7 +112,7 @@ class Metrics:
         self._add("notices_not_delivered", cause, count)
 
     def cut(self, cause: str) -> None:
-        """A page was ended where it was after its headers went out, for ``cause``."""
+        """The fail mode ended a page without losing a notice, for ``cause``."""
         self._add("pages_cut", cause)
 
     def withheld(self, rule_id: str) -> None:

@@ -242,3 +242,18 @@ def test_output_does_not_depend_on_chunking(engine: Engine) -> None:
     whole = once(len(PAGE))
     for size in range(1, 64):
         assert once(size) == whole, size
+
+
+def test_a_page_refused_with_no_notice_due_is_counted_as_such(call: Call) -> None:
+    """Only content to withhold was due (a reader outside Russia, an embed the parsers may
+    place differently inside a <select>): refused with a 503, no notice lost, the refusal
+    counted."""
+    page = (
+        b"<!DOCTYPE html><html><body><p>a</p><select>"
+        b'<iframe src="https://tv.player.example/embed/1"></iframe></select><p>b</p></body></html>'
+    )
+    response, metrics = call(App([], page, chunk=len(page)), DE, fail_mode="closed")
+    assert response.status == 503
+    assert b"player.example" not in response.body
+    assert metrics["notices_not_delivered"] == {}
+    assert metrics["pages_cut"] == {"withhold uncertain": 1}

@@ -25,7 +25,7 @@ Metrics (all counters; Prometheus appends ``_total``):
 ``compliance_blocks``                     rule        451 pages served
 ``compliance_notices_not_delivered``      cause       notices owed but not delivered
 ``compliance_notices_skipped``            reason      notices left out on purpose (fragments)
-``compliance_pages_cut``                  cause       pages cut short, their notices in
+``compliance_pages_cut``                  cause       pages cut or refused, no notice lost
 ``compliance_withheld``                   rule        elements withheld from pages
 ``compliance_faults``                     cause       library faults (fail mode applied)
 ``compliance_reloads``                    result      rule and database reloads
@@ -64,7 +64,7 @@ _LABELLED: tuple[tuple[str, str, str, Callable[[Snapshot], dict[str, int]]], ...
     (
         "compliance_pages_cut",
         "cause",
-        "Pages ended where they were after their headers went out (their notices in), by cause.",
+        "Pages the fail mode ended without losing a notice (cut, or refused), by cause.",
         lambda s: s["pages_cut"],
     ),
     (
