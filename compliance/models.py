@@ -20,6 +20,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
+    StrictInt,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -228,7 +230,8 @@ not)."""
 Day = Annotated[dt.date, BeforeValidator(_date_as_written)]
 """A UTC day: a YAML date, or text written YYYY-MM-DD."""
 
-Scalar = str | int | float | dt.date | dt.datetime
+Scalar = str | StrictInt | StrictFloat | dt.date | dt.datetime
+"""A variable's value: ``true`` is none (it would print as ``1``), as the schema says."""
 VariableValue = Scalar | dict[str, Scalar]
 """A value for every locale, or a value per locale (``{en: RFE/RL, ru: Радио Свобода}``)."""
 

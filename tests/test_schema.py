@@ -155,6 +155,9 @@ SAME = {
     "region name": "version: 1\nregions:\n  Bad_Name: 42\n",
     "variable name": BASE.replace("{text: {en: Hello.}}", "{text: {en: x}, variables: {A_B: [1]}}"),
     "header name": BASE + "    headers: {'X Bad': v}\n",
+    "a variable true": BASE.replace(
+        "{text: {en: Hello.}}", "{text: {en: 'x {flag}'}, variables: {flag: true}}"
+    ),
     # A path pattern with percent escapes never matches the decoded path.
     "escaped path": BASE + "    paths: ['/%D0%BD%D0%BE/*']\n",
     "escaped excluded path": BASE + "    exclude_paths: ['/news%20today/*']\n",
