@@ -1091,8 +1091,9 @@ class Exchange:
                 # A precondition on the resource (``*``: "only if something / nothing is
                 # there"), which no notice changes: a variant's tag is the application's.
                 given = headers[name]
-                if application_tags(given) != given:
-                    changes[name] = application_tags(given)
+                translated = application_tags(given)
+                if translated != given:
+                    changes[name] = translated
         if "if-none-match" not in headers or self.method not in _SAFE_METHODS:
             return
         # Revalidating a copy: only this reader's variant is a copy worth a 304.

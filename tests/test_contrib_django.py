@@ -195,6 +195,21 @@ def _env(project: Path, settings: str = "mysite.settings") -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "DJANGO_SETTINGS_MODULE": settings}
 
 
+def _run(
+    project: Path, *args: str, settings: str = "mysite.settings"
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in the project, with its settings; output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=project,
+        env=_env(project, settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -322,15 +337,7 @@ def _check(project: Path, name: str, extra: str) -> subprocess.CompletedProcess[
     (project / "mysite" / f"{name}.py").write_text(
         f"from mysite.settings import *  # noqa: F403\n{extra}\n", encoding="utf-8"
     )
-    return subprocess.run(
-        [sys.executable, "-m", "django", "check"],
-        cwd=project,
-        env=_env(project, f"mysite.{name}"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _run(project, "-m", "django", "check", settings=f"mysite.{name}")
 
 
 def test_check_passes_for_a_good_set_up(project: Path) -> None:
@@ -422,15 +429,7 @@ def test_bad_settings_stop_the_server_at_start_up(project: Path) -> None:
         "from django.core.handlers.wsgi import WSGIHandler\n"
         "WSGIHandler()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        env=_env(project, "mysite.settings_broken"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run(project, "-c", code, settings="mysite.settings_broken")
     assert done.returncode == 1
     assert "ImproperlyConfigured: settings.COMPLIANCE: " in done.stderr
     assert "fail_mode" in done.stderr
@@ -454,15 +453,7 @@ def test_a_sync_stream_using_sync_only_code_under_asgi(project: Path) -> None:
         "    print(json.dumps(out))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        env=_env(project),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run(project, "-c", code)
     assert done.returncode == 0, done.stderr
     answers = json.loads(done.stdout)
     status, page = answers[RUSSIAN]
@@ -509,18 +500,11 @@ def test_conditional_get_listed_before_sees_the_readers_validators(project: Path
         " *MIDDLEWARE]\n",
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CONDITIONAL_OUTSIDE.format(RUSSIAN=RUSSIAN, GERMAN=GERMAN, NOTICE=NOTICE),
-        ],
-        cwd=project,
-        env=_env(project, "mysite.settings_conditional"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = _run(
+        project,
+        "-c",
+        CONDITIONAL_OUTSIDE.format(RUSSIAN=RUSSIAN, GERMAN=GERMAN, NOTICE=NOTICE),
+        settings="mysite.settings_conditional",
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -551,15 +535,7 @@ def test_metrics_add_up_the_process_middlewares(project: Path) -> None:
         "    Client(HTTP_X_FORWARDED_FOR=ip).get('/')\n"
         "print(json.dumps(metrics()))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=project,
-        env=_env(project),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = _run(project, "-c", code)
     assert done.returncode == 0, done.stderr
     counted = json.loads(done.stdout)
     assert counted["decisions"] == 2

@@ -522,6 +522,16 @@ def sent_however_chunked(page: bytes) -> bytes:
     return outputs.pop()
 
 
+def sent_safely(doc: bytes) -> bytes:
+    """:func:`sent_however_chunked`, checked to hold nothing withheld (no marked element, no
+    secret, no embed of the withheld host)."""
+    out = sent_however_chunked(doc)
+    assert not leaked(out), out
+    assert SECRET.encode() not in out
+    assert b"embed.rt.com" not in out
+    return out
+
+
 def leaked(out: bytes) -> list[str]:
     """What html5lib (scripting on and off, as browsers with and without JavaScript) shows
     of withheld content in ``out``."""
@@ -565,10 +575,7 @@ def test_foreign_content_too_deep_to_follow_cuts_the_page(page: str) -> None:
     doc = f"<!DOCTYPE html><body>{page}".encode()
     with pytest.raises(WithholdUncertain, match="nested too deep"):
         run(doc)
-    out = sent_however_chunked(doc)
-    assert not leaked(out), out
-    assert SECRET.encode() not in out
-    assert b"embed.rt.com" not in out
+    sent_safely(doc)
 
 
 @pytest.mark.parametrize(
@@ -587,10 +594,7 @@ def test_a_select_inside_svg_or_mathml_cuts_the_page(page: str) -> None:
     doc = f"<!DOCTYPE html><body><p>a</p>{page}".encode()
     with pytest.raises(WithholdUncertain, match="select> inside SVG or MathML"):
         run(doc)
-    out = sent_however_chunked(doc)
-    assert not leaked(out), out
-    assert SECRET.encode() not in out
-    assert b"embed.rt.com" not in out
+    out = sent_safely(doc)
     assert b"<select" not in out  # cut before it
 
 
