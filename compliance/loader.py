@@ -8,9 +8,11 @@ All problems are collected before anything is raised, so a rule author fixes the
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import functools
+import inspect
 import ipaddress
 import os
 import re
@@ -18,7 +20,7 @@ import stat
 import string
 import types
 import typing
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -440,8 +442,27 @@ class _File:
         self.checker.report(self.name, where or self.at(loc, key=key), text)
 
 
-Errors = frozenset[Loc]
-"""Locations (as pydantic gives them) of the validation errors in one file."""
+class Errors:
+    """Locations (as pydantic gives them) of the validation errors in one file, indexed by
+    every prefix: :meth:`under` is one lookup, so checking each part of a file with many
+    mistakes stays linear in the file (a scan of every error per part was quadratic: minutes
+    for a few thousand broken rules)."""
+
+    __slots__ = ("_under",)
+
+    def __init__(self, locs: Iterable[Loc] = ()) -> None:
+        under: dict[Loc, set[str | int]] = {}
+        for loc in locs:
+            for n in range(len(loc)):
+                under.setdefault(loc[:n], set()).add(loc[n])
+        self._under = under
+
+    def under(self, loc: Loc) -> Set[str | int]:
+        """The keys of ``loc`` that have errors at or below them."""
+        return self._under.get(loc, _NO_KEYS)
+
+
+_NO_KEYS: Final[frozenset[str | int]] = frozenset()
 
 
 class _Checker:
@@ -523,9 +544,9 @@ class _Checker:
         except pydantic.ValidationError as exc:
             errors = exc.errors()
             self._report_validation(file, errors)
-            self._check_file(file, data, frozenset(tuple(e["loc"]) for e in errors))
+            self._check_file(file, data, Errors(tuple(e["loc"]) for e in errors))
         else:
-            self._check_file(file, model, frozenset())
+            self._check_file(file, model, Errors())
 
     def _version_ok(self, file: _File, data: dict[str, Any]) -> bool:
         """False when the file is for a newer format, whose other errors would be noise."""
@@ -972,8 +993,7 @@ def _view(
         return {name: getattr(value, name) for name in type(value).model_fields}, {}
     if not isinstance(value, dict):
         return None
-    n = len(loc)
-    broken = {error[n] for error in errors if len(error) > n and error[:n] == loc}
+    broken = errors.under(loc)
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -985,8 +1005,31 @@ def _view(
             except pydantic.ValidationError:
                 continue
         elif not info.is_required():
-            fields[name] = info.get_default(call_default_factory=True)
+            fields[name] = _default(model, name)()
     return fields, value
+
+
+@functools.cache
+def _default(model: type[pydantic.BaseModel], name: str) -> Callable[[], Any]:
+    """What makes a field's default: its factory, or a copy of its value. (pydantic's own
+    ``get_default`` inspects the factory's signature at every call, a millisecond each, for
+    every field missing from every broken part of a file.)"""
+    info = model.model_fields[name]
+    factory = info.default_factory
+    if factory is not None:
+        try:
+            needed = [
+                p
+                for p in inspect.signature(factory).parameters.values()
+                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+            ]
+        except (TypeError, ValueError):  # no signature to read: called with no argument
+            needed = []
+        if needed:  # a factory of the validated data: pydantic's way
+            return lambda: info.get_default(call_default_factory=True)
+        return factory  # type: ignore[return-value]
+    value = info.default
+    return lambda: copy.deepcopy(value)
 
 
 @functools.cache

@@ -91,6 +91,7 @@ CONFIGURATION_CACHES = {
     "compliance.export.plan._locale_table": "the locales of the rules being exported",
     "compliance.html.tokenizer._boring": "the watches the placements and rules make",
     "compliance.loader._adapter": "rule model fields",
+    "compliance.loader._default": "rule model fields",
     "compliance.loader._is_country": "country codes written in rule files",
     "compliance.loader._is_subdivision": "subdivision codes written in rule files",
     "compliance.locales.official_languages": "ISO country codes of decisions (about 250)",
