@@ -491,6 +491,7 @@ class _Checker:
         self._region_uses: list[tuple[_File, Loc, str]] = []
         self._rule_uses: list[tuple[_File, Loc, str]] = []
         self._region_refs: dict[str, list[str]] = {}
+        self._compare_left = _MAX_COMPARED  # names left to compare for suggestions
 
     def report(self, file: str, where: tuple[int, int], message: str) -> None:
         self.problems.append(Problem(file, where[0], where[1], message))
@@ -934,6 +935,7 @@ class _Checker:
 
     def check_references(self) -> None:
         """Checks that need every file: region names, region cycles, rule ids in tests."""
+        regions = list(self._region_defs)
         for file, loc, code in self._region_uses:
             if code in self._region_defs:
                 continue
@@ -944,7 +946,7 @@ class _Checker:
             elif _SUBDIVISION.match(upper) and _is_subdivision(upper):
                 message += f" (subdivision codes are upper case: '{upper}')"
             else:
-                close = _suggest(code, list(self._region_defs))
+                close = self._suggest(code, regions)
                 if close:
                     message += f" (did you mean '{close}'?)"
             file.report(loc, message)
@@ -953,21 +955,51 @@ class _Checker:
             file.report(
                 loc, f"region '{name}' includes itself, directly or through other regions", key=True
             )
+        variables = sorted(self.variable_names)
+        known = _listing(variables)
         for file, loc, name in self._variable_uses:
             if name not in self.variable_names:
-                known = ", ".join(sorted(self.variable_names)) or "none"
                 message = f"unknown variable '{name}': no rule declares it (variables: {known})"
-                close = _suggest(name, sorted(self.variable_names))
+                close = self._suggest(name, variables)
                 if close:
                     message = f"unknown variable '{name}' (did you mean '{close}'?)"
                 file.report(loc, message, key=True)
+        rule_ids = list(self.rule_ids)
         for file, loc, rule_id in self._rule_uses:
             if rule_id not in self.rule_ids:
                 message = f"unknown rule id '{rule_id}'"
-                close = _suggest(rule_id, list(self.rule_ids))
+                close = self._suggest(rule_id, rule_ids)
                 if close:
                     message += f" (did you mean '{close}'?)"
                 file.report(loc, message)
+
+    def _suggest(self, word: str, choices: Sequence[str]) -> str | None:
+        """:func:`_suggest`, while the names compared for suggestions stay within
+        :data:`_MAX_COMPARED`; past it, unknown names are reported without one (each
+        comparison costs a few microseconds: thousands of unknown names among thousands of
+        known ones took minutes)."""
+        if len(choices) > self._compare_left:
+            self._compare_left = 0
+            return None
+        self._compare_left -= len(choices)
+        return _suggest(word, choices)
+
+
+_MAX_COMPARED: Final = 200_000
+"""Most names compared, per load, to suggest one for an unknown region, rule id or
+variable ("did you mean ...?")."""
+
+_LISTED: Final = 20
+"""Most names a problem lists (the variables a placeholder may use, say)."""
+
+
+def _listing(names: Iterable[str]) -> str:
+    """``names`` sorted for a message, at most :data:`_LISTED` of them: a message listing
+    every variable, once per unknown placeholder, made a 170 KB file's report 700 MB."""
+    ordered = sorted(names)
+    if len(ordered) > _LISTED:
+        return ", ".join(ordered[:_LISTED]) + f", ... ({len(ordered) - _LISTED:,} more)"
+    return ", ".join(ordered) or "none"
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str | None:
@@ -1099,6 +1131,7 @@ def _placeholder_problems(text: str, variables: dict[str, Any], locale: str) -> 
     except ValueError:
         yield "unbalanced '{' or '}' (write '{{' or '}}' for a literal brace)"
         return
+    known = ""
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
@@ -1106,7 +1139,7 @@ def _placeholder_problems(text: str, variables: dict[str, Any], locale: str) -> 
             yield f"'{{{name}}}' is not a placeholder name (use letters, digits, '_' and '-')"
             continue
         if name not in variables:
-            known = ", ".join(sorted(variables)) or "none"
+            known = known or _listing(variables)
             yield f"placeholder '{{{name}}}' has no variable (variables: {known})"
             continue
         value = variables[name]

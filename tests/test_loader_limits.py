@@ -376,3 +376,61 @@ def test_every_broken_rule_of_a_large_file_is_reported(tmp_path: Path) -> None:
     for kind in ("unknown key 'titel' (did you mean 'title'?)", "'XX'", "notice"):
         assert sum(kind in p for p in found) >= 300, kind
     assert any(p.startswith(f"{path}:302:") for p in found)  # the last rule's line
+
+
+def test_a_problem_lists_a_bounded_number_of_names(tmp_path: Path) -> None:
+    # Every unknown placeholder listed every variable of its rule: 10,000 of each (a 170 KB
+    # file) made a 700 MB report, 2 GB of memory.
+    n = 300
+    path = tmp_path / "rules.yaml"
+    text = "".join(f"{{u{i}}}" for i in range(n))
+    variables = ", ".join(f"v{i}: x" for i in range(n))
+    path.write_text(
+        GOOD.replace(
+            "{text: {en: hello}}", f"{{text: {{en: '{text}'}}, variables: {{{variables}}}}}"
+        ),
+        encoding="utf-8",
+    )
+    found = _problems([path])
+    assert len(found) == n
+    assert all(p.count(", v") < 25 for p in found), found[0]
+    assert found[0].endswith(
+        f"(variables: v0, v1, v10, v100, v101, v102, v103, v104, v105, "
+        f"v106, v107, v108, v109, v11, v110, v111, v112, v113, v114, "
+        f"v115, ... ({n - 20} more))"
+    )
+
+
+def test_suggestions_for_unknown_names_compare_a_bounded_number_of_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each unknown rule id (region, variable) was compared with every known one: 3,000 of
+    # each took 27 s, and a 1 MiB file minutes.
+    import difflib
+
+    from compliance import loader
+
+    compared = 0
+    original = difflib.get_close_matches
+
+    def counted(word: str, choices: list[str], n: int = 3) -> list[str]:
+        nonlocal compared
+        compared += len(choices)
+        return original(word, choices, n=n)
+
+    monkeypatch.setattr(loader.difflib, "get_close_matches", counted)
+    n = 700
+    rules = "".join(
+        f"  - {{id: rule-{i}, title: R, jurisdictions: [RU], notice: {{text: {{en: x}}}}}}\n"
+        for i in range(n)
+    )
+    tests = "".join(
+        f"  - {{name: t{i}, reader: {{country: RU}}, expect: {{notices: [rul-{i}]}}}}\n"
+        for i in range(n)
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(f"version: 1\nrules:\n{rules}tests:\n{tests}", encoding="utf-8")
+    found = _problems([path])
+    assert len(found) == n
+    assert compared <= 200_000
+    assert "unknown rule id 'rul-0' (did you mean 'rule-0'?)" in found[0]  # first, still
