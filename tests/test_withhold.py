@@ -786,3 +786,37 @@ def test_an_end_tag_under_html_in_an_integration_point_closes_no_foreign_element
     out = sent_however_chunked(doc)
     assert not leaked(out), out
     assert SECRET.encode() not in out
+
+
+class _CountedStack(list[bytes]):
+    """An open-element stack that counts the elements read one at a time (by index)."""
+
+    reads = 0
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, int):
+            _CountedStack.reads += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("end", [b"</x>", b"</p>", b"</h2>", b"</li>", b"</dd>", b"</span>"])
+def test_an_end_tag_deep_inside_a_withheld_element_is_not_a_walk_of_the_stack(
+    end: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every end tag inside the element walked its open elements one by one in Python: 500
+    # nested spans and 100,000 stray end tags (400 KB) took a minute to withhold.
+    from compliance.html import withhold
+
+    made = withhold.Extent.__init__
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.stack = _CountedStack(self.stack)
+
+    monkeypatch.setattr(withhold.Extent, "__init__", counted)
+    monkeypatch.setattr(_CountedStack, "reads", 0)
+    page = b"<body><div " + MARK.encode() + b"><object>" + b"<span>" * 500 + end * 200
+    page += b"</object></div><p>after</p>"
+    out = run(page)
+    assert out == b"<body><p>after</p>"
+    assert _CountedStack.reads < 200 * 10

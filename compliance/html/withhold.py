@@ -339,19 +339,21 @@ class Extent:
                 raise Ambiguous("withheld formatting element closed implicitly")
         return result
 
+    # The stack is searched with list and set operations (in C), never element by element in
+    # Python: it may be _MAX_DEPTH deep, and every end tag inside the element searches it (a
+    # Python walk of 500 open elements per stray end tag took a minute for 400 KB).
+
     def _find_in_scope(self, names: frozenset[bytes], extra: frozenset[bytes] = frozenset()) -> int:
         """Index of the innermost element named in ``names`` in scope, or -1 (scope ends at a
         boundary, plus ``extra``)."""
-        for k in range(len(self.stack) - 1, -1, -1):
-            node = self.stack[k]
-            if node in names:
-                return k
-            if node in _SCOPE or node in extra:
-                return -2  # a boundary inside: the search ends here, surely
-        return -1  # not found, and the search would go on outside
+        k = max(self._index(name) for name in names)
+        above = self.stack[k + 1 :]
+        if not (_SCOPE.isdisjoint(above) and extra.isdisjoint(above)):
+            return -2  # a boundary inside: the search ends here, surely
+        return k  # -1: not found, and the search would go on outside
 
     def _boundary(self) -> bool:
-        return any(n in _SCOPE for n in self.stack)
+        return not _SCOPE.isdisjoint(self.stack)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -500,10 +502,11 @@ class Extent:
         return CONTINUE
 
     def _index(self, name: bytes) -> int:
-        for k in range(len(self.stack) - 1, -1, -1):
-            if self.stack[k] == name:
-                return k
-        return -1
+        """Index of the innermost open element named ``name``, or -1."""
+        stack = self.stack
+        if name not in stack:
+            return -1
+        return len(stack) - 1 - stack[::-1].index(name)
 
     def _implied_by_start(self, name: bytes) -> int:
         stack = self.stack
@@ -544,7 +547,7 @@ class Extent:
         if name in (b"a", b"nobr", b"button"):
             k = self._index(name)
             if k >= 0:
-                if any(n in _SPECIAL for n in stack[k + 1 :]) and name != b"button":
+                if not _SPECIAL.isdisjoint(stack[k + 1 :]) and name != b"button":
                     raise Ambiguous(f"<{name.decode()}> inside <{name.decode()}> restructures")
                 if k == 0:
                     return END_BEFORE
@@ -684,12 +687,11 @@ class Extent:
             raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
         # Any other end tag: the innermost element of that name, unless a special one is
         # open above it.
-        for k in range(len(stack) - 1, -1, -1):
-            node = stack[k]
-            if node == name:
-                return self._ending(self._pop_to(k))
-            if node in _SPECIAL:
-                return CONTINUE
+        k = self._index(name)
+        if not _SPECIAL.isdisjoint(stack[k + 1 :]):
+            return CONTINUE
+        if k >= 0:
+            return self._ending(self._pop_to(k))
         raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
 
     def _formatting_end(self, name: bytes) -> int:
@@ -705,7 +707,7 @@ class Extent:
             if self._boundary():
                 return CONTINUE
             raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
-        if any(n in _SPECIAL for n in stack[k + 1 :]):
+        if not _SPECIAL.isdisjoint(stack[k + 1 :]):
             raise Ambiguous(f"</{name.decode()}> restructures the elements inside")
         # (Formatting elements above it close too and stay in self.fmt: re-opened later.)
         result = self._pop_to(k)
