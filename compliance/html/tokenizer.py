@@ -37,10 +37,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Final, Protocol
+from operator import itemgetter
+from typing import Final, Protocol, TypeVar
 
 __all__ = [
     "RAW_TEXT",
@@ -446,6 +447,28 @@ _T_SQ: Final = 6
 _T_UNQ: Final = 7
 
 
+_ENTRY_NAME: Final[Callable[[tuple[bytes, int]], bytes]] = itemgetter(0)
+_ENTRY_KIND: Final[Callable[[tuple[bytes, int]], int]] = itemgetter(1)
+T = TypeVar("T")
+
+
+def entry_names(stack: list[tuple[bytes, int]]) -> list[bytes]:
+    """The names of the entries of a foreign stack (made in C)."""
+    return list(map(_ENTRY_NAME, stack))
+
+
+def entry_kinds(stack: list[tuple[bytes, int]]) -> list[int]:
+    """The kinds of the entries of a foreign stack (made in C)."""
+    return list(map(_ENTRY_KIND, stack))
+
+
+def innermost(items: list[T], item: T) -> int:
+    """The index of the last ``item`` in ``items``, or -1; searched in C, not in Python."""
+    if item not in items:
+        return -1
+    return len(items) - 1 - items[::-1].index(item)
+
+
 class Tokenizer:
     """Resumable tokenizer: :meth:`scan` consumes what it can and says how far it got.
 
@@ -823,19 +846,21 @@ class Tokenizer:
             # readers treat it as a place where nothing may be inserted. Under an HTML element
             # inside an integration point, HTML rules stop at that point (a special element):
             # "</svg>" in a <div> in <foreignObject> closes nothing.
-            bottom = 0
+            # The stack is searched in C (it may be MAX_DEPTH deep, and every end tag in
+            # foreign content searches it: a Python walk per stray end tag made 400 KB of
+            # them in 500 nested <svg> elements take half a minute).
+            k = innermost(entry_names(stack), name)
+            if k < 0:
+                return
             if kind == _F_HTML:
-                for k in range(len(stack) - 1, -1, -1):
-                    if stack[k][1] in (_F_HTML_IP, _F_TEXT_IP):
-                        bottom = k + 1
-                        break
-            for k in range(len(stack) - 1, bottom - 1, -1):
-                if stack[k][0] == name:
-                    for popped, popped_kind in stack[k:]:
-                        if popped == b"template" and popped_kind == _F_HTML and self.template:
-                            self.template -= 1
-                    del stack[k:]
+                kinds = entry_kinds(stack)
+                bottom = max(innermost(kinds, _F_HTML_IP), innermost(kinds, _F_TEXT_IP)) + 1
+                if k < bottom:
                     return
+            for popped, popped_kind in stack[k:]:
+                if popped == b"template" and popped_kind == _F_HTML and self.template:
+                    self.template -= 1
+            del stack[k:]
             return
         html_rules = kind in (_F_HTML, _F_HTML_IP)
         if kind == _F_TEXT_IP and name not in (b"mglyph", b"malignmark"):

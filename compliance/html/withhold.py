@@ -24,7 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from compliance.html.tokenizer import VOID, Tokenizer, attributes
+from compliance.html.tokenizer import (
+    VOID,
+    Tokenizer,
+    attributes,
+    entry_kinds,
+    entry_names,
+    innermost,
+)
 from compliance.http import url_host
 
 if TYPE_CHECKING:
@@ -503,10 +510,7 @@ class Extent:
 
     def _index(self, name: bytes) -> int:
         """Index of the innermost open element named ``name``, or -1."""
-        stack = self.stack
-        if name not in stack:
-            return -1
-        return len(stack) - 1 - stack[::-1].index(name)
+        return innermost(self.stack, name)
 
     def _implied_by_start(self, name: bytes) -> int:
         stack = self.stack
@@ -595,14 +599,14 @@ class Extent:
     def end(self, name: bytes) -> int:
         tok = self.tok
         if self.foreign:
-            for k in range(len(tok.foreign) - 1, -1, -1):
-                if tok.foreign[k][0] == name:
-                    if k < self.foreign_base:
-                        # It closes foreign elements around this one as well: it stays.
-                        return END_BEFORE
-                    return END_AFTER if k == self.foreign_base else CONTINUE
+            k = innermost(entry_names(tok.foreign), name)
+            if k >= 0:
+                if k < self.foreign_base:
+                    # It closes foreign elements around this one as well: it stays.
+                    return END_BEFORE
+                return END_AFTER if k == self.foreign_base else CONTINUE
             inner = tok.foreign[self.foreign_base :]
-            if name in (b"body", b"html") or any(kind != 0 for _n, kind in inner[1:]):
+            if name in (b"body", b"html") or any(entry_kinds(inner[1:])):
                 return CONTINUE
             # HTML rules take it: it closes the element if it names one around it.
             raise Ambiguous(f"</{name.decode()}> may close an element around the withheld one")
@@ -611,9 +615,9 @@ class Extent:
             stack.pop()
         if len(tok.foreign) > self.foreign_base:
             inner = tok.foreign[self.foreign_base :]
-            if any(entry[0] == name for entry in inner):
+            if name in entry_names(inner):
                 return CONTINUE  # closes a foreign element (the tokenizer follows it)
-            if any(kind != 0 for _name, kind in inner):
+            if any(entry_kinds(inner)):  # (kinds other than 0, a foreign element)
                 return CONTINUE  # an integration point is in the way: ignored
             # HTML rules take the end tag; the foreign content closes if they close anything.
             saved = stack[:]
