@@ -507,3 +507,76 @@ def test_a_skipped_tag_ends_where_the_html_tokenizer_ends_it(tag: str) -> None:
     ``</body>`` after it is reported only where it is a tag."""
     for inner in ("<table>", "</body>", "<TABLE >", "<svg>"):
         compare((tag.replace("{T}", inner) + "</body>").encode(), SKIPPING_WATCHES[0], [1])
+
+
+def _advance_tag_stepwise(data: bytes, i: int, st: int) -> tuple[int, int]:
+    """The tag states of the HTML tokenizer, one character class at a time (the reference
+    for the tokenizer's reading of long tags)."""
+    from compliance.html.tokenizer import _SKIP, WS
+
+    n = len(data)
+    while True:
+        if st in (5, 6):  # in a double or single quoted value
+            k = data.find(b'"' if st == 5 else b"'", i)
+            if k < 0:
+                return -1, st
+            i, st = k + 1, 1
+            continue
+        i = _SKIP[st].match(data, i).end()  # type: ignore[union-attr]
+        if i >= n:
+            return -1, st
+        c = data[i]
+        i += 1
+        if c == 0x3E:
+            return i, st
+        ws = c in WS
+        if st == 0:
+            st = 1
+        elif st == 1:
+            st = 2
+        elif st == 2:
+            st = 4 if c == 0x3D else 3 if ws else 1
+        elif st == 3:
+            st = 4 if c == 0x3D else 1 if c == 0x2F else 2
+        elif st == 4:
+            st = 5 if c == 0x22 else 6 if c == 0x27 else 7
+        else:
+            st = 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([" ", "\n", "/", "=", '"', "'", ">", "a", "bc", "<", "x=y "]), max_size=40
+    ).map(lambda parts: "".join(parts).encode()),
+    st.integers(0, 7),
+)
+def test_long_tags_are_read_as_the_tag_states_read_them(data: bytes, state: int) -> None:
+    from compliance.html.tokenizer import _advance_tag
+
+    for i in range(len(data) + 1):
+        assert _advance_tag(data, i, state) == _advance_tag_stepwise(data, i, state)
+
+
+def test_a_tag_of_many_attributes_is_read_in_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Streamed because too long to keep, a tag was read one character class at a time in
+    # Python: 2 million attributes (8 MB) took half a minute in every page.
+    from compliance.html import tokenizer
+
+    steps = 0
+
+    class Counted:
+        def __init__(self, pattern: Any) -> None:
+            self.pattern = pattern
+
+        def match(self, data: bytes, i: int) -> Any:
+            nonlocal steps
+            steps += 1
+            return self.pattern.match(data, i)
+
+    for state, pattern in list(tokenizer._SKIP.items()):
+        monkeypatch.setitem(tokenizer._SKIP, state, Counted(pattern))
+    attrs = b"a=1 b=\"2\" c='3' d e/f =g "
+    tag = b"<div " + attrs * 10_000 + b">"
+    assert tokenizer._advance_tag(tag, 4, tokenizer._T_BEFORE) == (len(tag), tokenizer._T_BEFORE)
+    assert steps < 100
