@@ -1149,11 +1149,19 @@ class Engine:
             or r is block_rule
             or (r.rule.notice is None and r.rule.withhold is None)
         )
+        # One value per header, the first rule's by priority: header names are
+        # case-insensitive, so ``x-robots-tag`` from a later rule is the same header as an
+        # earlier ``X-Robots-Tag`` (sent both ways, the later one could win: a repeated
+        # Referrer-Policy is read as its last value).
         extra: dict[str, str] = {}
+        taken: set[str] = set()
         for rule in matched:
             if rule.id in applied:
                 for name, value in rule.rule.headers.items():
-                    extra.setdefault(name, value)
+                    folded = name.lower()
+                    if folded not in taken:
+                        taken.add(folded)
+                        extra[name] = value
         vary: list[str] = []
         if location.via_header:
             vary.append(location.via_header)

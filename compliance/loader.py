@@ -726,6 +726,7 @@ class _Checker:
                     file.report(
                         (*loc, field, i), f"'{pattern}' must start with '/' (e.g. '/{pattern}')"
                     )
+        header_names: dict[str, str] = {}
         for name in fields.get("headers", {}):
             if name.lower() in RESERVED_HEADERS:
                 file.report(
@@ -733,6 +734,15 @@ class _Checker:
                     f"'{name}' is managed by the server and cannot be set by a rule",
                     key=True,
                 )
+            elif name.lower() in header_names:
+                file.report(
+                    (*loc, "headers", name),
+                    f"'{name}' is the header '{header_names[name.lower()]}' again (header "
+                    "names are case-insensitive): give it once",
+                    key=True,
+                )
+            else:
+                header_names[name.lower()] = name
         for action, model in (("notice", Notice), ("block", Block), ("withhold", Withhold)):
             self._check_message(file, (*loc, action), model, _pick(fields, raw, action), errors)
         withhold = _view(Withhold, _pick(fields, raw, "withhold"), (*loc, "withhold"), errors)

@@ -726,3 +726,35 @@ def test_the_convenience_form_with_cdn_headers_is_a_repeat_reader_too(engine: En
     assert cdn.decide(ip="203.0.113.9", headers=russia, url=url, at=DAY).location.country is None
     with pytest.raises(TypeError, match="bogus"):
         cdn.decide(ip="203.0.113.9", headers=russia, trusted=True, url=url, bogus=1)  # type: ignore[call-arg]
+
+
+def test_a_header_set_by_two_rules_is_sent_once_with_the_higher_priority_value(
+    tmp_path: Path,
+) -> None:
+    """Header names are case-insensitive: ``x-robots-tag`` from a lower-priority rule is the
+    header an earlier rule set as ``X-Robots-Tag``, not a second one (a browser reading a
+    repeated Referrer-Policy takes its last value: the lower-priority rule's)."""
+    (tmp_path / "rules.yaml").write_text(
+        """
+version: 1
+rules:
+  - id: a-high
+    title: x
+    priority: 10
+    jurisdictions: [RU]
+    headers: {X-Robots-Tag: noindex, Referrer-Policy: no-referrer}
+  - id: b-low
+    title: x
+    jurisdictions: [RU]
+    headers: {x-robots-tag: all, REFERRER-POLICY: unsafe-url, X-Other: b}
+""",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    decision = engine.decide(location=loc("RU"), at=DAY)
+    assert dict(decision.headers) == {
+        "X-Robots-Tag": "noindex",
+        "Referrer-Policy": "no-referrer",
+        "X-Other": "b",
+    }
+    assert decision.applied == ("a-high", "b-low")

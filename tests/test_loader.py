@@ -418,3 +418,20 @@ def test_no_rule_files_is_a_configuration_error(tmp_path: Path) -> None:
         load_rules([tmp_path])
     with pytest.raises(ConfigurationError, match="no paths given"):
         load_rules([])
+
+
+def test_a_header_given_twice_in_one_rule_is_a_load_error(tmp_path: Path) -> None:
+    """Header names are case-insensitive: ``Referrer-Policy`` and ``referrer-policy`` in one
+    rule are one header with two values, and which the rule means cannot be told."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: twice\n    title: x\n    jurisdictions: [RU]\n"
+        "    headers: {Referrer-Policy: no-referrer, X-A: b, referrer-policy: origin}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
+        "rules[0].headers.referrer-policy: 'referrer-policy' is the header 'Referrer-Policy' "
+        "again (header names are case-insensitive): give it once"
+    ]
