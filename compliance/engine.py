@@ -45,7 +45,7 @@ from .decision import (
 from .errors import ComplianceError, ComplianceFault, ConfigurationError
 from .geo import Geolocator, Location, open_geolocator
 from .globs import GlobSet, compile_globs
-from .http import normalize_host
+from .http import idna_ascii, normalize_host
 from .loader import LoadedRule, RuleSet, find_rule_files, load_rules, resolve_sources
 from .locales import LocaleChoice, accept_language_key, choose_locale, parse_locale
 from .models import Region, Rule, Texts, VariableValue
@@ -374,7 +374,7 @@ def _ascii_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     try:
-        host = host.encode("idna").decode("ascii")
+        host = idna_ascii(host)
     except UnicodeError:
         host = quote(host, safe="")
     netloc = host if parts.port is None else f"{host}:{parts.port}"
@@ -549,7 +549,7 @@ def _ascii_host_glob(pattern: str) -> str:
             labels.append(label)
         else:
             try:
-                labels.append(label.encode("idna").decode("ascii"))
+                labels.append(idna_ascii(label))
             except UnicodeError:
                 labels.append(label)
     return ".".join(labels)

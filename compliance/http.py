@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import unicodedata
 import zlib
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
@@ -37,6 +38,7 @@ __all__ = [
     "editable_codings",
     "filter_accept_encoding",
     "get_all",
+    "idna_ascii",
     "index",
     "make_codec",
     "media_type",
@@ -85,6 +87,39 @@ def brotli_available() -> bool:
     return _brotli is not None
 
 
+# Letters that IDNA 2003 (Python's "idna" codec) maps to others, and that IDNA 2008 and the
+# browsers (UTS 46, non-transitional) keep: "faß.de" is xn--fa-hia.de, not fass.de.
+_DEVIATIONS: Final = {"\u00df": "ss", "\u03c2": "\u03c3"}
+
+
+def idna_ascii(name: str) -> str:
+    """``name`` (lower case) with its non-ASCII labels in punycode, as browsers write it in
+    ``Host`` and URLs (IDNA 2008: ``ß`` and final sigma are letters of their own, not
+    ``ss`` and sigma as Python's ``idna`` codec has them). Raises :class:`UnicodeError`
+    for a name that is not a valid internationalized domain name.
+
+    >>> idna_ascii("bücher.example"), idna_ascii("faß.de")
+    ('xn--bcher-kva.example', 'xn--fa-hia.de')
+    """
+    if name.isascii():
+        return name
+    labels = []
+    for label in name.split("."):
+        if label.isascii():
+            labels.append(label)
+        elif any(c in label for c in _DEVIATIONS):
+            label = unicodedata.normalize("NFKC", label)
+            # Checked as the codec checks it with the letters it would map (same rules).
+            mapped = "".join(_DEVIATIONS.get(c, c) for c in label)
+            mapped.encode("idna")
+            labels.append("xn--" + label.encode("punycode").decode("ascii"))
+        else:
+            labels.append(label.encode("idna").decode("ascii"))
+    ascii_name = ".".join(labels)
+    ascii_name.encode("idna")  # the codec's checks of the whole: empty and long labels
+    return ascii_name
+
+
 @remembered(1024, 1 << 20, size=768)  # the Host values of recent requests
 def normalize_host(value: str | None) -> str:
     """The host a request is for, as rules match it: lower case, no port, no trailing dot,
@@ -104,7 +139,7 @@ def normalize_host(value: str | None) -> str:
     host = host.partition(":")[0].rstrip(".")
     if not host.isascii():
         try:
-            host = host.encode("idna").decode("ascii")
+            host = idna_ascii(host)
         except UnicodeError:
             return ""
     return host if len(host) <= MAX_HOST else ""

@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from compliance.html.placements import PLACEMENTS, Placement
+from compliance.http import idna_ascii
 
 __all__ = [
     "FORMAT_VERSION",
@@ -159,7 +160,7 @@ def _blocked_by(url: str) -> str:
         raise ValueError(f"{url!r}: port 0 is not a port")
     try:
         if not parts.hostname.isascii():
-            parts.hostname.encode("idna")
+            idna_ascii(parts.hostname)
     except UnicodeError:
         raise ValueError(
             f"{url!r}: the host name {parts.hostname!r} is not a valid internationalized "

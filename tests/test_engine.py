@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance.engine import Engine, split_url
+from compliance.engine import Engine, Request, split_url
 from compliance.errors import ConfigurationError, RuleError
 from compliance.geo import UNKNOWN, Location
 from compliance.loader import load_rules
@@ -758,3 +758,46 @@ rules:
         "X-Other": "b",
     }
     assert decision.applied == ("a-high", "b-low")
+
+
+def test_idn_hosts_are_matched_in_the_punycode_browsers_send(tmp_path: Path) -> None:
+    """Browsers write an IDN host by IDNA 2008 (UTS 46, non-transitional): ``faß.de`` is
+    ``xn--fa-hia.de`` in ``Host`` and in URLs, while Python's ``idna`` codec (IDNA 2003)
+    makes it ``fass.de``, another domain. A rule written with the name as people spell it
+    applies on the site, not on the other domain; its embeds and ``blocked_by`` too."""
+    (tmp_path / "rules.yaml").write_text(
+        """
+version: 1
+rules:
+  - id: on-the-site
+    title: x
+    jurisdictions: [RU]
+    hosts: ["faß.de", "*.ςa.gr"]
+    notice: {text: {en: hello}}
+    withhold:
+      embeds: ["video.faß.de"]
+      placeholder: false
+  - id: blocked
+    title: x
+    jurisdictions: [BY]
+    block:
+      blocked_by: https://straße.example/legal
+      text: {en: blocked}
+""",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    for url in ("https://xn--fa-hia.de/", "https://faß.de/", "https://www.xn--a-xmb.gr/"):
+        decision = engine.decide(location=loc("RU"), url=url, at=DAY)
+        assert decision.applied == ("on-the-site",), url
+        (withhold,) = decision.withholds
+        assert withhold.embed_url_matches("https://video.xn--fa-hia.de/v/1")
+        assert withhold.embed_url_matches("https://video.faß.de/v/1")
+        assert not withhold.embed_url_matches("https://video.fass.de/v/1")
+    request = Request.of(host="XN--FA-HIA.DE:443", path="/")
+    assert engine.decide(location=loc("RU"), request=request).applied == ("on-the-site",)
+    for url in ("https://fass.de/", "https://www.xn--a-zmb.gr/"):  # other domains
+        assert engine.decide(location=loc("RU"), url=url, at=DAY).applied == (), url
+    block = engine.decide(location=loc("BY"), at=DAY).block
+    assert block is not None
+    assert block.link_header == '<https://xn--strae-oqa.example/legal>; rel="blocked-by"'
