@@ -540,11 +540,19 @@ class CompiledRule:
 
 
 def _ascii_host_glob(pattern: str) -> str:
-    """A host glob with its IDN labels in punycode (hosts are matched in that form)."""
+    """A host glob as hosts are matched: lower case, IDN labels in punycode, no trailing dot
+    (``example.org.``, the fully qualified name, is the host ``example.org``).
+
+    >>> _ascii_host_glob("WWW.Example.ORG."), _ascii_host_glob("*.bücher.example")
+    ('www.example.org', '*.xn--bcher-kva.example')
+    """
+    pattern = pattern.lower()
+    if pattern.endswith(".") and pattern.strip("."):
+        pattern = pattern.rstrip(".")
     if pattern.isascii():
-        return pattern.lower()
+        return pattern
     labels = []
-    for label in pattern.lower().split("."):
+    for label in pattern.split("."):
         if label.isascii() or "*" in label or "?" in label:
             labels.append(label)
         else:

@@ -801,3 +801,34 @@ rules:
     block = engine.decide(location=loc("BY"), at=DAY).block
     assert block is not None
     assert block.link_header == '<https://xn--strae-oqa.example/legal>; rel="blocked-by"'
+
+
+def test_a_host_glob_written_fully_qualified_matches_its_host(tmp_path: Path) -> None:
+    """``example.org.`` (with the root's dot) is the host ``example.org``; ``Host`` is
+    matched without its trailing dot, so the glob must lose its own, or it matches
+    nothing and the rule silently never applies (the embeds' hosts likewise)."""
+    (tmp_path / "rules.yaml").write_text(
+        """
+version: 1
+rules:
+  - id: fqdn
+    title: x
+    jurisdictions: [RU]
+    hosts: ["News.Example.ORG.", "*.example.net."]
+    withhold:
+      embeds: ["video.example.com."]
+      placeholder: false
+""",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    for url in (
+        "https://news.example.org/",
+        "https://news.example.org.:443/",
+        "http://a.example.net/",
+    ):
+        decision = engine.decide(location=loc("RU"), url=url, at=DAY)
+        assert decision.applied == ("fqdn",), url
+        assert decision.withholds[0].embed_url_matches("https://video.example.com./v")
+        assert decision.withholds[0].embed_url_matches("https://VIDEO.example.com/v")
+    assert engine.decide(location=loc("RU"), url="https://example.org/", at=DAY).applied == ()
