@@ -193,11 +193,27 @@ _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 def _date_as_written(value: Any) -> Any:
     """A date is a date, or text of the form YYYY-MM-DD (as the schema's ``format: date``
     says); pydantic alone would take the number 0 as 1970-01-01, and a time of midnight as
-    its day."""
+    its day. A date and time (a YAML timestamp) is taken in UTC, as rule days are: midnight
+    UTC is its day, and any other time (``2025-05-17T00:00:00+02:00``, which is 22:00 UTC
+    the day before) is refused, where pydantic would read the local midnight as that
+    local day and the rule would start two hours late."""
     if isinstance(value, bool | int | float) or (
         isinstance(value, str) and not _ISO_DATE.match(value)
     ):
         raise PydanticCustomError("date_type", "Input should be a valid date")
+    if isinstance(value, dt.datetime) and value.utcoffset():
+        try:
+            utc = value.astimezone(dt.UTC)
+        except OverflowError:  # out of the calendar in UTC: not a day either
+            raise PydanticCustomError("date_type", "Input should be a valid date") from None
+        if utc.time() != dt.time(0):
+            raise PydanticCustomError(
+                "value_error",
+                "{written} is {utc} UTC, and rule dates are whole UTC days: write a date "
+                "(YYYY-MM-DD) in UTC",
+                {"written": value.isoformat(), "utc": utc.strftime("%Y-%m-%d %H:%M")},
+            )
+        return utc
     return value
 
 

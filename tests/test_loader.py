@@ -3,6 +3,7 @@ and good files load (YAML 1.2 booleans, merge keys, directory trees, BOM)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import textwrap
 import time
@@ -434,4 +435,45 @@ def test_a_header_given_twice_in_one_rule_is_a_load_error(tmp_path: Path) -> Non
     assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
         "rules[0].headers.referrer-policy: 'referrer-policy' is the header 'Referrer-Policy' "
         "again (header names are case-insensitive): give it once"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("written", "day"),
+    [
+        ("2025-05-17", dt.date(2025, 5, 17)),
+        ("2025-05-17T00:00:00Z", dt.date(2025, 5, 17)),
+        ("2025-05-17 00:00:00", dt.date(2025, 5, 17)),  # YAML: no offset is UTC
+        ("2025-05-17T02:00:00+02:00", dt.date(2025, 5, 17)),  # midnight UTC
+        (
+            "2025-05-17T00:00:00+02:00",
+            "2025-05-17T00:00:00+02:00 is 2025-05-16 22:00 UTC, and rule dates are whole UTC "
+            "days: write a date (YYYY-MM-DD) in UTC",
+        ),
+        (
+            "2025-05-17T00:00:00-05:00",
+            "2025-05-17T00:00:00-05:00 is 2025-05-17 05:00 UTC, and rule dates are whole UTC "
+            "days: write a date (YYYY-MM-DD) in UTC",
+        ),
+    ],
+)
+def test_a_rule_date_written_as_a_time_is_its_utc_day_or_an_error(
+    tmp_path: Path, written: str, day: dt.date | str
+) -> None:
+    """Rule dates are UTC days. A YAML timestamp at local midnight (the Polish election
+    silence at ``2025-05-17T00:00:00+02:00``) was read as the local day, so the rule started
+    two hours after that midnight; it is 22:00 UTC the day before, which no rule day is."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: silence\n    title: x\n    jurisdictions: [PL]\n"
+        f"    effective: {{from: {written}}}\n    notice: {{text: {{en: x}}}}\n",
+        encoding="utf-8",
+    )
+    if isinstance(day, dt.date):
+        assert load_rules([path]).rules[0].rule.effective.from_ == day
+        return
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
+        f"rules[0].effective.from: {day}"
     ]
