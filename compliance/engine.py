@@ -368,15 +368,20 @@ def _ascii_url(url: str) -> str:
 
     >>> _ascii_url("https://bücher.example/päth?q=ü")
     'https://xn--bcher-kva.example/p%C3%A4th?q=%C3%BC'
+    >>> _ascii_url("https://[2001:DB8::1]:8443/päth")
+    'https://[2001:db8::1]:8443/p%C3%A4th'
     """
     if url.isascii():
         return url
     parts = urlsplit(url)
     host = parts.hostname or ""
-    try:
-        host = idna_ascii(host)
-    except UnicodeError:
-        host = quote(host, safe="")
+    if ":" in host:  # an IPv6 literal, which urlsplit gives without its brackets
+        host = f"[{host}]"
+    else:
+        try:
+            host = idna_ascii(host)
+        except UnicodeError:
+            host = quote(host, safe="")
     netloc = host if parts.port is None else f"{host}:{parts.port}"
     safe = "/%:@!$&'()*+,;=-._~"
     return urlunsplit(

@@ -832,3 +832,29 @@ rules:
         assert decision.withholds[0].embed_url_matches("https://video.example.com./v")
         assert decision.withholds[0].embed_url_matches("https://VIDEO.example.com/v")
     assert engine.decide(location=loc("RU"), url="https://example.org/", at=DAY).applied == ()
+
+
+def test_a_blocked_by_url_on_an_ipv6_address_keeps_its_brackets_in_the_link_header(
+    tmp_path: Path,
+) -> None:
+    """A non-ASCII ``blocked_by`` is percent-encoded for the ``Link`` header; its IPv6 host
+    lost its brackets on the way (``https://2001:db8::1:8443/...``, which is no URL)."""
+    (tmp_path / "rules.yaml").write_text(
+        """
+version: 1
+rules:
+  - id: blocked
+    title: x
+    jurisdictions: [BY]
+    block:
+      blocked_by: "https://[2001:db8::1]:8443/правила"
+      text: {en: blocked}
+""",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    block = engine.decide(location=loc("BY"), at=DAY).block
+    assert block is not None
+    assert block.link_header == (
+        '<https://[2001:db8::1]:8443/%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D0%BB%D0%B0>; rel="blocked-by"'
+    )
