@@ -22,6 +22,7 @@ from compliance.geo import (
     HeaderGeolocator,
     Location,
     MaxMindGeolocator,
+    is_iso_subdivision,
     open_geolocator,
     public_address,
 )
@@ -292,6 +293,42 @@ def test_sweden_is_in_the_eu(geoip_test_data: Path) -> None:
     with MaxMindGeolocator(geoip_test_data / "GeoIP2-City-Test.mmdb") as geo:
         assert geo.locate("89.160.20.112").is_in_european_union is True
         assert geo.locate("216.160.83.56").is_in_european_union is False
+
+
+def test_a_subdivision_code_iso_does_not_assign_is_an_unknown_subdivision(
+    geoip_test_data: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MaxMind's test City database has Jilin as China's old numeric ``22`` (``CN-JL``
+    since 2017). Kept as ``CN-22``, no rule could name it and the reader counted as placed
+    in a subdivision: a rule on ``CN-JL`` with ``unknown_subdivision: apply`` left them
+    out. Left out instead (logged once), the subdivision is unknown, as with CDN headers."""
+    from compliance.cache import BoundedCache
+    from compliance.engine import Engine
+    from compliance.geo import maxmind
+    from compliance.loader import load_rules
+
+    monkeypatch.setattr(maxmind, "_warned", BoundedCache(1024, 256 * 1024))  # not yet warned
+
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: jilin\n    title: x\n    jurisdictions: [CN-JL]\n"
+        "    unknown_subdivision: apply\n    headers: {X-A: b}\n",
+        encoding="utf-8",
+    )
+    geo = MaxMindGeolocator(geoip_test_data / "GeoIP2-City-Test.mmdb", cache_size=0)
+    with geo, caplog.at_level(logging.WARNING, logger="compliance.geo"):
+        location = geo.locate("175.16.199.1")
+        assert (location.country, location.subdivisions) == ("CN", ())
+        assert geo.locate("175.16.199.2").subdivisions == ()
+        engine = Engine(load_rules([tmp_path]), geo)
+        assert engine.decide(location=location).applied == ("jilin",)
+        assert geo.locate("2.125.160.216").subdivisions == ("GB-ENG", "GB-WBK")  # ISO: kept
+    warned = [r.getMessage() for r in caplog.records if "CN-22" in r.getMessage()]
+    assert warned == [
+        "maxmind:GeoIP2-City: subdivision 'CN-22' is not an ISO 3166-2 code; treated as unknown"
+    ]
 
 
 def test_anonymous_ip_database(geoip_test_data: Path) -> None:
@@ -693,8 +730,10 @@ def test_lookups_agree_with_geoip2_on_every_network(geoip_test_data: Path, datab
             assert got.country == country, ip
             if country is not None and hasattr(record, "subdivisions"):
                 expected = tuple(
-                    f"{country}-{s.iso_code}" for s in record.subdivisions if s.iso_code
-                )
+                    f"{country}-{s.iso_code}"
+                    for s in record.subdivisions
+                    if s.iso_code and is_iso_subdivision(f"{country}-{s.iso_code}")
+                )  # a code ISO does not assign (CN-22, now CN-JL) is an unknown subdivision
                 assert got.subdivisions == expected, ip
             found += country is not None
     assert found > 25

@@ -34,7 +34,7 @@ from compliance.errors import ConfigurationError, GeoDatabaseError
 from compliance.watch import FileWatcher, Signature
 
 from .addresses import _AF_INET, _AF_INET6, _V4_FIRST, _V4_LAST, _ntop, _pton, public_address
-from .location import UNKNOWN, Anonymity, Location, _Closing, _located
+from .location import UNKNOWN, Anonymity, Location, _Closing, _located, is_iso_subdivision
 
 if TYPE_CHECKING:
     import geoip2.database
@@ -357,10 +357,8 @@ class _State:
         else:
             if not codes:
                 subdivisions: tuple[str, ...] = ()
-            elif len(codes) == 1:
-                subdivisions = (f"{code}-{codes[0]}",)
             else:
-                subdivisions = tuple([f"{code}-{sub}" for sub in codes])
+                subdivisions = _iso_subdivisions(code, codes, self.source)
             if version == 4:
                 network = _ntop(_AF_INET, net.to_bytes(4, "big")) + _SLASH[prefix]
             else:
@@ -617,3 +615,26 @@ class MaxMindGeolocator(_Closing):
 
     def __repr__(self) -> str:
         return f"MaxMindGeolocator({self.path!r})"
+
+
+_warned: BoundedCache[tuple[str, str], bool] = BoundedCache(1024, 256 * 1024)
+
+
+def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str, ...]:
+    """A record's subdivisions as full ISO 3166-2 codes. One that ISO does not assign (a
+    database behind a change of codes: China's numeric ``22`` for Jilin, ``CN-JL`` since
+    2017) is left out, logged once: as with CDN headers, the subdivision is then unknown,
+    which ``unknown_subdivision: apply`` counts in, where a code no rule can name would
+    have kept the reader out of every subdivision rule of the country."""
+    full = [f"{country}-{sub}" for sub in codes]
+    kept = tuple([name for name in full if is_iso_subdivision(name)])
+    if len(kept) < len(full):
+        for name in full:
+            if name not in kept and _warned.get((source, name[:40])) is None:
+                _warned.set((source, name[:40]), True)
+                log.warning(
+                    "%s: subdivision %r is not an ISO 3166-2 code; treated as unknown",
+                    source,
+                    name[:40],
+                )
+    return kept
