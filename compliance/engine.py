@@ -924,6 +924,8 @@ class Engine:
             # says when it goes stale). Nothing else: this is the path a site runs most.
             # (The convenience fields travel in ``**fields``: a dozen keyword parameters
             # with defaults would cost this path more than the lookup itself.)
+            if fields:
+                _refuse_mixed(fields, ())
             try:
                 hit = self._repeat[request][id(location)]
             except KeyError:  # a new reader or request: deciding costs far more than raising
@@ -982,8 +984,9 @@ class Engine:
             else:
                 location = self._locate(ip)
             if request is not None:
-                self._check_fields(fields)  # (the convenience form checks them below)
-            # Located: decide() again, for the repeat-reader lookup it skipped.
+                _refuse_mixed(fields, _LOCATING)
+                # Located: decide() again, for the repeat-reader lookup it skipped.
+                return self.decide(location=location, request=request)
             return self.decide(location=location, request=request, **fields)
         # decide() has looked the fields up in the fast cache already (and missed).
         self._check_fields(fields)
@@ -1324,6 +1327,24 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_LOCATING: Final = ("ip", "headers", "trusted")
+"""The convenience fields that say who the reader is (with ``request=``, not ``location=``)."""
+
+
+def _refuse_mixed(fields: RequestFields, allowed: tuple[str, ...]) -> None:
+    """A ``request=`` holds the whole request: request fields beside it would be ignored
+    (``at=`` would decide for today), so they are an error, as unknown ones are."""
+    Engine._check_fields(fields)
+    extra = sorted(name for name in fields if name not in allowed)
+    if extra:
+        beside = "location= and request=" if not allowed else "request="
+        raise TypeError(
+            f"Engine.decide() with {beside} takes no {', '.join(extra)}, which would be "
+            "ignored: the request's parts go in the Request (Request.of(host=..., path=..., "
+            "at=...)), or leave out request= for the convenience form"
+        )
 
 
 def _fields_key(fields: RequestFields) -> tuple[object, ...]:

@@ -858,3 +858,21 @@ rules:
     assert block.link_header == (
         '<https://[2001:db8::1]:8443/%D0%BF%D1%80%D0%B0%D0%B2%D0%B8%D0%BB%D0%B0>; rel="blocked-by"'
     )
+
+
+def test_request_fields_beside_a_request_are_refused_not_ignored(engine: Engine) -> None:
+    """``request=`` holds the whole request: an ``at=`` (or ``url=``, ``tags=``) beside it
+    was silently ignored, so the decision was for today and not the day asked for."""
+    request = Request.of(host="www.example.org", path="/")
+    with pytest.raises(TypeError, match=r"with location= and request= takes no at, "):
+        engine.decide(location=loc("GB"), request=request, at=dt.date(2025, 1, 15))
+    with pytest.raises(TypeError, match=r"with location= and request= takes no ip, url"):
+        engine.decide(location=loc("GB"), request=request, url="https://a/", ip="192.0.2.1")
+    with pytest.raises(TypeError, match=r"with request= takes no tags, "):
+        engine.decide(request=request, ip="192.0.2.1", tags=["sanctioned"])
+    with pytest.raises(TypeError, match="unexpected keyword arguments: bogus"):
+        engine.decide(location=loc("GB"), request=request, bogus=1)  # type: ignore[call-arg]
+    # Who the reader is may go beside a request when the engine locates them.
+    at = Request.of(host="www.example.org", path="/", at=dt.date(2025, 1, 15))
+    assert engine.decide(request=at, ip="192.0.2.1").location == UNKNOWN
+    assert engine.decide(location=loc("GB"), request=at).applied == ("bounded",)
