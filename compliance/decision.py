@@ -127,7 +127,9 @@ class Request(NamedTuple):
         page_language: str | None = None,
     ) -> Request:
         """A request from raw values: ``host`` as the ``Host`` header has it, ``path``
-        undecoded (as ``PATH_INFO`` or the ASGI ``raw_path``).
+        percent-encoded as sent (the ASGI ``raw_path``, WSGI's ``RAW_URI``). WSGI's
+        ``PATH_INFO`` is decoded already: give ``compliance.http.url_path(SCRIPT_NAME +
+        PATH_INFO)``, or ``/a%2541`` (``PATH_INFO`` ``/a%41``) is decoded twice, to ``/aA``.
 
         >>> request = Request.of(host="News.Example.:443", path="/a/%2E%2E/news/")
         >>> request.host, request.path
