@@ -86,6 +86,7 @@ never escapes a block or a notice)."""
 _OVERLONG: Final = "(over-long path)"  # stands for every over-long path, in keys and traces
 _MAX_PAGE_LANGUAGE: Final = 64
 _MAX_TAG_ITEMS: Final = 4096  # tags read from an iterable the application gives
+_MAX_TAG_TEXT: Final = 64 * 1024  # of a string of comma-separated tags
 _DECISIONS_MAX_ENTRIES: Final = 8192
 _DECISIONS_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_ENTRIES: Final = 8192  # requests, each with the readers' locations seen for it
@@ -764,12 +765,22 @@ def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue
         )
 
 
+def _tag_set(tags: Iterable[str]) -> frozenset[str]:
+    """Tags as a set: from an iterable (at most :data:`_MAX_TAG_ITEMS` read), or from one
+    string of comma-separated tags, as the middleware reads ``compliance.tags`` (a string
+    iterated would be its characters: ``"politics"`` no tag any rule names)."""
+    if isinstance(tags, frozenset):
+        return tags
+    if isinstance(tags, str):
+        return frozenset(t.strip() for t in tags[:_MAX_TAG_TEXT].split(",") if t.strip())
+    return frozenset(islice(tags, _MAX_TAG_ITEMS))
+
+
 def _bounded_tags(tags: Iterable[str], used: frozenset[str]) -> frozenset[str]:
     """The page's tags that some rule looks at: the others cannot change a decision, and
     would only grow the caches' keys. Bounded by the rules, not by dropping tags, so a tag a
     block needs is never lost among many others (at most :data:`_MAX_TAG_ITEMS` are read)."""
-    if not isinstance(tags, frozenset):
-        tags = frozenset(islice(tags, _MAX_TAG_ITEMS))
+    tags = _tag_set(tags)
     return tags & used if tags else tags
 
 
@@ -787,6 +798,7 @@ class RequestFields(TypedDict, total=False):
     path: str | None
     accept_language: str | None
     tags: Iterable[str]
+    """The page's content tags: an iterable of tags, or one comma-separated string."""
     at: dt.date | dt.datetime | None
     """When (UTC); default now."""
     page_language: str | None
@@ -999,7 +1011,7 @@ class Engine:
         host = fields.get("host")
         path = fields.get("path")
         accept_language = fields.get("accept_language")
-        tags = frozenset(fields.get("tags", ()))
+        tags = _tag_set(fields.get("tags", ()))
         at = fields.get("at")
         page_language = fields.get("page_language")
         if url is not None:

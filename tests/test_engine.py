@@ -876,3 +876,16 @@ def test_request_fields_beside_a_request_are_refused_not_ignored(engine: Engine)
     at = Request.of(host="www.example.org", path="/", at=dt.date(2025, 1, 15))
     assert engine.decide(request=at, ip="192.0.2.1").location == UNKNOWN
     assert engine.decide(location=loc("GB"), request=at).applied == ("bounded",)
+
+
+def test_tags_given_as_one_string_are_comma_separated_tags(engine: Engine) -> None:
+    """``tags="sanctioned"`` was iterated as its characters, so the rule for that tag did
+    not apply; a string is read as the middleware reads ``compliance.tags``: tags separated
+    by commas."""
+    for tags in ("sanctioned", " news , sanctioned ", ["sanctioned"], ("news", "sanctioned")):
+        decision = engine.decide(location=loc("BY"), tags=tags, at=DAY)
+        assert [n.rule_id for n in decision.notices] == ["unknown-too"], tags
+        if not isinstance(tags, list):  # a Request is a key: its parts hash
+            request = Request(tags=tags, at=DAY)  # type: ignore[arg-type]
+            assert engine.decide(location=loc("BY"), request=request).applied == ("unknown-too",)
+    assert engine.decide(location=loc("BY"), tags="sanctione", at=DAY).applied == ()
