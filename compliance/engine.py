@@ -618,9 +618,7 @@ class _State:
         self.star = tuple(star)
         self.unknown = tuple(unknown)
         # Does any rule depend on where the reader is? If not, pages are not location-dependent.
-        self.location_sensitive = any(
-            not (r.star and r.rule.unknown_location == "apply") for r in self.rules
-        )
+        self.location_sensitive = any(_depends_on_location(r.rule) for r in self.rules)
         self.candidates_cache: BoundedCache[tuple[frozenset[str], bool], tuple[CompiledRule, ...]]
         self.candidates_cache = BoundedCache(65536, 16 << 20)
         self.decisions: BoundedCache[_Key, Decision] = BoundedCache(
@@ -663,6 +661,16 @@ class _State:
                 key, tuple(sorted(merged.values(), key=lambda c: c.sort_key))
             )
         return found
+
+
+def _depends_on_location(rule: Rule) -> bool:
+    """Whether what ``rule`` does may differ between two readers: unless it applies to every
+    reader (``"*"``, ``unknown_location: apply``, nothing excluded), and its messages have one
+    locale each (with several, the reader's country may choose: its official languages
+    come before the default)."""
+    if "*" not in rule.jurisdictions or rule.unknown_location != "apply" or rule.exclude:
+        return True
+    return any(m is not None and len(m.texts) > 1 for m in (rule.notice, rule.block, rule.withhold))
 
 
 def _parts_size(parts: tuple[object, ...]) -> int:

@@ -13,6 +13,7 @@ import pytest
 
 from compliance.engine import Engine, Request, split_url
 from compliance.errors import ConfigurationError, RuleError
+from compliance.export.plan import build_plan
 from compliance.geo import UNKNOWN, Location
 from compliance.loader import load_rules
 from compliance.testing import FixedGeolocator
@@ -375,6 +376,39 @@ def test_cache_private_and_vary(engine: Engine) -> None:
     decision = engine.decide(location=header_location, at=DAY)
     assert not decision.private
     assert decision.vary[0] == "cf-ipcountry"
+
+
+@pytest.mark.parametrize(
+    ("rule", "private"),
+    [
+        pytest.param("notice: {text: {en: hi}}", False, id="everyone-alike"),
+        pytest.param("notice: {text: {en: hi}}\n    exclude: [US]", True, id="but-not-the-us"),
+        pytest.param("notice: {text: {en: hi, ru: privet}}", True, id="locale-by-country"),
+        pytest.param(
+            "withhold: {marks: [x], placeholder: false}\n    headers: {X-A: b}",
+            False,
+            id="withhold-without-placeholder",
+        ),
+    ],
+)
+def test_a_page_is_private_when_a_rule_for_everyone_still_depends_on_the_reader(
+    tmp_path: Path, rule: str, private: bool
+) -> None:
+    """A ``"*"`` rule with ``unknown_location: apply`` was taken as the same for every reader,
+    and the page left storable by shared caches: but an ``exclude`` leaves some readers out
+    (a CDN served the German page with its notice to readers in the US, or the US page
+    without it to readers in Germany), and with several locales the reader's country chooses
+    one (Russian for a reader in Russia whose languages the notice has no text in)."""
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: everyone\n    title: x\n    jurisdictions: ['*']\n"
+        f"    unknown_location: apply\n    {rule}\n",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    for where in (loc("DE"), loc("US"), loc("RU"), UNKNOWN):
+        assert engine.decide(location=where, at=DAY).private is private, where
+    rules = [loaded.rule for loaded in engine.ruleset.rules]
+    assert build_plan(rules, {}, target="cloudflare").location_sensitive is private
 
 
 def test_decisions_are_cached_and_immutable(engine: Engine) -> None:

@@ -438,9 +438,7 @@ def build_plan(
             tuple(region.exclude),
             getattr(region, "unknown_subdivision", None),
         )
-    plan.location_sensitive = any(
-        not ("*" in rule.jurisdictions and rule.unknown_location == "apply") for rule in rules
-    )
+    plan.location_sensitive = any(_engine._depends_on_location(rule) for rule in rules)
     for rule in sorted(rules, key=lambda r: (-r.priority, r.id)):
         edge = _edge_rule(rule, plan, variables)
         if edge is not None:
