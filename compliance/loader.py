@@ -767,6 +767,15 @@ class _Checker:
                     f"'{pattern}' must be a host name such as 'www.example.org' or "
                     "'*.example.org', not a URL",
                 )
+            elif pattern.startswith("."):
+                # nginx's server_name and cookies read '.example.org' as the domain and its
+                # subdomains; as a glob it matches no host at all.
+                bare = pattern.lstrip(".")
+                file.report(
+                    (*loc, i),
+                    f"'{pattern}' matches no host (no host name starts with a dot): for the "
+                    f"domain and its subdomains write '{bare}' and '*.{bare}'",
+                )
 
     def _check_message(
         self, file: _File, loc: Loc, model: type[Texts], message: Any, errors: Errors

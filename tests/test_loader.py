@@ -477,3 +477,23 @@ def test_a_rule_date_written_as_a_time_is_its_utc_day_or_an_error(
     assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
         f"rules[0].effective.from: {day}"
     ]
+
+
+def test_a_host_glob_with_a_leading_dot_is_a_load_error(tmp_path: Path) -> None:
+    """``.example.org`` (nginx's and cookies' "the domain and its subdomains") matches no
+    host as a glob: the rule silently never applied, the embed was never withheld."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: dot\n    title: x\n    jurisdictions: [RU]\n"
+        "    hosts: ['.example.org', '*.example.net']\n"
+        "    withhold: {embeds: ['..rt.com'], placeholder: false}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).split(": ", 1)[1] for p in info.value.problems] == [
+        "rules[0].hosts[0]: '.example.org' matches no host (no host name starts with a dot): "
+        "for the domain and its subdomains write 'example.org' and '*.example.org'",
+        "rules[0].withhold.embeds[0]: '..rt.com' matches no host (no host name starts with a "
+        "dot): for the domain and its subdomains write 'rt.com' and '*.rt.com'",
+    ]
