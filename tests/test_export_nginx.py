@@ -153,7 +153,7 @@ def python_app(city: Path, dated: Path) -> Iterator[Any]:
 
 
 # The rule headers of tests/edge/corner-cases, and the origin's opt-out.
-CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-withheld")
+CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-withheld", "x-jilin")
 CORNER_HEADERS += ("x-compliance-skip",)
 
 
@@ -225,6 +225,8 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("81.2.69.142", "/corner/skip", "fr"),  # the origin opts out: no notice, rest applies
         ("81.2.69.142", "/corner/blocked", None),  # a withholding rule's headers not on a block
         ("81.2.69.142", "/corner/cache", None),  # every public, s-maxage and private removed
+        ("175.16.199.1", "/corner/jilin", None),  # CN-22 is no ISO code: subdivision unknown
+        ("89.160.20.112", "/corner/jilin", None),  # Sweden: no
     ],
 )
 def test_same_headers_as_the_middleware(
@@ -253,6 +255,23 @@ def test_same_headers_as_the_middleware(
             v.strip().lower() for v in ",".join(got.headers.get_list(name)).split(",") if v.strip()
         }
         assert have == want, (name, have, want)
+
+
+def test_a_subdivision_code_iso_does_not_assign_is_unknown_at_the_edge_too(
+    client: httpx.Client, python_app: Any
+) -> None:
+    """MaxMind's test database has Jilin as ``22`` (``CN-JL`` since 2017): the library takes
+    the reader's subdivision as unknown, which ``unknown_subdivision: apply`` counts in;
+    nginx, reading the database itself, took ``CN-22`` for another known subdivision."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    for ip, want in (("175.16.199.1", "yes"), ("89.160.20.112", None), ("2a02:d0c0::1", None)):
+        headers = _headers(ip, "www.example.org", None)
+        expected = call_wsgi(
+            python_app, wsgi_environ("/corner/jilin", peer="127.0.0.1", headers=headers)
+        )
+        assert expected.header("x-jilin") == want, ip
+        assert client.get("/corner/jilin", headers=headers).headers.get("x-jilin") == want, ip
 
 
 def test_effective_dates_are_baked_for_today(

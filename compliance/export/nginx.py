@@ -335,6 +335,14 @@ class _Locales:
 # -- locations --------------------------------------------------------------------------------
 
 
+def _iso_subdivisions(country: str) -> list[str]:
+    """The ISO 3166-2 codes of ``country``."""
+    import pycountry
+
+    found = pycountry.subdivisions.get(country_code=country) or []  # type: ignore[no-untyped-call]
+    return [subdivision.code for subdivision in found]
+
+
 def _where_entries(
     plan: EdgePlan, rules: Sequence[EdgeRule]
 ) -> tuple[list[str], dict[str, list[str]], list[tuple[str, str]], str]:
@@ -484,11 +492,26 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         comment="the reader's country, when a rule names it; * for another known country",
     )
     all_subs = sorted(s for values in subdivisions.values() for s in values)
+    # In a country whose subdivisions rules name, a code ISO 3166-2 does not assign (a
+    # database behind a change of codes, CN-22 for CN-JL) is an unknown subdivision, as the
+    # library has it: its other ISO codes are "~" one by one, anything else there is "".
+    others = sorted(
+        code
+        for country, named in subdivisions.items()
+        for code in _iso_subdivisions(country)
+        if code not in named
+    )
+    stale = [(_regex(f"^{country}-."), '""') for country in sorted(subdivisions)]
     for level in (0, 1):
         w.map(
             f'"${_P}_country-${_P}_sub{level}"',
             f"{_P}_s{level}",
-            [(_regex("^[A-Z]{2}-."), '"~"'), *((_quote(s), _quote(s)) for s in all_subs)],
+            [
+                *stale,
+                (_regex("^[A-Z]{2}-."), '"~"'),
+                *((_quote(s), _quote(s)) for s in all_subs),
+                *((_quote(s), '"~"') for s in others),
+            ],
             comment=f"subdivision {level + 1}, when a rule names it; ~ for another",
         )
     w.map(
