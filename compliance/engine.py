@@ -507,8 +507,10 @@ class CompiledRule:
             if self.exclude_paths is not None and self.exclude_paths.match(ctx.path):
                 return f"path: {ctx.path} is excluded by {', '.join(rule.exclude_paths)}"
         if self.tags and not (self.tags & ctx.tags):
-            shown = ", ".join(sorted(ctx.tags)) or "none"
-            return f"tags: page tags ({shown}) include none of {', '.join(rule.tags)}"
+            # Not the page's tags: only those some rule names are kept (and decisions, with
+            # their traces, are shared by pages whose other tags differ), so listing them
+            # said "(none)" of a page tagged "elections" for a rule on "Elections".
+            return f"tags: the page has none of {', '.join(rule.tags)} (tags are case-sensitive)"
         return None
 
     def render(self, kind: RenderKind, locale: str) -> str:

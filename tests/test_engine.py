@@ -923,3 +923,18 @@ def test_tags_given_as_one_string_are_comma_separated_tags(engine: Engine) -> No
             request = Request(tags=tags, at=DAY)  # type: ignore[arg-type]
             assert engine.decide(location=loc("BY"), request=request).applied == ("unknown-too",)
     assert engine.decide(location=loc("BY"), tags="sanctione", at=DAY).applied == ()
+
+
+def test_the_trace_of_a_tag_rule_does_not_misstate_the_pages_tags(tmp_path: Path) -> None:
+    """Only the tags some rule names are kept, so the trace listed the page's tags as
+    "(none)" for a page tagged ``elections`` and ``news`` and a rule on ``Elections``."""
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: silence\n    title: x\n    jurisdictions: [PL]\n"
+        "    tags: [Elections]\n    notice: {text: {en: x}}\n",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([tmp_path]), FixedGeolocator(UNKNOWN))
+    decision = engine.decide(location=loc("PL"), tags=["elections", "news"], at=DAY)
+    assert [str(entry) for entry in decision.trace] == [
+        "silence: skipped, tags: the page has none of Elections (tags are case-sensitive)"
+    ]
