@@ -422,6 +422,16 @@ class Settings:
             if proxy_hops:
                 raise ConfigurationError("give proxy_hops to TrustedProxies, not beside it")
             proxies = trusted_proxies
+            if header_name != proxies.forwarded_header:
+                if header_name != "x-forwarded-for":  # named here, not the default
+                    # Reading the proxies' header instead would trust one the proxy in
+                    # front passes through from the reader.
+                    raise ConfigurationError(
+                        f"forwarded_header={forwarded_header!r} but the TrustedProxies "
+                        f"given read {proxies.forwarded_header!r}: give forwarded_header to "
+                        "TrustedProxies, not beside it"
+                    )
+                header_name = proxies.forwarded_header  # the header actually read
         else:
             try:
                 proxies = TrustedProxies(

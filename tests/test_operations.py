@@ -165,6 +165,26 @@ def test_only_the_resolved_address_counts_never_a_proxys_own(make: Callable[...,
     assert notices(response) == []
 
 
+def test_forwarded_header_beside_trusted_proxies_is_not_ignored(
+    make: Callable[..., Any],
+) -> None:
+    """``forwarded_header`` next to a ready ``TrustedProxies`` (which names its own header)
+    was stored but never read: the client address came from X-Forwarded-For, a header an
+    X-Real-IP-writing proxy passes through from the reader, who could then pick a country."""
+    from compliance.geo import TrustedProxies
+
+    with pytest.raises(ConfigurationError, match="give forwarded_header to TrustedProxies"):
+        make(trusted_proxies=TrustedProxies(["10.0.0.0/8"]), forwarded_header="x-real-ip")
+    # Said once, in TrustedProxies, it is read (and the settings name what is read).
+    proxies = TrustedProxies(["10.0.0.0/8"], forwarded_header="x-real-ip")
+    client, middleware = make(trusted_proxies=proxies)
+    assert middleware.settings.forwarded_header == "x-real-ip"
+    response = client(peer=PROXY, headers=[("X-Real-IP", DE), ("X-Forwarded-For", RU)])
+    assert notices(response) == []
+    client, _ = make(trusted_proxies=proxies, forwarded_header="x-real-ip")  # the same: fine
+    assert notices(client(peer=PROXY, headers=[("X-Real-IP", RU)])) == ["ru-notice"]
+
+
 # -- notices the page rendered itself ---------------------------------------------------------
 
 
