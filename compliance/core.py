@@ -1959,7 +1959,7 @@ class Middleware(Generic[AppT]):
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,
         notices not delivered (by cause), withheld elements, faults, and the engine's rule
-        reloads."""
+        and database reloads."""
         snapshot = self.counters.snapshot()
         if isinstance(self.engine, _CountsReloads):
             snapshot["reloads"] = dict(self.engine.reload_counts())

@@ -44,6 +44,7 @@ from .decision import (
 )
 from .errors import ComplianceError, ComplianceFault, ConfigurationError
 from .geo import Geolocator, Location, open_geolocator
+from .geo.chain import _reload_counts
 from .globs import GlobSet, compile_globs
 from .http import idna_ascii, normalize_host
 from .loader import LoadedRule, RuleSet, find_rule_files, load_rules, resolve_sources
@@ -1277,9 +1278,13 @@ class Engine:
             return True
 
     def reload_counts(self) -> dict[str, int]:
-        """Rule reloads so far, by result (``ok``, ``failed``)."""
+        """Reloads so far, by result (``ok``, ``failed``): of the rule files, and of the
+        geolocator's database files when it counts them (``reload_counts()``, as
+        :class:`~compliance.geo.MaxMindGeolocator` and a chain holding one do)."""
         with self._reload_lock:
-            return dict(self._reloads)
+            counts = Counter(self._reloads)
+        counts.update(_reload_counts([self._geolocator]))
+        return dict(counts)
 
     def _keep_emptied_files(self, old: RuleSet, new: RuleSet) -> RuleSet:
         """``new`` plus the last good rules of files that still exist but lost every rule."""

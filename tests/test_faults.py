@@ -22,7 +22,7 @@ from compliance import cli, core, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import GeoDatabaseError
-from compliance.geo import Location, MaxMindGeolocator
+from compliance.geo import ChainGeolocator, EmbeddedGeolocator, Location, MaxMindGeolocator
 from compliance.inject import Injector
 from compliance.testing import FixedGeolocator, build_mmdb
 from compliance.testing import TestResponse as Response
@@ -393,6 +393,31 @@ def test_broken_rule_reload_keeps_the_previous_rules(
     assert engine.reload() is True
     assert engine.last_reload_error is None
     assert b'data-compliance-rule="second"' in client(RU_IP).body
+
+
+def test_database_reloads_are_counted_with_the_rule_reloads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The counters promise rule *and database* reloads; a replacement database that does
+    not open (the old one keeps serving, an ERROR in the log) was in no counter, so the
+    documented alert on ``compliance_reloads_total{result="failed"}`` never fired for it."""
+    ru = {"country": {"iso_code": "RU"}}
+    db = build_mmdb(tmp_path / "city.mmdb", {"77.88.55.0/24": ru})
+    chain = ChainGeolocator([MaxMindGeolocator(db, check_interval=0), EmbeddedGeolocator()])
+    with Engine.from_paths(geolocator=chain) as engine:
+        app = WsgiMiddleware(wsgi_app([b"<html><body>x</body></html>"]), engine)
+        assert app.metrics()["reloads"] == {}
+        os.replace(build_mmdb(tmp_path / "new.mmdb", {"77.88.55.0/24": ru}), db)
+        testing.call_wsgi(app, testing.wsgi_environ("/", peer=RU_IP))  # noticed on a lookup
+        assert app.metrics()["reloads"] == {"ok": 1}
+        (tmp_path / "bad.mmdb").write_bytes(b"not a database" * 64)
+        os.replace(tmp_path / "bad.mmdb", db)
+        response = testing.call_wsgi(app, testing.wsgi_environ("/", peer=RU_IP))
+        assert response.notices == ["ru-undesirable-organization"]  # the old data serves
+        assert len(errors(caplog, "compliance.geo")) == 1
+        assert app.metrics()["reloads"] == {"ok": 1, "failed": 1}
+        assert engine.reload() is True  # rule reloads add to them
+        assert engine.reload_counts() == {"ok": 2, "failed": 1}
 
 
 def test_rule_directory_removed_during_a_reload(

@@ -12,6 +12,7 @@ The request pipeline decides a reader's location once, before any rule is looked
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
@@ -55,6 +56,10 @@ class ChainGeolocator(_Closing):
                 return location
         return UNKNOWN
 
+    def reload_counts(self) -> dict[str, int]:
+        """The database reloads of the geolocators that count them, added up."""
+        return _reload_counts(self.geolocators)
+
     def close(self) -> None:
         """Close every geolocator, even when one of them fails to close."""
         errors = []
@@ -68,6 +73,16 @@ class ChainGeolocator(_Closing):
 
     def __repr__(self) -> str:
         return f"ChainGeolocator({list(self.geolocators)!r})"
+
+
+def _reload_counts(geolocators: Iterable[object]) -> dict[str, int]:
+    """The ``reload_counts()`` of those of ``geolocators`` that have one, added up."""
+    total: Counter[str] = Counter()
+    for geolocator in geolocators:
+        counts = getattr(geolocator, "reload_counts", None)
+        if callable(counts):
+            total.update(counts())
+    return dict(total)
 
 
 def open_geolocator(

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Mapping
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
@@ -471,6 +472,7 @@ class MaxMindGeolocator(_Closing):
         self._check_interval = float(check_interval)
         self._state = _State(main, anonymous, cache_size)
         self._reload_lock = threading.RLock()
+        self._reloads: Counter[str] = Counter()
         self._closed = False
         paths = [db.path for db in (main, anonymous) if db is not None and db.owned]
         # On demand, from the lookup path: no thread, nothing to restart after a fork.
@@ -568,6 +570,9 @@ class MaxMindGeolocator(_Closing):
                 if state.anonymous is not None and state.anonymous.path in paths
                 else None
             )
+            for db, new in ((state.main, main), (state.anonymous, anonymous)):
+                if db is not None and db.path in paths:
+                    self._reloads["failed" if new is None else "ok"] += 1
             if main is None and anonymous is None:
                 return False
             # Open first, then swap one reference: a lookup sees the old state or the new one,
@@ -577,6 +582,15 @@ class MaxMindGeolocator(_Closing):
                 if db is not None:
                     log.info("reloaded %s (%s)", db.path, db.database_type)
             return True
+
+    def reload_counts(self) -> dict[str, int]:
+        """Database reloads so far, by result: ``ok`` (a changed file swapped in) and
+        ``failed`` (a replacement that did not open, the old data kept serving); one per
+        file per attempt. :meth:`Engine.reload_counts
+        <compliance.engine.Engine.reload_counts>` adds them to the rule reloads, for the
+        middleware's counters."""
+        with self._reload_lock:
+            return dict(self._reloads)
 
     def _reopen(self, db: _Database) -> _Database | None:
         try:
