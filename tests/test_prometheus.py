@@ -150,3 +150,28 @@ def test_the_library_never_imports_prometheus_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_engine_shared_by_several_middlewares_counts_each_reload_once(
+    engine: Engine,
+) -> None:
+    """Each middleware's snapshot carries its engine's reloads; added up, one reload of an
+    engine behind a WSGI and an ASGI middleware showed as two."""
+    wsgi = WsgiMiddleware(wsgi_page, engine)
+    asgi = AsgiMiddleware(asgi_page, engine)
+    other = Engine.from_paths(geolocator=FixedGeolocator(READERS))
+    apart = WsgiMiddleware(wsgi_page, other)
+    registry = CollectorRegistry()
+    registry.register(ComplianceCollector(wsgi, asgi, apart))
+    assert engine.reload() is True
+    assert other.reload() is True
+    call_wsgi(wsgi, wsgi_environ("/", peer="192.0.2.1"))
+    call_asgi(asgi, asgi_scope("/", peer="192.0.2.1"))
+    values = scrape(registry)
+    assert values[("compliance_reloads_total", (("result", "ok"),))] == 2  # one per engine
+    assert values[("compliance_decisions_total", ())] == 2  # per middleware, as before
+    from compliance.contrib import merge_snapshots, reloads_once_per_engine
+
+    pairs = [(wsgi.metrics(), engine), (asgi.metrics(), engine), (apart.metrics(), None)]
+    assert merge_snapshots(reloads_once_per_engine(pairs))["reloads"] == {"ok": 2}
+    other.close()

@@ -14,14 +14,20 @@ import difflib
 import inspect
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from compliance.errors import ConfigurationError
 from compliance.metrics import Snapshot
 
-__all__ = ["ENGINE_KEYS", "ComplianceSettings", "merge_snapshots", "middleware_option_names"]
+__all__ = [
+    "ENGINE_KEYS",
+    "ComplianceSettings",
+    "merge_snapshots",
+    "middleware_option_names",
+    "reloads_once_per_engine",
+]
 
 ENGINE_KEYS = frozenset({"engine", "rules", "packs", "geoip_db", "variables", "watch"})
 """Keys that choose the engine: a ready ``engine``, or ``rules`` (paths), ``packs``
@@ -173,6 +179,25 @@ def _as_paths(value: Any) -> tuple[str, ...]:
     if isinstance(value, str | os.PathLike):
         return (os.fspath(value),)
     return tuple(os.fspath(v) for v in value)
+
+
+def reloads_once_per_engine(
+    snapshots: Iterable[tuple[Snapshot, object | None]],
+) -> Iterator[Snapshot]:
+    """The snapshots of middlewares, each paired with its engine (None: not known), with
+    the reloads of an engine already seen taken out: a middleware's snapshot carries its
+    engine's reloads, and several middlewares over one engine would count each reload once
+    per middleware when added up."""
+    seen: set[int] = set()
+    engines: list[object] = []  # kept alive while seen, so no other object takes an id
+    for snapshot, engine in snapshots:
+        if engine is not None:
+            if id(engine) in seen:
+                snapshot = Snapshot(**{**snapshot, "reloads": {}})
+            else:
+                seen.add(id(engine))
+                engines.append(engine)
+        yield snapshot
 
 
 def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:

@@ -41,6 +41,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from compliance.contrib import merge_snapshots as merge
+from compliance.contrib import reloads_once_per_engine
 from compliance.metrics import Metrics, Snapshot
 
 __all__ = ["ComplianceCollector", "merge"]
@@ -94,6 +95,15 @@ _LABELLED: tuple[tuple[str, str, str, Callable[[Snapshot], dict[str, int]]], ...
 )
 
 
+def _engine_of(source: Any) -> object | None:
+    """The engine whose reloads a middleware's snapshot carries (a Django middleware's is
+    in its core), or None."""
+    engine = getattr(source, "engine", None)
+    if engine is None:
+        engine = getattr(getattr(source, "core", None), "engine", None)
+    return engine
+
+
 def _as_source(source: Any) -> Source:
     if isinstance(source, Metrics):
         return source.snapshot
@@ -114,14 +124,16 @@ class ComplianceCollector(Collector):
     def __init__(self, *sources: Any) -> None:
         if not sources:
             raise TypeError("give at least one metrics source (a middleware, say)")
-        self._sources = [_as_source(source) for source in sources]
+        self._sources = [(_as_source(source), _engine_of(source)) for source in sources]
 
     def describe(self) -> Iterable[Metric]:
         # Names and labels only, so registering checks for clashes without a scrape.
         return list(self._families(None))
 
     def collect(self) -> Iterable[Metric]:
-        return list(self._families(merge(source() for source in self._sources)))
+        # Several middlewares over one engine share its reloads: counted once.
+        snapshots = reloads_once_per_engine((source(), engine) for source, engine in self._sources)
+        return list(self._families(merge(snapshots)))
 
     def _families(self, snapshot: Snapshot | None) -> Iterator[Metric]:
         decisions = CounterMetricFamily(
