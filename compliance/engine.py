@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -857,6 +858,7 @@ class Engine:
         self._reload_lock = threading.Lock()
         self._reloads: Counter[str] = Counter()
         self._watcher: FileWatcher | None = None
+        self._unwatch: weakref.finalize[[float], Engine] | None = None
         self._kept: frozenset[str] = frozenset()  # emptied files whose last rules still serve
         self.last_reload_error: ComplianceError | None = None
         """Why the last reload failed (a :class:`RuleError` listing the problems, or a
@@ -1330,21 +1332,37 @@ class Engine:
         Files appearing in a watched folder count as changes."""
         if self._watcher is not None:
             return
+        # The watcher's thread holds the watcher, and the watcher holds the engine only
+        # weakly: an engine dropped without close() (a framework's middleware built per
+        # test client, say) is collected, and its thread stops, instead of living on.
+        engine = weakref.ref(self)
+
+        def files() -> list[str]:
+            alive = engine()
+            return [] if alive is None else alive._rule_files()
 
         def changed(changes: Mapping[str, object]) -> None:
-            self.reload()
-            watcher = self._watcher
-            if watcher is not None:
-                for file in self._kept:  # warn again at the next check, until it is fixed
-                    watcher.forget(file)
+            alive = engine()
+            if alive is not None:
+                alive._files_changed()
 
-        self._watcher = FileWatcher(
-            self._rule_files, changed, interval=interval, name="compliance-rule-watcher"
-        ).start()
+        watcher = FileWatcher(files, changed, interval=interval, name="compliance-rule-watcher")
+        self._watcher = watcher
+        self._unwatch = weakref.finalize(self, watcher.stop, 0)
+        watcher.start()
+
+    def _files_changed(self) -> None:
+        self.reload()
+        watcher = self._watcher
+        if watcher is not None:
+            for file in self._kept:  # warn again at the next check, until it is fixed
+                watcher.forget(file)
 
     def close(self) -> None:
         """Stop watching and release the geolocator."""
         if self._watcher is not None:
+            if self._unwatch is not None:
+                self._unwatch.detach()
             self._watcher.stop()
             self._watcher = None
         self._geolocator.close()

@@ -198,3 +198,52 @@ def test_a_running_watcher_starts_again_in_a_forked_child(tmp_path: Path) -> Non
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_an_engine_dropped_without_close_is_collected_and_its_watcher_stops(
+    tmp_path: Path,
+) -> None:
+    """The rule watcher's thread held the engine through its callback: an engine dropped
+    without ``close()`` (one per Django test client or Flask app factory call with ``watch``
+    set) lived on with its rules, its geolocator's database copy and a thread, forever."""
+    import gc
+    import weakref
+
+    from compliance.engine import Engine
+    from compliance.testing import FixedGeolocator
+
+    (tmp_path / "a.yaml").write_text("version: 1\nrules: []\n")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}), watch=0.01)
+    watcher = engine._watcher
+    assert watcher is not None
+    assert watcher.running
+    thread = watcher._thread
+    dropped = weakref.ref(engine)
+    del engine
+    gc.collect()
+    assert dropped() is None
+    assert thread is not None
+    thread.join(WAIT)
+    assert not thread.is_alive()
+
+
+def test_a_watched_engine_still_reloads_and_close_stops_its_watcher(tmp_path: Path) -> None:
+    from compliance.engine import Engine
+    from compliance.testing import FixedGeolocator
+
+    rule = (
+        "version: 1\nrules:\n  - id: {id}\n    title: t\n    jurisdictions: [RU]\n"
+        "    notice: {{text: {{en: N.}}}}\n"
+    )
+    (tmp_path / "a.yaml").write_text(rule.format(id="first"))
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}), watch=0.01)
+    watcher = engine._watcher
+    assert watcher is not None
+    _bump(tmp_path / "a.yaml", rule.format(id="second"))
+    for _ in range(int(WAIT / 0.01)):
+        if engine.rule_ids == ("second",):
+            break
+        threading.Event().wait(0.01)
+    assert engine.rule_ids == ("second",)
+    engine.close()
+    assert not watcher.running
