@@ -420,6 +420,25 @@ def test_database_reloads_are_counted_with_the_rule_reloads(
         assert engine.reload_counts() == {"ok": 2, "failed": 1}
 
 
+def test_a_database_that_is_not_one_is_reported_by_its_own_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """maxminddb's message named the private copy it opened (``/tmp/.compliance-geo-...``),
+    a file already unlinked: the operator was sent looking for a file that is not there."""
+    bad = tmp_path / "GeoLite2-City.mmdb"
+    bad.write_bytes(b"not a database" * 64)
+    with pytest.raises(GeoDatabaseError) as raised:
+        MaxMindGeolocator(bad)
+    assert ".compliance-geo-" not in str(raised.value)
+    assert str(raised.value).count(str(bad)) >= 2  # whose file, and the reader's own words
+    db = build_mmdb(tmp_path / "city.mmdb", {"77.88.55.0/24": {"country": {"iso_code": "RU"}}})
+    with MaxMindGeolocator(db, check_interval=0) as geo:
+        os.replace(bad, db)
+        assert geo.reload() is False
+        (record,) = errors(caplog, "compliance.geo")
+        assert ".compliance-geo-" not in record.getMessage()
+
+
 def test_rule_directory_removed_during_a_reload(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -130,7 +130,12 @@ def _open_private_copy(path: str, source: int, st: os.stat_result) -> maxminddb.
         ):
             raise _Changing(f"changed while being read ({st.st_size} bytes, then {after.st_size})")
         # Mapped by path, then unlinked: the mapping keeps the data; no name is left to it.
-        return maxminddb.open_database(copy, maxminddb.MODE_AUTO)
+        try:
+            return maxminddb.open_database(copy, maxminddb.MODE_AUTO)
+        except (InvalidDatabaseError, ValueError) as exc:
+            # maxminddb names the file it opened: the copy, gone by the time anyone reads
+            # the log. Name the operator's file instead.
+            raise InvalidDatabaseError(str(exc).replace(copy, path)) from None
     finally:
         # Where a mapped file cannot be unlinked (Windows), it stays in the temporary folder.
         with contextlib.suppress(OSError):
