@@ -1305,12 +1305,7 @@ class Engine:
             kept.append(loaded)
             kept_files.add(file)
         self._kept = frozenset(kept_files)
-        for file in sorted(kept_files):
-            logger.warning(
-                "%s has no rules any more (saved half-way?): still serving its last good "
-                "rules until it has rules again or is deleted",
-                file,
-            )
+        self._warn_kept()
         if not kept:
             return new
         regions = dict(new.regions)
@@ -1322,6 +1317,14 @@ class Engine:
             regions=regions,
             tests=new.tests,
         )
+
+    def _warn_kept(self) -> None:
+        for file in sorted(self._kept):
+            logger.warning(
+                "%s has no rules any more (saved half-way?): still serving its last good "
+                "rules until it has rules again or is deleted",
+                file,
+            )
 
     def _rule_files(self) -> list[str]:
         return [str(f) for f in find_rule_files(resolve_sources(self._paths, self._packs))]
@@ -1337,26 +1340,24 @@ class Engine:
         # test client, say) is collected, and its thread stops, instead of living on.
         engine = weakref.ref(self)
 
-        def files() -> list[str]:
+        def files() -> list[str]:  # called at every check
             alive = engine()
-            return [] if alive is None else alive._rule_files()
+            if alive is None:
+                return []
+            # A half-saved file is warned about at every check until it is fixed, without
+            # reloading every rule file (and emptying the decision cache) each time.
+            alive._warn_kept()
+            return alive._rule_files()
 
         def changed(changes: Mapping[str, object]) -> None:
             alive = engine()
             if alive is not None:
-                alive._files_changed()
+                alive.reload()
 
         watcher = FileWatcher(files, changed, interval=interval, name="compliance-rule-watcher")
         self._watcher = watcher
         self._unwatch = weakref.finalize(self, watcher.stop, 0)
         watcher.start()
-
-    def _files_changed(self) -> None:
-        self.reload()
-        watcher = self._watcher
-        if watcher is not None:
-            for file in self._kept:  # warn again at the next check, until it is fixed
-                watcher.forget(file)
 
     def close(self) -> None:
         """Stop watching and release the geolocator."""

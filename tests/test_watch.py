@@ -247,3 +247,32 @@ def test_a_watched_engine_still_reloads_and_close_stops_its_watcher(tmp_path: Pa
     assert engine.rule_ids == ("second",)
     engine.close()
     assert not watcher.running
+
+
+def test_a_half_saved_rule_file_is_warned_about_without_a_reload_at_every_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watcher forgot a half-saved file after each reload so as to warn again: every
+    check then reloaded every rule file, dropped the decision cache, and counted one more
+    successful reload (some 1,800 an hour at a 2 s interval) while nothing changed."""
+    import time
+
+    from compliance.engine import Engine
+    from compliance.testing import FixedGeolocator
+
+    rule = tmp_path / "a.yaml"
+    rule.write_text(
+        "version: 1\nrules:\n  - id: a\n    title: t\n    jurisdictions: [RU]\n"
+        "    notice: {text: {en: N.}}\n"
+    )
+    with (
+        caplog.at_level(logging.WARNING, logger="compliance.engine"),
+        Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}), watch=0.01) as engine,
+    ):
+        rule.write_text("version: 1\n")  # cut down while being saved
+        deadline = time.monotonic() + WAIT
+        while caplog.text.count("has no rules any more") < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert caplog.text.count("has no rules any more") >= 5  # still warned at every check
+        assert engine.rule_ids == ("a",)
+        assert engine.reload_counts() == {"ok": 1}  # but reloaded once, for the one change
