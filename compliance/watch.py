@@ -1,7 +1,9 @@
 """One way to notice that files changed: rule files and geolocation databases alike.
 
-A file's :func:`signature` is ``(st_dev, st_ino, st_size, st_mtime_ns)``: a new file renamed
-into place has a new inode, a file rewritten in place a new size or modification time. A
+A file's :func:`signature` is ``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)``: a new
+file renamed into place has a new inode, a file rewritten in place a new size or modification
+time, and a file whose permissions or owner were fixed (``chmod``, ``chown``: a file that could
+not be read before may be now) a new status-change time. A
 :class:`FileWatcher` remembers the signature of each watched file and, when one differs (a file
 appeared, changed or vanished), calls its callback with what changed.
 
@@ -37,8 +39,8 @@ __all__ = ["FileWatcher", "Signature", "signature"]
 
 log = logging.getLogger("compliance.watch")
 
-Signature = tuple[int, int, int, int]
-"""``(st_dev, st_ino, st_size, st_mtime_ns)`` of a file."""
+Signature = tuple[int, int, int, int, int]
+"""``(st_dev, st_ino, st_size, st_mtime_ns, st_ctime_ns)`` of a file."""
 
 Changes = Mapping[str, Signature | None]
 """Changed files by path: the new signature, or None for a file that is gone."""
@@ -46,7 +48,7 @@ Changes = Mapping[str, Signature | None]
 StrPath = str | os.PathLike[str]
 
 # A baseline that no real signature equals: the next check reports the file again.
-_FORGOTTEN: Final[Signature] = (-1, -1, -1, -1)
+_FORGOTTEN: Final[Signature] = (-1, -1, -1, -1, -1)
 
 
 def signature(path: StrPath) -> Signature | None:
@@ -57,7 +59,7 @@ def signature(path: StrPath) -> Signature | None:
         st = os.stat(path)
     except (OSError, ValueError):
         return None
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 class FileWatcher:

@@ -439,6 +439,38 @@ def test_a_database_that_is_not_one_is_reported_by_its_own_name(
         assert ".compliance-geo-" not in record.getMessage()
 
 
+def test_a_database_made_readable_again_is_swapped_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """geoipupdate run by root writes the new file mode 0600: the service cannot read it
+    and says so. Fixing that with chmod changed nothing the geolocator looked at, so the
+    old database served on until the next update."""
+    import builtins
+
+    from compliance.geo import maxmind
+
+    real_open = builtins.open
+
+    def as_a_service_user(path: Any, *args: Any, **kwargs: Any) -> Any:
+        # What the kernel does for a user that is not root (the tests may run as root).
+        if str(path).endswith(".mmdb") and not os.stat(path).st_mode & 0o004:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(maxmind, "open", as_a_service_user, raising=False)
+    db = build_mmdb(tmp_path / "city.mmdb", {"77.88.55.0/24": {"country": {"iso_code": "RU"}}})
+    db.chmod(0o644)
+    with MaxMindGeolocator(db, check_interval=0) as geo:
+        new = build_mmdb(tmp_path / "new.mmdb", {"77.88.55.0/24": {"country": {"iso_code": "DE"}}})
+        new.chmod(0o600)
+        os.replace(new, db)
+        assert geo.locate(RU_IP).country == "RU"  # unreadable: the old data serves
+        assert geo.reload_counts() == {"failed": 1}
+        db.chmod(0o644)
+        assert geo.locate(RU_IP).country == "DE"
+        assert geo.reload_counts() == {"failed": 1, "ok": 1}
+
+
 def test_rule_directory_removed_during_a_reload(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,7 @@ def test_signature_names_device_inode_size_and_mtime(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abc")
     st = path.stat()
-    assert signature(path) == (st.st_dev, st.st_ino, 3, st.st_mtime_ns)
+    assert signature(path) == (st.st_dev, st.st_ino, 3, st.st_mtime_ns, st.st_ctime_ns)
     assert signature(tmp_path / "missing") is None
     assert signature("bad\0path") is None
 
@@ -255,8 +257,6 @@ def test_a_half_saved_rule_file_is_warned_about_without_a_reload_at_every_check(
     """The watcher forgot a half-saved file after each reload so as to warn again: every
     check then reloaded every rule file, dropped the decision cache, and counted one more
     successful reload (some 1,800 an hour at a 2 s interval) while nothing changed."""
-    import time
-
     from compliance.engine import Engine
     from compliance.testing import FixedGeolocator
 
@@ -276,3 +276,46 @@ def test_a_half_saved_rule_file_is_warned_about_without_a_reload_at_every_check(
         assert caplog.text.count("has no rules any more") >= 5  # still warned at every check
         assert engine.rule_ids == ("a",)
         assert engine.reload_counts() == {"ok": 1}  # but reloaded once, for the one change
+
+
+def test_permissions_fixed_on_an_unreadable_file_count_as_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rule file deployed unreadable (mode 0600, another owner) fails to load; the
+    operator fixes it with chmod or chown, which changes neither its size nor its
+    modification time: the watcher never looked again, and the old rules served on."""
+    from compliance import loader
+    from compliance.engine import Engine
+    from compliance.testing import FixedGeolocator
+
+    real_open = os.open
+
+    def as_a_service_user(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        # What the kernel does for a user that is not root (the tests may run as root).
+        if str(path).endswith(".yaml") and not os.stat(path).st_mode & 0o004:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(loader.os, "open", as_a_service_user)
+    rule = (
+        "version: 1\nrules:\n  - id: {id}\n    title: t\n    jurisdictions: [RU]\n"
+        "    notice: {{text: {{en: N.}}}}\n"
+    )
+    path = tmp_path / "a.yaml"
+    path.write_text(rule.format(id="first"))
+    path.chmod(0o644)
+    with Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}), watch=0.01) as engine:
+        new = tmp_path / "a.yaml.new"
+        new.write_text(rule.format(id="second"))
+        new.chmod(0o600)
+        new.replace(path)  # deployed by another user, unreadable to the service
+        deadline = time.monotonic() + WAIT
+        while engine.last_reload_error is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.last_reload_error is not None
+        assert engine.rule_ids == ("first",)
+        path.chmod(0o644)  # what the error asks for
+        while engine.rule_ids != ("second",) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert engine.rule_ids == ("second",)
+        assert engine.last_reload_error is None

@@ -168,7 +168,13 @@ class _Database:
                 st = os.fstat(handle.fileno())
                 # The signature of the very file read, taken before reading it: if the path
                 # is replaced meanwhile, the next check sees a new signature and reloads.
-                self.signature: Signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                self.signature: Signature = (
+                    st.st_dev,
+                    st.st_ino,
+                    st.st_size,
+                    st.st_mtime_ns,
+                    st.st_ctime_ns,
+                )
                 if not stat.S_ISREG(st.st_mode):
                     raise GeoDatabaseError(path, "is not a regular file")
                 if st.st_size == 0:
@@ -197,7 +203,7 @@ class _Database:
         """A database read through a reader someone else opened (and closes)."""
         db: _Database = object.__new__(cls)
         db.path = label
-        db.signature = (0, 0, 0, 0)
+        db.signature = (0, 0, 0, 0, 0)
         db.owned = False
         db._adopt(reader, kind)
         return db
@@ -421,7 +427,8 @@ class MaxMindGeolocator(_Closing):
     replaced by renaming.
 
     When a file changes (geoipupdate renames a new file into place), the next lookup after
-    ``check_interval`` seconds notices it by its device, inode, size and modification time,
+    ``check_interval`` seconds notices it by its device, inode, size, modification time and
+    status-change time (so a file whose permissions are fixed is read again),
     opens and checks the new file, and swaps it in; lookups in flight finish on the old
     reader, which is released when the last of them is done. A replacement that does not
     open (corrupt, truncated, half-written, of another type, deleted) keeps the old data
