@@ -855,7 +855,12 @@ class Engine:
         self._locate = self._geolocator.locate
         self._paths = None if paths is None else tuple(paths)
         self._packs = None if packs is None else tuple(packs)
-        self._reload_lock = threading.Lock()
+        # Reentrant, and the thread reloading is known: a signal handler that reloads may
+        # run in the middle of a reload in its own thread (a second SIGHUP), and must not
+        # wait for itself forever.
+        self._reload_lock = threading.RLock()
+        self._reloading: int | None = None
+        self._reload_again = False
         self._reloads: Counter[str] = Counter()
         self._watcher: FileWatcher | None = None
         self._unwatch: weakref.finalize[[float], Engine] | None = None
@@ -1242,42 +1247,62 @@ class Engine:
         rules and now has none (a half-saved file) keeps its last good rules, with a WARNING
         at every reload until it has rules again; a deleted file's rules go. Every rule a
         reload removes is logged by id at WARNING.
+
+        Safe to call from a signal handler: called while a reload runs in the same thread
+        (the handler interrupted it), it returns at once with the last reload's result, and
+        the reload under way runs once more when done, so the files are read after the
+        signal.
         """
+        if self._reloading == threading.get_ident():
+            self._reload_again = True
+            return self.last_reload_error is None
         with self._reload_lock:
-            old = self._state.ruleset
+            self._reloading = threading.get_ident()
             try:
-                ruleset = load_rules(self._paths, packs=self._packs)
-                ruleset = self._keep_emptied_files(old, ruleset)
-                _check_variables(ruleset, self._variables)
-            except ComplianceError as exc:  # rule problems, a vanished path, variables
-                self.last_reload_error = exc
-                self._reloads["failed"] += 1
-                logger.error("rule reload failed; still serving the previous rules\n%s", exc)
-                return False
-            except Exception as exc:  # an unreadable tree and the like
-                fault = ComplianceFault(f"cannot read the rule files: {exc}")
-                self.last_reload_error = fault
-                self._reloads["failed"] += 1
-                logger.error("rule reload failed (%s); still serving the previous rules", fault)
-                return False
-            _warn_unset_required(ruleset, self._variables)
-            state = _State(ruleset, self._variables)
-            # The new rules, then their (empty) fast cache: a decision running meanwhile
-            # may still hit the old cache, as if it had come a moment earlier.
-            self._state = state
-            self._repeat = state.fast.mapping
-            self._reloads["ok"] += 1
-            self.last_reload_error = None
-            new_ids = {loaded.rule.id for loaded in ruleset.rules}
-            for loaded in old.rules:
-                if loaded.rule.id not in new_ids:
-                    logger.warning(
-                        "rule %s removed by the reload (it was in %s)", loaded.rule.id, loaded.file
-                    )
-            logger.info(
-                "rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files)
-            )
-            return True
+                while True:
+                    self._reload_again = False
+                    result = self._reload_once()
+                    if not self._reload_again:
+                        return result
+            finally:
+                self._reloading = None
+
+    def _reload_once(self) -> bool:
+        """One reload, under the reload lock."""
+        old = self._state.ruleset
+        try:
+            ruleset = load_rules(self._paths, packs=self._packs)
+            ruleset = self._keep_emptied_files(old, ruleset)
+            _check_variables(ruleset, self._variables)
+        except ComplianceError as exc:  # rule problems, a vanished path, variables
+            self.last_reload_error = exc
+            self._reloads["failed"] += 1
+            logger.error("rule reload failed; still serving the previous rules\n%s", exc)
+            return False
+        except Exception as exc:  # an unreadable tree and the like
+            fault = ComplianceFault(f"cannot read the rule files: {exc}")
+            self.last_reload_error = fault
+            self._reloads["failed"] += 1
+            logger.error("rule reload failed (%s); still serving the previous rules", fault)
+            return False
+        _warn_unset_required(ruleset, self._variables)
+        state = _State(ruleset, self._variables)
+        # The new rules, then their (empty) fast cache: a decision running meanwhile
+        # may still hit the old cache, as if it had come a moment earlier.
+        self._state = state
+        self._repeat = state.fast.mapping
+        self._reloads["ok"] += 1
+        self.last_reload_error = None
+        new_ids = {loaded.rule.id for loaded in ruleset.rules}
+        for loaded in old.rules:
+            if loaded.rule.id not in new_ids:
+                logger.warning(
+                    "rule %s removed by the reload (it was in %s)", loaded.rule.id, loaded.file
+                )
+        logger.info(
+            "rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files)
+        )
+        return True
 
     def reload_counts(self) -> dict[str, int]:
         """Reloads so far, by result (``ok``, ``failed``): of the rule files, and of the

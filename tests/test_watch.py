@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -319,3 +320,46 @@ def test_permissions_fixed_on_an_unreadable_file_count_as_a_change(
             time.sleep(0.01)
         assert engine.rule_ids == ("second",)
         assert engine.last_reload_error is None
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="needs SIGHUP")
+def test_a_second_sighup_during_a_reload_does_not_hang_the_process(tmp_path: Path) -> None:
+    """operations.md: reload "e.g. on SIGHUP". A second SIGHUP arriving while the first
+    one's reload ran (in the main thread, as Python runs signal handlers) made the handler
+    wait for the reload lock its own thread held: the worker hung for good."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from compliance import engine as engine_module
+        from compliance.engine import Engine
+        from compliance.testing import FixedGeolocator
+
+        folder = {str(tmp_path)!r}
+        rule = (
+            "version: 1\\nrules:\\n  - id: {{id}}\\n    title: t\\n    jurisdictions: [RU]\\n"
+            "    notice: {{{{text: {{{{en: N.}}}}}}}}\\n"
+        )
+        open(os.path.join(folder, "a.yaml"), "w").write(rule.format(id="first"))
+        engine = Engine.from_paths([folder], geolocator=FixedGeolocator({{}}))
+        load_rules, results = engine_module.load_rules, []
+
+        def loading(*args, **kwargs):
+            ruleset = load_rules(*args, **kwargs)  # the files are read; then, mid-reload:
+            if len(results) == 0 and engine.reload_counts() == {{}}:
+                open(os.path.join(folder, "a.yaml"), "w").write(rule.format(id="second"))
+                os.kill(os.getpid(), signal.SIGHUP)  # the handler runs here, at once
+            return ruleset
+
+        engine_module.load_rules = loading
+        signal.signal(signal.SIGHUP, lambda *_: results.append(engine.reload()))
+        signal.alarm(10)  # a hang ends the process instead of the test run
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert results == [True, True], results
+        assert engine.rule_ids == ("second",), engine.rule_ids  # read after the signal
+        assert engine.reload_counts() == {{"ok": 2}}, engine.reload_counts()
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
