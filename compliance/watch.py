@@ -93,6 +93,8 @@ class FileWatcher:
         """Seconds between checks of the background thread."""
         self.name = name
         self._lock = threading.Lock()
+        self._checking: int | None = None  # the thread checking now
+        self._again = False  # a check was asked for during the one running
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seen: dict[str, Signature | None] = {}
@@ -119,24 +121,40 @@ class FileWatcher:
         """Check now; call ``on_change`` with any changes and return them.
 
         With ``blocking=False``, return ``{}`` at once when another thread is checking.
+        Called while a check runs in the same thread (a signal handler interrupted it), it
+        returns ``{}`` at once, and the check under way looks once more when done.
         """
+        me = threading.get_ident()
+        if self._checking == me:  # waiting for the lock would be waiting for itself
+            self._again = True
+            return {}
         if not self._lock.acquire(blocking=blocking):
             return {}
+        self._checking = me
         try:
-            current = self._scan()
-            seen = self._seen
-            changes = {path: sig for path, sig in current.items() if seen.get(path, 0) != sig}
-            changes.update((path, None) for path in seen if path not in current)
-            if not changes:
-                return {}
-            self._seen = current
-            try:
-                self._on_change(changes)
-            except Exception:
-                log.exception("%s: handling changed files failed", self.name)
-            return changes
+            found: dict[str, Signature | None] = {}
+            while True:
+                self._again = False
+                found.update(self._check())
+                if not self._again:
+                    return found
         finally:
+            self._checking = None
             self._lock.release()
+
+    def _check(self) -> dict[str, Signature | None]:
+        current = self._scan()
+        seen = self._seen
+        changes = {path: sig for path, sig in current.items() if seen.get(path, 0) != sig}
+        changes.update((path, None) for path in seen if path not in current)
+        if not changes:
+            return {}
+        self._seen = current
+        try:
+            self._on_change(changes)
+        except Exception:
+            log.exception("%s: handling changed files failed", self.name)
+        return changes
 
     def forget(self, path: StrPath) -> None:
         """Report ``path`` again at the next check even if it does not change (a consumer
@@ -184,6 +202,7 @@ class FileWatcher:
     def _after_fork(self) -> None:
         # The child has the watcher's state but not its thread, and maybe a held lock.
         self._lock = threading.Lock()
+        self._checking = None
         self._thread = None
         if not self._stop.is_set():
             self.start()

@@ -363,3 +363,30 @@ def test_a_second_sighup_during_a_reload_does_not_hang_the_process(tmp_path: Pat
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_check_called_inside_a_check_of_the_same_thread_does_not_hang(tmp_path: Path) -> None:
+    """What a SIGHUP handler calling ``MaxMindGeolocator.reload()`` does when the signal
+    lands while a lookup's check runs in that thread: it waited for the watcher's lock,
+    held by its own thread, for ever. Now it returns at once and the running check looks
+    once more, so a file changed meanwhile is reported by it."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.write_text("x")
+    second.write_text("x")
+    reported: list[set[str]] = []
+    nested: list[dict[str, object]] = []
+
+    def on_change(changes: Changes) -> None:
+        reported.append(set(changes))
+        if len(reported) == 1:
+            _bump(second, "changed meanwhile")
+            nested.append(watcher.check())  # as a signal handler would, in this thread
+
+    watcher = FileWatcher([first, second], on_change)
+    _bump(first, "y")
+    thread = threading.Thread(target=watcher.check, daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    assert nested == [{}]
+    assert reported == [{str(first)}, {str(second)}]

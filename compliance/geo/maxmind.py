@@ -553,7 +553,9 @@ class MaxMindGeolocator(_Closing):
         """Check the files now and swap in any that changed (all, with ``force``).
 
         Returns whether new data is serving. A file that fails to open is logged and the old
-        data kept, as on an automatic reload.
+        data kept, as on an automatic reload. Safe in a signal handler: landing while a
+        lookup in the same thread checks the files, it returns False at once and that check
+        looks once more.
         """
         if self._closed:
             return False
