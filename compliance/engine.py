@@ -861,6 +861,7 @@ class Engine:
         self._reload_lock = threading.RLock()
         self._reloading: int | None = None
         self._reload_again = False
+        _engines.add(self)  # for the lock's reset in a forked child
         self._reloads: Counter[str] = Counter()
         self._watcher: FileWatcher | None = None
         self._unwatch: weakref.finalize[[float], Engine] | None = None
@@ -1416,6 +1417,23 @@ def _refuse_mixed(fields: RequestFields, allowed: tuple[str, ...]) -> None:
             "ignored: the request's parts go in the Request (Request.of(host=..., path=..., "
             "at=...)), or leave out request= for the convenience form"
         )
+
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    """A child forked while another thread reloaded (gunicorn's master forks workers while
+    its rule watcher runs) holds that reload's lock, and no thread to release it: every
+    reload, and every read of the reload counts (``metrics()``), would wait for ever."""
+    for engine in list(_engines):
+        engine._reload_lock = threading.RLock()
+        engine._reloading = None
+        engine._reload_again = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
 
 
 def _fields_key(fields: RequestFields) -> tuple[object, ...]:

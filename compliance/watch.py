@@ -100,6 +100,7 @@ class FileWatcher:
         self._seen: dict[str, Signature | None] = {}
         self._listing_failed = False
         self._seen = self._scan()
+        _watchers.add(self)  # for the lock's reset in a forked child
 
     @property
     def signatures(self) -> Mapping[str, Signature | None]:
@@ -200,12 +201,14 @@ class FileWatcher:
             thread.join(timeout)
 
     def _after_fork(self) -> None:
-        # The child has the watcher's state but not its thread, and maybe a held lock.
+        # The child has the watcher's state but not its thread, and maybe a lock held by a
+        # thread it does not have (an on-demand watcher too: a lookup's check, say).
         self._lock = threading.Lock()
         self._checking = None
-        self._thread = None
-        if not self._stop.is_set():
-            self.start()
+        if self in _running:
+            self._thread = None
+            if not self._stop.is_set():
+                self.start()
 
     def __enter__(self) -> Self:
         return self
@@ -224,10 +227,11 @@ class FileWatcher:
 
 
 _running: weakref.WeakSet[FileWatcher] = weakref.WeakSet()
+_watchers: weakref.WeakSet[FileWatcher] = weakref.WeakSet()
 
 
 def _restart_in_child() -> None:
-    for watcher in list(_running):
+    for watcher in list(_watchers):
         watcher._after_fork()
 
 

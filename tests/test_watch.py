@@ -390,3 +390,79 @@ def test_a_check_called_inside_a_check_of_the_same_thread_does_not_hang(tmp_path
     assert not thread.is_alive()
     assert nested == [{}]
     assert reported == [{str(first)}, {str(second)}]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_child_forked_during_a_reload_can_reload(tmp_path: Path) -> None:
+    """gunicorn --preload: the master's rule watcher reloads while the master forks a
+    worker. The worker inherited the reload lock held by a thread it does not have: its
+    reloads (and ``metrics()``, which reads the reload counts) waited for ever, and its
+    rules never changed again. The same for a geolocator's database check."""
+    script = textwrap.dedent(
+        f"""
+        import os, signal, threading
+        from compliance import engine as engine_module
+        from compliance.engine import Engine
+        from compliance.geo import MaxMindGeolocator
+        from compliance.testing import FixedGeolocator, build_mmdb
+
+        folder = {str(tmp_path)!r}
+        rule = (
+            "version: 1\\nrules:\\n  - id: {{id}}\\n    title: t\\n    jurisdictions: [RU]\\n"
+            "    notice: {{{{text: {{{{en: N.}}}}}}}}\\n"
+        )
+        path = os.path.join(folder, "a.yaml")
+        open(path, "w").write(rule.format(id="first"))
+        engine = Engine.from_paths([folder], geolocator=FixedGeolocator({{}}))
+        db = os.path.join(folder, "city.mmdb")
+        ru = {{"77.88.55.0/24": {{"country": {{"iso_code": "RU"}}}}}}
+        geo = MaxMindGeolocator(build_mmdb(db, ru))
+        load_rules, loading, forked = engine_module.load_rules, threading.Event(), threading.Event()
+
+        def slow(*args, **kwargs):  # a reload under way in another thread
+            loading.set()
+            forked.wait(10)
+            return load_rules(*args, **kwargs)
+
+        def reopening(database):  # a database reload under way in another thread
+            loading.set()
+            forked.wait(10)
+
+        engine_module.load_rules = slow
+        busy = threading.Thread(target=engine.reload)
+        busy.start()
+        loading.wait(10)
+        loading.clear()
+        geo._reopen = reopening
+        geo._watcher.forget(geo.path)
+        checker = threading.Thread(target=geo._watcher.check)
+        checker.start()
+        loading.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            engine_module.load_rules = load_rules
+            del geo._reopen
+            open(path, "w").write(rule.format(id="second"))
+
+            new = build_mmdb(db + ".new", {{"77.88.55.0/24": {{"country": {{"iso_code": "DE"}}}}}})
+            os.replace(new, db)  # and geoipupdate brings a new database
+
+            # In this thread: a new one could reuse the ident of the one that held the
+            # locks, which a reentrant lock would take for its owner.
+            signal.alarm(10)  # a hang ends the child
+            engine.reload()
+            engine.reload_counts()
+            ok = geo.reload() and geo.reload(force=True) and engine.rule_ids == ("second",)
+            ok = ok and geo.locate("77.88.55.88").country == "DE"
+            os._exit(0 if ok else 3)
+        forked.set()
+        busy.join()
+        checker.join()
+        _, status = os.waitpid(pid, 0)
+        raise SystemExit(os.waitstatus_to_exitcode(status))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr

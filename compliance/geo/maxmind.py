@@ -21,6 +21,7 @@ import stat
 import tempfile
 import threading
 import time
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -484,6 +485,7 @@ class MaxMindGeolocator(_Closing):
         self._check_interval = float(check_interval)
         self._state = _State(main, anonymous, cache_size)
         self._reload_lock = threading.RLock()
+        _geolocators.add(self)  # for the lock's reset in a forked child
         self._reloads: Counter[str] = Counter()
         self._closed = False
         paths = [db.path for db in (main, anonymous) if db is not None and db.owned]
@@ -666,3 +668,17 @@ def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str,
                     name[:40],
                 )
     return kept
+
+
+_geolocators: weakref.WeakSet[MaxMindGeolocator] = weakref.WeakSet()
+
+
+def _reset_in_child() -> None:
+    # A lock held by a thread the forked child does not have (reloading a database) would
+    # never be released there: every reload would wait for ever.
+    for geolocator in list(_geolocators):
+        geolocator._reload_lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_in_child)
