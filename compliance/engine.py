@@ -48,7 +48,14 @@ from .geo import Geolocator, Location, open_geolocator
 from .geo.chain import _reload_counts
 from .globs import GlobSet, compile_globs
 from .http import idna_ascii, normalize_host
-from .loader import LoadedRule, RuleSet, find_rule_files, load_rules, resolve_sources
+from .loader import (
+    LoadedRule,
+    RuleSet,
+    find_rule_files,
+    load_rules,
+    pack_path,
+    resolve_sources,
+)
 from .locales import LocaleChoice, accept_language_key, choose_locale, parse_locale
 from .models import Region, Rule, Texts, VariableValue
 from .render import (
@@ -853,6 +860,10 @@ class Engine:
             geolocator if geolocator is not None else open_geolocator(None)
         )
         self._locate = self._geolocator.locate
+        if paths is None and packs is None:
+            # Built from a RuleSet: reload the files it was read from. (Left unset, they
+            # meant the default pack: a reload swapped the site's own rules for it.)
+            paths, packs = _sources_of(ruleset)
         self._paths = None if paths is None else tuple(paths)
         self._packs = None if packs is None else tuple(packs)
         # Reentrant, and the thread reloading is known: a signal handler that reloads may
@@ -1244,6 +1255,10 @@ class Engine:
     def reload(self) -> bool:
         """Reload the rule files; on problems keep serving the old rules and return False.
 
+        The files are those given as ``paths`` and ``packs``; an engine made from a
+        :class:`~compliance.loader.RuleSet` without them reloads the files and packs that
+        rule set was read from (one built in memory has none: the reload fails).
+
         The problems are logged and kept in :attr:`last_reload_error`. A file that had
         rules and now has none (a half-saved file) keeps its last good rules, with a WARNING
         at every reload until it has rules again; a deleted file's rules go. Every rule a
@@ -1257,6 +1272,16 @@ class Engine:
         if self._reloading == threading.get_ident():
             self._reload_again = True
             return self.last_reload_error is None
+        if self._paths is None and self._packs is None:
+            error = ConfigurationError(
+                "these rules were not read from files (an Engine made from a RuleSet built "
+                "in memory): there is nothing to reload; pass paths= or packs= to Engine"
+            )
+            with self._reload_lock:
+                self.last_reload_error = error
+                self._reloads["failed"] += 1
+            logger.error("rule reload failed (%s); still serving the previous rules", error)
+            return False
         with self._reload_lock:
             self._reloading = threading.get_ident()
             try:
@@ -1353,6 +1378,8 @@ class Engine:
             )
 
     def _rule_files(self) -> list[str]:
+        if self._paths is None and self._packs is None:
+            return []  # nothing to watch (see reload)
         return [str(f) for f in find_rule_files(resolve_sources(self._paths, self._packs))]
 
     def watch(self, interval: float = 2.0) -> None:
@@ -1417,6 +1444,20 @@ def _refuse_mixed(fields: RequestFields, allowed: tuple[str, ...]) -> None:
             "ignored: the request's parts go in the Request (Request.of(host=..., path=..., "
             "at=...)), or leave out request= for the convenience form"
         )
+
+
+def _sources_of(ruleset: RuleSet) -> tuple[list[str] | None, tuple[str, ...] | None]:
+    """The rule files and bundled packs ``ruleset`` was loaded from, as ``paths`` and
+    ``packs``; both None when it was not loaded from any (built in memory)."""
+    if not ruleset.files and not ruleset.packs:
+        return None, None
+    pack_files: set[str] = set()
+    for name in ruleset.packs:
+        try:
+            pack_files.add(os.fspath(pack_path(name)))
+        except ConfigurationError:  # a name from a RuleSet built by hand: not a pack here
+            return (list(ruleset.files), ()) if ruleset.files else (None, None)
+    return [file for file in ruleset.files if file not in pack_files], ruleset.packs
 
 
 _engines: weakref.WeakSet[Engine] = weakref.WeakSet()

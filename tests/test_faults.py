@@ -471,6 +471,36 @@ def test_a_database_made_readable_again_is_swapped_in(
         assert geo.reload_counts() == {"failed": 1, "ok": 1}
 
 
+def test_an_engine_made_from_a_ruleset_reloads_its_own_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Engine(load_rules([...]))`` has no ``paths=``: its reload loaded the default pack
+    instead, silently swapping the site's rules (a block among them, say) for it, and
+    reported success."""
+    from compliance.errors import ConfigurationError
+    from compliance.loader import RuleSet, load_rules
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="mine", text="Mine."))
+    engine = Engine(load_rules([rules]), FixedGeolocator(Location.of("RU")))
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="mine-2", text="Mine."))
+    assert engine.reload() is True
+    assert engine.rule_ids == ("mine-2",)
+    mixed = Engine(load_rules([rules], packs=["russia"]), FixedGeolocator(Location.of("RU")))
+    (rules / "a.yaml").write_text(GOOD_RULES.format(id="mine-3", text="Mine."))
+    assert mixed.reload() is True
+    assert {"mine-3", "ru-undesirable-organization"} <= set(mixed.rule_ids)
+    assert "mine-2" not in mixed.rule_ids
+    # Rules built in memory: nothing to reload from, said so; they keep serving.
+    memory = load_rules([rules])
+    built = Engine(RuleSet((), memory.rules, memory.regions, ()), FixedGeolocator({}))
+    assert built.reload() is False
+    assert isinstance(built.last_reload_error, ConfigurationError)
+    assert built.rule_ids == ("mine-3",)
+    assert built.reload_counts() == {"failed": 1}
+
+
 def test_rule_directory_removed_during_a_reload(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
