@@ -1,13 +1,17 @@
 """The ``compliance`` command line: lint, test, check, locate, schema, demo.
 
 Exit codes: 0 success, 1 problems found (lint errors, failing rule tests), 2 usage errors
-(bad arguments, missing files). Bad input is reported in words, never as a traceback.
+(bad arguments, missing files) and output that cannot be written. Bad input is reported in
+words, never as a traceback; a reader of the output that stops early (``| head``) leaves the
+exit code as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -32,7 +36,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
 
     def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        print(_version())
+        _out(_version())
         parser.exit()
 
 
@@ -158,7 +162,18 @@ def _geo_header_options(command: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
+    _printable_stdout()
     args = _parser().parse_args(argv)
+    try:
+        code = _run(args)
+        _flush_stdout()
+    except _OutputError as exc:
+        print(f"compliance {args.command}: cannot write the output: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         handler = _COMMANDS[args.command]
         return handler(args)
@@ -166,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One FILE:LINE:COL line per problem on stdout, for editors and CI annotations; the
         # count goes to stderr so that stdout holds nothing else.
         for problem in exc.problems:
-            print(problem)
+            _out(str(problem))
         print(f"{len(exc.problems)} problem(s) in rule files", file=sys.stderr)
         return 1
     except (ConfigurationError, _UsageError) as exc:
@@ -177,9 +192,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
+
+
+# -- standard output ----------------------------------------------------------------------------
+# Rule texts are Russian, Ukrainian, ...; paths may hold any byte. Output goes through _out so
+# that neither a terminal that cannot show a character, nor a reader that stops reading
+# (`compliance lint rules/ | head`), turns into a traceback or a wrong exit code.
+
+
+class _OutputError(Exception):
+    """Standard output cannot be written (a full disk, say)."""
+
+
+def _printable_stdout() -> None:
+    """Let standard output show what its encoding cannot (``\u0418``) instead of failing
+    with UnicodeEncodeError: a Latin-1 or ASCII terminal, a file name with undecodable
+    bytes."""
+    stream = sys.stdout
+    if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+        stream.reconfigure(errors="backslashreplace")
+
+
+def _unicode_stdout() -> bool:
+    """Whether standard output's encoding can write every character."""
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def _json(document: object) -> str:
+    # \u escapes keep the JSON valid where the output's encoding lacks a character.
+    return json.dumps(document, ensure_ascii=not _unicode_stdout(), indent=2)
+
+
+def _out(text: str) -> None:
+    """Print ``text`` (and a line break) on standard output."""
+    try:
+        print(text)
+    except BrokenPipeError:
+        _drop_stdout()
+    except OSError as exc:
+        raise _OutputError(exc.strerror or str(exc)) from None
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+    except OSError as exc:
+        raise _OutputError(exc.strerror or str(exc)) from None
+
+
+def _drop_stdout() -> None:
+    """The reader of standard output went away (``| head``): what is left to print goes
+    nowhere, and the command still ends with its own exit code (a lint with errors exits 1,
+    not 0, under ``set -o pipefail``)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - a stream without a file descriptor
+        pass
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -190,14 +268,14 @@ def _lint(args: argparse.Namespace) -> int:
     errors = [f for f in findings if f.severity == "error"]
     # One FILE:LINE:COL line per finding on stdout, for editors and CI annotations.
     for finding in findings:
-        print(finding)
+        _out(str(finding))
     if errors:
         print(f"{len(errors)} problem(s) in rule files", file=sys.stderr)
         return 1
     ruleset = load_rules(paths, packs=packs)
     warned = [f for f in findings if f.severity == "warning"]
     warnings = f", {_count(len(warned), 'warning')}" if warned else ""
-    print(
+    _out(
         f"ok: {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.regions), 'region')} "
         f"and {_count(len(ruleset.tests), 'test')} in {_count(len(ruleset.files), 'file')}"
         f"{warnings}"
@@ -246,10 +324,10 @@ def _test(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.passed:
             if not args.quiet:
-                print(f"{outcome.title}: ok")
+                _out(f"{outcome.title}: ok")
         else:
-            print(outcome.report())
-    print(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
+            _out(outcome.report())
+    _out(f"{len(outcomes) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
@@ -300,12 +378,12 @@ def _check(args: argparse.Namespace) -> int:
         document = decision.to_dict(args.page_language)
         if page is not None:
             document["page"] = _page_report(decision, args.url, args.page_language, page)
-        print(json.dumps(document, ensure_ascii=False, indent=2))
+        _out(_json(document))
         return 0
-    print(_describe_decision(decision, args.page_language, explain=args.explain))
+    _out(_describe_decision(decision, args.page_language, explain=args.explain))
     if page is not None:
         report = _page_report(decision, args.url, args.page_language, page)
-        print(_describe_page(args.page, report))
+        _out(_describe_page(args.page, report))
     return 0
 
 
@@ -657,20 +735,20 @@ def _locate(args: argparse.Namespace) -> int:
         finally:
             geolocator.close()
     if args.format == "json":
-        print(json.dumps(location.to_dict(), ensure_ascii=False, indent=2))
+        _out(_json(location.to_dict()))
     else:
         where = "/".join([location.country or "unknown", *location.subdivisions])
         network = f", network {location.network}" if location.network else ""
         via = f", headers {location.via_header}" if location.via_header else ""
         who = args.ip if args.ip is not None else "reader"
-        print(f"{who}: {where} (source: {location.source}{network}{via})")
+        _out(f"{who}: {where} (source: {location.source}{network}{via})")
     return 0
 
 
 def _schema(args: argparse.Namespace) -> int:
     from .models import json_schema
 
-    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    _out(_json(json_schema()))
     return 0
 
 
@@ -750,7 +828,7 @@ def _export(args: argparse.Namespace) -> int:
             return 1
     else:
         for path in write_export(result, args.output):
-            print(path)
+            _out(str(path))
     if args.strict and result.omissions:
         print(
             f"--strict: {_count(len(result.omissions), 'thing')} cannot be expressed in "

@@ -498,3 +498,80 @@ def test_check_page_shows_what_would_be_withheld(
         capsys, "check", "--country", "DE", "--pack", "withheld", "--page", str(page)
     )
     assert "  nothing withheld" in out
+
+
+def _cli(*args: str, stdin_closed: bool = False, **env: str) -> tuple[int, bytes, bytes]:
+    """Run ``compliance ARGS`` in a process of its own: exit code, stdout, stderr. With
+    ``stdin_closed`` the reader of its output is gone before the first line."""
+    import os
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "compliance", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **env},
+    ) as process:
+        if stdin_closed:
+            assert process.stdout is not None
+            assert process.stderr is not None
+            process.stdout.close()  # the reader is gone before the first line
+            err = process.stderr.read()
+            return process.wait(timeout=60), b"", err
+        out, err = process.communicate(timeout=60)
+        return process.returncode, out, err
+
+
+def test_a_failing_lint_piped_into_a_reader_that_stops_still_exits_1(tmp_path: Path) -> None:
+    # `compliance lint rules/ | head` under `set -o pipefail`: the lint failed, whatever
+    # the reader of its output did (it exited 0, with the count on stderr gone).
+    rules = tmp_path / "many.yaml"
+    rule = "  - {id: r%d, title: x, jurisdictions: [ZZ], notice: {text: {en: hi}}}"
+    rules.write_text(
+        "version: 1\nrules:\n" + "\n".join(rule % i for i in range(2000)) + "\n",
+        encoding="utf-8",
+    )
+    for command in ("lint", "test"):
+        code, _, err = _cli(command, str(rules), stdin_closed=True)
+        assert code == 1
+        assert "2000 problem(s) in rule files" in err.decode()
+        assert b"Traceback" not in err
+    assert _cli("schema", stdin_closed=True) == (0, b"", b"")
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_without_cyrillic_gets_escapes_not_a_traceback(encoding: str) -> None:
+    code, out, err = _cli("check", "--country", "RU", PYTHONIOENCODING=encoding)
+    assert code == 0, err.decode()
+    assert b"Notice: ru-undesirable-organization" in out
+    assert b"\\u041e\\u0440\\u0433" in out  # «Организация», escaped
+    code, out, err = _cli("check", "--country", "RU", "--format", "json", PYTHONIOENCODING=encoding)
+    assert code == 0, err.decode()
+    assert json.loads(out)["notices"][0]["text"].startswith("Организация «Радио Свобода»")
+
+
+def test_a_file_name_with_undecodable_bytes_is_printed_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / "r\udcffules"  # the byte 0xFF, as os.fsdecode gives it
+    try:
+        folder.mkdir()
+    except (UnicodeEncodeError, OSError):  # pragma: no cover - a file system that refuses it
+        pytest.skip("file names must be text here")
+    (folder / "half.yaml").write_text('version: 1\nrules:\n  - id: "a\n', encoding="utf-8")
+    code, out, err = _cli("lint", str(folder), PYTHONIOENCODING="utf-8")
+    assert code == 1, err.decode()
+    assert b"r\\udcffules" in out
+    assert b"half.yaml:4:1: YAML syntax error" in out
+
+
+def test_output_that_cannot_be_written_is_an_error_in_words() -> None:
+    if not Path("/dev/full").exists():  # pragma: no cover
+        pytest.skip("no /dev/full")
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "compliance", "schema"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("compliance schema: cannot write the output: ")
