@@ -383,7 +383,7 @@ def _check(args: argparse.Namespace) -> int:
     _out(_describe_decision(decision, args.page_language, explain=args.explain))
     if page is not None:
         report = _page_report(decision, args.url, args.page_language, page)
-        _out(_describe_page(args.page, report))
+        _out(_describe_page(args.page, report, decision.withholds))
     return 0
 
 
@@ -535,7 +535,6 @@ def _check_language(option: str, value: str) -> None:
 
 
 _MAX_PAGE = 64 * 1024 * 1024
-_WITHHELD = re.compile(rb'<aside class="compliance-withheld" data-compliance-rule="([^"]*)"')
 _NOTICE = re.compile(rb'<aside class="compliance-notice" data-compliance-rule="([^"]*)"')
 
 
@@ -556,10 +555,11 @@ def _read_page(path: str) -> bytes:
 
 def _page_report(decision: Any, url: str, page_language: str | None, page: bytes) -> dict[str, Any]:
     """``page`` through the middleware's own response core for this decision, as a reader
-    would get it: what was withheld (by rule) and which notices went in."""
+    would get it: what was withheld (by rule, as the middleware counts it: with or without a
+    placeholder), which notices went in, and whether the fail mode cut the page short."""
     from urllib.parse import urlsplit
 
-    from .core import EDIT, Data, Middleware, Replace, Request
+    from .core import EDIT, Data, Middleware, Replace, Request, Start
 
     class _Decided:
         # The decision shown above, for the core: same reader, same request, same date.
@@ -582,11 +582,18 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
     exchange = core.exchange(request)
     early = exchange.begin()
     if early is not None:
-        return {"status": early.status, "withheld": {}, "notices": [], "bytes_removed": 0}
+        return {
+            "status": early.status,
+            "withheld": {},
+            "notices": [],
+            "bytes_removed": 0,
+            "not_edited": None,
+        }
     headers = [("Content-Type", "text/html")]
     if page_language:
         headers.append(("Content-Language", page_language))
     action = exchange.start(200, headers)
+    status = 200
     if isinstance(action, Replace):
         edited = action.response.body
         status = action.response.status
@@ -595,20 +602,18 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
         if not exchange.stopped:
             events += exchange.finish()
         edited = b"".join(e.data for e in events if isinstance(e, Data))
-        status = 200
+        status = next((e.status for e in reversed(events) if isinstance(e, Start)), 200)
     else:
-        edited, status = page, 200
-    before = set(_WITHHELD.findall(page))
-    withheld: dict[str, int] = {}
-    for rule in _WITHHELD.findall(edited):
-        if rule not in before:
-            name = rule.decode("utf-8", "replace")
-            withheld[name] = withheld.get(name, 0) + 1
+        edited = page
+    counts = core.metrics()
+    # The fail mode's causes: the page went out cut short (or refused), notices lost.
+    causes = [*counts["pages_cut"], *counts["notices_not_delivered"]]
     return {
         "status": status,
-        "withheld": withheld,
+        "withheld": dict(counts["withheld"]),
         "notices": [r.decode("utf-8", "replace") for r in _NOTICE.findall(edited)],
         "bytes_removed": max(0, len(page) - len(edited) + _inserted(edited)),
+        "not_edited": ", ".join(dict.fromkeys(causes)) or None,
     }
 
 
@@ -620,16 +625,29 @@ def _inserted(edited: bytes) -> int:
     return total
 
 
-def _describe_page(path: str, report: dict[str, Any]) -> str:
+def _describe_page(path: str, report: dict[str, Any], withholds: Sequence[Any]) -> str:
     lines = [f"Page {path}:"]
     if report["status"] != 200:
-        lines.append(f"  answered with {report['status']} instead (see Block above)")
+        if report["not_edited"]:
+            lines.append(
+                f"  answered with {report['status']} instead: the page cannot be edited safely "
+                f"({report['not_edited']})"
+            )
+        else:
+            lines.append(f"  answered with {report['status']} instead (see Block above)")
         return "\n".join(lines)
-    if not report["withheld"]:
+    if report["not_edited"]:
+        lines.append(
+            f"  cut short: the page cannot be edited safely ({report['not_edited']}); the "
+            "reader gets it only up to where that was found"
+        )
+    elif not report["withheld"]:
         lines.append("  nothing withheld")
+    silent = {w.rule_id for w in withholds if not w.locales}
     for rule, count in report["withheld"].items():
         noun = "element" if count == 1 else "elements"
-        lines.append(f"  withheld by {rule}: {count} {noun}, each replaced by its placeholder")
+        how = "removed without a trace" if rule in silent else "each replaced by its placeholder"
+        lines.append(f"  withheld by {rule}: {count} {noun}, {how}")
     if report["bytes_removed"]:
         lines.append(f"  {report['bytes_removed']} bytes of the page's own markup removed")
     notices = ", ".join(report["notices"]) or "none"

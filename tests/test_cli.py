@@ -575,3 +575,62 @@ def test_output_that_cannot_be_written_is_an_error_in_words() -> None:
         )
     assert result.returncode == 2
     assert result.stderr.decode().startswith("compliance schema: cannot write the output: ")
+
+
+SILENT_AND_CUT = """\
+version: 1
+rules:
+  - id: no-trace
+    title: Remove without a placeholder
+    jurisdictions: [RU]
+    withhold:
+      marks: [secret]
+      placeholder: false
+"""
+
+
+def test_check_page_counts_what_is_removed_without_a_placeholder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # It said "nothing withheld" (and "53 bytes ... removed") for a paragraph the middleware
+    # removes without a trace: an auditor read that nothing would be taken out.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SILENT_AND_CUT, encoding="utf-8")
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<html><body><h1>News</h1><p data-compliance-withhold="secret">the secret</p>'
+        "<p>the rest</p></body></html>",
+        encoding="utf-8",
+    )
+    args = ["check", "--rules", str(rules), "--country", "RU", "--page", str(page)]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "nothing withheld" not in out
+    assert "  withheld by no-trace: 1 element, removed without a trace\n" in out
+    code, out, _ = run(capsys, *args, "--format", "json")
+    report = json.loads(out)["page"]
+    assert report["withheld"] == {"no-trace": 1}
+    assert report["not_edited"] is None
+
+
+def test_check_page_says_when_the_middleware_would_cut_the_page_short(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Where a withheld element ends cannot be told: the middleware ends the page there. The
+    # report said "status 200, nothing withheld", as if the page went out whole.
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(SILENT_AND_CUT, encoding="utf-8")
+    page = tmp_path / "page.html"
+    deep = "<div>" * 5000 + "deep" + "</div>" * 5000
+    page.write_text(
+        f'<html><body><h1>News</h1><div data-compliance-withhold="secret">{deep}</div>'
+        "<p>the rest</p></body></html>",
+        encoding="utf-8",
+    )
+    args = ["check", "--rules", str(rules), "--country", "RU", "--page", str(page)]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert "nothing withheld" not in out
+    assert "  cut short: the page cannot be edited safely (withhold uncertain)" in out
+    code, out, _ = run(capsys, *args, "--format", "json")
+    assert json.loads(out)["page"]["not_edited"] == "withhold uncertain"
