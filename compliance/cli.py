@@ -119,7 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("schema", help="print the JSON Schema of the rule format")
 
     demo = commands.add_parser("demo", help="run a local demo site with a location simulator")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free port)"
+    )
     demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     demo.add_argument("--rules", action="append", metavar="PATH")
     _pack_option(demo)
@@ -129,6 +131,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     _export_parser(commands)
     return parser
+
+
+def _port(value: str) -> int:
+    """A TCP port for ``demo --port`` (0: any free one, which uvicorn then names): a bad
+    one is a usage error, not uvicorn's traceback."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (0 to 65535)")
+    return port
 
 
 def _pack_option(command: argparse.ArgumentParser) -> None:

@@ -634,3 +634,14 @@ def test_check_page_says_when_the_middleware_would_cut_the_page_short(
     assert "  cut short: the page cannot be edited safely (withhold uncertain)" in out
     code, out, _ = run(capsys, *args, "--format", "json")
     assert json.loads(out)["page"]["not_edited"] == "withhold uncertain"
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "65536", "http"])
+def test_demo_port_out_of_range_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], port: str
+) -> None:
+    # uvicorn got it and died with two OverflowError tracebacks (exit 1).
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--port", port])
+    assert exc.value.code == 2
+    assert f"argument --port: '{port}' is not a TCP port (0 to 65535)" in capsys.readouterr().err
