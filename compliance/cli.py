@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("paths", nargs="*", metavar="PATH", help="rule files or directories")
     _pack_option(test)
     test.add_argument("--geoip-db", metavar="PATH", help="MaxMind .mmdb for readers given by IP")
+    test.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable the site sets (repeatable); a test's own `variables` replace it",
+    )
     test.add_argument("--quiet", "-q", action="store_true", help="print only failures")
 
     check = commands.add_parser("check", help="show the decision for one reader and request")
@@ -332,7 +339,9 @@ def _test(args: argparse.Namespace) -> int:
     from .ruletests import run_rule_tests
 
     paths, packs = _sources(args.paths, args.pack)
-    engine = Engine.from_paths(paths, geoip_db=args.geoip_db, packs=packs)
+    engine = Engine.from_paths(
+        paths, geoip_db=args.geoip_db, packs=packs, variables=_variables(args.set)
+    )
     outcomes = run_rule_tests(engine)
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes:

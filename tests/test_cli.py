@@ -645,3 +645,39 @@ def test_demo_port_out_of_range_is_a_usage_error(
         main(["demo", "--port", port])
     assert exc.value.code == 2
     assert f"argument --port: '{port}' is not a TCP port (0 to 65535)" in capsys.readouterr().err
+
+
+def test_test_takes_the_sites_variables_as_its_message_says(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A test of a rule with a required variable failed with "... or --set agent=...
+    # (command line)", and `compliance test --set agent=...` was an unrecognised argument.
+    (tmp_path / "r.yaml").write_text(
+        """version: 1
+rules:
+  - id: label
+    title: Label
+    jurisdictions: [RU]
+    notice:
+      variables: {agent: null}
+      text: {en: "By {agent}"}
+    tests:
+      - name: the site's name goes in
+        reader: {country: RU}
+        expect: {notices: [label]}
+      - name: a test's own value replaces the site's
+        reader: {country: RU}
+        request: {variables: {agent: Example Media}}
+        expect: {notices: [label]}
+""",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1
+    assert "--set agent=..." in out
+    code, out, err = run(capsys, "test", str(tmp_path), "--set", "agent=Our Site")
+    assert code == 0, out + err
+    assert "2 passed, 0 failed" in out
+    code, _, err = run(capsys, "test", str(tmp_path), "--set", "agnet=Our Site")
+    assert code == 2
+    assert "variables 'agnet' are not used by any rule" in err
