@@ -97,7 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--accept-language", metavar="S", help="Accept-Language header")
     check.add_argument("--page-language", metavar="LANG", help="language of the page")
     check.add_argument("--at", metavar="DATE", help="date (YYYY-MM-DD), default today (UTC)")
-    check.add_argument("--tag", action="append", default=[], metavar="T", help="content tag")
+    check.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="T",
+        help="content tag (repeatable, or comma-separated as in X-Compliance-Tags)",
+    )
     check.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
     )
@@ -354,6 +360,15 @@ def _test(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _tags(values: Sequence[str]) -> frozenset[str]:
+    """The ``--tag`` values read as the middleware reads an ``X-Compliance-Tags`` header:
+    comma-separated, spaces around each tag dropped (``--tag 'withheld, other'`` is two
+    tags, not one that no rule names)."""
+    from .core import tags_of
+
+    return frozenset().union(*(tags_of(value) for value in values))
+
+
 def _parse_date(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -394,7 +409,7 @@ def _check(args: argparse.Namespace) -> int:
         accept_language=args.accept_language,
         page_language=args.page_language,
         at=at,
-        tags=args.tag,
+        tags=_tags(args.tag),
     )
     page = _read_page(args.page) if args.page is not None else None
     if args.format == "json":

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -681,3 +682,32 @@ rules:
     code, _, err = run(capsys, "test", str(tmp_path), "--set", "agnet=Our Site")
     assert code == 2
     assert "variables 'agnet' are not used by any rule" in err
+
+
+@pytest.mark.parametrize("given", [["withheld, other"], [" withheld "], ["other", "withheld"]])
+def test_check_reads_tags_as_the_middleware_reads_the_tags_header(
+    capsys: pytest.CaptureFixture[str], given: list[str]
+) -> None:
+    # `--tag 'withheld, other'` was one tag no rule names: "Notices: none", while the
+    # middleware, sent `X-Compliance-Tags: withheld, other`, showed withheld-notice.
+    from compliance import Engine
+    from compliance.testing import FixedGeolocator, call_wsgi, wsgi_environ
+    from compliance.wsgi import ComplianceMiddleware
+
+    def page(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        headers = [("Content-Type", "text/html"), ("X-Compliance-Tags", ", ".join(given))]
+        start_response("200 OK", headers)
+        return [b"<html><body><p>story</p></body></html>"]
+
+    engine = Engine.from_paths(packs=["withheld"], geolocator=FixedGeolocator("RU"))
+    try:
+        app = ComplianceMiddleware(page, engine)
+        response = call_wsgi(app, wsgi_environ("/story", headers=[("Host", "news.example")]))
+    finally:
+        engine.close()
+    assert response.notices == ["withheld-notice"]
+    tags = [arg for tag in given for arg in ("--tag", tag)]
+    where = ["--pack", "withheld", "--url", "https://news.example/story"]
+    code, out, err = run(capsys, "check", "--country", "RU", *where, *tags, "--format", "json")
+    assert code == 0, err
+    assert [n["rule"] for n in json.loads(out)["notices"]] == response.notices
