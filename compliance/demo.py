@@ -38,6 +38,7 @@ from .asgi import ComplianceMiddleware
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
+from .globs import reference_match
 from .models import Block, Notice, Texts, VariableValue
 from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
 
@@ -543,6 +544,27 @@ def _sample_reader(codes: Iterable[str], regions: Mapping[str, Any]) -> Simulati
     return None
 
 
+def _sample_text(pattern: str) -> str:
+    """A text the glob ``pattern`` matches: each run of stars and each ``?`` stands for an
+    ``x`` (an empty run would leave ``/news//story`` for ``/news/*/story``, which the
+    middleware reads as ``/news/story``, where the rule does not apply).
+
+    >>> _sample_text("/news/*/story-?.html"), _sample_text("/a/**"), _sample_text("cdn-*.example")
+    ('/news/x/story-x.html', '/a/x', 'cdn-x.example')
+    """
+    return re.sub(r"\*+|\?", "x", pattern)
+
+
+def _sample_path(paths: Iterable[str], excluded: Iterable[str]) -> str:
+    """A path the rule applies to, for the preview's "try it" link: the first of ``paths``
+    (any path without them) that ``excluded`` does not carve out."""
+    candidates = [_sample_text(p) for p in paths] or ["/", "/news/story"]
+    for candidate in candidates:
+        if not any(reference_match(glob, candidate, host=False) for glob in excluded):
+            return candidate
+    return candidates[0]
+
+
 def _shown_path(file: str) -> str:
     """Relative to the working directory when the file is under it (shorter to read)."""
     try:
@@ -648,15 +670,11 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
     sample = _sample_reader(rule.jurisdictions, regions)
     try_it = ""
     if sample is not None:
-        host = next((h.replace("*.", "news.") for h in rule.hosts if "?" not in h), None)
-        sample = dataclasses.replace(
-            sample,
-            host=host if host and "*" not in host else None,
-            tags=tuple(rule.tags[:1]),
-        )
-        path = "/"
-        if rule.paths:
-            path = re.sub(r"\*+", "", rule.paths[0]).replace("?", "x") or "/"
+        host = None
+        if rule.hosts:
+            host = _sample_text(re.sub(r"^\*\.", "news.", rule.hosts[0]))
+        sample = dataclasses.replace(sample, host=host, tags=tuple(rule.tags[:1]))
+        path = _sample_path(rule.paths, rule.exclude_paths)
         query = urlencode([*parse_qsl(sample.query()), ("next", path)])
         try_it = f' · <a href="/simulate?{_e(query)}">try it as {_e(sample.describe())}</a>'
     description = f"<p>{_e(rule.description)}</p>" if rule.description else ""

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import httpx
 import pytest
@@ -455,3 +455,59 @@ def test_the_demo_shows_what_is_withheld(engine: Engine) -> None:
     elsewhere = get(engine, "/simulate?country=DE", "/").text
     assert "withheld:" not in elsewhere
     assert 'class="withholdable"' in elsewhere
+
+
+TRY_IT_RULES = """\
+version: 1
+rules:
+  - id: one-segment
+    title: A star within a segment
+    jurisdictions: [FR]
+    paths: ["/news/*/story.html"]
+    notice: {text: {en: One segment.}}
+  - id: host-with-a-star
+    title: A star inside a host name
+    jurisdictions: [FR]
+    hosts: ["cdn-*.example"]
+    notice: {text: {en: Star host.}}
+  - id: one-character
+    title: A question mark in a host and a path
+    jurisdictions: [DE]
+    hosts: ["news?.example"]
+    paths: ["/item-?/"]
+    notice: {text: {en: One character.}}
+  - id: not-the-front-page
+    title: Every page but the front page
+    jurisdictions: [DE]
+    exclude_paths: ["/"]
+    notice: {text: {en: Not the front page.}}
+"""
+
+
+def test_every_try_it_link_of_the_preview_shows_its_rule(tmp_path: Path) -> None:
+    # "/news/*/story.html" gave the link /news//story.html, which the middleware reads as
+    # /news/story.html: "notices: none", as if the rule did not work; a host with a star
+    # or a "?" gave no host at all, and an excluded "/" was still the page linked to.
+    import html as markup
+    import re
+
+    (tmp_path / "rules.yaml").write_text(TRY_IT_RULES, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        preview = get(engine, "/rules").text
+        links = re.findall(
+            r'<section class="rule" id="([^"]+)".*?href="(/simulate\?[^"]+)"', preview
+        )
+        assert sorted(rule for rule, _ in links) == [
+            "host-with-a-star",
+            "not-the-front-page",
+            "one-character",
+            "one-segment",
+        ]
+        for rule, link in links:
+            query = markup.unescape(link)
+            target = dict(parse_qsl(query.partition("?")[2]))["next"]
+            article = get(engine, query, target).text
+            assert f'data-compliance-rule="{rule}"' in article, (rule, query)
+    finally:
+        engine.close()
