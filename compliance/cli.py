@@ -626,6 +626,7 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
             "notices": [],
             "bytes_removed": 0,
             "not_edited": None,
+            "cut": False,
         }
     headers = [("Content-Type", "text/html")]
     if page_language:
@@ -644,14 +645,20 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
     else:
         edited = page
     counts = core.metrics()
-    # The fail mode's causes: the page went out cut short (or refused), notices lost.
-    causes = [*counts["pages_cut"], *counts["notices_not_delivered"]]
+    # The fail mode's causes: the page cut short (its notices still put in), or notices
+    # lost. With content to withhold, the fail mode ends the document where editing stopped
+    # (never the original); only notices with no place at the end leave it whole.
+    lost = counts["notices_not_delivered"]
+    cut = bool(counts["pages_cut"]) or (
+        bool(decision.withholds) and any(cause != "not inserted" for cause in lost)
+    )
     return {
         "status": status,
         "withheld": dict(counts["withheld"]),
         "notices": [r.decode("utf-8", "replace") for r in _NOTICE.findall(edited)],
         "bytes_removed": max(0, len(page) - len(edited) + _inserted(edited)),
-        "not_edited": ", ".join(dict.fromkeys(causes)) or None,
+        "not_edited": ", ".join(dict.fromkeys([*counts["pages_cut"], *lost])) or None,
+        "cut": cut,
     }
 
 
@@ -674,12 +681,17 @@ def _describe_page(path: str, report: dict[str, Any], withholds: Sequence[Any]) 
         else:
             lines.append(f"  answered with {report['status']} instead (see Block above)")
         return "\n".join(lines)
-    if report["not_edited"]:
+    if report["cut"]:
         lines.append(
             f"  cut short: the page cannot be edited safely ({report['not_edited']}); the "
             "reader gets it only up to where that was found"
         )
-    elif not report["withheld"]:
+    elif report["not_edited"]:
+        lines.append(
+            f"  notices not put in ({report['not_edited']}): the middleware's fail mode "
+            "sends the page without them"
+        )
+    if not report["withheld"] and not report["cut"]:
         lines.append("  nothing withheld")
     silent = {w.rule_id for w in withholds if not w.locales}
     for rule, count in report["withheld"].items():

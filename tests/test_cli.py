@@ -634,7 +634,8 @@ def test_check_page_says_when_the_middleware_would_cut_the_page_short(
     assert "nothing withheld" not in out
     assert "  cut short: the page cannot be edited safely (withhold uncertain)" in out
     code, out, _ = run(capsys, *args, "--format", "json")
-    assert json.loads(out)["page"]["not_edited"] == "withhold uncertain"
+    report = json.loads(out)["page"]
+    assert (report["not_edited"], report["cut"]) == ("withhold uncertain", True)
 
 
 @pytest.mark.parametrize("port", ["70000", "-1", "65536", "http"])
@@ -711,3 +712,24 @@ def test_check_reads_tags_as_the_middleware_reads_the_tags_header(
     code, out, err = run(capsys, "check", "--country", "RU", *where, *tags, "--format", "json")
     assert code == 0, err
     assert [n["rule"] for n in json.loads(out)["notices"]] == response.notices
+
+
+def test_check_page_without_a_place_for_the_notice_is_sent_whole_without_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Nothing is withheld, so the fail mode sends the page as it is: not "cut short".
+    page = tmp_path / "page.html"
+    page.write_text("<!-- never closed <html><body><p>story</p></body></html>", "utf-8")
+    code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page))
+    assert code == 0
+    assert "cut short" not in out
+    assert (
+        f"Page {page}:\n"
+        "  notices not put in (not inserted): the middleware's fail mode sends the page "
+        "without them\n"
+        "  nothing withheld\n"
+        "  notices in the page: none"
+    ) in out
+    code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page), "--format", "json")
+    report = json.loads(out)["page"]
+    assert (report["not_edited"], report["cut"], report["notices"]) == ("not inserted", False, [])
