@@ -15,6 +15,7 @@ happen while serving; the middleware catches them, logs them and applies its fai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,9 +86,29 @@ class VariableMissing(ComplianceFault):
         )
 
 
+# Line breaks, other control characters and bidirectional controls: a problem printed with
+# them (a value quoted from the rule file, a file name) would not be the one line that
+# editors and CI read as FILE:LINE:COL (a second line could pass for a problem of its own, or
+# for a CI workflow command), or would not read on screen in the order it was written.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks, control characters and bidirectional controls escaped.
+
+    >>> print(one_line("'R\\nU' and 'DE\\u202e'"))
+    'R\\nU' and 'DE\\u202e'
+    """
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
-    """One problem found in a rule file, with its position (1-based line and column)."""
+    """One problem found in a rule file, with its position (1-based line and column). As a
+    string it is one ``FILE:LINE:COL: message`` line, whatever the file name and the values
+    the message quotes hold (see :func:`one_line`)."""
 
     file: str
     line: int
@@ -95,7 +116,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+        return one_line(f"{self.file}:{self.line}:{self.column}: {self.message}")
 
 
 class RuleError(ComplianceError):

@@ -30,7 +30,7 @@ import pydantic
 
 from . import yamlpos
 from .__about__ import __version__
-from .errors import ConfigurationError, Problem, RuleError
+from .errors import ConfigurationError, Problem, RuleError, one_line
 from .locales import parse_locale
 from .models import (
     FORMAT_VERSION,
@@ -142,7 +142,7 @@ class Finding(Problem):
 
     def __str__(self) -> str:
         kind = f"{self.severity}: " if self.severity != "error" else ""
-        return f"{self.file}:{self.line}:{self.column}: {kind}{self.message}"
+        return one_line(f"{self.file}:{self.line}:{self.column}: {kind}{self.message}")
 
 
 def bundled_rules_path() -> Path:

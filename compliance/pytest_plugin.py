@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from .engine import Engine
-from .errors import ComplianceFault, ConfigurationError, RuleError
+from .errors import ComplianceFault, ConfigurationError, RuleError, one_line
 from .loader import LoadedTest
 from .ruletests import TestOutcome, run_rule_test
 
@@ -141,7 +141,7 @@ class RuleFile(pytest.File):
             return
         seen: dict[str, int] = {}
         for loaded in self.tests:
-            name = loaded.test.name
+            name = one_line(loaded.test.name)  # a node id is one line
             if loaded.rule_id is not None:
                 name = f"{loaded.rule_id}: {name}"
             seen[name] = seen.get(name, 0) + 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .decision import Decision
 from .engine import Engine
-from .errors import ComplianceFault
+from .errors import ComplianceFault, one_line
 from .geo import UNKNOWN, Location
 from .loader import LoadedTest
 
@@ -31,7 +31,7 @@ class TestOutcome:
     @property
     def title(self) -> str:
         owner = f"rule '{self.test.rule_id}', " if self.test.rule_id else ""
-        return f"{self.test.where}: {owner}test '{self.test.test.name}'"
+        return one_line(f"{self.test.where}: {owner}test '{self.test.test.name}'")
 
     def report(self, *, trace: bool = True) -> str:
         """A readable account of the failure, with the decision's trace."""

@@ -733,3 +733,55 @@ def test_check_page_without_a_place_for_the_notice_is_sent_whole_without_it(
     code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page), "--format", "json")
     report = json.loads(out)["page"]
     assert (report["not_edited"], report["cut"], report["notices"]) == ("not inserted", False, [])
+
+
+FORGING = """\
+version: 1
+rules:
+  - id: "bad\\nid"
+    title: x
+    jurisdictions: ["R\\n::error file=ok.yaml,line=1::forged", "DE\\u202e"]
+    notice: {text: {en: hi}}
+"""
+
+
+def test_every_lint_problem_is_one_line_whatever_the_file_quotes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A value quoted in a message, or a file name, with a line break in it printed a second
+    # line, which CI reads as a problem (or a workflow command) of its own; a right-to-left
+    # override reordered the message on screen.
+    (tmp_path / "a\n::warning::b.yaml").write_text(FORGING, encoding="utf-8")
+    code, out, _ = run(capsys, "lint", str(tmp_path))
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert all(line.startswith(f"{tmp_path}/a\\n::warning::b.yaml:") for line in lines)
+    assert "'bad\\nid' is not a valid name" in lines[0]
+    assert "'R\\n::error file=ok.yaml,line=1::forged' is not a jurisdiction" in lines[1]
+    assert "'DE\\u202e' is not a jurisdiction" in lines[2]
+
+
+def test_a_rule_test_name_is_printed_on_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "r.yaml").write_text(
+        """version: 1
+rules:
+  - id: r
+    title: R
+    jurisdictions: [DE]
+    notice: {text: {en: hi}}
+    tests:
+      - name: "passes\\n::error file=r.yaml,line=1::forged"
+        reader: {country: DE}
+        expect: {applies: true}
+""",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 0
+    assert out.splitlines() == [
+        f"{tmp_path}/r.yaml:8:9: rule 'r', test 'passes\\n::error file=r.yaml,line=1::forged': ok",
+        "1 passed, 0 failed",
+    ]

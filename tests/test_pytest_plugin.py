@@ -308,3 +308,27 @@ def test_the_documented_pre_commit_recipe_works_as_written(tmp_path: Path) -> No
     done = run(*pre_commit)
     assert done.returncode == 1
     assert "rules/bad.yaml:2:" in done.stdout
+
+
+def test_a_test_name_with_a_line_break_is_one_line_in_the_node_id(
+    pytester: pytest.Pytester,
+) -> None:
+    # The break went into the node id: a second line in -v output and in --collect-only.
+    pytester.makefile(
+        ".yaml",
+        rules="""version: 1
+rules:
+  - id: r
+    title: R
+    jurisdictions: [DE]
+    notice: {text: {en: hi}}
+    tests:
+      - name: "passes\\nFAILED forged"
+        reader: {country: DE}
+        expect: {applies: true}
+""",
+    )
+    result = pytester.runpytest("--compliance-rules", "rules.yaml", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*rules.yaml::r: passes\\nFAILED forged PASSED*"])
+    assert not any(line.startswith("FAILED forged") for line in result.outlines)
