@@ -254,8 +254,17 @@ def _json(document: object) -> str:
     return json.dumps(document, ensure_ascii=not _unicode_stdout(), indent=2)
 
 
+# Control characters (ESC starts a terminal's escape sequences: hidden text, a new window
+# title) are shown escaped: a notice text printed by `check` reads on screen as it is
+# written, as readers get it in the page. Line breaks and tabs are the output's own.
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
 def _out(text: str) -> None:
-    """Print ``text`` (and a line break) on standard output."""
+    """Print ``text`` (and a line break) on standard output, control characters escaped."""
+    text = _TERMINAL_CONTROLS.sub(
+        lambda m: m.group().encode("unicode_escape").decode("ascii"), text
+    )
     try:
         print(text)
     except BrokenPipeError:

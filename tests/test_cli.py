@@ -785,3 +785,25 @@ rules:
         f"{tmp_path}/r.yaml:8:9: rule 'r', test 'passes\\n::error file=r.yaml,line=1::forged': ok",
         "1 passed, 0 failed",
     ]
+
+
+def test_check_shows_control_characters_of_a_text_escaped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # ESC [8m hid "in the page" on an auditor's terminal, while readers see those words
+    # in the page.
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        """version: 1
+rules:
+  - id: r
+    title: R
+    jurisdictions: [DE]
+    notice: {text: {en: "Shown \\e[8min the page\\e[0m to readers"}}
+""",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "check", "--rules", str(rules), "--country", "DE")
+    assert code == 0
+    assert "  Shown \\x1b[8min the page\\x1b[0m to readers\n" in out
+    assert "\x1b" not in out
