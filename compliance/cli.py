@@ -904,7 +904,18 @@ def _export(args: argparse.Namespace) -> int:
         if stale:
             return 1
     else:
-        for path in write_export(result, args.output):
+        try:
+            written = write_export(result, args.output)
+        except OSError as exc:  # a file where the directory goes, no permission, ...
+            if not os.path.isdir(args.output) and os.path.exists(args.output):
+                raise _UsageError(f"--output {args.output!r} is a file, not a directory") from None
+            name = exc.filename2 or exc.filename
+            where = f" ({name})" if name not in (None, args.output) else ""
+            raise _UsageError(
+                f"--output {args.output!r}: cannot write the export there{where}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        for path in written:
             _out(str(path))
     if args.strict and result.omissions:
         print(

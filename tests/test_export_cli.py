@@ -333,3 +333,23 @@ def test_nginx_path_globs_count_characters_not_bytes(pattern: str) -> None:
         data = prefix + b"".join(generator.choices(pieces, k=generator.randint(0, 4)))
         text = data.decode("utf-8", "replace")
         assert bool(regex.match(data)) == library.match(text), (pattern, data)
+
+
+def test_an_output_that_cannot_be_written_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each was a FileExistsError / NotADirectoryError / IsADirectoryError traceback.
+    a_file = tmp_path / "edge"
+    a_file.write_text("", encoding="utf-8")
+    taken = tmp_path / "taken"
+    (taken / "worker.mjs").mkdir(parents=True)
+    cases = [
+        (a_file, f"--output '{a_file}' is a file, not a directory"),
+        (a_file / "cloudflare", f"--output '{a_file}/cloudflare': cannot write the export "),
+        (taken, f"--output '{taken}': cannot write the export there ({taken}/worker.mjs): "),
+    ]
+    for output, message in cases:
+        assert cloudflare(output) == 2
+        err = capsys.readouterr().err
+        assert f"compliance export: {message}" in err
+        assert "Traceback" not in err
