@@ -49,9 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="compliance",
         description="Jurisdiction-aware legal notices: check, test and lint rule packs.",
     )
-    parser.add_argument(
-        "--version", action=_VersionAction, help="show the version and the C accelerators in use"
-    )
+    parser.add_argument("--version", action=_VersionAction, help="show the version")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     lint = commands.add_parser("lint", help="check rule files; FILE:LINE:COL lines on problems")

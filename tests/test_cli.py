@@ -299,6 +299,11 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.splitlines() == [f"compliance {__version__}"]
+    # The help promised "the C accelerators in use": they were removed, and --version
+    # prints the version alone.
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--version   show the version\n" in capsys.readouterr().out
 
 
 def test_valid_codes_in_any_case_still_work(capsys: pytest.CaptureFixture[str]) -> None:
