@@ -272,6 +272,8 @@ def _out(text: str) -> None:
 
 
 def _flush_stdout() -> None:
+    if sys.stdout is None:  # started with standard output closed: nothing was printed
+        return
     try:
         sys.stdout.flush()
     except BrokenPipeError:

@@ -812,3 +812,19 @@ rules:
     assert code == 0
     assert "  Shown \\x1b[8min the page\\x1b[0m to readers\n" in out
     assert "\x1b" not in out
+
+
+def test_a_closed_standard_output_keeps_the_exit_code(tmp_path: Path) -> None:
+    # `compliance lint rules/ >&-`: nothing can be printed, the lint still fails (exit 1),
+    # and success is still 0; neither is a traceback.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules: [{id: r, title: x, jurisdictions: [ZZ]}]\n", "utf-8")
+    for args, expected in ((["lint", str(bad)], 1), (["schema"], 0)):
+        result = subprocess.run(
+            ["sh", "-c", 'exec "$0" -m compliance "$@" >&-', sys.executable, *args],
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == expected, result.stderr.decode()
+        assert b"Traceback" not in result.stderr
