@@ -430,7 +430,7 @@ def _check(args: argparse.Namespace) -> int:
     _out(_describe_decision(decision, args.page_language, explain=args.explain))
     if page is not None:
         report = _page_report(decision, args.url, args.page_language, page)
-        _out(_describe_page(args.page, report, decision.withholds))
+        _out(_describe_page(args.page, report, decision, args.page_language))
     return 0
 
 
@@ -582,7 +582,9 @@ def _check_language(option: str, value: str) -> None:
 
 
 _MAX_PAGE = 64 * 1024 * 1024
-_NOTICE = re.compile(rb'<aside class="compliance-notice" data-compliance-rule="([^"]*)"')
+_NOTICE = re.compile(
+    rb'<aside class="compliance-notice" data-compliance-rule="([^"]*)"(?: lang="([^"]*)")?'
+)
 
 
 def _read_page(path: str) -> bytes:
@@ -633,6 +635,7 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
             "status": early.status,
             "withheld": {},
             "notices": [],
+            "locales": {},
             "bytes_removed": 0,
             "not_edited": None,
             "cut": False,
@@ -653,6 +656,7 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
         status = next((e.status for e in reversed(events) if isinstance(e, Start)), 200)
     else:
         edited = page
+    found = _NOTICE.findall(edited)
     counts = core.metrics()
     # The fail mode's causes: the page cut short (its notices still put in), or notices
     # lost. With content to withhold, the fail mode ends the document where editing stopped
@@ -664,7 +668,14 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
     return {
         "status": status,
         "withheld": dict(counts["withheld"]),
-        "notices": [r.decode("utf-8", "replace") for r in _NOTICE.findall(edited)],
+        "notices": [rule.decode("utf-8", "replace") for rule, _ in found],
+        # The locale each notice went in with: with no Content-Language, the page's own
+        # <html lang> chooses it, as it does for readers.
+        "locales": {
+            rule.decode("utf-8", "replace"): lang.decode("utf-8", "replace")
+            for rule, lang in found
+            if lang
+        },
         "bytes_removed": max(0, len(page) - len(edited) + _inserted(edited)),
         "not_edited": ", ".join(dict.fromkeys([*counts["pages_cut"], *lost])) or None,
         "cut": cut,
@@ -679,7 +690,9 @@ def _inserted(edited: bytes) -> int:
     return total
 
 
-def _describe_page(path: str, report: dict[str, Any], withholds: Sequence[Any]) -> str:
+def _describe_page(
+    path: str, report: dict[str, Any], decision: Any, page_language: str | None
+) -> str:
     lines = [f"Page {path}:"]
     if report["status"] != 200:
         if report["not_edited"]:
@@ -702,16 +715,31 @@ def _describe_page(path: str, report: dict[str, Any], withholds: Sequence[Any]) 
         )
     if not report["withheld"] and not report["cut"]:
         lines.append("  nothing withheld")
-    silent = {w.rule_id for w in withholds if not w.locales}
+    silent = {w.rule_id for w in decision.withholds if not w.locales}
     for rule, count in report["withheld"].items():
         noun = "element" if count == 1 else "elements"
         how = "removed without a trace" if rule in silent else "each replaced by its placeholder"
         lines.append(f"  withheld by {rule}: {count} {noun}, {how}")
     if report["bytes_removed"]:
         lines.append(f"  {report['bytes_removed']} bytes of the page's own markup removed")
-    notices = ", ".join(report["notices"]) or "none"
-    lines.append(f"  notices in the page: {notices}")
+    locales = report["locales"]
+    notices = ", ".join(
+        f"{rule} ({locales[rule]})" if rule in locales else rule for rule in report["notices"]
+    )
+    lines.append(f"  notices in the page: {notices or 'none'}")
+    for notice in decision.notices:
+        shown = decision.locale_for(notice, page_language)
+        used = locales.get(notice.rule_id)
+        if used is not None and not _same_locale(used, shown):
+            lines.append(
+                f"  {notice.rule_id} goes in as {used} (the page's own language), not {shown} "
+                f"as shown above: add --page-language {used} to see that text"
+            )
     return "\n".join(lines)
+
+
+def _same_locale(one: str, other: str) -> bool:
+    return one.replace("_", "-").lower() == other.replace("_", "-").lower()
 
 
 def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:

@@ -828,3 +828,26 @@ def test_a_closed_standard_output_keeps_the_exit_code(tmp_path: Path) -> None:
         )
         assert result.returncode == expected, result.stderr.decode()
         assert b"Traceback" not in result.stderr
+
+
+def test_check_page_says_which_locale_the_page_itself_chooses(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A page declaring <html lang="uk"> gets the Ukrainian notice from the middleware;
+    # `check --page` showed the Russian text, and nothing said it is not the one that goes in.
+    page = tmp_path / "page.html"
+    page.write_text('<!DOCTYPE html><html lang="uk"><body><h1>Новини</h1></body></html>', "utf-8")
+    code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page))
+    assert code == 0
+    assert "Notice: ru-undesirable-organization (ru, " in out
+    assert "  notices in the page: ru-undesirable-organization (uk)\n" in out
+    assert (
+        "  ru-undesirable-organization goes in as uk (the page's own language), not ru as "
+        "shown above: add --page-language uk to see that text"
+    ) in out
+    args = ["check", "--country", "RU", "--page", str(page), "--page-language", "uk"]
+    code, out, _ = run(capsys, *args)
+    assert "Notice: ru-undesirable-organization (uk, " in out
+    assert "goes in as" not in out
+    code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page), "--format", "json")
+    assert json.loads(out)["page"]["locales"] == {"ru-undesirable-organization": "uk"}
