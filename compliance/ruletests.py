@@ -10,6 +10,7 @@ from .engine import Engine
 from .errors import ComplianceFault, one_line
 from .geo import UNKNOWN, Location
 from .loader import LoadedTest
+from .models import Expect
 
 __all__ = ["TestOutcome", "run_rule_tests"]
 
@@ -99,7 +100,7 @@ def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
         at=request.at,
     )
     expect = test.expect
-    failures: list[str] = []
+    failures: list[str] = _unchecked(test.expect)
     notice_ids = [n.rule_id for n in decision.notices]
     block_id = decision.block.rule_id if decision.block is not None else None
     rule_id = loaded.rule_id
@@ -125,6 +126,27 @@ def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
             failures.append(f"expected locale {expect.locale!r}, got {locale!r}")
     failures += _render_failures(decision)
     return TestOutcome(loaded, tuple(failures), decision)
+
+
+# What an expectation written with no value (`notices:` on a line of its own is null in
+# YAML) would have checked, had it been written out; `block: null` alone means something
+# ("no block").
+_EMPTY_MEANS = {
+    "notices": "`notices: []` for no notices",
+    "withholds": "`withholds: []` for nothing withheld",
+    "applies": "`applies: false` or `applies: true`",
+    "locale": "the locale expected",
+}
+
+
+def _unchecked(expect: Expect) -> list[str]:
+    """Expectations given with no value: they check nothing, so a test that reads "no
+    notices" would pass with one. Each is a failure saying what to write."""
+    return [
+        f"`{name}:` has no value, so it checks nothing: write {what}, or leave it out"
+        for name, what in _EMPTY_MEANS.items()
+        if name in expect.model_fields_set and getattr(expect, name) is None
+    ]
 
 
 def _locale_of(decision: Decision, rule_id: str | None) -> str | None:

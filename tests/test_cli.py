@@ -851,3 +851,45 @@ def test_check_page_says_which_locale_the_page_itself_chooses(
     assert "goes in as" not in out
     code, out, _ = run(capsys, "check", "--country", "RU", "--page", str(page), "--format", "json")
     assert json.loads(out)["page"]["locales"] == {"ru-undesirable-organization": "uk"}
+
+
+def test_an_expectation_written_with_no_value_fails_instead_of_checking_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # `notices:` alone on its line is null in YAML: the test "no notice for Germans" passed
+    # while Germans got one.
+    (tmp_path / "r.yaml").write_text(
+        """version: 1
+rules:
+  - id: shown
+    title: Shown
+    jurisdictions: [DE]
+    notice: {text: {en: Hello.}}
+    tests:
+      - name: no value for applies
+        reader: {country: DE}
+        expect:
+          applies:
+tests:
+  - name: Germans see no notice
+    reader: {country: DE}
+    expect:
+      notices:
+  - name: nothing withheld, in English
+    reader: {country: DE}
+    expect: {withholds: null, locale: null, block: null}
+  - name: written out, it checks
+    reader: {country: DE}
+    expect: {notices: [shown], withholds: [], block: null}
+""",
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "test", str(tmp_path))
+    assert code == 1
+    assert "`applies:` has no value, so it checks nothing: write `applies: false` or " in out
+    assert "`notices:` has no value, so it checks nothing: write `notices: []` for no " in out
+    assert "`withholds:` has no value, so it checks nothing: write `withholds: []` for " in out
+    assert "`locale:` has no value, so it checks nothing: write the locale expected" in out
+    assert "`block:` has no value" not in out  # block: null means "no block"
+    assert "test 'written out, it checks': ok" in out
+    assert "1 passed, 3 failed" in out
