@@ -585,6 +585,9 @@ _MAX_PAGE = 64 * 1024 * 1024
 _NOTICE = re.compile(
     rb'<aside class="compliance-notice" data-compliance-rule="([^"]*)"(?: lang="([^"]*)")?'
 )
+_PLACEHOLDER = re.compile(
+    rb'<aside class="compliance-withheld" data-compliance-rule="([^"]*)" lang="([^"]*)"'
+)
 
 
 def _read_page(path: str) -> bytes:
@@ -636,6 +639,7 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
             "withheld": {},
             "notices": [],
             "locales": {},
+            "placeholder_locales": {},
             "bytes_removed": 0,
             "not_edited": None,
             "cut": False,
@@ -675,6 +679,10 @@ def _page_report(decision: Any, url: str, page_language: str | None, page: bytes
             rule.decode("utf-8", "replace"): lang.decode("utf-8", "replace")
             for rule, lang in found
             if lang
+        },
+        "placeholder_locales": {
+            rule.decode("utf-8", "replace"): lang.decode("utf-8", "replace")
+            for rule, lang in _PLACEHOLDER.findall(edited)
         },
         "bytes_removed": max(0, len(page) - len(edited) + _inserted(edited)),
         "not_edited": ", ".join(dict.fromkeys([*counts["pages_cut"], *lost])) or None,
@@ -716,9 +724,12 @@ def _describe_page(
     if not report["withheld"] and not report["cut"]:
         lines.append("  nothing withheld")
     silent = {w.rule_id for w in decision.withholds if not w.locales}
+    placeholders = report["placeholder_locales"]
     for rule, count in report["withheld"].items():
         noun = "element" if count == 1 else "elements"
         how = "removed without a trace" if rule in silent else "each replaced by its placeholder"
+        if rule in placeholders:
+            how += f" ({placeholders[rule]})"
         lines.append(f"  withheld by {rule}: {count} {noun}, {how}")
     if report["bytes_removed"]:
         lines.append(f"  {report['bytes_removed']} bytes of the page's own markup removed")
@@ -727,13 +738,17 @@ def _describe_page(
         f"{rule} ({locales[rule]})" if rule in locales else rule for rule in report["notices"]
     )
     lines.append(f"  notices in the page: {notices or 'none'}")
-    for notice in decision.notices:
-        shown = decision.locale_for(notice, page_language)
-        used = locales.get(notice.rule_id)
+    chosen = [
+        *((notice, locales, "") for notice in decision.notices),
+        *((withhold, placeholders, "'s placeholder") for withhold in decision.withholds),
+    ]
+    for match, used_by_rule, what in chosen:
+        shown = decision.locale_for(match, page_language)
+        used = used_by_rule.get(match.rule_id)
         if used is not None and not _same_locale(used, shown):
             lines.append(
-                f"  {notice.rule_id} goes in as {used} (the page's own language), not {shown} "
-                f"as shown above: add --page-language {used} to see that text"
+                f"  {match.rule_id}{what} goes in as {used} (the page's own language), not "
+                f"{shown} as shown above: add --page-language {used} to see that text"
             )
     return "\n".join(lines)
 

@@ -893,3 +893,25 @@ tests:
     assert "`block:` has no value" not in out  # block: null means "no block"
     assert "test 'written out, it checks': ok" in out
     assert "1 passed, 3 failed" in out
+
+
+def test_check_page_says_which_locale_placeholders_go_in_with(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<!DOCTYPE html><html lang="en"><body><h1>News</h1>'
+        '<p data-compliance-withhold="legal-demand">the part withheld</p></body></html>',
+        "utf-8",
+    )
+    where = ["--pack", "withheld", "--url", "https://news.example/story", "--page", str(page)]
+    code, out, _ = run(capsys, "check", "--country", "RU", *where)
+    assert code == 0
+    assert "  placeholder (ru, " in out
+    assert "withheld by withheld-content: 1 element, each replaced by its placeholder (en)" in out
+    assert (
+        "  withheld-content's placeholder goes in as en (the page's own language), not ru as "
+        "shown above: add --page-language en to see that text"
+    ) in out
+    code, out, _ = run(capsys, "check", "--country", "RU", *where, "--format", "json")
+    assert json.loads(out)["page"]["placeholder_locales"] == {"withheld-content": "en"}
