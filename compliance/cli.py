@@ -248,14 +248,18 @@ def _unicode_stdout() -> bool:
 
 
 def _json(document: object) -> str:
-    # \u escapes keep the JSON valid where the output's encoding lacks a character.
-    return json.dumps(document, ensure_ascii=not _unicode_stdout(), indent=2)
+    # \u escapes keep the JSON valid where the output's encoding lacks a character, and
+    # for DEL and the C1 controls json.dumps leaves as they are (_out would escape them in
+    # a way JSON does not read).
+    text = json.dumps(document, ensure_ascii=not _unicode_stdout(), indent=2)
+    return _JSON_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 # Control characters (ESC starts a terminal's escape sequences: hidden text, a new window
 # title) are shown escaped: a notice text printed by `check` reads on screen as it is
 # written, as readers get it in the page. Line breaks and tabs are the output's own.
 _TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_JSON_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
 def _out(text: str) -> None:

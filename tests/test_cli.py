@@ -915,3 +915,22 @@ def test_check_page_says_which_locale_placeholders_go_in_with(
     ) in out
     code, out, _ = run(capsys, "check", "--country", "RU", *where, "--format", "json")
     assert json.loads(out)["page"]["placeholder_locales"] == {"withheld-content": "en"}
+
+
+def test_check_json_stays_valid_with_c1_controls_in_a_text(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # json.dumps leaves DEL and C1 controls as they are; escaped for the terminal as \x9b
+    # they made the document invalid JSON.
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - id: r\n    title: R\n    jurisdictions: [DE]\n"
+        '    notice: {text: {en: "A\\x9b8mB \\x7f C"}}\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run(
+        capsys, "check", "--rules", str(rules), "--country", "DE", "--format", "json"
+    )
+    assert code == 0
+    assert json.loads(out)["notices"][0]["text"] == "A\x9b8mB \x7f C"
+    assert "\x9b" not in out
