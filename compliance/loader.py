@@ -198,6 +198,12 @@ def resolve_sources(
     if paths is None and packs is None:
         packs = DEFAULT_PACKS
     sources: list[str | os.PathLike[str]] = list(paths or ())
+    if any(os.fspath(path) == "" for path in sources):
+        # Path("") is the working directory: `compliance lint "$RULES"` with RULES unset
+        # would lint (and an engine load) whatever YAML is there, not the rules meant.
+        raise ConfigurationError(
+            "a rule path is empty (''): give a rule file or folder (an unset variable?)"
+        )
     sources += [pack_path(name) for name in packs or ()]
     return sources
 

@@ -934,3 +934,21 @@ def test_check_json_stays_valid_with_c1_controls_in_a_text(
     assert code == 0
     assert json.loads(out)["notices"][0]["text"] == "A\x9b8mB \x7f C"
     assert "\x9b" not in out
+
+
+def test_an_empty_rule_path_is_a_usage_error_not_the_working_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `compliance lint "$RULES"` with RULES unset linted whatever YAML was in the working
+    # directory and said "ok" (and Engine.from_paths([""]) loaded it).
+    from compliance import Engine
+    from compliance.errors import ConfigurationError
+
+    (tmp_path / "other.yaml").write_text("version: 1\nrules: []\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for args in (["lint", ""], ["test", ""], ["check", "--rules", "", "--country", "DE"]):
+        code, out, err = run(capsys, *args)
+        assert code == 2, out
+        assert "a rule path is empty ('')" in err
+    with pytest.raises(ConfigurationError, match="a rule path is empty"):
+        Engine.from_paths([""])
