@@ -3,6 +3,7 @@
 ::
 
     pytest --compliance-rules rules/ [--compliance-rules more-rules/] [--compliance-geoip-db DB]
+           [--compliance-set NAME=VALUE]...
 
 Installed with the package (entry point ``pytest11``), inert until ``--compliance-rules`` is
 given. All the paths are loaded into one engine, as ``compliance test`` does, so ids and
@@ -38,6 +39,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
         metavar="PATH",
         help="run the tests written in these rule files or directories (repeatable)",
+    )
+    group.addoption(
+        "--compliance-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a rule variable the site sets, as `compliance test --set` (repeatable)",
     )
     group.addoption(
         "--compliance-geoip-db",
@@ -152,8 +160,16 @@ class RuleFile(pytest.File):
 
 def _rule_files(session: pytest.Session, paths: list[str]) -> list[RuleFile]:
     config = session.config
+    variables: dict[str, str] = {}
+    for pair in config.getoption("compliance_set"):
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise pytest.UsageError(f"--compliance-set {pair!r}: write NAME=VALUE")
+        variables[name] = value
     try:
-        engine = Engine.from_paths(paths, geoip_db=config.getoption("compliance_geoip_db"))
+        engine = Engine.from_paths(
+            paths, geoip_db=config.getoption("compliance_geoip_db"), variables=variables
+        )
     except (ConfigurationError, ComplianceFault) as exc:
         raise pytest.UsageError(f"compliance rule tests: {exc}") from None
     except RuleError as exc:

@@ -332,3 +332,33 @@ rules:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*rules.yaml::r: passes\\nFAILED forged PASSED*"])
     assert not any(line.startswith("FAILED forged") for line in result.outlines)
+
+
+REQUIRED = """version: 1
+rules:
+  - id: label
+    title: Label
+    jurisdictions: [RU]
+    notice:
+      variables: {agent: null}
+      text: {en: "By {agent}"}
+    tests:
+      - name: the site's name goes in
+        reader: {country: RU}
+        expect: {notices: [label]}
+"""
+
+
+def test_the_sites_variables_as_compliance_test_takes_them(pytester: pytest.Pytester) -> None:
+    # The failure says "--set agent=... (command line)": pytest had no way to give it.
+    pytester.makefile(".yaml", rules=REQUIRED)
+    result = pytester.runpytest("--compliance-rules", "rules.yaml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the required variable agent has no value*"])
+    result = pytester.runpytest(
+        "--compliance-rules", "rules.yaml", "--compliance-set", "agent=Example Media"
+    )
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("--compliance-rules", "rules.yaml", "--compliance-set", "agent")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--compliance-set 'agent': write NAME=VALUE*"])
