@@ -40,6 +40,7 @@ from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
+from compliance.html import charset as charsets
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
     CACHING_HEADERS,
@@ -781,8 +782,10 @@ class BodyEditor:
         if not self.notices:
             return {}
         snippets = self._render(info)
+        # Measured as the injector encodes them (a codec only webencodings knows, such as
+        # x-user-defined, is no error there either).
         self._snippet_bytes = {
-            name: len(text.encode(info.charset, "xmlcharrefreplace"))
+            name: len(charsets.encode(str(text), info.charset))
             for name, text in snippets.items()
             if text
         }

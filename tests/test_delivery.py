@@ -552,6 +552,23 @@ def test_a_utf16_page_is_the_fail_mode(
     assert undelivered(response) == {"encoding": 1}
 
 
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [("x-user-defined", b"<p>&#1059;&#1074;&#1077;"), ("windows-1251", b"<p>\xd3\xe2\xe5")],
+)
+def test_a_page_in_any_ascii_compatible_charset_gets_its_notice(
+    call: Call, label: str, expected: bytes
+) -> None:
+    """x-user-defined is a charset a Content-Type may name (browsers honour it there): the
+    Russian notice goes in as character references, not a fault that leaves it out."""
+    page = b"<html><body><p>x</p></body></html>"
+    response = call(App(200, [("Content-Type", f"text/html; charset={label}")], [page]))
+    assert response.status == 200
+    assert expected in response.body
+    assert LAST_METRICS["notices_injected"] == {f"{RULE}|RU": 1}
+    assert not LAST_METRICS["notices_not_delivered"]
+
+
 TOP_AND_BOTTOM = """\
 version: 1
 rules:
