@@ -6,6 +6,7 @@ chunks and in random splits, the output must be the same.
 
 from __future__ import annotations
 
+import html
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -418,11 +419,11 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
 @pytest.mark.parametrize(
     ("doc", "charset", "expected"),
     [
-        pytest.param(b"<p>x", None, PageInfo(None, "utf-8", None), id="defaults"),
-        pytest.param(b'<html lang="ru"><p>x', None, PageInfo("ru", "utf-8", None), id="lang"),
-        pytest.param(b"<HTML xml:lang=uk>x", None, PageInfo("uk", "utf-8", None), id="xml-lang"),
+        pytest.param(b"<p>x", None, PageInfo(None, "ascii", None), id="defaults"),
+        pytest.param(b'<html lang="ru"><p>x', None, PageInfo("ru", "ascii", None), id="lang"),
+        pytest.param(b"<HTML xml:lang=uk>x", None, PageInfo("uk", "ascii", None), id="xml-lang"),
         pytest.param(
-            b"<body><html lang=ru>", None, PageInfo(None, "utf-8", None), id="lang-too-late"
+            b"<body><html lang=ru>", None, PageInfo(None, "ascii", None), id="lang-too-late"
         ),
         pytest.param(
             b"<meta charset='windows-1251'><p>x",
@@ -445,8 +446,8 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
         pytest.param(
             b"<meta charset=no-such-charset>x",
             "also-unknown",
-            PageInfo(None, "utf-8", None),
-            id="unknown-charsets-fall-back-to-utf-8",
+            PageInfo(None, "ascii", None),
+            id="unknown-charsets-are-no-declaration",
         ),
         pytest.param(
             b"<meta charset=utf-16>x", None, PageInfo(None, "utf-8", None), id="meta-utf-16"
@@ -454,13 +455,13 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
         pytest.param(
             b"<script nonce='n1'></script><style nonce=n2></style>x",
             None,
-            PageInfo(None, "utf-8", "n1"),
+            PageInfo(None, "ascii", "n1"),
             id="nonce",
         ),
         pytest.param(
             b'<link rel=stylesheet nonce="a&amp;b">x',
             None,
-            PageInfo(None, "utf-8", "a&b"),
+            PageInfo(None, "ascii", "a&b"),
             id="nonce-link-unescaped",
         ),
         pytest.param(
@@ -484,7 +485,7 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
         pytest.param(
             b"<script async src=a NONCE=n3></script>x",
             None,
-            PageInfo(None, "utf-8", "n3"),
+            PageInfo(None, "ascii", "n3"),
             id="nonce-last",
         ),
         # Meta and link tags with the common attributes, read literally first, and with a
@@ -505,7 +506,7 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
         pytest.param(
             b'<link rel="stylesheet" href="/a.css"><link rel="preload" href="/b.js" nonce="n5">x',
             None,
-            PageInfo(None, "utf-8", "n5"),
+            PageInfo(None, "ascii", "n5"),
             id="nonce-after-common-attributes",
         ),
     ],
@@ -687,3 +688,24 @@ def test_comments_are_skipped_unless_a_marker_is_looked_for() -> None:
     want = doc.replace("notices -->", "notices -->{M}").replace("x</p></body>", "x</p>{E}</body>")
     expect(doc, ("body_end", "marker"), want)
     expect(doc, ("body_end",), doc.replace("x</p></body>", "x</p>{E}</body>"))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(b"<html><body><p>x</p></body></html>", id="nothing-declared"),
+        # A browser honours a <meta> early in the body too (its prescan reads the first
+        # 1024 bytes), after the injector has rendered.
+        pytest.param(b"<body><meta charset=windows-1251><p>x</p></body>", id="meta-in-body"),
+    ],
+)
+def test_a_page_that_declares_no_charset_gets_ascii_snippets(doc: bytes) -> None:
+    """Undeclared, the browser guesses the encoding (Chromium reads such a page as
+    windows-1252, however much UTF-8 it holds): a UTF-8 notice would be mojibake, references
+    read the same in every ASCII-compatible guess."""
+    injector = Injector(lambda page: {"body_end": "<p>Уведомление €</p>"})
+    out = injector.feed(doc) + injector.finish()
+    assert out.isascii()
+    assert b"<p>&#1059;&#1074;&#1077;&#1076;&#1086;" in out
+    for guess in ("windows-1252", "utf-8", "windows-1251"):
+        assert "Уведомление €" in html.unescape(out.decode(guess))

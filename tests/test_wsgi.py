@@ -236,7 +236,7 @@ def test_streaming_generator_is_edited_without_content_length(engine: Engine) ->
     closed = []
 
     def app(env: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
-        start_response("200 OK", [("Content-Type", "text/html")])
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         try:
             yield from pieces
         finally:

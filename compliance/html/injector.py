@@ -12,8 +12,10 @@ CSP nonce from the head on the way, then hands the tokens to the placements
 
 Encoding: snippets are encoded in the page charset with ``errors="xmlcharrefreplace"``. The
 charset is, in order: a UTF-8 byte order mark, the ``charset`` argument (the response header),
-a ``<meta charset>`` or ``<meta http-equiv="content-type">`` in the head, else UTF-8; labels
-are resolved as browsers do (:mod:`compliance.html.charset`). Documents that are not
+a ``<meta charset>`` or ``<meta http-equiv="content-type">`` in the head; labels are resolved
+as browsers do (:mod:`compliance.html.charset`). A page that declares none is read in
+whatever encoding the browser guesses (windows-1252 in Chromium, whatever the page's bytes):
+its snippets are ASCII, every other character a numeric character reference. Documents that are not
 ASCII-compatible (UTF-16 by byte order mark or by the ``charset`` argument, ISO-2022-JP, ...)
 are passed through unchanged, and :attr:`Injector.skip_reason` says why.
 
@@ -469,7 +471,9 @@ class Injector:
     # --- page info ----------------------------------------------------------------------------
 
     def _page_info(self) -> PageInfo:
-        codec = self._bom_charset or self._declared or self._meta_charset or "utf-8"
+        # Undeclared, the browser guesses (windows-1252 in Chromium, or a <meta> later in
+        # the body's first bytes): ASCII with character references reads the same in all.
+        codec = self._bom_charset or self._declared or self._meta_charset or "ascii"
         return PageInfo(lang=self._lang, charset=codec, nonce=self._nonce)
 
     def _head_tag(self, name: bytes, tag: bytes) -> None:
