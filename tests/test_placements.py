@@ -121,6 +121,38 @@ AFTER_HEADING = [
         "<body><h1><script>'</h1>'</script>T</h1>{N}x",
         id="end-tag-in-script-is-text",
     ),
+    # An end tag is ignored when what it closes is below an element that bounds its scope:
+    # the heading stays open, and a notice after it would be inside the heading.
+    pytest.param(
+        "<body><h1><object data=logo.svg>T</h1>x",
+        "<body>{N}<h1><object data=logo.svg>T</h1>x",
+        id="object-left-open-in-the-heading",
+    ),
+    pytest.param(
+        "<body><h1><marquee>T</h1>x</marquee></h1>y",
+        "<body><h1><marquee>T</h1>x</marquee></h1>{N}y",
+        id="closed-once-the-marquee-is",
+    ),
+    pytest.param(
+        "<body><h1><table><tr><td>T</h1></table></h1>x",
+        "<body><h1><table><tr><td>T</h1></table></h1>{N}x",
+        id="end-tag-in-a-table-cell",
+    ),
+    pytest.param(
+        "<body><h1><span><object></span></h1></object></h1>x",
+        "<body><h1><span><object></span></h1></object></h1>{N}x",
+        id="end-tag-below-an-object",
+    ),
+    pytest.param(
+        "<body><h1><select></h1><option>a</select>T</h1>x",
+        "<body><h1><select></h1><option>a</select>T</h1>{N}x",
+        id="end-tag-in-a-select",
+    ),
+    pytest.param(
+        "<body><h1><b><div>T</b></div></h1>x",
+        "<body><h1><b><div>T</b></div></h1>{N}x",
+        id="misnested-formatting",
+    ),
 ]
 
 

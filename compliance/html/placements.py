@@ -12,8 +12,10 @@ here (with ``@register``), its tests and its documentation.
     Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
 ``after_heading``
     Right after the first ``<h1>`` element of the body closes (its ``</h1>``, or another
-    heading's end tag, or before a heading start tag that closes it); held from the body start
-    until then. Without an ``<h1>``, or when the hold limit is hit, at the body start.
+    heading's end tag, or before a heading start tag that closes it; not one the parser
+    ignores, such as a ``</h1>`` with an ``<object>`` or ``<table>`` still open in the
+    heading); held from the body start until then. Without an ``<h1>``, or when the hold
+    limit is hit, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter); held from the body start until then. Without a marker, or
@@ -51,6 +53,37 @@ MARKER: Final = b"<!-- compliance:notices -->"
 
 _WS = b"\t\n\f\r "
 _HEADINGS: Final = frozenset(b"h1 h2 h3 h4 h5 h6".split())
+# What the heading's content may hold that hides what is below it from an end tag (the
+# standard's "has an element in scope"): an end tag whose element is below one of these is
+# ignored, a </h1> included, so the heading stays open.
+_SCOPE: Final = frozenset(b"applet caption table td th marquee object".split())
+_TABLE_PARTS: Final = frozenset(b"table tbody thead tfoot tr td th caption".split())
+# Non-void elements of the standard's "special" category (an end tag of another element
+# stops at one of them), those of _SCOPE and _TABLE_PARTS aside.
+_SPECIAL: Final = frozenset(
+    b"address article aside blockquote body button center colgroup dd details dialog dir div"
+    b" dl dt fieldset figcaption figure footer form frameset head header hgroup html iframe li"
+    b" listing main menu nav noembed noframes noscript ol p plaintext pre script search"
+    b" section select style summary template textarea title ul xmp".split()
+)
+# End tags that close every element above theirs in scope. (One whose element was opened
+# before the heading closes the heading too, <div><h1>T</div>; what is open around the
+# heading is not followed, so such a tag is taken for one with nothing to close.)
+_CLOSES_ENCLOSING: Final = frozenset(
+    b"address article aside blockquote button center details dialog dir div dl fieldset"
+    b" figcaption figure footer header hgroup listing main menu nav ol pre search section"
+    b" summary ul li dd dt applet marquee object".split()
+)
+# Start tags that close a table cell, and so a heading in it (<td><h1>T<td>), unless they
+# belong to a table inside the heading.
+_CLOSES_CELL: Final = frozenset(b"caption col colgroup tbody td tfoot th thead tr".split())
+# Their end tag is the adoption agency's: what follows a special element after them stays open.
+_FORMATTING: Final = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
+_ANY_SPECIAL: Final = _SPECIAL | _SCOPE | _TABLE_PARTS | _HEADINGS
+_LIST_SCOPE: Final = _SCOPE | {b"ol", b"ul"}
+_TABLE_SCOPE: Final = frozenset((b"table",))
+# Followed by the tokenizer (foreign content, template contents, a select), not kept here.
+_CONTEXTS: Final = frozenset(b"svg math template select".split())
 
 
 _NOTHING: Final = Watch.of()
@@ -214,18 +247,10 @@ class AfterHeading(_AtBodyStartUnlessFound):
             if name == b"h1" and not is_end and tok.in_html_body:
                 self._open = [b"h1"]
             return
-        if tok.foreign or tok.template:
-            return  # inside the heading, but not HTML content of it
+        if tok.foreign or tok.template or tok.select:
+            return  # inside the heading, but not HTML content of it (a </h1> there is not)
         if is_end:
-            if name in _HEADINGS:
-                # Any heading's end tag closes the innermost open heading.
-                inner = max(k for k, open_name in enumerate(stack) if open_name in _HEADINGS)
-                if inner == 0:
-                    self._found(data, end)
-                else:
-                    del stack[inner:]
-            elif name in stack[1:]:
-                del stack[len(stack) - 1 - stack[::-1].index(name) :]
+            self._end_tag(data, end, name, stack)
             return
         if name in _HEADINGS:
             if len(stack) == 1:
@@ -236,11 +261,45 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 stack.pop()
             else:
                 stack.append(name)
-        elif name not in VOID:
+        elif name in _CLOSES_CELL and b"table" not in stack:
+            pass  # not content of the heading (ignored, or it closes a cell around it)
+        elif name not in VOID and name not in _CONTEXTS:
             if len(stack) >= 512:  # nested too deep to follow: give up, at the body start
                 self.overflow()
                 return
             stack.append(name)
+
+    def _end_tag(self, data: bytes, end: int, name: bytes, stack: list[bytes]) -> None:
+        """An end tag inside the heading: close what it closes, as the tree builder does."""
+        if name in _HEADINGS:
+            # Closes the innermost open heading, unless it is out of scope.
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k] in _HEADINGS:
+                    break
+                if stack[k] in _SCOPE:
+                    return  # ignored: <h1><object></h1> leaves the heading open
+            if k == 0:
+                self._found(data, end)
+            else:
+                del stack[k:]
+            return
+        if name in _TABLE_PARTS:
+            stops = _TABLE_SCOPE  # a cell's end tags reach through what is open in it
+        elif name == b"li":
+            stops = _LIST_SCOPE
+        elif name in _CLOSES_ENCLOSING or name in _FORMATTING:
+            stops = _SCOPE
+        else:
+            stops = _ANY_SPECIAL  # any other end tag stops at a special element
+        for k in range(len(stack) - 1, 0, -1):
+            if stack[k] == name:
+                if name in _FORMATTING and any(e in _ANY_SPECIAL for e in stack[k + 1 :]):
+                    del stack[k]  # the block after it stays open
+                else:
+                    del stack[k:]
+                return
+            if stack[k] in stops:
+                return  # out of scope: ignored
 
 
 @register
