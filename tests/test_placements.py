@@ -453,6 +453,38 @@ def test_foreign_content_and_friends_read_as_browsers_do(
         assert html5lib.serialize(edited) == html5lib.serialize(original), placement
 
 
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "<body><p>x</p><details><summary>More</summary><p>text</p></body></html>",
+        "<body><p>x</p><details><summary>More</summary><p>text</p>",
+        "<body><p>x</p><dialog><p>modal</p></body></html>",
+        "<body><p>x</p><object data=x.svg><p>fallback</body></html>",
+        "<body><p>x</p><video src=v.mp4>No video here.</body></html>\n",
+        "<body><p>x</p><canvas>No canvas here.</body>",
+        "<body><marquee>news</body></html>",
+        "<body><table><tr><td>cell</body></html>",
+        "<body><tbody><table></body>",
+        "<body><details><table><tr><td>x</td></tr></details></body></html>",
+        "<body><details></details><p>x</p></body></html>",
+    ],
+)
+def test_body_end_is_never_left_in_an_element_that_hides_or_moves_it(doc: str) -> None:
+    """With a ``<details>``, ``<dialog>``, ``<object>``, ``<video>``... left open, a notice
+    before ``</body>`` is in it (a ``</body>`` closes nothing), and Chromium does not show it
+    (fallback content, a closed details); with a table open, ``</body>`` is ignored and the
+    notice moves before the table. It goes at the very end instead, after their end tags:
+    a child of the body, last, and the page's tree otherwise the same."""
+    out, injector = inject_every_split(doc.encode(), "body_end")
+    assert injector.inserted_placements == ["body_end"]
+    edited = tree(out.decode())
+    (notice,) = notices(edited)
+    body = edited.find("body")
+    assert list(body)[-1] is notice, out
+    body.remove(notice)
+    assert html5lib.serialize(edited) == html5lib.serialize(tree(doc))
+
+
 # --- charset labels, as browsers read them ------------------------------------------------------
 
 

@@ -22,10 +22,12 @@ here (with ``@register``), its tests and its documentation.
     when the hold limit is hit, at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
-    content proves it was not the last. Without one, or when the hold limit is hit, at the
-    very end, after end tags for any ``<svg>``, ``<math>``, ``<select>`` or ``<table>`` still
-    open (so that the notice is the last thing in the body, not foster-parented). Before a
-    ``<plaintext>`` start tag, since everything after it is text.
+    content proves it was not the last. Without one, or when the hold limit is hit, or with
+    an element still open that would hide or move the notice (``<details>``, ``<video>``,
+    ``<object>``, ``<table>``..., see ``_ENCLOSING``), at the very end, after end tags for
+    those and any ``<svg>``, ``<math>`` or ``<select>`` still open (so that the notice is the
+    last thing in the body, shown, not foster-parented). Before a ``<plaintext>`` start tag,
+    since everything after it is text.
 """
 
 from __future__ import annotations
@@ -90,7 +92,26 @@ _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
 _H1: Final = Watch.of((b"h1",))
 _COMMENTS: Final = Watch.of(comments=True)
-_BODY_END: Final = Watch.of((b"plaintext", b"table"), (b"body", b"table"))
+# Elements a notice at the very end must not be left in: it would be hidden (fallback
+# content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
+# With one of them open a </body> is ignored or closes nothing, so the notice goes at the
+# very end, after their end tags.
+_ENCLOSING: Final = frozenset(
+    b"table applet marquee object details dialog video audio canvas datalist progress meter".split()
+)
+_BODY_END: Final = Watch.of(_ENCLOSING | {b"plaintext"}, _ENCLOSING | {b"body"})
+# What an end tag of each of them does not reach past (its scope, or the special elements
+# for those whose end tag is the generic one).
+_NOT_PAST: Final = {
+    name: (
+        frozenset()
+        if name == b"table"
+        else _SCOPE
+        if name in _CLOSES_ENCLOSING
+        else _SCOPE | {b"details"}
+    )
+    for name in _ENCLOSING
+}
 
 
 class Host(Protocol):
@@ -323,7 +344,7 @@ class BodyEnd(Strategy):
 
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
-        self._tables = 0  # open <table> elements: a notice at the very end closes them first
+        self._enclosing: list[bytes] = []  # those of _ENCLOSING open, outermost first
 
     def watch(self) -> Watch:
         return _BODY_END if self.offset is None else _EVERYTHING
@@ -332,12 +353,24 @@ class BodyEnd(Strategy):
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
-        if name == b"table" and tok.in_html_body:
-            self._tables = max(0, self._tables - 1) if is_end else self._tables + 1
+        if name in _ENCLOSING and tok.in_html_body:
+            enclosing = self._enclosing
+            if not is_end:
+                if len(enclosing) < 512:
+                    enclosing.append(name)
+            else:
+                stops = _NOT_PAST[name]
+                for k in range(len(enclosing) - 1, -1, -1):
+                    if enclosing[k] == name:
+                        del enclosing[k:]
+                        break
+                    if enclosing[k] in stops:
+                        break  # out of scope: ignored
         if is_end and name == b"body":
             if tag is not None and tok.in_html_body:
                 self._drop()
-                self.offset = self.host.hold_at(data, start)
+                if not self._enclosing:
+                    self.offset = self.host.hold_at(data, start)
                 return
         elif not is_end and name == b"plaintext" and tok.in_html_body:
             # Everything after it is text: this is the last point where markup can go.
@@ -374,12 +407,12 @@ class BodyEnd(Strategy):
         if not safe:
             return b""
         tok = self.host.tokenizer
-        # Close what would turn the notice into foreign content, drop it (select) or move it
-        # before a table (foster parenting). At the end of the document this changes nothing
-        # else: the parser closes every element there anyway, and an end tag with nothing to
-        # close is ignored.
+        # Close what would turn the notice into foreign content, drop it (select), move it
+        # before a table (foster parenting) or hide it. At the end of the document this
+        # changes nothing else: the parser closes every element there anyway, and an end tag
+        # with nothing to close is ignored.
         closers = b"".join(b"</" + name + b">" for name, _kind in reversed(tok.foreign))
         if tok.select:
             closers += b"</select>"
-        closers += b"</table>" * self._tables
+        closers += b"".join(b"</" + name + b">" for name in reversed(self._enclosing))
         return closers + self.snippet
