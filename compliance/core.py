@@ -124,7 +124,9 @@ _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DI
 _CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in CACHING_HEADERS)
 _TAGS_BYTES: Final = _TAGS_HEADER.encode("ascii")
 _SKIP_BYTES: Final = _SKIP_HEADER.encode("ascii")
-_NONCE_IN_CSP = re.compile(r"'nonce-([A-Za-z0-9+/_=-]+)'")
+_NONCE_SOURCE = re.compile(r"'(?i:nonce-)([A-Za-z0-9+/_-]+={0,2})'")
+# The directives that govern an inline <style> element, the first present applying.
+_STYLE_DIRECTIVES: Final = ("style-src-elem", "style-src", "default-src")
 _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
@@ -597,6 +599,30 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
     if _DOCTYPE.search(prefix, 0, at) is not None:
         return _DocumentStart(False, None)  # a document, its optional tags left out
     return _DocumentStart(_DOCUMENT_TAG.match(prefix, at) is None, None)
+
+
+def _style_nonce(headers: Iterable[str]) -> str | None:
+    """The nonce an inline ``<style>`` needs under the ``Content-Security-Policy`` header
+    values: that of the directive governing it (``style-src-elem``, else ``style-src``, else
+    ``default-src``; a ``script-src`` nonce does not let a style in). With several policies,
+    one all of them accept if there is one. None when no such directive names a nonce."""
+    chosen: list[list[str]] = []
+    for policy in ",".join(headers).split(","):
+        directives: dict[str, str] = {}
+        for directive in policy.split(";"):
+            words = directive.split(None, 1)
+            if words:  # the first directive of a name applies
+                directives.setdefault(words[0].lower(), words[1] if len(words) > 1 else "")
+        for name in _STYLE_DIRECTIVES:
+            if name in directives:
+                nonces = _NONCE_SOURCE.findall(directives[name])
+                if nonces:
+                    chosen.append(nonces)
+                break
+    if not chosen:
+        return None
+    common = [n for n in chosen[0] if all(n in other for other in chosen[1:])]
+    return (common or chosen[0])[0]
 
 
 def _variant_of(decision: Decision) -> str:
@@ -1460,8 +1486,7 @@ class Exchange:
         settings = self.settings
         language = (found.first("content-language") or "").split(",")[0].strip()
         policies = found.values("content-security-policy")
-        match = _NONCE_IN_CSP.search(" ".join(policies)) if policies else None
-        csp_nonce = match.group(1) if match else None
+        csp_nonce = _style_nonce(policies) if policies else None
         chosen = decision
 
         def render(info: PageInfo) -> Mapping[Placement, str]:

@@ -569,6 +569,28 @@ def test_a_page_in_any_ascii_compatible_charset_gets_its_notice(
     assert not LAST_METRICS["notices_not_delivered"]
 
 
+@pytest.mark.parametrize(
+    ("policies", "nonce"),
+    [
+        (["script-src 'nonce-SCRIPT'; style-src 'nonce-STYLE'"], "STYLE"),
+        (["script-src 'nonce-SCRIPT'; style-src-elem 'nonce-ELEM'; style-src 'x'"], "ELEM"),
+        (["script-src 'nonce-SCRIPT'; default-src 'nonce-DEFAULT'"], "DEFAULT"),
+        (["script-src 'nonce-A', style-src 'nonce-B'"], "B"),
+        (["style-src 'nonce-A' 'nonce-B'", "style-src 'nonce-B'"], "B"),
+        (["script-src 'nonce-SCRIPT'; style-src 'unsafe-inline'"], None),
+    ],
+)
+def test_the_default_css_carries_the_nonce_its_policy_gives_styles(
+    call: Call, policies: list[str], nonce: str | None
+) -> None:
+    """A policy may give scripts and styles different nonces: the <style> carries the one
+    for styles (a script nonce gets it blocked, and the notice unstyled)."""
+    headers = [("Content-Security-Policy", policy) for policy in policies]
+    response = call(html(headers), css=True)
+    attribute = f' nonce="{nonce}"' if nonce else ""
+    assert f"<style{attribute}>.compliance-notice".encode() in response.body
+
+
 TOP_AND_BOTTOM = """\
 version: 1
 rules:
