@@ -453,10 +453,24 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
             b"<meta charset=utf-16>x", None, PageInfo(None, "utf-8", None), id="meta-utf-16"
         ),
         pytest.param(
-            b"<script nonce='n1'></script><style nonce=n2></style>x",
+            b"<script nonce='n1'></script><script nonce=n0></script>x",
             None,
             PageInfo(None, "ascii", "n1"),
             id="nonce",
+        ),
+        # A policy may give styles another nonce than scripts: the snippet's <style> needs
+        # a style's.
+        pytest.param(
+            b"<script nonce='n1'></script><style nonce=n2></style><style nonce=n3></style>x",
+            None,
+            PageInfo(None, "ascii", "n2"),
+            id="nonce-of-a-style-first",
+        ),
+        pytest.param(
+            b"<link rel=preload nonce=n1><link rel='alternate StyleSheet' href=a nonce=n2>x",
+            None,
+            PageInfo(None, "ascii", "n2"),
+            id="nonce-of-a-stylesheet-link-first",
         ),
         pytest.param(
             b'<link rel=stylesheet nonce="a&amp;b">x',

@@ -67,7 +67,9 @@ class PageInfo:
     charset: str
     """Python codec name the snippets are encoded with."""
     nonce: str | None
-    """CSP nonce found on a ``<script>``, ``<style>`` or ``<link>`` in the head, else ``None``."""
+    """CSP nonce of the head's first ``<style>`` or stylesheet ``<link>`` that has one (what
+    a ``<style>`` needs, when a policy gives scripts and styles different nonces), else of
+    its first ``<script>`` or other ``<link>``, else ``None``."""
 
 
 _HEAD_ELEMENTS: Final = frozenset(
@@ -218,7 +220,8 @@ class Injector:
         self._bom_charset: str | None = None
         self._meta_charset: str | None = None
         self._lang: str | None = None
-        self._nonce: str | None = None
+        self._nonce: str | None = None  # a style's
+        self._other_nonce: str | None = None  # a script's (or another link's)
         self._rendering = False
         self._strategies: list[Strategy] = []
         self._pending: list[Strategy] = []
@@ -474,7 +477,7 @@ class Injector:
         # Undeclared, the browser guesses (windows-1252 in Chromium, or a <meta> later in
         # the body's first bytes): ASCII with character references reads the same in all.
         codec = self._bom_charset or self._declared or self._meta_charset or "ascii"
-        return PageInfo(lang=self._lang, charset=codec, nonce=self._nonce)
+        return PageInfo(lang=self._lang, charset=codec, nonce=self._nonce or self._other_nonce)
 
     def _head_tag(self, name: bytes, tag: bytes) -> None:
         """Collect language, charset and nonce from a head element."""
@@ -494,9 +497,15 @@ class Injector:
             if label is not None:
                 self._meta_charset = charsets.meta_codec(label)
         elif name in (b"script", b"style", b"link") and self._nonce is None:
-            nonce = attributes(tag).get(b"nonce")
-            if nonce:
+            attrs = attributes(tag)
+            nonce = attrs.get(b"nonce")
+            if not nonce:
+                return
+            rel = attrs.get(b"rel", "").lower().split()
+            if name == b"style" or (name == b"link" and "stylesheet" in rel):
                 self._nonce = nonce
+            elif self._other_nonce is None:
+                self._other_nonce = nonce
 
     # --- the body begins ------------------------------------------------------------------------
 
