@@ -585,16 +585,25 @@ def prefers_json(accept: str | None) -> bool:
 def media_type(value: str) -> tuple[str, str | None]:
     """``(type, charset)`` of a ``Content-Type`` value.
 
+    The first ``charset`` with a value is the one, as browsers read it (Chromium decodes
+    ``charset=koi8-r; charset=utf-8`` as KOI8-R), quoted in ``"`` or ``'`` or not.
+
     >>> media_type('Text/HTML; charset="windows-1251"')
     ('text/html', 'windows-1251')
+    >>> media_type("text/html; charset='koi8-r'; charset=utf-8")
+    ('text/html', 'koi8-r')
     """
     media, *params = value.split(";")
-    charset = None
     for param in params:
         key, _, raw = param.partition("=")
         if key.strip().lower() == "charset":
-            charset = raw.strip().strip('"') or None
-    return media.strip().lower(), charset
+            charset = raw.strip()
+            if len(charset) >= 2 and charset[0] == charset[-1] and charset[0] in "\"'":
+                charset = charset[1:-1]
+            charset = charset.strip('"')
+            if charset:
+                return media.strip().lower(), charset
+    return media.strip().lower(), None
 
 
 # -- validators -------------------------------------------------------------------------------

@@ -591,6 +591,24 @@ def test_the_default_css_carries_the_nonce_its_policy_gives_styles(
     assert f"<style{attribute}>.compliance-notice".encode() in response.body
 
 
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "text/html; charset=windows-1251; charset=utf-8",
+        "text/html; charset='windows-1251'",
+        "text/html; charset=; charset=windows-1251",
+    ],
+)
+def test_the_charset_a_browser_reads_in_the_content_type_encodes_the_notice(
+    call: Call, ctype: str
+) -> None:
+    """The first charset parameter is the one (Chromium reads the first of two, and takes
+    one in single quotes): a notice encoded in another would be mojibake."""
+    page = b"<html><body><p>x</p></body></html>"
+    response = call(App(200, [("Content-Type", ctype)], [page]))
+    assert b"<p>\xd3\xe2\xe5" in response.body  # "Уве" in windows-1251
+
+
 TOP_AND_BOTTOM = """\
 version: 1
 rules:
