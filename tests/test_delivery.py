@@ -609,6 +609,18 @@ def test_the_charset_a_browser_reads_in_the_content_type_encodes_the_notice(
     assert b"<p>\xd3\xe2\xe5" in response.body  # "Уве" in windows-1251
 
 
+@pytest.mark.parametrize("label", ["utf-16", "utf-16le", "iso-2022-jp"])
+def test_a_utf8_byte_order_mark_wins_over_the_content_type(call: Call, label: str) -> None:
+    """A byte order mark decides the encoding before the header does (Chromium shows such
+    a page as UTF-8): the page can be edited, and gets its notice."""
+    page = "\ufeff<html><body><p>Привет</p></body></html>".encode()
+    response = call(App(200, [("Content-Type", f"text/html; charset={label}")], [page]))
+    assert response.status == 200
+    assert "Уведомление".encode() in response.body
+    assert LAST_METRICS["notices_injected"] == {f"{RULE}|RU": 1}
+    assert not LAST_METRICS["notices_not_delivered"]
+
+
 TOP_AND_BOTTOM = """\
 version: 1
 rules:

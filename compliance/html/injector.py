@@ -17,7 +17,8 @@ as browsers do (:mod:`compliance.html.charset`). A page that declares none is re
 whatever encoding the browser guesses (windows-1252 in Chromium, whatever the page's bytes):
 its snippets are ASCII, every other character a numeric character reference. Documents that are not
 ASCII-compatible (UTF-16 by byte order mark or by the ``charset`` argument, ISO-2022-JP, ...)
-are passed through unchanged, and :attr:`Injector.skip_reason` says why.
+are passed through unchanged, and :attr:`Injector.skip_reason` says why; a UTF-8 byte order
+mark overrides such a ``charset`` argument, as it does in browsers.
 
 >>> inj = Injector(lambda page: {"body_end": "<aside>N</aside>"})
 >>> inj.feed(b"<html><body><p>Hi</p></bo") + inj.feed(b"dy></html>\\n") + inj.finish()
@@ -177,10 +178,13 @@ class Injector:
         self.skip_reason: str | None = None
         """Why the page is not edited at all, once known: ``"unsupported encoding"`` (not
         ASCII-compatible), ``"frameset document"``."""
+        # A declared encoding this cannot edit is the page's unless a byte order mark says
+        # otherwise (it wins over the header in browsers): known with the first bytes.
+        self._declared_unsupported = False
         if charset is not None:
             codec = charsets.lookup(charset)
             if codec == charsets.UNSUPPORTED:
-                self.skip_reason = "unsupported encoding"
+                self._declared_unsupported = True
             else:
                 self._declared = codec
         self.inserted = False
@@ -352,6 +356,10 @@ class Injector:
                     return len(data)
                 self._bom_charset = name
                 i = length
+            elif self._declared_unsupported:
+                self.skip_reason = self.skip_reason or "unsupported encoding"
+                self._phase = _PASS
+                return len(data)
         if self._phase == _PASS:
             return len(data)
         self.tokenizer.active = True
