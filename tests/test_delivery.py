@@ -13,6 +13,7 @@ import tracemalloc
 import zlib
 from collections.abc import Callable
 from typing import Any
+from xml.etree import ElementTree
 
 import brotli
 import pytest
@@ -619,6 +620,34 @@ def test_a_utf8_byte_order_mark_wins_over_the_content_type(call: Call, label: st
     assert "Уведомление".encode() in response.body
     assert LAST_METRICS["notices_injected"] == {f"{RULE}|RU": 1}
     assert not LAST_METRICS["notices_not_delivered"]
+
+
+XHTML_RULES = """\
+version: 1
+rules:
+  - id: ru-notice
+    title: a notice with a line break and a no-break space
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      html: {en: "<p>Line one<br>art.\u00a0123 &amp; <a href='https://example.org/'>more</a></p>"}
+"""
+
+
+def test_an_xhtml_page_stays_well_formed(call: Call, make_engine: Callable[..., Engine]) -> None:
+    """An XML parser reads application/xhtml+xml: a <br> or an &nbsp; (as the sanitizer
+    writes them) would make Chromium show a parse error instead of the page."""
+    page = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<html xmlns="http://www.w3.org/1999/xhtml">'
+        b"<head><title>t</title></head><body><p>x</p></body></html>"
+    )
+    ctype = [("Content-Type", "application/xhtml+xml; charset=utf-8")]
+    response = call(App(200, ctype, [page]), use=make_engine(XHTML_RULES), css=True)
+    assert response.status == 200
+    root = ElementTree.fromstring(response.body)  # raises on a well-formedness error
+    (aside,) = root.iter("{http://www.w3.org/1999/xhtml}aside")
+    assert "".join(aside.itertext()) == "Line oneart.\u00a0123 & more"
+    assert LAST_METRICS["notices_injected"] == {f"{RULE}|RU": 1}
 
 
 TOP_AND_BOTTOM = """\
