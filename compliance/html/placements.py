@@ -356,7 +356,9 @@ class BodyEnd(Strategy):
         if name in _ENCLOSING and tok.in_html_body:
             enclosing = self._enclosing
             if not is_end:
-                if len(enclosing) < 512:
+                # "<video/>" leaves the element open in HTML, but closes it in XHTML, where
+                # an end tag after the document's would make it unreadable: taken as closed.
+                if len(enclosing) < 512 and not (tag is not None and tag.endswith(b"/>")):
                     enclosing.append(name)
             else:
                 stops = _NOT_PAST[name]
