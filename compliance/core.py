@@ -1115,6 +1115,17 @@ class Exchange:
         if localized is not decision:
             self._set_decision(localized)
 
+    def _adopt_inner(self) -> None:
+        """Count as in the page the notices another exchange on this request put in it or
+        saw it render: an inner middleware (the same one stacked twice, or a framework's
+        inside the generic one) has edited the response before this one sees it. Its sets
+        replaced this one's in the shared state (this exchange renders after it)."""
+        state = self._state
+        for key in (STATE_RENDERED, STATE_INJECTED):
+            ids = state.get(key)
+            if ids is not self.rendered and isinstance(ids, set | frozenset):
+                self.rendered.update(i for i in ids if isinstance(i, str))
+
     def _wanted(self, decision: Decision) -> list[NoticeMatch]:
         return [n for n in decision.notices if n.rule_id not in self.rendered]
 
@@ -1419,6 +1430,7 @@ class Exchange:
         return headers
 
     def _start(self, status: int, found: HeaderIndex) -> Action:
+        self._adopt_inner()
         headers = found.headers
         last = found.last
         response_tags = found.values(_TAGS_HEADER) if _TAGS_HEADER in last else None

@@ -651,6 +651,24 @@ def test_an_xhtml_page_stays_well_formed(call: Call, make_engine: Callable[..., 
     assert LAST_METRICS["notices_injected"] == {f"{RULE}|RU": 1}
 
 
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_middleware_stacked_twice_injects_each_notice_once(engine: Engine, adapter: str) -> None:
+    """Two middlewares on one request (the same one wrapped twice, a framework's inside the
+    generic one): the outer sees the page the inner edited, and does not add the notice
+    again."""
+    app = html()
+    if adapter == "wsgi":
+        wrapped = WsgiMiddleware(WsgiMiddleware(app.wsgi, engine), engine)
+        environ = testing.wsgi_environ(peer=RU)
+        response = testing.call_wsgi(wrapped, environ)
+    else:
+        outer = AsgiMiddleware(AsgiMiddleware(app.asgi, engine), engine)
+        scope = testing.asgi_scope(peer=RU)
+        response = testing.call_asgi(outer, scope)
+    assert response.status == 200
+    assert response.body.count(b'data-compliance-rule="ru-notice"') == 1
+
+
 TOP_AND_BOTTOM = """\
 version: 1
 rules:
