@@ -539,6 +539,30 @@ def test_latin1_page_gets_windows_1252_characters() -> None:
     assert out == b"<body>x<p>\x80 \x93x\x94</p></body>"
 
 
+@pytest.mark.parametrize(
+    ("label", "text", "expected"),
+    [
+        # Python's tables write these as bytes a browser reads as other characters ("¥" as
+        # a backslash, the wave dash as a fullwidth tilde, "¢" as "￠"...).
+        ("euc-jp", "¥100〜¢", b"&#165;100&#12316;&#162;"),
+        ("shift_jis", "10:00〜18:00", b"10:00&#12316;18:00"),
+        ("big5", "•¥", b"&#8226;&#165;"),
+        ("gb18030", "\u1e3f", b"&#7743;"),
+        # What they read alike stays bytes.
+        ("euc-jp", "日本", "日本".encode("euc_jp")),
+        ("shift_jis", "日本", "日本".encode("cp932")),
+    ],
+)
+def test_characters_a_browser_would_misread_become_references(
+    label: str, text: str, expected: bytes
+) -> None:
+    """Checked against Chromium's TextDecoder over the whole BMP for every multi-byte
+    encoding (single-byte ones agree everywhere)."""
+    injector = Injector(lambda page: {"body_end": f"<p>{text}</p>"}, charset=label)
+    out = injector.feed(b"<body>x</body>") + injector.finish()
+    assert out == b"<body>x<p>" + expected + b"</p></body>"
+
+
 def test_meta_utf16_label_means_utf8() -> None:
     def render(page: PageInfo) -> Mapping[Placement, str]:
         assert page.charset == "utf-8"

@@ -128,10 +128,37 @@ def meta_codec(label: str) -> str | None:
     return lookup(label) or "utf-8"
 
 
+# Characters Python's codec writes as bytes a browser reads as another character (mostly a
+# fullwidth form: "¢" as "￠"), found by decoding every character's encoding with Chromium's
+# TextDecoder; those its codec maps one way only are found by reading them back.
+_MISREAD: Final = {
+    "big5hkscs": frozenset("\u00a2\u00a3\u00a5\u2022\u203e\u223c\u2609\u2641\uff0f\uff3c\uff64"),
+    "euc_jp": frozenset("\u00a2\u00a3\u00ac\u2016\u2212\u301c"),
+    "gb18030": frozenset("\u1e3f"),
+}
+
+
 def encode(text: str, codec: str) -> bytes:
-    """``text`` in ``codec``, characters it lacks as numeric character references."""
+    """``text`` in ``codec``, characters it lacks as numeric character references.
+
+    So are those a browser would read as another character (Python's ``euc_jp`` writes
+    ``¥`` as ``\\``, its ``cp932`` the wave dash ``〜`` as the bytes of U+FF5E).
+
+    >>> encode("¥〜", "euc_jp"), encode("¥〜", "cp932")
+    (b'&#165;&#12316;', b'&#165;&#12316;')
+    """
     try:
-        return text.encode(codec, "xmlcharrefreplace")
+        misread = _MISREAD.get(codec)
+        try:
+            strict = text.encode(codec)
+        except UnicodeError:
+            pass
+        else:
+            if text.isascii() or (
+                strict.decode(codec) == text and (misread is None or misread.isdisjoint(text))
+            ):
+                return strict  # the usual case: one encoding and one check, in C
+        return "".join(_char_as(c, codec, misread) for c in text).encode(codec)
     except LookupError:  # a codec only webencodings registers (x-user-defined)
         encoding = webencodings.lookup(codec)
         if encoding is not None:
@@ -140,3 +167,18 @@ def encode(text: str, codec: str) -> bytes:
     except (UnicodeError, ValueError):
         pass
     return text.encode("ascii", "xmlcharrefreplace")
+
+
+def _char_as(char: str, codec: str, misread: frozenset[str] | None) -> str:
+    """``char``, or its numeric reference when ``codec`` cannot write it so that it reads
+    back the same."""
+    if char.isascii():
+        return char
+    if misread is not None and char in misread:
+        return f"&#{ord(char)};"
+    try:
+        if char.encode(codec).decode(codec) == char:
+            return char
+    except UnicodeError:
+        pass
+    return f"&#{ord(char)};"
