@@ -186,8 +186,13 @@ def message_text(
 
 
 def _dir(locale: str) -> str:
+    """The ``dir`` attribute of markup in ``locale``: always stated, left-to-right too, since
+    a notice (or placeholder) inherits the direction of the page it is put in, and a
+    Russian notice in a Persian page would otherwise be laid out right to left."""
     parsed = parse_locale(locale)
-    return ' dir="rtl"' if parsed is not None and parsed.text_direction == "rtl" else ""
+    if parsed is None:
+        return ""
+    return ' dir="rtl"' if parsed.text_direction == "rtl" else ' dir="ltr"'
 
 
 @functools.lru_cache(maxsize=4096)

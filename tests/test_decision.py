@@ -173,7 +173,7 @@ def test_withhold_matches_and_placeholder(engine: Engine) -> None:
     assert not loud.embed_url_matches("https://rt.com.evil/x")
     assert not loud.embed_url_matches("/relative/rt.com")
     assert loud.placeholder() == (
-        '<aside class="compliance-withheld" data-compliance-rule="withhold-de" lang="de">'
+        '<aside class="compliance-withheld" data-compliance-rule="withhold-de" lang="de" dir="ltr">'
         "<p>Zurückgehalten</p></aside>"
     )
     assert "Withheld &lt;here&gt;" in (loud.placeholder("en") or "")

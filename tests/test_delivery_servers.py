@@ -374,7 +374,7 @@ def test_vary_accept_language_only_when_the_readers_language_chose_the_locale(
     # reader accepts, with or without a Content-Length from the app.
     for language in (None, "ru"):
         response = server.get(path, IN_RUSSIA, {"Accept-Language": language} if language else {})
-        assert b'lang="en" role="note"' in response.content
+        assert b'lang="en" dir="ltr" role="note"' in response.content
         assert "accept-language" not in vary(response), f"Accept-Language: {language}"
 
 

@@ -353,7 +353,7 @@ def test_notice_html_markup_and_escaping(engine: Engine) -> None:
     decision = engine.decide(location=loc("RU"), at=DAY, accept_language="ru")
     (notice,) = decision.notices
     assert notice.html() == (
-        '<aside class="compliance-notice" data-compliance-rule="ru-notice" lang="ru" '
+        '<aside class="compliance-notice" data-compliance-rule="ru-notice" lang="ru" dir="ltr" '
         'role="note"><p>ACME уведомление</p></aside>'
     )
     assert notice.text("en") == "ACME notice"

@@ -146,6 +146,26 @@ def test_old_files_keep_loading_and_new_fields_load(tmp_path: Path) -> None:
     assert decision.to_dict()["notices"][0]["translation"] == "original"  # type: ignore[index]
 
 
+def test_left_to_right_markup_says_so_in_a_right_to_left_page(tmp_path: Path) -> None:
+    """A Russian notice put into a Persian page (``<html lang="fa" dir="rtl">``) inherits
+    the page's direction unless it states its own: Chromium laid it out right to left, the
+    full stop at the left end."""
+    engine = engine_for(
+        tmp_path,
+        "    notice:\n      default_locale: ru\n      text: {ru: Текст., ar: نص.}\n"
+        "    withhold:\n      marks: [order]\n      default_locale: ru\n"
+        "      text: {ru: Скрыто., ar: محجوب.}\n",
+    )
+    decision = engine.decide(location=Location.of("DE"), accept_language="ru", at=DAY)
+    snippet = decision.snippets("fa")["body_end"]
+    assert snippet.startswith(
+        '<aside class="compliance-notice" data-compliance-rule="r" lang="ru" dir="ltr" role="note">'
+    )
+    (withhold,) = decision.withholds
+    assert 'lang="ru" dir="ltr">' in (withhold.placeholder() or "")
+    assert 'lang="ar" dir="rtl"' in decision.notices[0].html("ar")
+
+
 def test_withhold_placeholder_is_sanitized_and_directional(tmp_path: Path) -> None:
     engine = engine_for(
         tmp_path,

@@ -698,7 +698,7 @@ def test_block_page_and_json_reflect_nothing_from_the_request(
                     document(text),
                     {
                         **NOTICE_ELEMENTS,
-                        "html": {"lang"},
+                        "html": {"lang", "dir"},
                         "head": set(),
                         "meta": {"charset", "name", "content"},
                         "title": set(),
