@@ -185,7 +185,14 @@ def _language_of(code: str) -> str:
     return code.replace("_", "-").partition("-")[0].lower()
 
 
+_UNDETERMINED = "und"
+"""BCP 47's "undetermined language" (``<html lang="und">``, language-neutral content):
+no language to match, though babel reads it through CLDR's likely subtags as English."""
+
+
 def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
+    if _language_of(preferred) == _UNDETERMINED:
+        return None
     wanted = parse_locale(preferred)
     if wanted is None:
         return None

@@ -22,3 +22,32 @@ from compliance.locales import choose_locale
 def test_language_aliases(available: tuple[str, ...], accept_language: str, chosen: str) -> None:
     choice = choose_locale(available, "en", accept_language=accept_language)
     assert choice.locale == chosen
+
+
+@pytest.mark.parametrize(
+    ("page_language", "accept_language", "country", "chosen", "reason"),
+    [
+        # "und" is BCP 47's undetermined language (Drupal's language-neutral pages say
+        # <html lang="und">): babel reads it as English, which beat the reader's Russian.
+        ("und", "ru", None, "ru", "accept-language"),
+        ("UND", None, "RU", "ru", "jurisdiction"),
+        ("und-RU", None, "DE", "de", "jurisdiction"),
+        (None, "und, ru;q=0.5", None, "ru", "accept-language"),
+        ("en", "ru", None, "en", "page"),
+    ],
+)
+def test_undetermined_language_chooses_nothing(
+    page_language: str | None,
+    accept_language: str | None,
+    country: str | None,
+    chosen: str,
+    reason: str,
+) -> None:
+    choice = choose_locale(
+        ("en", "ru", "de"),
+        "de",
+        page_language=page_language,
+        accept_language=accept_language,
+        country=country,
+    )
+    assert (choice.locale, choice.reason) == (chosen, reason)
