@@ -181,8 +181,39 @@ def message_text(
             _paragraphs(format_text(message.text[locale], merged, locale, escape=False))
         )
     body = message_body(message, locale, variables, rule=rule)
-    stripped = nh3.clean(re.sub(r"</p>|<br\s*/?>", "\n\n", body), tags=set())
+    stripped = nh3.clean(_text_breaks(body), tags=set())
     return "\n\n".join(_paragraphs(html.unescape(stripped)))
+
+
+_BLOCK_TAG = re.compile(r"<(/?)(p|br|ul|ol|li)\b[^>]*>", re.IGNORECASE)
+
+
+def _text_breaks(body: str) -> str:
+    """Sanitized markup with a blank line at each paragraph, line break, list and list item,
+    and each item marked (``- ``, or its number in an ordered list), so that the plain text
+    keeps them apart ("<li>a</li><li>b</li>" is not "ab").
+
+    >>> _paragraphs(_text_breaks("<p>x</p><ol><li>a</li><li>b<br>c</li></ol><ul><li>d</ul>e"))
+    ['x', '1. a', '2. b', 'c', '- d', 'e']
+    """
+    counters: list[int | None] = []  # per open list: the last number given, None unordered
+
+    def replace(tag: re.Match[str]) -> str:
+        closing, name = tag[1], tag[2].lower()
+        if name in ("ul", "ol"):
+            if closing and counters:
+                counters.pop()
+            elif not closing:
+                counters.append(0 if name == "ol" else None)
+        elif name == "li" and not closing:
+            number = counters[-1] if counters else None
+            if number is None:
+                return "\n\n- "
+            counters[-1] = number + 1
+            return f"\n\n{number + 1}. "
+        return "\n\n"
+
+    return _BLOCK_TAG.sub(replace, body)
 
 
 def _dir(locale: str) -> str:

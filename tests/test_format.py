@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -244,3 +245,39 @@ def test_rule_tests_can_expect_withholds(tmp_path: Path) -> None:
         "    withhold: {marks: [x], placeholder: false}\n    tests:\n"
         "      - name: t\n        reader: {country: DE}\n        expect: {withholds: [nope]}\n",
     ) == ["10:30: rules[0].tests[0].expect.withholds[0]: unknown rule id 'nope'"]
+
+
+def test_plain_text_of_html_keeps_list_items_apart(tmp_path: Path) -> None:
+    """The 451 explanation as JSON (and every plain-text form) of an ``html:`` text with a
+    list ran the items and what follows together: "this articleits commentsAppeal"."""
+    import json
+
+    from compliance.testing import call_wsgi, wsgi_environ
+    from compliance.wsgi import ComplianceMiddleware
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        HEAD + "    block:\n      blocked_by: https://court.example/\n      html:\n"
+        "        en: '<p>The order names:</p><ul><li>this article</li><li>its <em>comments"
+        "</em></li></ul>Appeal within <strong>30</strong> days.<ol><li>Write</li><li>Wait"
+        "<br>long</li></ol>'\n",
+        encoding="utf-8",
+    )
+    geo = FixedGeolocator({"192.0.2.1": Location.of("DE")})
+    engine = Engine(load_rules([path]), geo)
+
+    def app(environ: object, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"<p>article</p>"]
+
+    environ = wsgi_environ("/", peer="192.0.2.1", headers=[("Accept", "application/json")])
+    response = call_wsgi(ComplianceMiddleware(app, engine), environ)
+    assert response.status == 451
+    expected = (
+        "The order names:\n\n- this article\n\n- its comments\n\nAppeal within 30 days."
+        "\n\n1. Write\n\n2. Wait\n\nlong"
+    )
+    assert json.loads(response.body)["message"] == expected
+    block = engine.decide(ip="192.0.2.1").block
+    assert block is not None
+    assert block.text() == expected
