@@ -105,6 +105,10 @@ STATE_DECISION: Final = "compliance.decision"
 """The key where the middleware puts the reader's decision."""
 STATE_RENDERED: Final = "compliance.rendered"
 """The key of the set of rule ids whose notices the page rendered itself."""
+STATE_BY_READER: Final = "compliance.rendered-by-reader"
+"""The key of the set of rule ids whose notices the page rendered in a locale the reader's
+languages chose (a template helper not given the page's language): the response varies on
+``Accept-Language`` whatever the page's language."""
 STATE_INJECTED: Final = "compliance.injected"
 """The key of the set of rule ids whose notices the middleware took to inject (once it read
 the start of the body): a template helper leaves them out."""
@@ -928,6 +932,9 @@ class Exchange:
         self._state = state = {} if state is None else state
         self._context = context
         state[STATE_RENDERED] = self.rendered
+        self.by_reader: set[str] = set()
+        """Of :attr:`rendered`, those whose locale the reader's languages chose."""
+        state[STATE_BY_READER] = self.by_reader
 
     @property
     def method(self) -> str:
@@ -1125,6 +1132,14 @@ class Exchange:
             ids = state.get(key)
             if ids is not self.rendered and isinstance(ids, set | frozenset):
                 self.rendered.update(i for i in ids if isinstance(i, str))
+
+    def _varies_on_language(self, decision: Decision, page_language: str | None) -> bool:
+        """Whether the edited page varies on ``Accept-Language``: the reader's languages,
+        not the page's, chose the locale of a notice the middleware puts in, or of one the
+        page rendered itself (:attr:`by_reader`)."""
+        if "accept-language" not in decision.vary:
+            return False
+        return bool(self.by_reader) or "accept-language" in decision.vary_for(page_language)
 
     def _wanted(self, decision: Decision) -> list[NoticeMatch]:
         return [n for n in decision.notices if n.rule_id not in self.rendered]
@@ -1476,8 +1491,8 @@ class Exchange:
             # as it does when its Content-Language chose the locales (a language only the
             # GET's body names cannot be known here).
             language = (found.first("content-language") or "").split(",")[0].strip()
-            vary = decision.vary_for(language or None)
-            varied = "accept-language" in vary
+            varied = self._varies_on_language(decision, language or None)
+            vary = decision.vary if varied else decision.vary_for(language or None)
             headers = self._location_headers(
                 decision, headers, json=False, vary_on=vary, found=found
             )
@@ -1713,7 +1728,7 @@ class Exchange:
             language = self._page_language or (editor.lang if editor is not None else None)
             if language and "accept-language" in decision.vary:
                 self._localize(decision, language)
-            varied = "accept-language" in decision.vary_for(language)
+            varied = self._varies_on_language(decision, language)
             if self.settings.cache_policy != "off":
                 if varied:
                     headers = add_vary(headers, ["accept-language"])

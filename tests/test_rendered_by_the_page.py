@@ -42,8 +42,10 @@ PAGE = (
 )
 
 
-def make_app(tmp_path: Path, *, helper: str = "", **config: Any) -> tuple[flask.Flask, Compliance]:
-    (tmp_path / "rules.yaml").write_text(RULES)
+def make_app(
+    tmp_path: Path, *, helper: str = "", rules: str = RULES, **config: Any
+) -> tuple[flask.Flask, Compliance]:
+    (tmp_path / "rules.yaml").write_text(rules)
     app = flask.Flask(__name__)
     app.config.update(COMPLIANCE_RULES=[str(tmp_path)], **config)
     template = PAGE % helper
@@ -92,3 +94,45 @@ def test_the_middlewares_css_comes_with_the_notices_it_injects(tmp_path: Path) -
     assert (count(page, "notice-a"), count(page, "notice-b")) == (1, 1)
     assert page.count("<style") == 1
     assert page.index('<style nonce="n0nce">') < page.index('data-compliance-rule="notice-b"')
+
+
+TWO_LANGUAGES = RULES.replace(
+    "en: Notice A text.\n", "en: Notice A text.\n        ru: Первое.\n"
+).replace("en: Notice B text.\n", "en: Notice B text.\n        ru: Второе.\n")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_notice_the_reader_chose_keeps_the_page_varying_on_accept_language(
+    tmp_path: Path, method: str
+) -> None:
+    """The template renders notice A without the page's language, so the reader's
+    ``Accept-Language`` chooses it; the middleware injects notice B in the page's language.
+    The page differs by ``Accept-Language``: it must say so, or a cache keyed on the rest
+    shows one reader's notice language to another (it said only the page's choice)."""
+    app, _ = make_app(tmp_path, helper="placement='marker'", rules=TWO_LANGUAGES)
+    client = app.test_client()
+    pages = {}
+    for language in ("en", "ru"):
+        response = client.open(
+            "/plain",
+            method=method,
+            headers={"Accept-Language": language},
+            environ_base={"REMOTE_ADDR": RUSSIAN},
+        )
+        assert "accept-language" in response.headers.get("Vary", "").lower()
+        pages[language] = response.text
+    if method == "GET":
+        assert 'data-compliance-rule="notice-a" lang="en"' in pages["en"]
+        assert 'data-compliance-rule="notice-a" lang="ru"' in pages["ru"]
+        assert all('data-compliance-rule="notice-b" lang="en"' in p for p in pages.values())
+
+
+def test_the_page_language_given_to_the_helper_leaves_accept_language_out(
+    tmp_path: Path,
+) -> None:
+    app, _ = make_app(tmp_path, helper="placement='marker', lang='en'", rules=TWO_LANGUAGES)
+    response = app.test_client().get(
+        "/plain", headers={"Accept-Language": "ru"}, environ_base={"REMOTE_ADDR": RUSSIAN}
+    )
+    assert 'data-compliance-rule="notice-a" lang="en"' in response.text
+    assert "accept-language" not in response.headers.get("Vary", "").lower()

@@ -27,6 +27,7 @@ def render_notices(
     css: bool = False,
     nonce: str | None = None,
     injected: Collection[str] = (),
+    by_reader: MutableSet[str] | None = None,
 ) -> str:
     """The ``<aside class="compliance-notice">`` markup of every notice in ``decision`` not
     yet in ``rendered`` nor ``injected`` (those the middleware injects: in a streamed page
@@ -39,7 +40,9 @@ def render_notices(
     ``after_heading``). ``css``: put the library's default notice style sheet before them
     (with the page's CSP ``nonce``), as the middleware's ``css=True`` does for the notices
     it injects. No decision (the middleware is not installed, or it failed open): an empty
-    string. The markup is already escaped; frameworks mark it safe.
+    string. The markup is already escaped; frameworks mark it safe. ``by_reader``: gets the
+    rule ids of the notices rendered in a locale the reader's languages (not ``lang``) chose
+    among several, for which the response must vary on ``Accept-Language``.
     """
     if decision is None:
         return ""
@@ -53,7 +56,10 @@ def render_notices(
             if notice.rule_id in rendered:
                 continue
             rendered.add(notice.rule_id)
-        parts.append(notice.html(decision.locale_for(notice, lang or None)))
+        choice = decision.locale_choice(notice, lang or None)
+        if by_reader is not None and len(notice.locales) > 1 and choice.reason != "page":
+            by_reader.add(notice.rule_id)
+        parts.append(notice.html(choice.locale))
     if css and parts:
         from compliance.decision import style_element
 
@@ -71,8 +77,15 @@ def render_shared(
 ) -> str:
     """:func:`render_notices` for the request whose shared ``state`` (the WSGI environ,
     ASGI ``scope["state"]``, Django's ``request.META``) holds the middleware's
-    ``compliance.decision``, recording what it renders in ``compliance.rendered``."""
-    from compliance.core import STATE_DECISION, STATE_INJECTED, STATE_RENDERED
+    ``compliance.decision``, recording what it renders in ``compliance.rendered`` (and in
+    ``compliance.rendered-by-reader`` the notices whose locale the reader's languages chose,
+    so the middleware's ``Vary`` says so)."""
+    from compliance.core import (
+        STATE_BY_READER,
+        STATE_DECISION,
+        STATE_INJECTED,
+        STATE_RENDERED,
+    )
 
     rendered = state.setdefault(STATE_RENDERED, set())
     return render_notices(
@@ -83,4 +96,5 @@ def render_shared(
         css=css,
         nonce=nonce,
         injected=state.get(STATE_INJECTED, ()),
+        by_reader=state.setdefault(STATE_BY_READER, set()),
     )
