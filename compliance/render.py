@@ -37,6 +37,9 @@ __all__ = [
     "withhold_html",
 ]
 
+_FULL_STOP = re.compile("\\.(?=$|\\s|</?[A-Za-z]|[)\\]\"'\u00bb\u201d\u2019])")
+"""A template's full stop that ends a sentence: then the end of the text, a space, a tag
+(``</p>``, ``<br>``) or closing punctuation; not an ellipsis, nor ".5"."""
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
 # "*": none; nh3 (ammonia) otherwise keeps `lang` and `title` on every allowed tag.
@@ -64,9 +67,10 @@ def format_text(template: str, variables: Mapping[str, Any], locale: str, *, esc
     """
     out: list[str] = []
     for literal, name, spec, _ in string.Formatter().parse(template):
-        if out and out[-1].endswith(".") and literal[:2] in (".", ". ", ".\n"):
+        if out and out[-1].endswith(".") and _FULL_STOP.match(literal):
             # A value ending in its own full stop (Russian dates end "2025 g.", abbreviating
-            # "year") takes the template's, so "{date}." does not end with two.
+            # "year") takes the template's, so "{date}." does not end with two, in text
+            # and in HTML ("{date}.</p>"), before a closing quote or bracket too.
             literal = literal[1:]
         out.append(literal)
         if name is not None:

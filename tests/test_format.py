@@ -281,3 +281,26 @@ def test_plain_text_of_html_keeps_list_items_apart(tmp_path: Path) -> None:
     block = engine.decide(ip="192.0.2.1").block
     assert block is not None
     assert block.text() == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "shown"),
+    [
+        ("<p>Действует до {until}.</p>", "<p>Действует до 1 марта 2025 г.</p>"),  # noqa: RUF001
+        ("<p>До {until}.<br>Далее</p>", "<p>До 1 марта 2025 г.<br>Далее</p>"),  # noqa: RUF001
+        ("<ul><li>До {until}.</li></ul>", "<ul><li>До 1 марта 2025 г.</li></ul>"),  # noqa: RUF001
+        ("<p>«До {until}.»</p>", "<p>«До 1 марта 2025 г.»</p>"),  # noqa: RUF001
+        ("<p>До {until}...</p>", "<p>До 1 марта 2025 г....</p>"),  # noqa: RUF001
+    ],
+)
+def test_a_russian_date_ending_an_html_sentence_has_one_full_stop(html: str, shown: str) -> None:
+    """Russian dates end in an abbreviation of "year" with its own full stop: the template's
+    full stop after one is dropped in ``html:`` texts too, where the sentence ends before a
+    tag (two full stops before "</p>" until now)."""
+    from compliance.models import Notice
+    from compliance.render import message_body
+
+    notice = Notice(
+        html={"ru": html}, default_locale="ru", variables={"until": dt.date(2025, 3, 1)}
+    )
+    assert message_body(notice, "ru", {}).replace("\u202f", " ") == shown
