@@ -164,13 +164,30 @@ def message_body(
         return "".join(f"<p>{html.escape(p, quote=False)}</p>" for p in _paragraphs(text))
     assert message.html is not None
     filled = format_text(message.html[locale], merged, locale, escape=True)
-    return nh3.clean(
+    cleaned = nh3.clean(
         filled,
         tags=set(HTML_TAGS),
         attributes=_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
+    return _polyglot(cleaned)
+
+
+def _polyglot(markup: str) -> str:
+    """nh3's HTML serialization made XML too, as an ``application/xhtml+xml`` page needs
+    (the middleware edits those): ``<br>`` closed, and ``&nbsp;``, the only named entity
+    besides XML's own that nh3 writes (for every no-break space), as a number. Either one
+    stopped the page at a parse error in browsers.
+
+    >>> _polyglot("<p>a<br>1&nbsp;000 &amp;</p>")
+    '<p>a<br />1&#160;000 &amp;</p>'
+    """
+    if "<br>" in markup:
+        markup = markup.replace("<br>", "<br />")
+    if "&nbsp;" in markup:
+        markup = markup.replace("&nbsp;", "&#160;")
+    return markup
 
 
 def message_text(

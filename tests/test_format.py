@@ -287,7 +287,7 @@ def test_plain_text_of_html_keeps_list_items_apart(tmp_path: Path) -> None:
     ("html", "shown"),
     [
         ("<p>Действует до {until}.</p>", "<p>Действует до 1 марта 2025 г.</p>"),  # noqa: RUF001
-        ("<p>До {until}.<br>Далее</p>", "<p>До 1 марта 2025 г.<br>Далее</p>"),  # noqa: RUF001
+        ("<p>До {until}.<br>Далее</p>", "<p>До 1 марта 2025 г.<br />Далее</p>"),  # noqa: RUF001
         ("<ul><li>До {until}.</li></ul>", "<ul><li>До 1 марта 2025 г.</li></ul>"),  # noqa: RUF001
         ("<p>«До {until}.»</p>", "<p>«До 1 марта 2025 г.»</p>"),  # noqa: RUF001
         ("<p>До {until}...</p>", "<p>До 1 марта 2025 г....</p>"),  # noqa: RUF001
@@ -304,3 +304,39 @@ def test_a_russian_date_ending_an_html_sentence_has_one_full_stop(html: str, sho
         html={"ru": html}, default_locale="ru", variables={"until": dt.date(2025, 3, 1)}
     )
     assert message_body(notice, "ru", {}).replace("\u202f", " ") == shown
+
+
+def test_a_notice_in_an_xhtml_page_keeps_it_well_formed(tmp_path: Path) -> None:
+    """The middleware edits ``application/xhtml+xml`` pages, which browsers parse as XML:
+    nh3's ``<br>`` and ``&nbsp;`` (written for every no-break space) in an ``html:`` notice
+    stopped the page at "Entity 'nbsp' not defined", the rest of it never shown."""
+    from xml.etree import ElementTree
+
+    from compliance.testing import call_wsgi, wsgi_environ
+    from compliance.wsgi import ComplianceMiddleware
+
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        HEAD + "    notice:\n      html:\n        en: '<p>Made by an agent.<br>Read more"
+        '&nbsp;<a href="https://e.org/?a=1&amp;b=2">here</a>, 1\u00a0000 times.</p>\'\n',
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([path]), FixedGeolocator({"192.0.2.1": Location.of("DE")}))
+    page = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html>\n'
+        b'<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><title>t</title></head>'
+        b"<body><p>Article.</p></body></html>"
+    )
+
+    def app(environ: object, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/xhtml+xml; charset=utf-8")])
+        return [page]
+
+    response = call_wsgi(ComplianceMiddleware(app, engine), wsgi_environ("/", peer="192.0.2.1"))
+    assert response.notices == ["r"]
+    root = ElementTree.fromstring(response.body)  # raises on a page browsers cannot show
+    (aside,) = root.iter("{http://www.w3.org/1999/xhtml}aside")
+    text = "".join(aside.itertext())
+    assert text == "Made by an agent.Read more\u00a0here, 1\u00a0000 times."
+    (notice,) = engine.decide(ip="192.0.2.1").notices
+    assert notice.text() == "Made by an agent.\n\nRead more here, 1 000 times."
