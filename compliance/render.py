@@ -55,7 +55,8 @@ def _format_value(value: Any, spec: str, locale: str) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
-        return format_decimal(value, locale=babel_locale)
+        # Every digit given: babel's pattern alone rounds to three decimals (0.0125 to 0.012).
+        return format_decimal(value, locale=babel_locale, decimal_quantization=False)
     return str(value)
 
 

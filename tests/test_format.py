@@ -340,3 +340,17 @@ def test_a_notice_in_an_xhtml_page_keeps_it_well_formed(tmp_path: Path) -> None:
     assert text == "Made by an agent.Read more\u00a0here, 1\u00a0000 times."
     (notice,) = engine.decide(ip="192.0.2.1").notices
     assert notice.text() == "Made by an agent.\n\nRead more here, 1 000 times."
+
+
+def test_a_number_keeps_every_digit_given(tmp_path: Path) -> None:
+    """Numbers are written for the locale, but never rounded: babel's pattern alone cut
+    0.0125 to 0.012 and 1234.5678 to 1,234.568."""
+    from compliance.models import Notice
+    from compliance.render import message_text
+
+    notice = Notice(
+        text={"en": "{rate} of {amount}.", "ru": "{rate} от {amount}."},
+        variables={"rate": 0.0125, "amount": 1234.5678},
+    )
+    assert message_text(notice, "en", {}) == "0.0125 of 1,234.5678."
+    assert message_text(notice, "ru", {}).replace("\u00a0", " ") == "0,0125 от 1 234,5678."
