@@ -260,11 +260,14 @@ no default and must be set by the site (``variables={...}``, ``--set NAME=VALUE`
 
 def value_for_locale(value: VariableValue | None, locale: str) -> Scalar | None:
     """The value of a variable in ``locale``: a plain value is every locale's; in a
-    per-locale map, the locale's own entry, else its language's (``pt`` for ``pt-BR``).
-    None when there is none (a required variable, a map without the locale).
+    per-locale map, the locale's own entry, else the nearest one it falls back to, its
+    subtags dropped from the end (``zh-Hant`` for ``zh-Hant-TW``, then ``zh``; ``pt`` for
+    ``pt-BR``). None when there is none (a required variable, a map without the locale).
 
     >>> value_for_locale({"en": "RFE/RL", "ru": "Радио Свобода"}, "ru_RU")
     'Радио Свобода'
+    >>> value_for_locale({"zh": "自由亚洲电台", "zh-Hant": "自由亞洲電台"}, "zh_Hant_TW")
+    '自由亞洲電台'
     >>> value_for_locale("RFE/RL", "uk"), value_for_locale({"en": "x"}, "de")
     ('RFE/RL', None)
     """
@@ -272,16 +275,16 @@ def value_for_locale(value: VariableValue | None, locale: str) -> Scalar | None:
         return None
     if not isinstance(value, dict):
         return value
-    wanted = locale.replace("_", "-").lower()
-    language = wanted.partition("-")[0]
-    fallback = None
+    by_locale: dict[str, Scalar] = {}
     for key, item in value.items():
-        have = key.replace("_", "-").lower()
-        if have == wanted:
-            return item
-        if have == language:
-            fallback = item
-    return fallback
+        by_locale.setdefault(key.replace("_", "-").lower(), item)
+    wanted = locale.replace("_", "-").lower()
+    while wanted:
+        found = by_locale.get(wanted)
+        if found is not None:
+            return found
+        wanted = wanted.rpartition("-")[0]
+    return None
 
 
 class _Model(BaseModel):

@@ -354,3 +354,17 @@ def test_a_number_keeps_every_digit_given(tmp_path: Path) -> None:
     )
     assert message_text(notice, "en", {}) == "0.0125 of 1,234.5678."
     assert message_text(notice, "ru", {}).replace("\u00a0", " ") == "0,0125 от 1 234,5678."
+
+
+def test_a_per_locale_value_falls_back_to_its_nearest_locale(tmp_path: Path) -> None:
+    """A text in ``zh-Hant-TW`` takes the ``zh-Hant`` (Traditional) value before the ``zh``
+    one (Simplified): it took the bare language's, in the other script."""
+    engine = engine_for(
+        tmp_path,
+        "    notice:\n      default_locale: zh-Hant-TW\n"
+        "      variables: {org: {zh: 自由亚洲电台, zh-Hant: 自由亞洲電台}}\n"
+        "      text: {zh-Hant-TW: '{org}', zh-Hans-CN: '{org}'}\n",
+    )
+    (notice,) = engine.decide(location=Location.of("DE"), at=DAY).notices
+    assert notice.text("zh-Hant-TW") == "自由亞洲電台"
+    assert notice.text("zh-Hans-CN") == "自由亚洲电台"
