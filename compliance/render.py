@@ -271,18 +271,25 @@ def withhold_html(rule_id: str, message: Texts, locale: str, variables: Mapping[
     )
 
 
+def _is_english(locale: str) -> bool:
+    parsed = parse_locale(locale)
+    return parsed is not None and parsed.language == "en"
+
+
 def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, Any]) -> str:
     """A complete HTML document for a 451 response (RFC 7725: say who blocks and why)."""
     body = message_body(block, locale, variables, rule=rule_id)
     link = html.escape(block.blocked_by)
     lang = html.escape(_lang(locale))
+    # The status line is English whatever the page's language: say so, for screen readers.
+    english = "" if _is_english(locale) else ' lang="en"'
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}"{_dir(locale)}><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<title>451 Unavailable For Legal Reasons</title>"
+        f"<title{english}>451 Unavailable For Legal Reasons</title>"
         '<meta name="robots" content="noindex"></head><body>'
         f'<main class="compliance-block" data-compliance-rule="{html.escape(rule_id)}">'
-        "<h1>451 Unavailable For Legal Reasons</h1>"
+        f"<h1{english}>451 Unavailable For Legal Reasons</h1>"
         f"{body}"
         f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by">{link}</a></p>'
         "</main></body></html>\n"

@@ -368,3 +368,24 @@ def test_a_per_locale_value_falls_back_to_its_nearest_locale(tmp_path: Path) -> 
     (notice,) = engine.decide(location=Location.of("DE"), at=DAY).notices
     assert notice.text("zh-Hant-TW") == "自由亞洲電台"
     assert notice.text("zh-Hans-CN") == "自由亚洲电台"
+
+
+def test_the_english_status_line_of_a_451_page_in_another_language_says_so(
+    tmp_path: Path,
+) -> None:
+    """The 451 page's title and heading are English in a page of the block's language (here
+    Arabic): they carry ``lang="en"``, else screen readers read them with an Arabic voice."""
+    engine = engine_for(
+        tmp_path,
+        "    block:\n      blocked_by: https://court.example/\n      default_locale: ar\n"
+        "      text: {ar: محجوب., en: Blocked.}\n",
+    )
+    decision = engine.decide(location=Location.of("DE"), accept_language="ar", at=DAY)
+    assert decision.block is not None
+    page = decision.block.html()
+    assert page.startswith('<!DOCTYPE html>\n<html lang="ar" dir="rtl">')
+    assert '<title lang="en">451 Unavailable For Legal Reasons</title>' in page
+    assert '<h1 lang="en">451 Unavailable For Legal Reasons</h1>' in page
+    english = engine.decide(location=Location.of("DE"), accept_language="en", at=DAY).block
+    assert english is not None
+    assert "<h1>451 Unavailable For Legal Reasons</h1>" in english.html()
