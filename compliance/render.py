@@ -203,8 +203,33 @@ def message_text(
             _paragraphs(format_text(message.text[locale], merged, locale, escape=False))
         )
     body = message_body(message, locale, variables, rule=rule)
-    stripped = nh3.clean(_text_breaks(body), tags=set())
+    stripped = nh3.clean(_text_breaks(_link_targets(body)), tags=set())
     return "\n\n".join(_paragraphs(html.unescape(stripped)))
+
+
+_LINK = re.compile(r'<a href="([^"]*)"[^>]*>(.*?)</a>', re.DOTALL)
+
+
+def _link_targets(body: str) -> str:
+    """Sanitized markup with each link's target written after its text, which plain text
+    would otherwise lose ("click here" with nowhere to click).
+
+    >>> _link_targets('<a href="https://e.org/" rel="x">more <em>here</em></a>')
+    'more <em>here</em> (https://e.org/)'
+    >>> _link_targets('<a href="https://e.org/" rel="x">https://e.org/</a>')
+    'https://e.org/'
+    """
+    if "<a " not in body:
+        return body
+
+    def replace(link: re.Match[str]) -> str:
+        target, text = link[1], link[2]
+        shown = html.unescape(nh3.clean(text, tags=set())).strip()
+        if shown == html.unescape(target) or shown == html.unescape(target).removeprefix("mailto:"):
+            return text
+        return f"{text} ({target})"
+
+    return _LINK.sub(replace, body)
 
 
 _BLOCK_TAG = re.compile(r"<(/?)(p|br|ul|ol|li)\b[^>]*>", re.IGNORECASE)

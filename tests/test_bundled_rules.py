@@ -259,7 +259,7 @@ def test_english_is_rferl_wording_verbatim_with_the_link_line() -> None:
         "Russia-controlled parts of Ukraine, please note that you could face fines or "
         "imprisonment for sharing, liking, commenting on, or saving our content, or for "
         "contacting us.\n\n"
-        "To find out more, click here."
+        f"To find out more, click here ({RFERL_URL})."
     )
     assert f'<a href="{RFERL_URL}"' in notice.html("en")
     assert ">click here</a>" in notice.html("en")
@@ -319,7 +319,7 @@ def test_ukrainian_wording() -> None:
     assert "зв\u2019язок" in text  # noqa: RUF001
     assert "'" not in text
     assert "вподобайки" in text
-    assert text.endswith("Щоб дізнатися більше, натисніть тут.")
+    assert text.endswith(f"Щоб дізнатися більше, натисніть тут ({RFERL_URL}).")
 
 
 # -- russia: the foreign-agent label -----------------------------------------------------------

@@ -4,6 +4,7 @@ plain words, is in the JSON Schema, and renders (issues 12, 14, 15, 18)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +340,9 @@ def test_a_notice_in_an_xhtml_page_keeps_it_well_formed(tmp_path: Path) -> None:
     text = "".join(aside.itertext())
     assert text == "Made by an agent.Read more\u00a0here, 1\u00a0000 times."
     (notice,) = engine.decide(ip="192.0.2.1").notices
-    assert notice.text() == "Made by an agent.\n\nRead more here, 1 000 times."
+    assert notice.text() == (
+        "Made by an agent.\n\nRead more here (https://e.org/?a=1&b=2), 1 000 times."
+    )
 
 
 def test_a_number_keeps_every_digit_given(tmp_path: Path) -> None:
@@ -389,3 +392,23 @@ def test_the_english_status_line_of_a_451_page_in_another_language_says_so(
     english = engine.decide(location=Location.of("DE"), accept_language="en", at=DAY).block
     assert english is not None
     assert "<h1>451 Unavailable For Legal Reasons</h1>" in english.html()
+
+
+def test_the_plain_text_of_a_link_keeps_where_it_points(tmp_path: Path) -> None:
+    """The JSON 451 explanation (and ``.text()``) of an ``html:`` text said "click here"
+    with nowhere to click: the link's target now follows its text."""
+    engine = engine_for(
+        tmp_path,
+        "    block:\n      blocked_by: https://court.example/\n      html:\n"
+        '        en: \'<p>To appeal, <a href="https://court.example/?case=7&amp;y=2025">read '
+        '<em>this</em></a> or write to <a href="mailto:clerk@court.example">'
+        "clerk@court.example</a>.</p>'\n",
+    )
+    block = engine.decide(location=Location.of("DE"), at=DAY).block
+    assert block is not None
+    expected = (
+        "To appeal, read this (https://court.example/?case=7&y=2025) or write to "
+        "clerk@court.example."
+    )
+    assert block.text() == expected
+    assert json.loads(block.json())["message"] == expected
