@@ -446,6 +446,23 @@ def test_alabama_warnings_are_the_statutes_words() -> None:
     assert notice.locale == "en"
 
 
+def test_the_alabama_rule_says_which_sentence_its_helpline_paragraph_may_lack() -> None:
+    # The enrolled act could not be read in full (issue #15): the rule ships only what the
+    # summaries quote, and tells counsel what the identical Texas text adds, with its source.
+    [loaded] = [
+        r for r in load_rules(packs=["us-age-verification"]).rules if r.rule.id.startswith("us-al")
+    ]
+    description = " ".join(loaded.rule.description.split())
+    assert "CHECK BEFORE RELYING ON IT" in description
+    assert (
+        '"THE SERVICE PROVIDES REFERRAL TO LOCAL TREATMENT FACILITIES, SUPPORT GROUPS, AND '
+        'COMMUNITY BASED ORGANIZATIONS."' in description
+    )
+    assert "so it is not added here" in description
+    assert "REFERRAL" not in ALABAMA  # never shipped as Alabama's words without a source
+    assert any("reason.com/volokh/2023/08/31/" in source.url for source in loaded.rule.sources)
+
+
 @pytest.mark.parametrize(
     ("location", "tags", "sees"),
     [
