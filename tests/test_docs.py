@@ -323,3 +323,25 @@ def test_every_framework_has_a_tested_sample() -> None:
         "from starlette",
     ):
         assert needle in code, needle
+
+
+def test_every_prometheus_metric_is_in_the_operations_table() -> None:
+    # Each family the collector exports, with its labels, is a row of docs/operations.md's
+    # table, so a dashboard built from the page misses none (pages_cut once did).
+    pytest.importorskip("prometheus_client")
+    from compliance.contrib.prometheus import ComplianceCollector
+    from compliance.metrics import Metrics
+
+    page = (DOCS / "operations.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(compliance_\w+_total)` \|([^\n]*)\|$", page, re.M))
+    metrics = Metrics()  # one count in every counter, so that every label shows
+    metrics.injected("r", "RU")
+    for count in (metrics.block, metrics.undelivered, metrics.cut, metrics.withheld):
+        count("x")
+    for count in (metrics.skipped, metrics.fault, metrics.reload):
+        count("x")
+    families = list(ComplianceCollector(metrics).collect())
+    assert {f"{f.name}_total" for f in families} == set(rows), sorted(rows)
+    for family in families:
+        for label in {label for sample in family.samples for label in sample.labels}:
+            assert f"`{label}`" in rows[f"{family.name}_total"], (family.name, label)
