@@ -345,3 +345,25 @@ def test_every_prometheus_metric_is_in_the_operations_table() -> None:
     for family in families:
         for label in {label for sample in family.samples for label in sample.labels}:
             assert f"`{label}`" in rows[f"{family.name}_total"], (family.name, label)
+
+
+def test_the_options_table_lists_every_middleware_option_with_its_default() -> None:
+    # docs/integrations.md promises "every middleware option": each keyword of the
+    # middlewares' constructor is a row (edge_from once was not), and a default written as
+    # a literal is the constructor's.
+    from compliance.core import Middleware
+
+    page = (DOCS / "integrations.md").read_text(encoding="utf-8")
+    section = page[page.index("## Options") :]
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]*) \|", section, re.M))
+    parameters = {
+        name: p.default
+        for name, p in inspect.signature(Middleware.__init__).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert set(rows) == set(parameters), sorted(set(rows) ^ set(parameters))
+    for name, default in parameters.items():
+        cell = rows[name].strip()
+        if cell.startswith("`"):
+            written = cell.strip("`").replace('"', "'")
+            assert written == repr(default), (name, cell, default)
