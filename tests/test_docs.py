@@ -367,3 +367,31 @@ def test_the_options_table_lists_every_middleware_option_with_its_default() -> N
         if cell.startswith("`"):
             written = cell.strip("`").replace('"', "'")
             assert written == repr(default), (name, cell, default)
+
+
+def test_the_readme_override_for_another_outlet_leaves_nothing_of_rferl() -> None:
+    # README's sample for another designated outlet: none of the bundled RFE/RL values may
+    # remain in its notice, in any language (it once set only `organization`, and the notice's
+    # "click here" still led that outlet's readers to RFE/RL's report).
+    [rule] = [r.rule for r in load_rules(packs=["russia"]).rules if r.rule.id.endswith("zation")]
+    assert rule.notice is not None
+    bundled: list[str] = []
+    for value in rule.notice.variables.values():
+        bundled += value.values() if isinstance(value, dict) else [str(value)]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    [code] = [c for c in re.findall(r"```python\n(.*?)```", readme, re.S) if "Meduza" in c]
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    engine = namespace["engine"]
+    try:
+        for language in ("en", "ru", "uk"):
+            decision = engine.decide(
+                ip=RUSSIAN, url="https://www.example.org/", accept_language=language
+            )
+            [notice] = decision.notices
+            html = notice.html(notice.locale)
+            assert notice.locale == language
+            for value in bundled:
+                assert value not in html, (language, value)
+    finally:
+        engine.close()
