@@ -395,3 +395,20 @@ def test_the_readme_override_for_another_outlet_leaves_nothing_of_rferl() -> Non
                 assert value not in html, (language, value)
     finally:
         engine.close()
+
+
+def test_the_anonymity_flags_the_geolocation_page_names_exist() -> None:
+    # The page once named `is_anonymous_vpn` and `is_tor_exit_node`, which no Location has.
+    import dataclasses
+
+    from compliance.geo import Anonymity, Location
+
+    page = (DOCS / "geolocation.md").read_text(encoding="utf-8")
+    paragraph = next(p for p in page.split("\n\n") if p.startswith("A GeoIP2 Anonymous-IP"))
+    fields = {f.name for f in dataclasses.fields(Location)} | {
+        f.name for f in dataclasses.fields(Anonymity)
+    }
+    named = set(re.findall(r"`(?:location\.)?([a-z_]+)`", paragraph)) - {"anonymous_ip_db"}
+    assert named, paragraph
+    assert named <= fields, named - fields
+    assert {f.name for f in dataclasses.fields(Anonymity)} <= named
