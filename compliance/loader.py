@@ -732,8 +732,13 @@ class _Checker:
                     file.report(
                         (*loc, field, i), f"'{pattern}' must start with '/' (e.g. '/{pattern}')"
                     )
+        # From the raw mapping when another header failed validation, so that every
+        # problem is reported at once (a hop-by-hop name once hid a Set-Cookie).
         header_names: dict[str, str] = {}
-        for name in fields.get("headers", {}):
+        headers = _pick(fields, raw, "headers")
+        for name in headers if isinstance(headers, dict) else ():
+            if not isinstance(name, str):
+                continue
             if name.lower() in RESERVED_HEADERS:
                 file.report(
                     (*loc, "headers", name),

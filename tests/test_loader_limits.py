@@ -176,6 +176,24 @@ def test_headers_that_would_break_a_response_are_lint_errors(
     assert str(finding) == problem
 
 
+def test_every_header_problem_is_reported_at_once(tmp_path: Path) -> None:
+    # A header that fails validation once hid the server-managed ones beside it, so the
+    # author fixed one problem only to be shown the next.
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: h\n    title: H\n    jurisdictions: [RU]\n"
+        '    headers: {Set-Cookie: a, Content-Length: "1", X-Note: "a\\u0007b", Vary: b}\n',
+        encoding="utf-8",
+    )
+    problems = _problems([path])
+    assert [p.split(": ", 2)[1] for p in problems] == [
+        "rules[0].headers.Set-Cookie",
+        "rules[0].headers.Content-Length",
+        "rules[0].headers.X-Note",
+        "rules[0].headers.Vary",
+    ]
+
+
 def test_latin1_header_values_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "h.yaml"
     path.write_text(
