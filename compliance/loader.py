@@ -725,9 +725,11 @@ class _Checker:
                     (*loc, "effective", "until"),
                     f"`until` ({until}) must be after `from` ({start})",
                 )
-        self._check_hosts(file, (*loc, "hosts"), fields.get("hosts", ()))
+        # Lists are read raw when one of their items failed validation, so that the other
+        # items' problems are reported too, all at once.
+        self._check_hosts(file, (*loc, "hosts"), _strings(_pick(fields, raw, "hosts")))
         for field in ("paths", "exclude_paths"):
-            for i, pattern in enumerate(fields.get(field, ())):
+            for i, pattern in _strings(_pick(fields, raw, field)):
                 if not pattern.startswith("/"):
                     file.report(
                         (*loc, field, i), f"'{pattern}' must start with '/' (e.g. '/{pattern}')"
@@ -758,7 +760,8 @@ class _Checker:
             self._check_message(file, (*loc, action), model, _pick(fields, raw, action), errors)
         withhold = _view(Withhold, _pick(fields, raw, "withhold"), (*loc, "withhold"), errors)
         if withhold is not None:
-            self._check_hosts(file, (*loc, "withhold", "embeds"), withhold[0].get("embeds", ()))
+            embeds = _strings(_pick(withhold[0], withhold[1], "embeds"))
+            self._check_hosts(file, (*loc, "withhold", "embeds"), embeds)
         self._audit(file, loc, f"rule '{rule_id}'" if rule_id else "the rule", fields)
         tests = _pick(fields, raw, "tests")
         if isinstance(tests, list):
@@ -770,8 +773,8 @@ class _Checker:
         if isinstance(rule, Rule):
             self.rules.append(LoadedRule(rule, file.name, *file.at(loc)))
 
-    def _check_hosts(self, file: _File, loc: Loc, patterns: Iterable[str]) -> None:
-        for i, pattern in enumerate(patterns):
+    def _check_hosts(self, file: _File, loc: Loc, patterns: Iterable[tuple[int, str]]) -> None:
+        for i, pattern in patterns:
             if "/" in pattern or ":" in pattern:
                 file.report(
                     (*loc, i),
@@ -1035,6 +1038,13 @@ def _listing(names: Iterable[str]) -> str:
 def _suggest(word: str, choices: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, choices, n=1)
     return close[0] if close else None
+
+
+def _strings(value: Any) -> list[tuple[int, str]]:
+    """The text items of a list with their indexes (raw data may hold anything)."""
+    if not isinstance(value, list | tuple):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, str)]
 
 
 def _pick(fields: dict[str, Any], raw: dict[str, Any], name: str) -> Any:

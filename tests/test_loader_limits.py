@@ -194,6 +194,26 @@ def test_every_header_problem_is_reported_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_one_bad_item_does_not_hide_the_problems_of_the_others(tmp_path: Path) -> None:
+    # An item that fails validation (a percent escape, a number) once hid the other items'
+    # problems in paths, exclude_paths and withhold.embeds.
+    path = tmp_path / "l.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: l\n    title: L\n    jurisdictions: [RU]\n"
+        '    paths: ["news/*", "/%6Eews/"]\n    exclude_paths: ["a", 7]\n'
+        '    withhold: {embeds: ["https://rt.com/", 5], text: {en: x}}\n',
+        encoding="utf-8",
+    )
+    assert [p.split(": ", 2)[1] for p in _problems([path])] == [
+        "rules[0].paths[0]",
+        "rules[0].paths[1]",
+        "rules[0].exclude_paths[0]",
+        "rules[0].exclude_paths[1]",
+        "rules[0].withhold.embeds[0]",
+        "rules[0].withhold.embeds[1]",
+    ]
+
+
 def test_latin1_header_values_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "h.yaml"
     path.write_text(
