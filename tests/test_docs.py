@@ -412,3 +412,37 @@ def test_the_anonymity_flags_the_geolocation_page_names_exist() -> None:
     assert named, paragraph
     assert named <= fields, named - fields
     assert {f.name for f in dataclasses.fields(Anonymity)} <= named
+
+
+def test_an_html_file_wrapper_gets_its_notice_as_the_integrations_page_says() -> None:
+    # The page once listed `wsgi.file_wrapper` iterables among what passes through byte for
+    # byte; an HTML page served that way gets its notices, and other files stay zero-copy.
+    import io
+    import wsgiref.util
+
+    from compliance.testing import wsgi_environ
+    from compliance.wsgi import ComplianceMiddleware
+
+    page = (DOCS / "integrations.md").read_text(encoding="utf-8")
+    passing = page[page.index("- Everything else passes") :].split("\n- ", 1)[0]
+    assert "a file wrapper is then read and edited" in " ".join(passing.split())
+    wrappers: list[Any] = []
+
+    def site(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", environ["test.type"])])
+        wrappers.append(environ["wsgi.file_wrapper"](io.BytesIO(b"<html><body>x</body></html>")))
+        return wrappers[-1]
+
+    app = ComplianceMiddleware(site, Engine.from_paths())
+    for content_type, reader, edited in (
+        ("text/html", RUSSIAN, True),
+        ("text/html", GERMAN, False),
+        ("image/png", RUSSIAN, False),
+    ):
+        environ = wsgi_environ(peer=reader)
+        environ["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
+        environ["test.type"] = content_type
+        body = app(environ, lambda status, headers, exc_info=None: None)
+        assert (body is not wrappers[-1]) is edited
+        assert (NOTICE.encode() in b"".join(body)) is edited
+        body.close()
