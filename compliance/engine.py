@@ -498,7 +498,11 @@ class CompiledRule:
                 reason = (
                     f"jurisdiction: {_where(location)} is not in {', '.join(rule.jurisdictions)}"
                 )
-                if where.subdivision_unknown and not apply:
+                if (
+                    where.subdivision_unknown
+                    and not apply
+                    and any(regions.code_matches(c, where, True) for c in rule.jurisdictions)
+                ):  # only where `apply` would have matched: never for another country
                     reason += " (subdivision unknown; unknown_subdivision: skip)"
                 return reason
             for code in rule.exclude:

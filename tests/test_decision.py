@@ -132,6 +132,11 @@ def test_unknown_subdivision_apply_and_skip(engine: Engine) -> None:
     trace = {t.rule_id: t for t in engine.decide(location=Location.of("UA"), at=DAY).trace}
     assert "subdivision unknown" in (trace["notice-skip"].reason or "")
     assert not trace["region-says-skip"].applied
+    # The hint names unknown_subdivision only where `apply` would have matched: not for a
+    # reader in another country, nor where the region's own setting decides.
+    assert "unknown_subdivision" not in (trace["region-says-skip"].reason or "")
+    trace = {t.rule_id: t for t in engine.decide(location=Location.of("DE"), at=DAY).trace}
+    assert trace["notice-skip"].reason == "jurisdiction: DE is not in occupied"
 
 
 def test_per_locale_variables_and_translation_status(engine: Engine) -> None:
