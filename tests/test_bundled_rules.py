@@ -608,3 +608,33 @@ def test_placeholder_locale(
     placeholder = withhold.placeholder()
     assert placeholder is not None
     assert words in placeholder
+
+
+@pytest.mark.parametrize(
+    ("database", "ip", "location", "locale"),
+    [
+        # MaxMind's official test data: Crimea as UA + the bare "43" (Enterprise databases).
+        ("GeoIP2-Enterprise-Test", "1.231.232.1", "UA/UA-43", "uk"),
+        ("GeoIP2-Precision-Enterprise-Test", "1.231.232.1", "UA/UA-43", "uk"),
+        ("GeoIP2-Precision-Enterprise-Test", "55.0.0.2", "UA/UA-30", None),  # Kyiv
+        ("GeoIP2-City-Test", "2a02:d300::1", "UA", "uk"),  # subdivision unknown: apply
+        ("GeoLite2-City-Test", "2a02:d0c0::1", "RU", "ru"),
+        ("GeoIP2-Country-Test", "2a02:d300::1", "UA", "uk"),  # a Country database
+        ("GeoIP2-City-Test", "81.2.69.142", "GB/GB-ENG", None),
+    ],
+)
+def test_the_russia_notice_with_maxminds_test_databases(
+    geoip_test_data: Path, database: str, ip: str, location: str, locale: str | None
+) -> None:
+    # The readers the notice is written for, located as a site would locate them: through
+    # MaxMind's own .mmdb files, not a Location written by hand.
+    eng = Engine.from_paths(packs=["russia"], geoip_db=geoip_test_data / f"{database}.mmdb")
+    try:
+        decision = eng.decide(ip=ip, url="https://www.example.org/a/story.html", at=AT)
+        found = decision.location
+        assert "/".join([found.country or "?", *found.subdivisions]) == location
+        notices = [(n.rule_id, n.locale) for n in decision.notices]
+        expected = [] if locale is None else [("ru-undesirable-organization", locale)]
+        assert notices == expected
+    finally:
+        eng.close()
