@@ -75,7 +75,7 @@ def _withheld(element: Any) -> bool:
         "img",
         "script",
     ):
-        urls = [element.get("src") or "", element.get("data") or ""]
+        urls = [element.get(key) or "" for key in ("src", "data", "poster")]
         urls += [e.strip().split(" ")[0] for e in (element.get("srcset") or "").split(",")]
         return any(url_host(u) in HOSTS for u in urls if u)
     return False
@@ -180,6 +180,8 @@ HARD_PAGES = [
     pytest.param('<embed src="HTTPS://EMBED.RT.COM/e">b', id="embed-upper-case-host"),
     pytest.param('<audio><source src="//sputniknews.com/a.mp3"></audio>b', id="audio-source"),
     pytest.param('<img srcset="https://embed.rt.com:443/a.png 2x">b', id="srcset-port"),
+    # The poster is an image the browser loads from the host, as an <img> would.
+    pytest.param('<video poster="https://embed.rt.com/p.jpg" src=v.mp4></video>b', id="poster"),
     pytest.param('<script src="/&#9;/embed.rt.com/p.js"></script>b', id="tab-in-url"),
     pytest.param('<iframe src="https:&#92;&#92;embed.rt.com/v"></iframe>b', id="backslashes"),
     pytest.param(f"<DIV {MARK.upper().replace(TOKEN.upper(), TOKEN)}>a</DIV>b", id="upper"),

@@ -4,8 +4,9 @@ A :class:`Withhold` names what goes (through a :data:`Select`, usually made by
 :func:`selector`): elements whose ``data-compliance-withhold`` attribute
 holds one of a rule's tokens (space-separated, like ``class``), and ``iframe``, ``embed``,
 ``object``, ``video``, ``audio``, ``source``, ``img`` and ``script`` elements whose URL
-(``src``, ``data``, ``srcset`` entries) is on a rule's hosts. Each goes with everything inside
-it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule id) takes its place.
+(``src``, ``data``, ``srcset`` entries, a video's ``poster``) is on a rule's hosts. Each goes
+with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
+id) takes its place.
 
 The injector (:class:`compliance.html.injector.Injector`) does the streaming; this module
 decides, token by token, where a removed element ends, the way an HTML parser builds the tree:
@@ -60,7 +61,7 @@ parser)."""
 _SRCDOC_DEPTH: Final = 3
 """Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
 
-_URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset")
+_URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset", b"poster")
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 """Decides from a start tag's name and attributes which rule (id) removes it, if any."""
