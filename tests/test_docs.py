@@ -446,3 +446,25 @@ def test_an_html_file_wrapper_gets_its_notice_as_the_integrations_page_says() ->
         assert (body is not wrappers[-1]) is edited
         assert (NOTICE.encode() in b"".join(body)) is edited
         body.close()
+
+
+def test_only_fragments_vary_on_the_partial_request_headers() -> None:
+    # docs/caching.md: a fragment's body depends on HX-Request and the like, a whole
+    # document's does not (it once said every edited response varied on them).
+    from compliance.testing import call_wsgi, wsgi_environ
+    from compliance.wsgi import ComplianceMiddleware
+
+    page = " ".join((DOCS / "caching.md").read_text(encoding="utf-8").split())
+    assert "a whole document does not" in page
+    document = b"<!DOCTYPE html><body><h1>News</h1></body>"
+    for body, varies in ((document, False), (b"<p>x</p>", True)):
+
+        def site(environ: dict[str, Any], start_response: Any, body: bytes = body) -> Any:
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [body]
+
+        app = ComplianceMiddleware(site, Engine.from_paths())
+        for headers in ((), (("HX-Request", "true"),)):
+            response = call_wsgi(app, wsgi_environ(peer=RUSSIAN, headers=headers))
+            vary = response.header("vary") or ""
+            assert ("HX-Request" in vary) is varies, (body, headers, vary)
