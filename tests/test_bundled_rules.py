@@ -638,3 +638,17 @@ def test_the_russia_notice_with_maxminds_test_databases(
         assert notices == expected
     finally:
         eng.close()
+
+
+@pytest.mark.parametrize("pack", [p for p in PACKS if p not in ("russia", "examples")])
+def test_a_packs_opt_in_example_keeps_the_default_pack(pack: str) -> None:
+    # Naming packs replaces the default: a site that followed the header's example
+    # (`packs=["belarus"]`) once silently lost the Russia notice.
+    assert "ru-undesirable-organization" not in {
+        loaded.rule.id for loaded in load_rules(packs=[pack]).rules
+    }
+    header = (RULES / f"{pack}.yaml").read_text(encoding="utf-8").split("\nversion:")[0]
+    header = " ".join(line.lstrip("# ") for line in header.splitlines())
+    assert f"--pack russia --pack {pack}" in header
+    assert f'packs=["russia", "{pack}"]' in header
+    assert "replaces the default" in header
