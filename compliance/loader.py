@@ -790,6 +790,15 @@ class _Checker:
                     f"'{pattern}' matches no host (no host name starts with a dot): for the "
                     f"domain and its subdomains write '{bare}' and '*.{bare}'",
                 )
+            elif _NOT_IN_HOSTS.search(pattern) is not None:
+                # No host name holds these, so the pattern could never match: the rule
+                # would silently never apply.
+                file.report(
+                    (*loc, i),
+                    f"'{pattern}' can never match a host name (no host holds spaces, commas "
+                    "or quotes): list each host as its own item, e.g. "
+                    "['www.example.org', '*.example.org']",
+                )
 
     def _check_message(
         self, file: _File, loc: Loc, model: type[Texts], message: Any, errors: Errors
@@ -1038,6 +1047,10 @@ def _listing(names: Iterable[str]) -> str:
 def _suggest(word: str, choices: Sequence[str]) -> str | None:
     close = difflib.get_close_matches(word, choices, n=1)
     return close[0] if close else None
+
+
+_NOT_IN_HOSTS: Final = re.compile(r"[\s,;'\"<>@\\]")
+"""Characters no host name (as matched: lower case, no port) holds."""
 
 
 def _strings(value: Any) -> list[tuple[int, str]]:

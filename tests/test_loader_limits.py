@@ -214,6 +214,28 @@ def test_one_bad_item_does_not_hide_the_problems_of_the_others(tmp_path: Path) -
     ]
 
 
+@pytest.mark.parametrize(
+    "pattern", ["www.example.org, news.example.org", "www.example.org news.example.org", "'a.org'"]
+)
+def test_a_host_pattern_no_host_can_match_is_a_lint_error(tmp_path: Path, pattern: str) -> None:
+    # Two hosts in one string (a comma or a space) never match any request: the rule once
+    # loaded and then silently never applied.
+    path = tmp_path / "h.yaml"
+    quoted = pattern.replace('"', '\\"')
+    path.write_text(
+        "version: 1\nrules:\n  - id: h\n    title: H\n    jurisdictions: [RU]\n"
+        f'    hosts: ["{quoted}", "*.example.org"]\n    headers: {{X-A: b}}\n'
+        f'    withhold: {{embeds: ["{quoted}"], placeholder: false}}\n',
+        encoding="utf-8",
+    )
+    problems = _problems([path])
+    assert [p.split(": ", 2)[1] for p in problems] == [
+        "rules[0].hosts[0]",
+        "rules[0].withhold.embeds[0]",
+    ]
+    assert all("can never match a host name" in p for p in problems)
+
+
 def test_latin1_header_values_are_fine(tmp_path: Path) -> None:
     path = tmp_path / "h.yaml"
     path.write_text(
