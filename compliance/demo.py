@@ -879,7 +879,16 @@ def run_demo(
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
         pass
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind
-        return exc.code if isinstance(exc.code, int) else 1
+        if exc.code in (0, None):
+            return 0
+        # uvicorn's own code (3) is outside the command line's 0/1/2; its log said why.
+        print(
+            f"compliance demo: cannot serve on {host}:{port} (in use, or not an address of "
+            "this machine): choose another with --port or --host",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 2
     finally:
         engine.close()
     print("compliance demo stopped", file=sys.stderr, flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -652,6 +653,17 @@ def test_demo_port_out_of_range_is_a_usage_error(
         main(["demo", "--port", port])
     assert exc.value.code == 2
     assert f"argument --port: '{port}' is not a TCP port (0 to 65535)" in capsys.readouterr().err
+
+
+def test_demo_on_a_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # uvicorn could not bind and the command exited 3, outside the documented 0, 1 and 2.
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", "--port", str(port)]) == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_test_takes_the_sites_variables_as_its_message_says(
