@@ -128,9 +128,6 @@ _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DI
 _CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in CACHING_HEADERS)
 _TAGS_BYTES: Final = _TAGS_HEADER.encode("ascii")
 _SKIP_BYTES: Final = _SKIP_HEADER.encode("ascii")
-# A start tag of sanitized markup (attribute values quoted, so a "<br>" in one is not a tag).
-_START_TAG = re.compile(r'<([a-zA-Z][a-zA-Z0-9]*)((?:\s+[^\s=>/]+(?:="[^"]*")?)*)\s*/?>')
-_VOID_IN_NOTICES: Final = frozenset({"br"})  # the only void element the rule format allows
 _NONCE_SOURCE = re.compile(r"'(?i:nonce-)([A-Za-z0-9+/_-]+={0,2})'")
 # The directives that govern an inline <style> element, the first present applying.
 _STYLE_DIRECTIVES: Final = ("style-src-elem", "style-src", "default-src")
@@ -606,20 +603,6 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
     if _DOCTYPE.search(prefix, 0, at) is not None:
         return _DocumentStart(False, None)  # a document, its optional tags left out
     return _DocumentStart(_DOCUMENT_TAG.match(prefix, at) is None, None)
-
-
-def _as_xml(markup: str) -> str:
-    """Sanitized notice markup as XML, for an XHTML page (``application/xhtml+xml``, read by
-    an XML parser, for which ``<br>`` and ``&nbsp;``, as the sanitizer writes them, are
-    errors that stop the page from rendering): void elements self-closed, the one named
-    reference the serializer writes beyond XML's own made numeric."""
-
-    def tag(m: re.Match[str]) -> str:
-        if m.group(1).lower() in _VOID_IN_NOTICES:
-            return f"<{m.group(1)}{m.group(2)} />"
-        return m.group(0)
-
-    return _START_TAG.sub(tag, markup).replace("&nbsp;", "&#160;")
 
 
 def _style_nonce(headers: Iterable[str]) -> str | None:
@@ -1533,8 +1516,6 @@ class Exchange:
         csp_nonce = _style_nonce(policies) if policies else None
         chosen = decision
 
-        xhtml = media == "application/xhtml+xml"
-
         def render(info: PageInfo) -> Mapping[Placement, str]:
             nonce = self.nonce() or csp_nonce or info.nonce
             rendered = self.rendered
@@ -1544,14 +1525,10 @@ class Exchange:
                 n.rule_id for n in chosen.notices if n.rule_id not in rendered
             }
             if rendered:
-                snippets = self._without_rendered(chosen, language or info.lang, nonce)
-            else:
-                snippets = chosen.snippets(
-                    page_language=language or info.lang, css=settings.css, nonce=nonce
-                )
-            if xhtml:
-                return {name: _as_xml(text) for name, text in snippets.items()}
-            return snippets
+                return self._without_rendered(chosen, language or info.lang, nonce)
+            return chosen.snippets(
+                page_language=language or info.lang, css=settings.css, nonce=nonce
+            )
 
         self._app_found = found  # the application's headers, for the fail mode
         self._app_decision = decision
@@ -1563,11 +1540,7 @@ class Exchange:
             max_hold=settings.max_hold,
             partial=partial,
             metrics=self.metrics,
-            withhold=(
-                self._withhold(decision, editor=lambda: self._editor, xhtml=xhtml)
-                if withholds
-                else None
-            ),
+            withhold=self._withhold(decision, editor=lambda: self._editor) if withholds else None,
         )
         if not wanted:
             editor.skip(unwanted)
@@ -1609,9 +1582,7 @@ class Exchange:
             headers = [*without(headers, "etag"), ("ETag", tag)]
         return headers
 
-    def _withhold(
-        self, decision: Decision, *, editor: Callable[[], BodyEditor | None], xhtml: bool = False
-    ) -> Withhold:
+    def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
         """What the editor removes for this decision, and the placeholders in the page's
         language (known once the page's start is read)."""
         marks: dict[str, str] = {}
@@ -1631,8 +1602,7 @@ class Exchange:
             match = by_rule[rule_id]
             current = editor()
             language = self._page_language or (current.lang if current is not None else None)
-            text = match.placeholder(decision.locale_for(match, language))
-            return _as_xml(text) if xhtml and text else text
+            return match.placeholder(decision.locale_for(match, language))
 
         return Withhold.of(marks, embed_host if embedding else None, placeholder)
 
