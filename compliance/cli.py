@@ -377,9 +377,9 @@ def _tags(values: Sequence[str]) -> frozenset[str]:
     """The ``--tag`` values read as the middleware reads an ``X-Compliance-Tags`` header:
     comma-separated, spaces around each tag dropped (``--tag 'withheld, other'`` is two
     tags, not one that no rule names)."""
-    from .core import tags_of
+    from .http import split_tags
 
-    return frozenset().union(*(tags_of(value) for value in values))
+    return frozenset().union(*(split_tags(value) for value in values))
 
 
 def _parse_date(value: str | None) -> dt.date | None:

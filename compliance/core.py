@@ -62,6 +62,7 @@ from compliance.http import (
     prefers_json,
     private_control,
     private_value,
+    split_tags,
     translate_if_none_match,
     variant_etag,
     variant_id,
@@ -135,7 +136,6 @@ _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
-_MAX_TAG_TEXT: Final = 64 * 1024  # of a tags header or environ value read
 _MAX_TAG_ITEMS: Final = 4096  # of a tags iterable read
 _RESPONSE_STATE: Final = (
     "_status",
@@ -527,7 +527,7 @@ def tags_of(value: object) -> frozenset[str]:
     if not value:
         return frozenset()
     if isinstance(value, str):
-        return frozenset(tag.strip() for tag in value[:_MAX_TAG_TEXT].split(",") if tag.strip())
+        return split_tags(value)
     if isinstance(value, Iterable):
         items = islice(value, _MAX_TAG_ITEMS)
         return frozenset(text for text in (str(tag).strip() for tag in items) if text)

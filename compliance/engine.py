@@ -47,7 +47,7 @@ from .errors import ComplianceError, ComplianceFault, ConfigurationError
 from .geo import Geolocator, Location, open_geolocator
 from .geo.chain import _reload_counts
 from .globs import GlobSet, compile_globs
-from .http import idna_ascii, normalize_host
+from .http import idna_ascii, normalize_host, split_tags
 from .loader import (
     LoadedRule,
     RuleSet,
@@ -95,7 +95,6 @@ never escapes a block or a notice)."""
 _OVERLONG: Final = "(over-long path)"  # stands for every over-long path, in keys and traces
 _MAX_PAGE_LANGUAGE: Final = 64
 _MAX_TAG_ITEMS: Final = 4096  # tags read from an iterable the application gives
-_MAX_TAG_TEXT: Final = 64 * 1024  # of a string of comma-separated tags
 _DECISIONS_MAX_ENTRIES: Final = 8192
 _DECISIONS_MAX_BYTES: Final = 32 << 20
 _FAST_MAX_ENTRIES: Final = 8192  # requests, each with the readers' locations seen for it
@@ -795,7 +794,7 @@ def _tag_set(tags: Iterable[str]) -> frozenset[str]:
     if isinstance(tags, frozenset):
         return tags
     if isinstance(tags, str):
-        return frozenset(t.strip() for t in tags[:_MAX_TAG_TEXT].split(",") if t.strip())
+        return split_tags(tags)
     return frozenset(islice(tags, _MAX_TAG_ITEMS))
 
 

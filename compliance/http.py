@@ -50,6 +50,7 @@ __all__ = [
     "private_cache_control",
     "private_control",
     "private_value",
+    "split_tags",
     "status_line",
     "url_host",
     "url_path",
@@ -684,6 +685,20 @@ def translate_if_none_match(value: str, variant: str) -> tuple[str | None, bool]
 
 
 _VARIANT_SUFFIX = re.compile(re.escape(_VARIANT_MARK) + r'[0-9a-f]{12}a?"\Z')
+
+
+MAX_TAG_TEXT: Final = 64 * 1024
+"""Characters read of a string of comma-separated content tags."""
+
+
+def split_tags(value: str) -> frozenset[str]:
+    """Content tags from a comma-separated string (``X-Compliance-Tags``, ``compliance.tags``,
+    ``--tag``), spaces around each dropped; only the first 64 KiB are read.
+
+    >>> sorted(split_tags("politics, elections,,"))
+    ['elections', 'politics']
+    """
+    return frozenset(tag.strip() for tag in value[:MAX_TAG_TEXT].split(",") if tag.strip())
 
 
 def application_tags(value: str) -> str:
