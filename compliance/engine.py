@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import os
 import threading
 import weakref
@@ -137,24 +138,40 @@ def split_url(url: str) -> tuple[str, str]:
 
 # -- dates ------------------------------------------------------------------------------------
 
-_today_until = 0.0
-_today_value = _EPOCH
+_today_span: tuple[float, float, dt.date] = (0.0, 0.0, _EPOCH)
+"""The UTC day last read from the clock: its midnight, the next one (UTC seconds), its date.
+One tuple, replaced whole, so that a thread never reads one day's bounds with another's
+date."""
 
 
 def _today() -> dt.date:
-    """Today's UTC date; the clock is compared with the next midnight, not converted."""
-    global _today_until, _today_value
+    """Today's UTC date; the clock is compared with the day's two midnights, not converted.
+
+    A clock found before the day last read was stepped back (an NTP correction, a restored
+    VM): every engine's repeat-reader decisions go, some of which may have been made for the
+    later day and read no clock (see :meth:`_State.window`)."""
+    global _today_span
     now = _time()
-    if now >= _today_until:
+    start, end, value = _today_span
+    if not start <= now < end:
         number = int(now // 86400)
-        _today_value = _EPOCH + dt.timedelta(days=number)
-        _today_until = (number + 1) * 86400.0
-    return _today_value
+        stepped_back = now < start
+        _today_span = (number * 86400.0, (number + 1) * 86400.0, _EPOCH + dt.timedelta(days=number))
+        value = _today_span[2]
+        if stepped_back:
+            for engine in list(_engines):
+                engine._state.fast.clear()
+    return value
+
+
+def _midnight(day: dt.date) -> float:
+    """The UTC midnight that begins ``day``, in seconds."""
+    return (day - _EPOCH).days * 86400.0
 
 
 def _day(at: dt.date | dt.datetime | None) -> dt.date:
     if at is None:
-        return _today_value if _time() < _today_until else _today()
+        return _today()
     if isinstance(at, dt.datetime):
         if at.tzinfo is not None:
             at = at.astimezone(dt.UTC)
@@ -593,10 +610,11 @@ class _Context:
 
 
 _Key = tuple[Location, str, str, "str | None", frozenset[str], "str | None", dt.date]
-_Hit = tuple[Location, Decision, "float | None"]
+_Hit = tuple[Location, Decision, "float | None", float]
 """A fast-cache entry: the location (whose identity is its subkey: the entry keeps it alive,
-so no other object can take its ``id``), the decision, and until when it is right (UTC
-seconds; None: as long as the rules are loaded)."""
+so no other object can take its ``id``), the decision, and from and until when it is right
+(UTC seconds, ``from <= now < until``; a None ``from``: no clock to read, see
+:meth:`_State.window`)."""
 
 
 class _State:
@@ -646,7 +664,8 @@ class _State:
             _FAST_MAX_ENTRIES, _FAST_MAX_BYTES, key_size=_parts_size, pair_size=_FAST_PAIR_BYTES
         )
         # The days on which some rule starts or stops applying: between two of them, every
-        # decision for "now" stays the same, so a cached one needs no clock until the next.
+        # decision for "now" stays the same, so a cached one is right until the next and
+        # from the last.
         boundaries: set[dt.date] = set()
         for compiled in self.rules:
             if compiled.start is not None:
@@ -655,13 +674,29 @@ class _State:
                 boundaries.add(compiled.until)
         self.boundaries = tuple(sorted(boundaries))
 
-    def valid_until(self, day: dt.date) -> float | None:
-        """Until when (UTC seconds) a decision made for ``day`` stays right: the midnight
-        of the next day some rule starts or stops; None when no rule ever changes again."""
+    def window(self, day: dt.date) -> tuple[float | None, float]:
+        """From and until when (UTC seconds) a decision made today, ``day``, stays right:
+        the midnights of the last day on or before it, and of the next day after it, on
+        which some rule starts or stops (-inf and inf where there is none).
+
+        The repeat reader reads the clock to check both, with one exception that keeps the
+        cheapest path clock-free: a decision no later rule date changes, made after the day
+        its span began (or with no rule date at all), gets a None ``from`` and is served
+        without a clock. A clock stepped back before that span (only past a midnight at
+        least) is noticed by the next decision made afresh, which drops the repeat
+        reader's cache (:func:`_today`); a step back over one midnight is checked at once.
+        """
         index = bisect_right(self.boundaries, day)
-        if index == len(self.boundaries):
-            return None
-        return (self.boundaries[index] - _EPOCH).days * 86400.0
+        until = math.inf if index == len(self.boundaries) else _midnight(self.boundaries[index])
+        if index == 0:
+            since = -math.inf
+        elif until == math.inf and day > self.boundaries[index - 1]:
+            return None, until
+        else:
+            since = _midnight(self.boundaries[index - 1])
+        if since == -math.inf and until == math.inf:
+            return None, until
+        return since, until
 
     def candidates(self, where: _Where) -> tuple[CompiledRule, ...]:
         key = (where.codes, where.subdivision_unknown)
@@ -965,8 +1000,9 @@ class Engine:
             # computed in C), then the Location object's identity (a geolocator's cache
             # hands back the same object for every address of a network). The entry keeps
             # the location alive, so a hit on its ``id`` is that very object. No clock is
-            # read unless some rule starts or stops applying on a later day (then the entry
-            # says when it goes stale). Nothing else: this is the path a site runs most.
+            # read unless some rule starts or stops applying on a later day, or started or
+            # stopped today (then the entry says from and until when it is right; see
+            # _State.window). Nothing else: this is the path a site runs most.
             # (The convenience fields travel in ``**fields``: a dozen keyword parameters
             # with defaults would cost this path more than the lookup itself.)
             if fields:
@@ -975,7 +1011,7 @@ class Engine:
                 hit = self._repeat[request][id(location)]
             except KeyError:  # a new reader or request: deciding costs far more than raising
                 return self._decide_request(location, request)
-            if hit[2] is None or _time() < hit[2]:
+            if hit[2] is None or hit[2] <= _time() < hit[3]:
                 return hit[1]
             return self._decide_request(location, request)
         if request is None:
@@ -988,7 +1024,7 @@ class Engine:
                 except (KeyError, TypeError):  # not seen yet; an unhashable value (tags)
                     pass
                 else:
-                    if hit[2] is None or _time() < hit[2]:
+                    if hit[2] is None or hit[2] <= _time() < hit[3]:
                         return hit[1]
         return self._decide_fields(location, request, fields)
 
@@ -1013,8 +1049,8 @@ class Engine:
             request.page_language,
             request.tags,
         ):
-            until = None if request.at is not None else state.valid_until(day)
-            state.fast.set(request, id(location), (location, decision, until))
+            since, until = (None, math.inf) if request.at is not None else state.window(day)
+            state.fast.set(request, id(location), (location, decision, since, until))
         return decision
 
     def _decide_fields(
@@ -1068,8 +1104,8 @@ class Engine:
         if fast_key is not None and _fast_cacheable(
             len(url or "") + len(path or ""), host or "", accept_language, page_language, tags
         ):
-            until = None if at is not None else state.valid_until(day)
-            state.fast.set(fast_key, id(location), (location, decision, until))
+            since, until = (None, math.inf) if at is not None else state.window(day)
+            state.fast.set(fast_key, id(location), (location, decision, since, until))
         return decision
 
     @staticmethod

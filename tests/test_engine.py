@@ -626,10 +626,9 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
     now = [0.0]
     monkeypatch.setattr(engine_module, "_time", lambda: now[0])
-    # Forget the cached day; both halves of it are put back afterwards, so the fake day does
-    # not outlive the test (restoring only the deadline would keep the fake date valid).
-    monkeypatch.setattr(engine_module, "_today_until", 0.0)
-    monkeypatch.setattr(engine_module, "_today_value", engine_module._today_value)
+    # Forget the cached day; it is put back afterwards, so the fake day does not outlive the
+    # test.
+    monkeypatch.setattr(engine_module, "_today_span", (0.0, 0.0, engine_module._EPOCH))
     return now
 
 
@@ -667,6 +666,69 @@ def test_a_cached_decision_changes_on_the_day_a_rule_starts_or_stops(
     then = Request.of(host="a.org", path="/x", at=dt.date(2030, 1, 3))
     for _ in range(2):
         assert engine.decide(location=reader, request=then).applied == ("starts", "stops")
+
+
+def test_a_clock_stepped_back_gets_the_earlier_days_decisions(
+    tmp_path: Path, clock: list[float]
+) -> None:
+    """A clock stepped back over midnight (an NTP correction, a restored VM) gets the
+    decisions of the day it now reads, cached or not, in all three forms: not the later
+    day's, which a check of the next midnight alone kept serving until the clock caught up."""
+    from compliance.decision import Request
+
+    (tmp_path / "r.yaml").write_text(STARTS, encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(loc("RU")))
+    reader, request = loc("RU"), Request.of(host="a.org", path="/x")
+
+    def applied() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+        pure = engine.decide(location=reader, request=request).applied
+        fields = engine.decide(location=reader, url="https://a.org/x").applied
+        by_ip = engine.decide(ip="77.88.55.88", url="https://a.org/x").applied
+        return pure, fields, by_ip
+
+    steps = [
+        (dt.date(2030, 1, 4), 5, ("starts",)),
+        (dt.date(2030, 1, 3), 86_395, ("starts", "stops")),  # ten seconds back
+        (dt.date(2030, 1, 4), 1, ("starts",)),
+        (dt.date(2030, 1, 2), 0, ("starts", "stops")),
+        (dt.date(2030, 1, 1), 86_399, ("stops",)),
+        (dt.date(2030, 1, 3), 43_200, ("starts", "stops")),
+        (dt.date(2029, 12, 1), 0, ("stops",)),
+    ]
+    for day, second, rules in steps:
+        clock[0] = _midnight(day) + second
+        assert applied() == (rules, rules, rules), (day, second)
+        assert applied() == (rules, rules, rules), (day, second)  # now from the cache
+
+
+def test_a_decision_no_later_date_changes_reads_no_clock_until_one_steps_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: list[float]
+) -> None:
+    """Decided a day or more after the last rule date, a repeat reader's decision is served
+    without reading the clock; a clock stepped back before that date is noticed by the
+    next decision made afresh (a new reader or request), which drops the cached ones."""
+    import compliance.engine as engine_module
+    from compliance.decision import Request
+
+    (tmp_path / "r.yaml").write_text(STARTS, encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(loc("RU")))
+    reader, request = loc("RU"), Request.of(host="a.org", path="/x")
+    clock[0] = _midnight(dt.date(2031, 6, 1))
+    assert engine.decide(location=reader, request=request).applied == ("starts",)
+    reads = [0]
+
+    def counted() -> float:
+        reads[0] += 1
+        return clock[0]
+
+    monkeypatch.setattr(engine_module, "_time", counted)
+    for _ in range(3):
+        assert engine.decide(location=reader, request=request).applied == ("starts",)
+    assert reads[0] == 0
+    clock[0] = _midnight(dt.date(2030, 1, 3))
+    other = Request.of(host="a.org", path="/y")
+    assert engine.decide(location=reader, request=other).applied == ("starts", "stops")
+    assert engine.decide(location=reader, request=request).applied == ("starts", "stops")
 
 
 def test_the_repeat_readers_fast_path_follows_a_reload(tmp_path: Path) -> None:
