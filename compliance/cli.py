@@ -18,10 +18,14 @@ import re
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .__about__ import __version__
 from .errors import ComplianceError, ConfigurationError, RuleError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .models import VariableValue
 
 __all__ = ["main"]
 
@@ -301,7 +305,7 @@ def _drop_stdout() -> None:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from .loader import lint, load_rules
+    from .loader import lint, load_rules, read_variables
 
     paths, packs = _sources(args.paths, args.pack)
     findings = lint(paths, packs=packs, strict=args.strict, variables=_variables(args.set))
@@ -313,6 +317,7 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem(s) in rule files", file=sys.stderr)
         return 1
     ruleset = load_rules(paths, packs=packs)
+    read_variables(ruleset, _variables(args.set))  # a date variable set to something else
     warned = [f for f in findings if f.severity == "warning"]
     warnings = f", {_count(len(warned), 'warning')}" if warned else ""
     _out(
@@ -354,13 +359,10 @@ def _count(number: int, noun: str) -> str:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from .engine import Engine
     from .ruletests import run_rule_tests
 
     paths, packs = _sources(args.paths, args.pack)
-    engine = Engine.from_paths(
-        paths, geoip_db=args.geoip_db, packs=packs, variables=_variables(args.set)
-    )
+    engine = _engine(paths, packs, args.geoip_db, args.set)
     outcomes = run_rule_tests(engine)
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes:
@@ -401,9 +403,35 @@ def _variables(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _check(args: argparse.Namespace) -> int:
-    from .engine import Engine
+def _declared_variables(
+    pairs: Sequence[str], paths: Sequence[str] | None, packs: Sequence[str] | None
+) -> dict[str, VariableValue]:
+    """The ``--set`` values read as the rules declare each variable (a date as a date, see
+    :func:`~compliance.loader.read_variables`), for a command that loads the rules itself.
+    Loads them only when something is set."""
+    from .loader import load_rules, read_variables
 
+    texts = _variables(pairs)
+    return read_variables(load_rules(paths, packs=packs), texts) if texts else {}
+
+
+def _engine(
+    paths: Sequence[str] | None,
+    packs: Sequence[str] | None,
+    geoip_db: str | None,
+    pairs: Sequence[str],
+) -> Engine:
+    """An engine over the rules, with the ``--set`` values read as the rules declare them."""
+    from .engine import Engine
+    from .geo import open_geolocator
+    from .loader import load_rules, read_variables
+
+    ruleset = load_rules(paths, packs=packs)
+    variables = read_variables(ruleset, _variables(pairs))
+    return Engine(ruleset, open_geolocator(geoip_db), variables=variables, paths=paths, packs=packs)
+
+
+def _check(args: argparse.Namespace) -> int:
     at = _parse_date(args.at)
     # Every argument is checked before the rules load: a typo is a usage error saying what
     # is valid, never a silent "no notices" for a reader who cannot exist.
@@ -412,9 +440,7 @@ def _check(args: argparse.Namespace) -> int:
     if args.page_language is not None:
         _check_language("--page-language", args.page_language)
     paths, packs = _sources(args.rules, args.pack)
-    engine = Engine.from_paths(
-        paths, geoip_db=args.geoip_db, packs=packs, variables=_variables(args.set)
-    )
+    engine = _engine(paths, packs, args.geoip_db, args.set)
     decision = engine.decide(
         ip=args.ip,
         location=location,
@@ -891,7 +917,7 @@ def _demo(args: argparse.Namespace) -> int:
         rules=paths,
         packs=packs,
         geoip_db=args.geoip_db,
-        variables=_variables(args.set),
+        variables=_declared_variables(args.set, paths, packs),
     )
 
 
@@ -927,7 +953,7 @@ def _export(args: argparse.Namespace) -> int:
     from .export import export_cloudflare, export_nginx, stale_files, write_export
 
     paths = _rule_paths(args.rules, args.pack)
-    variables = _variables(args.set)
+    variables = _declared_variables(args.set, paths, None)
     if args.target == "nginx":
         if not args.geoip_db:
             raise _UsageError("nginx needs --geoip-db PATH: the database nginx's geoip2 reads")

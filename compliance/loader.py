@@ -36,6 +36,7 @@ from .models import (
     FORMAT_VERSION,
     HTML_TAGS,
     Block,
+    Day,
     Expect,
     Notice,
     Reader,
@@ -45,6 +46,7 @@ from .models import (
     RuleFile,
     RuleTest,
     Texts,
+    VariableValue,
     Withhold,
     value_for_locale,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "load_rules",
     "pack_path",
     "parse_locale",
+    "read_variables",
     "resolve_sources",
 ]
 
@@ -407,6 +410,50 @@ def _unset_required(checker: _Checker, variables: Mapping[str, object]) -> list[
         )
         notes.append(Finding(file, where[0], where[1], message, "note"))
     return notes
+
+
+def read_variables(ruleset: RuleSet, texts: Mapping[str, str]) -> dict[str, VariableValue]:
+    """Site-wide variables given as text (``--set NAME=VALUE``), read as the rules declare
+    them: a variable whose declared values are dates (``since: 2024-03-01``) is read as a
+    date written YYYY-MM-DD, and one declared with dates and times as a date and time
+    (``2024-03-01T12:00:00+00:00``), so that either is formatted for each locale as
+    the rule's own value is. Any other variable (text, numbers, required ``null``, or
+    declared differently by different rules) stays text, and so does a blank value (unset).
+
+    >>> read_variables(load_rules(packs=["russia"]), {"more-info-url": "2024-02-20"})
+    {'more-info-url': '2024-02-20'}
+
+    Raises :class:`ConfigurationError` naming the variable when the text is not one."""
+    kinds: dict[str, set[type]] = {}
+    where: dict[str, LoadedRule] = {}
+    for loaded in ruleset.rules:
+        for message in (loaded.rule.notice, loaded.rule.block, loaded.rule.withhold):
+            for name, value in (message.variables if message is not None else {}).items():
+                values = value.values() if isinstance(value, dict) else [value]
+                for item in values:
+                    if item is not None:
+                        kinds.setdefault(name, set()).add(type(item))
+                        where.setdefault(name, loaded)
+    out: dict[str, VariableValue] = {}
+    for name, text in texts.items():
+        kind = kinds.get(name, set())
+        out[name] = text
+        if not text.strip() or kind not in ({dt.date}, {dt.datetime}):
+            continue
+        loaded = where[name]
+        try:
+            if kind == {dt.date}:
+                out[name] = pydantic.TypeAdapter(Day).validate_python(text)
+            else:
+                out[name] = dt.datetime.fromisoformat(text)
+        except (pydantic.ValidationError, ValueError):
+            what = "a date" if kind == {dt.date} else "a date and time"
+            form = "YYYY-MM-DD" if kind == {dt.date} else "YYYY-MM-DDTHH:MM:SSZ"
+            raise ConfigurationError(
+                f"--set {name}={text!r}: variable {name!r} is {what} in the rules (rule "
+                f"{loaded.rule.id!r}, {loaded.file}:{loaded.line}); write {form}"
+            ) from None
+    return out
 
 
 def _problem_order(files: Sequence[Path]) -> Any:

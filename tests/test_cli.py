@@ -964,3 +964,53 @@ def test_an_empty_rule_path_is_a_usage_error_not_the_working_directory(
         assert "a rule path is empty ('')" in err
     with pytest.raises(ConfigurationError, match="a rule path is empty"):
         Engine.from_paths([""])
+
+
+DATED = """version: 1
+rules:
+  - id: dated
+    title: Dated
+    jurisdictions: [RU]
+    notice:
+      variables: {since: SINCE, org: Example Media}
+      text: {en: "{org}, listed since {since}.", ru: "{org}, в списке с {since}."}
+"""  # noqa: RUF001
+
+
+@pytest.mark.parametrize("language", ["en", "ru"])
+def test_a_date_variable_given_with_set_is_rendered_as_the_date_it_is(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, language: str
+) -> None:
+    # `--set since=2025-05-17` for a variable the rule declares with a date printed
+    # "listed since 2025-05-17." (the text as typed), where the same date in the rule
+    # file prints "listed since May 17, 2025." (babel, in the notice's locale).
+    written, given = tmp_path / "written.yaml", tmp_path / "given.yaml"
+    written.write_text(DATED.replace("SINCE", "2025-05-17"), encoding="utf-8")
+    given.write_text(DATED.replace("SINCE", "2020-01-01"), encoding="utf-8")
+    reader = ["check", "--country", "RU", "--accept-language", language]
+    code, expected, _ = run(capsys, *reader, "--rules", str(written))
+    assert code == 0
+    assert "2025" in expected
+    assert "2025-05-17" not in expected
+    code, out, err = run(capsys, *reader, "--rules", str(given), "--set", "since=2025-05-17")
+    assert code == 0, err
+    assert out == expected
+
+
+@pytest.mark.parametrize("command", ["check", "test", "export", "lint"])
+@pytest.mark.parametrize("value", ["2025-02-30", "17 May 2025", "20250517"])
+def test_a_date_variable_set_to_something_else_is_a_usage_error_naming_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, value: str
+) -> None:
+    (tmp_path / "r.yaml").write_text(DATED.replace("SINCE", "2020-01-01"), encoding="utf-8")
+    args = {
+        "check": ["check", "--country", "RU", "--rules", str(tmp_path)],
+        "test": ["test", str(tmp_path)],
+        "export": ["export", "cloudflare", "--rules", str(tmp_path), "--output", str(tmp_path)],
+        "lint": ["lint", str(tmp_path)],
+    }[command]
+    code, _, err = run(capsys, *args, "--set", f"since={value}", "--set", "org=2025-05-17")
+    assert code == 2
+    assert f"--set since={value!r}" in err
+    assert "variable 'since' is a date in the rules" in err
+    assert "YYYY-MM-DD" in err
