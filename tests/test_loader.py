@@ -214,6 +214,33 @@ def test_values_a_tag_cannot_read_are_one_problem_each(
     assert problems([str(path)]) == [f"{path}:8:15: rules[0].priority: {message}"]
 
 
+_NO_BINARY = "no field of a rule file takes binary data: write the text itself, without !!binary"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('!!binary "!!"', f"!!binary value '!!' is not base64 ({_NO_BINARY})"),
+        ("!!binary 'SGVsbG8=!'", f"!!binary value 'SGVsbG8=!' is not base64 ({_NO_BINARY})"),
+        ('!!binary ""', f"!!binary value '' is binary data: {_NO_BINARY}"),
+        ('!!binary "SGVsbG8="', f"!!binary value 'SGVsbG8=' is binary data: {_NO_BINARY}"),
+        (
+            "!!binary |\n      SGVs\n      bG8=",
+            f"!!binary value 'SGVs\\nbG8=\\n' is binary data: {_NO_BINARY}",
+        ),
+    ],
+)
+def test_a_binary_value_is_a_load_error_at_its_place(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    # PyYAML decodes `!!binary` leniently (base64.decodebytes drops what is not base64):
+    # `title: !!binary "!!"` loaded as empty bytes ("must not be empty", a wrong reason),
+    # and valid base64 loaded as text no author wrote ("SGVsbG8=" became the title "Hello").
+    path = tmp_path / "binary.yaml"
+    path.write_text(RULE.format(id="a", where="DE").replace("A rule", value), encoding="utf-8")
+    assert problems([str(path)]) == [f"{path}:4:12: rules[0].title: {message}"]
+
+
 BLOCK = """\
 version: 1
 rules:
