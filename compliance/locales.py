@@ -36,9 +36,10 @@ Reason = Literal["page", "accept-language", "jurisdiction", "default"]
 _MAX_HEADER = 1024
 _MAX_ITEMS = 16
 _MAX_TAG = 35
+# The weight's name is case-insensitive, as every parameter name (RFC 9110 section 5.6.6).
 _ITEM = re.compile(
     r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
-    r"(?:;\s*q\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
+    r"(?:;\s*[qQ]\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
 )
 
 

@@ -69,6 +69,8 @@ READERS: list[tuple[str | None, str | None]] = [
     ("TW", None),
     (None, None),
 ]
+# Countries of the language cases, placed at addresses after those of READERS.
+LANGUAGE_READERS = sorted({case[0] for case in h.LANGUAGE_CASES + h.WORKER_LANGUAGE_CASES})
 HOSTS = ["www.example.org", "News.Example.org", "blocked.example.org", "a.example.net"]
 PATHS = [
     "/",
@@ -162,7 +164,8 @@ def client(workerd: Any) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def python_app(dated: Path) -> Iterator[Any]:
-    geolocator = FixedGeolocator({peer(i): _location(*r) for i, r in enumerate(READERS)})
+    readers = [*READERS, *((country, None) for country in LANGUAGE_READERS)]
+    geolocator = FixedGeolocator({peer(i): _location(*r) for i, r in enumerate(readers)})
     rules = [h.RULES, h.HERE / "worker-only", h.CORNER_CASES, dated]
     engine = Engine.from_paths(rules, geolocator=geolocator)
     yield ComplianceMiddleware(h.origin_app, engine)
@@ -208,6 +211,26 @@ def test_same_answers_as_the_middleware(index: int, client: httpx.Client, python
         if got != expected:
             mismatches.append(f"{host}{path} [{language}]\n  python: {expected}\n  worker: {got}")
     assert not mismatches, "\n".join(mismatches)
+
+
+@pytest.mark.parametrize(
+    ("country", "language", "page", "chosen"), h.LANGUAGE_CASES + h.WORKER_LANGUAGE_CASES
+)
+def test_languages_are_chosen_as_the_library_does(
+    country: str,
+    language: str | None,
+    page: str | None,
+    chosen: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    """Weights, tags with extensions and bare languages, in the library and in the Worker."""
+    path = h.LANGUAGE_PATH if page is None else f"/languages/lang/{page}/p"
+    index = len(READERS) + LANGUAGE_READERS.index(country)
+    headers = _headers("www.example.org", language)
+    expected = h.python_answer(python_app, path, headers, peer=peer(index))
+    assert dict(expected.notices)["corner-languages"] == chosen
+    assert h.edge_answer(client, path, [*headers, _cf(country, None)]) == expected
 
 
 def test_the_table_is_broad(python_app: Any) -> None:

@@ -194,6 +194,23 @@ def test_paths_are_matched_as_the_middleware(client: httpx.Client, python_app: A
     assert not mismatches, "\n".join(mismatches)
 
 
+@pytest.mark.parametrize(("country", "language", "page", "chosen"), h.LANGUAGE_CASES)
+def test_languages_are_chosen_as_the_library_does(
+    country: str,
+    language: str | None,
+    page: str | None,
+    chosen: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    """Weights, tags with extensions and bare languages, in the library and in nginx."""
+    path = h.LANGUAGE_PATH if page is None else f"/languages/lang/{page}/p"
+    headers = _headers(h.LANGUAGE_ADDRESSES[country], "www.example.org", language)
+    expected = h.python_answer(python_app, path, headers, peer="127.0.0.1")
+    assert dict(expected.notices)["corner-languages"] == chosen
+    assert h.edge_answer(client, path, headers) == expected
+
+
 def test_the_table_is_broad(python_app: Any) -> None:
     """At least 40 readers x hosts x paths x languages, with many different answers."""
     answers = set()
@@ -216,7 +233,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         ("2a02:d0c0::1", "/cached/p", "ru"),  # public, s-maxage removed; private added
         ("81.2.69.142", "/", "fr"),  # a negotiated language: Vary
         ("81.2.69.142", "/lang/pt-BR/p", "fr"),  # the page's language chose: no Vary
-        ("81.2.69.142", "/", "fr;Q=1, pt;Q=0, en"),  # `Q` is not `q`: both ranges ignored
+        ("81.2.69.142", "/", "fr;Q=1, pt;Q=0, en"),  # `Q` is `q`: parameter names are caseless
         ("81.2.69.142", "/tagged/x", "cy"),  # a notice from the origin's tags
         ("89.160.20.112", "/", None),  # location-dependent, no notice
         ("214.78.120.1", "/news/a.html", "es"),  # a block

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.locales import choose_locale
+from compliance.locales import choose_locale, parse_accept_language
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,16 @@ def test_undetermined_language_chooses_nothing(
         country=country,
     )
     assert (choice.locale, choice.reason) == (chosen, reason)
+
+
+@pytest.mark.parametrize(
+    ("header", "parsed"),
+    [
+        # Parameter names are case-insensitive (RFC 9110 section 5.6.6): `Q=` is a weight.
+        ("ru;Q=0.5, uk;q=0.4", (("ru", "uk"), frozenset())),
+        ("uk;q=0.4, ru;Q=0.5", (("ru", "uk"), frozenset())),
+        ("ru;Q=0, uk", (("uk",), frozenset({"ru"}))),
+    ],
+)
+def test_accept_language_weights(header: str, parsed: tuple[object, object]) -> None:
+    assert parse_accept_language(header) == parsed

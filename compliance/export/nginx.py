@@ -43,8 +43,8 @@ _P = "compliance"
 # Python's q-value grammar (compliance.locales): [01](.ddd)? or .ddd
 _Q = r"(?:[01](?:\.\d{0,3})?|\.\d{1,3})"
 _QZERO = r"(?:0(?:\.0{0,3})?|\.0{1,3})"
-# `q` in lower case only, as in the library's grammar (the maps around it are caseless).
-_POSITIVE_Q = rf"(?:;\s*(?-i:q)\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
+# `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless.
+_POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
 # Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as
 # `_`): any other character ends the variable's name, and `_` would also find `-`.
 _READABLE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
@@ -286,7 +286,7 @@ class _Locales:
             entries = [
                 (
                     _regex(
-                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*(?-i:q)\s*=\s*{_QZERO}\s*(?:,|$)",
+                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
                         caseless=True,
                     ),
                     "1",

@@ -346,7 +346,7 @@ def accept_language_limits() -> dict[str, Any]:
 # The library's Accept-Language range grammar, should compliance.locales stop exposing it.
 _ITEM_PATTERN = (
     r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
-    r"(?:;\s*q\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
+    r"(?:;\s*[qQ]\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
 )
 
 

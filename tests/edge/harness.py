@@ -82,6 +82,34 @@ CORNER_PATHS = [
 ]
 """Percent-encoded paths for the rules in ``CORNER_CASES``."""
 
+LANGUAGE_PATH = "/languages/p"
+"""A page of the corner rule ``corner-languages``; ``/languages/lang/TAG/p`` says
+``Content-Language: TAG``."""
+LANGUAGE_ADDRESSES = {
+    "GB": "81.2.69.142",
+    "DE": "2a02:d180::1",
+    "AT": "2a02:da80::1",
+    "CH": "2a02:d000::1",
+    "RU": "2a02:d0c0::1",
+    "US": "216.160.83.56",
+    "CN": "175.16.199.1",
+}
+"""Readers of MaxMind's City test database for the countries of ``LANGUAGE_CASES``."""
+LANGUAGE_CASES = [
+    # (country, Accept-Language, page's Content-Language, the locale corner-languages gets)
+    # `q` is a parameter name, and those are case-insensitive (RFC 9110 5.6.6).
+    ("GB", "ru;Q=0.5, uk;q=0.4", None, "ru"),
+    ("GB", "ru;Q=0.8, uk;Q=0.8", None, "ru"),
+    ("RU", "ru;Q=0, uk;q=0", None, "en-GB"),
+    ("RU", "ru ; Q = 0", None, "en-GB"),
+]
+"""Language choice the edge must make as the library does; in header order with q-values
+that never increase, as browsers send them (nginx reads the header in order)."""
+WORKER_LANGUAGE_CASES = [
+    ("GB", "uk;q=0.4, ru;Q=0.5", None, "ru"),
+]
+"""More cases for the Worker, which orders by q-value and takes any country."""
+
 
 def missing(what: str, install: str) -> None:
     """Skip (locally) or fail (in CI) for an engine that is not installed."""
@@ -132,6 +160,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers.append(("X-Compliance-Tags", "sport, politics"))
     if path.startswith("/lang/"):
         headers.append(("Content-Language", path.split("/")[2]))
+    if path.startswith("/languages/lang/"):
+        headers.append(("Content-Language", path.split("/")[3]))
     if path.startswith("/htmllang/"):
         body = PAGE.replace("<html>", f'<html lang="{path.split("/")[2]}">')
     if path.startswith("/cached/"):
