@@ -36,10 +36,14 @@ Reason = Literal["page", "accept-language", "jurisdiction", "default"]
 _MAX_HEADER = 1024
 _MAX_ITEMS = 16
 _MAX_TAG = 35
+_QVALUE = r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?"
+"""RFC 9110's qvalue (section 12.4.2) in the syntax Python, PCRE and JavaScript share. A range
+whose weight is anything else (``1.5``, ``2``, ``-1``, ``.5``, ``0.1234``, empty) is malformed
+and skipped like any other, so it never outranks a well-formed one."""
 # The weight's name is case-insensitive, as every parameter name (RFC 9110 section 5.6.6).
 _ITEM = re.compile(
     r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
-    r"(?:;\s*[qQ]\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
+    rf"(?:;\s*[qQ]\s*=\s*(?P<q>{_QVALUE}))?\s*$"
 )
 
 
@@ -87,7 +91,8 @@ def accept_language_key(header: str | None) -> str | None:
 def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
     """Parse ``Accept-Language`` into (tags by preference, refused tags with ``q=0``).
 
-    Malformed items are skipped; the header is never an error. Only the first 1,024
+    Malformed items are skipped, among them a range whose weight is not an RFC 9110
+    qvalue (``q=1.5``, ``q=.5``); the header is never an error. Only the first 1,024
     characters and 16 ranges are read.
 
     >>> parse_accept_language("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7,*;q=0.5")

@@ -60,6 +60,17 @@ def test_undetermined_language_chooses_nothing(
         ("ru;Q=0.5, uk;q=0.4", (("ru", "uk"), frozenset())),
         ("uk;q=0.4, ru;Q=0.5", (("ru", "uk"), frozenset())),
         ("ru;Q=0, uk", (("uk",), frozenset({"ru"}))),
+        # A weight that is no RFC 9110 qvalue ("0" [ "." 0*3DIGIT ] / "1" [ "." 0*3("0") ])
+        # makes its range malformed, skipped like any other: it never outranks a valid one.
+        ("de;q=1.5, ru", (("ru",), frozenset())),
+        ("ru, de;q=1.5", (("ru",), frozenset())),
+        ("ru;q=0.5, de;q=1.001", (("ru",), frozenset())),
+        (
+            "de;q=2, de;q=-1, de;q=abc, de;q=0.1234, de;q=, de;q=.5, ru;q=0.5",
+            (("ru",), frozenset()),
+        ),
+        ("de;q=0.\u0665, ru;q=0.1", (("ru",), frozenset())),  # an Arabic-Indic digit
+        ("de;q=1.000, ru;q=1., uk;q=0., be;q=0.000", (("de", "ru"), frozenset({"uk", "be"}))),
     ],
 )
 def test_accept_language_weights(header: str, parsed: tuple[object, object]) -> None:

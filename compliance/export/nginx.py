@@ -40,9 +40,9 @@ from .plan import (
 __all__ = ["render_nginx"]
 
 _P = "compliance"
-# Python's q-value grammar (compliance.locales): [01](.ddd)? or .ddd
-_Q = r"(?:[01](?:\.\d{0,3})?|\.\d{1,3})"
-_QZERO = r"(?:0(?:\.0{0,3})?|\.0{1,3})"
+# The library's weights: RFC 9110's qvalue; any other makes the range malformed (skipped).
+_Q = f"(?:{accept_language_limits()['qvalue']})"
+_QZERO = r"(?:0(?:\.0{0,3})?)"
 # `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless.
 _POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
 # Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as

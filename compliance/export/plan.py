@@ -332,22 +332,15 @@ def _lookup(table: LocaleTable, tag: str) -> str | None:
 
 
 def accept_language_limits() -> dict[str, Any]:
-    """How the library reads ``Accept-Language`` (for the Worker's copy of the parser)."""
-    item = getattr(_locales, "_ITEM", None)
-    pattern = item.pattern if isinstance(item, re.Pattern) else _ITEM_PATTERN
+    """How the library reads ``Accept-Language`` (for the Worker's copy of the parser, and
+    nginx's regular expressions): its bounds, its range grammar and RFC 9110's qvalue."""
     return {
-        "header": int(getattr(_locales, "_MAX_HEADER", 1024)),
-        "items": int(getattr(_locales, "_MAX_ITEMS", 16)),
-        "tag": int(getattr(_locales, "_MAX_TAG", 35)),
-        "item": pattern.replace("(?P<", "(?<"),
+        "header": _locales._MAX_HEADER,
+        "items": _locales._MAX_ITEMS,
+        "tag": _locales._MAX_TAG,
+        "item": _locales._ITEM.pattern.replace("(?P<", "(?<"),
+        "qvalue": _locales._QVALUE,
     }
-
-
-# The library's Accept-Language range grammar, should compliance.locales stop exposing it.
-_ITEM_PATTERN = (
-    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
-    r"(?:;\s*[qQ]\s*=\s*(?P<q>[01](?:\.\d{0,3})?|\.\d{1,3}))?\s*$"
-)
 
 
 # -- locations --------------------------------------------------------------------------------

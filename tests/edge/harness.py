@@ -102,11 +102,28 @@ LANGUAGE_CASES = [
     ("GB", "ru;Q=0.8, uk;Q=0.8", None, "ru"),
     ("RU", "ru;Q=0, uk;q=0", None, "en-GB"),
     ("RU", "ru ; Q = 0", None, "en-GB"),
+    # A weight that is no RFC 9110 qvalue makes its range malformed: skipped, never first.
+    ("GB", "ru, de-AT;q=1.5", None, "ru"),
+    ("GB", "de-AT;q=1.5, ru", None, "ru"),
+    ("GB", "de-AT;q=2, ru;q=0.5", None, "ru"),
+    ("GB", "de-AT;q=-1, ru;q=0.5", None, "ru"),
+    ("GB", "de-AT;q=abc, ru;q=0.5", None, "ru"),
+    ("GB", "de-AT;q=0.1234, ru;q=0.5", None, "ru"),
+    ("GB", "de-AT;q=, ru;q=0.5", None, "ru"),
+    ("GB", "de-AT;q=.5, ru;q=0.4", None, "ru"),
+    ("GB", "de-AT;q=1.001, ru;q=0.9", None, "ru"),
+    ("RU", "ru;q=1.5", None, "ru"),  # no usable range: the jurisdiction's language
+    ("GB", "de-AT;q=1.000, ru", None, "de-AT"),
+    ("GB", "ru;q=1., uk;q=0.5", None, "ru"),
+    ("RU", "ru;q=0.000", None, "en-GB"),
+    ("RU", "ru;q=0.", None, "en-GB"),
 ]
 """Language choice the edge must make as the library does; in header order with q-values
 that never increase, as browsers send them (nginx reads the header in order)."""
 WORKER_LANGUAGE_CASES = [
     ("GB", "uk;q=0.4, ru;Q=0.5", None, "ru"),
+    ("GB", "uk;q=0.9, de-AT;q=1.5", None, "uk"),
+    ("GB", "uk;q=0.4, de-AT;q=.5", None, "uk"),
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
