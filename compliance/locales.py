@@ -22,6 +22,7 @@ __all__ = [
     "LocaleChoice",
     "accept_language_key",
     "choose_locale",
+    "matched_range",
     "maximize",
     "official_languages",
     "parse_accept_language",
@@ -45,6 +46,22 @@ _ITEM = re.compile(
     r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
     rf"(?:;\s*[qQ]\s*=\s*(?P<q>{_QVALUE}))?\s*$"
 )
+
+
+_SINGLETON = re.compile(r"(?:^|[-_])[A-Za-z0-9](?=[-_]|$)")
+
+
+def matched_range(tag: str) -> str:
+    """The part of a language tag that is matched: everything before its first singleton
+    subtag, which starts an extension (``-u-co-phonebk``, ``-t-ru``) or private use
+    (``-x-foo``), as RFC 4647 lookup drops them (babel reads no such tag). Language, script,
+    region and variants stay; a tag that is private use from the start has nothing left.
+
+    >>> matched_range("de-DE-u-co-phonebk"), matched_range("ru_RU_x_foo"), matched_range("x-foo")
+    ('de-DE', 'ru_RU', '')
+    """
+    singleton = _SINGLETON.search(tag)
+    return tag if singleton is None else tag[: singleton.start()]
 
 
 @remembered(4096, 2 << 20, size=512, longest=64)  # a Locale before its data is read
@@ -197,6 +214,7 @@ no language to match, though babel reads it through CLDR's likely subtags as Eng
 
 
 def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
+    preferred = matched_range(preferred)
     if _language_of(preferred) == _UNDETERMINED:
         return None
     wanted = parse_locale(preferred)

@@ -199,9 +199,16 @@ HEADERS = [
     "ru-Latn-UA;q=0, uk;q=0.5",
     "en-Cyrl-GB, fr",
     "zh-Latn-TW, pt",
+    "de-DE-u-co-phonebk",
+    "pt-BR-x-foo, en",
+    "zh-Hant-TW-u-nu-hanidec;q=0.5, ru;q=0.4",
+    "x-foo, sv",
+    "sr-Latn-t-ru;q=0, de",
+    "en-a-bbb-x-a-ccc, ru",
 ]
 COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
 PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense", "ru-Latn", "en-Arab-GB"]
+PAGES += ["pt-u-nu-latn", "x-klingon", "zh-Hans-x-private"]
 
 
 @pytest.mark.parametrize(("options", "default"), OPTIONS)

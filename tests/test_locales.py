@@ -75,3 +75,32 @@ def test_undetermined_language_chooses_nothing(
 )
 def test_accept_language_weights(header: str, parsed: tuple[object, object]) -> None:
     assert parse_accept_language(header) == parsed
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "page_language", "country", "chosen"),
+    [
+        # RFC 4647 lookup: a singleton (an extension, private use) and what follows it are
+        # dropped before matching; babel cannot read them and the range matched nothing.
+        ("de-u-co-phonebk", None, None, "de"),
+        ("de-DE-u-co-phonebk", None, None, "de"),
+        ("ru-RU-x-foo", None, None, "ru"),
+        ("uk-t-ru", None, None, "uk"),
+        ("ru_RU_x_foo", None, None, "ru"),
+        ("x-foo, uk", None, None, "uk"),  # private use alone: no language
+        ("en", "de-CH-u-co-phonebk", None, "de"),
+        ("uk-t-ru;q=0", None, "UA", "ru"),  # uk refused: the jurisdiction's next language
+        ("uk;q=0.5", None, "UA", "uk"),
+    ],
+)
+def test_extensions_and_private_use_are_not_matched(
+    accept_language: str, page_language: str | None, country: str | None, chosen: str
+) -> None:
+    choice = choose_locale(
+        ("en", "ru", "uk", "de"),
+        "de" if country else "en",
+        page_language=page_language,
+        accept_language=accept_language,
+        country=country,
+    )
+    assert choice.locale == chosen

@@ -257,8 +257,15 @@ class _Locales:
         # A range counts when it is in one of the options' languages (nginx cannot hold the
         # list of every tag the library matches: see the README's limits).
         languages = "|".join(sorted({re.escape(tag.partition("-")[0]) for tag in table.tags}))
-        usable = rf"(?:{languages})(?:[-_][a-z0-9]{{1,8}})*"
-        captured = f"({usable})"
+        # What the library matches of a tag: the subtags before the first singleton (an
+        # extension or private use, dropped). Each subtag ends at a separator, so none of
+        # these repetitions can split a run of characters two ways (no backtracking blow-up).
+        matched = rf"(?:{languages})(?:[-_][a-z0-9]{{2,8}})*"
+        extension = r"(?:[-_][a-z0-9](?:[-_][a-z0-9]{1,8})*)?"
+        # The library's range grammar: at most eight subtags of one to eight characters.
+        tag = r"(?=[a-z]{1,8}(?:[-_][a-z0-9]{1,8}){0,7}(?![-_a-z0-9]))"
+        usable = f"{tag}{matched}{extension}"
+        captured = f"{tag}({matched}){extension}"
         acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
         # The library reads the first `items` ranges only.
         before = f"{{0,{max(self.items - 1, 0)}}}"
@@ -286,7 +293,8 @@ class _Locales:
             entries = [
                 (
                     _regex(
-                        rf"^(?:[^,]*,){before}\s*{chunk}\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
+                        rf"^(?:[^,]*,){before}\s*{tag}{chunk}{extension}"
+                        rf"\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
                         caseless=True,
                     ),
                     "1",
@@ -316,7 +324,7 @@ class _Locales:
         w.map(
             "$upstream_http_content_language",
             f"{_P}_pt_{number}",
-            [(_regex(rf"^\s*{captured}\s*(?:,|$)", caseless=True), "$1")],
+            [(_regex(rf"^\s*({matched}){extension}\s*(?:,|$)", caseless=True), "$1")],
         )
         page_entries = [
             (_regex(rf"^{chunk}$", caseless=True), _quote(option))
@@ -431,8 +439,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             f"{limits['header']:,} characters. A range in one of a notice's languages that the "
             "library cannot match (an unknown region such as `en-XY`, a script babel drops "
             "such as `ru-Latn`) ends nginx's search, where the library reads on. So does a "
-            "range with a variant or extension (`en-GB-oxendict`, `de-DE-1996`) that the "
-            "library matches by its language and region.",
+            "range with a variant (`en-GB-oxendict`, `de-DE-1996`) that the library matches "
+            "by its language and region. An extension or private use (`de-DE-u-co-phonebk`, "
+            "`ru-x-foo`) is left out of the match in both.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "

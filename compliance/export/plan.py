@@ -328,7 +328,8 @@ def negotiate(
 
 
 def _lookup(table: LocaleTable, tag: str) -> str | None:
-    return table.tags.get(without_unknown_script(tag.replace("_", "-").lower()))
+    tag = _locales.matched_range(tag.replace("_", "-").lower())
+    return table.tags.get(without_unknown_script(tag))
 
 
 def accept_language_limits() -> dict[str, Any]:

@@ -232,7 +232,10 @@ function parseAcceptLanguage(header) {
 }
 
 function lookup(table, tag) {
-  const parts = tag.replace(/_/g, "-").toLowerCase().split("-");
+  let parts = tag.replace(/_/g, "-").toLowerCase().split("-");
+  // An extension or private use (a singleton subtag and what follows) is not matched.
+  const singleton = parts.findIndex((part) => /^[a-z0-9]$/.test(part));
+  if (singleton >= 0) parts = parts.slice(0, singleton);
   // babel drops a script subtag it has no data for in that language (ru-Latn reads as ru).
   if (parts.length > 1 && /^[a-z]{4}$/.test(parts[1])
     && !(table.scripts[parts[0]] || []).includes(parts[1])) {

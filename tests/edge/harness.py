@@ -117,6 +117,17 @@ LANGUAGE_CASES = [
     ("GB", "ru;q=1., uk;q=0.5", None, "ru"),
     ("RU", "ru;q=0.000", None, "en-GB"),
     ("RU", "ru;q=0.", None, "en-GB"),
+    # An extension or private use (a singleton and what follows) is not matched: the rest is.
+    ("GB", "de-DE-u-co-phonebk", None, "de-DE"),
+    ("GB", "ru-RU-x-foo, uk;q=0.5", None, "ru"),
+    ("GB", "uk-t-ru, ru;q=0.5", None, "uk"),
+    ("GB", "pt-BR-u-nu-latn-ca-gregory, ru", None, "pt-BR"),
+    ("GB", "zh-Hans-CN-x-a-b-c, ru", None, "zh-Hans-CN"),
+    ("GB", "x-foo, ru", None, "ru"),
+    ("GB", "de-DE-u-co-phonebk-ka-shifted-kb-true, ru", None, "ru"),  # 9 subtags: malformed
+    ("RU", "ru-RU-x-foo;q=0", None, "en-GB"),
+    ("GB", "ru", "de-AT-u-co-phonebk", "de-AT"),
+    ("GB", "ru", "x-foo", "ru"),
 ]
 """Language choice the edge must make as the library does; in header order with q-values
 that never increase, as browsers send them (nginx reads the header in order)."""
