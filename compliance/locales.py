@@ -22,6 +22,9 @@ __all__ = [
     "LocaleChoice",
     "accept_language_key",
     "choose_locale",
+    "jurisdiction_locales",
+    "likely_territory",
+    "match_locale",
     "matched_range",
     "maximize",
     "official_languages",
@@ -178,17 +181,45 @@ def maximize(locale: Locale) -> tuple[str, str, str | None]:
     return locale.language, script or "", locale.territory
 
 
-# Best matches by (tag, the notice's locales): "" when none. The tags come from requests.
-_matches: BoundedCache[tuple[str, tuple[str, ...]], str] = BoundedCache(4096, 1 << 20)
+def likely_territory(language: str, script: str) -> str | None:
+    """The region CLDR's likely subtags give a language written in a script (``pt``: ``BR``,
+    ``zh`` in ``Hant``: ``TW``, ``sr`` in ``Latn``: ``RS``), looked up as the "add likely
+    subtags" algorithm does: language and script, then language alone.
+
+    >>> [likely_territory(*pair) for pair in (("pt", "Latn"), ("zh", "Hant"), ("sr", "Latn"))]
+    ['BR', 'TW', 'RS']
+    """
+    likely = get_global("likely_subtags")
+    for key in (f"{language}_{script}", language):
+        full = likely.get(key)
+        if full:
+            parts = full.split("_")[1:]
+            return next((p for p in parts if len(p) == 2 or p.isdigit()), None)
+    return None
 
 
-def _match(preferred: str, available: tuple[str, ...]) -> str | None:
-    """The best of ``available`` for one preferred tag: exact, then same language and
-    script without territory, then same language and script with another territory."""
-    key = (preferred, available)
+# Best matches by (tag, the notice's locales, region): "" when none. The tags and regions
+# come from requests.
+_matches: BoundedCache[tuple[str, tuple[str, ...], str | None], str] = BoundedCache(4096, 1 << 20)
+
+
+def match_locale(
+    preferred: str, available: Sequence[str], *, region: str | None = None
+) -> str | None:
+    """The best of ``available`` for one language tag, or None. Among the locales of the
+    same language and script: the one of the tag's region, else one without a region, else
+    the first listed. A tag without a region is read as of ``region`` (the reader's country,
+    in the jurisdiction step) when given, and CLDR's likely region for the language comes
+    before the first listed (a bare ``pt`` is ``pt-BR``).
+
+    >>> match_locale("pt", ("pt_PT", "pt_BR")), match_locale("pt", ("pt_PT", "pt_BR"), region="PT")
+    ('pt_BR', 'pt_PT')
+    """
+    options = tuple(available)
+    key = (preferred, options, region)
     found = _matches.get(key)
     if found is None:
-        found = _matches.set(key, _best_match(preferred, available) or "")
+        found = _matches.set(key, _best_match(preferred, options, region) or "")
     return found or None
 
 
@@ -213,7 +244,7 @@ _UNDETERMINED = "und"
 no language to match, though babel reads it through CLDR's likely subtags as English."""
 
 
-def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
+def _best_match(preferred: str, available: tuple[str, ...], region: str | None) -> str | None:
     preferred = matched_range(preferred)
     if _language_of(preferred) == _UNDETERMINED:
         return None
@@ -221,8 +252,16 @@ def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
     if wanted is None:
         return None
     language, script, territory = maximize(wanted)
+    # A language without a region is read as spoken in ``region`` (the jurisdiction step's
+    # country) when given; failing a locale of that region or one without a region, as
+    # spoken in CLDR's likely region: a bare `pt` is pt-BR, whatever order they are listed in.
+    likely = None
+    if territory is None:
+        territory = region
+        likely = likely_territory(wanted.language, script)
     language = _same_language(language)
     fallback_general: str | None = None
+    fallback_likely: str | None = None
     fallback_other: str | None = None
     # A locale of the very language asked for comes before one matched through an alias.
     ordered = sorted(available, key=lambda code: _language_of(code) != wanted.language)
@@ -235,11 +274,25 @@ def _best_match(preferred: str, available: tuple[str, ...]) -> str | None:
             continue
         if h_territory == territory:
             return code
-        if h_territory is None and fallback_general is None:
-            fallback_general = code
-        elif fallback_other is None:
-            fallback_other = code
-    return fallback_general or fallback_other
+        if h_territory is None:
+            fallback_general = fallback_general or code
+        elif h_territory == likely:
+            fallback_likely = fallback_likely or code
+        else:
+            fallback_other = fallback_other or code
+    return fallback_general or fallback_likely or fallback_other
+
+
+def jurisdiction_locales(available: Sequence[str], country: str | None) -> tuple[str, ...]:
+    """The locales the official languages of ``country`` pick among ``available``, most
+    spoken first, each language read as spoken there (``pt`` in Portugal picks ``pt_PT``).
+
+    >>> jurisdiction_locales(("pt_BR", "pt_PT", "en"), "PT")
+    ('pt_PT',)
+    """
+    options = tuple(available)
+    found = (match_locale(lang, options, region=country) for lang in official_languages(country))
+    return tuple(dict.fromkeys(code for code in found if code is not None))
 
 
 def choose_locale(
@@ -263,23 +316,28 @@ def choose_locale(
     if len(options) == 1:
         return LocaleChoice(options[0], "default")
     if page_language:
-        found = _match(page_language, options)
+        found = match_locale(page_language, options)
         if found is not None:
             return LocaleChoice(found, "page")
     preferred, refused = parse_accept_language(accept_language)
     for tag in preferred:
         if tag == "*":
             break  # any language will do: let the reader's jurisdiction decide
-        found = _match(tag, options)
+        found = match_locale(tag, options)
         if found is not None:
             return LocaleChoice(found, "accept-language")
-    refused_locales = _refused(refused, options)
-    for language in official_languages(country):
-        found = _match(language, options)
-        if found is not None and found not in refused_locales:
+    refused_locales = _refused(refused, options, country)
+    for found in jurisdiction_locales(options, country):
+        if found not in refused_locales:
             return LocaleChoice(found, "jurisdiction")
     return LocaleChoice(default, "default")
 
 
-def _refused(refused: Iterable[str], options: tuple[str, ...]) -> set[str]:
-    return {found for tag in refused if tag != "*" and (found := _match(tag, options))}
+def _refused(refused: Iterable[str], options: tuple[str, ...], country: str | None) -> set[str]:
+    """The locales refused ranges pick, each read as the jurisdiction step reads a language
+    (``pt;q=0`` refuses pt-PT in Portugal, pt-BR in Brazil)."""
+    return {
+        found
+        for tag in refused
+        if tag != "*" and (found := match_locale(tag, options, region=country))
+    }

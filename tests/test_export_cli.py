@@ -174,6 +174,7 @@ OPTIONS = [
     (("en", "en_GB", "fr", "pt", "pt_BR", "zh_Hant", "zh_Hans"), "en"),
     (("de", "en", "sv"), "de"),
     (("sr", "sr_Latn", "en"), "sr"),
+    (("en_GB", "en_US", "de_AT", "de_DE", "pt_PT", "pt_BR", "zh_Hans_SG", "zh_Hans_CN"), "en_GB"),
 ]
 HEADERS = [
     None,
@@ -205,8 +206,15 @@ HEADERS = [
     "x-foo, sv",
     "sr-Latn-t-ru;q=0, de",
     "en-a-bbb-x-a-ccc, ru",
+    "pt",
+    "zh, en;q=0.5",
+    "de;q=0, fr",
+    "pt;q=0",
+    "pt-BR;q=0, en-GB;q=0",
+    "en;q=0, zh-Hans;q=0",
 ]
 COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
+COUNTRIES += ["AT", "DE", "US", "SG", "IE"]
 PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense", "ru-Latn", "en-Arab-GB"]
 PAGES += ["pt-u-nu-latn", "x-klingon", "zh-Hans-x-private"]
 

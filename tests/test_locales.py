@@ -104,3 +104,43 @@ def test_extensions_and_private_use_are_not_matched(
         country=country,
     )
     assert choice.locale == chosen
+
+
+REGIONAL = ("en_GB", "en_US", "de_AT", "de_DE", "pt_PT", "pt_BR", "zh_Hans_SG", "zh_Hans_CN")
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "country", "chosen", "reason"),
+    [
+        # A language without a region reads as CLDR's likely subtags have it, not as the
+        # first of its regional locales listed.
+        ("pt", None, "pt_BR", "accept-language"),
+        ("zh", None, "zh_Hans_CN", "accept-language"),
+        ("zh-Hans", None, "zh_Hans_CN", "accept-language"),
+        ("en", None, "en_US", "accept-language"),
+        ("de", None, "de_DE", "accept-language"),
+        ("pt-AO", None, "pt_PT", "accept-language"),  # no pt-AO: the first listed
+        # The jurisdiction step reads a country's language as spoken there.
+        (None, "PT", "pt_PT", "jurisdiction"),
+        (None, "BR", "pt_BR", "jurisdiction"),
+        (None, "AT", "de_AT", "jurisdiction"),
+        (None, "CH", "de_DE", "jurisdiction"),  # no de-CH: CLDR's likely region
+        (None, "GB", "en_GB", "jurisdiction"),
+        (None, "IE", "en_US", "jurisdiction"),
+        ("pt;q=0", "PT", "en_GB", "default"),  # refused as the jurisdiction reads it
+        ("pt;q=0", "BR", "en_GB", "default"),
+        ("pt-BR;q=0", "PT", "pt_PT", "jurisdiction"),
+        ("pt", "PT", "pt_BR", "accept-language"),  # the reader's own tag: CLDR's reading
+    ],
+)
+def test_a_language_without_a_region(
+    accept_language: str | None, country: str | None, chosen: str, reason: str
+) -> None:
+    choice = choose_locale(REGIONAL, "en_GB", accept_language=accept_language, country=country)
+    assert (choice.locale, choice.reason) == (chosen, reason)
+
+
+def test_a_language_without_a_region_prefers_a_locale_without_one() -> None:
+    assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt_PT", accept_language="pt").locale == "pt"
+    assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt", country="BR").locale == "pt_BR"
+    assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt_BR", country="AO").locale == "pt"

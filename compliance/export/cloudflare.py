@@ -114,6 +114,7 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
                 "default": table.default,
                 "tags": dict(table.tags),
                 "countries": {c: list(v) for c, v in table.countries.items()},
+                "regional": {c: dict(v) for c, v in table.regional.items()},
                 "scripts": {
                     language: list(known_scripts(language))
                     for language in sorted({tag.split("-")[0] for tag in table.tags})

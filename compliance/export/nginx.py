@@ -286,14 +286,21 @@ class _Locales:
                 for chunk in _chunks(tags)
             ],
         )
-        refused_vars = []
-        for index, tags in enumerate(by_option.values()):
-            name = f"{_P}_rf_{number}_{index}"
-            refused_vars.append(f"${name}")
-            entries = [
+        # Refusals, read as the jurisdiction step reads them: in a country that reads a tag
+        # without a region otherwise (table.regional: a refused `pt` is pt-PT in Portugal),
+        # the tag refuses that country's option there and its usual one elsewhere.
+        elsewhere: dict[str, list[str]] = {}
+        there: dict[str, dict[str, list[str]]] = {}
+        for country, read in sorted(table.regional.items()):
+            for bare, option in read.items():
+                elsewhere.setdefault(bare, []).append(country)
+                there.setdefault(option, {}).setdefault(bare, []).append(country)
+
+        def refusal(countries: str, tags: Iterable[str]) -> list[tuple[str, str]]:
+            return [
                 (
                     _regex(
-                        rf"^(?:[^,]*,){before}\s*{tag}{chunk}{extension}"
+                        rf"^{countries}:(?:[^,]*,){before}\s*{tag}{chunk}{extension}"
                         rf"\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
                         caseless=True,
                     ),
@@ -301,7 +308,17 @@ class _Locales:
                 )
                 for chunk in _chunks(tags)
             ]
-            w.map("$http_accept_language", name, entries, default="0")
+
+        refused_vars = []
+        for index, (option, tags) in enumerate(by_option.items()):
+            name = f"{_P}_rf_{number}_{index}"
+            refused_vars.append(f"${name}")
+            entries = refusal("[^:]*", [t for t in tags if t not in elsewhere])
+            for bare in (t for t in tags if t in elsewhere):
+                entries += refusal(f"(?!(?:{'|'.join(elsewhere[bare])}):)[^:]*", [bare])
+            for bare, countries in there.get(option, {}).items():
+                entries += refusal(f"(?:{'|'.join(countries)})", [bare])
+            w.map(f'"${_P}_country:$http_accept_language"', name, entries, default="0")
         positions = {option: i for i, option in enumerate(table.options)}
         entries = [(_regex(r"^([^:]+):"), "$1")]
         for country, candidates in sorted(table.countries.items()):

@@ -24,7 +24,7 @@ from babel.core import get_global
 
 from compliance import engine as _engine
 from compliance import locales as _locales
-from compliance.locales import choose_locale, official_languages
+from compliance.locales import choose_locale, jurisdiction_locales, match_locale
 from compliance.models import Block, Notice, Rule
 from compliance.render import block_json, block_page, notice_html
 
@@ -101,13 +101,16 @@ class LocaleTable:
 
     ``tags`` maps every language tag (lower case, ``-``-separated) that the library would
     match to one of ``options`` to that option; ``countries`` gives, per country, the
-    options its official languages pick, in CLDR's order.
+    options its official languages pick, in CLDR's order; ``regional`` gives, per country,
+    the tags without a region that the jurisdiction step reads otherwise there (a refused
+    ``pt`` is ``pt_PT`` in Portugal, where ``tags`` has ``pt_BR``).
     """
 
     options: tuple[str, ...]
     default: str
     tags: Mapping[str, str]
     countries: Mapping[str, tuple[str, ...]]
+    regional: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[tuple[str, ...], str]:
@@ -270,6 +273,7 @@ def locale_table(options: Sequence[str], default: str) -> LocaleTable:
 @functools.lru_cache(maxsize=256)
 def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
     tags: dict[str, str] = {}
+    bare: list[str] = []  # tags without a region, which a country may read otherwise
     if len(opts) > 1:
         # Every script babel knows in the language: it keeps one in a tag only where it has
         # data for that language, script and region, and drops it otherwise (en-Dsrt-001
@@ -283,19 +287,25 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
                     locale, reason = _pick(opts, default, accept_language=tag)
                     if reason == "accept-language":
                         tags[tag.lower()] = locale
+                        if not territory:
+                            bare.append(tag)
     countries: dict[str, tuple[str, ...]] = {}
+    regional: dict[str, dict[str, str]] = {}
     if len(opts) > 1:
         for territory in _territories():
             if not (len(territory) == 2 and territory.isalpha()):
                 continue
-            picked: list[str] = []
-            for language in official_languages(territory):
-                locale, reason = _pick(opts, default, accept_language=language)
-                if reason == "accept-language":
-                    picked.append(locale)
+            picked = jurisdiction_locales(opts, territory)
             if picked:
-                countries[territory] = tuple(picked)
-    return LocaleTable(opts, default, tags, countries)
+                countries[territory] = picked
+        # A country reads a tag without a region otherwise only where an option is its own.
+        own = {p.territory for p in map(_locales.parse_locale, opts) if p and p.territory}
+        for territory in sorted(t for t in own if t in countries):
+            for tag in bare:
+                found = match_locale(tag, opts, region=territory)
+                if found is not None and found != tags[tag.lower()]:
+                    regional.setdefault(territory, {})[tag.lower()] = found
+    return LocaleTable(opts, default, tags, countries, regional)
 
 
 def negotiate(
@@ -320,16 +330,18 @@ def negotiate(
         found = _lookup(table, tag)
         if found:
             return found
-    refused_options = {_lookup(table, t) for t in refused if t != "*"}
+    refused_options = {_lookup(table, t, country) for t in refused if t != "*"}
     for option in table.countries.get(country or "", ()):
         if option not in refused_options:
             return option
     return table.default
 
 
-def _lookup(table: LocaleTable, tag: str) -> str | None:
-    tag = _locales.matched_range(tag.replace("_", "-").lower())
-    return table.tags.get(without_unknown_script(tag))
+def _lookup(table: LocaleTable, tag: str, country: str | None = None) -> str | None:
+    """The option ``tag`` picks; as the jurisdiction step reads it in ``country`` if given."""
+    tag = without_unknown_script(_locales.matched_range(tag.replace("_", "-").lower()))
+    found = table.regional.get(country or "", {}).get(tag)
+    return found if found is not None else table.tags.get(tag)
 
 
 def accept_language_limits() -> dict[str, Any]:

@@ -231,7 +231,9 @@ function parseAcceptLanguage(header) {
   return [weighted.map((w) => w[2]), refused];
 }
 
-function lookup(table, tag) {
+// The option `tag` picks; as the jurisdiction step reads it in `country` when given (a bare
+// language is read as spoken there: a refused "pt" is pt-PT in Portugal).
+function lookup(table, tag, country = null) {
   let parts = tag.replace(/_/g, "-").toLowerCase().split("-");
   // An extension or private use (a singleton subtag and what follows) is not matched.
   const singleton = parts.findIndex((part) => /^[a-z0-9]$/.test(part));
@@ -241,8 +243,12 @@ function lookup(table, tag) {
     && !(table.scripts[parts[0]] || []).includes(parts[1])) {
     parts.splice(1, 1);
   }
-  const found = table.tags[parts.join("-")];
-  return found === undefined ? null : found;
+  const key = parts.join("-");
+  // Own keys only: a tag such as "constructor" must not find Object.prototype's.
+  const regional = country !== null && Object.hasOwn(table.regional, country)
+    ? table.regional[country] : {};
+  if (Object.hasOwn(regional, key)) return regional[key];
+  return Object.hasOwn(table.tags, key) ? table.tags[key] : null;
 }
 
 // [locale, reason]: reason "page" when the page's own language chose it.
@@ -260,7 +266,7 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
     if (found !== null) return [found, "accept-language"];
   }
   const refusedOptions = new Set();
-  for (const tag of refused) if (tag !== "*") refusedOptions.add(lookup(table, tag));
+  for (const tag of refused) if (tag !== "*") refusedOptions.add(lookup(table, tag, country));
   for (const option of table.countries[country] || []) {
     if (!refusedOptions.has(option)) return [option, "jurisdiction"];
   }

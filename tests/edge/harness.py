@@ -128,6 +128,27 @@ LANGUAGE_CASES = [
     ("RU", "ru-RU-x-foo;q=0", None, "en-GB"),
     ("GB", "ru", "de-AT-u-co-phonebk", "de-AT"),
     ("GB", "ru", "x-foo", "ru"),
+    ("GB", "ru", "constructor", "ru"),  # no key of JavaScript's Object.prototype
+    # A language without a region: CLDR's likely region, whatever order the rule lists.
+    ("GB", "pt", None, "pt-BR"),
+    ("GB", "zh", None, "zh-Hans-CN"),
+    ("GB", "zh-Hans", None, "zh-Hans-CN"),
+    ("GB", "en", None, "en-US"),
+    ("GB", "de, ru;q=0.5", None, "de-DE"),
+    ("GB", "de-u-co-phonebk", None, "de-DE"),
+    ("GB", "ru", "pt", "pt-BR"),
+    ("GB", "pt-AO", None, "pt-PT"),  # a region no locale has: the first listed
+    # The jurisdiction's languages, as spoken there (and refused as spoken there).
+    ("GB", None, None, "en-GB"),
+    ("US", None, None, "en-US"),
+    ("AT", None, None, "de-AT"),
+    ("DE", None, None, "de-DE"),
+    ("CH", None, None, "de-DE"),  # no de-CH: CLDR's likely region
+    ("CN", None, None, "zh-Hans-CN"),
+    ("AT", "de;q=0", None, "en-GB"),
+    ("AT", "de-DE;q=0", None, "de-AT"),
+    ("DE", "de-AT;q=0, fr", None, "de-DE"),
+    ("DE", "de;q=0", None, "en-GB"),
 ]
 """Language choice the edge must make as the library does; in header order with q-values
 that never increase, as browsers send them (nginx reads the header in order)."""
@@ -135,6 +156,13 @@ WORKER_LANGUAGE_CASES = [
     ("GB", "uk;q=0.4, ru;Q=0.5", None, "ru"),
     ("GB", "uk;q=0.9, de-AT;q=1.5", None, "uk"),
     ("GB", "uk;q=0.4, de-AT;q=.5", None, "uk"),
+    ("PT", None, None, "pt-PT"),
+    ("BR", None, None, "pt-BR"),
+    ("PT", "fr", None, "pt-PT"),
+    ("PT", "pt;q=0", None, "en-GB"),
+    ("BR", "pt;q=0", None, "en-GB"),
+    ("PT", "pt-BR;q=0", None, "pt-PT"),
+    ("SG", None, None, "en-US"),
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
