@@ -35,19 +35,23 @@ __all__ = [
 Reason = Literal["page", "accept-language", "jurisdiction", "default"]
 
 # Accept-Language is the reader's to write: only its first _MAX_HEADER characters and
-# _MAX_ITEMS ranges are read, and a range longer than _MAX_TAG characters is skipped
-# (BCP 47 tags people send are far shorter), so what is parsed and cached stays small.
+# _MAX_ITEMS ranges are read, and a range (its tag, weight and whitespace) longer than
+# _MAX_RANGE characters is skipped (BCP 47 tags people send are far shorter than _MAX_TAG),
+# so what is parsed and cached stays small.
 _MAX_HEADER = 1024
 _MAX_ITEMS = 16
 _MAX_TAG = 35
+_MAX_RANGE = _MAX_TAG + 16
 _QVALUE = r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?"
 """RFC 9110's qvalue (section 12.4.2) in the syntax Python, PCRE and JavaScript share. A range
 whose weight is anything else (``1.5``, ``2``, ``-1``, ``.5``, ``0.1234``, empty) is malformed
 and skipped like any other, so it never outranks a well-formed one."""
 # The weight's name is case-insensitive, as every parameter name (RFC 9110 section 5.6.6).
+# Whitespace is the RFC's OWS, spaces and tabs: `\s` differs between Python (which counts
+# U+0085, U+00A0 and U+001C to U+001F), JavaScript and nginx's PCRE, and the exports use this.
 _ITEM = re.compile(
-    r"^\s*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})\s*"
-    rf"(?:;\s*[qQ]\s*=\s*(?P<q>{_QVALUE}))?\s*$"
+    r"^[ \t]*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})[ \t]*"
+    rf"(?:;[ \t]*[qQ][ \t]*=[ \t]*(?P<q>{_QVALUE}))?[ \t]*$"
 )
 
 
@@ -135,7 +139,7 @@ def _parse(header: str) -> tuple[tuple[str, ...], frozenset[str]]:
     weighted: list[tuple[float, int, str]] = []
     refused: set[str] = set()
     for index, item in enumerate(header.split(",", _MAX_ITEMS)[:_MAX_ITEMS]):
-        if len(item) > _MAX_TAG + 16:
+        if len(item) > _MAX_RANGE:
             continue
         match = _ITEM.match(item)
         if match is None:

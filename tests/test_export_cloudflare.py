@@ -233,6 +233,26 @@ def test_languages_are_chosen_as_the_library_does(
     assert h.edge_answer(client, path, [*headers, _cf(country, None)]) == expected
 
 
+@pytest.mark.parametrize("language", h.BOUND_LANGUAGES + h.HOSTILE_LANGUAGES)
+def test_accept_language_bounds_and_hostile_headers(
+    language: str, client: httpx.Client, python_app: Any
+) -> None:
+    """The library's bounds (1,024 characters, 16 ranges, 51 characters a range) hold in the
+    Worker too, and odd whitespace is read alike."""
+    import time
+
+    index = READERS.index(("GB", "ENG"))
+    headers = [("Host", "www.example.org"), ("Accept", "*/*")]
+    expected = h.python_answer(
+        python_app, h.LANGUAGE_PATH, [*headers, ("Accept-Language", language)], peer=peer(index)
+    )
+    sent = [*headers, ("Accept-Language", language.encode("latin-1")), _cf("GB", "ENG")]
+    began = time.perf_counter()
+    got = h.edge_answer(client, h.LANGUAGE_PATH, sent)  # type: ignore[arg-type]
+    assert time.perf_counter() - began < 0.5
+    assert got == expected
+
+
 def test_the_table_is_broad(python_app: Any) -> None:
     answers = set()
     table = [(i, *case) for i in range(len(READERS)) for case in cases()]

@@ -211,6 +211,25 @@ def test_languages_are_chosen_as_the_library_does(
     assert h.edge_answer(client, path, headers) == expected
 
 
+@pytest.mark.parametrize("language", h.BOUND_LANGUAGES + h.HOSTILE_LANGUAGES)
+def test_accept_language_bounds_and_hostile_headers(
+    language: str, client: httpx.Client, python_app: Any
+) -> None:
+    """The library's bounds (1,024 characters, 16 ranges, 51 characters a range) hold at the
+    edge too, and no regular expression over the header backtracks its way to a slow answer."""
+    import time
+
+    headers = _headers("81.2.69.142", "www.example.org", None)
+    expected = h.python_answer(
+        python_app, h.LANGUAGE_PATH, [*headers, ("Accept-Language", language)], peer="127.0.0.1"
+    )
+    sent = [*headers, ("Accept-Language", language.encode("latin-1"))]
+    began = time.perf_counter()
+    got = h.edge_answer(client, h.LANGUAGE_PATH, sent)  # type: ignore[arg-type]
+    assert time.perf_counter() - began < 0.5
+    assert got == expected
+
+
 def test_the_table_is_broad(python_app: Any) -> None:
     """At least 40 readers x hosts x paths x languages, with many different answers."""
     answers = set()

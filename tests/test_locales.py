@@ -71,6 +71,9 @@ def test_undetermined_language_chooses_nothing(
         ),
         ("de;q=0.\u0665, ru;q=0.1", (("ru",), frozenset())),  # an Arabic-Indic digit
         ("de;q=1.000, ru;q=1., uk;q=0., be;q=0.000", (("de", "ru"), frozenset({"uk", "be"}))),
+        # Whitespace is RFC 9110's OWS: spaces and tabs, nothing else Python calls a space.
+        ("\tru \t;\t q = 0.5 , uk;q=0.4", (("ru", "uk"), frozenset())),
+        ("ru;q=0.5\xa0, uk\x85, be\x1f, de;q=0.1", (("de",), frozenset())),
     ],
 )
 def test_accept_language_weights(header: str, parsed: tuple[object, object]) -> None:

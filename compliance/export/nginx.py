@@ -43,8 +43,12 @@ _P = "compliance"
 # The library's weights: RFC 9110's qvalue; any other makes the range malformed (skipped).
 _Q = f"(?:{accept_language_limits()['qvalue']})"
 _QZERO = r"(?:0(?:\.0{0,3})?)"
-# `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless.
-_POSITIVE_Q = rf"(?:;\s*q\s*=\s*(?!{_QZERO}\s*(?:,|$)){_Q})?"
+# Whitespace as the library reads it (RFC 9110's OWS).
+_OWS = r"[ \t]*"
+# `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless. The
+# whitespace after the tag is read once, before the weight or the end: two runs of it around
+# an optional part would split a long run of spaces every way before failing (quadratic).
+_POSITIVE_Q = rf"(?:;{_OWS}q{_OWS}={_OWS}(?!{_QZERO}{_OWS}(?:,|$)){_Q}{_OWS})?"
 # Header names nginx can read from the origin as `$upstream_http_<name>` (lower case, `-` as
 # `_`): any other character ends the variable's name, and `_` would also find `-`.
 _READABLE_HEADER = re.compile(r"^[A-Za-z0-9-]+$")
@@ -223,8 +227,25 @@ class _Locales:
 
     def __init__(self, writer: _Writer) -> None:
         self.writer = writer
-        self.items = int(accept_language_limits()["items"])
+        limits = accept_language_limits()
+        self.items = int(limits["items"])
+        self.length = int(limits["header"])
+        self.range = int(limits["range"])
         self.names: dict[tuple[tuple[str, ...], str], int] = {}
+        self.truncated = False
+
+    def header(self) -> str:
+        """The variable holding ``Accept-Language`` as the library reads it: its first
+        ``header`` characters (a range cut there is read as cut)."""
+        if not self.truncated:
+            self.truncated = True
+            self.writer.map(
+                "$http_accept_language",
+                f"{_P}_accept_language",
+                [(_regex(f"^(.{{0,{self.length}}})"), "$1")],
+                comment="Accept-Language: the characters the library reads",
+            )
+        return f"${_P}_accept_language"
 
     def request_locale(self, table: LocaleTable) -> str:
         """A variable holding the locale chosen without the page's language."""
@@ -266,12 +287,16 @@ class _Locales:
         tag = r"(?=[a-z]{1,8}(?:[-_][a-z0-9]{1,8}){0,7}(?![-_a-z0-9]))"
         usable = f"{tag}{matched}{extension}"
         captured = f"{tag}({matched}){extension}"
-        acceptable = rf"\s*{_POSITIVE_Q}\s*(?:,|$)"
-        # The library reads the first `items` ranges only.
+        acceptable = rf"{_OWS}{_POSITIVE_Q}(?:,|$)"
+        # The library reads the first `items` ranges only, of `range` characters at most.
         before = f"{{0,{max(self.items - 1, 0)}}}"
-        first = rf"^(?:(?!\s*(?:{usable}|\*){acceptable})[^,]*,){before}\s*{captured}{acceptable}"
+        short = f"(?=[^,]{{0,{self.range}}}(?:,|$))"
+        first = (
+            rf"^(?:(?!{short}{_OWS}(?:{usable}|\*){acceptable})[^,]*,){before}"
+            rf"{short}{_OWS}{captured}{acceptable}"
+        )
         w.map(
-            "$http_accept_language",
+            self.header(),
             f"{_P}_at_{number}",
             [(_regex(first, caseless=True), "$1")],
             comment=f"locales {', '.join(table.options)}: the first acceptable range in "
@@ -300,8 +325,8 @@ class _Locales:
             return [
                 (
                     _regex(
-                        rf"^{countries}:(?:[^,]*,){before}\s*{tag}{chunk}{extension}"
-                        rf"\s*;\s*q\s*=\s*{_QZERO}\s*(?:,|$)",
+                        rf"^{countries}:(?:[^,]*,){before}{short}{_OWS}{tag}{chunk}{extension}"
+                        rf"{_OWS};{_OWS}q{_OWS}={_OWS}{_QZERO}{_OWS}(?:,|$)",
                         caseless=True,
                     ),
                     "1",
@@ -318,7 +343,7 @@ class _Locales:
                 entries += refusal(f"(?!(?:{'|'.join(elsewhere[bare])}):)[^:]*", [bare])
             for bare, countries in there.get(option, {}).items():
                 entries += refusal(f"(?:{'|'.join(countries)})", [bare])
-            w.map(f'"${_P}_country:$http_accept_language"', name, entries, default="0")
+            w.map(f'"${_P}_country:{self.header()}"', name, entries, default="0")
         positions = {option: i for i, option in enumerate(table.options)}
         entries = [(_regex(r"^([^:]+):"), "$1")]
         for country, candidates in sorted(table.countries.items()):
@@ -451,9 +476,12 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         [
             "Accept-Language is read in header order: the first acceptable language wins. "
             "The library orders by q-value; both agree when q-values do not increase along "
-            "the header, as browsers send them. q=0 refusals are honoured. nginx reads the "
-            f"whole header; the library only its first {limits['items']} ranges and "
-            f"{limits['header']:,} characters. A range in one of a notice's languages that the "
+            "the header, as browsers send them. q=0 refusals are honoured. Like the library, "
+            f"nginx reads only the first {limits['header']:,} characters and "
+            f"{limits['items']} ranges, skips a range longer than {limits['range']} characters, "
+            "and answers in time linear in the header (a longer header line than "
+            "`large_client_header_buffers` allows, 8 KiB by default, is refused by nginx "
+            "itself). A range in one of a notice's languages that the "
             "library cannot match (an unknown region such as `en-XY`, a script babel drops "
             "such as `ru-Latn`) ends nginx's search, where the library reads on. So does a "
             "range with a variant (`en-GB-oxendict`, `de-DE-1996`) that the library matches "

@@ -350,7 +350,7 @@ def accept_language_limits() -> dict[str, Any]:
     return {
         "header": _locales._MAX_HEADER,
         "items": _locales._MAX_ITEMS,
-        "tag": _locales._MAX_TAG,
+        "range": _locales._MAX_RANGE,
         "item": _locales._ITEM.pattern.replace("(?P<", "(?<"),
         "qvalue": _locales._QVALUE,
     }

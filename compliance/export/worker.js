@@ -218,7 +218,7 @@ function parseAcceptLanguage(header) {
   const weighted = [];
   const refused = new Set();
   header.slice(0, limits.header).split(",").slice(0, limits.items).forEach((item, index) => {
-    if (item.length > limits.tag + 16) return;
+    if (item.length > limits.range) return;
     const match = ITEM.exec(item);
     if (match === null) return;
     const tag = match.groups.tag;

@@ -166,6 +166,38 @@ WORKER_LANGUAGE_CASES = [
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
+BOUND_LANGUAGES = [
+    # Only the first 1,024 characters are read: a range cut there is read as cut.
+    "x" * 1016 + ", uk-UA-x, ru",
+    "x" * 1016 + ", ru, uk",
+    "x" * 1019 + ", ruxx, uk",
+    "x" * 2000 + ", ru",
+    # A range of more than 51 characters is skipped, not read.
+    "de-DE-u-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd-e;q=0.9, ru;q=0.5",
+    "de-DE-u-aaaaaaaa-bbbbbbbb-cccccccc-ddddddd;q=0.9, ru;q=0.5",
+    "de-DE-u-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd" + " " * 9 + ", ru;q=0.5",
+    "de-DE-u-aaaaaaaa-bbbbbbbb-cccccccc-dddddddd" + " " * 8 + ", ru;q=0.5",
+    # Whitespace is RFC 9110's OWS, spaces and tabs: other bytes make a range malformed.
+    "ru;q=0.5\xa0, uk;q=0.4",
+    "ru\x85, uk;q=0.4",
+    "\x1fru, uk;q=0.4",
+    "ru \t;\t q = 0.5 , uk;q=0.4",
+]
+"""Accept-Language at and past the library's bounds, and in odd whitespace (sent as bytes)."""
+HOSTILE_LANGUAGES = [
+    "de" + " " * 7000 + "x",
+    "de" + "\t" * 7000 + "x",
+    "de-" + "a-" * 3500,
+    "de" + "-aaaaaaa" * 900,
+    "de;q=0." + "0" * 7000,
+    ", " * 3500 + "x",
+    "de" + "-u" * 3500,
+    ",".join(["zz-aa-bb-cc"] * 600) + ",de",
+    "de " + "; q = 0 " * 800 + "x",
+]
+"""Long hostile headers (under nginx's default 8 KiB header buffer) the edge must answer
+quickly, as the library does."""
+
 
 def missing(what: str, install: str) -> None:
     """Skip (locally) or fail (in CI) for an engine that is not installed."""
