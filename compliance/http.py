@@ -158,8 +158,13 @@ def normalize_path(raw: str) -> str:
     application's router still resolves to ``/news/``. Linear in the path; the engine treats
     a path longer than :data:`MAX_PATH` fail-safe (see ``compliance.engine``).
 
+    A last ``.`` or ``..`` segment leaves a directory, as RFC 3986 (section 5.2.4), browsers
+    and the edge servers have it: ``/news/.`` is ``/news/``, which ``/news/**`` matches.
+
     >>> normalize_path("/%6Eews/../news/a%20b.html"), normalize_path("a//b/")
     ('/news/a b.html', '/a/b/')
+    >>> normalize_path("/news/."), normalize_path("/news/x/%2e%2E")
+    ('/news/', '/news/')
     """
     path = unquote(raw or "/", errors="replace")
     if not path.startswith("/"):
@@ -167,7 +172,7 @@ def normalize_path(raw: str) -> str:
     normalized = posixpath.normpath(path)
     if normalized.startswith("//"):
         normalized = "/" + normalized.lstrip("/")
-    if path.endswith("/") and normalized != "/":
+    if normalized != "/" and path.rpartition("/")[2] in ("", ".", ".."):
         normalized += "/"
     return normalized
 

@@ -448,6 +448,12 @@ def test_bundled_defaults_geolocate_offline() -> None:
         ("https://[2001:db8::1]:8443/x", ("[2001:db8::1]", "/x")),
         ("http://example.org/a%2Fb", ("example.org", "/a/b")),
         ("https://example.org/../../etc", ("example.org", "/etc")),
+        # A last dot segment leaves a directory (RFC 3986 5.2.4), as nginx and browsers read it.
+        ("https://example.org/news/.", ("example.org", "/news/")),
+        ("https://example.org/news/x/..", ("example.org", "/news/")),
+        ("https://example.org/news/x/%2E%2e", ("example.org", "/news/")),
+        ("https://example.org/news/x//..", ("example.org", "/news/")),
+        ("https://example.org/..", ("example.org", "/")),
         ("http://[bad", ("", "/")),
         ("/relative/path/", ("", "/relative/path/")),
     ],

@@ -146,12 +146,24 @@ function percentDecode(raw) {
   return out;
 }
 
+// The path as the client sent it (request.url keeps it; URL.pathname has already removed
+// dot segments without merging slashes first, so `/a/b//..` would read as `/a/b/`).
+function rawPath(url) {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
+}
+
+// The library's normalize_path: empty segments merged, dot segments removed, and a trailing
+// slash kept, or left by a last `.` or `..` segment (RFC 3986: `/news/.` is `/news/`).
 function normalizePath(raw) {
   let path = percentDecode(raw || "/");
   if (!path.startsWith("/")) path = "/" + path;
-  const trailing = path.endsWith("/");
+  const parts = path.split("/");
+  const trailing = ["", ".", ".."].includes(parts[parts.length - 1]);
   const out = [];
-  for (const part of path.split("/")) {
+  for (const part of parts) {
     if (part === "" || part === ".") continue;
     if (part === "..") out.pop();
     else out.push(part);
@@ -531,7 +543,7 @@ export default {
     const base = readerLocation(request.cf);
     const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
     const host = url.hostname.toLowerCase().replace(/\.$/, "");
-    const path = normalizePath(url.pathname);
+    const path = normalizePath(rawPath(request.url));
     const info = {
       host,
       hostChars: Array.from(host),

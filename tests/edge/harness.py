@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import http.client
 import os
 import re
 import shutil
@@ -79,6 +80,13 @@ CORNER_PATHS = [
     "/any/%F0%9F%98%80",
     "/any/%E2%82",
     "/any/%E2%82%FF",
+    # A last dot segment leaves a directory; empty segments merge before `..` removes one.
+    "/dots/.",
+    "/dots/b/..",
+    "/dots/b/%2e%2E",
+    "/dots/a//..",
+    "/dots/a//../",
+    "/dots/a/.",
 ]
 """Percent-encoded paths for the rules in ``CORNER_CASES``."""
 
@@ -521,5 +529,19 @@ def _ask(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answ
 
 
 def edge_answer(client: httpx.Client, url: str, headers: list[tuple[str, str]]) -> Answer:
-    response = client.get(url, headers=headers)
-    return Answer.of(response.status_code, response.headers, response.content)
+    """The engine's answer to ``GET url`` with the path sent as written: httpx would remove
+    dot segments (and a trailing slash with them) before the engine sees them."""
+    base = client.base_url
+    connection = http.client.HTTPConnection(base.host, base.port, timeout=10)
+    try:
+        connection.putrequest("GET", url, skip_host=True, skip_accept_encoding=True)
+        if not any(name.lower() == "host" for name, _ in headers):
+            connection.putheader("Host", f"{base.host}:{base.port}")
+        for name, value in headers:
+            connection.putheader(name, value.encode("utf-8"))
+        connection.endheaders()
+        response = connection.getresponse()
+        data = response.read()
+        return Answer.of(response.status, _Headers(response.getheaders()), data)
+    finally:
+        connection.close()
