@@ -520,9 +520,14 @@ async function inject(response, decision, where, request) {
 
 function originRequest(request, env, needsBody) {
   const url = new URL(request.url);
-  const target = env && typeof env.ORIGIN === "string" && env.ORIGIN
-    ? new URL(url.pathname + url.search, env.ORIGIN)
-    : url;
+  let target = url;
+  if (env && typeof env.ORIGIN === "string" && env.ORIGIN) {
+    // Path and query put in place, not resolved against the base: resolved, a path that
+    // starts with `//` would name another host.
+    target = new URL(env.ORIGIN);
+    target.pathname = url.pathname;
+    target.search = url.search;
+  }
   const headers = new Headers(request.headers);
   headers.set(EDGE_HEADER, "cloudflare");
   if (needsBody) {

@@ -87,6 +87,9 @@ CORNER_PATHS = [
     "/dots/a//..",
     "/dots/a//../",
     "/dots/a/.",
+    # A path that starts with `//` is still a path (not a host) on its way to the origin.
+    "//dots/b",
+    "/x/..//dots/b",
 ]
 """Percent-encoded paths for the rules in ``CORNER_CASES``."""
 
