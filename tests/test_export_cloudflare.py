@@ -174,7 +174,7 @@ def python_app(dated: Path) -> Iterator[Any]:
 
 # The rule headers of tests/edge/corner-cases, and the origin's opt-out.
 CORNER_HEADERS = ("x-corner", "x-foo$host", "x-bar.baz", "x_under", "x-withheld")
-CORNER_HEADERS += ("x-compliance-skip",)
+CORNER_HEADERS += ("x-compliance-skip", "x-tagged")
 
 
 def _headers(host: str, language: str | None) -> list[tuple[str, str]]:

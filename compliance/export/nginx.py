@@ -735,11 +735,12 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         w.map(f'"${_P}_html|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
         # On a block, as in the library: the rule of the block answered, and rules with
         # neither a notice nor withholding. A rule with a block and a notice or withholding
-        # acts only when its block is the one answered.
+        # acts only when its block is the one answered. The origin is not asked, so no
+        # content tags are known: a rule with tags does not apply (its final variable).
         acting: list[tuple[str, EdgeRule]] = []
         for i, r in having:
             if r.notice is None and not r.withhold:
-                acting.append((request_vars[i], r))
+                acting.append((final_vars[i], r))
             elif r.block is not None:
                 if i not in answered:
                     answered.add(i)
