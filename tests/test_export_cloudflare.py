@@ -437,3 +437,31 @@ def test_edge_leaves_alone_a_page_the_origin_already_edited(combined: str) -> No
     headers = [("Host", "news.example.org"), ("CF-IPCountry", "DE"), _cf("RU", None)]
     edited = httpx.get(combined + "/", headers=headers)
     assert h.NOTICE.findall(edited.text) == [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("/lang/fr/p", "en"),  # the page's Content-Language chose the locale: no Vary
+        ("/lang/pt-BR/p", "fr"),
+        ("/", "fr"),  # the reader's languages chose it: Vary
+        ("/lang/xx/p", "fr"),  # a page language no notice has: the reader's chose
+    ],
+)
+def test_head_varies_as_the_middleware(
+    path: str, language: str, client: httpx.Client, python_app: Any
+) -> None:
+    """A HEAD is not edited, but its Vary says what the GET's does: the page's own
+    Content-Language, when it chose every notice's locale, leaves Accept-Language out."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    index = READERS.index(("GB", "ENG"))
+    headers = _headers("www.example.org", language)
+    environ = wsgi_environ(path, method="HEAD", peer=peer(index), headers=headers)
+    expected = call_wsgi(python_app, environ)
+    got = client.head(path, headers=[*headers, _cf("GB", "ENG")])
+    assert got.status_code == expected.status == 200
+    for name in ("vary", "cache-control"):
+        want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
+        have = {v.strip().lower() for v in (got.headers.get(name) or "").split(",")} - {""}
+        assert have == want, (name, have, want)

@@ -402,3 +402,30 @@ def test_blocks_are_answered_without_asking_the_origin(combined: tuple[str, str]
     assert got.headers["link"] == '<https://regulator.example.gov/orders/1>; rel="blocked-by"'
     assert got.headers["content-type"] == "text/html; charset=utf-8"
     assert "Esta página no está disponible" in got.text
+
+
+@pytest.mark.parametrize(
+    ("path", "language"),
+    [
+        ("/lang/fr/p", "en"),  # the page's Content-Language chose the locale: no Vary
+        ("/lang/pt-BR/p", "fr"),
+        ("/", "fr"),  # the reader's languages chose it: Vary
+        ("/lang/xx/p", "fr"),  # a page language no notice has: the reader's chose
+    ],
+)
+def test_head_varies_as_the_middleware(
+    path: str, language: str, client: httpx.Client, python_app: Any
+) -> None:
+    """A HEAD is not edited, but its Vary says what the GET's does: the page's own
+    Content-Language, when it chose every notice's locale, leaves Accept-Language out."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    headers = _headers("81.2.69.142", "www.example.org", language)
+    environ = wsgi_environ(path, method="HEAD", peer="127.0.0.1", headers=headers)
+    expected = call_wsgi(python_app, environ)
+    got = client.head(path, headers=headers)
+    assert got.status_code == expected.status == 200
+    for name in ("vary", "cache-control"):
+        want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
+        have = {v.strip().lower() for v in ",".join(got.headers.get_list(name)).split(",")} - {""}
+        assert have == want, (name, have, want)

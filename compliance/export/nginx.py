@@ -701,7 +701,15 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         if len(rule.notice.table.options) > 1:
             multilingual.append(f"|{final_vars[index]}:{locales.page_choice(rule.notice.table)}")
     w.map(
-        f'"${_P}_html${_P}_editable' + "".join(multilingual) + '"',
+        f'"$request_method|$upstream_http_x_compliance_skip|${_P}_editable"',
+        f"{_P}_read_page",
+        [(_regex(r"^HEAD\|\|"), "1"), (_regex(r"\|1$"), "1")],
+        default="0",
+        comment="the page's Content-Language takes part in choosing locales: an edited page, "
+        "and a HEAD (not edited, but it varies as its GET would)",
+    )
+    w.map(
+        f'"${_P}_html${_P}_read_page' + "".join(multilingual) + '"',
         f"{_P}_vary",
         [
             (_regex(r"^10.*\|1:"), '"Accept-Language"'),

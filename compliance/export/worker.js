@@ -397,6 +397,11 @@ function snippets(decision, where, request, pageLanguage) {
   return [out, consulted];
 }
 
+// The page's language as its Content-Language gives it (the first one), or null.
+function contentLanguage(headers) {
+  return (headers.get("content-language") || "").split(",")[0].trim() || null;
+}
+
 // The page's charset as the middleware finds it: the header's, else <meta>, else UTF-8.
 function pageCharset(contentType, text) {
   const declared = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType || "");
@@ -443,7 +448,7 @@ async function inject(response, decision, where, request) {
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   const ascii = !bom && !UTF8.has(charset);
   for (const name of EDITED_AWAY) headers.delete(name);
-  let pageLanguage = (headers.get("content-language") || "").split(",")[0].trim() || null;
+  let pageLanguage = contentLanguage(headers);
   if (pageLanguage === null) {
     // The page's own language, as the middleware's scanner reads it from <html lang>.
     const tag = /<html\b[^>]*?\s(?:xml:)?lang\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(text);
@@ -584,8 +589,14 @@ export default {
     const type = (headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
     if (!HTML_TYPES.has(type)) return plain;
     if (!editable(info, plain) || decision.notices.length === 0 || skip) {
-      locationHeaders(plain.headers, decision, info, false);
-      if (info.method === "HEAD" && decision.notices.length > 0 && !skip) {
+      const head = info.method === "HEAD" && decision.notices.length > 0 && !skip;
+      // A HEAD varies as its GET would: not on the reader's languages where the page's
+      // Content-Language chose every notice's locale (<html lang> is in no HEAD).
+      const languages = head
+        ? snippets(decision, where, info, contentLanguage(plain.headers))[1]
+        : decision.multilingual;
+      locationHeaders(plain.headers, decision, info, false, languages);
+      if (head) {
         // The GET's body would be edited: announce nothing that describes other bytes.
         for (const name of EDITED_AWAY) plain.headers.delete(name);
       }
