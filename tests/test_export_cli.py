@@ -175,6 +175,7 @@ OPTIONS = [
     (("de", "en", "sv"), "de"),
     (("sr", "sr_Latn", "en"), "sr"),
     (("en_GB", "en_US", "de_AT", "de_DE", "pt_PT", "pt_BR", "zh_Hans_SG", "zh_Hans_CN"), "en_GB"),
+    (("nb", "nn", "he", "id", "fil", "en"), "en"),
 ]
 HEADERS = [
     None,
@@ -212,6 +213,12 @@ HEADERS = [
     "pt;q=0",
     "pt-BR;q=0, en-GB;q=0",
     "en;q=0, zh-Hans;q=0",
+    # Language codes the library reads as others (`no` is `nb`, `iw` is `he`, `rus` is `ru`).
+    "no, en",
+    "iw",
+    "in;q=0.9, tl",
+    "rus, en",
+    "ukr;q=0, uk",
 ]
 COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
 COUNTRIES += ["AT", "DE", "US", "SG", "IE"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from babel import Locale
-from babel.core import get_global
+from babel.core import LOCALE_ALIASES, get_global
 
 from compliance import engine as _engine
 from compliance import locales as _locales
@@ -259,6 +259,22 @@ def _script(code: str) -> tuple[str, str] | None:
     return language, script
 
 
+def _with_aliases(languages: set[str]) -> list[str]:
+    """``languages`` and the codes the library matches as one of them (CLDR's aliases, ``iw``
+    for ``he`` and ``rus`` for ``ru``, and babel's ``no`` for ``nb``), asked of the library's
+    own :func:`~compliance.locales._same_language`, so the tables cover them too.
+
+    >>> _with_aliases({"nb", "he"})
+    ['he', 'heb', 'iw', 'nb', 'no', 'nob', 'nor']
+    """
+    same: Any = getattr(_locales, "_same_language", lambda language: language)
+    wanted = {same(language) for language in languages}
+    candidates = {c for c in (*get_global("language_aliases"), *LOCALE_ALIASES) if c.isalpha()}
+    out = set(languages)
+    out.update(c.lower() for c in candidates if same(c.lower()) in wanted)
+    return sorted(out)
+
+
 def _pick(options: tuple[str, ...], default: str, **reader: Any) -> tuple[str, str]:
     choice = choose_locale(options, default, **reader)
     return choice.locale, choice.reason
@@ -279,7 +295,7 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
         # data for that language, script and region, and drops it otherwise (en-Dsrt-001
         # reads as en-001), so the answer depends on the whole tag. Scripts it knows no data
         # for are always dropped (without_unknown_script).
-        languages = sorted({found[0] for found in filter(None, map(_script, opts))})
+        languages = _with_aliases({found[0] for found in filter(None, map(_script, opts))})
         for language in languages:
             for script in ("", *(s.title() for s in known_scripts(language))):
                 for territory in ("", *_territories()):
