@@ -286,6 +286,7 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("GB", "ENG"), "/corner/origin-headers", None, "*/*"),  # the origin's X-Corner kept
         (("GB", "ENG"), "/corner/skip", "fr", "*/*"),  # the origin opts out: no notice
         (("GB", "ENG"), "/corner/blocked", None, "*/*"),  # no withholding rule's headers
+        (("GB", "ENG"), "/fallback/p", None, "*/*"),  # no heading, no marker: at the start
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(

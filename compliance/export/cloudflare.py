@@ -19,6 +19,7 @@ from compliance import http as _http
 
 from . import Export
 from .plan import (
+    PLACEMENTS,
     EdgePlan,
     LocaleTable,
     Omission,
@@ -128,6 +129,7 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         # Longer paths are fail-safe: path rules match, exclusions do not.
         "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
         "tagged": any(rule.tags for rule in plan.rules),
+        "placements": list(PLACEMENTS),
     }
 
 

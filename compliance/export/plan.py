@@ -24,6 +24,7 @@ from babel.core import LOCALE_ALIASES, get_global
 
 from compliance import engine as _engine
 from compliance import locales as _locales
+from compliance.html import placements as _placements
 from compliance.locales import choose_locale, jurisdiction_locales, match_locale
 from compliance.models import Block, Notice, Rule
 from compliance.render import block_json, block_page, notice_html
@@ -78,8 +79,13 @@ _MESSAGE_FIELDS = frozenset(
 _REGION_FIELDS = frozenset(
     {"title", "description", "include", "exclude", "unknown_subdivision", "sources", "review_by"}
 )
-PLACEMENTS = ("body_start", "marker", "after_heading", "body_end")
-"""Every placement the edge knows, in the order their notices appear in a page."""
+PLACEMENTS = tuple(
+    name
+    for name in _placements.PLACEMENTS
+    if name in ("body_start", "after_heading", "marker", "body_end")
+)
+"""Every placement the edge knows, in the library's order (its registry's): notices whose
+place a page lacks go to the body start in this order."""
 
 
 @dataclass(frozen=True)

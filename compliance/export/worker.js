@@ -9,7 +9,9 @@ const EDGE_HEADER = "X-Compliance-Edge";
 const NOTICE_MARKUP = /<aside\b[^>]*\bclass="compliance-notice"/i;
 const MARKER = /<!--\s*compliance:notices\s*-->/;
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
-const ORDER = ["body_start", "marker", "after_heading", "body_end"];
+// The library's order of placements: notices whose place the page lacks go to the body
+// start in this order.
+const ORDER = DATA.placements;
 const EDITED_AWAY = [
   "content-length", "etag", "accept-ranges", "content-md5", "content-digest", "repr-digest",
 ];
@@ -472,7 +474,7 @@ async function inject(response, decision, where, request) {
   };
   const atStart = () => {
     let html = "";
-    for (const name of ORDER.slice(0, 3)) {
+    for (const name of ORDER) {
       if (name === "body_start" || (name === "marker" && !hasMarker)
         || (name === "after_heading" && !hasHeading)) {
         html += place(name);

@@ -277,6 +277,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers = [("Content-Type", "text/html")]
         start_response(status, [*headers, ("Content-Length", str(len(data)))])
         return [data]
+    if path.startswith("/fallback/"):
+        body = PAGE.replace("<h1>Headline</h1><!-- compliance:notices -->", "")
     if path.startswith("/corner/skip"):
         headers.append(("X-Compliance-Skip", "1"))  # the per-response opt-out of notices
     if path == "/corner/cache":
