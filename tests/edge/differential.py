@@ -126,6 +126,12 @@ LOCALE_SETS = [
     ("es", "en"),
     ("cy", "en"),
     ("fr", "fr_CA", "de"),
+    ("sr", "sr_Latn", "en"),
+    ("en", "en_US", "en_GB"),
+    ("es", "es_419", "es_MX"),
+    ("nb", "nn", "en"),
+    ("be", "ru", "uk"),
+    ("zh", "zh_Hant_HK", "en"),
 ]
 # Language ranges as browsers send them. Left out on purpose (owned elsewhere or documented
 # limits): `Q=`, q above 1, extensions and variants (`de-u-co-phonebk`, `en-GB-oxendict`),
@@ -133,6 +139,9 @@ LOCALE_SETS = [
 RANGES = ["en", "en-GB", "en-US", "fr", "fr-CA", "fr-FR", "de", "de-AT", "ru", "ru-RU", "uk"]
 RANGES += ["pt", "pt-BR", "pt-PT", "zh", "zh-TW", "zh-CN", "zh-Hant", "zh-Hans-CN", "zh-HK"]
 RANGES += ["sv", "sv-FI", "es", "es-419", "es-MX", "cy", "EN-gb", "en_GB", "PT-br", "ja", "*"]
+RANGES += ["sr", "sr-Latn", "sr-Cyrl-RS", "sr-RS", "nb", "no", "nn-NO", "zh-Hant-TW", "zh-SG"]
+RANGES += ["en-001", "es-AR", "be", "be-BY", "zh-Hant-HK", "zh-MO", "en-CA", "fr-BE"]
+RANGES += ["iw", "rus", "eng", "nob", "sh"]
 CONTENT_LANGUAGES = [None, None, None, "fr", "en-GB", "pt-br", "de, en", "ru", "zh-Hant", "xx"]
 CONTENT_LANGUAGES += [" fr ", "EN_gb", "zh-TW", "fr-CA", "*", "en-US, fr", ""]
 TAGS = [None, None, "politics", "sport, politics", " politics ,x", "sport", "Politics"]
