@@ -8,6 +8,7 @@ launched by path. Screenshots go to ``docs/images/`` for the README and the docs
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import shutil
 import signal
@@ -255,3 +256,112 @@ def test_the_marked_paragraph_is_withheld_in_the_browser(browser: Any, demo: Dem
         assert page.evaluate("document.body.dataset.scriptRan") == "yes"
     finally:
         page.context.close()
+
+
+# --- the injector against Chromium's own reading of a page ------------------------------------
+
+
+def _served(browser: Any, body: bytes, content_type: str = "text/html") -> Any:
+    """A page that answers ``body`` with ``content_type``, read by Chromium as any page."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.route(
+        "**/*",
+        lambda route, request: route.fulfill(
+            status=200, headers={"content-type": content_type}, body=body
+        ),
+    )
+    page.goto("http://page.test/")
+    page.wait_for_load_state("load")
+    return page
+
+
+NOTICE_TEXT = "Уведомление: é €"
+_LONG_SCRIPT = b"<script>" + b"x" * 1100 + b"</script>"
+
+
+@pytest.mark.parametrize(
+    ("doc", "charset"),
+    [
+        # A <meta> in a script's text: a tag to the standard's prescan (Firefox), text to
+        # Chromium, which guesses the encoding from the bytes.
+        pytest.param(
+            b"<head><script>var s = '<meta charset=\"windows-1251\">';</script>"
+            b"<title>t</title></head><body><p>\xf2\xe5\xf1\xf2</p></body>",
+            None,
+            id="meta-in-a-script-string",
+        ),
+        pytest.param(
+            b"<head><script>var s = '<meta charset=\"windows-1251\">';</script>"
+            b"<meta charset=utf-8></head><body><p>\xd1\x82\xd0\xb5\xd1\x81\xd1\x82</p></body>",
+            None,
+            id="meta-in-a-script-string-then-a-real-one",
+        ),
+        pytest.param(
+            b"<head><title>a <meta charset=koi8-r></title><meta charset=windows-1251></head>"
+            b"<body><p>\xf2\xe5\xf1\xf2</p></body>",
+            None,
+            id="meta-in-a-title",
+        ),
+        # Chromium's tokenizer keeps every attribute, and the last charset wins there; the
+        # prescan keeps the first.
+        pytest.param(
+            b"<head><meta charset=koi8-r charset=windows-1251></head>"
+            b"<body><p>\xf2\xe5\xf1\xf2</p></body>",
+            None,
+            id="two-charset-attributes",
+        ),
+        # After </head> and the first 1024 bytes Chromium looks no further (and guesses
+        # windows-1252 from the French).
+        pytest.param(
+            b"<head></head>" + _LONG_SCRIPT + b"<meta charset=windows-1251>"
+            b"<body><p>"
+            + b"\xc0 la for\xeat, l'\xe9t\xe9 d\xe9j\xe0 pass\xe9. " * 40
+            + b"</p></body>",
+            None,
+            id="meta-after-the-head-and-1024-bytes",
+        ),
+        pytest.param(
+            b"<head><meta charset=iso-2022-jp></head><body><p>a</p></body>",
+            None,
+            id="meta-iso-2022-jp",
+        ),
+        pytest.param(
+            b"<head><meta charset=windows-1251></head><body><p>\xf2\xe5\xf1\xf2</p></body>",
+            None,
+            id="meta",
+        ),
+        # The header wins over every <meta>.
+        pytest.param(
+            b"<head><script>'<meta charset=\"windows-1251\">'</script><meta charset=koi8-r>"
+            b"</head><body><p>\xd1\x82</p></body>",
+            "utf-8",
+            id="header",
+        ),
+    ],
+)
+def test_a_notice_reads_as_written_in_the_encoding_chromium_reads_the_page_in(
+    browser: Any, doc: bytes, charset: str | None
+) -> None:
+    """The notice is encoded so that Chromium shows it as written, whichever encoding it
+    reads the page in (its meta scan, the header, or its guess from the bytes), and so does
+    a browser that follows the standard's prescan (html5lib's, as Firefox)."""
+    from compliance.html.injector import Injector
+
+    snippet = f'<aside id="notice">{NOTICE_TEXT}</aside>'
+    injector = Injector(lambda page: {"body_start": snippet}, charset=charset)
+    out = injector.feed(doc) + injector.finish()
+    assert injector.inserted_placements == ["body_start"]
+    content_type = "text/html" + (f"; charset={charset}" if charset else "")
+    page = _served(browser, out, content_type)
+    try:
+        assert page.evaluate("document.getElementById('notice').textContent") == NOTICE_TEXT
+    finally:
+        page.context.close()
+    if charset is None:
+        from html5lib._inputstream import EncodingParser
+
+        found = EncodingParser(out).getEncoding()
+        if found is not None and found.name != "replacement":
+            text = out.decode(found.codec_info.name, "replace")
+            assert NOTICE_TEXT in html.unescape(text)

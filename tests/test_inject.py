@@ -376,6 +376,13 @@ def test_nothing_to_insert() -> None:
         pytest.param("\ufeff<body>x</body>".encode("utf-16-be"), None, id="utf-16-be-bom"),
         pytest.param("<body>x</body>".encode("utf-16-le"), "utf-16le", id="utf-16-charset"),
         pytest.param("<body>x</body>".encode("utf-32"), "UTF-32", id="utf-32-charset"),
+        # Without a header, "<?x" in UTF-16 is UTF-16 to the prescan (and to Chromium).
+        pytest.param(
+            '<?xml version="1.0"?><body>x</body>'.encode("utf-16-le"), None, id="utf-16le-xml"
+        ),
+        pytest.param(
+            '<?xml version="1.0"?><body>x</body>'.encode("utf-16-be"), None, id="utf-16be-xml"
+        ),
     ],
 )
 def test_unsupported_encodings_pass_through(doc: bytes, charset: str | None) -> None:
@@ -478,11 +485,80 @@ def page_info(doc: bytes, charset: str | None = None) -> PageInfo:
             PageInfo(None, "ascii", "a&b"),
             id="nonce-link-unescaped",
         ),
+        # Text to Chromium, a <meta> to the standard's prescan (Firefox): they read the page
+        # in different encodings, and only ASCII reads the same in both.
         pytest.param(
             b"<title>Q &amp; A <meta charset=koi8-r></title><meta charset=windows-1251>x",
             None,
+            PageInfo(None, "ascii", None),
+            id="title-text-is-text-to-chromium-only",
+        ),
+        pytest.param(
+            b"<title>Q &amp; A <b></title><meta charset=windows-1251>x",
+            None,
             PageInfo(None, "cp1251", None),
             id="title-text-is-text",
+        ),
+        # The same with a script's text (Chromium: a string, the prescan: a <meta>).
+        pytest.param(
+            b"<script>var s = '<meta charset=\"windows-1251\">';</script><meta charset=utf-8>x",
+            None,
+            PageInfo(None, "ascii", None),
+            id="meta-in-a-script-string-then-a-real-one",
+        ),
+        pytest.param(
+            b"<script>var s = '<meta charset=\"windows-1251\">';</script>x",
+            None,
+            PageInfo(None, "ascii", None),
+            id="meta-in-a-script-string",
+        ),
+        # Chromium reads the last of two charset attributes, the prescan the first.
+        pytest.param(
+            b"<meta charset=koi8-r charset=windows-1251>x",
+            None,
+            PageInfo(None, "ascii", None),
+            id="two-charset-attributes",
+        ),
+        # Both read a charset attribute before a content one, wherever it stands.
+        pytest.param(
+            b"<meta http-equiv=content-type content='text/html; charset=koi8-r'"
+            b" charset=windows-1251>x",
+            None,
+            PageInfo(None, "cp1251", None),
+            id="charset-wins-over-content",
+        ),
+        pytest.param(
+            b"<meta http-equiv=content-type content='text/html; charset=\"windows-1251 \"'>x",
+            None,
+            PageInfo(None, "cp1251", None),
+            id="quoted-label-with-a-space",
+        ),
+        # Past the first 1024 bytes the prescan looks no further (nor Chromium, the head
+        # over); the notice is ASCII whether a browser honours it or not.
+        pytest.param(
+            b"<head></head><script>" + b"x" * 1100 + b"</script><meta charset=windows-1251>x",
+            None,
+            PageInfo(None, "ascii", None),
+            id="meta-after-the-first-1024-bytes",
+        ),
+        pytest.param(
+            b"<script>" + b"x" * 900 + b"</script><meta charset=windows-1251>x",
+            None,
+            PageInfo(None, "cp1251", None),
+            id="meta-within-the-first-1024-bytes",
+        ),
+        # Where markup can go, ISO-2022-JP reads ASCII as ASCII (never UTF-8 bytes).
+        pytest.param(
+            b"<meta charset=iso-2022-jp>x",
+            None,
+            PageInfo(None, "ascii", None),
+            id="meta-iso-2022-jp",
+        ),
+        pytest.param(
+            b"<meta charset=windows-1251>x",
+            "no-such-label",
+            PageInfo(None, "cp1251", None),
+            id="unknown-header-label-is-no-header",
         ),
         pytest.param(
             b"<TITLE>&</title ><meta name=a nothing=1 charset=koi8-r>x",

@@ -7,6 +7,7 @@ Runs 200 examples per property by default. A longer run uses the ``release`` pro
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping
 
@@ -188,3 +189,78 @@ def test_markup_soup_never_raises(soup: str, placement: Placement) -> None:
     ones, _ = run(data, placement, [data[i : i + 1] for i in range(len(data))])
     assert ones == whole
     assert not (injector.skipped_reason or "").startswith("internal error")
+
+
+# --- the charset a <meta> declares, as two kinds of browser read it ---------------------------
+
+HEAD_UNITS = [
+    "<meta charset=koi8-r>",
+    "<meta charset=windows-1251>",
+    "<meta charset=koi8-r charset=windows-1251>",
+    "<meta http-equiv=content-type content='text/html; charset=koi8-r'>",
+    "<meta content='charset=\"windows-1251 \"' http-equiv=Content-Type>",
+    "<meta charset=bogus>",
+    "<meta charset=iso-2022-jp>",
+    "<script>var s = '<meta charset=\"windows-1251\">';</script>",
+    "<script>'<!--'</script>",
+    "<title><meta charset=koi8-r></title>",
+    "<style>/* <meta charset=koi8-r> */</style>",
+    "<!-- <meta charset=koi8-r> -->",
+    "<link title='<meta charset=koi8-r>'>",
+    "<noscript><meta charset=koi8-r></noscript>",
+    "<template><meta charset=koi8-r></template>",
+    "<!x <meta charset=koi8-r>>",
+    "</head>",
+    "<script>" + "x" * 400 + "</script>",
+    " ",
+]
+TEXT_NOTICE = "<aside>Уведомление é €</aside>"
+
+
+@given(
+    st.lists(st.sampled_from(HEAD_UNITS), max_size=8),
+    st.sampled_from(["<body>", "<p>", ""]),
+    st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_a_notice_is_in_a_declared_charset_only_where_both_readings_agree(
+    units: list[str], body: str, cuts: list[int]
+) -> None:
+    """The notice is ASCII (numeric references), or in the charset the standard's prescan
+    (Firefox) finds in the edited page, which is also the head's (Chromium); the same
+    however the page is chunked."""
+    from compliance.html.charset import meta_codec, prescan
+
+    data = ("".join(units) + body + "<p>x</p>").encode()
+    seen: list[PageInfo] = []
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        seen.append(page)
+        return {"body_start": TEXT_NOTICE}
+
+    outs = []
+    for pieces in ([data], chunked(data, cuts), [data[i : i + 1] for i in range(len(data))]):
+        injector = Injector(render)
+        outs.append(b"".join(injector.feed(p) for p in pieces) + injector.finish())
+    assert outs[0] == outs[1] == outs[2]
+    assert seen[0] == seen[1] == seen[2]
+    codec = seen[0].charset
+    if codec != "ascii":
+        assert prescan(outs[0]) == codec
+        assert meta_codec(codec) is not None
+    assert TEXT_NOTICE in html.unescape(outs[0].decode(codec))
+
+
+@given(
+    st.binary(max_size=2048)
+    | st.lists(st.sampled_from(HEAD_UNITS)).map(lambda u: "".join(u).encode())
+)
+def test_the_prescan_reads_only_the_first_1024_bytes_and_never_raises(data: bytes) -> None:
+    from compliance.html.charset import PRESCAN_BYTES, prescan
+
+    found = prescan(data)
+    assert found == prescan(data[:PRESCAN_BYTES])
+    if len(data) >= PRESCAN_BYTES:
+        assert found == prescan(data + b"<meta charset=koi8-r>")
+    # A start of the bytes answers what the whole does, or not yet.
+    for k in range(0, len(data), 37):
+        assert prescan(data[:k], more=True) in (None, found)

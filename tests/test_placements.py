@@ -527,6 +527,86 @@ def test_charset_labels_longer_than_any_label_are_not_remembered() -> None:
     assert lookup("\t" * 100 + "utf-8" + " " * 100) == "utf-8"
 
 
+@pytest.mark.parametrize(
+    ("data", "codec"),
+    [
+        pytest.param(b"<meta charset=utf-8>", "utf-8", id="charset"),
+        pytest.param(b"<META\nCharSet = 'KOI8-R' >", "koi8-r", id="case-and-spaces"),
+        pytest.param(b"<meta/charset=koi8-r>", "koi8-r", id="slash-after-meta"),
+        pytest.param(b"<metacharset=koi8-r>", None, id="no-space-after-meta"),
+        pytest.param(b"<meta charset=koi8-r", None, id="unfinished"),
+        # It knows nothing of scripts, titles and styles: a <meta> in their text counts.
+        pytest.param(
+            b"<script>'<meta charset=koi8-r>'</script><meta charset=utf-8>",
+            "koi8-r",
+            id="in-a-script",
+        ),
+        pytest.param(b"<title><meta charset=koi8-r></title>", "koi8-r", id="in-a-title"),
+        # Comments and the attributes of other tags are skipped.
+        pytest.param(b"<!-- <meta charset=koi8-r> --><meta charset=utf-8>", "utf-8", id="comment"),
+        pytest.param(b"<!--><meta charset=koi8-r>", "koi8-r", id="comment-ends-at-its-dashes"),
+        pytest.param(
+            b"<link title='<meta charset=koi8-r>'><meta charset=utf-8>",
+            "utf-8",
+            id="quoted-in-another-tag",
+        ),
+        pytest.param(b"</meta charset=koi8-r><meta charset=utf-8>", "utf-8", id="end-tag"),
+        pytest.param(
+            b"<!x <meta charset=koi8-r>><meta charset=utf-8>",
+            "utf-8",
+            id="bogus-comment-to-the-first-gt-hides",
+        ),
+        pytest.param(b"<? <meta charset=koi8-r>", None, id="processing-instruction"),
+        # http-equiv and content, in any order; content alone declares nothing.
+        pytest.param(
+            b"<meta content='text/html; charset=koi8-r' HTTP-EQUIV='Content-Type'>",
+            "koi8-r",
+            id="pragma",
+        ),
+        pytest.param(b"<meta content='text/html; charset=koi8-r'>", None, id="content-alone"),
+        pytest.param(
+            b"<meta http-equiv=content-type content='charset=koi8-r' charset=utf-8>",
+            "utf-8",
+            id="charset-wins",
+        ),
+        pytest.param(
+            b"<meta http-equiv=content-type content='charset=\"koi8-r \"'>",
+            "koi8-r",
+            id="quoted-label",
+        ),
+        pytest.param(
+            b"<meta http-equiv=content-type content='charset=\"koi8-r'>", None, id="unmatched-quote"
+        ),
+        pytest.param(
+            b"<meta http-equiv=content-type content='charset=koi8-r;x'>",
+            "koi8-r",
+            id="unquoted-to-semicolon",
+        ),
+        # The first of two attributes of a name counts; an unknown label declares nothing.
+        pytest.param(b"<meta charset=koi8-r charset=utf-8>", "koi8-r", id="first-attribute"),
+        pytest.param(b"<meta charset=bogus><meta charset=koi8-r>", "koi8-r", id="unknown-label"),
+        pytest.param(b"<meta charset=utf-16le>", "utf-8", id="utf-16-is-utf-8"),
+        pytest.param(b"<meta charset=x-user-defined>", "cp1252", id="x-user-defined"),
+        pytest.param(b"<meta charset=iso-2022-jp>", "ascii", id="iso-2022-jp"),
+        # Only the first 1024 bytes.
+        pytest.param(b"<x>" * 340 + b"<meta charset=koi8-r>", None, id="past-1024-bytes"),
+        pytest.param(b"<x>" * 330 + b"<meta charset=koi8-r>", "koi8-r", id="within-1024-bytes"),
+        # Without a <meta>, an XML declaration.
+        pytest.param(b'<?xml version="1.0" encoding="koi8-r"?><p>', "koi8-r", id="xml"),
+        pytest.param(b'<?xml version="1.0" encoding="koi 8"?><p>', None, id="xml-space"),
+        pytest.param("<?xml?>".encode("utf-16le"), UNSUPPORTED, id="utf-16-xml"),
+    ],
+)
+def test_prescan_follows_the_html_standard(data: bytes, codec: str | None) -> None:
+    """The HTML Standard's "prescan a byte stream to determine its encoding", step for step
+    (what Firefox reads in a page whose header names no charset)."""
+    from compliance.html.charset import prescan
+
+    assert prescan(data) == codec
+    # The start of it only: where the answer needs more bytes, not known yet.
+    assert prescan(data[:-1], more=True) in (None, codec)
+
+
 def test_latin1_page_gets_windows_1252_characters() -> None:
     # "€" is 0x80 in windows-1252, which is what a browser uses for a "latin1" page; in real
     # ISO-8859-1 it does not exist and would have become a character reference.

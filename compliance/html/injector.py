@@ -12,10 +12,13 @@ CSP nonce from the head on the way, then hands the tokens to the placements
 
 Encoding: snippets are encoded in the page charset with ``errors="xmlcharrefreplace"``. The
 charset is, in order: a UTF-8 byte order mark, the ``charset`` argument (the response header),
-a ``<meta charset>`` or ``<meta http-equiv="content-type">`` in the head; labels are resolved
-as browsers do (:mod:`compliance.html.charset`). A page that declares none is read in
-whatever encoding the browser guesses (windows-1252 in Chromium, whatever the page's bytes):
-its snippets are ASCII, every other character a numeric character reference. Documents that are not
+a ``<meta charset>`` or ``<meta http-equiv="content-type">`` in the head, when the HTML
+Standard's prescan of the first 1024 bytes finds the same (Firefox reads the prescan's,
+Chromium the head's: where they differ, a browser may read either); labels are resolved as
+browsers do (:mod:`compliance.html.charset`). A page that declares none (or not the same to
+both) is read in whatever encoding the browser guesses (Chromium guesses from the page's
+bytes): its snippets are ASCII, every other character a numeric character reference, which
+every ASCII-compatible guess reads alike. Documents that are not
 ASCII-compatible (UTF-16 by byte order mark or by the ``charset`` argument, ISO-2022-JP, ...)
 are passed through unchanged, and :attr:`Injector.skip_reason` says why; a UTF-8 byte order
 mark overrides such a ``charset`` argument, as it does in browsers.
@@ -41,6 +44,7 @@ from compliance.html.tokenizer import (
     WHOLE_COMMENT,
     Tokenizer,
     Watch,
+    attribute_list,
     attributes,
     literal_choice,
     plain_attributes,
@@ -223,6 +227,12 @@ class Injector:
         # What the head told us.
         self._bom_charset: str | None = None
         self._meta_charset: str | None = None
+        # The first bytes of a page whose encoding neither a byte order mark nor the header
+        # gives, for the prescan (at most charsets.PRESCAN_BYTES), and where the bytes of
+        # the current scan that are not in it yet start.
+        self._prefix: bytearray | None = None
+        self._prefix_from = 0
+        self._charset: str | None = None  # the snippets' codec, once the body starts
         self._lang: str | None = None
         self._nonce: str | None = None  # a style's
         self._other_nonce: str | None = None  # a script's (or another link's)
@@ -346,6 +356,10 @@ class Injector:
         if not self._started:
             if not final and charsets.could_be_bom(data):
                 return 0
+            undeclared = self._declared is None and not self._declared_unsupported
+            utf16 = undeclared and charsets.utf16_declaration(data, more=not final)
+            if utf16 is None:
+                return 0
             self._started = True
             found = charsets.bom(data)
             if found is not None:
@@ -356,14 +370,21 @@ class Injector:
                     return len(data)
                 self._bom_charset = name
                 i = length
-            elif self._declared_unsupported:
+            elif self._declared_unsupported or utf16:
                 self.skip_reason = self.skip_reason or "unsupported encoding"
                 self._phase = _PASS
                 return len(data)
+            elif undeclared:
+                self._prefix = bytearray()
         if self._phase == _PASS:
             return len(data)
         self.tokenizer.active = True
-        return self.tokenizer.scan(data, i, final)
+        self._prefix_from = i
+        consumed = self.tokenizer.scan(data, i, final)
+        prefix = self._prefix
+        if prefix is not None and len(prefix) < charsets.PRESCAN_BYTES:
+            prefix += data[i : min(consumed, i + charsets.PRESCAN_BYTES - len(prefix))]
+        return consumed
 
     # --- output routing -----------------------------------------------------------------------
 
@@ -482,10 +503,22 @@ class Injector:
     # --- page info ----------------------------------------------------------------------------
 
     def _page_info(self) -> PageInfo:
-        # Undeclared, the browser guesses (windows-1252 in Chromium, or a <meta> later in
-        # the body's first bytes): ASCII with character references reads the same in all.
-        codec = self._bom_charset or self._declared or self._meta_charset or "ascii"
+        codec = self._charset or self._bom_charset or self._declared or "ascii"
         return PageInfo(lang=self._lang, charset=codec, nonce=self._nonce or self._other_nonce)
+
+    def _charset_at(self, data: bytes, at: int) -> str | None:
+        """The codec the ``<meta>`` of a page that declares none otherwise gives, the body
+        starting at ``data[at]``: the head's (Chromium's), when the HTML Standard's prescan
+        (Firefox's) finds the same in the first bytes, else ``None``. Read up to the body
+        start, so that it is the same however the page is chunked (a prescan that would
+        need the bytes after it has found nothing there yet: ``None`` too)."""
+        meta = self._meta_charset
+        prefix = self._prefix
+        if meta is None or prefix is None:
+            return None  # nothing, or only what Chromium does not read: ASCII reads alike
+        room = charsets.PRESCAN_BYTES - len(prefix)
+        first = bytes(prefix) + data[self._prefix_from : at][: max(room, 0)]
+        return meta if charsets.prescan(first, more=True) == meta else None
 
     def _head_tag(self, name: bytes, tag: bytes) -> None:
         """Collect language, charset and nonce from a head element."""
@@ -498,10 +531,7 @@ class Injector:
         elif name == b"meta":
             if self._meta_charset is not None:
                 return
-            attrs = attributes(tag)
-            label = charsets.meta_label(
-                attrs.get(b"charset"), attrs.get(b"http-equiv"), attrs.get(b"content")
-            )
+            label = charsets.meta_label(attribute_list(tag))
             if label is not None:
                 self._meta_charset = charsets.meta_codec(label)
         elif name in (b"script", b"style", b"link") and self._nonce is None:
@@ -520,6 +550,9 @@ class Injector:
     def _begin(self, data: bytes, at: int) -> None:
         """The body starts at ``data[at]``."""
         self._route(data, at)
+        if self._prefix is not None:
+            self._charset = self._charset_at(data, at)
+            self._prefix = None
         page = self._page_info()
         self._rendering = True
         result = self._render(page)

@@ -49,6 +49,7 @@ __all__ = [
     "TokenSink",
     "Tokenizer",
     "Watch",
+    "attribute_list",
     "attributes",
 ]
 
@@ -338,12 +339,20 @@ def attributes(tag: bytes) -> dict[bytes, str]:
     """Attributes of a complete tag (lower-cased names, first occurrence wins, entities
     decoded)."""
     found: dict[bytes, str] = {}
+    for key, value in attribute_list(tag):
+        if key not in found:
+            found[key] = value
+    return found
+
+
+def attribute_list(tag: bytes) -> list[tuple[bytes, str]]:
+    """Every attribute of a complete tag in document order, duplicates kept (lower-cased
+    names, entities decoded): what Chromium's scan for a ``<meta>`` charset reads."""
+    found: list[tuple[bytes, str]] = []
     name_end = _SKIP[_T_NAME].match(tag, 1).end()  # type: ignore[union-attr]
     for key, dq, sq, unquoted in _ATTR.findall(tag, name_end, len(tag) - 1):
-        key = key.lower()
-        if key not in found:
-            value = (dq or sq or unquoted).decode("utf-8", "replace")
-            found[key] = html.unescape(value) if "&" in value else value
+        value = (dq or sq or unquoted).decode("utf-8", "replace")
+        found.append((key.lower(), html.unescape(value) if "&" in value else value))
     return found
 
 
