@@ -365,3 +365,69 @@ def test_a_notice_reads_as_written_in_the_encoding_chromium_reads_the_page_in(
         if found is not None and found.name != "replacement":
             text = out.decode(found.codec_info.name, "replace")
             assert NOTICE_TEXT in html.unescape(text)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # The heading closed by the end of the <div> around it.
+        pytest.param(b"<body><div><h1>Title</div><p>Text</p></body>", id="div"),
+        # ... and a </h1> later, in a closed <details>: not the heading's end.
+        pytest.param(
+            b"<body><div><h1>Title</div><details><summary>More</summary><p>Text</p></h1>"
+            b"</details></body>",
+            id="div-then-a-stray-end-in-details",
+        ),
+        pytest.param(b"<body><ul><li><h1>Title</li><li>Text</ul></body>", id="list-item"),
+        # In a table: foster-parented before it, or in a cell.
+        pytest.param(
+            b"<body><table><h1>Title</h1><tr><td>Text</td></tr></table></body>",
+            id="foster-parented",
+        ),
+        pytest.param(
+            b"<body><table><h1>Title<tr><td>Text</td></tr></table><p>More</p></body>",
+            id="foster-parented-closed-by-a-row",
+        ),
+        pytest.param(
+            b"<body><table><tr><td><h1>Title</td><td>Text</td></tr></table></body>",
+            id="cell-end",
+        ),
+        pytest.param(
+            b"<body><table><tr><td><h1>Title<td>Text</td></tr></table></body>", id="next-cell"
+        ),
+        pytest.param(
+            b"<body><table><caption><h1>Title</caption><tr><td>Text</table></body>",
+            id="caption-end",
+        ),
+    ],
+)
+def test_an_after_heading_notice_stands_right_after_the_heading_in_chromium(
+    browser: Any, doc: bytes
+) -> None:
+    """Where Chromium's tree builder closes the <h1> (its own </h1>, or an end tag or a
+    table part that closes it from outside), the notice is the element right after it:
+    not inside it, not hidden, below it on the screen."""
+    from compliance.html.injector import Injector
+
+    snippet = '<aside class="compliance-notice">Notice</aside>'
+    injector = Injector(lambda page: {"after_heading": snippet}, charset="utf-8")
+    out = injector.feed(doc) + injector.finish()
+    assert injector.inserted_placements == ["after_heading"]
+    page = _served(browser, out, "text/html; charset=utf-8")
+    try:
+        where = page.evaluate(
+            """() => {
+                const notice = document.querySelector('aside.compliance-notice');
+                const heading = document.querySelector('h1');
+                return {
+                    afterHeading: notice.previousElementSibling === heading,
+                    inHeading: notice.closest('h1') !== null,
+                    visible: notice.checkVisibility(),
+                    below: notice.getBoundingClientRect().top
+                        >= heading.getBoundingClientRect().bottom - 1,
+                };
+            }"""
+        )
+    finally:
+        page.context.close()
+    assert where == {"afterHeading": True, "inHeading": False, "visible": True, "below": True}

@@ -264,3 +264,94 @@ def test_the_prescan_reads_only_the_first_1024_bytes_and_never_raises(data: byte
     # A start of the bytes answers what the whole does, or not yet.
     for k in range(0, len(data), 37):
         assert prescan(data[:k], more=True) in (None, found)
+
+
+# --- after_heading where the heading is closed however the tree builder closes it -------------
+
+HEADING_SOUP = [
+    "<div>",
+    "</div>",
+    "<h1>",
+    "</h1>",
+    "<h2>",
+    "</h2>",
+    "<table>",
+    "</table>",
+    "<tbody>",
+    "<tr>",
+    "</tr>",
+    "<td>",
+    "</td>",
+    "<th>",
+    "<caption>",
+    "</caption>",
+    "<ul>",
+    "<li>",
+    "</li>",
+    "</ul>",
+    "<dd>",
+    "</dd>",
+    "<button>",
+    "</button>",
+    "<object>",
+    "</object>",
+    "<span>",
+    "</span>",
+    "<b>",
+    "</b>",
+    "<p>",
+    "</p>",
+    "<section>",
+    "</section>",
+    "<details>",
+    "</details>",
+    "<svg><g>",
+    "</svg>",
+    "<ruby><rt>",
+    "<col>",
+    "T",
+    " ",
+]
+
+
+@given(
+    st.lists(st.sampled_from(HEADING_SOUP), max_size=24),
+    st.lists(st.integers(min_value=0), max_size=6),
+)
+def test_an_after_heading_notice_is_right_after_the_heading_or_at_the_body_start(
+    soup: list[str], cuts: list[int]
+) -> None:
+    """Right after the first <h1> in the tree html5lib builds (however the heading is
+    closed: its end tag, another heading, an element around it, a table part), or at the
+    body start where that cannot be followed; never in the heading, the rest of the tree
+    unchanged, the same however the page is chunked."""
+    data = ("<body>" + "".join(soup)).encode()
+    whole, injector = run(data, "after_heading")
+    split, _ = run(data, "after_heading", chunked(data, cuts))
+    assert split == whole
+    assert injector.inserted_placements == ["after_heading"]
+    edited = html5lib.parse(whole, namespaceHTMLElements=False)
+    body = edited.find("body")
+    found = [e for e in body.iter("aside") if e.get("data-compliance-rule") == "p"]
+    assert len(found) == 1, whole
+    notice = found[0]
+    parents = {child: parent for parent in edited.iter() for child in parent}
+    node = notice
+    while node in parents:
+        node = parents[node]
+        assert node.tag != "h1", whole
+    siblings = list(parents[notice])
+    index = siblings.index(notice)
+    at_start = parents[notice] is body and index == 0
+    # (The first heading opened: not the first in the tree when a later one is moved before
+    # a table.)
+    after_heading = index > 0 and siblings[index - 1].tag == "h1"
+    assert at_start or after_heading, whole
+    if notice.tail:  # its text after it stays where it was
+        if index:
+            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
+        else:
+            parents[notice].text = (parents[notice].text or "") + notice.tail
+    parents[notice].remove(notice)
+    original = html5lib.parse(data, namespaceHTMLElements=False)
+    assert html5lib.serialize(edited) == html5lib.serialize(original), whole

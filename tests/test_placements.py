@@ -153,6 +153,99 @@ AFTER_HEADING = [
         "<body><h1><b><div>T</b></div></h1>{N}x",
         id="misnested-formatting",
     ),
+    # Closed from outside: the end tag of an element open around the heading closes it (the
+    # tree builder pops both); the notice goes right after the heading, closed first.
+    pytest.param(
+        "<body><div><h1>Title</div><p>x</p></body>",
+        "<body><div><h1>Title</h1>{N}</div><p>x</p></body>",
+        id="closed-by-the-end-of-a-div-around-it",
+    ),
+    pytest.param(
+        "<body><div><h1><span>Title</div>x",
+        "<body><div><h1><span>Title</h1>{N}</div>x",
+        id="closed-from-outside-with-an-element-open-in-it",
+    ),
+    pytest.param(
+        "<body><div><h1><span><h2>S</div>x",
+        "<body><div><h1><span><h2>S</h1></h1>{N}</div>x",
+        id="closed-from-outside-with-a-heading-open-in-it",
+    ),
+    pytest.param(
+        "<body><ul><li><h1>T</li><li>b</ul>",
+        "<body><ul><li><h1>T</h1>{N}</li><li>b</ul>",
+        id="closed-by-the-end-of-a-list-item",
+    ),
+    pytest.param(
+        "<body><button><h1>T<button>x",
+        "<body><button><h1>T</h1>{N}<button>x",
+        id="closed-by-a-button-start",
+    ),
+    # Nothing of that name open around it, or out of scope: ignored, the heading stays open.
+    pytest.param(
+        "<body><h1>Title</div>x</h1>y", "<body><h1>Title</div>x</h1>{N}y", id="div-end-with-no-div"
+    ),
+    pytest.param(
+        "<body><div><object><h1>T</div>x</h1>y",
+        "<body><div><object><h1>T</div>x</h1>{N}y",
+        id="div-around-out-of-scope",
+    ),
+    pytest.param(
+        "<body><div></div><section><h1>T</div>x</h1>y",
+        "<body><div></div><section><h1>T</div>x</h1>{N}y",
+        id="div-closed-before-the-heading",
+    ),
+    # In a table: a heading before the rows is foster-parented (before the table), and the
+    # notice after its </h1> with it; a table part closes the heading, as a cell's end does.
+    pytest.param(
+        "<body><table><h1>T</h1><tr><td>x</td></tr></table>",
+        "<body><table><h1>T</h1>{N}<tr><td>x</td></tr></table>",
+        id="foster-parented-heading",
+    ),
+    pytest.param(
+        "<body><table><h1>T<tr><td>x</td></tr></table>",
+        "<body><table><h1>T</h1>{N}<tr><td>x</td></tr></table>",
+        id="foster-parented-heading-closed-by-a-row",
+    ),
+    pytest.param(
+        "<body><table><div><h1>T<tr><td>x</table>",
+        "<body><table><div><h1>T</h1>{N}<tr><td>x</table>",
+        id="foster-parented-div-and-heading-closed-by-a-row",
+    ),
+    pytest.param(
+        "<body><table><h1>T</table>x",
+        "<body><table><h1>T</h1>{N}</table>x",
+        id="foster-parented-heading-closed-by-the-table-end",
+    ),
+    pytest.param(
+        "<body><table><tr><td><h1>T<td>x</td></tr></table>",
+        "<body><table><tr><td><h1>T</h1>{N}<td>x</td></tr></table>",
+        id="closed-by-the-next-cell",
+    ),
+    pytest.param(
+        "<body><table><tr><td><h1>T</td><td>x</td></tr></table>",
+        "<body><table><tr><td><h1>T</h1>{N}</td><td>x</td></tr></table>",
+        id="closed-by-the-end-of-its-cell",
+    ),
+    pytest.param(
+        "<body><table><td><h1>T</tr><td>x</table>",
+        "<body><table><td><h1>T</h1>{N}</tr><td>x</table>",
+        id="closed-by-the-end-of-an-implied-row",
+    ),
+    pytest.param(
+        "<body><table><caption><h1>T</caption><tr><td>x</table>",
+        "<body><table><caption><h1>T</h1>{N}</caption><tr><td>x</table>",
+        id="closed-by-the-end-of-its-caption",
+    ),
+    pytest.param(
+        "<body><table><tr><td><h1><table><tr><td>a</td></tr></table>T<td>x</table>",
+        "<body><table><tr><td><h1><table><tr><td>a</td></tr></table>T</h1>{N}<td>x</table>",
+        id="a-table-in-the-heading-then-the-next-cell",
+    ),
+    pytest.param(
+        "<body><table><tr><td>a</td></tr></table><h1>T<td>x</h1>y",
+        "<body><table><tr><td>a</td></tr></table><h1>T<td>x</h1>{N}y",
+        id="a-cell-tag-after-the-table-is-ignored",
+    ),
 ]
 
 
@@ -170,6 +263,26 @@ def test_after_heading(doc: str, expected: str) -> None:
     else:
         siblings = list(parent_of(edited, h1))
         assert siblings[siblings.index(h1) + 1] is notice
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        # Closed through an <object> in it (a cell's end reaches through): a </h1> of ours
+        # would not reach the heading.
+        "<body><table><tr><td><h1><object>T<td>y</table>",
+        "<body><table><h1><object>T<tr><td>y</table>",
+        # What is open around it is not followed past a ruby's parts.
+        "<body><ruby>a<rt>b</ruby><div><h1>T</div>x",
+    ],
+)
+def test_after_heading_closed_where_it_cannot_be_followed_goes_at_the_body_start(
+    doc: str,
+) -> None:
+    """Never inside the heading (nor in the hidden <object> fallback content)."""
+    out, injector = inject_every_split(doc.encode(), "after_heading")
+    assert out.decode() == doc.replace("<body>", "<body>" + N, 1)
+    assert injector.inserted_placements == ["after_heading"]
 
 
 def test_after_heading_hold_limit_falls_back_to_body_start() -> None:

@@ -82,6 +82,9 @@ FRAGMENTS = [
     "<li>",
     "<ul>",
     "</ul>",
+    "<caption>",
+    "</td>",
+    "<meta charset=koi8-r>",
 ]
 
 soup = st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join)
@@ -215,6 +218,9 @@ HOSTILE = [
     "<style>",
     "\"'>",
     "<math><mi><svg>",
+    "<div><h1>T</div>",
+    "<table><h1>T<tr>",
+    "<li><button><h1></li>",
 ]
 
 

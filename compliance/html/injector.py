@@ -428,6 +428,15 @@ class Injector:
             self._held = bytearray()
         return len(self._held)
 
+    def held_at(self, data: bytes, at: int) -> int | None:
+        if self._held is None:
+            return None
+        return len(self._held) + max(0, at - self._emit)
+
+    def held(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        self._route(data, at)
+        return bytes(self._held[start:end]) if self._held is not None else None
+
     def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
         held = self._held
         if held is None:  # pragma: no cover - a strategy with an offset implies held bytes

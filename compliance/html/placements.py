@@ -12,10 +12,13 @@ here (with ``@register``), its tests and its documentation.
     Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
 ``after_heading``
     Right after the first ``<h1>`` element of the body closes (its ``</h1>``, or another
-    heading's end tag, or before a heading start tag that closes it; not one the parser
-    ignores, such as a ``</h1>`` with an ``<object>`` or ``<table>`` still open in the
-    heading); held from the body start until then. Without an ``<h1>``, or when the hold
-    limit is hit, at the body start.
+    heading's end tag; not one the parser ignores, such as a ``</h1>`` with an ``<object>``
+    or ``<table>`` still open in the heading), or before a tag that closes it (a heading
+    start tag, or from outside: the end tag of an element open around it, a table part
+    where it stands in a table or a cell), after a ``</h1>`` of its own; held from the body
+    start until then. What is open around the heading is read from the held bytes before
+    it, only when such a tag comes. Without an ``<h1>``, when the hold limit is hit, or
+    where the heading's end cannot be told, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter); held from the body start until then. Without a marker, or
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Protocol, TypeVar
 
-from compliance.html.tokenizer import VOID, Tokenizer, Watch
+from compliance.html.tokenizer import CLOSES_P, VOID, Tokenizer, Watch
 
 __all__ = [
     "MARKER",
@@ -88,6 +91,44 @@ _TABLE_SCOPE: Final = frozenset((b"table",))
 _CONTEXTS: Final = frozenset(b"svg math template select".split())
 
 
+# What is open around the heading (its ancestors), followed only when a tag in the heading
+# could close it from outside: the elements whose end tag closes what is open above them in
+# scope (and the elements that bound a scope), the table's parts, the headings. Every one of
+# them is special, so no other end tag pops one (they stop at a special element, and the
+# adoption agency moves them but keeps them open).
+_ANCESTRY: Final = _CLOSES_ENCLOSING | _SCOPE | _TABLE_PARTS | _HEADINGS
+# Start tags whose effect on those is not followed here (a ruby part generates implied end
+# tags: an <li> in a <ruby> would close): met before the heading, its place is not known.
+_UNFOLLOWED: Final = frozenset(b"rb rp rt rtc".split())
+_ANCESTRY_WATCH: Final = Watch.of(
+    _ANCESTRY | _UNFOLLOWED | {b"col", b"colgroup"}, _ANCESTRY | {b"col", b"colgroup"}
+)
+# The table insertion modes, by the innermost part of a table open.
+_MODE_OF: Final = {
+    b"table": "table",
+    b"tbody": "tbody",
+    b"thead": "tbody",
+    b"tfoot": "tbody",
+    b"tr": "row",
+    b"td": "cell",
+    b"th": "cell",
+    b"caption": "caption",
+}
+# Start tags that close the heading when it stands directly in a table, a table body or a
+# row (foster-parented: the tree builder clears the stack back to the table's part), or in
+# a cell or a caption (they close the cell or the caption).
+_TABLE_CLOSERS: Final = {
+    "table": _CLOSES_CELL | {b"table"},
+    "tbody": _CLOSES_CELL | {b"table"},
+    "row": _CLOSES_CELL | {b"table"},
+    "cell": _CLOSES_CELL,
+    "caption": _CLOSES_CELL,
+}
+
+_LIST_ITEMS: Final = frozenset(b"li dd dt".split())
+# End tags that may close the heading from inside it or from outside.
+_MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
+
 _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
 _H1: Final = Watch.of((b"h1",))
@@ -122,6 +163,13 @@ class Host(Protocol):
     def hold_at(self, data: bytes, at: int) -> int:
         """Hold the output from ``data[at]`` on; return that point's offset in the held
         bytes (a place to :meth:`put` a snippet later)."""
+
+    def held_at(self, data: bytes, at: int) -> int | None:
+        """The offset ``data[at]`` has (or will have) in the held bytes, while some are."""
+
+    def held(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        """The held bytes from offset ``start`` to ``end``, once what comes before
+        ``data[at]`` is held (None if the hold ended on the way: it overflowed)."""
 
     def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
         """Insert ``snippet`` at ``offset`` of the held bytes."""
@@ -255,6 +303,11 @@ class AfterHeading(_AtBodyStartUnlessFound):
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
         self._open: list[bytes] | None = None  # the open <h1> and the elements inside it
+        # The body's bytes before the <h1> (held from the body start: offset to offset + this),
+        # read for what is open around it only when a tag could close it from outside.
+        self._before: int | None = None
+        self._around: list[bytes] | None = None  # those ancestors, once read
+        self._unknown = False  # what is open around the heading cannot be told
 
     def watch(self) -> Watch:
         return _H1 if self._open is None else _EVERYTHING
@@ -267,30 +320,72 @@ class AfterHeading(_AtBodyStartUnlessFound):
         if stack is None:
             if name == b"h1" and not is_end and tok.in_html_body:
                 self._open = [b"h1"]
+                at = self.host.held_at(data, start)
+                if at is not None and self.offset is not None:
+                    self._before = at - self.offset
             return
         if tok.foreign or tok.template or tok.select:
-            return  # inside the heading, but not HTML content of it (a </h1> there is not)
-        if is_end:
-            self._end_tag(data, end, name, stack)
+            # Inside the heading, but not HTML content of it (a </h1> there is not), unless
+            # it names no SVG or MathML element open: read by HTML rules, it may close the
+            # heading, and the tokenizer does not follow it there.
+            if is_end and name in _MAY_CLOSE and tok.leaves_foreign(name):
+                self._unfollowed()
             return
+        if is_end:
+            self._end_tag(data, start, end, name, stack)
+            return
+        if name in CLOSES_P or name in _LIST_ITEMS:
+            # It closes a <p> open in the heading (in button scope) first.
+            for k in range(len(stack) - 1, 0, -1):
+                if stack[k] == b"p":
+                    del stack[k:]
+                    break
+                if stack[k] in _SCOPE or stack[k] == b"button":
+                    break
         if name in _HEADINGS:
             if len(stack) == 1:
                 # A heading start tag closes the current heading: close it first ourselves
                 # (the same tree), or the notice would go inside it.
                 self._found(data, start, b"</h1>")
-            elif stack[-1] in _HEADINGS:
-                stack.pop()
             else:
+                if stack[-1] in _HEADINGS:
+                    stack.pop()  # the current heading closes, and this one opens
                 stack.append(name)
-        elif name in _CLOSES_CELL and b"table" not in stack:
-            pass  # not content of the heading (ignored, or it closes a cell around it)
+        elif b"table" not in stack and (name in _CLOSES_CELL or name == b"table"):
+            # Not content of the heading: ignored in the body, but in a table (the heading
+            # foster-parented) or a cell it closes the heading, and any table part does.
+            mode = self._mode(data, start)
+            if mode is None:
+                self._unfollowed()
+            elif name in _TABLE_CLOSERS.get(mode, ()):
+                self._closed_from_outside(data, start, stack)
+            elif name == b"table":
+                stack.append(name)  # a table in the heading
+        elif name == b"button":
+            # A <button> start tag closes an open button in scope, the heading with it when
+            # that one is open around the heading.
+            for k in range(len(stack) - 1, 0, -1):
+                if stack[k] == b"button":
+                    del stack[k:]
+                    break
+                if stack[k] in _SCOPE:
+                    break
+            else:
+                around = self._ancestors(data, start)
+                if around is None:
+                    self._unfollowed()
+                    return
+                if _in_scope(around, {b"button"}, _SCOPE):
+                    self._closed_from_outside(data, start, stack)
+                    return
+            stack.append(name)
         elif name not in VOID and name not in _CONTEXTS:
             if len(stack) >= 512:  # nested too deep to follow: give up, at the body start
                 self.overflow()
                 return
             stack.append(name)
 
-    def _end_tag(self, data: bytes, end: int, name: bytes, stack: list[bytes]) -> None:
+    def _end_tag(self, data: bytes, start: int, end: int, name: bytes, stack: list[bytes]) -> None:
         """An end tag inside the heading: close what it closes, as the tree builder does."""
         if name in _HEADINGS:
             # Closes the innermost open heading, unless it is out of scope.
@@ -321,6 +416,222 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 return
             if stack[k] in stops:
                 return  # out of scope: ignored
+        if name in _CLOSES_ENCLOSING or name in _TABLE_PARTS:
+            # Nothing of that name open in the heading: it closes one open around it, the
+            # heading with it (<div><h1>Title</div>), if one is in scope.
+            around = self._ancestors(data, start)
+            if around is None:
+                self._unfollowed()
+            elif _in_scope(around, {name}, stops):
+                self._closed_from_outside(data, start, stack)
+
+    def _closed_from_outside(self, data: bytes, at: int, stack: list[bytes]) -> None:
+        """The tag at ``data[at]`` closes the heading (and what is open in it) from outside:
+        close them first ourselves with ``</h1>`` (the same tree: one for each heading open
+        in it), the notice right after the heading. Where an element that bounds the scope
+        is open in it (``<object>``), ``</h1>`` would not reach the heading: the body start."""
+        if any(e in _SCOPE for e in stack):
+            self._unfollowed()
+            return
+        closers = b"</h1>" * sum(1 for e in stack if e in _HEADINGS)
+        self._found(data, at, closers)
+
+    def _unfollowed(self) -> None:
+        """Where the heading closes cannot be told: the notice goes at the body start (never
+        inside the heading, nor after content it does not belong with)."""
+        self._unknown = True
+        self._place_held()
+
+    def _mode(self, data: bytes, at: int) -> str | None:
+        """The table insertion mode the heading stands in ("body" outside tables), or None
+        when what is open around it cannot be told."""
+        around = self._ancestors(data, at)
+        if around is None:
+            return None
+        for element in reversed(around):
+            mode = _MODE_OF.get(element)
+            if mode is not None:
+                return mode
+        return "body"
+
+    def _ancestors(self, data: bytes, at: int) -> list[bytes] | None:
+        """What is open around the heading (of :data:`_ANCESTRY`, outermost first), read once
+        from the held bytes before it (the tag at ``data[at]`` asks); None when that cannot
+        be told."""
+        if self._around is None and not self._unknown:
+            region = None
+            if self._before is not None and self.offset is not None:
+                start = self.offset
+                region = self.host.held(data, at, start, start + self._before)
+            self._around = _read_ancestors(region) if region is not None else None
+            self._unknown = self._around is None
+        return self._around
+
+
+def _in_scope(
+    stack: list[bytes], names: frozenset[bytes] | set[bytes], stops: frozenset[bytes]
+) -> bool:
+    """Whether an element of ``names`` is open in ``stack`` (outermost first) within the
+    scope that ``stops`` bound."""
+    for element in reversed(stack):
+        if element in names:
+            return True
+        if element in stops:
+            return False
+    return False
+
+
+def _pop_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
+    """Pop ``stack`` until its innermost element of ``names`` is popped (all, if none)."""
+    for k in range(len(stack) - 1, -1, -1):
+        if stack[k] in names:
+            del stack[k:]
+            return
+    del stack[:]
+
+
+def _clear_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
+    """Pop ``stack`` until its current element is one of ``names`` (the tree builder's
+    "clear the stack back to a table context" and its kin)."""
+    while stack and stack[-1] not in names:
+        stack.pop()
+
+
+class _AncestorReader:
+    """Follows the elements of :data:`_ANCESTRY` that the tree builder keeps open, through
+    the body's bytes before the heading (the body's and the table's insertion modes, not
+    those of templates, selects and foreign content, whose tags it passes over: they are
+    closed by the time the heading opens)."""
+
+    def __init__(self) -> None:
+        self.stack: list[bytes] = []
+        self.lost = False
+        self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        tok = self.tokenizer
+        if self.lost:
+            return
+        if tok.foreign or tok.template or tok.select:
+            if is_end and name in _ANCESTRY and tok.leaves_foreign(name):
+                self.lost = True  # read by HTML rules outside, which are not followed there
+            return
+        if is_end and name in (b"col", b"colgroup"):
+            return  # a column group closes at the next other tag: nothing stays open
+        stack = self.stack
+        if is_end:
+            if name in _HEADINGS:
+                if _in_scope(stack, _HEADINGS, _SCOPE):
+                    _pop_to(stack, _HEADINGS)
+                return
+            stops = (
+                _TABLE_SCOPE if name in _TABLE_PARTS else _LIST_SCOPE if name == b"li" else _SCOPE
+            )
+            if _in_scope(stack, {name}, stops):
+                _pop_to(stack, {name})
+            return
+        if name in _UNFOLLOWED or len(stack) >= 512:
+            self.lost = True
+            return
+        if name in _TABLE_PARTS or name in (b"col", b"colgroup"):
+            self._table_start(name)
+        elif name in _HEADINGS:
+            if any(e in _HEADINGS for e in stack):
+                self.lost = True  # whether it closes the open one depends on what is current
+            else:
+                stack.append(name)
+        elif name in (b"li", b"dd", b"dt", b"button"):
+            family = {b"dd", b"dt"} if name in (b"dd", b"dt") else {name}
+            if family & set(stack):
+                self.lost = True  # whether it closes the open one depends on what is between
+            else:
+                stack.append(name)
+        else:
+            stack.append(name)
+
+    def _table_start(self, name: bytes) -> None:
+        stack = self.stack
+        while True:
+            mode = "body"
+            for element in reversed(stack):
+                if element in _MODE_OF:
+                    mode = _MODE_OF[element]
+                    break
+            if mode == "body" or (mode in ("cell", "caption") and name == b"table"):
+                if name == b"table":
+                    stack.append(name)
+                return  # other table parts are ignored in the body
+            if name == b"table":
+                _pop_to(stack, {b"table"})  # a table in a table ends it; then read again
+                continue
+            if mode in ("cell", "caption"):
+                _pop_to(stack, {b"td", b"th", b"caption"})  # closes the cell; read again
+                continue
+            if mode == "row":
+                if name in (b"td", b"th"):
+                    _clear_to(stack, {b"tr"})
+                    stack.append(name)
+                    return
+                _pop_to(stack, {b"tr"})  # closes the row; read again
+                continue
+            if mode == "tbody":
+                if name in (b"tr", b"td", b"th"):
+                    _clear_to(stack, {b"tbody", b"thead", b"tfoot"})
+                    stack.append(b"tr")
+                    if name != b"tr":
+                        stack.append(name)
+                    return
+                _pop_to(stack, {b"tbody", b"thead", b"tfoot"})  # closes the body; again
+                continue
+            # in a table
+            _clear_to(stack, {b"table"})
+            if name in (b"col", b"colgroup"):
+                pass  # a column group, closed by the next other tag
+            elif name in (b"caption", b"tbody", b"thead", b"tfoot"):
+                stack.append(name)
+            else:  # a row or a cell: an implied table body (and row)
+                stack.append(b"tbody")
+                stack.append(b"tr")
+                if name != b"tr":
+                    stack.append(name)
+            return
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        if name is None or name in _ANCESTRY or name in _UNFOLLOWED:
+            self.lost = True
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_doubt(self, data: bytes, at: int, reason: str) -> None:
+        self.lost = True
+
+
+def _read_ancestors(region: bytes) -> list[bytes] | None:
+    """What of :data:`_ANCESTRY` is open at the end of ``region`` (the body's bytes before
+    the heading, from the body start), outermost first; None when that cannot be told."""
+    reader = _AncestorReader()
+    tok = reader.tokenizer
+    consumed = tok.scan(region, 0, True)
+    if (
+        reader.lost
+        or consumed != len(region)
+        or tok.state != 0
+        or tok.foreign
+        or tok.template
+        or tok.select
+        or tok.lost
+    ):
+        return None
+    return reader.stack
 
 
 @register

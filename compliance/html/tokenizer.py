@@ -44,6 +44,7 @@ from operator import itemgetter
 from typing import Final, Protocol, TypeVar
 
 __all__ = [
+    "CLOSES_P",
     "RAW_TEXT",
     "VOID",
     "TokenSink",
@@ -64,12 +65,13 @@ VOID: Final = frozenset(
 )
 """Elements that never have content: their start tag is the whole element."""
 
-# Start tags that close an open <p> (the standard's "close a p element" in body mode).
-_CLOSES_P: Final = frozenset(
+CLOSES_P: Final = frozenset(
     b"address article aside blockquote center details dialog dir div dl fieldset figcaption"
     b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4"
     b" h5 h6 pre listing form plaintext table hr xmp".split()
 )
+"""Start tags that close an open ``<p>`` (the standard's "close a p element" in body mode;
+``li``, ``dd`` and ``dt`` close one too, after looking for their own kind)."""
 
 # Start tags that leave foreign content (the standard's list; "font" only with attributes).
 _BREAKOUT = frozenset(
@@ -554,6 +556,12 @@ class Tokenizer:
         element that is no integration point."""
         return bool(self.foreign) and self.foreign[-1][1] in (_F_FOREIGN, _F_ANNOTATION)
 
+    def leaves_foreign(self, name: bytes) -> bool:
+        """An end tag ``name`` here names no SVG or MathML element open: the tree builder
+        reads it by the HTML rules outside (where it may close HTML elements), which this
+        tokenizer does not follow (its foreign content stays open)."""
+        return self.foreign_rules and innermost(entry_names(self.foreign), name) < 0
+
     @property
     def in_html_body(self) -> bool:
         """Markup here lands in the document's HTML body (no template, select or foreign
@@ -881,7 +889,7 @@ class Tokenizer:
                 if not self_closing:
                     self._push((name, _F_FOREIGN))
                 return
-            if name in _CLOSES_P:
+            if name in CLOSES_P:
                 self._close_p()
             if name in VOID:
                 return
