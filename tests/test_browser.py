@@ -281,6 +281,49 @@ _LONG_SCRIPT = b"<script>" + b"x" * 1100 + b"</script>"
 
 
 @pytest.mark.parametrize(
+    ("doc", "content_type", "expected"),
+    [
+        # Script text, title text: no tag to Chromium (the standard's prescan reads both).
+        (
+            b"<head><script>var s = '<meta charset=\"windows-1251\">';</script>"
+            b"<meta charset=utf-8></head><body><p>x</p></body>",
+            "text/html",
+            "UTF-8",
+        ),
+        (
+            b"<head><title><meta charset=koi8-r></title><meta charset=windows-1251></head>",
+            "text/html",
+            "windows-1251",
+        ),
+        # The last of two charset attributes (the prescan reads the first).
+        (b"<head><meta charset=koi8-r charset=windows-1251></head>", "text/html", "windows-1251"),
+        # A <meta> in <noscript> counts (the scan runs with scripting off).
+        (
+            b"<head><noscript><meta charset=koi8-r></noscript><meta charset=utf-8></head>",
+            "text/html",
+            "KOI8-R",
+        ),
+        # The header wins over every <meta>.
+        (
+            b"<head><meta charset=windows-1251></head><body><p>x</p></body>",
+            "text/html; charset=utf-8",
+            "UTF-8",
+        ),
+    ],
+)
+def test_chromium_reads_a_meta_charset_as_the_editor_models_it(
+    browser: Any, doc: bytes, content_type: str, expected: str
+) -> None:
+    """What compliance.html.charset.meta_label and the injector's head reading stand for:
+    Chromium's tokenizer-based scan, not the standard's prescan."""
+    page = _served(browser, doc, content_type)
+    try:
+        assert page.evaluate("document.characterSet") == expected
+    finally:
+        page.context.close()
+
+
+@pytest.mark.parametrize(
     ("doc", "charset"),
     [
         # A <meta> in a script's text: a tag to the standard's prescan (Firefox), text to
