@@ -25,8 +25,11 @@ tree-builder rules that change it:
   nothing inside what it believes is foreign content, and closes it before a notice at the
   very end, an end tag a browser ignores);
 * ``<select>``: as html5lib's "in select" mode, only ``option``, ``optgroup``, ``script``,
-  ``template`` and the tags that end the select are honoured; a ``<style>`` or ``<textarea>``
-  start tag there is not raw text (the tag is dropped, or ends the select first);
+  ``template`` and the tags that end the select are honoured. Today's Chromium reads a
+  select's content as in the body (customizable select): a ``<style>``, ``<plaintext>``,
+  ``<svg>`` or ``<math>`` start tag there is dropped by one reading and kept by the other, so
+  the context is :attr:`Tokenizer.lost` from there on; ``<textarea>`` and ``<keygen>`` end
+  the select in html5lib only, so it is taken as still open;
 * ``<template>`` contents, counted by start and end tags.
 
 The sink sees the context of every event through :attr:`Tokenizer.template`,
@@ -83,7 +86,10 @@ _MATHML_TEXT_IP = frozenset(b"mi mo mn ms mtext".split())
 _SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
 # Start tags honoured inside <select> (html5lib's "in select" mode); the rest are dropped.
 _SELECT_KEEPS = frozenset(b"option optgroup select input keygen textarea script template".split())
-_SELECT_ENDERS = frozenset(b"select input keygen textarea".split())
+# Start tags that end the select in both readings. html5lib (and browsers before 2025) end it
+# at <keygen> and <textarea> too, but Chromium keeps them in it: the select is taken as open
+# still (nothing goes there, and a notice at the very end closes it).
+_SELECT_ENDERS = frozenset(b"select input".split())
 # Dropped inside <select> by html5lib, kept by browsers since 2025 (besides raw text).
 _SELECT_CHANGES = frozenset(b"plaintext svg math".split())
 
@@ -512,9 +518,10 @@ class Tokenizer:
         self.trailer = b""
         """A ``<`` or ``</`` that ended the document: text, after everything else."""
         self.lost = False
-        """Foreign content nested deeper than :data:`MAX_DEPTH` was seen: from then on the
-        tokenizer does not know the context (memory stays bounded), and readers must not
-        rely on it."""
+        """Foreign content nested deeper than :data:`MAX_DEPTH` was seen, or a start tag
+        inside a select that parsers read differently (raw text, ``plaintext``, ``svg``,
+        ``math``): from then on the tokenizer does not know the context (memory stays
+        bounded, or browsers disagree), and readers must not rely on it."""
         self.doctype: bytes | None = None
         """The first ``<!DOCTYPE ...>`` seen (it decides quirks mode), if any."""
         self.probe: re.Pattern[bytes] | None = None
@@ -825,9 +832,13 @@ class Tokenizer:
         if self.select:
             if name not in _SELECT_KEEPS:
                 # Dropped by html5lib's tree builder (no raw text, no foreign content); kept
-                # by today's browsers (customizable select), where it changes what follows.
-                if self.doubts and (name in _SELECT_CHANGES or name in RAW_TEXT):
-                    self.doubt = f"parsers disagree on a <{name.decode()}> inside a select"
+                # by today's browsers (customizable select), where it changes what follows:
+                # from here on the bytes are read one way or the other (a notice after
+                # "<select><style>" is text to Chromium), so the context is lost.
+                if name in _SELECT_CHANGES or name in RAW_TEXT:
+                    self.lost = True
+                    if self.doubts:
+                        self.doubt = f"parsers disagree on a <{name.decode()}> inside a select"
                 return
             if name in _SELECT_ENDERS:
                 self.select = False
