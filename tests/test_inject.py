@@ -226,6 +226,23 @@ BODY_START_CASES = [
         "<head><template><div>t</div></template></head>{S}<p>x",
         id="template-in-head",
     ),
+    # After </head> the parser puts <meta>, <style>... back in the head, but not <noscript>:
+    # it starts the body (the notice went after it, not first in the body).
+    pytest.param(
+        "<head><title>T</title></head>\n<noscript><p>js off</p></noscript><p>x",
+        "<head><title>T</title></head>\n{S}<noscript><p>js off</p></noscript><p>x",
+        id="noscript-after-head-starts-the-body",
+    ),
+    pytest.param(
+        "<head></head><link rel=x><noscript>a</noscript>",
+        "<head></head><link rel=x>{S}<noscript>a</noscript>",
+        id="noscript-after-head-elements-put-back",
+    ),
+    pytest.param(
+        "<head><template></head></template><noscript>a</noscript>",
+        "<head><template></head></template><noscript>a</noscript>{S}",
+        id="head-end-tag-in-a-template-ends-nothing",
+    ),
     pytest.param("<!-- <body> --><body>", "<!-- <body> --><body>{S}", id="comment-before"),
     pytest.param("<head></head></body>", "<head></head>{S}</body>", id="end-tag-opens-body"),
     pytest.param("", "{S}", id="empty-document"),

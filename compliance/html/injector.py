@@ -119,7 +119,7 @@ _NOSCRIPT_END = re.compile(rb"</(?i:noscript)[\t\n\f\r />]")
 _SAFE_ATTRS = plain_attributes(rb"[cC][hH]|[hH][tT]|[nN][oO]") + rb"[\t\n\f\r ]*+/?>"
 _DELIMITED = rb"(?=[\t\n\f\r />])"
 # End tags read before the body (they start it, or change how the tokenizer reads on).
-_READ_ENDS = b"|".join(_any_case(n) for n in b"body html br template svg math select".split())
+_READ_ENDS = b"|".join(_any_case(n) for n in b"body html br head template svg math select".split())
 # The attribute names of <meta>, <link> and <base> common enough to be read literally first
 # (see tokenizer._COMMON_NAMES): each exact (followed by "="), none declaring a charset or
 # carrying a nonce.
@@ -224,6 +224,9 @@ class Injector:
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
+        # A </head> was read: a <noscript> now starts the body (the parser's "after head"
+        # mode puts only the other head elements back in the head).
+        self._after_head = False
         # What the head told us.
         self._bom_charset: str | None = None
         self._meta_charset: str | None = None
@@ -617,6 +620,8 @@ class Injector:
             if is_end:
                 if name in (b"body", b"html", b"br"):
                     self._begin(data, start)
+                elif name == b"head":
+                    self._after_head = True
             elif name == b"body":
                 self._frameset_ok = False  # an explicit <body> rules a frameset out
                 self._begin(data, end)
@@ -626,7 +631,7 @@ class Injector:
                 self._phase = _PASS
                 tok.active = False
                 return
-            elif name in _HEAD_ELEMENTS:
+            elif self._stays_in_head(name):
                 if tag is not None:
                     self._head_tag(name, tag)
             else:
@@ -668,7 +673,9 @@ class Injector:
             if is_end:
                 if name in (b"body", b"html", b"br"):
                     self._begin(data, start)
-            elif name is None or name not in _HEAD_ELEMENTS | {b"body", b"frameset"}:
+                elif name == b"head":
+                    self._after_head = True
+            elif name is None or not (self._stays_in_head(name) or name in (b"body", b"frameset")):
                 self._begin(data, start)
         if self._phase != _BODY:
             return
@@ -734,6 +741,11 @@ class Injector:
             if strategy.pending and (watch.text or watch.everything):
                 strategy.on_text(data, start, end)
         self._update()
+
+    def _stays_in_head(self, name: bytes) -> bool:
+        """Whether a start tag of ``name`` before the body goes in the head (rather than
+        starting the body): after a ``</head>`` a ``<noscript>`` is the body's."""
+        return name in _HEAD_ELEMENTS and not (name == b"noscript" and self._after_head)
 
     def _frameset_flag(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
         """Follow the parser's frameset-ok flag while a ``<frameset>`` could replace the body."""
