@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import html
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,20 +27,6 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "docs" / "images"
-CHROMIUM = os.environ.get("COMPLIANCE_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
-
 PACKS = ("russia", "withheld")
 PACK_ARGS = [arg for name in PACKS for arg in ("--pack", name)]
 # The foreign-agent label's required variables, as a site sets them (a fictitious name).
@@ -97,24 +82,6 @@ def start_demo(timeout: float = 20.0) -> Iterator[DemoServer]:
                 process.wait()
         if process.stdout:
             process.stdout.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is not installed"
-    )
-    with sync_api.sync_playwright() as playwright:
-        try:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except Exception as exc:  # a Chromium that cannot start here is an environment gap
-            pytest.skip(f"Chromium does not start: {exc}")
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="module")
