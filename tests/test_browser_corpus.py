@@ -204,6 +204,10 @@ REGRESSIONS = [
     # ... and keeps <keygen> and <textarea> in the select (html5lib ends it there).
     "<body><select><keygen>x",
     "<body><select><textarea>t</textarea>x<!-- compliance:notices --><h1>T</h1></body>",
+    # A notice inside an open <p> closes it (what follows the marker moved out of it).
+    "<body><div><p>Lead <!-- compliance:notices --> para</p></div><p>b</p>",
+    "<body><p><!-- compliance:notices --></p><p>b</p>",
+    "<body><div><p>a<!-- compliance:notices -->b</div>c",
     # After </head> a <noscript> starts the body.
     "<head><title>T</title></head>\n<noscript><p>js off</p></noscript><h1>T</h1><p>x",
 ]

@@ -285,6 +285,39 @@ MARKER_CASES = [
         "<body>{M}<template><!-- compliance:notices --></template>x",
         id="marker-in-template-ignored",
     ),
+    # A notice (an <aside>) inside an open <p> would close it, moving what follows the
+    # marker out of the paragraph (and "</p>" would make an empty one): it goes where the
+    # paragraph ends instead.
+    pytest.param(
+        "<body><p><!-- compliance:notices --></p><p>b</p>",
+        "<body><p><!-- compliance:notices --></p>{M}<p>b</p>",
+        id="in-a-paragraph-after-its-end-tag",
+    ),
+    pytest.param(
+        "<body><p>a <b><!-- compliance:notices --> b</b> c<div>d",
+        "<body><p>a <b><!-- compliance:notices --> b</b> c{M}<div>d",
+        id="in-a-paragraph-before-a-block-that-closes-it",
+    ),
+    pytest.param(
+        "<body><div><p>a<!-- compliance:notices -->b</div>c",
+        "<body><div><p>a<!-- compliance:notices -->b{M}</div>c",
+        id="in-a-paragraph-before-the-end-tag-of-its-parent",
+    ),
+    pytest.param(
+        "<body><p>a<button><!-- compliance:notices --></button>b</p>",
+        "<body><p>a<button><!-- compliance:notices -->{M}</button>b</p>",
+        id="in-a-button-in-a-paragraph",
+    ),
+    pytest.param(
+        "<body><p>a</p><!-- compliance:notices -->b",
+        "<body><p>a</p><!-- compliance:notices -->{M}b",
+        id="after-a-closed-paragraph",
+    ),
+    pytest.param(
+        "<body><p>a<!-- compliance:notices -->b",
+        "<body>{M}<p>a<!-- compliance:notices -->b",
+        id="in-a-paragraph-never-closed-body-start",
+    ),
 ]
 
 

@@ -21,8 +21,10 @@ here (with ``@register``), its tests and its documentation.
     where the heading's end cannot be told, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
-    inside it does not matter); held from the body start until then. Without a marker, or
-    when the hold limit is hit, at the body start.
+    inside it does not matter); held from the body start until then. Inside an open ``<p>``
+    (the notice would close it, and move what follows the marker out of it), where the
+    paragraph ends: after its ``</p>``, or before the tag that closes it. Without a marker,
+    or when the hold limit is hit, or in a paragraph left open to the end, at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -132,7 +134,15 @@ _MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
 _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
 _H1: Final = Watch.of((b"h1",))
-_COMMENTS: Final = Watch.of(comments=True)
+# What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
+_P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
+_CLOSE_P_STARTS: Final = frozenset(
+    b"address article aside blockquote center details dialog dir div dl fieldset figcaption"
+    b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4"
+    b" h5 h6 pre listing form plaintext hr xmp li dd dt".split()
+)
+_CLOSE_P_ENDS: Final = (_SPECIAL | _TABLE_PARTS | _HEADINGS | {b"p"}) - _P_SCOPE - {b"select"}
+_MARKER_WATCH: Final = Watch.of(_CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -638,15 +648,62 @@ def _read_ancestors(region: bytes) -> list[bytes] | None:
 class Marker(_AtBodyStartUnlessFound):
     name = "marker"
 
+    def __init__(self, host: Host, snippet: bytes) -> None:
+        super().__init__(host, snippet)
+        # A <p> open in button scope (the scope boundaries opened in it since), or None.
+        # A notice (an <aside>, any block) there would close the paragraph, and what
+        # follows the marker in it would move out: <p><!-- marker --></p> became an aside
+        # between two paragraphs. The notice waits for the paragraph's end instead.
+        self._p: list[bytes] | None = None
+        self._waiting = False  # the marker was found inside such a paragraph
+
     def watch(self) -> Watch:
-        return _COMMENTS
+        return _MARKER_WATCH
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
+        if self._waiting:
+            return
         stop = end - 4 if data.endswith(b"--!>", start, end) else end - 3
         if data[start + 4 : stop].strip(_WS) != b"compliance:notices":
             return
         if self.host.tokenizer.in_html_body:
-            self._found(data, end)
+            if self._p == []:
+                self._waiting = True
+            else:
+                self._found(data, end)
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        if not self.host.tokenizer.in_html_body:
+            return
+        p = self._p
+        if p is None:
+            if name == b"p" and not is_end:
+                self._p = []
+            return
+        if name in _P_SCOPE:
+            if not is_end:
+                if len(p) < 512:
+                    p.append(name)
+            elif name in p:
+                del p[len(p) - 1 - p[::-1].index(name) :]
+            return
+        if p:
+            return  # the paragraph is out of button scope: nothing here closes it
+        if is_end:
+            # Its own end tag, or that of an element around it (taken as open).
+            if self._waiting:
+                self._found(data, end if name == b"p" else start)
+                return
+            self._p = None
+            return
+        # A start tag that closes the paragraph: the notice goes before it (it would close
+        # the paragraph the same way).
+        if self._waiting:
+            self._found(data, start)
+            return
+        self._p = [] if name == b"p" else None
 
 
 @register
