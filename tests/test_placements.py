@@ -607,6 +607,8 @@ def test_foreign_content_and_friends_read_as_browsers_do(
         "<body><tbody><table></body>",
         "<body><details><table><tr><td>x</td></tr></details></body></html>",
         "<body><details></details><p>x</p></body></html>",
+        "<body><p>x<option>a</body></html>",
+        "<body><option><span><option>b",
     ],
 )
 def test_body_end_is_never_left_in_an_element_that_hides_or_moves_it(doc: str) -> None:

@@ -148,7 +148,8 @@ _MARKER_WATCH: Final = Watch.of(_CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_S
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
 # very end, after their end tags.
 _ENCLOSING: Final = frozenset(
-    b"table applet marquee object details dialog video audio canvas datalist progress meter".split()
+    b"table applet marquee object details dialog video audio canvas datalist progress meter"
+    b" option".split()
 )
 _BODY_END: Final = Watch.of(_ENCLOSING | {b"plaintext"}, _ENCLOSING | {b"body"})
 # What an end tag of each of them does not reach past (its scope, or the special elements
