@@ -104,6 +104,7 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 _URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
+_FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
@@ -829,6 +830,12 @@ class Injector:
             # A "<" that is text only because this element's "<" followed it would open a
             # tag with what follows the element: an empty comment keeps them apart.
             placeholder = _SEPARATOR
+        if placeholder and placeholder not in (b"<body>", _SEPARATOR):
+            # The placements see the placeholder's start tag like the page's own (a block
+            # there closes an open <p>, which a marker notice waits for).
+            first = _FIRST_TAG.match(placeholder)
+            if first is not None:
+                self._placeholder_tag(data, start, first.group(1).lower())
         if placeholder:
             if self._held is not None:
                 self._held += placeholder
@@ -844,6 +851,14 @@ class Injector:
         self._extent = extent
         self._update()
         return True
+
+    def _placeholder_tag(self, data: bytes, at: int, name: bytes) -> None:
+        """Report the start tag of a placeholder going in before ``data[at]`` to the
+        placements that watch it."""
+        for strategy in list(self._pending):
+            if strategy.pending and _wants_tag(strategy.watch(), name, False):
+                strategy.on_tag(data, at, at, name, False, None)
+        self._update()
 
     def _unreadable(self, data: bytes, start: int, name: bytes | None) -> None:
         """A start tag too long to read: it might be one to withhold."""
