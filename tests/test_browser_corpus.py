@@ -208,6 +208,7 @@ REGRESSIONS = [
     "<body><div><p>Lead <!-- compliance:notices --> para</p></div><p>b</p>",
     "<body><p><!-- compliance:notices --></p><p>b</p>",
     "<body><div><p>a<!-- compliance:notices -->b</div>c",
+    "<body><p>a<!-- compliance:notices --><script>x()</script>b</p>c",
     # An <option> outside a select is not rendered, nor is a notice left in it.
     "<!DOCTYPE html><option><span><option>",
     "<body><option>a</body>",

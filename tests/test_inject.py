@@ -309,6 +309,16 @@ MARKER_CASES = [
         id="in-a-button-in-a-paragraph",
     ),
     pytest.param(
+        "<body><p>a<!-- compliance:notices --><script>x()</script><style>p{}</style>b</p>c",
+        "<body><p>a<!-- compliance:notices --><script>x()</script><style>p{}</style>b</p>{M}c",
+        id="in-a-paragraph-past-raw-text-end-tags",
+    ),
+    pytest.param(
+        "<body><form><p>a<!-- compliance:notices --></form>b</p></body>c",
+        "<body><form><p>a<!-- compliance:notices --></form>b</p>{M}</body>c",
+        id="in-a-paragraph-past-end-tags-that-leave-it-open",
+    ),
+    pytest.param(
         "<body><p>a</p><!-- compliance:notices -->b",
         "<body><p>a</p><!-- compliance:notices -->{M}b",
         id="after-a-closed-paragraph",

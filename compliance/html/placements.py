@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Protocol, TypeVar
 
-from compliance.html.tokenizer import CLOSES_P, VOID, Tokenizer, Watch
+from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID, Tokenizer, Watch
 
 __all__ = [
     "MARKER",
@@ -141,7 +141,16 @@ _CLOSE_P_STARTS: Final = frozenset(
     b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4"
     b" h5 h6 pre listing form plaintext hr xmp li dd dt".split()
 )
-_CLOSE_P_ENDS: Final = (_SPECIAL | _TABLE_PARTS | _HEADINGS | {b"p"}) - _P_SCOPE - {b"select"}
+# End tags of the elements a paragraph can be in, which close it (raw-text elements and
+# those followed by the tokenizer hold none: the end tag of a script is no place for a
+# notice; </form>, </body> and </html> leave an open paragraph open).
+_CLOSE_P_ENDS: Final = (
+    (_SPECIAL | _TABLE_PARTS | _HEADINGS | {b"p"})
+    - _P_SCOPE
+    - RAW_TEXT
+    - _CONTEXTS
+    - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
+)
 _MARKER_WATCH: Final = Watch.of(_CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
