@@ -533,9 +533,12 @@ def _ask(app: Any, path: str, headers: list[tuple[str, str]], peer: str) -> Answ
     return Answer.of(response.status, _Headers(response.headers), response.body)
 
 
-def edge_answer(client: httpx.Client, url: str, headers: list[tuple[str, str]]) -> Answer:
+def edge_answer(
+    client: httpx.Client, url: str, headers: list[tuple[str, str]] | list[tuple[str, str | bytes]]
+) -> Answer:
     """The engine's answer to ``GET url`` with the path sent as written: httpx would remove
-    dot segments (and a trailing slash with them) before the engine sees them."""
+    dot segments (and a trailing slash with them) before the engine sees them. A header value
+    given as bytes is sent as those bytes (a str as UTF-8)."""
     base = client.base_url
     connection = http.client.HTTPConnection(base.host, base.port, timeout=10)
     try:
@@ -543,7 +546,7 @@ def edge_answer(client: httpx.Client, url: str, headers: list[tuple[str, str]]) 
         if not any(name.lower() == "host" for name, _ in headers):
             connection.putheader("Host", f"{base.host}:{base.port}")
         for name, value in headers:
-            connection.putheader(name, value.encode("utf-8"))
+            connection.putheader(name, value if isinstance(value, bytes) else value.encode())
         connection.endheaders()
         response = connection.getresponse()
         data = response.read()
