@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from compliance.engine import Engine
+from compliance.html.tokenizer import QuietSink
 from compliance.testing import FixedGeolocator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,7 +141,7 @@ def render_fails() -> type[_RenderFails]:
     return _RenderFails
 
 
-class TagNames:
+class TagNames(QuietSink):
     """A token sink that keeps the names of the tags a tokenizer reports (end tags with a
     leading "/") and ignores everything else."""
 
@@ -151,15 +152,6 @@ class TagNames:
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         self.tags.append(b"/" + name if is_end else name)
-
-    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
-        pass
-
-    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
-        pass
-
-    def on_comment(self, data: bytes, start: int, end: int) -> None:
-        pass
 
     def on_text(self, data: bytes, start: int, end: int) -> None:
         pass

@@ -42,6 +42,7 @@ from compliance.html.tokenizer import (
     LONGEST_TAG,
     SCRIPT_TEXT,
     WHOLE_COMMENT,
+    QuietSink,
     Tokenizer,
     Watch,
     attribute_list,
@@ -998,7 +999,7 @@ def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
 
 
-class _NoscriptReader:
+class _NoscriptReader(QuietSink):
     """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
 
     def __init__(self, withhold: Withhold) -> None:
@@ -1019,15 +1020,6 @@ class _NoscriptReader:
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:
             self.doubt = True
-
-    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
-        pass
-
-    def on_comment(self, data: bytes, start: int, end: int) -> None:
-        pass
-
-    def on_text(self, data: bytes, start: int, end: int) -> None:
-        pass
 
     def on_doubt(self, data: bytes, at: int, reason: str) -> None:
         self.doubt = True

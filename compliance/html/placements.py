@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Protocol, TypeVar
 
-from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID, Tokenizer, Watch
+from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID, QuietSink, Tokenizer, Watch
 
 __all__ = [
     "MARKER",
@@ -517,7 +517,7 @@ def _clear_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
         stack.pop()
 
 
-class _AncestorReader:
+class _AncestorReader(QuietSink):
     """Follows the elements of :data:`_ANCESTRY` that the tree builder keeps open, through
     the body's bytes before the heading (the body's and the table's insertion modes, not
     those of templates, selects and foreign content, whose tags it passes over: they are
@@ -621,15 +621,6 @@ class _AncestorReader:
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if name is None or name in _ANCESTRY or name in _UNFOLLOWED:
             self.lost = True
-
-    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
-        pass
-
-    def on_comment(self, data: bytes, start: int, end: int) -> None:
-        pass
-
-    def on_text(self, data: bytes, start: int, end: int) -> None:
-        pass
 
     def on_doubt(self, data: bytes, at: int, reason: str) -> None:
         self.lost = True

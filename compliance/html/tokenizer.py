@@ -50,6 +50,7 @@ __all__ = [
     "CLOSES_P",
     "RAW_TEXT",
     "VOID",
+    "QuietSink",
     "TokenSink",
     "Tokenizer",
     "Watch",
@@ -438,6 +439,32 @@ class TokenSink(Protocol):
         """Only with :attr:`Tokenizer.doubts`: from the tag starting at ``data[at]`` (already
         reported) on, the tokenizer may read the page otherwise than a browser (parsers
         disagree on it, or the context is lost)."""
+
+
+class QuietSink:
+    """A :class:`TokenSink` that ignores every token: a sink interested in a few kinds
+    subclasses it and overrides those (the protocol's methods cannot be inherited: ``mypy
+    --strict`` reads their empty bodies as abstract)."""
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        pass
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:
+        pass
+
+    def on_comment(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_text(self, data: bytes, start: int, end: int) -> None:
+        pass
+
+    def on_doubt(self, data: bytes, at: int, reason: str) -> None:
+        pass
 
 
 # Tokenizer states.
