@@ -441,3 +441,59 @@ def test_an_after_heading_notice_stands_right_after_the_heading_in_chromium(
     finally:
         page.context.close()
     assert where == {"afterHeading": True, "inHeading": False, "visible": True, "below": True}
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        pytest.param(b"<div hidden><h1>Menu</h1></div><main><h1 id=t>T</h1><p>x</p></main>"),
+        pytest.param(b"<nav hidden=until-found><h1>Menu</h1></nav><h1 id=t>T</h1><p>x</p>"),
+        pytest.param(b"<h1 hidden>Site</h1><h1 id=t>T</h1><p>x</p>"),
+        pytest.param(b'<header style="display: none"><h1>Site</h1></header><h1 id=t>T</h1>'),
+        pytest.param(b"<dialog><h1>Sign in</h1></dialog><h1 id=t>T</h1><p>x</p>"),
+        pytest.param(b"<div popover><h1>Menu</h1></div><h1 id=t>T</h1><p>x</p>"),
+        pytest.param(
+            b"<details><summary>More</summary><div><h1>Menu</h1></div></details>"
+            b"<h1 id=t>T</h1><p>x</p>"
+        ),
+        pytest.param(b"<details><summary><h1 id=t>T</h1></summary>More</details><p>x</p>"),
+        pytest.param(b"<span hidden>x</span><h1 id=t>T</h1><p>y</p>"),
+        pytest.param(b"<div hidden><h1>Menu</h1></div><p>y</p>"),
+    ],
+)
+def test_an_after_heading_notice_is_shown_where_the_first_heading_is_hidden(
+    browser: Any, doc: bytes
+) -> None:
+    """A heading Chromium does not show (hidden, a popover, display: none, a dialog or
+    details not open) is passed over: the notice is shown, right after the first heading
+    that is (#t), or at the body start."""
+    from compliance.html.injector import Injector
+
+    snippet = '<aside class="compliance-notice">Notice</aside>'
+    injector = Injector(lambda page: {"after_heading": snippet}, charset="utf-8")
+    out = injector.feed(b"<!doctype html><body>" + doc) + injector.finish()
+    assert injector.inserted_placements == ["after_heading"]
+    page = _served(browser, out, "text/html; charset=utf-8")
+    try:
+        where = page.evaluate(
+            """() => {
+                const notice = document.querySelector('aside.compliance-notice');
+                const heading = document.getElementById('t');
+                const shown = [...document.querySelectorAll('h1')]
+                    .filter((h) => h.checkVisibility()).map((h) => h.id);
+                return {
+                    visible: notice.checkVisibility(),
+                    place: heading === null
+                        ? (document.body.firstElementChild === notice ? 'body start' : 'lost')
+                        : notice.previousElementSibling === heading ? 'after #t'
+                        : document.body.firstElementChild === notice ? 'body start' : 'other',
+                    firstShown: shown.length ? shown[0] : null,
+                };
+            }"""
+        )
+    finally:
+        page.context.close()
+    assert where["visible"] is True
+    assert where["firstShown"] in ("t", None)  # the page is what the test says it is
+    expected = "body start" if b"<span hidden>" in doc or b"id=t" not in doc else "after #t"
+    assert where["place"] == expected

@@ -17,7 +17,7 @@ import pytest
 from compliance import asgi, testing, wsgi
 from compliance.errors import RuleError
 from compliance.export import export_cloudflare
-from compliance.html import PLACEMENTS
+from compliance.html import PLACEMENTS, placements
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.placements import Strategy, register
 from compliance.html.tokenizer import Tokenizer, Watch
@@ -283,6 +283,102 @@ def test_after_heading_closed_where_it_cannot_be_followed_goes_at_the_body_start
     out, injector = inject_every_split(doc.encode(), "after_heading")
     assert out.decode() == doc.replace("<body>", "<body>" + N, 1)
     assert injector.inserted_placements == ["after_heading"]
+
+
+# Headings a browser does not show (without scripts or page styles): the notice goes after
+# the first one it shows, "{N}" marks where; at the body start when there is none.
+HIDDEN_HEADINGS = [
+    pytest.param(
+        "<body><div hidden><h1>Menu</h1></div><main><h1>T</h1>{N}<p>x</p></main>",
+        id="in-a-hidden-div",
+    ),
+    pytest.param(
+        "<body><nav hidden=until-found><ul><li><h1>Menu</h1></ul></nav><h1>T</h1>{N}",
+        id="hidden-until-found",
+    ),
+    pytest.param("<body><h1 hidden>Site</h1><h1>T</h1>{N}<p>x</p>", id="hidden-itself"),
+    pytest.param(
+        "<body><h1 style='color: red;DISPLAY : none ! important'>Site</h1><h1>T</h1>{N}",
+        id="display-none-itself",
+    ),
+    pytest.param(
+        '<body><header style="display:none"><h1>Site</h1></header><h1>T</h1>{N}',
+        id="display-none-around",
+    ),
+    pytest.param("<body><dialog><h1>Sign in</h1></dialog><h1>T</h1>{N}", id="dialog"),
+    pytest.param("<body><div popover><h1>Menu</h1></div><h1>T</h1>{N}", id="popover"),
+    pytest.param(
+        "<body><details><summary>More</summary><div><h1>Menu</h1></div></details><h1>T</h1>{N}",
+        id="closed-details",
+    ),
+    pytest.param(
+        "<body><details open><h1>T</h1>{N}</details><h1>U</h1>",
+        id="open-details-is-shown",
+    ),
+    pytest.param(
+        "<body><dialog open><h1>T</h1>{N}</dialog>",
+        id="open-dialog-is-shown",
+    ),
+    pytest.param(
+        "<body><details><summary><h1>T</h1>{N}</summary>More</details><h1>U</h1>",
+        id="the-summary-is-shown",
+    ),
+    pytest.param(
+        "<body><details hidden><summary><h1>S</h1></summary></details><h1>T</h1>{N}",
+        id="the-summary-of-hidden-details",
+    ),
+    pytest.param(
+        "<body><div hidden><div><h1>Menu</h1></div><section><h1>Also</h1></section></div>"
+        "<div><h1>T</h1>{N}</div>",
+        id="nested-in-a-hidden-div",
+    ),
+    pytest.param(
+        "<body><div hidden></div><table><tr><td><h1>T</h1>{N}</table>",
+        id="hidden-div-closed-before",
+    ),
+    # Not the heading's ancestors: an attribute value, a closed <svg>, a void element.
+    pytest.param(
+        '<body><p title="hidden">x</p><img hidden src=x><svg style="display:none"><path/>'
+        "</svg><h1 class=hidden>T</h1>{N}",
+        id="not-hiding",
+    ),
+    # A hidden element the reader does not follow (a span): whether it is still open
+    # around a later heading is not told, so the notice goes at the body start.
+    pytest.param("<body>{N}<span hidden>x</span><h1>T</h1><p>y</p>", id="unfollowed-hider"),
+    pytest.param("<body>{N}<div hidden><h1>Menu</h1></div><p>y</p>", id="no-shown-heading"),
+]
+
+
+@pytest.mark.parametrize("doc", HIDDEN_HEADINGS)
+def test_after_heading_goes_after_the_first_heading_a_browser_shows(doc: str) -> None:
+    source = doc.replace("{N}", "")
+    out, injector = inject_every_split(source.encode(), "after_heading")
+    assert out.decode() == doc.replace("{N}", N)
+    assert injector.inserted_placements == ["after_heading"]
+
+
+def test_after_heading_reads_each_byte_before_the_heading_once() -> None:
+    """Many hidden headings cost what one does: what is open around each is read on from
+    where the last read stopped (a page of 2,000 of them, split at every 7 bytes)."""
+    hidden = b"<div hidden><h1>M</h1></div>" * 2000
+    doc = b"<body>" + hidden + b"<h1>T</h1><p>x</p>"
+    reads: list[int] = []
+    original = placements._AncestorReader.read
+
+    def counting(self: Any, region: bytes) -> None:
+        reads.append(len(region))
+        original(self, region)
+
+    placements._AncestorReader.read = counting  # type: ignore[method-assign]
+    try:
+        injector = Injector(lambda page: {"after_heading": N})
+        out = b"".join(injector.feed(doc[i : i + 7]) for i in range(0, len(doc), 7))
+        out += injector.finish()
+    finally:
+        placements._AncestorReader.read = original  # type: ignore[method-assign]
+    assert out == doc.replace(b"<h1>T</h1>", b"<h1>T</h1>" + N.encode())
+    assert len(reads) == 2001
+    assert sum(reads) == len(hidden) + len(b"<h1>")  # from the body start to the last <h1>
 
 
 def test_after_heading_hold_limit_falls_back_to_body_start() -> None:

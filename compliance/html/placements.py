@@ -11,14 +11,15 @@ here (with ``@register``), its tests and its documentation.
     Right after the ``<body>`` start tag; without one, where an HTML parser opens the body.
     Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
 ``after_heading``
-    Right after the first ``<h1>`` element of the body closes (its ``</h1>``, or another
-    heading's end tag; not one the parser ignores, such as a ``</h1>`` with an ``<object>``
-    or ``<table>`` still open in the heading), or before a tag that closes it (a heading
-    start tag, or from outside: the end tag of an element open around it, a table part
-    where it stands in a table or a cell), after a ``</h1>`` of its own; held from the body
-    start until then. What is open around the heading is read from the held bytes before
-    it, only when such a tag comes. Without an ``<h1>``, when the hold limit is hit, or
-    where the heading's end cannot be told, at the body start.
+    Right after the first ``<h1>`` element of the body that is shown (not hidden, nor in a
+    hidden element, a closed ``<details>`` or a ``<dialog>``: see :func:`_hides`) closes
+    (its ``</h1>``, or another heading's end tag; not one the parser ignores, such as a
+    ``</h1>`` with an ``<object>`` or ``<table>`` still open in the heading), or before a
+    tag that closes it (a heading start tag, or from outside: the end tag of an element
+    open around it, a table part where it stands in a table or a cell), after a ``</h1>``
+    of its own; held from the body start until then. What is open around each heading is
+    read from the held bytes before it (each byte once). Without a shown ``<h1>``, when the
+    hold limit is hit, or where the heading's end cannot be told, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter); held from the body start until then. Inside an open ``<p>``
@@ -37,9 +38,18 @@ here (with ``@register``), its tests and its documentation.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Final, Protocol, TypeVar
 
-from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID, QuietSink, Tokenizer, Watch
+from compliance.html.tokenizer import (
+    CLOSES_P,
+    RAW_TEXT,
+    VOID,
+    QuietSink,
+    Tokenizer,
+    Watch,
+    attributes,
+)
 
 __all__ = [
     "MARKER",
@@ -105,6 +115,102 @@ _UNFOLLOWED: Final = frozenset(b"rb rp rt rtc".split())
 _ANCESTRY_WATCH: Final = Watch.of(
     _ANCESTRY | _UNFOLLOWED | {b"col", b"colgroup"}, _ANCESTRY | {b"col", b"colgroup"}
 )
+# Elements that cannot hold a heading (void, text, or followed by the tokenizer: closed by
+# the time a heading in the HTML body opens), whatever their attributes.
+_HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
+# Where an element may keep its content from being shown: a ``hidden`` or ``popover``
+# attribute, a ``style`` attribute, a <dialog> or <details> (attribute names are not
+# decoded, and may follow a quoted value directly). Tags where it may occur are reported to
+# the ancestor reader whatever their name, and read exactly.
+_MAY_HIDE = re.compile(
+    rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
+    rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
+    rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS])"
+)
+_NAME_BEFORE: Final = frozenset(b"\t\n\f\r /\"'")
+_NAME_AFTER: Final = frozenset(b"\t\n\f\r />=")
+_EQUALS = re.compile(rb"[\t\n\f\r ]*=")
+
+
+def _may_hide(data: bytes) -> bool:
+    """Whether :data:`_MAY_HIDE` occurs in ``data``, told at the speed of ``bytes.find``
+    (the pattern's search tries it at every space of a page)."""
+    low = data.lower()
+    if b"<dialog" in low or b"<details" in low:
+        return True
+    for word in (b"hidden", b"popover", b"style"):
+        at = low.find(word)
+        while at >= 0:
+            if at and low[at - 1] in _NAME_BEFORE:
+                after = at + len(word)
+                if word == b"style":
+                    if _EQUALS.match(low, after):
+                        return True
+                elif after == len(low) or low[after] in _NAME_AFTER:
+                    return True
+            at = low.find(word, at + 1)
+    return False
+
+
+_DISPLAY_NONE = re.compile(
+    r"(?:^|;)[\t\n\f\r ]*display[\t\n\f\r ]*:[\t\n\f\r ]*none[\t\n\f\r ]*"
+    r"(?:![\t\n\f\r ]*important[\t\n\f\r ]*)?(?:;|$)",
+    re.IGNORECASE,
+)
+
+
+def _hides(name: bytes, tag: bytes) -> bool:
+    """Whether the element this start tag opens keeps its content from being shown, as a
+    browser renders it without scripts or page styles: a ``hidden`` attribute (any value,
+    ``until-found`` too), a ``popover`` (shown only when opened), an inline ``display:
+    none``, a ``<dialog>`` or a ``<details>`` not ``open`` (the details' summary aside)."""
+    found = attributes(tag)
+    if b"hidden" in found or b"popover" in found:
+        return True
+    style = found.get(b"style")
+    if style and _DISPLAY_NONE.search(style):
+        return True
+    return name in (b"dialog", b"details") and b"open" not in found
+
+
+class _Hidden(bytes):
+    """An element on the ancestor stack that keeps its content from being shown (equal to
+    its name, as any other entry is)."""
+
+    __slots__ = ()
+
+
+class _Folded(_Hidden):
+    """A ``<details>`` not open: only its summary is shown."""
+
+    __slots__ = ()
+
+
+def _entry(name: bytes, tag: bytes | None) -> bytes:
+    """What goes on the ancestor stack for a start tag (one too long to read may hide)."""
+    if tag is None:
+        return _Hidden(name)
+    if name not in (b"dialog", b"details") and not _may_hide(tag):
+        return name  # the usual case, told without reading the attributes
+    if not _hides(name, tag):
+        return name
+    if name == b"details" and b"open" not in attributes(tag) and not _hides(b"", tag):
+        return _Folded(name)
+    return _Hidden(name)
+
+
+def _hidden_in(stack: list[bytes]) -> bool:
+    """Whether something open on ``stack`` (outermost first) hides what is in it."""
+    for k, element in enumerate(stack):
+        if isinstance(element, _Folded):
+            if k + 1 < len(stack) and stack[k + 1] == b"summary":
+                continue  # in the details' summary, which is shown
+            return True
+        if isinstance(element, _Hidden):
+            return True
+    return False
+
+
 # The table insertion modes, by the innermost part of a table open.
 _MODE_OF: Final = {
     b"table": "table",
@@ -323,10 +429,11 @@ class AfterHeading(_AtBodyStartUnlessFound):
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
         self._open: list[bytes] | None = None  # the open <h1> and the elements inside it
-        # The body's bytes before the <h1> (held from the body start: offset to offset + this),
-        # read for what is open around it only when a tag could close it from outside.
-        self._before: int | None = None
-        self._around: list[bytes] | None = None  # those ancestors, once read
+        # What is open around each <h1> start tag, read from the held body bytes before it
+        # (from the body start: offset to offset + _read so far), and around the heading.
+        self._reader: _AncestorReader | None = None
+        self._upto = 0  # the held bytes read (or looked at) so far, from the body start
+        self._around: list[bytes] | None = None
         self._unknown = False  # what is open around the heading cannot be told
 
     def watch(self) -> Watch:
@@ -338,11 +445,8 @@ class AfterHeading(_AtBodyStartUnlessFound):
         tok = self.host.tokenizer
         stack = self._open
         if stack is None:
-            if name == b"h1" and not is_end and tok.in_html_body:
+            if name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
                 self._open = [b"h1"]
-                at = self.host.held_at(data, start)
-                if at is not None and self.offset is not None:
-                    self._before = at - self.offset
             return
         if tok.foreign or tok.template or tok.select:
             # Inside the heading, but not HTML content of it (a </h1> there is not), unless
@@ -475,17 +579,58 @@ class AfterHeading(_AtBodyStartUnlessFound):
         return "body"
 
     def _ancestors(self, data: bytes, at: int) -> list[bytes] | None:
-        """What is open around the heading (of :data:`_ANCESTRY`, outermost first), read once
-        from the held bytes before it (the tag at ``data[at]`` asks); None when that cannot
-        be told."""
+        """What is open around the heading (of :data:`_ANCESTRY`, outermost first), read
+        from the held bytes before it once a tag asks (the tag at ``data[at]``); None when
+        that cannot be told."""
         if self._around is None and not self._unknown:
             region = None
-            if self._before is not None and self.offset is not None:
-                start = self.offset
-                region = self.host.held(data, at, start, start + self._before)
-            self._around = _read_ancestors(region) if region is not None else None
-            self._unknown = self._around is None
-        return self._around
+            if self.offset is not None:
+                region = self.host.held(data, at, self.offset, self.offset + self._upto)
+            if region is None:
+                self._unknown = True
+            else:
+                reader = _AncestorReader()
+                reader.read(region)
+                self._keep(reader)
+        return None if self._unknown else self._around
+
+    def _keep(self, reader: _AncestorReader) -> None:
+        """Keep what ``reader``, which has read up to the end of the heading's start tag,
+        found open around the heading."""
+        stack = reader.stack
+        self._unknown = reader.lost or not stack or stack[-1] != b"h1"
+        self._around = None if self._unknown else stack[:-1]
+
+    def _shown(self, data: bytes, end: int, tag: bytes | None) -> bool:
+        """Whether the ``<h1>`` whose start tag ends before ``data[end]`` is shown, as far as
+        the markup tells: neither it nor an element open around it hides its content (see
+        :func:`_hides`). A heading that is not, or may not be, is not the page's headline,
+        and a notice after it would be hidden with it: the next one is looked for.
+
+        What is open around it is read from the held bytes (each byte once, up to and with
+        its start tag) only once something in them may hide: else nothing does, and it is
+        read, if ever, when a tag could close the heading from outside."""
+        if tag is None or (_may_hide(tag) and _hides(b"h1", tag)) or self.offset is None:
+            return False
+        position = self.host.held_at(data, end)
+        if position is None:
+            return False
+        upto = position - self.offset
+        region = self.host.held(data, end, self.offset + self._upto, self.offset + upto)
+        if region is None:
+            return False
+        reader = self._reader
+        if reader is None:
+            if not _may_hide(region):
+                self._upto = upto
+                return True
+            reader = self._reader = _AncestorReader()
+        reader.read(region)
+        self._upto = upto
+        if reader.uncertain or (reader.hid and (reader.lost or _hidden_in(reader.stack))):
+            return False
+        self._keep(reader)
+        return True
 
 
 def _in_scope(
@@ -525,18 +670,33 @@ class _AncestorReader(QuietSink):
 
     def __init__(self) -> None:
         self.stack: list[bytes] = []
+        """What is open, outermost first (:class:`_Hidden` entries hide their content)."""
         self.lost = False
+        self.hid = False
+        """An element that hides its content was met (open or not now)."""
+        self.uncertain = False
+        """An element that hides its content and is not followed here was met: whether it
+        is still open cannot be told."""
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
+        self.tokenizer.probe = _MAY_HIDE
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.tokenizer
-        if self.lost:
-            return
         if tok.foreign or tok.template or tok.select:
             if is_end and name in _ANCESTRY and tok.leaves_foreign(name):
                 self.lost = True  # read by HTML rules outside, which are not followed there
+            return
+        watched = _ANCESTRY_WATCH.ends if is_end else _ANCESTRY_WATCH.starts
+        if name not in watched:  # reported for the probe, or too long to read
+            if not is_end and name not in _HOLD_NOTHING and (tag is None or _hides(name, tag)):
+                self.hid = self.uncertain = True
+            return
+        if not is_end:
+            name = _entry(name, tag)
+            self.hid = self.hid or isinstance(name, _Hidden)
+        if self.lost:
             return
         if is_end and name in (b"col", b"colgroup"):
             return  # a column group closes at the next other tag: nothing stays open
@@ -621,28 +781,27 @@ class _AncestorReader(QuietSink):
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if name is None or name in _ANCESTRY or name in _UNFOLLOWED:
             self.lost = True
+        if not is_end and name not in _HOLD_NOTHING:
+            self.hid = self.uncertain = True  # its attributes are not read: it may hide
 
     def on_doubt(self, data: bytes, at: int, reason: str) -> None:
         self.lost = True
 
-
-def _read_ancestors(region: bytes) -> list[bytes] | None:
-    """What of :data:`_ANCESTRY` is open at the end of ``region`` (the body's bytes before
-    the heading, from the body start), outermost first; None when that cannot be told."""
-    reader = _AncestorReader()
-    tok = reader.tokenizer
-    consumed = tok.scan(region, 0, True)
-    if (
-        reader.lost
-        or consumed != len(region)
-        or tok.state != 0
-        or tok.foreign
-        or tok.template
-        or tok.select
-        or tok.lost
-    ):
-        return None
-    return reader.stack
+    def read(self, region: bytes) -> None:
+        """Read on through ``region``: the body's bytes from where the last read stopped up
+        to the end of a heading's start tag (so, ending in markup, in the HTML body)."""
+        tok = self.tokenizer
+        consumed = tok.scan(region, 0, False)
+        if (
+            consumed != len(region)
+            or tok.state != 0
+            or tok.foreign
+            or tok.template
+            or tok.select
+            or tok.lost
+        ):
+            # Not where the page's own reading is: nothing more can be told.
+            self.lost = self.hid = self.uncertain = True
 
 
 @register
