@@ -497,3 +497,44 @@ def test_an_after_heading_notice_is_shown_where_the_first_heading_is_hidden(
     assert where["firstShown"] in ("t", None)  # the page is what the test says it is
     expected = "body start" if b"<span hidden>" in doc or b"id=t" not in doc else "after #t"
     assert where["place"] == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        (b"<div hidden><!-- compliance:notices --></div><p>x</p>", "body start"),
+        (b"<dialog><p>a<!-- compliance:notices -->b</p></dialog><p>x</p>", "body start"),
+        (
+            b"<div hidden><!-- compliance:notices --></div><main id=m><!-- compliance:notices -->"
+            b"</main>",
+            "in #m",
+        ),
+        (b"<details open id=m><!-- compliance:notices --></details>", "in #m"),
+    ],
+)
+def test_a_marker_notice_is_shown_where_the_marker_is_hidden(
+    browser: Any, doc: bytes, expected: str
+) -> None:
+    """A marker in an element Chromium does not show is passed over: the notice is shown,
+    at the next marker that is (in #m), or at the body start."""
+    from compliance.html.injector import Injector
+
+    snippet = '<aside class="compliance-notice">Notice</aside>'
+    injector = Injector(lambda page: {"marker": snippet}, charset="utf-8")
+    out = injector.feed(b"<!doctype html><body>" + doc) + injector.finish()
+    assert injector.inserted_placements == ["marker"]
+    page = _served(browser, out, "text/html; charset=utf-8")
+    try:
+        where = page.evaluate(
+            """() => {
+                const notice = document.querySelector('aside.compliance-notice');
+                return {
+                    visible: notice.checkVisibility(),
+                    place: document.body.firstElementChild === notice ? 'body start'
+                        : notice.parentElement.id === 'm' ? 'in #m' : 'other',
+                };
+            }"""
+        )
+    finally:
+        page.context.close()
+    assert where == {"visible": True, "place": expected}

@@ -357,6 +357,25 @@ def test_after_heading_goes_after_the_first_heading_a_browser_shows(doc: str) ->
     assert injector.inserted_placements == ["after_heading"]
 
 
+M = "<!-- compliance:notices -->"
+HIDDEN_MARKERS = [
+    pytest.param(f"<body>{{N}}<div hidden>{M}</div><p>x</p>", id="in-a-hidden-div"),
+    pytest.param(f"<body><div hidden>{M}</div><main>{M}{{N}}</main>", id="the-next-is-shown"),
+    pytest.param(f"<body>{{N}}<dialog><p>a{M}b</p></dialog>", id="in-a-paragraph-in-a-dialog"),
+    pytest.param(f"<body><details open>{M}{{N}}</details>", id="open-details"),
+    pytest.param(f"<body><div hidden></div><p>a{M}b</p>{{N}}", id="hidden-div-closed-before"),
+    pytest.param(f"<body>{{N}}<b hidden>{M}</b>", id="unfollowed-hider"),
+]
+
+
+@pytest.mark.parametrize("doc", HIDDEN_MARKERS)
+def test_a_marker_the_browser_does_not_show_is_passed_over(doc: str) -> None:
+    source = doc.replace("{N}", "")
+    out, injector = inject_every_split(source.encode(), "marker")
+    assert out.decode() == doc.replace("{N}", N)
+    assert injector.inserted_placements == ["marker"]
+
+
 def test_after_heading_reads_each_byte_before_the_heading_once() -> None:
     """Many hidden headings cost what one does: what is open around each is read on from
     where the last read stopped (a page of 2,000 of them, split at every 7 bytes)."""

@@ -22,7 +22,8 @@ here (with ``@register``), its tests and its documentation.
     hold limit is hit, or where the heading's end cannot be told, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
-    inside it does not matter); held from the body start until then. Inside an open ``<p>``
+    inside it does not matter) that is shown (not in a hidden element, as for
+    ``after_heading``); held from the body start until then. Inside an open ``<p>``
     (the notice would close it, and move what follows the marker out of it), where the
     paragraph ends: after its ``</p>``, or before the tag that closes it. Without a marker,
     or when the hold limit is hit, or in a paragraph left open to the end, at the body start.
@@ -403,6 +404,33 @@ class BodyStart(Strategy):
 class _AtBodyStartUnlessFound(Strategy):
     """Held from the body start, where the snippet goes if its place is never found."""
 
+    _reader: _AncestorReader | None = None  # what is open in the body, once worth reading
+    _upto = 0  # the held bytes read (or looked at) so far, from the body start
+
+    def _hidden_at(self, data: bytes, end: int) -> bool:
+        """Whether a snippet before ``data[end]`` (in the HTML body, after markup) may be
+        hidden: an element open there hides its content (see :func:`_hides`), or one that
+        may is not followed. Reads the held bytes from the body start, each byte once, and
+        only once something in them may hide (:attr:`_reader` stays None until then)."""
+        if self.offset is None:
+            return True
+        position = self.host.held_at(data, end)
+        if position is None:
+            return True
+        upto = position - self.offset
+        region = self.host.held(data, end, self.offset + self._upto, self.offset + upto)
+        if region is None:
+            return True
+        reader = self._reader
+        if reader is None:
+            if not _may_hide(region):
+                self._upto = upto
+                return False
+            reader = self._reader = _AncestorReader()
+        reader.read(region)
+        self._upto = upto
+        return reader.uncertain or (reader.hid and (reader.lost or _hidden_in(reader.stack)))
+
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
 
@@ -429,10 +457,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
         self._open: list[bytes] | None = None  # the open <h1> and the elements inside it
-        # What is open around each <h1> start tag, read from the held body bytes before it
-        # (from the body start: offset to offset + _read so far), and around the heading.
-        self._reader: _AncestorReader | None = None
-        self._upto = 0  # the held bytes read (or looked at) so far, from the body start
+        # What is open around the heading (read up to the end of its start tag).
         self._around: list[bytes] | None = None
         self._unknown = False  # what is open around the heading cannot be told
 
@@ -605,31 +630,13 @@ class AfterHeading(_AtBodyStartUnlessFound):
         """Whether the ``<h1>`` whose start tag ends before ``data[end]`` is shown, as far as
         the markup tells: neither it nor an element open around it hides its content (see
         :func:`_hides`). A heading that is not, or may not be, is not the page's headline,
-        and a notice after it would be hidden with it: the next one is looked for.
-
-        What is open around it is read from the held bytes (each byte once, up to and with
-        its start tag) only once something in them may hide: else nothing does, and it is
-        read, if ever, when a tag could close the heading from outside."""
-        if tag is None or (_may_hide(tag) and _hides(b"h1", tag)) or self.offset is None:
+        and a notice after it would be hidden with it: the next one is looked for."""
+        if tag is None or (_may_hide(tag) and _hides(b"h1", tag)):
             return False
-        position = self.host.held_at(data, end)
-        if position is None:
+        if self._hidden_at(data, end):
             return False
-        upto = position - self.offset
-        region = self.host.held(data, end, self.offset + self._upto, self.offset + upto)
-        if region is None:
-            return False
-        reader = self._reader
-        if reader is None:
-            if not _may_hide(region):
-                self._upto = upto
-                return True
-            reader = self._reader = _AncestorReader()
-        reader.read(region)
-        self._upto = upto
-        if reader.uncertain or (reader.hid and (reader.lost or _hidden_in(reader.stack))):
-            return False
-        self._keep(reader)
+        if self._reader is not None:  # else read when a tag could close it from outside
+            self._keep(self._reader)
         return True
 
 
@@ -827,6 +834,8 @@ class Marker(_AtBodyStartUnlessFound):
         if data[start + 4 : stop].strip(_WS) != b"compliance:notices":
             return
         if self.host.tokenizer.in_html_body:
+            if self._hidden_at(data, end):
+                return  # a notice here would be hidden: the next marker, or the body start
             if self._p == []:
                 self._waiting = True
             else:
