@@ -287,6 +287,11 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("GB", "ENG"), "/corner/skip", "fr", "*/*"),  # the origin opts out: no notice
         (("GB", "ENG"), "/corner/blocked", None, "*/*"),  # no withholding rule's headers
         (("GB", "ENG"), "/fallback/p", None, "*/*"),  # no heading, no marker: at the start
+        # Headings and markers the browser does not show are passed over.
+        (("US", "WA"), "/hidden/p", None, "*/*"),
+        (("SE", "E"), "/hidden/p", None, "*/*"),
+        (("US", "WA"), "/hidden-only/p", None, "*/*"),
+        (("SE", "E"), "/hidden-only/p", None, "*/*"),
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(

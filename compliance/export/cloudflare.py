@@ -16,6 +16,7 @@ from typing import Any
 from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
+from compliance.html.tokenizer import VOID
 
 from . import Export
 from .plan import (
@@ -130,6 +131,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
         "tagged": any(rule.tags for rule in plan.rules),
         "placements": list(PLACEMENTS),
+        # Elements without content (no end tag): nothing in them can be hidden.
+        "void": sorted(name.decode("ascii") for name in VOID),
     }
 
 

@@ -466,7 +466,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                 Omission(
                     rule.id,
                     f"placement {rule.notice.placement}: sub_filter puts the notice after the "
-                    f"first `{target}` but cannot fall back to body_start when there is none",
+                    f"first `{target}`, even one in a hidden element (the library passes such "
+                    "over for one that is shown), and cannot fall back to body_start when "
+                    "there is none",
                     "exported without the fallback",
                 )
             )

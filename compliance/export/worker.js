@@ -429,6 +429,76 @@ function fromBinaryString(text) {
   return out;
 }
 
+// What keeps its content from being shown, as a browser shows the page without scripts or
+// page styles (the library's reading, compliance.html.placements._hides): a hidden or
+// popover attribute, an inline display: none, a dialog or details not open (the details'
+// summary aside). Followed through the page with the rewriter, whose end tags close them;
+// returns whether what comes now is hidden.
+const HIDING = "[hidden], [popover], [style], dialog, details";
+const HTML_NAMESPACE = "http://www.w3.org/1999/xhtml";
+const VOID = new Set(DATA.void);
+const DISPLAY_NONE =
+  /(?:^|;)[\t\n\f\r ]*display[\t\n\f\r ]*:[\t\n\f\r ]*none[\t\n\f\r ]*(?:![\t\n\f\r ]*important[\t\n\f\r ]*)?(?:;|$)/i;
+
+function followHiding(rewriter) {
+  const open = []; // what hides, innermost last: {folded: a details not open, summaries}
+  rewriter.on(HIDING, {
+    element(element) {
+      // HTML elements with content only (a foreign element may close itself with "/>").
+      const name = element.tagName.toLowerCase();
+      if (element.namespaceURI !== HTML_NAMESPACE || VOID.has(name)) return;
+      const style = element.getAttribute("style");
+      const hidden = element.hasAttribute("hidden") || element.hasAttribute("popover")
+        || (style !== null && DISPLAY_NONE.test(style))
+        || (name === "dialog" && !element.hasAttribute("open"));
+      const folded = !hidden && name === "details" && !element.hasAttribute("open");
+      if (!hidden && !folded) return;
+      const entry = { folded, summaries: 0 };
+      open.push(entry);
+      element.onEndTag(() => {
+        const at = open.lastIndexOf(entry);
+        if (at >= 0) open.splice(at, 1);
+      });
+    },
+  });
+  rewriter.on("details:not([open]) > summary", {
+    element(element) {
+      const top = open[open.length - 1];
+      if (top === undefined || !top.folded) return;
+      top.summaries += 1;
+      element.onEndTag(() => { top.summaries -= 1; });
+    },
+  });
+  return () => open.some((entry) => !entry.folded || entry.summaries === 0);
+}
+
+// Whether the page has a heading and a marker that are shown (in the body), read as the
+// edit reads them: else their notices go at the body start.
+async function shownPlaces(page) {
+  const found = { heading: false, marker: false };
+  let bodySeen = false;
+  let headingSeen = false;
+  const rewriter = new HTMLRewriter().on("body", { element() { bodySeen = true; } });
+  const hidden = followHiding(rewriter);
+  rewriter
+    .on("h1", {
+      element(element) {
+        if (headingSeen || !bodySeen || hidden()) return;
+        headingSeen = true;
+        element.onEndTag(() => { found.heading = true; });
+      },
+    })
+    .onDocument({
+      comments(comment) {
+        if (bodySeen && !hidden() && /^\s*compliance:notices\s*$/.test(comment.text)) {
+          found.marker = true;
+        }
+      },
+    });
+  await rewriter.transform(new Response(page)).arrayBuffer();
+  return found;
+}
+
 async function inject(response, decision, where, request) {
   const bytes = new Uint8Array(await response.arrayBuffer());
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
@@ -465,8 +535,12 @@ async function inject(response, decision, where, request) {
     }
   }
   locationHeaders(headers, decision, request, false, consulted);
-  const hasMarker = MARKER.test(text);
-  const hasHeading = /<\/h1\s*>/i.test(text);
+  const page = ascii ? text : bytes;
+  let hasMarker = false;
+  let hasHeading = false;
+  if ((parts.marker && MARKER.test(text)) || (parts.after_heading && /<\/h1\s*>/i.test(text))) {
+    ({ heading: hasHeading, marker: hasMarker } = await shownPlaces(page));
+  }
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -484,7 +558,9 @@ async function inject(response, decision, where, request) {
   };
   let bodySeen = false;
   let headingDone = false;
-  const rewriter = new HTMLRewriter()
+  const rewriter = new HTMLRewriter();
+  const hidden = followHiding(rewriter);
+  rewriter
     .on("body", {
       element(element) {
         if (bodySeen) return;
@@ -499,7 +575,7 @@ async function inject(response, decision, where, request) {
     })
     .on("h1", {
       element(element) {
-        if (headingDone || !bodySeen) return;
+        if (headingDone || !bodySeen || hidden()) return;
         headingDone = true;
         element.onEndTag((end) => {
           const html = place("after_heading");
@@ -509,7 +585,7 @@ async function inject(response, decision, where, request) {
     })
     .onDocument({
       comments(comment) {
-        if (bodySeen && /^\s*compliance:notices\s*$/.test(comment.text)) {
+        if (bodySeen && !hidden() && /^\s*compliance:notices\s*$/.test(comment.text)) {
           const html = place("marker");
           if (html) comment.after(html, { html: true });
         }

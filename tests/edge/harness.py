@@ -279,6 +279,19 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         return [data]
     if path.startswith("/fallback/"):
         body = PAGE.replace("<h1>Headline</h1><!-- compliance:notices -->", "")
+    if path.startswith("/hidden/"):
+        # A heading and a marker the browser does not show come first: passed over.
+        hidden = (
+            "<div hidden><h1>Menu</h1><!-- compliance:notices --></div>"
+            '<dialog><h1>Sign in</h1></dialog><header style="display: none"><h1>S</h1></header>'
+            "<details><summary>More</summary><h1>Less</h1><!-- compliance:notices --></details>"
+        )
+        body = PAGE.replace("<body>", "<body>" + hidden)
+    if path.startswith("/hidden-only/"):
+        # No heading or marker is shown: their notices go at the body start.
+        body = PAGE.replace("<h1>", "<h1 hidden>").replace(
+            "<!-- compliance:notices -->", "<dialog><!-- compliance:notices --></dialog>"
+        )
     if path.startswith("/corner/skip"):
         headers.append(("X-Compliance-Skip", "1"))  # the per-response opt-out of notices
     if path == "/corner/cache":
