@@ -51,7 +51,13 @@ _HTML5LIB_HEAD_TEMPLATE = (
     "html5lib 1.1 does not close a head <template> whose content left a <table>, <object> or "
     "<span> open (the corpus's expected tree does), so it puts the body inside the template"
 )
+_HTML5LIB_FOREIGN_P = (
+    "html5lib 1.1 keeps <svg> or <math> open at a </p> or </br> end tag; the Standard (and "
+    "the corpus's expected tree, and Chromium) closes it there, as the injector reads it: "
+    "the notice at the end is in the body, in html5lib's tree inside the foreign element"
+)
 KNOWN_EXCEPTIONS: dict[tuple[str, int, str], str] = {
+    **{("tests26.dat", index, "body_end"): _HTML5LIB_FOREIGN_P for index in (16, 17, 18, 19)},
     ("template.dat", 41, "body_start"): _HTML5LIB_TEMPLATE_FRAMESET,
     ("template.dat", 41, "body_end"): _HTML5LIB_TEMPLATE_FRAMESET,
     ("template.dat", 41, "marker"): _HTML5LIB_TEMPLATE_FRAMESET,

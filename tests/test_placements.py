@@ -969,3 +969,26 @@ def test_cut_ends_the_document_where_the_input_stopped(sent: bytes, expected: by
     assert out == expected
     assert injector.finish() == b""
     assert injector.feed(b"more") == b""
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        ("<body><svg><g></p>{M}x", "<body><svg><g></p>{M}{N}x"),
+        ("<body><math><mi>a</mi></br>{M}x", "<body><math><mi>a</mi></br>{M}{N}x"),
+        # At an integration point the end tag is read by HTML rules: still in foreign
+        # content, where no marker counts (the body start).
+        (
+            "<body><svg><foreignObject></p>{M}</foreignObject></svg>",
+            "<body>{N}<svg><foreignObject></p>{M}</foreignObject></svg>",
+        ),
+        ("<body><math><mi></p>{M}</mi></math>", "<body>{N}<math><mi></p>{M}</mi></math>"),
+    ],
+)
+def test_a_p_or_br_end_tag_ends_foreign_content(doc: str, expected: str) -> None:
+    """As in the HTML Standard and Chromium (html5lib 1.1 keeps the <svg> open): the marker
+    after it is in the HTML body."""
+    source = doc.replace("{M}", M)
+    out, injector = inject_every_split(source.encode(), "marker")
+    assert out.decode() == expected.replace("{M}", M).replace("{N}", N)
+    assert injector.inserted_placements == ["marker"]

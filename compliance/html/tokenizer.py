@@ -83,6 +83,9 @@ _BREAKOUT = frozenset(
     b" img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u"
     b" ul var".split()
 )
+# End tags that end the foreign content they appear in, as start tags of _BREAKOUT do (the
+# HTML Standard since 2023, and browsers; html5lib 1.1 keeps the foreign content open).
+_BREAKOUT_ENDS = frozenset((b"p", b"br"))
 _MATHML_TEXT_IP = frozenset(b"mi mo mn ms mtext".split())
 _SVG_HTML_IP = frozenset(b"foreignobject desc title".split())
 # Start tags honoured inside <select> (html5lib's "in select" mode); the rest are dropped.
@@ -757,7 +760,11 @@ class Tokenizer:
     ) -> None:
         self_closing = tag is not None and tag.endswith(b"/>")
         left = False
-        if self.foreign and not is_end and self.in_foreign and self._breaks_out(name, tag):
+        if self.foreign and (
+            self.foreign_rules and name in _BREAKOUT_ENDS
+            if is_end
+            else self.in_foreign and self._breaks_out(name, tag)
+        ):
             self.left = self._leave_foreign()
             left = True
         watch = self.watch
