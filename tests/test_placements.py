@@ -185,8 +185,8 @@ AFTER_HEADING = [
         "<body><h1>Title</div>x</h1>y", "<body><h1>Title</div>x</h1>{N}y", id="div-end-with-no-div"
     ),
     pytest.param(
-        "<body><div><object><h1>T</div>x</h1>y",
-        "<body><div><object><h1>T</div>x</h1>{N}y",
+        "<body><div><marquee><h1>T</div>x</h1>y",
+        "<body><div><marquee><h1>T</div>x</h1>{N}y",
         id="div-around-out-of-scope",
     ),
     pytest.param(
@@ -336,6 +336,8 @@ HIDDEN_HEADINGS = [
         "<body><div hidden></div><table><tr><td><h1>T</h1>{N}</table>",
         id="hidden-div-closed-before",
     ),
+    # Fallback content: shown only where the object cannot be (not known from the page).
+    pytest.param("<body><object data=a.pdf><h1>F</h1></object><h1>T</h1>{N}", id="object-fallback"),
     # Not the heading's ancestors: an attribute value, a closed <svg>, a void element.
     pytest.param(
         '<body><p title="hidden">x</p><img hidden src=x><svg style="display:none"><path/>'

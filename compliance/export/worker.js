@@ -432,9 +432,9 @@ function fromBinaryString(text) {
 // What keeps its content from being shown, as a browser shows the page without scripts or
 // page styles (the library's reading, compliance.html.placements._hides): a hidden or
 // popover attribute, an inline display: none, a dialog or details not open (the details'
-// summary aside). Followed through the page with the rewriter, whose end tags close them;
+// summary aside), the fallback content of an object or applet. Followed through the page with the rewriter, whose end tags close them;
 // returns whether what comes now is hidden.
-const HIDING = "[hidden], [popover], [style], dialog, details";
+const HIDING = "[hidden], [popover], [style], dialog, details, object, applet";
 const HTML_NAMESPACE = "http://www.w3.org/1999/xhtml";
 const VOID = new Set(DATA.void);
 const DISPLAY_NONE =
@@ -450,7 +450,8 @@ function followHiding(rewriter) {
       const style = element.getAttribute("style");
       const hidden = element.hasAttribute("hidden") || element.hasAttribute("popover")
         || (style !== null && DISPLAY_NONE.test(style))
-        || (name === "dialog" && !element.hasAttribute("open"));
+        || (name === "dialog" && !element.hasAttribute("open"))
+        || name === "object" || name === "applet"; // fallback content: maybe not shown
       const folded = !hidden && name === "details" && !element.hasAttribute("open");
       if (!hidden && !folded) return;
       const entry = { folded, summaries: 0 };

@@ -120,14 +120,18 @@ _ANCESTRY_WATCH: Final = Watch.of(
 # the time a heading in the HTML body opens), whatever their attributes.
 _HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
 # Where an element may keep its content from being shown: a ``hidden`` or ``popover``
-# attribute, a ``style`` attribute, a <dialog> or <details> (attribute names are not
+# attribute, a ``style`` attribute, a <dialog>, <details>, <object> or <applet> (names are not
 # decoded, and may follow a quoted value directly). Tags where it may occur are reported to
 # the ancestor reader whatever their name, and read exactly.
 _MAY_HIDE = re.compile(
     rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
     rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
-    rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS])"
+    rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS]"
+    rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT])"
 )
+# Elements whose content is fallback, shown only where what they embed cannot be (the
+# page cannot tell): a heading there may be hidden.
+_FALLBACK: Final = frozenset((b"object", b"applet"))
 _NAME_BEFORE: Final = frozenset(b"\t\n\f\r /\"'")
 _NAME_AFTER: Final = frozenset(b"\t\n\f\r />=")
 _EQUALS = re.compile(rb"[\t\n\f\r ]*=")
@@ -137,7 +141,7 @@ def _may_hide(data: bytes) -> bool:
     """Whether :data:`_MAY_HIDE` occurs in ``data``, told at the speed of ``bytes.find``
     (the pattern's search tries it at every space of a page)."""
     low = data.lower()
-    if b"<dialog" in low or b"<details" in low:
+    if any(b"<" + name in low for name in (b"dialog", b"details", *_FALLBACK)):
         return True
     for word in (b"hidden", b"popover", b"style"):
         at = low.find(word)
@@ -189,7 +193,7 @@ class _Folded(_Hidden):
 
 def _entry(name: bytes, tag: bytes | None) -> bytes:
     """What goes on the ancestor stack for a start tag (one too long to read may hide)."""
-    if tag is None:
+    if tag is None or name in _FALLBACK:
         return _Hidden(name)
     if name not in (b"dialog", b"details") and not _may_hide(tag):
         return name  # the usual case, told without reading the attributes
