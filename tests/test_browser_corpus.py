@@ -217,6 +217,14 @@ REGRESSIONS = [
     "<body><svg></p><nav hidden><ul><li><h1>L</h1></ul></nav><h1>T</h1>x",
     "<body><math><mi>x</mi></br><div hidden><!-- compliance:notices --></div><p>y",
     "<body><svg><foreignObject></p><div hidden><h1>L</h1></div></foreignObject></svg><h1>T</h1>",
+    # What the tokenizer does not follow (a </table> closing <math> by HTML rules) hides
+    # nothing from the placements: a hidden heading in it counts as one that may be shown.
+    "<!DOCTYPE html><body><table><caption><math><mi>foo<h1 hidden>W</h1></mi>baz</table>"
+    "<details><summary>S</summary><h1>X</h1><!-- compliance:notices --></details><p>quux",
+    "<div><svg></div>a<header style='color:red; display: none'><h1>S</h1></header>x",
+    # A datalist's content is not rendered.
+    "<!DOCTYPE html><datalist><details><summary><h1>Y</h1><!-- compliance:notices -->"
+    "</summary></details><option>foo</datalist>bar",
     # After </head> a <noscript> starts the body.
     "<head><title>T</title></head>\n<noscript><p>js off</p></noscript><h1>T</h1><p>x",
 ]

@@ -348,6 +348,18 @@ HIDDEN_HEADINGS = [
     # around a later heading is not told, so the notice goes at the body start.
     pytest.param("<body>{N}<span hidden>x</span><h1>T</h1><p>y</p>", id="unfollowed-hider"),
     pytest.param("<body>{N}<div hidden><h1>Menu</h1></div><p>y</p>", id="no-shown-heading"),
+    pytest.param("<body>{N}<datalist><h1>Y</h1></datalist><p>y</p>", id="datalist"),
+    # Where what is open cannot be followed (a </table> closing <math> by HTML rules), a
+    # hidden element met anywhere before, even in foreign content, may be around it.
+    pytest.param(
+        "<body>{N}<table><caption><math><mi>a<h1 hidden>W</h1></mi>b</table>"
+        "<details><summary>S</summary><h1>X</h1></details><p>q",
+        id="lost-with-a-hider-in-foreign-content",
+    ),
+    pytest.param(
+        "<body>{N}<div><svg></div>a<header style='display: none'><h1>S</h1></header>",
+        id="closed-by-html-rules-in-svg",
+    ),
 ]
 
 
@@ -400,6 +412,32 @@ def test_after_heading_reads_each_byte_before_the_heading_once() -> None:
     assert out == doc.replace(b"<h1>T</h1>", b"<h1>T</h1>" + N.encode())
     assert len(reads) == 2001
     assert sum(reads) == len(hidden) + len(b"<h1>")  # from the body start to the last <h1>
+
+
+@pytest.mark.parametrize(
+    "start", ["<span hidden>x</span>", "<div hidden>" * 600], ids=["unfollowed", "lost"]
+)
+def test_what_is_open_is_no_longer_read_once_anything_may_be_hidden(start: str) -> None:
+    """After a hidden element the reader does not follow, or one it can no longer tell
+    closed (nested past its depth), every later heading may be hidden: reading stops there
+    instead of going on through the page (at most the hold limit) for every heading."""
+    later = "<div hidden><h1>M</h1></div>" * 500 + "<h1>T</h1><p>x</p>"
+    doc = ("<body>" + start + later).encode()
+    follows: list[bytes] = []
+    original = placements._AncestorReader._follow
+
+    def counting(self: Any, name: bytes, is_end: bool, tag: bytes | None) -> None:
+        follows.append(name)
+        original(self, name, is_end, tag)
+
+    placements._AncestorReader._follow = counting  # type: ignore[method-assign]
+    try:
+        injector = Injector(lambda page: {"after_heading": N})
+        out = injector.feed(doc) + injector.finish()
+    finally:
+        placements._AncestorReader._follow = original  # type: ignore[method-assign]
+    assert out == b"<body>" + N.encode() + doc[len(b"<body>") :]
+    assert len(follows) <= start.count("<") + 1
 
 
 def test_after_heading_hold_limit_falls_back_to_body_start() -> None:

@@ -434,7 +434,7 @@ function fromBinaryString(text) {
 // popover attribute, an inline display: none, a dialog or details not open (the details'
 // summary aside), the fallback content of an object or applet. Followed through the page with the rewriter, whose end tags close them;
 // returns whether what comes now is hidden.
-const HIDING = "[hidden], [popover], [style], dialog, details, object, applet";
+const HIDING = "[hidden], [popover], [style], dialog, details, object, applet, datalist";
 const HTML_NAMESPACE = "http://www.w3.org/1999/xhtml";
 const VOID = new Set(DATA.void);
 const DISPLAY_NONE =
@@ -451,7 +451,8 @@ function followHiding(rewriter) {
       const hidden = element.hasAttribute("hidden") || element.hasAttribute("popover")
         || (style !== null && DISPLAY_NONE.test(style))
         || (name === "dialog" && !element.hasAttribute("open"))
-        || name === "object" || name === "applet"; // fallback content: maybe not shown
+        || name === "object" || name === "applet" // fallback content: maybe not shown
+        || name === "datalist"; // (an <option>'s end tag may be implied: not followed)
       const folded = !hidden && name === "details" && !element.hasAttribute("open");
       if (!hidden && !folded) return;
       const entry = { folded, summaries: 0 };

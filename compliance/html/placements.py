@@ -120,18 +120,25 @@ _ANCESTRY_WATCH: Final = Watch.of(
 # the time a heading in the HTML body opens), whatever their attributes.
 _HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
 # Where an element may keep its content from being shown: a ``hidden`` or ``popover``
-# attribute, a ``style`` attribute, a <dialog>, <details>, <object> or <applet> (names are not
-# decoded, and may follow a quoted value directly). Tags where it may occur are reported to
-# the ancestor reader whatever their name, and read exactly.
+# attribute, a ``style`` attribute, a <dialog>, <details>, <object>, <applet>, <datalist>,
+# <option> or <optgroup> (attribute names are not decoded, and may follow a quoted value
+# directly). Tags where it may occur are reported to the ancestor reader whatever their
+# name, and read exactly.
 _MAY_HIDE = re.compile(
     rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
     rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
     rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS]"
-    rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT])"
+    rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT]"
+    rb"|[dD][aA][tT][aA][lL][iI][sS][tT]|[oO][pP][tT][iI][oO][nN]|[oO][pP][tT][gG][rR][oO][uU][pP])"
 )
 # Elements whose content is fallback, shown only where what they embed cannot be (the
 # page cannot tell): a heading there may be hidden.
 _FALLBACK: Final = frozenset((b"object", b"applet"))
+# Elements whose content is never rendered in the body (not followed to their end here).
+_NOT_RENDERED: Final = frozenset((b"datalist", b"option", b"optgroup"))
+_HIDING_STARTS: Final = tuple(
+    b"<" + name for name in (b"dialog", b"details", *_FALLBACK, *_NOT_RENDERED)
+)
 _NAME_BEFORE: Final = frozenset(b"\t\n\f\r /\"'")
 _NAME_AFTER: Final = frozenset(b"\t\n\f\r />=")
 _EQUALS = re.compile(rb"[\t\n\f\r ]*=")
@@ -141,7 +148,7 @@ def _may_hide(data: bytes) -> bool:
     """Whether :data:`_MAY_HIDE` occurs in ``data``, told at the speed of ``bytes.find``
     (the pattern's search tries it at every space of a page)."""
     low = data.lower()
-    if any(b"<" + name in low for name in (b"dialog", b"details", *_FALLBACK)):
+    if any(start in low for start in _HIDING_STARTS):
         return True
     for word in (b"hidden", b"popover", b"style"):
         at = low.find(word)
@@ -169,13 +176,20 @@ def _hides(name: bytes, tag: bytes) -> bool:
     browser renders it without scripts or page styles: a ``hidden`` attribute (any value,
     ``until-found`` too), a ``popover`` (shown only when opened), an inline ``display:
     none``, a ``<dialog>`` or a ``<details>`` not ``open`` (the details' summary aside)."""
-    found = attributes(tag)
+    return _hiding(name, attributes(tag)) is not None
+
+
+def _hiding(name: bytes, found: dict[bytes, str]) -> str | None:
+    """How an element with these attributes hides its content: ``"hidden"``, ``"folded"``
+    (a details not open: its summary is shown), or None."""
     if b"hidden" in found or b"popover" in found:
-        return True
+        return "hidden"
     style = found.get(b"style")
     if style and _DISPLAY_NONE.search(style):
-        return True
-    return name in (b"dialog", b"details") and b"open" not in found
+        return "hidden"
+    if name in (b"dialog", b"details") and b"open" not in found:
+        return "folded" if name == b"details" else "hidden"
+    return None
 
 
 class _Hidden(bytes):
@@ -197,11 +211,8 @@ def _entry(name: bytes, tag: bytes | None) -> bytes:
         return _Hidden(name)
     if name not in (b"dialog", b"details") and not _may_hide(tag):
         return name  # the usual case, told without reading the attributes
-    if not _hides(name, tag):
-        return name
-    if name == b"details" and b"open" not in attributes(tag) and not _hides(b"", tag):
-        return _Folded(name)
-    return _Hidden(name)
+    how = _hiding(name, attributes(tag))
+    return name if how is None else _Folded(name) if how == "folded" else _Hidden(name)
 
 
 def _hidden_in(stack: list[bytes]) -> bool:
@@ -416,8 +427,9 @@ class _AtBodyStartUnlessFound(Strategy):
         hidden: an element open there hides its content (see :func:`_hides`), or one that
         may is not followed. Reads the held bytes from the body start, each byte once, and
         only once something in them may hide (:attr:`_reader` stays None until then)."""
-        if self.offset is None:
-            return True
+        reader = self._reader
+        if self.offset is None or (reader is not None and reader.done()):
+            return True  # (and so it stays: nothing more to read)
         position = self.host.held_at(data, end)
         if position is None:
             return True
@@ -425,7 +437,6 @@ class _AtBodyStartUnlessFound(Strategy):
         region = self.host.held(data, end, self.offset + self._upto, self.offset + upto)
         if region is None:
             return True
-        reader = self._reader
         if reader is None:
             if not _may_hide(region):
                 self._upto = upto
@@ -433,7 +444,7 @@ class _AtBodyStartUnlessFound(Strategy):
             reader = self._reader = _AncestorReader()
         reader.read(region)
         self._upto = upto
-        return reader.uncertain or (reader.hid and (reader.lost or _hidden_in(reader.stack)))
+        return reader.done() or (reader.hid and _hidden_in(reader.stack))
 
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
@@ -691,17 +702,34 @@ class _AncestorReader(QuietSink):
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
         self.tokenizer.probe = _MAY_HIDE
 
+    def done(self) -> bool:
+        """Whatever follows may be hidden: an element that hides may be open, and what is
+        open can no longer be told. Reading stops."""
+        return self.uncertain or (self.hid and self.lost)
+
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
+        self._follow(name, is_end, tag)
+        if self.done():
+            self.tokenizer.active = False
+
+    def _follow(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
         tok = self.tokenizer
         if tok.foreign or tok.template or tok.select:
             if is_end and name in _ANCESTRY and tok.leaves_foreign(name):
                 self.lost = True  # read by HTML rules outside, which are not followed there
+            elif not is_end and name not in _HOLD_NOTHING:
+                # Where this context is not followed (lost), it may be the page's own.
+                self.hid = self.hid or isinstance(_entry(name, tag), _Hidden)
             return
         watched = _ANCESTRY_WATCH.ends if is_end else _ANCESTRY_WATCH.starts
         if name not in watched:  # reported for the probe, or too long to read
-            if not is_end and name not in _HOLD_NOTHING and (tag is None or _hides(name, tag)):
+            if (
+                not is_end
+                and name not in _HOLD_NOTHING
+                and (tag is None or name in _NOT_RENDERED or _hides(name, tag))
+            ):
                 self.hid = self.uncertain = True
             return
         if not is_end:
@@ -794,15 +822,23 @@ class _AncestorReader(QuietSink):
             self.lost = True
         if not is_end and name not in _HOLD_NOTHING:
             self.hid = self.uncertain = True  # its attributes are not read: it may hide
+        if self.done():
+            self.tokenizer.active = False
 
     def on_doubt(self, data: bytes, at: int, reason: str) -> None:
         self.lost = True
+        if self.done():
+            self.tokenizer.active = False
 
     def read(self, region: bytes) -> None:
         """Read on through ``region``: the body's bytes from where the last read stopped up
         to the end of a heading's start tag (so, ending in markup, in the HTML body)."""
         tok = self.tokenizer
+        if self.done():
+            return
         consumed = tok.scan(region, 0, False)
+        if self.done():
+            return  # stopped
         if (
             consumed != len(region)
             or tok.state != 0
