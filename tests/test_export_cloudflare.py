@@ -292,6 +292,11 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("SE", "E"), "/hidden/p", None, "*/*"),
         (("US", "WA"), "/hidden-only/p", None, "*/*"),
         (("SE", "E"), "/hidden-only/p", None, "*/*"),
+        # A marker inside a paragraph: where the paragraph ends.
+        (("US", "WA"), "/marker-in-p/p", None, "*/*"),
+        (("US", "WA"), "/marker-in-open-p/p", None, "*/*"),
+        (("US", "WA"), "/marker-in-div-p/p", None, "*/*"),
+        (("US", "WA"), "/marker-in-unclosed-p/p", None, "*/*"),
     ],
 )
 def test_same_headers_and_bodies_as_the_middleware(

@@ -16,6 +16,7 @@ from typing import Any
 from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
+from compliance.html.placements import CLOSE_P_STARTS
 from compliance.html.tokenizer import VOID
 
 from . import Export
@@ -133,6 +134,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),
+        # Start tags that close an open paragraph (the marker's notice waits for its end).
+        "closesParagraph": sorted(name.decode("ascii") for name in CLOSE_P_STARTS),
     }
 
 

@@ -467,7 +467,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                     rule.id,
                     f"placement {rule.notice.placement}: sub_filter puts the notice after the "
                     f"first `{target}`, even one in a hidden element (the library passes such "
-                    "over for one that is shown), and cannot fall back to body_start when "
+                    "over for one that is shown) or, for the marker, inside a paragraph (the "
+                    "library waits for its end), and cannot fall back to body_start when "
                     "there is none",
                     "exported without the fallback",
                 )

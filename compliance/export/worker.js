@@ -482,23 +482,70 @@ async function shownPlaces(page) {
   let headingSeen = false;
   const rewriter = new HTMLRewriter().on("body", { element() { bodySeen = true; } });
   const hidden = followHiding(rewriter);
-  rewriter
-    .on("h1", {
-      element(element) {
-        if (headingSeen || !bodySeen || hidden()) return;
-        headingSeen = true;
-        element.onEndTag(() => { found.heading = true; });
-      },
-    })
-    .onDocument({
-      comments(comment) {
-        if (bodySeen && !hidden() && /^\s*compliance:notices\s*$/.test(comment.text)) {
-          found.marker = true;
-        }
-      },
-    });
+  rewriter.on("h1", {
+    element(element) {
+      if (headingSeen || !bodySeen || hidden()) return;
+      headingSeen = true;
+      element.onEndTag(() => { found.heading = true; });
+    },
+  });
+  followMarker(rewriter, hidden, () => bodySeen, () => { found.marker = true; });
   await rewriter.transform(new Response(page)).arrayBuffer();
   return found;
+}
+
+// Where the marker's notice goes, as the library places it: right after the first shown
+// marker of the body; inside an open <p> (the notice would close it, moving what follows
+// the marker out of it), where the paragraph ends: after its </p>, or before the tag that
+// closes it (a start tag that closes a paragraph, the end tag of an element around it).
+// `put(target, where)` puts it ("after" or "before" the target); never called when the
+// paragraph is left open to the end.
+const CLOSES_P = DATA.closesParagraph.join(", ");
+const LEAVE_P_OPEN = new Set(["form", "body", "html"]);
+
+function followMarker(rewriter, hidden, inBody, put) {
+  const paragraphs = []; // the open <p> elements, as the rewriter reads them
+  let waiting = null; // the paragraph the marker is in
+  let placed = false;
+  rewriter.on(CLOSES_P, {
+    element(element) {
+      // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
+      if (paragraphs.length && waiting !== null && !placed) {
+        put(element, "before");
+        placed = true;
+      }
+      paragraphs.length = 0;
+    },
+  });
+  rewriter.on("p", {
+    element(element) {
+      const entry = {};
+      paragraphs.push(entry);
+      element.onEndTag((end) => {
+        const at = paragraphs.indexOf(entry);
+        if (at < 0) return; // closed before, by a start tag
+        // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
+        if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
+        paragraphs.length = at;
+        if (waiting === entry && !placed) {
+          put(end, end.name === "p" ? "after" : "before");
+          placed = true;
+        }
+      });
+    },
+  });
+  rewriter.onDocument({
+    comments(comment) {
+      if (placed || waiting !== null || !inBody() || hidden()) return;
+      if (!/^\s*compliance:notices\s*$/.test(comment.text)) return;
+      if (paragraphs.length) {
+        waiting = paragraphs[paragraphs.length - 1];
+      } else {
+        put(comment, "after");
+        placed = true;
+      }
+    },
+  });
 }
 
 async function inject(response, decision, where, request) {
@@ -584,15 +631,11 @@ async function inject(response, decision, where, request) {
           if (html) end.after(html, { html: true });
         });
       },
-    })
-    .onDocument({
-      comments(comment) {
-        if (bodySeen && !hidden() && /^\s*compliance:notices\s*$/.test(comment.text)) {
-          const html = place("marker");
-          if (html) comment.after(html, { html: true });
-        }
-      },
     });
+  followMarker(rewriter, hidden, () => bodySeen, (target, where) => {
+    const html = place("marker");
+    if (html) target[where](html, { html: true });
+  });
   const init = { status: response.status, statusText: response.statusText, headers };
   if (!ascii) {
     return new Response(rewriter.transform(new Response(bytes)).body, init);

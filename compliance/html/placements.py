@@ -53,6 +53,7 @@ from compliance.html.tokenizer import (
 )
 
 __all__ = [
+    "CLOSE_P_STARTS",
     "MARKER",
     "PLACEMENTS",
     "Host",
@@ -258,11 +259,9 @@ _EVERYTHING: Final = Watch.of(everything=True)
 _H1: Final = Watch.of((b"h1",))
 # What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
 _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
-_CLOSE_P_STARTS: Final = frozenset(
-    b"address article aside blockquote center details dialog dir div dl fieldset figcaption"
-    b" figure footer header hgroup main menu nav ol p search section summary ul h1 h2 h3 h4"
-    b" h5 h6 pre listing form plaintext hr xmp li dd dt".split()
-)
+# Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
+# boundary here (and in quirks mode it does not); list items close it as well.
+CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
 # End tags of the elements a paragraph can be in, which close it (raw-text elements and
 # those followed by the tokenizer hold none: the end tag of a script is no place for a
 # notice; </form>, </body> and </html> leave an open paragraph open).
@@ -273,7 +272,7 @@ _CLOSE_P_ENDS: Final = (
     - _CONTEXTS
     - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
 )
-_MARKER_WATCH: Final = Watch.of(_CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
+_MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the

@@ -287,6 +287,28 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
             "<details><summary>More</summary><h1>Less</h1><!-- compliance:notices --></details>"
         )
         body = PAGE.replace("<body>", "<body>" + hidden)
+    if path.startswith("/marker-in-p/"):
+        # The marker inside a paragraph: the notice goes where the paragraph ends.
+        body = PAGE.replace(
+            "<!-- compliance:notices --><p>Article text.</p>",
+            "<p>Lead <!-- compliance:notices --> text.</p><p>Article text.",
+        )
+    if path.startswith("/marker-in-open-p/"):
+        body = PAGE.replace(
+            "<!-- compliance:notices --><p>Article text.</p>",
+            "<p>Lead <!-- compliance:notices --> text.<div>Article text.</div>",
+        )
+    if path.startswith("/marker-in-div-p/"):
+        body = PAGE.replace(
+            "<!-- compliance:notices --><p>Article text.</p>",
+            "<div><p>Lead <!-- compliance:notices --> text.</div><p>Article text.</p>",
+        )
+    if path.startswith("/marker-in-unclosed-p/"):
+        # A paragraph left open to the end (</body> does not close it): the body start.
+        body = PAGE.replace(
+            "<!-- compliance:notices --><p>Article text.</p>",
+            "<form><p>Lead <!-- compliance:notices --> text.</form>",
+        )
     if path.startswith("/hidden-only/"):
         # No heading or marker is shown: their notices go at the body start.
         body = PAGE.replace("<h1>", "<h1 hidden>").replace(
