@@ -249,6 +249,17 @@ def dated_rules(directory: Path) -> Path:
 # -- the origin -------------------------------------------------------------------------------
 
 
+# The marker inside a paragraph, as /<name>/... serves it: closed by its end tag, by a start
+# tag, by the end of an element around it, and left open to the end (</form> and </body> do
+# not close it: the body start).
+_MARKER_IN_PARAGRAPH = {
+    "marker-in-p": "<p>Lead <!-- compliance:notices --> text.</p><p>Article text.",
+    "marker-in-open-p": "<p>Lead <!-- compliance:notices --> text.<div>Article text.</div>",
+    "marker-in-div-p": "<div><p>Lead <!-- compliance:notices --> text.</div><p>Article text.</p>",
+    "marker-in-unclosed-p": "<form><p>Lead <!-- compliance:notices --> text.</form>",
+}
+
+
 def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """A site: HTML pages, some tagged, some with a language, one JSON, one missing."""
     path = environ.get("PATH_INFO", "/")
@@ -287,28 +298,10 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
             "<details><summary>More</summary><h1>Less</h1><!-- compliance:notices --></details>"
         )
         body = PAGE.replace("<body>", "<body>" + hidden)
-    if path.startswith("/marker-in-p/"):
+    marker_page = _MARKER_IN_PARAGRAPH.get(path.split("/")[1])
+    if marker_page is not None:
         # The marker inside a paragraph: the notice goes where the paragraph ends.
-        body = PAGE.replace(
-            "<!-- compliance:notices --><p>Article text.</p>",
-            "<p>Lead <!-- compliance:notices --> text.</p><p>Article text.",
-        )
-    if path.startswith("/marker-in-open-p/"):
-        body = PAGE.replace(
-            "<!-- compliance:notices --><p>Article text.</p>",
-            "<p>Lead <!-- compliance:notices --> text.<div>Article text.</div>",
-        )
-    if path.startswith("/marker-in-div-p/"):
-        body = PAGE.replace(
-            "<!-- compliance:notices --><p>Article text.</p>",
-            "<div><p>Lead <!-- compliance:notices --> text.</div><p>Article text.</p>",
-        )
-    if path.startswith("/marker-in-unclosed-p/"):
-        # A paragraph left open to the end (</body> does not close it): the body start.
-        body = PAGE.replace(
-            "<!-- compliance:notices --><p>Article text.</p>",
-            "<form><p>Lead <!-- compliance:notices --> text.</form>",
-        )
+        body = PAGE.replace("<!-- compliance:notices --><p>Article text.</p>", marker_page)
     if path.startswith("/hidden-only/"):
         # No heading or marker is shown: their notices go at the body start.
         body = PAGE.replace("<h1>", "<h1 hidden>").replace(
