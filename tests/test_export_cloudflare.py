@@ -476,3 +476,59 @@ def test_head_varies_as_the_middleware(
         want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
         have = {v.strip().lower() for v in (got.headers.get(name) or "").split(",")} - {""}
         assert have == want, (name, have, want)
+
+
+# -- a page the Worker cannot edit, for a rule set that does not depend on the location -----
+
+_EVERYWHERE = """\
+version: 1
+rules:
+  - id: everywhere
+    title: Every reader, every page
+    jurisdictions: ["*"]
+    unknown_location: apply
+    notice:
+      text: {en: For every reader.}
+"""
+
+
+def _range_origin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """An origin that answers a range nobody asked for (the Worker strips Range)."""
+    body = h.PAGE.encode()
+    start_response(
+        "206 Partial Content",
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Range", f"bytes 0-{len(body) - 1}/{len(body) + 10}"),
+            ("Cache-Control", "public, max-age=60, s-maxage=600"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    return [body]
+
+
+def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
+    tmp_path: Path,
+) -> None:
+    """The notices cannot go into a 206: the page goes as it is, but no shared cache may keep
+    it for other readers, though the rules do not depend on the location."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    rules = tmp_path / "everywhere.yaml"
+    rules.write_text(_EVERYWHERE)
+    result = export_cloudflare([rules])
+    write_export(result, tmp_path / "export")
+    engine = Engine.from_paths([rules])
+    expected = call_wsgi(ComplianceMiddleware(_range_origin, engine), wsgi_environ("/a"))
+    engine.close()
+    assert expected.status == 206
+    assert '"locationSensitive":false' in result.files["worker.mjs"].replace(" ", "")
+    (tmp_path / "workerd").mkdir()
+    for origin in h.serve(_range_origin):
+        for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
+            got = httpx.get(edge.url + "/a", headers=[_cf("DE", None)])
+    assert got.status_code == 206
+    assert got.content == expected.body == h.PAGE.encode()
+    want = {v.strip() for v in (expected.header("cache-control") or "").split(",")}
+    have = {v.strip() for v in got.headers["cache-control"].split(",")}
+    assert have == want == {"max-age=60", "private"}

@@ -719,6 +719,13 @@ export default {
         ? snippets(decision, where, info, contentLanguage(plain.headers))[1]
         : decision.multilingual;
       locationHeaders(plain.headers, decision, info, false, languages);
+      if (!head && !skip && decision.notices.length > 0 && plain.status >= 200
+        && plain.status < 300 && plain.status !== 204 && info.method !== "HEAD") {
+        // Notices were due, but the origin's page cannot be edited (a range it was not asked
+        // for): as the library's fail mode, it goes unedited but never to a shared cache.
+        plain.headers.set("Cache-Control", privateCacheControl(plain.headers.get("cache-control")));
+        for (const name of SHARED_CACHE_HEADERS) plain.headers.delete(name);
+      }
       if (head) {
         // The GET's body would be edited: announce nothing that describes other bytes.
         for (const name of EDITED_AWAY) plain.headers.delete(name);
