@@ -419,30 +419,31 @@ class _AtBodyStartUnlessFound(Strategy):
     """Held from the body start, where the snippet goes if its place is never found."""
 
     _reader: _AncestorReader | None = None  # what is open in the body, once worth reading
-    _upto = 0  # the held bytes read (or looked at) so far, from the body start
+    _read = 0  # the held bytes it has read, from the body start
+    _end = 0  # where the last place looked at ends in the held bytes, from the body start
 
     def _hidden_at(self, data: bytes, end: int) -> bool:
         """Whether a snippet before ``data[end]`` (in the HTML body, after markup) may be
         hidden: an element open there hides its content (see :func:`_hides`), or one that
         may is not followed. Reads the held bytes from the body start, each byte once, and
-        only once something in them may hide (:attr:`_reader` stays None until then)."""
+        only once something in them may hide (:attr:`_reader` stays None until then: the
+        place is shown, and its caller takes it)."""
         reader = self._reader
         if self.offset is None or (reader is not None and reader.done()):
             return True  # (and so it stays: nothing more to read)
         position = self.host.held_at(data, end)
         if position is None:
             return True
-        upto = position - self.offset
-        region = self.host.held(data, end, self.offset + self._upto, self.offset + upto)
+        self._end = position - self.offset
+        region = self.host.held(data, end, self.offset + self._read, position)
         if region is None:
             return True
         if reader is None:
             if not _may_hide(region):
-                self._upto = upto
                 return False
             reader = self._reader = _AncestorReader()
+        self._read = self._end
         reader.read(region)
-        self._upto = upto
         return reader.done() or (reader.hid and _hidden_in(reader.stack))
 
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
@@ -624,7 +625,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
         if self._around is None and not self._unknown:
             region = None
             if self.offset is not None:
-                region = self.host.held(data, at, self.offset, self.offset + self._upto)
+                region = self.host.held(data, at, self.offset, self.offset + self._end)
             if region is None:
                 self._unknown = True
             else:
