@@ -1032,3 +1032,16 @@ def test_a_p_or_br_end_tag_ends_foreign_content(doc: str, expected: str) -> None
     out, injector = inject_every_split(source.encode(), "marker")
     assert out.decode() == expected.replace("{M}", M).replace("{N}", N)
     assert injector.inserted_placements == ["marker"]
+
+
+def test_the_marker_reads_only_paragraph_starts_while_no_paragraph_is_open() -> None:
+    """The tags that close a paragraph matter only inside one: outside, the tokenizer skips
+    them (a page of <div>s with the marker at its end is read in one match)."""
+    marker = PLACEMENTS["marker"](None, b"N")  # type: ignore[arg-type]
+    watch = marker.watch()
+    assert watch.starts == {b"p"}
+    assert not watch.ends
+    assert watch.comments
+    doc = b"<body>" + b"<div>x</div>" * 40 + b"<p>a <!-- compliance:notices --> b</p>c"
+    out, _ = inject_every_split(doc, "marker")
+    assert out == doc.replace(b"</p>", b"</p>" + N.encode())

@@ -273,6 +273,7 @@ _CLOSE_P_ENDS: Final = (
     - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
 )
 _MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
+_MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -865,7 +866,8 @@ class Marker(_AtBodyStartUnlessFound):
         self._waiting = False  # the marker was found inside such a paragraph
 
     def watch(self) -> Watch:
-        return _MARKER_WATCH
+        # With no paragraph open, only the start of one (and the marker) matters.
+        return _MARKER_WATCH if self._p is not None else _MARKER_OUTSIDE_P
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
         if self._waiting:
