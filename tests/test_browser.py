@@ -458,7 +458,8 @@ HIDDEN_PLACES = [
         b"<details><summary>More</summary><div><h1>Menu</h1></div></details><h1 id=t>T</h1>",
     ),
     ("after_heading", b"<details><summary><h1 id=t>T</h1></summary>More</details><p>x</p>"),
-    ("after_heading", b"<span hidden>x</span><h1>T</h1><p>y</p>"),  # not followed: start
+    ("after_heading", b"<span hidden><b>x</b></span><h1>T</h1><p>y</p>"),  # not followed
+    ("after_heading", b"<span hidden>x</span><h1 id=t>T</h1><p>y</p>"),  # text only: closed
     ("after_heading", b"<div hidden><h1>Menu</h1></div><p>y</p>"),
     ("marker", b"<div hidden><!-- compliance:notices --></div><p>x</p>"),
     ("marker", b"<dialog><p>a<!-- compliance:notices -->b</p></dialog><p>x</p>"),

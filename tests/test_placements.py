@@ -344,9 +344,12 @@ HIDDEN_HEADINGS = [
         "</svg><h1 class=hidden>T</h1>{N}",
         id="not-hiding",
     ),
-    # A hidden element the reader does not follow (a span): whether it is still open
-    # around a later heading is not told, so the notice goes at the body start.
-    pytest.param("<body>{N}<span hidden>x</span><h1>T</h1><p>y</p>", id="unfollowed-hider"),
+    # A hidden element the reader does not follow (a span) with markup in it: whether it
+    # is still open around a later heading is not told, so the notice goes at the body
+    # start. With nothing but text in it, it is closed by its end tag.
+    pytest.param("<body>{N}<span hidden><b>x</b></span><h1>T</h1><p>y</p>", id="unfollowed-hider"),
+    pytest.param("<body><span hidden>x</span><h1>T</h1>{N}<p>y</p>", id="text-only-hider"),
+    pytest.param("<body>{N}<span hidden>a < b</span><h1>T</h1><p>y</p>", id="text-with-a-lone-lt"),
     pytest.param("<body>{N}<div hidden><h1>Menu</h1></div><p>y</p>", id="no-shown-heading"),
     pytest.param("<body>{N}<datalist><h1>Y</h1></datalist><p>y</p>", id="datalist"),
     # Where what is open cannot be followed (a </table> closing <math> by HTML rules), a
@@ -415,7 +418,7 @@ def test_after_heading_reads_each_byte_before_the_heading_once() -> None:
 
 
 @pytest.mark.parametrize(
-    "start", ["<span hidden>x</span>", "<div hidden>" * 600], ids=["unfollowed", "lost"]
+    "start", ["<span hidden><b>x</b></span>", "<div hidden>" * 600], ids=["unfollowed", "lost"]
 )
 def test_what_is_open_is_no_longer_read_once_anything_may_be_hidden(start: str) -> None:
     """After a hidden element the reader does not follow, or one it can no longer tell
@@ -426,9 +429,11 @@ def test_what_is_open_is_no_longer_read_once_anything_may_be_hidden(start: str) 
     follows: list[bytes] = []
     original = placements._AncestorReader._follow
 
-    def counting(self: Any, name: bytes, is_end: bool, tag: bytes | None) -> None:
+    def counting(
+        self: Any, data: bytes, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
         follows.append(name)
-        original(self, name, is_end, tag)
+        original(self, data, end, name, is_end, tag)
 
     placements._AncestorReader._follow = counting  # type: ignore[method-assign]
     try:

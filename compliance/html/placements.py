@@ -143,6 +143,7 @@ _HIDING_STARTS: Final = tuple(
 _NAME_BEFORE: Final = frozenset(b"\t\n\f\r /\"'")
 _NAME_AFTER: Final = frozenset(b"\t\n\f\r />=")
 _EQUALS = re.compile(rb"[\t\n\f\r ]*=")
+_NAME_AFTER_END: Final = frozenset(bytes((c,)) for c in b"\t\n\f\r />")
 
 
 def _may_hide(data: bytes) -> bool:
@@ -214,6 +215,20 @@ def _entry(name: bytes, tag: bytes | None) -> bytes:
         return name  # the usual case, told without reading the attributes
     how = _hiding(name, attributes(tag))
     return name if how is None else _Folded(name) if how == "folded" else _Hidden(name)
+
+
+def _text_then_end(data: bytes, at: int, name: bytes) -> bool:
+    """Whether ``data[at:]`` is text up to an end tag ``</name>``: the element whose start
+    tag ends at ``at`` closes there, with nothing opened in it (``<span hidden>3</span>``),
+    and hides nothing after it."""
+    k = data.find(b"<", at)
+    after = k + 2 + len(name)
+    return (
+        k >= 0
+        and data[k + 1 : k + 2] == b"/"
+        and data[k + 2 : after].lower() == name
+        and data[after : after + 1] in _NAME_AFTER_END
+    )
 
 
 def _hidden_in(stack: list[bytes]) -> bool:
@@ -711,11 +726,11 @@ class _AncestorReader(QuietSink):
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
-        self._follow(name, is_end, tag)
+        self._follow(data, end, name, is_end, tag)
         if self.done():
             self.tokenizer.active = False
 
-    def _follow(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
+    def _follow(self, data: bytes, end: int, name: bytes, is_end: bool, tag: bytes | None) -> None:
         tok = self.tokenizer
         if tok.foreign or tok.template or tok.select:
             if is_end and name in _ANCESTRY and tok.leaves_foreign(name):
@@ -730,6 +745,7 @@ class _AncestorReader(QuietSink):
                 not is_end
                 and name not in _HOLD_NOTHING
                 and (tag is None or name in _NOT_RENDERED or _hides(name, tag))
+                and not (tag is not None and _text_then_end(data, end, name))
             ):
                 self.hid = self.uncertain = True
             return
