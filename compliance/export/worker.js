@@ -440,6 +440,17 @@ const VOID = new Set(DATA.void);
 const DISPLAY_NONE =
   /(?:^|;)[\t\n\f\r ]*display[\t\n\f\r ]*:[\t\n\f\r ]*none[\t\n\f\r ]*(?:![\t\n\f\r ]*important[\t\n\f\r ]*)?(?:;|$)/i;
 
+// Call `handler` at the element's end tag; false when the rewriter says it has none (a void
+// or self-closed element), which would otherwise throw out of the handler and lose the page.
+function onEnd(element, handler) {
+  try {
+    element.onEndTag(handler);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function followHiding(rewriter) {
   const open = []; // what hides, innermost last: {folded: a details not open, summaries}
   rewriter.on(HIDING, {
@@ -456,19 +467,18 @@ function followHiding(rewriter) {
       const folded = !hidden && name === "details" && !element.hasAttribute("open");
       if (!hidden && !folded) return;
       const entry = { folded, summaries: 0 };
-      open.push(entry);
-      element.onEndTag(() => {
+      const ends = onEnd(element, () => {
         const at = open.lastIndexOf(entry);
         if (at >= 0) open.splice(at, 1);
       });
+      if (ends) open.push(entry);
     },
   });
   rewriter.on("details:not([open]) > summary", {
     element(element) {
       const top = open[open.length - 1];
       if (top === undefined || !top.folded) return;
-      top.summaries += 1;
-      element.onEndTag(() => { top.summaries -= 1; });
+      if (onEnd(element, () => { top.summaries -= 1; })) top.summaries += 1;
     },
   });
   return () => open.some((entry) => !entry.folded || entry.summaries === 0);
@@ -520,8 +530,7 @@ function followMarker(rewriter, hidden, inBody, put) {
   rewriter.on("p", {
     element(element) {
       const entry = {};
-      paragraphs.push(entry);
-      element.onEndTag((end) => {
+      const ends = onEnd(element, (end) => {
         const at = paragraphs.indexOf(entry);
         if (at < 0) return; // closed before, by a start tag
         // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
@@ -532,6 +541,7 @@ function followMarker(rewriter, hidden, inBody, put) {
           placed = true;
         }
       });
+      if (ends) paragraphs.push(entry);
     },
   });
   rewriter.onDocument({
