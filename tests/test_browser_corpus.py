@@ -308,7 +308,7 @@ def _with_hidden(root: Path, every: int, seed: int) -> Iterator[tuple[str, bytes
 
 def test_hidden_headings_and_markers_in_chromium(browser: Any, html_corpus: Path) -> None:
     """Every 20th document of the corpus with hidden headings and markers put in it (a
-    campaign of 14,356 such pages found the faults fixed in 0.1.0; this keeps a sample)."""
+    campaign of 14,356 such pages found the faults it guards against; this keeps a sample)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
