@@ -429,3 +429,63 @@ def test_head_varies_as_the_middleware(
         want = {v.strip().lower() for v in (expected.header(name) or "").split(",") if v.strip()}
         have = {v.strip().lower() for v in ",".join(got.headers.get_list(name)).split(",")} - {""}
         assert have == want, (name, have, want)
+
+
+# -- a page nginx cannot edit, for a rule set that does not depend on the location ------------
+
+_EVERYWHERE = """\
+version: 1
+rules:
+  - id: everywhere
+    title: Every reader, every page
+    jurisdictions: ["*"]
+    unknown_location: apply
+    notice:
+      text: {en: For every reader.}
+"""
+
+
+def _range_origin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """An origin that answers a range nobody asked for (nginx strips Range), on /range/;
+    the plain page elsewhere."""
+    body = h.PAGE.encode()
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "public, max-age=60, s-maxage=600"),
+        ("Content-Length", str(len(body))),
+    ]
+    if environ.get("PATH_INFO", "").startswith("/range/"):
+        headers.append(("Content-Range", f"bytes 0-{len(body) - 1}/{len(body) + 10}"))
+        start_response("206 Partial Content", headers)
+    else:
+        start_response("200 OK", headers)
+    return [body]
+
+
+@pytest.mark.parametrize("path", ["/range/a", "/a"])
+def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
+    tmp_path: Path, city: Path, path: str
+) -> None:
+    """The notices cannot go into a 206: the page goes as it is, but no shared cache may keep
+    it for other readers, though the rules do not depend on the location. An edited page
+    keeps the origin's caching (every reader gets the same)."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    rules = tmp_path / "everywhere.yaml"
+    rules.write_text(_EVERYWHERE)
+    result = export_nginx([rules], geoip_db=city)
+    write_export(result, tmp_path / "export")
+    engine = Engine.from_paths([rules], geoip_db=city)
+    app = ComplianceMiddleware(_range_origin, engine)
+    expected = call_wsgi(app, wsgi_environ(path, headers=[("Host", "www.example.org")]))
+    engine.close()
+    (tmp_path / "nginx").mkdir()
+    for origin in h.serve(_range_origin):
+        for edge in h.start_nginx(tmp_path / "nginx", tmp_path / "export", origin.port):
+            got = httpx.get(edge.url + path, headers={"Host": "www.example.org"})
+    assert got.status_code == expected.status
+    assert got.content == expected.body
+    want = {v.strip() for v in (expected.header("cache-control") or "").split(",")}
+    have = {v.strip() for v in got.headers["cache-control"].split(",")}
+    assert have == want
+    assert ("private" in want) == path.startswith("/range/")

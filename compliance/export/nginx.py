@@ -767,39 +767,51 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             blocked,
         )
     if plan.location_sensitive:
-        # Each map removes the first run of `public`, `s-maxage` and `private` directives (a
-        # map makes one replacement): _CACHE_PASSES runs in all, more than any real header.
-        shared = r"\s*(?:public|s-maxage|private)\s*(?:=[^,]*)?(?=,|$)"
-        previous = f'"${_P}_html|$upstream_http_cache_control"'
-        for number in range(1, _CACHE_PASSES + 1):
-            w.map(
-                previous,
-                f"{_P}_cc{number}",
-                [
-                    (_regex(rf"^1\|(.*?)(?:(?:(?<=\|)|,){shared})+(.*)$", caseless=True), "1|$1$2"),
-                    (_regex(r"^(.*)$"), "$1"),
-                ],
-                comment="Cache-Control: private on edited pages (public and s-maxage removed)"
-                if number == 1
-                else None,
-            )
-            previous = f"${_P}_cc{number}"
+        private_when = f"${_P}_html"  # every page: it depends on the reader's location
+    else:
+        w.map(
+            f'"$request_method|$status|$upstream_http_content_range|${_P}_html'
+            f'|$upstream_http_x_compliance_skip|${_P}_may_notice"',
+            f"{_P}_unedited",
+            [(_regex(r"^(?!HEAD\|)[^|]*\|2(?:06\|[^|]*|(?!04)\d\d\|[^|]+)\|1\|\|1$"), "1")],
+            default="0",
+            comment="notices were due, but the origin answered a range nobody asked for: as "
+            "the library's fail mode, the page goes unedited, and private",
+        )
+        private_when = f"${_P}_unedited"
+    # Each map removes the first run of `public`, `s-maxage` and `private` directives (a
+    # map makes one replacement): _CACHE_PASSES runs in all, more than any real header.
+    shared = r"\s*(?:public|s-maxage|private)\s*(?:=[^,]*)?(?=,|$)"
+    previous = f'"{private_when}|$upstream_http_cache_control"'
+    for number in range(1, _CACHE_PASSES + 1):
         w.map(
             previous,
-            f"{_P}_cache_control",
+            f"{_P}_cc{number}",
             [
-                (_regex(r"^1\|[\s,]*$"), '"private"'),
-                (_regex(r"^1\|[\s,]*(.*?)[\s,]*$"), '"$1, private"'),
-                (_regex(r"^0\|(.*)$"), "$1"),
+                (_regex(rf"^1\|(.*?)(?:(?:(?<=\|)|,){shared})+(.*)$", caseless=True), "1|$1$2"),
+                (_regex(r"^(.*)$"), "$1"),
             ],
+            comment="Cache-Control: private on edited pages (public and s-maxage removed)"
+            if number == 1
+            else None,
         )
-        for name in _SHARED_CACHE_HEADERS:
-            variable = name.lower().replace("-", "_")
-            w.map(
-                f'"${_P}_html|$upstream_http_{variable}"',
-                f"{_P}_keep_{variable}",
-                [(_regex(r"^0\|(.*)$"), "$1")],
-            )
+        previous = f"${_P}_cc{number}"
+    w.map(
+        previous,
+        f"{_P}_cache_control",
+        [
+            (_regex(r"^1\|[\s,]*$"), '"private"'),
+            (_regex(r"^1\|[\s,]*(.*?)[\s,]*$"), '"$1, private"'),
+            (_regex(r"^0\|(.*)$"), "$1"),
+        ],
+    )
+    for name in _SHARED_CACHE_HEADERS:
+        variable = name.lower().replace("-", "_")
+        w.map(
+            f'"{private_when}|$upstream_http_{variable}"',
+            f"{_P}_keep_{variable}",
+            [(_regex(r"^0\|(.*)$"), "$1")],
+        )
     http_conf = w.text()
     location_conf = _location_conf(plan, header, header_names, placements, block_parts)
     readme = _readme(plan, rules, at, valid_from, valid_until, geoip_db)
@@ -865,13 +877,14 @@ def _location_conf(
     ]
     for number, name in enumerate(header_names):
         lines.append(f"add_header {_literal(name)} $compliance_h_{number} always;")
-    if plan.location_sensitive:
-        lines.append("proxy_hide_header Cache-Control;")
-        lines.append("add_header Cache-Control $compliance_cache_control always;")
-        for name in _SHARED_CACHE_HEADERS:
-            variable = name.lower().replace("-", "_")
-            lines.append(f"proxy_hide_header {name};")
-            lines.append(f"add_header {name} $compliance_keep_{variable} always;")
+    # Private as the library makes it (every page where the location matters; else a page
+    # whose notices could not go in).
+    lines.append("proxy_hide_header Cache-Control;")
+    lines.append("add_header Cache-Control $compliance_cache_control always;")
+    for name in _SHARED_CACHE_HEADERS:
+        variable = name.lower().replace("-", "_")
+        lines.append(f"proxy_hide_header {name};")
+        lines.append(f"add_header {name} $compliance_keep_{variable} always;")
     lines += [
         "",
         "# Notices, in the library's markup and order.",
