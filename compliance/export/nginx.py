@@ -791,7 +791,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                 (_regex(rf"^1\|(.*?)(?:(?:(?<=\|)|,){shared})+(.*)$", caseless=True), "1|$1$2"),
                 (_regex(r"^(.*)$"), "$1"),
             ],
-            comment="Cache-Control: private on edited pages (public and s-maxage removed)"
+            comment="Cache-Control: private (public and s-maxage removed) on pages whose "
+            "location matters, or, with rules that do not depend on it, that went unedited"
             if number == 1
             else None,
         )
