@@ -480,32 +480,6 @@ def test_head_varies_as_the_middleware(
 
 # -- a page the Worker cannot edit, for a rule set that does not depend on the location -----
 
-_EVERYWHERE = """\
-version: 1
-rules:
-  - id: everywhere
-    title: Every reader, every page
-    jurisdictions: ["*"]
-    unknown_location: apply
-    notice:
-      text: {en: For every reader.}
-"""
-
-
-def _range_origin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """An origin that answers a range nobody asked for (the Worker strips Range)."""
-    body = h.PAGE.encode()
-    start_response(
-        "206 Partial Content",
-        [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Range", f"bytes 0-{len(body) - 1}/{len(body) + 10}"),
-            ("Cache-Control", "public, max-age=60, s-maxage=600"),
-            ("Content-Length", str(len(body))),
-        ],
-    )
-    return [body]
-
 
 def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     tmp_path: Path,
@@ -515,18 +489,18 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     from compliance.testing import call_wsgi, wsgi_environ
 
     rules = tmp_path / "everywhere.yaml"
-    rules.write_text(_EVERYWHERE)
+    rules.write_text(h.EVERYWHERE)
     result = export_cloudflare([rules])
     write_export(result, tmp_path / "export")
     engine = Engine.from_paths([rules])
-    expected = call_wsgi(ComplianceMiddleware(_range_origin, engine), wsgi_environ("/a"))
+    expected = call_wsgi(ComplianceMiddleware(h.range_origin, engine), wsgi_environ("/range/a"))
     engine.close()
     assert expected.status == 206
     assert '"locationSensitive":false' in result.files["worker.mjs"].replace(" ", "")
     (tmp_path / "workerd").mkdir()
-    for origin in h.serve(_range_origin):
+    for origin in h.serve(h.range_origin):
         for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
-            got = httpx.get(edge.url + "/a", headers=[_cf("DE", None)])
+            got = httpx.get(edge.url + "/range/a", headers=[_cf("DE", None)])
     assert got.status_code == 206
     assert got.content == expected.body == h.PAGE.encode()
     want = {v.strip() for v in (expected.header("cache-control") or "").split(",")}

@@ -433,34 +433,6 @@ def test_head_varies_as_the_middleware(
 
 # -- a page nginx cannot edit, for a rule set that does not depend on the location ------------
 
-_EVERYWHERE = """\
-version: 1
-rules:
-  - id: everywhere
-    title: Every reader, every page
-    jurisdictions: ["*"]
-    unknown_location: apply
-    notice:
-      text: {en: For every reader.}
-"""
-
-
-def _range_origin(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """An origin that answers a range nobody asked for (nginx strips Range), on /range/;
-    the plain page elsewhere."""
-    body = h.PAGE.encode()
-    headers = [
-        ("Content-Type", "text/html; charset=utf-8"),
-        ("Cache-Control", "public, max-age=60, s-maxage=600"),
-        ("Content-Length", str(len(body))),
-    ]
-    if environ.get("PATH_INFO", "").startswith("/range/"):
-        headers.append(("Content-Range", f"bytes 0-{len(body) - 1}/{len(body) + 10}"))
-        start_response("206 Partial Content", headers)
-    else:
-        start_response("200 OK", headers)
-    return [body]
-
 
 @pytest.mark.parametrize("path", ["/range/a", "/a"])
 def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
@@ -472,15 +444,15 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     from compliance.testing import call_wsgi, wsgi_environ
 
     rules = tmp_path / "everywhere.yaml"
-    rules.write_text(_EVERYWHERE)
+    rules.write_text(h.EVERYWHERE)
     result = export_nginx([rules], geoip_db=city)
     write_export(result, tmp_path / "export")
     engine = Engine.from_paths([rules], geoip_db=city)
-    app = ComplianceMiddleware(_range_origin, engine)
+    app = ComplianceMiddleware(h.range_origin, engine)
     expected = call_wsgi(app, wsgi_environ(path, headers=[("Host", "www.example.org")]))
     engine.close()
     (tmp_path / "nginx").mkdir()
-    for origin in h.serve(_range_origin):
+    for origin in h.serve(h.range_origin):
         for edge in h.start_nginx(tmp_path / "nginx", tmp_path / "export", origin.port):
             got = httpx.get(edge.url + path, headers={"Host": "www.example.org"})
     assert got.status_code == expected.status

@@ -249,6 +249,36 @@ def dated_rules(directory: Path) -> Path:
 # -- the origin -------------------------------------------------------------------------------
 
 
+# A rule set that does not depend on the reader's location (so only a page that cannot be
+# edited is made private), and an origin that answers a range nobody asked for on /range/...
+# (the exports strip Range where notices may apply), the plain page elsewhere.
+EVERYWHERE = """\
+version: 1
+rules:
+  - id: everywhere
+    title: Every reader, every page
+    jurisdictions: ["*"]
+    unknown_location: apply
+    notice:
+      text: {en: For every reader.}
+"""
+
+
+def range_origin(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    body = PAGE.encode()
+    headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Cache-Control", "public, max-age=60, s-maxage=600"),
+        ("Content-Length", str(len(body))),
+    ]
+    if environ.get("PATH_INFO", "").startswith("/range/"):
+        headers.append(("Content-Range", f"bytes 0-{len(body) - 1}/{len(body) + 10}"))
+        start_response("206 Partial Content", headers)
+    else:
+        start_response("200 OK", headers)
+    return [body]
+
+
 # The marker inside a paragraph, as /<name>/... serves it: closed by its end tag, by a start
 # tag, by the end of an element around it, and left open to the end (</form> and </body> do
 # not close it: the body start).
