@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -638,12 +639,12 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return now
 
 
-def test_a_cached_decision_changes_on_the_day_a_rule_starts_or_stops(
-    tmp_path: Path, clock: list[float]
-) -> None:
-    """A repeat reader's decision is cached without reading the clock's day each time, yet
-    turns over at the UTC midnight on which a rule starts or stops: pure and convenience
-    forms, with the same Location and Request objects every time."""
+def _three_forms(
+    tmp_path: Path,
+) -> tuple[Engine, Location, Callable[[], tuple[tuple[str, ...], ...]]]:
+    """An engine on STARTS, a reader in Russia, and what the engine applies for that reader
+    and one request in the pure form, with convenience fields, and by address (the same
+    objects every time)."""
     from compliance.decision import Request
 
     (tmp_path / "r.yaml").write_text(STARTS, encoding="utf-8")
@@ -655,6 +656,19 @@ def test_a_cached_decision_changes_on_the_day_a_rule_starts_or_stops(
         fields = engine.decide(location=reader, url="https://a.org/x").applied
         by_ip = engine.decide(ip="77.88.55.88", url="https://a.org/x").applied
         return pure, fields, by_ip
+
+    return engine, reader, applied
+
+
+def test_a_cached_decision_changes_on_the_day_a_rule_starts_or_stops(
+    tmp_path: Path, clock: list[float]
+) -> None:
+    """A repeat reader's decision is cached without reading the clock's day each time, yet
+    turns over at the UTC midnight on which a rule starts or stops: pure and convenience
+    forms, with the same Location and Request objects every time."""
+    from compliance.decision import Request
+
+    engine, reader, applied = _three_forms(tmp_path)
 
     expected = [
         (dt.date(2030, 1, 1), ("stops",)),
@@ -680,17 +694,7 @@ def test_a_clock_stepped_back_gets_the_earlier_days_decisions(
     """A clock stepped back over midnight (an NTP correction, a restored VM) gets the
     decisions of the day it now reads, cached or not, in all three forms: not the later
     day's, which a check of the next midnight alone kept serving until the clock caught up."""
-    from compliance.decision import Request
-
-    (tmp_path / "r.yaml").write_text(STARTS, encoding="utf-8")
-    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator(loc("RU")))
-    reader, request = loc("RU"), Request.of(host="a.org", path="/x")
-
-    def applied() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-        pure = engine.decide(location=reader, request=request).applied
-        fields = engine.decide(location=reader, url="https://a.org/x").applied
-        by_ip = engine.decide(ip="77.88.55.88", url="https://a.org/x").applied
-        return pure, fields, by_ip
+    _, _, applied = _three_forms(tmp_path)
 
     steps = [
         (dt.date(2030, 1, 4), 5, ("starts",)),

@@ -450,15 +450,7 @@ def test_edge_leaves_alone_a_page_the_origin_already_edited(combined: str) -> No
     assert h.NOTICE.findall(edited.text) == [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]
 
 
-@pytest.mark.parametrize(
-    ("path", "language"),
-    [
-        ("/lang/fr/p", "en"),  # the page's Content-Language chose the locale: no Vary
-        ("/lang/pt-BR/p", "fr"),
-        ("/", "fr"),  # the reader's languages chose it: Vary
-        ("/lang/xx/p", "fr"),  # a page language no notice has: the reader's chose
-    ],
-)
+@pytest.mark.parametrize(("path", "language"), h.HEAD_VARY_CASES)
 def test_head_varies_as_the_middleware(
     path: str, language: str, client: httpx.Client, python_app: Any
 ) -> None:

@@ -404,15 +404,7 @@ def test_blocks_are_answered_without_asking_the_origin(combined: tuple[str, str]
     assert "Esta página no está disponible" in got.text
 
 
-@pytest.mark.parametrize(
-    ("path", "language"),
-    [
-        ("/lang/fr/p", "en"),  # the page's Content-Language chose the locale: no Vary
-        ("/lang/pt-BR/p", "fr"),
-        ("/", "fr"),  # the reader's languages chose it: Vary
-        ("/lang/xx/p", "fr"),  # a page language no notice has: the reader's chose
-    ],
-)
+@pytest.mark.parametrize(("path", "language"), h.HEAD_VARY_CASES)
 def test_head_varies_as_the_middleware(
     path: str, language: str, client: httpx.Client, python_app: Any
 ) -> None:

@@ -489,19 +489,24 @@ function followHiding(rewriter) {
 async function shownPlaces(page) {
   const found = { heading: false, marker: false };
   let bodySeen = false;
-  let headingSeen = false;
   const rewriter = new HTMLRewriter().on("body", { element() { bodySeen = true; } });
   const hidden = followHiding(rewriter);
-  rewriter.on("h1", {
-    element(element) {
-      if (headingSeen || !bodySeen || hidden()) return;
-      headingSeen = true;
-      element.onEndTag(() => { found.heading = true; });
-    },
-  });
+  followHeading(rewriter, hidden, () => bodySeen, () => { found.heading = true; });
   followMarker(rewriter, hidden, () => bodySeen, () => { found.marker = true; });
   await rewriter.transform(new Response(page)).arrayBuffer();
   return found;
+}
+
+// The after_heading notice goes after the end tag of the first <h1> of the body that is
+// shown: `put(endTag)` puts it there.
+function followHeading(rewriter, hidden, inBody, put) {
+  let seen = false;
+  rewriter.on("h1", {
+    element(element) {
+      if (seen || !inBody() || hidden()) return;
+      seen = onEnd(element, put);
+    },
+  });
 }
 
 // Where the marker's notice goes, as the library places it: right after the first shown
@@ -616,7 +621,6 @@ async function inject(response, decision, where, request) {
     return html;
   };
   let bodySeen = false;
-  let headingDone = false;
   const rewriter = new HTMLRewriter();
   const hidden = followHiding(rewriter);
   rewriter
@@ -631,17 +635,11 @@ async function inject(response, decision, where, request) {
           if (rest) end.before(rest, { html: true });
         });
       },
-    })
-    .on("h1", {
-      element(element) {
-        if (headingDone || !bodySeen || hidden()) return;
-        headingDone = true;
-        element.onEndTag((end) => {
-          const html = place("after_heading");
-          if (html) end.after(html, { html: true });
-        });
-      },
     });
+  followHeading(rewriter, hidden, () => bodySeen, (end) => {
+    const html = place("after_heading");
+    if (html) end.after(html, { html: true });
+  });
   followMarker(rewriter, hidden, () => bodySeen, (target, where) => {
     const html = place("marker");
     if (html) target[where](html, { html: true });

@@ -249,6 +249,15 @@ def dated_rules(directory: Path) -> Path:
 # -- the origin -------------------------------------------------------------------------------
 
 
+# (path, Accept-Language) of a HEAD, whose Vary must say what its GET's does.
+HEAD_VARY_CASES = [
+    ("/lang/fr/p", "en"),  # the page's Content-Language chose the locale: no Vary
+    ("/lang/pt-BR/p", "fr"),
+    ("/", "fr"),  # the reader's languages chose it: Vary
+    ("/lang/xx/p", "fr"),  # a page language no notice has: the reader's chose
+]
+
+
 # A rule set that does not depend on the reader's location (so only a page that cannot be
 # edited is made private), and an origin that answers a range nobody asked for on /range/...
 # (the exports strip Range where notices may apply), the plain page elsewhere.
