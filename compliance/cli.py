@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
         help="also fail on what a reviewer needs (e.g. rules and regions without sources)",
     )
     lint.add_argument(
+        "--at",
+        metavar="DATE",
+        help="the day `review_by` dates are checked against (YYYY-MM-DD), default today (UTC)",
+    )
+    lint.add_argument(
         "--set",
         action="append",
         default=[],
@@ -307,8 +312,10 @@ def _drop_stdout() -> None:
 def _lint(args: argparse.Namespace) -> int:
     from .loader import lint, load_rules, read_variables
 
+    at = _parse_date(args.at)
     paths, packs = _sources(args.paths, args.pack)
-    findings = lint(paths, packs=packs, strict=args.strict, variables=_variables(args.set))
+    variables = _variables(args.set)
+    findings = lint(paths, packs=packs, strict=args.strict, today=at, variables=variables)
     errors = [f for f in findings if f.severity == "error"]
     # One FILE:LINE:COL line per finding on stdout, for editors and CI annotations.
     for finding in findings:

@@ -140,7 +140,9 @@ def test_every_rule_and_region_cites_https_sources(pack: str) -> None:
 def test_lint_strict_and_test_pass_through_the_cli(
     pack: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["lint", "--strict", "--pack", pack]) == 0, capsys.readouterr()
+    # On the day of the packs' last review: a `review_by` passing later fails lint, not CI.
+    lint = ["lint", "--strict", "--at", "2026-12-01", "--pack", pack]
+    assert main(lint) == 0, capsys.readouterr()
     assert main(["test", "--pack", pack]) == 0, capsys.readouterr()
 
 

@@ -174,7 +174,9 @@ def test_bundled_packs_pass_lint_strict(capsys: pytest.CaptureFixture[str]) -> N
     from compliance.loader import bundled_packs
 
     packs = [arg for name in bundled_packs() for arg in ("--pack", name)]
-    code, out, _ = run(capsys, "lint", "--strict", *packs)
+    # On the day of the packs' last review (a `review_by` passing later is lint's job to
+    # report, not a reason for this test to fail on a calendar date).
+    code, out, _ = run(capsys, "lint", "--strict", "--at", "2026-12-01", *packs)
     assert code == 0, out
     *notes, last = out.splitlines()  # notes: the required variables the site must set
     assert last.startswith("ok: ")
@@ -194,6 +196,24 @@ def test_lint_warnings_do_not_fail(capsys: pytest.CaptureFixture[str], tmp_path:
     assert last == "ok: 1 rule, 1 region and 1 test in 1 file, 1 warning"
     code, _, _ = run(capsys, "lint", "--strict", str(tmp_path))
     assert code == 1
+
+
+def test_lint_checks_review_dates_against_the_day_given(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "due.yaml").write_text(
+        ONE_OF_EACH.replace("    title: R\n", "    title: R\n    review_by: 2027-01-01\n"),
+        encoding="utf-8",
+    )
+    code, out, _ = run(capsys, "lint", "--at", "2027-01-01", str(tmp_path))
+    assert (code, out) == (0, "ok: 1 rule, 1 region and 1 test in 1 file\n")
+    code, out, _ = run(capsys, "lint", "--at", "2027-01-02", str(tmp_path))
+    assert code == 0
+    assert "was due for review by 2027-01-01" in out.splitlines()[0]
+    assert out.splitlines()[-1].endswith(", 1 warning")
+    code, _, err = run(capsys, "lint", "--at", "1 January", str(tmp_path))
+    assert code == 2
+    assert "--at '1 January' is not a date (YYYY-MM-DD)" in err
 
 
 def test_lint_counts_in_words(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
