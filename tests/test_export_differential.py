@@ -14,35 +14,19 @@ few seeds; a larger campaign runs locally:
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import differential as d
+import harness as h
 import pytest
 
 pytestmark = pytest.mark.slow
 
 SEEDS = int(os.environ.get("COMPLIANCE_EDGE_SEEDS", "8"))
 REQUESTS = int(os.environ.get("COMPLIANCE_EDGE_REQUESTS", "80"))
-
-
-def _load(name: str, file: str) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "edge" / file)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _load("compliance_edge_harness", "harness.py")
-d = _load("compliance_edge_differential", "differential.py")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,11 @@ module is missing; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import harness as h
 import httpx
 import pytest
 
@@ -26,22 +24,6 @@ from compliance.wsgi import ComplianceMiddleware
 
 pytestmark = pytest.mark.slow
 
-
-def _harness() -> ModuleType:
-    name = "compliance_edge_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).parent / "edge" / "harness.py"
-        )
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _harness()
 
 # Readers from MaxMind's City test database (address: country, subdivisions).
 READERS = [

@@ -675,8 +675,6 @@ def cf_blob(country: str | None, region: str | None) -> str:
 
 def main() -> None:  # pragma: no cover - the local campaign
     import argparse
-    import importlib.util
-    import sys
     import tempfile
     import time
 
@@ -688,12 +686,8 @@ def main() -> None:  # pragma: no cover - the local campaign
     parser.add_argument("--show", type=int, default=20)
     parser.add_argument("--skip", default=None, help="leave out mismatches whose path matches")
     args = parser.parse_args()
-    spec = importlib.util.spec_from_file_location("harness", Path(__file__).with_name("harness.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    harness = importlib.util.module_from_spec(spec)
-    sys.modules["harness"] = harness
-    spec.loader.exec_module(harness)
+    import harness  # this file's directory is the script's first import path
+
     city = Path(__file__).parents[2] / ".." / "shared" / "geoip-test-data" / "GeoIP2-City-Test.mmdb"
     total = 0
     found: list[Mismatch] = []
