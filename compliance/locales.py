@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from babel import Locale, UnknownLocaleError
 from babel.core import LOCALE_ALIASES, get_global
@@ -71,14 +71,18 @@ def matched_range(tag: str) -> str:
     return tag if singleton is None else tag[: singleton.start()]
 
 
-@remembered(4096, 2 << 20, size=512, longest=64)  # a Locale before its data is read
+MAX_TAG: Final = 64
+"""Longest code :func:`parse_locale` reads a locale from."""
+
+
+@remembered(4096, 2 << 20, size=512, longest=MAX_TAG)  # a Locale before its data is read
 def parse_locale(code: str) -> Locale | None:
     """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None.
 
     >>> parse_locale("pt-BR").territory, parse_locale("xx-nonsense")
     ('BR', None)
     """
-    if len(code) > 64:
+    if len(code) > MAX_TAG:
         return None
     try:
         return Locale.parse(code.replace("-", "_"))

@@ -219,11 +219,32 @@ HEADERS = [
     "in;q=0.9, tl",
     "rus, en",
     "ukr;q=0, uk",
+    # Variant subtags: babel keeps one only where CLDR has that locale (en-US-POSIX,
+    # ca-ES-valencia), reads any other as the language in the region (the script dropped),
+    # and reads none with two variants or one of another shape.
+    "de-DE-1996, en",
+    "de-1996",
+    "de-CH-1901;q=0, sv",
+    "en-US-posix, ru",
+    "en-GB-scouse",
+    "sr-Latn-RS-ekavsk, en",
+    "sr-Latn-ekavsk",
+    "zh-Hant-TW-1996, en",
+    "zh-Hant-1996",
+    "pt-BR-abl1943",
+    "pt-PT-ao1990;q=0, en",
+    "ru-petr1708, uk",
+    "ru-Latn-RU-petr1708",
+    "sl-rozaj-biske, de",
+    "de-DE-1606nict, ru",
+    "uk-UA-1996-u-co-x",
+    "nb-NO-1996, nn",
 ]
 COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
 COUNTRIES += ["AT", "DE", "US", "SG", "IE"]
 PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense", "ru-Latn", "en-Arab-GB"]
 PAGES += ["pt-u-nu-latn", "x-klingon", "zh-Hans-x-private"]
+PAGES += ["de-DE-1996", "sr-Latn-RS-ekavsk", "en-US-posix", "zh-Hant-TW-1996"]
 
 
 @pytest.mark.parametrize(("options", "default"), OPTIONS)

@@ -118,6 +118,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
                 "tags": dict(table.tags),
                 "countries": {c: list(v) for c, v in table.countries.items()},
                 "regional": {c: dict(v) for c, v in table.regional.items()},
+                "variants": dict(table.variants),
+                "regionalVariants": {c: dict(v) for c, v in table.regional_variants.items()},
                 "scripts": {
                     language: list(known_scripts(language))
                     for language in sorted({tag.split("-")[0] for tag in table.tags})
@@ -167,8 +169,6 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "HTML responses that get notices are read whole before they are edited (to see "
             "whether the origin already put notices in, and where the marker is).",
             "Notices are placed through HTMLRewriter: a page without a `<body>` tag gets none.",
-            "Language tags with variants or extensions (`de-DE-1996`) are matched by their "
-            "language, script and region only when the library knows that exact form.",
         ]
     )
     readme = _readme(plan, name)

@@ -117,6 +117,11 @@ class LocaleTable:
     tags: Mapping[str, str]
     countries: Mapping[str, tuple[str, ...]]
     regional: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    variants: Mapping[str, str] = field(default_factory=dict)
+    """Tags with a variant subtag (``de-DE-1996``), which babel reads by their language and
+    region only: ``language`` or ``language-region`` (lower case) to the option picked."""
+    regional_variants: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """``regional`` for tags with a variant subtag and no region."""
 
     @property
     def key(self) -> tuple[tuple[str, ...], str]:
@@ -243,6 +248,50 @@ def known_scripts(language: str) -> tuple[str, ...]:
     return tuple(sorted(scripts))
 
 
+_VARIANT_PLACEHOLDER = "1111"  # a variant subtag babel reads and CLDR has no locale for
+
+
+def babel_reading(tag: str) -> tuple[str, bool] | None:
+    """How babel reads ``tag`` (lower case, ``-``-separated, singletons already cut): the key
+    to look it up by and whether it has a variant subtag, or None where babel reads no locale.
+
+    Babel drops what follows ``@`` or ``.`` (POSIX modifiers and charsets), then takes a
+    language, a script, a region and one variant subtag, each optional but the language, and
+    nothing more. A tag with a variant reads by its language and region only, unless the whole
+    tag is one of the few CLDR locales with a variant, which match as the tag without it. The
+    Worker's copy of this function must read tags the same way.
+
+    >>> babel_reading("de-de-1996"), babel_reading("sr-latn-rs"), babel_reading("de-de.utf")
+    (('de-de', True), ('sr-latn-rs', False), ('de-de', False))
+    >>> babel_reading("sl-rozaj-biske"), babel_reading("de-de-1606nict")
+    (None, None)
+    """
+    if len(tag) > _locales.MAX_TAG:
+        return None
+    parts = tag.partition("@")[0].partition(".")[0].split("-")
+    language = parts.pop(0)
+    if not language.isalpha():
+        return None
+    script = region = ""
+    if parts and len(parts[0]) == 4 and parts[0].isalpha():
+        script = parts.pop(0)
+    if parts and (
+        (len(parts[0]) == 2 and parts[0].isalpha()) or (len(parts[0]) == 3 and parts[0].isdigit())
+    ):
+        region = parts.pop(0)
+    variant = bool(parts) and (
+        (len(parts[0]) == 4 and parts[0][:1].isdigit())
+        or (len(parts[0]) >= 5 and parts[0][:1].isalpha())
+    )
+    if variant:
+        parts.pop()
+    if parts:
+        return None
+    if variant:
+        return "-".join(p for p in (language, region) if p), True
+    return "-".join(p for p in (language, script, region) if p), False
+
+
 def without_unknown_script(tag: str) -> str:
     """``tag`` (lower case, ``-``) as babel reads it: a script it has no data for dropped.
 
@@ -311,8 +360,23 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
                         tags[tag.lower()] = locale
                         if not territory:
                             bare.append(tag)
+    # A tag with a variant subtag reads by its language and region alone (babel drops the
+    # script for the language's likely one): one placeholder variant asks for them all.
+    variants: dict[str, str] = {}
+    bare_variants: list[str] = []
+    if len(opts) > 1:
+        for language in languages:
+            for territory in ("", *_territories()):
+                key = "-".join(p for p in (language, territory) if p)
+                tag = f"{key}-{_VARIANT_PLACEHOLDER}"
+                locale, reason = _pick(opts, default, accept_language=tag)
+                if reason == "accept-language":
+                    variants[key.lower()] = locale
+                    if not territory:
+                        bare_variants.append(key)
     countries: dict[str, tuple[str, ...]] = {}
     regional: dict[str, dict[str, str]] = {}
+    regional_variants: dict[str, dict[str, str]] = {}
     if len(opts) > 1:
         for territory in _territories():
             if not (len(territory) == 2 and territory.isalpha()):
@@ -327,7 +391,11 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
                 found = match_locale(tag, opts, region=territory)
                 if found is not None and found != tags[tag.lower()]:
                     regional.setdefault(territory, {})[tag.lower()] = found
-    return LocaleTable(opts, default, tags, countries, regional)
+            for key in bare_variants:
+                found = match_locale(f"{key}-{_VARIANT_PLACEHOLDER}", opts, region=territory)
+                if found is not None and found != variants[key.lower()]:
+                    regional_variants.setdefault(territory, {})[key.lower()] = found
+    return LocaleTable(opts, default, tags, countries, regional, variants, regional_variants)
 
 
 def negotiate(
@@ -361,9 +429,17 @@ def negotiate(
 
 def _lookup(table: LocaleTable, tag: str, country: str | None = None) -> str | None:
     """The option ``tag`` picks; as the jurisdiction step reads it in ``country`` if given."""
-    tag = without_unknown_script(_locales.matched_range(tag.replace("_", "-").lower()))
-    found = table.regional.get(country or "", {}).get(tag)
-    return found if found is not None else table.tags.get(tag)
+    reading = babel_reading(_locales.matched_range(tag.replace("_", "-").lower()))
+    if reading is None:
+        return None
+    key, variant = reading
+    tags, regional = (
+        (table.variants, table.regional_variants) if variant else (table.tags, table.regional)
+    )
+    if not variant:
+        key = without_unknown_script(key)
+    found = regional.get(country or "", {}).get(key)
+    return found if found is not None else tags.get(key)
 
 
 def accept_language_limits() -> dict[str, Any]:
@@ -375,6 +451,7 @@ def accept_language_limits() -> dict[str, Any]:
         "range": _locales._MAX_RANGE,
         "item": _locales._ITEM.pattern.replace("(?P<", "(?<"),
         "qvalue": _locales._QVALUE,
+        "maxTag": _locales.MAX_TAG,
     }
 
 

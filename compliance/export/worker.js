@@ -245,6 +245,34 @@ function parseAcceptLanguage(header) {
   return [weighted.map((w) => w[2]), refused];
 }
 
+// What babel reads of a tag (lower case, "-"-separated, singletons cut): [key, variant], or
+// null where it reads no locale. A copy of plan.babel_reading: what follows "@" or "." goes;
+// then a language, a script, a region and one variant subtag, each optional but the
+// language, and nothing more. (Python's isalpha and isdigit, as Unicode letters and digits.)
+const LETTERS = /^\p{L}+$/u;
+const DIGITS = /^\p{Nd}+$/u;
+const length = (part) => [...part].length;
+const first = (part) => [...part][0] || "";
+function babelReading(tag) {
+  if ([...tag].length > DATA.acceptLanguage.maxTag) return null;
+  const parts = tag.split("@")[0].split(".")[0].split("-");
+  const language = parts.shift();
+  if (!LETTERS.test(language)) return null;
+  let script = "";
+  let region = "";
+  if (parts.length && length(parts[0]) === 4 && LETTERS.test(parts[0])) script = parts.shift();
+  if (parts.length && ((length(parts[0]) === 2 && LETTERS.test(parts[0]))
+    || (length(parts[0]) === 3 && DIGITS.test(parts[0])))) {
+    region = parts.shift();
+  }
+  const variant = parts.length > 0 && ((length(parts[0]) === 4 && DIGITS.test(first(parts[0])))
+    || (length(parts[0]) >= 5 && LETTERS.test(first(parts[0]))));
+  if (variant) parts.pop();
+  if (parts.length) return null;
+  const kept = variant ? [language, region] : [language, script, region];
+  return [kept.filter(Boolean).join("-"), variant];
+}
+
 // The option `tag` picks; as the jurisdiction step reads it in `country` when given (a bare
 // language is read as spoken there: a refused "pt" is pt-PT in Portugal).
 function lookup(table, tag, country = null) {
@@ -252,17 +280,23 @@ function lookup(table, tag, country = null) {
   // An extension or private use (a singleton subtag and what follows) is not matched.
   const singleton = parts.findIndex((part) => /^[a-z0-9]$/.test(part));
   if (singleton >= 0) parts = parts.slice(0, singleton);
+  const reading = babelReading(parts.join("-"));
+  if (reading === null) return null;
+  const variant = reading[1];
+  parts = reading[0].split("-");
   // babel drops a script subtag it has no data for in that language (ru-Latn reads as ru).
-  if (parts.length > 1 && /^[a-z]{4}$/.test(parts[1])
+  if (!variant && parts.length > 1 && length(parts[1]) === 4 && LETTERS.test(parts[1])
     && !(table.scripts[parts[0]] || []).includes(parts[1])) {
     parts.splice(1, 1);
   }
   const key = parts.join("-");
+  const [tags, regionalTables] = variant
+    ? [table.variants, table.regionalVariants] : [table.tags, table.regional];
   // Own keys only: a tag such as "constructor" must not find Object.prototype's.
-  const regional = country !== null && Object.hasOwn(table.regional, country)
-    ? table.regional[country] : {};
+  const regional = country !== null && Object.hasOwn(regionalTables, country)
+    ? regionalTables[country] : {};
   if (Object.hasOwn(regional, key)) return regional[key];
-  return Object.hasOwn(table.tags, key) ? table.tags[key] : null;
+  return Object.hasOwn(tags, key) ? tags[key] : null;
 }
 
 // [locale, reason]: reason "page" when the page's own language chose it.

@@ -174,6 +174,23 @@ WORKER_LANGUAGE_CASES = [
     ("BR", "pt;q=0", None, "en-GB"),
     ("PT", "pt-BR;q=0", None, "pt-PT"),
     ("SG", None, None, "en-US"),
+    # Variant subtags: read by the language and the region (the script is the language's
+    # likely one), not read with two variants or one of another shape; a page's language
+    # loses a POSIX charset or modifier, as babel reads it.
+    ("GB", "de-AT-1996, ru", None, "de-AT"),
+    ("GB", "de-1996, ru", None, "de-DE"),
+    ("GB", "en-US-posix, ru", None, "en-US"),
+    ("GB", "zh-Hant-SG-1996, ru", None, "zh-Hans-SG"),
+    ("GB", "zh-TW-1996, ru", None, "ru"),
+    ("GB", "sl-rozaj-biske, ru", None, "ru"),
+    ("GB", "de-AT-1606nict, ru", None, "ru"),
+    ("GB", "ru-Latn-RU-petr1708", None, "ru"),
+    ("GB", "uk-UA-1996-u-co-x, ru", None, "uk"),
+    ("PT", "pt-1996;q=0", None, "en-GB"),
+    ("BR", "pt-ao1990;q=0, uk;q=0.1", None, "uk"),
+    ("GB", "uk", "de-AT-1996", "de-AT"),
+    ("GB", "uk", "de-AT.UTF-8", "de-AT"),
+    ("GB", "uk", "de@euro", "de-DE"),
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
