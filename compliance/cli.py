@@ -324,7 +324,7 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"{len(errors)} problem(s) in rule files", file=sys.stderr)
         return 1
     ruleset = load_rules(paths, packs=packs)
-    read_variables(ruleset, _variables(args.set))  # a date variable set to something else
+    read_variables(ruleset, variables)  # a date variable set to something else
     warned = [f for f in findings if f.severity == "warning"]
     warnings = f", {_count(len(warned), 'warning')}" if warned else ""
     _out(

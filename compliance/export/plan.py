@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from babel import Locale
-from babel.core import LOCALE_ALIASES, get_global
+from babel.core import LOCALE_ALIASES, get_global, parse_locale
 
 from compliance import engine as _engine
 from compliance import locales as _locales
@@ -257,9 +257,9 @@ def babel_reading(tag: str) -> tuple[str, bool] | None:
 
     Babel drops what follows ``@`` or ``.`` (POSIX modifiers and charsets), then takes a
     language, a script, a region and one variant subtag, each optional but the language, and
-    nothing more. A tag with a variant reads by its language and region only, unless the whole
-    tag is one of the few CLDR locales with a variant, which match as the tag without it. The
-    Worker's copy of this function must read tags the same way.
+    nothing more (``babel.core.parse_locale``). A tag with a variant reads by its language
+    and region only, unless the whole tag is one of the few CLDR locales with a variant,
+    which match as the tag without it. The Worker's ``babelReading`` copies this reading.
 
     >>> babel_reading("de-de-1996"), babel_reading("sr-latn-rs"), babel_reading("de-de.utf")
     (('de-de', True), ('sr-latn-rs', False), ('de-de', False))
@@ -268,28 +268,12 @@ def babel_reading(tag: str) -> tuple[str, bool] | None:
     """
     if len(tag) > _locales.MAX_TAG:
         return None
-    parts = tag.partition("@")[0].partition(".")[0].split("-")
-    language = parts.pop(0)
-    if not language.isalpha():
+    try:
+        language, region, script, variant, *_ = parse_locale(tag.replace("-", "_"))
+    except ValueError:
         return None
-    script = region = ""
-    if parts and len(parts[0]) == 4 and parts[0].isalpha():
-        script = parts.pop(0)
-    if parts and (
-        (len(parts[0]) == 2 and parts[0].isalpha()) or (len(parts[0]) == 3 and parts[0].isdigit())
-    ):
-        region = parts.pop(0)
-    variant = bool(parts) and (
-        (len(parts[0]) == 4 and parts[0][:1].isdigit())
-        or (len(parts[0]) >= 5 and parts[0][:1].isalpha())
-    )
-    if variant:
-        parts.pop()
-    if parts:
-        return None
-    if variant:
-        return "-".join(p for p in (language, region) if p), True
-    return "-".join(p for p in (language, script, region) if p), False
+    kept = (language, region) if variant else (language, script, region)
+    return "-".join(p for p in kept if p).lower(), bool(variant)
 
 
 def without_unknown_script(tag: str) -> str:
@@ -344,36 +328,30 @@ def locale_table(options: Sequence[str], default: str) -> LocaleTable:
 @functools.lru_cache(maxsize=256)
 def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
     tags: dict[str, str] = {}
-    bare: list[str] = []  # tags without a region, which a country may read otherwise
+    variants: dict[str, str] = {}
+    # Tags without a region, which a country may read otherwise: (key, tag asked, its table).
+    bare: list[tuple[str, str, dict[str, str]]] = []
     if len(opts) > 1:
         # Every script babel knows in the language: it keeps one in a tag only where it has
         # data for that language, script and region, and drops it otherwise (en-Dsrt-001
         # reads as en-001), so the answer depends on the whole tag. Scripts it knows no data
-        # for are always dropped (without_unknown_script).
+        # for are always dropped (without_unknown_script). A tag with a variant subtag reads
+        # by its language and region alone (babel takes the language's likely script): one
+        # placeholder variant asks for them all.
         languages = _with_aliases({found[0] for found in filter(None, map(_script, opts))})
         for language in languages:
             for script in ("", *(s.title() for s in known_scripts(language))):
                 for territory in ("", *_territories()):
-                    tag = "-".join(p for p in (language, script, territory) if p)
-                    locale, reason = _pick(opts, default, accept_language=tag)
-                    if reason == "accept-language":
-                        tags[tag.lower()] = locale
-                        if not territory:
-                            bare.append(tag)
-    # A tag with a variant subtag reads by its language and region alone (babel drops the
-    # script for the language's likely one): one placeholder variant asks for them all.
-    variants: dict[str, str] = {}
-    bare_variants: list[str] = []
-    if len(opts) > 1:
-        for language in languages:
-            for territory in ("", *_territories()):
-                key = "-".join(p for p in (language, territory) if p)
-                tag = f"{key}-{_VARIANT_PLACEHOLDER}"
-                locale, reason = _pick(opts, default, accept_language=tag)
-                if reason == "accept-language":
-                    variants[key.lower()] = locale
-                    if not territory:
-                        bare_variants.append(key)
+                    key = "-".join(p for p in (language, script, territory) if p)
+                    asked = [(key, key, tags)]
+                    if not script:
+                        asked.append((key, f"{key}-{_VARIANT_PLACEHOLDER}", variants))
+                    for name, tag, table in asked:
+                        locale, reason = _pick(opts, default, accept_language=tag)
+                        if reason == "accept-language":
+                            table[name.lower()] = locale
+                            if not territory:
+                                bare.append((name.lower(), tag, table))
     countries: dict[str, tuple[str, ...]] = {}
     regional: dict[str, dict[str, str]] = {}
     regional_variants: dict[str, dict[str, str]] = {}
@@ -387,14 +365,11 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
         # A country reads a tag without a region otherwise only where an option is its own.
         own = {p.territory for p in map(_locales.parse_locale, opts) if p and p.territory}
         for territory in sorted(t for t in own if t in countries):
-            for tag in bare:
+            for name, tag, table in bare:
                 found = match_locale(tag, opts, region=territory)
-                if found is not None and found != tags[tag.lower()]:
-                    regional.setdefault(territory, {})[tag.lower()] = found
-            for key in bare_variants:
-                found = match_locale(f"{key}-{_VARIANT_PLACEHOLDER}", opts, region=territory)
-                if found is not None and found != variants[key.lower()]:
-                    regional_variants.setdefault(territory, {})[key.lower()] = found
+                if found is not None and found != table[name]:
+                    read = regional if table is tags else regional_variants
+                    read.setdefault(territory, {})[name] = found
     return LocaleTable(opts, default, tags, countries, regional, variants, regional_variants)
 
 
