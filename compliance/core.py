@@ -576,6 +576,16 @@ _LANG = re.compile(
 )
 
 
+# Around a declared language, only ASCII whitespace is no part of it (HTML's, which holds
+# HTTP's): str.strip() would take U+0085 and U+00A0 too, which make no language tag.
+_ASCII_WS: Final = "\t\n\f\r "
+
+
+def _content_language(found: HeaderIndex) -> str:
+    """The page's language as its ``Content-Language`` declares it (the first one), or ""."""
+    return (found.first("content-language") or "").split(",")[0].strip(_ASCII_WS)
+
+
 @dataclass(frozen=True, slots=True)
 class _DocumentStart:
     """What the start of a document says."""
@@ -598,7 +608,7 @@ def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
         lang = None
         if found is not None:
             raw = found.group(1) or found.group(2) or found.group(3) or b""
-            lang = raw.decode("ascii", "replace").strip()[:35] or None
+            lang = raw.decode("ascii", "replace").strip(_ASCII_WS)[:35] or None
         return _DocumentStart(False, lang)
     if _DOCTYPE.search(prefix, 0, at) is not None:
         return _DocumentStart(False, None)  # a document, its optional tags left out
@@ -1473,7 +1483,7 @@ class Exchange:
             # No body to edit; announce no length that disagrees with the GET's, and vary
             # as it does when its Content-Language chose the locales (a language only the
             # GET's body names cannot be known here).
-            language = (found.first("content-language") or "").split(",")[0].strip()
+            language = _content_language(found)
             varied = self._varies_on_language(decision, language or None)
             vary = decision.vary if varied else decision.vary_for(language or None)
             headers = self._location_headers(
@@ -1511,7 +1521,7 @@ class Exchange:
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="content-coding")
         settings = self.settings
-        language = (found.first("content-language") or "").split(",")[0].strip()
+        language = _content_language(found)
         policies = found.values("content-security-policy")
         csp_nonce = _style_nonce(policies) if policies else None
         chosen = decision

@@ -253,6 +253,10 @@ no language to match, though babel reads it through CLDR's likely subtags as Eng
 
 
 def _best_match(preferred: str, available: tuple[str, ...], region: str | None) -> str | None:
+    if not preferred.isascii():
+        # BCP 47 tags are ASCII: this one names no language (babel would read some non-ASCII
+        # letters and digits as subtags, by the Unicode version of the Python it runs on).
+        return None
     preferred = matched_range(preferred)
     if _language_of(preferred) == _UNDETERMINED:
         return None

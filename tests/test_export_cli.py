@@ -245,6 +245,8 @@ COUNTRIES += ["AT", "DE", "US", "SG", "IE"]
 PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense", "ru-Latn", "en-Arab-GB"]
 PAGES += ["pt-u-nu-latn", "x-klingon", "zh-Hans-x-private"]
 PAGES += ["de-DE-1996", "sr-Latn-RS-ekavsk", "en-US-posix", "zh-Hant-TW-1996"]
+# Not ASCII, so no language tag (babel reads "\u00b2" as a digit, "\u212a" lowers to "k").
+PAGES += ["de-DE-\u00b2000", "pt-BR-x-\u00e9", "\u212ak", "de-DE-\u0661\u0669\u0669\u0666"]
 
 
 @pytest.mark.parametrize(("options", "default"), OPTIONS)

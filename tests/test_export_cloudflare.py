@@ -207,7 +207,7 @@ def test_languages_are_chosen_as_the_library_does(
     python_app: Any,
 ) -> None:
     """Weights, tags with extensions and bare languages, in the library and in the Worker."""
-    path = h.LANGUAGE_PATH if page is None else f"/languages/lang/{page}/p"
+    path = h.language_path(page)
     index = len(READERS) + LANGUAGE_READERS.index(country)
     headers = _headers("www.example.org", language)
     expected = h.python_answer(python_app, path, headers, peer=peer(index))

@@ -186,7 +186,7 @@ def test_languages_are_chosen_as_the_library_does(
     python_app: Any,
 ) -> None:
     """Weights, tags with extensions and bare languages, in the library and in nginx."""
-    path = h.LANGUAGE_PATH if page is None else f"/languages/lang/{page}/p"
+    path = h.language_path(page)
     headers = _headers(h.LANGUAGE_ADDRESSES[country], "www.example.org", language)
     expected = h.python_answer(python_app, path, headers, peer="127.0.0.1")
     assert dict(expected.notices)["corner-languages"] == chosen

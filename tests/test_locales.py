@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.locales import choose_locale, parse_accept_language
+from compliance.locales import choose_locale, match_locale, parse_accept_language
 
 
 @pytest.mark.parametrize(
@@ -51,6 +51,30 @@ def test_undetermined_language_chooses_nothing(
         country=country,
     )
     assert (choice.locale, choice.reason) == (chosen, reason)
+
+
+@pytest.mark.parametrize(
+    "page_language",
+    [
+        "de-AT-\u00b2000",  # babel took "\u00b2" (superscript two) for a digit: a variant
+        "de-AT-\u0661\u0669\u0669\u0666",  # Arabic-Indic digits: a variant to babel
+        "de-AT-\U00011f50000",  # a Kawi digit: one to babel on Python 3.12, not on 3.11
+        "d\u00e9",
+        "de-AT-x-\u00e9",  # not even in the private use that matching drops
+        "\u212aa",  # the Kelvin sign, which lowers to an ASCII "k"
+    ],
+)
+def test_a_tag_that_is_not_ascii_names_no_language(page_language: str) -> None:
+    """BCP 47 tags are ASCII. Read by babel, some non-ASCII letters and digits made subtags,
+    by the Unicode version of the Python running it (the Worker's JavaScript knows
+    another): no such tag chooses a locale, as a page language nor in Accept-Language."""
+    options = ("en", "de", "de_AT", "kk")
+    choice = choose_locale(options, "en", page_language=page_language, accept_language="kk")
+    assert (choice.locale, choice.reason) == ("kk", "accept-language")
+    misread = page_language.encode().decode("latin-1")  # its UTF-8 bytes as latin-1
+    assert choose_locale(options, "en", page_language=misread).reason != "page"
+    assert match_locale(page_language, options) is None
+    assert match_locale("de-AT-1996", options) == "de_AT"
 
 
 @pytest.mark.parametrize(

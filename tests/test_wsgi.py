@@ -725,6 +725,31 @@ def test_content_language_header_is_the_page_language(engine: Engine) -> None:
     assert b"undesirable organization" in body
 
 
+@pytest.mark.parametrize(
+    ("language", "html_lang", "chosen"),
+    [
+        (" en\t", "ru", b"en"),
+        ("en\x85", "ru", b"ru"),  # U+0085 (NEL) is no whitespace to HTTP or HTML
+        ("en\xa0, ru", "en", b"ru"),
+        (None, "\ten\n", b"en"),
+        (None, "en&#xa0;", b"ru"),
+        (None, "\u00a0en", b"ru"),
+        (None, "en\u0085", b"ru"),
+    ],
+)
+def test_the_page_language_loses_only_ascii_whitespace(
+    engine: Engine, language: str | None, html_lang: str, chosen: bytes
+) -> None:
+    """A declared language is read without the ASCII whitespace around it, as HTML strips
+    it (HTTP's is part of it); other characters make it no language tag, and the reader
+    (in Russia, asking for nothing) gets the jurisdiction's, as the Worker reads it too."""
+    page = PAGE.replace(b"lang=ru", f'lang="{html_lang}"'.encode())
+    named = [("Content-Language", language)] if language is not None else []
+    app = html_app(page, headers=[("Content-Type", "text/html; charset=utf-8"), *named])
+    body = call(ComplianceMiddleware(app, engine)).body
+    assert ASIDE + b' lang="' + chosen + b'"' in body
+
+
 def test_rule_headers_are_added_to_html_pages(engine: Engine) -> None:
     result = call(ComplianceMiddleware(html_app(), engine), environ(HOST="news.example"))
     assert result.header("X-Robots-Tag") == "noindex"

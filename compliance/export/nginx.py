@@ -45,6 +45,7 @@ _Q = f"(?:{accept_language_limits()['qvalue']})"
 _QZERO = r"(?:0(?:\.0{0,3})?)"
 # Whitespace as the library reads it (RFC 9110's OWS).
 _OWS = r"[ \t]*"
+_WS = r"[\t\n\f\r ]*"
 # `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless. The
 # whitespace after the tag is read once, before the weight or the end: two runs of it around
 # an optional part would split a long run of spaces every way before failing (quadratic).
@@ -366,7 +367,8 @@ class _Locales:
         w.map(
             "$upstream_http_content_language",
             f"{_P}_pt_{number}",
-            [(_regex(rf"^\s*({matched}){extension}\s*(?:,|$)", caseless=True), "$1")],
+            # Around it, the ASCII whitespace the library strips (PCRE's \s holds VT too).
+            [(_regex(rf"^{_WS}({matched}){extension}{_WS}(?:,|$)", caseless=True), "$1")],
         )
         page_entries = [
             (_regex(rf"^{chunk}$", caseless=True), _quote(option))

@@ -404,6 +404,8 @@ def negotiate(
 
 def _lookup(table: LocaleTable, tag: str, country: str | None = None) -> str | None:
     """The option ``tag`` picks; as the jurisdiction step reads it in ``country`` if given."""
+    if not tag.isascii():
+        return None  # no language tag (BCP 47 tags are ASCII), as the library reads it
     reading = babel_reading(_locales.matched_range(tag.replace("_", "-").lower()))
     if reading is None:
         return None

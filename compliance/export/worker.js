@@ -248,25 +248,24 @@ function parseAcceptLanguage(header) {
 // What babel reads of a tag (lower case, "-"-separated, singletons cut): [key, variant], or
 // null where it reads no locale. A copy of plan.babel_reading: what follows "@" or "." goes;
 // then a language, a script, a region and one variant subtag, each optional but the
-// language, and nothing more. (Python's isalpha and isdigit, as Unicode letters and digits.)
-const LETTERS = /^\p{L}+$/u;
-const DIGITS = /^\p{Nd}+$/u;
-const length = (part) => [...part].length;
-const first = (part) => [...part][0] || "";
+// language, and nothing more. (Only ASCII gets here, where Python's isalpha and isdigit are
+// these classes, whatever Unicode version either side knows.)
+const LETTERS = /^[A-Za-z]+$/;
+const DIGITS = /^[0-9]+$/;
 function babelReading(tag) {
-  if ([...tag].length > DATA.acceptLanguage.maxTag) return null;
+  if (tag.length > DATA.acceptLanguage.maxTag) return null;
   const parts = tag.split("@")[0].split(".")[0].split("-");
   const language = parts.shift();
   if (!LETTERS.test(language)) return null;
   let script = "";
   let region = "";
-  if (parts.length && length(parts[0]) === 4 && LETTERS.test(parts[0])) script = parts.shift();
-  if (parts.length && ((length(parts[0]) === 2 && LETTERS.test(parts[0]))
-    || (length(parts[0]) === 3 && DIGITS.test(parts[0])))) {
+  if (parts.length && parts[0].length === 4 && LETTERS.test(parts[0])) script = parts.shift();
+  if (parts.length && ((parts[0].length === 2 && LETTERS.test(parts[0]))
+    || (parts[0].length === 3 && DIGITS.test(parts[0])))) {
     region = parts.shift();
   }
-  const variant = parts.length > 0 && ((length(parts[0]) === 4 && DIGITS.test(first(parts[0])))
-    || (length(parts[0]) >= 5 && LETTERS.test(first(parts[0]))));
+  const variant = parts.length > 0 && ((parts[0].length === 4 && DIGITS.test(parts[0][0]))
+    || (parts[0].length >= 5 && LETTERS.test(parts[0][0])));
   if (variant) parts.pop();
   if (parts.length) return null;
   const kept = variant ? [language, region] : [language, script, region];
@@ -276,6 +275,8 @@ function babelReading(tag) {
 // The option `tag` picks; as the jurisdiction step reads it in `country` when given (a bare
 // language is read as spoken there: a refused "pt" is pt-PT in Portugal).
 function lookup(table, tag, country = null) {
+  // A language tag is ASCII (BCP 47): one with any other character names no language.
+  if (!/^[\x00-\x7f]*$/.test(tag)) return null;
   let parts = tag.replace(/_/g, "-").toLowerCase().split("-");
   // An extension or private use (a singleton subtag and what follows) is not matched.
   const singleton = parts.findIndex((part) => /^[a-z0-9]$/.test(part));
@@ -285,7 +286,7 @@ function lookup(table, tag, country = null) {
   const variant = reading[1];
   parts = reading[0].split("-");
   // babel drops a script subtag it has no data for in that language (ru-Latn reads as ru).
-  if (!variant && parts.length > 1 && length(parts[1]) === 4 && LETTERS.test(parts[1])
+  if (!variant && parts.length > 1 && parts[1].length === 4 && LETTERS.test(parts[1])
     && !(table.scripts[parts[0]] || []).includes(parts[1])) {
     parts.splice(1, 1);
   }
@@ -433,9 +434,13 @@ function snippets(decision, where, request, pageLanguage) {
   return [out, consulted];
 }
 
+// Without the ASCII whitespace around it (trim() takes U+FEFF and other spaces too, Python's
+// strip() U+0085: neither is part of a language, nor whitespace to HTML).
+const asciiTrim = (text) => text.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
+
 // The page's language as its Content-Language gives it (the first one), or null.
 function contentLanguage(headers) {
-  return (headers.get("content-language") || "").split(",")[0].trim() || null;
+  return asciiTrim((headers.get("content-language") || "").split(",")[0]) || null;
 }
 
 // The page's charset as the middleware finds it: the header's, else <meta>, else UTF-8.
@@ -622,7 +627,7 @@ async function inject(response, decision, where, request) {
   if (pageLanguage === null) {
     // The page's own language, as the middleware's scanner reads it from <html lang>.
     const tag = /<html\b[^>]*?\s(?:xml:)?lang\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(text);
-    const lang = tag === null ? "" : (tag[1] ?? tag[2] ?? tag[3] ?? "").trim();
+    const lang = tag === null ? "" : asciiTrim(tag[1] ?? tag[2] ?? tag[3] ?? "");
     if (lang) pageLanguage = lang;
   }
   const [parts, consulted] = snippets(decision, where, request, pageLanguage);

@@ -42,6 +42,7 @@ from compliance.html.tokenizer import (
     LONGEST_TAG,
     SCRIPT_TEXT,
     WHOLE_COMMENT,
+    WS,
     QuietSink,
     Tokenizer,
     Watch,
@@ -78,6 +79,7 @@ class PageInfo:
     its first ``<script>`` or other ``<link>``, else ``None``."""
 
 
+_ASCII_WS: Final = WS.decode()
 _HEAD_ELEMENTS: Final = frozenset(
     b"html head title base basefont bgsound link meta style script noscript noframes template"
     b"".split()
@@ -540,8 +542,9 @@ class Injector:
             if self._lang is None:
                 attrs = attributes(tag)
                 lang = attrs.get(b"lang") or attrs.get(b"xml:lang")
-                if lang and lang.strip():
-                    self._lang = lang.strip()
+                lang = (lang or "").strip(_ASCII_WS)  # (U+00A0 and U+0085 are kept)
+                if lang:
+                    self._lang = lang
         elif name == b"meta":
             if self._meta_charset is not None:
                 return

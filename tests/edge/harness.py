@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import html
 import http.client
 import os
 import re
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
+from urllib.parse import quote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
@@ -95,7 +97,20 @@ CORNER_PATHS = [
 
 LANGUAGE_PATH = "/languages/p"
 """A page of the corner rule ``corner-languages``; ``/languages/lang/TAG/p`` says
-``Content-Language: TAG``."""
+``Content-Language: TAG``, ``/languages/htmllang/TAG/p`` ``<html lang="TAG">`` (TAG in UTF-8,
+percent-encoded)."""
+
+
+def language_path(page: str | None) -> str:
+    """The path of ``LANGUAGE_PATH``'s page in language ``page`` (a case's third item): its
+    ``Content-Language``, or, written ``lang=TAG``, its ``<html lang>``."""
+    if page is None:
+        return LANGUAGE_PATH
+    if page.startswith("lang="):
+        return f"/languages/htmllang/{quote(page[5:], safe='')}/p"
+    return f"/languages/lang/{quote(page, safe='')}/p"
+
+
 LANGUAGE_ADDRESSES = {
     "GB": "81.2.69.142",
     "DE": "2a02:d180::1",
@@ -140,6 +155,13 @@ LANGUAGE_CASES = [
     ("GB", "ru", "de-AT-u-co-phonebk", "de-AT"),
     ("GB", "ru", "x-foo", "ru"),
     ("GB", "ru", "constructor", "ru"),  # no key of JavaScript's Object.prototype
+    # Around the page's language, only ASCII whitespace is no part of it (Python's strip(),
+    # JavaScript's trim() and PCRE's \s each take other characters too).
+    ("GB", "uk", " de-AT\t", "de-AT"),
+    ("GB", "uk", "de-AT\x0b", "uk"),
+    ("GB", "uk", "de-AT\x1f", "uk"),
+    ("GB", "uk", "de-AT\x85", "uk"),
+    ("GB", "uk", "de-AT\xa0", "uk"),
     # A language without a region: CLDR's likely region, whatever order the rule lists.
     ("GB", "pt", None, "pt-BR"),
     ("GB", "zh", None, "zh-Hans-CN"),
@@ -191,6 +213,18 @@ WORKER_LANGUAGE_CASES = [
     ("GB", "uk", "de-AT-1996", "de-AT"),
     ("GB", "uk", "de-AT.UTF-8", "de-AT"),
     ("GB", "uk", "de@euro", "de-DE"),
+    # A language tag is ASCII (BCP 47): one with any other character names no language, in
+    # the page's <html lang> too, whichever Unicode version (digits, letters) each reads by.
+    ("GB", "uk", "lang=de-AT-\u00b2000", "uk"),
+    ("GB", "uk", "lang=de-AT-\U00011f50000", "uk"),
+    ("GB", "uk", "lang=de-AT-\u0661\u0669\u0669\u0666", "uk"),
+    ("GB", "uk", "lang=d\u00e9", "uk"),
+    ("GB", "uk", "lang=de-AT", "de-AT"),
+    # Around it, ASCII whitespace only is no part of a language (Python's strip() and
+    # JavaScript's trim() each take other characters too).
+    ("GB", "uk", "lang=\tde-AT\f", "de-AT"),
+    ("GB", "uk", "lang=de-AT\u00a0", "uk"),
+    ("GB", "uk", "lang=\ufeffde-AT", "uk"),
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
@@ -326,10 +360,13 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers.append(("X-Compliance-Tags", "sport, politics"))
     if path.startswith("/lang/"):
         headers.append(("Content-Language", path.split("/")[2]))
-    if path.startswith("/languages/lang/"):
-        headers.append(("Content-Language", path.split("/")[3]))
+    if path.startswith("/languages/lang/"):  # (PATH_INFO is latin-1: the tag was UTF-8)
+        headers.append(("Content-Language", path.split("/")[3].encode("latin-1").decode()))
     if path.startswith("/htmllang/"):
         body = PAGE.replace("<html>", f'<html lang="{path.split("/")[2]}">')
+    if path.startswith("/languages/htmllang/"):
+        tag = path.split("/")[3].encode("latin-1").decode("utf-8")  # PATH_INFO is latin-1
+        body = PAGE.replace("<html>", f'<html lang="{html.escape(tag)}">')
     if path.startswith("/cached/"):
         headers.append(("Cache-Control", "public, max-age=60, s-maxage=600"))
     if path.startswith("/cp1251/"):
