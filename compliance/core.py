@@ -562,18 +562,13 @@ def unavailable() -> Response:
 
 
 # The start of a document, read before editing: whether it is a fragment (its first content
-# is not an <html>, <head> or <body> tag: what an htmx or Turbo partial answers with) and the
-# language its <html> tag declares. Whitespace, comments, a doctype may come first.
+# is not an <html>, <head> or <body> tag: what an htmx or Turbo partial answers with).
+# Whitespace, comments, a doctype may come first. (The language its <html> tag declares is
+# the injector's to read: one reading for the notices, the decision and Vary.)
 _PREAMBLE = re.compile(rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--.*?-->|<![^>]*>|<\?[^>]*>)*", re.S)
 _DOCUMENT_TAG = re.compile(rb"<(html|head|body)(?=[\t\n\f\r />])[^>]*>|<(?:head|body)>", re.I)
 _DOCTYPE = re.compile(rb"<!doctype", re.I)
 _DIGITS = re.compile(r"[0-9]{1,18}")
-_HTML_TAG = re.compile(rb"<html(?=[\t\n\f\r />])([^>]*)>|<html>", re.I)
-_LANG = re.compile(
-    rb"(?:^|[\t\n\f\r /])(?:xml:)?lang[\t\n\f\r ]*=[\t\n\f\r ]*"
-    rb"(?:\"([^\"]*)\"|'([^']*)'|([^\t\n\f\r >]+))",
-    re.I,
-)
 
 
 # Around a declared language, only ASCII whitespace is no part of it (HTML's, which holds
@@ -586,33 +581,18 @@ def _content_language(found: HeaderIndex) -> str:
     return (found.first("content-language") or "").split(",")[0].strip(_ASCII_WS)
 
 
-@dataclass(frozen=True, slots=True)
-class _DocumentStart:
-    """What the start of a document says."""
-
-    fragment: bool
-    lang: str | None
-
-
-def _sniff(prefix: bytes, final: bool) -> _DocumentStart | None:
-    """Read the start of a document; None while more bytes are needed."""
+def _fragment(prefix: bytes, final: bool) -> bool | None:
+    """Whether a document is a fragment, read from its start; None while more bytes are
+    needed."""
     preamble = _PREAMBLE.match(prefix)
     at = preamble.end() if preamble else 0  # positions, not slices: no copy of the page
     if at >= len(prefix):
-        return None if not final else _DocumentStart(True, None)
+        return None if not final else True
     if prefix[at : at + 1] == b"<" and prefix.find(b">", at) < 0 and not final:
         return None  # the first tag (or an unfinished comment) is not complete yet
-    html = _HTML_TAG.match(prefix, at)
-    if html is not None:
-        found = _LANG.search(html.group(1) or b"")
-        lang = None
-        if found is not None:
-            raw = found.group(1) or found.group(2) or found.group(3) or b""
-            lang = raw.decode("ascii", "replace").strip(_ASCII_WS)[:35] or None
-        return _DocumentStart(False, lang)
     if _DOCTYPE.search(prefix, 0, at) is not None:
-        return _DocumentStart(False, None)  # a document, its optional tags left out
-    return _DocumentStart(_DOCUMENT_TAG.match(prefix, at) is None, None)
+        return False  # a document, its optional tags left out
+    return _DOCUMENT_TAG.match(prefix, at) is None
 
 
 def _style_nonce(headers: Iterable[str]) -> str | None:
@@ -703,8 +683,6 @@ class BodyEditor:
     """Whether notices go in (withholding goes on when they do not)."""
     fault: BaseException | None = None
     """The exception that stopped editing, if one did: the rest went out unedited."""
-    lang: str | None = None
-    """The language the page's ``<html>`` tag declares, once read."""
     fragment = False
     """Whether the body is a fragment (no <html>, <head> or <body> before its content)."""
     skipped: str | None = None
@@ -727,6 +705,12 @@ class BodyEditor:
     def inserted(self) -> bool:
         return self._injector.inserted
 
+    @property
+    def lang(self) -> str | None:
+        """The language the page's ``<html>`` tag declares, once read (the injector's
+        reading, which chose the notices' locales)."""
+        return self._injector.lang
+
     def _decoded(self, data: bytes, final: bool) -> bytes:
         """Inject into decoded bytes, once the start of the document is read."""
         self.seen += len(data)
@@ -737,16 +721,15 @@ class BodyEditor:
                 held = bytes(sniffed)
             else:  # the usual case: read the first piece where it is, no copy
                 held = data if data.__class__ is bytes else bytes(data)
-            start = _sniff(held, final)
-            if start is None and len(held) <= self._max_hold:
+            fragment = _fragment(held, final)
+            if fragment is None and len(held) <= self._max_hold:
                 if not sniffed:
                     sniffed += held
                 return b""
             self._sniff = None
-            if start is not None:
-                self.lang = start.lang
-                self.fragment = start.fragment and bool(held.strip())
-                if start.fragment and self._partial and held.strip():
+            if fragment is not None:
+                self.fragment = fragment and bool(held.strip())
+                if fragment and self._partial and held.strip():
                     self.skip("fragment")
             data = held
         if final and self.seen == 0:

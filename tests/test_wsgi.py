@@ -750,6 +750,34 @@ def test_the_page_language_loses_only_ascii_whitespace(
     assert ASIDE + b' lang="' + chosen + b'"' in body
 
 
+@pytest.mark.parametrize(
+    ("html", "chosen", "by_page"),
+    [
+        (b"<html lang=ru>", b"ru", True),
+        (b'<html xml:lang="en" lang="xx">', b"ru", False),  # lang wins over xml:lang
+        (b'<html xml:lang="xx" lang="en">', b"en", True),
+        (b'<html lang="en&#x2d;GB">', b"en", True),  # a character reference, decoded
+        (b'<meta charset=utf-8><html lang="en">', b"en", True),  # added to the <html>
+    ],
+)
+def test_one_reading_of_html_lang(
+    engine: Engine, html: bytes, chosen: bytes, by_page: bool
+) -> None:
+    """The language the notice is rendered in, the decision the application is shown and
+    whether the page varies on Accept-Language all come from one reading of ``<html lang>``.
+    A second reading (the first ``lang`` or ``xml:lang`` of a first ``<html>`` tag, no
+    character references) made the page vary on the reader's languages where the page's
+    chose, and not where the reader's did: a cache then kept one language for all."""
+    page = PAGE.replace(b"<html lang=ru>", html)
+    for body in (page, [page[k : k + 1] for k in range(len(page))]):  # whole, byte by byte
+        env = environ(HTTP_ACCEPT_LANGUAGE="uk")
+        result = call(ComplianceMiddleware(html_app(body), engine), env)
+        assert ASIDE + b' lang="' + chosen + b'"' in result.body
+        decision = env["compliance.decision"]
+        assert [notice.locale for notice in decision.notices] == [chosen.decode()]
+        assert ("Accept-Language" in (result.header("Vary") or "")) is not by_page
+
+
 def test_rule_headers_are_added_to_html_pages(engine: Engine) -> None:
     result = call(ComplianceMiddleware(html_app(), engine), environ(HOST="news.example"))
     assert result.header("X-Robots-Tag") == "noindex"

@@ -249,6 +249,12 @@ class Injector:
         self._held: bytearray | None = None
 
     @property
+    def lang(self) -> str | None:
+        """The language the page's ``<html>`` tag declares (``lang``, else ``xml:lang``;
+        entities decoded, ASCII whitespace stripped), once a tag has declared one."""
+        return self._lang
+
+    @property
     def max_token(self) -> int:
         """Longest tag or comment kept whole; longer ones are streamed through unread."""
         return self.tokenizer.max_token
