@@ -10,6 +10,7 @@ set), reads content tags from the origin's ``X-Compliance-Tags`` and edits HTML 
 from __future__ import annotations
 
 import functools
+from html.entities import html5
 from importlib import resources
 from typing import Any
 
@@ -138,6 +139,9 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "void": sorted(name.decode("ascii") for name in VOID),
         # Start tags that close an open paragraph (the marker's notice waits for its end).
         "closesParagraph": sorted(name.decode("ascii") for name in CLOSE_P_STARTS),
+        # The named character references for ASCII characters, as the library decodes them
+        # in <html lang> (the others make no language tag).
+        "entities": {name: text for name, text in sorted(html5.items()) if text.isascii()},
     }
 
 
@@ -169,6 +173,10 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "HTML responses that get notices are read whole before they are edited (to see "
             "whether the origin already put notices in, and where the marker is).",
             "Notices are placed through HTMLRewriter: a page without a `<body>` tag gets none.",
+            "The page's `<html lang>` is read from the `<html>` tags before its `<body>` "
+            "tag, past comments and raw text (the library stops where the body starts, "
+            "which may come without its tag); a named character reference in it other than "
+            "those of ASCII characters (`&amp;`, `&period;`...) makes it no language.",
         ]
     )
     readme = _readme(plan, name)

@@ -438,6 +438,67 @@ function snippets(decision, where, request, pageLanguage) {
 // strip() U+0085: neither is part of a language, nor whitespace to HTML).
 const asciiTrim = (text) => text.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
 
+// The page's own language as the library reads it from its <html> tags before the body (the
+// first that declares one): `lang`, else `xml:lang` (an empty `lang` gives way, a blank one
+// does not); attributes read as the HTML tokenizer reads them, past comments and raw text;
+// character references decoded; the ASCII whitespace around it stripped. Null for none.
+const HEAD_TOKEN = new RegExp("<!--(?:-?>|[\\s\\S]*?--!?>|[\\s\\S]*$)"
+  + "|<(script|style|title|textarea|xmp|iframe|noembed|noframes|noscript)(?=[\\t\\n\\f\\r />])"
+  + "[\\s\\S]*?(?:</\\1(?=[\\t\\n\\f\\r />])|$)|<(body)(?=[\\t\\n\\f\\r />])"
+  + "|<html(?=[\\t\\n\\f\\r />])", "gi");
+const ATTRIBUTE = /[\t\n\f\r /]*(?:([^\t\n\f\r />][^\t\n\f\r />=]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >"'][^\t\n\f\r >]*))?)?)?/y;
+function htmlLanguage(text) {
+  HEAD_TOKEN.lastIndex = 0;
+  for (let token = HEAD_TOKEN.exec(text); token !== null; token = HEAD_TOKEN.exec(text)) {
+    if (token[2] !== undefined) break; // the body starts: no more <html> tags are read
+    if (token[0][1] !== "h" && token[0][1] !== "H") continue; // a comment or raw text
+    const attributes = new Map();
+    let at = HEAD_TOKEN.lastIndex;
+    while (at < text.length && text[at] !== ">") {
+      ATTRIBUTE.lastIndex = at;
+      const found = ATTRIBUTE.exec(text);
+      if (ATTRIBUTE.lastIndex === at) break; // (a stray "=" or quote: left to the scan)
+      at = ATTRIBUTE.lastIndex;
+      if (found[1] === undefined) continue;
+      const name = found[1].replace(/[A-Z]+/g, (c) => c.toLowerCase());
+      if (!attributes.has(name)) attributes.set(name, found[2] ?? found[3] ?? found[4] ?? "");
+    }
+    HEAD_TOKEN.lastIndex = at;
+    const decoded = unescapeAttribute(attributes.get("lang") || attributes.get("xml:lang") || "");
+    if (decoded === null) return null;
+    const lang = asciiTrim(decoded);
+    if (lang) return lang;
+  }
+  return null;
+}
+
+// Python's html.unescape, as far as it can give a language tag: numeric references as it
+// decodes them (a code point it drops gives nothing, one it replaces U+FFFD), the named
+// ones for ASCII characters; null for any other named one (a character no tag has).
+const CHARREF = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/g;
+function unescapeAttribute(value) {
+  let named = true;
+  const text = value.replace(CHARREF, (whole, ref) => {
+    if (ref[0] !== "#") {
+      if (Object.hasOwn(DATA.entities, ref)) return DATA.entities[ref];
+      named = false;
+      return whole;
+    }
+    const hex = ref[1] === "x" || ref[1] === "X";
+    const n = parseInt(ref.slice(hex ? 2 : 1), hex ? 16 : 10);
+    if (n === 13) return "\r";
+    if (n === 0 || (n >= 0x80 && n <= 0x9f) || (n >= 0xd800 && n <= 0xdfff) || n > 0x10ffff) {
+      return "\ufffd"; // (or a windows-1252 character: none of them ASCII)
+    }
+    if ((n >= 0x1 && n <= 0x8) || n === 0xb || (n >= 0xe && n <= 0x1f) || n === 0x7f
+      || (n >= 0xfdd0 && n <= 0xfdef) || (n & 0xfffe) === 0xfffe) {
+      return "";
+    }
+    return String.fromCodePoint(n);
+  });
+  return named ? text : null;
+}
+
 // The page's language as its Content-Language gives it (the first one), or null.
 function contentLanguage(headers) {
   return asciiTrim((headers.get("content-language") || "").split(",")[0]) || null;
@@ -623,13 +684,7 @@ async function inject(response, decision, where, request) {
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   const ascii = !bom && !UTF8.has(charset);
   for (const name of EDITED_AWAY) headers.delete(name);
-  let pageLanguage = contentLanguage(headers);
-  if (pageLanguage === null) {
-    // The page's own language, as the middleware's scanner reads it from <html lang>.
-    const tag = /<html\b[^>]*?\s(?:xml:)?lang\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/i.exec(text);
-    const lang = tag === null ? "" : asciiTrim(tag[1] ?? tag[2] ?? tag[3] ?? "");
-    if (lang) pageLanguage = lang;
-  }
+  const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);
   const [parts, consulted] = snippets(decision, where, request, pageLanguage);
   if (ascii) {
     // Another charset: every non-ASCII character as a numeric reference reads the same.

@@ -103,11 +103,14 @@ percent-encoded)."""
 
 def language_path(page: str | None) -> str:
     """The path of ``LANGUAGE_PATH``'s page in language ``page`` (a case's third item): its
-    ``Content-Language``, or, written ``lang=TAG``, its ``<html lang>``."""
+    ``Content-Language``, or, written ``lang=TAG``, its ``<html lang>``, or, written as
+    markup (``<html xml:lang=...>``), what stands for its ``<html>`` tag."""
     if page is None:
         return LANGUAGE_PATH
     if page.startswith("lang="):
         return f"/languages/htmllang/{quote(page[5:], safe='')}/p"
+    if page.startswith("<"):
+        return f"/languages/htmltag/{quote(page, safe='')}/p"
     return f"/languages/lang/{quote(page, safe='')}/p"
 
 
@@ -225,6 +228,23 @@ WORKER_LANGUAGE_CASES = [
     ("GB", "uk", "lang=\tde-AT\f", "de-AT"),
     ("GB", "uk", "lang=de-AT\u00a0", "uk"),
     ("GB", "uk", "lang=\ufeffde-AT", "uk"),
+    # <html lang> as the HTML tokenizer reads it: lang before xml:lang, character
+    # references decoded, quoted ">" in a value, tags in comments and raw text passed over.
+    ("GB", "uk", '<html xml:lang="de-AT" lang="xx">', "uk"),
+    ("GB", "uk", '<html lang="" xml:lang="de-AT">', "de-AT"),
+    ("GB", "uk", '<html lang=" " xml:lang="de-AT">', "uk"),
+    ("GB", "uk", '<html LANG="de-AT">', "de-AT"),
+    ("GB", "uk", '<html data-x="a>b" lang="de-AT">', "de-AT"),
+    ("GB", "uk", '<html lang="de&#x2d;AT">', "de-AT"),
+    ("GB", "uk", '<html lang="de&#45AT">', "de-AT"),
+    ("GB", "uk", '<html lang="de&lowbar;AT">', "de-AT"),
+    ("GB", "uk", '<html lang="de&hyphen;AT">', "uk"),
+    ("GB", "uk", '<html lang="de-AT&#1;&#xFDD0;&#13;">', "de-AT"),
+    ("GB", "uk", '<html lang="de-AT&#0;">', "uk"),
+    ("GB", "uk", '<html lang="de-AT&#x110000;">', "uk"),
+    ("GB", "uk", '<html lang="de-x-&auml;">', "uk"),
+    ("GB", "uk", '<!-- <html lang="ru"> --><html lang="de-AT">', "de-AT"),
+    ("GB", "uk", '<html><head><title><html lang="ru"></title><html lang="de-AT">', "de-AT"),
 ]
 """More cases for the Worker, which orders by q-value and takes any country."""
 
@@ -367,6 +387,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
     if path.startswith("/languages/htmllang/"):
         tag = path.split("/")[3].encode("latin-1").decode("utf-8")  # PATH_INFO is latin-1
         body = PAGE.replace("<html>", f'<html lang="{html.escape(tag)}">')
+    if path.startswith("/languages/htmltag/"):
+        body = PAGE.replace("<html>", path.split("/", 3)[3][:-2].encode("latin-1").decode())
     if path.startswith("/cached/"):
         headers.append(("Cache-Control", "public, max-age=60, s-maxage=600"))
     if path.startswith("/cp1251/"):
