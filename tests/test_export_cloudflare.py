@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -359,6 +360,34 @@ def test_a_page_in_another_charset(path: str, client: httpx.Client) -> None:
     assert "Текст статьи.".encode("cp1251") in got.content  # the page's own bytes, kept
     notice = "признана «нежелательной» организацией"
     assert notice.encode("ascii", "xmlcharrefreplace") in got.content
+
+
+@pytest.mark.parametrize("name", sorted(h.CHARSET_PAGES))
+def test_charsets_are_read_as_the_library_reads_them(
+    name: str, client: httpx.Client, python_app: Any
+) -> None:
+    """The same notices as the library's, in the same pages; raw UTF-8 only where the page
+    surely is UTF-8 (header or byte order mark), else numeric references, which read the
+    same in whatever charset the browser takes (a page without one: its legacy default)."""
+    import html
+
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    path = f"/charset/{name}/p"
+    headers = [("Accept-Language", "ru")]
+    environ = wsgi_environ(path, peer=peer(READERS.index(("RU", None))), headers=headers)
+    library = call_wsgi(python_app, environ).body
+    got = client.get(path, headers=[*headers, _cf("RU", None)]).content
+    rules = re.compile(rb'class="compliance-notice" data-compliance-rule="([^"]+)"')
+    assert rules.findall(got) == rules.findall(library)
+    if name in ("iso-2022-jp", "utf-16"):
+        assert not rules.findall(got)
+        assert got == h.PAGE.replace('<meta charset="utf-8">', "").encode()
+        return
+    assert rules.findall(got)
+    body = got.removeprefix(b"\xef\xbb\xbf")
+    assert body.isascii() or name == "bom-over-utf-16"
+    assert "признана «нежелательной» организацией" in html.unescape(body.decode())
 
 
 def test_head_of_a_blocked_page(client: httpx.Client) -> None:

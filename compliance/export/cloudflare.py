@@ -14,9 +14,12 @@ from html.entities import html5
 from importlib import resources
 from typing import Any
 
+import webencodings
+
 from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
+from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.placements import CLOSE_P_STARTS
 from compliance.html.tokenizer import VOID
 
@@ -142,6 +145,13 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         # The named character references for ASCII characters, as the library decodes them
         # in <html lang> (the others make no language tag).
         "entities": {name: text for name, text in sorted(html5.items()) if text.isascii()},
+        # Charset labels the library reads as UTF-8, and as encodings it cannot edit.
+        "charsets": {
+            "utf8": sorted(label for label in webencodings.LABELS if lookup(label) == "utf-8"),
+            "uneditable": sorted(
+                label for label in webencodings.LABELS if lookup(label) == UNSUPPORTED
+            ),
+        },
     }
 
 

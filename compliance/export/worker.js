@@ -504,16 +504,16 @@ function contentLanguage(headers) {
   return asciiTrim((headers.get("content-language") || "").split(",")[0]) || null;
 }
 
-// The page's charset as the middleware finds it: the header's, else <meta>, else UTF-8.
-function pageCharset(contentType, text) {
-  const declared = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType || "");
-  if (declared !== null) return declared[1].toLowerCase();
-  const head = text.slice(0, 1024);
-  const meta = /<meta\s[^>]*?charset\s*=\s*["']?([^"'\s/>;]+)/i.exec(head);
-  return meta === null ? "utf-8" : meta[1].toLowerCase();
+// The charset label the Content-Type header declares (the first with a value), or "".
+function declaredCharset(contentType) {
+  const declared = /;[\t ]*charset[\t ]*=[\t ]*["']?([^"';\t ]+)/i.exec(contentType || "");
+  return declared === null ? "" : declared[1].toLowerCase();
 }
 
-const UTF8 = new Set(["utf-8", "utf8", "unicode-1-1-utf-8"]);
+// The labels the library reads as UTF-8, and as an encoding it cannot edit (not ASCII-
+// compatible: UTF-16, ISO-2022-JP...), from the Encoding Standard's table.
+const UTF8 = new Set(DATA.charsets.utf8);
+const UNEDITABLE = new Set(DATA.charsets.uneditable);
 
 function binaryString(bytes) {
   let out = "";
@@ -668,7 +668,7 @@ async function inject(response, decision, where, request) {
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
   const text = binaryString(bytes);
   const headers = new Headers(response.headers);
-  const charset = pageCharset(headers.get("content-type"), text);
+  const charset = declaredCharset(headers.get("content-type"));
   const unchanged = () => new Response(bytes, {
     status: response.status, statusText: response.statusText, headers,
   });
@@ -676,12 +676,15 @@ async function inject(response, decision, where, request) {
     // The origin's middleware already put the notices in: leave the page alone.
     return unchanged();
   }
-  if (/^(?:utf-16|utf-32|ucs-2|utf-7)/.test(charset) || (bytes[0] === 0xfe && bytes[1] === 0xff)
-    || (bytes[0] === 0xff && bytes[1] === 0xfe)) {
+  // A byte order mark says what the page is, whatever the header says (as in browsers).
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe)
+    || (!bom && UNEDITABLE.has(charset))) {
     // Not ASCII-compatible: passed through, as the middleware does.
     return unchanged();
   }
-  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
+  // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
   for (const name of EDITED_AWAY) headers.delete(name);
   const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);

@@ -370,6 +370,23 @@ _MARKER_IN_PARAGRAPH = {
 }
 
 
+CHARSET_PAGES = {
+    # name: (Content-Type, what stands for <meta charset="utf-8">, byte order mark)
+    # No charset anywhere: the browser's legacy default (windows-1252 in much of the world).
+    "undeclared": ("text/html", "", b""),
+    # UTF-16 in a <meta> of a page readable as ASCII means UTF-8 (the standard's prescan).
+    "meta-utf-16": ("text/html", '<meta charset="utf-16">', b""),
+    # A label the Encoding Standard does not know is no declaration.
+    "utf-32": ("text/html; charset=utf-32", "", b""),
+    # A byte order mark wins over the header.
+    "bom-over-utf-16": ("text/html; charset=utf-16", "", b"\xef\xbb\xbf"),
+    # Not ASCII-compatible: passed through unedited.
+    "iso-2022-jp": ("text/html; charset=iso-2022-jp", "", b""),
+    "utf-16": ("text/html; charset=UTF-16LE", "", b""),
+}
+"""Pages of ``/charset/NAME/p``: how their charset is declared, or not."""
+
+
 def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """A site: HTML pages, some tagged, some with a language, one JSON, one missing."""
     path = environ.get("PATH_INFO", "/")
@@ -402,6 +419,11 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         data = page.replace("Article text.", "Текст статьи.").encode("cp1251")
         headers = [("Content-Type", "text/html")]
         start_response(status, [*headers, ("Content-Length", str(len(data)))])
+        return [data]
+    if path.startswith("/charset/"):
+        content_type, meta, bom = CHARSET_PAGES[path.split("/")[2]]
+        data = bom + PAGE.replace('<meta charset="utf-8">', meta).encode("ascii")
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(data)))])
         return [data]
     if path.startswith("/fallback/"):
         body = PAGE.replace("<h1>Headline</h1><!-- compliance:notices -->", "")
