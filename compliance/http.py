@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 __all__ = [
     "CACHING_HEADERS",
+    "QVALUE",
     "SHARED_CACHE_HEADERS",
     "BadCoding",
     "BodyTooLarge",
@@ -50,6 +51,7 @@ __all__ = [
     "private_cache_control",
     "private_control",
     "private_value",
+    "qvalue",
     "split_tags",
     "status_line",
     "url_host",
@@ -558,6 +560,23 @@ def add_vary(headers: Headers, names: Iterable[str], found: HeaderIndex | None =
     return found.rewrite(("vary",), [("Vary", merged)])
 
 
+QVALUE: Final = r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?"
+"""RFC 9110's qvalue (section 12.4.2) in the syntax Python, PCRE and JavaScript share: a weight
+that is anything else (``1.5``, ``2``, ``-1``, ``.5``, ``0.1234``, ``nan``, ``0x1``, empty)
+makes its item malformed, and it is skipped, so it never outranks a well-formed one."""
+_QVALUE: Final = re.compile(QVALUE)
+_OWS: Final = " \t"
+
+
+def qvalue(text: str) -> float | None:
+    """The weight a ``q`` parameter's value gives, or None where it is no :data:`QVALUE`.
+
+    >>> qvalue("0.5"), qvalue("1."), qvalue("1.5"), qvalue("1_0")
+    (0.5, 1.0, None, None)
+    """
+    return float(text) if _QVALUE.fullmatch(text) else None
+
+
 def prefers_json(accept: str | None) -> bool:
     """Whether an ``Accept`` header ranks JSON above HTML.
 
@@ -570,15 +589,14 @@ def prefers_json(accept: str | None) -> bool:
         return False
     best = {"json": -1.0, "html": -1.0}
     for item in accept[:4096].split(",")[:64]:
-        media, *params = (part.strip() for part in item.split(";"))
-        quality = 1.0
+        media, *params = (part.strip(_OWS) for part in item.split(";"))
+        quality: float | None = 1.0
         for param in params:
             key, _, value = param.partition("=")
-            if key.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
+            if key.strip(_OWS).lower() == "q":
+                quality = qvalue(value.strip(_OWS))
+        if quality is None:
+            continue  # a malformed weight: the item is skipped
         media = media.lower()
         if media in ("application/json", "application/problem+json") or media.endswith("+json"):
             best["json"] = max(best["json"], quality)

@@ -17,6 +17,7 @@ from babel.core import LOCALE_ALIASES, get_global
 from babel.languages import get_official_languages
 
 from compliance.cache import BoundedCache, remembered
+from compliance.http import QVALUE
 
 __all__ = [
     "LocaleChoice",
@@ -42,16 +43,12 @@ _MAX_HEADER = 1024
 _MAX_ITEMS = 16
 _MAX_TAG = 35
 _MAX_RANGE = _MAX_TAG + 16
-_QVALUE = r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?"
-"""RFC 9110's qvalue (section 12.4.2) in the syntax Python, PCRE and JavaScript share. A range
-whose weight is anything else (``1.5``, ``2``, ``-1``, ``.5``, ``0.1234``, empty) is malformed
-and skipped like any other, so it never outranks a well-formed one."""
 # The weight's name is case-insensitive, as every parameter name (RFC 9110 section 5.6.6).
 # Whitespace is the RFC's OWS, spaces and tabs: `\s` differs between Python (which counts
 # U+0085, U+00A0 and U+001C to U+001F), JavaScript and nginx's PCRE, and the exports use this.
 _ITEM = re.compile(
     r"^[ \t]*(?P<tag>\*|[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7})[ \t]*"
-    rf"(?:;[ \t]*[qQ][ \t]*=[ \t]*(?P<q>{_QVALUE}))?[ \t]*$"
+    rf"(?:;[ \t]*[qQ][ \t]*=[ \t]*(?P<q>{QVALUE}))?[ \t]*$"
 )
 
 

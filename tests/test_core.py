@@ -126,6 +126,14 @@ def test_private_cache_control(existing: list[str], expected: str) -> None:
         ("application/json;q=0", False),
         ("*/*", False),
         ("", False),
+        # A weight that is no RFC 9110 qvalue makes its item malformed: skipped. (Python's
+        # float() took "1_0" and "inf", JavaScript's Number() "0x10", in the Worker.)
+        ("application/json;q=1_0, text/html;q=0.9", False),
+        ("application/json;q=inf, text/html", False),
+        ("application/json;q=0x10, text/html;q=0.9", False),
+        ("text/html;q=nan, application/json;q=0.1", True),
+        ("text/html;q=, application/json;q=0.1", True),
+        ("application/json ; Q = 0.5 , text/html;q=0.4", True),
     ],
 )
 def test_prefers_json(accept: str, expected: bool) -> None:

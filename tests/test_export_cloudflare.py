@@ -264,6 +264,11 @@ def test_the_table_is_broad(python_app: Any) -> None:
         (("SE", "E"), "/", None, "*/*"),  # location-dependent, no notice
         (("US", "CA"), "/news/a.html", "es", "*/*"),  # a block
         (("US", "CA"), "/news/a.html", "es", "application/json"),  # a block, as JSON
+        # Weights that are no RFC 9110 qvalue: the item is skipped (JavaScript's Number()
+        # reads "0x10" as 16, Python's float() "1_0" as 10).
+        (("US", "CA"), "/news/a.html", "es", "application/json;q=0x10, text/html;q=0.9"),
+        (("US", "CA"), "/news/a.html", "es", "application/json;q=1_0, text/html;q=0.9"),
+        (("US", "CA"), "/news/a.html", "es", "text/html;q=nan, application/json;q=0.1"),
         (("BT", None), "/tagged/x", None, "*/*"),  # a block decided by the origin's tags
         (("GB", "ENG"), "/corner/p", None, "*/*"),  # header names of any token characters
         (("GB", "ENG"), "/corner/origin-headers", None, "*/*"),  # the origin's X-Corner kept

@@ -23,6 +23,7 @@ from babel import Locale
 from babel.core import LOCALE_ALIASES, get_global, parse_locale
 
 from compliance import engine as _engine
+from compliance import http as _http
 from compliance import locales as _locales
 from compliance.html import placements as _placements
 from compliance.locales import choose_locale, jurisdiction_locales, match_locale
@@ -427,7 +428,7 @@ def accept_language_limits() -> dict[str, Any]:
         "items": _locales._MAX_ITEMS,
         "range": _locales._MAX_RANGE,
         "item": _locales._ITEM.pattern.replace("(?P<", "(?<"),
-        "qvalue": _locales._QVALUE,
+        "qvalue": _http.QVALUE,
         "maxTag": _locales.MAX_TAG,
     }
 

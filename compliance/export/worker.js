@@ -324,20 +324,25 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
 
 // -- responses ----------------------------------------------------------------------------
 
+// RFC 9110's qvalue, as the library reads a weight (anything else makes the item malformed:
+// skipped), and its OWS (spaces and tabs) around the parts of an item.
+const QVALUE = new RegExp(`^(?:${DATA.acceptLanguage.qvalue})$`);
+const owsTrim = (text) => text.replace(/^[ \t]+|[ \t]+$/g, "");
 function prefersJson(accept) {
   if (!accept) return false;
   const best = { json: -1.0, html: -1.0 };
   for (const item of accept.slice(0, 4096).split(",").slice(0, 64)) {
-    const [rawMedia, ...params] = item.split(";").map((p) => p.trim());
+    const [rawMedia, ...params] = item.split(";").map(owsTrim);
     let quality = 1.0;
     for (const param of params) {
       const at = param.indexOf("=");
       const key = at < 0 ? param : param.slice(0, at);
-      if (key.trim().toLowerCase() === "q") {
-        const value = Number((at < 0 ? "" : param.slice(at + 1)).trim());
-        quality = Number.isNaN(value) ? 0.0 : value;
+      if (owsTrim(key).toLowerCase() === "q") {
+        const value = owsTrim(at < 0 ? "" : param.slice(at + 1));
+        quality = QVALUE.test(value) ? Number(value) : null;
       }
     }
+    if (quality === null) continue;
     const media = rawMedia.toLowerCase();
     if (media === "application/json" || media === "application/problem+json"
       || media.endsWith("+json")) {
