@@ -395,6 +395,106 @@ def test_charsets_are_read_as_the_library_reads_them(
     assert "признана «нежелательной» организацией" in html.unescape(body.decode())
 
 
+_HTML = ("Content-Type", "text/html; charset=utf-8")
+_SCRIPT_ASIDE = "<script>var t = '<aside class=\"compliance-notice\">';</script>"
+# (reader, how the origin answers, request headers): the Worker answers as the middleware.
+ORIGIN_RESPONSES = [
+    # A page may leave out </body> and </html>: the body_end notice goes at the very end.
+    (("RU", None), h.spec(body=h.PAGE.replace("</body></html>", "").encode()), []),
+    # A copy the reader holds is no answer where the page is edited: 200, with the notice.
+    (("RU", None), h.spec(validator='"v1"'), [("If-None-Match", '"v1"')]),
+    (("RU", None), h.spec(validator='"v1"'), [("If-Modified-Since", h.LAST_MODIFIED)]),
+    # The text of a notice's markup in a script is no notice the page has; the page is the
+    # reader's own either way.
+    (
+        ("RU", None),
+        h.spec(
+            body=h.PAGE.replace("<h1>", _SCRIPT_ASIDE + "<h1>").encode(),
+            headers=[_HTML, ("Cache-Control", "public, max-age=600")],
+        ),
+        [],
+    ),
+    # Two Content-Type headers: the last one is the page's (as browsers read it).
+    (("RU", None), h.spec(headers=[("Content-Type", "text/plain"), _HTML]), []),
+    # The marker as the library reads a comment: "--!>" ends one, a vertical tab is text.
+    (
+        ("US", "WA"),
+        h.spec(body=h.PAGE.replace("-->", "--!>").encode()),
+        [],
+    ),
+    (
+        ("US", "WA"),
+        h.spec(
+            body=h.PAGE.replace(
+                "<!-- compliance:notices -->", "<!--\x0bcompliance:notices-->"
+            ).encode()
+        ),
+        [],
+    ),
+    # A page in a charset nothing can edit: unedited, but never to a shared cache.
+    (
+        ("RU", None),
+        h.spec(
+            body=h.PAGE.encode("utf-16-le"),
+            headers=[("Content-Type", "text/html; charset=utf-16le"), ("Cache-Control", "public")],
+        ),
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "described", "sent"),
+    ORIGIN_RESPONSES,
+    ids=[
+        "no-end-tags",
+        "if-none-match",
+        "if-modified-since",
+        "markup-in-a-script",
+        "two-content-types",
+        "marker-ended-by-bang",
+        "marker-with-a-vertical-tab",
+        "utf-16",
+    ],
+)
+def test_origin_responses_are_edited_as_the_middleware_edits_them(
+    reader: tuple[str | None, str | None],
+    described: tuple[str, str],
+    sent: list[tuple[str, str]],
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    headers = [("Accept", "text/html"), ("Accept-Language", "en"), described, *sent]
+    environ = wsgi_environ("/spec/p", peer=peer(READERS.index(reader)), headers=headers)
+    expected = call_wsgi(python_app, environ)
+    got = client.get("/spec/p", headers=[*headers, _cf(*reader)])
+    assert got.status_code == expected.status
+    assert got.content == expected.body
+    for name in ("cache-control", "vary", "content-type"):
+        assert got.headers.get(name) == _header(expected.headers, name), name
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for key, value in headers if key.lower() == name]
+    return ", ".join(values) if values else None
+
+
+def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:
+    """A Host that makes no URL is a bad request, not a 500 from a fault."""
+    import http.client
+
+    connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port, timeout=10)
+    try:
+        connection.putrequest("GET", "/", skip_host=True)
+        connection.putheader("Host", "example.org:abc")
+        connection.endheaders()
+        assert connection.getresponse().status == 400
+    finally:
+        connection.close()
+
+
 def test_head_of_a_blocked_page(client: httpx.Client) -> None:
     got = client.head("/news/a.html", headers=[_cf("US", "WA")])
     assert got.status_code == 451
@@ -458,8 +558,9 @@ def test_edge_leaves_alone_a_page_the_origin_already_edited(combined: str) -> No
     ]
     got = httpx.get(combined + "/", headers=headers)
     # The origin (asked for its own host, not news.example.org) added its one notice; the
-    # Worker, which would add both, left the page alone.
-    assert h.NOTICE.findall(got.text) == [("ru-undesirable", "ru")]
+    # Worker adds the one the page lacks, not the other again (as the library passes over
+    # the notices a page rendered itself).
+    assert h.NOTICE.findall(got.text) == [("ru-undesirable", "ru"), ("everywhere-hosts", "de")]
     # A page the origin did not edit (it places this reader in Germany) gets the edge's.
     headers = [("Host", "news.example.org"), ("CF-IPCountry", "DE"), _cf("RU", None)]
     edited = httpx.get(combined + "/", headers=headers)

@@ -6,8 +6,11 @@
 const DATA = /*DATA*/;
 
 const EDGE_HEADER = "X-Compliance-Edge";
-const NOTICE_MARKUP = /<aside\b[^>]*\bclass="compliance-notice"/i;
-const MARKER = /<!--\s*compliance:notices\s*-->/;
+// The library's markup of a notice starts so: a page that has it for a rule (the origin's
+// middleware or its templates put it in) does not get that rule's notice again.
+const NOTICE_MARKUP = /<aside class="compliance-notice" data-compliance-rule="([^"]*)"/g;
+// The marker, as the library reads a comment: its text, ASCII whitespace around it aside.
+const MARKER = /<!--[\t\n\f\r ]*compliance:notices[\t\n\f\r ]*--!?>/;
 const HTML_TYPES = new Set(["text/html", "application/xhtml+xml"]);
 // The library's order of placements: notices whose place the page lacks go to the body
 // start in this order.
@@ -382,6 +385,13 @@ const SHARED_CACHE_HEADERS = [
   "cdn-cache-control", "cloudflare-cdn-cache-control", "surrogate-control", "x-accel-expires",
 ];
 
+// Notices were due, but the page cannot be edited: as the library's fail mode (open), it goes
+// unedited (with the reader's location headers), and never to a shared cache.
+function neverShared(headers) {
+  headers.set("Cache-Control", privateCacheControl(headers.get("cache-control")));
+  for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
+}
+
 function locationHeaders(headers, decision, request, jsonToo, languages = decision.multilingual) {
   const vary = [];
   if (languages) vary.push("Accept-Language");
@@ -420,8 +430,7 @@ function editable(request, response) {
   if (request.method === "HEAD") return false;
   if (response.status < 200 || response.status >= 300) return false;
   if (response.status === 204 || response.status === 206) return false;
-  const type = (response.headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
-  if (!HTML_TYPES.has(type)) return false;
+  if (!HTML_TYPES.has(mediaType(response.headers))) return false;
   if (response.headers.has("content-range")) return false;
   return response.body !== null;
 }
@@ -507,6 +516,17 @@ function unescapeAttribute(value) {
 // The page's language as its Content-Language gives it (the first one), or null.
 function contentLanguage(headers) {
   return asciiTrim((headers.get("content-language") || "").split(",")[0]) || null;
+}
+
+// The Content-Type the library reads when an origin sends several (joined with ", " here):
+// the last one, as browsers do; its media type, lower case.
+function contentType(headers) {
+  const value = headers.get("content-type") || "";
+  return value.slice(value.lastIndexOf(",") + 1);
+}
+
+function mediaType(headers) {
+  return contentType(headers).split(";")[0].trim().toLowerCase();
 }
 
 // The charset label the Content-Type header declares (the first with a value), or "".
@@ -657,7 +677,7 @@ function followMarker(rewriter, hidden, inBody, put) {
   rewriter.onDocument({
     comments(comment) {
       if (placed || waiting !== null || !inBody() || hidden()) return;
-      if (!/^\s*compliance:notices\s*$/.test(comment.text)) return;
+      if (!/^[\t\n\f\r ]*compliance:notices[\t\n\f\r ]*$/.test(comment.text)) return;
       if (paragraphs.length) {
         waiting = paragraphs[paragraphs.length - 1];
       } else {
@@ -673,21 +693,42 @@ async function inject(response, decision, where, request) {
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
   const text = binaryString(bytes);
   const headers = new Headers(response.headers);
-  const charset = declaredCharset(headers.get("content-type"));
+  const charset = declaredCharset(contentType(headers));
   const unchanged = () => new Response(bytes, {
     status: response.status, statusText: response.statusText, headers,
   });
-  if (NOTICE_MARKUP.test(text)) {
-    // The origin's middleware already put the notices in: leave the page alone.
+  const present = new Set(Array.from(text.matchAll(NOTICE_MARKUP), (found) => found[1]));
+  const due = decision.notices.filter((rule) => !present.has(rule.id));
+  if (due.length === 0) {
+    // The origin's middleware already put the notices in: the page as it is.
+    locationHeaders(headers, decision, request, false);
     return unchanged();
   }
+  decision = { ...decision, notices: due };
   // A byte order mark says what the page is, whatever the header says (as in browsers).
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
   if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe)
     || (!bom && UNEDITABLE.has(charset))) {
-    // Not ASCII-compatible: passed through, as the middleware does.
+    // Not ASCII-compatible: passed through, as the middleware's fail mode does.
+    console.warn(`compliance: notices not delivered (unsupported encoding): ${request.path}`);
+    locationHeaders(headers, decision, request, false);
+    neverShared(headers);
     return unchanged();
   }
+  try {
+    return await edit(bytes, text, headers, bom, charset, response, decision, where, request);
+  } catch (error) {
+    // A fault must not lose the page: the library's fail mode (open), logged.
+    console.error(`compliance: fault while editing ${request.path}, sent unedited:`, error);
+    const kept = new Headers(response.headers);
+    locationHeaders(kept, decision, request, false);
+    neverShared(kept);
+    return new Response(bytes, { status: response.status, statusText: response.statusText,
+      headers: kept });
+  }
+}
+
+async function edit(bytes, text, headers, bom, charset, response, decision, where, request) {
   // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
   // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
@@ -738,6 +779,13 @@ async function inject(response, decision, where, request) {
         });
       },
     });
+  // A page may leave out its end tags: what is left for the body's end goes at the very end.
+  rewriter.onDocument({
+    end(end) {
+      const rest = place("body_end");
+      if (rest) end.append(rest, { html: true });
+    },
+  });
   followHeading(rewriter, hidden, () => bodySeen, (end) => {
     const html = place("after_heading");
     if (html) end.after(html, { html: true });
@@ -748,7 +796,8 @@ async function inject(response, decision, where, request) {
   });
   const init = { status: response.status, statusText: response.statusText, headers };
   if (!ascii) {
-    return new Response(rewriter.transform(new Response(bytes)).body, init);
+    // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
+    return new Response(await rewriter.transform(new Response(bytes)).arrayBuffer(), init);
   }
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
@@ -769,8 +818,11 @@ function originRequest(request, env, needsBody) {
   const headers = new Headers(request.headers);
   headers.set(EDGE_HEADER, "cloudflare");
   if (needsBody) {
-    headers.delete("range");
-    headers.delete("if-range");
+    // The page may be edited: the whole of it, never a copy the reader holds (a 304 would
+    // keep one made before a notice applied, or for another place), as in the middleware.
+    for (const name of ["range", "if-range", "if-modified-since", "if-none-match"]) {
+      headers.delete(name);
+    }
   }
   return new Request(target.toString(), {
     method: request.method,
@@ -782,66 +834,88 @@ function originRequest(request, env, needsBody) {
 
 export default {
   async fetch(request, env) {
-    const url = new URL(request.url);
-    const base = readerLocation(request.cf);
-    const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
-    const host = url.hostname.toLowerCase().replace(/\.$/, "");
-    const path = normalizePath(rawPath(request.url));
-    const info = {
-      host,
-      hostChars: Array.from(host),
-      path,
-      // Code points, as the library counts and matches them.
-      pathChars: Array.from(path),
-      day: today(),
-      tags: new Set(),
-      headers: request.headers,
-      method: request.method.toUpperCase(),
-    };
-    let decision = decide(where, info);
-    if (decision.block !== null) return blockResponse(decision, where, info);
-    const mayEdit = decision.notices.length > 0 || DATA.tagged;
-    const response = await fetch(originRequest(request, env, mayEdit));
-    // A WebSocket upgrade passes through untouched, as in the middleware.
-    if (response.status === 101 || response.webSocket) return response;
-    const tags = tagSet(response.headers.get("x-compliance-tags"));
-    // The origin's opt-out of notices for this response (blocks and headers still apply).
-    const skip = response.headers.has("x-compliance-skip");
-    const headers = new Headers(response.headers);
-    headers.delete("x-compliance-tags");
-    headers.delete("x-compliance-skip");
-    const plain = new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-    });
-    if (tags.size) {
-      decision = decide(where, { ...info, tags });
-      if (decision.block !== null) return blockResponse(decision, where, info);
+    let url;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return new Response("Bad Request", { status: 400 }); // no URL to ask the origin for
     }
-    const type = (headers.get("content-type") || "").split(";")[0].trim().toLowerCase();
-    if (!HTML_TYPES.has(type)) return plain;
-    if (!editable(info, plain) || decision.notices.length === 0 || skip) {
-      const head = info.method === "HEAD" && decision.notices.length > 0 && !skip;
-      // A HEAD varies as its GET would: not on the reader's languages where the page's
-      // Content-Language chose every notice's locale (<html lang> is in no HEAD).
-      const languages = head
-        ? snippets(decision, where, info, contentLanguage(plain.headers))[1]
-        : decision.multilingual;
-      locationHeaders(plain.headers, decision, info, false, languages);
-      if (!head && !skip && decision.notices.length > 0 && plain.status >= 200
-        && plain.status < 300 && plain.status !== 204 && info.method !== "HEAD") {
-        // Notices were due, but the origin's page cannot be edited (a range it was not asked
-        // for): as the library's fail mode, it goes unedited but never to a shared cache.
-        plain.headers.set("Cache-Control", privateCacheControl(plain.headers.get("cache-control")));
-        for (const name of SHARED_CACHE_HEADERS) plain.headers.delete(name);
-      }
-      if (head) {
-        // The GET's body would be edited: announce nothing that describes other bytes.
-        for (const name of EDITED_AWAY) plain.headers.delete(name);
-      }
-      return plain;
+    let answered = null; // the origin's response, once it came
+    try {
+      return await serve(request, env, url, (response) => { answered = response; });
+    } catch (error) {
+      // A fault must not lose the response, nor answer 500: the library's fail mode (open),
+      // logged. (inject() recovers from its own, once it has read the page.)
+      console.error("compliance: fault, the response goes unedited:", error);
+      if (answered === null) return fetch(originRequest(request, env, false));
+      if (answered.bodyUsed) throw error;
+      const headers = new Headers(answered.headers);
+      neverShared(headers);
+      return new Response(answered.body, {
+        status: answered.status, statusText: answered.statusText, headers,
+      });
     }
-    return inject(plain, decision, where, info);
   },
 };
+
+async function serve(request, env, url, answered) {
+  const base = readerLocation(request.cf);
+  const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
+  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  const path = normalizePath(rawPath(request.url));
+  const info = {
+    host,
+    hostChars: Array.from(host),
+    path,
+    // Code points, as the library counts and matches them.
+    pathChars: Array.from(path),
+    day: today(),
+    tags: new Set(),
+    headers: request.headers,
+    method: request.method.toUpperCase(),
+  };
+  let decision = decide(where, info);
+  if (decision.block !== null) return blockResponse(decision, where, info);
+  const mayEdit = decision.notices.length > 0 || DATA.tagged;
+  const response = await fetch(originRequest(request, env, mayEdit));
+  answered(response);
+  // A WebSocket upgrade passes through untouched, as in the middleware.
+  if (response.status === 101 || response.webSocket) return response;
+  const tags = tagSet(response.headers.get("x-compliance-tags"));
+  // The origin's opt-out of notices for this response (blocks and headers still apply).
+  const skip = response.headers.has("x-compliance-skip");
+  const headers = new Headers(response.headers);
+  headers.delete("x-compliance-tags");
+  headers.delete("x-compliance-skip");
+  const plain = new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+  if (tags.size) {
+    decision = decide(where, { ...info, tags });
+    if (decision.block !== null) return blockResponse(decision, where, info);
+  }
+  if (!HTML_TYPES.has(mediaType(headers))) return plain;
+  if (!editable(info, plain) || decision.notices.length === 0 || skip) {
+    const head = info.method === "HEAD" && decision.notices.length > 0 && !skip;
+    // A HEAD varies as its GET would: not on the reader's languages where the page's
+    // Content-Language chose every notice's locale (<html lang> is in no HEAD).
+    const languages = head
+      ? snippets(decision, where, info, contentLanguage(plain.headers))[1]
+      : decision.multilingual;
+    locationHeaders(plain.headers, decision, info, false, languages);
+    if (!head && !skip && decision.notices.length > 0 && plain.status >= 200
+      && plain.status < 300 && plain.status !== 204 && info.method !== "HEAD") {
+      // Notices were due, but the origin's page cannot be edited (a range it was not asked
+      // for).
+      neverShared(plain.headers);
+    }
+    if (head) {
+      // The GET's body would be edited: announce nothing that describes other bytes.
+      for (const name of EDITED_AWAY) plain.headers.delete(name);
+    }
+    return plain;
+  }
+  return inject(plain, decision, where, info);
+}

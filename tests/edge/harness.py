@@ -6,10 +6,12 @@ Loaded by the test modules with :func:`load` (the test suite runs in importlib m
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import html
 import http.client
+import json
 import os
 import re
 import shutil
@@ -387,6 +389,44 @@ CHARSET_PAGES = {
 """Pages of ``/charset/NAME/p``: how their charset is declared, or not."""
 
 
+LAST_MODIFIED = "Mon, 01 Jan 2024 00:00:00 GMT"
+
+
+def spec(
+    *,
+    body: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+    status: str = "200 OK",
+    validator: str | None = None,
+) -> tuple[str, str]:
+    """The ``X-Spec`` request header that has ``/spec/...`` answer so: ``body`` (default
+    ``PAGE``), ``headers`` (default HTML in UTF-8), ``status``, and with ``validator``, that
+    ETag and ``LAST_MODIFIED``, honoured by a 304 to ``If-None-Match`` naming it or to any
+    ``If-Modified-Since``."""
+    described: dict[str, Any] = {"status": status, "validator": validator}
+    if body is not None:
+        described["body"] = base64.b64encode(body).decode("ascii")
+    if headers is not None:
+        described["headers"] = headers
+    return ("X-Spec", json.dumps(described))
+
+
+def _spec_response(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    described = json.loads(environ["HTTP_X_SPEC"])
+    default = [["Content-Type", "text/html; charset=utf-8"]]
+    headers = [(name, value) for name, value in described.get("headers") or default]
+    body = base64.b64decode(described["body"]) if "body" in described else PAGE.encode()
+    validator = described.get("validator")
+    if validator is not None:
+        validators = [("ETag", validator), ("Last-Modified", LAST_MODIFIED)]
+        if environ.get("HTTP_IF_NONE_MATCH") == validator or "HTTP_IF_MODIFIED_SINCE" in environ:
+            start_response("304 Not Modified", validators)
+            return [b""]
+        headers += validators
+    start_response(described["status"], headers)
+    return [body]
+
+
 def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """A site: HTML pages, some tagged, some with a language, one JSON, one missing."""
     path = environ.get("PATH_INFO", "/")
@@ -420,6 +460,8 @@ def origin_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> I
         headers = [("Content-Type", "text/html")]
         start_response(status, [*headers, ("Content-Length", str(len(data)))])
         return [data]
+    if path.startswith("/spec/"):
+        return _spec_response(environ, start_response)
     if path.startswith("/charset/"):
         content_type, meta, bom = CHARSET_PAGES[path.split("/")[2]]
         data = bom + PAGE.replace('<meta charset="utf-8">', meta).encode("ascii")
