@@ -279,6 +279,25 @@ def test_export_is_deterministic(tmp_path: Path, city: str) -> None:
         assert (tmp_path / "a-cf" / name).read_text() == (tmp_path / "b-cf" / name).read_text()
 
 
+def test_nginx_reads_a_subdivision_after_one_iso_does_not_assign(tmp_path: Path, city: str) -> None:
+    """The library leaves a code ISO 3166-2 does not assign out of a record's subdivisions
+    (``["99", "43"]`` in Ukraine is ``("UA-43",)``): nginx's map of where the reader is has
+    an entry for each such record, the one of the code that stands alone. It had none, so
+    the reader was taken for one whose country is unknown."""
+    import re
+
+    assert nginx(tmp_path, city, "--at", "2026-12-01") == 0
+    conf = (tmp_path / "http.conf").read_text()
+    block = conf[conf.index('map "$compliance_cc:$compliance_s0:$compliance_s1"') :]
+    block = block[: block.index("}")]
+    entries = dict(re.findall(r'^\s*"([^"]*)" "([01]*)";', block, re.M))
+    for key, bits in list(entries.items()):
+        country, first, second = key.split(":")
+        if first and not second:
+            assert entries[f"{country}::{first}"] == bits, key
+    assert "UA::UA-43" in entries
+
+
 GLOBS = [
     ("*.example.org", True),
     ("news.example.org", True),

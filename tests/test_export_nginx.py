@@ -275,6 +275,45 @@ def test_same_headers_as_the_middleware(
         assert have == want, (name, have, want)
 
 
+# (how the origin answers, request headers): nginx answers as the middleware, a reader in
+# Russia getting the body_end notice.
+ORIGIN_RESPONSES = [
+    # A copy the reader holds is no answer where a notice may go: 200, with the notice.
+    pytest.param(h.spec(validator='"v1"'), [("If-None-Match", '"v1"')], id="if-none-match"),
+    pytest.param(
+        h.spec(validator='"v1"'), [("If-Modified-Since", h.LAST_MODIFIED)], id="if-modified-since"
+    ),
+]
+
+
+@pytest.mark.parametrize(("described", "sent"), ORIGIN_RESPONSES)
+def test_origin_responses_are_edited_as_the_middleware_edits_them(
+    described: tuple[str, str], sent: list[tuple[str, str]], client: httpx.Client, python_app: Any
+) -> None:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    headers = [*_headers(h.LANGUAGE_ADDRESSES["RU"], "www.example.org", "en"), described, *sent]
+    expected = call_wsgi(python_app, wsgi_environ("/spec/p", peer="127.0.0.1", headers=headers))
+    got = client.get("/spec/p", headers=headers)
+    assert got.status_code == expected.status == 200
+    assert h.NOTICE.findall(got.text) == h.NOTICE.findall(expected.body.decode())
+    assert h.NOTICE.findall(got.text)
+
+
+def test_the_client_is_found_past_every_trusted_hop(client: httpx.Client, python_app: Any) -> None:
+    """Two trusted proxies in a row: the client is the last address neither wrote, in the
+    library and with the wiring the export's README gives (``real_ip_recursive on``)."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    forwarded = f"{h.LANGUAGE_ADDRESSES['GB']}, 127.0.0.1"
+    headers = [("Host", "www.example.org"), ("X-Forwarded-For", forwarded), ("Accept", "*/*")]
+    expected = call_wsgi(python_app, wsgi_environ("/", peer="127.0.0.1", headers=headers))
+    got = client.get("/", headers=headers)
+    notices = [rule for rule, _ in h.NOTICE.findall(expected.body.decode())]
+    assert "england-start" in notices
+    assert [rule for rule, _ in h.NOTICE.findall(got.text)] == notices
+
+
 def test_a_subdivision_code_iso_does_not_assign_is_unknown_at_the_edge_too(
     client: httpx.Client, python_app: Any
 ) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import itertools
 import re
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 from compliance import __about__
 
@@ -45,6 +46,8 @@ _Q = f"(?:{accept_language_limits()['qvalue']})"
 _QZERO = r"(?:0(?:\.0{0,3})?)"
 # Whitespace as the library reads it (RFC 9110's OWS).
 _OWS = r"[ \t]*"
+# Request headers cleared where a notice may go: the origin sends the whole page.
+_WHOLE_PAGE: Final = ("range", "if_range", "if_modified_since", "if_none_match")
 _WS = r"[\t\n\f\r ]*"
 # `q` or `Q` (parameter names are case-insensitive): the maps around it are caseless. The
 # whitespace after the tag is read once, before the weight or the end: two runs of it around
@@ -423,8 +426,8 @@ def _where_entries(
         real = "ZZ" if country == "*" else country
         options = ["", "~", *subdivisions.get(country, [])]
         for first, second in itertools.product(options, repeat=2):
-            if first == "" and second != "":
-                continue
+            # An empty first level with a second one: the first is a code ISO does not
+            # assign, which the library leaves out (the second stands alone).
             subs = [s if s != "~" else f"{real}-~" for s in (first, second) if s]
             entries.append((_quote(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
     return sorted(countries), subdivisions, entries, bits(None, [])
@@ -496,13 +499,24 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "
             "body before them, with the `<body>` tag's attributes): a page without `</head>` "
-            "gets none. body_end notices go before the first `</body>`.",
+            "gets none. body_end notices go before the first `</body>`: a page without one "
+            "(the tag is optional, and minifiers drop it) gets none. sub_filter matches these "
+            "tags, `</h1>` and the marker literally: `</body >`, `</h1\n>` or "
+            "`<!--compliance:notices-->` (the library reads all three) are not found.",
+            "A page is edited only where nginx reads its type as `text/html` or "
+            "`application/xhtml+xml`: nginx drops a `charset` parameter only, so a "
+            "`Content-Type` with another (`text/html; foo=bar`) gets no notice, though its "
+            "headers are those of an edited page.",
             "nginx cannot look at a body before editing it, so it cannot see notices the "
             "origin already inserted: an origin that also runs the middleware must not add "
             "notices to requests carrying `X-Compliance-Edge: nginx` (see docs/edge.md).",
             "sub_filter edits uncompressed bodies only: location.conf clears "
             "`Accept-Encoding` towards the origin; a response compressed anyway is not edited.",
-            "Only the first `Cache-Control` and `X-Compliance-Tags` header of a response is read.",
+            "Only the first `X-Compliance-Tags` header of a response is read. nginx before "
+            "1.23 reads only the first line of a header sent on several (1.23 joins them): "
+            "of `Cache-Control`, `CDN-Cache-Control` and the other caching headers it edits, "
+            "it sends the first line only (a `no-store` on a second line is lost: send the "
+            "directives in one line), and of `Accept-Language`, it reads the first line.",
             "`public`, `s-maxage` and `private` are removed from `Cache-Control` in up to "
             f"{_CACHE_PASSES} separate places of the header (the library: everywhere).",
             "Paths longer than 8,192 characters: nginx refuses such requests with its default "
@@ -677,7 +691,10 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         default="0",
         comment="some notice may apply: ask the origin for the whole page",
     )
-    for name in ("range", "if_range"):
+    # Where a notice may go, nothing that lets the origin answer with part of the page, or
+    # with none of it (a 304 keeps the reader's copy, made before a notice applied or for
+    # another place), as in the middleware.
+    for name in _WHOLE_PAGE:
         w.map(
             f'"${_P}_may_notice|$http_{name}"',
             f"{_P}_{name}",
@@ -868,8 +885,10 @@ def _location_conf(
         "",
         "# The origin must send bodies sub_filter can edit, whole where a notice may go.",
         'proxy_set_header Accept-Encoding "";',
-        "proxy_set_header Range $compliance_range;",
-        "proxy_set_header If-Range $compliance_if_range;",
+        *(
+            f"proxy_set_header {'-'.join(p.capitalize() for p in name.split('_'))} ${_P}_{name};"
+            for name in _WHOLE_PAGE
+        ),
         "# Tells an origin that runs the middleware too that this edge adds the notices.",
         "proxy_set_header X-Compliance-Edge nginx;",
         "proxy_hide_header X-Compliance-Tags;",
@@ -954,6 +973,7 @@ configuration; elsewhere load it in the main context:
         # Believe the client address your proxies or load balancer write, and only theirs.
         set_real_ip_from 10.0.0.0/8;
         real_ip_header X-Forwarded-For;
+        real_ip_recursive on;  # the last address no trusted proxy wrote, as the library
 
         include /etc/nginx/compliance/http.conf;
 

@@ -596,6 +596,7 @@ http {{
     variables_hash_max_size 4096;
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
+    real_ip_recursive on;
     include {export_dir}/http.conf;
     server {{
         listen 127.0.0.1:{port};
