@@ -11,12 +11,15 @@ not installed; with ``COMPLIANCE_REQUIRE_EDGE=1`` (CI) it fails instead.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import harness as h
 import httpx
 import pytest
@@ -336,6 +339,31 @@ def test_paths_are_decoded_and_matched_as_the_middleware(
     assert not mismatches, "\n".join(mismatches)
 
 
+@pytest.mark.parametrize(
+    ("reader", "path", "language"),
+    [
+        # A backslash is no slash to the library: not a blocked page, nor the origin's.
+        (("US", "CA"), "/news\\a.html", "es"),
+        # The origin is asked for the path decided on (a `/` there would give the page its
+        # Content-Language, or its <html lang>, and another notice language).
+        (("GB", "ENG"), "/lang\\fr/p", "en"),
+        (("RU", None), "/htmllang\\ru/p", "en"),
+    ],
+    ids=["under-a-block", "content-language", "html-lang"],
+)
+def test_a_backslash_in_the_path_is_read_as_the_middleware_reads_it(
+    reader: tuple[str | None, str | None],
+    path: str,
+    language: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    headers = _headers("www.example.org", language)
+    expected = h.python_answer(python_app, path, headers, peer=peer(READERS.index(reader)))
+    assert expected.status == 200
+    assert h.edge_answer(client, path, [*headers, _cf(*reader)]) == expected
+
+
 @pytest.mark.parametrize("path", ["/news/allowed/" + "a" * 9000, "/news/" + "b" * 9000 + "/c"])
 def test_overlong_paths(path: str, client: httpx.Client, python_app: Any) -> None:
     headers = [("Accept", "*/*")]
@@ -441,6 +469,36 @@ ORIGIN_RESPONSES = [
         [],
     ),
 ]
+# Headings and markers where the browser shows nothing of the page's own are passed over:
+# template contents, a select's content, SVG and MathML content (integration points too).
+_UNSHOWN = {
+    "heading-in-a-template": (("SE", "E"), "<template><h1>T</h1></template>"),
+    "heading-in-an-svg-title": (("SE", "E"), "<svg><title><h1>S</h1></title></svg>"),
+    "heading-in-an-svg-desc": (("SE", "E"), "<svg><desc><h1>S</h1></desc></svg>"),
+    "heading-in-a-foreign-object": (
+        ("SE", "E"),
+        "<svg><foreignObject><div><h1>F</h1></div></foreignObject></svg>",
+    ),
+    "heading-in-mathml-text": (("SE", "E"), "<math><mi><h1>M</h1></mi></math>"),
+    "heading-in-a-select": (("SE", "E"), "<select><option><h1>O</h1></select>"),
+    # A heading that breaks out of SVG content is shown (the SVG ends there).
+    "heading-breaking-out-of-svg": (("SE", "E"), "<svg><g><h1>Out</h1></g></svg>"),
+    "marker-breaking-out-of-svg": (("US", "WA"), "<svg><p>a <!-- compliance:notices --></p>"),
+    "marker-in-a-template": (("US", "WA"), "<template><!-- compliance:notices --></template>"),
+    "marker-in-svg": (("US", "WA"), "<svg><!-- compliance:notices --></svg>"),
+    "marker-in-an-svg-title": (("US", "WA"), "<svg><title><!-- compliance:notices --></svg>"),
+    "marker-in-mathml": (("US", "WA"), "<math><!-- compliance:notices --></math>"),
+    "marker-in-a-select": (("US", "WA"), "<select><!-- compliance:notices --><option>a</select>"),
+    "marker-after-a-select-ended-by-input": (
+        ("US", "WA"),
+        "<select><option>a<input><!-- compliance:notices -->",
+    ),
+    "marker-after-svg": (("US", "WA"), "<svg><circle/></svg><!-- compliance:notices -->"),
+}
+ORIGIN_RESPONSES += [
+    (reader, h.spec(body=h.PAGE.replace("<body>", "<body>" + markup).encode()), [])
+    for reader, markup in _UNSHOWN.values()
+]
 
 
 @pytest.mark.parametrize(
@@ -455,6 +513,7 @@ ORIGIN_RESPONSES = [
         "marker-ended-by-bang",
         "marker-with-a-vertical-tab",
         "utf-16",
+        *_UNSHOWN,
     ],
 )
 def test_origin_responses_are_edited_as_the_middleware_edits_them(
@@ -472,13 +531,80 @@ def test_origin_responses_are_edited_as_the_middleware_edits_them(
     got = client.get("/spec/p", headers=[*headers, _cf(*reader)])
     assert got.status_code == expected.status
     assert got.content == expected.body
-    for name in ("cache-control", "vary", "content-type"):
+    for name in ("cache-control", "vary", "content-type", "x-edge-law"):
         assert got.headers.get(name) == _header(expected.headers, name), name
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
     values = [value for key, value in headers if key.lower() == name]
     return ", ".join(values) if values else None
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    coder = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return coder.compress(data) + coder.flush()
+
+
+def _decoded(coding: str, data: bytes, like: bytes) -> bytes:
+    """``data`` decoded as ``Content-Encoding: coding`` says; deflate framed as ``like`` is
+    (the zlib format or raw deflate: the library writes the edited page as it came)."""
+    name = coding.strip().lower()
+    if name in ("gzip", "x-gzip"):
+        return gzip.decompress(data)
+    if name == "br":
+        return bytes(brotli.decompress(data))
+    assert name == "deflate", coding
+    wrapped = (like[0] << 8 | like[1]) % 31 == 0 and like[0] & 0x0F == 8
+    return zlib.decompress(data, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+
+# (Content-Encoding, the page coded so): coding names are case-insensitive, x-gzip is gzip,
+# deflate is the zlib format (or raw deflate, which the library reads too).
+CODED_PAGES = [
+    pytest.param("gzip", gzip.compress, id="gzip"),
+    pytest.param("br", brotli.compress, id="br"),
+    pytest.param("deflate", zlib.compress, id="deflate"),
+    pytest.param("deflate", _raw_deflate, id="raw-deflate"),
+    pytest.param("x-gzip", gzip.compress, id="x-gzip"),
+    pytest.param("GZIP", gzip.compress, id="upper-case-gzip"),
+    pytest.param("Deflate", zlib.compress, id="capitalized-deflate"),
+    # What neither can read goes unedited (the library's fail mode), never to a shared cache.
+    pytest.param("zstd", lambda data: b"\x28\xb5\x2f\xfd" + data, id="zstd"),
+    pytest.param("gzip, identity", gzip.compress, id="two-codings"),
+    pytest.param("deflate", lambda data: b"\x78\x9c" + data, id="corrupt-deflate"),
+]
+
+
+@pytest.mark.parametrize(("coding", "code"), CODED_PAGES)
+def test_coded_pages_are_read_as_the_library_reads_them(
+    coding: str, code: Any, client: httpx.Client, python_app: Any
+) -> None:
+    """A page in a content coding the library reads is edited and sent coded again, under
+    the origin's Content-Encoding, with no length of other bytes; one it cannot read goes as
+    it came, private."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    origin = code(h.PAGE.encode())
+    described = h.spec(
+        body=origin,
+        headers=[_HTML, ("Content-Encoding", coding), ("Cache-Control", "public, max-age=600")],
+    )
+    headers = [("Accept-Language", "en"), ("Accept-Encoding", "gzip, deflate, br"), described]
+    environ = wsgi_environ("/spec/p", peer=peer(READERS.index(("RU", None))), headers=headers)
+    expected = call_wsgi(python_app, environ)
+    with client.stream("GET", "/spec/p", headers=[*headers, _cf("RU", None)]) as got:
+        data = b"".join(got.iter_raw())
+    assert got.status_code == expected.status == 200
+    for name in ("content-encoding", "cache-control", "vary", "content-type"):
+        assert got.headers.get(name) == _header(expected.headers, name), name
+    if got.headers.get("content-length") is not None:
+        assert int(got.headers["content-length"]) == len(data)
+    if expected.body == origin:
+        assert data == origin
+        return
+    library = _decoded(coding, expected.body, expected.body)
+    assert h.NOTICE.findall(library.decode()) == [("ru-undesirable", "en")]
+    assert _decoded(coding, data, expected.body) == library
 
 
 def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:
@@ -615,3 +741,47 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     want = {v.strip() for v in (expected.header("cache-control") or "").split(",")}
     have = {v.strip() for v in got.headers["cache-control"].split(",")}
     assert have == want == {"max-age=60", "private"}
+
+
+# A rule set with headers only and no tags: the Worker lets a reader's conditional request
+# through to the origin (nothing may be edited), which may answer 304.
+HEADERS_ONLY = """\
+version: 1
+rules:
+  - id: china-header
+    title: China, headers only
+    jurisdictions: [CN]
+    headers:
+      X-Edge-Law: cn
+"""
+
+
+def test_a_304_gets_the_headers_of_the_page_it_stands_for(tmp_path: Path) -> None:
+    """A 304 rarely names its type: as in the library, it stands for a page where the reader
+    asks for one, and gets the reader's caching headers and the rules' headers."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    rules = tmp_path / "headers.yaml"
+    rules.write_text(HEADERS_ONLY)
+    write_export(export_cloudflare([rules]), tmp_path / "export")
+    engine = Engine.from_paths(
+        [rules], geolocator=FixedGeolocator({peer(0): _location("CN", None)})
+    )
+    app = ComplianceMiddleware(h.origin_app, engine)
+    described = h.spec(validator='"v1"', headers=[_HTML, ("Cache-Control", "public, max-age=60")])
+    asked = [
+        [("Accept", accept), described, ("If-None-Match", '"v1"')]
+        for accept in ("text/html,*/*;q=0.8", "application/xhtml+xml", "application/json")
+    ]
+    expected = [call_wsgi(app, wsgi_environ("/spec/p", peer=peer(0), headers=a)) for a in asked]
+    engine.close()
+    (tmp_path / "workerd").mkdir()
+    for origin in h.serve(h.origin_app):
+        for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
+            got = [httpx.get(edge.url + "/spec/p", headers=[*a, _cf("CN", None)]) for a in asked]
+    assert _header(expected[0].headers, "x-edge-law") == "cn"
+    assert _header(expected[2].headers, "x-edge-law") is None
+    for answer, want in zip(got, expected, strict=True):
+        assert answer.status_code == want.status == 304
+        for name in ("cache-control", "vary", "x-edge-law", "x-other", "content-type", "etag"):
+            assert answer.headers.get(name) == _header(want.headers, name), name

@@ -576,8 +576,77 @@ function onEnd(element, handler) {
   }
 }
 
+// Where the browser shows nothing of the page's own (the library's tokenizer follows these
+// and passes over what is in them): template contents, a <select>'s content, and SVG or
+// MathML content (an HTML integration point such as <svg><title> included: a tooltip, or
+// a foreign object drawn in a picture, is no place for a notice).
+const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
+const MATHML_NAMESPACE = "http://www.w3.org/1998/Math/MathML";
+// The foreign elements whose content is read as HTML (the standard's integration points).
+const INTEGRATION_POINTS = "title, desc, foreignobject, mi, mo, mn, ms, mtext, annotation-xml";
+// The start tags that leave foreign content where it is not such a point (the standard's
+// list, as the library's tokenizer has it; <font> only with color, face or size).
+const BREAKOUT = "b, big, blockquote, body, br, center, code, dd, div, dl, dt, em, embed, h1, "
+  + "h2, h3, h4, h5, h6, head, hr, i, img, li, listing, menu, meta, nobr, ol, p, pre, ruby, "
+  + "s, small, span, strong, strike, sub, sup, table, tt, u, ul, var, font";
+
 function followHiding(rewriter) {
   const open = []; // what hides, innermost last: {folded: a details not open, summaries}
+  // The template contents, selects and foreign content open, innermost last: {kind}, the
+  // kind "foreign" (an <svg> or <math>), "point" (an integration point), "template" or
+  // "select". One that ends takes what was opened in it along (read as a tree).
+  const contexts = [];
+  const enter = (element, kind) => {
+    const entry = { kind };
+    const ends = onEnd(element, () => {
+      const at = contexts.lastIndexOf(entry);
+      if (at >= 0) contexts.length = at;
+    });
+    if (ends) contexts.push(entry);
+  };
+  const innermost = () => (contexts.length ? contexts[contexts.length - 1].kind : null);
+  rewriter.on("svg, math", {
+    element(element) {
+      const ns = element.namespaceURI;
+      if (ns === SVG_NAMESPACE || ns === MATHML_NAMESPACE) enter(element, "foreign");
+    },
+  });
+  rewriter.on(INTEGRATION_POINTS, {
+    element(element) {
+      const name = element.tagName.toLowerCase();
+      const ns = element.namespaceURI;
+      const encoding = (element.getAttribute("encoding") || "").toLowerCase();
+      const point = ns === SVG_NAMESPACE ? ["title", "desc", "foreignobject"].includes(name)
+        : ns === MATHML_NAMESPACE && (name !== "annotation-xml"
+          || encoding === "text/html" || encoding === "application/xhtml+xml");
+      if (point && innermost() !== null) enter(element, "point");
+    },
+  });
+  rewriter.on(BREAKOUT, {
+    element(element) {
+      // An HTML element right in foreign content broke out of it: what was foreign up to
+      // the nearest HTML content (an integration point around it) is closed.
+      if (element.namespaceURI !== HTML_NAMESPACE || innermost() !== "foreign") return;
+      if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
+        .some((name) => element.hasAttribute(name))) {
+        return;
+      }
+      while (innermost() === "foreign") contexts.pop();
+    },
+  });
+  rewriter.on("template, select, input", {
+    element(element) {
+      if (element.namespaceURI !== HTML_NAMESPACE) return;
+      const name = element.tagName.toLowerCase();
+      if (name !== "template" && innermost() === "select") {
+        // <select> or <input> in a select ends it (the library's reading, html5lib's and
+        // browsers'): neither opens anything.
+        contexts.pop();
+        return;
+      }
+      if (name !== "input") enter(element, name);
+    },
+  });
   rewriter.on(HIDING, {
     element(element) {
       // HTML elements with content only (a foreign element may close itself with "/>").
@@ -606,7 +675,8 @@ function followHiding(rewriter) {
       if (onEnd(element, () => { top.summaries -= 1; })) top.summaries += 1;
     },
   });
-  return () => open.some((entry) => !entry.folded || entry.summaries === 0);
+  return () => contexts.length > 0
+    || open.some((entry) => !entry.folded || entry.summaries === 0);
 }
 
 // Whether the page has a heading and a marker that are shown (in the body), read as the
@@ -688,21 +758,71 @@ function followMarker(rewriter, hidden, inBody, put) {
   });
 }
 
+// The content codings as the library reads Content-Encoding (RFC 9110: names are
+// case-insensitive, x-gzip is gzip; one coding at most, identity being none), and the stream
+// format that undoes each here. The runtime's fetch has undone exactly "gzip" and "br" (the
+// response says so still, and the runtime codes the body again as it goes out); any other
+// spelling, x-gzip and deflate come as they were sent. Deflate is the zlib format, or raw
+// deflate as some servers send it (the library tells them apart by the first two bytes, and
+// writes the edited page as it came). Null: a coding this Worker cannot read (several, br
+// in another spelling, zstd...): the page goes unedited, as the library's fail mode.
+const UNDONE_BY_FETCH = new Set(["gzip", "br"]);
+function pageCoding(value, bytes) {
+  if (value === null || UNDONE_BY_FETCH.has(value)) return { format: null, coded: false };
+  const codings = value.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean);
+  if (codings.length > 1) return null;
+  const coding = codings.length ? codings[0] : "identity";
+  if (coding === "identity") return { format: null, coded: true };
+  if (coding === "gzip" || coding === "x-gzip") return { format: "gzip", coded: true };
+  if (coding !== "deflate") return null;
+  const zlib = bytes.length > 1 && (bytes[0] & 0x0f) === 8
+    && ((bytes[0] << 8) | bytes[1]) % 31 === 0;
+  return { format: zlib ? "deflate" : "deflate-raw", coded: true };
+}
+
+// The bytes through a (De)CompressionStream, whole: a fault is caught here, not a cut page.
+async function throughStream(bytes, stream) {
+  return new Uint8Array(await new Response(new Response(bytes).body.pipeThrough(stream))
+    .arrayBuffer());
+}
+
 async function inject(response, decision, where, request) {
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  const raw = new Uint8Array(await response.arrayBuffer());
+  const headers = new Headers(response.headers);
+  const coding = pageCoding(headers.get("content-encoding"), raw);
+  // What the page is sent as when it goes unedited: the bytes as they came (still coded,
+  // unless the runtime's fetch undid their coding: then it codes them again).
+  const unchanged = (kept) => new Response(raw, {
+    status: response.status, statusText: response.statusText, headers: kept,
+    encodeBody: coding !== null && !coding.coded ? "automatic" : "manual",
+  });
+  const failOpen = (why) => {
+    // Notices were due, but the page cannot be read: as the library's fail mode (open).
+    console.warn(`compliance: notices not delivered (${why}): ${request.path}`);
+    locationHeaders(headers, decision, request, false);
+    neverShared(headers);
+    return unchanged(headers);
+  };
+  if (coding === null) return failOpen("content-encoding");
+  let bytes = raw;
+  if (coding.format !== null) {
+    try {
+      bytes = await throughStream(raw, new DecompressionStream(coding.format));
+    } catch {
+      // Corrupt or cut short (or, unlike the library, gzip members after the first, or
+      // bytes after a deflate stream, which the stream refuses).
+      return failOpen("content-encoding: undecodable");
+    }
+  }
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
   const text = binaryString(bytes);
-  const headers = new Headers(response.headers);
   const charset = declaredCharset(contentType(headers));
-  const unchanged = () => new Response(bytes, {
-    status: response.status, statusText: response.statusText, headers,
-  });
   const present = new Set(Array.from(text.matchAll(NOTICE_MARKUP), (found) => found[1]));
   const due = decision.notices.filter((rule) => !present.has(rule.id));
   if (due.length === 0) {
     // The origin's middleware already put the notices in: the page as it is.
     locationHeaders(headers, decision, request, false);
-    return unchanged();
+    return unchanged(headers);
   }
   decision = { ...decision, notices: due };
   // A byte order mark says what the page is, whatever the header says (as in browsers).
@@ -710,21 +830,27 @@ async function inject(response, decision, where, request) {
   if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe)
     || (!bom && UNEDITABLE.has(charset))) {
     // Not ASCII-compatible: passed through, as the middleware's fail mode does.
-    console.warn(`compliance: notices not delivered (unsupported encoding): ${request.path}`);
-    locationHeaders(headers, decision, request, false);
-    neverShared(headers);
-    return unchanged();
+    return failOpen("unsupported encoding");
   }
   try {
-    return await edit(bytes, text, headers, bom, charset, response, decision, where, request);
+    const edited = await edit(bytes, text, headers, bom, charset, response, decision, where,
+      request);
+    if (coding.format === null) return edited;
+    // Coded again as it came, under the origin's own Content-Encoding; the runtime sends
+    // the bytes as they are, with their length.
+    return new Response(
+      await throughStream(new Uint8Array(await edited.arrayBuffer()),
+        new CompressionStream(coding.format)),
+      { status: edited.status, statusText: edited.statusText, headers: edited.headers,
+        encodeBody: "manual" },
+    );
   } catch (error) {
     // A fault must not lose the page: the library's fail mode (open), logged.
     console.error(`compliance: fault while editing ${request.path}, sent unedited:`, error);
     const kept = new Headers(response.headers);
     locationHeaders(kept, decision, request, false);
     neverShared(kept);
-    return new Response(bytes, { status: response.status, statusText: response.statusText,
-      headers: kept });
+    return unchanged(kept);
   }
 }
 
@@ -807,14 +933,15 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
 
 function originRequest(request, env, needsBody) {
   const url = new URL(request.url);
-  let target = url;
-  if (env && typeof env.ORIGIN === "string" && env.ORIGIN) {
-    // Path and query put in place, not resolved against the base: resolved, a path that
-    // starts with `//` would name another host.
-    target = new URL(env.ORIGIN);
-    target.pathname = url.pathname;
-    target.search = url.search;
-  }
+  const target = env && typeof env.ORIGIN === "string" && env.ORIGIN
+    ? new URL(env.ORIGIN) : new URL(url);
+  // Path and query put in place, not resolved against the base: resolved, a path that
+  // starts with `//` would name another host. The origin is asked for the path decided on:
+  // the path as the client sent it, which the library reads (and hands its application)
+  // when it runs at the origin. The URL parser reads a `\` in it as `/` (`/news\a` would
+  // fetch the blocked `/news/a`): sent as `%5C`, which the origin decodes to `\` again.
+  target.pathname = rawPath(request.url).replace(/\\/g, "%5C");
+  target.search = url.search;
   const headers = new Headers(request.headers);
   headers.set(EDGE_HEADER, "cloudflare");
   if (needsBody) {
@@ -895,6 +1022,15 @@ async function serve(request, env, url, answered) {
   if (tags.size) {
     decision = decide(where, { ...info, tags });
     if (decision.block !== null) return blockResponse(decision, where, info);
+  }
+  if (plain.status === 304 && !HTML_TYPES.has(mediaType(headers))) {
+    // A 304 carries the caching headers of the page it stands for, and it rarely says what
+    // that is: as in the library, a page where the reader asks for one.
+    const accept = info.headers.get("accept") || "";
+    if (accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
+      locationHeaders(plain.headers, decision, info, false);
+    }
+    return plain;
   }
   if (!HTML_TYPES.has(mediaType(headers))) return plain;
   if (!editable(info, plain) || decision.notices.length === 0 || skip) {
