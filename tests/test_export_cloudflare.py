@@ -607,6 +607,25 @@ def test_coded_pages_are_read_as_the_library_reads_them(
     assert _decoded(coding, data, expected.body) == library
 
 
+@pytest.mark.parametrize(
+    "asked", ["gzip, deflate, br, zstd", "zstd", "*", "br;q=1.0, zstd;q=0.9, gzip;q=0.5"]
+)
+def test_the_origin_is_asked_for_codings_the_edge_can_read(
+    asked: str, client: httpx.Client, python_app: Any
+) -> None:
+    """Where the page may be edited, the origin is asked only for codings the editor can
+    read, as the library asks its application: a browser's zstd would come back as a page
+    nothing can edit (the fail mode, no notice)."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    headers = [("Accept", "text/html"), ("Accept-Encoding", asked), h.spec()]
+    environ = wsgi_environ("/spec/p", peer=peer(READERS.index(("RU", None))), headers=headers)
+    expected = _header(call_wsgi(python_app, environ).headers, "x-spec-accept-encoding")
+    got = client.get("/spec/p", headers=[*headers, _cf("RU", None)])
+    assert got.headers["x-spec-accept-encoding"] == expected
+    assert "zstd" not in (expected or "")
+
+
 def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:
     """A Host that makes no URL is a bad request, not a 500 from a fault."""
     import http.client

@@ -931,6 +931,20 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   return new Response(fromBinaryString(edited), init);
 }
 
+// The codings this Worker can read (the runtime undoes "gzip" and "br", a
+// DecompressionStream the rest): the origin is asked for those alone where the page may be
+// edited, as the library asks its application (`*` is identity there); none left, no header.
+const READABLE_CODINGS = new Set(["identity", "gzip", "x-gzip", "deflate", "br"]);
+function readableAcceptEncoding(value) {
+  const kept = [];
+  for (const item of value.slice(0, 1024).split(",").slice(0, 32)) {
+    const coding = item.split(";")[0].trim().toLowerCase();
+    if (coding === "*") kept.push("identity");
+    else if (READABLE_CODINGS.has(coding)) kept.push(item.trim());
+  }
+  return kept.join(", ");
+}
+
 function originRequest(request, env, needsBody) {
   const url = new URL(request.url);
   const target = env && typeof env.ORIGIN === "string" && env.ORIGIN
@@ -949,6 +963,12 @@ function originRequest(request, env, needsBody) {
     // keep one made before a notice applied, or for another place), as in the middleware.
     for (const name of ["range", "if-range", "if-modified-since", "if-none-match"]) {
       headers.delete(name);
+    }
+    const accepted = headers.get("accept-encoding");
+    if (accepted !== null) {
+      const readable = readableAcceptEncoding(accepted);
+      if (readable) headers.set("accept-encoding", readable);
+      else headers.delete("accept-encoding");
     }
   }
   return new Request(target.toString(), {

@@ -423,6 +423,8 @@ def _spec_response(environ: dict[str, Any], start_response: Callable[..., Any]) 
             start_response("304 Not Modified", validators)
             return [b""]
         headers += validators
+    # What the origin was asked for, to see what reaches it.
+    headers.append(("X-Spec-Accept-Encoding", environ.get("HTTP_ACCEPT_ENCODING", "(none)")))
     start_response(described["status"], headers)
     return [body]
 
