@@ -239,6 +239,12 @@ HEADERS = [
     "de-DE-1606nict, ru",
     "uk-UA-1996-u-co-x",
     "nb-NO-1996, nn",
+    # Region codes ISO 3166 retired: babel reads them as the ones that replaced them.
+    "en-UK, fr",
+    "de-DD",
+    "ru-SU;q=0, uk",
+    "pt-TP, en",
+    "sr-Latn-CS, en",
 ]
 COUNTRIES = [None, "RU", "UA", "BY", "GB", "BR", "PT", "TW", "CN", "CH", "RS", "ME", "SE"]
 COUNTRIES += ["AT", "DE", "US", "SG", "IE"]
@@ -246,6 +252,7 @@ PAGES = [None, "pt-BR", "zh-Hant-TW", "sr-Latn", "nonsense", "ru-Latn", "en-Arab
 PAGES += ["pt-u-nu-latn", "x-klingon", "zh-Hans-x-private"]
 PAGES += ["de-DE-1996", "sr-Latn-RS-ekavsk", "en-US-posix", "zh-Hant-TW-1996"]
 # Not ASCII, so no language tag (babel reads "\u00b2" as a digit, "\u212a" lowers to "k").
+PAGES += ["en-UK", "pt-TP"]
 PAGES += ["de-DE-\u00b2000", "pt-BR-x-\u00e9", "\u212ak", "de-DE-\u0661\u0669\u0669\u0666"]
 
 

@@ -183,6 +183,9 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "HTML responses that get notices are read whole before they are edited (to see "
             "whether the origin already put notices in, and where the marker is).",
             "Notices are placed through HTMLRewriter: a page without a `<body>` tag gets none.",
+            "A numeric region code that the library reads as a country's (`en-826` as "
+            "en-GB, babel's aliases of UN M.49 codes) matches nothing here: the next "
+            "language range decides.",
             "The page's `<html lang>` is read from the `<html>` tags before its `<body>` "
             "tag, past comments and raw text (the library stops where the body starts, "
             "which may come without its tag); a named character reference in it other than "

@@ -491,7 +491,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "`large_client_header_buffers` allows, 8 KiB by default, is refused by nginx "
             "itself). A range in one of a notice's languages that the "
             "library cannot match (an unknown region such as `en-XY`, a script babel drops "
-            "such as `ru-Latn`) ends nginx's search, where the library reads on. So does a "
+            "such as `ru-Latn`) ends nginx's search, where the library reads on; so does a "
+            "numeric region code the library reads as a country's (`en-826` as en-GB). So "
+            "does a "
             "range with a variant (`en-GB-oxendict`, `de-DE-1996`) that the library matches "
             "by its language and region. An extension or private use (`de-DE-u-co-phonebk`, "
             "`ru-x-foo`) is left out of the match in both.",

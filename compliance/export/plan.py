@@ -230,6 +230,19 @@ def _territories() -> tuple[str, ...]:
     return tuple(sorted(Locale("en").territories))
 
 
+def _retired_territories() -> tuple[str, ...]:
+    """Two-letter region codes ISO 3166 has retired, which babel reads as the code that
+    replaced them (``en-UK`` is en-GB, ``de-DD`` de-DE, ``ru-SU`` ru-RU). (Numeric ones,
+    ``en-826``, are left out: hundreds of rarely sent keys.)"""
+    return tuple(
+        sorted(
+            code
+            for code in get_global("territory_aliases")
+            if len(code) == 2 and code.isalpha() and code not in Locale("en").territories
+        )
+    )
+
+
 @functools.lru_cache(maxsize=256)
 def known_scripts(language: str) -> tuple[str, ...]:
     """Scripts CLDR has data for in ``language`` (lower case). babel drops any other script
@@ -342,7 +355,7 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
         languages = _with_aliases({found[0] for found in filter(None, map(_script, opts))})
         for language in languages:
             for script in ("", *(s.title() for s in known_scripts(language))):
-                for territory in ("", *_territories()):
+                for territory in ("", *_territories(), *_retired_territories()):
                     key = "-".join(p for p in (language, script, territory) if p)
                     asked = [(key, key, tags)]
                     if not script:

@@ -160,6 +160,10 @@ LANGUAGE_CASES = [
     ("GB", "ru", "de-AT-u-co-phonebk", "de-AT"),
     ("GB", "ru", "x-foo", "ru"),
     ("GB", "ru", "constructor", "ru"),  # no key of JavaScript's Object.prototype
+    # A region code ISO 3166 retired is read as the one that replaced it (babel's aliases).
+    ("GB", "en-UK, ru", None, "en-GB"),
+    ("GB", "de-DD, ru", None, "de-DE"),
+    ("GB", "ru", "en-UK", "en-GB"),
     # Around the page's language, only ASCII whitespace is no part of it (Python's strip(),
     # JavaScript's trim() and PCRE's \s each take other characters too).
     ("GB", "uk", " de-AT\t", "de-AT"),
