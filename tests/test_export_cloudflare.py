@@ -499,6 +499,29 @@ ORIGIN_RESPONSES += [
     (reader, h.spec(body=h.PAGE.replace("<body>", "<body>" + markup).encode()), [])
     for reader, markup in _UNSHOWN.values()
 ]
+# Where the body starts and ends without its tags: a page may leave them out (minifiers do),
+# start its body before the tag, or go on after </body>.
+_NO_BODY_TAGS = h.PAGE.replace("<body>", "").replace("</body>", "")
+_BODY_EDGES = {
+    "no-body-tags-start": (("GB", "ENG"), _NO_BODY_TAGS),
+    "no-body-tags-heading": (("SE", "E"), _NO_BODY_TAGS),
+    "no-body-tags-marker": (("US", "WA"), _NO_BODY_TAGS),
+    "no-body-tags-end": (("RU", None), _NO_BODY_TAGS),
+    "text-before-the-body-tag": (("GB", "ENG"), h.PAGE.replace("</head>", "</head>Lead")),
+    "heading-before-the-body-tag": (
+        ("SE", "E"),
+        h.PAGE.replace("</head><body><h1>Headline</h1>", "</head><h1>Headline</h1><body>"),
+    ),
+    "head-content-before-the-body": (
+        ("GB", "ENG"),
+        h.PAGE.replace("</head>", "</head><noscript><p>x</p></noscript>"),
+    ),
+    "content-after-the-body": (("RU", None), h.PAGE.replace("</body>", "</body><p>Late.</p>")),
+    "comment-after-the-body": (("RU", None), h.PAGE.replace("</body>", "</body><!-- end -->")),
+}
+ORIGIN_RESPONSES += [
+    (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
+]
 
 
 @pytest.mark.parametrize(
@@ -514,6 +537,7 @@ ORIGIN_RESPONSES += [
         "marker-with-a-vertical-tab",
         "utf-16",
         *_UNSHOWN,
+        *_BODY_EDGES,
     ],
 )
 def test_origin_responses_are_edited_as_the_middleware_edits_them(

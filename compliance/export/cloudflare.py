@@ -20,6 +20,7 @@ from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
 from compliance.html.charset import UNSUPPORTED, lookup
+from compliance.html.injector import HEAD_ELEMENTS
 from compliance.html.placements import CLOSE_P_STARTS
 from compliance.html.tokenizer import VOID
 
@@ -140,6 +141,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),
+        # Start tags that stay in the head before the body (any other opens the body).
+        "headElements": sorted(name.decode("ascii") for name in HEAD_ELEMENTS),
         # Start tags that close an open paragraph (the marker's notice waits for its end).
         "closesParagraph": sorted(name.decode("ascii") for name in CLOSE_P_STARTS),
         # The named character references for ASCII characters, as the library decodes them
@@ -182,7 +185,6 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "subdivision matches only readers Cloudflare places there at the first level.",
             "HTML responses that get notices are read whole before they are edited (to see "
             "whether the origin already put notices in, and where the marker is).",
-            "Notices are placed through HTMLRewriter: a page without a `<body>` tag gets none.",
             "A numeric region code that the library reads as a country's (`en-826` as "
             "en-GB, babel's aliases of UN M.49 codes) matches nothing here: the next "
             "language range decides.",

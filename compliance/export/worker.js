@@ -679,15 +679,52 @@ function followHiding(rewriter) {
     || open.some((entry) => !entry.folded || entry.summaries === 0);
 }
 
+// Where the body starts, as the parser opens it: at its <body> tag, or, where the page leaves
+// that out or puts content before it, at the first start tag that does not go in the head
+// (after </head>, a <noscript> neither) or the first text that is not whitespace, outside
+// the head's raw text and templates. `opened(target, how)` is called there once ("prepend"
+// into the <body>, else "before" the tag or text); the answer says whether it was.
+const HEAD_ELEMENTS = new Set(DATA.headElements);
+function followBodyStart(rewriter, opened) {
+  let started = false;
+  let afterHead = false;
+  let inHeadText = 0; // the head's elements with content (title, script, template...) open
+  rewriter.on("*", {
+    element(element) {
+      if (started || inHeadText > 0) return;
+      const name = element.tagName.toLowerCase();
+      if (name === "body") {
+        started = true;
+        opened(element, "prepend");
+      } else if (name === "head") {
+        onEnd(element, () => { afterHead = true; });
+      } else if (HEAD_ELEMENTS.has(name) && !(name === "noscript" && afterHead)) {
+        if (name !== "html" && onEnd(element, () => { inHeadText -= 1; })) inHeadText += 1;
+      } else {
+        started = true;
+        opened(element, "before");
+      }
+    },
+  });
+  rewriter.onDocument({
+    text(text) {
+      if (started || inHeadText > 0 || !/[^\t\n\f\r ]/.test(text.text)) return;
+      started = true;
+      opened(text, "before");
+    },
+  });
+  return () => started;
+}
+
 // Whether the page has a heading and a marker that are shown (in the body), read as the
 // edit reads them: else their notices go at the body start.
 async function shownPlaces(page) {
   const found = { heading: false, marker: false };
-  let bodySeen = false;
-  const rewriter = new HTMLRewriter().on("body", { element() { bodySeen = true; } });
+  const rewriter = new HTMLRewriter();
+  const inBody = followBodyStart(rewriter, () => {});
   const hidden = followHiding(rewriter);
-  followHeading(rewriter, hidden, () => bodySeen, () => { found.heading = true; });
-  followMarker(rewriter, hidden, () => bodySeen, () => { found.marker = true; });
+  followHeading(rewriter, hidden, inBody, () => { found.heading = true; });
+  followMarker(rewriter, hidden, inBody, () => { found.marker = true; });
   await rewriter.transform(new Response(page)).arrayBuffer();
   return found;
 }
@@ -889,34 +926,39 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
     return html;
   };
-  let bodySeen = false;
   const rewriter = new HTMLRewriter();
+  const inBody = followBodyStart(rewriter, (target, how) => {
+    const html = atStart();
+    if (html) target[how](html, { html: true });
+  });
   const hidden = followHiding(rewriter);
-  rewriter
-    .on("body", {
-      element(element) {
-        if (bodySeen) return;
-        bodySeen = true;
-        const html = atStart();
-        if (html) element.prepend(html, { html: true });
-        element.onEndTag((end) => {
-          const rest = place("body_end");
-          if (rest) end.before(rest, { html: true });
-        });
-      },
-    });
-  // A page may leave out its end tags: what is left for the body's end goes at the very end.
+  // body_end goes before the </body> that ends the document; content after the last one (a
+  // tag, text) shows none does, and a page may leave the tag out: then at the very end.
+  const last = text.toLowerCase().lastIndexOf("</body");
+  const after = last < 0 ? "" : text.slice(text.indexOf(">", last) + 1);
+  let bodyEnd = last >= 0 && /^(?:[\t\n\f\r ]|<!--[\s\S]*?-->|<\/html[\t\n\f\r ]*>)*$/i
+    .test(after);
+  rewriter.on("body", {
+    element(element) {
+      if (!bodyEnd) return;
+      bodyEnd = false; // the first <body> only
+      element.onEndTag((end) => {
+        const rest = place("body_end");
+        if (rest) end.before(rest, { html: true });
+      });
+    },
+  });
   rewriter.onDocument({
     end(end) {
       const rest = place("body_end");
       if (rest) end.append(rest, { html: true });
     },
   });
-  followHeading(rewriter, hidden, () => bodySeen, (end) => {
+  followHeading(rewriter, hidden, inBody, (end) => {
     const html = place("after_heading");
     if (html) end.after(html, { html: true });
   });
-  followMarker(rewriter, hidden, () => bodySeen, (target, where) => {
+  followMarker(rewriter, hidden, inBody, (target, where) => {
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });

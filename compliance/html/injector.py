@@ -80,10 +80,12 @@ class PageInfo:
 
 
 _ASCII_WS: Final = WS.decode()
-_HEAD_ELEMENTS: Final = frozenset(
+HEAD_ELEMENTS: Final = frozenset(
     b"html head title base basefont bgsound link meta style script noscript noframes template"
     b"".split()
 )
+"""Start tags that go in the head before the body starts (any other opens the body, as does
+text that is not whitespace; after ``</head>``, ``noscript`` too)."""
 # Start tags that set the HTML parser's frameset-ok flag to "not ok" (input: unless hidden).
 _FRAMESET_NOT_OK: Final = frozenset(
     b"pre listing li dd dt button applet marquee object table area br embed img keygen wbr hr"
@@ -756,7 +758,7 @@ class Injector:
     def _stays_in_head(self, name: bytes) -> bool:
         """Whether a start tag of ``name`` before the body goes in the head (rather than
         starting the body): after a ``</head>`` a ``<noscript>`` is the body's."""
-        return name in _HEAD_ELEMENTS and not (name == b"noscript" and self._after_head)
+        return name in HEAD_ELEMENTS and not (name == b"noscript" and self._after_head)
 
     def _frameset_flag(self, name: bytes, is_end: bool, tag: bytes | None) -> None:
         """Follow the parser's frameset-ok flag while a ``<frameset>`` could replace the body."""
