@@ -531,13 +531,19 @@ def private_cache_control(existing: Sequence[str]) -> str:
     """
     kept = []
     for value in existing:
-        for item in value.split(","):
-            directive = item.strip()
-            name = directive.partition("=")[0].strip().lower()
+        for directive in _DIRECTIVE.findall(value):
+            directive = directive.strip(_OWS)
+            name = directive.partition("=")[0].strip(_OWS).lower()
             if directive and name not in ("public", "s-maxage", "private"):
                 kept.append(directive)
     kept.append("private")
     return ", ".join(kept)
+
+
+# One directive of a Cache-Control list: up to a comma outside a quoted string (RFC 9111's
+# field-name lists, `no-cache="Set-Cookie, X-Foo"`, hold commas; an unclosed quote runs to the
+# end of the value).
+_DIRECTIVE: Final = re.compile(r'(?:[^,"]|"(?:[^"\\]|\\.)*+(?:"|$))++')
 
 
 def make_private(headers: Headers, found: HeaderIndex | None = None) -> Headers:

@@ -110,6 +110,17 @@ def test_merge_vary(existing: list[str], names: list[str], expected: str | None)
         pytest.param(["public, max-age=60"], "max-age=60, private", id="public"),
         pytest.param(["s-maxage=600", "no-transform"], "no-transform, private", id="s-maxage"),
         pytest.param(["private, max-age=5"], "max-age=5, private", id="already"),
+        # A directive's quoted value may hold commas (RFC 9111's field-name lists): it is one
+        # directive, kept or removed whole, never cut into pieces that end up out of quotes.
+        pytest.param(
+            ['private="Set-Cookie, X-Foo", max-age=60'], "max-age=60, private", id="private-list"
+        ),
+        pytest.param(
+            ['no-cache="a,public,b", max-age=5'],
+            'no-cache="a,public,b", max-age=5, private',
+            id="quoted-public",
+        ),
+        pytest.param(['no-cache="a\\"b,c", public'], 'no-cache="a\\"b,c", private', id="escape"),
     ],
 )
 def test_private_cache_control(existing: list[str], expected: str) -> None:

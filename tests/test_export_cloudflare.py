@@ -522,6 +522,15 @@ _BODY_EDGES = {
 ORIGIN_RESPONSES += [
     (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
 ]
+# A Cache-Control directive's quoted value holds commas: one directive, kept or removed whole.
+_CACHE_CONTROLS = {
+    "cache-control-private-list": 'private="Set-Cookie, X-Foo", max-age=60',
+    "cache-control-quoted-public": 'no-cache="a,public,b", public, max-age=5',
+}
+ORIGIN_RESPONSES += [
+    (("RU", None), h.spec(headers=[_HTML, ("Cache-Control", value)]), [])
+    for value in _CACHE_CONTROLS.values()
+]
 
 
 @pytest.mark.parametrize(
@@ -538,6 +547,7 @@ ORIGIN_RESPONSES += [
         "utf-16",
         *_UNSHOWN,
         *_BODY_EDGES,
+        *_CACHE_CONTROLS,
     ],
 )
 def test_origin_responses_are_edited_as_the_middleware_edits_them(

@@ -520,7 +520,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "it sends the first line only (a `no-store` on a second line is lost: send the "
             "directives in one line), and of `Accept-Language`, it reads the first line.",
             "`public`, `s-maxage` and `private` are removed from `Cache-Control` in up to "
-            f"{_CACHE_PASSES} separate places of the header (the library: everywhere).",
+            f"{_CACHE_PASSES} separate places of the header (the library: everywhere), and "
+            'also from inside a quoted field list (`no-cache="a, public"`), which the '
+            'library keeps whole; a `private="..."` list with a comma is cut.',
             "Paths longer than 8,192 characters: nginx refuses such requests with its default "
             "`large_client_header_buffers`; raised, it matches them like others, where the "
             "library counts `paths` as matching and `exclude_paths` as not.",

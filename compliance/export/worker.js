@@ -370,11 +370,14 @@ function mergeVary(headers, names) {
   if (existing.length) headers.set("Vary", existing.join(", "));
 }
 
+// One directive of a Cache-Control list: up to a comma outside a quoted string (a field-name
+// list, `no-cache="Set-Cookie, X-Foo"`, holds commas), as the library reads it.
+const DIRECTIVE = /(?:[^,"]|"(?:[^"\\]|\\.)*(?:"|$))+/g;
 function privateCacheControl(value) {
   const kept = [];
-  for (const item of (value || "").split(",")) {
-    const directive = item.trim();
-    const name = directive.split("=")[0].trim().toLowerCase();
+  for (const item of (value || "").match(DIRECTIVE) || []) {
+    const directive = owsTrim(item);
+    const name = owsTrim(directive.split("=")[0]).toLowerCase();
     if (directive && !["public", "s-maxage", "private"].includes(name)) kept.push(directive);
   }
   kept.push("private");
