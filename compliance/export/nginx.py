@@ -514,6 +514,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "notices to requests carrying `X-Compliance-Edge: nginx` (see docs/edge.md).",
             "sub_filter edits uncompressed bodies only: location.conf clears "
             "`Accept-Encoding` towards the origin; a response compressed anyway is not edited.",
+            "An `X-Compliance-Skip` header with an empty value is taken as absent (the "
+            "library: present). Of two `Content-Type` lines, nginx decides on the first "
+            "whether the page gets notices (the library reads the last, as browsers do).",
             "Only the first `X-Compliance-Tags` header of a response is read. nginx before "
             "1.23 reads only the first line of a header sent on several (1.23 joins them): "
             "of `Cache-Control`, `CDN-Cache-Control` and the other caching headers it edits, "
