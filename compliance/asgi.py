@@ -25,7 +25,7 @@ from compliance.core import EDIT, Event, Exchange, Middleware, Passthrough, Repl
 from compliance.core import Response as _Response
 from compliance.core import Start as _Start
 from compliance.core import new_request as _new_request
-from compliance.http import Headers, RawHeaders
+from compliance.http import Headers, RawHeaders, target_path, without_authority
 
 __all__ = ["ComplianceMiddleware"]
 
@@ -42,13 +42,17 @@ _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 def _request(scope: Scope) -> Request:
     headers = RawHeaders(scope.get("headers"))
     raw = scope.get("raw_path")
-    if isinstance(raw, bytes) and raw.startswith(b"/"):  # without its query or fragment
-        path = raw.partition(b"?")[0].partition(b"#")[0].decode("latin-1")
-    else:  # decoded, and (ASGI now) holding root_path, which older servers left out
-        root, path = str(scope.get("root_path", "")), str(scope.get("path", "/"))
+    path = target_path(raw.decode("latin-1")) if isinstance(raw, bytes) else None
+    if path is None:  # decoded, and (ASGI now) holding root_path, which older servers left out
+        root = str(scope.get("root_path", ""))
+        path = without_authority(str(scope.get("path", "/")))  # (h11 leaves one whole)
         if root and path != root and not path.startswith(root.rstrip("/") + "/"):
             path = root + path
-        path = quote(path.encode("utf-8", "surrogateescape"), _PATH_SAFE) or "/"
+        try:
+            data = path.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate no server decoding bytes would make
+            data = path.encode("utf-8", "replace")
+        path = quote(data, _PATH_SAFE) or "/"
     client, server = scope.get("client"), scope.get("server")
     method, query = str(scope.get("method", "GET")), scope.get("query_string") or b""
     host = headers.get("host") or (str(server[0]) if server else "")

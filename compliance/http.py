@@ -54,10 +54,12 @@ __all__ = [
     "qvalue",
     "split_tags",
     "status_line",
+    "target_path",
     "url_host",
     "url_path",
     "variant_etag",
     "without",
+    "without_authority",
 ]
 
 Headers = list[tuple[str, str]]
@@ -284,6 +286,37 @@ def _environ_key(name: str) -> str:
 
 
 _PLAIN_PATH = re.compile(r"/[A-Za-z0-9/:@!$&'()*+,;=\-._~]*\Z")  # nothing to percent-encode
+_ABSOLUTE_FORM = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+
+
+def without_authority(target: str) -> str:
+    """A request target's path and what follows, its scheme and authority left out when it is
+    in absolute form (RFC 9112 section 3.2.2, as proxies send, and servers may hand on):
+    ``http://example.org/a?b`` is ``/a?b``, ``http://example.org`` is ``/``. Any other form
+    is returned as it is.
+
+    >>> without_authority("http://example.org/news?x"), without_authority("https://h")
+    ('/news?x', '/')
+    """
+    absolute = _ABSOLUTE_FORM.match(target)
+    if absolute is None:
+        return target
+    rest = target[absolute.end() :]
+    return rest if rest.startswith("/") else "/" + rest
+
+
+def target_path(target: str) -> str | None:
+    """The path of a request target as sent (percent-escapes kept): origin form ``/a?b``, or
+    absolute form ``http://host/a?b``; query and fragment left out. None for another form
+    (``*``, ``host:port``): the caller reads the server's decoded path instead.
+
+    >>> target_path("/news/a?x=1"), target_path("http://example.org/news/a#f"), target_path("*")
+    ('/news/a', '/news/a', None)
+    """
+    path = without_authority(target)
+    if not path.startswith("/"):
+        return None
+    return path.partition("?")[0].partition("#")[0]
 
 
 def url_path(text: str) -> str:

@@ -13,10 +13,11 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from itertools import chain
 from typing import TYPE_CHECKING
 
+from compliance import http as _http
 from compliance.core import EDIT, Exchange, Middleware, Passthrough, Replace, Request, Start
 from compliance.core import Event as _Event
 from compliance.core import new_request as _new_request
-from compliance.http import EnvironHeaders, Headers, parse_status, status_line, url_path
+from compliance.http import EnvironHeaders, Headers, parse_status, status_line
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -28,10 +29,9 @@ __all__ = ["ComplianceMiddleware"]
 def _request(environ: WSGIEnvironment) -> Request:
     headers = EnvironHeaders(environ)
     raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    if isinstance(raw, str) and raw.startswith("/"):  # without its query or fragment
-        path = raw.partition("?")[0].partition("#")[0]
-    else:
-        path = url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+    path = _http.target_path(raw) if isinstance(raw, str) else None
+    if path is None:
+        path = _http.url_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     method = environ.get("REQUEST_METHOD", "GET")
     host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
     peer = environ.get("REMOTE_ADDR") or None

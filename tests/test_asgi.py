@@ -386,6 +386,41 @@ def test_response_tags_and_state_tags(tmp_path: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw_path", "path"),
+    [
+        # A request target in absolute form (RFC 9112 3.2.2), as uvicorn (h11) hands it on:
+        # the path is the part after the authority, in both fields.
+        (b"http://news.example" + BLOCKED.encode(), "http://news.example" + BLOCKED),
+        (None, "http://news.example" + BLOCKED),
+        (b"HTTPS://news.example:443" + BLOCKED.encode() + b"?x=1", BLOCKED),
+    ],
+)
+def test_a_target_in_absolute_form_is_read_by_its_path(
+    engine: Engine, raw_path: bytes | None, path: str
+) -> None:
+    """The blocked page, asked for by its full URL, is still blocked (it went to the
+    application: the whole URL was read as the path)."""
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    sc = scope(BLOCKED, ip=DE, headers={"host": "news.example"})
+    sc["raw_path"], sc["path"] = raw_path, path
+    status, _, _ = response(run(ComplianceMiddleware(app, engine), sc))
+    assert status == 451
+
+
+def test_a_path_with_a_lone_surrogate_is_no_fault(engine: Engine) -> None:
+    """A scope without raw_path whose decoded path holds a surrogate no byte decoding makes
+    (U+D800): read, not a 500."""
+    sc = scope("/", ip=RU)
+    sc["raw_path"], sc["path"] = None, "/\ud800"
+    status, _, body = response(run(ComplianceMiddleware(html_app(), engine), sc))
+    assert status == 200
+    assert b"compliance-notice" in body
+
+
+@pytest.mark.parametrize(
     ("accept", "ctype"),
     [("text/html", "text/html; charset=utf-8"), ("application/json", "application/json")],
 )

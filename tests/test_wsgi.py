@@ -361,6 +361,18 @@ def test_environ_tags_set_by_the_app(tagged_engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
+    "raw_uri",
+    ["http://news.example" + BLOCKED, "HTTPS://news.example:443" + BLOCKED + "?x=1"],
+)
+def test_a_target_in_absolute_form_is_read_by_its_path(engine: Engine, raw_uri: str) -> None:
+    """The blocked page, asked for by its full URL (RFC 9112 3.2.2, as gunicorn hands
+    ``RAW_URI`` on), is read by the path after the authority."""
+    env = environ(BLOCKED, ip=DE, HOST="news.example")
+    env["RAW_URI"] = raw_uri
+    assert call(ComplianceMiddleware(html_app(), engine), env).status.startswith("451")
+
+
+@pytest.mark.parametrize(
     ("accept", "ctype"),
     [
         pytest.param("text/html", "text/html; charset=utf-8", id="html"),
