@@ -312,11 +312,28 @@ def target_path(target: str) -> str | None:
 
     >>> target_path("/news/a?x=1"), target_path("http://example.org/news/a#f"), target_path("*")
     ('/news/a', '/news/a', None)
+    >>> target_path("/café".encode().decode("latin-1"))  # raw UTF-8 bytes, escaped
+    '/caf%C3%A9'
     """
     path = without_authority(target)
     if not path.startswith("/"):
         return None
-    return path.partition("?")[0].partition("#")[0]
+    path = path.partition("?")[0].partition("#")[0]
+    if not path.isascii():
+        # Bytes a client sent raw (UTF-8 where escapes belong), one character each as
+        # servers hand a target on (latin-1): escaped, as a URL parser escapes them.
+        path = _RAW_BYTE.sub(_escape_byte, path)
+    return path
+
+
+_RAW_BYTE: Final = re.compile(r"[^\x00-\x7f]")
+
+
+def _escape_byte(found: re.Match[str]) -> str:
+    char = found.group()
+    if ord(char) < 0x100:
+        return f"%{ord(char):02X}"
+    return quote(char.encode("utf-8", "surrogatepass"), safe="")  # (not from bytes: as text)
 
 
 def url_path(text: str) -> str:

@@ -660,6 +660,38 @@ def test_the_origin_is_asked_for_codings_the_edge_can_read(
     assert "zstd" not in (expected or "")
 
 
+@pytest.mark.parametrize("code", ["EU", "AP", "ZZ", "QQ", "A1", "eu"])
+def test_a_placeholder_country_is_an_unknown_location(
+    code: str, client: httpx.Client, python_app: Any
+) -> None:
+    """Codes that name no country (the EU and Asia-Pacific registrations, ZZ, unassigned
+    ones) are an unknown location, as the library reads them: they matched `*` rules and
+    missed `unknown_location: apply` ones."""
+    unknown = peer(READERS.index((None, None)))
+    for host, path, language in cases():
+        headers = _headers(host, language)
+        expected = h.python_answer(python_app, path, headers, peer=unknown)
+        assert h.edge_answer(client, path, [*headers, _cf(code, None)]) == expected, (host, path)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "blocked.example.org..",  # every trailing dot off, as the library has it
+        "blocked.example.org...:8080",
+        "a." * 122 + "x.example.net",  # longer than a domain name can be: no host
+    ],
+    ids=["two-dots", "three-dots-and-a-port", "too-long"],
+)
+def test_hosts_are_normalised_as_the_library_normalises_them(
+    host: str, client: httpx.Client, python_app: Any
+) -> None:
+    for reader in (("SE", "E"), ("RU", None)):
+        headers = _headers(host, None)
+        expected = h.python_answer(python_app, "/p", headers, peer=peer(READERS.index(reader)))
+        assert h.edge_answer(client, "/p", [*headers, _cf(*reader)]) == expected, reader
+
+
 def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:
     """A Host that makes no URL is a bad request, not a 500 from a fault."""
     import http.client

@@ -360,6 +360,21 @@ def test_environ_tags_set_by_the_app(tagged_engine: Engine) -> None:
     assert b"tagged-notice" in call(ComplianceMiddleware(app, tagged_engine)).body
 
 
+def test_a_path_sent_as_raw_utf8_is_read_as_its_escapes(tmp_path: Path) -> None:
+    """A client may send a path's UTF-8 bytes raw (``curl --path-as-is``); the server hands
+    them on one character a byte. Read as the escapes a URL parser makes of them, the path
+    is the one the application serves (``/новости/a``), and a rule on it applies."""
+    (tmp_path / "r.yaml").write_text(
+        "version: 1\nrules:\n  - id: news-block\n    title: t\n    jurisdictions: [DE]\n"
+        '    paths: ["/новости/**"]\n    block:\n      blocked_by: https://example.org/order\n'
+        "      default_locale: en\n      text: {en: Blocked.}\n"
+    )
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator({DE: Location.of("DE")}))
+    env = environ("/новости/a", ip=DE)
+    env["RAW_URI"] = "/новости/a?x".encode().decode("latin-1")
+    assert call(ComplianceMiddleware(html_app(), engine), env).status.startswith("451")
+
+
 @pytest.mark.parametrize(
     "raw_uri",
     ["http://news.example" + BLOCKED, "HTTPS://news.example:443" + BLOCKED + "?x=1"],

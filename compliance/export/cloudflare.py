@@ -10,6 +10,7 @@ set), reads content tags from the origin's ``X-Compliance-Tags`` and edits HTML 
 from __future__ import annotations
 
 import functools
+import string
 from html.entities import html5
 from importlib import resources
 from typing import Any
@@ -19,6 +20,7 @@ import webencodings
 from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
+from compliance.geo import is_iso_country
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.injector import HEAD_ELEMENTS
 from compliance.html.placements import CLOSE_P_STARTS
@@ -133,10 +135,19 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             for table in tables
         ],
         "knownSubdivisions": _subdivisions_of(countries),
+        # The codes the library reads as a country (ISO 3166-1, and XK): any other value
+        # (EU, AP, ZZ, XX, T1, an unassigned code) is an unknown location, as there.
+        "countries": [
+            a + b
+            for a in string.ascii_uppercase
+            for b in string.ascii_uppercase
+            if is_iso_country(a + b)
+        ],
         "acceptLanguage": accept_language_limits(),
         "locationSensitive": plan.location_sensitive,
         # Longer paths are fail-safe: path rules match, exclusions do not.
         "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
+        "maxHost": _http.MAX_HOST,
         "tagged": any(rule.tags for rule in plan.rules),
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.

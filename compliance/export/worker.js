@@ -82,11 +82,10 @@ const COMPILED = DATA.rules.map((rule) => ({
 
 // -- where the reader is ----------------------------------------------------------------
 
+const COUNTRIES = new Set(DATA.countries);
 function readerLocation(cf) {
   const country = typeof cf?.country === "string" ? cf.country.toUpperCase() : "";
-  if (!/^[A-Z]{2}$/.test(country) || country === "XX" || country === "T1") {
-    return { country: null, subdivisions: [] };
-  }
+  if (!COUNTRIES.has(country)) return { country: null, subdivisions: [] };
   const region = typeof cf?.regionCode === "string" ? cf.regionCode.toUpperCase() : "";
   const full = `${country}-${region}`;
   const known = DATA.knownSubdivisions[country];
@@ -1053,7 +1052,10 @@ export default {
 async function serve(request, env, url, answered) {
   const base = readerLocation(request.cf);
   const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  // As the library normalises it: every trailing dot off, and a name longer than a domain
+  // name can be is no host.
+  let host = url.hostname.toLowerCase().replace(/\.+$/, "");
+  if (host.length > DATA.maxHost) host = "";
   const path = normalizePath(rawPath(request.url));
   const info = {
     host,
