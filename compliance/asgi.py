@@ -37,6 +37,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_SERVER_FILES = frozenset(("http.response.pathsend", "http.response.zerocopysend"))
 
 
 def _request(scope: Scope) -> Request:
@@ -96,6 +97,10 @@ class ComplianceMiddleware(Middleware[ASGIApp]):
             original = scope.get("headers")
             scope = {**scope, "headers": _changed(original, exchange.request_changes)}
             state["compliance.original_headers"] = original
+        extensions, files = scope.get("extensions") or {}, _SERVER_FILES
+        if exchange.prepared and not files.isdisjoint(extensions):  # the page may be edited:
+            # it must come as body messages, not a file the server sends (FileResponse asks)
+            scope = {**scope, "extensions": {k: v for k, v in extensions.items() if k not in files}}
         await self.app(scope, receive, _Responder(exchange, state, send).send)
 
 

@@ -186,6 +186,37 @@ def test_passthrough_message_for_message(
     assert wrapped == bare
 
 
+@pytest.mark.parametrize("ip", [RU, DE])
+def test_a_page_to_edit_is_not_offered_to_the_server_as_a_file(engine: Engine, ip: str) -> None:
+    """The server's file extensions are hidden from an application whose page may be edited
+    (a reader with notices), so one that asks (Starlette's FileResponse) sends the page as
+    body messages and the notice goes in; others keep them."""
+    offered: list[set[str]] = []
+
+    async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
+        offered.append(set(sc.get("extensions", {})))
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/html")],
+        }
+        await send(start)
+        if "http.response.pathsend" in sc.get("extensions", {}):
+            await send({"type": "http.response.pathsend", "path": "/srv/page.html"})
+        else:
+            await send({"type": "http.response.body", "body": PAGE})
+
+    sc = scope(ip=ip)
+    sc["extensions"] = {"http.response.pathsend": {}, "http.response.trailers": {}}
+    messages = run(ComplianceMiddleware(app, engine), sc)
+    if ip == RU:
+        assert offered == [{"http.response.trailers"}]
+        assert b"compliance-notice" in response(messages)[2]
+    else:
+        assert offered == [{"http.response.pathsend", "http.response.trailers"}]
+        assert messages[1]["type"] == "http.response.pathsend"
+
+
 def test_pathsend_and_trailers_pass_through(engine: Engine) -> None:
     async def app(sc: dict[str, Any], receive: Any, send: Any) -> None:
         await send(
