@@ -90,10 +90,12 @@ class _Response:
         self.captured = (status, list(headers), exc_info)
         self.action = None
         if self.direct and not isinstance(self.decide(), Passthrough):
-            # The server iterates the body itself: a loud loss (the server answers 500).
-            self.exchange.give_up("restarted", "a new response after the body went direct")
-            raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[index,union-attr]
-        if self.direct:
+            # The server iterates it: unedited (failing open), else a loud loss (its 500).
+            events = self.exchange.give_up("restarted", "a new response after the body went direct")
+            if self.exchange.stopped or not events or not isinstance(events[0], Start):
+                raise exc_info[1].with_traceback(exc_info[2])  # type: ignore[index,union-attr]
+            self.commit(events[0].status, events[0].headers)
+        elif self.direct:
             self.open()
         return self.write
 

@@ -647,17 +647,25 @@ def test_exc_info_to_a_page_with_a_notice_edits_it(engine: Engine) -> None:
     assert ASIDE in body
 
 
-def test_exc_info_to_a_page_the_server_already_iterates_is_a_loud_loss(
-    engine: Engine, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("fail_mode", ["open", "closed"])
+def test_exc_info_to_a_page_the_server_already_iterates_is_the_fail_mode(
+    engine: Engine, caplog: pytest.LogCaptureFixture, fail_mode: str
 ) -> None:
     """The JSON response went to the server as the application's own iterable; the page
-    that must then carry a notice cannot get it: counted, logged, and the server's 500."""
-    middleware = ComplianceMiddleware(json_then_page, engine)
+    that must then carry a notice cannot get it: counted and logged, and the fail mode.
+    Open, the page goes out unedited (it was a 500); closed, it must not go out without
+    its notice, and the server answers 500 (no other body can replace the iterable)."""
+    middleware = ComplianceMiddleware(json_then_page, engine, fail_mode=fail_mode)
     with caplog.at_level(logging.WARNING, "compliance.middleware"):
-        status, _, body, log = served(middleware, RU)
-    assert status == 500
-    assert PAGE not in body
-    assert "ValueError: boom" in log
+        status, headers, body, log = served(middleware, RU)
+    if fail_mode == "open":
+        assert (status, body, log) == (200, PAGE, "")
+        assert headers["content-type"] == "text/html"
+        assert "private" in headers["cache-control"]
+    else:
+        assert status == 500
+        assert PAGE not in body
+        assert "ValueError: boom" in log
     assert middleware.metrics()["notices_not_delivered"] == {"restarted": 1}
     assert any("restarted" in record.message for record in caplog.records)
     # A reader without a notice gets the page, as without the middleware.
