@@ -43,7 +43,7 @@ _SERVER_FILES = frozenset(("http.response.pathsend", "http.response.zerocopysend
 def _request(scope: Scope) -> Request:
     headers = RawHeaders(scope.get("headers"))
     raw = scope.get("raw_path")
-    path = target_path(raw.decode("latin-1")) if isinstance(raw, bytes) else None
+    path = target_path(raw.decode("latin-1")) if raw.__class__ is bytes else None
     if path is None:  # decoded, and (ASGI now) holding root_path, which older servers left out
         root = str(scope.get("root_path", ""))
         path = without_authority(str(scope.get("path", "/")))  # (h11 leaves one whole)
@@ -97,10 +97,10 @@ class ComplianceMiddleware(Middleware[ASGIApp]):
             original = scope.get("headers")
             scope = {**scope, "headers": _changed(original, exchange.request_changes)}
             state["compliance.original_headers"] = original
-        extensions, files = scope.get("extensions") or {}, _SERVER_FILES
-        if exchange.prepared and not files.isdisjoint(extensions):  # the page may be edited:
-            # it must come as body messages, not a file the server sends (FileResponse asks)
-            scope = {**scope, "extensions": {k: v for k, v in extensions.items() if k not in files}}
+        if exchange.prepared and not _SERVER_FILES.isdisjoint(scope.get("extensions") or ()):
+            # The page may be edited: as body messages, not a file the server sends itself.
+            kept = {k: v for k, v in scope["extensions"].items() if k not in _SERVER_FILES}
+            scope = {**scope, "extensions": kept}
         await self.app(scope, receive, _Responder(exchange, state, send).send)
 
 

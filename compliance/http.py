@@ -315,10 +315,11 @@ def target_path(target: str) -> str | None:
     >>> target_path("/café".encode().decode("latin-1"))  # raw UTF-8 bytes, escaped
     '/caf%C3%A9'
     """
-    path = without_authority(target)
-    if not path.startswith("/"):
-        return None
-    path = path.partition("?")[0].partition("#")[0]
+    if not target.startswith("/"):  # (the usual origin form needs no pattern)
+        target = without_authority(target)
+        if not target.startswith("/"):
+            return None
+    path = target.partition("?")[0].partition("#")[0]
     if not path.isascii():
         # Bytes a client sent raw (UTF-8 where escapes belong), one character each as
         # servers hand a target on (latin-1): escaped, as a URL parser escapes them.
