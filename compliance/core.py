@@ -508,7 +508,8 @@ class Settings:
             max_hold=max_hold,
             max_decoded=max_decoded,
             max_ratio=max_ratio,
-            decision_path=decision_path,
+            # Matched as rules match paths (normalised), whatever escapes a request uses.
+            decision_path=None if decision_path is None else normalize_path(decision_path),
             simulate_from=None
             if simulate_from is None
             else _networks(simulate_from, "simulate_from"),
@@ -1046,11 +1047,11 @@ class Exchange:
             decision.block is None
             and not decision.notices
             and not decision.withholds
-            and self.path != self.settings.decision_path
+            and self.norm_path != self.settings.decision_path
         ):
             return None  # nothing to do before the application runs
         try:
-            if self.path == self.settings.decision_path and self.method in _SAFE_METHODS:
+            if self.norm_path == self.settings.decision_path and self.method in _SAFE_METHODS:
                 return self.decision_response(decision)
             if decision.block is not None:
                 self.metrics.block(decision.block.rule_id)

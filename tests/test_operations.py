@@ -117,6 +117,27 @@ def test_the_decision_endpoint_answers_json(make: Callable[..., Any]) -> None:
     assert german["notices"] == []
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/.well-known/%63ompliance", "/x/../.well-known/compliance", "/.well-known//compliance"],
+)
+def test_the_decision_endpoint_is_matched_as_rules_match_paths(engine: Engine, path: str) -> None:
+    """An escaped letter or a dot segment reaches the endpoint through either adapter and
+    whether the server hands on the path as sent (gunicorn's RAW_URI, ASGI's raw_path) or
+    only decoded (PATH_INFO): it was compared as sent, so the answer depended on the
+    server."""
+    wsgi = WsgiMiddleware(page_app, engine, decision_path=ENDPOINT)
+    asgi = AsgiMiddleware(page_asgi, engine, decision_path=ENDPOINT)
+    environ = testing.wsgi_environ(path, peer=RU)
+    answers = [
+        testing.call_wsgi(wsgi, environ),
+        testing.call_wsgi(wsgi, {**environ, "RAW_URI": path}),
+        testing.call_asgi(asgi, testing.asgi_scope(path, peer=RU)),
+    ]
+    types = {answer.header("Content-Type") for answer in answers}
+    assert types == {"application/json"}, types
+
+
 def test_decision_path_is_validated() -> None:
     with pytest.raises(ConfigurationError, match="decision_path"):
         WsgiMiddleware(page_app, Engine.from_paths(), decision_path="well-known")
