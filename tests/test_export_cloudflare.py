@@ -14,6 +14,7 @@ import datetime as dt
 import gzip
 import json
 import re
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -821,6 +822,9 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     for origin in h.serve(h.range_origin):
         for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
             got = httpx.get(edge.url + "/range/a", headers=[_cf("DE", None)])
+            time.sleep(0.2)  # (workerd writes its console to the log)
+            logged = edge.log.read_text()
+    assert "notices not delivered (range): /range/a" in logged
     assert got.status_code == 206
     assert got.content == expected.body == h.PAGE.encode()
     want = {v.strip() for v in (expected.header("cache-control") or "").split(",")}

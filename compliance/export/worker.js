@@ -1111,7 +1111,8 @@ async function serve(request, env, url, answered) {
     if (!head && !skip && decision.notices.length > 0 && plain.status >= 200
       && plain.status < 300 && plain.status !== 204 && info.method !== "HEAD") {
       // Notices were due, but the origin's page cannot be edited (a range it was not asked
-      // for).
+      // for): the fail mode, logged as the library logs it.
+      console.warn(`compliance: notices not delivered (range): ${info.path}`);
       neverShared(plain.headers);
     }
     if (head) {
