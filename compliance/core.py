@@ -41,6 +41,7 @@ from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
 from compliance.html import charset as charsets
+from compliance.html.tokenizer import WS
 from compliance.html.withhold import Withhold, WithholdUncertain
 from compliance.http import (
     CACHING_HEADERS,
@@ -574,7 +575,7 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 
 # Around a declared language, only ASCII whitespace is no part of it (HTML's, which holds
 # HTTP's): str.strip() would take U+0085 and U+00A0 too, which make no language tag.
-_ASCII_WS: Final = "\t\n\f\r "
+_ASCII_WS: Final = WS.decode()
 
 
 def _content_language(found: HeaderIndex) -> str:

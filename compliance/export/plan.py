@@ -234,13 +234,9 @@ def _retired_territories() -> tuple[str, ...]:
     """Two-letter region codes ISO 3166 has retired, which babel reads as the code that
     replaced them (``en-UK`` is en-GB, ``de-DD`` de-DE, ``ru-SU`` ru-RU). (Numeric ones,
     ``en-826``, are left out: hundreds of rarely sent keys.)"""
-    return tuple(
-        sorted(
-            code
-            for code in get_global("territory_aliases")
-            if len(code) == 2 and code.isalpha() and code not in Locale("en").territories
-        )
-    )
+    current = set(_territories())
+    aliases = get_global("territory_aliases")
+    return tuple(sorted(c for c in aliases if len(c) == 2 and c.isalpha() and c not in current))
 
 
 @functools.lru_cache(maxsize=256)
@@ -353,9 +349,10 @@ def _locale_table(opts: tuple[str, ...], default: str) -> LocaleTable:
         # by its language and region alone (babel takes the language's likely script): one
         # placeholder variant asks for them all.
         languages = _with_aliases({found[0] for found in filter(None, map(_script, opts))})
+        territories = ("", *_territories(), *_retired_territories())
         for language in languages:
             for script in ("", *(s.title() for s in known_scripts(language))):
-                for territory in ("", *_territories(), *_retired_territories()):
+                for territory in territories:
                     key = "-".join(p for p in (language, script, territory) if p)
                     asked = [(key, key, tags)]
                     if not script:

@@ -836,11 +836,13 @@ async function inject(response, decision, where, request) {
     encodeBody: coding !== null && !coding.coded ? "automatic" : "manual",
   });
   const failOpen = (why) => {
-    // Notices were due, but the page cannot be read: as the library's fail mode (open).
+    // Notices were due, but the page cannot be read or edited: as the library's fail mode
+    // (open), logged; the page as it came, with the reader's location headers.
     console.warn(`compliance: notices not delivered (${why}): ${request.path}`);
-    locationHeaders(headers, decision, request, false);
-    neverShared(headers);
-    return unchanged(headers);
+    const kept = new Headers(response.headers);
+    locationHeaders(kept, decision, request, false);
+    neverShared(kept);
+    return unchanged(kept);
   };
   if (coding === null) return failOpen("content-encoding");
   let bytes = raw;
@@ -886,10 +888,7 @@ async function inject(response, decision, where, request) {
   } catch (error) {
     // A fault must not lose the page: the library's fail mode (open), logged.
     console.error(`compliance: fault while editing ${request.path}, sent unedited:`, error);
-    const kept = new Headers(response.headers);
-    locationHeaders(kept, decision, request, false);
-    neverShared(kept);
-    return unchanged(kept);
+    return failOpen("fault");
   }
 }
 
