@@ -38,6 +38,7 @@ class _PassThrough:
 
     skipped_reason = None
     inserted_placements = ()
+    lang = None
 
     def __init__(self, render: object, **options: object) -> None:
         self.inserted = False
