@@ -265,15 +265,21 @@ def _read_bounded(path: Path, max_bytes: int) -> bytes | str:
 def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every rule file under ``paths``: files as given, directories searched recursively.
 
-    Hidden files and directories (names starting with ``.``) are skipped; a file reached
-    twice (named, and inside a directory named) is read once. A path that exists but is not
-    a regular file (a FIFO, a device) is listed, for the loader to report.
+    Hidden files and directories (names starting with ``.``) are skipped; symbolic links are
+    followed, to files and to directories alike, and a file or directory reached twice (named,
+    and inside a directory named; or through a link, a loop of links included) is read once.
+    A path that exists but is not a regular file (a FIFO, a device, a link that leads nowhere
+    or back to itself) is listed, for the loader to report.
     """
     found: list[Path] = []
+    walked: set[tuple[int, int]] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+                if not _first_visit(dirpath, walked):
+                    dirnames[:] = []
+                    continue
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 found.extend(
                     Path(dirpath, name)
@@ -284,14 +290,28 @@ def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             found.append(path)
         else:
             raise ConfigurationError(f"{path}: no such file or directory")
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique: list[Path] = []
     for path in found:
-        resolved = path.resolve()
+        # realpath, not Path.resolve: it raises RuntimeError on a loop of links (3.11).
+        resolved = os.path.realpath(path)
         if resolved not in seen:
             seen.add(resolved)
             unique.append(path)
     return unique
+
+
+def _first_visit(directory: str, walked: set[tuple[int, int]]) -> bool:
+    """Whether ``directory`` is walked for the first time (a link may lead back up)."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    key = (st.st_dev, st.st_ino)
+    if key in walked:
+        return False
+    walked.add(key)
+    return True
 
 
 def load_rules(
