@@ -90,6 +90,14 @@ RESERVED_HEADERS = frozenset(
 # Country codes that are not in ISO 3166-1 but that geolocation providers report.
 EXTRA_COUNTRIES = frozenset({"XK"})
 
+# Byte order marks of the encodings an editor may save in instead of UTF-8 (UTF-32's first,
+# as UTF-32LE's begins with UTF-16LE's).
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SUBDIVISION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 _REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -574,6 +582,15 @@ class _Checker:
         raw = _read_bounded(path, self.max_bytes)
         if isinstance(raw, str):
             self.report(name, (1, 1), raw)
+            return
+        encoding = next((name for bom, name in _WIDE_BOMS if raw.startswith(bom)), None)
+        if encoding is not None:  # Notepad's "Unicode": every byte after the mark is noise
+            self.report(
+                name,
+                (1, 1),
+                f"the file is {encoding} text (it starts with a {encoding} byte order mark): "
+                "save it with UTF-8 encoding",
+            )
             return
         try:
             text = raw.decode("utf-8")

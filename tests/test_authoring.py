@@ -74,3 +74,99 @@ def test_a_linked_folder_is_searched_once_even_in_a_loop(tmp_path: Path) -> None
         Path("shared/b.yaml"),
     ]
     assert sorted(r.rule.id for r in load_rules([rules]).rules) == ["a", "b"]
+
+
+# -- YAML syntax: the place of the mistake, and what it is --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a key whose ':' was never typed: its line, not the next one
+            "version: 1\nrules:\n  - id: a\n    jurisdictions [RU]\n    title: A\n",
+            "4:5: YAML syntax error: expected ':' after 'jurisdictions [RU]' (write `key: value`; "
+            "text that goes on to the next line is indented further than its key)",
+        ),
+        (  # saved half-way through a key: the key, not a line after the end of the file
+            "version: 1\nrules:\n  - id: a\n    juris",
+            "4:5: YAML syntax error: expected ':' after 'juris' (write `key: value`; "
+            "text that goes on to the next line is indented further than its key)",
+        ),
+        (  # saved half-way through a quoted text: where the quote opens
+            'version: 1\nrules:\n  - id: a\n    title: "A rul',
+            "4:12: YAML syntax error: this quoted text has no closing quote "
+            "(it runs to the end of the file)",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: @home\n",
+            "4:12: YAML syntax error: '@' cannot start a value (YAML reserves it): "
+            "put the text in quotes",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: `A`\n",
+            "4:12: YAML syntax error: '`' cannot start a value (YAML reserves it): "
+            "put the text in quotes",
+        ),
+        (  # a tab before a list item, where libyaml does not say "tab"
+            "version: 1\nrules:\n\t- id: a\n",
+            "3:1: YAML syntax error: a tab is used for indentation: indent with spaces only",
+        ),
+        (
+            'version: 1\nrules:\n  - id: a\n    title: "C:\\Rules"\n',
+            "4:15: YAML syntax error: '\\R' is not an escape in text in double quotes: write "
+            "'\\\\' for a backslash, or use single quotes, in which '\\' is an ordinary character",
+        ),
+        (
+            "version: 1\nx: &same 1\ny: &same 2\n",
+            "3:4: YAML syntax error: the anchor '&same' is defined twice (first on line 2): "
+            "give each anchor its own name",
+        ),
+        (
+            'version: 1\nrules:\n  - id: a\n    title: "A" rule\n',
+            "4:16: YAML syntax error: unexpected text after a value: a value that starts with a "
+            "quote or a bracket ends where it closes (put the whole value in quotes), "
+            "or check the indentation",
+        ),
+        (
+            "version: 1\nrules: - id: a\n",
+            "2:8: YAML syntax error: a list item ('- ') cannot start on the line of its key: "
+            "begin the list on the next line, indented",
+        ),
+    ],
+)
+def test_syntax_errors_name_the_mistake_at_its_place(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert _problems(path) == [f"{path}:{expected}"]
+
+
+def test_a_control_character_is_found_after_non_ascii_text(tmp_path: Path) -> None:
+    """libyaml counts the position in bytes of UTF-8: the line and column are characters."""
+    path = tmp_path / "rules.yaml"
+    path.write_text("version: 1\nrules: []\ndescription: ёлка\x07\n", encoding="utf-8")
+    assert _problems(path) == [
+        f"{path}:3:18: YAML error: the character U+0007 is not allowed "
+        "(YAML text holds no control characters)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [
+        ("utf-16", "1:1: the file is UTF-16 text (it starts with a UTF-16 byte order mark): "),
+        ("utf-32", "1:1: the file is UTF-32 text (it starts with a UTF-32 byte order mark): "),
+        (  # no mark to go by: the first NUL says it
+            "utf-16-le",
+            "1:2: YAML error: the character U+0000 is not allowed (YAML text holds no control "
+            "characters): a file saved as UTF-16 has one after every ASCII letter; ",
+        ),
+    ],
+)
+def test_a_file_saved_as_utf16_or_utf32_says_so_once(
+    tmp_path: Path, encoding: str, expected: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(GOOD.encode(encoding))
+    assert _problems(path) == [f"{path}:{expected}save it with UTF-8 encoding"]
