@@ -173,6 +173,22 @@ class Located:
 _MAX_DEPTH = 64
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+# The tags a plain key may resolve to from its text; keys are read as that text.
+_KEY_TAGS = frozenset(
+    {_STR_TAG, _BOOL_TAG, _INT_TAG, _FLOAT_TAG, _NULL_TAG, _TIMESTAMP_TAG, _MERGE_TAG}
+    | {"tag:yaml.org,2002:value"}
+)
+
+
+def _unknown_tag(tag: str) -> str:
+    """A tag that means nothing in a rule file (``!foo``, ``!!set``, ``!!python/...``): it
+    would be silently dropped, and the value read otherwise than its author meant."""
+    written = "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
+    return f"the tag '{written}' means nothing in a rule file: remove it"
+
 
 MAX_VALUES = 100_000
 """Most values (scalars, lists, mappings and mapping entries) that aliases and merge keys
@@ -481,6 +497,8 @@ def _build(
             )
         )
         return None
+    if node.tag not in (_MAP_TAG, _SEQ_TAG):  # `!foo [x]`, `!!set {a}`: PyYAML's would differ
+        out.problems.append((path, *out.positions[path], _unknown_tag(node.tag)))
     budget.active.add(id(node))
     try:
         return _collection(loader, node, path, out, depth, budget, alias_at)
@@ -538,6 +556,8 @@ def _collection(
                     (path, *key_pos, "a key must be a plain word, not a list or mapping")
                 )
                 continue
+            if key_node.tag not in _KEY_TAGS:  # a tag read from its text (`1`, `true`) is fine
+                out.problems.append(((*path, key_node.value), *key_pos, _unknown_tag(key_node.tag)))
             key = str(key_node.value)
             written_here = id(key_node) in own
             if key in first_seen and first_seen[key][1] and written_here:
@@ -577,7 +597,7 @@ def _scalar(loader: Any, node: yaml.Node, path: Path, out: Located) -> Any:
         if node.tag in _TAG_NAMES:
             reason = f"cannot be read ({reason})"
         else:
-            out.problems.append((path, *out.positions[path], reason))
+            out.problems.append((path, *out.positions[path], _unknown_tag(node.tag)))
             return node.value
     except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as exc:
         reason = f"cannot be read ({type(exc).__name__}: {exc})"

@@ -170,3 +170,37 @@ def test_a_file_saved_as_utf16_or_utf32_says_so_once(
     path = tmp_path / "rules.yaml"
     path.write_bytes(GOOD.encode(encoding))
     assert _problems(path) == [f"{path}:{expected}save it with UTF-8 encoding"]
+
+
+# -- nothing written is silently dropped --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("    tags: !foo [adult]\n", "7:11: rules[0].tags: the tag '!foo'"),
+        ("    tags: !!set {adult}\n", "7:11: rules[0].tags: the tag '!!set'"),
+        ("    !foo tags: [adult]\n", "7:5: rules[0].tags: the tag '!foo'"),
+        ("    tags: [!!python/name:os.system adult]\n", "7:12: rules[0].tags[0]: the tag "),
+        ("    description: !local text\n", "7:18: rules[0].description: the tag '!local'"),
+    ],
+)
+def test_a_tag_that_means_nothing_is_a_problem_at_its_place(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    """PyYAML dropped a tag on a list, a mapping or a key without a word: the value was read
+    as if the tag were not there (a scalar's was an error in PyYAML's words)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD + line, encoding="utf-8")
+    (problem,) = _problems(path)
+    assert problem.startswith(f"{path}:{expected}")
+    assert problem.endswith("means nothing in a rule file: remove it")
+
+
+def test_tags_a_value_is_read_as_anyway_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD.replace("title: A", "title: !!str 2025").replace("[RU]", "!!seq [RU]"),
+        encoding="utf-8",
+    )
+    assert load_rules([path]).rules[0].rule.title == "2025"
