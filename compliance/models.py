@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from compliance.html.placements import PLACEMENTS, Placement
-from compliance.http import idna_ascii
+from compliance.http import idna_ascii, normalize_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -83,16 +83,31 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _decoded_path(pattern: str) -> str:
-    """A path pattern without percent escapes: it is matched against the decoded path (as
-    the application's router reads it), where an escape copied from a browser's address bar
-    never occurs."""
+    """A path pattern as the paths it is matched against are: decoded (as the application's
+    router reads them), where an escape copied from a browser's address bar never occurs,
+    and normalised (:func:`~compliance.http.normalize_path`), where no segment is ``.`` or
+    ``..`` and no ``//`` is left. A pattern with any of them would never match."""
     if _ESCAPE.search(pattern) is not None:
         raise PydanticCustomError(
             "path_escape",
             "path patterns match the decoded path: write '{decoded}', without percent escapes",
             {"decoded": unquote(pattern, errors="replace")},
         )
-    return pattern
+    segments = pattern.split("/")[1:]  # a pattern not starting with '/' is reported later
+    if not pattern.startswith("/") or (
+        "." not in segments and ".." not in segments and "" not in segments[:-1]
+    ):
+        return pattern
+    up = max((i for i, s in enumerate(segments) if s == ".."), default=0)
+    before = "/".join(segments[:up])
+    # Which segment '..' leaves depends on what a star before it matched: no suggestion then.
+    written = None if "*" in before or "?" in before else normalize_path(pattern)
+    raise PydanticCustomError(
+        "path_unnormalised",
+        "'{pattern}' can never match: paths are matched normalised, with no '.' or '..' "
+        "segment and no '//'" + (": write '{written}'" if written else ""),
+        {"pattern": pattern, "written": written},
+    )
 
 
 PathGlob = Annotated[

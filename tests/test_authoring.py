@@ -204,3 +204,42 @@ def test_tags_a_value_is_read_as_anyway_are_accepted(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_rules([path]).rules[0].rule.title == "2025"
+
+
+# -- patterns that can never match --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "written"),
+    [
+        ("/news/../archive/*", ": write '/archive/*'"),
+        ("/news//*", ": write '/news/*'"),
+        ("/news/./*", ": write '/news/*'"),
+        ("/news/.", ": write '/news/'"),
+        ("//news/**", ": write '/news/**'"),
+        ("/news/*/../x", ""),  # which segment '..' leaves depends on what '*' matched
+    ],
+)
+def test_a_path_pattern_that_is_not_normalised_can_never_match(
+    tmp_path: Path, pattern: str, written: str
+) -> None:
+    """Paths are normalised before matching, so such a pattern silently never applied; as an
+    `exclude_paths` entry it silently excluded nothing."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD + f'    paths: ["{pattern}"]\n    exclude_paths: ["{pattern}"]\n', encoding="utf-8"
+    )
+    message = (
+        f"'{pattern}' can never match: paths are matched normalised, with no '.' or '..' "
+        f"segment and no '//'{written}"
+    )
+    assert _problems(path) == [
+        f"{path}:7:13: rules[0].paths[0]: {message}",
+        f"{path}:8:21: rules[0].exclude_paths[0]: {message}",
+    ]
+
+
+def test_dots_inside_a_segment_are_matched_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD + '    paths: ["/.well-known/*", "/a/.../b", "/x/", "/"]\n', "utf-8")
+    assert load_rules([path]).rules[0].rule.paths == ["/.well-known/*", "/a/.../b", "/x/", "/"]
