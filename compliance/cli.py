@@ -593,17 +593,12 @@ def _header_location(args: argparse.Namespace) -> Any:
 
 
 def _check_url(value: str) -> None:
-    from urllib.parse import urlsplit
+    from .models import request_url
 
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _UsageError(
-            f"--url {value!r} is not an absolute http(s) URL, e.g. https://www.example.org/news/1"
-        )
+        request_url(value)
+    except ValueError as exc:
+        raise _UsageError(f"--url {exc}") from None
 
 
 def _check_language(option: str, value: str) -> None:

@@ -161,6 +161,22 @@ def _header_value(value: str) -> str:
     return value
 
 
+def request_url(url: str) -> str:
+    """A URL a request is for: absolute, http or https, with a host (a path alone, or a host
+    without ``https://``, would be read as a request for no host at all)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        example = "https://www.example.org/news/1"
+        if parts is not None and not parts.scheme and not parts.netloc:
+            example = "https://" + ("www.example.org" if url.startswith("/") else "") + url
+        raise ValueError(f"{url!r} is not an absolute http(s) URL, e.g. {example}")
+    return url
+
+
 def _blocked_by(url: str) -> str:
     """A URL the ``Link`` header can carry: a host, a port in range, an IDN that has a
     punycode form (it is sent as punycode)."""
@@ -511,7 +527,11 @@ class Reader(_Model):
 class Request(_Model):
     """The request in a rule test."""
 
-    url: str = Field("https://www.example.org/", description="Requested URL.")
+    url: Annotated[str, AfterValidator(request_url)] = Field(
+        "https://www.example.org/",
+        description="Requested URL: absolute, http or https.",
+        json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://"},
+    )
     accept_language: str | None = Field(None, description="Accept-Language header.")
     page_language: str | None = Field(None, description="Language of the page, if known.")
     at: Annotated[

@@ -243,3 +243,33 @@ def test_dots_inside_a_segment_are_matched_as_written(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(GOOD + '    paths: ["/.well-known/*", "/a/.../b", "/x/", "/"]\n', "utf-8")
     assert load_rules([path]).rules[0].rule.paths == ["/.well-known/*", "/a/.../b", "/x/", "/"]
+
+
+# -- rule tests ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "example"),
+    [
+        ("www.example.org/news/1", "https://www.example.org/news/1"),
+        ("/news/1", "https://www.example.org/news/1"),
+        ("ftp://www.example.org/", "https://www.example.org/news/1"),
+    ],
+)
+def test_a_test_url_must_be_absolute_as_check_url_must(
+    tmp_path: Path, url: str, example: str
+) -> None:
+    """A test's URL without `https://` was read as a request for no host (and, written as
+    'www.example.org/news/1', for the path '/www.example.org/news/1'): a test of a `paths`
+    rule expecting it not to apply passed for the wrong reason."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD
+        + "    tests:\n      - name: t\n        reader: {country: RU}\n"
+        + f'        request: {{url: "{url}"}}\n        expect: {{applies: true}}\n',
+        encoding="utf-8",
+    )
+    assert _problems(path) == [
+        f"{path}:10:24: rules[0].tests[0].request.url: '{url}' is not an absolute http(s) URL, "
+        f"e.g. {example}"
+    ]
