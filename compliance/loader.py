@@ -1000,7 +1000,15 @@ class _Checker:
                             key=True,
                         )
         expect_loc = (*loc, "expect")
-        expect_view = _view(Expect, _pick(fields, raw, "expect"), expect_loc, errors)
+        written = _pick(fields, raw, "expect")
+        if written == {} or (isinstance(written, Expect) and not written.model_fields_set):
+            file.report(
+                expect_loc,
+                "checks nothing, so the test would pass whatever the rules do: give "
+                + ("`applies`, " if in_rule else "")
+                + "`notices`, `withholds`, `block` or `locale`",
+            )
+        expect_view = _view(Expect, written, expect_loc, errors)
         if expect_view is not None:
             expect = expect_view[0]
             if expect.get("applies") is not None and not in_rule:

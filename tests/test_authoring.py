@@ -273,3 +273,21 @@ def test_a_test_url_must_be_absolute_as_check_url_must(
         f"{path}:10:24: rules[0].tests[0].request.url: '{url}' is not an absolute http(s) URL, "
         f"e.g. {example}"
     ]
+
+
+def test_a_test_that_expects_nothing_is_a_problem(tmp_path: Path) -> None:
+    """`expect: {}` passed whatever the rules did (an empty expectation checks nothing, as
+    `notices:` with no value does, which fails)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD
+        + "    tests:\n      - {name: t, reader: {country: RU}, expect: {}}\n"
+        + "tests:\n  - {name: u, reader: {country: RU}, expect: {}}\n",
+        encoding="utf-8",
+    )
+    assert _problems(path) == [
+        f"{path}:8:50: rules[0].tests[0].expect: checks nothing, so the test would pass "
+        "whatever the rules do: give `applies`, `notices`, `withholds`, `block` or `locale`",
+        f"{path}:10:46: tests[0].expect: checks nothing, so the test would pass "
+        "whatever the rules do: give `notices`, `withholds`, `block` or `locale`",
+    ]
