@@ -786,7 +786,9 @@ def _describe_page(
 
 
 def _same_locale(one: str, other: str) -> bool:
-    return one.replace("_", "-").lower() == other.replace("_", "-").lower()
+    from .locales import locale_key
+
+    return locale_key(one) == locale_key(other)
 
 
 def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:

@@ -31,7 +31,7 @@ import pydantic
 from . import yamlpos
 from .__about__ import __version__
 from .errors import ConfigurationError, Problem, RuleError, one_line
-from .locales import parse_locale
+from .locales import locale_key, parse_locale
 from .models import (
     FORMAT_VERSION,
     HTML_TAGS,
@@ -894,12 +894,26 @@ class _Checker:
         field = "html" if fields.get("html") is not None else "text"
         texts: dict[str, str] = fields.get(field) or {}
         self._check_translations(file, loc, field, texts, fields)
-        for locale in texts:
+        spelled: dict[str, str] = {}
+        for locale, text in texts.items():
             if parse_locale(locale) is None:
                 file.report(
                     (*loc, field, locale),
                     f"unknown locale '{locale}' (use a code such as 'en', 'ru', 'pt-BR')",
                     key=True,
+                )
+            elif locale_key(locale) in spelled:  # one of the two would never be shown
+                file.report(
+                    (*loc, field, locale),
+                    _same_locale_twice(locale, spelled[locale_key(locale)], field),
+                    key=True,
+                )
+            else:
+                spelled[locale_key(locale)] = locale
+            if isinstance(text, str) and not text.strip():
+                file.report(
+                    (*loc, field, locale),
+                    f"the {field} is empty: write it, or leave the locale out",
                 )
         default_loc = (*loc, "default_locale")
         default = fields.get("default_locale")
@@ -910,11 +924,7 @@ class _Checker:
                     f"unknown locale '{default}' (use a code such as 'en', 'ru', 'pt-BR')",
                 )
             elif default not in texts:
-                file.report(
-                    default_loc,
-                    f"'{default}' has no {field}; locales with a {field}: "
-                    f"{', '.join(sorted(texts))}",
-                )
+                file.report(default_loc, _missing_locale(default, texts, field))
         variables = fields.get("variables")
         for name, value in (variables or {}).items():
             self.variable_names.add(name)
@@ -922,6 +932,7 @@ class _Checker:
                 where = (*loc, "variables", name)
                 self.required.append((file.name, file.at(where), _label(where), name))
             if isinstance(value, dict):
+                keys: dict[str, str] = {}
                 for key in value:
                     if parse_locale(key) is None:
                         file.report(
@@ -929,6 +940,14 @@ class _Checker:
                             f"unknown locale '{key}' (use a code such as 'en', 'ru', 'pt-BR')",
                             key=True,
                         )
+                    elif locale_key(key) in keys:
+                        file.report(
+                            (*loc, "variables", name, key),
+                            _same_locale_twice(key, keys[locale_key(key)], "value"),
+                            key=True,
+                        )
+                    else:
+                        keys[locale_key(key)] = key
         for locale, text in texts.items():
             if variables is not None:  # unknown when `variables` itself has a mistake
                 for problem in _placeholder_problems(text, variables, locale):
@@ -946,11 +965,13 @@ class _Checker:
         """``original`` names one of the texts; ``translations`` name the others."""
         original = fields.get("original")
         if original is not None and texts and original not in texts:
-            file.report(
-                (*loc, "original"),
-                f"'{original}' has no {field}; `original` names the locale whose {field} is "
-                f"copied from a source (locales with a {field}: {', '.join(sorted(texts))})",
-            )
+            message = _missing_locale(original, texts, field)
+            if "is written" not in message:
+                message = (
+                    f"'{original}' has no {field}; `original` names the locale whose {field} "
+                    f"is copied from a source (locales with a {field}: {', '.join(sorted(texts))})"
+                )
+            file.report((*loc, "original"), message)
         for locale in fields.get("translations") or {}:
             where = (*loc, "translations", locale)
             if locale == original:
@@ -1125,6 +1146,21 @@ variable ("did you mean ...?")."""
 
 _LISTED: Final = 20
 """Most names a problem lists (the variables a placeholder may use, say)."""
+
+
+def _same_locale_twice(locale: str, first: str, what: str) -> str:
+    return (
+        f"'{locale}' is the locale '{first}' again (locale codes ignore case, and '_' is '-'): "
+        f"give its {what} once"
+    )
+
+
+def _missing_locale(locale: str, texts: Mapping[str, str], field: str) -> str:
+    """Why ``locale`` (a default or original) names none of ``texts``."""
+    written = next((key for key in texts if locale_key(key) == locale_key(locale)), None)
+    if written is not None:
+        return f"'{locale}' is written '{written}' in `{field}`: spell it the same way in both"
+    return f"'{locale}' has no {field}; locales with a {field}: {', '.join(sorted(texts))}"
 
 
 def _listing(names: Iterable[str]) -> str:

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from compliance.html.placements import PLACEMENTS, Placement
 from compliance.http import idna_ascii, normalize_path
+from compliance.locales import locale_key
 
 __all__ = [
     "FORMAT_VERSION",
@@ -308,8 +309,8 @@ def value_for_locale(value: VariableValue | None, locale: str) -> Scalar | None:
         return value
     by_locale: dict[str, Scalar] = {}
     for key, item in value.items():
-        by_locale.setdefault(key.replace("_", "-").lower(), item)
-    wanted = locale.replace("_", "-").lower()
+        by_locale.setdefault(locale_key(key), item)
+    wanted = locale_key(locale)
     while wanted:
         found = by_locale.get(wanted)
         if found is not None:

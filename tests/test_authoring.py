@@ -291,3 +291,53 @@ def test_a_test_that_expects_nothing_is_a_problem(tmp_path: Path) -> None:
         f"{path}:10:46: tests[0].expect: checks nothing, so the test would pass "
         "whatever the rules do: give `notices`, `withholds`, `block` or `locale`",
     ]
+
+
+# -- locales --------------------------------------------------------------------------------------
+
+
+def _notice(texts: str, extra: str = "") -> str:
+    return GOOD.replace(
+        "    notice: {text: {en: Hello.}}\n", f"    notice:\n{extra}      text:\n{texts}"
+    )
+
+
+def test_one_locale_spelled_twice_is_a_problem(tmp_path: Path) -> None:
+    """Locale codes ignore case and '_': one of two spellings was never shown, silently."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        _notice(
+            "        en: One.\n        EN: Two.\n        pt-BR: Três.\n        pt_BR: Quatro.\n",
+            "      variables:\n        org: {en: RFE/RL, En: Radio Liberty}\n",
+        ),
+        encoding="utf-8",
+    )
+    same = "(locale codes ignore case, and '_' is '-')"
+    assert _problems(path) == [
+        f"{path}:8:27: rules[0].notice.variables.org.En: 'En' is the locale 'en' again {same}: "
+        "give its value once",
+        f"{path}:11:9: rules[0].notice.text.EN: 'EN' is the locale 'en' again {same}: "
+        "give its text once",
+        f"{path}:13:9: rules[0].notice.text.pt_BR: 'pt_BR' is the locale 'pt-BR' again {same}: "
+        "give its text once",
+    ]
+
+
+@pytest.mark.parametrize("text", ['""', '"   "', "|\n          \n"])
+def test_an_empty_text_is_a_problem(tmp_path: Path, text: str) -> None:
+    """An empty text loaded and showed an empty notice."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(_notice(f"        ru: Привет.\n        en: {text}\n"), encoding="utf-8")
+    assert _problems(path) == [
+        f"{path}:9:13: rules[0].notice.text.en: the text is empty: write it, or leave the "
+        "locale out"
+    ]
+
+
+def test_a_default_locale_spelled_otherwise_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(_notice("        en: Hello.\n", "      default_locale: EN\n"), "utf-8")
+    assert _problems(path) == [
+        f"{path}:7:23: rules[0].notice.default_locale: 'EN' is written 'en' in `text`: "
+        "spell it the same way in both"
+    ]
