@@ -602,15 +602,13 @@ def _check_url(value: str) -> None:
 
 
 def _check_language(option: str, value: str) -> None:
-    from babel import Locale, UnknownLocaleError
+    from .locales import parse_locale
 
-    try:
-        Locale.parse(value.replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
+    if parse_locale(value) is None:
         raise _UsageError(
             f"{option} {value!r} is not a language CLDR knows: use a code such as en, ru, uk "
             "or pt-BR"
-        ) from None
+        )
 
 
 _MAX_PAGE = 64 * 1024 * 1024

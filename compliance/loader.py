@@ -1011,6 +1011,12 @@ class _Checker:
         request_loc = (*loc, "request")
         request_view = _view(Request, _pick(fields, raw, "request"), request_loc, errors)
         if request_view is not None:
+            page_language = request_view[0].get("page_language")
+            if page_language is not None and parse_locale(page_language) is None:
+                file.report(
+                    (*request_loc, "page_language"),
+                    f"unknown locale '{page_language}' (use a code such as 'en', 'ru', 'pt-BR')",
+                )
             for name, value in (request_view[0].get("variables") or {}).items():
                 self._variable_uses.append((file, (*request_loc, "variables", name), name))
                 for key in value if isinstance(value, dict) else ():

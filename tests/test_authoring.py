@@ -341,3 +341,20 @@ def test_a_default_locale_spelled_otherwise_says_so(tmp_path: Path) -> None:
         f"{path}:7:23: rules[0].notice.default_locale: 'EN' is written 'en' in `text`: "
         "spell it the same way in both"
     ]
+
+
+def test_a_test_page_language_must_be_a_locale_as_check_page_language_must(
+    tmp_path: Path,
+) -> None:
+    """`page_language: english` was read as a page in no known language, silently."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD
+        + "    tests:\n      - name: t\n        reader: {country: RU}\n"
+        + "        request: {page_language: english}\n        expect: {applies: true}\n",
+        encoding="utf-8",
+    )
+    assert _problems(path) == [
+        f"{path}:10:34: rules[0].tests[0].request.page_language: unknown locale 'english' "
+        "(use a code such as 'en', 'ru', 'pt-BR')"
+    ]
