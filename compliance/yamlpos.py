@@ -191,10 +191,11 @@ def _unknown_tag(tag: str) -> str:
 
 
 MAX_VALUES = 100_000
-"""Most values (scalars, lists, mappings and mapping entries) that aliases and merge keys
-may add to one document, beyond those written out: a few bytes of aliases can stand for
-billions of values (the "billion laughs"), and building them would take the memory of the
-machine. Values written out are bounded by the file's size."""
+"""Most values (scalars, lists, mappings and mapping entries) one document may hold, written
+out or added by aliases and merge keys: a few bytes of aliases can stand for billions of
+values (the "billion laughs"), and building them would take the memory of the machine; and
+a megabyte of ``[{},{},...]`` is 300,000 values, each of which costs memory to build and to
+check (several errors each, for a file of empty rules)."""
 
 
 class _Cycle(Exception):
@@ -202,9 +203,10 @@ class _Cycle(Exception):
 
 
 class _TooMany(Exception):
-    def __init__(self, line: int, column: int) -> None:
+    def __init__(self, line: int, column: int, aliased: bool = True) -> None:
         self.line = line
         self.column = column
+        self.aliased = aliased
 
 
 def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
@@ -230,13 +232,18 @@ def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
         try:
             located.value = _build(loader, node, (), located, 0, budget)
         except _TooMany as exc:
-            raise YAMLSyntaxError(
-                f"too many values: aliases ('*name') and merge keys ('<<') expand this file "
-                f"to more than {max_values:,} values; write the values out instead of "
-                "repeating aliases of aliases",
-                exc.line,
-                exc.column,
-            ) from None
+            if exc.aliased:
+                message = (
+                    f"too many values: aliases ('*name') and merge keys ('<<') expand this "
+                    f"file to more than {max_values:,} values; write the values out instead "
+                    "of repeating aliases of aliases"
+                )
+            else:  # a rule file holds hundreds; checking each costs memory, and more for errors
+                message = (
+                    f"too many values: the file holds more than {max_values:,} values (texts, "
+                    "numbers, lists and mappings); split it into several files"
+                )
+            raise YAMLSyntaxError(message, exc.line, exc.column) from None
         except RecursionError:
             raise YAMLSyntaxError(
                 f"nested too deeply (at most {_MAX_DEPTH} levels)", 1, 1
@@ -317,10 +324,11 @@ class _Budget:
         self.computing: set[int] = set()
 
     def spend(self, node: yaml.Node, count: int = 1, at: tuple[int, int] | None = None) -> None:
+        """``at``: where the alias being expanded is used; None for values written out."""
         self.left -= count
         if self.left < 0:
             line, column = at or (node.start_mark.line + 1, node.start_mark.column + 1)
-            raise _TooMany(line, column)
+            raise _TooMany(line, column, aliased=at is not None)
 
     def merged_size(self, node: yaml.MappingNode, depth: int = 0) -> int:
         """Entries of ``node`` once its merge keys are flattened (without flattening)."""
@@ -479,8 +487,7 @@ def _build(
             alias_at = out.positions.get(path[:-1]) or (1, 1)
         else:
             budget.seen.add(id(node))
-    if alias_at is not None:  # values written out are bounded by the file's size already
-        budget.spend(node, 1, alias_at)
+    budget.spend(node, 1, alias_at)  # written out or added by an alias, each value counts
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
         out.problems.append((path, *out.positions[path], "nested too deeply"))
