@@ -593,29 +593,22 @@ def _header_location(args: argparse.Namespace) -> Any:
 
 
 def _check_url(value: str) -> None:
-    from urllib.parse import urlsplit
+    from .models import request_url
 
     try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (raises on a malformed port)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _UsageError(
-            f"--url {value!r} is not an absolute http(s) URL, e.g. https://www.example.org/news/1"
-        )
+        request_url(value)
+    except ValueError as exc:
+        raise _UsageError(f"--url {exc}") from None
 
 
 def _check_language(option: str, value: str) -> None:
-    from babel import Locale, UnknownLocaleError
+    from .locales import parse_locale
 
-    try:
-        Locale.parse(value.replace("-", "_"))
-    except (UnknownLocaleError, ValueError, TypeError):
+    if parse_locale(value) is None:
         raise _UsageError(
             f"{option} {value!r} is not a language CLDR knows: use a code such as en, ru, uk "
             "or pt-BR"
-        ) from None
+        )
 
 
 _MAX_PAGE = 64 * 1024 * 1024
@@ -791,7 +784,9 @@ def _describe_page(
 
 
 def _same_locale(one: str, other: str) -> bool:
-    return one.replace("_", "-").lower() == other.replace("_", "-").lower()
+    from .locales import locale_key
+
+    return locale_key(one) == locale_key(other)
 
 
 def _describe_decision(decision: Any, page_language: str | None, *, explain: bool) -> str:

@@ -31,7 +31,7 @@ import pydantic
 from . import yamlpos
 from .__about__ import __version__
 from .errors import ConfigurationError, Problem, RuleError, one_line
-from .locales import parse_locale
+from .locales import locale_key, parse_locale
 from .models import (
     FORMAT_VERSION,
     HTML_TAGS,
@@ -90,6 +90,14 @@ RESERVED_HEADERS = frozenset(
 # Country codes that are not in ISO 3166-1 but that geolocation providers report.
 EXTRA_COUNTRIES = frozenset({"XK"})
 
+# Byte order marks of the encodings an editor may save in instead of UTF-8 (UTF-32's first,
+# as UTF-32LE's begins with UTF-16LE's).
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _SUBDIVISION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
 _REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -265,15 +273,21 @@ def _read_bounded(path: Path, max_bytes: int) -> bytes | str:
 def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every rule file under ``paths``: files as given, directories searched recursively.
 
-    Hidden files and directories (names starting with ``.``) are skipped; a file reached
-    twice (named, and inside a directory named) is read once. A path that exists but is not
-    a regular file (a FIFO, a device) is listed, for the loader to report.
+    Hidden files and directories (names starting with ``.``) are skipped; symbolic links are
+    followed, to files and to directories alike, and a file or directory reached twice (named,
+    and inside a directory named; or through a link, a loop of links included) is read once.
+    A path that exists but is not a regular file (a FIFO, a device, a link that leads nowhere
+    or back to itself) is listed, for the loader to report.
     """
     found: list[Path] = []
+    walked: set[tuple[int, int]] = set()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            for dirpath, dirnames, filenames in os.walk(path):
+            for dirpath, dirnames, filenames in os.walk(path, followlinks=True):
+                if not _first_visit(dirpath, walked):
+                    dirnames[:] = []
+                    continue
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
                 found.extend(
                     Path(dirpath, name)
@@ -284,14 +298,28 @@ def find_rule_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             found.append(path)
         else:
             raise ConfigurationError(f"{path}: no such file or directory")
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique: list[Path] = []
     for path in found:
-        resolved = path.resolve()
+        # realpath, not Path.resolve: it raises RuntimeError on a loop of links (3.11).
+        resolved = os.path.realpath(path)
         if resolved not in seen:
             seen.add(resolved)
             unique.append(path)
     return unique
+
+
+def _first_visit(directory: str, walked: set[tuple[int, int]]) -> bool:
+    """Whether ``directory`` is walked for the first time (a link may lead back up)."""
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return False
+    key = (st.st_dev, st.st_ino)
+    if key in walked:
+        return False
+    walked.add(key)
+    return True
 
 
 def load_rules(
@@ -554,6 +582,15 @@ class _Checker:
         raw = _read_bounded(path, self.max_bytes)
         if isinstance(raw, str):
             self.report(name, (1, 1), raw)
+            return
+        encoding = next((name for bom, name in _WIDE_BOMS if raw.startswith(bom)), None)
+        if encoding is not None:  # Notepad's "Unicode": every byte after the mark is noise
+            self.report(
+                name,
+                (1, 1),
+                f"the file is {encoding} text (it starts with a {encoding} byte order mark): "
+                "save it with UTF-8 encoding",
+            )
             return
         try:
             text = raw.decode("utf-8")
@@ -857,12 +894,26 @@ class _Checker:
         field = "html" if fields.get("html") is not None else "text"
         texts: dict[str, str] = fields.get(field) or {}
         self._check_translations(file, loc, field, texts, fields)
-        for locale in texts:
+        spelled: dict[str, str] = {}
+        for locale, text in texts.items():
             if parse_locale(locale) is None:
                 file.report(
                     (*loc, field, locale),
                     f"unknown locale '{locale}' (use a code such as 'en', 'ru', 'pt-BR')",
                     key=True,
+                )
+            elif locale_key(locale) in spelled:  # one of the two would never be shown
+                file.report(
+                    (*loc, field, locale),
+                    _same_locale_twice(locale, spelled[locale_key(locale)], field),
+                    key=True,
+                )
+            else:
+                spelled[locale_key(locale)] = locale
+            if isinstance(text, str) and not text.strip():
+                file.report(
+                    (*loc, field, locale),
+                    f"the {field} is empty: write it, or leave the locale out",
                 )
         default_loc = (*loc, "default_locale")
         default = fields.get("default_locale")
@@ -873,11 +924,7 @@ class _Checker:
                     f"unknown locale '{default}' (use a code such as 'en', 'ru', 'pt-BR')",
                 )
             elif default not in texts:
-                file.report(
-                    default_loc,
-                    f"'{default}' has no {field}; locales with a {field}: "
-                    f"{', '.join(sorted(texts))}",
-                )
+                file.report(default_loc, _missing_locale(default, texts, field))
         variables = fields.get("variables")
         for name, value in (variables or {}).items():
             self.variable_names.add(name)
@@ -885,6 +932,7 @@ class _Checker:
                 where = (*loc, "variables", name)
                 self.required.append((file.name, file.at(where), _label(where), name))
             if isinstance(value, dict):
+                keys: dict[str, str] = {}
                 for key in value:
                     if parse_locale(key) is None:
                         file.report(
@@ -892,6 +940,14 @@ class _Checker:
                             f"unknown locale '{key}' (use a code such as 'en', 'ru', 'pt-BR')",
                             key=True,
                         )
+                    elif locale_key(key) in keys:
+                        file.report(
+                            (*loc, "variables", name, key),
+                            _same_locale_twice(key, keys[locale_key(key)], "value"),
+                            key=True,
+                        )
+                    else:
+                        keys[locale_key(key)] = key
         for locale, text in texts.items():
             if variables is not None:  # unknown when `variables` itself has a mistake
                 for problem in _placeholder_problems(text, variables, locale):
@@ -909,11 +965,13 @@ class _Checker:
         """``original`` names one of the texts; ``translations`` name the others."""
         original = fields.get("original")
         if original is not None and texts and original not in texts:
-            file.report(
-                (*loc, "original"),
-                f"'{original}' has no {field}; `original` names the locale whose {field} is "
-                f"copied from a source (locales with a {field}: {', '.join(sorted(texts))})",
-            )
+            message = _missing_locale(original, texts, field)
+            if "is written" not in message:
+                message = (
+                    f"'{original}' has no {field}; `original` names the locale whose {field} "
+                    f"is copied from a source (locales with a {field}: {', '.join(sorted(texts))})"
+                )
+            file.report((*loc, "original"), message)
         for locale in fields.get("translations") or {}:
             where = (*loc, "translations", locale)
             if locale == original:
@@ -953,6 +1011,12 @@ class _Checker:
         request_loc = (*loc, "request")
         request_view = _view(Request, _pick(fields, raw, "request"), request_loc, errors)
         if request_view is not None:
+            page_language = request_view[0].get("page_language")
+            if page_language is not None and parse_locale(page_language) is None:
+                file.report(
+                    (*request_loc, "page_language"),
+                    f"unknown locale '{page_language}' (use a code such as 'en', 'ru', 'pt-BR')",
+                )
             for name, value in (request_view[0].get("variables") or {}).items():
                 self._variable_uses.append((file, (*request_loc, "variables", name), name))
                 for key in value if isinstance(value, dict) else ():
@@ -963,7 +1027,15 @@ class _Checker:
                             key=True,
                         )
         expect_loc = (*loc, "expect")
-        expect_view = _view(Expect, _pick(fields, raw, "expect"), expect_loc, errors)
+        written = _pick(fields, raw, "expect")
+        if written == {} or (isinstance(written, Expect) and not written.model_fields_set):
+            file.report(
+                expect_loc,
+                "checks nothing, so the test would pass whatever the rules do: give "
+                + ("`applies`, " if in_rule else "")
+                + "`notices`, `withholds`, `block` or `locale`",
+            )
+        expect_view = _view(Expect, written, expect_loc, errors)
         if expect_view is not None:
             expect = expect_view[0]
             if expect.get("applies") is not None and not in_rule:
@@ -1080,6 +1152,21 @@ variable ("did you mean ...?")."""
 
 _LISTED: Final = 20
 """Most names a problem lists (the variables a placeholder may use, say)."""
+
+
+def _same_locale_twice(locale: str, first: str, what: str) -> str:
+    return (
+        f"'{locale}' is the locale '{first}' again (locale codes ignore case, and '_' is '-'): "
+        f"give its {what} once"
+    )
+
+
+def _missing_locale(locale: str, texts: Mapping[str, str], field: str) -> str:
+    """Why ``locale`` (a default or original) names none of ``texts``."""
+    written = next((key for key in texts if locale_key(key) == locale_key(locale)), None)
+    if written is not None:
+        return f"'{locale}' is written '{written}' in `{field}`: spell it the same way in both"
+    return f"'{locale}' has no {field}; locales with a {field}: {', '.join(sorted(texts))}"
 
 
 def _listing(names: Iterable[str]) -> str:

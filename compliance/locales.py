@@ -25,6 +25,7 @@ __all__ = [
     "choose_locale",
     "jurisdiction_locales",
     "likely_territory",
+    "locale_key",
     "match_locale",
     "matched_range",
     "maximize",
@@ -73,6 +74,16 @@ MAX_TAG: Final = 64
 
 
 @remembered(4096, 2 << 20, size=512, longest=MAX_TAG)  # a Locale before its data is read
+def locale_key(code: str) -> str:
+    """A locale code as it compares: BCP 47 tags ignore case, and POSIX's ``_`` is ``-``, so
+    ``pt_BR``, ``pt-br`` and ``PT-BR`` name one locale.
+
+    >>> locale_key("pt_BR") == locale_key("PT-br")
+    True
+    """
+    return code.replace("_", "-").lower()
+
+
 def parse_locale(code: str) -> Locale | None:
     """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None.
 

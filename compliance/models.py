@@ -27,7 +27,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from compliance.html.placements import PLACEMENTS, Placement
-from compliance.http import idna_ascii
+from compliance.http import idna_ascii, normalize_path
+from compliance.locales import locale_key
 
 __all__ = [
     "FORMAT_VERSION",
@@ -83,16 +84,31 @@ _ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _decoded_path(pattern: str) -> str:
-    """A path pattern without percent escapes: it is matched against the decoded path (as
-    the application's router reads it), where an escape copied from a browser's address bar
-    never occurs."""
+    """A path pattern as the paths it is matched against are: decoded (as the application's
+    router reads them), where an escape copied from a browser's address bar never occurs,
+    and normalised (:func:`~compliance.http.normalize_path`), where no segment is ``.`` or
+    ``..`` and no ``//`` is left. A pattern with any of them would never match."""
     if _ESCAPE.search(pattern) is not None:
         raise PydanticCustomError(
             "path_escape",
             "path patterns match the decoded path: write '{decoded}', without percent escapes",
             {"decoded": unquote(pattern, errors="replace")},
         )
-    return pattern
+    segments = pattern.split("/")[1:]  # a pattern not starting with '/' is reported later
+    if not pattern.startswith("/") or (
+        "." not in segments and ".." not in segments and "" not in segments[:-1]
+    ):
+        return pattern
+    up = max((i for i, s in enumerate(segments) if s == ".."), default=0)
+    before = "/".join(segments[:up])
+    # Which segment '..' leaves depends on what a star before it matched: no suggestion then.
+    written = None if "*" in before or "?" in before else normalize_path(pattern)
+    raise PydanticCustomError(
+        "path_unnormalised",
+        "'{pattern}' can never match: paths are matched normalised, with no '.' or '..' "
+        "segment and no '//'" + (": write '{written}'" if written else ""),
+        {"pattern": pattern, "written": written},
+    )
 
 
 PathGlob = Annotated[
@@ -144,6 +160,22 @@ def _header_value(value: str) -> str:
         if (code < 0x20 and char != "\t") or 0x7F <= code <= 0x9F:
             raise ValueError(f"control character U+{code:04X} is not allowed in a header value")
     return value
+
+
+def request_url(url: str) -> str:
+    """A URL a request is for: absolute, http or https, with a host (a path alone, or a host
+    without ``https://``, would be read as a request for no host at all)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        example = "https://www.example.org/news/1"
+        if parts is not None and not parts.scheme and not parts.netloc:
+            example = "https://" + ("www.example.org" if url.startswith("/") else "") + url
+        raise ValueError(f"{url!r} is not an absolute http(s) URL, e.g. {example}")
+    return url
 
 
 def _blocked_by(url: str) -> str:
@@ -277,8 +309,8 @@ def value_for_locale(value: VariableValue | None, locale: str) -> Scalar | None:
         return value
     by_locale: dict[str, Scalar] = {}
     for key, item in value.items():
-        by_locale.setdefault(key.replace("_", "-").lower(), item)
-    wanted = locale.replace("_", "-").lower()
+        by_locale.setdefault(locale_key(key), item)
+    wanted = locale_key(locale)
     while wanted:
         found = by_locale.get(wanted)
         if found is not None:
@@ -496,7 +528,11 @@ class Reader(_Model):
 class Request(_Model):
     """The request in a rule test."""
 
-    url: str = Field("https://www.example.org/", description="Requested URL.")
+    url: Annotated[str, AfterValidator(request_url)] = Field(
+        "https://www.example.org/",
+        description="Requested URL: absolute, http or https.",
+        json_schema_extra={"pattern": "^[hH][tT][tT][pP][sS]?://"},
+    )
     accept_language: str | None = Field(None, description="Accept-Language header.")
     page_language: str | None = Field(None, description="Language of the page, if known.")
     at: Annotated[

@@ -14,6 +14,7 @@ file that does not load gives one failing item listing every problem, ``FILE:LIN
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -174,14 +175,14 @@ def _rule_files(session: pytest.Session, paths: list[str]) -> list[RuleFile]:
         raise pytest.UsageError(f"compliance rule tests: {exc}") from None
     except RuleError as exc:
         first = exc.problems[0].file if exc.problems else paths[0]
-        path = Path(first).resolve()
+        path = Path(os.path.realpath(first))  # Path.resolve raises on a loop of links
         return [RuleFile.from_parent(session, path=path, tests=[], engine=None, error=exc)]
     config.stash[_ENGINE] = engine
     by_file: dict[str, list[LoadedTest]] = {file: [] for file in engine.ruleset.files}
     for loaded in engine.ruleset.tests:
         by_file.setdefault(loaded.file, []).append(loaded)
     return [
-        RuleFile.from_parent(session, path=Path(file).resolve(), tests=tests, engine=engine)
+        RuleFile.from_parent(session, path=Path(os.path.realpath(file)), tests=tests, engine=engine)
         for file, tests in by_file.items()
         if tests
     ]

@@ -10,6 +10,7 @@ from .engine import Engine
 from .errors import ComplianceFault, one_line
 from .geo import UNKNOWN, Location
 from .loader import LoadedTest
+from .locales import locale_key
 from .models import Expect
 
 __all__ = ["TestOutcome", "run_rule_tests"]
@@ -122,7 +123,7 @@ def run_rule_test(engine: Engine, loaded: LoadedTest) -> TestOutcome:
         locale = _locale_of(decision, rule_id)
         if locale is None:
             failures.append(f"expected locale {expect.locale!r}, but no notice or block applied")
-        elif locale.replace("_", "-").lower() != expect.locale.replace("_", "-").lower():
+        elif locale_key(locale) != locale_key(expect.locale):
             failures.append(f"expected locale {expect.locale!r}, got {locale!r}")
     failures += _render_failures(decision)
     return TestOutcome(loaded, tuple(failures), decision)

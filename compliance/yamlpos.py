@@ -173,12 +173,29 @@ class Located:
 _MAX_DEPTH = 64
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_YAML_TAG_PREFIX = "tag:yaml.org,2002:"
+# The tags a plain key may resolve to from its text; keys are read as that text.
+_KEY_TAGS = frozenset(
+    {_STR_TAG, _BOOL_TAG, _INT_TAG, _FLOAT_TAG, _NULL_TAG, _TIMESTAMP_TAG, _MERGE_TAG}
+    | {"tag:yaml.org,2002:value"}
+)
+
+
+def _unknown_tag(tag: str) -> str:
+    """A tag that means nothing in a rule file (``!foo``, ``!!set``, ``!!python/...``): it
+    would be silently dropped, and the value read otherwise than its author meant."""
+    written = "!!" + tag.removeprefix(_YAML_TAG_PREFIX) if tag.startswith(_YAML_TAG_PREFIX) else tag
+    return f"the tag '{written}' means nothing in a rule file: remove it"
+
 
 MAX_VALUES = 100_000
-"""Most values (scalars, lists, mappings and mapping entries) that aliases and merge keys
-may add to one document, beyond those written out: a few bytes of aliases can stand for
-billions of values (the "billion laughs"), and building them would take the memory of the
-machine. Values written out are bounded by the file's size."""
+"""Most values (scalars, lists, mappings and mapping entries) one document may hold, written
+out or added by aliases and merge keys: a few bytes of aliases can stand for billions of
+values (the "billion laughs"), and building them would take the memory of the machine; and
+a megabyte of ``[{},{},...]`` is 300,000 values, each of which costs memory to build and to
+check (several errors each, for a file of empty rules)."""
 
 
 class _Cycle(Exception):
@@ -186,9 +203,10 @@ class _Cycle(Exception):
 
 
 class _TooMany(Exception):
-    def __init__(self, line: int, column: int) -> None:
+    def __init__(self, line: int, column: int, aliased: bool = True) -> None:
         self.line = line
         self.column = column
+        self.aliased = aliased
 
 
 def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
@@ -201,14 +219,11 @@ def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
     except RecursionError:
         raise YAMLSyntaxError(f"nested too deeply (at most {_MAX_DEPTH} levels)", 1, 1) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        message, mark = _explain(exc, text)
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise YAMLSyntaxError(f"YAML syntax error: {_explain(exc)}", line, column) from None
+        raise YAMLSyntaxError(f"YAML syntax error: {message}", line, column) from None
     except yaml.YAMLError as exc:  # reader errors: control characters and the like
-        position = getattr(exc, "position", None)
-        line, column = _line_col(text, position) if position is not None else (1, 1)
-        reason = getattr(exc, "reason", None) or str(exc)
-        raise YAMLSyntaxError(f"YAML error: {reason}", line, column) from None
+        raise _reader_error(exc, text) from None
     finally:
         loader.dispose()
     located = Located(None)
@@ -217,13 +232,18 @@ def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
         try:
             located.value = _build(loader, node, (), located, 0, budget)
         except _TooMany as exc:
-            raise YAMLSyntaxError(
-                f"too many values: aliases ('*name') and merge keys ('<<') expand this file "
-                f"to more than {max_values:,} values; write the values out instead of "
-                "repeating aliases of aliases",
-                exc.line,
-                exc.column,
-            ) from None
+            if exc.aliased:
+                message = (
+                    f"too many values: aliases ('*name') and merge keys ('<<') expand this "
+                    f"file to more than {max_values:,} values; write the values out instead "
+                    "of repeating aliases of aliases"
+                )
+            else:  # a rule file holds hundreds; checking each costs memory, and more for errors
+                message = (
+                    f"too many values: the file holds more than {max_values:,} values (texts, "
+                    "numbers, lists and mappings); split it into several files"
+                )
+            raise YAMLSyntaxError(message, exc.line, exc.column) from None
         except RecursionError:
             raise YAMLSyntaxError(
                 f"nested too deeply (at most {_MAX_DEPTH} levels)", 1, 1
@@ -304,10 +324,11 @@ class _Budget:
         self.computing: set[int] = set()
 
     def spend(self, node: yaml.Node, count: int = 1, at: tuple[int, int] | None = None) -> None:
+        """``at``: where the alias being expanded is used; None for values written out."""
         self.left -= count
         if self.left < 0:
             line, column = at or (node.start_mark.line + 1, node.start_mark.column + 1)
-            raise _TooMany(line, column)
+            raise _TooMany(line, column, aliased=at is not None)
 
     def merged_size(self, node: yaml.MappingNode, depth: int = 0) -> int:
         """Entries of ``node`` once its merge keys are flattened (without flattening)."""
@@ -336,33 +357,113 @@ class _Budget:
         return total
 
 
-def _explain(exc: yaml.MarkedYAMLError) -> str:
-    """PyYAML's message for a syntax error, in a rule author's words where we know them."""
+def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
+    """PyYAML's message for a syntax error, in a rule author's words where we know them, and
+    the mark to report it at: the offending text, not where the parser gave up (for a key
+    without ':' or a quote never closed, the next line or the end of the file)."""
     problem = exc.problem or ""
     context = exc.context or ""
+    at = exc.problem_mark or exc.context_mark
     opened = exc.context_mark.line + 1 if exc.context_mark else None
-    if "tab" in problem:
-        return "a tab is used for indentation: indent with spaces only"
+    char = _text_at(text, at)[:1] if at is not None else ""
+    if "tab" in problem or ("cannot start any token" in problem and char == "\t"):
+        return "a tab is used for indentation: indent with spaces only", at
     if "expected ',' or ']'" in problem:
-        return f"the list opened with '[' on line {opened} is not closed with ']'"
+        return f"the list opened with '[' on line {opened} is not closed with ']'", at
     if "expected ',' or '}'" in problem:
-        return f"the mapping opened with '{{' on line {opened} is not closed with '}}'"
+        return f"the mapping opened with '{{' on line {opened} is not closed with '}}'", at
     if "end of stream" in problem and "quoted scalar" in context:
-        return f"the quoted text started on line {opened} has no closing quote"
+        return "this quoted text has no closing quote (it runs to the end of the file)", (
+            exc.context_mark or at
+        )
+    if "could not find expected ':'" in problem and exc.context_mark is not None:
+        written = _shown(_text_at(text, exc.context_mark).strip())
+        return (
+            f"expected ':' after '{written}' (write `key: value`; text that goes on to the "
+            "next line is indented further than its key)",
+            exc.context_mark,
+        )
     if "expected '-' indicator" in problem or "expected <block end>" in problem:
         return (
             "this line is not indented like the lines before it "
             "(indent keys of the same mapping by the same number of spaces)"
-        )
+        ), at
     if "mapping values are not allowed" in problem:
-        return "unexpected ':' (put text that contains ': ' in quotes, or check the indentation)"
+        return (
+            "unexpected ':' (put text that contains ': ' in quotes, or check the indentation)",
+            at,
+        )
     if "expected a single document" in f"{context} {problem}":
-        return "more than one YAML document ('---'): a rule file holds exactly one"
+        return "more than one YAML document ('---'): a rule file holds exactly one", at
     if "undefined alias" in problem:
-        return "an alias ('*name') refers to an anchor ('&name') that is not defined"
+        return "an alias ('*name') refers to an anchor ('&name') that is not defined", at
     if "expected <document start>" in problem:
-        return "unexpected text after the end of the file's content (check the indentation)"
-    return " ".join(filter(None, [context, problem])) or "invalid YAML"
+        return "unexpected text after the end of the file's content (check the indentation)", at
+    if "cannot start any token" in problem and char:
+        return (
+            f"'{char}' cannot start a value (YAML reserves it): put the text in quotes",
+            at,
+        )
+    if "unknown escape character" in problem and at is not None:
+        escape = _text_at(text, at)[:2]
+        return (
+            f"'{escape}' is not an escape in text in double quotes: write '\\\\' for a "
+            "backslash, or use single quotes, in which '\\' is an ordinary character",
+            at,
+        )
+    if "duplicate anchor" in context and exc.context_mark is not None:
+        anchor = _shown(_ANCHOR.match(_text_at(text, exc.context_mark)) or "&")
+        return (
+            f"the anchor '{anchor}' is defined twice (first on line {opened}): "
+            "give each anchor its own name",
+            at,
+        )
+    if "did not find expected key" in problem:
+        return (
+            "unexpected text after a value: a value that starts with a quote or a bracket "
+            "ends where it closes (put the whole value in quotes), or check the indentation",
+            at,
+        )
+    if "block sequence entries are not allowed" in problem:
+        return (
+            "a list item ('- ') cannot start on the line of its key: "
+            "begin the list on the next line, indented",
+            at,
+        )
+    return " ".join(filter(None, [context, problem])) or "invalid YAML", at
+
+
+_ANCHOR = re.compile(r"&[^\s,\[\]{}]*")
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # YAML's, as its marks count lines
+
+
+def _text_at(text: str, mark: Any) -> str:
+    """The rest of the line from ``mark`` (1-based positions from 0-based marks)."""
+    lines = _LINE_BREAK.split(text, mark.line + 1)
+    return lines[mark.line][mark.column :] if mark.line < len(lines) else ""
+
+
+def _shown(value: str | re.Match[str]) -> str:
+    written = value.group() if isinstance(value, re.Match) else value
+    return written if len(written) <= 40 else written[:37] + "..."
+
+
+def _reader_error(exc: yaml.YAMLError, text: str) -> YAMLSyntaxError:
+    """A character YAML does not allow, at its place. libyaml counts the position in
+    bytes of UTF-8; pure PyYAML in characters."""
+    position = getattr(exc, "position", None)
+    character = getattr(exc, "character", None)
+    if position is None or not isinstance(character, int):
+        return YAMLSyntaxError(f"YAML error: {getattr(exc, 'reason', None) or exc}", 1, 1)
+    if _Base is not yaml.SafeLoader:
+        encoded = text.encode("utf-8", "surrogatepass")[:position]
+        position = len(encoded.decode("utf-8", "replace"))
+    message = f"YAML error: the character U+{character:04X} is not allowed (YAML text holds "
+    message += "no control characters)"
+    if character == 0:
+        message += ": a file saved as UTF-16 has one after every ASCII letter; "
+        message += "save it with UTF-8 encoding"
+    return YAMLSyntaxError(message, *_line_col(text, position))
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -386,8 +487,7 @@ def _build(
             alias_at = out.positions.get(path[:-1]) or (1, 1)
         else:
             budget.seen.add(id(node))
-    if alias_at is not None:  # values written out are bounded by the file's size already
-        budget.spend(node, 1, alias_at)
+    budget.spend(node, 1, alias_at)  # written out or added by an alias, each value counts
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
         out.problems.append((path, *out.positions[path], "nested too deeply"))
@@ -404,6 +504,8 @@ def _build(
             )
         )
         return None
+    if node.tag not in (_MAP_TAG, _SEQ_TAG):  # `!foo [x]`, `!!set {a}`: PyYAML's would differ
+        out.problems.append((path, *out.positions[path], _unknown_tag(node.tag)))
     budget.active.add(id(node))
     try:
         return _collection(loader, node, path, out, depth, budget, alias_at)
@@ -461,6 +563,8 @@ def _collection(
                     (path, *key_pos, "a key must be a plain word, not a list or mapping")
                 )
                 continue
+            if key_node.tag not in _KEY_TAGS:  # a tag read from its text (`1`, `true`) is fine
+                out.problems.append(((*path, key_node.value), *key_pos, _unknown_tag(key_node.tag)))
             key = str(key_node.value)
             written_here = id(key_node) in own
             if key in first_seen and first_seen[key][1] and written_here:
@@ -500,7 +604,7 @@ def _scalar(loader: Any, node: yaml.Node, path: Path, out: Located) -> Any:
         if node.tag in _TAG_NAMES:
             reason = f"cannot be read ({reason})"
         else:
-            out.problems.append((path, *out.positions[path], reason))
+            out.problems.append((path, *out.positions[path], _unknown_tag(node.tag)))
             return node.value
     except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as exc:
         reason = f"cannot be read ({type(exc).__name__}: {exc})"

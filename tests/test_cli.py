@@ -586,7 +586,7 @@ def test_a_file_name_with_undecodable_bytes_is_printed_escaped(tmp_path: Path) -
     code, out, err = _cli("lint", str(folder), PYTHONIOENCODING="utf-8")
     assert code == 1, err.decode()
     assert b"r\\udcffules" in out
-    assert b"half.yaml:4:1: YAML syntax error" in out
+    assert b"half.yaml:3:9: YAML syntax error" in out
 
 
 def test_output_that_cannot_be_written_is_an_error_in_words() -> None:

@@ -238,6 +238,17 @@ def test_a_broken_rule_file_is_collected_as_one_item(
     result.assert_outcomes(failed=1)
 
 
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_a_rule_file_linked_to_itself_is_a_failure_not_an_internal_error(
+    pytester: pytest.Pytester, rules: Path
+) -> None:
+    (rules / "loop.yaml").symlink_to("loop.yaml")
+    result = pytester.runpytest("--compliance-rules", str(rules))
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*loop.yaml:1:1: cannot read the file*"])
+
+
 SMALL_RULES = """version: 1
 regions:
   crimea: {title: Crimea, include: [UA-43]}
