@@ -154,6 +154,7 @@ _RESPONSE_STATE: Final = (
     "_edited",
     "_stopped",
     "_unedited_reported",
+    "_head",
 )
 """What :class:`Exchange` keeps of the response it was given (see ``Exchange.restart``)."""
 _decision_request: Final = functools.partial(tuple.__new__, DecisionRequest)
@@ -964,6 +965,8 @@ class Exchange:
     _app_etag: str | None = None
     _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
     _unedited_reported = False
+    _head: Headers | None = None
+    """A HEAD's headers should the application send it without a body."""
 
     # -- deciding
 
@@ -1465,16 +1468,17 @@ class Exchange:
             return Passthrough(status, headers)
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
-            # No body to edit; announce no length that disagrees with the GET's, and vary
-            # as it does when its Content-Language chose the locales (a language only the
-            # GET's body names cannot be known here).
+            # A HEAD's body, if the application sends one (Django, Starlette's Response:
+            # the server drops it), is the GET's: it is edited as the GET's is, so the
+            # headers are the GET's, its length included. Without one (Werkzeug), these go
+            # out (see finish): no length that disagrees with the GET's, and Vary as the
+            # GET's when its Content-Language chose the locales (a language only the GET's
+            # body names cannot be known here).
             language = _content_language(found)
             varied = self._varies_on_language(decision, language or None)
             vary = decision.vary if varied else decision.vary_for(language or None)
-            headers = self._location_headers(
-                decision, headers, json=False, vary_on=vary, found=found
-            )
-            return Passthrough(status, self._edited_headers(headers, varied=varied))
+            head = self._location_headers(decision, headers, json=False, vary_on=vary, found=found)
+            self._head = self._edited_headers(head, varied=varied)
         if not 200 <= status < 300 or status == 204:
             return Passthrough(
                 status, self._location_headers(decision, headers, json=False, found=found)
@@ -1755,6 +1759,8 @@ class Exchange:
         if editor is None:
             return [] if self._committed else [Start(self._status, self._headers)]
         self._editor = None
+        if self._head is not None and not self._size:
+            return [Start(self._status, self._head)]  # a HEAD answered without its body
         try:
             tail = editor.finish()
         except WithholdUncertain as exc:

@@ -404,6 +404,32 @@ def test_head_varies_and_tags_like_the_get_when_content_language_chose(
     assert head.header("ETag") == get.header("ETag")
 
 
+@pytest.mark.parametrize("length", [True, False])
+def test_a_head_sent_with_the_gets_body_has_the_gets_headers(call: Call, length: bool) -> None:
+    """Django and Starlette's ``Response`` send the GET's body for a HEAD (the server drops
+    it): the HEAD is edited as the GET is, so its length, tag and Vary are the GET's. (Its
+    length was the unedited page's, or none, and its tag and Vary were those of a page of
+    unknown language, though its ``<html lang>`` was there to read.)"""
+    page = PAGE.replace(b"<html>", b'<html lang="en">')
+    app = html([("ETag", '"v1"')], body=page, length=length)
+    get = call(app, headers=[("Accept-Language", "uk")])
+    head = call(app, method="HEAD", headers=[("Accept-Language", "uk")])
+    assert get.notices == [RULE]
+    for name in ("Content-Length", "ETag", "Vary", "Cache-Control", "Content-Type"):
+        assert head.header(name) == get.header(name), name
+    assert "accept-language" not in vary(head)
+
+
+def test_a_head_sent_without_a_body_counts_nothing(call: Call) -> None:
+    app = html([("ETag", '"v1"')], length=True)
+    head = call(App(200, app.headers, []), method="HEAD")
+    assert head.header("Content-Length") is None
+    assert head.body == b""
+    assert LAST_METRICS["notices_injected"] == {}
+    assert LAST_METRICS["notices_skipped"] == {}
+    assert LAST_METRICS["notices_not_delivered"] == {}
+
+
 @pytest.mark.parametrize("status", [304, 206])
 def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> None:
     get = call(html(), DE)
