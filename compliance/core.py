@@ -125,6 +125,15 @@ _VARY_DROP: Final = frozenset({"vary"})
 _DEBUG_DROP_NAME: Final = _DEBUG_HEADER.lower()
 _DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
 _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
+_FRONT_SERVER_FILES: Final = (
+    "x-sendfile",  # Apache mod_xsendfile, lighttpd; Werkzeug's and Flask's USE_X_SENDFILE
+    "x-accel-redirect",  # nginx
+    "x-lighttpd-send-file",
+    "x-litespeed-location",
+)
+"""Response headers that ask the server in front to send a file (or another location) in
+place of the body: the body the middleware sees (usually empty) is not what the reader
+gets."""
 _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DIGESTS})
 """Headers an edited body never keeps as the application sent them."""
 _CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in CACHING_HEADERS)
@@ -1492,6 +1501,18 @@ class Exchange:
             )
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="range")
+        sent_by = next((name for name in _FRONT_SERVER_FILES if name in found), None)
+        if sent_by is not None:
+            # The server in front sends the page itself, unedited: the fail mode, loudly
+            # (an empty body would otherwise be a legitimate skip, with an edited ETag).
+            log_undelivered(
+                "server file",
+                f"{self.method} {self.path}: the server in front sends the page ({sent_by})",
+                metrics=self.metrics,
+                count=len(wanted),
+            )
+            headers = self._location_headers(decision, headers, json=False, found=found)
+            return self._fail_start(status, headers, cause="server file")
         encodings = found.values("content-encoding")
         codings = (
             [c.strip().lower() for value in encodings for c in value.split(",") if c.strip()]

@@ -580,6 +580,31 @@ def test_a_utf16_page_is_the_fail_mode(
 
 
 @pytest.mark.parametrize(
+    "header", ["X-Sendfile", "X-Accel-Redirect", "X-Lighttpd-Send-File", "X-LiteSpeed-Location"]
+)
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_page_the_server_in_front_sends_is_the_fail_mode(
+    call: Call, header: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server in front sends the file (or location) these headers name in place of the
+    body, unedited: the fail mode, logged and counted, with the application's own tag. (It
+    was an empty body, its notices counted as legitimately skipped, with an edited
+    variant's tag.)"""
+    app = App(200, [("Content-Type", "text/html"), ("ETag", '"f1"'), (header, "/f.html")], [])
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(app, fail_mode=mode)
+    assert undelivered(response) == {"server file": 1}
+    assert LAST_METRICS["notices_skipped"] == {}
+    assert "notice not delivered (server file)" in caplog.text
+    if mode == "closed":
+        assert response.status == 503
+        return
+    assert response.header(header) == "/f.html"
+    assert response.header("ETag") == '"f1"'
+    assert "private" in (response.header("Cache-Control") or "")
+
+
+@pytest.mark.parametrize(
     ("label", "expected"),
     [("x-user-defined", b"<p>&#1059;&#1074;&#1077;"), ("windows-1251", b"<p>\xd3\xe2\xe5")],
 )
