@@ -55,6 +55,7 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils.asyncio import async_unsafe
+from django.views.decorators.cache import cache_page
 
 PAGE = "<!DOCTYPE html><html lang='en'><body><main><h1>News</h1><p>Story</p></main></body></html>"
 
@@ -138,6 +139,11 @@ def outer_sees(get_response):
     return middleware
 
 
+@cache_page(60)
+def cached(request):
+    return render(request, "placed.html")
+
+
 def tagged(request):
     request.compliance_tags = ["foreign-agent"]
     return HttpResponse(PAGE)
@@ -154,6 +160,7 @@ urlpatterns = [
     path("api", json_view),
     path("tagged", tagged),
     path("validated", validated),
+    path("cached", cached),
 ]
 """
 
@@ -586,3 +593,23 @@ def test_a_head_in_the_documented_order_has_the_gets_headers(project: Path, kind
                 names.append("content-length")
             for name in names:
                 assert head.headers.get(name) == page.headers.get(name), (coding, name)
+
+
+def test_cache_page_does_not_keep_a_page_the_template_tag_put_notices_in(project: Path) -> None:
+    """``@cache_page`` on a view whose template renders the notices: the reader in Russia's
+    page (notices in) is not kept, so the next reader in Germany does not get the notices
+    and the next in Russia does not get them twice; a page without notices is kept, and
+    the middleware puts them in for a reader in Russia served from the cache."""
+    code = (
+        "import json, django\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "out = []\n"
+        f"for ip in ({RUSSIAN!r}, {GERMAN!r}, {RUSSIAN!r}, {GERMAN!r}):\n"
+        "    r = Client(HTTP_X_FORWARDED_FOR=ip).get('/cached')\n"
+        f"    out.append(r.content.decode().count({NOTICE!r}))\n"
+        "print(json.dumps(out))\n"
+    )
+    done = _run(project, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [1, 0, 1, 0]
