@@ -86,6 +86,7 @@ __all__ = [
     "Start",
     "log_fault",
     "log_undelivered",
+    "read_decision",
 ]
 
 logger = logging.getLogger("compliance.middleware")
@@ -114,6 +115,10 @@ languages chose (a template helper not given the page's language): the response 
 STATE_INJECTED: Final = "compliance.injected"
 """The key of the set of rule ids whose notices the middleware took to inject (once it read
 the start of the body): a template helper leaves them out."""
+STATE_READ: Final = "compliance.decision-read"
+"""The key set when the application read the decision through an integration's helper
+(:func:`read_decision`): its response depends on the reader's location, whatever its type,
+and gets the caching headers an HTML page gets."""
 _TAGS_HEADER: Final = "x-compliance-tags"
 _SKIP_HEADER: Final = "x-compliance-skip"
 _SIMULATE_HEADER: Final = "x-compliance-simulate"
@@ -315,6 +320,18 @@ def log_undelivered(
         return
     extra = f" ({repeats} more since last logged)" if repeats else ""
     logger.warning("compliance notice not delivered (%s): %s%s", cause, detail, extra)
+
+
+def read_decision(state: Mapping[str, object] | MutableMapping[str, object]) -> object:
+    """The reader's decision in the ``state`` the request shares with the middleware (the
+    WSGI environ, ASGI ``scope["state"]``), for the application, which builds its response
+    from it: that response is then marked as depending on the reader's location
+    (:data:`STATE_READ`), so a JSON or text answer gets ``Vary`` and ``Cache-Control:
+    private`` as an HTML page does. None when the middleware made no decision."""
+    decision = state.get(STATE_DECISION)
+    if decision is not None and isinstance(state, MutableMapping):
+        state[STATE_READ] = True
+    return decision
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -1362,6 +1379,8 @@ class Exchange:
             text = ctype.decode("latin-1")
             html = (media_type.known(text) or media_type(text))[0] in _HTML_TYPES
         if ctype is None or not html:
+            if STATE_READ in self._state:
+                return None  # built from the decision: the caching headers of a page
             self._status = status
             return [(key, value) for key, value in pairs]
         if not self._private(decision) or not self._caching_only(decision):
@@ -1401,6 +1420,8 @@ class Exchange:
                         ctype is None
                         or (media_type.known(ctype) or media_type(ctype))[0] not in _HTML_TYPES
                     ):
+                        if STATE_READ in self._state:  # built from the decision
+                            headers = self._location_headers(decision, headers, found=found)
                         return _passthrough((status, headers))
                     return _passthrough(
                         (status, self._location_headers(decision, headers, found=found))
@@ -1461,6 +1482,12 @@ class Exchange:
         ctype = found.last.get("content-type")
         media, charset = media_type(ctype) if ctype is not None else ("", None)
         html = media in _HTML_TYPES
+        if not html and STATE_READ in self._state:
+            # Another type, built from the decision (a JSON API): the location's caching
+            # headers, never an edit nor a variant's tag.
+            return Passthrough(
+                status, self._location_headers(decision, headers, json=False, found=found)
+            )
         if status == 304:
             return Passthrough(status, self._revalidation_headers(decision, headers, found, html))
         if not html:

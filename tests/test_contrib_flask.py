@@ -279,3 +279,21 @@ def test_send_file_with_use_x_sendfile_is_the_fail_mode_and_counted(tmp_path: Pa
     counted = compliance.middleware.metrics()
     assert counted["notices_not_delivered"] == {"server file": 1}
     assert counted["notices_skipped"] == {}
+
+
+def test_an_answer_built_from_the_decision_is_never_shared() -> None:
+    """A JSON view reading ``decision()`` answers for the reader's location: private, with
+    the location's Vary, whatever caching headers the site gives it (it went out public)."""
+    app = make_app()
+
+    @app.route("/api/notices")
+    def notices() -> flask.Response:
+        d = decision()
+        response = flask.jsonify([n.rule_id for n in d.notices])
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+
+    Compliance(app)
+    for ip in (RUSSIAN, GERMAN):
+        response = get(app, "/api/notices", ip)
+        assert response.headers["Cache-Control"] == "max-age=60, private", ip

@@ -440,6 +440,38 @@ def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> N
     assert response.header("Vary") == get.header("Vary")
 
 
+@pytest.mark.parametrize("status", [200, 304])
+@pytest.mark.parametrize("ip", [RU, DE])
+def test_an_answer_built_from_the_decision_gets_the_location_headers(
+    call: Call, ip: str, status: int
+) -> None:
+    """A JSON answer the application builds from the decision (read through
+    ``read_decision``, as the integrations' helpers do) depends on the reader's location:
+    private, as a page is, but never edited nor tagged as a variant."""
+    from compliance.core import read_decision
+
+    headers = [("Content-Type", "application/json"), ("Cache-Control", "public, max-age=60")]
+    headers += [("ETag", '"j1"')]
+
+    class Reads(App):
+        def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            assert read_decision(environ) is not None
+            return super().wsgi(environ, start_response)
+
+        async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            assert read_decision(scope["state"]) is not None
+            await super().asgi(scope, receive, send)
+
+    body = [b'{"notices": []}'] if status == 200 else []
+    response = call(Reads(status, headers, body), ip)
+    assert response.status == status
+    assert response.header("Cache-Control") == "max-age=60, private"
+    assert response.header("ETag") == '"j1"'
+    assert response.body == b"".join(body)
+    plain = call(App(status, headers, body), ip)  # not built from the decision
+    assert plain.header("Cache-Control") == "public, max-age=60"
+
+
 # -- 7. shared-cache directives ---------------------------------------------------------------
 
 
