@@ -86,6 +86,7 @@ __all__ = [
     "Start",
     "log_fault",
     "log_undelivered",
+    "read_decision",
 ]
 
 logger = logging.getLogger("compliance.middleware")
@@ -114,6 +115,10 @@ languages chose (a template helper not given the page's language): the response 
 STATE_INJECTED: Final = "compliance.injected"
 """The key of the set of rule ids whose notices the middleware took to inject (once it read
 the start of the body): a template helper leaves them out."""
+STATE_READ: Final = "compliance.decision-read"
+"""The key set when the application read the decision through an integration's helper
+(:func:`read_decision`): its response depends on the reader's location, whatever its type,
+and gets the caching headers an HTML page gets."""
 _TAGS_HEADER: Final = "x-compliance-tags"
 _SKIP_HEADER: Final = "x-compliance-skip"
 _SIMULATE_HEADER: Final = "x-compliance-simulate"
@@ -125,6 +130,15 @@ _VARY_DROP: Final = frozenset({"vary"})
 _DEBUG_DROP_NAME: Final = _DEBUG_HEADER.lower()
 _DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
 _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
+_FRONT_SERVER_FILES: Final = (
+    "x-sendfile",  # Apache mod_xsendfile, lighttpd; Werkzeug's and Flask's USE_X_SENDFILE
+    "x-accel-redirect",  # nginx
+    "x-lighttpd-send-file",
+    "x-litespeed-location",
+)
+"""Response headers that ask the server in front to send a file (or another location) in
+place of the body: the body the middleware sees (usually empty) is not what the reader
+gets."""
 _EDITED_DROP: Final = frozenset({"content-length", "accept-ranges", "etag", *_DIGESTS})
 """Headers an edited body never keeps as the application sent them."""
 _CACHING_BYTES: Final = frozenset(name.encode("ascii") for name in CACHING_HEADERS)
@@ -154,6 +168,7 @@ _RESPONSE_STATE: Final = (
     "_edited",
     "_stopped",
     "_unedited_reported",
+    "_head",
 )
 """What :class:`Exchange` keeps of the response it was given (see ``Exchange.restart``)."""
 _decision_request: Final = functools.partial(tuple.__new__, DecisionRequest)
@@ -305,6 +320,18 @@ def log_undelivered(
         return
     extra = f" ({repeats} more since last logged)" if repeats else ""
     logger.warning("compliance notice not delivered (%s): %s%s", cause, detail, extra)
+
+
+def read_decision(state: Mapping[str, object] | MutableMapping[str, object]) -> object:
+    """The reader's decision in the ``state`` the request shares with the middleware (the
+    WSGI environ, ASGI ``scope["state"]``), for the application, which builds its response
+    from it: that response is then marked as depending on the reader's location
+    (:data:`STATE_READ`), so a JSON or text answer gets ``Vary`` and ``Cache-Control:
+    private`` as an HTML page does. None when the middleware made no decision."""
+    decision = state.get(STATE_DECISION)
+    if decision is not None and isinstance(state, MutableMapping):
+        state[STATE_READ] = True
+    return decision
 
 
 # -- settings ---------------------------------------------------------------------------------
@@ -964,6 +991,8 @@ class Exchange:
     _app_etag: str | None = None
     _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
     _unedited_reported = False
+    _head: Headers | None = None
+    """A HEAD's headers should the application send it without a body."""
 
     # -- deciding
 
@@ -1350,6 +1379,8 @@ class Exchange:
             text = ctype.decode("latin-1")
             html = (media_type.known(text) or media_type(text))[0] in _HTML_TYPES
         if ctype is None or not html:
+            if STATE_READ in self._state:
+                return None  # built from the decision: the caching headers of a page
             self._status = status
             return [(key, value) for key, value in pairs]
         if not self._private(decision) or not self._caching_only(decision):
@@ -1389,6 +1420,8 @@ class Exchange:
                         ctype is None
                         or (media_type.known(ctype) or media_type(ctype))[0] not in _HTML_TYPES
                     ):
+                        if STATE_READ in self._state:  # built from the decision
+                            headers = self._location_headers(decision, headers, found=found)
                         return _passthrough((status, headers))
                     return _passthrough(
                         (status, self._location_headers(decision, headers, found=found))
@@ -1449,6 +1482,12 @@ class Exchange:
         ctype = found.last.get("content-type")
         media, charset = media_type(ctype) if ctype is not None else ("", None)
         html = media in _HTML_TYPES
+        if not html and STATE_READ in self._state:
+            # Another type, built from the decision (a JSON API): the location's caching
+            # headers, never an edit nor a variant's tag.
+            return Passthrough(
+                status, self._location_headers(decision, headers, json=False, found=found)
+            )
         if status == 304:
             return Passthrough(status, self._revalidation_headers(decision, headers, found, html))
         if not html:
@@ -1465,16 +1504,17 @@ class Exchange:
             return Passthrough(status, headers)
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
-            # No body to edit; announce no length that disagrees with the GET's, and vary
-            # as it does when its Content-Language chose the locales (a language only the
-            # GET's body names cannot be known here).
+            # A HEAD's body, if the application sends one (Django, Starlette's Response:
+            # the server drops it), is the GET's: it is edited as the GET's is, so the
+            # headers are the GET's, its length included. Without one (Werkzeug), these go
+            # out (see finish): no length that disagrees with the GET's, and Vary as the
+            # GET's when its Content-Language chose the locales (a language only the GET's
+            # body names cannot be known here).
             language = _content_language(found)
             varied = self._varies_on_language(decision, language or None)
             vary = decision.vary if varied else decision.vary_for(language or None)
-            headers = self._location_headers(
-                decision, headers, json=False, vary_on=vary, found=found
-            )
-            return Passthrough(status, self._edited_headers(headers, varied=varied))
+            head = self._location_headers(decision, headers, json=False, vary_on=vary, found=found)
+            self._head = self._edited_headers(head, varied=varied)
         if not 200 <= status < 300 or status == 204:
             return Passthrough(
                 status, self._location_headers(decision, headers, json=False, found=found)
@@ -1488,6 +1528,18 @@ class Exchange:
             )
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="range")
+        sent_by = next((name for name in _FRONT_SERVER_FILES if name in found), None)
+        if sent_by is not None:
+            # The server in front sends the page itself, unedited: the fail mode, loudly
+            # (an empty body would otherwise be a legitimate skip, with an edited ETag).
+            log_undelivered(
+                "server file",
+                f"{self.method} {self.path}: the server in front sends the page ({sent_by})",
+                metrics=self.metrics,
+                count=len(wanted),
+            )
+            headers = self._location_headers(decision, headers, json=False, found=found)
+            return self._fail_start(status, headers, cause="server file")
         encodings = found.values("content-encoding")
         codings = (
             [c.strip().lower() for value in encodings for c in value.split(",") if c.strip()]
@@ -1755,6 +1807,8 @@ class Exchange:
         if editor is None:
             return [] if self._committed else [Start(self._status, self._headers)]
         self._editor = None
+        if self._head is not None and not self._size:
+            return [Start(self._status, self._head)]  # a HEAD answered without its body
         try:
             tail = editor.finish()
         except WithholdUncertain as exc:

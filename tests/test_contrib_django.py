@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,6 +55,7 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils.asyncio import async_unsafe
+from django.views.decorators.cache import cache_page
 
 PAGE = "<!DOCTYPE html><html lang='en'><body><main><h1>News</h1><p>Story</p></main></body></html>"
 
@@ -137,6 +139,11 @@ def outer_sees(get_response):
     return middleware
 
 
+@cache_page(60)
+def cached(request):
+    return render(request, "placed.html")
+
+
 def tagged(request):
     request.compliance_tags = ["foreign-agent"]
     return HttpResponse(PAGE)
@@ -153,6 +160,7 @@ urlpatterns = [
     path("api", json_view),
     path("tagged", tagged),
     path("validated", validated),
+    path("cached", cached),
 ]
 """
 
@@ -190,8 +198,16 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
 def _env(project: Path, settings: str = "mysite.settings") -> dict[str, str]:
-    paths = [str(project), *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    # This checkout's compliance, not whichever one is installed.
+    paths = [
+        str(project),
+        str(REPO),
+        *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p),
+    ]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "DJANGO_SETTINGS_MODULE": settings}
 
 
@@ -217,11 +233,13 @@ def _free_port() -> int:
         return port
 
 
-def _serve(command: list[str], project: Path, port: int) -> subprocess.Popen[str]:
+def _serve(
+    command: list[str], project: Path, port: int, settings: str = "mysite.settings"
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         command,
         cwd=project,
-        env=_env(project),
+        env=_env(project, settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -239,10 +257,11 @@ def _serve(command: list[str], project: Path, port: int) -> subprocess.Popen[str
             time.sleep(0.1)
 
 
-@pytest.fixture(scope="module", params=["wsgi", "asgi"])
-def server(request: pytest.FixtureRequest, project: Path) -> Iterator[str]:
+@contextmanager
+def _served(kind: str, project: Path, settings: str = "mysite.settings") -> Iterator[str]:
+    """The project under gunicorn (``"wsgi"``) or uvicorn (``"asgi"``): its base URL."""
     port = _free_port()
-    if request.param == "wsgi":
+    if kind == "wsgi":
         pytest.importorskip("gunicorn")
         command = [
             sys.executable, "-m", "gunicorn", "mysite.wsgi:application",
@@ -254,7 +273,7 @@ def server(request: pytest.FixtureRequest, project: Path) -> Iterator[str]:
             sys.executable, "-m", "uvicorn", "mysite.asgi:application",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
         ]  # fmt: skip
-    process = _serve(command, project, port)
+    process = _serve(command, project, port, settings)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -264,6 +283,12 @@ def server(request: pytest.FixtureRequest, project: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
+
+
+@pytest.fixture(scope="module", params=["wsgi", "asgi"])
+def server(request: pytest.FixtureRequest, project: Path) -> Iterator[str]:
+    with _served(request.param, project) as base:
+        yield base
 
 
 def get(server: str, path: str, ip: str) -> httpx.Response:
@@ -540,3 +565,51 @@ def test_metrics_add_up_the_process_middlewares(project: Path) -> None:
     counted = json.loads(done.stdout)
     assert counted["decisions"] == 2
     assert counted["notices_injected"] == {"ru-undesirable-organization|RU": 1}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_a_head_in_the_documented_order_has_the_gets_headers(project: Path, kind: str) -> None:
+    """GZipMiddleware and CommonMiddleware listed before ComplianceMiddleware (the order
+    docs/integrations.md shows), under gunicorn and uvicorn: Django's view answers a HEAD with
+    the GET's body, which those middlewares measure and compress after ours. The HEAD has the
+    GET's length, coding, tag and Vary (its length was the unedited page's, its tag and Vary
+    those of a page of unknown language)."""
+    (project / "mysite" / "settings_documented.py").write_text(
+        "from mysite.settings import *  # noqa: F403\n"
+        "MIDDLEWARE = ['django.middleware.gzip.GZipMiddleware',"
+        " 'django.middleware.common.CommonMiddleware', *MIDDLEWARE]\n",
+        encoding="utf-8",
+    )
+    with _served(kind, project, "mysite.settings_documented") as base:
+        for coding in ("identity", "gzip"):
+            sent = {"X-Forwarded-For": RUSSIAN, "Accept-Encoding": coding}
+            page = httpx.get(base + "/validated", headers=sent, timeout=30)
+            head = httpx.head(base + "/validated", headers=sent, timeout=30)
+            assert page.text.count(NOTICE) == 1
+            assert head.content == b""
+            names = ["content-encoding", "etag", "vary", "cache-control"]
+            if coding == "identity":  # GZipMiddleware pads with random bytes (BREACH)
+                names.append("content-length")
+            for name in names:
+                assert head.headers.get(name) == page.headers.get(name), (coding, name)
+
+
+def test_cache_page_does_not_keep_a_page_the_template_tag_put_notices_in(project: Path) -> None:
+    """``@cache_page`` on a view whose template renders the notices: the reader in Russia's
+    page (notices in) is not kept, so the next reader in Germany does not get the notices
+    and the next in Russia does not get them twice; a page without notices is kept, and
+    the middleware puts them in for a reader in Russia served from the cache."""
+    code = (
+        "import json, django\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "out = []\n"
+        f"for ip in ({RUSSIAN!r}, {GERMAN!r}, {RUSSIAN!r}, {GERMAN!r}):\n"
+        "    r = Client(HTTP_X_FORWARDED_FOR=ip).get('/cached')\n"
+        f"    out.append(r.content.decode().count({NOTICE!r}))\n"
+        "print(json.dumps(out))\n"
+    )
+    done = _run(project, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [1, 0, 1, 0]

@@ -256,3 +256,44 @@ def test_the_template_helper_can_bring_the_default_css() -> None:
     assert page.index('<style nonce="n0nce">') < page.index(NOTICE)
     assert page.count("<style") == 1
     assert "<style" not in get(app, "/styled", GERMAN).text
+
+
+def test_send_file_with_use_x_sendfile_is_the_fail_mode_and_counted(tmp_path: Path) -> None:
+    """USE_X_SENDFILE: Flask answers with an empty body and X-Sendfile, and the server in
+    front sends the file unedited. Counted as not delivered (it was a skipped empty body)."""
+    page = tmp_path / "page.html"
+    page.write_text("<!DOCTYPE html><html><body><p>Story</p></body></html>", encoding="utf-8")
+    app = make_app(USE_X_SENDFILE=True, COMPLIANCE_FAIL_MODE="open")
+
+    @app.route("/file")
+    def file() -> flask.Response:
+        return flask.send_file(page, mimetype="text/html")
+
+    compliance = Compliance(app)
+    response = get(app, "/file", RUSSIAN)
+    assert response.status_code == 200
+    assert response.headers["X-Sendfile"] == str(page)
+    assert "-cv" not in response.headers["ETag"]  # the file's own tag: it is not edited
+    assert "private" in response.headers["Cache-Control"]
+    assert compliance.middleware is not None
+    counted = compliance.middleware.metrics()
+    assert counted["notices_not_delivered"] == {"server file": 1}
+    assert counted["notices_skipped"] == {}
+
+
+def test_an_answer_built_from_the_decision_is_never_shared() -> None:
+    """A JSON view reading ``decision()`` answers for the reader's location: private, with
+    the location's Vary, whatever caching headers the site gives it (it went out public)."""
+    app = make_app()
+
+    @app.route("/api/notices")
+    def notices() -> flask.Response:
+        d = decision()
+        response = flask.jsonify([n.rule_id for n in d.notices])
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+
+    Compliance(app)
+    for ip in (RUSSIAN, GERMAN):
+        response = get(app, "/api/notices", ip)
+        assert response.headers["Cache-Control"] == "max-age=60, private", ip

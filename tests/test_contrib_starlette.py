@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -42,9 +43,19 @@ def engine() -> Iterator[Engine]:
     engine.close()
 
 
-def fastapi_app(engine: Engine, templates_dir: Path) -> FastAPI:
+def fastapi_app(engine: Engine, templates_dir: Path, *, cdn: bool = False) -> FastAPI:
+    """With ``cdn``, a middleware inside ComplianceMiddleware makes every answer cacheable
+    by shared caches, as a site behind a CDN does."""
     (templates_dir / "page.html").write_text(PAGE, encoding="utf-8")
     app = FastAPI()
+    if cdn:
+
+        @app.middleware("http")
+        async def shared(request: Request, call_next: Any) -> Any:
+            response = await call_next(request)
+            response.headers["Cache-Control"] = "public, max-age=60, s-maxage=600"
+            return response
+
     app.add_middleware(ComplianceMiddleware, engine=engine, trusted_proxies=["127.0.0.1/32"])
     templates = install_templates(Jinja2Templates(directory=str(templates_dir)))
 
@@ -115,13 +126,12 @@ def _free_port() -> int:
         return port
 
 
-@pytest.mark.slow
-def test_through_uvicorn(engine: Engine, tmp_path: Path) -> None:
+@contextmanager
+def _uvicorn(app: Any) -> Iterator[httpx.Client]:
+    """``app`` served by uvicorn on 127.0.0.1 (in a thread): a client for it."""
     uvicorn = pytest.importorskip("uvicorn")
     port = _free_port()
-    config = uvicorn.Config(
-        fastapi_app(engine, tmp_path), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -131,10 +141,42 @@ def test_through_uvicorn(engine: Engine, tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
-            page = client.get("/page?place=true", headers={"X-Forwarded-For": RUSSIAN})
-            api = client.get("/api/notices", headers={"X-Forwarded-For": RUSSIAN})
-        assert page.text.count(NOTICE) == 1
-        assert api.json()["notices"] == ["ru-undesirable-organization"]
+            yield client
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@pytest.mark.slow
+def test_through_uvicorn(engine: Engine, tmp_path: Path) -> None:
+    with _uvicorn(fastapi_app(engine, tmp_path)) as client:
+        page = client.get("/page?place=true", headers={"X-Forwarded-For": RUSSIAN})
+        api = client.get("/api/notices", headers={"X-Forwarded-For": RUSSIAN})
+    assert page.text.count(NOTICE) == 1
+    assert api.json()["notices"] == ["ru-undesirable-organization"]
+
+
+@pytest.mark.slow
+def test_an_answer_built_from_the_decision_is_never_shared(engine: Engine, tmp_path: Path) -> None:
+    """The documented JSON endpoint, on a site that makes its answers cacheable by a CDN:
+    what it says depends on the reader's location, so it is private, as a page is (it went
+    out ``public``: a shared cache gave the first reader's notices to every reader). An
+    answer that does not read the decision keeps its own caching headers."""
+    app = fastapi_app(engine, tmp_path, cdn=True)
+
+    @app.get("/api/time")
+    def clock() -> dict[str, int]:
+        return {"year": 2025}
+
+    with _uvicorn(app) as client:
+        answers = {
+            ip: client.get("/api/notices", headers={"X-Forwarded-For": ip})
+            for ip in (RUSSIAN, GERMAN)
+        }
+        other = client.get("/api/time", headers={"X-Forwarded-For": RUSSIAN})
+    assert answers[RUSSIAN].json()["notices"] == ["ru-undesirable-organization"]
+    assert answers[GERMAN].json()["notices"] == []
+    for answer in answers.values():
+        directives = {d.strip() for d in answer.headers["cache-control"].split(",")}
+        assert directives == {"max-age=60", "private"}
+    assert other.headers["cache-control"] == "public, max-age=60, s-maxage=600"

@@ -404,6 +404,32 @@ def test_head_varies_and_tags_like_the_get_when_content_language_chose(
     assert head.header("ETag") == get.header("ETag")
 
 
+@pytest.mark.parametrize("length", [True, False])
+def test_a_head_sent_with_the_gets_body_has_the_gets_headers(call: Call, length: bool) -> None:
+    """Django and Starlette's ``Response`` send the GET's body for a HEAD (the server drops
+    it): the HEAD is edited as the GET is, so its length, tag and Vary are the GET's. (Its
+    length was the unedited page's, or none, and its tag and Vary were those of a page of
+    unknown language, though its ``<html lang>`` was there to read.)"""
+    page = PAGE.replace(b"<html>", b'<html lang="en">')
+    app = html([("ETag", '"v1"')], body=page, length=length)
+    get = call(app, headers=[("Accept-Language", "uk")])
+    head = call(app, method="HEAD", headers=[("Accept-Language", "uk")])
+    assert get.notices == [RULE]
+    for name in ("Content-Length", "ETag", "Vary", "Cache-Control", "Content-Type"):
+        assert head.header(name) == get.header(name), name
+    assert "accept-language" not in vary(head)
+
+
+def test_a_head_sent_without_a_body_counts_nothing(call: Call) -> None:
+    app = html([("ETag", '"v1"')], length=True)
+    head = call(App(200, app.headers, []), method="HEAD")
+    assert head.header("Content-Length") is None
+    assert head.body == b""
+    assert LAST_METRICS["notices_injected"] == {}
+    assert LAST_METRICS["notices_skipped"] == {}
+    assert LAST_METRICS["notices_not_delivered"] == {}
+
+
 @pytest.mark.parametrize("status", [304, 206])
 def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> None:
     get = call(html(), DE)
@@ -412,6 +438,38 @@ def test_304_and_206_have_the_gets_caching_headers(call: Call, status: int) -> N
     response = call(app, DE, headers=[("Accept", "text/html")])
     assert response.header("Cache-Control") == get.header("Cache-Control")
     assert response.header("Vary") == get.header("Vary")
+
+
+@pytest.mark.parametrize("status", [200, 304])
+@pytest.mark.parametrize("ip", [RU, DE])
+def test_an_answer_built_from_the_decision_gets_the_location_headers(
+    call: Call, ip: str, status: int
+) -> None:
+    """A JSON answer the application builds from the decision (read through
+    ``read_decision``, as the integrations' helpers do) depends on the reader's location:
+    private, as a page is, but never edited nor tagged as a variant."""
+    from compliance.core import read_decision
+
+    headers = [("Content-Type", "application/json"), ("Cache-Control", "public, max-age=60")]
+    headers += [("ETag", '"j1"')]
+
+    class Reads(App):
+        def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+            assert read_decision(environ) is not None
+            return super().wsgi(environ, start_response)
+
+        async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            assert read_decision(scope["state"]) is not None
+            await super().asgi(scope, receive, send)
+
+    body = [b'{"notices": []}'] if status == 200 else []
+    response = call(Reads(status, headers, body), ip)
+    assert response.status == status
+    assert response.header("Cache-Control") == "max-age=60, private"
+    assert response.header("ETag") == '"j1"'
+    assert response.body == b"".join(body)
+    plain = call(App(status, headers, body), ip)  # not built from the decision
+    assert plain.header("Cache-Control") == "public, max-age=60"
 
 
 # -- 7. shared-cache directives ---------------------------------------------------------------
@@ -551,6 +609,31 @@ def test_a_utf16_page_is_the_fail_mode(
     if mode == "open":
         assert response.body == body
     assert undelivered(response) == {"encoding": 1}
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Sendfile", "X-Accel-Redirect", "X-Lighttpd-Send-File", "X-LiteSpeed-Location"]
+)
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_a_page_the_server_in_front_sends_is_the_fail_mode(
+    call: Call, header: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server in front sends the file (or location) these headers name in place of the
+    body, unedited: the fail mode, logged and counted, with the application's own tag. (It
+    was an empty body, its notices counted as legitimately skipped, with an edited
+    variant's tag.)"""
+    app = App(200, [("Content-Type", "text/html"), ("ETag", '"f1"'), (header, "/f.html")], [])
+    with caplog.at_level(logging.WARNING, "compliance.middleware"):
+        response = call(app, fail_mode=mode)
+    assert undelivered(response) == {"server file": 1}
+    assert LAST_METRICS["notices_skipped"] == {}
+    assert "notice not delivered (server file)" in caplog.text
+    if mode == "closed":
+        assert response.status == 503
+        return
+    assert response.header(header) == "/f.html"
+    assert response.header("ETag") == '"f1"'
+    assert "private" in (response.header("Cache-Control") or "")
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,12 @@ once for the module; they start together.
 
 from __future__ import annotations
 
+import getpass
 import gzip
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,6 +167,66 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="module")
+def nginx_in_front(
+    servers: dict[str, Server], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """nginx proxying to the Django site under gunicorn, serving the static folder at the
+    internal location ``/internal/`` (for ``X-Accel-Redirect``): its base URL."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(binary).exists():
+        pytest.fail("nginx is not installed (apt-get install nginx)")
+    folder = tmp_path_factory.mktemp("nginx")
+    static = Path(str(servers["starlette-uvicorn"].log)).parent / "static"  # page.html
+    port, origin = _free_port(), servers["django-gunicorn"].base
+    (folder / "nginx.conf").write_text(
+        # (user: as root, nginx's workers would otherwise run as nobody, who cannot read
+        # pytest's folders; as another user nginx warns and goes on.)
+        f"""daemon off;
+user {getpass.getuser()};
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        location /internal/ {{ internal; alias {static}/; }}
+        location / {{
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_pass {origin};
+        }}
+    }}
+}}
+"""
+    )
+    process = subprocess.Popen(
+        [binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", "nginx.conf"],
+        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                httpx.get(base + "/__metrics", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, (folder / "error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not start"
+                time.sleep(0.05)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -547,3 +609,35 @@ def test_readers_behind_the_trusted_proxy_cannot_simulate(
     assert decision["location"]["country"] == "DE"
     assert decision["location"]["source"] != "simulated"
     assert decision["notices"] == []
+
+
+# -- a page the server in front sends (X-Accel-Redirect, X-Sendfile) --------------------------
+
+
+def test_a_page_nginx_sends_for_the_app_is_the_fail_mode_and_counted(
+    servers: dict[str, Server], nginx_in_front: str
+) -> None:
+    """Django answers with ``X-Accel-Redirect`` and nginx sends the file: the reader in
+    Russia gets it unedited whatever the middleware does, so that is the fail mode, logged
+    and counted, with the file's own tag (it was counted as an empty body legitimately
+    skipped, and tagged as the edited variant the reader never got); failing closed, 503."""
+    django = servers["django-gunicorn"]
+    before = django.metrics()
+    sent = {"X-Forwarded-For": IN_RUSSIA, "Accept-Encoding": "identity"}
+    page = httpx.get(nginx_in_front + "/accel", headers=sent, timeout=10)
+    assert page.status_code == 200
+    assert page.content == PAGE  # nginx's file, as it is
+    assert "private" in page.headers["cache-control"]
+    closed = httpx.get(nginx_in_front + "/closed/accel", headers=sent, timeout=10)
+    assert closed.status_code == 503
+    after = django.metrics()
+    assert delta(before["open"], after["open"], "notices_not_delivered") == {"server file": 1}
+    assert delta(before["open"], after["open"], "notices_skipped") == {}
+    assert delta(before["closed"], after["closed"], "notices_not_delivered") == {"server file": 1}
+    assert "notice not delivered (server file)" in django.log.read_text()
+    # The tag the application gave, not an edited variant's: wsgi_site, without nginx.
+    direct = django.get("/accel", IN_RUSSIA)
+    assert direct.headers["etag"] == '"file-v1"'
+    germany = httpx.get(nginx_in_front + "/accel", headers={**sent, "X-Forwarded-For": IN_GERMANY})
+    assert germany.status_code == 200
+    assert germany.content == PAGE

@@ -100,10 +100,14 @@ def _as_configured(message: str, configured: Collection[str]) -> str:
 
 def decision() -> Any:
     """The current request's :class:`~compliance.decision.Decision` (None when the
-    middleware made none, e.g. after a fault in fail-open mode)."""
+    middleware made none, e.g. after a fault in fail-open mode). The response then depends
+    on the reader's location: whatever its type (JSON too), it gets ``Vary`` and
+    ``Cache-Control: private`` as a page does."""
     from flask import request
 
-    return request.environ.get("compliance.decision")
+    from compliance.core import read_decision
+
+    return read_decision(request.environ)
 
 
 def compliance_notices(

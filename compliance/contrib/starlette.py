@@ -40,10 +40,13 @@ def compliance_decision(request: HTTPConnection) -> Any:
     the middleware made none (it is not installed, or it failed open).
 
     A FastAPI dependency (``Depends(compliance_decision)``) and a plain function for
-    Starlette endpoints (``compliance_decision(request)``).
+    Starlette endpoints (``compliance_decision(request)``). The response then depends on
+    the reader's location: whatever its type (JSON too), it gets ``Vary`` and
+    ``Cache-Control: private`` as a page does.
     """
-    state = request.scope.get("state") or {}
-    return state.get("compliance.decision")
+    from compliance.core import read_decision
+
+    return read_decision(request.scope.get("state") or {})
 
 
 def install_templates(templates: T) -> T:

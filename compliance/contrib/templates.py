@@ -80,16 +80,11 @@ def render_shared(
     ``compliance.decision``, recording what it renders in ``compliance.rendered`` (and in
     ``compliance.rendered-by-reader`` the notices whose locale the reader's languages chose,
     so the middleware's ``Vary`` says so)."""
-    from compliance.core import (
-        STATE_BY_READER,
-        STATE_DECISION,
-        STATE_INJECTED,
-        STATE_RENDERED,
-    )
+    from compliance.core import STATE_BY_READER, STATE_INJECTED, STATE_RENDERED, read_decision
 
     rendered = state.setdefault(STATE_RENDERED, set())
     return render_notices(
-        state.get(STATE_DECISION),
+        read_decision(state),
         rendered,
         lang=lang,
         placement=placement,

@@ -3,7 +3,8 @@ tests (``tests/test_delivery_servers.py``) and the operations tests
 (``tests/test_operations_servers.py``), served by gunicorn (WSGI) and uvicorn (ASGI).
 
 - ``flask_site`` (WSGI): Flask with Flask-Compress in its default configuration.
-- ``django_wsgi`` / ``django_asgi``: Django with ``ConditionalGetMiddleware``.
+- ``django_wsgi`` / ``django_asgi``: Django with ``ConditionalGetMiddleware``; ``/accel``
+  answers with ``X-Accel-Redirect`` to a file nginx serves (``/internal/page.html``).
 - ``starlette_site`` (ASGI): Starlette ``StaticFiles`` serving a page and an htmx fragment
   from ``COMPLIANCE_STATIC_DIR`` (written here), behind a middleware adding the shared-cache
   headers a CDN set-up typically adds.
@@ -153,7 +154,19 @@ def _django_urls() -> list[Any]:
         response["Last-Modified"] = LAST_MODIFIED
         return response  # ConditionalGetMiddleware adds the ETag and answers 304s
 
-    return [path("page", page), path("closed/page", page)]
+    def accel(request: HttpRequest) -> HttpResponse:
+        # The file served by nginx in front (django-sendfile2's nginx back-end, by hand).
+        response = HttpResponse(b"", content_type="text/html; charset=utf-8")
+        response["X-Accel-Redirect"] = "/internal/page.html"
+        response["ETag"] = '"file-v1"'
+        return response
+
+    return [
+        path("page", page),
+        path("closed/page", page),
+        path("accel", accel),
+        path("closed/accel", accel),
+    ]
 
 
 def _django(kind: str) -> Any:

@@ -28,4 +28,10 @@ def compliance_notices(
     html = render_shared(
         request.META, lang=lang, placement=placement, css=css, nonce=str(nonce) if nonce else None
     )
+    if html:
+        # The page holds this reader's notices now: Django's response cache (cache_page,
+        # the per-site cache), between the view and the middleware, must not keep it for
+        # the next reader (outside the jurisdiction, they would get the notices; inside,
+        # the middleware would put them in a second time). This is its "do not store".
+        request._cache_update_cache = False
     return mark_safe(html)  # built escaped by the renderer
