@@ -247,10 +247,18 @@ class RawHeaders(Mapping[str, str]):
         # No upper-case letter in any name: one test over the names joined (a name without
         # letters is the same lowered, wherever it stands).
         if len(index) != len(raw) or not b"".join(index).islower():
-            index = {}
+            # Repeated names: each value listed, joined once. (Joining line by line copies
+            # the growing value at every line: quadratic in the number of lines, which an
+            # ASGI server without a limit on them hands over one pair each.)
+            lines: dict[bytes, list[bytes]] = {}
             for key, value in raw:
                 name = key.lower()
-                index[name] = index[name] + b", " + value if name in index else value
+                found = lines.get(name)
+                if found is None:
+                    lines[name] = [value]
+                else:
+                    found.append(value)
+            index = {name: b", ".join(values) for name, values in lines.items()}
         self._index = index
         return index
 

@@ -484,6 +484,17 @@ def test_configuration_errors() -> None:
         TrustedProxies(["10.0.0.0/8"], headers=["x-client-ip"])
 
 
+def test_more_hops_than_are_read_is_a_configuration_error() -> None:
+    """Only the last MAX_HOPS hops of a header are parsed: with more proxies counted in
+    front, every request fell back to the peer, the nearest proxy, and every reader was
+    located there (or nowhere) without a word."""
+    hops = ", ".join(f"77.88.55.{n}" for n in range(MAX_HOPS + 8))
+    found = resolve_client("10.0.0.1", {"x-forwarded-for": hops}, TrustedProxies(hops=MAX_HOPS))
+    assert found.ip == "77.88.55.8"
+    with pytest.raises(ConfigurationError, match=f"hops must be at most {MAX_HOPS}"):
+        TrustedProxies(hops=MAX_HOPS + 1)
+
+
 def test_forwarded_header_is_normalized_and_shown() -> None:
     proxies = TrustedProxies(["10.0.0.0/8"], forwarded_header=" Forwarded ")
     assert proxies.forwarded_header == "forwarded"

@@ -202,6 +202,29 @@ def test_an_invalid_region_is_logged_once_per_value(caplog: pytest.LogCaptureFix
     assert "'XY'" in messages[1]
 
 
+def test_a_malformed_country_is_logged_once_per_value_and_placeholders_are_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A header that holds something other than a country code (a three-letter code from
+    the wrong VCL variable, a name, two header lines joined) is a misconfiguration: every
+    reader then falls back to the address, and the operator must hear of it, as of an
+    unassigned code. The CDNs' placeholders for "unknown" are not worth a line."""
+    geo = HeaderGeolocator("fastly", "x-geo")
+    with caplog.at_level(logging.WARNING, logger="compliance.geo"):
+        for _ in range(3):
+            for value in ("UKR", "Ukraine", "U1", "QQ", "XX", "T1", "**", "", " ", "--", "EU"):
+                assert geo.locate(None, {"x-geo": value}, trusted=True) is UNKNOWN
+        cloudflare = HeaderGeolocator("cloudflare")
+        assert cloudflare.locate(None, {"cf-ipcountry": "UA, RU"}, trusted=True) is UNKNOWN
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [m.split(": ")[0] for m in messages] == ["header:fastly"] * 4 + ["header:cloudflare"]
+    for value, message in zip(
+        ("'UKR'", "'Ukraine'", "'U1'", "'QQ'", "'UA, RU'"), messages, strict=True
+    ):
+        assert value in message
+        assert "ISO 3166-1" in message
+
+
 def test_the_memory_of_logged_values_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     geo = HeaderGeolocator("generic", "x-geo")
     warned = providers_module._warned

@@ -203,6 +203,9 @@ class TrustedProxies:
             text.append(str(network))
         if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
             raise ConfigurationError(f"hops must be a non-negative integer, not {hops!r}")
+        if hops > MAX_HOPS:
+            # Fewer hops than that are ever read: every request would fall back to the peer.
+            raise ConfigurationError(f"hops must be at most {MAX_HOPS}, not {hops!r}")
         if hops and ranges:
             raise ConfigurationError("give either trusted proxy networks or hops, not both")
         if headers is not None:

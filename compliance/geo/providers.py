@@ -11,9 +11,10 @@ Provider(name='my-edge', country_header='x-edge-country', region_header='x-edge-
 ('UA-43',)
 
 Values are checked against ISO 3166: a country that is a placeholder (``XX``, ``T1``, ``**``,
-empty) or not assigned is unknown; a region that does not make an ISO 3166-2 code with the
-country (``RU`` + ``CR`` is not ``RU-CR``) means "subdivision unknown", and is logged once per
-value at WARNING on the ``compliance.geo`` logger.
+empty) is unknown; one that is malformed (``UKR``) or not assigned (``QQ``) is unknown too, and
+logged once per value at WARNING on the ``compliance.geo`` logger; so is a region that does
+not make an ISO 3166-2 code with the country (``RU`` + ``CR`` is not ``RU-CR``), which means
+"subdivision unknown".
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from compliance.errors import ConfigurationError
 
 from .location import (
     _EU,
+    _NOT_COUNTRIES,
     UNKNOWN,
     Location,
     _Closing,
@@ -64,8 +66,8 @@ may be bare (``"43"``) or full (``"UA-43"``); it is checked against ISO 3166-2 a
 
 # Header values are short; a longer one is not parsed at all.
 MAX_HEADER_CHARS: Final = 1024
-# Region values a CDN uses for "no region": not worth a warning.
-_NO_REGION: Final = frozenset({"", "NO REGION", "**", "-", "?", "UNKNOWN", "N/A"})
+# Values a CDN uses for "no country" or "no region": not worth a warning.
+_NO_VALUE: Final = frozenset({"", "NO REGION", "**", "-", "--", "?", "UNKNOWN", "N/A"})
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 
 
@@ -251,7 +253,7 @@ def _subdivision(source: str, code: str, region: str | None) -> str | None:
     if region is None:
         return None
     part = region.strip().upper()
-    if part in _NO_REGION:
+    if part in _NO_VALUE:
         return None
     full = part if part.startswith(f"{code}-") else f"{code}-{part}"
     if is_iso_subdivision(full):
@@ -284,8 +286,9 @@ class HeaderGeolocator(_Closing):
       ``NO REGION`` mean unknown), and ``region_header`` optionally the subdivision.
 
     ``header`` and ``region_header`` override the provider's header names. ``XX``, ``T1``,
-    ``**``, empty, malformed and unassigned countries are unknown; a subdivision that is not
-    an ISO 3166-2 code of the country is dropped (and logged once) and the country kept.
+    ``**``, empty, malformed and unassigned countries are unknown (the last two logged once
+    per value); a subdivision that is not an ISO 3166-2 code of the country is dropped (and
+    logged once) and the country kept.
     ``via_header`` of an answer lists every header consulted, for ``Vary``.
 
     >>> geo = HeaderGeolocator("cloudflare")
@@ -360,8 +363,14 @@ class HeaderGeolocator(_Closing):
         except Exception as exc:  # a site's parse function must not take the request down
             _warn_once(self._source, "value", value, f"could not be parsed ({exc!r})")
             return UNKNOWN
-        code = None if not isinstance(country, str) else country_code(country)
+        if not isinstance(country, str):
+            return UNKNOWN
+        code = country_code(country)
         if code is None:
+            # A placeholder is the CDN saying "unknown"; anything else is a header that does
+            # not hold what the provider says it does (the operator must hear of it).
+            if (shown := country.strip().upper()) not in _NO_VALUE and shown not in _NOT_COUNTRIES:
+                _warn_once(self._source, "country", country, "is not an ISO 3166-1 country code")
             return UNKNOWN
         if not is_iso_country(code):
             _warn_once(self._source, "country", code, "is not an ISO 3166-1 country code")
