@@ -358,3 +358,52 @@ def test_a_test_page_language_must_be_a_locale_as_check_page_language_must(
         f"{path}:10:34: rules[0].tests[0].request.page_language: unknown locale 'english' "
         "(use a code such as 'en', 'ru', 'pt-BR')"
     ]
+
+
+# -- country codes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("UK", " (the United Kingdom is 'GB')"),
+        ("EL", " (Greece is 'GR')"),
+        ("EU", " (the European Union is not a country: define a region that includes its members)"),
+        ("Ru", " (country codes are upper case: 'RU')"),
+        (
+            "SU",
+            " (a former code, of USSR, Union of Soviet Socialist Republics, withdrawn in 1992: "
+            "use the codes of the countries there today)",
+        ),
+        ("XX", ""),
+    ],
+)
+def test_a_code_that_is_no_country_says_which_is_meant(
+    tmp_path: Path, code: str, hint: str
+) -> None:
+    """'UK', the code lawyers write (and the EU's documents), was only 'not an ISO 3166-1
+    country code', in a rule as in a test's reader."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD.replace("[RU]", f"[{code}]")
+        + "    tests:\n"
+        + f"      - {{name: t, reader: {{country: {code}}}, expect: {{applies: true}}}}\n",
+        encoding="utf-8",
+    )
+    message = f"'{code}' is not an ISO 3166-1 country code{hint}"
+    assert _problems(path) == [
+        f"{path}:5:21: rules[0].jurisdictions[0]: {message}",
+        f"{path}:8:37: rules[0].tests[0].reader.country: {message}",
+    ]
+
+
+@pytest.mark.parametrize(("code", "meant"), [("UK-ENG", "GB-ENG"), ("Ua-43", "UA-43")])
+def test_a_subdivision_written_otherwise_says_how_to_write_it(
+    tmp_path: Path, code: str, meant: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD.replace("[RU]", f"[{code}]"), encoding="utf-8")
+    assert _problems(path) == [
+        f"{path}:5:21: rules[0].jurisdictions[0]: '{code}' is not an ISO 3166-2 code "
+        f"(write '{meant}')"
+    ]
