@@ -127,6 +127,31 @@ def test_a_linked_folder_is_searched_once_even_in_a_loop(tmp_path: Path) -> None
             "quote or a bracket ends where it closes (put the whole value in quotes), "
             "or check the indentation",
         ),
+        (  # saved half-way through a list
+            "version: 1\nrules: [\n",
+            "3:1: YAML syntax error: the file ends inside a list ('[') or a mapping ('{') that "
+            "is not closed: was it saved half-way?",
+        ),
+        (
+            "version: 1\nrules: [{id: a},,{id: b}]\n",
+            "2:17: YAML syntax error: a value is missing here (two commas in a row, "
+            "or a comma first?)",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: & more\n",
+            "4:12: YAML syntax error: '&' starts an anchor and is followed by its name "
+            "('&name'): put text that starts with '&' in quotes",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: * important\n",
+            "4:12: YAML syntax error: '*' starts an alias and is followed by an anchor's name "
+            "('*name'): put text that starts with '*' in quotes",
+        ),
+        (  # two files joined, the second with its byte order mark
+            "version: 1\nrules: []\n\ufeffregions: {}\n",
+            "3:1: YAML syntax error: an invisible byte order mark (U+FEFF) is here "
+            "(were two files joined?): delete it",
+        ),
         (
             "version: 1\nrules: - id: a\n",
             "2:8: YAML syntax error: a list item ('- ') cannot start on the line of its key: "
