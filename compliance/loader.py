@@ -503,6 +503,48 @@ def _is_subdivision(code: str) -> bool:
     return pycountry.subdivisions.get(code=code) is not None  # type: ignore[no-untyped-call]
 
 
+# Codes ISO 3166-1 reserves, which people write for a country or a union (the EU's own
+# documents write EL for Greece and UK for the United Kingdom); geolocation never reports them.
+_RESERVED_COUNTRIES: Final = {
+    "UK": "the United Kingdom is 'GB'",
+    "EL": "Greece is 'GR'",
+    "EU": "the European Union is not a country: define a region that includes its members",
+    "EZ": "the eurozone is not a country: define a region that includes its members",
+    "UN": "the United Nations is not a country",
+}
+
+
+def _not_a_country(code: str) -> str:
+    """Why ``code`` is no country code, with the code meant when it can be told."""
+    message = f"'{code}' is not an ISO 3166-1 country code"
+    upper = code.upper()
+    if upper in _RESERVED_COUNTRIES:
+        return f"{message} ({_RESERVED_COUNTRIES[upper]})"
+    if upper != code and _COUNTRY.match(upper) and _is_country(upper):
+        return f"{message} (country codes are upper case: '{upper}')"
+    if _COUNTRY.match(upper):
+        import pycountry
+
+        former = pycountry.historic_countries.get(alpha_2=upper)
+        if former is not None:
+            withdrawn = str(getattr(former, "withdrawal_date", ""))[:4]
+            return (
+                f"{message} (a former code, of {former.name}, withdrawn in {withdrawn}: use "
+                "the codes of the countries there today)"
+            )
+    return message
+
+
+def _not_a_subdivision(code: str) -> str:
+    """Why ``code`` is no subdivision code; 'UK-ENG' is 'GB-ENG', 'ua-43' is 'UA-43'."""
+    message = f"'{code}' is not an ISO 3166-2 code"
+    country, _, rest = code.upper().partition("-")
+    meant = {"UK": "GB", "EL": "GR"}.get(country, country) + "-" + rest
+    if meant != code and _SUBDIVISION.match(meant) and _is_subdivision(meant):
+        return f"{message} (write '{meant}')"
+    return message
+
+
 class _File:
     """One file being checked: reports problems at positions inside it."""
 
@@ -1065,10 +1107,10 @@ class _Checker:
                 file.report((*loc, "ip"), f"'{ip}' is not an IP address")
         country = reader.get("country")
         if country is not None and not (_COUNTRY.match(country) and _is_country(country)):
-            file.report((*loc, "country"), f"'{country}' is not an ISO 3166-1 country code")
+            file.report((*loc, "country"), _not_a_country(country))
         for i, code in enumerate(reader.get("subdivisions", ())):
             if not (_SUBDIVISION.match(code) and _is_subdivision(code)):
-                file.report((*loc, "subdivisions", i), f"'{code}' is not an ISO 3166-2 code")
+                file.report((*loc, "subdivisions", i), _not_a_subdivision(code))
             elif country and not code.startswith(country + "-"):
                 file.report(
                     (*loc, "subdivisions", i), f"'{code}' is not a subdivision of {country}"
@@ -1081,12 +1123,16 @@ class _Checker:
                 file.report(loc, "'*' (every location) is only allowed in a rule's `jurisdictions`")
         elif _COUNTRY.match(code):
             if not _is_country(code):
-                file.report(loc, f"'{code}' is not an ISO 3166-1 country code")
+                file.report(loc, _not_a_country(code))
         elif _SUBDIVISION.match(code):
             if not _is_subdivision(code):
-                file.report(loc, f"'{code}' is not an ISO 3166-2 code")
+                file.report(loc, _not_a_subdivision(code))
         elif _REGION_NAME.match(code):
             self._region_uses.append((file, loc, code))
+        elif _COUNTRY.match(code.upper()):  # 'Ru'
+            file.report(loc, _not_a_country(code))
+        elif _SUBDIVISION.match(code.upper()):  # 'Ua-43'
+            file.report(loc, _not_a_subdivision(code))
         else:
             file.report(
                 loc,

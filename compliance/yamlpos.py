@@ -366,6 +366,12 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
     at = exc.problem_mark or exc.context_mark
     opened = exc.context_mark.line + 1 if exc.context_mark else None
     char = _text_at(text, at)[:1] if at is not None else ""
+    line = _text_at(text, _mark(at.line, 0)) if at is not None else ""
+    if at is not None and "\ufeff" in line:  # a byte order mark past the start: files joined?
+        return (
+            "an invisible byte order mark (U+FEFF) is here (were two files joined?): delete it",
+            _mark(at.line, line.index("\ufeff")),
+        )
     if "tab" in problem or ("cannot start any token" in problem and char == "\t"):
         return "a tab is used for indentation: indent with spaces only", at
     if "expected ',' or ']'" in problem:
@@ -424,6 +430,26 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
             "ends where it closes (put the whole value in quotes), or check the indentation",
             at,
         )
+    if "expected node content" in problem:
+        if at is not None and not _text_after(text, at).strip():
+            return (
+                "the file ends inside a list ('[') or a mapping ('{') that is not closed: "
+                "was it saved half-way?",
+                at,
+            )
+        return "a value is missing here (two commas in a row, or a comma first?)", at
+    if "alphabetic or numeric character" in problem and "anchor" in context:
+        return (
+            "'&' starts an anchor and is followed by its name ('&name'): put text that "
+            "starts with '&' in quotes",
+            exc.context_mark or at,
+        )
+    if "alphabetic or numeric character" in problem and "alias" in context:
+        return (
+            "'*' starts an alias and is followed by an anchor's name ('*name'): put text that "
+            "starts with '*' in quotes",
+            exc.context_mark or at,
+        )
     if "block sequence entries are not allowed" in problem:
         return (
             "a list item ('- ') cannot start on the line of its key: "
@@ -440,6 +466,17 @@ _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # YAML's, as its marks 
 def _text_at(text: str, mark: Any) -> str:
     """The rest of the line from ``mark`` (1-based positions from 0-based marks)."""
     lines = _LINE_BREAK.split(text, mark.line + 1)
+    return lines[mark.line][mark.column :] if mark.line < len(lines) else ""
+
+
+def _mark(line: int, column: int) -> Any:
+    """A place (0-based, as PyYAML's marks) to report a problem at."""
+    return yaml.Mark("<text>", 0, line, column, None, 0)
+
+
+def _text_after(text: str, mark: Any) -> str:
+    """Everything from ``mark`` to the end of the text."""
+    lines = _LINE_BREAK.split(text, mark.line)
     return lines[mark.line][mark.column :] if mark.line < len(lines) else ""
 
 

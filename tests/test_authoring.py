@@ -127,6 +127,31 @@ def test_a_linked_folder_is_searched_once_even_in_a_loop(tmp_path: Path) -> None
             "quote or a bracket ends where it closes (put the whole value in quotes), "
             "or check the indentation",
         ),
+        (  # saved half-way through a list
+            "version: 1\nrules: [\n",
+            "3:1: YAML syntax error: the file ends inside a list ('[') or a mapping ('{') that "
+            "is not closed: was it saved half-way?",
+        ),
+        (
+            "version: 1\nrules: [{id: a},,{id: b}]\n",
+            "2:17: YAML syntax error: a value is missing here (two commas in a row, "
+            "or a comma first?)",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: & more\n",
+            "4:12: YAML syntax error: '&' starts an anchor and is followed by its name "
+            "('&name'): put text that starts with '&' in quotes",
+        ),
+        (
+            "version: 1\nrules:\n  - id: a\n    title: * important\n",
+            "4:12: YAML syntax error: '*' starts an alias and is followed by an anchor's name "
+            "('*name'): put text that starts with '*' in quotes",
+        ),
+        (  # two files joined, the second with its byte order mark
+            "version: 1\nrules: []\n\ufeffregions: {}\n",
+            "3:1: YAML syntax error: an invisible byte order mark (U+FEFF) is here "
+            "(were two files joined?): delete it",
+        ),
         (
             "version: 1\nrules: - id: a\n",
             "2:8: YAML syntax error: a list item ('- ') cannot start on the line of its key: "
@@ -357,4 +382,53 @@ def test_a_test_page_language_must_be_a_locale_as_check_page_language_must(
     assert _problems(path) == [
         f"{path}:10:34: rules[0].tests[0].request.page_language: unknown locale 'english' "
         "(use a code such as 'en', 'ru', 'pt-BR')"
+    ]
+
+
+# -- country codes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("UK", " (the United Kingdom is 'GB')"),
+        ("EL", " (Greece is 'GR')"),
+        ("EU", " (the European Union is not a country: define a region that includes its members)"),
+        ("Ru", " (country codes are upper case: 'RU')"),
+        (
+            "SU",
+            " (a former code, of USSR, Union of Soviet Socialist Republics, withdrawn in 1992: "
+            "use the codes of the countries there today)",
+        ),
+        ("XX", ""),
+    ],
+)
+def test_a_code_that_is_no_country_says_which_is_meant(
+    tmp_path: Path, code: str, hint: str
+) -> None:
+    """'UK', the code lawyers write (and the EU's documents), was only 'not an ISO 3166-1
+    country code', in a rule as in a test's reader."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD.replace("[RU]", f"[{code}]")
+        + "    tests:\n"
+        + f"      - {{name: t, reader: {{country: {code}}}, expect: {{applies: true}}}}\n",
+        encoding="utf-8",
+    )
+    message = f"'{code}' is not an ISO 3166-1 country code{hint}"
+    assert _problems(path) == [
+        f"{path}:5:21: rules[0].jurisdictions[0]: {message}",
+        f"{path}:8:37: rules[0].tests[0].reader.country: {message}",
+    ]
+
+
+@pytest.mark.parametrize(("code", "meant"), [("UK-ENG", "GB-ENG"), ("Ua-43", "UA-43")])
+def test_a_subdivision_written_otherwise_says_how_to_write_it(
+    tmp_path: Path, code: str, meant: str
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD.replace("[RU]", f"[{code}]"), encoding="utf-8")
+    assert _problems(path) == [
+        f"{path}:5:21: rules[0].jurisdictions[0]: '{code}' is not an ISO 3166-2 code "
+        f"(write '{meant}')"
     ]
