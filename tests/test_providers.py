@@ -16,6 +16,7 @@ from compliance.geo import (
     register_provider,
     registered_providers,
 )
+from compliance.geo import location as location_module
 from compliance.geo import providers as providers_module
 from compliance.geo.providers import parse_cldr, parse_edgescape, parse_pair, parse_plain
 
@@ -23,10 +24,10 @@ from compliance.geo.providers import parse_cldr, parse_edgescape, parse_pair, pa
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> Iterator[None]:
     """Each test sees its own "logged once" memory, and the registry as it found it."""
-    providers_module._warned.clear()
+    location_module._warned.clear()
     before = dict(registered_providers())
     yield
-    providers_module._warned.clear()
+    location_module._warned.clear()
     with providers_module._registry_lock:
         providers_module._registry.clear()
         providers_module._registry.update(before)
@@ -227,7 +228,7 @@ def test_a_malformed_country_is_logged_once_per_value_and_placeholders_are_not(
 
 def test_the_memory_of_logged_values_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     geo = HeaderGeolocator("generic", "x-geo")
-    warned = providers_module._warned
+    warned = location_module._warned
     with caplog.at_level(logging.ERROR, logger="compliance.geo"):
         for n in range(3_000):
             geo.locate(None, {"x-geo": f"RU,{n:X}" + "Q" * 900}, trusted=True)
