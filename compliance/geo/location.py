@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from types import TracebackType
@@ -185,16 +186,38 @@ def iso_country(value: str) -> tuple[str | None, bool]:
 # Values already warned about, so that a bad value is logged once and the memory of them stays
 # bounded.
 _warned: BoundedCache[tuple[str, str, str], bool] = BoundedCache(1024, 256 * 1024)
+# Values are endless, so new ones are logged at most _WARN_BUDGET per _WARN_INTERVAL seconds
+# for each source and kind of value; the others are counted and the count given with the next
+# line: (window start, logged in it, held back since the last line).
+_WARN_INTERVAL: Final = 60.0
+_WARN_BUDGET: Final = 20
+_warn_windows: dict[tuple[str, str], tuple[float, int, int]] = {}
+_warn_lock = threading.Lock()
+_monotonic = time.monotonic
 
 
 def _warn_once(source: str, what: str, value: str, detail: str) -> None:
     """Log at WARNING, once per ``source``, ``what`` and ``value`` (its first 32 characters),
-    that ``source`` gave a ``value`` read as unknown."""
+    that ``source`` gave a ``value`` read as unknown; at most :data:`_WARN_BUDGET` new values
+    a minute for each ``source`` and ``what``."""
     shown = value if len(value) <= 32 else value[:32] + "..."
     key = (source, what, shown)
-    if _warned.get(key) is None:
-        _warned.set(key, True)
-        log.warning("%s: %s %r %s; treated as unknown", source, what, shown, detail)
+    if _warned.get(key) is not None:
+        return
+    _warned.set(key, True)
+    now = _monotonic()
+    with _warn_lock:
+        start, logged, held = _warn_windows.get((source, what), (now - _WARN_INTERVAL, 0, 0))
+        if now - start >= _WARN_INTERVAL:
+            start, logged = now, 0
+        if logged >= _WARN_BUDGET:
+            _warn_windows[(source, what)] = (start, logged, held + 1)
+            return
+        if len(_warn_windows) >= 1024:  # sources and kinds come from the configuration
+            _warn_windows.clear()
+        _warn_windows[(source, what)] = (start, logged + 1, 0)
+    more = f" ({held} more such values were not logged)" if held else ""
+    log.warning("%s: %s %r %s; treated as unknown%s", source, what, shown, detail, more)
 
 
 @runtime_checkable
