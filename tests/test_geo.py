@@ -539,6 +539,32 @@ def test_wrong_type_replacement_is_refused(city_db: Path, caplog: pytest.LogCapt
         assert "GeoLite2-ASN" in caplog.text
 
 
+def test_a_replacement_that_knows_no_subdivisions_is_a_warning(
+    city_db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A City database replaced by a Country one (EditionIDs changed, the wrong file
+    renamed into place) is swapped in, as it should be, but every subdivision is unknown
+    from then on: rules on Crimea with ``unknown_subdivision: skip`` stop applying. That was
+    an INFO line like any reload; it is a WARNING saying so."""
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)
+        countries = {
+            net: {"country": rec["country"]} for net, rec in NETWORKS.items() if "country" in rec
+        }
+        fresh = build_mmdb(city_db.with_suffix(".new"), countries, database_type="GeoIP2-Country")
+        os.replace(fresh, city_db)
+        with caplog.at_level(logging.INFO, logger="compliance.geo"):
+            assert geo.reload() is True
+            assert geo.locate("198.51.99.7").subdivisions == ()
+            _replace(city_db, NETWORKS)  # a City database again: an ordinary reload
+            assert geo.reload() is True
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{city_db}: now a GeoIP2-Country database, was GeoIP2-City: subdivisions are no "
+        "longer known"
+    ]
+
+
 # --- embedded ---------------------------------------------------------------------------------
 
 

@@ -86,6 +86,11 @@ def _kind(database_type: str) -> str | None:
     return None
 
 
+def _subdivisions(db: _Database) -> bool:
+    """Whether a location database's type holds subdivisions (City and Enterprise do)."""
+    return "City" in db.database_type or "Enterprise" in db.database_type
+
+
 class _Changing(Exception):
     """The file changed while it was being copied: try again at the next check."""
 
@@ -613,6 +618,14 @@ class MaxMindGeolocator(_Closing):
             for db in (main, anonymous):
                 if db is not None:
                     log.info("reloaded %s (%s)", db.path, db.database_type)
+            if main is not None and _subdivisions(state.main) and not _subdivisions(main):
+                # Served, as asked; but subdivision rules stop matching: say so.
+                log.warning(
+                    "%s: now a %s database, was %s: subdivisions are no longer known",
+                    main.path,
+                    main.database_type,
+                    state.main.database_type,
+                )
             return True
 
     def reload_counts(self) -> dict[str, int]:
