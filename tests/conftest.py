@@ -39,10 +39,13 @@ def html_corpus() -> Path:
 
 @pytest.fixture(autouse=True)
 def _fresh_fault_log() -> None:
-    """Each test sees library faults logged afresh (they are de-duplicated over time)."""
+    """Each test sees library faults and bad geolocation values logged afresh (they are
+    de-duplicated, and bounded, over time)."""
     from compliance import core
+    from compliance.geo import location
 
     core._seen.clear()
+    location._warn_windows.clear()
 
 
 CHROMIUM = os.environ.get("COMPLIANCE_CHROMIUM", "/usr/bin/chromium")

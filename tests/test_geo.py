@@ -307,10 +307,11 @@ def test_a_subdivision_code_iso_does_not_assign_is_an_unknown_subdivision(
     out. Left out instead (logged once), the subdivision is unknown, as with CDN headers."""
     from compliance.cache import BoundedCache
     from compliance.engine import Engine
-    from compliance.geo import maxmind
+    from compliance.geo import location as location_module
     from compliance.loader import load_rules
 
-    monkeypatch.setattr(maxmind, "_warned", BoundedCache(1024, 256 * 1024))  # not yet warned
+    # Not yet warned about.
+    monkeypatch.setattr(location_module, "_warned", BoundedCache(1024, 256 * 1024))
 
     (tmp_path / "rules.yaml").write_text(
         "version: 1\nrules:\n  - id: jilin\n    title: x\n    jurisdictions: [CN-JL]\n"
@@ -328,6 +329,64 @@ def test_a_subdivision_code_iso_does_not_assign_is_an_unknown_subdivision(
     warned = [r.getMessage() for r in caplog.records if "CN-22" in r.getMessage()]
     assert warned == [
         "maxmind:GeoIP2-City: subdivision 'CN-22' is not an ISO 3166-2 code; treated as unknown"
+    ]
+
+
+def test_a_country_code_iso_does_not_assign_is_an_unknown_country(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database's country code was taken as it was: a reader in a network that a
+    MaxMind-format database from another source (converted, hand-made) marks ``ZZ`` or
+    ``A1`` for "unknown", or with an odd code, counted as placed, so ``unknown_location:
+    apply`` left them out and their notice was lost; one written ``ua`` was in no rule of
+    Ukraine. Codes are now read as CDN headers are: case-folded, placeholders unknown, and
+    anything else ISO does not assign unknown and logged once."""
+    from compliance.cache import BoundedCache
+    from compliance.engine import Engine
+    from compliance.geo import location as location_module
+    from compliance.loader import load_rules
+
+    monkeypatch.setattr(location_module, "_warned", BoundedCache(1024, 256 * 1024))
+    odd = {
+        "ZZ": None,
+        "A1": None,
+        "EU": None,
+        "": None,
+        "--": None,
+        "QQ": None,
+        "Ukraine": None,
+        "ua": "UA",
+        "xk": "XK",
+    }
+    networks = {
+        f"77.88.{n}.0/24": _record(code, *(["43"] if code == "ua" else []))
+        for n, code in enumerate(odd)
+    }
+    path = build_mmdb(tmp_path / "Odd.mmdb", networks, database_type="DBIP-City-Lite")
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: unplaced\n    title: x\n    jurisdictions: [UA]\n"
+        "    unknown_location: apply\n    headers: {X-A: b}\n",
+        encoding="utf-8",
+    )
+    with (
+        MaxMindGeolocator(path) as geo,
+        caplog.at_level(logging.WARNING, logger="compliance.geo"),
+    ):
+        engine = Engine(load_rules([tmp_path]), geo)
+        for _ in range(2):
+            for n, (code, country) in enumerate(odd.items()):
+                location = geo.locate(f"77.88.{n}.{7 + _}")
+                assert location.country == country, code
+                if country is None:
+                    assert location is UNKNOWN
+                    assert engine.decide(location=location).applied == ("unplaced",), code
+        assert geo.locate("77.88.7.1").subdivisions == ("UA-43",)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "maxmind:DBIP-City-Lite: country 'QQ' is not an ISO 3166-1 country code; "
+        "treated as unknown",
+        "maxmind:DBIP-City-Lite: country 'Ukraine' is not an ISO 3166-1 country code; "
+        "treated as unknown",
     ]
 
 
@@ -478,6 +537,32 @@ def test_wrong_type_replacement_is_refused(city_db: Path, caplog: pytest.LogCapt
             assert geo.reload() is False
         assert geo.locate("198.51.99.7").country == "UA"
         assert "GeoLite2-ASN" in caplog.text
+
+
+def test_a_replacement_that_knows_no_subdivisions_is_a_warning(
+    city_db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A City database replaced by a Country one (EditionIDs changed, the wrong file
+    renamed into place) is swapped in, as it should be, but every subdivision is unknown
+    from then on: rules on Crimea with ``unknown_subdivision: skip`` stop applying. That was
+    an INFO line like any reload; it is a WARNING saying so."""
+    with MaxMindGeolocator(city_db, check_interval=0) as geo:
+        assert geo.locate("198.51.99.7").subdivisions == ("UA-43",)
+        countries = {
+            net: {"country": rec["country"]} for net, rec in NETWORKS.items() if "country" in rec
+        }
+        fresh = build_mmdb(city_db.with_suffix(".new"), countries, database_type="GeoIP2-Country")
+        os.replace(fresh, city_db)
+        with caplog.at_level(logging.INFO, logger="compliance.geo"):
+            assert geo.reload() is True
+            assert geo.locate("198.51.99.7").subdivisions == ()
+            _replace(city_db, NETWORKS)  # a City database again: an ordinary reload
+            assert geo.reload() is True
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"{city_db}: now a GeoIP2-Country database, was GeoIP2-City: subdivisions are no "
+        "longer known"
+    ]
 
 
 # --- embedded ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from compliance.geo import (
     register_provider,
     registered_providers,
 )
+from compliance.geo import location as location_module
 from compliance.geo import providers as providers_module
 from compliance.geo.providers import parse_cldr, parse_edgescape, parse_pair, parse_plain
 
@@ -23,10 +24,10 @@ from compliance.geo.providers import parse_cldr, parse_edgescape, parse_pair, pa
 @pytest.fixture(autouse=True)
 def fresh_warnings() -> Iterator[None]:
     """Each test sees its own "logged once" memory, and the registry as it found it."""
-    providers_module._warned.clear()
+    location_module._warned.clear()
     before = dict(registered_providers())
     yield
-    providers_module._warned.clear()
+    location_module._warned.clear()
     with providers_module._registry_lock:
         providers_module._registry.clear()
         providers_module._registry.update(before)
@@ -227,12 +228,40 @@ def test_a_malformed_country_is_logged_once_per_value_and_placeholders_are_not(
 
 def test_the_memory_of_logged_values_is_bounded(caplog: pytest.LogCaptureFixture) -> None:
     geo = HeaderGeolocator("generic", "x-geo")
-    warned = providers_module._warned
+    warned = location_module._warned
     with caplog.at_level(logging.ERROR, logger="compliance.geo"):
         for n in range(3_000):
             geo.locate(None, {"x-geo": f"RU,{n:X}" + "Q" * 900}, trusted=True)
     assert len(warned) <= warned.max_entries
     assert warned.nbytes <= warned.max_bytes
+
+
+def test_a_stream_of_distinct_bad_values_is_logged_within_a_bound(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each bad value is logged once, but values are endless: whoever can get a header
+    believed (a reader reaching a trusted hop directly, any peer with ``proxy_hops``, a CDN
+    that leaves a reader's own region header in place when it has none) made one WARNING
+    per request with a new value. A few new values a minute are logged per header and kind;
+    the rest are counted in the next line."""
+    now = [1000.0]
+    monkeypatch.setattr(location_module, "_monotonic", lambda: now[0])
+    geo = HeaderGeolocator("cloudflare")
+    with caplog.at_level(logging.WARNING, logger="compliance.geo"):
+        for n in range(1_000):
+            headers = {"cf-ipcountry": "UA", "cf-region-code": f"Z{n}"}
+            assert geo.locate(None, headers, trusted=True).subdivisions == ()
+            geo.locate(None, {"cf-ipcountry": f"Q{n}Q"}, trusted=True)
+        logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        budget = location_module._WARN_BUDGET
+        assert sum(": region '" in m for m in logged) == budget
+        assert sum(": country '" in m for m in logged) == budget
+        now[0] += location_module._WARN_INTERVAL
+        caplog.clear()
+        geo.locate(None, {"cf-ipcountry": "UA", "cf-region-code": "Y1"}, trusted=True)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "'Y1'" in line
+    assert f"{1_000 - budget} more such values were not logged" in line
 
 
 def test_a_failing_parse_function_is_unknown_and_logged(caplog: pytest.LogCaptureFixture) -> None:

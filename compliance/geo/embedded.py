@@ -10,7 +10,7 @@ import iptocc
 from compliance.cache import ENTRY_OVERHEAD, BoundedCache
 
 from .addresses import public_address
-from .location import _EU, UNKNOWN, Location, _Closing, country_code
+from .location import _EU, UNKNOWN, Location, _Closing, iso_country
 
 __all__ = ["EmbeddedGeolocator"]
 
@@ -55,7 +55,7 @@ class EmbeddedGeolocator(_Closing):
         if address is None:
             return UNKNOWN
         found = iptocc.country_code(address[0])
-        code = country_code(found) if isinstance(found, str) else None
+        code = iso_country(found)[0] if isinstance(found, str) else None
         if code is None:
             return UNKNOWN
         # One shared Location per country: there are few, and they are immutable.

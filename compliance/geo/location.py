@@ -6,12 +6,15 @@ codes (``"UA-43"``, built from MaxMind's and the CDNs' bare ``"43"``).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from types import TracebackType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
+from compliance.cache import BoundedCache
 from compliance.errors import ConfigurationError
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "country_code",
     "is_iso_country",
     "is_iso_subdivision",
+    "iso_country",
 ]
 
 # EU member states (ISO 3166-1), for sources that do not carry MaxMind's flag themselves.
@@ -34,6 +38,11 @@ _EU: Final = frozenset(_EU_MEMBERS.split())
 _NOT_COUNTRIES: Final = frozenset({"XX", "ZZ", "T1", "A1", "A2", "O1", "EU", "AP"})
 # In use by CDNs and MaxMind although not (yet) assigned by ISO 3166-1: Kosovo.
 _EXTRA_COUNTRIES: Final = frozenset({"XK"})
+# Values a CDN or a database uses for "no country" or "no region", upper case: not worth a
+# warning.
+_PLACEHOLDERS: Final = frozenset({"", "**", "-", "--", "?", "UNKNOWN", "N/A", "NO REGION"})
+
+log = logging.getLogger("compliance.geo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +164,60 @@ def country_code(value: str) -> str | None:
     if len(code) != 2 or not code.isascii() or not code.isalpha() or code in _NOT_COUNTRIES:
         return None
     return code
+
+
+def iso_country(value: str) -> tuple[str | None, bool]:
+    """The assigned ISO 3166-1 code ``value`` holds (any case, blanks around it), or None;
+    and whether ``value`` is worth a warning: neither such a code nor a placeholder for
+    "unknown" (:func:`country_code`'s, ``**``, empty, ...).
+
+    >>> iso_country(" ua "), iso_country("XX"), iso_country("**"), iso_country("QQ")
+    (('UA', False), (None, False), (None, False), (None, True))
+    >>> iso_country("UKR")
+    (None, True)
+    """
+    code = country_code(value)
+    if code is not None and is_iso_country(code):
+        return code, False
+    shown = value.strip().upper()
+    return None, shown not in _PLACEHOLDERS and shown not in _NOT_COUNTRIES
+
+
+# Values already warned about, so that a bad value is logged once and the memory of them stays
+# bounded.
+_warned: BoundedCache[tuple[str, str, str], bool] = BoundedCache(1024, 256 * 1024)
+# Values are endless, so new ones are logged at most _WARN_BUDGET per _WARN_INTERVAL seconds
+# for each source and kind of value; the others are counted and the count given with the next
+# line: (window start, logged in it, held back since the last line).
+_WARN_INTERVAL: Final = 60.0
+_WARN_BUDGET: Final = 20
+_warn_windows: dict[tuple[str, str], tuple[float, int, int]] = {}
+_warn_lock = threading.Lock()
+_monotonic = time.monotonic
+
+
+def _warn_once(source: str, what: str, value: str, detail: str) -> None:
+    """Log at WARNING, once per ``source``, ``what`` and ``value`` (its first 32 characters),
+    that ``source`` gave a ``value`` read as unknown; at most :data:`_WARN_BUDGET` new values
+    a minute for each ``source`` and ``what``."""
+    shown = value if len(value) <= 32 else value[:32] + "..."
+    key = (source, what, shown)
+    if _warned.get(key) is not None:
+        return
+    _warned.set(key, True)
+    now = _monotonic()
+    with _warn_lock:
+        start, logged, held = _warn_windows.get((source, what), (now - _WARN_INTERVAL, 0, 0))
+        if now - start >= _WARN_INTERVAL:
+            start, logged = now, 0
+        if logged >= _WARN_BUDGET:
+            _warn_windows[(source, what)] = (start, logged, held + 1)
+            return
+        if len(_warn_windows) >= 1024:  # sources and kinds come from the configuration
+            _warn_windows.clear()
+        _warn_windows[(source, what)] = (start, logged + 1, 0)
+    more = f" ({held} more such values were not logged)" if held else ""
+    log.warning("%s: %s %r %s; treated as unknown%s", source, what, shown, detail, more)
 
 
 @runtime_checkable

@@ -36,7 +36,16 @@ from compliance.errors import ConfigurationError, GeoDatabaseError
 from compliance.watch import FileWatcher, Signature
 
 from .addresses import _AF_INET, _AF_INET6, _V4_FIRST, _V4_LAST, _ntop, _pton, public_address
-from .location import UNKNOWN, Anonymity, Location, _Closing, _located, is_iso_subdivision
+from .location import (
+    UNKNOWN,
+    Anonymity,
+    Location,
+    _Closing,
+    _located,
+    _warn_once,
+    is_iso_subdivision,
+    iso_country,
+)
 
 if TYPE_CHECKING:
     import geoip2.database
@@ -75,6 +84,11 @@ def _kind(database_type: str) -> str | None:
     if any(word in database_type for word in ("Country", "City", "Enterprise")):
         return "location"
     return None
+
+
+def _subdivisions(db: _Database) -> bool:
+    """Whether a location database's type holds subdivisions (City and Enterprise do)."""
+    return "City" in db.database_type or "Enterprise" in db.database_type
 
 
 class _Changing(Exception):
@@ -356,6 +370,15 @@ class _State:
         country: Any = record.get("country") if isinstance(record, dict) else None
         code = country.get("iso_code") if isinstance(country, dict) else None
         if isinstance(code, str):
+            # Checked as a CDN's is: a database in MaxMind's format from another source (or
+            # converted) may write "ZZ" or "A1" for "unknown", or a code in lower case.
+            raw = code
+            code, odd = iso_country(raw)
+            if odd:
+                _warn_once(self.source, "country", raw, "is not an ISO 3166-1 country code")
+        else:
+            code = None
+        if code is not None:
             subs = record.get("subdivisions")
             codes = [
                 sub["iso_code"]
@@ -363,8 +386,6 @@ class _State:
                 if isinstance(sub, dict) and isinstance(sub.get("iso_code"), str)
             ]
             eu = country.get("is_in_european_union") is True
-        else:
-            code = None
         if code is None:
             location = UNKNOWN
         else:
@@ -597,6 +618,14 @@ class MaxMindGeolocator(_Closing):
             for db in (main, anonymous):
                 if db is not None:
                     log.info("reloaded %s (%s)", db.path, db.database_type)
+            if main is not None and _subdivisions(state.main) and not _subdivisions(main):
+                # Served, as asked; but subdivision rules stop matching: say so.
+                log.warning(
+                    "%s: now a %s database, was %s: subdivisions are no longer known",
+                    main.path,
+                    main.database_type,
+                    state.main.database_type,
+                )
             return True
 
     def reload_counts(self) -> dict[str, int]:
@@ -647,9 +676,6 @@ class MaxMindGeolocator(_Closing):
         return f"MaxMindGeolocator({self.path!r})"
 
 
-_warned: BoundedCache[tuple[str, str], bool] = BoundedCache(1024, 256 * 1024)
-
-
 def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str, ...]:
     """A record's subdivisions as full ISO 3166-2 codes. One that ISO does not assign (a
     database behind a change of codes: China's numeric ``22`` for Jilin, ``CN-JL`` since
@@ -660,13 +686,8 @@ def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str,
     kept = tuple([name for name in full if is_iso_subdivision(name)])
     if len(kept) < len(full):
         for name in full:
-            if name not in kept and _warned.get((source, name[:40])) is None:
-                _warned.set((source, name[:40]), True)
-                log.warning(
-                    "%s: subdivision %r is not an ISO 3166-2 code; treated as unknown",
-                    source,
-                    name[:40],
-                )
+            if name not in kept:
+                _warn_once(source, "subdivision", name[:40], "is not an ISO 3166-2 code")
     return kept
 
 

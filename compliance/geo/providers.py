@@ -20,7 +20,6 @@ not make an ISO 3166-2 code with the country (``RU`` + ``CR`` is not ``RU-CR``),
 from __future__ import annotations
 
 import dataclasses
-import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -33,13 +32,13 @@ from compliance.errors import ConfigurationError
 
 from .location import (
     _EU,
-    _NOT_COUNTRIES,
+    _PLACEHOLDERS,
     UNKNOWN,
     Location,
     _Closing,
-    country_code,
-    is_iso_country,
+    _warn_once,
     is_iso_subdivision,
+    iso_country,
 )
 
 __all__ = [
@@ -54,8 +53,6 @@ __all__ = [
     "registered_providers",
 ]
 
-log = logging.getLogger("compliance.geo")
-
 Parse = Callable[[str, str | None], tuple[str | None, str | None]]
 """``parse(country_value, region_value)`` -> ``(country, region)``, both text or None.
 
@@ -66,8 +63,6 @@ may be bare (``"43"``) or full (``"UA-43"``); it is checked against ISO 3166-2 a
 
 # Header values are short; a longer one is not parsed at all.
 MAX_HEADER_CHARS: Final = 1024
-# Values a CDN uses for "no country" or "no region": not worth a warning.
-_NO_VALUE: Final = frozenset({"", "NO REGION", "**", "-", "--", "?", "UNKNOWN", "N/A"})
 _TOKEN: Final = re.compile(r"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 
 
@@ -237,23 +232,12 @@ def get_provider(name: str) -> Provider:
 
 # --- checking values --------------------------------------------------------------------------
 
-# Values already warned about, so a bad value is logged once and the set stays bounded.
-_warned: BoundedCache[tuple[str, str, str], bool] = BoundedCache(1024, 256 * 1024)
-
-
-def _warn_once(source: str, what: str, value: str, detail: str) -> None:
-    shown = value if len(value) <= 32 else value[:32] + "..."
-    key = (source, what, shown)
-    if _warned.get(key) is None:
-        _warned.set(key, True)
-        log.warning("%s: %s %r %s; treated as unknown", source, what, shown, detail)
-
 
 def _subdivision(source: str, code: str, region: str | None) -> str | None:
     if region is None:
         return None
     part = region.strip().upper()
-    if part in _NO_VALUE:
+    if part in _PLACEHOLDERS:
         return None
     full = part if part.startswith(f"{code}-") else f"{code}-{part}"
     if is_iso_subdivision(full):
@@ -365,15 +349,12 @@ class HeaderGeolocator(_Closing):
             return UNKNOWN
         if not isinstance(country, str):
             return UNKNOWN
-        code = country_code(country)
+        code, odd = iso_country(country)
         if code is None:
             # A placeholder is the CDN saying "unknown"; anything else is a header that does
             # not hold what the provider says it does (the operator must hear of it).
-            if (shown := country.strip().upper()) not in _NO_VALUE and shown not in _NOT_COUNTRIES:
+            if odd:
                 _warn_once(self._source, "country", country, "is not an ISO 3166-1 country code")
-            return UNKNOWN
-        if not is_iso_country(code):
-            _warn_once(self._source, "country", code, "is not an ISO 3166-1 country code")
             return UNKNOWN
         full = _subdivision(self._source, code, region if isinstance(region, str) else None)
         return Location(
