@@ -1021,6 +1021,9 @@ class Exchange:
     _app_etag: str | None = None
     _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
     _unedited_reported = False
+    _told: frozenset[str] = frozenset()
+    """Rules whose notices were told lost for this request, whatever its responses (a WSGI
+    ``start_response`` with ``exc_info`` starts another): each is told once."""
     _head: Headers | None = None
     """A HEAD's headers should the application send it without a body."""
 
@@ -1930,11 +1933,15 @@ class Exchange:
         WARNING (rate-limited by cause) naming the request (bounded, escaped), the cause and
         the rules whose notices are not in the page, each of those counted under ``cause``.
         With none lost, a page the fail mode ended (``ended``: cut with the notices still due
-        put in, or refused with none due) is counted as cut."""
+        put in, or refused with none due) is counted as cut. A notice is told lost once per
+        request, however many responses or causes lose it."""
         where = f"{_loggable(self.method, 16)} {_loggable(self.path, 256)}: {detail}"
-        if lost:
-            log_undelivered(cause, where, metrics=self.metrics, count=len(lost), rules=lost)
-        elif ended:
+        told = self._told
+        fresh = [rule_id for rule_id in lost if rule_id not in told] if told else lost
+        if fresh:
+            self._told = told.union(fresh)
+            log_undelivered(cause, where, metrics=self.metrics, count=len(fresh), rules=fresh)
+        elif not lost and ended:
             self.metrics.cut(cause)
             log_undelivered(cause, f"{where} (no notice lost)")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,37 @@ def test_the_prometheus_exposition_shows_the_same_loss(
     registry.register(ComplianceCollector(lambda: metrics))
     value = registry.get_sample_value("compliance_notices_not_delivered_total", {"cause": "fault"})
     assert value == metrics["notices_not_delivered"]["fault"] > 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [[HTML, ("Content-Range", "bytes 0-10/100")], [HTML, ("Content-Encoding", "compress")]],
+    ids=["range", "content-coding"],
+)
+def test_a_wsgi_restart_counts_the_lost_notices_once(
+    make_engine: Callable[..., Engine], caplog: pytest.LogCaptureFixture, headers: Headers
+) -> None:
+    # The first response fails open (its loss told when it starts); before any of its body,
+    # the application starts another with exc_info (PEP 3333), which goes out as the
+    # application's own iterable, unedited: one request, its two notices lost once.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", list(headers))
+
+        def body() -> Iterator[bytes]:
+            try:
+                raise ValueError("the application changed its mind")
+            except ValueError:
+                start_response("200 OK", [HTML], sys.exc_info())
+            yield PAGE
+
+        return body()
+
+    middleware = WsgiMiddleware(app, make_engine(RULES, {RU: "RU"}))
+    with caplog.at_level(logging.WARNING, "compliance"):
+        response = testing.call_wsgi(middleware, testing.wsgi_environ("/story", peer=RU))
+    assert response.status == 200
+    assert sum(middleware.metrics()["notices_not_delivered"].values()) == 2
+    assert len(warnings(caplog)) == 1
 
 
 # -- a notice left out on purpose is not a loss -----------------------------------------------
