@@ -276,6 +276,21 @@ def test_a_wsgi_restart_counts_the_lost_notices_once(
     assert len(warnings(caplog)) == 1
 
 
+def test_a_decision_that_faults_is_counted_as_a_fault_as_the_guide_says(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # docs/operations.md: the notices a failed decision would have called for cannot be
+    # known; the fault is in compliance_faults_total{cause="decision"}.
+    def broken(self: core.Exchange, tags: object) -> Any:
+        raise RuntimeError("decision exploded")
+
+    monkeypatch.setattr(core.Exchange, "_decide", broken)
+    response, metrics = call([HTML], [PAGE])
+    assert response.body == PAGE
+    assert metrics["faults"] == {"decision": 1}
+    assert metrics["notices_not_delivered"] == {}
+
+
 # -- a notice left out on purpose is not a loss -----------------------------------------------
 
 
