@@ -800,6 +800,10 @@ class BodyEditor:
                 out = (self._injector.feed(data) if data else b"") + self._injector.finish()
             else:
                 out = self._injector.feed(data)
+            if self._injector.fault is not None:
+                # A bug in the injector, which passed the rest on unedited: a fault like any
+                # other (its output is not used: the core's fail mode, or the recovery below).
+                raise self._injector.fault
         except WithholdUncertain:
             raise
         except Exception as exc:

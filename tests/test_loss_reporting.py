@@ -197,6 +197,60 @@ def test_a_fault_that_loses_notices_is_counted_and_warned_as_a_fault(
     assert errors[0].exc_info is not None
 
 
+def _fail_scanner(monkeypatch: pytest.MonkeyPatch, at_call: int) -> None:
+    """A bug in the injector's own scanning (not in rendering a notice): the injector passes
+    the rest of the page through and says so."""
+    calls = {"n": 0}
+    scan = Injector._scan
+
+    def failing(self: Injector, *args: Any) -> int:
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise RuntimeError("scanner bug")
+        return scan(self, *args)
+
+    monkeypatch.setattr(Injector, "_scan", failing)
+
+
+@pytest.mark.parametrize(
+    ("mode", "at_call", "status"),
+    [("open", 1, 200), ("open", 3, 200), ("closed", 1, 503)],
+    ids=["open-before-the-headers", "open-after-the-headers", "closed-before-the-headers"],
+)
+def test_an_internal_error_in_the_injector_is_a_logged_counted_fault(
+    call: Call,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    at_call: int,
+    status: int,
+) -> None:
+    # Not "not inserted", as if the page had no place for the notices: a library fault, with
+    # its traceback, in the faults counter, and the fail mode as for any other fault.
+    _fail_scanner(monkeypatch, at_call)
+    with caplog.at_level(logging.WARNING, "compliance"):
+        response, metrics = call([HTML], STREAM, fail_mode=mode)
+    assert response.status == status
+    if status == 200:
+        assert response.body == b"".join(STREAM)
+    assert metrics["faults"] == {"editing": 1}
+    assert metrics["notices_not_delivered"] == {"fault": 2}
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.exc_info is not None
+    assert "scanner bug" in str(error.exc_info[1])
+    [line] = warnings(caplog)
+    assert "(fault)" in line.getMessage()
+
+
+def test_failing_closed_an_internal_error_after_the_headers_ends_the_response(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fail_scanner(monkeypatch, 3)
+    response, metrics = call([HTML], STREAM, fail_mode="closed")
+    assert b"paragraph 5" not in response.body
+    assert metrics["faults"] == {"editing": 1}
+
+
 def test_failing_closed_a_fault_after_the_headers_ends_the_response(
     call: Call, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
