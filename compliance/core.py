@@ -308,18 +308,42 @@ def log_fault(where: str, *, metrics: Metrics | None = None) -> None:
     logger.exception(message)
 
 
+_LOG_TEXT: Final = 512
+"""Characters of a detail (a request's path, an application's header) kept in a log line."""
+
+
+def _loggable(text: str, limit: int = _LOG_TEXT) -> str:
+    """``text`` (which a request or an application wrote) fit for one log line: at most
+    ``limit`` characters kept, control characters escaped, so that it can neither forge a
+    line nor flood the log."""
+    kept = text[:limit]
+    if not kept.isprintable():
+        kept = kept.encode("unicode_escape").decode("ascii")[: 4 * limit]
+    return kept if len(text) <= limit else f"{kept}... ({len(text)} characters)"
+
+
 def log_undelivered(
-    cause: str, detail: str, *, metrics: Metrics | None = None, count: int = 1
+    cause: str,
+    detail: str,
+    *,
+    metrics: Metrics | None = None,
+    count: int = 1,
+    rules: Iterable[str] = (),
 ) -> None:
-    """Decided notices were not delivered (``count`` of them): WARNING, rate-limited by
-    ``cause``, counted."""
+    """Decided notices were not delivered (``count`` of them, of ``rules``): WARNING,
+    rate-limited by ``cause``, counted. ``detail`` is bounded and escaped here."""
     if metrics is not None and count:
         metrics.undelivered(cause, count)
     should, repeats = _should_log(f"undelivered:{cause}")
     if not should:
         return
-    extra = f" ({repeats} more since last logged)" if repeats else ""
-    logger.warning("compliance notice not delivered (%s): %s%s", cause, detail, extra)
+    named = ", ".join(rules)
+    extra = f" [rules: {named}]" if named else ""
+    if repeats:
+        extra += f" ({repeats} more since last logged)"
+    logger.warning(
+        "compliance notice not delivered (%s): %s%s", cause, _loggable(detail, 4 * _LOG_TEXT), extra
+    )
 
 
 def read_decision(state: Mapping[str, object] | MutableMapping[str, object]) -> object:
@@ -718,8 +742,8 @@ class BodyEditor:
     """Why notices were legitimately left out (a fragment, an empty body), if they were."""
     go_on_unedited = False
     """Set by the core once the headers are out, failing open: a page that then turns out
-    not to be editable (a ``<frameset>`` after the head) goes on unedited instead of being
-    cut, and :attr:`unedited` says why."""
+    not to be editable (a ``<frameset>`` after the head) or whose editing faults goes on
+    unedited instead of being cut, and :attr:`unedited` says why."""
     unedited: tuple[str, str] | None = None
     """(cause, detail) when the page went on unedited after its headers were out."""
     seen = 0
@@ -776,14 +800,24 @@ class BodyEditor:
                 out = (self._injector.feed(data) if data else b"") + self._injector.finish()
             else:
                 out = self._injector.feed(data)
+            if self._injector.fault is not None:
+                # A bug in the injector, which passed the rest on unedited: a fault like any
+                # other (its output is not used: the core's fail mode, or the recovery below).
+                raise self._injector.fault
         except WithholdUncertain:
             raise
         except Exception as exc:
-            if self._withholding:
-                raise  # never send withheld content: the core cuts the document
-            # A fault here (a notice that fails to render, say) must not lose the page: the
-            # bytes the injector still held are the input it has not passed on yet.
+            if self._withholding or not self.go_on_unedited:
+                # The core applies the fail mode: before the headers, the original page or a
+                # 503; after them, the document ended where it is. Withheld content is never
+                # sent.
+                raise
+            # Failing open after the headers, a fault here (a notice that fails to render,
+            # say) must not lose the page: the bytes the injector still held are the input
+            # it has not passed on yet.
             self.fault = exc
+            if self.unedited is None:
+                self.unedited = ("fault", f"a fault stopped editing ({type(exc).__name__})")
             log_fault("editing", metrics=self._metrics)
             recovered = b"".join(self._pending)[self._pending_skip :]
             self._pending = []
@@ -991,6 +1025,9 @@ class Exchange:
     _app_etag: str | None = None
     _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
     _unedited_reported = False
+    _told: frozenset[str] = frozenset()
+    """Rules whose notices were told lost for this request, whatever its responses (a WSGI
+    ``start_response`` with ``exc_info`` starts another): each is told once."""
     _head: Headers | None = None
     """A HEAD's headers should the application send it without a body."""
 
@@ -1431,8 +1468,7 @@ class Exchange:
         except Exception:
             log_fault("response", metrics=self.metrics)
             lost = self._lost(None)
-            if lost:
-                self.metrics.undelivered("fault", lost)
+            self._tell("fault", "a fault when the response started", lost, ended=False)
             return self._fail_start(status, headers, cause="fault")
 
     def _fail_start(self, status: int, headers: Headers, *, cause: str) -> Action:
@@ -1519,25 +1555,16 @@ class Exchange:
             return Passthrough(
                 status, self._location_headers(decision, headers, json=False, found=found)
             )
+        due = [notice.rule_id for notice in wanted]
         if status == 206 or "content-range" in found:
-            log_undelivered(
-                "range",
-                f"{self.method} {self.path}: the application sent a range",
-                metrics=self.metrics,
-                count=len(wanted),
-            )
+            self._tell("range", "the application sent a range", due)
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="range")
         sent_by = next((name for name in _FRONT_SERVER_FILES if name in found), None)
         if sent_by is not None:
             # The server in front sends the page itself, unedited: the fail mode, loudly
             # (an empty body would otherwise be a legitimate skip, with an edited ETag).
-            log_undelivered(
-                "server file",
-                f"{self.method} {self.path}: the server in front sends the page ({sent_by})",
-                metrics=self.metrics,
-                count=len(wanted),
-            )
+            self._tell("server file", f"the server in front sends the page ({sent_by})", due)
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="server file")
         encodings = found.values("content-encoding")
@@ -1548,12 +1575,8 @@ class Exchange:
         )
         coding = codings[0] if codings else ""
         if len(codings) > 1 or (coding and coding not in editable_codings()):
-            log_undelivered(
-                "content-coding",
-                f"{self.method} {self.path}: content-encoding {', '.join(codings)!r} "
-                "cannot be edited",
-                metrics=self.metrics,
-                count=len(wanted),
+            self._tell(
+                "content-coding", f"content-encoding {', '.join(codings)!r} cannot be edited", due
             )
             headers = self._location_headers(decision, headers, json=False, found=found)
             return self._fail_start(status, headers, cause="content-coding")
@@ -1774,11 +1797,7 @@ class Exchange:
         except Undelivered as exc:
             return self._undelivered(exc.cause, str(exc), more=True)
         except Exception:
-            log_fault("editing", metrics=self.metrics)
-            return self._broken(more=True)
-        if editor.fault is not None and not self._committed:
-            self.metrics.undelivered("fault", self._lost(None))
-            return self._broken(more=True)
+            return self._fault(more=True)
         if editor.unedited is not None:
             self._report_unedited(editor)
         if self._committed:
@@ -1819,12 +1838,7 @@ class Exchange:
             return self._undelivered(exc.cause, str(exc), more=False)
         except Exception:
             self._editor = editor
-            log_fault("editing", metrics=self.metrics)
-            return self._broken(more=False)
-        if editor.fault is not None and not self._committed:
-            self._editor = editor
-            self.metrics.undelivered("fault", self._lost(None))
-            return self._broken(more=False)
+            return self._fault(more=False)
         missing = self._missing(editor)
         # Failing open with some notices in, the page goes out with those (the original
         # would lose them too); the others are logged and counted below.
@@ -1846,12 +1860,7 @@ class Exchange:
         elif tail:
             events.append(Data(tail))
         if missing is not None:
-            log_undelivered(
-                "not inserted",
-                f"{self.method} {self.path}: {missing}",
-                metrics=self.metrics,
-                count=self._lost(editor),
-            )
+            self._tell("not inserted", missing, self._lost(editor), ended=False)
         self._delivered(editor)
         return events
 
@@ -1860,12 +1869,7 @@ class Exchange:
         if editor.unedited is not None and not self._unedited_reported:
             self._unedited_reported = True
             cause, detail = editor.unedited
-            log_undelivered(
-                cause,
-                f"{self.method} {self.path}: {detail}",
-                metrics=self.metrics,
-                count=self._lost(editor),
-            )
+            self._tell(cause, detail, self._lost(editor), ended=False)
 
     def _missing(self, editor: BodyEditor) -> str | None:
         """Why the notices this reader must see are not in the page, if they are not (and
@@ -1873,11 +1877,9 @@ class Exchange:
         decision = self.decision
         if decision is None or editor.skipped is not None or not self._wanted(decision):
             return None
-        if editor.unedited is not None:
+        if editor.unedited is not None:  # (a fault that stopped editing among them)
             self._report_unedited(editor)
             return None
-        if editor.fault is not None:
-            return f"a fault stopped editing ({type(editor.fault).__name__})"
         return editor.not_inserted
 
     def _delivered(self, editor: BodyEditor) -> None:
@@ -1919,27 +1921,48 @@ class Exchange:
         leaves out of the page (a page cut after its headers still gets those due)."""
         editor = self._editor
         events = self._broken(more=more, output=output)
-        lost = self._lost(editor)
-        if lost:
-            log_undelivered(
-                cause, f"{self.method} {self.path}: {detail}", metrics=self.metrics, count=lost
-            )
-        else:  # cut with the notices still due put in, or refused with none due
-            self.metrics.cut(cause)
-            log_undelivered(cause, f"{self.method} {self.path}: {detail} (no notice lost)")
+        self._tell(cause, detail, self._lost(editor))
         return events
 
-    def _lost(self, editor: BodyEditor | None) -> int:
-        """How many notices the middleware was to inject are not in the page: those whose
-        placement did not place, once the edited page went out (``editor``); else all."""
+    def _fault(self, *, more: bool) -> list[Event]:
+        """A library fault while editing (call from an ``except`` block): logged with its
+        traceback and counted, then the fail mode as for any other cause."""
+        exc = sys.exc_info()[1]
+        log_fault("editing", metrics=self.metrics)
+        detail = f"a fault stopped editing ({type(exc).__name__})"
+        return self._undelivered("fault", detail, more=more)
+
+    def _tell(self, cause: str, detail: str, lost: list[str], *, ended: bool = True) -> None:
+        """The one place a response that misses what its decision called for is told: one
+        WARNING (rate-limited by cause) naming the request (bounded, escaped), the cause and
+        the rules whose notices are not in the page, each of those counted under ``cause``.
+        With none lost, a page the fail mode ended (``ended``: cut with the notices still due
+        put in, or refused with none due) is counted as cut. A notice is told lost once per
+        request, however many responses or causes lose it."""
+        where = f"{_loggable(self.method, 16)} {_loggable(self.path, 256)}: {detail}"
+        told = self._told
+        fresh = [rule_id for rule_id in lost if rule_id not in told] if told else lost
+        if fresh:
+            self._told = told.union(fresh)
+            log_undelivered(cause, where, metrics=self.metrics, count=len(fresh), rules=fresh)
+        elif not lost and ended:
+            self.metrics.cut(cause)
+            log_undelivered(cause, f"{where} (no notice lost)")
+
+    def _lost(self, editor: BodyEditor | None) -> list[str]:
+        """The rules whose notices the middleware was to inject are not in the page: those
+        whose placement did not place, once the edited page went out (``editor``); else all.
+        None when the page leaves them out on purpose (``editor.skipped``)."""
         decision = self.decision
         if decision is None or not decision.notices:
-            return 0
+            return []
+        if editor is not None and editor.skipped is not None:
+            return []
         wanted = self._wanted(decision)
         if editor is None or not self._edited:
-            return len(wanted)
+            return [notice.rule_id for notice in wanted]
         placed = editor.placed
-        return sum(1 for notice in wanted if notice.placement not in placed)
+        return [notice.rule_id for notice in wanted if notice.placement not in placed]
 
     def _broken(self, *, more: bool, output: bytes = b"") -> list[Event]:
         """The fail mode once the body has started. Content a rule withholds is never sent:

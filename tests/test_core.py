@@ -543,8 +543,9 @@ def test_environ_headers_read_only_string_values() -> None:
 
 @pytest.mark.parametrize("size", [1, 3, 16, 4096])
 def test_a_render_fault_mid_stream_loses_no_byte_of_the_page(size: int) -> None:
-    """The input the injector held when rendering failed is sent as it came, however the
-    body was split (and the editor never copies the page to remember it)."""
+    """Going on unedited (failing open, the headers out), the input the injector held when
+    rendering failed is sent as it came, however the body was split (and the editor never
+    copies the page to remember it). Otherwise the fault is the core's: it raises."""
 
     def broken(info: PageInfo) -> dict[str, str]:
         raise RuntimeError("the notice cannot be rendered")
@@ -558,10 +559,25 @@ def test_a_render_fault_mid_stream_loses_no_byte_of_the_page(size: int) -> None:
     )
     page = b"<!DOCTYPE html>\n<html lang=en><head><title>t</title></head><body>" + b"x" * 300
     page += b"<p>more</p></body></html>\n"
-    out = b"".join(ed.feed(page[i : i + size]) for i in range(0, len(page), size))
-    out += ed.finish()
-    assert out == page
+
+    def edited(editor: BodyEditor) -> bytes:
+        out = b"".join(editor.feed(page[i : i + size]) for i in range(0, len(page), size))
+        return out + editor.finish()
+
+    with pytest.raises(RuntimeError):
+        edited(ed)
+    ed = BodyEditor(
+        broken,  # type: ignore[arg-type]
+        charset=None,
+        codec=None,
+        max_hold=1 << 18,
+        partial=False,
+    )
+    ed.go_on_unedited = True
+    assert edited(ed) == page
     assert isinstance(ed.fault, RuntimeError)
+    assert ed.unedited is not None
+    assert ed.unedited[0] == "fault"
 
 
 RAW_HTML = (b"content-type", b"text/html; charset=utf-8")

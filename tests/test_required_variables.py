@@ -231,11 +231,18 @@ def test_fail_open_sends_the_page_unedited_and_private(
     assert response.body == PAGE  # unedited: no label with a blank name
     assert "private" in (response.header("cache-control") or "")
     assert sum(middleware.metrics()["faults"].values()) == 1
-    [record] = [r for r in caplog.records if r.name == "compliance.middleware"]
+    records = [r for r in caplog.records if r.name == "compliance.middleware"]
+    [record] = [r for r in records if r.exc_info is not None]
     assert record.levelno >= logging.WARNING
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], VariableMissing)
     assert "192.0.2.1" not in record.getMessage()
+    # The notice the fault cost: one WARNING, counted.
+    [lost] = [r for r in records if r.exc_info is None]
+    assert lost.levelno == logging.WARNING
+    assert "(fault)" in lost.getMessage()
+    assert "192.0.2.1" not in lost.getMessage()
+    assert sum(middleware.metrics()["notices_not_delivered"].values()) == 1
 
 
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])

@@ -203,6 +203,9 @@ class Injector:
         """The placements that got their snippet, in insertion order."""
         self.skipped_reason: str | None = None
         """Why nothing (or not everything) was inserted, once known."""
+        self.fault: Exception | None = None
+        """The exception of an internal error (a bug), if one happened: the rest of the
+        page passed through unchanged and :attr:`skipped_reason` says ``internal error``."""
 
         self.tokenizer = Tokenizer(self, EVERYTHING if withhold is not None else _HEAD_WATCH)
         # Withholding: what goes, the element being removed, the context at its start.
@@ -361,6 +364,7 @@ class Injector:
             self._tail = b""
             self._phase = _PASS
             self.skipped_reason = f"internal error: {exc!r}"
+            self.fault = exc
         out = b"".join(self._out)
         if out:
             self._last_sent = out[-1:]
