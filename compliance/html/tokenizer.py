@@ -187,7 +187,7 @@ _LOWER_WHOLE_SCRIPT = rb"script" + _SCRIPT_AFTER_NAME
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
     rb"(?i:script)(?=[\t\n\f\r />])"
-    + plain_attributes(rb"(?i:src|data|srcset)[\t\n\f\r /=>]")
+    + plain_attributes(rb"(?i:src|data|srcset|href|xlink:href)[\t\n\f\r /=>]")
     + rb"[\t\n\f\r ]*+>"
     + SCRIPT_TEXT
 )
@@ -383,8 +383,8 @@ class Watch:
     everything: bool = False
     """Report every tag, comment and text run."""
     url_scripts: bool = False
-    """Of the ``script`` start tags watched, only those with a ``src``, ``data`` or
-    ``srcset`` attribute are wanted (the others may be skipped whole)."""
+    """Of the ``script`` start tags watched, only those with a ``src``, ``data``,
+    ``srcset`` or ``href`` (SVG) attribute are wanted (the others may be skipped whole)."""
     pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod

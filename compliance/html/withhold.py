@@ -2,9 +2,10 @@
 
 A :class:`Withhold` names what goes (through a :data:`Select`, usually made by
 :func:`selector`): elements whose ``data-compliance-withhold`` attribute
-holds one of a rule's tokens (space-separated, like ``class``), and ``iframe``, ``embed``,
-``object``, ``video``, ``audio``, ``source``, ``img`` and ``script`` elements whose URL
-(``src``, ``data``, ``srcset`` entries, a video's ``poster``) is on a rule's hosts. Each goes
+holds one of a rule's tokens (space-separated, like ``class``), and the elements of
+:data:`EMBED_ELEMENTS` whose URL (``src``, ``data``, ``srcset`` and ``imagesrcset`` entries,
+a video's ``poster``, the ``href`` of a ``<link>``, a ``<base>`` or an SVG ``<image>``,
+``<script>`` or ``<feImage>``) is on a rule's hosts. Each goes
 with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
 id) takes its place.
 
@@ -54,14 +55,24 @@ MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
 """The attribute whose tokens mark an element for withholding."""
 
 EMBED_ELEMENTS: Final = frozenset(
-    b"iframe embed object video audio source img image script".split()
+    b"iframe frame embed object video audio source track img image input script link base"
+    b" feimage".split()
 )
-"""Elements removed when their URL is on a withheld host (``image`` is an ``img`` to the
-parser)."""
+"""Elements removed when a URL the browser loads (or resolves others against, ``<base>``) is
+on a withheld host (``image`` is an ``img`` to the HTML parser, an image in SVG)."""
 _SRCDOC_DEPTH: Final = 3
 """Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
 
-_URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset", b"poster")
+_URL_ATTRIBUTES: Final = (
+    b"src",
+    b"data",
+    b"srcset",
+    b"imagesrcset",
+    b"poster",
+    b"href",
+    b"xlink:href",
+)
+_URL_LISTS: Final = frozenset((b"srcset", b"imagesrcset"))
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 """Decides from a start tag's name and attributes which rule (id) removes it, if any."""
@@ -132,7 +143,7 @@ def _urls(attrs: Mapping[bytes, str]) -> list[str]:
         value = attrs.get(key)
         if value is None:
             continue
-        if key == b"srcset":
+        if key in _URL_LISTS:
             urls += [entry.split()[0] for entry in value.split(",") if entry.strip()]
         else:
             urls.append(value)
