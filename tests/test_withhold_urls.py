@@ -55,6 +55,10 @@ def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
         b'<iframe src="https://player.rt%2Ecom/v"></iframe>',
         b'<img src="http:rt.com/x.png">',
         b'<image src="https://rt.com/x.png">',
+        # A srcset URL runs to whitespace: the comma is in the user name, the host is rt.com
+        # (Chromium refuses credentials in subresource URLs; other browsers load them).
+        b'<img srcset="https://a,@rt.com/x.png">',
+        b'<img srcset="a.png 1x (w, h), https://x,y@rt.com/b.png 2x">',
         b'<iframe srcdoc="<p>ok</p><img src=https://rt.com/x>"></iframe>',
         b'<iframe srcdoc="<iframe srcdoc=&quot;<img src=https://rt.com/x>&quot;></iframe>">'
         b"</iframe>",

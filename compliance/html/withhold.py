@@ -144,9 +144,45 @@ def _urls(attrs: Mapping[bytes, str]) -> list[str]:
         if value is None:
             continue
         if key in _URL_LISTS:
-            urls += [entry.split()[0] for entry in value.split(",") if entry.strip()]
+            urls += _candidate_urls(value)
         else:
             urls.append(value)
+    return urls
+
+
+_ASCII_SPACE: Final = "\t\n\f\r "
+
+
+def _candidate_urls(srcset: str) -> list[str]:
+    """The URLs of a ``srcset``: as the standard reads them (a URL runs to whitespace, commas
+    included: ``https://a,b@host/x`` is one, on ``host``), and each comma-separated piece's
+    first word as well (a reading that can only find more hosts).
+
+    >>> _candidate_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
+    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
+    """
+    urls: list[str] = []
+    at, n = 0, len(srcset)
+    while at < n:
+        while at < n and (srcset[at] in _ASCII_SPACE or srcset[at] == ","):
+            at += 1
+        start = at
+        while at < n and srcset[at] not in _ASCII_SPACE:
+            at += 1
+        url = srcset[start:at]
+        if url.rstrip(","):
+            urls.append(url.rstrip(","))
+        if url.endswith(","):
+            continue
+        in_parens = False  # the descriptors, up to a comma outside parentheses
+        while at < n and (srcset[at] != "," or in_parens):
+            if srcset[at] in "()":
+                in_parens = srcset[at] == "("
+            at += 1
+    for entry in srcset.split(","):
+        words = entry.split()
+        if words and words[0] not in urls:
+            urls.append(words[0])
     return urls
 
 
