@@ -42,6 +42,7 @@ EMBEDS = [
     b'<input type=image src="http://withheld.test/j.png">',
     b'<img src="http://withheld.test\xe3\x80\x82/k.png">',  # an ideographic full stop
     b'<base href="http://withheld.test/"><img src="l.png">',
+    b'<meta http-equiv=refresh content="0; url=http://withheld.test/">',  # goes there
 ]
 
 

@@ -107,7 +107,7 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 # An embed URL can only name a host with "//" (or back slashes, or character references),
 # or after a scheme's ":" ("https:host" is a host to a browser); a srcdoc holds a document.
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
-_URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data|poster|href)[\t\n\f\r ]*=")
+_URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data|poster|href|content)[\t\n\f\r ]*=")
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace

@@ -22,6 +22,7 @@ formatting element that the parser would re-open after it), the element's end is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -56,10 +57,11 @@ MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
 
 EMBED_ELEMENTS: Final = frozenset(
     b"iframe frame embed object video audio source track img image input script link base"
-    b" feimage".split()
+    b" feimage meta".split()
 )
-"""Elements removed when a URL the browser loads (or resolves others against, ``<base>``) is
-on a withheld host (``image`` is an ``img`` to the HTML parser, an image in SVG)."""
+"""Elements removed when a URL the browser loads (or resolves others against, ``<base>``, or
+goes to, ``<meta http-equiv=refresh>``) is on a withheld host (``image`` is an ``img`` to
+the HTML parser, an image in SVG)."""
 _SRCDOC_DEPTH: Final = 3
 """Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
 
@@ -73,6 +75,7 @@ _URL_ATTRIBUTES: Final = (
     b"xlink:href",
 )
 _URL_LISTS: Final = frozenset((b"srcset", b"imagesrcset"))
+_ASCII_SPACE: Final = "\t\n\f\r "
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 """Decides from a start tag's name and attributes which rule (id) removes it, if any."""
@@ -147,10 +150,27 @@ def _urls(attrs: Mapping[bytes, str]) -> list[str]:
             urls += _candidate_urls(value)
         else:
             urls.append(value)
+    refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
+    if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
+        urls.append(_refresh_url(refresh))
     return urls
 
 
-_ASCII_SPACE: Final = "\t\n\f\r "
+_REFRESH = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
+
+
+def _refresh_url(content: str) -> str:
+    """The URL a ``<meta http-equiv=refresh>`` goes to, as the standard reads ``content``
+    (``0; url='https://x/'``); what is left after the delay when it does not parse.
+
+    >>> _refresh_url("0;URL = 'https://rt.com/x'"), _refresh_url("5, //rt.com")
+    ('https://rt.com/x', '//rt.com')
+    """
+    delay = _REFRESH.match(content)  # (always matches: every part is optional)
+    url = content[delay.end() if delay else 0 :].lstrip(_ASCII_SPACE)
+    if url[:1] in ("'", '"'):
+        url = url[1:].partition(url[0])[0]
+    return url
 
 
 def _candidate_urls(srcset: str) -> list[str]:
