@@ -43,6 +43,11 @@ EMBEDS = [
     b'<img src="http://withheld.test\xe3\x80\x82/k.png">',  # an ideographic full stop
     b'<base href="http://withheld.test/"><img src="l.png">',
     b'<meta http-equiv=refresh content="0; url=http://withheld.test/">',  # goes there
+    # CSS: a style attribute, a <style> (CSS escapes decoded: "\\74" is "t")
+    b'<div style="background:url(http://withheld.test/q.png)">x</div>',
+    b'<style>@import "http://withheld.test/r.css";</style>',
+    b"<style>p{background-image:url('http://withheld.\\74 est/s.png')}</style>",
+    b'<div style="background-image:image-set(&quot;http://withheld.test/u.png&quot; 1x)">x</div>',
 ]
 
 

@@ -58,6 +58,9 @@ def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
         # A srcset URL runs to whitespace: the comma is in the user name, the host is rt.com
         # (Chromium refuses credentials in subresource URLs; other browsers load them).
         b'<img srcset="https://a,@rt.com/x.png">',
+        # CSS loads from the host too: a style attribute, a <style> (escapes decoded).
+        b'<div style="background:url(//rt.com/x.png)">text</div>',
+        b"<style>@import 'https://r\\74 .com/x.css';</style>",
         b'<img srcset="a.png 1x (w, h), https://x,y@rt.com/b.png 2x">',
         b'<iframe srcdoc="<p>ok</p><img src=https://rt.com/x>"></iframe>',
         b'<iframe srcdoc="<iframe srcdoc=&quot;<img src=https://rt.com/x>&quot;></iframe>">'

@@ -111,7 +111,18 @@ _URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data|poster|href|content)[\t\
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
+# An embed may be loaded by CSS too: a style attribute (on any element, found by the probe)
+# or a <style> element (watched, and read whole).
+_STYLE_PROBE = re.compile(_any_case(b"style") + rb"[\t\n\f\r ]*=")
+_PROBES: Final = {
+    (True, False): _MARK_PROBE,
+    (False, True): _STYLE_PROBE,
+    (True, True): re.compile(_MARK_PROBE.pattern + b"|" + _STYLE_PROBE.pattern),
+}
+_WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
+_WHOLE_NOSCRIPT_STYLE: Final = frozenset((b"noscript", b"style"))
+_STYLE_END = re.compile(rb"</(?i:style)[\t\n\f\r />]")
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style"}, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
 # withhold.
 _WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
@@ -214,14 +225,14 @@ class Injector:
         self.withheld: list[str] = []
         """Rule ids of the elements removed so far, in document order."""
         if withhold is not None:
-            if withhold.marks:
-                self.tokenizer.probe = _MARK_PROBE
+            if withhold.marks or withhold.embeds:
+                self.tokenizer.probe = _PROBES[withhold.marks, withhold.embeds]
             # A tag must be read whole to know whether it is marked (longer: uncertain).
             self.tokenizer.max_token = LONGEST_TAG
             # Where the tokenizer may read the page otherwise than a browser, the content
             # to withhold may be missed: stop there.
             self.tokenizer.doubts = True
-            self.tokenizer.whole_noscript = True
+            self.tokenizer.whole = _WHOLE_NOSCRIPT_STYLE if withhold.embeds else _WHOLE_NOSCRIPT
         self._final = False
         self._phase = _PASS if self.skip_reason else _PRE
         self._started = False
@@ -805,15 +816,21 @@ class Injector:
         tok = self.tokenizer
         marked = withhold.marks and _MARK_PROBE.search(tag) is not None
         rule = None
-        if marked or (
-            withhold.embeds
-            and name in EMBED_ELEMENTS
-            and _URL_ATTRIBUTE.search(tag)
-            and _MAYBE_HOST.search(tag)
+        if (
+            marked
+            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
+            or (
+                withhold.embeds
+                and name in EMBED_ELEMENTS
+                and _URL_ATTRIBUTE.search(tag)
+                and _MAYBE_HOST.search(tag)
+            )
         ):
             rule = withhold.select(name, attributes(tag))
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
+        if rule is None and name == b"style" and withhold.embeds:
+            rule = self._style_rule(data, start, end)
         if rule is None:
             return False
         # The output goes on to this tag (also when it is uncertain: the cut is there,
@@ -919,6 +936,18 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> whose content is read differently with scripting off")
         return None
+
+    def _style_rule(self, data: bytes, start: int, end: int) -> str | None:
+        """The rule that withholds a URL in the CSS of the ``<style>`` whose start tag is
+        ``data[start:end]`` (read whole: uncertain when too long), if any."""
+        m = _STYLE_END.search(data, end)
+        close = m.start() if m is not None else len(data)
+        if (m is None and not self._final) or close - start > self.tokenizer.max_token:
+            self._route(data, start)
+            raise Ambiguous("a <style> too long to read whole")
+        assert self._withhold is not None
+        css = data[end:close].decode(self._page_info().charset or "utf-8", "replace")
+        return self._withhold.select(b"style", {b"style": css})
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""

@@ -565,10 +565,10 @@ class Tokenizer:
         ``svg``, ``math``)."""
         self.doubt: str | None = None
         """Why the tag being read is doubtful (see :attr:`doubts`), until reported."""
-        self.whole_noscript = False
-        """Read a ``<noscript>`` start tag only once its end tag (or the end of the document,
-        or :attr:`max_token` bytes) is in the data too, so that its reader sees the whole
-        element."""
+        self.whole: frozenset[bytes] = frozenset()
+        """Read a start tag of these (raw text) elements only once its end tag (or the end
+        of the document, or :attr:`max_token` bytes) is in the data too, so that its reader
+        sees the whole element."""
         self.scripting = True
         """Read ``<noscript>`` as with scripting on (raw text); off: its content is markup."""
         self.left: list[tuple[bytes, int]] = []
@@ -744,7 +744,7 @@ class Tokenizer:
         end = m.end()
         name = m.group(1).lower()
         is_end = c == 0x2F
-        if self.whole_noscript and name == b"noscript" and not is_end and waits:
+        if self.whole and name in self.whole and not is_end and waits:
             start = end
             if resume is not None and resume[0] == j and resume[2] < 0:
                 start = max(end, j + resume[1] - 11)  # an end tag may straddle the old end

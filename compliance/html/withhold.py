@@ -100,7 +100,7 @@ def selector(
                 rule = tokens.get(token)
                 if rule is not None:
                     return rule
-        if embed_host is not None and name in EMBED_ELEMENTS:
+        if embed_host is not None and (name in EMBED_ELEMENTS or b"style" in attrs):
             for url in _urls(attrs):
                 host = url_host(url)
                 if host is not None:
@@ -150,10 +150,37 @@ def _urls(attrs: Mapping[bytes, str]) -> list[str]:
             urls += _candidate_urls(value)
         else:
             urls.append(value)
+    css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
+    if css is not None:
+        urls += _css_urls(css)
     refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
     if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
         urls.append(_refresh_url(refresh))
     return urls
+
+
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n\f\r ]?|(\n)|(.))", re.S)
+_CSS_WORD = re.compile(r"[^\t\n\f\r \"'()]+")
+
+
+def _css_urls(css: str) -> list[str]:
+    r"""Every word of CSS (escapes decoded; between spaces, quotes and parentheses) that may
+    be a URL: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them (and
+    words that are not URLs, which name no host).
+
+    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )}")
+    ['a{background:url', 'https://rt.com/x', '}']
+    """
+    if "\\" in css:
+        css = _CSS_ESCAPE.sub(_css_unescape, css)
+    return _CSS_WORD.findall(css)
+
+
+def _css_unescape(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        code = int(m.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return "" if m.group(2) is not None else m.group(3)
 
 
 _REFRESH = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
