@@ -516,6 +516,14 @@ def innermost(items: list[T], item: T) -> int:
     return len(items) - 1 - items[::-1].index(item)
 
 
+class Probe(Protocol):
+    """What :attr:`Tokenizer.probe` needs: a compiled pattern's ``search``."""
+
+    def search(self, data: bytes, pos: int = 0, endpos: int = ..., /) -> re.Match[bytes] | None:
+        """The first occurrence in ``data[pos:endpos]``."""
+        ...
+
+
 class Tokenizer:
     """Resumable tokenizer: :meth:`scan` consumes what it can and says how far it got.
 
@@ -554,7 +562,7 @@ class Tokenizer:
         bounded, or browsers disagree), and readers must not rely on it."""
         self.doctype: bytes | None = None
         """The first ``<!DOCTYPE ...>`` seen (it decides quirks mode), if any."""
-        self.probe: re.Pattern[bytes] | None = None
+        self.probe: Probe | None = None
         """Tags in which this pattern occurs are reported whatever their name (used to find
         an attribute on any element without reading every tag)."""
         self.doubts = False
