@@ -935,7 +935,7 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> too long to read whole")
         assert self._withhold is not None
-        reader = _NoscriptReader(self._withhold)
+        reader = _NoscriptReader(self._withhold, self._page_info().charset)
         sub = Tokenizer(reader, EVERYTHING)
         sub.scripting = False
         sub.doubts = True
@@ -970,8 +970,7 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <style> too long to read whole")
         assert self._withhold is not None
-        css = data[end:close].decode(self._page_info().charset or "utf-8", "replace")
-        return self._withhold.select(b"style", {b"style": css})
+        return _style_rule(self._withhold, data[end:close], self._page_info().charset)
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -1063,11 +1062,17 @@ def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
 
 
+def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
+    """The rule that withholds a URL in a ``<style>``'s text, if any."""
+    return withhold.select(b"style", {b"style": css.decode(charset or "utf-8", "replace")})
+
+
 class _NoscriptReader(QuietSink):
     """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
 
-    def __init__(self, withhold: Withhold) -> None:
+    def __init__(self, withhold: Withhold, charset: str | None) -> None:
         self.withhold = withhold
+        self.charset = charset
         self.rule: str | None = None
         self.doubt = False
 
@@ -1080,6 +1085,11 @@ class _NoscriptReader(QuietSink):
             self.doubt = True  # unreadable: it may be one to withhold
             return
         self.rule = self.withhold.select(name, attributes(tag))
+        if self.rule is None and name == b"style" and self.withhold.embeds:
+            m = _STYLE_END.search(data, end)  # (none: the state check after the scan doubts)
+            self.rule = _style_rule(
+                self.withhold, data[end : m.start() if m else None], self.charset
+            )
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:
