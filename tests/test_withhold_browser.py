@@ -48,6 +48,8 @@ EMBEDS = [
     b'<style>@import "http://withheld.test/r.css";</style>',
     b"<style>p{background-image:url('http://withheld.\\74 est/s.png')}</style>",
     b'<div style="background-image:image-set(&quot;http://withheld.test/u.png&quot; 1x)">x</div>',
+    # In SVG a <style>'s text is not raw: character references are decoded.
+    b'<svg><style>@import "http://withheld.&#x74;est/v.css";</style><rect width=9 /></svg>',
 ]
 
 

@@ -30,6 +30,7 @@ b'<html><body><p>Hi</p><aside>N</aside></body></html>\\n'
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -1063,8 +1064,12 @@ def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
 
 
 def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
-    """The rule that withholds a URL in a ``<style>``'s text, if any."""
-    return withhold.select(b"style", {b"style": css.decode(charset or "utf-8", "replace")})
+    """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
+    text is not raw: character references are decoded, so both readings are checked."""
+    text = css.decode(charset or "utf-8", "replace")
+    if "&" in text:
+        text += "\n" + html.unescape(text)
+    return withhold.select(b"style", {b"style": text})
 
 
 class _NoscriptReader(QuietSink):
