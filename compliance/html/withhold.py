@@ -5,7 +5,8 @@ A :class:`Withhold` names what goes (through a :data:`Select`, usually made by
 holds one of a rule's tokens (space-separated, like ``class``), and the elements of
 :data:`EMBED_ELEMENTS` whose URL (``src``, ``data``, ``srcset`` and ``imagesrcset`` entries,
 a video's ``poster``, the ``href`` of a ``<link>``, a ``<base>`` or an SVG ``<image>``,
-``<script>`` or ``<feImage>``) is on a rule's hosts. Each goes
+``<script>`` or ``<feImage>``, a ``<meta>`` refresh) is on a rule's hosts, and elements whose
+``style`` attribute (or ``<style>`` text, read by the injector) loads from one. Each goes
 with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
 id) takes its place.
 
