@@ -48,6 +48,12 @@ EMBEDS = [
     b'<style>@import "http://withheld.test/r.css";</style>',
     b"<style>p{background-image:url('http://withheld.\\74 est/s.png')}</style>",
     b'<div style="background-image:image-set(&quot;http://withheld.test/u.png&quot; 1x)">x</div>',
+    # A background image on table parts; on the body (a late <body> tag adds its attributes
+    # to the body): the document cannot go on without it, it is cut (uncertain).
+    b'<table background="http://withheld.test/w.png"><tr><td>x</td></tr></table>',
+    b'<table><tr><td background="http://withheld.test/y.png">x</td></tr></table>',
+    b'<body background="http://withheld.test/z.png">',
+    b'<body style="background:url(http://withheld.test/z2.png)">',
     # In SVG a <style>'s text is not raw: character references are decoded.
     b'<svg><style>@import "http://withheld.&#x74;est/v.css";</style><rect width=9 /></svg>',
 ]

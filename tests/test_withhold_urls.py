@@ -92,3 +92,18 @@ def test_srcdoc_documents_nested_too_deep_to_read_are_uncertain() -> None:
         inner = b'<iframe srcdoc="' + inner.replace(b"&", b"&amp;").replace(b'"', b"&quot;") + b'">'
     with pytest.raises(WithholdUncertain, match="too deep"):
         _withholder().feed(b"<body>" + inner + b"<p>b</p>")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b'<body style="background:url(//rt.com/x.png)"><p>a</p>',
+        b'<p>a</p><body background="https://rt.com/x.png"><p>b</p>',  # (added to the body)
+        b'<html style="background:url(//rt.com/x.png)"><p>a</p>',
+    ],
+)
+def test_a_withheld_url_on_the_document_itself_is_uncertain(page: bytes) -> None:
+    editor = _withholder()
+    with pytest.raises(WithholdUncertain, match="would withhold the document") as raised:
+        editor.feed(page)
+    assert b"rt.com" not in raised.value.output + editor.cut()

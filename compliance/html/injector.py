@@ -109,7 +109,9 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 # An embed URL can only name a host with "//" (or back slashes, or character references),
 # or after a scheme's ":" ("https:host" is a host to a browser); a srcdoc holds a document.
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
-_URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data|poster|href|content)[\t\n\f\r ]*=")
+_URL_ATTRIBUTE = re.compile(
+    rb"(?i:src(?:set|doc)?|data|poster|href|content|background)[\t\n\f\r ]*="
+)
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
@@ -818,18 +820,19 @@ class Injector:
     # --- withholding ----------------------------------------------------------------------------
 
     def _document_mark(self, data: bytes, start: int, name: bytes, tag: bytes) -> None:
-        """A mark on ``<html>``, ``<head>``, ``<body>`` or ``<frameset>`` would withhold the
-        document itself (or its metadata): nothing to cut out and leave the page standing,
-        so never send on as if it were not there."""
+        """A mark (or a withheld embed URL: ``style``, ``background``) on ``<html>``,
+        ``<head>``, ``<body>`` or ``<frameset>`` would withhold the document itself (or its
+        metadata): nothing to cut out and leave the page standing, so never send on as if it
+        were not there."""
         withhold = self._withhold
         assert withhold is not None
         if (
-            withhold.marks
-            and _MARK_PROBE.search(tag) is not None
-            and withhold.select(name, attributes(tag)) is not None
-        ):
+            (withhold.marks and _MARK_PROBE.search(tag) is not None)
+            or (withhold.embeds and _URL_ATTRIBUTE.search(tag) and _MAYBE_HOST.search(tag))
+            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
+        ) and withhold.select(name, attributes(tag)) is not None:
             self._route(data, start)  # the cut is where the tag starts, however chunked
-            raise Ambiguous(f"a mark on <{name.decode()}> would withhold the document")
+            raise Ambiguous(f"<{name.decode()}> would withhold the document")
 
     def _withholds(
         self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool

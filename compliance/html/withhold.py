@@ -58,7 +58,7 @@ MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
 
 EMBED_ELEMENTS: Final = frozenset(
     b"iframe frame embed object video audio source track img image input script link base"
-    b" feimage meta".split()
+    b" feimage meta body table thead tbody tfoot tr td th".split()
 )
 """Elements removed when a URL the browser loads (or resolves others against, ``<base>``, or
 goes to, ``<meta http-equiv=refresh>``) is on a withheld host (``image`` is an ``img`` to
@@ -72,6 +72,7 @@ _URL_ATTRIBUTES: Final = (
     b"srcset",
     b"imagesrcset",
     b"poster",
+    b"background",  # an image on <body> and table parts
     b"href",
     b"xlink:href",
 )
