@@ -132,8 +132,8 @@ def normalize_host(value: str | None) -> str:
 
     >>> normalize_host("News.Example.:8443"), normalize_host("[2001:DB8::1]:80")
     ('news.example', '[2001:db8::1]')
-    >>> normalize_host("bücher.example"), normalize_host(None)
-    ('xn--bcher-kva.example', '')
+    >>> normalize_host("bücher.example"), normalize_host("rt.com。"), normalize_host(None)
+    ('xn--bcher-kva.example', 'rt.com', '')
     """
     if not value:
         return ""
@@ -144,7 +144,8 @@ def normalize_host(value: str | None) -> str:
     host = host.partition(":")[0].rstrip(".")
     if not host.isascii():
         try:
-            host = idna_ascii(host)
+            # (after mapping: a full stop such as "。" is a dot too, trailing ones included)
+            host = idna_ascii(host).rstrip(".")
         except UnicodeError:
             return ""
     return host if len(host) <= MAX_HOST else ""

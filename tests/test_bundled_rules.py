@@ -578,6 +578,9 @@ def test_eu_sanctions_apply_to_every_reader_and_remove_the_player(location: Loca
         ("https://de.sputniknews.com/video/1", True),
         ("https://www.example.org/video/1", False),
         ("https://notrt.com/x", False),
+        # A full stop that IDNA maps to "." ends the name as a trailing dot does.
+        ("https://www.rt.com\u3002/player/1", True),
+        ("https://rt\uff0ecom\uff61/x", True),
     ],
 )
 def test_eu_sanctions_embeds(url: str, removed: bool) -> None:

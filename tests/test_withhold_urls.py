@@ -55,6 +55,13 @@ def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
         b'<iframe src="https://player.rt%2Ecom/v"></iframe>',
         b'<img src="http:rt.com/x.png">',
         b'<image src="https://rt.com/x.png">',
+        # A srcset URL runs to whitespace: the comma is in the user name, the host is rt.com
+        # (Chromium refuses credentials in subresource URLs; other browsers load them).
+        b'<img srcset="https://a,@rt.com/x.png">',
+        # CSS loads from the host too: a style attribute, a <style> (escapes decoded).
+        b'<div style="background:url(//rt.com/x.png)">text</div>',
+        b"<style>@import 'https://r\\74 .com/x.css';</style>",
+        b'<img srcset="a.png 1x (w, h), https://x,y@rt.com/b.png 2x">',
         b'<iframe srcdoc="<p>ok</p><img src=https://rt.com/x>"></iframe>',
         b'<iframe srcdoc="<iframe srcdoc=&quot;<img src=https://rt.com/x>&quot;></iframe>">'
         b"</iframe>",
@@ -85,3 +92,18 @@ def test_srcdoc_documents_nested_too_deep_to_read_are_uncertain() -> None:
         inner = b'<iframe srcdoc="' + inner.replace(b"&", b"&amp;").replace(b'"', b"&quot;") + b'">'
     with pytest.raises(WithholdUncertain, match="too deep"):
         _withholder().feed(b"<body>" + inner + b"<p>b</p>")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b'<body style="background:url(//rt.com/x.png)"><p>a</p>',
+        b'<p>a</p><body background="https://rt.com/x.png"><p>b</p>',  # (added to the body)
+        b'<html style="background:url(//rt.com/x.png)"><p>a</p>',
+    ],
+)
+def test_a_withheld_url_on_the_document_itself_is_uncertain(page: bytes) -> None:
+    editor = _withholder()
+    with pytest.raises(WithholdUncertain, match="would withhold the document") as raised:
+        editor.feed(page)
+    assert b"rt.com" not in raised.value.output + editor.cut()

@@ -30,7 +30,9 @@ b'<html><body><p>Hi</p><aside>N</aside></body></html>\\n'
 
 from __future__ import annotations
 
+import html
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -107,11 +109,45 @@ _MARK_PROBE = re.compile(b"-" + _any_case(b"compliance-withhold"))
 # An embed URL can only name a host with "//" (or back slashes, or character references),
 # or after a scheme's ":" ("https:host" is a host to a browser); a srcdoc holds a document.
 _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
-_URL_ATTRIBUTE = re.compile(rb"(?i:src(?:set|doc)?|data)[\t\n\f\r ]*=")
+_URL_ATTRIBUTE = re.compile(
+    rb"(?i:src(?:set|doc)?|data|poster|href|content|background)[\t\n\f\r ]*="
+)
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS, url_scripts=True)
+# An embed may be loaded by CSS too: a style attribute (on any element, found by the probe)
+# or a <style> element (watched, and read whole).
+_STYLE_PROBE = re.compile(_any_case(b"style") + rb"[\t\n\f\r ]*=")
+_STYLE_IN_LOWER = re.compile(rb"style[\t\n\f\r ]*=")  # (starts with a literal: fast)
+
+
+class _StyleProbe:
+    """The tokenizer's probe while embeds are withheld: where a ``style`` attribute (any
+    case) may be, or a mark (with ``marks``). A case-insensitive pattern is searched twenty
+    times slower than one that starts with a literal byte, so the data is searched in lower
+    case (once per buffer)."""
+
+    def __init__(self, marks: bool) -> None:
+        self._marks = marks
+        self._data = b""
+        self._lower = b""
+
+    def search(
+        self, data: bytes, pos: int = 0, endpos: int = sys.maxsize, /
+    ) -> re.Match[bytes] | None:
+        if data is not self._data or type(data) is not bytes:
+            self._data, self._lower = data, data.lower()
+        found = _STYLE_IN_LOWER.search(self._lower, pos, endpos)
+        mark = _MARK_PROBE.search(data, pos, endpos) if self._marks else None
+        if mark is not None and (found is None or mark.start() < found.start()):
+            return mark
+        return found
+
+
+_WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
+_WHOLE_NOSCRIPT_STYLE: Final = frozenset((b"noscript", b"style"))
+_STYLE_END = re.compile(rb"</(?i:style)[\t\n\f\r />]")
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style"}, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
 # withhold.
 _WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
@@ -217,14 +253,16 @@ class Injector:
         self.withheld: list[str] = []
         """Rule ids of the elements removed so far, in document order."""
         if withhold is not None:
-            if withhold.marks:
+            if withhold.embeds:
+                self.tokenizer.probe = _StyleProbe(withhold.marks)
+            elif withhold.marks:
                 self.tokenizer.probe = _MARK_PROBE
             # A tag must be read whole to know whether it is marked (longer: uncertain).
             self.tokenizer.max_token = LONGEST_TAG
             # Where the tokenizer may read the page otherwise than a browser, the content
             # to withhold may be missed: stop there.
             self.tokenizer.doubts = True
-            self.tokenizer.whole_noscript = True
+            self.tokenizer.whole = _WHOLE_NOSCRIPT_STYLE if withhold.embeds else _WHOLE_NOSCRIPT
         self._final = False
         self._phase = _PASS if self.skip_reason else _PRE
         self._started = False
@@ -786,18 +824,19 @@ class Injector:
     # --- withholding ----------------------------------------------------------------------------
 
     def _document_mark(self, data: bytes, start: int, name: bytes, tag: bytes) -> None:
-        """A mark on ``<html>``, ``<head>``, ``<body>`` or ``<frameset>`` would withhold the
-        document itself (or its metadata): nothing to cut out and leave the page standing,
-        so never send on as if it were not there."""
+        """A mark (or a withheld embed URL: ``style``, ``background``) on ``<html>``,
+        ``<head>``, ``<body>`` or ``<frameset>`` would withhold the document itself (or its
+        metadata): nothing to cut out and leave the page standing, so never send on as if it
+        were not there."""
         withhold = self._withhold
         assert withhold is not None
         if (
-            withhold.marks
-            and _MARK_PROBE.search(tag) is not None
-            and withhold.select(name, attributes(tag)) is not None
-        ):
+            (withhold.marks and _MARK_PROBE.search(tag) is not None)
+            or (withhold.embeds and _URL_ATTRIBUTE.search(tag) and _MAYBE_HOST.search(tag))
+            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
+        ) and withhold.select(name, attributes(tag)) is not None:
             self._route(data, start)  # the cut is where the tag starts, however chunked
-            raise Ambiguous(f"a mark on <{name.decode()}> would withhold the document")
+            raise Ambiguous(f"<{name.decode()}> would withhold the document")
 
     def _withholds(
         self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool
@@ -809,15 +848,21 @@ class Injector:
         tok = self.tokenizer
         marked = withhold.marks and _MARK_PROBE.search(tag) is not None
         rule = None
-        if marked or (
-            withhold.embeds
-            and name in EMBED_ELEMENTS
-            and _URL_ATTRIBUTE.search(tag)
-            and _MAYBE_HOST.search(tag)
+        if (
+            marked
+            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
+            or (
+                withhold.embeds
+                and name in EMBED_ELEMENTS
+                and _URL_ATTRIBUTE.search(tag)
+                and _MAYBE_HOST.search(tag)
+            )
         ):
             rule = withhold.select(name, attributes(tag))
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
+        if rule is None and name == b"style" and withhold.embeds:
+            rule = self._style_rule(data, start, end)
         if rule is None:
             return False
         # The output goes on to this tag (also when it is uncertain: the cut is there,
@@ -898,7 +943,7 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> too long to read whole")
         assert self._withhold is not None
-        reader = _NoscriptReader(self._withhold)
+        reader = _NoscriptReader(self._withhold, self._page_info().charset)
         sub = Tokenizer(reader, EVERYTHING)
         sub.scripting = False
         sub.doubts = True
@@ -923,6 +968,17 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> whose content is read differently with scripting off")
         return None
+
+    def _style_rule(self, data: bytes, start: int, end: int) -> str | None:
+        """The rule that withholds a URL in the CSS of the ``<style>`` whose start tag is
+        ``data[start:end]`` (read whole: uncertain when too long), if any."""
+        m = _STYLE_END.search(data, end)
+        close = m.start() if m is not None else len(data)
+        if (m is None and not self._final) or close - start > self.tokenizer.max_token:
+            self._route(data, start)
+            raise Ambiguous("a <style> too long to read whole")
+        assert self._withhold is not None
+        return _style_rule(self._withhold, data[end:close], self._page_info().charset)
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -1014,11 +1070,21 @@ def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
 
 
+def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
+    """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
+    text is not raw: character references are decoded, so both readings are checked."""
+    text = css.decode(charset or "utf-8", "replace")
+    if "&" in text:
+        text += "\n" + html.unescape(text)
+    return withhold.select(b"style", {b"style": text})
+
+
 class _NoscriptReader(QuietSink):
     """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
 
-    def __init__(self, withhold: Withhold) -> None:
+    def __init__(self, withhold: Withhold, charset: str | None) -> None:
         self.withhold = withhold
+        self.charset = charset
         self.rule: str | None = None
         self.doubt = False
 
@@ -1031,6 +1097,11 @@ class _NoscriptReader(QuietSink):
             self.doubt = True  # unreadable: it may be one to withhold
             return
         self.rule = self.withhold.select(name, attributes(tag))
+        if self.rule is None and name == b"style" and self.withhold.embeds:
+            m = _STYLE_END.search(data, end)  # (none: the state check after the scan doubts)
+            self.rule = _style_rule(
+                self.withhold, data[end : m.start() if m else None], self.charset
+            )
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:

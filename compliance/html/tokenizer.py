@@ -187,7 +187,7 @@ _LOWER_WHOLE_SCRIPT = rb"script" + _SCRIPT_AFTER_NAME
 # A whole script whose start tag (plainly written) has no src, data or srcset attribute.
 _WHOLE_URLLESS_SCRIPT = (
     rb"(?i:script)(?=[\t\n\f\r />])"
-    + plain_attributes(rb"(?i:src|data|srcset)[\t\n\f\r /=>]")
+    + plain_attributes(rb"(?i:src|data|srcset|href|xlink:href)[\t\n\f\r /=>]")
     + rb"[\t\n\f\r ]*+>"
     + SCRIPT_TEXT
 )
@@ -383,8 +383,8 @@ class Watch:
     everything: bool = False
     """Report every tag, comment and text run."""
     url_scripts: bool = False
-    """Of the ``script`` start tags watched, only those with a ``src``, ``data`` or
-    ``srcset`` attribute are wanted (the others may be skipped whole)."""
+    """Of the ``script`` start tags watched, only those with a ``src``, ``data``,
+    ``srcset`` or ``href`` (SVG) attribute are wanted (the others may be skipped whole)."""
     pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -516,6 +516,14 @@ def innermost(items: list[T], item: T) -> int:
     return len(items) - 1 - items[::-1].index(item)
 
 
+class Probe(Protocol):
+    """What :attr:`Tokenizer.probe` needs: a compiled pattern's ``search``."""
+
+    def search(self, data: bytes, pos: int = 0, endpos: int = ..., /) -> re.Match[bytes] | None:
+        """The first occurrence in ``data[pos:endpos]``."""
+        ...
+
+
 class Tokenizer:
     """Resumable tokenizer: :meth:`scan` consumes what it can and says how far it got.
 
@@ -554,7 +562,7 @@ class Tokenizer:
         bounded, or browsers disagree), and readers must not rely on it."""
         self.doctype: bytes | None = None
         """The first ``<!DOCTYPE ...>`` seen (it decides quirks mode), if any."""
-        self.probe: re.Pattern[bytes] | None = None
+        self.probe: Probe | None = None
         """Tags in which this pattern occurs are reported whatever their name (used to find
         an attribute on any element without reading every tag)."""
         self.doubts = False
@@ -565,10 +573,10 @@ class Tokenizer:
         ``svg``, ``math``)."""
         self.doubt: str | None = None
         """Why the tag being read is doubtful (see :attr:`doubts`), until reported."""
-        self.whole_noscript = False
-        """Read a ``<noscript>`` start tag only once its end tag (or the end of the document,
-        or :attr:`max_token` bytes) is in the data too, so that its reader sees the whole
-        element."""
+        self.whole: frozenset[bytes] = frozenset()
+        """Read a start tag of these (raw text) elements only once its end tag (or the end
+        of the document, or :attr:`max_token` bytes) is in the data too, so that its reader
+        sees the whole element."""
         self.scripting = True
         """Read ``<noscript>`` as with scripting on (raw text); off: its content is markup."""
         self.left: list[tuple[bytes, int]] = []
@@ -744,7 +752,7 @@ class Tokenizer:
         end = m.end()
         name = m.group(1).lower()
         is_end = c == 0x2F
-        if self.whole_noscript and name == b"noscript" and not is_end and waits:
+        if self.whole and name in self.whole and not is_end and waits:
             start = end
             if resume is not None and resume[0] == j and resume[2] < 0:
                 start = max(end, j + resume[1] - 11)  # an end tag may straddle the old end

@@ -2,9 +2,11 @@
 
 A :class:`Withhold` names what goes (through a :data:`Select`, usually made by
 :func:`selector`): elements whose ``data-compliance-withhold`` attribute
-holds one of a rule's tokens (space-separated, like ``class``), and ``iframe``, ``embed``,
-``object``, ``video``, ``audio``, ``source``, ``img`` and ``script`` elements whose URL
-(``src``, ``data``, ``srcset`` entries, a video's ``poster``) is on a rule's hosts. Each goes
+holds one of a rule's tokens (space-separated, like ``class``), and the elements of
+:data:`EMBED_ELEMENTS` whose URL (``src``, ``data``, ``srcset`` and ``imagesrcset`` entries,
+a video's ``poster``, the ``href`` of a ``<link>``, a ``<base>`` or an SVG ``<image>``,
+``<script>`` or ``<feImage>``, a ``<meta>`` refresh) is on a rule's hosts, and elements whose
+``style`` attribute (or ``<style>`` text, read by the injector) loads from one. Each goes
 with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
 id) takes its place.
 
@@ -21,6 +23,7 @@ formatting element that the parser would re-open after it), the element's end is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -54,14 +57,27 @@ MARK_ATTRIBUTE: Final = b"data-compliance-withhold"
 """The attribute whose tokens mark an element for withholding."""
 
 EMBED_ELEMENTS: Final = frozenset(
-    b"iframe embed object video audio source img image script".split()
+    b"iframe frame embed object video audio source track img image input script link base"
+    b" feimage meta body table thead tbody tfoot tr td th".split()
 )
-"""Elements removed when their URL is on a withheld host (``image`` is an ``img`` to the
-parser)."""
+"""Elements removed when a URL the browser loads (or resolves others against, ``<base>``, or
+goes to, ``<meta http-equiv=refresh>``) is on a withheld host (``image`` is an ``img`` to
+the HTML parser, an image in SVG)."""
 _SRCDOC_DEPTH: Final = 3
 """Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
 
-_URL_ATTRIBUTES: Final = (b"src", b"data", b"srcset", b"poster")
+_URL_ATTRIBUTES: Final = (
+    b"src",
+    b"data",
+    b"srcset",
+    b"imagesrcset",
+    b"poster",
+    b"background",  # an image on <body> and table parts
+    b"href",
+    b"xlink:href",
+)
+_URL_LISTS: Final = frozenset((b"srcset", b"imagesrcset"))
+_ASCII_SPACE: Final = "\t\n\f\r "
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
 """Decides from a start tag's name and attributes which rule (id) removes it, if any."""
@@ -86,7 +102,7 @@ def selector(
                 rule = tokens.get(token)
                 if rule is not None:
                     return rule
-        if embed_host is not None and name in EMBED_ELEMENTS:
+        if embed_host is not None and (name in EMBED_ELEMENTS or b"style" in attrs):
             for url in _urls(attrs):
                 host = url_host(url)
                 if host is not None:
@@ -132,10 +148,90 @@ def _urls(attrs: Mapping[bytes, str]) -> list[str]:
         value = attrs.get(key)
         if value is None:
             continue
-        if key == b"srcset":
-            urls += [entry.split()[0] for entry in value.split(",") if entry.strip()]
+        if key in _URL_LISTS:
+            urls += _candidate_urls(value)
         else:
             urls.append(value)
+    css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
+    if css is not None:
+        urls += _css_urls(css)
+    refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
+    if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
+        urls.append(_refresh_url(refresh))
+    return urls
+
+
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n\f\r ]?|(\n)|(.))", re.S)
+_CSS_WORD = re.compile(r"[^\t\n\f\r \"'()]+")
+
+
+def _css_urls(css: str) -> list[str]:
+    r"""Every word of CSS (escapes decoded; between spaces, quotes and parentheses) that may
+    be a URL: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them (and
+    words that are not URLs, which name no host).
+
+    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )}")
+    ['a{background:url', 'https://rt.com/x', '}']
+    """
+    if "\\" in css:
+        css = _CSS_ESCAPE.sub(_css_unescape, css)
+    return _CSS_WORD.findall(css)
+
+
+def _css_unescape(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        code = int(m.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return "" if m.group(2) is not None else m.group(3)
+
+
+_REFRESH = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
+
+
+def _refresh_url(content: str) -> str:
+    """The URL a ``<meta http-equiv=refresh>`` goes to, as the standard reads ``content``
+    (``0; url='https://x/'``); what is left after the delay when it does not parse.
+
+    >>> _refresh_url("0;URL = 'https://rt.com/x'"), _refresh_url("5, //rt.com")
+    ('https://rt.com/x', '//rt.com')
+    """
+    delay = _REFRESH.match(content)  # (always matches: every part is optional)
+    url = content[delay.end() if delay else 0 :].lstrip(_ASCII_SPACE)
+    if url[:1] in ("'", '"'):
+        url = url[1:].partition(url[0])[0]
+    return url
+
+
+def _candidate_urls(srcset: str) -> list[str]:
+    """The URLs of a ``srcset``: as the standard reads them (a URL runs to whitespace, commas
+    included: ``https://a,b@host/x`` is one, on ``host``), and each comma-separated piece's
+    first word as well (a reading that can only find more hosts).
+
+    >>> _candidate_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
+    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
+    """
+    urls: list[str] = []
+    at, n = 0, len(srcset)
+    while at < n:
+        while at < n and (srcset[at] in _ASCII_SPACE or srcset[at] == ","):
+            at += 1
+        start = at
+        while at < n and srcset[at] not in _ASCII_SPACE:
+            at += 1
+        url = srcset[start:at]
+        if url.rstrip(","):
+            urls.append(url.rstrip(","))
+        if url.endswith(","):
+            continue
+        in_parens = False  # the descriptors, up to a comma outside parentheses
+        while at < n and (srcset[at] != "," or in_parens):
+            if srcset[at] in "()":
+                in_parens = srcset[at] == "("
+            at += 1
+    for entry in srcset.split(","):
+        words = entry.split()
+        if words and words[0] not in urls:
+            urls.append(words[0])
     return urls
 
 
