@@ -69,6 +69,7 @@ from compliance.http import (
     variant_id,
     vary_value,
     without,
+    without_links_to,
 )
 from compliance.inject import Injector, PageInfo
 from compliance.metrics import Metrics, Snapshot
@@ -129,6 +130,7 @@ _DIGESTS: Final = ("content-md5", "content-digest", "repr-digest")
 _VARY_DROP: Final = frozenset({"vary"})
 _DEBUG_DROP_NAME: Final = _DEBUG_HEADER.lower()
 _DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
+_LINK_DROP: Final = frozenset({"link"})
 _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
 _FRONT_SERVER_FILES: Final = (
     "x-sendfile",  # Apache mod_xsendfile, lighttpd; Werkzeug's and Flask's USE_X_SENDFILE
@@ -1251,8 +1253,11 @@ class Exchange:
         found: HeaderIndex | None = None,
     ) -> Headers:
         """Vary, Cache-Control, the rules' headers and the debug header, in one rewrite of
-        ``headers`` (``found``: their index, when the caller has it)."""
+        ``headers`` (``found``: their index, when the caller has it); with embeds withheld,
+        no ``Link`` to their hosts."""
         found = found or HeaderIndex(headers)
+        if decision.withholds and "link" in found:
+            headers, found = self._without_withheld_links(decision, found)
         settings = self.settings
         policy = settings.cache_policy
         private = self._private(decision)
@@ -1296,6 +1301,22 @@ class Exchange:
         if not add and not drop:
             return headers
         return found.rewrite(drop, add)
+
+    @staticmethod
+    def _without_withheld_links(
+        decision: Decision, found: HeaderIndex
+    ) -> tuple[Headers, HeaderIndex]:
+        """The headers without the ``Link`` targets on a host whose embeds are withheld: a
+        browser preloads or connects to them as it does to an embed."""
+        embedding = [match for match in decision.withholds if match.embeds]
+        if not embedding:
+            return found.headers, found
+        kept = without_links_to(
+            found.values("link"),
+            lambda host: any(match.embed_host_matches(host) for match in embedding),
+        )
+        headers = found.rewrite(_LINK_DROP, [("Link", value) for value in kept])
+        return headers, HeaderIndex(headers)
 
     def _debug_value(self, decision: Decision) -> str | None:
         """The ``X-Compliance-Decision`` value, when debugging is on for this client."""

@@ -12,7 +12,7 @@ import posixpath
 import re
 import unicodedata
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Final, Protocol
 from urllib.parse import quote, unquote
@@ -60,6 +60,7 @@ __all__ = [
     "variant_etag",
     "without",
     "without_authority",
+    "without_links_to",
 ]
 
 Headers = list[tuple[str, str]]
@@ -398,6 +399,40 @@ def url_host(url: str) -> str | None:
         host = unquote(host, errors="replace")  # the host parser decodes escapes
     host = host.rstrip(".").lower()
     return host or None
+
+
+# One link-value of a Link field: up to a comma outside its <URI-Reference> and outside
+# quoted parameters (an unclosed one runs to the end of the value).
+_LINK_VALUE: Final = re.compile(r'(?:[^,"<]|<[^>]*+>?|"(?:[^"\\]|\\.)*+"?)++')
+_LINK_TARGET: Final = re.compile(r"<([^>]*+)")
+
+
+def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
+    """The ``Link`` field values (RFC 8288) without the link-values whose targets are on a
+    host for which ``withheld`` is true: a browser preloads, prefetches or connects to what
+    a page's ``Link`` header names. A link-value naming such a host anywhere in angle
+    brackets goes; a field left empty goes too.
+
+    >>> without_links_to(['<https://cdn.rt.com/a.js>; rel=preload; as=script, </s.css>; '
+    ...     'rel=preload; as=style'], lambda host: host.endswith("rt.com"))
+    ['</s.css>; rel=preload; as=style']
+    """
+    kept: list[str] = []
+    for value in values:
+        parts = _LINK_VALUE.findall(value) if "<" in value else [value]
+        left = [
+            part
+            for part in parts
+            if not any(
+                (host := url_host(target)) is not None and withheld(host)
+                for target in _LINK_TARGET.findall(part)
+            )
+        ]
+        if len(left) == len(parts):
+            kept.append(value)  # nothing withheld: as the application wrote it
+        elif any(part.strip(_OWS) for part in left):
+            kept.append(", ".join(part.strip(_OWS) for part in left if part.strip(_OWS)))
+    return kept
 
 
 def status_line(status: int) -> str:

@@ -59,8 +59,11 @@ EMBEDS = [
 ]
 
 
-def _fetched(browser: Any, body: bytes, scripting: bool = True) -> set[str]:
-    """The hosts Chromium requests while loading ``body`` as http://page.test/."""
+def _fetched(
+    browser: Any, body: bytes, scripting: bool = True, headers: dict[str, str] | None = None
+) -> set[str]:
+    """The hosts Chromium requests while loading ``body`` (with ``headers``, if given) as
+    http://page.test/."""
     hosts: set[str] = set()
     context = browser.new_context(java_script_enabled=scripting)
     page = context.new_page()
@@ -71,9 +74,8 @@ def _fetched(browser: Any, body: bytes, scripting: bool = True) -> set[str]:
             hosts.add(host.rstrip("."))
             route.fulfill(status=200, body=b"")
         else:
-            route.fulfill(
-                status=200, headers={"content-type": "text/html; charset=utf-8"}, body=body
-            )
+            page_headers = {"content-type": "text/html; charset=utf-8", **(headers or {})}
+            route.fulfill(status=200, headers=page_headers, body=body)
 
     try:
         page.route("**/*", answer)
@@ -112,3 +114,24 @@ def test_chromium_fetches_nothing_from_a_withheld_host(
 
     assert "withheld.test" in _fetched(browser, served(DE), scripting)  # it does elsewhere
     assert _fetched(browser, served(RU), scripting) == set()
+
+
+def test_chromium_follows_no_link_header_to_a_withheld_host(
+    browser: Any, make_engine: Callable[..., Engine]
+) -> None:
+    page = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>a</p></body></html>"
+    link = "<http://withheld.test/p.css>; rel=preload; as=style, </own.css>; rel=preload; as=style"
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Link", link)])
+        return [page]
+
+    middleware = ComplianceMiddleware(app, make_engine(RULES))
+
+    def fetched(ip: str) -> set[str]:
+        response = testing.call_wsgi(middleware, testing.wsgi_environ("/", peer=ip))
+        links = [value for key, value in response.headers if key.lower() == "link"]
+        return _fetched(browser, response.body, headers={"link": ", ".join(links)})
+
+    assert "withheld.test" in fetched(DE)  # Chromium preloads what the header names
+    assert fetched(RU) == set()

@@ -257,3 +257,24 @@ def test_a_page_refused_with_no_notice_due_is_counted_as_such(call: Call) -> Non
     assert b"player.example" not in response.body
     assert metrics["notices_not_delivered"] == {}
     assert metrics["pages_cut"] == {"withhold uncertain": 1}
+
+
+def test_a_link_header_to_a_withheld_embed_host_goes_the_others_stay(call: Call) -> None:
+    # A browser preloads, prefetches or connects to what a page's Link header names, as it
+    # loads an embed: a link-value on a withheld host goes, the page's own stay as written.
+    own = '</a,b.js>; rel=modulepreload; title="x, <y>"'
+    links = [
+        ("Link", "<https://tv.player.example/e.js>; rel=preload; as=script, </s.css>; rel=preload"),
+        ("Link", "<//cdn.PLAYER.example.>; rel=preconnect"),
+        ("Link", own),
+        ("Link", "<https://cdn.example.org/app.js>; rel=preload; as=script"),
+    ]
+    for reader in (RU, DE):  # the player rule applies everywhere
+        response, _ = call(App(links, PAGE), reader)
+        kept = [value for key, value in response.headers if key.lower() == "link"]
+        assert kept == [
+            "</s.css>; rel=preload",
+            own,
+            "<https://cdn.example.org/app.js>; rel=preload; as=script",
+        ]
+        assert b"player.example" not in response.body

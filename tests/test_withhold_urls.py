@@ -107,3 +107,24 @@ def test_a_withheld_url_on_the_document_itself_is_uncertain(page: bytes) -> None
     with pytest.raises(WithholdUncertain, match="would withhold the document") as raised:
         editor.feed(page)
     assert b"rt.com" not in raised.value.output + editor.cut()
+
+
+@pytest.mark.parametrize(
+    ("values", "kept"),
+    [
+        (["<https://rt.com/a.js>; rel=preload; as=script"], []),
+        (["</a.js>; rel=preload, <https://x.rt.com/b>; rel=prefetch"], ["</a.js>; rel=preload"]),
+        (["<HTTPS://RT.COM./a>; rel=preconnect , <//ok.example/>"], ["<//ok.example/>"]),
+        (['<https://ok.example/a,b>; rel=preload; title="a, b"'], None),  # untouched
+        (['</x>; rel=preload; anchor="<https://rt.com/>"'], []),  # a target anywhere goes
+        (["</a>", "<https://rt.com/b>; rel=preload"], ["</a>"]),
+        (["no link at all"], None),
+    ],
+)
+def test_link_header_values_lose_the_targets_on_withheld_hosts(
+    values: list[str], kept: list[str] | None
+) -> None:
+    from compliance.http import without_links_to
+
+    result = without_links_to(values, lambda host: host == "rt.com" or host.endswith(".rt.com"))
+    assert result == (values if kept is None else kept)
