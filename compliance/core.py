@@ -348,7 +348,7 @@ def log_undelivered(
     )
 
 
-def read_decision(state: Mapping[str, object] | MutableMapping[str, object]) -> object:
+def read_decision(state: Mapping[str, object]) -> object:
     """The reader's decision in the ``state`` the request shares with the middleware (the
     WSGI environ, ASGI ``scope["state"]``), for the application, which builds its response
     from it: that response is then marked as depending on the reader's location
@@ -1973,7 +1973,7 @@ class Exchange:
     def _lost(self, editor: BodyEditor | None) -> list[str]:
         """The rules whose notices the middleware was to inject are not in the page: those
         whose placement did not place, once the edited page went out (``editor``); else all.
-        None when the page leaves them out on purpose (``editor.skipped``)."""
+        None of them when the page leaves them out on purpose (``editor.skipped``)."""
         decision = self.decision
         if decision is None or not decision.notices:
             return []

@@ -254,12 +254,7 @@ class RawHeaders(Mapping[str, str]):
             # ASGI server without a limit on them hands over one pair each.)
             lines: dict[bytes, list[bytes]] = {}
             for key, value in raw:
-                name = key.lower()
-                found = lines.get(name)
-                if found is None:
-                    lines[name] = [value]
-                else:
-                    found.append(value)
+                lines.setdefault(key.lower(), []).append(value)
             index = {name: b", ".join(values) for name, values in lines.items()}
         self._index = index
         return index
@@ -430,8 +425,10 @@ def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> 
         ]
         if len(left) == len(parts):
             kept.append(value)  # nothing withheld: as the application wrote it
-        elif any(part.strip(_OWS) for part in left):
-            kept.append(", ".join(part.strip(_OWS) for part in left if part.strip(_OWS)))
+            continue
+        joined = ", ".join(filter(None, (part.strip(_OWS) for part in left)))
+        if joined:
+            kept.append(joined)
     return kept
 
 

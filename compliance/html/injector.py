@@ -831,10 +831,9 @@ class Injector:
         withhold = self._withhold
         assert withhold is not None
         if (
-            (withhold.marks and _MARK_PROBE.search(tag) is not None)
-            or (withhold.embeds and _URL_ATTRIBUTE.search(tag) and _MAYBE_HOST.search(tag))
-            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
-        ) and withhold.select(name, attributes(tag)) is not None:
+            _may_withhold(withhold, name, tag)
+            and withhold.select(name, attributes(tag)) is not None
+        ):
             self._route(data, start)  # the cut is where the tag starts, however chunked
             raise Ambiguous(f"<{name.decode()}> would withhold the document")
 
@@ -846,18 +845,8 @@ class Injector:
         withhold = self._withhold
         assert withhold is not None
         tok = self.tokenizer
-        marked = withhold.marks and _MARK_PROBE.search(tag) is not None
         rule = None
-        if (
-            marked
-            or (withhold.embeds and _STYLE_PROBE.search(tag) is not None)
-            or (
-                withhold.embeds
-                and name in EMBED_ELEMENTS
-                and _URL_ATTRIBUTE.search(tag)
-                and _MAYBE_HOST.search(tag)
-            )
-        ):
+        if _may_withhold(withhold, name, tag):
             rule = withhold.select(name, attributes(tag))
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
@@ -1068,6 +1057,22 @@ class Injector:
 
 def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
+
+
+def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
+    """Whether the start tag ``tag`` may be one ``withhold`` selects (a mark, a style
+    attribute, an embed with a URL that may name a host): the cheap test before reading its
+    attributes."""
+    if withhold.marks and _MARK_PROBE.search(tag) is not None:
+        return True
+    return withhold.embeds and (
+        _STYLE_PROBE.search(tag) is not None
+        or (
+            name in EMBED_ELEMENTS
+            and _URL_ATTRIBUTE.search(tag) is not None
+            and _MAYBE_HOST.search(tag) is not None
+        )
+    )
 
 
 def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
