@@ -448,15 +448,26 @@ def _check(args: argparse.Namespace) -> int:
         _check_language("--page-language", args.page_language)
     paths, packs = _sources(args.rules, args.pack)
     engine = _engine(paths, packs, args.geoip_db, args.set)
-    decision = engine.decide(
-        ip=args.ip,
-        location=location,
-        url=args.url,
-        accept_language=args.accept_language,
-        page_language=args.page_language,
-        at=at,
-        tags=_tags(args.tag),
-    )
+
+    def decide(location: Any) -> Any:
+        return engine.decide(
+            ip=args.ip,
+            location=location,
+            url=args.url,
+            accept_language=args.accept_language,
+            page_language=args.page_language,
+            at=at,
+            tags=_tags(args.tag),
+        )
+
+    decision = decide(location)
+    # As in the middleware: a CDN's country alone, where a rule names subdivisions of it,
+    # is completed by the address (a City database gives the subdivision).
+    header_only = location is not None and location.via_header is not None
+    if decision.needs_subdivision and header_only and args.ip is not None:
+        from .geo import completed
+
+        decision = decide(completed(location, engine.locate(args.ip)))
     page = _read_page(args.page) if args.page is not None else None
     if args.format == "json":
         document = decision.to_dict(args.page_language)

@@ -39,7 +39,7 @@ from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement, style_element
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
-from compliance.geo import HeaderGeolocator, Location, Provider, locate_request
+from compliance.geo import HeaderGeolocator, Location, Provider, completed, locate_request
 from compliance.html import charset as charsets
 from compliance.html.tokenizer import WS
 from compliance.html.withhold import Withhold, WithholdUncertain
@@ -1089,7 +1089,14 @@ class Exchange:
         if language is not None and len(language) > _MAX_HEADER:
             language = language[:_MAX_HEADER].rpartition(",")[0] or None
         request = _decision_request((self.host, self.norm_path, language, tags, None, None))
-        return self.engine.decide(location=location, request=request)
+        decision = self.engine.decide(location=location, request=request)
+        if decision.needs_subdivision and location.via_header is not None:
+            # A CDN gave the country alone, and a rule here names subdivisions of it: the
+            # engine's geolocator (a City database) may know the subdivision. Asked once;
+            # the answer depends on the address, so the response is private.
+            self.location = location = completed(location, self.engine.locate(self.client.ip))
+            decision = self.engine.decide(location=location, request=request)
+        return decision
 
     def begin(self) -> Response | None:
         """Decide for the request before the application runs. A Response to send instead

@@ -347,6 +347,11 @@ class Decision:
     """Parts of the page to withhold (empty when a block applies)."""
     accept_language: str | None = field(repr=False, default=None)
     _trace: Callable[[], tuple[TraceEntry, ...]] = field(repr=False, default=tuple)
+    needs_subdivision: bool = field(repr=False, default=False)
+    """The reader's country is known but not their subdivision, and some rule that would
+    otherwise apply to this request names subdivisions of that country: a location that
+    knows the subdivision may be decided otherwise. The response core then completes a CDN
+    header's country from the engine's geolocator (:func:`compliance.geo.completed`)."""
 
     def derived(self, kind: str, page_language: str | None, make: Callable[[], T]) -> T:
         """``make()``, remembered with this decision under ``kind`` and the page's

@@ -207,6 +207,9 @@ class _RegionInfo:
     matching."""
     override: bool | None
     """Its own ``unknown_subdivision`` (apply: True), None when it leaves it to its user."""
+    subdivided: frozenset[str]
+    """Countries some subdivision of which it or a region inside it names, in an ``include``
+    or an ``exclude``: for a reader there, knowing the subdivision may change the match."""
 
 
 class _Regions:
@@ -261,23 +264,32 @@ class _Regions:
             unknown: list[set[str]] = [set(), set()]
             shared: list[_RegionInfo] = []
             pure = not region.exclude
+            subdivided = {code[:2] for code in region.exclude if code[2:3] == "-"}
+            for code in region.exclude:
+                excluded = info.get(code)
+                if excluded is not None:
+                    subdivided |= excluded.subdivided
             for code in region.include:
                 child = info.get(code)
                 if child is not None:
                     shared.append(child)
                     pure = pure and child.pure
+                    subdivided |= child.subdivided
                 elif code in regions:  # met again while being flattened: a cycle
                     continue
                 else:
                     codes.add(code)
                     if code[2:3] == "-":
+                        subdivided.add(code[:2])
                         for apply in (False, True):
                             if override if override is not None else apply:
                                 unknown[apply].add(code[:2])
             if not codes and len(shared) == 1 and override is None:
                 # One nested region and nothing else (a chain): share its sets.
                 only = shared[0]
-                info[name] = _RegionInfo(only.plain, only.unknown, pure, None)
+                info[name] = _RegionInfo(
+                    only.plain, only.unknown, pure, None, frozenset(subdivided)
+                )
                 continue
             for child in shared:
                 codes |= child.plain
@@ -290,7 +302,11 @@ class _Regions:
                     f"(reached at region '{name}'): include large regions in fewer others"
                 )
             info[name] = _RegionInfo(
-                frozenset(codes), (frozenset(unknown[0]), frozenset(unknown[1])), pure, override
+                frozenset(codes),
+                (frozenset(unknown[0]), frozenset(unknown[1])),
+                pure,
+                override,
+                frozenset(subdivided),
             )
 
     def code_matches(self, code: str, where: _Where, apply: bool) -> bool:
@@ -364,6 +380,14 @@ class _Regions:
         """Every plain code a jurisdiction may match (excludes ignored): for the index."""
         info = self._info.get(code)
         return info.plain if info is not None else frozenset((code,))
+
+    def subdivided(self, code: str) -> frozenset[str]:
+        """Countries some subdivision of which jurisdiction ``code`` names, through nested
+        regions, their excludes included."""
+        info = self._info.get(code)
+        if info is not None:
+            return info.subdivided
+        return frozenset((code[:2],)) if code[2:3] == "-" else frozenset()
 
     def may_apply_unknown(self, code: str, apply: bool) -> frozenset[str]:
         """Countries whose readers with an unknown subdivision ``code`` may match."""
@@ -499,6 +523,15 @@ class CompiledRule:
                 countries |= self._regions.may_apply_unknown(code, self.apply_unknown_subdivision)
         return countries
 
+    def subdivided_countries(self) -> set[str]:
+        """Countries some subdivision of which its jurisdictions or excludes name: for a
+        reader there whose subdivision is unknown, knowing it may change the match."""
+        countries: set[str] = set()
+        for code in (*self.rule.jurisdictions, *self.rule.exclude):
+            if code != "*":
+                countries |= self._regions.subdivided(code)
+        return countries
+
     def why_not(self, ctx: _Context) -> str | None:
         """The first reason this rule does not apply, or None when it does."""
         rule = self.rule
@@ -524,6 +557,12 @@ class CompiledRule:
             for code in rule.exclude:
                 if regions.code_matches(code, where, False):
                     return f"excluded: {_where(location)} matches exclude {code}"
+        return self.why_not_here(ctx)
+
+    def why_not_here(self, ctx: _Context) -> str | None:
+        """The first reason other than the reader's location this rule does not apply (its
+        dates, the host, the path, the tags), or None."""
+        rule = self.rule
         if self.start is not None and ctx.day < self.start:
             return f"not yet effective: starts {self.start.isoformat()}"
         if self.until is not None and ctx.day >= self.until:
@@ -645,6 +684,12 @@ class _State:
                 by_country_unknown.setdefault(country, []).append(compiled)
             if compiled.rule.unknown_location == "apply":
                 unknown.append(compiled)
+        subdivided: dict[str, list[CompiledRule]] = {}
+        for compiled in self.rules:
+            for country in compiled.subdivided_countries():
+                subdivided.setdefault(country, []).append(compiled)
+        self.subdivided = {country: tuple(rules) for country, rules in subdivided.items()}
+        """By country: the rules naming some subdivision of it (see Decision.needs_subdivision)."""
         self.by_code = {code: tuple(rules) for code, rules in by_code.items()}
         self.by_country_unknown = {c: tuple(rules) for c, rules in by_country_unknown.items()}
         self.star = tuple(star)
@@ -1265,6 +1310,9 @@ class Engine:
         if consulted:
             vary.append("accept-language")
         private = state.location_sensitive and location.via_header is None
+        needs_subdivision = where.subdivision_unknown and any(
+            rule.why_not_here(ctx) is None for rule in state.subdivided.get(country or "", ())
+        )
 
         def trace() -> tuple[TraceEntry, ...]:
             shown = set(applied)
@@ -1287,6 +1335,7 @@ class Engine:
             withholds=tuple(withholds),
             accept_language=accept_language,
             _trace=_Once(trace),
+            needs_subdivision=needs_subdivision,
         )
 
     # -- reloading

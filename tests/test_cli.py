@@ -399,6 +399,25 @@ def test_cdn_headers_that_say_nothing_fall_back_to_the_ip(
     assert "Location: RU (source: embedded)" in out
 
 
+def test_check_completes_a_cdn_country_from_the_city_database_as_the_middleware_does(
+    capsys: pytest.CaptureFixture[str], geoip_test_data: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "version: 1\nrules:\n  - id: wa-notice\n    title: Washington\n"
+        "    jurisdictions: [US-WA]\n    notice:\n      placement: body_end\n"
+        "      default_locale: en\n      text: {en: For readers in Washington.}\n",
+        encoding="utf-8",
+    )
+    code, out, err = run(
+        capsys, "check", "--rules", str(tmp_path),
+        "--geoip-db", str(geoip_test_data / "GeoIP2-City-Test.mmdb"),
+        "--geo-header", "cloudflare", "--header", "CF-IPCountry: US", "--ip", "216.160.83.56",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "Location: US/US-WA (source: header:cloudflare+maxmind:GeoIP2-City)" in out
+    assert "Notice: wa-notice" in out
+
+
 def test_a_provider_without_fixed_header_names_takes_them_from_header_lines(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from compliance import asgi, wsgi
+from compliance.engine import Engine
 from compliance.geo import (
     UNKNOWN,
     ChainGeolocator,
     EmbeddedGeolocator,
     HeaderGeolocator,
     Location,
+    MaxMindGeolocator,
     RequestLocation,
     TrustedProxies,
+    completed,
     get_provider,
     locate_request,
 )
-from compliance.testing import FixedGeolocator
+from compliance.testing import (
+    FixedGeolocator,
+    TestResponse,
+    asgi_scope,
+    call_asgi,
+    call_wsgi,
+    wsgi_environ,
+)
 
 PROXIES = TrustedProxies(["10.0.0.0/8", "fd00::/8"])
 RU_V4, DE_V4 = "77.88.55.88", "81.169.145.105"
@@ -330,3 +343,148 @@ def test_the_memo_lives_and_dies_with_its_proxies() -> None:
     assert locate_request("10.0.0.1", headers, proxies=direct, geolocator=None).client.ip == (
         "10.0.0.1"
     )
+
+
+# -- a CDN's country, the subdivision from the address ---------------------------------------
+
+WA_RULES = """\
+version: 1
+regions:
+  us-but-washington:
+    title: The United States without Washington
+    include: [US]
+    exclude: [US-WA]
+rules:
+  - id: wa-notice
+    title: A notice for readers in Washington
+    jurisdictions: [US-WA]
+    hosts: [www.example.org]
+    notice:
+      placement: body_end
+      default_locale: en
+      text: {en: For readers in Washington.}
+  - id: elsewhere-notice
+    title: A notice for the rest of the United States, on another site
+    jurisdictions: [us-but-washington]
+    hosts: [other.example]
+    notice:
+      placement: body_end
+      default_locale: en
+      text: {en: For readers outside Washington.}
+  - id: de-notice
+    title: A notice for readers in Germany
+    jurisdictions: [DE]
+    notice:
+      placement: body_end
+      default_locale: en
+      text: {en: For readers in Germany.}
+"""
+PAGE = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>x</p></body></html>"
+WA, GB_ENG = "216.160.83.56", "2.125.160.216"  # MaxMind's City test data: US-WA, GB-ENG
+
+
+@pytest.fixture(scope="module")
+def city_engine(geoip_test_data: Any, tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("wa-rules")
+    (folder / "rules.yaml").write_text(WA_RULES, encoding="utf-8")
+    city = MaxMindGeolocator(geoip_test_data / "GeoIP2-City-Test.mmdb")
+    return Engine.from_paths([folder], geolocator=city)
+
+
+def _wsgi_page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [PAGE]
+
+
+async def _asgi_page(scope: Any, receive: Any, send: Any) -> None:
+    headers = [(b"content-type", b"text/html; charset=utf-8")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": PAGE})
+
+
+def _through_cloudflare(
+    engine: Engine, adapter: str, address: str, country: str, host: str = "www.example.org"
+) -> TestResponse:
+    """A request through Cloudflare (country header only, no region header) and a trusted
+    load balancer, to the middleware of ``adapter``."""
+    headers = [("Host", host), ("X-Forwarded-For", address), ("CF-IPCountry", country)]
+    options: dict[str, Any] = {"trusted_proxies": ["10.0.0.0/8"], "geo_header": "cloudflare"}
+    if adapter == "wsgi":
+        wsgi_app = wsgi.ComplianceMiddleware(_wsgi_page, engine, **options)
+        return call_wsgi(wsgi_app, wsgi_environ("/", peer="10.0.0.1", headers=headers))
+    asgi_app = asgi.ComplianceMiddleware(_asgi_page, engine, **options)
+    return call_asgi(asgi_app, asgi_scope("/", peer="10.0.0.1", headers=headers))
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_cdn_country_is_completed_by_the_city_database(city_engine: Engine, adapter: str) -> None:
+    # Before: the CDN's "US" was the whole answer, and the Washington notice was lost for
+    # every reader in Washington the CDN located, though the City database knew the state.
+    shown = _through_cloudflare(city_engine, adapter, WA, "US")
+    assert shown.notices == ["wa-notice"]
+    assert shown.decision.location.subdivisions == ("US-WA",)
+    assert shown.decision.location.source == "header:cloudflare+maxmind:GeoIP2-City"
+    # The page now depends on the address, which a cache keyed on the CDN's headers cannot
+    # see: private, and still varying on the headers.
+    assert shown.header("Cache-Control") == "private"
+    assert "cf-ipcountry" in (shown.header("Vary") or "").lower()
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_the_cdn_keeps_the_country_when_the_database_disagrees(
+    city_engine: Engine, adapter: str
+) -> None:
+    # The database places this address in England: the CDN's country stands, with no
+    # subdivision; private all the same (a reader in Washington sends the same headers).
+    answer = _through_cloudflare(city_engine, adapter, GB_ENG, "US")
+    assert answer.notices == []
+    assert answer.decision.location.country == "US"
+    assert answer.decision.location.subdivisions == ()
+    assert answer.header("Cache-Control") == "private"
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_the_database_is_not_asked_where_no_rule_names_a_subdivision(
+    city_engine: Engine, adapter: str
+) -> None:
+    # No rule here names a subdivision of Germany: the header decides alone, and a cache may
+    # key on it.
+    german = _through_cloudflare(city_engine, adapter, WA, "DE")
+    assert german.notices == ["de-notice"]
+    assert german.decision.location.source == "header:cloudflare"
+    assert german.header("Cache-Control") is None
+    # Nor on a site the subdivision rules do not cover.
+    other = _through_cloudflare(city_engine, adapter, WA, "US", host="news.example")
+    assert other.notices == []
+    assert other.decision.location.source == "header:cloudflare"
+    assert other.header("Cache-Control") is None
+
+
+def test_a_region_excluding_a_subdivision_asks_for_it_too(city_engine: Engine) -> None:
+    # On other.example the rule is on the United States without Washington: the subdivision
+    # decides whether it applies.
+    inside = _through_cloudflare(city_engine, "wsgi", WA, "US", host="other.example")
+    assert inside.notices == []
+    assert inside.decision.location.subdivisions == ("US-WA",)
+    outside = _through_cloudflare(city_engine, "wsgi", GB_ENG, "US", host="other.example")
+    assert outside.notices == ["elsewhere-notice"]
+
+
+def test_needs_subdivision_is_decided_by_everything_but_the_location(city_engine: Engine) -> None:
+    us = Location.of("US", source="header:cloudflare")
+    assert city_engine.decide(location=us, host="www.example.org", path="/").needs_subdivision
+    assert not city_engine.decide(location=us, host="news.example", path="/").needs_subdivision
+    washington = Location.of("US", "US-WA")
+    assert not city_engine.decide(location=washington, host="www.example.org").needs_subdivision
+    germany = Location.of("DE")
+    assert not city_engine.decide(location=germany, host="www.example.org").needs_subdivision
+
+
+def test_a_completed_location_is_the_same_object_for_a_repeat_reader() -> None:
+    header = HeaderGeolocator("cloudflare").locate(None, {"cf-ipcountry": "UA"}, trusted=True)
+    city = Location.of("UA", "UA-43", source="maxmind:GeoIP2-City")
+    first = completed(header, city)
+    assert completed(header, city) is first  # the engine's repeat-reader cache keys on it
+    assert (first.country, first.subdivisions, first.via_header) == ("UA", ("UA-43",), None)
+    assert completed(header, UNKNOWN).subdivisions == ()
+    assert completed(header, UNKNOWN).source == "header:cloudflare+none"

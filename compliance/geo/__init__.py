@@ -16,7 +16,8 @@ The package holds one idea per module:
 - :mod:`~compliance.geo.providers`: CDN header :class:`Provider` s and
   :class:`HeaderGeolocator`;
 - :mod:`~compliance.geo.chain`: :class:`ChainGeolocator`, :func:`open_geolocator` and the
-  request pipeline :func:`locate_request`.
+  request pipeline :func:`locate_request`, with :func:`completed` (a CDN's country, the
+  subdivision from the address).
 
 MaxMind and embedded lookups are cached per address in a bounded cache, so a repeat visitor
 costs one dict lookup.
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 
 from .addresses import ClientAddress, TrustedProxies, public_address, resolve_client
-from .chain import ChainGeolocator, RequestLocation, locate_request, open_geolocator
+from .chain import ChainGeolocator, RequestLocation, completed, locate_request, open_geolocator
 from .embedded import EmbeddedGeolocator
 from .location import (
     UNKNOWN,
@@ -60,6 +61,7 @@ __all__ = [
     "Provider",
     "RequestLocation",
     "TrustedProxies",
+    "completed",
     "country_code",
     "get_provider",
     "is_iso_country",

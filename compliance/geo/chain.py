@@ -11,6 +11,7 @@ The request pipeline decides a reader's location once, before any rule is looked
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,13 @@ from .location import UNKNOWN, Geolocator, Location, _Closing
 from .maxmind import MaxMindGeolocator
 from .providers import HeaderGeolocator, Provider
 
-__all__ = ["ChainGeolocator", "RequestLocation", "locate_request", "open_geolocator"]
+__all__ = [
+    "ChainGeolocator",
+    "RequestLocation",
+    "completed",
+    "locate_request",
+    "open_geolocator",
+]
 
 
 class ChainGeolocator(_Closing):
@@ -242,3 +249,41 @@ def _located(
             location = reader.from_headers(headers)
     # tuple.__new__ directly: a NamedTuple's own constructor is Python code.
     return _new_tuple(RequestLocation, (client, location, vary))
+
+
+# Completed answers by the identities of the two they were made from (the entry keeps both
+# alive, so no other object can take their ids): a repeat reader gets the same Location
+# object, which the engine's repeat-reader cache keys on.
+_completions: BoundedCache[tuple[int, int], tuple[Location, Location, Location]]
+_completions = BoundedCache(4096, 4096 * 1024, size=1024)
+
+
+def completed(answer: Location, by_address: Location) -> Location:
+    """A CDN header's ``answer`` that names a country but no subdivision, completed by the
+    location of the reader's address (``by_address``, from a City database): its
+    subdivisions, when it places the reader in the same country; none when it places them
+    elsewhere (the CDN, which the site chose to believe, keeps the country). The result
+    depends on the address as well as on the headers, so it has no ``via_header``: a
+    shared cache must not serve it to every reader who sends the same headers (the response
+    core makes such a response private).
+
+    >>> header = HeaderGeolocator("cloudflare").locate(
+    ...     None, {"cf-ipcountry": "UA"}, trusted=True)
+    >>> both = completed(header, Location.of("UA", "UA-43", source="maxmind:GeoIP2-City"))
+    >>> both.country, both.subdivisions, both.source, both.via_header
+    ('UA', ('UA-43',), 'header:cloudflare+maxmind:GeoIP2-City', None)
+    >>> completed(header, Location.of("RU", source="embedded")).subdivisions
+    ()
+    """
+    key = (id(answer), id(by_address))
+    hit = _completions.get(key)
+    if hit is not None and hit[0] is answer and hit[1] is by_address:
+        return hit[2]
+    same = by_address.country is not None and by_address.country == answer.country
+    location = dataclasses.replace(
+        answer,
+        subdivisions=by_address.subdivisions if same else (),
+        source=f"{answer.source}+{by_address.source}",
+        via_header=None,
+    )
+    return _completions.set(key, (answer, by_address, location))[2]
