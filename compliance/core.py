@@ -29,6 +29,7 @@ import re
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -290,12 +291,17 @@ def _cause_of(exc: BaseException | None) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}:{cause or ''}"
 
 
-def log_fault(where: str, *, metrics: Metrics | None = None) -> None:
+def log_fault(
+    where: str, *, metrics: Metrics | None = None, addresses: Iterable[str | None] = ()
+) -> None:
     """Log a library fault with its traceback (call from an ``except`` block).
 
     Keyed by where it happened and the exception's type (never its text, which may name a
     client address): the same fault is logged once per :data:`LOG_INTERVAL`, repeats are
-    counted and reported with its next log line.
+    counted and reported with its next log line. Each of ``addresses`` (the request's peer
+    and client) that the traceback's text names, as a geolocator's error may ("The address
+    192.0.2.1 is not in the database"), is written as its network, as the decision log
+    writes it.
     """
     exc = sys.exc_info()[1]
     key = f"fault:{where}:{_cause_of(exc)}"
@@ -307,6 +313,15 @@ def log_fault(where: str, *, metrics: Metrics | None = None) -> None:
     message = f"compliance fault in {where}"
     if repeats:
         message += f" (it also happened {repeats} more times since it was last logged)"
+    named = [ip for ip in addresses if ip]
+    if exc is not None and named:
+        text = "".join(traceback.format_exception(exc)).rstrip()
+        masked = text
+        for ip in sorted(set(named), key=len, reverse=True):  # 10.0.0.10 before 10.0.0.1
+            masked = masked.replace(ip, _masked(ip))
+        if masked != text:
+            logger.error("%s\n%s", message, masked)
+            return
     logger.exception(message)
 
 
@@ -982,6 +997,11 @@ class Exchange:
         """The request method, upper case."""
         return self.request.method.upper()
 
+    def _log_fault(self, where: str) -> None:
+        """:func:`log_fault`, the request's addresses masked unless ``log_addresses``."""
+        addresses = () if self.settings.log_addresses else (self.request.peer, self.client.ip)
+        log_fault(where, metrics=self.metrics, addresses=addresses)
+
     def _request_tags(self) -> object:
         """The tags the application set on the request (``compliance.tags``)."""
         return self._state.get(STATE_TAGS)
@@ -1109,7 +1129,7 @@ class Exchange:
             state[STATE_DECISION] = decision
         except Exception:
             self._decision_failed = True
-            log_fault("decision", metrics=self.metrics)
+            self._log_fault("decision")
             if self.settings.fail_mode == "closed":
                 return unavailable()
             return None
@@ -1133,7 +1153,7 @@ class Exchange:
                 self.metrics.block(decision.block.rule_id)
                 return self.block_response(decision)
         except Exception:
-            log_fault("block page", metrics=self.metrics)
+            self._log_fault("block page")
             if self.settings.fail_mode == "closed" or decision.block is None:
                 return unavailable()
             # A block stands even when its page cannot be rendered: never the page itself.
@@ -1494,7 +1514,7 @@ class Exchange:
                 return self._start(status, found)
             return self._start(status, HeaderIndex(headers))
         except Exception:
-            log_fault("response", metrics=self.metrics)
+            self._log_fault("response")
             lost = self._lost(None)
             self._tell("fault", "a fault when the response started", lost, ended=False)
             return self._fail_start(status, headers, cause="fault")
@@ -1956,7 +1976,7 @@ class Exchange:
         """A library fault while editing (call from an ``except`` block): logged with its
         traceback and counted, then the fail mode as for any other cause."""
         exc = sys.exc_info()[1]
-        log_fault("editing", metrics=self.metrics)
+        self._log_fault("editing")
         detail = f"a fault stopped editing ({type(exc).__name__})"
         return self._undelivered("fault", detail, more=more)
 

@@ -287,8 +287,33 @@ def test_geo_lookup_fault_while_serving_fails_open_each_time(
         "it also happened 2 more times" in errors(caplog, "compliance.middleware")[1].getMessage()
     )
     record = errors(caplog, "compliance.middleware")[0]
-    assert record.exc_info is not None
-    assert "/data/GeoIP2-City.mmdb: corrupt data" in str(record.exc_info[1])
+    # The traceback is there, the reader's address in the geolocator's error as its network
+    # (before: the address itself, whatever log_addresses said).
+    text = record.getMessage()
+    assert "Traceback (most recent call last)" in text
+    assert "/data/GeoIP2-City.mmdb: corrupt data for 81.169.145.0/24" in text
+    assert DE_IP not in text
+    assert record.exc_info is None  # the exception's own text names the address
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("log_addresses", [False, True])
+def test_a_fault_naming_the_reader_logs_the_address_only_when_asked(
+    adapter: Callable[..., Client], log_addresses: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Failing(FixedGeolocator):
+        def locate(self, ip: Any, headers: Any = None, *, trusted: bool = False) -> Location:
+            raise LookupError(f"The address {ip} is not in the database.")
+
+    engine = Engine.from_paths(EXAMPLES, packs=["russia"], geolocator=Failing({}))
+    response = adapter(engine, log_addresses=log_addresses)("203.0.113.77")
+    assert response.body == PAGE
+    [record] = errors(caplog, "compliance.middleware")
+    logged = caplog.text
+    assert ("203.0.113.77" in logged) is log_addresses
+    assert ("203.0.113.0/24" in logged) is not log_addresses
+    assert "LookupError: The address" in logged
+    assert (record.exc_info is not None) is log_addresses
 
 
 @pytest.mark.parametrize("middleware", [WsgiMiddleware, AsgiMiddleware], ids=["wsgi", "asgi"])
