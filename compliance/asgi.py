@@ -105,18 +105,15 @@ class ComplianceMiddleware(Middleware[ASGIApp]):
 
 
 async def _send_response(send: Send, response: _Response) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": _encode(response.headers),
-        }
-    )
+    headers = _encode(response.headers)
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
 class _Responder:
     """The application's ``send`` for one response."""
+
+    __slots__ = ("exchange", "mode", "server_send", "start", "state", "trailers")
 
     def __init__(self, exchange: Exchange, state: MutableMapping[str, Any], send: Send) -> None:
         self.exchange = exchange
@@ -140,7 +137,7 @@ class _Responder:
             return
         elif kind == "http.response.body":
             await self.on_body(message)
-        elif kind in ("http.response.pathsend", "http.response.zerocopysend"):
+        elif kind in _SERVER_FILES:
             # A file the server sends itself cannot be edited: the fail mode.
             await self.emit(self.exchange.give_up("server file", kind), more=True)
             if self.mode != "swallow":

@@ -56,6 +56,7 @@ from compliance.http import (
     editable_codings,
     filter_accept_encoding,
     get_all,
+    lower_names,
     make_codec,
     make_private,
     media_type,
@@ -1448,16 +1449,10 @@ class Exchange:
         pairs: list[tuple[bytes, bytes]] = raw
         try:
             index = dict(pairs)
-            names = b"".join(index)
+            lower = lower_names(index)
         except (TypeError, ValueError):
             return None  # not pairs of bytes: the general path says what to do
-        if (
-            len(index) != len(pairs)
-            or not names.isascii()
-            or not names.islower()
-            or _TAGS_BYTES in index
-            or _SKIP_BYTES in index
-        ):
+        if len(index) != len(pairs) or not lower or _TAGS_BYTES in index or _SKIP_BYTES in index:
             return None
         ctype = index.get(b"content-type")
         if ctype is not None:
@@ -1468,7 +1463,16 @@ class Exchange:
                 return None  # built from the decision: the caching headers of a page
             self._status = status
             return [(key, value) for key, value in pairs]
-        if not self._private(decision) or not self._caching_only(decision):
+        # _private() and _caching_only(), inline: this is the path most pages take.
+        settings = self.settings
+        if (
+            settings.cache_policy != "private"
+            or not (decision.private or self.simulated)
+            or decision.vary
+            or self.geo_vary
+            or decision.headers
+            or settings.debug_headers
+        ):
             return None
         control = index.get(b"cache-control")
         if control is None:

@@ -225,6 +225,42 @@ class EnvironHeaders(Mapping[str, str]):
 
 _SEQUENCES: Final = (list, tuple)  # not ``list | tuple``: that builds a union per call
 
+COMMON_NAMES: Final = frozenset(
+    b"""accept accept-charset accept-encoding accept-language accept-ranges access-control-allow-
+    credentials access-control-allow-headers access-control-allow-methods access-control-
+    allow-origin access-control-expose-headers access-control-max-age access-control-request-
+    headers access-control-request-method age alt-svc authorization cache-control cdn-loop cf-
+    connecting-ip cf-ipcountry cf-ray cf-region-code cf-visitor cloudfront-viewer-country
+    connection content-disposition content-encoding content-language content-length content-
+    location content-range content-security-policy content-type cookie cross-origin-embedder-
+    policy cross-origin-opener-policy cross-origin-resource-policy date dnt early-data etag
+    expect expires forwarded from host if-match if-modified-since if-none-match if-range if-
+    unmodified-since keep-alive last-modified link location max-forwards origin permissions-
+    policy pragma priority proxy-authorization range referer referrer-policy retry-after sec-
+    ch-ua sec-ch-ua-mobile sec-ch-ua-platform sec-fetch-dest sec-fetch-mode sec-fetch-site
+    sec-fetch-user sec-gpc sec-purpose server server-timing set-cookie strict-transport-
+    security te trailer transfer-encoding true-client-ip upgrade upgrade-insecure-requests
+    user-agent vary via www-authenticate x-content-type-options x-forwarded-for x-forwarded-
+    host x-forwarded-port x-forwarded-proto x-frame-options x-real-ip x-request-id
+    x-requested-with x-robots-tag""".split()
+)
+"""Field names clients and applications commonly send, lower case: a set of names all in
+it needs no test for upper-case letters (a subset test costs less than joining them)."""
+
+
+def lower_names(names: Iterable[bytes]) -> bool:
+    """Whether the names (bytes) are surely ASCII without upper-case letters: all common
+    ones, or joined, ASCII with a lower-case letter and no upper-case one. False may also
+    mean "not sure" (no letter at all): the caller then lowers each name itself.
+
+    >>> lower_names([b"host", b"x-custom"]), lower_names([b"Host"]), lower_names([bytes([0xE9])])
+    (True, False, False)
+    """
+    if COMMON_NAMES.issuperset(names):
+        return True
+    joined = b"".join(names)
+    return joined.isascii() and joined.islower()
+
 
 class RawHeaders(Mapping[str, str]):
     """ASGI request headers (``(bytes, bytes)`` pairs) by lower-case name, decoded only when
@@ -246,9 +282,7 @@ class RawHeaders(Mapping[str, str]):
     def _build(self) -> dict[bytes, bytes]:
         raw = self._raw
         index = dict(raw)  # servers send lower-case names, each once: the usual case, in C
-        # No upper-case letter in any name: one test over the names joined (a name without
-        # letters is the same lowered, wherever it stands).
-        if len(index) != len(raw) or not b"".join(index).islower():
+        if len(index) != len(raw) or not lower_names(index):
             # Repeated names: each value listed, joined once. (Joining line by line copies
             # the growing value at every line: quadratic in the number of lines, which an
             # ASGI server without a limit on them hands over one pair each.)
