@@ -394,7 +394,8 @@ def lint(
 ) -> list[Finding]:
     """Every problem in the rule files, errors and warnings (``compliance lint``).
 
-    Warnings: a ``review_by`` day that has passed. With ``strict``, a rule or region
+    Warnings: a ``review_by`` day that has passed; a rule whose ``exclude`` covers all of
+    its ``jurisdictions``, which can never apply. With ``strict``, a rule or region
     without ``sources`` is an error, and so is every warning. Given the site's
     ``variables`` (``{}`` for none), a note for each required variable they leave unset:
     notes never fail, with ``strict`` either, since whether the site sets the variable is
@@ -916,6 +917,14 @@ class _Checker:
                     f"'{pattern}' matches no host (no host name starts with a dot): for the "
                     f"domain and its subdomains write '{bare}' and '*.{bare}'",
                 )
+            elif ".." in pattern:
+                # A host name has no empty label: the rule would silently never apply.
+                single = re.sub(r"\.{2,}", ".", pattern)
+                file.report(
+                    (*loc, i),
+                    f"'{pattern}' can never match a host name (no host name has two dots in "
+                    f"a row): did you mean '{single}'?",
+                )
             elif _NOT_IN_HOSTS.search(pattern) is not None:
                 # No host name holds these, so the pattern could never match: the rule
                 # would silently never apply.
@@ -1171,6 +1180,10 @@ class _Checker:
                 if close:
                     message = f"unknown variable '{name}' (did you mean '{close}'?)"
                 file.report(loc, message, key=True)
+        for loaded in self.rules:
+            never = self._never_applies(loaded.rule)
+            if never is not None:
+                self.notes.append((loaded.file, (loaded.line, loaded.column), never, "never"))
         rule_ids = list(self.rule_ids)
         for file, loc, rule_id in self._rule_uses:
             if rule_id not in self.rule_ids:
@@ -1179,6 +1192,38 @@ class _Checker:
                 if close:
                     message += f" (did you mean '{close}'?)"
                 file.report(loc, message)
+
+    def _never_applies(self, rule: Rule) -> str | None:
+        """Why ``rule`` can apply to no reader, when its plain ``exclude`` codes cover every
+        code its ``jurisdictions`` reach (through regions; their own excludes left out, so
+        the rule is said never to apply only when it surely cannot): a warning, for lint."""
+        if "*" in rule.jurisdictions or rule.unknown_location == "apply":
+            return None
+        excluded = {code for code in rule.exclude if code not in self.regions}
+        if not excluded:
+            return None
+        reached: set[str] = set()
+        pending = list(rule.jurisdictions)
+        seen: set[str] = set()
+        while pending:
+            code = pending.pop()
+            if code in seen:
+                continue
+            seen.add(code)
+            found = self.regions.get(code)
+            if found is None:
+                reached.add(code)
+            else:
+                pending.extend(found[0].include)
+        if not reached or not all(
+            code in excluded or (code[2:3] == "-" and code[:2] in excluded) for code in reached
+        ):
+            return None
+        return (
+            f"rule '{rule.id}' can never apply: its exclude "
+            f"({', '.join(sorted(excluded))}) covers every place its jurisdictions reach "
+            f"({', '.join(sorted(reached))})"
+        )
 
     def _suggest(self, word: str, choices: Sequence[str]) -> str | None:
         """:func:`_suggest`, while the names compared for suggestions stay within

@@ -471,3 +471,44 @@ def test_what_decisions_remember_per_page_language_is_bounded_in_bytes_overall(
     assert decisions[-1].localized(languages[-1]) is decisions[-1].localized(languages[-1])
     (snippet,) = decisions[-1].snippets(languages[-1]).values()
     assert " en</" in snippet
+
+
+NEVER = """\
+version: 1
+regions:
+  crimea:
+    title: Crimea and Sevastopol
+    include: [UA-43, UA-40]
+rules:
+  - id: never
+    title: Excludes all it names
+    jurisdictions: [RU, crimea]
+    exclude: [RU, UA]
+    notice: {text: {en: x}}
+  - id: partly
+    title: Excludes a part
+    jurisdictions: [RU, UA]
+    exclude: [UA-43]
+    notice: {text: {en: y}}
+  - id: unknown-readers
+    title: Still reaches readers whose country is unknown
+    jurisdictions: [RU]
+    exclude: [RU]
+    unknown_location: apply
+    notice: {text: {en: z}}
+"""
+
+
+def test_lint_warns_about_a_rule_its_exclude_empties(tmp_path: Path) -> None:
+    # Before: the rule loaded and linted clean, and applied to no reader (only `check
+    # --explain` and rule tests said why).
+    path = tmp_path / "never.yaml"
+    path.write_text(NEVER, encoding="utf-8")
+    assert [r.rule.id for r in load_rules([path]).rules] == ["never", "partly", "unknown-readers"]
+    findings = lint([path], today=DAY)
+    assert [str(f).removeprefix(f"{path}:") for f in findings] == [
+        "7:5: warning: rule 'never' can never apply: its exclude (RU, UA) covers every place "
+        "its jurisdictions reach (RU, UA-40, UA-43)"
+    ]
+    strict = lint([path], strict=True, today=DAY)
+    assert [f.severity for f in strict if "can never apply" in f.message] == ["error"]

@@ -506,6 +506,26 @@ def test_a_rule_date_written_as_a_time_is_its_utc_day_or_an_error(
     ]
 
 
+def test_a_host_glob_with_an_empty_label_is_a_load_error(tmp_path: Path) -> None:
+    """``example..org`` (a typo) matches no host a browser sends: before, the rule loaded and
+    silently never applied (the embed was never withheld)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: typo\n    title: x\n    jurisdictions: [RU]\n"
+        "    hosts: ['www.example..org', '*.example.net.']\n"
+        "    withhold: {embeds: ['*...rt.com'], placeholder: false}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p) for p in info.value.problems] == [
+        f"{path}:6:13: rules[0].hosts[0]: 'www.example..org' can never match a host name (no "
+        "host name has two dots in a row): did you mean 'www.example.org'?",
+        f"{path}:7:25: rules[0].withhold.embeds[0]: '*...rt.com' can never match a host name "
+        "(no host name has two dots in a row): did you mean '*.rt.com'?",
+    ]
+
+
 def test_a_host_glob_with_a_leading_dot_is_a_load_error(tmp_path: Path) -> None:
     """``.example.org`` (nginx's and cookies' "the domain and its subdomains") matches no
     host as a glob: the rule silently never applied, the embed was never withheld."""
