@@ -557,6 +557,11 @@ class _File:
     def at(self, loc: Loc, *, key: bool = False) -> tuple[int, int]:
         return self.located.position(loc, key=key)
 
+    def inside(self, loc: Loc, text: str, offset: int) -> tuple[int, int]:
+        """Where character ``offset`` of the text at ``loc`` is written (its line within a
+        literal block; the text's own place otherwise, or for a negative ``offset``)."""
+        return self.located.inside(loc, text, offset)
+
     def report(
         self, loc: Loc, message: str, *, key: bool = False, where: tuple[int, int] | None = None
     ) -> None:
@@ -1000,14 +1005,20 @@ class _Checker:
                     else:
                         keys[locale_key(key)] = key
         for locale, text in texts.items():
+            # Reported where the mistake is written, in a literal block (``|``) exactly.
+            at = (*loc, field, locale)
             if variables is not None:  # unknown when `variables` itself has a mistake
-                for problem in _placeholder_problems(text, variables, locale):
-                    file.report((*loc, field, locale), problem)
+                for offset, problem in _placeholder_problems(text, variables, locale):
+                    file.report(at, problem, where=file.inside(at, text, offset))
             if field == "html":
-                for tag in sorted({t.lower() for t in _TAG.findall(text)} - HTML_TAGS):
+                first: dict[str, int] = {}
+                for found in _TAG.finditer(text):
+                    first.setdefault(found.group(1).lower(), found.start())
+                for tag in sorted(set(first) - HTML_TAGS):
                     file.report(
-                        (*loc, field, locale),
+                        at,
                         f"<{tag}> is not allowed (allowed: {', '.join(sorted(HTML_TAGS))})",
+                        where=file.inside(at, text, first[tag]),
                     )
 
     def _check_translations(
@@ -1403,35 +1414,46 @@ _TAG = re.compile(r"<\s*+(?:/\s*+)?([A-Za-z][A-Za-z0-9-]*)")
 _PLACEHOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 
 
-def _placeholder_problems(text: str, variables: dict[str, Any], locale: str) -> Iterator[str]:
+def _placeholder_problems(
+    text: str, variables: dict[str, Any], locale: str
+) -> Iterator[tuple[int, str]]:
+    """Each problem with the text's placeholders, after the offset of the first ``{name``
+    it is about (-1 when it is about the whole text)."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError:
-        yield "unbalanced '{' or '}' (write '{{' or '}}' for a literal brace)"
+        yield -1, "unbalanced '{' or '}' (write '{{' or '}}' for a literal brace)"
         return
     known = ""
     for _, name, spec, conversion in parsed:
         if name is None:
             continue
+        at = text.find("{" + name)
         if not _PLACEHOLDER.match(name):
-            yield f"'{{{name}}}' is not a placeholder name (use letters, digits, '_' and '-')"
+            yield at, f"'{{{name}}}' is not a placeholder name (use letters, digits, '_' and '-')"
             continue
         if name not in variables:
             known = known or _listing(variables)
-            yield f"placeholder '{{{name}}}' has no variable (variables: {known})"
+            yield at, f"placeholder '{{{name}}}' has no variable (variables: {known})"
             continue
         value = variables[name]
         if isinstance(value, dict) and value_for_locale(value, locale) is None:
             yield (
-                f"placeholder '{{{name}}}' has no value in '{locale}' "
-                f"(the variable has values in: {', '.join(sorted(value))})"
+                at,
+                (
+                    f"placeholder '{{{name}}}' has no value in '{locale}' "
+                    f"(the variable has values in: {', '.join(sorted(value))})"
+                ),
             )
         if conversion:
-            yield f"'{{{name}!{conversion}}}': conversions are not supported"
+            yield at, f"'{{{name}!{conversion}}}': conversions are not supported"
         if spec and spec not in DATE_FORMATS:
             yield (
-                f"'{{{name}:{spec}}}': the only formats are "
-                f"{', '.join(sorted(DATE_FORMATS))} (for dates)"
+                at,
+                (
+                    f"'{{{name}:{spec}}}': the only formats are "
+                    f"{', '.join(sorted(DATE_FORMATS))} (for dates)"
+                ),
             )
 
 

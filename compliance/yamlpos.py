@@ -158,6 +158,25 @@ class Located:
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[tuple[Path, int, int, str]] = field(default_factory=list)
     """``(path, line, column, message)`` for each value that was read but not accepted."""
+    lines: list[str] = field(default_factory=list, repr=False)
+    """The document's lines, while it is being built."""
+    blocks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    """Literal block texts (``|``), by path: the 0-based line of their ``|`` and their
+    indentation, so that a place inside the text maps to the file's line and column."""
+
+    def inside(self, path: Path, value: str, offset: int) -> tuple[int, int]:
+        """Where character ``offset`` of the text ``value`` at ``path`` is written: exact in a
+        literal block (``|``), whose lines are the file's; the text's own place otherwise
+        (in a folded or quoted text, the file's line breaks are not the text's)."""
+        block = self.blocks.get(path)
+        if block is None or not 0 <= offset <= len(value):
+            return self.position(path)
+        indicator, indent = block
+        before = value[:offset]
+        return (
+            indicator + 2 + before.count("\n"),
+            indent + offset - (before.rfind("\n") + 1) + 1,
+        )
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """Where ``path`` is; for a missing part, the nearest enclosing part that exists."""
@@ -227,10 +246,12 @@ def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
     finally:
         loader.dispose()
     located = Located(None)
+    located.lines = text.split("\n")
     if node is not None:
         budget = _Budget(max_values)
         try:
             located.value = _build(loader, node, (), located, 0, budget)
+            located.lines = []  # the blocks are placed: no copy of the text kept
         except _TooMany as exc:
             if exc.aliased:
                 message = (
@@ -503,6 +524,22 @@ def _reader_error(exc: yaml.YAMLError, text: str) -> YAMLSyntaxError:
     return YAMLSyntaxError(message, *_line_col(text, position))
 
 
+def _block_origin(lines: list[str], indicator: int, value: str) -> tuple[int, int] | None:
+    """A literal block's ``|`` line (0-based) and its indentation, found from its first
+    line with text: the file's line there is the indentation, then the value's line. None
+    when the file does not read so (an empty block; an indicator not alone on its line)."""
+    text = value.lstrip("\n")
+    first = indicator + 1 + len(value) - len(text)
+    if not text or first >= len(lines):
+        return None
+    written = lines[first].rstrip("\r")
+    wanted = text.split("\n", 1)[0]
+    indent = len(written) - len(wanted)
+    if indent < 0 or written[indent:] != wanted or written[:indent].strip(" "):
+        return None
+    return indicator, indent
+
+
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     line = text.count("\n", 0, offset) + 1
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
@@ -530,6 +567,10 @@ def _build(
         out.problems.append((path, *out.positions[path], "nested too deeply"))
         return None
     if isinstance(node, yaml.ScalarNode):
+        if node.style == "|" and alias_at is None:
+            origin = _block_origin(out.lines, node.start_mark.line, node.value)
+            if origin is not None:
+                out.blocks[path] = origin
         return _scalar(loader, node, path, out)
     if id(node) in budget.active:  # `&a [*a]`: PyYAML builds such a node; we refuse it
         out.problems.append(

@@ -544,3 +544,44 @@ def test_a_host_glob_with_a_leading_dot_is_a_load_error(tmp_path: Path) -> None:
         "rules[0].withhold.embeds[0]: '..rt.com' matches no host (no host name starts with a "
         "dot): for the domain and its subdomains write 'rt.com' and '*.rt.com'",
     ]
+
+
+BLOCK_TEXTS = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      variables: {organization: RFE/RL}
+      html:
+        en: |
+          <p>{organization} has been declared an undesirable organization.</p>
+
+          <p>Read more on <a href="https://example.org/">our page</a>, or
+            write to {orgnization}. <script>alert(1)</script></p>
+        ru: >
+          <p>{organisation}
+          <b>x</b></p>
+"""
+
+
+def test_a_problem_inside_a_literal_block_is_reported_where_it_is_written(tmp_path: Path) -> None:
+    """A lawyer's long notice text: the mistake's own line and column, not the block's
+    ``|`` (before, every problem in the block was reported at 10:13)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(BLOCK_TEXTS, encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).removeprefix(f"{path}:") for p in info.value.problems] == [
+        "14:22: rules[0].notice.html.en: placeholder '{orgnization}' has no variable "
+        "(variables: organization)",
+        "14:37: rules[0].notice.html.en: <script> is not allowed (allowed: a, br, em, li, ol, "
+        "p, strong, ul)",
+        # A folded block (>) joins its lines: the text's own place.
+        "15:13: rules[0].notice.html.ru: <b> is not allowed (allowed: a, br, em, li, ol, p, "
+        "strong, ul)",
+        "15:13: rules[0].notice.html.ru: placeholder '{organisation}' has no variable "
+        "(variables: organization)",
+    ]
