@@ -45,7 +45,7 @@ from .decision import (
     normalize_path,
 )
 from .errors import ComplianceError, ComplianceFault, ConfigurationError
-from .geo import Geolocator, Location, open_geolocator
+from .geo import Geolocator, Location, knows_subdivisions, open_geolocator
 from .geo.chain import _reload_counts
 from .globs import GlobSet, compile_globs
 from .http import idna_ascii, normalize_host, split_tags
@@ -867,6 +867,34 @@ def _warn_unset_required(ruleset: RuleSet, variables: Mapping[str, VariableValue
         )
 
 
+def _warn_unreached_subdivisions(state: _State, geolocator: Geolocator) -> None:
+    """One WARNING, at start-up and after each reload, when the engine's geolocator knows
+    countries only (the embedded lookup, a Country database) and rules name subdivisions
+    with ``unknown_subdivision: skip``: no reader it locates is ever in them. (A CDN's region
+    header may still give subdivisions: the warning says so.)"""
+    if knows_subdivisions(geolocator) is not False:
+        return
+    unreached: list[str] = []
+    for rule in state.rules:
+        apply_in = rule.unknown_subdivision_countries()
+        codes = sorted(
+            code for code in rule.index_codes() if code[2:3] == "-" and code[:2] not in apply_in
+        )
+        if codes:
+            shown = ", ".join(codes[:5]) + (f" and {len(codes) - 5} more" if len(codes) > 5 else "")
+            unreached.append(f"{rule.id} ({shown})")
+    if unreached:
+        more = len(unreached) - 20
+        logger.warning(
+            "rules naming subdivisions with unknown_subdivision: skip never reach a reader the "
+            "geolocator (%s) locates, since it knows countries only: %s. Give the engine a "
+            "City database (geoip_db=), read a CDN's region header (geo_header=), or set "
+            "unknown_subdivision: apply where the text suits every reader of the country",
+            type(geolocator).__name__,
+            "; ".join(unreached[:20]) + (f"; and {more} more" if more > 0 else ""),
+        )
+
+
 def _tag_set(tags: Iterable[str]) -> frozenset[str]:
     """Tags as a set: from an iterable (at most :data:`_MAX_TAG_ITEMS` read), or from one
     string of comma-separated tags, as the middleware reads ``compliance.tags`` (a string
@@ -943,6 +971,7 @@ class Engine:
             geolocator if geolocator is not None else open_geolocator(None)
         )
         self._locate = self._geolocator.locate
+        _warn_unreached_subdivisions(self._state, self._geolocator)
         if paths is None and packs is None:
             # Built from a RuleSet: reload the files it was read from. (Left unset, they
             # meant the default pack: a reload swapped the site's own rules for it.)
@@ -1406,6 +1435,7 @@ class Engine:
         self._state = state
         self._repeat = state.fast.mapping
         self._reloads["ok"] += 1
+        _warn_unreached_subdivisions(state, self._geolocator)
         self.last_reload_error = None
         new_ids = {loaded.rule.id for loaded in ruleset.rules}
         for loaded in old.rules:

@@ -1010,3 +1010,72 @@ def test_the_trace_of_a_tag_rule_does_not_misstate_the_pages_tags(tmp_path: Path
     assert [str(entry) for entry in decision.trace] == [
         "silence: skipped, tags: the page has none of Elections (tags are case-sensitive)"
     ]
+
+
+SUBDIVISION_RULES = """\
+version: 1
+rules:
+  - id: utah
+    title: Utah only
+    jurisdictions: [US-UT]
+    notice: {text: {en: x}}
+  - id: alabama-or-unknown
+    title: Alabama, and US readers whose state is unknown
+    jurisdictions: [US-AL]
+    unknown_subdivision: apply
+    notice: {text: {en: y}}
+"""
+
+
+def _unreached(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "compliance.engine" and "never reach a reader" in r.getMessage()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("database", "warned"),
+    [
+        pytest.param(None, True, id="embedded"),
+        pytest.param("GeoIP2-Country-Test.mmdb", True, id="country-database"),
+        pytest.param("GeoIP2-City-Test.mmdb", False, id="city-database"),
+    ],
+)
+def test_subdivision_rules_on_a_country_only_geolocator_are_a_warning(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    geoip_test_data: Path,
+    database: str | None,
+    warned: bool,
+) -> None:
+    # Before: the Utah rule loaded and reached no reader, and nothing said so.
+    (tmp_path / "rules.yaml").write_text(SUBDIVISION_RULES, encoding="utf-8")
+    geoip_db = None if database is None else geoip_test_data / database
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        engine = Engine.from_paths([tmp_path], geoip_db)
+    if not warned:
+        assert _unreached(caplog) == []
+        return
+    [message] = _unreached(caplog)
+    assert ": utah (US-UT). Give the engine a City database" in message
+    assert "alabama" not in message  # apply: it reaches every US reader
+    # Said again after a reload, for the rules then loaded.
+    caplog.clear()
+    (tmp_path / "rules.yaml").write_text(
+        SUBDIVISION_RULES.replace("[US-UT]", "[US-UT, US-NV]"), encoding="utf-8"
+    )
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        assert engine.reload()
+    assert ": utah (US-NV, US-UT)." in _unreached(caplog)[0]
+
+
+def test_no_warning_when_the_geolocator_cannot_tell(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "rules.yaml").write_text(SUBDIVISION_RULES, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="compliance.engine"):
+        Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}))
+        Engine.from_paths()  # the default pack: its subdivision rule says apply
+    assert _unreached(caplog) == []

@@ -19,6 +19,7 @@ from compliance.geo import (
     TrustedProxies,
     completed,
     get_provider,
+    knows_subdivisions,
     locate_request,
 )
 from compliance.testing import (
@@ -488,3 +489,19 @@ def test_a_completed_location_is_the_same_object_for_a_repeat_reader() -> None:
     assert (first.country, first.subdivisions, first.via_header) == ("UA", ("UA-43",), None)
     assert completed(header, UNKNOWN).subdivisions == ()
     assert completed(header, UNKNOWN).source == "header:cloudflare+none"
+
+
+def test_which_geolocators_know_subdivisions(geoip_test_data: Any) -> None:
+    city = MaxMindGeolocator(geoip_test_data / "GeoIP2-City-Test.mmdb")
+    country = MaxMindGeolocator(geoip_test_data / "GeoIP2-Country-Test.mmdb")
+    embedded = EmbeddedGeolocator()
+    assert knows_subdivisions(city) is True
+    assert knows_subdivisions(country) is False
+    assert knows_subdivisions(HeaderGeolocator("cloudflare")) is True
+    assert knows_subdivisions(HeaderGeolocator("fastly", "X-Geo")) is None  # "US,USCA" reads
+    assert knows_subdivisions(ChainGeolocator([country, embedded])) is False
+    assert knows_subdivisions(ChainGeolocator([country, city])) is True
+    assert knows_subdivisions(ChainGeolocator([embedded, FixedGeolocator({})])) is None
+    assert knows_subdivisions(FixedGeolocator({})) is None
+    city.close()
+    country.close()

@@ -28,7 +28,14 @@ from __future__ import annotations
 import logging
 
 from .addresses import ClientAddress, TrustedProxies, public_address, resolve_client
-from .chain import ChainGeolocator, RequestLocation, completed, locate_request, open_geolocator
+from .chain import (
+    ChainGeolocator,
+    RequestLocation,
+    completed,
+    knows_subdivisions,
+    locate_request,
+    open_geolocator,
+)
 from .embedded import EmbeddedGeolocator
 from .location import (
     UNKNOWN,
@@ -66,6 +73,7 @@ __all__ = [
     "get_provider",
     "is_iso_country",
     "is_iso_subdivision",
+    "knows_subdivisions",
     "locate_request",
     "open_geolocator",
     "public_address",

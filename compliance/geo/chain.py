@@ -30,6 +30,7 @@ __all__ = [
     "ChainGeolocator",
     "RequestLocation",
     "completed",
+    "knows_subdivisions",
     "locate_request",
     "open_geolocator",
 ]
@@ -287,3 +288,29 @@ def completed(answer: Location, by_address: Location) -> Location:
         via_header=None,
     )
     return _completions.set(key, (answer, by_address, location))[2]
+
+
+def knows_subdivisions(geolocator: object) -> bool | None:
+    """Whether a geolocator's answers may name subdivisions: False for the embedded lookup
+    and a MaxMind Country database, True for a City or Enterprise database and a CDN
+    reader with a region header (None without one: its country header may hold one); for
+    a chain, True when any of its geolocators may, False
+    when none can. None for a geolocator it cannot tell (one of your own).
+
+    >>> knows_subdivisions(EmbeddedGeolocator()), knows_subdivisions(object())
+    (False, None)
+    """
+    if isinstance(geolocator, EmbeddedGeolocator):
+        return False
+    if isinstance(geolocator, MaxMindGeolocator):
+        kind = geolocator.database_type
+        return "City" in kind or "Enterprise" in kind
+    if isinstance(geolocator, HeaderGeolocator):
+        # Without a region header, the country header itself may hold one ("US,USCA").
+        return True if geolocator.region_header is not None else None
+    if isinstance(geolocator, ChainGeolocator):
+        answers = [knows_subdivisions(one) for one in geolocator.geolocators]
+        if True in answers:
+            return True
+        return False if all(answer is False for answer in answers) else None
+    return None
