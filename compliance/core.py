@@ -1463,16 +1463,7 @@ class Exchange:
                 return None  # built from the decision: the caching headers of a page
             self._status = status
             return [(key, value) for key, value in pairs]
-        # _private() and _caching_only(), inline: this is the path most pages take.
-        settings = self.settings
-        if (
-            settings.cache_policy != "private"
-            or not (decision.private or self.simulated)
-            or decision.vary
-            or self.geo_vary
-            or decision.headers
-            or settings.debug_headers
-        ):
+        if not self._private(decision) or not self._caching_only(decision):
             return None
         control = index.get(b"cache-control")
         if control is None:

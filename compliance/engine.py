@@ -673,6 +673,7 @@ class _State:
         """Every tag some rule looks at."""
         by_code: dict[str, list[CompiledRule]] = {}
         by_country_unknown: dict[str, list[CompiledRule]] = {}
+        subdivided: dict[str, list[CompiledRule]] = {}
         star: list[CompiledRule] = []
         unknown: list[CompiledRule] = []
         for compiled in self.rules:
@@ -682,12 +683,10 @@ class _State:
                 by_code.setdefault(code, []).append(compiled)
             for country in compiled.unknown_subdivision_countries():
                 by_country_unknown.setdefault(country, []).append(compiled)
-            if compiled.rule.unknown_location == "apply":
-                unknown.append(compiled)
-        subdivided: dict[str, list[CompiledRule]] = {}
-        for compiled in self.rules:
             for country in compiled.subdivided_countries():
                 subdivided.setdefault(country, []).append(compiled)
+            if compiled.rule.unknown_location == "apply":
+                unknown.append(compiled)
         self.subdivided = {country: tuple(rules) for country, rules in subdivided.items()}
         """By country: the rules naming some subdivision of it (see Decision.needs_subdivision)."""
         self.by_code = {code: tuple(rules) for code, rules in by_code.items()}

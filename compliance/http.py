@@ -226,23 +226,24 @@ class EnvironHeaders(Mapping[str, str]):
 _SEQUENCES: Final = (list, tuple)  # not ``list | tuple``: that builds a union per call
 
 COMMON_NAMES: Final = frozenset(
-    b"""accept accept-charset accept-encoding accept-language accept-ranges access-control-allow-
-    credentials access-control-allow-headers access-control-allow-methods access-control-
-    allow-origin access-control-expose-headers access-control-max-age access-control-request-
-    headers access-control-request-method age alt-svc authorization cache-control cdn-loop cf-
-    connecting-ip cf-ipcountry cf-ray cf-region-code cf-visitor cloudfront-viewer-country
-    connection content-disposition content-encoding content-language content-length content-
-    location content-range content-security-policy content-type cookie cross-origin-embedder-
-    policy cross-origin-opener-policy cross-origin-resource-policy date dnt early-data etag
-    expect expires forwarded from host if-match if-modified-since if-none-match if-range if-
-    unmodified-since keep-alive last-modified link location max-forwards origin permissions-
-    policy pragma priority proxy-authorization range referer referrer-policy retry-after sec-
-    ch-ua sec-ch-ua-mobile sec-ch-ua-platform sec-fetch-dest sec-fetch-mode sec-fetch-site
-    sec-fetch-user sec-gpc sec-purpose server server-timing set-cookie strict-transport-
-    security te trailer transfer-encoding true-client-ip upgrade upgrade-insecure-requests
-    user-agent vary via www-authenticate x-content-type-options x-forwarded-for x-forwarded-
-    host x-forwarded-port x-forwarded-proto x-frame-options x-real-ip x-request-id
-    x-requested-with x-robots-tag""".split()
+    b"""accept accept-charset accept-encoding accept-language accept-ranges
+    access-control-allow-credentials access-control-allow-headers
+    access-control-allow-methods access-control-allow-origin access-control-expose-headers
+    access-control-max-age access-control-request-headers access-control-request-method age
+    alt-svc authorization cache-control cdn-loop cf-connecting-ip cf-ipcountry cf-ray
+    cf-region-code cf-visitor cloudfront-viewer-country connection content-disposition
+    content-encoding content-language content-length content-location content-range
+    content-security-policy content-type cookie cross-origin-embedder-policy
+    cross-origin-opener-policy cross-origin-resource-policy date dnt early-data etag expect
+    expires forwarded from host if-match if-modified-since if-none-match if-range
+    if-unmodified-since keep-alive last-modified link location max-forwards origin
+    permissions-policy pragma priority proxy-authorization range referer referrer-policy
+    retry-after sec-ch-ua sec-ch-ua-mobile sec-ch-ua-platform sec-fetch-dest sec-fetch-mode
+    sec-fetch-site sec-fetch-user sec-gpc sec-purpose server server-timing set-cookie
+    strict-transport-security te trailer transfer-encoding true-client-ip upgrade
+    upgrade-insecure-requests user-agent vary via www-authenticate x-content-type-options
+    x-forwarded-for x-forwarded-host x-forwarded-port x-forwarded-proto x-frame-options
+    x-real-ip x-request-id x-requested-with x-robots-tag""".split()
 )
 """Field names clients and applications commonly send, lower case: a set of names all in
 it needs no test for upper-case letters (a subset test costs less than joining them)."""

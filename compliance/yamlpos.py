@@ -158,8 +158,8 @@ class Located:
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     problems: list[tuple[Path, int, int, str]] = field(default_factory=list)
     """``(path, line, column, message)`` for each value that was read but not accepted."""
-    lines: list[str] = field(default_factory=list, repr=False)
-    """The document's lines, while it is being built."""
+    _lines: list[str] = field(default_factory=list, repr=False)
+    """The document's lines as YAML's marks count them, while it is being built."""
     blocks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     """Literal block texts (``|``), by path: the 0-based line of their ``|`` and their
     indentation, so that a place inside the text maps to the file's line and column."""
@@ -246,12 +246,12 @@ def load(text: str, *, max_values: int = MAX_VALUES) -> Located:
     finally:
         loader.dispose()
     located = Located(None)
-    located.lines = text.split("\n")
+    located._lines = _LINE_BREAK.split(text)
     if node is not None:
         budget = _Budget(max_values)
         try:
             located.value = _build(loader, node, (), located, 0, budget)
-            located.lines = []  # the blocks are placed: no copy of the text kept
+            located._lines = []  # the blocks are placed: no copy of the text kept
         except _TooMany as exc:
             if exc.aliased:
                 message = (
@@ -532,7 +532,7 @@ def _block_origin(lines: list[str], indicator: int, value: str) -> tuple[int, in
     first = indicator + 1 + len(value) - len(text)
     if not text or first >= len(lines):
         return None
-    written = lines[first].rstrip("\r")
+    written = lines[first]
     wanted = text.split("\n", 1)[0]
     indent = len(written) - len(wanted)
     if indent < 0 or written[indent:] != wanted or written[:indent].strip(" "):
@@ -568,7 +568,7 @@ def _build(
         return None
     if isinstance(node, yaml.ScalarNode):
         if node.style == "|" and alias_at is None:
-            origin = _block_origin(out.lines, node.start_mark.line, node.value)
+            origin = _block_origin(out._lines, node.start_mark.line, node.value)
             if origin is not None:
                 out.blocks[path] = origin
         return _scalar(loader, node, path, out)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import inspect
+import re
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ from compliance.engine import Engine
 from compliance.errors import ConfigurationError
 from compliance.geo import HeaderGeolocator
 from compliance.http import (
+    COMMON_NAMES,
     EnvironHeaders,
     RawHeaders,
     make_codec,
@@ -515,6 +517,13 @@ def test_raw_headers_read_like_a_dict_of_lower_case_names(raw: Any) -> None:
     assert "X-A" not in headers
     assert "range" not in headers
     assert dict(headers) == {"accept-language": "ru", "x-a": "1"}
+
+
+def test_the_common_field_names_are_whole_lower_case_names() -> None:
+    # The fast path trusts them to hold no upper-case letter; a name cut at a hyphen (as a
+    # line wrap once cut "access-control-allow-" from "credentials") is no field's name.
+    assert all(re.fullmatch(rb"[a-z0-9]+(?:-[a-z0-9]+)*", name) for name in COMMON_NAMES)
+    assert {b"access-control-allow-credentials", b"x-forwarded-for", b"host"} <= COMMON_NAMES
 
 
 def test_raw_headers_join_repeated_names_in_order() -> None:

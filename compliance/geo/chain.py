@@ -292,10 +292,10 @@ def completed(answer: Location, by_address: Location) -> Location:
 
 def knows_subdivisions(geolocator: object) -> bool | None:
     """Whether a geolocator's answers may name subdivisions: False for the embedded lookup
-    and a MaxMind Country database, True for a City or Enterprise database and a CDN
-    reader with a region header (None without one: its country header may hold one); for
-    a chain, True when any of its geolocators may, False
-    when none can. None for a geolocator it cannot tell (one of your own).
+    and a MaxMind Country database; True for a City or Enterprise database and a CDN
+    reader with a region header (None without one: its country header may hold one); for a
+    chain, True when any of its geolocators may, False when none can. None for a
+    geolocator it cannot tell (one of your own).
 
     >>> knows_subdivisions(EmbeddedGeolocator()), knows_subdivisions(object())
     (False, None)
