@@ -37,6 +37,7 @@ class _PassThrough:
     """Stands in for ``compliance.inject.Injector``: the page unchanged, notices "inserted"."""
 
     skipped_reason = None
+    fault = None
     inserted_placements = ()
     lang = None
 
