@@ -40,7 +40,14 @@ from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement, style_element
 from compliance.decision import Request as DecisionRequest
 from compliance.errors import ConfigurationError
-from compliance.geo import HeaderGeolocator, Location, Provider, completed, locate_request
+from compliance.geo import (
+    HeaderGeolocator,
+    Location,
+    Provider,
+    completed,
+    forwarded_host,
+    locate_request,
+)
 from compliance.html import charset as charsets
 from compliance.html.tokenizer import WS
 from compliance.html.withhold import Withhold, WithholdUncertain
@@ -364,6 +371,34 @@ def log_undelivered(
     )
 
 
+_FORWARDED_HOSTS_JUDGED: set[tuple[str, str]] = set()
+_MAX_JUDGED: Final = 256
+
+
+def _tell_forwarded_host(raw_host: str, host: str, named: str) -> None:
+    """One WARNING per process for each ``Host`` (``raw_host``, normalised ``host``) that
+    the trusted proxies name otherwise in ``X-Forwarded-Host`` (``named``): rules with
+    ``hosts:`` do not match the reader's host there, which nothing else would say. Each pair
+    of header values is judged once (at most :data:`_MAX_JUDGED` of them, then no more)."""
+    key = (raw_host, named)
+    if key in _FORWARDED_HOSTS_JUDGED or len(_FORWARDED_HOSTS_JUDGED) >= _MAX_JUDGED:
+        return
+    last = normalize_host(named.rpartition(",")[2][-1024:])
+    with _seen_lock:
+        if key in _FORWARDED_HOSTS_JUDGED:
+            return
+        _FORWARDED_HOSTS_JUDGED.add(key)
+    if not last or last == host:
+        return
+    logger.warning(
+        "requests through the trusted proxies are for host %s (X-Forwarded-Host) but say "
+        "Host: %s, which rules with hosts: match. Pass the reader's Host on (nginx: "
+        "proxy_set_header Host $host), or set forwarded_host=True",
+        _loggable(last, 256),
+        _loggable(host, 256),
+    )
+
+
 def read_decision(state: Mapping[str, object]) -> object:
     """The reader's decision in the ``state`` the request shares with the middleware (the
     WSGI environ, ASGI ``scope["state"]``), for the application, which builds its response
@@ -425,6 +460,9 @@ class Settings:
     """Proxies whose forwarding and CDN headers are believed. None by default."""
     forwarded_header: ForwardedHeader = "x-forwarded-for"
     """The one forwarding header the trusted proxies write; the others are ignored."""
+    forwarded_host: bool = False
+    """Rules match the host the trusted proxies name (``X-Forwarded-Host``, or ``host=`` in
+    ``Forwarded``) instead of ``Host``, for requests that came through them."""
     geo_header: HeaderGeolocator | None = None
     """CDN geolocation headers, read (from trusted proxies only) before the engine's own."""
     fail_mode: FailMode = "open"
@@ -470,6 +508,7 @@ class Settings:
         trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
         proxy_hops: int = 0,
         forwarded_header: str = "x-forwarded-for",
+        forwarded_host: bool = False,
         geo_header: HeaderGeolocator | Provider | str | None = None,
         fail_mode: str = "open",
         cache_policy: str = "private",
@@ -545,9 +584,15 @@ class Settings:
             ("css", css),
             ("debug_headers", debug_headers),
             ("log_addresses", log_addresses),
+            ("forwarded_host", forwarded_host),
         ):
             if not isinstance(flag, bool):
                 raise ConfigurationError(f"{name} must be True or False, not {flag!r}")
+        if forwarded_host and not proxies:
+            raise ConfigurationError(
+                "forwarded_host needs trusted_proxies: the host they name is only believed "
+                "from them"
+            )
         for name, number in (
             ("buffer_limit", buffer_limit),
             ("max_hold", max_hold),
@@ -564,6 +609,7 @@ class Settings:
         return cls(
             trusted_proxies=proxies,
             forwarded_header=header_name,  # type: ignore[arg-type]
+            forwarded_host=forwarded_host,
             geo_header=header,
             fail_mode=fail_mode,  # type: ignore[arg-type]
             cache_policy=cache_policy,  # type: ignore[arg-type]
@@ -1097,6 +1143,8 @@ class Exchange:
             )
             self.client = client = found.client
             self.geo_vary = found.vary
+            if client.via_trusted_proxy:
+                self._forwarded_host(client)
             location = found.location
             if settings.simulate_from is not None and client.ip is not None:
                 simulated = self._simulated_location(client.ip)
@@ -1118,6 +1166,23 @@ class Exchange:
             self.location = location = completed(location, self.engine.locate(self.client.ip))
             decision = self.engine.decide(location=location, request=request)
         return decision
+
+    def _forwarded_host(self, client: ClientAddress) -> None:
+        """For a request through the trusted proxies: the host they name is the one rules
+        match (``forwarded_host``); else, when it is not ``Host``, say so once: rules with
+        ``hosts:`` match ``Host``, which a proxy that rewrites it may have made its own."""
+        settings = self.settings
+        if settings.forwarded_host:
+            named = forwarded_host(client, self.headers, settings.trusted_proxies)
+            host = normalize_host(named) if named is not None else ""
+            if host:
+                self.host = host
+            return
+        if settings.trusted_proxies.forwarded_header == "forwarded":
+            return  # its host= is not looked at unless asked for
+        named = self.headers.get("x-forwarded-host")
+        if named is not None:
+            _tell_forwarded_host(self.request.host, self.host, named)
 
     def begin(self) -> Response | None:
         """Decide for the request before the application runs. A Response to send instead
@@ -2077,6 +2142,7 @@ class Middleware(Generic[AppT]):
         trusted_proxies: TrustedProxies | Iterable[str] | str | None = None,
         proxy_hops: int = 0,
         forwarded_header: str = "x-forwarded-for",
+        forwarded_host: bool = False,
         geo_header: HeaderGeolocator | Provider | str | None = None,
         fail_mode: str = "open",
         cache_policy: str = "private",
@@ -2106,6 +2172,7 @@ class Middleware(Generic[AppT]):
             trusted_proxies=trusted_proxies,
             proxy_hops=proxy_hops,
             forwarded_header=forwarded_header,
+            forwarded_host=forwarded_host,
             geo_header=geo_header,
             fail_mode=fail_mode,
             cache_policy=cache_policy,

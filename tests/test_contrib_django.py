@@ -444,6 +444,23 @@ def test_check_warns_about_wiring(project: Path) -> None:
     assert "(compliance.W003)" in done.stderr
 
 
+def test_check_warns_when_django_reads_the_forwarded_host_and_rules_do_not(
+    project: Path,
+) -> None:
+    done = _check(project, "settings_xfh", "USE_X_FORWARDED_HOST = True")
+    assert done.returncode == 0
+    assert "(compliance.W004)" in done.stderr
+    assert "'forwarded_host': True" in done.stderr
+    done = _check(
+        project,
+        "settings_xfh_on",
+        "USE_X_FORWARDED_HOST = True\n"
+        "COMPLIANCE = {**COMPLIANCE, 'trusted_proxies': ['10.0.0.0/8'], 'forwarded_host': True}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "compliance.W004" not in done.stderr
+
+
 def test_bad_settings_stop_the_server_at_start_up(project: Path) -> None:
     (project / "mysite" / "settings_broken.py").write_text(
         "from mysite.settings import *  # noqa: F403\nCOMPLIANCE = {'fail_mode': 'sideways'}\n",

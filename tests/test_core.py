@@ -273,6 +273,7 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
 _NOT_DEFAULT: dict[str, Any] = {
     "proxy_hops": 1,
     "forwarded_header": "forwarded",
+    "forwarded_host": True,
     "geo_header": "cloudflare",
     "fail_mode": "closed",
     "cache_policy": "vary",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 
 from compliance import asgi, wsgi
 from compliance.engine import Engine
+from compliance.errors import ConfigurationError
 from compliance.geo import (
     UNKNOWN,
     ChainGeolocator,
+    ClientAddress,
     EmbeddedGeolocator,
     HeaderGeolocator,
     Location,
@@ -18,6 +21,7 @@ from compliance.geo import (
     RequestLocation,
     TrustedProxies,
     completed,
+    forwarded_host,
     get_provider,
     knows_subdivisions,
     locate_request,
@@ -505,3 +509,134 @@ def test_which_geolocators_know_subdivisions(geoip_test_data: Any) -> None:
     assert knows_subdivisions(FixedGeolocator({})) is None
     city.close()
     country.close()
+
+
+# -- the host the trusted proxies name --------------------------------------------------------
+
+HOST_RULES = """\
+version: 1
+rules:
+  - id: site-notice
+    title: A notice on one site, for readers in Russia
+    jurisdictions: [RU]
+    hosts: [www.example.org]
+    notice:
+      placement: body_end
+      default_locale: en
+      text: {en: For readers in Russia.}
+"""
+
+
+@pytest.fixture(scope="module")
+def host_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    folder = tmp_path_factory.mktemp("host-rules")
+    (folder / "rules.yaml").write_text(HOST_RULES, encoding="utf-8")
+    return Engine.from_paths([folder], geolocator=FixedGeolocator("RU"))
+
+
+def _proxied(
+    engine: Engine, adapter: str, headers: list[tuple[str, str]], peer: str = "10.0.0.1",
+    **options: Any,
+) -> TestResponse:  # fmt: skip
+    """A request from ``peer`` (a trusted proxy, by default) with ``headers``."""
+    options = {"trusted_proxies": ["10.0.0.0/8"], **options}
+    if adapter == "wsgi":
+        wsgi_app = wsgi.ComplianceMiddleware(_wsgi_page, engine, **options)
+        return call_wsgi(wsgi_app, wsgi_environ("/", peer=peer, headers=headers))
+    asgi_app = asgi.ComplianceMiddleware(_asgi_page, engine, **options)
+    return call_asgi(asgi_app, asgi_scope("/", peer=peer, headers=headers))
+
+
+# nginx's default: the proxy_pass address as Host, the reader's in X-Forwarded-Host.
+REWRITTEN = [("Host", "app:8000"), ("X-Forwarded-For", RU_V4)]
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_rules_match_the_host_the_trusted_proxies_name(host_engine: Engine, adapter: str) -> None:
+    headers = [*REWRITTEN, ("X-Forwarded-Host", "www.example.org")]
+    shown = _proxied(host_engine, adapter, headers, forwarded_host=True)
+    assert shown.notices == ["site-notice"]
+    # The application still sees the Host it was sent.
+    assert _proxied(host_engine, adapter, headers).notices == []
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_forwarded_host_is_believed_only_from_the_trusted_proxies(
+    host_engine: Engine, adapter: str
+) -> None:
+    # A reader who connects directly cannot pick the host the rules match: with Host
+    # www.example.org and a forged X-Forwarded-Host, the site's notice stays.
+    headers = [("Host", "www.example.org"), ("X-Forwarded-Host", "elsewhere.example")]
+    direct = _proxied(host_engine, adapter, headers, peer=RU_V4, forwarded_host=True)
+    assert direct.notices == ["site-notice"]
+    # Through the proxy, only the value it wrote (the last) counts, not what the reader
+    # sent before it.
+    forged = [*REWRITTEN, ("X-Forwarded-Host", "www.example.org, elsewhere.example")]
+    assert _proxied(host_engine, adapter, forged, forwarded_host=True).notices == []
+    written = [*REWRITTEN, ("X-Forwarded-Host", "elsewhere.example, www.example.org")]
+    assert _proxied(host_engine, adapter, written, forwarded_host=True).notices == ["site-notice"]
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_the_forwarded_header_names_the_host_in_its_host_parameter(
+    host_engine: Engine, adapter: str
+) -> None:
+    headers = [
+        ("Host", "app:8000"),
+        ("Forwarded", f'for={RU_V4};host="www.example.org";proto=https'),
+        ("X-Forwarded-Host", "elsewhere.example"),  # not the header these proxies write
+    ]
+    options = {"forwarded_header": "forwarded", "forwarded_host": True}
+    assert _proxied(host_engine, adapter, headers, **options).notices == ["site-notice"]
+
+
+def test_with_hops_the_host_is_the_outermost_proxys() -> None:
+    client = ClientAddress(RU_V4, True, "10.0.0.1")
+    hops = TrustedProxies(hops=2)
+    both = {"x-forwarded-host": "www.example.org, lb.internal"}
+    assert forwarded_host(client, both, hops) == "www.example.org"
+    # Fewer values than proxies: not what they write, so nothing is believed.
+    assert forwarded_host(client, {"x-forwarded-host": "www.example.org"}, hops) is None
+    # A value too long to be a host, cut at the bound, is not read as a shorter one.
+    long = {"x-forwarded-host": "a" * 5000 + ".example.org"}
+    assert forwarded_host(client, long, TrustedProxies(["10.0.0.0/8"])) is None
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_an_unreadable_forwarded_host_leaves_the_host_header(
+    host_engine: Engine, adapter: str
+) -> None:
+    headers = [("Host", "www.example.org"), ("X-Forwarded-For", RU_V4)]
+    for value in ("", " ", "[bad", "a" * 300):
+        sent = [*headers, ("X-Forwarded-Host", value)]
+        shown = _proxied(host_engine, adapter, sent, forwarded_host=True)
+        assert shown.notices == ["site-notice"], value
+
+
+def test_forwarded_host_needs_trusted_proxies_and_a_flag(host_engine: Engine) -> None:
+    with pytest.raises(ConfigurationError, match="forwarded_host needs trusted_proxies"):
+        wsgi.ComplianceMiddleware(_wsgi_page, host_engine, forwarded_host=True)
+    with pytest.raises(ConfigurationError, match="forwarded_host must be True or False"):
+        asgi.ComplianceMiddleware(
+            _asgi_page, host_engine, trusted_proxies=["10.0.0.0/8"], forwarded_host="yes"
+        )
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_host_the_proxies_name_otherwise_is_told_once(
+    host_engine: Engine, adapter: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Before: behind a proxy that rewrites Host, rules with hosts: reached no reader and
+    # nothing said so.
+    own = f"app-{adapter}:8000"  # a pair of its own: each pair is told once per process
+    headers = [("Host", own), ("X-Forwarded-For", RU_V4), ("X-Forwarded-Host", "www.example.org")]
+    with caplog.at_level(logging.WARNING, logger="compliance.middleware"):
+        for _ in range(3):
+            assert _proxied(host_engine, adapter, headers).notices == []
+        same = [("Host", "www.example.org"), ("X-Forwarded-Host", "WWW.example.org:443")]
+        assert _proxied(host_engine, adapter, same).notices == ["site-notice"]  # the same
+    told = [r.getMessage() for r in caplog.records if "X-Forwarded-Host" in r.getMessage()]
+    assert len(told) == 1, told
+    assert f"Host: app-{adapter}" in told[0]
+    assert "for host www.example.org" in told[0]
+    assert "forwarded_host=True" in told[0]

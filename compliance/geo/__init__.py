@@ -27,7 +27,13 @@ from __future__ import annotations
 
 import logging
 
-from .addresses import ClientAddress, TrustedProxies, public_address, resolve_client
+from .addresses import (
+    ClientAddress,
+    TrustedProxies,
+    forwarded_host,
+    public_address,
+    resolve_client,
+)
 from .chain import (
     ChainGeolocator,
     RequestLocation,
@@ -70,6 +76,7 @@ __all__ = [
     "TrustedProxies",
     "completed",
     "country_code",
+    "forwarded_host",
     "get_provider",
     "is_iso_country",
     "is_iso_subdivision",

@@ -40,6 +40,7 @@ __all__ = [
     "MAX_HOPS",
     "ClientAddress",
     "TrustedProxies",
+    "forwarded_host",
     "normalize_ip",
     "public_address",
     "resolve_client",
@@ -345,6 +346,21 @@ def _parse_hops(name: str, value: str) -> tuple[list[str | None], bool]:
     return [normalize_ip(part) for part in parts], complete
 
 
+def _forwarded_parameter(element: str, name: str) -> str | None:
+    """The value of parameter ``name`` (lower case) in one RFC 7239 element, unquoted; None
+    when it is missing, or its quoting is malformed."""
+    for pair in element.split(";"):
+        key, sep, raw = pair.partition("=")
+        if sep and key.strip().lower() == name:
+            value = raw.strip()
+            if value[:1] == '"':
+                if len(value) < 2 or value[-1] != '"':
+                    return None
+                value = value[1:-1].replace("\\", "")
+            return value
+    return None
+
+
 def _forwarded_for(element: str) -> str | None:
     """The address in the ``for=`` parameter of one RFC 7239 element, if any.
 
@@ -354,18 +370,59 @@ def _forwarded_for(element: str) -> str | None:
     """
     if len(element) > 4 * _MAX_HOP_CHARS:
         return None
-    for pair in element.split(";"):
-        key, sep, raw = pair.partition("=")
-        if sep and key.strip().lower() == "for":
-            node = raw.strip()
-            if node[:1] == '"':
-                if len(node) < 2 or node[-1] != '"':
-                    return None
-                node = node[1:-1].replace("\\", "")
-            if ":_" in node:
-                node = _without_obfuscated_port(node)
-            return normalize_ip(node)
-    return None
+    node = _forwarded_parameter(element, "for")
+    if node is None:
+        return None
+    if ":_" in node:
+        node = _without_obfuscated_port(node)
+    return normalize_ip(node)
+
+
+_MAX_HOST_CHARS: Final = 1024
+"""Longest forwarded host read (a DNS name has at most 253 characters, a port 6 more)."""
+
+
+def forwarded_host(
+    client: ClientAddress, headers: Mapping[str, str], trusted: TrustedProxies
+) -> str | None:
+    """The host the reader asked for, as the trusted proxies in front wrote it (their
+    ``Host`` may be the application's own name): ``X-Forwarded-Host``, or the ``host=``
+    parameter of ``Forwarded`` when that is the forwarding header they write. None when the
+    request did not come through a trusted proxy (``client``, from :func:`resolve_client`),
+    or the proxies named no host.
+
+    As ``ProxyFix`` reads it: with ``hops``, the value that many from the right (None when
+    there are fewer: the header is not what those proxies write); with networks, the last
+    value, which the proxy nearest the application wrote. A value further left came from
+    the reader, or from a proxy in front of that one, and is never read. The value is the
+    header's text (bounded, not checked): the caller normalises it as it does ``Host``.
+
+    >>> client = ClientAddress("203.0.113.7", True, "10.0.0.1")
+    >>> forwarded_host(client, {"x-forwarded-host": "evil.example, www.example.org"},
+    ...                TrustedProxies(["10.0.0.0/8"]))
+    'www.example.org'
+    >>> forwarded_host(client, {"forwarded": 'for=203.0.113.7;host="news.example:443"'},
+    ...                TrustedProxies(["10.0.0.0/8"], forwarded_header="forwarded"))
+    'news.example:443'
+    >>> forwarded_host(ClientAddress("198.51.100.1", False, "198.51.100.1"),
+    ...                {"x-forwarded-host": "evil.example"}, TrustedProxies(["10.0.0.0/8"]))
+    """
+    if not client.via_trusted_proxy:
+        return None
+    forwarded = trusted.forwarded_header == "forwarded"
+    value = headers.get("forwarded" if forwarded else "x-forwarded-host")
+    if not value:
+        return None
+    pick = trusted.hops or 1
+    window = pick * (_MAX_HOST_CHARS + 1)
+    values = value[-window:].rsplit(",", pick)
+    if len(values) < pick or (len(value) > window and len(values) == pick):
+        return None  # fewer values than proxies, or the one picked is cut (too long)
+    found = values[-pick]
+    if forwarded:
+        found = _forwarded_parameter(found, "host") or ""
+    found = found.strip()
+    return found if found and len(found) <= _MAX_HOST_CHARS else None
 
 
 def _without_obfuscated_port(node: str) -> str:

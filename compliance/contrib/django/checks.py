@@ -33,6 +33,7 @@ def check_compliance(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
         if settings.geoip_db is not None:
             messages += _database(settings.geoip_db)
     messages += _wiring()
+    messages += _forwarded_host(settings.options)
     return messages
 
 
@@ -71,6 +72,25 @@ def _database(path: str) -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _forwarded_host(options: dict[str, Any]) -> list[CheckMessage]:
+    """Django reads the host from ``X-Forwarded-Host`` (``USE_X_FORWARDED_HOST``) while rules
+    with ``hosts:`` match ``Host``: behind a proxy that rewrites it, they match nothing."""
+    from django.conf import settings
+
+    if not getattr(settings, "USE_X_FORWARDED_HOST", False) or options.get("forwarded_host"):
+        return []
+    return [
+        Warning(
+            "USE_X_FORWARDED_HOST is set, but rules with hosts: match the Host header, which "
+            "a proxy that writes X-Forwarded-Host may have made its own.",
+            hint=f"Add 'forwarded_host': True to {WHERE} (with 'trusted_proxies': the "
+            "header is believed only from them).",
+            id="compliance.W004",
+            obj=WHERE,
+        )
+    ]
 
 
 def _wiring() -> list[CheckMessage]:
