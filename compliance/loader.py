@@ -1414,21 +1414,37 @@ _TAG = re.compile(r"<\s*+(?:/\s*+)?([A-Za-z][A-Za-z0-9-]*)")
 _PLACEHOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 
 
+def _field_end(text: str, start: int) -> int:
+    """The end of the replacement field whose ``{`` is at ``start`` (its format spec may
+    hold fields of its own) in a text ``string.Formatter`` parsed."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if not depth:
+                return i + 1
+    return len(text)
+
+
 def _placeholder_problems(
     text: str, variables: dict[str, Any], locale: str
 ) -> Iterator[tuple[int, str]]:
-    """Each problem with the text's placeholders, after the offset of the first ``{name``
-    it is about (-1 when it is about the whole text)."""
+    """Each problem with the text's placeholders, after the offset of the field it is
+    about (-1 when it is about the whole text)."""
     try:
         parsed = list(string.Formatter().parse(text))
     except ValueError:
         yield -1, "unbalanced '{' or '}' (write '{{' or '}}' for a literal brace)"
         return
     known = ""
-    for _, name, spec, conversion in parsed:
+    written = 0  # where the next part starts in the text as written
+    for literal, name, spec, conversion in parsed:
+        written += len(literal) + literal.count("{") + literal.count("}")  # braces doubled
         if name is None:
             continue
-        at = text.find("{" + name)
+        at, written = written, _field_end(text, written)
         if not _PLACEHOLDER.match(name):
             yield at, f"'{{{name}}}' is not a placeholder name (use letters, digits, '_' and '-')"
             continue

@@ -585,3 +585,54 @@ def test_a_problem_inside_a_literal_block_is_reported_where_it_is_written(tmp_pa
         "15:13: rules[0].notice.html.ru: placeholder '{organisation}' has no variable "
         "(variables: organization)",
     ]
+
+
+_FIELD_HEAD = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      variables: {organization: RFE/RL, day: 2024-03-01}
+      html:
+        en: |
+"""
+
+
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        # Literal braces ({{orgname}}) before the real placeholder {orgname}.
+        (
+            "          <p>Write {{orgname}} to show braces.</p>\n"
+            "          <p>Write to {orgname}.</p>\n",
+            "12:23: rules[0].notice.html.en: placeholder '{orgname}' has no variable "
+            "(variables: day, organization)",
+        ),
+        # A good use of the name before the bad one.
+        (
+            "          <p>In force since {day:long}.</p>\n"
+            "          <p>Renewed on {day:bogus}.</p>\n",
+            "12:25: rules[0].notice.html.en: '{day:bogus}': the only formats are full, long, "
+            "medium, short (for dates)",
+        ),
+        # A longer name that starts the same way.
+        (
+            "          <p>By {organization}.</p>\n          <p>By {org}.</p>\n",
+            "12:17: rules[0].notice.html.en: placeholder '{org}' has no variable "
+            "(variables: day, organization)",
+        ),
+    ],
+)
+def test_a_placeholder_problem_is_placed_at_its_own_field(
+    tmp_path: Path, block: str, expected: str
+) -> None:
+    """Before, the first ``{name`` of the text was taken for the field: inside literal
+    braces, an earlier good use of the name, or a longer name (found in review)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(_FIELD_HEAD + block, encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).removeprefix(f"{path}:") for p in info.value.problems] == [expected]
