@@ -373,23 +373,29 @@ def log_undelivered(
 
 _FORWARDED_HOSTS_JUDGED: set[tuple[str, str]] = set()
 _MAX_JUDGED: Final = 256
+_MAX_FORWARDED_HOSTS_TOLD: Final = 16
+_forwarded_hosts_told = 0
 
 
 def _tell_forwarded_host(raw_host: str, host: str, named: str) -> None:
     """One WARNING per process for each ``Host`` (``raw_host``, normalised ``host``) that
     the trusted proxies name otherwise in ``X-Forwarded-Host`` (``named``): rules with
     ``hosts:`` do not match the reader's host there, which nothing else would say. Each pair
-    of header values is judged once (at most :data:`_MAX_JUDGED` of them, then no more)."""
-    key = (raw_host, named)
+    of header values is judged once (at most :data:`_MAX_JUDGED` pairs, each bounded, then
+    no more), and at most :data:`_MAX_FORWARDED_HOSTS_TOLD` are told: a proxy that passes
+    the header on as readers send it lets them write anything there."""
+    global _forwarded_hosts_told
+    key = (raw_host[:256], named[-1024:])
     if key in _FORWARDED_HOSTS_JUDGED or len(_FORWARDED_HOSTS_JUDGED) >= _MAX_JUDGED:
         return
-    last = normalize_host(named.rpartition(",")[2][-1024:])
+    last = normalize_host(key[1].rpartition(",")[2])
     with _seen_lock:
         if key in _FORWARDED_HOSTS_JUDGED:
             return
         _FORWARDED_HOSTS_JUDGED.add(key)
-    if not last or last == host:
-        return
+        if not last or last == host or _forwarded_hosts_told >= _MAX_FORWARDED_HOSTS_TOLD:
+            return
+        _forwarded_hosts_told += 1
     logger.warning(
         "requests through the trusted proxies are for host %s (X-Forwarded-Host) but say "
         "Host: %s, which rules with hosts: match. Pass the reader's Host on (nginx: "

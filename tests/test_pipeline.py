@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from compliance import asgi, wsgi
+from compliance import asgi, core, wsgi
 from compliance.engine import Engine
 from compliance.errors import ConfigurationError
 from compliance.geo import (
@@ -640,3 +640,22 @@ def test_a_host_the_proxies_name_otherwise_is_told_once(
     assert f"Host: app-{adapter}" in told[0]
     assert "for host www.example.org" in told[0]
     assert "forwarded_host=True" in told[0]
+
+
+def test_the_hosts_told_are_bounded(
+    host_engine: Engine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A proxy that passes X-Forwarded-Host on as readers send it lets them write anything
+    # there: the warnings, and what is kept to judge them, stay bounded.
+    monkeypatch.setattr(core, "_FORWARDED_HOSTS_JUDGED", set())
+    monkeypatch.setattr(core, "_forwarded_hosts_told", 0)
+    app = wsgi.ComplianceMiddleware(_wsgi_page, host_engine, trusted_proxies=["10.0.0.0/8"])
+    with caplog.at_level(logging.WARNING, logger="compliance.middleware"):
+        for n in range(300):
+            named = f"{'x' * 5000},site-{n}.example"
+            headers = [*REWRITTEN, ("X-Forwarded-Host", named)]
+            call_wsgi(app, wsgi_environ("/", peer="10.0.0.1", headers=headers))
+    told = [r for r in caplog.records if "X-Forwarded-Host" in r.getMessage()]
+    assert len(told) == core._MAX_FORWARDED_HOSTS_TOLD
+    assert len(core._FORWARDED_HOSTS_JUDGED) == core._MAX_JUDGED
+    assert all(len(a) <= 256 and len(b) <= 1024 for a, b in core._FORWARDED_HOSTS_JUDGED)
