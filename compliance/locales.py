@@ -73,7 +73,6 @@ MAX_TAG: Final = 64
 """Longest code :func:`parse_locale` reads a locale from."""
 
 
-@remembered(4096, 2 << 20, size=512, longest=MAX_TAG)  # a Locale before its data is read
 def locale_key(code: str) -> str:
     """A locale code as it compares: BCP 47 tags ignore case, and POSIX's ``_`` is ``-``, so
     ``pt_BR``, ``pt-br`` and ``PT-BR`` name one locale.
@@ -84,6 +83,7 @@ def locale_key(code: str) -> str:
     return code.replace("_", "-").lower()
 
 
+@remembered(4096, 2 << 20, size=512, longest=MAX_TAG)  # a Locale before its data is read
 def parse_locale(code: str) -> Locale | None:
     """A babel ``Locale`` for a BCP 47 or POSIX-style code (``pt-BR``, ``pt_BR``), or None.
 

@@ -171,3 +171,13 @@ def test_a_language_without_a_region_prefers_a_locale_without_one() -> None:
     assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt_PT", accept_language="pt").locale == "pt"
     assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt", country="BR").locale == "pt_BR"
     assert choose_locale(("pt_PT", "pt", "pt_BR"), "pt_BR", country="AO").locale == "pt"
+
+
+def test_a_parsed_locale_is_remembered() -> None:
+    """Every render and negotiation parses its locales: a babel ``Locale`` is built once per
+    code (the memo had moved to ``locale_key`` when that was written above it; found in
+    review)."""
+    from compliance.locales import parse_locale
+
+    assert parse_locale("pt-BR") is parse_locale("pt-BR")
+    assert parse_locale.known("pt-BR") is parse_locale("pt-BR")  # type: ignore[attr-defined]
