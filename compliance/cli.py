@@ -613,9 +613,9 @@ def _check_url(value: str) -> None:
 
 
 def _check_language(option: str, value: str) -> None:
-    from .locales import parse_locale
+    from .locales import parse_language_tag
 
-    if parse_locale(value) is None:
+    if parse_language_tag(value) is None:
         raise _UsageError(
             f"{option} {value!r} is not a language CLDR knows: use a code such as en, ru, uk "
             "or pt-BR"

@@ -31,7 +31,7 @@ import pydantic
 from . import yamlpos
 from .__about__ import __version__
 from .errors import ConfigurationError, Problem, RuleError, one_line
-from .locales import locale_key, parse_locale
+from .locales import locale_key, parse_language_tag, parse_locale
 from .models import (
     FORMAT_VERSION,
     HTML_TAGS,
@@ -1074,7 +1074,7 @@ class _Checker:
         request_view = _view(Request, _pick(fields, raw, "request"), request_loc, errors)
         if request_view is not None:
             page_language = request_view[0].get("page_language")
-            if page_language is not None and parse_locale(page_language) is None:
+            if page_language is not None and parse_language_tag(page_language) is None:
                 file.report(
                     (*request_loc, "page_language"),
                     f"unknown locale '{page_language}' (use a code such as 'en', 'ru', 'pt-BR')",

@@ -31,6 +31,7 @@ __all__ = [
     "maximize",
     "official_languages",
     "parse_accept_language",
+    "parse_language_tag",
     "parse_locale",
 ]
 
@@ -96,6 +97,18 @@ def parse_locale(code: str) -> Locale | None:
         return Locale.parse(code.replace("-", "_"))
     except (UnknownLocaleError, ValueError, TypeError):
         return None
+
+
+def parse_language_tag(tag: str) -> Locale | None:
+    """The locale a language tag names as negotiation reads it (a page's ``lang``, a
+    reader's language): :func:`parse_locale` of its :func:`matched_range`, so that a valid
+    tag with an extension (``ru-RU-u-nu-latn``) names ``ru-RU``. None for a tag that names
+    no locale (and for a non-ASCII one: BCP 47 tags are ASCII).
+
+    >>> str(parse_language_tag("ru-RU-u-nu-latn")), parse_language_tag("x-private")
+    ('ru_RU', None)
+    """
+    return parse_locale(matched_range(tag)) if tag.isascii() else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1053,3 +1053,13 @@ def test_a_date_variable_set_to_something_else_is_a_usage_error_naming_it(
     assert f"--set since={value!r}" in err
     assert "variable 'since' is a date in the rules" in err
     assert "YYYY-MM-DD" in err
+
+
+def test_a_page_language_with_an_extension_is_read_as_pages_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``<html lang="uk-UA-u-nu-latn">`` is read as ``uk-UA`` by the middleware; the command
+    refused it as no language (found in review)."""
+    code, out, err = run(capsys, "check", "--country", "RU", "--page-language", "uk-UA-u-nu-latn")
+    assert code == 0, err
+    assert "Notice: ru-undesirable-organization (uk" in out

@@ -636,3 +636,21 @@ def test_a_placeholder_problem_is_placed_at_its_own_field(
     with pytest.raises(RuleError) as info:
         load_rules([path])
     assert [str(p).removeprefix(f"{path}:") for p in info.value.problems] == [expected]
+
+
+def test_a_rule_tests_page_language_is_read_as_pages_are(tmp_path: Path) -> None:
+    """A valid BCP 47 tag with an extension (``ru-RU-u-nu-latn``), which the middleware reads
+    as ``ru-RU``, was an unknown locale in a rule test (found in review)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: a\n    title: A\n    jurisdictions: [RU]\n"
+        "    notice: {text: {en: Hello., ru: Privet.}}\n"
+        "    tests:\n      - name: t\n        reader: {country: RU}\n"
+        "        request: {page_language: ru-RU-u-nu-latn}\n"
+        "        expect: {locale: ru}\n",
+        encoding="utf-8",
+    )
+    assert [r.rule.id for r in load_rules([path]).rules] == ["a"]
+    path.write_text(path.read_text().replace("ru-RU-u-nu-latn", "x-private"))
+    with pytest.raises(RuleError, match="unknown locale 'x-private'"):
+        load_rules([path])
