@@ -388,10 +388,13 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
     opened = exc.context_mark.line + 1 if exc.context_mark else None
     char = _text_at(text, at)[:1] if at is not None else ""
     line = _text_at(text, _mark(at.line, 0)) if at is not None else ""
-    if at is not None and "\ufeff" in line:  # a byte order mark past the start: files joined?
+    # A byte order mark past the start (files joined?), where the parser stopped or before
+    # it, and not in quoted text (where it is a character like any other: pasted text).
+    bom = line.find("\ufeff")
+    if at is not None and 0 <= bom <= at.column and "'" not in line[:bom] and '"' not in line[:bom]:
         return (
             "an invisible byte order mark (U+FEFF) is here (were two files joined?): delete it",
-            _mark(at.line, line.index("\ufeff")),
+            _mark(at.line, bom),
         )
     if "tab" in problem or ("cannot start any token" in problem and char == "\t"):
         return "a tab is used for indentation: indent with spaces only", at
@@ -404,18 +407,16 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
             exc.context_mark or at
         )
     if "could not find expected ':'" in problem and exc.context_mark is not None:
-        written = _shown(_text_at(text, exc.context_mark).strip())
-        return (
-            f"expected ':' after '{written}' (write `key: value`; text that goes on to the "
-            "next line is indented further than its key)",
-            exc.context_mark,
-        )
+        return _no_colon(_text_at(text, exc.context_mark).strip()), exc.context_mark
     if "expected '-' indicator" in problem or "expected <block end>" in problem:
         return (
             "this line is not indented like the lines before it "
             "(indent keys of the same mapping by the same number of spaces)"
         ), at
     if "mapping values are not allowed" in problem:
+        key = _key_without_colon(text, at) if at is not None else None
+        if key is not None:  # a key lost its ':', and the line under it is indented more
+            return _no_colon(key[0]), key[1]
         return (
             "unexpected ':' (put text that contains ': ' in quotes, or check the indentation)",
             at,
@@ -439,11 +440,14 @@ def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[str, Any]:
             at,
         )
     if "duplicate anchor" in context and exc.context_mark is not None:
-        anchor = _shown(_ANCHOR.match(_text_at(text, exc.context_mark)) or "&")
+        # Both marks are where the node starts: a tag may come before its anchor.
+        first = _ANCHOR.search(_text_at(text, exc.context_mark))
+        anchor = _shown(first.group() if first else "&")
+        again = _ANCHOR.search(_text_at(text, at)) if at is not None else None
         return (
             f"the anchor '{anchor}' is defined twice (first on line {opened}): "
             "give each anchor its own name",
-            at,
+            _mark(at.line, at.column + again.start()) if at is not None and again else at,
         )
     if "did not find expected key" in problem:
         return (
@@ -501,6 +505,38 @@ def _text_after(text: str, mark: Any) -> str:
     return lines[mark.line][mark.column :] if mark.line < len(lines) else ""
 
 
+def _no_colon(written: str) -> str:
+    return (
+        f"expected ':' after '{_shown(written)}' (write `key: value`; text that goes on to "
+        "the next line is indented further than its key)"
+    )
+
+
+def _key_without_colon(text: str, at: Any) -> tuple[str, Any] | None:
+    """Where a ``:`` is not allowed because the key above lost its own: the line before
+    (blank and comment lines aside) is less indented, and is a plain word or words without
+    a ``:``; YAML then reads it and the ``key`` under it as one text. Its words and place,
+    or None."""
+    lines = _LINE_BREAK.split(text, at.line + 1)
+    if at.line >= len(lines):
+        return None
+    current = lines[at.line]
+    indent = len(current) - len(current.lstrip(" "))
+    for number in range(at.line - 1, max(at.line - 64, -1), -1):
+        above = lines[number]
+        words = above.strip()
+        if not words or words.startswith("#"):
+            continue
+        start = len(above) - len(above.lstrip(" "))
+        if start < indent and ":" not in words and not words.startswith(_NOT_A_KEY):
+            return words, _mark(number, start)
+        return None
+    return None
+
+
+_NOT_A_KEY = tuple("-[]{}\"'|>&*!%@`#")
+
+
 def _shown(value: str | re.Match[str]) -> str:
     written = value.group() if isinstance(value, re.Match) else value
     return written if len(written) <= 40 else written[:37] + "..."
@@ -541,8 +577,12 @@ def _block_origin(lines: list[str], indicator: int, value: str) -> tuple[int, in
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+    """The 1-based line and column of ``offset``, lines broken as YAML breaks them (a lone
+    CR, NEL and the Unicode separators too)."""
+    line, start = 1, 0
+    for found in _LINE_BREAK.finditer(text, 0, offset):
+        line, start = line + 1, found.end()
+    return line, offset - start + 1
 
 
 def _build(

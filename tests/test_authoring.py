@@ -432,3 +432,50 @@ def test_a_subdivision_written_otherwise_says_how_to_write_it(
         f"{path}:5:21: rules[0].jurisdictions[0]: '{code}' is not an ISO 3166-2 code "
         f"(write '{meant}')"
     ]
+
+
+# -- found in review of the stop-31 YAML messages ---------------------------------------------
+
+_RULE_HEAD = "version: 1\nrules:\n  - id: a\n    jurisdictions: [RU]\n"
+
+
+def _only_problem(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rules.yaml"
+    path.write_bytes(text.encode("utf-8"))  # no newline translation: a CR stays a CR
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    (problem,) = [str(p).removeprefix(f"{path}:") for p in info.value.problems]
+    return problem
+
+
+def test_a_duplicate_anchor_after_a_tag_is_named_at_the_anchor(tmp_path: Path) -> None:
+    # Before: "the anchor '&' is defined twice", at the tag.
+    problem = _only_problem(tmp_path, "version: 1\nx: !!str &same 1\ny: !!str &same 2\n")
+    assert problem.startswith("3:10: YAML syntax error: the anchor '&same' is defined twice")
+
+
+def test_a_character_in_quoted_text_is_not_blamed_for_the_mistake_after_it(
+    tmp_path: Path,
+) -> None:
+    """A U+FEFF inside quoted text (pasted from a word processor) is a character like any
+    other; the mistake is the text after the closing quote. Before, the U+FEFF was blamed,
+    and deleting it left the real error."""
+    problem = _only_problem(tmp_path, _RULE_HEAD + '    title: "Hello\ufeff" rule\n')
+    assert problem.startswith("5:21: YAML syntax error: unexpected text after a value"), problem
+
+
+def test_a_control_character_in_a_file_with_cr_line_ends_is_at_its_line(tmp_path: Path) -> None:
+    # Before: 1:41 (only LF counted as a line break).
+    problem = _only_problem(tmp_path, "version: 1\rrules:\r  - id: a\r    title: x\x07\r")
+    assert problem.startswith("4:13: YAML error: the character U+0007"), problem
+
+
+def test_a_parent_key_without_its_colon_is_reported_at_the_key(tmp_path: Path) -> None:
+    # `text` lost its ':' and its child is indented further: before, 8:11 "unexpected ':'"
+    # in the child's line.
+    text = _RULE_HEAD + "    title: A\n    notice:\n      text\n        en: Hello\n"
+    problem = _only_problem(tmp_path, text)
+    assert problem.startswith("7:7: YAML syntax error: expected ':' after 'text'"), problem
+    # Text that goes on to the next line after a key with its ':' still reads as before.
+    text = _RULE_HEAD + "    title: A long\n      title: with a colon\n"
+    assert "unexpected ':'" in _only_problem(tmp_path, text)
