@@ -1249,3 +1249,24 @@ def test_a_swapped_database_changes_the_repeat_readers_decision(
         assert geo.reload() is True
         gc.collect()  # free what can be freed: a reused id must not find an old decision
     engine.close()
+
+
+def test_a_databases_subdivisions_are_read_as_a_cdns_are(tmp_path: Path) -> None:
+    """A converted database (DB-IP's, say) that writes ``eng`` or ``UA-43`` for a
+    subdivision: read as a CDN header's region is (found in review). Before, the code was
+    glued to the country as written and dropped as no ISO 3166-2 code, so the reader's
+    subdivision was unknown."""
+    path = build_mmdb(
+        tmp_path / "Converted.mmdb",
+        {
+            "77.88.2.0/24": {"country": {"iso_code": "GB"}, "subdivisions": [{"iso_code": "eng"}]},
+            "77.88.3.0/24": {
+                "country": {"iso_code": "UA"},
+                "subdivisions": [{"iso_code": " UA-43"}],
+            },
+        },
+        database_type="DBIP-City-Lite",
+    )
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("77.88.2.5").subdivisions == ("GB-ENG",)
+        assert geo.locate("77.88.3.5").subdivisions == ("UA-43",)

@@ -26,6 +26,7 @@ __all__ = [
     "is_iso_country",
     "is_iso_subdivision",
     "iso_country",
+    "subdivision_code",
 ]
 
 # EU member states (ISO 3166-1), for sources that do not carry MaxMind's flag themselves.
@@ -289,6 +290,23 @@ def is_iso_subdivision(code: str) -> bool:
     (True, False, False)
     """
     return code in _iso_codes()[1]
+
+
+def subdivision_code(country: str, written: str) -> str | None:
+    """A subdivision of ``country`` as a source writes it (``eng``, `` 43``, ``ua-43``) as
+    the full code it names (``GB-ENG``, ``UA-43``): stripped, upper case, the country put in
+    front when it is not there. Not checked against ISO 3166-2 (see
+    :func:`is_iso_subdivision`); None for a placeholder ("no region").
+
+    >>> subdivision_code("GB", " eng"), subdivision_code("UA", "ua-43")
+    ('GB-ENG', 'UA-43')
+    >>> subdivision_code("US", "--") is None
+    True
+    """
+    part = written.strip().upper()
+    if part in _PLACEHOLDERS:
+        return None
+    return part if part.startswith(f"{country}-") else f"{country}-{part}"
 
 
 def _location_builder() -> Callable[..., Location]:

@@ -45,6 +45,7 @@ from .location import (
     _warn_once,
     is_iso_subdivision,
     iso_country,
+    subdivision_code,
 )
 
 if TYPE_CHECKING:
@@ -682,7 +683,7 @@ def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str,
     2017) is left out, logged once: as with CDN headers, the subdivision is then unknown,
     which ``unknown_subdivision: apply`` counts in, where a code no rule can name would
     have kept the reader out of every subdivision rule of the country."""
-    full = [f"{country}-{sub}" for sub in codes]
+    full = [name for name in (subdivision_code(country, sub) for sub in codes) if name]
     kept = tuple([name for name in full if is_iso_subdivision(name)])
     if len(kept) < len(full):
         for name in full:

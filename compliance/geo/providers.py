@@ -32,13 +32,13 @@ from compliance.errors import ConfigurationError
 
 from .location import (
     _EU,
-    _PLACEHOLDERS,
     UNKNOWN,
     Location,
     _Closing,
     _warn_once,
     is_iso_subdivision,
     iso_country,
+    subdivision_code,
 )
 
 __all__ = [
@@ -236,10 +236,9 @@ def get_provider(name: str) -> Provider:
 def _subdivision(source: str, code: str, region: str | None) -> str | None:
     if region is None:
         return None
-    part = region.strip().upper()
-    if part in _PLACEHOLDERS:
+    full = subdivision_code(code, region)
+    if full is None:
         return None
-    full = part if part.startswith(f"{code}-") else f"{code}-{part}"
     if is_iso_subdivision(full):
         return full
     _warn_once(
