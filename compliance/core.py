@@ -824,9 +824,13 @@ class BodyEditor:
     _out_total = 0
     _in_emitted = 0
 
+    _placed: frozenset[str] | None = None
+    """The placements in the page, once a fault stopped editing (the injector's list may
+    name some whose output was not used)."""
+
     @property
     def inserted(self) -> bool:
-        return self._injector.inserted
+        return self._injector.inserted if self._placed is None else bool(self._placed)
 
     @property
     def lang(self) -> str | None:
@@ -865,6 +869,7 @@ class BodyEditor:
         if data:
             self._pending.append(data)
             self._pending_size += len(data)
+        placed_before = len(self._injector.inserted_placements)
         try:
             if final:  # data: a start of the document still undecided at the end, if any
                 out = (self._injector.feed(data) if data else b"") + self._injector.finish()
@@ -886,6 +891,8 @@ class BodyEditor:
             # say) must not lose the page: the bytes the injector still held are the input
             # it has not passed on yet.
             self.fault = exc
+            # What this call inserted goes with its output: those notices are not sent.
+            self._placed = frozenset(self._injector.inserted_placements[:placed_before])
             if self.unedited is None:
                 self.unedited = ("fault", f"a fault stopped editing ({type(exc).__name__})")
             log_fault("editing", metrics=self._metrics)
@@ -950,6 +957,8 @@ class BodyEditor:
     @property
     def placed(self) -> frozenset[str]:
         """The placements whose notices are in the page."""
+        if self._placed is not None:
+            return self._placed
         return frozenset(self._injector.inserted_placements)
 
     @property
@@ -957,7 +966,7 @@ class BodyEditor:
         """Why notices due in the page are not in it, at the end of the body: none went in,
         or those of some placements found no place (a comment left open to the end leaves
         none for ``body_end``, say, while ``body_start`` found its own)."""
-        if not self._injector.inserted:
+        if not self.inserted:
             return self._injector.skipped_reason or "no insertion point"
         placed = self.placed
         missing = [name for name in self._snippet_bytes if name not in placed]
@@ -1332,8 +1341,14 @@ class Exchange:
 
     def _private(self, decision: Decision) -> bool:
         """Whether this reader's response is made private (``cache_policy="private"`` and a
-        decision that depends on the reader, or a simulated location)."""
-        return self.settings.cache_policy == "private" and (decision.private or self.simulated)
+        decision that depends on the reader, or a simulated location, or an answer the
+        application built from the decision (:func:`read_decision`) of a reader located by
+        address, whether or not any rule depends on the location)."""
+        return self.settings.cache_policy == "private" and (
+            decision.private
+            or self.simulated
+            or (STATE_READ in self._state and decision.location.via_header is None)
+        )
 
     def _caching_only(self, decision: Decision) -> bool:
         """Whether nothing but ``Cache-Control`` may change in this reader's response
@@ -1599,7 +1614,12 @@ class Exchange:
         decision = self.decision
         if self.settings.cache_policy == "off":
             return headers
-        if decision is None or decision.private or self._needs_edit(decision):
+        if (
+            decision is None
+            or decision.private
+            or self._needs_edit(decision)
+            or STATE_READ in self._state
+        ):
             headers = make_private(headers)
         if decision is not None and decision.vary:
             headers = add_vary(headers, decision.vary)
@@ -1664,6 +1684,10 @@ class Exchange:
             varied = self._varies_on_language(decision, language or None)
             vary = decision.vary if varied else decision.vary_for(language or None)
             head = self._location_headers(decision, headers, json=False, vary_on=vary, found=found)
+            if self._partial_request():
+                # The GET's body is a fragment (what a partial-page request is answered
+                # with), so the GET varies on the partial-page headers: so does this.
+                head = add_vary(head, _PARTIAL_VARY)
             self._head = self._edited_headers(head, varied=varied)
         if not 200 <= status < 300 or status == 204:
             return Passthrough(
