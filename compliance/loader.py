@@ -1170,6 +1170,8 @@ class _Checker:
             upper = code.upper()
             if _COUNTRY.match(upper) and _is_country(upper):
                 message += f" (country codes are upper case: '{upper}')"
+            elif upper in _RESERVED_COUNTRIES:  # 'uk', 'el': the code meant
+                message += f" (nor is '{upper}' a country code: {_RESERVED_COUNTRIES[upper]})"
             elif _SUBDIVISION.match(upper) and _is_subdivision(upper):
                 message += f" (subdivision codes are upper case: '{upper}')"
             else:

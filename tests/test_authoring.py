@@ -422,6 +422,22 @@ def test_a_code_that_is_no_country_says_which_is_meant(
     ]
 
 
+@pytest.mark.parametrize(
+    ("code", "hint"), [("uk", "the United Kingdom is 'GB'"), ("el", "Greece is 'GR'")]
+)
+def test_a_lower_case_code_that_is_no_country_says_which_is_meant(
+    tmp_path: Path, code: str, hint: str
+) -> None:
+    """Written in lower case, 'uk' reads as a region name: it was only an unknown region,
+    while 'ru' got its hint (found in review)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(GOOD.replace("[RU]", f"[{code}]"), encoding="utf-8")
+    assert _problems(path) == [
+        f"{path}:5:21: rules[0].jurisdictions[0]: unknown region '{code}' "
+        f"(nor is '{code.upper()}' a country code: {hint})"
+    ]
+
+
 @pytest.mark.parametrize(("code", "meant"), [("UK-ENG", "GB-ENG"), ("Ua-43", "UA-43")])
 def test_a_subdivision_written_otherwise_says_how_to_write_it(
     tmp_path: Path, code: str, meant: str
