@@ -14,7 +14,6 @@ once for the module; they start together.
 
 from __future__ import annotations
 
-import getpass
 import gzip
 import importlib.util
 import json
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import brotli
+import harness as h
 import httpx
 import pytest
 
@@ -181,33 +181,15 @@ def nginx_in_front(
     folder = tmp_path_factory.mktemp("nginx")
     static = Path(str(servers["starlette-uvicorn"].log)).parent / "static"  # page.html
     port, origin = _free_port(), servers["django-gunicorn"].base
-    (folder / "nginx.conf").write_text(
-        # (user: as root, nginx's workers would otherwise run as nobody, who cannot read
-        # pytest's folders; as another user nginx warns and goes on.)
-        f"""daemon off;
-user {getpass.getuser()};
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-worker_processes 1;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    server {{
+    servers = f"""    server {{
         listen 127.0.0.1:{port};
         location /internal/ {{ internal; alias {static}/; }}
         location / {{
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_pass {origin};
         }}
-    }}
-}}
-"""
-    )
+    }}"""
+    (folder / "nginx.conf").write_text(h.proxy_conf(folder, servers))
     process = subprocess.Popen(
         [binary, "-p", str(folder), "-e", str(folder / "error.log"), "-c", "nginx.conf"],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

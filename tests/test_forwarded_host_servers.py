@@ -8,7 +8,6 @@ it, the library says so in one WARNING (before, nothing reached those readers, s
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import signal
@@ -101,25 +100,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
     }}"""
             )
             found[name] = (f"http://127.0.0.1:{front}", log)
-        servers_text = "\n".join(servers)
-        (folder / "nginx.conf").write_text(
-            f"""daemon off;
-user {getpass.getuser()};
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-worker_processes 1;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-{servers_text}
-}}
-"""
-        )
+        (folder / "nginx.conf").write_text(h.proxy_conf(folder, "\n".join(servers)))
         processes.append(
             subprocess.Popen(
                 [nginx, "-p", str(folder), "-e", str(folder / "error.log"), "-c", "nginx.conf"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import getpass
 import gzip
 import html
 import http.client
@@ -577,6 +578,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def proxy_conf(directory: Path, servers: str) -> str:
+    """An ``nginx.conf`` for nginx as a plain reverse proxy in a test: in the foreground,
+    its files under ``directory``, with ``servers`` (its ``server`` blocks) in ``http``. Run
+    as the current user: as root, nginx's workers would otherwise run as nobody, who cannot
+    read pytest's folders (as another user nginx warns and goes on)."""
+    return f"""daemon off;
+user {getpass.getuser()};
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+{servers}
+}}
+"""
 
 
 def start_nginx(directory: Path, export_dir: Path, origin_port: int) -> Iterator[Engine]:
