@@ -1245,12 +1245,12 @@ class Engine:
         withholds: list[WithholdMatch] = []
         consulted = False  # the reader's languages took part in choosing a locale
 
-        def choose(message: Texts) -> LocaleChoice:
+        def choose(message: Texts, page: str | None = page_language) -> LocaleChoice:
             nonlocal consulted
             choice = choose_locale(
                 tuple(message.texts),
                 message.default_locale,
-                page_language=page_language,
+                page_language=page,
                 accept_language=accept_language,
                 country=country,
             )
@@ -1261,7 +1261,10 @@ class Engine:
         if block_rule is not None:
             message = block_rule.rule.block
             assert message is not None
-            choice = choose(message)
+            # Never the page's language: the 451 stands in for the page, which the
+            # middleware never sees (nor then its language), and rule tests and check must
+            # answer as it does.
+            choice = choose(message, None)
             block = BlockMatch(
                 block_rule.id,
                 message.status,

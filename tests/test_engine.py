@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from compliance import wsgi
 from compliance.engine import Engine, Request, split_url
 from compliance.errors import ConfigurationError, RuleError
 from compliance.export.plan import build_plan
 from compliance.geo import UNKNOWN, Location
 from compliance.loader import load_rules
-from compliance.testing import FixedGeolocator
+from compliance.testing import FixedGeolocator, call_wsgi, wsgi_environ
 
 RULES = """
 version: 1
@@ -1079,3 +1080,28 @@ def test_no_warning_when_the_geolocator_cannot_tell(
         Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}))
         Engine.from_paths()  # the default pack: its subdivision rule says apply
     assert _unreached(caplog) == []
+
+
+def test_a_blocks_locale_never_follows_the_page_language(tmp_path: Path) -> None:
+    """The middleware answers a block before the page exists, so it never knows the page's
+    language: rule tests and ``check --page-language`` chose a German 451 text for a
+    German page where readers whose browsers ask for English got English (found in
+    review)."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "version: 1\nrules:\n  - id: withheld\n    title: One page withheld in Germany\n"
+        "    jurisdictions: [DE]\n    block:\n      blocked_by: https://www.example.org/legal\n"
+        "      text:\n        en: This page has been withheld.\n"
+        "        de: Diese Seite wird zurueckgehalten.\n",
+        encoding="utf-8",
+    )
+    engine = Engine(load_rules([path]), FixedGeolocator(Location.of("DE")))
+    request = Request("www.example.org", "/", "en", frozenset(), None, "de")
+    decision = engine.decide(location=Location.of("DE"), request=request)
+    assert decision.block is not None
+    assert decision.block.locale == "en"
+    assert "accept-language" in decision.vary
+    environ = wsgi_environ("/", peer="192.0.2.1", headers=[("Accept-Language", "en")])
+    served = call_wsgi(wsgi.ComplianceMiddleware(lambda e, s: [], engine), environ)
+    assert served.status == 451
+    assert served.header("Content-Language") == "en"
