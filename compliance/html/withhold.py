@@ -228,9 +228,11 @@ def _candidate_urls(srcset: str) -> list[str]:
             if srcset[at] in "()":
                 in_parens = srcset[at] == "("
             at += 1
+    seen = set(urls)  # (a set: a list lookup per entry is quadratic in a long srcset)
     for entry in srcset.split(","):
         words = entry.split()
-        if words and words[0] not in urls:
+        if words and words[0] not in seen:
+            seen.add(words[0])
             urls.append(words[0])
     return urls
 
