@@ -78,6 +78,22 @@ def test_an_embed_a_browser_loads_from_a_withheld_host_is_withheld(embed: bytes)
         )
 
 
+@pytest.mark.parametrize(
+    "element",
+    [
+        b'<a href="https://rt.com/story" style="color:red">their story</a>',
+        b'<area href="https://rt.com/story" style="color:red">',
+        b'<div data="https://rt.com/x" style="color:red">text</div>',
+    ],
+)
+def test_a_styled_element_that_loads_nothing_from_its_urls_stays(element: bytes) -> None:
+    """A style attribute made every URL attribute be read on any element: a link to a
+    withheld host with ``style`` was removed with its text, the same link without stayed.
+    Outside EMBED_ELEMENTS only the style attribute's CSS is read."""
+    page = b"<!doctype html><body><p>See " + element + b".</p>"
+    assert _edit(page) == (page, [])
+
+
 def test_an_iframe_whose_srcdoc_holds_a_marked_element_is_withheld() -> None:
     page = b'<body><iframe srcdoc="<p data-compliance-withhold=order-7>S</p>"></iframe><p>b</p>'
     assert _edit(page) == (b"<body>[court-order]<p>b</p>", ["court-order"])

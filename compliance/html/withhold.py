@@ -102,8 +102,8 @@ def selector(
                 rule = tokens.get(token)
                 if rule is not None:
                     return rule
-        if embed_host is not None and (name in EMBED_ELEMENTS or b"style" in attrs):
-            for url in _urls(attrs):
+        if embed_host is not None:
+            for url in _urls(name, attrs):
                 host = url_host(url)
                 if host is not None:
                     rule = embed_host(host)
@@ -142,22 +142,26 @@ def _withheld_in(document: str, select: Select) -> str | None:
     return found[0] if found else None
 
 
-def _urls(attrs: Mapping[bytes, str]) -> list[str]:
+def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
+    """The URLs the element ``name`` with ``attrs`` loads from (or may: every reading that
+    can name a host): its URL attributes when it is one of :data:`EMBED_ELEMENTS` (an
+    ``<a href>`` loads nothing), and on any element the CSS of its ``style`` attribute."""
     urls: list[str] = []
-    for key in _URL_ATTRIBUTES:
-        value = attrs.get(key)
-        if value is None:
-            continue
-        if key in _URL_LISTS:
-            urls += _candidate_urls(value)
-        else:
-            urls.append(value)
+    if name in EMBED_ELEMENTS:
+        for key in _URL_ATTRIBUTES:
+            value = attrs.get(key)
+            if value is None:
+                continue
+            if key in _URL_LISTS:
+                urls += _candidate_urls(value)
+            else:
+                urls.append(value)
+        refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
+        if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
+            urls.append(_refresh_url(refresh))
     css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
     if css is not None:
         urls += _css_urls(css)
-    refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
-    if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
-        urls.append(_refresh_url(refresh))
     return urls
 
 
