@@ -53,6 +53,7 @@ __all__ = [
     "private_value",
     "qvalue",
     "split_tags",
+    "srcset_urls",
     "status_line",
     "target_path",
     "url_host",
@@ -431,17 +432,94 @@ def url_host(url: str) -> str | None:
     return host or None
 
 
+_HTML_SPACE: Final = "\t\n\f\r "
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The URLs of a ``srcset`` (an ``imagesrcset``): as the standard reads them (a URL runs
+    to whitespace, commas included: ``https://a,b@host/x`` is one, on ``host``), and each
+    comma-separated piece's first word as well (a reading that can only find more hosts).
+
+    >>> srcset_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
+    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
+    """
+    urls: list[str] = []
+    at, n = 0, len(srcset)
+    while at < n:
+        while at < n and (srcset[at] in _HTML_SPACE or srcset[at] == ","):
+            at += 1
+        start = at
+        while at < n and srcset[at] not in _HTML_SPACE:
+            at += 1
+        url = srcset[start:at]
+        if url.rstrip(","):
+            urls.append(url.rstrip(","))
+        if url.endswith(","):
+            continue
+        in_parens = False  # the descriptors, up to a comma outside parentheses
+        while at < n and (srcset[at] != "," or in_parens):
+            if srcset[at] in "()":
+                in_parens = srcset[at] == "("
+            at += 1
+    seen = set(urls)  # (a set: a list lookup per entry is quadratic in a long srcset)
+    for entry in srcset.split(","):
+        words = entry.split()
+        if words and words[0] not in seen:
+            seen.add(words[0])
+            urls.append(words[0])
+    return urls
+
+
 # One link-value of a Link field: up to a comma outside its <URI-Reference> and outside
 # quoted parameters (an unclosed one runs to the end of the value).
 _LINK_VALUE: Final = re.compile(r'(?:[^,"<]|<[^>]*+>?|"(?:[^"\\]|\\.)*+"?)++')
 _LINK_TARGET: Final = re.compile(r"<([^>]*+)")
+# The parameters after a link-value's target: ";"-separated outside quoted strings.
+_LINK_PARAM_PIECE: Final = re.compile(r'"(?:[^"\\]|\\.)*+"?|[^";]++|;')
+_QUOTED_PAIR: Final = re.compile(r"\\(.)", re.S)
+
+
+def _link_urls(part: str) -> list[str]:
+    """The URLs one link-value names: every target in angle brackets, and the candidates of
+    its ``imagesrcset`` parameters (a browser preloads one of those instead of the target),
+    quoted or not (both readings of a quoted one: they can only find more hosts).
+
+    >>> _link_urls('</a.png>; rel=preload; as=image; IMAGESRCSET="//rt.com/b.png 1x, c.png 2x"')
+    ['/a.png', '//rt.com/b.png', 'c.png', '"//rt.com/b.png']
+    """
+    urls = _LINK_TARGET.findall(part)
+    if "imagesrcset" not in part.lower():
+        return urls
+    params = part.partition(">")[2] if part.lstrip(_OWS).startswith("<") else part
+    segments: list[list[str]] = [[]]  # split on the ";" outside quoted strings
+    for piece in _LINK_PARAM_PIECE.findall(params):
+        if piece == ";":
+            segments.append([])
+        else:
+            segments[-1].append(piece)
+    for segment in segments[1:]:
+        name, equals, value = "".join(segment).partition("=")
+        if not equals or name.strip(_OWS).rstrip("*").lower() != "imagesrcset":
+            continue
+        value = value.strip(_OWS)
+        readings = [value]
+        if value.startswith('"'):
+            readings.insert(0, _QUOTED_PAIR.sub(r"\1", value[1:].removesuffix('"')))
+        seen = set(urls)
+        for reading in readings:
+            for url in srcset_urls(reading):
+                if url not in seen:
+                    seen.add(url)
+                    urls.append(url)
+    return urls
 
 
 def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
     """The ``Link`` field values (RFC 8288) without the link-values whose targets are on a
     host for which ``withheld`` is true: a browser preloads, prefetches or connects to what
     a page's ``Link`` header names. A link-value naming such a host anywhere in angle
-    brackets goes; a field left empty goes too.
+    brackets, or among the candidates of its ``imagesrcset`` parameter, goes; a field left
+    empty goes too.
 
     >>> without_links_to(['<https://cdn.rt.com/a.js>; rel=preload; as=script, </s.css>; '
     ...     'rel=preload; as=style'], lambda host: host.endswith("rt.com"))
@@ -455,7 +533,7 @@ def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> 
             for part in parts
             if not any(
                 (host := url_host(target)) is not None and withheld(host)
-                for target in _LINK_TARGET.findall(part)
+                for target in _link_urls(part)
             )
         ]
         if len(left) == len(parts):

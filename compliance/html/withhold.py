@@ -36,7 +36,7 @@ from compliance.html.tokenizer import (
     entry_names,
     innermost,
 )
-from compliance.http import url_host
+from compliance.http import srcset_urls, url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -153,7 +153,7 @@ def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
             if value is None:
                 continue
             if key in _URL_LISTS:
-                urls += _candidate_urls(value)
+                urls += srcset_urls(value)
             else:
                 urls.append(value)
         refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
@@ -204,41 +204,6 @@ def _refresh_url(content: str) -> str:
     if url[:1] in ("'", '"'):
         url = url[1:].partition(url[0])[0]
     return url
-
-
-def _candidate_urls(srcset: str) -> list[str]:
-    """The URLs of a ``srcset``: as the standard reads them (a URL runs to whitespace, commas
-    included: ``https://a,b@host/x`` is one, on ``host``), and each comma-separated piece's
-    first word as well (a reading that can only find more hosts).
-
-    >>> _candidate_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
-    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
-    """
-    urls: list[str] = []
-    at, n = 0, len(srcset)
-    while at < n:
-        while at < n and (srcset[at] in _ASCII_SPACE or srcset[at] == ","):
-            at += 1
-        start = at
-        while at < n and srcset[at] not in _ASCII_SPACE:
-            at += 1
-        url = srcset[start:at]
-        if url.rstrip(","):
-            urls.append(url.rstrip(","))
-        if url.endswith(","):
-            continue
-        in_parens = False  # the descriptors, up to a comma outside parentheses
-        while at < n and (srcset[at] != "," or in_parens):
-            if srcset[at] in "()":
-                in_parens = srcset[at] == "("
-            at += 1
-    seen = set(urls)  # (a set: a list lookup per entry is quadratic in a long srcset)
-    for entry in srcset.split(","):
-        words = entry.split()
-        if words and words[0] not in seen:
-            seen.add(words[0])
-            urls.append(words[0])
-    return urls
 
 
 @dataclass(frozen=True)
