@@ -52,6 +52,7 @@ __all__ = [
     "private_control",
     "private_value",
     "qvalue",
+    "refresh_url",
     "split_tags",
     "srcset_urls",
     "status_line",
@@ -62,6 +63,7 @@ __all__ = [
     "without",
     "without_authority",
     "without_links_to",
+    "without_refresh_to",
 ]
 
 Headers = list[tuple[str, str]]
@@ -468,6 +470,38 @@ def srcset_urls(srcset: str) -> list[str]:
             seen.add(words[0])
             urls.append(words[0])
     return urls
+
+
+_REFRESH: Final = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
+
+
+def refresh_url(content: str) -> str:
+    """The URL a ``Refresh`` header or a ``<meta http-equiv=refresh>`` goes to, as the
+    standard reads its value or ``content`` (``0; url='https://x/'``); what is left after
+    the delay when it does not parse.
+
+    >>> refresh_url("0;URL = 'https://rt.com/x'"), refresh_url("5, //rt.com")
+    ('https://rt.com/x', '//rt.com')
+    """
+    delay = _REFRESH.match(content)  # (always matches: every part is optional)
+    url = content[delay.end() if delay else 0 :].lstrip(_HTML_SPACE)
+    if url[:1] in ("'", '"'):
+        url = url[1:].partition(url[0])[0]
+    return url
+
+
+def without_refresh_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
+    """The ``Refresh`` field values without those going to a host for which ``withheld``
+    is true: a browser follows the header as it follows ``<meta http-equiv=refresh>``.
+
+    >>> without_refresh_to(["0; url=https://rt.com/", "5"], lambda host: host == "rt.com")
+    ['5']
+    """
+    return [
+        value
+        for value in values
+        if (host := url_host(refresh_url(value))) is None or not withheld(host)
+    ]
 
 
 # One link-value of a Link field: up to a comma outside its <URI-Reference> and outside

@@ -36,7 +36,7 @@ from compliance.html.tokenizer import (
     entry_names,
     innermost,
 )
-from compliance.http import srcset_urls, url_host
+from compliance.http import refresh_url, srcset_urls, url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -158,7 +158,7 @@ def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
                 urls.append(value)
         refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
         if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
-            urls.append(_refresh_url(refresh))
+            urls.append(refresh_url(refresh))
     css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
     if css is not None:
         urls += _css_urls(css)
@@ -187,23 +187,6 @@ def _css_unescape(m: re.Match[str]) -> str:
         code = int(m.group(1), 16)
         return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
     return "" if m.group(2) is not None else m.group(3)
-
-
-_REFRESH = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
-
-
-def _refresh_url(content: str) -> str:
-    """The URL a ``<meta http-equiv=refresh>`` goes to, as the standard reads ``content``
-    (``0; url='https://x/'``); what is left after the delay when it does not parse.
-
-    >>> _refresh_url("0;URL = 'https://rt.com/x'"), _refresh_url("5, //rt.com")
-    ('https://rt.com/x', '//rt.com')
-    """
-    delay = _REFRESH.match(content)  # (always matches: every part is optional)
-    url = content[delay.end() if delay else 0 :].lstrip(_ASCII_SPACE)
-    if url[:1] in ("'", '"'):
-        url = url[1:].partition(url[0])[0]
-    return url
 
 
 @dataclass(frozen=True)
