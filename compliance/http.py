@@ -52,7 +52,7 @@ __all__ = [
     "private_control",
     "private_value",
     "qvalue",
-    "refresh_url",
+    "refresh_urls",
     "split_tags",
     "srcset_urls",
     "status_line",
@@ -475,19 +475,25 @@ def srcset_urls(srcset: str) -> list[str]:
 _REFRESH: Final = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
 
 
-def refresh_url(content: str) -> str:
+def refresh_urls(content: str) -> list[str]:
     """The URL a ``Refresh`` header or a ``<meta http-equiv=refresh>`` goes to, as the
     standard reads its value or ``content`` (``0; url='https://x/'``); what is left after
-    the delay when it does not parse.
+    the delay when it does not parse. A quoted URL ends at the last quote (the standard,
+    Chromium) or at the first (older readers): both readings, when they differ.
 
-    >>> refresh_url("0;URL = 'https://rt.com/x'"), refresh_url("5, //rt.com")
-    ('https://rt.com/x', '//rt.com')
+    >>> refresh_urls("0;URL = 'https://rt.com/x'"), refresh_urls("5, //rt.com")
+    (['https://rt.com/x'], ['//rt.com'])
+    >>> refresh_urls("0; url='http://a'@rt.com/'")
+    ["http://a'@rt.com/", 'http://a']
     """
     delay = _REFRESH.match(content)  # (always matches: every part is optional)
     url = content[delay.end() if delay else 0 :].lstrip(_HTML_SPACE)
-    if url[:1] in ("'", '"'):
-        url = url[1:].partition(url[0])[0]
-    return url
+    if url[:1] not in ("'", '"'):
+        return [url]
+    quote, url = url[0], url[1:]
+    last = url.rpartition(quote)[0] if quote in url else url
+    first = url.partition(quote)[0]
+    return [last] if first == last else [last, first]
 
 
 def without_refresh_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
@@ -500,7 +506,9 @@ def without_refresh_to(values: Sequence[str], withheld: Callable[[str], bool]) -
     return [
         value
         for value in values
-        if (host := url_host(refresh_url(value))) is None or not withheld(host)
+        if not any(
+            (host := url_host(url)) is not None and withheld(host) for url in refresh_urls(value)
+        )
     ]
 
 

@@ -79,6 +79,24 @@ def test_an_embed_a_browser_loads_from_a_withheld_host_is_withheld(embed: bytes)
 
 
 @pytest.mark.parametrize(
+    "content",
+    [
+        "0; url=https://rt.com/",
+        "0; URL = '//rt.com/x'",
+        "0; url='http://a'@rt.com/'",  # to the last quote (Chromium): a user name "a'"
+        '0; url="https://rt.com/"x"',  # to the first: https://rt.com/
+    ],
+)
+def test_a_meta_refresh_to_a_withheld_host_is_withheld(content: str) -> None:
+    """A quoted URL was read up to its first quote: ``url='http://a'@rt.com/'`` read as
+    ``http://a`` while Chromium, as the standard, reads to the last quote and goes to
+    rt.com. Both readings are checked (the ``Refresh`` header is read the same way)."""
+    meta = b'<meta http-equiv=refresh content="' + content.replace('"', "&quot;").encode() + b'">'
+    page = b"<!doctype html><body><p>a</p>" + meta + b"<p>b</p>"
+    assert _edit(page) == (b"<!doctype html><body><p>a</p>[sanctions]<p>b</p>", ["sanctions"])
+
+
+@pytest.mark.parametrize(
     "element",
     [
         b'<a href="https://rt.com/story" style="color:red">their story</a>',

@@ -36,7 +36,7 @@ from compliance.html.tokenizer import (
     entry_names,
     innermost,
 )
-from compliance.http import refresh_url, srcset_urls, url_host
+from compliance.http import refresh_urls, srcset_urls, url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -158,7 +158,7 @@ def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
                 urls.append(value)
         refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
         if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
-            urls.append(refresh_url(refresh))
+            urls += refresh_urls(refresh)
     css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
     if css is not None:
         urls += _css_urls(css)
