@@ -79,6 +79,45 @@ def test_an_embed_a_browser_loads_from_a_withheld_host_is_withheld(embed: bytes)
 
 
 @pytest.mark.parametrize(
+    "css",
+    [
+        b'<style>@import "http://r\\9 t.com/a.css";</style>',  # an escaped tab in a string
+        b'<style>p{background:url("http://r\\a t.com/c.png")}</style>',  # an escaped LF
+        b"<div style=\"background:url('http://r\tt.com/b.png')\">x</div>",  # a raw tab
+        b"<div style=\"background:url('http://r\\\nt.com/b.png')\">x</div>",  # continued
+        b"<style>p{background:url(http://r\\9 t.com/c.png)}</style>",  # in url( )
+        b"<style>p{background:U\\52L(//rt.com/c.png)}</style>",  # an escaped function name
+        # "/*" in an unquoted url( ) starts no comment; one in a string neither.
+        b"<style>p{background:url(/a/*) ; background:url(//rt.com/x)}</style>",
+        b"<style>p{content:'/*'} @import '//rt.com/x.css';</style>",
+        # A comment in one reading of an SVG style's text hides nothing in the other.
+        b"<svg><style>/* &#x2a;/ @import '//rt.com/x.css';</style></svg>",
+    ],
+)
+def test_css_is_read_in_tokens_as_a_browser_reads_it(css: bytes) -> None:
+    """CSS was split into words on whitespace, also inside strings and after decoding
+    escapes: a tab or newline in a quoted URL (raw, or escaped as ``\\9``, ``\\a``) cut
+    it in two words, neither on the host, while the URL parser drops them and the browser
+    loaded from the host. Strings and ``url(`` tokens are now read whole."""
+    page = b"<!doctype html><body><p>a</p>" + css + b"<p>b</p>"
+    out, withheld = _edit(page)
+    assert (b"rt.com" in out, withheld) == (False, ["sanctions"]), out
+
+
+@pytest.mark.parametrize(
+    "css",
+    [
+        b"<style>/* url(//rt.com/x) */ p{color:red}</style>",
+        b"<style>p{background:url(/a.png) /* @import '//rt.com/x.css' */}</style>",
+        b"<p style=\"font-family:'/*'; color:red\">x</p>",
+    ],
+)
+def test_css_comments_load_nothing(css: bytes) -> None:
+    page = b"<!doctype html><body><p>a</p>" + css + b"<p>b</p>"
+    assert _edit(page) == (page, [])
+
+
+@pytest.mark.parametrize(
     "content",
     [
         "0; url=https://rt.com/",

@@ -1079,9 +1079,10 @@ def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | No
     """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
     text is not raw: character references are decoded, so both readings are checked."""
     text = css.decode(charset or "utf-8", "replace")
-    if "&" in text:
-        text += "\n" + html.unescape(text)
-    return withhold.select(b"style", {b"style": text})
+    rule = withhold.select(b"style", {b"style": text})
+    if rule is None and "&" in text:  # (apart: a comment left open in one hides the other)
+        rule = withhold.select(b"style", {b"style": html.unescape(text)})
+    return rule
 
 
 class _NoscriptReader(QuietSink):

@@ -165,21 +165,59 @@ def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
     return urls
 
 
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n\f\r ]?|(\n)|(.))", re.S)
-_CSS_WORD = re.compile(r"[^\t\n\f\r \"'()]+")
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n ]?|(\n)|(.))", re.S)
+_CSS_NEWLINES = re.compile(r"\r\n?|\f")  # (CSS reads each as a line feed)
+# CSS tokens, as CSS Syntax reads them (after its newlines are made "\n"): a comment, a string
+# (to its quote or an unescaped newline), or a name (identifier characters and escapes) with
+# the "(" after it, if any; between them, only characters that start none of these.
+_CSS_ESCAPED = r"\\(?:[0-9A-Fa-f]{1,6}[\t\n ]?|[^\n])"
+_CSS_TOKEN = re.compile(
+    r"(?P<comment>/\*.*?(?:\*/|\Z))"
+    r"|(?P<string>\"(?:[^\"\\\n]++|\\.)*+\"?|'(?:[^'\\\n]++|\\.)*+'?)"
+    r"|(?P<name>(?:[\w\-\x80-\U0010FFFF]++|" + _CSS_ESCAPED + r")++)(?P<open>\()?",
+    re.S,
+)
+# After "url(": the unquoted URL, up to spaces and ")"; a quote, "(" or a space before the
+# end makes it a bad URL, read to ")" (a quote there starts no string).
+_CSS_URL = re.compile(
+    r"[\t\n ]*+(?![\"'])(?P<url>(?:[^\"'()\\\t\n ]++|" + _CSS_ESCAPED + r")*+)[\t\n ]*+"
+    r"(?:\)|\Z|(?:[^)\\]++|\\.?)*+\)?)",
+    re.S,
+)
 
 
 def _css_urls(css: str) -> list[str]:
-    r"""Every word of CSS (escapes decoded; between spaces, quotes and parentheses) that may
-    be a URL: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them (and
-    words that are not URLs, which name no host).
+    r"""The strings and unquoted ``url(...)`` URLs of CSS (escapes decoded), read as CSS
+    reads them: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them
+    (and strings that are not URLs, which name no host). A string keeps its spaces, tabs and
+    newlines (escaped or not): the URL parser drops tabs and newlines. Comments are skipped.
 
-    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )}")
-    ['a{background:url', 'https://rt.com/x', '}']
+    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )} /* url(//b) */ u\\72l(//c/d)")
+    ['https://rt.com/x', '//c/d']
+    >>> _css_urls('@import "http://rt\\9 .com/a.css";')
+    ['http://rt\t.com/a.css']
     """
-    if "\\" in css:
-        css = _CSS_ESCAPE.sub(_css_unescape, css)
-    return _CSS_WORD.findall(css)
+    if "\r" in css or "\f" in css:
+        css = _CSS_NEWLINES.sub("\n", css)
+    urls: list[str] = []
+    at = 0
+    while (token := _CSS_TOKEN.search(css, at)) is not None:
+        at = token.end()
+        string = token.group("string")
+        if string is not None:
+            text = string[1:-1] if len(string) > 1 and string[-1] == string[0] else string[1:]
+            urls.append(_CSS_ESCAPE.sub(_css_unescape, text) if "\\" in text else text)
+        elif token.group("open") is not None:
+            name = token.group("name")
+            if "\\" in name:
+                name = _CSS_ESCAPE.sub(_css_unescape, name)
+            # (url("...") is a function with a string: no match here, the string follows)
+            found = _CSS_URL.match(css, at) if name.lower() == "url" else None
+            if found is not None:
+                at = found.end()
+                url = found.group("url")
+                urls.append(_CSS_ESCAPE.sub(_css_unescape, url) if "\\" in url else url)
+    return urls
 
 
 def _css_unescape(m: re.Match[str]) -> str:
