@@ -118,6 +118,53 @@ def test_css_comments_load_nothing(css: bytes) -> None:
 
 
 @pytest.mark.parametrize(
+    ("svg", "left"),
+    [
+        (
+            b'<svg><image width=9 height=9><set attributeName=href to="http://rt.com/j.png"/>'
+            b"</image></svg>",
+            b"<svg><image width=9 height=9></image></svg>",
+        ),
+        (
+            b"<svg><image width=9 height=9><animate attributeName=href "
+            b'values="http://rt.com/v.png" dur=1s /></image></svg>',
+            b"<svg><image width=9 height=9></image></svg>",
+        ),
+        (
+            b"<svg><rect width=9><animate attributeName=fill "
+            b'values="red;url(//rt.com/x)" dur=1s></animate></rect></svg>',
+            b"<svg><rect width=9></rect></svg>",
+        ),
+        (b'<svg><rect width=9 height=9 mask="url(http://rt.com/k.png)"/></svg>', b"<svg></svg>"),
+        (b'<svg><rect cursor="url(http://rt.com/l.png), auto"/></svg>', b"<svg></svg>"),
+        (
+            b'<svg><g FILTER="U\\52L(//rt.com/f.svg#f)"><rect/></g><rect/></svg>',
+            b"<svg><rect/></svg>",
+        ),
+        (b'<svg mask="url(//rt.com/m.svg#m)"><rect/></svg>', b"[sanctions]"),
+    ],
+)
+def test_svg_attributes_loading_from_a_withheld_host_are_withheld(svg: bytes, left: bytes) -> None:
+    """SVG animations (``<set attributeName=href to=...>``, ``<animate values=...>``) and
+    the presentation attributes that take a CSS ``url()`` (``mask``, ``cursor``, ``fill``,
+    ``filter``...) were not read: the browser loaded from the host."""
+    page = b"<!doctype html><body><p>a</p>" + svg + b"<p>b</p>"
+    assert _edit(page) == (
+        b"<!doctype html><body><p>a</p>" + left + b"<p>b</p>",
+        ["sanctions"],
+    )
+
+
+def test_svg_attributes_that_load_nothing_from_a_withheld_host_stay() -> None:
+    page = (
+        b'<!doctype html><body><svg><rect fill="url(#g) red" cursor="pointer"/>'
+        b'<animate attributeName=opacity values="0;1"/><set href="#a" to="1"/></svg>'
+        b'<div mask="url(//rt.com/x)">an HTML element: no mask</div>'
+    )
+    assert _edit(page) == (page, [])
+
+
+@pytest.mark.parametrize(
     "content",
     [
         "0; url=https://rt.com/",

@@ -55,9 +55,11 @@ from compliance.html.tokenizer import (
     text_to_end,
 )
 from compliance.html.withhold import (
+    ANIMATIONS,
     EMBED_ELEMENTS,
     END_AFTER,
     END_BEFORE,
+    PRESENTATION_URLS,
     Ambiguous,
     Extent,
     Withhold,
@@ -112,6 +114,11 @@ _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 _URL_ATTRIBUTE = re.compile(
     rb"(?i:src(?:set|doc)?|data|poster|href|content|background)[\t\n\f\r ]*="
 )
+# SVG attributes that may load: presentation attributes (CSS, a "(" in a url()) on any
+# element, and the values of an animation (SVG elements: all reported in foreign content).
+_SVG_URL_ATTRIBUTE = re.compile(
+    rb"(?i:" + b"|".join(map(re.escape, PRESENTATION_URLS)) + rb"|to|from|by|values)[\t\n\f\r ]*="
+)
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
@@ -147,7 +154,8 @@ class _StyleProbe:
 _WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
 _WHOLE_NOSCRIPT_STYLE: Final = frozenset((b"noscript", b"style"))
 _STYLE_END = re.compile(rb"</(?i:style)[\t\n\f\r />]")
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style"}, url_scripts=True)
+# (<svg> too: inside it every tag is reported, and it may have presentation attributes)
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style", b"svg"}, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
 # withhold.
 _WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
@@ -914,7 +922,14 @@ class Injector:
         """A start tag too long to read: it might be one to withhold."""
         withhold = self._withhold
         assert withhold is not None
-        if withhold.marks or name is None or name in EMBED_ELEMENTS or name == b"noscript":
+        if (
+            withhold.marks
+            or name is None
+            or name in EMBED_ELEMENTS
+            or name == b"noscript"
+            # (an SVG element's presentation attributes)
+            or (withhold.embeds and (name == b"svg" or bool(self.tokenizer.foreign)))
+        ):
             self._route(data, start)
             raise Ambiguous("a start tag too long to read may be one to withhold")
 
@@ -1071,6 +1086,10 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
             name in EMBED_ELEMENTS
             and _URL_ATTRIBUTE.search(tag) is not None
             and _MAYBE_HOST.search(tag) is not None
+        )
+        or (
+            _SVG_URL_ATTRIBUTE.search(tag) is not None
+            and (b"(" in tag or (name in ANIMATIONS and _MAYBE_HOST.search(tag) is not None))
         )
     )
 

@@ -6,7 +6,9 @@ holds one of a rule's tokens (space-separated, like ``class``), and the elements
 :data:`EMBED_ELEMENTS` whose URL (``src``, ``data``, ``srcset`` and ``imagesrcset`` entries,
 a video's ``poster``, the ``href`` of a ``<link>``, a ``<base>`` or an SVG ``<image>``,
 ``<script>`` or ``<feImage>``, a ``<meta>`` refresh) is on a rule's hosts, and elements whose
-``style`` attribute (or ``<style>`` text, read by the injector) loads from one. Each goes
+``style`` attribute (or ``<style>`` text, read by the injector), SVG presentation attribute
+(``mask="url(...)"``) or SVG animation value (``<set attributeName=href to=...>``) loads from
+one. Each goes
 with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
 id) takes its place.
 
@@ -77,6 +79,23 @@ _URL_ATTRIBUTES: Final = (
     b"xlink:href",
 )
 _URL_LISTS: Final = frozenset((b"srcset", b"imagesrcset"))
+PRESENTATION_URLS: Final = (
+    b"clip-path",
+    b"cursor",
+    b"fill",
+    b"filter",
+    b"marker-end",
+    b"marker-mid",
+    b"marker-start",
+    b"mask",
+    b"stroke",
+)
+"""SVG presentation attributes whose value (CSS) may hold a ``url(...)`` a browser loads
+(a mask, a cursor, a filter's image), on any SVG element."""
+ANIMATIONS: Final = frozenset(b"animate animatecolor animatemotion animatetransform set".split())
+"""SVG animation elements: their ``to``, ``from``, ``by`` and ``values`` set the attribute
+``attributeName`` names (an ``href``, a presentation attribute) on the element animated."""
+_ANIMATION_VALUES: Final = (b"to", b"from", b"by", b"values")
 _ASCII_SPACE: Final = "\t\n\f\r "
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
@@ -145,7 +164,9 @@ def _withheld_in(document: str, select: Select) -> str | None:
 def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
     """The URLs the element ``name`` with ``attrs`` loads from (or may: every reading that
     can name a host): its URL attributes when it is one of :data:`EMBED_ELEMENTS` (an
-    ``<a href>`` loads nothing), and on any element the CSS of its ``style`` attribute."""
+    ``<a href>`` loads nothing); on any element the CSS of its ``style`` attribute and of
+    the SVG presentation attributes that take a URL (:data:`PRESENTATION_URLS`); the values
+    an SVG animation (:data:`ANIMATIONS`) gives the attribute it animates."""
     urls: list[str] = []
     if name in EMBED_ELEMENTS:
         for key in _URL_ATTRIBUTES:
@@ -162,6 +183,20 @@ def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
     css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
     if css is not None:
         urls += _css_urls(css)
+    for key in PRESENTATION_URLS:
+        value = attrs.get(key)
+        if value is not None and "(" in value:
+            urls += _css_urls(value)
+    if name in ANIMATIONS:
+        # Whatever attribute is animated: each value as a URL (an href) and as CSS (a
+        # presentation attribute); ";" separates the values of "values".
+        for key in _ANIMATION_VALUES:
+            value = attrs.get(key)
+            if value is not None:
+                urls.append(value)
+                if ";" in value:
+                    urls += value.split(";")
+                urls += _css_urls(value)
     return urls
 
 
