@@ -49,6 +49,20 @@ def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
     return out, editor.withheld
 
 
+def _cut(page: bytes, size: int | None = None) -> bytes:
+    """What is sent of a page the editor finds uncertain (fed whole or in chunks of
+    ``size``): up to the cut, and the end of the document after it."""
+    editor = _withholder()
+    chunks = [page] if size is None else [page[i : i + size] for i in range(0, len(page), size)]
+    sent = []
+    try:
+        for chunk in chunks:
+            sent.append(editor.feed(chunk))
+    except WithholdUncertain as exc:
+        return b"".join(sent) + exc.output + editor.cut()
+    raise AssertionError("not uncertain")
+
+
 @pytest.mark.parametrize(
     "embed",
     [
@@ -162,6 +176,41 @@ def test_svg_attributes_that_load_nothing_from_a_withheld_host_stay() -> None:
         b'<div mask="url(//rt.com/x)">an HTML element: no mask</div>'
     )
     assert _edit(page) == (page, [])
+
+
+@pytest.mark.parametrize(
+    "svg",
+    [
+        b'<svg><style><!--</style>-->@import "http://rt.com/d.css";</style><rect/></svg>',
+        b'<svg><style><![CDATA[</style>]]>@import "http://rt.com/d.css";</style><rect/></svg>',
+        b"<svg><style>rect{fill:red}<a>x</a></style><rect/></svg>",
+        b"<noscript><svg><style><!--</style>-->@import '//rt.com/d.css';</style></svg></noscript>",
+    ],
+)
+def test_an_svg_style_whose_end_may_be_elsewhere_is_uncertain(svg: bytes) -> None:
+    """An SVG ``<style>`` holds markup: its first ``</style`` may be in a comment (or a CDATA
+    section) and the style goes on, with CSS that loads from the host; its text was read up
+    to that first ``</style`` only, and the page sent. Now such a style is uncertain."""
+    page = b"<!doctype html><body><p>a</p>" + svg + b"<p>b</p>"
+    for size in (None, 1, 7):
+        assert b"rt.com" not in _cut(page, size)
+
+
+@pytest.mark.parametrize(
+    ("svg", "withheld"),
+    [
+        (b"<svg><style><![CDATA[ @import '//rt.com/d.css'; ]]></style><rect/></svg>", True),
+        (b"<svg><style>r{fill:red}<!-- @import '//rt.com/d.css'; --></style><rect/></svg>", False),
+        (b"<svg><style>r{fill:red}</style><rect/></svg>", False),
+    ],
+)
+def test_an_svg_style_is_read_as_its_text_and_cdata_not_its_comments(
+    svg: bytes, withheld: bool
+) -> None:
+    page = b"<!doctype html><body><p>a</p>" + svg + b"<p>b</p>"
+    edited = b"<!doctype html><body><p>a</p><svg><rect/></svg><p>b</p>"
+    for size in (None, 1, 7):
+        assert _edit(page, size) == ((edited, ["sanctions"]) if withheld else (page, []))
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,12 @@ class _StyleProbe:
 _WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
 _WHOLE_NOSCRIPT_STYLE: Final = frozenset((b"noscript", b"style"))
 _STYLE_END = re.compile(rb"</(?i:style)[\t\n\f\r />]")
+# In SVG or MathML a <style> holds markup, not raw text: its CSS is its text and CDATA
+# sections, not its comments (which may hold "</style>"); other markup in it is not read.
+_FOREIGN_STYLE_MARKUP = re.compile(
+    rb"<(?:(" + WHOLE_COMMENT + rb")|!\[CDATA\[(.*?)\]\]>|[!?/A-Za-z])",
+    re.S,
+)
 # (<svg> too: inside it every tag is reported, and it may have presentation attributes)
 _WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style", b"svg"}, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
@@ -949,6 +955,7 @@ class Injector:
         assert self._withhold is not None
         reader = _NoscriptReader(self._withhold, self._page_info().charset)
         sub = Tokenizer(reader, EVERYTHING)
+        reader.tokenizer = sub
         sub.scripting = False
         sub.doubts = True
         sub.max_token = LONGEST_TAG
@@ -976,13 +983,17 @@ class Injector:
     def _style_rule(self, data: bytes, start: int, end: int) -> str | None:
         """The rule that withholds a URL in the CSS of the ``<style>`` whose start tag is
         ``data[start:end]`` (read whole: uncertain when too long), if any."""
-        m = _STYLE_END.search(data, end)
-        close = m.start() if m is not None else len(data)
-        if (m is None and not self._final) or close - start > self.tokenizer.max_token:
+        found = _style_text(data, end, self.tokenizer.foreign_rules)
+        if found is None:
+            self._route(data, start)
+            raise Ambiguous("an SVG or MathML <style> whose end or text is not certain")
+        css, close = found
+        size = (close if close >= 0 else len(data)) - start
+        if (close < 0 and not self._final) or size > self.tokenizer.max_token:
             self._route(data, start)
             raise Ambiguous("a <style> too long to read whole")
         assert self._withhold is not None
-        return _style_rule(self._withhold, data[end:close], self._page_info().charset)
+        return _style_rule(self._withhold, css, self._page_info().charset)
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -1094,6 +1105,30 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
     )
 
 
+def _style_text(data: bytes, end: int, foreign: bool) -> tuple[bytes, int] | None:
+    """The CSS of the ``<style>`` whose start tag ends at ``data[end]``, up to its first
+    ``</style`` (where that starts: -1 when it is not in ``data``, and the CSS runs to its
+    end). In SVG or MathML (``foreign``) the element holds markup: its CSS is its text and
+    CDATA sections, not its comments. ``None`` when other markup is in it, or a comment or
+    section is not ended before that ``</style`` (which it may hide: the end is elsewhere):
+    it cannot be read with certainty there (and whatever the chunking)."""
+    m = _STYLE_END.search(data, end)
+    close = m.start() if m is not None else len(data)
+    if not foreign or b"<" not in data[end:close]:
+        return data[end:close], m.start() if m is not None else -1
+    parts: list[bytes] = []
+    at = end
+    while (markup := _FOREIGN_STYLE_MARKUP.search(data, at, close)) is not None:
+        parts.append(data[at : markup.start()])
+        at = markup.end()
+        if markup.group(2) is not None:
+            parts.append(markup.group(2))  # a CDATA section is text
+        elif markup.group(1) is None:
+            return None  # an element, an end tag, a comment or section not ended there
+    parts.append(data[at:close])
+    return b"".join(parts), m.start() if m is not None else -1
+
+
 def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
     """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
     text is not raw: character references are decoded, so both readings are checked."""
@@ -1112,6 +1147,7 @@ class _NoscriptReader(QuietSink):
         self.charset = charset
         self.rule: str | None = None
         self.doubt = False
+        self.tokenizer: Tokenizer | None = None  # (the one reading the noscript's content)
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
@@ -1123,10 +1159,14 @@ class _NoscriptReader(QuietSink):
             return
         self.rule = self.withhold.select(name, attributes(tag))
         if self.rule is None and name == b"style" and self.withhold.embeds:
-            m = _STYLE_END.search(data, end)  # (none: the state check after the scan doubts)
-            self.rule = _style_rule(
-                self.withhold, data[end : m.start() if m else None], self.charset
+            # (no end: the state check after the scan doubts)
+            found = _style_text(
+                data, end, self.tokenizer is not None and self.tokenizer.foreign_rules
             )
+            if found is None:
+                self.doubt = True
+                return
+            self.rule = _style_rule(self.withhold, found[0], self.charset)
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:
