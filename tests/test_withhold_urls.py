@@ -247,6 +247,47 @@ def test_a_styled_element_that_loads_nothing_from_its_urls_stays(element: bytes)
     assert _edit(page) == (page, [])
 
 
+@pytest.mark.parametrize(
+    "embed",
+    [
+        b'<iframe src="data:text/html,%3Cimg%20src%3Dhttp://rt.com/h.png%3E"></iframe>',
+        b'<link rel=stylesheet href="data:text/css,@import%20%22http://rt.com/i.css%22;">',
+        b'<link rel=stylesheet href="data:TEXT/CSS;charset=utf-8;base64,'
+        b'QGltcG9ydCAiaHR0cHM6Ly9ydC5jb20vaS5jc3MiOw==">',
+        b"<object data=\"data:image/svg+xml,<svg><image href='//rt.com/x.png'/></svg>\"></object>",
+        b"<div style=\"background:url('data:text/css,@import url(//rt.com/x.css);')\">x</div>",
+        # A style sheet in a style sheet.
+        b"<style>@import url('data:text/css,@import \"https://rt.com/i.css\";');</style>",
+    ],
+)
+def test_a_data_url_document_or_style_sheet_loading_from_a_withheld_host_is_withheld(
+    embed: bytes,
+) -> None:
+    """``data:`` URLs were taken for URLs on no host: an ``<iframe>`` whose ``data:``
+    document, or a ``<link>`` whose ``data:`` style sheet, loads from a withheld host was
+    sent. Documents and style sheets in ``data:`` URLs are now read like srcdoc documents."""
+    page = b"<!doctype html><body><p>a</p>" + embed + b"<p>b</p>"
+    for size in (None, 7):
+        assert _edit(page, size) == (
+            b"<!doctype html><body><p>a</p>[sanctions]<p>b</p>",
+            ["sanctions"],
+        )
+
+
+@pytest.mark.parametrize(
+    "embed",
+    [
+        b'<iframe src="data:text/html,%3Cimg%20src%3D/h.png%3E"></iframe>',
+        b'<img src="data:image/png;base64,iVBORw0KGgo=">',
+        b'<iframe src="data:text/plain,http://rt.com/"></iframe>',  # shown as text
+        b'<iframe src="data:text/html;base64,not base64!"></iframe>',  # loads nothing
+    ],
+)
+def test_a_data_url_that_loads_nothing_from_a_withheld_host_stays(embed: bytes) -> None:
+    page = b"<!doctype html><body><p>a</p>" + embed + b"<p>b</p>"
+    assert _edit(page) == (page, [])
+
+
 def test_an_iframe_whose_srcdoc_holds_a_marked_element_is_withheld() -> None:
     page = b'<body><iframe srcdoc="<p data-compliance-withhold=order-7>S</p>"></iframe><p>b</p>'
     assert _edit(page) == (b"<body>[court-order]<p>b</p>", ["court-order"])

@@ -38,7 +38,7 @@ from compliance.html.tokenizer import (
     entry_names,
     innermost,
 )
-from compliance.http import refresh_urls, srcset_urls, url_host
+from compliance.http import data_url, refresh_urls, srcset_urls, url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -66,7 +66,20 @@ EMBED_ELEMENTS: Final = frozenset(
 goes to, ``<meta http-equiv=refresh>``) is on a withheld host (``image`` is an ``img`` to
 the HTML parser, an image in SVG)."""
 _SRCDOC_DEPTH: Final = 3
-"""Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
+"""Documents in ``<iframe srcdoc>`` and ``data:`` URLs read within one another; deeper is
+uncertain."""
+_DATA_READ: Final = frozenset(
+    (
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/css",
+    )
+)
+"""The media types of ``data:`` URLs read for what they load: documents (an ``<iframe>``,
+an ``<object>``), style sheets (a ``<link>``, ``@import``)."""
 
 _URL_ATTRIBUTES: Final = (
     b"src",
@@ -110,7 +123,8 @@ def selector(
 ) -> Select:
     """The usual :data:`Select`: ``marks`` maps tokens of ``data-compliance-withhold`` to rule
     ids; ``embed_host`` gives the rule id (or ``None``) for the host of an embed's URL. An
-    ``<iframe srcdoc>`` goes with the first rule that withholds something in its document."""
+    ``<iframe srcdoc>`` goes with the first rule that withholds something in its document,
+    and so does an embed whose ``data:`` URL holds a document or a style sheet."""
     tokens = dict(marks)
     inner: list[Select] = []  # the selector for srcdoc documents, made when first needed
 
@@ -128,14 +142,27 @@ def selector(
                     rule = embed_host(host)
                     if rule is not None:
                         return rule
+                elif (data := data_url(url, _DATA_READ)) is not None:
+                    # A document or a style sheet in the URL itself loads what it names.
+                    kind, content = data
+                    if kind == "text/css":
+                        rule = nested()(b"style", {b"style": content})
+                    else:
+                        rule = _withheld_in(content, nested())
+                    if rule is not None:
+                        return rule
         document = attrs.get(b"srcdoc") if name == b"iframe" else None
         if document is not None:
-            if _depth >= _SRCDOC_DEPTH:
-                raise Ambiguous("iframe srcdoc documents nested too deep to read")
-            if not inner:
-                inner.append(selector(marks, embed_host, _depth=_depth + 1))
-            return _withheld_in(document, inner[0])
+            return _withheld_in(document, nested())
         return None
+
+    def nested() -> Select:
+        """The selector for the documents and style sheets inside this one's."""
+        if _depth >= _SRCDOC_DEPTH:
+            raise Ambiguous("iframe srcdoc or data: documents nested too deep to read")
+        if not inner:
+            inner.append(selector(marks, embed_host, _depth=_depth + 1))
+        return inner[0]
 
     return select
 
@@ -157,7 +184,9 @@ def _withheld_in(document: str, select: Select) -> str | None:
         reader.finish()
     except WithholdUncertain as exc:
         if not found:
-            raise Ambiguous(f"an iframe's srcdoc cannot be read ({exc})") from None
+            raise Ambiguous(
+                f"an iframe's srcdoc or data: document cannot be read ({exc})"
+            ) from None
     return found[0] if found else None
 
 
