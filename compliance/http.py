@@ -407,6 +407,8 @@ def url_host(url: str) -> str | None:
     ('player.rt.com', 'rt.com', None)
     >>> url_host("\x01https://%72t.com/x"), url_host("https:rt.com/x"), url_host("x:rt.com")
     ('rt.com', 'rt.com', None)
+    >>> url_host("https://\\uff52\\uff54\\u3002com\\uff61/x")  # fullwidth, full stops
+    'rt.com'
     """
     # As the URL standard reads it: C0 controls and spaces around it go, tabs and newlines
     # anywhere are dropped ("/\t/host").
@@ -433,6 +435,10 @@ def url_host(url: str) -> str | None:
     host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
     if "%" in host:
         host = unquote(host, errors="replace")  # the host parser decodes escapes
+    if not host.isascii():
+        # The host parser maps it as IDNA does (UTS 46): compatibility forms (fullwidth
+        # letters), and full stops such as "。" are dots.
+        host = unicodedata.normalize("NFKC", host).replace("\u3002", ".")
     host = host.rstrip(".").lower()
     return host or None
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from compliance.html.withhold import Withholder, WithholdUncertain, selector
+from compliance.html.withhold import Select, Withholder, WithholdUncertain, selector
 from compliance.http import url_host
 
 
@@ -23,6 +23,8 @@ from compliance.http import url_host
         ("HTTPS:\\\\rt.com/x", "rt.com"),
         ("https:///rt.com", "rt.com"),
         ("ht\ttps://rt.com", "rt.com"),
+        ("https://rt\u3002com\uff61/x", "rt.com"),  # full stops are dots (IDNA)
+        ("https://\uff52\uff54.com/x", "rt.com"),  # fullwidth letters are letters
         ("x:rt.com", None),  # not a special scheme: a path
         ("mailto:a@rt.com", None),
         ("data:image/png;base64,AAAA", None),
@@ -34,11 +36,20 @@ def test_url_host_reads_urls_as_browsers_do(url: str, host: str | None) -> None:
     assert url_host(url) == host
 
 
-def _withholder() -> Withholder:
-    select = selector(
+def _withholder_select() -> Select:
+    return selector(
         {"order-7": "court-order"}, lambda host: "sanctions" if "rt.com" in host else None
     )
-    return Withholder(select, lambda rule: f"[{rule}]")
+
+
+def _exactly_select() -> Select:
+    """Withholds rt.com and one IDN host, compared exactly (as url_host gives them)."""
+    hosts = {"rt.com", "\u0440\u0442.\u0440\u0444"}
+    return selector({}, lambda host: "sanctions" if host in hosts else None)
+
+
+def _withholder() -> Withholder:
+    return Withholder(_withholder_select(), lambda rule: f"[{rule}]")
 
 
 def _edit(page: bytes, size: int | None = None) -> tuple[bytes, list[str]]:
@@ -211,6 +222,43 @@ def test_an_svg_style_is_read_as_its_text_and_cdata_not_its_comments(
     edited = b"<!doctype html><body><p>a</p><svg><rect/></svg><p>b</p>"
     for size in (None, 1, 7):
         assert _edit(page, size) == ((edited, ["sanctions"]) if withheld else (page, []))
+
+
+@pytest.mark.parametrize(
+    ("page", "charset"),
+    [
+        # In Shift_JIS 0xA1 is U+FF61 and 0x81 0x42 U+3002, full stops: rt.com is loaded.
+        (b'<img src="http://rt.com\xa1/a.png">', "shift_jis"),
+        (b'<img src="http://rt.com\x81\x42/b.png">', "shift_jis"),
+        (b'<div style="background:url(//rt.com\x81\x42/b.png)">x</div>', "shift_jis"),
+        (b"<style>@import '//rt.com\xa1/b.css';</style>", "shift_jis"),
+        # windows-1251: a Cyrillic (IDN) host.
+        ("<img src='https://\u0440\u0442.\u0440\u0444/'>".encode("cp1251"), "cp1251"),
+    ],
+)
+def test_attributes_and_styles_are_read_in_the_page_charset(page: bytes, charset: str) -> None:
+    """Attribute values were decoded as UTF-8 whatever the page's charset: a Shift_JIS
+    full stop (or any non-ASCII letter of a host) became U+FFFD, and the host was missed."""
+    editor = Withholder(_exactly_select(), lambda rule: f"[{rule}]", charset=charset)
+    page = b"<!doctype html><body><p>a</p>" + page + b"<p>b</p>"
+    out = editor.feed(page) + editor.finish()
+    assert (out, editor.withheld) == (
+        b"<!doctype html><body><p>a</p>[sanctions]<p>b</p>",
+        ["sanctions"],
+    )
+
+
+def test_what_is_read_before_the_charset_is_known_is_read_in_every_one_it_may_be() -> None:
+    """A page whose charset only a ``<meta charset>`` gives: its head was read as ASCII
+    until the body started, so a ``<style>`` there loading from ``rt.com\u3002`` (UTF-8) was
+    sent. Until the charset is known, the meta's, UTF-8 and windows-1252 readings count."""
+    page = (
+        "<!DOCTYPE html><html><head><meta charset=utf-8><style>@import 'http://rt.com"
+        "\u3002/x.css';</style></head><body><p>a</p></body></html>"
+    ).encode()
+    editor = Withholder(_exactly_select(), lambda rule: f"[{rule}]")
+    out = editor.feed(page) + editor.finish()
+    assert (b"rt.com" in out, editor.withheld) == (False, ["sanctions"])
 
 
 @pytest.mark.parametrize(

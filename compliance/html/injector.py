@@ -844,12 +844,30 @@ class Injector:
         were not there."""
         withhold = self._withhold
         assert withhold is not None
-        if (
-            _may_withhold(withhold, name, tag)
-            and withhold.select(name, attributes(tag)) is not None
-        ):
+        if _may_withhold(withhold, name, tag) and self._select(name, tag) is not None:
             self._route(data, start)  # the cut is where the tag starts, however chunked
             raise Ambiguous(f"<{name.decode()}> would withhold the document")
+
+    def _readings(self) -> tuple[str, ...]:
+        """The codecs the page's non-ASCII bytes are read in for withholding: its own, once
+        known; until then (or when it declares none) every one a browser may take, as
+        UTF-8 and windows-1252 read the bytes of a host otherwise (``。``, U+3002, is a dot
+        to the URL parser)."""
+        known = self._charset or self._bom_charset or self._declared
+        if known is not None:
+            return (known,)
+        return tuple(dict.fromkeys(("utf-8", self._meta_charset or "utf-8", "cp1252")))
+
+    def _select(self, name: bytes, tag: bytes) -> str | None:
+        """The rule that withholds the element whose start tag is ``tag``, its attributes
+        read in each of :meth:`_readings` (one, for a tag in ASCII)."""
+        withhold = self._withhold
+        assert withhold is not None
+        for codec in ("utf-8",) if tag.isascii() else self._readings():
+            rule = withhold.select(name, attributes(tag, codec))
+            if rule is not None:
+                return rule
+        return None
 
     def _withholds(
         self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool
@@ -861,7 +879,7 @@ class Injector:
         tok = self.tokenizer
         rule = None
         if _may_withhold(withhold, name, tag):
-            rule = withhold.select(name, attributes(tag))
+            rule = self._select(name, tag)
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
         if rule is None and name == b"style" and withhold.embeds:
@@ -953,7 +971,7 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> too long to read whole")
         assert self._withhold is not None
-        reader = _NoscriptReader(self._withhold, self._page_info().charset)
+        reader = _NoscriptReader(self._withhold, self._readings())
         sub = Tokenizer(reader, EVERYTHING)
         reader.tokenizer = sub
         sub.scripting = False
@@ -993,7 +1011,7 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <style> too long to read whole")
         assert self._withhold is not None
-        return _style_rule(self._withhold, css, self._page_info().charset)
+        return _style_rule(self._withhold, css, self._readings())
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -1129,22 +1147,26 @@ def _style_text(data: bytes, end: int, foreign: bool) -> tuple[bytes, int] | Non
     return b"".join(parts), m.start() if m is not None else -1
 
 
-def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
-    """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
-    text is not raw: character references are decoded, so both readings are checked."""
-    text = css.decode(charset or "utf-8", "replace")
-    rule = withhold.select(b"style", {b"style": text})
-    if rule is None and "&" in text:  # (apart: a comment left open in one hides the other)
-        rule = withhold.select(b"style", {b"style": html.unescape(text)})
-    return rule
+def _style_rule(withhold: Withhold, css: bytes, codecs: tuple[str, ...]) -> str | None:
+    """The rule that withholds a URL in a ``<style>``'s text, if any, read in each of
+    ``codecs`` (one, for text in ASCII). In SVG or MathML the text is not raw: character
+    references are decoded, so both readings are checked."""
+    for codec in ("utf-8",) if css.isascii() else codecs:
+        text = css.decode(codec, "replace")
+        rule = withhold.select(b"style", {b"style": text})
+        if rule is None and "&" in text:  # (apart: a comment left open in one hides the other)
+            rule = withhold.select(b"style", {b"style": html.unescape(text)})
+        if rule is not None:
+            return rule
+    return None
 
 
 class _NoscriptReader(QuietSink):
     """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
 
-    def __init__(self, withhold: Withhold, charset: str | None) -> None:
+    def __init__(self, withhold: Withhold, codecs: tuple[str, ...]) -> None:
         self.withhold = withhold
-        self.charset = charset
+        self.codecs = codecs
         self.rule: str | None = None
         self.doubt = False
         self.tokenizer: Tokenizer | None = None  # (the one reading the noscript's content)
@@ -1157,7 +1179,10 @@ class _NoscriptReader(QuietSink):
         if tag is None:
             self.doubt = True  # unreadable: it may be one to withhold
             return
-        self.rule = self.withhold.select(name, attributes(tag))
+        for codec in ("utf-8",) if tag.isascii() else self.codecs:
+            self.rule = self.withhold.select(name, attributes(tag, codec))
+            if self.rule is not None:
+                return
         if self.rule is None and name == b"style" and self.withhold.embeds:
             # (no end: the state check after the scan doubts)
             found = _style_text(
@@ -1166,7 +1191,7 @@ class _NoscriptReader(QuietSink):
             if found is None:
                 self.doubt = True
                 return
-            self.rule = _style_rule(self.withhold, found[0], self.charset)
+            self.rule = _style_rule(self.withhold, found[0], self.codecs)
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:
