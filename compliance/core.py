@@ -79,6 +79,7 @@ from compliance.http import (
     vary_value,
     without,
     without_links_to,
+    without_refresh_to,
 )
 from compliance.inject import Injector, PageInfo
 from compliance.metrics import Metrics, Snapshot
@@ -140,6 +141,7 @@ _VARY_DROP: Final = frozenset({"vary"})
 _DEBUG_DROP_NAME: Final = _DEBUG_HEADER.lower()
 _DEBUG_DROP: Final = frozenset({_DEBUG_DROP_NAME})
 _LINK_DROP: Final = frozenset({"link"})
+_REFRESH_DROP: Final = frozenset({"refresh"})
 _CONTROL_HEADERS: Final = frozenset({_TAGS_HEADER, _SKIP_HEADER})
 _FRONT_SERVER_FILES: Final = (
     "x-sendfile",  # Apache mod_xsendfile, lighttpd; Werkzeug's and Flask's USE_X_SENDFILE
@@ -1370,8 +1372,8 @@ class Exchange:
         ``headers`` (``found``: their index, when the caller has it); with embeds withheld,
         no ``Link`` to their hosts."""
         found = found or HeaderIndex(headers)
-        if decision.withholds and "link" in found:
-            headers, found = self._without_withheld_links(decision, found)
+        if decision.withholds and ("link" in found or "refresh" in found):
+            headers, found = self._without_withheld_targets(decision, found)
         settings = self.settings
         policy = settings.cache_policy
         private = self._private(decision)
@@ -1417,19 +1419,31 @@ class Exchange:
         return found.rewrite(drop, add)
 
     @staticmethod
-    def _without_withheld_links(
+    def _without_withheld_targets(
         decision: Decision, found: HeaderIndex
     ) -> tuple[Headers, HeaderIndex]:
-        """The headers without the ``Link`` targets on a host whose embeds are withheld: a
-        browser preloads or connects to them as it does to an embed."""
+        """The headers without the ``Link`` targets on a host whose embeds are withheld (a
+        browser preloads or connects to them as it does to an embed), and without a
+        ``Refresh`` going there (followed like ``<meta http-equiv=refresh>``, which the
+        editor withholds)."""
         embedding = [match for match in decision.withholds if match.embeds]
         if not embedding:
             return found.headers, found
-        kept = without_links_to(
-            found.values("link"),
-            lambda host: any(match.embed_host_matches(host) for match in embedding),
-        )
-        headers = found.rewrite(_LINK_DROP, [("Link", value) for value in kept])
+
+        def withheld(host: str) -> bool:
+            return any(match.embed_host_matches(host) for match in embedding)
+
+        headers = found.headers
+        if "link" in found:
+            kept = without_links_to(found.values("link"), withheld)
+            headers = found.rewrite(_LINK_DROP, [("Link", value) for value in kept])
+        if "refresh" in found:
+            refresh = found.values("refresh")
+            left = without_refresh_to(refresh, withheld)
+            if len(left) != len(refresh):
+                headers = HeaderIndex(headers).rewrite(
+                    _REFRESH_DROP, [("Refresh", value) for value in left]
+                )
         return headers, HeaderIndex(headers)
 
     def _debug_value(self, decision: Decision) -> str | None:

@@ -7,6 +7,8 @@ Headers are ``(str, str)`` pairs, latin-1 decoded, exactly as WSGI has them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import posixpath
 import re
@@ -15,7 +17,7 @@ import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from typing import Final, Protocol
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 from compliance.cache import BoundedCache, remembered
 
@@ -36,6 +38,7 @@ __all__ = [
     "Headers",
     "RawHeaders",
     "brotli_available",
+    "data_url",
     "editable_codings",
     "filter_accept_encoding",
     "get_all",
@@ -52,7 +55,9 @@ __all__ = [
     "private_control",
     "private_value",
     "qvalue",
+    "refresh_urls",
     "split_tags",
+    "srcset_urls",
     "status_line",
     "target_path",
     "url_host",
@@ -61,6 +66,7 @@ __all__ = [
     "without",
     "without_authority",
     "without_links_to",
+    "without_refresh_to",
 ]
 
 Headers = list[tuple[str, str]]
@@ -401,6 +407,8 @@ def url_host(url: str) -> str | None:
     ('player.rt.com', 'rt.com', None)
     >>> url_host("\x01https://%72t.com/x"), url_host("https:rt.com/x"), url_host("x:rt.com")
     ('rt.com', 'rt.com', None)
+    >>> url_host("https://\\uff52\\uff54\\u3002com\\uff61/x")  # fullwidth, full stops
+    'rt.com'
     """
     # As the URL standard reads it: C0 controls and spaces around it go, tabs and newlines
     # anywhere are dropped ("/\t/host").
@@ -427,21 +435,181 @@ def url_host(url: str) -> str | None:
     host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
     if "%" in host:
         host = unquote(host, errors="replace")  # the host parser decodes escapes
+    if not host.isascii():
+        # The host parser maps it as IDNA does (UTS 46): compatibility forms (fullwidth
+        # letters), and full stops such as "。" are dots.
+        host = unicodedata.normalize("NFKC", host).replace("\u3002", ".")
     host = host.rstrip(".").lower()
     return host or None
+
+
+_HTML_SPACE: Final = "\t\n\f\r "
+_DATA_BASE64 = re.compile(r";[ ]*base64$", re.IGNORECASE)
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*")
+
+
+def data_url(url: str, media_types: Collection[str]) -> tuple[str, str] | None:
+    """The media type (lower case, no parameters) and the content (as UTF-8) of a ``data:``
+    URL whose media type is one of ``media_types``, as the Fetch standard reads it
+    (percent-escapes, or base64 with ``;base64``); ``None`` for any other URL, and one that
+    does not decode (a browser loads nothing from it).
+
+    >>> data_url("data:Text/HTML;charset=utf-8,%3Cimg%20src=//rt.com%3E#x", {"text/html"})
+    ('text/html', '<img src=//rt.com>')
+    >>> data_url("data:text/css;base64,QGltcG9ydCAiLy9ydC5jb20iOw==", {"text/css"})
+    ('text/css', '@import "//rt.com";')
+    """
+    url = url.strip(_C0_AND_SPACE)
+    if url[:5].lower() != "data:":
+        return None
+    url = url.replace("\t", "").replace("\n", "").replace("\r", "")  # (as the URL parser)
+    header, comma, body = url[5:].partition(",")
+    if not comma:
+        return None
+    header = header.strip(_HTML_SPACE)
+    media_type = header.partition(";")[0].strip(_HTML_SPACE).lower() or "text/plain"
+    if media_type not in media_types:
+        return None
+    content = unquote_to_bytes(body.partition("#")[0])
+    if _DATA_BASE64.search(header):
+        # Forgiving base64: spaces dropped, padding optional, nothing but the alphabet.
+        content = content.translate(None, b"\t\n\f\r ")
+        if content.endswith(b"=") and len(content) % 4 == 0:
+            content = content[:-2] if content.endswith(b"==") else content[:-1]
+        if len(content) % 4 == 1 or _BASE64.fullmatch(content) is None:
+            return None
+        try:
+            content = base64.b64decode(content + b"=" * (-len(content) % 4))
+        except binascii.Error:  # pragma: no cover - (checked above)
+            return None
+    return media_type, content.decode("utf-8", "replace")
+
+
+def srcset_urls(srcset: str) -> list[str]:
+    """The URLs of a ``srcset`` (an ``imagesrcset``): as the standard reads them (a URL runs
+    to whitespace, commas included: ``https://a,b@host/x`` is one, on ``host``), and each
+    comma-separated piece's first word as well (a reading that can only find more hosts).
+
+    >>> srcset_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
+    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
+    """
+    urls: list[str] = []
+    at, n = 0, len(srcset)
+    while at < n:
+        while at < n and (srcset[at] in _HTML_SPACE or srcset[at] == ","):
+            at += 1
+        start = at
+        while at < n and srcset[at] not in _HTML_SPACE:
+            at += 1
+        url = srcset[start:at]
+        if url.rstrip(","):
+            urls.append(url.rstrip(","))
+        if url.endswith(","):
+            continue
+        in_parens = False  # the descriptors, up to a comma outside parentheses
+        while at < n and (srcset[at] != "," or in_parens):
+            if srcset[at] in "()":
+                in_parens = srcset[at] == "("
+            at += 1
+    seen = set(urls)  # (a set: a list lookup per entry is quadratic in a long srcset)
+    for entry in srcset.split(","):
+        words = entry.split()
+        if words and words[0] not in seen:
+            seen.add(words[0])
+            urls.append(words[0])
+    return urls
+
+
+_REFRESH: Final = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
+
+
+def refresh_urls(content: str) -> list[str]:
+    """The URL a ``Refresh`` header or a ``<meta http-equiv=refresh>`` goes to, as the
+    standard reads its value or ``content`` (``0; url='https://x/'``); what is left after
+    the delay when it does not parse. A quoted URL ends at the last quote (the standard,
+    Chromium) or at the first (older readers): both readings, when they differ.
+
+    >>> refresh_urls("0;URL = 'https://rt.com/x'"), refresh_urls("5, //rt.com")
+    (['https://rt.com/x'], ['//rt.com'])
+    >>> refresh_urls("0; url='http://a'@rt.com/'")
+    ["http://a'@rt.com/", 'http://a']
+    """
+    delay = _REFRESH.match(content)  # (always matches: every part is optional)
+    url = content[delay.end() if delay else 0 :].lstrip(_HTML_SPACE)
+    if url[:1] not in ("'", '"'):
+        return [url]
+    quote, url = url[0], url[1:]
+    last = url.rpartition(quote)[0] if quote in url else url
+    first = url.partition(quote)[0]
+    return [last] if first == last else [last, first]
+
+
+def without_refresh_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
+    """The ``Refresh`` field values without those going to a host for which ``withheld``
+    is true: a browser follows the header as it follows ``<meta http-equiv=refresh>``.
+
+    >>> without_refresh_to(["0; url=https://rt.com/", "5"], lambda host: host == "rt.com")
+    ['5']
+    """
+    return [
+        value
+        for value in values
+        if not any(
+            (host := url_host(url)) is not None and withheld(host) for url in refresh_urls(value)
+        )
+    ]
 
 
 # One link-value of a Link field: up to a comma outside its <URI-Reference> and outside
 # quoted parameters (an unclosed one runs to the end of the value).
 _LINK_VALUE: Final = re.compile(r'(?:[^,"<]|<[^>]*+>?|"(?:[^"\\]|\\.)*+"?)++')
 _LINK_TARGET: Final = re.compile(r"<([^>]*+)")
+# The parameters after a link-value's target: ";"-separated outside quoted strings.
+_LINK_PARAM_PIECE: Final = re.compile(r'"(?:[^"\\]|\\.)*+"?|[^";]++|;')
+_QUOTED_PAIR: Final = re.compile(r"\\(.)", re.S)
+
+
+def _link_urls(part: str) -> list[str]:
+    """The URLs one link-value names: every target in angle brackets, and the candidates of
+    its ``imagesrcset`` parameters (a browser preloads one of those instead of the target),
+    quoted or not (both readings of a quoted one: they can only find more hosts).
+
+    >>> _link_urls('</a.png>; rel=preload; as=image; IMAGESRCSET="//rt.com/b.png 1x, c.png 2x"')
+    ['/a.png', '//rt.com/b.png', 'c.png', '"//rt.com/b.png']
+    """
+    urls = _LINK_TARGET.findall(part)
+    if "imagesrcset" not in part.lower():
+        return urls
+    params = part.partition(">")[2] if part.lstrip(_OWS).startswith("<") else part
+    segments: list[list[str]] = [[]]  # split on the ";" outside quoted strings
+    for piece in _LINK_PARAM_PIECE.findall(params):
+        if piece == ";":
+            segments.append([])
+        else:
+            segments[-1].append(piece)
+    for segment in segments[1:]:
+        name, equals, value = "".join(segment).partition("=")
+        if not equals or name.strip(_OWS).rstrip("*").lower() != "imagesrcset":
+            continue
+        value = value.strip(_OWS)
+        readings = [value]
+        if value.startswith('"'):
+            readings.insert(0, _QUOTED_PAIR.sub(r"\1", value[1:].removesuffix('"')))
+        seen = set(urls)
+        for reading in readings:
+            for url in srcset_urls(reading):
+                if url not in seen:
+                    seen.add(url)
+                    urls.append(url)
+    return urls
 
 
 def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> list[str]:
     """The ``Link`` field values (RFC 8288) without the link-values whose targets are on a
     host for which ``withheld`` is true: a browser preloads, prefetches or connects to what
     a page's ``Link`` header names. A link-value naming such a host anywhere in angle
-    brackets goes; a field left empty goes too.
+    brackets, or among the candidates of its ``imagesrcset`` parameter, goes; a field left
+    empty goes too.
 
     >>> without_links_to(['<https://cdn.rt.com/a.js>; rel=preload; as=script, </s.css>; '
     ...     'rel=preload; as=style'], lambda host: host.endswith("rt.com"))
@@ -455,7 +623,7 @@ def without_links_to(values: Sequence[str], withheld: Callable[[str], bool]) -> 
             for part in parts
             if not any(
                 (host := url_host(target)) is not None and withheld(host)
-                for target in _LINK_TARGET.findall(part)
+                for target in _link_urls(part)
             )
         ]
         if len(left) == len(parts):

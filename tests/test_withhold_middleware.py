@@ -278,3 +278,18 @@ def test_a_link_header_to_a_withheld_embed_host_goes_the_others_stay(call: Call)
             "<https://cdn.example.org/app.js>; rel=preload; as=script",
         ]
         assert b"player.example" not in response.body
+
+
+def test_a_refresh_header_to_a_withheld_embed_host_goes_the_others_stay(call: Call) -> None:
+    """A ``Refresh`` response header was passed through: a browser follows it as it follows
+    ``<meta http-equiv=refresh>`` (which the editor withholds) and went to the host."""
+    for value in ("0; url=https://tv.player.example/g", "0;URL='//CDN.player.example./'"):
+        response, _ = call(App([("Refresh", value)], PAGE), RU)
+        assert [v for k, v in response.headers if k.lower() == "refresh"] == []
+        assert b"player.example" not in response.body
+    own = ("Refresh", "30; url=/story?page=2")
+    response, _ = call(App([own, ("Link", "</s.css>; rel=preload")], PAGE), DE)
+    assert [(k.lower(), v) for k, v in response.headers if k.lower() in ("refresh", "link")] == [
+        ("refresh", own[1]),
+        ("link", "</s.css>; rel=preload"),
+    ]

@@ -55,9 +55,11 @@ from compliance.html.tokenizer import (
     text_to_end,
 )
 from compliance.html.withhold import (
+    ANIMATIONS,
     EMBED_ELEMENTS,
     END_AFTER,
     END_BEFORE,
+    PRESENTATION_URLS,
     Ambiguous,
     Extent,
     Withhold,
@@ -112,6 +114,11 @@ _MAYBE_HOST = re.compile(rb"[/\\][\t\n\r]*[/\\]|[&:]")
 _URL_ATTRIBUTE = re.compile(
     rb"(?i:src(?:set|doc)?|data|poster|href|content|background)[\t\n\f\r ]*="
 )
+# SVG attributes that may load: presentation attributes (CSS, a "(" in a url()) on any
+# element, and the values of an animation (SVG elements: all reported in foreign content).
+_SVG_URL_ATTRIBUTE = re.compile(
+    rb"(?i:" + b"|".join(map(re.escape, PRESENTATION_URLS)) + rb"|to|from|by|values)[\t\n\f\r ]*="
+)
 _NEVER_WITHHELD = frozenset(b"html head body frameset".split())
 _FIRST_TAG = re.compile(rb"[\t\n\f\r ]*<([A-Za-z][^\t\n\f\r />]*)")
 _SEPARATOR: Final = b"<!---->"  # what stands for a removed element that leaves no trace
@@ -147,7 +154,14 @@ class _StyleProbe:
 _WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
 _WHOLE_NOSCRIPT_STYLE: Final = frozenset((b"noscript", b"style"))
 _STYLE_END = re.compile(rb"</(?i:style)[\t\n\f\r />]")
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style"}, url_scripts=True)
+# In SVG or MathML a <style> holds markup, not raw text: its CSS is its text and CDATA
+# sections, not its comments (which may hold "</style>"); other markup in it is not read.
+_FOREIGN_STYLE_MARKUP = re.compile(
+    rb"<(?:(" + WHOLE_COMMENT + rb")|!\[CDATA\[(.*?)\]\]>|[!?/A-Za-z])",
+    re.S,
+)
+# (<svg> too: inside it every tag is reported, and it may have presentation attributes)
+_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style", b"svg"}, url_scripts=True)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
 # withhold.
 _WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
@@ -830,12 +844,30 @@ class Injector:
         were not there."""
         withhold = self._withhold
         assert withhold is not None
-        if (
-            _may_withhold(withhold, name, tag)
-            and withhold.select(name, attributes(tag)) is not None
-        ):
+        if _may_withhold(withhold, name, tag) and self._select(name, tag) is not None:
             self._route(data, start)  # the cut is where the tag starts, however chunked
             raise Ambiguous(f"<{name.decode()}> would withhold the document")
+
+    def _readings(self) -> tuple[str, ...]:
+        """The codecs the page's non-ASCII bytes are read in for withholding: its own, once
+        known; until then (or when it declares none) every one a browser may take, as
+        UTF-8 and windows-1252 read the bytes of a host otherwise (``。``, U+3002, is a dot
+        to the URL parser)."""
+        known = self._charset or self._bom_charset or self._declared
+        if known is not None:
+            return (known,)
+        return tuple(dict.fromkeys(("utf-8", self._meta_charset or "utf-8", "cp1252")))
+
+    def _select(self, name: bytes, tag: bytes) -> str | None:
+        """The rule that withholds the element whose start tag is ``tag``, its attributes
+        read in each of :meth:`_readings` (one, for a tag in ASCII)."""
+        withhold = self._withhold
+        assert withhold is not None
+        for codec in ("utf-8",) if tag.isascii() else self._readings():
+            rule = withhold.select(name, attributes(tag, codec))
+            if rule is not None:
+                return rule
+        return None
 
     def _withholds(
         self, data: bytes, start: int, end: int, name: bytes, tag: bytes, starts_body: bool
@@ -847,7 +879,7 @@ class Injector:
         tok = self.tokenizer
         rule = None
         if _may_withhold(withhold, name, tag):
-            rule = withhold.select(name, attributes(tag))
+            rule = self._select(name, tag)
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
         if rule is None and name == b"style" and withhold.embeds:
@@ -914,7 +946,14 @@ class Injector:
         """A start tag too long to read: it might be one to withhold."""
         withhold = self._withhold
         assert withhold is not None
-        if withhold.marks or name is None or name in EMBED_ELEMENTS or name == b"noscript":
+        if (
+            withhold.marks
+            or name is None
+            or name in EMBED_ELEMENTS
+            or name == b"noscript"
+            # (an SVG element's presentation attributes)
+            or (withhold.embeds and (name == b"svg" or bool(self.tokenizer.foreign)))
+        ):
             self._route(data, start)
             raise Ambiguous("a start tag too long to read may be one to withhold")
 
@@ -932,8 +971,9 @@ class Injector:
             self._route(data, start)
             raise Ambiguous("a <noscript> too long to read whole")
         assert self._withhold is not None
-        reader = _NoscriptReader(self._withhold, self._page_info().charset)
+        reader = _NoscriptReader(self._withhold, self._readings())
         sub = Tokenizer(reader, EVERYTHING)
+        reader.tokenizer = sub
         sub.scripting = False
         sub.doubts = True
         sub.max_token = LONGEST_TAG
@@ -961,13 +1001,17 @@ class Injector:
     def _style_rule(self, data: bytes, start: int, end: int) -> str | None:
         """The rule that withholds a URL in the CSS of the ``<style>`` whose start tag is
         ``data[start:end]`` (read whole: uncertain when too long), if any."""
-        m = _STYLE_END.search(data, end)
-        close = m.start() if m is not None else len(data)
-        if (m is None and not self._final) or close - start > self.tokenizer.max_token:
+        found = _style_text(data, end, self.tokenizer.foreign_rules)
+        if found is None:
+            self._route(data, start)
+            raise Ambiguous("an SVG or MathML <style> whose end or text is not certain")
+        css, close = found
+        size = (close if close >= 0 else len(data)) - start
+        if (close < 0 and not self._final) or size > self.tokenizer.max_token:
             self._route(data, start)
             raise Ambiguous("a <style> too long to read whole")
         assert self._withhold is not None
-        return _style_rule(self._withhold, data[end:close], self._page_info().charset)
+        return _style_rule(self._withhold, css, self._readings())
 
     def _output_ends_with_lt(self) -> bool:
         """Whether the last byte sent or due is a ``<``."""
@@ -1072,26 +1116,60 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
             and _URL_ATTRIBUTE.search(tag) is not None
             and _MAYBE_HOST.search(tag) is not None
         )
+        or (
+            _SVG_URL_ATTRIBUTE.search(tag) is not None
+            and (b"(" in tag or (name in ANIMATIONS and _MAYBE_HOST.search(tag) is not None))
+        )
     )
 
 
-def _style_rule(withhold: Withhold, css: bytes, charset: str | None) -> str | None:
-    """The rule that withholds a URL in a ``<style>``'s text, if any. In SVG or MathML the
-    text is not raw: character references are decoded, so both readings are checked."""
-    text = css.decode(charset or "utf-8", "replace")
-    if "&" in text:
-        text += "\n" + html.unescape(text)
-    return withhold.select(b"style", {b"style": text})
+def _style_text(data: bytes, end: int, foreign: bool) -> tuple[bytes, int] | None:
+    """The CSS of the ``<style>`` whose start tag ends at ``data[end]``, up to its first
+    ``</style`` (where that starts: -1 when it is not in ``data``, and the CSS runs to its
+    end). In SVG or MathML (``foreign``) the element holds markup: its CSS is its text and
+    CDATA sections, not its comments. ``None`` when other markup is in it, or a comment or
+    section is not ended before that ``</style`` (which it may hide: the end is elsewhere):
+    it cannot be read with certainty there (and whatever the chunking)."""
+    m = _STYLE_END.search(data, end)
+    close = m.start() if m is not None else len(data)
+    if not foreign or b"<" not in data[end:close]:
+        return data[end:close], m.start() if m is not None else -1
+    parts: list[bytes] = []
+    at = end
+    while (markup := _FOREIGN_STYLE_MARKUP.search(data, at, close)) is not None:
+        parts.append(data[at : markup.start()])
+        at = markup.end()
+        if markup.group(2) is not None:
+            parts.append(markup.group(2))  # a CDATA section is text
+        elif markup.group(1) is None:
+            return None  # an element, an end tag, a comment or section not ended there
+    parts.append(data[at:close])
+    return b"".join(parts), m.start() if m is not None else -1
+
+
+def _style_rule(withhold: Withhold, css: bytes, codecs: tuple[str, ...]) -> str | None:
+    """The rule that withholds a URL in a ``<style>``'s text, if any, read in each of
+    ``codecs`` (one, for text in ASCII). In SVG or MathML the text is not raw: character
+    references are decoded, so both readings are checked."""
+    for codec in ("utf-8",) if css.isascii() else codecs:
+        text = css.decode(codec, "replace")
+        rule = withhold.select(b"style", {b"style": text})
+        if rule is None and "&" in text:  # (apart: a comment left open in one hides the other)
+            rule = withhold.select(b"style", {b"style": html.unescape(text)})
+        if rule is not None:
+            return rule
+    return None
 
 
 class _NoscriptReader(QuietSink):
     """Finds, in a ``<noscript>``'s content read as markup, a start tag to withhold."""
 
-    def __init__(self, withhold: Withhold, charset: str | None) -> None:
+    def __init__(self, withhold: Withhold, codecs: tuple[str, ...]) -> None:
         self.withhold = withhold
-        self.charset = charset
+        self.codecs = codecs
         self.rule: str | None = None
         self.doubt = False
+        self.tokenizer: Tokenizer | None = None  # (the one reading the noscript's content)
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
@@ -1101,12 +1179,19 @@ class _NoscriptReader(QuietSink):
         if tag is None:
             self.doubt = True  # unreadable: it may be one to withhold
             return
-        self.rule = self.withhold.select(name, attributes(tag))
+        for codec in ("utf-8",) if tag.isascii() else self.codecs:
+            self.rule = self.withhold.select(name, attributes(tag, codec))
+            if self.rule is not None:
+                return
         if self.rule is None and name == b"style" and self.withhold.embeds:
-            m = _STYLE_END.search(data, end)  # (none: the state check after the scan doubts)
-            self.rule = _style_rule(
-                self.withhold, data[end : m.start() if m else None], self.charset
+            # (no end: the state check after the scan doubts)
+            found = _style_text(
+                data, end, self.tokenizer is not None and self.tokenizer.foreign_rules
             )
+            if found is None:
+                self.doubt = True
+                return
+            self.rule = _style_rule(self.withhold, found[0], self.codecs)
 
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if not is_end:

@@ -347,23 +347,24 @@ def _boring(
     return re.compile(chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
 
 
-def attributes(tag: bytes) -> dict[bytes, str]:
-    """Attributes of a complete tag (lower-cased names, first occurrence wins, entities
-    decoded)."""
+def attributes(tag: bytes, encoding: str = "utf-8") -> dict[bytes, str]:
+    """Attributes of a complete tag (lower-cased names, first occurrence wins, values in
+    ``encoding``, entities decoded)."""
     found: dict[bytes, str] = {}
-    for key, value in attribute_list(tag):
+    for key, value in attribute_list(tag, encoding):
         if key not in found:
             found[key] = value
     return found
 
 
-def attribute_list(tag: bytes) -> list[tuple[bytes, str]]:
+def attribute_list(tag: bytes, encoding: str = "utf-8") -> list[tuple[bytes, str]]:
     """Every attribute of a complete tag in document order, duplicates kept (lower-cased
-    names, entities decoded): what Chromium's scan for a ``<meta>`` charset reads."""
+    names, values in ``encoding``, entities decoded): what Chromium's scan for a ``<meta>``
+    charset reads."""
     found: list[tuple[bytes, str]] = []
     name_end = _SKIP[_T_NAME].match(tag, 1).end()  # type: ignore[union-attr]
     for key, dq, sq, unquoted in _ATTR.findall(tag, name_end, len(tag) - 1):
-        value = (dq or sq or unquoted).decode("utf-8", "replace")
+        value = (dq or sq or unquoted).decode(encoding, "replace")
         found.append((key.lower(), html.unescape(value) if "&" in value else value))
     return found
 

@@ -6,7 +6,9 @@ holds one of a rule's tokens (space-separated, like ``class``), and the elements
 :data:`EMBED_ELEMENTS` whose URL (``src``, ``data``, ``srcset`` and ``imagesrcset`` entries,
 a video's ``poster``, the ``href`` of a ``<link>``, a ``<base>`` or an SVG ``<image>``,
 ``<script>`` or ``<feImage>``, a ``<meta>`` refresh) is on a rule's hosts, and elements whose
-``style`` attribute (or ``<style>`` text, read by the injector) loads from one. Each goes
+``style`` attribute (or ``<style>`` text, read by the injector), SVG presentation attribute
+(``mask="url(...)"``) or SVG animation value (``<set attributeName=href to=...>``) loads from
+one. Each goes
 with everything inside it; a placeholder (HTML from :attr:`Withhold.placeholder`, by rule
 id) takes its place.
 
@@ -36,7 +38,7 @@ from compliance.html.tokenizer import (
     entry_names,
     innermost,
 )
-from compliance.http import url_host
+from compliance.http import data_url, refresh_urls, srcset_urls, url_host
 
 if TYPE_CHECKING:
     from compliance.html.injector import PageInfo
@@ -64,7 +66,20 @@ EMBED_ELEMENTS: Final = frozenset(
 goes to, ``<meta http-equiv=refresh>``) is on a withheld host (``image`` is an ``img`` to
 the HTML parser, an image in SVG)."""
 _SRCDOC_DEPTH: Final = 3
-"""Documents in ``<iframe srcdoc>`` read within one another; deeper is uncertain."""
+"""Documents in ``<iframe srcdoc>`` and ``data:`` URLs read within one another; deeper is
+uncertain."""
+_DATA_READ: Final = frozenset(
+    (
+        "text/html",
+        "application/xhtml+xml",
+        "image/svg+xml",
+        "text/xml",
+        "application/xml",
+        "text/css",
+    )
+)
+"""The media types of ``data:`` URLs read for what they load: documents (an ``<iframe>``,
+an ``<object>``), style sheets (a ``<link>``, ``@import``)."""
 
 _URL_ATTRIBUTES: Final = (
     b"src",
@@ -77,6 +92,23 @@ _URL_ATTRIBUTES: Final = (
     b"xlink:href",
 )
 _URL_LISTS: Final = frozenset((b"srcset", b"imagesrcset"))
+PRESENTATION_URLS: Final = (
+    b"clip-path",
+    b"cursor",
+    b"fill",
+    b"filter",
+    b"marker-end",
+    b"marker-mid",
+    b"marker-start",
+    b"mask",
+    b"stroke",
+)
+"""SVG presentation attributes whose value (CSS) may hold a ``url(...)`` a browser loads
+(a mask, a cursor, a filter's image), on any SVG element."""
+ANIMATIONS: Final = frozenset(b"animate animatecolor animatemotion animatetransform set".split())
+"""SVG animation elements: their ``to``, ``from``, ``by`` and ``values`` set the attribute
+``attributeName`` names (an ``href``, a presentation attribute) on the element animated."""
+_ANIMATION_VALUES: Final = (b"to", b"from", b"by", b"values")
 _ASCII_SPACE: Final = "\t\n\f\r "
 
 Select = Callable[[bytes, Mapping[bytes, str]], "str | None"]
@@ -91,7 +123,8 @@ def selector(
 ) -> Select:
     """The usual :data:`Select`: ``marks`` maps tokens of ``data-compliance-withhold`` to rule
     ids; ``embed_host`` gives the rule id (or ``None``) for the host of an embed's URL. An
-    ``<iframe srcdoc>`` goes with the first rule that withholds something in its document."""
+    ``<iframe srcdoc>`` goes with the first rule that withholds something in its document,
+    and so does an embed whose ``data:`` URL holds a document or a style sheet."""
     tokens = dict(marks)
     inner: list[Select] = []  # the selector for srcdoc documents, made when first needed
 
@@ -102,21 +135,34 @@ def selector(
                 rule = tokens.get(token)
                 if rule is not None:
                     return rule
-        if embed_host is not None and (name in EMBED_ELEMENTS or b"style" in attrs):
-            for url in _urls(attrs):
+        if embed_host is not None:
+            for url in _urls(name, attrs):
                 host = url_host(url)
                 if host is not None:
                     rule = embed_host(host)
                     if rule is not None:
                         return rule
+                elif (data := data_url(url, _DATA_READ)) is not None:
+                    # A document or a style sheet in the URL itself loads what it names.
+                    kind, content = data
+                    if kind == "text/css":
+                        rule = nested()(b"style", {b"style": content})
+                    else:
+                        rule = _withheld_in(content, nested())
+                    if rule is not None:
+                        return rule
         document = attrs.get(b"srcdoc") if name == b"iframe" else None
         if document is not None:
-            if _depth >= _SRCDOC_DEPTH:
-                raise Ambiguous("iframe srcdoc documents nested too deep to read")
-            if not inner:
-                inner.append(selector(marks, embed_host, _depth=_depth + 1))
-            return _withheld_in(document, inner[0])
+            return _withheld_in(document, nested())
         return None
+
+    def nested() -> Select:
+        """The selector for the documents and style sheets inside this one's."""
+        if _depth >= _SRCDOC_DEPTH:
+            raise Ambiguous("iframe srcdoc or data: documents nested too deep to read")
+        if not inner:
+            inner.append(selector(marks, embed_host, _depth=_depth + 1))
+        return inner[0]
 
     return select
 
@@ -138,44 +184,104 @@ def _withheld_in(document: str, select: Select) -> str | None:
         reader.finish()
     except WithholdUncertain as exc:
         if not found:
-            raise Ambiguous(f"an iframe's srcdoc cannot be read ({exc})") from None
+            raise Ambiguous(
+                f"an iframe's srcdoc or data: document cannot be read ({exc})"
+            ) from None
     return found[0] if found else None
 
 
-def _urls(attrs: Mapping[bytes, str]) -> list[str]:
+def _urls(name: bytes, attrs: Mapping[bytes, str]) -> list[str]:
+    """The URLs the element ``name`` with ``attrs`` loads from (or may: every reading that
+    can name a host): its URL attributes when it is one of :data:`EMBED_ELEMENTS` (an
+    ``<a href>`` loads nothing); on any element the CSS of its ``style`` attribute and of
+    the SVG presentation attributes that take a URL (:data:`PRESENTATION_URLS`); the values
+    an SVG animation (:data:`ANIMATIONS`) gives the attribute it animates."""
     urls: list[str] = []
-    for key in _URL_ATTRIBUTES:
-        value = attrs.get(key)
-        if value is None:
-            continue
-        if key in _URL_LISTS:
-            urls += _candidate_urls(value)
-        else:
-            urls.append(value)
+    if name in EMBED_ELEMENTS:
+        for key in _URL_ATTRIBUTES:
+            value = attrs.get(key)
+            if value is None:
+                continue
+            if key in _URL_LISTS:
+                urls += srcset_urls(value)
+            else:
+                urls.append(value)
+        refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
+        if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
+            urls += refresh_urls(refresh)
     css = attrs.get(b"style")  # a style attribute, or (from the injector) a <style>'s text
     if css is not None:
         urls += _css_urls(css)
-    refresh = attrs.get(b"content") if b"http-equiv" in attrs else None
-    if refresh is not None and attrs[b"http-equiv"].strip(_ASCII_SPACE).lower() == "refresh":
-        urls.append(_refresh_url(refresh))
+    for key in PRESENTATION_URLS:
+        value = attrs.get(key)
+        if value is not None and "(" in value:
+            urls += _css_urls(value)
+    if name in ANIMATIONS:
+        # Whatever attribute is animated: each value as a URL (an href) and as CSS (a
+        # presentation attribute); ";" separates the values of "values".
+        for key in _ANIMATION_VALUES:
+            value = attrs.get(key)
+            if value is not None:
+                urls.append(value)
+                if ";" in value:
+                    urls += value.split(";")
+                urls += _css_urls(value)
     return urls
 
 
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n\f\r ]?|(\n)|(.))", re.S)
-_CSS_WORD = re.compile(r"[^\t\n\f\r \"'()]+")
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9A-Fa-f]{1,6})[\t\n ]?|(\n)|(.))", re.S)
+_CSS_NEWLINES = re.compile(r"\r\n?|\f")  # (CSS reads each as a line feed)
+# CSS tokens, as CSS Syntax reads them (after its newlines are made "\n"): a comment, a string
+# (to its quote or an unescaped newline), or a name (identifier characters and escapes) with
+# the "(" after it, if any; between them, only characters that start none of these.
+_CSS_ESCAPED = r"\\(?:[0-9A-Fa-f]{1,6}[\t\n ]?|[^\n])"
+_CSS_TOKEN = re.compile(
+    r"(?P<comment>/\*.*?(?:\*/|\Z))"
+    r"|(?P<string>\"(?:[^\"\\\n]++|\\.)*+\"?|'(?:[^'\\\n]++|\\.)*+'?)"
+    r"|(?P<name>(?:[\w\-\x80-\U0010FFFF]++|" + _CSS_ESCAPED + r")++)(?P<open>\()?",
+    re.S,
+)
+# After "url(": the unquoted URL, up to spaces and ")"; a quote, "(" or a space before the
+# end makes it a bad URL, read to ")" (a quote there starts no string).
+_CSS_URL = re.compile(
+    r"[\t\n ]*+(?![\"'])(?P<url>(?:[^\"'()\\\t\n ]++|" + _CSS_ESCAPED + r")*+)[\t\n ]*+"
+    r"(?:\)|\Z|(?:[^)\\]++|\\.?)*+\)?)",
+    re.S,
+)
 
 
 def _css_urls(css: str) -> list[str]:
-    r"""Every word of CSS (escapes decoded; between spaces, quotes and parentheses) that may
-    be a URL: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them (and
-    words that are not URLs, which name no host).
+    r"""The strings and unquoted ``url(...)`` URLs of CSS (escapes decoded), read as CSS
+    reads them: each ``url(...)``, ``@import "..."`` and ``image-set("...")`` among them
+    (and strings that are not URLs, which name no host). A string keeps its spaces, tabs and
+    newlines (escaped or not): the URL parser drops tabs and newlines. Comments are skipped.
 
-    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )}")
-    ['a{background:url', 'https://rt.com/x', '}']
+    >>> _css_urls("a{background:url( 'https://r\\74 .com/x' )} /* url(//b) */ u\\72l(//c/d)")
+    ['https://rt.com/x', '//c/d']
+    >>> _css_urls('@import "http://rt\\9 .com/a.css";')
+    ['http://rt\t.com/a.css']
     """
-    if "\\" in css:
-        css = _CSS_ESCAPE.sub(_css_unescape, css)
-    return _CSS_WORD.findall(css)
+    if "\r" in css or "\f" in css:
+        css = _CSS_NEWLINES.sub("\n", css)
+    urls: list[str] = []
+    at = 0
+    while (token := _CSS_TOKEN.search(css, at)) is not None:
+        at = token.end()
+        string = token.group("string")
+        if string is not None:
+            text = string[1:-1] if len(string) > 1 and string[-1] == string[0] else string[1:]
+            urls.append(_CSS_ESCAPE.sub(_css_unescape, text) if "\\" in text else text)
+        elif token.group("open") is not None:
+            name = token.group("name")
+            if "\\" in name:
+                name = _CSS_ESCAPE.sub(_css_unescape, name)
+            # (url("...") is a function with a string: no match here, the string follows)
+            found = _CSS_URL.match(css, at) if name.lower() == "url" else None
+            if found is not None:
+                at = found.end()
+                url = found.group("url")
+                urls.append(_CSS_ESCAPE.sub(_css_unescape, url) if "\\" in url else url)
+    return urls
 
 
 def _css_unescape(m: re.Match[str]) -> str:
@@ -183,56 +289,6 @@ def _css_unescape(m: re.Match[str]) -> str:
         code = int(m.group(1), 16)
         return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
     return "" if m.group(2) is not None else m.group(3)
-
-
-_REFRESH = re.compile(r"[\t\n\f\r ]*[0-9.]*[\t\n\f\r ;,]*(?:[Uu][Rr][Ll][\t\n\f\r ]*=)?")
-
-
-def _refresh_url(content: str) -> str:
-    """The URL a ``<meta http-equiv=refresh>`` goes to, as the standard reads ``content``
-    (``0; url='https://x/'``); what is left after the delay when it does not parse.
-
-    >>> _refresh_url("0;URL = 'https://rt.com/x'"), _refresh_url("5, //rt.com")
-    ('https://rt.com/x', '//rt.com')
-    """
-    delay = _REFRESH.match(content)  # (always matches: every part is optional)
-    url = content[delay.end() if delay else 0 :].lstrip(_ASCII_SPACE)
-    if url[:1] in ("'", '"'):
-        url = url[1:].partition(url[0])[0]
-    return url
-
-
-def _candidate_urls(srcset: str) -> list[str]:
-    """The URLs of a ``srcset``: as the standard reads them (a URL runs to whitespace, commas
-    included: ``https://a,b@host/x`` is one, on ``host``), and each comma-separated piece's
-    first word as well (a reading that can only find more hosts).
-
-    >>> _candidate_urls("a.png 1x,https://x,y@rt.com/b.png 2x")
-    ['a.png', 'https://x,y@rt.com/b.png', 'https://x', 'y@rt.com/b.png']
-    """
-    urls: list[str] = []
-    at, n = 0, len(srcset)
-    while at < n:
-        while at < n and (srcset[at] in _ASCII_SPACE or srcset[at] == ","):
-            at += 1
-        start = at
-        while at < n and srcset[at] not in _ASCII_SPACE:
-            at += 1
-        url = srcset[start:at]
-        if url.rstrip(","):
-            urls.append(url.rstrip(","))
-        if url.endswith(","):
-            continue
-        in_parens = False  # the descriptors, up to a comma outside parentheses
-        while at < n and (srcset[at] != "," or in_parens):
-            if srcset[at] in "()":
-                in_parens = srcset[at] == "("
-            at += 1
-    for entry in srcset.split(","):
-        words = entry.split()
-        if words and words[0] not in urls:
-            urls.append(words[0])
-    return urls
 
 
 @dataclass(frozen=True)
