@@ -844,7 +844,7 @@ class Injector:
         were not there."""
         withhold = self._withhold
         assert withhold is not None
-        if _may_withhold(withhold, name, tag) and self._select(name, tag) is not None:
+        if _may_withhold(withhold, name, tag, False) and self._select(name, tag) is not None:
             self._route(data, start)  # the cut is where the tag starts, however chunked
             raise Ambiguous(f"<{name.decode()}> would withhold the document")
 
@@ -878,7 +878,8 @@ class Injector:
         assert withhold is not None
         tok = self.tokenizer
         rule = None
-        if _may_withhold(withhold, name, tag):
+        # (Presentation attributes and animations load only on SVG elements.)
+        if _may_withhold(withhold, name, tag, bool(tok.foreign) or name == b"svg"):
             rule = self._select(name, tag)
         if rule is None and name == b"noscript":
             rule = self._noscript_rule(data, start, end)
@@ -1103,10 +1104,11 @@ def _wants_tag(watch: Watch, name: bytes, is_end: bool) -> bool:
     return watch.everything or name in (watch.ends if is_end else watch.starts)
 
 
-def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
+def _may_withhold(withhold: Withhold, name: bytes, tag: bytes, svg: bool) -> bool:
     """Whether the start tag ``tag`` may be one ``withhold`` selects (a mark, a style
-    attribute, an embed with a URL that may name a host): the cheap test before reading its
-    attributes."""
+    attribute, an embed with a URL that may name a host, and where ``svg`` (in foreign
+    content, or an ``<svg>`` tag) a presentation attribute or an animation that may): the
+    cheap test before reading its attributes."""
     if withhold.marks and _MARK_PROBE.search(tag) is not None:
         return True
     return withhold.embeds and (
@@ -1117,7 +1119,8 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes) -> bool:
             and _MAYBE_HOST.search(tag) is not None
         )
         or (
-            _SVG_URL_ATTRIBUTE.search(tag) is not None
+            svg
+            and _SVG_URL_ATTRIBUTE.search(tag) is not None
             and (b"(" in tag or (name in ANIMATIONS and _MAYBE_HOST.search(tag) is not None))
         )
     )
