@@ -1419,19 +1419,13 @@ class Engine:
             ruleset = load_rules(self._paths, packs=self._packs)
             ruleset = self._keep_emptied_files(old, ruleset)
             _check_variables(ruleset, self._variables)
+            # Compiling may refuse them too (the bound on region codes, say).
+            state = _State(ruleset, self._variables)
         except ComplianceError as exc:  # rule problems, a vanished path, variables
-            self.last_reload_error = exc
-            self._reloads["failed"] += 1
-            logger.error("rule reload failed; still serving the previous rules\n%s", exc)
-            return False
+            return self._reload_failed(exc)
         except Exception as exc:  # an unreadable tree and the like
-            fault = ComplianceFault(f"cannot read the rule files: {exc}")
-            self.last_reload_error = fault
-            self._reloads["failed"] += 1
-            logger.error("rule reload failed (%s); still serving the previous rules", fault)
-            return False
+            return self._reload_failed(ComplianceFault(f"cannot load the rule files: {exc}"))
         _warn_unset_required(ruleset, self._variables)
-        state = _State(ruleset, self._variables)
         # The new rules, then their (empty) fast cache: a decision running meanwhile
         # may still hit the old cache, as if it had come a moment earlier.
         self._state = state
@@ -1449,6 +1443,13 @@ class Engine:
             "rules reloaded: %d rules from %d files", len(ruleset.rules), len(ruleset.files)
         )
         return True
+
+    def _reload_failed(self, error: ComplianceError) -> bool:
+        """A reload refused: the previous rules stay, and it is said and counted."""
+        self.last_reload_error = error
+        self._reloads["failed"] += 1
+        logger.error("rule reload failed; still serving the previous rules\n%s", error)
+        return False
 
     def reload_counts(self) -> dict[str, int]:
         """Reloads so far, by result (``ok``, ``failed``): of the rule files, and of the
@@ -1487,6 +1488,8 @@ class Engine:
             rules=(*new.rules, *kept),
             regions=regions,
             tests=new.tests,
+            packs=new.packs,
+            signatures=new.signatures,
         )
 
     def _warn_kept(self) -> None:
@@ -1531,6 +1534,12 @@ class Engine:
         self._watcher = watcher
         self._unwatch = weakref.finalize(self, watcher.stop, 0)
         watcher.start()
+        loaded = self._state.ruleset.signatures
+        if loaded and dict(loaded) != dict(watcher.signatures):
+            # Saved (or added) after the rules were read and before watching began (while
+            # a database was opened, say): the watcher took them as its starting point, so
+            # they are read now.
+            self.reload()
 
     def close(self) -> None:
         """Stop watching and release the geolocator."""

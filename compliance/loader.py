@@ -9,6 +9,7 @@ All problems are collected before anything is raised, so a rule author fixes the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import difflib
 import functools
@@ -50,6 +51,7 @@ from .models import (
     Withhold,
     value_for_locale,
 )
+from .watch import Signature, signature
 
 __all__ = [
     "DEFAULT_PACKS",
@@ -138,6 +140,10 @@ class RuleSet:
     tests: tuple[LoadedTest, ...]
     packs: tuple[str, ...] = ()
     """Names of the bundled packs loaded."""
+    signatures: Mapping[str, Signature | None] = dataclasses.field(default_factory=dict)
+    """Each file's signature (:func:`compliance.watch.signature`) taken before it was read:
+    a watcher started later compares them with its own, so that a file saved in between is
+    read again (see ``Engine.watch``)."""
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -366,6 +372,7 @@ def _check(
         where = ", ".join(str(p) for p in sources) or "(no paths given)"
         raise ConfigurationError(f"no rule files (*.yaml, *.yml) in {where}")
     checker = _Checker(max_bytes=max_bytes, max_values=max_values)
+    checker.signatures = {str(path): signature(path) for path in files}  # before reading
     for path in files:
         checker.add_file(path)
     checker.check_references()
@@ -379,6 +386,7 @@ def _ruleset(checker: _Checker, files: list[Path], packs: Iterable[str]) -> Rule
         regions={name: region for name, (region, _) in checker.regions.items()},
         tests=tuple(checker.tests),
         packs=tuple(dict.fromkeys(packs)),
+        signatures=checker.signatures,
     )
 
 
@@ -612,6 +620,7 @@ class _Checker:
         self._variable_uses: list[tuple[_File, Loc, str]] = []
         self.rules: list[LoadedRule] = []
         self.tests: list[LoadedTest] = []
+        self.signatures: dict[str, Signature | None] = {}
         self.regions: dict[str, tuple[Region, str]] = {}
         self.rule_ids: dict[str, str] = {}
         # Every region name defined, even by a region with mistakes, and where.

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1105,3 +1106,88 @@ def test_a_blocks_locale_never_follows_the_page_language(tmp_path: Path) -> None
     served = call_wsgi(wsgi.ComplianceMiddleware(lambda e, s: [], engine), environ)
     assert served.status == 451
     assert served.header("Content-Language") == "en"
+
+
+# -- reloads, found in review ------------------------------------------------------------------
+
+_WAIT = 5.0
+
+_RULE = (
+    "version: 1\nrules:\n  - id: {id}\n    title: t\n    jurisdictions: [RU]\n"
+    "    notice: {{text: {{en: N.}}}}\n"
+)
+
+
+def _wait_for(predicate: Any, seconds: float = _WAIT) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def test_a_save_during_start_up_is_picked_up_by_the_watcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before (found in review): Engine.from_paths(watch=...) read the rules, then opened
+    the geolocator (copying a MaxMind database: a second or so for a City file), built the
+    engine, and only then
+    took the watcher's baseline. A rule file saved in that window was in the baseline but
+    not in the rules: never loaded until it changed again."""
+    rules = tmp_path / "a.yaml"
+    rules.write_text(_RULE.format(id="old"))
+
+    def opening_the_database(path: object) -> FixedGeolocator:
+        # The deploy's new rule file lands while the database is being copied.
+        before = rules.stat().st_mtime_ns
+        rules.write_text(_RULE.format(id="new"))
+        os.utime(rules, ns=(before + 10_000_000, before + 10_000_000))
+        return FixedGeolocator({})
+
+    import compliance.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "open_geolocator", opening_the_database)
+    engine = Engine.from_paths([tmp_path], geoip_db="City.mmdb", watch=0.01)
+    try:
+        assert _wait_for(lambda: engine.rule_ids == ("new",)), engine.rule_ids
+    finally:
+        engine.close()
+
+
+def test_a_rule_set_refused_when_compiled_is_a_failed_reload_not_an_exception(
+    tmp_path: Path,
+) -> None:
+    """Before (found in review): regions past the engine's bound (_MAX_REGION_CODES,
+    "against a half-saved file of regions") were refused by _State(), which
+    _reload_once() built outside its try: the ConfigurationError escaped reload() (a
+    SIGHUP handler raises into whatever the process was doing), last_reload_error stayed
+    None, and no failed reload was counted, so the documented alert on
+    compliance_reloads_total{result="failed"} never fired."""
+    import pycountry
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(_RULE.format(id="good"), encoding="utf-8")
+    engine = Engine.from_paths([tmp_path], geolocator=FixedGeolocator({}))
+
+    # A 41 kB file: every subdivision in one region, and 120 regions each including it and
+    # one country more, past the real bound of 500,000 codes.
+    codes = sorted(s.code for s in pycountry.subdivisions)
+    countries = sorted(c.alpha_2 for c in pycountry.countries)[:120]
+    regions = [f"big: {{title: B, include: [{', '.join(codes)}]}}"]
+    regions += [f"r{i}: {{title: R, include: [big, {c}]}}" for i, c in enumerate(countries)]
+    path.write_text(
+        "version: 1\nregions:\n"
+        + "".join(f"  {line}\n" for line in regions)
+        + "rules:\n  - id: bad\n    title: A\n    jurisdictions: [r119]\n"
+        + "    notice: {text: {en: x}}\n",
+        encoding="utf-8",
+    )
+    try:
+        result = engine.reload()
+    except Exception as exc:  # what happens now
+        pytest.fail(f"reload() raised {type(exc).__name__}: {exc}")
+    assert result is False
+    assert engine.last_reload_error is not None
+    assert engine.reload_counts().get("failed") == 1
+    assert engine.rule_ids == ("good",)
