@@ -444,6 +444,62 @@ def test_check_warns_about_wiring(project: Path) -> None:
     assert "(compliance.W003)" in done.stderr
 
 
+def test_check_reads_the_rule_files_with_the_sites_variables(project: Path) -> None:
+    """A misspelt variable stops the server at start-up; ``manage.py check`` passed it
+    (it linted without the site's variables; found in review)."""
+    done = _check(
+        project,
+        "settings_badvariable",
+        "COMPLIANCE = {**COMPLIANCE, 'variables': {**COMPLIANCE['variables'], "
+        "'agent-instrumentl': 'x'}}",
+    )
+    assert done.returncode == 1
+    assert (
+        "(compliance.E001) settings.COMPLIANCE['variables']: variables 'agent-instrumentl' "
+        "are not used by any rule" in done.stderr
+    )
+    # A required variable left unset is noted (an INFO line: never a failure).
+    done = _check(project, "settings_novariables", "COMPLIANCE = {'packs': ['russia']}")
+    assert done.returncode == 0, done.stderr
+    assert "(compliance.I001)" in done.stdout + done.stderr
+
+
+def test_check_warns_when_the_site_cache_would_store_edited_pages(project: Path) -> None:
+    """Django's per-site cache listed before the middleware stores the edited page, and the
+    middleware adds its notices again to the copy FetchFromCacheMiddleware serves (found in
+    review: two notices for the second reader in Russia behind a CDN)."""
+    done = _check(
+        project,
+        "settings_sitecache",
+        "MIDDLEWARE = ['django.middleware.cache.UpdateCacheMiddleware', *MIDDLEWARE, "
+        "'django.middleware.cache.FetchFromCacheMiddleware']",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(compliance.W005) django.middleware.cache.UpdateCacheMiddleware comes before" in (
+        done.stderr
+    )
+    done = _check(
+        project,
+        "settings_sitecache_after",
+        "MIDDLEWARE = [*MIDDLEWARE, 'django.middleware.cache.UpdateCacheMiddleware', "
+        "'django.middleware.cache.FetchFromCacheMiddleware']",
+    )
+    assert "compliance.W005" not in done.stderr
+
+
+def test_check_knows_the_middleware_by_its_module_path(project: Path) -> None:
+    """Listed as ``compliance.contrib.django.middleware.ComplianceMiddleware`` (where the
+    class is defined) it works, and the check said it was missing (found in review)."""
+    done = _check(
+        project,
+        "settings_modulepath",
+        "MIDDLEWARE = [m.replace('compliance.contrib.django.ComplianceMiddleware', "
+        "'compliance.contrib.django.middleware.ComplianceMiddleware') for m in MIDDLEWARE]",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "compliance.W001" not in done.stderr
+
+
 def test_check_warns_when_django_reads_the_forwarded_host_and_rules_do_not(
     project: Path,
 ) -> None:

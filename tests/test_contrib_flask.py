@@ -297,3 +297,22 @@ def test_an_answer_built_from_the_decision_is_never_shared() -> None:
     for ip in (RUSSIAN, GERMAN):
         response = get(app, "/api/notices", ip)
         assert response.headers["Cache-Control"] == "max-age=60, private", ip
+
+
+def test_an_engine_setting_error_names_the_config_key() -> None:
+    """A bad ``COMPLIANCE_VARIABLES`` or ``COMPLIANCE_PACKS`` stopped ``init_app`` with a
+    message that named no ``app.config`` key (found in review)."""
+    import flask
+
+    from compliance.contrib.flask import Compliance
+    from compliance.errors import ConfigurationError
+
+    for key, value, named in (
+        ("COMPLIANCE_VARIABLES", {"agent-instrumentl": "x"}, "COMPLIANCE_VARIABLES 'agent"),
+        ("COMPLIANCE_PACKS", ["narnia"], "COMPLIANCE_PACKS: no bundled rule pack"),
+    ):
+        app = flask.Flask(__name__)
+        app.config[key] = value
+        with pytest.raises(ConfigurationError) as caught:
+            Compliance(app)
+        assert str(caught.value).startswith(f"app.config: {named}"), str(caught.value)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from compliance.contrib import ComplianceSettings
+from compliance.contrib import ENGINE_KEYS, ComplianceSettings
 from compliance.contrib.templates import render_shared
 from compliance.errors import ConfigurationError
 from compliance.wsgi import ComplianceMiddleware
@@ -68,7 +68,15 @@ class Compliance:
         if _EXTENSION in app.extensions:
             raise RuntimeError("compliance is already set up for this app")
         settings = ComplianceSettings.from_prefixed(app.config)
-        engine = self._engine if self._engine is not None else settings.build_engine()
+        try:
+            engine = self._engine if self._engine is not None else settings.build_engine()
+        except ConfigurationError as exc:  # the engine's keys (rules, packs, variables...)
+            given = [k for k in sorted(ENGINE_KEYS) if f"COMPLIANCE_{k.upper()}" in app.config]
+            message = _as_configured(str(exc), given)
+            if message == str(exc) and given:
+                names = ", ".join(f"COMPLIANCE_{k.upper()}" for k in given)
+                message = f"{names}: {message}"
+            raise ConfigurationError(f"app.config: {message}") from exc
         options = {**settings.options, **self._options}
         try:
             middleware = ComplianceMiddleware(app.wsgi_app, engine, **options)

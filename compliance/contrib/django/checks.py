@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.checks import CheckMessage, Error, Info, Warning, register
 
 from compliance.contrib.django.conf import WHERE, check_options, compliance_settings, relayed
 from compliance.errors import ComplianceError, ConfigurationError
@@ -14,6 +14,14 @@ __all__ = ["check_compliance"]
 
 MIDDLEWARE = "compliance.contrib.django.ComplianceMiddleware"
 REQUEST_PROCESSOR = "django.template.context_processors.request"
+# Django's per-site cache: what UpdateCacheMiddleware (listed first) stores, the middlewares
+# listed after FetchFromCacheMiddleware's place see again.
+_SITE_CACHE = frozenset(
+    (
+        "django.middleware.cache.UpdateCacheMiddleware",
+        "django.middleware.cache.CacheMiddleware",
+    )
+)
 
 
 @register("compliance")
@@ -29,7 +37,7 @@ def check_compliance(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
     except ConfigurationError as exc:
         messages.append(Error(relayed(exc), id="compliance.E001", obj=WHERE))
     if settings.engine is None:
-        messages += _rule_files(settings.rules, settings.packs)
+        messages += _rule_files(settings.rules, settings.packs, settings.variables)
         if settings.geoip_db is not None:
             messages += _database(settings.geoip_db)
     messages += _wiring()
@@ -37,19 +45,29 @@ def check_compliance(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
     return messages
 
 
-def _rule_files(rules: Sequence[str] | None, packs: Sequence[str] | None) -> list[CheckMessage]:
+def _rule_files(
+    rules: Sequence[str] | None, packs: Sequence[str] | None, variables: Mapping[str, Any]
+) -> list[CheckMessage]:
+    """The rule files' problems, checked with the site's ``variables`` as the server
+    loads them (a variable no rule uses stops it; a required one left unset is noted)."""
     from compliance.loader import lint
 
+    paths = None if rules is None else list(rules)
+    names = None if packs is None else list(packs)
     try:
-        findings = lint(
-            None if rules is None else list(rules), packs=None if packs is None else list(packs)
-        )
+        findings = lint(paths, packs=names, variables=dict(variables))
     except ConfigurationError as exc:
-        return [Error(f"{WHERE}: {exc}", id="compliance.E003", obj=WHERE)]
+        try:
+            lint(paths, packs=names)
+        except ConfigurationError as path_error:  # a pack or a path that is not there
+            return [Error(f"{WHERE}: {path_error}", id="compliance.E003", obj=WHERE)]
+        return [Error(f"{WHERE}['variables']: {exc}", id="compliance.E001", obj=WHERE)]
     messages: list[CheckMessage] = []
     for finding in findings:
         # str(finding) is FILE:LINE:COL: message, which editors and CI logs link to.
-        if finding.severity == "warning":
+        if finding.severity == "note":
+            messages.append(Info(str(finding), id="compliance.I001", obj=WHERE))
+        elif finding.severity == "warning":
             messages.append(Warning(str(finding), id="compliance.W002", obj=WHERE))
         else:
             messages.append(Error(str(finding), id="compliance.E002", obj=WHERE))
@@ -93,16 +111,45 @@ def _forwarded_host(options: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
+def _is_ours(entry: object) -> bool:
+    """Whether a ``MIDDLEWARE`` entry names this middleware, by any of its import paths."""
+    if entry == MIDDLEWARE:
+        return True
+    if not isinstance(entry, str) or not entry.startswith("compliance."):
+        return False
+    from django.utils.module_loading import import_string
+
+    from compliance.contrib.django.middleware import ComplianceMiddleware
+
+    try:
+        return bool(import_string(entry) is ComplianceMiddleware)
+    except ImportError:
+        return False
+
+
 def _wiring() -> list[CheckMessage]:
     from django.conf import settings
 
     messages: list[CheckMessage] = []
-    if MIDDLEWARE not in (getattr(settings, "MIDDLEWARE", None) or ()):
+    if not any(_is_ours(entry) for entry in getattr(settings, "MIDDLEWARE", None) or ()):
         messages.append(
             Warning(
                 f"{MIDDLEWARE} is not in MIDDLEWARE: no notices are shown and "
                 "request.compliance is not set.",
                 id="compliance.W001",
+            )
+        )
+    listed = list(getattr(settings, "MIDDLEWARE", None) or ())
+    ours = next((i for i, entry in enumerate(listed) if _is_ours(entry)), None)
+    caching = [i for i, entry in enumerate(listed) if entry in _SITE_CACHE]
+    if ours is not None and caching and min(caching) < ours:
+        messages.append(
+            Warning(
+                f"{listed[min(caching)]} comes before {listed[ours]} in MIDDLEWARE: the "
+                "site cache stores pages with their notices in, and a page served from it "
+                "gets them again.",
+                hint=f"List {MIDDLEWARE} before Django's cache middleware.",
+                id="compliance.W005",
             )
         )
     for backend in getattr(settings, "TEMPLATES", None) or ():
