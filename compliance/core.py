@@ -126,6 +126,9 @@ languages chose (a template helper not given the page's language): the response 
 STATE_INJECTED: Final = "compliance.injected"
 """The key of the set of rule ids whose notices the middleware took to inject (once it read
 the start of the body): a template helper leaves them out."""
+STATE_EXCHANGE: Final = "compliance.exchange"
+"""The key of the request's :class:`Exchange` (for :func:`read_decision`: the decision for
+the tags the application has set by then)."""
 STATE_READ: Final = "compliance.decision-read"
 """The key set when the application read the decision through an integration's helper
 (:func:`read_decision`): its response depends on the reader's location, whatever its type,
@@ -413,7 +416,11 @@ def read_decision(state: Mapping[str, object]) -> object:
     from it: that response is then marked as depending on the reader's location
     (:data:`STATE_READ`), so a JSON or text answer gets ``Vary`` and ``Cache-Control:
     private`` as an HTML page does. None when the middleware made no decision."""
-    decision = state.get(STATE_DECISION)
+    exchange = state.get(STATE_EXCHANGE)
+    if isinstance(exchange, Exchange):
+        decision: object = exchange.current_decision()
+    else:
+        decision = state.get(STATE_DECISION)
     if decision is not None and isinstance(state, MutableMapping):
         state[STATE_READ] = True
     return decision
@@ -1052,6 +1059,7 @@ class Exchange:
         self._state = state = {} if state is None else state
         self._context = context
         state[STATE_RENDERED] = self.rendered
+        state[STATE_EXCHANGE] = self
         self.by_reader: set[str] = set()
         """Of :attr:`rendered`, those whose locale the reader's languages chose."""
         state[STATE_BY_READER] = self.by_reader
@@ -1077,6 +1085,23 @@ class Exchange:
             return None
         value = self._state.get(source) if isinstance(source, str) else source(self._context)
         return str(value) if value else None
+
+    def current_decision(self) -> Decision | None:
+        """The decision for the content tags the application has set so far
+        (``compliance.tags``): the one the response starts with unless the response names
+        more (``X-Compliance-Tags``). Not kept: the response's start decides as always."""
+        decision = self.decision
+        if decision is None:
+            return None
+        requested = self._state.get(STATE_TAGS)
+        tags = tags_of(requested) if requested else _NO_TAGS
+        if tags == self._tags:
+            return decision
+        try:
+            return self._decide(tags)
+        except Exception:
+            self._log_fault("decision")
+            return decision
 
     def on_decision(self, decision: Decision) -> None:
         """Expose the decision to the application (``compliance.decision``)."""
