@@ -430,12 +430,9 @@ def _engine(
 ) -> Engine:
     """An engine over the rules, with the ``--set`` values read as the rules declare them."""
     from .engine import Engine
-    from .geo import open_geolocator
-    from .loader import load_rules, read_variables
 
-    ruleset = load_rules(paths, packs=packs)
-    variables = read_variables(ruleset, _variables(pairs))
-    return Engine(ruleset, open_geolocator(geoip_db), variables=variables, paths=paths, packs=packs)
+    texts = _variables(pairs)
+    return Engine.from_paths(paths, geoip_db, packs=packs, variable_texts=texts)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -992,6 +989,8 @@ def _export(args: argparse.Namespace) -> int:
     else:
         try:
             written = write_export(result, args.output)
+        except ConfigurationError as exc:  # a file of the site's own where one goes
+            raise _UsageError(str(exc)) from None
         except OSError as exc:  # a file where the directory goes, no permission, ...
             if not os.path.isdir(args.output) and os.path.exists(args.output):
                 raise _UsageError(f"--output {args.output!r} is a file, not a directory") from None

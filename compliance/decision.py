@@ -271,6 +271,10 @@ class WithholdMatch:
         """False when withheld parts are removed without trace (``placeholder: false``)."""
         return bool(self.locales)
 
+    def translation_status(self, locale: str | None = None) -> TranslationStatus | None:
+        """As :meth:`NoticeMatch.translation_status`, for the placeholder's text."""
+        return _status(locale or self.locale, self.original, self.translations)
+
     def embed_host_matches(self, host: str) -> bool:
         """Whether an embed from ``host`` (any case, port or trailing dot) is withheld."""
         return bool(self.embeds) and self._embed_host(normalize_host(host))
@@ -504,6 +508,7 @@ class Decision:
                     "marks": list(withhold.marks),
                     "embeds": list(withhold.embeds),
                     "locale": chosen,
+                    "translation": withhold.translation_status(chosen) if chosen else None,
                     "text": withhold.text(chosen),
                     "html": withhold.placeholder(chosen),
                 }

@@ -55,6 +55,7 @@ from .loader import (
     find_rule_files,
     load_rules,
     pack_path,
+    read_variables,
     resolve_sources,
 )
 from .locales import LocaleChoice, accept_language_key, choose_locale, parse_locale
@@ -960,17 +961,23 @@ class Engine:
         variables: Mapping[str, VariableValue] | None = None,
         paths: Sequence[str | os.PathLike[str]] | None = None,
         packs: Sequence[str] | None = None,
+        warn: bool = True,
     ) -> None:
+        """``warn``: log what the rules and the geolocator leave unreached (required
+        variables unset, subdivisions no reader can be placed in); off for an engine built
+        again over the same rules (a rule test's own variables), which would say it again."""
         self._variables: Mapping[str, VariableValue] = MappingProxyType(dict(variables or {}))
         _check_variables(ruleset, self._variables)
-        _warn_unset_required(ruleset, self._variables)
+        if warn:
+            _warn_unset_required(ruleset, self._variables)
         self._state = _State(ruleset, self._variables)
         self._repeat = self._state.fast.mapping  # the repeat reader's two lookups
         self._geolocator: Geolocator = (
             geolocator if geolocator is not None else open_geolocator(None)
         )
         self._locate = self._geolocator.locate
-        _warn_unreached_subdivisions(self._state, self._geolocator)
+        if warn:
+            _warn_unreached_subdivisions(self._state, self._geolocator)
         if paths is None and packs is None:
             # Built from a RuleSet: reload the files it was read from. (Left unset, they
             # meant the default pack: a reload swapped the site's own rules for it.)
@@ -1002,16 +1009,21 @@ class Engine:
         geolocator: Geolocator | None = None,
         variables: Mapping[str, VariableValue] | None = None,
         watch: float | None = None,
+        variable_texts: Mapping[str, str] | None = None,
     ) -> Engine:
         """An engine over rule files and bundled packs (neither: the ``russia`` pack) and a
         geolocator: the one given, else a MaxMind database at ``geoip_db``, else the
         embedded lookup. With ``watch`` (seconds), rule files are polled and reloaded when
-        they change."""
+        they change. ``variable_texts``: site values written as text (a command line's
+        ``--set NAME=VALUE``), read as the rules declare each (a date as a date, see
+        :func:`~compliance.loader.read_variables`), over ``variables``."""
         if isinstance(paths, str | os.PathLike):
             paths = [paths]  # one path, not the characters of one path
         path_list = None if paths is None else list(paths)
         pack_list = None if packs is None else [packs] if isinstance(packs, str) else list(packs)
         ruleset = load_rules(path_list, packs=pack_list)
+        if variable_texts:
+            variables = {**(variables or {}), **read_variables(ruleset, variable_texts)}
         if geolocator is None:
             geolocator = open_geolocator(geoip_db)
         engine = cls(ruleset, geolocator, variables=variables, paths=path_list, packs=pack_list)

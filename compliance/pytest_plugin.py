@@ -148,14 +148,16 @@ class RuleFile(pytest.File):
             return
         if self.engine is None:
             return
-        seen: dict[str, int] = {}
+        taken: set[str] = set()
         for loaded in self.tests:
-            name = one_line(loaded.test.name)  # a node id is one line
+            written = one_line(loaded.test.name)  # a node id is one line
             if loaded.rule_id is not None:
-                name = f"{loaded.rule_id}: {name}"
-            seen[name] = seen.get(name, 0) + 1
-            if seen[name] > 1:
-                name = f"{name} ({seen[name]})"
+                written = f"{loaded.rule_id}: {written}"
+            name, count = written, 1
+            while name in taken:  # each node id once ("x", "x (2)", then "x" is "x (3)")
+                count += 1
+                name = f"{written} ({count})"
+            taken.add(name)
             yield RuleTestItem.from_parent(self, name=name, loaded=loaded, engine=self.engine)
 
 
@@ -168,8 +170,8 @@ def _rule_files(session: pytest.Session, paths: list[str]) -> list[RuleFile]:
             raise pytest.UsageError(f"--compliance-set {pair!r}: write NAME=VALUE")
         variables[name] = value
     try:
-        engine = Engine.from_paths(
-            paths, geoip_db=config.getoption("compliance_geoip_db"), variables=variables
+        engine = Engine.from_paths(  # the values read as `compliance test --set` reads them
+            paths, geoip_db=config.getoption("compliance_geoip_db"), variable_texts=variables
         )
     except (ConfigurationError, ComplianceFault) as exc:
         raise pytest.UsageError(f"compliance rule tests: {exc}") from None

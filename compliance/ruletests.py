@@ -65,7 +65,7 @@ def _with_variables(engine: Engine, loaded: LoadedTest) -> Engine:
     if not given:
         return engine
     variables = {**engine.variables, **given}
-    return Engine(engine.ruleset, engine.geolocator, variables=variables)
+    return Engine(engine.ruleset, engine.geolocator, variables=variables, warn=False)
 
 
 def _render_failures(decision: Decision) -> list[str]:

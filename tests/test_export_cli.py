@@ -424,3 +424,24 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(
         err = capsys.readouterr().err
         assert f"compliance export: {message}" in err
         assert "Traceback" not in err
+
+
+def test_the_export_never_replaces_a_file_of_the_sites_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--output`` naming a project folder (or ``""``, the current one) replaced the site's
+    own ``README.md`` with the export's (found in review). A file an export wrote before is
+    replaced as ever."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "README.md").write_text("# My site\n", encoding="utf-8")
+    assert cloudflare(site) == 2
+    err = capsys.readouterr().err
+    assert f"{site}/README.md exists and was not written by compliance export" in err
+    assert (site / "README.md").read_text(encoding="utf-8") == "# My site\n"
+    assert sorted(p.name for p in site.iterdir()) == ["README.md"]  # nothing written
+    assert main(["export", "cloudflare", "--rules", str(RULES), "--output", ""]) == 2
+    assert "the output directory is empty" in capsys.readouterr().err
+    fresh = tmp_path / "edge"
+    assert cloudflare(fresh) == 0
+    assert cloudflare(fresh) == 0  # its own files again

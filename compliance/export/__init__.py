@@ -19,7 +19,9 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from compliance.errors import ConfigurationError
 
 from .plan import EdgePlan, Omission, build_plan
 
@@ -115,9 +117,25 @@ def stale_files(export: Export, directory: str | os.PathLike[str]) -> list[str]:
     return stale
 
 
+_GENERATED: Final = "compliance export"
+"""What the first lines of every file an export writes say (and what one it overwrites must
+say): no file of the site's own is ever replaced."""
+
+
 def write_export(export: Export, directory: str | os.PathLike[str]) -> list[Path]:
-    """Write the export's files into ``directory`` (created if needed); return their paths."""
+    """Write the export's files into ``directory`` (created if needed); return their paths.
+    Raises :class:`~compliance.errors.ConfigurationError`, writing nothing, when a file
+    there of the same name was not written by an export (the site's own ``README.md``, say)."""
+    if not os.fspath(directory):
+        raise ConfigurationError("the output directory is empty: name one (--output DIR)")
     root = Path(directory)
+    for name in export.files:
+        target = root / name
+        if target.is_file() and not _generated(target):
+            raise ConfigurationError(
+                f"{target} exists and was not written by compliance export: choose an "
+                "output directory of its own (nothing was written)"
+            )
     root.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in export.files.items():
@@ -127,6 +145,16 @@ def write_export(export: Export, directory: str | os.PathLike[str]) -> list[Path
         os.replace(temporary, target)
         written.append(target)
     return written
+
+
+def _generated(path: Path) -> bool:
+    """Whether ``path``'s first lines say an export wrote it."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            head = [file.readline(512) for _ in range(4)]
+    except OSError:
+        return False
+    return any(_GENERATED in line for line in head)
 
 
 def _today() -> dt.date:
