@@ -1041,12 +1041,142 @@ def test_a_p_or_br_end_tag_ends_foreign_content(doc: str, expected: str) -> None
 
 def test_the_marker_reads_only_paragraph_starts_while_no_paragraph_is_open() -> None:
     """The tags that close a paragraph matter only inside one: outside, the tokenizer skips
-    them (a page of <div>s with the marker at its end is read in one match)."""
+    them (a page of <div>s with the marker at its end is read in one match). Links are
+    followed (a notice does not go inside one)."""
     marker = PLACEMENTS["marker"](None, b"N")  # type: ignore[arg-type]
     watch = marker.watch()
-    assert watch.starts == {b"p"}
-    assert not watch.ends
+    assert watch.starts == {b"p", b"a"}
+    assert watch.ends == {b"a"}
     assert watch.comments
     doc = b"<body>" + b"<div>x</div>" * 40 + b"<p>a <!-- compliance:notices --> b</p>c"
     out, _ = inject_every_split(doc, "marker")
     assert out == doc.replace(b"</p>", b"</p>" + N.encode())
+
+
+# --- review findings: places a reader does not see, or that change the page -------------------
+
+# A notice as the bundled ``ru-undesirable-organization`` rule renders it: with a link.
+LINKED = (
+    '<aside class="compliance-notice" data-compliance-rule="t" role="note">'
+    '<p>To find out more, <a href="https://example.org/more">click here</a>.</p></aside>'
+)
+
+
+def edit(doc: str, placement: Placement, notice: str = N) -> tuple[str, Injector]:
+    """Inject whole and byte by byte (both must agree)."""
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {placement: notice}
+
+    whole = Injector(render)
+    out = whole.feed(doc.encode()) + whole.finish()
+    one = Injector(render)
+    data = doc.encode()
+    assert b"".join(one.feed(data[i : i + 1]) for i in range(len(data))) + one.finish() == out
+    return out.decode(), whole
+
+
+def the_notice(root: Any) -> tuple[Any, list[Any]]:
+    """The notice element and its ancestors (innermost first)."""
+    path: list[Any] = []
+
+    def walk(node: Any, above: list[Any]) -> Any:
+        for child in node:
+            if child.get("data-compliance-rule") == "t" and child.tag == "aside":
+                path.extend(reversed([*above, node]))
+                return child
+            found = walk(child, [*above, node])
+            if found is not None:
+                return found
+        return None
+
+    notice = walk(root, [])
+    assert notice is not None, "no notice in the tree"
+    return notice, path
+
+
+def without_notice(doc: str) -> str:
+    root = tree(doc)
+    for parent in list(root.iter()):
+        children = list(parent)
+        for k, child in enumerate(children):
+            if child.tag == "aside" and child.get("data-compliance-rule") == "t":
+                tail = child.tail or ""
+                if k:
+                    children[k - 1].tail = (children[k - 1].tail or "") + tail
+                else:
+                    parent.text = (parent.text or "") + tail
+                parent.remove(child)
+    return str(html5lib.serialize(root, tree="etree"))
+
+
+LINK_PAGES = [
+    # Logo/site-title link around the headline.
+    (
+        "after_heading",
+        '<!DOCTYPE html><body><header><a href="/" class="logo"><h1>Radio</h1></a>'
+        "<nav>menu</nav></header><main><p>Story</p></main></body>",
+        '<a href="/" class="logo"><h1>Radio</h1></a>{N}<nav>',
+    ),
+    (
+        "after_heading",
+        '<!DOCTYPE html><body><a href="/"><div><h1>Radio</h1></div></a>'
+        "<main><p>Story</p></main></body>",
+        "</div></a>{N}<main>",
+    ),
+    # A block "card" link with the marker in it.
+    (
+        "marker",
+        '<!DOCTYPE html><body><h1>T</h1><a href="/story" class="card"><h2>Headline</h2>'
+        "<!-- compliance:notices --><p>Teaser</p></a><p>x</p></body>",
+        "<p>Teaser</p></a>{N}<p>x</p>",
+    ),
+    # A link in a paragraph: after the link, then after the paragraph.
+    (
+        "marker",
+        "<!DOCTYPE html><body><p>a <a href=/x>b <!-- compliance:notices --> c</a> d</p>e",
+        " d</p>{N}e",
+    ),
+    (
+        "after_heading",
+        "<!DOCTYPE html><body><p><a href=/x>b</p><h1>T</h1><p>c</a> d</p>e",
+        " d</p>{N}e",
+    ),
+    # A link in the heading, closed in it, changes nothing.
+    (
+        "after_heading",
+        "<!DOCTYPE html><body><h1><a href=/>T</a></h1><p>c <a href=/y>d</a></p>",
+        "</h1>{N}<p>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "doc", "expected"), LINK_PAGES)
+def test_notice_with_a_link_does_not_restructure_an_enclosing_link(
+    placement: Placement, doc: str, expected: str
+) -> None:
+    """A notice placed in an open <a> (a logo link around the headline, a card link around
+    the marker) went there: its own link made the parser close the page's (the adoption
+    agency), cloning the page's link into the notice and cutting the card short. It now
+    goes after the </a> (and the paragraph) that closes it."""
+    out, injector = edit(doc, placement, LINKED)
+    assert injector.inserted_placements == [placement]
+    assert expected.replace("{N}", LINKED) in out
+    notice, ancestors = the_notice(tree(out))
+    more = "https://example.org/more"
+    page_links = [a.get("href") for a in notice.iter("a") if a.get("href") != more]
+    assert page_links == [], f"the page's link {page_links} was cloned into the notice"
+    assert without_notice(out) == without_notice(doc), "the page's tree changed around the notice"
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_link_left_open_and_closed_by_the_next_one_puts_the_notice_at_the_body_start(
+    placement: Placement,
+) -> None:
+    """Where the link around the place is closed by the page's next <a> (never by an
+    </a>), the notice goes at the body start."""
+    doc = "<body><div><a href=/><h1>T</h1><!-- compliance:notices --><p>x</div><a href=/y>y"
+    out, injector = edit(doc, placement, LINKED)
+    assert injector.inserted_placements == [placement]
+    assert out == "<body>" + LINKED + doc.removeprefix("<body>")

@@ -18,15 +18,21 @@ here (with ``@register``), its tests and its documentation.
     tag that closes it (a heading start tag, or from outside: the end tag of an element
     open around it, a table part where it stands in a table or a cell), after a ``</h1>``
     of its own; held from the body start until then. What is open around each heading is
-    read from the held bytes before it (each byte once). Without a shown ``<h1>``, when the
-    hold limit is hit, or where the heading's end cannot be told, at the body start.
+    read from the held bytes before it (each byte once). Where an ``<a>`` is open there (a
+    logo link around the headline), after the ``</a>`` that closes it (and after the
+    ``<p>`` it then stands in, as for ``marker``). Without a shown ``<h1>``, when the hold
+    limit is hit, where the heading's end cannot be told, or where the link around it is
+    closed by the page's next ``<a>``, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter) that is shown (not in a hidden element, as for
     ``after_heading``); held from the body start until then. Inside an open ``<p>``
     (the notice would close it, and move what follows the marker out of it), where the
-    paragraph ends: after its ``</p>``, or before the tag that closes it. Without a marker,
-    or when the hold limit is hit, or in a paragraph left open to the end, at the body start.
+    paragraph ends: after its ``</p>``, or before the tag that closes it. Inside an open
+    ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
+    notice), after the ``</a>`` that closes it. Without a marker, or when the hold limit is
+    hit, or in a paragraph or link left open to the end (or closed by the page's next
+    ``<a>``), at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -271,7 +277,8 @@ _MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
 
 _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
-_H1: Final = Watch.of((b"h1",))
+# A heading start, and the links that may be open where it closes.
+_H1: Final = Watch.of((b"h1", b"a"), (b"a",))
 # What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
 _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
@@ -287,8 +294,15 @@ _CLOSE_P_ENDS: Final = (
     - _CONTEXTS
     - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
 )
-_MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
-_MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
+_MARKER_WATCH: Final = Watch.of(
+    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}, comments=True
+)
+_MARKER_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",), comments=True)
+# Waiting for the end of the link (and paragraph) the place is in.
+_CLEAR_WATCH: Final = Watch.of(
+    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}
+)
+_CLEAR_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",))
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -465,6 +479,88 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
 
+    # An <a> may be open (in the parser's list of active formatting elements: an <a> start
+    # tag in the HTML body and no </a> since). The bundled notices hold links, and an <a>
+    # start tag where an <a> is open makes the parser close that one (the adoption agency):
+    # the page's link would be cut short, or cloned into the notice.
+    _link = False
+    # A <p> open in button scope (the scope boundaries opened in it since), or None. A
+    # notice (an <aside>, any block) there would close the paragraph, and what follows in
+    # it would move out.
+    _p: list[bytes] | None = None
+    _waiting = False  # its place was found in such a link or paragraph: it waits for the end
+    # It waited for a link: the place moved past what the hiding test read (a link left
+    # open may close far on, in an element that hides).
+    _linked = False
+
+    def _clear_watch(self) -> Watch:
+        """What it needs while waiting for the end of a link or paragraph."""
+        return _CLEAR_WATCH if self._p is not None else _CLEAR_OUTSIDE_P
+
+    def _place(self, data: bytes, at: int, before: bytes = b"") -> None:
+        """Its place is just before ``data[at]`` (after ``before``), unless a link or a
+        paragraph is open there: then where they end (``before`` left out, the page's own
+        tags close what it would)."""
+        if self._link or self._p == []:
+            self._waiting = True
+            self._linked = self._link
+        else:
+            self._found(data, at, before)
+
+    def _clear(self, data: bytes, at: int) -> None:
+        """A link or paragraph it waited for ends before ``data[at]``: its place, when
+        nothing else it waits for is open (and the place is shown)."""
+        if self._link or self._p == []:
+            return
+        if self._linked and self._hidden_at(data, at):
+            self._place_held()  # (an <a> closed in an element that hides: the body start)
+        else:
+            self._found(data, at)
+
+    def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
+        """Follow the links and paragraphs open in the HTML body (tags of the watches
+        above): a place waiting for their end is found where they close."""
+        if name == b"a":
+            if is_end:
+                self._link = False
+                if self._waiting:
+                    self._clear(data, end)
+            elif self._waiting and self._link:
+                # The page's next link closes the one the place is in (an <a> left open):
+                # where that happens the page is not read here.
+                self._place_held()
+            else:
+                self._link = True
+                self._linked = self._linked or self._waiting
+            return
+        p = self._p
+        if p is None:
+            if name == b"p" and not is_end:
+                self._p = []
+            return
+        if name in _P_SCOPE:
+            if not is_end:
+                if len(p) < 512:
+                    p.append(name)
+            elif name in p:
+                del p[len(p) - 1 - p[::-1].index(name) :]
+            return
+        if p:
+            return  # the paragraph is out of button scope: nothing here closes it
+        if is_end:
+            # Its own end tag, or that of an element around it (taken as open).
+            self._p = None
+            if self._waiting:
+                self._clear(data, end if name == b"p" else start)
+            return
+        # A start tag that closes the paragraph: the notice goes before it (it would close
+        # the paragraph the same way).
+        self._p = None
+        if self._waiting:
+            self._clear(data, start)
+        if name == b"p":
+            self._p = []
+
     def _found(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``, when it gets there)."""
         self.host.write_at(self, data, at, before + self.snippet)
@@ -493,17 +589,29 @@ class AfterHeading(_AtBodyStartUnlessFound):
         self._unknown = False  # what is open around the heading cannot be told
 
     def watch(self) -> Watch:
+        if self._waiting:
+            return self._clear_watch()
         return _H1 if self._open is None else _EVERYTHING
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
+        if self._waiting:
+            # The heading has closed inside a link: the notice goes where the link ends.
+            if tok.in_html_body:
+                self._follow(data, start, end, name, is_end)
+            return
         stack = self._open
         if stack is None:
-            if name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
+            if name == b"a":
+                if tok.in_html_body:
+                    self._link = not is_end
+            elif name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
                 self._open = [b"h1"]
             return
+        if name == b"a" and tok.in_html_body:
+            self._link = not is_end  # (a link in the heading, or the end of one around it)
         if tok.foreign or tok.template or tok.select:
             # Inside the heading, but not HTML content of it (a </h1> there is not), unless
             # it names no SVG or MathML element open: read by HTML rules, it may close the
@@ -526,7 +634,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
             if len(stack) == 1:
                 # A heading start tag closes the current heading: close it first ourselves
                 # (the same tree), or the notice would go inside it.
-                self._found(data, start, b"</h1>")
+                self._place(data, start, b"</h1>")
             else:
                 if stack[-1] in _HEADINGS:
                     stack.pop()  # the current heading closes, and this one opens
@@ -575,7 +683,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 if stack[k] in _SCOPE:
                     return  # ignored: <h1><object></h1> leaves the heading open
             if k == 0:
-                self._found(data, end)
+                self._place(data, end)
             else:
                 del stack[k:]
             return
@@ -614,7 +722,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
             self._unfollowed()
             return
         closers = b"</h1>" * sum(1 for e in stack if e in _HEADINGS)
-        self._found(data, at, closers)
+        self._place(data, at, closers)
 
     def _unfollowed(self) -> None:
         """Where the heading closes cannot be told: the notice goes at the body start (never
@@ -872,17 +980,10 @@ class _AncestorReader(QuietSink):
 class Marker(_AtBodyStartUnlessFound):
     name = "marker"
 
-    def __init__(self, host: Host, snippet: bytes) -> None:
-        super().__init__(host, snippet)
-        # A <p> open in button scope (the scope boundaries opened in it since), or None.
-        # A notice (an <aside>, any block) there would close the paragraph, and what
-        # follows the marker in it would move out: <p><!-- marker --></p> became an aside
-        # between two paragraphs. The notice waits for the paragraph's end instead.
-        self._p: list[bytes] | None = None
-        self._waiting = False  # the marker was found inside such a paragraph
-
     def watch(self) -> Watch:
-        # With no paragraph open, only the start of one (and the marker) matters.
+        if self._waiting:
+            return self._clear_watch()
+        # With no paragraph open, only the start of one (the links, and the marker) matters.
         return _MARKER_WATCH if self._p is not None else _MARKER_OUTSIDE_P
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
@@ -894,43 +995,15 @@ class Marker(_AtBodyStartUnlessFound):
         if self.host.tokenizer.in_html_body:
             if self._hidden_at(data, end):
                 return  # a notice here would be hidden: the next marker, or the body start
-            if self._p == []:
-                self._waiting = True
-            else:
-                self._found(data, end)
+            # In an open <p> (<p><!-- marker --></p> became an aside between two
+            # paragraphs) or <a>, where they end.
+            self._place(data, end)
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
-        if not self.host.tokenizer.in_html_body:
-            return
-        p = self._p
-        if p is None:
-            if name == b"p" and not is_end:
-                self._p = []
-            return
-        if name in _P_SCOPE:
-            if not is_end:
-                if len(p) < 512:
-                    p.append(name)
-            elif name in p:
-                del p[len(p) - 1 - p[::-1].index(name) :]
-            return
-        if p:
-            return  # the paragraph is out of button scope: nothing here closes it
-        if is_end:
-            # Its own end tag, or that of an element around it (taken as open).
-            if self._waiting:
-                self._found(data, end if name == b"p" else start)
-                return
-            self._p = None
-            return
-        # A start tag that closes the paragraph: the notice goes before it (it would close
-        # the paragraph the same way).
-        if self._waiting:
-            self._found(data, start)
-            return
-        self._p = [] if name == b"p" else None
+        if self.host.tokenizer.in_html_body:
+            self._follow(data, start, end, name, is_end)
 
 
 @register
