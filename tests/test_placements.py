@@ -1180,3 +1180,46 @@ def test_a_link_left_open_and_closed_by_the_next_one_puts_the_notice_at_the_body
     out, injector = edit(doc, placement, LINKED)
     assert injector.inserted_placements == [placement]
     assert out == "<body>" + LINKED + doc.removeprefix("<body>")
+
+
+FALLBACK_PAGES = [
+    '<video controls src="v.mp4"><h1>Your browser cannot play this video</h1>'
+    "<!-- compliance:notices --></video><h1>Real headline</h1><p>x</p>",
+    '<audio controls src="a.mp3"><h1>No audio</h1><!-- compliance:notices --></audio>'
+    "<h1>Real headline</h1><p>x</p>",
+    '<canvas id="chart"><h1>Chart</h1><!-- compliance:notices --></canvas>'
+    "<h1>Real headline</h1><p>x</p>",
+    "<progress value=1 max=2><h1>50%</h1><!-- compliance:notices --></progress>"
+    "<h1>Real headline</h1>",
+    "<meter value=1><h1>50%</h1><!-- compliance:notices --></meter><h1>Real headline</h1>",
+    # MDN-style fallback paragraphs, closed before the media element's end.
+    "<video><p>Fallback<h1>T</h1><!-- compliance:notices --></p></video><h1>Real headline</h1>",
+]
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+@pytest.mark.parametrize("body", FALLBACK_PAGES)
+def test_notice_is_not_put_in_media_fallback_content(placement: Placement, body: str) -> None:
+    """The fallback content of <video>, <audio>, <canvas>, <progress> and <meter> is never
+    rendered where they are supported, but an <h1> or the marker there was taken as shown:
+    the notice went in it, unseen. They hide as <object> does; after their end tag, the
+    next heading (marker) is the place."""
+    out, injector = edit("<!DOCTYPE html><body>" + body + "</body>", placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    media = ("video", "audio", "canvas", "progress", "meter")
+    assert [a.tag for a in ancestors if a.tag in media] == []
+    if placement == "after_heading":
+        assert "<h1>Real headline</h1>" + N in out
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_media_element_whose_end_tag_a_paragraph_keeps_out_hides_what_follows(
+    placement: Placement,
+) -> None:
+    """</video> does not reach past a <p> open in it: the heading after it is still in the
+    fallback content, and the notice goes at the body start."""
+    doc = "<body><video><p>fb</video><h1>T</h1><!-- compliance:notices --><p>x"
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    assert out == "<body>" + N + doc.removeprefix("<body>")

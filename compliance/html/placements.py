@@ -106,6 +106,7 @@ _CLOSES_CELL: Final = frozenset(b"caption col colgroup tbody td tfoot th thead t
 _FORMATTING: Final = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
 _ANY_SPECIAL: Final = _SPECIAL | _SCOPE | _TABLE_PARTS | _HEADINGS
 _LIST_SCOPE: Final = _SCOPE | {b"ol", b"ul"}
+_BUTTON_SCOPE: Final = _SCOPE | {b"button"}
 _TABLE_SCOPE: Final = frozenset((b"table",))
 # Followed by the tokenizer (foreign content, template contents, a select), not kept here.
 _CONTEXTS: Final = frozenset(b"svg math template select".split())
@@ -120,27 +121,34 @@ _ANCESTRY: Final = _CLOSES_ENCLOSING | _SCOPE | _TABLE_PARTS | _HEADINGS
 # Start tags whose effect on those is not followed here (a ruby part generates implied end
 # tags: an <li> in a <ruby> would close): met before the heading, its place is not known.
 _UNFOLLOWED: Final = frozenset(b"rb rp rt rtc".split())
+# Media elements: their content is fallback, never rendered where the element is supported
+# (every browser). Not special: their end tag is the generic one, which stops at a special
+# element (a <p> inside one is followed for that).
+_MEDIA: Final = frozenset(b"video audio canvas progress meter".split())
 _ANCESTRY_WATCH: Final = Watch.of(
-    _ANCESTRY | _UNFOLLOWED | {b"col", b"colgroup"}, _ANCESTRY | {b"col", b"colgroup"}
+    _ANCESTRY | _UNFOLLOWED | _MEDIA | {b"col", b"colgroup", b"p"},
+    _ANCESTRY | _MEDIA | {b"col", b"colgroup", b"p"},
 )
 # Elements that cannot hold a heading (void, text, or followed by the tokenizer: closed by
 # the time a heading in the HTML body opens), whatever their attributes.
 _HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
 # Where an element may keep its content from being shown: a ``hidden`` or ``popover``
-# attribute, a ``style`` attribute, a <dialog>, <details>, <object>, <applet>, <datalist>,
-# <option> or <optgroup> (attribute names are not decoded, and may follow a quoted value
-# directly). Tags where it may occur are reported to the ancestor reader whatever their
-# name, and read exactly.
+# attribute, a ``style`` attribute, a <dialog>, <details>, <object>, <applet>, <video>,
+# <audio>, <canvas>, <progress>, <meter>, <datalist>, <option> or <optgroup> (attribute
+# names are not decoded, and may follow a quoted value directly). Tags where it may occur
+# are reported to the ancestor reader whatever their name, and read exactly.
 _MAY_HIDE = re.compile(
     rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
     rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
     rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS]"
     rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT]"
+    rb"|[vV][iI][dD][eE][oO]|[aA][uU][dD][iI][oO]|[cC][aA][nN][vV][aA][sS]"
+    rb"|[pP][rR][oO][gG][rR][eE][sS][sS]|[mM][eE][tT][eE][rR]"
     rb"|[dD][aA][tT][aA][lL][iI][sS][tT]|[oO][pP][tT][iI][oO][nN]|[oO][pP][tT][gG][rR][oO][uU][pP])"
 )
 # Elements whose content is fallback, shown only where what they embed cannot be (the
 # page cannot tell): a heading there may be hidden.
-_FALLBACK: Final = frozenset((b"object", b"applet"))
+_FALLBACK: Final = frozenset((b"object", b"applet")) | _MEDIA
 # Elements whose content is never rendered in the body (not followed to their end here).
 _NOT_RENDERED: Final = frozenset((b"datalist", b"option", b"optgroup"))
 _HIDING_STARTS: Final = tuple(
@@ -792,6 +800,13 @@ def _in_scope(
     return False
 
 
+def _close_p(stack: list[bytes]) -> None:
+    """Close a ``<p>`` open in button scope on ``stack`` (the tree builder's "close a p
+    element"; only those inside a media element are followed)."""
+    if _in_scope(stack, {b"p"}, _BUTTON_SCOPE):
+        _pop_to(stack, {b"p"})
+
+
 def _pop_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
     """Pop ``stack`` until its innermost element of ``names`` is popped (all, if none)."""
     for k in range(len(stack) - 1, -1, -1):
@@ -848,6 +863,8 @@ class _AncestorReader(QuietSink):
                 self.hid = self.hid or isinstance(_entry(name, tag), _Hidden)
             return
         watched = _ANCESTRY_WATCH.ends if is_end else _ANCESTRY_WATCH.starts
+        if name == b"p" and not is_end and not any(e in _MEDIA for e in self.stack):
+            watched = _NOTHING.starts  # a paragraph is followed only inside a media element
         if name not in watched:  # reported for the probe, or too long to read
             if (
                 not is_end
@@ -865,6 +882,11 @@ class _AncestorReader(QuietSink):
         if is_end and name in (b"col", b"colgroup"):
             return  # a column group closes at the next other tag: nothing stays open
         stack = self.stack
+        if name == b"p" or name in _MEDIA:
+            self._media(name, is_end)
+            return
+        if not is_end and name in CLOSE_P_STARTS and b"p" in stack:
+            _close_p(stack)
         if is_end:
             if name in _HEADINGS:
                 if _in_scope(stack, _HEADINGS, _SCOPE):
@@ -894,6 +916,35 @@ class _AncestorReader(QuietSink):
                 stack.append(name)
         else:
             stack.append(name)
+
+    def _media(self, name: bytes, is_end: bool) -> None:
+        """A media element's tags, and a paragraph's inside one (which a media element's
+        end tag does not reach past)."""
+        stack = self.stack
+        if name == b"p":
+            if is_end:
+                _close_p(stack)
+            elif any(e in _MEDIA for e in stack):
+                if len(stack) >= 512:
+                    self.lost = True
+                    return
+                _close_p(stack)
+                stack.append(name)
+            return
+        if not is_end:
+            if len(stack) >= 512:
+                self.lost = True
+                return
+            stack.append(_Hidden(name))
+            return
+        # The generic end tag: it closes the innermost open element of its name, unless a
+        # special element (any other followed here) is open inside that one.
+        for k in range(len(stack) - 1, -1, -1):
+            if stack[k] == name:
+                del stack[k:]
+                return
+            if stack[k] not in _MEDIA:
+                return
 
     def _table_start(self, name: bytes) -> None:
         stack = self.stack
