@@ -1223,3 +1223,63 @@ def test_a_media_element_whose_end_tag_a_paragraph_keeps_out_hides_what_follows(
     out, injector = edit(doc, placement)
     assert injector.inserted_placements == [placement]
     assert out == "<body>" + N + doc.removeprefix("<body>")
+
+
+def is_shadow_host(element: Any) -> bool:
+    """A declarative shadow root (``<template shadowrootmode>``) is attached to it."""
+    return any(
+        child.tag == "template" and child.get("shadowrootmode") in ("open", "closed")
+        for child in element
+    )
+
+
+SHADOW = '<template shadowrootmode="open"><div><slot name="body"></slot></div></template>'
+# Lit SSR / WebC / Enhance style output: a component whose shadow root has only named slots.
+SHADOW_PAGES = [
+    (
+        "after_heading",
+        "<!DOCTYPE html><html><head><title>T</title></head><body>"
+        '<page-header><template shadowrootmode="open"><header><slot name="heading"></slot>'
+        '</header></template><h1 slot="heading">Radio Svoboda</h1></page-header>'
+        "<main><p>Story</p></main></body></html>",
+    ),
+    (
+        "marker",
+        "<!DOCTYPE html><html><head><title>T</title></head><body><h1>T</h1>"
+        f'<story-card>{SHADOW}<div slot="body"><p>Teaser</p></div><!-- compliance:notices -->'
+        "</story-card><p>More</p></body></html>",
+    ),
+    *(
+        (placement, f"<!DOCTYPE html><body>{host}<h1>x</h1><!-- compliance:notices --></div>")
+        for placement in ("after_heading", "marker")
+        for host in (f"<div>\n{SHADOW}", f"<x-a><x-a>{SHADOW}<x-a>a</x-a>")
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "doc"), SHADOW_PAGES)
+def test_notice_is_not_left_unslotted_in_a_declarative_shadow_host(
+    placement: Placement, doc: str
+) -> None:
+    """An element whose content starts with <template shadowrootmode> renders only the
+    children its shadow root slots: a notice put after the heading or marker in it, a child
+    without ``slot``, was not rendered (Chromium: no client rects). Such a host hides."""
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    hosts = [a.tag for a in ancestors if is_shadow_host(a)]
+    assert hosts == [], f"notice is an unslotted light-DOM child of {hosts}: not rendered"
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_heading_after_a_shadow_host_closes_is_shown(placement: Placement) -> None:
+    """The host is followed to its end tag (nested elements of its name too): after it,
+    the heading and the marker are the place."""
+    doc = (
+        f"<body><x-a>{SHADOW}<x-a>i</x-a><h1>T</h1><!-- compliance:notices --></x-a>"
+        "<h1>R</h1><!-- compliance:notices --><p>x"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    after = "<h1>R</h1>" + ("" if placement == "after_heading" else "<!-- compliance:notices -->")
+    assert out == doc.replace(after, after + N)

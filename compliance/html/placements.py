@@ -12,7 +12,9 @@ here (with ``@register``), its tests and its documentation.
     Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
 ``after_heading``
     Right after the first ``<h1>`` element of the body that is shown (not hidden, nor in a
-    hidden element, a closed ``<details>`` or a ``<dialog>``: see :func:`_hides`) closes
+    hidden element, a closed ``<details>``, a ``<dialog>``, the fallback content of an
+    ``<object>`` or a ``<video>``..., or an element a declarative shadow root is attached to
+    (``<template shadowrootmode>``): see :func:`_hides`, :data:`_FALLBACK`) closes
     (its ``</h1>``, or another heading's end tag; not one the parser ignores, such as a
     ``</h1>`` with an ``<object>`` or ``<table>`` still open in the heading), or before a
     tag that closes it (a heading start tag, or from outside: the end tag of an element
@@ -126,20 +128,23 @@ _UNFOLLOWED: Final = frozenset(b"rb rp rt rtc".split())
 # element (a <p> inside one is followed for that).
 _MEDIA: Final = frozenset(b"video audio canvas progress meter".split())
 _ANCESTRY_WATCH: Final = Watch.of(
-    _ANCESTRY | _UNFOLLOWED | _MEDIA | {b"col", b"colgroup", b"p"},
+    _ANCESTRY | _UNFOLLOWED | _MEDIA | {b"col", b"colgroup", b"p", b"form"},
     _ANCESTRY | _MEDIA | {b"col", b"colgroup", b"p"},
 )
 # Elements that cannot hold a heading (void, text, or followed by the tokenizer: closed by
 # the time a heading in the HTML body opens), whatever their attributes.
 _HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
 # Where an element may keep its content from being shown: a ``hidden`` or ``popover``
-# attribute, a ``style`` attribute, a <dialog>, <details>, <object>, <applet>, <video>,
-# <audio>, <canvas>, <progress>, <meter>, <datalist>, <option> or <optgroup> (attribute
-# names are not decoded, and may follow a quoted value directly). Tags where it may occur
-# are reported to the ancestor reader whatever their name, and read exactly.
+# attribute, a ``style`` attribute, a ``shadowrootmode`` attribute (a declarative shadow
+# root: its host shows only the children it slots), a <dialog>, <details>, <object>,
+# <applet>, <video>, <audio>, <canvas>, <progress>, <meter>, <datalist>, <option> or
+# <optgroup> (attribute names are not decoded, and may follow a quoted value directly).
+# Tags where it may occur are reported to the ancestor reader whatever their name, and
+# read exactly.
 _MAY_HIDE = re.compile(
     rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
     rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
+    rb"|[\t\n\f\r /\"'][sS][hH][aA][dD][oO][wW][rR][oO][oO][tT][mM][oO][dD][eE][\t\n\f\r ]*="
     rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS]"
     rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT]"
     rb"|[vV][iI][dD][eE][oO]|[aA][uU][dD][iI][oO]|[cC][aA][nN][vV][aA][sS]"
@@ -166,12 +171,12 @@ def _may_hide(data: bytes) -> bool:
     low = data.lower()
     if any(start in low for start in _HIDING_STARTS):
         return True
-    for word in (b"hidden", b"popover", b"style"):
+    for word in (b"hidden", b"popover", b"style", b"shadowrootmode"):
         at = low.find(word)
         while at >= 0:
             if at and low[at - 1] in _NAME_BEFORE:
                 after = at + len(word)
-                if word == b"style":
+                if word in (b"style", b"shadowrootmode"):
                     if _EQUALS.match(low, after):
                         return True
                 elif after == len(low) or low[after] in _NAME_AFTER:
@@ -215,6 +220,19 @@ class _Hidden(bytes):
     __slots__ = ()
 
 
+class _Host(_Hidden):
+    """An element a declarative shadow root is attached to: the children it does not slot
+    (a notice) are not rendered. Followed to its end tag (a generic one) by name."""
+
+    __slots__ = ()
+
+
+class _Plain(bytes):
+    """An element of a shadow host's name, followed to its (generic) end tag."""
+
+    __slots__ = ()
+
+
 class _Folded(_Hidden):
     """A ``<details>`` not open: only its summary is shown."""
 
@@ -229,6 +247,29 @@ def _entry(name: bytes, tag: bytes | None) -> bytes:
         return name  # the usual case, told without reading the attributes
     how = _hiding(name, attributes(tag))
     return name if how is None else _Folded(name) if how == "folded" else _Hidden(name)
+
+
+def _generic(element: bytes) -> bool:
+    """Whether ``element`` (on the ancestor stack) is no special element: a generic end tag
+    reaches past it."""
+    return element in _MEDIA or isinstance(element, (_Host, _Plain))
+
+
+# A start tag ending at the end of the data (the tag before a <template shadowrootmode>).
+_START_TAG_BEFORE = re.compile(rb"<([a-zA-Z][^\t\n\f\r />]*)(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+
+
+def _tag_before(data: bytes, at: int) -> bytes | None:
+    """The name of the start tag just before ``data[at]`` (whitespace aside), if that is
+    what stands there, lower-cased; None when it is not, or cannot be told."""
+    k = at
+    while k > 0 and data[k - 1] in _WS:
+        k -= 1
+    if not k or data[k - 1] != 0x3E:  # ">"
+        return None
+    lt = data.rfind(b"<", 0, k)
+    m = _START_TAG_BEFORE.fullmatch(data, lt, k) if lt >= 0 else None
+    return m.group(1).lower() if m is not None else None
 
 
 def _text_then_end(data: bytes, at: int, name: bytes) -> bool:
@@ -838,6 +879,8 @@ class _AncestorReader(QuietSink):
         self.uncertain = False
         """An element that hides its content and is not followed here was met: whether it
         is still open cannot be told."""
+        self.hosts: set[bytes] = set()
+        """The names of the shadow hosts met (their tags are followed)."""
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
         self.tokenizer.probe = _MAY_HIDE
 
@@ -849,6 +892,9 @@ class _AncestorReader(QuietSink):
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
+        tok = self.tokenizer
+        if name == b"template" and not is_end and not (tok.foreign or tok.template or tok.select):
+            self._shadow_root(data, start, tag)
         self._follow(data, end, name, is_end, tag)
         if self.done():
             self.tokenizer.active = False
@@ -863,8 +909,16 @@ class _AncestorReader(QuietSink):
                 self.hid = self.hid or isinstance(_entry(name, tag), _Hidden)
             return
         watched = _ANCESTRY_WATCH.ends if is_end else _ANCESTRY_WATCH.starts
-        if name == b"p" and not is_end and not any(e in _MEDIA for e in self.stack):
-            watched = _NOTHING.starts  # a paragraph is followed only inside a media element
+        if name in self.hosts:
+            if not self.lost:
+                self._generic_tag(name, is_end)
+            return
+        if name in (b"p", b"form") and not is_end and not any(map(_generic, self.stack)):
+            watched = _NOTHING.starts  # followed only inside a media element or shadow host
+        elif name == b"form" and not is_end:
+            # A generic end tag does not reach past it, and its end tag is not followed.
+            self.lost = True
+            watched = _NOTHING.starts
         if name not in watched:  # reported for the probe, or too long to read
             if (
                 not is_end
@@ -883,7 +937,7 @@ class _AncestorReader(QuietSink):
             return  # a column group closes at the next other tag: nothing stays open
         stack = self.stack
         if name == b"p" or name in _MEDIA:
-            self._media(name, is_end)
+            self._generic_tag(name, is_end)
             return
         if not is_end and name in CLOSE_P_STARTS and b"p" in stack:
             _close_p(stack)
@@ -917,14 +971,14 @@ class _AncestorReader(QuietSink):
         else:
             stack.append(name)
 
-    def _media(self, name: bytes, is_end: bool) -> None:
-        """A media element's tags, and a paragraph's inside one (which a media element's
-        end tag does not reach past)."""
+    def _generic_tag(self, name: bytes, is_end: bool) -> None:
+        """A media element's tags, a shadow host's (and those of its name inside it), and a
+        paragraph's inside one of them (which their generic end tag does not reach past)."""
         stack = self.stack
         if name == b"p":
             if is_end:
                 _close_p(stack)
-            elif any(e in _MEDIA for e in stack):
+            elif any(map(_generic, stack)):
                 if len(stack) >= 512:
                     self.lost = True
                     return
@@ -935,7 +989,7 @@ class _AncestorReader(QuietSink):
             if len(stack) >= 512:
                 self.lost = True
                 return
-            stack.append(_Hidden(name))
+            stack.append(_Hidden(name) if name in _MEDIA else _Plain(name))
             return
         # The generic end tag: it closes the innermost open element of its name, unless a
         # special element (any other followed here) is open inside that one.
@@ -943,8 +997,41 @@ class _AncestorReader(QuietSink):
             if stack[k] == name:
                 del stack[k:]
                 return
-            if stack[k] not in _MEDIA:
+            if not _generic(stack[k]):
                 return
+
+    def _shadow_root(self, data: bytes, start: int, tag: bytes | None) -> None:
+        """A ``<template>`` start tag in the body: one with ``shadowrootmode`` attaches a
+        shadow root to the element open around it (the current node), whose children
+        without a ``slot`` (a notice) are not rendered. That element hides, as far as
+        this reader can tell: the one whose start tag comes just before the template, else
+        the place is lost."""
+        if tag is None:
+            self.hid = self.uncertain = True
+            return
+        mode = attributes(tag).get(b"shadowrootmode")
+        if mode is None or mode.lower() not in ("open", "closed"):
+            return  # an ordinary template
+        self.hid = True
+        if self.lost:
+            return
+        host = _tag_before(data, start)
+        stack = self.stack
+        if host is None or host in _HOLD_NOTHING:
+            self.uncertain = True  # what the current node is cannot be told
+        elif host in _ANCESTRY or host in _MEDIA or host in self.hosts or host == b"p":
+            if stack and stack[-1] == host:
+                stack[-1] = _Host(host) if isinstance(stack[-1], _Plain) else _Hidden(host)
+            else:
+                self.uncertain = True  # not followed here (a <p> outside a media element)
+        elif host in _ANY_SPECIAL or len(self.hosts) >= 64 or len(stack) >= 512:
+            self.uncertain = True  # its end tag is not followed
+        else:
+            stack.append(_Host(host))
+            if host not in self.hosts:
+                self.hosts.add(host)
+                watch = _ANCESTRY_WATCH
+                self.tokenizer.watch = Watch.of(watch.starts | self.hosts, watch.ends | self.hosts)
 
     def _table_start(self, name: bytes) -> None:
         stack = self.stack
