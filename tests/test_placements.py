@@ -1283,3 +1283,57 @@ def test_a_heading_after_a_shadow_host_closes_is_shown(placement: Placement) -> 
     assert injector.inserted_placements == [placement]
     after = "<h1>R</h1>" + ("" if placement == "after_heading" else "<!-- compliance:notices -->")
     assert out == doc.replace(after, after + N)
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+@pytest.mark.parametrize(
+    "style",
+    [
+        "visibility:hidden",
+        "visibility: collapse !important",
+        "content-visibility:hidden",
+        "display:none/* mobile */",
+        "display:/* x */none",
+        'content:"/*"; display:none',
+    ],
+)
+def test_inline_styles_that_hide(placement: Placement, style: str) -> None:
+    """Only an inline ``display: none`` was taken to hide: a heading or marker under
+    ``visibility: hidden`` (inherited by the notice) or ``content-visibility: hidden`` got
+    the notice unseen, and a CSS comment after ``none`` defeated the test."""
+    doc = (
+        f"<!DOCTYPE html><body><div style='{style}'><h1>Logo</h1><!-- compliance:notices -->"
+        "</div><h1>Real headline</h1><p>x</p></body>"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    assert [a.get("style") for a in ancestors if a.get("style")] == []
+
+
+@pytest.mark.parametrize("style", ["visibility:visible", "color:red/*;display:none*/"])
+def test_inline_styles_that_do_not_hide(style: str) -> None:
+    """Other declarations, and a hiding one inside a comment, hide nothing."""
+    doc = f"<body><div style='{style}'><h1>T</h1><p>x</p></div>"
+    out, _ = edit(doc, "after_heading")
+    assert out == doc.replace("</h1>", "</h1>" + N)
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_second_summary_of_a_closed_details_is_hidden(placement: Placement) -> None:
+    """Only a details' first <summary> child is shown; a second one is folded content, but
+    it was taken as shown and got the notice."""
+    doc = (
+        "<!DOCTYPE html><body><details><summary>A</summary><summary><h1>T</h1>"
+        "<!-- compliance:notices --></summary></details><h1>Real</h1><p>x</p></body>"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    assert [a.tag for a in ancestors if a.tag == "details"] == []
+
+
+def test_the_first_summary_of_a_closed_details_is_shown() -> None:
+    doc = "<body><details><summary><h1>T</h1></summary><p>x</p></details>"
+    out, _ = edit(doc, "after_heading")
+    assert out == doc.replace("</h1>", "</h1>" + N)

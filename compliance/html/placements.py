@@ -185,18 +185,37 @@ def _may_hide(data: bytes) -> bool:
     return False
 
 
+# A declaration that hides an element's content: ``display: none``, ``visibility: hidden``
+# or ``collapse`` (inherited: a notice in it, which sets no visibility, is not shown), or
+# ``content-visibility: hidden`` (its content is not rendered). Read once comments are out.
 _DISPLAY_NONE = re.compile(
-    r"(?:^|;)[\t\n\f\r ]*display[\t\n\f\r ]*:[\t\n\f\r ]*none[\t\n\f\r ]*"
+    r"(?:^|;)[\t\n\f\r ]*(?:display[\t\n\f\r ]*:[\t\n\f\r ]*none"
+    r"|visibility[\t\n\f\r ]*:[\t\n\f\r ]*(?:hidden|collapse)"
+    r"|content-visibility[\t\n\f\r ]*:[\t\n\f\r ]*hidden)[\t\n\f\r ]*"
     r"(?:![\t\n\f\r ]*important[\t\n\f\r ]*)?(?:;|$)",
     re.IGNORECASE,
 )
+# A CSS comment (one left open runs to the end), or a string (kept: a comment in it is
+# text).
+_CSS_COMMENT = re.compile(
+    r"/\*.*?(?:\*/|$)|(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)", re.DOTALL
+)
+
+
+def _without_comments(style: str) -> str:
+    """An inline style with its CSS comments read as the space they separate by."""
+    if "/*" not in style:
+        return style
+    return _CSS_COMMENT.sub(lambda m: m.group(1) or " ", style)
 
 
 def _hides(name: bytes, tag: bytes) -> bool:
     """Whether the element this start tag opens keeps its content from being shown, as a
     browser renders it without scripts or page styles: a ``hidden`` attribute (any value,
     ``until-found`` too), a ``popover`` (shown only when opened), an inline ``display:
-    none``, a ``<dialog>`` or a ``<details>`` not ``open`` (the details' summary aside)."""
+    none``, ``visibility: hidden`` (or ``collapse``) or ``content-visibility: hidden``
+    (CSS comments aside), a ``<dialog>`` or a ``<details>`` not ``open`` (the details'
+    first summary aside)."""
     return _hiding(name, attributes(tag)) is not None
 
 
@@ -206,7 +225,7 @@ def _hiding(name: bytes, found: dict[bytes, str]) -> str | None:
     if b"hidden" in found or b"popover" in found:
         return "hidden"
     style = found.get(b"style")
-    if style and _DISPLAY_NONE.search(style):
+    if style and _DISPLAY_NONE.search(_without_comments(style)):
         return "hidden"
     if name in (b"dialog", b"details") and b"open" not in found:
         return "folded" if name == b"details" else "hidden"
@@ -235,6 +254,13 @@ class _Plain(bytes):
 
 class _Folded(_Hidden):
     """A ``<details>`` not open: only its summary is shown."""
+
+    __slots__ = ()
+
+
+class _Summarized(_Folded):
+    """A ``<details>`` not open whose first ``<summary>`` child has opened: any other is
+    folded content."""
 
     __slots__ = ()
 
@@ -962,6 +988,13 @@ class _AncestorReader(QuietSink):
                 self.lost = True  # whether it closes the open one depends on what is current
             else:
                 stack.append(name)
+        elif name == b"summary" and stack and isinstance(stack[-1], _Folded):
+            # Only the first summary child of a details is shown.
+            if isinstance(stack[-1], _Summarized):
+                name = _Hidden(name)
+            else:
+                stack[-1] = _Summarized(stack[-1])
+            stack.append(name)
         elif name in (b"li", b"dd", b"dt", b"button"):
             family = {b"dd", b"dt"} if name in (b"dd", b"dt") else {name}
             if family & set(stack):
