@@ -1041,12 +1041,299 @@ def test_a_p_or_br_end_tag_ends_foreign_content(doc: str, expected: str) -> None
 
 def test_the_marker_reads_only_paragraph_starts_while_no_paragraph_is_open() -> None:
     """The tags that close a paragraph matter only inside one: outside, the tokenizer skips
-    them (a page of <div>s with the marker at its end is read in one match)."""
+    them (a page of <div>s with the marker at its end is read in one match). Links are
+    followed (a notice does not go inside one)."""
     marker = PLACEMENTS["marker"](None, b"N")  # type: ignore[arg-type]
     watch = marker.watch()
-    assert watch.starts == {b"p"}
-    assert not watch.ends
+    assert watch.starts == {b"p", b"a"}
+    assert watch.ends == {b"a"}
     assert watch.comments
     doc = b"<body>" + b"<div>x</div>" * 40 + b"<p>a <!-- compliance:notices --> b</p>c"
     out, _ = inject_every_split(doc, "marker")
     assert out == doc.replace(b"</p>", b"</p>" + N.encode())
+
+
+# --- review findings: places a reader does not see, or that change the page -------------------
+
+# A notice as the bundled ``ru-undesirable-organization`` rule renders it: with a link.
+LINKED = (
+    '<aside class="compliance-notice" data-compliance-rule="t" role="note">'
+    '<p>To find out more, <a href="https://example.org/more">click here</a>.</p></aside>'
+)
+
+
+def edit(doc: str, placement: Placement, notice: str = N) -> tuple[str, Injector]:
+    """Inject whole and byte by byte (both must agree)."""
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {placement: notice}
+
+    whole = Injector(render)
+    out = whole.feed(doc.encode()) + whole.finish()
+    one = Injector(render)
+    data = doc.encode()
+    assert b"".join(one.feed(data[i : i + 1]) for i in range(len(data))) + one.finish() == out
+    return out.decode(), whole
+
+
+def the_notice(root: Any) -> tuple[Any, list[Any]]:
+    """The notice element and its ancestors (innermost first)."""
+    path: list[Any] = []
+
+    def walk(node: Any, above: list[Any]) -> Any:
+        for child in node:
+            if child.get("data-compliance-rule") == "t" and child.tag == "aside":
+                path.extend(reversed([*above, node]))
+                return child
+            found = walk(child, [*above, node])
+            if found is not None:
+                return found
+        return None
+
+    notice = walk(root, [])
+    assert notice is not None, "no notice in the tree"
+    return notice, path
+
+
+def without_notice(doc: str) -> str:
+    root = tree(doc)
+    for parent in list(root.iter()):
+        children = list(parent)
+        for k, child in enumerate(children):
+            if child.tag == "aside" and child.get("data-compliance-rule") == "t":
+                tail = child.tail or ""
+                if k:
+                    children[k - 1].tail = (children[k - 1].tail or "") + tail
+                else:
+                    parent.text = (parent.text or "") + tail
+                parent.remove(child)
+    return str(html5lib.serialize(root, tree="etree"))
+
+
+LINK_PAGES = [
+    # Logo/site-title link around the headline.
+    (
+        "after_heading",
+        '<!DOCTYPE html><body><header><a href="/" class="logo"><h1>Radio</h1></a>'
+        "<nav>menu</nav></header><main><p>Story</p></main></body>",
+        '<a href="/" class="logo"><h1>Radio</h1></a>{N}<nav>',
+    ),
+    (
+        "after_heading",
+        '<!DOCTYPE html><body><a href="/"><div><h1>Radio</h1></div></a>'
+        "<main><p>Story</p></main></body>",
+        "</div></a>{N}<main>",
+    ),
+    # A block "card" link with the marker in it.
+    (
+        "marker",
+        '<!DOCTYPE html><body><h1>T</h1><a href="/story" class="card"><h2>Headline</h2>'
+        "<!-- compliance:notices --><p>Teaser</p></a><p>x</p></body>",
+        "<p>Teaser</p></a>{N}<p>x</p>",
+    ),
+    # A link in a paragraph: after the link, then after the paragraph.
+    (
+        "marker",
+        "<!DOCTYPE html><body><p>a <a href=/x>b <!-- compliance:notices --> c</a> d</p>e",
+        " d</p>{N}e",
+    ),
+    (
+        "after_heading",
+        "<!DOCTYPE html><body><p><a href=/x>b</p><h1>T</h1><p>c</a> d</p>e",
+        " d</p>{N}e",
+    ),
+    # A link in the heading, closed in it, changes nothing.
+    (
+        "after_heading",
+        "<!DOCTYPE html><body><h1><a href=/>T</a></h1><p>c <a href=/y>d</a></p>",
+        "</h1>{N}<p>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "doc", "expected"), LINK_PAGES)
+def test_notice_with_a_link_does_not_restructure_an_enclosing_link(
+    placement: Placement, doc: str, expected: str
+) -> None:
+    """A notice placed in an open <a> (a logo link around the headline, a card link around
+    the marker) went there: its own link made the parser close the page's (the adoption
+    agency), cloning the page's link into the notice and cutting the card short. It now
+    goes after the </a> (and the paragraph) that closes it."""
+    out, injector = edit(doc, placement, LINKED)
+    assert injector.inserted_placements == [placement]
+    assert expected.replace("{N}", LINKED) in out
+    notice, ancestors = the_notice(tree(out))
+    more = "https://example.org/more"
+    page_links = [a.get("href") for a in notice.iter("a") if a.get("href") != more]
+    assert page_links == [], f"the page's link {page_links} was cloned into the notice"
+    assert without_notice(out) == without_notice(doc), "the page's tree changed around the notice"
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_link_left_open_and_closed_by_the_next_one_puts_the_notice_at_the_body_start(
+    placement: Placement,
+) -> None:
+    """Where the link around the place is closed by the page's next <a> (never by an
+    </a>), the notice goes at the body start."""
+    doc = "<body><div><a href=/><h1>T</h1><!-- compliance:notices --><p>x</div><a href=/y>y"
+    out, injector = edit(doc, placement, LINKED)
+    assert injector.inserted_placements == [placement]
+    assert out == "<body>" + LINKED + doc.removeprefix("<body>")
+
+
+FALLBACK_PAGES = [
+    '<video controls src="v.mp4"><h1>Your browser cannot play this video</h1>'
+    "<!-- compliance:notices --></video><h1>Real headline</h1><p>x</p>",
+    '<audio controls src="a.mp3"><h1>No audio</h1><!-- compliance:notices --></audio>'
+    "<h1>Real headline</h1><p>x</p>",
+    '<canvas id="chart"><h1>Chart</h1><!-- compliance:notices --></canvas>'
+    "<h1>Real headline</h1><p>x</p>",
+    "<progress value=1 max=2><h1>50%</h1><!-- compliance:notices --></progress>"
+    "<h1>Real headline</h1>",
+    "<meter value=1><h1>50%</h1><!-- compliance:notices --></meter><h1>Real headline</h1>",
+    # MDN-style fallback paragraphs, closed before the media element's end.
+    "<video><p>Fallback<h1>T</h1><!-- compliance:notices --></p></video><h1>Real headline</h1>",
+]
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+@pytest.mark.parametrize("body", FALLBACK_PAGES)
+def test_notice_is_not_put_in_media_fallback_content(placement: Placement, body: str) -> None:
+    """The fallback content of <video>, <audio>, <canvas>, <progress> and <meter> is never
+    rendered where they are supported, but an <h1> or the marker there was taken as shown:
+    the notice went in it, unseen. They hide as <object> does; after their end tag, the
+    next heading (marker) is the place."""
+    out, injector = edit("<!DOCTYPE html><body>" + body + "</body>", placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    media = ("video", "audio", "canvas", "progress", "meter")
+    assert [a.tag for a in ancestors if a.tag in media] == []
+    if placement == "after_heading":
+        assert "<h1>Real headline</h1>" + N in out
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_media_element_whose_end_tag_a_paragraph_keeps_out_hides_what_follows(
+    placement: Placement,
+) -> None:
+    """</video> does not reach past a <p> open in it: the heading after it is still in the
+    fallback content, and the notice goes at the body start."""
+    doc = "<body><video><p>fb</video><h1>T</h1><!-- compliance:notices --><p>x"
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    assert out == "<body>" + N + doc.removeprefix("<body>")
+
+
+def is_shadow_host(element: Any) -> bool:
+    """A declarative shadow root (``<template shadowrootmode>``) is attached to it."""
+    return any(
+        child.tag == "template" and child.get("shadowrootmode") in ("open", "closed")
+        for child in element
+    )
+
+
+SHADOW = '<template shadowrootmode="open"><div><slot name="body"></slot></div></template>'
+# Lit SSR / WebC / Enhance style output: a component whose shadow root has only named slots.
+SHADOW_PAGES = [
+    (
+        "after_heading",
+        "<!DOCTYPE html><html><head><title>T</title></head><body>"
+        '<page-header><template shadowrootmode="open"><header><slot name="heading"></slot>'
+        '</header></template><h1 slot="heading">Radio Svoboda</h1></page-header>'
+        "<main><p>Story</p></main></body></html>",
+    ),
+    (
+        "marker",
+        "<!DOCTYPE html><html><head><title>T</title></head><body><h1>T</h1>"
+        f'<story-card>{SHADOW}<div slot="body"><p>Teaser</p></div><!-- compliance:notices -->'
+        "</story-card><p>More</p></body></html>",
+    ),
+    *(
+        (placement, f"<!DOCTYPE html><body>{host}<h1>x</h1><!-- compliance:notices --></div>")
+        for placement in ("after_heading", "marker")
+        for host in (f"<div>\n{SHADOW}", f"<x-a><x-a>{SHADOW}<x-a>a</x-a>")
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "doc"), SHADOW_PAGES)
+def test_notice_is_not_left_unslotted_in_a_declarative_shadow_host(
+    placement: Placement, doc: str
+) -> None:
+    """An element whose content starts with <template shadowrootmode> renders only the
+    children its shadow root slots: a notice put after the heading or marker in it, a child
+    without ``slot``, was not rendered (Chromium: no client rects). Such a host hides."""
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    hosts = [a.tag for a in ancestors if is_shadow_host(a)]
+    assert hosts == [], f"notice is an unslotted light-DOM child of {hosts}: not rendered"
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_heading_after_a_shadow_host_closes_is_shown(placement: Placement) -> None:
+    """The host is followed to its end tag (nested elements of its name too): after it,
+    the heading and the marker are the place."""
+    doc = (
+        f"<body><x-a>{SHADOW}<x-a>i</x-a><h1>T</h1><!-- compliance:notices --></x-a>"
+        "<h1>R</h1><!-- compliance:notices --><p>x"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    after = "<h1>R</h1>" + ("" if placement == "after_heading" else "<!-- compliance:notices -->")
+    assert out == doc.replace(after, after + N)
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+@pytest.mark.parametrize(
+    "style",
+    [
+        "visibility:hidden",
+        "visibility: collapse !important",
+        "content-visibility:hidden",
+        "display:none/* mobile */",
+        "display:/* x */none",
+        'content:"/*"; display:none',
+    ],
+)
+def test_inline_styles_that_hide(placement: Placement, style: str) -> None:
+    """Only an inline ``display: none`` was taken to hide: a heading or marker under
+    ``visibility: hidden`` (inherited by the notice) or ``content-visibility: hidden`` got
+    the notice unseen, and a CSS comment after ``none`` defeated the test."""
+    doc = (
+        f"<!DOCTYPE html><body><div style='{style}'><h1>Logo</h1><!-- compliance:notices -->"
+        "</div><h1>Real headline</h1><p>x</p></body>"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    assert [a.get("style") for a in ancestors if a.get("style")] == []
+
+
+@pytest.mark.parametrize("style", ["visibility:visible", "color:red/*;display:none*/"])
+def test_inline_styles_that_do_not_hide(style: str) -> None:
+    """Other declarations, and a hiding one inside a comment, hide nothing."""
+    doc = f"<body><div style='{style}'><h1>T</h1><p>x</p></div>"
+    out, _ = edit(doc, "after_heading")
+    assert out == doc.replace("</h1>", "</h1>" + N)
+
+
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_second_summary_of_a_closed_details_is_hidden(placement: Placement) -> None:
+    """Only a details' first <summary> child is shown; a second one is folded content, but
+    it was taken as shown and got the notice."""
+    doc = (
+        "<!DOCTYPE html><body><details><summary>A</summary><summary><h1>T</h1>"
+        "<!-- compliance:notices --></summary></details><h1>Real</h1><p>x</p></body>"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    assert [a.tag for a in ancestors if a.tag == "details"] == []
+
+
+def test_the_first_summary_of_a_closed_details_is_shown() -> None:
+    doc = "<body><details><summary><h1>T</h1></summary><p>x</p></details>"
+    out, _ = edit(doc, "after_heading")
+    assert out == doc.replace("</h1>", "</h1>" + N)

@@ -12,21 +12,29 @@ here (with ``@register``), its tests and its documentation.
     Held while a ``<frameset>`` could still replace the body (the parser's frameset-ok flag).
 ``after_heading``
     Right after the first ``<h1>`` element of the body that is shown (not hidden, nor in a
-    hidden element, a closed ``<details>`` or a ``<dialog>``: see :func:`_hides`) closes
+    hidden element, a closed ``<details>``, a ``<dialog>``, the fallback content of an
+    ``<object>`` or a ``<video>``..., or an element a declarative shadow root is attached to
+    (``<template shadowrootmode>``): see :func:`_hides`, :data:`_FALLBACK`) closes
     (its ``</h1>``, or another heading's end tag; not one the parser ignores, such as a
     ``</h1>`` with an ``<object>`` or ``<table>`` still open in the heading), or before a
     tag that closes it (a heading start tag, or from outside: the end tag of an element
     open around it, a table part where it stands in a table or a cell), after a ``</h1>``
     of its own; held from the body start until then. What is open around each heading is
-    read from the held bytes before it (each byte once). Without a shown ``<h1>``, when the
-    hold limit is hit, or where the heading's end cannot be told, at the body start.
+    read from the held bytes before it (each byte once). Where an ``<a>`` is open there (a
+    logo link around the headline), after the ``</a>`` that closes it (and after the
+    ``<p>`` it then stands in, as for ``marker``). Without a shown ``<h1>``, when the hold
+    limit is hit, where the heading's end cannot be told, or where the link around it is
+    closed by the page's next ``<a>``, at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter) that is shown (not in a hidden element, as for
     ``after_heading``); held from the body start until then. Inside an open ``<p>``
     (the notice would close it, and move what follows the marker out of it), where the
-    paragraph ends: after its ``</p>``, or before the tag that closes it. Without a marker,
-    or when the hold limit is hit, or in a paragraph left open to the end, at the body start.
+    paragraph ends: after its ``</p>``, or before the tag that closes it. Inside an open
+    ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
+    notice), after the ``</a>`` that closes it. Without a marker, or when the hold limit is
+    hit, or in a paragraph or link left open to the end (or closed by the page's next
+    ``<a>``), at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -100,6 +108,7 @@ _CLOSES_CELL: Final = frozenset(b"caption col colgroup tbody td tfoot th thead t
 _FORMATTING: Final = frozenset(b"a b big code em font i nobr s small strike strong tt u".split())
 _ANY_SPECIAL: Final = _SPECIAL | _SCOPE | _TABLE_PARTS | _HEADINGS
 _LIST_SCOPE: Final = _SCOPE | {b"ol", b"ul"}
+_BUTTON_SCOPE: Final = _SCOPE | {b"button"}
 _TABLE_SCOPE: Final = frozenset((b"table",))
 # Followed by the tokenizer (foreign content, template contents, a select), not kept here.
 _CONTEXTS: Final = frozenset(b"svg math template select".split())
@@ -114,27 +123,37 @@ _ANCESTRY: Final = _CLOSES_ENCLOSING | _SCOPE | _TABLE_PARTS | _HEADINGS
 # Start tags whose effect on those is not followed here (a ruby part generates implied end
 # tags: an <li> in a <ruby> would close): met before the heading, its place is not known.
 _UNFOLLOWED: Final = frozenset(b"rb rp rt rtc".split())
+# Media elements: their content is fallback, never rendered where the element is supported
+# (every browser). Not special: their end tag is the generic one, which stops at a special
+# element (a <p> inside one is followed for that).
+_MEDIA: Final = frozenset(b"video audio canvas progress meter".split())
 _ANCESTRY_WATCH: Final = Watch.of(
-    _ANCESTRY | _UNFOLLOWED | {b"col", b"colgroup"}, _ANCESTRY | {b"col", b"colgroup"}
+    _ANCESTRY | _UNFOLLOWED | _MEDIA | {b"col", b"colgroup", b"p", b"form"},
+    _ANCESTRY | _MEDIA | {b"col", b"colgroup", b"p"},
 )
 # Elements that cannot hold a heading (void, text, or followed by the tokenizer: closed by
 # the time a heading in the HTML body opens), whatever their attributes.
 _HOLD_NOTHING: Final = VOID | RAW_TEXT | _CONTEXTS | {b"script", b"plaintext"}
 # Where an element may keep its content from being shown: a ``hidden`` or ``popover``
-# attribute, a ``style`` attribute, a <dialog>, <details>, <object>, <applet>, <datalist>,
-# <option> or <optgroup> (attribute names are not decoded, and may follow a quoted value
-# directly). Tags where it may occur are reported to the ancestor reader whatever their
-# name, and read exactly.
+# attribute, a ``style`` attribute, a ``shadowrootmode`` attribute (a declarative shadow
+# root: its host shows only the children it slots), a <dialog>, <details>, <object>,
+# <applet>, <video>, <audio>, <canvas>, <progress>, <meter>, <datalist>, <option> or
+# <optgroup> (attribute names are not decoded, and may follow a quoted value directly).
+# Tags where it may occur are reported to the ancestor reader whatever their name, and
+# read exactly.
 _MAY_HIDE = re.compile(
     rb"[\t\n\f\r /\"'](?:[hH][iI][dD][dD][eE][nN]|[pP][oO][pP][oO][vV][eE][rR])(?![^\t\n\f\r />=])"
     rb"|[\t\n\f\r /\"'][sS][tT][yY][lL][eE][\t\n\f\r ]*="
+    rb"|[\t\n\f\r /\"'][sS][hH][aA][dD][oO][wW][rR][oO][oO][tT][mM][oO][dD][eE][\t\n\f\r ]*="
     rb"|<(?:[dD][iI][aA][lL][oO][gG]|[dD][eE][tT][aA][iI][lL][sS]"
     rb"|[oO][bB][jJ][eE][cC][tT]|[aA][pP][pP][lL][eE][tT]"
+    rb"|[vV][iI][dD][eE][oO]|[aA][uU][dD][iI][oO]|[cC][aA][nN][vV][aA][sS]"
+    rb"|[pP][rR][oO][gG][rR][eE][sS][sS]|[mM][eE][tT][eE][rR]"
     rb"|[dD][aA][tT][aA][lL][iI][sS][tT]|[oO][pP][tT][iI][oO][nN]|[oO][pP][tT][gG][rR][oO][uU][pP])"
 )
 # Elements whose content is fallback, shown only where what they embed cannot be (the
 # page cannot tell): a heading there may be hidden.
-_FALLBACK: Final = frozenset((b"object", b"applet"))
+_FALLBACK: Final = frozenset((b"object", b"applet")) | _MEDIA
 # Elements whose content is never rendered in the body (not followed to their end here).
 _NOT_RENDERED: Final = frozenset((b"datalist", b"option", b"optgroup"))
 _HIDING_STARTS: Final = tuple(
@@ -152,12 +171,12 @@ def _may_hide(data: bytes) -> bool:
     low = data.lower()
     if any(start in low for start in _HIDING_STARTS):
         return True
-    for word in (b"hidden", b"popover", b"style"):
+    for word in (b"hidden", b"popover", b"style", b"shadowrootmode"):
         at = low.find(word)
         while at >= 0:
             if at and low[at - 1] in _NAME_BEFORE:
                 after = at + len(word)
-                if word == b"style":
+                if word in (b"style", b"shadowrootmode"):
                     if _EQUALS.match(low, after):
                         return True
                 elif after == len(low) or low[after] in _NAME_AFTER:
@@ -166,18 +185,37 @@ def _may_hide(data: bytes) -> bool:
     return False
 
 
+# A declaration that hides an element's content: ``display: none``, ``visibility: hidden``
+# or ``collapse`` (inherited: a notice in it, which sets no visibility, is not shown), or
+# ``content-visibility: hidden`` (its content is not rendered). Read once comments are out.
 _DISPLAY_NONE = re.compile(
-    r"(?:^|;)[\t\n\f\r ]*display[\t\n\f\r ]*:[\t\n\f\r ]*none[\t\n\f\r ]*"
+    r"(?:^|;)[\t\n\f\r ]*(?:display[\t\n\f\r ]*:[\t\n\f\r ]*none"
+    r"|visibility[\t\n\f\r ]*:[\t\n\f\r ]*(?:hidden|collapse)"
+    r"|content-visibility[\t\n\f\r ]*:[\t\n\f\r ]*hidden)[\t\n\f\r ]*"
     r"(?:![\t\n\f\r ]*important[\t\n\f\r ]*)?(?:;|$)",
     re.IGNORECASE,
 )
+# A CSS comment (one left open runs to the end), or a string (kept: a comment in it is
+# text).
+_CSS_COMMENT = re.compile(
+    r"/\*.*?(?:\*/|$)|(\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)", re.DOTALL
+)
+
+
+def _without_comments(style: str) -> str:
+    """An inline style with its CSS comments read as the space they separate by."""
+    if "/*" not in style:
+        return style
+    return _CSS_COMMENT.sub(lambda m: m.group(1) or " ", style)
 
 
 def _hides(name: bytes, tag: bytes) -> bool:
     """Whether the element this start tag opens keeps its content from being shown, as a
     browser renders it without scripts or page styles: a ``hidden`` attribute (any value,
     ``until-found`` too), a ``popover`` (shown only when opened), an inline ``display:
-    none``, a ``<dialog>`` or a ``<details>`` not ``open`` (the details' summary aside)."""
+    none``, ``visibility: hidden`` (or ``collapse``) or ``content-visibility: hidden``
+    (CSS comments aside), a ``<dialog>`` or a ``<details>`` not ``open`` (the details'
+    first summary aside)."""
     return _hiding(name, attributes(tag)) is not None
 
 
@@ -187,7 +225,7 @@ def _hiding(name: bytes, found: dict[bytes, str]) -> str | None:
     if b"hidden" in found or b"popover" in found:
         return "hidden"
     style = found.get(b"style")
-    if style and _DISPLAY_NONE.search(style):
+    if style and _DISPLAY_NONE.search(_without_comments(style)):
         return "hidden"
     if name in (b"dialog", b"details") and b"open" not in found:
         return "folded" if name == b"details" else "hidden"
@@ -201,8 +239,28 @@ class _Hidden(bytes):
     __slots__ = ()
 
 
+class _Host(_Hidden):
+    """An element a declarative shadow root is attached to: the children it does not slot
+    (a notice) are not rendered. Followed to its end tag (a generic one) by name."""
+
+    __slots__ = ()
+
+
+class _Plain(bytes):
+    """An element of a shadow host's name, followed to its (generic) end tag."""
+
+    __slots__ = ()
+
+
 class _Folded(_Hidden):
     """A ``<details>`` not open: only its summary is shown."""
+
+    __slots__ = ()
+
+
+class _Summarized(_Folded):
+    """A ``<details>`` not open whose first ``<summary>`` child has opened: any other is
+    folded content."""
 
     __slots__ = ()
 
@@ -215,6 +273,29 @@ def _entry(name: bytes, tag: bytes | None) -> bytes:
         return name  # the usual case, told without reading the attributes
     how = _hiding(name, attributes(tag))
     return name if how is None else _Folded(name) if how == "folded" else _Hidden(name)
+
+
+def _generic(element: bytes) -> bool:
+    """Whether ``element`` (on the ancestor stack) is no special element: a generic end tag
+    reaches past it."""
+    return element in _MEDIA or isinstance(element, (_Host, _Plain))
+
+
+# A start tag ending at the end of the data (the tag before a <template shadowrootmode>).
+_START_TAG_BEFORE = re.compile(rb"<([a-zA-Z][^\t\n\f\r />]*)(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>")
+
+
+def _tag_before(data: bytes, at: int) -> bytes | None:
+    """The name of the start tag just before ``data[at]`` (whitespace aside), if that is
+    what stands there, lower-cased; None when it is not, or cannot be told."""
+    k = at
+    while k > 0 and data[k - 1] in _WS:
+        k -= 1
+    if not k or data[k - 1] != 0x3E:  # ">"
+        return None
+    lt = data.rfind(b"<", 0, k)
+    m = _START_TAG_BEFORE.fullmatch(data, lt, k) if lt >= 0 else None
+    return m.group(1).lower() if m is not None else None
 
 
 def _text_then_end(data: bytes, at: int, name: bytes) -> bool:
@@ -271,7 +352,8 @@ _MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
 
 _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
-_H1: Final = Watch.of((b"h1",))
+# A heading start, and the links that may be open where it closes.
+_H1: Final = Watch.of((b"h1", b"a"), (b"a",))
 # What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
 _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
@@ -287,8 +369,15 @@ _CLOSE_P_ENDS: Final = (
     - _CONTEXTS
     - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
 )
-_MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
-_MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
+_MARKER_WATCH: Final = Watch.of(
+    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}, comments=True
+)
+_MARKER_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",), comments=True)
+# Waiting for the end of the link (and paragraph) the place is in.
+_CLEAR_WATCH: Final = Watch.of(
+    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}
+)
+_CLEAR_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",))
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -465,6 +554,88 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
 
+    # An <a> may be open (in the parser's list of active formatting elements: an <a> start
+    # tag in the HTML body and no </a> since). The bundled notices hold links, and an <a>
+    # start tag where an <a> is open makes the parser close that one (the adoption agency):
+    # the page's link would be cut short, or cloned into the notice.
+    _link = False
+    # A <p> open in button scope (the scope boundaries opened in it since), or None. A
+    # notice (an <aside>, any block) there would close the paragraph, and what follows in
+    # it would move out.
+    _p: list[bytes] | None = None
+    _waiting = False  # its place was found in such a link or paragraph: it waits for the end
+    # It waited for a link: the place moved past what the hiding test read (a link left
+    # open may close far on, in an element that hides).
+    _linked = False
+
+    def _clear_watch(self) -> Watch:
+        """What it needs while waiting for the end of a link or paragraph."""
+        return _CLEAR_WATCH if self._p is not None else _CLEAR_OUTSIDE_P
+
+    def _place(self, data: bytes, at: int, before: bytes = b"") -> None:
+        """Its place is just before ``data[at]`` (after ``before``), unless a link or a
+        paragraph is open there: then where they end (``before`` left out, the page's own
+        tags close what it would)."""
+        if self._link or self._p == []:
+            self._waiting = True
+            self._linked = self._link
+        else:
+            self._found(data, at, before)
+
+    def _clear(self, data: bytes, at: int) -> None:
+        """A link or paragraph it waited for ends before ``data[at]``: its place, when
+        nothing else it waits for is open (and the place is shown)."""
+        if self._link or self._p == []:
+            return
+        if self._linked and self._hidden_at(data, at):
+            self._place_held()  # (an <a> closed in an element that hides: the body start)
+        else:
+            self._found(data, at)
+
+    def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
+        """Follow the links and paragraphs open in the HTML body (tags of the watches
+        above): a place waiting for their end is found where they close."""
+        if name == b"a":
+            if is_end:
+                self._link = False
+                if self._waiting:
+                    self._clear(data, end)
+            elif self._waiting and self._link:
+                # The page's next link closes the one the place is in (an <a> left open):
+                # where that happens the page is not read here.
+                self._place_held()
+            else:
+                self._link = True
+                self._linked = self._linked or self._waiting
+            return
+        p = self._p
+        if p is None:
+            if name == b"p" and not is_end:
+                self._p = []
+            return
+        if name in _P_SCOPE:
+            if not is_end:
+                if len(p) < 512:
+                    p.append(name)
+            elif name in p:
+                del p[len(p) - 1 - p[::-1].index(name) :]
+            return
+        if p:
+            return  # the paragraph is out of button scope: nothing here closes it
+        if is_end:
+            # Its own end tag, or that of an element around it (taken as open).
+            self._p = None
+            if self._waiting:
+                self._clear(data, end if name == b"p" else start)
+            return
+        # A start tag that closes the paragraph: the notice goes before it (it would close
+        # the paragraph the same way).
+        self._p = None
+        if self._waiting:
+            self._clear(data, start)
+        if name == b"p":
+            self._p = []
+
     def _found(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``, when it gets there)."""
         self.host.write_at(self, data, at, before + self.snippet)
@@ -493,17 +664,29 @@ class AfterHeading(_AtBodyStartUnlessFound):
         self._unknown = False  # what is open around the heading cannot be told
 
     def watch(self) -> Watch:
+        if self._waiting:
+            return self._clear_watch()
         return _H1 if self._open is None else _EVERYTHING
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
+        if self._waiting:
+            # The heading has closed inside a link: the notice goes where the link ends.
+            if tok.in_html_body:
+                self._follow(data, start, end, name, is_end)
+            return
         stack = self._open
         if stack is None:
-            if name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
+            if name == b"a":
+                if tok.in_html_body:
+                    self._link = not is_end
+            elif name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
                 self._open = [b"h1"]
             return
+        if name == b"a" and tok.in_html_body:
+            self._link = not is_end  # (a link in the heading, or the end of one around it)
         if tok.foreign or tok.template or tok.select:
             # Inside the heading, but not HTML content of it (a </h1> there is not), unless
             # it names no SVG or MathML element open: read by HTML rules, it may close the
@@ -526,7 +709,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
             if len(stack) == 1:
                 # A heading start tag closes the current heading: close it first ourselves
                 # (the same tree), or the notice would go inside it.
-                self._found(data, start, b"</h1>")
+                self._place(data, start, b"</h1>")
             else:
                 if stack[-1] in _HEADINGS:
                     stack.pop()  # the current heading closes, and this one opens
@@ -575,7 +758,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 if stack[k] in _SCOPE:
                     return  # ignored: <h1><object></h1> leaves the heading open
             if k == 0:
-                self._found(data, end)
+                self._place(data, end)
             else:
                 del stack[k:]
             return
@@ -614,7 +797,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
             self._unfollowed()
             return
         closers = b"</h1>" * sum(1 for e in stack if e in _HEADINGS)
-        self._found(data, at, closers)
+        self._place(data, at, closers)
 
     def _unfollowed(self) -> None:
         """Where the heading closes cannot be told: the notice goes at the body start (never
@@ -684,6 +867,13 @@ def _in_scope(
     return False
 
 
+def _close_p(stack: list[bytes]) -> None:
+    """Close a ``<p>`` open in button scope on ``stack`` (the tree builder's "close a p
+    element"; only those inside a media element are followed)."""
+    if _in_scope(stack, {b"p"}, _BUTTON_SCOPE):
+        _pop_to(stack, {b"p"})
+
+
 def _pop_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
     """Pop ``stack`` until its innermost element of ``names`` is popped (all, if none)."""
     for k in range(len(stack) - 1, -1, -1):
@@ -715,6 +905,8 @@ class _AncestorReader(QuietSink):
         self.uncertain = False
         """An element that hides its content and is not followed here was met: whether it
         is still open cannot be told."""
+        self.hosts: set[bytes] = set()
+        """The names of the shadow hosts met (their tags are followed)."""
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
         self.tokenizer.probe = _MAY_HIDE
 
@@ -726,6 +918,9 @@ class _AncestorReader(QuietSink):
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
+        tok = self.tokenizer
+        if name == b"template" and not is_end and not (tok.foreign or tok.template or tok.select):
+            self._shadow_root(data, start, tag)
         self._follow(data, end, name, is_end, tag)
         if self.done():
             self.tokenizer.active = False
@@ -740,6 +935,16 @@ class _AncestorReader(QuietSink):
                 self.hid = self.hid or isinstance(_entry(name, tag), _Hidden)
             return
         watched = _ANCESTRY_WATCH.ends if is_end else _ANCESTRY_WATCH.starts
+        if name in self.hosts:
+            if not self.lost:
+                self._generic_tag(name, is_end)
+            return
+        if name in (b"p", b"form") and not is_end and not any(map(_generic, self.stack)):
+            watched = _NOTHING.starts  # followed only inside a media element or shadow host
+        elif name == b"form" and not is_end:
+            # A generic end tag does not reach past it, and its end tag is not followed.
+            self.lost = True
+            watched = _NOTHING.starts
         if name not in watched:  # reported for the probe, or too long to read
             if (
                 not is_end
@@ -757,6 +962,11 @@ class _AncestorReader(QuietSink):
         if is_end and name in (b"col", b"colgroup"):
             return  # a column group closes at the next other tag: nothing stays open
         stack = self.stack
+        if name == b"p" or name in _MEDIA:
+            self._generic_tag(name, is_end)
+            return
+        if not is_end and name in CLOSE_P_STARTS and b"p" in stack:
+            _close_p(stack)
         if is_end:
             if name in _HEADINGS:
                 if _in_scope(stack, _HEADINGS, _SCOPE):
@@ -778,6 +988,13 @@ class _AncestorReader(QuietSink):
                 self.lost = True  # whether it closes the open one depends on what is current
             else:
                 stack.append(name)
+        elif name == b"summary" and stack and isinstance(stack[-1], _Folded):
+            # Only the first summary child of a details is shown.
+            if isinstance(stack[-1], _Summarized):
+                name = _Hidden(name)
+            else:
+                stack[-1] = _Summarized(stack[-1])
+            stack.append(name)
         elif name in (b"li", b"dd", b"dt", b"button"):
             family = {b"dd", b"dt"} if name in (b"dd", b"dt") else {name}
             if family & set(stack):
@@ -786,6 +1003,68 @@ class _AncestorReader(QuietSink):
                 stack.append(name)
         else:
             stack.append(name)
+
+    def _generic_tag(self, name: bytes, is_end: bool) -> None:
+        """A media element's tags, a shadow host's (and those of its name inside it), and a
+        paragraph's inside one of them (which their generic end tag does not reach past)."""
+        stack = self.stack
+        if name == b"p":
+            if is_end:
+                _close_p(stack)
+            elif any(map(_generic, stack)):
+                if len(stack) >= 512:
+                    self.lost = True
+                    return
+                _close_p(stack)
+                stack.append(name)
+            return
+        if not is_end:
+            if len(stack) >= 512:
+                self.lost = True
+                return
+            stack.append(_Hidden(name) if name in _MEDIA else _Plain(name))
+            return
+        # The generic end tag: it closes the innermost open element of its name, unless a
+        # special element (any other followed here) is open inside that one.
+        for k in range(len(stack) - 1, -1, -1):
+            if stack[k] == name:
+                del stack[k:]
+                return
+            if not _generic(stack[k]):
+                return
+
+    def _shadow_root(self, data: bytes, start: int, tag: bytes | None) -> None:
+        """A ``<template>`` start tag in the body: one with ``shadowrootmode`` attaches a
+        shadow root to the element open around it (the current node), whose children
+        without a ``slot`` (a notice) are not rendered. That element hides, as far as
+        this reader can tell: the one whose start tag comes just before the template, else
+        the place is lost."""
+        if tag is None:
+            self.hid = self.uncertain = True
+            return
+        mode = attributes(tag).get(b"shadowrootmode")
+        if mode is None or mode.lower() not in ("open", "closed"):
+            return  # an ordinary template
+        self.hid = True
+        if self.lost:
+            return
+        host = _tag_before(data, start)
+        stack = self.stack
+        if host is None or host in _HOLD_NOTHING:
+            self.uncertain = True  # what the current node is cannot be told
+        elif host in _ANCESTRY or host in _MEDIA or host in self.hosts or host == b"p":
+            if stack and stack[-1] == host:
+                stack[-1] = _Host(host) if isinstance(stack[-1], _Plain) else _Hidden(host)
+            else:
+                self.uncertain = True  # not followed here (a <p> outside a media element)
+        elif host in _ANY_SPECIAL or len(self.hosts) >= 64 or len(stack) >= 512:
+            self.uncertain = True  # its end tag is not followed
+        else:
+            stack.append(_Host(host))
+            if host not in self.hosts:
+                self.hosts.add(host)
+                watch = _ANCESTRY_WATCH
+                self.tokenizer.watch = Watch.of(watch.starts | self.hosts, watch.ends | self.hosts)
 
     def _table_start(self, name: bytes) -> None:
         stack = self.stack
@@ -872,17 +1151,10 @@ class _AncestorReader(QuietSink):
 class Marker(_AtBodyStartUnlessFound):
     name = "marker"
 
-    def __init__(self, host: Host, snippet: bytes) -> None:
-        super().__init__(host, snippet)
-        # A <p> open in button scope (the scope boundaries opened in it since), or None.
-        # A notice (an <aside>, any block) there would close the paragraph, and what
-        # follows the marker in it would move out: <p><!-- marker --></p> became an aside
-        # between two paragraphs. The notice waits for the paragraph's end instead.
-        self._p: list[bytes] | None = None
-        self._waiting = False  # the marker was found inside such a paragraph
-
     def watch(self) -> Watch:
-        # With no paragraph open, only the start of one (and the marker) matters.
+        if self._waiting:
+            return self._clear_watch()
+        # With no paragraph open, only the start of one (the links, and the marker) matters.
         return _MARKER_WATCH if self._p is not None else _MARKER_OUTSIDE_P
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
@@ -894,43 +1166,15 @@ class Marker(_AtBodyStartUnlessFound):
         if self.host.tokenizer.in_html_body:
             if self._hidden_at(data, end):
                 return  # a notice here would be hidden: the next marker, or the body start
-            if self._p == []:
-                self._waiting = True
-            else:
-                self._found(data, end)
+            # In an open <p> (<p><!-- marker --></p> became an aside between two
+            # paragraphs) or <a>, where they end.
+            self._place(data, end)
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
-        if not self.host.tokenizer.in_html_body:
-            return
-        p = self._p
-        if p is None:
-            if name == b"p" and not is_end:
-                self._p = []
-            return
-        if name in _P_SCOPE:
-            if not is_end:
-                if len(p) < 512:
-                    p.append(name)
-            elif name in p:
-                del p[len(p) - 1 - p[::-1].index(name) :]
-            return
-        if p:
-            return  # the paragraph is out of button scope: nothing here closes it
-        if is_end:
-            # Its own end tag, or that of an element around it (taken as open).
-            if self._waiting:
-                self._found(data, end if name == b"p" else start)
-                return
-            self._p = None
-            return
-        # A start tag that closes the paragraph: the notice goes before it (it would close
-        # the paragraph the same way).
-        if self._waiting:
-            self._found(data, start)
-            return
-        self._p = [] if name == b"p" else None
+        if self.host.tokenizer.in_html_body:
+            self._follow(data, start, end, name, is_end)
 
 
 @register
