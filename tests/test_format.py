@@ -193,6 +193,7 @@ def test_withhold_placeholder_is_sanitized_and_directional(tmp_path: Path) -> No
             "marks": ["order"],
             "embeds": [],
             "locale": "ar",
+            "translation": None,
             "text": withhold.text("ar"),
             "html": markup,
         }
