@@ -474,3 +474,22 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     have = {v.strip() for v in got.headers["cache-control"].split(",")}
     assert have == want
     assert ("private" in want) == path.startswith("/range/")
+
+
+# -- small rule sets, each exported on its own -------------------------------------------------
+
+
+def test_one_value_for_a_header_two_rules_spell_in_two_cases(tmp_path: Path, city: Path) -> None:
+    """Header names are case-insensitive: the library sends one `X-Robots-Tag`, the first
+    rule's (by priority), spelled as that rule spells it. nginx grouped the rules' headers by
+    exact spelling and sent both `X-Robots-Tag: noindex` and `x-robots-tag: none`."""
+    rules = h.one_rule("a-first", "    headers: {X-Robots-Tag: noindex}\n", "    priority: 10\n")
+    rules += h.one_rule("b-second", "    headers: {x-robots-tag: none}\n")
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, _):
+        want = h.library_raw(app, "/")
+        got = h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-robots-tag") == [b"noindex"]
+    assert h.header_values(got, "x-robots-tag") == [b"noindex"]
+    location = (tmp_path / "export" / "location.conf").read_text()
+    assert '"X-Robots-Tag"' in location
+    assert '"x-robots-tag"' not in location

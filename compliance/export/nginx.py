@@ -747,10 +747,24 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         comment="the reader's languages chose a notice's locale (not the page's language)",
     )
     # -- the rules' own headers
-    header_names = list(dict.fromkeys(n for rule in rules for n, _ in rule.headers))
+    # Header names are case-insensitive: one header per name however the rules spell it,
+    # sent as the first rule (by priority) spells it, with that rule's value, as the library.
+    spelled: dict[str, str] = {}
+    for rule in rules:
+        for name, _ in rule.headers:
+            spelled.setdefault(name.lower(), name)
+    header_names = list(spelled.values())
+
+    def value_of(rule: EdgeRule, name: str) -> str:
+        return next(v for n, v in rule.headers if n.lower() == name.lower())
+
     answered: set[int] = set()  # rules with a map "is this rule's block the one answered"
     for number, name in enumerate(header_names):
-        having = [(i, r) for i, r in enumerate(rules) if any(n == name for n, _ in r.headers)]
+        having = [
+            (i, r)
+            for i, r in enumerate(rules)
+            if any(n.lower() == name.lower() for n, _ in r.headers)
+        ]
         served = "".join(final_vars[i] for i, _ in having)
         if _READABLE_HEADER.match(name):
             upstream = "$upstream_http_" + name.lower().replace("-", "_")
@@ -766,7 +780,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                     )
                 )
         served_entries = [
-            (_regex(rf"^1\|\|{'0' * n}1"), _quote(dict(r.headers)[name]))
+            (_regex(rf"^1\|\|{'0' * n}1"), _quote(value_of(r, name)))
             for n, (_, r) in enumerate(having)
         ]
         w.map(f'"${_P}_html|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
@@ -784,8 +798,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                     w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_quote(r.id), "1")], default="0")
                 acting.append((f"${_P}_ab_{i}", r))
         blocked = [
-            (_regex(f"^{'0' * n}1"), _quote(dict(r.headers)[name]))
-            for n, (_, r) in enumerate(acting)
+            (_regex(f"^{'0' * n}1"), _quote(value_of(r, name))) for n, (_, r) in enumerate(acting)
         ]
         w.map(
             '"' + "".join(bit for bit, _ in acting) + '"',
