@@ -493,3 +493,22 @@ def test_one_value_for_a_header_two_rules_spell_in_two_cases(tmp_path: Path, cit
     location = (tmp_path / "export" / "location.conf").read_text()
     assert '"X-Robots-Tag"' in location
     assert '"x-robots-tag"' not in location
+
+
+@pytest.mark.parametrize("rule_id", ["default", "include", "hostnames", "volatile"])
+def test_a_block_rule_whose_id_is_a_map_parameter(rule_id: str, tmp_path: Path, city: Path) -> None:
+    """A rule id is a map key (the block answered, its link, its locale): written as it
+    is, `default` and `include` read as the map's own parameters, and nginx refused the
+    configuration ("duplicate default map parameter", open() "<prefix>/en" failed)."""
+    block = (
+        '    paths: ["/blocked"]\n'
+        "    block:\n      blocked_by: https://regulator.example.org/x\n"
+        "      text: {en: Blocked., fr: Bloqué.}\n"
+    )
+    with h.side_by_side(h.one_rule(rule_id, block), "nginx", tmp_path, city) as (app, edge, _):
+        want, got = h.library_raw(app, "/blocked"), h.edge_raw(edge, "/blocked")
+        assert h.edge_raw(edge, "/")[0] == 200
+    assert got[0] == want[0] == 451
+    assert h.header_values(got, "link") == h.header_values(want, "link")
+    assert h.header_values(got, "content-language") == h.header_values(want, "content-language")
+    assert f'data-compliance-rule="{rule_id}"'.encode() in got[2]

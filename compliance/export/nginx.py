@@ -73,6 +73,24 @@ def _literal(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Words a `map` reads as its own parameters where a key stands: a key spelled so (a rule id
+# `default` or `include`) is written `\\default`, which nginx reads as the key `default`.
+_MAP_PARAMETERS: Final = frozenset({"default", "hostnames", "include", "volatile"})
+
+
+def _key(text: str) -> str:
+    """A map key matched as exactly ``text`` (no variables in keys, so ``$`` stays): a key
+    that would read as a map parameter, a regular expression (``~``) or an escape (``\\``)
+    gets the backslash nginx strips from the front of a key.
+
+    >>> print(_key("include"), _key("en-gb"))
+    "\\\\include" "en-gb"
+    """
+    if text in _MAP_PARAMETERS or text.startswith(("~", "\\")):
+        text = "\\" + text
+    return _literal(text)
+
+
 def _regex(pattern: str, *, caseless: bool = False) -> str:
     """A regex map key; a backslash is kept for PCRE (nginx unescapes ``\\\\`` and ``\\"``)."""
     escaped = pattern.replace("\\\\", "\\x5c").replace('"', "\\x22")
@@ -429,7 +447,7 @@ def _where_entries(
             # An empty first level with a second one: the first is a code ISO does not
             # assign, which the library leaves out (the second stands alone).
             subs = [s if s != "~" else f"{real}-~" for s in (first, second) if s]
-            entries.append((_quote(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
+            entries.append((_key(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
     return sorted(countries), subdivisions, entries, bits(None, [])
 
 
@@ -568,7 +586,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     w.map(
         f"${_P}_country",
         f"{_P}_cc",
-        [(_regex("^[A-Z]{2}$"), '"*"'), *((_quote(c), _quote(c)) for c in countries)],
+        [(_regex("^[A-Z]{2}$"), '"*"'), *((_key(c), _quote(c)) for c in countries)],
         comment="the reader's country, when a rule names it; * for another known country",
     )
     all_subs = sorted(s for values in subdivisions.values() for s in values)
@@ -589,8 +607,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             [
                 *stale,
                 (_regex("^[A-Z]{2}-."), '"~"'),
-                *((_quote(s), _quote(s)) for s in all_subs),
-                *((_quote(s), '"~"') for s in others),
+                *((_key(s), _quote(s)) for s in all_subs),
+                *((_key(s), '"~"') for s in others),
             ],
             comment=f"subdivision {level + 1}, when a rule names it; ~ for another",
         )
@@ -644,18 +662,16 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     vary_entries = []
     for _, rule in blocks:
         assert rule.block is not None
-        block_locale_entries.append((_quote(rule.id), locales.request_locale(rule.block.table)))
-        link_entries.append((_quote(rule.id), _quote(rule.block.link)))
+        block_locale_entries.append((_key(rule.id), locales.request_locale(rule.block.table)))
+        link_entries.append((_key(rule.id), _quote(rule.block.link)))
         if len(rule.block.table.options) > 1:
-            vary_entries.append((_quote(rule.id), "1"))
+            vary_entries.append((_key(rule.id), "1"))
         for locale, page in rule.block.page.items():
             for part, piece in enumerate(_split(page)):
                 page_entries.setdefault(part, []).append(
-                    (_quote(f"{rule.id}:{locale}"), _quote(piece))
+                    (_key(f"{rule.id}:{locale}"), _quote(piece))
                 )
-            language_entries.append(
-                (_quote(f"{rule.id}:{locale}"), _quote(locale.replace("_", "-")))
-            )
+            language_entries.append((_key(f"{rule.id}:{locale}"), _quote(locale.replace("_", "-"))))
     w.map(f"${_P}_block", f"{_P}_bl", block_locale_entries)
     for part in range(max(page_entries, default=0) + 1):
         w.map(f'"${_P}_block:${_P}_bl"', f"{_P}_block_page_{part}", page_entries.get(part, []))
@@ -720,7 +736,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                 f'"${_P}_editable{final_vars[index]}:{locale.strip(chr(34))}"',
                 f"{_P}_n_{index}_{part}",
                 [
-                    (_quote(f"11:{option}"), _quote(pieces[part]))
+                    (_key(f"11:{option}"), _quote(pieces[part]))
                     for option, pieces in parts.items()
                     if part < len(pieces)
                 ],
@@ -795,7 +811,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             elif r.block is not None:
                 if i not in answered:
                     answered.add(i)
-                    w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_quote(r.id), "1")], default="0")
+                    w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_key(r.id), "1")], default="0")
                 acting.append((f"${_P}_ab_{i}", r))
         blocked = [
             (_regex(f"^{'0' * n}1"), _quote(value_of(r, name))) for n, (_, r) in enumerate(acting)
