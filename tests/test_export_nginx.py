@@ -512,3 +512,41 @@ def test_a_block_rule_whose_id_is_a_map_parameter(rule_id: str, tmp_path: Path, 
     assert h.header_values(got, "link") == h.header_values(want, "link")
     assert h.header_values(got, "content-language") == h.header_values(want, "content-language")
     assert f'data-compliance-rule="{rule_id}"'.encode() in got[2]
+
+
+def test_globs_longer_than_a_map_key_are_split_or_listed(tmp_path: Path, city: Path) -> None:
+    """All host and path globs of a rule were one regex map key, and nginx reads at most
+    4 KiB of a key ("too long parameter"): a UUID glob (32 `?`) alone made a configuration
+    nginx refused. Runs of `?` are counted now, globs spread over several keys, and a glob
+    too long on its own is listed and left out, the rest of its rule exported."""
+    uuid = "/doc/????????-????-????-????-????????????"
+    many = [f"/m{i}/?a?b?c?d?e" for i in range(12)]  # ~1,500 bytes of regex each
+    overlong = "/o/" + "?x" * 30  # ~7,000 bytes even counted: no key holds it
+    rules = h.one_rule("uuid-pages", f'    paths: ["{uuid}"]\n    headers: {{X-Doc: "yes"}}\n')
+    rules += h.one_rule("many-paths", f"    paths: {many}\n    headers: {{X-Many: m}}\n")
+    rules += h.one_rule(
+        "overlong",
+        f'    paths: ["/short/**", "{overlong}"]\n    exclude_paths: ["/short/{"?y" * 30}"]\n'
+        "    headers: {X-Over: o}\n",
+    )
+    rules += h.one_rule("only-overlong", f'    paths: ["{overlong}"]\n    headers: {{X-Only: o}}\n')
+    asked = [
+        "/doc/123e4567-e89b-12d3-a456-426614174000",
+        "/doc/123e4567-e89b-12d3-a456-42661417400",
+        "/doc/123e4567-e89b-12d3-a456-4266141740%D0%B60",  # ж is one character
+        *(f"/m{i}/1a2b3c4d5e" for i in (0, 5, 11)),
+        "/m3/1a2b3c4d5",
+        "/short/page",
+    ]
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        for path in asked:
+            want, got = h.library_raw(app, path), h.edge_raw(edge, path)
+            for name in ("x-doc", "x-many", "x-over"):
+                assert h.header_values(got, name) == h.header_values(want, name), (path, name)
+        assert h.header_values(h.edge_raw(edge, "/m7/1a2b3c4d5e"), "x-many") == [b"m"]
+    http_conf = (tmp_path / "export" / "http.conf").read_text()
+    assert max(map(len, http_conf.encode().splitlines())) < 4000
+    assert len(omissions) == 4, omissions
+    assert any(f"rule overlong: `paths` glob `{overlong}`" in o for o in omissions)
+    assert any("rule overlong: `exclude_paths` glob `/short/?y" in o for o in omissions)
+    assert any("rule only-overlong: none of its `paths` globs fits" in o for o in omissions)

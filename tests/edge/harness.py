@@ -853,6 +853,8 @@ def library_raw(app: Any, path: str) -> RawAnswer:
     from compliance.testing import call_wsgi, wsgi_environ
 
     environ = wsgi_environ(path, peer="127.0.0.1", headers=ONE_READER_HEADERS)
+    if "%" in path:
+        environ["RAW_URI"] = path  # the path as sent, percent-escapes and all
     response = call_wsgi(app, environ)
     # A WSGI header value is Latin-1 text: these are the bytes a server sends.
     pairs = [(k.lower(), v.encode("latin-1")) for k, v in response.headers]
