@@ -550,3 +550,19 @@ def test_globs_longer_than_a_map_key_are_split_or_listed(tmp_path: Path, city: P
     assert any(f"rule overlong: `paths` glob `{overlong}`" in o for o in omissions)
     assert any("rule overlong: `exclude_paths` glob `/short/?y" in o for o in omissions)
     assert any("rule only-overlong: none of its `paths` globs fits" in o for o in omissions)
+
+
+def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
+    tmp_path: Path, city: Path
+) -> None:
+    """The library sends a rule header's value as Latin-1 bytes (`caf\\xe9`); nginx sent the
+    UTF-8 of its configuration (`caf\\xc3\\xa9`, other text for the reader), and nothing said
+    so. Such a header is now listed as left out, and not sent; the rule's others are."""
+    rules = h.one_rule("latin", '    headers: {X-Note: "café", X-Plain: "cafe"}\n')
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-note") == [b"caf\xe9"]
+    assert h.header_values(got, "x-note") == []
+    assert h.header_values(got, "x-plain") == h.header_values(want, "x-plain") == [b"cafe"]
+    assert len(omissions) == 1
+    assert omissions[0].startswith("rule latin: header `X-Note`: its value has non-ASCII text")
