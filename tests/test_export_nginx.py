@@ -566,3 +566,19 @@ def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
     assert h.header_values(got, "x-plain") == h.header_values(want, "x-plain") == [b"cafe"]
     assert len(omissions) == 1
     assert omissions[0].startswith("rule latin: header `X-Note`: its value has non-ASCII text")
+
+
+def test_a_header_with_an_empty_value_is_listed(tmp_path: Path, city: Path) -> None:
+    """The library sends a rule header with an empty value; nginx's add_header sends no
+    header whose value is empty, and nothing said so. It is now listed; and a rule after it
+    by priority naming the same header still does not send its value in its place."""
+    rules = h.one_rule("empty", '    headers: {X-Empty: ""}\n', "    priority: 5\n")
+    rules += h.one_rule("later", "    headers: {x-empty: later}\n")
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-empty") == [b""]
+    assert h.header_values(got, "x-empty") == []
+    assert omissions == [
+        "rule empty: header `X-Empty` with an empty value: nginx's add_header sends no header "
+        "whose value is empty (not sent, where the library sends it empty)"
+    ]

@@ -895,6 +895,17 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                         "sent even when the origin sends its own (the library keeps the origin's)",
                     )
                 )
+        for _, rule in having:
+            if not value_of(rule, name):
+                # The map still gives it (""): no rule after it sends its value instead.
+                plan.omissions.append(
+                    Omission(
+                        rule.id,
+                        f"header `{name}` with an empty value: nginx's add_header sends no "
+                        "header whose value is empty",
+                        "not sent, where the library sends it empty",
+                    )
+                )
         served_entries = [
             (_regex(rf"^1\|\|{'0' * n}1"), _quote(value_of(r, name)))
             for n, (_, r) in enumerate(having)
