@@ -904,3 +904,23 @@ def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
     assert h.header_values(got, "x-plain") == h.header_values(want, "x-plain") == [b"cafe"]
     assert len(omissions) == 1
     assert omissions[0].startswith("rule latin: header `X-Note`: its value has non-ASCII text")
+
+
+@pytest.mark.parametrize("language", ["constructor-Latn", "CONSTRUCTOR-latn-RU"])
+def test_a_page_language_named_like_a_prototype_key(
+    language: str, tmp_path: Path, city: Path
+) -> None:
+    """The Worker looked a page language's first subtag up in its table of scripts without
+    asking for own keys: `constructor-Latn` found Object.prototype's `constructor`, lookup()
+    threw (`includes is not a function`) and the page went out without its notice."""
+    notice = (
+        "    notice:\n      default_locale: en\n"
+        "      text: {en: English notice., ru: Russian notice.}\n"
+    )
+    path = f"/languages/lang/{language}/p"  # the origin's Content-Language
+    rules = h.one_rule("two-lang", notice)
+    with h.side_by_side(rules, "cloudflare", tmp_path, city) as (app, edge, _):
+        want = h.NOTICE.findall(h.library_raw(app, path)[2].decode())
+        got = h.NOTICE.findall(h.edge_raw(edge, path)[2].decode())
+    assert want == [("two-lang", "ru")]  # the reader's Accept-Language chose
+    assert got == want
