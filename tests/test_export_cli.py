@@ -317,6 +317,9 @@ GLOBS = [
     ("/a?/**", False),
     ("/**.html", False),
     ("/*/*/*", False),
+    ("a??*??.org", True),
+    ("/??/**", False),
+    ("/a/*??/**???", False),
 ]
 TEXTS = [
     "a.example.org",
@@ -336,11 +339,22 @@ TEXTS = [
     "/a/b.html",
     "/a/b/c",
     "/a/b",
+    "ab1cd.org",
+    "abcd.org",
+    "abcdefg.org",
+    "/ab/x",
+    "/abc/x",
+    "/a/xyz/q/abc",
+    "/a/xy/q/abc",
+    "/a/xyz/abc",
 ]
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize(("pattern", "host"), GLOBS)
-def test_nginx_globs_match_as_the_library(pattern: str, host: bool) -> None:
+def test_nginx_globs_match_as_the_library(pattern: str, host: bool, compact: bool) -> None:
+    """Also in the compact form (runs of `?` counted) the nginx export uses for globs too
+    long for one map key."""
     import re
     import time
 
@@ -349,7 +363,7 @@ def test_nginx_globs_match_as_the_library(pattern: str, host: bool) -> None:
 
     library = compile_globs([pattern], host=host)
     assert library is not None
-    regex = re.compile("(?s)" + (_globs([pattern], host=host) or "") + r"\Z")
+    regex = re.compile("(?s)" + (_globs([pattern], host=host, compact=compact) or "") + r"\Z")
     for text in TEXTS:
         assert bool(regex.match(text)) == library.match(text), (pattern, text)
     # The reader chooses the text: no pattern of every-star-matches-anything backtracks.
@@ -380,20 +394,23 @@ def test_a_field_the_exporter_does_not_know_is_listed_not_dropped() -> None:
     ]
 
 
+@pytest.mark.parametrize("compact", [False, True])
 @pytest.mark.parametrize(
-    "pattern", ["/?", "/*?", "/**?a", "/?*?", "/a/*?/**?", "/??/*", "/one/?/x", "/any/**??"]
+    "pattern",
+    ["/?", "/*?", "/**?a", "/?*?", "/a/*?/**?", "/??/*", "/one/?/x", "/any/**??", "/???/**??*?"],
 )
-def test_nginx_path_globs_count_characters_not_bytes(pattern: str) -> None:
+def test_nginx_path_globs_count_characters_not_bytes(pattern: str, compact: bool) -> None:
     """nginx matches `$uri` as bytes; the library matches the path decoded with
     errors="replace". `?` must take one character either way (a UTF-8 sequence, or what one
-    U+FFFD replaces), also right after a star."""
+    U+FFFD replaces), also right after a star, and in a counted run (compact)."""
     import random
     import re
 
     from compliance.export.nginx import _globs
     from compliance.globs import compile_globs
 
-    regex = re.compile(b"(?s)" + (_globs([pattern], host=False) or "").encode("latin-1") + b"\\Z")
+    glob = _globs([pattern], host=False, compact=compact) or ""
+    regex = re.compile(b"(?s)" + glob.encode("latin-1") + b"\\Z")
     library = compile_globs([pattern], host=False)
     assert library is not None
     pieces = [b"a", b"/", b"\xd0\xb6", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xff", b"\xe2\x82"]

@@ -474,3 +474,111 @@ def test_an_unexpected_range_goes_unedited_but_private_as_in_the_library(
     have = {v.strip() for v in got.headers["cache-control"].split(",")}
     assert have == want
     assert ("private" in want) == path.startswith("/range/")
+
+
+# -- small rule sets, each exported on its own -------------------------------------------------
+
+
+def test_one_value_for_a_header_two_rules_spell_in_two_cases(tmp_path: Path, city: Path) -> None:
+    """Header names are case-insensitive: the library sends one `X-Robots-Tag`, the first
+    rule's (by priority), spelled as that rule spells it. nginx grouped the rules' headers by
+    exact spelling and sent both `X-Robots-Tag: noindex` and `x-robots-tag: none`."""
+    rules = h.one_rule("a-first", "    headers: {X-Robots-Tag: noindex}\n", "    priority: 10\n")
+    rules += h.one_rule("b-second", "    headers: {x-robots-tag: none}\n")
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, _):
+        want = h.library_raw(app, "/")
+        got = h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-robots-tag") == [b"noindex"]
+    assert h.header_values(got, "x-robots-tag") == [b"noindex"]
+    location = (tmp_path / "export" / "location.conf").read_text()
+    assert '"X-Robots-Tag"' in location
+    assert '"x-robots-tag"' not in location
+
+
+@pytest.mark.parametrize("rule_id", ["default", "include", "hostnames", "volatile"])
+def test_a_block_rule_whose_id_is_a_map_parameter(rule_id: str, tmp_path: Path, city: Path) -> None:
+    """A rule id is a map key (the block answered, its link, its locale): written as it
+    is, `default` and `include` read as the map's own parameters, and nginx refused the
+    configuration ("duplicate default map parameter", open() "<prefix>/en" failed)."""
+    block = (
+        '    paths: ["/blocked"]\n'
+        "    block:\n      blocked_by: https://regulator.example.org/x\n"
+        "      text: {en: Blocked., fr: Bloqué.}\n"
+    )
+    with h.side_by_side(h.one_rule(rule_id, block), "nginx", tmp_path, city) as (app, edge, _):
+        want, got = h.library_raw(app, "/blocked"), h.edge_raw(edge, "/blocked")
+        assert h.edge_raw(edge, "/")[0] == 200
+    assert got[0] == want[0] == 451
+    assert h.header_values(got, "link") == h.header_values(want, "link")
+    assert h.header_values(got, "content-language") == h.header_values(want, "content-language")
+    assert f'data-compliance-rule="{rule_id}"'.encode() in got[2]
+
+
+def test_globs_longer_than_a_map_key_are_split_or_listed(tmp_path: Path, city: Path) -> None:
+    """All host and path globs of a rule were one regex map key, and nginx reads at most
+    4 KiB of a key ("too long parameter"): a UUID glob (32 `?`) alone made a configuration
+    nginx refused. Runs of `?` are counted now, globs spread over several keys, and a glob
+    too long on its own is listed and left out, the rest of its rule exported."""
+    uuid = "/doc/????????-????-????-????-????????????"
+    many = [f"/m{i}/?a?b?c?d?e" for i in range(12)]  # ~1,500 bytes of regex each
+    overlong = "/o/" + "?x" * 30  # ~7,000 bytes even counted: no key holds it
+    rules = h.one_rule("uuid-pages", f'    paths: ["{uuid}"]\n    headers: {{X-Doc: "yes"}}\n')
+    rules += h.one_rule("many-paths", f"    paths: {many}\n    headers: {{X-Many: m}}\n")
+    rules += h.one_rule(
+        "overlong",
+        f'    paths: ["/short/**", "{overlong}"]\n    exclude_paths: ["/short/{"?y" * 30}"]\n'
+        "    headers: {X-Over: o}\n",
+    )
+    rules += h.one_rule("only-overlong", f'    paths: ["{overlong}"]\n    headers: {{X-Only: o}}\n')
+    asked = [
+        "/doc/123e4567-e89b-12d3-a456-426614174000",
+        "/doc/123e4567-e89b-12d3-a456-42661417400",
+        "/doc/123e4567-e89b-12d3-a456-4266141740%D0%B60",  # ж is one character
+        *(f"/m{i}/1a2b3c4d5e" for i in (0, 5, 11)),
+        "/m3/1a2b3c4d5",
+        "/short/page",
+    ]
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        for path in asked:
+            want, got = h.library_raw(app, path), h.edge_raw(edge, path)
+            for name in ("x-doc", "x-many", "x-over"):
+                assert h.header_values(got, name) == h.header_values(want, name), (path, name)
+        assert h.header_values(h.edge_raw(edge, "/m7/1a2b3c4d5e"), "x-many") == [b"m"]
+    http_conf = (tmp_path / "export" / "http.conf").read_text()
+    assert max(map(len, http_conf.encode().splitlines())) < 4000
+    assert len(omissions) == 4, omissions
+    assert any(f"rule overlong: `paths` glob `{overlong}`" in o for o in omissions)
+    assert any("rule overlong: `exclude_paths` glob `/short/?y" in o for o in omissions)
+    assert any("rule only-overlong: none of its `paths` globs fits" in o for o in omissions)
+
+
+def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
+    tmp_path: Path, city: Path
+) -> None:
+    """The library sends a rule header's value as Latin-1 bytes (`caf\\xe9`); nginx sent the
+    UTF-8 of its configuration (`caf\\xc3\\xa9`, other text for the reader), and nothing said
+    so. Such a header is now listed as left out, and not sent; the rule's others are."""
+    rules = h.one_rule("latin", '    headers: {X-Note: "café", X-Plain: "cafe"}\n')
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-note") == [b"caf\xe9"]
+    assert h.header_values(got, "x-note") == []
+    assert h.header_values(got, "x-plain") == h.header_values(want, "x-plain") == [b"cafe"]
+    assert len(omissions) == 1
+    assert omissions[0].startswith("rule latin: header `X-Note`: its value has non-ASCII text")
+
+
+def test_a_header_with_an_empty_value_is_listed(tmp_path: Path, city: Path) -> None:
+    """The library sends a rule header with an empty value; nginx's add_header sends no
+    header whose value is empty, and nothing said so. It is now listed; and a rule after it
+    by priority naming the same header still does not send its value in its place."""
+    rules = h.one_rule("empty", '    headers: {X-Empty: ""}\n', "    priority: 5\n")
+    rules += h.one_rule("later", "    headers: {x-empty: later}\n")
+    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
+    assert h.header_values(want, "x-empty") == [b""]
+    assert h.header_values(got, "x-empty") == []
+    assert omissions == [
+        "rule empty: header `X-Empty` with an empty value: nginx's add_header sends no header "
+        "whose value is empty (not sent, where the library sends it empty)"
+    ]

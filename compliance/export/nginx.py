@@ -73,6 +73,24 @@ def _literal(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+# Words a `map` reads as its own parameters where a key stands: a key spelled so (a rule id
+# `default` or `include`) is written `\\default`, which nginx reads as the key `default`.
+_MAP_PARAMETERS: Final = frozenset({"default", "hostnames", "include", "volatile"})
+
+
+def _key(text: str) -> str:
+    """A map key matched as exactly ``text`` (no variables in keys, so ``$`` stays): a key
+    that would read as a map parameter, a regular expression (``~``) or an escape (``\\``)
+    gets the backslash nginx strips from the front of a key.
+
+    >>> print(_key("include"), _key("en-gb"))
+    "\\\\include" "en-gb"
+    """
+    if text in _MAP_PARAMETERS or text.startswith(("~", "\\")):
+        text = "\\" + text
+    return _literal(text)
+
+
 def _regex(pattern: str, *, caseless: bool = False) -> str:
     """A regex map key; a backslash is kept for PCRE (nginx unescapes ``\\\\`` and ``\\"``)."""
     escaped = pattern.replace("\\\\", "\\x5c").replace('"', "\\x22")
@@ -166,61 +184,78 @@ _PATH_CHAR = rf"(?>[^/\x80-\xff]|{_UTF8_TAIL})"
 _ANY_CHAR = rf"(?>[^\x80-\xff]|{_UTF8_TAIL})"
 
 
-def _path_glob(tokens: Sequence[str]) -> str:
+def _marks(token: str, one: str, compact: bool) -> str:
+    """A run of ``?`` (``token``), ``one`` regular expression each: repeated, or, compact,
+    counted (``(?:one){n}``: as long as one, where nginx reads a map key of 4 KiB at most)."""
+    if compact and len(token) > 1:
+        return f"(?:{one}){{{len(token)}}}"
+    return one * len(token)
+
+
+def _path_glob(tokens: Sequence[str], compact: bool = False) -> str:
     """A path glob as PCRE over bytes. A star matches bytes (fast) except right before a
     ``?``: there it must stop between characters, so it runs over whole characters. Before
     a literal or the end it cannot stop inside one (a literal starts with an ASCII or lead
     byte, which always begins a character)."""
     out = []
     for number, token in enumerate(tokens):
-        before_one = number + 1 < len(tokens) and tokens[number + 1] == "?"
+        before_one = number + 1 < len(tokens) and tokens[number + 1].startswith("?")
         if token.startswith("*"):
             if len(token) > 1:
                 out.append(f"(?:{_ANY_CHAR})*" if before_one else ".*")
             else:
                 out.append(f"(?:{_PATH_CHAR})*" if before_one else "[^/]*")
-        elif token == "?":
-            out.append(_PATH_CHAR)
+        elif token.startswith("?"):
+            out.append(_marks(token, _PATH_CHAR, compact))
         else:
             out.append(escape_regex(token))
     return "(?:" + "".join(out) + ")"
 
 
-def _globs(patterns: Sequence[str], *, host: bool) -> str | None:
-    """Globs as PCRE that does not backtrack where it need not: when every star matches any
-    run (hosts; paths with only ``**``), each literal piece is taken at its first place
+def _glob(pattern: str, *, host: bool, compact: bool = False) -> str:
+    """One glob as PCRE that does not backtrack where it need not: when every star matches
+    any run (hosts; paths with only ``**``), each literal piece is taken at its first place
     (atomic lazy groups), which is as good as any later place. Paths mixing ``*`` and ``**``
-    fall back to a plain translation, bounded by PCRE's match limit."""
+    fall back to a plain translation, bounded by PCRE's match limit. ``compact`` counts runs
+    of ``?`` instead of repeating them (the same match, a shorter text)."""
+    tokens = [t for t in re.split(r"(\*+|\?+)", pattern) if t]
+    stars = [t for t in tokens if t.startswith("*")]
+    if not host and any(len(t) == 1 for t in stars):
+        return _path_glob(tokens, compact)
+    one = "[^ ]" if host else _PATH_CHAR
+    chunks: list[str] = [""]
+    marked = [False]  # the chunk starts with a `?`
+    for token in tokens:
+        if token.startswith("*"):
+            chunks.append("")
+            marked.append(False)
+        elif token.startswith("?"):
+            marked[-1] = marked[-1] or not chunks[-1]
+            chunks[-1] += _marks(token, one, compact)
+        else:
+            chunks[-1] += escape_regex(token)
+    if len(chunks) == 1:
+        return chunks[0]
+
+    def run(number: int) -> str:
+        # Before a `?` a path's run stops between characters (see _path_glob).
+        if host:
+            return "[^ ]"
+        return f"(?:{_ANY_CHAR})" if marked[number] else "."
+
+    middle = "".join(
+        f"(?>{run(number)}*?{chunk})"
+        for number, chunk in enumerate(chunks[:-1])
+        if number and chunk
+    )
+    return f"{chunks[0]}{middle}{run(len(chunks) - 1)}*{chunks[-1]}"
+
+
+def _globs(patterns: Sequence[str], *, host: bool, compact: bool = False) -> str | None:
+    """Globs as one alternation of :func:`_glob`, or None for none."""
     if not patterns:
         return None
-    out = []
-    for pattern in patterns:
-        tokens = [t for t in re.split(r"(\*+|\?)", pattern) if t]
-        stars = [t for t in tokens if t.startswith("*")]
-        if not host and any(len(t) == 1 for t in stars):
-            out.append(_path_glob(tokens))
-            continue
-        chunks: list[str] = [""]
-        for token in tokens:
-            if token.startswith("*"):
-                chunks.append("")
-            elif token == "?":
-                chunks[-1] += "[^ ]" if host else _PATH_CHAR
-            else:
-                chunks[-1] += escape_regex(token)
-        if len(chunks) == 1:
-            out.append(chunks[0])
-            continue
-
-        def run(chunk: str) -> str:
-            # Before a `?` a path's run stops between characters (see _path_glob).
-            if host:
-                return "[^ ]"
-            return f"(?:{_ANY_CHAR})" if chunk.startswith(_PATH_CHAR) else "."
-
-        middle = "".join(f"(?>{run(chunk)}*?{chunk})" for chunk in chunks[1:-1] if chunk)
-        out.append(f"{chunks[0]}{middle}{run(chunks[-1])}*{chunks[-1]}")
-    return "(?:" + "|".join(out) + ")"
+    return "(?:" + "|".join(_glob(p, host=host, compact=compact) for p in patterns) + ")"
 
 
 # -- locale negotiation -----------------------------------------------------------------------
@@ -429,8 +464,87 @@ def _where_entries(
             # An empty first level with a second one: the first is a code ISO does not
             # assign, which the library leaves out (the second stands alone).
             subs = [s if s != "~" else f"{real}-~" for s in (first, second) if s]
-            entries.append((_quote(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
+            entries.append((_key(f"{country}:{first}:{second}"), _quote(bits(real, subs))))
     return sorted(countries), subdivisions, entries, bits(None, [])
+
+
+_KEY_BYTES = 3500
+"""The longest regex map key written: nginx reads a configuration token into a 4 KiB buffer
+("too long parameter" past it)."""
+
+
+def _size(pattern: str) -> int:
+    """Bytes ``pattern`` takes in a regex map key (additive: keys are concatenations)."""
+    return len(_regex(pattern).encode("utf-8")) - 3
+
+
+def _pack(parts: Sequence[str], limit: int) -> list[str]:
+    """Alternations of ``parts``, each at most ``limit`` bytes in a key (as :func:`_chunks`)."""
+    out: list[str] = []
+    current: list[str] = []
+    length = 4  # "(?:" and ")"
+    for part in parts:
+        size = _size(part)
+        if current and length + size > limit:
+            out.append("(?:" + "|".join(current) + ")")
+            current, length = [], 4
+        current.append(part)
+        length += size + 1
+    if current:
+        out.append("(?:" + "|".join(current) + ")")
+    return out
+
+
+def _matcher(
+    plan: EdgePlan, rule: EdgeRule, width: int
+) -> tuple[list[str], list[str], list[str]] | None:
+    """(host alternations, path alternations, excluded-path alternations) of a rule's map,
+    whose keys are ``<prefix> <host> <path>``, each key under :data:`_KEY_BYTES`: one of
+    each, as a rule has them, where that fits; else the globs spread over several keys,
+    each glob on its own too long for one listed and left out (None: the whole rule, when
+    none of its hosts or none of its paths is left). ``width``: digits of a rule's index."""
+    overhead = _size(f"(?s)^.{{{'9' * width}}}1[01]*  \\z")
+    hosts = _globs(rule.hosts, host=True) or "[^ ]*"
+    paths = _globs(rule.paths, host=False) or ".*"
+    excluded = _globs(rule.exclude_paths, host=False)
+    longest = max(_size(paths), _size(excluded) if excluded else 0)
+    if overhead + _size(hosts) + longest <= _KEY_BYTES:
+        return [hosts], [paths], [excluded] if excluded else []
+    budget = _KEY_BYTES - overhead
+
+    def fitting(patterns: Sequence[str], host: bool, limit: int, field: str) -> list[str]:
+        what = "hosts" if host else "paths"
+        kept = []
+        for pattern in patterns:
+            text = _glob(pattern, host=host, compact=True)
+            if _size(text) + 4 <= limit:
+                kept.append(text)
+                continue
+            plan.omissions.append(
+                Omission(
+                    rule.id,
+                    f"`{field}` glob `{pattern}`: its regular expression is longer than nginx "
+                    "reads in one map key (4 KiB)",
+                    "left out: the rule applies on the paths it excludes"
+                    if field == "exclude_paths"
+                    else f"left out: the rule does not apply on {what} only it matches",
+                )
+            )
+        return kept
+
+    host_parts = fitting(rule.hosts, True, budget // 2, "hosts")
+    host_chunks = _pack(host_parts, budget // 2) if rule.hosts else ["[^ ]*"]
+    room = budget - max((_size(chunk) for chunk in host_chunks), default=0)
+    path_parts = fitting(rule.paths, False, room, "paths")
+    path_chunks = _pack(path_parts, room) if rule.paths else [".*"]
+    excluded_chunks = _pack(fitting(rule.exclude_paths, False, room, "exclude_paths"), room)
+    if not host_chunks or not path_chunks:
+        field = "hosts" if not host_chunks else "paths"
+        plan.omissions.append(
+            Omission(rule.id, f"none of its `{field}` globs fits in an nginx map key", "left out")
+        )
+        return None
+    return host_chunks, path_chunks, excluded_chunks
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -454,6 +568,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     ]
     valid_from = max(earlier) if earlier else None
     rules: list[EdgeRule] = []
+    matchers: dict[str, tuple[list[str], list[str], list[str]]] = {}
     for rule in in_force:
         if rule.block is not None and rule.tags:
             plan.omissions.append(
@@ -478,6 +593,10 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                     "exported without the fallback",
                 )
             )
+        matcher = _matcher(plan, rule, len(str(len(in_force))))
+        if matcher is None:
+            continue
+        matchers[rule.id] = matcher
         rules.append(rule)
     limits = accept_language_limits()
     plan.limits.extend(
@@ -568,7 +687,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     w.map(
         f"${_P}_country",
         f"{_P}_cc",
-        [(_regex("^[A-Z]{2}$"), '"*"'), *((_quote(c), _quote(c)) for c in countries)],
+        [(_regex("^[A-Z]{2}$"), '"*"'), *((_key(c), _quote(c)) for c in countries)],
         comment="the reader's country, when a rule names it; * for another known country",
     )
     all_subs = sorted(s for values in subdivisions.values() for s in values)
@@ -589,8 +708,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             [
                 *stale,
                 (_regex("^[A-Z]{2}-."), '"~"'),
-                *((_quote(s), _quote(s)) for s in all_subs),
-                *((_quote(s), '"~"') for s in others),
+                *((_key(s), _quote(s)) for s in all_subs),
+                *((_key(s), '"~"') for s in others),
             ],
             comment=f"subdivision {level + 1}, when a rule names it; ~ for another",
         )
@@ -607,14 +726,13 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     final_vars: list[str] = []
     for index, rule in enumerate(rules):
         w.add(f"# rule {rule.id} (priority {rule.priority})")
-        hosts = _globs(rule.hosts, host=True) or "[^ ]*"
-        paths = _globs(rule.paths, host=False) or ".*"
-        prefix = f"(?s)^.{{{index}}}1[01]* {hosts} "
-        entries = []
-        if rule.exclude_paths:
-            excluded = _globs(rule.exclude_paths, host=False)
-            entries.append((_regex(rf"{prefix}{excluded}\z"), "0"))
-        entries.append((_regex(rf"{prefix}{paths}\z"), "1"))
+        host_chunks, path_chunks, excluded_chunks = matchers[rule.id]
+        entries = [
+            (_regex(rf"(?s)^.{{{index}}}1[01]* {hosts} {paths}\z"), value)
+            for value, chunks in (("0", excluded_chunks), ("1", path_chunks))
+            for hosts in host_chunks
+            for paths in chunks
+        ]
         w.map(f'"${_P}_where $host $uri"', f"{_P}_r_{index}", entries, default="0")
         request_vars.append(f"${_P}_r_{index}")
         if rule.tags:
@@ -644,18 +762,16 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     vary_entries = []
     for _, rule in blocks:
         assert rule.block is not None
-        block_locale_entries.append((_quote(rule.id), locales.request_locale(rule.block.table)))
-        link_entries.append((_quote(rule.id), _quote(rule.block.link)))
+        block_locale_entries.append((_key(rule.id), locales.request_locale(rule.block.table)))
+        link_entries.append((_key(rule.id), _quote(rule.block.link)))
         if len(rule.block.table.options) > 1:
-            vary_entries.append((_quote(rule.id), "1"))
+            vary_entries.append((_key(rule.id), "1"))
         for locale, page in rule.block.page.items():
             for part, piece in enumerate(_split(page)):
                 page_entries.setdefault(part, []).append(
-                    (_quote(f"{rule.id}:{locale}"), _quote(piece))
+                    (_key(f"{rule.id}:{locale}"), _quote(piece))
                 )
-            language_entries.append(
-                (_quote(f"{rule.id}:{locale}"), _quote(locale.replace("_", "-")))
-            )
+            language_entries.append((_key(f"{rule.id}:{locale}"), _quote(locale.replace("_", "-"))))
     w.map(f"${_P}_block", f"{_P}_bl", block_locale_entries)
     for part in range(max(page_entries, default=0) + 1):
         w.map(f'"${_P}_block:${_P}_bl"', f"{_P}_block_page_{part}", page_entries.get(part, []))
@@ -720,7 +836,7 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                 f'"${_P}_editable{final_vars[index]}:{locale.strip(chr(34))}"',
                 f"{_P}_n_{index}_{part}",
                 [
-                    (_quote(f"11:{option}"), _quote(pieces[part]))
+                    (_key(f"11:{option}"), _quote(pieces[part]))
                     for option, pieces in parts.items()
                     if part < len(pieces)
                 ],
@@ -747,10 +863,24 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
         comment="the reader's languages chose a notice's locale (not the page's language)",
     )
     # -- the rules' own headers
-    header_names = list(dict.fromkeys(n for rule in rules for n, _ in rule.headers))
+    # Header names are case-insensitive: one header per name however the rules spell it,
+    # sent as the first rule (by priority) spells it, with that rule's value, as the library.
+    spelled: dict[str, str] = {}
+    for rule in rules:
+        for name, _ in rule.headers:
+            spelled.setdefault(name.lower(), name)
+    header_names = list(spelled.values())
+
+    def value_of(rule: EdgeRule, name: str) -> str:
+        return next(v for n, v in rule.headers if n.lower() == name.lower())
+
     answered: set[int] = set()  # rules with a map "is this rule's block the one answered"
     for number, name in enumerate(header_names):
-        having = [(i, r) for i, r in enumerate(rules) if any(n == name for n, _ in r.headers)]
+        having = [
+            (i, r)
+            for i, r in enumerate(rules)
+            if any(n.lower() == name.lower() for n, _ in r.headers)
+        ]
         served = "".join(final_vars[i] for i, _ in having)
         if _READABLE_HEADER.match(name):
             upstream = "$upstream_http_" + name.lower().replace("-", "_")
@@ -765,8 +895,19 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
                         "sent even when the origin sends its own (the library keeps the origin's)",
                     )
                 )
+        for _, rule in having:
+            if not value_of(rule, name):
+                # The map still gives it (""): no rule after it sends its value instead.
+                plan.omissions.append(
+                    Omission(
+                        rule.id,
+                        f"header `{name}` with an empty value: nginx's add_header sends no "
+                        "header whose value is empty",
+                        "not sent, where the library sends it empty",
+                    )
+                )
         served_entries = [
-            (_regex(rf"^1\|\|{'0' * n}1"), _quote(dict(r.headers)[name]))
+            (_regex(rf"^1\|\|{'0' * n}1"), _quote(value_of(r, name)))
             for n, (_, r) in enumerate(having)
         ]
         w.map(f'"${_P}_html|{upstream}|{served}"', f"{_P}_h_{number}", served_entries)
@@ -781,11 +922,10 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             elif r.block is not None:
                 if i not in answered:
                     answered.add(i)
-                    w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_quote(r.id), "1")], default="0")
+                    w.map(f"${_P}_block", f"{_P}_ab_{i}", [(_key(r.id), "1")], default="0")
                 acting.append((f"${_P}_ab_{i}", r))
         blocked = [
-            (_regex(f"^{'0' * n}1"), _quote(dict(r.headers)[name]))
-            for n, (_, r) in enumerate(acting)
+            (_regex(f"^{'0' * n}1"), _quote(value_of(r, name))) for n, (_, r) in enumerate(acting)
         ]
         w.map(
             '"' + "".join(bit for bit, _ in acting) + '"',

@@ -595,7 +595,7 @@ def _edge_rule(rule: Rule, plan: EdgePlan, variables: Mapping[str, Any]) -> Edge
             _render_all(rule.id, rule.block, variables, "page"),
             _render_all(rule.id, rule.block, variables, "json"),
         )
-    headers = tuple(rule.headers.items())
+    headers = tuple(_edge_headers(rule, plan))
     if notice is None and block is None and not headers:
         return None  # a withhold-only rule: nothing left to do at the edge
     return EdgeRule(
@@ -616,6 +616,27 @@ def _edge_rule(rule: Rule, plan: EdgePlan, variables: Mapping[str, Any]) -> Edge
         headers=headers,
         withhold=getattr(rule, "withhold", None) is not None,
     )
+
+
+def _edge_headers(rule: Rule, plan: EdgePlan) -> Iterable[tuple[str, str]]:
+    """The rule's headers a target sends as the library does. A value with Latin-1 text
+    beyond ASCII (``café``) goes out from the library as Latin-1 bytes (a WSGI or ASGI header
+    is Latin-1), but nginx writes its configuration's UTF-8 and workerd encodes header text
+    as UTF-8: the reader would get other text, so such a header is left out and listed."""
+    engine = "nginx" if plan.target == "nginx" else "the Worker"
+    for name, value in rule.headers.items():
+        if value.isascii():
+            yield name, value
+            continue
+        plan.omissions.append(
+            Omission(
+                rule.id,
+                f"header `{name}`: its value has non-ASCII text ({value!r}), which the library "
+                f"sends as Latin-1 bytes and {engine} only as UTF-8 (other text)",
+                "left out: not sent (where a rule after it by priority that applies names "
+                "the same header, that rule's value is sent)",
+            )
+        )
 
 
 def glob_regex(patterns: Sequence[str], *, host: bool, any_char: str = ".") -> str | None:

@@ -288,14 +288,15 @@ function lookup(table, tag, country = null) {
   const variant = reading[1];
   parts = reading[0].split("-");
   // babel drops a script subtag it has no data for in that language (ru-Latn reads as ru).
+  // Own keys only (below too): a tag such as "constructor" must not find Object.prototype's.
+  const scripts = Object.hasOwn(table.scripts, parts[0]) ? table.scripts[parts[0]] : [];
   if (!variant && parts.length > 1 && parts[1].length === 4 && LETTERS.test(parts[1])
-    && !(table.scripts[parts[0]] || []).includes(parts[1])) {
+    && !scripts.includes(parts[1])) {
     parts.splice(1, 1);
   }
   const key = parts.join("-");
   const [tags, regionalTables] = variant
     ? [table.variants, table.regionalVariants] : [table.tags, table.regional];
-  // Own keys only: a tag such as "constructor" must not find Object.prototype's.
   const regional = country !== null && Object.hasOwn(regionalTables, country)
     ? regionalTables[country] : {};
   if (Object.hasOwn(regional, key)) return regional[key];

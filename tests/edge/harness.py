@@ -7,6 +7,7 @@ Loaded by the test modules with :func:`load` (the test suite runs in importlib m
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import getpass
 import gzip
@@ -791,3 +792,93 @@ def edge_answer(
         return Answer.of(response.status, _Headers(response.getheaders()), data)
     finally:
         connection.close()
+
+
+# -- one small rule set, asked of the library and of an engine ------------------------------
+
+ONE_READER = "81.2.69.142"  # GB-ENG in MaxMind's City test database
+ONE_READER_CF = '{"country":"GB","regionCode":"ENG"}'
+ONE_READER_HEADERS = [
+    ("Host", "www.example.org"),
+    ("X-Forwarded-For", ONE_READER),
+    ("Accept-Language", "ru"),
+]
+
+
+def one_rule(rule_id: str, body: str, extra: str = "") -> str:
+    """A rule (YAML, in a ``rules:`` list) that applies everywhere, with ``body``."""
+    return (
+        f"  - id: {rule_id}\n    title: {rule_id}\n"
+        '    jurisdictions: ["*"]\n    unknown_location: apply\n' + extra + body
+    )
+
+
+@contextlib.contextmanager
+def side_by_side(
+    rules: str, target: str, tmp: Path, city: Path
+) -> Iterator[tuple[Any, Engine, list[str]]]:
+    """(the middleware, the engine running the export, the export's omissions) for the
+    rules (YAML, the items of ``rules:``), the middleware reading ``city``."""
+    from compliance import Engine as LibraryEngine
+    from compliance.export import export_cloudflare, export_nginx, write_export
+    from compliance.wsgi import ComplianceMiddleware
+
+    rule_file = tmp / "rules.yaml"
+    rule_file.write_text("version: 1\nrules:\n" + rules, encoding="utf-8")
+    engine = LibraryEngine.from_paths([rule_file], geoip_db=city)
+    app = ComplianceMiddleware(origin_app, engine, trusted_proxies=["127.0.0.1"])
+    with contextlib.ExitStack() as stack:
+        stack.callback(engine.close)
+        origin = stack.enter_context(contextlib.contextmanager(serve)(origin_app))
+        out, work = tmp / "export", tmp / "run"
+        work.mkdir()
+        if target == "nginx":
+            result = export_nginx([rule_file], geoip_db=city)
+            write_export(result, out)
+            started = contextlib.contextmanager(start_nginx)(work, out, origin.port)
+        else:
+            result = export_cloudflare([rule_file])
+            write_export(result, out)
+            started = contextlib.contextmanager(start_workerd)(work, out, origin.url)
+        edge = stack.enter_context(started)
+        yield app, edge, [str(o) for o in result.omissions]
+
+
+RawAnswer = tuple[int, list[tuple[str, bytes]], bytes]
+"""(status, headers as (lower-case name, the bytes sent), body)."""
+
+
+def library_raw(app: Any, path: str) -> RawAnswer:
+    """The middleware's answer to the one reader of :data:`ONE_READER_HEADERS`."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    environ = wsgi_environ(path, peer="127.0.0.1", headers=ONE_READER_HEADERS)
+    if "%" in path:
+        environ["RAW_URI"] = path  # the path as sent, percent-escapes and all
+    response = call_wsgi(app, environ)
+    # A WSGI header value is Latin-1 text: these are the bytes a server sends.
+    pairs = [(k.lower(), v.encode("latin-1")) for k, v in response.headers]
+    return response.status, pairs, response.body
+
+
+def edge_raw(edge: Engine, path: str) -> RawAnswer:
+    """The engine's answer to the same reader (nginx reads the address, workerd cf-blob)."""
+    port = int(edge.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        for name, value in [*ONE_READER_HEADERS, ("cf-blob", ONE_READER_CF)]:
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        body = response.read()
+        # http.client decodes header bytes as Latin-1: encoding again gives the bytes sent.
+        pairs = [(k.lower(), v.encode("latin-1")) for k, v in response.getheaders()]
+        return response.status, pairs, body
+    finally:
+        connection.close()
+
+
+def header_values(answer: RawAnswer, name: str) -> list[bytes]:
+    """Every value of header ``name`` (lower case) in ``answer``, in order."""
+    return [v for k, v in answer[1] if k == name]
