@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -127,8 +128,8 @@ STATE_INJECTED: Final = "compliance.injected"
 """The key of the set of rule ids whose notices the middleware took to inject (once it read
 the start of the body): a template helper leaves them out."""
 STATE_EXCHANGE: Final = "compliance.exchange"
-"""The key of the request's :class:`Exchange` (for :func:`read_decision`: the decision for
-the tags the application has set by then)."""
+"""The key of a weak reference to the request's :class:`Exchange` (for
+:func:`read_decision`: the decision for the tags the application has set by then)."""
 STATE_READ: Final = "compliance.decision-read"
 """The key set when the application read the decision through an integration's helper
 (:func:`read_decision`): its response depends on the reader's location, whatever its type,
@@ -416,7 +417,8 @@ def read_decision(state: Mapping[str, object]) -> object:
     from it: that response is then marked as depending on the reader's location
     (:data:`STATE_READ`), so a JSON or text answer gets ``Vary`` and ``Cache-Control:
     private`` as an HTML page does. None when the middleware made no decision."""
-    exchange = state.get(STATE_EXCHANGE)
+    ref = state.get(STATE_EXCHANGE)
+    exchange = ref() if isinstance(ref, weakref.ref) else None
     if isinstance(exchange, Exchange):
         decision: object = exchange.current_decision()
     else:
@@ -1059,7 +1061,7 @@ class Exchange:
         self._state = state = {} if state is None else state
         self._context = context
         state[STATE_RENDERED] = self.rendered
-        state[STATE_EXCHANGE] = self
+        state[STATE_EXCHANGE] = weakref.ref(self)  # (a strong one: a cycle for the GC)
         self.by_reader: set[str] = set()
         """Of :attr:`rendered`, those whose locale the reader's languages chose."""
         state[STATE_BY_READER] = self.by_reader

@@ -4,6 +4,7 @@ framework-free HTTP helpers."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import inspect
 import re
@@ -641,3 +642,48 @@ def test_raw_headers_fast_path_declines_a_reader_with_notices(engine: Engine) ->
     assert ex.begin() is None
     assert ex.start_raw(200, [RAW_HTML]) is None
     assert ex.start(200, [("Content-Type", "text/html")]) is EDIT
+
+
+def test_a_request_without_notices_leaves_no_reference_cycle(engine: Engine) -> None:
+    """Every object of a request without notices (most requests) is freed when it ends,
+    without the cycle collector: a cycle (the exchange in the state it holds, as
+    read_decision's reference once was) costs every request the collector's passes (7%
+    more instructions on the no-notice path)."""
+    reader = "198.51.100.1"
+    from compliance import asgi, wsgi
+    from compliance.testing import asgi_scope, call_asgi, call_wsgi, wsgi_environ
+
+    def page(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        return [b"<!DOCTYPE html><html><body><p>x</p></body></html>"]
+
+    async def asgi_page(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": b"<!DOCTYPE html><html><body><p>x</p></body></html>",
+            }
+        )
+
+    wsgi_app = wsgi.ComplianceMiddleware(page, engine)
+    asgi_app = asgi.ComplianceMiddleware(asgi_page, engine)
+    for _ in range(3):  # every cache warm
+        call_wsgi(wsgi_app, wsgi_environ("/", peer=reader))
+        call_asgi(asgi_app, asgi_scope("/", peer=reader))
+    gc.collect()
+    gc.disable()
+    try:
+        call_wsgi(wsgi_app, wsgi_environ("/", peer=reader))
+        assert gc.collect() == 0
+        call_asgi(asgi_app, asgi_scope("/", peer=reader))
+        found = gc.collect()
+    finally:
+        gc.enable()
+    assert found == 0
