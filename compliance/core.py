@@ -1709,7 +1709,14 @@ class Exchange:
         # Why none of the notices is the middleware's to inject, when none is.
         unwanted = "edge" if edge else "x-compliance-skip" if skip else "rendered by the page"
         if not wanted and not withholds:
-            headers = self._location_headers(decision, headers, json=False, found=found)
+            vary_on = None
+            if decision.notices and not (edge or skip or self.by_reader):
+                # Every notice is the page's own, in the language the page gave its helper:
+                # the reader's languages chose none of them.
+                vary_on = tuple(name for name in decision.vary if name != "accept-language")
+            headers = self._location_headers(
+                decision, headers, json=False, vary_on=vary_on, found=found
+            )
             if decision.notices:
                 self.metrics.skipped(unwanted)
             return Passthrough(status, headers)
