@@ -235,10 +235,16 @@ _CSS_NEWLINES = re.compile(r"\r\n?|\f")  # (CSS reads each as a line feed)
 # (to its quote or an unescaped newline), or a name (identifier characters and escapes) with
 # the "(" after it, if any; between them, only characters that start none of these.
 _CSS_ESCAPED = r"\\(?:[0-9A-Fa-f]{1,6}[\t\n ]?|[^\n])"
+_CSS_NAME = r"(?:[\w\-\x80-\U0010FFFF]++|" + _CSS_ESCAPED + r")++"
+# What no URL can start in, skipped in one match (a name not followed by "(", a "/" that
+# opens no comment, a "\\" that escapes nothing, anything else): only comments, strings
+# and function names come back to Python, a few per rule instead of one per word.
+_CSS_SKIP = r"(?:[^/\"'\\\w\-\x80-\U0010FFFF]++|/(?!\*)|" + _CSS_NAME + r"(?!\()|\\(?=\n|\Z))*+"
+_CSS_SKIPPED = re.compile(_CSS_SKIP, re.S)
 _CSS_TOKEN = re.compile(
-    r"(?P<comment>/\*.*?(?:\*/|\Z))"
+    _CSS_SKIP + r"(?:(?P<comment>/\*.*?(?:\*/|\Z))"
     r"|(?P<string>\"(?:[^\"\\\n]++|\\.)*+\"?|'(?:[^'\\\n]++|\\.)*+'?)"
-    r"|(?P<name>(?:[\w\-\x80-\U0010FFFF]++|" + _CSS_ESCAPED + r")++)(?P<open>\()?",
+    r"|(?P<name>" + _CSS_NAME + r")(?P<open>\())",
     re.S,
 )
 # After "url(": the unquoted URL, up to spaces and ")"; a quote, "(" or a space before the
@@ -265,7 +271,13 @@ def _css_urls(css: str) -> list[str]:
         css = _CSS_NEWLINES.sub("\n", css)
     urls: list[str] = []
     at = 0
-    while (token := _CSS_TOKEN.search(css, at)) is not None:
+    while True:
+        token = _CSS_TOKEN.match(css, at)
+        if token is None:  # nothing but what cannot load is left (or one odd character)
+            at = _CSS_SKIPPED.match(css, at).end() + 1  # type: ignore[union-attr]
+            if at > len(css):
+                break
+            continue
         at = token.end()
         string = token.group("string")
         if string is not None:
