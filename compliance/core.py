@@ -1080,6 +1080,11 @@ class Exchange:
         """The tags the application set on the request (``compliance.tags``)."""
         return self._state.get(STATE_TAGS)
 
+    def _app_tags(self) -> frozenset[str]:
+        """The content tags the application has set so far (:meth:`_request_tags`, read)."""
+        requested = self._request_tags()
+        return tags_of(requested) if requested else _NO_TAGS
+
     def nonce(self) -> str | None:
         """The CSP nonce the application gives for the default CSS, if it gives one."""
         source = self.settings.csp_nonce
@@ -1095,8 +1100,7 @@ class Exchange:
         decision = self.decision
         if decision is None:
             return None
-        requested = self._state.get(STATE_TAGS)
-        tags = tags_of(requested) if requested else _NO_TAGS
+        tags = self._app_tags()
         if tags == self._tags:
             return decision
         try:
@@ -1233,8 +1237,7 @@ class Exchange:
         of calling the application, or None (then apply :attr:`request_changes`)."""
         try:
             state = self._state
-            requested = state.get(STATE_TAGS)
-            self._tags = tags = tags_of(requested) if requested else _NO_TAGS
+            self._tags = tags = self._app_tags()
             self.decision = decision = self._decide(tags)
             state[STATE_DECISION] = decision
         except Exception:
@@ -1460,17 +1463,20 @@ class Exchange:
         def withheld(host: str) -> bool:
             return any(match.embed_host_matches(host) for match in embedding)
 
-        headers = found.headers
+        drop: frozenset[str] = frozenset()
+        add: Headers = []
         if "link" in found:
-            kept = without_links_to(found.values("link"), withheld)
-            headers = found.rewrite(_LINK_DROP, [("Link", value) for value in kept])
+            drop = _LINK_DROP
+            add = [("Link", value) for value in without_links_to(found.values("link"), withheld)]
         if "refresh" in found:
             refresh = found.values("refresh")
             left = without_refresh_to(refresh, withheld)
             if len(left) != len(refresh):
-                headers = HeaderIndex(headers).rewrite(
-                    _REFRESH_DROP, [("Refresh", value) for value in left]
-                )
+                drop = drop | _REFRESH_DROP
+                add += [("Refresh", value) for value in left]
+        if not drop:
+            return found.headers, found
+        headers = found.rewrite(drop, add)
         return headers, HeaderIndex(headers)
 
     def _debug_value(self, decision: Decision) -> str | None:
@@ -1710,7 +1716,11 @@ class Exchange:
         unwanted = "edge" if edge else "x-compliance-skip" if skip else "rendered by the page"
         if not wanted and not withholds:
             vary_on = None
-            if decision.notices and not (edge or skip or self.by_reader):
+            if (
+                decision.notices
+                and "accept-language" in decision.vary
+                and not (edge or skip or self.by_reader)
+            ):
                 # Every notice is the page's own, in the language the page gave its helper:
                 # the reader's languages chose none of them.
                 vary_on = tuple(name for name in decision.vary if name != "accept-language")

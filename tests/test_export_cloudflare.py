@@ -890,22 +890,6 @@ def city(geoip_test_data: Path) -> Path:
     return geoip_test_data / "GeoIP2-City-Test.mmdb"
 
 
-def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
-    tmp_path: Path, city: Path
-) -> None:
-    """The library sends a rule header's value as Latin-1 bytes (`caf\\xe9`); workerd sent
-    it as UTF-8 (`caf\\xc3\\xa9`, other text for the reader), and nothing said so. Such a
-    header is now listed as left out, and not sent; the rule's others are."""
-    rules = h.one_rule("latin", '    headers: {X-Note: "café", X-Plain: "cafe"}\n')
-    with h.side_by_side(rules, "cloudflare", tmp_path, city) as (app, edge, omissions):
-        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
-    assert h.header_values(want, "x-note") == [b"caf\xe9"]
-    assert h.header_values(got, "x-note") == []
-    assert h.header_values(got, "x-plain") == h.header_values(want, "x-plain") == [b"cafe"]
-    assert len(omissions) == 1
-    assert omissions[0].startswith("rule latin: header `X-Note`: its value has non-ASCII text")
-
-
 @pytest.mark.parametrize("language", ["constructor-Latn", "CONSTRUCTOR-latn-RU"])
 def test_a_page_language_named_like_a_prototype_key(
     language: str, tmp_path: Path, city: Path

@@ -552,14 +552,16 @@ def test_globs_longer_than_a_map_key_are_split_or_listed(tmp_path: Path, city: P
     assert any("rule only-overlong: none of its `paths` globs fits" in o for o in omissions)
 
 
+@pytest.mark.parametrize("target", ["nginx", "cloudflare"])
 def test_a_header_value_with_latin_1_text_is_listed_not_sent_as_other_text(
-    tmp_path: Path, city: Path
+    tmp_path: Path, city: Path, target: str
 ) -> None:
     """The library sends a rule header's value as Latin-1 bytes (`caf\\xe9`); nginx sent the
-    UTF-8 of its configuration (`caf\\xc3\\xa9`, other text for the reader), and nothing said
-    so. Such a header is now listed as left out, and not sent; the rule's others are."""
+    UTF-8 of its configuration and workerd UTF-8 too (`caf\\xc3\\xa9`, other text for the
+    reader), and nothing said so. Such a header is now listed as left out, and not sent; the
+    rule's others are."""
     rules = h.one_rule("latin", '    headers: {X-Note: "café", X-Plain: "cafe"}\n')
-    with h.side_by_side(rules, "nginx", tmp_path, city) as (app, edge, omissions):
+    with h.side_by_side(rules, target, tmp_path, city) as (app, edge, omissions):
         want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
     assert h.header_values(want, "x-note") == [b"caf\xe9"]
     assert h.header_values(got, "x-note") == []
