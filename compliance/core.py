@@ -1699,14 +1699,13 @@ class Exchange:
         ctype = found.last.get("content-type")
         media, charset = media_type(ctype) if ctype is not None else ("", None)
         html = media in _HTML_TYPES
-        if not html and STATE_READ in self._state:
-            # Another type, built from the decision (a JSON API): the location's caching
-            # headers, never an edit nor a variant's tag.
-            return Passthrough(
-                status, self._location_headers(decision, headers, json=False, found=found)
-            )
         if status == 304:
             return Passthrough(status, self._revalidation_headers(decision, headers, found, html))
+        if not html and STATE_READ in self._state:
+            # Another type, built from the decision (a JSON API): the location's caching
+            # headers, never an edit.
+            headers = self._location_headers(decision, headers, json=False, found=found)
+            return Passthrough(status, self._with_variant_tag(headers, decision.vary))
         if not html:
             return Passthrough(status, headers)
         edge = self._from_edge()
@@ -1729,7 +1728,8 @@ class Exchange:
             )
             if decision.notices:
                 self.metrics.skipped(unwanted)
-            return Passthrough(status, headers)
+            vary = decision.vary if vary_on is None else vary_on
+            return Passthrough(status, self._with_variant_tag(headers, vary))
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
             # A HEAD's body, if the application sends one (Django, Starlette's Response:
@@ -1834,7 +1834,9 @@ class Exchange:
         """A 304 carries the same caching headers as the GET it stands for. A 304 rarely
         says what it stands for; a tag of this reader's edited variant does."""
         revalidated = self._revalidated
-        if not (html or revalidated is not None or self._looks_like_page()):
+        if not (
+            html or revalidated is not None or self._looks_like_page() or STATE_READ in self._state
+        ):
             return headers
         vary_on = None
         if revalidated is not None and not revalidated:
@@ -1842,11 +1844,21 @@ class Exchange:
         headers = self._location_headers(
             decision, headers, json=False, vary_on=vary_on, found=found
         )
+        return self._with_variant_tag(headers, decision.vary if vary_on is None else vary_on)
+
+    def _with_variant_tag(self, headers: Headers, vary: tuple[str, ...]) -> Headers:
+        """``headers`` with the tag of this reader's variant for the application's, when the
+        request was prepared for one: its validators then name only that variant's copies
+        (see :meth:`_prepare`), which the application's own tag never would. ``vary``: what
+        the response varies on (the tag says whether that includes ``Accept-Language``)."""
+        variant = self.variant
+        if variant is None:
+            return headers
         etags = get_all(headers, "etag")
-        if self._needs_edit(decision) and self.variant is not None and etags:
-            tag = variant_etag(etags[0], self.variant + ("a" if revalidated else ""))
-            headers = [*without(headers, "etag"), ("ETag", tag)]
-        return headers
+        if not etags:
+            return headers
+        tag = variant_etag(etags[0], variant + ("a" if "accept-language" in vary else ""))
+        return [*without(headers, "etag"), ("ETag", tag)]
 
     def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
         """What the editor removes for this decision, and the placeholders in the page's

@@ -623,6 +623,44 @@ def test_conditional_get_listed_before_sees_the_readers_validators(project: Path
     assert out["async"] == 304
 
 
+CONDITIONAL_INSIDE = """
+import json, django
+django.setup()
+from django.test import Client
+def get(path, **headers):
+    r = Client().get(path, headers={{"X-Forwarded-For": {RUSSIAN!r}, **headers}})
+    return [r.status_code, r.get("ETag"), {NOTICE!r} in r.content.decode()]
+first = get("/placed")
+print(json.dumps([first, get("/placed", If_None_Match=first[1])]))
+"""
+
+
+def test_a_page_that_rendered_its_notices_revalidates_through_conditional_get(
+    project: Path,
+) -> None:
+    """ConditionalGetMiddleware listed after ComplianceMiddleware tags the page its template
+    rendered, notices in: the reader revalidates that copy to a 304 (its tag used to be
+    the application's, which the middleware does not let through for a reader with
+    notices, so every revalidation rendered the page again)."""
+    (project / "mysite" / "settings_conditional_inside.py").write_text(
+        "from mysite.settings import *  # noqa: F403\n"
+        "MIDDLEWARE = [*MIDDLEWARE, 'django.middleware.http.ConditionalGetMiddleware']\n",
+        encoding="utf-8",
+    )
+    done = _run(
+        project,
+        "-c",
+        CONDITIONAL_INSIDE.format(RUSSIAN=RUSSIAN, NOTICE=NOTICE),
+        settings="mysite.settings_conditional_inside",
+    )
+    assert done.returncode == 0, done.stderr
+    first, again = json.loads(done.stdout)
+    assert first[0] == 200
+    assert first[2]  # the template's notice
+    assert again[0] == 304
+    assert again[1] == first[1]
+
+
 def test_metrics_add_up_the_process_middlewares(project: Path) -> None:
     code = (
         "import json, django\n"

@@ -354,6 +354,66 @@ def test_a_304_for_the_readers_own_variant_keeps_its_tag_and_caching_headers(
     assert response.header("Vary") is not None
 
 
+class Revalidating(App):
+    """A page with an ETag that answers 304 when ``If-None-Match`` names it; with
+    ``rendered``, its template renders the reader's notice itself, and with ``skip``, it
+    says the page takes no notices (``X-Compliance-Skip``)."""
+
+    def __init__(self, *, rendered: bool = False, skip: bool = False, json: bool = False) -> None:
+        extra = [("ETag", '"v1"'), *([("X-Compliance-Skip", "1")] if skip else [])]
+        ctype = "application/json" if json else "text/html; charset=utf-8"
+        super().__init__(200, [("Content-Type", ctype), *extra], [PAGE])
+        self.rendered = rendered
+        self.json = json
+
+    def _answer(self, state: Any) -> None:
+        from compliance.core import read_decision
+
+        if self.rendered and state.get("compliance.rendered") is not None:
+            state["compliance.rendered"].add(RULE)
+        if self.json:
+            assert read_decision(state) is not None
+        self.status = 304 if self.seen.get("if-none-match") == '"v1"' else 200
+        self.chunks = [] if self.status == 304 else [PAGE]
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        self.seen = {
+            k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+        }
+        self._answer(environ)
+        return super().wsgi(environ, start_response)
+
+    async def asgi(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.seen = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self._answer(scope["state"])
+        await super().asgi(scope, receive, send)
+
+
+@pytest.mark.parametrize("kind", ["rendered", "skip", "json"])
+def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(
+    call: Call, kind: str
+) -> None:
+    """A page whose template rendered the reader's notices, or that takes none, or a JSON
+    answer built from the decision, goes out unedited; its tag still names the reader's
+    variant, since the reader's validators are translated as for an edited page: a tag
+    without the variant would never revalidate."""
+    app = Revalidating(rendered=kind == "rendered", skip=kind == "skip", json=kind == "json")
+    first = call(app)
+    assert first.status == 200
+    own = first.header("ETag")
+    assert own is not None
+    assert own.startswith('"v1-cv')
+    again = call(app, headers=[("If-None-Match", own)])
+    assert app.seen["if-none-match"] == '"v1"'
+    assert again.status == 304
+    assert again.header("ETag") == own
+    assert vary(again) == vary(first)
+    # Another reader's copy, or the unedited page's tag, is not this reader's: a full page.
+    assert call(app, headers=[("If-None-Match", '"v1"')]).status == 200
+    # A reader without notices keeps the application's own tag.
+    assert call(app, DE).header("ETag") == '"v1"'
+
+
 # -- 5. ranges --------------------------------------------------------------------------------
 
 
@@ -447,7 +507,9 @@ def test_an_answer_built_from_the_decision_gets_the_location_headers(
 ) -> None:
     """A JSON answer the application builds from the decision (read through
     ``read_decision``, as the integrations' helpers do) depends on the reader's location:
-    private, as a page is, but never edited nor tagged as a variant."""
+    private, as a page is, and never edited. For a reader whose validators were prepared
+    for a variant (one with notices), it carries that variant's tag: the application's own
+    tag would never reach it again, so the answer could never be revalidated."""
     from compliance.core import read_decision
 
     headers = [("Content-Type", "application/json"), ("Cache-Control", "public, max-age=60")]
@@ -466,7 +528,10 @@ def test_an_answer_built_from_the_decision_gets_the_location_headers(
     response = call(Reads(status, headers, body), ip)
     assert response.status == status
     assert response.header("Cache-Control") == "max-age=60, private"
-    assert response.header("ETag") == '"j1"'
+    if ip == RU:
+        assert (response.header("ETag") or "").startswith('"j1-cv')
+    else:
+        assert response.header("ETag") == '"j1"'
     assert response.body == b"".join(body)
     plain = call(App(status, headers, body), ip)  # not built from the decision
     assert plain.header("Cache-Control") == "public, max-age=60"
