@@ -168,6 +168,15 @@ _SIMULATED = re.compile(r"\A([A-Za-z]{2})(?:-([A-Za-z0-9]{1,3}))?\Z")
 _MAX_HEADER: Final = 8192  # longest request header value looked at (Accept-Language, ...)
 _NO_TAGS: Final[frozenset[str]] = frozenset()
 _SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
+_SUBRESOURCES: Final = frozenset(
+    {
+        "audio", "audioworklet", "font", "image", "json", "manifest", "paintworklet", "report",
+        "script", "serviceworker", "sharedworker", "style", "track", "video", "webidentity",
+        "worker", "xslt",
+    }
+)  # fmt: skip
+"""``Sec-Fetch-Dest`` values (Fetch's request destinations) of a response a browser never
+shows as a page: documents, frames, embeds and scripts' fetches (``empty``) are left out."""
 _MAX_TAG_ITEMS: Final = 4096  # of a tags iterable read
 _RESPONSE_STATE: Final = (
     "_status",
@@ -1271,9 +1280,16 @@ class Exchange:
                 return unavailable()
             # A block stands even when its page cannot be rendered: never the page itself.
             return self.plain_block(decision)
-        if self._needs_edit(decision):
+        if self._needs_edit(decision) and not self._subresource():
             self._prepare(decision)
         return None
+
+    def _subresource(self) -> bool:
+        """The browser asks for something it never shows as a page (an image, a script, a
+        video): its request needs no preparing for an edited page (ranges, validators and
+        codings stay the reader's), whatever the answer's type."""
+        dest = self.headers.get("sec-fetch-dest")
+        return dest is not None and dest.strip().lower() in _SUBRESOURCES
 
     def _log_decision(self, decision: Decision) -> None:
         location = decision.location

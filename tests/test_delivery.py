@@ -414,6 +414,34 @@ def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(
     assert call(app, DE).header("ETag") == '"v1"'
 
 
+@pytest.mark.parametrize("dest", ["image", "script", "style", "font", "video", "audio"])
+def test_a_subresource_keeps_its_validators_ranges_and_codings(call: Call, dest: str) -> None:
+    """A request the browser makes for an image, a script, a video... (``Sec-Fetch-Dest``)
+    is never shown as a page, so it is not prepared for one: its validators, ranges and
+    codings reach the application as the reader sent them. (Every asset served through
+    the middleware to a reader with notices was sent whole each time: no 304, no range.)"""
+    app = App(200, [("Content-Type", "image/png"), ("ETag", '"i1"')], [b"\x89PNG"])
+    sent = [
+        ("Sec-Fetch-Dest", dest),
+        ("If-None-Match", '"i1"'),
+        ("If-Modified-Since", "Wed, 01 Jan 2025 00:00:00 GMT"),
+        ("Range", "bytes=0-1"),
+        ("If-Range", '"i1"'),
+        ("Accept-Encoding", "gzip, zstd"),
+    ]
+    response = call(app, headers=sent)
+    assert {name.lower(): value for name, value in sent} == {
+        name: app.seen[name] for name, _ in ((n.lower(), v) for n, v in sent)
+    }
+    assert response.header("ETag") == '"i1"'
+    # A page the browser asks for (or a script's fetch) is prepared as before.
+    for page in ("document", "iframe", "empty", "unknown-future-kind"):
+        call(app, headers=[("Sec-Fetch-Dest", page), *sent[1:]])
+        assert "if-none-match" not in app.seen
+        assert "range" not in app.seen
+        assert app.seen["accept-encoding"] == "gzip"
+
+
 # -- 5. ranges --------------------------------------------------------------------------------
 
 
