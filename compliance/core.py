@@ -1149,7 +1149,7 @@ class Exchange:
     _buffer_until: int | None = None
     _page_language: str | None = None
     _app_etag: str | None = None
-    _revalidated: bool | None = None  # the reader revalidates its own variant: did it vary?
+    _revalidated: str | None = None  # the reader revalidates its own variant: its flag
     _unedited_reported = False
     _told: frozenset[str] = frozenset()
     """Rules whose notices were told lost for this request, whatever its responses (a WSGI
@@ -1381,9 +1381,9 @@ class Exchange:
         if "if-none-match" not in headers or self.method not in _SAFE_METHODS:
             return
         # Revalidating a copy: only this reader's variant is a copy worth a 304.
-        value, varied = translate_if_none_match(headers["if-none-match"], variant)
+        value, flag = translate_if_none_match(headers["if-none-match"], variant)
         changes["if-none-match"] = value
-        self._revalidated = None if value is None else varied
+        self._revalidated = None if value is None else flag
 
     # -- canned responses
 
@@ -1722,8 +1722,8 @@ class Exchange:
             # headers, never an edit.
             headers = self._location_headers(decision, headers, json=False, found=found)
             return Passthrough(status, self._with_variant_tag(headers, decision.vary))
-        if not html:
-            return Passthrough(status, headers)
+        if not html:  # as the application sent it, but for a tag the reader's copy can use
+            return Passthrough(status, self._with_variant_tag(headers, "o"))
         edge = self._from_edge()
         wanted = self._wanted(decision) if decision.notices and not (skip or edge) else []
         withholds = decision.withholds
@@ -1850,31 +1850,34 @@ class Exchange:
         """A 304 carries the same caching headers as the GET it stands for. A 304 rarely
         says what it stands for; a tag of this reader's edited variant does."""
         revalidated = self._revalidated
+        if revalidated == "o":  # another type, sent with the application's caching headers
+            return self._with_variant_tag(headers, "o")
         if not (
             html or revalidated is not None or self._looks_like_page() or STATE_READ in self._state
         ):
             return headers
         vary_on = None
-        if revalidated is not None and not revalidated:
+        if revalidated == "":
             vary_on = tuple(n for n in decision.vary if n != "accept-language")
         headers = self._location_headers(
             decision, headers, json=False, vary_on=vary_on, found=found
         )
         return self._with_variant_tag(headers, decision.vary if vary_on is None else vary_on)
 
-    def _with_variant_tag(self, headers: Headers, vary: tuple[str, ...]) -> Headers:
+    def _with_variant_tag(self, headers: Headers, vary: tuple[str, ...] | str) -> Headers:
         """``headers`` with the tag of this reader's variant for the application's, when the
         request was prepared for one: its validators then name only that variant's copies
         (see :meth:`_prepare`), which the application's own tag never would. ``vary``: what
-        the response varies on (the tag says whether that includes ``Accept-Language``)."""
+        the response varies on (the tag says whether that includes ``Accept-Language``), or
+        the tag's flag itself (:data:`~compliance.http.VARIANT_FLAGS`)."""
         variant = self.variant
         if variant is None:
             return headers
         etags = get_all(headers, "etag")
         if not etags:
             return headers
-        tag = variant_etag(etags[0], variant + ("a" if "accept-language" in vary else ""))
-        return [*without(headers, "etag"), ("ETag", tag)]
+        flag = vary if isinstance(vary, str) else "a" if "accept-language" in vary else ""
+        return [*without(headers, "etag"), ("ETag", variant_etag(etags[0], variant + flag))]
 
     def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
         """What the editor removes for this decision, and the placeholders in the page's

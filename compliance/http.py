@@ -979,36 +979,43 @@ def entity_tags(value: str) -> list[str] | None:
     return found
 
 
-def translate_if_none_match(value: str, variant: str) -> tuple[str | None, bool]:
-    """For a reader who gets the ``variant`` edit of a page: the ``If-None-Match`` value the
-    application should see, and whether the reader's copy varied on ``Accept-Language`` (its
-    tag says so with an ``a`` after the variant). Tags naming this reader's variant become
-    the application's own tag (so a copy of this variant still revalidates to 304); tags
-    naming another variant or the unedited page are dropped (that copy lacks this reader's
-    notices). None: drop the header.
+def translate_if_none_match(value: str, variant: str) -> tuple[str | None, str]:
+    """For a reader who gets the ``variant`` of a page: the ``If-None-Match`` value the
+    application should see, and the flag of the reader's copy after the variant in its tag
+    (:data:`VARIANT_FLAGS`). Tags naming this reader's variant become the application's own
+    tag (so a copy of this variant still revalidates to 304); tags naming another variant
+    or the unedited page are dropped (that copy lacks this reader's notices). None: drop
+    the header.
 
     >>> translate_if_none_match('"abc-cv111", "abc"', "111")
-    ('"abc"', False)
+    ('"abc"', '')
     >>> translate_if_none_match('W/"abc-cv111a"', "111")
-    ('W/"abc"', True)
+    ('W/"abc"', 'a')
     >>> translate_if_none_match('"abc-cv222"', "111")
-    (None, False)
+    (None, '')
     """
     tags = entity_tags(value)
     if tags is None:
-        return None, False
+        return None, ""
     kept = []
-    varied = False
+    flags = set()
     for tag in tags:
-        for flag in ("", "a"):
+        for flag in VARIANT_FLAGS:
             suffix = _VARIANT_MARK + variant + flag + '"'
             if tag.endswith(suffix):
                 kept.append(tag[: -len(suffix)] + '"')
-                varied = varied or bool(flag)
-    return (", ".join(kept) if kept else None), varied
+                flags.add(flag)
+    if not kept:
+        return None, ""
+    return ", ".join(kept), next(flag for flag in ("a", "", "o") if flag in flags)
 
 
-_VARIANT_SUFFIX = re.compile(re.escape(_VARIANT_MARK) + r'[0-9a-f]{12}a?"\Z')
+VARIANT_FLAGS: Final = ("", "a", "o")
+"""What a variant's tag says of the copy after the variant's name: a page that did not vary
+on ``Accept-Language`` (``""``), one that did (``a``), or another type, which went out with
+the application's own caching headers (``o``)."""
+
+_VARIANT_SUFFIX = re.compile(re.escape(_VARIANT_MARK) + r'[0-9a-f]{12}[ao]?"\Z')
 
 
 MAX_TAG_TEXT: Final = 64 * 1024

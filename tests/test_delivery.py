@@ -359,9 +359,12 @@ class Revalidating(App):
     ``rendered``, its template renders the reader's notice itself, and with ``skip``, it
     says the page takes no notices (``X-Compliance-Skip``)."""
 
-    def __init__(self, *, rendered: bool = False, skip: bool = False, json: bool = False) -> None:
+    def __init__(
+        self, *, rendered: bool = False, skip: bool = False, json: bool = False, ctype: str = ""
+    ) -> None:
         extra = [("ETag", '"v1"'), *([("X-Compliance-Skip", "1")] if skip else [])]
-        ctype = "application/json" if json else "text/html; charset=utf-8"
+        extra.append(("Cache-Control", "public, max-age=60"))
+        ctype = ctype or ("application/json" if json else "text/html; charset=utf-8")
         super().__init__(200, [("Content-Type", ctype), *extra], [PAGE])
         self.rendered = rendered
         self.json = json
@@ -375,6 +378,8 @@ class Revalidating(App):
             assert read_decision(state) is not None
         self.status = 304 if self.seen.get("if-none-match") == '"v1"' else 200
         self.chunks = [] if self.status == 304 else [PAGE]
+        if self.status == 304:  # as Django's and Werkzeug's 304s: no type
+            self.headers = [(k, v) for k, v in self.headers if k != "Content-Type"]
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         self.seen = {
@@ -389,15 +394,19 @@ class Revalidating(App):
         await super().asgi(scope, receive, send)
 
 
-@pytest.mark.parametrize("kind", ["rendered", "skip", "json"])
+@pytest.mark.parametrize("kind", ["rendered", "skip", "json", "feed", "image"])
 def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(
     call: Call, kind: str
 ) -> None:
-    """A page whose template rendered the reader's notices, or that takes none, or a JSON
-    answer built from the decision, goes out unedited; its tag still names the reader's
+    """A page whose template rendered the reader's notices, or that takes none, a JSON
+    answer built from the decision, or another type (a feed, an image a client asks for
+    without ``Sec-Fetch-Dest``), goes out unedited; its tag still names the reader's
     variant, since the reader's validators are translated as for an edited page: a tag
-    without the variant would never revalidate."""
-    app = Revalidating(rendered=kind == "rendered", skip=kind == "skip", json=kind == "json")
+    without the variant would never revalidate. Its 304 has the 200's caching headers."""
+    other = {"feed": "application/rss+xml", "image": "image/png"}.get(kind, "")
+    app = Revalidating(
+        rendered=kind == "rendered", skip=kind == "skip", json=kind == "json", ctype=other
+    )
     first = call(app)
     assert first.status == 200
     own = first.header("ETag")
@@ -408,6 +417,8 @@ def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(
     assert again.status == 304
     assert again.header("ETag") == own
     assert vary(again) == vary(first)
+    assert again.header("Cache-Control") == first.header("Cache-Control")
+    assert (first.header("Cache-Control") == "public, max-age=60") == bool(other)
     # Another reader's copy, or the unedited page's tag, is not this reader's: a full page.
     assert call(app, headers=[("If-None-Match", '"v1"')]).status == 200
     # A reader without notices keeps the application's own tag.
