@@ -523,6 +523,33 @@ _BODY_EDGES = {
 ORIGIN_RESPONSES += [
     (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
 ]
+# A heading closed by another tag: the end tag of any heading closes the open one (the
+# parser's "an h1-h6 element in scope"), and so do what closes it from outside; the notice
+# goes where the middleware puts it.
+_HEADING = "<h1>Headline</h1>"
+_CLOSED_HEADINGS = {
+    "heading-closed-by-h2-end": h.PAGE.replace(_HEADING, "<h1>Headline</h2>"),
+    "heading-closed-by-h3-end-in-a-span": h.PAGE.replace(_HEADING, "<h1><span>Headline</h3>x"),
+    "heading-closed-by-h6-end": h.PAGE.replace(_HEADING, "<h1>Headline</h6>"),
+    "heading-closed-by-h2-start": h.PAGE.replace(_HEADING, "<h1>Headline<h2>Sub</h2>"),
+    "heading-closed-by-body-end": h.PAGE.replace(_HEADING, "<h1>Headline"),
+    "heading-closed-by-div-end": h.PAGE.replace(_HEADING, "<div><h1>Headline</div>"),
+    "heading-with-an-h2-inside": h.PAGE.replace(_HEADING, "<h1>A<span><h2>B</h2></span></h1>"),
+    "heading-h2-end-in-an-object": h.PAGE.replace(_HEADING, "<h1><object>A</h2></object>B</h1>"),
+    "heading-closed-by-h2-end-in-a-link": h.PAGE.replace(_HEADING, "<a><h1>Headline</h2></a>"),
+    "heading-closed-by-h2-end-hidden-first": h.PAGE.replace(
+        _HEADING, "<div hidden><h1>Menu</h2></div><h1>Headline</h3>"
+    ),
+    "heading-then-h2-end-twice": h.PAGE.replace(_HEADING, "<h1>A<h2>B</h1>C</h2>"),
+    "heading-closed-by-a-cell-end": h.PAGE.replace(
+        _HEADING, "<table><tr><td><h1>Headline</td></tr></table>"
+    ),
+    # Where a link is open around it, the notice goes after the link.
+    "heading-in-a-link": h.PAGE.replace(_HEADING, '<a href="/"><h1>Headline</h1></a>'),
+}
+ORIGIN_RESPONSES += [
+    (("SE", "E"), h.spec(body=page.encode()), []) for page in _CLOSED_HEADINGS.values()
+]
 # A Cache-Control directive's quoted value holds commas: one directive, kept or removed whole.
 _CACHE_CONTROLS = {
     "cache-control-private-list": 'private="Set-Cookie, X-Foo", max-age=60',
@@ -548,6 +575,7 @@ ORIGIN_RESPONSES += [
         "utf-16",
         *_UNSHOWN,
         *_BODY_EDGES,
+        *_CLOSED_HEADINGS,
         *_CACHE_CONTROLS,
     ],
 )

@@ -570,13 +570,31 @@ const DISPLAY_NONE =
 
 // Call `handler` at the element's end tag; false when the rewriter says it has none (a void
 // or self-closed element), which would otherwise throw out of the handler and lose the page.
+// HTMLRewriter keeps one end tag handler per element (another onEndTag replaces it) and
+// gives each handler an element object of its own: the handlers of one element share one
+// here, kept by the entry every rewriter's first handler opens for the element at hand (the
+// handlers of an element run one after another, before any other token's).
+let current = null;
+function newRewriter() {
+  const rewriter = new HTMLRewriter();
+  rewriter.on("*", { element() { current = { ends: null }; } });
+  return rewriter;
+}
 function onEnd(element, handler) {
-  try {
-    element.onEndTag(handler);
-    return true;
-  } catch {
-    return false;
+  const entry = current;
+  if (entry.ends === null) {
+    try {
+      element.onEndTag((end) => {
+        for (const each of entry.ends) each(end);
+      });
+      entry.ends = [];
+    } catch {
+      entry.ends = false;
+    }
   }
+  if (entry.ends === false) return false;
+  entry.ends.push(handler);
+  return true;
 }
 
 // Where the browser shows nothing of the page's own (the library's tokenizer follows these
@@ -719,29 +737,363 @@ function followBodyStart(rewriter, opened) {
   return () => started;
 }
 
-// Whether the page has a heading and a marker that are shown (in the body), read as the
-// edit reads them: else their notices go at the body start.
-async function shownPlaces(page) {
-  const found = { heading: false, marker: false };
-  const rewriter = new HTMLRewriter();
+// Whether the page has a marker that is shown (in the body), read as the edit reads it, and
+// where the after_heading notice goes (headingPlace): else their notices go at the body start.
+async function shownPlaces(page, text, heading) {
+  const found = { heading: null, marker: false };
+  const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, () => {});
   const hidden = followHiding(rewriter);
-  followHeading(rewriter, hidden, inBody, () => { found.heading = true; });
+  const mark = `compliance-h1-${crypto.randomUUID()}`;
+  let opened = null; // what is open around the heading, and whether a link is
+  if (heading) {
+    const around = followAncestry(rewriter, inBody);
+    followHeading(rewriter, hidden, inBody, (element) => {
+      element.before(`<!--${mark}-->`, { html: true });
+      opened = { around: around.stack.slice(), link: around.link() };
+    });
+  }
   followMarker(rewriter, hidden, inBody, () => { found.marker = true; });
-  await rewriter.transform(new Response(page)).arrayBuffer();
+  const read = await rewriter.transform(new Response(page)).arrayBuffer();
+  if (opened !== null) {
+    // Where the heading's start tag is in the page: where the mark went (nothing else was
+    // put in), read as the page's own characters.
+    const out = typeof page === "string" ? new TextDecoder().decode(read)
+      : binaryString(new Uint8Array(read));
+    const at = out.indexOf(`<!--${mark}-->`);
+    if (at >= 0) found.heading = headingPlace(text, at, opened.around, opened.link);
+  }
   return found;
 }
 
-// The after_heading notice goes after the end tag of the first <h1> of the body that is
-// shown: `put(endTag)` puts it there.
-function followHeading(rewriter, hidden, inBody, put) {
+// The first <h1> of the body that is shown: `found(element)` is called at its start tag.
+function followHeading(rewriter, hidden, inBody, found) {
   let seen = false;
   rewriter.on("h1", {
     element(element) {
-      if (seen || !inBody() || hidden()) return;
-      seen = onEnd(element, put);
+      if (seen || !inBody() || hidden() || element.namespaceURI !== HTML_NAMESPACE) return;
+      seen = true;
+      found(element);
     },
   });
+}
+
+// What is open in the body, of the elements that bound where a heading's content may be
+// closed from outside (HEADING.ancestry), outermost first; and whether a link is open (an
+// <a> start tag, and no </a> since).
+const HEADING = Object.fromEntries(
+  Object.entries(DATA.heading).map(([key, names]) => [key, new Set(names)]),
+);
+function followAncestry(rewriter, inBody) {
+  const stack = [];
+  let link = false;
+  rewriter.on("*", {
+    element(element) {
+      const name = element.tagName.toLowerCase();
+      if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
+      if (name === "a") {
+        if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
+          link = true;
+        }
+      } else if (HEADING.ancestry.has(name)) {
+        // A table's part outside a table is no element: the parser ignores its tag.
+        if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
+        const ends = onEnd(element, () => {
+          const at = stack.lastIndexOf(name);
+          if (at >= 0) stack.length = at;
+        });
+        if (ends) stack.push(name);
+      }
+    },
+  });
+  return { stack, link: () => link };
+}
+
+// -- after_heading: where the heading closes, as the library's AfterHeading reads it ---------
+
+// One tag of the page from `at` on (comments, bogus comments and text passed over):
+// {name (lower case), end (an end tag), start, stop (after its ">")}; null at the end.
+const TAG_NAME = /<(\/?)([A-Za-z][^\t\n\f\r />]*)/y;
+const COMMENT = /<!--(?:-?>|[\s\S]*?--!?>)/y;
+function nextTag(text, at) {
+  for (;;) {
+    const lt = text.indexOf("<", at);
+    if (lt < 0) return null;
+    if (text.startsWith("<!--", lt)) {
+      COMMENT.lastIndex = lt;
+      if (COMMENT.exec(text) === null) return null; // open to the end
+      at = COMMENT.lastIndex;
+      continue;
+    }
+    TAG_NAME.lastIndex = lt;
+    const found = TAG_NAME.exec(text);
+    if (found === null) {
+      if (!"!?/".includes(text[lt + 1] ?? "x")) {
+        at = lt + 1; // a "<" of text
+        continue;
+      }
+      const gt = text.indexOf(">", lt); // a bogus comment (a doctype, "<?", "</ ")
+      if (gt < 0) return null;
+      at = gt + 1;
+      continue;
+    }
+    let stop = TAG_NAME.lastIndex;
+    while (stop < text.length && text[stop] !== ">") {
+      ATTRIBUTE.lastIndex = stop;
+      ATTRIBUTE.exec(text);
+      stop = ATTRIBUTE.lastIndex > stop ? ATTRIBUTE.lastIndex : stop + 1;
+    }
+    if (stop >= text.length) return null; // cut short: no tag
+    return { name: found[2].toLowerCase(), end: found[1] === "/", start: lt, stop: stop + 1 };
+  }
+}
+
+// Where the raw text of `name` that starts at `at` ends (its end tag's "<"), or -1.
+function rawTextEnd(text, at, name) {
+  const end = new RegExp(`</${name}[\\t\\n\\f\\r />]`, "gi");
+  end.lastIndex = at;
+  return end.exec(text)?.index ?? -1;
+}
+
+// The tags of `text` from `at` on as the library's tokenizer reports them in the HTML body:
+// raw text passed over, and what is in an <svg>, a <math>, a <template> or a <select>
+// (content that is not the body's) passed over to its end; each tag through `visit(tag)`,
+// which answers true to stop. False: the page ends, or what follows cannot be told (an
+// end tag that could close HTML elements from inside foreign content, a <plaintext>).
+const SVG_POINTS = new Set(["title", "desc", "foreignobject"]);
+const MATHML_POINTS = new Set(["mi", "mo", "mn", "ms", "mtext", "annotation-xml"]);
+// (A <font> leaves it only with some attributes: the library's tokenizer reads it as not.)
+const BREAKOUT_TAGS = new Set(BREAKOUT.split(", ").filter((name) => name !== "font"));
+function walkBody(text, at, visit) {
+  const foreign = []; // the foreign elements open (and whether each is an integration point)
+  let skip = null; // a template or select: {name, depth}
+  for (let tag = nextTag(text, at); tag !== null; tag = nextTag(text, at)) {
+    at = tag.stop;
+    const { name } = tag;
+    if (skip !== null) {
+      if (name === skip.name) skip.depth += tag.end ? -1 : 1;
+      if (skip.name === "select" && !tag.end && ["input", "keygen", "textarea"].includes(name)) {
+        skip.depth = 0; // (they end a select)
+      }
+      if (skip.depth === 0) skip = null;
+      if (!tag.end && name === "script") {
+        at = rawTextEnd(text, at, name);
+        if (at < 0) return false;
+      }
+      continue;
+    }
+    if (foreign.length) {
+      const top = foreign[foreign.length - 1];
+      if (!top.point && !tag.end && BREAKOUT_TAGS.has(name)) {
+        foreign.length = 0; // it leaves foreign content: read as HTML, below
+      } else if (!top.point && tag.end && (name === "p" || name === "br")) {
+        foreign.length = 0;
+      } else {
+        const at2 = foreign.map((e) => e.name).lastIndexOf(name);
+        if (tag.end && at2 >= 0) {
+          foreign.length = at2;
+        } else if (tag.end) {
+          if (!top.point && HEADING.mayClose.has(name)) return false;
+        } else if (top.point) {
+          if (HEADING.rawText.has(name)) {
+            at = rawTextEnd(text, at, name);
+            if (at < 0) return false;
+          }
+        } else if (!VOID.has(name) && text[tag.stop - 2] !== "/") {
+          const svg = foreign[0].name === "svg";
+          foreign.push({ name, point: (svg ? SVG_POINTS : MATHML_POINTS).has(name) });
+        }
+        continue;
+      }
+    }
+    if (!tag.end && (name === "svg" || name === "math")) {
+      if (text[tag.stop - 2] !== "/") foreign.push({ name, point: false });
+      continue;
+    }
+    if (!tag.end && (name === "template" || name === "select")) {
+      skip = { name, depth: 1 };
+      continue;
+    }
+    if (!tag.end && name === "plaintext") return false;
+    if (visit(tag)) return true;
+    if (!tag.end && HEADING.rawText.has(name)) {
+      at = rawTextEnd(text, at, name);
+      if (at < 0) return false;
+    }
+  }
+  return false;
+}
+
+// Whether an element of `names` is open in `stack` (outermost first) in the scope `stops`
+// bound.
+function inScope(stack, names, stops) {
+  for (let k = stack.length - 1; k >= 0; k--) {
+    if (names.has(stack[k])) return true;
+    if (stops.has(stack[k])) return false;
+  }
+  return false;
+}
+
+// The table insertion modes, by the innermost part of a table open, and the start tags that
+// close a heading standing in each (the library's _MODE_OF and _TABLE_CLOSERS).
+const MODE_OF = { table: "table", tbody: "tbody", thead: "tbody", tfoot: "tbody", tr: "row",
+  td: "cell", th: "cell", caption: "caption" };
+const TABLE_CLOSERS = {
+  table: new Set([...HEADING.closesCell, "table"]),
+  tbody: new Set([...HEADING.closesCell, "table"]),
+  row: new Set([...HEADING.closesCell, "table"]),
+  cell: HEADING.closesCell,
+  caption: HEADING.closesCell,
+};
+const TABLE_SCOPE = new Set(["table"]);
+const LIST_SCOPE = new Set([...HEADING.scope, "ol", "ul"]);
+const P_SCOPE = new Set(["button", "applet", "marquee", "object", "table"]);
+
+// Where the after_heading notice goes for the heading whose start tag is at text[at], with
+// `around` open around it and a link open there or not: {at, before} (the notice goes at
+// text[at], after `before`: end tags that close the heading first where another tag closes
+// it), or null where that cannot be told (the notice goes at the body start). The heading
+// closes at its </h1>, at another heading's end tag (any heading's end tag closes the
+// innermost heading open), before a heading start tag, or from outside (the end tag of an
+// element open around it, a table part); where a link is open there, after the </a> that
+// closes it. A copy of the library's AfterHeading.
+function headingPlace(text, at, around, linkOpen) {
+  const first = nextTag(text, at);
+  if (first === null || first.name !== "h1" || first.end) return null;
+  const stack = ["h1"]; // the heading and what is open in it
+  let place = null;
+  let link = linkOpen;
+  const found = (where, before = "") => { place = { at: where, before }; };
+  const closedFromOutside = (where) => {
+    if (stack.some((e) => HEADING.scope.has(e))) return false; // </h1> would not reach it
+    found(where, "</h1>".repeat(stack.filter((e) => HEADING.headings.has(e)).length));
+    return true;
+  };
+  let unknown = false;
+  const closesHeading = (tag) => {
+    const { name } = tag;
+    if (name === "a") link = !tag.end;
+    if (tag.end) {
+      if (HEADING.headings.has(name)) {
+        let k = stack.length - 1;
+        for (; k >= 0 && !HEADING.headings.has(stack[k]); k--) {
+          if (HEADING.scope.has(stack[k])) return false; // ignored: out of scope
+        }
+        if (k === 0) {
+          found(tag.stop);
+          return true;
+        }
+        stack.length = k;
+        return false;
+      }
+      const stops = HEADING.tableParts.has(name) ? TABLE_SCOPE : name === "li" ? LIST_SCOPE
+        : HEADING.closesEnclosing.has(name) || HEADING.formatting.has(name) ? HEADING.scope
+          : HEADING.special;
+      for (let k = stack.length - 1; k > 0; k--) {
+        if (stack[k] === name) {
+          if (HEADING.formatting.has(name)
+            && stack.slice(k + 1).some((e) => HEADING.special.has(e))) {
+            stack.splice(k, 1); // the block after it stays open
+          } else {
+            stack.length = k;
+          }
+          return false;
+        }
+        if (stops.has(stack[k])) return false;
+      }
+      if ((HEADING.closesEnclosing.has(name) || HEADING.tableParts.has(name))
+        && inScope(around, new Set([name]), stops)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      return false;
+    }
+    if (HEADING.closesP.has(name) || HEADING.listItems.has(name)) {
+      for (let k = stack.length - 1; k > 0; k--) {
+        if (stack[k] === "p") {
+          stack.length = k;
+          break;
+        }
+        if (HEADING.scope.has(stack[k]) || stack[k] === "button") break;
+      }
+    }
+    if (HEADING.headings.has(name)) {
+      if (stack.length === 1) {
+        found(tag.start, "</h1>"); // a heading start tag closes the current heading
+        return true;
+      }
+      if (HEADING.headings.has(stack[stack.length - 1])) stack.pop();
+      stack.push(name);
+    } else if (!stack.includes("table") && (HEADING.closesCell.has(name) || name === "table")) {
+      let mode = "body";
+      for (const element of around) mode = MODE_OF[element] ?? mode;
+      if (TABLE_CLOSERS[mode]?.has(name)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      if (name === "table") stack.push(name);
+    } else if (name === "button") {
+      const open = stack.lastIndexOf("button");
+      if (open > 0 && !stack.slice(open).some((e) => HEADING.scope.has(e))) {
+        stack.length = open;
+      } else if (inScope(around, new Set(["button"]), HEADING.scope)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      stack.push(name);
+    } else if (!VOID.has(name)) {
+      if (stack.length >= 512) {
+        unknown = true;
+        return true;
+      }
+      stack.push(name);
+    }
+    return false;
+  };
+  if (!walkBody(text, first.stop, closesHeading) || unknown) return null;
+  if (!link) return place;
+  // A link is open where the heading closes: the notice goes where the link ends (after the
+  // paragraph it then stands in), as the library waits for it.
+  let paragraph = null; // a <p> open since (the scope boundaries opened in it)
+  let linkAt = link;
+  let end = null;
+  const follow = (tag) => {
+    const { name } = tag;
+    if (name === "a") {
+      if (tag.end) {
+        linkAt = false;
+        if (paragraph === null) end = tag.stop;
+        return end !== null;
+      }
+      if (linkAt) return true; // the page's next link closes it: not read here
+      linkAt = true;
+      return false;
+    }
+    if (paragraph === null) {
+      if (name === "p" && !tag.end) paragraph = [];
+      return false;
+    }
+    if (P_SCOPE.has(name)) {
+      if (!tag.end) paragraph.push(name);
+      else if (paragraph.includes(name)) paragraph.length = paragraph.lastIndexOf(name);
+      return false;
+    }
+    if (paragraph.length) return false;
+    if (tag.end) {
+      paragraph = null;
+      if (!linkAt) end = name === "p" ? tag.stop : tag.start;
+      return end !== null;
+    }
+    paragraph = null;
+    if (!linkAt) {
+      end = tag.start;
+      return true;
+    }
+    if (name === "p") paragraph = [];
+    return false;
+  };
+  if (!walkBody(text, place.at, follow) || end === null) return null;
+  return { at: end, before: "" };
 }
 
 // Where the marker's notice goes, as the library places it: right after the first shown
@@ -907,12 +1259,14 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
   }
   locationHeaders(headers, decision, request, false, consulted);
-  const page = ascii ? text : bytes;
+  let page = ascii ? text : bytes;
   let hasMarker = false;
-  let hasHeading = false;
-  if ((parts.marker && MARKER.test(text)) || (parts.after_heading && /<\/h1\s*>/i.test(text))) {
-    ({ heading: hasHeading, marker: hasMarker } = await shownPlaces(page));
+  let heading = null;
+  const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
+  if ((parts.marker && MARKER.test(text)) || headed) {
+    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed));
   }
+  const hasHeading = heading !== null;
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -928,7 +1282,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
     return html;
   };
-  const rewriter = new HTMLRewriter();
+  const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, (target, how) => {
     const html = atStart();
     if (html) target[how](html, { html: true });
@@ -944,7 +1298,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     element(element) {
       if (!bodyEnd) return;
       bodyEnd = false; // the first <body> only
-      element.onEndTag((end) => {
+      onEnd(element, (end) => {
         const rest = place("body_end");
         if (rest) end.before(rest, { html: true });
       });
@@ -956,23 +1310,34 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
       if (rest) end.append(rest, { html: true });
     },
   });
-  followHeading(rewriter, hidden, inBody, (end) => {
-    const html = place("after_heading");
-    if (html) end.after(html, { html: true });
-  });
+  let headingMark = null;
+  if (hasHeading) {
+    // Where the heading closes, a comment of its own (the rewriter cannot stop at a byte):
+    // replaced there by the notice, after the end tags that close the heading first.
+    headingMark = `compliance-after-heading-${crypto.randomUUID()}`;
+    const marked = text.slice(0, heading.at) + `<!--${headingMark}-->` + text.slice(heading.at);
+    page = ascii ? marked : fromBinaryString(marked);
+    rewriter.onDocument({
+      comments(comment) {
+        if (comment.text !== headingMark) return;
+        headingMark = null;
+        comment.replace(heading.before + place("after_heading"), { html: true });
+      },
+    });
+  }
   followMarker(rewriter, hidden, inBody, (target, where) => {
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });
   const init = { status: response.status, statusText: response.statusText, headers };
-  if (!ascii) {
-    // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
-    return new Response(await rewriter.transform(new Response(bytes)).arrayBuffer(), init);
-  }
+  // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
-  const edited = await rewriter.transform(new Response(text)).text();
-  return new Response(fromBinaryString(edited), init);
+  const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
+    : await rewriter.transform(new Response(page)).arrayBuffer();
+  // The heading's comment is where the page's tags were read to be: never left in the page.
+  if (headingMark !== null) throw new Error("the heading's place was not met");
+  return new Response(edited, init);
 }
 
 // The codings this Worker can read (the runtime undoes "gzip" and "br", a
