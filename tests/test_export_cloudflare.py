@@ -936,3 +936,75 @@ def test_a_page_language_named_like_a_prototype_key(
         got = h.NOTICE.findall(h.edge_raw(edge, path)[2].decode())
     assert want == [("two-lang", "ru")]  # the reader's Accept-Language chose
     assert got == want
+
+
+# Subdivisions whose codes are numbers or hold digits (ISO 3166-2: UA-43, FR-2A, FR-75C,
+# JP-13), named in a region and in a rule, with one that applies to unknown subdivisions.
+NUMBERED = """\
+version: 1
+regions:
+  numbered:
+    title: Numbered subdivisions
+    include: [UA-43, FR-75C, JP-13, CZ-10, FR-2A]
+rules:
+  - id: numbered-region
+    title: In a region
+    jurisdictions: [numbered]
+    notice: {text: {en: In a numbered subdivision.}}
+  - id: numbered-direct
+    title: Named in the rule
+    jurisdictions: [IT-62, UA-14, US-DC]
+    notice: {text: {en: Directly named.}}
+  - id: unknown-applies
+    title: Unknown subdivisions too
+    jurisdictions: [UA-09, JP-01]
+    unknown_subdivision: apply
+    notice: {text: {en: Unknown applies.}}
+"""
+# (country, regionCode): bare, in full, any case, blanks around, placeholders, leading zeros.
+NUMBERED_READERS = [
+    *(("UA", r) for r in ("43", " 43", "43 ", "43\t", "UA-43", "ua-43", "043", "4", "14")),
+    *(("UA", r) for r in ("09", "UA-09", "NO REGION", "-", "UA-", "4 3", "UA-UA-43", "XX-43")),
+    *(("FR", r) for r in ("75C", "75c", "75", "075", "2A", "2a", "FR-2A", " fr-2a ", "IDF")),
+    *(("JP", r) for r in ("13", "013", "JP-13", "1", "01", "JP-01")),
+    *(("CZ", r) for r in ("10", "010", "CZ-10", "101")),
+    *(("IT", r) for r in ("62", "IT-62", "RM")),
+    *(("US", r) for r in ("DC", "dc", "US-DC")),
+    (" ua ", "43"),
+]
+
+
+def test_numbered_subdivisions_are_read_as_the_library_reads_a_cdn(tmp_path: Path) -> None:
+    """The Worker read `regionCode` bare and exact: a code in full (`UA-43`), or with blanks
+    around it, was an unknown subdivision, where the library (reading Cloudflare's
+    `cf-region-code`) places the reader in UA-43."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    rules = tmp_path / "numbered.yaml"
+    rules.write_text(NUMBERED)
+    write_export(export_cloudflare([rules]), tmp_path / "export")
+    engine = Engine.from_paths([rules])
+    app = ComplianceMiddleware(
+        h.origin_app, engine, trusted_proxies=["127.0.0.1"], geo_header="cloudflare"
+    )
+    expected = []
+    for country, region in NUMBERED_READERS:
+        sent = [("CF-IPCountry", country), ("cf-region-code", region)]
+        body = call_wsgi(app, wsgi_environ("/", peer="127.0.0.1", headers=sent)).body
+        expected.append([rule for rule, _ in h.NOTICE.findall(body.decode())])
+    engine.close()
+    assert expected[NUMBERED_READERS.index(("UA", "UA-43"))] == ["numbered-region"]
+    (tmp_path / "workerd").mkdir()
+    got = []
+    for origin in h.serve(h.origin_app):
+        for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
+            for country, region in NUMBERED_READERS:
+                cf = json.dumps({"country": country, "regionCode": region})
+                answer = httpx.get(edge.url + "/", headers=[("cf-blob", cf)])
+                got.append([rule for rule, _ in h.NOTICE.findall(answer.text)])
+    mismatches = [
+        (reader, want, have)
+        for reader, want, have in zip(NUMBERED_READERS, expected, got, strict=True)
+        if want != have
+    ]
+    assert not mismatches

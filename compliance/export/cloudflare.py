@@ -21,6 +21,7 @@ from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
 from compliance.geo import is_iso_country
+from compliance.geo import location as _location
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.injector import HEAD_ELEMENTS
 from compliance.html.placements import CLOSE_P_STARTS, HEADING_TAGS
@@ -139,6 +140,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             for table in tables
         ],
         "knownSubdivisions": _subdivisions_of(countries),
+        # The region values that mean "no region", as the library reads a CDN's header.
+        "regionPlaceholders": sorted(_location._PLACEHOLDERS),
         # The codes the library reads as a country (ISO 3166-1, and XK): any other value
         # (EU, AP, ZZ, XX, T1, an unassigned code) is an unknown location, as there.
         "countries": [

@@ -83,16 +83,28 @@ const COMPILED = DATA.rules.map((rule) => ({
 // -- where the reader is ----------------------------------------------------------------
 
 const COUNTRIES = new Set(DATA.countries);
+// What Python's str.strip() takes off (its whitespace, not JavaScript's: U+FEFF stays, the
+// separators U+001C to U+001F and U+0085 go).
+const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+  + "\\u202f\\u205f\\u3000";
+const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, "g");
+const pyStrip = (text) => text.replace(PY_STRIP, "");
+const REGION_PLACEHOLDERS = new Set(DATA.regionPlaceholders);
+// The reader's place as the library reads a CDN's country and region headers
+// (compliance.geo: country_code, subdivision_code, is_iso_subdivision): blanks around them
+// aside, any case; the region bare ("43") or in full ("UA-43"), a placeholder ("NO
+// REGION") for none; a region code that is not ISO 3166-2 means "subdivision unknown".
 function readerLocation(cf) {
-  const country = typeof cf?.country === "string" ? cf.country.toUpperCase() : "";
+  const country = typeof cf?.country === "string" ? pyStrip(cf.country).toUpperCase() : "";
   if (!COUNTRIES.has(country)) return { country: null, subdivisions: [] };
-  const region = typeof cf?.regionCode === "string" ? cf.regionCode.toUpperCase() : "";
-  const full = `${country}-${region}`;
-  const known = DATA.knownSubdivisions[country];
-  // A region code that is not ISO 3166-2 means "subdivision unknown", as in the library.
-  const valid = /^[A-Z0-9]{1,3}$/.test(region) && (known === undefined || known.includes(full));
-  const subdivisions = valid ? [full] : [];
-  return { country, subdivisions };
+  const region = typeof cf?.regionCode === "string" ? pyStrip(cf.regionCode).toUpperCase() : "";
+  const full = region.startsWith(`${country}-`) ? region : `${country}-${region}`;
+  // Only the countries the rules name subdivisions of are listed: elsewhere no rule can
+  // tell a subdivision from none.
+  const known = Object.hasOwn(DATA.knownSubdivisions, country)
+    ? DATA.knownSubdivisions[country] : [];
+  const valid = !REGION_PLACEHOLDERS.has(region) && known.includes(full);
+  return { country, subdivisions: valid ? [full] : [] };
 }
 
 function codeMatches(code, where, apply, depth) {
