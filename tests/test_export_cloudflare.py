@@ -709,8 +709,25 @@ def test_a_placeholder_country_is_an_unknown_location(
         "blocked.example.org..",  # every trailing dot off, as the library has it
         "blocked.example.org...:8080",
         "a." * 122 + "x.example.net",  # longer than a domain name can be: no host
+        "BLOCKED.Example.ORG.:8080",
+        "News.Example.Org:443",
+        "XN--BCHER-KVA.example.net",
+        "[2001:DB8::1]:8080",
+        " blocked.example.org\t",
+        # Percent-escapes the URL parser decodes, read alike by every rule's hosts.
+        "%61.example.net",
     ],
-    ids=["two-dots", "three-dots-and-a-port", "too-long"],
+    ids=[
+        "two-dots",
+        "three-dots-and-a-port",
+        "too-long",
+        "upper-case-dot-port",
+        "mixed-case-port",
+        "punycode-upper-case",
+        "ipv6-literal",
+        "blanks",
+        "percent-escape-read-alike",
+    ],
 )
 def test_hosts_are_normalised_as_the_library_normalises_them(
     host: str, client: httpx.Client, python_app: Any
@@ -719,6 +736,37 @@ def test_hosts_are_normalised_as_the_library_normalises_them(
         headers = _headers(host, None)
         expected = h.python_answer(python_app, "/p", headers, peer=peer(READERS.index(reader)))
         assert h.edge_answer(client, "/p", [*headers, _cf(*reader)]) == expected, reader
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "blocked%2Eexample.org",
+        "%62locked.example.org",
+        "user@blocked.example.org",
+        "blocked.example.org/x",
+        "blocked.example.org\\x",
+        "blocked\u3002example.org",  # (UTF-8: the library reads the Latin-1 of the bytes)
+    ],
+)
+def test_a_host_the_url_reads_otherwise_is_refused(
+    host: str, client: httpx.Client, python_app: Any
+) -> None:
+    """The Worker matched `hosts` against the URL's host, which the URL parser reads out of
+    these Hosts (percent-escapes decoded, userinfo and a path cut off, a full stop mapped):
+    the reader got the block of blocked.example.org, which the middleware does not give for
+    this Host. Matched against the Host as the library reads it, the origin would still be
+    fetched for blocked.example.org, past its block: refused, neither."""
+    reader = ("SE", "E")  # sweden-host-block: blocked.example.org
+    headers: list[tuple[str, str | bytes]] = [("Host", host.encode()), ("Accept", "*/*")]
+    latin1 = [("Host", host.encode().decode("latin-1")), ("Accept", "*/*")]
+    expected = h.python_answer(python_app, "/p", latin1, peer=peer(READERS.index(reader)))
+    assert expected.status == 200
+    assert expected.block_rule is None
+    got = h.edge_answer(client, "/p", [*headers, _cf(*reader)])
+    assert got.status == 400
+    assert got.block_rule is None
+    assert not got.notices
 
 
 def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:

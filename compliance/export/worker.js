@@ -189,6 +189,40 @@ function normalizePath(raw) {
   return normalized;
 }
 
+// The host as the library reads it (normalize_host): Python's whitespace stripped, lower
+// case, no port, no trailing dots, an IPv6 literal with its brackets, and a name longer
+// than a domain name can be no host.
+function normalizeHost(value) {
+  let host = pyStrip(value).toLowerCase();
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    return end > 0 && end <= 64 ? host.slice(0, end + 1) : "";
+  }
+  host = host.split(":")[0].replace(/\.+$/, "");
+  return host.length <= DATA.maxHost ? host : "";
+}
+
+// The host a rule's `hosts` is matched against: the Host header as the library reads it,
+// which is the host of the URL the origin is fetched for, or one every rule's `hosts` reads
+// alike (`%61.example.net` for `*.example.net`). Null where they would read them otherwise:
+// a Host the URL parser reads as another host (percent-escapes decoded, `user@`, `/`, `\`
+// or `?` in it), or non-ASCII text (the library reads the Latin-1 of its bytes, the runtime
+// UTF-8). Decided on the header, the page of another host would be fetched past that
+// host's rules; decided on the URL, the reader would get other notices than from the
+// middleware. Neither: the request is refused.
+const HOST_RULES = COMPILED.filter((rule) => rule.hosts !== null);
+function requestHost(request, url) {
+  const host = normalizeHost(url.host);
+  const written = request.headers.get("host");
+  if (HOST_RULES.length === 0 || written === null) return host;
+  if (/[^\x00-\x7f]/.test(written)) return null;
+  const read = normalizeHost(written);
+  if (read === host) return host;
+  const [urlChars, readChars] = [Array.from(host), Array.from(read)];
+  return HOST_RULES.every((rule) => rule.hosts(urlChars) === rule.hosts(readChars)) ? host
+    : null;
+}
+
 function today() {
   return new Date().toISOString().slice(0, 10);
 }
@@ -1429,10 +1463,11 @@ export default {
 async function serve(request, env, url, answered) {
   const base = readerLocation(request.cf);
   const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
-  // As the library normalises it: every trailing dot off, and a name longer than a domain
-  // name can be is no host.
-  let host = url.hostname.toLowerCase().replace(/\.+$/, "");
-  if (host.length > DATA.maxHost) host = "";
+  const host = requestHost(request, url);
+  if (host === null) {
+    console.warn("compliance: a Host the URL names another host by, refused (400)");
+    return new Response("Bad Request", { status: 400 });
+  }
   const path = normalizePath(rawPath(request.url));
   const info = {
     host,
