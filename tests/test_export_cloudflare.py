@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import json
 import re
 import time
@@ -608,6 +609,13 @@ def _raw_deflate(data: bytes) -> bytes:
     return coder.compress(data) + coder.flush()
 
 
+def _members(data: bytes, padding: bytes = b"", cuts: list[int] | None = None) -> bytes:
+    """``data`` as gzip members (by default three, cut inside the head, the body and the
+    end), each followed by ``padding``."""
+    at = [*(cuts or [0, 60, 120]), len(data)]
+    return b"".join(gzip.compress(data[a:b]) + padding for a, b in itertools.pairwise(at))
+
+
 def _decoded(coding: str, data: bytes, like: bytes) -> bytes:
     """``data`` decoded as ``Content-Encoding: coding`` says; deflate framed as ``like`` is
     (the zlib format or raw deflate: the library writes the edited page as it came)."""
@@ -631,6 +639,18 @@ CODED_PAGES = [
     pytest.param("x-gzip", gzip.compress, id="x-gzip"),
     pytest.param("GZIP", gzip.compress, id="upper-case-gzip"),
     pytest.param("Deflate", zlib.compress, id="capitalized-deflate"),
+    # Several gzip members (concatenated, as RFC 1952 allows): the whole page is read.
+    pytest.param("gzip", _members, id="gzip-members"),
+    pytest.param("x-gzip", _members, id="x-gzip-members"),
+    pytest.param("GZIP", _members, id="upper-case-gzip-members"),
+    # Zero bytes between members and after the last (some writers pad them), and a member
+    # whose length ends in zero bytes (256 bytes long: its trailer ends 00 01 00 00).
+    pytest.param("x-gzip", lambda data: _members(data, b"\0" * 5), id="x-gzip-padded"),
+    pytest.param("gzip", lambda data: _members(data, b"\0" * 5), id="gzip-padded"),
+    pytest.param("x-gzip", lambda data: _members(data, cuts=[0, 256]), id="x-gzip-zero-trailer"),
+    # A member, then bytes that are none: the library's fail mode.
+    pytest.param("x-gzip", lambda data: gzip.compress(data) + b"junk", id="x-gzip-junk"),
+    pytest.param("gzip", lambda data: gzip.compress(data) + b"junk", id="gzip-junk"),
     # What neither can read goes unedited (the library's fail mode), never to a shared cache.
     pytest.param("zstd", lambda data: b"\x28\xb5\x2f\xfd" + data, id="zstd"),
     pytest.param("gzip, identity", gzip.compress, id="two-codings"),

@@ -1204,9 +1204,10 @@ function followMarker(rewriter, hidden, inBody, put) {
 // deflate as some servers send it (the library tells them apart by the first two bytes, and
 // writes the edited page as it came). Null: a coding this Worker cannot read (several, br
 // in another spelling, zstd...): the page goes unedited, as the library's fail mode.
+// `undone`: the codings the fetch undid (none where it was asked not to).
 const UNDONE_BY_FETCH = new Set(["gzip", "br"]);
-function pageCoding(value, bytes) {
-  if (value === null || UNDONE_BY_FETCH.has(value)) return { format: null, coded: false };
+function pageCoding(value, bytes, undone = UNDONE_BY_FETCH) {
+  if (value === null || undone.has(value)) return { format: null, coded: false };
   const codings = value.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean);
   if (codings.length > 1) return null;
   const coding = codings.length ? codings[0] : "identity";
@@ -1224,10 +1225,88 @@ async function throughStream(bytes, stream) {
     .arrayBuffer());
 }
 
-async function inject(response, decision, where, request) {
-  const raw = new Uint8Array(await response.arrayBuffer());
+// A gzip body whole, every member (RFC 1952 2.2: members one after another, as the library
+// reads them, zero bytes between them passed over): a DecompressionStream reads one member
+// and refuses any byte after it. Each member ends where the bytes up to the next member's
+// header (or the end), less the zero bytes before it, decode whole (its CRC and length
+// check it); a header's bytes inside a member's compressed data fail that check, and the
+// next one is tried. Throws where no reading fits, or once the bytes tried come to several
+// times the body's (headers' bytes planted in the data: the fail mode, not a slow page).
+const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
+async function gunzip(bytes) {
+  const out = [];
+  let budget = 8 * bytes.length + 65536;
+  const decode = async (at, end) => {
+    budget -= end - at;
+    if (budget < 0) throw new Error("gzip: too many readings tried");
+    try {
+      return await throughStream(bytes.subarray(at, end), new DecompressionStream("gzip"));
+    } catch {
+      return null;
+    }
+  };
+  const nextHeader = (from) => {
+    for (let k = from; k + 2 < bytes.length; k++) {
+      if (bytes[k] === GZIP_MAGIC[0] && bytes[k + 1] === GZIP_MAGIC[1]
+        && bytes[k + 2] === GZIP_MAGIC[2]) {
+        return k;
+      }
+    }
+    return bytes.length;
+  };
+  let at = 0;
+  while (at < bytes.length) {
+    let member = null;
+    // (a member is at least 18 bytes: a 10-byte header, data, an 8-byte trailer)
+    for (let next = nextHeader(at + 18); member === null; next = nextHeader(next + 1)) {
+      // The member ends at `next`, or in the zero bytes before it (padding; its trailer's
+      // own last bytes, up to 8, may be zero too).
+      let zeros = next;
+      while (zeros > at && bytes[zeros - 1] === 0) zeros -= 1;
+      const ends = [next];
+      for (let end = Math.min(zeros + 8, next - 1); end >= zeros; end -= 1) ends.push(end);
+      for (const end of ends) {
+        const decoded = await decode(at, end);
+        if (decoded !== null) {
+          member = { decoded, end };
+          break;
+        }
+      }
+      if (member === null && next >= bytes.length) throw new Error("gzip: undecodable");
+    }
+    out.push(member.decoded);
+    at = member.end;
+    while (at < bytes.length && bytes[at] === 0) at += 1;
+  }
+  const whole = new Uint8Array(out.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of out) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
+}
+
+// `again()`: the origin's response once more, its body as it was sent (null: not to be
+// asked again, a request with a body).
+async function inject(response, decision, where, request, again) {
+  let raw;
+  let undone = UNDONE_BY_FETCH;
+  try {
+    raw = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    // The runtime's own decoding refused the body (gzip with zero bytes between members, as
+    // some writers pad them, or bytes that are none, which it reads no further than the
+    // fault): the page as it was sent, read here as the library reads it, else the fail
+    // mode with the page as it came.
+    const encoding = response.headers.get("content-encoding");
+    const second = again === null ? null : await again();
+    if (second === null || second.headers.get("content-encoding") !== encoding) throw error;
+    raw = new Uint8Array(await second.arrayBuffer());
+    undone = new Set();
+  }
   const headers = new Headers(response.headers);
-  const coding = pageCoding(headers.get("content-encoding"), raw);
+  const coding = pageCoding(headers.get("content-encoding"), raw, undone);
   // What the page is sent as when it goes unedited: the bytes as they came (still coded,
   // unless the runtime's fetch undid their coding: then it codes them again).
   const unchanged = (kept) => new Response(raw, {
@@ -1247,10 +1326,11 @@ async function inject(response, decision, where, request) {
   let bytes = raw;
   if (coding.format !== null) {
     try {
-      bytes = await throughStream(raw, new DecompressionStream(coding.format));
+      bytes = coding.format === "gzip" && raw.length > 0 ? await gunzip(raw)
+        : await throughStream(raw, new DecompressionStream(coding.format));
     } catch {
-      // Corrupt or cut short (or, unlike the library, gzip members after the first, or
-      // bytes after a deflate stream, which the stream refuses).
+      // Corrupt or cut short (or, unlike the library, bytes after a deflate stream, which
+      // the stream refuses).
       return failOpen("content-encoding: undecodable");
     }
   }
@@ -1533,5 +1613,7 @@ async function serve(request, env, url, answered) {
     }
     return plain;
   }
-  return inject(plain, decision, where, info);
+  const again = info.method === "GET"
+    ? () => fetch(originRequest(request, env, true), { encodeResponseBody: "manual" }) : null;
+  return inject(plain, decision, where, info, again);
 }
