@@ -595,7 +595,7 @@ def test_origin_responses_are_edited_as_the_middleware_edits_them(
     got = client.get("/spec/p", headers=[*headers, _cf(*reader)])
     assert got.status_code == expected.status
     assert got.content == expected.body
-    for name in ("cache-control", "vary", "content-type", "x-edge-law"):
+    for name in ("cache-control", "vary", "content-type", "x-edge-law", "etag"):
         assert got.headers.get(name) == _header(expected.headers, name), name
 
 
@@ -1076,3 +1076,72 @@ def test_numbered_subdivisions_are_read_as_the_library_reads_a_cdn(tmp_path: Pat
         if want != have
     ]
     assert not mismatches
+
+
+# (reader, Accept-Language, the origin's ETag): a page edited for the reader, in one locale
+# or chosen by the reader's languages, with a strong or a weak validator.
+VARIANT_READERS = [
+    (("RU", None), "en", '"v1"'),
+    (("RU", None), None, '"v1"'),
+    (("GB", "ENG"), "fr", 'W/"v1"'),
+    (("US", "WA"), None, '"v1"'),
+]
+
+
+def _validated(
+    app: Any, client: httpx.Client, reader: tuple[str | None, str | None], asked: list[Any]
+) -> tuple[Any, httpx.Response]:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    method, headers = asked
+    environ = wsgi_environ(
+        "/spec/p", method=method, peer=peer(READERS.index(reader)), headers=headers
+    )
+    expected = call_wsgi(app, environ)
+    got = client.request(method, "/spec/p", headers=[*headers, _cf(*reader)])
+    return expected, got
+
+
+@pytest.mark.parametrize(("reader", "language", "validator"), VARIANT_READERS)
+def test_edited_pages_have_variant_etags_as_in_the_middleware(
+    reader: tuple[str | None, str | None],
+    language: str | None,
+    validator: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    """The Worker sent an edited page without a validator and never revalidated: now, as
+    the middleware, the page's tag names its variant (what notices, in what locales), a copy
+    of this variant revalidates to 304 under that tag, and a copy of another variant or of
+    the unedited page (`If-None-Match` naming the origin's own tag) gets the page again: no
+    reader keeps a variant it was not sent."""
+    base = [("Accept", "text/html"), h.spec(validator=validator)]
+    if language is not None:
+        base.append(("Accept-Language", language))
+    first, got = _validated(python_app, client, reader, ["GET", base])
+    tag = _header(first.headers, "etag")
+    assert tag is not None
+    assert tag.startswith(validator[:-1] + "-cv")
+    assert got.headers.get("etag") == tag
+    other = re.sub(r"-cv[0-9a-f]{12}", "-cv000000000000", tag)  # another variant's tag
+    statuses = []
+    for asked in (
+        ["GET", [*base, ("If-None-Match", tag)]],  # this variant: 304
+        ["GET", [*base, ("If-None-Match", f'"x", {tag}')]],
+        ["HEAD", [*base, ("If-None-Match", tag)]],
+        ["GET", [*base, ("If-None-Match", validator)]],  # the unedited page: 200
+        ["GET", [*base, ("If-None-Match", other)]],  # another variant: 200
+        ["GET", [*base, ("If-None-Match", "*")]],
+        ["HEAD", base],
+        ["POST", [*base, ("If-Match", tag)]],  # a precondition on the resource
+    ):
+        expected, got = _validated(python_app, client, reader, asked)
+        assert got.status_code == expected.status, asked
+        statuses.append(got.status_code)
+        if asked[0] != "HEAD":  # (the library is given the GET's body for a HEAD here)
+            assert got.content == expected.body, asked
+        for name in ("etag", "vary", "cache-control"):
+            want = {v.strip() for v in (_header(expected.headers, name) or "").split(",")}
+            have = {v.strip() for v in (got.headers.get(name) or "").split(",")}
+            assert have == want, (asked, name)
+    assert statuses[:6] == [304, 304, 304, 200, 200, 200]

@@ -1289,7 +1289,7 @@ async function gunzip(bytes) {
 
 // `again()`: the origin's response once more, its body as it was sent (null: not to be
 // asked again, a request with a body).
-async function inject(response, decision, where, request, again) {
+async function inject(response, decision, where, request, again, variant) {
   let raw;
   let undone = UNDONE_BY_FETCH;
   try {
@@ -1354,7 +1354,7 @@ async function inject(response, decision, where, request, again) {
   }
   try {
     const edited = await edit(bytes, text, headers, bom, charset, response, decision, where,
-      request);
+      request, variant);
     if (coding.format === null) return edited;
     // Coded again as it came, under the origin's own Content-Encoding; the runtime sends
     // the bytes as they are, with their length.
@@ -1371,10 +1371,12 @@ async function inject(response, decision, where, request, again) {
   }
 }
 
-async function edit(bytes, text, headers, bom, charset, response, decision, where, request) {
+async function edit(bytes, text, headers, bom, charset, response, decision, where, request,
+  variant) {
   // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
   // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
+  const etag = headers.get("etag");
   for (const name of EDITED_AWAY) headers.delete(name);
   const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);
   const [parts, consulted] = snippets(decision, where, request, pageLanguage);
@@ -1385,6 +1387,8 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
   }
   locationHeaders(headers, decision, request, false, consulted);
+  // The edited page's own tag: the origin's, for this variant.
+  if (etag !== null) headers.set("ETag", variantEtag(etag, variant + (consulted ? "a" : "")));
   let page = ascii ? text : bytes;
   let hasMarker = false;
   let heading = null;
@@ -1466,6 +1470,77 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   return new Response(edited, init);
 }
 
+// -- validators: the library's entity tags for an edited page (compliance.http) -------------
+
+// The name of the edited variant a decision makes of a page: its notices and their locales
+// as the reader's languages and place choose them (the library's _variant_of).
+async function variantOf(decision, where, request) {
+  const parts = decision.notices.map((rule) => {
+    const [locale] = chooseLocale(rule.notice.locales, null,
+      request.headers.get("accept-language"), where.country);
+    return `n:${rule.id}:${locale}`;
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(
+    parts.join("\n")));
+  return Array.from(new Uint8Array(digest).slice(0, 6),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// The entity tag of an edited variant of the representation tagged `etag` (variant_etag):
+// the same strength, a suffix naming the variant ("a" after it: the page varies on the
+// reader's languages).
+const VARIANT_MARK = "-cv";
+function variantEtag(etag, variant) {
+  const weak = etag.startsWith("W/");
+  let opaque = weak ? etag.slice(2) : etag;
+  if (opaque.length < 2 || !(opaque.startsWith('"') && opaque.endsWith('"'))) {
+    opaque = `"${opaque.replace(/^"+|"+$/g, "")}"`;
+  }
+  return `${weak ? "W/" : ""}${opaque.slice(0, -1)}${VARIANT_MARK}${variant}"`;
+}
+
+// The entity tags an If-None-Match or If-Match lists; null for `*` or what is no list.
+const ENTITY_TAG = /\s*(W\/)?("[^"]*")\s*(?:,|$)/y;
+function entityTags(value) {
+  const text = pyStrip(value);
+  if (text === "*" || !text) return null;
+  const found = [];
+  for (let at = 0; at < text.length;) {
+    ENTITY_TAG.lastIndex = at;
+    const match = ENTITY_TAG.exec(text);
+    if (match === null) return null;
+    found.push((match[1] || "") + match[2]);
+    at = ENTITY_TAG.lastIndex;
+    if (found.length > 64) return null;
+  }
+  return found;
+}
+
+// [the If-None-Match the origin gets, whether the reader's copy varied on its languages]
+// for a reader of `variant`: tags of this variant become the origin's own, tags of another
+// variant or of the unedited page go (that copy lacks this reader's notices); null: none.
+function translateIfNoneMatch(value, variant) {
+  const kept = [];
+  let varied = false;
+  for (const tag of entityTags(value) || []) {
+    for (const flag of ["", "a"]) {
+      const suffix = `${VARIANT_MARK}${variant}${flag}"`;
+      if (tag.endsWith(suffix)) {
+        kept.push(`${tag.slice(0, -suffix.length)}"`);
+        varied = varied || flag === "a";
+      }
+    }
+  }
+  return [kept.length ? kept.join(", ") : null, varied];
+}
+
+// A precondition's tags as the origin must see them: any variant's tag is its own.
+const VARIANT_SUFFIX = new RegExp(`${VARIANT_MARK}[0-9a-f]{12}a?"$`);
+function applicationTags(value) {
+  const tags = entityTags(value);
+  return tags === null ? value : tags.map((tag) => tag.replace(VARIANT_SUFFIX, '"')).join(", ");
+}
+
 // The codings this Worker can read (the runtime undoes "gzip" and "br", a
 // DecompressionStream the rest): the origin is asked for those alone where the page may be
 // edited, as the library asks its application (`*` is identity there); none left, no header.
@@ -1480,7 +1555,11 @@ function readableAcceptEncoding(value) {
   return kept.join(", ");
 }
 
-function originRequest(request, env, needsBody) {
+// The request for the origin; `variant`: the name of the edited variant this reader gets,
+// where notices are due (see variantOf), whose validators the origin is asked about.
+// `validated.revalidated`, once made: as translateIfNoneMatch says, null where the
+// reader's If-None-Match named no copy of this variant (none goes to the origin).
+function originRequest(request, env, needsBody, variant = null, validated = {}) {
   const url = new URL(request.url);
   const target = env && typeof env.ORIGIN === "string" && env.ORIGIN
     ? new URL(env.ORIGIN) : new URL(url);
@@ -1493,11 +1572,28 @@ function originRequest(request, env, needsBody) {
   target.search = url.search;
   const headers = new Headers(request.headers);
   headers.set(EDGE_HEADER, "cloudflare");
+  validated.revalidated = null;
   if (needsBody) {
     // The page may be edited: the whole of it, never a copy the reader holds (a 304 would
-    // keep one made before a notice applied, or for another place), as in the middleware.
-    for (const name of ["range", "if-range", "if-modified-since", "if-none-match"]) {
-      headers.delete(name);
+    // keep one made before a notice applied, or for another place), as in the middleware:
+    // only a copy of this reader's own variant is revalidated, under the origin's own tag.
+    for (const name of ["range", "if-range", "if-modified-since"]) headers.delete(name);
+    const safe = ["GET", "HEAD"].includes(request.method.toUpperCase());
+    const given = headers.get("if-none-match");
+    headers.delete("if-none-match");
+    if (variant !== null) {
+      // A precondition on the resource, which no notice changes: a variant's tag is the
+      // origin's own (If-Match, and If-None-Match of a request that changes state).
+      const match = headers.get("if-match");
+      if (match !== null) headers.set("if-match", applicationTags(match));
+      if (given !== null && !safe) headers.set("if-none-match", applicationTags(given));
+      if (given !== null && safe) {
+        const [kept, varied] = translateIfNoneMatch(given, variant);
+        if (kept !== null) {
+          headers.set("if-none-match", kept);
+          validated.revalidated = varied;
+        }
+      }
     }
     const accepted = headers.get("accept-encoding");
     if (accepted !== null) {
@@ -1563,7 +1659,11 @@ async function serve(request, env, url, answered) {
   let decision = decide(where, info);
   if (decision.block !== null) return blockResponse(decision, where, info);
   const mayEdit = decision.notices.length > 0 || DATA.tagged;
-  const response = await fetch(originRequest(request, env, mayEdit));
+  // The variant this reader's page will be, where notices are due before the origin says
+  // its tags (as the library names it then); its copies are revalidated.
+  const asked = decision.notices.length > 0 ? await variantOf(decision, where, info) : null;
+  const validated = {};
+  const response = await fetch(originRequest(request, env, mayEdit, asked, validated));
   answered(response);
   // A WebSocket upgrade passes through untouched, as in the middleware.
   if (response.status === 101 || response.webSocket) return response;
@@ -1582,12 +1682,20 @@ async function serve(request, env, url, answered) {
     decision = decide(where, { ...info, tags });
     if (decision.block !== null) return blockResponse(decision, where, info);
   }
-  if (plain.status === 304 && !HTML_TYPES.has(mediaType(headers))) {
+  if (plain.status === 304) {
     // A 304 carries the caching headers of the page it stands for, and it rarely says what
-    // that is: as in the library, a page where the reader asks for one.
+    // that is: as in the library, a page where it says so, where the reader revalidates a
+    // copy of its variant, or where the reader asks for one; with the variant's tag.
     const accept = info.headers.get("accept") || "";
-    if (accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
-      locationHeaders(plain.headers, decision, info, false);
+    const { revalidated } = validated;
+    if (HTML_TYPES.has(mediaType(headers)) || revalidated !== null
+      || accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
+      const languages = revalidated === false ? false : decision.multilingual;
+      locationHeaders(plain.headers, decision, info, false, languages);
+      const etag = plain.headers.get("etag");
+      if (decision.notices.length > 0 && asked !== null && etag !== null) {
+        plain.headers.set("ETag", variantEtag(etag, asked + (revalidated ? "a" : "")));
+      }
     }
     return plain;
   }
@@ -1608,12 +1716,19 @@ async function serve(request, env, url, answered) {
       neverShared(plain.headers);
     }
     if (head) {
-      // The GET's body would be edited: announce nothing that describes other bytes.
+      // The GET's body would be edited: announce nothing that describes other bytes, but
+      // the tag of the variant the GET would be.
+      const etag = plain.headers.get("etag");
       for (const name of EDITED_AWAY) plain.headers.delete(name);
+      if (etag !== null) {
+        const variant = asked ?? await variantOf(decision, where, info);
+        plain.headers.set("ETag", variantEtag(etag, variant + (languages ? "a" : "")));
+      }
     }
     return plain;
   }
   const again = info.method === "GET"
     ? () => fetch(originRequest(request, env, true), { encodeResponseBody: "manual" }) : null;
-  return inject(plain, decision, where, info, again);
+  const variant = asked ?? await variantOf(decision, where, info);
+  return inject(plain, decision, where, info, again, variant);
 }
