@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import itertools
 import json
 import re
 import time
@@ -523,6 +524,33 @@ _BODY_EDGES = {
 ORIGIN_RESPONSES += [
     (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
 ]
+# A heading closed by another tag: the end tag of any heading closes the open one (the
+# parser's "an h1-h6 element in scope"), and so do what closes it from outside; the notice
+# goes where the middleware puts it.
+_HEADING = "<h1>Headline</h1>"
+_CLOSED_HEADINGS = {
+    "heading-closed-by-h2-end": h.PAGE.replace(_HEADING, "<h1>Headline</h2>"),
+    "heading-closed-by-h3-end-in-a-span": h.PAGE.replace(_HEADING, "<h1><span>Headline</h3>x"),
+    "heading-closed-by-h6-end": h.PAGE.replace(_HEADING, "<h1>Headline</h6>"),
+    "heading-closed-by-h2-start": h.PAGE.replace(_HEADING, "<h1>Headline<h2>Sub</h2>"),
+    "heading-closed-by-body-end": h.PAGE.replace(_HEADING, "<h1>Headline"),
+    "heading-closed-by-div-end": h.PAGE.replace(_HEADING, "<div><h1>Headline</div>"),
+    "heading-with-an-h2-inside": h.PAGE.replace(_HEADING, "<h1>A<span><h2>B</h2></span></h1>"),
+    "heading-h2-end-in-an-object": h.PAGE.replace(_HEADING, "<h1><object>A</h2></object>B</h1>"),
+    "heading-closed-by-h2-end-in-a-link": h.PAGE.replace(_HEADING, "<a><h1>Headline</h2></a>"),
+    "heading-closed-by-h2-end-hidden-first": h.PAGE.replace(
+        _HEADING, "<div hidden><h1>Menu</h2></div><h1>Headline</h3>"
+    ),
+    "heading-then-h2-end-twice": h.PAGE.replace(_HEADING, "<h1>A<h2>B</h1>C</h2>"),
+    "heading-closed-by-a-cell-end": h.PAGE.replace(
+        _HEADING, "<table><tr><td><h1>Headline</td></tr></table>"
+    ),
+    # Where a link is open around it, the notice goes after the link.
+    "heading-in-a-link": h.PAGE.replace(_HEADING, '<a href="/"><h1>Headline</h1></a>'),
+}
+ORIGIN_RESPONSES += [
+    (("SE", "E"), h.spec(body=page.encode()), []) for page in _CLOSED_HEADINGS.values()
+]
 # A Cache-Control directive's quoted value holds commas: one directive, kept or removed whole.
 _CACHE_CONTROLS = {
     "cache-control-private-list": 'private="Set-Cookie, X-Foo", max-age=60',
@@ -548,6 +576,7 @@ ORIGIN_RESPONSES += [
         "utf-16",
         *_UNSHOWN,
         *_BODY_EDGES,
+        *_CLOSED_HEADINGS,
         *_CACHE_CONTROLS,
     ],
 )
@@ -566,7 +595,7 @@ def test_origin_responses_are_edited_as_the_middleware_edits_them(
     got = client.get("/spec/p", headers=[*headers, _cf(*reader)])
     assert got.status_code == expected.status
     assert got.content == expected.body
-    for name in ("cache-control", "vary", "content-type", "x-edge-law"):
+    for name in ("cache-control", "vary", "content-type", "x-edge-law", "etag"):
         assert got.headers.get(name) == _header(expected.headers, name), name
 
 
@@ -578,6 +607,13 @@ def _header(headers: list[tuple[str, str]], name: str) -> str | None:
 def _raw_deflate(data: bytes) -> bytes:
     coder = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
     return coder.compress(data) + coder.flush()
+
+
+def _members(data: bytes, padding: bytes = b"", cuts: list[int] | None = None) -> bytes:
+    """``data`` as gzip members (by default three, cut inside the head, the body and the
+    end), each followed by ``padding``."""
+    at = [*(cuts or [0, 60, 120]), len(data)]
+    return b"".join(gzip.compress(data[a:b]) + padding for a, b in itertools.pairwise(at))
 
 
 def _decoded(coding: str, data: bytes, like: bytes) -> bytes:
@@ -603,6 +639,18 @@ CODED_PAGES = [
     pytest.param("x-gzip", gzip.compress, id="x-gzip"),
     pytest.param("GZIP", gzip.compress, id="upper-case-gzip"),
     pytest.param("Deflate", zlib.compress, id="capitalized-deflate"),
+    # Several gzip members (concatenated, as RFC 1952 allows): the whole page is read.
+    pytest.param("gzip", _members, id="gzip-members"),
+    pytest.param("x-gzip", _members, id="x-gzip-members"),
+    pytest.param("GZIP", _members, id="upper-case-gzip-members"),
+    # Zero bytes between members and after the last (some writers pad them), and a member
+    # whose length ends in zero bytes (256 bytes long: its trailer ends 00 01 00 00).
+    pytest.param("x-gzip", lambda data: _members(data, b"\0" * 5), id="x-gzip-padded"),
+    pytest.param("gzip", lambda data: _members(data, b"\0" * 5), id="gzip-padded"),
+    pytest.param("x-gzip", lambda data: _members(data, cuts=[0, 256]), id="x-gzip-zero-trailer"),
+    # A member, then bytes that are none: the library's fail mode.
+    pytest.param("x-gzip", lambda data: gzip.compress(data) + b"junk", id="x-gzip-junk"),
+    pytest.param("gzip", lambda data: gzip.compress(data) + b"junk", id="gzip-junk"),
     # What neither can read goes unedited (the library's fail mode), never to a shared cache.
     pytest.param("zstd", lambda data: b"\x28\xb5\x2f\xfd" + data, id="zstd"),
     pytest.param("gzip, identity", gzip.compress, id="two-codings"),
@@ -681,8 +729,25 @@ def test_a_placeholder_country_is_an_unknown_location(
         "blocked.example.org..",  # every trailing dot off, as the library has it
         "blocked.example.org...:8080",
         "a." * 122 + "x.example.net",  # longer than a domain name can be: no host
+        "BLOCKED.Example.ORG.:8080",
+        "News.Example.Org:443",
+        "XN--BCHER-KVA.example.net",
+        "[2001:DB8::1]:8080",
+        " blocked.example.org\t",
+        # Percent-escapes the URL parser decodes, read alike by every rule's hosts.
+        "%61.example.net",
     ],
-    ids=["two-dots", "three-dots-and-a-port", "too-long"],
+    ids=[
+        "two-dots",
+        "three-dots-and-a-port",
+        "too-long",
+        "upper-case-dot-port",
+        "mixed-case-port",
+        "punycode-upper-case",
+        "ipv6-literal",
+        "blanks",
+        "percent-escape-read-alike",
+    ],
 )
 def test_hosts_are_normalised_as_the_library_normalises_them(
     host: str, client: httpx.Client, python_app: Any
@@ -691,6 +756,37 @@ def test_hosts_are_normalised_as_the_library_normalises_them(
         headers = _headers(host, None)
         expected = h.python_answer(python_app, "/p", headers, peer=peer(READERS.index(reader)))
         assert h.edge_answer(client, "/p", [*headers, _cf(*reader)]) == expected, reader
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "blocked%2Eexample.org",
+        "%62locked.example.org",
+        "user@blocked.example.org",
+        "blocked.example.org/x",
+        "blocked.example.org\\x",
+        "blocked\u3002example.org",  # (UTF-8: the library reads the Latin-1 of the bytes)
+    ],
+)
+def test_a_host_the_url_reads_otherwise_is_refused(
+    host: str, client: httpx.Client, python_app: Any
+) -> None:
+    """The Worker matched `hosts` against the URL's host, which the URL parser reads out of
+    these Hosts (percent-escapes decoded, userinfo and a path cut off, a full stop mapped):
+    the reader got the block of blocked.example.org, which the middleware does not give for
+    this Host. Matched against the Host as the library reads it, the origin would still be
+    fetched for blocked.example.org, past its block: refused, neither."""
+    reader = ("SE", "E")  # sweden-host-block: blocked.example.org
+    headers: list[tuple[str, str | bytes]] = [("Host", host.encode()), ("Accept", "*/*")]
+    latin1 = [("Host", host.encode().decode("latin-1")), ("Accept", "*/*")]
+    expected = h.python_answer(python_app, "/p", latin1, peer=peer(READERS.index(reader)))
+    assert expected.status == 200
+    assert expected.block_rule is None
+    got = h.edge_answer(client, "/p", [*headers, _cf(*reader)])
+    assert got.status == 400
+    assert got.block_rule is None
+    assert not got.notices
 
 
 def test_a_request_the_worker_cannot_read_is_no_fault(client: httpx.Client) -> None:
@@ -908,3 +1004,144 @@ def test_a_page_language_named_like_a_prototype_key(
         got = h.NOTICE.findall(h.edge_raw(edge, path)[2].decode())
     assert want == [("two-lang", "ru")]  # the reader's Accept-Language chose
     assert got == want
+
+
+# Subdivisions whose codes are numbers or hold digits (ISO 3166-2: UA-43, FR-2A, FR-75C,
+# JP-13), named in a region and in a rule, with one that applies to unknown subdivisions.
+NUMBERED = """\
+version: 1
+regions:
+  numbered:
+    title: Numbered subdivisions
+    include: [UA-43, FR-75C, JP-13, CZ-10, FR-2A]
+rules:
+  - id: numbered-region
+    title: In a region
+    jurisdictions: [numbered]
+    notice: {text: {en: In a numbered subdivision.}}
+  - id: numbered-direct
+    title: Named in the rule
+    jurisdictions: [IT-62, UA-14, US-DC]
+    notice: {text: {en: Directly named.}}
+  - id: unknown-applies
+    title: Unknown subdivisions too
+    jurisdictions: [UA-09, JP-01]
+    unknown_subdivision: apply
+    notice: {text: {en: Unknown applies.}}
+"""
+# (country, regionCode): bare, in full, any case, blanks around, placeholders, leading zeros.
+NUMBERED_READERS = [
+    *(("UA", r) for r in ("43", " 43", "43 ", "43\t", "UA-43", "ua-43", "043", "4", "14")),
+    *(("UA", r) for r in ("09", "UA-09", "NO REGION", "-", "UA-", "4 3", "UA-UA-43", "XX-43")),
+    *(("FR", r) for r in ("75C", "75c", "75", "075", "2A", "2a", "FR-2A", " fr-2a ", "IDF")),
+    *(("JP", r) for r in ("13", "013", "JP-13", "1", "01", "JP-01")),
+    *(("CZ", r) for r in ("10", "010", "CZ-10", "101")),
+    *(("IT", r) for r in ("62", "IT-62", "RM")),
+    *(("US", r) for r in ("DC", "dc", "US-DC")),
+    (" ua ", "43"),
+]
+
+
+def test_numbered_subdivisions_are_read_as_the_library_reads_a_cdn(tmp_path: Path) -> None:
+    """The Worker read `regionCode` bare and exact: a code in full (`UA-43`), or with blanks
+    around it, was an unknown subdivision, where the library (reading Cloudflare's
+    `cf-region-code`) places the reader in UA-43."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    rules = tmp_path / "numbered.yaml"
+    rules.write_text(NUMBERED)
+    write_export(export_cloudflare([rules]), tmp_path / "export")
+    engine = Engine.from_paths([rules])
+    app = ComplianceMiddleware(
+        h.origin_app, engine, trusted_proxies=["127.0.0.1"], geo_header="cloudflare"
+    )
+    expected = []
+    for country, region in NUMBERED_READERS:
+        sent = [("CF-IPCountry", country), ("cf-region-code", region)]
+        body = call_wsgi(app, wsgi_environ("/", peer="127.0.0.1", headers=sent)).body
+        expected.append([rule for rule, _ in h.NOTICE.findall(body.decode())])
+    engine.close()
+    assert expected[NUMBERED_READERS.index(("UA", "UA-43"))] == ["numbered-region"]
+    (tmp_path / "workerd").mkdir()
+    got = []
+    for origin in h.serve(h.origin_app):
+        for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
+            for country, region in NUMBERED_READERS:
+                cf = json.dumps({"country": country, "regionCode": region})
+                answer = httpx.get(edge.url + "/", headers=[("cf-blob", cf)])
+                got.append([rule for rule, _ in h.NOTICE.findall(answer.text)])
+    mismatches = [
+        (reader, want, have)
+        for reader, want, have in zip(NUMBERED_READERS, expected, got, strict=True)
+        if want != have
+    ]
+    assert not mismatches
+
+
+# (reader, Accept-Language, the origin's ETag): a page edited for the reader, in one locale
+# or chosen by the reader's languages, with a strong or a weak validator.
+VARIANT_READERS = [
+    (("RU", None), "en", '"v1"'),
+    (("RU", None), None, '"v1"'),
+    (("GB", "ENG"), "fr", 'W/"v1"'),
+    (("US", "WA"), None, '"v1"'),
+]
+
+
+def _validated(
+    app: Any, client: httpx.Client, reader: tuple[str | None, str | None], asked: list[Any]
+) -> tuple[Any, httpx.Response]:
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    method, headers = asked
+    environ = wsgi_environ(
+        "/spec/p", method=method, peer=peer(READERS.index(reader)), headers=headers
+    )
+    expected = call_wsgi(app, environ)
+    got = client.request(method, "/spec/p", headers=[*headers, _cf(*reader)])
+    return expected, got
+
+
+@pytest.mark.parametrize(("reader", "language", "validator"), VARIANT_READERS)
+def test_edited_pages_have_variant_etags_as_in_the_middleware(
+    reader: tuple[str | None, str | None],
+    language: str | None,
+    validator: str,
+    client: httpx.Client,
+    python_app: Any,
+) -> None:
+    """The Worker sent an edited page without a validator and never revalidated: now, as
+    the middleware, the page's tag names its variant (what notices, in what locales), a copy
+    of this variant revalidates to 304 under that tag, and a copy of another variant or of
+    the unedited page (`If-None-Match` naming the origin's own tag) gets the page again: no
+    reader keeps a variant it was not sent."""
+    base = [("Accept", "text/html"), h.spec(validator=validator)]
+    if language is not None:
+        base.append(("Accept-Language", language))
+    first, got = _validated(python_app, client, reader, ["GET", base])
+    tag = _header(first.headers, "etag")
+    assert tag is not None
+    assert tag.startswith(validator[:-1] + "-cv")
+    assert got.headers.get("etag") == tag
+    other = re.sub(r"-cv[0-9a-f]{12}", "-cv000000000000", tag)  # another variant's tag
+    statuses = []
+    for asked in (
+        ["GET", [*base, ("If-None-Match", tag)]],  # this variant: 304
+        ["GET", [*base, ("If-None-Match", f'"x", {tag}')]],
+        ["HEAD", [*base, ("If-None-Match", tag)]],
+        ["GET", [*base, ("If-None-Match", validator)]],  # the unedited page: 200
+        ["GET", [*base, ("If-None-Match", other)]],  # another variant: 200
+        ["GET", [*base, ("If-None-Match", "*")]],
+        ["HEAD", base],
+        ["POST", [*base, ("If-Match", tag)]],  # a precondition on the resource
+    ):
+        expected, got = _validated(python_app, client, reader, asked)
+        assert got.status_code == expected.status, asked
+        statuses.append(got.status_code)
+        if asked[0] != "HEAD":  # (the library is given the GET's body for a HEAD here)
+            assert got.content == expected.body, asked
+        for name in ("etag", "vary", "cache-control"):
+            want = {v.strip() for v in (_header(expected.headers, name) or "").split(",")}
+            have = {v.strip() for v in (got.headers.get(name) or "").split(",")}
+            assert have == want, (asked, name)
+    assert statuses[:6] == [304, 304, 304, 200, 200, 200]

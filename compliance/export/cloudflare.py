@@ -21,10 +21,11 @@ from compliance import __about__
 from compliance import engine as _engine
 from compliance import http as _http
 from compliance.geo import is_iso_country
+from compliance.geo import location as _location
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.injector import HEAD_ELEMENTS
-from compliance.html.placements import CLOSE_P_STARTS
-from compliance.html.tokenizer import VOID
+from compliance.html.placements import CLOSE_P_STARTS, HEADING_TAGS
+from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID
 
 from . import Export
 from .plan import (
@@ -46,6 +47,10 @@ COMPATIBILITY_DATE = "2024-09-23"
 @functools.lru_cache(maxsize=1)
 def _template() -> str:
     return resources.files(__package__).joinpath("worker.js").read_text(encoding="utf-8")
+
+
+def _names(names: frozenset[bytes]) -> list[str]:
+    return sorted(name.decode("ascii") for name in names)
 
 
 def _subdivisions_of(countries: set[str]) -> dict[str, list[str]]:
@@ -135,6 +140,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             for table in tables
         ],
         "knownSubdivisions": _subdivisions_of(countries),
+        # The region values that mean "no region", as the library reads a CDN's header.
+        "regionPlaceholders": sorted(_location._PLACEHOLDERS),
         # The codes the library reads as a country (ISO 3166-1, and XK): any other value
         # (EU, AP, ZZ, XX, T1, an unassigned code) is an unknown location, as there.
         "countries": [
@@ -156,6 +163,13 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "headElements": sorted(name.decode("ascii") for name in HEAD_ELEMENTS),
         # Start tags that close an open paragraph (the marker's notice waits for its end).
         "closesParagraph": sorted(name.decode("ascii") for name in CLOSE_P_STARTS),
+        # How the library reads a heading's content to where the heading closes
+        # (after_heading): its element sets, and the tokenizer's.
+        "heading": {
+            **{key: _names(names) for key, names in HEADING_TAGS.items()},
+            "closesP": _names(CLOSES_P),
+            "rawText": _names(RAW_TEXT | {b"script"}),
+        },
         # The named character references for ASCII characters, as the library decodes them
         # in <html lang> (the others make no language tag).
         "entities": {name: text for name, text in sorted(html5.items()) if text.isascii()},
@@ -195,7 +209,8 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "(`regionCode`, the first level of ISO 3166-2). A rule naming a second-level "
             "subdivision matches only readers Cloudflare places there at the first level.",
             "HTML responses that get notices are read whole before they are edited (to see "
-            "whether the origin already put notices in, and where the marker is).",
+            "whether the origin already put notices in, where the marker is and where the "
+            "heading closes).",
             "A numeric region code that the library reads as a country's (`en-826` as "
             "en-GB, babel's aliases of UN M.49 codes) matches nothing here: the next "
             "language range decides.",

@@ -83,16 +83,28 @@ const COMPILED = DATA.rules.map((rule) => ({
 // -- where the reader is ----------------------------------------------------------------
 
 const COUNTRIES = new Set(DATA.countries);
+// What Python's str.strip() takes off (its whitespace, not JavaScript's: U+FEFF stays, the
+// separators U+001C to U+001F and U+0085 go).
+const PY_SPACE = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+  + "\\u202f\\u205f\\u3000";
+const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, "g");
+const pyStrip = (text) => text.replace(PY_STRIP, "");
+const REGION_PLACEHOLDERS = new Set(DATA.regionPlaceholders);
+// The reader's place as the library reads a CDN's country and region headers
+// (compliance.geo: country_code, subdivision_code, is_iso_subdivision): blanks around them
+// aside, any case; the region bare ("43") or in full ("UA-43"), a placeholder ("NO
+// REGION") for none; a region code that is not ISO 3166-2 means "subdivision unknown".
 function readerLocation(cf) {
-  const country = typeof cf?.country === "string" ? cf.country.toUpperCase() : "";
+  const country = typeof cf?.country === "string" ? pyStrip(cf.country).toUpperCase() : "";
   if (!COUNTRIES.has(country)) return { country: null, subdivisions: [] };
-  const region = typeof cf?.regionCode === "string" ? cf.regionCode.toUpperCase() : "";
-  const full = `${country}-${region}`;
-  const known = DATA.knownSubdivisions[country];
-  // A region code that is not ISO 3166-2 means "subdivision unknown", as in the library.
-  const valid = /^[A-Z0-9]{1,3}$/.test(region) && (known === undefined || known.includes(full));
-  const subdivisions = valid ? [full] : [];
-  return { country, subdivisions };
+  const region = typeof cf?.regionCode === "string" ? pyStrip(cf.regionCode).toUpperCase() : "";
+  const full = region.startsWith(`${country}-`) ? region : `${country}-${region}`;
+  // Only the countries the rules name subdivisions of are listed: elsewhere no rule can
+  // tell a subdivision from none.
+  const known = Object.hasOwn(DATA.knownSubdivisions, country)
+    ? DATA.knownSubdivisions[country] : [];
+  const valid = !REGION_PLACEHOLDERS.has(region) && known.includes(full);
+  return { country, subdivisions: valid ? [full] : [] };
 }
 
 function codeMatches(code, where, apply, depth) {
@@ -175,6 +187,40 @@ function normalizePath(raw) {
   let normalized = "/" + out.join("/");
   if (trailing && normalized !== "/") normalized += "/";
   return normalized;
+}
+
+// The host as the library reads it (normalize_host): Python's whitespace stripped, lower
+// case, no port, no trailing dots, an IPv6 literal with its brackets, and a name longer
+// than a domain name can be no host.
+function normalizeHost(value) {
+  let host = pyStrip(value).toLowerCase();
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    return end > 0 && end <= 64 ? host.slice(0, end + 1) : "";
+  }
+  host = host.split(":")[0].replace(/\.+$/, "");
+  return host.length <= DATA.maxHost ? host : "";
+}
+
+// The host a rule's `hosts` is matched against: the Host header as the library reads it,
+// which is the host of the URL the origin is fetched for, or one every rule's `hosts` reads
+// alike (`%61.example.net` for `*.example.net`). Null where they would read them otherwise:
+// a Host the URL parser reads as another host (percent-escapes decoded, `user@`, `/`, `\`
+// or `?` in it), or non-ASCII text (the library reads the Latin-1 of its bytes, the runtime
+// UTF-8). Decided on the header, the page of another host would be fetched past that
+// host's rules; decided on the URL, the reader would get other notices than from the
+// middleware. Neither: the request is refused.
+const HOST_RULES = COMPILED.filter((rule) => rule.hosts !== null);
+function requestHost(request, url) {
+  const host = normalizeHost(url.host);
+  const written = request.headers.get("host");
+  if (HOST_RULES.length === 0 || written === null) return host;
+  if (/[^\x00-\x7f]/.test(written)) return null;
+  const read = normalizeHost(written);
+  if (read === host) return host;
+  const [urlChars, readChars] = [Array.from(host), Array.from(read)];
+  return HOST_RULES.every((rule) => rule.hosts(urlChars) === rule.hosts(readChars)) ? host
+    : null;
 }
 
 function today() {
@@ -570,13 +616,31 @@ const DISPLAY_NONE =
 
 // Call `handler` at the element's end tag; false when the rewriter says it has none (a void
 // or self-closed element), which would otherwise throw out of the handler and lose the page.
+// HTMLRewriter keeps one end tag handler per element (another onEndTag replaces it) and
+// gives each handler an element object of its own: the handlers of one element share one
+// here, kept by the entry every rewriter's first handler opens for the element at hand (the
+// handlers of an element run one after another, before any other token's).
+let current = null;
+function newRewriter() {
+  const rewriter = new HTMLRewriter();
+  rewriter.on("*", { element() { current = { ends: null }; } });
+  return rewriter;
+}
 function onEnd(element, handler) {
-  try {
-    element.onEndTag(handler);
-    return true;
-  } catch {
-    return false;
+  const entry = current;
+  if (entry.ends === null) {
+    try {
+      element.onEndTag((end) => {
+        for (const each of entry.ends) each(end);
+      });
+      entry.ends = [];
+    } catch {
+      entry.ends = false;
+    }
   }
+  if (entry.ends === false) return false;
+  entry.ends.push(handler);
+  return true;
 }
 
 // Where the browser shows nothing of the page's own (the library's tokenizer follows these
@@ -719,29 +783,363 @@ function followBodyStart(rewriter, opened) {
   return () => started;
 }
 
-// Whether the page has a heading and a marker that are shown (in the body), read as the
-// edit reads them: else their notices go at the body start.
-async function shownPlaces(page) {
-  const found = { heading: false, marker: false };
-  const rewriter = new HTMLRewriter();
+// Whether the page has a marker that is shown (in the body), read as the edit reads it, and
+// where the after_heading notice goes (headingPlace): else their notices go at the body start.
+async function shownPlaces(page, text, heading) {
+  const found = { heading: null, marker: false };
+  const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, () => {});
   const hidden = followHiding(rewriter);
-  followHeading(rewriter, hidden, inBody, () => { found.heading = true; });
+  const mark = `compliance-h1-${crypto.randomUUID()}`;
+  let opened = null; // what is open around the heading, and whether a link is
+  if (heading) {
+    const around = followAncestry(rewriter, inBody);
+    followHeading(rewriter, hidden, inBody, (element) => {
+      element.before(`<!--${mark}-->`, { html: true });
+      opened = { around: around.stack.slice(), link: around.link() };
+    });
+  }
   followMarker(rewriter, hidden, inBody, () => { found.marker = true; });
-  await rewriter.transform(new Response(page)).arrayBuffer();
+  const read = await rewriter.transform(new Response(page)).arrayBuffer();
+  if (opened !== null) {
+    // Where the heading's start tag is in the page: where the mark went (nothing else was
+    // put in), read as the page's own characters.
+    const out = typeof page === "string" ? new TextDecoder().decode(read)
+      : binaryString(new Uint8Array(read));
+    const at = out.indexOf(`<!--${mark}-->`);
+    if (at >= 0) found.heading = headingPlace(text, at, opened.around, opened.link);
+  }
   return found;
 }
 
-// The after_heading notice goes after the end tag of the first <h1> of the body that is
-// shown: `put(endTag)` puts it there.
-function followHeading(rewriter, hidden, inBody, put) {
+// The first <h1> of the body that is shown: `found(element)` is called at its start tag.
+function followHeading(rewriter, hidden, inBody, found) {
   let seen = false;
   rewriter.on("h1", {
     element(element) {
-      if (seen || !inBody() || hidden()) return;
-      seen = onEnd(element, put);
+      if (seen || !inBody() || hidden() || element.namespaceURI !== HTML_NAMESPACE) return;
+      seen = true;
+      found(element);
     },
   });
+}
+
+// What is open in the body, of the elements that bound where a heading's content may be
+// closed from outside (HEADING.ancestry), outermost first; and whether a link is open (an
+// <a> start tag, and no </a> since).
+const HEADING = Object.fromEntries(
+  Object.entries(DATA.heading).map(([key, names]) => [key, new Set(names)]),
+);
+function followAncestry(rewriter, inBody) {
+  const stack = [];
+  let link = false;
+  rewriter.on("*", {
+    element(element) {
+      const name = element.tagName.toLowerCase();
+      if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
+      if (name === "a") {
+        if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
+          link = true;
+        }
+      } else if (HEADING.ancestry.has(name)) {
+        // A table's part outside a table is no element: the parser ignores its tag.
+        if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
+        const ends = onEnd(element, () => {
+          const at = stack.lastIndexOf(name);
+          if (at >= 0) stack.length = at;
+        });
+        if (ends) stack.push(name);
+      }
+    },
+  });
+  return { stack, link: () => link };
+}
+
+// -- after_heading: where the heading closes, as the library's AfterHeading reads it ---------
+
+// One tag of the page from `at` on (comments, bogus comments and text passed over):
+// {name (lower case), end (an end tag), start, stop (after its ">")}; null at the end.
+const TAG_NAME = /<(\/?)([A-Za-z][^\t\n\f\r />]*)/y;
+const COMMENT = /<!--(?:-?>|[\s\S]*?--!?>)/y;
+function nextTag(text, at) {
+  for (;;) {
+    const lt = text.indexOf("<", at);
+    if (lt < 0) return null;
+    if (text.startsWith("<!--", lt)) {
+      COMMENT.lastIndex = lt;
+      if (COMMENT.exec(text) === null) return null; // open to the end
+      at = COMMENT.lastIndex;
+      continue;
+    }
+    TAG_NAME.lastIndex = lt;
+    const found = TAG_NAME.exec(text);
+    if (found === null) {
+      if (!"!?/".includes(text[lt + 1] ?? "x")) {
+        at = lt + 1; // a "<" of text
+        continue;
+      }
+      const gt = text.indexOf(">", lt); // a bogus comment (a doctype, "<?", "</ ")
+      if (gt < 0) return null;
+      at = gt + 1;
+      continue;
+    }
+    let stop = TAG_NAME.lastIndex;
+    while (stop < text.length && text[stop] !== ">") {
+      ATTRIBUTE.lastIndex = stop;
+      ATTRIBUTE.exec(text);
+      stop = ATTRIBUTE.lastIndex > stop ? ATTRIBUTE.lastIndex : stop + 1;
+    }
+    if (stop >= text.length) return null; // cut short: no tag
+    return { name: found[2].toLowerCase(), end: found[1] === "/", start: lt, stop: stop + 1 };
+  }
+}
+
+// Where the raw text of `name` that starts at `at` ends (its end tag's "<"), or -1.
+function rawTextEnd(text, at, name) {
+  const end = new RegExp(`</${name}[\\t\\n\\f\\r />]`, "gi");
+  end.lastIndex = at;
+  return end.exec(text)?.index ?? -1;
+}
+
+// The tags of `text` from `at` on as the library's tokenizer reports them in the HTML body:
+// raw text passed over, and what is in an <svg>, a <math>, a <template> or a <select>
+// (content that is not the body's) passed over to its end; each tag through `visit(tag)`,
+// which answers true to stop. False: the page ends, or what follows cannot be told (an
+// end tag that could close HTML elements from inside foreign content, a <plaintext>).
+const SVG_POINTS = new Set(["title", "desc", "foreignobject"]);
+const MATHML_POINTS = new Set(["mi", "mo", "mn", "ms", "mtext", "annotation-xml"]);
+// (A <font> leaves it only with some attributes: the library's tokenizer reads it as not.)
+const BREAKOUT_TAGS = new Set(BREAKOUT.split(", ").filter((name) => name !== "font"));
+function walkBody(text, at, visit) {
+  const foreign = []; // the foreign elements open (and whether each is an integration point)
+  let skip = null; // a template or select: {name, depth}
+  for (let tag = nextTag(text, at); tag !== null; tag = nextTag(text, at)) {
+    at = tag.stop;
+    const { name } = tag;
+    if (skip !== null) {
+      if (name === skip.name) skip.depth += tag.end ? -1 : 1;
+      if (skip.name === "select" && !tag.end && ["input", "keygen", "textarea"].includes(name)) {
+        skip.depth = 0; // (they end a select)
+      }
+      if (skip.depth === 0) skip = null;
+      if (!tag.end && name === "script") {
+        at = rawTextEnd(text, at, name);
+        if (at < 0) return false;
+      }
+      continue;
+    }
+    if (foreign.length) {
+      const top = foreign[foreign.length - 1];
+      if (!top.point && !tag.end && BREAKOUT_TAGS.has(name)) {
+        foreign.length = 0; // it leaves foreign content: read as HTML, below
+      } else if (!top.point && tag.end && (name === "p" || name === "br")) {
+        foreign.length = 0;
+      } else {
+        const at2 = foreign.map((e) => e.name).lastIndexOf(name);
+        if (tag.end && at2 >= 0) {
+          foreign.length = at2;
+        } else if (tag.end) {
+          if (!top.point && HEADING.mayClose.has(name)) return false;
+        } else if (top.point) {
+          if (HEADING.rawText.has(name)) {
+            at = rawTextEnd(text, at, name);
+            if (at < 0) return false;
+          }
+        } else if (!VOID.has(name) && text[tag.stop - 2] !== "/") {
+          const svg = foreign[0].name === "svg";
+          foreign.push({ name, point: (svg ? SVG_POINTS : MATHML_POINTS).has(name) });
+        }
+        continue;
+      }
+    }
+    if (!tag.end && (name === "svg" || name === "math")) {
+      if (text[tag.stop - 2] !== "/") foreign.push({ name, point: false });
+      continue;
+    }
+    if (!tag.end && (name === "template" || name === "select")) {
+      skip = { name, depth: 1 };
+      continue;
+    }
+    if (!tag.end && name === "plaintext") return false;
+    if (visit(tag)) return true;
+    if (!tag.end && HEADING.rawText.has(name)) {
+      at = rawTextEnd(text, at, name);
+      if (at < 0) return false;
+    }
+  }
+  return false;
+}
+
+// Whether an element of `names` is open in `stack` (outermost first) in the scope `stops`
+// bound.
+function inScope(stack, names, stops) {
+  for (let k = stack.length - 1; k >= 0; k--) {
+    if (names.has(stack[k])) return true;
+    if (stops.has(stack[k])) return false;
+  }
+  return false;
+}
+
+// The table insertion modes, by the innermost part of a table open, and the start tags that
+// close a heading standing in each (the library's _MODE_OF and _TABLE_CLOSERS).
+const MODE_OF = { table: "table", tbody: "tbody", thead: "tbody", tfoot: "tbody", tr: "row",
+  td: "cell", th: "cell", caption: "caption" };
+const TABLE_CLOSERS = {
+  table: new Set([...HEADING.closesCell, "table"]),
+  tbody: new Set([...HEADING.closesCell, "table"]),
+  row: new Set([...HEADING.closesCell, "table"]),
+  cell: HEADING.closesCell,
+  caption: HEADING.closesCell,
+};
+const TABLE_SCOPE = new Set(["table"]);
+const LIST_SCOPE = new Set([...HEADING.scope, "ol", "ul"]);
+const P_SCOPE = new Set(["button", "applet", "marquee", "object", "table"]);
+
+// Where the after_heading notice goes for the heading whose start tag is at text[at], with
+// `around` open around it and a link open there or not: {at, before} (the notice goes at
+// text[at], after `before`: end tags that close the heading first where another tag closes
+// it), or null where that cannot be told (the notice goes at the body start). The heading
+// closes at its </h1>, at another heading's end tag (any heading's end tag closes the
+// innermost heading open), before a heading start tag, or from outside (the end tag of an
+// element open around it, a table part); where a link is open there, after the </a> that
+// closes it. A copy of the library's AfterHeading.
+function headingPlace(text, at, around, linkOpen) {
+  const first = nextTag(text, at);
+  if (first === null || first.name !== "h1" || first.end) return null;
+  const stack = ["h1"]; // the heading and what is open in it
+  let place = null;
+  let link = linkOpen;
+  const found = (where, before = "") => { place = { at: where, before }; };
+  const closedFromOutside = (where) => {
+    if (stack.some((e) => HEADING.scope.has(e))) return false; // </h1> would not reach it
+    found(where, "</h1>".repeat(stack.filter((e) => HEADING.headings.has(e)).length));
+    return true;
+  };
+  let unknown = false;
+  const closesHeading = (tag) => {
+    const { name } = tag;
+    if (name === "a") link = !tag.end;
+    if (tag.end) {
+      if (HEADING.headings.has(name)) {
+        let k = stack.length - 1;
+        for (; k >= 0 && !HEADING.headings.has(stack[k]); k--) {
+          if (HEADING.scope.has(stack[k])) return false; // ignored: out of scope
+        }
+        if (k === 0) {
+          found(tag.stop);
+          return true;
+        }
+        stack.length = k;
+        return false;
+      }
+      const stops = HEADING.tableParts.has(name) ? TABLE_SCOPE : name === "li" ? LIST_SCOPE
+        : HEADING.closesEnclosing.has(name) || HEADING.formatting.has(name) ? HEADING.scope
+          : HEADING.special;
+      for (let k = stack.length - 1; k > 0; k--) {
+        if (stack[k] === name) {
+          if (HEADING.formatting.has(name)
+            && stack.slice(k + 1).some((e) => HEADING.special.has(e))) {
+            stack.splice(k, 1); // the block after it stays open
+          } else {
+            stack.length = k;
+          }
+          return false;
+        }
+        if (stops.has(stack[k])) return false;
+      }
+      if ((HEADING.closesEnclosing.has(name) || HEADING.tableParts.has(name))
+        && inScope(around, new Set([name]), stops)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      return false;
+    }
+    if (HEADING.closesP.has(name) || HEADING.listItems.has(name)) {
+      for (let k = stack.length - 1; k > 0; k--) {
+        if (stack[k] === "p") {
+          stack.length = k;
+          break;
+        }
+        if (HEADING.scope.has(stack[k]) || stack[k] === "button") break;
+      }
+    }
+    if (HEADING.headings.has(name)) {
+      if (stack.length === 1) {
+        found(tag.start, "</h1>"); // a heading start tag closes the current heading
+        return true;
+      }
+      if (HEADING.headings.has(stack[stack.length - 1])) stack.pop();
+      stack.push(name);
+    } else if (!stack.includes("table") && (HEADING.closesCell.has(name) || name === "table")) {
+      let mode = "body";
+      for (const element of around) mode = MODE_OF[element] ?? mode;
+      if (TABLE_CLOSERS[mode]?.has(name)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      if (name === "table") stack.push(name);
+    } else if (name === "button") {
+      const open = stack.lastIndexOf("button");
+      if (open > 0 && !stack.slice(open).some((e) => HEADING.scope.has(e))) {
+        stack.length = open;
+      } else if (inScope(around, new Set(["button"]), HEADING.scope)) {
+        unknown = !closedFromOutside(tag.start);
+        return true;
+      }
+      stack.push(name);
+    } else if (!VOID.has(name)) {
+      if (stack.length >= 512) {
+        unknown = true;
+        return true;
+      }
+      stack.push(name);
+    }
+    return false;
+  };
+  if (!walkBody(text, first.stop, closesHeading) || unknown) return null;
+  if (!link) return place;
+  // A link is open where the heading closes: the notice goes where the link ends (after the
+  // paragraph it then stands in), as the library waits for it.
+  let paragraph = null; // a <p> open since (the scope boundaries opened in it)
+  let linkAt = link;
+  let end = null;
+  const follow = (tag) => {
+    const { name } = tag;
+    if (name === "a") {
+      if (tag.end) {
+        linkAt = false;
+        if (paragraph === null) end = tag.stop;
+        return end !== null;
+      }
+      if (linkAt) return true; // the page's next link closes it: not read here
+      linkAt = true;
+      return false;
+    }
+    if (paragraph === null) {
+      if (name === "p" && !tag.end) paragraph = [];
+      return false;
+    }
+    if (P_SCOPE.has(name)) {
+      if (!tag.end) paragraph.push(name);
+      else if (paragraph.includes(name)) paragraph.length = paragraph.lastIndexOf(name);
+      return false;
+    }
+    if (paragraph.length) return false;
+    if (tag.end) {
+      paragraph = null;
+      if (!linkAt) end = name === "p" ? tag.stop : tag.start;
+      return end !== null;
+    }
+    paragraph = null;
+    if (!linkAt) {
+      end = tag.start;
+      return true;
+    }
+    if (name === "p") paragraph = [];
+    return false;
+  };
+  if (!walkBody(text, place.at, follow) || end === null) return null;
+  return { at: end, before: "" };
 }
 
 // Where the marker's notice goes, as the library places it: right after the first shown
@@ -806,9 +1204,10 @@ function followMarker(rewriter, hidden, inBody, put) {
 // deflate as some servers send it (the library tells them apart by the first two bytes, and
 // writes the edited page as it came). Null: a coding this Worker cannot read (several, br
 // in another spelling, zstd...): the page goes unedited, as the library's fail mode.
+// `undone`: the codings the fetch undid (none where it was asked not to).
 const UNDONE_BY_FETCH = new Set(["gzip", "br"]);
-function pageCoding(value, bytes) {
-  if (value === null || UNDONE_BY_FETCH.has(value)) return { format: null, coded: false };
+function pageCoding(value, bytes, undone = UNDONE_BY_FETCH) {
+  if (value === null || undone.has(value)) return { format: null, coded: false };
   const codings = value.split(",").map((c) => c.trim().toLowerCase()).filter(Boolean);
   if (codings.length > 1) return null;
   const coding = codings.length ? codings[0] : "identity";
@@ -826,10 +1225,88 @@ async function throughStream(bytes, stream) {
     .arrayBuffer());
 }
 
-async function inject(response, decision, where, request) {
-  const raw = new Uint8Array(await response.arrayBuffer());
+// A gzip body whole, every member (RFC 1952 2.2: members one after another, as the library
+// reads them, zero bytes between them passed over): a DecompressionStream reads one member
+// and refuses any byte after it. Each member ends where the bytes up to the next member's
+// header (or the end), less the zero bytes before it, decode whole (its CRC and length
+// check it); a header's bytes inside a member's compressed data fail that check, and the
+// next one is tried. Throws where no reading fits, or once the bytes tried come to several
+// times the body's (headers' bytes planted in the data: the fail mode, not a slow page).
+const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
+async function gunzip(bytes) {
+  const out = [];
+  let budget = 8 * bytes.length + 65536;
+  const decode = async (at, end) => {
+    budget -= end - at;
+    if (budget < 0) throw new Error("gzip: too many readings tried");
+    try {
+      return await throughStream(bytes.subarray(at, end), new DecompressionStream("gzip"));
+    } catch {
+      return null;
+    }
+  };
+  const nextHeader = (from) => {
+    for (let k = from; k + 2 < bytes.length; k++) {
+      if (bytes[k] === GZIP_MAGIC[0] && bytes[k + 1] === GZIP_MAGIC[1]
+        && bytes[k + 2] === GZIP_MAGIC[2]) {
+        return k;
+      }
+    }
+    return bytes.length;
+  };
+  let at = 0;
+  while (at < bytes.length) {
+    let member = null;
+    // (a member is at least 18 bytes: a 10-byte header, data, an 8-byte trailer)
+    for (let next = nextHeader(at + 18); member === null; next = nextHeader(next + 1)) {
+      // The member ends at `next`, or in the zero bytes before it (padding; its trailer's
+      // own last bytes, up to 8, may be zero too).
+      let zeros = next;
+      while (zeros > at && bytes[zeros - 1] === 0) zeros -= 1;
+      const ends = [next];
+      for (let end = Math.min(zeros + 8, next - 1); end >= zeros; end -= 1) ends.push(end);
+      for (const end of ends) {
+        const decoded = await decode(at, end);
+        if (decoded !== null) {
+          member = { decoded, end };
+          break;
+        }
+      }
+      if (member === null && next >= bytes.length) throw new Error("gzip: undecodable");
+    }
+    out.push(member.decoded);
+    at = member.end;
+    while (at < bytes.length && bytes[at] === 0) at += 1;
+  }
+  const whole = new Uint8Array(out.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of out) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
+}
+
+// `again()`: the origin's response once more, its body as it was sent (null: not to be
+// asked again, a request with a body).
+async function inject(response, decision, where, request, again, variant) {
+  let raw;
+  let undone = UNDONE_BY_FETCH;
+  try {
+    raw = new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    // The runtime's own decoding refused the body (gzip with zero bytes between members, as
+    // some writers pad them, or bytes that are none, which it reads no further than the
+    // fault): the page as it was sent, read here as the library reads it, else the fail
+    // mode with the page as it came.
+    const encoding = response.headers.get("content-encoding");
+    const second = again === null ? null : await again();
+    if (second === null || second.headers.get("content-encoding") !== encoding) throw error;
+    raw = new Uint8Array(await second.arrayBuffer());
+    undone = new Set();
+  }
   const headers = new Headers(response.headers);
-  const coding = pageCoding(headers.get("content-encoding"), raw);
+  const coding = pageCoding(headers.get("content-encoding"), raw, undone);
   // What the page is sent as when it goes unedited: the bytes as they came (still coded,
   // unless the runtime's fetch undid their coding: then it codes them again).
   const unchanged = (kept) => new Response(raw, {
@@ -849,10 +1326,11 @@ async function inject(response, decision, where, request) {
   let bytes = raw;
   if (coding.format !== null) {
     try {
-      bytes = await throughStream(raw, new DecompressionStream(coding.format));
+      bytes = coding.format === "gzip" && raw.length > 0 ? await gunzip(raw)
+        : await throughStream(raw, new DecompressionStream(coding.format));
     } catch {
-      // Corrupt or cut short (or, unlike the library, gzip members after the first, or
-      // bytes after a deflate stream, which the stream refuses).
+      // Corrupt or cut short (or, unlike the library, bytes after a deflate stream, which
+      // the stream refuses).
       return failOpen("content-encoding: undecodable");
     }
   }
@@ -876,7 +1354,7 @@ async function inject(response, decision, where, request) {
   }
   try {
     const edited = await edit(bytes, text, headers, bom, charset, response, decision, where,
-      request);
+      request, variant);
     if (coding.format === null) return edited;
     // Coded again as it came, under the origin's own Content-Encoding; the runtime sends
     // the bytes as they are, with their length.
@@ -893,10 +1371,12 @@ async function inject(response, decision, where, request) {
   }
 }
 
-async function edit(bytes, text, headers, bom, charset, response, decision, where, request) {
+async function edit(bytes, text, headers, bom, charset, response, decision, where, request,
+  variant) {
   // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
   // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
+  const etag = headers.get("etag");
   for (const name of EDITED_AWAY) headers.delete(name);
   const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);
   const [parts, consulted] = snippets(decision, where, request, pageLanguage);
@@ -907,12 +1387,16 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
   }
   locationHeaders(headers, decision, request, false, consulted);
-  const page = ascii ? text : bytes;
+  // The edited page's own tag: the origin's, for this variant.
+  if (etag !== null) headers.set("ETag", variantEtag(etag, variant + (consulted ? "a" : "")));
+  let page = ascii ? text : bytes;
   let hasMarker = false;
-  let hasHeading = false;
-  if ((parts.marker && MARKER.test(text)) || (parts.after_heading && /<\/h1\s*>/i.test(text))) {
-    ({ heading: hasHeading, marker: hasMarker } = await shownPlaces(page));
+  let heading = null;
+  const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
+  if ((parts.marker && MARKER.test(text)) || headed) {
+    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed));
   }
+  const hasHeading = heading !== null;
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -928,7 +1412,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     }
     return html;
   };
-  const rewriter = new HTMLRewriter();
+  const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, (target, how) => {
     const html = atStart();
     if (html) target[how](html, { html: true });
@@ -944,7 +1428,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     element(element) {
       if (!bodyEnd) return;
       bodyEnd = false; // the first <body> only
-      element.onEndTag((end) => {
+      onEnd(element, (end) => {
         const rest = place("body_end");
         if (rest) end.before(rest, { html: true });
       });
@@ -956,23 +1440,105 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
       if (rest) end.append(rest, { html: true });
     },
   });
-  followHeading(rewriter, hidden, inBody, (end) => {
-    const html = place("after_heading");
-    if (html) end.after(html, { html: true });
-  });
+  let headingMark = null;
+  if (hasHeading) {
+    // Where the heading closes, a comment of its own (the rewriter cannot stop at a byte):
+    // replaced there by the notice, after the end tags that close the heading first.
+    headingMark = `compliance-after-heading-${crypto.randomUUID()}`;
+    const marked = text.slice(0, heading.at) + `<!--${headingMark}-->` + text.slice(heading.at);
+    page = ascii ? marked : fromBinaryString(marked);
+    rewriter.onDocument({
+      comments(comment) {
+        if (comment.text !== headingMark) return;
+        headingMark = null;
+        comment.replace(heading.before + place("after_heading"), { html: true });
+      },
+    });
+  }
   followMarker(rewriter, hidden, inBody, (target, where) => {
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });
   const init = { status: response.status, statusText: response.statusText, headers };
-  if (!ascii) {
-    // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
-    return new Response(await rewriter.transform(new Response(bytes)).arrayBuffer(), init);
-  }
+  // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
-  const edited = await rewriter.transform(new Response(text)).text();
-  return new Response(fromBinaryString(edited), init);
+  const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
+    : await rewriter.transform(new Response(page)).arrayBuffer();
+  // The heading's comment is where the page's tags were read to be: never left in the page.
+  if (headingMark !== null) throw new Error("the heading's place was not met");
+  return new Response(edited, init);
+}
+
+// -- validators: the library's entity tags for an edited page (compliance.http) -------------
+
+// The name of the edited variant a decision makes of a page: its notices and their locales
+// as the reader's languages and place choose them (the library's _variant_of).
+async function variantOf(decision, where, request) {
+  const parts = decision.notices.map((rule) => {
+    const [locale] = chooseLocale(rule.notice.locales, null,
+      request.headers.get("accept-language"), where.country);
+    return `n:${rule.id}:${locale}`;
+  });
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(
+    parts.join("\n")));
+  return Array.from(new Uint8Array(digest).slice(0, 6),
+    (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+// The entity tag of an edited variant of the representation tagged `etag` (variant_etag):
+// the same strength, a suffix naming the variant ("a" after it: the page varies on the
+// reader's languages).
+const VARIANT_MARK = "-cv";
+function variantEtag(etag, variant) {
+  const weak = etag.startsWith("W/");
+  let opaque = weak ? etag.slice(2) : etag;
+  if (opaque.length < 2 || !(opaque.startsWith('"') && opaque.endsWith('"'))) {
+    opaque = `"${opaque.replace(/^"+|"+$/g, "")}"`;
+  }
+  return `${weak ? "W/" : ""}${opaque.slice(0, -1)}${VARIANT_MARK}${variant}"`;
+}
+
+// The entity tags an If-None-Match or If-Match lists; null for `*` or what is no list.
+const ENTITY_TAG = /\s*(W\/)?("[^"]*")\s*(?:,|$)/y;
+function entityTags(value) {
+  const text = pyStrip(value);
+  if (text === "*" || !text) return null;
+  const found = [];
+  for (let at = 0; at < text.length;) {
+    ENTITY_TAG.lastIndex = at;
+    const match = ENTITY_TAG.exec(text);
+    if (match === null) return null;
+    found.push((match[1] || "") + match[2]);
+    at = ENTITY_TAG.lastIndex;
+    if (found.length > 64) return null;
+  }
+  return found;
+}
+
+// [the If-None-Match the origin gets, whether the reader's copy varied on its languages]
+// for a reader of `variant`: tags of this variant become the origin's own, tags of another
+// variant or of the unedited page go (that copy lacks this reader's notices); null: none.
+function translateIfNoneMatch(value, variant) {
+  const kept = [];
+  let varied = false;
+  for (const tag of entityTags(value) || []) {
+    for (const flag of ["", "a"]) {
+      const suffix = `${VARIANT_MARK}${variant}${flag}"`;
+      if (tag.endsWith(suffix)) {
+        kept.push(`${tag.slice(0, -suffix.length)}"`);
+        varied = varied || flag === "a";
+      }
+    }
+  }
+  return [kept.length ? kept.join(", ") : null, varied];
+}
+
+// A precondition's tags as the origin must see them: any variant's tag is its own.
+const VARIANT_SUFFIX = new RegExp(`${VARIANT_MARK}[0-9a-f]{12}a?"$`);
+function applicationTags(value) {
+  const tags = entityTags(value);
+  return tags === null ? value : tags.map((tag) => tag.replace(VARIANT_SUFFIX, '"')).join(", ");
 }
 
 // The codings this Worker can read (the runtime undoes "gzip" and "br", a
@@ -989,7 +1555,11 @@ function readableAcceptEncoding(value) {
   return kept.join(", ");
 }
 
-function originRequest(request, env, needsBody) {
+// The request for the origin; `variant`: the name of the edited variant this reader gets,
+// where notices are due (see variantOf), whose validators the origin is asked about.
+// `validated.revalidated`, once made: as translateIfNoneMatch says, null where the
+// reader's If-None-Match named no copy of this variant (none goes to the origin).
+function originRequest(request, env, needsBody, variant = null, validated = {}) {
   const url = new URL(request.url);
   const target = env && typeof env.ORIGIN === "string" && env.ORIGIN
     ? new URL(env.ORIGIN) : new URL(url);
@@ -1002,11 +1572,28 @@ function originRequest(request, env, needsBody) {
   target.search = url.search;
   const headers = new Headers(request.headers);
   headers.set(EDGE_HEADER, "cloudflare");
+  validated.revalidated = null;
   if (needsBody) {
     // The page may be edited: the whole of it, never a copy the reader holds (a 304 would
-    // keep one made before a notice applied, or for another place), as in the middleware.
-    for (const name of ["range", "if-range", "if-modified-since", "if-none-match"]) {
-      headers.delete(name);
+    // keep one made before a notice applied, or for another place), as in the middleware:
+    // only a copy of this reader's own variant is revalidated, under the origin's own tag.
+    for (const name of ["range", "if-range", "if-modified-since"]) headers.delete(name);
+    const safe = ["GET", "HEAD"].includes(request.method.toUpperCase());
+    const given = headers.get("if-none-match");
+    headers.delete("if-none-match");
+    if (variant !== null) {
+      // A precondition on the resource, which no notice changes: a variant's tag is the
+      // origin's own (If-Match, and If-None-Match of a request that changes state).
+      const match = headers.get("if-match");
+      if (match !== null) headers.set("if-match", applicationTags(match));
+      if (given !== null && !safe) headers.set("if-none-match", applicationTags(given));
+      if (given !== null && safe) {
+        const [kept, varied] = translateIfNoneMatch(given, variant);
+        if (kept !== null) {
+          headers.set("if-none-match", kept);
+          validated.revalidated = varied;
+        }
+      }
     }
     const accepted = headers.get("accept-encoding");
     if (accepted !== null) {
@@ -1052,10 +1639,11 @@ export default {
 async function serve(request, env, url, answered) {
   const base = readerLocation(request.cf);
   const where = { ...base, codes: new Set([base.country, ...base.subdivisions]) };
-  // As the library normalises it: every trailing dot off, and a name longer than a domain
-  // name can be is no host.
-  let host = url.hostname.toLowerCase().replace(/\.+$/, "");
-  if (host.length > DATA.maxHost) host = "";
+  const host = requestHost(request, url);
+  if (host === null) {
+    console.warn("compliance: a Host the URL names another host by, refused (400)");
+    return new Response("Bad Request", { status: 400 });
+  }
   const path = normalizePath(rawPath(request.url));
   const info = {
     host,
@@ -1071,7 +1659,11 @@ async function serve(request, env, url, answered) {
   let decision = decide(where, info);
   if (decision.block !== null) return blockResponse(decision, where, info);
   const mayEdit = decision.notices.length > 0 || DATA.tagged;
-  const response = await fetch(originRequest(request, env, mayEdit));
+  // The variant this reader's page will be, where notices are due before the origin says
+  // its tags (as the library names it then); its copies are revalidated.
+  const asked = decision.notices.length > 0 ? await variantOf(decision, where, info) : null;
+  const validated = {};
+  const response = await fetch(originRequest(request, env, mayEdit, asked, validated));
   answered(response);
   // A WebSocket upgrade passes through untouched, as in the middleware.
   if (response.status === 101 || response.webSocket) return response;
@@ -1090,12 +1682,20 @@ async function serve(request, env, url, answered) {
     decision = decide(where, { ...info, tags });
     if (decision.block !== null) return blockResponse(decision, where, info);
   }
-  if (plain.status === 304 && !HTML_TYPES.has(mediaType(headers))) {
+  if (plain.status === 304) {
     // A 304 carries the caching headers of the page it stands for, and it rarely says what
-    // that is: as in the library, a page where the reader asks for one.
+    // that is: as in the library, a page where it says so, where the reader revalidates a
+    // copy of its variant, or where the reader asks for one; with the variant's tag.
     const accept = info.headers.get("accept") || "";
-    if (accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
-      locationHeaders(plain.headers, decision, info, false);
+    const { revalidated } = validated;
+    if (HTML_TYPES.has(mediaType(headers)) || revalidated !== null
+      || accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
+      const languages = revalidated === false ? false : decision.multilingual;
+      locationHeaders(plain.headers, decision, info, false, languages);
+      const etag = plain.headers.get("etag");
+      if (decision.notices.length > 0 && asked !== null && etag !== null) {
+        plain.headers.set("ETag", variantEtag(etag, asked + (revalidated ? "a" : "")));
+      }
     }
     return plain;
   }
@@ -1116,10 +1716,19 @@ async function serve(request, env, url, answered) {
       neverShared(plain.headers);
     }
     if (head) {
-      // The GET's body would be edited: announce nothing that describes other bytes.
+      // The GET's body would be edited: announce nothing that describes other bytes, but
+      // the tag of the variant the GET would be.
+      const etag = plain.headers.get("etag");
       for (const name of EDITED_AWAY) plain.headers.delete(name);
+      if (etag !== null) {
+        const variant = asked ?? await variantOf(decision, where, info);
+        plain.headers.set("ETag", variantEtag(etag, variant + (languages ? "a" : "")));
+      }
     }
     return plain;
   }
-  return inject(plain, decision, where, info);
+  const again = info.method === "GET"
+    ? () => fetch(originRequest(request, env, true), { encodeResponseBody: "manual" }) : null;
+  const variant = asked ?? await variantOf(decision, where, info);
+  return inject(plain, decision, where, info, again, variant);
 }

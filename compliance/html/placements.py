@@ -62,6 +62,7 @@ from compliance.html.tokenizer import (
 
 __all__ = [
     "CLOSE_P_STARTS",
+    "HEADING_TAGS",
     "MARKER",
     "PLACEMENTS",
     "Host",
@@ -399,6 +400,23 @@ _NOT_PAST: Final = {
     )
     for name in _ENCLOSING
 }
+
+
+HEADING_TAGS: Final = {
+    "headings": _HEADINGS,
+    "scope": _SCOPE,
+    "tableParts": _TABLE_PARTS,
+    "special": _ANY_SPECIAL,
+    "closesEnclosing": _CLOSES_ENCLOSING,
+    "closesCell": _CLOSES_CELL,
+    "formatting": _FORMATTING,
+    "listItems": _LIST_ITEMS,
+    "ancestry": _ANCESTRY,
+    "contexts": _CONTEXTS,
+    "mayClose": _MAY_CLOSE,
+}
+"""The element sets ``after_heading`` reads a heading's content by (where it closes: see
+:class:`AfterHeading`), by name, for the edge export that reads it the same way."""
 
 
 class Host(Protocol):
