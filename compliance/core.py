@@ -1280,7 +1280,13 @@ class Exchange:
                 return unavailable()
             # A block stands even when its page cannot be rendered: never the page itself.
             return self.plain_block(decision)
-        if self._needs_edit(decision) and not self._subresource():
+        # (An exported edge prepares its request to the origin for the notices it adds
+        # itself: the origin's tags and ranges are its to translate.)
+        if (
+            self._needs_edit(decision)
+            and not self._subresource()
+            and (decision.withholds or not self._from_edge())
+        ):
             self._prepare(decision)
         return None
 

@@ -368,6 +368,7 @@ class Revalidating(App):
         super().__init__(200, [("Content-Type", ctype), *extra], [PAGE])
         self.rendered = rendered
         self.json = json
+        self.given = list(self.headers)
 
     def _answer(self, state: Any) -> None:
         from compliance.core import read_decision
@@ -378,6 +379,7 @@ class Revalidating(App):
             assert read_decision(state) is not None
         self.status = 304 if self.seen.get("if-none-match") == '"v1"' else 200
         self.chunks = [] if self.status == 304 else [PAGE]
+        self.headers = list(self.given)
         if self.status == 304:  # as Django's and Werkzeug's 304s: no type
             self.headers = [(k, v) for k, v in self.headers if k != "Content-Type"]
 
@@ -395,9 +397,7 @@ class Revalidating(App):
 
 
 @pytest.mark.parametrize("kind", ["rendered", "skip", "json", "feed", "image"])
-def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(
-    call: Call, kind: str
-) -> None:
+def test_a_page_left_unedited_for_a_reader_with_notices_revalidates(call: Call, kind: str) -> None:
     """A page whose template rendered the reader's notices, or that takes none, a JSON
     answer built from the decision, or another type (a feed, an image a client asks for
     without ``Sec-Fetch-Dest``), goes out unedited; its tag still names the reader's
@@ -451,6 +451,24 @@ def test_a_subresource_keeps_its_validators_ranges_and_codings(call: Call, dest:
         assert "if-none-match" not in app.seen
         assert "range" not in app.seen
         assert app.seen["accept-encoding"] == "gzip"
+
+
+def test_a_request_from_the_edge_is_left_for_the_edge_to_prepare(call: Call) -> None:
+    """An exported edge that adds the notices itself prepares its request to the origin
+    (the Worker sends the origin's own tag for a copy of the reader's variant): the origin
+    leaves it as it comes, and its page goes out with its own tag for the edge to make
+    the variant's. (The origin dropped the tag, so the edge never got a 304.)"""
+    edge = [("X-Compliance-Edge", "worker"), ("If-None-Match", '"v1"'), ("Range", "bytes=0-1")]
+    app = Revalidating()
+    response = call(app, headers=edge, edge_from=[f"{RU}/32"])
+    assert app.seen["if-none-match"] == '"v1"'
+    assert app.seen["range"] == "bytes=0-1"
+    assert response.status == 304
+    assert response.header("ETag") == '"v1"'
+    assert undelivered(response) == {}
+    first = call(app, headers=edge[:1], edge_from=[f"{RU}/32"])
+    assert (first.status, first.header("ETag"), first.notices) == (200, '"v1"', [])
+    assert LAST_METRICS["notices_skipped"] == {"edge": 1}
 
 
 # -- 5. ranges --------------------------------------------------------------------------------
