@@ -1145,3 +1145,54 @@ def test_edited_pages_have_variant_etags_as_in_the_middleware(
             have = {v.strip() for v in (got.headers.get(name) or "").split(",")}
             assert have == want, (asked, name)
     assert statuses[:6] == [304, 304, 304, 200, 200, 200]
+
+
+def test_the_worker_revalidates_through_an_origin_that_leaves_notices_to_it(
+    tmp_path: Path,
+) -> None:
+    """The Worker in front of the middleware with ``edge_from`` (docs/edge.md's set-up): a
+    copy of the reader's variant revalidates to 304 at the origin. (The origin prepared
+    the Worker's request as for a page it edits and dropped the origin's own tag the
+    Worker sent for it: every revalidation was a whole page.)"""
+    rules = tmp_path / "ru.yaml"
+    rules.write_text(NOTICE_ONLY_RU)
+    write_export(export_cloudflare([rules]), tmp_path / "export")
+    engine = Engine.from_paths([rules])
+    origin_app = ComplianceMiddleware(
+        h.origin_app,
+        engine,
+        trusted_proxies=["127.0.0.1"],
+        geo_header="cloudflare",
+        edge_from=["127.0.0.1"],
+    )
+    (tmp_path / "workerd").mkdir()
+    reader = [_cf("RU", None), ("CF-IPCountry", "RU"), ("Accept", "text/html")]
+    reader.append(h.spec(validator='"v1"'))
+    try:
+        for origin in h.serve(origin_app):
+            for edge in h.start_workerd(tmp_path / "workerd", tmp_path / "export", origin.url):
+                first = httpx.get(edge.url + "/spec/p", headers=reader)
+                assert [rule for rule, _ in h.NOTICE.findall(first.text)] == ["ru-only"]
+                tag = first.headers["etag"]
+                # The Worker's variant of the origin's own tag, as the middleware's would be.
+                assert re.fullmatch(r'"v1-cv[0-9a-f]{12}a?"', tag), tag
+                again = httpx.get(edge.url + "/spec/p", headers=[*reader, ("If-None-Match", tag)])
+                assert again.status_code == 304
+                assert again.headers["etag"] == tag
+                unedited = [*reader, ("If-None-Match", '"v1"')]
+                assert httpx.get(edge.url + "/spec/p", headers=unedited).status_code == 200
+    finally:
+        engine.close()
+
+
+NOTICE_ONLY_RU = """\
+version: 1
+rules:
+  - id: ru-only
+    title: a notice for readers in Russia
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      text:
+        en: A notice for readers in Russia.
+"""
