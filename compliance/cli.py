@@ -188,8 +188,9 @@ def _geo_header_options(command: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a request header the CDN sent (repeatable); for providers without fixed header "
-        "names (fastly, google, generic) the first names the country header, the second "
+        help="a request header the CDN sent (repeatable); when none of them is a header the "
+        "provider reads (fastly and generic read none of their own; google's is the one the "
+        "load balancer is configured with), the first names the country header, the second "
         "the region header",
     )
 
@@ -579,10 +580,10 @@ def _header_location(args: argparse.Namespace) -> Any:
         if headers:
             raise _UsageError("--header goes with --geo-header PROVIDER")
         return None
+    names = list(headers)
     try:
         geolocator = HeaderGeolocator(args.geo_header)
     except ConfigurationError as exc:
-        names = list(headers)
         if "needs header" not in str(exc):
             raise _UsageError(f"--geo-header: {exc}") from None
         if not names:
@@ -590,6 +591,11 @@ def _header_location(args: argparse.Namespace) -> Any:
                 f"--geo-header {args.geo_header}: this provider has no fixed header names; "
                 "give the country header first: --header 'X-Country: RU'"
             ) from None
+        geolocator = None
+    if geolocator is None or (names and not set(names) & set(geolocator.headers)):
+        # No header names of its own, or none of the lines is one of them (a Google load
+        # balancer's header is the one the site configured): the lines name them, as
+        # HeaderGeolocator(provider, header=..., region_header=...) does in the middleware.
         geolocator = HeaderGeolocator(
             args.geo_header, names[0], region_header=names[1] if len(names) > 1 else None
         )
