@@ -573,7 +573,7 @@ def _header_lines(values: Sequence[str]) -> dict[str, str]:
 def _header_location(args: argparse.Namespace) -> Any:
     """Where the CDN headers put the reader (None without ``--geo-header``); None too when
     they say nothing and ``--ip`` is there to be located instead, as in the middleware."""
-    from .geo import HeaderGeolocator
+    from .geo import HeaderGeolocator, get_provider
 
     headers = _header_lines(args.header)
     if args.geo_header is None:
@@ -582,23 +582,23 @@ def _header_location(args: argparse.Namespace) -> Any:
         return None
     names = list(headers)
     try:
-        geolocator = HeaderGeolocator(args.geo_header)
+        provider = get_provider(args.geo_header)
     except ConfigurationError as exc:
-        if "needs header" not in str(exc):
-            raise _UsageError(f"--geo-header: {exc}") from None
-        if not names:
-            raise _UsageError(
-                f"--geo-header {args.geo_header}: this provider has no fixed header names; "
-                "give the country header first: --header 'X-Country: RU'"
-            ) from None
-        geolocator = None
-    if geolocator is None or (names and not set(names) & set(geolocator.headers)):
+        raise _UsageError(f"--geo-header: {exc}") from None
+    if provider.country_header is None and not names:
+        raise _UsageError(
+            f"--geo-header {args.geo_header}: this provider has no fixed header names; "
+            "give the country header first: --header 'X-Country: RU'"
+        )
+    if provider.country_header is None or (names and not set(names) & set(provider.headers)):
         # No header names of its own, or none of the lines is one of them (a Google load
         # balancer's header is the one the site configured): the lines name them, as
         # HeaderGeolocator(provider, header=..., region_header=...) does in the middleware.
         geolocator = HeaderGeolocator(
-            args.geo_header, names[0], region_header=names[1] if len(names) > 1 else None
+            provider, names[0], region_header=names[1] if len(names) > 1 else None
         )
+    else:
+        geolocator = HeaderGeolocator(provider)
     # The CLI stands for a request that came through the trusted proxy.
     location = geolocator.locate(getattr(args, "ip", None), headers, trusted=True)
     if location.country is None and getattr(args, "ip", None) is not None:

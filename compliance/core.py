@@ -47,6 +47,7 @@ from compliance.geo import (
     Provider,
     completed,
     forwarded_host,
+    get_provider,
     locate_request,
 )
 from compliance.html import charset as charsets
@@ -577,7 +578,14 @@ class Settings:
             header = geo_header
         elif isinstance(geo_header, str | Provider):
             try:
-                header = HeaderGeolocator(geo_header)
+                spec = geo_header if isinstance(geo_header, Provider) else get_provider(geo_header)
+                if spec.country_header is None:  # each site names it: fastly, generic
+                    raise ConfigurationError(
+                        f"the {spec.name!r} provider reads the header your CDN is set to "
+                        f"write: geo_header=HeaderGeolocator({spec.name!r}, "
+                        "header='X-Geo-Country')"
+                    )
+                header = HeaderGeolocator(spec)
             except ConfigurationError as exc:
                 raise ConfigurationError(f"geo_header: {exc}") from None
         else:

@@ -289,3 +289,20 @@ def test_huge_values_are_not_parsed_or_kept() -> None:
     assert geo.locate(None, {"cf-ipcountry": "U" * 5000}, trusted=True) is UNKNOWN
     location = geo.locate(None, {"cf-ipcountry": "UA", "cf-region-code": "4" * 5000}, trusted=True)
     assert (location.country, location.subdivisions) == ("UA", ())
+
+
+@pytest.mark.parametrize("name", ["fastly", "generic"])
+def test_a_provider_named_as_the_middleware_option_says_how_to_give_its_header(
+    name: str,
+) -> None:
+    """The middleware's ``geo_header`` lists "fastly" and "generic" as values, but they name
+    no header of their own: the error said "needs header=NAME", an argument the option does
+    not take."""
+    from compliance import Engine
+    from compliance.wsgi import ComplianceMiddleware
+
+    engine = Engine.from_paths()
+    with pytest.raises(ConfigurationError) as raised:
+        ComplianceMiddleware(None, engine, trusted_proxies=["10.0.0.0/8"], geo_header=name)
+    assert f"geo_header=HeaderGeolocator({name!r}, header=" in str(raised.value)
+    engine.close()
