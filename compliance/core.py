@@ -35,7 +35,16 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
 from types import MappingProxyType
-from typing import Final, Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import (
+    Final,
+    Generic,
+    Literal,
+    NamedTuple,
+    Protocol,
+    Self,
+    TypeVar,
+    runtime_checkable,
+)
 
 from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement, style_element
@@ -2220,6 +2229,10 @@ class _CountsReloads(Protocol):
     def reload_counts(self) -> Mapping[str, int]: ...
 
 
+_ALIVE: weakref.WeakSet[object] = weakref.WeakSet()
+"""Every middleware of this process, for :meth:`Middleware.alive`."""
+
+
 class Middleware(Generic[AppT]):
     """What both middlewares share: the options, validated once, and the counters.
 
@@ -2288,6 +2301,14 @@ class Middleware(Generic[AppT]):
         self.counters = Metrics()
         self.parts = (self.settings, self.engine, self.counters)
         """The first arguments of every :class:`Exchange` of this middleware."""
+        _ALIVE.add(self)
+
+    @classmethod
+    def alive(cls) -> list[Self]:
+        """The middlewares of this class (subclasses included) alive in this process: those
+        a framework made itself, out of the site's reach (Starlette's ``add_middleware``),
+        for their :meth:`metrics`."""
+        return [middleware for middleware in list(_ALIVE) if isinstance(middleware, cls)]
 
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,

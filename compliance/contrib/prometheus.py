@@ -11,7 +11,8 @@
 A source is anything with a ``metrics()`` method returning a
 :class:`compliance.metrics.Snapshot` (the WSGI and ASGI middlewares, the Flask extension's
 ``middleware``), a :class:`compliance.metrics.Metrics`, or a callable returning a snapshot
-(``compliance.contrib.django.metrics``). Several sources are added up. The counters are read
+(``compliance.contrib.django.metrics``, ``compliance.contrib.starlette.metrics`` for a
+middleware added with ``app.add_middleware``). Several sources are added up. The counters are read
 when Prometheus scrapes, nothing is counted twice, and the library itself never imports
 ``prometheus_client``.
 
