@@ -247,3 +247,25 @@ def test_the_multiprocess_writer_needs_multiprocess_mode(monkeypatch: pytest.Mon
     monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
     with pytest.raises(ConfigurationError, match="PROMETHEUS_MULTIPROC_DIR"):
         MultiProcessWriter(Metrics())
+
+
+def test_a_fork_that_ran_no_before_hook_still_restarts_the_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that forks in C (uWSGI) may run the child's at-fork hooks without the
+    parent's: releasing the lock the parent's hook did not take raised, the hook failed
+    quietly, and that worker's counts were never written."""
+    from compliance.contrib.prometheus import MultiProcessWriter
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    writer = MultiProcessWriter(Metrics(), interval=3600)
+    monkeypatch.setattr(writer, "write", lambda: None)  # mutexes only, not the files
+    first, stop = writer._thread, writer._stop
+    writer._forked()  # as in a child, no before-fork hook having run
+    stop.set()  # (not a real fork: the first thread is still here)
+    assert writer._thread is not first
+    assert writer._thread is not None
+    assert writer._thread.is_alive()
+    assert writer._lock.acquire(blocking=False)
+    writer._lock.release()
+    writer.close()

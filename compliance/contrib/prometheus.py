@@ -211,8 +211,8 @@ class MultiProcessWriter:
         # child); in a forked worker the thread is gone: start another one there. (Held
         # strongly: a worker of gunicorn --preload has nothing else referring to it.)
         os.register_at_fork(
-            before=self._lock.acquire,
-            after_in_parent=self._lock.release,
+            before=lambda: self._lock.acquire(),
+            after_in_parent=lambda: self._lock.release(),
             after_in_child=self._forked,
         )
         atexit.register(self._at_exit)
@@ -256,7 +256,9 @@ class MultiProcessWriter:
         return counter
 
     def _forked(self) -> None:
-        self._lock.release()
+        # A new lock: the one the parent's hook took, or one in an unknown state when the
+        # fork ran no such hook (a server that forks in C).
+        self._lock = threading.Lock()
         if not self._stop.is_set():
             self._start()
 
