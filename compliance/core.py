@@ -59,6 +59,7 @@ from compliance.geo import (
     get_provider,
     locate_request,
 )
+from compliance.geo.location import with_parents
 from compliance.html import charset as charsets
 from compliance.html.tokenizer import WS
 from compliance.html.withhold import Withhold, WithholdUncertain
@@ -1186,8 +1187,9 @@ class Exchange:
             return None
         country, sub = match.group(1).upper(), match.group(2)
         try:
-            if sub:
-                return Location.of(country, sub.upper(), source="simulated")
+            if sub:  # with the subdivisions that hold it, as a reader there is located
+                held = with_parents(f"{country}-{sub.upper()}")
+                return Location.of(country, *held, source="simulated")
             return Location.of(country, source="simulated")
         except ConfigurationError:
             return None  # not an ISO 3166 code: no simulation
