@@ -269,3 +269,18 @@ def test_a_fork_that_ran_no_before_hook_still_restarts_the_writer(
     assert writer._lock.acquire(blocking=False)
     writer._lock.release()
     writer.close()
+
+
+def test_an_application_given_for_its_middleware_is_refused_when_registered(
+    engine: Engine,
+) -> None:
+    """A WSGI or ASGI application is callable: given instead of its middleware (or a FastAPI
+    app, whose middleware is out of reach), it was taken for a callable returning a snapshot
+    and called at every scrape, where its TypeError failed the whole exposition, every
+    other metric of the registry with it."""
+    registry = CollectorRegistry()
+    for app in (wsgi_page, asgi_page, WsgiMiddleware):
+        with pytest.raises(TypeError, match="metrics source"):
+            registry.register(ComplianceCollector(app))
+    registry.register(ComplianceCollector(WsgiMiddleware(wsgi_page, engine)))
+    assert scrape(registry)[("compliance_decisions_total", ())] == 0

@@ -37,9 +37,10 @@ Metrics (all counters; Prometheus appends ``_total``):
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import Counter
@@ -112,18 +113,34 @@ def _engine_of(source: Any) -> object | None:
     return engine
 
 
+_SOURCES = (
+    "a metrics source is a middleware (with metrics()), a compliance.metrics.Metrics or "
+    "a callable returning a snapshot"
+)
+
+
 def _as_source(source: Any) -> Source:
     if isinstance(source, Metrics):
         return source.snapshot
     method = getattr(source, "metrics", None)
+    found: Source
     if callable(method):
-        return method  # type: ignore[no-any-return]
-    if callable(source):
-        return source  # type: ignore[no-any-return]
-    raise TypeError(
-        "a metrics source is a middleware (with metrics()), a compliance.metrics.Metrics or "
-        f"a callable returning a snapshot, not {type(source).__name__}"
-    )
+        found = method
+    elif callable(source):
+        found = source
+    else:
+        raise TypeError(f"{_SOURCES}, not {type(source).__name__}")
+    # Asked once now: an application given for its middleware (callable too) would fail at
+    # every scrape instead, and with it the whole exposition.
+    try:
+        snapshot: object = found()
+    except Exception as exc:
+        raise TypeError(f"{_SOURCES}; {source!r} failed when asked for one ({exc})") from None
+    if inspect.iscoroutine(snapshot):
+        snapshot.close()
+    if not isinstance(snapshot, Mapping) or not Snapshot.__required_keys__ <= snapshot.keys():
+        raise TypeError(f"{_SOURCES}; {source!r} returned {type(snapshot).__name__}")
+    return found
 
 
 class ComplianceCollector(Collector):
