@@ -188,8 +188,9 @@ def _geo_header_options(command: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="'NAME: VALUE'",
-        help="a request header the CDN sent (repeatable); for providers without fixed header "
-        "names (fastly, google, generic) the first names the country header, the second "
+        help="a request header the CDN sent (repeatable); when none of them is a header the "
+        "provider reads (fastly and generic read none of their own; google's is the one the "
+        "load balancer is configured with), the first names the country header, the second "
         "the region header",
     )
 
@@ -572,27 +573,32 @@ def _header_lines(values: Sequence[str]) -> dict[str, str]:
 def _header_location(args: argparse.Namespace) -> Any:
     """Where the CDN headers put the reader (None without ``--geo-header``); None too when
     they say nothing and ``--ip`` is there to be located instead, as in the middleware."""
-    from .geo import HeaderGeolocator
+    from .geo import HeaderGeolocator, get_provider
 
     headers = _header_lines(args.header)
     if args.geo_header is None:
         if headers:
             raise _UsageError("--header goes with --geo-header PROVIDER")
         return None
+    names = list(headers)
     try:
-        geolocator = HeaderGeolocator(args.geo_header)
+        provider = get_provider(args.geo_header)
     except ConfigurationError as exc:
-        names = list(headers)
-        if "needs header" not in str(exc):
-            raise _UsageError(f"--geo-header: {exc}") from None
-        if not names:
-            raise _UsageError(
-                f"--geo-header {args.geo_header}: this provider has no fixed header names; "
-                "give the country header first: --header 'X-Country: RU'"
-            ) from None
-        geolocator = HeaderGeolocator(
-            args.geo_header, names[0], region_header=names[1] if len(names) > 1 else None
+        raise _UsageError(f"--geo-header: {exc}") from None
+    if provider.country_header is None and not names:
+        raise _UsageError(
+            f"--geo-header {args.geo_header}: this provider has no fixed header names; "
+            "give the country header first: --header 'X-Country: RU'"
         )
+    if provider.country_header is None or (names and not set(names) & set(provider.headers)):
+        # No header names of its own, or none of the lines is one of them (a Google load
+        # balancer's header is the one the site configured): the lines name them, as
+        # HeaderGeolocator(provider, header=..., region_header=...) does in the middleware.
+        geolocator = HeaderGeolocator(
+            provider, names[0], region_header=names[1] if len(names) > 1 else None
+        )
+    else:
+        geolocator = HeaderGeolocator(provider)
     # The CLI stands for a request that came through the trusted proxy.
     location = geolocator.locate(getattr(args, "ip", None), headers, trusted=True)
     if location.country is None and getattr(args, "ip", None) is not None:

@@ -35,7 +35,16 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
 from types import MappingProxyType
-from typing import Final, Generic, Literal, NamedTuple, Protocol, TypeVar, runtime_checkable
+from typing import (
+    Final,
+    Generic,
+    Literal,
+    NamedTuple,
+    Protocol,
+    Self,
+    TypeVar,
+    runtime_checkable,
+)
 
 from compliance.client import ClientAddress, TrustedProxies
 from compliance.decision import Decision, EngineProtocol, NoticeMatch, Placement, style_element
@@ -47,8 +56,10 @@ from compliance.geo import (
     Provider,
     completed,
     forwarded_host,
+    get_provider,
     locate_request,
 )
+from compliance.geo.location import with_parents
 from compliance.html import charset as charsets
 from compliance.html.tokenizer import WS
 from compliance.html.withhold import Withhold, WithholdUncertain
@@ -586,7 +597,14 @@ class Settings:
             header = geo_header
         elif isinstance(geo_header, str | Provider):
             try:
-                header = HeaderGeolocator(geo_header)
+                spec = geo_header if isinstance(geo_header, Provider) else get_provider(geo_header)
+                if spec.country_header is None:  # each site names it: fastly, generic
+                    raise ConfigurationError(
+                        f"the {spec.name!r} provider reads the header your CDN is set to "
+                        f"write: geo_header=HeaderGeolocator({spec.name!r}, "
+                        "header='X-Geo-Country')"
+                    )
+                header = HeaderGeolocator(spec)
             except ConfigurationError as exc:
                 raise ConfigurationError(f"geo_header: {exc}") from None
         else:
@@ -1178,8 +1196,9 @@ class Exchange:
             return None
         country, sub = match.group(1).upper(), match.group(2)
         try:
-            if sub:
-                return Location.of(country, sub.upper(), source="simulated")
+            if sub:  # with the subdivisions that hold it, as a reader there is located
+                held = with_parents(f"{country}-{sub.upper()}")
+                return Location.of(country, *held, source="simulated")
             return Location.of(country, source="simulated")
         except ConfigurationError:
             return None  # not an ISO 3166 code: no simulation
@@ -2249,6 +2268,10 @@ class _CountsReloads(Protocol):
     def reload_counts(self) -> Mapping[str, int]: ...
 
 
+_ALIVE: weakref.WeakSet[object] = weakref.WeakSet()
+"""Every middleware of this process, for :meth:`Middleware.alive`."""
+
+
 class Middleware(Generic[AppT]):
     """What both middlewares share: the options, validated once, and the counters.
 
@@ -2317,6 +2340,14 @@ class Middleware(Generic[AppT]):
         self.counters = Metrics()
         self.parts = (self.settings, self.engine, self.counters)
         """The first arguments of every :class:`Exchange` of this middleware."""
+        _ALIVE.add(self)
+
+    @classmethod
+    def alive(cls) -> list[Self]:
+        """The middlewares of this class (subclasses included) alive in this process: those
+        a framework made itself, out of the site's reach (Starlette's ``add_middleware``),
+        for their :meth:`metrics`."""
+        return [middleware for middleware in list(_ALIVE) if isinstance(middleware, cls)]
 
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,

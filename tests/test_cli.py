@@ -428,6 +428,26 @@ def test_a_provider_without_fixed_header_names_takes_them_from_header_lines(
     assert "Location: RU (source: header:fastly)" in out
 
 
+def test_a_provider_reading_none_of_the_header_lines_takes_its_names_from_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Google's load balancer header is the one each site configures; --help says the first
+    --header names the country header for google, yet it was ignored: "reader: unknown"."""
+    code, out, err = run(
+        capsys, "locate", "--geo-header", "google", "--header", "X-LB-Geo: UA,UA43",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "UA-43" in out
+    assert "header:google" in out
+    # A header the provider reads is read, whatever other lines say.
+    code, out, _ = run(
+        capsys, "check", "--geo-header", "cloudflare", "--header", "X-Other: DE",
+        "--header", "CF-IPCountry: RU",
+    )  # fmt: skip
+    assert code == 0
+    assert "Location: RU (source: header:cloudflare)" in out
+
+
 def test_locate_by_cdn_headers(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
         capsys, "locate", "--geo-header", "cloudfront",

@@ -180,3 +180,54 @@ def test_an_answer_built_from_the_decision_is_never_shared(engine: Engine, tmp_p
         directives = {d.strip() for d in answer.headers["cache-control"].split(",")}
         assert directives == {"max-age=60", "private"}
     assert other.headers["cache-control"] == "public, max-age=60, s-maxage=600"
+
+
+def test_the_counters_of_a_middleware_added_by_add_middleware_reach_prometheus() -> None:
+    """``app.add_middleware`` makes the middleware inside Starlette, on the first request:
+    a FastAPI site had no object whose ``metrics()`` it could give the Prometheus collector.
+    Run in a fresh interpreter, so that no other test's middleware is in the process."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import asyncio, json
+import httpx
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from prometheus_client import CollectorRegistry, generate_latest
+from compliance import Engine
+from compliance.asgi import ComplianceMiddleware
+from compliance.contrib.prometheus import ComplianceCollector
+from compliance.contrib.starlette import metrics
+
+engine = Engine.from_paths(packs=["russia"])
+app = FastAPI()
+app.add_middleware(ComplianceMiddleware, engine=engine, trusted_proxies=["127.0.0.1/32"])
+
+@app.get("/", response_class=HTMLResponse)
+def page():
+    return "<html><body><main>Story</main></body></html>"
+
+registry = CollectorRegistry()
+registry.register(ComplianceCollector(metrics))
+before = metrics()["decisions"]
+
+async def run():
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        for ip in ({RUSSIAN!r}, {GERMAN!r}, {RUSSIAN!r}):
+            await c.get("/", headers={{"X-Forwarded-For": ip}})
+
+asyncio.run(run())
+engine.reload()
+print(json.dumps([before, metrics(), generate_latest(registry).decode()]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    before, counted, exposition = json.loads(done.stdout)
+    assert before == 0
+    assert counted["decisions"] == 3
+    assert counted["notices_injected"] == {"ru-undesirable-organization|RU": 2}
+    assert counted["reloads"] == {"ok": 1}
+    assert "compliance_decisions_total 3.0" in exposition

@@ -205,6 +205,22 @@ def test_ipv4_only_database(tmp_path: Path) -> None:
         assert geo.locate("2a02:6b8::1") is UNKNOWN
 
 
+def test_a_database_naming_the_most_specific_subdivision_alone_gets_those_that_hold_it(
+    tmp_path: Path,
+) -> None:
+    """A database in MaxMind's format from another source may list the most specific
+    subdivision alone (GB-BNH, Brighton and Hove, without GB-ENG): a rule on England missed
+    the reader. As for CDN headers, the subdivisions holding it come first; a record that
+    lists them already is unchanged."""
+    path = build_mmdb(
+        tmp_path / "one-level.mmdb",
+        {UA_CRIMEA: _record("GB", "BNH"), "5.6.0.0/16": _record("GB", "ENG", "BNH")},
+    )
+    with MaxMindGeolocator(path) as geo:
+        assert geo.locate("198.51.99.1").subdivisions == ("GB-ENG", "GB-BNH")
+        assert geo.locate("5.6.7.8").subdivisions == ("GB-ENG", "GB-BNH")
+
+
 def test_country_database_type_is_detected(tmp_path: Path) -> None:
     path = build_mmdb(
         tmp_path / "c.mmdb", {UA_CRIMEA: _record("UA")}, database_type="GeoLite2-Country"

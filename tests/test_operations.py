@@ -176,6 +176,17 @@ def test_a_code_iso_has_not_assigned_simulates_nothing(
     assert json.loads(crimea.body)["location"]["subdivisions"] == ["UA-43"]
 
 
+def test_a_simulated_subdivision_comes_with_the_ones_that_hold_it(
+    make: Callable[..., Any],
+) -> None:
+    """A developer simulating Brighton (GB-BNH) was placed in GB-BNH alone, where a City
+    database (and now a CDN's region) places a reader there in GB-ENG too: the simulation
+    did not show what such a reader gets."""
+    client, _ = make(simulate_from=[f"{RU}/32"], decision_path=ENDPOINT)
+    response = client(ENDPOINT, headers=[("X-Compliance-Simulate", "gb-bnh")])
+    assert json.loads(response.body)["location"]["subdivisions"] == ["GB-ENG", "GB-BNH"]
+
+
 def test_only_the_resolved_address_counts_never_a_proxys_own(make: Callable[..., Any]) -> None:
     # The proxy's own address is listed, but a reader behind it is someone else: trusting a
     # proxy must never let every reader choose a location.

@@ -175,3 +175,112 @@ def test_an_engine_shared_by_several_middlewares_counts_each_reload_once(
     pairs = [(wsgi.metrics(), engine), (asgi.metrics(), engine), (apart.metrics(), None)]
     assert merge_snapshots(reloads_once_per_engine(pairs))["reloads"] == {"ok": 2}
     other.close()
+
+
+def test_worker_processes_add_up_in_multiprocess_mode(tmp_path: Any) -> None:
+    """Counters live per process: behind gunicorn's workers, one port, each scrape answered
+    by one worker showed that worker's counts, jumping from scrape to scrape (read as
+    counter resets: rates and the loss alert made up). Written to prometheus_client's
+    multiprocess files, every worker's counts add up, whichever worker is scraped. The
+    writer is made before the fork, as with gunicorn --preload; one worker writes through
+    the thread restarted after the fork, the other on close. In a fresh interpreter, since
+    multiprocess mode is chosen when prometheus_client is imported."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import json, os, sys, time
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from compliance import Engine
+from compliance.contrib.prometheus import MultiProcessWriter
+from compliance.testing import FixedGeolocator, call_wsgi, wsgi_environ
+from compliance.wsgi import ComplianceMiddleware
+
+def page(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [{PAGE!r}]
+
+engine = Engine.from_paths(packs=["russia"], geolocator=FixedGeolocator("RU"))
+app = ComplianceMiddleware(page, engine)
+writer = MultiProcessWriter(app, interval=0.05)
+children = []
+for requests, by_thread in ((3, True), (4, False)):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(requests):
+            call_wsgi(app, wsgi_environ("/"))
+        if by_thread:
+            time.sleep(1.0)  # the writer's thread, restarted in this worker
+        else:
+            writer.close()
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+values = {{}}
+for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    for sample in family.samples:
+        values[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
+print(json.dumps(values))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout)
+    assert values["compliance_decisions_total{}"] == 7
+    injected = (
+        'compliance_notices_injected_total{"country": "RU", "rule": "ru-undesirable-organization"}'
+    )
+    assert values[injected] == 7
+
+
+def test_the_multiprocess_writer_needs_multiprocess_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from compliance.contrib.prometheus import MultiProcessWriter
+    from compliance.errors import ConfigurationError
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
+    with pytest.raises(ConfigurationError, match="PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessWriter(Metrics())
+
+
+def test_a_fork_that_ran_no_before_hook_still_restarts_the_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that forks in C (uWSGI) may run the child's at-fork hooks without the
+    parent's: releasing the lock the parent's hook did not take raised, the hook failed
+    quietly, and that worker's counts were never written."""
+    from compliance.contrib.prometheus import MultiProcessWriter
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    writer = MultiProcessWriter(Metrics(), interval=3600)
+    monkeypatch.setattr(writer, "write", lambda: None)  # mutexes only, not the files
+    first, stop = writer._thread, writer._stop
+    writer._forked()  # as in a child, no before-fork hook having run
+    stop.set()  # (not a real fork: the first thread is still here)
+    assert writer._thread is not first
+    assert writer._thread is not None
+    assert writer._thread.is_alive()
+    assert writer._lock.acquire(blocking=False)
+    writer._lock.release()
+    writer.close()
+
+
+def test_an_application_given_for_its_middleware_is_refused_when_registered(
+    engine: Engine,
+) -> None:
+    """A WSGI or ASGI application is callable: given instead of its middleware (or a FastAPI
+    app, whose middleware is out of reach), it was taken for a callable returning a snapshot
+    and called at every scrape, where its TypeError failed the whole exposition, every
+    other metric of the registry with it."""
+    registry = CollectorRegistry()
+    for app in (wsgi_page, asgi_page, WsgiMiddleware):
+        with pytest.raises(TypeError, match="metrics source"):
+            registry.register(ComplianceCollector(app))
+    registry.register(ComplianceCollector(WsgiMiddleware(wsgi_page, engine)))
+    assert scrape(registry)[("compliance_decisions_total", ())] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -289,3 +290,57 @@ def test_huge_values_are_not_parsed_or_kept() -> None:
     assert geo.locate(None, {"cf-ipcountry": "U" * 5000}, trusted=True) is UNKNOWN
     location = geo.locate(None, {"cf-ipcountry": "UA", "cf-region-code": "4" * 5000}, trusted=True)
     assert (location.country, location.subdivisions) == ("UA", ())
+
+
+@pytest.mark.parametrize("name", ["fastly", "generic"])
+def test_a_provider_named_as_the_middleware_option_says_how_to_give_its_header(
+    name: str,
+) -> None:
+    """The middleware's ``geo_header`` lists "fastly" and "generic" as values, but they name
+    no header of their own: the error said "needs header=NAME", an argument the option does
+    not take."""
+    from compliance import Engine
+    from compliance.wsgi import ComplianceMiddleware
+
+    engine = Engine.from_paths()
+    with pytest.raises(ConfigurationError) as raised:
+        ComplianceMiddleware(None, engine, trusted_proxies=["10.0.0.0/8"], geo_header=name)
+    assert f"geo_header=HeaderGeolocator({name!r}, header=" in str(raised.value)
+    engine.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "subdivisions"),
+    [
+        pytest.param("GB,BNH", ("GB-ENG", "GB-BNH"), id="brighton-in-england"),
+        pytest.param("ES,B", ("ES-CT", "ES-B"), id="barcelona-in-catalonia"),
+        pytest.param("FR,75C", ("FR-IDF", "FR-75C"), id="paris-in-ile-de-france"),
+        pytest.param("GB,ENG", ("GB-ENG",), id="first-level-alone"),
+        pytest.param("US,CA", ("US-CA",), id="no-parent"),
+    ],
+)
+def test_a_second_level_subdivision_comes_with_the_ones_that_hold_it(
+    value: str, subdivisions: tuple[str, ...]
+) -> None:
+    """Fastly's region is "the more specific subdivision" (GB-BNH for Brighton, not
+    GB-ENG): a reader there missed a rule on GB-ENG, located in a known subdivision that
+    no rule named. The subdivisions holding it come first, largest first, as a City
+    database gives them."""
+    geo = HeaderGeolocator("fastly", "x-geo")
+    assert geo.locate(None, {"x-geo": value}, trusted=True).subdivisions == subdivisions
+
+
+def test_a_rule_on_a_first_level_subdivision_reaches_a_reader_located_in_a_second(
+    tmp_path: Path,
+) -> None:
+    from compliance import Engine
+
+    (tmp_path / "eng.yaml").write_text(
+        "version: 1\nrules:\n  - id: eng\n    title: England\n    jurisdictions: [GB-ENG]\n"
+        "    notice:\n      default_locale: en\n      text: {en: For readers in England.}\n",
+        encoding="utf-8",
+    )
+    engine = Engine.from_paths([str(tmp_path)], packs=[])
+    location = HeaderGeolocator("fastly", "x-geo").locate(None, {"x-geo": "GB,BNH"}, trusted=True)
+    assert [notice.rule_id for notice in engine.decide(location=location).notices] == ["eng"]
+    engine.close()

@@ -16,7 +16,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from compliance.errors import ConfigurationError
 from compliance.metrics import Snapshot
@@ -24,6 +24,7 @@ from compliance.metrics import Snapshot
 __all__ = [
     "ENGINE_KEYS",
     "ComplianceSettings",
+    "added_up",
     "merge_snapshots",
     "middleware_option_names",
     "reloads_once_per_engine",
@@ -198,6 +199,18 @@ def reloads_once_per_engine(
                 seen.add(id(engine))
                 engines.append(engine)
         yield snapshot
+
+
+class _Counted(Protocol):  # pragma: no cover - typing only
+    @property
+    def engine(self) -> object: ...
+    def metrics(self) -> Snapshot: ...
+
+
+def added_up(middlewares: Iterable[_Counted]) -> Snapshot:
+    """The counters of several middlewares (or Django middleware cores) added up, each
+    engine's reloads once (:func:`reloads_once_per_engine`)."""
+    return merge_snapshots(reloads_once_per_engine((m.metrics(), m.engine) for m in middlewares))
 
 
 def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:

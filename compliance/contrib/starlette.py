@@ -21,6 +21,10 @@ Starlette middleware::
 In a template rendered with ``templates.TemplateResponse(request, ...)``,
 ``{{ compliance_notices() }}`` puts the reader's notices there, and the middleware does not
 inject them again (their rule ids go to ``scope["state"]["compliance.rendered"]``).
+
+``add_middleware`` makes the middleware inside Starlette, out of the site's reach:
+:func:`metrics` adds up the counters of the process's ASGI middlewares instead (for
+``compliance.contrib.prometheus.ComplianceCollector(compliance.contrib.starlette.metrics)``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from typing import Any, TypeVar
 # A runtime import: FastAPI reads the parameter's annotation to pass the request in.
 from starlette.requests import HTTPConnection
 
-__all__ = ["compliance_decision", "install_templates"]
+from compliance.metrics import Snapshot
+
+__all__ = ["compliance_decision", "install_templates", "metrics"]
 
 T = TypeVar("T")
 
@@ -57,3 +63,13 @@ def install_templates(templates: T) -> T:
     env = templates.env  # type: ignore[attr-defined]
     env.globals["compliance_notices"] = compliance_notices
     return templates
+
+
+def metrics() -> Snapshot:
+    """The counters of every :class:`compliance.asgi.ComplianceMiddleware` in this process,
+    added up (``app.add_middleware`` makes them where the site cannot reach them; a server
+    runs one app per worker process)."""
+    from compliance.asgi import ComplianceMiddleware
+    from compliance.contrib import added_up
+
+    return added_up(ComplianceMiddleware.alive())

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from compliance.cache import BoundedCache
@@ -27,6 +27,7 @@ __all__ = [
     "is_iso_subdivision",
     "iso_country",
     "subdivision_code",
+    "with_parents",
 ]
 
 # EU member states (ISO 3166-1), for sources that do not carry MaxMind's flag themselves.
@@ -117,7 +118,7 @@ class Location:
             if subdivisions:
                 raise ConfigurationError("subdivisions need a country")
             return cls(source=source)
-        countries, known = _iso or _iso_codes()
+        countries, known, _ = _iso or _iso_codes()
         code = country_code(country)
         if code is None or code not in countries:
             raise ConfigurationError(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
@@ -257,10 +258,12 @@ class _Closing:
 # --- ISO 3166 tables ---------------------------------------------------------------------------
 
 _iso_lock = threading.Lock()
-_iso: tuple[frozenset[str], frozenset[str]] | None = None
+_Tables = tuple[frozenset[str], frozenset[str], Mapping[str, str]]
+_iso: _Tables | None = None
 
 
-def _iso_codes() -> tuple[frozenset[str], frozenset[str]]:
+def _iso_codes() -> _Tables:
+    """Countries, subdivisions, and the subdivision that holds each one held by another."""
     # pycountry's import and tables cost ~0.1 s: load them on first use, once.
     global _iso
     if _iso is None:
@@ -270,7 +273,12 @@ def _iso_codes() -> tuple[frozenset[str], frozenset[str]]:
 
                 countries = frozenset(c.alpha_2 for c in pycountry.countries) | _EXTRA_COUNTRIES
                 subdivisions = frozenset(s.code for s in pycountry.subdivisions)
-                _iso = countries, subdivisions
+                parents: dict[str, str] = {}
+                for subdivision in pycountry.subdivisions:
+                    parent = getattr(subdivision, "parent_code", None)
+                    if isinstance(parent, str) and parent in subdivisions:
+                        parents[subdivision.code] = parent
+                _iso = countries, subdivisions, MappingProxyType(parents)
     return _iso
 
 
@@ -290,6 +298,21 @@ def is_iso_subdivision(code: str) -> bool:
     (True, False, False)
     """
     return code in _iso_codes()[1]
+
+
+def with_parents(code: str) -> tuple[str, ...]:
+    """A full ISO 3166-2 ``code`` after the subdivisions that hold it, largest first, as a
+    City database lists them: a source that names the most specific one alone (Fastly's
+    ``BNH``, Brighton and Hove) still places the reader in England.
+
+    >>> with_parents("GB-BNH"), with_parents("UA-43")
+    (('GB-ENG', 'GB-BNH'), ('UA-43',))
+    """
+    parents = _iso_codes()[2]
+    chain = [code]
+    while (parent := parents.get(chain[0])) is not None and parent not in chain:
+        chain.insert(0, parent)
+    return tuple(chain)
 
 
 def subdivision_code(country: str, written: str) -> str | None:

@@ -46,6 +46,7 @@ from .location import (
     is_iso_subdivision,
     iso_country,
     subdivision_code,
+    with_parents,
 )
 
 if TYPE_CHECKING:
@@ -684,12 +685,16 @@ def _iso_subdivisions(country: str, codes: list[str], source: str) -> tuple[str,
     which ``unknown_subdivision: apply`` counts in, where a code no rule can name would
     have kept the reader out of every subdivision rule of the country."""
     full = [name for name in (subdivision_code(country, sub) for sub in codes) if name]
-    kept = tuple([name for name in full if is_iso_subdivision(name)])
+    kept = [name for name in full if is_iso_subdivision(name)]
     if len(kept) < len(full):
         for name in full:
             if name not in kept:
                 _warn_once(source, "subdivision", name[:40], "is not an ISO 3166-2 code")
-    return kept
+    if len(kept) == 1:  # (the usual case of a Country-level region: nothing holds it)
+        return with_parents(kept[0])
+    # Each with those that hold it, largest first, once: a record that names the most
+    # specific one alone places the reader in its parents too, as one listing both does.
+    return tuple(dict.fromkeys(code for name in kept for code in with_parents(name)))
 
 
 _geolocators: weakref.WeakSet[MaxMindGeolocator] = weakref.WeakSet()

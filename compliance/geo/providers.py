@@ -39,6 +39,7 @@ from .location import (
     is_iso_subdivision,
     iso_country,
     subdivision_code,
+    with_parents,
 )
 
 __all__ = [
@@ -233,21 +234,24 @@ def get_provider(name: str) -> Provider:
 # --- checking values --------------------------------------------------------------------------
 
 
-def _subdivision(source: str, code: str, region: str | None) -> str | None:
+def _subdivisions(source: str, code: str, region: str | None) -> tuple[str, ...]:
+    """The subdivisions of ``code`` a region value names: its own, after those that hold
+    it (:func:`~compliance.geo.location.with_parents`); none for a placeholder or a code
+    ISO 3166-2 does not assign (logged once)."""
     if region is None:
-        return None
+        return ()
     full = subdivision_code(code, region)
     if full is None:
-        return None
+        return ()
     if is_iso_subdivision(full):
-        return full
+        return with_parents(full)
     _warn_once(
         source,
         "region",
         region,
         f"for country {code} is not an ISO 3166-2 subdivision ({full[:40]})",
     )
-    return None
+    return ()
 
 
 # --- the geolocator ---------------------------------------------------------------------------
@@ -355,10 +359,10 @@ class HeaderGeolocator(_Closing):
             if odd:
                 _warn_once(self._source, "country", country, "is not an ISO 3166-1 country code")
             return UNKNOWN
-        full = _subdivision(self._source, code, region if isinstance(region, str) else None)
-        return Location(
-            code, () if full is None else (full,), self._source, None, self._via, code in _EU
+        subdivisions = _subdivisions(
+            self._source, code, region if isinstance(region, str) else None
         )
+        return Location(code, subdivisions, self._source, None, self._via, code in _EU)
 
     def __repr__(self) -> str:
         return f"HeaderGeolocator({self.provider.name!r}, {self.header!r})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 
-from compliance.contrib import ComplianceSettings, merge_snapshots, reloads_once_per_engine
+from compliance.contrib import ComplianceSettings, added_up
 from compliance.core import Middleware
 from compliance.errors import ConfigurationError, RuleError
 from compliance.metrics import Snapshot
@@ -64,5 +64,4 @@ def middleware_core() -> Middleware[None]:
 def metrics() -> Snapshot:
     """The counters of every Django compliance middleware in this process, added up (a
     server usually makes one per worker process)."""
-    cores = list(_CORES)
-    return merge_snapshots(reloads_once_per_engine((core.metrics(), core.engine) for core in cores))
+    return added_up(list(_CORES))
