@@ -331,11 +331,14 @@ _YAMLISH = st.recursive(
 
 @settings(
     max_examples=60,
-    deadline=2000,
+    deadline=None,  # the bound below; Hypothesis's deadline of 2 s failed under load
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(body=_YAMLISH, anchors=st.integers(min_value=0, max_value=12))
 def test_random_yaml_with_aliases_stays_bounded(tmp_path: Path, body: str, anchors: int) -> None:
+    """Twelve anchors of four aliases each expand to 4**12 (16.7 million) values unbounded:
+    minutes and gigabytes. Bounded, a file loads in milliseconds; the time bound is far
+    from both, so that a loaded machine does not fail it."""
     lines = ["version: 1", "a0: &a0 [x, x, x, x]"]
     lines += [
         f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, anchors)
@@ -347,7 +350,7 @@ def test_random_yaml_with_aliases_stays_bounded(tmp_path: Path, body: str, ancho
     before = sys.getallocatedblocks()
     with contextlib.suppress(RuleError):
         load_rules([path])
-    assert time.perf_counter() - start < 2.0
+    assert time.perf_counter() - start < 15.0
     assert sys.getallocatedblocks() - before < 2_000_000
 
 
