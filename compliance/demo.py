@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 import pycountry
 
 from .asgi import ComplianceMiddleware
+from .core import STATE_TAGS, read_decision
+from .decision import Decision
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
@@ -448,8 +450,10 @@ _ARTICLE_SCRIPT = (
 
 def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     path = _e(str(scope.get("path", "/")))
-    decision = scope.get("state", {}).get("compliance.decision")
-    if decision is None:
+    # The decision for the tags the article declared (read_decision, as an application
+    # that builds its page from the decision does): the one whose notices are on the page.
+    decision = read_decision(scope.get("state") or {})
+    if not isinstance(decision, Decision):
         summary = "no decision (see the server log)"
     else:
         location = decision.location
@@ -758,8 +762,6 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
         headers = []
         if simulation.page_language:
             headers.append(("Content-Language", simulation.page_language))
-        if simulation.tags:
-            headers.append(("X-Compliance-Tags", ", ".join(simulation.tags)))
         await _respond(send, 200, _article(engine, scope, simulation), headers=headers)
 
     # Every demo client may simulate: that is what the demo is for (it answers loopback
@@ -831,6 +833,11 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 inner["client"] = (simulation.ip, 0)  # the reader comes from that address
             state = dict(scope.get("state") or {})
             state["compliance.demo"] = simulation
+            if simulation.tags:
+                # The article knows its tags before it renders, and says so where the
+                # middleware reads them (compliance.tags), so that the decision it shows
+                # is the one the middleware applies to the page.
+                state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
             dressed = _with_chrome(send, lambda: _chrome(engine, simulation, path))
             await protected(inner, receive, dressed)

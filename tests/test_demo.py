@@ -511,3 +511,14 @@ def test_every_try_it_link_of_the_preview_shows_its_rule(tmp_path: Path) -> None
             assert f'data-compliance-rule="{rule}"' in article, (rule, query)
     finally:
         engine.close()
+
+
+def test_the_decision_line_names_the_notices_content_tags_bring(engine: Engine) -> None:
+    # The article read the decision the middleware made before its tags were known: the
+    # foreign-agent label was on the page but the decision line said only the other notice.
+    article = get(engine, "/simulate?country=RU&lang=ru&tags=foreign-agent", "/").text
+    assert 'data-compliance-rule="ru-foreign-agent-label"' in article
+    line = article[article.index('class="decision"') :]
+    line = line[: line.index("</p>")]
+    assert "ru-foreign-agent-label (ru" in line
+    assert "ru-undesirable-organization (ru" in line
