@@ -28,7 +28,7 @@ import html
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
@@ -36,11 +36,12 @@ import pycountry
 
 from .asgi import ComplianceMiddleware
 from .core import STATE_TAGS, read_decision
-from .decision import Decision
+from .decision import Decision, Request
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
 from .globs import reference_match
+from .http import normalize_host
 from .models import Block, Notice, Texts, VariableValue
 from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
 
@@ -107,7 +108,7 @@ class Simulation:
                     location = None
         language = fields.get("lang")
         ip = fields.get("ip")
-        host = fields.get("host")
+        host = normalize_host(fields.get("host"))  # as the middleware reads Host
         page = fields.get("page")
         tags = tuple(t for t in re.split(r"[\s,]+", fields.get("tags", "")) if _TAG.match(t))
         return cls(
@@ -115,7 +116,7 @@ class Simulation:
             subdivisions=location.subdivisions if location else (),
             language=language if language and _LANGUAGE.match(language) else None,
             ip=ip if ip and _IP.match(ip) and location is None else None,
-            host=host.lower() if host and _HOST.match(host) else None,
+            host=host if host and _HOST.match(host) else None,
             tags=tags[:10],
             page_language=page if page and _PAGE_LANGUAGE.match(page) else None,
         )
@@ -296,6 +297,15 @@ _PAGE_CSS = (
 @functools.cache
 def _country_options() -> tuple[tuple[str, str], ...]:
     return tuple(sorted((c.alpha_2, c.name) for c in pycountry.countries))
+
+
+@functools.cache
+def _subdivision_codes() -> dict[str, tuple[str, ...]]:
+    """Each country's ISO 3166-2 subdivision codes, sorted."""
+    codes: dict[str, list[str]] = {}
+    for subdivision in pycountry.subdivisions:
+        codes.setdefault(subdivision.country_code, []).append(subdivision.code)
+    return {country: tuple(sorted(subs)) for country, subs in codes.items()}
 
 
 def _reload_banner(engine: Engine) -> str:
@@ -535,17 +545,73 @@ def _codes(codes: Iterable[str], regions: Mapping[str, Any]) -> str:
     return ", ".join(out) or "—"
 
 
-def _sample_reader(codes: Iterable[str], regions: Mapping[str, Any]) -> Simulation | None:
-    """A simulated reader the rule applies to, for the preview's "try it" link."""
-    for code in codes:
-        seen = 0
-        while code in regions and seen < 32:
-            code, seen = regions[code].include[0], seen + 1
-        if len(code) == 2:
-            return Simulation(country=code)
-        if len(code) > 3 and code[2] == "-":
-            return Simulation(country=code[:2], subdivisions=(code,))
-    return None
+_TRY_IT_READERS = 500
+"""Readers a "try it" link tries at most for a rule (a rule for ``*`` or a large region)."""
+
+
+def _codes_of(codes: Iterable[str], regions: Mapping[str, Any]) -> Iterator[str]:
+    """The country and subdivision codes that ``codes`` name, regions expanded in order
+    (``*``: every country)."""
+    seen: set[str] = set()
+    stack = list(reversed(list(codes)))
+    while stack:
+        code = stack.pop()
+        if code in seen or len(seen) > 10_000:
+            continue
+        seen.add(code)
+        if code in regions:
+            stack.extend(reversed(list(regions[code].include)))
+        elif code == "*":
+            stack.extend(reversed([c for c, _ in _country_options()]))
+        else:
+            yield code
+
+
+def _candidate_locations(codes: Iterable[str], regions: Mapping[str, Any]) -> Iterator[Location]:
+    """Readers in the places ``codes`` name: each code as written, then the subdivisions
+    of the countries among them (a rule may apply only where a subdivision is known). One
+    subdivision each: the simulator's header carries one."""
+    countries = []
+    for code in _codes_of(codes, regions):
+        country, _, subdivision = code.partition("-")
+        try:
+            yield Location.of(country, *([code] if subdivision else []), source="simulated")
+        except ConfigurationError:
+            continue
+        if not subdivision:
+            countries.append(country)
+    for country in countries:
+        for sub in _subdivision_codes().get(country, ()):
+            yield Location.of(country, sub, source="simulated")
+
+
+def _try_it_reader(engine: Engine, compiled: CompiledRule) -> tuple[Simulation, str] | None:
+    """A simulated reader, and a path, for the preview's "try it" link: the first candidate
+    for whom the engine's own decision applies the rule (a rule not in force today, or one
+    no candidate reaches, gets the first candidate). None when the rule names no place."""
+    rule = compiled.rule
+    host = None
+    if rule.hosts:
+        host = normalize_host(_sample_text(re.sub(r"^\*\.", "news.", rule.hosts[0]))) or None
+    path = _sample_path(rule.paths, rule.exclude_paths)
+    tags = tuple(rule.tags[:1])
+    request = Request.of(host=host or "localhost", path=path, tags=frozenset(tags))
+    first = None
+    for count, location in enumerate(
+        _candidate_locations(rule.jurisdictions, engine.ruleset.regions)
+    ):
+        if count == _TRY_IT_READERS:
+            break
+        first = first or location
+        if rule.id in engine.decide(location=location, request=request).applied:
+            first = location
+            break
+    if first is None or first.country is None:
+        return None
+    reader = Simulation(
+        country=first.country, subdivisions=first.subdivisions, host=host, tags=tags
+    )
+    return reader, path
 
 
 def _sample_text(pattern: str) -> str:
@@ -671,14 +737,10 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
         for locale in withhold.texts:
             previews.append(_locale_label(withhold, locale))
             previews.append(_or_missing(withhold_html, rule.id, withhold, locale, engine.variables))
-    sample = _sample_reader(rule.jurisdictions, regions)
+    found = _try_it_reader(engine, compiled)
     try_it = ""
-    if sample is not None:
-        host = None
-        if rule.hosts:
-            host = _sample_text(re.sub(r"^\*\.", "news.", rule.hosts[0]))
-        sample = dataclasses.replace(sample, host=host, tags=tuple(rule.tags[:1]))
-        path = _sample_path(rule.paths, rule.exclude_paths)
+    if found is not None:
+        sample, path = found
         query = urlencode([*parse_qsl(sample.query()), ("next", path)])
         try_it = f' · <a href="/simulate?{_e(query)}">try it as {_e(sample.describe())}</a>'
     description = f"<p>{_e(rule.description)}</p>" if rule.description else ""

@@ -522,3 +522,61 @@ def test_the_decision_line_names_the_notices_content_tags_bring(engine: Engine) 
     line = line[: line.index("</p>")]
     assert "ru-foreign-agent-label (ru" in line
     assert "ru-undesirable-organization (ru" in line
+
+
+TRY_IT_MORE = """\
+version: 1
+rules:
+  - id: first-country-excluded
+    title: The first jurisdiction is excluded
+    jurisdictions: [UA, FR]
+    exclude: [UA]
+    notice: {text: {en: Excluded first.}}
+  - id: idn-host
+    title: A host written in Cyrillic
+    jurisdictions: [FR]
+    hosts: ["новости.example"]
+    notice: {text: {en: IDN host.}}
+  - id: everywhere
+    title: Every known location
+    jurisdictions: ["*"]
+    exclude: [AF]
+    notice: {text: {en: Everywhere.}}
+"""
+
+
+def test_try_it_links_reach_their_rule_past_exclusions_idn_hosts_and_stars(
+    tmp_path: Path,
+) -> None:
+    # The link's reader was the first jurisdiction even when the rule excludes it, an IDN
+    # host was dropped by the simulator (the middleware matches it in punycode), and a rule
+    # for "*" had no link at all.
+    import html as markup
+    import re
+
+    (tmp_path / "rules.yaml").write_text(TRY_IT_MORE, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        preview = get(engine, "/rules").text
+        sections = re.findall(r'<section class="rule" id="([^"]+)"(.*?)</section>', preview)
+        links = {rule: re.search(r'href="(/simulate\?[^"]+)"', body) for rule, body in sections}
+        assert {rule: bool(link) for rule, link in links.items()} == {
+            "everywhere": True,
+            "first-country-excluded": True,
+            "idn-host": True,
+        }
+        for rule, link in links.items():
+            assert link is not None
+            query = markup.unescape(link[1])
+            target = dict(parse_qsl(query.partition("?")[2]))["next"]
+            article = get(engine, query, target).text
+            assert f'data-compliance-rule="{rule}"' in article, (rule, query)
+    finally:
+        engine.close()
+
+
+def test_the_simulated_host_is_read_as_the_middleware_reads_host() -> None:
+    # A Cyrillic host or one with a port was dropped: the reader was on no host at all.
+    assert Simulation.from_query("host=Новости.Example").host == "xn--b1amnebsh.example"
+    assert Simulation.from_query("host=News.Example:8080").host == "news.example"
+    assert Simulation.from_query("host=a b").host is None
