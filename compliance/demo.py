@@ -43,7 +43,7 @@ from .geo import Location
 from .globs import reference_match
 from .http import normalize_host
 from .models import Block, Notice, Texts, VariableValue
-from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
+from .render import DEFAULT_CSS, language_attributes, message_body, notice_html, withhold_html
 
 __all__ = ["COOKIE", "Simulation", "create_app", "demo_engine", "run_demo"]
 
@@ -314,8 +314,8 @@ def _reload_banner(engine: Engine) -> str:
         return ""
     problems = "\n".join(str(p) for p in getattr(error, "problems", ())) or str(error)
     return (
-        '<div class="reload-error" role="alert">The last rule reload failed; still showing '
-        f"the previous rules.\n{_e(problems)}</div>"
+        '<div class="reload-error" lang="en" dir="ltr" role="alert">The last rule reload '
+        f"failed; still showing the previous rules.\n{_e(problems)}</div>"
     )
 
 
@@ -336,7 +336,9 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
         selected = " selected" if code == simulation.page_language else ""
         pages.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
     return (
-        '<nav class="demo-bar" aria-label="location simulator">'
+        # The demo's own English, whatever the page's language and direction (a 451 page
+        # in Hebrew is dir="rtl").
+        '<nav class="demo-bar" lang="en" dir="ltr" aria-label="location simulator">'
         '<strong>compliance demo</strong> · <a href="/">article</a> · '
         '<a href="/rules">rule preview</a>'
         '<form method="get" action="/simulate" id="simulator">'
@@ -717,10 +719,9 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
             except VariableMissing as exc:
                 previews.append(_missing(exc))
                 continue
-            lang = _e(locale.replace("_", "-"))
             previews.append(
                 f'<div class="block-preview" data-compliance-rule="{_e(rule.id)}" '
-                f'lang="{lang}">{body}</div>'
+                f"{language_attributes(locale)}>{body}</div>"
             )
     withhold = rule.withhold
     if withhold is not None:

@@ -580,3 +580,33 @@ def test_the_simulated_host_is_read_as_the_middleware_reads_host() -> None:
     assert Simulation.from_query("host=Новости.Example").host == "xn--b1amnebsh.example"
     assert Simulation.from_query("host=News.Example:8080").host == "news.example"
     assert Simulation.from_query("host=a b").host is None
+
+
+RTL_BLOCK = """\
+version: 1
+rules:
+  - id: rtl-block
+    title: A block in Hebrew
+    jurisdictions: [IL]
+    block:
+      blocked_by: https://www.example.org/legal
+      default_locale: he
+      text: {he: "החסימה לפי צו."}
+"""
+
+
+def test_a_right_to_left_block_is_previewed_and_served_right_to_left(tmp_path: Path) -> None:
+    # The preview's block had lang="he" and no dir, so it was laid out left to right (the
+    # full stop on the wrong side) while the 451 page readers get is dir="rtl"; on that
+    # page the demo's own English bar inherited the page's direction and language.
+    (tmp_path / "rules.yaml").write_text(RTL_BLOCK, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        preview = get(engine, "/rules").text
+        assert 'data-compliance-rule="rtl-block" lang="he" dir="rtl"' in preview
+        page = get(engine, "/simulate?country=IL", "/")
+        assert page.status_code == 451
+        assert '<html lang="he" dir="rtl">' in page.text
+        assert '<nav class="demo-bar" lang="en" dir="ltr"' in page.text
+    finally:
+        engine.close()
