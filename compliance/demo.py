@@ -479,6 +479,8 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
         summary = f"reader in {where} (source: {location.source}); notices: {notices}"
         if decision.withholds:
             summary += "; withheld: " + ", ".join(w.rule_id for w in decision.withholds)
+        if decision.headers:
+            summary += "; headers: " + ", ".join(f"{k}: {v}" for k, v in decision.headers.items())
     # Without a declared page language the notice follows the reader's Accept-Language. The
     # simulator bar is not part of the article: the demo adds it after the middleware, as
     # the first thing in every page's body (so above body_start notices, and on 451 pages).

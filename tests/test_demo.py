@@ -610,3 +610,13 @@ def test_a_right_to_left_block_is_previewed_and_served_right_to_left(tmp_path: P
         assert '<nav class="demo-bar" lang="en" dir="ltr"' in page.text
     finally:
         engine.close()
+
+
+def test_the_decision_line_names_the_headers_rules_add(engine: Engine) -> None:
+    # A rule that only adds a response header (example-noindex-header) applied, and the
+    # decision line said "notices: none": nothing on the page showed the rule at work.
+    response = get(engine, "/simulate?country=RU&host=news.example", "/")
+    assert response.headers["x-robots-tag"] == "noindex"
+    line = response.text[response.text.index('class="decision"') :]
+    line = line[: line.index("</p>")]
+    assert "headers: X-Robots-Tag: noindex" in line
