@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import functools
 import html
 import os
 import re
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
@@ -924,6 +926,28 @@ def demo_engine(
     return Engine.from_paths(rules, geoip_db, packs=packs, watch=watch, variables=variables)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host`` and ``port`` (0: any free one), as uvicorn would
+    open it: bound before the server starts, so that the demo can name the port it serves
+    on and say in words why it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host.strip("[]"), port), family=family)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _cannot_serve(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "the port is in use: choose another with --port (0: any free port)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "not an address of this machine"
+    elif exc.errno == errno.EACCES:
+        why = "no permission for that port: choose one above 1023 with --port"
+    else:
+        why = f"{exc.strerror or exc}"
+    return f"compliance demo: cannot serve on {host}:{port}: {why}"
+
+
 def run_demo(
     *,
     port: int = 8000,
@@ -933,35 +957,40 @@ def run_demo(
     geoip_db: str | None = None,
     variables: Mapping[str, VariableValue] | None = None,
 ) -> int:
-    """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop)."""
+    """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop, 2 when it
+    cannot listen on ``host`` and ``port``)."""
     import uvicorn  # the optional `demo` extra
 
     engine = demo_engine(rules, geoip_db, packs=packs, variables=variables)
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        engine.close()
+        print(_cannot_serve(host, port, exc), file=sys.stderr, flush=True)
+        return 2
     config = uvicorn.Config(
         create_app(engine, hosts=[host]), host=host, port=port, lifespan="on", log_level="info"
     )
     server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
     print(
-        f"compliance demo on http://{host}:{port}/ (rule preview: /rules); Ctrl-C stops it",
+        f"compliance demo on http://{shown}:{sock.getsockname()[1]}/ (rule preview: /rules); "
+        "Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
         pass
-    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+    except SystemExit as exc:  # uvicorn exits this way when its start-up fails
         if exc.code in (0, None):
             return 0
         # uvicorn's own code (3) is outside the command line's 0/1/2; its log said why.
-        print(
-            f"compliance demo: cannot serve on {host}:{port} (in use, or not an address of "
-            "this machine): choose another with --port or --host",
-            file=sys.stderr,
-            flush=True,
-        )
+        print("compliance demo: the server did not start", file=sys.stderr, flush=True)
         return 2
     finally:
+        sock.close()
         engine.close()
     print("compliance demo stopped", file=sys.stderr, flush=True)
     return 0

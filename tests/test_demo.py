@@ -620,3 +620,43 @@ def test_the_decision_line_names_the_headers_rules_add(engine: Engine) -> None:
     line = response.text[response.text.index('class="decision"') :]
     line = line[: line.index("</p>")]
     assert "headers: X-Robots-Tag: noindex" in line
+
+
+@pytest.mark.slow
+def test_on_any_free_port_the_demo_names_the_port_it_serves_on() -> None:
+    # `--port 0` (any free port, as --help says) printed "compliance demo on
+    # http://127.0.0.1:0/": a link to nowhere, the real port only in uvicorn's log.
+    import re
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        found = re.match(r"compliance demo on http://127\.0\.0\.1:(\d+)/ ", banner)
+        assert found is not None, banner
+        port = int(found[1])
+        assert port != 0
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/rules")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        assert "Rule preview" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
