@@ -100,7 +100,8 @@ class Simulation:
         location = None
         country = fields.get("country")
         if country:
-            subdivisions = [s for s in re.split(r"[\s,]+", fields.get("subdivision", "")) if s]
+            # One subdivision: the middleware's simulation header carries one.
+            subdivisions = [s for s in re.split(r"[\s,]+", fields.get("subdivision", "")) if s][:1]
             try:
                 location = Location.of(country, *subdivisions)
             except ConfigurationError:
@@ -161,7 +162,7 @@ class Simulation:
 
     def header(self) -> str | None:
         """The ``X-Compliance-Simulate`` value for the chosen location (``CC`` or
-        ``CC-SUB``: the middleware takes one subdivision, the first chosen).
+        ``CC-SUB``: the middleware takes one subdivision, so a simulation holds one).
 
         >>> Simulation(country="UA", subdivisions=("UA-43",)).header()
         'UA-43'
@@ -346,7 +347,7 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
         '<form method="get" action="/simulate" id="simulator">'
         f'<input type="hidden" name="next" value="{_e(here)}">'
         f'<label>Country<select name="country">{"".join(countries)}</select></label>'
-        '<label>Subdivision (ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
+        '<label>Subdivision (one, ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
         f'value="{_e(",".join(simulation.subdivisions))}"></label>'
         f'<label>Reader\u2019s language<select name="lang">{"".join(langs)}</select></label>'
         f'<label>Page language<select name="page">{"".join(pages)}</select></label>'

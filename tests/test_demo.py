@@ -660,3 +660,14 @@ def test_on_any_free_port_the_demo_names_the_port_it_serves_on() -> None:
             process.kill()
             process.communicate()
     assert process.returncode == 0
+
+
+def test_the_simulator_says_which_one_subdivision_it_simulates(engine: Engine) -> None:
+    # "UA-40, UA-43" was kept whole and the bar said "Simulating: location UA/UA-40/UA-43"
+    # while the middleware's simulation header carries one subdivision: the reader was in
+    # UA-40 alone, and nothing said the second was dropped.
+    simulation = Simulation.from_query("country=UA&subdivision=UA-40,UA-43")
+    assert simulation.subdivisions == ("UA-40",)
+    article = get(engine, "/simulate?country=UA&subdivision=UA-40,UA-43", "/").text
+    assert "Simulating: location UA/UA-40," in article
+    assert "reader in UA/UA-40 (source: simulated)" in article
