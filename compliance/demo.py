@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 import pycountry
 
 from .asgi import ComplianceMiddleware
-from .core import STATE_TAGS, read_decision
+from .core import STATE_DECISION, STATE_TAGS, read_decision
 from .decision import Decision, Request
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
@@ -284,8 +284,8 @@ _PAGE_CSS = (
     ".demo-bar label{display:flex;flex-direction:column;font-size:12px}"
     ".demo-bar input,.demo-bar select{font-size:14px;max-width:14em}"
     ".demo-state{font-size:13px;color:#b0bec5}"
-    ".reload-error{background:#b71c1c;color:#fff;padding:.5em 1.5em;white-space:pre-wrap;"
-    "font:13px monospace}"
+    ".reload-error,.undelivered{background:#b71c1c;color:#fff;padding:.5em 1.5em;"
+    "white-space:pre-wrap;font:13px monospace}"
     "table{border-collapse:collapse;font-size:14px;margin:.5em 0}"
     "th,td{text-align:left;vertical-align:top;padding:.2em .8em .2em 0}"
     "th{color:#555;font-weight:600}"
@@ -370,6 +370,28 @@ def _chrome(engine: Engine, simulation: Simulation, here: str) -> str:
     return _simulator_bar(simulation, here, _locales(engine)) + _reload_banner(engine)
 
 
+def _undelivered(decision: object, page: bytes) -> str:
+    """An alert naming the notices ``decision`` calls for that are not in ``page``, the
+    body as it goes to the reader: the middleware could not deliver them (a required
+    variable the site has not set, a fault) and applied its fail mode."""
+    if not isinstance(decision, Decision) or decision.block is not None:
+        return ""
+    missing = [
+        notice.rule_id
+        for notice in decision.notices
+        if f'data-compliance-rule="{_e(notice.rule_id)}"'.encode() not in page
+    ]
+    if not missing:
+        return ""
+    return (
+        '<div class="undelivered" lang="en" dir="ltr" role="alert">Not on this '
+        f"page: {_e(', '.join(missing))}. The middleware could not deliver "
+        f"{'them' if len(missing) > 1 else 'it'} and applied its fail mode (the page goes "
+        "out unedited); the server log says why, and the rule preview names any variable "
+        "the site must set (--set NAME=VALUE).</div>"
+    )
+
+
 _BODY_TAG = re.compile(rb"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _CHROME_LIMIT = 4 * 1024 * 1024
@@ -391,7 +413,7 @@ def _add_chrome(body: bytes, chrome: str) -> bytes | None:
     return before + chrome.encode() + body[tag.end() :]
 
 
-def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
+def _with_chrome(send: Send, chrome: Callable[[bytes], str]) -> Send:
     """A ``send`` that puts the demo's chrome into the HTML page being sent (the article
     as edited by the middleware, or its 451 page). The demo's pages are small: held whole,
     up to a limit past which they pass through untouched."""
@@ -432,7 +454,7 @@ def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
         if more:
             return
         data = b"".join(held)
-        edited = _add_chrome(data, chrome())
+        edited = _add_chrome(data, chrome(data))
         if edited is not None:
             fixed = [
                 (k, str(len(edited)).encode() if k.lower() == b"content-length" else v)
@@ -907,7 +929,13 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 # is the one the middleware applies to the page.
                 state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
-            dressed = _with_chrome(send, lambda: _chrome(engine, simulation, path))
+            dressed = _with_chrome(
+                send,
+                lambda page: (
+                    _chrome(engine, simulation, path)
+                    + _undelivered(state.get(STATE_DECISION), page)
+                ),
+            )
             await protected(inner, receive, dressed)
 
     return app

@@ -671,3 +671,23 @@ def test_the_simulator_says_which_one_subdivision_it_simulates(engine: Engine) -
     article = get(engine, "/simulate?country=UA&subdivision=UA-40,UA-43", "/").text
     assert "Simulating: location UA/UA-40," in article
     assert "reader in UA/UA-40 (source: simulated)" in article
+
+
+def test_notices_the_middleware_could_not_deliver_are_said_so() -> None:
+    # Without the label's required variables (`compliance demo`, no --set) the middleware
+    # fails open: the page goes out without any notice. The decision line listed both
+    # notices as if they were on the page, and nothing on it said otherwise.
+    engine = demo_engine(packs=["russia"], watch=None)
+    try:
+        response = get(engine, "/simulate?country=RU&lang=ru&tags=foreign-agent", "/")
+        assert 'class="compliance-notice"' not in response.text
+        alert = response.text[response.text.index('class="undelivered"') :]
+        alert = alert[: alert.index("</div>")]
+        assert "ru-foreign-agent-label" in alert
+        assert "ru-undesirable-organization" in alert
+        assert int(response.headers["content-length"]) == len(response.content)
+        delivered = get(engine, "/simulate?country=RU&lang=ru", "/")
+        assert 'class="compliance-notice"' in delivered.text
+        assert 'class="undelivered"' not in delivered.text
+    finally:
+        engine.close()
