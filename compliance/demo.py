@@ -387,8 +387,8 @@ def _undelivered(decision: object, page: bytes) -> str:
         '<div class="undelivered" lang="en" dir="ltr" role="alert">Not on this '
         f"page: {_e(', '.join(missing))}. The middleware could not deliver "
         f"{'them' if len(missing) > 1 else 'it'} and applied its fail mode (the page goes "
-        "out unedited); the server log says why, and the rule preview names any variable "
-        "the site must set (--set NAME=VALUE).</div>"
+        "out unedited, or cut where content is withheld); the server log says why, and "
+        "the rule preview names any variable the site must set (--set NAME=VALUE).</div>"
     )
 
 
@@ -400,9 +400,12 @@ VARY_COOKIE = (b"vary", b"Cookie")
 
 def _add_chrome(body: bytes, chrome: str) -> bytes | None:
     """``body`` with the demo's style sheet in its head and ``chrome`` first in its body;
-    None when it is not a page with a ``<body>`` tag."""
+    an empty body (a page the fail mode cut before its first byte) is the chrome alone, so
+    that the reader can still be changed. None when it is not a page with a ``<body>`` tag."""
     tag = _BODY_TAG.search(body)
     if tag is None:
+        if not body.strip():
+            return _page("compliance demo", "en", chrome).encode()
         return None
     head_end = _HEAD_END.search(body, 0, tag.start())
     style = f"<style>{_PAGE_CSS}</style>".encode()

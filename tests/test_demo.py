@@ -691,3 +691,23 @@ def test_notices_the_middleware_could_not_deliver_are_said_so() -> None:
         assert 'class="undelivered"' not in delivered.text
     finally:
         engine.close()
+
+
+def test_a_page_the_fail_mode_cut_to_nothing_keeps_the_simulator() -> None:
+    # With withholding, failing open cuts the page where it is: here before its first
+    # byte. The demo added its bar only to a page with a <body> tag, so the rule author got
+    # a blank white page, with no bar to choose another reader and no word of why.
+    engine = demo_engine(packs=["russia", "withheld"], watch=None)
+    try:
+        query = "/simulate?country=RU&lang=ru&tags=foreign-agent&host=news.example"
+        response = get(engine, query, "/")
+        assert response.status_code == 200
+        assert 'class="demo-bar"' in response.text
+        assert 'class="undelivered"' in response.text
+        assert "ru-foreign-agent-label" in response.text
+        assert 'class="withholdable"' not in response.text  # withheld content never goes
+        assert int(response.headers.get("content-length", len(response.content))) == len(
+            response.content
+        )
+    finally:
+        engine.close()
