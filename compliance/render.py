@@ -316,8 +316,9 @@ def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, 
     """A complete HTML document for a 451 response (RFC 7725: say who blocks and why)."""
     body = message_body(block, locale, variables, rule=rule_id)
     link = html.escape(block.blocked_by)
-    # The status line is English whatever the page's language: say so, for screen readers.
-    english = "" if _is_english(locale) else ' lang="en"'
+    # The status line is English whatever the page's language: say so, for screen readers,
+    # and lay it out left to right in a right-to-left page ("451 ..." not "... 451").
+    english = "" if _is_english(locale) else ' lang="en" dir="ltr"'
     return (
         f'<!DOCTYPE html>\n<html {language_attributes(locale)}><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -326,7 +327,9 @@ def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, 
         f'<main class="compliance-block" data-compliance-rule="{html.escape(rule_id)}">'
         f"<h1{english}>451 Unavailable For Legal Reasons</h1>"
         f"{body}"
-        f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by">{link}</a></p>'
+        # A URL reads left to right in any page (a final "/" would stand first in RTL).
+        f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by" dir="ltr">'
+        f"{link}</a></p>"
         "</main></body></html>\n"
     )
 
