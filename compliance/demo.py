@@ -617,7 +617,9 @@ def _candidate_locations(codes: Iterable[str], regions: Mapping[str, Any]) -> It
             yield Location.of(country, sub, source="simulated")
 
 
-def _try_it_reader(engine: Engine, compiled: CompiledRule) -> tuple[Simulation, str] | None:
+def _try_it_reader(
+    engine: Engine, compiled: CompiledRule, today: dt.date
+) -> tuple[Simulation, str] | None:
     """A simulated reader, and a path, for the preview's "try it" link: the first candidate
     for whom the engine's own decision applies the rule (a rule not in force today, or one
     no candidate reaches, gets the first candidate). None when the rule names no place."""
@@ -629,10 +631,12 @@ def _try_it_reader(engine: Engine, compiled: CompiledRule) -> tuple[Simulation, 
     tags = tuple(rule.tags[:1])
     request = Request.of(host=host or "localhost", path=path, tags=frozenset(tags))
     first = None
+    # A rule out of force today applies to nobody: its first candidate, without asking.
+    tries = _TRY_IT_READERS if _in_force(compiled, today) else 1
     for count, location in enumerate(
         _candidate_locations(rule.jurisdictions, engine.ruleset.regions)
     ):
-        if count == _TRY_IT_READERS:
+        if count == tries:
             break
         first = first or location
         if rule.id in engine.decide(location=location, request=request).applied:
@@ -674,6 +678,12 @@ def _shown_path(file: str) -> str:
     except ValueError:  # another drive on Windows
         return file
     return file if relative.startswith("..") else relative
+
+
+def _in_force(compiled: CompiledRule, today: dt.date) -> bool:
+    return (compiled.start is None or compiled.start <= today) and (
+        compiled.until is None or today < compiled.until
+    )
 
 
 def _status(compiled: CompiledRule, today: dt.date) -> str:
@@ -768,7 +778,7 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
         for locale in withhold.texts:
             previews.append(_locale_label(withhold, locale))
             previews.append(_or_missing(withhold_html, rule.id, withhold, locale, engine.variables))
-    found = _try_it_reader(engine, compiled)
+    found = _try_it_reader(engine, compiled, today)
     try_it = ""
     if found is not None:
         sample, path = found

@@ -711,3 +711,31 @@ def test_a_page_the_fail_mode_cut_to_nothing_keeps_the_simulator() -> None:
         )
     finally:
         engine.close()
+
+
+def test_the_preview_does_not_search_readers_for_rules_out_of_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A "try it" link asks the engine about up to 500 readers for a rule for "*"; for a
+    # rule that applies to nobody today (expired, not yet in force) all 500 were asked,
+    # half a second of /rules for 40 such rules.
+    rules = ["version: 1", "rules:"]
+    for n in range(10):
+        rules += [
+            f"  - id: expired-{n}",
+            f"    title: Expired {n}",
+            '    jurisdictions: ["*"]',
+            "    effective: {until: 2020-01-01}",
+            "    notice: {text: {en: Expired.}}",
+        ]
+    (tmp_path / "rules.yaml").write_text("\n".join(rules) + "\n", encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        calls = []
+        decide = engine.decide
+        monkeypatch.setattr(engine, "decide", lambda **kw: calls.append(kw) or decide(**kw))
+        preview = get(engine, "/rules").text
+        assert preview.count("try it as location AD") == 10
+        assert len(calls) <= 10
+    finally:
+        engine.close()
