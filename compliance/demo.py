@@ -470,6 +470,17 @@ def _with_chrome(send: Send, chrome: Callable[[bytes], str]) -> Send:
     return wrapped
 
 
+def _without_body(send: Send) -> Send:
+    """A ``send`` that sends the response without its body (HEAD)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            message = {**message, "body": b""}
+        await send(message)
+
+    return wrapped
+
+
 def _page(title: str, lang: str | None, body: str, *, head: str = "") -> str:
     lang_attribute = f' lang="{_e(lang)}"' if lang else ""
     return (
@@ -915,9 +926,10 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             await _respond(send, 200, _rules_page(engine, simulation))
         elif path == "/favicon.ico":
             await _respond(send, 404, "", content_type="text/plain")
-        elif scope.get("method", "GET") not in ("GET", "HEAD"):
+        elif (method := scope.get("method", "GET")) not in ("GET", "HEAD"):
             await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
         else:
+            head = method == "HEAD"
             replaced = {b"x-compliance-simulate"}  # only the cookie chooses, never a header
             if simulation.language:
                 replaced.add(b"accept-language")
@@ -931,7 +943,9 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             simulated = simulation.header()
             if simulated is not None:
                 raw.append((b"x-compliance-simulate", simulated.encode("latin-1")))
-            inner = {**scope, "headers": raw, "query_string": b""}
+            # A HEAD is answered as its GET, body left out, so that its headers are the
+            # GET's: the demo's chrome changes the length of the page the middleware sends.
+            inner = {**scope, "headers": raw, "query_string": b"", "method": "GET"}
             if simulation.ip and simulated is None:
                 inner["client"] = (simulation.ip, 0)  # the reader comes from that address
             state = dict(scope.get("state") or {})
@@ -943,7 +957,7 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
             dressed = _with_chrome(
-                send,
+                _without_body(send) if head else send,
                 lambda page: (
                     _chrome(engine, simulation, path)
                     + _undelivered(state.get(STATE_DECISION), page)

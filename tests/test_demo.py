@@ -739,3 +739,39 @@ def test_the_preview_does_not_search_readers_for_rules_out_of_force(
         assert len(calls) <= 10
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "path", "status"),
+    [
+        ("country=DE&host=news.example", "/withheld/story", 451),
+        ("country=RU&lang=ru", "/", 200),
+    ],
+)
+def test_head_answers_with_the_headers_of_get(
+    engine: Engine, query: str, path: str, status: int
+) -> None:
+    # A HEAD's 451 page said the Content-Length of the block page without the demo's
+    # chrome (what GET sends), and, once the demo dressed empty pages, carried a body.
+    sent: list[bytes] = []
+
+    async def run(method: str) -> httpx.Response:
+        app = create_app(engine)
+
+        async def spy(scope: dict[str, object], receive: object, send: object) -> None:
+            async def watched(message: dict[str, object]) -> None:
+                if message["type"] == "http.response.body" and method == "HEAD":
+                    sent.append(bytes(message.get("body", b"")))  # type: ignore[arg-type]
+                await send(message)  # type: ignore[operator]
+
+            await app(scope, receive, watched)  # type: ignore[arg-type]
+
+        transport = httpx.ASGITransport(app=spy, client=("127.0.0.1", 5000))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            await client.get(f"/simulate?{query}")
+            return await client.request(method, path)
+
+    get_response, head_response = asyncio.run(run("GET")), asyncio.run(run("HEAD"))
+    assert get_response.status_code == head_response.status_code == status
+    assert head_response.headers["content-length"] == get_response.headers["content-length"]
+    assert b"".join(sent) == b""
