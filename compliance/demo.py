@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Mu
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
+import babel
 import pycountry
 
 from .asgi import ComplianceMiddleware
@@ -42,6 +43,7 @@ from .decision import Decision, Request
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
+from .geo.location import country_codes
 from .globs import reference_match
 from .http import normalize_host
 from .models import Block, Notice, Texts, VariableValue
@@ -299,7 +301,11 @@ _PAGE_CSS = (
 
 @functools.cache
 def _country_options() -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((c.alpha_2, c.name) for c in pycountry.countries))
+    """(code, name) of every country a reader may be in, as locations have them (Kosovo,
+    ``XK``, is not in ISO 3166-1 but is in MaxMind's data and the engine's)."""
+    names = {c.alpha_2: c.name for c in pycountry.countries}
+    english = babel.Locale("en").territories
+    return tuple(sorted((c, names.get(c) or english.get(c, c)) for c in country_codes()))
 
 
 @functools.cache
@@ -327,17 +333,19 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
     for code, name in _country_options():
         selected = " selected" if code == simulation.country else ""
         countries.append(f'<option value="{code}"{selected}>{code} {_e(name)}</option>')
-    langs = ['<option value="">(browser)</option>']
-    languages = list(languages)
-    if simulation.language and simulation.language not in languages:
-        languages.insert(0, simulation.language)
-    for code in languages:
-        selected = " selected" if code == simulation.language else ""
-        langs.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
-    pages = ['<option value="">(not declared)</option>']
-    for code in languages:
-        selected = " selected" if code == simulation.page_language else ""
-        pages.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+    known = list(languages)
+
+    def options(first: str, chosen: str | None) -> str:
+        """The languages the rules have texts in, and the one chosen if it is another."""
+        codes = [chosen, *known] if chosen and chosen not in known else known
+        out = [f'<option value="">{first}</option>']
+        for code in codes:
+            selected = " selected" if code == chosen else ""
+            out.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+        return "".join(out)
+
+    langs = options("(browser)", simulation.language)
+    pages = options("(not declared)", simulation.page_language)
     return (
         # The demo's own English, whatever the page's language and direction (a 451 page
         # in Hebrew is dir="rtl").
@@ -349,8 +357,8 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
         f'<label>Country<select name="country">{"".join(countries)}</select></label>'
         '<label>Subdivision (one, ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
         f'value="{_e(",".join(simulation.subdivisions))}"></label>'
-        f'<label>Reader\u2019s language<select name="lang">{"".join(langs)}</select></label>'
-        f'<label>Page language<select name="page">{"".join(pages)}</select></label>'
+        f'<label>Reader\u2019s language<select name="lang">{langs}</select></label>'
+        f'<label>Page language<select name="page">{pages}</select></label>'
         '<label>or IP address<input name="ip" placeholder="77.88.55.88" '
         f'value="{_e(simulation.ip or "")}"></label>'
         '<label>Host<input name="host" placeholder="news.example" '

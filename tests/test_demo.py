@@ -775,3 +775,18 @@ def test_head_answers_with_the_headers_of_get(
     assert get_response.status_code == head_response.status_code == status
     assert head_response.headers["content-length"] == get_response.headers["content-length"]
     assert b"".join(sent) == b""
+
+
+def test_the_simulator_bar_shows_the_reader_it_simulates(engine: Engine) -> None:
+    # Kosovo (XK, as MaxMind and the engine have it) was not in the country list, and a
+    # page language outside the list (ar-EG, from a link) was not in its list either: the
+    # bar showed "(real location / IP)" and "(not declared)", and the next Simulate
+    # dropped them.
+    article = get(engine, "/simulate?country=XK&page=ar-EG", "/").text
+    assert "Simulating: location XK" in article
+    assert '<option value="XK" selected>' in article
+    assert '<option value="ar-EG" selected>' in article
+    # and a reader's language list is offered as the reader's, not as a page language
+    bar = get(engine, "/simulate?lang=de-CH,de;q=0.9", "/").text
+    pages = bar[bar.index('<select name="page">') :]
+    assert "de;q=0.9" not in pages[: pages.index("</select>")]
