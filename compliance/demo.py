@@ -39,7 +39,7 @@ import pycountry
 
 from .asgi import ComplianceMiddleware
 from .core import STATE_DECISION, STATE_TAGS, read_decision
-from .decision import Decision, Request
+from .decision import Decision, NoticeMatch, Request
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
@@ -557,14 +557,12 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     )
 
 
-def _status_of(match: Any, locale: str) -> str:
-    original = getattr(match, "original", None)
-    if original is None:
-        return ""
-    if locale == original:
-        return "original"
-    status = getattr(match, "translations", {}).get(locale, "unreviewed")
-    return f"{status} translation of {original}"
+def _status_of(match: NoticeMatch, locale: str) -> str:
+    """What the decision says of the text in ``locale`` (the match's own reading)."""
+    status = match.translation_status(locale)
+    if status is None or status == "original":
+        return status or ""
+    return f"{status} translation of {match.original}"
 
 
 def _locales(engine: Engine) -> list[str]:
