@@ -143,11 +143,24 @@ def _parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free port)"
     )
     demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    demo.add_argument("--rules", action="append", metavar="PATH")
-    _pack_option(demo)
-    demo.add_argument("--geoip-db", metavar="PATH")
     demo.add_argument(
-        "--set", action="append", default=[], metavar="NAME=VALUE", help="notice variable"
+        "--rules",
+        action="append",
+        metavar="PATH",
+        help="rule files or directories (repeatable), watched: edit one and reload the page",
+    )
+    _pack_option(demo)
+    demo.add_argument(
+        "--geoip-db",
+        metavar="PATH",
+        help="MaxMind .mmdb that locates an IP address given to the simulator",
+    )
+    demo.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a variable the site sets (repeatable); a notice needing one unset is not shown",
     )
     _export_parser(commands)
     return parser

@@ -23,24 +23,31 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import functools
 import html
 import os
 import re
+import socket
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
+import babel
 import pycountry
 
 from .asgi import ComplianceMiddleware
+from .core import STATE_DECISION, STATE_TAGS, read_decision
+from .decision import Decision, NoticeMatch, Request
 from .engine import CompiledRule, Engine
 from .errors import ConfigurationError, VariableMissing
 from .geo import Location
+from .geo.location import country_codes
 from .globs import reference_match
+from .http import normalize_host
 from .models import Block, Notice, Texts, VariableValue
-from .render import DEFAULT_CSS, message_body, notice_html, withhold_html
+from .render import DEFAULT_CSS, language_attributes, message_body, notice_html, withhold_html
 
 __all__ = ["COOKIE", "Simulation", "create_app", "demo_engine", "run_demo"]
 
@@ -95,7 +102,8 @@ class Simulation:
         location = None
         country = fields.get("country")
         if country:
-            subdivisions = [s for s in re.split(r"[\s,]+", fields.get("subdivision", "")) if s]
+            # One subdivision: the middleware's simulation header carries one.
+            subdivisions = [s for s in re.split(r"[\s,]+", fields.get("subdivision", "")) if s][:1]
             try:
                 location = Location.of(country, *subdivisions)
             except ConfigurationError:
@@ -105,7 +113,7 @@ class Simulation:
                     location = None
         language = fields.get("lang")
         ip = fields.get("ip")
-        host = fields.get("host")
+        host = normalize_host(fields.get("host"))  # as the middleware reads Host
         page = fields.get("page")
         tags = tuple(t for t in re.split(r"[\s,]+", fields.get("tags", "")) if _TAG.match(t))
         return cls(
@@ -113,7 +121,7 @@ class Simulation:
             subdivisions=location.subdivisions if location else (),
             language=language if language and _LANGUAGE.match(language) else None,
             ip=ip if ip and _IP.match(ip) and location is None else None,
-            host=host.lower() if host and _HOST.match(host) else None,
+            host=host if host and _HOST.match(host) else None,
             tags=tags[:10],
             page_language=page if page and _PAGE_LANGUAGE.match(page) else None,
         )
@@ -156,7 +164,7 @@ class Simulation:
 
     def header(self) -> str | None:
         """The ``X-Compliance-Simulate`` value for the chosen location (``CC`` or
-        ``CC-SUB``: the middleware takes one subdivision, the first chosen).
+        ``CC-SUB``: the middleware takes one subdivision, so a simulation holds one).
 
         >>> Simulation(country="UA", subdivisions=("UA-43",)).header()
         'UA-43'
@@ -278,8 +286,8 @@ _PAGE_CSS = (
     ".demo-bar label{display:flex;flex-direction:column;font-size:12px}"
     ".demo-bar input,.demo-bar select{font-size:14px;max-width:14em}"
     ".demo-state{font-size:13px;color:#b0bec5}"
-    ".reload-error{background:#b71c1c;color:#fff;padding:.5em 1.5em;white-space:pre-wrap;"
-    "font:13px monospace}"
+    ".reload-error,.undelivered{background:#b71c1c;color:#fff;padding:.5em 1.5em;"
+    "white-space:pre-wrap;font:13px monospace}"
     "table{border-collapse:collapse;font-size:14px;margin:.5em 0}"
     "th,td{text-align:left;vertical-align:top;padding:.2em .8em .2em 0}"
     "th{color:#555;font-weight:600}"
@@ -293,7 +301,20 @@ _PAGE_CSS = (
 
 @functools.cache
 def _country_options() -> tuple[tuple[str, str], ...]:
-    return tuple(sorted((c.alpha_2, c.name) for c in pycountry.countries))
+    """(code, name) of every country a reader may be in, as locations have them (Kosovo,
+    ``XK``, is not in ISO 3166-1 but is in MaxMind's data and the engine's)."""
+    names = {c.alpha_2: c.name for c in pycountry.countries}
+    english = babel.Locale("en").territories
+    return tuple(sorted((c, names.get(c) or english.get(c, c)) for c in country_codes()))
+
+
+@functools.cache
+def _subdivision_codes() -> dict[str, tuple[str, ...]]:
+    """Each country's ISO 3166-2 subdivision codes, sorted."""
+    codes: dict[str, list[str]] = {}
+    for subdivision in pycountry.subdivisions:
+        codes.setdefault(subdivision.country_code, []).append(subdivision.code)
+    return {country: tuple(sorted(subs)) for country, subs in codes.items()}
 
 
 def _reload_banner(engine: Engine) -> str:
@@ -302,8 +323,8 @@ def _reload_banner(engine: Engine) -> str:
         return ""
     problems = "\n".join(str(p) for p in getattr(error, "problems", ())) or str(error)
     return (
-        '<div class="reload-error" role="alert">The last rule reload failed; still showing '
-        f"the previous rules.\n{_e(problems)}</div>"
+        '<div class="reload-error" lang="en" dir="ltr" role="alert">The last rule reload '
+        f"failed; still showing the previous rules.\n{_e(problems)}</div>"
     )
 
 
@@ -312,28 +333,32 @@ def _simulator_bar(simulation: Simulation, here: str, languages: Iterable[str]) 
     for code, name in _country_options():
         selected = " selected" if code == simulation.country else ""
         countries.append(f'<option value="{code}"{selected}>{code} {_e(name)}</option>')
-    langs = ['<option value="">(browser)</option>']
-    languages = list(languages)
-    if simulation.language and simulation.language not in languages:
-        languages.insert(0, simulation.language)
-    for code in languages:
-        selected = " selected" if code == simulation.language else ""
-        langs.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
-    pages = ['<option value="">(not declared)</option>']
-    for code in languages:
-        selected = " selected" if code == simulation.page_language else ""
-        pages.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+    known = list(languages)
+
+    def options(first: str, chosen: str | None) -> str:
+        """The languages the rules have texts in, and the one chosen if it is another."""
+        codes = [chosen, *known] if chosen and chosen not in known else known
+        out = [f'<option value="">{first}</option>']
+        for code in codes:
+            selected = " selected" if code == chosen else ""
+            out.append(f'<option value="{_e(code)}"{selected}>{_e(code)}</option>')
+        return "".join(out)
+
+    langs = options("(browser)", simulation.language)
+    pages = options("(not declared)", simulation.page_language)
     return (
-        '<nav class="demo-bar" aria-label="location simulator">'
+        # The demo's own English, whatever the page's language and direction (a 451 page
+        # in Hebrew is dir="rtl").
+        '<nav class="demo-bar" lang="en" dir="ltr" aria-label="location simulator">'
         '<strong>compliance demo</strong> · <a href="/">article</a> · '
         '<a href="/rules">rule preview</a>'
         '<form method="get" action="/simulate" id="simulator">'
         f'<input type="hidden" name="next" value="{_e(here)}">'
         f'<label>Country<select name="country">{"".join(countries)}</select></label>'
-        '<label>Subdivision (ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
+        '<label>Subdivision (one, ISO 3166-2)<input name="subdivision" placeholder="UA-43" '
         f'value="{_e(",".join(simulation.subdivisions))}"></label>'
-        f'<label>Reader\u2019s language<select name="lang">{"".join(langs)}</select></label>'
-        f'<label>Page language<select name="page">{"".join(pages)}</select></label>'
+        f'<label>Reader\u2019s language<select name="lang">{langs}</select></label>'
+        f'<label>Page language<select name="page">{pages}</select></label>'
         '<label>or IP address<input name="ip" placeholder="77.88.55.88" '
         f'value="{_e(simulation.ip or "")}"></label>'
         '<label>Host<input name="host" placeholder="news.example" '
@@ -353,6 +378,28 @@ def _chrome(engine: Engine, simulation: Simulation, here: str) -> str:
     return _simulator_bar(simulation, here, _locales(engine)) + _reload_banner(engine)
 
 
+def _undelivered(decision: object, page: bytes) -> str:
+    """An alert naming the notices ``decision`` calls for that are not in ``page``, the
+    body as it goes to the reader: the middleware could not deliver them (a required
+    variable the site has not set, a fault) and applied its fail mode."""
+    if not isinstance(decision, Decision) or decision.block is not None:
+        return ""
+    missing = [
+        notice.rule_id
+        for notice in decision.notices
+        if f'data-compliance-rule="{_e(notice.rule_id)}"'.encode() not in page
+    ]
+    if not missing:
+        return ""
+    return (
+        '<div class="undelivered" lang="en" dir="ltr" role="alert">Not on this '
+        f"page: {_e(', '.join(missing))}. The middleware could not deliver "
+        f"{'them' if len(missing) > 1 else 'it'} and applied its fail mode (the page goes "
+        "out unedited, or cut where content is withheld); the server log says why, and "
+        "the rule preview names any variable the site must set (--set NAME=VALUE).</div>"
+    )
+
+
 _BODY_TAG = re.compile(rb"<body\b[^>]*>", re.IGNORECASE)
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _CHROME_LIMIT = 4 * 1024 * 1024
@@ -361,9 +408,12 @@ VARY_COOKIE = (b"vary", b"Cookie")
 
 def _add_chrome(body: bytes, chrome: str) -> bytes | None:
     """``body`` with the demo's style sheet in its head and ``chrome`` first in its body;
-    None when it is not a page with a ``<body>`` tag."""
+    an empty body (a page the fail mode cut before its first byte) is the chrome alone, so
+    that the reader can still be changed. None when it is not a page with a ``<body>`` tag."""
     tag = _BODY_TAG.search(body)
     if tag is None:
+        if not body.strip():
+            return _page("compliance demo", "en", chrome).encode()
         return None
     head_end = _HEAD_END.search(body, 0, tag.start())
     style = f"<style>{_PAGE_CSS}</style>".encode()
@@ -374,7 +424,7 @@ def _add_chrome(body: bytes, chrome: str) -> bytes | None:
     return before + chrome.encode() + body[tag.end() :]
 
 
-def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
+def _with_chrome(send: Send, chrome: Callable[[bytes], str]) -> Send:
     """A ``send`` that puts the demo's chrome into the HTML page being sent (the article
     as edited by the middleware, or its 451 page). The demo's pages are small: held whole,
     up to a limit past which they pass through untouched."""
@@ -415,7 +465,7 @@ def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
         if more:
             return
         data = b"".join(held)
-        edited = _add_chrome(data, chrome())
+        edited = _add_chrome(data, chrome(data))
         if edited is not None:
             fixed = [
                 (k, str(len(edited)).encode() if k.lower() == b"content-length" else v)
@@ -424,6 +474,17 @@ def _with_chrome(send: Send, chrome: Callable[[], str]) -> Send:
             start = {**start, "headers": fixed}
             data = edited
         await flush(data, False)
+
+    return wrapped
+
+
+def _without_body(send: Send) -> Send:
+    """A ``send`` that sends the response without its body (HEAD)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            message = {**message, "body": b""}
+        await send(message)
 
     return wrapped
 
@@ -448,8 +509,10 @@ _ARTICLE_SCRIPT = (
 
 def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     path = _e(str(scope.get("path", "/")))
-    decision = scope.get("state", {}).get("compliance.decision")
-    if decision is None:
+    # The decision for the tags the article declared (read_decision, as an application
+    # that builds its page from the decision does): the one whose notices are on the page.
+    decision = read_decision(scope.get("state") or {})
+    if not isinstance(decision, Decision):
         summary = "no decision (see the server log)"
     else:
         location = decision.location
@@ -463,6 +526,8 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
         summary = f"reader in {where} (source: {location.source}); notices: {notices}"
         if decision.withholds:
             summary += "; withheld: " + ", ".join(w.rule_id for w in decision.withholds)
+        if decision.headers:
+            summary += "; headers: " + ", ".join(f"{k}: {v}" for k, v in decision.headers.items())
     # Without a declared page language the notice follows the reader's Accept-Language. The
     # simulator bar is not part of the article: the demo adds it after the middleware, as
     # the first thing in every page's body (so above body_start notices, and on 451 pages).
@@ -492,14 +557,12 @@ def _article(engine: Engine, scope: Scope, simulation: Simulation) -> str:
     )
 
 
-def _status_of(match: Any, locale: str) -> str:
-    original = getattr(match, "original", None)
-    if original is None:
-        return ""
-    if locale == original:
-        return "original"
-    status = getattr(match, "translations", {}).get(locale, "unreviewed")
-    return f"{status} translation of {original}"
+def _status_of(match: NoticeMatch, locale: str) -> str:
+    """What the decision says of the text in ``locale`` (the match's own reading)."""
+    status = match.translation_status(locale)
+    if status is None or status == "original":
+        return status or ""
+    return f"{status} translation of {match.original}"
 
 
 def _locales(engine: Engine) -> list[str]:
@@ -531,17 +594,77 @@ def _codes(codes: Iterable[str], regions: Mapping[str, Any]) -> str:
     return ", ".join(out) or "—"
 
 
-def _sample_reader(codes: Iterable[str], regions: Mapping[str, Any]) -> Simulation | None:
-    """A simulated reader the rule applies to, for the preview's "try it" link."""
-    for code in codes:
-        seen = 0
-        while code in regions and seen < 32:
-            code, seen = regions[code].include[0], seen + 1
-        if len(code) == 2:
-            return Simulation(country=code)
-        if len(code) > 3 and code[2] == "-":
-            return Simulation(country=code[:2], subdivisions=(code,))
-    return None
+_TRY_IT_READERS = 500
+"""Readers a "try it" link tries at most for a rule (a rule for ``*`` or a large region)."""
+
+
+def _codes_of(codes: Iterable[str], regions: Mapping[str, Any]) -> Iterator[str]:
+    """The country and subdivision codes that ``codes`` name, regions expanded in order
+    (``*``: every country)."""
+    seen: set[str] = set()
+    stack = list(reversed(list(codes)))
+    while stack:
+        code = stack.pop()
+        if code in seen or len(seen) > 10_000:
+            continue
+        seen.add(code)
+        if code in regions:
+            stack.extend(reversed(list(regions[code].include)))
+        elif code == "*":
+            stack.extend(reversed([c for c, _ in _country_options()]))
+        else:
+            yield code
+
+
+def _candidate_locations(codes: Iterable[str], regions: Mapping[str, Any]) -> Iterator[Location]:
+    """Readers in the places ``codes`` name: each code as written, then the subdivisions
+    of the countries among them (a rule may apply only where a subdivision is known). One
+    subdivision each: the simulator's header carries one."""
+    countries = []
+    for code in _codes_of(codes, regions):
+        country, _, subdivision = code.partition("-")
+        try:
+            yield Location.of(country, *([code] if subdivision else []), source="simulated")
+        except ConfigurationError:
+            continue
+        if not subdivision:
+            countries.append(country)
+    for country in countries:
+        for sub in _subdivision_codes().get(country, ()):
+            yield Location.of(country, sub, source="simulated")
+
+
+def _try_it_reader(
+    engine: Engine, compiled: CompiledRule, today: dt.date
+) -> tuple[Simulation, str] | None:
+    """A simulated reader, and a path, for the preview's "try it" link: the first candidate
+    for whom the engine's own decision applies the rule (a rule not in force today, or one
+    no candidate reaches, gets the first candidate). None when the rule names no place."""
+    rule = compiled.rule
+    host = None
+    if rule.hosts:
+        host = normalize_host(_sample_text(re.sub(r"^\*\.", "news.", rule.hosts[0]))) or None
+    path = _sample_path(rule.paths, rule.exclude_paths)
+    tags = tuple(rule.tags[:1])
+    request = Request.of(host=host or "localhost", path=path, tags=frozenset(tags))
+    first = None
+    # A rule out of force today applies to nobody: its first candidate, without asking.
+    tries = _TRY_IT_READERS if _in_force(compiled, today) else 1
+    for count, location in enumerate(
+        _candidate_locations(rule.jurisdictions, engine.ruleset.regions)
+    ):
+        if count == tries:
+            break
+        first = first or location
+        if rule.id in engine.decide(location=location, request=request).applied:
+            first = location
+            break
+    if first is None or first.country is None:
+        return None
+    reader = Simulation(
+        country=first.country, subdivisions=first.subdivisions, host=host, tags=tags
+    )
+    return reader, path
 
 
 def _sample_text(pattern: str) -> str:
@@ -572,6 +695,12 @@ def _shown_path(file: str) -> str:
     except ValueError:  # another drive on Windows
         return file
     return file if relative.startswith("..") else relative
+
+
+def _in_force(compiled: CompiledRule, today: dt.date) -> bool:
+    return (compiled.start is None or compiled.start <= today) and (
+        compiled.until is None or today < compiled.until
+    )
 
 
 def _status(compiled: CompiledRule, today: dt.date) -> str:
@@ -647,10 +776,9 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
             except VariableMissing as exc:
                 previews.append(_missing(exc))
                 continue
-            lang = _e(locale.replace("_", "-"))
             previews.append(
                 f'<div class="block-preview" data-compliance-rule="{_e(rule.id)}" '
-                f'lang="{lang}">{body}</div>'
+                f"{language_attributes(locale)}>{body}</div>"
             )
     withhold = rule.withhold
     if withhold is not None:
@@ -667,14 +795,10 @@ def _rule_section(engine: Engine, compiled: CompiledRule, today: dt.date) -> str
         for locale in withhold.texts:
             previews.append(_locale_label(withhold, locale))
             previews.append(_or_missing(withhold_html, rule.id, withhold, locale, engine.variables))
-    sample = _sample_reader(rule.jurisdictions, regions)
+    found = _try_it_reader(engine, compiled, today)
     try_it = ""
-    if sample is not None:
-        host = None
-        if rule.hosts:
-            host = _sample_text(re.sub(r"^\*\.", "news.", rule.hosts[0]))
-        sample = dataclasses.replace(sample, host=host, tags=tuple(rule.tags[:1]))
-        path = _sample_path(rule.paths, rule.exclude_paths)
+    if found is not None:
+        sample, path = found
         query = urlencode([*parse_qsl(sample.query()), ("next", path)])
         try_it = f' · <a href="/simulate?{_e(query)}">try it as {_e(sample.describe())}</a>'
     description = f"<p>{_e(rule.description)}</p>" if rule.description else ""
@@ -758,8 +882,6 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
         headers = []
         if simulation.page_language:
             headers.append(("Content-Language", simulation.page_language))
-        if simulation.tags:
-            headers.append(("X-Compliance-Tags", ", ".join(simulation.tags)))
         await _respond(send, 200, _article(engine, scope, simulation), headers=headers)
 
     # Every demo client may simulate: that is what the demo is for (it answers loopback
@@ -810,9 +932,10 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             await _respond(send, 200, _rules_page(engine, simulation))
         elif path == "/favicon.ico":
             await _respond(send, 404, "", content_type="text/plain")
-        elif scope.get("method", "GET") not in ("GET", "HEAD"):
+        elif (method := scope.get("method", "GET")) not in ("GET", "HEAD"):
             await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
         else:
+            head = method == "HEAD"
             replaced = {b"x-compliance-simulate"}  # only the cookie chooses, never a header
             if simulation.language:
                 replaced.add(b"accept-language")
@@ -826,13 +949,26 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             simulated = simulation.header()
             if simulated is not None:
                 raw.append((b"x-compliance-simulate", simulated.encode("latin-1")))
-            inner = {**scope, "headers": raw, "query_string": b""}
+            # A HEAD is answered as its GET, body left out, so that its headers are the
+            # GET's: the demo's chrome changes the length of the page the middleware sends.
+            inner = {**scope, "headers": raw, "query_string": b"", "method": "GET"}
             if simulation.ip and simulated is None:
                 inner["client"] = (simulation.ip, 0)  # the reader comes from that address
             state = dict(scope.get("state") or {})
             state["compliance.demo"] = simulation
+            if simulation.tags:
+                # The article knows its tags before it renders, and says so where the
+                # middleware reads them (compliance.tags), so that the decision it shows
+                # is the one the middleware applies to the page.
+                state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
-            dressed = _with_chrome(send, lambda: _chrome(engine, simulation, path))
+            dressed = _with_chrome(
+                _without_body(send) if head else send,
+                lambda page: (
+                    _chrome(engine, simulation, path)
+                    + _undelivered(state.get(STATE_DECISION), page)
+                ),
+            )
             await protected(inner, receive, dressed)
 
     return app
@@ -852,6 +988,28 @@ def demo_engine(
     return Engine.from_paths(rules, geoip_db, packs=packs, watch=watch, variables=variables)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host`` and ``port`` (0: any free one), as uvicorn would
+    open it: bound before the server starts, so that the demo can name the port it serves
+    on and say in words why it cannot."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host.strip("[]"), port), family=family)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _cannot_serve(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        why = "the port is in use: choose another with --port (0: any free port)"
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        why = "not an address of this machine"
+    elif exc.errno == errno.EACCES:
+        why = "no permission for that port: choose one above 1023 with --port"
+    else:
+        why = f"{exc.strerror or exc}"
+    return f"compliance demo: cannot serve on {host}:{port}: {why}"
+
+
 def run_demo(
     *,
     port: int = 8000,
@@ -861,35 +1019,40 @@ def run_demo(
     geoip_db: str | None = None,
     variables: Mapping[str, VariableValue] | None = None,
 ) -> int:
-    """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop)."""
+    """Serve the demo until Ctrl-C; return the exit code (0 on a clean stop, 2 when it
+    cannot listen on ``host`` and ``port``)."""
     import uvicorn  # the optional `demo` extra
 
     engine = demo_engine(rules, geoip_db, packs=packs, variables=variables)
+    try:
+        sock = _listen(host, port)
+    except OSError as exc:
+        engine.close()
+        print(_cannot_serve(host, port, exc), file=sys.stderr, flush=True)
+        return 2
     config = uvicorn.Config(
         create_app(engine, hosts=[host]), host=host, port=port, lifespan="on", log_level="info"
     )
     server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
     print(
-        f"compliance demo on http://{host}:{port}/ (rule preview: /rules); Ctrl-C stops it",
+        f"compliance demo on http://{shown}:{sock.getsockname()[1]}/ (rule preview: /rules); "
+        "Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )
     try:
-        server.run()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled gracefully
         pass
-    except SystemExit as exc:  # uvicorn exits this way when it cannot bind
+    except SystemExit as exc:  # uvicorn exits this way when its start-up fails
         if exc.code in (0, None):
             return 0
         # uvicorn's own code (3) is outside the command line's 0/1/2; its log said why.
-        print(
-            f"compliance demo: cannot serve on {host}:{port} (in use, or not an address of "
-            "this machine): choose another with --port or --host",
-            file=sys.stderr,
-            flush=True,
-        )
+        print("compliance demo: the server did not start", file=sys.stderr, flush=True)
         return 2
     finally:
+        sock.close()
         engine.close()
     print("compliance demo stopped", file=sys.stderr, flush=True)
     return 0

@@ -30,6 +30,7 @@ __all__ = [
     "block_json",
     "block_page",
     "format_text",
+    "language_attributes",
     "missing_variables",
     "notice_html",
     "style_element",
@@ -278,12 +279,22 @@ def _lang(locale: str) -> str:
     return locale.replace("_", "-")
 
 
+def language_attributes(locale: str) -> str:
+    """The ``lang`` and ``dir`` attributes of markup in ``locale``, as every notice,
+    placeholder and block page carries them.
+
+    >>> language_attributes("he"), language_attributes("pt_BR")
+    ('lang="he" dir="rtl"', 'lang="pt-BR" dir="ltr"')
+    """
+    return f'lang="{html.escape(_lang(locale))}"{_dir(locale)}'
+
+
 def notice_html(rule_id: str, message: Texts, locale: str, variables: Mapping[str, Any]) -> str:
     """The ``<aside class="compliance-notice">`` element for one notice."""
     body = message_body(message, locale, variables, rule=rule_id)
     return (
         f'<aside class="compliance-notice" data-compliance-rule="{html.escape(rule_id)}" '
-        f'lang="{html.escape(_lang(locale))}"{_dir(locale)} role="note">{body}</aside>'
+        f'{language_attributes(locale)} role="note">{body}</aside>'
     )
 
 
@@ -292,7 +303,7 @@ def withhold_html(rule_id: str, message: Texts, locale: str, variables: Mapping[
     body = message_body(message, locale, variables, rule=rule_id)
     return (
         f'<aside class="compliance-withheld" data-compliance-rule="{html.escape(rule_id)}" '
-        f'lang="{html.escape(_lang(locale))}"{_dir(locale)}>{body}</aside>'
+        f"{language_attributes(locale)}>{body}</aside>"
     )
 
 
@@ -305,18 +316,20 @@ def block_page(rule_id: str, block: Block, locale: str, variables: Mapping[str, 
     """A complete HTML document for a 451 response (RFC 7725: say who blocks and why)."""
     body = message_body(block, locale, variables, rule=rule_id)
     link = html.escape(block.blocked_by)
-    lang = html.escape(_lang(locale))
-    # The status line is English whatever the page's language: say so, for screen readers.
-    english = "" if _is_english(locale) else ' lang="en"'
+    # The status line is English whatever the page's language: say so, for screen readers,
+    # and lay it out left to right in a right-to-left page ("451 ..." not "... 451").
+    english = "" if _is_english(locale) else ' lang="en" dir="ltr"'
     return (
-        f'<!DOCTYPE html>\n<html lang="{lang}"{_dir(locale)}><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html {language_attributes(locale)}><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title{english}>451 Unavailable For Legal Reasons</title>"
         '<meta name="robots" content="noindex"></head><body>'
         f'<main class="compliance-block" data-compliance-rule="{html.escape(rule_id)}">'
         f"<h1{english}>451 Unavailable For Legal Reasons</h1>"
         f"{body}"
-        f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by">{link}</a></p>'
+        # A URL reads left to right in any page (a final "/" would stand first in RTL).
+        f'<p class="compliance-blocked-by"><a href="{link}" rel="blocked-by" dir="ltr">'
+        f"{link}</a></p>"
         "</main></body></html>\n"
     )
 

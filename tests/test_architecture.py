@@ -85,6 +85,7 @@ def test_the_serving_path_does_not_load_the_rule_loader(adapter: str) -> None:
 # a compliance.cache.BoundedCache, bounded by entries and bytes.
 CONFIGURATION_CACHES = {
     "compliance.demo._country_options": "pycountry's table, once",
+    "compliance.demo._subdivision_codes": "pycountry's subdivision table, once",
     "compliance.export.cloudflare._template": "the packaged worker script, once",
     "compliance.export.plan._territories": "CLDR's territory list, once",
     "compliance.export.plan.known_scripts": "languages of the rules being exported",

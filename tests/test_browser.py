@@ -506,3 +506,51 @@ def test_a_notice_is_shown_where_the_first_heading_or_marker_is_hidden(
     assert where["firstShown"] in ("t", "", None)  # the page is what the test says it is
     expected = "after #t" if b"id=t" in doc else "in #m" if b"id=m" in doc else "body start"
     assert where["place"] == expected
+
+
+def test_a_right_to_left_block_page_keeps_its_english_status_and_url_in_order(
+    browser: Any,
+) -> None:
+    """The 451 page in Hebrew is dir="rtl"; its English status line (lang="en", no dir) read
+    "Unavailable For Legal Reasons 451" in Chromium, and the blocked-by URL's final "/"
+    stood at its left, as "/https://www.example.org/legal"."""
+    from compliance.models import Block
+    from compliance.render import block_page
+
+    block = Block(
+        blocked_by="https://www.example.org/legal/",
+        text={"he": "החסימה לפי צו."},
+        default_locale="he",
+    )
+    page = _served(browser, block_page("rtl-block", block, "he", {}).encode("utf-8"))
+    try:
+        # x of the first and the last character of an element's text, as laid out
+        order = page.evaluate(
+            """(selector) => {
+                const node = document.querySelector(selector).firstChild;
+                const at = (i) => {
+                    const range = document.createRange();
+                    range.setStart(node, i);
+                    range.setEnd(node, i + 1);
+                    return range.getBoundingClientRect().left;
+                };
+                return [at(0), at(node.length - 1)];
+            }""",
+            "h1",
+        )
+        assert order[0] < order[1], "451 comes first, on the left"
+        link = page.evaluate(
+            """() => {
+                const node = document.querySelector('a[rel=blocked-by]').firstChild;
+                const at = (i) => {
+                    const range = document.createRange();
+                    range.setStart(node, i);
+                    range.setEnd(node, i + 1);
+                    return range.getBoundingClientRect().left;
+                };
+                return [at(0), at(node.length - 1)];
+            }"""
+        )
+        assert link[0] < link[1], "the URL reads left to right, its final / last"
+    finally:
+        page.context.close()

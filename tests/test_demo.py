@@ -511,3 +511,282 @@ def test_every_try_it_link_of_the_preview_shows_its_rule(tmp_path: Path) -> None
             assert f'data-compliance-rule="{rule}"' in article, (rule, query)
     finally:
         engine.close()
+
+
+def test_the_decision_line_names_the_notices_content_tags_bring(engine: Engine) -> None:
+    # The article read the decision the middleware made before its tags were known: the
+    # foreign-agent label was on the page but the decision line said only the other notice.
+    article = get(engine, "/simulate?country=RU&lang=ru&tags=foreign-agent", "/").text
+    assert 'data-compliance-rule="ru-foreign-agent-label"' in article
+    line = article[article.index('class="decision"') :]
+    line = line[: line.index("</p>")]
+    assert "ru-foreign-agent-label (ru" in line
+    assert "ru-undesirable-organization (ru" in line
+
+
+TRY_IT_MORE = """\
+version: 1
+rules:
+  - id: first-country-excluded
+    title: The first jurisdiction is excluded
+    jurisdictions: [UA, FR]
+    exclude: [UA]
+    notice: {text: {en: Excluded first.}}
+  - id: idn-host
+    title: A host written in Cyrillic
+    jurisdictions: [FR]
+    hosts: ["новости.example"]
+    notice: {text: {en: IDN host.}}
+  - id: everywhere
+    title: Every known location
+    jurisdictions: ["*"]
+    exclude: [AF]
+    notice: {text: {en: Everywhere.}}
+"""
+
+
+def test_try_it_links_reach_their_rule_past_exclusions_idn_hosts_and_stars(
+    tmp_path: Path,
+) -> None:
+    # The link's reader was the first jurisdiction even when the rule excludes it, an IDN
+    # host was dropped by the simulator (the middleware matches it in punycode), and a rule
+    # for "*" had no link at all.
+    import html as markup
+    import re
+
+    (tmp_path / "rules.yaml").write_text(TRY_IT_MORE, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        preview = get(engine, "/rules").text
+        sections = re.findall(r'<section class="rule" id="([^"]+)"(.*?)</section>', preview)
+        links = {rule: re.search(r'href="(/simulate\?[^"]+)"', body) for rule, body in sections}
+        assert {rule: bool(link) for rule, link in links.items()} == {
+            "everywhere": True,
+            "first-country-excluded": True,
+            "idn-host": True,
+        }
+        for rule, link in links.items():
+            assert link is not None
+            query = markup.unescape(link[1])
+            target = dict(parse_qsl(query.partition("?")[2]))["next"]
+            article = get(engine, query, target).text
+            assert f'data-compliance-rule="{rule}"' in article, (rule, query)
+    finally:
+        engine.close()
+
+
+def test_the_simulated_host_is_read_as_the_middleware_reads_host() -> None:
+    # A Cyrillic host or one with a port was dropped: the reader was on no host at all.
+    assert Simulation.from_query("host=Новости.Example").host == "xn--b1amnebsh.example"
+    assert Simulation.from_query("host=News.Example:8080").host == "news.example"
+    assert Simulation.from_query("host=a b").host is None
+
+
+RTL_BLOCK = """\
+version: 1
+rules:
+  - id: rtl-block
+    title: A block in Hebrew
+    jurisdictions: [IL]
+    block:
+      blocked_by: https://www.example.org/legal
+      default_locale: he
+      text: {he: "החסימה לפי צו."}
+"""
+
+
+def test_a_right_to_left_block_is_previewed_and_served_right_to_left(tmp_path: Path) -> None:
+    # The preview's block had lang="he" and no dir, so it was laid out left to right (the
+    # full stop on the wrong side) while the 451 page readers get is dir="rtl"; on that
+    # page the demo's own English bar inherited the page's direction and language.
+    (tmp_path / "rules.yaml").write_text(RTL_BLOCK, encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        preview = get(engine, "/rules").text
+        assert 'data-compliance-rule="rtl-block" lang="he" dir="rtl"' in preview
+        page = get(engine, "/simulate?country=IL", "/")
+        assert page.status_code == 451
+        assert '<html lang="he" dir="rtl">' in page.text
+        assert '<nav class="demo-bar" lang="en" dir="ltr"' in page.text
+    finally:
+        engine.close()
+
+
+def test_the_decision_line_names_the_headers_rules_add(engine: Engine) -> None:
+    # A rule that only adds a response header (example-noindex-header) applied, and the
+    # decision line said "notices: none": nothing on the page showed the rule at work.
+    response = get(engine, "/simulate?country=RU&host=news.example", "/")
+    assert response.headers["x-robots-tag"] == "noindex"
+    line = response.text[response.text.index('class="decision"') :]
+    line = line[: line.index("</p>")]
+    assert "headers: X-Robots-Tag: noindex" in line
+
+
+@pytest.mark.slow
+def test_on_any_free_port_the_demo_names_the_port_it_serves_on() -> None:
+    # `--port 0` (any free port, as --help says) printed "compliance demo on
+    # http://127.0.0.1:0/": a link to nowhere, the real port only in uvicorn's log.
+    import re
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        found = re.match(r"compliance demo on http://127\.0\.0\.1:(\d+)/ ", banner)
+        assert found is not None, banner
+        port = int(found[1])
+        assert port != 0
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/rules")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        assert "Rule preview" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+
+
+def test_the_simulator_says_which_one_subdivision_it_simulates(engine: Engine) -> None:
+    # "UA-40, UA-43" was kept whole and the bar said "Simulating: location UA/UA-40/UA-43"
+    # while the middleware's simulation header carries one subdivision: the reader was in
+    # UA-40 alone, and nothing said the second was dropped.
+    simulation = Simulation.from_query("country=UA&subdivision=UA-40,UA-43")
+    assert simulation.subdivisions == ("UA-40",)
+    article = get(engine, "/simulate?country=UA&subdivision=UA-40,UA-43", "/").text
+    assert "Simulating: location UA/UA-40," in article
+    assert "reader in UA/UA-40 (source: simulated)" in article
+
+
+def test_notices_the_middleware_could_not_deliver_are_said_so() -> None:
+    # Without the label's required variables (`compliance demo`, no --set) the middleware
+    # fails open: the page goes out without any notice. The decision line listed both
+    # notices as if they were on the page, and nothing on it said otherwise.
+    engine = demo_engine(packs=["russia"], watch=None)
+    try:
+        response = get(engine, "/simulate?country=RU&lang=ru&tags=foreign-agent", "/")
+        assert 'class="compliance-notice"' not in response.text
+        alert = response.text[response.text.index('class="undelivered"') :]
+        alert = alert[: alert.index("</div>")]
+        assert "ru-foreign-agent-label" in alert
+        assert "ru-undesirable-organization" in alert
+        assert int(response.headers["content-length"]) == len(response.content)
+        delivered = get(engine, "/simulate?country=RU&lang=ru", "/")
+        assert 'class="compliance-notice"' in delivered.text
+        assert 'class="undelivered"' not in delivered.text
+    finally:
+        engine.close()
+
+
+def test_a_page_the_fail_mode_cut_to_nothing_keeps_the_simulator() -> None:
+    # With withholding, failing open cuts the page where it is: here before its first
+    # byte. The demo added its bar only to a page with a <body> tag, so the rule author got
+    # a blank white page, with no bar to choose another reader and no word of why.
+    engine = demo_engine(packs=["russia", "withheld"], watch=None)
+    try:
+        query = "/simulate?country=RU&lang=ru&tags=foreign-agent&host=news.example"
+        response = get(engine, query, "/")
+        assert response.status_code == 200
+        assert 'class="demo-bar"' in response.text
+        assert 'class="undelivered"' in response.text
+        assert "ru-foreign-agent-label" in response.text
+        assert 'class="withholdable"' not in response.text  # withheld content never goes
+        assert int(response.headers.get("content-length", len(response.content))) == len(
+            response.content
+        )
+    finally:
+        engine.close()
+
+
+def test_the_preview_does_not_search_readers_for_rules_out_of_force(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A "try it" link asks the engine about up to 500 readers for a rule for "*"; for a
+    # rule that applies to nobody today (expired, not yet in force) all 500 were asked,
+    # half a second of /rules for 40 such rules.
+    rules = ["version: 1", "rules:"]
+    for n in range(10):
+        rules += [
+            f"  - id: expired-{n}",
+            f"    title: Expired {n}",
+            '    jurisdictions: ["*"]',
+            "    effective: {until: 2020-01-01}",
+            "    notice: {text: {en: Expired.}}",
+        ]
+    (tmp_path / "rules.yaml").write_text("\n".join(rules) + "\n", encoding="utf-8")
+    engine = demo_engine([str(tmp_path)], watch=None)
+    try:
+        calls = []
+        decide = engine.decide
+        monkeypatch.setattr(engine, "decide", lambda **kw: calls.append(kw) or decide(**kw))
+        preview = get(engine, "/rules").text
+        assert preview.count("try it as location AD") == 10
+        assert len(calls) <= 10
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "path", "status"),
+    [
+        ("country=DE&host=news.example", "/withheld/story", 451),
+        ("country=RU&lang=ru", "/", 200),
+    ],
+)
+def test_head_answers_with_the_headers_of_get(
+    engine: Engine, query: str, path: str, status: int
+) -> None:
+    # A HEAD's 451 page said the Content-Length of the block page without the demo's
+    # chrome (what GET sends), and, once the demo dressed empty pages, carried a body.
+    sent: list[bytes] = []
+
+    async def run(method: str) -> httpx.Response:
+        app = create_app(engine)
+
+        async def spy(scope: dict[str, object], receive: object, send: object) -> None:
+            async def watched(message: dict[str, object]) -> None:
+                if message["type"] == "http.response.body" and method == "HEAD":
+                    sent.append(bytes(message.get("body", b"")))  # type: ignore[arg-type]
+                await send(message)  # type: ignore[operator]
+
+            await app(scope, receive, watched)  # type: ignore[arg-type]
+
+        transport = httpx.ASGITransport(app=spy, client=("127.0.0.1", 5000))  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            await client.get(f"/simulate?{query}")
+            return await client.request(method, path)
+
+    get_response, head_response = asyncio.run(run("GET")), asyncio.run(run("HEAD"))
+    assert get_response.status_code == head_response.status_code == status
+    assert head_response.headers["content-length"] == get_response.headers["content-length"]
+    assert b"".join(sent) == b""
+
+
+def test_the_simulator_bar_shows_the_reader_it_simulates(engine: Engine) -> None:
+    # Kosovo (XK, as MaxMind and the engine have it) was not in the country list, and a
+    # page language outside the list (ar-EG, from a link) was not in its list either: the
+    # bar showed "(real location / IP)" and "(not declared)", and the next Simulate
+    # dropped them.
+    article = get(engine, "/simulate?country=XK&page=ar-EG", "/").text
+    assert "Simulating: location XK" in article
+    assert '<option value="XK" selected>' in article
+    assert '<option value="ar-EG" selected>' in article
+    # and a reader's language list is offered as the reader's, not as a page language
+    bar = get(engine, "/simulate?lang=de-CH,de;q=0.9", "/").text
+    pages = bar[bar.index('<select name="page">') :]
+    assert "de;q=0.9" not in pages[: pages.index("</select>")]

@@ -388,8 +388,8 @@ def test_the_english_status_line_of_a_451_page_in_another_language_says_so(
     assert decision.block is not None
     page = decision.block.html()
     assert page.startswith('<!DOCTYPE html>\n<html lang="ar" dir="rtl">')
-    assert '<title lang="en">451 Unavailable For Legal Reasons</title>' in page
-    assert '<h1 lang="en">451 Unavailable For Legal Reasons</h1>' in page
+    assert '<title lang="en" dir="ltr">451 Unavailable For Legal Reasons</title>' in page
+    assert '<h1 lang="en" dir="ltr">451 Unavailable For Legal Reasons</h1>' in page
     english = engine.decide(location=Location.of("DE"), accept_language="en", at=DAY).block
     assert english is not None
     assert "<h1>451 Unavailable For Legal Reasons</h1>" in english.html()

@@ -413,6 +413,28 @@ def assert_safe(root: Element, allowed: Mapping[str, set[str]], where: str = "")
                 assert scheme is None or scheme in SAFE_SCHEMES, f"{where}: href {value!r}"
 
 
+BLOCK_PAGE_ELEMENTS = {
+    **NOTICE_ELEMENTS,
+    "html": {"lang", "dir"},
+    "head": set(),
+    "meta": {"charset", "name", "content"},
+    "title": {"lang", "dir"},
+    "body": set(),
+    "main": {"class", "data-compliance-rule"},
+    "h1": {"lang", "dir"},
+    "p": {"class"},
+    "a": {"href", "rel", "dir"},  # the blocked-by link reads left to right
+}
+
+
+def assert_block_page_safe(page: Element, where: str) -> None:
+    """:func:`assert_safe` for a 451 page: its own elements, and the rule's sanitized
+    markup; ``dir`` on a link is the page's blocked-by link's alone, never the rule's."""
+    assert_safe(page, BLOCK_PAGE_ELEMENTS, where)
+    directed = [a.attrib for a in page.iter("a") if "dir" in a.attrib]
+    assert [(a.get("rel"), a["dir"]) for a in directed] == [("blocked-by", "ltr")], where
+
+
 def fragment(markup: str) -> Element:
     return html5lib.parseFragment(markup, namespaceHTMLElements=False)
 
@@ -506,18 +528,7 @@ def test_rule_variable_text_and_block_are_escaped(tmp_path: Path, payload: str) 
     block_match = engine.decide(ip=PEER).block
     assert block_match is not None
     page = document(block_match.html())
-    page_elements = {
-        **NOTICE_ELEMENTS,
-        "html": {"lang", "dir"},
-        "head": set(),
-        "meta": {"charset", "name", "content"},
-        "title": {"lang"},
-        "body": set(),
-        "main": {"class", "data-compliance-rule"},
-        "h1": {"lang"},
-        "p": {"class"},
-    }
-    assert_safe(page, page_elements, "451 page")
+    assert_block_page_safe(page, "451 page")
     main = next(page.iter("main"))
     assert _text(main).count(plain) == 2
     data = json.loads(block_match.json())
@@ -711,21 +722,7 @@ def test_block_page_and_json_reflect_nothing_from_the_request(
             if accept == "application/json":
                 assert json.loads(text)["rule"] == "example-court-order-block"
             else:
-                assert_safe(
-                    document(text),
-                    {
-                        **NOTICE_ELEMENTS,
-                        "html": {"lang", "dir"},
-                        "head": set(),
-                        "meta": {"charset", "name", "content"},
-                        "title": {"lang"},
-                        "body": set(),
-                        "main": {"class", "data-compliance-rule"},
-                        "h1": {"lang"},
-                        "p": {"class"},
-                    },
-                    payload,
-                )
+                assert_block_page_safe(document(text), payload)
 
 
 def test_html_keeps_no_attribute_outside_the_allow_list() -> None:

@@ -282,6 +282,11 @@ def _iso_codes() -> _Tables:
     return _iso
 
 
+def country_codes() -> frozenset[str]:
+    """Every country code a :class:`Location` may hold: ISO 3166-1 alpha-2, and ``XK``."""
+    return _iso_codes()[0]
+
+
 def is_iso_country(code: str) -> bool:
     """``code`` is an assigned ISO 3166-1 alpha-2 code (or ``XK``), upper case.
 
