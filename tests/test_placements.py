@@ -1310,6 +1310,50 @@ def test_links_past_a_cleared_marker(placement: Placement, body: str) -> None:
         assert out.decode() == doc.replace("<body>", "<body>" + LINKED)
 
 
+# A marker in a paragraph that a table part closes (with the cell, or the table it was
+# foster-parented in), or that a table part's end tag with nothing to close leaves open.
+PARAGRAPHS_IN_TABLES = [
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+        "b{N}<td>c",
+        "closed-with-the-cell-by-the-next-one",
+    ),
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b<tr><td>c</td></tr></table>",
+        "b{N}<tr>",
+        "closed-with-the-cell-by-a-row",
+    ),
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b</table><p>c",
+        "b{N}</table>",
+        "closed-with-the-cell-by-the-table-end",
+    ),
+    (
+        "<table><tr><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+        "b{N}<td>c",
+        "foster-parented",
+    ),
+    ("<p>a<!-- compliance:notices -->b</td>c</p>d", "c</p>{N}d", "cell-end-in-the-body"),
+    ("<marquee><p>a<!-- compliance:notices -->b</marquee>c", "b{N}</marquee>", "marquee"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [pytest.param(body, expected, id=name) for body, expected, name in PARAGRAPHS_IN_TABLES],
+)
+def test_a_marker_in_a_paragraph_a_table_part_closes(body: str, expected: str) -> None:
+    """The paragraph around a marker was taken to close at any table part's end tag (one
+    with nothing to close too: the notice closed the paragraph, moving what followed out
+    of it), and not at the start tag that closes its cell (the notice went into the next
+    cell), nor with the marquee it is in (at the body start)."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "marker")
+    assert injector.inserted_placements == ["marker"]
+    assert expected.replace("{N}", N) in out.decode()
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
 FALLBACK_PAGES = [
     '<video controls src="v.mp4"><h1>Your browser cannot play this video</h1>'
     "<!-- compliance:notices --></video><h1>Real headline</h1><p>x</p>",

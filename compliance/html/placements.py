@@ -367,9 +367,10 @@ _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
 # End tags of the elements a paragraph can be in, which close it (raw-text elements and
 # those followed by the tokenizer hold none: the end tag of a script is no place for a
-# notice; </form>, </body> and </html> leave an open paragraph open).
+# notice; </form>, </body> and </html> leave an open paragraph open). Those of a table's
+# parts close it where they close the part it is in, which the links follow (_Links).
 _CLOSE_P_ENDS: Final = (
-    (_SPECIAL | _TABLE_PARTS | _HEADINGS | {b"p"})
+    (_SPECIAL | _HEADINGS | {b"p"})
     - _P_SCOPE
     - RAW_TEXT
     - _CONTEXTS
@@ -724,6 +725,12 @@ class _AtBodyStartUnlessFound(Strategy):
     # notice (an <aside>, any block) there would close the paragraph, and what follows in
     # it would move out.
     _p: list[bytes] | None = None
+    # Where the paragraph stands among what the links follow (_Links.open): how many of
+    # those are open around it, the innermost of them, and whether it is foster-parented
+    # (in a table, a table body or a row: any table part's start tag clears it away).
+    _p_in = 0
+    _p_at: bytes | None = None
+    _p_fostered = False
     _waiting = False  # its place was found in such a link or paragraph: it waits for the end
     # It waited for a link: the place moved past what the hiding test read (a link left
     # open may close far on, in an element that hides).
@@ -800,10 +807,32 @@ class _AtBodyStartUnlessFound(Strategy):
                     elif links.count < before:
                         self._clear(data, end)
                 return
+            p = self._p
+            if p is not None:
+                stack = links.open
+                k = self._p_in
+                if (
+                    len(stack) < k
+                    or (k and stack[k - 1] is not self._p_at)
+                    or (
+                        self._p_fostered
+                        and not is_end
+                        and name not in _MARKED
+                        and b"table" not in p
+                    )
+                ):
+                    # The cell, caption or marquee it is in closed, or a table part cleared
+                    # the table it was foster-parented in: the paragraph with them.
+                    self._p = None
+                    if self._waiting:
+                        self._clear(data, start)
+                    return
+            if name not in _P_SCOPE:
+                return  # a table part: it closes nothing the paragraph is in
         p = self._p
         if p is None:
             if name == b"p" and not is_end:
-                self._p = []
+                self._open_p()
             return
         if name not in (_CLEAR_WATCH.ends if is_end else _CLEAR_WATCH.starts):
             return  # (a tag for the links only)
@@ -827,8 +856,16 @@ class _AtBodyStartUnlessFound(Strategy):
         self._p = None
         if self._waiting:
             self._clear(data, start)
-        if name == b"p":
-            self._p = []
+        if name == b"p" and self.pending:
+            self._open_p()
+
+    def _open_p(self) -> None:
+        """A paragraph opens."""
+        self._p = []
+        stack = self._links.open
+        self._p_in = len(stack)
+        self._p_at = stack[-1] if stack else None
+        self._p_fostered = _table_mode(stack) in ("table", "tbody", "row")
 
     def _found(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``, when it gets there)."""
@@ -1007,13 +1044,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
         """The table insertion mode the heading stands in ("body" outside tables), or None
         when what is open around it cannot be told."""
         around = self._ancestors(data, at)
-        if around is None:
-            return None
-        for element in reversed(around):
-            mode = _MODE_OF.get(element)
-            if mode is not None:
-                return mode
-        return "body"
+        return None if around is None else _table_mode(around)
 
     def _ancestors(self, data: bytes, at: int) -> list[bytes] | None:
         """What is open around the heading (of :data:`_ANCESTRY`, outermost first), read
@@ -1081,6 +1112,16 @@ def _pop_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
     del stack[:]
 
 
+def _table_mode(stack: list[bytes]) -> str:
+    """The table insertion mode where ``stack`` is open (outermost first): that of its
+    innermost table part, "body" outside tables."""
+    for element in reversed(stack):
+        mode = _MODE_OF.get(element)
+        if mode is not None:
+            return mode
+    return "body"
+
+
 def _table_start(
     stack: list[bytes], name: bytes, marker: Callable[[bool], None] | None = None
 ) -> None:
@@ -1090,11 +1131,7 @@ def _table_start(
     marker in its list of active formatting elements) and closes (False: the parser clears
     the list up to the last marker)."""
     while True:
-        mode = "body"
-        for element in reversed(stack):
-            if element in _MODE_OF:
-                mode = _MODE_OF[element]
-                break
+        mode = _table_mode(stack)
         if mode == "body" or (mode in ("cell", "caption") and name == b"table"):
             if name == b"table":
                 stack.append(name)
