@@ -393,8 +393,9 @@ _LINKS_IN_TABLE: Final = Watch.of(
     _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
 )
 _LINK_TAGS: Final = _LINKS_IN_TABLE.starts | _LINKS_IN_TABLE.ends
-# (a placement's watch, the links' watch): both. Constant watches, so few unions.
-_JOINED: dict[tuple[Watch, Watch], Watch] = {}
+# A placement's watch and the links' (by their ids: module constants, never freed), both:
+# few unions, and told apart without hashing a Watch.
+_JOINED: dict[tuple[int, int], Watch] = {}
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -584,10 +585,8 @@ class _Links:
         self.broken = False
         """Nested or stacked too deep to follow: what is open can no longer be told."""
 
-    def watch(self) -> Watch:
-        if b"table" in self.open:
-            return _LINKS_IN_TABLE
-        return _LINKS_OPEN if self.count or self.open else _LINKS_NOTHING_OPEN
+    watch: Watch = _LINKS_NOTHING_OPEN
+    """The tags it needs now (kept after each tag: asked for at every event)."""
 
     def hold(self) -> None:
         """A place is found where the links open now are: it waits for their end."""
@@ -597,44 +596,46 @@ class _Links:
 
     def tag(self, name: bytes, is_end: bool) -> None:
         """A tag of :data:`_LINK_TAGS` in the HTML body."""
+        active = self.active
         if name == b"a":
-            k = self._last_link()
+            # The link open since the last marker: there is one at most (an <a> closes the
+            # one before it), and it is the last entry.
+            last = active[-1] if active else None
             if not is_end:
-                if k >= 0:
-                    self._drop(k)  # the adoption agency closes it: an <a> left open
-                if len(self.active) >= 512:
+                if isinstance(last, _Link):
+                    self._drop(last)  # the adoption agency closes it: an <a> left open
+                if len(active) >= 512:
                     self.broken = True
                     return
-                self.active.append(_Link(self.open.count(b"table")))
+                active.append(_Link(self.open.count(b"table") if self.open else 0))
                 self.count += 1
-            elif k >= 0:
-                link = self.active[k]
-                assert isinstance(link, _Link)
-                if link.tables >= self.open.count(b"table"):
-                    link.around = False  # (closed by its end tag)
-                    self._drop(k)
-            return
-        if name in _MARKED:
+            elif isinstance(last, _Link) and (
+                not self.open or last.tables >= self.open.count(b"table")
+            ):
+                last.around = False  # (closed by its end tag)
+                self._drop(last)
+        elif name in _MARKED:
             if not is_end:
                 self._push(name)
             elif _in_scope(self.open, {name}, _SCOPE):
                 _pop_to(self.open, {name})
                 self._clear()
-            return
-        if is_end:
+        elif is_end:
             self._table_end(name)
         else:
             self._table_start(name)
+        open_ = self.open
+        self.watch = (
+            _LINKS_IN_TABLE
+            if b"table" in open_
+            else _LINKS_OPEN
+            if self.count or open_
+            else _LINKS_NOTHING_OPEN
+        )
 
-    def _last_link(self) -> int:
-        """The index of the link open since the last marker, or -1 (there is one at most:
-        an <a> closes the one before it, and it is the last entry)."""
-        active = self.active
-        return len(active) - 1 if active and isinstance(active[-1], _Link) else -1
-
-    def _drop(self, k: int) -> None:
-        link = self.active.pop(k)
-        assert isinstance(link, _Link)
+    def _drop(self, link: _Link) -> None:
+        """The last entry, ``link``, closes."""
+        self.active.pop()
         self.count -= 1
         self.lost = self.lost or link.around
         if not self.count:
@@ -751,9 +752,9 @@ class _AtBodyStartUnlessFound(Strategy):
 
     def _with_links(self, own: Watch) -> Watch:
         """``own``, and what the links need."""
-        links = self._links.watch()
+        links = self._links.watch
         if own is not self._own or links is not self._links_watch:
-            key = (own, links)
+            key = (id(own), id(links))
             both = _JOINED.get(key)
             if both is None:
                 both = _JOINED[key] = own | links
