@@ -554,3 +554,148 @@ def test_a_right_to_left_block_page_keeps_its_english_status_and_url_in_order(
         assert link[0] < link[1], "the URL reads left to right, its final / last"
     finally:
         page.context.close()
+
+
+# A notice holding a link, as the bundled rules render one.
+LINKED_SNIPPET = (
+    '<aside class="compliance-notice"><p>To find out more, '
+    '<a href="https://example.org/more">click here</a>.</p></aside>'
+)
+# Pages with a link left open in an element whose end closes it in the parser (the
+# element's marker in the list of active formatting elements is cleared): the notice goes
+# right after the headline (#t) or the marker comment.
+SCOPED_LINK_PAGES = [
+    pytest.param(
+        "after_heading",
+        "<table><tr><td><a href=/x>link</td></tr></table><h1 id=t>T</h1><p>y",
+        id="td",
+    ),
+    pytest.param(
+        "after_heading",
+        "<table><tr><th><a href=/x>link</th></tr></table><h1 id=t>T</h1><p>y",
+        id="th",
+    ),
+    pytest.param(
+        "after_heading",
+        "<table><caption><a href=/x>link</caption><tr><td>c</table><h1 id=t>T</h1><p>y",
+        id="caption",
+    ),
+    pytest.param(
+        "after_heading", "<marquee><a href=/x>link</marquee><h1 id=t>T</h1><p>y", id="marquee"
+    ),
+    pytest.param(
+        "after_heading", "<object><a href=/x>link</object><h1 id=t>T</h1><p>y", id="object"
+    ),
+    pytest.param(
+        "after_heading", "<applet><a href=/x>link</applet><h1 id=t>T</h1><p>y", id="applet"
+    ),
+    pytest.param(
+        "after_heading",
+        "<template><a href=/x>link</template><h1 id=t>T</h1><p>y",
+        id="template",
+    ),
+    pytest.param(
+        "after_heading",
+        "<table><tr><td><a href=/x>link<td><h1 id=t>T</h1><p>y</table>",
+        id="closed-by-the-next-cell",
+    ),
+    pytest.param(
+        "after_heading",
+        "<table><tr><td><a href=/x>link</table><h1 id=t>T</h1><p>y",
+        id="closed-by-the-table-end",
+    ),
+    pytest.param(
+        "marker",
+        "<table><tr><td><a href=/x>link</td></tr></table><!-- compliance:notices --><p>y",
+        id="marker-td",
+    ),
+    pytest.param(
+        "marker",
+        "<marquee><a href=/x>link</marquee><!-- compliance:notices --><p>y",
+        id="marker-marquee",
+    ),
+    pytest.param(
+        "marker",
+        "<object><a href=/x>link</object><!-- compliance:notices --><p>y",
+        id="marker-object",
+    ),
+    # A link the parser keeps open (an </a> in a cell or a marquee for a link opened
+    # outside it is ignored; an <a> in a marquee does not close it): after its </a> (#a).
+    pytest.param(
+        "after_heading",
+        "<a href=/x id=a><table><tr><td></a>c</td></tr></table><h1>T</h1><p>y</p></a><p>z",
+        id="end-tag-in-a-cell",
+    ),
+    pytest.param(
+        "after_heading",
+        "<a href=/x id=a><table></a><tr><td><h1>T</h1></td></tr></table></a><p>z",
+        id="end-tag-in-a-table",
+    ),
+    pytest.param(
+        "after_heading",
+        "<a href=/x id=a><h1>T</h1><marquee><a href=/y>y</marquee>c</a><p>z",
+        id="link-in-a-marquee",
+    ),
+    pytest.param(
+        "marker",
+        "<a href=/x id=a><marquee></a><!-- compliance:notices --></marquee></a><p>z",
+        id="marker-end-tag-in-a-marquee",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "body"), SCOPED_LINK_PAGES)
+def test_a_notice_with_a_link_and_the_links_chromium_keeps_open(
+    browser: Any, placement: str, body: str
+) -> None:
+    """Where Chromium closes a page's link with the cell, caption, marquee, object, applet or
+    template it was left open in, the notice goes right after the headline or the marker;
+    where it keeps one open across them, after its </a>. Never inside the page's link: the
+    notice holds one link, its own, and the page's DOM without it is the page's DOM."""
+    from compliance.html.injector import Injector
+
+    doc = ("<!DOCTYPE html><body>" + body).encode()
+    injector = Injector(lambda page: {placement: LINKED_SNIPPET}, charset="utf-8")
+    out = injector.feed(doc) + injector.finish()
+    assert injector.inserted_placements == [placement]
+    script = """() => {
+        const notice = document.querySelector('aside.compliance-notice');
+        const before = notice && notice.previousSibling;
+        const result = {
+            place: notice === null ? 'none'
+                : document.getElementById('t') !== null
+                    && notice.previousElementSibling === document.getElementById('t')
+                ? 'after #t'
+                : document.getElementById('a') !== null
+                    && notice.previousElementSibling === document.getElementById('a')
+                ? 'after #a'
+                : before && before.nodeType === 8 && before.data.trim() === 'compliance:notices'
+                ? 'after the marker'
+                : document.body.firstElementChild === notice ? 'body start' : 'other',
+            inLink: notice !== null && notice.parentElement.closest('a') !== null,
+            links: notice === null ? []
+                : [...notice.querySelectorAll('a')].map((a) => a.getAttribute('href')),
+            visible: notice !== null && notice.checkVisibility(),
+        };
+        if (notice) notice.remove();
+        result.body = document.body.innerHTML;
+        return result;
+    }"""
+    page = _served(browser, out, "text/html; charset=utf-8")
+    try:
+        edited = page.evaluate(script)
+    finally:
+        page.context.close()
+    page = _served(browser, doc, "text/html; charset=utf-8")
+    try:
+        original = page.evaluate(script)
+    finally:
+        page.context.close()
+    expected = (
+        "after #t" if "id=t" in body else "after #a" if "id=a" in body else "after the marker"
+    )
+    assert edited["place"] == expected
+    assert edited["inLink"] is False
+    assert edited["links"] == ["https://example.org/more"]
+    assert edited["visible"] is True
+    assert edited["body"] == original["body"]

@@ -215,6 +215,12 @@ REGRESSIONS = [
     "<body><p><!-- compliance:notices --></p><p>b</p>",
     "<body><div><p>a<!-- compliance:notices -->b</div>c",
     "<body><p>a<!-- compliance:notices --><script>x()</script>b</p>c",
+    # ... where its cell, row or marquee closes it; not at a table part's end tag that
+    # closes nothing.
+    "<body><table><tr><td><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+    "<body><table><tr><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+    "<body><p>a<!-- compliance:notices -->b</td>c</p>d",
+    "<body><marquee><p>a<!-- compliance:notices -->b</marquee>c",
     # An <option> outside a select is not rendered, nor is a notice left in it.
     "<!DOCTYPE html><option><span><option>",
     "<body><option>a</body>",

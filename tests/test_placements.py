@@ -31,12 +31,12 @@ N = '<aside class="compliance-notice" data-compliance-rule="t">N</aside>'
 
 
 def inject_every_split(
-    doc: bytes, placement: Placement, *, max_hold: int = 256 * 1024
+    doc: bytes, placement: Placement, *, max_hold: int = 256 * 1024, notice: str = N
 ) -> tuple[bytes, Injector]:
     """Inject whole, byte by byte, and split in two at every offset: all must agree."""
 
     def render(page: PageInfo) -> Mapping[Placement, str]:
-        return {placement: N}
+        return {placement: notice}
 
     whole = Injector(render, max_hold=max_hold)
     out = whole.feed(doc) + whole.finish()
@@ -1042,11 +1042,12 @@ def test_a_p_or_br_end_tag_ends_foreign_content(doc: str, expected: str) -> None
 def test_the_marker_reads_only_paragraph_starts_while_no_paragraph_is_open() -> None:
     """The tags that close a paragraph matter only inside one: outside, the tokenizer skips
     them (a page of <div>s with the marker at its end is read in one match). Links are
-    followed (a notice does not go inside one)."""
+    followed (a notice does not go inside one), with the elements whose end closes the links
+    opened in them: while nothing is open, their start tags only."""
     marker = PLACEMENTS["marker"](None, b"N")  # type: ignore[arg-type]
     watch = marker.watch()
-    assert watch.starts == {b"p", b"a"}
-    assert watch.ends == {b"a"}
+    assert watch.starts == {b"p", b"a", b"applet", b"marquee", b"object", b"table"}
+    assert not watch.ends
     assert watch.comments
     doc = b"<body>" + b"<div>x</div>" * 40 + b"<p>a <!-- compliance:notices --> b</p>c"
     out, _ = inject_every_split(doc, "marker")
@@ -1180,6 +1181,177 @@ def test_a_link_left_open_and_closed_by_the_next_one_puts_the_notice_at_the_body
     out, injector = edit(doc, placement, LINKED)
     assert injector.inserted_placements == [placement]
     assert out == "<body>" + LINKED + doc.removeprefix("<body>")
+
+
+# Links left open in an element that inserts a marker in the parser's list of active
+# formatting elements (a table cell or caption, a marquee, an object, an applet, a
+# template): the parser closes them with it, and the notice goes right after the headline
+# or at the marker.
+SCOPED_LINKS = [
+    ("after_heading", "<table><tr><td><a href=/x>link</td></tr></table><h1>T</h1><p>y", "td"),
+    ("after_heading", "<table><tr><th><a href=/x>link</th></tr></table><h1>T</h1><p>y", "th"),
+    (
+        "after_heading",
+        "<table><caption><a href=/x>link</caption><tr><td>c</table><h1>T</h1><p>y",
+        "caption",
+    ),
+    ("after_heading", "<marquee><a href=/x>link</marquee><h1>T</h1><p>y", "marquee"),
+    ("after_heading", "<object data=x.svg><a href=/x>link</object><h1>T</h1><p>y", "object"),
+    ("after_heading", "<applet code=x><a href=/x>link</applet><h1>T</h1><p>y", "applet"),
+    # Closed with the cell by the next cell, a row, the table's end.
+    ("after_heading", "<table><tr><td><a href=/x>link<td><h1>T</h1><p>y</table>", "next-cell"),
+    ("after_heading", "<table><tr><td><a href=/x>link<tr><td><h1>T</h1><p>y</table>", "row"),
+    ("after_heading", "<table><tr><td><a href=/x>link</table><h1>T</h1><p>y", "table-end"),
+    (
+        "after_heading",
+        "<table><tr><td><marquee><a href=/x>link</marquee></td></tr></table><h1>T</h1><p>y",
+        "marquee-in-a-cell",
+    ),
+    (
+        "marker",
+        "<table><tr><td><a href=/x>link</td></tr></table><!-- compliance:notices --><p>y",
+        "marker-td",
+    ),
+    ("marker", "<marquee><a href=/x>link</marquee><!-- compliance:notices --><p>y", "marker-mq"),
+]
+
+
+@pytest.mark.parametrize(
+    ("placement", "body"),
+    [pytest.param(placement, body, id=name) for placement, body, name in SCOPED_LINKS],
+)
+def test_a_link_left_open_in_a_cell_or_marquee_closes_with_it(
+    placement: Placement, body: str
+) -> None:
+    """The link-open tracking took a link left open in a table cell, a caption, a marquee,
+    an object or an applet as open after it (the parser clears the active formatting
+    elements up to the element's marker when it closes): the notice went at the body start."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), placement, notice=LINKED)
+    assert injector.inserted_placements == [placement]
+    mark = "<h1>T</h1>" if placement == "after_heading" else "<!-- compliance:notices -->"
+    assert mark + LINKED in out.decode()
+    notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+    assert [a.get("href") for a in notice.iter("a")] == ["https://example.org/more"]
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
+# Links a browser keeps open, though an </a> or an <a> comes: an </a> in a cell (or a
+# marquee) for a link opened outside it is ignored, as is one in a table for a link around
+# the table, and an <a> there opens a link in the other (no adoption agency across a
+# marker). The notice goes after the </a> that closes the link around it.
+KEPT_LINKS = [
+    (
+        "after_heading",
+        "<a href=/x><table><tr><td></a>c</td></tr></table><h1>T</h1><p>y</p></a><p>z",
+        "end-tag-in-a-cell",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table></a><tr><td><h1>T</h1></td></tr></table></a><p>z",
+        "end-tag-in-a-table",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table><tr><td><a href=/y>y</a><h1>T</h1></td></tr></table></a><p>z",
+        "link-in-a-cell",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><h1>T</h1><marquee><a href=/y>y</marquee>c</a><p>z",
+        "link-in-a-marquee-after-the-heading",
+    ),
+    ("marker", "<a href=/x><marquee></a><!-- compliance:notices --></marquee></a><p>z", "mq"),
+    (
+        "marker",
+        "<a href=/x><table><tr><td></a><!-- compliance:notices --></td></tr></table></a><p>z",
+        "marker-end-tag-in-a-cell",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("placement", "body"),
+    [pytest.param(placement, body, id=name) for placement, body, name in KEPT_LINKS],
+)
+def test_a_link_a_browser_keeps_open_across_a_marker_keeps_the_notice_out(
+    placement: Placement, body: str
+) -> None:
+    """An </a> (or <a>) inside a cell or a marquee was taken to close (or, while waiting,
+    to cut short) the page's link around it: the notice went inside the link (its own link
+    made the parser restructure the page's), or at the body start."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), placement, notice=LINKED)
+    assert injector.inserted_placements == [placement]
+    assert "</a>" + LINKED + "<p>z" in out.decode()
+    notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+    assert [a.get("href") for a in notice.iter("a")] == ["https://example.org/more"]
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
+@pytest.mark.parametrize(
+    ("placement", "body"),
+    [
+        # Left open in the first cell, past a marquee that the next cell closes (which
+        # clears up to the marquee's marker only): the parser reopens it after the table.
+        ("after_heading", "<table><tr><td><a href=/x>x<marquee>y<td>z</table><h1>T</h1><p>y"),
+        # Inside a template: inert (no link of the body), in browsers.
+        ("after_heading", "<template><a href=/x>link</template><h1>T</h1><p>y"),
+    ],
+)
+def test_links_past_a_cleared_marker(placement: Placement, body: str) -> None:
+    doc = "<!DOCTYPE html><body>" + body
+    out, _ = inject_every_split(doc.encode(), placement, notice=LINKED)
+    if "<template>" in body:
+        assert "<h1>T</h1>" + LINKED in out.decode()
+    else:
+        assert out.decode() == doc.replace("<body>", "<body>" + LINKED)
+
+
+# A marker in a paragraph that a table part closes (with the cell, or the table it was
+# foster-parented in), or that a table part's end tag with nothing to close leaves open.
+PARAGRAPHS_IN_TABLES = [
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+        "b{N}<td>c",
+        "closed-with-the-cell-by-the-next-one",
+    ),
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b<tr><td>c</td></tr></table>",
+        "b{N}<tr>",
+        "closed-with-the-cell-by-a-row",
+    ),
+    (
+        "<table><tr><td><p>a<!-- compliance:notices -->b</table><p>c",
+        "b{N}</table>",
+        "closed-with-the-cell-by-the-table-end",
+    ),
+    (
+        "<table><tr><p>a<!-- compliance:notices -->b<td>c</td></tr></table>",
+        "b{N}<td>c",
+        "foster-parented",
+    ),
+    ("<p>a<!-- compliance:notices -->b</td>c</p>d", "c</p>{N}d", "cell-end-in-the-body"),
+    ("<marquee><p>a<!-- compliance:notices -->b</marquee>c", "b{N}</marquee>", "marquee"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [pytest.param(body, expected, id=name) for body, expected, name in PARAGRAPHS_IN_TABLES],
+)
+def test_a_marker_in_a_paragraph_a_table_part_closes(body: str, expected: str) -> None:
+    """The paragraph around a marker was taken to close at any table part's end tag (one
+    with nothing to close too: the notice closed the paragraph, moving what followed out
+    of it), and not at the start tag that closes its cell (the notice went into the next
+    cell), nor with the marquee it is in (at the body start)."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "marker")
+    assert injector.inserted_placements == ["marker"]
+    assert expected.replace("{N}", N) in out.decode()
+    assert without_notice(out.decode()) == without_notice(doc)
 
 
 FALLBACK_PAGES = [

@@ -22,9 +22,13 @@ here (with ``@register``), its tests and its documentation.
     of its own; held from the body start until then. What is open around each heading is
     read from the held bytes before it (each byte once). Where an ``<a>`` is open there (a
     logo link around the headline), after the ``</a>`` that closes it (and after the
-    ``<p>`` it then stands in, as for ``marker``). Without a shown ``<h1>``, when the hold
-    limit is hit, where the heading's end cannot be told, or where the link around it is
-    closed by the page's next ``<a>``, at the body start.
+    ``<p>`` it then stands in, as for ``marker``). Links are open as the parser keeps them
+    (see :class:`_Links`): one left open in a table cell or caption, a ``<marquee>``, an
+    ``<object>`` or an ``<applet>`` closes with it, and an ``</a>`` or ``<a>`` there does
+    not close one opened outside it. Without a shown ``<h1>``, when the hold limit is hit,
+    where the heading's end cannot be told, or where the link around it is closed
+    otherwise than by its ``</a>`` (by the page's next ``<a>``, or with the cell, caption
+    or marquee it was opened in), at the body start.
 ``marker``
     Right after the first ``<!-- compliance:notices -->`` comment of the body (whitespace
     inside it does not matter) that is shown (not in a hidden element, as for
@@ -32,9 +36,9 @@ here (with ``@register``), its tests and its documentation.
     (the notice would close it, and move what follows the marker out of it), where the
     paragraph ends: after its ``</p>``, or before the tag that closes it. Inside an open
     ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
-    notice), after the ``</a>`` that closes it. Without a marker, or when the hold limit is
-    hit, or in a paragraph or link left open to the end (or closed by the page's next
-    ``<a>``), at the body start.
+    notice), after the ``</a>`` that closes it, as for ``after_heading``. Without a marker,
+    or when the hold limit is hit, or in a paragraph or link left open to the end (or
+    closed otherwise than by its ``</a>``), at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -48,6 +52,7 @@ here (with ``@register``), its tests and its documentation.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import ClassVar, Final, Protocol, TypeVar
 
 from compliance.html.tokenizer import (
@@ -86,6 +91,8 @@ _HEADINGS: Final = frozenset(b"h1 h2 h3 h4 h5 h6".split())
 # ignored, a </h1> included, so the heading stays open.
 _SCOPE: Final = frozenset(b"applet caption table td th marquee object".split())
 _TABLE_PARTS: Final = frozenset(b"table tbody thead tfoot tr td th caption".split())
+_TABLE_BODIES: Final = frozenset(b"tbody thead tfoot".split())
+_CELLS: Final = frozenset(b"td th caption".split())  # what inserts a marker in a table
 # Non-void elements of the standard's "special" category (an end tag of another element
 # stops at one of them), those of _SCOPE and _TABLE_PARTS aside.
 _SPECIAL: Final = frozenset(
@@ -353,8 +360,7 @@ _MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
 
 _NOTHING: Final = Watch.of()
 _EVERYTHING: Final = Watch.of(everything=True)
-# A heading start, and the links that may be open where it closes.
-_H1: Final = Watch.of((b"h1", b"a"), (b"a",))
+_H1: Final = Watch.of((b"h1",))
 # What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
 _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
@@ -362,23 +368,35 @@ _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
 # End tags of the elements a paragraph can be in, which close it (raw-text elements and
 # those followed by the tokenizer hold none: the end tag of a script is no place for a
-# notice; </form>, </body> and </html> leave an open paragraph open).
+# notice; </form>, </body> and </html> leave an open paragraph open). Those of a table's
+# parts close it where they close the part it is in, which the links follow (_Links).
 _CLOSE_P_ENDS: Final = (
-    (_SPECIAL | _TABLE_PARTS | _HEADINGS | {b"p"})
+    (_SPECIAL | _HEADINGS | {b"p"})
     - _P_SCOPE
     - RAW_TEXT
     - _CONTEXTS
     - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
 )
-_MARKER_WATCH: Final = Watch.of(
-    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}, comments=True
+_MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
+_MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
+# Waiting for the end of the paragraph the place is in (and of the links: see _Links).
+_CLEAR_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE)
+_CLEAR_OUTSIDE_P: Final = Watch.of((b"p",))
+# What the links open in the body depend on (see _Links): the <a> tags, the elements that
+# insert a marker in the parser's list of active formatting elements wherever they start
+# (applet, marquee, object), and a table's parts (a cell and a caption insert one too).
+# While nothing is open only the start tags that open something matter; outside a table,
+# not the table's parts (a browser ignores them there).
+_MARKED: Final = frozenset(b"applet marquee object".split())
+_LINKS_NOTHING_OPEN: Final = Watch.of(_MARKED | {b"a", b"table"})
+_LINKS_OPEN: Final = Watch.of(_MARKED | {b"a", b"table"}, _MARKED | {b"a"})
+_LINKS_IN_TABLE: Final = Watch.of(
+    _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
 )
-_MARKER_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",), comments=True)
-# Waiting for the end of the link (and paragraph) the place is in.
-_CLEAR_WATCH: Final = Watch.of(
-    CLOSE_P_STARTS | _P_SCOPE | {b"a"}, _CLOSE_P_ENDS | _P_SCOPE | {b"a"}
-)
-_CLEAR_OUTSIDE_P: Final = Watch.of((b"p", b"a"), (b"a",))
+_LINK_TAGS: Final = _LINKS_IN_TABLE.starts | _LINKS_IN_TABLE.ends
+# A placement's watch and the links' (by their ids: module constants, never freed), both:
+# few unions, and told apart without hashing a Watch.
+_JOINED: dict[tuple[int, int], Watch] = {}
 # Elements a notice at the very end must not be left in: it would be hidden (fallback
 # content, a closed <details>, a <dialog> not shown...), or, for a table, moved before it.
 # With one of them open a </body> is ignored or closes nothing, so the notice goes at the
@@ -538,6 +556,156 @@ class BodyStart(Strategy):
         return b""
 
 
+class _Link:
+    """An ``<a>`` in the parser's list of active formatting elements."""
+
+    __slots__ = ("around", "tables")
+
+    def __init__(self, tables: int) -> None:
+        self.tables = tables
+        """The tables open when it opened: while one opened since is open, its ``</a>`` is
+        out of scope (ignored)."""
+        self.around = False
+        """It was open where a notice's place was found (which then waits for its end)."""
+
+
+class _Links:
+    """The links (``<a>``) a browser keeps open in the HTML body, as its tree builder keeps
+    them in its list of active formatting elements: an ``<a>`` start tag adds one (closing,
+    by the adoption agency, one open since the last marker), its ``</a>`` closes the last
+    one if it is open since the last marker (and no table opened since is open). A marker
+    goes in the list where an ``<applet>``, ``<marquee>`` or ``<object>`` opens, or a table
+    cell or caption; where that element closes (its end tag, in scope, or the end of the
+    cell: the next cell, a row, the table's end), the list is cleared up to the last
+    marker: the links opened in it close with it. A link left open in a cell does not reach
+    past the cell; one opened before the table is not closed by an ``</a>`` in it.
+
+    To tell where those elements close, the table parts and the marker elements open are
+    followed by the tree builder's rules for tables (the insertion modes of a table, a row,
+    a cell...). Template contents, selects and foreign content are not read here (their
+    tags change nothing in the body). Links popped from the stack of open elements but kept
+    in the list (``<p><a>x</p>``, reopened by the next text) count as open; so do those
+    before a marker, which a notice in the marked element would not be cloned into but may
+    stand in (an ``<a>`` around a table)."""
+
+    def __init__(self) -> None:
+        self.open: list[bytes] = []
+        """The table parts, applets, marquees and objects open, outermost first."""
+        # Links and markers (bytes: the name of the element that inserted one, "td" for a
+        # cell or caption). Markers before the first link change nothing (clearing up to
+        # one clears what a list without it would), so the list is empty while no link is.
+        self.active: list[bytes | _Link] = []
+        self.count = 0
+        """The links open."""
+        self.lost = False
+        """A link around a place was closed otherwise than by its ``</a>``: by the page's
+        next ``<a>``, or with the element of a marker (a cell, a marquee...)."""
+        self.broken = False
+        """Nested or stacked too deep to follow: what is open can no longer be told."""
+
+    watch: Watch = _LINKS_NOTHING_OPEN
+    """The tags it needs now (kept after each tag: asked for at every event)."""
+
+    def hold(self) -> None:
+        """A place is found where the links open now are: it waits for their end."""
+        for entry in self.active:
+            if isinstance(entry, _Link):
+                entry.around = True
+
+    def tag(self, name: bytes, is_end: bool) -> None:
+        """A tag of :data:`_LINK_TAGS` in the HTML body."""
+        active = self.active
+        if name == b"a":
+            # The link open since the last marker: there is one at most (an <a> closes the
+            # one before it), and it is the last entry.
+            last = active[-1] if active else None
+            if not is_end:
+                if isinstance(last, _Link):
+                    self._drop(last)  # the adoption agency closes it: an <a> left open
+                if len(active) >= 512:
+                    self.broken = True
+                    return
+                active.append(_Link(self.open.count(b"table") if self.open else 0))
+                self.count += 1
+            elif isinstance(last, _Link) and (
+                not self.open or last.tables >= self.open.count(b"table")
+            ):
+                last.around = False  # (closed by its end tag)
+                self._drop(last)
+        elif name in _MARKED:
+            if not is_end:
+                self._push(name)
+            elif _in_scope(self.open, {name}, _SCOPE):
+                _pop_to(self.open, {name})
+                self._clear()
+        elif is_end:
+            self._table_end(name)
+        else:
+            self._table_start(name)
+        open_ = self.open
+        self.watch = (
+            _LINKS_IN_TABLE
+            if b"table" in open_
+            else _LINKS_OPEN
+            if self.count or open_
+            else _LINKS_NOTHING_OPEN
+        )
+
+    def _drop(self, link: _Link) -> None:
+        """The last entry, ``link``, closes."""
+        self.active.pop()
+        self.count -= 1
+        self.lost = self.lost or link.around
+        if not self.count:
+            self.active.clear()
+
+    def _clear(self) -> None:
+        """Clear the list up to the last marker (and that marker)."""
+        active = self.active
+        while active:
+            entry = active.pop()
+            if not isinstance(entry, _Link):
+                break
+            self.count -= 1
+            self.lost = self.lost or entry.around
+        if not self.count:
+            active.clear()
+
+    def _push(self, name: bytes) -> None:
+        """An applet, marquee or object opens, with its marker."""
+        if len(self.open) >= 512 or len(self.active) >= 512:
+            self.broken = True
+            return
+        self.open.append(name)
+        if self.count:
+            self.active.append(name)
+
+    def _marker(self, opened: bool) -> None:
+        """A cell or caption opens (a marker), or closes (the list is cleared up to one)."""
+        if opened:
+            if self.count:
+                self.active.append(b"td")
+        else:
+            self._clear()
+
+    def _table_start(self, name: bytes) -> None:
+        if len(self.open) >= 509 or len(self.active) >= 512:
+            self.broken = True
+            return
+        _table_start(self.open, name, self._marker)
+
+    def _table_end(self, name: bytes) -> None:
+        """A table part's end tag: it closes what is open up to its element, in table scope
+        (a cell or caption among them: the list is cleared up to its marker)."""
+        stack = self.open
+        if _in_scope(stack, {name}, _TABLE_SCOPE):
+            k = len(stack) - 1 - stack[::-1].index(name)
+            cell = any(e in _CELLS for e in stack[k:])
+            del stack[k:]
+            if cell:
+                self._clear()
+
+
 class _AtBodyStartUnlessFound(Strategy):
     """Held from the body start, where the snippet goes if its place is never found."""
 
@@ -572,38 +740,66 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
 
-    # An <a> may be open (in the parser's list of active formatting elements: an <a> start
-    # tag in the HTML body and no </a> since). The bundled notices hold links, and an <a>
-    # start tag where an <a> is open makes the parser close that one (the adoption agency):
-    # the page's link would be cut short, or cloned into the notice.
-    _link = False
     # A <p> open in button scope (the scope boundaries opened in it since), or None. A
     # notice (an <aside>, any block) there would close the paragraph, and what follows in
     # it would move out.
     _p: list[bytes] | None = None
+    # Where the paragraph stands among what the links follow (_Links.open): how many of
+    # those are open around it, the innermost of them, and whether it is foster-parented
+    # (in a table, a table body or a row: any table part's start tag clears it away).
+    _p_in = 0
+    _p_at: bytes | None = None
+    _p_fostered = False
     _waiting = False  # its place was found in such a link or paragraph: it waits for the end
     # It waited for a link: the place moved past what the hiding test read (a link left
     # open may close far on, in an element that hides).
     _linked = False
 
+    def __init__(self, host: Host, snippet: bytes) -> None:
+        super().__init__(host, snippet)
+        # The links open (see _Links). The bundled notices hold links, and an <a> start tag
+        # where an <a> is open makes the parser close that one (the adoption agency): the
+        # page's link would be cut short, or cloned into the notice; text in a notice in an
+        # <a> would link to the page's URL.
+        self._links = _Links()
+
+    # The last watch asked for with the links' (watch() is asked for at every event).
+    _own: Watch | None = None
+    _links_watch: Watch | None = None
+    _both = _NOTHING
+
+    def _with_links(self, own: Watch) -> Watch:
+        """``own``, and what the links need."""
+        links = self._links.watch
+        if own is not self._own or links is not self._links_watch:
+            key = (id(own), id(links))
+            both = _JOINED.get(key)
+            if both is None:
+                both = _JOINED[key] = own | links
+            self._own, self._links_watch, self._both = own, links, both
+        return self._both
+
     def _clear_watch(self) -> Watch:
         """What it needs while waiting for the end of a link or paragraph."""
-        return _CLEAR_WATCH if self._p is not None else _CLEAR_OUTSIDE_P
+        return self._with_links(_CLEAR_WATCH if self._p is not None else _CLEAR_OUTSIDE_P)
 
     def _place(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``), unless a link or a
         paragraph is open there: then where they end (``before`` left out, the page's own
         tags close what it would)."""
-        if self._link or self._p == []:
+        links = self._links
+        if links.count or self._p == []:
             self._waiting = True
-            self._linked = self._link
+            if links.count:
+                self._linked = True
+                links.hold()
         else:
             self._found(data, at, before)
 
     def _clear(self, data: bytes, at: int) -> None:
         """A link or paragraph it waited for ends before ``data[at]``: its place, when
         nothing else it waits for is open (and the place is shown)."""
-        if self._link or self._p == []:
+        if self._links.count or self._p == []:
             return
         if self._linked and self._hidden_at(data, at):
             self._place_held()  # (an <a> closed in an element that hides: the body start)
@@ -613,24 +809,52 @@ class _AtBodyStartUnlessFound(Strategy):
     def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
         """Follow the links and paragraphs open in the HTML body (tags of the watches
         above): a place waiting for their end is found where they close."""
-        if name == b"a":
-            if is_end:
-                self._link = False
-                if self._waiting:
-                    self._clear(data, end)
-            elif self._waiting and self._link:
-                # The page's next link closes the one the place is in (an <a> left open):
-                # where that happens the page is not read here.
+        if name in _LINK_TAGS:
+            links = self._links
+            before = links.count
+            links.tag(name, is_end)
+            if links.broken or (self._waiting and links.lost):
+                # Nested too deep to follow, or the link the place is in was closed by the
+                # page's next <a> (one left open) or with the cell, caption or marquee it
+                # was opened in: where that happens the page is not read here.
                 self._place_held()
-            else:
-                self._link = True
-                self._linked = self._linked or self._waiting
-            return
+                return
+            if name == b"a":
+                if self._waiting:
+                    if not is_end:
+                        self._linked = True
+                    elif links.count < before:
+                        self._clear(data, end)
+                return
+            p = self._p
+            if p is not None:
+                stack = links.open
+                k = self._p_in
+                if (
+                    len(stack) < k
+                    or (k and stack[k - 1] is not self._p_at)
+                    or (
+                        self._p_fostered
+                        and not is_end
+                        and name not in _MARKED
+                        and b"table" not in p
+                    )
+                ):
+                    # The cell, caption or marquee it is in closed, or a table part cleared
+                    # the table it was foster-parented in: the paragraph with them.
+                    self._p = None
+                    if self._waiting:
+                        self._clear(data, start)
+                    return
+            if name not in _P_SCOPE:
+                return  # a table part: it closes nothing the paragraph is in
         p = self._p
         if p is None:
             if name == b"p" and not is_end:
-                self._p = []
+                self._open_p()
             return
+        if name not in (_CLEAR_WATCH.ends if is_end else _CLEAR_WATCH.starts):
+            return  # (a tag for the links only)
         if name in _P_SCOPE:
             if not is_end:
                 if len(p) < 512:
@@ -651,8 +875,16 @@ class _AtBodyStartUnlessFound(Strategy):
         self._p = None
         if self._waiting:
             self._clear(data, start)
-        if name == b"p":
-            self._p = []
+        if name == b"p" and self.pending:
+            self._open_p()
+
+    def _open_p(self) -> None:
+        """A paragraph opens."""
+        self._p = []
+        stack = self._links.open
+        self._p_in = len(stack)
+        self._p_at = stack[-1] if stack else None
+        self._p_fostered = _table_mode(stack) in ("table", "tbody", "row")
 
     def _found(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``, when it gets there)."""
@@ -684,27 +916,31 @@ class AfterHeading(_AtBodyStartUnlessFound):
     def watch(self) -> Watch:
         if self._waiting:
             return self._clear_watch()
-        return _H1 if self._open is None else _EVERYTHING
+        if self._open is None:
+            return self._with_links(_H1)
+        return _EVERYTHING
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
-        if self._waiting:
-            # The heading has closed inside a link: the notice goes where the link ends.
-            if tok.in_html_body:
-                self._follow(data, start, end, name, is_end)
-            return
+        if not self._waiting:
+            self._heading_tag(data, start, end, name, is_end, tag)
+        if self.pending and tok.in_html_body and (self._waiting or name in _LINK_TAGS):
+            # The links open (a place found where one is waits for its end: the tag that
+            # closed the heading too).
+            self._follow(data, start, end, name, is_end)
+
+    def _heading_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        """A tag before the heading's place is found: the heading's start, or in it."""
+        tok = self.host.tokenizer
         stack = self._open
         if stack is None:
-            if name == b"a":
-                if tok.in_html_body:
-                    self._link = not is_end
-            elif name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
+            if name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
                 self._open = [b"h1"]
             return
-        if name == b"a" and tok.in_html_body:
-            self._link = not is_end  # (a link in the heading, or the end of one around it)
         if tok.foreign or tok.template or tok.select:
             # Inside the heading, but not HTML content of it (a </h1> there is not), unless
             # it names no SVG or MathML element open: read by HTML rules, it may close the
@@ -827,13 +1063,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
         """The table insertion mode the heading stands in ("body" outside tables), or None
         when what is open around it cannot be told."""
         around = self._ancestors(data, at)
-        if around is None:
-            return None
-        for element in reversed(around):
-            mode = _MODE_OF.get(element)
-            if mode is not None:
-                return mode
-        return "body"
+        return None if around is None else _table_mode(around)
 
     def _ancestors(self, data: bytes, at: int) -> list[bytes] | None:
         """What is open around the heading (of :data:`_ANCESTRY`, outermost first), read
@@ -899,6 +1129,76 @@ def _pop_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
             del stack[k:]
             return
     del stack[:]
+
+
+def _table_mode(stack: list[bytes]) -> str:
+    """The table insertion mode where ``stack`` is open (outermost first): that of its
+    innermost table part, "body" outside tables."""
+    for element in reversed(stack):
+        mode = _MODE_OF.get(element)
+        if mode is not None:
+            return mode
+    return "body"
+
+
+def _table_start(
+    stack: list[bytes], name: bytes, marker: Callable[[bool], None] | None = None
+) -> None:
+    """A table part's (or a column's) start tag, by the table insertion modes: what it
+    closes and opens on ``stack`` (the table parts open, outermost first, among other
+    elements). ``marker`` hears of each cell or caption it opens (True: the parser inserts a
+    marker in its list of active formatting elements) and closes (False: the parser clears
+    the list up to the last marker)."""
+    while True:
+        mode = _table_mode(stack)
+        if mode == "body" or (mode in ("cell", "caption") and name == b"table"):
+            if name == b"table":
+                stack.append(name)
+            return  # other table parts are ignored in the body
+        if name == b"table":
+            _pop_to(stack, {b"table"})  # a table in a table ends it; then read again
+            continue
+        if mode in ("cell", "caption"):
+            _pop_to(stack, _CELLS)  # closes the cell; then read again
+            if marker is not None:
+                marker(False)
+            continue
+        if mode == "row":
+            if name in (b"td", b"th"):
+                _clear_to(stack, {b"tr"})
+                stack.append(name)
+                if marker is not None:
+                    marker(True)
+                return
+            _pop_to(stack, {b"tr"})  # closes the row; then read again
+            continue
+        if mode == "tbody":
+            if name in (b"tr", b"td", b"th"):
+                _clear_to(stack, _TABLE_BODIES)
+                stack.append(b"tr")
+                if name != b"tr":
+                    stack.append(name)
+                    if marker is not None:
+                        marker(True)
+                return
+            _pop_to(stack, _TABLE_BODIES)  # closes the body; then read again
+            continue
+        # in a table
+        _clear_to(stack, {b"table"})
+        if name in (b"col", b"colgroup"):
+            pass  # a column group, closed by the next other tag
+        elif name == b"caption" or name in _TABLE_BODIES:
+            stack.append(name)
+            if name == b"caption" and marker is not None:
+                marker(True)
+        else:  # a row or a cell: an implied table body (and row)
+            stack.append(b"tbody")
+            stack.append(b"tr")
+            if name != b"tr":
+                stack.append(name)
+                if marker is not None:
+                    marker(True)
+        return
 
 
 def _clear_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
@@ -1000,7 +1300,7 @@ class _AncestorReader(QuietSink):
             self.lost = True
             return
         if name in _TABLE_PARTS or name in (b"col", b"colgroup"):
-            self._table_start(name)
+            _table_start(stack, name)
         elif name in _HEADINGS:
             if any(e in _HEADINGS for e in stack):
                 self.lost = True  # whether it closes the open one depends on what is current
@@ -1084,53 +1384,6 @@ class _AncestorReader(QuietSink):
                 watch = _ANCESTRY_WATCH
                 self.tokenizer.watch = Watch.of(watch.starts | self.hosts, watch.ends | self.hosts)
 
-    def _table_start(self, name: bytes) -> None:
-        stack = self.stack
-        while True:
-            mode = "body"
-            for element in reversed(stack):
-                if element in _MODE_OF:
-                    mode = _MODE_OF[element]
-                    break
-            if mode == "body" or (mode in ("cell", "caption") and name == b"table"):
-                if name == b"table":
-                    stack.append(name)
-                return  # other table parts are ignored in the body
-            if name == b"table":
-                _pop_to(stack, {b"table"})  # a table in a table ends it; then read again
-                continue
-            if mode in ("cell", "caption"):
-                _pop_to(stack, {b"td", b"th", b"caption"})  # closes the cell; read again
-                continue
-            if mode == "row":
-                if name in (b"td", b"th"):
-                    _clear_to(stack, {b"tr"})
-                    stack.append(name)
-                    return
-                _pop_to(stack, {b"tr"})  # closes the row; read again
-                continue
-            if mode == "tbody":
-                if name in (b"tr", b"td", b"th"):
-                    _clear_to(stack, {b"tbody", b"thead", b"tfoot"})
-                    stack.append(b"tr")
-                    if name != b"tr":
-                        stack.append(name)
-                    return
-                _pop_to(stack, {b"tbody", b"thead", b"tfoot"})  # closes the body; again
-                continue
-            # in a table
-            _clear_to(stack, {b"table"})
-            if name in (b"col", b"colgroup"):
-                pass  # a column group, closed by the next other tag
-            elif name in (b"caption", b"tbody", b"thead", b"tfoot"):
-                stack.append(name)
-            else:  # a row or a cell: an implied table body (and row)
-                stack.append(b"tbody")
-                stack.append(b"tr")
-                if name != b"tr":
-                    stack.append(name)
-            return
-
     def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if name is None or name in _ANCESTRY or name in _UNFOLLOWED:
             self.lost = True
@@ -1173,7 +1426,7 @@ class Marker(_AtBodyStartUnlessFound):
         if self._waiting:
             return self._clear_watch()
         # With no paragraph open, only the start of one (the links, and the marker) matters.
-        return _MARKER_WATCH if self._p is not None else _MARKER_OUTSIDE_P
+        return self._with_links(_MARKER_WATCH if self._p is not None else _MARKER_OUTSIDE_P)
 
     def on_comment(self, data: bytes, start: int, end: int) -> None:
         if self._waiting:
