@@ -841,6 +841,8 @@ class BodyEditor:
     _snippet_bytes: Mapping[str, int] = MappingProxyType({})
     _pending_size = 0
     _pending_skip = 0
+    _sniff_again = 0
+    """The length at which the undecided start of the document is read again."""
     _out_total = 0
     _in_emitted = 0
 
@@ -865,6 +867,11 @@ class BodyEditor:
         if sniffed is not None:
             if sniffed:  # the start of the document came in several pieces
                 sniffed += data
+                if not final and len(sniffed) < self._sniff_again <= self._max_hold:
+                    # Read again once it has doubled, not at every piece: a long preamble
+                    # (whitespace, a comment) in many small pieces costs time in proportion
+                    # to its length, not to its square.
+                    return b""
                 held = bytes(sniffed)
             else:  # the usual case: read the first piece where it is, no copy
                 held = data if data.__class__ is bytes else bytes(data)
@@ -872,6 +879,7 @@ class BodyEditor:
             if fragment is None and len(held) <= self._max_hold:
                 if not sniffed:
                     sniffed += held
+                self._sniff_again = min(2 * len(held), self._max_hold + 1)
                 return b""
             self._sniff = None
             if fragment is not None:
@@ -2029,11 +2037,12 @@ class Exchange:
             self._report_unedited(editor)
         if self._committed:
             return [Data(out)] if out else []
-        self._out.append(out)
+        if out:  # none empty: a start held back over many pieces leaves nothing to look over
+            self._out.append(out)
         self._size += len(chunk)
         if self._buffer_until is not None and self._size <= self._buffer_until:
             return []  # small and announced: collect it so Content-Length stays exact
-        if not out and not any(self._out):
+        if not self._out:
             # Nothing to send yet: the editor is still reading the start of the document,
             # whose language and kind the headers depend on (however the body is split).
             return []

@@ -1,0 +1,145 @@
+"""Hostile input costs time and memory in proportion to its size, through both adapters.
+
+Each test feeds the request pipeline one input shaped to make a quadratic step show (many
+small pieces, many repeats of one construct) and checks the work done by counting it, or
+under a deadline far above what the linear cost takes and far below what the quadratic cost
+would: the answer must come, whole, with the notice or through the fail mode.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from compliance import core, testing
+from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
+from compliance.engine import Engine
+from compliance.testing import TestResponse
+from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
+
+RU = "192.0.2.1"
+RULES = """\
+version: 1
+rules:
+  - id: ru-notice
+    title: a notice for readers in Russia
+    jurisdictions: [RU]
+    notice:
+      default_locale: en
+      text:
+        en: A notice for readers in Russia.
+  - id: ru-withheld
+    title: marked content withheld in Russia
+    jurisdictions: [RU]
+    withhold:
+      marks: [ru]
+      embeds: ["*.video.example"]
+      text:
+        en: Withheld in Russia.
+"""
+Headers = list[tuple[str, str]]
+
+
+@pytest.fixture(scope="module")
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine(RULES, {RU: "RU"})
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail the test if the block takes longer than ``seconds`` (a bound for quadratic work,
+    many times what the linear work takes)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise AssertionError(f"still working after {seconds} s: the cost is not linear")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def page_app(chunks: list[bytes], headers: Headers) -> Any:
+    """An application answering ``chunks`` as an HTML body, for WSGI (``app``) and ASGI
+    (``app.asgi``)."""
+    sent = [("Content-Type", "text/html; charset=utf-8"), *headers]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", list(sent))
+        return chunks
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in sent]
+        await send({"type": "http.response.start", "status": 200, "headers": raw})
+        for i, chunk in enumerate(chunks):
+            more = i < len(chunks) - 1
+            await send({"type": "http.response.body", "body": chunk, "more_body": more})
+
+    app.asgi = asgi  # type: ignore[attr-defined]
+    return app
+
+
+Call = Callable[..., TestResponse]
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def call(request: pytest.FixtureRequest, engine: Engine) -> Call:
+    """``call(chunks, headers=..., **middleware options)``: the response a reader in Russia
+    gets for a page sent in ``chunks``."""
+
+    def run(chunks: list[bytes], headers: Headers = (), **options: Any) -> TestResponse:  # type: ignore[assignment]
+        app = page_app(chunks, list(headers))
+        if request.param == "wsgi":
+            middleware = WsgiMiddleware(app, engine, **options)
+            return testing.call_wsgi(middleware, testing.wsgi_environ("/", peer=RU))
+        asgi = AsgiMiddleware(app.asgi, engine, **options)
+        return testing.call_asgi(asgi, testing.asgi_scope("/", peer=RU))
+
+    return run
+
+
+def pieces(data: bytes, size: int) -> list[bytes]:
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+# -- the start of the document, in many small pieces -----------------------------------------
+
+DOCUMENT = b"<html><head><title>t</title></head><body><p>Story</p></body></html>"
+
+
+@pytest.mark.parametrize("preamble", [b" ", b"<!-- x "], ids=["whitespace", "comment"])
+def test_a_long_preamble_in_small_pieces_is_read_a_bounded_number_of_times(
+    call: Call, preamble: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whitespace or a comment before the first tag, sent a few bytes at a time, was read
+    from its start again at every piece (and every piece held was looked at again): time in
+    the square of its length, seconds of CPU for a 64 KiB preamble."""
+    start = preamble * (64 * 1024 // len(preamble))
+    body = start + (b" -->" if preamble != b" " else b"") + DOCUMENT
+    read = []
+    fragment = core._fragment
+
+    def counted(prefix: bytes, final: bool) -> bool | None:
+        read.append(len(prefix))
+        return fragment(prefix, final)
+
+    monkeypatch.setattr(core, "_fragment", counted)
+    response = call(pieces(body, 16))
+    assert response.status == 200
+    assert response.notices == ["ru-notice"]
+    assert sum(read) <= 4 * len(body)
+
+
+def test_a_preamble_sent_a_byte_at_a_time_is_linear(call: Call) -> None:
+    body = b" " * (64 * 1024) + DOCUMENT
+    with deadline(30):  # linear: well under a second; quadratic: minutes
+        response = call(pieces(body, 1))
+    assert response.notices == ["ru-notice"]
+    assert response.body.startswith(b" " * (64 * 1024) + b"<html>")
