@@ -8,7 +8,9 @@ would: the answer must come, whole, with the notice or through the fail mode.
 
 from __future__ import annotations
 
+import re
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +20,7 @@ import pytest
 from compliance import core, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
+from compliance.html import injector
 from compliance.testing import TestResponse
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
@@ -143,3 +146,44 @@ def test_a_preamble_sent_a_byte_at_a_time_is_linear(call: Call) -> None:
         response = call(pieces(body, 1))
     assert response.notices == ["ru-notice"]
     assert response.body.startswith(b" " * (64 * 1024) + b"<html>")
+
+
+# -- withholding: many of one thing the probe looks for, none of the other --------------------
+
+
+class _CountedPattern:
+    """A compiled pattern that adds up the length of text its searches read (to their match,
+    else to where they stop)."""
+
+    def __init__(self, pattern: re.Pattern[bytes], spans: list[int]) -> None:
+        self._pattern = pattern
+        self._spans = spans
+
+    def search(
+        self, data: bytes, pos: int = 0, endpos: int = sys.maxsize
+    ) -> re.Match[bytes] | None:
+        found = self._pattern.search(data, pos, endpos)
+        self._spans.append((min(endpos, len(data)) if found is None else found.end()) - pos)
+        return found
+
+
+@pytest.mark.parametrize(
+    "element",
+    [b"<p data-compliance-withhold='ru'>x</p>", b"<p style='color: red'>x</p>"],
+    ids=["marks", "styles"],
+)
+def test_withholding_reads_many_marks_or_styles_in_proportion(
+    call: Call, element: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While embeds are withheld the tokenizer looks ahead for the next ``style=`` or mark,
+    by two searches: with many of one and none of the other, the other was searched to the
+    end of the page again at each (12 s of CPU for a 1 MB page of marks)."""
+    spans: list[int] = []
+    for name in ("_STYLE_IN_LOWER", "_MARK_PROBE"):
+        monkeypatch.setattr(injector, name, _CountedPattern(getattr(injector, name), spans))
+    body = b"<html><body>" + element * 2000 + b"</body></html>"
+    response = call([body])
+    assert response.notices == ["ru-notice"]
+    if b"withhold" in element:
+        assert response.body.count(b'class="compliance-withheld"') == 2000
+    assert sum(spans) <= 4 * len(body)

@@ -132,23 +132,56 @@ class _StyleProbe:
     """The tokenizer's probe while embeds are withheld: where a ``style`` attribute (any
     case) may be, or a mark (with ``marks``). A case-insensitive pattern is searched twenty
     times slower than one that starts with a literal byte, so the data is searched in lower
-    case (once per buffer)."""
+    case (once per buffer).
+
+    Each pattern's last search to the end of the buffer is kept, and answers the next
+    searches from later positions while its match still lies ahead. Otherwise a page with
+    many of one (marks) and none of the other would be searched to its end again at each:
+    time in the square of the page."""
 
     def __init__(self, marks: bool) -> None:
         self._marks = marks
         self._data = b""
         self._lower = b""
+        self._style: _Searched = _NOT_SEARCHED
+        self._mark: _Searched = _NOT_SEARCHED
 
     def search(
         self, data: bytes, pos: int = 0, endpos: int = sys.maxsize, /
     ) -> re.Match[bytes] | None:
         if data is not self._data or type(data) is not bytes:
             self._data, self._lower = data, data.lower()
-        found = _STYLE_IN_LOWER.search(self._lower, pos, endpos)
-        mark = _MARK_PROBE.search(data, pos, endpos) if self._marks else None
+            self._style = self._mark = _NOT_SEARCHED
+        self._style, found = _search_from(_STYLE_IN_LOWER, self._lower, pos, endpos, self._style)
+        if not self._marks:
+            return found
+        self._mark, mark = _search_from(_MARK_PROBE, data, pos, endpos, self._mark)
         if mark is not None and (found is None or mark.start() < found.start()):
             return mark
         return found
+
+
+_Searched = tuple[int, "re.Match[bytes] | None"]
+"""A search to the end of a buffer, kept: where it started, and its first match (or None)."""
+_NOT_SEARCHED: Final[_Searched] = (sys.maxsize, None)
+
+
+def _search_from(
+    pattern: re.Pattern[bytes], data: bytes, pos: int, endpos: int, last: _Searched
+) -> tuple[_Searched, re.Match[bytes] | None]:
+    """``pattern.search(data, pos, endpos)``, answered from ``last`` (a search of the same
+    data to its end) when that tells: it started no later and its match, if any, is not
+    behind ``pos`` (no match can start before it). Searches to the end are kept."""
+    start, match = last
+    if start <= pos and (match is None or match.start() >= pos):
+        if match is None or match.start() >= endpos:
+            return last, None
+        if match.end() <= endpos:
+            return last, match
+    if endpos < len(data):
+        return last, pattern.search(data, pos, endpos)  # within one tag: not kept
+    found = pattern.search(data, pos)
+    return (pos, found), found
 
 
 _WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
