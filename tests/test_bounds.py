@@ -8,16 +8,18 @@ would: the answer must come, whole, with the notice or through the fail mode.
 
 from __future__ import annotations
 
+import gzip
 import re
 import signal
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from compliance import core, testing
+from compliance import core, http, testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.html import injector
@@ -187,3 +189,46 @@ def test_withholding_reads_many_marks_or_styles_in_proportion(
     if b"withhold" in element:
         assert response.body.count(b'class="compliance-withheld"') == 2000
     assert sum(spans) <= 4 * len(body)
+
+
+# -- content codings ---------------------------------------------------------------------------
+
+
+class _CountedDecoder:
+    """A zlib decoder that adds up the coded bytes it is handed."""
+
+    def __init__(self, decoder: Any, given: list[int]) -> None:
+        self._decoder = decoder
+        self._given = given
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        self._given.append(len(data))
+        return self._decoder.decompress(data, max_length)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._decoder, name)
+
+
+def test_a_body_of_many_gzip_members_is_decoded_in_proportion(
+    call: Call, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each gzip member is decoded (RFC 1952 2.2); the rest of the chunk after one was
+    handed to the next member's decoder whole, and copied back as its unused data: 5 s of
+    CPU for 2 MB of empty members, in the square of their number."""
+    given: list[int] = []
+    decompressobj = zlib.decompressobj
+    monkeypatch.setattr(
+        http.zlib,
+        "decompressobj",
+        lambda *args, **kwargs: _CountedDecoder(decompressobj(*args, **kwargs), given),
+    )
+    members = 10_000
+    body = (
+        gzip.compress(b"<html><body><p>Story</p>")
+        + gzip.compress(b"") * members
+        + gzip.compress(b"</body></html>")
+    )
+    response = call([body], [("Content-Encoding", "gzip")])
+    monkeypatch.undo()
+    assert gzip.decompress(response.body).count(b'class="compliance-notice"') == 1
+    assert sum(given) <= 256 * (members + 2) + 4 * len(body)
