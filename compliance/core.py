@@ -758,7 +758,8 @@ def _style_nonce(headers: Iterable[str]) -> str | None:
                 break
     if not chosen:
         return None
-    common = [n for n in chosen[0] if all(n in other for other in chosen[1:])]
+    others = [set(nonces) for nonces in chosen[1:]]  # (lists: a search each, quadratic)
+    common = [n for n in chosen[0] if all(n in other for other in others)]
     return (common or chosen[0])[0]
 
 

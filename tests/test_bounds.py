@@ -54,13 +54,18 @@ def engine(make_engine: Callable[..., Engine]) -> Engine:
     return make_engine(RULES, {RU: "RU"})
 
 
+class TooSlow(BaseException):
+    """Raised by :func:`deadline`: a BaseException, so that no fault handling in the
+    middleware takes it for a fault of its own and fails open."""
+
+
 @contextmanager
 def deadline(seconds: int) -> Iterator[None]:
     """Fail the test if the block takes longer than ``seconds`` (a bound for quadratic work,
     many times what the linear work takes)."""
 
     def expired(signum: int, frame: object) -> None:
-        raise AssertionError(f"still working after {seconds} s: the cost is not linear")
+        raise TooSlow(f"still working after {seconds} s: the cost is not linear")
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.alarm(seconds)
@@ -232,3 +237,18 @@ def test_a_body_of_many_gzip_members_is_decoded_in_proportion(
     monkeypatch.undo()
     assert gzip.decompress(response.body).count(b'class="compliance-notice"') == 1
     assert sum(given) <= 256 * (members + 2) + 4 * len(body)
+
+
+# -- response headers the application sends ----------------------------------------------------
+
+
+def test_many_csp_nonces_cost_time_in_proportion(call: Call) -> None:
+    """The nonce for the notices' style is one every policy accepts: each nonce of the first
+    policy was looked for in the others' lists, in the square of their number (40 s of CPU
+    for two policies of 1 MB)."""
+    policy = "style-src " + " ".join(f"'nonce-n{i}'" for i in range(50_000))
+    headers = [("Content-Security-Policy", policy)] * 2
+    with deadline(10):  # linear: milliseconds
+        response = call([DOCUMENT], headers, css=True)
+    assert response.notices == ["ru-notice"]
+    assert b'<style nonce="n0">' in response.body
