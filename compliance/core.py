@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -815,7 +816,7 @@ class BodyEditor:
         )
         self._withholding = withhold is not None
         self._metrics = metrics
-        self._pending: list[bytes] = []  # input given to the injector, not yet seen in its
+        self._pending: deque[bytes] = deque()  # input given to the injector, not yet seen in its
         # output (the first _pending_skip bytes of it are); _pending_size bytes in all
         self._sniff: bytearray | None = bytearray()
         self._partial = partial
@@ -926,7 +927,7 @@ class BodyEditor:
                 self.unedited = ("fault", f"a fault stopped editing ({type(exc).__name__})")
             log_fault("editing", metrics=self._metrics)
             recovered = b"".join(self._pending)[self._pending_skip :]
-            self._pending = []
+            self._pending = deque()
             self._pending_size = self._pending_skip = 0
             return recovered
         reason = _unsupported(self._injector)
@@ -955,7 +956,7 @@ class BodyEditor:
             passed += self._pending_skip
             pending = self._pending
             while pending and passed >= len(pending[0]):
-                passed -= len(pending.pop(0))
+                passed -= len(pending.popleft())
             self._pending_skip = passed if pending else 0
         self._in_emitted = emitted
 

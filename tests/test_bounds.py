@@ -155,6 +155,32 @@ def test_a_preamble_sent_a_byte_at_a_time_is_linear(call: Call) -> None:
     assert response.body.startswith(b" " * (64 * 1024) + b"<html>")
 
 
+@pytest.mark.parametrize(
+    ("opening", "closing"),
+    [(b"<!--", b"-->"), (b"<p title='", b"'>"), (b"<![CDATA[", b"]]>")],
+    ids=["comment", "start tag", "bogus comment"],
+)
+def test_a_long_token_in_small_pieces_is_read_a_bounded_number_of_times(
+    call: Call, opening: bytes, closing: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token not finished at the end of a piece (a comment, a start tag) was read again
+    from its start with every next piece: time in the square of its length (10 s of CPU
+    for a 64 KB comment sent a byte at a time)."""
+    body = b"<html><body><p>Story</p>" + opening + b"x" * 48_000 + closing + b"</body></html>"
+    read = []
+    scan = injector.Injector._scan
+
+    def counted(self: injector.Injector, data: bytes, final: bool) -> int:
+        read.append(len(data))
+        return scan(self, data, final)
+
+    monkeypatch.setattr(injector.Injector, "_scan", counted)
+    response = call(pieces(body, 16))
+    assert response.notices == ["ru-notice"]
+    assert response.body.count(b"x" * 48_000) == 1
+    assert sum(read) <= 4 * len(body)
+
+
 # -- withholding: many of one thing the probe looks for, none of the other --------------------
 
 

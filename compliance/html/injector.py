@@ -315,6 +315,7 @@ class Injector:
         self._started = False
         self._finished = False
         self._tail = b""
+        self._more = bytearray()  # input after an unfinished token, not read yet
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
@@ -367,8 +368,19 @@ class Injector:
             return bytes(chunk)
         if self._phase == _PASS and not self._tail and self._held is None:
             return bytes(chunk)
-        data = self._tail + chunk if self._tail else bytes(chunk)
+        tail = self._tail
+        if not tail:
+            return self._run(bytes(chunk), final=False)
+        # An unfinished token (a long comment, a tag) is read again from its start with the
+        # next input: only once that input is as long as the token so far, so that a token
+        # sent in many small pieces costs time in proportion to its length, not its square.
+        more = self._more
+        more += chunk
+        if len(more) < len(tail):
+            return b""
+        data = tail + more
         self._tail = b""
+        self._more = bytearray()
         return self._run(data, final=False)
 
     def finish(self) -> bytes:
@@ -377,7 +389,9 @@ class Injector:
             return b""
         if self._cut:
             return self.cut()
-        data, self._tail = self._tail, b""
+        data = self._tail + self._more
+        self._tail = b""
+        self._more = bytearray()
         result = self._run(data, final=True)
         self._finished = True
         return result
@@ -392,6 +406,7 @@ class Injector:
         self._cut = True
         self._out = []
         self._tail = b""
+        self._more = bytearray()
         try:
             # The output stops at a removed element's start (a place for markup), or where
             # the input stopped: an unfinished token is dropped, but inside a comment or raw
