@@ -316,6 +316,7 @@ class Injector:
         self._finished = False
         self._tail = b""
         self._more = bytearray()  # input after an unfinished token, not read yet
+        self._may_end = False  # a ">" is in it
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
@@ -372,15 +373,19 @@ class Injector:
         if not tail:
             return self._run(bytes(chunk), final=False)
         # An unfinished token (a long comment, a tag) is read again from its start with the
-        # next input: only once that input is as long as the token so far, so that a token
-        # sent in many small pieces costs time in proportion to its length, not its square.
+        # next input: at once when that input may end it (a ">" came) and is an eighth of the
+        # token so far, else once it is as long as the token, so that a token sent in many
+        # small pieces costs time in proportion to its length, not its square, while one
+        # that ends goes out with the piece that ends it.
         more = self._more
         more += chunk
-        if len(more) < len(tail):
+        self._may_end = self._may_end or b">" in chunk
+        if len(more) < len(tail) and (8 * len(more) < len(tail) or not self._may_end):
             return b""
         data = tail + more
         self._tail = b""
         self._more = bytearray()
+        self._may_end = False
         return self._run(data, final=False)
 
     def finish(self) -> bytes:
