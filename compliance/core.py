@@ -31,6 +31,7 @@ import threading
 import time
 import traceback
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from itertools import islice
@@ -776,7 +777,8 @@ def _style_nonce(headers: Iterable[str]) -> str | None:
                 break
     if not chosen:
         return None
-    common = [n for n in chosen[0] if all(n in other for other in chosen[1:])]
+    others = [set(nonces) for nonces in chosen[1:]]  # (lists: a search each, quadratic)
+    common = [n for n in chosen[0] if all(n in other for other in others)]
     return (common or chosen[0])[0]
 
 
@@ -832,7 +834,7 @@ class BodyEditor:
         )
         self._withholding = withhold is not None
         self._metrics = metrics
-        self._pending: list[bytes] = []  # input given to the injector, not yet seen in its
+        self._pending: deque[bytes] = deque()  # input given to the injector, not yet seen in its
         # output (the first _pending_skip bytes of it are); _pending_size bytes in all
         self._sniff: bytearray | None = bytearray()
         self._partial = partial
@@ -859,6 +861,8 @@ class BodyEditor:
     _snippet_bytes: Mapping[str, int] = MappingProxyType({})
     _pending_size = 0
     _pending_skip = 0
+    _sniff_again = 0
+    """The length at which the undecided start of the document is read again."""
     _out_total = 0
     _in_emitted = 0
 
@@ -883,6 +887,11 @@ class BodyEditor:
         if sniffed is not None:
             if sniffed:  # the start of the document came in several pieces
                 sniffed += data
+                if not final and len(sniffed) < self._sniff_again <= self._max_hold:
+                    # Read again once it has doubled, not at every piece: a long preamble
+                    # (whitespace, a comment) in many small pieces costs time in proportion
+                    # to its length, not to its square.
+                    return b""
                 held = bytes(sniffed)
             else:  # the usual case: read the first piece where it is, no copy
                 held = data if data.__class__ is bytes else bytes(data)
@@ -890,6 +899,7 @@ class BodyEditor:
             if fragment is None and len(held) <= self._max_hold:
                 if not sniffed:
                     sniffed += held
+                self._sniff_again = min(2 * len(held), self._max_hold + 1)
                 return b""
             self._sniff = None
             if fragment is not None:
@@ -935,7 +945,7 @@ class BodyEditor:
                 self.unedited = ("fault", f"a fault stopped editing ({type(exc).__name__})")
             log_fault("editing", metrics=self._metrics)
             recovered = b"".join(self._pending)[self._pending_skip :]
-            self._pending = []
+            self._pending = deque()
             self._pending_size = self._pending_skip = 0
             return recovered
         reason = _unsupported(self._injector)
@@ -964,7 +974,7 @@ class BodyEditor:
             passed += self._pending_skip
             pending = self._pending
             while pending and passed >= len(pending[0]):
-                passed -= len(pending.pop(0))
+                passed -= len(pending.popleft())
             self._pending_skip = passed if pending else 0
         self._in_emitted = emitted
 
@@ -2054,11 +2064,12 @@ class Exchange:
             self._report_unedited(editor)
         if self._committed:
             return [Data(out)] if out else []
-        self._out.append(out)
+        if out:  # none empty: a start held back over many pieces leaves nothing to look over
+            self._out.append(out)
         self._size += len(chunk)
         if self._buffer_until is not None and self._size <= self._buffer_until:
             return []  # small and announced: collect it so Content-Length stays exact
-        if not out and not any(self._out):
+        if not self._out:
             # Nothing to send yet: the editor is still reading the start of the document,
             # whose language and kind the headers depend on (however the body is split).
             return []

@@ -1134,6 +1134,9 @@ def _zlib_wrapped(head: bytes) -> bool:
 
 
 _STEP: Final = 64 * 1024  # decoded bytes produced per decompress call: bounds memory
+_WINDOW: Final = 64 * 1024  # coded bytes given per decompress call, at most
+_FIRST_WINDOW: Final = 256  # ... at the start of a member (doubling as it goes on)
+_NONZERO = re.compile(rb"[^\0]")
 
 
 class _Zlib:
@@ -1149,6 +1152,8 @@ class _Zlib:
         self._out: zlib._Compress | None = None
         self._members = 0
         self._fed = False  # any byte of the body came
+        self._between = False  # a gzip member ended: padding may come before the next
+        self._window = _FIRST_WINDOW
 
     def decompress(self, data: bytes) -> bytes:
         try:
@@ -1166,22 +1171,41 @@ class _Zlib:
             if not _zlib_wrapped(data):
                 self._wbits = -zlib.MAX_WBITS
             self._in = zlib.decompressobj(self._wbits)
+        # The input goes in by windows, from a small one at the start of each member up to
+        # _WINDOW: what a decoder hands back unread (its unused data at a member's end, its
+        # unconsumed tail when the output step is reached) is a copy of the rest of its
+        # input, so a body of many small members, given whole, cost time in the square of
+        # its length; by windows each copy is at most the member's own share.
         out: list[bytes] = []
         decoder = self._in
-        while data:
-            piece = decoder.decompress(data, _STEP)
-            consumed = len(data) - len(decoder.unconsumed_tail)
-            self._bound.check(consumed, len(piece))
+        view = memoryview(data)
+        at, end, window = 0, len(data), self._window
+        while at < end:
+            if self._between:  # some writers pad gzip members with zero bytes
+                nonzero = _NONZERO.search(data, at)
+                at = nonzero.start() if nonzero is not None else end
+                if at == end:
+                    break
+            given = view[at : at + window]
+            piece = decoder.decompress(given, _STEP)
+            left = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+            used = len(given) - len(left)
+            if not used and not piece and not decoder.eof:
+                raise BadCoding("the decoder made no progress")
+            self._bound.check(used, len(piece))
             out.append(piece)
+            at += used
+            self._between = False
             if decoder.eof:
-                rest = decoder.unused_data
                 if not self._gzip:
                     break  # trailing bytes after a deflate stream are not part of the body
                 self._members += 1
                 decoder = self._in = zlib.decompressobj(self._wbits)
-                data = rest.lstrip(b"\0")  # some writers pad members with zero bytes
-                continue
-            data = decoder.unconsumed_tail
+                self._between = True
+                window = _FIRST_WINDOW
+            else:
+                window = min(2 * window, _WINDOW)
+        self._window = window
         return b"".join(out)
 
     def rest(self) -> bytes:

@@ -132,23 +132,56 @@ class _StyleProbe:
     """The tokenizer's probe while embeds are withheld: where a ``style`` attribute (any
     case) may be, or a mark (with ``marks``). A case-insensitive pattern is searched twenty
     times slower than one that starts with a literal byte, so the data is searched in lower
-    case (once per buffer)."""
+    case (once per buffer).
+
+    Each pattern's last search to the end of the buffer is kept, and answers the next
+    searches from later positions while its match still lies ahead. Otherwise a page with
+    many of one (marks) and none of the other would be searched to its end again at each:
+    time in the square of the page."""
 
     def __init__(self, marks: bool) -> None:
         self._marks = marks
         self._data = b""
         self._lower = b""
+        self._style: _Searched = _NOT_SEARCHED
+        self._mark: _Searched = _NOT_SEARCHED
 
     def search(
         self, data: bytes, pos: int = 0, endpos: int = sys.maxsize, /
     ) -> re.Match[bytes] | None:
         if data is not self._data or type(data) is not bytes:
             self._data, self._lower = data, data.lower()
-        found = _STYLE_IN_LOWER.search(self._lower, pos, endpos)
-        mark = _MARK_PROBE.search(data, pos, endpos) if self._marks else None
+            self._style = self._mark = _NOT_SEARCHED
+        self._style, found = _search_from(_STYLE_IN_LOWER, self._lower, pos, endpos, self._style)
+        if not self._marks:
+            return found
+        self._mark, mark = _search_from(_MARK_PROBE, data, pos, endpos, self._mark)
         if mark is not None and (found is None or mark.start() < found.start()):
             return mark
         return found
+
+
+_Searched = tuple[int, "re.Match[bytes] | None"]
+"""A search to the end of a buffer, kept: where it started, and its first match (or None)."""
+_NOT_SEARCHED: Final[_Searched] = (sys.maxsize, None)
+
+
+def _search_from(
+    pattern: re.Pattern[bytes], data: bytes, pos: int, endpos: int, last: _Searched
+) -> tuple[_Searched, re.Match[bytes] | None]:
+    """``pattern.search(data, pos, endpos)``, answered from ``last`` (a search of the same
+    data to its end) when that tells: it started no later and its match, if any, is not
+    behind ``pos`` (no match can start before it). Searches to the end are kept."""
+    start, match = last
+    if start <= pos and (match is None or match.start() >= pos):
+        if match is None or match.start() >= endpos:
+            return last, None
+        if match.end() <= endpos:
+            return last, match
+    if endpos < len(data):
+        return last, pattern.search(data, pos, endpos)  # within one tag: not kept
+    found = pattern.search(data, pos)
+    return (pos, found), found
 
 
 _WHOLE_NOSCRIPT: Final = frozenset((b"noscript",))
@@ -282,6 +315,8 @@ class Injector:
         self._started = False
         self._finished = False
         self._tail = b""
+        self._more = bytearray()  # input after an unfinished token, not read yet
+        self._may_end = False  # a ">" is in it
         self._out: list[bytes] = []
         self._emit = 0
         self._frameset_ok = True
@@ -334,8 +369,23 @@ class Injector:
             return bytes(chunk)
         if self._phase == _PASS and not self._tail and self._held is None:
             return bytes(chunk)
-        data = self._tail + chunk if self._tail else bytes(chunk)
+        tail = self._tail
+        if not tail:
+            return self._run(bytes(chunk), final=False)
+        # An unfinished token (a long comment, a tag) is read again from its start with the
+        # next input: at once when that input may end it (a ">" came) and is an eighth of the
+        # token so far, else once it is as long as the token, so that a token sent in many
+        # small pieces costs time in proportion to its length, not its square, while one
+        # that ends goes out with the piece that ends it.
+        more = self._more
+        more += chunk
+        self._may_end = self._may_end or b">" in chunk
+        if len(more) < len(tail) and (8 * len(more) < len(tail) or not self._may_end):
+            return b""
+        data = tail + more
         self._tail = b""
+        self._more = bytearray()
+        self._may_end = False
         return self._run(data, final=False)
 
     def finish(self) -> bytes:
@@ -344,7 +394,9 @@ class Injector:
             return b""
         if self._cut:
             return self.cut()
-        data, self._tail = self._tail, b""
+        data = self._tail + self._more
+        self._tail = b""
+        self._more = bytearray()
         result = self._run(data, final=True)
         self._finished = True
         return result
@@ -359,6 +411,7 @@ class Injector:
         self._cut = True
         self._out = []
         self._tail = b""
+        self._more = bytearray()
         try:
             # The output stops at a removed element's start (a place for markup), or where
             # the input stopped: an unfinished token is dropped, but inside a comment or raw
