@@ -63,6 +63,16 @@ def _subdivisions_of(countries: set[str]) -> dict[str, list[str]]:
     return out
 
 
+def _parents_of(known: dict[str, list[str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for codes in known.values():
+        for code in codes:
+            chain = _location.with_parents(code)
+            if len(chain) > 1:
+                out[code] = chain[-2]
+    return out
+
+
 def worker_data(plan: EdgePlan) -> dict[str, Any]:
     """The rules as the Worker's ``DATA`` constant."""
     tables: list[LocaleTable] = []
@@ -112,6 +122,7 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             }
         )
     countries = {code.partition("-")[0] for code in plan.codes() if "-" in code}
+    known = _subdivisions_of(countries)
     return {
         "generator": f"compliance {__about__.__version__}",
         "rules": rules,
@@ -139,7 +150,10 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             }
             for table in tables
         ],
-        "knownSubdivisions": _subdivisions_of(countries),
+        "knownSubdivisions": known,
+        # The subdivision that holds each one held by another (IT-RM in IT-62), so that a
+        # region comes with the larger ones that hold it, as the library places a reader.
+        "subdivisionParents": _parents_of(known),
         # The region values that mean "no region", as the library reads a CDN's header.
         "regionPlaceholders": sorted(_location._PLACEHOLDERS),
         # The codes the library reads as a country (ISO 3166-1, and XK): any other value

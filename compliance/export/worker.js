@@ -103,8 +103,13 @@ function readerLocation(cf) {
   // tell a subdivision from none.
   const known = Object.hasOwn(DATA.knownSubdivisions, country)
     ? DATA.knownSubdivisions[country] : [];
-  const valid = !REGION_PLACEHOLDERS.has(region) && known.includes(full);
-  return { country, subdivisions: valid ? [full] : [] };
+  if (REGION_PLACEHOLDERS.has(region) || !known.includes(full)) return { country, subdivisions: [] };
+  // After the subdivisions that hold it, largest first, as the library places the reader.
+  const chain = [full];
+  while (Object.hasOwn(DATA.subdivisionParents, chain[0]) && chain.length < 8) {
+    chain.unshift(DATA.subdivisionParents[chain[0]]);
+  }
+  return { country, subdivisions: chain };
 }
 
 function codeMatches(code, where, apply, depth) {
