@@ -156,6 +156,13 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
         "maxHost": _http.MAX_HOST,
         "tagged": any(rule.tags for rule in plan.rules),
+        # The library's variant tags (compliance.http): the mark before a variant's name,
+        # the flags after it, and which flag a reader's tags say when they carry several.
+        "variantTags": {
+            "mark": _http._VARIANT_MARK,
+            "flags": list(_http.VARIANT_FLAGS),
+            "preference": list(_http.VARIANT_FLAG_PREFERENCE),
+        },
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),
