@@ -1224,6 +1224,41 @@ def test_a_page_with_every_notice_in_it_revalidates(client: httpx.Client) -> Non
     assert again.headers["etag"] == tag
 
 
+@pytest.mark.parametrize("dest", ["image", "script", "video", "Style"])
+def test_a_subresource_reaches_the_origin_as_the_reader_sent_it(
+    dest: str, client: httpx.Client, python_app: Any
+) -> None:
+    """As the middleware hands it to its application, a request for something a browser
+    never shows as a page (`Sec-Fetch-Dest`) reaches the origin with the reader's
+    validators, range and codings. (The Worker prepared it as for an edited page: an image
+    or a video for a reader with notices never revalidated, nor could it seek.)"""
+    described = h.spec(validator='"i1"', headers=[("Content-Type", "image/png"), _PUBLIC])
+    sent = [("Range", "bytes=0-1"), ("Accept-Encoding", "gzip, zstd")]
+    base = [("Sec-Fetch-Dest", dest), ("Accept", "image/avif,*/*"), described, *sent]
+    reader = ("RU", None)
+    expected, got = _validated(
+        python_app, client, reader, ["GET", [*base, ("If-None-Match", '"x"')]]
+    )
+    for name in ("x-spec-range", "x-spec-if-none-match", "x-spec-accept-encoding"):
+        assert got.headers.get(name) == _header(expected.headers, name), name
+    assert got.headers["x-spec-range"] == "bytes=0-1"
+    assert got.headers["x-spec-if-none-match"] == '"x"'
+    assert got.headers["x-spec-accept-encoding"] == "gzip, zstd"
+    _same_validators(expected, got, "first")
+    assert got.headers["etag"] == '"i1"'
+    expected, got = _validated(
+        python_app, client, reader, ["GET", [*base, ("If-None-Match", '"i1"')]]
+    )
+    _same_validators(expected, got, "again")
+    assert got.status_code == 304
+    # A page the browser asks for, or a script's fetch(), is prepared as before.
+    for page in ("document", "empty"):
+        asked = [("Sec-Fetch-Dest", page), *base[1:], ("If-None-Match", '"i1"')]
+        expected, got = _validated(python_app, client, reader, ["GET", asked])
+        assert got.status_code == expected.status == 200
+        assert got.headers["x-spec-range"] == _header(expected.headers, "x-spec-range") == "(none)"
+
+
 def test_the_worker_revalidates_through_an_origin_that_leaves_notices_to_it(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import webencodings
 
 from compliance import __about__
+from compliance import core as _core
 from compliance import engine as _engine
 from compliance import http as _http
 from compliance.geo import is_iso_country
@@ -163,6 +164,9 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
             "flags": list(_http.VARIANT_FLAGS),
             "preference": list(_http.VARIANT_FLAG_PREFERENCE),
         },
+        # Sec-Fetch-Dest values of what a browser never shows as a page: such a request
+        # goes to the origin as the reader sent it, as the library hands it on.
+        "subresources": sorted(_core._SUBRESOURCES),
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),

@@ -1577,6 +1577,16 @@ function withVariantTag(headers, variant, flag) {
   if (variant !== null && etag !== null) headers.set("ETag", variantEtag(etag, variant + flag));
 }
 
+// A request for something a browser never shows as a page (Sec-Fetch-Dest: an image, a
+// script, a video...): never prepared for an edited page, whatever the answer's type, so
+// its validators, ranges and codings reach the origin as the reader sent them (as the
+// library hands them to its application).
+const SUBRESOURCES = new Set(DATA.subresources);
+function subresource(request) {
+  const dest = request.headers.get("sec-fetch-dest");
+  return dest !== null && SUBRESOURCES.has(pyStrip(dest).toLowerCase());
+}
+
 // The request for the origin; `variant`: the name of the edited variant this reader gets,
 // where notices are due (see variantOf), whose validators the origin is asked about.
 // `validated.revalidated`, once made: the flag translateIfNoneMatch says, null where the
@@ -1680,7 +1690,8 @@ async function serve(request, env, url, answered) {
   };
   let decision = decide(where, info);
   if (decision.block !== null) return blockResponse(decision, where, info);
-  const mayEdit = decision.notices.length > 0 || DATA.tagged;
+  // The request is prepared for an edited page where one may come (not for an image...).
+  const mayEdit = (decision.notices.length > 0 || DATA.tagged) && !subresource(request);
   // The variant this reader's page will be, where notices are due before the origin says
   // its tags and the request is prepared (as the library names it then): its copies are
   // revalidated, and every answer but the fail mode's carries its tag.

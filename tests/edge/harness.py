@@ -409,7 +409,8 @@ def spec(
     ``PAGE``), ``headers`` (default HTML in UTF-8), ``status``, and with ``validator``, that
     ETag and ``LAST_MODIFIED``, honoured by a 304 to ``If-None-Match`` naming it or to any
     ``If-Modified-Since`` (with the ``Cache-Control`` and ``Vary`` of ``headers``, as RFC
-    9110 has a 304 say them)."""
+    9110 has a 304 say them). A 200 says the ``Accept-Encoding``, ``Range`` and
+    ``If-None-Match`` it was asked with (``X-Spec-...``)."""
     described: dict[str, Any] = {"status": status, "validator": validator}
     if body is not None:
         described["body"] = base64.b64encode(body).decode("ascii")
@@ -432,7 +433,9 @@ def _spec_response(environ: dict[str, Any], start_response: Callable[..., Any]) 
             return [b""]
         headers += validators
     # What the origin was asked for, to see what reaches it.
-    headers.append(("X-Spec-Accept-Encoding", environ.get("HTTP_ACCEPT_ENCODING", "(none)")))
+    for name in ("Accept-Encoding", "Range", "If-None-Match"):
+        asked = environ.get("HTTP_" + name.upper().replace("-", "_"), "(none)")
+        headers.append(("X-Spec-" + name, asked))
     start_response(described["status"], headers)
     return [body]
 
