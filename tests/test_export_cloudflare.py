@@ -1147,6 +1147,118 @@ def test_edited_pages_have_variant_etags_as_in_the_middleware(
     assert statuses[:6] == [304, 304, 304, 200, 200, 200]
 
 
+def _same_validators(expected: Any, got: httpx.Response, asked: Any) -> None:
+    assert got.status_code == expected.status, asked
+    for name in ("etag", "vary", "cache-control"):
+        want = {v.strip() for v in (_header(expected.headers, name) or "").split(",")}
+        have = {v.strip() for v in (got.headers.get(name) or "").split(",")}
+        assert have == want, (asked, name)
+
+
+_PUBLIC = ("Cache-Control", "public, max-age=60")
+# What the origin sends a reader with notices that the Worker leaves unedited: a page the
+# origin says takes no notices, another type (as the middleware's test_delivery cases).
+UNEDITED = {
+    "skip": ("text/html", [_HTML, _PUBLIC, ("X-Compliance-Skip", "1")]),
+    "feed": ("*/*", [("Content-Type", "application/rss+xml"), _PUBLIC]),
+    "image": ("*/*", [("Content-Type", "image/png"), _PUBLIC]),
+    "json": ("application/json", [("Content-Type", "application/json"), _PUBLIC]),
+}
+
+
+@pytest.mark.parametrize("kind", list(UNEDITED))
+@pytest.mark.parametrize("language", ["en", None])
+def test_unedited_answers_for_a_reader_with_notices_revalidate_as_in_the_middleware(
+    kind: str, language: str | None, client: httpx.Client, python_app: Any
+) -> None:
+    """The Worker translates the If-None-Match of a reader with notices for their variant,
+    as the middleware does, but a page the origin sent with `X-Compliance-Skip`, or a feed,
+    an image or JSON, kept the origin's own tag: that tag never reached the origin again,
+    so the reader's copy never revalidated. Now, as in the middleware, it carries the
+    variant's tag (another type's with the `o` flag, whose 304 keeps the origin's caching
+    headers, as its 200 did) and revalidates to the middleware's 304."""
+    accept, headers = UNEDITED[kind]
+    base = [("Accept", accept), h.spec(validator='"v1"', headers=headers)]
+    if language is not None:
+        base.append(("Accept-Language", language))
+    reader = ("RU", None)
+    first, got = _validated(python_app, client, reader, ["GET", base])
+    tag = _header(first.headers, "etag")
+    assert tag is not None
+    assert tag.startswith('"v1-cv')
+    assert tag.endswith('o"') == (kind != "skip")
+    _same_validators(first, got, "first")
+    assert got.content == first.body
+    assert "x-compliance-skip" not in got.headers
+    statuses = []
+    for asked in (
+        ["GET", [*base, ("If-None-Match", tag)]],  # this reader's copy: 304
+        ["HEAD", [*base, ("If-None-Match", tag)]],
+        ["GET", [*base, ("If-None-Match", f'"x", {tag}')]],
+        ["GET", [*base, ("If-None-Match", '"v1"')]],  # the unedited copy: 200
+    ):
+        expected, got = _validated(python_app, client, reader, asked)
+        _same_validators(expected, got, asked)
+        statuses.append(got.status_code)
+    assert statuses == [304, 304, 304, 200]
+
+
+def test_a_page_with_every_notice_in_it_revalidates(client: httpx.Client) -> None:
+    """A page that already has the reader's notices (the origin's templates put them in)
+    goes out as it is: under the variant's tag, as the middleware tags a page that rendered
+    its notices, so the reader's copy revalidates (its own tag never reached the origin
+    again)."""
+    base = [("Accept", "text/html"), h.spec(validator='"v1"')]
+    reader = [*base, _cf("RU", None)]
+    edited = client.get("/spec/p", headers=reader)
+    body = edited.content
+    assert h.NOTICE.findall(edited.text)
+    spec = h.spec(body=body, validator='"v1"')
+    asked = [("Accept", "text/html"), spec, _cf("RU", None)]
+    first = client.get("/spec/p", headers=asked)
+    assert first.content == body  # nothing added again
+    tag = first.headers["etag"]
+    assert tag.startswith('"v1-cv')
+    again = client.get("/spec/p", headers=[*asked, ("If-None-Match", tag)])
+    assert again.status_code == 304
+    assert again.headers["etag"] == tag
+
+
+@pytest.mark.parametrize("dest", ["image", "script", "video", "Style"])
+def test_a_subresource_reaches_the_origin_as_the_reader_sent_it(
+    dest: str, client: httpx.Client, python_app: Any
+) -> None:
+    """As the middleware hands it to its application, a request for something a browser
+    never shows as a page (`Sec-Fetch-Dest`) reaches the origin with the reader's
+    validators, range and codings. (The Worker prepared it as for an edited page: an image
+    or a video for a reader with notices never revalidated, nor could it seek.)"""
+    described = h.spec(validator='"i1"', headers=[("Content-Type", "image/png"), _PUBLIC])
+    sent = [("Range", "bytes=0-1"), ("Accept-Encoding", "gzip, zstd")]
+    base = [("Sec-Fetch-Dest", dest), ("Accept", "image/avif,*/*"), described, *sent]
+    reader = ("RU", None)
+    expected, got = _validated(
+        python_app, client, reader, ["GET", [*base, ("If-None-Match", '"x"')]]
+    )
+    for name in ("x-spec-range", "x-spec-if-none-match", "x-spec-accept-encoding"):
+        assert got.headers.get(name) == _header(expected.headers, name), name
+    assert got.headers["x-spec-range"] == "bytes=0-1"
+    assert got.headers["x-spec-if-none-match"] == '"x"'
+    assert got.headers["x-spec-accept-encoding"] == "gzip, zstd"
+    _same_validators(expected, got, "first")
+    assert got.headers["etag"] == '"i1"'
+    expected, got = _validated(
+        python_app, client, reader, ["GET", [*base, ("If-None-Match", '"i1"')]]
+    )
+    _same_validators(expected, got, "again")
+    assert got.status_code == 304
+    # A page the browser asks for, or a script's fetch(), is prepared as before.
+    for page in ("document", "empty"):
+        asked = [("Sec-Fetch-Dest", page), *base[1:], ("If-None-Match", '"i1"')]
+        expected, got = _validated(python_app, client, reader, ["GET", asked])
+        assert got.status_code == expected.status == 200
+        assert got.headers["x-spec-range"] == _header(expected.headers, "x-spec-range") == "(none)"
+
+
 def test_the_worker_revalidates_through_an_origin_that_leaves_notices_to_it(
     tmp_path: Path,
 ) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import webencodings
 
 from compliance import __about__
+from compliance import core as _core
 from compliance import engine as _engine
 from compliance import http as _http
 from compliance.geo import is_iso_country
@@ -170,6 +171,16 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "maxPath": int(getattr(_engine, "MAX_PATH", getattr(_http, "MAX_PATH", 1 << 30))),
         "maxHost": _http.MAX_HOST,
         "tagged": any(rule.tags for rule in plan.rules),
+        # The library's variant tags (compliance.http): the mark before a variant's name,
+        # the flags after it, and which flag a reader's tags say when they carry several.
+        "variantTags": {
+            "mark": _http._VARIANT_MARK,
+            "flags": list(_http.VARIANT_FLAGS),
+            "preference": list(_http.VARIANT_FLAG_PREFERENCE),
+        },
+        # Sec-Fetch-Dest values of what a browser never shows as a page: such a request
+        # goes to the origin as the reader sent it, as the library hands it on.
+        "subresources": sorted(_core._SUBRESOURCES),
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),

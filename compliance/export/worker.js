@@ -1293,8 +1293,9 @@ async function gunzip(bytes) {
 }
 
 // `again()`: the origin's response once more, its body as it was sent (null: not to be
-// asked again, a request with a body).
-async function inject(response, decision, where, request, again, variant) {
+// asked again, a request with a body). `asked`: the variant the request was prepared for,
+// or null.
+async function inject(response, decision, where, request, again, asked) {
   let raw;
   let undone = UNDONE_BY_FETCH;
   try {
@@ -1345,10 +1346,15 @@ async function inject(response, decision, where, request, again, variant) {
   const present = new Set(Array.from(text.matchAll(NOTICE_MARKUP), (found) => found[1]));
   const due = decision.notices.filter((rule) => !present.has(rule.id));
   if (due.length === 0) {
-    // The origin's middleware already put the notices in: the page as it is.
+    // The origin's middleware or templates already put the notices in: the page as it is,
+    // under the tag of the reader's variant (as the library tags a page that rendered its
+    // notices).
     locationHeaders(headers, decision, request, false);
+    withVariantTag(headers, asked, decision.multilingual ? "a" : "");
     return unchanged(headers);
   }
+  // The edited page's variant names every notice due, those the page had too.
+  const variant = asked ?? await variantOf(decision, where, request);
   decision = { ...decision, notices: due };
   // A byte order mark says what the page is, whatever the header says (as in browsers).
   const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
@@ -1492,9 +1498,11 @@ async function variantOf(decision, where, request) {
 }
 
 // The entity tag of an edited variant of the representation tagged `etag` (variant_etag):
-// the same strength, a suffix naming the variant ("a" after it: the page varies on the
-// reader's languages).
-const VARIANT_MARK = "-cv";
+// the same strength, a suffix naming the variant and, after it, one of the library's flags
+// (compliance.http.VARIANT_FLAGS): "" a page that did not vary on the reader's languages,
+// "a" one that did, "o" another type, sent with the origin's own caching headers.
+const VARIANT_MARK = DATA.variantTags.mark;
+const VARIANT_FLAGS = DATA.variantTags.flags;
 function variantEtag(etag, variant) {
   const weak = etag.startsWith("W/");
   let opaque = weak ? etag.slice(2) : etag;
@@ -1521,26 +1529,30 @@ function entityTags(value) {
   return found;
 }
 
-// [the If-None-Match the origin gets, whether the reader's copy varied on its languages]
-// for a reader of `variant`: tags of this variant become the origin's own, tags of another
-// variant or of the unedited page go (that copy lacks this reader's notices); null: none.
+// [the If-None-Match the origin gets, the flag of the reader's copy after the variant in its
+// tag] for a reader of `variant`: tags of this variant become the origin's own, tags of
+// another variant or of the unedited page go (that copy lacks this reader's notices); null:
+// none. Several flags: the one the library says (DATA.variantTags.preference).
 function translateIfNoneMatch(value, variant) {
   const kept = [];
-  let varied = false;
+  const flags = new Set();
   for (const tag of entityTags(value) || []) {
-    for (const flag of ["", "a"]) {
+    for (const flag of VARIANT_FLAGS) {
       const suffix = `${VARIANT_MARK}${variant}${flag}"`;
       if (tag.endsWith(suffix)) {
         kept.push(`${tag.slice(0, -suffix.length)}"`);
-        varied = varied || flag === "a";
+        flags.add(flag);
       }
     }
   }
-  return [kept.length ? kept.join(", ") : null, varied];
+  if (kept.length === 0) return [null, ""];
+  return [kept.join(", "), DATA.variantTags.preference.find((flag) => flags.has(flag))];
 }
 
 // A precondition's tags as the origin must see them: any variant's tag is its own.
-const VARIANT_SUFFIX = new RegExp(`${VARIANT_MARK}[0-9a-f]{12}a?"$`);
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const VARIANT_SUFFIX = new RegExp(`${escapeRegExp(VARIANT_MARK)}[0-9a-f]{12}`
+  + `(?:${VARIANT_FLAGS.filter(Boolean).map(escapeRegExp).join("|")})?"$`);
 function applicationTags(value) {
   const tags = entityTags(value);
   return tags === null ? value : tags.map((tag) => tag.replace(VARIANT_SUFFIX, '"')).join(", ");
@@ -1560,9 +1572,29 @@ function readableAcceptEncoding(value) {
   return kept.join(", ");
 }
 
+// The origin's tag in `headers` as the tag of the reader's `variant` (null: the request was
+// not prepared for one, the tag stays), with `flag` after it (see variantEtag), as the
+// library tags every answer to a request it prepared but a page the fail mode sends: that
+// reader's If-None-Match names only copies of its variant, which the origin's own tag never
+// would.
+function withVariantTag(headers, variant, flag) {
+  const etag = headers.get("etag");
+  if (variant !== null && etag !== null) headers.set("ETag", variantEtag(etag, variant + flag));
+}
+
+// A request for something a browser never shows as a page (Sec-Fetch-Dest: an image, a
+// script, a video...): never prepared for an edited page, whatever the answer's type, so
+// its validators, ranges and codings reach the origin as the reader sent them (as the
+// library hands them to its application).
+const SUBRESOURCES = new Set(DATA.subresources);
+function subresource(request) {
+  const dest = request.headers.get("sec-fetch-dest");
+  return dest !== null && SUBRESOURCES.has(pyStrip(dest).toLowerCase());
+}
+
 // The request for the origin; `variant`: the name of the edited variant this reader gets,
 // where notices are due (see variantOf), whose validators the origin is asked about.
-// `validated.revalidated`, once made: as translateIfNoneMatch says, null where the
+// `validated.revalidated`, once made: the flag translateIfNoneMatch says, null where the
 // reader's If-None-Match named no copy of this variant (none goes to the origin).
 function originRequest(request, env, needsBody, variant = null, validated = {}) {
   const url = new URL(request.url);
@@ -1593,10 +1625,10 @@ function originRequest(request, env, needsBody, variant = null, validated = {}) 
       if (match !== null) headers.set("if-match", applicationTags(match));
       if (given !== null && !safe) headers.set("if-none-match", applicationTags(given));
       if (given !== null && safe) {
-        const [kept, varied] = translateIfNoneMatch(given, variant);
+        const [kept, flag] = translateIfNoneMatch(given, variant);
         if (kept !== null) {
           headers.set("if-none-match", kept);
-          validated.revalidated = varied;
+          validated.revalidated = flag;
         }
       }
     }
@@ -1663,10 +1695,13 @@ async function serve(request, env, url, answered) {
   };
   let decision = decide(where, info);
   if (decision.block !== null) return blockResponse(decision, where, info);
-  const mayEdit = decision.notices.length > 0 || DATA.tagged;
+  // The request is prepared for an edited page where one may come (not for an image...).
+  const mayEdit = (decision.notices.length > 0 || DATA.tagged) && !subresource(request);
   // The variant this reader's page will be, where notices are due before the origin says
-  // its tags (as the library names it then); its copies are revalidated.
-  const asked = decision.notices.length > 0 ? await variantOf(decision, where, info) : null;
+  // its tags and the request is prepared (as the library names it then): its copies are
+  // revalidated, and every answer but the fail mode's carries its tag.
+  const asked = mayEdit && decision.notices.length > 0
+    ? await variantOf(decision, where, info) : null;
   const validated = {};
   const response = await fetch(originRequest(request, env, mayEdit, asked, validated));
   answered(response);
@@ -1693,18 +1728,24 @@ async function serve(request, env, url, answered) {
     // copy of its variant, or where the reader asks for one; with the variant's tag.
     const accept = info.headers.get("accept") || "";
     const { revalidated } = validated;
-    if (HTML_TYPES.has(mediaType(headers)) || revalidated !== null
+    if (revalidated === "o") {
+      // A copy of another type, which went out with the origin's caching headers: so does
+      // its 304, with the tag it was sent with.
+      withVariantTag(plain.headers, asked, "o");
+    } else if (HTML_TYPES.has(mediaType(headers)) || revalidated !== null
       || accept.includes("text/html") || accept.includes("application/xhtml+xml")) {
-      const languages = revalidated === false ? false : decision.multilingual;
+      const languages = revalidated === "" ? false : decision.multilingual;
       locationHeaders(plain.headers, decision, info, false, languages);
-      const etag = plain.headers.get("etag");
-      if (decision.notices.length > 0 && asked !== null && etag !== null) {
-        plain.headers.set("ETag", variantEtag(etag, asked + (revalidated ? "a" : "")));
-      }
+      withVariantTag(plain.headers, asked, languages ? "a" : "");
     }
     return plain;
   }
-  if (!HTML_TYPES.has(mediaType(headers))) return plain;
+  if (!HTML_TYPES.has(mediaType(headers))) {
+    // Another type (a feed, an image), as the origin sent it, but for a tag the reader's
+    // copy can be revalidated with.
+    withVariantTag(plain.headers, asked, "o");
+    return plain;
+  }
   if (!editable(info, plain) || decision.notices.length === 0 || skip) {
     const head = info.method === "HEAD" && decision.notices.length > 0 && !skip;
     // A HEAD varies as its GET would: not on the reader's languages where the page's
@@ -1713,6 +1754,11 @@ async function serve(request, env, url, answered) {
       ? snippets(decision, where, info, contentLanguage(plain.headers))[1]
       : decision.multilingual;
     locationHeaders(plain.headers, decision, info, false, languages);
+    // A page that takes no notices (none are due, or the origin says so) goes out unedited,
+    // under the tag of the reader's variant.
+    if (skip || decision.notices.length === 0) {
+      withVariantTag(plain.headers, asked, languages ? "a" : "");
+    }
     if (!head && !skip && decision.notices.length > 0 && plain.status >= 200
       && plain.status < 300 && plain.status !== 204 && info.method !== "HEAD") {
       // Notices were due, but the origin's page cannot be edited (a range it was not asked
@@ -1734,6 +1780,5 @@ async function serve(request, env, url, answered) {
   }
   const again = info.method === "GET"
     ? () => fetch(originRequest(request, env, true), { encodeResponseBody: "manual" }) : null;
-  const variant = asked ?? await variantOf(decision, where, info);
-  return inject(plain, decision, where, info, again, variant);
+  return inject(plain, decision, where, info, again, asked);
 }

@@ -408,7 +408,9 @@ def spec(
     """The ``X-Spec`` request header that has ``/spec/...`` answer so: ``body`` (default
     ``PAGE``), ``headers`` (default HTML in UTF-8), ``status``, and with ``validator``, that
     ETag and ``LAST_MODIFIED``, honoured by a 304 to ``If-None-Match`` naming it or to any
-    ``If-Modified-Since``."""
+    ``If-Modified-Since`` (with the ``Cache-Control`` and ``Vary`` of ``headers``, as RFC
+    9110 has a 304 say them). A 200 says the ``Accept-Encoding``, ``Range`` and
+    ``If-None-Match`` it was asked with (``X-Spec-...``)."""
     described: dict[str, Any] = {"status": status, "validator": validator}
     if body is not None:
         described["body"] = base64.b64encode(body).decode("ascii")
@@ -426,11 +428,14 @@ def _spec_response(environ: dict[str, Any], start_response: Callable[..., Any]) 
     if validator is not None:
         validators = [("ETag", validator), ("Last-Modified", LAST_MODIFIED)]
         if environ.get("HTTP_IF_NONE_MATCH") == validator or "HTTP_IF_MODIFIED_SINCE" in environ:
-            start_response("304 Not Modified", validators)
+            kept = [(k, v) for k, v in headers if k.lower() in ("cache-control", "vary")]
+            start_response("304 Not Modified", [*kept, *validators])
             return [b""]
         headers += validators
     # What the origin was asked for, to see what reaches it.
-    headers.append(("X-Spec-Accept-Encoding", environ.get("HTTP_ACCEPT_ENCODING", "(none)")))
+    for name in ("Accept-Encoding", "Range", "If-None-Match"):
+        asked = environ.get("HTTP_" + name.upper().replace("-", "_"), "(none)")
+        headers.append(("X-Spec-" + name, asked))
     start_response(described["status"], headers)
     return [body]
 
