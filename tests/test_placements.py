@@ -1354,6 +1354,59 @@ def test_a_marker_in_a_paragraph_a_table_part_closes(body: str, expected: str) -
     assert without_notice(out.decode()) == without_notice(doc)
 
 
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+def test_a_table_page_reports_no_cell_while_no_link_is_open(placement: Placement) -> None:
+    """Following the links through a table reported every table part to the placement (a
+    Python step per cell, a table page several times slower to edit): while no link (nor a
+    paragraph around a marker) is open, only <a> start tags are, and the links read the
+    table parts they passed over again where a link left open in a cell needs them."""
+    row = '<tr><td class="n">1</td><td><a href="/i">Item</a></td><td><span>s</span></td></tr>'
+    doc = ("<!DOCTYPE html><body><table>" + row * 50 + "</table><h1>T</h1><p>x").encode()
+    reported: list[bytes] = []
+    cls = PLACEMENTS[placement]
+    original = cls.on_tag
+
+    def counting(self: Any, data: bytes, start: int, end: int, name: bytes, *rest: Any) -> None:
+        reported.append(name)
+        original(self, data, start, end, name, *rest)
+
+    cls.on_tag = counting  # type: ignore[method-assign]
+    try:
+        out, injector = inject_every_split(doc, placement)
+    finally:
+        cls.on_tag = original  # type: ignore[method-assign]
+    assert injector.inserted_placements == [placement]
+    assert not {b"td", b"tr", b"tbody"} & set(reported)
+    # A link left open in a cell, read where the cell closes.
+    body = "<table>" + row * 3 + "<tr><td><a href=/x>link</td></tr></table><h1>T</h1><p>y"
+    out, _ = inject_every_split(("<!DOCTYPE html><body>" + body).encode(), "after_heading")
+    assert "<h1>T</h1>" + N + "<p>y" in out.decode()
+
+
+def test_the_links_read_again_the_page_without_the_other_notices() -> None:
+    """Reading again the table parts passed over, the links read the page's bytes, not a
+    notice put in them since (here one holding a table, after a headline foster-parented
+    in a row, where its <table> would end the page's): the marker's paragraph still closes
+    with its cell."""
+    tabled = '<aside class="compliance-notice"><table><tr><td>n</td></tr></table></aside>'
+    doc = (
+        b"<!DOCTYPE html><body><table><tr><h1>T</h1>"
+        b"<td><p>a<!-- compliance:notices -->b<td>c</td></tr></table>"
+    )
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {"after_heading": tabled, "marker": N}
+
+    whole = Injector(render)
+    out = whole.feed(doc) + whole.finish()
+    one = Injector(render)
+    assert b"".join(one.feed(doc[i : i + 1]) for i in range(len(doc))) + one.finish() == out
+    assert whole.inserted_placements == ["after_heading", "marker"]
+    assert ("<h1>T</h1>" + tabled + "<td><p>a<!-- compliance:notices -->b" + N + "<td>c") in (
+        out.decode()
+    )
+
+
 FALLBACK_PAGES = [
     '<video controls src="v.mp4"><h1>Your browser cannot play this video</h1>'
     "<!-- compliance:notices --></video><h1>Real headline</h1><p>x</p>",

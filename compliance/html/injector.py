@@ -339,6 +339,8 @@ class Injector:
         self._strategies: list[Strategy] = []
         self._pending: list[Strategy] = []
         self._held: bytearray | None = None
+        # The snippets put in the held bytes: (offset, length), by offset.
+        self._snippets: list[tuple[int, int]] = []
 
     @property
     def lang(self) -> str | None:
@@ -550,6 +552,7 @@ class Injector:
         self._route(data, at)
         if self._held is None:
             self._held = bytearray()
+            self._snippets = []
         return len(self._held)
 
     def held_at(self, data: bytes, at: int) -> int | None:
@@ -561,12 +564,39 @@ class Injector:
         self._route(data, at)
         return bytes(self._held[start:end]) if self._held is not None else None
 
+    def page_at(self, data: bytes, at: int) -> int | None:
+        held = self.held_at(data, at)
+        if held is None:
+            return None
+        return held - sum(length for _offset, length in self._snippets)
+
+    def page(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        self._route(data, at)
+        held = self._held
+        if held is None:
+            return None
+        pieces: list[bytearray] = []
+        page = offset = 0  # where the next run of the page's bytes starts: counted, held
+        for snippet, length in (*self._snippets, (len(held), 0)):
+            run = snippet - offset
+            lo, hi = max(start, page), min(end, page + run)
+            if lo < hi:
+                pieces.append(held[offset + lo - page : offset + hi - page])
+            page += run
+            offset = snippet + length
+        return b"".join(pieces)
+
     def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
         held = self._held
         if held is None:  # pragma: no cover - a strategy with an offset implies held bytes
             self._out.append(snippet)
         else:
             held[offset:offset] = snippet
+            # (one put where another was goes before it)
+            self._snippets = sorted(
+                [(o + len(snippet) if o >= offset else o, n) for o, n in self._snippets]
+                + [(offset, len(snippet))]
+            )
             for other in self._strategies:
                 if other is owner or other.offset is None:
                     continue
@@ -581,6 +611,7 @@ class Injector:
         if self._held is None:
             self._out.append(snippet)
         else:
+            self._snippets.append((len(self._held), len(snippet)))
             self._held += snippet
         self._inserted(owner.name)
 

@@ -394,6 +394,12 @@ _LINKS_IN_TABLE: Final = Watch.of(
     _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
 )
 _LINK_TAGS: Final = _LINKS_IN_TABLE.starts | _LINKS_IN_TABLE.ends
+# While they are not followed (see _Links.behind): with no link (nor paragraph) open, only
+# the start of one; else any of them, which makes the links read what they passed over.
+_LINKS_IDLE: Final = Watch.of((b"a",))
+_LINKS_BEHIND: Final = _LINKS_IN_TABLE
+# What the links read again when they catch up: their tags but the links'.
+_PARTS_WATCH: Final = Watch.of(_LINKS_IN_TABLE.starts - {b"a"}, _LINKS_IN_TABLE.ends - {b"a"})
 # A placement's watch and the links' (by their ids: module constants, never freed), both:
 # few unions, and told apart without hashing a Watch.
 _JOINED: dict[tuple[int, int], Watch] = {}
@@ -452,6 +458,15 @@ class Host(Protocol):
     def held(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
         """The held bytes from offset ``start`` to ``end``, once what comes before
         ``data[at]`` is held (None if the hold ended on the way: it overflowed)."""
+
+    def page_at(self, data: bytes, at: int) -> int | None:
+        """How many of the page's own bytes (the snippets put in left out) are held before
+        ``data[at]`` (or will be), while some are."""
+
+    def page(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        """The page's own held bytes (the snippets put in left out) from ``start`` to
+        ``end``, counted as :meth:`page_at` does, once what comes before ``data[at]`` is
+        held (None if the hold ended on the way)."""
 
     def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
         """Insert ``snippet`` at ``offset`` of the held bytes."""
@@ -606,6 +621,14 @@ class _Links:
     watch: Watch = _LINKS_NOTHING_OPEN
     """The tags it needs now (kept after each tag: asked for at every event)."""
 
+    behind: int | None = None
+    """Where (counted by :meth:`Host.page_at`) the table parts and marker elements stopped
+    being followed, while they are not: with something open among them but no link (nor a
+    paragraph, which its user follows), nothing depends on them, and a table page would
+    cost a step per cell. The links read them again from the held bytes (:meth:`catch_up`)
+    at the first of them that comes while a link or paragraph is open; until then the
+    links opened are taken to stand where the last of them left (they do: none came)."""
+
     def hold(self) -> None:
         """A place is found where the links open now are: it waits for their end."""
         for entry in self.active:
@@ -642,14 +665,44 @@ class _Links:
             self._table_end(name)
         else:
             self._table_start(name)
+        self._rewatch()
+
+    def _rewatch(self) -> None:
         open_ = self.open
-        self.watch = (
-            _LINKS_IN_TABLE
-            if b"table" in open_
-            else _LINKS_OPEN
-            if self.count or open_
-            else _LINKS_NOTHING_OPEN
-        )
+        if self.behind is not None:
+            self.watch = _LINKS_BEHIND if self.count else _LINKS_IDLE
+        else:
+            self.watch = (
+                _LINKS_IN_TABLE
+                if b"table" in open_
+                else _LINKS_OPEN
+                if self.count or open_
+                else _LINKS_NOTHING_OPEN
+            )
+
+    def rest(self, at: int) -> None:
+        """Stop following the table parts and marker elements from ``at`` on (see
+        :attr:`behind`): no link is open."""
+        self.behind = at
+        self._rewatch()
+
+    def catch_up(self, region: bytes, tokenizer: Tokenizer) -> bool:
+        """Follow the table parts and marker elements in ``region``, the page's bytes from
+        :attr:`behind` to the tag ``tokenizer`` (the page's) reports: what they open and
+        close, with no link open among them (those open now opened after them, where they
+        left the tables open). False when the bytes cannot be read as the page's tokenizer
+        read them."""
+        active, count = self.active, self.count
+        self.active, self.count, self.behind = [], 0, None
+        reader = _PartsReader(self, tokenizer.max_token)
+        read = reader.read(region, tokenizer.left)
+        self.active, self.count = active, count
+        tables = self.open.count(b"table")
+        for entry in active:
+            if isinstance(entry, _Link):
+                entry.tables = tables
+        self._rewatch()
+        return read
 
     def _drop(self, link: _Link) -> None:
         """The last entry, ``link``, closes."""
@@ -704,6 +757,34 @@ class _Links:
             del stack[k:]
             if cell:
                 self._clear()
+
+
+class _PartsReader(QuietSink):
+    """Reads the table parts and marker elements the links passed over (see
+    :attr:`_Links.behind`) from the page's held bytes, as the page's tokenizer read them:
+    from a tag's end in the HTML body (markup, no context) to the next one's start."""
+
+    def __init__(self, links: _Links, max_token: int) -> None:
+        self.links = links
+        self.tokenizer = Tokenizer(self, _PARTS_WATCH)
+        self.tokenizer.max_token = max_token
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        if self.tokenizer.in_html_body and not self.links.broken:
+            self.links.tag(name, is_end)
+
+    def read(self, region: bytes, left: list[tuple[bytes, int]]) -> bool:
+        """Read ``region``; whether it ended where the page's tokenizer was: in markup, in
+        the HTML body, or in the foreign content ``left`` that the tag after it leaves."""
+        tok = self.tokenizer
+        return (
+            tok.scan(region, 0, False) == len(region)
+            and tok.state == 0
+            and tok.foreign == left
+            and not (tok.template or tok.select or tok.lost)
+        )
 
 
 class _AtBodyStartUnlessFound(Strategy):
@@ -771,6 +852,8 @@ class _AtBodyStartUnlessFound(Strategy):
     def _with_links(self, own: Watch) -> Watch:
         """``own``, and what the links need."""
         links = self._links.watch
+        if links is _LINKS_IDLE and self._p is not None:
+            links = _LINKS_BEHIND  # where the paragraph ends depends on them
         if own is not self._own or links is not self._links_watch:
             key = (id(own), id(links))
             both = _JOINED.get(key)
@@ -811,6 +894,11 @@ class _AtBodyStartUnlessFound(Strategy):
         above): a place waiting for their end is found where they close."""
         if name in _LINK_TAGS:
             links = self._links
+            if links.behind is not None and name != b"a":
+                if not links.count and self._p is None:
+                    return  # passed over: read again when a link or paragraph needs it
+                if not self._catch_up(data, start):
+                    return
             before = links.count
             links.tag(name, is_end)
             if links.broken or (self._waiting and links.lost):
@@ -819,6 +907,10 @@ class _AtBodyStartUnlessFound(Strategy):
                 # was opened in: where that happens the page is not read here.
                 self._place_held()
                 return
+            if links.behind is None and links.open and not links.count and self._p is None:
+                at = self.host.page_at(data, end)
+                if at is not None:
+                    links.rest(at)
             if name == b"a":
                 if self._waiting:
                     if not is_end:
@@ -878,9 +970,30 @@ class _AtBodyStartUnlessFound(Strategy):
         if name == b"p" and self.pending:
             self._open_p()
 
+    def _catch_up(self, data: bytes, at: int) -> bool:
+        """Bring the links up to the tag at ``data[at]`` (see :attr:`_Links.behind`); False
+        when they cannot be (the snippet went at the body start)."""
+        links = self._links
+        behind = links.behind
+        end = self.host.page_at(data, at)
+        region = None
+        if behind is not None and end is not None:
+            region = self.host.page(data, at, behind, end)
+        if region is None or not links.catch_up(region, self.host.tokenizer):
+            self._place_held()
+            return False
+        if self._p is not None:
+            self._stand_p()  # it opened since they were followed: where they stand now
+        return True
+
     def _open_p(self) -> None:
         """A paragraph opens."""
         self._p = []
+        if self._links.behind is None:
+            self._stand_p()
+
+    def _stand_p(self) -> None:
+        """Where the paragraph stands among what the links follow."""
         stack = self._links.open
         self._p_in = len(stack)
         self._p_at = stack[-1] if stack else None
