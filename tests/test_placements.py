@@ -1383,6 +1383,32 @@ def test_a_table_page_reports_no_cell_while_no_link_is_open(placement: Placement
     assert "<h1>T</h1>" + N + "<p>y" in out.decode()
 
 
+def test_a_table_part_too_long_to_read_is_passed_over_as_the_page_reading_passes_it() -> None:
+    """Read again from the held bytes, a cell's end tag too long to read (one the page's
+    tokenizer passes unread when it comes in pieces) closed the cell around a link opened
+    in it, which then stayed open to the end: the notice went at the body start when the
+    page came in pieces, after the headline when whole."""
+    long_end = "</td " + "title=x " * 20 + ">"
+    doc = (
+        "<!DOCTYPE html><body><table><tr><td><a href=/q>q</a></td><td><a href=/x>link"
+        + long_end
+        + "</tr></table><h1>T</h1><p>y"
+    ).encode()
+
+    def render(page: PageInfo) -> Mapping[Placement, str]:
+        return {"after_heading": N}
+
+    def edit(pieces: list[bytes]) -> bytes:
+        injector = Injector(render)
+        injector.max_token = 64
+        return b"".join(injector.feed(piece) for piece in pieces) + injector.finish()
+
+    whole = edit([doc])
+    assert b"<h1>T</h1>" + N.encode() + b"<p>y" in whole
+    for cut in range(len(doc) + 1):
+        assert edit([doc[:cut], doc[cut:]]) == whole, cut
+
+
 def test_the_links_read_again_the_page_without_the_other_notices() -> None:
     """Reading again the table parts passed over, the links read the page's bytes, not a
     notice put in them since (here one holding a table, after a headline foster-parented

@@ -835,6 +835,8 @@ class Injector:
         for strategy in list(self._pending):
             if strategy.pending and strategy.watch().everything:
                 strategy.on_tag(data, start, start, name or b"", is_end, None)
+            elif strategy.pending:
+                strategy.on_unread_tag(data, start, name, is_end)
         self._update()
 
     def on_long_tag_end(self, data: bytes, end: int, name: bytes | None, is_end: bool) -> None:

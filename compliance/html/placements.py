@@ -507,6 +507,10 @@ class Strategy:
     ) -> None:
         """A tag it watches (``tag`` is None for a tag too long to read)."""
 
+    def on_unread_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        """A tag too long to read, that the tokenizer passes over unreported (unless it
+        watches everything: then :meth:`on_tag`), whatever it watches."""
+
     def on_comment(self, data: bytes, start: int, end: int) -> None:
         """A comment, when it watches comments."""
 
@@ -617,6 +621,7 @@ class _Links:
         next ``<a>``, or with the element of a marker (a cell, a marquee...)."""
         self.broken = False
         """Nested or stacked too deep to follow: what is open can no longer be told."""
+        self.unread = []
 
     watch: Watch = _LINKS_NOTHING_OPEN
     """The tags it needs now (kept after each tag: asked for at every event)."""
@@ -628,6 +633,11 @@ class _Links:
     cost a step per cell. The links read them again from the held bytes (:meth:`catch_up`)
     at the first of them that comes while a link or paragraph is open; until then the
     links opened are taken to stand where the last of them left (they do: none came)."""
+
+    unread: list[int]
+    """Since :attr:`behind`: where their tags start that the page's tokenizer passed over
+    unreported (too long to read, come in pieces), counted as :attr:`behind`. Read again,
+    they are passed over as they were."""
 
     def hold(self) -> None:
         """A place is found where the links open now are: it waits for their end."""
@@ -684,18 +694,20 @@ class _Links:
         """Stop following the table parts and marker elements from ``at`` on (see
         :attr:`behind`): no link is open."""
         self.behind = at
+        self.unread = []
         self._rewatch()
 
-    def catch_up(self, region: bytes, tokenizer: Tokenizer) -> bool:
+    def catch_up(self, region: bytes, tokenizer: Tokenizer, left: list[tuple[bytes, int]]) -> bool:
         """Follow the table parts and marker elements in ``region``, the page's bytes from
         :attr:`behind` to the tag ``tokenizer`` (the page's) reports: what they open and
         close, with no link open among them (those open now opened after them, where they
-        left the tables open). False when the bytes cannot be read as the page's tokenizer
-        read them."""
-        active, count = self.active, self.count
+        left the tables open; ``left``: the foreign content open at the end of ``region``).
+        False when the bytes cannot be read as the page's tokenizer read them."""
+        active, count, behind = self.active, self.count, self.behind or 0
         self.active, self.count, self.behind = [], 0, None
-        reader = _PartsReader(self, tokenizer.max_token)
-        read = reader.read(region, tokenizer.left)
+        reader = _PartsReader(self, tokenizer.max_token, {at - behind for at in self.unread})
+        self.unread = []
+        read = reader.read(region, left)
         self.active, self.count = active, count
         tables = self.open.count(b"table")
         for entry in active:
@@ -764,15 +776,18 @@ class _PartsReader(QuietSink):
     :attr:`_Links.behind`) from the page's held bytes, as the page's tokenizer read them:
     from a tag's end in the HTML body (markup, no context) to the next one's start."""
 
-    def __init__(self, links: _Links, max_token: int) -> None:
+    def __init__(self, links: _Links, max_token: int, unread: set[int]) -> None:
         self.links = links
+        self.unread = unread
+        """Where in the region the tags start that the page's tokenizer passed over."""
         self.tokenizer = Tokenizer(self, _PARTS_WATCH)
         self.tokenizer.max_token = max_token
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
-        if self.tokenizer.in_html_body and not self.links.broken:
+        tok = self.tokenizer
+        if tok.in_html_body and not self.links.broken and start not in self.unread:
             self.links.tag(name, is_end)
 
     def read(self, region: bytes, left: list[tuple[bytes, int]]) -> bool:
@@ -897,7 +912,7 @@ class _AtBodyStartUnlessFound(Strategy):
             if links.behind is not None and name != b"a":
                 if not links.count and self._p is None:
                     return  # passed over: read again when a link or paragraph needs it
-                if not self._catch_up(data, start):
+                if not self._catch_up(data, start, self.host.tokenizer.left):
                     return
             before = links.count
             links.tag(name, is_end)
@@ -970,16 +985,24 @@ class _AtBodyStartUnlessFound(Strategy):
         if name == b"p" and self.pending:
             self._open_p()
 
-    def _catch_up(self, data: bytes, at: int) -> bool:
-        """Bring the links up to the tag at ``data[at]`` (see :attr:`_Links.behind`); False
-        when they cannot be (the snippet went at the body start)."""
+    def on_unread_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        links = self._links
+        if links.behind is not None and name in _LINK_TAGS and self.host.tokenizer.in_html_body:
+            at = self.host.page_at(data, start)
+            if at is not None:
+                links.unread.append(at)  # (as many as the held bytes hold such tags)
+
+    def _catch_up(self, data: bytes, at: int, left: list[tuple[bytes, int]]) -> bool:
+        """Bring the links up to ``data[at]`` (see :attr:`_Links.behind`), where the foreign
+        content ``left`` is open; False when they cannot be (the snippet went at the body
+        start)."""
         links = self._links
         behind = links.behind
         end = self.host.page_at(data, at)
         region = None
         if behind is not None and end is not None:
             region = self.host.page(data, at, behind, end)
-        if region is None or not links.catch_up(region, self.host.tokenizer):
+        if region is None or not links.catch_up(region, self.host.tokenizer, left):
             self._place_held()
             return False
         if self._p is not None:
