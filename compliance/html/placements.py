@@ -1311,11 +1311,7 @@ def _table_start(
         if mode == "tbody":
             if name in (b"tr", b"td", b"th"):
                 _clear_to(stack, _TABLE_BODIES)
-                stack.append(b"tr")
-                if name != b"tr":
-                    stack.append(name)
-                    if marker is not None:
-                        marker(True)
+                _open_row(stack, name, marker)
                 return
             _pop_to(stack, _TABLE_BODIES)  # closes the body; then read again
             continue
@@ -1329,12 +1325,17 @@ def _table_start(
                 marker(True)
         else:  # a row or a cell: an implied table body (and row)
             stack.append(b"tbody")
-            stack.append(b"tr")
-            if name != b"tr":
-                stack.append(name)
-                if marker is not None:
-                    marker(True)
+            _open_row(stack, name, marker)
         return
+
+
+def _open_row(stack: list[bytes], name: bytes, marker: Callable[[bool], None] | None) -> None:
+    """A row, or a cell in the row it implies (a cell inserts a marker)."""
+    stack.append(b"tr")
+    if name != b"tr":
+        stack.append(name)
+        if marker is not None:
+            marker(True)
 
 
 def _clear_to(stack: list[bytes], names: frozenset[bytes] | set[bytes]) -> None:
