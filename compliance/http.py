@@ -1007,19 +1007,22 @@ def translate_if_none_match(value: str, variant: str) -> tuple[str | None, str]:
                 flags.add(flag)
     if not kept:
         return None, ""
-    return ", ".join(kept), next(flag for flag in VARIANT_FLAG_PREFERENCE if flag in flags)
+    return ", ".join(kept), next(flag for flag in VARIANT_FLAGS if flag in flags)
 
 
-VARIANT_FLAGS: Final = ("", "a", "o")
-"""What a variant's tag says of the copy after the variant's name: a page that did not vary
-on ``Accept-Language`` (``""``), one that did (``a``), or another type, which went out with
-the application's own caching headers (``o``)."""
+VARIANT_FLAGS: Final = ("a", "", "o")
+"""What a variant's tag says of the copy after the variant's name: a page that varied on
+``Accept-Language`` (``a``), one that did not (``""``), or another type, which went out with
+the application's own caching headers (``o``). In this order :func:`translate_if_none_match`
+prefers them when the reader's tags of its variant carry several (a copy that varied first:
+its 304 says so)."""
 
-VARIANT_FLAG_PREFERENCE: Final = ("a", "", "o")
-"""Which flag :func:`translate_if_none_match` says when the reader's tags of its variant
-carry several: a copy that varied on ``Accept-Language`` first (its 304 says so)."""
-
-_VARIANT_SUFFIX = re.compile(re.escape(_VARIANT_MARK) + r'[0-9a-f]{12}[ao]?"\Z')
+_VARIANT_SUFFIX = re.compile(
+    re.escape(_VARIANT_MARK)
+    + "[0-9a-f]{12}(?:"
+    + "|".join(re.escape(flag) for flag in VARIANT_FLAGS if flag)
+    + ')?"\\Z'
+)
 
 
 MAX_TAG_TEXT: Final = 64 * 1024

@@ -172,12 +172,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "maxHost": _http.MAX_HOST,
         "tagged": any(rule.tags for rule in plan.rules),
         # The library's variant tags (compliance.http): the mark before a variant's name,
-        # the flags after it, and which flag a reader's tags say when they carry several.
-        "variantTags": {
-            "mark": _http._VARIANT_MARK,
-            "flags": list(_http.VARIANT_FLAGS),
-            "preference": list(_http.VARIANT_FLAG_PREFERENCE),
-        },
+        # and the flags after it, in the order a reader's tags say one when they carry several.
+        "variantTags": {"mark": _http._VARIANT_MARK, "flags": list(_http.VARIANT_FLAGS)},
         # Sec-Fetch-Dest values of what a browser never shows as a page: such a request
         # goes to the origin as the reader sent it, as the library hands it on.
         "subresources": sorted(_core._SUBRESOURCES),

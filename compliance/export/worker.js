@@ -1532,7 +1532,7 @@ function entityTags(value) {
 // [the If-None-Match the origin gets, the flag of the reader's copy after the variant in its
 // tag] for a reader of `variant`: tags of this variant become the origin's own, tags of
 // another variant or of the unedited page go (that copy lacks this reader's notices); null:
-// none. Several flags: the one the library says (DATA.variantTags.preference).
+// none. Several flags: the first in the library's order (VARIANT_FLAGS).
 function translateIfNoneMatch(value, variant) {
   const kept = [];
   const flags = new Set();
@@ -1546,7 +1546,7 @@ function translateIfNoneMatch(value, variant) {
     }
   }
   if (kept.length === 0) return [null, ""];
-  return [kept.join(", "), DATA.variantTags.preference.find((flag) => flags.has(flag))];
+  return [kept.join(", "), VARIANT_FLAGS.find((flag) => flags.has(flag))];
 }
 
 // A precondition's tags as the origin must see them: any variant's tag is its own.
