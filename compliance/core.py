@@ -738,6 +738,11 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 _ASCII_WS: Final = WS.decode()
 
 
+def _language_flag(vary: Iterable[str]) -> str:
+    """The variant tag's flag of a page that varies on ``vary``."""
+    return "a" if "accept-language" in vary else ""
+
+
 def _content_language(found: HeaderIndex) -> str:
     """The page's language as its ``Content-Language`` declares it (the first one), or ""."""
     return (found.first("content-language") or "").split(",")[0].strip(_ASCII_WS)
@@ -1756,7 +1761,8 @@ class Exchange:
             # Another type, built from the decision (a JSON API): the location's caching
             # headers, never an edit.
             headers = self._location_headers(decision, headers, json=False, found=found)
-            return Passthrough(status, self._with_variant_tag(headers, decision.vary))
+            flag = _language_flag(decision.vary)
+            return Passthrough(status, self._with_variant_tag(headers, flag))
         if not html:  # as the application sent it, but for a tag the reader's copy can use
             return Passthrough(status, self._with_variant_tag(headers, "o"))
         edge = self._from_edge()
@@ -1780,7 +1786,7 @@ class Exchange:
             if decision.notices:
                 self.metrics.skipped(unwanted)
             vary = decision.vary if vary_on is None else vary_on
-            return Passthrough(status, self._with_variant_tag(headers, vary))
+            return Passthrough(status, self._with_variant_tag(headers, _language_flag(vary)))
         # From here on the reader's page must carry notices (or withhold content).
         if self.method == "HEAD":
             # A HEAD's body, if the application sends one (Django, Starlette's Response:
@@ -1897,21 +1903,20 @@ class Exchange:
         headers = self._location_headers(
             decision, headers, json=False, vary_on=vary_on, found=found
         )
-        return self._with_variant_tag(headers, decision.vary if vary_on is None else vary_on)
+        vary = decision.vary if vary_on is None else vary_on
+        return self._with_variant_tag(headers, _language_flag(vary))
 
-    def _with_variant_tag(self, headers: Headers, vary: tuple[str, ...] | str) -> Headers:
+    def _with_variant_tag(self, headers: Headers, flag: str) -> Headers:
         """``headers`` with the tag of this reader's variant for the application's, when the
         request was prepared for one: its validators then name only that variant's copies
-        (see :meth:`_prepare`), which the application's own tag never would. ``vary``: what
-        the response varies on (the tag says whether that includes ``Accept-Language``), or
-        the tag's flag itself (:data:`~compliance.http.VARIANT_FLAGS`)."""
+        (see :meth:`_prepare`), which the application's own tag never would. ``flag``: what
+        the tag says of the copy (:data:`~compliance.http.VARIANT_FLAGS`)."""
         variant = self.variant
         if variant is None:
             return headers
         etags = get_all(headers, "etag")
         if not etags:
             return headers
-        flag = vary if isinstance(vary, str) else "a" if "accept-language" in vary else ""
         return [*without(headers, "etag"), ("ETag", variant_etag(etags[0], variant + flag))]
 
     def _withhold(self, decision: Decision, *, editor: Callable[[], BodyEditor | None]) -> Withhold:
