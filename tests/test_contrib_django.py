@@ -4,6 +4,7 @@ uvicorn). Django's settings are process-wide, so the project runs in its own pro
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import socket
@@ -168,6 +169,7 @@ PLACED = """{% load compliance %}<!DOCTYPE html><html lang="en"><body><header>Si
 {% compliance_notices %}<main><h1>Story</h1>{% compliance_notices %}</main></body></html>"""
 
 WSGI = """
+import gzip
 import json
 import os
 from django.core.wsgi import get_wsgi_application
@@ -176,6 +178,7 @@ application = get_wsgi_application()
 """
 
 ASGI = """
+import gzip
 import json
 import os
 from django.core.asgi import get_asgi_application
@@ -724,3 +727,85 @@ def test_cache_page_does_not_keep_a_page_the_template_tag_put_notices_in(project
     done = _run(project, "-c", code)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [1, 0, 1, 0]
+
+
+def test_check_warns_when_whitenoise_serves_pages_before_the_middleware(project: Path) -> None:
+    """WhiteNoise answers the files it serves itself, so a middleware listed after it never
+    sees them. Listed first (as WhiteNoise's own docs ask) with ``WHITENOISE_ROOT`` or
+    ``WHITENOISE_INDEX_FILE``, the pages it serves reached readers in Russia without their
+    notices, and nothing said so (found in review)."""
+    pytest.importorskip("whitenoise")
+    first = "MIDDLEWARE = ['whitenoise.middleware.WhiteNoiseMiddleware', *MIDDLEWARE]\n"
+    for name, extra in (
+        ("root", "WHITENOISE_ROOT = BASE_DIR"),
+        ("index", "WHITENOISE_INDEX_FILE = True"),
+    ):
+        done = _check(project, f"settings_whitenoise_{name}", first + extra)
+        assert done.returncode == 0, done.stderr
+        assert (
+            "(compliance.W006) whitenoise.middleware.WhiteNoiseMiddleware comes before "
+            "compliance.contrib.django.ComplianceMiddleware"
+        ) in done.stderr
+        assert extra.split()[0] in done.stderr
+    # Serving static assets only (no pages), or listed after the middleware: nothing to say.
+    done = _check(project, "settings_whitenoise_assets", first)
+    assert "compliance.W006" not in done.stderr
+    done = _check(
+        project,
+        "settings_whitenoise_after",
+        "MIDDLEWARE = [*MIDDLEWARE, 'whitenoise.middleware.WhiteNoiseMiddleware']\n"
+        "WHITENOISE_ROOT = BASE_DIR",
+    )
+    assert "compliance.W006" not in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+def test_pages_whitenoise_serves_after_the_middleware_get_their_notices(
+    project: Path, tmp_path: Path, kind: str
+) -> None:
+    """The order docs/integrations.md gives with WhiteNoise, under gunicorn and uvicorn: a
+    page WhiteNoise serves (an index file, a precompressed ``.gz`` copy) gets the notice for
+    a reader in Russia and revalidates; a style sheet stays WhiteNoise's own."""
+    pytest.importorskip("whitenoise")
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    page = (
+        "<!DOCTYPE html><html lang='en'><body><main><h1>Static</h1><p>Text</p></main></body></html>"
+    )
+    (site / "docs" / "index.html").write_text(page, encoding="utf-8")
+    (site / "about.html").write_text(page, encoding="utf-8")
+    (site / "about.html.gz").write_bytes(gzip.compress(page.encode()))
+    (site / "style.css").write_text("body { color: black }", encoding="utf-8")
+    (project / "mysite" / "settings_whitenoise.py").write_text(
+        "from mysite.settings import *  # noqa: F403\n"
+        "MIDDLEWARE = [*MIDDLEWARE, 'whitenoise.middleware.WhiteNoiseMiddleware']\n"
+        f"WHITENOISE_ROOT = {str(site)!r}\n"
+        "WHITENOISE_INDEX_FILE = True\n",
+        encoding="utf-8",
+    )
+    with _served(kind, project, "mysite.settings_whitenoise") as base:
+        for path in ("/docs/", "/about.html"):
+            for ip, notices in ((RUSSIAN, 1), (GERMAN, 0)):
+                sent = {"X-Forwarded-For": ip, "Accept-Encoding": "gzip"}
+                first = httpx.get(base + path, headers=sent, timeout=30)
+                assert first.status_code == 200, (path, ip)
+                assert first.text.count(NOTICE) == notices, (path, ip)
+                assert "private" in first.headers["cache-control"]
+                again = httpx.get(
+                    base + path,
+                    headers={**sent, "If-None-Match": first.headers["etag"]},
+                    timeout=30,
+                )
+                assert again.status_code == 304, (path, ip)
+        # (as a browser asks for one, and as a client that does not say what it loads)
+        for sent in ({"Sec-Fetch-Dest": "style"}, {}):
+            sent = {"X-Forwarded-For": RUSSIAN, **sent}
+            sheet = httpx.get(base + "/style.css", headers=sent, timeout=30)
+            assert sheet.text == "body { color: black }"
+            again = httpx.get(
+                base + "/style.css",
+                headers={**sent, "If-None-Match": sheet.headers["etag"]},
+                timeout=30,
+            )
+            assert again.status_code == 304

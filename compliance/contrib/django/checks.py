@@ -22,6 +22,9 @@ _SITE_CACHE = frozenset(
         "django.middleware.cache.CacheMiddleware",
     )
 )
+# WhiteNoise answers the requests for the files it serves itself: the middlewares listed
+# after it never see them.
+_WHITENOISE = "whitenoise.middleware.WhiteNoiseMiddleware"
 
 
 @register("compliance")
@@ -127,6 +130,13 @@ def _is_ours(entry: object) -> bool:
         return False
 
 
+def _whitenoise_pages(settings: Any) -> str:
+    """The WhiteNoise settings that make it serve HTML pages (files at the site's root, index
+    files for directory URLs), named; empty when it serves none of them."""
+    named = ("WHITENOISE_ROOT", "WHITENOISE_INDEX_FILE")
+    return ", ".join(name for name in named if getattr(settings, name, None))
+
+
 def _wiring() -> list[CheckMessage]:
     from django.conf import settings
 
@@ -150,6 +160,17 @@ def _wiring() -> list[CheckMessage]:
                 "gets them again.",
                 hint=f"List {MIDDLEWARE} before Django's cache middleware.",
                 id="compliance.W005",
+            )
+        )
+    pages = _whitenoise_pages(settings)
+    if ours is not None and pages and _WHITENOISE in listed[:ours]:
+        messages.append(
+            Warning(
+                f"{_WHITENOISE} comes before {listed[ours]} in MIDDLEWARE and serves pages "
+                f"({pages}): WhiteNoise answers those requests itself, so their readers "
+                "get no notices.",
+                hint=f"List {MIDDLEWARE} before WhiteNoise.",
+                id="compliance.W006",
             )
         )
     for backend in getattr(settings, "TEMPLATES", None) or ():
