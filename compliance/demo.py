@@ -66,6 +66,8 @@ _IP = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
 _PAGE_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _LANGUAGES = ("en", "ru", "uk", "de", "fr", "pl")
+_METHODS = ("GET", "HEAD")
+"""The methods the demo answers (the simulator's form is sent with GET); others get 405."""
 
 
 # -- the simulated reader ---------------------------------------------------------------------
@@ -899,6 +901,9 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                     return
         if scope["type"] != "http":
             return
+        method = scope.get("method", "GET")
+        if method == "HEAD":  # answered as its GET, body left out, whatever the page
+            send = _without_body(send)
         headers = _headers(scope)
         if _host_name(headers.get("host", "")) not in allowed:
             await _respond(
@@ -906,6 +911,15 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 400,
                 "The compliance demo answers only on localhost.\n",
                 content_type="text/plain; charset=utf-8",
+            )
+            return
+        if method not in _METHODS:  # every page only shows something: no form posts
+            await _respond(
+                send,
+                405,
+                f"The compliance demo answers {', '.join(_METHODS)} only.\n",
+                content_type="text/plain; charset=utf-8",
+                headers=[("Allow", ", ".join(_METHODS))],
             )
             return
         simulation = Simulation.from_headers(headers)
@@ -932,10 +946,7 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             await _respond(send, 200, _rules_page(engine, simulation))
         elif path == "/favicon.ico":
             await _respond(send, 404, "", content_type="text/plain")
-        elif (method := scope.get("method", "GET")) not in ("GET", "HEAD"):
-            await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
         else:
-            head = method == "HEAD"
             replaced = {b"x-compliance-simulate"}  # only the cookie chooses, never a header
             if simulation.language:
                 replaced.add(b"accept-language")
@@ -949,8 +960,8 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             simulated = simulation.header()
             if simulated is not None:
                 raw.append((b"x-compliance-simulate", simulated.encode("latin-1")))
-            # A HEAD is answered as its GET, body left out, so that its headers are the
-            # GET's: the demo's chrome changes the length of the page the middleware sends.
+            # A HEAD goes to the middleware as its GET, so that its headers are the GET's:
+            # the demo's chrome changes the length of the page the middleware sends.
             inner = {**scope, "headers": raw, "query_string": b"", "method": "GET"}
             if simulation.ip and simulated is None:
                 inner["client"] = (simulation.ip, 0)  # the reader comes from that address
@@ -963,7 +974,7 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
             dressed = _with_chrome(
-                _without_body(send) if head else send,
+                send,
                 lambda page: (
                     _chrome(engine, simulation, path)
                     + _undelivered(state.get(STATE_DECISION), page)

@@ -422,6 +422,34 @@ def test_next_through_a_real_server(
         assert b"location:" not in head
 
 
+DEMO_PATHS = ["/", "/news/1", "/rules", "/simulate?country=RU&next=/news/1", "/favicon.ico"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DEMO_PATHS)
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_the_demo_answers_other_methods_with_405(demo_server: int, path: str, method: str) -> None:
+    # /rules and /simulate answered any method as a GET (a POST to /simulate set the
+    # cookie), and the article's 405 said "Allow: GET" though it answers HEAD too.
+    with httpx.Client(base_url=f"http://127.0.0.1:{demo_server}") as client:
+        answer = client.request(method, path, content=b"x=1")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+    assert "set-cookie" not in answer.headers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DEMO_PATHS)
+def test_the_demo_answers_a_head_as_its_get_without_the_body(demo_server: int, path: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{demo_server}") as client:
+        page = client.get(path)
+        head = client.head(path)
+    assert head.status_code == page.status_code
+    assert head.content == b""
+    for name in ("content-type", "content-length", "location", "set-cookie"):
+        assert head.headers.get(name) == page.headers.get(name), name
+
+
 @pytest.mark.slow
 def test_dns_rebinding_cannot_read_the_rule_preview(demo_server: int) -> None:
     refused = _raw(demo_server, "/rules", f"evil.example:{demo_server}")
