@@ -1,8 +1,9 @@
 """``compliance demo``: a local site for previewing rules, with a location simulator.
 
-The demo is a pure ASGI application served by uvicorn on 127.0.0.1. Every page except the
-demo's own tools goes through :class:`compliance.asgi.ComplianceMiddleware`, exactly as a real
-site would, so what a rule author sees is what readers get:
+The demo is a pure ASGI application served by uvicorn on 127.0.0.1 (on another address
+only when asked, with a warning). Every page except the demo's own tools goes through
+:class:`compliance.asgi.ComplianceMiddleware`, exactly as a real site would, so what a rule
+author sees is what readers get:
 
 - ``/`` (and any other path): a sample article with its own small inline script and a
   ``<!-- compliance:notices -->`` marker under the headline;
@@ -14,9 +15,10 @@ site would, so what a rule author sees is what readers get:
 The simulator stores the chosen reader in a cookie the client wrote, and the demo turns it
 into what the middleware's own ``simulate_from=`` feature reads (an ``X-Compliance-Simulate``
 header) or into the client address the middleware geolocates. Believing the client is only
-acceptable on a developer's own machine: the demo answers loopback Host names only, and no
-library default ever simulates anything. Rule files are watched and reloaded, so editing a rule and
-refreshing the page previews the change. uvicorn is imported only when :func:`run_demo` runs.
+acceptable on a developer's own machine: the demo answers loopback Host names only (and
+the address it listens on), and no library default ever simulates anything. Rule files are
+watched and reloaded, so editing a rule and refreshing the page previews the change. uvicorn
+is imported only when :func:`run_demo` runs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import datetime as dt
 import errno
 import functools
 import html
+import ipaddress
 import os
 import re
 import socket
@@ -1009,6 +1012,30 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loopback(host: str) -> bool:
+    """Whether ``host``, the address the demo listens on, is reachable from this machine
+    only.
+
+    >>> _loopback("127.0.0.1"), _loopback("[::1]"), _loopback("localhost"), _loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    name = host.strip("[]").lower()
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a name: it may lead anywhere
+        return False
+
+
+def _exposed(host: str) -> str:
+    """The warning for a demo listening on ``host`` beyond loopback."""
+    return (
+        f"compliance demo: WARNING: listening on {host}, not on loopback: whoever reaches "
+        "this address can read the rule preview (the rules' texts with the variables set, "
+        "the rule files' paths) and have the demo believe any location they choose; "
+        "leave out --host to serve on 127.0.0.1 only"
+    )
+
+
 def _cannot_serve(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         why = "the port is in use: choose another with --port (0: any free port)"
@@ -1046,6 +1073,8 @@ def run_demo(
     )
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
+    if not _loopback(host):
+        print(_exposed(shown), file=sys.stderr, flush=True)
     print(
         f"compliance demo on http://{shown}:{sock.getsockname()[1]}/ (rule preview: /rules); "
         "Ctrl-C stops it",

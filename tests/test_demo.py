@@ -651,6 +651,57 @@ def test_the_decision_line_names_the_headers_rules_add(engine: Engine) -> None:
 
 
 @pytest.mark.slow
+def test_the_demo_warns_when_it_listens_beyond_loopback() -> None:
+    # --host was hidden from --help and the docs: the demo listened wherever it was told,
+    # and said nothing of what that exposes.
+    import re
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--host", "0.0.0.0", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        warning, banner = process.stdout.readline(), process.stdout.readline()
+        assert warning.startswith("compliance demo: WARNING: listening on 0.0.0.0, not on loopback")
+        assert "leave out --host to serve on 127.0.0.1 only" in warning
+        found = re.match(r"compliance demo on http://0\.0\.0\.0:(\d+)/ ", banner)
+        assert found is not None, banner
+        # still only for loopback Host names (and the address it was given)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{found[1]}/rules")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        assert "Rule preview" in page.text
+        refused = _raw(int(found[1]), "/rules", f"evil.example:{found[1]}")
+        assert refused.startswith(b"HTTP/1.1 400")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def test_only_loopback_addresses_count_as_loopback() -> None:
+    from compliance.demo import _loopback
+
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert _loopback(host), host
+    for host in ("0.0.0.0", "::", "[::]", "192.0.2.1", "2001:db8::1", "example.org"):
+        assert not _loopback(host), host
+
+
+@pytest.mark.slow
 def test_on_any_free_port_the_demo_names_the_port_it_serves_on() -> None:
     # `--port 0` (any free port, as --help says) printed "compliance demo on
     # http://127.0.0.1:0/": a link to nowhere, the real port only in uvicorn's log.
