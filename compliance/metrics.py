@@ -269,6 +269,8 @@ class Totals:
         counts = counters._counts
         key = id(counts)
         with self._lock:
+            if key in self._counting:  # already counted in
+                return
             self._counting[key] = (counts, engine)
             if isinstance(engine, _CountsReloads):
                 self._engine(engine)

@@ -356,6 +356,22 @@ def test_the_process_sums_keep_counts_told_while_their_lock_was_held() -> None:
     assert not totals._counting
 
 
+def test_counters_added_twice_to_the_process_sums_count_once() -> None:
+    import gc
+
+    from compliance.metrics import Totals
+
+    totals = Totals()
+    counters = Metrics()
+    totals.add(counters, None)
+    totals.add(counters, None)
+    counters.block("r")
+    assert totals.snapshot()["blocks"] == {"r": 1}
+    del counters
+    gc.collect()
+    assert totals.snapshot()["blocks"] == {"r": 1}
+
+
 def test_the_counts_of_middlewares_gone_keep_the_bound_on_label_values() -> None:
     import gc
 
