@@ -142,7 +142,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--port", type=_port, default=8000, help="TCP port (default 8000; 0: any free port)"
     )
-    demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    demo.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to listen on (default 127.0.0.1). WARNING: any other than a loopback "
+        "address exposes the demo to whoever reaches it: its rule preview, and a simulator "
+        "that believes every client (the demo warns when it starts)",
+    )
     demo.add_argument(
         "--rules",
         action="append",

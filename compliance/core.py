@@ -37,14 +37,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 from types import MappingProxyType
 from typing import (
+    ClassVar,
     Final,
     Generic,
     Literal,
     NamedTuple,
-    Protocol,
-    Self,
     TypeVar,
-    runtime_checkable,
 )
 
 from compliance.client import ClientAddress, TrustedProxies
@@ -95,7 +93,7 @@ from compliance.http import (
     without_refresh_to,
 )
 from compliance.inject import Injector, PageInfo
-from compliance.metrics import Metrics, Snapshot
+from compliance.metrics import Metrics, Snapshot, Totals, counted
 
 __all__ = [
     "EDIT",
@@ -2279,15 +2277,6 @@ class Exchange:
 AppT = TypeVar("AppT")
 
 
-@runtime_checkable
-class _CountsReloads(Protocol):
-    def reload_counts(self) -> Mapping[str, int]: ...
-
-
-_ALIVE: weakref.WeakSet[object] = weakref.WeakSet()
-"""Every middleware of this process, for :meth:`Middleware.alive`."""
-
-
 class Middleware(Generic[AppT]):
     """What both middlewares share: the options, validated once, and the counters.
 
@@ -2297,6 +2286,14 @@ class Middleware(Generic[AppT]):
     or ``"x-real-ip"``); the other forwarding headers are ignored, since a proxy passes
     through what it does not write.
     """
+
+    _totals: ClassVar[Totals] = Totals()
+    """The counters of every middleware of this class (subclasses included) made in this
+    process, for :meth:`process_metrics`: each class has its own."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._totals = Totals()
 
     def __init__(
         self,
@@ -2356,23 +2353,24 @@ class Middleware(Generic[AppT]):
         self.counters = Metrics()
         self.parts = (self.settings, self.engine, self.counters)
         """The first arguments of every :class:`Exchange` of this middleware."""
-        _ALIVE.add(self)
+        for klass in type(self).__mro__:
+            totals = vars(klass).get("_totals")
+            if isinstance(totals, Totals):
+                totals.add(self.counters, self.engine)
 
     @classmethod
-    def alive(cls) -> list[Self]:
-        """The middlewares of this class (subclasses included) alive in this process: those
-        a framework made itself, out of the site's reach (Starlette's ``add_middleware``),
-        for their :meth:`metrics`."""
-        return [middleware for middleware in list(_ALIVE) if isinstance(middleware, cls)]
+    def process_metrics(cls) -> Snapshot:
+        """The counters of every middleware of this class (subclasses included) made in
+        this process, added up: those a framework made out of the site's reach
+        (Starlette's ``add_middleware``). A middleware gone leaves its counts in, so the
+        sums never go down (see :class:`compliance.metrics.Totals`)."""
+        return cls._totals.snapshot()
 
     def metrics(self) -> Snapshot:
         """The counters of this middleware now: decisions, notices injected, blocks,
         notices not delivered (by cause), withheld elements, faults, and the engine's rule
         and database reloads."""
-        snapshot = self.counters.snapshot()
-        if isinstance(self.engine, _CountsReloads):
-            snapshot["reloads"] = dict(self.engine.reload_counts())
-        return snapshot
+        return counted(self.counters, self.engine)
 
     def exchange(
         self,

@@ -1,8 +1,9 @@
 """``compliance demo``: a local site for previewing rules, with a location simulator.
 
-The demo is a pure ASGI application served by uvicorn on 127.0.0.1. Every page except the
-demo's own tools goes through :class:`compliance.asgi.ComplianceMiddleware`, exactly as a real
-site would, so what a rule author sees is what readers get:
+The demo is a pure ASGI application served by uvicorn on 127.0.0.1 (on another address
+only when asked, with a warning). Every page except the demo's own tools goes through
+:class:`compliance.asgi.ComplianceMiddleware`, exactly as a real site would, so what a rule
+author sees is what readers get:
 
 - ``/`` (and any other path): a sample article with its own small inline script and a
   ``<!-- compliance:notices -->`` marker under the headline;
@@ -14,9 +15,10 @@ site would, so what a rule author sees is what readers get:
 The simulator stores the chosen reader in a cookie the client wrote, and the demo turns it
 into what the middleware's own ``simulate_from=`` feature reads (an ``X-Compliance-Simulate``
 header) or into the client address the middleware geolocates. Believing the client is only
-acceptable on a developer's own machine: the demo answers loopback Host names only, and no
-library default ever simulates anything. Rule files are watched and reloaded, so editing a rule and
-refreshing the page previews the change. uvicorn is imported only when :func:`run_demo` runs.
+acceptable on a developer's own machine: the demo answers loopback Host names only (and
+the address it listens on), and no library default ever simulates anything. Rule files are
+watched and reloaded, so editing a rule and refreshing the page previews the change. uvicorn
+is imported only when :func:`run_demo` runs.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import datetime as dt
 import errno
 import functools
 import html
+import ipaddress
 import os
 import re
 import socket
@@ -66,6 +69,8 @@ _IP = re.compile(r"^[0-9A-Fa-f.:]{2,45}$")
 _PAGE_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 _LANGUAGES = ("en", "ru", "uk", "de", "fr", "pl")
+_METHODS = ("GET", "HEAD")
+"""The methods the demo answers (the simulator's form is sent with GET); others get 405."""
 
 
 # -- the simulated reader ---------------------------------------------------------------------
@@ -899,6 +904,9 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                     return
         if scope["type"] != "http":
             return
+        method = scope.get("method", "GET")
+        if method == "HEAD":  # answered as its GET, body left out, whatever the page
+            send = _without_body(send)
         headers = _headers(scope)
         if _host_name(headers.get("host", "")) not in allowed:
             await _respond(
@@ -906,6 +914,15 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 400,
                 "The compliance demo answers only on localhost.\n",
                 content_type="text/plain; charset=utf-8",
+            )
+            return
+        if method not in _METHODS:  # every page only shows something: no form posts
+            await _respond(
+                send,
+                405,
+                f"The compliance demo answers {', '.join(_METHODS)} only.\n",
+                content_type="text/plain; charset=utf-8",
+                headers=[("Allow", ", ".join(_METHODS))],
             )
             return
         simulation = Simulation.from_headers(headers)
@@ -932,10 +949,7 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             await _respond(send, 200, _rules_page(engine, simulation))
         elif path == "/favicon.ico":
             await _respond(send, 404, "", content_type="text/plain")
-        elif (method := scope.get("method", "GET")) not in ("GET", "HEAD"):
-            await _respond(send, 405, "", content_type="text/plain", headers=[("Allow", "GET")])
         else:
-            head = method == "HEAD"
             replaced = {b"x-compliance-simulate"}  # only the cookie chooses, never a header
             if simulation.language:
                 replaced.add(b"accept-language")
@@ -949,8 +963,8 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
             simulated = simulation.header()
             if simulated is not None:
                 raw.append((b"x-compliance-simulate", simulated.encode("latin-1")))
-            # A HEAD is answered as its GET, body left out, so that its headers are the
-            # GET's: the demo's chrome changes the length of the page the middleware sends.
+            # A HEAD goes to the middleware as its GET, so that its headers are the GET's:
+            # the demo's chrome changes the length of the page the middleware sends.
             inner = {**scope, "headers": raw, "query_string": b"", "method": "GET"}
             if simulation.ip and simulated is None:
                 inner["client"] = (simulation.ip, 0)  # the reader comes from that address
@@ -963,7 +977,7 @@ def create_app(engine: Engine, *, hosts: Iterable[str] = ()) -> ASGIApp:
                 state[STATE_TAGS] = list(simulation.tags)
             inner["state"] = state
             dressed = _with_chrome(
-                _without_body(send) if head else send,
+                send,
                 lambda page: (
                     _chrome(engine, simulation, path)
                     + _undelivered(state.get(STATE_DECISION), page)
@@ -996,6 +1010,30 @@ def _listen(host: str, port: int) -> socket.socket:
     sock = socket.create_server((host.strip("[]"), port), family=family)
     sock.set_inheritable(True)
     return sock
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host``, the address the demo listens on, is reachable from this machine
+    only.
+
+    >>> _loopback("127.0.0.1"), _loopback("[::1]"), _loopback("localhost"), _loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    name = host.strip("[]").lower()
+    try:
+        return name == "localhost" or ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a name: it may lead anywhere
+        return False
+
+
+def _exposed(host: str) -> str:
+    """The warning for a demo listening on ``host`` beyond loopback."""
+    return (
+        f"compliance demo: WARNING: listening on {host}, not on loopback: whoever reaches "
+        "this address can read the rule preview (the rules' texts with the variables set, "
+        "the rule files' paths) and have the demo believe any location they choose; "
+        "leave out --host to serve on 127.0.0.1 only"
+    )
 
 
 def _cannot_serve(host: str, port: int, exc: OSError) -> str:
@@ -1035,6 +1073,8 @@ def run_demo(
     )
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
+    if not _loopback(host):
+        print(_exposed(shown), file=sys.stderr, flush=True)
     print(
         f"compliance demo on http://{shown}:{sock.getsockname()[1]}/ (rule preview: /rules); "
         "Ctrl-C stops it",

@@ -724,8 +724,8 @@ def test_demo_on_a_port_in_use_is_a_usage_error(capsys: pytest.CaptureFixture[st
         assert main(["demo", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot serve on 127.0.0.1:{port}" in err
-    # It said "choose another with --port or --host": --host is hidden from --help and the
-    # docs (the demo serves on loopback), and a port in use is not fixed by another host.
+    # It said "choose another with --port or --host": a port in use is not fixed by another
+    # host, and leaving loopback exposes the demo.
     assert "in use" in err
     assert "--host" not in err
     # Nor did it announce a site it was not serving.

@@ -681,6 +681,29 @@ def test_metrics_add_up_the_process_middlewares(project: Path) -> None:
     assert counted["notices_injected"] == {"ru-undesirable-organization|RU": 1}
 
 
+def test_metrics_keep_the_counts_of_middlewares_gone(project: Path) -> None:
+    """Django's test client makes a handler, middlewares and all, per client: once the
+    garbage collector took them, metrics() no longer counted their requests, and
+    Prometheus read the drop as a counter reset."""
+    code = (
+        "import gc, json, django\n"
+        "django.setup()\n"
+        "from django.test import Client\n"
+        "from compliance.contrib.django import metrics\n"
+        "seen = []\n"
+        f"for ip in ({RUSSIAN!r}, {GERMAN!r}, {RUSSIAN!r}):\n"
+        "    Client(HTTP_X_FORWARDED_FOR=ip).get('/')\n"
+        "    gc.collect()\n"
+        "    seen.append(metrics())\n"
+        "print(json.dumps(seen))\n"
+    )
+    done = _run(project, "-c", code)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert [s["decisions"] for s in seen] == [1, 2, 3]
+    assert seen[-1]["notices_injected"] == {"ru-undesirable-organization|RU": 2}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["wsgi", "asgi"])
 def test_a_head_in_the_documented_order_has_the_gets_headers(project: Path, kind: str) -> None:

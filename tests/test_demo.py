@@ -422,6 +422,34 @@ def test_next_through_a_real_server(
         assert b"location:" not in head
 
 
+DEMO_PATHS = ["/", "/news/1", "/rules", "/simulate?country=RU&next=/news/1", "/favicon.ico"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DEMO_PATHS)
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def test_the_demo_answers_other_methods_with_405(demo_server: int, path: str, method: str) -> None:
+    # /rules and /simulate answered any method as a GET (a POST to /simulate set the
+    # cookie), and the article's 405 said "Allow: GET" though it answers HEAD too.
+    with httpx.Client(base_url=f"http://127.0.0.1:{demo_server}") as client:
+        answer = client.request(method, path, content=b"x=1")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+    assert "set-cookie" not in answer.headers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", DEMO_PATHS)
+def test_the_demo_answers_a_head_as_its_get_without_the_body(demo_server: int, path: str) -> None:
+    with httpx.Client(base_url=f"http://127.0.0.1:{demo_server}") as client:
+        page = client.get(path)
+        head = client.head(path)
+    assert head.status_code == page.status_code
+    assert head.content == b""
+    for name in ("content-type", "content-length", "location", "set-cookie"):
+        assert head.headers.get(name) == page.headers.get(name), name
+
+
 @pytest.mark.slow
 def test_dns_rebinding_cannot_read_the_rule_preview(demo_server: int) -> None:
     refused = _raw(demo_server, "/rules", f"evil.example:{demo_server}")
@@ -620,6 +648,57 @@ def test_the_decision_line_names_the_headers_rules_add(engine: Engine) -> None:
     line = response.text[response.text.index('class="decision"') :]
     line = line[: line.index("</p>")]
     assert "headers: X-Robots-Tag: noindex" in line
+
+
+@pytest.mark.slow
+def test_the_demo_warns_when_it_listens_beyond_loopback() -> None:
+    # --host was hidden from --help and the docs: the demo listened wherever it was told,
+    # and said nothing of what that exposes.
+    import re
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "compliance", "demo", "--host", "0.0.0.0", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        warning, banner = process.stdout.readline(), process.stdout.readline()
+        assert warning.startswith("compliance demo: WARNING: listening on 0.0.0.0, not on loopback")
+        assert "leave out --host to serve on 127.0.0.1 only" in warning
+        found = re.match(r"compliance demo on http://0\.0\.0\.0:(\d+)/ ", banner)
+        assert found is not None, banner
+        # still only for loopback Host names (and the address it was given)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{found[1]}/rules")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                time.sleep(0.1)
+        assert "Rule preview" in page.text
+        refused = _raw(int(found[1]), "/rules", f"evil.example:{found[1]}")
+        assert refused.startswith(b"HTTP/1.1 400")
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def test_only_loopback_addresses_count_as_loopback() -> None:
+    from compliance.demo import _loopback
+
+    for host in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert _loopback(host), host
+    for host in ("0.0.0.0", "::", "[::]", "192.0.2.1", "2001:db8::1", "example.org"):
+        assert not _loopback(host), host
 
 
 @pytest.mark.slow

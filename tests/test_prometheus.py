@@ -284,3 +284,190 @@ def test_an_application_given_for_its_middleware_is_refused_when_registered(
             registry.register(ComplianceCollector(app))
     registry.register(ComplianceCollector(WsgiMiddleware(wsgi_page, engine)))
     assert scrape(registry)[("compliance_decisions_total", ())] == 0
+
+
+def _not_lower(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> list[str]:
+    """The counters of ``before`` that are lower (or gone) in ``after``."""
+    return [
+        f"{name}{dict(labels)}: {value} -> {after.get((name, labels))}"
+        for (name, labels), value in before.items()
+        if name.endswith("_total") and after.get((name, labels), -1.0) < value
+    ]
+
+
+def test_a_middleware_gone_leaves_its_counts_in_the_process_sums(tmp_path: Any) -> None:
+    """The process-wide sums (``compliance.contrib.starlette.metrics``, Django's) held their
+    middlewares weakly and added up those still alive: a middleware the garbage collector
+    took (Django's test client makes one per client, a framework reloading makes new ones)
+    took its counts out of the sums, which Prometheus reads as counter resets. Its counts,
+    and its engine's reloads, stay in; neither the middleware nor the engine is kept."""
+    import gc
+    import weakref
+
+    from compliance.contrib.starlette import metrics
+
+    (tmp_path / "block.yaml").write_text(BLOCKING, encoding="utf-8")
+    engine = Engine.from_paths(
+        [str(tmp_path)], packs=["russia"], geolocator=FixedGeolocator(READERS)
+    )
+    middleware = AsgiMiddleware(asgi_page, engine)
+    registry = CollectorRegistry()
+    registry.register(ComplianceCollector(metrics))
+    assert engine.reload() is True
+    for ip in READERS:
+        call_asgi(middleware, asgi_scope("/", peer=ip))
+    call_asgi(middleware, asgi_scope("/blocked", peer="192.0.2.3"))
+    before = scrape(registry)
+    assert before[("compliance_blocks_total", (("rule", "court-block"),))] >= 1
+    gone, engine_gone = weakref.ref(middleware), weakref.ref(engine)
+    engine.close()
+    del middleware, engine
+    gc.collect()
+    assert gone() is None
+    assert engine_gone() is None
+    after = scrape(registry)
+    assert not _not_lower(before, after)
+    # ... and a middleware made since counts on top of them
+    again = AsgiMiddleware(asgi_page, Engine.from_paths(geolocator=FixedGeolocator(READERS)))
+    call_asgi(again, asgi_scope("/", peer="192.0.2.1"))
+    decisions = ("compliance_decisions_total", ())
+    assert scrape(registry)[decisions] == after[decisions] + 1
+
+
+def test_the_process_sums_keep_counts_told_while_their_lock_was_held() -> None:
+    """The garbage collector may take a middleware's counters in any thread, at any
+    point, the sums' own lock held by that very thread: the counts wait for the lock
+    (no deadlock), and are not lost."""
+    import gc
+
+    from compliance.metrics import Totals
+
+    totals = Totals()
+    counters = Metrics()
+    totals.add(counters, None)
+    counters.block("r")
+    with totals._lock:
+        del counters
+        gc.collect()
+    assert totals.snapshot()["blocks"] == {"r": 1}
+    assert not totals._counting
+
+
+def test_counters_added_twice_to_the_process_sums_count_once() -> None:
+    import gc
+
+    from compliance.metrics import Totals
+
+    totals = Totals()
+    counters = Metrics()
+    totals.add(counters, None)
+    totals.add(counters, None)
+    counters.block("r")
+    assert totals.snapshot()["blocks"] == {"r": 1}
+    del counters
+    gc.collect()
+    assert totals.snapshot()["blocks"] == {"r": 1}
+
+
+def test_the_counts_of_middlewares_gone_keep_the_bound_on_label_values() -> None:
+    import gc
+
+    from compliance.metrics import Totals
+
+    totals = Totals()
+    for start in (0, 3000):
+        counters = Metrics()
+        totals.add(counters, None)
+        for n in range(start, start + 3000):
+            counters.fault(f"f{n}")
+        del counters
+        gc.collect()
+    faults = totals.snapshot()["faults"]
+    assert len(faults) == 4096 + 1
+    assert sum(faults.values()) == 6000
+    assert faults["other"] == 6000 - 4096
+
+
+def test_the_multiprocess_writer_keeps_the_counts_of_a_middleware_gone(tmp_path: Any) -> None:
+    """Given a process-wide sum (``compliance.contrib.starlette.metrics``), the writer saw
+    a middleware gone as a source reset: what it counted since the last write was never
+    written."""
+    import json
+    import subprocess
+    import sys
+
+    code = f"""
+import gc, json, os
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = {str(tmp_path)!r}
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+from compliance import Engine
+from compliance.asgi import ComplianceMiddleware
+from compliance.contrib.prometheus import MultiProcessWriter
+from compliance.contrib.starlette import metrics
+from compliance.testing import FixedGeolocator, asgi_scope, call_asgi
+
+async def page(scope, receive, send):
+    await send({{"type": "http.response.start", "status": 200,
+                 "headers": [(b"content-type", b"text/html")]}})
+    await send({{"type": "http.response.body", "body": {PAGE!r}}})
+
+writer = MultiProcessWriter(metrics, interval=3600)
+for requests in (2, 3):
+    app = ComplianceMiddleware(page, Engine.from_paths(packs=["russia"],
+                               geolocator=FixedGeolocator("RU")))
+    call_asgi(app, asgi_scope("/"))
+    writer.write()
+    for _ in range(requests - 1):
+        call_asgi(app, asgi_scope("/"))
+    del app
+    gc.collect()
+writer.close()
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+values = {{}}
+for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    for sample in family.samples:
+        values[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
+print(json.dumps(values))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    values = json.loads(done.stdout)
+    assert values["compliance_decisions_total{}"] == 5
+
+
+def test_a_response_still_going_when_its_middleware_is_gone_is_counted_to_its_end(
+    engine: Engine,
+) -> None:
+    """A WSGI server reads the body after the middleware returned: the notices put in
+    then are counted, though the middleware is gone by then (its counters stay until the
+    last response counting into them ends)."""
+    import gc
+    import weakref
+
+    class Counted(WsgiMiddleware):
+        pass
+
+    def streamed(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Type", "text/html")])
+        yield PAGE[:20]
+        yield PAGE[20:]
+
+    middleware = Counted(streamed, engine)
+    body = middleware(wsgi_environ("/", peer="192.0.2.1"), lambda *started: None)
+    gone = weakref.ref(middleware)
+    del middleware
+    gc.collect()
+    assert gone() is None
+    assert b"ru-undesirable-organization" in b"".join(body)
+    body.close()
+    del body
+    gc.collect()
+    counted = Counted.process_metrics()
+    assert counted["decisions"] == 1
+    assert counted["notices_injected"] == {"ru-undesirable-organization|RU": 1}

@@ -13,18 +13,16 @@ from __future__ import annotations
 import difflib
 import inspect
 import os
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from compliance.errors import ConfigurationError
-from compliance.metrics import Snapshot
+from compliance.metrics import Snapshot, merge_snapshots
 
 __all__ = [
     "ENGINE_KEYS",
     "ComplianceSettings",
-    "added_up",
     "merge_snapshots",
     "middleware_option_names",
     "reloads_once_per_engine",
@@ -199,58 +197,3 @@ def reloads_once_per_engine(
                 seen.add(id(engine))
                 engines.append(engine)
         yield snapshot
-
-
-class _Counted(Protocol):  # pragma: no cover - typing only
-    @property
-    def engine(self) -> object: ...
-    def metrics(self) -> Snapshot: ...
-
-
-def added_up(middlewares: Iterable[_Counted]) -> Snapshot:
-    """The counters of several middlewares (or Django middleware cores) added up, each
-    engine's reloads once (:func:`reloads_once_per_engine`)."""
-    return merge_snapshots(reloads_once_per_engine((m.metrics(), m.engine) for m in middlewares))
-
-
-def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
-    """The sum of several snapshots (several middlewares, or worker threads' own).
-
-    >>> from compliance.metrics import Metrics
-    >>> one = Metrics()
-    >>> one.block("r")
-    >>> merge_snapshots([one.snapshot(), one.snapshot()])["blocks"]
-    {'r': 2}
-    """
-    decisions = with_notices = 0
-    injected: Counter[str] = Counter()
-    blocks: Counter[str] = Counter()
-    undelivered: Counter[str] = Counter()
-    cut: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
-    withheld: Counter[str] = Counter()
-    faults: Counter[str] = Counter()
-    reloads: Counter[str] = Counter()
-    for snapshot in snapshots:
-        decisions += snapshot["decisions"]
-        with_notices += snapshot["decisions_with_notices"]
-        injected.update(snapshot["notices_injected"])
-        blocks.update(snapshot["blocks"])
-        undelivered.update(snapshot["notices_not_delivered"])
-        cut.update(snapshot["pages_cut"])
-        skipped.update(snapshot["notices_skipped"])
-        withheld.update(snapshot["withheld"])
-        faults.update(snapshot["faults"])
-        reloads.update(snapshot["reloads"])
-    return Snapshot(
-        decisions=decisions,
-        decisions_with_notices=with_notices,
-        notices_injected=dict(injected),
-        blocks=dict(blocks),
-        notices_not_delivered=dict(undelivered),
-        pages_cut=dict(cut),
-        notices_skipped=dict(skipped),
-        withheld=dict(withheld),
-        faults=dict(faults),
-        reloads=dict(reloads),
-    )

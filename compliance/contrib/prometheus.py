@@ -255,8 +255,9 @@ class MultiProcessWriter:
                 for sample in family.samples:
                     key = (family.name, tuple(sorted(sample.labels.items())))
                     delta = sample.value - self._written.get(key, 0.0)
-                    # Less than written: a source was reset (a middleware dropped); its new
-                    # counts are added from here.
+                    # Less than written: a source was reset (a callable of the site's that
+                    # counts afresh; the process-wide sums never go down); its new counts
+                    # are added from here.
                     self._written[key] = sample.value
                     counter = self._counter(family.name, family.documentation, sample.labels)
                     if sample.labels and delta > 0:

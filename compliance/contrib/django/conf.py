@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 
-from compliance.contrib import ComplianceSettings, added_up
+from compliance.contrib import ComplianceSettings
 from compliance.core import Middleware
 from compliance.errors import ConfigurationError, RuleError
-from compliance.metrics import Snapshot
+from compliance.metrics import Snapshot, Totals
 
 __all__ = ["check_options", "compliance_settings", "metrics", "middleware_core", "relayed"]
 
-# Every core made for a middleware instance in this process, for metrics() to add up.
-_CORES: weakref.WeakSet[Middleware[None]] = weakref.WeakSet()
+# The counters of every core made for a middleware instance in this process, for
+# metrics() (those of instances gone included).
+_CORES = Totals()
 
 WHERE = "settings.COMPLIANCE"
 
@@ -57,11 +57,12 @@ def middleware_core() -> Middleware[None]:
         raise ImproperlyConfigured(f"{WHERE}: rule files do not load:\n{problems}") from exc
     except ConfigurationError as exc:
         raise ImproperlyConfigured(relayed(exc)) from exc
-    _CORES.add(core)
+    _CORES.add(core.counters, core.engine)
     return core
 
 
 def metrics() -> Snapshot:
-    """The counters of every Django compliance middleware in this process, added up (a
-    server usually makes one per worker process)."""
-    return added_up(list(_CORES))
+    """The counters of every Django compliance middleware this process made, added up (a
+    server usually makes one per worker process; Django's test client one per client):
+    those of middlewares gone stay in, so the sums never go down."""
+    return _CORES.snapshot()
