@@ -92,6 +92,24 @@ def _labelled(snapshot: Snapshot) -> dict[str, dict[str, int]]:
     }
 
 
+def _snapshot(
+    decisions: int, with_notices: int, labelled: Mapping[str, Mapping[str, int]]
+) -> Snapshot:
+    """A snapshot of these counts (the labelled ones copied)."""
+    return Snapshot(
+        decisions=decisions,
+        decisions_with_notices=with_notices,
+        notices_injected=dict(labelled["notices_injected"]),
+        blocks=dict(labelled["blocks"]),
+        notices_not_delivered=dict(labelled["notices_not_delivered"]),
+        pages_cut=dict(labelled["pages_cut"]),
+        notices_skipped=dict(labelled["notices_skipped"]),
+        withheld=dict(labelled["withheld"]),
+        faults=dict(labelled["faults"]),
+        reloads=dict(labelled["reloads"]),
+    )
+
+
 class _Counts:
     """What a :class:`Metrics` has counted, in an object of its own: a :class:`Totals`
     reads it to the last count once the Metrics (and the middleware and responses that
@@ -135,18 +153,8 @@ class _Counts:
         decisions = _read(self.decisions)
         with self.lock:
             earlier_decisions, earlier_with_notices = self.earlier
-            counters: Mapping[str, Counter[str]] = self.counters
-            return Snapshot(
-                decisions=decisions + earlier_decisions,
-                decisions_with_notices=with_notices + earlier_with_notices,
-                notices_injected=dict(counters["notices_injected"]),
-                blocks=dict(counters["blocks"]),
-                notices_not_delivered=dict(counters["notices_not_delivered"]),
-                pages_cut=dict(counters["pages_cut"]),
-                notices_skipped=dict(counters["notices_skipped"]),
-                withheld=dict(counters["withheld"]),
-                faults=dict(counters["faults"]),
-                reloads=dict(counters["reloads"]),
+            return _snapshot(
+                decisions + earlier_decisions, with_notices + earlier_with_notices, self.counters
             )
 
 
@@ -227,18 +235,7 @@ def merge_snapshots(snapshots: Iterable[Snapshot]) -> Snapshot:
         with_notices += snapshot["decisions_with_notices"]
         for name, counts in _labelled(snapshot).items():
             labelled[name].update(counts)
-    return Snapshot(
-        decisions=decisions,
-        decisions_with_notices=with_notices,
-        notices_injected=dict(labelled["notices_injected"]),
-        blocks=dict(labelled["blocks"]),
-        notices_not_delivered=dict(labelled["notices_not_delivered"]),
-        pages_cut=dict(labelled["pages_cut"]),
-        notices_skipped=dict(labelled["notices_skipped"]),
-        withheld=dict(labelled["withheld"]),
-        faults=dict(labelled["faults"]),
-        reloads=dict(labelled["reloads"]),
-    )
+    return _snapshot(decisions, with_notices, labelled)
 
 
 class Totals:
