@@ -134,13 +134,14 @@ def _paragraphs(text: str) -> list[str]:
 
 def _merged(message: Texts, overrides: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """The message's variables in ``locale``, site-wide values replacing those it declares
-    (a per-locale site-wide value without this locale leaves the rule's own)."""
+    (a per-locale site-wide value without this locale, or a blank one, leaves the rule's
+    own: a blank value from the site counts as unset, as for a required variable)."""
     merged: dict[str, Any] = {}
     for name, value in message.variables.items():
         found = None
         if name in overrides:
             found = value_for_locale(overrides[name], locale)
-        if found is None:
+        if _blank(found):
             found = value_for_locale(value, locale)
         merged[name] = "" if found is None else found
     return merged
