@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +35,8 @@ from compliance.locales import locale_key
 __all__ = [
     "FORMAT_VERSION",
     "HOP_BY_HOP_HEADERS",
+    "HTML_ATTRIBUTES",
+    "HTML_LINK_SCHEMES",
     "HTML_TAGS",
     "Block",
     "Effective",
@@ -55,6 +59,12 @@ __all__ = [
 
 HTML_TAGS = frozenset({"p", "a", "strong", "em", "br", "ul", "ol", "li"})
 """The tags allowed in ``html:`` texts."""
+
+HTML_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType({"a": frozenset({"href"})})
+"""The attributes kept in ``html:`` texts, by tag; every other is dropped."""
+
+HTML_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+"""The URL schemes a link in an ``html:`` text may have (a relative link has none)."""
 
 HOP_BY_HOP_HEADERS = frozenset(
     {
