@@ -603,9 +603,11 @@ def _build(
             budget.seen.add(id(node))
     budget.spend(node, 1, alias_at)  # written out or added by an alias, each value counts
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if depth > _MAX_DEPTH:
-        out.problems.append((path, *out.positions[path], "nested too deeply"))
-        return None
+    if depth > _MAX_DEPTH:  # no rule file nests near it: the rest cannot be read as rules
+        raise YAMLSyntaxError(
+            f"nested too deeply (more than {_MAX_DEPTH} levels of lists and mappings)",
+            *out.positions[path],
+        )
     if isinstance(node, yaml.ScalarNode):
         if node.style == "|" and alias_at is None:
             origin = _block_origin(out._lines, node.start_mark.line, node.value)
