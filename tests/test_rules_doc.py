@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from compliance.loader import lint
+from compliance.locales import choose_locale
 from compliance.models import json_schema
 from compliance.render import format_text
 
@@ -247,3 +248,12 @@ def test_dates_and_numbers_render_as_the_page_says(locale: str, shown: str) -> N
     assert format_text("{since} | {n}", variables, locale, escape=False) == shown
     date = shown.split(" | ")[0].replace("\u202f", " ")  # the page writes plain spaces
     assert f'"{date}" in `{locale}`' in PAGE.replace("\n  ", " ")
+
+
+def test_a_star_in_accept_language_leaves_the_choice_to_the_readers_country() -> None:
+    """docs/rules.md, Locale choice: "`fr, *` from a reader in Russia picks `ru` when the
+    notice has no `fr`"; ranges after the star are not read."""
+    assert "`fr, *` from a reader in Russia picks `ru`" in PAGE.replace("\n  ", " ")
+    for header in ("fr, *", "fr, *, en;q=0.1"):
+        choice = choose_locale(("en", "ru"), "en", accept_language=header, country="RU")
+        assert (choice.locale, choice.reason) == ("ru", "jurisdiction")
