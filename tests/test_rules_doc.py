@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from compliance import Engine, Location
 from compliance.loader import lint
 from compliance.locales import choose_locale
 from compliance.models import json_schema
@@ -257,3 +258,35 @@ def test_a_star_in_accept_language_leaves_the_choice_to_the_readers_country() ->
     for header in ("fr, *", "fr, *, en;q=0.1"):
         choice = choose_locale(("en", "ru"), "en", accept_language=header, country="RU")
         assert (choice.locale, choice.reason) == ("ru", "jurisdiction")
+
+
+EXCLUDES = """\
+version: 1
+regions:
+  crimea-or-maybe: {title: C, include: [UA-43], unknown_subdivision: apply}
+  ukraine-not-crimea: {title: U, include: [UA], exclude: [UA-43], unknown_subdivision: apply}
+rules:
+  - {id: rule-excludes-code, title: x, jurisdictions: [UA], exclude: [UA-43],
+     unknown_subdivision: apply, headers: {X-A: a}}
+  - {id: region-excludes-code, title: x, jurisdictions: [ukraine-not-crimea], headers: {X-B: b}}
+  - {id: rule-excludes-region, title: x, jurisdictions: [UA], exclude: [crimea-or-maybe],
+     headers: {X-C: c}}
+"""
+
+
+def test_an_exclude_counts_a_country_only_reader_only_through_a_region_that_says_so(
+    tmp_path: Path,
+) -> None:
+    """docs/rules.md, Country known, subdivision unknown: unknown_subdivision "never counts
+    such a reader in the subdivisions an `exclude` lists (a rule's or a region's)"; "a
+    region that says `unknown_subdivision: apply` itself counts such readers [...] in an
+    `exclude` too"."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(EXCLUDES, encoding="utf-8")
+    with Engine.from_paths([path]) as engine:
+        assert engine.decide(location=Location.of("UA")).applied == (
+            "region-excludes-code",
+            "rule-excludes-code",
+        )
+        assert engine.decide(location=Location.of("UA", "UA-43")).applied == ()
+        assert len(engine.decide(location=Location.of("UA", "UA-30")).applied) == 3
