@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from compliance import Engine, Location
+from compliance import Engine, Location, yamlpos
 from compliance.loader import lint
 from compliance.locales import choose_locale
 from compliance.models import json_schema
@@ -290,3 +290,16 @@ def test_an_exclude_counts_a_country_only_reader_only_through_a_region_that_says
         )
         assert engine.decide(location=Location.of("UA", "UA-43")).applied == ()
         assert len(engine.decide(location=Location.of("UA", "UA-30")).applied) == 3
+
+
+def test_values_are_read_as_the_page_says() -> None:
+    """docs/rules.md, The file: booleans, nulls, numbers, text and dates as YAML 1.2 reads
+    them."""
+    written = "a: [True, TRUE, False, FALSE, yes, no, NO, Null, NULL, ~, 10:30, 0123, 1_000,\n"
+    written += "    0o17, 0x1F, 2024-02-20]\nb:\n"
+    value = yamlpos.load(written).value
+    assert value == {
+        "a": [True, True, False, False, "yes", "no", "NO", None, None, None, "10:30", 123,
+              "1_000", 15, 31, dt.date(2024, 2, 20)],
+        "b": None,
+    }  # fmt: skip
