@@ -303,3 +303,16 @@ def test_values_are_read_as_the_page_says() -> None:
               "1_000", 15, 31, dt.date(2024, 2, 20)],
         "b": None,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("heading", "definition"),
+    [("## The file", None), ("## Rule fields", "Rule"), ("## Tests", "RuleTest")],
+)
+def test_every_field_a_table_of_the_page_lists_exists(heading: str, definition: str | None) -> None:
+    section = PAGE[PAGE.index(heading) :]
+    section = section[: section.index("\n\n", section.index("| ---"))]
+    listed = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    schema = json_schema()
+    node = schema if definition is None else schema["$defs"][definition]
+    assert listed == set(node["properties"])
