@@ -689,7 +689,7 @@ class _Checker:
         if not self._version_ok(file, data):
             return
         # A wrong or missing version is reported; check the rest as version 1 anyway.
-        data = {**data, "version": FORMAT_VERSION}
+        data = _paragraphs_as_written({**data, "version": FORMAT_VERSION}, located)
         try:
             model = RuleFile.model_validate(data)
         except pydantic.ValidationError as exc:
@@ -1446,6 +1446,36 @@ def _field_end(text: str, start: int) -> int:
             if not depth:
                 return i + 1
     return len(text)
+
+
+_FOLDED_BREAKS = re.compile(r"\n+(?=[^\n])")  # inside the text: a last one is YAML's own
+
+
+def _paragraphs_as_written(data: dict[str, Any], located: yamlpos.Located) -> dict[str, Any]:
+    """``data`` with a message's ``text`` written folded (``>``), plain or quoted given the
+    blank lines it is written with: YAML reads each as one line break, which the text's
+    paragraphs (split at blank lines) took for a space. (A literal block, ``|``, keeps its
+    lines as they are.)"""
+    rules = data.get("rules")
+    if not located.folded or not isinstance(rules, list):
+        return data
+    kept = []
+    for i, rule in enumerate(rules):
+        if isinstance(rule, dict):
+            for kind in ("notice", "block", "withhold"):
+                message = rule.get(kind)
+                texts = message.get("text") if isinstance(message, dict) else None
+                if isinstance(message, dict) and isinstance(texts, dict):
+                    texts = {
+                        locale: _FOLDED_BREAKS.sub(r"\g<0>\n", text)
+                        if isinstance(text, str)
+                        and ("rules", i, kind, "text", locale) in located.folded
+                        else text
+                        for locale, text in texts.items()
+                    }
+                    rule = {**rule, kind: {**message, "text": texts}}
+        kept.append(rule)
+    return {**data, "rules": kept}
 
 
 def _html_problems(
