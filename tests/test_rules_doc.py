@@ -316,3 +316,12 @@ def test_every_field_a_table_of_the_page_lists_exists(heading: str, definition: 
     schema = json_schema()
     node = schema if definition is None else schema["$defs"][definition]
     assert listed == set(node["properties"])
+
+
+def test_a_date_and_time_keeps_its_offset_as_the_page_says() -> None:
+    """docs/rules.md: "a date and time as written, with its offset (`+0200`; UTC when it has
+    none)"."""
+    plus_two = dt.datetime(2024, 3, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    naive = dt.datetime(2024, 3, 1, 10, 30)
+    shown = format_text("{a} / {b}", {"a": plus_two, "b": naive}, "en", escape=False)
+    assert shown == "March 1, 2024, 10:30:00\u202fAM +0200 / March 1, 2024, 10:30:00\u202fAM UTC"
