@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import difflib
 import functools
+import html
 import inspect
 import ipaddress
 import os
@@ -35,6 +36,8 @@ from .errors import ConfigurationError, Problem, RuleError, one_line
 from .locales import locale_key, parse_language_tag, parse_locale
 from .models import (
     FORMAT_VERSION,
+    HTML_ATTRIBUTES,
+    HTML_LINK_SCHEMES,
     HTML_TAGS,
     Block,
     Day,
@@ -686,7 +689,7 @@ class _Checker:
         if not self._version_ok(file, data):
             return
         # A wrong or missing version is reported; check the rest as version 1 anyway.
-        data = {**data, "version": FORMAT_VERSION}
+        data = _paragraphs_as_written({**data, "version": FORMAT_VERSION}, located)
         try:
             model = RuleFile.model_validate(data)
         except pydantic.ValidationError as exc:
@@ -1020,15 +1023,8 @@ class _Checker:
                 for offset, problem in _placeholder_problems(text, variables, locale):
                     file.report(at, problem, where=file.inside(at, text, offset))
             if field == "html":
-                first: dict[str, int] = {}
-                for found in _TAG.finditer(text):
-                    first.setdefault(found.group(1).lower(), found.start())
-                for tag in sorted(set(first) - HTML_TAGS):
-                    file.report(
-                        at,
-                        f"<{tag}> is not allowed (allowed: {', '.join(sorted(HTML_TAGS))})",
-                        where=file.inside(at, text, first[tag]),
-                    )
+                for offset, problem in _html_problems(text, variables or {}, locale):
+                    file.report(at, problem, where=file.inside(at, text, offset))
 
     def _check_translations(
         self, file: _File, loc: Loc, field: str, texts: dict[str, str], fields: dict[str, Any]
@@ -1421,6 +1417,19 @@ def _region_cycles(refs: dict[str, list[str]]) -> list[str]:
 
 # Possessive: "<" and a long run of spaces would otherwise be tried from every space.
 _TAG = re.compile(r"<\s*+(?:/\s*+)?([A-Za-z][A-Za-z0-9-]*)")
+# A start tag's attributes, up to its '>' (quoted values may hold '>'), and each attribute.
+_START_TAG = re.compile(r"<\s*+([A-Za-z][A-Za-z0-9-]*+)((?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+)")
+_ATTRIBUTE = re.compile(r"([^\s\"'>/=]++)(?:\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s\"'>]++)))?")
+# What a browser reads as a URL's scheme, once tabs and line breaks are out of it (WHATWG).
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_URL_NOISE = re.compile(r"[\t\n\r]")
+_UNKNOWN = "\x00"  # a placeholder whose value lint cannot know (the site sets it)
+_CONTROL_OR_SPACE = "".join(map(chr, range(1, 0x21)))  # stripped from a URL (NUL: _UNKNOWN)
+_KEPT_ATTRIBUTES = " and ".join(f"{a} on <{t}>" for t, n in HTML_ATTRIBUTES.items() for a in n)
+_LINKS = (
+    f"{', '.join(sorted(HTML_LINK_SCHEMES)[:-1])} or {sorted(HTML_LINK_SCHEMES)[-1]}, "
+    "or a path on the site"
+)
 # Variable names are identifiers of the rule format ([a-z0-9][a-z0-9-]*) or Python's.
 _PLACEHOLDER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*\Z")
 
@@ -1437,6 +1446,96 @@ def _field_end(text: str, start: int) -> int:
             if not depth:
                 return i + 1
     return len(text)
+
+
+_FOLDED_BREAKS = re.compile(r"\n+(?=[^\n])")  # inside the text: a last one is YAML's own
+
+
+def _paragraphs_as_written(data: dict[str, Any], located: yamlpos.Located) -> dict[str, Any]:
+    """``data`` with a message's ``text`` written folded (``>``), plain or quoted given the
+    blank lines it is written with: YAML reads each as one line break, which the text's
+    paragraphs (split at blank lines) took for a space. (A literal block, ``|``, keeps its
+    lines as they are.)"""
+    rules = data.get("rules")
+    if not located.folded or not isinstance(rules, list):
+        return data
+    kept = []
+    for i, rule in enumerate(rules):
+        if isinstance(rule, dict):
+            for kind in ("notice", "block", "withhold"):
+                message = rule.get(kind)
+                texts = message.get("text") if isinstance(message, dict) else None
+                if isinstance(message, dict) and isinstance(texts, dict):
+                    texts = {
+                        locale: _FOLDED_BREAKS.sub(r"\g<0>\n", text)
+                        if isinstance(text, str)
+                        and ("rules", i, kind, "text", locale) in located.folded
+                        else text
+                        for locale, text in texts.items()
+                    }
+                    rule = {**rule, kind: {**message, "text": texts}}
+        kept.append(rule)
+    return {**data, "rules": kept}
+
+
+def _html_problems(
+    text: str, variables: Mapping[str, Any], locale: str
+) -> Iterator[tuple[int, str]]:
+    """What rendering an ``html:`` text would drop, after the offset it is written at: a tag
+    or an attribute the sanitizer does not keep, and a link whose scheme it does not (its
+    ``href`` filled with the rule's own values, where it has them)."""
+    first: dict[str, int] = {}
+    for found in _TAG.finditer(text):
+        first.setdefault(found.group(1).lower(), found.start())
+    for tag in sorted(set(first) - HTML_TAGS):
+        yield first[tag], f"<{tag}> is not allowed (allowed: {', '.join(sorted(HTML_TAGS))})"
+    for tag_match in _START_TAG.finditer(text):
+        tag = tag_match.group(1).lower()
+        if tag not in HTML_TAGS:
+            continue  # reported above
+        kept = HTML_ATTRIBUTES.get(tag, frozenset())
+        start = tag_match.start(2)
+        for attribute in _ATTRIBUTE.finditer(tag_match.group(2)):
+            name = attribute.group(1).lower()
+            at = start + attribute.start()
+            if name not in kept:
+                yield (
+                    at,
+                    (
+                        f"'{name}' on <{tag}> is not allowed (the only attribute kept is "
+                        f"{_KEPT_ATTRIBUTES})"
+                    ),
+                )
+            elif name == "href":
+                written = next((v for v in attribute.groups()[1:] if v is not None), "")
+                scheme = _link_scheme(_fill(written, variables, locale))
+                if scheme is not None and scheme not in HTML_LINK_SCHEMES:
+                    yield at, f"a link to '{scheme}:' is not allowed (links are {_LINKS})"
+
+
+def _fill(written: str, variables: Mapping[str, Any], locale: str) -> str:
+    """``written`` with its placeholders replaced by the rule's own text values in
+    ``locale``; :data:`_UNKNOWN` for a value lint cannot know."""
+    try:
+        parsed = list(string.Formatter().parse(written))
+    except ValueError:  # unbalanced braces: reported as such
+        return _UNKNOWN
+    out = []
+    for literal, name, _, _ in parsed:
+        out.append(literal)
+        if name is not None:
+            value = value_for_locale(variables.get(name), locale)
+            out.append(value if isinstance(value, str) else _UNKNOWN)
+    return "".join(out)
+
+
+def _link_scheme(url: str) -> str | None:
+    """The scheme of a link's target as a browser reads it (entities decoded, spaces around
+    it and tabs and line breaks in it dropped), lower case; None for a relative link or one
+    whose scheme comes from a value lint cannot know."""
+    url = _URL_NOISE.sub("", html.unescape(url)).strip(_CONTROL_OR_SPACE)
+    found = _SCHEME.match(url)
+    return None if found is None else found.group(1).lower()
 
 
 def _placeholder_problems(

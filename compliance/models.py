@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -33,6 +35,8 @@ from compliance.locales import locale_key
 __all__ = [
     "FORMAT_VERSION",
     "HOP_BY_HOP_HEADERS",
+    "HTML_ATTRIBUTES",
+    "HTML_LINK_SCHEMES",
     "HTML_TAGS",
     "Block",
     "Effective",
@@ -55,6 +59,12 @@ __all__ = [
 
 HTML_TAGS = frozenset({"p", "a", "strong", "em", "br", "ul", "ol", "li"})
 """The tags allowed in ``html:`` texts."""
+
+HTML_ATTRIBUTES: Mapping[str, frozenset[str]] = MappingProxyType({"a": frozenset({"href"})})
+"""The attributes kept in ``html:`` texts, by tag; every other is dropped."""
+
+HTML_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+"""The URL schemes a link in an ``html:`` text may have (a relative link has none)."""
 
 HOP_BY_HOP_HEADERS = frozenset(
     {
@@ -477,8 +487,9 @@ class Withhold(Texts):
     )
     embeds: list[Glob] = Field(
         default_factory=list,
-        description="Host globs: iframe, embed, object, video, audio, source, img and script "
-        "elements whose URL is on one of these hosts are removed.",
+        description="Host globs: iframe, embed, object, video, audio, source, img, script and "
+        "the other elements a browser loads from whose URL is on one of these hosts are "
+        "removed.",
     )
     placeholder: Annotated[Literal[False] | None, BeforeValidator(_false_as_written)] = Field(
         None,
@@ -562,7 +573,10 @@ class Expect(_Model):
         None, description="Exactly these withholding rule ids, in order."
     )
     locale: str | None = Field(
-        None, description="Locale chosen for the notice (the rule's own, or the first)."
+        None,
+        description="The locale chosen: in a rule's tests, that rule's (for a withholding, its "
+        "placeholder's); in the file's tests, the block's, else the first notice's, else the "
+        "first placeholder's.",
     )
 
 
@@ -605,20 +619,26 @@ class Rule(_Model):
     )
     hosts: list[Glob] = Field(
         default_factory=list,
-        description="Glob patterns on the request host (`*` any run of characters); empty: any.",
+        description="Glob patterns on the request host (`*` any run of characters), compared "
+        "case-insensitively, without the port; empty: any.",
     )
     paths: list[PathGlob] = Field(
         default_factory=list,
         description="Glob patterns on the URL path (`*` within a segment, `**` across "
-        "segments); empty: any.",
+        "segments), compared case-sensitively; empty: any.",
     )
     exclude_paths: list[PathGlob] = Field(
         default_factory=list, description="Paths the rule never applies to."
     )
     tags: list[Tag] = Field(
-        default_factory=list, description="Content tags (any of them); empty: any content."
+        default_factory=list,
+        description="Content tags (any of them, compared case-sensitively); empty: any content.",
     )
-    priority: WholeNumber = Field(0, description="Higher first when several notices apply.")
+    priority: WholeNumber = Field(
+        0,
+        description="The order of the rules that apply: higher first, equal priorities by id. "
+        "It orders notices, withholdings and headers, and picks among blocks.",
+    )
     notice: Notice | None = Field(None, description="Inject a notice into HTML pages.")
     block: Block | None = Field(None, description="Refuse the page with HTTP 451.")
     withhold: Withhold | None = Field(

@@ -23,7 +23,7 @@ from babel.numbers import format_decimal
 from .decision import DEFAULT_CSS, style_element
 from .errors import VariableMissing
 from .locales import parse_locale
-from .models import HTML_TAGS, Block, Texts, value_for_locale
+from .models import HTML_ATTRIBUTES, HTML_LINK_SCHEMES, HTML_TAGS, Block, Texts, value_for_locale
 
 __all__ = [
     "DEFAULT_CSS",
@@ -44,7 +44,10 @@ _FULL_STOP = re.compile("\\.(?=$|\\s|</?[A-Za-z]|[)\\]\"'\u00bb\u201d\u2019])")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SPACES = re.compile(r"\s+")
 # "*": none; nh3 (ammonia) otherwise keeps `lang` and `title` on every allowed tag.
-_ATTRIBUTES: dict[str, set[str]] = {"a": {"href"}, "*": set()}
+_ATTRIBUTES: dict[str, set[str]] = {
+    **{tag: set(names) for tag, names in HTML_ATTRIBUTES.items()},
+    "*": set(),
+}
 
 
 def _format_value(value: Any, spec: str, locale: str) -> str:
@@ -134,13 +137,14 @@ def _paragraphs(text: str) -> list[str]:
 
 def _merged(message: Texts, overrides: Mapping[str, Any], locale: str) -> dict[str, Any]:
     """The message's variables in ``locale``, site-wide values replacing those it declares
-    (a per-locale site-wide value without this locale leaves the rule's own)."""
+    (a per-locale site-wide value without this locale, or a blank one, leaves the rule's
+    own: a blank value from the site counts as unset, as for a required variable)."""
     merged: dict[str, Any] = {}
     for name, value in message.variables.items():
         found = None
         if name in overrides:
             found = value_for_locale(overrides[name], locale)
-        if found is None:
+        if _blank(found):
             found = value_for_locale(value, locale)
         merged[name] = "" if found is None else found
     return merged
@@ -170,7 +174,7 @@ def message_body(
         filled,
         tags=set(HTML_TAGS),
         attributes=_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes=set(HTML_LINK_SCHEMES),
         link_rel="noopener noreferrer",
     )
     return _polyglot(cleaned)

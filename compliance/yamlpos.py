@@ -163,6 +163,10 @@ class Located:
     blocks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     """Literal block texts (``|``), by path: the 0-based line of their ``|`` and their
     indentation, so that a place inside the text maps to the file's line and column."""
+    folded: set[Path] = field(default_factory=set)
+    """Texts written over several lines in any other way (folded ``>``, plain, quoted), by
+    path, whose value has a line break inside: YAML makes each blank line in them one line
+    break (and every other line break of the file a space)."""
 
     def inside(self, path: Path, value: str, offset: int) -> tuple[int, int]:
         """Where character ``offset`` of the text ``value`` at ``path`` is written: exact in a
@@ -603,14 +607,19 @@ def _build(
             budget.seen.add(id(node))
     budget.spend(node, 1, alias_at)  # written out or added by an alias, each value counts
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if depth > _MAX_DEPTH:
-        out.problems.append((path, *out.positions[path], "nested too deeply"))
-        return None
+    if depth > _MAX_DEPTH:  # no rule file nests near it: the rest cannot be read as rules
+        raise YAMLSyntaxError(
+            f"nested too deeply (more than {_MAX_DEPTH} levels of lists and mappings)",
+            *out.positions[path],
+        )
     if isinstance(node, yaml.ScalarNode):
-        if node.style == "|" and alias_at is None:
-            origin = _block_origin(out._lines, node.start_mark.line, node.value)
-            if origin is not None:
-                out.blocks[path] = origin
+        if node.style == "|":
+            if alias_at is None:
+                origin = _block_origin(out._lines, node.start_mark.line, node.value)
+                if origin is not None:
+                    out.blocks[path] = origin
+        elif "\n" in node.value.rstrip("\n"):
+            out.folded.add(path)
         return _scalar(loader, node, path, out)
     if id(node) in budget.active:  # `&a [*a]`: PyYAML builds such a node; we refuse it
         out.problems.append(

@@ -169,11 +169,22 @@ def test_left_to_right_markup_says_so_in_a_right_to_left_page(tmp_path: Path) ->
 
 
 def test_withhold_placeholder_is_sanitized_and_directional(tmp_path: Path) -> None:
-    engine = engine_for(
-        tmp_path,
+    # An onclick or a javascript: link written in the file is a load error now (lint checks
+    # what the sanitizer would drop); the sanitizer still meets a site's value.
+    body = (
         "    withhold:\n      marks: [order]\n      default_locale: ar\n      html:\n"
         '        ar: \'<p>محجوب <a href="https://e.org" onclick="x()">هنا</a></p>\'\n'
-        "        en: '<p>Withheld <a href=\"javascript:alert(1)\">here</a></p>'\n",
+        "        en: '<p>Withheld <a href=\"{link}\">here</a></p>'\n"
+        "      variables: {link: null}\n"
+    )
+    assert problems(tmp_path, body) == [
+        "10:13: rules[0].withhold.html.ar: 'onclick' on <a> is not allowed (the only "
+        "attribute kept is href on <a>)"
+    ]
+    path = tmp_path / "r.yaml"
+    path.write_text(HEAD + body.replace(' onclick="x()"', ""), encoding="utf-8")
+    engine = Engine(
+        load_rules([path]), FixedGeolocator(UNKNOWN), variables={"link": "javascript:alert(1)"}
     )
     decision = engine.decide(location=Location.of("DE"), accept_language="ar", at=DAY)
     (withhold,) = decision.withholds
@@ -413,3 +424,51 @@ def test_the_plain_text_of_a_link_keeps_where_it_points(tmp_path: Path) -> None:
     )
     assert block.text() == expected
     assert json.loads(block.json())["message"] == expected
+
+
+FOLDED = """\
+    notice:
+      text:
+        en: >
+          First paragraph,
+          still the first.
+
+          Second paragraph.
+        de: First paragraph,
+          still the first.
+
+          Second paragraph.
+        fr: 'First paragraph,
+          still the first.
+
+          Second paragraph.'
+        ru: "First paragraph,
+          still the first.
+
+          Second paragraph."
+        uk: |
+          First paragraph,
+          still the first.
+
+          Second paragraph.
+        it: >
+          One paragraph,
+          on two lines.
+"""
+
+
+@pytest.mark.parametrize("locale", ["en", "de", "fr", "ru", "uk"])
+def test_a_blank_line_starts_a_paragraph_however_the_text_is_written(
+    tmp_path: Path, locale: str
+) -> None:
+    """docs/rules.md: in `text`, "a blank line starts a new paragraph, other line breaks are
+    spaces". YAML folds a blank line in a folded (>), plain or quoted text into a single
+    line break, which rendered as a space: the two paragraphs a lawyer wrote ran together.
+    Only a literal block (|) kept them."""
+    engine = engine_for(tmp_path, FOLDED)
+    [notice] = engine.decide(location=Location.of("DE"), at=DAY).notices
+    assert notice.html(locale).endswith(
+        "<p>First paragraph, still the first.</p><p>Second paragraph.</p></aside>"
+    )
+    assert notice.text(locale) == "First paragraph, still the first.\n\nSecond paragraph."
+    assert notice.html("it").endswith("<p>One paragraph, on two lines.</p></aside>")

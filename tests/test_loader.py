@@ -654,3 +654,79 @@ def test_a_rule_tests_page_language_is_read_as_pages_are(tmp_path: Path) -> None
     path.write_text(path.read_text().replace("ru-RU-u-nu-latn", "x-private"))
     with pytest.raises(RuleError, match="unknown locale 'x-private'"):
         load_rules([path])
+
+
+_HTML_HEAD = """\
+version: 1
+rules:
+  - id: a
+    title: A
+    jurisdictions: [RU]
+    notice:
+      variables: {more: "ftp://files.example.org/", page: "https://www.example.org/", agent: null}
+      html:
+        en: |
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            '<p class="big">Read <a href="https://example.org/">this</a>.</p>',
+            "10:14: rules[0].notice.html.en: 'class' on <p> is not allowed (the only "
+            "attribute kept is href on <a>)",
+        ),
+        (
+            '<p>Read <a href="https://example.org/" target="_blank">this</a>.</p>',
+            "10:50: rules[0].notice.html.en: 'target' on <a> is not allowed (the only "
+            "attribute kept is href on <a>)",
+        ),
+        (
+            "<p>Call <a href='tel:+15555550100'>us</a>.</p>",
+            "10:22: rules[0].notice.html.en: a link to 'tel:' is not allowed (links are "
+            "http, https or mailto, or a path on the site)",
+        ),
+        (
+            '<p><a href=" JavaScript:alert(1)">x</a></p>',
+            "10:17: rules[0].notice.html.en: a link to 'javascript:' is not allowed (links are "
+            "http, https or mailto, or a path on the site)",
+        ),
+        (
+            '<p><a href="&#106;avascript:alert(1)">x</a></p>',
+            "10:17: rules[0].notice.html.en: a link to 'javascript:' is not allowed (links are "
+            "http, https or mailto, or a path on the site)",
+        ),
+        (  # the rule's own value of the placeholder the link is written with
+            '<p>Files: <a href="{more}">here</a>.</p>',
+            "10:24: rules[0].notice.html.en: a link to 'ftp:' is not allowed (links are "
+            "http, https or mailto, or a path on the site)",
+        ),
+    ],
+)
+def test_html_that_rendering_would_drop_is_a_lint_error(
+    tmp_path: Path, line: str, expected: str
+) -> None:
+    """docs/rules.md: in `html`, anything but the listed tags, `a[href]` and http, https and
+    mailto links "is a lint error". Only tags were checked: an attribute or a link the
+    sanitizer drops loaded without a word, and the reader got a link that leads nowhere."""
+    path = tmp_path / "rules.yaml"
+    path.write_text(_HTML_HEAD + "          " + line + "\n", encoding="utf-8")
+    with pytest.raises(RuleError) as info:
+        load_rules([path])
+    assert [str(p).removeprefix(f"{path}:") for p in info.value.problems] == [expected]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '<p><a href="https://example.org/">a</a> <a HREF="mailto:x@example.org">b</a></p>',
+        "<p><a href='/legal#top'>a</a> <a href=HTTP://example.org>b</a> <br/> <br /></p>",
+        '<p><a href="{page}">a</a> <a href="{agent}">b</a> <a href="https://{agent}/">c</a></p>',
+        "<p>By {agent}: <strong>a</strong>, <em>b</em>.</p><ul><li>c</li></ul><ol><li>d</li></ol>",
+    ],
+)
+def test_html_that_renders_as_written_loads(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(_HTML_HEAD + "          " + line + "\n", encoding="utf-8")
+    load_rules([path])

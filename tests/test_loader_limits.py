@@ -157,6 +157,26 @@ def test_deep_nesting_does_not_crash_the_process(tmp_path: Path, opener: str) ->
     assert any("nested too deeply" in p for p in found), found
 
 
+@pytest.mark.parametrize("lists", [64, 65, 398])
+def test_the_nesting_limit_is_the_one_documented_and_named(tmp_path: Path, lists: int) -> None:
+    """docs/rules.md: a rule file "nests at most 64 levels", and a file past a limit is one
+    error that names it. Between 65 and 400 levels the file was refused with a bare "nested
+    too deeply" among other problems, while the page said 400."""
+    path = tmp_path / "deep.yaml"
+    # Levels below the top-level mapping, each a list.
+    path.write_text(
+        "version: 1\nrules: " + "[" * lists + "]" * lists + "\nbogus: 1\n", encoding="utf-8"
+    )
+    found = _problems([path])
+    if lists <= 64:
+        assert not any("nested" in p for p in found), found
+    else:
+        column = len("rules: ") + 65  # the 65th list opens there
+        assert found == [
+            f"{path}:2:{column}: nested too deeply (more than 64 levels of lists and mappings)"
+        ]
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "rules.yaml"

@@ -128,6 +128,16 @@ def test_a_value_missing_in_the_locale_or_blank_counts_as_unset(
         label.text()
 
 
+@pytest.mark.parametrize("value", ["", "   ", {"en": " "}], ids=["empty", "blank", "blank in en"])
+def test_a_blank_site_value_leaves_the_rules_own_value(tmp_path: Path, value: object) -> None:
+    # docs/rules.md: "a blank value from the site counts as unset". For a variable the rule
+    # gives a value, unset is that value: a blank one rendered a notice with a gap where the
+    # outlet's name goes ("Produced by X for .").
+    label = the_label(make_engine(rule_file(tmp_path), agent="X", outlet=value))
+    assert label.text() == "Produced by X for Example."
+    assert "Produced by X for Example." in label.html()
+
+
 def test_the_site_value_renders(tmp_path: Path) -> None:
     label = the_label(make_engine(rule_file(tmp_path), agent={"en": "Agent & Co"}))
     assert label.text() == "Produced by Agent & Co for Example."

@@ -22,7 +22,9 @@ from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
 from compliance.errors import RuleError
 from compliance.geo import Location
-from compliance.loader import HTML_TAGS, load_rules
+from compliance.loader import HTML_TAGS, lint, load_rules
+from compliance.models import Notice
+from compliance.render import notice_html
 from compliance.testing import FixedGeolocator
 from compliance.testing import TestResponse as Response
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
@@ -535,8 +537,11 @@ def test_rule_variable_text_and_block_are_escaped(tmp_path: Path, payload: str) 
     assert data["message"] == re.sub(r"\s+", " ", f"Blocked: {payload} / {payload}").strip()
 
 
-# The html: form: tags outside the allow-list are refused when the file loads; what loads
-# is sanitized. Every payload is tried, then attacks that use only allowed tags.
+# The html: form: tags outside the allow-list, other attributes and links of other schemes
+# are refused when the file loads; what loads is sanitized, and so is what lint refuses,
+# rendered anyway (the sanitizer stands behind lint for what it cannot see: a site's
+# values, a rule built in Python). Every payload is tried, then attacks that use only
+# allowed tags.
 HTML_ONLY = [
     '<a href="javascript:alert(1)">x</a>',
     '<a href="JaVaScRiPt:alert(1)">x</a>',
@@ -574,10 +579,15 @@ def test_html_texts_are_sanitized_or_refused(tmp_path: Path, payload: str) -> No
         en: {_yaml("<p>{who}</p>" + literal + '<p><a href="https://ok.example/">ok</a></p>')}
 """
     folder = _rule_file(tmp_path, notice=notice)
-    if _disallowed_tags(payload):
-        with pytest.raises(RuleError) as refused:
+    refused = lint([folder])
+    if refused or _disallowed_tags(payload):
+        assert refused
+        assert all("is not allowed" in f.message for f in refused)
+        with pytest.raises(RuleError):
             Engine.from_paths([folder], geolocator=GEO)
-        assert all("is not allowed" in p.message for p in refused.value.problems)
+        text = "<p>{who}</p>" + literal + '<p><a href="https://ok.example/">ok</a></p>'
+        markup = notice_html("r", Notice(variables={"who": payload}, html={"en": text}), "en", {})
+        assert_safe(fragment(markup), NOTICE_ELEMENTS, markup)
         return
     engine = Engine.from_paths([folder], geolocator=GEO)
     notice_match = engine.decide(ip=RU_IP).notices[0]
