@@ -1365,45 +1365,48 @@ async function gunzip(bytes) {
   return { bytes: concat(out), whole };
 }
 
-// A page whose coded body was cut short, as the library's middleware sends it: it edits a
-// page as it streams, so what it sends depends on whether its headers were out when the
-// body ended early. A length it reads whole (the origin's Content-Length, up to its
-// `buffer_limit`): not yet, and the page goes unedited (the fail mode). Otherwise they went
-// out with the first edited bytes, once the document's start was read (past a doctype,
-// comments, whitespace), and the page ends where the decoded bytes stop. What its tokenizer
-// still held there (`trailer`: an unfinished last tag, comment or doctype; inside raw text,
-// a <script> or a <title>..., the last characters that may start its end tag, and there no
-// notice can go: `safe` false) is sent only where no notice was waiting for the page's end
-// (see edit). Null for the fail mode; else {kept, trailer, safe}: `kept` decoded bytes
-// are edited.
-const PREAMBLE = /^(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--[\s\S]*?-->|<![^>]*>|<\?[^>]*>)*/;
-function cutShortPage(text, headers) {
-  const length = headers.get("content-length");
-  if (length !== null && /^[0-9]{1,18}$/.test(length.trim())
-    && Number(length.trim()) <= DATA.bufferLimit) {
-    return null;
-  }
+// Where a page ends as the library's tokenizer reads it: {kept, trailer, safe}. `trailer`:
+// what it still holds at the end, an unfinished last tag, comment or doctype (or a "<" that
+// may start one), or inside raw text (a <script>, a <title>...) the last characters that
+// may start its end tag; `kept`: the length before it; `safe`: not inside raw text.
+function pageEnd(text) {
   let at = 0;
-  let cut = null;
-  while (cut === null) {
+  for (;;) {
     const stopped = {};
     const tag = nextTag(text, at, stopped);
     if (tag === null) {
-      const end = stopped.at ?? (text.endsWith("<") ? text.length - 1 : text.length);
-      cut = { kept: end, trailer: text.slice(end), safe: true };
-    } else if (tag.name === "plaintext" && !tag.end) {
-      return null; // (text to the end, whatever it holds)
-    } else if (!tag.end && HEADING.rawText.has(tag.name)) {
+      const kept = stopped.at ?? (text.endsWith("<") ? text.length - 1 : text.length);
+      return { kept, trailer: text.slice(kept), safe: true };
+    }
+    at = tag.stop;
+    if (tag.end) continue;
+    if (tag.name === "plaintext") {
+      return { kept: text.length, trailer: "", safe: false }; // text to the end
+    }
+    if (HEADING.rawText.has(tag.name)) {
       at = rawTextEnd(text, tag.stop, tag.name);
       if (at < 0) {
-        const end = Math.max(tag.stop, text.length - tag.name.length - 2);
-        cut = { kept: end, trailer: text.slice(end), safe: false };
+        const kept = Math.max(tag.stop, text.length - tag.name.length - 2);
+        return { kept, trailer: text.slice(kept), safe: false };
       }
-    } else {
-      at = tag.stop;
     }
   }
-  return cut.kept > PREAMBLE.exec(text)[0].length ? cut : null;
+}
+
+// Whether a page whose coded body was cut short is edited, as the library's middleware
+// sends it: it edits a page as it streams, so that depends on whether its headers were out
+// when the body ended early. A length it reads whole (the origin's Content-Length, up to its
+// `buffer_limit`): not yet, and the page goes unedited (the fail mode). Otherwise they went
+// out with the first edited bytes, once the document's start was read (past a doctype,
+// comments, whitespace), and the page ends where the decoded bytes stop (see edit).
+const PREAMBLE = /^(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--[\s\S]*?-->|<![^>]*>|<\?[^>]*>)*/;
+function editedWhenCut(text, ending, headers) {
+  const length = headers.get("content-length");
+  if (length !== null && /^[0-9]{1,18}$/.test(length.trim())
+    && Number(length.trim()) <= DATA.bufferLimit) {
+    return false;
+  }
+  return ending.kept > PREAMBLE.exec(text)[0].length;
 }
 
 // `again()`: the origin's response once more, its body as it was sent (null: not to be
@@ -1456,13 +1459,10 @@ async function inject(response, decision, where, request, again, asked) {
     }
   }
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
-  let text = binaryString(bytes);
-  let cut = null;
-  if (!whole) {
-    cut = cutShortPage(text, response.headers);
-    if (cut === null) return failOpen("content-encoding: cut short");
-    bytes = bytes.subarray(0, cut.kept);
-    text = text.slice(0, cut.kept);
+  const text = binaryString(bytes);
+  const ending = { ...pageEnd(text), cut: !whole };
+  if (ending.cut && !editedWhenCut(text, ending, response.headers)) {
+    return failOpen("content-encoding: cut short");
   }
   const charset = declaredCharset(contentType(headers));
   const present = new Set(Array.from(text.matchAll(NOTICE_MARKUP), (found) => found[1]));
@@ -1487,7 +1487,7 @@ async function inject(response, decision, where, request, again, asked) {
   }
   try {
     const edited = await edit(bytes, text, headers, bom, charset, response, decision, where,
-      request, variant, cut);
+      request, variant, ending);
     if (raw.length === 0) {
       // Nothing was coded: nothing to code (the runtime would code an empty body).
       return new Response(null, { status: edited.status, statusText: edited.statusText,
@@ -1509,20 +1509,26 @@ async function inject(response, decision, where, request, again, asked) {
   }
 }
 
-// `cut`: how a page cut short ends (cutShortPage): where notices were still waiting for
-// the page's end, they go there if it is `safe` (else nowhere) and its `trailer` is left
-// out, as the library leaves it out; else the trailer is sent as it came.
+// `ending`: where the page ends (pageEnd), and whether its body was `cut` short. The notices
+// that wait for the end go there, before the tokenizer's trailer, where that is `safe` and
+// the trailer no tag, comment or doctype begun (else nowhere). In a page cut short, as the
+// library ends it, the trailer is left out where a notice was waiting, else sent as it came.
 async function edit(bytes, text, headers, bom, charset, response, decision, where, request,
-  variant, cut = null) {
+  variant, ending) {
   // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
   // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
-  // A character cut short goes as it came, before what goes at the end (the rewriter would
-  // read it as U+FFFD).
-  const partial = cut !== null && !ascii ? partialCharacter(bytes) : 0;
-  const broken = text.slice(text.length - partial);
-  bytes = bytes.subarray(0, bytes.length - partial);
-  text = text.slice(0, text.length - partial);
+  const whole = text;
+  // What the rewriter reads: the page before its trailer, less a character cut short (it
+  // would read it as U+FFFD), which goes as it came, before what goes at the end.
+  const partial = ascii ? 0 : partialCharacter(bytes.subarray(0, ending.kept));
+  const broken = text.slice(ending.kept - partial, ending.kept);
+  bytes = bytes.subarray(0, ending.kept - partial);
+  text = text.slice(0, ending.kept - partial);
+  // (a "<" or "</" held at the very end of a whole page is text; a tag, comment or doctype
+  // begun there is no place for markup)
+  const heldText = !ending.cut && ["<", "</"].includes(ending.trailer);
+  const safe = ending.safe && (ending.cut || heldText || ending.trailer === "");
   const etag = headers.get("etag");
   for (const name of EDITED_AWAY) headers.delete(name);
   const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);
@@ -1538,7 +1544,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   if (etag !== null) headers.set("ETag", variantEtag(etag, variant + (consulted ? "a" : "")));
   const init = { status: response.status, statusText: response.statusText, headers };
   // An empty page takes no notice (the library's "empty body"): it stays empty.
-  if (text.length === 0) return new Response(bytes, init);
+  if (whole.length === 0) return new Response(bytes, init);
   let page = ascii ? text : bytes;
   let hasMarker = false;
   let heading = null;
@@ -1556,12 +1562,11 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     parts[name] = "";
     return html;
   };
-  const safe = cut === null || cut.safe;
   const atStart = () => {
     let html = "";
     for (const name of ORDER) {
-      if (name === "body_start" || (safe && name === "marker" && !hasMarker)
-        || (safe && name === "after_heading" && !hasHeading)) {
+      if (name === "body_start" || (name === "marker" && !hasMarker)
+        || (name === "after_heading" && !hasHeading)) {
         html += place(name);
       }
     }
@@ -1575,8 +1580,10 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   const hidden = followHiding(rewriter);
   // body_end goes before the </body> that ends the document; content after the last one (a
   // tag, text) shows none does, and a page may leave the tag out: then at the very end.
-  const last = text.toLowerCase().lastIndexOf("</body");
-  const after = last < 0 ? "" : text.slice(text.indexOf(">", last) + 1);
+  // (text the tokenizer held at the end is content after it too)
+  const read = heldText ? text + ending.trailer : text;
+  const last = read.toLowerCase().lastIndexOf("</body");
+  const after = last < 0 ? "" : read.slice(read.indexOf(">", last) + 1);
   let bodyEnd = last >= 0 && /^(?:[\t\n\f\r ]|<!--[\s\S]*?-->|<\/html[\t\n\f\r ]*>)*$/i
     .test(after);
   rewriter.on("body", {
@@ -1622,10 +1629,11 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     : new Uint8Array(await rewriter.transform(new Response(page)).arrayBuffer());
   // The heading's comment is where the page's tags were read to be: never left in the page.
   if (headingMark !== null) throw new Error("the heading's place was not met");
-  const trailer = cut === null || waiting || atEnd ? "" : cut.trailer;
-  const end = atEnd && safe ? atEnd : "";
-  return new Response(concat([edited, fromBinaryString(broken + trailer),
-    ascii ? fromBinaryString(end) : new TextEncoder().encode(end)]), init);
+  const end = safe ? atEnd : "";
+  const trailer = ending.cut && (waiting || atEnd) ? "" : ending.trailer;
+  return new Response(concat([edited, fromBinaryString(broken),
+    ascii ? fromBinaryString(end) : new TextEncoder().encode(end),
+    fromBinaryString(trailer)]), init);
 }
 
 // How many bytes at the end of `bytes` start a UTF-8 sequence they do not finish.
