@@ -681,6 +681,9 @@ CODED_PAGES = [
     pytest.param("deflate", lambda data: zlib.compress(data)[:-2], id="deflate-no-checksum"),
     pytest.param("deflate", lambda data: _cut_short(data, 130, -15), id="raw-deflate-cut"),
     pytest.param("gzip", lambda data: _cut_short(data, 12, 31), id="gzip-cut-in-the-doctype"),
+    pytest.param("br", lambda data: brotli.compress(data)[:-3], id="br-cut-short"),
+    pytest.param("br", lambda data: brotli.compress(data)[:6], id="br-cut-in-the-doctype"),
+    pytest.param("br", lambda data: brotli.compress(data)[:9] + b"\xff" * 9, id="corrupt-br"),
     # Bytes after a deflate stream are no part of the body, as zlib reads it for the library;
     # after a gzip member, bytes that are none are (the fail mode, above).
     pytest.param("deflate", lambda data: _raw_deflate(data) + b"junk", id="raw-deflate-junk"),

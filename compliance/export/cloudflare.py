@@ -236,8 +236,8 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "whether the origin already put notices in, where the marker is and where the "
             "heading closes).",
             "A brotli page is read only as the runtime decodes it, under `Content-Encoding: "
-            "br` spelled so: spelled otherwise (`Br`), or cut short, it goes as it came (the "
-            "fail mode), where the library edits it.",
+            "br` spelled so: spelled otherwise (`Br`) it goes as it came (the fail mode), "
+            "where the library edits it.",
             "A numeric region code that the library reads as a country's (`en-826` as "
             "en-GB, babel's aliases of UN M.49 codes) matches nothing here: the next "
             "language range decides.",

@@ -1409,33 +1409,62 @@ function editedWhenCut(text, ending, headers) {
   return ending.kept > PREAMBLE.exec(text)[0].length;
 }
 
+// The runtime's word for a brotli body it undoes that was cut short (which the Worker has
+// no decoder of its own to read): what it decoded up to there is what the library's decoder
+// gives of it.
+const BROTLI_CUT_SHORT = /ended prematurely/;
+
+// The body of a response: {bytes, error}, `bytes` what came before an error, if one came.
+async function readBody(response) {
+  const parts = [];
+  if (response.body === null) return { bytes: new Uint8Array(), error: null };
+  const reader = response.body.getReader();
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      parts.push(read.value);
+    }
+    return { bytes: concat(parts), error: null };
+  } catch (error) {
+    return { bytes: concat(parts), error };
+  }
+}
+
 // `again()`: the origin's response once more, its body as it was sent (null: not to be
 // asked again, a request with a body). `asked`: the variant the request was prepared for,
 // or null.
 async function inject(response, decision, where, request, again, asked) {
-  let raw;
+  const encoding = response.headers.get("content-encoding");
+  const body = await readBody(response);
+  let raw = body.bytes;
   let undone = UNDONE_BY_FETCH;
-  try {
-    raw = new Uint8Array(await response.arrayBuffer());
-  } catch (error) {
+  // `raw` is the runtime's reading of a brotli body cut short
+  const cutBrotli = body.error !== null && encoding === "br"
+    && BROTLI_CUT_SHORT.test(String(body.error));
+  if (body.error !== null && !cutBrotli) {
     // The runtime's own decoding refused the body (gzip with zero bytes between members, as
     // some writers pad them, or bytes that are none, which it reads no further than the
     // fault): the page as it was sent, read here as the library reads it, else the fail
     // mode with the page as it came.
-    const encoding = response.headers.get("content-encoding");
     const second = again === null ? null : await again();
-    if (second === null || second.headers.get("content-encoding") !== encoding) throw error;
+    if (second === null || second.headers.get("content-encoding") !== encoding) {
+      throw body.error;
+    }
     raw = new Uint8Array(await second.arrayBuffer());
     undone = new Set();
   }
   const headers = new Headers(response.headers);
   const coding = pageCoding(headers.get("content-encoding"), raw, undone);
   // What the page is sent as when it goes unedited: the bytes as they came (still coded,
-  // unless the runtime's fetch undid their coding: then it codes them again).
-  const unchanged = (kept) => new Response(raw, {
-    status: response.status, statusText: response.statusText, headers: kept,
-    encodeBody: coding !== null && !coding.coded ? "automatic" : "manual",
-  });
+  // unless the runtime's fetch undid their coding: then it codes them again; a brotli body
+  // cut short is asked for again as it was sent, where it can be).
+  const unchanged = async (kept) => {
+    const second = cutBrotli && again !== null ? await again() : null;
+    const sent = second !== null && second.headers.get("content-encoding") === encoding;
+    return new Response(sent ? second.body : raw, {
+      status: response.status, statusText: response.statusText, headers: kept,
+      encodeBody: sent || (coding !== null && coding.coded) ? "manual" : "automatic",
+    });
+  };
   const failOpen = (why) => {
     // Notices were due, but the page cannot be read or edited: as the library's fail mode
     // (open), logged; the page as it came, with the reader's location headers.
@@ -1447,7 +1476,7 @@ async function inject(response, decision, where, request, again, asked) {
   };
   if (coding === null) return failOpen("content-encoding");
   let bytes = raw;
-  let whole = true;
+  let whole = !cutBrotli;
   // (an empty body is one: nothing was coded)
   if (coding.format !== null && raw.length > 0) {
     try {
