@@ -1224,24 +1224,30 @@ class _Zlib:
             result = self._in.flush()
         except zlib.error as exc:
             raise BadCoding(f"not {'gzip' if self._gzip else 'deflate'} data ({exc})") from None
-        if not self._in.eof and (self._members == 0 or self._in.unused_data or result):
+        # A member started is a member cut short, whichever it is (after the last, the
+        # decoder that waits for another has had no byte, or only padding).
+        if not self._in.eof and not (self._members and self._between):
             raise BadCoding("the compressed body ended early")
         return result
 
-    def compress(self, data: bytes) -> bytes:
+    def _encoder(self) -> zlib._Compress:
+        # Made once the body's framing is known (deflate's, from its first two bytes): the
+        # edited page is written as it came, however the body was split.
         if self._out is None:
             self._out = zlib.compressobj(6, zlib.DEFLATED, self._wbits)
+        return self._out
+
+    def compress(self, data: bytes) -> bytes:
         if not data:
             return b""
         # A sync flush per chunk keeps a streamed page streaming.
-        return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+        encoder = self._encoder()
+        return encoder.compress(data) + encoder.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
         if not self._fed:
             return b""  # an empty body stays empty
-        self.compress(b"")
-        assert self._out is not None
-        return self._out.flush(zlib.Z_FINISH)
+        return self._encoder().flush(zlib.Z_FINISH)
 
 
 class _Brotli:

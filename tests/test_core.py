@@ -205,6 +205,29 @@ def test_body_editor_refuses_a_truncated_gzip_body() -> None:
     assert refused.value.cause == "content-coding"
 
 
+@pytest.mark.parametrize("cut", [4, 8, 12])
+def test_body_editor_refuses_a_gzip_body_whose_last_member_is_cut(cut: int) -> None:
+    """A later member cut short is a body ended early as the first is: only the decoder
+    that waits for another member after the last may have had no byte (or padding)."""
+    data = gzip.compress(PAGE[:50]) + gzip.compress(PAGE[50:])
+    ed = editor("gzip")
+    ed.feed(data[:-cut])
+    with pytest.raises(Undelivered, match="ended early"):
+        ed.finish()
+    assert gzip.decompress(edit([data + b"\0" * 4], "gzip")) == edit([PAGE])
+
+
+@pytest.mark.parametrize("size", [1, 2, 5])
+def test_body_editor_writes_raw_deflate_as_it_came_however_split(size: int) -> None:
+    """The framing of a deflate body (zlib's, or raw deflate) is known from its first two
+    bytes: a body given one byte first is written back raw too, not in the zlib format.
+    Bytes after the stream are no part of the body."""
+    coder = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    data = coder.compress(PAGE) + coder.flush() + b"junk"
+    out = edit([data[i : i + size] for i in range(0, len(data), size)], "deflate")
+    assert zlib.decompress(out, -zlib.MAX_WBITS) == edit([PAGE])
+
+
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br"])
 def test_body_editor_takes_an_empty_coded_body_as_empty(coding: str) -> None:
     """A 200 with no body and a Content-Encoding (some frameworks send one): nothing was

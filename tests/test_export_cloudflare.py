@@ -520,6 +520,10 @@ _BODY_EDGES = {
     ),
     "content-after-the-body": (("RU", None), h.PAGE.replace("</body>", "</body><p>Late.</p>")),
     "comment-after-the-body": (("RU", None), h.PAGE.replace("</body>", "</body><!-- end -->")),
+    # A page that ends before its body starts: the body starts at its end, every notice there.
+    "html-tag-only-start": (("GB", "ENG"), "<!DOCTYPE html>\n<html>"),
+    "head-only-marker": (("US", "WA"), "<html><head><title>T</title></head>"),
+    "head-only-heading": (("SE", "E"), "<html><head><title>T</title></head>\n"),
 }
 ORIGIN_RESPONSES += [
     (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
@@ -616,10 +620,19 @@ def _members(data: bytes, padding: bytes = b"", cuts: list[int] | None = None) -
     return b"".join(gzip.compress(data[a:b]) + padding for a, b in itertools.pairwise(at))
 
 
+def _cut_short(data: bytes, at: int, wbits: int) -> bytes:
+    """``data[:at]`` coded (gzip, the zlib format or raw deflate, as ``wbits`` says) as a
+    stream cut short: every byte it decodes to, and no end."""
+    coder = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    return coder.compress(data[:at]) + coder.flush(zlib.Z_SYNC_FLUSH)
+
+
 def _decoded(coding: str, data: bytes, like: bytes) -> bytes:
     """``data`` decoded as ``Content-Encoding: coding`` says; deflate framed as ``like`` is
     (the zlib format or raw deflate: the library writes the edited page as it came)."""
-    name = coding.strip().lower()
+    name = "".join(c.strip().lower() for c in coding.split(",") if c.strip())
+    if name in ("", "identity"):
+        return data
     if name in ("gzip", "x-gzip"):
         return gzip.decompress(data)
     if name == "br":
@@ -655,22 +668,65 @@ CODED_PAGES = [
     pytest.param("zstd", lambda data: b"\x28\xb5\x2f\xfd" + data, id="zstd"),
     pytest.param("gzip, identity", gzip.compress, id="two-codings"),
     pytest.param("deflate", lambda data: b"\x78\x9c" + data, id="corrupt-deflate"),
+    # Cut short: the library edits what decodes as it streams the page (its headers are out),
+    # and ends the page there; the page as it came where it read it whole (a length it
+    # buffers), or where the cut comes before the document's start is read.
+    pytest.param("gzip", lambda data: gzip.compress(data)[:-4], id="gzip-cut-in-its-trailer"),
+    pytest.param("gzip", lambda data: gzip.compress(data)[:-8], id="gzip-without-its-trailer"),
+    pytest.param("gzip", lambda data: _cut_short(data, 130, 31), id="gzip-cut-in-the-text"),
+    pytest.param("x-gzip", lambda data: _cut_short(data, 153, 31), id="x-gzip-cut-in-a-tag"),
+    pytest.param("gzip", lambda data: _cut_short(data, 112, 31), id="gzip-cut-in-a-comment"),
+    pytest.param("gzip", lambda data: _members(data)[:-6], id="gzip-last-member-cut"),
+    pytest.param("deflate", lambda data: _cut_short(data, 130, 15), id="deflate-cut-short"),
+    pytest.param("deflate", lambda data: zlib.compress(data)[:-2], id="deflate-no-checksum"),
+    pytest.param("deflate", lambda data: _cut_short(data, 130, -15), id="raw-deflate-cut"),
+    pytest.param("gzip", lambda data: _cut_short(data, 12, 31), id="gzip-cut-in-the-doctype"),
+    pytest.param("br", lambda data: brotli.compress(data)[:-3], id="br-cut-short"),
+    pytest.param("br", lambda data: brotli.compress(data)[:6], id="br-cut-in-the-doctype"),
+    pytest.param("br", lambda data: brotli.compress(data)[:9] + b"\xff" * 9, id="corrupt-br"),
+    # Bytes after a deflate stream are no part of the body, as zlib reads it for the library;
+    # after a gzip member, bytes that are none are (the fail mode, above).
+    pytest.param("deflate", lambda data: _raw_deflate(data) + b"junk", id="raw-deflate-junk"),
+    pytest.param("deflate", lambda data: zlib.compress(data) + b"\0junk", id="deflate-junk"),
+    pytest.param("Deflate", lambda data: _raw_deflate(data) + b"\x1f\x8b", id="raw-deflate-more"),
+    # No body: nothing was coded.
+    pytest.param("gzip", lambda data: b"", id="empty-gzip"),
+    pytest.param("x-gzip", lambda data: b"", id="empty-x-gzip"),
+    pytest.param("deflate", lambda data: b"", id="empty-deflate"),
+    pytest.param("br", lambda data: b"", id="empty-br"),
+    pytest.param("identity", lambda data: b"", id="empty-identity"),
+    # Codings as the header may spell them.
+    pytest.param(" gzip\t", gzip.compress, id="blank-around-gzip"),
+    pytest.param("gzip,", gzip.compress, id="gzip-and-an-empty-item"),
+    pytest.param("identity", lambda data: data, id="identity"),
+    pytest.param("", lambda data: data, id="empty-content-encoding"),
+    pytest.param("gzip, gzip", lambda data: gzip.compress(gzip.compress(data)), id="gzip-twice"),
+    pytest.param("identity, gzip", gzip.compress, id="identity-then-gzip"),
+    pytest.param("compress", lambda data: data, id="unknown-coding"),
 ]
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["length", "streamed"])
 @pytest.mark.parametrize(("coding", "code"), CODED_PAGES)
 def test_coded_pages_are_read_as_the_library_reads_them(
-    coding: str, code: Any, client: httpx.Client, python_app: Any
+    coding: str, code: Any, streamed: bool, client: httpx.Client, python_app: Any
 ) -> None:
     """A page in a content coding the library reads is edited and sent coded again, under
     the origin's Content-Encoding, with no length of other bytes; one it cannot read goes as
-    it came, private."""
+    it came, private. The origin sends its length, or streams the page without one."""
     from compliance.testing import call_wsgi, wsgi_environ
 
     origin = code(h.PAGE.encode())
+    length = [] if streamed else [("Content-Length", str(len(origin)))]
     described = h.spec(
         body=origin,
-        headers=[_HTML, ("Content-Encoding", coding), ("Cache-Control", "public, max-age=600")],
+        headers=[
+            _HTML,
+            ("Content-Encoding", coding),
+            ("Cache-Control", "public, max-age=600"),
+            *length,
+        ],
+        streamed=streamed,
     )
     headers = [("Accept-Language", "en"), ("Accept-Encoding", "gzip, deflate, br"), described]
     environ = wsgi_environ("/spec/p", peer=peer(READERS.index(("RU", None))), headers=headers)
@@ -679,7 +735,9 @@ def test_coded_pages_are_read_as_the_library_reads_them(
         data = b"".join(got.iter_raw())
     assert got.status_code == expected.status == 200
     for name in ("content-encoding", "cache-control", "vary", "content-type"):
-        assert got.headers.get(name) == _header(expected.headers, name), name
+        # (the blanks around a value are no part of it on the wire, nor is an empty one)
+        said = (_header(expected.headers, name) or "").strip() or None
+        assert got.headers.get(name) == said, name
     if got.headers.get("content-length") is not None:
         assert int(got.headers["content-length"]) == len(data)
     if expected.body == origin:
@@ -688,6 +746,53 @@ def test_coded_pages_are_read_as_the_library_reads_them(
     library = _decoded(coding, expected.body, expected.body)
     assert h.NOTICE.findall(library.decode()) == [("ru-undesirable", "en")]
     assert _decoded(coding, data, expected.body) == library
+
+
+# A page with raw text, character references and characters of several bytes in its body.
+_CUT_PAGE = h.PAGE.replace(
+    "<p>Article text.</p>",
+    "<script>if (a < b) x = '</p>';</script><p>Текст &amp; &lt;x&gt;</p><!-- c --><style>p{}"
+    "</style><p>Article text.</p>",
+).encode()
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut-short"])
+@pytest.mark.parametrize("reader", [("RU", None), ("US", "WA"), ("SE", "E")])
+def test_a_page_that_ends_anywhere_ends_as_the_library_ends_it(
+    reader: tuple[str, str | None], cut: bool, client: httpx.Client, python_app: Any
+) -> None:
+    """A page that ends anywhere: whole as it is (in a tag, a comment, raw text...), or a gzip
+    stream cut short there. The library places the notices that wait for the end before
+    what its tokenizer still holds (an unfinished tag, comment or doctype, none then; a "<"
+    of text; the end of raw text, none there either). A page cut short it edits as it
+    decodes, streamed, and ends where the tokenizer stopped: what it held left out where a
+    notice was waiting, else sent; as it came where its document's start was not read yet.
+    The Worker sends the same page, for notices at the end, at a marker and after a
+    heading."""
+    from compliance.testing import call_wsgi, wsgi_environ
+
+    mismatches = []
+    edited = 0
+    for at in range(len(_CUT_PAGE) + 1):
+        if cut:
+            origin = _cut_short(_CUT_PAGE, at, 31)
+            coded = [_HTML, ("Content-Encoding", "gzip")]
+        else:
+            origin, coded = _CUT_PAGE[:at], [_HTML]
+        described = h.spec(body=origin, headers=coded, streamed=True)
+        headers = [("Accept-Language", "en"), ("Accept-Encoding", "gzip"), described]
+        environ = wsgi_environ("/spec/p", peer=peer(READERS.index(reader)), headers=headers)
+        expected = call_wsgi(python_app, environ)
+        with client.stream("GET", "/spec/p", headers=[*headers, _cf(*reader)]) as got:
+            data = b"".join(got.iter_raw())
+        decode = gzip.decompress if cut else bytes
+        library = expected.body if expected.body == origin else decode(expected.body)
+        worker = data if data == origin else decode(data)
+        edited += library != origin
+        if (got.status_code, worker) != (expected.status, library):
+            mismatches.append(f"{at} {_CUT_PAGE[:at][-20:]!r}:\n  {library!r}\n  {worker!r}")
+    assert not mismatches, "\n".join(mismatches)
+    assert edited > len(_CUT_PAGE) * (0.8 if cut else 0.3)
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,9 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         # Sec-Fetch-Dest values of what a browser never shows as a page: such a request
         # goes to the origin as the reader sent it, as the library hands it on.
         "subresources": sorted(_core._SUBRESOURCES),
+        # The length up to which the middleware reads a page whole before its headers go
+        # out (its default `buffer_limit`): a coded page cut short within it goes unedited.
+        "bufferLimit": _core.Settings.buffer_limit,
         "placements": list(PLACEMENTS),
         # Elements without content (no end tag): nothing in them can be hidden.
         "void": sorted(name.decode("ascii") for name in VOID),
@@ -232,6 +235,9 @@ def render_cloudflare(plan: EdgePlan, *, name: str = "compliance-edge") -> Expor
             "HTML responses that get notices are read whole before they are edited (to see "
             "whether the origin already put notices in, where the marker is and where the "
             "heading closes).",
+            "A brotli page is read only as the runtime decodes it, under `Content-Encoding: "
+            "br` spelled so: spelled otherwise (`Br`) it goes as it came (the fail mode), "
+            "where the library edits it.",
             "A numeric region code that the library reads as a country's (`en-826` as "
             "en-GB, babel's aliases of UN M.49 codes) matches nothing here: the next "
             "language range decides.",

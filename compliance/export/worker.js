@@ -863,13 +863,18 @@ function followAncestry(rewriter, inBody) {
 // -- after_heading: where the heading closes, as the library's AfterHeading reads it ---------
 
 // One tag of the page from `at` on (comments, bogus comments and text passed over):
-// {name (lower case), end (an end tag), start, stop (after its ">")}; null at the end.
+// {name (lower case), end (an end tag), start, stop (after its ">")}; null at the end, or
+// where a tag, comment or doctype is cut short (`stopped.at`: where it starts).
 const TAG_NAME = /<(\/?)([A-Za-z][^\t\n\f\r />]*)/y;
 const COMMENT = /<!--(?:-?>|[\s\S]*?--!?>)/y;
-function nextTag(text, at) {
+function nextTag(text, at, stopped = {}) {
   for (;;) {
     const lt = text.indexOf("<", at);
-    if (lt < 0) return null;
+    if (lt < 0) {
+      delete stopped.at;
+      return null;
+    }
+    stopped.at = lt; // (where a token cut short starts, if this one is)
     if (text.startsWith("<!--", lt)) {
       COMMENT.lastIndex = lt;
       if (COMMENT.exec(text) === null) return null; // open to the end
@@ -1230,13 +1235,82 @@ async function throughStream(bytes, stream) {
     .arrayBuffer());
 }
 
+function concat(parts) {
+  const whole = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
+}
+
+// The bytes through a DecompressionStream as far as they decode, as zlib decodes them for
+// the library: {bytes, whole}; `whole` false where the stream took every byte and did not
+// end (the body cut short: `bytes` is what they decode to). Throws where it refuses a byte
+// (corrupt data, or bytes after the stream's end).
+async function inflate(bytes, format) {
+  const reader = new Response(bytes).body.pipeThrough(new DecompressionStream(format))
+    .getReader();
+  const parts = [];
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      parts.push(read.value);
+    }
+    return { bytes: concat(parts), whole: true };
+  } catch (error) {
+    // (what was decoded before the stream failed has come out: a stream cut short fails as
+    // it closes, one that refuses a byte as it is given the bytes)
+    if (await refuses(bytes, format)) throw error;
+    return { bytes: concat(parts), whole: false };
+  }
+}
+
+async function refuses(bytes, format) {
+  const stream = new DecompressionStream(format);
+  const drained = stream.readable.pipeTo(new WritableStream()).catch(() => {});
+  const writer = stream.writable.getWriter();
+  let refused = false;
+  try {
+    await writer.write(bytes);
+  } catch {
+    refused = true;
+  }
+  await writer.close().catch(() => {});
+  await drained;
+  return refused;
+}
+
+// A deflate body as the library reads it: the stream to its end, bytes after it no part of
+// the body (zlib stops there; a DecompressionStream refuses them). Where the stream refuses
+// a byte, the longest start of the body it takes (a start of the stream is taken, bytes
+// past its end or past a fault are not): the stream, if it ends there; else corrupt.
+async function inflateDeflate(bytes, format) {
+  try {
+    return await inflate(bytes, format);
+  } catch (error) {
+    let taken = 0;
+    let refused = bytes.length;
+    while (refused - taken > 1) {
+      const half = taken + Math.floor((refused - taken) / 2);
+      if (await refuses(bytes.subarray(0, half), format)) refused = half;
+      else taken = half;
+    }
+    const stream = taken > 0 ? await inflate(bytes.subarray(0, taken), format) : null;
+    if (stream === null || !stream.whole) throw error;
+    return stream;
+  }
+}
+
 // A gzip body whole, every member (RFC 1952 2.2: members one after another, as the library
 // reads them, zero bytes between them passed over): a DecompressionStream reads one member
 // and refuses any byte after it. Each member ends where the bytes up to the next member's
 // header (or the end), less the zero bytes before it, decode whole (its CRC and length
 // check it); a header's bytes inside a member's compressed data fail that check, and the
-// next one is tried. Throws where no reading fits, or once the bytes tried come to several
-// times the body's (headers' bytes planted in the data: the fail mode, not a slow page).
+// next one is tried. The last member may be cut short: what it decodes, as the library
+// reads it, and `whole` false. Throws where no reading fits, or once the bytes tried come to
+// several times the body's (headers' bytes planted in the data: the fail mode, not a slow
+// page).
 const GZIP_MAGIC = [0x1f, 0x8b, 0x08];
 async function gunzip(bytes) {
   const out = [];
@@ -1260,6 +1334,7 @@ async function gunzip(bytes) {
     return bytes.length;
   };
   let at = 0;
+  let whole = true;
   while (at < bytes.length) {
     let member = null;
     // (a member is at least 18 bytes: a 10-byte header, data, an 8-byte trailer)
@@ -1277,48 +1352,119 @@ async function gunzip(bytes) {
           break;
         }
       }
-      if (member === null && next >= bytes.length) throw new Error("gzip: undecodable");
+      if (member === null && next >= bytes.length) {
+        // The last member cut short (else bytes that are none: this throws).
+        member = { decoded: (await inflate(bytes.subarray(at), "gzip")).bytes, end: next };
+        whole = false;
+      }
     }
     out.push(member.decoded);
     at = member.end;
     while (at < bytes.length && bytes[at] === 0) at += 1;
   }
-  const whole = new Uint8Array(out.reduce((n, part) => n + part.length, 0));
-  let offset = 0;
-  for (const part of out) {
-    whole.set(part, offset);
-    offset += part.length;
+  return { bytes: concat(out), whole };
+}
+
+// Where a page ends as the library's tokenizer reads it: {kept, trailer, safe}. `trailer`:
+// what it still holds at the end, an unfinished last tag, comment or doctype (or a "<" that
+// may start one), or inside raw text (a <script>, a <title>...) the last characters that
+// may start its end tag; `kept`: the length before it; `safe`: not inside raw text.
+function pageEnd(text) {
+  let at = 0;
+  for (;;) {
+    const stopped = {};
+    const tag = nextTag(text, at, stopped);
+    if (tag === null) {
+      const kept = stopped.at ?? (text.endsWith("<") ? text.length - 1 : text.length);
+      return { kept, trailer: text.slice(kept), safe: true };
+    }
+    at = tag.stop;
+    if (tag.end) continue;
+    if (tag.name === "plaintext") {
+      return { kept: text.length, trailer: "", safe: false }; // text to the end
+    }
+    if (HEADING.rawText.has(tag.name)) {
+      at = rawTextEnd(text, tag.stop, tag.name);
+      if (at < 0) {
+        const kept = Math.max(tag.stop, text.length - tag.name.length - 2);
+        return { kept, trailer: text.slice(kept), safe: false };
+      }
+    }
   }
-  return whole;
+}
+
+// Whether a page whose coded body was cut short is edited, as the library's middleware
+// sends it: it edits a page as it streams, so that depends on whether its headers were out
+// when the body ended early. A length it reads whole (the origin's Content-Length, up to its
+// `buffer_limit`): not yet, and the page goes unedited (the fail mode). Otherwise they went
+// out with the first edited bytes, once the document's start was read (past a doctype,
+// comments, whitespace), and the page ends where the decoded bytes stop (see edit).
+const PREAMBLE = /^(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]+|<!--[\s\S]*?-->|<![^>]*>|<\?[^>]*>)*/;
+function editedWhenCut(text, ending, headers) {
+  const length = headers.get("content-length");
+  if (length !== null && /^[0-9]{1,18}$/.test(length.trim())
+    && Number(length.trim()) <= DATA.bufferLimit) {
+    return false;
+  }
+  return ending.kept > PREAMBLE.exec(text)[0].length;
+}
+
+// The runtime's word for a brotli body it undoes that was cut short (which the Worker has
+// no decoder of its own to read): what it decoded up to there is what the library's decoder
+// gives of it.
+const BROTLI_CUT_SHORT = /ended prematurely/;
+
+// The body of a response: {bytes, error}, `bytes` what came before an error, if one came.
+async function readBody(response) {
+  const parts = [];
+  if (response.body === null) return { bytes: new Uint8Array(), error: null };
+  const reader = response.body.getReader();
+  try {
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      parts.push(read.value);
+    }
+    return { bytes: concat(parts), error: null };
+  } catch (error) {
+    return { bytes: concat(parts), error };
+  }
 }
 
 // `again()`: the origin's response once more, its body as it was sent (null: not to be
 // asked again, a request with a body). `asked`: the variant the request was prepared for,
 // or null.
 async function inject(response, decision, where, request, again, asked) {
-  let raw;
+  const encoding = response.headers.get("content-encoding");
+  const body = await readBody(response);
+  let raw = body.bytes;
   let undone = UNDONE_BY_FETCH;
-  try {
-    raw = new Uint8Array(await response.arrayBuffer());
-  } catch (error) {
+  // `raw` is the runtime's reading of a brotli body cut short
+  const cutBrotli = body.error !== null && encoding === "br"
+    && BROTLI_CUT_SHORT.test(String(body.error));
+  if (body.error !== null && !cutBrotli) {
     // The runtime's own decoding refused the body (gzip with zero bytes between members, as
     // some writers pad them, or bytes that are none, which it reads no further than the
     // fault): the page as it was sent, read here as the library reads it, else the fail
     // mode with the page as it came.
-    const encoding = response.headers.get("content-encoding");
     const second = again === null ? null : await again();
-    if (second === null || second.headers.get("content-encoding") !== encoding) throw error;
+    if (second === null || second.headers.get("content-encoding") !== encoding) {
+      throw body.error;
+    }
     raw = new Uint8Array(await second.arrayBuffer());
     undone = new Set();
   }
   const headers = new Headers(response.headers);
   const coding = pageCoding(headers.get("content-encoding"), raw, undone);
   // What the page is sent as when it goes unedited: the bytes as they came (still coded,
-  // unless the runtime's fetch undid their coding: then it codes them again).
-  const unchanged = (kept) => new Response(raw, {
-    status: response.status, statusText: response.statusText, headers: kept,
-    encodeBody: coding !== null && !coding.coded ? "automatic" : "manual",
-  });
+  // unless the runtime's fetch undid their coding: then it codes them again; a brotli body
+  // cut short is asked for again as it was sent, where it can be).
+  const unchanged = async (kept) => {
+    const second = cutBrotli && again !== null ? await again() : null;
+    const sent = second !== null && second.headers.get("content-encoding") === encoding;
+    return new Response(sent ? second.body : raw, {
+      status: response.status, statusText: response.statusText, headers: kept,
+      encodeBody: sent || (coding !== null && coding.coded) ? "manual" : "automatic",
+    });
+  };
   const failOpen = (why) => {
     // Notices were due, but the page cannot be read or edited: as the library's fail mode
     // (open), logged; the page as it came, with the reader's location headers.
@@ -1330,18 +1476,23 @@ async function inject(response, decision, where, request, again, asked) {
   };
   if (coding === null) return failOpen("content-encoding");
   let bytes = raw;
-  if (coding.format !== null) {
+  let whole = !cutBrotli;
+  // (an empty body is one: nothing was coded)
+  if (coding.format !== null && raw.length > 0) {
     try {
-      bytes = coding.format === "gzip" && raw.length > 0 ? await gunzip(raw)
-        : await throughStream(raw, new DecompressionStream(coding.format));
+      ({ bytes, whole } = coding.format === "gzip" ? await gunzip(raw)
+        : await inflateDeflate(raw, coding.format));
     } catch {
-      // Corrupt or cut short (or, unlike the library, bytes after a deflate stream, which
-      // the stream refuses).
+      // Corrupt: the library's fail mode.
       return failOpen("content-encoding: undecodable");
     }
   }
   // One character per byte: enough to find ASCII markup in any ASCII-compatible charset.
   const text = binaryString(bytes);
+  const ending = { ...pageEnd(text), cut: !whole };
+  if (ending.cut && !editedWhenCut(text, ending, response.headers)) {
+    return failOpen("content-encoding: cut short");
+  }
   const charset = declaredCharset(contentType(headers));
   const present = new Set(Array.from(text.matchAll(NOTICE_MARKUP), (found) => found[1]));
   const due = decision.notices.filter((rule) => !present.has(rule.id));
@@ -1365,7 +1516,12 @@ async function inject(response, decision, where, request, again, asked) {
   }
   try {
     const edited = await edit(bytes, text, headers, bom, charset, response, decision, where,
-      request, variant);
+      request, variant, ending);
+    if (raw.length === 0) {
+      // Nothing was coded: nothing to code (the runtime would code an empty body).
+      return new Response(null, { status: edited.status, statusText: edited.statusText,
+        headers: edited.headers, encodeBody: "manual" });
+    }
     if (coding.format === null) return edited;
     // Coded again as it came, under the origin's own Content-Encoding; the runtime sends
     // the bytes as they are, with their length.
@@ -1382,11 +1538,26 @@ async function inject(response, decision, where, request, again, asked) {
   }
 }
 
+// `ending`: where the page ends (pageEnd), and whether its body was `cut` short. The notices
+// that wait for the end go there, before the tokenizer's trailer, where that is `safe` and
+// the trailer no tag, comment or doctype begun (else nowhere). In a page cut short, as the
+// library ends it, the trailer is left out where a notice was waiting, else sent as it came.
 async function edit(bytes, text, headers, bom, charset, response, decision, where, request,
-  variant) {
+  variant, ending) {
   // Raw UTF-8 where the page surely is UTF-8; else numeric references, which read the same
   // in any charset a <meta> may declare, or in the browser's legacy default when none does.
   const ascii = !bom && !UTF8.has(charset);
+  const whole = text;
+  // What the rewriter reads: the page before its trailer, less a character cut short (it
+  // would read it as U+FFFD), which goes as it came, before what goes at the end.
+  const partial = ascii ? 0 : partialCharacter(bytes.subarray(0, ending.kept));
+  const broken = text.slice(ending.kept - partial, ending.kept);
+  bytes = bytes.subarray(0, ending.kept - partial);
+  text = text.slice(0, ending.kept - partial);
+  // (a "<" or "</" held at the very end of a whole page is text; a tag, comment or doctype
+  // begun there is no place for markup)
+  const heldText = !ending.cut && ["<", "</"].includes(ending.trailer);
+  const safe = ending.safe && (ending.cut || heldText || ending.trailer === "");
   const etag = headers.get("etag");
   for (const name of EDITED_AWAY) headers.delete(name);
   const pageLanguage = contentLanguage(headers) ?? htmlLanguage(text);
@@ -1400,6 +1571,9 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   locationHeaders(headers, decision, request, false, consulted);
   // The edited page's own tag: the origin's, for this variant.
   if (etag !== null) headers.set("ETag", variantEtag(etag, variant + (consulted ? "a" : "")));
+  const init = { status: response.status, statusText: response.statusText, headers };
+  // An empty page takes no notice (the library's "empty body"): it stays empty.
+  if (whole.length === 0) return new Response(bytes, init);
   let page = ascii ? text : bytes;
   let hasMarker = false;
   let heading = null;
@@ -1408,6 +1582,10 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed));
   }
   const hasHeading = heading !== null;
+  // Notices whose place only the page's end shows: body_end's (the last </body>), and those
+  // whose place the page lacks (they go at the body start).
+  const waiting = Boolean(parts.body_end || (parts.marker && !hasMarker)
+    || (parts.after_heading && !hasHeading));
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -1431,8 +1609,10 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   const hidden = followHiding(rewriter);
   // body_end goes before the </body> that ends the document; content after the last one (a
   // tag, text) shows none does, and a page may leave the tag out: then at the very end.
-  const last = text.toLowerCase().lastIndexOf("</body");
-  const after = last < 0 ? "" : text.slice(text.indexOf(">", last) + 1);
+  // (text the tokenizer held at the end is content after it too)
+  const read = heldText ? text + ending.trailer : text;
+  const last = read.toLowerCase().lastIndexOf("</body");
+  const after = last < 0 ? "" : read.slice(read.indexOf(">", last) + 1);
   let bodyEnd = last >= 0 && /^(?:[\t\n\f\r ]|<!--[\s\S]*?-->|<\/html[\t\n\f\r ]*>)*$/i
     .test(after);
   rewriter.on("body", {
@@ -1445,10 +1625,11 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
       });
     },
   });
+  // (a page that ends before its body starts, as one cut short may: the body starts there)
+  let atEnd = "";
   rewriter.onDocument({
-    end(end) {
-      const rest = place("body_end");
-      if (rest) end.append(rest, { html: true });
+    end() {
+      atEnd = (inBody() ? "" : atStart()) + place("body_end");
     },
   });
   let headingMark = null;
@@ -1470,15 +1651,30 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });
-  const init = { status: response.status, statusText: response.statusText, headers };
   // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
   const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
-    : await rewriter.transform(new Response(page)).arrayBuffer();
+    : new Uint8Array(await rewriter.transform(new Response(page)).arrayBuffer());
   // The heading's comment is where the page's tags were read to be: never left in the page.
   if (headingMark !== null) throw new Error("the heading's place was not met");
-  return new Response(edited, init);
+  const end = safe ? atEnd : "";
+  const trailer = ending.cut && (waiting || atEnd) ? "" : ending.trailer;
+  return new Response(concat([edited, fromBinaryString(broken),
+    ascii ? fromBinaryString(end) : new TextEncoder().encode(end),
+    fromBinaryString(trailer)]), init);
+}
+
+// How many bytes at the end of `bytes` start a UTF-8 sequence they do not finish.
+function partialCharacter(bytes) {
+  for (let k = 1; k <= Math.min(3, bytes.length); k++) {
+    const byte = bytes[bytes.length - k];
+    if ((byte & 0xc0) !== 0x80) {
+      const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+      return length > k ? k : 0;
+    }
+  }
+  return 0;
 }
 
 // -- validators: the library's entity tags for an edited page (compliance.http) -------------

@@ -404,14 +404,16 @@ def spec(
     headers: list[tuple[str, str]] | None = None,
     status: str = "200 OK",
     validator: str | None = None,
+    streamed: bool = False,
 ) -> tuple[str, str]:
     """The ``X-Spec`` request header that has ``/spec/...`` answer so: ``body`` (default
-    ``PAGE``), ``headers`` (default HTML in UTF-8), ``status``, and with ``validator``, that
+    ``PAGE``; ``streamed``: in two pieces, so that the server sends no length of its own),
+    ``headers`` (default HTML in UTF-8), ``status``, and with ``validator``, that
     ETag and ``LAST_MODIFIED``, honoured by a 304 to ``If-None-Match`` naming it or to any
     ``If-Modified-Since`` (with the ``Cache-Control`` and ``Vary`` of ``headers``, as RFC
     9110 has a 304 say them). A 200 says the ``Accept-Encoding``, ``Range`` and
     ``If-None-Match`` it was asked with (``X-Spec-...``)."""
-    described: dict[str, Any] = {"status": status, "validator": validator}
+    described: dict[str, Any] = {"status": status, "validator": validator, "streamed": streamed}
     if body is not None:
         described["body"] = base64.b64encode(body).decode("ascii")
     if headers is not None:
@@ -437,6 +439,8 @@ def _spec_response(environ: dict[str, Any], start_response: Callable[..., Any]) 
         asked = environ.get("HTTP_" + name.upper().replace("-", "_"), "(none)")
         headers.append(("X-Spec-" + name, asked))
     start_response(described["status"], headers)
+    if described.get("streamed"):
+        return [body[:1], body[1:]]
     return [body]
 
 
