@@ -604,7 +604,8 @@ def _build(
     budget.spend(node, 1, alias_at)  # written out or added by an alias, each value counts
     out.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if depth > _MAX_DEPTH:
-        out.problems.append((path, *out.positions[path], "nested too deeply"))
+        message = f"nested too deeply (at most {_MAX_DEPTH} levels)"
+        out.problems.append((path, *out.positions[path], message))
         return None
     if isinstance(node, yaml.ScalarNode):
         if node.style == "|" and alias_at is None:

@@ -157,6 +157,19 @@ def test_deep_nesting_does_not_crash_the_process(tmp_path: Path, opener: str) ->
     assert any("nested too deeply" in p for p in found), found
 
 
+def test_values_nested_past_the_bound_name_it(tmp_path: Path) -> None:
+    """Past 64 levels of values (and short of the 400 that are refused before parsing), the
+    error names the bound, as docs/security.md says every bound's error does."""
+    path = tmp_path / "deep.yaml"
+    path.write_text("version: 1\nrules: []\nx: " + "[" * 64 + "]" * 64 + "\n", encoding="utf-8")
+    assert not any("too deeply" in p for p in _problems([path]))
+    path.write_text("version: 1\nrules: []\nx: " + "[" * 65 + "]" * 65 + "\n", encoding="utf-8")
+    nested = [p for p in _problems([path]) if "too deeply" in p]
+    assert len(nested) == 1
+    assert nested[0].startswith(f"{path}:3:")
+    assert nested[0].endswith(": nested too deeply (at most 64 levels)")
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "rules.yaml"
