@@ -1490,6 +1490,8 @@ class Exchange:
         if decision.headers:
             present = {name for name in found.last if name not in drop}
             present.update(key.lower() for key, _ in add)
+            if private:  # a rule's caching headers would make the page storable again
+                present.update(CACHING_HEADERS)
             for name, value in decision.headers.items():
                 if name.lower() not in present:
                     add.append((name, value))
