@@ -10,6 +10,7 @@ stored one reader's page for everyone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,37 @@ def test_a_page_cached_per_cdn_country_keeps_the_rules_caching_headers(
     assert response.header("Cache-Control") == "public, s-maxage=3600"
     assert set(SHARED) <= _names(response)
     assert "CF-IPCountry" in (response.header("Vary") or "")
+
+
+# -- the exports, beside the middleware --------------------------------------------------------
+
+
+@pytest.fixture
+def city(geoip_test_data: Path) -> Path:
+    """The database the middleware reads (nginx reads it too; the Worker reads cf)."""
+    return geoip_test_data / "GeoIP2-City-Test.mmdb"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["nginx", "cloudflare"])
+def test_an_exported_edge_takes_the_same_caching_headers_from_a_rule(
+    tmp_path: Path, city: Path, target: str
+) -> None:
+    """The Worker deleted the shared-cache headers of a private page, then added the rule's;
+    nginx sent the rule's `Cache-Control` beside its own `private`."""
+    import harness as h
+
+    headers = (
+        "    headers:\n"
+        "      Surrogate-Control: max-age=3600\n"
+        "      CDN-Cache-Control: max-age=3600\n"
+        "      Cache-Control: public, s-maxage=3600\n"
+        "      X-Robots-Tag: noindex\n"
+    )
+    rules = h.one_rule("cached", headers, "    exclude: [DE]\n")  # depends on the location
+    with h.side_by_side(rules, target, tmp_path, city) as (app, edge, _):
+        want, got = h.library_raw(app, "/"), h.edge_raw(edge, "/")
+    assert want[0] == got[0] == 200
+    assert not h.header_values(want, "surrogate-control")
+    for name in ("cache-control", "surrogate-control", "cdn-cache-control", "x-robots-tag"):
+        assert h.header_values(got, name) == h.header_values(want, name), name
