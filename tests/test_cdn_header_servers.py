@@ -52,8 +52,8 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """uvicorn with its defaults, and with ``--no-proxy-headers``: {name: base URL}."""
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[str, Path]]]:
+    """uvicorn with its defaults, and with ``--no-proxy-headers``: {name: (base URL, log)}."""
     folder = tmp_path_factory.mktemp("cdn-header")
     (folder / "rules").mkdir()
     (folder / "rules" / "rules.yaml").write_text(RULES, encoding="utf-8")
@@ -64,7 +64,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     }
     env.pop("FORWARDED_ALLOW_IPS", None)  # uvicorn's default: 127.0.0.1
     processes: list[subprocess.Popen[bytes]] = []
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, Path]] = {}
     try:
         for name, flags in (("defaults", []), ("no-proxy-headers", ["--no-proxy-headers"])):
             port = h.free_port()
@@ -81,8 +81,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
                     )
                 )  # fmt: skip
-            found[name] = f"http://127.0.0.1:{port}"
-            _wait(found[name] + "/", processes[-1], log)
+            found[name] = (f"http://127.0.0.1:{port}", log)
+            _wait(found[name][0] + "/", processes[-1], log)
         yield found
     finally:
         for process in processes:
@@ -102,15 +102,27 @@ def _get(base: str) -> httpx.Response:
     return httpx.get(base + "/", headers=headers, timeout=10)
 
 
-def test_with_the_rewriting_off_the_cdn_country_is_read(servers: dict[str, str]) -> None:
-    answer = _get(servers["no-proxy-headers"])
+def test_with_the_rewriting_off_the_cdn_country_is_read(
+    servers: dict[str, tuple[str, Path]],
+) -> None:
+    base, log = servers["no-proxy-headers"]
+    answer = _get(base)
     assert answer.status_code == 200
     assert NOTICE in answer.content
     assert "cf-ipcountry" in answer.headers["vary"].lower()
+    assert "not in trusted_proxies" not in log.read_text()
 
 
-def test_with_uvicorns_defaults_the_cdn_country_is_never_read(servers: dict[str, str]) -> None:
-    answer = _get(servers["defaults"])
-    assert answer.status_code == 200
-    assert NOTICE not in answer.content  # located by address: Germany
-    assert "private" in answer.headers["cache-control"]
+def test_with_uvicorns_defaults_the_cdn_country_is_never_read_and_that_is_told(
+    servers: dict[str, tuple[str, Path]],
+) -> None:
+    base, log = servers["defaults"]
+    for _ in range(2):
+        answer = _get(base)
+        assert answer.status_code == 200
+        assert NOTICE not in answer.content  # located by address: Germany
+        assert "private" in answer.headers["cache-control"]
+    told = [line for line in log.read_text().splitlines() if "not in trusted_proxies" in line]
+    assert len(told) == 1, told
+    assert "--no-proxy-headers" in told[0]
+    assert IN_GERMANY not in told[0]
