@@ -430,6 +430,29 @@ def _tell_forwarded_host(raw_host: str, host: str, named: str) -> None:
     )
 
 
+_untrusted_geo_told = False
+
+
+def _tell_untrusted_geo_header(header: str) -> None:
+    """One WARNING per process: a request carried the CDN's ``header`` (``geo_header``)
+    from a socket peer that is not a trusted proxy, so it was not believed and the reader
+    was located by address. A server in front that rewrites the client address (uvicorn
+    does by default) makes every request look so; nothing else would say it. The address
+    is not named: after such a rewrite it is the reader's."""
+    global _untrusted_geo_told
+    with _seen_lock:
+        if _untrusted_geo_told:
+            return
+        _untrusted_geo_told = True
+    logger.warning(
+        "a request carried %s but its socket peer is not in trusted_proxies: the header is "
+        "not believed and the reader is located by address. If a server in front rewrites "
+        "the client address (uvicorn does by default: run it with --no-proxy-headers), turn "
+        "that off; if readers can reach the application directly, firewall it",
+        header,
+    )
+
+
 def read_decision(state: Mapping[str, object]) -> object:
     """The reader's decision in the ``state`` the request shares with the middleware (the
     WSGI environ, ASGI ``scope["state"]``), for the application, which builds its response
@@ -1234,6 +1257,12 @@ class Exchange:
             self.geo_vary = found.vary
             if client.via_trusted_proxy:
                 self._forwarded_host(client)
+            elif (
+                settings.geo_header is not None
+                and not _untrusted_geo_told
+                and self.headers.get(settings.geo_header.header) is not None
+            ):
+                _tell_untrusted_geo_header(settings.geo_header.header)
             location = found.location
             if settings.simulate_from is not None and client.ip is not None:
                 simulated = self._simulated_location(client.ip)
@@ -1490,6 +1519,8 @@ class Exchange:
         if decision.headers:
             present = {name for name in found.last if name not in drop}
             present.update(key.lower() for key, _ in add)
+            if private:  # a rule's caching headers would make the page storable again
+                present.update(CACHING_HEADERS)
             for name, value in decision.headers.items():
                 if name.lower() not in present:
                     add.append((name, value))

@@ -23,6 +23,7 @@ import inspect
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -277,7 +278,7 @@ def _commands(block: Block) -> Iterator[list[str]]:
     for line in block.code.splitlines():
         command = line.split("  #")[0].split(" #")[0].strip()
         if command.startswith("compliance ") and not command.startswith("compliance demo"):
-            yield command.split()[1:]
+            yield shlex.split(command)[1:]  # quoted as a shell reads them
 
 
 # The day of the bundled packs' last review (tests/test_bundled_rules.py).

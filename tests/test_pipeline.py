@@ -659,3 +659,31 @@ def test_the_hosts_told_are_bounded(
     assert len(told) == core._MAX_FORWARDED_HOSTS_TOLD
     assert len(core._FORWARDED_HOSTS_JUDGED) == core._MAX_JUDGED
     assert all(len(a) <= 256 and len(b) <= 1024 for a, b in core._FORWARDED_HOSTS_JUDGED)
+
+
+@pytest.mark.parametrize("adapter", ["wsgi", "asgi"])
+def test_a_cdn_header_from_a_peer_not_trusted_is_told_once(
+    host_engine: Engine,
+    adapter: str,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: behind a server that rewrites the client address (uvicorn, by default), no
+    # request came from a trusted proxy, the CDN's country was never read, and nothing said
+    # so: a reader the CDN placed in Russia was located by address alone.
+    monkeypatch.setattr(core, "_untrusted_geo_told", False)
+    cdn = [("Host", "www.example.org"), ("CF-IPCountry", "DE")]
+    with caplog.at_level(logging.WARNING, logger="compliance.middleware"):
+        believed = _proxied(host_engine, adapter, cdn, geo_header="cloudflare")
+        assert believed.notices == []  # from the trusted proxy: Germany, as the CDN says
+        assert not core._untrusted_geo_told
+        _proxied(host_engine, adapter, cdn[:1], peer=RU_V4, geo_header="cloudflare")
+        assert not core._untrusted_geo_told  # no CDN header: nothing to tell
+        for _ in range(3):
+            ignored = _proxied(host_engine, adapter, cdn, peer=RU_V4, geo_header="cloudflare")
+            assert ignored.notices == ["site-notice"]  # located by address
+    told = [r.getMessage() for r in caplog.records if "cf-ipcountry" in r.getMessage()]
+    assert len(told) == 1, told
+    assert "not in trusted_proxies" in told[0]
+    assert "--no-proxy-headers" in told[0]
+    assert RU_V4 not in told[0]

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from compliance import __about__
+from compliance.http import CACHING_HEADERS
 
 from . import Export
 from .plan import (
@@ -868,6 +869,8 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
     spelled: dict[str, str] = {}
     for rule in rules:
         for name, _ in rule.headers:
+            if plan.location_sensitive and name.lower() in CACHING_HEADERS:
+                continue  # a private page takes no caching header from a rule (the library)
             spelled.setdefault(name.lower(), name)
     header_names = list(spelled.values())
 

@@ -438,6 +438,7 @@ function privateCacheControl(value) {
 const SHARED_CACHE_HEADERS = [
   "cdn-cache-control", "cloudflare-cdn-cache-control", "surrogate-control", "x-accel-expires",
 ];
+const CACHING_HEADERS = new Set(["cache-control", ...SHARED_CACHE_HEADERS]);
 
 // Notices were due, but the page cannot be edited: as the library's fail mode (open), it goes
 // unedited (with the reader's location headers), and never to a shared cache.
@@ -456,6 +457,8 @@ function locationHeaders(headers, decision, request, jsonToo, languages = decisi
     for (const name of SHARED_CACHE_HEADERS) headers.delete(name);
   }
   for (const [name, value] of decision.headers) {
+    // A private page takes no caching header from a rule, as in the library.
+    if (DATA.locationSensitive && CACHING_HEADERS.has(name.toLowerCase())) continue;
     if (!headers.has(name)) headers.set(name, value);
   }
 }
