@@ -10,10 +10,8 @@ tests hold both halves of that sentence to what the server does.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,18 +35,6 @@ rules:
       text: {en: For readers in Russia.}
 """
 NOTICE = b'data-compliance-rule="ru-notice"'
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"{url} did not start: {log.read_text()}"
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -82,17 +68,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tupl
                     )
                 )  # fmt: skip
             found[name] = (f"http://127.0.0.1:{port}", log)
-            _wait(found[name][0] + "/", processes[-1], log)
+            h.serving(found[name][0] + "/", processes[-1], log)
         yield found
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        h.stop(*processes)
 
 
 def _get(base: str) -> httpx.Response:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -39,18 +38,6 @@ rules:
       text: {en: For readers in Russia.}
 """
 NOTICE = b'data-compliance-rule="site-notice"'
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"{url} did not start: {log.read_text()}"
-            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +73,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
                         env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
                     )
                 )  # fmt: skip
-            _wait(f"http://127.0.0.1:{port}/", processes[-1], log)
+            h.serving(f"http://127.0.0.1:{port}/", processes[-1], log)
             # nginx's defaults, but for X-Forwarded-For and X-Forwarded-Host: Host is the
             # proxy_pass address.
             servers.append(
@@ -108,17 +95,10 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
             )
         )  # fmt: skip
         for base, _ in found.values():
-            _wait(base + "/", processes[-1], folder / "error.log")
+            h.serving(base + "/", processes[-1], folder / "error.log")
         yield found
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        h.stop(*processes)
 
 
 def _get(base: str) -> httpx.Response:

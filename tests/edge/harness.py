@@ -567,27 +567,39 @@ class Engine:
     log: Path
 
 
+def serving(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+    """Wait until ``url`` answers; fail with the server's log if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{url} did not start: {log.read_text(errors='replace')[-2000:]}"
+                ) from None
+            time.sleep(0.005)
+
+
 def wait_for(process: subprocess.Popen[bytes], port: int, log: Path, began: float) -> float:
     """Seconds until the engine answered its first HTTP request."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the engine exited: {log.read_text(errors='replace')[-2000:]}")
+    serving(f"http://127.0.0.1:{port}/data.json", process, log, timeout=20)
+    return time.monotonic() - began
+
+
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """Stop the processes (all told at once, then each waited for)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/data.json", timeout=2)
-            return time.monotonic() - began
-        except httpx.TransportError:
-            time.sleep(0.005)
-    raise RuntimeError(f"the engine did not start: {log.read_text(errors='replace')[-2000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def proxy_conf(directory: Path, servers: str) -> str:
