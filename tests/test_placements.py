@@ -1291,6 +1291,91 @@ def test_a_link_a_browser_keeps_open_across_a_marker_keeps_the_notice_out(
     assert without_notice(out.decode()) == without_notice(doc)
 
 
+# Links an <a> inside a table closes out of scope: opened around the table, the parser
+# takes the link off its list and stack (the adoption agency does nothing across the table),
+# but the table stays in it, and what the table's foster parenting moves before it (or puts
+# in its cells) lands in the link. "{S}": the notice at the body start; "{M}": right after
+# the marker (or the headline), out of the link.
+UNLISTED_LINKS = [
+    ("marker", "<a href=/x><table><a href=/x></a><!-- compliance:notices --><p>end", "{S}"),
+    ("after_heading", "<a href=/x><table><a href=/y></a><h1>T</h1><p>end", "{S}"),
+    (
+        "marker",
+        "<a href=/x><table><tbody><tr><a href=/y></a><!-- compliance:notices --><td>c</table>",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table><tr><a href=/y>y</a><h1>T</h1><td>c</td></tr></table><p>end",
+        "{S}",
+    ),
+    # In a cell or caption of that table: still in the link.
+    (
+        "marker",
+        "<a href=/x><table><a href=/y></a><tr><td><!-- compliance:notices -->c</table><p>e",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table><a href=/y></a><caption><h1>T</h1></caption></table><p>end",
+        "{S}",
+    ),
+    # A table in a link in a cell.
+    (
+        "marker",
+        "<table><tr><td><a href=/x><table><a href=/y></a><!-- compliance:notices --></table>"
+        "</td></tr></table><p>end",
+        "{S}",
+    ),
+    # Once the table the link was left in closes, what follows is out of the link...
+    (
+        "marker",
+        "<a href=/x><table><a href=/y></a></table><!-- compliance:notices --><p>end",
+        "{M}",
+    ),
+    ("after_heading", "<a href=/x>\n<table><a href=/y></a></table><h1>T</h1><p>end", "{M}"),
+    (
+        "marker",
+        "<table><tr><td><a href=/x><table><a href=/y></a></table><!-- compliance:notices -->"
+        "</td></tr></table><p>end",
+        "{M}",
+    ),
+    # ... unless an element opened in the link stays open around the table (not followed).
+    (
+        "marker",
+        "<a href=/x><div><table><a href=/y></a></table><!-- compliance:notices --></div><p>e",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><span><table><a href=/y></a></table><h1>T</h1></span><p>end",
+        "{S}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "body", "expected"), UNLISTED_LINKS)
+def test_a_link_an_a_in_a_table_closes_out_of_scope_still_holds_the_table(
+    placement: Placement, body: str, expected: str
+) -> None:
+    """An <a> in a table closing the page's link around the table was taken to close it
+    (as an <a> does where the link is in scope): the notice went at the marker or after
+    the headline, which the table's foster parenting puts in the page's link (its own link
+    nested in the page's). It now goes at the body start while the link may hold it."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), placement, notice=LINKED)
+    assert injector.inserted_placements == [placement]
+    if expected == "{S}":
+        assert out.decode() == doc.replace("<body>", "<body>" + LINKED)
+    else:
+        mark = "<h1>T</h1>" if placement == "after_heading" else "<!-- compliance:notices -->"
+        assert out.decode() == doc.replace(mark, mark + LINKED)
+    notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+    assert [a.get("href") for a in notice.iter("a")] == ["https://example.org/more"]
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
 @pytest.mark.parametrize(
     ("placement", "body"),
     [

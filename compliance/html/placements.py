@@ -38,7 +38,8 @@ here (with ``@register``), its tests and its documentation.
     ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
     notice), after the ``</a>`` that closes it, as for ``after_heading``. Without a marker,
     or when the hold limit is hit, or in a paragraph or link left open to the end (or
-    closed otherwise than by its ``</a>``), at the body start.
+    closed otherwise than by its ``</a>``, or taken off the parser's list where it still
+    holds the place), at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -578,14 +579,19 @@ class BodyStart(Strategy):
 class _Link:
     """An ``<a>`` in the parser's list of active formatting elements."""
 
-    __slots__ = ("around", "tables")
+    __slots__ = ("around", "at", "holds_table", "tables")
 
-    def __init__(self, tables: int) -> None:
+    def __init__(self, tables: int, at: int | None) -> None:
         self.tables = tables
         """The tables open when it opened: while one opened since is open, its ``</a>`` is
         out of scope (ignored)."""
         self.around = False
         """It was open where a notice's place was found (which then waits for its end)."""
+        self.at = at
+        """Where its start tag ends (counted by :meth:`Host.page_at`), if known."""
+        self.holds_table = False
+        """The last table opened in it stands right in it: nothing but text between its start
+        tag and the table's (no element opened in the link stays open around the table)."""
 
 
 class _Links:
@@ -621,6 +627,13 @@ class _Links:
         next ``<a>``, or with the element of a marker (a cell, a marquee...)."""
         self.broken = False
         """Nested or stacked too deep to follow: what is open can no longer be told."""
+        self.unlisted: int | None = None
+        """A link an ``<a>`` closed where a table opened in it is open (out of scope there:
+        the parser takes it off its list and stack, but the table stays in it), while what
+        is inserted may still land in it: the table's foster parent, its cells. The number of
+        tables open then: the link is left where that table closes, when the table stood
+        right in it (:attr:`_Link.holds_table`); 0 where elements opened in the link may stay
+        open around the table (not followed: to the end)."""
         self.unread = []
 
     watch: Watch = _LINKS_NOTHING_OPEN
@@ -645,24 +658,33 @@ class _Links:
             if isinstance(entry, _Link):
                 entry.around = True
 
-    def tag(self, name: bytes, is_end: bool) -> None:
-        """A tag of :data:`_LINK_TAGS` in the HTML body."""
+    def last_link(self) -> _Link | None:
+        """The link open since the last marker (there is one at most: an ``<a>`` closes the
+        one before it, and it is the last entry), if any."""
+        last = self.active[-1] if self.active else None
+        return last if isinstance(last, _Link) else None
+
+    def tag(self, name: bytes, is_end: bool, at: int | None = None) -> None:
+        """A tag of :data:`_LINK_TAGS` in the HTML body (``at``: where an ``<a>`` start tag
+        ends, counted by :meth:`Host.page_at`)."""
         active = self.active
         if name == b"a":
-            # The link open since the last marker: there is one at most (an <a> closes the
-            # one before it), and it is the last entry.
-            last = active[-1] if active else None
+            last = self.last_link()
+            tables = self.open.count(b"table") if self.open else 0
             if not is_end:
-                if isinstance(last, _Link):
+                if last is not None:
+                    if last.tables < tables:
+                        # Out of scope (a table opened in it is open): off the list, but
+                        # what goes before the table (or in it) still lands in it.
+                        kept = tables if last.holds_table else 0
+                        self.unlisted = kept if self.unlisted is None else min(self.unlisted, kept)
                     self._drop(last)  # the adoption agency closes it: an <a> left open
                 if len(active) >= 512:
                     self.broken = True
                     return
-                active.append(_Link(self.open.count(b"table") if self.open else 0))
+                active.append(_Link(tables, at))
                 self.count += 1
-            elif isinstance(last, _Link) and (
-                not self.open or last.tables >= self.open.count(b"table")
-            ):
+            elif last is not None and last.tables >= tables:
                 last.around = False  # (closed by its end tag)
                 self._drop(last)
         elif name in _MARKED:
@@ -757,6 +779,13 @@ class _Links:
         if len(self.open) >= 509 or len(self.active) >= 512:
             self.broken = True
             return
+        if (
+            name == b"table"
+            and self.unlisted
+            and self.open.count(b"table") == self.unlisted
+            and _table_mode(self.open) not in ("cell", "caption")
+        ):
+            self.unlisted = None  # it ends the table the link was left in, outside the link
         _table_start(self.open, name, self._marker)
 
     def _table_end(self, name: bytes) -> None:
@@ -769,6 +798,8 @@ class _Links:
             del stack[k:]
             if cell:
                 self._clear()
+            if self.unlisted and stack.count(b"table") < self.unlisted:
+                self.unlisted = None  # the table the link was left in closed
 
 
 class _PartsReader(QuietSink):
@@ -884,9 +915,12 @@ class _AtBodyStartUnlessFound(Strategy):
     def _place(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``), unless a link or a
         paragraph is open there: then where they end (``before`` left out, the page's own
-        tags close what it would)."""
+        tags close what it would). Where a link the parser no longer lists may hold it
+        (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
-        if links.count or self._p == []:
+        if links.unlisted is not None:
+            self._place_held()
+        elif links.count or self._p == []:
             self._waiting = True
             if links.count:
                 self._linked = True
@@ -899,7 +933,9 @@ class _AtBodyStartUnlessFound(Strategy):
         nothing else it waits for is open (and the place is shown)."""
         if self._links.count or self._p == []:
             return
-        if self._linked and self._hidden_at(data, at):
+        if self._links.unlisted is not None:
+            self._place_held()  # (it may stand in a link the parser no longer lists)
+        elif self._linked and self._hidden_at(data, at):
             self._place_held()  # (an <a> closed in an element that hides: the body start)
         else:
             self._found(data, at)
@@ -915,14 +951,28 @@ class _AtBodyStartUnlessFound(Strategy):
                 if not self._catch_up(data, start, self.host.tokenizer.left):
                     return
             before = links.count
-            links.tag(name, is_end)
+            if is_end or name not in (b"a", b"table"):
+                links.tag(name, is_end)
+            elif name == b"a":
+                links.tag(name, is_end, self.host.page_at(data, end))
+            else:
+                last = links.last_link()
+                if last is not None:  # a table in a link: does it stand right in it?
+                    last.holds_table = self._text_only(data, start, last.at)
+                links.tag(name, is_end)
             if links.broken or (self._waiting and links.lost):
                 # Nested too deep to follow, or the link the place is in was closed by the
                 # page's next <a> (one left open) or with the cell, caption or marquee it
                 # was opened in: where that happens the page is not read here.
                 self._place_held()
                 return
-            if links.behind is None and links.open and not links.count and self._p is None:
+            if (
+                links.behind is None
+                and links.open
+                and not links.count
+                and self._p is None
+                and not links.unlisted  # (where it is left, they tell)
+            ):
                 at = self.host.page_at(data, end)
                 if at is not None:
                     links.rest(at)
@@ -991,6 +1041,15 @@ class _AtBodyStartUnlessFound(Strategy):
             at = self.host.page_at(data, start)
             if at is not None:
                 links.unread.append(at)  # (as many as the held bytes hold such tags)
+
+    def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
+        """Whether the page's bytes from ``since`` (counted by :meth:`Host.page_at`) to
+        ``data[at]`` hold no markup at all."""
+        end = self.host.page_at(data, at)
+        if since is None or end is None:
+            return False
+        between = self.host.page(data, at, since, end)
+        return between is not None and b"<" not in between
 
     def _catch_up(self, data: bytes, at: int, left: list[tuple[bytes, int]]) -> bool:
         """Bring the links up to ``data[at]`` (see :attr:`_Links.behind`), where the foreign
