@@ -669,7 +669,9 @@ class _Links:
         ends, counted by :meth:`Host.page_at`)."""
         active = self.active
         if name == b"a":
-            last = self.last_link()
+            last = active[-1] if active else None  # (as last_link() tells, one call less)
+            if not isinstance(last, _Link):
+                last = None
             tables = self.open.count(b"table") if self.open else 0
             if not is_end:
                 if last is not None:
@@ -954,7 +956,10 @@ class _AtBodyStartUnlessFound(Strategy):
             if is_end or name not in (b"a", b"table"):
                 links.tag(name, is_end)
             elif name == b"a":
-                links.tag(name, is_end, self.host.page_at(data, end))
+                if data is not self._data:
+                    self._count(data)
+                at = self._data_at
+                links.tag(name, is_end, None if at is None else at + end)
             else:
                 last = links.last_link()
                 if last is not None:  # a table in a link: does it stand right in it?
@@ -1041,6 +1046,17 @@ class _AtBodyStartUnlessFound(Strategy):
             at = self.host.page_at(data, start)
             if at is not None:
                 links.unread.append(at)  # (as many as the held bytes hold such tags)
+
+    # The data the page's own bytes before it were last counted for, and their count: the
+    # page's own bytes before ``data[at]`` are those before ``data``, and ``at``
+    # (Host.page_at is asked once per piece of data, not at every link).
+    _data: bytes | None = None
+    _data_at: int | None = None
+
+    def _count(self, data: bytes) -> None:
+        """Count the page's own bytes before ``data`` (see :attr:`_data_at`)."""
+        end = self.host.page_at(data, len(data))
+        self._data, self._data_at = data, None if end is None else end - len(data)
 
     def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
         """Whether the page's bytes from ``since`` (counted by :meth:`Host.page_at`) to
