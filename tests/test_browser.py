@@ -760,3 +760,56 @@ def test_a_notice_with_a_link_stays_out_of_a_link_an_a_in_a_table_left(
     assert edited["links"] == ["https://example.org/more"]
     assert edited["visible"] is True
     assert edited["body"] == original["body"]
+
+
+# A marker in a paragraph (#m), with end tags of elements a paragraph can be in that Chromium
+# ignores (nothing of their name open around it in scope) or that close it from outside.
+PARAGRAPH_END_PAGES = [
+    pytest.param("<p id=m>a</div><!-- compliance:notices -->b</p>c", id="stray-div-before"),
+    pytest.param("<p id=m>a</h1><!-- compliance:notices -->b</p>c", id="stray-h1-before"),
+    pytest.param("<p id=m>a<!-- compliance:notices -->b</h2>c</p>d", id="stray-h2-after"),
+    pytest.param(
+        "<div><table><tr><td><p id=m>a</div><!-- compliance:notices -->b</td></tr></table>",
+        id="div-outside-the-cell",
+    ),
+    pytest.param("<li><ul><p id=m>a<!-- compliance:notices -->b</li>c</p>d", id="li-outside"),
+    pytest.param("<button><p id=m>a<!-- compliance:notices -->b</button>c", id="button-around"),
+    pytest.param("<div><p id=m>a<!-- compliance:notices -->b</div>c", id="div-around"),
+]
+
+
+@pytest.mark.parametrize("body", PARAGRAPH_END_PAGES)
+def test_a_marker_notice_goes_where_chromium_ends_the_paragraph(browser: Any, body: str) -> None:
+    """A stray </div> or </h1> was taken to close the paragraph open at the marker: the
+    notice went into it, and Chromium closed the paragraph before the notice (what followed
+    moved out of it). The notice is now the paragraph's next sibling, the rest of the page's
+    DOM as it was."""
+    from compliance.html.injector import Injector
+
+    doc = ("<!DOCTYPE html><body>" + body).encode()
+    snippet = '<aside class="compliance-notice">Notice</aside>'
+    injector = Injector(lambda page: {"marker": snippet}, charset="utf-8")
+    out = injector.feed(doc) + injector.finish()
+    assert injector.inserted_placements == ["marker"]
+    script = """() => {
+        const notice = document.querySelector('aside.compliance-notice');
+        const result = {
+            afterParagraph: notice !== null
+                && notice.previousElementSibling === document.getElementById('m'),
+            inParagraph: notice !== null && notice.closest('p') !== null,
+        };
+        if (notice) notice.remove();
+        result.body = document.body.innerHTML;
+        return result;
+    }"""
+    results = []
+    for page_bytes in (out, doc):
+        page = _served(browser, page_bytes, "text/html; charset=utf-8")
+        try:
+            results.append(page.evaluate(script))
+        finally:
+            page.context.close()
+    edited, original = results
+    assert edited["body"] == original["body"]
+    assert edited["inParagraph"] is False
+    assert edited["afterParagraph"] is True

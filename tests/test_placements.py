@@ -1439,6 +1439,75 @@ def test_a_marker_in_a_paragraph_a_table_part_closes(body: str, expected: str) -
     assert without_notice(out.decode()) == without_notice(doc)
 
 
+# A marker in a paragraph, and end tags of elements a paragraph can be in: they close it
+# only where their element is open around it in scope (the standard's "has an element in
+# scope"); a stray one (nothing of its name open, or only outside a table cell the
+# paragraph is in) is ignored, and the paragraph stays open.
+PARAGRAPH_END_TAGS = [
+    ("<p>a</div><!-- compliance:notices -->b</p>c", "b</p>{N}c", "stray-div-before"),
+    ("<p>a</h1><!-- compliance:notices -->b</p>c", "b</p>{N}c", "stray-h1-before"),
+    ("<p>a</colgroup><!-- compliance:notices -->b</p>c", "b</p>{N}c", "colgroup-before"),
+    ("<p>a<!-- compliance:notices -->b</div>c</p>d", "c</p>{N}d", "stray-div-after"),
+    ("<p>a<!-- compliance:notices -->b</h2>c</p>d", "c</p>{N}d", "stray-h2-after"),
+    (
+        "<div><table><tr><td><p>a</div><!-- compliance:notices -->b</td></tr></table></div>",
+        "b{N}</td>",
+        "div-outside-the-cell",
+    ),
+    (
+        "<h1>T</h1><ul><li><p>a</h1><!-- compliance:notices -->b</li></ul>",
+        "b{N}</li>",
+        "closed-heading",
+    ),
+    ("<li><ul><p>a<!-- compliance:notices -->b</li>c</p>d", "c</p>{N}d", "li-out-of-scope"),
+    # Where the element is open around it, in scope, its end tag does close it.
+    ("<div><p>a<!-- compliance:notices -->b</div>c", "b{N}</div>c", "div-around"),
+    ("<div><p>a</div><!-- compliance:notices -->b<p>c", "-->{N}b", "div-around-before"),
+    ("<h2><p>a<!-- compliance:notices -->b</h1>c", "b{N}</h1>c", "heading-around"),
+    ("<ul><li><div><p>a<!-- compliance:notices -->b</li>c</ul>", "b{N}</li>", "li-around"),
+    ("<button><p>a<!-- compliance:notices -->b</button>c", "b{N}</button>c", "button-around"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [pytest.param(body, expected, id=name) for body, expected, name in PARAGRAPH_END_TAGS],
+)
+def test_a_stray_end_tag_leaves_the_paragraph_around_the_marker_open(
+    body: str, expected: str
+) -> None:
+    """Any end tag of an element a paragraph can be in (</div>, </h1>, </li>...) was taken
+    to close the paragraph open at the marker, even with no such element open around it:
+    the notice went into the open paragraph, which the parser then closed before it (what
+    followed moved out of it); an element open around the paragraph (</button>) was not."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "marker")
+    assert injector.inserted_placements == ["marker"]
+    assert expected.replace("{N}", N) in out.decode()
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<a href=/x><h1>T</h1><p>x</a>y</div>z</p>w",
+        "<a href=/x><h1>T</h1><p>x</a>y</h2>z</p>w",
+    ],
+)
+def test_a_stray_end_tag_leaves_the_paragraph_after_a_link_around_the_heading_open(
+    body: str,
+) -> None:
+    """The same for the paragraph after_heading waits for past the link around the
+    headline."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "after_heading", notice=LINKED)
+    assert injector.inserted_placements == ["after_heading"]
+    assert "z</p>" + LINKED + "w" in out.decode()
+    _notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag in ("a", "p")] == []
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
 @pytest.mark.parametrize("placement", ["after_heading", "marker"])
 def test_a_table_page_reports_no_cell_while_no_link_is_open(placement: Placement) -> None:
     """Following the links through a table reported every table part to the placement (a

@@ -34,7 +34,9 @@ here (with ``@register``), its tests and its documentation.
     inside it does not matter) that is shown (not in a hidden element, as for
     ``after_heading``); held from the body start until then. Inside an open ``<p>``
     (the notice would close it, and move what follows the marker out of it), where the
-    paragraph ends: after its ``</p>``, or before the tag that closes it. Inside an open
+    paragraph ends: after its ``</p>``, or before the tag that closes it (an end tag of an
+    element around it only where that element is open in scope: see
+    ``_CLOSE_P_FROM_OUTSIDE``; a stray ``</div>`` leaves it open). Inside an open
     ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
     notice), after the ``</a>`` that closes it, as for ``after_heading``. Without a marker,
     or when the hold limit is hit, or in a paragraph or link left open to the end (or
@@ -367,17 +369,16 @@ _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
 # boundary here (and in quirks mode it does not); list items close it as well.
 CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
-# End tags of the elements a paragraph can be in, which close it (raw-text elements and
-# those followed by the tokenizer hold none: the end tag of a script is no place for a
-# notice; </form>, </body> and </html> leave an open paragraph open). Those of a table's
-# parts close it where they close the part it is in, which the links follow (_Links).
-_CLOSE_P_ENDS: Final = (
-    (_SPECIAL | _HEADINGS | {b"p"})
-    - _P_SCOPE
-    - RAW_TEXT
-    - _CONTEXTS
-    - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
-)
+# End tags of the elements a paragraph can be in whose end tag closes what is open in them:
+# they close it where their element is open around it, in scope (any heading for a
+# heading's; for </li>, in list item scope), and are ignored otherwise (</div> with no <div>
+# in scope). Any other end tag leaves it open: the generic one stops at the paragraph (a
+# special element), </form>, </body> and </html> pop nothing above their element, and a
+# raw-text element or one the tokenizer follows holds no paragraph. Those of a table's parts,
+# <applet>, <marquee> and <object> close it where they close the part it is in, which the
+# links follow (_Links); </button> is read with the paragraph's scope (_P_SCOPE).
+_CLOSE_P_FROM_OUTSIDE: Final = (_CLOSES_ENCLOSING - _P_SCOPE) | _HEADINGS
+_CLOSE_P_ENDS: Final = _CLOSE_P_FROM_OUTSIDE | {b"p"}
 _MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 _MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
@@ -868,6 +869,9 @@ class _AtBodyStartUnlessFound(Strategy):
 
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
+        self._body = self.host.page_at(data, at)
+
+    _body: int | None = None  # where the body starts, counted by Host.page_at
 
     # A <p> open in button scope (the scope boundaries opened in it since), or None. A
     # notice (an <aside>, any block) there would close the paragraph, and what follows in
@@ -879,6 +883,16 @@ class _AtBodyStartUnlessFound(Strategy):
     _p_in = 0
     _p_at: bytes | None = None
     _p_fostered = False
+    # End tags met while it was open in button scope (and no place waited in it) that close
+    # it where their element is open around it (_CLOSE_P_FROM_OUTSIDE, </button>), and
+    # where the first of them starts (counted by Host.page_at): what is open around the
+    # paragraph is read from there on back once a place depends on it (_p_around, None
+    # until then); _p_unsure: one came while a <button> was open in it, whose content is not
+    # followed (it may have closed an element there, or the paragraph).
+    _p_ends: set[bytes] | None = None
+    _p_ends_at: int | None = None
+    _p_around: list[bytes] | None = None
+    _p_unsure = False
     _waiting = False  # its place was found in such a link or paragraph: it waits for the end
     # It waited for a link: the place moved past what the hiding test read (a link left
     # open may close far on, in an element that hides).
@@ -920,6 +934,13 @@ class _AtBodyStartUnlessFound(Strategy):
         tags close what it would). Where a link the parser no longer lists may hold it
         (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
+        if self._p == [] and (self._p_ends is not None or self._p_unsure):
+            closed = self._p_closed(data, at)
+            if closed is None:
+                self._place_held()  # (whether it is open here cannot be told)
+                return
+            if closed:
+                self._p = None
         if links.unlisted is not None:
             self._place_held()
         elif links.count or self._p == []:
@@ -1023,14 +1044,25 @@ class _AtBodyStartUnlessFound(Strategy):
                     p.append(name)
             elif name in p:
                 del p[len(p) - 1 - p[::-1].index(name) :]
+            elif name == b"button" and not p:
+                self._end_from_outside(data, start, name)
             return
         if p:
-            return  # the paragraph is out of button scope: nothing here closes it
+            # Out of button scope: its own end tag does not reach it, nor does another
+            # through a table, an object..., but one may through a <button>.
+            if is_end and name != b"p" and all(e == b"button" for e in p):
+                if self._waiting:
+                    self._place_held()  # (a </div> for a <div> in the button, or around?)
+                else:
+                    self._p_unsure = True
+            return
         if is_end:
-            # Its own end tag, or that of an element around it (taken as open).
-            self._p = None
+            if name != b"p":
+                self._end_from_outside(data, start, name)
+                return
+            self._p = None  # its own end tag
             if self._waiting:
-                self._clear(data, end if name == b"p" else start)
+                self._clear(data, end)
             return
         # A start tag that closes the paragraph: the notice goes before it (it would close
         # the paragraph the same way).
@@ -1084,9 +1116,62 @@ class _AtBodyStartUnlessFound(Strategy):
             self._stand_p()  # it opened since they were followed: where they stand now
         return True
 
+    def _end_from_outside(self, data: bytes, start: int, name: bytes) -> None:
+        """The end tag at ``data[start]``, of :data:`_CLOSE_P_FROM_OUTSIDE` or a
+        ``</button>``, while the paragraph is open in button scope: it closes the paragraph
+        where its element is open around it, in scope (a place waiting in the paragraph is
+        then found before it); the parser ignores it otherwise. Told at once while a place
+        waits in the paragraph; else kept until a place is found in it (:meth:`_place`)."""
+        if not self._waiting:
+            if self._p_ends is None:
+                self._p_ends = set()
+                self._p_ends_at = self.host.page_at(data, start)
+            self._p_ends.add(name)
+            return
+        if self._p_ends_at is None:
+            self._p_ends_at = self.host.page_at(data, start)
+        self._p_ends = {name}
+        closed = self._p_closed(data, start)
+        if closed is None:
+            self._place_held()
+        elif closed:
+            self._p = None
+            self._clear(data, start)
+
+    def _p_closed(self, data: bytes, at: int) -> bool | None:
+        """Whether one of the end tags kept (:attr:`_p_ends`, cleared) closed the paragraph,
+        by what is open around it (read up to the first of them, from the held bytes, before
+        ``data[at]``); None when that cannot be told."""
+        ends, self._p_ends = self._p_ends or set(), None
+        if self._p_unsure:
+            return None
+        around = self._p_around
+        if around is None:
+            region = None
+            if self._body is not None and self._p_ends_at is not None:
+                region = self.host.page(data, at, self._body, self._p_ends_at)
+            if region is None:
+                return None
+            reader = _AncestorReader()
+            reader.read(region)
+            if reader.lost or reader.uncertain:
+                return None
+            # (Followed in a media element or shadow host, the paragraph is on the stack.)
+            around = self._p_around = (
+                reader.stack[:-1] if reader.stack[-1:] == [b"p"] else reader.stack
+            )
+        return any(
+            _in_scope(around, _HEADINGS, _SCOPE)
+            if name in _HEADINGS
+            else _in_scope(around, {name}, _LIST_SCOPE if name == b"li" else _SCOPE)
+            for name in ends
+        )
+
     def _open_p(self) -> None:
         """A paragraph opens."""
         self._p = []
+        self._p_ends = self._p_ends_at = self._p_around = None
+        self._p_unsure = False
         if self._links.behind is None:
             self._stand_p()
 
