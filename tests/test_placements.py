@@ -246,6 +246,23 @@ AFTER_HEADING = [
         "<body><table><tr><td>a</td></tr></table><h1>T<td>x</h1>{N}y",
         id="a-cell-tag-after-the-table-is-ignored",
     ),
+    # Closed from outside, in a list item (or a <dd>, a button) that closed the one before
+    # it: what is open around the heading is followed through them.
+    pytest.param(
+        "<body><ul><li>a<li><h1>T</ul>b",
+        "<body><ul><li>a<li><h1>T</h1>{N}</ul>b",
+        id="in-the-second-list-item",
+    ),
+    pytest.param(
+        "<body><dl><dt>a<dd><div><h1>T</dl>b",
+        "<body><dl><dt>a<dd><div><h1>T</h1>{N}</dl>b",
+        id="in-a-dd-after-a-dt",
+    ),
+    pytest.param(
+        "<body><button>a<div><button><h1>T</button>b",
+        "<body><button>a<div><button><h1>T</h1>{N}</button>b",
+        id="in-a-button-that-closed-another",
+    ),
 ]
 
 
@@ -274,6 +291,8 @@ def test_after_heading(doc: str, expected: str) -> None:
         "<body><table><h1><object>T<tr><td>y</table>",
         # What is open around it is not followed past a ruby's parts.
         "<body><ruby>a<rt>b</ruby><div><h1>T</div>x",
+        # Nor past a list item opened where a <form> may stand between it and the one open.
+        "<body><ul><li>a<form><li><h1>T</ul>b",
     ],
 )
 def test_after_heading_closed_where_it_cannot_be_followed_goes_at_the_body_start(
@@ -1466,6 +1485,8 @@ PARAGRAPH_END_TAGS = [
     ("<h2><p>a<!-- compliance:notices -->b</h1>c", "b{N}</h1>c", "heading-around"),
     ("<ul><li><div><p>a<!-- compliance:notices -->b</li>c</ul>", "b{N}</li>", "li-around"),
     ("<button><p>a<!-- compliance:notices -->b</button>c", "b{N}</button>c", "button-around"),
+    ("<ul><li>a<li><p>x</ul><!-- compliance:notices -->b", "-->{N}b", "second-list-item"),
+    ("<ul><li>a<li><p>x<!-- compliance:notices -->y</ul>z", "y{N}</ul>z", "list-item-around"),
 ]
 
 

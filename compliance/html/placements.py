@@ -1522,6 +1522,8 @@ class _AncestorReader(QuietSink):
         is still open cannot be told."""
         self.hosts: set[bytes] = set()
         """The names of the shadow hosts met (their tags are followed)."""
+        self.forms = False
+        """A ``<form>`` start tag was met (the element is not followed: it may be open)."""
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
         self.tokenizer.probe = _MAY_HIDE
 
@@ -1556,6 +1558,7 @@ class _AncestorReader(QuietSink):
             return
         if name in (b"p", b"form") and not is_end and not any(map(_generic, self.stack)):
             watched = _NOTHING.starts  # followed only inside a media element or shadow host
+            self.forms = self.forms or name == b"form"
         elif name == b"form" and not is_end:
             # A generic end tag does not reach past it, and its end tag is not followed.
             self.lost = True
@@ -1610,12 +1613,24 @@ class _AncestorReader(QuietSink):
             else:
                 stack[-1] = _Summarized(stack[-1])
             stack.append(name)
-        elif name in (b"li", b"dd", b"dt", b"button"):
+        elif name == b"button":
+            if _in_scope(stack, {b"button"}, _SCOPE):
+                _pop_to(stack, {b"button"})  # it closes the one open in scope
+            stack.append(name)
+        elif name in _LIST_ITEMS:
             family = {b"dd", b"dt"} if name in (b"dd", b"dt") else {name}
-            if family & set(stack):
-                self.lost = True  # whether it closes the open one depends on what is between
-            else:
-                stack.append(name)
+            if self.forms and family & set(stack):
+                self.lost = True  # whether a <form> (not followed) stands in between
+                return
+            # It closes the innermost open one unless a special element other than an
+            # <address> or a <div> (a paragraph is not followed here) is open inside it.
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k] in family:
+                    del stack[k:]
+                    break
+                if not _generic(stack[k]) and stack[k] not in (b"address", b"div"):
+                    break
+            stack.append(name)
         else:
             stack.append(name)
 
