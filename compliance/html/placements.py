@@ -893,6 +893,12 @@ class _AtBodyStartUnlessFound(Strategy):
     _p_ends_at: int | None = None
     _p_around: list[bytes] | None = None
     _p_unsure = False
+    # Such end tags came before a <table> started in it: the paragraph is no longer
+    # followed, and is open still unless one of them closed it.
+    _p_maybe = False
+    # What is open in the body, read for the paragraphs' end tags, and how far (Host.page_at).
+    _p_reader: _AncestorReader | None = None
+    _p_read = 0
     _waiting = False  # its place was found in such a link or paragraph: it waits for the end
     # It waited for a link: the place moved past what the hiding test read (a link left
     # open may close far on, in an element that hides).
@@ -934,10 +940,11 @@ class _AtBodyStartUnlessFound(Strategy):
         tags close what it would). Where a link the parser no longer lists may hold it
         (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
-        if self._p == [] and (self._p_ends is not None or self._p_unsure):
+        if self._p_maybe or (self._p == [] and (self._p_ends is not None or self._p_unsure)):
             closed = self._p_closed(data, at)
-            if closed is None:
-                self._place_held()  # (whether it is open here cannot be told)
+            if not closed and (closed is None or self._p_maybe):
+                # Whether it is open here cannot be told, or it is and was not followed.
+                self._place_held()
                 return
             if closed:
                 self._p = None
@@ -966,6 +973,12 @@ class _AtBodyStartUnlessFound(Strategy):
     def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
         """Follow the links and paragraphs open in the HTML body (tags of the watches
         above): a place waiting for their end is found where they close."""
+        if name == b"table" and self._p == [] and self._p_ends is not None and not is_end:
+            # Taken as open past end tags that may have closed it, the paragraph would have
+            # the links follow this table's parts (a step per cell): no longer followed, it
+            # may be open still (told if a place is found before the next paragraph).
+            self._p = None
+            self._p_maybe = True
         if name in _LINK_TAGS:
             links = self._links
             if links.behind is not None and name != b"a":
@@ -1090,6 +1103,12 @@ class _AtBodyStartUnlessFound(Strategy):
         end = self.host.page_at(data, len(data))
         self._data, self._data_at = data, None if end is None else end - len(data)
 
+    def _page_at(self, data: bytes, at: int) -> int | None:
+        """:meth:`Host.page_at`, told from the count for ``data``."""
+        if data is not self._data:
+            self._count(data)
+        return None if self._data_at is None else self._data_at + at
+
     def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
         """Whether the page's bytes from ``since`` (counted by :meth:`Host.page_at`) to
         ``data[at]`` hold no markup at all."""
@@ -1125,11 +1144,11 @@ class _AtBodyStartUnlessFound(Strategy):
         if not self._waiting:
             if self._p_ends is None:
                 self._p_ends = set()
-                self._p_ends_at = self.host.page_at(data, start)
+                self._p_ends_at = self._page_at(data, start)
             self._p_ends.add(name)
             return
         if self._p_ends_at is None:
-            self._p_ends_at = self.host.page_at(data, start)
+            self._p_ends_at = self._page_at(data, start)
         self._p_ends = {name}
         closed = self._p_closed(data, start)
         if closed is None:
@@ -1147,19 +1166,24 @@ class _AtBodyStartUnlessFound(Strategy):
             return None
         around = self._p_around
         if around is None:
+            # Read on from where the last paragraph's were read (each byte once).
+            reader = self._p_reader
+            start = self._body if reader is None else self._p_read
+            until = self._p_ends_at
             region = None
-            if self._body is not None and self._p_ends_at is not None:
-                region = self.host.page(data, at, self._body, self._p_ends_at)
-            if region is None:
+            if start is not None and until is not None and until >= start:
+                region = self.host.page(data, at, start, until)
+            if region is None or until is None:
                 return None
-            reader = _AncestorReader()
+            if reader is None:
+                reader = self._p_reader = _AncestorReader()
             reader.read(region)
+            self._p_read = until
             if reader.lost or reader.uncertain:
                 return None
             # (Followed in a media element or shadow host, the paragraph is on the stack.)
-            around = self._p_around = (
-                reader.stack[:-1] if reader.stack[-1:] == [b"p"] else reader.stack
-            )
+            stack = reader.stack
+            around = self._p_around = stack[:-1] if stack[-1:] == [b"p"] else list(stack)
         return any(
             _in_scope(around, _HEADINGS, _SCOPE)
             if name in _HEADINGS
@@ -1171,7 +1195,7 @@ class _AtBodyStartUnlessFound(Strategy):
         """A paragraph opens."""
         self._p = []
         self._p_ends = self._p_ends_at = self._p_around = None
-        self._p_unsure = False
+        self._p_unsure = self._p_maybe = False
         if self._links.behind is None:
             self._stand_p()
 
