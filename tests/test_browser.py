@@ -652,6 +652,20 @@ def test_a_notice_with_a_link_and_the_links_chromium_keeps_open(
     template it was left open in, the notice goes right after the headline or the marker;
     where it keeps one open across them, after its </a>. Never inside the page's link: the
     notice holds one link, its own, and the page's DOM without it is the page's DOM."""
+    expected = (
+        "after #t" if "id=t" in body else "after #a" if "id=a" in body else "after the marker"
+    )
+    edited, original = _link_places(browser, placement, body)
+    assert edited["place"] == expected
+    assert edited["inLink"] is False
+    assert edited["links"] == ["https://example.org/more"]
+    assert edited["visible"] is True
+    assert edited["body"] == original["body"]
+
+
+def _link_places(browser: Any, placement: str, body: str) -> tuple[Any, Any]:
+    """Where Chromium puts the notice with a link in the edited page (and the body without
+    it), and the original page's body."""
     from compliance.html.injector import Injector
 
     doc = ("<!DOCTYPE html><body>" + body).encode()
@@ -691,11 +705,111 @@ def test_a_notice_with_a_link_and_the_links_chromium_keeps_open(
         original = page.evaluate(script)
     finally:
         page.context.close()
-    expected = (
-        "after #t" if "id=t" in body else "after #a" if "id=a" in body else "after the marker"
-    )
-    assert edited["place"] == expected
+    return edited, original
+
+
+# Pages where an <a> in a table closes the page's link around the table out of scope: the
+# link is off the parser's list, but the table (and what its foster parenting moves before
+# it) stays in it. While it may hold the place, the notice goes at the body start; once the
+# table that stood right in the link closes, at the marker or after the headline.
+UNLISTED_LINK_PAGES = [
+    pytest.param(
+        "marker",
+        "<a href=/x><table><a href=/x></a><!-- compliance:notices --><p>end",
+        "body start",
+        id="marker-foster-parented",
+    ),
+    pytest.param(
+        "after_heading",
+        "<a href=/x><table><tr><a href=/y>y</a><h1 id=t>T</h1><td>c</td></tr></table><p>e",
+        "body start",
+        id="heading-foster-parented",
+    ),
+    pytest.param(
+        "marker",
+        "<a href=/x><table><a href=/y></a><tr><td><!-- compliance:notices -->c</table><p>e",
+        "body start",
+        id="marker-in-a-cell",
+    ),
+    pytest.param(
+        "marker",
+        "<a href=/x><table><a href=/y></a></table><!-- compliance:notices --><p>end",
+        "after the marker",
+        id="marker-after-the-table",
+    ),
+    pytest.param(
+        "after_heading",
+        "<table><tr><td><a href=/x><table><a href=/y></a></table><h1 id=t>T</h1></td></tr>"
+        "</table><p>end",
+        "after #t",
+        id="heading-after-a-table-in-a-cell",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "body", "expected"), UNLISTED_LINK_PAGES)
+def test_a_notice_with_a_link_stays_out_of_a_link_an_a_in_a_table_left(
+    browser: Any, placement: str, body: str, expected: str
+) -> None:
+    """The placements took an <a> in a table to close the page's link around the table,
+    where Chromium keeps the table (and what it moves before the table) in that link: the
+    notice went into the page's link."""
+    edited, original = _link_places(browser, placement, body)
     assert edited["inLink"] is False
+    assert edited["place"] == expected
     assert edited["links"] == ["https://example.org/more"]
     assert edited["visible"] is True
     assert edited["body"] == original["body"]
+
+
+# A marker in a paragraph (#m), with end tags of elements a paragraph can be in that Chromium
+# ignores (nothing of their name open around it in scope) or that close it from outside.
+PARAGRAPH_END_PAGES = [
+    pytest.param("<p id=m>a</div><!-- compliance:notices -->b</p>c", id="stray-div-before"),
+    pytest.param("<p id=m>a</h1><!-- compliance:notices -->b</p>c", id="stray-h1-before"),
+    pytest.param("<p id=m>a<!-- compliance:notices -->b</h2>c</p>d", id="stray-h2-after"),
+    pytest.param(
+        "<div><table><tr><td><p id=m>a</div><!-- compliance:notices -->b</td></tr></table>",
+        id="div-outside-the-cell",
+    ),
+    pytest.param("<li><ul><p id=m>a<!-- compliance:notices -->b</li>c</p>d", id="li-outside"),
+    pytest.param("<button><p id=m>a<!-- compliance:notices -->b</button>c", id="button-around"),
+    pytest.param("<div><p id=m>a<!-- compliance:notices -->b</div>c", id="div-around"),
+]
+
+
+@pytest.mark.parametrize("body", PARAGRAPH_END_PAGES)
+def test_a_marker_notice_goes_where_chromium_ends_the_paragraph(browser: Any, body: str) -> None:
+    """A stray </div> or </h1> was taken to close the paragraph open at the marker: the
+    notice went into it, and Chromium closed the paragraph before the notice (what followed
+    moved out of it). The notice is now the paragraph's next sibling, the rest of the page's
+    DOM as it was."""
+    from compliance.html.injector import Injector
+
+    doc = ("<!DOCTYPE html><body>" + body).encode()
+    snippet = '<aside class="compliance-notice">Notice</aside>'
+    injector = Injector(lambda page: {"marker": snippet}, charset="utf-8")
+    out = injector.feed(doc) + injector.finish()
+    assert injector.inserted_placements == ["marker"]
+    script = """() => {
+        const notice = document.querySelector('aside.compliance-notice');
+        const result = {
+            afterParagraph: notice !== null
+                && notice.previousElementSibling === document.getElementById('m'),
+            inParagraph: notice !== null && notice.closest('p') !== null,
+        };
+        if (notice) notice.remove();
+        result.body = document.body.innerHTML;
+        return result;
+    }"""
+    results = []
+    for page_bytes in (out, doc):
+        page = _served(browser, page_bytes, "text/html; charset=utf-8")
+        try:
+            results.append(page.evaluate(script))
+        finally:
+            page.context.close()
+    edited, original = results
+    assert edited["body"] == original["body"]
+    assert edited["inParagraph"] is False
+    assert edited["afterParagraph"] is True

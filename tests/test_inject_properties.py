@@ -394,9 +394,9 @@ LINK_SOUP = [
     "<!-- compliance:notices -->",
     "T",
 ]
-# With paragraphs, which a notice must not close: without the end tags the placements take
-# to close a paragraph inside whatever element they name (a stray </div> or </h1> does not).
-PARAGRAPH_SOUP = [u for u in LINK_SOUP if u not in ("</div>", "</h1>")] + ["<p>", "</p>"]
+# With paragraphs, which a notice must not close (end tags with nothing to close among
+# them: a stray </div> or </h1> leaves a paragraph open).
+PARAGRAPH_SOUP = [*LINK_SOUP, "<p>", "</p>"]
 
 
 @given(
@@ -437,6 +437,77 @@ def test_a_notice_with_a_link_never_lands_in_a_link_the_page_keeps_open(
     while node in parents:
         node = parents[node]
         assert node.tag != "a", whole
+    siblings = list(parents[notice])
+    index = siblings.index(notice)
+    if notice.tail:
+        if index:
+            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
+        else:
+            parents[notice].text = (parents[notice].text or "") + notice.tail
+    parents[notice].remove(notice)
+    original = html5lib.parse(data, namespaceHTMLElements=False)
+    assert html5lib.serialize(edited) == html5lib.serialize(original), whole
+
+
+# --- a marker in a paragraph, and end tags that may close it ----------------------------------
+
+PARAGRAPH_END_SOUP = [
+    "<p>",
+    "</p>",
+    "<div>",
+    "</div>",
+    "<section>",
+    "</section>",
+    "<h1>",
+    "</h1>",
+    "</h2>",
+    "<ul>",
+    "<li>",
+    "</li>",
+    "</ul>",
+    "<dl>",
+    "<dd>",
+    "</dd>",
+    "<button>",
+    "</button>",
+    "<table>",
+    "<td>",
+    "</td>",
+    "</table>",
+    "<object>",
+    "</object>",
+    "<span>",
+    "</span>",
+    "<b>",
+    "</b>",
+    "</colgroup>",
+    "<!-- compliance:notices -->",
+    "T",
+]
+
+
+@given(
+    st.lists(st.sampled_from(PARAGRAPH_END_SOUP), max_size=24),
+    st.booleans(),
+    st.lists(st.integers(min_value=0), max_size=6),
+)
+def test_a_marker_notice_never_splits_the_paragraph_it_is_in(
+    soup: list[str], quirks: bool, cuts: list[int]
+) -> None:
+    """End tags with nothing to close (a stray </div> or </h1>), or whose element is open
+    outside the paragraph's scope, leave it open: the notice goes where the paragraph ends
+    (never inside it, which would close it and move what follows out of it), and the rest
+    of the tree is html5lib's tree of the page; the same however the page is chunked."""
+    data = (("" if quirks else "<!DOCTYPE html>") + "<body>" + "".join(soup)).encode()
+    whole, injector = run(data, "marker")
+    split, _ = run(data, "marker", chunked(data, cuts))
+    assert split == whole
+    assert injector.inserted_placements == ["marker"]
+    edited = html5lib.parse(whole, namespaceHTMLElements=False)
+    found = [e for e in edited.iter("aside") if e.get("data-compliance-rule") == "p"]
+    assert len(found) == 1, whole
+    notice = found[0]
+    parents = {child: parent for parent in edited.iter() for child in parent}
     siblings = list(parents[notice])
     index = siblings.index(notice)
     if notice.tail:

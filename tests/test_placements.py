@@ -246,6 +246,23 @@ AFTER_HEADING = [
         "<body><table><tr><td>a</td></tr></table><h1>T<td>x</h1>{N}y",
         id="a-cell-tag-after-the-table-is-ignored",
     ),
+    # Closed from outside, in a list item (or a <dd>, a button) that closed the one before
+    # it: what is open around the heading is followed through them.
+    pytest.param(
+        "<body><ul><li>a<li><h1>T</ul>b",
+        "<body><ul><li>a<li><h1>T</h1>{N}</ul>b",
+        id="in-the-second-list-item",
+    ),
+    pytest.param(
+        "<body><dl><dt>a<dd><div><h1>T</dl>b",
+        "<body><dl><dt>a<dd><div><h1>T</h1>{N}</dl>b",
+        id="in-a-dd-after-a-dt",
+    ),
+    pytest.param(
+        "<body><button>a<div><button><h1>T</button>b",
+        "<body><button>a<div><button><h1>T</h1>{N}</button>b",
+        id="in-a-button-that-closed-another",
+    ),
 ]
 
 
@@ -274,6 +291,8 @@ def test_after_heading(doc: str, expected: str) -> None:
         "<body><table><h1><object>T<tr><td>y</table>",
         # What is open around it is not followed past a ruby's parts.
         "<body><ruby>a<rt>b</ruby><div><h1>T</div>x",
+        # Nor past a list item opened where a <form> may stand between it and the one open.
+        "<body><ul><li>a<form><li><h1>T</ul>b",
     ],
 )
 def test_after_heading_closed_where_it_cannot_be_followed_goes_at_the_body_start(
@@ -1291,6 +1310,91 @@ def test_a_link_a_browser_keeps_open_across_a_marker_keeps_the_notice_out(
     assert without_notice(out.decode()) == without_notice(doc)
 
 
+# Links an <a> inside a table closes out of scope: opened around the table, the parser
+# takes the link off its list and stack (the adoption agency does nothing across the table),
+# but the table stays in it, and what the table's foster parenting moves before it (or puts
+# in its cells) lands in the link. "{S}": the notice at the body start; "{M}": right after
+# the marker (or the headline), out of the link.
+UNLISTED_LINKS = [
+    ("marker", "<a href=/x><table><a href=/x></a><!-- compliance:notices --><p>end", "{S}"),
+    ("after_heading", "<a href=/x><table><a href=/y></a><h1>T</h1><p>end", "{S}"),
+    (
+        "marker",
+        "<a href=/x><table><tbody><tr><a href=/y></a><!-- compliance:notices --><td>c</table>",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table><tr><a href=/y>y</a><h1>T</h1><td>c</td></tr></table><p>end",
+        "{S}",
+    ),
+    # In a cell or caption of that table: still in the link.
+    (
+        "marker",
+        "<a href=/x><table><a href=/y></a><tr><td><!-- compliance:notices -->c</table><p>e",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><table><a href=/y></a><caption><h1>T</h1></caption></table><p>end",
+        "{S}",
+    ),
+    # A table in a link in a cell.
+    (
+        "marker",
+        "<table><tr><td><a href=/x><table><a href=/y></a><!-- compliance:notices --></table>"
+        "</td></tr></table><p>end",
+        "{S}",
+    ),
+    # Once the table the link was left in closes, what follows is out of the link...
+    (
+        "marker",
+        "<a href=/x><table><a href=/y></a></table><!-- compliance:notices --><p>end",
+        "{M}",
+    ),
+    ("after_heading", "<a href=/x>\n<table><a href=/y></a></table><h1>T</h1><p>end", "{M}"),
+    (
+        "marker",
+        "<table><tr><td><a href=/x><table><a href=/y></a></table><!-- compliance:notices -->"
+        "</td></tr></table><p>end",
+        "{M}",
+    ),
+    # ... unless an element opened in the link stays open around the table (not followed).
+    (
+        "marker",
+        "<a href=/x><div><table><a href=/y></a></table><!-- compliance:notices --></div><p>e",
+        "{S}",
+    ),
+    (
+        "after_heading",
+        "<a href=/x><span><table><a href=/y></a></table><h1>T</h1></span><p>end",
+        "{S}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("placement", "body", "expected"), UNLISTED_LINKS)
+def test_a_link_an_a_in_a_table_closes_out_of_scope_still_holds_the_table(
+    placement: Placement, body: str, expected: str
+) -> None:
+    """An <a> in a table closing the page's link around the table was taken to close it
+    (as an <a> does where the link is in scope): the notice went at the marker or after
+    the headline, which the table's foster parenting puts in the page's link (its own link
+    nested in the page's). It now goes at the body start while the link may hold it."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), placement, notice=LINKED)
+    assert injector.inserted_placements == [placement]
+    if expected == "{S}":
+        assert out.decode() == doc.replace("<body>", "<body>" + LINKED)
+    else:
+        mark = "<h1>T</h1>" if placement == "after_heading" else "<!-- compliance:notices -->"
+        assert out.decode() == doc.replace(mark, mark + LINKED)
+    notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag == "a"] == []
+    assert [a.get("href") for a in notice.iter("a")] == ["https://example.org/more"]
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
 @pytest.mark.parametrize(
     ("placement", "body"),
     [
@@ -1354,6 +1458,89 @@ def test_a_marker_in_a_paragraph_a_table_part_closes(body: str, expected: str) -
     assert without_notice(out.decode()) == without_notice(doc)
 
 
+# A marker in a paragraph, and end tags of elements a paragraph can be in: they close it
+# only where their element is open around it in scope (the standard's "has an element in
+# scope"); a stray one (nothing of its name open, or only outside a table cell the
+# paragraph is in) is ignored, and the paragraph stays open.
+PARAGRAPH_END_TAGS = [
+    ("<p>a</div><!-- compliance:notices -->b</p>c", "b</p>{N}c", "stray-div-before"),
+    ("<p>a</h1><!-- compliance:notices -->b</p>c", "b</p>{N}c", "stray-h1-before"),
+    ("<p>a</colgroup><!-- compliance:notices -->b</p>c", "b</p>{N}c", "colgroup-before"),
+    ("<p>a<!-- compliance:notices -->b</div>c</p>d", "c</p>{N}d", "stray-div-after"),
+    ("<p>a<!-- compliance:notices -->b</h2>c</p>d", "c</p>{N}d", "stray-h2-after"),
+    (
+        "<div><table><tr><td><p>a</div><!-- compliance:notices -->b</td></tr></table></div>",
+        "b{N}</td>",
+        "div-outside-the-cell",
+    ),
+    (
+        "<h1>T</h1><ul><li><p>a</h1><!-- compliance:notices -->b</li></ul>",
+        "b{N}</li>",
+        "closed-heading",
+    ),
+    ("<li><ul><p>a<!-- compliance:notices -->b</li>c</p>d", "c</p>{N}d", "li-out-of-scope"),
+    # Where the element is open around it, in scope, its end tag does close it.
+    ("<div><p>a<!-- compliance:notices -->b</div>c", "b{N}</div>c", "div-around"),
+    ("<div><p>a</div><!-- compliance:notices -->b<p>c", "-->{N}b", "div-around-before"),
+    ("<h2><p>a<!-- compliance:notices -->b</h1>c", "b{N}</h1>c", "heading-around"),
+    ("<ul><li><div><p>a<!-- compliance:notices -->b</li>c</ul>", "b{N}</li>", "li-around"),
+    ("<button><p>a<!-- compliance:notices -->b</button>c", "b{N}</button>c", "button-around"),
+    ("<ul><li>a<li><p>x</ul><!-- compliance:notices -->b", "-->{N}b", "second-list-item"),
+    ("<ul><li>a<li><p>x<!-- compliance:notices -->y</ul>z", "y{N}</ul>z", "list-item-around"),
+    # Past such an end tag, a paragraph is not followed through a table (its parts would
+    # be): told where a place is found, at the body start where it may be open still.
+    (
+        "<div><p>a</div><table><tr><td>c</table><!-- compliance:notices -->b",
+        "-->{N}b",
+        "closed-before-a-table",
+    ),
+    (
+        "<p>a</div><table><tr><td>c</table><!-- compliance:notices -->b</p>",
+        "<body>{N}<p>",
+        "not-followed-through-a-table",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [pytest.param(body, expected, id=name) for body, expected, name in PARAGRAPH_END_TAGS],
+)
+def test_a_stray_end_tag_leaves_the_paragraph_around_the_marker_open(
+    body: str, expected: str
+) -> None:
+    """Any end tag of an element a paragraph can be in (</div>, </h1>, </li>...) was taken
+    to close the paragraph open at the marker, even with no such element open around it:
+    the notice went into the open paragraph, which the parser then closed before it (what
+    followed moved out of it); an element open around the paragraph (</button>) was not."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "marker")
+    assert injector.inserted_placements == ["marker"]
+    assert expected.replace("{N}", N) in out.decode()
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<a href=/x><h1>T</h1><p>x</a>y</div>z</p>w",
+        "<a href=/x><h1>T</h1><p>x</a>y</h2>z</p>w",
+    ],
+)
+def test_a_stray_end_tag_leaves_the_paragraph_after_a_link_around_the_heading_open(
+    body: str,
+) -> None:
+    """The same for the paragraph after_heading waits for past the link around the
+    headline."""
+    doc = "<!DOCTYPE html><body>" + body
+    out, injector = inject_every_split(doc.encode(), "after_heading", notice=LINKED)
+    assert injector.inserted_placements == ["after_heading"]
+    assert "z</p>" + LINKED + "w" in out.decode()
+    _notice, ancestors = the_notice(tree(out.decode()))
+    assert [a.tag for a in ancestors if a.tag in ("a", "p")] == []
+    assert without_notice(out.decode()) == without_notice(doc)
+
+
 @pytest.mark.parametrize("placement", ["after_heading", "marker"])
 def test_a_table_page_reports_no_cell_while_no_link_is_open(placement: Placement) -> None:
     """Following the links through a table reported every table part to the placement (a
@@ -1362,6 +1549,8 @@ def test_a_table_page_reports_no_cell_while_no_link_is_open(placement: Placement
     table parts they passed over again where a link left open in a cell needs them."""
     row = '<tr><td class="n">1</td><td><a href="/i">Item</a></td><td><span>s</span></td></tr>'
     doc = ("<!DOCTYPE html><body><table>" + row * 50 + "</table><h1>T</h1><p>x").encode()
+    if placement == "marker":  # (a paragraph closed by an end tag before the table too)
+        doc = doc.replace(b"<table>", b"<div><p>x</div><table>", 1)
     reported: list[bytes] = []
     cls = PLACEMENTS[placement]
     original = cls.on_tag

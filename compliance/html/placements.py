@@ -34,11 +34,14 @@ here (with ``@register``), its tests and its documentation.
     inside it does not matter) that is shown (not in a hidden element, as for
     ``after_heading``); held from the body start until then. Inside an open ``<p>``
     (the notice would close it, and move what follows the marker out of it), where the
-    paragraph ends: after its ``</p>``, or before the tag that closes it. Inside an open
+    paragraph ends: after its ``</p>``, or before the tag that closes it (an end tag of an
+    element around it only where that element is open in scope: see
+    ``_CLOSE_P_FROM_OUTSIDE``; a stray ``</div>`` leaves it open). Inside an open
     ``<a>`` (a notice's own link would close it, and the page's link be cloned into the
     notice), after the ``</a>`` that closes it, as for ``after_heading``. Without a marker,
     or when the hold limit is hit, or in a paragraph or link left open to the end (or
-    closed otherwise than by its ``</a>``), at the body start.
+    closed otherwise than by its ``</a>``, or taken off the parser's list where it still
+    holds the place), at the body start.
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -366,17 +369,16 @@ _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
 # boundary here (and in quirks mode it does not); list items close it as well.
 CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
-# End tags of the elements a paragraph can be in, which close it (raw-text elements and
-# those followed by the tokenizer hold none: the end tag of a script is no place for a
-# notice; </form>, </body> and </html> leave an open paragraph open). Those of a table's
-# parts close it where they close the part it is in, which the links follow (_Links).
-_CLOSE_P_ENDS: Final = (
-    (_SPECIAL | _HEADINGS | {b"p"})
-    - _P_SCOPE
-    - RAW_TEXT
-    - _CONTEXTS
-    - {b"script", b"plaintext", b"head", b"body", b"html", b"form", b"frameset"}
-)
+# End tags of the elements a paragraph can be in whose end tag closes what is open in them:
+# they close it where their element is open around it, in scope (any heading for a
+# heading's; for </li>, in list item scope), and are ignored otherwise (</div> with no <div>
+# in scope). Any other end tag leaves it open: the generic one stops at the paragraph (a
+# special element), </form>, </body> and </html> pop nothing above their element, and a
+# raw-text element or one the tokenizer follows holds no paragraph. Those of a table's parts,
+# <applet>, <marquee> and <object> close it where they close the part it is in, which the
+# links follow (_Links); </button> is read with the paragraph's scope (_P_SCOPE).
+_CLOSE_P_FROM_OUTSIDE: Final = (_CLOSES_ENCLOSING - _P_SCOPE) | _HEADINGS
+_CLOSE_P_ENDS: Final = _CLOSE_P_FROM_OUTSIDE | {b"p"}
 _MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 _MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
@@ -578,14 +580,19 @@ class BodyStart(Strategy):
 class _Link:
     """An ``<a>`` in the parser's list of active formatting elements."""
 
-    __slots__ = ("around", "tables")
+    __slots__ = ("around", "at", "holds_table", "tables")
 
-    def __init__(self, tables: int) -> None:
+    def __init__(self, tables: int, at: int | None) -> None:
         self.tables = tables
         """The tables open when it opened: while one opened since is open, its ``</a>`` is
         out of scope (ignored)."""
         self.around = False
         """It was open where a notice's place was found (which then waits for its end)."""
+        self.at = at
+        """Where its start tag ends (counted by :meth:`Host.page_at`), if known."""
+        self.holds_table = False
+        """The last table opened in it stands right in it: nothing but text between its start
+        tag and the table's (no element opened in the link stays open around the table)."""
 
 
 class _Links:
@@ -621,6 +628,13 @@ class _Links:
         next ``<a>``, or with the element of a marker (a cell, a marquee...)."""
         self.broken = False
         """Nested or stacked too deep to follow: what is open can no longer be told."""
+        self.unlisted: int | None = None
+        """A link an ``<a>`` closed where a table opened in it is open (out of scope there:
+        the parser takes it off its list and stack, but the table stays in it), while what
+        is inserted may still land in it: the table's foster parent, its cells. The number of
+        tables open then: the link is left where that table closes, when the table stood
+        right in it (:attr:`_Link.holds_table`); 0 where elements opened in the link may stay
+        open around the table (not followed: to the end)."""
         self.unread = []
 
     watch: Watch = _LINKS_NOTHING_OPEN
@@ -645,24 +659,35 @@ class _Links:
             if isinstance(entry, _Link):
                 entry.around = True
 
-    def tag(self, name: bytes, is_end: bool) -> None:
-        """A tag of :data:`_LINK_TAGS` in the HTML body."""
+    def last_link(self) -> _Link | None:
+        """The link open since the last marker (there is one at most: an ``<a>`` closes the
+        one before it, and it is the last entry), if any."""
+        last = self.active[-1] if self.active else None
+        return last if isinstance(last, _Link) else None
+
+    def tag(self, name: bytes, is_end: bool, at: int | None = None) -> None:
+        """A tag of :data:`_LINK_TAGS` in the HTML body (``at``: where an ``<a>`` start tag
+        ends, counted by :meth:`Host.page_at`)."""
         active = self.active
         if name == b"a":
-            # The link open since the last marker: there is one at most (an <a> closes the
-            # one before it), and it is the last entry.
-            last = active[-1] if active else None
+            last = active[-1] if active else None  # (as last_link() tells, one call less)
+            if not isinstance(last, _Link):
+                last = None
+            tables = self.open.count(b"table") if self.open else 0
             if not is_end:
-                if isinstance(last, _Link):
+                if last is not None:
+                    if last.tables < tables:
+                        # Out of scope (a table opened in it is open): off the list, but
+                        # what goes before the table (or in it) still lands in it.
+                        kept = tables if last.holds_table else 0
+                        self.unlisted = kept if self.unlisted is None else min(self.unlisted, kept)
                     self._drop(last)  # the adoption agency closes it: an <a> left open
                 if len(active) >= 512:
                     self.broken = True
                     return
-                active.append(_Link(self.open.count(b"table") if self.open else 0))
+                active.append(_Link(tables, at))
                 self.count += 1
-            elif isinstance(last, _Link) and (
-                not self.open or last.tables >= self.open.count(b"table")
-            ):
+            elif last is not None and last.tables >= tables:
                 last.around = False  # (closed by its end tag)
                 self._drop(last)
         elif name in _MARKED:
@@ -757,6 +782,13 @@ class _Links:
         if len(self.open) >= 509 or len(self.active) >= 512:
             self.broken = True
             return
+        if (
+            name == b"table"
+            and self.unlisted
+            and self.open.count(b"table") == self.unlisted
+            and _table_mode(self.open) not in ("cell", "caption")
+        ):
+            self.unlisted = None  # it ends the table the link was left in, outside the link
         _table_start(self.open, name, self._marker)
 
     def _table_end(self, name: bytes) -> None:
@@ -769,6 +801,8 @@ class _Links:
             del stack[k:]
             if cell:
                 self._clear()
+            if self.unlisted and stack.count(b"table") < self.unlisted:
+                self.unlisted = None  # the table the link was left in closed
 
 
 class _PartsReader(QuietSink):
@@ -835,6 +869,9 @@ class _AtBodyStartUnlessFound(Strategy):
 
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
+        self._body = self.host.page_at(data, at)
+
+    _body: int | None = None  # where the body starts, counted by Host.page_at
 
     # A <p> open in button scope (the scope boundaries opened in it since), or None. A
     # notice (an <aside>, any block) there would close the paragraph, and what follows in
@@ -846,6 +883,22 @@ class _AtBodyStartUnlessFound(Strategy):
     _p_in = 0
     _p_at: bytes | None = None
     _p_fostered = False
+    # End tags met while it was open in button scope (and no place waited in it) that close
+    # it where their element is open around it (_CLOSE_P_FROM_OUTSIDE, </button>), and
+    # where the first of them starts (counted by Host.page_at): what is open around the
+    # paragraph is read from there on back once a place depends on it (_p_around, None
+    # until then); _p_unsure: one came while a <button> was open in it, whose content is not
+    # followed (it may have closed an element there, or the paragraph).
+    _p_ends: set[bytes] | None = None
+    _p_ends_at: int | None = None
+    _p_around: list[bytes] | None = None
+    _p_unsure = False
+    # Such end tags came before a <table> started in it: the paragraph is no longer
+    # followed, and is open still unless one of them closed it.
+    _p_maybe = False
+    # What is open in the body, read for the paragraphs' end tags, and how far (Host.page_at).
+    _p_reader: _AncestorReader | None = None
+    _p_read = 0
     _waiting = False  # its place was found in such a link or paragraph: it waits for the end
     # It waited for a link: the place moved past what the hiding test read (a link left
     # open may close far on, in an element that hides).
@@ -884,9 +937,20 @@ class _AtBodyStartUnlessFound(Strategy):
     def _place(self, data: bytes, at: int, before: bytes = b"") -> None:
         """Its place is just before ``data[at]`` (after ``before``), unless a link or a
         paragraph is open there: then where they end (``before`` left out, the page's own
-        tags close what it would)."""
+        tags close what it would). Where a link the parser no longer lists may hold it
+        (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
-        if links.count or self._p == []:
+        if self._p_maybe or (self._p == [] and (self._p_ends is not None or self._p_unsure)):
+            closed = self._p_closed(data, at)
+            if not closed and (closed is None or self._p_maybe):
+                # Whether it is open here cannot be told, or it is and was not followed.
+                self._place_held()
+                return
+            if closed:
+                self._p = None
+        if links.unlisted is not None:
+            self._place_held()
+        elif links.count or self._p == []:
             self._waiting = True
             if links.count:
                 self._linked = True
@@ -899,7 +963,9 @@ class _AtBodyStartUnlessFound(Strategy):
         nothing else it waits for is open (and the place is shown)."""
         if self._links.count or self._p == []:
             return
-        if self._linked and self._hidden_at(data, at):
+        if self._links.unlisted is not None:
+            self._place_held()  # (it may stand in a link the parser no longer lists)
+        elif self._linked and self._hidden_at(data, at):
             self._place_held()  # (an <a> closed in an element that hides: the body start)
         else:
             self._found(data, at)
@@ -907,6 +973,12 @@ class _AtBodyStartUnlessFound(Strategy):
     def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
         """Follow the links and paragraphs open in the HTML body (tags of the watches
         above): a place waiting for their end is found where they close."""
+        if name == b"table" and self._p == [] and self._p_ends is not None and not is_end:
+            # Taken as open past end tags that may have closed it, the paragraph would have
+            # the links follow this table's parts (a step per cell): no longer followed, it
+            # may be open still (told if a place is found before the next paragraph).
+            self._p = None
+            self._p_maybe = True
         if name in _LINK_TAGS:
             links = self._links
             if links.behind is not None and name != b"a":
@@ -915,14 +987,31 @@ class _AtBodyStartUnlessFound(Strategy):
                 if not self._catch_up(data, start, self.host.tokenizer.left):
                     return
             before = links.count
-            links.tag(name, is_end)
+            if is_end or name not in (b"a", b"table"):
+                links.tag(name, is_end)
+            elif name == b"a":
+                if data is not self._data:
+                    self._count(data)
+                at = self._data_at
+                links.tag(name, is_end, None if at is None else at + end)
+            else:
+                last = links.last_link()
+                if last is not None:  # a table in a link: does it stand right in it?
+                    last.holds_table = self._text_only(data, start, last.at)
+                links.tag(name, is_end)
             if links.broken or (self._waiting and links.lost):
                 # Nested too deep to follow, or the link the place is in was closed by the
                 # page's next <a> (one left open) or with the cell, caption or marquee it
                 # was opened in: where that happens the page is not read here.
                 self._place_held()
                 return
-            if links.behind is None and links.open and not links.count and self._p is None:
+            if (
+                links.behind is None
+                and links.open
+                and not links.count
+                and self._p is None
+                and not links.unlisted  # (where it is left, they tell)
+            ):
                 at = self.host.page_at(data, end)
                 if at is not None:
                     links.rest(at)
@@ -968,14 +1057,25 @@ class _AtBodyStartUnlessFound(Strategy):
                     p.append(name)
             elif name in p:
                 del p[len(p) - 1 - p[::-1].index(name) :]
+            elif name == b"button" and not p:
+                self._end_from_outside(data, start, name)
             return
         if p:
-            return  # the paragraph is out of button scope: nothing here closes it
+            # Out of button scope: its own end tag does not reach it, nor does another
+            # through a table, an object..., but one may through a <button>.
+            if is_end and name != b"p" and all(e == b"button" for e in p):
+                if self._waiting:
+                    self._place_held()  # (a </div> for a <div> in the button, or around?)
+                else:
+                    self._p_unsure = True
+            return
         if is_end:
-            # Its own end tag, or that of an element around it (taken as open).
-            self._p = None
+            if name != b"p":
+                self._end_from_outside(data, start, name)
+                return
+            self._p = None  # its own end tag
             if self._waiting:
-                self._clear(data, end if name == b"p" else start)
+                self._clear(data, end)
             return
         # A start tag that closes the paragraph: the notice goes before it (it would close
         # the paragraph the same way).
@@ -991,6 +1091,32 @@ class _AtBodyStartUnlessFound(Strategy):
             at = self.host.page_at(data, start)
             if at is not None:
                 links.unread.append(at)  # (as many as the held bytes hold such tags)
+
+    # The data the page's own bytes before it were last counted for, and their count: the
+    # page's own bytes before ``data[at]`` are those before ``data``, and ``at``
+    # (Host.page_at is asked once per piece of data, not at every link).
+    _data: bytes | None = None
+    _data_at: int | None = None
+
+    def _count(self, data: bytes) -> None:
+        """Count the page's own bytes before ``data`` (see :attr:`_data_at`)."""
+        end = self.host.page_at(data, len(data))
+        self._data, self._data_at = data, None if end is None else end - len(data)
+
+    def _page_at(self, data: bytes, at: int) -> int | None:
+        """:meth:`Host.page_at`, told from the count for ``data``."""
+        if data is not self._data:
+            self._count(data)
+        return None if self._data_at is None else self._data_at + at
+
+    def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
+        """Whether the page's bytes from ``since`` (counted by :meth:`Host.page_at`) to
+        ``data[at]`` hold no markup at all."""
+        end = self.host.page_at(data, at)
+        if since is None or end is None:
+            return False
+        between = self.host.page(data, at, since, end)
+        return between is not None and b"<" not in between
 
     def _catch_up(self, data: bytes, at: int, left: list[tuple[bytes, int]]) -> bool:
         """Bring the links up to ``data[at]`` (see :attr:`_Links.behind`), where the foreign
@@ -1009,9 +1135,67 @@ class _AtBodyStartUnlessFound(Strategy):
             self._stand_p()  # it opened since they were followed: where they stand now
         return True
 
+    def _end_from_outside(self, data: bytes, start: int, name: bytes) -> None:
+        """The end tag at ``data[start]``, of :data:`_CLOSE_P_FROM_OUTSIDE` or a
+        ``</button>``, while the paragraph is open in button scope: it closes the paragraph
+        where its element is open around it, in scope (a place waiting in the paragraph is
+        then found before it); the parser ignores it otherwise. Told at once while a place
+        waits in the paragraph; else kept until a place is found in it (:meth:`_place`)."""
+        if not self._waiting:
+            if self._p_ends is None:
+                self._p_ends = set()
+                self._p_ends_at = self._page_at(data, start)
+            self._p_ends.add(name)
+            return
+        if self._p_ends_at is None:
+            self._p_ends_at = self._page_at(data, start)
+        self._p_ends = {name}
+        closed = self._p_closed(data, start)
+        if closed is None:
+            self._place_held()
+        elif closed:
+            self._p = None
+            self._clear(data, start)
+
+    def _p_closed(self, data: bytes, at: int) -> bool | None:
+        """Whether one of the end tags kept (:attr:`_p_ends`, cleared) closed the paragraph,
+        by what is open around it (read up to the first of them, from the held bytes, before
+        ``data[at]``); None when that cannot be told."""
+        ends, self._p_ends = self._p_ends or set(), None
+        if self._p_unsure:
+            return None
+        around = self._p_around
+        if around is None:
+            # Read on from where the last paragraph's were read (each byte once).
+            reader = self._p_reader
+            start = self._body if reader is None else self._p_read
+            until = self._p_ends_at
+            region = None
+            if start is not None and until is not None and until >= start:
+                region = self.host.page(data, at, start, until)
+            if region is None or until is None:
+                return None
+            if reader is None:
+                reader = self._p_reader = _AncestorReader()
+            reader.read(region)
+            self._p_read = until
+            if reader.lost or reader.uncertain:
+                return None
+            # (Followed in a media element or shadow host, the paragraph is on the stack.)
+            stack = reader.stack
+            around = self._p_around = stack[:-1] if stack[-1:] == [b"p"] else list(stack)
+        return any(
+            _in_scope(around, _HEADINGS, _SCOPE)
+            if name in _HEADINGS
+            else _in_scope(around, {name}, _LIST_SCOPE if name == b"li" else _SCOPE)
+            for name in ends
+        )
+
     def _open_p(self) -> None:
         """A paragraph opens."""
         self._p = []
+        self._p_ends = self._p_ends_at = self._p_around = None
+        self._p_unsure = self._p_maybe = False
         if self._links.behind is None:
             self._stand_p()
 
@@ -1362,6 +1546,8 @@ class _AncestorReader(QuietSink):
         is still open cannot be told."""
         self.hosts: set[bytes] = set()
         """The names of the shadow hosts met (their tags are followed)."""
+        self.forms = False
+        """A ``<form>`` start tag was met (the element is not followed: it may be open)."""
         self.tokenizer = Tokenizer(self, _ANCESTRY_WATCH)
         self.tokenizer.probe = _MAY_HIDE
 
@@ -1396,6 +1582,7 @@ class _AncestorReader(QuietSink):
             return
         if name in (b"p", b"form") and not is_end and not any(map(_generic, self.stack)):
             watched = _NOTHING.starts  # followed only inside a media element or shadow host
+            self.forms = self.forms or name == b"form"
         elif name == b"form" and not is_end:
             # A generic end tag does not reach past it, and its end tag is not followed.
             self.lost = True
@@ -1450,12 +1637,24 @@ class _AncestorReader(QuietSink):
             else:
                 stack[-1] = _Summarized(stack[-1])
             stack.append(name)
-        elif name in (b"li", b"dd", b"dt", b"button"):
+        elif name == b"button":
+            if _in_scope(stack, {b"button"}, _SCOPE):
+                _pop_to(stack, {b"button"})  # it closes the one open in scope
+            stack.append(name)
+        elif name in _LIST_ITEMS:
             family = {b"dd", b"dt"} if name in (b"dd", b"dt") else {name}
-            if family & set(stack):
-                self.lost = True  # whether it closes the open one depends on what is between
-            else:
-                stack.append(name)
+            if self.forms and family & set(stack):
+                self.lost = True  # whether a <form> (not followed) stands in between
+                return
+            # It closes the innermost open one unless a special element other than an
+            # <address> or a <div> (a paragraph is not followed here) is open inside it.
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k] in family:
+                    del stack[k:]
+                    break
+                if not _generic(stack[k]) and stack[k] not in (b"address", b"div"):
+                    break
+            stack.append(name)
         else:
             stack.append(name)
 
