@@ -756,9 +756,24 @@ function followHiding(rewriter) {
 // (after </head>, a <noscript> neither) or the first text that is not whitespace, outside
 // the head's raw text and templates. `opened(target, how)` is called there once ("prepend"
 // into the <body>, else "before" the tag or text); the answer says whether it was.
+// `known`: where bodyStart found it, read once from the page's start ({tag}: the start tag
+// it counted; {tag: Infinity}: nowhere); then no text is followed (a handler the rewriter
+// calls for every piece of text costs more than the rest of the page's reading).
 const HEAD_ELEMENTS = new Set(DATA.headElements);
-function followBodyStart(rewriter, opened) {
+function followBodyStart(rewriter, opened, known = null) {
   let started = false;
+  if (known !== null) {
+    let seen = 0;
+    rewriter.on("*", {
+      element(element) {
+        seen += 1;
+        if (seen !== known.tag) return;
+        started = true;
+        opened(element, known.how);
+      },
+    });
+    return () => started;
+  }
   let afterHead = false;
   let inHeadText = 0; // the head's elements with content (title, script, template...) open
   rewriter.on("*", {
@@ -788,12 +803,37 @@ function followBodyStart(rewriter, opened) {
   return () => started;
 }
 
+// Where the body of `page` starts (see followBodyStart) where a start tag starts it: {tag,
+// how}, the tag counted among the page's start tags; {tag: Infinity} where nothing does.
+// Null where text starts it (where, in a piece of text, depends on how the rewriter was
+// given the page), or where the first half of the page does not show it: the page's own
+// rewriter follows it then. Read from the page's start, longer each time: the tags before
+// a start tag read alike in any longer part of the page, so the answer is the whole page's.
+const BODY_START_PREFIX = 4096;
+async function bodyStart(page) {
+  for (let length = BODY_START_PREFIX; ; length *= 4) {
+    const whole = length >= page.length;
+    if (!whole && length > page.length / 2) return null;
+    const rewriter = newRewriter();
+    let seen = 0;
+    let found = null;
+    rewriter.on("*", { element() { seen += 1; } });
+    followBodyStart(rewriter, (target, how) => {
+      found = typeof target.tagName === "string" ? { tag: seen, how } : false;
+    });
+    await rewriter.transform(new Response(whole ? page : page.slice(0, length))).arrayBuffer();
+    if (found === false) return null;
+    if (found !== null) return found;
+    if (whole) return { tag: Infinity, how: null };
+  }
+}
+
 // Whether the page has a marker that is shown (in the body), read as the edit reads it, and
 // where the after_heading notice goes (headingPlace): else their notices go at the body start.
-async function shownPlaces(page, text, heading) {
+async function shownPlaces(page, text, heading, known) {
   const found = { heading: null, marker: false };
   const rewriter = newRewriter();
-  const inBody = followBodyStart(rewriter, () => {});
+  const inBody = followBodyStart(rewriter, () => {}, known);
   const hidden = followHiding(rewriter);
   const mark = `compliance-h1-${crypto.randomUUID()}`;
   let opened = null; // what is open around the heading, and whether a link is
@@ -1578,8 +1618,9 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   let hasMarker = false;
   let heading = null;
   const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
+  const known = await bodyStart(page);
   if ((parts.marker && MARKER.test(text)) || headed) {
-    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed));
+    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed, known));
   }
   const hasHeading = heading !== null;
   // Notices whose place only the page's end shows: body_end's (the last </body>), and those
@@ -1605,7 +1646,7 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   const inBody = followBodyStart(rewriter, (target, how) => {
     const html = atStart();
     if (html) target[how](html, { html: true });
-  });
+  }, known);
   const hidden = followHiding(rewriter);
   // body_end goes before the </body> that ends the document; content after the last one (a
   // tag, text) shows none does, and a page may leave the tag out: then at the very end.
