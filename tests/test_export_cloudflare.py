@@ -525,6 +525,44 @@ _BODY_EDGES = {
     "head-only-marker": (("US", "WA"), "<html><head><title>T</title></head>"),
     "head-only-heading": (("SE", "E"), "<html><head><title>T</title></head>\n"),
 }
+# Where the body starts is read from the page's first 4 KB, 16 KB... (past half the page, by
+# the page's own rewriter): a body past the first reads, its tag cut by one, tags in any case.
+_LONG = h.PAGE.replace("</body>", "<p>Paragraph.</p>\n" * 1700 + "</body>")  # 30 KB
+_LONG_HEAD = _LONG.replace("</head>", '<meta content="' + "x" * 8000 + '"></head>')
+_LONG_SCRIPT = h.PAGE.replace("</head>", "<script>" + "x = '<body>';\n" * 1500 + "</script></head>")
+
+
+def _head_padded(page: str, before: str, at: int) -> str:
+    """``page`` with a meta tag padding its head, so that ``before`` starts at ``at``."""
+    room = at - page.index(before) - len('<meta content="">')
+    return page.replace(before, f'<meta content="{"x" * room}">{before}', 1)
+
+
+_BODY_EDGES.update(
+    {
+        "long-head-start": (("GB", "ENG"), _LONG_HEAD),
+        "long-head-heading": (("SE", "E"), _LONG_HEAD),
+        "long-head-marker": (("US", "WA"), _LONG_HEAD),
+        "long-head-end": (("RU", None), _LONG_HEAD),
+        "long-head-then-text": (("GB", "ENG"), _LONG_HEAD.replace("</head>", "</head>Lead")),
+        "a-page-mostly-head-heading": (("SE", "E"), _LONG_SCRIPT),
+        "a-page-mostly-head-start": (("GB", "ENG"), _LONG_SCRIPT),
+        "body-tag-across-4-kb": (("GB", "ENG"), _head_padded(_LONG, "<body>", 4093)),
+        "heading-tag-across-4-kb": (
+            ("GB", "ENG"),
+            _head_padded(_LONG.replace("<body>", ""), "<h1>", 4094),
+        ),
+        "upper-case-tags-start": (("GB", "ENG"), h.PAGE.upper().replace("<!DOCTYPE", "<!doctype")),
+        "upper-case-svg-marker": (
+            ("US", "WA"),
+            h.PAGE.replace("<body>", "<body><SVG><P>a <!-- compliance:notices --></P>"),
+        ),
+        "upper-case-svg-heading": (
+            ("SE", "E"),
+            h.PAGE.replace("<body>", "<body><SVG><FOREIGNOBJECT><H1>F</H1></FOREIGNOBJECT></SVG>"),
+        ),
+    }
+)
 ORIGIN_RESPONSES += [
     (reader, h.spec(body=page.encode()), []) for reader, page in _BODY_EDGES.values()
 ]

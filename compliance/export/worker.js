@@ -626,10 +626,33 @@ const DISPLAY_NONE =
 // here, kept by the entry every rewriter's first handler opens for the element at hand (the
 // handlers of an element run one after another, before any other token's).
 let current = null;
+const ELEMENT_HANDLERS = new WeakMap();
 function newRewriter() {
   const rewriter = new HTMLRewriter();
-  rewriter.on("*", { element() { current = { ends: null }; } });
+  const handlers = [];
+  ELEMENT_HANDLERS.set(rewriter, handlers);
+  rewriter.on("*", {
+    element(element) {
+      current = { ends: null };
+      // (the name as a type selector matches it: ASCII letters in any case)
+      const name = element.tagName.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+      for (const handler of handlers) handler(element, name);
+    },
+  });
   return rewriter;
+}
+// `handler(element, name)` at every start tag, in the order given, before the handlers of
+// other selectors: all through one handler of the rewriter's, each call of which costs
+// several microseconds (a handler per selector would cost that for each that matches).
+function onElement(rewriter, handler) {
+  ELEMENT_HANDLERS.get(rewriter).push(handler);
+}
+// `handler(element)` at the start tags `selector` matches, a list of tag names ("p, div").
+function onTags(rewriter, selector, handler) {
+  const names = new Set(selector.split(",").map((name) => name.trim()));
+  onElement(rewriter, (element, name) => {
+    if (names.has(name)) handler(element);
+  });
 }
 function onEnd(element, handler) {
   const entry = current;
@@ -677,47 +700,39 @@ function followHiding(rewriter) {
     if (ends) contexts.push(entry);
   };
   const innermost = () => (contexts.length ? contexts[contexts.length - 1].kind : null);
-  rewriter.on("svg, math", {
-    element(element) {
-      const ns = element.namespaceURI;
-      if (ns === SVG_NAMESPACE || ns === MATHML_NAMESPACE) enter(element, "foreign");
-    },
+  onTags(rewriter, "svg, math", (element) => {
+    const ns = element.namespaceURI;
+    if (ns === SVG_NAMESPACE || ns === MATHML_NAMESPACE) enter(element, "foreign");
   });
-  rewriter.on(INTEGRATION_POINTS, {
-    element(element) {
-      const name = element.tagName.toLowerCase();
-      const ns = element.namespaceURI;
-      const encoding = (element.getAttribute("encoding") || "").toLowerCase();
-      const point = ns === SVG_NAMESPACE ? ["title", "desc", "foreignobject"].includes(name)
-        : ns === MATHML_NAMESPACE && (name !== "annotation-xml"
-          || encoding === "text/html" || encoding === "application/xhtml+xml");
-      if (point && innermost() !== null) enter(element, "point");
-    },
+  onTags(rewriter, INTEGRATION_POINTS, (element) => {
+    const name = element.tagName.toLowerCase();
+    const ns = element.namespaceURI;
+    const encoding = (element.getAttribute("encoding") || "").toLowerCase();
+    const point = ns === SVG_NAMESPACE ? ["title", "desc", "foreignobject"].includes(name)
+      : ns === MATHML_NAMESPACE && (name !== "annotation-xml"
+        || encoding === "text/html" || encoding === "application/xhtml+xml");
+    if (point && innermost() !== null) enter(element, "point");
   });
-  rewriter.on(BREAKOUT, {
-    element(element) {
-      // An HTML element right in foreign content broke out of it: what was foreign up to
-      // the nearest HTML content (an integration point around it) is closed.
-      if (element.namespaceURI !== HTML_NAMESPACE || innermost() !== "foreign") return;
-      if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
-        .some((name) => element.hasAttribute(name))) {
-        return;
-      }
-      while (innermost() === "foreign") contexts.pop();
-    },
+  onTags(rewriter, BREAKOUT, (element) => {
+    // An HTML element right in foreign content broke out of it: what was foreign up to
+    // the nearest HTML content (an integration point around it) is closed.
+    if (element.namespaceURI !== HTML_NAMESPACE || innermost() !== "foreign") return;
+    if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
+      .some((name) => element.hasAttribute(name))) {
+      return;
+    }
+    while (innermost() === "foreign") contexts.pop();
   });
-  rewriter.on("template, select, input", {
-    element(element) {
-      if (element.namespaceURI !== HTML_NAMESPACE) return;
-      const name = element.tagName.toLowerCase();
-      if (name !== "template" && innermost() === "select") {
-        // <select> or <input> in a select ends it (the library's reading, html5lib's and
-        // browsers'): neither opens anything.
-        contexts.pop();
-        return;
-      }
-      if (name !== "input") enter(element, name);
-    },
+  onTags(rewriter, "template, select, input", (element) => {
+    if (element.namespaceURI !== HTML_NAMESPACE) return;
+    const name = element.tagName.toLowerCase();
+    if (name !== "template" && innermost() === "select") {
+      // <select> or <input> in a select ends it (the library's reading, html5lib's and
+      // browsers'): neither opens anything.
+      contexts.pop();
+      return;
+    }
+    if (name !== "input") enter(element, name);
   });
   rewriter.on(HIDING, {
     element(element) {
@@ -764,34 +779,30 @@ function followBodyStart(rewriter, opened, known = null) {
   let started = false;
   if (known !== null) {
     let seen = 0;
-    rewriter.on("*", {
-      element(element) {
-        seen += 1;
-        if (seen !== known.tag) return;
-        started = true;
-        opened(element, known.how);
-      },
+    onElement(rewriter, (element) => {
+      seen += 1;
+      if (seen !== known.tag) return;
+      started = true;
+      opened(element, known.how);
     });
     return () => started;
   }
   let afterHead = false;
   let inHeadText = 0; // the head's elements with content (title, script, template...) open
-  rewriter.on("*", {
-    element(element) {
-      if (started || inHeadText > 0) return;
-      const name = element.tagName.toLowerCase();
-      if (name === "body") {
-        started = true;
-        opened(element, "prepend");
-      } else if (name === "head") {
-        onEnd(element, () => { afterHead = true; });
-      } else if (HEAD_ELEMENTS.has(name) && !(name === "noscript" && afterHead)) {
-        if (name !== "html" && onEnd(element, () => { inHeadText -= 1; })) inHeadText += 1;
-      } else {
-        started = true;
-        opened(element, "before");
-      }
-    },
+  onElement(rewriter, (element) => {
+    if (started || inHeadText > 0) return;
+    const name = element.tagName.toLowerCase();
+    if (name === "body") {
+      started = true;
+      opened(element, "prepend");
+    } else if (name === "head") {
+      onEnd(element, () => { afterHead = true; });
+    } else if (HEAD_ELEMENTS.has(name) && !(name === "noscript" && afterHead)) {
+      if (name !== "html" && onEnd(element, () => { inHeadText -= 1; })) inHeadText += 1;
+    } else {
+      started = true;
+      opened(element, "before");
+    }
   });
   rewriter.onDocument({
     text(text) {
@@ -817,7 +828,7 @@ async function bodyStart(page) {
     const rewriter = newRewriter();
     let seen = 0;
     let found = null;
-    rewriter.on("*", { element() { seen += 1; } });
+    onElement(rewriter, () => { seen += 1; });
     followBodyStart(rewriter, (target, how) => {
       found = typeof target.tagName === "string" ? { tag: seen, how } : false;
     });
@@ -878,24 +889,23 @@ const HEADING = Object.fromEntries(
 function followAncestry(rewriter, inBody) {
   const stack = [];
   let link = false;
-  rewriter.on("*", {
-    element(element) {
-      const name = element.tagName.toLowerCase();
-      if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
-      if (name === "a") {
-        if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
-          link = true;
-        }
-      } else if (HEADING.ancestry.has(name)) {
-        // A table's part outside a table is no element: the parser ignores its tag.
-        if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
-        const ends = onEnd(element, () => {
-          const at = stack.lastIndexOf(name);
-          if (at >= 0) stack.length = at;
-        });
-        if (ends) stack.push(name);
+  // (before followHiding's handlers of hidden elements: neither reads the other's state)
+  onElement(rewriter, (element) => {
+    const name = element.tagName.toLowerCase();
+    if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
+    if (name === "a") {
+      if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
+        link = true;
       }
-    },
+    } else if (HEADING.ancestry.has(name)) {
+      // A table's part outside a table is no element: the parser ignores its tag.
+      if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
+      const ends = onEnd(element, () => {
+        const at = stack.lastIndexOf(name);
+        if (at >= 0) stack.length = at;
+      });
+      if (ends) stack.push(name);
+    }
   });
   return { stack, link: () => link };
 }
@@ -1205,32 +1215,28 @@ function followMarker(rewriter, hidden, inBody, put) {
   const paragraphs = []; // the open <p> elements, as the rewriter reads them
   let waiting = null; // the paragraph the marker is in
   let placed = false;
-  rewriter.on(CLOSES_P, {
-    element(element) {
-      // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
-      if (paragraphs.length && waiting !== null && !placed) {
-        put(element, "before");
+  onTags(rewriter, CLOSES_P, (element) => {
+    // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
+    if (paragraphs.length && waiting !== null && !placed) {
+      put(element, "before");
+      placed = true;
+    }
+    paragraphs.length = 0;
+  });
+  onTags(rewriter, "p", (element) => {
+    const entry = {};
+    const ends = onEnd(element, (end) => {
+      const at = paragraphs.indexOf(entry);
+      if (at < 0) return; // closed before, by a start tag
+      // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
+      if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
+      paragraphs.length = at;
+      if (waiting === entry && !placed) {
+        put(end, end.name === "p" ? "after" : "before");
         placed = true;
       }
-      paragraphs.length = 0;
-    },
-  });
-  rewriter.on("p", {
-    element(element) {
-      const entry = {};
-      const ends = onEnd(element, (end) => {
-        const at = paragraphs.indexOf(entry);
-        if (at < 0) return; // closed before, by a start tag
-        // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
-        if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
-        paragraphs.length = at;
-        if (waiting === entry && !placed) {
-          put(end, end.name === "p" ? "after" : "before");
-          placed = true;
-        }
-      });
-      if (ends) paragraphs.push(entry);
-    },
+    });
+    if (ends) paragraphs.push(entry);
   });
   rewriter.onDocument({
     comments(comment) {
