@@ -716,7 +716,7 @@ function followHiding(rewriter) {
   onTags(rewriter, BREAKOUT, (element) => {
     // An HTML element right in foreign content broke out of it: what was foreign up to
     // the nearest HTML content (an integration point around it) is closed.
-    if (element.namespaceURI !== HTML_NAMESPACE || innermost() !== "foreign") return;
+    if (innermost() !== "foreign" || element.namespaceURI !== HTML_NAMESPACE) return;
     if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
       .some((name) => element.hasAttribute(name))) {
       return;
