@@ -605,6 +605,18 @@ function binaryString(bytes) {
   return out;
 }
 
+// Where `pattern` first is in `bytes`, or -1.
+function indexOfBytes(bytes, pattern) {
+  const first = pattern[0];
+  for (let at = bytes.indexOf(first); at >= 0 && at + pattern.length <= bytes.length;
+    at = bytes.indexOf(first, at + 1)) {
+    let k = 1;
+    while (k < pattern.length && bytes[at + k] === pattern[k]) k += 1;
+    if (k === pattern.length) return at;
+  }
+  return -1;
+}
+
 function fromBinaryString(text) {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
@@ -629,10 +641,33 @@ const DISPLAY_NONE =
 // here, kept by the entry every rewriter's first handler opens for the element at hand (the
 // handlers of an element run one after another, before any other token's).
 let current = null;
+const ELEMENT_HANDLERS = new WeakMap();
 function newRewriter() {
   const rewriter = new HTMLRewriter();
-  rewriter.on("*", { element() { current = { ends: null }; } });
+  const handlers = [];
+  ELEMENT_HANDLERS.set(rewriter, handlers);
+  rewriter.on("*", {
+    element(element) {
+      current = { ends: null };
+      // (the name as a type selector matches it: ASCII letters in any case)
+      const name = element.tagName.replace(/[A-Z]+/g, (c) => c.toLowerCase());
+      for (const handler of handlers) handler(element, name);
+    },
+  });
   return rewriter;
+}
+// `handler(element, name)` at every start tag, in the order given, before the handlers of
+// other selectors: all through one handler of the rewriter's, each call of which costs
+// several microseconds (a handler per selector would cost that for each that matches).
+function onElement(rewriter, handler) {
+  ELEMENT_HANDLERS.get(rewriter).push(handler);
+}
+// `handler(element)` at the start tags `selector` matches, a list of tag names ("p, div").
+function onTags(rewriter, selector, handler) {
+  const names = new Set(selector.split(",").map((name) => name.trim()));
+  onElement(rewriter, (element, name) => {
+    if (names.has(name)) handler(element);
+  });
 }
 function onEnd(element, handler) {
   const entry = current;
@@ -680,47 +715,39 @@ function followHiding(rewriter) {
     if (ends) contexts.push(entry);
   };
   const innermost = () => (contexts.length ? contexts[contexts.length - 1].kind : null);
-  rewriter.on("svg, math", {
-    element(element) {
-      const ns = element.namespaceURI;
-      if (ns === SVG_NAMESPACE || ns === MATHML_NAMESPACE) enter(element, "foreign");
-    },
+  onTags(rewriter, "svg, math", (element) => {
+    const ns = element.namespaceURI;
+    if (ns === SVG_NAMESPACE || ns === MATHML_NAMESPACE) enter(element, "foreign");
   });
-  rewriter.on(INTEGRATION_POINTS, {
-    element(element) {
-      const name = element.tagName.toLowerCase();
-      const ns = element.namespaceURI;
-      const encoding = (element.getAttribute("encoding") || "").toLowerCase();
-      const point = ns === SVG_NAMESPACE ? ["title", "desc", "foreignobject"].includes(name)
-        : ns === MATHML_NAMESPACE && (name !== "annotation-xml"
-          || encoding === "text/html" || encoding === "application/xhtml+xml");
-      if (point && innermost() !== null) enter(element, "point");
-    },
+  onTags(rewriter, INTEGRATION_POINTS, (element) => {
+    const name = element.tagName.toLowerCase();
+    const ns = element.namespaceURI;
+    const encoding = (element.getAttribute("encoding") || "").toLowerCase();
+    const point = ns === SVG_NAMESPACE ? ["title", "desc", "foreignobject"].includes(name)
+      : ns === MATHML_NAMESPACE && (name !== "annotation-xml"
+        || encoding === "text/html" || encoding === "application/xhtml+xml");
+    if (point && innermost() !== null) enter(element, "point");
   });
-  rewriter.on(BREAKOUT, {
-    element(element) {
-      // An HTML element right in foreign content broke out of it: what was foreign up to
-      // the nearest HTML content (an integration point around it) is closed.
-      if (element.namespaceURI !== HTML_NAMESPACE || innermost() !== "foreign") return;
-      if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
-        .some((name) => element.hasAttribute(name))) {
-        return;
-      }
-      while (innermost() === "foreign") contexts.pop();
-    },
+  onTags(rewriter, BREAKOUT, (element) => {
+    // An HTML element right in foreign content broke out of it: what was foreign up to
+    // the nearest HTML content (an integration point around it) is closed.
+    if (innermost() !== "foreign" || element.namespaceURI !== HTML_NAMESPACE) return;
+    if (element.tagName.toLowerCase() === "font" && !["color", "face", "size"]
+      .some((name) => element.hasAttribute(name))) {
+      return;
+    }
+    while (innermost() === "foreign") contexts.pop();
   });
-  rewriter.on("template, select, input", {
-    element(element) {
-      if (element.namespaceURI !== HTML_NAMESPACE) return;
-      const name = element.tagName.toLowerCase();
-      if (name !== "template" && innermost() === "select") {
-        // <select> or <input> in a select ends it (the library's reading, html5lib's and
-        // browsers'): neither opens anything.
-        contexts.pop();
-        return;
-      }
-      if (name !== "input") enter(element, name);
-    },
+  onTags(rewriter, "template, select, input", (element) => {
+    if (element.namespaceURI !== HTML_NAMESPACE) return;
+    const name = element.tagName.toLowerCase();
+    if (name !== "template" && innermost() === "select") {
+      // <select> or <input> in a select ends it (the library's reading, html5lib's and
+      // browsers'): neither opens anything.
+      contexts.pop();
+      return;
+    }
+    if (name !== "input") enter(element, name);
   });
   rewriter.on(HIDING, {
     element(element) {
@@ -759,27 +786,38 @@ function followHiding(rewriter) {
 // (after </head>, a <noscript> neither) or the first text that is not whitespace, outside
 // the head's raw text and templates. `opened(target, how)` is called there once ("prepend"
 // into the <body>, else "before" the tag or text); the answer says whether it was.
+// `known`: where bodyStart found it, read once from the page's start ({tag}: the start tag
+// it counted; {tag: Infinity}: nowhere); then no text is followed (a handler the rewriter
+// calls for every piece of text costs more than the rest of the page's reading).
 const HEAD_ELEMENTS = new Set(DATA.headElements);
-function followBodyStart(rewriter, opened) {
+function followBodyStart(rewriter, opened, known = null) {
   let started = false;
+  if (known !== null) {
+    let seen = 0;
+    onElement(rewriter, (element) => {
+      seen += 1;
+      if (seen !== known.tag) return;
+      started = true;
+      opened(element, known.how);
+    });
+    return () => started;
+  }
   let afterHead = false;
   let inHeadText = 0; // the head's elements with content (title, script, template...) open
-  rewriter.on("*", {
-    element(element) {
-      if (started || inHeadText > 0) return;
-      const name = element.tagName.toLowerCase();
-      if (name === "body") {
-        started = true;
-        opened(element, "prepend");
-      } else if (name === "head") {
-        onEnd(element, () => { afterHead = true; });
-      } else if (HEAD_ELEMENTS.has(name) && !(name === "noscript" && afterHead)) {
-        if (name !== "html" && onEnd(element, () => { inHeadText -= 1; })) inHeadText += 1;
-      } else {
-        started = true;
-        opened(element, "before");
-      }
-    },
+  onElement(rewriter, (element) => {
+    if (started || inHeadText > 0) return;
+    const name = element.tagName.toLowerCase();
+    if (name === "body") {
+      started = true;
+      opened(element, "prepend");
+    } else if (name === "head") {
+      onEnd(element, () => { afterHead = true; });
+    } else if (HEAD_ELEMENTS.has(name) && !(name === "noscript" && afterHead)) {
+      if (name !== "html" && onEnd(element, () => { inHeadText -= 1; })) inHeadText += 1;
+    } else {
+      started = true;
+      opened(element, "before");
+    }
   });
   rewriter.onDocument({
     text(text) {
@@ -791,12 +829,37 @@ function followBodyStart(rewriter, opened) {
   return () => started;
 }
 
+// Where the body of `page` starts (see followBodyStart) where a start tag starts it: {tag,
+// how}, the tag counted among the page's start tags; {tag: Infinity} where nothing does.
+// Null where text starts it (where, in a piece of text, depends on how the rewriter was
+// given the page), or where the first half of the page does not show it: the page's own
+// rewriter follows it then. Read from the page's start, longer each time: the tags before
+// a start tag read alike in any longer part of the page, so the answer is the whole page's.
+const BODY_START_PREFIX = 4096;
+async function bodyStart(page) {
+  for (let length = BODY_START_PREFIX; ; length *= 4) {
+    const whole = length >= page.length;
+    if (!whole && length > page.length / 2) return null;
+    const rewriter = newRewriter();
+    let seen = 0;
+    let found = null;
+    onElement(rewriter, () => { seen += 1; });
+    followBodyStart(rewriter, (target, how) => {
+      found = typeof target.tagName === "string" ? { tag: seen, how } : false;
+    });
+    await rewriter.transform(new Response(whole ? page : page.slice(0, length))).arrayBuffer();
+    if (found === false) return null;
+    if (found !== null) return found;
+    if (whole) return { tag: Infinity, how: null };
+  }
+}
+
 // Whether the page has a marker that is shown (in the body), read as the edit reads it, and
 // where the after_heading notice goes (headingPlace): else their notices go at the body start.
-async function shownPlaces(page, text, heading) {
+async function shownPlaces(page, text, heading, known) {
   const found = { heading: null, marker: false };
   const rewriter = newRewriter();
-  const inBody = followBodyStart(rewriter, () => {});
+  const inBody = followBodyStart(rewriter, () => {}, known);
   const hidden = followHiding(rewriter);
   const mark = `compliance-h1-${crypto.randomUUID()}`;
   let opened = null; // what is open around the heading, and whether a link is
@@ -841,24 +904,23 @@ const HEADING = Object.fromEntries(
 function followAncestry(rewriter, inBody) {
   const stack = [];
   let link = false;
-  rewriter.on("*", {
-    element(element) {
-      const name = element.tagName.toLowerCase();
-      if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
-      if (name === "a") {
-        if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
-          link = true;
-        }
-      } else if (HEADING.ancestry.has(name)) {
-        // A table's part outside a table is no element: the parser ignores its tag.
-        if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
-        const ends = onEnd(element, () => {
-          const at = stack.lastIndexOf(name);
-          if (at >= 0) stack.length = at;
-        });
-        if (ends) stack.push(name);
+  // (before followHiding's handlers of hidden elements: neither reads the other's state)
+  onElement(rewriter, (element) => {
+    const name = element.tagName.toLowerCase();
+    if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
+    if (name === "a") {
+      if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
+        link = true;
       }
-    },
+    } else if (HEADING.ancestry.has(name)) {
+      // A table's part outside a table is no element: the parser ignores its tag.
+      if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
+      const ends = onEnd(element, () => {
+        const at = stack.lastIndexOf(name);
+        if (at >= 0) stack.length = at;
+      });
+      if (ends) stack.push(name);
+    }
   });
   return { stack, link: () => link };
 }
@@ -1168,32 +1230,28 @@ function followMarker(rewriter, hidden, inBody, put) {
   const paragraphs = []; // the open <p> elements, as the rewriter reads them
   let waiting = null; // the paragraph the marker is in
   let placed = false;
-  rewriter.on(CLOSES_P, {
-    element(element) {
-      // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
-      if (paragraphs.length && waiting !== null && !placed) {
-        put(element, "before");
+  onTags(rewriter, CLOSES_P, (element) => {
+    // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
+    if (paragraphs.length && waiting !== null && !placed) {
+      put(element, "before");
+      placed = true;
+    }
+    paragraphs.length = 0;
+  });
+  onTags(rewriter, "p", (element) => {
+    const entry = {};
+    const ends = onEnd(element, (end) => {
+      const at = paragraphs.indexOf(entry);
+      if (at < 0) return; // closed before, by a start tag
+      // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
+      if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
+      paragraphs.length = at;
+      if (waiting === entry && !placed) {
+        put(end, end.name === "p" ? "after" : "before");
         placed = true;
       }
-      paragraphs.length = 0;
-    },
-  });
-  rewriter.on("p", {
-    element(element) {
-      const entry = {};
-      const ends = onEnd(element, (end) => {
-        const at = paragraphs.indexOf(entry);
-        if (at < 0) return; // closed before, by a start tag
-        // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
-        if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
-        paragraphs.length = at;
-        if (waiting === entry && !placed) {
-          put(end, end.name === "p" ? "after" : "before");
-          placed = true;
-        }
-      });
-      if (ends) paragraphs.push(entry);
-    },
+    });
+    if (ends) paragraphs.push(entry);
   });
   rewriter.onDocument({
     comments(comment) {
@@ -1581,14 +1639,20 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   let hasMarker = false;
   let heading = null;
   const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
-  if ((parts.marker && MARKER.test(text)) || headed) {
-    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed));
-  }
+  const known = await bodyStart(page);
+  // Whether the marker is shown is known once the page is read: where the heading's place
+  // is not needed first, the page is read once, and what goes at the body start put there
+  // after (a comment of its own holds the place).
+  const marked = Boolean(parts.marker) && MARKER.test(text);
+  const startMark = marked && !headed ? `compliance-body-start-${crypto.randomUUID()}` : null;
+  if (headed) ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed, known));
   const hasHeading = heading !== null;
   // Notices whose place only the page's end shows: body_end's (the last </body>), and those
   // whose place the page lacks (they go at the body start).
-  const waiting = Boolean(parts.body_end || (parts.marker && !hasMarker)
-    || (parts.after_heading && !hasHeading));
+  // (asked once the page is read: whether the marker was shown may be known only then)
+  const due = { ...parts };
+  const waiting = () => Boolean(due.body_end || (due.marker && !hasMarker)
+    || (due.after_heading && !hasHeading));
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -1606,9 +1670,13 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   };
   const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, (target, how) => {
+    if (startMark !== null) {
+      target[how](`<!--${startMark}-->`, { html: true });
+      return;
+    }
     const html = atStart();
     if (html) target[how](html, { html: true });
-  });
+  }, known);
   const hidden = followHiding(rewriter);
   // body_end goes before the </body> that ends the document; content after the last one (a
   // tag, text) shows none does, and a page may leave the tag out: then at the very end.
@@ -1651,20 +1719,27 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     });
   }
   followMarker(rewriter, hidden, inBody, (target, where) => {
+    if (startMark !== null) hasMarker = true;
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });
   // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
-  const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
+  let edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
     : new Uint8Array(await rewriter.transform(new Response(page)).arrayBuffer());
   // The heading's comment is where the page's tags were read to be: never left in the page.
   if (headingMark !== null) throw new Error("the heading's place was not met");
+  const encoded = (html) => (ascii ? fromBinaryString(html) : new TextEncoder().encode(html));
+  if (startMark !== null) {
+    const at = indexOfBytes(edited, fromBinaryString(`<!--${startMark}-->`));
+    if (at < 0) throw new Error("the body start's place was not kept");
+    const length = startMark.length + 7;
+    edited = concat([edited.subarray(0, at), encoded(atStart()), edited.subarray(at + length)]);
+  }
   const end = safe ? atEnd : "";
-  const trailer = ending.cut && (waiting || atEnd) ? "" : ending.trailer;
-  return new Response(concat([edited, fromBinaryString(broken),
-    ascii ? fromBinaryString(end) : new TextEncoder().encode(end),
+  const trailer = ending.cut && (waiting() || atEnd) ? "" : ending.trailer;
+  return new Response(concat([edited, fromBinaryString(broken), encoded(end),
     fromBinaryString(trailer)]), init);
 }
 
