@@ -605,18 +605,6 @@ function binaryString(bytes) {
   return out;
 }
 
-// Where `pattern` first is in `bytes`, or -1.
-function indexOfBytes(bytes, pattern) {
-  const first = pattern[0];
-  for (let at = bytes.indexOf(first); at >= 0 && at + pattern.length <= bytes.length;
-    at = bytes.indexOf(first, at + 1)) {
-    let k = 1;
-    while (k < pattern.length && bytes[at + k] === pattern[k]) k += 1;
-    if (k === pattern.length) return at;
-  }
-  return -1;
-}
-
 function fromBinaryString(text) {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
@@ -1640,19 +1628,14 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   let heading = null;
   const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
   const known = await bodyStart(page);
-  // Whether the marker is shown is known once the page is read: where the heading's place
-  // is not needed first, the page is read once, and what goes at the body start put there
-  // after (a comment of its own holds the place).
-  const marked = Boolean(parts.marker) && MARKER.test(text);
-  const startMark = marked && !headed ? `compliance-body-start-${crypto.randomUUID()}` : null;
-  if (headed) ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed, known));
+  if ((parts.marker && MARKER.test(text)) || headed) {
+    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed, known));
+  }
   const hasHeading = heading !== null;
   // Notices whose place only the page's end shows: body_end's (the last </body>), and those
   // whose place the page lacks (they go at the body start).
-  // (asked once the page is read: whether the marker was shown may be known only then)
-  const due = { ...parts };
-  const waiting = () => Boolean(due.body_end || (due.marker && !hasMarker)
-    || (due.after_heading && !hasHeading));
+  const waiting = Boolean(parts.body_end || (parts.marker && !hasMarker)
+    || (parts.after_heading && !hasHeading));
   const place = (name) => {
     const html = parts[name] || "";
     parts[name] = "";
@@ -1670,10 +1653,6 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   };
   const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, (target, how) => {
-    if (startMark !== null) {
-      target[how](`<!--${startMark}-->`, { html: true });
-      return;
-    }
     const html = atStart();
     if (html) target[how](html, { html: true });
   }, known);
@@ -1719,27 +1698,20 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     });
   }
   followMarker(rewriter, hidden, inBody, (target, where) => {
-    if (startMark !== null) hasMarker = true;
     const html = place("marker");
     if (html) target[where](html, { html: true });
   });
   // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
-  let edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
+  const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
     : new Uint8Array(await rewriter.transform(new Response(page)).arrayBuffer());
   // The heading's comment is where the page's tags were read to be: never left in the page.
   if (headingMark !== null) throw new Error("the heading's place was not met");
-  const encoded = (html) => (ascii ? fromBinaryString(html) : new TextEncoder().encode(html));
-  if (startMark !== null) {
-    const at = indexOfBytes(edited, fromBinaryString(`<!--${startMark}-->`));
-    if (at < 0) throw new Error("the body start's place was not kept");
-    const length = startMark.length + 7;
-    edited = concat([edited.subarray(0, at), encoded(atStart()), edited.subarray(at + length)]);
-  }
   const end = safe ? atEnd : "";
-  const trailer = ending.cut && (waiting() || atEnd) ? "" : ending.trailer;
-  return new Response(concat([edited, fromBinaryString(broken), encoded(end),
+  const trailer = ending.cut && (waiting || atEnd) ? "" : ending.trailer;
+  return new Response(concat([edited, fromBinaryString(broken),
+    ascii ? fromBinaryString(end) : new TextEncoder().encode(end),
     fromBinaryString(trailer)]), init);
 }
 
