@@ -25,7 +25,7 @@ from compliance.geo import is_iso_country
 from compliance.geo import location as _location
 from compliance.html.charset import UNSUPPORTED, lookup
 from compliance.html.injector import HEAD_ELEMENTS
-from compliance.html.placements import CLOSE_P_STARTS, HEADING_TAGS
+from compliance.html.placements import CLOSE_P_FROM_OUTSIDE, CLOSE_P_STARTS, HEADING_TAGS
 from compliance.html.tokenizer import CLOSES_P, RAW_TEXT, VOID
 
 from . import Export
@@ -187,6 +187,8 @@ def worker_data(plan: EdgePlan) -> dict[str, Any]:
         "headElements": sorted(name.decode("ascii") for name in HEAD_ELEMENTS),
         # Start tags that close an open paragraph (the marker's notice waits for its end).
         "closesParagraph": sorted(name.decode("ascii") for name in CLOSE_P_STARTS),
+        # End tags that close it where their element is open around it, in scope.
+        "closesParagraphFromOutside": _names(CLOSE_P_FROM_OUTSIDE),
         # How the library reads a heading's content to where the heading closes
         # (after_heading): its element sets, and the tokenizer's.
         "heading": {

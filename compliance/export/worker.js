@@ -842,32 +842,39 @@ async function bodyStart(page) {
   }
 }
 
-// Whether the page has a marker that is shown (in the body), read as the edit reads it, and
-// where the after_heading notice goes (headingPlace): else their notices go at the body start.
+// Where the marker's notice goes (markerPlace: the first shown marker of the body, read as
+// the edit reads it) and where the after_heading notice goes (headingPlace), as {at, before}
+// in `text`: else (null) their notices go at the body start.
 async function shownPlaces(page, text, heading, known) {
-  const found = { heading: null, marker: false };
+  const found = { heading: null, marker: null };
   const rewriter = newRewriter();
   const inBody = followBodyStart(rewriter, () => {}, known);
   const hidden = followHiding(rewriter);
-  const mark = `compliance-h1-${crypto.randomUUID()}`;
-  let opened = null; // what is open around the heading, and whether a link is
+  const around = followAncestry(rewriter, inBody);
+  const id = crypto.randomUUID();
+  const marks = { heading: `<!--compliance-h1-${id}-->`, marker: `<!--compliance-m-${id}-->` };
+  let opened = null; // what is open around the heading
   if (heading) {
-    const around = followAncestry(rewriter, inBody);
     followHeading(rewriter, hidden, inBody, (element) => {
-      element.before(`<!--${mark}-->`, { html: true });
-      opened = { around: around.stack.slice(), link: around.link() };
+      element.before(marks.heading, { html: true });
+      opened = around.stack.slice();
     });
   }
-  followMarker(rewriter, hidden, inBody, () => { found.marker = true; });
+  let inParagraph = null; // what is open around the paragraph the marker is in
+  followMarker(rewriter, hidden, inBody, around.stack, (comment, paragraph) => {
+    comment.after(marks.marker, { html: true });
+    inParagraph = paragraph;
+  });
   const read = await rewriter.transform(new Response(page)).arrayBuffer();
-  if (opened !== null) {
-    // Where the heading's start tag is in the page: where the mark went (nothing else was
-    // put in), read as the page's own characters.
-    const out = typeof page === "string" ? new TextDecoder().decode(read)
-      : binaryString(new Uint8Array(read));
-    const at = out.indexOf(`<!--${mark}-->`);
-    if (at >= 0) found.heading = headingPlace(text, at, opened.around, opened.link);
+  // Where the marks went (nothing else was put in), read as the page's own characters.
+  const out = typeof page === "string" ? new TextDecoder().decode(read)
+    : binaryString(new Uint8Array(read));
+  const at = { heading: out.indexOf(marks.heading), marker: out.indexOf(marks.marker) };
+  for (const [name, other] of [["heading", "marker"], ["marker", "heading"]]) {
+    if (at[name] >= 0 && at[other] >= 0 && at[other] < at[name]) at[name] -= marks[other].length;
   }
+  if (opened !== null && at.heading >= 0) found.heading = headingPlace(text, at.heading, opened);
+  if (at.marker >= 0) found.marker = outOfLinks(text, { at: at.marker, before: "" }, inParagraph);
   return found;
 }
 
@@ -884,23 +891,15 @@ function followHeading(rewriter, hidden, inBody, found) {
 }
 
 // What is open in the body, of the elements that bound where a heading's content may be
-// closed from outside (HEADING.ancestry), outermost first; and whether a link is open (an
-// <a> start tag, and no </a> since).
+// closed from outside (HEADING.ancestry), outermost first.
 const HEADING = Object.fromEntries(
   Object.entries(DATA.heading).map(([key, names]) => [key, new Set(names)]),
 );
 function followAncestry(rewriter, inBody) {
   const stack = [];
-  let link = false;
-  // (before followHiding's handlers of hidden elements: neither reads the other's state)
-  onElement(rewriter, (element) => {
-    const name = element.tagName.toLowerCase();
+  onElement(rewriter, (element, name) => {
     if (!inBody() || element.namespaceURI !== HTML_NAMESPACE) return;
-    if (name === "a") {
-      if (onEnd(element, (end) => { if (end.name.toLowerCase() === "a") link = false; })) {
-        link = true;
-      }
-    } else if (HEADING.ancestry.has(name)) {
+    if (HEADING.ancestry.has(name)) {
       // A table's part outside a table is no element: the parser ignores its tag.
       if (HEADING.tableParts.has(name) && name !== "table" && !stack.includes("table")) return;
       const ends = onEnd(element, () => {
@@ -910,7 +909,7 @@ function followAncestry(rewriter, inBody) {
       if (ends) stack.push(name);
     }
   });
-  return { stack, link: () => link };
+  return { stack };
 }
 
 // -- after_heading: where the heading closes, as the library's AfterHeading reads it ---------
@@ -1057,6 +1056,10 @@ const TABLE_CLOSERS = {
 const TABLE_SCOPE = new Set(["table"]);
 const LIST_SCOPE = new Set([...HEADING.scope, "ol", "ul"]);
 const P_SCOPE = new Set(["button", "applet", "marquee", "object", "table"]);
+// The start tags that close an open paragraph, and the end tags that close it where their
+// element is open around it in scope (any heading for a heading's).
+const CLOSES_P_STARTS = new Set(DATA.closesParagraph);
+const CLOSES_P_ENDS = new Set(DATA.closesParagraphFromOutside);
 
 // Where the after_heading notice goes for the heading whose start tag is at text[at], with
 // `around` open around it and a link open there or not: {at, before} (the notice goes at
@@ -1066,12 +1069,11 @@ const P_SCOPE = new Set(["button", "applet", "marquee", "object", "table"]);
 // innermost heading open), before a heading start tag, or from outside (the end tag of an
 // element open around it, a table part); where a link is open there, after the </a> that
 // closes it. A copy of the library's AfterHeading.
-function headingPlace(text, at, around, linkOpen) {
+function headingPlace(text, at, around) {
   const first = nextTag(text, at);
   if (first === null || first.name !== "h1" || first.end) return null;
   const stack = ["h1"]; // the heading and what is open in it
   let place = null;
-  let link = linkOpen;
   const found = (where, before = "") => { place = { at: where, before }; };
   const closedFromOutside = (where) => {
     if (stack.some((e) => HEADING.scope.has(e))) return false; // </h1> would not reach it
@@ -1081,7 +1083,6 @@ function headingPlace(text, at, around, linkOpen) {
   let unknown = false;
   const closesHeading = (tag) => {
     const { name } = tag;
-    if (name === "a") link = !tag.end;
     if (tag.end) {
       if (HEADING.headings.has(name)) {
         let k = stack.length - 1;
@@ -1160,41 +1161,168 @@ function headingPlace(text, at, around, linkOpen) {
     return false;
   };
   if (!walkBody(text, first.stop, closesHeading) || unknown) return null;
-  if (!link) return place;
-  // A link is open where the heading closes: the notice goes where the link ends (after the
-  // paragraph it then stands in), as the library waits for it.
-  let paragraph = null; // a <p> open since (the scope boundaries opened in it)
-  let linkAt = link;
+  return outOfLinks(text, place, null, around.at(-1) === "h1" ? around.slice(0, -1) : around);
+}
+
+// -- links: a notice holds a link of its own, and never goes in one the page keeps open ------
+
+// The links (<a>) the parser keeps open, read from the page's tags as the library's _Links
+// reads them: `tag(tag)` reads the next one. A link opened where `level` scope elements
+// (HEADING.scope: a table, or an element that puts a marker in the list of active formatting
+// elements) were open; one such element that closes closes the links opened in it, a table
+// leaves those it foster-parented open. An <a> closes the link open at its level (the
+// adoption agency); one in a table for a link around the table takes that link off the list,
+// but the table stays in it (`unlisted`: until that table closes where it stood right in the
+// link, else to the end). Each link's `closed`: "end" (its </a>) or "other".
+const MARKED = new Set([...HEADING.scope].filter((name) => name !== "table"));
+const FOREVER = {}; // (an unlisted link that no table's end ends)
+function linkReader() {
+  const scopes = []; // the scope elements open, outermost first: {name, right}
+  const links = [];
+  const reader = { links, unlisted: null, broken: false };
+  let previous = null; // the link whose <a> was the last tag read
+  const close = (link, how) => {
+    link.closed = how;
+    links.splice(links.indexOf(link), 1);
+  };
+  const pop = () => {
+    const entry = scopes.pop();
+    for (const link of links.slice()) {
+      if (link.level <= scopes.length) continue;
+      if (entry.name === "table") link.level = scopes.length; // (foster-parented: open still)
+      else close(link, "other"); // (cleared up to the element's marker)
+    }
+    if (reader.unlisted === entry) reader.unlisted = null;
+  };
+  const tableAt = () => scopes.map((e) => e.name).lastIndexOf("table");
+  const toTable = () => {
+    while (scopes[scopes.length - 1].name !== "table") pop();
+  };
+  reader.tag = (tag) => {
+    const { name } = tag;
+    const was = previous;
+    previous = null;
+    if (scopes.length > 512 || links.length > 512) reader.broken = true;
+    if (name === "a") {
+      const last = links[links.length - 1];
+      if (tag.end) {
+        if (last !== undefined && last.level === scopes.length) close(last, "end");
+        return;
+      }
+      if (last !== undefined && last.level === scopes.length) {
+        close(last, "other");
+      } else if (last !== undefined && !scopes.slice(last.level).some((e) => MARKED.has(e.name))) {
+        close(last, "other");
+        const table = scopes[last.level];
+        reader.unlisted = table.right === last ? table : FOREVER;
+      }
+      previous = { level: scopes.length, closed: null };
+      links.push(previous);
+    } else if (name === "table") {
+      if (tag.end) {
+        if (tableAt() >= 0) {
+          toTable();
+          pop();
+        }
+        return;
+      }
+      if (scopes.length && scopes[scopes.length - 1].name === "table") pop(); // (it closes it)
+      scopes.push({ name, right: was });
+    } else if (HEADING.tableParts.has(name) || HEADING.closesCell.has(name)) {
+      if (tableAt() < 0) return; // (no table: the parser ignores it)
+      if (tag.end && ["td", "th", "caption"].includes(name)
+        && !scopes.slice(tableAt()).some((e) => e.name === name)) {
+        return;
+      }
+      if (tag.end && ["col", "colgroup"].includes(name)) return;
+      toTable();
+      if (!tag.end && ["td", "th", "caption"].includes(name)) scopes.push({ name });
+    } else if (MARKED.has(name)) {
+      if (!tag.end) scopes.push({ name });
+      else if (scopes.length && scopes[scopes.length - 1].name === name) pop();
+    }
+  };
+  return reader;
+}
+
+// Whether the end tag `name` closes a paragraph with `around` open around it (HEADING.ancestry,
+// outermost first) and `opened` opened since: where its element is open there in scope (any
+// heading for a heading's; for </li>, in list item scope; for a table's part, table scope),
+// as the parser reads it. A stray one (nothing of its name open there) leaves it open.
+function closesParagraph(name, around, opened) {
+  if (!CLOSES_P_ENDS.has(name) && !P_SCOPE.has(name) && !HEADING.tableParts.has(name)) {
+    return false;
+  }
+  const named = HEADING.headings.has(name) ? HEADING.headings : new Set([name]);
+  if (opened.some((e) => named.has(e))) return true;
+  const stops = HEADING.tableParts.has(name) ? TABLE_SCOPE
+    : name === "li" ? LIST_SCOPE : HEADING.scope;
+  return inScope(around, named, stops);
+}
+
+// Where the notice found a place `place` ({at, before}) goes, as the library waits for the
+// links and the paragraph open there: right there with none open; else where they end (after
+// the </a> that closes the link, and after the paragraph it then stands in). Null (the body
+// start) where that cannot be told: a link closed otherwise (the page's next <a>, the cell or
+// marquee it was opened in), or one the parser no longer lists that may hold the place.
+// `inParagraph`: what is open around the paragraph the place is in (HEADING.ancestry,
+// outermost first), or null; `around`: what is open at the place, where it is in none.
+function outOfLinks(text, place, inParagraph, around = []) {
+  if (place === null) return null;
+  const reader = linkReader();
+  let reached = false;
+  walkBody(text, 0, (tag) => {
+    if (tag.start >= place.at) {
+      reached = true;
+      return true;
+    }
+    reader.tag(tag);
+    return false;
+  });
+  if (!reached && nextTag(text, place.at) !== null) return null; // (not read to the place)
+  if (reader.broken || reader.unlisted !== null) return null;
+  const held = reader.links.slice();
+  if (!held.length && inParagraph === null) return place;
+  let paragraph = inParagraph === null ? null : []; // a <p> open (the scope boundaries in it)
+  if (inParagraph !== null) around = inParagraph;
+  const opened = []; // what opened since the place, of HEADING.ancestry
   let end = null;
   const follow = (tag) => {
+    reader.tag(tag);
+    if (reader.broken || reader.unlisted !== null || held.some((l) => l.closed === "other")) {
+      return true; // (end stays null)
+    }
     const { name } = tag;
+    const linked = reader.links.length > 0;
     if (name === "a") {
-      if (tag.end) {
-        linkAt = false;
-        if (paragraph === null) end = tag.stop;
-        return end !== null;
-      }
-      if (linkAt) return true; // the page's next link closes it: not read here
-      linkAt = true;
-      return false;
+      if (!linked && paragraph === null) end = tag.stop;
+      return end !== null;
     }
     if (paragraph === null) {
+      if (HEADING.ancestry.has(name)) {
+        if (!tag.end) opened.push(name);
+        else if (opened.includes(name)) opened.length = opened.lastIndexOf(name);
+      }
       if (name === "p" && !tag.end) paragraph = [];
       return false;
     }
-    if (P_SCOPE.has(name)) {
+    if (P_SCOPE.has(name) && (!tag.end || paragraph.includes(name))) {
       if (!tag.end) paragraph.push(name);
-      else if (paragraph.includes(name)) paragraph.length = paragraph.lastIndexOf(name);
+      else paragraph.length = paragraph.lastIndexOf(name);
       return false;
     }
     if (paragraph.length) return false;
     if (tag.end) {
+      if (name !== "p" && !closesParagraph(name, around, opened)) return false;
       paragraph = null;
-      if (!linkAt) end = name === "p" ? tag.stop : tag.start;
+      if (!linked) end = name === "p" ? tag.stop : tag.start;
       return end !== null;
     }
+    let mode = "body"; // (a table's part closes the cell or caption the paragraph is in)
+    for (const element of [...around, ...opened]) mode = MODE_OF[element] ?? mode;
+    if (!CLOSES_P_STARTS.has(name) && !(TABLE_CLOSERS[mode]?.has(name))) return false;
     paragraph = null;
-    if (!linkAt) {
+    if (!linked) {
       end = tag.start;
       return true;
     }
@@ -1205,52 +1333,34 @@ function headingPlace(text, at, around, linkOpen) {
   return { at: end, before: "" };
 }
 
-// Where the marker's notice goes, as the library places it: right after the first shown
-// marker of the body; inside an open <p> (the notice would close it, moving what follows
-// the marker out of it), where the paragraph ends: after its </p>, or before the tag that
-// closes it (a start tag that closes a paragraph, the end tag of an element around it).
-// `put(target, where)` puts it ("after" or "before" the target); never called when the
-// paragraph is left open to the end.
+// The first shown marker of the body: `found(comment, around)` is called there, with what
+// is open around the paragraph it is in (HEADING.ancestry, outermost first), or null where
+// it is in none. The paragraphs as the rewriter reads them, but for an end tag it takes to
+// close one from outside where the parser ignores it (a </div> with no <div> open around the
+// paragraph in scope): the paragraph stays open. `ancestry`: followAncestry's stack.
 const CLOSES_P = DATA.closesParagraph.join(", ");
-const LEAVE_P_OPEN = new Set(["form", "body", "html"]);
 
-function followMarker(rewriter, hidden, inBody, put) {
-  const paragraphs = []; // the open <p> elements, as the rewriter reads them
-  let waiting = null; // the paragraph the marker is in
-  let placed = false;
-  onTags(rewriter, CLOSES_P, (element) => {
-    // It closes an open paragraph (this one included, for a <p>; the rewriter does not).
-    if (paragraphs.length && waiting !== null && !placed) {
-      put(element, "before");
-      placed = true;
-    }
-    paragraphs.length = 0;
+function followMarker(rewriter, hidden, inBody, ancestry, found) {
+  const paragraphs = []; // the open <p> elements: what is open around each
+  let seen = false;
+  onTags(rewriter, CLOSES_P, () => {
+    paragraphs.length = 0; // (this one included, for a <p>; the rewriter does not)
   });
   onTags(rewriter, "p", (element) => {
-    const entry = {};
+    const entry = ancestry.slice();
     const ends = onEnd(element, (end) => {
       const at = paragraphs.indexOf(entry);
-      if (at < 0) return; // closed before, by a start tag
-      // </form>, </body> and </html> leave a paragraph open (the rewriter closes it).
-      if (LEAVE_P_OPEN.has(end.name.toLowerCase())) return;
-      paragraphs.length = at;
-      if (waiting === entry && !placed) {
-        put(end, end.name === "p" ? "after" : "before");
-        placed = true;
-      }
+      const name = end.name.toLowerCase();
+      if (at >= 0 && (name === "p" || closesParagraph(name, entry, []))) paragraphs.length = at;
     });
     if (ends) paragraphs.push(entry);
   });
   rewriter.onDocument({
     comments(comment) {
-      if (placed || waiting !== null || !inBody() || hidden()) return;
+      if (seen || !inBody() || hidden()) return;
       if (!/^[\t\n\f\r ]*compliance:notices[\t\n\f\r ]*$/.test(comment.text)) return;
-      if (paragraphs.length) {
-        waiting = paragraphs[paragraphs.length - 1];
-      } else {
-        put(comment, "after");
-        placed = true;
-      }
+      seen = true;
+      found(comment, paragraphs.length ? paragraphs[paragraphs.length - 1] : null);
     },
   });
 }
@@ -1624,13 +1734,14 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
   // An empty page takes no notice (the library's "empty body"): it stays empty.
   if (whole.length === 0) return new Response(bytes, init);
   let page = ascii ? text : bytes;
-  let hasMarker = false;
+  let marker = null;
   let heading = null;
   const headed = Boolean(parts.after_heading) && /<h1[\t\n\f\r />]/i.test(text);
   const known = await bodyStart(page);
   if ((parts.marker && MARKER.test(text)) || headed) {
-    ({ heading, marker: hasMarker } = await shownPlaces(page, text, headed, known));
+    ({ heading, marker } = await shownPlaces(page, text, headed, known));
   }
+  const hasMarker = marker !== null;
   const hasHeading = heading !== null;
   // Notices whose place only the page's end shows: body_end's (the last </body>), and those
   // whose place the page lacks (they go at the body start).
@@ -1656,7 +1767,6 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
     const html = atStart();
     if (html) target[how](html, { html: true });
   }, known);
-  const hidden = followHiding(rewriter);
   // body_end goes before the </body> that ends the document; content after the last one (a
   // tag, text) shows none does, and a page may leave the tag out: then at the very end.
   // (text the tokenizer held at the end is content after it too)
@@ -1682,32 +1792,36 @@ async function edit(bytes, text, headers, bom, charset, response, decision, wher
       atEnd = (inBody() ? "" : atStart()) + place("body_end");
     },
   });
-  let headingMark = null;
-  if (hasHeading) {
-    // Where the heading closes, a comment of its own (the rewriter cannot stop at a byte):
-    // replaced there by the notice, after the end tags that close the heading first.
-    headingMark = `compliance-after-heading-${crypto.randomUUID()}`;
-    const marked = text.slice(0, heading.at) + `<!--${headingMark}-->` + text.slice(heading.at);
-    page = ascii ? marked : fromBinaryString(marked);
+  // Where the heading closes and where the marker's notice goes, a comment of its own (the
+  // rewriter cannot stop at a byte): replaced there by the notice, after the end tags that
+  // close the heading first.
+  const marks = new Map();
+  // (at one place, after_heading's first: the later one put in goes before)
+  const places = [["marker", marker], ["after_heading", heading]]
+    .filter(([, at]) => at !== null).sort((a, b) => b[1].at - a[1].at);
+  for (const [name, at] of places) {
+    const mark = `compliance-${name}-${crypto.randomUUID()}`;
+    marks.set(mark, [name, at.before]);
+    text = text.slice(0, at.at) + `<!--${mark}-->` + text.slice(at.at);
+  }
+  if (places.length) {
+    page = ascii ? text : fromBinaryString(text);
     rewriter.onDocument({
       comments(comment) {
-        if (comment.text !== headingMark) return;
-        headingMark = null;
-        comment.replace(heading.before + place("after_heading"), { html: true });
+        const found = marks.get(comment.text);
+        if (found === undefined) return;
+        marks.delete(comment.text);
+        comment.replace(found[1] + place(found[0]), { html: true });
       },
     });
   }
-  followMarker(rewriter, hidden, inBody, (target, where) => {
-    const html = place("marker");
-    if (html) target[where](html, { html: true });
-  });
   // Read whole here (the page is already): a fault in the rewriter is caught, not a cut.
   // Another charset: HTMLRewriter reads UTF-8, so it edits the page with every byte as one
   // character, and the characters go back to the same bytes.
   const edited = ascii ? fromBinaryString(await rewriter.transform(new Response(page)).text())
     : new Uint8Array(await rewriter.transform(new Response(page)).arrayBuffer());
-  // The heading's comment is where the page's tags were read to be: never left in the page.
-  if (headingMark !== null) throw new Error("the heading's place was not met");
+  // The marks are where the page's tags were read to be: never left in the page.
+  if (marks.size) throw new Error("a notice's place was not met");
   const end = safe ? atEnd : "";
   const trailer = ending.cut && (waiting || atEnd) ? "" : ending.trailer;
   return new Response(concat([edited, fromBinaryString(broken),

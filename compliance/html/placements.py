@@ -378,6 +378,7 @@ CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
 # <applet>, <marquee> and <object> close it where they close the part it is in, which the
 # links follow (_Links); </button> is read with the paragraph's scope (_P_SCOPE).
 _CLOSE_P_FROM_OUTSIDE: Final = (_CLOSES_ENCLOSING - _P_SCOPE) | _HEADINGS
+CLOSE_P_FROM_OUTSIDE: Final = _CLOSE_P_FROM_OUTSIDE  # (for the edge export, by name)
 _CLOSE_P_ENDS: Final = _CLOSE_P_FROM_OUTSIDE | {b"p"}
 _MARKER_WATCH: Final = Watch.of(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True)
 _MARKER_OUTSIDE_P: Final = Watch.of((b"p",), comments=True)
