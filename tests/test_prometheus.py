@@ -177,6 +177,18 @@ def test_an_engine_shared_by_several_middlewares_counts_each_reload_once(
     other.close()
 
 
+# The end of a child's code: every sample the multiprocess registry adds up, printed as JSON.
+_SCRAPE = """
+registry = CollectorRegistry()
+MultiProcessCollector(registry)
+values = {}
+for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    for sample in family.samples:
+        values[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
+print(json.dumps(values))
+"""
+
+
 def test_worker_processes_add_up_in_multiprocess_mode(tmp_path: Any) -> None:
     """Counters live per process: behind gunicorn's workers, one port, each scrape answered
     by one worker showed that worker's counts, jumping from scrape to scrape (read as
@@ -221,14 +233,8 @@ for requests, by_thread in ((3, True), (4, False)):
     children.append(pid)
 for pid in children:
     os.waitpid(pid, 0)
-registry = CollectorRegistry()
-MultiProcessCollector(registry)
-values = {{}}
-for family in text_string_to_metric_families(generate_latest(registry).decode()):
-    for sample in family.samples:
-        values[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
-print(json.dumps(values))
 """
+    code += _SCRAPE
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout)
@@ -427,14 +433,8 @@ for requests in (2, 3):
     del app
     gc.collect()
 writer.close()
-registry = CollectorRegistry()
-MultiProcessCollector(registry)
-values = {{}}
-for family in text_string_to_metric_families(generate_latest(registry).decode()):
-    for sample in family.samples:
-        values[sample.name + json.dumps(sample.labels, sort_keys=True)] = sample.value
-print(json.dumps(values))
 """
+    code += _SCRAPE
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     values = json.loads(done.stdout)
