@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -125,6 +126,23 @@ def run(
 
 
 placements = st.sampled_from(["body_start", "body_end", "marker"])
+
+
+def _assert_the_rest_is_the_page(
+    edited: Any, parents: dict[Any, Any], notice: Any, data: bytes, whole: bytes
+) -> None:
+    """Without the notice (its text after it kept where it was), the edited tree is
+    html5lib's tree of the page."""
+    siblings = list(parents[notice])
+    index = siblings.index(notice)
+    if notice.tail:
+        if index:
+            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
+        else:
+            parents[notice].text = (parents[notice].text or "") + notice.tail
+    parents[notice].remove(notice)
+    original = html5lib.parse(data, namespaceHTMLElements=False)
+    assert html5lib.serialize(edited) == html5lib.serialize(original), whole
 
 
 @given(document(), placements, st.lists(st.integers(min_value=0), max_size=12))
@@ -347,14 +365,7 @@ def test_an_after_heading_notice_is_right_after_the_heading_or_at_the_body_start
     # a table.)
     after_heading = index > 0 and siblings[index - 1].tag == "h1"
     assert at_start or after_heading, whole
-    if notice.tail:  # its text after it stays where it was
-        if index:
-            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
-        else:
-            parents[notice].text = (parents[notice].text or "") + notice.tail
-    parents[notice].remove(notice)
-    original = html5lib.parse(data, namespaceHTMLElements=False)
-    assert html5lib.serialize(edited) == html5lib.serialize(original), whole
+    _assert_the_rest_is_the_page(edited, parents, notice, data, whole)
 
 
 # --- notices with a link, where the page's own links are open -------------------------------
@@ -437,16 +448,7 @@ def test_a_notice_with_a_link_never_lands_in_a_link_the_page_keeps_open(
     while node in parents:
         node = parents[node]
         assert node.tag != "a", whole
-    siblings = list(parents[notice])
-    index = siblings.index(notice)
-    if notice.tail:
-        if index:
-            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
-        else:
-            parents[notice].text = (parents[notice].text or "") + notice.tail
-    parents[notice].remove(notice)
-    original = html5lib.parse(data, namespaceHTMLElements=False)
-    assert html5lib.serialize(edited) == html5lib.serialize(original), whole
+    _assert_the_rest_is_the_page(edited, parents, notice, data, whole)
 
 
 # --- a marker in a paragraph, and end tags that may close it ----------------------------------
@@ -508,13 +510,4 @@ def test_a_marker_notice_never_splits_the_paragraph_it_is_in(
     assert len(found) == 1, whole
     notice = found[0]
     parents = {child: parent for parent in edited.iter() for child in parent}
-    siblings = list(parents[notice])
-    index = siblings.index(notice)
-    if notice.tail:
-        if index:
-            siblings[index - 1].tail = (siblings[index - 1].tail or "") + notice.tail
-        else:
-            parents[notice].text = (parents[notice].text or "") + notice.tail
-    parents[notice].remove(notice)
-    original = html5lib.parse(data, namespaceHTMLElements=False)
-    assert html5lib.serialize(edited) == html5lib.serialize(original), whole
+    _assert_the_rest_is_the_page(edited, parents, notice, data, whole)
