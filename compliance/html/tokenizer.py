@@ -102,6 +102,8 @@ INTRINSIC_STARTS: Final = RAW_TEXT | frozenset(
     b"script plaintext template svg math select input keygen".split()
 )
 INTRINSIC_ENDS: Final = frozenset(b"template svg math select".split())
+# Of those, the start tags that matter only inside a <select> (they end it, or are kept in it).
+_SELECT_ONLY: Final = frozenset(b"input keygen".split())
 
 # Kinds of the entries of the foreign stack.
 _F_FOREIGN: Final = 0  # an SVG or MathML element
@@ -299,24 +301,37 @@ def _first_letters(names: Iterable[bytes]) -> list[bytes]:
     return parts
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def _boring(
     starts: frozenset[bytes],
     ends: frozenset[bytes],
     comments: bool,
     text: bool = False,
     url_scripts: bool = False,
+    select: bool = False,
+    scripting: bool = True,
 ) -> re.Pattern[bytes]:
     """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
     one C-level match: text, tags whose name cannot be watched (attributes read as the HTML
-    tokenizer reads them), whole scripts when script start tags are not watched, whole
-    comments when comments are not.
+    tokenizer reads them), whole scripts and other raw-text elements when their start tags
+    are not watched, whole comments when comments are not. ``select``: for the inside of a
+    ``<select>`` (the tags that end one are seen, no raw-text element is passed over whole:
+    parsers read them differently there); ``scripting``: ``<noscript>`` is raw text.
 
     (Reading a tag to its first ``>`` is about twice as fast in ``re``, but wrong where a
     quoted value holds a ``>``; finding those first costs what it saves.)
     """
     whole_scripts = b"script" not in starts
-    starts, ends = starts | INTRINSIC_STARTS, ends | INTRINSIC_ENDS
+    # Raw-text elements nobody watches go whole, up to their end tag (read as an ordinary
+    # end tag after), as the tokenizer would read them: no step in Python for a <style>, a
+    # <noscript> or an <iframe>. One whose end tag is not in the data yet stops the match.
+    whole_raw = (
+        []
+        if select
+        else [name for name in sorted(RAW_TEXT - starts) if scripting or name != b"noscript"]
+    )
+    intrinsic = INTRINSIC_STARTS if select else INTRINSIC_STARTS - _SELECT_ONLY
+    starts, ends = starts | intrinsic, ends | INTRINSIC_ENDS
     start_alt = b"|".join(sorted(starts))
     end_alt = b"|".join(sorted(ends))
     # One "<" and one choice after it, each alternative's first byte ruling it in or out in
@@ -334,6 +349,19 @@ def _boring(
         pieces.append(_WHOLE_SCRIPT)
     elif url_scripts:
         pieces.append(_WHOLE_URLLESS_SCRIPT)
+    if whole_raw:
+        # One alternative for them all, entered only at one of their first letters.
+        firsts = sorted({name[:1] for name in whole_raw})
+        pieces.append(
+            b"(?=["
+            + b"".join(f + f.upper() for f in firsts)
+            + b"])(?:"
+            + b"|".join(
+                b"(?i:" + name + rb")(?=[\t\n\f\r />])" + _ATTRS + b">" + text_to_end(name)
+                for name in whole_raw
+            )
+            + b")"
+        )
     # Watched text is left for the reader, but for whitespace (and NUL, which parsers drop):
     # a "<" that opens no markup is text too.
     if not text:
@@ -402,6 +430,14 @@ class Watch:
         s, e = frozenset(starts), frozenset(ends)
         pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
         return cls(s, e, comments, text, everything, url_scripts, pattern)
+
+    def pattern_for(self, select: bool, scripting: bool) -> re.Pattern[bytes] | None:
+        """:attr:`pattern` as it reads inside a ``<select>`` or with scripting off."""
+        if self.everything:
+            return None
+        return _boring(
+            self.starts, self.ends, self.comments, self.text, self.url_scripts, select, scripting
+        )
 
     def __or__(self, other: Watch) -> Watch:
         every_script = any(b"script" in w.starts and not w.url_scripts for w in (self, other))
@@ -635,7 +671,10 @@ class Tokenizer:
             state = self.state
             if state == DATA:
                 watch = self.watch
-                if watch.pattern is not None and not self.foreign and i != resumed:
+                pattern = watch.pattern
+                if self.select or not self.scripting:
+                    pattern = watch.pattern_for(self.select, self.scripting)
+                if pattern is not None and not self.foreign and i != resumed:
                     limit = n
                     if self.probe is not None:
                         if probed < i:
@@ -643,7 +682,7 @@ class Tokenizer:
                             probed = m.start() if m is not None else n
                         # A reader of every tag must see the ones too long to read, too.
                         limit = min(probed, i + self.max_token)
-                    i = watch.pattern.match(data, i, limit).end()  # type: ignore[union-attr]
+                    i = pattern.match(data, i, limit).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
                 j = data.find(b"<", i)
