@@ -33,6 +33,7 @@ __all__ = [
     "parse_accept_language",
     "parse_language_tag",
     "parse_locale",
+    "read_ranges",
 ]
 
 Reason = Literal["page", "accept-language", "jurisdiction", "default"]
@@ -132,9 +133,15 @@ def accept_language_key(header: str | None) -> str | None:
     """
     if header is None or len(header) <= 128:
         return header
-    preferred, refused = _parse(header[:_MAX_HEADER])
-    # Equal weights keep the order given: the order is all that negotiation uses.
-    return ",".join([*preferred, *(f"{tag};q=0" for tag in sorted(refused))])
+    preferred, refused, below = _parse(header[:_MAX_HEADER])
+    # Equal weights keep the order given: the order is all that negotiation uses, and which
+    # ranges a "*" outranks (they keep a lower weight than the "*", 1).
+    return ",".join(
+        [
+            *(f"{tag};q=0.5" if tag in below else tag for tag in preferred),
+            *(f"{tag};q=0" for tag in sorted(refused)),
+        ]
+    )
 
 
 def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -151,16 +158,32 @@ def parse_accept_language(header: str | None) -> tuple[tuple[str, ...], frozense
     """
     if not header:
         return (), frozenset()
+    preferred, refused, _below = _parse(header[:_MAX_HEADER])
+    return preferred, refused
+
+
+_Parsed = tuple[tuple[str, ...], frozenset[str], frozenset[str]]
+
+
+def read_ranges(header: str | None) -> _Parsed:
+    """:func:`parse_accept_language`, and the ranges a ``*`` outranks (after it, with a
+    lower weight: ``ru`` in ``*, ru;q=0.5``, whose reader prefers any other language).
+
+    >>> read_ranges("*, ru;q=0.5")
+    (('*', 'ru'), frozenset(), frozenset({'ru'}))
+    """
+    if not header:
+        return (), frozenset(), frozenset()
     return _parse(header[:_MAX_HEADER])
 
 
-def _parsed_size(header: str, parsed: tuple[tuple[str, ...], frozenset[str]]) -> int:
-    tags = len(parsed[0]) + len(parsed[1])
-    return 49 + len(header) + 300 + tags * (_MAX_TAG + 120)
+def _parsed_size(header: str, parsed: _Parsed) -> int:
+    tags = len(parsed[0]) + len(parsed[1]) + len(parsed[2])
+    return 49 + len(header) + 450 + tags * (_MAX_TAG + 120)
 
 
 @remembered(2048, 1 << 20, size=_parsed_size, longest=_MAX_HEADER)
-def _parse(header: str) -> tuple[tuple[str, ...], frozenset[str]]:
+def _parse(header: str) -> _Parsed:
     weighted: list[tuple[float, int, str]] = []
     refused: set[str] = set()
     for index, item in enumerate(header.split(",", _MAX_ITEMS)[:_MAX_ITEMS]):
@@ -176,7 +199,11 @@ def _parse(header: str) -> tuple[tuple[str, ...], frozenset[str]]:
         else:
             weighted.append((-weight, index, tag))
     weighted.sort()
-    return tuple(tag for _, _, tag in weighted), frozenset(refused)
+    star = next((-weight for weight, _, tag in weighted if tag == "*"), None)
+    below = frozenset(
+        tag for weight, _, tag in weighted if star is not None and -weight < star and tag != "*"
+    )
+    return tuple(tag for _, _, tag in weighted), frozenset(refused), below
 
 
 @functools.lru_cache(maxsize=512)
@@ -344,6 +371,12 @@ def choose_locale(
     LocaleChoice(locale='ru', reason='jurisdiction')
     >>> choose_locale(("en", "pt"), "en", page_language="pt-BR", accept_language="en")
     LocaleChoice(locale='pt', reason='page')
+
+    A ``*`` lets the reader's country choose among the languages it does not outrank
+    (``*, ru;q=0.5``: any language but Russian first):
+
+    >>> choose_locale(("en", "ru"), "en", accept_language="*, ru;q=0.5", country="RU")
+    LocaleChoice(locale='en', reason='default')
     """
     options = tuple(available)
     if len(options) == 1:
@@ -352,7 +385,7 @@ def choose_locale(
         found = match_locale(page_language, options)
         if found is not None:
             return LocaleChoice(found, "page")
-    preferred, refused = parse_accept_language(accept_language)
+    preferred, refused, below = read_ranges(accept_language)
     for tag in preferred:
         if tag == "*":
             break  # any language will do: let the reader's jurisdiction decide
@@ -360,6 +393,23 @@ def choose_locale(
         if found is not None:
             return LocaleChoice(found, "accept-language")
     refused_locales = _refused(refused, options, country)
+    if below:
+        # Any language is preferred to these: the jurisdiction step and the default give
+        # way to another of the notice's languages, and they come last, by their weights.
+        lower = _refused(below, options, country) | {
+            found for tag in below if (found := match_locale(tag, options)) is not None
+        }
+        for found in jurisdiction_locales(options, country):
+            if found not in refused_locales and found not in lower:
+                return LocaleChoice(found, "jurisdiction")
+        if default not in lower:
+            return LocaleChoice(default, "default")
+        for found in options:
+            if found not in refused_locales and found not in lower:
+                return LocaleChoice(found, "accept-language")
+        for tag in preferred:
+            if tag in below and (found := match_locale(tag, options)) is not None:
+                return LocaleChoice(found, "accept-language")
     for found in jurisdiction_locales(options, country):
         if found not in refused_locales:
             return LocaleChoice(found, "jurisdiction")

@@ -181,6 +181,12 @@ HEADERS = [
     None,
     "",
     "ru",
+    # Ranges a "*" outranks: the country's language and the default give way.
+    "*, ru;q=0.5",
+    "*, en;q=0.5",
+    "*;q=0.8, en;q=0.5, ru;q=0.4, uk;q=0.3, pt;q=0.2",
+    "*, uk;q=0, ru;q=0.9",
+    "fr, *;q=0.6, ru;q=0.7",
     "uk, ru;q=0.8",
     "en;q=0.5, ru",
     "EN_gb",

@@ -89,6 +89,7 @@ LANGUAGES = [
     "zh-CN",
     "sv;q=0, de",
     "*;q=0.5, es",
+    "*, ru;q=0.5",  # any language before Russian
     "de;q=0",
     "fr-CA, fr;q=0.9, en;q=0.5",
     "EN_gb",

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from compliance.locales import choose_locale, match_locale, parse_accept_language
+from compliance.locales import (
+    accept_language_key,
+    choose_locale,
+    match_locale,
+    parse_accept_language,
+    read_ranges,
+)
 
 
 @pytest.mark.parametrize(
@@ -181,3 +187,41 @@ def test_a_parsed_locale_is_remembered() -> None:
 
     assert parse_locale("pt-BR") is parse_locale("pt-BR")
     assert parse_locale.known("pt-BR") is parse_locale("pt-BR")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("header", "country", "chosen", "reason"),
+    [
+        # A reader in Russia who ranks Russian below any other language: the jurisdiction
+        # step chose Russian all the same (the "*" handed it the choice).
+        ("*, ru;q=0.5", "RU", "en", "default"),
+        ("*;q=0.6, ru;q=0.5", "RU", "en", "default"),
+        ("de, *;q=0.9, ru;q=0.1", "RU", "en", "default"),
+        # Ranked alike, or above the "*", Russian is as welcome as any: the country's.
+        ("*, ru", "RU", "ru", "jurisdiction"),
+        ("*;q=0.5, ru;q=0.5", "RU", "ru", "jurisdiction"),
+        ("ru;q=0.6, *;q=0.5", "RU", "ru", "accept-language"),
+        # The default ranked below any other: another of the notice's languages.
+        ("*, en;q=0.5", "DE", "ru", "accept-language"),
+        ("*, en;q=0.5", "UA", "uk", "jurisdiction"),
+        # All of them ranked below: by their weights.
+        ("*, en;q=0.3, ru;q=0.4, uk;q=0.2", "DE", "ru", "accept-language"),
+        # Refused stays refused.
+        ("*, en;q=0.5, uk;q=0, ru;q=0", "DE", "en", "accept-language"),
+    ],
+)
+def test_ranges_a_star_outranks_come_last(
+    header: str, country: str, chosen: str, reason: str
+) -> None:
+    choice = choose_locale(("en", "ru", "uk"), "en", accept_language=header, country=country)
+    assert (choice.locale, choice.reason) == (chosen, reason)
+
+
+def test_a_long_header_keeps_what_a_star_outranks() -> None:
+    """The bounded stand-in for a long header (a cache key) negotiates as the header does."""
+    header = "*, ru;q=0.5, " + ", ".join(["x-pad"] * 30)
+    key = accept_language_key(header)
+    assert key is not None
+    assert len(key) < len(header)
+    assert read_ranges(key) == read_ranges(header)
+    assert choose_locale(("en", "ru"), "en", accept_language=key, country="RU").locale == "en"

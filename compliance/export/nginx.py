@@ -616,7 +616,9 @@ def render_nginx(plan: EdgePlan, *, geoip_db: str, at: dt.date) -> Export:
             "does a "
             "range with a variant (`en-GB-oxendict`, `de-DE-1996`) that the library matches "
             "by its language and region. An extension or private use (`de-DE-u-co-phonebk`, "
-            "`ru-x-foo`) is left out of the match in both.",
+            "`ru-x-foo`) is left out of the match in both. A language ranked below a `*` "
+            "(`*, ru;q=0.5`) is passed over by the library's country step, not by nginx's: "
+            "a reader in Russia who sends it gets the notice in Russian from nginx.",
             "The page's language is read from the origin's `Content-Language` only; nginx "
             "cannot see `<html lang>`.",
             "body_start notices are put right after `</head>` (an HTML parser then opens the "

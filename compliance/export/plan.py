@@ -399,7 +399,7 @@ def negotiate(
         found = _lookup(table, page_language.strip())
         if found:
             return found
-    preferred, refused = _locales.parse_accept_language(accept_language)
+    preferred, refused, below = _locales.read_ranges(accept_language)
     for tag in preferred:
         if tag == "*":
             break
@@ -407,6 +407,19 @@ def negotiate(
         if found:
             return found
     refused_options = {_lookup(table, t, country) for t in refused if t != "*"}
+    if below:
+        lower = {_lookup(table, t, country) for t in below} | {_lookup(table, t) for t in below}
+        for option in table.countries.get(country or "", ()):
+            if option not in refused_options and option not in lower:
+                return option
+        if table.default not in lower:
+            return table.default
+        for option in table.options:
+            if option not in refused_options and option not in lower:
+                return option
+        for tag in preferred:
+            if tag in below and (found := _lookup(table, tag)):
+                return found
     for option in table.countries.get(country or "", ()):
         if option not in refused_options:
             return option

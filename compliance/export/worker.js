@@ -280,7 +280,7 @@ function decide(where, request) {
 // -- languages: the library's negotiation, its CLDR answers precomputed ---------------------
 
 function parseAcceptLanguage(header) {
-  if (!header) return [[], new Set()];
+  if (!header) return [[], new Set(), new Set()];
   const limits = DATA.acceptLanguage;
   const weighted = [];
   const refused = new Set();
@@ -295,7 +295,11 @@ function parseAcceptLanguage(header) {
     else weighted.push([-weight, index, tag]);
   });
   weighted.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  return [weighted.map((w) => w[2]), refused];
+  // The ranges a "*" outranks (after it, with a lower weight), as locales.read_ranges.
+  const star = weighted.find((w) => w[2] === "*");
+  const below = new Set(
+    star === undefined ? [] : weighted.filter((w) => w[0] > star[0]).map((w) => w[2]));
+  return [weighted.map((w) => w[2]), refused, below];
 }
 
 // What babel reads of a tag (lower case, "-"-separated, singletons cut): [key, variant], or
@@ -362,7 +366,7 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
     const found = lookup(table, pageLanguage);
     if (found !== null) return [found, "page"];
   }
-  const [preferred, refused] = parseAcceptLanguage(acceptLanguage);
+  const [preferred, refused, below] = parseAcceptLanguage(acceptLanguage);
   for (const tag of preferred) {
     if (tag === "*") break;
     const found = lookup(table, tag);
@@ -370,7 +374,24 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
   }
   const refusedOptions = new Set();
   for (const tag of refused) if (tag !== "*") refusedOptions.add(lookup(table, tag, country));
-  for (const option of table.countries[country] || []) {
+  const countryOptions = Object.hasOwn(table.countries, country) ? table.countries[country] : [];
+  if (below.size) {
+    // Any language is preferred to these: as locales.choose_locale.
+    const lower = new Set();
+    for (const tag of below) {
+      lower.add(lookup(table, tag, country));
+      lower.add(lookup(table, tag));
+    }
+    const usable = (option) => !refusedOptions.has(option) && !lower.has(option);
+    for (const option of countryOptions) if (usable(option)) return [option, "jurisdiction"];
+    if (!lower.has(table.default)) return [table.default, "default"];
+    for (const option of table.options) if (usable(option)) return [option, "accept-language"];
+    for (const tag of preferred) {
+      const found = below.has(tag) ? lookup(table, tag) : null;
+      if (found !== null) return [found, "accept-language"];
+    }
+  }
+  for (const option of countryOptions) {
     if (!refusedOptions.has(option)) return [option, "jurisdiction"];
   }
   return [table.default, "default"];
