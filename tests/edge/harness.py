@@ -197,6 +197,10 @@ LANGUAGE_CASES = [
 """Language choice the edge must make as the library does; in header order with q-values
 that never increase, as browsers send them (nginx reads the header in order)."""
 WORKER_LANGUAGE_CASES = [
+    # A language ranked below a "*" gives way to any other (nginx reads in header order).
+    ("RU", "*, ru;q=0.5", None, "en-GB"),
+    ("RU", "*, ru", None, "ru"),
+    ("RU", "*, en;q=0.5, ru;q=0.4", None, "en-GB"),
     ("GB", "uk;q=0.4, ru;Q=0.5", None, "ru"),
     ("GB", "uk;q=0.9, de-AT;q=1.5", None, "uk"),
     ("GB", "uk;q=0.4, de-AT;q=.5", None, "uk"),
