@@ -547,6 +547,21 @@ def test_unwatched_raw_text_elements_and_inputs_are_passed_over_in_one_match() -
     assert no_scripting.match(page).end() == page.index(b"<noscript>")
 
 
+def test_a_watch_with_a_pattern_of_its_own_keeps_it_in_a_select() -> None:
+    """The head's watch skips what cannot matter before the body with a pattern written for
+    it; inside a select (a template's, left open) or with scripting off it keeps it, where a
+    generic one would pass over a ``<meta charset>``."""
+    from compliance.html.injector import _HEAD_WATCH
+
+    for select, scripting in ((True, True), (False, False), (True, False)):
+        assert _HEAD_WATCH.pattern_for(select, scripting) is _HEAD_WATCH.pattern
+    assert EVERYTHING.pattern_for(True, True) is None
+    page = b"<html><head><template><select></template><meta charset=koi8-r></head><body>x"
+    injector = Injector(render)
+    out = injector.feed(page) + injector.finish()
+    assert injector._page_info().charset == "koi8-r", out
+
+
 @pytest.mark.parametrize("element", RAW_ELEMENTS[:-1])
 @pytest.mark.parametrize("inner", [b"</body>", b"<table>", b"<!--", b"<svg>", b"<select>"])
 def test_a_raw_text_element_passed_over_whole_is_read_as_raw_text(

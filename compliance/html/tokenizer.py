@@ -432,12 +432,12 @@ class Watch:
         return cls(s, e, comments, text, everything, url_scripts, pattern)
 
     def pattern_for(self, select: bool, scripting: bool) -> re.Pattern[bytes] | None:
-        """:attr:`pattern` as it reads inside a ``<select>`` or with scripting off."""
-        if self.everything:
-            return None
-        return _boring(
-            self.starts, self.ends, self.comments, self.text, self.url_scripts, select, scripting
-        )
+        """:attr:`pattern` as it reads inside a ``<select>`` or with scripting off (a watch
+        made with a pattern of its own keeps it: it is written for its reader's context)."""
+        usual = (self.starts, self.ends, self.comments, self.text, self.url_scripts)
+        if self.pattern is None or self.everything or self.pattern is not _boring(*usual):
+            return self.pattern
+        return _boring(*usual, select, scripting)
 
     def __or__(self, other: Watch) -> Watch:
         every_script = any(b"script" in w.starts and not w.url_scripts for w in (self, other))
