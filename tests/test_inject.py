@@ -678,6 +678,25 @@ def test_head_skip_reads_only_what_can_matter(tag_names: Any) -> None:
     assert tag_names.tags == [b"meta", b"script", b"body"]
 
 
+def test_head_skip_passes_over_every_meta_when_the_header_declares_the_encoding(
+    tag_names: Any,
+) -> None:
+    """The header's encoding wins over a ``<meta>`` (and a ``<meta>`` carries no nonce that
+    counts): with one declared, no ``<meta>`` is a step in Python (one per page was)."""
+    from compliance.html.injector import _HEAD_WATCH_DECLARED
+
+    tok = Tokenizer(tag_names, _HEAD_WATCH_DECLARED)
+    head = (
+        b'<meta charset="utf-8"><META HTTP-EQUIV=content-type content="text/html;charset=koi8-r">'
+        b"<meta charset=koi8-r /><script nonce=n></script><body>"
+    )
+    tok.scan(head, 0, True)
+    assert tag_names.tags == [b"script", b"body"]
+    doc = head + "Привет".encode("koi8-r")
+    assert page_info(doc, "windows-1251") == PageInfo(None, "cp1251", "n")
+    assert page_info(doc) == PageInfo(None, "utf-8", "n")  # undeclared: the first <meta>
+
+
 def test_snippet_encoded_in_page_charset_with_character_references() -> None:
     injector = Injector(lambda page: {"body_start": "<p>Привет €</p>"})
     doc = b"<meta charset=koi8-r><body>"

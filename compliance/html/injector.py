@@ -216,23 +216,36 @@ _HEAD_COMMON_ATTRS = (
     b"name content property rel href type sizes as media title itemprop hreflang crossorigin"
     b" integrity referrerpolicy id class"
 ).split()
-_HEAD_SKIP_TAGS = [  # after "<"
-    rb"(?:meta|link|base)(?: (?:" + literal_choice(_HEAD_COMMON_ATTRS) + rb')="[^"]*+")*+>',
-    b"(?:"
-    + b"|".join(_any_case(n) for n in (b"meta", b"link", b"base"))
-    + b")"
-    + _DELIMITED
-    + _SAFE_ATTRS,
-    rb"/(?!(?:" + _READ_ENDS + rb")[\t\n\f\r />])"
-    rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
-    WHOLE_COMMENT,
-    _any_case(b"script") + _DELIMITED + _SAFE_ATTRS + SCRIPT_TEXT,
-    _any_case(b"title") + rb">" + text_to_end(b"title"),
-    _any_case(b"style") + _DELIMITED + _SAFE_ATTRS + text_to_end(b"style"),
-    _any_case(b"head") + _DELIMITED + _SAFE_ATTRS,
-]
-_HEAD_SKIP = re.compile(rb"(?:[\t\n\f\r ]++|<(?:" + b"|".join(_HEAD_SKIP_TAGS) + rb"))*+")
-_HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, False, _HEAD_SKIP)
+# A page whose header declares its encoding: no <meta> can change it, and a <meta> carries no
+# nonce that counts, so each goes whatever its attributes (when plainly written).
+_ANY_PLAIN_ATTRS = plain_attributes(rb"(?!)") + rb"[\t\n\f\r ]*+/?>"
+
+
+def _head_skip(declared: bool) -> re.Pattern[bytes]:
+    tags = [  # after "<"
+        rb"(?:meta|link|base)(?: (?:" + literal_choice(_HEAD_COMMON_ATTRS) + rb')="[^"]*+")*+>',
+        b"(?:"
+        + b"|".join(_any_case(n) for n in (b"meta", b"link", b"base"))
+        + b")"
+        + _DELIMITED
+        + _SAFE_ATTRS,
+        rb"/(?!(?:" + _READ_ENDS + rb")[\t\n\f\r />])"
+        rb"[A-Za-z][^\t\n\f\r />\"'=<]*+[\t\n\f\r ]*+>",
+        WHOLE_COMMENT,
+        _any_case(b"script") + _DELIMITED + _SAFE_ATTRS + SCRIPT_TEXT,
+        _any_case(b"title") + rb">" + text_to_end(b"title"),
+        _any_case(b"style") + _DELIMITED + _SAFE_ATTRS + text_to_end(b"style"),
+        _any_case(b"head") + _DELIMITED + _SAFE_ATTRS,
+    ]
+    if declared:
+        tags.append(_any_case(b"meta") + _DELIMITED + _ANY_PLAIN_ATTRS)
+    return re.compile(rb"(?:[\t\n\f\r ]++|<(?:" + b"|".join(tags) + rb"))*+")
+
+
+_HEAD_WATCH: Final = Watch(frozenset(), frozenset(), True, True, True, False, _head_skip(False))
+_HEAD_WATCH_DECLARED: Final = Watch(
+    frozenset(), frozenset(), True, True, True, False, _head_skip(True)
+)
 _UNIONS: dict[tuple[Watch, ...], Watch] = {}  # what several readers watch, shared
 _TEXT_NOT_OK = re.compile(rb"[^\t\n\f\r \x00]")  # body text that sets frameset-ok to "not ok"
 _NON_WS = re.compile(rb"[^\t\n\f\r ]")
@@ -290,7 +303,14 @@ class Injector:
         """The exception of an internal error (a bug), if one happened: the rest of the
         page passed through unchanged and :attr:`skipped_reason` says ``internal error``."""
 
-        self.tokenizer = Tokenizer(self, EVERYTHING if withhold is not None else _HEAD_WATCH)
+        self.tokenizer = Tokenizer(
+            self,
+            EVERYTHING
+            if withhold is not None
+            else _HEAD_WATCH_DECLARED
+            if self._declared is not None
+            else _HEAD_WATCH,
+        )
         # Withholding: what goes, the element being removed, the context at its start.
         self._withhold = withhold
         self._extent: Extent | None = None
@@ -694,8 +714,8 @@ class Injector:
                 if lang:
                     self._lang = lang
         elif name == b"meta":
-            if self._meta_charset is not None:
-                return
+            if self._meta_charset is not None or self._declared is not None:
+                return  # (the header's encoding wins over any <meta>)
             label = charsets.meta_label(attribute_list(tag))
             if label is not None:
                 self._meta_charset = charsets.meta_codec(label)
