@@ -590,6 +590,14 @@ _CLOSED_HEADINGS = {
     ),
     # Where a link is open around it, the notice goes after the link.
     "heading-in-a-link": h.PAGE.replace(_HEADING, '<a href="/"><h1>Headline</h1></a>'),
+    # A heading start tag closes it only where no formatting element the heading's text
+    # reopens stands in it (else the body start).
+    "heading-reopening-bold-from-before": h.PAGE.replace(_HEADING, "<p><b><h1>Headline<h1>S</h1>"),
+    "heading-reopening-bold-in-it": h.PAGE.replace(_HEADING, "<h1><p><b>x</p>Headline<h2>S</h2>"),
+    "heading-after-bold-closed": h.PAGE.replace(_HEADING, "<p><b>a</b><h1>Headline<h1>S</h1>"),
+    "heading-after-bold-in-a-cell": h.PAGE.replace(
+        _HEADING, "<table><td><b></table><h1>Headline<h1>S</h1>"
+    ),
 }
 ORIGIN_RESPONSES += [
     (("SE", "E"), h.spec(body=page.encode()), []) for page in _CLOSED_HEADINGS.values()

@@ -283,6 +283,40 @@ def test_after_heading(doc: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        pytest.param(
+            "<body><p><b>a</b><h1>T<h1>U</h1>x",
+            "<body><p><b>a</b><h1>T</h1>{N}<h1>U</h1>x",
+            id="a-second-heading-after-formatting-closed-by-its-own-end-tag",
+        ),
+        pytest.param(
+            "<body><table><td><b></table><h1>T<h1>U</h1>x",
+            "<body><table><td><b></table><h1>T</h1>{N}<h1>U</h1>x",
+            id="a-second-heading-after-formatting-a-cell-cleared",
+        ),
+        pytest.param(
+            "<body><h1><b>x</b>T<h1>U</h1>y",
+            "<body><h1><b>x</b>T</h1>{N}<h1>U</h1>y",
+            id="a-second-heading-after-formatting-closed-in-the-first",
+        ),
+    ],
+)
+def test_a_second_heading_closes_the_first_where_nothing_reopens_in_it(
+    doc: str, expected: str
+) -> None:
+    """A heading start tag closes the heading open when that is the current node: where no
+    formatting element stays listed to be reopened by the heading's text."""
+    out, _ = inject_every_split(doc.encode(), "after_heading")
+    assert out.decode() == expected.replace("{N}", N)
+    edited = tree(out.decode())
+    (notice,) = notices(edited)
+    h1 = first_h1(edited.find("body"))
+    siblings = list(parent_of(edited, h1))
+    assert siblings[siblings.index(h1) + 1] is notice
+
+
+@pytest.mark.parametrize(
     "doc",
     [
         # Closed through an <object> in it (a cell's end reaches through): a </h1> of ours
@@ -293,6 +327,15 @@ def test_after_heading(doc: str, expected: str) -> None:
         "<body><ruby>a<rt>b</ruby><div><h1>T</div>x",
         # Nor past a list item opened where a <form> may stand between it and the one open.
         "<body><ul><li>a<form><li><h1>T</ul>b",
+        # The heading's text reopens a formatting element the paragraph's close left listed
+        # (in the heading, or before it): the second heading nests in the first, which a
+        # </h1> of ours before it would close (the page's tree changed). Also where the
+        # element may as well be open around the heading (not followed: <b><h1>).
+        "<body><p><b><h1>T<h1>U</h1>x",
+        "<body><p><i><b>a</b><h1>T<h2>U</h2>x",
+        "<body><h1><p><b>x</p>T<h1>U</h1>y",
+        "<body><h1><div><a href=/a>x</div>T<h3>U</h3>y",
+        "<body><b><h1>T<h1>U</h1>x",
     ],
 )
 def test_after_heading_closed_where_it_cannot_be_followed_goes_at_the_body_start(

@@ -1053,6 +1053,34 @@ function walkBody(text, at, visit) {
   return false;
 }
 
+// Whether a formatting element may stand in the parser's list, not open, where the heading
+// whose start tag is at text[at] starts (a <b> left open in a paragraph the heading closes:
+// its text reopens it there), as the library's _FormattingReader reads the tags before it:
+// true when that cannot be told.
+const FORMATTING_MARKERS = new Set(["td", "th", "caption", "applet", "marquee", "object"]);
+const FORMATTING_CLEARS = new Set([...FORMATTING_MARKERS, "table", "tr", "tbody", "thead"]);
+function formattingListed(text, at) {
+  const entries = []; // null: a marker
+  const stopped = walkBody(text, 0, (tag) => {
+    if (tag.start >= at) return true;
+    const { name } = tag;
+    const last = entries.lastIndexOf(null);
+    if (HEADING.formatting.has(name)) {
+      if (tag.end || name === "a") {
+        const k = entries.lastIndexOf(name);
+        if (k > last) entries.splice(k, 1);
+      }
+      if (!tag.end && entries.length < 512) entries.push(name);
+    } else if (!tag.end && FORMATTING_MARKERS.has(name)) {
+      entries.push(null);
+    } else if (tag.end && FORMATTING_CLEARS.has(name) && last >= 0) {
+      entries.length = last;
+    }
+    return false;
+  });
+  return !stopped || entries.slice(entries.lastIndexOf(null) + 1).some((e) => e !== null);
+}
+
 // Whether an element of `names` is open in `stack` (outermost first) in the scope `stops`
 // bound.
 function inScope(stack, names, stops) {
@@ -1094,6 +1122,13 @@ function headingPlace(text, at, around) {
   const first = nextTag(text, at);
   if (first === null || first.name !== "h1" || first.end) return null;
   const stack = ["h1"]; // the heading and what is open in it
+  // A formatting element closed in the heading otherwise than by its own end tag: the parser
+  // keeps it listed, and reopens it at the next text (the library's _reopens).
+  let reopens = false;
+  const pop = (k) => {
+    if (stack.slice(k + 1).some((e) => HEADING.formatting.has(e))) reopens = true;
+    stack.length = k;
+  };
   let place = null;
   const found = (where, before = "") => { place = { at: where, before }; };
   const closedFromOutside = (where) => {
@@ -1114,7 +1149,7 @@ function headingPlace(text, at, around) {
           found(tag.stop);
           return true;
         }
-        stack.length = k;
+        pop(k);
         return false;
       }
       const stops = HEADING.tableParts.has(name) ? TABLE_SCOPE : name === "li" ? LIST_SCOPE
@@ -1126,7 +1161,7 @@ function headingPlace(text, at, around) {
             && stack.slice(k + 1).some((e) => HEADING.special.has(e))) {
             stack.splice(k, 1); // the block after it stays open
           } else {
-            stack.length = k;
+            pop(k);
           }
           return false;
         }
@@ -1142,7 +1177,7 @@ function headingPlace(text, at, around) {
     if (HEADING.closesP.has(name) || HEADING.listItems.has(name)) {
       for (let k = stack.length - 1; k > 0; k--) {
         if (stack[k] === "p") {
-          stack.length = k;
+          pop(k);
           break;
         }
         if (HEADING.scope.has(stack[k]) || stack[k] === "button") break;
@@ -1150,6 +1185,13 @@ function headingPlace(text, at, around) {
     }
     if (HEADING.headings.has(name)) {
       if (stack.length === 1) {
+        if (reopens || formattingListed(text, at)) {
+          // The heading's text may have reopened a formatting element in it: the current
+          // node is that one, and this heading nests in the first (where that ends is not
+          // followed: the body start, as the library).
+          unknown = true;
+          return true;
+        }
         found(tag.start, "</h1>"); // a heading start tag closes the current heading
         return true;
       }

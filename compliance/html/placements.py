@@ -66,6 +66,7 @@ from compliance.html.tokenizer import (
     Tokenizer,
     Watch,
     attributes,
+    innermost,
 )
 
 __all__ = [
@@ -837,6 +838,70 @@ class _PartsReader(QuietSink):
         )
 
 
+# What puts an entry in the parser's list of active formatting elements, or a marker in it
+# (a cell, a caption, applet, marquee and object; a template's content is not the body's),
+# or clears it to the last marker (their end tags; a table's closes its cells).
+_MARKERS: Final = _CELLS | _MARKED
+_FORMATTING_WATCH: Final = Watch.of(
+    _FORMATTING | _MARKERS, _FORMATTING | _MARKERS | {b"table", b"tr", b"tbody", b"thead"}
+)
+
+
+class _FormattingReader(QuietSink):
+    """Reads the parser's list of active formatting elements through the body's bytes before
+    a heading, as far as it can tell: what the text of the heading may reopen in it (a
+    ``<b>`` left open in a paragraph the heading closes: ``<p><b><h1>T``). Entries still
+    open around the heading count too (whether an element is still open is not followed
+    here): the answer errs on the side of "may"."""
+
+    def __init__(self) -> None:
+        self.entries: list[bytes | None] = []  # None: a marker
+        self.lost = False
+        self.tokenizer = Tokenizer(self, _FORMATTING_WATCH)
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        tok = self.tokenizer
+        if tok.foreign or tok.template or tok.select:
+            return  # not the body's list (a template's content has a list of its own)
+        entries = self.entries
+        last = _last_marker(entries)
+        if name in _FORMATTING:
+            if is_end or name == b"a":
+                # The adoption agency takes the innermost one of that name off the list (an
+                # <a> start tag with one listed runs it for that one first).
+                for k in range(len(entries) - 1, last, -1):
+                    if entries[k] == name:
+                        del entries[k]
+                        break
+            if not is_end and len(entries) < 512:
+                entries.append(name)
+        elif not is_end and name in _MARKERS:
+            entries.append(None)
+        elif is_end and last >= 0:
+            # A marker's element closes (a table's end tag closes its cells): the list is
+            # cleared to the last marker (taken as this one; a table part's end tag where
+            # none is open changes nothing in a browser, and clears it here: "may" still).
+            del entries[last:]
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        self.lost = True
+
+    def pending(self, region: bytes) -> bool:
+        """Whether, after ``region`` (the body up to the end of the heading's start tag),
+        an entry stands in the list after the last marker: text in the heading may reopen
+        it there, and then the current node is not the heading."""
+        self.tokenizer.scan(region, 0, False)
+        entries = self.entries
+        return self.lost or any(e is not None for e in entries[_last_marker(entries) + 1 :])
+
+
+def _last_marker(entries: list[bytes | None]) -> int:
+    """Where the last marker stands in a list of active formatting elements, or -1."""
+    return innermost(entries, None)
+
+
 class _AtBodyStartUnlessFound(Strategy):
     """Held from the body start, where the snippet goes if its place is never found."""
 
@@ -1233,6 +1298,9 @@ class AfterHeading(_AtBodyStartUnlessFound):
         # What is open around the heading (read up to the end of its start tag).
         self._around: list[bytes] | None = None
         self._unknown = False  # what is open around the heading cannot be told
+        # A formatting element was closed in the heading otherwise than by its own end tag
+        # (<h1><p><b>x</p>): the parser keeps it listed, and reopens it at the next text.
+        self._reopens = False
 
     def watch(self) -> Watch:
         if self._waiting:
@@ -1276,12 +1344,18 @@ class AfterHeading(_AtBodyStartUnlessFound):
             # It closes a <p> open in the heading (in button scope) first.
             for k in range(len(stack) - 1, 0, -1):
                 if stack[k] == b"p":
-                    del stack[k:]
+                    self._pop(stack, k)
                     break
                 if stack[k] in _SCOPE or stack[k] == b"button":
                     break
         if name in _HEADINGS:
             if len(stack) == 1:
+                if self._reopens or self._listed_before(data, start):
+                    # The heading's text may have reopened a formatting element in it
+                    # (<p><b><h1>T<h1>): the current node is that one, not the heading,
+                    # and this heading nests in the first. Where that ends is not followed.
+                    self._unfollowed()
+                    return
                 # A heading start tag closes the current heading: close it first ourselves
                 # (the same tree), or the notice would go inside it.
                 self._place(data, start, b"</h1>")
@@ -1335,7 +1409,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
             if k == 0:
                 self._place(data, end)
             else:
-                del stack[k:]
+                self._pop(stack, k)
             return
         if name in _TABLE_PARTS:
             stops = _TABLE_SCOPE  # a cell's end tags reach through what is open in it
@@ -1350,7 +1424,7 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 if name in _FORMATTING and any(e in _ANY_SPECIAL for e in stack[k + 1 :]):
                     del stack[k]  # the block after it stays open
                 else:
-                    del stack[k:]
+                    self._pop(stack, k)
                 return
             if stack[k] in stops:
                 return  # out of scope: ignored
@@ -1362,6 +1436,22 @@ class AfterHeading(_AtBodyStartUnlessFound):
                 self._unfollowed()
             elif _in_scope(around, {name}, stops):
                 self._closed_from_outside(data, start, stack)
+
+    def _pop(self, stack: list[bytes], k: int) -> None:
+        """Close ``stack[k]`` and what is open in it: a formatting element among those stays
+        listed, to be reopened by the next text (see :attr:`_reopens`)."""
+        if any(e in _FORMATTING for e in stack[k + 1 :]):
+            self._reopens = True
+        del stack[k:]
+
+    def _listed_before(self, data: bytes, at: int) -> bool:
+        """Whether a formatting element may be listed, not open, where the heading starts
+        (read from the held bytes before it, the tag at ``data[at]`` asking): its text
+        would reopen it in the heading. True when that cannot be told."""
+        if self.offset is None:
+            return True
+        region = self.host.held(data, at, self.offset, self.offset + self._end)
+        return region is None or _FormattingReader().pending(region)
 
     def _closed_from_outside(self, data: bytes, at: int, stack: list[bytes]) -> None:
         """The tag at ``data[at]`` closes the heading (and what is open in it) from outside:
