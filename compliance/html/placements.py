@@ -171,6 +171,9 @@ _NOT_RENDERED: Final = frozenset((b"datalist", b"option", b"optgroup"))
 _HIDING_STARTS: Final = tuple(
     b"<" + name for name in (b"dialog", b"details", *_FALLBACK, *_NOT_RENDERED)
 )
+# Any of them in lower-case bytes: one search that stops only at a "<" (a literal first
+# byte), where a search for each scans all the bytes again (twelve times the time).
+_HIDING_START = re.compile(b"<(?:" + b"|".join(start[1:] for start in _HIDING_STARTS) + b")")
 _NAME_BEFORE: Final = frozenset(b"\t\n\f\r /\"'")
 _NAME_AFTER: Final = frozenset(b"\t\n\f\r />=")
 _EQUALS = re.compile(rb"[\t\n\f\r ]*=")
@@ -181,7 +184,7 @@ def _may_hide(data: bytes) -> bool:
     """Whether :data:`_MAY_HIDE` occurs in ``data``, told at the speed of ``bytes.find``
     (the pattern's search tries it at every space of a page)."""
     low = data.lower()
-    if any(start in low for start in _HIDING_STARTS):
+    if _HIDING_START.search(low) is not None:
         return True
     for word in (b"hidden", b"popover", b"style", b"shadowrootmode"):
         at = low.find(word)
