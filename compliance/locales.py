@@ -393,23 +393,22 @@ def choose_locale(
         if found is not None:
             return LocaleChoice(found, "accept-language")
     refused_locales = _refused(refused, options, country)
-    if below:
-        # Any language is preferred to these: the jurisdiction step and the default give
-        # way to another of the notice's languages, and they come last, by their weights.
-        lower = _refused(below, options, country) | {
-            found for tag in below if (found := match_locale(tag, options)) is not None
-        }
-        for found in jurisdiction_locales(options, country):
-            if found not in refused_locales and found not in lower:
-                return LocaleChoice(found, "jurisdiction")
-        if default not in lower:
-            return LocaleChoice(default, "default")
-        for found in options:
-            if found not in refused_locales and found not in lower:
-                return LocaleChoice(found, "accept-language")
-        for tag in preferred:
-            if tag in below and (found := match_locale(tag, options)) is not None:
-                return LocaleChoice(found, "accept-language")
+    # Any language is preferred to those a "*" outranks: the jurisdiction step and the
+    # default give way to another of the notice's languages, and they come last.
+    lower = _refused(below, options, country) | {
+        found for tag in below if (found := match_locale(tag, options)) is not None
+    }
+    for found in jurisdiction_locales(options, country):
+        if found not in refused_locales and found not in lower:
+            return LocaleChoice(found, "jurisdiction")
+    if default not in lower:
+        return LocaleChoice(default, "default")
+    for found in options:
+        if found not in refused_locales and found not in lower:
+            return LocaleChoice(found, "accept-language")
+    for tag in preferred:  # every locale is outranked: by the weights
+        if tag in below and (found := match_locale(tag, options)) is not None:
+            return LocaleChoice(found, "accept-language")
     for found in jurisdiction_locales(options, country):
         if found not in refused_locales:
             return LocaleChoice(found, "jurisdiction")

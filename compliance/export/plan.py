@@ -407,20 +407,20 @@ def negotiate(
         if found:
             return found
     refused_options = {_lookup(table, t, country) for t in refused if t != "*"}
-    if below:
-        lower = {_lookup(table, t, country) for t in below} | {_lookup(table, t) for t in below}
-        for option in table.countries.get(country or "", ()):
-            if option not in refused_options and option not in lower:
-                return option
-        if table.default not in lower:
-            return table.default
-        for option in table.options:
-            if option not in refused_options and option not in lower:
-                return option
-        for tag in preferred:
-            if tag in below and (found := _lookup(table, tag)):
-                return found
-    for option in table.countries.get(country or "", ()):
+    lower = {_lookup(table, t, country) for t in below} | {_lookup(table, t) for t in below}
+    countries = table.countries.get(country or "", ())
+    for option in countries:
+        if option not in refused_options and option not in lower:
+            return option
+    if table.default not in lower:
+        return table.default
+    for option in table.options:
+        if option not in refused_options and option not in lower:
+            return option
+    for tag in preferred:
+        if tag in below and (found := _lookup(table, tag)):
+            return found
+    for option in countries:
         if option not in refused_options:
             return option
     return table.default

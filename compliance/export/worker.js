@@ -375,21 +375,19 @@ function chooseLocale(tableIndex, pageLanguage, acceptLanguage, country) {
   const refusedOptions = new Set();
   for (const tag of refused) if (tag !== "*") refusedOptions.add(lookup(table, tag, country));
   const countryOptions = Object.hasOwn(table.countries, country) ? table.countries[country] : [];
-  if (below.size) {
-    // Any language is preferred to these: as locales.choose_locale.
-    const lower = new Set();
-    for (const tag of below) {
-      lower.add(lookup(table, tag, country));
-      lower.add(lookup(table, tag));
-    }
-    const usable = (option) => !refusedOptions.has(option) && !lower.has(option);
-    for (const option of countryOptions) if (usable(option)) return [option, "jurisdiction"];
-    if (!lower.has(table.default)) return [table.default, "default"];
-    for (const option of table.options) if (usable(option)) return [option, "accept-language"];
-    for (const tag of preferred) {
-      const found = below.has(tag) ? lookup(table, tag) : null;
-      if (found !== null) return [found, "accept-language"];
-    }
+  // Any language is preferred to those a "*" outranks: as locales.choose_locale.
+  const lower = new Set();
+  for (const tag of below) {
+    lower.add(lookup(table, tag, country));
+    lower.add(lookup(table, tag));
+  }
+  const usable = (option) => !refusedOptions.has(option) && !lower.has(option);
+  for (const option of countryOptions) if (usable(option)) return [option, "jurisdiction"];
+  if (!lower.has(table.default)) return [table.default, "default"];
+  for (const option of table.options) if (usable(option)) return [option, "accept-language"];
+  for (const tag of preferred) {
+    const found = below.has(tag) ? lookup(table, tag) : null;
+    if (found !== null) return [found, "accept-language"];
   }
   for (const option of countryOptions) {
     if (!refusedOptions.has(option)) return [option, "jurisdiction"];

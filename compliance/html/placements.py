@@ -874,10 +874,9 @@ class _FormattingReader(QuietSink):
             if is_end or name == b"a":
                 # The adoption agency takes the innermost one of that name off the list (an
                 # <a> start tag with one listed runs it for that one first).
-                for k in range(len(entries) - 1, last, -1):
-                    if entries[k] == name:
-                        del entries[k]
-                        break
+                k = innermost(entries, name)
+                if k > last:
+                    del entries[k]
             if not is_end and len(entries) < 512:
                 entries.append(name)
         elif not is_end and name in _MARKERS:
