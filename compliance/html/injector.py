@@ -95,7 +95,12 @@ _FRAMESET_NOT_OK: Final = frozenset(
     b"pre listing li dd dt button applet marquee object table area br embed img keygen wbr hr"
     b" textarea xmp iframe select image".split()
 )
-_FRAMESET_WATCH: Final = Watch.of(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
+_FRAMESET_WATCH: Final = Watch.of(
+    _FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True, foreign_leaves=False
+)
+# What the body's watch is the union of the strategies' and the checks' with: none of them
+# needs the tags of an SVG chart's or a MathML formula's leaves (withholding does, and says so).
+_NO_WATCH: Final = Watch.of(foreign_leaves=False)
 
 
 def _any_case(word: bytes) -> bytes:
@@ -673,7 +678,7 @@ class Injector:
         key = tuple(watches)
         watch = _UNIONS.get(key)
         if watch is None:
-            watch = Watch.of()
+            watch = _NO_WATCH
             for w in watches:
                 watch = watch | w
             if len(_UNIONS) < 256:  # combinations of the registered placements' watches

@@ -42,7 +42,7 @@ import html
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import Final, Protocol, TypeVar
 
@@ -375,6 +375,128 @@ def _boring(
     return re.compile(chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
 
 
+# The SVG and MathML elements whose closed trees the watches that allow it pass over whole
+# (see _foreign_skip), spelled as pages write them (SVG's camel case, and all lower case):
+# literal alternatives, which the regular expression engine rules out at their first byte.
+# Another element, or another spelling, is read tag by tag, as before: slower, not otherwise.
+_SVG_NAMES: Final = (
+    b"a animate animateMotion animateTransform circle clipPath defs desc ellipse feBlend"
+    b" feColorMatrix feComponentTransfer feComposite feConvolveMatrix feDiffuseLighting"
+    b" feDisplacementMap feDistantLight feDropShadow feFlood feFuncA feFuncB feFuncG feFuncR"
+    b" feGaussianBlur feImage feMerge feMergeNode feMorphology feOffset fePointLight"
+    b" feSpecularLighting feSpotLight feTile feTurbulence filter foreignObject g image line"
+    b" linearGradient marker mask metadata mpath path pattern polygon polyline radialGradient"
+    b" rect script set stop style switch symbol text textPath title tspan use view"
+).split()
+_MATHML_NAMES: Final = (
+    b"annotation annotation-xml maction menclose merror mfenced mfrac mi mmultiscripts mn mo"
+    b" mover mpadded mphantom mprescripts mroot mrow ms mspace msqrt mstyle msub msubsup msup"
+    b" mtable mtd mtext mtr munder munderover none semantics"
+).split()
+# The names a watch may have that change the patterns (and so their cache key).
+_FOREIGN_NAMES: Final = frozenset(
+    [b"svg", b"math", *(name.lower() for name in _SVG_NAMES + _MATHML_NAMES)]
+)
+# Never passed over: what leaves foreign content (a breakout, "font" with some attributes)
+# or opens another namespace.
+_FOREIGN_KEPT: Final = _BREAKOUT | {b"font", b"svg", b"math"}
+# Integration points hold HTML content: passed over only with nothing but text in them.
+_INTEGRATION_POINTS: Final = _SVG_HTML_IP | _MATHML_TEXT_IP | {b"annotation-xml"}
+_ROOT_WINDOW: Final = 8 * 1024
+"""How far a whole ``<svg>`` or ``<math>`` is looked for (a failed look costs a scan of it)."""
+FOREIGN_LEVELS: Final = 3
+"""How deep a tree of foreign elements :func:`_foreign_skip` passes over whole (an element,
+its children, theirs)."""
+
+
+def _spellings(exclude: frozenset[bytes]) -> bytes:
+    """The names of :data:`_SVG_NAMES` and :data:`_MATHML_NAMES` whose lower case is not in
+    ``exclude``, as written and in lower case, as literal alternatives, each a whole name."""
+    names = {
+        spelling
+        for name in _SVG_NAMES + _MATHML_NAMES
+        if name.lower() not in exclude
+        for spelling in (name, name.lower())
+    }
+    return b"(?:" + literal_choice(sorted(names)) + rb")(?=[\t\n\f\r />])"
+
+
+def _element(group: bytes, names: bytes, children: list[bytes]) -> bytes:
+    """A pattern (after its "<") for an element of ``names`` (a pattern) around text and
+    ``children`` (patterns after their "<"), self-closing or ended by an end tag naming it
+    spelled the same way; its name captured as ``group``."""
+    return (
+        rb"(?P<"
+        + group
+        + rb">"
+        + names
+        + rb")(?>"
+        + _PLAIN_ATTRS
+        + rb"|"
+        + _ATTRS
+        + rb">)(?:(?<=/>)|(?<!/>)[^<]*+(?>(?:<(?:"
+        + b"|".join(children)
+        + rb")[^<]*+)*)</(?P="
+        + group
+        + rb")(?=[\t\n\f\r />])(?>>|"
+        + _ATTRS
+        + rb">))"
+    )
+
+
+# (Possessive repeats of groups that hold a capture fail in Python 3.11's "re", whose fix came
+# in 3.12, gh-101955: an atomic group around a greedy repeat does the same here.)
+
+
+@lru_cache(maxsize=32)
+def _foreign_content(watched: frozenset[bytes], comments: bool) -> list[bytes]:
+    """Alternatives (after "<") for what :func:`_foreign_skip` passes over besides text.
+
+    Closed trees of elements that cannot matter, CDATA sections, comments (unless
+    ``comments``), a "<" that opens nothing. Such an element opens and closes around nothing
+    but text, comments and such elements, :data:`FOREIGN_LEVELS` deep at most: self-closing
+    (``<rect/>``: its tag ends in ``/>``), or ended by an end tag that names it spelled the
+    same way (which closes the innermost element of that name, the one it opened). Its name
+    is one of the usual SVG or MathML elements, none that leaves foreign content nor one of
+    ``watched``; only a childless one may be an integration point (its text is text under
+    HTML rules too). Each is a push and a pop of :attr:`Tokenizer.foreign`, nothing else:
+    passing over the whole tree leaves the tokenizer where reading each tag would."""
+    kept = _FOREIGN_KEPT | watched
+    leaf_names = _spellings(kept)
+    parent_names = _spellings(kept | _INTEGRATION_POINTS)
+    # A "<" that opens nothing is text (one at the end of the data may open something yet).
+    texts = ([] if comments else [WHOLE_COMMENT]) + [rb"(?=[^A-Za-z!/?])"]
+    # Trees as deep as one level, then each level more: an element (no integration point)
+    # around such trees, or a childless one (each group named once in the pattern).
+    tree = _element(b"l1", leaf_names, texts)
+    for level in range(2, FOREIGN_LEVELS + 1):
+        parent = _element(b"e%d" % level, parent_names, [tree, *texts])
+        tree = parent + b"|" + _element(b"l%d" % level, leaf_names, texts)
+    cdata = rb"!\[CDATA\[(?:[^\]]++|\](?!\]>))*+\]\]>"
+    return [cdata, tree, *texts]
+
+
+@lru_cache(maxsize=32)
+def _foreign_skip(watched: frozenset[bytes], comments: bool) -> re.Pattern[bytes]:
+    """Inside SVG or MathML where the current element is an SVG or MathML one (no
+    integration point): text and the trees, CDATA sections and comments of
+    :func:`_foreign_content`, consumed in one C-level match."""
+    inside = b"|".join(_foreign_content(watched, comments))
+    return re.compile(rb"[^<]*+(?>(?:<(?:" + inside + rb")[^<]*+)*)")
+
+
+@lru_cache(maxsize=32)
+def _foreign_roots(watched: frozenset[bytes], comments: bool) -> re.Pattern[bytes] | None:
+    """In HTML content: a whole ``<svg>`` or ``<math>`` element (unless ``watched``) of
+    nothing but what :func:`_foreign_skip` passes over, as it is written in icons and
+    formulas; None where both are watched."""
+    roots = [name for name in (b"svg", b"math") if name not in watched]
+    if not roots:
+        return None
+    names = b"(?:" + b"|".join(roots) + rb")(?=[\t\n\f\r />])"
+    return re.compile(b"<" + _element(b"r", names, _foreign_content(watched, comments)))
+
+
 def attributes(tag: bytes, encoding: str = "utf-8") -> dict[bytes, str]:
     """Attributes of a complete tag (lower-cased names, first occurrence wins, values in
     ``encoding``, entities decoded)."""
@@ -415,6 +537,11 @@ class Watch:
     """Of the ``script`` start tags watched, only those with a ``src``, ``data``,
     ``srcset`` or ``href`` (SVG) attribute are wanted (the others may be skipped whole)."""
     pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
+    foreign_leaves: bool = True
+    """Report every tag in foreign content. False: not the tags of the SVG and MathML
+    elements that open and close there around nothing but text (and such elements, a few
+    levels deep) and whose names are not watched: they change nothing outside themselves,
+    and a page's charts and icons are made of them."""
 
     @classmethod
     def of(
@@ -426,10 +553,28 @@ class Watch:
         text: bool = False,
         everything: bool = False,
         url_scripts: bool = False,
+        foreign_leaves: bool = True,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
         pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
-        return cls(s, e, comments, text, everything, url_scripts, pattern)
+        return cls(s, e, comments, text, everything, url_scripts, pattern, foreign_leaves)
+
+    @cached_property
+    def foreign_pattern(self) -> re.Pattern[bytes] | None:
+        """What passes over the foreign elements not reported (:attr:`foreign_leaves`), in
+        one match; None where each tag is reported (made when first needed: most pages have
+        no SVG, and each pattern takes milliseconds to compile)."""
+        if self.foreign_leaves or self.everything or self.text:
+            return None
+        return _foreign_skip((self.starts | self.ends) & _FOREIGN_NAMES, self.comments)
+
+    @cached_property
+    def foreign_roots(self) -> re.Pattern[bytes] | None:
+        """What passes over a whole ``<svg>`` or ``<math>`` element of nothing but what
+        :attr:`foreign_pattern` passes over (an icon, a formula), or None."""
+        if self.foreign_pattern is None:
+            return None
+        return _foreign_roots((self.starts | self.ends) & _FOREIGN_NAMES, self.comments)
 
     def pattern_for(self, select: bool, scripting: bool) -> re.Pattern[bytes] | None:
         """:attr:`pattern` as it reads inside a ``<select>`` or with scripting off (a watch
@@ -448,6 +593,7 @@ class Watch:
             text=self.text or other.text,
             everything=self.everything or other.everything,
             url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
+            foreign_leaves=self.foreign_leaves or other.foreign_leaves,
         )
 
 
@@ -683,6 +829,35 @@ class Tokenizer:
                         # A reader of every tag must see the ones too long to read, too.
                         limit = min(probed, i + self.max_token)
                     i = pattern.match(data, i, limit).end()  # type: ignore[union-attr]
+                    if i >= n:
+                        return n
+                    if (
+                        (data.startswith(b"<svg", i) or data.startswith(b"<math", i))
+                        and watch.foreign_roots is not None
+                        and not self.select
+                        and self.probe is None
+                        and not self.whole
+                    ):
+                        # A whole <svg> or <math> of trees that change nothing (an icon;
+                        # a chart is longer than the window, and read by the pattern below).
+                        limit = min(n, i + _ROOT_WINDOW, i + self.max_token)
+                        m = watch.foreign_roots.match(data, i, limit)
+                        if m is not None:
+                            i = m.end()
+                            continue
+                elif (
+                    watch.foreign_pattern is not None
+                    and self.foreign
+                    and i != resumed
+                    and self.foreign[-1][1] == _F_FOREIGN
+                    and len(self.foreign) + FOREIGN_LEVELS <= MAX_DEPTH
+                    and self.probe is None
+                    and not self.whole
+                ):
+                    # Closed trees of elements that change nothing, in one match (each tag
+                    # no longer than a tag read whole: the window is max_token long).
+                    limit = min(n, i + self.max_token)
+                    i = watch.foreign_pattern.match(data, i, limit).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
                 j = data.find(b"<", i)
