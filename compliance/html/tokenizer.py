@@ -1170,18 +1170,17 @@ class Tokenizer:
             return
         if self_closing:
             return
-        in_svg = self._namespace() == b"svg" if name != b"math" else False
-        if name == b"svg":
-            in_svg = True
         new_kind = _F_FOREIGN
-        if in_svg and name in _SVG_HTML_IP:
-            new_kind = _F_HTML_IP
-        elif not in_svg and name in _MATHML_TEXT_IP:
-            new_kind = _F_TEXT_IP
-        elif not in_svg and name == b"annotation-xml":
-            encoding = attributes(tag).get(b"encoding", "") if tag is not None else ""
-            html_ip = encoding.lower() in ("text/html", "application/xhtml+xml")  # no strip
-            new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
+        if name in _INTEGRATION_POINTS:  # which it is depends on the namespace
+            in_svg = self._namespace() == b"svg"
+            if in_svg and name in _SVG_HTML_IP:
+                new_kind = _F_HTML_IP
+            elif not in_svg and name in _MATHML_TEXT_IP:
+                new_kind = _F_TEXT_IP
+            elif not in_svg and name == b"annotation-xml":
+                encoding = attributes(tag).get(b"encoding", "") if tag is not None else ""
+                html_ip = encoding.lower() in ("text/html", "application/xhtml+xml")  # no strip
+                new_kind = _F_HTML_IP if html_ip else _F_ANNOTATION
         self._push((name, new_kind))
 
     def _close_p(self) -> None:
@@ -1208,11 +1207,13 @@ class Tokenizer:
                 self.doubt = "foreign content nested too deep to follow"
 
     def _namespace(self) -> bytes:
-        """``svg`` or ``math``: the namespace of the innermost foreign element."""
-        for name, kind in reversed(self.foreign):
-            if name in (b"svg", b"math") and kind != _F_HTML:
-                return name
-        return b"svg"
+        """``svg`` or ``math``: the namespace of the innermost foreign element (entries of
+        those names are always SVG or MathML elements, never HTML ones: the later one names
+        it), searched in C. Asked only where it matters, at an integration point's name: a
+        Python walk of a stack MAX_DEPTH deep at every start tag made 1 MB of nested
+        elements take 12 seconds."""
+        names = entry_names(self.foreign)
+        return b"math" if innermost(names, b"math") > innermost(names, b"svg") else b"svg"
 
     # --- script data -----------------------------------------------------------------------------
 
