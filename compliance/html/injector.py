@@ -96,11 +96,15 @@ _FRAMESET_NOT_OK: Final = frozenset(
     b" textarea xmp iframe select image".split()
 )
 _FRAMESET_WATCH: Final = Watch.of(
-    _FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True, foreign_leaves=False
+    _FRAMESET_NOT_OK | {b"input", b"frameset"},
+    (b"br",),
+    text=True,
+    foreign_leaves=False,
+    select_tags=False,
 )
 # What the body's watch is the union of the strategies' and the checks' with: none of them
 # needs the tags of an SVG chart's or a MathML formula's leaves (withholding does, and says so).
-_NO_WATCH: Final = Watch.of(foreign_leaves=False)
+_NO_WATCH: Final = Watch.of(foreign_leaves=False, select_tags=False)
 
 
 def _any_case(word: bytes) -> bytes:

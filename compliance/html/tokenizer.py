@@ -542,6 +542,11 @@ class Watch:
     elements that open and close there around nothing but text (and such elements, a few
     levels deep) and whose names are not watched: they change nothing outside themselves,
     and a page's charts and icons are made of them."""
+    select_tags: bool = True
+    """Report the tags watched inside a ``<select>`` too. False: there only those the
+    tokenizer stops at anyway, that change how it reads on (those that end the select,
+    scripts, raw text, templates): a parser drops most tags there, the placements read
+    nothing there, and a country picker is 500 tags."""
 
     @classmethod
     def of(
@@ -554,10 +559,13 @@ class Watch:
         everything: bool = False,
         url_scripts: bool = False,
         foreign_leaves: bool = True,
+        select_tags: bool = True,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
         pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
-        return cls(s, e, comments, text, everything, url_scripts, pattern, foreign_leaves)
+        return cls(
+            s, e, comments, text, everything, url_scripts, pattern, foreign_leaves, select_tags
+        )
 
     @cached_property
     def foreign_pattern(self) -> re.Pattern[bytes] | None:
@@ -582,6 +590,9 @@ class Watch:
         usual = (self.starts, self.ends, self.comments, self.text, self.url_scripts)
         if self.pattern is None or self.everything or self.pattern is not _boring(*usual):
             return self.pattern
+        if select and not self.select_tags:
+            none: frozenset[bytes] = frozenset()
+            return _boring(none, none, self.comments, self.text, self.url_scripts, True, scripting)
         return _boring(*usual, select, scripting)
 
     def __or__(self, other: Watch) -> Watch:
@@ -594,6 +605,7 @@ class Watch:
             everything=self.everything or other.everything,
             url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
             foreign_leaves=self.foreign_leaves or other.foreign_leaves,
+            select_tags=self.select_tags or other.select_tags,
         )
 
 
