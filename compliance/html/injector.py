@@ -100,11 +100,11 @@ _FRAMESET_WATCH: Final = Watch.of(
     (b"br",),
     text=True,
     foreign_leaves=False,
-    select_tags=False,
+    context_tags=False,
 )
 # What the body's watch is the union of the strategies' and the checks' with: none of them
 # needs the tags of an SVG chart's or a MathML formula's leaves (withholding does, and says so).
-_NO_WATCH: Final = Watch.of(foreign_leaves=False, select_tags=False)
+_NO_WATCH: Final = Watch.of(foreign_leaves=False, context_tags=False)
 
 
 def _any_case(word: bytes) -> bytes:

@@ -542,11 +542,12 @@ class Watch:
     elements that open and close there around nothing but text (and such elements, a few
     levels deep) and whose names are not watched: they change nothing outside themselves,
     and a page's charts and icons are made of them."""
-    select_tags: bool = True
-    """Report the tags watched inside a ``<select>`` too. False: there only those the
-    tokenizer stops at anyway, that change how it reads on (those that end the select,
-    scripts, raw text, templates): a parser drops most tags there, the placements read
-    nothing there, and a country picker is 500 tags."""
+    context_tags: bool = True
+    """Report the tags watched inside a ``<select>`` or a ``<template>`` too. False: there
+    only those the tokenizer stops at anyway, that change how it reads on (those that end
+    the select or the template, scripts, raw text): the placements read nothing there (a
+    parser drops most tags in a select, a template's content is inert), and a country
+    picker is 500 tags."""
 
     @classmethod
     def of(
@@ -559,12 +560,12 @@ class Watch:
         everything: bool = False,
         url_scripts: bool = False,
         foreign_leaves: bool = True,
-        select_tags: bool = True,
+        context_tags: bool = True,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
         pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
         return cls(
-            s, e, comments, text, everything, url_scripts, pattern, foreign_leaves, select_tags
+            s, e, comments, text, everything, url_scripts, pattern, foreign_leaves, context_tags
         )
 
     @cached_property
@@ -584,15 +585,21 @@ class Watch:
             return None
         return _foreign_roots((self.starts | self.ends) & _FOREIGN_NAMES, self.comments)
 
-    def pattern_for(self, select: bool, scripting: bool) -> re.Pattern[bytes] | None:
-        """:attr:`pattern` as it reads inside a ``<select>`` or with scripting off (a watch
-        made with a pattern of its own keeps it: it is written for its reader's context)."""
+    def pattern_for(
+        self, select: bool, scripting: bool, template: bool = False
+    ) -> re.Pattern[bytes] | None:
+        """:attr:`pattern` as it reads inside a ``<select>``, with scripting off or inside a
+        ``<template>`` (a watch made with a pattern of its own keeps it: it is written for
+        its reader's context)."""
+        quiet = (select or template) and not self.context_tags
+        if not (select or quiet) and scripting:
+            return self.pattern
         usual = (self.starts, self.ends, self.comments, self.text, self.url_scripts)
         if self.pattern is None or self.everything or self.pattern is not _boring(*usual):
             return self.pattern
-        if select and not self.select_tags:
+        if quiet:
             none: frozenset[bytes] = frozenset()
-            return _boring(none, none, self.comments, self.text, self.url_scripts, True, scripting)
+            return _boring(none, none, *usual[2:], select, scripting)
         return _boring(*usual, select, scripting)
 
     def __or__(self, other: Watch) -> Watch:
@@ -605,7 +612,7 @@ class Watch:
             everything=self.everything or other.everything,
             url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
             foreign_leaves=self.foreign_leaves or other.foreign_leaves,
-            select_tags=self.select_tags or other.select_tags,
+            context_tags=self.context_tags or other.context_tags,
         )
 
 
@@ -830,8 +837,8 @@ class Tokenizer:
             if state == DATA:
                 watch = self.watch
                 pattern = watch.pattern
-                if self.select or not self.scripting:
-                    pattern = watch.pattern_for(self.select, self.scripting)
+                if self.select or not self.scripting or self.template:
+                    pattern = watch.pattern_for(self.select, self.scripting, self.template > 0)
                 if pattern is not None and not self.foreign and i != resumed:
                     limit = n
                     if self.probe is not None:
