@@ -175,6 +175,17 @@ def best_of(fn: Callable[[list[bytes]], bytes], chunks: list[bytes], repeat: int
     return best
 
 
+def interleaved(
+    runs: list[tuple[Callable[[list[bytes]], bytes], list[bytes]]], repeat: int
+) -> list[float]:
+    """The best time of each run, the runs taking turns ``repeat`` times."""
+    best = [float("inf")] * len(runs)
+    for _ in range(repeat):
+        for k, (fn, chunks) in enumerate(runs):
+            best[k] = min(best[k], best_of(fn, chunks, 1))
+    return best
+
+
 def streamed_body(total: int) -> Iterator[bytes]:
     """A generated body of ``total`` bytes, produced chunk by chunk (never held whole)."""
     block = realistic_page(CHUNK * 4)
@@ -220,10 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     # caches and the allocator, as in a server). The budget is judged on the worse ratio.
     naive = best_of(run_naive, chunks, args.repeat)
     injector = best_of(run_injector, chunks, args.repeat)
-    mixed_naive = mixed_injector = float("inf")
-    for _ in range(args.repeat):
-        mixed_naive = min(mixed_naive, best_of(run_naive, chunks, 1))
-        mixed_injector = min(mixed_injector, best_of(run_injector, chunks, 1))
+    mixed_naive, mixed_injector = interleaved(
+        [(run_naive, chunks), (run_injector, chunks)], args.repeat
+    )
     ratio = injector / naive
     mixed_ratio = mixed_injector / mixed_naive
     time_ok = max(ratio, mixed_ratio) <= TIME_BUDGET
@@ -256,11 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 
     marked = chunks_of(marked_page(1024 * 1024))
     assert run_withholding(chunks) == run_injector(chunks)
-    looking = removing = notices = float("inf")
-    for _ in range(args.repeat):
-        notices = min(notices, best_of(run_injector, chunks, 1))
-        looking = min(looking, best_of(run_withholding, chunks, 1))
-        removing = min(removing, best_of(run_withholding, marked, 1))
+    notices, looking, removing = interleaved(
+        [(run_injector, chunks), (run_withholding, chunks), (run_withholding, marked)],
+        args.repeat,
+    )
     print(
         f"withholding: notice-only {notices * 1e3:7.3f} ms; with a withholding rule, nothing "
         f"to remove {looking * 1e3:7.3f} ms ({looking / notices:4.2f}x), removing 1% of the "
@@ -270,10 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     svg = chart_page()
     svg_chunks = chunks_of(svg)
     assert run_injector(svg_chunks) == run_naive(svg_chunks), "injector and splice disagree"
-    svg_naive = svg_injector = float("inf")
-    for _ in range(args.repeat):
-        svg_naive = min(svg_naive, best_of(run_naive, svg_chunks, 1))
-        svg_injector = min(svg_injector, best_of(run_injector, svg_chunks, 1))
+    svg_naive, svg_injector = interleaved(
+        [(run_naive, svg_chunks), (run_injector, svg_chunks)], args.repeat
+    )
     print(
         f"inline SVG:  {len(svg):,} bytes (a 2,000-bar chart, 500 icons): naive splice "
         f"{svg_naive * 1e3:7.3f} ms, injector {svg_injector * 1e3:7.3f} ms, "

@@ -949,21 +949,30 @@ def test_foreign_trees_passed_over_whole_in_the_cases_that_stop_them(doc: str, w
     compare_quiet(doc.encode(), FOREIGN_LEAF_WATCHES[which], [1, 3, 7])
 
 
-def test_an_svg_chart_is_passed_over_in_a_few_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+class _Steps:
+    """How many tags the tokenizer read one at a time, in Python."""
+
+    count = 0
+
+
+@pytest.fixture
+def tag_steps(monkeypatch: pytest.MonkeyPatch) -> _Steps:
+    """Counts the tags read one at a time (each a step in Python) while a test runs."""
+    steps = _Steps()
+    read_tag = Tokenizer._tag
+
+    def counted(self: Tokenizer, *args: Any) -> None:
+        steps.count += 1
+        read_tag(self, *args)
+
+    monkeypatch.setattr(Tokenizer, "_tag", counted)
+    return steps
+
+
+def test_an_svg_chart_is_passed_over_in_a_few_matches(tag_steps: _Steps) -> None:
     # Every tag in SVG was a step in Python (about 9 µs here): a page with a chart of 2,000
     # bars (8,000 tags, 230 KB) took 73 ms for a notice at the body's end, a map of 20,000
     # paths far more, in every page.
-    from compliance.html import tokenizer
-
-    steps = 0
-    read_tag = tokenizer.Tokenizer._tag
-
-    def counted(self: Tokenizer, *args: Any) -> None:
-        nonlocal steps
-        steps += 1
-        read_tag(self, *args)
-
-    monkeypatch.setattr(tokenizer.Tokenizer, "_tag", counted)
     bars = b"".join(
         b'<g class="bar"><rect x="%d" y="10" width="3" height="40"></rect>'
         b'<text x="%d">%d</text><title>Bar %d</title></g>' % (i, i, i, i)
@@ -986,52 +995,30 @@ def test_an_svg_chart_is_passed_over_in_a_few_matches(monkeypatch: pytest.Monkey
         assert injector.inserted_placements == [placement]
         assert out.count(b"<E>") == 1
         # The body's own tags and the chart's (longer than one look): not 18,000.
-        assert steps < 200, (placement, steps)
-        steps = 0
+        assert tag_steps.count < 200, (placement, tag_steps.count)
+        tag_steps.count = 0
 
 
-def test_a_select_is_passed_over_in_one_match(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_select_is_passed_over_in_one_match(tag_steps: _Steps) -> None:
     # The tags of a <select> that a placement watches elsewhere (body_end's <option>) were
     # each a step in Python, though no placement reads anything in a select: a form with a
     # country picker (250 options) cost 504 steps for a notice at the body's end.
-    from compliance.html import tokenizer
-
-    steps = 0
-    read_tag = tokenizer.Tokenizer._tag
-
-    def counted(self: Tokenizer, *args: Any) -> None:
-        nonlocal steps
-        steps += 1
-        read_tag(self, *args)
-
-    monkeypatch.setattr(tokenizer.Tokenizer, "_tag", counted)
     options = b"".join(b'<option value="C%d">Country %d</option>' % (i, i) for i in range(250))
     doc = b"<body><p>x</p><form><select name=c>" + options + b"</select></form><p>y</p></body>"
     injector = Injector(lambda page: {"body_end": "<E>"}, charset="utf-8")
     out = injector.feed(doc) + injector.finish()
     assert out == doc.replace(b"</body>", b"<E></body>")
-    assert steps < 10
+    assert tag_steps.count < 10
 
 
-def test_a_template_is_passed_over_in_one_match(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_template_is_passed_over_in_one_match(tag_steps: _Steps) -> None:
     # The tags of a <template> that a placement watches elsewhere (the links' <a>, the
     # marker's <p>) were each a step in Python, though a template's content is inert and no
     # placement reads it: 200 cards kept in a template for scripts cost 403 steps before the
     # headline.
-    from compliance.html import tokenizer
-
-    steps = 0
-    read_tag = tokenizer.Tokenizer._tag
-
-    def counted(self: Tokenizer, *args: Any) -> None:
-        nonlocal steps
-        steps += 1
-        read_tag(self, *args)
-
-    monkeypatch.setattr(tokenizer.Tokenizer, "_tag", counted)
     card = b'<article><p><a href="/story">Story</a> by <a href="/who">who</a></p></article>'
     doc = b"<body><template>" + card * 200 + b"</template><main><h1>T</h1><p>x</p></main></body>"
     injector = Injector(lambda page: {"after_heading": "<E>"}, charset="utf-8")
     out = injector.feed(doc) + injector.finish()
     assert out == doc.replace(b"</h1>", b"</h1><E>")
-    assert steps < 20, steps
+    assert tag_steps.count < 20, tag_steps.count

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from compliance.html import charset as charsets
-from compliance.html.placements import PLACEMENTS, Placement, Strategy
+from compliance.html.placements import PLACEMENTS, Placement, Strategy, body_watch
 from compliance.html.tokenizer import (
     EVERYTHING,
     LONGEST_TAG,
@@ -95,16 +95,10 @@ _FRAMESET_NOT_OK: Final = frozenset(
     b"pre listing li dd dt button applet marquee object table area br embed img keygen wbr hr"
     b" textarea xmp iframe select image".split()
 )
-_FRAMESET_WATCH: Final = Watch.of(
-    _FRAMESET_NOT_OK | {b"input", b"frameset"},
-    (b"br",),
-    text=True,
-    foreign_leaves=False,
-    context_tags=False,
-)
+_FRAMESET_WATCH: Final = body_watch(_FRAMESET_NOT_OK | {b"input", b"frameset"}, (b"br",), text=True)
 # What the body's watch is the union of the strategies' and the checks' with: none of them
 # needs the tags of an SVG chart's or a MathML formula's leaves (withholding does, and says so).
-_NO_WATCH: Final = Watch.of(foreign_leaves=False, context_tags=False)
+_NO_WATCH: Final = body_watch()
 
 
 def _any_case(word: bytes) -> bytes:

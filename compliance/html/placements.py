@@ -55,7 +55,7 @@ here (with ``@register``), its tests and its documentation.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import ClassVar, Final, Protocol, TypeVar
 
 from compliance.html.tokenizer import (
@@ -365,9 +365,32 @@ _LIST_ITEMS: Final = frozenset(b"li dd dt".split())
 # End tags that may close the heading from inside it or from outside.
 _MAY_CLOSE: Final = _HEADINGS | _CLOSES_ENCLOSING | _TABLE_PARTS
 
-_NOTHING: Final = Watch.of(foreign_leaves=False, context_tags=False)
-_EVERYTHING: Final = Watch.of(everything=True, foreign_leaves=False, context_tags=False)
-_H1: Final = Watch.of((b"h1",), foreign_leaves=False, context_tags=False)
+
+def body_watch(
+    starts: Iterable[bytes] = (),
+    ends: Iterable[bytes] = (),
+    *,
+    comments: bool = False,
+    text: bool = False,
+    everything: bool = False,
+) -> Watch:
+    """A watch of what matters in the HTML body alone, as every placement's is (they act on
+    nothing else): the tags of closed SVG and MathML trees, and those inside a select or a
+    template, go unreported."""
+    return Watch.of(
+        starts,
+        ends,
+        comments=comments,
+        text=text,
+        everything=everything,
+        foreign_leaves=False,
+        context_tags=False,
+    )
+
+
+_NOTHING: Final = body_watch()
+_EVERYTHING: Final = body_watch(everything=True)
+_H1: Final = body_watch((b"h1",))
 # What ends a <p> in button scope, or hides it from a start tag (the scope boundaries).
 _P_SCOPE: Final = frozenset(b"button applet marquee object table".split())
 # Start tags that close an open <p> (in button scope): a <table> does too, but it is a scope
@@ -384,43 +407,28 @@ CLOSE_P_STARTS: Final = (CLOSES_P - {b"table"}) | _LIST_ITEMS
 _CLOSE_P_FROM_OUTSIDE: Final = (_CLOSES_ENCLOSING - _P_SCOPE) | _HEADINGS
 CLOSE_P_FROM_OUTSIDE: Final = _CLOSE_P_FROM_OUTSIDE  # (for the edge export, by name)
 _CLOSE_P_ENDS: Final = _CLOSE_P_FROM_OUTSIDE | {b"p"}
-_MARKER_WATCH: Final = Watch.of(
-    CLOSE_P_STARTS | _P_SCOPE,
-    _CLOSE_P_ENDS | _P_SCOPE,
-    comments=True,
-    foreign_leaves=False,
-    context_tags=False,
+_MARKER_WATCH: Final = body_watch(
+    CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True
 )
-_MARKER_OUTSIDE_P: Final = Watch.of(
-    (b"p",), comments=True, foreign_leaves=False, context_tags=False
-)
+_MARKER_OUTSIDE_P: Final = body_watch((b"p",), comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
-_CLEAR_WATCH: Final = Watch.of(
-    CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, foreign_leaves=False, context_tags=False
-)
-_CLEAR_OUTSIDE_P: Final = Watch.of((b"p",), foreign_leaves=False, context_tags=False)
+_CLEAR_WATCH: Final = body_watch(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE)
+_CLEAR_OUTSIDE_P: Final = body_watch((b"p",))
 # What the links open in the body depend on (see _Links): the <a> tags, the elements that
 # insert a marker in the parser's list of active formatting elements wherever they start
 # (applet, marquee, object), and a table's parts (a cell and a caption insert one too).
 # While nothing is open only the start tags that open something matter; outside a table,
 # not the table's parts (a browser ignores them there).
 _MARKED: Final = frozenset(b"applet marquee object".split())
-_LINKS_NOTHING_OPEN: Final = Watch.of(
-    _MARKED | {b"a", b"table"}, foreign_leaves=False, context_tags=False
-)
-_LINKS_OPEN: Final = Watch.of(
-    _MARKED | {b"a", b"table"}, _MARKED | {b"a"}, foreign_leaves=False, context_tags=False
-)
-_LINKS_IN_TABLE: Final = Watch.of(
-    _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"},
-    _MARKED | _TABLE_PARTS | {b"a"},
-    foreign_leaves=False,
-    context_tags=False,
+_LINKS_NOTHING_OPEN: Final = body_watch(_MARKED | {b"a", b"table"})
+_LINKS_OPEN: Final = body_watch(_MARKED | {b"a", b"table"}, _MARKED | {b"a"})
+_LINKS_IN_TABLE: Final = body_watch(
+    _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
 )
 _LINK_TAGS: Final = _LINKS_IN_TABLE.starts | _LINKS_IN_TABLE.ends
 # While they are not followed (see _Links.behind): with no link (nor paragraph) open, only
 # the start of one; else any of them, which makes the links read what they passed over.
-_LINKS_IDLE: Final = Watch.of((b"a",), foreign_leaves=False, context_tags=False)
+_LINKS_IDLE: Final = body_watch((b"a",))
 _LINKS_BEHIND: Final = _LINKS_IN_TABLE
 # What the links read again when they catch up: their tags but the links'.
 _PARTS_WATCH: Final = Watch.of(_LINKS_IN_TABLE.starts - {b"a"}, _LINKS_IN_TABLE.ends - {b"a"})
@@ -435,9 +443,7 @@ _ENCLOSING: Final = frozenset(
     b"table applet marquee object details dialog video audio canvas datalist progress meter"
     b" option".split()
 )
-_BODY_END: Final = Watch.of(
-    _ENCLOSING | {b"plaintext"}, _ENCLOSING | {b"body"}, foreign_leaves=False, context_tags=False
-)
+_BODY_END: Final = body_watch(_ENCLOSING | {b"plaintext"}, _ENCLOSING | {b"body"})
 # What an end tag of each of them does not reach past (its scope, or the special elements
 # for those whose end tag is the generic one).
 _NOT_PAST: Final = {

@@ -424,7 +424,9 @@ def _spellings(exclude: frozenset[bytes]) -> bytes:
 def _element(group: bytes, names: bytes, children: list[bytes]) -> bytes:
     """A pattern (after its "<") for an element of ``names`` (a pattern) around text and
     ``children`` (patterns after their "<"), self-closing or ended by an end tag naming it
-    spelled the same way; its name captured as ``group``."""
+    spelled the same way; its name captured as ``group``. (Its content is an atomic group
+    around a greedy repeat, not a possessive repeat: those raise SystemError in Python
+    3.11's "re" when they hold a capture, gh-101955, fixed in 3.12.)"""
     return (
         rb"(?P<"
         + group
@@ -442,10 +444,6 @@ def _element(group: bytes, names: bytes, children: list[bytes]) -> bytes:
         + _ATTRS
         + rb">))"
     )
-
-
-# (Possessive repeats of groups that hold a capture fail in Python 3.11's "re", whose fix came
-# in 3.12, gh-101955: an atomic group around a greedy repeat does the same here.)
 
 
 @lru_cache(maxsize=32)
@@ -851,7 +849,7 @@ class Tokenizer:
                     if i >= n:
                         return n
                     if (
-                        (data.startswith(b"<svg", i) or data.startswith(b"<math", i))
+                        data.startswith((b"<svg", b"<math"), i)
                         and watch.foreign_roots is not None
                         and not self.select
                         and self.probe is None
