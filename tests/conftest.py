@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from compliance.engine import Engine
-from compliance.html.tokenizer import QuietSink
+from compliance.html.tokenizer import QuietSink, Tokenizer
 from compliance.testing import FixedGeolocator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,3 +164,24 @@ class TagNames(QuietSink):
 def tag_names() -> TagNames:
     """A fresh :class:`TagNames` sink."""
     return TagNames()
+
+
+class TagSteps:
+    """How many tags the tokenizer read one at a time, in Python (each a step of several
+    microseconds: what the C-level matches and deferred readings save)."""
+
+    count = 0
+
+
+@pytest.fixture
+def tag_steps(monkeypatch: pytest.MonkeyPatch) -> TagSteps:
+    """Counts the tags read one at a time, by every tokenizer, while a test runs."""
+    steps = TagSteps()
+    read_tag = Tokenizer._tag
+
+    def counted(self: Tokenizer, *args: Any) -> None:
+        steps.count += 1
+        read_tag(self, *args)
+
+    monkeypatch.setattr(Tokenizer, "_tag", counted)
+    return steps

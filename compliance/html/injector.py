@@ -316,6 +316,8 @@ class Injector:
         )
         # Withholding: what goes, the element being removed, the context at its start.
         self._withhold = withhold
+        self.verbatim = withhold is None
+        """The held bytes are the page's own (see :attr:`Host.verbatim`): nothing withheld."""
         self._extent: Extent | None = None
         self._context: tuple[list[tuple[bytes, int]], bool, int] | None = None
         self._placeholders: dict[str, bytes] = {}

@@ -42,6 +42,11 @@ here (with ``@register``), its tests and its documentation.
     or when the hold limit is hit, or in a paragraph or link left open to the end (or
     closed otherwise than by its ``</a>``, or taken off the parser's list where it still
     holds the place), at the body start.
+
+``after_heading`` and ``marker`` follow the links and paragraphs before their place only
+once it is found, reading the held bytes again (see :attr:`_AtBodyStartUnlessFound.defers`):
+a page without its place costs them what it costs ``body_end``.
+
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
     content proves it was not the last. Without one, or when the hold limit is hit, or with
@@ -411,6 +416,8 @@ _MARKER_WATCH: Final = body_watch(
     CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True
 )
 _MARKER_OUTSIDE_P: Final = body_watch((b"p",), comments=True)
+# While it defers following the links and paragraphs (see _AtBodyStartUnlessFound.defers).
+_MARKER_DEFERRED: Final = body_watch(comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
 _CLEAR_WATCH: Final = body_watch(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE)
 _CLEAR_OUTSIDE_P: Final = body_watch((b"p",))
@@ -479,6 +486,11 @@ class Host(Protocol):
     """What a strategy may ask of the injector. Positions index the current ``data``."""
 
     tokenizer: Tokenizer
+
+    verbatim: bool
+    """The page's held bytes (:meth:`page`) are the bytes its tokenizer read, so that they
+    can be read again the same way: nothing cut out of them or put in but the snippets (no
+    element withheld)."""
 
     def hold_at(self, data: bytes, at: int) -> int:
         """Hold the output from ``data[at]`` on; return that point's offset in the held
@@ -929,6 +941,111 @@ def _last_marker(entries: list[bytes | None]) -> int:
     return innermost(entries, None)
 
 
+class _Deferred(QuietSink):
+    """Reads the tags a placement deferred following (see
+    :attr:`_AtBodyStartUnlessFound.defers`) from the page's held bytes ``region``, as the
+    page's tokenizer read them, and hands the placement those it would have had, as the
+    injector does; meanwhile it stands in for the injector as the placement's :class:`Host`:
+    positions in ``region`` are counted (:meth:`page_at`) from ``base``, the held bytes are
+    the injector's where the page's tokenizer is (``data[at]``). Following asks nothing else
+    of a host, but to place the snippet at the body start."""
+
+    def __init__(
+        self,
+        owner: _AtBodyStartUnlessFound,
+        host: Host,
+        data: bytes,
+        at: int,
+        base: int,
+        unread: dict[int, tuple[bytes | None, bool]] | None,
+    ) -> None:
+        self.owner, self.host, self.data, self.at, self.base = owner, host, data, at, base
+        self.unread = unread or {}
+        self.verbatim = True
+        # With tags to pass over as the page's tokenizer did, every tag is reported, those
+        # among them too (else what the placement watches, as it changes).
+        self.tokenizer = Tokenizer(self, _EVERYTHING if unread else owner.watch())
+        self.tokenizer.max_token = host.tokenizer.max_token
+        self.tokenizer.scripting = host.tokenizer.scripting
+        self.failed = False
+
+    def read(self, region: bytes) -> bool:
+        """Read ``region``; whether it ended where the page's tokenizer is: in markup, in
+        the HTML body (the foreign content the tag there leaves aside) and the placement
+        still pending."""
+        owner, tok = self.owner, self.tokenizer
+        owner.host = self
+        try:
+            consumed = tok.scan(region, 0, False)
+        finally:
+            owner.host = self.host
+        return (
+            owner.pending
+            and not self.failed
+            and consumed == len(region)
+            and tok.state == 0
+            and tok.foreign == self.host.tokenizer.left
+            and not (tok.template or tok.select or tok.lost)
+        )
+
+    def on_tag(
+        self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
+    ) -> None:
+        owner, tok = self.owner, self.tokenizer
+        if not owner.pending:
+            tok.active = False  # (placed at the body start on the way)
+            return
+        unread = self.unread.get(self.base + start) if self.unread else None
+        if unread is not None:
+            owner.on_unread_tag(data, start, *unread)
+            return
+        watch = owner.watch()
+        # (Before its place, a placement's watch holds what it follows, and the heading's
+        # start tags, which change nothing there.)
+        if tok.in_html_body and (
+            watch.everything or name in (watch.ends if is_end else watch.starts)
+        ):
+            owner._follow(data, start, end, name, is_end)
+            if not self.unread:
+                tok.watch = owner.watch()
+
+    def on_long_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        self.failed = True  # (a tag too long to match in the held bytes: not as it was read)
+        self.tokenizer.active = False
+
+    # Host: what following asks of one.
+
+    def page_at(self, data: bytes, at: int) -> int | None:
+        return self.base + at
+
+    def page(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        return self.host.page(self.data, self.at, start, end)
+
+    def put(self, owner: Strategy, offset: int, snippet: bytes) -> None:
+        self.host.put(owner, offset, snippet)
+
+    def done(self, owner: Strategy) -> None:
+        self.host.done(owner)
+
+    def release(self, owner: Strategy) -> None:
+        self.host.release(owner)
+
+    def hold_at(self, data: bytes, at: int) -> int:
+        raise AssertionError(_NOT_WHILE_DEFERRED)
+
+    def held_at(self, data: bytes, at: int) -> int | None:
+        raise AssertionError(_NOT_WHILE_DEFERRED)
+
+    def held(self, data: bytes, at: int, start: int, end: int) -> bytes | None:
+        raise AssertionError(_NOT_WHILE_DEFERRED)
+
+    def write_at(self, owner: Strategy, data: bytes, at: int, snippet: bytes) -> None:
+        raise AssertionError(_NOT_WHILE_DEFERRED)
+
+
+_NOT_WHILE_DEFERRED: Final = "following the deferred tags asks a host for the page alone"
+
+
 class _AtBodyStartUnlessFound(Strategy):
     """Held from the body start, where the snippet goes if its place is never found."""
 
@@ -963,8 +1080,41 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
         self._body = self.host.page_at(data, at)
+        if self.defers and self.host.verbatim:
+            self._deferred = self._body
 
     _body: int | None = None  # where the body starts, counted by Host.page_at
+
+    defers: ClassVar[bool] = True
+    """Follow the links and paragraphs (:meth:`_follow`) only once a place is found, from
+    the held bytes (the page's tokenizer reports only what tells a place meanwhile: a
+    page's links and paragraphs cost a step each, and without a place they matter for
+    nothing). Off: as the tags come (what the deferred reading must agree with)."""
+
+    # Where (counted by Host.page_at) following was deferred from, while it is (None: the
+    # tags are followed as they come), and the tags the page's tokenizer passed over
+    # unreported since (too long to read, in pieces): where they start, their name and kind.
+    _deferred: int | None = None
+    _deferred_unread: dict[int, tuple[bytes | None, bool]] | None = None
+
+    def _catch_up_deferred(self, data: bytes, at: int, until: int | None) -> bool:
+        """Follow the links and paragraphs from :attr:`_deferred` up to ``until`` (counted
+        by :meth:`Host.page_at`, taken before the held bytes reached past it: where the tag
+        or comment the page's tokenizer reports in the HTML body starts), reading the held
+        bytes again (the page's tokenizer at ``data[at]``); from then on as the tags come.
+        True when they stand where they would have had they been followed all along; False
+        when that cannot be told (the snippet then went at the body start)."""
+        since, unread = self._deferred, self._deferred_unread
+        self._deferred = self._deferred_unread = None
+        host = self.host
+        region = None
+        if since is not None and until is not None:
+            region = host.page(data, at, since, until)
+        if region is None or not _Deferred(self, host, data, at, since or 0, unread).read(region):
+            if self.pending:
+                self._place_held()
+            return False
+        return self.pending
 
     # A <p> open in button scope (the scope boundaries opened in it since), or None. A
     # notice (an <aside>, any block) there would close the paragraph, and what follows in
@@ -1179,6 +1329,13 @@ class _AtBodyStartUnlessFound(Strategy):
             self._open_p()
 
     def on_unread_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
+        if self._deferred is not None:
+            at = self.host.page_at(data, start)
+            if at is not None:  # (as many as the held bytes hold tags of max_token bytes)
+                if self._deferred_unread is None:
+                    self._deferred_unread = {}
+                self._deferred_unread[at] = (name, is_end)
+            return
         links = self._links
         if links.behind is not None and name in _LINK_TAGS and self.host.tokenizer.in_html_body:
             at = self.host.page_at(data, start)
@@ -1330,6 +1487,8 @@ class AfterHeading(_AtBodyStartUnlessFound):
         self._reopens = False
 
     def watch(self) -> Watch:
+        if self._deferred is not None:
+            return _H1
         if self._waiting:
             return self._clear_watch()
         if self._open is None:
@@ -1354,7 +1513,13 @@ class AfterHeading(_AtBodyStartUnlessFound):
         tok = self.host.tokenizer
         stack = self._open
         if stack is None:
-            if name == b"h1" and not is_end and tok.in_html_body and self._shown(data, end, tag):
+            if name == b"h1" and not is_end and tok.in_html_body:
+                # (Where it starts, counted before the hiding test holds the bytes past it.)
+                until = None if self._deferred is None else self.host.page_at(data, start)
+                if not self._shown(data, end, tag):
+                    return
+                if self._deferred is not None and not self._catch_up_deferred(data, end, until):
+                    return
                 self._open = [b"h1"]
             return
         if tok.foreign or tok.template or tok.select:
@@ -1877,6 +2042,8 @@ class Marker(_AtBodyStartUnlessFound):
     name = "marker"
 
     def watch(self) -> Watch:
+        if self._deferred is not None:
+            return _MARKER_DEFERRED
         if self._waiting:
             return self._clear_watch()
         # With no paragraph open, only the start of one (the links, and the marker) matters.
@@ -1889,8 +2056,12 @@ class Marker(_AtBodyStartUnlessFound):
         if data[start + 4 : stop].strip(_WS) != b"compliance:notices":
             return
         if self.host.tokenizer.in_html_body:
+            # (Where it starts, counted before the hiding test holds the bytes past it.)
+            until = None if self._deferred is None else self.host.page_at(data, start)
             if self._hidden_at(data, end):
                 return  # a notice here would be hidden: the next marker, or the body start
+            if self._deferred is not None and not self._catch_up_deferred(data, end, until):
+                return
             # In an open <p> (<p><!-- marker --></p> became an aside between two
             # paragraphs) or <a>, where they end.
             self._place(data, end)
