@@ -301,6 +301,18 @@ def _first_letters(names: Iterable[bytes]) -> list[bytes]:
     return parts
 
 
+def _pair(name: bytes, inner: bytes) -> bytes:
+    """An alternative (after "<") for an element ``name`` whose start and end tags enclose
+    nothing but what ``inner`` matches (its start tag read once: plainly written, or not)."""
+    case = b"".join(
+        b"[" + bytes((c, c - 32)) + b"]" if 0x61 <= c <= 0x7A else bytes((c,)) for c in name
+    )
+    after = rb"(?=[\t\n\f\r />])" + _ATTRS + b">"
+    start = b"(?>" + case + b"(?:" + _SPACE_DOUBLE_QUOTED + b")*+>|" + case + after + b")"
+    end = b"</" + case + b"(?:>|" + after + b")"
+    return start + inner + end
+
+
 @lru_cache(maxsize=128)
 def _boring(
     starts: frozenset[bytes],
@@ -310,13 +322,16 @@ def _boring(
     url_scripts: bool = False,
     select: bool = False,
     scripting: bool = True,
+    pairs: frozenset[bytes] = frozenset(),
 ) -> re.Pattern[bytes]:
     """Text and tags that cannot matter to a reader watching ``starts``/``ends``, consumed in
     one C-level match: text, tags whose name cannot be watched (attributes read as the HTML
     tokenizer reads them), whole scripts and other raw-text elements when their start tags
     are not watched, whole comments when comments are not. ``select``: for the inside of a
     ``<select>`` (the tags that end one are seen, no raw-text element is passed over whole:
-    parsers read them differently there); ``scripting``: ``<noscript>`` is raw text.
+    parsers read them differently there); ``scripting``: ``<noscript>`` is raw text;
+    ``pairs`` (watched names): their elements whose start and end tags hold nothing but
+    what is consumed here go whole too (see :attr:`Watch.pairs`).
 
     (Reading a tag to its first ``>`` is about twice as fast in ``re``, but wrong where a
     quoted value holds a ``>``; finding those first costs what it saves.)
@@ -372,7 +387,14 @@ def _boring(
         rb"/(?!(?i:" + end_alt + rb")[\t\n\f\r />])" + generic,
     ]
     chars = rb"[\t\n\f\r \x00]*+" if text else rb"[^<]*+"
-    return re.compile(chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+")
+    inner = chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+"
+    if pairs and not select:
+        # Before the others (the common tags aside): a pair that fails (something watched
+        # in it, or not all in the data yet) leaves its start tag to the reader.
+        common = len(_plain_common(starts, ends))
+        pieces[common:common] = [_pair(name, inner) for name in sorted(pairs)]
+        inner = chars + rb"(?:<(?:" + b"|".join(pieces) + rb")" + chars + rb")*+"
+    return re.compile(inner)
 
 
 # The SVG and MathML elements whose closed trees the watches that allow it pass over whole
@@ -546,6 +568,11 @@ class Watch:
     the select or the template, scripts, raw text): the placements read nothing there (a
     parser drops most tags in a select, a template's content is inert), and a country
     picker is 500 tags."""
+    pairs: frozenset[bytes] = frozenset()
+    """Of the names watched (start and end tags both), those whose elements go unreported
+    where, in HTML content (not in a select), their start and end tags enclose nothing
+    watched: the element opens and closes and changes nothing for a reader that follows
+    such elements only while one is open (a closed ``<a>...</a>`` where no link is open)."""
 
     @classmethod
     def of(
@@ -559,11 +586,22 @@ class Watch:
         url_scripts: bool = False,
         foreign_leaves: bool = True,
         context_tags: bool = True,
+        pairs: Iterable[bytes] = (),
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
-        pattern = _boring(s, e, comments, text, url_scripts) if not everything else None
+        p = frozenset(pairs) & s & e if not everything else frozenset()
+        pattern = _boring(s, e, comments, text, url_scripts, pairs=p) if not everything else None
         return cls(
-            s, e, comments, text, everything, url_scripts, pattern, foreign_leaves, context_tags
+            s,
+            e,
+            comments,
+            text,
+            everything,
+            url_scripts,
+            pattern,
+            foreign_leaves,
+            context_tags,
+            p,
         )
 
     @cached_property
@@ -593,12 +631,17 @@ class Watch:
         if not (select or quiet) and scripting:
             return self.pattern
         usual = (self.starts, self.ends, self.comments, self.text, self.url_scripts)
-        if self.pattern is None or self.everything or self.pattern is not _boring(*usual):
+        pairs = self.pairs
+        if (
+            self.pattern is None
+            or self.everything
+            or self.pattern is not _boring(*usual, pairs=pairs)
+        ):
             return self.pattern
         if quiet:
             none: frozenset[bytes] = frozenset()
             return _boring(none, none, *usual[2:], select, scripting)
-        return _boring(*usual, select, scripting)
+        return _boring(*usual, select, scripting, pairs=pairs)
 
     def __or__(self, other: Watch) -> Watch:
         every_script = any(b"script" in w.starts and not w.url_scripts for w in (self, other))
@@ -611,6 +654,15 @@ class Watch:
             url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
             foreign_leaves=self.foreign_leaves or other.foreign_leaves,
             context_tags=self.context_tags or other.context_tags,
+            # Passed over where each watch passes them over or does not watch them.
+            pairs=[
+                name
+                for name in self.pairs | other.pairs
+                if all(
+                    name in w.pairs or not (w.everything or name in w.starts or name in w.ends)
+                    for w in (self, other)
+                )
+            ],
         )
 
 
