@@ -775,6 +775,17 @@ PARAGRAPH_END_PAGES = [
     pytest.param("<li><ul><p id=m>a<!-- compliance:notices -->b</li>c</p>d", id="li-outside"),
     pytest.param("<button><p id=m>a<!-- compliance:notices -->b</button>c", id="button-around"),
     pytest.param("<div><p id=m>a<!-- compliance:notices -->b</div>c", id="div-around"),
+    # A closed link and a hidden element after the marker: what ends the paragraph ends the
+    # hidden element too (the notice went to the body start when a closed link counted as
+    # one it waited for).
+    pytest.param(
+        "<p id=m>a<!-- compliance:notices --><a href=/x>x</a><span hidden>y</p>c",
+        id="closed-link-then-hidden-end-tag",
+    ),
+    pytest.param(
+        "<p id=m>a<!-- compliance:notices --><a href=/x>x</a><span hidden>y<div>c</div>",
+        id="closed-link-then-hidden-start-tag",
+    ),
 ]
 
 
@@ -797,6 +808,7 @@ def test_a_marker_notice_goes_where_chromium_ends_the_paragraph(browser: Any, bo
             afterParagraph: notice !== null
                 && notice.previousElementSibling === document.getElementById('m'),
             inParagraph: notice !== null && notice.closest('p') !== null,
+            visible: notice !== null && notice.checkVisibility(),
         };
         if (notice) notice.remove();
         result.body = document.body.innerHTML;
@@ -813,3 +825,4 @@ def test_a_marker_notice_goes_where_chromium_ends_the_paragraph(browser: Any, bo
     assert edited["body"] == original["body"]
     assert edited["inParagraph"] is False
     assert edited["afterParagraph"] is True
+    assert edited["visible"] is True

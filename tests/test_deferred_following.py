@@ -1,7 +1,9 @@
-"""``after_heading`` and ``marker`` follow the page's links and paragraphs only once their
-place is found, reading the held bytes again (``_AtBodyStartUnlessFound.defers``): the
-output must be byte for byte the output of following them as the tags come, on generated
-pages, chunked anyhow, and on html5lib's corpus with headings and markers put in it."""
+"""``after_heading`` and ``marker`` follow the page's links and paragraphs, past the first
+few, only once their place is found, reading the held bytes again
+(``_AtBodyStartUnlessFound.defer_after``): the output must be byte for byte the output of
+following them all as the tags come, on generated pages, chunked anyhow, deferring from the
+body start or after a few tags, and on html5lib's corpus with headings and markers put in
+it."""
 
 from __future__ import annotations
 
@@ -53,6 +55,8 @@ SOUP = sorted(
         "<option>",
         "<script>'<a></p>'</script>",
         "<textarea><a></textarea>",
+        "<xmp><a></p></xmp>",
+        "<listing>",
         "<!-- x <a> -->",
         "<!--",
         "-->",
@@ -69,22 +73,30 @@ SOUP = sorted(
 )
 
 
-def inject(data: bytes, placement: Placement, pieces: list[bytes], defers: bool) -> bytes:
+USUAL = placements._AtBodyStartUnlessFound.defer_after
+# Deferring from the body start, after a tag or two, and as it does.
+DEFER_AFTER = [0, 1, 2, USUAL]
+
+
+def inject(
+    data: bytes, placement: Placement, pieces: list[bytes], defer_after: int | None
+) -> bytes:
     def render(page: PageInfo) -> Mapping[Placement, str]:
         return {placement: LINKED_NOTICE}
 
-    placements._AtBodyStartUnlessFound.defers = defers
+    placements._AtBodyStartUnlessFound.defer_after = defer_after
     try:
         injector = Injector(render)
         out = b"".join(injector.feed(p) for p in pieces) + injector.finish()
     finally:
-        placements._AtBodyStartUnlessFound.defers = True
+        placements._AtBodyStartUnlessFound.defer_after = USUAL
     assert injector.fault is None, injector.fault
     return out + b"|" + ",".join(injector.inserted_placements).encode()
 
 
-def agree(data: bytes, placement: Placement, pieces: list[bytes]) -> None:
-    assert inject(data, placement, pieces, True) == inject(data, placement, pieces, False), data
+def agree(data: bytes, placement: Placement, pieces: list[bytes], defer_after: int) -> None:
+    deferred = inject(data, placement, pieces, defer_after)
+    assert deferred == inject(data, placement, pieces, None), data
 
 
 @given(
@@ -92,9 +104,10 @@ def agree(data: bytes, placement: Placement, pieces: list[bytes]) -> None:
     st.sampled_from(PLACEMENTS),
     st.lists(st.integers(min_value=0), max_size=6),
     st.sampled_from([64 * 1024, 64]),
+    st.sampled_from(DEFER_AFTER),
 )
 def test_deferred_following_agrees_with_following_as_the_tags_come(
-    soup: list[str], placement: Placement, cuts: list[int], max_token: int
+    soup: list[str], placement: Placement, cuts: list[int], max_token: int, defer_after: int
 ) -> None:
     # (A small max_token makes the long tags come in pieces, passed over unread by the
     # page's tokenizer: the deferred reading must pass them over too.)
@@ -102,9 +115,9 @@ def test_deferred_following_agrees_with_following_as_the_tags_come(
     usual = Tokenizer.max_token
     Tokenizer.max_token = max_token
     try:
-        agree(data, placement, [data])
-        agree(data, placement, chunked(data, cuts))
-        agree(data, placement, [data[k : k + 7] for k in range(0, len(data), 7)])
+        agree(data, placement, [data], defer_after)
+        agree(data, placement, chunked(data, cuts), defer_after)
+        agree(data, placement, [data[k : k + 7] for k in range(0, len(data), 7)], defer_after)
     finally:
         Tokenizer.max_token = usual
 
@@ -123,6 +136,10 @@ def test_deferred_following_agrees_with_following_as_the_tags_come(
         "<svg><a><h1>H</h1></a><p>x<!-- compliance:notices --></p>",
         "<math><mi><a>x</mi></math><h1>H</h1><!-- compliance:notices -->",
         "<a href=/><svg><p>x</svg><h1>H</h1></a><!-- compliance:notices -->",
+        # Raw text that closes a paragraph: reading again from in it would read its text
+        # as tags.
+        "<p>x<xmp><a></p></xmp><!-- compliance:notices --><h1>H</h1>",
+        "<p>x<a>y</a><xmp><a></xmp><a href=/><h1>H</h1></a><p><!-- compliance:notices -->",
         # A hidden heading and marker, then shown ones, with links open between.
         "<div hidden><a><h1>D</h1><!-- compliance:notices --></div><h1>S</h1></a><p><a>y"
         "<!-- compliance:notices --></a>z</p>",
@@ -130,14 +147,18 @@ def test_deferred_following_agrees_with_following_as_the_tags_come(
     ],
 )
 @pytest.mark.parametrize("max_token", [64 * 1024, 64])
-def test_deferred_following_agrees_in_the_cases_that_stop_it(doc: str, max_token: int) -> None:
+@pytest.mark.parametrize("defer_after", DEFER_AFTER)
+def test_deferred_following_agrees_in_the_cases_that_stop_it(
+    doc: str, max_token: int, defer_after: int
+) -> None:
     data = ("<!DOCTYPE html><body>" + doc).encode()
     usual = Tokenizer.max_token
     Tokenizer.max_token = max_token
     try:
         for placement in PLACEMENTS:
             for size in (1, 7, len(data)):
-                agree(data, placement, [data[k : k + size] for k in range(0, len(data), size)])
+                pieces = [data[k : k + size] for k in range(0, len(data), size)]
+                agree(data, placement, pieces, defer_after)
     finally:
         Tokenizer.max_token = usual
 
@@ -161,8 +182,8 @@ def test_with_elements_withheld_the_tags_are_followed_as_they_come(
     # elements a withheld element broke out of): read again, they would tell other links.
     data = ("<!DOCTYPE html><body>" + doc).encode()
 
-    def edit(placement: Placement, defers: bool) -> bytes:
-        placements._AtBodyStartUnlessFound.defers = defers
+    def edit(placement: Placement, defer_after: int | None) -> bytes:
+        placements._AtBodyStartUnlessFound.defer_after = defer_after
         try:
             injector = Injector(
                 lambda page: {placement: LINKED_NOTICE},
@@ -171,10 +192,10 @@ def test_with_elements_withheld_the_tags_are_followed_as_they_come(
             out = b"".join(injector.feed(data[k : k + 5]) for k in range(0, len(data), 5))
             return out + injector.finish()
         finally:
-            placements._AtBodyStartUnlessFound.defers = True
+            placements._AtBodyStartUnlessFound.defer_after = USUAL
 
     for placement in PLACEMENTS:
-        assert edit(placement, True) == edit(placement, False)
+        assert edit(placement, 0) == edit(placement, None)
 
 
 # Headings and markers, shown and hidden, put at random places of the corpus's documents.
@@ -206,8 +227,10 @@ def test_deferred_following_agrees_on_the_corpus(html_corpus: Path) -> None:
         pages += 1
         for placement in PLACEMENTS:
             for pieces in ([data], [data[k : k + 5] for k in range(0, len(data), 5)]):
-                if inject(data, placement, pieces, True) != inject(data, placement, pieces, False):
-                    disagree.append(f"{name} {placement} {len(pieces)} pieces")
+                eager = inject(data, placement, pieces, None)
+                for defer_after in (0, 2):
+                    if inject(data, placement, pieces, defer_after) != eager:
+                        disagree.append(f"{name} {placement} {len(pieces)} pieces {defer_after}")
     assert pages > 1000
     assert not disagree, "\n".join(disagree[:20]) + f"\n({len(disagree)} of {pages} pages)"
 
@@ -228,7 +251,7 @@ def test_a_page_without_its_place_is_read_in_a_few_steps(
     tag_steps: Any, placement: Placement
 ) -> None:
     data = _article(marker=False)
-    out = inject(data, placement, [data], True)
+    out = inject(data, placement, [data], USUAL)
     assert out.startswith(b"<!doctype html><body><aside")  # at the body start
     # (1,203 for after_heading and 1,803 for marker when they were followed as they came)
     assert tag_steps.count < 20, tag_steps.count

@@ -43,9 +43,11 @@ here (with ``@register``), its tests and its documentation.
     closed otherwise than by its ``</a>``, or taken off the parser's list where it still
     holds the place), at the body start.
 
-``after_heading`` and ``marker`` follow the links and paragraphs before their place only
-once it is found, reading the held bytes again (see :attr:`_AtBodyStartUnlessFound.defers`):
-a page without its place costs them what it costs ``body_end``.
+``after_heading`` and ``marker`` pass over the links that open and close around nothing they
+watch, and follow the rest of the links and paragraphs before their place (past the first
+few) only once it is found, reading the held bytes again (see
+:attr:`_AtBodyStartUnlessFound.defer_after`): a page without its place costs them about what
+it costs ``body_end``.
 
 ``body_end``
     Before the ``</body>`` that closes the document: held from each ``</body>`` until more
@@ -378,6 +380,7 @@ def body_watch(
     comments: bool = False,
     text: bool = False,
     everything: bool = False,
+    pairs: Iterable[bytes] = (),
 ) -> Watch:
     """A watch of what matters in the HTML body alone, as every placement's is (they act on
     nothing else): the tags of closed SVG and MathML trees, and those inside a select or a
@@ -390,6 +393,7 @@ def body_watch(
         everything=everything,
         foreign_leaves=False,
         context_tags=False,
+        pairs=pairs,
     )
 
 
@@ -416,7 +420,7 @@ _MARKER_WATCH: Final = body_watch(
     CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True
 )
 _MARKER_OUTSIDE_P: Final = body_watch((b"p",), comments=True)
-# While it defers following the links and paragraphs (see _AtBodyStartUnlessFound.defers).
+# While it defers following the links and paragraphs (_AtBodyStartUnlessFound.defer_after).
 _MARKER_DEFERRED: Final = body_watch(comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
 _CLEAR_WATCH: Final = body_watch(CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE)
@@ -428,6 +432,10 @@ _CLEAR_OUTSIDE_P: Final = body_watch((b"p",))
 # not the table's parts (a browser ignores them there).
 _MARKED: Final = frozenset(b"applet marquee object".split())
 _LINKS_NOTHING_OPEN: Final = body_watch(_MARKED | {b"a", b"table"})
+# What they read: a link that opens and closes around nothing watched changes nothing, and
+# goes unreported (a page's menus, and most of its links; one opened while a place waits in
+# a paragraph no longer counts as one it waited for: see _linked).
+_LINKS_CLOSED_UNREAD: Final = body_watch(_MARKED | {b"a", b"table"}, {b"a"}, pairs=(b"a",))
 _LINKS_OPEN: Final = body_watch(_MARKED | {b"a", b"table"}, _MARKED | {b"a"})
 _LINKS_IN_TABLE: Final = body_watch(
     _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
@@ -943,7 +951,7 @@ def _last_marker(entries: list[bytes | None]) -> int:
 
 class _Deferred(QuietSink):
     """Reads the tags a placement deferred following (see
-    :attr:`_AtBodyStartUnlessFound.defers`) from the page's held bytes ``region``, as the
+    :attr:`_AtBodyStartUnlessFound.defer_after`) from the page's held bytes ``region``, as the
     page's tokenizer read them, and hands the placement those it would have had, as the
     injector does; meanwhile it stands in for the injector as the placement's :class:`Host`:
     positions in ``region`` are counted (:meth:`page_at`) from ``base``, the held bytes are
@@ -1080,22 +1088,41 @@ class _AtBodyStartUnlessFound(Strategy):
     def begin(self, data: bytes, at: int, frameset_ok: bool) -> None:
         self.offset = self.host.hold_at(data, at)
         self._body = self.host.page_at(data, at)
-        if self.defers and self.host.verbatim:
+        if self.defer_after == 0 and self.host.verbatim:
             self._deferred = self._body
 
     _body: int | None = None  # where the body starts, counted by Host.page_at
 
-    defers: ClassVar[bool] = True
-    """Follow the links and paragraphs (:meth:`_follow`) only once a place is found, from
-    the held bytes (the page's tokenizer reports only what tells a place meanwhile: a
-    page's links and paragraphs cost a step each, and without a place they matter for
-    nothing). Off: as the tags come (what the deferred reading must agree with)."""
+    defer_after: ClassVar[int | None] = 8
+    """After following this many tags (:meth:`_follow`) with no place found, follow the
+    rest only once a place is found, from the held bytes: meanwhile the page's tokenizer
+    reports only what tells a place (a page's links and paragraphs cost a step each, and
+    matter only where a place is found). The first few are followed as they come: a place
+    near the body start (a headline under the menu) costs no second reading then. 0: from
+    the body start; None: never (what a deferred reading must agree with)."""
+    _followed = 0  # the tags followed as they came
 
     # Where (counted by Host.page_at) following was deferred from, while it is (None: the
     # tags are followed as they come), and the tags the page's tokenizer passed over
     # unreported since (too long to read, in pieces): where they start, their name and kind.
     _deferred: int | None = None
     _deferred_unread: dict[int, tuple[bytes | None, bool]] | None = None
+
+    def _followed_one(self, data: bytes, end: int, name: bytes) -> None:
+        """A tag in the HTML body ending before ``data[end]`` was followed as it came, no
+        place waiting: after :attr:`defer_after` of them, defer the rest (from the end of an
+        ``<a>`` or ``<p>`` tag, where a reading of the held bytes can start afresh: not in
+        raw text, as after an ``<xmp>``)."""
+        self._followed += 1
+        limit = self.defer_after
+        if (
+            limit is not None
+            and self._followed >= limit
+            and name in (b"a", b"p")
+            and self.pending
+            and self.host.verbatim
+        ):
+            self._deferred = self._page_at(data, end)
 
     def _catch_up_deferred(self, data: bytes, at: int, until: int | None) -> bool:
         """Follow the links and paragraphs from :attr:`_deferred` up to ``until`` (counted
@@ -1165,6 +1192,8 @@ class _AtBodyStartUnlessFound(Strategy):
         links = self._links.watch
         if links is _LINKS_IDLE and self._p is not None:
             links = _LINKS_BEHIND  # where the paragraph ends depends on them
+        elif links is _LINKS_NOTHING_OPEN:
+            links = _LINKS_CLOSED_UNREAD
         if own is not self._own or links is not self._links_watch:
             key = (id(own), id(links))
             both = _JOINED.get(key)
@@ -1505,6 +1534,8 @@ class AfterHeading(_AtBodyStartUnlessFound):
             # The links open (a place found where one is waits for its end: the tag that
             # closed the heading too).
             self._follow(data, start, end, name, is_end)
+            if self._open is None and not self._waiting:
+                self._followed_one(data, end, name)
 
     def _heading_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
@@ -2071,6 +2102,8 @@ class Marker(_AtBodyStartUnlessFound):
     ) -> None:
         if self.host.tokenizer.in_html_body:
             self._follow(data, start, end, name, is_end)
+            if not self._waiting:
+                self._followed_one(data, end, name)
 
 
 @register
