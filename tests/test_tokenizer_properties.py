@@ -6,6 +6,7 @@ exception other than the withholding fault the core handles.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import tracemalloc
 from collections.abc import Iterator, Mapping
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from compliance.html import tokenizer as tokenizer_module
 from compliance.html.injector import Injector, PageInfo
 from compliance.html.placements import Placement
 from compliance.html.tokenizer import EVERYTHING, MAX_DEPTH, Tokenizer, Watch, attributes
@@ -609,6 +611,20 @@ def test_unwatched_raw_text_elements_and_inputs_are_passed_over_in_one_match() -
     no_scripting = SKIPPING_WATCHES[0].pattern_for(False, False)
     assert no_scripting is not None
     assert no_scripting.match(page).end() == page.index(b"<noscript>")
+
+
+def test_a_watch_reads_a_select_as_one_however_many_patterns_were_made_since() -> None:
+    # A watch's pattern was told from a reader's own by being the one the bounded caches of
+    # patterns held (ours, and re's): once hundreds of others were made, a select was read
+    # with the body's pattern.
+    watch = SKIPPING_WATCHES[0]
+    tokenizer_module._boring.cache_clear()
+    re.purge()
+    in_select = watch.pattern_for(True, True)
+    assert in_select is not watch.pattern
+    page = b"<div>" + b"<p>text</p>".join(RAW_ELEMENTS) + b"</div>"
+    assert in_select is not None
+    assert in_select.match(page).end() == page.index(b"<style>")
 
 
 def test_a_watch_with_a_pattern_of_its_own_keeps_it_in_a_select() -> None:

@@ -573,6 +573,9 @@ class Watch:
     where, in HTML content (not in a select), their start and end tags enclose nothing
     watched: the element opens and closes and changes nothing for a reader that follows
     such elements only while one is open (a closed ``<a>...</a>`` where no link is open)."""
+    generic: bool = field(default=False, compare=False, repr=False)
+    """:attr:`pattern` is the one made for these names and flags (:meth:`of`), and
+    :meth:`pattern_for` gives theirs for another context; else a reader's own, kept."""
 
     @classmethod
     def of(
@@ -602,6 +605,7 @@ class Watch:
             foreign_leaves,
             context_tags,
             p,
+            pattern is not None,
         )
 
     @cached_property
@@ -630,14 +634,10 @@ class Watch:
         quiet = (select or template) and not self.context_tags
         if not (select or quiet) and scripting:
             return self.pattern
+        if self.pattern is None or not self.generic:
+            return self.pattern
         usual = (self.starts, self.ends, self.comments, self.text, self.url_scripts)
         pairs = self.pairs
-        if (
-            self.pattern is None
-            or self.everything
-            or self.pattern is not _boring(*usual, pairs=pairs)
-        ):
-            return self.pattern
         if quiet:
             none: frozenset[bytes] = frozenset()
             return _boring(none, none, *usual[2:], select, scripting)
