@@ -114,6 +114,7 @@ WITHHOLD = Withhold.of(
     {"order-7": "court-order"},
     lambda host: "sanctions" if host.endswith("rt.com") else None,
     lambda rule: f'<aside class="compliance-withheld" data-compliance-rule="{rule}">W</aside>',
+    hosts=["*rt.com"],  # (as the middleware tells it the hosts its rules name)
 )
 
 

@@ -1970,7 +1970,12 @@ class Exchange:
             language = self._page_language or (current.lang if current is not None else None)
             return match.placeholder(decision.locale_for(match, language))
 
-        return Withhold.of(marks, embed_host if embedding else None, placeholder)
+        return Withhold.of(
+            marks,
+            embed_host if embedding else None,
+            placeholder,
+            hosts=[glob for match in embedding for glob in match.embeds],
+        )
 
     def _without_rendered(
         self, decision: Decision, page_language: str | None, nonce: str | None

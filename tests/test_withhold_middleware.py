@@ -14,6 +14,7 @@ import pytest
 from compliance import testing
 from compliance.asgi import ComplianceMiddleware as AsgiMiddleware
 from compliance.engine import Engine
+from compliance.html import withhold as withhold_module
 from compliance.testing import TestResponse
 from compliance.wsgi import ComplianceMiddleware as WsgiMiddleware
 
@@ -293,3 +294,21 @@ def test_a_refresh_header_to_a_withheld_embed_host_goes_the_others_stay(call: Ca
         ("refresh", own[1]),
         ("link", "</s.css>; rel=preload"),
     ]
+
+
+def test_embeds_on_other_hosts_go_unread(call: Call, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The middleware tells the editor which hosts its rules name: the URLs of the page's
+    # images on its CDN are not read, the player's still is.
+    read: list[str] = []
+    host_of = withhold_module.url_host
+
+    def counted(url: str) -> str | None:
+        read.append(url)
+        return host_of(url)
+
+    monkeypatch.setattr(withhold_module, "url_host", counted)
+    images = b"".join(b'<img src="https://img.cdn.example/%d.jpg">' % i for i in range(50))
+    response, _ = call(App([], PAGE.replace(b"<p>End</p>", images + b"<p>End</p>")), ip=DE)
+    assert b"tv.player.example" not in response.body
+    assert b"img.cdn.example/49.jpg" in response.body
+    assert read == ["https://tv.player.example/embed/1"]

@@ -59,6 +59,7 @@ from compliance.html.withhold import (
     EMBED_ELEMENTS,
     END_AFTER,
     END_BEFORE,
+    MAY_HIDE_A_HOST,
     PRESENTATION_URLS,
     Ambiguous,
     Extent,
@@ -1228,6 +1229,7 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes, svg: bool) -> boo
             name in EMBED_ELEMENTS
             and _URL_ATTRIBUTE.search(tag) is not None
             and _MAYBE_HOST.search(tag) is not None
+            and _may_name_a_host(withhold.host_parts, tag)
         )
         or (
             svg
@@ -1235,6 +1237,15 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes, svg: bool) -> boo
             and (b"(" in tag or (name in ANIMATIONS and _MAYBE_HOST.search(tag) is not None))
         )
     )
+
+
+def _may_name_a_host(parts: frozenset[bytes] | None, tag: bytes) -> bool:
+    """Whether the URLs of ``tag`` may name a host one of ``parts`` is in (see
+    :attr:`Withhold.host_parts`): at the speed of ``bytes.find``, before they are read."""
+    if parts is None or MAY_HIDE_A_HOST.search(tag) is not None:
+        return True
+    low = tag.lower()
+    return any(part in low for part in parts)
 
 
 def _style_text(data: bytes, end: int, foreign: bool) -> tuple[bytes, int] | None:

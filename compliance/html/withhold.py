@@ -26,7 +26,7 @@ formatting element that the parser would re-open after it), the element's end is
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -314,6 +314,12 @@ class Withhold:
     """Whether elements may be marked (every start tag's attributes must then be read)."""
     embeds: bool = True
     """Whether embeds may be removed by host."""
+    host_parts: frozenset[bytes] | None = None
+    """Lower-case ASCII bytes one of which every host an embed is removed for holds (the
+    longest literal run of each of the host globs), so that an embed whose tag holds none of
+    them, nor anything that may write a host otherwise than as it reads (a character
+    reference, a percent sign, a tab or line break, a non-ASCII byte, a ``data:`` URL),
+    need not have its URLs read; ``None``: every one is read."""
 
     @classmethod
     def of(
@@ -321,9 +327,42 @@ class Withhold:
         marks: Mapping[str, str],
         embed_host: Callable[[str], str | None] | None = None,
         placeholder: Callable[[str], str | None] = lambda rule_id: None,
+        *,
+        hosts: Iterable[str] | None = None,
     ) -> Withhold:
-        """From tokens (to rule ids) and an embed host matcher (to a rule id or ``None``)."""
-        return cls(selector(marks, embed_host), placeholder, bool(marks), embed_host is not None)
+        """From tokens (to rule ids) and an embed host matcher (to a rule id or ``None``);
+        ``hosts``: the host globs the matcher matches (see :attr:`host_parts`), if known."""
+        return cls(
+            selector(marks, embed_host),
+            placeholder,
+            bool(marks),
+            embed_host is not None,
+            None if hosts is None else host_parts(hosts),
+        )
+
+
+# Where a host may be written otherwise than it reads: a character reference, percent
+# encoding, a tab or line break (a URL parser drops them), a non-ASCII character (IDNA maps
+# full-width letters and dots), a data: URL (a document in it, in base64 maybe).
+MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]|[dD][aA][tT][aA]:")
+_IP_LIKE = re.compile(r"[0-9.*?]*|.*[\[:].*")
+
+
+def host_parts(globs: Iterable[str]) -> frozenset[bytes] | None:
+    """The longest literal run of each host glob (``*.rt.com``: ``.rt.com``), lower case:
+    every host a glob matches holds its run. ``None`` where that tells nothing: a glob of
+    nothing but wildcards, an IP address (a URL may write an IPv4 address in other bases), a
+    non-ASCII one (a page writes its host in punycode, or the other way round)."""
+    parts = set()
+    for glob in globs:
+        glob = glob.strip().lower().rstrip(".")
+        if not glob.isascii() or _IP_LIKE.fullmatch(glob):
+            return None
+        part = max(re.split(r"[*?]+", glob), key=len)
+        if not part.strip("."):
+            return None
+        parts.add(part.encode("ascii"))
+    return frozenset(parts)
 
 
 class WithholdUncertain(Exception):
