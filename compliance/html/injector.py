@@ -198,10 +198,17 @@ _FOREIGN_STYLE_MARKUP = re.compile(
     re.S,
 )
 # (<svg> too: inside it every tag is reported, and it may have presentation attributes)
-_WITHHOLD_EMBEDS: Final = Watch.of(EMBED_ELEMENTS | {b"style", b"svg"}, url_scripts=True)
+# In SVG and MathML, the closed trees of other elements whose tags hold no "(" (no url(...)
+# in a presentation attribute) go unread; the probe stops them where a style or a mark is.
+_WITHHOLD_EMBEDS: Final = Watch.of(
+    EMBED_ELEMENTS | ANIMATIONS | {b"style", b"svg"},
+    url_scripts=True,
+    foreign_leaves=False,
+    foreign_plain=True,
+)
 # A <noscript> is read as markup too (scripting off), and goes whole if that holds content to
 # withhold.
-_WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",))
+_WITHHOLD_NOSCRIPT: Final = Watch.of((b"noscript",), foreign_leaves=False)
 _NOSCRIPT_END = re.compile(rb"</(?i:noscript)[\t\n\f\r />]")
 # Before the body: what cannot matter there (whitespace, comments, end tags but _READ_ENDS,
 # and <head>, <meta>, <link>, <base>, <title>, <script>, <style> that declare no charset and

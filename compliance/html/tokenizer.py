@@ -443,33 +443,41 @@ def _spellings(exclude: frozenset[bytes]) -> bytes:
     return b"(?:" + literal_choice(sorted(names)) + rb")(?=[\t\n\f\r />])"
 
 
-def _element(group: bytes, names: bytes, children: list[bytes]) -> bytes:
+# The attribute patterns of a tag whose attributes hold no "(" (the character classes of
+# _PLAIN_ATTRS and _ATTRS without it: such a tag fails them): no url(...) in it.
+_PLAIN_ATTRS_NO_CALL = _PLAIN_ATTRS.replace(b"[^", b"[^(")
+_ATTRS_NO_CALL = _ATTRS.replace(b"[^", b"[^(")
+
+
+def _element(group: bytes, names: bytes, children: list[bytes], plain: bool = False) -> bytes:
     """A pattern (after its "<") for an element of ``names`` (a pattern) around text and
     ``children`` (patterns after their "<"), self-closing or ended by an end tag naming it
-    spelled the same way; its name captured as ``group``. (Its content is an atomic group
-    around a greedy repeat, not a possessive repeat: those raise SystemError in Python
-    3.11's "re" when they hold a capture, gh-101955, fixed in 3.12.)"""
+    spelled the same way; its name captured as ``group``; ``plain``: its tags hold no "(".
+    (Its content is an atomic group around a greedy repeat, not a possessive repeat: those
+    raise SystemError in Python 3.11's "re" when they hold a capture, gh-101955, fixed in
+    3.12.)"""
+    plain_attrs, attrs = (_PLAIN_ATTRS_NO_CALL, _ATTRS_NO_CALL) if plain else (_PLAIN_ATTRS, _ATTRS)
     return (
         rb"(?P<"
         + group
         + rb">"
         + names
         + rb")(?>"
-        + _PLAIN_ATTRS
+        + plain_attrs
         + rb"|"
-        + _ATTRS
+        + attrs
         + rb">)(?:(?<=/>)|(?<!/>)[^<]*+(?>(?:<(?:"
         + b"|".join(children)
         + rb")[^<]*+)*)</(?P="
         + group
         + rb")(?=[\t\n\f\r />])(?>>|"
-        + _ATTRS
+        + attrs
         + rb">))"
     )
 
 
 @lru_cache(maxsize=32)
-def _foreign_content(watched: frozenset[bytes], comments: bool) -> list[bytes]:
+def _foreign_content(watched: frozenset[bytes], comments: bool, plain: bool) -> list[bytes]:
     """Alternatives (after "<") for what :func:`_foreign_skip` passes over besides text.
 
     Closed trees of elements that cannot matter, CDATA sections, comments (unless
@@ -480,7 +488,8 @@ def _foreign_content(watched: frozenset[bytes], comments: bool) -> list[bytes]:
     is one of the usual SVG or MathML elements, none that leaves foreign content nor one of
     ``watched``; only a childless one may be an integration point (its text is text under
     HTML rules too). Each is a push and a pop of :attr:`Tokenizer.foreign`, nothing else:
-    passing over the whole tree leaves the tokenizer where reading each tag would."""
+    passing over the whole tree leaves the tokenizer where reading each tag would.
+    ``plain``: only elements whose tags hold no "(" (see :attr:`Watch.foreign_plain`)."""
     kept = _FOREIGN_KEPT | watched
     leaf_names = _spellings(kept)
     parent_names = _spellings(kept | _INTEGRATION_POINTS)
@@ -488,25 +497,27 @@ def _foreign_content(watched: frozenset[bytes], comments: bool) -> list[bytes]:
     texts = ([] if comments else [WHOLE_COMMENT]) + [rb"(?=[^A-Za-z!/?])"]
     # Trees as deep as one level, then each level more: an element (no integration point)
     # around such trees, or a childless one (each group named once in the pattern).
-    tree = _element(b"l1", leaf_names, texts)
+    tree = _element(b"l1", leaf_names, texts, plain)
     for level in range(2, FOREIGN_LEVELS + 1):
-        parent = _element(b"e%d" % level, parent_names, [tree, *texts])
-        tree = parent + b"|" + _element(b"l%d" % level, leaf_names, texts)
+        parent = _element(b"e%d" % level, parent_names, [tree, *texts], plain)
+        tree = parent + b"|" + _element(b"l%d" % level, leaf_names, texts, plain)
     cdata = rb"!\[CDATA\[(?:[^\]]++|\](?!\]>))*+\]\]>"
     return [cdata, tree, *texts]
 
 
 @lru_cache(maxsize=32)
-def _foreign_skip(watched: frozenset[bytes], comments: bool) -> re.Pattern[bytes]:
+def _foreign_skip(watched: frozenset[bytes], comments: bool, plain: bool) -> re.Pattern[bytes]:
     """Inside SVG or MathML where the current element is an SVG or MathML one (no
     integration point): text and the trees, CDATA sections and comments of
     :func:`_foreign_content`, consumed in one C-level match."""
-    inside = b"|".join(_foreign_content(watched, comments))
+    inside = b"|".join(_foreign_content(watched, comments, plain))
     return re.compile(rb"[^<]*+(?>(?:<(?:" + inside + rb")[^<]*+)*)")
 
 
 @lru_cache(maxsize=32)
-def _foreign_roots(watched: frozenset[bytes], comments: bool) -> re.Pattern[bytes] | None:
+def _foreign_roots(
+    watched: frozenset[bytes], comments: bool, plain: bool
+) -> re.Pattern[bytes] | None:
     """In HTML content: a whole ``<svg>`` or ``<math>`` element (unless ``watched``) of
     nothing but what :func:`_foreign_skip` passes over, as it is written in icons and
     formulas; None where both are watched."""
@@ -514,7 +525,8 @@ def _foreign_roots(watched: frozenset[bytes], comments: bool) -> re.Pattern[byte
     if not roots:
         return None
     names = b"(?:" + b"|".join(roots) + rb")(?=[\t\n\f\r />])"
-    return re.compile(b"<" + _element(b"r", names, _foreign_content(watched, comments)))
+    content = _foreign_content(watched, comments, plain)
+    return re.compile(b"<" + _element(b"r", names, content, plain))
 
 
 def attributes(tag: bytes, encoding: str = "utf-8") -> dict[bytes, str]:
@@ -576,6 +588,10 @@ class Watch:
     generic: bool = field(default=False, compare=False, repr=False)
     """:attr:`pattern` is the one made for these names and flags (:meth:`of`), and
     :meth:`pattern_for` gives theirs for another context; else a reader's own, kept."""
+    foreign_plain: bool = False
+    """With :attr:`foreign_leaves` False: only the foreign elements whose tags hold no "("
+    go unreported (a presentation attribute's ``url(...)`` may load from a host: a reader
+    of those, withholding, sees every such tag)."""
 
     @classmethod
     def of(
@@ -590,6 +606,7 @@ class Watch:
         foreign_leaves: bool = True,
         context_tags: bool = True,
         pairs: Iterable[bytes] = (),
+        foreign_plain: bool = False,
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
         p = frozenset(pairs) & s & e if not everything else frozenset()
@@ -606,6 +623,7 @@ class Watch:
             context_tags,
             p,
             pattern is not None,
+            foreign_plain,
         )
 
     @cached_property
@@ -615,7 +633,8 @@ class Watch:
         no SVG, and each pattern takes milliseconds to compile)."""
         if self.foreign_leaves or self.everything or self.text:
             return None
-        return _foreign_skip((self.starts | self.ends) & _FOREIGN_NAMES, self.comments)
+        watched = (self.starts | self.ends) & _FOREIGN_NAMES
+        return _foreign_skip(watched, self.comments, self.foreign_plain)
 
     @cached_property
     def foreign_roots(self) -> re.Pattern[bytes] | None:
@@ -623,7 +642,8 @@ class Watch:
         :attr:`foreign_pattern` passes over (an icon, a formula), or None."""
         if self.foreign_pattern is None:
             return None
-        return _foreign_roots((self.starts | self.ends) & _FOREIGN_NAMES, self.comments)
+        watched = (self.starts | self.ends) & _FOREIGN_NAMES
+        return _foreign_roots(watched, self.comments, self.foreign_plain)
 
     def pattern_for(
         self, select: bool, scripting: bool, template: bool = False
@@ -653,6 +673,7 @@ class Watch:
             everything=self.everything or other.everything,
             url_scripts=(self.url_scripts or other.url_scripts) and not every_script,
             foreign_leaves=self.foreign_leaves or other.foreign_leaves,
+            foreign_plain=self.foreign_plain or other.foreign_plain,
             context_tags=self.context_tags or other.context_tags,
             # Passed over where each watch passes them over or does not watch them.
             pairs=[
@@ -904,12 +925,14 @@ class Tokenizer:
                         data.startswith((b"<svg", b"<math"), i)
                         and watch.foreign_roots is not None
                         and not self.select
-                        and self.probe is None
-                        and not self.whole
+                        and self.whole <= watch.starts
                     ):
                         # A whole <svg> or <math> of trees that change nothing (an icon;
-                        # a chart is longer than the window, and read by the pattern below).
+                        # a chart is longer than the window, and read by the pattern below),
+                        # up to where the probe occurs (i is not past it: see above).
                         limit = min(n, i + _ROOT_WINDOW, i + self.max_token)
+                        if self.probe is not None:
+                            limit = min(limit, probed)
                         m = watch.foreign_roots.match(data, i, limit)
                         if m is not None:
                             i = m.end()
@@ -920,12 +943,18 @@ class Tokenizer:
                     and i != resumed
                     and self.foreign[-1][1] == _F_FOREIGN
                     and len(self.foreign) + FOREIGN_LEVELS <= MAX_DEPTH
-                    and self.probe is None
-                    and not self.whole
+                    and self.whole <= watch.starts
                 ):
                     # Closed trees of elements that change nothing, in one match (each tag
-                    # no longer than a tag read whole: the window is max_token long).
+                    # no longer than a tag read whole: the window is max_token long), up to
+                    # where the probe occurs (its tags are reported whatever their name).
+                    # Elements read whole are watched: never in a tree passed over.
                     limit = min(n, i + self.max_token)
+                    if self.probe is not None:
+                        if probed < i:
+                            m = self.probe.search(data, i)
+                            probed = m.start() if m is not None else n
+                        limit = min(limit, probed)
                     i = watch.foreign_pattern.match(data, i, limit).end()  # type: ignore[union-attr]
                     if i >= n:
                         return n
