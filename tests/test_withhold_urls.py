@@ -485,6 +485,8 @@ def test_embeds_are_read_alike_with_the_host_parts_known(page: str) -> None:
         (["1.2.3.4"], None),  # a URL may write an IPv4 address in other bases
         (["[2001:db8::1]"], None),
         (["\u0440\u0442.\u0440\u0444"], None),  # a page may write it in punycode
+        ([f"outlet{i}.example" for i in range(16)], {b"outlet%d.example" % i for i in range(16)}),
+        ([f"outlet{i}.example" for i in range(17)], None),  # looking costs what reading does
     ],
 )
 def test_host_parts(globs: list[str], parts: set[bytes] | None) -> None:

@@ -348,11 +348,17 @@ MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]|[dD][aA][tT][aA]:")
 _IP_LIKE = re.compile(r"[0-9.*?]*|.*[\[:].*")
 
 
+MAX_HOST_PARTS: Final = 16
+"""More globs than this and every URL is read: looking for each glob's part in each tag
+(about half a microsecond each here) would cost what reading its URLs costs."""
+
+
 def host_parts(globs: Iterable[str]) -> frozenset[bytes] | None:
     """The longest literal run of each host glob (``*.rt.com``: ``.rt.com``), lower case:
     every host a glob matches holds its run. ``None`` where that tells nothing: a glob of
     nothing but wildcards, an IP address (a URL may write an IPv4 address in other bases), a
-    non-ASCII one (a page writes its host in punycode, or the other way round)."""
+    non-ASCII one (a page writes its host in punycode, or the other way round); or where
+    there are more than :data:`MAX_HOST_PARTS` of them."""
     parts = set()
     for glob in globs:
         glob = glob.strip().lower().rstrip(".")
@@ -362,7 +368,7 @@ def host_parts(globs: Iterable[str]) -> frozenset[bytes] | None:
         if not part.strip("."):
             return None
         parts.add(part.encode("ascii"))
-    return frozenset(parts)
+    return frozenset(parts) if len(parts) <= MAX_HOST_PARTS else None
 
 
 class WithholdUncertain(Exception):
