@@ -78,6 +78,21 @@ def test_the_serving_path_does_not_load_the_rule_loader(adapter: str) -> None:
     assert result.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("adapter", ["compliance.wsgi", "compliance.asgi"])
+def test_importing_the_serving_path_compiles_no_tokenizer_pattern(adapter: str) -> None:
+    # The placements' and the injector's watches compiled their patterns at import: about
+    # 300 ms of the 500 ms that importing an adapter took here, in every worker process.
+    # Each is made when first needed now.
+    code = (
+        f"import {adapter}; from compliance.html import tokenizer as t; "
+        "print(t._boring.cache_info().currsize)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "0"
+
+
 # Functions of configuration (rule files, templates, the placements' watches, locales a
 # notice has, country codes), whose arguments no request chooses: a functools cache bounded
 # by entries is bounded in bytes too. Everything keyed by what a request carries (addresses,

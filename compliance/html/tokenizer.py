@@ -568,7 +568,8 @@ class Watch:
     url_scripts: bool = False
     """Of the ``script`` start tags watched, only those with a ``src``, ``data``,
     ``srcset`` or ``href`` (SVG) attribute are wanted (the others may be skipped whole)."""
-    pattern: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
+    written: re.Pattern[bytes] | None = field(default=None, compare=False, repr=False)
+    """A pattern of the reader's own, for :attr:`pattern` (else made from the names)."""
     foreign_leaves: bool = True
     """Report every tag in foreign content. False: not the tags of the SVG and MathML
     elements that open and close there around nothing but text (and such elements, a few
@@ -610,7 +611,6 @@ class Watch:
     ) -> Watch:
         s, e = frozenset(starts), frozenset(ends)
         p = frozenset(pairs) & s & e if not everything else frozenset()
-        pattern = _boring(s, e, comments, text, url_scripts, pairs=p) if not everything else None
         return cls(
             s,
             e,
@@ -618,12 +618,24 @@ class Watch:
             text,
             everything,
             url_scripts,
-            pattern,
+            None,
             foreign_leaves,
             context_tags,
             p,
-            pattern is not None,
+            not everything,
             foreign_plain,
+        )
+
+    @cached_property
+    def pattern(self) -> re.Pattern[bytes] | None:
+        """What passes over text and the tags that cannot matter, in one match (see
+        :func:`_boring`); None where every token is reported. Made when first needed: a
+        module's watches would take a quarter of a second to compile at import, and most
+        processes use a few of them."""
+        if self.written is not None or not self.generic:
+            return self.written
+        return _boring(
+            self.starts, self.ends, self.comments, self.text, self.url_scripts, pairs=self.pairs
         )
 
     @cached_property
