@@ -56,6 +56,7 @@ from compliance.html.tokenizer import (
 )
 from compliance.html.withhold import (
     ANIMATIONS,
+    DATA_URL,
     EMBED_ELEMENTS,
     END_AFTER,
     END_BEFORE,
@@ -1249,10 +1250,14 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes, svg: bool) -> boo
 def _may_name_a_host(parts: frozenset[bytes] | None, tag: bytes) -> bool:
     """Whether the URLs of ``tag`` may name a host one of ``parts`` is in (see
     :attr:`Withhold.host_parts`): at the speed of ``bytes.find``, before they are read."""
-    if parts is None or MAY_HIDE_A_HOST.search(tag) is not None:
+    if parts is None:
         return True
     low = tag.lower()
-    return any(part in low for part in parts)
+    return (
+        any(part in low for part in parts)
+        or DATA_URL in low
+        or MAY_HIDE_A_HOST.search(tag) is not None
+    )
 
 
 def _style_text(data: bytes, end: int, foreign: bool) -> tuple[bytes, int] | None:

@@ -343,8 +343,10 @@ class Withhold:
 
 # Where a host may be written otherwise than it reads: a character reference, percent
 # encoding, a tab or line break (a URL parser drops them), a non-ASCII character (IDNA maps
-# full-width letters and dots), a data: URL (a document in it, in base64 maybe).
-MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]|[dD][aA][tT][aA]:")
+# full-width letters and dots); and a data: URL (a document in it, in base64 maybe), looked
+# for in lower case apart (one character class is searched three times as fast).
+MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]")
+DATA_URL: Final = b"data:"
 _IP_LIKE = re.compile(r"[0-9.*?]*|.*[\[:].*")
 
 
