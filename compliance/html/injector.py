@@ -56,11 +56,9 @@ from compliance.html.tokenizer import (
 )
 from compliance.html.withhold import (
     ANIMATIONS,
-    DATA_URL,
     EMBED_ELEMENTS,
     END_AFTER,
     END_BEFORE,
-    MAY_HIDE_A_HOST,
     PRESENTATION_URLS,
     Ambiguous,
     Extent,
@@ -325,8 +323,6 @@ class Injector:
         )
         # Withholding: what goes, the element being removed, the context at its start.
         self._withhold = withhold
-        self.verbatim = withhold is None
-        """The held bytes are the page's own (see :attr:`Host.verbatim`): nothing withheld."""
         self._extent: Extent | None = None
         self._context: tuple[list[tuple[bytes, int]], bool, int] | None = None
         self._placeholders: dict[str, bytes] = {}
@@ -581,6 +577,10 @@ class Injector:
             self._held = None
 
     # --- Host (what the placements may ask) ----------------------------------------------------
+
+    @property
+    def verbatim(self) -> bool:
+        return self._withhold is None  # (withholding cuts elements out, puts placeholders in)
 
     def hold_at(self, data: bytes, at: int) -> int:
         self._route(data, at)
@@ -1237,26 +1237,13 @@ def _may_withhold(withhold: Withhold, name: bytes, tag: bytes, svg: bool) -> boo
             name in EMBED_ELEMENTS
             and _URL_ATTRIBUTE.search(tag) is not None
             and _MAYBE_HOST.search(tag) is not None
-            and _may_name_a_host(withhold.host_parts, tag)
+            and withhold.may_name_a_host(tag)
         )
         or (
             svg
             and _SVG_URL_ATTRIBUTE.search(tag) is not None
             and (b"(" in tag or (name in ANIMATIONS and _MAYBE_HOST.search(tag) is not None))
         )
-    )
-
-
-def _may_name_a_host(parts: frozenset[bytes] | None, tag: bytes) -> bool:
-    """Whether the URLs of ``tag`` may name a host one of ``parts`` is in (see
-    :attr:`Withhold.host_parts`): at the speed of ``bytes.find``, before they are read."""
-    if parts is None:
-        return True
-    low = tag.lower()
-    return (
-        any(part in low for part in parts)
-        or DATA_URL in low
-        or MAY_HIDE_A_HOST.search(tag) is not None
     )
 
 

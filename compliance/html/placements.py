@@ -431,11 +431,10 @@ _CLEAR_OUTSIDE_P: Final = body_watch((b"p",))
 # While nothing is open only the start tags that open something matter; outside a table,
 # not the table's parts (a browser ignores them there).
 _MARKED: Final = frozenset(b"applet marquee object".split())
-_LINKS_NOTHING_OPEN: Final = body_watch(_MARKED | {b"a", b"table"})
-# What they read: a link that opens and closes around nothing watched changes nothing, and
-# goes unreported (a page's menus, and most of its links; one opened while a place waits in
-# a paragraph no longer counts as one it waited for: see _linked).
-_LINKS_CLOSED_UNREAD: Final = body_watch(_MARKED | {b"a", b"table"}, {b"a"}, pairs=(b"a",))
+# (A link that opens and closes around nothing watched changes nothing, and goes unreported:
+# a page's menus, and most of its links; one opened while a place waits in a paragraph does
+# not count as one it waited for: see _linked.)
+_LINKS_NOTHING_OPEN: Final = body_watch(_MARKED | {b"a", b"table"}, {b"a"}, pairs=(b"a",))
 _LINKS_OPEN: Final = body_watch(_MARKED | {b"a", b"table"}, _MARKED | {b"a"})
 _LINKS_IN_TABLE: Final = body_watch(
     _MARKED | _TABLE_PARTS | {b"a", b"col", b"colgroup"}, _MARKED | _TABLE_PARTS | {b"a"}
@@ -495,10 +494,11 @@ class Host(Protocol):
 
     tokenizer: Tokenizer
 
-    verbatim: bool
-    """The page's held bytes (:meth:`page`) are the bytes its tokenizer read, so that they
-    can be read again the same way: nothing cut out of them or put in but the snippets (no
-    element withheld)."""
+    @property
+    def verbatim(self) -> bool:
+        """The page's held bytes (:meth:`page`) are the bytes its tokenizer read, so that
+        they can be read again the same way: nothing cut out of them or put in but the
+        snippets (no element withheld)."""
 
     def hold_at(self, data: bytes, at: int) -> int:
         """Hold the output from ``data[at]`` on; return that point's offset in the held
@@ -969,7 +969,6 @@ class _Deferred(QuietSink):
     ) -> None:
         self.owner, self.host, self.data, self.at, self.base = owner, host, data, at, base
         self.unread = unread or {}
-        self.verbatim = True
         # With tags to pass over as the page's tokenizer did, every tag is reported, those
         # among them too (else what the placement watches, as it changes).
         self.tokenizer = Tokenizer(self, _EVERYTHING if unread else owner.watch())
@@ -1022,6 +1021,8 @@ class _Deferred(QuietSink):
         self.tokenizer.active = False
 
     # Host: what following asks of one.
+
+    verbatim = True  # (its region is read from the held bytes of a host that is)
 
     def page_at(self, data: bytes, at: int) -> int | None:
         return self.base + at
@@ -1192,8 +1193,6 @@ class _AtBodyStartUnlessFound(Strategy):
         links = self._links.watch
         if links is _LINKS_IDLE and self._p is not None:
             links = _LINKS_BEHIND  # where the paragraph ends depends on them
-        elif links is _LINKS_NOTHING_OPEN:
-            links = _LINKS_CLOSED_UNREAD
         if own is not self._own or links is not self._links_watch:
             key = (id(own), id(links))
             both = _JOINED.get(key)

@@ -340,16 +340,27 @@ class Withhold:
             None if hosts is None else host_parts(hosts),
         )
 
+    def may_name_a_host(self, tag: bytes) -> bool:
+        """Whether the URLs of the start tag ``tag`` may name a host one of
+        :attr:`host_parts` is in: at the speed of ``bytes.find``, before they are read."""
+        parts = self.host_parts
+        if parts is None:
+            return True
+        low = tag.lower()
+        return (
+            any(part in low for part in parts)
+            or _DATA_URL in low
+            or _MAY_HIDE_A_HOST.search(tag) is not None
+        )
+
 
 # Where a host may be written otherwise than it reads: a character reference, percent
 # encoding, a tab or line break (a URL parser drops them), a non-ASCII character (IDNA maps
 # full-width letters and dots); and a data: URL (a document in it, in base64 maybe), looked
 # for in lower case apart (one character class is searched three times as fast).
-MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]")
-DATA_URL: Final = b"data:"
+_MAY_HIDE_A_HOST: Final = re.compile(rb"[&%\t\n\r\x80-\xff]")
+_DATA_URL: Final = b"data:"
 _IP_LIKE = re.compile(r"[0-9.*?]*|.*[\[:].*")
-
-
 MAX_HOST_PARTS: Final = 16
 """More globs than this and every URL is read: looking for each glob's part in each tag
 (about half a microsecond each here) would cost what reading its URLs costs."""
