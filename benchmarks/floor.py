@@ -1,4 +1,7 @@
-"""What the article budget leaves for reading the page, against the cheapest scans ``re`` makes.
+"""How far the budgets that fail are from what their work costs at the least (issue 12).
+
+Part one (``--part article``): what the article budget leaves for reading the page, against
+the cheapest scans ``re`` makes.
 
 The article budget (``middleware.py``, issue 12) allows our middleware at most 1.15x the
 naive splice's time per request. This script measures, in one run, in process (WSGI), with
@@ -22,7 +25,21 @@ minus ours without the injector), what each scan costs where it runs (after a re
 caches shared with Jinja2's), and what our injector costs there. No budget of its own: it
 shows how far a regular-expression tokenizer is from the article budget.
 
-    python benchmarks/floor.py [--rounds N] [--requests N]
+Part two (``--part nonotice``): what the no-notice budget's work costs written flat. The
+budget allows our middleware at most 2x a minimal middleware (``article.MinimalWSGI``) on
+the no-notice path (a reader in Germany, the constant page). :class:`FlatNoNotice` gives
+our middleware's answer for that request, and writes what the application is given
+(``compliance.decision``, ``compliance.rendered``), with the library's own steps (the request
+pipeline and its memo, the host and path as rules match them, the decision, the counters,
+the response's media type, control headers and caching headers) in one function and one
+``start_response`` wrapper: no per-request objects, no deferred ``start_response``. It
+handles only a reader with nothing to insert and fails otherwise; its headers are checked to
+equal ours. Printed: each variant's time and the ratios to the minimal middleware, then what
+each layer of ours adds (reading the request, the :class:`~compliance.core.Exchange`,
+``begin()``, ``start()``, the adapter's deferred ``start_response``), each timed as the
+same steps on fresh objects.
+
+    python benchmarks/floor.py [--part article,nonotice] [--rounds N] [--requests N]
 """
 
 from __future__ import annotations
@@ -45,6 +62,29 @@ import middleware  # noqa: E402
 from profile_middleware import _PassThrough  # noqa: E402
 
 import compliance.core  # noqa: E402
+from compliance import wsgi  # noqa: E402
+from compliance.core import (  # noqa: E402
+    _HTML_TYPES,
+    _SKIP_HEADER,
+    _TAGS_HEADER,
+    STATE_DECISION,
+    STATE_RENDERED,
+    STATE_TAGS,
+    Exchange,
+    _decision_request,
+)
+from compliance.geo.chain import locate_request  # noqa: E402
+from compliance.http import (  # noqa: E402
+    CACHING_HEADERS,
+    EnvironHeaders,
+    media_type,
+    normalize_host,
+    normalize_path,
+    parse_status,
+    private_value,
+    target_path,
+    vary_value,
+)
 
 SCANS = {
     "tag boundaries": re.compile(rb"[^<]*+(?:<[^>]*+>[^<]*+)*+"),
@@ -81,11 +121,179 @@ def without_injector(runner: middleware.Runner) -> middleware.Runner:
     return run
 
 
+class FlatNoNotice:
+    """Our middleware's answer for a reader with nothing to insert, in the fewest steps
+    (WSGI): see the module's docstring. Not a middleware to use: anything else fails."""
+
+    def __init__(self, app: Any, ours: wsgi.ComplianceMiddleware) -> None:
+        self.app = app
+        self.settings, self.engine, self.counters = ours.parts
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        settings = self.settings
+        found = locate_request(
+            environ.get("REMOTE_ADDR") or None,
+            EnvironHeaders(environ),
+            proxies=settings.trusted_proxies,
+            provider=settings.geo_header,
+            geolocator=None,
+        )
+        location = found.location
+        if location.country is None:
+            location = self.engine.locate(found.client.ip)
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        host = normalize_host.known(host) or normalize_host(host)
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        path = (target_path(raw) if isinstance(raw, str) else None) or environ["PATH_INFO"]
+        path = normalize_path.known(path) or normalize_path(path)
+        language = environ.get("HTTP_ACCEPT_LANGUAGE")
+        if language is not None and len(language) > 1024:
+            language = language[:1024].rpartition(",")[0] or None
+        tags = frozenset() if not environ.get(STATE_TAGS) else None
+        if tags is None or found.vary or settings.simulate_from is not None:
+            raise SystemExit("FlatNoNotice: only a reader with nothing to insert")
+        request = _decision_request((host, path, language, tags, None, None))
+        decision = self.engine.decide(location=location, request=request)
+        environ[STATE_DECISION] = decision
+        environ[STATE_RENDERED] = set()
+        self.counters.decision(decision)
+        if decision.notices or decision.withholds or decision.block or decision.headers:
+            raise SystemExit("FlatNoNotice: only a reader with nothing to insert")
+        private = settings.cache_policy == "private" and decision.private
+        names = decision.vary
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            parse_status(status)
+            last: dict[str, str] = {}
+            uncached = []
+            for pair in headers:
+                name = pair[0].lower()
+                last[name] = pair[1]
+                if name not in CACHING_HEADERS:
+                    uncached.append(pair)
+            if _TAGS_HEADER in last or _SKIP_HEADER in last or len(last) != len(headers):
+                raise SystemExit("FlatNoNotice: only a reader with nothing to insert")
+            ctype = last.get("content-type")
+            if ctype is not None:
+                (media_type.known(ctype) or media_type(ctype))[0] in _HTML_TYPES  # noqa: B015
+            out = uncached if private else list(headers)
+            if names:
+                vary = last.get("vary")
+                merged = vary_value(None if vary is None else [vary], names)
+                if merged is not None:
+                    out = [pair for pair in out if pair[0].lower() != "vary"]
+                    out.append(("Vary", merged))
+            if private:
+                control = last.get("cache-control")
+                out.append(("Cache-Control", private_value(None if control is None else [control])))
+            return start_response(status, out, exc_info)
+
+        return self.app(environ, start)
+
+
+def _timed(step: Callable[[], object], n: int, rounds: int) -> float:
+    """Best seconds per call of ``step`` over ``rounds`` batches of ``n``."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = middleware.CLOCK()
+        for _ in range(n):
+            step()
+        best = min(best, (middleware.CLOCK() - start) / n)
+    return best
+
+
+def nonotice_part(rounds: int, requests: int) -> None:
+    apps = middleware._apps("wsgi", "constant")
+    apps["flat"] = FlatNoNotice(apps["bare"], apps["ours"])
+    ip = middleware.IN_GERMANY
+    runners = {
+        name: middleware.wsgi_runner(apps[name], ip) for name in ("bare", "minimal", "flat", "ours")
+    }
+    answers = {name: runner(1)[1] for name, runner in runners.items()}
+    for name, answer in answers.items():
+        middleware._check(f"no-notice {name}", answer, notice=False)
+    if sorted(answers["flat"][1]) != sorted(answers["ours"][1]):
+        raise SystemExit(f"flat and ours differ: {answers['flat'][1]} != {answers['ours'][1]}")
+    samples = middleware.interleave(runners, requests, rounds)
+    best = {name: min(values) * 1e6 for name, values in samples.items()}
+    print(
+        f"the no-notice path, WSGI, in process, a reader in Germany, the constant page; "
+        f"{rounds} interleaved rounds of {requests} requests (best round of each)"
+    )
+    print(
+        f"  bare {best['bare']:.1f} µs, minimal {best['minimal']:.1f} µs, flat "
+        f"{best['flat']:.1f} µs, ours {best['ours']:.1f} µs"
+    )
+    for name in ("flat", "ours"):
+        paired, _ = middleware.ratio(samples, name, "minimal")
+        print(
+            f"  {name} / minimal: {paired:.2f}x (median of rounds; budget for ours <= "
+            f"{middleware.NO_NOTICE_BUDGET:g}x)"
+        )
+    # What each layer of ours adds, the same steps on fresh objects.
+    ours = apps["ours"]
+    template = middleware.wsgi_environ(ip)
+    headers = list(answers["bare"][1])
+    status = answers["bare"][0]
+    parts = ours.parts
+
+    def copy() -> object:
+        return template.copy()
+
+    def read() -> object:
+        return wsgi._request(template.copy())
+
+    def exchange() -> Exchange:
+        environ = template.copy()
+        return Exchange(*parts, wsgi._request(environ), environ, environ)
+
+    def begin() -> Exchange:
+        made = exchange()
+        made.begin()
+        return made
+
+    def start() -> object:
+        return begin().start(parse_status(status)[0], list(headers))
+
+    def whole() -> object:
+        result = ours(template.copy(), lambda *_: None)
+        for _ in result:
+            pass
+        return result
+
+    steps = {"copy": copy, "read": read, "exchange": exchange, "begin": begin}
+    steps |= {"start": start, "whole": whole}
+    n = requests * 4
+    cost = {name: _timed(step, n, rounds) * 1e6 for name, step in steps.items()}
+    layers = [
+        ("reading the request (EnvironHeaders, the target's path)", "read", "copy"),
+        ("the Exchange (host, path, shared state)", "exchange", "read"),
+        ("begin(): locating, deciding, counting", "begin", "exchange"),
+        ("start(): the response headers", "start", "begin"),
+        ("the adapter: deferred start_response, the app's call", "whole", "start"),
+    ]
+    print("  what each layer of ours adds (best of rounds, fresh objects each request):")
+    for label, name, base in layers:
+        print(f"    {label}: {cost[name] - cost[base]:.1f} µs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", default="article,nonotice", help="article, nonotice or both")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--requests", type=int, default=120, help="per round and variant")
     args = parser.parse_args(argv)
+    parts = set(args.part.split(","))
+    if not parts <= {"article", "nonotice"}:
+        parser.error(f"--part: article, nonotice or both, not {args.part!r}")
+    if "article" in parts:
+        article_part(args.rounds, args.requests)
+    if "nonotice" in parts:
+        nonotice_part(args.rounds, max(args.requests, 1000))
+    return 0
+
+
+def article_part(rounds: int, requests: int) -> None:
     view = article.article_wsgi
     ip = middleware.IN_RUSSIA
     engine = article.ENGINE
@@ -105,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         # (The pass-through leaves the page as it is.)
         notice = name not in ("bare", "ours without injector")
         middleware._check(name, runner(1)[1], notice=notice)
-    samples = middleware.interleave(runners, args.requests, args.rounds)
+    samples = middleware.interleave(runners, requests, rounds)
 
     def over(name: str, base: str) -> float:
         """Median over rounds of the time ``name`` takes beyond ``base``, in µs."""
@@ -118,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"the Jinja2 article ({len(article.PAGE):,} bytes), WSGI, in process, a reader in "
-        f"Russia; medians of {args.rounds} interleaved rounds of {args.requests} requests"
+        f"Russia; medians of {rounds} interleaved rounds of {requests} requests"
     )
     print(
         f"  bare view {statistics.median(samples['bare']) * 1e6:,.1f} µs; naive splice "
@@ -137,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  one match, {name}: {cost:,.1f} µs ({cost / allowance:.0%} of what is left)")
     injector = over("ours", "ours without injector")
     print(f"  our injector: {injector:,.1f} µs ({injector / allowance:.0%} of what is left)")
-    return 0
 
 
 if __name__ == "__main__":
