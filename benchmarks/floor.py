@@ -25,7 +25,11 @@ minus ours without the injector), what each scan costs where it runs (after a re
 caches shared with Jinja2's), and what our injector costs there. No budget of its own: it
 shows how far a regular-expression tokenizer is from the article budget.
 
-Part two (``--part nonotice``): what the no-notice budget's work costs written flat. The
+Part two (``--part injector``): the same two scans over ``inject.py``'s 1 MB page, against
+the naive splice of that page and our injector (the injector budget: at most 2x the naive
+splice), interleaved, best of each.
+
+Part three (``--part nonotice``): what the no-notice budget's work costs written flat. The
 budget allows our middleware at most 2x a minimal middleware (``article.MinimalWSGI``) on
 the no-notice path (a reader in Germany, the constant page). :class:`FlatNoNotice` gives
 our middleware's answer for that request, and writes what the application is given
@@ -39,7 +43,7 @@ each layer of ours adds (reading the request, the :class:`~compliance.core.Excha
 ``begin()``, ``start()``, the adapter's deferred ``start_response``), each timed as the
 same steps on fresh objects.
 
-    python benchmarks/floor.py [--part article,nonotice] [--rounds N] [--requests N]
+    python benchmarks/floor.py [--part article,injector,nonotice] [--rounds N] [--requests N]
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ for entry in (str(HERE.parent), str(HERE)):
         sys.path.insert(0, entry)
 
 import article  # noqa: E402
+import inject  # noqa: E402
 import middleware  # noqa: E402
 from profile_middleware import _PassThrough  # noqa: E402
 
@@ -191,6 +196,33 @@ class FlatNoNotice:
         return self.app(environ, start)
 
 
+def injector_part(repeat: int) -> None:
+    page = inject.realistic_page(1024 * 1024)
+    chunks = inject.chunks_of(page)
+    for name, pattern in SCANS.items():
+        if pattern.match(page).end() != len(page):  # type: ignore[union-attr]
+            raise SystemExit(f"the {name} scan stopped before the end of the page")
+
+    def scan_with(pattern: re.Pattern[bytes]) -> Callable[[list[bytes]], bytes]:
+        def scan(chunks: list[bytes]) -> bytes:
+            pattern.match(page)
+            return page
+
+        return scan
+
+    runs = [(inject.run_naive, chunks), (inject.run_injector, chunks)]
+    runs += [(scan_with(pattern), chunks) for pattern in SCANS.values()]
+    naive, injector, *scans = inject.interleaved(runs, repeat)
+    print(
+        f"inject.py's page ({len(page):,} bytes in {len(chunks)} chunks), interleaved, best of "
+        f"{repeat}: naive splice {naive * 1e3:.2f} ms; the injector budget "
+        f"({inject.TIME_BUDGET:g}x) leaves {inject.TIME_BUDGET * naive * 1e3:.2f} ms"
+    )
+    for name, took in zip(SCANS, scans, strict=True):
+        print(f"  one match, {name}: {took * 1e3:.2f} ms ({took / naive:.2f}x the naive splice)")
+    print(f"  our injector: {injector * 1e3:.2f} ms ({injector / naive:.2f}x)")
+
+
 def _timed(step: Callable[[], object], n: int, rounds: int) -> float:
     """Best seconds per call of ``step`` over ``rounds`` batches of ``n``."""
     best = float("inf")
@@ -279,15 +311,19 @@ def nonotice_part(rounds: int, requests: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", default="article,nonotice", help="article, nonotice or both")
+    parser.add_argument(
+        "--part", default="article,injector,nonotice", help="article, injector, nonotice"
+    )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--requests", type=int, default=120, help="per round and variant")
     args = parser.parse_args(argv)
     parts = set(args.part.split(","))
-    if not parts <= {"article", "nonotice"}:
-        parser.error(f"--part: article, nonotice or both, not {args.part!r}")
+    if not parts <= {"article", "injector", "nonotice"}:
+        parser.error(f"--part: a list of article, injector and nonotice, not {args.part!r}")
     if "article" in parts:
         article_part(args.rounds, args.requests)
+    if "injector" in parts:
+        injector_part(max(args.rounds, 30))
     if "nonotice" in parts:
         nonotice_part(args.rounds, max(args.requests, 1000))
     return 0
