@@ -661,6 +661,11 @@ _PARAGRAPH_ENDS = {
     "marker-before-a-button-end-around": "<button><p>a" + _MARK + "b</button>c",
     "marker-after-a-second-list-item": "<ul><li>a<li><p>x</ul>" + _MARK + "b",
     "marker-in-a-paragraph-closed-by-the-next-cell": "<table><tr><td><p>a" + _MARK + "b<td>c",
+    "marker-in-a-paragraph-in-an-object-of-another": "<p><object><p>a" + _MARK + "b</object>c",
+    "marker-after-a-paragraph-in-a-button": "<p><button><p>a</p>" + _MARK + "b</button>c</p>d",
+    "marker-after-a-button-closed-by-a-button": (
+        "<p><button>a<button>b</button>" + _MARK + "c</p>d"
+    ),
     "heading-link-then-a-stray-div-end": "<a href=/x><h1>T</h1><p>x</a>y</div>z</p>w",
     "heading-link-then-a-stray-h2-end": "<a href=/x><h1>T</h1><p>x</a>y</h2>z</p>w",
 }

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from compliance.inject import Injector, PageInfo, Placement
@@ -488,6 +488,7 @@ PARAGRAPH_END_SOUP = [
 ]
 
 
+@example(["<p>", "<button>", "<p>", "<!-- compliance:notices -->", "</p>"], False, [])
 @given(
     st.lists(st.sampled_from(PARAGRAPH_END_SOUP), max_size=24),
     st.booleans(),
@@ -511,3 +512,60 @@ def test_a_marker_notice_never_splits_the_paragraph_it_is_in(
     notice = found[0]
     parents = {child: parent for parent in edited.iter() for child in parent}
     _assert_the_rest_is_the_page(edited, parents, notice, data, whole)
+
+
+# A paragraph opened in a scope boundary (a <button>, an <object>, a table cell) of the one
+# followed is in button scope where that one is not: a marker in it was taken to stand
+# outside any paragraph, and its notice closed the paragraph, whose end tag then made an
+# empty one. Not followed, it sends the notice to the body start while it may be open. And
+# a <button> in a <button> closes the first: the paragraph around both was taken to be out
+# of scope still.
+INNER_PARAGRAPHS = [
+    ("<p><button><p><!-- compliance:notices --></p>", "<body>{N}<p>"),
+    ("<p><button><p>a<!-- compliance:notices -->b</p>c</button>d</p>e", "<body>{N}<p>"),
+    ("<p><object><p>a<!-- compliance:notices -->b</p>c</object>d</p>e", "<body>{N}<p>"),
+    ("<p><table><tr><td><p>a<!-- compliance:notices -->b</p></td></tr></table>c", "<body>{N}<p>"),
+    ("<p><button><div><p>a<!-- compliance:notices -->b</div></button>c</p>", "<body>{N}<p>"),
+    ("<p><button><p><a href=/x>a<!-- compliance:notices -->b</a>c</p>d", "<body>{N}<p>"),
+    # Once it is closed (its end tag, or the boundary's), the place is found as before.
+    ("<p><button><p>a</p><!-- compliance:notices -->b</button>c</p>d", "-->{N}b"),
+    ("<p><button><p>a</button><!-- compliance:notices -->b</p>c", "b</p>{N}c"),
+    ("<p><object><p>a</object><!-- compliance:notices -->b</p>c", "b</p>{N}c"),
+    ("<p><button><p>a<div>x</div><!-- compliance:notices -->b</button>c</p>", "-->{N}b"),
+    ("<p><button><p>a<object><div>b</object><!-- compliance:notices -->c</button>", "<body>{N}"),
+    # A <button> start tag closes the <button> open in scope, with what is open in it: the
+    # paragraph followed is in button scope again once the second one closes.
+    ("<p><button>a<button>b</button><!-- compliance:notices -->c</p>d", "c</p>{N}d"),
+    ("<p><button><p>a<button><p>b</button><!-- compliance:notices -->c</p>", "c</p>{N}"),
+    ("<p><button>a<object><button>b</button></object><!-- compliance:notices -->c", "-->{N}c"),
+]
+
+
+# The same for after_heading, whose place past the link around the headline waits for the
+# paragraph that link ends in.
+INNER_PARAGRAPHS_AFTER_HEADING = [
+    ("<a href=/x><h1>T</h1><p>x<button><p>y</a>z</p>w", "<body>{N}<a"),
+    ("<a href=/x><h1>T</h1><p>x<button>q<button>r</button>y</a>z</p>w", "z</p>{N}w"),
+    ("<a href=/x><h1>T</h1><p>x<button><p>y</p></button>v</a>z</p>w", "z</p>{N}w"),
+]
+
+
+@pytest.mark.parametrize(
+    ("placement", "body", "expected"),
+    [("marker", *case) for case in INNER_PARAGRAPHS]
+    + [("after_heading", *case) for case in INNER_PARAGRAPHS_AFTER_HEADING],
+)
+def test_a_place_in_a_paragraph_in_a_button_of_another_stays_out_of_it(
+    placement: Placement, body: str, expected: str
+) -> None:
+    data = ("<!DOCTYPE html><body>" + body).encode()
+    whole, injector = run(data, placement)
+    for cut in range(1, len(data)):
+        assert run(data, placement, [data[:cut], data[cut:]])[0] == whole
+    assert injector.inserted_placements == [placement]
+    assert expected.replace("{N}", NOTICE).encode() in whole, whole
+    edited = html5lib.parse(whole, namespaceHTMLElements=False)
+    found = [e for e in edited.iter("aside") if e.get("data-compliance-rule") == "p"]
+    assert len(found) == 1, whole
+    parents = {child: parent for parent in edited.iter() for child in parent}
+    _assert_the_rest_is_the_page(edited, parents, found[0], data, whole)

@@ -1167,6 +1167,13 @@ class _AtBodyStartUnlessFound(Strategy):
     # Such end tags came before a <table> started in it: the paragraph is no longer
     # followed, and is open still unless one of them closed it.
     _p_maybe = False
+    # A <p> opened in one of the scope boundaries open in the paragraph (a <button>, an
+    # <object>, a table's cell): how many were open then, or None. That paragraph is in
+    # button scope where the one followed is not, and is not followed: a place found while it
+    # may be open goes to the body start (a notice in it would close it, and its end tag would
+    # then make an empty paragraph of its own). It is closed once a boundary open around it
+    # closes, or by its end tag where no boundary opened since.
+    _p_inner: int | None = None
     # What is open in the body, read for the paragraphs' end tags, and how far (Host.page_at).
     _p_reader: _AncestorReader | None = None
     _p_read = 0
@@ -1211,6 +1218,9 @@ class _AtBodyStartUnlessFound(Strategy):
         tags close what it would). Where a link the parser no longer lists may hold it
         (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
+        if self._p_inner is not None and self._p:
+            self._place_held()  # (it may stand in a paragraph that is not followed)
+            return
         if self._p_maybe or (self._p == [] and (self._p_ends is not None or self._p_unsure)):
             closed = self._p_closed(data, at)
             if not closed and (closed is None or self._p_maybe):
@@ -1234,8 +1244,10 @@ class _AtBodyStartUnlessFound(Strategy):
         nothing else it waits for is open (and the place is shown)."""
         if self._links.count or self._p == []:
             return
-        if self._links.unlisted is not None:
-            self._place_held()  # (it may stand in a link the parser no longer lists)
+        if self._links.unlisted is not None or (self._p_inner is not None and self._p):
+            # (It may stand in a link the parser no longer lists, or in a paragraph that is
+            # not followed.)
+            self._place_held()
         elif self._linked and self._hidden_at(data, at):
             self._place_held()  # (an <a> closed in an element that hides: the body start)
         else:
@@ -1324,17 +1336,34 @@ class _AtBodyStartUnlessFound(Strategy):
             return  # (a tag for the links only)
         if name in _P_SCOPE:
             if not is_end:
+                if name == b"button" and p[-1:] == [b"button"]:
+                    # It closes the <button> open in scope, and what is open in that.
+                    del p[-1]
+                    if self._p_inner is not None and len(p) < self._p_inner:
+                        self._p_inner = None
                 if len(p) < 512:
                     p.append(name)
             elif name in p:
                 del p[len(p) - 1 - p[::-1].index(name) :]
+                if self._p_inner is not None and len(p) < self._p_inner:
+                    self._p_inner = None  # (with the boundary it was opened in)
             elif name == b"button" and not p:
                 self._end_from_outside(data, start, name)
             return
         if p:
             # Out of button scope: its own end tag does not reach it, nor does another
-            # through a table, an object..., but one may through a <button>.
-            if is_end and name != b"p" and all(e == b"button" for e in p):
+            # through a table, an object..., but one may through a <button>. A <p> opens
+            # one that is in button scope (see _p_inner).
+            if name == b"p":
+                if not is_end:
+                    if self._p_inner is None:
+                        self._p_inner = len(p)
+                elif self._p_inner == len(p):
+                    self._p_inner = None  # its end tag, nothing opened in it since
+                return
+            if self._p_inner == len(p) and not is_end and name in CLOSE_P_STARTS:
+                self._p_inner = None  # a start tag that closes it, nothing opened in it since
+            if is_end and all(e == b"button" for e in p):
                 if self._waiting:
                     self._place_held()  # (a </div> for a <div> in the button, or around?)
                 else:
@@ -1472,7 +1501,7 @@ class _AtBodyStartUnlessFound(Strategy):
     def _open_p(self) -> None:
         """A paragraph opens."""
         self._p = []
-        self._p_ends = self._p_ends_at = self._p_around = None
+        self._p_ends = self._p_ends_at = self._p_around = self._p_inner = None
         self._p_unsure = self._p_maybe = False
         if self._links.behind is None:
             self._stand_p()
