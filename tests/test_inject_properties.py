@@ -519,7 +519,8 @@ def test_a_marker_notice_never_splits_the_paragraph_it_is_in(
 # outside any paragraph, and its notice closed the paragraph, whose end tag then made an
 # empty one. Not followed, it sends the notice to the body start while it may be open. And
 # a <button> in a <button> closes the first: the paragraph around both was taken to be out
-# of scope still.
+# of scope still. And a <form> where one is open is dropped: it was taken to close the
+# paragraph.
 INNER_PARAGRAPHS = [
     ("<p><button><p><!-- compliance:notices --></p>", "<body>{N}<p>"),
     ("<p><button><p>a<!-- compliance:notices -->b</p>c</button>d</p>e", "<body>{N}<p>"),
@@ -538,6 +539,13 @@ INNER_PARAGRAPHS = [
     ("<p><button>a<button>b</button><!-- compliance:notices -->c</p>d", "c</p>{N}d"),
     ("<p><button><p>a<button><p>b</button><!-- compliance:notices -->c</p>", "c</p>{N}"),
     ("<p><button>a<object><button>b</button></object><!-- compliance:notices -->c", "-->{N}c"),
+    # A <form> start tag closes a paragraph only where the parser takes it: it drops one while
+    # a form is open (its form element pointer set, until a </form>), in any case.
+    ("<form><p>a<!-- compliance:notices -->b<form>c</p>d", "c</p>{N}d"),
+    ("<form><p>a<form><!-- compliance:notices -->b</p>c", "b</p>{N}c"),
+    ("<FORM ACTION=/s><p>a<!-- compliance:notices -->b<Form>c</p>d", "c</p>{N}d"),
+    ("<form>x</form><p>a<!-- compliance:notices -->b<form>c", "b{N}<form>c"),
+    ("<form><p>a</form><p>b<!-- compliance:notices -->c<form>d</p>e", "c{N}<form>d"),
 ]
 
 
@@ -547,6 +555,7 @@ INNER_PARAGRAPHS_AFTER_HEADING = [
     ("<a href=/x><h1>T</h1><p>x<button><p>y</a>z</p>w", "<body>{N}<a"),
     ("<a href=/x><h1>T</h1><p>x<button>q<button>r</button>y</a>z</p>w", "z</p>{N}w"),
     ("<a href=/x><h1>T</h1><p>x<button><p>y</p></button>v</a>z</p>w", "z</p>{N}w"),
+    ("<form><a href=/x><h1>T</h1><p>a</a>b<form>c</p>d", "c</p>{N}d"),
 ]
 
 

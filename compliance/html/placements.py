@@ -420,6 +420,8 @@ _MARKER_WATCH: Final = body_watch(
     CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True
 )
 _MARKER_OUTSIDE_P: Final = body_watch((b"p",), comments=True)
+# A form's start and end tags (a start tag is dropped where a form is open: _form_ignored).
+_FORM_TAGS: Final = re.compile(rb"<(/?)form[\t\n\f\r />]", re.IGNORECASE)
 # While it defers following the links and paragraphs (_AtBodyStartUnlessFound.defer_after).
 _MARKER_DEFERRED: Final = body_watch(comments=True)
 # Waiting for the end of the paragraph the place is in (and of the links: see _Links).
@@ -1361,7 +1363,7 @@ class _AtBodyStartUnlessFound(Strategy):
                 elif self._p_inner == len(p):
                     self._p_inner = None  # its end tag, nothing opened in it since
                 return
-            if self._p_inner == len(p) and not is_end and name in CLOSE_P_STARTS:
+            if self._p_inner == len(p) and not is_end and name in CLOSE_P_STARTS - {b"form"}:
                 self._p_inner = None  # a start tag that closes it, nothing opened in it since
             if is_end and all(e == b"button" for e in p):
                 if self._waiting:
@@ -1377,6 +1379,17 @@ class _AtBodyStartUnlessFound(Strategy):
             if self._waiting:
                 self._clear(data, end)
             return
+        if name == b"form":
+            ignored = self._form_ignored(data, start)
+            if ignored:
+                return  # the parser drops it: the paragraph stays open
+            if ignored is None:  # (it may have closed the paragraph, or not)
+                if self._waiting:
+                    self._place_held()
+                else:
+                    self._p = None
+                    self._p_maybe = True
+                return
         # A start tag that closes the paragraph: the notice goes before it (it would close
         # the paragraph the same way).
         self._p = None
@@ -1384,6 +1397,21 @@ class _AtBodyStartUnlessFound(Strategy):
             self._clear(data, start)
         if name == b"p" and self.pending:
             self._open_p()
+
+    def _form_ignored(self, data: bytes, at: int) -> bool | None:
+        """Whether the parser drops the ``<form>`` start tag at ``data[at]``: where its form
+        element pointer is set, which the last ``<form>`` start tag of the body sets and the
+        last ``</form>`` clears (read in the held bytes since the body start: a form tag in
+        a comment or a script counts too). None where those bytes are not at hand."""
+        until = self.host.page_at(data, at)
+        since = self._body
+        region = None
+        if since is not None and until is not None and until >= since:
+            region = self.host.page(data, at, since, until)
+        if region is None:
+            return None
+        slashes = _FORM_TAGS.findall(region)  # b"/" for an end tag
+        return bool(slashes) and not slashes[-1]
 
     def on_unread_tag(self, data: bytes, start: int, name: bytes | None, is_end: bool) -> None:
         if self._deferred is not None:
