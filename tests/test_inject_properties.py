@@ -559,14 +559,9 @@ INNER_PARAGRAPHS_AFTER_HEADING = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("placement", "body", "expected"),
-    [("marker", *case) for case in INNER_PARAGRAPHS]
-    + [("after_heading", *case) for case in INNER_PARAGRAPHS_AFTER_HEADING],
-)
-def test_a_place_in_a_paragraph_in_a_button_of_another_stays_out_of_it(
-    placement: Placement, body: str, expected: str
-) -> None:
+def _assert_placed_as_the_parser_reads_it(placement: Placement, body: str, expected: str) -> None:
+    """The notice stands where ``expected`` says however the page is cut in two, and the
+    rest of html5lib's tree is the page's."""
     data = ("<!DOCTYPE html><body>" + body).encode()
     whole, injector = run(data, placement)
     for cut in range(1, len(data)):
@@ -578,3 +573,35 @@ def test_a_place_in_a_paragraph_in_a_button_of_another_stays_out_of_it(
     assert len(found) == 1, whole
     parents = {child: parent for parent in edited.iter() for child in parent}
     _assert_the_rest_is_the_page(edited, parents, found[0], data, whole)
+
+
+@pytest.mark.parametrize(
+    ("placement", "body", "expected"),
+    [("marker", *case) for case in INNER_PARAGRAPHS]
+    + [("after_heading", *case) for case in INNER_PARAGRAPHS_AFTER_HEADING],
+)
+def test_a_place_in_a_paragraph_in_a_button_of_another_stays_out_of_it(
+    placement: Placement, body: str, expected: str
+) -> None:
+    _assert_placed_as_the_parser_reads_it(placement, body, expected)
+
+
+# A paragraph closed by a start tag that leaves foreign content (a <div> in <math>): the
+# notice went right before that tag, still in the foreign content, where an <aside> (no
+# breakout tag) is a MathML or SVG element. It goes at the body start.
+BREAKOUTS = [
+    ("marker", "<p>a<!-- compliance:notices -->b<math><div>x", "<body>{N}<p>"),
+    ("marker", "<p>a<!-- compliance:notices -->b<svg><p>x</p>", "<body>{N}<p>"),
+    ("marker", "<table><tr><td><p>a<!-- compliance:notices --><svg><table>", "<body>{N}<table>"),
+    ("after_heading", "<a href=/x><h1>T</h1><p>a</a>b<math><div>c", "<body>{N}<a"),
+    # Closed in HTML, the place is found as before; a heading closed by one is closed first.
+    ("marker", "<p>a<!-- compliance:notices -->b<math></math><div>x", "</math>{N}<div>"),
+    ("after_heading", "<h1>T<svg><h2>x", "<svg></h1>{N}<h2>"),
+]
+
+
+@pytest.mark.parametrize(("placement", "body", "expected"), BREAKOUTS)
+def test_a_place_found_at_a_tag_leaving_foreign_content_is_not_in_it(
+    placement: Placement, body: str, expected: str
+) -> None:
+    _assert_placed_as_the_parser_reads_it(placement, body, expected)

@@ -1255,6 +1255,15 @@ class _AtBodyStartUnlessFound(Strategy):
         else:
             self._found(data, at)
 
+    def _clear_before(self, data: bytes, start: int) -> None:
+        """:meth:`_clear` before the start tag at ``data[start]``. Where that tag left foreign
+        content (a ``<div>`` in ``<math>``), its start is still in that content, where a
+        notice would be foreign too (an ``<aside>`` does not break out): the body start."""
+        if self.host.tokenizer.left and not (self._links.count or self._p == []):
+            self._place_held()
+        else:
+            self._clear(data, start)
+
     def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
         """Follow the links and paragraphs open in the HTML body (tags of the watches
         above): a place waiting for their end is found where they close."""
@@ -1325,7 +1334,7 @@ class _AtBodyStartUnlessFound(Strategy):
                     # the table it was foster-parented in: the paragraph with them.
                     self._p = None
                     if self._waiting:
-                        self._clear(data, start)
+                        self._clear_before(data, start)
                     return
             if name not in _P_SCOPE:
                 return  # a table part: it closes nothing the paragraph is in
@@ -1394,7 +1403,7 @@ class _AtBodyStartUnlessFound(Strategy):
         # the paragraph the same way).
         self._p = None
         if self._waiting:
-            self._clear(data, start)
+            self._clear_before(data, start)
         if name == b"p" and self.pending:
             self._open_p()
 
