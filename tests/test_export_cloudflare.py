@@ -666,6 +666,10 @@ _PARAGRAPH_ENDS = {
     "marker-after-a-button-closed-by-a-button": (
         "<p><button>a<button>b</button>" + _MARK + "c</p>d"
     ),
+    "marker-in-a-paragraph-closed-in-math": "<p>a" + _MARK + "b<math><div>x",
+    "marker-in-a-paragraph-closed-in-svg": "<p>a" + _MARK + "b<svg><p>x</p>",
+    "marker-in-a-paragraph-closed-after-math": "<p>a" + _MARK + "b<math></math><div>x",
+    "heading-link-then-a-paragraph-closed-in-math": "<a href=/x><h1>T</h1><p>a</a>b<math><div>c",
     "heading-link-then-a-stray-div-end": "<a href=/x><h1>T</h1><p>x</a>y</div>z</p>w",
     "heading-link-then-a-stray-h2-end": "<a href=/x><h1>T</h1><p>x</a>y</h2>z</p>w",
 }

@@ -1013,6 +1013,7 @@ function walkBody(text, at, visit) {
       const top = foreign[foreign.length - 1];
       if (!top.point && !tag.end && BREAKOUT_TAGS.has(name)) {
         foreign.length = 0; // it leaves foreign content: read as HTML, below
+        tag.left = true; // (just before it, the page is still in that content)
       } else if (!top.point && tag.end && (name === "p" || name === "br")) {
         foreign.length = 0;
       } else {
@@ -1384,7 +1385,8 @@ function outOfLinks(text, place, inParagraph, around = []) {
     if (!CLOSES_P_STARTS.has(name) && !(TABLE_CLOSERS[mode]?.has(name))) return false;
     paragraph = null;
     if (!linked) {
-      end = tag.start;
+      // Where the tag left SVG or MathML, a notice before it would be foreign: the body start.
+      if (!tag.left) end = tag.start;
       return true;
     }
     if (name === "p") paragraph = [];
