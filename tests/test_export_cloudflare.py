@@ -670,6 +670,8 @@ _PARAGRAPH_ENDS = {
     "marker-in-a-paragraph-closed-in-svg": "<p>a" + _MARK + "b<svg><p>x</p>",
     "marker-in-a-paragraph-closed-after-math": "<p>a" + _MARK + "b<math></math><div>x",
     "heading-link-then-a-paragraph-closed-in-math": "<a href=/x><h1>T</h1><p>a</a>b<math><div>c",
+    "marker-in-a-summary-in-a-span": "<details><span><summary>" + _MARK + "</summary></details>x",
+    "heading-in-a-summary-in-a-span": "<details><span><summary><h1>T</h1></summary></details>x",
     "heading-link-then-a-stray-div-end": "<a href=/x><h1>T</h1><p>x</a>y</div>z</p>w",
     "heading-link-then-a-stray-h2-end": "<a href=/x><h1>T</h1><p>x</a>y</h2>z</p>w",
 }

@@ -1817,7 +1817,27 @@ def test_second_summary_of_a_closed_details_is_hidden(placement: Placement) -> N
     assert [a.tag for a in ancestors if a.tag == "details"] == []
 
 
-def test_the_first_summary_of_a_closed_details_is_shown() -> None:
-    doc = "<body><details><summary><h1>T</h1></summary><p>x</p></details>"
+@pytest.mark.parametrize("placement", ["after_heading", "marker"])
+@pytest.mark.parametrize("between", ["<span>", "<form>", "<b>x</b>", "<a href=/x>"])
+def test_a_summary_in_an_element_of_a_closed_details_is_hidden(
+    placement: Placement, between: str
+) -> None:
+    """A <summary> inside another element of a details is no child of it: folded content
+    (the details shows its own "Details" summary), but it was taken for the shown one, since
+    the element between (a <span>) is not followed. One with a start tag before it in the
+    details is now taken as folded (<b>x</b> closes before it: hidden to be safe)."""
+    doc = (
+        f"<!DOCTYPE html><body><details>{between}<summary><h1>T</h1>"
+        "<!-- compliance:notices --></summary></details><h1>Real</h1><p>x</p></body>"
+    )
+    out, injector = edit(doc, placement)
+    assert injector.inserted_placements == [placement]
+    _notice, ancestors = the_notice(tree(out))
+    assert [a.tag for a in ancestors if a.tag == "details"] == []
+
+
+@pytest.mark.parametrize("before", ["", "\n  ", "text", "<!-- c -->"])
+def test_the_first_summary_of_a_closed_details_is_shown(before: str) -> None:
+    doc = f"<body><details>{before}<summary><h1>T</h1></summary><p>x</p></details>"
     out, _ = edit(doc, "after_heading")
     assert out == doc.replace("</h1>", "</h1>" + N)

@@ -420,6 +420,8 @@ _MARKER_WATCH: Final = body_watch(
     CLOSE_P_STARTS | _P_SCOPE, _CLOSE_P_ENDS | _P_SCOPE, comments=True
 )
 _MARKER_OUTSIDE_P: Final = body_watch((b"p",), comments=True)
+# A start tag (in bytes where no tag is cut: the start of an element).
+_START_TAG_IN: Final = re.compile(rb"<[a-zA-Z]")
 # A form's start and end tags (a start tag is dropped where a form is open: _form_ignored).
 _FORM_TAGS: Final = re.compile(rb"<(/?)form[\t\n\f\r />]", re.IGNORECASE)
 # While it defers following the links and paragraphs (_AtBodyStartUnlessFound.defer_after).
@@ -2010,8 +2012,10 @@ class _AncestorReader(QuietSink):
             else:
                 stack.append(name)
         elif name == b"summary" and stack and isinstance(stack[-1], _Folded):
-            # Only the first summary child of a details is shown.
-            if isinstance(stack[-1], _Summarized):
+            # Only the first summary child of a details is shown. One with a start tag
+            # before it in the details may stand in an element not followed here (a
+            # <span>): it is taken for folded content, as any summary after it.
+            if isinstance(stack[-1], _Summarized) or not self._first_in_details(data, end, tag):
                 name = _Hidden(name)
             else:
                 stack[-1] = _Summarized(stack[-1])
@@ -2035,7 +2039,22 @@ class _AncestorReader(QuietSink):
                     break
             stack.append(name)
         else:
+            if isinstance(name, _Folded):
+                self._folded_at = (name, data, end)
             stack.append(name)
+
+    # The last <details> not open that was followed (its entry), the data its start tag was
+    # read in and where it ends there: what stands between it and a <summary>.
+    _folded_at: tuple[bytes, bytes, int] | None = None
+
+    def _first_in_details(self, data: bytes, end: int, tag: bytes | None) -> bool:
+        """Whether the ``<summary>`` start tag ending at ``data[end]`` is the first element
+        opened in the ``<details>`` open around it (text and comments may stand before it)."""
+        folded = self._folded_at
+        if tag is None or folded is None or folded[0] is not self.stack[-1]:
+            return False
+        _, read, after = folded
+        return read is data and _START_TAG_IN.search(data, after, end - len(tag)) is None
 
     def _generic_tag(self, name: bytes, is_end: bool) -> None:
         """A media element's tags, a shadow host's (and those of its name inside it), and a
