@@ -483,6 +483,8 @@ PARAGRAPH_END_SOUP = [
     "<b>",
     "</b>",
     "</colgroup>",
+    "<form>",
+    "</form>",
     "<!-- compliance:notices -->",
     "T",
 ]
