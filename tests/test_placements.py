@@ -831,6 +831,12 @@ def test_foreign_content_and_friends_read_as_browsers_do(
         "<body><details></details><p>x</p></body></html>",
         "<body><p>x<option>a</body></html>",
         "<body><option><span><option>b",
+        # A special element open in fallback content, closed before the end or in an
+        # element whose end tag closes what is open in it: the end tags still reach.
+        "<body><video><div>x</div>y</body>",
+        "<body><video><details><div>x</div></details>y",
+        "<body><canvas><table><tr><td>x",
+        "<body><audio><object><div>x</body></html>",
     ],
 )
 def test_body_end_is_never_left_in_an_element_that_hides_or_moves_it(doc: str) -> None:
@@ -847,6 +853,34 @@ def test_body_end_is_never_left_in_an_element_that_hides_or_moves_it(doc: str) -
     assert list(body)[-1] is notice, out
     body.remove(notice)
     assert html5lib.serialize(edited) == html5lib.serialize(tree(doc))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        "<body><p>x</p><video><div>fallback</body></html>",
+        "<body><video><p>a",
+        "<body><audio><ul><li>x",
+        "<body><canvas><h2>x</h2><div>y",
+        "<body><option><ul>x",
+        "<body><progress><section>x</body>",
+        # Before a <plaintext> (the last point for markup) in an element that hides.
+        "<body><details><a href=/x><plaintext>x",
+        "<body><video><plaintext>z",
+        "<body><details><table><plaintext>q",
+    ],
+)
+def test_body_end_is_not_put_where_no_end_tag_reaches(doc: str) -> None:
+    """A ``<video>``, ``<audio>``, ``<canvas>``... left open with a special element open in
+    it (a ``<div>``): their end tag is the generic one, which stops at that element, so the
+    notice after it was their fallback content, hidden, and told inserted. Before a
+    ``<plaintext>`` in a ``<details>`` or a ``<video>`` it was hidden too (no end tag went
+    before it, and one would move the text out). It is not placed now: the fail mode
+    applies, and the reason is told."""
+    out, injector = inject_every_split(doc.encode(), "body_end")
+    assert injector.inserted_placements == []
+    assert injector.skipped_reason == "no safe insertion point for body_end"
+    assert out == doc.encode()
 
 
 # --- charset labels, as browsers read them ------------------------------------------------------

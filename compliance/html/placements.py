@@ -462,6 +462,17 @@ _ENCLOSING: Final = frozenset(
     b" option".split()
 )
 _BODY_END: Final = body_watch(_ENCLOSING | {b"plaintext"}, _ENCLOSING | {b"body"})
+# Those whose end tag is the generic one, which stops at a special element open in them
+# (<video><div>): while the innermost of them open is one, the special elements opened in it
+# are followed too (see BodyEnd._special).
+_GENERIC_END: Final = _ENCLOSING - _CLOSES_ENCLOSING - {b"table"}
+_SPECIAL_IN_FALLBACK: Final = (
+    _ANY_SPECIAL - _ENCLOSING - VOID - RAW_TEXT - {b"body", b"html", b"script", b"plaintext"}
+)
+_BODY_END_IN_FALLBACK: Final = body_watch(
+    _ENCLOSING | _SPECIAL_IN_FALLBACK | {b"plaintext"},
+    _ENCLOSING | _SPECIAL_IN_FALLBACK | {b"body"},
+)
 # What an end tag of each of them does not reach past (its scope, or the special elements
 # for those whose end tag is the generic one).
 _NOT_PAST: Final = {
@@ -2197,14 +2208,23 @@ class BodyEnd(Strategy):
     def __init__(self, host: Host, snippet: bytes) -> None:
         super().__init__(host, snippet)
         self._enclosing: list[bytes] = []  # those of _ENCLOSING open, outermost first
+        # The special elements opened in one of _GENERIC_END (the innermost of those open
+        # then), with how many of _ENCLOSING were open: its end tag would not reach past
+        # them. One is dropped at its own end tag (at the last of its name).
+        self._special: list[tuple[int, bytes]] = []
 
     def watch(self) -> Watch:
-        return _BODY_END if self.offset is None else _EVERYTHING
+        if self.offset is not None:
+            return _EVERYTHING
+        enclosing = self._enclosing
+        return _BODY_END_IN_FALLBACK if enclosing and enclosing[-1] in _GENERIC_END else _BODY_END
 
     def on_tag(
         self, data: bytes, start: int, end: int, name: bytes, is_end: bool, tag: bytes | None
     ) -> None:
         tok = self.host.tokenizer
+        if name in _SPECIAL_IN_FALLBACK and tok.in_html_body:
+            self._special_tag(name, is_end)
         if name in _ENCLOSING and tok.in_html_body:
             enclosing = self._enclosing
             if not is_end:
@@ -2217,6 +2237,8 @@ class BodyEnd(Strategy):
                 for k in range(len(enclosing) - 1, -1, -1):
                     if enclosing[k] == name:
                         del enclosing[k:]
+                        if self._special:
+                            self._special = [e for e in self._special if e[0] <= k]
                         break
                     if enclosing[k] in stops:
                         break  # out of scope: ignored
@@ -2229,6 +2251,11 @@ class BodyEnd(Strategy):
         elif not is_end and name == b"plaintext" and tok.in_html_body:
             # Everything after it is text: this is the last point where markup can go.
             self._drop()
+            if any(name != b"table" for name in self._enclosing):
+                # In an element that hides the notice, which an end tag here would close
+                # early (moving the text out of it): not placed (the end is not safe). (In a
+                # table, both are moved before it, the notice shown.)
+                return
             self.host.write_at(self, data, start, self.snippet)
             self.pending = False
             self.host.done(self)
@@ -2265,8 +2292,25 @@ class BodyEnd(Strategy):
         # before a table (foster parenting) or hide it. At the end of the document this
         # changes nothing else: the parser closes every element there anyway, and an end tag
         # with nothing to close is ignored.
+        if self._special:
+            # An end tag of those would stop at a special element open in it: the notice
+            # would be its fallback content, hidden. Not placed (the fail mode, logged).
+            return b""
         closers = b"".join(b"</" + name + b">" for name, _kind in reversed(tok.foreign))
         if tok.select:
             closers += b"</select>"
         closers += b"".join(b"</" + name + b">" for name in reversed(self._enclosing))
         return closers + self.snippet
+
+    def _special_tag(self, name: bytes, is_end: bool) -> None:
+        """A special element's tag (see :attr:`_special`)."""
+        enclosing = self._enclosing
+        special = self._special
+        if not is_end:
+            if enclosing and enclosing[-1] in _GENERIC_END and len(special) < 512:
+                special.append((len(enclosing), name))
+            return
+        for k in range(len(special) - 1, -1, -1):
+            if special[k][1] == name:
+                del special[k]
+                return
