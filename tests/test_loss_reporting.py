@@ -168,6 +168,25 @@ def test_a_lost_notice_is_one_warning_naming_the_cause_and_the_rules(
     assert "ru-footer" in message
 
 
+def test_a_body_end_notice_with_no_end_tag_reaching_out_is_warned_and_counted(
+    call: Call, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A page that ends inside a <video> with a <div> open in it: </video> would stop at the
+    <div>, and the footer after it was hidden fallback content, told inserted. Now no safe
+    place is found: the page goes as it came (the fail mode), with one WARNING naming the
+    reason and both rules, each counted."""
+    page = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>Story</p><video><div>f"
+    with caplog.at_level(logging.WARNING, "compliance"):
+        response, metrics = call([HTML], [page])
+    assert response.body == page
+    assert metrics["notices_not_delivered"] == {"not inserted": 2}
+    [line] = warnings(caplog)
+    message = line.getMessage()
+    assert "no safe insertion point for body_end" in message
+    assert "ru-footer" in message
+    assert "ru-notice" in message
+
+
 @pytest.mark.parametrize(
     ("mode", "at_call"),
     [("open", 1), ("open", 3), ("closed", 1)],
