@@ -1233,8 +1233,8 @@ class _AtBodyStartUnlessFound(Strategy):
         tags close what it would). Where a link the parser no longer lists may hold it
         (:attr:`_Links.unlisted`), at the body start."""
         links = self._links
-        if self._p_inner is not None and self._p:
-            self._place_held()  # (it may stand in a paragraph that is not followed)
+        if self._in_unfollowed_p():
+            self._place_held()
             return
         if self._p_maybe or (self._p == [] and (self._p_ends is not None or self._p_unsure)):
             closed = self._p_closed(data, at)
@@ -1254,28 +1254,31 @@ class _AtBodyStartUnlessFound(Strategy):
         else:
             self._found(data, at, before)
 
-    def _clear(self, data: bytes, at: int) -> None:
+    def _clear(self, data: bytes, at: int, *, before_tag: bool = False) -> None:
         """A link or paragraph it waited for ends before ``data[at]``: its place, when
-        nothing else it waits for is open (and the place is shown)."""
+        nothing else it waits for is open (and the place is shown). ``before_tag``: ``at`` is
+        the start of the current start tag; where that tag left foreign content (a ``<div>``
+        in ``<math>``), its start is still in that content, where a notice would be foreign
+        too (an ``<aside>`` does not break out)."""
         if self._links.count or self._p == []:
             return
-        if self._links.unlisted is not None or (self._p_inner is not None and self._p):
-            # (It may stand in a link the parser no longer lists, or in a paragraph that is
-            # not followed.)
+        if (
+            self._links.unlisted is not None
+            or self._in_unfollowed_p()
+            or (before_tag and self.host.tokenizer.left)
+        ):
+            # (It may stand in a link the parser no longer lists, in a paragraph that is
+            # not followed, or in foreign content.)
             self._place_held()
         elif self._linked and self._hidden_at(data, at):
             self._place_held()  # (an <a> closed in an element that hides: the body start)
         else:
             self._found(data, at)
 
-    def _clear_before(self, data: bytes, start: int) -> None:
-        """:meth:`_clear` before the start tag at ``data[start]``. Where that tag left foreign
-        content (a ``<div>`` in ``<math>``), its start is still in that content, where a
-        notice would be foreign too (an ``<aside>`` does not break out): the body start."""
-        if self.host.tokenizer.left and not (self._links.count or self._p == []):
-            self._place_held()
-        else:
-            self._clear(data, start)
+    def _in_unfollowed_p(self) -> bool:
+        """Whether a place here may stand in a paragraph that is not followed (see
+        :attr:`_p_inner`)."""
+        return self._p_inner is not None and bool(self._p)
 
     def _follow(self, data: bytes, start: int, end: int, name: bytes, is_end: bool) -> None:
         """Follow the links and paragraphs open in the HTML body (tags of the watches
@@ -1347,7 +1350,7 @@ class _AtBodyStartUnlessFound(Strategy):
                     # the table it was foster-parented in: the paragraph with them.
                     self._p = None
                     if self._waiting:
-                        self._clear_before(data, start)
+                        self._clear(data, start, before_tag=True)
                     return
             if name not in _P_SCOPE:
                 return  # a table part: it closes nothing the paragraph is in
@@ -1362,15 +1365,11 @@ class _AtBodyStartUnlessFound(Strategy):
             if not is_end:
                 if name == b"button" and p[-1:] == [b"button"]:
                     # It closes the <button> open in scope, and what is open in that.
-                    del p[-1]
-                    if self._p_inner is not None and len(p) < self._p_inner:
-                        self._p_inner = None
+                    self._p_close_to(p, len(p) - 1)
                 if len(p) < 512:
                     p.append(name)
             elif name in p:
-                del p[len(p) - 1 - p[::-1].index(name) :]
-                if self._p_inner is not None and len(p) < self._p_inner:
-                    self._p_inner = None  # (with the boundary it was opened in)
+                self._p_close_to(p, len(p) - 1 - p[::-1].index(name))
             elif name == b"button" and not p:
                 self._end_from_outside(data, start, name)
             return
@@ -1416,20 +1415,23 @@ class _AtBodyStartUnlessFound(Strategy):
         # the paragraph the same way).
         self._p = None
         if self._waiting:
-            self._clear_before(data, start)
+            self._clear(data, start, before_tag=True)
         if name == b"p" and self.pending:
             self._open_p()
+
+    def _p_close_to(self, p: list[bytes], k: int) -> None:
+        """The scope boundaries open in the paragraph from ``p[k]`` on close (a paragraph
+        opened in one of them with them)."""
+        del p[k:]
+        if self._p_inner is not None and k < self._p_inner:
+            self._p_inner = None
 
     def _form_ignored(self, data: bytes, at: int) -> bool | None:
         """Whether the parser drops the ``<form>`` start tag at ``data[at]``: where its form
         element pointer is set, which the last ``<form>`` start tag of the body sets and the
         last ``</form>`` clears (read in the held bytes since the body start: a form tag in
         a comment or a script counts too). None where those bytes are not at hand."""
-        until = self.host.page_at(data, at)
-        since = self._body
-        region = None
-        if since is not None and until is not None and until >= since:
-            region = self.host.page(data, at, since, until)
+        region = self._held_since(data, at, self._body)
         if region is None:
             return None
         slashes = _FORM_TAGS.findall(region)  # b"/" for an end tag
@@ -1466,13 +1468,17 @@ class _AtBodyStartUnlessFound(Strategy):
             self._count(data)
         return None if self._data_at is None else self._data_at + at
 
-    def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
-        """Whether the page's bytes from ``since`` (counted by :meth:`Host.page_at`) to
-        ``data[at]`` hold no markup at all."""
+    def _held_since(self, data: bytes, at: int, since: int | None) -> bytes | None:
+        """The page's bytes from ``since`` (counted by :meth:`Host.page_at`) to ``data[at]``,
+        or None where they are not held."""
         end = self.host.page_at(data, at)
         if since is None or end is None:
-            return False
-        between = self.host.page(data, at, since, end)
+            return None
+        return self.host.page(data, at, since, end)
+
+    def _text_only(self, data: bytes, at: int, since: int | None) -> bool:
+        """Whether the page's bytes from ``since`` to ``data[at]`` hold no markup at all."""
+        between = self._held_since(data, at, since)
         return between is not None and b"<" not in between
 
     def _catch_up(self, data: bytes, at: int, left: list[tuple[bytes, int]]) -> bool:
@@ -1480,11 +1486,7 @@ class _AtBodyStartUnlessFound(Strategy):
         content ``left`` is open; False when they cannot be (the snippet went at the body
         start)."""
         links = self._links
-        behind = links.behind
-        end = self.host.page_at(data, at)
-        region = None
-        if behind is not None and end is not None:
-            region = self.host.page(data, at, behind, end)
+        region = self._held_since(data, at, links.behind)
         if region is None or not links.catch_up(region, self.host.tokenizer, left):
             self._place_held()
             return False
@@ -2251,7 +2253,7 @@ class BodyEnd(Strategy):
         elif not is_end and name == b"plaintext" and tok.in_html_body:
             # Everything after it is text: this is the last point where markup can go.
             self._drop()
-            if any(name != b"table" for name in self._enclosing):
+            if any(element != b"table" for element in self._enclosing):
                 # In an element that hides the notice, which an end tag here would close
                 # early (moving the text out of it): not placed (the end is not safe). (In a
                 # table, both are moved before it, the notice shown.)
